@@ -1,0 +1,21 @@
+"""The ``cmc-workflow`` command line: one click group, one module per group of commands.
+
+Environment variables are read here (and only here, never by the library), all under
+the ``CMC_`` prefix: ``CMC_DB`` (database URL), ``CMC_WORKFLOWS``, ``CMC_POLICIES``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cmc_workflow.cli import definitions
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"})
+@click.version_option(package_name="cmc-workflow")
+def main() -> None:
+    """Run and administer cmc-workflow: YAML workflows for cultural-media centers."""
+
+
+for _command in definitions.COMMANDS:
+    main.add_command(_command)

@@ -1,0 +1,166 @@
+"""Stage 4: a checked workflow -> a compiled workflow with one ``transitions.Machine``.
+
+One machine per workflow *version*, never one per item (ARCHITECTURE decision 1). A
+command sets the machine's single light token to the item's stored state, triggers by
+name (decision 2: ``token.trigger(name)``, never the generated method), and reads back
+the transition taken. The token is shared, so machine use is serialized by a lock; the
+critical section holds no I/O and lasts microseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from transitions import Machine
+
+from cmc_workflow.definition.guards import Guard, compile_guard
+from cmc_workflow.definition.loader import LoadedWorkflow
+from cmc_workflow.definition.models import FieldSpec, State, Transition, Workflow
+from cmc_workflow.errors import GuardRejected, InvalidTrigger
+
+ROUTE_TRIGGER = "_route"
+"""The internal trigger of gateway routes (not a valid user trigger name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One compiled transition."""
+
+    source: str
+    index: int
+    trigger: str
+    target: str
+    roles: frozenset[str]
+    guard: Guard | None
+    form: Mapping[str, FieldSpec]
+    default: bool
+    notify: tuple[str, ...]
+    spec: Transition = field(repr=False)
+
+
+class _Token:
+    """The light model the machine moves; it never leaves this module."""
+
+    state: str
+
+
+class CompiledWorkflow:
+    """A workflow version ready to run: its definition, edges and machine."""
+
+    def __init__(self, loaded: LoadedWorkflow) -> None:
+        self.loaded = loaded
+        self.definition: Workflow = loaded.definition
+        self.id = loaded.definition.id
+        self.content_hash = loaded.content_hash
+        self.initial = loaded.definition.start.state
+        edges: dict[str, tuple[Edge, ...]] = {}
+        for name, state in self.definition.states.items():
+            edges[name] = tuple(_edge(name, i, t, state) for i, t in enumerate(state.transitions))
+        self._edges = MappingProxyType(edges)
+        self._lock = threading.Lock()
+        self.machine = Machine(
+            model=None,
+            states=list(self.definition.states),
+            initial=self.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for state_edges in edges.values():
+            # the default route goes last: transitions tries them in the order added
+            for edge in sorted(state_edges, key=lambda e: e.default):
+                self.machine.add_transition(
+                    edge.trigger,
+                    edge.source,
+                    edge.target,
+                    conditions=[_condition(edge.guard)] if edge.guard is not None else [],
+                    before=[_recorder(edge)],
+                )
+        self._token = _Token()
+        self.machine.add_model(self._token, initial=self.initial)
+
+    def state(self, name: str) -> State:
+        """The definition of state ``name``."""
+        return self.definition.states[name]
+
+    def is_end(self, name: str) -> bool:
+        """True when ``name`` is an endEvent."""
+        return self.definition.states[name].type == "endEvent"
+
+    def edges(self, state: str) -> tuple[Edge, ...]:
+        """The transitions out of ``state``, in file order."""
+        return self._edges.get(state, ())
+
+    def triggers(self, state: str) -> list[str]:
+        """The distinct user trigger names available from ``state``, in file order."""
+        names = (e.trigger for e in self.edges(state) if e.trigger != ROUTE_TRIGGER)
+        return list(dict.fromkeys(names))
+
+    def take(self, state: str, trigger: str, scope: Mapping[str, Any]) -> Edge:
+        """Run the machine: which transition does ``trigger`` take from ``state``?
+
+        Raises :class:`InvalidTrigger` when ``state`` has no such trigger and
+        :class:`GuardRejected` when every guard of that trigger is false.
+        """
+        if not any(e.trigger == trigger for e in self.edges(state)):
+            raise InvalidTrigger(
+                f"{trigger!r} cannot be fired in state {state!r}; "
+                f"possible here: {', '.join(self.triggers(state)) or 'nothing'}",
+                trigger=trigger,
+                state=state,
+            )
+        taken: list[Edge] = []
+        with self._lock:
+            self.machine.set_state(state, model=self._token)
+            self._token.trigger(trigger, scope=scope, taken=taken)  # type: ignore[attr-defined]  # bound by transitions
+        if not taken:
+            guards = [e.spec.guard for e in self.edges(state) if e.trigger == trigger]
+            raise GuardRejected(
+                f"{trigger!r} is not possible now: its condition does not hold "
+                f"({' / '.join(g for g in guards if g)})",
+                trigger=trigger,
+                state=state,
+            )
+        return taken[0]
+
+    def route(self, state: str, scope: Mapping[str, Any]) -> Edge:
+        """The route a gateway takes for this scope (the default when no guard holds)."""
+        return self.take(state, ROUTE_TRIGGER, scope)
+
+
+def _edge(source: str, index: int, t: Transition, state: State) -> Edge:
+    if state.type == "exclusiveGateway":
+        trigger = ROUTE_TRIGGER
+    else:
+        assert t.trigger is not None  # the checks refuse a missing trigger
+        trigger = t.trigger
+    return Edge(
+        source=source,
+        index=index,
+        trigger=trigger,
+        target=t.target,
+        roles=frozenset(t.roles or ()),
+        guard=compile_guard(t.guard) if t.guard is not None else None,
+        form=MappingProxyType(dict(t.form)),
+        default=t.default,
+        notify=tuple(t.notify),
+        spec=t,
+    )
+
+
+def _condition(guard: Guard) -> Any:
+    def condition(event: Any) -> bool:
+        return guard.evaluate(event.kwargs["scope"])
+
+    return condition
+
+
+def _recorder(edge: Edge) -> Any:
+    def record(event: Any) -> None:
+        event.kwargs["taken"].append(edge)
+
+    return record

@@ -1,0 +1,207 @@
+"""The restricted guard language: small boolean expressions over an item's data.
+
+Guards are parsed with :mod:`ast` (Python expression syntax) and compiled into closures
+over a whitelist of node kinds; nothing is ever passed to ``eval``. What a guard may say::
+
+    data.monetization == true
+    data.kind in ['consultation', 'complaint'] and not data.urgent
+    len(data.channels) >= 1 and form.approve
+    data.score >= 60 or data['retake'] == null
+
+Names: ``data`` (the item's data with the submitted form merged over it), ``form`` (only
+the submitted form), ``actor`` (``actor.id``, ``actor.roles``), and the constants
+``true``, ``false``, ``null`` (Python's ``True``/``False``/``None`` work too). Functions:
+``len``, ``lower``, ``upper``. A missing field reads as ``null``. Comparisons between
+values that cannot be ordered (``null < 3``) are false rather than an error.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Scope = Mapping[str, Any]
+Evaluator = Callable[[Scope], Any]
+
+ROOT_NAMES = frozenset({"data", "form", "actor"})
+_CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
+_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
+    "len": lambda v: len(v) if v is not None else 0,
+    "lower": lambda v: v.lower() if isinstance(v, str) else v,
+    "upper": lambda v: v.upper() if isinstance(v, str) else v,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: b is not None and a in b,
+    ast.NotIn: lambda a, b: b is None or a not in b,
+}
+_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+}
+
+
+class GuardSyntaxError(ValueError):
+    """A guard cannot be compiled; ``offset`` is the 0-based column inside the expression."""
+
+    def __init__(self, message: str, offset: int, code: str = "E-GUARD-SYNTAX") -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A compiled guard. Call :meth:`evaluate` with a scope of ``data``/``form``/``actor``."""
+
+    source: str
+    fields: frozenset[str]
+    _fn: Evaluator
+
+    def evaluate(self, scope: Scope) -> bool:
+        """Evaluate to a bool; type mismatches inside comparisons count as false."""
+        return bool(self._fn(scope))
+
+
+def compile_guard(source: str) -> Guard:
+    """Compile ``source`` or raise :class:`GuardSyntaxError` with the offending offset."""
+    text = source.strip()
+    if not text:
+        raise GuardSyntaxError("the guard is empty", 0)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        offset = max((exc.offset or 1) - 1, 0)
+        raise GuardSyntaxError(f"not a valid expression: {exc.msg}", offset) from None
+    fields: set[str] = set()
+    fn = _compile(tree.body, fields)
+    return Guard(source, frozenset(fields), fn)
+
+
+def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
+    if isinstance(node, ast.Constant):
+        if not isinstance(node.value, str | int | float | bool | type(None)):
+            raise GuardSyntaxError("only strings, numbers, true, false and null", node.col_offset)
+        value = node.value
+        return lambda _s: value
+    if isinstance(node, ast.Name):
+        return _name(node)
+    if isinstance(node, ast.Attribute):
+        base = _compile(node.value, fields)
+        attr = node.attr
+        _note_field(node, fields)
+        return lambda s: _get(base(s), attr)
+    if isinstance(node, ast.Subscript):
+        base = _compile(node.value, fields)
+        key = _compile(node.slice, fields)
+        return lambda s: _get(base(s), key(s))
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(v, fields) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda s: all(p(s) for p in parts)
+        return lambda s: any(p(s) for p in parts)
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand, fields)
+        if isinstance(node.op, ast.Not):
+            return lambda s: not operand(s)
+        if isinstance(node.op, ast.USub):
+            return lambda s: _safe(operator.neg, operand(s))
+        raise GuardSyntaxError("unsupported unary operator", node.col_offset)
+    if isinstance(node, ast.Compare):
+        return _comparison(node, fields)
+    if isinstance(node, ast.BinOp):
+        op = _ARITH.get(type(node.op))
+        if op is None:
+            raise GuardSyntaxError("only +, - and * are allowed", node.col_offset)
+        left, right = _compile(node.left, fields), _compile(node.right, fields)
+        return lambda s: _safe(op, left(s), right(s))
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        items = [_compile(e, fields) for e in node.elts]
+        return lambda s: [i(s) for i in items]
+    if isinstance(node, ast.Call):
+        return _call(node, fields)
+    raise GuardSyntaxError(
+        f"{type(node).__name__} expressions are not allowed in guards", node.col_offset
+    )
+
+
+def _name(node: ast.Name) -> Evaluator:
+    name = node.id
+    if name in _CONSTANTS:
+        const = _CONSTANTS[name]
+        return lambda _s: const
+    if name in ROOT_NAMES:
+        return lambda s: s.get(name)
+    raise GuardSyntaxError(
+        f"unknown name {name!r}: use data.<field>, form.<field>, actor.<attr>, true, false, null",
+        node.col_offset,
+        "E-GUARD-NAME",
+    )
+
+
+def _note_field(node: ast.Attribute, fields: set[str]) -> None:
+    if isinstance(node.value, ast.Name) and node.value.id in ("data", "form"):
+        fields.add(node.attr)
+
+
+def _comparison(node: ast.Compare, fields: set[str]) -> Evaluator:
+    left = _compile(node.left, fields)
+    ops: list[Callable[[Any, Any], bool]] = []
+    for op in node.ops:
+        fn = _COMPARE.get(type(op))
+        if fn is None:
+            raise GuardSyntaxError("use ==, !=, <, <=, >, >=, in, not in", node.col_offset)
+        ops.append(fn)
+    rights = [_compile(c, fields) for c in node.comparators]
+
+    def evaluate(scope: Scope) -> bool:
+        current = left(scope)
+        for fn, right in zip(ops, rights, strict=True):
+            nxt = right(scope)
+            try:
+                if not fn(current, nxt):
+                    return False
+            except TypeError:
+                return False
+            current = nxt
+        return True
+
+    return evaluate
+
+
+def _call(node: ast.Call, fields: set[str]) -> Evaluator:
+    if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
+        raise GuardSyntaxError(
+            f"only the functions {', '.join(sorted(_FUNCTIONS))} may be called",
+            node.col_offset,
+            "E-GUARD-NAME",
+        )
+    if len(node.args) != 1 or node.keywords:
+        raise GuardSyntaxError(f"{node.func.id}() takes exactly one argument", node.col_offset)
+    fn = _FUNCTIONS[node.func.id]
+    arg = _compile(node.args[0], fields)
+    return lambda s: _safe(fn, arg(s))
+
+
+def _get(base: Any, key: Any) -> Any:
+    if isinstance(base, Mapping):
+        return base.get(key)
+    if isinstance(base, list | tuple) and isinstance(key, int):
+        return base[key] if -len(base) <= key < len(base) else None
+    return None
+
+
+def _safe(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (TypeError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,257 @@
+"""Loading definition files: text -> located values -> models -> checks.
+
+``load_workflow_text`` is the single entry for one workflow; ``load_paths`` walks files and
+folders, routes each file by its top-level ``kind`` (default ``workflow``) to the loader
+registered for that kind, and gathers every problem of every file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cmc_workflow.definition.checks import check_workflow
+from cmc_workflow.definition.located import Located, load_located
+from cmc_workflow.definition.models import Workflow
+from cmc_workflow.errors import DefinitionError, Problem
+
+_TYPE_ERRORS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "dataclass_type": "a mapping",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedWorkflow:
+    """A checked workflow with its source: what the engine registers as one version."""
+
+    definition: Workflow
+    source: str
+    file: str
+    content_hash: str
+
+
+@dataclass(slots=True)
+class LoadedSet:
+    """The outcome of loading several files: good definitions and every problem found."""
+
+    workflows: dict[str, LoadedWorkflow] = field(default_factory=dict)
+    others: dict[str, list[tuple[Located, Any]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def raise_for_problems(self) -> None:
+        """Raise :class:`DefinitionError` when any file had a problem."""
+        if self.problems:
+            raise DefinitionError(self.problems)
+
+
+KindLoader = Callable[[Located], tuple[Any, list[Problem]]]
+"""Turns a located document of one kind into its model, or problems."""
+
+_KIND_LOADERS: dict[str, KindLoader] = {}
+
+
+def register_kind(kind: str, loader: KindLoader) -> None:
+    """Register the loader for files whose top-level ``kind`` is ``kind``."""
+    _KIND_LOADERS[kind] = loader
+
+
+def content_hash(text: str) -> str:
+    """The version identity of a definition: SHA-256 of its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def problems_from_validation(
+    exc: ValidationError, doc: Located, root: type[BaseModel] = Workflow
+) -> list[Problem]:
+    """Translate pydantic's errors into located problems with stable codes."""
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            out.append(_unknown_key(root, loc, doc))
+        elif kind == "missing":
+            out.append(
+                doc.problem(
+                    loc[:-1], "E-MISSING-KEY", f"required key {loc[-1]!r} is missing", key=True
+                )
+            )
+        elif kind == "bad_duration":
+            out.append(doc.problem(loc, "E-BAD-DURATION", err["msg"]))
+        elif kind == "string_pattern_mismatch":
+            out.append(
+                doc.problem(
+                    loc,
+                    "E-BAD-ID" if "a-z" in str(err.get("ctx", {})) else "E-BAD-VALUE",
+                    f"{err['input']!r} does not match {err.get('ctx', {}).get('pattern')}",
+                    "ids are lower_snake_case; requirement ids look like PUB-5",
+                )
+            )
+        elif kind in ("literal_error", "enum"):
+            expected = err.get("ctx", {}).get("expected", "")
+            out.append(
+                doc.problem(
+                    loc, "E-BAD-VALUE", f"{err['input']!r} is not allowed here; expected {expected}"
+                )
+            )
+        elif kind in _TYPE_ERRORS:
+            out.append(
+                doc.problem(
+                    loc,
+                    "E-TYPE",
+                    f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
+                    f"{err['input']!r}",
+                    "quote text that YAML would read as a number or boolean",
+                )
+            )
+        else:
+            out.append(doc.problem(loc, "E-INVALID", err["msg"]))
+    return out
+
+
+def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], doc: Located) -> Problem:
+    key = str(loc[-1])
+    hint = ""
+    model = _model_at(root, loc[:-1])
+    if model is not None:
+        close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+        known = ", ".join(model.model_fields)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {known}"
+    return doc.problem(loc, "E-UNKNOWN-KEY", f"unknown key {key!r}", hint, key=True)
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose fields apply at ``loc``, found by walking the annotations."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+        elif typing.get_origin(current) in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the interesting type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def load_workflow_doc(doc: Located) -> tuple[Workflow | None, list[Problem]]:
+    """Validate and check one located workflow document."""
+    if not isinstance(doc.data, dict):
+        return None, [
+            doc.problem(
+                (), "E-TYPE", "a workflow file is a mapping with id, label, roles, start, states"
+            )
+        ]
+    try:
+        wf = Workflow.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, doc)
+    return wf, check_workflow(wf, doc)
+
+
+register_kind("workflow", load_workflow_doc)
+
+
+def load_workflow_text(text: str, file: str = "<string>") -> LoadedWorkflow:
+    """Load one workflow from YAML text or raise :class:`DefinitionError` with every problem."""
+    doc, problems = load_located(text, file)
+    if problems:
+        raise DefinitionError(problems)
+    wf, problems = load_workflow_doc(doc)
+    if problems or wf is None:
+        raise DefinitionError(problems)
+    return LoadedWorkflow(wf, text, file, content_hash(text))
+
+
+def iter_yaml_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``*.yaml``/``*.yml`` files named or found (recursively) under ``paths``, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            found.append(path)
+    return found
+
+
+def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
+    """Load every definition file under ``paths``; problems are collected, never raised."""
+    result = LoadedSet()
+    for path in iter_yaml_files(paths):
+        file = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(Problem(file, 1, 1, "E-READ", f"cannot read the file: {exc}"))
+            continue
+        doc, problems = load_located(text, file)
+        if problems:
+            result.problems += problems
+            continue
+        if doc.data is None:
+            result.problems.append(Problem(file, 1, 1, "E-EMPTY", "the file is empty"))
+            continue
+        kind = doc.data.get("kind", "workflow") if isinstance(doc.data, dict) else "workflow"
+        loader = _KIND_LOADERS.get(kind) if isinstance(kind, str) else None
+        if loader is None:
+            result.problems.append(
+                doc.problem(
+                    ("kind",),
+                    "E-BAD-VALUE",
+                    f"unknown kind {kind!r}",
+                    f"known kinds: {', '.join(sorted(_KIND_LOADERS))}",
+                )
+            )
+            continue
+        model, problems = loader(doc)
+        result.problems += problems
+        if problems or model is None:
+            continue
+        if isinstance(model, Workflow):
+            if model.id in result.workflows:
+                first = result.workflows[model.id].file
+                result.problems.append(
+                    doc.problem(
+                        ("id",),
+                        "E-DUPLICATE-WORKFLOW",
+                        f"workflow id {model.id!r} is already defined in {first}",
+                    )
+                )
+                continue
+            result.workflows[model.id] = LoadedWorkflow(model, text, file, content_hash(text))
+        else:
+            result.others.setdefault(kind, []).append((doc, model))
+    return result

@@ -1,0 +1,191 @@
+"""The one exception tree of cmc-workflow.
+
+Every exception the library raises on purpose derives from :class:`CmcWorkflowError`.
+Foreign exceptions (SQLAlchemy, psycopg, PyYAML) are translated at the boundary that
+meets them and chained with ``raise ... from exc``.
+
+::
+
+    CmcWorkflowError
+    ├── DefinitionError            a definition file cannot be used (carries Problems)
+    │   └── MissingHandlerError    a serviceTask's handler is not registered
+    ├── EngineError                a command could not be carried out
+    │   ├── ItemNotFound           no item with that id
+    │   ├── WorkflowNotFound       no loaded workflow with that id
+    │   ├── InvalidTrigger         the trigger does not exist in the item's current state
+    │   ├── GuardRejected          the transition's guard is false for this item and form
+    │   ├── FormInvalid            the submitted form data breaks the transition's form
+    │   ├── NotPermitted           the actor holds none of the roles the transition allows
+    │   ├── PolicyDenied           a policy rule refused the command (names the rule)
+    │   ├── ConflictError          another command moved the item first (retryable)
+    │   └── HandlerFailed          a serviceTask handler raised (the transition stands)
+    ├── StoreError                 the database failed or holds something unexpected
+    │   └── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
+    └── CalendarError              a working-day calendar file or question cannot be answered
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class CmcWorkflowError(Exception):
+    """Root of every exception raised by cmc-workflow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a definition file, at a place.
+
+    ``code`` is stable (``E-UNREACHABLE-STATE``) and documented in
+    ``docs/workflow-language.md``; ``line`` and ``column`` are 1-based.
+    """
+
+    file: str
+    line: int
+    column: int
+    code: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class DefinitionError(CmcWorkflowError):
+    """A definition file has problems; ``problems`` lists all of them, in file order."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(
+            sorted(problems, key=lambda p: (p.file, p.line, p.column, p.code))
+        )
+        super().__init__("\n".join(str(p) for p in self.problems) or "invalid definition")
+
+    @property
+    def codes(self) -> list[str]:
+        """The problem codes, in report order (handy in tests)."""
+        return [p.code for p in self.problems]
+
+
+class MissingHandlerError(DefinitionError):
+    """A serviceTask names a handler that is not registered with the engine."""
+
+
+class EngineError(CmcWorkflowError):
+    """A command was not carried out. Nothing was written except the audit record."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        item_id: str | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.item_id = item_id
+        self.trigger = trigger
+        self.state = state
+
+
+class ItemNotFound(EngineError):
+    """No item has that id."""
+
+
+class WorkflowNotFound(EngineError):
+    """No loaded workflow has that id (or that version)."""
+
+
+class InvalidTrigger(EngineError):
+    """The trigger is not defined for the item's current state."""
+
+
+class GuardRejected(EngineError):
+    """The guard of every transition with that trigger is false for this item."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One bad field of a submitted form."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class FormInvalid(EngineError):
+    """The submitted form breaks the transition's form; ``errors`` names each bad field."""
+
+    def __init__(
+        self,
+        errors: Sequence[FieldError],
+        *,
+        item_id: str | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        self.errors = tuple(errors)
+        detail = "; ".join(str(e) for e in self.errors)
+        super().__init__(
+            f"form of {trigger!r} is invalid: {detail}",
+            item_id=item_id,
+            trigger=trigger,
+            state=state,
+        )
+
+
+class NotPermitted(EngineError):
+    """The actor holds none of the roles allowed to fire this transition."""
+
+
+class PolicyDenied(EngineError):
+    """A policy rule refused the command.
+
+    ``rule`` is the rule's id as written in ``policies/``; ``reason_zh`` and
+    ``reason_en`` are readable explanations.
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        reason_en: str,
+        reason_zh: str = "",
+        *,
+        item_id: str | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"refused by rule {rule!r}: {reason_en}", item_id=item_id, trigger=trigger, state=state
+        )
+        self.rule = rule
+        self.reason_en = reason_en
+        self.reason_zh = reason_zh
+
+
+class ConflictError(EngineError):
+    """Another command changed the item first; reload and try again."""
+
+    retryable = True
+
+
+class HandlerFailed(EngineError):
+    """A serviceTask handler raised; the accepted transition stands and delivery is retried."""
+
+
+class StoreError(CmcWorkflowError):
+    """The database failed, or holds something the engine cannot use."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database schema is older than this version of cmc-workflow expects."""
+
+
+class CalendarError(CmcWorkflowError):
+    """A calendar file is invalid or a calendar question cannot be answered."""
