@@ -1,0 +1,370 @@
+"""Admin calendar files: the YAML format of ``calendars/*.yaml``, validated and located.
+
+A file may supply the official arrangement of a whole year the ``chinesecalendar`` package
+does not cover yet (``arrangement``), and/or local closure days and extra working days of
+any year (``local``)::
+
+    arrangement:                 # the State Council's notice for one whole year
+      year: 2027
+      notice: 国务院办公厅关于2027年部分节假日安排的通知
+      holidays:                  # every day off, weekends inside a holiday included
+        - {date: 2027-01-01, name: 元旦}
+      working_days:             # adjusted working days (调休上班), always a Sat or Sun
+        - {date: 2027-02-20, name: 春节调休}
+    local:                       # this center only, any year
+      closures:
+        - {date: 2027-03-15, name: 设备检修闭馆}
+      working_days:
+        - {date: 2027-10-03, name: 国庆开放日}
+
+Every problem names file, line, column and a stable code (see ``docs/time.md``); all
+problems of all files are reported together in one :class:`DefinitionError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from cmc_workflow.calendar.located import LocatedDocument, Path, load_located
+from cmc_workflow.errors import DefinitionError, Problem
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        raise ValueError("expected a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real date") from None
+    raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+Name = Annotated[StrictStr, Field(min_length=1)]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class DayEntry(BaseModel):
+    """One dated day with a human name."""
+
+    model_config = _FROZEN
+
+    date: IsoDate
+    name: Name
+
+
+class Arrangement(BaseModel):
+    """The published holiday arrangement of one whole year."""
+
+    model_config = _FROZEN
+
+    year: Annotated[StrictInt, Field(ge=1949, le=2999)]
+    notice: Name
+    """Where the arrangement was published (title or number of the notice)."""
+
+    holidays: Annotated[tuple[DayEntry, ...], Field(min_length=1)]
+    working_days: tuple[DayEntry, ...] = ()
+
+
+class LocalDays(BaseModel):
+    """This center's own closures and extra working days."""
+
+    model_config = _FROZEN
+
+    closures: tuple[DayEntry, ...] = ()
+    working_days: tuple[DayEntry, ...] = ()
+
+
+class CalendarData(BaseModel):
+    """The content of one calendar file."""
+
+    model_config = _FROZEN
+
+    arrangement: Arrangement | None = None
+    local: LocalDays | None = None
+
+
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "file": tuple(CalendarData.model_fields),
+    "arrangement": tuple(Arrangement.model_fields),
+    "local": tuple(LocalDays.model_fields),
+    "entry": tuple(DayEntry.model_fields),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFile:
+    """A validated calendar file: its name, content hash and data."""
+
+    file: str
+    sha256: str
+    data: CalendarData
+    places: Mapping[Path, tuple[int, int]] = field(default_factory=dict, repr=False, compare=False)
+    """1-based places of the values, for problems found across files."""
+
+    def place(self, path: Path) -> tuple[int, int]:
+        """The place of ``path`` in the file (or of its nearest known ancestor)."""
+        while path not in self.places and path:
+            path = path[:-1]
+        return self.places.get(path, (1, 1))
+
+    def problem(self, path: Path, code: str, message: str, hint: str = "") -> Problem:
+        """A :class:`Problem` placed at ``path`` in this file."""
+        line, column = self.place(path)
+        return Problem(self.file, line, column, code, message, hint)
+
+    def entries(self) -> Iterable[tuple[Path, str, DayEntry]]:
+        """Every dated entry with its path and kind (``holiday``, ``working_day``,
+        ``closure`` or ``extra_working_day``)."""
+        if self.data.arrangement is not None:
+            for i, entry in enumerate(self.data.arrangement.holidays):
+                yield ("arrangement", "holidays", i, "date"), "holiday", entry
+            for i, entry in enumerate(self.data.arrangement.working_days):
+                yield ("arrangement", "working_days", i, "date"), "working_day", entry
+        if self.data.local is not None:
+            for i, entry in enumerate(self.data.local.closures):
+                yield ("local", "closures", i, "date"), "closure", entry
+            for i, entry in enumerate(self.data.local.working_days):
+                yield ("local", "working_days", i, "date"), "extra_working_day", entry
+
+
+def parse_calendar_file(text: str, file: str) -> CalendarFile:
+    """Validate the text of one calendar file; raise :class:`DefinitionError` listing
+    every problem (with file, line, column, code and hint)."""
+    result, problems = _parse(text, file)
+    if result is None or problems:
+        raise DefinitionError(problems)
+    return result
+
+
+def load_calendar_dir(directory: str | FsPath) -> tuple[CalendarFile, ...]:
+    """Load every ``*.yaml``/``*.yml`` file of ``directory`` (not its subfolders), in name
+    order. A missing directory holds no files. Problems of all files, including those
+    between files, are raised together as one :class:`DefinitionError`."""
+    folder = FsPath(directory)
+    if not folder.is_dir():
+        return ()
+    paths = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    files: list[CalendarFile] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    "E-CALENDAR-YAML",
+                    f"cannot read: {exc}",
+                    "save the file as UTF-8 text",
+                )
+            )
+            continue
+        parsed, found = _parse(text, str(path))
+        problems.extend(found)
+        if parsed is not None and not found:
+            files.append(parsed)
+    problems.extend(check_across_files(files))
+    if problems:
+        raise DefinitionError(problems)
+    return tuple(files)
+
+
+def check_across_files(files: Sequence[CalendarFile]) -> list[Problem]:
+    """Problems between files: a year arranged twice, a local date given twice."""
+    problems: list[Problem] = []
+    arranged: dict[int, CalendarFile] = {}
+    local: dict[dt.date, tuple[CalendarFile, str]] = {}
+    for cal in files:
+        arrangement = cal.data.arrangement
+        if arrangement is not None:
+            first = arranged.setdefault(arrangement.year, cal)
+            if first is not cal:
+                problems.append(
+                    cal.problem(
+                        ("arrangement", "year"),
+                        "E-CALENDAR-YEAR-TWICE",
+                        f"the arrangement of {arrangement.year} is also given in {first.file}",
+                        "keep one file per year",
+                    )
+                )
+        for path, kind, entry in cal.entries():
+            if kind in {"holiday", "working_day"}:
+                continue
+            seen = local.setdefault(entry.date, (cal, kind))
+            if seen[0] is not cal:
+                code = "E-CALENDAR-DUPLICATE-DATE" if seen[1] == kind else "E-CALENDAR-CONFLICT"
+                problems.append(
+                    cal.problem(
+                        path,
+                        code,
+                        f"{entry.date} is also a local {seen[1]} in {seen[0].file}",
+                        "give each local day once, in one file",
+                    )
+                )
+    return problems
+
+
+def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
+    doc = load_located(text, file)
+    if doc.problems:
+        return None, doc.problems
+    if doc.data is None or doc.data == {}:
+        return None, [
+            Problem(
+                file,
+                1,
+                1,
+                "E-CALENDAR-EMPTY",
+                "the calendar file is empty",
+                "give an 'arrangement' and/or 'local' section",
+            )
+        ]
+    try:
+        data = CalendarData.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, [_problem_of(doc, error) for error in exc.errors()]
+    if data.arrangement is None and data.local is None:
+        return None, [
+            Problem(
+                file,
+                1,
+                1,
+                "E-CALENDAR-EMPTY",
+                "the calendar file says nothing",
+                "give an 'arrangement' and/or 'local' section",
+            )
+        ]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cal = CalendarFile(file=file, sha256=digest, data=data, places=dict(doc.values))
+    return cal, _check_dates(cal)
+
+
+def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem:
+    raw_loc = error.get("loc", ())
+    path: Path = (
+        tuple(x for x in raw_loc if isinstance(x, str | int)) if isinstance(raw_loc, tuple) else ()
+    )
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in path) or "the file"
+    if kind == "extra_forbidden":
+        allowed = _ALLOWED[_shape(path[:-1])]
+        near = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return doc.problem(
+            path,
+            "E-CALENDAR-UNKNOWN-KEY",
+            f"unknown key {path[-1]!r}",
+            hint + f"allowed here: {', '.join(allowed)}",
+            key=True,
+        )
+    if kind == "missing":
+        return doc.problem(
+            path[:-1],
+            "E-CALENDAR-MISSING-KEY",
+            f"missing key {path[-1]!r}",
+            f"add '{path[-1]}:' to {'.'.join(map(str, path[:-1])) or 'the file'}",
+        )
+    if path and path[-1] == "date":
+        return doc.problem(
+            path,
+            "E-CALENDAR-DATE",
+            f"{where}: {message}",
+            "write dates as YYYY-MM-DD, e.g. 2027-01-01",
+        )
+    if kind == "too_short":
+        return doc.problem(
+            path,
+            "E-CALENDAR-EMPTY",
+            f"{where}: {message}",
+            "an arrangement lists at least one holiday",
+        )
+    hint = "quote text values" if path and path[-1] == "name" else "see calendars/README.md"
+    return doc.problem(path, "E-CALENDAR-TYPE", f"{where}: {message}", hint)
+
+
+def _shape(path: Path) -> str:
+    if not path:
+        return "file"
+    if len(path) == 1 and path[0] in {"arrangement", "local"}:
+        return str(path[0])
+    return "entry"
+
+
+def _check_dates(cal: CalendarFile) -> list[Problem]:
+    """Problems inside one valid file: repeated or contradictory dates, misplaced ones."""
+    problems: list[Problem] = []
+    arrangement = cal.data.arrangement
+    seen: dict[tuple[str, dt.date], tuple[str, Path]] = {}
+    for path, kind, entry in cal.entries():
+        block = "arrangement" if kind in {"holiday", "working_day"} else "local"
+        if arrangement is not None and block == "arrangement":
+            if entry.date.year != arrangement.year:
+                problems.append(
+                    cal.problem(
+                        path,
+                        "E-CALENDAR-OUTSIDE-YEAR",
+                        f"{entry.date} is not in the arranged year {arrangement.year}",
+                        "an arrangement lists only days of its own year; use another file "
+                        "for the next year",
+                    )
+                )
+            if kind == "working_day" and entry.date.weekday() < 5:
+                problems.append(
+                    cal.problem(
+                        path,
+                        "E-CALENDAR-NOT-WEEKEND",
+                        f"{entry.date} ({entry.date:%A}) is already a working day",
+                        "adjusted working days (调休) are Saturdays or Sundays; check the date",
+                    )
+                )
+        first = seen.setdefault((block, entry.date), (kind, path))
+        if first[1] == path:
+            continue
+        line, _column = cal.place(first[1])
+        if first[0] == kind:
+            problems.append(
+                cal.problem(
+                    path,
+                    "E-CALENDAR-DUPLICATE-DATE",
+                    f"{entry.date} is listed twice",
+                    f"already listed at line {line}; keep one",
+                )
+            )
+        else:
+            problems.append(
+                cal.problem(
+                    path,
+                    "E-CALENDAR-CONFLICT",
+                    f"{entry.date} is both a {first[0].replace('_', ' ')} and a "
+                    f"{kind.replace('_', ' ')}",
+                    f"the other entry is at line {line}; a day is either off or working",
+                )
+            )
+    return problems
