@@ -83,17 +83,36 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+MAX_NODES = 100_000
+"""How many nodes a document may expand to once aliases are followed (a guard against
+"billion laughs" documents whose few lines of anchors and aliases expand exponentially)."""
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
         self.located = Located(file, None)
+        self._open: set[int] = set()  # ids of the collection nodes being built (alias cycles)
+        self._count = 0
+        self._too_big = False
 
     def problem(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
         at = _mark(node)
         self.problems.append(Problem(self.file, at.line, at.column, code, message, hint))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self._count += 1
+        if self._count > MAX_NODES:
+            if not self._too_big:
+                self._too_big = True
+                self.problem(
+                    node,
+                    "E-YAML-ALIAS",
+                    f"the document expands to more than {MAX_NODES} values through aliases",
+                    "write the values out instead of nesting aliases",
+                )
+            return None
         self.located.values[path] = _mark(node)
         if node.tag not in _CORE_TAGS:
             self.problem(
@@ -103,12 +122,24 @@ class _Builder:
                 "definitions use plain YAML: remove the tag",
             )
             return None
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if id(node) in self._open:
+            self.problem(
+                node,
+                "E-YAML-ALIAS",
+                "an alias refers to a mapping or list that contains it (a recursive structure)",
+                "an alias may only repeat a value defined before and outside it",
+            )
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            assert isinstance(node, yaml.SequenceNode)
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self._scalar(node)
+        finally:
+            self._open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -250,6 +281,19 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
                 "check indentation, colons and quotes",
             )
         ]
+    except yaml.reader.ReaderError as exc:
+        line, column = _place(text, exc.position)
+        char = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        return builder.located, [
+            Problem(
+                file,
+                line,
+                column,
+                "E-YAML-SYNTAX",
+                f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+                "remove the control character",
+            )
+        ]
     except yaml.YAMLError as exc:
         return builder.located, [Problem(file, 1, 1, "E-YAML-SYNTAX", str(exc))]
     if len(documents) > 1:
@@ -267,6 +311,12 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
     if documents:
         builder.located.data = builder.build(documents[0], ())
     return builder.located, builder.problems
+
+
+def _place(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of the character at ``position`` in ``text``."""
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node]:
