@@ -84,9 +84,9 @@ def parse_duration(value: Any) -> Duration:
                 return Duration(amount, unit)  # type: ignore[arg-type]  # unit is one of the literal's values
     raise PydanticCustomError(
         "bad_duration",
-        "{value!r} is not a duration like '2 working days', '4 working hours', '3 days', "
+        "{value} is not a duration like '2 working days', '4 working hours', '3 days', "
         "'12 hours', '30 minutes', '2 weeks' or '6 months' (a positive whole number and a unit)",
-        {"value": value},
+        {"value": repr(value)},  # pydantic formats with str(); the template has no !r
     )
 
 
