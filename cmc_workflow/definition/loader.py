@@ -20,7 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from cmc_workflow.definition.checks import check_workflow
 from cmc_workflow.definition.located import Located, load_located
-from cmc_workflow.definition.models import Workflow
+from cmc_workflow.definition.models import (
+    IDENT_PATTERN,
+    PERCENT_PATTERN,
+    REQUIREMENT_PATTERN,
+    Workflow,
+)
 from cmc_workflow.errors import DefinitionError, Problem
 
 _TYPE_ERRORS = {
@@ -83,6 +88,10 @@ def problems_from_validation(
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
+        if loc and loc[-1] == "[key]":
+            # a mapping key itself is wrong (e.g. a state named 'Review'): place it at the key
+            out.append(_bad_key(loc[:-1], err, doc))
+            continue
         if kind == "extra_forbidden":
             out.append(_unknown_key(root, loc, doc))
         elif kind == "missing":
@@ -94,34 +103,68 @@ def problems_from_validation(
         elif kind == "bad_duration":
             out.append(doc.problem(loc, "E-BAD-DURATION", err["msg"]))
         elif kind == "string_pattern_mismatch":
+            code, hint = _pattern_hint(str(err.get("ctx", {}).get("pattern", "")))
             out.append(
                 doc.problem(
                     loc,
-                    "E-BAD-ID" if "a-z" in str(err.get("ctx", {})) else "E-BAD-VALUE",
-                    f"{err['input']!r} does not match {err.get('ctx', {}).get('pattern')}",
-                    "ids are lower_snake_case; requirement ids look like PUB-5",
+                    code,
+                    f"{_short(err['input'])} does not match {err.get('ctx', {}).get('pattern')}",
+                    hint,
                 )
             )
         elif kind in ("literal_error", "enum"):
             expected = err.get("ctx", {}).get("expected", "")
             out.append(
                 doc.problem(
-                    loc, "E-BAD-VALUE", f"{err['input']!r} is not allowed here; expected {expected}"
+                    loc,
+                    "E-BAD-VALUE",
+                    f"{_short(err['input'])} is not allowed here; expected {expected}",
                 )
             )
+        elif kind in ("string_too_long", "string_too_short", "greater_than_equal"):
+            out.append(doc.problem(loc, "E-BAD-VALUE", f"{_short(err['input'])}: {err['msg']}"))
         elif kind in _TYPE_ERRORS:
             out.append(
                 doc.problem(
                     loc,
                     "E-TYPE",
                     f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
-                    f"{err['input']!r}",
+                    f"{_short(err['input'])}",
                     "quote text that YAML would read as a number or boolean",
                 )
             )
         else:
             out.append(doc.problem(loc, "E-INVALID", err["msg"]))
     return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so one bad value cannot flood a report."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pattern_hint(pattern: str) -> tuple[str, str]:
+    """The code and hint for a string that does not match ``pattern``."""
+    if pattern == IDENT_PATTERN:
+        return "E-BAD-ID", "ids are lower_snake_case: a lowercase letter, then a-z, 0-9 or _"
+    if pattern == REQUIREMENT_PATTERN:
+        return "E-BAD-VALUE", "requirement ids look like PUB-5"
+    if pattern == PERCENT_PATTERN:
+        return "E-BAD-VALUE", "a share of the deadline, from '0%' to '100%', quoted or not"
+    return "E-BAD-VALUE", ""
+
+
+def _bad_key(path: tuple[Any, ...], err: Any, doc: Located) -> Problem:
+    if err["type"] == "string_pattern_mismatch":
+        code, hint = _pattern_hint(str(err.get("ctx", {}).get("pattern", "")))
+        message = f"{_short(err['input'])} is not a valid name here"
+    elif err["type"] == "string_too_long":
+        code, hint = "E-BAD-ID", "ids are at most 64 characters"
+        message = f"{_short(err['input'])} is too long for a name"
+    else:
+        code, hint, message = "E-BAD-ID", "", f"{_short(err['input'])}: {err['msg']}"
+    return doc.problem(path, code, message, hint, key=True)
 
 
 def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], doc: Located) -> Problem:
@@ -168,6 +211,8 @@ def _unwrap(annotation: Any) -> Any:
 
 def load_workflow_doc(doc: Located) -> tuple[Workflow | None, list[Problem]]:
     """Validate and check one located workflow document."""
+    if doc.data is None:
+        return None, [Problem(doc.file, 1, 1, "E-EMPTY", "the file is empty")]
     if not isinstance(doc.data, dict):
         return None, [
             doc.problem(
