@@ -248,7 +248,8 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
     try:
         data = CalendarData.model_validate(doc.data)
     except ValidationError as exc:
-        return None, [_problem_of(doc, error) for error in exc.errors()]
+        found = (_problem_of(doc, error) for error in exc.errors())
+        return None, [problem for problem in found if problem is not None]
     if data.arrangement is None and data.local is None:
         return None, [
             Problem(
@@ -265,7 +266,8 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
     return cal, _check_dates(cal)
 
 
-def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem:
+def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem | None:
+    """The located problem for one pydantic error (None when other errors explain it)."""
     raw_loc = error.get("loc", ())
     path: Path = (
         tuple(x for x in raw_loc if isinstance(x, str | int)) if isinstance(raw_loc, tuple) else ()
@@ -290,6 +292,7 @@ def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem:
             "E-CALENDAR-MISSING-KEY",
             f"missing key {path[-1]!r}",
             f"add '{path[-1]}:' to {'.'.join(map(str, path[:-1])) or 'the file'}",
+            key=True,
         )
     if path and path[-1] == "date":
         return doc.problem(
@@ -299,6 +302,8 @@ def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem:
             "write dates as YYYY-MM-DD, e.g. 2027-01-01",
         )
     if kind == "too_short":
+        if error.get("input"):
+            return None  # the list has entries, each invalid: their own problems say why
         return doc.problem(
             path,
             "E-CALENDAR-EMPTY",
