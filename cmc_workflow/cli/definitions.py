@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from cmc_workflow.definition import load_paths
+from cmc_workflow.definition.loader import iter_yaml_files
+from cmc_workflow.definition.located import load_located
+from cmc_workflow.definition.models import Workflow
+from cmc_workflow.definition.schema import render_schema
+from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
 
 
 @click.command()
@@ -22,4 +28,112 @@ def validate(paths: tuple[str, ...]) -> None:
     sys.exit(1 if loaded.problems else 0)
 
 
-COMMANDS: list[click.Command] = [validate]
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema (draft-07) of workflow files.
+
+    Regenerate the checked-in copy with: cmc-workflow schema > schema/workflow.schema.json
+    """
+    click.echo(render_schema(), nl=False)
+
+
+_WORKFLOWS_OPTION = click.option(
+    "--workflows",
+    "workflows_dir",
+    default="workflows",
+    show_default=True,
+    envvar="CMC_WORKFLOWS",
+    type=click.Path(file_okay=False),
+    help="Folder searched for WORKFLOW when it is an id rather than a file.",
+)
+_LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="Language of the labels.",
+)
+
+
+def _files_for(workflow: str, workflows_dir: str) -> list[Path]:
+    """The file(s) holding ``workflow``: a path as given, else the files with that id."""
+    path = Path(workflow)
+    if path.is_file():
+        return [path]
+    folder = Path(workflows_dir)
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"{workflow!r} is not a file, and the folder {workflows_dir!r} does not exist",
+            param_hint="WORKFLOW",
+        )
+    found: list[Path] = []
+    known: list[str] = []
+    for file in iter_yaml_files([folder]):
+        try:
+            doc, _ = load_located(file.read_text(encoding="utf-8"), str(file))
+        except (OSError, UnicodeDecodeError):
+            doc = None
+        data = doc.data if doc is not None else None
+        ident = data.get("id") if isinstance(data, dict) else None
+        if isinstance(ident, str):
+            known.append(ident)
+        if ident == workflow or (ident is None and file.stem == workflow):
+            found.append(file)
+    if not found:
+        raise click.BadParameter(
+            f"no workflow {workflow!r} in {workflows_dir}/ "
+            f"(ids there: {', '.join(sorted(known)) or 'none'})",
+            param_hint="WORKFLOW",
+        )
+    return found
+
+
+def _load_one(workflow: str, workflows_dir: str) -> Workflow:
+    """The checked definition of ``workflow``; on problems print them and exit 1."""
+    files = _files_for(workflow, workflows_dir)
+    loaded = load_paths(files)
+    if loaded.problems:
+        for problem in loaded.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    if not loaded.workflows:
+        click.echo(f"{files[0]}: not a workflow definition", err=True)
+        sys.exit(1)
+    return next(iter(loaded.workflows.values())).definition
+
+
+@click.command()
+@click.argument("workflow")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid stateDiagram-v2, or Graphviz DOT.",
+)
+@_WORKFLOWS_OPTION
+@_LANG_OPTION
+def graph(workflow: str, fmt: str, workflows_dir: str, lang: str) -> None:
+    """Print the state diagram of WORKFLOW (an id in --workflows, or a YAML file).
+
+    Exits 1, printing the problems, when the definition is broken.
+    """
+    wf = _load_one(workflow, workflows_dir)
+    render = to_mermaid if fmt == "mermaid" else to_dot
+    click.echo(render(wf, "en" if lang == "en" else "zh"), nl=False)
+
+
+@click.command()
+@click.argument("workflow")
+@_WORKFLOWS_OPTION
+def explain(workflow: str, workflows_dir: str) -> None:
+    """Print a table of WORKFLOW: states, who may fire what, guards, forms, deadlines.
+
+    WORKFLOW is an id found in --workflows, or a YAML file. Exits 1, printing the
+    problems, when the definition is broken.
+    """
+    click.echo(explain_table(_load_one(workflow, workflows_dir)), nl=False)
+
+
+COMMANDS: list[click.Command] = [validate, schema, graph, explain]
