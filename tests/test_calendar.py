@@ -613,3 +613,28 @@ def test_settings_are_validated_and_frozen() -> None:
 def test_day_answer_truthiness() -> None:
     assert not DayAnswer(dt.date(2025, 10, 1), False, DaySource.OFFICIAL)
     assert DayAnswer(dt.date(2025, 9, 28), True, DaySource.OFFICIAL)
+
+
+def test_public_names_are_pinned() -> None:
+    import cmc_workflow.calendar as package
+
+    assert sorted(package.__all__) == [
+        "Answer",
+        "Arrangement",
+        "BusinessHours",
+        "CalendarData",
+        "CalendarFile",
+        "CalendarSettings",
+        "DayAnswer",
+        "DayEntry",
+        "DaySource",
+        "Deadline",
+        "LocalDays",
+        "OfficialTable",
+        "WorkingCalendar",
+        "YearStatus",
+        "add_months",
+        "load_calendar_dir",
+        "parse_calendar_file",
+    ]
+    assert all(hasattr(package, name) for name in package.__all__)

@@ -223,11 +223,15 @@ def check_across_files(files: Sequence[CalendarFile]) -> list[Problem]:
                     cal.problem(
                         path,
                         code,
-                        f"{entry.date} is also a local {seen[1]} in {seen[0].file}",
+                        f"{entry.date} is also a local {_words(seen[1])} in {seen[0].file}",
                         "give each local day once, in one file",
                     )
                 )
     return problems
+
+
+def _words(kind: str) -> str:
+    return kind.replace("_", " ")
 
 
 def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
@@ -367,8 +371,7 @@ def _check_dates(cal: CalendarFile) -> list[Problem]:
                 cal.problem(
                     path,
                     "E-CALENDAR-CONFLICT",
-                    f"{entry.date} is both a {first[0].replace('_', ' ')} and a "
-                    f"{kind.replace('_', ' ')}",
+                    f"{entry.date} is listed both as {_words(first[0])} and as {_words(kind)}",
                     f"the other entry is at line {line}; a day is either off or working",
                 )
             )
