@@ -1,0 +1,908 @@
+"""The public façade: start items, fire triggers, ask what is allowed, read state and history.
+
+Every command is one database transaction holding the new state, its history rows, the
+outbox rows of its side effects and an audit record (ARCHITECTURE decision 6). A refused
+command writes only its audit record. Side effects are delivered after commit, at least
+once (:meth:`Engine.deliver_outbox`, also called by :meth:`Engine.run_due`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import structlog
+
+from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
+from cmc_workflow.definition.forms import validate_values
+from cmc_workflow.definition.loader import LoadedWorkflow, load_paths, load_workflow_text
+from cmc_workflow.errors import (
+    CmcWorkflowError,
+    ConflictError,
+    DefinitionError,
+    EngineError,
+    FormInvalid,
+    GuardRejected,
+    InvalidTrigger,
+    ItemNotFound,
+    MissingHandlerError,
+    NotPermitted,
+    PolicyDenied,
+    Problem,
+    StoreError,
+    WorkflowNotFound,
+)
+from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
+from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
+from cmc_workflow.store import DefinitionRow, ItemRow, OutboxRow, Store, Tx
+
+Clock = Callable[[], dt.datetime]
+log = structlog.get_logger("cmc_workflow.engine")
+
+MAX_AUTOMATIC_STEPS = 32
+"""Gateway hops one command may take before the engine calls it a loop."""
+OUTBOX_LEASE = dt.timedelta(minutes=5)
+OUTBOX_MAX_BACKOFF = dt.timedelta(hours=1)
+
+
+def system_clock() -> dt.datetime:
+    """The default clock: now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    row: DefinitionRow
+    workflow: CompiledWorkflow
+
+
+@dataclass(slots=True)
+class _Step:
+    kind: str
+    trigger: str | None
+    source: str | None
+    target: str
+    visit: int
+    actor: Actor
+    roles: tuple[str, ...]
+    form: dict[str, Any]
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What one :meth:`Engine.run_due` pass did."""
+
+    delivered: int
+    failed: int
+
+
+class Engine:
+    """Moves items through their workflows and remembers every step.
+
+    Open it with :meth:`open` and use it as a context manager::
+
+        with Engine.open("sqlite:///cmc.db", workflows="workflows/") as engine:
+            item = engine.start("publishing", actor=Actor("wang", {"editor"}), data={...})
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Mapping[str, LoadedWorkflow],
+        *,
+        clock: Clock = system_clock,
+        handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+        deliver_inline: bool = True,
+        runner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.strict_handlers = handlers is not None
+        self.handlers = HandlerRegistry.coerce(handlers)
+        self.deliver_inline = deliver_inline
+        self.runner = runner or f"runner-{uuid.uuid4().hex[:12]}"
+        self._versions: dict[int, _Version] = {}
+        self._current: dict[str, _Version] = {}
+        if self.strict_handlers:
+            self._check_handlers(workflows.values())
+        for loaded in workflows.values():
+            self._register(loaded)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        workflows: str | Path | Sequence[str | Path] = "workflows/",
+        policies: str | Path | Sequence[str | Path] | None = None,
+        clock: Clock = system_clock,
+        handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+        migrate: bool | None = None,
+        deliver_inline: bool = True,
+        runner: str | None = None,
+    ) -> Engine:
+        """Open the database at ``url`` and load the definitions under ``workflows``.
+
+        A fresh SQLite file is migrated automatically; other databases need
+        ``cmc-workflow db upgrade`` first (or ``migrate=True``). Every definition problem
+        of every file is raised together as one :class:`DefinitionError`. With
+        ``handlers`` given, every serviceTask's handler must be registered in it.
+        """
+        paths: list[str | Path] = (
+            [workflows] if isinstance(workflows, str | Path) else list(workflows)
+        )
+        if policies is not None:
+            paths += [policies] if isinstance(policies, str | Path) else list(policies)
+        loaded = load_paths(paths)
+        loaded.raise_for_problems()
+        store = Store.open(url, migrate=migrate)
+        try:
+            return cls(
+                store,
+                loaded.workflows,
+                clock=clock,
+                handlers=handlers,
+                deliver_inline=deliver_inline,
+                runner=runner,
+            )
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions -------------------------------------------------------------------
+    @property
+    def workflows(self) -> list[str]:
+        """The ids of the loaded workflows."""
+        return sorted(self._current)
+
+    def workflow(self, workflow_id: str) -> CompiledWorkflow:
+        """The current compiled version of a workflow."""
+        try:
+            return self._current[workflow_id].workflow
+        except KeyError:
+            raise WorkflowNotFound(
+                f"no workflow {workflow_id!r}; loaded: {', '.join(self.workflows) or 'none'}"
+            ) from None
+
+    def reload(self, workflows: Mapping[str, LoadedWorkflow]) -> list[str]:
+        """Make new or changed definitions current for new items; returns changed ids.
+
+        Running items stay on the version they started with (decision 3).
+        """
+        if self.strict_handlers:
+            self._check_handlers(workflows.values())
+        changed = []
+        for loaded in workflows.values():
+            current = self._current.get(loaded.definition.id)
+            if current is None or current.row.content_hash != loaded.content_hash:
+                self._register(loaded)
+                changed.append(loaded.definition.id)
+        return changed
+
+    def versions(self, workflow_id: str) -> list[VersionInfo]:
+        """Every stored version of a workflow with its number of open items."""
+        with self.store.read() as tx:
+            rows = tx.definitions_of(workflow_id)
+        if not rows:
+            raise WorkflowNotFound(f"no version of {workflow_id!r} is stored")
+        current = self._current.get(workflow_id)
+        return [
+            VersionInfo(
+                workflow=row.workflow_id,
+                revision=row.revision,
+                version_label=row.version_label,
+                content_hash=row.content_hash,
+                source_file=row.source_file,
+                loaded_at=row.loaded_at,
+                open_items=live,
+                current=current is not None and current.row.id == row.id,
+            )
+            for row, live in rows
+        ]
+
+    def _check_handlers(self, workflows: Iterator[LoadedWorkflow] | Any) -> None:
+        problems = []
+        for loaded in workflows:
+            for name, state in loaded.definition.states.items():
+                if state.handler is not None and state.handler not in self.handlers:
+                    problems.append(
+                        Problem(
+                            loaded.file,
+                            1,
+                            1,
+                            "E-HANDLER-NOT-REGISTERED",
+                            f"state {name!r} needs handler {state.handler!r}, which the "
+                            "embedding system did not register",
+                            f"engine.handlers.register({state.handler!r}, fn) before opening",
+                        )
+                    )
+        if problems:
+            raise MissingHandlerError(problems)
+
+    def _register(self, loaded: LoadedWorkflow) -> None:
+        wf = loaded.definition
+        for _attempt in range(3):
+            try:
+                with self.store.write() as tx:
+                    row = tx.find_definition(wf.id, loaded.content_hash)
+                    if row is None:
+                        row = tx.insert_definition(
+                            wf.id,
+                            loaded.content_hash,
+                            wf.version,
+                            loaded.file,
+                            loaded.source,
+                            self._now(),
+                        )
+                break
+            except ConflictError:  # another runner registered the same text first
+                continue
+        else:  # pragma: no cover - three lost races in a row
+            raise StoreError(f"could not register workflow {wf.id!r}")
+        version = self._versions.get(row.id) or _Version(row, CompiledWorkflow(loaded))
+        self._versions[row.id] = version
+        self._current[wf.id] = version
+        log.info("workflow_loaded", workflow=wf.id, revision=row.revision, file=loaded.file)
+
+    def _version(self, tx: Tx, definition_id: int) -> _Version:
+        version = self._versions.get(definition_id)
+        if version is not None:
+            return version
+        row = tx.definition(definition_id)
+        if row is None:
+            raise StoreError(f"definition {definition_id} is missing from the database")
+        try:
+            loaded = load_workflow_text(row.source_text, f"{row.source_file}@{row.revision}")
+        except DefinitionError as exc:
+            raise StoreError(
+                f"stored version {row.revision} of {row.workflow_id!r} no longer loads: {exc}"
+            ) from exc
+        version = _Version(row, CompiledWorkflow(loaded))
+        self._versions[definition_id] = version
+        return version
+
+    # -- commands ----------------------------------------------------------------------
+    def start(
+        self,
+        workflow: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+    ) -> Item:
+        """Start an item of ``workflow`` in its start state, with validated ``data``."""
+        now = self._now()
+        values = dict(data or {})
+        try:
+            version = self._current.get(workflow)
+            if version is None:
+                raise WorkflowNotFound(
+                    f"no workflow {workflow!r}; loaded: {', '.join(self.workflows) or 'none'}"
+                )
+            wf = version.workflow
+            start = wf.definition.start
+            if not actor.roles & set(start.roles):
+                raise NotPermitted(
+                    f"{actor.id} may not start {workflow!r}: it needs one of the roles "
+                    f"{sorted(start.roles)}, they hold {sorted(actor.roles) or 'none'}",
+                    trigger="start",
+                )
+            clean = self._validated_data(wf, values)
+            first = _Step(
+                kind="start",
+                trigger=None,
+                source=None,
+                target=start.state,
+                visit=1,
+                actor=actor,
+                roles=tuple(sorted(actor.roles & set(start.roles))),
+                form=clean,
+                notify=(),
+            )
+            with self.store.write() as tx:
+                steps, state, visit = self._walk(wf, first, clean)
+                item_id = tx.insert_item(
+                    {
+                        "workflow_id": workflow,
+                        "definition_id": version.row.id,
+                        "state": state,
+                        "data": clean,
+                        "visit": visit,
+                        "seq": len(steps),
+                        "version": 1,
+                        "created_at": now,
+                        "created_by": actor.id,
+                        "updated_at": now,
+                        "closed_at": now if wf.is_end(state) else None,
+                        "parent_id": parent_id,
+                    }
+                )
+                outbox = self._persist_steps(tx, wf, item_id, 0, steps, clean, now)
+                self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
+                row = tx.item(item_id)
+                assert row is not None
+        except EngineError as exc:
+            self._audit_refusal(actor, "start", workflow, None, None, exc, now)
+            raise
+        log.info("item_started", workflow=workflow, item_id=item_id, state=state, actor=actor.id)
+        if self._deliver_after_commit(outbox):
+            return self.get(item_id)
+        return self._item(row, version)
+
+    def fire(
+        self,
+        item_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Item:
+        """Fire ``trigger`` on an item as ``actor`` with the transition's form ``data``.
+
+        Raises :class:`ItemNotFound`, :class:`InvalidTrigger`, :class:`NotPermitted`,
+        :class:`GuardRejected`, :class:`FormInvalid`, :class:`PolicyDenied` or a retryable
+        :class:`ConflictError` (also when ``expected_version`` is stale).
+        """
+        now = self._now()
+        form = dict(data or {})
+        workflow: str | None = None
+        try:
+            with self.store.write() as tx:
+                row = self._load(tx, item_id, lock=True)
+                workflow = row.workflow_id
+                if expected_version is not None and row.version != expected_version:
+                    raise ConflictError(
+                        f"item {item_id} is at version {row.version}, not {expected_version}: "
+                        "someone acted on it first; reload it",
+                        item_id=str(item_id),
+                        trigger=trigger,
+                        state=row.state,
+                    )
+                version = self._version(tx, row.definition_id)
+                edge, clean = self._choose(version.workflow, row, trigger, actor, form)
+                outbox = self._apply(tx, version.workflow, row, edge, clean, actor, "fire", now)
+                self._audit(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
+                new_row = tx.item(item_id)
+                assert new_row is not None
+        except EngineError as exc:
+            self._audit_refusal(actor, "fire", workflow, item_id, trigger, exc, now)
+            raise
+        log.info(
+            "item_fired",
+            workflow=workflow,
+            item_id=item_id,
+            trigger=trigger,
+            state=new_row.state,
+            actor=actor.id,
+        )
+        if self._deliver_after_commit(outbox):
+            return self.get(item_id)  # a handler moved it on already
+        return self._item(new_row, version)
+
+    def allowed(self, item_id: int, actor: Actor) -> list[Allowed]:
+        """Every trigger of the item's current state, and whether ``actor`` may fire it now.
+
+        Guards that read ``form`` are judged with an empty form, so ``allowed`` may be
+        optimistic about them; ``fire`` decides.
+        """
+        with self.store.read() as tx:
+            row = self._load(tx, item_id)
+            wf = self._version(tx, row.definition_id).workflow
+        result = []
+        for trigger in wf.triggers(row.state):
+            edges = [e for e in wf.edges(row.state) if e.trigger == trigger]
+            reasons: list[str] = []
+            if row.closed_at is not None:
+                reasons.append("the item is closed")
+            try:
+                edge = self._permitted_edge(wf, row, trigger, actor, {})
+            except EngineError as exc:
+                reasons.append(str(exc))
+                edge = edges[0]
+            label = edge.spec.label.zh if edge.spec.label else trigger
+            result.append(
+                Allowed(
+                    trigger=trigger,
+                    allowed=not reasons,
+                    target=edge.target,
+                    label=label,
+                    reasons=tuple(reasons),
+                    form=tuple(edge.form),
+                )
+            )
+        return result
+
+    # -- queries -----------------------------------------------------------------------
+    def get(self, item_id: int) -> Item:
+        """The item as it stands now."""
+        with self.store.read() as tx:
+            row = self._load(tx, item_id)
+            version = self._version(tx, row.definition_id)
+        return self._item(row, version)
+
+    def history(self, item_id: int) -> list[HistoryEntry]:
+        """Every accepted step of the item, in order."""
+        with self.store.read() as tx:
+            self._load(tx, item_id)
+            rows = tx.history(item_id)
+        return [
+            HistoryEntry(
+                seq=r["seq"],
+                at=r["at"],
+                kind=r["kind"],
+                trigger=r["trigger"],
+                from_state=r["from_state"],
+                to_state=r["to_state"],
+                visit=r["visit"],
+                actor=r["actor"],
+                roles=tuple(r["roles"]),
+                form=r["form"],
+            )
+            for r in rows
+        ]
+
+    def inbox(self, actor: Actor) -> list[Item]:
+        """Open items waiting on ``actor``: assigned to them by id, or on one of their roles.
+
+        A state that names an ``assignee`` field waits on the people listed there once
+        it is filled, and on the roles that may act there until then.
+        """
+        with self.store.read() as tx:
+            versions = [self._version(tx, d) for d in tx.open_definition_ids()]
+            pairs = sorted(
+                {
+                    (v.workflow.id, name)
+                    for v in versions
+                    for name, state in v.workflow.definition.states.items()
+                    if state.type == "userTask"
+                }
+            )
+            rows = tx.open_items(pairs)
+            found = []
+            for row in rows:
+                version = self._version(tx, row.definition_id)
+                if self._waits_on(version.workflow, row, actor):
+                    found.append(self._item(row, version))
+        return found
+
+    def outbox(self, item_id: int) -> list[OutboxRow]:
+        """The side effects recorded for an item and their delivery state."""
+        with self.store.read() as tx:
+            return tx.outbox_of(item_id)
+
+    def audit_trail(self, item_id: int) -> list[dict[str, Any]]:
+        """The audit records naming an item, allowed or refused (SEC-1)."""
+        with self.store.read() as tx:
+            return tx.audit_of(item_id)
+
+    # -- delivery ----------------------------------------------------------------------
+    def run_due(self, limit: int = 100) -> RunReport:
+        """Do the work that is due now: deliver pending side effects (what the daemon calls)."""
+        return self.deliver_outbox(limit)
+
+    def deliver_outbox(self, limit: int = 100) -> RunReport:
+        """Deliver due outbox rows this engine has a handler for; failures are retried later."""
+        now = self._now()
+        with self.store.write() as tx:
+            rows = tx.claim_outbox(
+                now, self.runner, OUTBOX_LEASE, limit, handler_names=self.handlers.names()
+            )
+        delivered = failed = 0
+        for row in rows:
+            if self._deliver(row):
+                delivered += 1
+            else:
+                failed += 1
+        return RunReport(delivered, failed)
+
+    def _deliver_after_commit(self, outbox: list[dict[str, Any]]) -> None:
+        if self.deliver_inline and outbox:
+            deliverable = [o for o in outbox if o["kind"] == "notify" or o["name"] in self.handlers]
+            if deliverable:
+                self.deliver_outbox(limit=len(deliverable) + 10)
+
+    def _deliver(self, row: OutboxRow) -> bool:
+        payload = row.payload
+        ctx = HandlerContext(
+            item_id=row.item_id or 0,
+            workflow=payload.get("workflow", ""),
+            state=payload.get("state", ""),
+            visit=payload.get("visit", 0),
+            data=payload.get("data", {}),
+            idempotency_key=row.idempotency_key,
+            attempt=row.attempts + 1,
+            payload=payload,
+        )
+        bound = log.bind(item_id=row.item_id, outbox_id=row.id, kind=row.kind, name=row.name)
+        try:
+            if row.kind == "notify":
+                self.handlers.notifier(row.name, ctx)
+                outcome = None
+            else:
+                handler = self.handlers.get(row.name)
+                assert handler is not None  # claimed only for registered names
+                outcome = handler(ctx)
+            follow_up: list[dict[str, Any]] = []
+            with self.store.write() as tx:
+                if tx.finish_outbox(row.id, self.runner, self._now()) and row.kind == "handler":
+                    follow_up = self._handler_outcome(tx, row, outcome)
+        except (Exception, CmcWorkflowError) as exc:  # a handler may raise anything
+            wait = min(dt.timedelta(seconds=10 * 2**row.attempts), OUTBOX_MAX_BACKOFF)
+            with self.store.write() as tx:
+                tx.retry_outbox(row.id, self.runner, describe(exc), self._now() + wait)
+            bound.warning("delivery_failed", attempt=ctx.attempt, error=describe(exc))
+            return False
+        bound.info("delivered", attempt=ctx.attempt)
+        self._deliver_after_commit(follow_up)
+        return True
+
+    def _handler_outcome(self, tx: Tx, row: OutboxRow, outcome: str | None) -> list[dict[str, Any]]:
+        """Take the serviceTask's outcome; returns the follow-up outbox rows."""
+        assert row.item_id is not None
+        item = self._load(tx, row.item_id, lock=True)
+        if item.state != row.payload["state"] or item.visit != row.payload["visit"]:
+            return []  # the item left that state meanwhile: the outcome is stale
+        wf = self._version(tx, item.definition_id).workflow
+        edges = wf.edges(item.state)
+        if outcome is None:
+            edge = next((e for e in edges if e.default), edges[0])
+        else:
+            edge = wf.take(item.state, outcome, self._scope(item.data, {}, SYSTEM))
+        now = self._now()
+        outbox = self._apply(tx, wf, item, edge, {}, SYSTEM, "handler", now)
+        self._audit(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
+        return outbox
+
+    # -- internals ---------------------------------------------------------------------
+    def _now(self) -> dt.datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the engine's clock must return aware datetimes")
+        return now
+
+    def _load(self, tx: Tx, item_id: int, *, lock: bool = False) -> ItemRow:
+        row = tx.item(item_id, lock=lock)
+        if row is None:
+            raise ItemNotFound(f"no item {item_id}", item_id=str(item_id))
+        return row
+
+    def _validated_data(self, wf: CompiledWorkflow, values: dict[str, Any]) -> dict[str, Any]:
+        spec = wf.definition.data
+        if not spec:
+            return values
+        clean, errors = validate_values(spec, values)
+        if errors:
+            raise FormInvalid(errors, trigger="start", state=wf.initial)
+        return clean
+
+    @staticmethod
+    def _scope(data: Mapping[str, Any], form: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
+        return {
+            "data": {**data, **form},
+            "form": dict(form),
+            "actor": {"id": actor.id, "roles": sorted(actor.roles), **actor.attributes},
+        }
+
+    def _permitted_edge(
+        self,
+        wf: CompiledWorkflow,
+        row: ItemRow,
+        trigger: str,
+        actor: Actor,
+        form: Mapping[str, Any],
+    ) -> Edge:
+        candidates = [e for e in wf.edges(row.state) if e.trigger == trigger]
+        if not candidates or trigger == ROUTE_TRIGGER:
+            raise InvalidTrigger(
+                f"{trigger!r} cannot be fired in state {row.state!r}; possible here: "
+                f"{', '.join(wf.triggers(row.state)) or 'nothing'}",
+                item_id=str(row.id),
+                trigger=trigger,
+                state=row.state,
+            )
+        allowed_roles = set().union(*(e.roles for e in candidates))
+        if not actor.roles & allowed_roles:
+            raise NotPermitted(
+                f"{actor.id} may not fire {trigger!r} in {row.state!r}: it needs one of the "
+                f"roles {sorted(allowed_roles)}, they hold {sorted(actor.roles) or 'none'}",
+                item_id=str(row.id),
+                trigger=trigger,
+                state=row.state,
+            )
+        try:
+            edge = wf.take(row.state, trigger, self._scope(row.data, form, actor))
+        except GuardRejected as exc:
+            exc.item_id = str(row.id)
+            raise
+        if not actor.roles & edge.roles:
+            raise NotPermitted(
+                f"{actor.id} may not fire {trigger!r} here now: this case needs one of "
+                f"{sorted(edge.roles)}",
+                item_id=str(row.id),
+                trigger=trigger,
+                state=row.state,
+            )
+        return edge
+
+    def _choose(
+        self,
+        wf: CompiledWorkflow,
+        row: ItemRow,
+        trigger: str,
+        actor: Actor,
+        form: dict[str, Any],
+    ) -> tuple[Edge, dict[str, Any]]:
+        if row.closed_at is not None:
+            raise InvalidTrigger(
+                f"item {row.id} is closed (in {row.state!r}); nothing can be fired",
+                item_id=str(row.id),
+                trigger=trigger,
+                state=row.state,
+            )
+        edge = self._permitted_edge(wf, row, trigger, actor, form)
+        clean, errors = validate_values(edge.form, form)
+        if errors:
+            raise FormInvalid(errors, item_id=str(row.id), trigger=trigger, state=row.state)
+        return edge, clean
+
+    def _walk(
+        self, wf: CompiledWorkflow, first: _Step, data: dict[str, Any]
+    ) -> tuple[list[_Step], str, int]:
+        """Follow gateways from ``first``; returns the steps, the final state and visit."""
+        steps = [first]
+        state, visit = first.target, first.visit
+        for _hop in range(MAX_AUTOMATIC_STEPS):
+            if wf.state(state).type != "exclusiveGateway":
+                break
+            edge = wf.route(state, self._scope(data, {}, SYSTEM))
+            visit += 1
+            steps.append(
+                _Step("route", None, state, edge.target, visit, SYSTEM, (), {}, edge.notify)
+            )
+            state = edge.target
+        else:
+            raise EngineError(
+                f"gateways routed more than {MAX_AUTOMATIC_STEPS} times in one command: "
+                "the definition loops between gateways",
+                state=state,
+            )
+        return steps, state, visit
+
+    def _apply(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        row: ItemRow,
+        edge: Edge,
+        form: dict[str, Any],
+        actor: Actor,
+        kind: str,
+        now: dt.datetime,
+    ) -> list[dict[str, Any]]:
+        """Write the transition ``edge`` of ``row`` (and the gateway hops after it)."""
+        data = {**row.data, **form}
+        moved = edge.target != row.state
+        first = _Step(
+            kind=kind,
+            trigger=edge.trigger,
+            source=row.state,
+            target=edge.target,
+            visit=row.visit + 1 if moved else row.visit,
+            actor=actor,
+            roles=tuple(sorted(actor.roles & edge.roles)),
+            form=form,
+            notify=edge.notify,
+        )
+        steps, state, visit = self._walk(wf, first, data)
+        tx.update_item(
+            row.id,
+            row.version,
+            {
+                "state": state,
+                "data": data,
+                "visit": visit,
+                "seq": row.seq + len(steps),
+                "updated_at": now,
+                "closed_at": now if wf.is_end(state) else None,
+            },
+        )
+        return self._persist_steps(tx, wf, row.id, row.seq, steps, data, now)
+
+    def _persist_steps(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        item_id: int,
+        seq: int,
+        steps: list[_Step],
+        data: dict[str, Any],
+        now: dt.datetime,
+    ) -> list[dict[str, Any]]:
+        """Append the history rows of ``steps`` and queue their side effects."""
+        workflow = wf.id
+        history: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        for n, step in enumerate(steps, start=seq + 1):
+            history.append(
+                {
+                    "item_id": item_id,
+                    "seq": n,
+                    "at": now,
+                    "kind": step.kind,
+                    "trigger": step.trigger,
+                    "from_state": step.source,
+                    "to_state": step.target,
+                    "visit": step.visit,
+                    "actor": step.actor.id,
+                    "roles": list(step.roles),
+                    "form": step.form,
+                }
+            )
+            for role in step.notify:
+                outbox.append(
+                    self._outbox_row(
+                        item_id,
+                        "notify",
+                        role,
+                        f"{item_id}:{n}:notify:{role}",
+                        {
+                            "workflow": workflow,
+                            "state": step.target,
+                            "visit": step.visit,
+                            "reason": f"{step.trigger or step.kind}: {step.source} -> "
+                            f"{step.target}",
+                        },
+                        now,
+                    )
+                )
+        last = steps[-1]
+        final = wf.state(last.target)
+        if final.type == "serviceTask" and final.handler is not None:
+            outbox.append(
+                self._outbox_row(
+                    item_id,
+                    "handler",
+                    final.handler,
+                    f"{item_id}:{last.visit}:{final.handler}",
+                    {
+                        "workflow": workflow,
+                        "state": last.target,
+                        "visit": last.visit,
+                        "data": data,
+                    },
+                    now,
+                )
+            )
+        tx.insert_history(history)
+        tx.insert_outbox(outbox)
+        return outbox
+
+    @staticmethod
+    def _outbox_row(
+        item_id: int, kind: str, name: str, key: str, payload: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any]:
+        return {
+            "item_id": item_id,
+            "kind": kind,
+            "name": name,
+            "payload": payload,
+            "idempotency_key": key,
+            "created_at": now,
+            "available_at": now,
+            "attempts": 0,
+        }
+
+    def _waits_on(self, wf: CompiledWorkflow, row: ItemRow, actor: Actor) -> bool:
+        state = wf.state(row.state)
+        if state.assignee is not None:
+            assigned = row.data.get(state.assignee)
+            people = assigned if isinstance(assigned, list) else [assigned] if assigned else []
+            if people:
+                return actor.id in people
+        return any(actor.roles & e.roles for e in wf.edges(row.state))
+
+    def _item(self, row: ItemRow, version: _Version) -> Item:
+        return Item(
+            id=row.id,
+            workflow=row.workflow_id,
+            revision=version.row.revision,
+            state=row.state,
+            state_label=version.workflow.state(row.state).label.zh,
+            data=row.data,
+            visit=row.visit,
+            version=row.version,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            updated_at=row.updated_at,
+            closed_at=row.closed_at,
+            parent_id=row.parent_id,
+        )
+
+    def _audit(
+        self,
+        tx: Tx,
+        actor: Actor,
+        command: str,
+        workflow: str | None,
+        item_id: int | None,
+        trigger: str | None,
+        outcome: str,
+        now: dt.datetime,
+        *,
+        rule: str | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        tx.insert_audit(
+            {
+                "at": now,
+                "actor": actor.id,
+                "roles": sorted(actor.roles),
+                "command": command,
+                "workflow_id": workflow,
+                "item_id": item_id,
+                "trigger": trigger,
+                "outcome": outcome,
+                "rule": rule,
+                "reason": reason,
+                "detail": detail or {},
+            }
+        )
+
+    def _audit_refusal(
+        self,
+        actor: Actor,
+        command: str,
+        workflow: str | None,
+        item_id: int | None,
+        trigger: str | None,
+        exc: EngineError,
+        now: dt.datetime,
+    ) -> None:
+        rule = exc.rule if isinstance(exc, PolicyDenied) else type(exc).__name__
+        detail: dict[str, Any] = {"state": exc.state}
+        if isinstance(exc, FormInvalid):
+            detail["fields"] = {e.field: e.message for e in exc.errors}
+        try:
+            with self.store.write() as tx:
+                self._audit(
+                    tx,
+                    actor,
+                    command,
+                    workflow,
+                    item_id,
+                    trigger,
+                    "refused",
+                    now,
+                    rule=rule,
+                    reason=str(exc),
+                    detail=detail,
+                )
+        except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
+            log.error("audit_write_failed", error=str(audit_exc), refused=str(exc))
+        log.info(
+            "command_refused",
+            command=command,
+            item_id=item_id,
+            trigger=trigger,
+            actor=actor.id,
+            rule=rule,
+            reason=str(exc),
+        )

@@ -1,0 +1,376 @@
+"""Every database operation of the engine, behind one class (the store's only port).
+
+A :class:`Store` opens transactions; a :class:`Tx` runs the statements of one command
+inside one of them. Driver errors are translated here into :mod:`cmc_workflow.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from cmc_workflow.errors import ConflictError, StoreError
+from cmc_workflow.store import schema
+from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
+from cmc_workflow.store.tables import audit, definitions, history, items, outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """An item as stored."""
+
+    id: int
+    workflow_id: str
+    definition_id: int
+    state: str
+    data: dict[str, Any]
+    visit: int
+    seq: int
+    version: int
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRow:
+    """A stored definition version."""
+
+    id: int
+    workflow_id: str
+    revision: int
+    version_label: int | None
+    content_hash: str
+    source_file: str
+    source_text: str
+    loaded_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A side effect waiting for (or done with) delivery."""
+
+    id: int
+    item_id: int | None
+    kind: str
+    name: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+    available_at: dt.datetime
+    delivered_at: dt.datetime | None
+    last_error: str | None
+
+
+def _item(row: Row[Any]) -> ItemRow:
+    return ItemRow(**row._mapping)
+
+
+def _definition(row: Row[Any]) -> DefinitionRow:
+    return DefinitionRow(**row._mapping)
+
+
+_ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
+_OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
+
+
+class Tx:
+    """The statements of one command, inside one transaction."""
+
+    def __init__(self, conn: Connection, sqlite: bool) -> None:
+        self.conn = conn
+        self.sqlite = sqlite
+
+    # -- definitions -------------------------------------------------------------------
+    def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
+        """The stored version of ``workflow_id`` with that content hash, if any."""
+        row = self.conn.execute(
+            select(definitions).where(
+                definitions.c.workflow_id == workflow_id,
+                definitions.c.content_hash == content_hash,
+            )
+        ).first()
+        return _definition(row) if row is not None else None
+
+    def insert_definition(
+        self,
+        workflow_id: str,
+        content_hash: str,
+        version_label: int | None,
+        source_file: str,
+        source_text: str,
+        now: dt.datetime,
+    ) -> DefinitionRow:
+        """Store a new version with the next revision number of its workflow."""
+        revision = (
+            self.conn.execute(
+                select(func.coalesce(func.max(definitions.c.revision), 0)).where(
+                    definitions.c.workflow_id == workflow_id
+                )
+            ).scalar_one()
+            + 1
+        )
+        values = {
+            "workflow_id": workflow_id,
+            "revision": revision,
+            "version_label": version_label,
+            "content_hash": content_hash,
+            "source_file": source_file,
+            "source_text": source_text,
+            "loaded_at": now,
+        }
+        new_id = self.conn.execute(
+            insert(definitions).values(values).returning(definitions.c.id)
+        ).scalar_one()
+        return DefinitionRow(id=new_id, **values)
+
+    def definition(self, definition_id: int) -> DefinitionRow | None:
+        """The stored version with that id."""
+        row = self.conn.execute(
+            select(definitions).where(definitions.c.id == definition_id)
+        ).first()
+        return _definition(row) if row is not None else None
+
+    def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
+        """Every stored version of a workflow with its number of open items, oldest first."""
+        live = (
+            select(items.c.definition_id, func.count().label("n"))
+            .where(items.c.closed_at.is_(None))
+            .group_by(items.c.definition_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            select(definitions, func.coalesce(live.c.n, 0).label("live"))
+            .outerjoin(live, live.c.definition_id == definitions.c.id)
+            .where(definitions.c.workflow_id == workflow_id)
+            .order_by(definitions.c.revision)
+        ).all()
+        return [
+            (DefinitionRow(**{k: v for k, v in r._mapping.items() if k != "live"}), r.live)
+            for r in rows
+        ]
+
+    # -- items -------------------------------------------------------------------------
+    def insert_item(self, values: dict[str, Any]) -> int:
+        """Insert an item row; returns its id."""
+        new_id: int = self.conn.execute(
+            insert(items).values(values).returning(items.c.id)
+        ).scalar_one()
+        return new_id
+
+    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        """The item, or None. ``lock`` takes a row lock on PostgreSQL (SQLite holds a
+        database lock already under BEGIN IMMEDIATE)."""
+        query = select(*_ITEM_COLUMNS).where(items.c.id == item_id)
+        if lock and not self.sqlite:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return _item(row) if row is not None else None
+
+    def update_item(self, item_id: int, expected_version: int, values: dict[str, Any]) -> None:
+        """Write the item's new state if nobody changed it since ``expected_version``."""
+        result = self.conn.execute(
+            update(items)
+            .where(items.c.id == item_id, items.c.version == expected_version)
+            .values(version=expected_version + 1, **values)
+        )
+        if result.rowcount != 1:
+            raise ConflictError(
+                f"item {item_id} was changed by another command (expected version "
+                f"{expected_version}); reload it and try again",
+                item_id=str(item_id),
+            )
+
+    def open_definition_ids(self) -> list[int]:
+        """The definition versions that open items run on."""
+        query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()
+        return list(self.conn.execute(query).scalars())
+
+    def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
+        """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
+        if not pairs:
+            return []
+        condition = or_(*(and_(items.c.workflow_id == w, items.c.state == s) for w, s in pairs))
+        rows = self.conn.execute(
+            select(*_ITEM_COLUMNS)
+            .where(items.c.closed_at.is_(None), condition)
+            .order_by(items.c.id)
+        ).all()
+        return [_item(r) for r in rows]
+
+    # -- history -----------------------------------------------------------------------
+    def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append history rows (a duplicate (item, seq) means a lost race)."""
+        if rows:
+            self.conn.execute(insert(history), list(rows))
+
+    def history(self, item_id: int) -> list[dict[str, Any]]:
+        """The item's history, in order."""
+        rows = self.conn.execute(
+            select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # -- outbox ------------------------------------------------------------------------
+    def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Queue side effects for delivery after commit."""
+        if rows:
+            self.conn.execute(insert(outbox), list(rows))
+
+    def claim_outbox(
+        self,
+        now: dt.datetime,
+        runner: str,
+        lease: dt.timedelta,
+        limit: int,
+        *,
+        handler_names: Sequence[str],
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``:
+        every notification, and handler rows only for ``handler_names``."""
+        due = (
+            select(*_OUTBOX_COLUMNS)
+            .where(
+                or_(
+                    outbox.c.kind == "notify",
+                    and_(outbox.c.kind == "handler", outbox.c.name.in_(list(handler_names))),
+                ),
+                outbox.c.delivered_at.is_(None),
+                outbox.c.available_at <= now,
+                or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+            )
+            .order_by(outbox.c.available_at, outbox.c.id)
+            .limit(limit)
+        )
+        if not self.sqlite:
+            due = due.with_for_update(skip_locked=True)
+        rows = [OutboxRow(**r._mapping) for r in self.conn.execute(due).all()]
+        if rows:
+            self.conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(claimed_by=runner, claimed_until=now + lease)
+            )
+        return rows
+
+    def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
+        """Mark a claimed row delivered; False if the claim was lost meanwhile."""
+        result = self.conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == outbox_id,
+                outbox.c.claimed_by == runner,
+                outbox.c.delivered_at.is_(None),
+            )
+            .values(delivered_at=now, claimed_until=None, attempts=outbox.c.attempts + 1)
+        )
+        return result.rowcount == 1
+
+    def retry_outbox(
+        self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
+    ) -> None:
+        """Record a failed delivery and when to try again."""
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == runner)
+            .values(
+                attempts=outbox.c.attempts + 1,
+                last_error=error[:4000],
+                available_at=available_at,
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+
+    def outbox_of(self, item_id: int) -> list[OutboxRow]:
+        """Every outbox row of an item, oldest first."""
+        rows = self.conn.execute(
+            select(*_OUTBOX_COLUMNS).where(outbox.c.item_id == item_id).order_by(outbox.c.id)
+        ).all()
+        return [OutboxRow(**r._mapping) for r in rows]
+
+    # -- audit -------------------------------------------------------------------------
+    def insert_audit(self, values: dict[str, Any]) -> None:
+        """Append one audit record."""
+        self.conn.execute(insert(audit).values(values))
+
+    def audit_of(self, item_id: int) -> list[dict[str, Any]]:
+        """The audit records that name an item, in order."""
+        rows = self.conn.execute(
+            select(audit).where(audit.c.item_id == item_id).order_by(audit.c.id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+
+class Store:
+    """The database behind the engine: opening, migrating and transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool | None = None) -> Store:
+        """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
+
+        An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
+        unless ``migrate`` is true.
+        """
+        try:
+            store = cls(open_database(url))
+            if migrate or (migrate is None and store.sqlite and schema.is_empty(store.engine)):
+                schema.upgrade(store.engine)
+            else:
+                current = schema.current_revision(store.engine)
+                if current != schema.head_revision():
+                    from cmc_workflow.errors import SchemaOutOfDate
+
+                    raise SchemaOutOfDate(
+                        f"the database is at schema {current or 'none'}, this version needs "
+                        f"{schema.head_revision()}: run `cmc-workflow db upgrade --db URL`"
+                    )
+        except (SQLAlchemyError, ValueError) as exc:
+            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+        return store
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self._translated(), self.engine.begin() as conn:
+            yield Tx(conn, self.sqlite)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """One read-only transaction."""
+        with (
+            self._translated(),
+            self.engine.connect().execution_options(**READ_ONLY) as conn,
+            conn.begin(),
+        ):
+            yield Tx(conn, self.sqlite)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError as exc:
+            raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "could not serialize" in str(exc.orig):
+                raise ConflictError(f"the database is busy: {exc.orig}") from exc
+            raise StoreError(f"database error: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc

@@ -1,0 +1,151 @@
+"""The tables of the store, in SQLAlchemy Core. Alembic migrations must produce exactly these.
+
+Times are stored as UTC without a zone (the same on SQLite and PostgreSQL) and come back
+as aware UTC datetimes through :class:`UTCDateTime`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (auto-increment).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass an aware datetime")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("version_label", Integer, nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("source_text", Text, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workflow_id", "content_hash", name="uq_definitions_workflow_hash"),
+    UniqueConstraint("workflow_id", "revision", name="uq_definitions_workflow_revision"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("definition_id", BigId, ForeignKey("definitions.id"), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("data", JSONType, nullable=False),
+    Column("visit", Integer, nullable=False, comment="how many times the item entered a state"),
+    Column("seq", Integer, nullable=False, comment="number of history rows"),
+    Column("version", Integer, nullable=False, comment="optimistic concurrency row version"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("parent_id", BigId, ForeignKey("items.id"), nullable=True),
+    Index("ix_items_workflow_state", "workflow_id", "state"),
+    Index("ix_items_open", "closed_at", "state"),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False, comment="start, fire, route, handler, timer"),
+    Column("trigger", String(64), nullable=True),
+    Column("from_state", String(64), nullable=True),
+    Column("to_state", String(64), nullable=False),
+    Column("visit", Integer, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("roles", JSONType, nullable=False),
+    Column("form", JSONType, nullable=False),
+    UniqueConstraint("item_id", "seq", name="uq_history_item_seq"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=True),
+    Column("kind", String(16), nullable=False, comment="handler or notify"),
+    Column("name", String(64), nullable=False, comment="handler name or notified role"),
+    Column("payload", JSONType, nullable=False),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_pending", "delivered_at", "available_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("roles", JSONType, nullable=False),
+    Column("command", String(32), nullable=False),
+    Column("workflow_id", String(64), nullable=True),
+    Column("item_id", BigInteger, nullable=True),
+    Column("trigger", String(64), nullable=True),
+    Column("outcome", String(16), nullable=False, comment="accepted, refused or failed"),
+    Column("rule", String(128), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("detail", JSONType, nullable=False),
+    Index("ix_audit_item", "item_id"),
+)
