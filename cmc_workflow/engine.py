@@ -512,11 +512,15 @@ class Engine:
                 failed += 1
         return RunReport(delivered, failed)
 
-    def _deliver_after_commit(self, outbox: list[dict[str, Any]]) -> None:
-        if self.deliver_inline and outbox:
-            deliverable = [o for o in outbox if o["kind"] == "notify" or o["name"] in self.handlers]
-            if deliverable:
-                self.deliver_outbox(limit=len(deliverable) + 10)
+    def _deliver_after_commit(self, outbox: list[dict[str, Any]]) -> bool:
+        """Deliver what a command just queued (inline mode); True if a handler ran."""
+        if not self.deliver_inline:
+            return False
+        deliverable = [o for o in outbox if o["kind"] == "notify" or o["name"] in self.handlers]
+        if not deliverable:
+            return False
+        self.deliver_outbox(limit=len(deliverable) + 10)
+        return any(o["kind"] == "handler" for o in deliverable)
 
     def _deliver(self, row: OutboxRow) -> bool:
         payload = row.payload
