@@ -36,6 +36,7 @@ from cmc_workflow.errors import (
     StoreError,
     WorkflowNotFound,
 )
+from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
 from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.store import DefinitionRow, ItemRow, OutboxRow, Store, Tx
@@ -79,6 +80,7 @@ class RunReport:
 
     delivered: int
     failed: int
+    extensions: int = 0
 
 
 class Engine:
@@ -99,8 +101,10 @@ class Engine:
         handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
         deliver_inline: bool = True,
         runner: str | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.store = store
+        self.extensions = tuple(extensions)
         self.clock = clock
         self.strict_handlers = handlers is not None
         self.handlers = HandlerRegistry.coerce(handlers)
@@ -112,6 +116,8 @@ class Engine:
             self._check_handlers(workflows.values())
         for loaded in workflows.values():
             self._register(loaded)
+        for extension in self.extensions:
+            extension.bind(self)
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -126,6 +132,7 @@ class Engine:
         migrate: bool | None = None,
         deliver_inline: bool = True,
         runner: str | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> Engine:
         """Open the database at ``url`` and load the definitions under ``workflows``.
 
@@ -150,6 +157,7 @@ class Engine:
                 handlers=handlers,
                 deliver_inline=deliver_inline,
                 runner=runner,
+                extensions=extensions,
             )
         except BaseException:
             store.close()
@@ -316,6 +324,11 @@ class Engine:
                 notify=(),
             )
             with self.store.write() as tx:
+                command = Command(
+                    "start", actor, wf, None, None, None, clean, clean, start.state, now
+                )
+                for extension in self.extensions:
+                    extension.check(command, tx)
                 steps, state, visit = self._walk(wf, first, clean)
                 item_id = tx.insert_item(
                     {
@@ -334,6 +347,7 @@ class Engine:
                     }
                 )
                 outbox = self._persist_steps(tx, wf, item_id, 0, steps, clean, now)
+                self._after_change(tx, wf, item_id, "start", actor, None, steps, clean, now)
                 self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
                 row = tx.item(item_id)
                 assert row is not None
@@ -377,6 +391,20 @@ class Engine:
                     )
                 version = self._version(tx, row.definition_id)
                 edge, clean = self._choose(version.workflow, row, trigger, actor, form)
+                command = Command(
+                    "fire",
+                    actor,
+                    version.workflow,
+                    row,
+                    trigger,
+                    edge,
+                    clean,
+                    {**row.data, **clean},
+                    edge.target,
+                    now,
+                )
+                for extension in self.extensions:
+                    extension.check(command, tx)
                 outbox = self._apply(tx, version.workflow, row, edge, clean, actor, "fire", now)
                 self._audit(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
                 new_row = tx.item(item_id)
@@ -402,32 +430,56 @@ class Engine:
         Guards that read ``form`` are judged with an empty form, so ``allowed`` may be
         optimistic about them; ``fire`` decides.
         """
+        now = self._now()
+        result = []
         with self.store.read() as tx:
             row = self._load(tx, item_id)
             wf = self._version(tx, row.definition_id).workflow
-        result = []
-        for trigger in wf.triggers(row.state):
-            edges = [e for e in wf.edges(row.state) if e.trigger == trigger]
-            reasons: list[str] = []
-            if row.closed_at is not None:
-                reasons.append("the item is closed")
-            try:
-                edge = self._permitted_edge(wf, row, trigger, actor, {})
-            except EngineError as exc:
-                reasons.append(str(exc))
-                edge = edges[0]
-            label = edge.spec.label.zh if edge.spec.label else trigger
-            result.append(
-                Allowed(
-                    trigger=trigger,
-                    allowed=not reasons,
-                    target=edge.target,
-                    label=label,
-                    reasons=tuple(reasons),
-                    form=tuple(edge.form),
+            for trigger in wf.triggers(row.state):
+                edge, reasons, rules = self._judge(tx, wf, row, trigger, actor, now)
+                label = edge.spec.label.zh if edge.spec.label else trigger
+                result.append(
+                    Allowed(
+                        trigger=trigger,
+                        allowed=not reasons,
+                        target=edge.target,
+                        label=label,
+                        reasons=tuple(reasons),
+                        form=tuple(edge.form),
+                        rules=tuple(rules),
+                    )
                 )
-            )
         return result
+
+    def _judge(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        row: ItemRow,
+        trigger: str,
+        actor: Actor,
+        now: dt.datetime,
+    ) -> tuple[Edge, list[str], list[str]]:
+        """Would ``trigger`` be accepted for ``actor`` now (with an empty form)?"""
+        edge = next(e for e in wf.edges(row.state) if e.trigger == trigger)
+        if row.closed_at is not None:
+            return edge, ["the item is closed"], ["closed"]
+        try:
+            edge = self._permitted_edge(wf, row, trigger, actor, {})
+        except EngineError as exc:
+            return edge, [str(exc)], [type(exc).__name__]
+        command = Command(
+            "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now
+        )
+        reasons: list[str] = []
+        rules: list[str] = []
+        for extension in self.extensions:
+            try:
+                extension.check(command, tx)
+            except PolicyDenied as exc:
+                reasons.append(str(exc))
+                rules.append(exc.rule)
+        return edge, reasons, rules
 
     # -- queries -----------------------------------------------------------------------
     def get(self, item_id: int) -> Item:
@@ -478,7 +530,9 @@ class Engine:
             found = []
             for row in rows:
                 version = self._version(tx, row.definition_id)
-                if self._waits_on(version.workflow, row, actor):
+                if self._waits_on(version.workflow, row, actor) and all(
+                    ext.visible(actor, row, version.workflow) for ext in self.extensions
+                ):
                     found.append(self._item(row, version))
         return found
 
@@ -494,8 +548,44 @@ class Engine:
 
     # -- delivery ----------------------------------------------------------------------
     def run_due(self, limit: int = 100) -> RunReport:
-        """Do the work that is due now: deliver pending side effects (what the daemon calls)."""
-        return self.deliver_outbox(limit)
+        """Do the work that is due now (what the daemon calls): the extensions' due work
+        (timers), then pending side effects."""
+        now = self._now()
+        done = sum(extension.run_due(now) for extension in self.extensions)
+        report = self.deliver_outbox(limit)
+        return RunReport(report.delivered, report.failed, done)
+
+    def fire_system(
+        self, item_id: int, trigger: str, *, state: str, visit: int, reason: str
+    ) -> Item | None:
+        """Fire ``trigger`` as the engine itself (a timer or deadline step), fenced by the
+        state visit: when the item is no longer in ``state`` at ``visit``, nothing happens
+        and None is returned. Guards still apply; roles and policies do not."""
+        now = self._now()
+        with self.store.write() as tx:
+            row = self._load(tx, item_id, lock=True)
+            if row.state != state or row.visit != visit or row.closed_at is not None:
+                return None
+            version = self._version(tx, row.definition_id)
+            wf = version.workflow
+            edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
+            outbox = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
+            self._audit(
+                tx,
+                SYSTEM,
+                "timer",
+                wf.id,
+                item_id,
+                trigger,
+                "accepted",
+                now,
+                reason=reason,
+            )
+            new_row = tx.item(item_id)
+            assert new_row is not None
+        if self._deliver_after_commit(outbox):
+            return self.get(item_id)
+        return self._item(new_row, version)
 
     def deliver_outbox(self, limit: int = 100) -> RunReport:
         """Deliver due outbox rows this engine has a handler for; failures are retried later."""
@@ -727,7 +817,39 @@ class Engine:
                 "closed_at": now if wf.is_end(state) else None,
             },
         )
-        return self._persist_steps(tx, wf, row.id, row.seq, steps, data, now)
+        outbox = self._persist_steps(tx, wf, row.id, row.seq, steps, data, now)
+        left = Visit(row.state, row.visit) if moved else None
+        self._after_change(tx, wf, row.id, kind, actor, left, steps, data, now)
+        return outbox
+
+    def _after_change(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        item_id: int,
+        kind: str,
+        actor: Actor,
+        left: Visit | None,
+        steps: list[_Step],
+        data: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        if not self.extensions:
+            return
+        entered = tuple(Visit(s.target, s.visit) for s in steps if s.source != s.target)
+        change = Change(
+            workflow=wf,
+            item_id=item_id,
+            kind=kind,
+            actor=actor,
+            left=left,
+            entered=entered,
+            final=Visit(steps[-1].target, steps[-1].visit),
+            data=data,
+            now=now,
+        )
+        for extension in self.extensions:
+            extension.after_change(tx, change)
 
     def _persist_steps(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -83,7 +83,8 @@ class Allowed:
     target: str
     label: str
     reasons: tuple[str, ...] = ()
-    form: tuple[str, ...] = field(default=())
+    form: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()  # the rules or checks that refuse it
 
 
 @dataclass(frozen=True, slots=True)

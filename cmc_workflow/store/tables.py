@@ -147,5 +147,10 @@ audit = Table(
     Column("rule", String(128), nullable=True),
     Column("reason", Text, nullable=True),
     Column("detail", JSONType, nullable=False),
+    Column("chain", String(100), nullable=True, comment="hash chain this record belongs to"),
+    Column("chain_seq", Integer, nullable=True, comment="position in its chain, from 1"),
+    Column("prev_hash", String(64), nullable=True, comment="hash of the previous record"),
+    Column("hash", String(64), nullable=True, comment="SHA-256 over prev_hash and the record"),
     Index("ix_audit_item", "item_id"),
+    UniqueConstraint("chain", "chain_seq", name="uq_audit_chain_seq"),
 )
