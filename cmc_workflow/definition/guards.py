@@ -77,13 +77,18 @@ def compile_guard(source: str) -> Guard:
     text = source.strip()
     if not text:
         raise GuardSyntaxError("the guard is empty", 0)
+    lead = len(source) - len(source.lstrip())  # offsets count from the source as written
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        offset = max((exc.offset or 1) - 1, 0)
-        raise GuardSyntaxError(f"not a valid expression: {exc.msg}", offset) from None
+        # Python reports offset 0 (or none) when the text ends too early: point past the end
+        offset = exc.offset - 1 if exc.offset and exc.lineno == 1 else len(text)
+        raise GuardSyntaxError(f"not a valid expression: {exc.msg}", lead + offset) from None
     fields: set[str] = set()
-    fn = _compile(tree.body, fields)
+    try:
+        fn = _compile(tree.body, fields)
+    except GuardSyntaxError as exc:
+        raise GuardSyntaxError(str(exc), lead + exc.offset, exc.code) from None
     return Guard(source, frozenset(fields), fn)
 
 
