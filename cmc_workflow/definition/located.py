@@ -58,6 +58,18 @@ class Located:
     data: Any
     values: dict[Path, Mark] = field(default_factory=dict)
     keys: dict[Path, Mark] = field(default_factory=dict)
+    inline: dict[Path, int] = field(default_factory=dict)
+    """For a one-line scalar whose characters appear in the file as they are (plain, or
+    quoted without escapes): how far its text starts after its mark (0, or 1 for the
+    quote). Lets a problem point at a character inside the value, e.g. in a guard."""
+
+    def column_in(self, path: Path, offset: int) -> Mark:
+        """The place of character ``offset`` of the string at ``path`` (else its start)."""
+        at = self.mark(path)
+        shift = self.inline.get(tuple(path))
+        if shift is None:
+            return at
+        return Mark(at.line, at.column + shift + offset)
 
     def mark(self, path: Path, *, key: bool = False) -> Mark:
         """The mark nearest to ``path``: the path itself, else its closest ancestor."""
@@ -123,6 +135,9 @@ class _Builder:
             )
             return None
         if isinstance(node, yaml.ScalarNode):
+            shift = _inline_shift(node)
+            if shift is not None:
+                self.located.inline[path] = shift
             return self._scalar(node)
         if id(node) in self._open:
             self.problem(
@@ -248,6 +263,19 @@ class _Builder:
         return value
 
 
+def _inline_shift(node: yaml.ScalarNode) -> int | None:
+    """0 or 1 when the scalar's text appears verbatim on one line after its mark, else None."""
+    if node.start_mark.line != node.end_mark.line:
+        return None
+    if node.style is None:
+        return 0
+    if node.style == "'" and "'" not in node.value:
+        return 1
+    if node.style == '"' and '"' not in node.value and "\\" not in node.value:
+        return 1
+    return None
+
+
 def _timestamp(value: str) -> dt.date | dt.datetime | str:
     try:
         if len(value) == 10:
@@ -271,15 +299,19 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         what = exc.problem or "invalid YAML"
         context = f" {exc.context}" if exc.context else ""
-        return builder.located, [
-            Problem(
-                file,
-                line,
-                column,
-                "E-YAML-SYNTAX",
-                f"{what}{context}",
-                "check indentation, colons and quotes",
+        started = exc.context_mark
+        if started is not None and mark is not None and started.line != mark.line:
+            context += f" (started at line {started.line + 1}, column {started.column + 1})"
+        hint = "check indentation, colons and quotes"
+        if "'\\t'" in what:
+            hint = "indent with spaces: YAML does not allow tabs in indentation"
+        elif what.startswith("mapping values are not allowed"):
+            hint = (
+                "a key on an earlier line may lack its colon, "
+                "or a value containing ': ' needs quotes"
             )
+        return builder.located, [
+            Problem(file, line, column, "E-YAML-SYNTAX", f"{what}{context}", hint)
         ]
     except yaml.reader.ReaderError as exc:
         line, column = _place(text, exc.position)
