@@ -99,6 +99,7 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                     "E-MISSING-HANDLER",
                     f"serviceTask {name!r} names no handler",
                     "add handler: <name> and declare it under handlers:",
+                    key=True,
                 )
             )
         if state.type != "serviceTask" and state.handler is not None:
@@ -107,6 +108,8 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                     (*base, "handler"),
                     "E-MISPLACED-KEY",
                     f"only a serviceTask has a handler; {name!r} is a {state.type}",
+                    "remove handler:, or make the state a serviceTask",
+                    key=True,
                 )
             )
         if state.type == "endEvent":
@@ -117,6 +120,7 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                         "E-END-HAS-TRANSITIONS",
                         f"end state {name!r} has outgoing transitions",
                         "an endEvent closes the item: make it a userTask, or drop the transitions",
+                        key=True,
                     )
                 )
             continue
@@ -152,6 +156,7 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                         "E-MISPLACED-KEY",
                         "serviceTask transitions are taken by the engine, not by people",
                         "remove roles:",
+                        key=True,
                     )
                 )
             if state.type == "userTask" and t.default:
@@ -160,6 +165,8 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                         (*path, "default"),
                         "E-MISPLACED-KEY",
                         "default: applies to gateway routes and serviceTask outcomes only",
+                        "remove default:; people choose a userTask's transition by its trigger",
+                        key=True,
                     )
                 )
         for trigger, indexes in triggers.items():
@@ -184,6 +191,7 @@ def _state_shapes(wf: Workflow, doc: Located) -> list[Problem]:
                         f"serviceTask {name!r} has several outcomes and "
                         f"{len(defaults)} marked default: true",
                         "mark one outcome default: true (taken when the handler names none)",
+                        key=True,
                     )
                 )
     return out
@@ -200,6 +208,7 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
                 "E-GATEWAY-NO-DEFAULT",
                 f"gateway {name!r} has no default route",
                 "add a route with default: true, taken when no guard holds",
+                key=True,
             )
         )
     elif len(defaults) > 1:
@@ -230,6 +239,7 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
                         "E-MISPLACED-KEY",
                         f"gateway routes are taken by the engine: {key}: does not apply",
                         f"remove {key}:",
+                        key=True,
                     )
                 )
     return out
@@ -249,7 +259,7 @@ def _guards(wf: Workflow, doc: Located) -> list[Problem]:
         try:
             guard = compile_guard(t.guard)
         except GuardSyntaxError as exc:
-            at = doc.mark(gpath)
+            at = doc.column_in(gpath, exc.offset)
             out.append(
                 Problem(
                     doc.file,
@@ -279,7 +289,11 @@ def _field_problems(spec: FieldSpec, path: Path, doc: Located) -> list[Problem]:
     if spec.type == "choice" and not spec.choices:
         return [
             doc.problem(
-                path, "E-FIELD-CHOICES", "a choice field needs choices:", "list the allowed values"
+                path,
+                "E-FIELD-CHOICES",
+                "a choice field needs choices:",
+                "list the allowed values",
+                key=True,
             )
         ]
     if spec.choices is not None and spec.type not in ("choice", "list"):
@@ -288,6 +302,8 @@ def _field_problems(spec: FieldSpec, path: Path, doc: Located) -> list[Problem]:
                 (*path, "choices"),
                 "E-FIELD-CHOICES",
                 f"choices: applies to choice and list fields, not {spec.type}",
+                "remove choices:, or make the field a choice or a list",
+                key=True,
             )
         ]
     return []
@@ -316,6 +332,7 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                     "E-DEADLINE-ON-END",
                     f"{state.type} {name!r} cannot have a deadline: items do not wait there",
                     "move the deadline to the state where the work waits",
+                    key=True,
                 )
             )
         triggers = {t.trigger for t in state.transitions}
@@ -369,17 +386,25 @@ def _graph(wf: Workflow, doc: Located) -> list[Problem]:
                 "E-NO-END-STATE",
                 "the workflow has no endEvent, so no item can ever close",
                 "add a state of type endEvent",
+                key=True,
             )
         )
         return out
-    reachable = _closure({wf.start.state}, edges) if wf.start.state in wf.states else set()
+    dangling = wf.start.state not in wf.states or any(
+        t.target not in wf.states for s in wf.states.values() for t in s.transitions
+    )
+    if dangling:
+        # an unknown target (E-UNKNOWN-STATE) hides where its edge leads: reachability and
+        # trap verdicts would be guesses, so they wait until the reference is fixed
+        return out
+    reachable = _closure({wf.start.state}, edges)
     reverse: dict[str, set[str]] = defaultdict(set)
     for src, targets in edges.items():
         for dst in targets:
             reverse[dst].add(src)
     can_end = _closure(ends, reverse)
     for name in wf.states:
-        if wf.start.state in wf.states and name not in reachable:
+        if name not in reachable:
             out.append(
                 doc.problem(
                     ("states", name),
