@@ -85,9 +85,20 @@ def problems_from_validation(
 ) -> list[Problem]:
     """Translate pydantic's errors into located problems with stable codes."""
     out: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # a misspelt key ('lable') also makes the real one ('label') missing: report the typo
+    # once, as an unknown key with its "did you mean", not twice
+    misspelt = {
+        (*tuple(err["loc"])[:-1], guess)
+        for err in errors
+        if err["type"] == "extra_forbidden"
+        and (guess := _suggestion(root, tuple(err["loc"]))) is not None
+    }
+    for err in errors:
         loc = tuple(err["loc"])
         kind = err["type"]
+        if kind == "missing" and loc in misspelt:
+            continue
         if loc and loc[-1] == "[key]":
             # a mapping key itself is wrong (e.g. a state named 'Review'): place it at the key
             out.append(_bad_key(loc[:-1], err, doc))
@@ -167,14 +178,23 @@ def _bad_key(path: tuple[Any, ...], err: Any, doc: Located) -> Problem:
     return doc.problem(path, code, message, hint, key=True)
 
 
+def _suggestion(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The known key closest to the unknown key at ``loc``, if one is close."""
+    model = _model_at(root, loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return close[0] if close else None
+
+
 def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], doc: Located) -> Problem:
     key = str(loc[-1])
     hint = ""
     model = _model_at(root, loc[:-1])
     if model is not None:
-        close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+        close = _suggestion(root, loc)
         known = ", ".join(model.model_fields)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {known}"
+        hint = f"did you mean {close!r}?" if close else f"known keys: {known}"
     return doc.problem(loc, "E-UNKNOWN-KEY", f"unknown key {key!r}", hint, key=True)
 
 
