@@ -2,9 +2,37 @@
 cultural-media centers and library self-media accounts.
 
 The public API is pinned by ``tests/test_public_api.py``; everything not exported here
-may change between releases.
+may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
 """
 
-from cmc_workflow.errors import CmcWorkflowError, DefinitionError, Problem
+from cmc_workflow.engine import Engine, RunReport
+from cmc_workflow.errors import (
+    CmcWorkflowError,
+    ConflictError,
+    DefinitionError,
+    EngineError,
+    PolicyDenied,
+    Problem,
+)
+from cmc_workflow.extensions import Extension
+from cmc_workflow.handlers import HandlerContext, HandlerRegistry
+from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 
-__all__ = ["CmcWorkflowError", "DefinitionError", "Problem"]
+__all__ = [
+    "Actor",
+    "Allowed",
+    "CmcWorkflowError",
+    "ConflictError",
+    "DefinitionError",
+    "Engine",
+    "EngineError",
+    "Extension",
+    "HandlerContext",
+    "HandlerRegistry",
+    "HistoryEntry",
+    "Item",
+    "PolicyDenied",
+    "Problem",
+    "RunReport",
+    "VersionInfo",
+]
