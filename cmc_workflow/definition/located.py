@@ -264,14 +264,17 @@ class _Builder:
 
 
 def _inline_shift(node: yaml.ScalarNode) -> int | None:
-    """0 or 1 when the scalar's text appears verbatim on one line after its mark, else None."""
+    """0 or 1 when the scalar's text appears verbatim on one line after its mark, else None.
+
+    Verbatim means the source span is exactly the value (plus the quotes): no escapes,
+    no folding.
+    """
     if node.start_mark.line != node.end_mark.line:
         return None
-    if node.style is None:
+    span = node.end_mark.column - node.start_mark.column
+    if node.style is None and span == len(node.value):
         return 0
-    if node.style == "'" and "'" not in node.value:
-        return 1
-    if node.style == '"' and '"' not in node.value and "\\" not in node.value:
+    if node.style in ("'", '"') and span == len(node.value) + 2:
         return 1
     return None
 
