@@ -1,0 +1,177 @@
+"""Stage 1: YAML text -> plain values with the place of every key and value."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from cmc_workflow.definition.located import Mark, load_located
+
+
+def load(text: str) -> tuple[object, list[tuple[str, int, int]]]:
+    doc, problems = load_located(text, "t.yaml")
+    return doc.data, [(p.code, p.line, p.column) for p in problems]
+
+
+def test_values_and_marks_of_a_nested_document() -> None:
+    doc, problems = load_located("a:\n  b: [1, two]\n  c: {d: true}\n", "t.yaml")
+    assert problems == []
+    assert doc.data == {"a": {"b": [1, "two"], "c": {"d": True}}}
+    assert doc.values[("a", "b")] == Mark(2, 6)
+    assert doc.values[("a", "b", 1)] == Mark(2, 10)
+    assert doc.keys[("a", "c")] == Mark(3, 3)
+    assert doc.values[("a", "c", "d")] == Mark(3, 10)
+
+
+def test_mark_falls_back_to_the_nearest_ancestor() -> None:
+    doc, _ = load_located("a:\n  b: 1\n", "t.yaml")
+    assert doc.mark(("a", "b", "missing", 3)) == Mark(2, 6)
+    assert doc.mark(("a", "b"), key=True) == Mark(2, 3)
+    assert doc.mark(("nowhere",)) == doc.values[()]
+
+
+def test_problem_is_placed_at_the_path() -> None:
+    doc, _ = load_located("a:\n  b: 1\n", "t.yaml")
+    problem = doc.problem(("a", "b"), "E-X", "message", "hint", key=True)
+    assert (problem.file, problem.line, problem.column) == ("t.yaml", 2, 3)
+    assert str(problem) == "t.yaml:2:3: E-X message (hint: hint)"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("v: true", True),
+        ("v: False", False),
+        ("v: ~", None),
+        ("v: null", None),
+        ("v: 12", 12),
+        ("v: 1_000", 1000),
+        ("v: 0x1F", 31),
+        ("v: 0", 0),
+        ("v: -7", -7),
+        ("v: 2.5", 2.5),
+        ("v: 2025-09-26", dt.date(2025, 9, 26)),
+        ("v: 2025-09-26 15:00:00", dt.datetime(2025, 9, 26, 15, 0)),
+        ("v: 'on'", "on"),
+        ('v: "010"', "010"),
+        ("v: '1:30'", "1:30"),
+        ("v: plain words", "plain words"),
+        ("v: |\n  two\n  lines\n", "two\nlines\n"),
+    ],
+)
+def test_scalars_keep_their_yaml_core_meaning(text: str, value: object) -> None:
+    data, problems = load(text)
+    assert problems == []
+    assert data == {"v": value}
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "column"),
+    [
+        ("v: on", "E-YAML-BOOL", 4),
+        ("v: off", "E-YAML-BOOL", 4),
+        ("v: yes", "E-YAML-BOOL", 4),
+        ("v: No", "E-YAML-BOOL", 4),
+        ("v: 010", "E-YAML-OCTAL", 4),
+        ("v: -017", "E-YAML-OCTAL", 4),
+        ("v: 1:30", "E-YAML-SEXAGESIMAL", 4),
+        ("v: 190:20:30.15", "E-YAML-SEXAGESIMAL", 4),
+        ("on: x", "E-YAML-BOOL", 1),
+        ("v: !!python/object:os.system x", "E-YAML-TAG", 4),
+        ("v: !!binary aGk=", "E-YAML-TAG", 4),
+        ("v: !local x", "E-YAML-TAG", 4),
+        ("a: &x {b: 1}\nc: {<<: *x}", "E-YAML-MERGE", 5),
+        ("? [a]\n: 1", "E-YAML-KEY", 3),
+    ],
+)
+def test_yaml_11_traps_and_unsafe_forms_are_refused(text: str, code: str, column: int) -> None:
+    _, problems = load(text)
+    assert [p[0] for p in problems] == [code]
+    assert problems[0][2] == column
+
+
+def test_the_trap_value_is_kept_as_text_so_later_stages_do_not_see_a_number() -> None:
+    data, _ = load("a: 010\nb: 1:30\nc: on\n")
+    assert data == {"a": "010", "b": "1:30", "c": "on"}
+
+
+def test_duplicate_keys_are_refused_at_the_second_occurrence() -> None:
+    data, problems = load("a: 1\nb: 2\na: 3\n")
+    assert problems == [("E-DUPLICATE-KEY", 3, 1)]
+    assert data == {"a": 1, "b": 2}
+
+
+def test_every_problem_of_a_document_is_reported() -> None:
+    _, problems = load("a: on\nb: 010\na: 1\n")
+    assert [p[0] for p in problems] == ["E-YAML-BOOL", "E-YAML-OCTAL", "E-DUPLICATE-KEY"]
+
+
+def test_syntax_error_is_placed_and_explained() -> None:
+    doc, problems = load_located("a: {b: 1\nc: 2\n", "t.yaml")
+    assert [(p.code, p.line) for p in problems] == [("E-YAML-SYNTAX", 2)]
+    assert "started at line 1" in problems[0].message
+    assert doc.data is None
+
+
+def test_a_tab_indent_gets_a_hint_about_tabs() -> None:
+    _, problems = load_located("a:\n\tb: 1\n", "t.yaml")
+    assert problems[0].code == "E-YAML-SYNTAX"
+    assert "tab" in problems[0].hint
+
+
+def test_control_characters_are_placed() -> None:
+    _, problems = load("a: 1\nb: x\x07\n")
+    assert problems == [("E-YAML-SYNTAX", 2, 5)]
+
+
+def test_several_documents_are_refused() -> None:
+    _, problems = load("a: 1\n---\nb: 2\n")
+    assert problems == [("E-YAML-MULTIDOC", 3, 1)]
+
+
+def test_empty_text_has_no_data_and_no_problem() -> None:
+    assert load("") == (None, [])
+    assert load("# nothing\n") == (None, [])
+
+
+def test_aliases_repeat_values_and_marks_point_at_the_anchor() -> None:
+    doc, problems = load_located("a: &x {b: 1}\nc: *x\n", "t.yaml")
+    assert problems == []
+    assert doc.data == {"a": {"b": 1}, "c": {"b": 1}}
+    assert doc.values[("c", "b")] == Mark(1, 11)
+
+
+@pytest.mark.parametrize("text", ["a: &x [*x]\n", "a: &x {b: {c: *x}}\n"])
+def test_recursive_aliases_are_refused(text: str) -> None:
+    _, problems = load(text)
+    assert [p[0] for p in problems] == ["E-YAML-ALIAS"]
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+    )
+    _, problems = load(text)
+    assert [p[0] for p in problems] == ["E-YAML-ALIAS"]
+
+
+@pytest.mark.parametrize(
+    ("text", "offset", "column"),
+    [
+        ("g: data.x >=\n", 5, 9),
+        ("g: 'data.x >='\n", 5, 10),
+        ('g: "data.x >="\n', 5, 10),
+    ],
+)
+def test_column_in_points_inside_one_line_scalars(text: str, offset: int, column: int) -> None:
+    doc, _ = load_located(text, "t.yaml")
+    assert doc.column_in(("g",), offset) == Mark(1, column)
+
+
+@pytest.mark.parametrize(
+    "text", ['g: "a\\tb"\n', "g: 'it''s'\n", "g: >\n  folded\n  text\n", "g: plain\n  more\n"]
+)
+def test_column_in_falls_back_to_the_start_when_text_is_not_verbatim(text: str) -> None:
+    doc, _ = load_located(text, "t.yaml")
+    assert doc.column_in(("g",), 3) == doc.mark(("g",))
