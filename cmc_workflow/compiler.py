@@ -42,10 +42,13 @@ class Edge:
     spec: Transition = field(repr=False)
 
 
+_STATE_ATTRIBUTE = "_cmc_state"
+"""Where the token keeps its state. transitions refuses a trigger named like the model's
+state attribute (``state`` by default, a fine trigger name); ids cannot start with ``_``."""
+
+
 class _Token:
     """The light model the machine moves; it never leaves this module."""
-
-    state: str
 
 
 class CompiledWorkflow:
@@ -69,6 +72,7 @@ class CompiledWorkflow:
             auto_transitions=False,
             send_event=True,
             ignore_invalid_triggers=False,
+            model_attribute=_STATE_ATTRIBUTE,
         )
         for state_edges in edges.values():
             # the default route goes last: transitions tries them in the order added
