@@ -82,6 +82,8 @@ def _references(wf: Workflow, doc: Located) -> list[Problem]:
         if state.deadline is not None:
             for j, paused in enumerate(state.deadline.pause_in):
                 unknown_state(paused, ("states", name, "deadline", "pause_in", j))
+            for j, running in enumerate(state.deadline.runs_in):
+                unknown_state(running, ("states", name, "deadline", "runs_in", j))
             for j, step in enumerate(state.deadline.steps):
                 if step.to is not None:
                     unknown_role(step.to, ("states", name, "deadline", "steps", j, "to"))
@@ -335,6 +337,7 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                     key=True,
                 )
             )
+        out += _clock_states(wf, name, doc)
         triggers = {t.trigger for t in state.transitions}
         for j, step in enumerate(state.deadline.steps):
             spath: Path = (*base, "steps", j)
@@ -361,6 +364,68 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                         f"triggers here: {sorted(t for t in triggers if t)}",
                     )
                 )
+            elif step.action == "fire":
+                lacking = [
+                    other
+                    for other in state.deadline.runs_in
+                    if other in wf.states
+                    and wf.states[other].type in ("userTask", "serviceTask")
+                    and step.trigger not in {t.trigger for t in wf.states[other].transitions}
+                ]
+                if lacking:
+                    out.append(
+                        doc.problem(
+                            spath,
+                            "E-DEADLINE-STEP",
+                            f"the clock also runs in {', '.join(map(repr, lacking))}, which "
+                            f"has no transition {step.trigger!r} to fire",
+                            "give every state in runs_in that trigger, or use escalate",
+                        )
+                    )
+    return out
+
+
+def _clock_states(wf: Workflow, name: str, doc: Located) -> list[Problem]:
+    """The states a clock pauses or keeps running in: distinct, and places an item waits."""
+    deadline = wf.states[name].deadline
+    assert deadline is not None
+    out: list[Problem] = []
+    base: Path = ("states", name, "deadline")
+    seen: dict[str, str] = {}
+    for key in ("pause_in", "runs_in"):
+        for j, other in enumerate(getattr(deadline, key)):
+            path: Path = (*base, key, j)
+            if other == name:
+                out.append(
+                    doc.problem(
+                        path,
+                        "E-DEADLINE-CLOCK",
+                        f"the clock of {name!r} runs there already: {key} lists its own state",
+                        f"remove {other!r} from {key}",
+                    )
+                )
+            elif other in seen:
+                out.append(
+                    doc.problem(
+                        path,
+                        "E-DEADLINE-CLOCK",
+                        f"state {other!r} is listed in {seen[other]} and again in {key}",
+                        "a clock either pauses in a state (pause_in) or keeps running there "
+                        "(runs_in), once",
+                    )
+                )
+            elif other in wf.states and wf.states[other].type in ("endEvent", "exclusiveGateway"):
+                out.append(
+                    doc.problem(
+                        path,
+                        "E-DEADLINE-CLOCK",
+                        f"{wf.states[other].type} {other!r} is no place to wait: the clock "
+                        "stops when the item closes and passes through gateways",
+                        f"remove {other!r} from {key}",
+                    )
+                )
+            else:
+                seen[other] = key
     return out
 
 

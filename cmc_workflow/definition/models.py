@@ -158,6 +158,11 @@ class Deadline(Model):
         default_factory=list,
         description="states in which the clock pauses (e.g. waiting for the reader)",
     )
+    runs_in: list[Ident] = Field(
+        default_factory=list,
+        description="further states in which the clock keeps running (one clock over several "
+        "steps, e.g. from receipt to reply); it stops in any other state",
+    )
     implements: list[RequirementId] = Field(default_factory=list)
 
 
