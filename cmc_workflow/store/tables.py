@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -153,4 +154,100 @@ audit = Table(
     Column("hash", String(64), nullable=True, comment="SHA-256 over prev_hash and the record"),
     Index("ix_audit_item", "item_id"),
     UniqueConstraint("chain", "chain_seq", name="uq_audit_chain_seq"),
+)
+
+# -- time: SLA clocks, durable timers, schedule occurrences, runners (issue 5) --------------
+
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=False),
+    Column("workflow_id", String(64), nullable=False),
+    Column("state", String(64), nullable=False, comment="the state whose deadline this is"),
+    Column("at_state", String(64), nullable=False, comment="where the item is while it runs"),
+    Column("visit", Integer, nullable=False, comment="the item's visit there (timer fence)"),
+    Column("status", String(16), nullable=False, comment="running, paused or stopped"),
+    Column("within", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False, comment="moved on by pauses"),
+    Column("warn_at", UTCDateTime, nullable=True, comment="first warning step, if any"),
+    Column("rule", Text, nullable=False),
+    Column("calendar_version", String(32), nullable=False),
+    Column("provisional", Boolean, nullable=False),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Column("warned_at", UTCDateTime, nullable=True),
+    Column("escalated_at", UTCDateTime, nullable=True),
+    Column("breached_at", UTCDateTime, nullable=True),
+    Column("outcome", String(16), nullable=True, comment="met or breached, once stopped"),
+    Column("detail", JSONType, nullable=False),
+    Index("ix_clocks_item", "item_id", "status"),
+    Index("ix_clocks_status_due", "status", "due_at"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=False),
+    Column("clock_id", BigId, ForeignKey("clocks.id"), nullable=True),
+    Column("state", String(64), nullable=False, comment="fence: fires only while the item"),
+    Column("visit", Integer, nullable=False, comment="is still in this state visit"),
+    Column("step", Integer, nullable=False, comment="index in the deadline ladder, -1 implicit"),
+    Column("action", String(16), nullable=False, comment="warn, escalate, breach, fire, notify"),
+    Column("role", String(64), nullable=True),
+    Column("trigger", String(64), nullable=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="pending, paused, fired, cancelled, stale or failed",
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("runner", String(128), nullable=True, comment="the runner that fired it"),
+    Column("error", Text, nullable=True),
+    Index("ix_timers_due", "status", "due_at"),
+    Index("ix_timers_item", "item_id", "status"),
+    Index("ix_timers_clock", "clock_id", "status"),
+)
+
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("schedule_id", String(64), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False, comment="the occurrence's nominal time"),
+    Column("status", String(16), nullable=False, comment="claimed, started, missed or failed"),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=True),
+    Column("runner", String(128), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("detail", JSONType, nullable=False),
+    UniqueConstraint("schedule_id", "due_at", name="uq_schedule_runs_occurrence"),
+    Index("ix_schedule_runs_status", "status", "claimed_until"),
+)
+
+schedule_cursors = Table(
+    "schedule_cursors",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("since", UTCDateTime, nullable=False, comment="first seen: nothing before is due"),
+    Column("last_due", UTCDateTime, nullable=True, comment="latest occurrence handled"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runners = Table(
+    "runners",
+    metadata,
+    Column("runner", String(128), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Column("detail", JSONType, nullable=False),
 )
