@@ -25,6 +25,7 @@ Lang = Literal["zh", "en"]
 
 _MERMAID_RESERVED = frozenset({"state", "note", "end", "direction", "class", "classdef", "style"})
 _DEFAULT_ROUTE = {"zh": "默认", "en": "default"}
+_MERMAID_ESCAPES = str.maketrans({'"': "#quot;", ";": "#59;", ":": "#58;"})
 
 
 def _text(label: Label | None, lang: Lang, fallback: str) -> str:
@@ -56,7 +57,7 @@ def _mermaid_id(name: str) -> str:
 
 def _mermaid_text(text: str) -> str:
     """Escape what would end a Mermaid label early (quotes, semicolons, line breaks)."""
-    return " ".join(text.split()).replace('"', "#quot;").replace(";", "#59;").replace(":", "#58;")
+    return " ".join(text.split()).translate(_MERMAID_ESCAPES)
 
 
 def to_mermaid(wf: Workflow, lang: Lang = "zh") -> str:
