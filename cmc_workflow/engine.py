@@ -556,36 +556,59 @@ class Engine:
         return RunReport(report.delivered, report.failed, done)
 
     def fire_system(
-        self, item_id: int, trigger: str, *, state: str, visit: int, reason: str
+        self,
+        item_id: int,
+        trigger: str,
+        *,
+        state: str,
+        visit: int,
+        reason: str,
+        tx: Tx | None = None,
     ) -> Item | None:
         """Fire ``trigger`` as the engine itself (a timer or deadline step), fenced by the
         state visit: when the item is no longer in ``state`` at ``visit``, nothing happens
-        and None is returned. Guards still apply; roles and policies do not."""
-        now = self._now()
-        with self.store.write() as tx:
-            row = self._load(tx, item_id, lock=True)
-            if row.state != state or row.visit != visit or row.closed_at is not None:
-                return None
-            version = self._version(tx, row.definition_id)
-            wf = version.workflow
-            edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
-            outbox = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
-            self._audit(
-                tx,
-                SYSTEM,
-                "timer",
-                wf.id,
-                item_id,
-                trigger,
-                "accepted",
-                now,
-                reason=reason,
-            )
-            new_row = tx.item(item_id)
-            assert new_row is not None
+        and None is returned. Guards still apply; roles and policies do not.
+
+        With ``tx`` (a write transaction the caller holds, e.g. the one in which a timer is
+        claimed), the step joins it and commits or rolls back with the caller's work; its
+        side effects then wait in the outbox for the next delivery pass."""
+        if tx is not None:
+            done = self._fire_system(tx, item_id, trigger, state, visit, reason)
+            return None if done is None else self._item(done[0], done[1])
+        with self.store.write() as own:
+            done = self._fire_system(own, item_id, trigger, state, visit, reason)
+        if done is None:
+            return None
+        new_row, version, outbox = done
         if self._deliver_after_commit(outbox):
             return self.get(item_id)
         return self._item(new_row, version)
+
+    def _fire_system(
+        self, tx: Tx, item_id: int, trigger: str, state: str, visit: int, reason: str
+    ) -> tuple[ItemRow, _Version, list[dict[str, Any]]] | None:
+        now = self._now()
+        row = self._load(tx, item_id, lock=True)
+        if row.state != state or row.visit != visit or row.closed_at is not None:
+            return None
+        version = self._version(tx, row.definition_id)
+        wf = version.workflow
+        edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
+        outbox = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
+        self._audit(
+            tx,
+            SYSTEM,
+            "timer",
+            wf.id,
+            item_id,
+            trigger,
+            "accepted",
+            now,
+            reason=reason,
+        )
+        new_row = tx.item(item_id)
+        assert new_row is not None
+        return new_row, version, outbox
 
     def deliver_outbox(self, limit: int = 100) -> RunReport:
         """Deliver due outbox rows this engine has a handler for; failures are retried later."""
