@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Row, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from cmc_workflow.errors import ConflictError, StoreError
+from cmc_workflow.errors import ConflictError, SchemaOutOfDate, StoreError
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
 from cmc_workflow.store.tables import audit, definitions, history, items, outbox
@@ -327,19 +327,23 @@ class Store:
         """
         try:
             store = cls(open_database(url))
+        except (SQLAlchemyError, ValueError) as exc:
+            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+        try:
             if migrate or (migrate is None and store.sqlite and schema.is_empty(store.engine)):
                 schema.upgrade(store.engine)
             else:
                 current = schema.current_revision(store.engine)
                 if current != schema.head_revision():
-                    from cmc_workflow.errors import SchemaOutOfDate
-
                     raise SchemaOutOfDate(
                         f"the database is at schema {current or 'none'}, this version needs "
                         f"{schema.head_revision()}: run `cmc-workflow db upgrade --db URL`"
                     )
-        except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+        except BaseException as exc:
+            store.close()  # a refused open must not leave pooled connections behind
+            if isinstance(exc, SQLAlchemyError | ValueError):
+                raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+            raise
         return store
 
     def close(self) -> None:
