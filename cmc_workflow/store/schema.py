@@ -1,4 +1,5 @@
-"""Schema migrations with Alembic: upgrade, current revision, and drift against the models."""
+"""Schema migrations with Alembic: upgrade, downgrade, current revision, and drift against
+the models."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Revert migrations down to ``revision`` (``base``: no tables) in one transaction."""
+    config = _config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
 
 
 def drift(engine: Engine) -> list[Any]:
