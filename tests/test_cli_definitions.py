@@ -297,3 +297,15 @@ def test_the_command_line_runs_validate_and_graph_as_a_process() -> None:
     )
     assert bad.returncode == 1
     assert "E-EMPTY" in bad.stderr
+
+
+# --- the reference's complete example ------------------------------------------------------
+
+
+def test_the_docs_complete_example_loads_clean_and_draws() -> None:
+    docs = (ROOT / "docs" / "workflow-language.md").read_text(encoding="utf-8")
+    start = docs.index("## A complete small example")
+    body = docs[docs.index("```yaml\n", start) + 8 : docs.index("```\n", start + 40)]
+    wf = load_workflow_text(body, "docs-example.yaml").definition
+    assert wf.id == "comment_reply"
+    assert "    state route <<choice>>\n" in to_mermaid(wf)
