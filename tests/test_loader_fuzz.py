@@ -75,6 +75,8 @@ TOKENS = [
     "训",
     "data.x ==",
     "__import__('os')",
+    "state",
+    "trigger",
 ]
 
 Mutation = tuple[str, int, int, str]
