@@ -324,6 +324,8 @@ class Engine:
                 notify=(),
             )
             with self.store.write() as tx:
+                if parent_id is not None:
+                    self._load(tx, parent_id)  # a missing parent is not found, not a race
                 command = Command(
                     "start", actor, wf, None, None, None, clean, clean, start.state, now
                 )
