@@ -429,8 +429,9 @@ class Engine:
     def allowed(self, item_id: int, actor: Actor) -> list[Allowed]:
         """Every trigger of the item's current state, and whether ``actor`` may fire it now.
 
-        Guards that read ``form`` are judged with an empty form, so ``allowed`` may be
-        optimistic about them; ``fire`` decides.
+        A guard that reads a field of the transition's own form cannot be judged before
+        the form is filled in: such a trigger is reported as allowed when the actor's
+        roles (and the extensions) permit it, and ``fire`` judges the guard.
         """
         now = self._now()
         result = []
@@ -468,6 +469,12 @@ class Engine:
             return edge, ["the item is closed"], ["closed"]
         try:
             edge = self._permitted_edge(wf, row, trigger, actor, {})
+        except GuardRejected as exc:
+            # a guard on what the actor will submit cannot be judged before they do
+            pending = self._decided_by_form(wf, row.state, trigger, actor)
+            if pending is None:
+                return edge, [str(exc)], [type(exc).__name__]
+            edge = pending
         except EngineError as exc:
             return edge, [str(exc)], [type(exc).__name__]
         command = Command(
@@ -482,6 +489,22 @@ class Engine:
                 reasons.append(str(exc))
                 rules.append(exc.rule)
         return edge, reasons, rules
+
+    @staticmethod
+    def _decided_by_form(
+        wf: CompiledWorkflow, state: str, trigger: str, actor: Actor
+    ) -> Edge | None:
+        """The first transition of ``trigger`` open to ``actor`` whose guard reads a field of
+        its own form (``form.x``, or ``data.x`` with the form merged over the data)."""
+        for edge in wf.edges(state):
+            if (
+                edge.trigger == trigger
+                and actor.roles & edge.roles
+                and edge.guard is not None
+                and edge.guard.fields & set(edge.form)
+            ):
+                return edge
+        return None
 
     # -- queries -----------------------------------------------------------------------
     def get(self, item_id: int) -> Item:
