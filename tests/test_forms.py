@@ -96,6 +96,14 @@ def test_an_explicit_false_answers_a_required_checklist_question() -> None:
     assert validate_values(fields, {"truthful": False}) == ({"truthful": False}, [])
 
 
+@pytest.mark.req("PUB-5")
+def test_an_unanswered_required_checklist_question_is_an_error() -> None:
+    fields = spec(truthful={"type": "boolean"})
+    clean, errors = validate_values(fields, {})
+    assert clean == {}
+    assert [(e.field, e.message) for e in errors] == [("truthful", "is required")]
+
+
 def test_partial_skips_missing_required_fields_but_checks_given_ones() -> None:
     fields = spec(a={"type": "string"}, b={"type": "integer"})
     clean, errors = validate_values(fields, {"b": "x"}, partial=True)

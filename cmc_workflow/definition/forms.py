@@ -30,7 +30,7 @@ def validate_values(
     for name, field in spec.items():
         value = values.get(name)
         if value is None or value == "" or value == []:
-            if field.required and not partial and field.type != "boolean":
+            if field.required and not partial:
                 errors.append(FieldError(name, "is required"))
             elif name in values:
                 clean[name] = value
