@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -20,6 +20,7 @@ import structlog
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.loader import LoadedWorkflow, load_paths, load_workflow_text
+from cmc_workflow.definition.located import load_located
 from cmc_workflow.errors import (
     CmcWorkflowError,
     ConflictError,
@@ -32,7 +33,6 @@ from cmc_workflow.errors import (
     MissingHandlerError,
     NotPermitted,
     PolicyDenied,
-    Problem,
     StoreError,
     WorkflowNotFound,
 )
@@ -224,22 +224,27 @@ class Engine:
             for row, live in rows
         ]
 
-    def _check_handlers(self, workflows: Iterator[LoadedWorkflow] | Any) -> None:
+    def _check_handlers(self, workflows: Iterable[LoadedWorkflow]) -> None:
         problems = []
         for loaded in workflows:
-            for name, state in loaded.definition.states.items():
-                if state.handler is not None and state.handler not in self.handlers:
-                    problems.append(
-                        Problem(
-                            loaded.file,
-                            1,
-                            1,
-                            "E-HANDLER-NOT-REGISTERED",
-                            f"state {name!r} needs handler {state.handler!r}, which the "
-                            "embedding system did not register",
-                            f"engine.handlers.register({state.handler!r}, fn) before opening",
-                        )
-                    )
+            missing = [
+                (name, state.handler)
+                for name, state in loaded.definition.states.items()
+                if state.handler is not None and state.handler not in self.handlers
+            ]
+            if not missing:
+                continue
+            doc, _ = load_located(loaded.source, loaded.file)  # only to place the problems
+            problems += [
+                doc.problem(
+                    ("states", name, "handler"),
+                    "E-HANDLER-NOT-REGISTERED",
+                    f"state {name!r} needs handler {handler!r}, which the embedding system "
+                    "did not register",
+                    f"pass handlers={{{handler!r}: fn}} to Engine.open",
+                )
+                for name, handler in missing
+            ]
         if problems:
             raise MissingHandlerError(problems)
 
