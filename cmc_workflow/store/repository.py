@@ -71,6 +71,14 @@ class OutboxRow:
     last_error: str | None
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    """True for a duplicate key (a lost race); False for other constraints (foreign keys,
+    NOT NULL), which no retry can satisfy."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        return True
+    return "UNIQUE constraint failed" in str(exc.orig)  # SQLite's text for the same
+
+
 def _item(row: Row[Any]) -> ItemRow:
     return ItemRow(**row._mapping)
 
@@ -371,7 +379,9 @@ class Store:
         try:
             yield
         except IntegrityError as exc:
-            raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
+            if _unique_violation(exc):
+                raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
+            raise StoreError(f"the database refused the write: {exc.orig}") from exc
         except OperationalError as exc:
             if "locked" in str(exc.orig) or "could not serialize" in str(exc.orig):
                 raise ConflictError(f"the database is busy: {exc.orig}") from exc
