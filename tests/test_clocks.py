@@ -1,0 +1,527 @@
+"""SLA clocks: deadlines on states, their ladders, pauses, and status computed on read.
+
+Time is controlled with the ``clock`` fixture (Fri 2025-09-26 15:00 Asia/Shanghai); the
+calendar is the official one, in which Sun 2025-09-28 is an adjusted working day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cmc_workflow import Actor, Engine
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.calendar.settings import CalendarSettings
+from cmc_workflow.clocks import (
+    Clocks,
+    compute_deadline,
+    step_time,
+    subtract_working_time,
+    working_time_between,
+)
+from cmc_workflow.definition.models import DeadlineStep, parse_duration
+from cmc_workflow.errors import PolicyDenied
+from cmc_workflow.extensions import Change, Extension
+from cmc_workflow.store import Tx
+from tests.conftest import FakeClock
+
+SH = ZoneInfo("Asia/Shanghai")
+ASSISTANT = Actor("li", {"ops_assistant"})
+
+CONSULT = """\
+id: consult
+label: {zh: 咨询, en: Consultation}
+implements: [CMT-2]
+roles:
+  ops_assistant: {zh: 运营助理, en: Operations assistant}
+  ops_manager: {zh: 运营管理岗, en: Operations manager}
+data:
+  urgent: {type: boolean, required: false}
+start: {state: open, roles: [ops_assistant]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待答复, en: Open}
+    deadline:
+      within: 2 working days
+      steps:
+        - {at: 50%, action: warn}
+        - {at: 100%, action: escalate, to: ops_manager}
+      pause_in: [waiting]
+      runs_in: [drafting]
+      implements: [CMT-2]
+    transitions:
+      - {trigger: reply, target: answered, roles: [ops_assistant]}
+      - {trigger: ask_reader, target: waiting, roles: [ops_assistant]}
+      - {trigger: draft, target: drafting, roles: [ops_assistant]}
+      - {trigger: note, target: open, roles: [ops_assistant]}
+      - {trigger: park, target: parked, roles: [ops_assistant]}
+  waiting:
+    type: userTask
+    label: {zh: 等待读者, en: Waiting for the reader}
+    transitions:
+      - {trigger: reader_replied, target: open, roles: [ops_assistant]}
+  drafting:
+    type: userTask
+    label: {zh: 起草答复, en: Drafting the reply}
+    transitions:
+      - {trigger: reply, target: answered, roles: [ops_assistant]}
+      - {trigger: back, target: open, roles: [ops_assistant]}
+  parked:
+    type: userTask
+    label: {zh: 搁置, en: Parked}
+    transitions:
+      - {trigger: reopen, target: open, roles: [ops_assistant]}
+  answered:
+    type: endEvent
+    label: {zh: 已答复, en: Answered}
+"""
+
+EXPIRING = """\
+id: expiring
+label: {zh: 限时, en: Expiring}
+roles:
+  editor: {zh: 编辑, en: Editor}
+  system: {zh: 系统, en: System (timers)}
+data:
+  keep: {type: boolean, required: false}
+start: {state: proposed, roles: [editor]}
+states:
+  proposed:
+    type: userTask
+    label: {zh: 已提出, en: Proposed}
+    deadline:
+      within: 3 days
+      steps:
+        - {before: 1 day, action: notify, to: editor}
+        - {at: 100%, action: fire, trigger: expire}
+    transitions:
+      - {trigger: accept, target: done, roles: [editor]}
+      - {trigger: expire, target: expired, roles: [system], guard: "data.keep != true"}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+  expired:
+    type: endEvent
+    label: {zh: 已过期, en: Expired}
+"""
+
+
+def local(*args: int) -> dt.datetime:
+    """A time in Asia/Shanghai."""
+    return dt.datetime(*args, tzinfo=SH)
+
+
+@pytest.fixture(scope="module")
+def calendar() -> WorkingCalendar:
+    return WorkingCalendar()
+
+
+@pytest.fixture
+def workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "consult.yaml").write_text(CONSULT, encoding="utf-8")
+    (folder / "expiring.yaml").write_text(EXPIRING, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'clocks.db'}"
+
+
+def open_engine(
+    url: str, workflows: Path, clock: FakeClock, clocks: Clocks, *extra: Extension
+) -> Engine:
+    return Engine.open(url, workflows=workflows, clock=clock, extensions=[clocks, *extra])
+
+
+@pytest.fixture
+def clocks(calendar: WorkingCalendar) -> Clocks:
+    return Clocks(calendar)
+
+
+@pytest.fixture
+def engine(sqlite_url: str, workflows: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
+    with open_engine(sqlite_url, workflows, clock, clocks) as opened:
+        yield opened
+
+
+def timer_states(clocks: Clocks, item_id: int) -> dict[str, str]:
+    return {t.action: t.status for t in clocks.timers(item_id)}
+
+
+# -- the CMT-2 example, on both stores -------------------------------------------------------
+@pytest.mark.req("CMT-2")
+def test_friday_consultation_is_due_monday_at_close_of_business(
+    db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks, calendar: WorkingCalendar
+) -> None:
+    with open_engine(db_url, workflows, clock, clocks) as engine:
+        item = engine.start("consult", actor=ASSISTANT)
+        (view,) = clocks.clocks(item.id)
+        timers = {t.action: t for t in clocks.timers(item.id)}
+
+    assert clock.now == local(2025, 9, 26, 15, 0)  # Friday afternoon
+    assert view.due_at == local(2025, 9, 29, 17, 30)  # Sun 28 is a working day (调休)
+    assert view.rule.startswith("2 working days, receipt day not counted")
+    assert view.calendar_version == calendar.version
+    assert not view.provisional
+    assert view.status == "running"
+    # 19.5 working hours in all (Fri 2.5 h, Sun 8.5 h, Mon 8.5 h): half is Sun 16:15
+    assert timers["warn"].due_at == local(2025, 9, 28, 16, 15)
+    assert timers["escalate"].due_at == view.due_at
+    assert timers["breach"].due_at == view.due_at  # implicit: every breach is recorded
+    assert {t.status for t in timers.values()} == {"pending"}
+
+
+@pytest.mark.req("CMT-2")
+def test_warning_fires_before_the_deadline_and_the_breach_is_recorded_after(
+    db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
+) -> None:
+    notified: list[tuple[str, str]] = []
+    with open_engine(db_url, workflows, clock, clocks) as engine:
+        engine.handlers.set_notifier(lambda role, ctx: notified.append((role, ctx.state)))
+        item = engine.start("consult", actor=ASSISTANT)
+
+        clock.now = local(2025, 9, 28, 16, 14)
+        assert engine.run_due().extensions == 0
+        assert clocks.clocks(item.id)[0].status == "running"
+
+        clock.now = local(2025, 9, 28, 16, 15)
+        assert engine.run_due().extensions == 1
+        (view,) = clocks.clocks(item.id)
+        assert view.status == "warning"
+        assert view.warned_at == local(2025, 9, 28, 16, 15)
+        assert view.breached_at is None
+
+        clock.now = local(2025, 9, 29, 17, 31)
+        report = engine.run_due()
+        assert report.extensions == 2  # escalate and breach
+        assert report.delivered == 1
+        (view,) = clocks.clocks(item.id)
+        assert view.status == "breached"
+        assert view.breached_at == local(2025, 9, 29, 17, 31)
+        assert view.escalated_at == local(2025, 9, 29, 17, 31)
+        assert notified == [("ops_manager", "open")]
+        rules = [r["rule"] for r in engine.audit_trail(item.id) if r["command"] == "timer"]
+        assert rules == ["deadline:open:warn", "deadline:open:escalate", "deadline:open:breach"]
+
+        engine.fire(item.id, "reply", actor=ASSISTANT)  # answered late: stays breached
+        (view,) = clocks.clocks(item.id)
+        assert view.stopped
+        assert view.status == "breached"
+
+
+@pytest.mark.req("CMT-2")
+def test_leaving_the_state_in_time_cancels_its_timers(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.now = local(2025, 9, 29, 10, 0)
+    engine.run_due()  # the warning
+    engine.fire(item.id, "reply", actor=ASSISTANT)
+
+    (view,) = clocks.clocks(item.id)
+    assert view.stopped
+    assert view.status == "met"
+    assert view.stopped_at == local(2025, 9, 29, 10, 0)
+    assert timer_states(clocks, item.id) == {
+        "warn": "fired",
+        "escalate": "cancelled",
+        "breach": "cancelled",
+    }
+    clock.now = local(2025, 10, 20, 10, 0)
+    assert engine.run_due().extensions == 0
+    assert clocks.clocks(item.id)[0].status == "met"
+    assert [r["rule"] for r in engine.audit_trail(item.id) if r["command"] == "timer"] == [
+        "deadline:open:warn"
+    ]
+
+
+def test_a_timer_of_a_state_already_left_never_fires(
+    sqlite_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
+) -> None:
+    with open_engine(sqlite_url, workflows, clock, clocks) as engine:
+        item = engine.start("consult", actor=ASSISTANT)
+    # another system embeds the engine without the clocks extension: the item leaves
+    # 'open' and its timers are not cancelled; the visit fence must stop them
+    with Engine.open(sqlite_url, workflows=workflows, clock=clock) as other:
+        other.fire(item.id, "park", actor=ASSISTANT)
+        other.fire(item.id, "reopen", actor=ASSISTANT)  # back in 'open', a new visit
+    with open_engine(sqlite_url, workflows, clock, clocks) as engine:
+        clock.now = local(2025, 10, 9, 10, 0)
+        assert engine.run_due().extensions == 3
+        assert set(timer_states(clocks, item.id).values()) == {"stale"}
+        assert not [r for r in engine.audit_trail(item.id) if r["command"] == "timer"]
+        assert not engine.outbox(item.id)
+        assert engine.get(item.id).state == "open"
+
+
+def test_a_self_loop_keeps_the_clock_running(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.advance(hours=1)
+    engine.fire(item.id, "note", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert view.status == "running"
+    assert view.due_at == local(2025, 9, 29, 17, 30)
+    assert set(timer_states(clocks, item.id).values()) == {"pending"}
+
+
+# -- pauses and clocks over several states ----------------------------------------------------
+@pytest.mark.req("CMT-2")
+def test_waiting_for_the_reader_pauses_the_clock_by_the_working_time_it_lasted(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.now = local(2025, 9, 28, 10, 0)  # Sunday, an adjusted working day
+    engine.fire(item.id, "ask_reader", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert view.status == "paused"
+    assert set(timer_states(clocks, item.id).values()) == {"paused"}
+
+    clock.now = local(2025, 9, 28, 20, 0)  # past the warning time: nothing fires in a pause
+    assert engine.run_due().extensions == 0
+
+    clock.now = local(2025, 9, 29, 10, 0)
+    engine.fire(item.id, "reader_replied", actor=ASSISTANT)
+    # paused Sun 10:00 -> Mon 10:00: 7.5 h + 1 h = 8.5 h of working time
+    (view,) = clocks.clocks(item.id)
+    assert view.status == "running"
+    assert view.due_at == local(2025, 9, 30, 17, 30)
+    assert view.at_state == "open"
+    timers = {t.action: t for t in clocks.timers(item.id)}
+    assert timers["warn"].due_at == local(2025, 9, 29, 16, 15)
+    assert timers["warn"].visit == engine.get(item.id).visit
+    assert view.detail["pauses"] == [
+        {
+            "from": local(2025, 9, 28, 10, 0).astimezone(dt.UTC).isoformat(),
+            "to": local(2025, 9, 29, 10, 0).astimezone(dt.UTC).isoformat(),
+            "in": "waiting",
+        }
+    ]
+    clock.now = local(2025, 9, 29, 16, 15)
+    assert engine.run_due().extensions == 1
+    assert clocks.clocks(item.id)[0].status == "warning"
+
+
+def test_an_overdue_clock_stays_breached_through_a_pause(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.now = local(2025, 10, 9, 9, 0)  # long overdue, and no daemon ran
+    assert clocks.clocks(item.id)[0].status == "breached"  # computed on read
+    engine.fire(item.id, "ask_reader", actor=ASSISTANT)
+    clock.now = local(2025, 10, 20, 9, 0)
+    engine.fire(item.id, "reader_replied", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert view.status == "breached"
+    assert view.breached_at == local(2025, 10, 9, 9, 0)
+
+
+def test_a_clock_keeps_running_in_its_runs_in_states_and_stops_elsewhere(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.advance(hours=1)
+    moved = engine.fire(item.id, "draft", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert (view.status, view.at_state, view.due_at) == (
+        "running",
+        "drafting",
+        local(2025, 9, 29, 17, 30),
+    )
+    assert {(t.state, t.visit) for t in clocks.timers(item.id)} == {("drafting", moved.visit)}
+
+    clock.now = local(2025, 9, 28, 16, 15)
+    assert engine.run_due().extensions == 1  # the warning fires while drafting
+    back = engine.fire(item.id, "back", actor=ASSISTANT)
+    assert len(clocks.clocks(item.id)) == 1  # the same clock, not a new one
+    assert {(t.state, t.visit) for t in clocks.timers(item.id) if t.status == "pending"} == {
+        ("open", back.visit)
+    }
+    engine.fire(item.id, "park", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert (view.stopped, view.status) == (True, "met")
+    engine.fire(item.id, "reopen", actor=ASSISTANT)
+    first, second = clocks.clocks(item.id)  # re-entering starts a new clock
+    assert first.stopped
+    assert not second.stopped
+    assert second.started_at == local(2025, 9, 28, 16, 15)
+
+
+def test_a_breach_is_recorded_when_the_item_moves_on_late_without_a_daemon(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    item = engine.start("consult", actor=ASSISTANT)
+    clock.now = local(2025, 9, 30, 9, 0)
+    engine.fire(item.id, "reply", actor=ASSISTANT)
+    (view,) = clocks.clocks(item.id)
+    assert (view.status, view.breached_at) == ("breached", local(2025, 9, 30, 9, 0))
+    (record,) = [r for r in engine.audit_trail(item.id) if r["command"] == "timer"]
+    assert record["rule"] == "deadline:open:breach"
+    assert "overdue when the item moved on" in record["reason"]
+
+
+def test_clocks_are_armed_in_the_commands_transaction(
+    sqlite_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
+) -> None:
+    class RefuseAfterwards(Extension):
+        def after_change(self, tx: Tx, change: Change) -> None:
+            raise PolicyDenied("test-rule", "refused after the clocks wrote")
+
+    with open_engine(sqlite_url, workflows, clock, clocks, RefuseAfterwards()) as engine:
+        with pytest.raises(PolicyDenied):
+            engine.start("consult", actor=ASSISTANT)
+        assert engine.run_due().extensions == 0
+        assert clocks.next_due() is None  # nothing armed: it rolled back with the start
+
+
+# -- fire steps -----------------------------------------------------------------------------
+def test_a_fire_step_moves_the_item_and_a_before_step_notifies_first(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    editor = Actor("wang", {"editor"})
+    item = engine.start("expiring", actor=editor)
+    timers = {t.action: t for t in clocks.timers(item.id)}
+    # 3 days from Fri 26: day 3 is Mon 29, a working day: due at its close of business
+    assert timers["fire"].due_at == local(2025, 9, 29, 17, 30)
+    assert timers["notify"].due_at == local(2025, 9, 28, 17, 30)
+
+    clock.now = local(2025, 9, 28, 18, 0)
+    assert engine.run_due().delivered == 1
+    clock.now = local(2025, 9, 29, 18, 0)
+    engine.run_due()
+    moved = engine.get(item.id)
+    assert moved.state == "expired"
+    assert not moved.is_open
+    last = engine.history(item.id)[-1]
+    assert (last.kind, last.trigger, last.actor) == ("timer", "expire", "system")
+    assert timer_states(clocks, item.id) == {
+        "notify": "fired",
+        "fire": "fired",
+        "breach": "cancelled",  # the item moved on in the same transaction
+    }
+    assert clocks.clocks(item.id)[0].status == "breached"
+
+
+def test_a_fire_step_refused_by_its_guard_is_recorded_as_failed(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    editor = Actor("wang", {"editor"})
+    kept = engine.start("expiring", actor=editor, data={"keep": True})
+    other = engine.start("expiring", actor=editor)
+    clock.now = local(2025, 10, 13, 9, 0)
+    engine.run_due()
+
+    assert engine.get(kept.id).state == "proposed"
+    failed = next(t for t in clocks.timers(kept.id) if t.action == "fire")
+    assert failed.status == "failed"
+    assert "condition does not hold" in (failed.error or "")
+    outcome = [r["outcome"] for r in engine.audit_trail(kept.id) if r["command"] == "timer"]
+    assert outcome == ["accepted", "failed", "accepted"]  # notify, the refused fire, breach
+    assert engine.get(other.id).state == "expired"  # the queue was not blocked
+
+
+# -- years without calendar data --------------------------------------------------------------
+CN_2027 = """\
+arrangement:
+  year: 2027
+  notice: 测试用的假安排
+  holidays:
+    - {date: 2027-01-01, name: 元旦}
+    - {date: 2027-01-02, name: 元旦}
+    - {date: 2027-01-03, name: 元旦}
+  working_days: []
+"""
+
+
+def test_a_clock_into_a_year_without_data_is_provisional_until_recomputed(
+    sqlite_url: str, workflows: Path, tmp_path: Path
+) -> None:
+    clock = FakeClock(local(2026, 12, 30, 10, 0))
+    clocks = Clocks(WorkingCalendar())
+    with open_engine(sqlite_url, workflows, clock, clocks) as engine:
+        item = engine.start("consult", actor=ASSISTANT)
+        (view,) = clocks.clocks(item.id)
+        assert view.provisional
+        assert view.due_at == local(2027, 1, 1, 17, 30)  # the weekday rule's guess
+        assert [c.id for c in clocks.provisional()] == [view.id]
+
+        folder = tmp_path / "calendars"
+        folder.mkdir()
+        (folder / "cn-2027.yaml").write_text(CN_2027, encoding="utf-8")
+        clocks.set_calendar(WorkingCalendar.from_directory(folder))
+        assert clocks.recompute_provisional() == 1
+        (view,) = clocks.clocks(item.id)
+        assert not view.provisional
+        assert view.due_at == local(2027, 1, 4, 17, 30)
+        assert view.calendar_version == clocks.calendar.version
+        breach = next(t for t in clocks.timers(item.id) if t.action == "breach")
+        assert breach.due_at == view.due_at
+        assert clocks.provisional() == []
+
+
+# -- the arithmetic of ladders ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("within", "due"),
+    [
+        ("2 working days", local(2025, 9, 29, 17, 30)),
+        ("4 working hours", local(2025, 9, 28, 10, 30)),
+        ("3 days", local(2025, 9, 29, 17, 30)),
+        ("1 week", local(2025, 10, 9, 17, 30)),  # Fri 10-03 is National Day: next working day
+        ("1 month", local(2025, 10, 27, 17, 30)),  # Sun 10-26 is a rest day
+        ("12 hours", local(2025, 9, 27, 3, 0)),
+        ("90 minutes", local(2025, 9, 26, 16, 30)),
+    ],
+)
+def test_each_unit_of_within_counts_by_its_rule(
+    calendar: WorkingCalendar, within: str, due: dt.datetime
+) -> None:
+    deadline = compute_deadline(calendar, local(2025, 9, 26, 15, 0), parse_duration(within))
+    assert deadline.due == due
+
+
+def test_ladder_steps_at_fractions_offsets_and_before_the_due_time(
+    calendar: WorkingCalendar,
+) -> None:
+    start = local(2025, 9, 26, 15, 0)
+    within = parse_duration("2 working days")
+    due = compute_deadline(calendar, start, within).due
+
+    def at(**step: str) -> dt.datetime:
+        return step_time(calendar, DeadlineStep(action="warn", **step), within, start, due)
+
+    assert at(at="0%") == start
+    assert at(at="100%") == due
+    assert at(at="50%") == local(2025, 9, 28, 16, 15)
+    assert at(after="1 working day") == local(2025, 9, 28, 17, 30)
+    assert at(before="4 working hours") == local(2025, 9, 29, 13, 30)
+    assert at(before="10 working hours") == local(2025, 9, 28, 16, 0)
+    assert at(before="1 working day") == local(2025, 9, 28, 17, 30)
+    assert at(before="12 hours") == local(2025, 9, 29, 5, 30)
+    assert at(before="1 week") == start  # before the clock began: at once
+
+
+def test_working_time_is_counted_only_in_business_hours_of_working_days(
+    calendar: WorkingCalendar,
+) -> None:
+    between = working_time_between(calendar, local(2025, 9, 26, 15, 0), local(2025, 9, 29, 10))
+    assert between == dt.timedelta(hours=2.5 + 8.5 + 1)  # Fri, Sun (调休), Mon
+    back = subtract_working_time(calendar, local(2025, 9, 29, 10, 0), between)
+    assert back == local(2025, 9, 26, 15, 0)
+    assert working_time_between(calendar, local(2025, 10, 1, 9), local(2025, 10, 8, 18)) == (
+        dt.timedelta(0)
+    )
+
+
+def test_without_business_hours_working_time_is_whole_working_days() -> None:
+    calendar = WorkingCalendar(CalendarSettings(business_hours=None))
+    between = working_time_between(calendar, local(2025, 9, 26, 12, 0), local(2025, 9, 29, 0))
+    assert between == dt.timedelta(hours=12 + 24)  # Fri afternoon and all of Sunday
