@@ -805,6 +805,13 @@ class Engine:
             )
         edge = self._permitted_edge(wf, row, trigger, actor, form)
         clean, errors = validate_values(edge.form, form)
+        # submitted values are merged into the item's data: a form field that is also a
+        # data field must keep the data valid (an optional `title` may not blank it)
+        spec = wf.definition.data
+        overlap = {name: spec[name] for name in clean if name in spec}
+        if overlap:
+            _ignored, data_errors = validate_values(overlap, {k: clean[k] for k in overlap})
+            errors += data_errors
         if errors:
             raise FormInvalid(errors, item_id=str(row.id), trigger=trigger, state=row.state)
         return edge, clean
