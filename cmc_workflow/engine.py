@@ -966,7 +966,9 @@ class Engine:
                     item_id,
                     "handler",
                     final.handler,
-                    f"{item_id}:{last.visit}:{final.handler}",
+                    # the step's seq, not the visit: a serviceTask outcome may re-enter
+                    # its own state (a self-loop keeps the visit) and must run again
+                    f"{item_id}:{seq + len(steps)}:{final.handler}",
                     {
                         "workflow": workflow,
                         "state": last.target,
