@@ -46,6 +46,9 @@ log = structlog.get_logger("cmc_workflow.engine")
 
 MAX_AUTOMATIC_STEPS = 32
 """Gateway hops one command may take before the engine calls it a loop."""
+MAX_INLINE_CHAIN = 8
+"""Handler outcomes that lead into another serviceTask run inline this many times in a
+row; the rest of such a chain (or loop) waits for the next delivery pass."""
 OUTBOX_LEASE = dt.timedelta(minutes=5)
 OUTBOX_MAX_BACKOFF = dt.timedelta(hours=1)
 
@@ -642,6 +645,9 @@ class Engine:
 
     def deliver_outbox(self, limit: int = 100) -> RunReport:
         """Deliver due outbox rows this engine has a handler for; failures are retried later."""
+        return self._deliver_due(limit, depth=0)
+
+    def _deliver_due(self, limit: int, *, depth: int) -> RunReport:
         now = self._now()
         with self.store.write() as tx:
             rows = tx.claim_outbox(
@@ -649,23 +655,23 @@ class Engine:
             )
         delivered = failed = 0
         for row in rows:
-            if self._deliver(row):
+            if self._deliver(row, depth):
                 delivered += 1
             else:
                 failed += 1
         return RunReport(delivered, failed)
 
-    def _deliver_after_commit(self, outbox: list[dict[str, Any]]) -> bool:
+    def _deliver_after_commit(self, outbox: list[dict[str, Any]], depth: int = 0) -> bool:
         """Deliver what a command just queued (inline mode); True if a handler ran."""
-        if not self.deliver_inline:
+        if not self.deliver_inline or depth >= MAX_INLINE_CHAIN:
             return False
         deliverable = [o for o in outbox if o["kind"] == "notify" or o["name"] in self.handlers]
         if not deliverable:
             return False
-        self.deliver_outbox(limit=len(deliverable) + 10)
+        self._deliver_due(len(deliverable) + 10, depth=depth)
         return any(o["kind"] == "handler" for o in deliverable)
 
-    def _deliver(self, row: OutboxRow) -> bool:
+    def _deliver(self, row: OutboxRow, depth: int) -> bool:
         payload = row.payload
         ctx = HandlerContext(
             item_id=row.item_id or 0,
@@ -697,7 +703,7 @@ class Engine:
             bound.warning("delivery_failed", attempt=ctx.attempt, error=describe(exc))
             return False
         bound.info("delivered", attempt=ctx.attempt)
-        self._deliver_after_commit(follow_up)
+        self._deliver_after_commit(follow_up, depth + 1)
         return True
 
     def _handler_outcome(self, tx: Tx, row: OutboxRow, outcome: str | None) -> list[dict[str, Any]]:
