@@ -1,0 +1,140 @@
+"""Small helpers shared by the engine tests: the publishing cast, its happy path, and the
+invariants every database must keep whatever happened to it (SEC-4).
+
+The invariants are read with plain SQL on purpose: they check what is on disk, not what
+the engine believes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+from cmc_workflow import Actor, Engine, Item
+from cmc_workflow.store.database import open_database
+from cmc_workflow.store.tables import audit
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / "workflows"
+PUBLISHING = WORKFLOWS / "publishing.yaml"
+
+EDITOR = Actor("wang", {"editor"})
+OTHER_EDITOR = Actor("zhou", {"editor"})
+LEAD = Actor("li", {"channel_lead"})
+REVIEWER = Actor("zhao", {"reviewer"})
+SECOND_REVIEWER = Actor("qian", {"reviewer"})
+OPS = Actor("sun", {"ops_manager"})
+
+TOPIC: dict[str, Any] = {
+    "title": "图书馆之夜",
+    "outline": "夜间开放活动的专题报道",
+    "channels": ["wechat", "weibo"],
+}
+CHECKLIST: dict[str, Any] = {
+    "truthful": True,
+    "repost_authorized": True,
+    "copyright_cleared": True,
+    "nothing_confidential": True,
+}
+
+HAPPY_PATH: list[tuple[str, str, Actor, Mapping[str, Any]]] = [
+    # (state the item is in, trigger, who fires it, form)
+    ("proposed", "approve", LEAD, {}),
+    ("selected", "assign", LEAD, {"assignees": [EDITOR.id], "due_date": "2025-10-10"}),
+    ("assigned", "accept", EDITOR, {}),
+    ("drafting", "submit", EDITOR, {"content": "正文"}),
+    ("first_review", "approve", REVIEWER, CHECKLIST),
+    ("second_review", "approve", SECOND_REVIEWER, CHECKLIST),
+    ("signoff", "sign", OPS, {}),
+    ("published", "archive", EDITOR, {"category": "活动"}),
+]
+"""The publishing workflow from proposal to archive (the handler moves publishing on)."""
+
+
+def walk(engine: Engine, item: Item, until: str) -> Item:
+    """Fire the happy path on ``item``, from where it is, until it rests in ``until``."""
+    states = [state for state, _trigger, _actor, _form in HAPPY_PATH]
+    assert item.state in states, f"the happy path does not pass {item.state!r}"
+    for state, trigger, actor, form in HAPPY_PATH[states.index(item.state) :]:
+        if item.state == until:
+            return item
+        assert item.state == state, f"expected {state!r}, the item is in {item.state!r}"
+        item = engine.fire(item.id, trigger, actor=actor, data=dict(form))
+    assert item.state == until, f"the happy path ends in {item.state!r}, not {until!r}"
+    return item
+
+
+def ok_handler(_ctx: Any) -> None:
+    """A publish_to_channels handler that always succeeds (takes the default outcome)."""
+    return None
+
+
+def check_invariants(url: str) -> list[str]:
+    """Everything wrong with the stored items; empty when the database is consistent.
+
+    For every item: history ``seq`` runs 1..n without gaps or duplicates, ``items.seq``
+    equals n, the item rests where its last history row leads, with that row's visit,
+    and each accepted audited command (start, fire, handler, timer) has exactly its
+    history rows, trigger by trigger.
+    """
+    engine = open_database(url)
+    problems: list[str] = []
+    try:
+        with engine.connect() as conn:
+            items = conn.execute(text("SELECT id, state, seq, visit FROM items")).all()
+            history: dict[int, list[Any]] = {}
+            for row in conn.execute(
+                text(
+                    "SELECT item_id, seq, kind, trigger, to_state, visit FROM history "
+                    "ORDER BY item_id, seq"
+                )
+            ):
+                history.setdefault(row.item_id, []).append(row)
+            audited: dict[int, Counter[tuple[str, str | None]]] = {}
+            for row in conn.execute(
+                text(
+                    "SELECT item_id, command, trigger FROM audit "
+                    "WHERE outcome = 'accepted' AND item_id IS NOT NULL"
+                )
+            ):
+                audited.setdefault(row.item_id, Counter())[(row.command, row.trigger)] += 1
+    finally:
+        engine.dispose()
+    for item in items:
+        rows = history.get(item.id, [])
+        seqs = [r.seq for r in rows]
+        if seqs != list(range(1, len(rows) + 1)):
+            problems.append(f"item {item.id}: history seq {seqs} has gaps or duplicates")
+            continue
+        if item.seq != len(rows):
+            problems.append(f"item {item.id}: seq {item.seq} but {len(rows)} history rows")
+        if not rows:
+            problems.append(f"item {item.id}: no history at all")
+            continue
+        if (item.state, item.visit) != (rows[-1].to_state, rows[-1].visit):
+            problems.append(
+                f"item {item.id}: rests in {item.state!r} visit {item.visit}, its last "
+                f"history row leads to {rows[-1].to_state!r} visit {rows[-1].visit}"
+            )
+        steps = Counter((r.kind, r.trigger) for r in rows if r.kind != "route")
+        if steps != audited.get(item.id, Counter()):
+            problems.append(
+                f"item {item.id}: history steps {dict(steps)} differ from the accepted "
+                f"audit records {dict(audited.get(item.id, Counter()))}"
+            )
+    return problems
+
+
+def audit_rows(url: str, where: str = "1 = 1", **params: Any) -> list[Any]:
+    """Audit records matching a SQL condition, oldest first (for refusals without an item)."""
+    engine = open_database(url)
+    try:
+        with engine.connect() as conn:
+            query = select(audit).where(text(where)).order_by(audit.c.id)
+            return list(conn.execute(query, params))
+    finally:
+        engine.dispose()

@@ -1,0 +1,48 @@
+"""A worker for the crash test: runs publishing lifecycles as fast as it can, forever.
+
+    python -m tests.helpers.crash_worker DATABASE_URL
+
+After every command that returned (so: committed) it prints one line
+``<item id> <item version> <state>`` and flushes, so the test knows what the database
+must still hold after it kills this process with SIGKILL at a random moment. Every
+fourth command is a refused one, so that refusals are written while it dies too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from cmc_workflow import Engine, Item
+from cmc_workflow.errors import EngineError
+from cmc_workflow.log import configure_logging
+from tests.helpers import EDITOR, HAPPY_PATH, LEAD, TOPIC, WORKFLOWS, ok_handler
+
+
+def report(item: Item) -> None:
+    print(item.id, item.version, item.state, flush=True)
+
+
+def main(url: str) -> None:
+    configure_logging(level="warning")  # logs go to stderr; stdout carries the reports
+    with Engine.open(
+        url, workflows=WORKFLOWS, handlers={"publish_to_channels": ok_handler}
+    ) as engine:
+        n = 0
+        while True:
+            item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+            report(item)
+            for _state, trigger, actor, form in HAPPY_PATH:
+                n += 1
+                if n % 4 == 0:  # refused as intended: only the audit record is written
+                    with contextlib.suppress(EngineError):
+                        engine.fire(item.id, "delete", actor=EDITOR, data={"reason": "x"})
+                if trigger == "archive" and n % 3 == 0:
+                    # sometimes leave the item published and report an error instead
+                    trigger, actor, form = "report_error", LEAD, {"description": "错字"}
+                item = engine.fire(item.id, trigger, actor=actor, data=dict(form))
+                report(item)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,209 @@
+"""Alembic migrations: the migrated schema equals the table models on every store, a fresh
+SQLite file is migrated on open, an out-of-date database is refused until upgraded, and
+the migrations go down to nothing and up again without losing what they keep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from cmc_workflow import Engine
+from cmc_workflow.errors import SchemaOutOfDate, StoreError
+from cmc_workflow.store import Store, schema
+from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.tables import metadata
+from tests.conftest import PG_ENV, FakeClock
+from tests.helpers import EDITOR, LEAD, TOPIC, WORKFLOWS, check_invariants
+
+FIRST = "0001"
+TABLES = set(metadata.tables)
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """An empty throw-away PostgreSQL database (no schema at all), dropped afterwards."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
+    admin_url = make_url(normalize_url(base))
+    name = f"cmc_mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema at all: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+def test_the_migrated_schema_equals_the_models(db_url: str) -> None:
+    store = Store.open(db_url)  # migrates the fresh SQLite file; PostgreSQL is migrated
+    try:
+        assert schema.current_revision(store.engine) == schema.head_revision()
+        assert schema.drift(store.engine) == []
+    finally:
+        store.close()
+
+
+def test_a_fresh_sqlite_file_is_migrated_on_open(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "new" / "cmc.db"
+    path.parent.mkdir()
+    with Engine.open(f"sqlite:///{path}", workflows=WORKFLOWS, clock=clock) as engine:
+        assert engine.start("publishing", actor=EDITOR, data=TOPIC).id == 1
+        assert schema.current_revision(engine.store.engine) == schema.head_revision()
+    assert path.exists()
+
+
+def test_runners_opening_one_fresh_sqlite_file_at_once_migrate_it_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cmc.db'}"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_and_start() -> None:
+        barrier.wait()
+        try:
+            with Engine.open(url, workflows=WORKFLOWS, clock=clock) as engine:
+                engine.start("publishing", actor=EDITOR, data=TOPIC)
+        except BaseException as exc:  # collected and judged by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    database = open_database(url)
+    try:
+        assert schema.drift(database) == []
+        with database.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 4
+            assert conn.execute(text("SELECT count(*) FROM definitions")).scalar_one() == 1
+    finally:
+        database.dispose()
+
+
+def test_an_empty_database_is_refused_unless_migrated(empty_url: str, clock: FakeClock) -> None:
+    options: dict[str, Any] = {"workflows": WORKFLOWS, "clock": clock}
+    if empty_url.startswith("sqlite"):  # a fresh file is migrated unless told not to
+        with pytest.raises(SchemaOutOfDate):
+            Engine.open(empty_url, migrate=False, **options)
+    else:
+        with pytest.raises(SchemaOutOfDate) as caught:
+            Engine.open(empty_url, **options)
+        assert "cmc-workflow db upgrade" in str(caught.value)
+        assert isinstance(caught.value, StoreError)
+    database = open_database(empty_url)
+    try:
+        assert not set(inspect(database).get_table_names()) & TABLES  # nothing was created
+    finally:
+        database.dispose()
+    with Engine.open(empty_url, migrate=True, **options) as engine:
+        item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+        assert engine.get(item.id).state == "proposed"
+        assert schema.drift(engine.store.engine) == []
+
+
+def _fill_first_revision(url: str) -> None:
+    """Rows as revision 0001 stored them, written with plain SQL."""
+    at = dt.datetime(2025, 9, 1, 8, 0)
+    database = open_database(url)
+    try:
+        with database.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO definitions (workflow_id, revision, version_label, "
+                    "content_hash, source_file, source_text, loaded_at) "
+                    "VALUES ('publishing', 1, 1, 'h', 'p.yaml', :source, :at)"
+                ),
+                {"source": (WORKFLOWS / "publishing.yaml").read_text(encoding="utf-8"), "at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO items (workflow_id, definition_id, state, data, visit, seq, "
+                    "version, created_at, created_by, updated_at) VALUES ('publishing', 1, "
+                    "'proposed', :data, 1, 1, 1, :at, 'wang', :at)"
+                ),
+                {"data": '{"title": "t", "outline": "o", "channels": ["pc"]}', "at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO history (item_id, seq, at, kind, to_state, visit, actor, "
+                    "roles, form) VALUES (1, 1, :at, 'start', 'proposed', 1, 'wang', "
+                    "'[\"editor\"]', '{}')"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO audit (at, actor, roles, command, workflow_id, item_id, "
+                    "outcome, detail) VALUES (:at, 'wang', '[\"editor\"]', 'start', "
+                    "'publishing', 1, 'accepted', '{}')"
+                ),
+                {"at": at},
+            )
+    finally:
+        database.dispose()
+
+
+def test_an_old_database_is_refused_then_upgraded_keeping_its_rows(
+    empty_url: str, clock: FakeClock
+) -> None:
+    database = open_database(empty_url)
+    try:
+        schema.upgrade(database, FIRST)
+    finally:
+        database.dispose()
+    _fill_first_revision(empty_url)
+    with pytest.raises(SchemaOutOfDate) as caught:
+        Engine.open(empty_url, workflows=WORKFLOWS, clock=clock)
+    assert FIRST in str(caught.value)
+    assert schema.head_revision() in str(caught.value)
+
+    with Engine.open(empty_url, workflows=WORKFLOWS, clock=clock, migrate=True) as engine:
+        old = engine.get(1)
+        assert (old.state, old.revision, old.created_by) == ("proposed", 1, "wang")
+        assert [a["command"] for a in engine.audit_trail(1)] == ["start"]
+        item = engine.fire(old.id, "edit", actor=LEAD, data={"title": "new"})
+        assert item.version == 2
+        assert schema.drift(engine.store.engine) == []
+    assert check_invariants(empty_url) == []
+
+
+def test_migrations_go_down_to_base_and_up_again(empty_url: str) -> None:
+    database = open_database(empty_url)
+    try:
+        schema.upgrade(database)
+        assert set(inspect(database).get_table_names()) >= TABLES
+        schema.downgrade(database, FIRST)
+        assert schema.current_revision(database) == FIRST
+        schema.downgrade(database)
+        assert schema.current_revision(database) is None
+        assert not set(inspect(database).get_table_names()) & TABLES
+        schema.upgrade(database)
+        assert schema.current_revision(database) == schema.head_revision()
+        assert schema.drift(database) == []
+    finally:
+        database.dispose()

@@ -1,0 +1,294 @@
+"""Side effects: serviceTask handlers and notifications, delivered from the outbox after
+commit, at least once, with the same idempotency key on every attempt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
+from cmc_workflow.errors import DefinitionError, MissingHandlerError
+from tests.conftest import FakeClock
+from tests.helpers import (
+    EDITOR,
+    LEAD,
+    OPS,
+    TOPIC,
+    WORKFLOWS,
+    check_invariants,
+    ok_handler,
+    walk,
+)
+
+
+class FlakyPublisher:
+    """A publish_to_channels handler that fails ``failures`` times, then succeeds."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[HandlerContext] = []
+
+    def __call__(self, ctx: HandlerContext) -> str | None:
+        self.calls.append(ctx)
+        if len(self.calls) <= self.failures:
+            raise ConnectionError(f"weibo is down (attempt {ctx.attempt})")
+        return None
+
+
+def to_signoff(engine: Engine) -> Item:
+    return walk(engine, engine.start("publishing", actor=EDITOR, data=TOPIC), "signoff")
+
+
+def sign(engine: Engine, item: Item) -> Item:
+    return engine.fire(item.id, "sign", actor=OPS)
+
+
+@pytest.mark.req("PUB-7", "SEC-4")
+def test_a_failing_handler_leaves_the_transition_standing_and_is_retried(
+    db_url: str, clock: FakeClock
+) -> None:
+    publisher = FlakyPublisher(failures=2)
+    with Engine.open(
+        db_url, workflows=WORKFLOWS, clock=clock, handlers={"publish_to_channels": publisher}
+    ) as engine:
+        item = sign(engine, to_signoff(engine))
+        failed_at = clock.now
+        # the sign-off is accepted although publishing failed: no exception, item waits
+        assert item.state == "publishing"
+        assert engine.history(item.id)[-1].trigger == "sign"
+        assert len(publisher.calls) == 1
+        (row,) = [r for r in engine.outbox(item.id) if r.kind == "handler"]
+        assert (row.name, row.attempts, row.delivered_at) == ("publish_to_channels", 1, None)
+        assert row.last_error == "ConnectionError: weibo is down (attempt 1)"
+        assert row.available_at > clock.now
+
+        assert engine.run_due().delivered == 0  # not due yet: nothing is tried
+        assert len(publisher.calls) == 1
+
+        clock.now = row.available_at
+        report = engine.run_due()
+        assert (report.delivered, report.failed) == (0, 1)
+        (row2,) = [r for r in engine.outbox(item.id) if r.kind == "handler"]
+        assert row2.attempts == 2
+        assert "attempt 2" in (row2.last_error or "")
+        assert row2.available_at - clock.now > row.available_at - failed_at  # backs off
+        assert engine.get(item.id).state == "publishing"
+
+        clock.now = row2.available_at
+        assert engine.deliver_outbox().delivered == 1
+        assert engine.get(item.id).state == "published"
+        keys = {ctx.idempotency_key for ctx in publisher.calls}
+        assert len(keys) == 1
+        assert keys == {row.idempotency_key}
+        assert [ctx.attempt for ctx in publisher.calls] == [1, 2, 3]
+        assert all(ctx.state == "publishing" and ctx.item_id == item.id for ctx in publisher.calls)
+        assert publisher.calls[0].data["channels"] == TOPIC["channels"]
+        (done,) = [r for r in engine.outbox(item.id) if r.kind == "handler"]
+        assert done.delivered_at == clock.now
+        assert done.attempts == 3
+
+        history = engine.history(item.id)
+        assert [(h.kind, h.trigger, h.to_state) for h in history[-2:]] == [
+            ("fire", "sign", "publishing"),
+            ("handler", "done", "published"),
+        ]
+        clock.advance(hours=2)
+        assert engine.run_due().delivered == 0  # delivered rows are never sent again
+        assert len(publisher.calls) == 3
+    assert check_invariants(db_url) == []
+
+
+def test_a_handler_this_engine_lacks_waits_for_a_runner_that_has_it(
+    db_url: str, clock: FakeClock
+) -> None:
+    publisher = FlakyPublisher(failures=0)
+    with (
+        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web") as web,
+        Engine.open(
+            db_url,
+            workflows=WORKFLOWS,
+            clock=clock,
+            handlers={"publish_to_channels": publisher},
+            runner="daemon",
+        ) as daemon,
+    ):
+        item = sign(web, to_signoff(web))
+        assert item.state == "publishing"
+        assert web.run_due().delivered == 0
+        (row,) = [r for r in web.outbox(item.id) if r.kind == "handler"]
+        assert (row.attempts, row.delivered_at, row.last_error) == (0, None, None)
+
+        assert daemon.run_due().delivered == 1
+        assert web.get(item.id).state == "published"
+        assert [ctx.item_id for ctx in publisher.calls] == [item.id]
+
+
+def test_strict_handlers_refuse_to_open_without_every_handler(
+    db_url: str, clock: FakeClock
+) -> None:
+    with pytest.raises(MissingHandlerError) as caught:
+        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers={})
+    assert isinstance(caught.value, DefinitionError)
+    assert caught.value.codes == ["E-HANDLER-NOT-REGISTERED"]
+    message = str(caught.value)
+    assert "publishing" in message
+    assert "publish_to_channels" in message
+    assert caught.value.problems[0].file.endswith("publishing.yaml")
+    registry = HandlerRegistry()
+    registry.register("publish_to_channels", ok_handler)
+    with pytest.raises(ValueError, match="registered already"):
+        registry.register("publish_to_channels", ok_handler)
+    with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=registry) as engine:
+        assert engine.handlers.names() == ["publish_to_channels"]
+
+
+@pytest.mark.req("PUB-3", "PUB-5", "PUB-6")
+def test_notifications_go_through_the_notifier(db_url: str, clock: FakeClock) -> None:
+    sent: list[tuple[str, HandlerContext]] = []
+    failures = [RuntimeError("smtp down")]
+
+    def notifier(role: str, ctx: HandlerContext) -> None:
+        if failures:
+            raise failures.pop()
+        sent.append((role, ctx))
+
+    registry = HandlerRegistry({"publish_to_channels": ok_handler}, notifier=notifier)
+    with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=registry) as engine:
+        item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+        item = engine.fire(item.id, "approve", actor=LEAD)
+        item = engine.fire(
+            item.id, "assign", actor=LEAD, data={"assignees": ["wang"], "due_date": "2025-10-10"}
+        )
+        assert sent == []  # the first delivery failed; the assignment stands
+        assert item.state == "assigned"
+        (row,) = engine.outbox(item.id)
+        assert (row.kind, row.name, row.attempts) == ("notify", "editor", 1)
+        assert row.last_error == "RuntimeError: smtp down"
+        clock.now = row.available_at
+        assert engine.run_due().delivered == 1
+        walk(engine, item, "published")
+        roles = [role for role, _ctx in sent]
+        assert roles == ["editor", "reviewer", "ops_manager"]
+        first = sent[0][1]
+        assert first.idempotency_key == row.idempotency_key
+        assert (first.item_id, first.workflow, first.state) == (item.id, "publishing", "assigned")
+        assert first.payload["reason"] == "assign: selected -> assigned"
+        assert first.attempt == 2
+        assert len({ctx.idempotency_key for _role, ctx in sent}) == 3
+        assert all(r.delivered_at is not None for r in engine.outbox(item.id))
+
+
+def test_a_handler_outcome_for_a_state_already_left_is_ignored(
+    db_url: str, clock: FakeClock
+) -> None:
+    """At-least-once: a late delivery must not move an item that moved on meanwhile."""
+    calls: list[int] = []
+
+    def publisher(ctx: HandlerContext) -> str | None:
+        calls.append(ctx.visit)
+        return None
+
+    options: dict[str, Any] = {"workflows": WORKFLOWS, "clock": clock}
+    with (
+        Engine.open(db_url, **options, runner="web") as web,
+        Engine.open(
+            db_url, **options, handlers={"publish_to_channels": publisher}, runner="daemon"
+        ) as daemon,
+    ):
+        item = sign(web, to_signoff(web))
+        # the item leaves `publishing` by another way before the daemon gets to the row:
+        # here a timer (fire_system) fenced by the state visit takes the default outcome
+        moved = web.fire_system(
+            item.id, "done", state="publishing", visit=item.visit, reason="test"
+        )
+        assert moved is not None
+        assert moved.state == "published"
+        assert (
+            web.fire_system(item.id, "done", state="publishing", visit=item.visit, reason="x")
+            is None
+        )
+        assert daemon.run_due().delivered == 1
+        assert calls == [item.visit]
+        after = web.get(item.id)
+        assert (after.state, after.version) == ("published", moved.version)
+        assert "handler" not in [h.kind for h in web.history(item.id)]
+        assert all(r.delivered_at is not None for r in web.outbox(item.id))
+    assert check_invariants(db_url) == []
+
+
+POLL = """\
+id: poll
+label: {zh: 轮询, en: Poll}
+roles:
+  editor: {zh: 编辑, en: Editor}
+handlers:
+  check: {description: Asks whether the channel has taken the post yet.}
+start: {state: draft, roles: [editor]}
+states:
+  draft:
+    type: userTask
+    label: {zh: 草稿, en: Draft}
+    transitions:
+      - {trigger: submit, target: waiting, roles: [editor]}
+  waiting:
+    type: serviceTask
+    label: {zh: 等待, en: Waiting}
+    handler: check
+    transitions:
+      - {trigger: ready, target: done, default: true}
+      - {trigger: not_yet, target: waiting}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+
+def test_an_outcome_that_reenters_the_service_task_runs_it_again(
+    db_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    (tmp_path / "poll.yaml").write_text(POLL, encoding="utf-8")
+    keys: list[str] = []
+
+    def check(ctx: HandlerContext) -> str | None:
+        keys.append(ctx.idempotency_key)
+        return "not_yet" if len(keys) < 3 else None
+
+    with Engine.open(db_url, workflows=tmp_path, clock=clock, handlers={"check": check}) as engine:
+        item = engine.start("poll", actor=EDITOR)
+        item = engine.fire(item.id, "submit", actor=EDITOR)
+        assert item.state == "done"  # inline: checked three times, ready the third
+        assert len(keys) == 3
+        assert len(set(keys)) == 3
+        rows = engine.outbox(item.id)
+        assert [(r.attempts, r.last_error) for r in rows] == [(1, None)] * 3
+        triggers = [h.trigger for h in engine.history(item.id)]
+        assert triggers == [None, "submit", "not_yet", "not_yet", "ready"]
+    assert check_invariants(db_url) == []
+
+
+def test_a_service_task_loop_does_not_run_away_inline(
+    db_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A handler that never says ready must not recurse inside the caller's fire():
+    a bounded number of runs happen inline, the rest waits for the delivery passes."""
+    (tmp_path / "poll.yaml").write_text(POLL, encoding="utf-8")
+    runs: list[int] = []
+
+    def never_ready(ctx: HandlerContext) -> str:
+        runs.append(ctx.attempt)
+        return "not_yet"
+
+    handlers = {"check": never_ready}
+    with Engine.open(db_url, workflows=tmp_path, clock=clock, handlers=handlers) as engine:
+        item = engine.start("poll", actor=EDITOR)
+        assert engine.fire(item.id, "submit", actor=EDITOR).state == "waiting"
+        inline = len(runs)
+        assert 1 <= inline <= 10
+        pending = [r for r in engine.outbox(item.id) if r.delivered_at is None]
+        assert [(r.attempts, r.last_error) for r in pending] == [(0, None)]
+        engine.run_due()
+        assert inline < len(runs) <= 2 * inline + 1
+        assert all(attempt == 1 for attempt in runs)  # every run succeeded first time
+    assert check_invariants(db_url) == []
