@@ -14,10 +14,19 @@ from typing import Any
 
 import pytest
 
-from cmc_workflow import ConflictError, Engine, Item
+from cmc_workflow import ConflictError, Engine, HandlerContext, Item
 from cmc_workflow.errors import EngineError, InvalidTrigger
 from tests.conftest import FakeClock
-from tests.helpers import EDITOR, LEAD, TOPIC, WORKFLOWS, check_invariants, ok_handler
+from tests.helpers import (
+    EDITOR,
+    LEAD,
+    OPS,
+    TOPIC,
+    WORKFLOWS,
+    check_invariants,
+    ok_handler,
+    walk,
+)
 
 THREADS = 8
 
@@ -181,4 +190,48 @@ def test_items_started_and_moved_in_parallel_stay_apart(
         outbox = [row for item_id in ids for row in pool[0].outbox(item_id)]
         assert len(outbox) == THREADS  # one notification of the assigned editor each
         assert all(row.delivered_at is not None and row.attempts == 1 for row in outbox)
+    assert check_invariants(db_url) == []
+
+
+@pytest.mark.req("PUB-7")
+def test_two_daemons_deliver_each_side_effect_once(db_url: str, clock: FakeClock) -> None:
+    """Runners compete for the outbox (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on
+    SQLite): when nothing fails, every handler row runs exactly once."""
+    items = 6
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def publisher(ctx: HandlerContext) -> None:
+        with lock:
+            runs.append(ctx.idempotency_key)
+
+    with ExitStack() as stack:
+        web = stack.enter_context(
+            Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web")
+        )
+        daemons = [
+            stack.enter_context(
+                Engine.open(
+                    db_url,
+                    workflows=WORKFLOWS,
+                    clock=clock,
+                    handlers={"publish_to_channels": publisher},
+                    runner=f"daemon-{n}",
+                )
+            )
+            for n in range(2)
+        ]
+        signed = []
+        for _ in range(items):
+            item = walk(web, web.start("publishing", actor=EDITOR, data=TOPIC), "signoff")
+            signed.append(web.fire(item.id, "sign", actor=OPS).id)
+
+        def drain(n: int) -> int:
+            return sum(daemons[n % 2].deliver_outbox(limit=1).delivered for _ in range(items))
+
+        delivered = together(drain)
+        assert all(isinstance(d, int) for d in delivered), delivered
+        assert sorted(runs) == sorted(set(runs))  # nothing ran twice
+        assert len(runs) == items
+        assert {web.get(i).state for i in signed} == {"published"}
     assert check_invariants(db_url) == []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
+from cmc_workflow.engine import OUTBOX_LEASE
 from cmc_workflow.errors import DefinitionError, MissingHandlerError
 from tests.conftest import FakeClock
 from tests.helpers import (
@@ -142,6 +143,41 @@ def test_strict_handlers_refuse_to_open_without_every_handler(
         registry.register("publish_to_channels", ok_handler)
     with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=registry) as engine:
         assert engine.handlers.names() == ["publish_to_channels"]
+
+
+def test_a_claim_of_a_runner_that_died_expires(db_url: str, clock: FakeClock) -> None:
+    """A runner that claimed a row and died holds it for the lease only; then another
+    runner delivers it (at least once), under the same idempotency key."""
+    publisher = FlakyPublisher(failures=0)
+    with (
+        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web") as web,
+        Engine.open(
+            db_url,
+            workflows=WORKFLOWS,
+            clock=clock,
+            handlers={"publish_to_channels": publisher},
+            runner="daemon",
+        ) as daemon,
+    ):
+        item = sign(web, to_signoff(web))
+        with web.store.write() as tx:  # what a runner killed mid-delivery leaves behind
+            (claimed,) = tx.claim_outbox(
+                clock.now,
+                "dead-runner",
+                OUTBOX_LEASE,
+                10,
+                handler_names=["publish_to_channels"],
+            )
+        assert daemon.run_due().delivered == 0
+        clock.advance(seconds=OUTBOX_LEASE.total_seconds() - 1)
+        assert daemon.run_due().delivered == 0
+        clock.advance(seconds=2)
+        assert daemon.run_due().delivered == 1
+        assert [ctx.idempotency_key for ctx in publisher.calls] == [claimed.idempotency_key]
+        assert web.get(item.id).state == "published"
+        with web.store.write() as tx:  # the dead runner's late finish changes nothing
+            assert not tx.finish_outbox(claimed.id, "dead-runner", clock.now)
+    assert check_invariants(db_url) == []
 
 
 @pytest.mark.req("PUB-3", "PUB-5", "PUB-6")
