@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -89,6 +89,19 @@ def _definition(row: Row[Any]) -> DefinitionRow:
 
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
+
+# The statements of every command, built once: values travel as parameters, so
+# SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
+# (that cost more than SQLite's own work; see docs/performance.md).
+_SELECT_ITEM = select(*_ITEM_COLUMNS).where(items.c.id == bindparam("b_id"))
+_SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
+_INSERT_ITEM = insert(items).returning(items.c.id)
+_UPDATE_ITEM = update(items).where(
+    items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
+)
+_INSERT_HISTORY = insert(history)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_AUDIT = insert(audit)
 
 
 class Tx:
@@ -170,26 +183,26 @@ class Tx:
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: dict[str, Any]) -> int:
         """Insert an item row; returns its id."""
-        new_id: int = self.conn.execute(
-            insert(items).values(values).returning(items.c.id)
-        ).scalar_one()
+        new_id: int = self.conn.execute(_INSERT_ITEM, values).scalar_one()
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """The item, or None. ``lock`` takes a row lock on PostgreSQL (SQLite holds a
         database lock already under BEGIN IMMEDIATE)."""
-        query = select(*_ITEM_COLUMNS).where(items.c.id == item_id)
-        if lock and not self.sqlite:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
+        row = self.conn.execute(query, {"b_id": item_id}).first()
         return _item(row) if row is not None else None
 
     def update_item(self, item_id: int, expected_version: int, values: dict[str, Any]) -> None:
         """Write the item's new state if nobody changed it since ``expected_version``."""
         result = self.conn.execute(
-            update(items)
-            .where(items.c.id == item_id, items.c.version == expected_version)
-            .values(version=expected_version + 1, **values)
+            _UPDATE_ITEM,
+            {
+                "b_id": item_id,
+                "b_version": expected_version,
+                **values,
+                "version": expected_version + 1,
+            },
         )
         if result.rowcount != 1:
             raise ConflictError(
@@ -219,7 +232,7 @@ class Tx:
     def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append history rows (a duplicate (item, seq) means a lost race)."""
         if rows:
-            self.conn.execute(insert(history), list(rows))
+            self.conn.execute(_INSERT_HISTORY, list(rows))
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
         """The item's history, in order."""
@@ -232,7 +245,7 @@ class Tx:
     def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue side effects for delivery after commit."""
         if rows:
-            self.conn.execute(insert(outbox), list(rows))
+            self.conn.execute(_INSERT_OUTBOX, list(rows))
 
     def claim_outbox(
         self,
@@ -309,7 +322,7 @@ class Tx:
     # -- audit -------------------------------------------------------------------------
     def insert_audit(self, values: dict[str, Any]) -> None:
         """Append one audit record."""
-        self.conn.execute(insert(audit).values(values))
+        self.conn.execute(_INSERT_AUDIT, values)
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
         """The audit records that name an item, in order."""
