@@ -1,0 +1,311 @@
+"""Transitions per second of the engine against a raw SQLAlchemy Core baseline.
+
+The engine walks full lifecycles of the publishing workflow through ``Engine.start`` and
+``Engine.fire``: start, approve, assign, accept, submit, approve, approve, sign (the
+``publish_to_channels`` handler runs inline and moves the item to ``published``),
+archive: 10 committed transitions per item, plus the deliveries of 3 notifications and
+1 handler. The baseline commits the same number of transactions on the same database
+in the same run, each one UPDATE of an items-like row and one INSERT of a history-like
+row (the first of each lifecycle INSERTs the row instead), through SQLAlchemy Core on an
+engine with the same settings (WAL, ``BEGIN IMMEDIATE`` on SQLite).
+
+Usage::
+
+    python benchmarks/engine_throughput.py [--items 200] [--rounds 3] [--only sqlite]
+    CMC_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
+        python benchmarks/engine_throughput.py
+
+PostgreSQL runs when ``CMC_BENCH_POSTGRES_URL`` (or ``CMC_TEST_POSTGRES_URL``) is set, in
+a throw-away database created next to the one named and dropped at the end. Each side
+runs ``--rounds`` times, alternating; the best round of each is reported (the machine
+may be busy with other work, which only ever slows a round down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy.engine import make_url
+
+from cmc_workflow.engine import Engine
+from cmc_workflow.handlers import HandlerContext
+from cmc_workflow.log import configure_logging
+from cmc_workflow.model import Actor
+from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.tables import UTCDateTime, history, items
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
+TRANSITIONS_PER_ITEM = 10
+
+EDITOR = Actor("wang", {"editor"})
+LEAD = Actor("li", {"channel_lead"})
+REVIEWER = Actor("zhao", {"reviewer"})
+SECOND_REVIEWER = Actor("qian", {"reviewer"})
+OPS = Actor("sun", {"ops_manager"})
+TOPIC: dict[str, Any] = {
+    "title": "图书馆之夜",
+    "outline": "夜间开放活动的专题报道",
+    "channels": ["wechat", "weibo"],
+}
+CHECKLIST: dict[str, Any] = {
+    "truthful": True,
+    "repost_authorized": True,
+    "copyright_cleared": True,
+    "nothing_confidential": True,
+}
+LIFECYCLE: list[tuple[str, Actor, dict[str, Any]]] = [
+    ("approve", LEAD, {}),
+    ("assign", LEAD, {"assignees": [EDITOR.id], "due_date": "2025-10-10"}),
+    ("accept", EDITOR, {}),
+    ("submit", EDITOR, {"content": "正文" * 50}),
+    ("approve", REVIEWER, CHECKLIST),
+    ("approve", SECOND_REVIEWER, CHECKLIST),
+    ("sign", OPS, {}),  # the handler moves the item on to published
+    ("archive", EDITOR, {"category": "活动"}),
+]
+
+bench = MetaData()
+bench_items = Table(
+    "bench_items",
+    bench,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+bench_history = Table(
+    "bench_history",
+    bench,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("trigger", String(64), nullable=True),
+    Column("to_state", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("form", JSON, nullable=False),
+)
+
+
+def publish(_ctx: HandlerContext) -> None:
+    """The serviceTask's handler: succeeds at once (the default outcome follows)."""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def run_engine(engine: Engine, n_items: int) -> int:
+    """Walk ``n_items`` full lifecycles; returns the number of committed transitions."""
+    for _ in range(n_items):
+        item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+        for trigger, actor, form in LIFECYCLE:
+            item = engine.fire(item.id, trigger, actor=actor, data=form)
+        assert item.state == "archived", item.state
+    return n_items * TRANSITIONS_PER_ITEM
+
+
+def run_baseline(db: SAEngine, n_items: int) -> int:
+    """The same number of commits, each one UPDATE (or INSERT) and one INSERT."""
+    commits = 0
+    for _ in range(n_items):
+        with db.begin() as conn:
+            item_id = conn.execute(
+                insert(bench_items)
+                .values(
+                    workflow_id="publishing",
+                    state="proposed",
+                    data=TOPIC,
+                    version=1,
+                    updated_at=now(),
+                )
+                .returning(bench_items.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(bench_history).values(
+                    item_id=item_id,
+                    seq=1,
+                    at=now(),
+                    trigger=None,
+                    to_state="proposed",
+                    actor=EDITOR.id,
+                    form=TOPIC,
+                )
+            )
+        commits += 1
+        steps = [*LIFECYCLE[:7], ("done", OPS, {}), LIFECYCLE[7]]
+        for seq, (trigger, actor, form) in enumerate(steps, start=2):
+            with db.begin() as conn:
+                result = conn.execute(
+                    update(bench_items)
+                    .where(bench_items.c.id == item_id, bench_items.c.version == seq - 1)
+                    .values(state=trigger, version=seq, updated_at=now())
+                )
+                assert result.rowcount == 1
+                conn.execute(
+                    insert(bench_history).values(
+                        item_id=item_id,
+                        seq=seq,
+                        at=now(),
+                        trigger=trigger,
+                        to_state=trigger,
+                        actor=actor.id,
+                        form=form,
+                    )
+                )
+            commits += 1
+    assert commits == n_items * TRANSITIONS_PER_ITEM
+    return commits
+
+
+@dataclass
+class Result:
+    """The best round of each side on one database."""
+
+    backend: str
+    engine_tps: float
+    baseline_tps: float
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_tps / self.baseline_tps
+
+
+def timed(fn: Callable[[], int]) -> float:
+    """Transitions per second of one call of ``fn``."""
+    start = time.perf_counter()
+    count = fn()
+    return count / (time.perf_counter() - start)
+
+
+def measure(backend: str, url: str, n_items: int, rounds: int, profile: Path | None) -> Result:
+    """Warm both sides up, then alternate ``rounds`` timed rounds of each."""
+    with Engine.open(
+        url, workflows=WORKFLOWS, handlers={"publish_to_channels": publish}, migrate=True
+    ) as engine:
+        raw = open_database(url)
+        bench.create_all(raw)
+        try:
+            run_engine(engine, 3)
+            run_baseline(raw, 3)
+            best_engine = best_baseline = 0.0
+            for _ in range(rounds):
+                best_engine = max(best_engine, timed(lambda: run_engine(engine, n_items)))
+                best_baseline = max(best_baseline, timed(lambda: run_baseline(raw, n_items)))
+            if profile is not None:
+                profiler = cProfile.Profile()
+                profiler.runcall(run_engine, engine, n_items)
+                target = profile.with_name(f"{profile.stem}-{backend}{profile.suffix}")
+                profiler.dump_stats(target)
+                print(f"  profile of the engine written to {target}")
+            check(raw, engine)
+        finally:
+            raw.dispose()
+    return Result(backend, best_engine, best_baseline)
+
+
+def check(raw: SAEngine, engine: Engine) -> None:
+    """Every engine item ended archived with its 10 history rows (nothing skipped)."""
+    with raw.connect() as conn:
+        open_items = conn.execute(
+            select(func.count()).select_from(items).where(items.c.closed_at.is_(None))
+        ).scalar_one()
+        per_item = set(
+            conn.execute(select(func.count()).select_from(history).group_by(history.c.item_id))
+            .scalars()
+            .all()
+        )
+    assert open_items == 0, f"{open_items} items did not finish"
+    assert per_item == {TRANSITIONS_PER_ITEM}, per_item
+
+
+@contextmanager
+def sqlite_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="cmc-bench-") as folder:
+        yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+@contextmanager
+def postgres_url(base: str) -> Iterator[str]:
+    """A throw-away database next to ``base``, dropped afterwards."""
+    admin_url = make_url(normalize_url(base))
+    name = f"cmc_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=200, help="lifecycles per round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one database")
+    parser.add_argument(
+        "--profile", type=Path, help="also profile one engine round into FILE (pstats)"
+    )
+    args = parser.parse_args(argv)
+    configure_logging(level="warning")  # as deployed: JSON to stderr, info filtered out
+
+    pg_base = os.environ.get("CMC_BENCH_POSTGRES_URL") or os.environ.get("CMC_TEST_POSTGRES_URL")
+    backends: list[tuple[str, Callable[[], Any]]] = []
+    if args.only in (None, "sqlite"):
+        backends.append(("sqlite", sqlite_url))
+    if args.only in (None, "postgres"):
+        if pg_base:
+            backends.append(("postgres", lambda: postgres_url(pg_base)))
+        else:
+            print("PostgreSQL skipped: set CMC_BENCH_POSTGRES_URL or CMC_TEST_POSTGRES_URL")
+
+    print(
+        f"{args.items} lifecycles x {TRANSITIONS_PER_ITEM} transitions per round, "
+        f"best of {args.rounds} rounds; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cpus"
+    )
+    results = []
+    for backend, url_of in backends:
+        with url_of() as url:
+            results.append(measure(backend, url, args.items, args.rounds, args.profile))
+    print(f"{'database':<10} {'engine tr/s':>12} {'baseline tr/s':>14} {'ratio':>7}")
+    for r in results:
+        print(f"{r.backend:<10} {r.engine_tps:>12.0f} {r.baseline_tps:>14.0f} {r.ratio:>7.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
