@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from cmc_workflow.errors import ConflictError, SchemaOutOfDate, StoreError
+from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
 from cmc_workflow.store.tables import audit, definitions, history, items, outbox
@@ -101,7 +102,6 @@ _UPDATE_ITEM = update(items).where(
 )
 _INSERT_HISTORY = insert(history)
 _INSERT_OUTBOX = insert(outbox)
-_INSERT_AUDIT = insert(audit)
 
 
 class Tx:
@@ -228,6 +228,23 @@ class Tx:
         ).all()
         return [_item(r) for r in rows]
 
+    def records(
+        self, workflow_id: str, states: Sequence[str], field: str, value: str
+    ) -> list[dict[str, Any]]:
+        """The data of items of ``workflow_id`` resting in one of ``states`` whose data
+        ``field`` equals ``value`` as text, oldest first (policy prerequisites: "has a
+        passed training record")."""
+        rows = self.conn.execute(
+            select(items.c.data)
+            .where(
+                items.c.workflow_id == workflow_id,
+                items.c.state.in_(list(states)),
+                items.c.data[field].as_string() == value,
+            )
+            .order_by(items.c.id)
+        ).scalars()
+        return [dict(data) for data in rows]
+
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append history rows (a duplicate (item, seq) means a lost race)."""
@@ -321,8 +338,8 @@ class Tx:
 
     # -- audit -------------------------------------------------------------------------
     def insert_audit(self, values: dict[str, Any]) -> None:
-        """Append one audit record."""
-        self.conn.execute(_INSERT_AUDIT, values)
+        """Append one audit record to its hash chain (:mod:`cmc_workflow.store.audit`)."""
+        audit_log.append(self.conn, self.sqlite, values)
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
         """The audit records that name an item, in order."""
