@@ -328,3 +328,25 @@ def test_a_service_task_loop_does_not_run_away_inline(
         assert inline < len(runs) <= 2 * inline + 1
         assert all(attempt == 1 for attempt in runs)  # every run succeeded first time
     assert check_invariants(db_url) == []
+
+
+def test_an_outcome_the_state_does_not_have_is_retried_not_taken(
+    db_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    (tmp_path / "poll.yaml").write_text(POLL, encoding="utf-8")
+    answers = ["publish_now", None]
+
+    def check(_ctx: HandlerContext) -> str | None:
+        return answers.pop(0)
+
+    with Engine.open(db_url, workflows=tmp_path, clock=clock, handlers={"check": check}) as engine:
+        item = engine.start("poll", actor=EDITOR)
+        assert engine.fire(item.id, "submit", actor=EDITOR).state == "waiting"
+        (row,) = engine.outbox(item.id)
+        assert (row.attempts, row.delivered_at) == (1, None)
+        assert "publish_now" in (row.last_error or "")
+        assert "ready" in (row.last_error or "")  # the message names the possible outcomes
+        clock.now = row.available_at
+        assert engine.run_due().delivered == 1
+        assert engine.get(item.id).state == "done"
+    assert check_invariants(db_url) == []

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 import cmc_workflow
 from cmc_workflow import errors
+from tests.helpers import ROOT, WORKFLOWS
 
 PUBLIC = [
     "Actor",
@@ -89,3 +93,19 @@ def test_every_exception_derives_from_the_one_root() -> None:
 )
 def test_the_engine_contract_is_documented(method: str) -> None:
     assert inspect.getdoc(getattr(cmc_workflow.Engine, method)), f"Engine.{method}"
+
+
+def test_the_embedding_guides_complete_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    example = re.search(r"## A complete example\n\n```python\n(.*?)```", guide, re.DOTALL)
+    assert example is not None, "docs/engine.md lost its complete example"
+    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example.group(1), "docs/engine.md", "exec"), {})  # the guide's own code
+    out = capsys.readouterr().out
+    assert "1 proposed 已报题" in out
+    assert "refused:" in out
+    assert "{'reason': 'is required'}" in out
+    assert "selected 2" in out
