@@ -75,6 +75,19 @@ def register_kind(kind: str, loader: KindLoader) -> None:
     _KIND_LOADERS[kind] = loader
 
 
+SetCheck = Callable[[LoadedSet], list[Problem]]
+"""A check that needs every loaded file at once (e.g. policies against the workflows)."""
+
+_SET_CHECKS: list[SetCheck] = []
+
+
+def register_set_check(check: SetCheck) -> None:
+    """Register a check that ``load_paths`` runs once every file loaded without problems
+    (cross-file problems would only echo a broken file's own)."""
+    if check not in _SET_CHECKS:
+        _SET_CHECKS.append(check)
+
+
 def content_hash(text: str) -> str:
     """The version identity of a definition: SHA-256 of its text."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -319,4 +332,7 @@ def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
             result.workflows[model.id] = LoadedWorkflow(model, text, file, content_hash(text))
         else:
             result.others.setdefault(kind, []).append((doc, model))
+    if not result.problems:
+        for check in _SET_CHECKS:
+            result.problems += check(result)
     return result
