@@ -26,6 +26,8 @@ class Command:
     """A command about to be accepted: everything a policy may judge it by.
 
     For ``start``, ``item`` is None and ``edge`` is None; ``target`` is the start state.
+    ``probe`` is true when :meth:`Engine.allowed` asks ahead of the form: ``form`` is
+    empty then, and checks that judge the form should not refuse for its absence.
     """
 
     kind: str
@@ -38,6 +40,7 @@ class Command:
     data: Mapping[str, Any]
     target: str
     now: dt.datetime
+    probe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,11 @@ class Extension:
 
     def bind(self, engine: Engine) -> None:
         """Called once when the engine is built (e.g. to keep a reference to it)."""
+
+    def resolve(self, actor: Actor) -> Actor:
+        """The actor as commands should see them, e.g. with the roles they hold through
+        role inheritance; the engine asks before it judges the actor's roles."""
+        return actor
 
     def check(self, command: Command, tx: Tx) -> None:
         """Refuse ``command`` by raising :class:`~cmc_workflow.errors.PolicyDenied`."""
