@@ -5,6 +5,9 @@ The public API is pinned by ``tests/test_public_api.py``; everything not exporte
 may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
 """
 
+# `schedules` registers the loader of `kind: schedules` files, so that a workflows/ folder
+# holding a schedules file loads wherever cmc_workflow is imported
+from cmc_workflow import schedules as _schedules  # noqa: F401
 from cmc_workflow.engine import Engine, RunReport
 from cmc_workflow.errors import (
     CmcWorkflowError,
