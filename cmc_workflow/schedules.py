@@ -58,6 +58,7 @@ from cmc_workflow.definition.loader import (
     LoadedWorkflow,
     problems_from_validation,
     register_kind,
+    register_set_check,
 )
 from cmc_workflow.definition.located import Located
 from cmc_workflow.definition.models import (
@@ -421,6 +422,15 @@ def schedules_from(
             if not found:
                 schedules.append(Schedule(name, spec, spec.timezone or model.timezone, doc.file))
     return schedules, problems
+
+
+def _set_check(loaded: LoadedSet) -> list[Problem]:
+    """The cross-file problems of schedules, for ``load_paths`` (so ``validate`` and
+    ``Engine.open`` report them with their places)."""
+    return schedules_from(loaded)[1]
+
+
+register_set_check(_set_check)
 
 
 def _check_target(

@@ -199,8 +199,12 @@ schedules:
     occurrence_field: scope
 """,
     )
+    loaded = load_paths([folder])  # what `cmc-workflow validate` and Engine.open report
     with pytest.raises(DefinitionError) as caught:
-        Schedules.from_loaded(load_paths([folder]), calendar)
+        Schedules.from_loaded(loaded, calendar)
+    assert sorted((p.line, p.column, p.code) for p in loaded.problems) == [
+        (p.line, p.column, p.code) for p in caught.value.problems
+    ]
     assert [(p.line, p.column, p.code) for p in caught.value.problems] == [
         (4, 15, "E-UNKNOWN-WORKFLOW"),
         (9, 11, "E-SCHEDULE-ROLE"),
