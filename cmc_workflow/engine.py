@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -51,6 +51,11 @@ MAX_INLINE_CHAIN = 8
 row; the rest of such a chain (or loop) waits for the next delivery pass."""
 OUTBOX_LEASE = dt.timedelta(minutes=5)
 OUTBOX_MAX_BACKOFF = dt.timedelta(hours=1)
+
+
+def _utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The datetimes of ``values`` in UTC, as the store gives them back."""
+    return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
 
 
 def system_clock() -> dt.datetime:
@@ -340,27 +345,26 @@ class Engine:
                 for extension in self.extensions:
                     extension.check(command, tx)
                 steps, state, visit = self._walk(wf, first, clean)
-                item_id = tx.insert_item(
-                    {
-                        "workflow_id": workflow,
-                        "definition_id": version.row.id,
-                        "state": state,
-                        "data": clean,
-                        "visit": visit,
-                        "seq": len(steps),
-                        "version": 1,
-                        "created_at": now,
-                        "created_by": actor.id,
-                        "updated_at": now,
-                        "closed_at": now if wf.is_end(state) else None,
-                        "parent_id": parent_id,
-                    }
-                )
+                values = {
+                    "workflow_id": workflow,
+                    "definition_id": version.row.id,
+                    "state": state,
+                    "data": clean,
+                    "visit": visit,
+                    "seq": len(steps),
+                    "version": 1,
+                    "created_at": now,
+                    "created_by": actor.id,
+                    "updated_at": now,
+                    "closed_at": now if wf.is_end(state) else None,
+                    "parent_id": parent_id,
+                }
+                item_id = tx.insert_item(values)
+                # what was written, as it reads back (times in UTC): no re-select needed
+                row = ItemRow(id=item_id, **{**values, **_utc_times(values)})
                 outbox = self._persist_steps(tx, wf, item_id, 0, steps, clean, now)
                 self._after_change(tx, wf, item_id, "start", actor, None, steps, clean, now)
                 self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
-                row = tx.item(item_id)
-                assert row is not None
         except EngineError as exc:
             self._audit_refusal(actor, "start", workflow, None, None, exc, now)
             raise
@@ -415,10 +419,10 @@ class Engine:
                 )
                 for extension in self.extensions:
                     extension.check(command, tx)
-                outbox = self._apply(tx, version.workflow, row, edge, clean, actor, "fire", now)
+                outbox, new_row = self._apply(
+                    tx, version.workflow, row, edge, clean, actor, "fire", now
+                )
                 self._audit(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
-                new_row = tx.item(item_id)
-                assert new_row is not None
         except EngineError as exc:
             self._audit_refusal(actor, "fire", workflow, item_id, trigger, exc, now)
             raise
@@ -627,7 +631,7 @@ class Engine:
         version = self._version(tx, row.definition_id)
         wf = version.workflow
         edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
-        outbox = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
+        outbox, new_row = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
         self._audit(
             tx,
             SYSTEM,
@@ -639,8 +643,6 @@ class Engine:
             now,
             reason=reason,
         )
-        new_row = tx.item(item_id)
-        assert new_row is not None
         return new_row, version, outbox
 
     def deliver_outbox(self, limit: int = 100) -> RunReport:
@@ -719,7 +721,7 @@ class Engine:
         else:
             edge = wf.take(item.state, outcome, self._scope(item.data, {}, SYSTEM))
         now = self._now()
-        outbox = self._apply(tx, wf, item, edge, {}, SYSTEM, "handler", now)
+        outbox, _new_row = self._apply(tx, wf, item, edge, {}, SYSTEM, "handler", now)
         self._audit(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
         return outbox
 
@@ -855,8 +857,9 @@ class Engine:
         actor: Actor,
         kind: str,
         now: dt.datetime,
-    ) -> list[dict[str, Any]]:
-        """Write the transition ``edge`` of ``row`` (and the gateway hops after it)."""
+    ) -> tuple[list[dict[str, Any]], ItemRow]:
+        """Write the transition ``edge`` of ``row`` (and the gateway hops after it);
+        returns the queued outbox rows and the item as written."""
         data = {**row.data, **form}
         moved = edge.target != row.state
         first = _Step(
@@ -871,22 +874,21 @@ class Engine:
             notify=edge.notify,
         )
         steps, state, visit = self._walk(wf, first, data)
-        tx.update_item(
-            row.id,
-            row.version,
-            {
-                "state": state,
-                "data": data,
-                "visit": visit,
-                "seq": row.seq + len(steps),
-                "updated_at": now,
-                "closed_at": now if wf.is_end(state) else None,
-            },
-        )
+        values = {
+            "state": state,
+            "data": data,
+            "visit": visit,
+            "seq": row.seq + len(steps),
+            "updated_at": now,
+            "closed_at": now if wf.is_end(state) else None,
+        }
+        tx.update_item(row.id, row.version, values)
+        # the row as written (the UPDATE checked the version): no re-select needed
+        new_row = replace(row, version=row.version + 1, **{**values, **_utc_times(values)})
         outbox = self._persist_steps(tx, wf, row.id, row.seq, steps, data, now)
         left = Visit(row.state, row.visit) if moved else None
         self._after_change(tx, wf, row.id, kind, actor, left, steps, data, now)
-        return outbox
+        return outbox, new_row
 
     def _after_change(
         self,
