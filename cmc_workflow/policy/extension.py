@@ -1,0 +1,239 @@
+"""The policy on the engine: one :class:`~cmc_workflow.extensions.Extension` per rule.
+
+``Engine.open(..., policies="policies/")`` builds these from the loaded policy files with
+:func:`policy_extensions`. Each rule is its own extension, so ``Engine.allowed`` lists
+every rule that refuses a trigger (it collects one :class:`PolicyDenied` per extension),
+while ``Engine.fire`` stops at the first. The rules themselves are pure
+(:mod:`cmc_workflow.policy.rules`); this module turns the engine's :class:`Command` into a
+:class:`Request` and answers the rules' questions (:class:`Facts`) from the command's own
+transaction, through the store's :class:`~cmc_workflow.store.Tx`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.definition.models import FieldSpec
+from cmc_workflow.errors import DefinitionError, PolicyDenied
+from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.model import SYSTEM, Actor
+from cmc_workflow.policy.policyset import PolicySet, build_policy_set
+from cmc_workflow.policy.rules import Denial, Request, Rule, ScopingRule, Step
+from cmc_workflow.store import ItemRow, Tx
+
+BUSINESS_TIMEZONE = "Asia/Shanghai"
+"""Where "today" is for date rules (an expiry date passes at local midnight)."""
+
+_MAX_ROUTES = 32
+
+
+class TxFacts:
+    """The rules' questions answered from the store, inside the command's transaction."""
+
+    def __init__(self, tx: Tx, item: ItemRow | None) -> None:
+        self.tx = tx
+        self.item = item
+        self._history: list[Step] | None = None
+
+    def history(self) -> Sequence[Step]:
+        """The item's accepted steps (none before it exists)."""
+        if self._history is None:
+            rows = self.tx.history(self.item.id) if self.item is not None else []
+            self._history = [
+                Step(
+                    seq=r["seq"],
+                    kind=r["kind"],
+                    trigger=r["trigger"],
+                    source=r["from_state"],
+                    target=r["to_state"],
+                    actor=r["actor"],
+                    form=r["form"] or {},
+                )
+                for r in rows
+            ]
+        return self._history
+
+    def records(
+        self, workflow: str, states: Sequence[str], field: str, value: str
+    ) -> Sequence[Mapping[str, Any]]:
+        """Data of ``workflow`` items in ``states`` whose ``field`` equals ``value``."""
+        return self.tx.records(workflow, states, field, value)
+
+
+class PolicyRuntime:
+    """What the rule extensions of one engine share: the policy set, the clock's zone and
+    a per-thread memo so that one command's request and history are built once."""
+
+    def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
+        self.policy = policy
+        self.zone = ZoneInfo(timezone)
+        self._local = threading.local()
+
+    def resolve(self, actor: Actor) -> Actor:
+        """``actor`` with the roles they hold through inheritance added."""
+        roles = self.policy.roles.expand(actor.roles)
+        if roles == actor.roles:
+            return actor
+        return Actor(actor.id, roles, actor.attributes)
+
+    def request(self, command: Command) -> Request:
+        """The rules' view of ``command`` (built once per command and thread)."""
+        memo = getattr(self._local, "request", None)
+        if memo is not None and memo[0] is command:
+            cached: Request = memo[1]
+            return cached
+        request = self._build(command)
+        self._local.request = (command, request)
+        return request
+
+    def facts(self, command: Command, tx: Tx) -> TxFacts:
+        """The store's answers for ``command``'s item (history read once per command)."""
+        memo = getattr(self._local, "facts", None)
+        if memo is not None and memo[0] is command and memo[1] is tx:
+            facts: TxFacts = memo[2]
+            return facts
+        facts = TxFacts(tx, command.item)
+        self._local.facts = (command, tx, facts)
+        return facts
+
+    def _build(self, command: Command) -> Request:
+        wf = command.workflow
+        actor = self.resolve(command.actor)
+        if command.item is None or command.edge is None:
+            state: str | None = None
+            form_spec: Mapping[str, FieldSpec]
+            trigger = "start"
+            entered = _entered(wf, command.target, command.data)
+            edge_roles = frozenset(wf.definition.start.roles)
+            form_spec = wf.definition.data
+        else:
+            state = command.item.state
+            trigger = command.trigger or command.edge.trigger
+            entered = (
+                () if command.edge.target == state else _entered(wf, command.target, command.data)
+            )
+            edge_roles = command.edge.roles
+            form_spec = command.edge.form
+        return Request(
+            workflow=wf.id,
+            state=state,
+            trigger=trigger,
+            entered=entered,
+            actor=actor.id,
+            roles=actor.roles,
+            attributes=actor.attributes,
+            data=command.data,
+            form=command.form,
+            form_spec=form_spec,
+            edge_roles=edge_roles,
+            now=command.now,
+            today=command.now.astimezone(self.zone).date(),
+            probe=command.probe,
+        )
+
+    def judge(self, rule: Rule, command: Command, tx: Tx) -> Denial | None:
+        """``rule``'s verdict on ``command`` (None: it passes or the rule has no say)."""
+        request = self.request(command)
+        if not rule.applies(request):
+            return None
+        return rule.judge(request, self.facts(command, tx))
+
+
+def _entered(wf: CompiledWorkflow, target: str, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """``target`` and the states its gateways route to with ``data`` (as the engine will)."""
+    states = [target]
+    scope = {"data": dict(data), "form": {}, "actor": {"id": SYSTEM.id, "roles": ["system"]}}
+    state = target
+    for _hop in range(_MAX_ROUTES):
+        if wf.state(state).type != "exclusiveGateway":
+            break
+        state = wf.route(state, scope).target
+        states.append(state)
+    return tuple(states)
+
+
+class RuleExtension(Extension):
+    """One policy rule of one workflow, enforced on every command of that workflow."""
+
+    def __init__(self, runtime: PolicyRuntime, workflow: str, rule: Rule) -> None:
+        self.runtime = runtime
+        self.workflow = workflow
+        self.rule = rule
+
+    def __repr__(self) -> str:
+        return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
+
+    def check(self, command: Command, tx: Tx) -> None:
+        """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
+        if command.workflow.id != self.workflow:
+            return
+        denial = self.runtime.judge(self.rule, command, tx)
+        if denial is None:
+            return
+        item = command.item
+        raise PolicyDenied(
+            denial.rule,
+            denial.reason_en,
+            denial.reason_zh,
+            item_id=str(item.id) if item is not None else None,
+            trigger=command.trigger or "start",
+            state=item.state if item is not None else None,
+        )
+
+    def visible(self, actor: Actor, item: ItemRow, workflow: CompiledWorkflow) -> bool:
+        """Scoping: an actor limited to their own items does not see the others."""
+        if workflow.id != self.workflow or not isinstance(self.rule, ScopingRule):
+            return True
+        resolved = self.runtime.resolve(actor)
+        return self.rule.visible(resolved.roles, resolved.attributes, item.data)
+
+
+class RolesExtension(Extension):
+    """Role inheritance for workflows without rules of their own."""
+
+    def __init__(self, runtime: PolicyRuntime) -> None:
+        self.runtime = runtime
+
+    def resolve(self, actor: Actor) -> Actor:
+        """The actor with inherited roles."""
+        return self.runtime.resolve(actor)
+
+
+def policy_extensions(loaded: LoadedSet, *, timezone: str = BUSINESS_TIMEZONE) -> list[Extension]:
+    """The extensions enforcing the policy files of ``loaded`` (none without policy files).
+
+    Raises :class:`DefinitionError` when the policies do not fit the workflows.
+    """
+    policy, problems = build_policy_set(loaded)
+    if problems:
+        raise DefinitionError(problems)
+    return extensions_for(policy, timezone=timezone)
+
+
+def extensions_for(policy: PolicySet, *, timezone: str = BUSINESS_TIMEZONE) -> list[Extension]:
+    """The extensions enforcing a built :class:`PolicySet`, in judging order."""
+    if policy.empty:
+        return []
+    runtime = PolicyRuntime(policy, timezone)
+    out: list[Extension] = [RolesExtension(runtime)]
+    for workflow, rules in sorted(policy.workflows.items()):
+        out += [RuleExtension(runtime, workflow, rule) for rule in rules.rules]
+    return out
+
+
+def denials(
+    extensions: Sequence[Extension], command: Command, tx: Tx
+) -> list[tuple[str, str, str]]:
+    """Every policy refusal of ``command`` as (rule, English, Chinese): for explanations."""
+    found = []
+    for extension in extensions:
+        try:
+            extension.check(command, tx)
+        except PolicyDenied as exc:
+            found.append((exc.rule, exc.reason_en, exc.reason_zh))
+    return found

@@ -1,0 +1,216 @@
+"""The static proof: policies checked against the compiled workflow graphs at load time.
+
+Three questions, each answered before any item runs:
+
+* **Bypass** (``E-POLICY-BYPASS``): for every ``required_stages`` rule, is there a path
+  from the start that enters the guarded state without the required stages, in order,
+  since the last rework? The search runs over pairs (state, stages done so far), so it
+  is exact for the graph and finite (states x (stages + 1)). Guards are ignored — any
+  transition may be taken — so the proof is conservative: it may report a path that data
+  would forbid, never miss one the graph allows. Engine-taken steps (gateway routes,
+  serviceTask outcomes, timers) are part of the graph but never count as approvals, just
+  as at run time. An edit resets the approvals when its form *requires* an edit field
+  (an optional field only may be an edit, which the runtime rule decides).
+* **Nobody may fire** (``E-POLICY-NO-ROLE-CAN-FIRE``): a transition the policy's
+  ``permissions:``/``start:`` leave to no role, or that a ``forbid_data`` condition
+  refuses whatever the data.
+* **Unsatisfiable separation** (``E-POLICY-UNSATISFIABLE``): a ``distinct_actors`` pair
+  no assignment of roles to people can meet — both steps taken by the engine itself, a
+  step nobody may take, or both steps open only to roles that together may have a single
+  holder (``max_holders: 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
+from cmc_workflow.policy.rules import Rounds, StepKey
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One transition of a path: the start (``edge`` None) or a compiled edge."""
+
+    source: str | None
+    trigger: str
+    target: str
+    edge: Edge | None
+
+    def __str__(self) -> str:
+        if self.edge is None:
+            return f"(start) -> {self.target}"
+        name = "(route)" if self.trigger == ROUTE_TRIGGER else self.trigger
+        return f"-{name}-> {self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bypass:
+    """A path that enters the guarded state with only ``done`` stages behind it.
+
+    ``culprit`` is the hop that first skipped ahead (arrived at a later stage's state, or
+    at the guarded state, before the stages in between were done).
+    """
+
+    path: tuple[Hop, ...]
+    done: int
+    culprit: Hop
+
+    def spelled(self) -> str:
+        """The path as ``proposed -approve-> selected -...-> publishing``."""
+        first = self.path[0]
+        text = first.target
+        for hop in self.path[1:]:
+            text += f" {hop}"
+        return text
+
+
+def _is_edit(edge: Edge, rounds: Rounds) -> bool:
+    """True when firing ``edge`` certainly submits an edit field (a required form field)."""
+    return any(
+        name in edge.form and edge.form[name].required and edge.form[name].type != "boolean"
+        for name in rounds.edit_fields
+    )
+
+
+def _human(wf: CompiledWorkflow, edge: Edge) -> bool:
+    return wf.state(edge.source).type == "userTask"
+
+
+def _advance(
+    wf: CompiledWorkflow,
+    stages: Sequence[StepKey],
+    rounds: Rounds,
+    done: int,
+    edge: Edge,
+) -> int:
+    """Stages done after taking ``edge`` with ``done`` behind (the runtime rule's order)."""
+    if edge.target in rounds.rework and edge.source != edge.target:
+        done = 0
+    if done > 0 and _human(wf, edge) and _is_edit(edge, rounds):
+        done = 0
+    if done < len(stages):
+        stage = stages[done]
+        if (
+            stage.state == edge.source
+            and stage.trigger == edge.trigger
+            and _human(wf, edge)
+            and edge.trigger != ROUTE_TRIGGER
+        ):
+            done += 1
+    return done
+
+
+def find_bypass(
+    wf: CompiledWorkflow,
+    enter: str,
+    stages: Sequence[StepKey],
+    rounds: Rounds,
+    usable: Callable[[Edge], bool] = lambda _e: True,
+) -> Bypass | None:
+    """The shortest path entering ``enter`` without ``stages`` done in order, or None.
+
+    ``usable`` tells whether anyone may take an edge once policies apply (edges nobody
+    may fire are left out: no item can take them).
+    """
+    start = wf.initial
+    done0 = 1 if stages and stages[0].state is None else 0
+    first = Hop(None, "start", start, None)
+    if start == enter and done0 < len(stages):
+        return Bypass((first,), done0, first)
+    parents: dict[tuple[str, int], tuple[tuple[str, int] | None, Hop]] = {
+        (start, done0): (None, first)
+    }
+    queue = deque([(start, done0)])
+    while queue:
+        node = queue.popleft()
+        state, done = node
+        for edge in wf.edges(state):
+            if not usable(edge):
+                continue
+            after = _advance(wf, stages, rounds, done, edge)
+            hop = Hop(edge.source, edge.trigger, edge.target, edge)
+            if edge.target == enter and edge.source != enter and after < len(stages):
+                path = [hop]
+                back: tuple[str, int] | None = node
+                while back is not None:
+                    parent, parent_hop = parents[back]
+                    path.append(parent_hop)
+                    back = parent
+                path.reverse()
+                return Bypass(tuple(path), after, _culprit(wf, path, stages, rounds, enter))
+            nxt = (edge.target, after)
+            if nxt not in parents:
+                parents[nxt] = (node, hop)
+                queue.append(nxt)
+    return None
+
+
+def _culprit(
+    wf: CompiledWorkflow,
+    path: Sequence[Hop],
+    stages: Sequence[StepKey],
+    rounds: Rounds,
+    enter: str,
+) -> Hop:
+    """The first hop that reaches a later stage's state (or ``enter``) too early."""
+    done = 1 if stages and stages[0].state is None else 0
+    for hop in path[1:]:
+        assert hop.edge is not None
+        expected = stages[done].state if done < len(stages) else None
+        later = {s.state for s in stages[done + 1 :] if s.state is not None} - {expected}
+        if hop.target in later or hop.target == enter:
+            return hop
+        done = _advance(wf, stages, rounds, done, hop.edge)
+    return path[-1]
+
+
+# -- who may take a step ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Takers:
+    """Who may take a step: the engine itself, or the roles whose holders may."""
+
+    system: bool
+    roles: frozenset[str]
+
+    @property
+    def nobody(self) -> bool:
+        """True when neither the engine nor any role may take the step."""
+        return not self.system and not self.roles
+
+
+def capacity(roles: frozenset[str], max_holders: Mapping[str, int | None]) -> float:
+    """How many different people may hold at least one of ``roles`` (inf when unbounded)."""
+    total = 0.0
+    for role in roles:
+        limit = max_holders.get(role)
+        if limit is None:
+            return math.inf
+        total += limit
+    return total
+
+
+def pair_satisfiable(
+    a: Takers, b: Takers, same_step: bool, max_holders: Mapping[str, int | None]
+) -> str | None:
+    """None when two different people (or the engine and a person) can take ``a`` and
+    ``b``; else why not."""
+    if a.nobody or b.nobody:
+        return "nobody may take one of the steps"
+    if same_step:
+        if a.system and not a.roles:
+            return "the engine takes the step every time"
+        if capacity(a.roles, max_holders) < 2:
+            return f"only one person may hold {', '.join(sorted(a.roles))}"
+        return None
+    if a.system and b.system and not a.roles and not b.roles:
+        return "the engine takes both steps"
+    people = capacity(a.roles | b.roles, max_holders) + (1 if a.system or b.system else 0)
+    if people < 2:
+        return f"only one person may hold {', '.join(sorted(a.roles | b.roles))}"
+    return None
