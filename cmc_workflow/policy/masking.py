@@ -4,7 +4,8 @@ A workflow declares personal fields with ``personal: true`` (under ``data:`` or 
 transition's form): a reader's phone number, a staff member's ID number. Values of those
 fields never leave the system in clear through ``cmc-workflow audit export`` or through
 logs configured with :meth:`Masker.processor`; they are shortened to a recognisable stub
-(``13*******00``), in the spirit of GB/T 35273 de-identification.
+(``13*******00``), in the spirit of GB/T 35273 de-identification; a message about a
+value (a form error quoting it) is masked whole.
 
 A value can hide in three places, and each is handled: a mapping key named like a
 personal field (``{"phone": ...}``), a message that quotes a field (``phone: expected a
@@ -81,12 +82,20 @@ class Masker:
             return self.text(value, known)
         if isinstance(value, Mapping):
             return {
-                k: (mask_value(v) if k in self.fields else self.value(v, known))
+                k: (self._personal(v) if k in self.fields else self.value(v, known))
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
             return [self.value(v, known) for v in value]
         return value
+
+    @staticmethod
+    def _personal(value: Any) -> Any:
+        """A value under a personal key: a stub, or the mask when it is a message about
+        the value (text with spaces, e.g. a form error quoting it)."""
+        if isinstance(value, str) and " " in value.strip():
+            return MASK
+        return mask_value(value)
 
     def personal_values(self, data: Mapping[str, Any]) -> list[str]:
         """The text of every personal value in an item's ``data``."""
@@ -105,7 +114,7 @@ class Masker:
         for key in list(event_dict):
             value = event_dict[key]
             if key in self.fields:
-                event_dict[key] = mask_value(value)
+                event_dict[key] = self._personal(value)
             elif isinstance(value, str | Mapping | list | tuple):
                 event_dict[key] = self.value(value)
         return event_dict
