@@ -8,6 +8,7 @@ once (:meth:`Engine.deliver_outbox`, also called by :meth:`Engine.run_due`).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -364,7 +365,9 @@ class Engine:
                 item_id = tx.insert_item(values)
                 # what was written, as it reads back (times in UTC): no re-select needed
                 row = ItemRow(id=item_id, **{**values, **_utc_times(values)})
-                outbox = self._persist_steps(tx, wf, item_id, 0, steps, clean, now)
+                outbox = self._persist_steps(
+                    tx, wf, item_id, 0, steps, clean, now, self._claim_until(now, 0)
+                )
                 self._after_change(tx, wf, item_id, "start", actor, None, steps, clean, now)
                 self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
         except EngineError as exc:
@@ -422,7 +425,15 @@ class Engine:
                 for extension in self.extensions:
                     extension.check(command, tx)
                 outbox, new_row = self._apply(
-                    tx, version.workflow, row, edge, clean, actor, "fire", now
+                    tx,
+                    version.workflow,
+                    row,
+                    edge,
+                    clean,
+                    actor,
+                    "fire",
+                    now,
+                    self._claim_until(now, 0),
                 )
                 self._audit(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
         except EngineError as exc:
@@ -611,11 +622,11 @@ class Engine:
         With ``tx`` (a write transaction the caller holds, e.g. the one in which a timer is
         claimed), the step joins it and commits or rolls back with the caller's work; its
         side effects then wait in the outbox for the next delivery pass."""
-        if tx is not None:
-            done = self._fire_system(tx, item_id, trigger, state, visit, reason)
+        if tx is not None:  # not delivered inline: its side effects stay unclaimed
+            done = self._fire_system(tx, item_id, trigger, state, visit, reason, inline=False)
             return None if done is None else self._item(done[0], done[1])
         with self.store.write() as own:
-            done = self._fire_system(own, item_id, trigger, state, visit, reason)
+            done = self._fire_system(own, item_id, trigger, state, visit, reason, inline=True)
         if done is None:
             return None
         new_row, version, outbox = done
@@ -624,7 +635,15 @@ class Engine:
         return self._item(new_row, version)
 
     def _fire_system(
-        self, tx: Tx, item_id: int, trigger: str, state: str, visit: int, reason: str
+        self,
+        tx: Tx,
+        item_id: int,
+        trigger: str,
+        state: str,
+        visit: int,
+        reason: str,
+        *,
+        inline: bool,
     ) -> tuple[ItemRow, _Version, list[dict[str, Any]]] | None:
         now = self._now()
         row = self._load(tx, item_id, lock=True)
@@ -633,7 +652,8 @@ class Engine:
         version = self._version(tx, row.definition_id)
         wf = version.workflow
         edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
-        outbox, new_row = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now)
+        claim_until = self._claim_until(now, 0) if inline else None
+        outbox, new_row = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now, claim_until)
         self._audit(
             tx,
             SYSTEM,
@@ -665,15 +685,36 @@ class Engine:
                 failed += 1
         return RunReport(delivered, failed)
 
-    def _deliver_after_commit(self, outbox: list[dict[str, Any]], depth: int = 0) -> bool:
-        """Deliver what a command just queued (inline mode); True if a handler ran."""
+    def _claim_until(self, now: dt.datetime, depth: int) -> dt.datetime | None:
+        """Until when a command's side effects are claimed for inline delivery, or None
+        when this engine will not deliver them inline (the daemon will)."""
         if not self.deliver_inline or depth >= MAX_INLINE_CHAIN:
-            return False
-        deliverable = [o for o in outbox if o["kind"] == "notify" or o["name"] in self.handlers]
-        if not deliverable:
-            return False
-        self._deliver_due(len(deliverable) + 10, depth=depth)
-        return any(o["kind"] == "handler" for o in deliverable)
+            return None
+        return now + OUTBOX_LEASE
+
+    def _deliver_after_commit(self, outbox: list[dict[str, Any]], depth: int = 0) -> bool:
+        """Deliver what a command just queued (inline mode); True if a handler ran.
+
+        The rows were inserted claimed by this runner in the command's own transaction
+        (no separate claiming transaction, and no other runner races for them); if this
+        process dies before delivering, the claim expires after ``OUTBOX_LEASE`` and any
+        runner delivers them (at least once)."""
+        mine = [o for o in outbox if o.get("claimed_by") == self.runner]
+        for values in mine:
+            row = OutboxRow(
+                id=values["id"],
+                item_id=values["item_id"],
+                kind=values["kind"],
+                name=values["name"],
+                payload=copy.deepcopy(values["payload"]),  # as a fresh read would give
+                idempotency_key=values["idempotency_key"],
+                attempts=values["attempts"],
+                available_at=values["available_at"],
+                delivered_at=None,
+                last_error=None,
+            )
+            self._deliver(row, depth)
+        return any(o["kind"] == "handler" for o in mine)
 
     def _deliver(self, row: OutboxRow, depth: int) -> bool:
         payload = row.payload
@@ -699,7 +740,7 @@ class Engine:
             follow_up: list[dict[str, Any]] = []
             with self.store.write() as tx:
                 if tx.finish_outbox(row.id, self.runner, self._now()) and row.kind == "handler":
-                    follow_up = self._handler_outcome(tx, row, outcome)
+                    follow_up = self._handler_outcome(tx, row, outcome, depth + 1)
         except (Exception, CmcWorkflowError) as exc:  # a handler may raise anything
             wait = min(dt.timedelta(seconds=10 * 2**row.attempts), OUTBOX_MAX_BACKOFF)
             with self.store.write() as tx:
@@ -710,8 +751,11 @@ class Engine:
         self._deliver_after_commit(follow_up, depth + 1)
         return True
 
-    def _handler_outcome(self, tx: Tx, row: OutboxRow, outcome: str | None) -> list[dict[str, Any]]:
-        """Take the serviceTask's outcome; returns the follow-up outbox rows."""
+    def _handler_outcome(
+        self, tx: Tx, row: OutboxRow, outcome: str | None, depth: int
+    ) -> list[dict[str, Any]]:
+        """Take the serviceTask's outcome; returns the follow-up outbox rows (claimed for
+        inline delivery at ``depth`` when the engine delivers inline)."""
         assert row.item_id is not None
         item = self._load(tx, row.item_id, lock=True)
         if item.state != row.payload["state"] or item.visit != row.payload["visit"]:
@@ -723,7 +767,9 @@ class Engine:
         else:
             edge = wf.take(item.state, outcome, self._scope(item.data, {}, SYSTEM))
         now = self._now()
-        outbox, _new_row = self._apply(tx, wf, item, edge, {}, SYSTEM, "handler", now)
+        outbox, _new_row = self._apply(
+            tx, wf, item, edge, {}, SYSTEM, "handler", now, self._claim_until(now, depth)
+        )
         self._audit(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
         return outbox
 
@@ -859,6 +905,7 @@ class Engine:
         actor: Actor,
         kind: str,
         now: dt.datetime,
+        claim_until: dt.datetime | None = None,
     ) -> tuple[list[dict[str, Any]], ItemRow]:
         """Write the transition ``edge`` of ``row`` (and the gateway hops after it);
         returns the queued outbox rows and the item as written."""
@@ -887,7 +934,7 @@ class Engine:
         tx.update_item(row.id, row.version, values)
         # the row as written (the UPDATE checked the version): no re-select needed
         new_row = replace(row, version=row.version + 1, **{**values, **_utc_times(values)})
-        outbox = self._persist_steps(tx, wf, row.id, row.seq, steps, data, now)
+        outbox = self._persist_steps(tx, wf, row.id, row.seq, steps, data, now, claim_until)
         left = Visit(row.state, row.visit) if moved else None
         self._after_change(tx, wf, row.id, kind, actor, left, steps, data, now)
         return outbox, new_row
@@ -930,8 +977,10 @@ class Engine:
         steps: list[_Step],
         data: dict[str, Any],
         now: dt.datetime,
+        claim_until: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Append the history rows of ``steps`` and queue their side effects."""
+        """Append the history rows of ``steps`` and queue their side effects; with
+        ``claim_until`` the ones this engine can deliver are claimed by it (inline)."""
         workflow = wf.id
         history: list[dict[str, Any]] = []
         outbox: list[dict[str, Any]] = []
@@ -988,8 +1037,15 @@ class Engine:
                     now,
                 )
             )
+        for values in outbox:
+            mine = claim_until is not None and (
+                values["kind"] == "notify" or values["name"] in self.handlers
+            )
+            values["claimed_by"] = self.runner if mine else None
+            values["claimed_until"] = claim_until if mine else None
         tx.insert_history(history)
-        tx.insert_outbox(outbox)
+        for values, outbox_id in zip(outbox, tx.insert_outbox(outbox), strict=True):
+            values["id"] = outbox_id
         return outbox
 
     @staticmethod

@@ -101,7 +101,7 @@ _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
 _INSERT_HISTORY = insert(history)
-_INSERT_OUTBOX = insert(outbox)
+_INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
 
 
 class Tx:
@@ -259,10 +259,11 @@ class Tx:
         return [dict(r._mapping) for r in rows]
 
     # -- outbox ------------------------------------------------------------------------
-    def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Queue side effects for delivery after commit."""
-        if rows:
-            self.conn.execute(_INSERT_OUTBOX, list(rows))
+    def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Queue side effects for delivery after commit; returns their ids, in order."""
+        if not rows:
+            return []
+        return list(self.conn.execute(_INSERT_OUTBOX, list(rows)).scalars())
 
     def claim_outbox(
         self,
