@@ -538,44 +538,49 @@ class Clocks(Extension):
         if first is None or first > now:
             return 0  # the common case: one index probe, no write lock
         done = 0
-        while done < self.batch:
-            with engine.store.write() as tx:
-                timer = sql.claim_due_timer(tx, now)
-                if timer is None:
-                    break
-                status, error = self._fire(tx, timer, now)
-                sql.finish_timer(tx, timer.id, status, engine.clock(), engine.runner, error)
-            done += 1
-            log.info(
-                "timer_fired" if status == sql.FIRED else f"timer_{status}",
-                timer_id=timer.id,
-                item_id=timer.item_id,
-                action=timer.action,
-                state=timer.state,
-                due=timer.due_at.isoformat(),
-                error=error,
-            )
+        with sql.write_series(engine.store) as transaction:
+            while done < self.batch:
+                with transaction() as tx:
+                    due = sql.claim_due_timer(tx, now)
+                    if due is None:
+                        break
+                    status, error = self._fire(tx, due, now)
+                    sql.finish_timer(tx, due.timer.id, status, engine.clock(), engine.runner, error)
+                done += 1
+                self._log(due.timer, status, error)
         return done
 
-    def _fire(self, tx: Tx, timer: TimerRow, now: dt.datetime) -> tuple[str, str | None]:
-        """Apply a claimed timer's effect in ``tx``; returns its final status and error."""
-        item = tx.item(timer.item_id, lock=True)
-        if (
-            item is None
-            or item.closed_at is not None
-            or item.state != timer.state
-            or item.visit != timer.visit
-        ):
+    @staticmethod
+    def _log(timer: TimerRow, status: str, error: str | None) -> None:
+        log.info(
+            "timer_fired" if status == sql.FIRED else f"timer_{status}",
+            timer_id=timer.id,
+            item_id=timer.item_id,
+            action=timer.action,
+            state=timer.state,
+            due=timer.due_at.isoformat(),
+            error=error,
+        )
+
+    def _fire(self, tx: Tx, due: sql.DueTimer, now: dt.datetime) -> tuple[str, str | None]:
+        """Apply a claimed timer's effect in ``tx``; returns its final status and error.
+
+        The fence is read with the claim: a timer whose item left the state visit (or
+        whose clock stopped) is ``stale``. A ``fire`` step goes through
+        :meth:`Engine.fire_system`, which locks the item and checks the fence again; the
+        other effects only append (audit, outbox) and mark the clock.
+        """
+        timer = due.timer
+        if due.item_closed or due.item_state != timer.state or due.item_visit != timer.visit:
             return sql.STALE, None
-        row = sql.clock(tx, timer.clock_id) if timer.clock_id is not None else None
-        if timer.clock_id is not None and (row is None or row.status != sql.RUNNING):
+        if timer.clock_id is not None and due.clock_status != sql.RUNNING:
             return sql.STALE, None
-        clock_state = row.state if row is not None else timer.state
+        clock_state = due.clock_state or timer.state
         rule = f"deadline:{clock_state}:{timer.action}"
         late = now - timer.due_at
-        reason = f"timer {timer.id}: {timer.action} of the deadline of {clock_state!r}" + (
-            f" ({row.within}, due {row.due_at.isoformat()})" if row is not None else ""
-        )
+        reason = f"timer {timer.id}: {timer.action} of the deadline of {clock_state!r}"
+        if due.clock_due_at is not None:
+            reason += f" ({due.clock_within}, due {due.clock_due_at.isoformat()})"
         detail = {
             "timer_id": timer.id,
             "clock_id": timer.clock_id,
@@ -600,8 +605,8 @@ class Clocks(Extension):
                 tx.insert_audit(
                     _audit_values(
                         now,
-                        item.workflow_id,
-                        item.id,
+                        due.workflow_id,
+                        timer.item_id,
                         rule,
                         f"{reason}: {exc}",
                         detail,
@@ -611,26 +616,25 @@ class Clocks(Extension):
                 )
                 return sql.FAILED, str(exc)[:4000]
             return sql.FIRED, None
-        if row is not None:
-            column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
-            if timer.action in column:
-                sql.mark_clock_once(tx, row.id, column[timer.action], now)
+        column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
+        if timer.clock_id is not None and timer.action in column:
+            sql.mark_clock_once(tx, timer.clock_id, column[timer.action], now)
         if timer.role is not None:
             tx.insert_outbox(
                 [
                     {
-                        "item_id": item.id,
+                        "item_id": timer.item_id,
                         "kind": "notify",
                         "name": timer.role,
                         "payload": {
-                            "workflow": item.workflow_id,
-                            "state": item.state,
-                            "visit": item.visit,
+                            "workflow": due.workflow_id,
+                            "state": timer.state,
+                            "visit": timer.visit,
                             "reason": reason,
                             "deadline": {
                                 "action": timer.action,
-                                "due_at": row.due_at.isoformat() if row is not None else None,
-                                "within": row.within if row is not None else None,
+                                "due_at": _utc(due.clock_due_at) if due.clock_due_at else None,
+                                "within": due.clock_within,
                             },
                         },
                         "idempotency_key": f"timer:{timer.id}:{timer.action}:{timer.role}",
@@ -640,7 +644,7 @@ class Clocks(Extension):
                     }
                 ]
             )
-        tx.insert_audit(_audit_values(now, item.workflow_id, item.id, rule, reason, detail))
+        tx.insert_audit(_audit_values(now, due.workflow_id, timer.item_id, rule, reason, detail))
         return sql.FIRED, None
 
     # -- reading -------------------------------------------------------------------------------

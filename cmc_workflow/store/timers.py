@@ -17,15 +17,15 @@ is one index probe whatever the number of pending timers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cmc_workflow.store.repository import Tx
+from cmc_workflow.store.repository import Store, Tx
 from cmc_workflow.store.tables import (
     clocks,
     items,
@@ -161,6 +161,22 @@ def _insert(tx: Tx, table: Any) -> Any:
 
 
 @contextmanager
+def write_series(store: Store) -> Iterator[Callable[[], AbstractContextManager[Tx]]]:
+    """One pooled connection for a series of write transactions (one per timer), so a
+    batch does not check a connection out, and ping it, once per timer. Each call of the
+    yielded function opens one transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+    # the store's own translation of driver errors (same package)
+    with store._translated(), store.engine.connect() as conn:
+
+        @contextmanager
+        def transaction() -> Iterator[Tx]:
+            with conn.begin():
+                yield Tx(conn, store.sqlite)
+
+        yield transaction
+
+
+@contextmanager
 def savepoint(tx: Tx) -> Iterator[None]:
     """A nested transaction: an error inside rolls back only what it wrote."""
     with tx.conn.begin_nested():
@@ -182,21 +198,69 @@ def next_due_at(tx: Tx) -> dt.datetime | None:
     return value
 
 
-def claim_due_timer(tx: Tx, now: dt.datetime) -> TimerRow | None:
-    """Lock one pending timer due at ``now`` for this transaction, earliest first.
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A claimed timer with what firing it needs to know: where its item is now (the
+    fence) and the state of its clock."""
 
-    PostgreSQL skips rows other runners hold; SQLite's write lock serializes runners.
+    timer: TimerRow
+    workflow_id: str
+    item_state: str
+    item_visit: int
+    item_closed: bool
+    clock_status: str | None
+    clock_state: str | None
+    clock_within: str | None
+    clock_due_at: dt.datetime | None
+
+
+_DUE_EXTRA = [
+    items.c.workflow_id.label("x_workflow_id"),
+    items.c.state.label("x_item_state"),
+    items.c.visit.label("x_item_visit"),
+    items.c.closed_at.label("x_item_closed_at"),
+    clocks.c.status.label("x_clock_status"),
+    clocks.c.state.label("x_clock_state"),
+    clocks.c.within.label("x_clock_within"),
+    clocks.c.due_at.label("x_clock_due_at"),
+]
+
+
+def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
+    """Lock one pending timer due at ``now`` for this transaction, earliest first, read
+    with its item's state visit and its clock in the same statement.
+
+    PostgreSQL skips rows other runners hold (``FOR UPDATE OF timers SKIP LOCKED``);
+    SQLite's write lock serializes runners.
     """
     query = (
-        select(*_TIMER_COLUMNS)
+        select(*_TIMER_COLUMNS, *_DUE_EXTRA)
+        .select_from(
+            timers.join(items, items.c.id == timers.c.item_id).outerjoin(
+                clocks, clocks.c.id == timers.c.clock_id
+            )
+        )
         .where(timers.c.status == PENDING, timers.c.due_at <= now)
         .order_by(timers.c.due_at)
         .limit(1)
     )
     if not tx.sqlite:
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=timers, skip_locked=True)
     row = tx.conn.execute(query).first()
-    return _timer(row) if row is not None else None
+    if row is None:
+        return None
+    values = row._mapping
+    return DueTimer(
+        timer=TimerRow(**{name: values[name] for name in TimerRow.__slots__}),
+        workflow_id=values["x_workflow_id"],
+        item_state=values["x_item_state"],
+        item_visit=values["x_item_visit"],
+        item_closed=values["x_item_closed_at"] is not None,
+        clock_status=values["x_clock_status"],
+        clock_state=values["x_clock_state"],
+        clock_within=values["x_clock_within"],
+        clock_due_at=values["x_clock_due_at"],
+    )
 
 
 def finish_timer(

@@ -1,0 +1,324 @@
+"""Durable timers: claimed once across runners, a poll that costs one index probe.
+
+The multi-process tests run real daemons (``python -m cmc_workflow run``) against one
+database full of due timers and check from the audit trail that each timer fired exactly
+once, also when one daemon is killed with SIGKILL in the middle of its work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, insert, select, text
+
+from cmc_workflow import Engine
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
+from cmc_workflow.store import timers as sql
+from cmc_workflow.store.database import open_database
+from cmc_workflow.store.tables import audit, definitions, items, timers
+from tests.conftest import FakeClock, _empty_postgres
+
+WAITING = """\
+id: waiting
+label: {zh: 等待, en: Waiting}
+roles:
+  operator: {zh: 运营方, en: Operator}
+start: {state: open, roles: [operator]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待处理, en: Open}
+    deadline:
+      within: 2 working days
+      steps:
+        - {at: 50%, action: warn}
+    transitions:
+      - {trigger: close, target: closed, roles: [operator]}
+  closed:
+    type: endEvent
+    label: {zh: 已关闭, en: Closed}
+"""
+
+PAST = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "workflows"
+    path.mkdir()
+    (path / "waiting.yaml").write_text(WAITING, encoding="utf-8")
+    return path
+
+
+def arm_due_timers(url: str, folder: Path, count: int, due: dt.datetime = PAST) -> None:
+    """``count`` open items of ``waiting``, each with one due 'warn' timer (bulk inserted:
+    the engine would take too long to set up thousands)."""
+    with (
+        Engine.open(url, workflows=folder, clock=FakeClock(due)) as engine,
+        engine.store.write() as tx,
+    ):
+        definition = tx.conn.execute(
+            select(definitions.c.id).where(definitions.c.workflow_id == "waiting")
+        ).scalar_one()
+        first = tx.conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one()
+        tx.conn.execute(
+            insert(items),
+            [
+                {
+                    "workflow_id": "waiting",
+                    "definition_id": definition,
+                    "state": "open",
+                    "data": {},
+                    "visit": 1,
+                    "seq": 1,
+                    "version": 1,
+                    "created_at": due,
+                    "created_by": "bench",
+                    "updated_at": due,
+                }
+                for _ in range(count)
+            ],
+        )
+        tx.conn.execute(
+            insert(timers),
+            [
+                {
+                    "item_id": first + n,
+                    "clock_id": None,
+                    "state": "open",
+                    "visit": 1,
+                    "step": 0,
+                    "action": "warn",
+                    "due_at": due,
+                    "status": sql.PENDING,
+                    "created_at": due,
+                }
+                for n in range(1, count + 1)
+            ],
+        )
+
+
+def fired_exactly_once(url: str, count: int) -> Counter[str]:
+    """Assert every timer fired once (one audit record each); returns fired per runner."""
+    database = open_database(url)
+    try:
+        with database.connect() as conn:
+            statuses = dict(
+                conn.execute(select(timers.c.status, func.count()).group_by(timers.c.status)).all()
+            )
+            details = conn.execute(
+                select(audit.c.detail).where(audit.c.command == "timer")
+            ).scalars()
+            fired = Counter(d["timer_id"] for d in details)
+            runners = Counter(
+                dict(
+                    conn.execute(
+                        select(timers.c.runner, func.count()).group_by(timers.c.runner)
+                    ).all()
+                )
+            )
+    finally:
+        database.dispose()
+    assert statuses == {"fired": count}
+    assert len(fired) == count
+    assert set(fired.values()) == {1}, "a timer fired twice"
+    return runners
+
+
+def count_fired(url: str) -> Counter[str]:
+    database = open_database(url)
+    try:
+        with database.connect() as conn:
+            rows = conn.execute(
+                select(timers.c.runner, func.count())
+                .where(timers.c.status == sql.FIRED)
+                .group_by(timers.c.runner)
+            ).all()
+    finally:
+        database.dispose()
+    return Counter(dict(rows))
+
+
+def daemon(url: str, folder: Path, name: str, *extra: str) -> subprocess.Popen[bytes]:
+    """A real daemon process."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cmc_workflow",
+            "run",
+            "--db",
+            url,
+            "--workflows",
+            str(folder),
+            "--runner",
+            name,
+            "--batch",
+            "50",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        cwd=folder.parent,  # no ./policies or ./calendars of the repository
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    _empty_postgres(postgres_url)
+    return postgres_url
+
+
+def finish(processes: Sequence[subprocess.Popen[bytes]], *, stop: bool = True) -> list[int]:
+    """Their exit codes, once they stopped (with ``stop``: after a SIGTERM)."""
+    for process in processes:
+        if stop and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    codes = []
+    for process in processes:
+        _out, err = process.communicate(timeout=60)
+        assert b"Traceback" not in err, err.decode()
+        assert process.returncode == 0, err.decode()[-3000:]
+        codes.append(process.returncode)
+    return codes
+
+
+# -- several daemons, one database ---------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_daemons_fire_5000_due_timers_exactly_once_on_postgres(
+    pg_url: str, folder: Path
+) -> None:
+    arm_due_timers(pg_url, folder, 5000)
+    processes = [daemon(pg_url, folder, f"d{n}", "--once") for n in range(4)]
+    assert finish(processes, stop=False) == [0, 0, 0, 0]
+    runners = fired_exactly_once(pg_url, 5000)
+    assert set(runners) <= {"d0", "d1", "d2", "d3"}
+
+
+def _kill_one_mid_run(url: str, folder: Path, count: int, others: int) -> None:
+    arm_due_timers(url, folder, count)
+    victim = daemon(url, folder, "victim", "--poll", "0.2")
+    wait_for(lambda: count_fired(url)["victim"] >= 20, "the victim to start firing")
+    rest = [daemon(url, folder, f"d{n}", "--poll", "0.2") for n in range(others)]
+    wait_for(lambda: sum(count_fired(url).values()) >= count // 3, "a third to be fired")
+    assert victim.poll() is None, "the victim finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    wait_for(lambda: sum(count_fired(url).values()) == count, "every timer to be fired")
+    assert finish(rest) == [0] * others
+    runners = fired_exactly_once(url, count)
+    assert runners["victim"] < count  # the others finished its share
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_daemon_killed_mid_run_loses_and_doubles_nothing_on_postgres(
+    pg_url: str, folder: Path
+) -> None:
+    _kill_one_mid_run(pg_url, folder, 2000, others=3)
+
+
+@pytest.mark.slow
+def test_two_daemons_on_one_sqlite_file_fire_each_timer_once_despite_a_kill(
+    tmp_path: Path, folder: Path
+) -> None:
+    _kill_one_mid_run(f"sqlite:///{tmp_path / 'shared.db'}", folder, 1000, others=1)
+
+
+# -- claiming, in one process ----------------------------------------------------------------
+@pytest.mark.postgres
+def test_concurrent_claims_skip_each_others_locked_timers(pg_url: str, folder: Path) -> None:
+    arm_due_timers(pg_url, folder, 3)
+    with (
+        Engine.open(pg_url, workflows=folder) as first,
+        Engine.open(pg_url, workflows=folder) as second,
+    ):
+        now = PAST + dt.timedelta(hours=1)
+        with first.store.write() as a:
+            one = sql.claim_due_timer(a, now)
+            with second.store.write() as b:
+                two = sql.claim_due_timer(b, now)
+                assert one is not None
+                assert two is not None
+                assert one.timer.id != two.timer.id  # a locked row is skipped, not waited on
+
+
+def test_a_poll_with_nothing_due_reads_one_index_and_takes_no_write_lock(
+    db_url: str, folder: Path
+) -> None:
+    clocks = Clocks(WorkingCalendar())
+    clock = FakeClock(PAST - dt.timedelta(days=1))
+    arm_due_timers(db_url, folder, 200)
+    with Engine.open(db_url, workflows=folder, clock=clock, extensions=[clocks]) as engine:
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(engine.store.engine, "before_cursor_execute", record)
+        try:
+            assert clocks.run_due(clock()) == 0
+        finally:
+            event.remove(engine.store.engine, "before_cursor_execute", record)
+        assert "BEGIN IMMEDIATE" not in statements  # SQLite: no write lock taken
+        (query,) = [s for s in statements if s != "BEGIN"]
+        assert "FROM timers" in query
+        assert "FOR UPDATE" not in query
+        if db_url.startswith("sqlite"):
+            with engine.store.read() as tx:
+                plan = " ".join(
+                    str(row[-1])
+                    for row in tx.conn.execute(
+                        text(
+                            "EXPLAIN QUERY PLAN SELECT due_at FROM timers "
+                            "WHERE status = 'pending' ORDER BY due_at LIMIT 1"
+                        )
+                    )
+                )
+            assert "ix_timers_due" in plan
+            assert "SCAN timers" not in plan
+
+
+def test_run_due_fires_at_most_a_batch_per_call(db_url: str, folder: Path) -> None:
+    clocks = Clocks(WorkingCalendar(), batch=7)
+    arm_due_timers(db_url, folder, 20)
+    clock = FakeClock(PAST + dt.timedelta(minutes=1))
+    with Engine.open(db_url, workflows=folder, clock=clock, extensions=[clocks]) as engine:
+        assert [clocks.run_due(clock()) for _ in range(4)] == [7, 7, 6, 0]
+        assert engine.run_due().extensions == 0
+    fired_exactly_once(db_url, 20)
+
+
+def test_runner_heartbeats_are_recorded(db_url: str, folder: Path) -> None:
+    with Engine.open(db_url, workflows=folder) as engine:
+        with engine.store.write() as tx:
+            sql.heartbeat(tx, "r1", "host", os.getpid(), PAST, {"state": "running"})
+            sql.heartbeat(tx, "r1", "host", os.getpid(), PAST + dt.timedelta(seconds=5), {})
+            sql.runner_stopped(tx, "r1", PAST + dt.timedelta(seconds=6))
+        with engine.store.read() as tx:
+            (row,) = sql.runner_rows(tx)
+        assert row.started_at == PAST
+        assert row.heartbeat_at == PAST + dt.timedelta(seconds=5)
+        assert row.stopped_at == PAST + dt.timedelta(seconds=6)
