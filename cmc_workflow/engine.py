@@ -311,6 +311,7 @@ class Engine:
         parent_id: int | None = None,
     ) -> Item:
         """Start an item of ``workflow`` in its start state, with validated ``data``."""
+        actor = self._resolved(actor)
         now = self._now()
         values = dict(data or {})
         try:
@@ -393,6 +394,7 @@ class Engine:
         :class:`GuardRejected`, :class:`FormInvalid`, :class:`PolicyDenied` or a retryable
         :class:`ConflictError` (also when ``expected_version`` is stale).
         """
+        actor = self._resolved(actor)
         now = self._now()
         form = dict(data or {})
         workflow: str | None = None
@@ -458,6 +460,7 @@ class Engine:
         the form is filled in: such a trigger is reported as allowed when the actor's
         roles (and the extensions) permit it, and ``fire`` judges the guard.
         """
+        actor = self._resolved(actor)
         now = self._now()
         result = []
         with self.store.read() as tx:
@@ -502,8 +505,8 @@ class Engine:
             edge = pending
         except EngineError as exc:
             return edge, [str(exc)], [type(exc).__name__]
-        command = Command(
-            "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now
+        command = Command(  # a probe: the form comes with fire()
+            "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now, probe=True
         )
         reasons: list[str] = []
         rules: list[str] = []
@@ -566,6 +569,7 @@ class Engine:
         A state that names an ``assignee`` field waits on the people listed there once
         it is filled, and on the roles that may act there until then.
         """
+        actor = self._resolved(actor)
         with self.store.read() as tx:
             versions = [self._version(tx, d) for d in tx.open_definition_ids()]
             pairs = sorted(
@@ -774,6 +778,12 @@ class Engine:
         return outbox
 
     # -- internals ---------------------------------------------------------------------
+    def _resolved(self, actor: Actor) -> Actor:
+        """``actor`` as the extensions see them (e.g. with roles held through inheritance)."""
+        for extension in self.extensions:
+            actor = extension.resolve(actor)
+        return actor
+
     def _now(self) -> dt.datetime:
         now = self.clock()
         if now.tzinfo is None:
