@@ -82,7 +82,9 @@ class Masker:
             return self.text(value, known)
         if isinstance(value, Mapping):
             return {
-                k: (self._personal(v) if k in self.fields else self.value(v, known))
+                (self.text(k, known) if isinstance(k, str) else k): (
+                    self._personal(v) if k in self.fields else self.value(v, known)
+                )
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
