@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from cmc_workflow.cli import db, definitions, items, time
+from cmc_workflow.cli import db, definitions, items, policy, time
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"})
@@ -17,5 +17,11 @@ def main() -> None:
     """Run and administer cmc-workflow: YAML workflows for cultural-media centers."""
 
 
-for _command in [*definitions.COMMANDS, *items.COMMANDS, db.db_group, *time.COMMANDS]:
+for _command in [
+    *definitions.COMMANDS,
+    *items.COMMANDS,
+    db.db_group,
+    *time.COMMANDS,
+    *policy.COMMANDS,
+]:
     main.add_command(_command)
