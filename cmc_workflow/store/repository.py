@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -20,7 +20,7 @@ from cmc_workflow.errors import ConflictError, SchemaOutOfDate, StoreError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
-from cmc_workflow.store.tables import audit, definitions, history, items, outbox
+from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,59 @@ _UPDATE_ITEM = update(items).where(
 )
 _INSERT_HISTORY = insert(history)
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+_DUE_OUTBOX = (
+    select(*_OUTBOX_COLUMNS)
+    .where(
+        or_(
+            outbox.c.kind == "notify",
+            and_(
+                outbox.c.kind == "handler",
+                outbox.c.name.in_(bindparam("b_names", expanding=True)),
+            ),
+        ),
+        outbox.c.delivered_at.is_(None),
+        outbox.c.available_at <= bindparam("b_now", type_=UTCDateTime),
+        or_(
+            outbox.c.claimed_until.is_(None),
+            outbox.c.claimed_until < bindparam("b_now", type_=UTCDateTime),
+        ),
+    )
+    .order_by(outbox.c.available_at, outbox.c.id)
+    .limit(bindparam("b_limit", type_=Integer))
+)
+_DUE_OUTBOX_LOCKED = _DUE_OUTBOX.with_for_update(skip_locked=True)
+_CLAIM_OUTBOX = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        claimed_by=bindparam("b_runner", type_=outbox.c.claimed_by.type),
+        claimed_until=bindparam("b_until", type_=UTCDateTime),
+    )
+)
+_FINISH_OUTBOX = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("b_id"),
+        outbox.c.claimed_by == bindparam("b_runner"),
+        outbox.c.delivered_at.is_(None),
+    )
+    .values(
+        delivered_at=bindparam("b_now", type_=UTCDateTime),
+        claimed_until=None,
+        attempts=outbox.c.attempts + 1,
+    )
+)
+_RETRY_OUTBOX = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("b_id"), outbox.c.claimed_by == bindparam("b_runner"))
+    .values(
+        attempts=outbox.c.attempts + 1,
+        last_error=bindparam("b_error", type_=outbox.c.last_error.type),
+        available_at=bindparam("b_available", type_=UTCDateTime),
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
 
 
 class Tx:
@@ -276,41 +329,20 @@ class Tx:
     ) -> list[OutboxRow]:
         """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``:
         every notification, and handler rows only for ``handler_names``."""
-        due = (
-            select(*_OUTBOX_COLUMNS)
-            .where(
-                or_(
-                    outbox.c.kind == "notify",
-                    and_(outbox.c.kind == "handler", outbox.c.name.in_(list(handler_names))),
-                ),
-                outbox.c.delivered_at.is_(None),
-                outbox.c.available_at <= now,
-                or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-            )
-            .order_by(outbox.c.available_at, outbox.c.id)
-            .limit(limit)
-        )
-        if not self.sqlite:
-            due = due.with_for_update(skip_locked=True)
-        rows = [OutboxRow(**r._mapping) for r in self.conn.execute(due).all()]
+        due = _DUE_OUTBOX if self.sqlite else _DUE_OUTBOX_LOCKED
+        params = {"b_names": list(handler_names), "b_now": now, "b_limit": limit}
+        rows = [OutboxRow(**r._mapping) for r in self.conn.execute(due, params).all()]
         if rows:
             self.conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(claimed_by=runner, claimed_until=now + lease)
+                _CLAIM_OUTBOX,
+                {"b_ids": [r.id for r in rows], "b_runner": runner, "b_until": now + lease},
             )
         return rows
 
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
         """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         result = self.conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == outbox_id,
-                outbox.c.claimed_by == runner,
-                outbox.c.delivered_at.is_(None),
-            )
-            .values(delivered_at=now, claimed_until=None, attempts=outbox.c.attempts + 1)
+            _FINISH_OUTBOX, {"b_id": outbox_id, "b_runner": runner, "b_now": now}
         )
         return result.rowcount == 1
 
@@ -319,15 +351,13 @@ class Tx:
     ) -> None:
         """Record a failed delivery and when to try again."""
         self.conn.execute(
-            update(outbox)
-            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == runner)
-            .values(
-                attempts=outbox.c.attempts + 1,
-                last_error=error[:4000],
-                available_at=available_at,
-                claimed_by=None,
-                claimed_until=None,
-            )
+            _RETRY_OUTBOX,
+            {
+                "b_id": outbox_id,
+                "b_runner": runner,
+                "b_error": error[:4000],
+                "b_available": available_at,
+            },
         )
 
     def outbox_of(self, item_id: int) -> list[OutboxRow]:
