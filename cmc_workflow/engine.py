@@ -704,20 +704,27 @@ class Engine:
         process dies before delivering, the claim expires after ``OUTBOX_LEASE`` and any
         runner delivers them (at least once)."""
         mine = [o for o in outbox if o.get("claimed_by") == self.runner]
-        for values in mine:
-            row = OutboxRow(
-                id=values["id"],
-                item_id=values["item_id"],
-                kind=values["kind"],
-                name=values["name"],
-                payload=copy.deepcopy(values["payload"]),  # as a fresh read would give
-                idempotency_key=values["idempotency_key"],
-                attempts=values["attempts"],
-                available_at=values["available_at"],
-                delivered_at=None,
-                last_error=None,
-            )
-            self._deliver(row, depth)
+        try:
+            for values in mine:
+                row = OutboxRow(
+                    id=values["id"],
+                    item_id=values["item_id"],
+                    kind=values["kind"],
+                    name=values["name"],
+                    payload=copy.deepcopy(values["payload"]),  # as a fresh read would give
+                    idempotency_key=values["idempotency_key"],
+                    attempts=values["attempts"],
+                    available_at=values["available_at"],
+                    delivered_at=None,
+                    last_error=None,
+                )
+                self._deliver(row, depth)
+        except CmcWorkflowError as exc:
+            # the command is committed: a database failure here must not look like a
+            # refusal (a caller retrying would fire twice); the claims expire and the
+            # rows are delivered by a later pass
+            log.error("inline_delivery_failed", error=describe(exc))
+            return False
         return any(o["kind"] == "handler" for o in mine)
 
     def _deliver(self, row: OutboxRow, depth: int) -> bool:

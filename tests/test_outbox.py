@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
 from cmc_workflow.engine import OUTBOX_LEASE
 from cmc_workflow.errors import DefinitionError, MissingHandlerError
+from cmc_workflow.store.database import open_database
 from tests.conftest import FakeClock
 from tests.helpers import (
     EDITOR,
@@ -349,4 +351,39 @@ def test_an_outcome_the_state_does_not_have_is_retried_not_taken(
         clock.now = row.available_at
         assert engine.run_due().delivered == 1
         assert engine.get(item.id).state == "done"
+    assert check_invariants(db_url) == []
+
+
+def test_a_database_failure_while_delivering_does_not_fail_the_accepted_command(
+    db_url: str, clock: FakeClock
+) -> None:
+    """Inline delivery runs after the command's commit: when the database fails there,
+    fire still returns the item as committed (an exception would tell the caller the
+    command was refused, and a retry would fire it twice); run_due delivers later."""
+    database = open_database(db_url)
+
+    def rename(old: str, new: str) -> None:
+        with database.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    def sabotaging_publisher(_ctx: HandlerContext) -> None:
+        rename("outbox", "outbox_away")  # the delivery's own bookkeeping now fails
+        raise ConnectionError("weibo is down")
+
+    handlers = {"publish_to_channels": sabotaging_publisher}
+    try:
+        with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=handlers) as engine:
+            item = to_signoff(engine)
+            try:
+                signed = sign(engine, item)
+            finally:
+                rename("outbox_away", "outbox")
+            assert signed.state == "publishing"
+            assert engine.history(item.id)[-1].trigger == "sign"
+            engine.handlers = HandlerRegistry({"publish_to_channels": ok_handler})
+            clock.advance(minutes=10)  # past the claim's lease
+            assert engine.run_due().delivered == 1
+            assert engine.get(item.id).state == "published"
+    finally:
+        database.dispose()
     assert check_invariants(db_url) == []
