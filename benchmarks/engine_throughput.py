@@ -7,7 +7,10 @@ archive: 10 committed transitions per item, plus the deliveries of 3 notificatio
 1 handler. The baseline commits the same number of transactions on the same database
 in the same run, each one UPDATE of an items-like row and one INSERT of a history-like
 row (the first of each lifecycle INSERTs the row instead), through SQLAlchemy Core on an
-engine with the same settings (WAL, ``BEGIN IMMEDIATE`` on SQLite).
+engine with the same settings (WAL, ``BEGIN IMMEDIATE`` on SQLite). It runs twice: with
+statements built once and values bound as parameters (the cheapest Core can do), and
+with statements built per call the everyday way (``update(t).where(...).values(...)``).
+The table also shows the transactions and statements one lifecycle takes on each side.
 
 Usage::
 
@@ -16,9 +19,9 @@ Usage::
         python benchmarks/engine_throughput.py
 
 PostgreSQL runs when ``CMC_BENCH_POSTGRES_URL`` (or ``CMC_TEST_POSTGRES_URL``) is set, in
-a throw-away database created next to the one named and dropped at the end. The two
-sides alternate lifecycle by lifecycle, so that load from other processes on the
-machine falls on both alike; the ratio is over all ``--rounds`` rounds, and the range
+a throw-away database created next to the one named and dropped at the end. The sides
+take turns lifecycle by lifecycle, so that load from other processes on the machine
+falls on all of them alike; each ratio is over all ``--rounds`` rounds, and the range
 of the rounds' ratios shows how steady the machine was.
 """
 
@@ -47,6 +50,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     create_engine,
+    event,
     func,
     insert,
     select,
@@ -145,9 +149,9 @@ _UPDATE_ITEM = update(bench_items).where(
 _INSERT_HISTORY = insert(bench_history)
 
 
-def baseline_lifecycle(db: SAEngine) -> None:
-    """The same number of commits, each one UPDATE (the first: INSERT) and one INSERT,
-    with statements built once and values bound as parameters (Core at its cheapest)."""
+def prebuilt_lifecycle(db: SAEngine) -> None:
+    """The baseline with statements built once and values bound as parameters: the
+    cheapest SQLAlchemy Core can do (what cmc_workflow.store does)."""
     with db.begin() as conn:
         item_id = conn.execute(
             _INSERT_ITEM,
@@ -198,55 +202,129 @@ def baseline_lifecycle(db: SAEngine) -> None:
             )
 
 
+def per_call_lifecycle(db: SAEngine) -> None:
+    """The baseline written the everyday way: ``update(t).where(...).values(...)`` built
+    for each call (SQLAlchemy then recomputes each statement's cache key)."""
+    with db.begin() as conn:
+        item_id = conn.execute(
+            insert(bench_items)
+            .values(
+                workflow_id="publishing", state="proposed", data=TOPIC, version=1, updated_at=now()
+            )
+            .returning(bench_items.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(bench_history).values(
+                item_id=item_id,
+                seq=1,
+                at=now(),
+                trigger=None,
+                to_state="proposed",
+                actor=EDITOR.id,
+                form=TOPIC,
+            )
+        )
+    for seq, (trigger, actor, form) in enumerate(BASELINE_STEPS, start=2):
+        with db.begin() as conn:
+            result = conn.execute(
+                update(bench_items)
+                .where(bench_items.c.id == item_id, bench_items.c.version == seq - 1)
+                .values(state=trigger, version=seq, updated_at=now())
+            )
+            assert result.rowcount == 1
+            conn.execute(
+                insert(bench_history).values(
+                    item_id=item_id,
+                    seq=seq,
+                    at=now(),
+                    trigger=trigger,
+                    to_state=trigger,
+                    actor=actor.id,
+                    form=form,
+                )
+            )
+
+
+SIDES = ("engine", "core, prebuilt statements", "core, statements per call")
+
+
 @dataclass
 class Result:
-    """Seconds each side spent per round on one database."""
+    """What one database measured: seconds per side per round, statements per lifecycle."""
 
     backend: str
     n_items: int
-    rounds: list[tuple[float, float]]  # (engine seconds, baseline seconds)
+    rounds: list[list[float]]  # seconds of each side (in SIDES order) per round
+    statements: list[tuple[int, int]]  # (transactions, statements) per lifecycle, per side
 
     def tps(self, side: int) -> float:
-        """Transitions per second of one side over all rounds (0 engine, 1 baseline)."""
+        """Transitions per second of one side over all rounds."""
         seconds = sum(r[side] for r in self.rounds)
         return self.n_items * len(self.rounds) * TRANSITIONS_PER_ITEM / seconds
 
-    @property
-    def ratio(self) -> float:
-        return self.tps(0) / self.tps(1)
+    def ratio(self, side: int) -> float:
+        """The engine's throughput as a share of ``side``'s."""
+        return self.tps(0) / self.tps(side)
 
-    @property
-    def spread(self) -> tuple[float, float]:
-        ratios = [b / e for e, b in self.rounds]
+    def spread(self, side: int) -> tuple[float, float]:
+        """The lowest and highest per-round ratio against ``side``."""
+        ratios = [r[side] / r[0] for r in self.rounds]
         return min(ratios), max(ratios)
 
 
+def count_statements(db: SAEngine, run: Callable[[], None]) -> tuple[int, int]:
+    """Transactions and statements (BEGIN and COMMIT not counted) of one call of ``run``."""
+    seen = {"statements": 0, "commits": 0}
+
+    def on_execute(*_args: Any) -> None:
+        seen["statements"] += 1
+
+    def on_commit(*_args: Any) -> None:
+        seen["commits"] += 1
+
+    event.listen(db, "before_cursor_execute", on_execute)
+    event.listen(db, "commit", on_commit)
+    try:
+        run()
+    finally:
+        event.remove(db, "before_cursor_execute", on_execute)
+        event.remove(db, "commit", on_commit)
+    begins = seen["commits"] if db.dialect.name == "sqlite" else 0  # BEGIN IMMEDIATE
+    return seen["commits"], seen["statements"] - begins
+
+
 def measure(backend: str, url: str, n_items: int, rounds: int, profile: Path | None) -> Result:
-    """Warm both sides up, then time ``rounds`` rounds of ``n_items`` lifecycles each,
-    alternating engine and baseline lifecycle by lifecycle so that load from other
-    processes falls on both sides alike."""
+    """Warm every side up, then time ``rounds`` rounds of ``n_items`` lifecycles each,
+    the sides taking turns lifecycle by lifecycle so that load from other processes
+    falls on all of them alike."""
     with Engine.open(
         url, workflows=PUBLISHING, handlers={"publish_to_channels": publish}, migrate=True
     ) as engine:
         raw = open_database(url)
         bench.create_all(raw)
         try:
-            for _ in range(3):
-                engine_lifecycle(engine)
-                baseline_lifecycle(raw)
-            result = Result(backend, n_items, [])
+            runs: list[Callable[[], None]] = [
+                lambda: engine_lifecycle(engine),
+                lambda: prebuilt_lifecycle(raw),
+                lambda: per_call_lifecycle(raw),
+            ]
+            for run in runs * 3:
+                run()
+            statements = [
+                count_statements(engine.store.engine, runs[0]),
+                count_statements(raw, runs[1]),
+                count_statements(raw, runs[2]),
+            ]
+            result = Result(backend, n_items, [], statements)
             clock = time.perf_counter
             for _ in range(rounds):
-                spent_engine = spent_baseline = 0.0
+                spent = [0.0] * len(runs)
                 for _ in range(n_items):
-                    t0 = clock()
-                    engine_lifecycle(engine)
-                    t1 = clock()
-                    baseline_lifecycle(raw)
-                    t2 = clock()
-                    spent_engine += t1 - t0
-                    spent_baseline += t2 - t1
-                result.rounds.append((spent_engine, spent_baseline))
+                    for side, run in enumerate(runs):
+                        start = clock()
+                        run()
+                        spent[side] += clock() - start
+                result.rounds.append(spent)
             if profile is not None:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -329,13 +407,21 @@ def main(argv: list[str] | None = None) -> int:
     for backend, url_of in backends:
         with url_of() as url:
             results.append(measure(backend, url, args.items, args.rounds, args.profile))
-    print(f"{'database':<10} {'engine tr/s':>12} {'baseline tr/s':>14} {'ratio':>7}  rounds")
+    print(
+        f"{'database':<9} {'side':<27} {'tr/s':>6} {'engine/side':>12} {'rounds':>10}"
+        f" {'tx':>4} {'stmts':>6}  (per lifecycle)"
+    )
     for r in results:
-        low, high = r.spread
-        print(
-            f"{r.backend:<10} {r.tps(0):>12.0f} {r.tps(1):>14.0f} {r.ratio:>7.0%}"
-            f"  {low:.0%}..{high:.0%}"
-        )
+        for side, name in enumerate(SIDES):
+            tx, stmts = r.statements[side]
+            share = spread = ""
+            if side:
+                low, high = r.spread(side)
+                share, spread = f"{r.ratio(side):.0%}", f"{low:.0%}..{high:.0%}"
+            print(
+                f"{r.backend:<9} {name:<27} {r.tps(side):>6.0f} {share:>12} {spread:>10}"
+                f" {tx:>4} {stmts:>6}"
+            )
     return 0
 
 
