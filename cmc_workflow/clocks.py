@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("cmc_workflow.clocks")
 
+SYSTEM_ROLE = "system"
+"""The role of the engine itself (timers, schedules): never reminded."""
+
 BREACH_STEP = -1
 """The step index of the implicit breach at 100% (ladders without a ``breach`` step)."""
 
@@ -403,9 +406,14 @@ class Clocks(Extension):
                 },
             },
         )
+        # a warning without `to:` reminds whoever the task waits on: each role that may
+        # act in the state gets one timer (one notification)
+        roles: set[str] = set().union(*(e.roles for e in wf.edges(at.state)))
+        waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
         rows = [
-            self._timer(item_id, clock_id, at, j, step.action, step.to, step.trigger, when, now)
+            self._timer(item_id, clock_id, at, j, step.action, role, step.trigger, when, now)
             for j, (step, when) in enumerate(zip(spec.steps, times, strict=True))
+            for role in (waiting if step.action == "warn" and step.to is None else [step.to])
         ]
         if not any(step.action == "breach" for step in spec.steps):
             rows.append(

@@ -198,6 +198,7 @@ def test_warning_fires_before_the_deadline_and_the_breach_is_recorded_after(
         assert view.status == "warning"
         assert view.warned_at == local(2025, 9, 28, 16, 15)
         assert view.breached_at is None
+        assert notified == [("ops_assistant", "open")]  # who the task waits on is reminded
 
         clock.now = local(2025, 9, 29, 17, 31)
         report = engine.run_due()
@@ -207,7 +208,7 @@ def test_warning_fires_before_the_deadline_and_the_breach_is_recorded_after(
         assert view.status == "breached"
         assert view.breached_at == local(2025, 9, 29, 17, 31)
         assert view.escalated_at == local(2025, 9, 29, 17, 31)
-        assert notified == [("ops_manager", "open")]
+        assert notified == [("ops_assistant", "open"), ("ops_manager", "open")]
         rules = [r["rule"] for r in engine.audit_trail(item.id) if r["command"] == "timer"]
         assert rules == ["deadline:open:warn", "deadline:open:escalate", "deadline:open:breach"]
 
