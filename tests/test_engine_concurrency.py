@@ -21,8 +21,8 @@ from tests.helpers import (
     EDITOR,
     LEAD,
     OPS,
+    PUBLISHING,
     TOPIC,
-    WORKFLOWS,
     check_invariants,
     ok_handler,
     walk,
@@ -38,7 +38,7 @@ def engines(db_url: str, clock: FakeClock, count: int) -> Iterator[list[Engine]]
             stack.enter_context(
                 Engine.open(
                     db_url,
-                    workflows=WORKFLOWS,
+                    workflows=PUBLISHING,
                     clock=clock,
                     handlers={"publish_to_channels": ok_handler},
                     runner=f"runner-{n}",
@@ -207,13 +207,13 @@ def test_two_daemons_deliver_each_side_effect_once(db_url: str, clock: FakeClock
 
     with ExitStack() as stack:
         web = stack.enter_context(
-            Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web")
+            Engine.open(db_url, workflows=PUBLISHING, clock=clock, runner="web")
         )
         daemons = [
             stack.enter_context(
                 Engine.open(
                     db_url,
-                    workflows=WORKFLOWS,
+                    workflows=PUBLISHING,
                     clock=clock,
                     handlers={"publish_to_channels": publisher},
                     runner=f"daemon-{n}",

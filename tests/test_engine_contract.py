@@ -38,7 +38,6 @@ from tests.helpers import (
     PUBLISHING,
     REVIEWER,
     TOPIC,
-    WORKFLOWS,
     audit_rows,
     check_invariants,
     ok_handler,
@@ -48,7 +47,7 @@ from tests.helpers import (
 
 def open_publishing(db_url: str, clock: FakeClock, **options: Any) -> Engine:
     options.setdefault("handlers", {"publish_to_channels": ok_handler})
-    options.setdefault("workflows", WORKFLOWS)
+    options.setdefault("workflows", PUBLISHING)
     return Engine.open(db_url, clock=clock, **options)
 
 

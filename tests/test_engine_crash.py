@@ -23,7 +23,7 @@ from sqlalchemy import text
 from cmc_workflow import Engine
 from cmc_workflow.store.database import open_database
 from tests.conftest import FakeClock
-from tests.helpers import ROOT, WORKFLOWS, check_invariants, ok_handler
+from tests.helpers import PUBLISHING, ROOT, check_invariants, ok_handler
 
 KILLS = 3
 COMMITS_BEFORE_KILL = 25
@@ -76,7 +76,7 @@ def test_a_killed_runner_loses_no_accepted_transition(db_url: str, clock: FakeCl
         # reopening recovers (WAL replay on SQLite) and the engine carries on
         with Engine.open(
             db_url,
-            workflows=WORKFLOWS,
+            workflows=PUBLISHING,
             clock=clock,
             handlers={"publish_to_channels": ok_handler},
         ) as engine:

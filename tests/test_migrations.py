@@ -22,7 +22,7 @@ from cmc_workflow.store import Store, schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import metadata
 from tests.conftest import PG_ENV, FakeClock
-from tests.helpers import EDITOR, LEAD, TOPIC, WORKFLOWS, check_invariants
+from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, check_invariants
 
 FIRST = "0001"
 TABLES = set(metadata.tables)
@@ -68,7 +68,7 @@ def test_the_migrated_schema_equals_the_models(db_url: str) -> None:
 def test_a_fresh_sqlite_file_is_migrated_on_open(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "new" / "cmc.db"
     path.parent.mkdir()
-    with Engine.open(f"sqlite:///{path}", workflows=WORKFLOWS, clock=clock) as engine:
+    with Engine.open(f"sqlite:///{path}", workflows=PUBLISHING, clock=clock) as engine:
         assert engine.start("publishing", actor=EDITOR, data=TOPIC).id == 1
         assert schema.current_revision(engine.store.engine) == schema.head_revision()
     assert path.exists()
@@ -84,7 +84,7 @@ def test_runners_opening_one_fresh_sqlite_file_at_once_migrate_it_once(
     def open_and_start() -> None:
         barrier.wait()
         try:
-            with Engine.open(url, workflows=WORKFLOWS, clock=clock) as engine:
+            with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
                 engine.start("publishing", actor=EDITOR, data=TOPIC)
         except BaseException as exc:  # collected and judged by the test
             errors.append(exc)
@@ -141,7 +141,7 @@ def test_connections_racing_to_put_a_fresh_file_in_wal_mode_all_succeed(
 
 
 def test_an_empty_database_is_refused_unless_migrated(empty_url: str, clock: FakeClock) -> None:
-    options: dict[str, Any] = {"workflows": WORKFLOWS, "clock": clock}
+    options: dict[str, Any] = {"workflows": PUBLISHING, "clock": clock}
     if empty_url.startswith("sqlite"):  # a fresh file is migrated unless told not to
         with pytest.raises(SchemaOutOfDate):
             Engine.open(empty_url, migrate=False, **options)
@@ -173,7 +173,7 @@ def _fill_first_revision(url: str) -> None:
                     "content_hash, source_file, source_text, loaded_at) "
                     "VALUES ('publishing', 1, 1, 'h', 'p.yaml', :source, :at)"
                 ),
-                {"source": (WORKFLOWS / "publishing.yaml").read_text(encoding="utf-8"), "at": at},
+                {"source": PUBLISHING.read_text(encoding="utf-8"), "at": at},
             )
             conn.execute(
                 text(
@@ -213,11 +213,11 @@ def test_an_old_database_is_refused_then_upgraded_keeping_its_rows(
         database.dispose()
     _fill_first_revision(empty_url)
     with pytest.raises(SchemaOutOfDate) as caught:
-        Engine.open(empty_url, workflows=WORKFLOWS, clock=clock)
+        Engine.open(empty_url, workflows=PUBLISHING, clock=clock)
     assert FIRST in str(caught.value)
     assert schema.head_revision() in str(caught.value)
 
-    with Engine.open(empty_url, workflows=WORKFLOWS, clock=clock, migrate=True) as engine:
+    with Engine.open(empty_url, workflows=PUBLISHING, clock=clock, migrate=True) as engine:
         old = engine.get(1)
         assert (old.state, old.revision, old.created_by) == ("proposed", 1, "wang")
         assert [a["command"] for a in engine.audit_trail(1)] == ["start"]

@@ -18,8 +18,8 @@ from tests.helpers import (
     EDITOR,
     LEAD,
     OPS,
+    PUBLISHING,
     TOPIC,
-    WORKFLOWS,
     check_invariants,
     ok_handler,
     walk,
@@ -54,7 +54,7 @@ def test_a_failing_handler_leaves_the_transition_standing_and_is_retried(
 ) -> None:
     publisher = FlakyPublisher(failures=2)
     with Engine.open(
-        db_url, workflows=WORKFLOWS, clock=clock, handlers={"publish_to_channels": publisher}
+        db_url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": publisher}
     ) as engine:
         item = sign(engine, to_signoff(engine))
         failed_at = clock.now
@@ -108,10 +108,10 @@ def test_a_handler_this_engine_lacks_waits_for_a_runner_that_has_it(
 ) -> None:
     publisher = FlakyPublisher(failures=0)
     with (
-        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web") as web,
+        Engine.open(db_url, workflows=PUBLISHING, clock=clock, runner="web") as web,
         Engine.open(
             db_url,
-            workflows=WORKFLOWS,
+            workflows=PUBLISHING,
             clock=clock,
             handlers={"publish_to_channels": publisher},
             runner="daemon",
@@ -132,7 +132,7 @@ def test_strict_handlers_refuse_to_open_without_every_handler(
     db_url: str, clock: FakeClock
 ) -> None:
     with pytest.raises(MissingHandlerError) as caught:
-        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers={})
+        Engine.open(db_url, workflows=PUBLISHING, clock=clock, handlers={})
     assert isinstance(caught.value, DefinitionError)
     assert caught.value.codes == ["E-HANDLER-NOT-REGISTERED"]
     message = str(caught.value)
@@ -143,7 +143,7 @@ def test_strict_handlers_refuse_to_open_without_every_handler(
     registry.register("publish_to_channels", ok_handler)
     with pytest.raises(ValueError, match="registered already"):
         registry.register("publish_to_channels", ok_handler)
-    with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=registry) as engine:
+    with Engine.open(db_url, workflows=PUBLISHING, clock=clock, handlers=registry) as engine:
         assert engine.handlers.names() == ["publish_to_channels"]
 
 
@@ -152,10 +152,10 @@ def test_a_claim_of_a_runner_that_died_expires(db_url: str, clock: FakeClock) ->
     runner delivers it (at least once), under the same idempotency key."""
     publisher = FlakyPublisher(failures=0)
     with (
-        Engine.open(db_url, workflows=WORKFLOWS, clock=clock, runner="web") as web,
+        Engine.open(db_url, workflows=PUBLISHING, clock=clock, runner="web") as web,
         Engine.open(
             db_url,
-            workflows=WORKFLOWS,
+            workflows=PUBLISHING,
             clock=clock,
             handlers={"publish_to_channels": publisher},
             runner="daemon",
@@ -193,7 +193,7 @@ def test_notifications_go_through_the_notifier(db_url: str, clock: FakeClock) ->
         sent.append((role, ctx))
 
     registry = HandlerRegistry({"publish_to_channels": ok_handler}, notifier=notifier)
-    with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=registry) as engine:
+    with Engine.open(db_url, workflows=PUBLISHING, clock=clock, handlers=registry) as engine:
         item = engine.start("publishing", actor=EDITOR, data=TOPIC)
         item = engine.fire(item.id, "approve", actor=LEAD)
         item = engine.fire(
@@ -228,7 +228,7 @@ def test_a_handler_outcome_for_a_state_already_left_is_ignored(
         calls.append(ctx.visit)
         return None
 
-    options: dict[str, Any] = {"workflows": WORKFLOWS, "clock": clock}
+    options: dict[str, Any] = {"workflows": PUBLISHING, "clock": clock}
     with (
         Engine.open(db_url, **options, runner="web") as web,
         Engine.open(
@@ -372,7 +372,7 @@ def test_a_database_failure_while_delivering_does_not_fail_the_accepted_command(
 
     handlers = {"publish_to_channels": sabotaging_publisher}
     try:
-        with Engine.open(db_url, workflows=WORKFLOWS, clock=clock, handlers=handlers) as engine:
+        with Engine.open(db_url, workflows=PUBLISHING, clock=clock, handlers=handlers) as engine:
             item = to_signoff(engine)
             try:
                 signed = sign(engine, item)

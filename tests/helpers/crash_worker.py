@@ -16,7 +16,7 @@ import sys
 from cmc_workflow import Engine, Item
 from cmc_workflow.errors import EngineError
 from cmc_workflow.log import configure_logging
-from tests.helpers import EDITOR, HAPPY_PATH, LEAD, TOPIC, WORKFLOWS, ok_handler
+from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, TOPIC, ok_handler
 
 
 def report(item: Item) -> None:
@@ -26,7 +26,7 @@ def report(item: Item) -> None:
 def main(url: str) -> None:
     configure_logging(level="warning")  # logs go to stderr; stdout carries the reports
     with Engine.open(
-        url, workflows=WORKFLOWS, handlers={"publish_to_channels": ok_handler}
+        url, workflows=PUBLISHING, handlers={"publish_to_channels": ok_handler}
     ) as engine:
         n = 0
         while True:
