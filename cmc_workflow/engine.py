@@ -40,7 +40,7 @@ from cmc_workflow.errors import (
 from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
 from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
-from cmc_workflow.policy import policy_extensions
+from cmc_workflow.policy import Masker, policy_extensions
 from cmc_workflow.store import DefinitionRow, ItemRow, OutboxRow, Store, Tx
 
 Clock = Callable[[], dt.datetime]
@@ -1167,7 +1167,8 @@ class Engine:
                     detail=detail,
                 )
         except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
-            log.error("audit_write_failed", error=str(audit_exc), refused=str(exc))
+            refused = self._loggable(exc, workflow)
+            log.error("audit_write_failed", error=str(audit_exc), refused=refused)
         log.info(
             "command_refused",
             command=command,
@@ -1175,5 +1176,12 @@ class Engine:
             trigger=trigger,
             actor=actor.id,
             rule=rule,
-            reason=str(exc),
+            reason=self._loggable(exc, workflow),
         )
+
+    def _loggable(self, exc: EngineError, workflow: str | None = None) -> str:
+        """``exc``'s message for a log line: the values of personal fields masked (SEC-3),
+        since a form error quotes the value it refused."""
+        current = self._current.get(workflow or "")
+        masker = Masker.for_workflows([current.workflow.definition] if current else [])
+        return masker.text(str(exc))
