@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 
 from cmc_workflow import Actor, Engine, Item, PolicyDenied
@@ -627,14 +628,25 @@ def test_the_audit_export_masks_personal_data(
         )
         with pytest.raises(FormInvalid, match="not a field"):
             engine.fire(item.id, "reply", actor=desk, data={"answer": "x", "张三丰": 1})
+        with structlog.testing.capture_logs() as logged, pytest.raises(FormInvalid):
+            engine.start(
+                "reader_messages",
+                actor=desk,
+                data={"phone": "1380-013", "name": "李四", "text": "?"},
+            )
+        refusals = [e for e in logged if e["event"] == "command_refused"]
+        assert len(refusals) == 1
+        assert "1380-013" not in str(refusals[0])
+        assert "phone: ***" in refusals[0]["reason"]
         out = io.StringIO()
         with engine.store.read() as tx:
             masker = Masker.for_workflows([engine.workflow("reader_messages").definition])
             count = export_lines(tx, out, masker)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert count == len(lines) == 3
+    assert count == len(lines) == 4
     text = out.getvalue()
     assert "138-0013-8000" not in text
+    assert "1380-013" not in text
     assert "张三丰" not in text
     assert "phone: ***" in lines[0]["reason"]
     assert lines[0]["detail"]["fields"]["phone"] == "***"
