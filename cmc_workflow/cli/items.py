@@ -23,13 +23,15 @@ import json
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import click
 from click.core import ParameterSource
 
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
 from cmc_workflow.diagram import width
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import (
@@ -71,9 +73,13 @@ class Settings:
     workflows_explicit: bool
     policies: str | None
     as_json: bool
+    calendar: WorkingCalendar | None = None
 
     def open_engine(self, *, need_workflows: bool = False) -> Engine:
-        """Open the engine as operators use it: no handlers, no inline delivery.
+        """Open the engine as operators use it: no handlers, no inline delivery, and the
+        SLA clocks (:class:`~cmc_workflow.clocks.Clocks`) when a ``calendar`` is set, so
+        that a command moving an item arms and stops its clocks in its own transaction,
+        as the daemon's engine does.
 
         A missing default ``workflows/`` folder is tolerated by commands that only read
         items (stored versions load from the database); ``start`` needs it.
@@ -93,6 +99,7 @@ class Settings:
             policies=self.policies,
             handlers=None,
             deliver_inline=False,
+            extensions=[Clocks(self.calendar)] if self.calendar is not None else [],
         )
 
 
@@ -214,6 +221,32 @@ def engine_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def clock_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the daemon's calendar options (``--calendars``, ``--timezone``,
+    ``--business-hours``, ``--after-hours-next-day``, same defaults and ``CMC_``
+    variables as ``cmc-workflow run``): commands that move items start and stop SLA
+    clocks, whose deadlines must be reckoned on the daemon's calendar."""
+    # imported here: cmc_workflow.cli.time imports this module's options
+    from cmc_workflow.cli import time as time_cli
+
+    @functools.wraps(command)
+    def wrapper(
+        settings: Settings,
+        *,
+        calendars_dir: str | None,
+        timezone: str,
+        business_hours: Any,
+        after_hours_next_day: bool,
+        **kwargs: Any,
+    ) -> None:
+        calendar_settings = time_cli._settings(timezone, business_hours, after_hours_next_day)
+        calendar = time_cli._calendar(time_cli._calendars_path(calendars_dir), calendar_settings)
+        command(replace(settings, calendar=calendar), **kwargs)
+
+    decorated: Callable[..., None] = time_cli.calendar_options(wrapper)
+    return decorated
 
 
 # -- the actor -------------------------------------------------------------------------
@@ -500,6 +533,7 @@ def versions_table(versions: Sequence[VersionInfo]) -> str:
 @click.command()
 @click.argument("workflow")
 @engine_options
+@clock_options
 @actor_options
 @data_options
 def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, Any]) -> None:
@@ -519,6 +553,7 @@ def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, An
 @click.argument("item_id", metavar="ITEM", type=int)
 @click.argument("trigger")
 @engine_options
+@clock_options
 @actor_options
 @data_options
 @click.option(
