@@ -643,10 +643,13 @@ class _Builder:
             loaded = self.loaded.workflows[wf.id]
             at = doc.mark((*base, "required_stages", i))
             culprit = bypass.culprit
-            missing = ", ".join(s.name for s in stages[bypass.done :])
+            taken = {(h.source, h.trigger) for h in bypass.path if h.edge is not None}
+            skipped = [s.name for s in stages if (s.state, s.trigger) not in taken]
+            what = ", ".join(skipped) if skipped else "its stages in order"
             message = (
-                f"state {staged.enter!r} can be entered without {missing} (rule {staged.id!r}, "
-                f"{doc.file}:{at.line}): {bypass.spelled()}"
+                f"state {staged.enter!r} can be entered without {what} (rule {staged.id!r}, "
+                f"{doc.file}:{at.line}, requires {', '.join(s.name for s in stages)} in order "
+                f"since the last rework): {bypass.spelled()}"
             )
             hint = "route the transition through the required stages, or remove it"
             if culprit.edge is None:
@@ -843,7 +846,7 @@ def unscoped(policy: PolicySet, workflows: Mapping[str, CompiledWorkflow]) -> li
                     isinstance(r, ScopingRule) and r.id == rule.id for r in policy.rules_for(wf_id)
                 )
                 if not scoped and acting_roles(wf) & set(rule.roles):
-                    out.append(f"{wf_id}: {', '.join(rule.roles)} act without {rule.field!r}")
+                    out.append(f"{wf_id}: {', '.join(rule.roles)} acting without data.{rule.field}")
     return out
 
 
