@@ -8,6 +8,7 @@ extensions that judge every command. See ``docs/policies.md``.
 Importing this package registers the ``policy`` file kind with the definition loader.
 """
 
+from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.extension import (
     PolicyRuntime,
     RolesExtension,
@@ -19,7 +20,7 @@ from cmc_workflow.policy.extension import (
 )
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
 from cmc_workflow.policy.models import PolicyFile, load_policy_doc
-from cmc_workflow.policy.policyset import PolicySet, Roles, TriggerPolicy, build_policy_set
+from cmc_workflow.policy.policyset import PolicySet, Roles, TriggerPolicy
 from cmc_workflow.policy.rules import Denial, Facts, ListFacts, Request, Rule, Step
 
 __all__ = [

@@ -22,7 +22,8 @@ from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.errors import DefinitionError, PolicyDenied
 from cmc_workflow.extensions import Command, Extension
 from cmc_workflow.model import SYSTEM, Actor
-from cmc_workflow.policy.policyset import PolicySet, build_policy_set
+from cmc_workflow.policy.checks import build_policy_set
+from cmc_workflow.policy.policyset import PolicySet
 from cmc_workflow.policy.rules import Denial, Request, Rule, ScopingRule, Step
 from cmc_workflow.store import ItemRow, Tx
 

@@ -6,7 +6,7 @@ rules of six kinds (``distinct_actors``, ``required_stages``, ``requires_record`
 ``forbid_data``, ``attestations``, ``scoping``). Loading follows the workflow language:
 located YAML -> these models -> the checks one file can make alone (step references,
 expressions, duplicate ids). What needs every file at once (the workflows named, roles
-declared elsewhere, the static proof) is checked by :mod:`cmc_workflow.policy.policyset`.
+declared elsewhere, the static proof) is checked by :mod:`cmc_workflow.policy.checks`.
 
 Importing this module registers the ``policy`` kind with
 :func:`cmc_workflow.definition.register_kind`, so ``load_paths`` (and with it
