@@ -187,6 +187,18 @@ def test_a_publication_declaring_monetization_is_refused(engine: Engine, clock: 
     assert engine.start("publishing", actor=EDITOR, data={**TOPIC, "monetization": False})
 
 
+@pytest.mark.req("PUB-8")
+def test_a_repost_names_its_source_and_original_author(engine: Engine) -> None:
+    item = engine.start("publishing", actor=EDITOR, data={**TOPIC, "repost": True})
+    item = walk(engine, item, "drafting")
+    assert rules_of(engine, item.id, EDITOR, "submit") == ()  # the source comes with the form
+    denial = refused(engine, item.id, "submit", EDITOR, content="转载", source="佛山日报")
+    assert denial.rule == "repost_names_its_source"
+    assert denial.reason_zh == "转载稿件须注明来源和原作者（CMC 7.2.1）"
+    form = {"content": "转载", "source": "佛山日报", "original_author": "陈记者"}
+    assert engine.fire(item.id, "submit", actor=EDITOR, data=form).state == "first_review"
+
+
 @pytest.mark.req("PUB-5", "PUB-6")
 def test_signing_off_needs_both_reviews_behind_it(engine: Engine) -> None:
     item = walk(engine, engine.start("publishing", actor=EDITOR, data=dict(TOPIC)), "signoff")
@@ -218,8 +230,8 @@ workflows:
     forbid_data:
       - id: no_unchecked_reposts
         steps: [sign]
-        when: data.repost == true and data.source == null
-        reason: {zh: 转载须注明来源, en: a repost must name its source}
+        when: data.repost == true and not data.materials
+        reason: {zh: 转载须附素材, en: a repost must list its materials}
 """
 
 
@@ -237,13 +249,15 @@ def test_allowed_lists_every_rule_that_refuses(
     with open_engine(f"sqlite:///{tmp_path / 'x.db'}", clock, policies=[extra_policy]) as engine:
         wang = Actor(EDITOR.id, {"editor", "ops_manager"})
         item = engine.start("publishing", actor=wang, data={**TOPIC, "repost": True})
-        item = walk(engine, item, "signoff")
+        item = walk(engine, item, "drafting")
+        form = {"content": "转载", "source": "佛山日报", "original_author": "陈记者"}
+        item = walk(engine, engine.fire(item.id, "submit", actor=EDITOR, data=form), "signoff")
         assert rules_of(engine, item.id, wang, "sign") == (
             "no_unchecked_reposts",
             "author_does_not_review",
         )
         entry = next(a for a in engine.allowed(item.id, wang) if a.trigger == "sign")
-        assert "a repost must name its source" in entry.reasons[0]
+        assert "a repost must list its materials" in entry.reasons[0]
         assert refused(engine, item.id, "sign", wang).rule == "no_unchecked_reposts"
         assert rules_of(engine, item.id, OPS, "sign") == ("no_unchecked_reposts",)
 

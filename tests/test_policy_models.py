@@ -62,6 +62,7 @@ def test_bundled_policies_load_with_the_bundled_workflows() -> None:
     assert problems == []
     assert [r.id for r in policy.rules_for("publishing")] == [
         "permissions",
+        "repost_names_its_source",
         "no_monetization",
         "review_checklist",
         "author_does_not_review",
