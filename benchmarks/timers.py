@@ -1,0 +1,368 @@
+"""Durable timers: the cost of a poll, firing 10,000 due timers among 100,000, memory.
+
+Three measurements on one database per store, in one run:
+
+1. **Poll with nothing due** at 1,000, 10,000 and 100,000 pending timers: the median time
+   of ``Clocks.run_due(now)`` (one index probe on ``ix_timers_due``, no write lock) and of
+   the daemon's whole pass ``Engine.run_due()`` (timers, schedules, outbox). It must not
+   grow with the number of pending timers.
+2. **Firing**: 10,000 of the 100,000 pending timers are due (``warn`` steps of SLA clocks).
+   ``Clocks.run_due`` fires them, one transaction each (claim with the fence, mark the
+   clock, hash-chained audit record, mark the timer), against a raw SQLAlchemy Core
+   baseline that does the least a correct claimer must in one transaction each (claim one
+   due row — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL —, mark the clock, insert an audit
+   row, mark the timer) on 10,000 other due timers of the same table. The two sides
+   alternate in chunks of 500, so load from other processes falls on both alike.
+3. **The daemon**: 10,000 timers are made due again and ``cmc-workflow run --once`` fires
+   them in a child process; its wall time and peak RSS (``getrusage``) are reported.
+
+Usage::
+
+    python benchmarks/timers.py [--pending 100000] [--due 10000] [--only sqlite]
+    CMC_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python benchmarks/timers.py
+
+PostgreSQL runs when ``CMC_BENCH_POSTGRES_URL`` (or ``CMC_TEST_POSTGRES_URL``) is set, in a
+throw-away database created next to the one named and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
+from cmc_workflow.engine import Engine
+from cmc_workflow.log import configure_logging
+from cmc_workflow.store import timers as sql
+from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.tables import audit, clocks, definitions, items, timers
+
+WAITING = """\
+id: waiting
+label: {zh: 等待, en: Waiting}
+roles:
+  operator: {zh: 运营方, en: Operator}
+start: {state: open, roles: [operator]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待处理, en: Open}
+    deadline:
+      within: 2 working days
+      steps:
+        - {at: 50%, action: warn}
+    transitions:
+      - {trigger: close, target: closed, roles: [operator]}
+  closed:
+    type: endEvent
+    label: {zh: 已关闭, en: Closed}
+"""
+
+NOW = dt.datetime.now(dt.UTC)  # the daemon child runs on the real clock
+PAST = NOW - dt.timedelta(hours=1)
+FUTURE = NOW + dt.timedelta(days=30)
+RAW = "raw"  # the baseline's own "pending" status, so the two sides never share a row
+CHUNK = 500
+
+
+DAEMON_WITH_RSS = """
+import resource, sys
+from cmc_workflow.cli import main
+url, folder, batch = sys.argv[1:4]
+try:
+    main(["run", "--db", url, "--workflows", folder, "--once", "--batch", batch,
+          "--log-level", "warning"], prog_name="cmc-workflow")
+except SystemExit as exc:
+    if exc.code:
+        raise
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+"""``cmc-workflow run --once`` in a child that prints its own peak RSS (KiB) at the end."""
+
+
+class FixedClock:
+    def __call__(self) -> dt.datetime:
+        return NOW
+
+
+def _chunks(n: int, size: int = 5000) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(n, start + size))
+
+
+def add_pending(url: str, folder: Path, count: int, due: dt.datetime, status: str) -> None:
+    """``count`` open items, each with a running clock and one pending ``warn`` timer."""
+    database = open_database(url)
+    try:
+        with database.begin() as conn:
+            definition = conn.execute(
+                select(definitions.c.id).where(definitions.c.workflow_id == "waiting")
+            ).scalar_one()
+            first_item = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar()
+            first_clock = conn.execute(select(func.coalesce(func.max(clocks.c.id), 0))).scalar()
+        for part in _chunks(count):
+            with database.begin() as conn:
+                conn.execute(
+                    insert(items),
+                    [
+                        {
+                            "workflow_id": "waiting",
+                            "definition_id": definition,
+                            "state": "open",
+                            "data": {},
+                            "visit": 1,
+                            "seq": 1,
+                            "version": 1,
+                            "created_at": PAST,
+                            "created_by": "bench",
+                            "updated_at": PAST,
+                        }
+                        for _ in part
+                    ],
+                )
+                conn.execute(
+                    insert(clocks),
+                    [
+                        {
+                            "item_id": first_item + n + 1,
+                            "workflow_id": "waiting",
+                            "state": "open",
+                            "at_state": "open",
+                            "visit": 1,
+                            "status": sql.RUNNING,
+                            "within": "2 working days",
+                            "started_at": PAST,
+                            "due_at": FUTURE,
+                            "rule": "bench",
+                            "calendar_version": "bench",
+                            "provisional": False,
+                            "detail": {},
+                        }
+                        for n in part
+                    ],
+                )
+                conn.execute(
+                    insert(timers),
+                    [
+                        {
+                            "item_id": first_item + n + 1,
+                            "clock_id": first_clock + n + 1,
+                            "state": "open",
+                            "visit": 1,
+                            "step": 0,
+                            "action": "warn",
+                            "due_at": due,
+                            "status": status,
+                            "created_at": PAST,
+                        }
+                        for n in part
+                    ],
+                )
+    finally:
+        database.dispose()
+
+
+def median_us(fn: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e6
+
+
+# -- the raw baseline --------------------------------------------------------------------------
+def raw_fire(database: SAEngine, postgres: bool, limit: int) -> int:
+    """Fire up to ``limit`` due rows of the baseline's status, one transaction each."""
+    claim = (
+        select(timers.c.id, timers.c.item_id, timers.c.clock_id)
+        .where(timers.c.status == RAW, timers.c.due_at <= NOW)
+        .order_by(timers.c.due_at)
+        .limit(1)
+    )
+    if postgres:
+        claim = claim.with_for_update(skip_locked=True)
+    done = 0
+    with database.connect() as conn:
+        while done < limit:
+            with conn.begin():
+                row = conn.execute(claim).first()
+                if row is None:
+                    break
+                conn.execute(
+                    update(clocks)
+                    .where(clocks.c.id == row.clock_id, clocks.c.warned_at.is_(None))
+                    .values(warned_at=NOW)
+                )
+                conn.execute(
+                    insert(audit).values(
+                        at=NOW,
+                        actor="system",
+                        roles=["system"],
+                        command="timer",
+                        workflow_id="waiting",
+                        item_id=row.item_id,
+                        outcome="accepted",
+                        detail={"timer_id": row.id},
+                    )
+                )
+                conn.execute(
+                    update(timers)
+                    .where(timers.c.id == row.id)
+                    .values(status=sql.FIRED, done_at=NOW, runner="raw")
+                )
+            done += 1
+    return done
+
+
+def raw_engine(url: str) -> tuple[SAEngine, bool]:
+    database = open_database(url)
+    return database, database.dialect.name == "postgresql"
+
+
+# -- one store ------------------------------------------------------------------------------------
+def bench_store(name: str, url: str, pending: int, due: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="cmc-bench-"))
+    (folder / "waiting.yaml").write_text(WAITING, encoding="utf-8")
+    clocks_ext = Clocks(WorkingCalendar(), batch=CHUNK)
+    out: dict[str, Any] = {"store": name, "poll": []}
+    with Engine.open(
+        url, workflows=folder, clock=FixedClock(), extensions=[clocks_ext], migrate=True
+    ) as engine:
+        # 1. the poll at 1k, 10k, 100k pending timers, none due
+        have = 0
+        for target in (1_000, 10_000, pending):
+            add_pending(url, folder, target - have, FUTURE, sql.PENDING)
+            have = target
+            out["poll"].append(
+                (
+                    target,
+                    median_us(lambda: clocks_ext.run_due(NOW), 300),
+                    median_us(engine.run_due, 100),
+                )
+            )
+        # 2. 10,000 due among them (engine), 10,000 more for the baseline
+        database = open_database(url)
+        with database.begin() as conn:
+            due_ids = (
+                conn.execute(select(timers.c.id).order_by(timers.c.id).limit(due)).scalars().all()
+            )
+            conn.execute(update(timers).where(timers.c.id.in_(due_ids)).values(due_at=PAST))
+        database.dispose()
+        add_pending(url, folder, due, PAST, RAW)
+        raw, postgres = raw_engine(url)
+        engine_s = raw_s = 0.0
+        fired = raw_fired = 0
+        while fired < due or raw_fired < due:
+            start = time.perf_counter()
+            fired += clocks_ext.run_due(NOW)
+            engine_s += time.perf_counter() - start
+            start = time.perf_counter()
+            raw_fired += raw_fire(raw, postgres, CHUNK)
+            raw_s += time.perf_counter() - start
+        raw.dispose()
+        assert fired == due, fired
+        assert raw_fired == due, raw_fired
+        with engine.store.read() as tx:
+            assert sql.count_timers(tx, sql.PENDING) == pending - due
+        out.update(engine_s=engine_s, raw_s=raw_s, fired=fired)
+    # 3. the daemon, in a child process, on 10,000 timers made due again
+    database = open_database(url)
+    with database.begin() as conn:
+        conn.execute(
+            update(timers)
+            .where(timers.c.status == sql.FIRED, timers.c.runner != "raw")
+            .values(status=sql.PENDING, due_at=PAST)
+        )
+        conn.execute(update(clocks).values(warned_at=None))
+    database.dispose()
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", DAEMON_WITH_RSS, url, str(folder), str(CHUNK)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out["daemon_s"] = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    out["daemon_rss_mb"] = int(done.stdout.split()[-1]) / 1024
+    database = open_database(url)
+    with database.connect() as conn:
+        left = conn.execute(
+            select(func.count()).where(timers.c.status == sql.PENDING, timers.c.due_at <= NOW)
+        ).scalar_one()
+    database.dispose()
+    assert left == 0, left
+    return out
+
+
+def report(result: dict[str, Any], due: int) -> None:
+    print(f"\n== {result['store']} ==")
+    print("poll with nothing due (median):")
+    print(f"  {'pending timers':>15}  {'Clocks.run_due':>15}  {'Engine.run_due':>15}")
+    for count, clocks_us, engine_us in result["poll"]:
+        print(f"  {count:>15,}  {clocks_us:>12.0f} µs  {engine_us:>12.0f} µs")
+    engine_rate = due / result["engine_s"]
+    raw_rate = due / result["raw_s"]
+    print(f"firing {due:,} due timers among the pending ones, one transaction each:")
+    print(f"  engine (Clocks.run_due)  {result['engine_s']:7.2f} s  {engine_rate:8.0f} timers/s")
+    print(f"  raw SQLAlchemy baseline  {result['raw_s']:7.2f} s  {raw_rate:8.0f} timers/s")
+    print(f"  engine / baseline        {engine_rate / raw_rate:7.0%}")
+    print(
+        f"daemon (cmc-workflow run --once, child process): {due:,} timers in "
+        f"{result['daemon_s']:.2f} s including start-up, peak RSS {result['daemon_rss_mb']:.0f} MB"
+    )
+
+
+@contextmanager
+def postgres_database(base: str) -> Iterator[str]:
+    admin_url = make_url(normalize_url(base))
+    name = f"cmc_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    args = parser.parse_args()
+    configure_logging(level="warning")
+    print(f"{args.pending:,} pending timers, {args.due:,} due; python {sys.version.split()[0]}")
+    if args.only != "postgres":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'timers.db'}"
+            report(bench_store("SQLite", url, args.pending, args.due), args.due)
+    base = os.environ.get("CMC_BENCH_POSTGRES_URL") or os.environ.get("CMC_TEST_POSTGRES_URL")
+    if args.only != "sqlite" and base:
+        with postgres_database(base) as url:
+            report(bench_store("PostgreSQL", url, args.pending, args.due), args.due)
+
+
+if __name__ == "__main__":
+    main()
