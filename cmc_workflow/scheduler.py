@@ -150,5 +150,5 @@ class Wakeups:
         self._schedule_jobs = set(wanted)
 
     def jobs(self) -> list[tuple[str, dt.datetime | None]]:
-        """Each job and when it runs next (for logs and tests)."""
-        return [(job.id, job.next_run_time) for job in self._scheduler.get_jobs()]
+        """Each job and when it runs next (None until the clock started)."""
+        return [(job.id, getattr(job, "next_run_time", None)) for job in self._scheduler.get_jobs()]

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from cmc_workflow import Actor, Engine
+from cmc_workflow import Actor, Engine, HandlerContext, HandlerRegistry
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.cli import main
+from cmc_workflow.cli.time import _resolve_handlers
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.daemon import (
     EXIT_CODES,
@@ -360,3 +362,22 @@ def test_the_readme_command_runs_the_bundled_workflows(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     started = [e for e in events(done.stderr) if e["event"] == "daemon_once"]
     assert started
+
+
+def test_handlers_resolve_from_a_registry_a_mapping_or_a_factory() -> None:
+    def handler(ctx: HandlerContext) -> None:
+        return None
+
+    module = types.ModuleType("cmc_test_handlers")
+    module.registry = HandlerRegistry({"publish_to_channels": handler})  # type: ignore[attr-defined]
+    module.mapping = {"publish_to_channels": handler}  # type: ignore[attr-defined]
+    module.factory = lambda: {"publish_to_channels": handler}  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    try:
+        for attr in ("registry", "mapping", "factory"):
+            found = _resolve_handlers(f"cmc_test_handlers:{attr}")
+            assert found is not None
+            assert found.names() == ["publish_to_channels"]
+        assert _resolve_handlers(None) is None
+    finally:
+        del sys.modules[module.__name__]

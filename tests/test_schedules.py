@@ -8,6 +8,7 @@ across runners (a unique key), and are caught up or recorded as missed, never dr
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from cmc_workflow.definition import load_paths
 from cmc_workflow.definition.located import load_located
 from cmc_workflow.errors import DefinitionError, PolicyDenied
 from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.scheduler import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
@@ -366,3 +368,29 @@ def test_an_occurrence_whose_runner_died_is_taken_over(
         assert (when, status) == (due, "started")
         assert item is not None
         assert engine.run_due().extensions == 0
+
+
+# -- APScheduler as this process's clock -----------------------------------------------------------
+def test_the_process_clock_wakes_at_each_schedules_own_occurrences(
+    calendar: WorkingCalendar,
+) -> None:
+    s = schedule(calendar, every="6 months", **{"from": dt.date(2025, 8, 31)}, at="09:30")
+    trigger = ScheduleTrigger(s, lambda: calendar)
+    first = trigger.get_next_fire_time(None, local(2025, 9, 1))
+    assert first == local(2026, 2, 28, 9, 30)
+    assert trigger.get_next_fire_time(first, local(2026, 2, 28, 9, 30)) == local(2026, 8, 31, 9, 30)
+    woken: list[str] = []
+    clock = Wakeups(woken.append, poll_interval=60, reload_interval=None)
+    clock.set_schedules([s], lambda: calendar)
+    clock.wake_at(local(2030, 1, 1))
+    assert sorted(job for job, _ in clock.jobs()) == ["poll", "schedule:s", "wake"]
+    clock.set_schedules([], lambda: calendar)
+    clock.wake_at(None)
+    assert [job for job, _ in clock.jobs()] == ["poll"]
+    clock.start()
+    clock.wake_at(local(2000, 1, 1))  # a past wake-up runs at once
+    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    while not woken and dt.datetime.now(dt.UTC) < deadline:
+        threading.Event().wait(0.02)
+    clock.shutdown()
+    assert woken[:1] == ["wake"]
