@@ -567,8 +567,13 @@ class Schedules(Extension):
         how many occurrences this runner handled."""
         engine = self.engine
         done = 0
-        with engine.store.write() as tx:
-            stale = sql.reclaim_stale_runs(tx, now, engine.runner, now + self.lease)
+        with engine.store.read() as tx:  # the common case writes nothing
+            cursors = sql.cursors(tx)
+            abandoned = sql.has_stale_runs(tx, now)
+        stale: list[sql.RunRow] = []
+        if abandoned:
+            with engine.store.write() as tx:
+                stale = sql.reclaim_stale_runs(tx, now, engine.runner, now + self.lease)
         by_id = {s.id: s for s in self.schedules}
         for run in stale:
             schedule = by_id.get(run.schedule_id)
@@ -578,8 +583,6 @@ class Schedules(Extension):
                 log.warning("occurrence_taken_over", schedule=run.schedule_id, due=_utc(run.due_at))
                 self._start(schedule, run.id, Occurrence(run.due_at), dict(run.detail))
             done += 1
-        with engine.store.read() as tx:
-            cursors = sql.cursors(tx)
         for schedule in self.schedules:
             if schedule.spec.enabled:
                 done += self._run_schedule(schedule, cursors.get(schedule.id), now)

@@ -486,6 +486,16 @@ def insert_run(
     return new_id
 
 
+def has_stale_runs(tx: Tx, now: dt.datetime) -> bool:
+    """Whether some occurrence was claimed by a runner that did not finish it in time."""
+    found = tx.conn.execute(
+        select(schedule_runs.c.id)
+        .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def reclaim_stale_runs(
     tx: Tx, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
 ) -> list[RunRow]:
