@@ -1,10 +1,16 @@
 """Opening a database: SQLAlchemy engines set up for SQLite and PostgreSQL.
 
-SQLite (ARCHITECTURE decision 4): WAL, ``synchronous=NORMAL``, a busy timeout,
+SQLite (ARCHITECTURE decision 4): WAL, ``synchronous=FULL``, a busy timeout,
 ``foreign_keys=ON``, and write transactions opened with ``BEGIN IMMEDIATE`` (SQLAlchemy's
 documented pysqlite recipe) so that read-then-write races queue on the lock instead of
 failing. Read-only work asks for a deferred ``BEGIN`` with the ``cmc_read`` option.
 PostgreSQL goes through psycopg 3.
+
+``synchronous=FULL`` departs from decision 4's ``NORMAL``: in WAL mode ``NORMAL`` keeps the
+file consistent but may roll back the last commits on a power loss, and SEC-4 asks that no
+accepted transition be lost at any instant. FULL syncs the WAL on every commit; measured
+here it halves the engine's SQLite throughput (about 800 -> 400 commands/s), far above
+what a center's staff produce.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             _use_wal(cursor)
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
