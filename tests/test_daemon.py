@@ -35,7 +35,7 @@ from cmc_workflow.daemon import (
 )
 from cmc_workflow.store import schema
 from cmc_workflow.store import timers as sql
-from cmc_workflow.store.database import open_database
+from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import definitions, runners, timers
 from tests.conftest import ROOT, FakeClock
 from tests.test_clocks import CONSULT
@@ -110,7 +110,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
 def scalar(url: str, query: object) -> object:
     database = open_database(url)
     try:
-        with database.connect() as conn:
+        with database.connect().execution_options(**READ_ONLY) as conn:  # no write lock
             return conn.execute(query).scalar_one()  # type: ignore[call-overload]
     finally:
         database.dispose()
