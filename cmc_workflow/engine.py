@@ -18,6 +18,8 @@ from typing import Any, Self
 
 import structlog
 
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.loader import LoadedWorkflow, load_paths, load_workflow_text
@@ -41,6 +43,7 @@ from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
 from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.policy import Masker, policy_extensions
+from cmc_workflow.schedules import Schedules
 from cmc_workflow.store import DefinitionRow, ItemRow, OutboxRow, Store, Tx
 
 Clock = Callable[[], dt.datetime]
@@ -143,6 +146,7 @@ class Engine:
         deliver_inline: bool = True,
         runner: str | None = None,
         extensions: Sequence[Extension] = (),
+        calendar: WorkingCalendar | None = None,
     ) -> Engine:
         """Open the database at ``url`` and load the definitions under ``workflows``.
 
@@ -150,6 +154,13 @@ class Engine:
         ``cmc-workflow db upgrade`` first (or ``migrate=True``). Every definition problem
         of every file is raised together as one :class:`DefinitionError`. With
         ``handlers`` given, every serviceTask's handler must be registered in it.
+
+        The engine always runs the policies loaded from ``policies``, the SLA clocks and
+        the periodic schedules (``kind: schedules`` files), so that every runner arms and
+        stops the same clocks. ``calendar`` is the working-day calendar they count on
+        (default: the official mainland table with default settings; load admin files
+        with ``WorkingCalendar.from_directory("calendars/")``). A :class:`Clocks` or
+        :class:`Schedules` passed in ``extensions`` replaces the default one.
         """
         paths: list[str | Path] = (
             [workflows] if isinstance(workflows, str | Path) else list(workflows)
@@ -158,7 +169,15 @@ class Engine:
             paths += [policies] if isinstance(policies, str | Path) else list(policies)
         loaded = load_paths(paths)
         loaded.raise_for_problems()
-        extensions = [*policy_extensions(loaded), *extensions]  # the policies judge first
+        calendar = calendar if calendar is not None else WorkingCalendar()
+        given = {type(extension) for extension in extensions}
+        time: list[Extension] = []
+        if Clocks not in given:
+            time.append(Clocks(calendar))
+        if Schedules not in given:
+            time.append(Schedules.from_loaded(loaded, calendar))
+        # the policies judge first; the clocks follow what was accepted
+        extensions = [*policy_extensions(loaded), *time, *extensions]
         store = Store.open(url, migrate=migrate)
         try:
             return cls(

@@ -23,10 +23,11 @@ from cmc_workflow.clocks import (
     subtract_working_time,
     working_time_between,
 )
+from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.definition.models import DeadlineStep, parse_duration
 from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Change, Extension
-from cmc_workflow.store import Tx
+from cmc_workflow.store import Store, Tx
 from tests.conftest import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -249,9 +250,11 @@ def test_a_timer_of_a_state_already_left_never_fires(
 ) -> None:
     with open_engine(sqlite_url, workflows, clock, clocks) as engine:
         item = engine.start("consult", actor=ASSISTANT)
-    # another system embeds the engine without the clocks extension: the item leaves
-    # 'open' and its timers are not cancelled; the visit fence must stop them
-    with Engine.open(sqlite_url, workflows=workflows, clock=clock) as other:
+    # an engine built without the clocks extension (Engine.open always adds it; the
+    # constructor does not): the item leaves 'open' and its timers are not cancelled;
+    # the visit fence must stop them
+    loaded = load_paths([workflows])
+    with Engine(Store.open(sqlite_url), loaded.workflows, clock=clock) as other:
         other.fire(item.id, "park", actor=ASSISTANT)
         other.fire(item.id, "reopen", actor=ASSISTANT)  # back in 'open', a new visit
     with open_engine(sqlite_url, workflows, clock, clocks) as engine:
@@ -526,3 +529,17 @@ def test_without_business_hours_working_time_is_whole_working_days() -> None:
     calendar = WorkingCalendar(CalendarSettings(business_hours=None))
     between = working_time_between(calendar, local(2025, 9, 26, 12, 0), local(2025, 9, 29, 0))
     assert between == dt.timedelta(hours=12 + 24)  # Fri afternoon and all of Sunday
+
+
+@pytest.mark.req("CMT-2", "SEC-4")
+def test_a_plainly_opened_engine_arms_the_clocks(
+    sqlite_url: str, workflows: Path, clock: FakeClock
+) -> None:
+    # an embedding system that opens the engine without naming extensions must still
+    # arm the same clocks a daemon would: they come with every Engine.open
+    with Engine.open(sqlite_url, workflows=workflows, clock=clock) as engine:
+        (clocks,) = [e for e in engine.extensions if isinstance(e, Clocks)]
+        item = engine.start("consult", actor=ASSISTANT)
+        (view,) = clocks.clocks(item.id)
+        assert view.status == "running"
+        assert view.due_at == local(2025, 9, 29, 17, 30)
