@@ -21,11 +21,13 @@ def test_first_screen_has_exactly_two_commands() -> None:
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     test_command = _commands()[1]
-    assert "pytest" in test_command and ".[test]" in test_command
+    assert "pytest" in test_command
+    assert ".[test]" in test_command
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci.splitlines()
 
 
 def test_run_command_uses_the_bundled_definitions() -> None:
     run_command = _commands()[0]
-    assert "cmc-workflow" in run_command and "workflows/" in run_command
+    assert "cmc-workflow run" in run_command
+    assert "workflows/" in run_command
