@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
@@ -22,29 +22,25 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
 from cmc_workflow.definition.forms import validate_values
-from cmc_workflow.definition.loader import LoadedWorkflow, load_paths, load_workflow_text
-from cmc_workflow.definition.located import load_located
+from cmc_workflow.definition.loader import LoadedWorkflow, load_paths
 from cmc_workflow.errors import (
     CmcWorkflowError,
     ConflictError,
-    DefinitionError,
     EngineError,
     FormInvalid,
     GuardRejected,
     InvalidTrigger,
     ItemNotFound,
-    MissingHandlerError,
     NotPermitted,
     PolicyDenied,
-    StoreError,
-    WorkflowNotFound,
 )
 from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
 from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.policy import Masker, policy_extensions
+from cmc_workflow.registry import Registry, Version, check_handlers
 from cmc_workflow.schedules import Schedules
-from cmc_workflow.store import DefinitionRow, ItemRow, OutboxRow, Store, Tx
+from cmc_workflow.store import ItemRow, OutboxRow, Store, Tx
 
 Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("cmc_workflow.engine")
@@ -66,12 +62,6 @@ def _utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
 def system_clock() -> dt.datetime:
     """The default clock: now, in UTC."""
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _Version:
-    row: DefinitionRow
-    workflow: CompiledWorkflow
 
 
 @dataclass(slots=True)
@@ -123,12 +113,11 @@ class Engine:
         self.handlers = HandlerRegistry.coerce(handlers)
         self.deliver_inline = deliver_inline
         self.runner = runner or f"runner-{uuid.uuid4().hex[:12]}"
-        self._versions: dict[int, _Version] = {}
-        self._current: dict[str, _Version] = {}
+        self.definitions = Registry(store, self._now)
         if self.strict_handlers:
-            self._check_handlers(workflows.values())
+            check_handlers(workflows.values(), self.handlers)
         for loaded in workflows.values():
-            self._register(loaded)
+            self.definitions.register(loaded)
         for extension in self.extensions:
             extension.bind(self)
 
@@ -207,16 +196,11 @@ class Engine:
     @property
     def workflows(self) -> list[str]:
         """The ids of the loaded workflows."""
-        return sorted(self._current)
+        return self.definitions.ids
 
     def workflow(self, workflow_id: str) -> CompiledWorkflow:
         """The current compiled version of a workflow."""
-        try:
-            return self._current[workflow_id].workflow
-        except KeyError:
-            raise WorkflowNotFound(
-                f"no workflow {workflow_id!r}; loaded: {', '.join(self.workflows) or 'none'}"
-            ) from None
+        return self.definitions.require(workflow_id).workflow
 
     def reload(self, workflows: Mapping[str, LoadedWorkflow]) -> list[str]:
         """Make new or changed definitions current for new items; returns changed ids.
@@ -224,101 +208,12 @@ class Engine:
         Running items stay on the version they started with (decision 3).
         """
         if self.strict_handlers:
-            self._check_handlers(workflows.values())
-        changed = []
-        for loaded in workflows.values():
-            current = self._current.get(loaded.definition.id)
-            if current is None or current.row.content_hash != loaded.content_hash:
-                self._register(loaded)
-                changed.append(loaded.definition.id)
-        return changed
+            check_handlers(workflows.values(), self.handlers)
+        return self.definitions.reload(workflows)
 
     def versions(self, workflow_id: str) -> list[VersionInfo]:
         """Every stored version of a workflow with its number of open items."""
-        with self.store.read() as tx:
-            rows = tx.definitions_of(workflow_id)
-        if not rows:
-            raise WorkflowNotFound(f"no version of {workflow_id!r} is stored")
-        current = self._current.get(workflow_id)
-        return [
-            VersionInfo(
-                workflow=row.workflow_id,
-                revision=row.revision,
-                version_label=row.version_label,
-                content_hash=row.content_hash,
-                source_file=row.source_file,
-                loaded_at=row.loaded_at,
-                open_items=live,
-                current=current is not None and current.row.id == row.id,
-            )
-            for row, live in rows
-        ]
-
-    def _check_handlers(self, workflows: Iterable[LoadedWorkflow]) -> None:
-        problems = []
-        for loaded in workflows:
-            missing = [
-                (name, state.handler)
-                for name, state in loaded.definition.states.items()
-                if state.handler is not None and state.handler not in self.handlers
-            ]
-            if not missing:
-                continue
-            doc, _ = load_located(loaded.source, loaded.file)  # only to place the problems
-            problems += [
-                doc.problem(
-                    ("states", name, "handler"),
-                    "E-HANDLER-NOT-REGISTERED",
-                    f"state {name!r} needs handler {handler!r}, which the embedding system "
-                    "did not register",
-                    f"pass handlers={{{handler!r}: fn}} to Engine.open",
-                )
-                for name, handler in missing
-            ]
-        if problems:
-            raise MissingHandlerError(problems)
-
-    def _register(self, loaded: LoadedWorkflow) -> None:
-        wf = loaded.definition
-        for _attempt in range(3):
-            try:
-                with self.store.write() as tx:
-                    row = tx.find_definition(wf.id, loaded.content_hash)
-                    if row is None:
-                        row = tx.insert_definition(
-                            wf.id,
-                            loaded.content_hash,
-                            wf.version,
-                            loaded.file,
-                            loaded.source,
-                            self._now(),
-                        )
-                break
-            except ConflictError:  # another runner registered the same text first
-                continue
-        else:  # pragma: no cover - three lost races in a row
-            raise StoreError(f"could not register workflow {wf.id!r}")
-        version = self._versions.get(row.id) or _Version(row, CompiledWorkflow(loaded))
-        self._versions[row.id] = version
-        self._current[wf.id] = version
-        log.info("workflow_loaded", workflow=wf.id, revision=row.revision, file=loaded.file)
-
-    def _version(self, tx: Tx, definition_id: int) -> _Version:
-        version = self._versions.get(definition_id)
-        if version is not None:
-            return version
-        row = tx.definition(definition_id)
-        if row is None:
-            raise StoreError(f"definition {definition_id} is missing from the database")
-        try:
-            loaded = load_workflow_text(row.source_text, f"{row.source_file}@{row.revision}")
-        except DefinitionError as exc:
-            raise StoreError(
-                f"stored version {row.revision} of {row.workflow_id!r} no longer loads: {exc}"
-            ) from exc
-        version = _Version(row, CompiledWorkflow(loaded))
-        self._versions[definition_id] = version
-        return version
+        return self.definitions.versions(workflow_id)
 
     # -- commands ----------------------------------------------------------------------
     def start(
@@ -334,11 +229,7 @@ class Engine:
         now = self._now()
         values = dict(data or {})
         try:
-            version = self._current.get(workflow)
-            if version is None:
-                raise WorkflowNotFound(
-                    f"no workflow {workflow!r}; loaded: {', '.join(self.workflows) or 'none'}"
-                )
+            version = self.definitions.require(workflow)
             wf = version.workflow
             start = wf.definition.start
             if not actor.roles & set(start.roles):
@@ -429,7 +320,7 @@ class Engine:
                         trigger=trigger,
                         state=row.state,
                     )
-                version = self._version(tx, row.definition_id)
+                version = self.definitions.version(tx, row.definition_id)
                 edge, clean = self._choose(version.workflow, row, trigger, actor, form)
                 command = Command(
                     "fire",
@@ -484,7 +375,7 @@ class Engine:
         result = []
         with self.store.read() as tx:
             row = self._load(tx, item_id)
-            wf = self._version(tx, row.definition_id).workflow
+            wf = self.definitions.version(tx, row.definition_id).workflow
             for trigger in wf.triggers(row.state):
                 edge, reasons, rules = self._judge(tx, wf, row, trigger, actor, now)
                 label = edge.spec.label.zh if edge.spec.label else trigger
@@ -558,7 +449,7 @@ class Engine:
         """The item as it stands now."""
         with self.store.read() as tx:
             row = self._load(tx, item_id)
-            version = self._version(tx, row.definition_id)
+            version = self.definitions.version(tx, row.definition_id)
         return self._item(row, version)
 
     def history(self, item_id: int) -> list[HistoryEntry]:
@@ -590,7 +481,7 @@ class Engine:
         """
         actor = self._resolved(actor)
         with self.store.read() as tx:
-            versions = [self._version(tx, d) for d in tx.open_definition_ids()]
+            versions = [self.definitions.version(tx, d) for d in tx.open_definition_ids()]
             pairs = sorted(
                 {
                     (v.workflow.id, name)
@@ -602,7 +493,7 @@ class Engine:
             rows = tx.open_items(pairs)
             found = []
             for row in rows:
-                version = self._version(tx, row.definition_id)
+                version = self.definitions.version(tx, row.definition_id)
                 if self._waits_on(version.workflow, row, actor) and all(
                     ext.visible(actor, row, version.workflow) for ext in self.extensions
                 ):
@@ -667,12 +558,12 @@ class Engine:
         reason: str,
         *,
         inline: bool,
-    ) -> tuple[ItemRow, _Version, list[dict[str, Any]]] | None:
+    ) -> tuple[ItemRow, Version, list[dict[str, Any]]] | None:
         now = self._now()
         row = self._load(tx, item_id, lock=True)
         if row.state != state or row.visit != visit or row.closed_at is not None:
             return None
-        version = self._version(tx, row.definition_id)
+        version = self.definitions.version(tx, row.definition_id)
         wf = version.workflow
         edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
         claim_until = self._claim_until(now, 0) if inline else None
@@ -790,7 +681,7 @@ class Engine:
         item = self._load(tx, row.item_id, lock=True)
         if item.state != row.payload["state"] or item.visit != row.payload["visit"]:
             return []  # the item left that state meanwhile: the outcome is stale
-        wf = self._version(tx, item.definition_id).workflow
+        wf = self.definitions.version(tx, item.definition_id).workflow
         edges = wf.edges(item.state)
         if outcome is None:
             edge = next((e for e in edges if e.default), edges[0])
@@ -1108,7 +999,7 @@ class Engine:
                 return actor.id in people
         return any(actor.roles & e.roles for e in wf.edges(row.state))
 
-    def _item(self, row: ItemRow, version: _Version) -> Item:
+    def _item(self, row: ItemRow, version: Version) -> Item:
         return Item(
             id=row.id,
             workflow=row.workflow_id,
@@ -1201,6 +1092,6 @@ class Engine:
     def _loggable(self, exc: EngineError, workflow: str | None = None) -> str:
         """``exc``'s message for a log line: the values of personal fields masked (SEC-3),
         since a form error quotes the value it refused."""
-        current = self._current.get(workflow or "")
+        current = self.definitions.current(workflow or "")
         masker = Masker.for_workflows([current.workflow.definition] if current else [])
         return masker.text(str(exc))
