@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import structlog
 
+from cmc_workflow import steps as steps_
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
@@ -40,13 +41,12 @@ from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, Versi
 from cmc_workflow.policy import Masker, policy_extensions
 from cmc_workflow.registry import Registry, Version, check_handlers
 from cmc_workflow.schedules import Schedules
+from cmc_workflow.steps import Step
 from cmc_workflow.store import ItemRow, OutboxRow, Store, Tx
 
 Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("cmc_workflow.engine")
 
-MAX_AUTOMATIC_STEPS = 32
-"""Gateway hops one command may take before the engine calls it a loop."""
 MAX_INLINE_CHAIN = 8
 """Handler outcomes that lead into another serviceTask run inline this many times in a
 row; the rest of such a chain (or loop) waits for the next delivery pass."""
@@ -62,19 +62,6 @@ def _utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
 def system_clock() -> dt.datetime:
     """The default clock: now, in UTC."""
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(slots=True)
-class _Step:
-    kind: str
-    trigger: str | None
-    source: str | None
-    target: str
-    visit: int
-    actor: Actor
-    roles: tuple[str, ...]
-    form: dict[str, Any]
-    notify: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +226,7 @@ class Engine:
                     trigger="start",
                 )
             clean = self._validated_data(wf, values)
-            first = _Step(
+            first = Step(
                 kind="start",
                 trigger=None,
                 source=None,
@@ -258,7 +245,7 @@ class Engine:
                 )
                 for extension in self.extensions:
                     extension.check(command, tx)
-                steps, state, visit = self._walk(wf, first, clean)
+                steps, state, visit = steps_.walk(wf, first, clean)
                 values = {
                     "workflow_id": workflow,
                     "definition_id": version.row.id,
@@ -565,7 +552,7 @@ class Engine:
             return None
         version = self.definitions.version(tx, row.definition_id)
         wf = version.workflow
-        edge = wf.take(row.state, trigger, self._scope(row.data, {}, SYSTEM))
+        edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
         claim_until = self._claim_until(now, 0) if inline else None
         outbox, new_row = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now, claim_until)
         self._audit(
@@ -686,7 +673,7 @@ class Engine:
         if outcome is None:
             edge = next((e for e in edges if e.default), edges[0])
         else:
-            edge = wf.take(item.state, outcome, self._scope(item.data, {}, SYSTEM))
+            edge = wf.take(item.state, outcome, steps_.scope(item.data, {}, SYSTEM))
         now = self._now()
         outbox, _new_row = self._apply(
             tx, wf, item, edge, {}, SYSTEM, "handler", now, self._claim_until(now, depth)
@@ -722,14 +709,6 @@ class Engine:
             raise FormInvalid(errors, trigger="start", state=wf.initial)
         return clean
 
-    @staticmethod
-    def _scope(data: Mapping[str, Any], form: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
-        return {
-            "data": {**data, **form},
-            "form": dict(form),
-            "actor": {"id": actor.id, "roles": sorted(actor.roles), **actor.attributes},
-        }
-
     def _permitted_edge(
         self,
         wf: CompiledWorkflow,
@@ -757,7 +736,7 @@ class Engine:
                 state=row.state,
             )
         try:
-            edge = wf.take(row.state, trigger, self._scope(row.data, form, actor))
+            edge = wf.take(row.state, trigger, steps_.scope(row.data, form, actor))
         except GuardRejected as exc:
             exc.item_id = str(row.id)
             raise
@@ -799,29 +778,6 @@ class Engine:
             raise FormInvalid(errors, item_id=str(row.id), trigger=trigger, state=row.state)
         return edge, clean
 
-    def _walk(
-        self, wf: CompiledWorkflow, first: _Step, data: dict[str, Any]
-    ) -> tuple[list[_Step], str, int]:
-        """Follow gateways from ``first``; returns the steps, the final state and visit."""
-        steps = [first]
-        state, visit = first.target, first.visit
-        for _hop in range(MAX_AUTOMATIC_STEPS):
-            if wf.state(state).type != "exclusiveGateway":
-                break
-            edge = wf.route(state, self._scope(data, {}, SYSTEM))
-            visit += 1
-            steps.append(
-                _Step("route", None, state, edge.target, visit, SYSTEM, (), {}, edge.notify)
-            )
-            state = edge.target
-        else:
-            raise EngineError(
-                f"gateways routed more than {MAX_AUTOMATIC_STEPS} times in one command: "
-                "the definition loops between gateways",
-                state=state,
-            )
-        return steps, state, visit
-
     def _apply(
         self,
         tx: Tx,
@@ -838,7 +794,7 @@ class Engine:
         returns the queued outbox rows and the item as written."""
         data = {**row.data, **form}
         moved = edge.target != row.state
-        first = _Step(
+        first = Step(
             kind=kind,
             trigger=edge.trigger,
             source=row.state,
@@ -849,7 +805,7 @@ class Engine:
             form=form,
             notify=edge.notify,
         )
-        steps, state, visit = self._walk(wf, first, data)
+        steps, state, visit = steps_.walk(wf, first, data)
         values = {
             "state": state,
             "data": data,
@@ -874,7 +830,7 @@ class Engine:
         kind: str,
         actor: Actor,
         left: Visit | None,
-        steps: list[_Step],
+        steps: list[Step],
         data: dict[str, Any],
         now: dt.datetime,
     ) -> None:
@@ -901,69 +857,14 @@ class Engine:
         wf: CompiledWorkflow,
         item_id: int,
         seq: int,
-        steps: list[_Step],
+        steps: list[Step],
         data: dict[str, Any],
         now: dt.datetime,
         claim_until: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Append the history rows of ``steps`` and queue their side effects; with
         ``claim_until`` the ones this engine can deliver are claimed by it (inline)."""
-        workflow = wf.id
-        history: list[dict[str, Any]] = []
-        outbox: list[dict[str, Any]] = []
-        for n, step in enumerate(steps, start=seq + 1):
-            history.append(
-                {
-                    "item_id": item_id,
-                    "seq": n,
-                    "at": now,
-                    "kind": step.kind,
-                    "trigger": step.trigger,
-                    "from_state": step.source,
-                    "to_state": step.target,
-                    "visit": step.visit,
-                    "actor": step.actor.id,
-                    "roles": list(step.roles),
-                    "form": step.form,
-                }
-            )
-            for role in step.notify:
-                outbox.append(
-                    self._outbox_row(
-                        item_id,
-                        "notify",
-                        role,
-                        f"{item_id}:{n}:notify:{role}",
-                        {
-                            "workflow": workflow,
-                            "state": step.target,
-                            "visit": step.visit,
-                            "reason": f"{step.trigger or step.kind}: {step.source} -> "
-                            f"{step.target}",
-                        },
-                        now,
-                    )
-                )
-        last = steps[-1]
-        final = wf.state(last.target)
-        if final.type == "serviceTask" and final.handler is not None:
-            outbox.append(
-                self._outbox_row(
-                    item_id,
-                    "handler",
-                    final.handler,
-                    # the step's seq, not the visit: a serviceTask outcome may re-enter
-                    # its own state (a self-loop keeps the visit) and must run again
-                    f"{item_id}:{seq + len(steps)}:{final.handler}",
-                    {
-                        "workflow": workflow,
-                        "state": last.target,
-                        "visit": last.visit,
-                        "data": data,
-                    },
-                    now,
-                )
-            )
+        history, outbox = steps_.records(wf, item_id, seq, steps, data, now)
         for values in outbox:
             mine = claim_until is not None and (
                 values["kind"] == "notify" or values["name"] in self.handlers
@@ -974,21 +875,6 @@ class Engine:
         for values, outbox_id in zip(outbox, tx.insert_outbox(outbox), strict=True):
             values["id"] = outbox_id
         return outbox
-
-    @staticmethod
-    def _outbox_row(
-        item_id: int, kind: str, name: str, key: str, payload: dict[str, Any], now: dt.datetime
-    ) -> dict[str, Any]:
-        return {
-            "item_id": item_id,
-            "kind": kind,
-            "name": name,
-            "payload": payload,
-            "idempotency_key": key,
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
-        }
 
     def _waits_on(self, wf: CompiledWorkflow, row: ItemRow, actor: Actor) -> bool:
         state = wf.state(row.state)
@@ -1032,19 +918,18 @@ class Engine:
         detail: dict[str, Any] | None = None,
     ) -> None:
         tx.insert_audit(
-            {
-                "at": now,
-                "actor": actor.id,
-                "roles": sorted(actor.roles),
-                "command": command,
-                "workflow_id": workflow,
-                "item_id": item_id,
-                "trigger": trigger,
-                "outcome": outcome,
-                "rule": rule,
-                "reason": reason,
-                "detail": detail or {},
-            }
+            steps_.audit_record(
+                actor,
+                command,
+                workflow,
+                item_id,
+                trigger,
+                outcome,
+                now,
+                rule=rule,
+                reason=reason,
+                detail=detail,
+            )
         )
 
     def _audit_refusal(
