@@ -31,6 +31,12 @@ import click
 from click.core import ParameterSource
 
 from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.cli.calendars import (
+    calendar_options,
+    calendar_settings,
+    calendars_path,
+    working_calendar,
+)
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.diagram import width
 from cmc_workflow.engine import Engine
@@ -228,8 +234,6 @@ def clock_options(command: Callable[..., None]) -> Callable[..., None]:
     ``--business-hours``, ``--after-hours-next-day``, same defaults and ``CMC_``
     variables as ``cmc-workflow run``): commands that move items start and stop SLA
     clocks, whose deadlines must be reckoned on the daemon's calendar."""
-    # imported here: cmc_workflow.cli.time imports this module's options
-    from cmc_workflow.cli import time as time_cli
 
     @functools.wraps(command)
     def wrapper(
@@ -241,11 +245,11 @@ def clock_options(command: Callable[..., None]) -> Callable[..., None]:
         after_hours_next_day: bool,
         **kwargs: Any,
     ) -> None:
-        calendar_settings = time_cli._settings(timezone, business_hours, after_hours_next_day)
-        calendar = time_cli._calendar(time_cli._calendars_path(calendars_dir), calendar_settings)
+        settings_ = calendar_settings(timezone, business_hours, after_hours_next_day)
+        calendar = working_calendar(calendars_path(calendars_dir), settings_)
         command(replace(settings, calendar=calendar), **kwargs)
 
-    decorated: Callable[..., None] = time_cli.calendar_options(wrapper)
+    decorated: Callable[..., None] = calendar_options(wrapper)
     return decorated
 
 

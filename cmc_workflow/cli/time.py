@@ -19,18 +19,23 @@ import datetime as dt
 import importlib
 import sys
 import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cmc_workflow.calendar import BusinessHours, CalendarSettings, WorkingCalendar
 from cmc_workflow.calendar.answers import Deadline
+from cmc_workflow.cli.calendars import (
+    calendar_options,
+    calendar_settings,
+    calendars_path,
+    working_calendar,
+)
 from cmc_workflow.cli.items import db_option, emit_json, json_option, table
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.engine import system_clock
-from cmc_workflow.errors import CmcWorkflowError, DefinitionError, StoreError
+from cmc_workflow.errors import CmcWorkflowError, StoreError
 from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.log import configure_logging
 from cmc_workflow.schedules import Schedule, schedules_from
@@ -39,88 +44,6 @@ from cmc_workflow.store import timers as sql
 
 EXIT_BEHIND = 1
 EXIT_DATABASE = 3
-
-
-# -- shared options -------------------------------------------------------------------------
-def _business_hours(_ctx: click.Context, _param: click.Parameter, value: str) -> Any:
-    if value.lower() == "none":
-        return None
-    try:
-        opens, closes = (dt.time.fromisoformat(part.strip()) for part in value.split("-"))
-        return BusinessHours(opens=opens, closes=closes)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r}: give HH:MM-HH:MM or 'none' ({exc})") from None
-
-
-def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--calendars``, ``--timezone``, ``--business-hours``, ``--after-hours-next-day``."""
-    options = [
-        click.option(
-            "--calendars",
-            "calendars_dir",
-            default=None,
-            envvar="CMC_CALENDARS",
-            type=click.Path(file_okay=False),
-            help="Folder of admin calendar files (default: ./calendars if it exists).",
-        ),
-        click.option(
-            "--timezone",
-            default="Asia/Shanghai",
-            show_default=True,
-            envvar="CMC_TIMEZONE",
-            help="IANA timezone in which working days and deadlines are reckoned.",
-        ),
-        click.option(
-            "--business-hours",
-            default="09:00-17:30",
-            show_default=True,
-            envvar="CMC_BUSINESS_HOURS",
-            callback=_business_hours,
-            help="Opening hours of working days, HH:MM-HH:MM, or 'none' (periods end at 24:00).",
-        ),
-        click.option(
-            "--after-hours-next-day/--no-after-hours-next-day",
-            default=False,
-            show_default=True,
-            envvar="CMC_AFTER_HOURS_NEXT_DAY",
-            help="Count a receipt after hours or on a rest day as received the next working day.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _settings(timezone: str, business_hours: Any, after_hours_next_day: bool) -> CalendarSettings:
-    try:
-        return CalendarSettings(
-            timezone=timezone,
-            business_hours=business_hours,
-            after_hours_counts_next_day=after_hours_next_day,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--timezone") from None
-
-
-def _calendars_path(value: str | None) -> Path | None:
-    if value is not None:
-        path = Path(value)
-        if not path.is_dir():
-            raise click.BadParameter(f"{value!r} is not a folder", param_hint="--calendars")
-        return path
-    default = Path("calendars")
-    return default if default.is_dir() else None
-
-
-def _calendar(calendars: Path | None, settings: CalendarSettings) -> WorkingCalendar:
-    try:
-        if calendars is None:
-            return WorkingCalendar(settings)
-        return WorkingCalendar.from_directory(calendars, settings)
-    except DefinitionError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise SystemExit(1) from None
 
 
 def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
@@ -252,9 +175,9 @@ def run(
         db=db,
         workflows=tuple(Path(p) for p in workflows_dirs),
         policies=tuple(Path(p) for p in policies),
-        calendars=_calendars_path(calendars_dir),
+        calendars=calendars_path(calendars_dir),
         handlers=_resolve_handlers(handlers_spec),
-        settings=_settings(timezone, business_hours, after_hours_next_day),
+        settings=calendar_settings(timezone, business_hours, after_hours_next_day),
         poll_interval=poll_interval,
         reload_interval=reload_interval,
         batch=batch,
@@ -322,12 +245,12 @@ def status(
 
     Exits 0, or 1 with --max-lag when timers wait too long, 3 when the database fails.
     """
-    settings = _settings(timezone, business_hours, after_hours_next_day)
+    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
     tz = settings.tz
     now = system_clock()
     paths = workflows_dirs or (("workflows",) if Path("workflows").is_dir() else ())
     schedules, problems = _schedules(paths)
-    calendar = _calendar(_calendars_path(calendars_dir), settings)
+    calendar = working_calendar(calendars_path(calendars_dir), settings)
     try:
         store = Store.open(db, migrate=False)
     except CmcWorkflowError as exc:
@@ -536,8 +459,8 @@ def calendar_status(
     A provisional year has no official data and no calendars/ file: deadlines that reach
     it use the weekday rule and are marked provisional. Exits 0.
     """
-    settings = _settings(timezone, business_hours, after_hours_next_day)
-    calendar = _calendar(_calendars_path(calendars_dir), settings)
+    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
+    calendar = working_calendar(calendars_path(calendars_dir), settings)
     this_year = system_clock().astimezone(settings.tz).year
     wanted = sorted(set(years)) or [this_year - 1, this_year, this_year + 1]
     statuses = calendar.status(wanted)
@@ -637,8 +560,8 @@ def calendar_add_days(
     `cmc-workflow calendar add-days 2025-09-26T15:00 2` is due Mon 2025-09-29 17:30,
     because Sun 2025-09-28 is an adjusted working day.
     """
-    settings = _settings(timezone, business_hours, after_hours_next_day)
-    calendar = _calendar(_calendars_path(calendars_dir), settings)
+    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
+    calendar = working_calendar(calendars_path(calendars_dir), settings)
     deadline: Deadline = calendar.add_working_days(_received(date, settings.tz), n)
     if as_json:
         emit_json(deadline.as_record())
