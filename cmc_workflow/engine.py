@@ -574,10 +574,13 @@ class Engine:
 
     def _deliver_due(self, limit: int, *, depth: int) -> RunReport:
         now = self._now()
+        names = self.handlers.names()
+        # look first without a lock: an idle daemon's poll must not take SQLite's write lock
+        with self.store.read() as tx:
+            if not tx.has_due_outbox(now, handler_names=names):
+                return RunReport(0, 0)
         with self.store.write() as tx:
-            rows = tx.claim_outbox(
-                now, self.runner, OUTBOX_LEASE, limit, handler_names=self.handlers.names()
-            )
+            rows = tx.claim_outbox(now, self.runner, OUTBOX_LEASE, limit, handler_names=names)
         delivered = failed = 0
         for row in rows:
             if self._deliver(row, depth):

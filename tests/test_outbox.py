@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
 from cmc_workflow.engine import OUTBOX_LEASE
@@ -387,3 +387,26 @@ def test_a_database_failure_while_delivering_does_not_fail_the_accepted_command(
     finally:
         database.dispose()
     assert check_invariants(db_url) == []
+
+
+def test_an_idle_delivery_pass_takes_no_write_lock(tmp_path: Path, clock: FakeClock) -> None:
+    # a daemon polls the outbox every few seconds; on SQLite a write transaction would
+    # queue every idle poll behind (and block) the users' commands
+    with Engine.open(
+        f"sqlite:///{tmp_path / 'cmc.db'}",
+        workflows=PUBLISHING,
+        clock=clock,
+        handlers={"publish_to_channels": FlakyPublisher(failures=0)},
+    ) as engine:
+        engine.start("publishing", actor=EDITOR, data=TOPIC)
+        begins: list[str] = []
+
+        @event.listens_for(engine.store.engine, "before_cursor_execute")
+        def record(*args: Any) -> None:
+            statement = args[2]
+            if statement.startswith("BEGIN"):
+                begins.append(statement)
+
+        report = engine.deliver_outbox()
+        assert (report.delivered, report.failed) == (0, 0)
+        assert begins == ["BEGIN"]  # one deferred (read) transaction, no BEGIN IMMEDIATE

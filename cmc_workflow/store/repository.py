@@ -339,6 +339,11 @@ class Tx:
             )
         return rows
 
+    def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
+        """Whether :meth:`claim_outbox` would find anything (a read, no lock taken)."""
+        params = {"b_names": list(handler_names), "b_now": now, "b_limit": 1}
+        return self.conn.execute(_DUE_OUTBOX, params).first() is not None
+
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
         """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         result = self.conn.execute(
