@@ -17,13 +17,46 @@ from typing import Any
 
 from transitions import Machine
 
-from cmc_workflow.definition.guards import Guard, compile_guard
+from cmc_workflow.definition.guards import Guard, compile_expression, compile_guard
 from cmc_workflow.definition.loader import LoadedWorkflow
-from cmc_workflow.definition.models import FieldSpec, State, Transition, Workflow
+from cmc_workflow.definition.models import FieldSpec, StartsItem, State, Transition, Workflow
 from cmc_workflow.errors import GuardRejected, InvalidTrigger
 
 ROUTE_TRIGGER = "_route"
 """The internal trigger of gateway routes (not a valid user trigger name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStart:
+    """A compiled ``starts:`` entry: the workflow and how to compute each child's data."""
+
+    workflow: str
+    data: Mapping[str, Guard]
+    for_each: Guard | None
+
+    def data_for(self, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The start data of every child to open in ``scope`` (one per ``for_each``
+        element, ``each`` bound to it; no element, no child). Fields that compute to
+        null are left out, so the child's optional fields stay unset."""
+        if self.for_each is None:
+            elements: list[Any] = [None]
+        else:
+            found = self.for_each.value(scope)
+            elements = [] if found is None else found if isinstance(found, list) else [found]
+        out = []
+        for element in elements:
+            each_scope = {**scope, "each": element}
+            values = {name: expr.value(each_scope) for name, expr in self.data.items()}
+            out.append({k: v for k, v in values.items() if v is not None})
+        return out
+
+
+def _child_start(spec: StartsItem) -> ChildStart:
+    return ChildStart(
+        workflow=spec.workflow,
+        data=MappingProxyType({k: compile_expression(v) for k, v in spec.data.items()}),
+        for_each=compile_expression(spec.for_each) if spec.for_each is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +73,7 @@ class Edge:
     default: bool
     notify: tuple[str, ...]
     spec: Transition = field(repr=False)
+    starts: tuple[ChildStart, ...] = ()
 
 
 _STATE_ATTRIBUTE = "_cmc_state"
@@ -153,6 +187,7 @@ def _edge(source: str, index: int, t: Transition, state: State) -> Edge:
         default=t.default,
         notify=tuple(t.notify),
         spec=t,
+        starts=tuple(_child_start(c) for c in t.starts),
     )
 
 

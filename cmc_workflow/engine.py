@@ -24,6 +24,7 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.loader import LoadedWorkflow, load_paths
+from cmc_workflow.definition.models import Collects
 from cmc_workflow.errors import (
     CmcWorkflowError,
     ConflictError,
@@ -48,6 +49,8 @@ Clock = Callable[[], dt.datetime]
 log = structlog.get_logger("cmc_workflow.engine")
 
 MAX_INLINE_CHAIN = 8
+MAX_LINK_DEPTH = 8
+"""How deep one command may start or gather items that start or gather items in turn."""
 """Handler outcomes that lead into another serviceTask run inline this many times in a
 row; the rest of such a chain (or loop) waits for the next delivery pass."""
 OUTBOX_LEASE = dt.timedelta(minutes=5)
@@ -211,70 +214,88 @@ class Engine:
         data: Mapping[str, Any] | None = None,
         parent_id: int | None = None,
     ) -> Item:
-        """Start an item of ``workflow`` in its start state, with validated ``data``."""
+        """Start an item of ``workflow`` in its start state, with validated ``data``.
+
+        ``parent_id`` links the item to the item it follows from (:meth:`children`)."""
         actor = self._resolved(actor)
         now = self._now()
-        values = dict(data or {})
         try:
-            version = self.definitions.require(workflow)
-            wf = version.workflow
-            start = wf.definition.start
-            if not actor.roles & set(start.roles):
-                raise NotPermitted(
-                    f"{actor.id} may not start {workflow!r}: it needs one of the roles "
-                    f"{sorted(start.roles)}, they hold {sorted(actor.roles) or 'none'}",
-                    trigger="start",
-                )
-            clean = self._validated_data(wf, values)
-            first = Step(
-                kind="start",
-                trigger=None,
-                source=None,
-                target=start.state,
-                visit=1,
-                actor=actor,
-                roles=tuple(sorted(actor.roles & set(start.roles))),
-                form=clean,
-                notify=(),
-            )
             with self.store.write() as tx:
                 if parent_id is not None:
                     self._load(tx, parent_id)  # a missing parent is not found, not a race
-                command = Command(
-                    "start", actor, wf, None, None, None, clean, clean, start.state, now
+                row, version, outbox = self._start_in(
+                    tx, workflow, actor, dict(data or {}), parent_id, now, self._claim_until(now, 0)
                 )
-                for extension in self.extensions:
-                    extension.check(command, tx)
-                steps, state, visit = steps_.walk(wf, first, clean)
-                values = {
-                    "workflow_id": workflow,
-                    "definition_id": version.row.id,
-                    "state": state,
-                    "data": clean,
-                    "visit": visit,
-                    "seq": len(steps),
-                    "version": 1,
-                    "created_at": now,
-                    "created_by": actor.id,
-                    "updated_at": now,
-                    "closed_at": now if wf.is_end(state) else None,
-                    "parent_id": parent_id,
-                }
-                item_id = tx.insert_item(values)
-                # what was written, as it reads back (times in UTC): no re-select needed
-                row = ItemRow(id=item_id, **{**values, **_utc_times(values)})
-                outbox = self._persist_steps(
-                    tx, wf, item_id, 0, steps, clean, now, self._claim_until(now, 0)
-                )
-                self._after_change(tx, wf, item_id, "start", actor, None, steps, clean, now)
-                self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
         except EngineError as exc:
             self._audit_refusal(actor, "start", workflow, None, None, exc, now)
             raise
-        log.info("item_started", workflow=workflow, item_id=item_id, state=state, actor=actor.id)
+        log.info("item_started", workflow=workflow, item_id=row.id, state=row.state, actor=actor.id)
         if self._deliver_after_commit(outbox):
-            return self.get(item_id)
+            return self.get(row.id)
         return self._item(row, version)
+
+    def _start_in(
+        self,
+        tx: Tx,
+        workflow: str,
+        actor: Actor,
+        values: dict[str, Any],
+        parent_id: int | None,
+        now: dt.datetime,
+        claim_until: dt.datetime | None,
+        depth: int = 0,
+    ) -> tuple[ItemRow, Version, list[dict[str, Any]]]:
+        """Start an item inside ``tx`` (a command's own start, or a child that a
+        transition's ``starts:`` opens); returns the row written, its version and the
+        outbox rows queued."""
+        version = self.definitions.require(workflow)
+        wf = version.workflow
+        start = wf.definition.start
+        if not actor.roles & set(start.roles):
+            raise NotPermitted(
+                f"{actor.id} may not start {workflow!r}: it needs one of the roles "
+                f"{sorted(start.roles)}, they hold {sorted(actor.roles) or 'none'}",
+                trigger="start",
+            )
+        clean = self._validated_data(wf, values)
+        first = Step(
+            kind="start",
+            trigger=None,
+            source=None,
+            target=start.state,
+            visit=1,
+            actor=actor,
+            roles=tuple(sorted(actor.roles & set(start.roles))),
+            form=clean,
+            notify=(),
+        )
+        command = Command("start", actor, wf, None, None, None, clean, clean, start.state, now)
+        for extension in self.extensions:
+            extension.check(command, tx)
+        steps, state, visit = steps_.walk(wf, first, clean)
+        gathered = self._gathering(tx, steps, clean)
+        row_values = {
+            "workflow_id": workflow,
+            "definition_id": version.row.id,
+            "state": state,
+            "data": clean,
+            "visit": visit,
+            "seq": len(steps),
+            "version": 1,
+            "created_at": now,
+            "created_by": actor.id,
+            "updated_at": now,
+            "closed_at": now if wf.is_end(state) else None,
+            "parent_id": parent_id,
+        }
+        item_id = tx.insert_item(row_values)
+        # what was written, as it reads back (times in UTC): no re-select needed
+        row = ItemRow(id=item_id, **{**row_values, **_utc_times(row_values)})
+        outbox = self._persist_steps(tx, wf, item_id, 0, steps, clean, now, claim_until)
+        self._after_change(tx, wf, item_id, "start", actor, None, steps, clean, now)
+        self._audit(tx, actor, "start", workflow, item_id, None, "accepted", now)
+        outbox += self._links(tx, wf, row, steps, gathered, actor, now, claim_until, depth)
+        return row, version, outbox
 
     def fire(
         self,
@@ -402,6 +423,11 @@ class Engine:
             edge = pending
         except EngineError as exc:
             return edge, [str(exc)], [type(exc).__name__]
+        if edge.spec.children_closed:
+            try:
+                self._refuse_open_children(tx, row, edge)
+            except GuardRejected as exc:
+                return edge, [str(exc)], [type(exc).__name__]
         command = Command(  # a probe: the form comes with fire()
             "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now, probe=True
         )
@@ -438,6 +464,14 @@ class Engine:
             row = self._load(tx, item_id)
             version = self.definitions.version(tx, row.definition_id)
         return self._item(row, version)
+
+    def children(self, item_id: int) -> list[Item]:
+        """The items started from item ``item_id`` (``starts:`` or ``parent_id``), oldest
+        first."""
+        with self.store.read() as tx:
+            self._load(tx, item_id)
+            rows = tx.children(item_id)
+            return [self._item(r, self.definitions.version(tx, r.definition_id)) for r in rows]
 
     def history(self, item_id: int) -> list[HistoryEntry]:
         """Every accepted step of the item, in order."""
@@ -792,6 +826,7 @@ class Engine:
         kind: str,
         now: dt.datetime,
         claim_until: dt.datetime | None = None,
+        depth: int = 0,
     ) -> tuple[list[dict[str, Any]], ItemRow]:
         """Write the transition ``edge`` of ``row`` (and the gateway hops after it);
         returns the queued outbox rows and the item as written."""
@@ -807,8 +842,13 @@ class Engine:
             roles=tuple(sorted(actor.roles & edge.roles)),
             form=form,
             notify=edge.notify,
+            edge=edge,
         )
         steps, state, visit = steps_.walk(wf, first, data)
+        for step in steps:
+            if step.edge is not None and step.edge.spec.children_closed:
+                self._refuse_open_children(tx, row, step.edge)
+        gathered = self._gathering(tx, steps, data)
         values = {
             "state": state,
             "data": data,
@@ -823,7 +863,114 @@ class Engine:
         outbox = self._persist_steps(tx, wf, row.id, row.seq, steps, data, now, claim_until)
         left = Visit(row.state, row.visit) if moved else None
         self._after_change(tx, wf, row.id, kind, actor, left, steps, data, now)
+        outbox += self._links(tx, wf, new_row, steps, gathered, actor, now, claim_until, depth)
         return outbox, new_row
+
+    # -- links between items: starts, collects, children_closed -------------------------
+    def _refuse_open_children(self, tx: Tx, row: ItemRow, edge: Edge) -> None:
+        """Refuse a ``children_closed`` transition while an item this one started is open."""
+        waiting = tx.open_children(row.id)
+        if waiting:
+            names = ", ".join(f"{c.workflow_id} {c.id} ({c.state})" for c in waiting[:10])
+            more = f" and {len(waiting) - 10} more" if len(waiting) > 10 else ""
+            raise GuardRejected(
+                f"{edge.trigger!r} is not possible while items this one started are open: "
+                f"{names}{more}",
+                item_id=str(row.id),
+                trigger=edge.trigger,
+                state=row.state,
+            )
+
+    def _gathering(
+        self, tx: Tx, steps: list[Step], data: dict[str, Any]
+    ) -> list[tuple[Collects, list[ItemRow]]]:
+        """The open items the steps' ``collects:`` gather, found before the item is
+        written so that their ``count`` goes into its data."""
+        found: list[tuple[Collects, list[ItemRow]]] = []
+        for step in steps:
+            spec = step.edge.spec.collects if step.edge is not None else None
+            if spec is None:
+                continue
+            rows = tx.open_items([(spec.workflow, s) for s in spec.states])
+            found.append((spec, rows))
+            if spec.count is not None:
+                data[spec.count] = len(rows)
+        return found
+
+    def _links(
+        self,
+        tx: Tx,
+        wf: CompiledWorkflow,
+        row: ItemRow,
+        steps: list[Step],
+        gathered: list[tuple[Collects, list[ItemRow]]],
+        actor: Actor,
+        now: dt.datetime,
+        claim_until: dt.datetime | None,
+        depth: int,
+    ) -> list[dict[str, Any]]:
+        """Carry out the steps' ``starts:`` and ``collects:`` in the command's transaction;
+        returns the outbox rows the opened and gathered items queued."""
+        if not gathered and not any(s.edge is not None and s.edge.starts for s in steps):
+            return []
+        if depth >= MAX_LINK_DEPTH:
+            raise EngineError(
+                f"items started or gathered more than {MAX_LINK_DEPTH} levels deep in one "
+                "command: the definitions start each other in a loop",
+                item_id=str(row.id),
+                state=row.state,
+            )
+        outbox: list[dict[str, Any]] = []
+        for step in steps:
+            if step.edge is None or not step.edge.starts:
+                continue
+            scope = {
+                **steps_.scope(row.data, step.form, actor),
+                "item": {"id": row.id, "workflow": wf.id},
+            }
+            for child in step.edge.starts:
+                for values in child.data_for(scope):
+                    _row, _version, queued = self._start_in(
+                        tx, child.workflow, actor, values, row.id, now, claim_until, depth + 1
+                    )
+                    outbox += queued
+        for spec, rows in gathered:
+            for other in rows:
+                outbox += self._collect(tx, spec, other, row, actor, now, claim_until, depth)
+        return outbox
+
+    def _collect(
+        self,
+        tx: Tx,
+        spec: Collects,
+        other: ItemRow,
+        into: ItemRow,
+        actor: Actor,
+        now: dt.datetime,
+        claim_until: dt.datetime | None,
+        depth: int,
+    ) -> list[dict[str, Any]]:
+        """Fire ``spec.trigger`` on a gathered item (its guards apply; its role lists do
+        not: the gathering transition's roles already admitted the actor)."""
+        other_wf = self.definitions.version(tx, other.definition_id).workflow
+        form = {spec.link: into.id} if spec.link is not None else {}
+        try:
+            edge = other_wf.take(other.state, spec.trigger, steps_.scope(other.data, form, actor))
+            clean, errors = validate_values(edge.form, form)
+            if errors:
+                raise FormInvalid(
+                    errors, item_id=str(other.id), trigger=spec.trigger, state=other.state
+                )
+        except EngineError as exc:
+            exc.item_id = str(other.id)
+            raise
+        outbox, _row = self._apply(
+            tx, other_wf, other, edge, clean, actor, "collect", now, claim_until, depth + 1
+        )
+        self._audit(
+            tx, actor, "collect", other.workflow_id, other.id, spec.trigger, "accepted", now
+        )
+        return outbox
 
     def _after_change(
         self,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import EngineError
 from cmc_workflow.model import SYSTEM, Actor
 
@@ -31,6 +31,8 @@ class Step:
     roles: tuple[str, ...]
     form: dict[str, Any]
     notify: tuple[str, ...]
+    edge: Edge | None = None
+    """The transition taken (None for a start): what it opens, gathers or awaits."""
 
 
 def scope(data: Mapping[str, Any], form: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
@@ -51,7 +53,9 @@ def walk(wf: CompiledWorkflow, first: Step, data: Mapping[str, Any]) -> tuple[li
             break
         edge = wf.route(state, scope(data, {}, SYSTEM))
         visit += 1
-        steps.append(Step("route", None, state, edge.target, visit, SYSTEM, (), {}, edge.notify))
+        steps.append(
+            Step("route", None, state, edge.target, visit, SYSTEM, (), {}, edge.notify, edge)
+        )
         state = edge.target
     else:
         raise EngineError(

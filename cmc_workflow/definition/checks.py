@@ -10,6 +10,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
+from cmc_workflow.definition.links import check_links
 from cmc_workflow.definition.located import Located, Path
 from cmc_workflow.definition.models import FieldSpec, State, Workflow
 from cmc_workflow.errors import Problem
@@ -24,6 +25,7 @@ def check_workflow(wf: Workflow, doc: Located) -> list[Problem]:
     problems += _forms(wf, doc)
     problems += _deadlines(wf, doc)
     problems += _graph(wf, doc)
+    problems += check_links(wf, doc)
     return problems
 
 

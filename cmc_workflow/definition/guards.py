@@ -27,6 +27,8 @@ Scope = Mapping[str, Any]
 Evaluator = Callable[[Scope], Any]
 
 ROOT_NAMES = frozenset({"data", "form", "actor"})
+VALUE_ROOT_NAMES = ROOT_NAMES | {"item", "each"}
+"""Names a value expression (``starts: data:``) may also read: the item and the element."""
 _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "len": lambda v: len(v) if v is not None else 0,
@@ -71,9 +73,24 @@ class Guard:
         """Evaluate to a bool; type mismatches inside comparisons count as false."""
         return bool(self._fn(scope))
 
+    def value(self, scope: Scope) -> Any:
+        """Evaluate to the expression's value (a missing field reads as None)."""
+        return self._fn(scope)
+
 
 def compile_guard(source: str) -> Guard:
     """Compile ``source`` or raise :class:`GuardSyntaxError` with the offending offset."""
+    return _compile_source(source, ROOT_NAMES)
+
+
+def compile_expression(source: str) -> Guard:
+    """Compile a value expression (its :meth:`Guard.value` is what it reads): the guard
+    language plus ``item`` (``item.id``, ``item.workflow``) and ``each`` (the element of a
+    ``for_each`` list)."""
+    return _compile_source(source, VALUE_ROOT_NAMES)
+
+
+def _compile_source(source: str, roots: frozenset[str]) -> Guard:
     text = source.strip()
     if not text:
         raise GuardSyntaxError("the guard is empty", 0)
@@ -86,6 +103,7 @@ def compile_guard(source: str) -> Guard:
         raise GuardSyntaxError(f"not a valid expression: {exc.msg}", lead + offset) from None
     fields: set[str] = set()
     try:
+        _check_names(tree, roots)
         fn = _compile(tree.body, fields)
     except GuardSyntaxError as exc:
         raise GuardSyntaxError(str(exc), lead + exc.offset, exc.code) from None
@@ -139,12 +157,24 @@ def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
     )
 
 
+def _check_names(tree: ast.Expression, roots: frozenset[str]) -> None:
+    """Refuse the value-only names (``item``, ``each``) where only a guard may stand."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in VALUE_ROOT_NAMES - roots:
+            raise GuardSyntaxError(
+                f"{node.id!r} may only be read in the data of `starts:`; "
+                "a guard reads data.<field>, form.<field>, actor.<attr>",
+                node.col_offset,
+                "E-GUARD-NAME",
+            )
+
+
 def _name(node: ast.Name) -> Evaluator:
     name = node.id
     if name in _CONSTANTS:
         const = _CONSTANTS[name]
         return lambda _s: const
-    if name in ROOT_NAMES:
+    if name in VALUE_ROOT_NAMES:
         return lambda s: s.get(name)
     raise GuardSyntaxError(
         f"unknown name {name!r}: use data.<field>, form.<field>, actor.<attr>, true, false, null",

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cmc_workflow.definition.checks import check_workflow
+from cmc_workflow.definition.links import check_link_set
 from cmc_workflow.definition.located import Located, load_located
 from cmc_workflow.definition.models import (
     IDENT_PATTERN,
@@ -332,6 +333,8 @@ def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
             result.workflows[model.id] = LoadedWorkflow(model, text, file, content_hash(text))
         else:
             result.others.setdefault(kind, []).append((doc, model))
+    if not result.problems:
+        result.problems += check_link_set(result.workflows)
     if not result.problems:
         for check in _SET_CHECKS:
             result.problems += check(result)

@@ -166,6 +166,36 @@ class Deadline(Model):
     implements: list[RequirementId] = Field(default_factory=list)
 
 
+class StartsItem(Model):
+    """An item of another workflow that a transition opens in its own transaction."""
+
+    workflow: Ident = Field(description="id of the workflow to start an item of")
+    data: dict[Ident, str] = Field(
+        default_factory=dict,
+        description="the new item's start data: field -> expression over data, form, actor, "
+        "item (item.id, item.workflow) and each (the for_each element)",
+    )
+    for_each: str | None = Field(
+        default=None, description="expression giving a list: one item per element ('each')"
+    )
+    implements: list[RequirementId] = Field(default_factory=list)
+
+
+class Collects(Model):
+    """Open items of another workflow that a transition gathers into this item."""
+
+    workflow: Ident = Field(description="id of the workflow whose items are gathered")
+    states: list[Ident] = Field(min_length=1, description="states the gathered items rest in")
+    trigger: Ident = Field(description="trigger fired on each gathered item")
+    link: Ident | None = Field(
+        default=None, description="field of the trigger's form that receives this item's id"
+    )
+    count: Ident | None = Field(
+        default=None, description="data field of this item set to the number gathered"
+    )
+    implements: list[RequirementId] = Field(default_factory=list)
+
+
 class Transition(Model):
     """A way out of a state."""
 
@@ -188,6 +218,18 @@ class Transition(Model):
     )
     notify: list[Ident] = Field(
         default_factory=list, description="roles notified (through the outbox) when it is taken"
+    )
+    starts: list[StartsItem] = Field(
+        default_factory=list,
+        description="items of other workflows opened in the same transaction (their parent "
+        "is this item)",
+    )
+    collects: Collects | None = Field(
+        default=None, description="gather open items of another workflow into this one"
+    )
+    children_closed: bool = Field(
+        default=False,
+        description="refused while any item this item started is still open",
     )
     implements: list[RequirementId] = Field(default_factory=list)
     description: str | None = None

@@ -281,6 +281,22 @@ class Tx:
         ).all()
         return [_item(r) for r in rows]
 
+    def children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id``, oldest first."""
+        rows = self.conn.execute(
+            select(*_ITEM_COLUMNS).where(items.c.parent_id == item_id).order_by(items.c.id)
+        ).all()
+        return [_item(r) for r in rows]
+
+    def open_children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id`` that are still open, oldest first."""
+        rows = self.conn.execute(
+            select(*_ITEM_COLUMNS)
+            .where(items.c.parent_id == item_id, items.c.closed_at.is_(None))
+            .order_by(items.c.id)
+        ).all()
+        return [_item(r) for r in rows]
+
     def records(
         self, workflow_id: str, states: Sequence[str], field: str, value: str
     ) -> list[dict[str, Any]]:

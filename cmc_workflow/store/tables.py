@@ -94,6 +94,7 @@ items = Table(
     Column("parent_id", BigId, ForeignKey("items.id"), nullable=True),
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
+    Index("ix_items_parent", "parent_id"),
 )
 
 history = Table(

@@ -1,0 +1,212 @@
+"""Checks of the links between workflows: ``starts:``, ``collects:``, ``children_closed``.
+
+Within one file (:func:`check_links`): the expressions of ``starts:`` compile and the
+``count`` of ``collects:`` is an integer data field. Across the loaded set
+(:func:`check_link_set`): the workflows named exist, a child's data names its fields and
+gives every required one, and a gathering names states, a trigger and a link field that
+the gathered workflow has.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
+from cmc_workflow.definition.located import Located, Path, load_located
+from cmc_workflow.definition.models import Transition, Workflow
+from cmc_workflow.errors import Problem
+
+if TYPE_CHECKING:
+    from cmc_workflow.definition.loader import LoadedWorkflow
+
+
+def _linking(wf: Workflow) -> Iterator[tuple[Transition, Path]]:
+    for name, state in wf.states.items():
+        for i, t in enumerate(state.transitions):
+            if t.starts or t.collects is not None:
+                yield t, ("states", name, "transitions", i)
+
+
+def check_links(wf: Workflow, doc: Located) -> list[Problem]:
+    """The problems of ``wf``'s links that one file shows."""
+    out: list[Problem] = []
+    for t, path in _linking(wf):
+        for k, child in enumerate(t.starts):
+            base: Path = (*path, "starts", k)
+            exprs: list[tuple[Path, str]] = [((*base, "data", f), e) for f, e in child.data.items()]
+            if child.for_each is not None:
+                exprs.append(((*base, "for_each"), child.for_each))
+            for where, source in exprs:
+                try:
+                    compiled = compile_expression(source)
+                except GuardSyntaxError as exc:
+                    at = doc.column_in(where, exc.offset)
+                    out.append(
+                        Problem(
+                            doc.file,
+                            at.line,
+                            at.column,
+                            exc.code,
+                            f"expression {source!r}: {exc} (at character {exc.offset + 1})",
+                            "write form.<field>, data.<field>, item.id, each.<key>, or a "
+                            "quoted literal such as \"'patrol'\"",
+                        )
+                    )
+                    continue
+                if child.for_each is None and _reads_each(compiled.source):
+                    out.append(
+                        doc.problem(
+                            where,
+                            "E-STARTS-EACH",
+                            f"expression {source!r} reads 'each', but this entry has no for_each:",
+                            "add for_each: <a list expression>, or read data./form. instead",
+                        )
+                    )
+        spec = t.collects
+        if spec is not None and spec.count is not None:
+            field = wf.data.get(spec.count)
+            if field is None or field.type != "integer":
+                out.append(
+                    doc.problem(
+                        (*path, "collects", "count"),
+                        "E-COLLECTS-COUNT",
+                        f"count: {spec.count!r} must be an integer field declared under data:",
+                        f"declare {spec.count}: {{type: integer, required: false}} under data:",
+                    )
+                )
+    return out
+
+
+def _reads_each(source: str) -> bool:
+    tree = ast.parse(source.strip(), mode="eval")
+    return any(isinstance(n, ast.Name) and n.id == "each" for n in ast.walk(tree))
+
+
+def check_link_set(workflows: Mapping[str, LoadedWorkflow]) -> list[Problem]:
+    """The problems of every workflow's links against the other loaded workflows."""
+    out: list[Problem] = []
+    for loaded in workflows.values():
+        wf = loaded.definition
+        links = list(_linking(wf))
+        if not links:
+            continue
+        doc, _problems = load_located(loaded.source, loaded.file)
+        for t, path in links:
+            for k, child in enumerate(t.starts):
+                out += _child_problems(
+                    child.workflow, child.data, (*path, "starts", k), doc, workflows
+                )
+            if t.collects is not None:
+                out += _collect_problems(t, (*path, "collects"), doc, workflows)
+    return out
+
+
+def _child_problems(
+    target: str,
+    data: Mapping[str, str],
+    base: Path,
+    doc: Located,
+    workflows: Mapping[str, LoadedWorkflow],
+) -> list[Problem]:
+    other = workflows.get(target)
+    if other is None:
+        return [
+            doc.problem(
+                (*base, "workflow"),
+                "E-LINK-WORKFLOW",
+                f"workflow {target!r} is not loaded",
+                f"loaded workflows: {', '.join(sorted(workflows))}",
+            )
+        ]
+    spec = other.definition.data
+    out = [
+        doc.problem(
+            (*base, "data", name),
+            "E-STARTS-FIELD",
+            f"{target} has no data field {name!r}",
+            f"its data fields: {', '.join(sorted(spec)) or 'none'}",
+            key=True,
+        )
+        for name in data
+        if name not in spec
+    ]
+    missing = sorted(n for n, f in spec.items() if f.required and n not in data)
+    if missing:
+        out.append(
+            doc.problem(
+                (*base, "data") if data else base,
+                "E-STARTS-FIELD",
+                f"{target} requires the data field(s) {', '.join(missing)}, which this "
+                "entry does not give",
+                "map each required field to an expression, e.g. title: form.title",
+                key=True,
+            )
+        )
+    return out
+
+
+def _collect_problems(
+    t: Transition, base: Path, doc: Located, workflows: Mapping[str, LoadedWorkflow]
+) -> list[Problem]:
+    spec = t.collects
+    assert spec is not None
+    other = workflows.get(spec.workflow)
+    if other is None:
+        return [
+            doc.problem(
+                (*base, "workflow"),
+                "E-LINK-WORKFLOW",
+                f"workflow {spec.workflow!r} is not loaded",
+                f"loaded workflows: {', '.join(sorted(workflows))}",
+            )
+        ]
+    states = other.definition.states
+    out: list[Problem] = []
+    for i, name in enumerate(spec.states):
+        state = states.get(name)
+        if state is None:
+            out.append(
+                doc.problem(
+                    (*base, "states", i),
+                    "E-UNKNOWN-STATE",
+                    f"{spec.workflow} has no state {name!r}",
+                    f"its states: {', '.join(sorted(states))}",
+                )
+            )
+            continue
+        ways = [x for x in state.transitions if x.trigger == spec.trigger]
+        if not ways:
+            out.append(
+                doc.problem(
+                    (*base, "trigger"),
+                    "E-COLLECTS-TRIGGER",
+                    f"{spec.workflow} cannot fire {spec.trigger!r} in state {name!r}",
+                    "name a trigger of every state gathered from",
+                )
+            )
+            continue
+        for way in ways:
+            if spec.link is not None and spec.link not in way.form:
+                out.append(
+                    doc.problem(
+                        (*base, "link"),
+                        "E-COLLECTS-LINK",
+                        f"{spec.workflow}'s {spec.trigger!r} in {name!r} has no form field "
+                        f"{spec.link!r} to receive this item's id",
+                        f"declare {spec.link}: {{type: integer}} in that transition's form",
+                    )
+                )
+            others = sorted(f for f, s in way.form.items() if s.required and f != spec.link)
+            if others:
+                out.append(
+                    doc.problem(
+                        (*base, "trigger"),
+                        "E-COLLECTS-TRIGGER",
+                        f"{spec.workflow}'s {spec.trigger!r} in {name!r} requires the form "
+                        f"field(s) {', '.join(others)}, which a gathering cannot fill",
+                        "make them optional, or gather with a trigger without a form",
+                    )
+                )
+    return out
