@@ -84,15 +84,18 @@ def _reads_each(source: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "each" for n in ast.walk(tree))
 
 
-def check_link_set(workflows: Mapping[str, LoadedWorkflow]) -> list[Problem]:
-    """The problems of every workflow's links against the other loaded workflows."""
+def check_link_set(
+    workflows: Mapping[str, LoadedWorkflow], located: Mapping[str, Located] | None = None
+) -> list[Problem]:
+    """The problems of every workflow's links against the other loaded workflows
+    (``located``: the workflows' located documents, parsed again when not given)."""
     out: list[Problem] = []
     for loaded in workflows.values():
         wf = loaded.definition
         links = list(_linking(wf))
         if not links:
             continue
-        doc, _problems = load_located(loaded.source, loaded.file)
+        doc = (located or {}).get(wf.id) or load_located(loaded.source, loaded.file)[0]
         for t, path in links:
             for k, child in enumerate(t.starts):
                 out += _child_problems(

@@ -58,6 +58,8 @@ class LoadedSet:
     workflows: dict[str, LoadedWorkflow] = field(default_factory=dict)
     others: dict[str, list[tuple[Located, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    located: dict[str, Located] = field(default_factory=dict)
+    """The located document of each workflow, by id (to place cross-file problems)."""
 
     def raise_for_problems(self) -> None:
         """Raise :class:`DefinitionError` when any file had a problem."""
@@ -331,10 +333,11 @@ def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
                 )
                 continue
             result.workflows[model.id] = LoadedWorkflow(model, text, file, content_hash(text))
+            result.located[model.id] = doc
         else:
             result.others.setdefault(kind, []).append((doc, model))
     if not result.problems:
-        result.problems += check_link_set(result.workflows)
+        result.problems += check_link_set(result.workflows, result.located)
     if not result.problems:
         for check in _SET_CHECKS:
             result.problems += check(result)
