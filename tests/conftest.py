@@ -25,6 +25,9 @@ from cmc_workflow.store.tables import metadata
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
 POLICIES = ROOT / "policies"
+PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
+"""The bundled policies that judge publishing; the other files name other workflows, which
+a test loading the publishing workflow alone does not load."""
 PG_ENV = "CMC_TEST_POSTGRES_URL"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from sqlalchemy import update
 from cmc_workflow import Actor, Engine, PolicyDenied
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import FakeClock
+from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import CHECKLIST, EDITOR, PUBLISHING, REVIEWER, ROOT, TOPIC, ok_handler, walk
 
 POLICIES = ROOT / "policies"
@@ -25,6 +26,11 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
+    """Runs the command line in ``tmp_path``, where ``policies/`` holds the bundled policies
+    that judge publishing (the others name workflows these tests do not load)."""
+    (tmp_path / "policies").mkdir()
+    for policy in PUBLISHING_POLICIES:
+        shutil.copy(policy, tmp_path / "policies" / policy.name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CMC_")}
     env["PYTHONPATH"] = str(ROOT)
 
@@ -43,7 +49,7 @@ def cli(tmp_path: Path) -> Cli:
     return run
 
 
-DEFS = ["--workflows", str(PUBLISHING), "--policies", str(POLICIES)]
+DEFS = ["--workflows", str(PUBLISHING), "--policies", "policies"]
 
 
 @pytest.mark.req("PUB-5", "PUB-6")
@@ -62,7 +68,7 @@ def test_policy_check_and_validate_pass_on_the_bundle_and_name_a_bypass(
     )
     broken = tmp_path / "publishing.yaml"
     broken.write_text(shortcut, encoding="utf-8")
-    done = cli("policy", "check", "--workflows", str(broken), "--policies", str(POLICIES))
+    done = cli("policy", "check", "--workflows", str(broken), "--policies", "policies")
     assert done.returncode == 1
     assert "E-POLICY-BYPASS" in done.stderr
     assert "drafting -shortcut-> signoff -sign-> publishing" in done.stderr
@@ -94,7 +100,7 @@ def test_explain_denial_gives_the_rule_in_both_languages(
     with Engine.open(
         db,
         workflows=PUBLISHING,
-        policies=POLICIES,
+        policies=PUBLISHING_POLICIES,
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
     ) as engine:
@@ -118,7 +124,7 @@ def test_explain_denial_gives_the_rule_in_both_languages(
 @pytest.mark.req("SEC-2", "SEC-3")
 def test_audit_verify_and_export(cli: Cli, tmp_path: Path, clock: FakeClock) -> None:
     db = f"sqlite:///{tmp_path / 'cmc.db'}"
-    with Engine.open(db, workflows=PUBLISHING, policies=POLICIES, clock=clock) as engine:
+    with Engine.open(db, workflows=PUBLISHING, policies=PUBLISHING_POLICIES, clock=clock) as engine:
         item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
         with pytest.raises(PolicyDenied):
             engine.start("publishing", actor=EDITOR, data={**TOPIC, "monetization": True})

@@ -23,7 +23,7 @@ from cmc_workflow.errors import DefinitionError, FormInvalid
 from cmc_workflow.policy import Masker
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit
-from tests.conftest import FakeClock
+from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
@@ -32,14 +32,13 @@ from tests.helpers import (
     OTHER_EDITOR,
     PUBLISHING,
     REVIEWER,
-    ROOT,
     SECOND_REVIEWER,
     TOPIC,
     ok_handler,
     walk,
 )
 
-POLICIES = ROOT / "policies"
+POLICIES = PUBLISHING_POLICIES
 
 
 def open_engine(
@@ -49,7 +48,7 @@ def open_engine(
     return Engine.open(
         url,
         workflows=[PUBLISHING, *workflows],
-        policies=[POLICIES, *(policies or [])],
+        policies=[*POLICIES, *(policies or [])],
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
     )

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from cmc_workflow import Actor, Engine, PolicyDenied
 from cmc_workflow.errors import NotPermitted
 from cmc_workflow.store.tables import audit
-from tests.conftest import FakeClock
+from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
@@ -28,7 +28,6 @@ from tests.helpers import (
     OPS,
     PUBLISHING,
     REVIEWER,
-    ROOT,
     SECOND_REVIEWER,
     TOPIC,
     ok_handler,
@@ -138,7 +137,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, d
     engine = Engine.open(
         f"sqlite:///{folder / 'cmc.db'}",
         workflows=PUBLISHING,
-        policies=ROOT / "policies",
+        policies=PUBLISHING_POLICIES,
         clock=FakeClock(),
         handlers={"publish_to_channels": ok_handler},
     )

@@ -10,9 +10,10 @@ import pytest
 from cmc_workflow import Engine
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError, Problem
-from tests.helpers import PUBLISHING, ROOT
+from tests.conftest import PUBLISHING_POLICIES
+from tests.helpers import PUBLISHING
 
-POLICIES = ROOT / "policies"
+POLICIES = PUBLISHING_POLICIES
 
 SHORTCUT = """\
       - trigger: shortcut
@@ -54,7 +55,7 @@ def test_a_shortcut_around_the_reviews_is_refused_with_the_path(tmp_path: Path) 
     assert text.count(anchor) == 1
     workflow.write_text(text.replace(anchor, anchor + SHORTCUT), encoding="utf-8")
     assert problems(workflow) == []  # the workflow alone is fine
-    found = problems(workflow, POLICIES)
+    found = problems(workflow, *POLICIES)
     assert [p.code for p in found] == ["E-POLICY-BYPASS"]
     bypass = found[0]
     assert bypass.file == str(workflow)
@@ -92,7 +93,7 @@ def test_a_gateway_route_around_a_review_is_a_bypass(tmp_path: Path) -> None:
     workflow = tmp_path / "publishing.yaml"
     workflow.write_text(text, encoding="utf-8")
     assert problems(workflow) == []
-    found = problems(workflow, POLICIES)
+    found = problems(workflow, *POLICIES)
     assert [p.code for p in found] == ["E-POLICY-BYPASS"]
     assert "drafting -submit-> triage -(route)-> second_review -approve-> signoff" in (
         found[0].message
@@ -114,18 +115,18 @@ def test_a_certain_edit_after_the_approvals_is_a_bypass_an_optional_one_is_not(
         )
 
     workflow = publishing_with(tmp_path, "        implements: [PUB-6]", touch_up("true"))
-    found = problems(workflow, POLICIES)
+    found = problems(workflow, *POLICIES)
     assert [p.code for p in found] == ["E-POLICY-BYPASS"]
     assert "signoff -touch_up-> signoff -sign-> publishing" in found[0].message
     workflow = publishing_with(tmp_path, "        implements: [PUB-6]", touch_up("false"))
-    assert problems(workflow, POLICIES) == []  # the runtime rule decides (see the engine tests)
+    assert problems(workflow, *POLICIES) == []  # the runtime rule decides (see the engine tests)
 
 
 @pytest.mark.req("PUB-5")
 def test_the_bundled_correction_path_is_not_a_bypass() -> None:
     # correction -correct-> publishing re-enters publishing: the approvals of the round
     # that published the item still stand, so the proof accepts it
-    assert problems(PUBLISHING, POLICIES) == []
+    assert problems(PUBLISHING, *POLICIES) == []
 
 
 UNSAT = """\
