@@ -428,6 +428,15 @@ class Engine:
                 self._refuse_open_children(tx, row, edge)
             except GuardRejected as exc:
                 return edge, [str(exc)], [type(exc).__name__]
+        for child in edge.starts:
+            current = self.definitions.current(child.workflow)
+            roles = set(current.workflow.definition.start.roles) if current else set()
+            if not actor.roles & roles:
+                reason = (
+                    f"{actor.id} may not start {child.workflow!r}, which {trigger!r} opens: "
+                    f"it needs one of the roles {sorted(roles)}"
+                )
+                return edge, [reason], ["NotPermitted"]
         command = Command(  # a probe: the form comes with fire()
             "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now, probe=True
         )

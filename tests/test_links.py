@@ -185,6 +185,9 @@ def test_a_child_needs_its_start_roles(tmp_path: Path, db_url: str, clock: FakeC
     )
     with _engine(tmp_path, db_url, clock, lenient, FIX, NOTE, AUTO) as engine:
         review = engine.start("review", actor=OPERATOR)
+        raise_findings = engine.allowed(review.id, OPERATOR)[0]
+        assert not raise_findings.allowed
+        assert "may not start 'fix'" in raise_findings.reasons[0]
         with pytest.raises(NotPermitted, match="may not start 'fix'"):
             engine.fire(review.id, "raise_findings", actor=OPERATOR, data={"findings": ["x"]})
         assert engine.get(review.id).state == "open"
