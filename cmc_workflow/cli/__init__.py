@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from cmc_workflow.cli import compliance as compliance_cli
 from cmc_workflow.cli import db, definitions, items, policy, time
 
 
@@ -23,5 +24,6 @@ for _command in [
     db.db_group,
     *time.COMMANDS,
     *policy.COMMANDS,
+    *compliance_cli.COMMANDS,
 ]:
     main.add_command(_command)

@@ -1,0 +1,223 @@
+"""Commands about the requirements: ``compliance`` (the matrix) and ``docs`` (workflow pages).
+
+Exit codes: 0 done (``compliance``: every ``must`` requirement is carried out and tested,
+and every citation names a known id); 1 a definition file has problems (listed as
+``file:line:col: CODE message``); 2 a usage error (a bad option, a requirements file with
+no ids); 5 ``compliance`` found a ``must`` requirement uncovered or a broken citation
+(the matrix is still printed or written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cmc_workflow.compliance.citations import relative
+from cmc_workflow.compliance.matrix import compliance_matrix
+from cmc_workflow.compliance.pages import DOCS_COMMAND, GENERATED_MARK, workflow_pages
+from cmc_workflow.compliance.render import (
+    MARKDOWN_COMMAND,
+    render_json,
+    render_markdown,
+    render_table,
+)
+from cmc_workflow.compliance.requirements import (
+    BUNDLED_DISPLAY,
+    Requirement,
+    bundled_requirements_text,
+    duplicate_ids,
+    parse_requirements,
+)
+from cmc_workflow.definition.loader import LoadedSet, load_paths
+
+EXIT_DEFINITION = 1
+EXIT_UNCOVERED = 5
+"""``compliance``: a must requirement is uncovered, or a citation is broken. Not 4, which
+``run`` uses for a crash: one number, one meaning across the program."""
+
+_workflows_option = click.option(
+    "--workflows",
+    "workflows_dir",
+    default="workflows",
+    show_default=True,
+    envvar="CMC_WORKFLOWS",
+    type=click.Path(exists=True),
+    help="Workflow definitions and schedules (a folder or a file).",
+)
+_policies_option = click.option(
+    "--policies",
+    "policies_dir",
+    default=None,
+    envvar="CMC_POLICIES",
+    type=click.Path(exists=True),
+    help="Policy definitions  [default: policies/ when it exists]",
+)
+_requirements_option = click.option(
+    "--requirements",
+    "requirements_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The requirements file (REQUIREMENTS.md)  [default: the copy shipped with cmc-workflow]",
+)
+
+
+def _requirements(requirements_file: str | None, base: Path) -> tuple[list[Requirement], str]:
+    """The requirement list and how to name its file; a file without ids is a usage error."""
+    if requirements_file is None:
+        text, name = bundled_requirements_text(), BUNDLED_DISPLAY
+    else:
+        text = Path(requirements_file).read_text(encoding="utf-8")
+        name = relative(requirements_file, base)
+    requirements = parse_requirements(text)
+    if not requirements:
+        raise click.BadParameter(
+            f"{name} states no requirement id (bullets '- **PUB-1 Title.** text' or table "
+            "rows '| INS-1 | duty | ... |')",
+            param_hint="--requirements",
+        )
+    for ident in duplicate_ids(text):
+        click.echo(f"{name}: requirement {ident} is stated twice; the first counts", err=True)
+    return requirements, name
+
+
+def _definitions(workflows_dir: str, policies_dir: str | None) -> LoadedSet:
+    """Every definition; on problems print them and exit 1."""
+    if policies_dir is None and Path("policies").is_dir():
+        policies_dir = "policies"
+    paths = [workflows_dir] + ([policies_dir] if policies_dir else [])
+    loaded = load_paths(paths)
+    if loaded.problems:
+        for problem in loaded.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_DEFINITION)
+    return loaded
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@click.command()
+@_workflows_option
+@_policies_option
+@click.option(
+    "--tests",
+    "tests_dir",
+    default=None,
+    type=click.Path(exists=True),
+    help="Test modules whose pytest.mark.req markers count  [default: tests/ when it exists]",
+)
+@_requirements_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for the terminal, the Markdown of docs/compliance.md, or JSON.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Write to this file instead of stdout.",
+)
+def compliance(
+    workflows_dir: str,
+    policies_dir: str | None,
+    tests_dir: str | None,
+    requirements_file: str | None,
+    fmt: str,
+    output: str | None,
+) -> None:
+    """The compliance matrix: each requirement id against the workflow elements, policies,
+    schedules and engine guarantees that carry it out and the tests that exercise it.
+
+    A requirement is covered when at least one element and one test (a
+    pytest.mark.req("ID") marker) cite it. Every id is a must unless its text says
+    "Level: should" or "Level: may". Exits 0 when every must requirement is covered and
+    every citation names a known id; 5 otherwise (gaps and problems are listed); 1 when a
+    definition file has problems. Regenerate the docs page with:
+    cmc-workflow compliance --format markdown --output docs/compliance.md
+    """
+    base = Path.cwd()
+    requirements, name = _requirements(requirements_file, base)
+    loaded = _definitions(workflows_dir, policies_dir)
+    if tests_dir is None and Path("tests").is_dir():
+        tests_dir = "tests"
+    matrix = compliance_matrix(
+        requirements,
+        loaded,
+        Path(tests_dir) if tests_dir else None,
+        requirements_file=name,
+        base=base,
+    )
+    if fmt == "markdown":
+        _write(render_markdown(matrix, MARKDOWN_COMMAND), output)
+    elif fmt == "json":
+        _write(render_json(matrix), output)
+    else:
+        _write(render_table(matrix), output)
+    if output not in (None, "-") and not matrix.ok:
+        click.echo(
+            f"{len(matrix.must_gaps)} must requirement(s) uncovered, "
+            f"{len(matrix.issues)} problem(s) with citations (see {output})",
+            err=True,
+        )
+    sys.exit(0 if matrix.ok else EXIT_UNCOVERED)
+
+
+@click.command()
+@_workflows_option
+@_policies_option
+@_requirements_option
+@click.option(
+    "--output",
+    default="docs/workflows",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The folder of the pages.",
+)
+def docs(
+    workflows_dir: str, policies_dir: str | None, requirements_file: str | None, output: str
+) -> None:
+    """Write a Markdown page per workflow (diagram, states, transitions, policies and the
+    clauses it carries out) and an index README.md into --output.
+
+    Pages of workflows that no longer exist are removed (only files that this command
+    generated). Exits 0, or 1 when a definition file has problems. The bundled pages are
+    regenerated with: cmc-workflow docs --output docs/workflows
+    """
+    base = Path.cwd()
+    requirements, _ = _requirements(requirements_file, base)
+    loaded = _definitions(workflows_dir, policies_dir)
+    pages = workflow_pages(loaded, requirements, base=base, command=DOCS_COMMAND)
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(folder.glob("*.md")):
+        if stale.name not in pages and _generated(stale):
+            stale.unlink()
+            click.echo(f"removed {relative(stale, base)}")
+    for name, text in pages.items():
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {relative(path, base)}")
+
+
+def _generated(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(len(GENERATED_MARK)) == GENERATED_MARK
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+COMMANDS: list[click.Command] = [compliance, docs]

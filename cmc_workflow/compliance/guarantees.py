@@ -1,0 +1,93 @@
+"""What the engine itself carries out: requirements that no YAML element can carry.
+
+Auditing every command, chaining the audit log, masking personal data, committing every
+accepted transition durably and reckoning working days on the official calendar happen
+for every workflow, whatever its YAML says. This table names, per requirement, the
+modules that carry it out, so the compliance matrix can count them as elements; a test
+(``tests/test_compliance.py``) checks that every module named here exists.
+
+Keep it small and honest: a requirement belongs here only when code — not a workflow,
+policy or schedule — is what carries it out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from cmc_workflow.compliance.model import Citation, Issue
+
+
+@dataclass(frozen=True, slots=True)
+class Guarantee:
+    """A requirement the engine carries out, the modules that do it, and how."""
+
+    requirement: str
+    modules: tuple[str, ...]
+    how: str
+
+
+ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
+    Guarantee(
+        "SEC-1",
+        ("cmc_workflow.steps", "cmc_workflow.store.audit", "cmc_workflow.engine"),
+        "every start and fire, allowed or refused, writes an audit record in the command's "
+        "transaction: who, what, when, on which item, the outcome",
+    ),
+    Guarantee(
+        "SEC-2",
+        ("cmc_workflow.store.audit", "cmc_workflow.cli.policy"),
+        "the audit log is hash-chained per item; `cmc-workflow audit verify` names edited, "
+        "deleted and inserted records; `cmc-workflow audit export` writes it as JSON lines",
+    ),
+    Guarantee(
+        "SEC-3",
+        ("cmc_workflow.policy.masking", "cmc_workflow.definition.models"),
+        "fields declared `personal: true` are masked in audit exports and in logs",
+    ),
+    Guarantee(
+        "SEC-4",
+        ("cmc_workflow.store.database", "cmc_workflow.store.repository"),
+        "every accepted transition commits in one transaction with its history, timers, "
+        "audit and outbox rows; SQLite runs with synchronous=FULL; PostgreSQL allows "
+        "standby servers and off-site backups",
+    ),
+    Guarantee(
+        "CMT-2",
+        ("cmc_workflow.calendar.official", "cmc_workflow.calendar.working", "cmc_workflow.clocks"),
+        "working days follow the official mainland-China calendar (holidays and adjusted "
+        "working days); SLA clocks warn before and record a breach",
+    ),
+)
+"""The engine's guarantees, in requirement order of the requirements file."""
+
+
+def missing_modules(guarantees: tuple[Guarantee, ...] = ENGINE_GUARANTEES) -> list[str]:
+    """The modules named by ``guarantees`` that cannot be found (none, when all is well)."""
+    missing: list[str] = []
+    for guarantee in guarantees:
+        for module in guarantee.modules:
+            if importlib.util.find_spec(module) is None and module not in missing:
+                missing.append(module)
+    return missing
+
+
+def guarantee_citations(
+    guarantees: tuple[Guarantee, ...] = ENGINE_GUARANTEES,
+) -> tuple[list[Citation], list[Issue]]:
+    """One citation per guarantee, and an issue per module that does not exist."""
+    missing = set(missing_modules(guarantees))
+    citations: list[Citation] = []
+    issues: list[Issue] = []
+    for guarantee in guarantees:
+        for module in guarantee.modules:
+            if module in missing:
+                issues.append(
+                    Issue(
+                        f"engine guarantee of {guarantee.requirement} names {module}, "
+                        "which does not exist"
+                    )
+                )
+        name = f"{', '.join(guarantee.modules)}: {guarantee.how}"
+        citations.append(Citation(guarantee.requirement, "engine", name, ""))
+    return citations, issues

@@ -1,0 +1,494 @@
+"""The compliance matrix: the requirement parser, the collectors, the exit codes, and the
+freshness of docs/compliance.md."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cmc_workflow.cli import main
+from cmc_workflow.cli.compliance import EXIT_UNCOVERED
+from cmc_workflow.compliance import (
+    ENGINE_GUARANTEES,
+    bundled_requirements_text,
+    compliance_matrix,
+    parse_requirements,
+    render_markdown,
+)
+from cmc_workflow.compliance.guarantees import Guarantee, guarantee_citations, missing_modules
+from cmc_workflow.compliance.markers import scan_source
+from cmc_workflow.compliance.render import MARKDOWN_COMMAND, matrix_json, render_table
+from cmc_workflow.compliance.requirements import BUNDLED_DISPLAY, duplicate_ids
+from cmc_workflow.definition.loader import load_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_REQUIREMENTS = ROOT.parent / "shared" / "spec" / "REQUIREMENTS.md"
+COMPLIANCE_MD = ROOT / "docs" / "compliance.md"
+
+REQUIREMENTS = """\
+# Loans
+
+## AAA — lending (LND 1)
+
+- **AAA-1 Request (申请).** Staff request a device. LND 1.1.
+- **AAA-2 Approval.** The keeper approves
+  or refuses, on a continued line.
+- **AAA-3** Approval comes within one working day. Level: should.
+
+| id | duty | cadence | source |
+|---|---|---|---|
+| AAA-4 | loan check: every device back | daily | LND 2 |
+
+## BBB — extras
+
+- **BBB-1** Hot-desk mechanism: anyone may book a desk.
+"""
+
+WORKFLOW = """\
+id: loan
+label: {zh: 借用, en: Loan}
+implements: [AAA-1]
+roles:
+  staff: {zh: 员工, en: Staff}
+  keeper: {zh: 管理员, en: Keeper}
+  system: {zh: 系统, en: System}
+data:
+  weekend: {type: boolean, required: false}
+start: {state: requested, roles: [staff, system], implements: [AAA-1]}
+states:
+  requested:
+    type: userTask
+    label: {zh: 已申请, en: Requested}
+    implements: [AAA-2]
+    deadline:
+      within: 1 working day
+      implements: [AAA-3]
+    transitions:
+      - {trigger: approve, target: done, roles: [keeper], implements: [AAA-2]}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+SCHEDULES = """\
+kind: schedules
+schedules:
+  daily_loans:
+    workflow: loan
+    implements: [AAA-4]
+    cron: "0 9 * * *"
+"""
+
+POLICY = """\
+kind: policy
+id: loans
+label: {zh: 借用规则, en: Loan rules}
+implements: [AAA-2]
+workflows:
+  loan:
+    forbid_data:
+      - id: no_weekend
+        when: data.weekend == true
+        implements: [AAA-2]
+"""
+
+TESTS = """\
+import pytest
+
+pytestmark = [pytest.mark.req("AAA-1")]
+
+
+@pytest.mark.req("AAA-2", "AAA-4")
+def test_approval():
+    pass
+
+
+def test_only_the_module_marker():
+    pass
+"""
+
+
+def tree(tmp_path: Path, tests: str = TESTS, workflow: str = WORKFLOW) -> Path:
+    """A project folder: requirements, workflows with schedules, policies, tests."""
+    files = {
+        "REQUIREMENTS.md": REQUIREMENTS,
+        "workflows/loan.yaml": workflow,
+        "workflows/schedules.yaml": SCHEDULES,
+        "policies/loans.yaml": POLICY,
+        "tests/test_loans.py": tests,
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def run(project: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """``cmc-workflow compliance`` run in ``project`` with its requirements file."""
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("CMC_WORKFLOWS", raising=False)
+    monkeypatch.delenv("CMC_POLICIES", raising=False)
+    result = CliRunner().invoke(
+        main, ["compliance", "--requirements", "REQUIREMENTS.md", *args], catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+# -- the requirement list -----------------------------------------------------------------
+
+
+def test_bullets_and_table_rows_become_requirements_with_titles_sections_and_levels() -> None:
+    reqs = {r.id: r for r in parse_requirements(REQUIREMENTS)}
+    assert list(reqs) == ["AAA-1", "AAA-2", "AAA-3", "AAA-4", "BBB-1"]
+    assert reqs["AAA-1"].title == "Request (申请)"
+    assert reqs["AAA-1"].text == "Staff request a device. LND 1.1."
+    assert reqs["AAA-1"].section == "AAA — lending (LND 1)"
+    assert reqs["AAA-2"].text == "The keeper approves or refuses, on a continued line."
+    # no title in bold: the first sentence stands in; a text may lower the level
+    assert reqs["AAA-3"].title == "Approval comes within one working day"
+    assert reqs["AAA-3"].level == "should"
+    assert [r.level for r in reqs.values()].count("must") == 4
+    # a table row: the first column is the title, the others are named by the header
+    assert reqs["AAA-4"].title == "loan check: every device back"
+    assert reqs["AAA-4"].text == "loan check: every device back; cadence: daily; source: LND 2"
+    assert reqs["AAA-4"].line == 12
+    # words before an early colon make the title
+    assert reqs["BBB-1"].title == "Hot-desk mechanism"
+    assert reqs["BBB-1"].section == "BBB — extras"
+
+
+def test_an_id_stated_twice_keeps_its_first_statement_and_is_named() -> None:
+    text = REQUIREMENTS + "- **AAA-1 Again.** A second statement.\n"
+    assert [r.title for r in parse_requirements(text) if r.id == "AAA-1"] == ["Request (申请)"]
+    assert duplicate_ids(text) == ["AAA-1"]
+    assert duplicate_ids(REQUIREMENTS) == []
+
+
+def test_the_bundled_requirements_have_every_family_and_every_id_is_a_must() -> None:
+    reqs = parse_requirements(bundled_requirements_text())
+    families = sorted({r.family for r in reqs})
+    assert families == ["ACC", "CMT", "EMG", "FLT", "INS", "PUB", "RPT", "SEC", "TRN"]
+    by_id = {r.id: r for r in reqs}
+    assert by_id["PUB-3"].title == "Assignment (任务)"
+    assert by_id["INS-1"].text.endswith("cadence: daily; source: CMC 8.2.5")
+    assert by_id["INS-11"].title == "publishing-cadence check"
+    assert "2 working days" in by_id["CMT-2"].text
+    assert {r.level for r in reqs} == {"must"}
+    assert len(reqs) == len({r.id for r in reqs}) == 57
+    assert duplicate_ids(bundled_requirements_text()) == []
+
+
+@pytest.mark.skipif(not SHARED_REQUIREMENTS.is_file(), reason="no ../shared/spec checkout")
+def test_the_bundled_copy_equals_the_shared_requirements() -> None:
+    assert bundled_requirements_text() == SHARED_REQUIREMENTS.read_text(encoding="utf-8"), (
+        "cmc_workflow/compliance/requirements.md differs from ../shared/spec/REQUIREMENTS.md: "
+        "copy it again (cp ../shared/spec/REQUIREMENTS.md cmc_workflow/compliance/requirements.md)"
+    )
+
+
+# -- test markers -------------------------------------------------------------------------
+
+
+def test_markers_on_functions_classes_modules_and_params_are_read_without_importing() -> None:
+    source = textwrap.dedent(
+        """
+        import pytest
+        from pytest import mark
+
+        pytestmark = pytest.mark.req("MOD-1")
+
+        @pytest.mark.req("FUN-1", "FUN-2")
+        @pytest.mark.parametrize("x", [1, pytest.param(2, marks=pytest.mark.req("PAR-1"))])
+        def test_function(x):
+            pass
+
+        @mark.req("CLS-1")
+        class TestThing:
+            pytestmark = [pytest.mark.req("CLS-2"), pytest.mark.slow]
+
+            @pytest.mark.req("MET-1")
+            async def test_method(self):
+                pass
+
+            def test_plain(self):
+                pass
+
+            class TestInner:
+                def test_deep(self):
+                    pass
+
+        def test_unmarked_but_in_a_marked_module():
+            pass
+
+        def helper():
+            pytest.mark.req("NOT-1")  # not a decorator: ignored
+        """
+    )
+    tests, issues = scan_source(source, "tests/test_x.py")
+    assert issues == []
+    assert {t.node_id: t.ids for t in tests} == {
+        "tests/test_x.py::test_function": ("MOD-1", "FUN-1", "FUN-2", "PAR-1"),
+        "tests/test_x.py::TestThing::test_method": ("MOD-1", "CLS-1", "CLS-2", "MET-1"),
+        "tests/test_x.py::TestThing::test_plain": ("MOD-1", "CLS-1", "CLS-2"),
+        "tests/test_x.py::TestThing::TestInner::test_deep": ("MOD-1", "CLS-1", "CLS-2"),
+        "tests/test_x.py::test_unmarked_but_in_a_marked_module": ("MOD-1",),
+    }
+    assert tests[0].line == 9  # the def line, under its decorators
+
+
+def test_markers_that_cannot_count_are_reported_with_their_place() -> None:
+    source = textwrap.dedent(
+        """
+        import pytest
+
+        IDS = ("PUB-1",)
+
+        @pytest.mark.req(*IDS)
+        def test_computed_ids():
+            pass
+
+        @pytest.mark.req()
+        def test_no_ids():
+            pass
+
+        @pytest.mark.req("PUB-2")
+        def fixture_like():
+            pass
+
+        @pytest.mark.req("PUB-3")
+        class Helper:
+            pass
+        """
+    )
+    tests, issues = scan_source(source, "tests/test_y.py")
+    assert tests == []
+    assert [(i.line, i.message.split(" ")[0:3]) for i in issues] == [
+        (6, ["pytest.mark.req", "argument", "'*IDS'"]),
+        (10, ["pytest.mark.req()", "names", "no"]),
+        (15, ["pytest.mark.req", "on", "fixture_like(),"]),
+        (19, ["pytest.mark.req", "on", "class"]),
+    ]
+    _, broken = scan_source("def test_(:\n", "tests/test_z.py")
+    assert broken[0].file == "tests/test_z.py"
+    assert "cannot parse" in broken[0].message
+
+
+# -- the matrix ---------------------------------------------------------------------------
+
+
+def test_each_source_counts_and_a_requirement_needs_an_element_and_a_test(tmp_path: Path) -> None:
+    project = tree(tmp_path)
+    loaded = load_paths([project / "workflows", project / "policies"])
+    assert loaded.problems == []
+    matrix = compliance_matrix(
+        parse_requirements(REQUIREMENTS), loaded, project / "tests", base=project, guarantees=()
+    )
+    counts = {
+        row.requirement.id: tuple(len(row.by(s)) for s in ("element", "policy", "schedule", "test"))
+        for row in matrix.rows
+    }
+    # AAA-1: workflow + start; AAA-2: state + transition, policy file + rule; AAA-3: deadline
+    assert counts == {
+        "AAA-1": (2, 0, 0, 2),
+        "AAA-2": (2, 2, 0, 1),
+        "AAA-3": (1, 0, 0, 0),
+        "AAA-4": (0, 0, 1, 1),
+        "BBB-1": (0, 0, 0, 0),
+    }
+    status = {row.requirement.id: row.status for row in matrix.rows}
+    assert status == {
+        "AAA-1": "covered",
+        "AAA-2": "covered",
+        "AAA-3": "no test",
+        "AAA-4": "covered",
+        "BBB-1": "uncovered",
+    }
+    names = [c.name for c in matrix.row("AAA-2").citations]
+    assert names == [
+        "loan: state requested",
+        "loan: requested --approve--> done",
+        "policy loans",
+        "policy loans: forbid_data no_weekend on loan",
+        "tests/test_loans.py::test_approval",
+    ]
+    assert (
+        matrix.row("AAA-3").by("element")[0].name == "loan: deadline of requested (1 working day)"
+    )
+    assert matrix.row("AAA-4").by("schedule")[0].file == "workflows/schedules.yaml"
+    # AAA-3 is a should: only the must BBB-1 fails the matrix
+    assert [r.requirement.id for r in matrix.must_gaps] == ["BBB-1"]
+    assert not matrix.ok
+
+
+def test_an_unknown_id_in_a_workflow_or_a_test_is_a_problem(tmp_path: Path) -> None:
+    project = tree(
+        tmp_path,
+        tests=TESTS.replace('"AAA-4"', '"AAA-4", "ZZZ-9"'),
+        workflow=WORKFLOW.replace(
+            "implements: [AAA-1]\nroles", "implements: [AAA-1, YYY-1]\nroles"
+        ),
+    )
+    loaded = load_paths([project / "workflows", project / "policies"])
+    matrix = compliance_matrix(
+        parse_requirements(REQUIREMENTS),
+        loaded,
+        project / "tests",
+        requirements_file="REQUIREMENTS.md",
+        base=project,
+        guarantees=(),
+    )
+    assert [(str(i)) for i in matrix.issues] == [
+        "workflows/loan.yaml: loan: workflow cites 'YYY-1', which is not a requirement id of "
+        "REQUIREMENTS.md",
+        "tests/test_loans.py:7: tests/test_loans.py::test_approval cites 'ZZZ-9', which is not "
+        "a requirement id of REQUIREMENTS.md",
+    ]
+    assert matrix_json(matrix)["problems"][1]["line"] == 7
+
+
+def test_engine_guarantees_count_as_elements_and_a_missing_module_is_a_problem() -> None:
+    real = Guarantee("AAA-3", ("cmc_workflow.clocks",), "reckons working days")
+    ghost = Guarantee("AAA-3", ("cmc_workflow.no_such_module",), "does nothing")
+    citations, issues = guarantee_citations((real, ghost))
+    assert [c.source for c in citations] == ["engine", "engine"]
+    assert citations[0].name == "cmc_workflow.clocks: reckons working days"
+    assert [i.message for i in issues] == [
+        "engine guarantee of AAA-3 names cmc_workflow.no_such_module, which does not exist"
+    ]
+
+
+def test_every_module_an_engine_guarantee_names_exists_and_every_id_is_known() -> None:
+    assert missing_modules() == []
+    known = {r.id for r in parse_requirements(bundled_requirements_text())}
+    assert {g.requirement for g in ENGINE_GUARANTEES} <= known
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def test_the_command_exits_0_when_every_must_is_covered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tree(tmp_path)
+    (project / "tests" / "test_more.py").write_text(
+        'import pytest\n\n\n@pytest.mark.req("BBB-1")\ndef test_desk():\n    pass\n',
+        encoding="utf-8",
+    )
+    # BBB-1 still lacks an element: exit 5, and the gap is named
+    code, out, _ = run(project, monkeypatch=monkeypatch)
+    assert code == EXIT_UNCOVERED == 5
+    assert "BBB-1 (must) Hot-desk mechanism: tested, but no workflow element" in out
+    workflow = WORKFLOW.replace("implements: [AAA-1]\nroles", "implements: [AAA-1, BBB-1]\nroles")
+    (project / "workflows" / "loan.yaml").write_text(workflow, encoding="utf-8")
+    code, out, err = run(project, monkeypatch=monkeypatch)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "requirements: REQUIREMENTS.md"
+    assert lines[2].split() == [
+        "id", "level", "elements", "policies", "schedules", "engine", "tests", "status", "title"
+    ]  # fmt: skip
+    assert lines[4].split() == [
+        "AAA-1",
+        "must",
+        "2",
+        "0",
+        "0",
+        "0",
+        "2",
+        "covered",
+        "Request",
+        "(申请)",
+    ]
+    # the should AAA-3 is still a gap, listed but not failing
+    assert "  AAA-3 (should) Approval comes within one working day: carried out, but no test" in out
+    assert lines[-1] == "5 requirements: 4 covered, 1 gap (0 must), 0 problems with citations."
+
+
+def test_the_command_writes_json_and_markdown_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tree(tmp_path)
+    code, out, err = run(project, "--format", "json", "--output", "m.json", monkeypatch=monkeypatch)
+    assert (code, out) == (EXIT_UNCOVERED, "")
+    assert "1 must requirement(s) uncovered, 0 problem(s) with citations (see m.json)" in err
+    document = json.loads((project / "m.json").read_text(encoding="utf-8"))
+    assert document["ok"] is False
+    assert document["gaps"] == ["AAA-3", "BBB-1"]
+    aaa2 = document["requirements"][1]
+    assert aaa2["counts"] == {
+        "elements": 2, "policies": 2, "schedules": 0, "engine": 0, "tests": 1
+    }  # fmt: skip
+    assert aaa2["citations"]["tests"] == [
+        {"name": "tests/test_loans.py::test_approval", "file": "tests/test_loans.py", "line": 7}
+    ]
+    code, _, _ = run(
+        project, "--format", "markdown", "--output", "docs/c.md", monkeypatch=monkeypatch
+    )
+    page = (project / "docs" / "c.md").read_text(encoding="utf-8")
+    assert page.startswith(f"<!-- Generated by `{MARKDOWN_COMMAND}`.")
+    row = "| [AAA-3](#aaa-3) | Approval comes within one working day | should | 1 | 0 | 0 | 0 | 0 |"
+    assert f"{row} no test |" in page
+    assert "- `loan: deadline of requested (1 working day)` (workflows/loan.yaml)" in page
+    assert "- `tests/test_loans.py::test_approval`" in page
+
+
+def test_broken_definitions_exit_1_and_a_file_without_ids_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tree(tmp_path, workflow=WORKFLOW.replace("target: done", "target: nowhere"))
+    code, out, err = run(project, monkeypatch=monkeypatch)
+    assert (code, out) == (1, "")
+    assert "workflows/loan.yaml:" in err
+    assert "nowhere" in err
+    (project / "REQUIREMENTS.md").write_text("# Nothing here\n", encoding="utf-8")
+    code, _, err = run(project, monkeypatch=monkeypatch)
+    assert code == 2
+    assert "states no requirement id" in err
+
+
+# -- the bundled definitions --------------------------------------------------------------
+
+
+def bundled_matrix_markdown() -> str:
+    """What ``cmc-workflow compliance --format markdown`` prints in the repository."""
+    loaded = load_paths([ROOT / "workflows", ROOT / "policies"])
+    assert loaded.problems == []
+    matrix = compliance_matrix(
+        parse_requirements(bundled_requirements_text()),
+        loaded,
+        ROOT / "tests",
+        requirements_file=BUNDLED_DISPLAY,
+        base=ROOT,
+    )
+    return render_markdown(matrix)
+
+
+def test_docs_compliance_md_is_fresh() -> None:
+    assert COMPLIANCE_MD.read_text(encoding="utf-8") == bundled_matrix_markdown(), (
+        f"docs/compliance.md is stale: run `{MARKDOWN_COMMAND}` in the repository"
+    )
+
+
+def test_the_command_in_the_repository_prints_what_docs_compliance_md_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("CMC_WORKFLOWS", raising=False)
+    monkeypatch.delenv("CMC_POLICIES", raising=False)
+    result = CliRunner().invoke(main, ["compliance", "--format", "markdown"])
+    assert result.exit_code in (0, EXIT_UNCOVERED), result.output
+    assert result.stdout == bundled_matrix_markdown()
+
+
+def test_bundled_definitions_cover_every_must_requirement() -> None:
+    loaded = load_paths([ROOT / "workflows", ROOT / "policies"])
+    matrix = compliance_matrix(
+        parse_requirements(bundled_requirements_text()), loaded, ROOT / "tests", base=ROOT
+    )
+    gaps = [f"{r.requirement.id} ({r.status})" for r in matrix.must_gaps]
+    assert (gaps, [str(i) for i in matrix.issues]) == ([], []), render_table(matrix)
