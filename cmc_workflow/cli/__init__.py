@@ -10,6 +10,7 @@ import click
 
 from cmc_workflow.cli import compliance as compliance_cli
 from cmc_workflow.cli import db, definitions, items, policy, time
+from cmc_workflow.cli import report as report_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"})
@@ -25,5 +26,6 @@ for _command in [
     *time.COMMANDS,
     *policy.COMMANDS,
     *compliance_cli.COMMANDS,
+    *report_cli.COMMANDS,
 ]:
     main.add_command(_command)
