@@ -29,6 +29,24 @@ class Guarantee:
 
 ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     Guarantee(
+        "CMT-2",
+        ("cmc_workflow.calendar.official", "cmc_workflow.calendar.working", "cmc_workflow.clocks"),
+        "working days follow the official mainland-China calendar (holidays and adjusted "
+        "working days); SLA clocks warn before and record a breach",
+    ),
+    Guarantee(
+        "CMT-7",
+        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        "the history records who replied and when; `cmc-workflow report` gives the time "
+        "from receipt to the first reply",
+    ),
+    Guarantee(
+        "TRN-5",
+        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        "`cmc-workflow report` gives the share of staff holding a valid certificate against "
+        "the 50% floor",
+    ),
+    Guarantee(
         "SEC-1",
         ("cmc_workflow.steps", "cmc_workflow.store.audit", "cmc_workflow.engine"),
         "every start and fire, allowed or refused, writes an audit record in the command's "
@@ -53,10 +71,11 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
         "standby servers and off-site backups",
     ),
     Guarantee(
-        "CMT-2",
-        ("cmc_workflow.calendar.official", "cmc_workflow.calendar.working", "cmc_workflow.clocks"),
-        "working days follow the official mainland-China calendar (holidays and adjusted "
-        "working days); SLA clocks warn before and record a breach",
+        "RPT-1",
+        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        "`cmc-workflow report` exports items per state, SLA met and breached per workflow "
+        "and month, overdue work per person and publications per channel, as tables, CSV "
+        "or JSON",
     ),
 )
 """The engine's guarantees, in requirement order of the requirements file."""
