@@ -347,6 +347,10 @@ class Clocks(Extension):
             spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
             if spec is None:
                 self._stop(tx, row, change.now)
+            elif change.left is not None and change.left.state == final.state == row.state:
+                # left the state and came back through gateways in this one command: a new
+                # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
+                self._stop(tx, row, change.now)
             elif final.state == row.state or final.state in spec.runs_in:
                 self._continue(tx, row, spec, final, change.now)
                 kept.add(row.state)

@@ -543,3 +543,48 @@ def test_a_plainly_opened_engine_arms_the_clocks(
         (view,) = clocks.clocks(item.id)
         assert view.status == "running"
         assert view.due_at == local(2025, 9, 29, 17, 30)
+
+
+GATEWAY_LOOP = """
+id: loop_clock
+label: {zh: 循环, en: Loop}
+roles:
+  operator: {zh: 运营方, en: Operator}
+  system: {zh: 系统, en: System}
+start: {state: waiting, roles: [operator]}
+states:
+  waiting:
+    type: userTask
+    label: {zh: 等待, en: Waiting}
+    deadline:
+      within: 2 working days
+      steps:
+        - {at: 50%, action: fire, trigger: again}
+    transitions:
+      - {trigger: again, target: back, roles: [operator]}
+      - {trigger: finish, target: done, roles: [operator]}
+  back:
+    type: exclusiveGateway
+    label: {zh: 回到等待, en: Back}
+    transitions:
+      - {target: waiting, default: true}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+
+def test_leaving_and_coming_back_through_a_gateway_starts_a_new_clock(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """docs/time.md: entering the state again starts a new clock, also when one command
+    leaves it and returns through a gateway (a cycle such as a plan's drills, EMG-4)."""
+    (tmp_path / "loop.yaml").write_text(GATEWAY_LOOP, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with Engine.open(url, workflows=tmp_path / "loop.yaml", clock=clock) as engine:
+        item = engine.start("loop_clock", actor=Actor("op", {"operator"}))
+        for _day in range(30):  # each fire at half time comes back and re-arms a clock
+            clock.advance(days=1)
+            engine.run_due()
+        fired = [h for h in engine.history(item.id) if h.kind == "timer"]
+        assert len(fired) >= 5  # about one per working day; without a new clock: just 1

@@ -300,12 +300,6 @@ def test_emg_4_a_plan_in_force_opens_a_drill_after_six_months(
     assert len(engine.children(plan.id)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cmc_workflow/clocks.py continues a clock when one command leaves its state and "
-    "comes back through a gateway (final.state == row.state), so the return to in_force "
-    "does not start a new 6-month cycle; remove this mark once it restarts the clock",
-)
 @pytest.mark.req("EMG-4", "INS-9")
 def test_emg_4_each_drill_opened_starts_the_next_six_month_cycle(
     engine: Engine, clock: FakeClock
