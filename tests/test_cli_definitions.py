@@ -115,6 +115,15 @@ def test_schema_prints_the_generated_schema() -> None:
 # --- graph ---------------------------------------------------------------------------------
 
 
+def test_graph_and_explain_draw_a_workflow_that_starts_others_alone() -> None:
+    """A workflow whose transitions start or gather items of others is drawn on its own:
+    whether those others exist is validate's business, not the drawing's."""
+    for command in ("graph", "explain"):
+        result = run(command, str(WORKFLOWS / "comments.yaml"))
+        assert result.exit_code == 0, result.output
+        assert "consultation" in result.output
+
+
 @pytest.mark.req("PUB-2", "PUB-5", "PUB-6")
 def test_graph_mermaid_of_publishing_by_id(publishing: Workflow) -> None:
     result = run("graph", "publishing", "--workflows", str(WORKFLOWS))

@@ -91,7 +91,7 @@ def _files_for(workflow: str, workflows_dir: str) -> list[Path]:
 def _load_one(workflow: str, workflows_dir: str) -> Workflow:
     """The checked definition of ``workflow``; on problems print them and exit 1."""
     files = _files_for(workflow, workflows_dir)
-    loaded = load_paths(files)
+    loaded = load_paths(files, across=False)  # its links are validate's business
     if loaded.problems:
         for problem in loaded.problems:
             click.echo(str(problem), err=True)

@@ -288,8 +288,11 @@ def iter_yaml_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
-    """Load every definition file under ``paths``; problems are collected, never raised."""
+def load_paths(paths: Sequence[str | Path], *, across: bool = True) -> LoadedSet:
+    """Load every definition file under ``paths``; problems are collected, never raised.
+
+    With ``across`` false, only each file's own problems are looked for, not those between
+    files (a ``starts:`` naming a workflow not loaded): for drawing one workflow alone."""
     result = LoadedSet()
     for path in iter_yaml_files(paths):
         file = str(path)
@@ -336,9 +339,9 @@ def load_paths(paths: Sequence[str | Path]) -> LoadedSet:
             result.located[model.id] = doc
         else:
             result.others.setdefault(kind, []).append((doc, model))
-    if not result.problems:
+    if not result.problems and across:
         result.problems += check_link_set(result.workflows, result.located)
-    if not result.problems:
+    if not result.problems and across:
         for check in _SET_CHECKS:
             result.problems += check(result)
     return result
