@@ -1,0 +1,100 @@
+"""Records that the bundled publishing policy asks for, made through the public API.
+
+policies/publishing.yaml assigns an editor's work only to people with a passed
+``post_basics`` training record for the editor post (TRN-3, ``workflows/training.yaml``)
+and releases a piece only to self-media accounts that operate with a valid
+qualification (ACC-2, ``workflows/accounts.yaml``). Tests that walk publishing items with
+the bundled policies load these workflows too (:data:`RECORD_WORKFLOWS`) and give their
+editors a record first::
+
+    with Engine.open(url, workflows=[PUBLISHING, *RECORD_WORKFLOWS], policies=POLICIES) as e:
+        train(e, EDITOR.id)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cmc_workflow import Actor, Engine, Item
+from tests.helpers import EDITOR, OPS, OTHER_EDITOR, WORKFLOWS
+
+TRAINING = WORKFLOWS / "training.yaml"
+TRAINING_PLAN = WORKFLOWS / "training_plan.yaml"
+ACCOUNTS = WORKFLOWS / "accounts.yaml"
+QUALIFICATION_RECHECK = WORKFLOWS / "inspections" / "ins_08_qualification_recheck.yaml"
+
+RECORD_WORKFLOWS: list[Path] = [TRAINING, TRAINING_PLAN, ACCOUNTS]
+"""The workflows the bundled policies read records from or speak about (load them with
+``policies/``)."""
+
+TRAINER = Actor("hu", {"trainer"})
+HR = Actor("ma", {"hr"})
+
+VALID_UNTIL = "2026-09-30"
+"""A validity far enough after the tests' clock (2025-09-26) not to lapse in any test."""
+
+
+def train(
+    engine: Engine,
+    person: str,
+    *,
+    post: str = "editor",
+    course: str = "post_basics",
+    valid_until: str = VALID_UNTIL,
+    certificate: str | None = None,
+    score: float = 90,
+    trainer: Actor = TRAINER,
+) -> Item:
+    """A passed training record of ``person`` (planned, trained, assessed), resting in
+    ``passed`` until ``valid_until``."""
+    record = engine.start(
+        "training",
+        actor=trainer,
+        data={"trainee": person, "post": post, "course": course, "reason": "onboarding"},
+    )
+    engine.fire(record.id, "begin", actor=trainer)
+    engine.fire(record.id, "finish", actor=trainer)
+    form: dict[str, object] = {"result": "pass", "score": score, "valid_until": valid_until}
+    if certificate is not None:
+        form["certificate"] = certificate
+    passed = engine.fire(record.id, "assess", actor=trainer, data=form)
+    assert passed.state == "passed", passed.state
+    return passed
+
+
+def train_editors(engine: Engine, *people: str) -> list[Item]:
+    """Passed post-basics records for ``people`` (default: the publishing cast's editors)."""
+    return [train(engine, person) for person in people or (EDITOR.id, OTHER_EDITOR.id)]
+
+
+def qualify_account(
+    engine: Engine,
+    account_id: str,
+    *,
+    qualified_until: str = VALID_UNTIL,
+    platform: str = "wechat",
+    custodian: Actor = OPS,
+) -> Item:
+    """A self-media account registered, certified and operating until ``qualified_until``,
+    its passwords kept by ``custodian`` (who registers it)."""
+    account = engine.start(
+        "accounts",
+        actor=custodian,
+        data={
+            "account_id": account_id,
+            "platform": platform,
+            "name": f"佛山市图书馆 {account_id}",
+            "registrant_name": "张三",
+            "registrant_id_number": "440602199001011234",
+            "registrant_phone": "13800138000",
+            "custodian": custodian.id,
+        },
+    )
+    operating = engine.fire(
+        account.id,
+        "certify",
+        actor=custodian,
+        data={"certification": f"CERT-{account_id}", "qualified_until": qualified_until},
+    )
+    assert operating.state == "operating", operating.state
+    return operating
