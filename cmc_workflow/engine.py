@@ -959,8 +959,8 @@ class Engine:
         claim_until: dt.datetime | None,
         depth: int,
     ) -> list[dict[str, Any]]:
-        """Fire ``spec.trigger`` on a gathered item (its guards apply; its role lists do
-        not: the gathering transition's roles already admitted the actor)."""
+        """Fire ``spec.trigger`` on a gathered item: its guards, form and policies apply;
+        its role lists do not (the gathering transition's roles admitted the actor)."""
         other_wf = self.definitions.version(tx, other.definition_id).workflow
         form = {spec.link: into.id} if spec.link is not None else {}
         try:
@@ -970,6 +970,20 @@ class Engine:
                 raise FormInvalid(
                     errors, item_id=str(other.id), trigger=spec.trigger, state=other.state
                 )
+            command = Command(
+                "fire",
+                actor,
+                other_wf,
+                other,
+                spec.trigger,
+                edge,
+                clean,
+                {**other.data, **clean},
+                edge.target,
+                now,
+            )
+            for extension in self.extensions:
+                extension.check(command, tx)
         except EngineError as exc:
             exc.item_id = str(other.id)
             raise

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from cmc_workflow import Actor, Engine
-from cmc_workflow.errors import EngineError, FormInvalid, GuardRejected, NotPermitted
+from cmc_workflow.errors import (
+    EngineError,
+    FormInvalid,
+    GuardRejected,
+    NotPermitted,
+    PolicyDenied,
+)
 from tests.conftest import FakeClock
 
 OPERATOR = Actor("op-1", {"operator"})
@@ -284,3 +290,37 @@ def test_workflows_that_start_each_other_stop_with_an_error(
         with pytest.raises(EngineError, match="levels deep"):
             engine.start("loop_a", actor=OPERATOR)
         assert engine.inbox(Actor("x", {"operator"})) == []
+
+
+NOTE_POLICY = """
+kind: policy
+id: notes
+label: {zh: 建议规则, en: Note rules}
+workflows:
+  note:
+    steps:
+      collated: {state: registered, trigger: collate, label: {zh: 汇总, en: collated}}
+    forbid_data:
+      - id: no_secrets_in_batches
+        steps: [collated]
+        when: data.text == 'secret'
+        reason: {zh: 机密建议不入汇总, en: a secret note is not batched}
+"""
+
+
+def test_a_gathered_items_policies_judge_the_gathering(tmp_path: Path, clock: FakeClock) -> None:
+    (tmp_path / "notes.policy.yaml").write_text(NOTE_POLICY, encoding="utf-8")
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    for n, text in enumerate((REVIEW, FIX, NOTE, AUTO)):
+        (folder / f"w{n}.yaml").write_text(text, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    policies = tmp_path / "notes.policy.yaml"
+    with Engine.open(url, workflows=folder, policies=policies, clock=clock) as engine:
+        secret = engine.start("note", actor=OPERATOR, data={"text": "secret"})
+        review = engine.start("review", actor=OPERATOR)
+        with pytest.raises(PolicyDenied) as caught:
+            engine.fire(review.id, "gather", actor=OPERATOR)
+        assert caught.value.rule == "no_secrets_in_batches"
+        assert caught.value.item_id == str(secret.id)
+        assert engine.get(secret.id).state == "registered"
