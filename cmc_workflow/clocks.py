@@ -361,7 +361,8 @@ class Clocks(Extension):
                 self._stop(tx, row, change.now)
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
-            self._start(tx, wf, change.item_id, final, spec, change.now)
+            start = _counted_from(spec, change.data, change.now)
+            self._start(tx, wf, change.item_id, final, spec, start)
 
     def _states_of(self, wf: CompiledWorkflow) -> _Related:
         found = self._related.get(wf.content_hash)
@@ -783,3 +784,19 @@ __all__: Sequence[str] = [
     "view",
     "working_time_between",
 ]
+
+
+def _counted_from(spec: DeadlineSpec, data: Mapping[str, Any], now: dt.datetime) -> dt.datetime:
+    """When a starting clock counts from: the ``counts_from`` data field when it holds an
+    aware datetime not after ``now`` (a message registered after it arrived), else now."""
+    if spec.counts_from is None:
+        return now
+    value = data.get(spec.counts_from)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return now
+    if isinstance(value, dt.datetime) and value.tzinfo is not None and value <= now:
+        return value
+    return now

@@ -195,6 +195,19 @@ def test_cmt_2_consultation_received_friday_is_due_end_of_monday_warned_before_t
 
 
 @pytest.mark.req("CMT-2")
+def test_cmt_2_a_message_registered_late_is_due_two_working_days_after_it_arrived(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    clock.now = local(2025, 9, 29, 9, 0)  # imported on Monday morning ...
+    item = receive(engine, "consultation", received_at="2025-09-26T15:00+08:00")  # ... of Fri
+    view = clock_of(clocks, item.id, "classify")
+    assert view.started_at == local(2025, 9, 26, 15, 0)
+    assert view.due_at == local(2025, 9, 29, 17, 30)  # not Wednesday
+    later = receive(engine, "consultation", received_at="2025-09-30T09:00+08:00")
+    assert clock_of(clocks, later.id, "classify").started_at == clock.now  # no future start
+
+
+@pytest.mark.req("CMT-2")
 def test_cmt_2_waiting_for_the_reader_pauses_the_clock_and_moves_the_due_time(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:

@@ -340,6 +340,16 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                 )
             )
         out += _clock_states(wf, name, doc)
+        since = state.deadline.counts_from
+        if since is not None and (since not in wf.data or wf.data[since].type != "datetime"):
+            out.append(
+                doc.problem(
+                    (*base, "counts_from"),
+                    "E-DEADLINE-CLOCK",
+                    f"counts_from: {since!r} must be a datetime field declared under data:",
+                    f"declare {since}: {{type: datetime, required: false}} under data:",
+                )
+            )
         triggers = {t.trigger for t in state.transitions}
         for j, step in enumerate(state.deadline.steps):
             spath: Path = (*base, "steps", j)

@@ -163,6 +163,11 @@ class Deadline(Model):
         description="further states in which the clock keeps running (one clock over several "
         "steps, e.g. from receipt to reply); it stops in any other state",
     )
+    counts_from: Ident | None = Field(
+        default=None,
+        description="a datetime data field the clock counts from when it starts (e.g. when "
+        "a message was received, if it is registered later); empty or in the future: now",
+    )
     implements: list[RequirementId] = Field(default_factory=list)
 
 
