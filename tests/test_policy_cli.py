@@ -19,6 +19,7 @@ from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
 from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import CHECKLIST, EDITOR, PUBLISHING, REVIEWER, ROOT, TOPIC, ok_handler, walk
+from tests.helpers.records import RECORD_WORKFLOWS, train
 
 POLICIES = ROOT / "policies"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -27,10 +28,12 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """Runs the command line in ``tmp_path``, where ``policies/`` holds the bundled policies
-    that judge publishing (the others name workflows these tests do not load)."""
-    (tmp_path / "policies").mkdir()
-    for policy in PUBLISHING_POLICIES:
-        shutil.copy(policy, tmp_path / "policies" / policy.name)
+    that judge publishing (the others name workflows these tests do not load) and
+    ``workflows/`` the publishing workflow and those whose records the policies read."""
+    for folder, files in [("policies", PUBLISHING_POLICIES), ("workflows", PUBLISHING_SET)]:
+        (tmp_path / folder).mkdir()
+        for path in files:
+            shutil.copy(path, tmp_path / folder / path.name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CMC_")}
     env["PYTHONPATH"] = str(ROOT)
 
@@ -49,7 +52,8 @@ def cli(tmp_path: Path) -> Cli:
     return run
 
 
-DEFS = ["--workflows", str(PUBLISHING), "--policies", "policies"]
+PUBLISHING_SET = [PUBLISHING, *RECORD_WORKFLOWS]
+DEFS = ["--workflows", "workflows", "--policies", "policies"]
 
 
 @pytest.mark.req("PUB-5", "PUB-6")
@@ -66,9 +70,9 @@ def test_policy_check_and_validate_pass_on_the_bundle_and_name_a_bypass(
     shortcut = (
         text[:cut] + "      - {trigger: shortcut, target: signoff, roles: [editor]}\n" + text[cut:]
     )
-    broken = tmp_path / "publishing.yaml"
+    broken = tmp_path / "workflows" / "publishing.yaml"
     broken.write_text(shortcut, encoding="utf-8")
-    done = cli("policy", "check", "--workflows", str(broken), "--policies", "policies")
+    done = cli("policy", "check", *DEFS)
     assert done.returncode == 1
     assert "E-POLICY-BYPASS" in done.stderr
     assert "drafting -shortcut-> signoff -sign-> publishing" in done.stderr
@@ -99,11 +103,12 @@ def test_explain_denial_gives_the_rule_in_both_languages(
     db = f"sqlite:///{tmp_path / 'cmc.db'}"
     with Engine.open(
         db,
-        workflows=PUBLISHING,
+        workflows=PUBLISHING_SET,
         policies=PUBLISHING_POLICIES,
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
     ) as engine:
+        train(engine, EDITOR.id)
         item = walk(
             engine, engine.start("publishing", actor=EDITOR, data=dict(TOPIC)), "second_review"
         )
@@ -124,7 +129,9 @@ def test_explain_denial_gives_the_rule_in_both_languages(
 @pytest.mark.req("SEC-2", "SEC-3")
 def test_audit_verify_and_export(cli: Cli, tmp_path: Path, clock: FakeClock) -> None:
     db = f"sqlite:///{tmp_path / 'cmc.db'}"
-    with Engine.open(db, workflows=PUBLISHING, policies=PUBLISHING_POLICIES, clock=clock) as engine:
+    with Engine.open(
+        db, workflows=PUBLISHING_SET, policies=PUBLISHING_POLICIES, clock=clock
+    ) as engine:
         item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
         with pytest.raises(PolicyDenied):
             engine.start("publishing", actor=EDITOR, data={**TOPIC, "monetization": True})

@@ -37,6 +37,13 @@ from tests.helpers import (
     ok_handler,
     walk,
 )
+from tests.helpers.records import (
+    RECORD_WORKFLOWS,
+    TRAINER,
+    qualify_account,
+    train,
+    train_editors,
+)
 
 POLICIES = PUBLISHING_POLICIES
 
@@ -44,10 +51,11 @@ POLICIES = PUBLISHING_POLICIES
 def open_engine(
     url: str, clock: FakeClock, *workflows: Path, policies: list[Path] | None = None
 ) -> Engine:
-    """The bundled publishing workflow and policies, plus ``workflows`` and ``policies``."""
+    """The bundled publishing workflow and policies (with the workflows whose records they
+    read), plus ``workflows`` and ``policies``."""
     return Engine.open(
         url,
-        workflows=[PUBLISHING, *workflows],
+        workflows=[PUBLISHING, *RECORD_WORKFLOWS, *workflows],
         policies=[*POLICIES, *(policies or [])],
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
@@ -57,6 +65,7 @@ def open_engine(
 @pytest.fixture
 def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
     with open_engine(db_url, clock) as engine:
+        train_editors(engine)
         yield engine
 
 
@@ -91,6 +100,7 @@ def test_an_author_who_is_also_a_reviewer_cannot_first_review_their_draft(
     engine: Engine,
 ) -> None:
     wu = Actor("wu", {"editor", "reviewer"})
+    train(engine, wu.id)
     item = to_first_review(engine, author=wu)
     denial = refused(engine, item.id, "approve", wu, **CHECKLIST)
     assert denial.rule == "author_does_not_review"
@@ -120,6 +130,7 @@ def test_reviewers_may_swap_in_a_new_round_but_the_author_never_reviews(
     engine: Engine, clock: FakeClock
 ) -> None:
     wu = Actor("wu", {"editor", "reviewer"})
+    train(engine, wu.id)
     item = to_first_review(engine, author=wu)
     item = engine.fire(item.id, "approve", actor=REVIEWER, data=CHECKLIST)
     item = engine.fire(item.id, "reject", actor=SECOND_REVIEWER, data={"reason": "来源不清"})
@@ -246,6 +257,7 @@ def test_allowed_lists_every_rule_that_refuses(
     tmp_path: Path, clock: FakeClock, extra_policy: Path
 ) -> None:
     with open_engine(f"sqlite:///{tmp_path / 'x.db'}", clock, policies=[extra_policy]) as engine:
+        train_editors(engine)
         wang = Actor(EDITOR.id, {"editor", "ops_manager"})
         item = engine.start("publishing", actor=wang, data={**TOPIC, "repost": True})
         item = walk(engine, item, "drafting")
@@ -267,6 +279,7 @@ def test_a_role_inherits_the_roles_it_names(
 ) -> None:
     chen = Actor("chen", {"chief_editor"})
     with open_engine(f"sqlite:///{tmp_path / 'x.db'}", clock, policies=[extra_policy]) as engine:
+        train_editors(engine)
         own = engine.start("publishing", actor=chen, data=dict(TOPIC))
         assert own.created_by == "chen"
         item = to_first_review(engine)
@@ -368,67 +381,10 @@ def test_an_edit_after_the_approval_requires_a_new_review(
 
 # -- prerequisites from another workflow ---------------------------------------------------
 
-TRAINING = """\
-id: training
-label: {zh: 岗位培训, en: Post training}
-roles:
-  trainer: {zh: 培训师, en: Trainer}
-data:
-  trainee: {type: string}
-  course: {type: choice, choices: [post_basics, skills]}
-start: {state: training, roles: [trainer]}
-states:
-  training:
-    type: userTask
-    label: {zh: 培训中, en: Training}
-    transitions:
-      - {trigger: pass, target: passed, roles: [trainer]}
-      - {trigger: fail, target: failed, roles: [trainer]}
-  passed: {type: endEvent, label: {zh: 考核通过, en: Passed}}
-  failed: {type: endEvent, label: {zh: 未通过, en: Failed}}
-"""
-
-TRAINING_POLICY = """\
-kind: policy
-id: training
-label: {zh: 持证上岗, en: Trained before assigned}
-implements: [TRN-3]
-workflows:
-  publishing:
-    steps:
-      assign: {state: selected, trigger: assign, label: {zh: 派发, en: assignment}}
-      accept: {state: assigned, trigger: accept, label: {zh: 接受任务, en: acceptance}}
-    requires_record:
-      - id: assignees_trained
-        steps: [assign]
-        subject: data.assignees
-        workflow: training
-        states: [passed]
-        field: trainee
-        where: data.course == 'post_basics'
-      - id: acceptor_trained
-        steps: [accept]
-        workflow: training
-        states: [passed]
-        field: trainee
-        where: data.course == 'post_basics'
-"""
-
-TRAINER = Actor("hu", {"trainer"})
-
 
 @pytest.mark.req("TRN-3")
-def test_nobody_is_assigned_without_the_post_basics_training(
-    db_url: str, clock: FakeClock, tmp_path: Path
-) -> None:
-    (tmp_path / "training.yaml").write_text(TRAINING, encoding="utf-8")
-    (tmp_path / "training_policy.yaml").write_text(TRAINING_POLICY, encoding="utf-8")
-    with open_engine(
-        db_url,
-        clock,
-        tmp_path / "training.yaml",
-        policies=[tmp_path / "training_policy.yaml"],
-    ) as engine:
+def test_nobody_is_assigned_without_the_post_basics_training(db_url: str, clock: FakeClock) -> None:
+    with open_engine(db_url, clock) as engine:
         item = engine.fire(
             engine.start("publishing", actor=EDITOR, data=dict(TOPIC)).id, "approve", actor=LEAD
         )
@@ -437,84 +393,43 @@ def test_nobody_is_assigned_without_the_post_basics_training(
         denial = refused(engine, item.id, "assign", LEAD, **assignment)
         assert denial.rule == "assignees_trained"
         assert denial.reason_en.startswith("wang: no record found")
-        for course, outcome in [("skills", "pass"), ("post_basics", "fail")]:
-            record = engine.start(
-                "training", actor=TRAINER, data={"trainee": EDITOR.id, "course": course}
-            )
-            engine.fire(record.id, outcome, actor=TRAINER)
-        assert refused(engine, item.id, "assign", LEAD, **assignment).rule == "assignees_trained"
-        record = engine.start(
-            "training", actor=TRAINER, data={"trainee": EDITOR.id, "course": "post_basics"}
+        train(engine, EDITOR.id, course="operational_skills")  # another course
+        train(engine, EDITOR.id, post="reviewer")  # another post
+        failed = engine.start(
+            "training",
+            actor=TRAINER,
+            data={
+                "trainee": EDITOR.id,
+                "post": "editor",
+                "course": "post_basics",
+                "reason": "onboarding",
+            },
         )
-        engine.fire(record.id, "pass", actor=TRAINER)
+        for trigger in ("begin", "finish"):
+            engine.fire(failed.id, trigger, actor=TRAINER)
+        engine.fire(failed.id, "assess", actor=TRAINER, data={"result": "fail", "score": 40})
+        assert refused(engine, item.id, "assign", LEAD, **assignment).rule == "assignees_trained"
+        train(engine, EDITOR.id)
         item = engine.fire(item.id, "assign", actor=LEAD, data=assignment)
         assert rules_of(engine, item.id, OTHER_EDITOR, "accept") == ("acceptor_trained",)
         assert engine.fire(item.id, "accept", actor=EDITOR).state == "drafting"
 
 
-ACCOUNTS = """\
-id: accounts
-label: {zh: 自媒体账号, en: Self-media accounts}
-roles:
-  ops_manager: {zh: 运营管理岗, en: Operations manager}
-data:
-  account_id: {type: string}
-  qualified_until: {type: date}
-start: {state: certified, roles: [ops_manager]}
-states:
-  certified:
-    type: userTask
-    label: {zh: 已认证, en: Certified}
-    transitions:
-      - {trigger: retire, target: retired, roles: [ops_manager]}
-  retired: {type: endEvent, label: {zh: 已注销, en: Retired}}
-"""
-
-ACCOUNTS_POLICY = """\
-kind: policy
-id: accounts
-label: {zh: 账号资质, en: Account qualification}
-implements: [ACC-2]
-workflows:
-  publishing:
-    steps:
-      sign: {state: signoff, trigger: sign, label: {zh: 签发, en: sign-off}}
-    requires_record:
-      - id: account_qualified
-        steps: [sign]
-        subject: data.account
-        workflow: accounts
-        states: [certified]
-        field: account_id
-        valid_until: qualified_until
-"""
-
-
 @pytest.mark.req("ACC-2")
 def test_publishing_to_an_account_whose_qualification_expired_is_refused(
-    db_url: str, clock: FakeClock, tmp_path: Path
+    db_url: str, clock: FakeClock
 ) -> None:
-    (tmp_path / "accounts.yaml").write_text(ACCOUNTS, encoding="utf-8")
-    (tmp_path / "accounts_policy.yaml").write_text(ACCOUNTS_POLICY, encoding="utf-8")
-    with open_engine(
-        db_url, clock, tmp_path / "accounts.yaml", policies=[tmp_path / "accounts_policy.yaml"]
-    ) as engine:
-        engine.start(
-            "accounts", actor=OPS, data={"account_id": "fslib-wx", "qualified_until": "2025-09-30"}
-        )
-        first = walk(
-            engine,
-            engine.start("publishing", actor=EDITOR, data={**TOPIC, "account": "fslib-wx"}),
-            "signoff",
-        )
-        second = walk(
-            engine,
-            engine.start("publishing", actor=EDITOR, data={**TOPIC, "account": "fslib-wx"}),
-            "signoff",
-        )
-        assert engine.fire(first.id, "sign", actor=OPS).state == "published"
+    with open_engine(db_url, clock) as engine:
+        train_editors(engine)
+        qualify_account(engine, "fslib-wx", qualified_until="2025-09-30")
+        topic = {**TOPIC, "accounts": ["fslib-wx"]}
+        first = walk(engine, engine.start("publishing", actor=EDITOR, data=topic), "signoff")
+        second = walk(engine, engine.start("publishing", actor=EDITOR, data=topic), "signoff")
+        assert engine.fire(first.id, "sign", actor=OPS).state == "release"
+        assert engine.fire(first.id, "release", actor=OPS).state == "published"
+        assert engine.fire(second.id, "sign", actor=OPS).state == "release"
         clock.now = dt.datetime(2025, 9, 30, 16, 30, tzinfo=dt.UTC)  # Oct 1st in Shanghai
-        denial = refused(engine, second.id, "sign", OPS)
+        denial = refused(engine, second.id, "release", OPS)
         assert denial.rule == "account_qualified"
         assert "fslib-wx" in denial.reason_en
 

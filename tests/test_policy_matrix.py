@@ -32,6 +32,7 @@ from tests.helpers import (
     TOPIC,
     ok_handler,
 )
+from tests.helpers.records import RECORD_WORKFLOWS, train
 
 ROLES = ("editor", "channel_lead", "reviewer", "ops_manager")
 ROLE_SETS = [frozenset(c) for n in range(len(ROLES) + 1) for c in combinations(ROLES, n)] + [
@@ -70,6 +71,10 @@ REFUSED_BY_RULE: dict[tuple[str, str, str], str] = {
     ("author", "second_review", "approve"): "author_does_not_review",
     ("author", "signoff", "sign"): "author_does_not_review",
     ("first_reviewer", "second_review", "approve"): "distinct_reviewers",
+    # only the author holds a passed post-basics record for the editor post (TRN-3)
+    ("stranger", "assigned", "accept"): "acceptor_trained",
+    ("first_reviewer", "assigned", "accept"): "acceptor_trained",
+    ("second_reviewer", "assigned", "accept"): "acceptor_trained",
 }
 """(who, state, trigger) refused by a policy rule even with the right role."""
 
@@ -136,11 +141,12 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, d
     folder: Path = tmp_path_factory.mktemp("matrix")
     engine = Engine.open(
         f"sqlite:///{folder / 'cmc.db'}",
-        workflows=PUBLISHING,
+        workflows=[PUBLISHING, *RECORD_WORKFLOWS],
         policies=PUBLISHING_POLICIES,
         clock=FakeClock(),
         handlers={"publish_to_channels": ok_handler},
     )
+    train(engine, EDITOR.id)
     items = {}
     for state, path in PATHS.items():
         item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))

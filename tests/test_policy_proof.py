@@ -12,8 +12,10 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError, Problem
 from tests.conftest import PUBLISHING_POLICIES
 from tests.helpers import PUBLISHING
+from tests.helpers.records import RECORD_WORKFLOWS
 
-POLICIES = PUBLISHING_POLICIES
+# the policies that judge publishing, with the workflows whose records they read
+POLICIES = [*RECORD_WORKFLOWS, *PUBLISHING_POLICIES]
 
 SHORTCUT = """\
       - trigger: shortcut

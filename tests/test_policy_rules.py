@@ -308,10 +308,10 @@ def test_masking_values_text_and_mappings() -> None:
 @pytest.mark.req("SEC-3")
 def test_personal_fields_come_from_data_and_forms(tmp_path: Path) -> None:
     text = PUBLISHING.read_text(encoding="utf-8").replace(
-        "  account: {type: string, required: false,",
-        "  account: {type: string, required: false, personal: true,",
+        "  accounts:\n    type: list\n",
+        "  accounts:\n    type: list\n    personal: true\n",
     )
     path = tmp_path / "publishing.yaml"
     path.write_text(text, encoding="utf-8")
     loaded = load_paths([path])
-    assert personal_fields(loaded.workflows["publishing"].definition) == {"account"}
+    assert personal_fields(loaded.workflows["publishing"].definition) == {"accounts"}
