@@ -411,7 +411,26 @@ def test_nobody_is_assigned_without_the_post_basics_training(db_url: str, clock:
         assert refused(engine, item.id, "assign", LEAD, **assignment).rule == "assignees_trained"
         train(engine, EDITOR.id)
         item = engine.fire(item.id, "assign", actor=LEAD, data=assignment)
-        assert rules_of(engine, item.id, OTHER_EDITOR, "accept") == ("acceptor_trained",)
+        assert "acceptor_trained" in rules_of(engine, item.id, OTHER_EDITOR, "accept")
+        assert engine.fire(item.id, "accept", actor=EDITOR).state == "drafting"
+
+
+@pytest.mark.req("PUB-3")
+def test_only_an_assigned_editor_takes_up_the_task(db_url: str, clock: FakeClock) -> None:
+    with open_engine(db_url, clock) as engine:
+        train_editors(engine)
+        item = engine.fire(
+            engine.start("publishing", actor=EDITOR, data=dict(TOPIC)).id, "approve", actor=LEAD
+        )
+        assignment = {"assignees": [EDITOR.id], "due_date": "2025-10-10"}
+        item = engine.fire(item.id, "assign", actor=LEAD, data=assignment)
+        # a trained editor the task is not assigned to may not take it
+        assert rules_of(engine, item.id, OTHER_EDITOR, "accept") == (
+            "only_assignees_take_up_the_work",
+        )
+        denial = refused(engine, item.id, "accept", OTHER_EDITOR)
+        assert denial.rule == "only_assignees_take_up_the_work"
+        assert "只有被指派的编辑" in denial.reason_zh
         assert engine.fire(item.id, "accept", actor=EDITOR).state == "drafting"
 
 

@@ -66,17 +66,23 @@ MAY: dict[tuple[str, str], frozenset[str]] = {
 }
 """Who the workflow lets fire what (the policies tighten nothing further here)."""
 
-REFUSED_BY_RULE: dict[tuple[str, str, str], str] = {
-    ("author", "first_review", "approve"): "author_does_not_review",
-    ("author", "second_review", "approve"): "author_does_not_review",
-    ("author", "signoff", "sign"): "author_does_not_review",
-    ("first_reviewer", "second_review", "approve"): "distinct_reviewers",
-    # only the author holds a passed post-basics record for the editor post (TRN-3)
-    ("stranger", "assigned", "accept"): "acceptor_trained",
-    ("first_reviewer", "assigned", "accept"): "acceptor_trained",
-    ("second_reviewer", "assigned", "accept"): "acceptor_trained",
+REFUSED_BY_RULE: dict[tuple[str, str, str], tuple[str, ...]] = {
+    ("author", "first_review", "approve"): ("author_does_not_review",),
+    ("author", "second_review", "approve"): ("author_does_not_review",),
+    ("author", "signoff", "sign"): ("author_does_not_review",),
+    ("first_reviewer", "second_review", "approve"): ("distinct_reviewers",),
+    # only the author is assigned (PUB-3) and holds a passed post-basics record (TRN-3)
+    ("stranger", "assigned", "accept"): ("only_assignees_take_up_the_work", "acceptor_trained"),
+    ("first_reviewer", "assigned", "accept"): (
+        "only_assignees_take_up_the_work",
+        "acceptor_trained",
+    ),
+    ("second_reviewer", "assigned", "accept"): (
+        "only_assignees_take_up_the_work",
+        "acceptor_trained",
+    ),
 }
-"""(who, state, trigger) refused by a policy rule even with the right role."""
+"""(who, state, trigger) refused by policy rules even with the right role, in judging order."""
 
 WHO = {"stranger": "probe", "author": EDITOR.id, "first_reviewer": REVIEWER.id}
 WHO["second_reviewer"] = SECOND_REVIEWER.id
@@ -132,8 +138,7 @@ FORMS: dict[tuple[str, str], dict[str, Any]] = {
 def expected(who: str, state: str, trigger: str, roles: frozenset[str]) -> tuple[str, ...]:
     if not roles & MAY[(state, trigger)]:
         return ("NotPermitted",)
-    rule = REFUSED_BY_RULE.get((who, state, trigger))
-    return (rule,) if rule is not None else ()
+    return REFUSED_BY_RULE.get((who, state, trigger), ())
 
 
 @pytest.fixture(scope="module")
