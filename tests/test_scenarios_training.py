@@ -192,10 +192,11 @@ def test_trn_3_an_editor_is_assigned_only_with_a_passed_unexpired_post_basics_re
     train(engine, EDITOR.id)
     assert engine.fire(assigned.id, "accept", actor=EDITOR).state == "drafting"
     assert engine.fire(later.id, "assign", actor=LEAD, data=ASSIGN).state == "assigned"
-    # an untrained editor cannot take up work assigned to someone else
+    # nor is the work handed on to an untrained editor
     with pytest.raises(PolicyDenied) as denied:
-        engine.fire(later.id, "accept", actor=OTHER_EDITOR)
-    assert denied.value.rule == "acceptor_trained"
+        engine.fire(later.id, "reassign", actor=LEAD, data={**ASSIGN, "assignees": ["zhou"]})
+    assert denied.value.rule == "assignees_trained"
+    assert denied.value.reason_en.startswith("zhou: no record found")
 
 
 # -- TRN-4 re-training on a cycle and on a change -----------------------------------------------
