@@ -196,8 +196,12 @@ def test_pub_3_an_assignment_names_editors_and_a_due_date_and_shows_who_since_wh
         [EDITOR.id, OTHER_EDITOR.id],
         "2025-10-10",
     )
+    lin = Actor("lin", {"editor"})
     assert item.id in [i.id for i in engine.inbox(OTHER_EDITOR)]
-    assert item.id not in [i.id for i in engine.inbox(Actor("lin", {"editor"}))]
+    assert item.id not in [i.id for i in engine.inbox(lin)]
+    with pytest.raises(PolicyDenied) as denied:  # only an editor it is assigned to takes it
+        engine.fire(item.id, "accept", actor=lin)
+    assert denied.value.rule == "only_assignees_take_up_the_work"
     item = engine.fire(item.id, "accept", actor=OTHER_EDITOR)
     # who has it, and since when
     last = engine.history(item.id)[-1]
