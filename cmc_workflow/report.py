@@ -70,6 +70,10 @@ class ReportOptions:
 
     reply_workflow: str = "comments"
     reply_triggers: tuple[str, ...] = ("reply",)
+    received_field: str | None = "received_at"
+    """A datetime data field saying when the message arrived; the wait counts from it when
+    it is earlier than the item's start (a message registered late), as the CMT-2 clock's
+    ``counts_from`` does."""
     category_field: str = "category"
     publishing_workflow: str = "publishing"
     published_state: str = "published"
@@ -268,7 +272,13 @@ def build_report(
             built["sla"] = _sla(sql.sla_clocks(tx, since, until), now, months)
         if "first_reply" in wanted:
             rows = sql.first_replies(
-                tx, opts.reply_workflow, opts.reply_triggers, opts.category_field, since, until
+                tx,
+                opts.reply_workflow,
+                opts.reply_triggers,
+                opts.category_field,
+                since,
+                until,
+                opts.received_field,
             )
             built["first_reply"] = _first_reply(opts.reply_workflow, rows, calendar)
         if "overdue" in wanted:
@@ -371,6 +381,19 @@ class _Reply:
     working_hours: float | None
 
 
+def _received(row: sql.FirstReplyRow) -> dt.datetime:
+    """When the wait for a reply began: the recorded receipt if earlier than the start."""
+    if row.received is None:
+        return row.created_at
+    try:
+        received = dt.datetime.fromisoformat(row.received)
+    except ValueError:
+        return row.created_at
+    if received.tzinfo is None or received >= row.created_at:
+        return row.created_at
+    return received
+
+
 def _first_reply(
     workflow: str, rows: Sequence[sql.FirstReplyRow], calendar: WorkingCalendar
 ) -> tuple[ReplyTimes, ...]:
@@ -380,8 +403,8 @@ def _first_reply(
         _Reply(
             r.category,
             r.closed,
-            _hours(r.first_reply_at - r.created_at),
-            _hours(working_time_between(calendar, r.created_at, r.first_reply_at)),
+            _hours(r.first_reply_at - _received(r)),
+            _hours(working_time_between(calendar, _received(r), r.first_reply_at)),
         )
         if r.first_reply_at is not None
         else _Reply(r.category, r.closed, None, None)

@@ -395,6 +395,33 @@ def test_cmt_7_reply_workflow_and_trigger_are_configurable(
         store.close()
 
 
+@pytest.mark.req("CMT-7")
+def test_cmt_7_the_wait_counts_from_when_a_message_arrived(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    folder = tmp_path / "received"
+    folder.mkdir()
+    text = COMMENTS.replace(
+        "  category: {type: string,",
+        "  received_at: {type: datetime, required: false}\n  category: {type: string,",
+    )
+    (folder / "comments.yaml").write_text(text, encoding="utf-8")
+    assistant = Actor("li", {"ops_assistant"})
+    with Engine.open(f"sqlite:///{tmp_path / 'r.db'}", workflows=folder, clock=clock) as engine:
+        late = engine.start(  # registered at Fri 15:00, arrived at 13:00
+            "comments",
+            actor=assistant,
+            data={"text": "x", "received_at": "2025-09-26T13:00+08:00"},
+        )
+        clock.advance(hours=1)
+        engine.fire(late.id, "reply", actor=assistant, data={"answer": "y"})
+        report = build_report(engine, sections=["first_reply"], now=clock.now)
+        assert report.first_reply[0].median_hours == 3.0  # 13:00 -> 16:00, not 1 hour
+        plain = ReportOptions(received_field=None)
+        report = build_report(engine, sections=["first_reply"], now=clock.now, options=plain)
+        assert report.first_reply[0].median_hours == 1.0
+
+
 # -- TRN-5: certified staff ratio ---------------------------------------------------------------
 @pytest.mark.req("TRN-5")
 def test_trn_5_certified_staff_ratio_meets_the_50_percent_floor(

@@ -60,6 +60,8 @@ class FirstReplyRow:
     closed: bool
     category: str | None
     first_reply_at: dt.datetime | None
+    received: str | None = None
+    """The item's own receipt time as stored (ISO text), when it records one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ def first_replies(
     category_field: str,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    received_field: str | None = None,
 ) -> list[FirstReplyRow]:
     """The items of ``workflow_id`` created in the period, each with the time of the first
     history row whose trigger is one of ``triggers`` (None when there is none)."""
@@ -166,6 +169,7 @@ def first_replies(
             items.c.created_at,
             items.c.closed_at,
             items.c.data[category_field].as_string().label("category"),
+            items.c.data[received_field or category_field].as_string().label("received"),
             first.c.first_at,
         )
         .select_from(items.outerjoin(first, first.c.item_id == items.c.id))
@@ -179,6 +183,7 @@ def first_replies(
             closed=r.closed_at is not None,
             category=r.category,
             first_reply_at=_utc(r.first_at),
+            received=r.received if received_field else None,
         )
         for r in tx.conn.execute(query).all()
     ]
