@@ -313,6 +313,16 @@ def _field_problems(spec: FieldSpec, path: Path, doc: Located) -> list[Problem]:
     return []
 
 
+_SAME_KIND = {"text": "string"}
+
+
+def _fits(form: FieldSpec, data: FieldSpec) -> bool:
+    """Whether every value the form field accepts is also valid for the data field."""
+    if _SAME_KIND.get(form.type, form.type) != _SAME_KIND.get(data.type, data.type):
+        return False
+    return data.choices is None or set(form.choices or ()) <= set(data.choices)
+
+
 def _forms(wf: Workflow, doc: Located) -> list[Problem]:
     out: list[Problem] = []
     for field, spec in wf.data.items():
@@ -320,6 +330,20 @@ def _forms(wf: Workflow, doc: Located) -> list[Problem]:
     for _name, state, i, path in _transition_paths(wf):
         for field, spec in state.transitions[i].form.items():
             out += _field_problems(spec, (*path, "form", field), doc)
+            kept = wf.data.get(field)
+            if kept is not None and not _fits(spec, kept):
+                out.append(
+                    doc.problem(
+                        (*path, "form", field),
+                        "E-FORM-DATA-CLASH",
+                        f"form field {field!r} is also a data field, of another type or "
+                        f"choices ({spec.type} here, {kept.type} under data:): a submitted "
+                        "value is merged into the data and would never be valid for both",
+                        f"rename the form field (e.g. {field}_note), or give it the data "
+                        "field's type and choices",
+                        key=True,
+                    )
+                )
     return out
 
 
