@@ -83,6 +83,9 @@ class ReportOptions:
     trainee_field: str = "trainee"
     certificate_field: str = "certificate"
     valid_until_field: str = "valid_until"
+    left_states: tuple[str, ...] = ("left_post",)
+    """States of a record saying its trainee left: a person whose latest record rests in
+    one is no longer staff."""
     certified_floor: float = 0.5
 
 
@@ -520,18 +523,23 @@ def _certification(
 ) -> tuple[CertifiedStaff, ...]:
     staff: set[str] = set()
     certified: set[str] = set()
-    for row in rows:
+    latest: dict[str, str] = {}
+    for row in rows:  # oldest first
         trainee = row.data.get(opts.trainee_field)
         if trainee is None or str(trainee).strip() == "":
             continue
         person = str(trainee).strip()
         staff.add(person)
+        latest[person] = row.state
         if (
             row.state == opts.passed_state
             and _filled(row.data.get(opts.certificate_field))
             and _valid_on(row.data.get(opts.valid_until_field), as_of)
         ):
             certified.add(person)
+    gone = {person for person, state in latest.items() if state in opts.left_states}
+    staff -= gone
+    certified -= gone
     if not staff:
         return ()
     ratio = round(len(certified) / len(staff), 4)

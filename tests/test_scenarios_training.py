@@ -5,20 +5,17 @@ through the public API and a controlled clock (Fri 2025-09-26 15:00 Asia/Shangha
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from cmc_workflow import Engine, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
-from cmc_workflow.store.database import open_database
-from cmc_workflow.store.tables import items
+from cmc_workflow.report import build_report
 from tests.conftest import POLICIES, FakeClock
 from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, PUBLISHING, TOPIC, ok_handler
 from tests.helpers.records import HR, RECORD_WORKFLOWS, TRAINER, train
@@ -249,30 +246,10 @@ def test_trn_4_retraining_starts_on_the_cycle_and_when_skills_or_business_change
 
 
 # -- TRN-5 certified staff against the 50% floor ------------------------------------------------
-def certified_ratio(url: str, today: dt.date) -> tuple[int, int]:
-    """(certified, staff) by the report's contract, read from the stored items: staff are
-    the distinct trainees of training items; certified those with a training item resting
-    in passed whose certificate is non-empty and whose valid_until (if set) is not past."""
-    db = open_database(url)
-    try:
-        with db.connect() as conn:
-            rows = conn.execute(
-                select(items.c.state, items.c.data).where(items.c.workflow_id == "training")
-            ).all()
-    finally:
-        db.dispose()
-    records = [
-        (state, data if isinstance(data, dict) else json.loads(data)) for state, data in rows
-    ]
-    staff = {data["trainee"] for _state, data in records}
-    certified = {
-        data["trainee"]
-        for state, data in records
-        if state == "passed"
-        and data.get("certificate")
-        and (not data.get("valid_until") or dt.date.fromisoformat(data["valid_until"]) >= today)
-    }
-    return len(certified), len(staff)
+def certified_ratio(engine: Engine, now: dt.datetime) -> tuple[int, int]:
+    """(certified, staff) as the report's TRN-5 section counts them."""
+    (figure,) = build_report(engine, sections=["certification"], now=now).certification
+    return figure.certified, figure.staff
 
 
 @pytest.mark.req("TRN-5")
@@ -283,12 +260,11 @@ def test_trn_5_the_records_say_who_holds_a_valid_certificate(
     train(engine, "wang", course="operational_skills")  # one person, counted once
     train(engine, "qian", certificate="网络编辑员（四级）", valid_until="2027-06-30")
     train(engine, "zhou")  # passed, but no certificate
-    train(engine, "li", certificate="网络编辑员（四级）", valid_until="2025-09-30")
+    li = train(engine, "li", certificate="网络编辑员（四级）", valid_until="2025-09-30")
     record(engine, "zhao", certificate="计算机等级证书（二级）")  # held, but not yet passed
-    today = clock.now.astimezone(SHANGHAI).date()
-    assert certified_ratio(url, today) == (3, 5)  # wang, qian, li: 60% meets the floor
+    assert certified_ratio(engine, clock.now) == (3, 5)  # wang, qian, li: 60% meets the floor
     clock.now = dt.datetime(2025, 10, 1, 9, 0, tzinfo=SHANGHAI)  # li's certificate lapsed
-    assert certified_ratio(url, clock.now.date()) == (2, 5)  # 40%: below the 50% floor
+    assert certified_ratio(engine, clock.now) == (2, 5)  # 40%: below the 50% floor
     gained = record(engine, "zhou", course="operational_skills")
     engine.fire(
         gained.id,
@@ -301,7 +277,9 @@ def test_trn_5_the_records_say_who_holds_a_valid_certificate(
             "certificate": "智能终端操作员（中级）",
         },
     )
-    assert certified_ratio(url, clock.now.date()) == (3, 5)  # certificate gained at assessment
+    assert certified_ratio(engine, clock.now) == (3, 5)  # certificate gained at assessment
+    engine.fire(li.id, "leave_post", actor=HR, data={"leave_reason": "调离"})
+    assert certified_ratio(engine, clock.now) == (3, 4)  # li (lapsed) left: no longer staff
 
 
 # -- TRN-6 assessment results feed the staff evaluation -----------------------------------------
