@@ -172,9 +172,11 @@ def _field_lines(name: str, spec: FieldSpec) -> list[str]:
     return lines
 
 
-def _step_line(step: DeadlineStep) -> str:
+def step_text(step: DeadlineStep, *, markdown: bool = False) -> str:
+    """One deadline step in words: ``at 50%: warn``, ``4 working hours before: notify ->
+    ops_manager`` (``markdown``: ``50%: warn``, ``→`` and the fired trigger as code)."""
     if step.at is not None:
-        when = f"at {step.at}"
+        when = step.at if markdown else f"at {step.at}"
     elif step.after is not None:
         when = f"after {step.after}"
     elif step.before is not None:
@@ -183,9 +185,9 @@ def _step_line(step: DeadlineStep) -> str:
         when = "?"
     what: str = step.action
     if step.to:
-        what += f" -> {step.to}"
+        what += f" {'→' if markdown else '->'} {step.to}"
     if step.trigger:
-        what += f" ({step.trigger})"
+        what += f" (fires `{step.trigger}`)" if markdown else f" ({step.trigger})"
     return f"{when}: {what}"
 
 
@@ -193,7 +195,7 @@ def _deadline_lines(deadline: Deadline | None) -> list[str]:
     if deadline is None:
         return []
     lines = [f"within {deadline.within}"]
-    lines += [_step_line(s) for s in deadline.steps]
+    lines += [step_text(s) for s in deadline.steps]
     if deadline.pause_in:
         lines.append("paused in " + ", ".join(deadline.pause_in))
     return lines

@@ -25,8 +25,8 @@ from cmc_workflow.compliance.citations import (
 )
 from cmc_workflow.compliance.requirements import Requirement
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.definition.models import Deadline, DeadlineStep, FieldSpec, State, Transition
-from cmc_workflow.diagram import to_mermaid
+from cmc_workflow.definition.models import Deadline, FieldSpec, State, Transition
+from cmc_workflow.diagram import step_text, to_mermaid
 from cmc_workflow.policy.models import GlobalScoping, PolicyFile, rules_of
 from cmc_workflow.schedules import ScheduleFile
 
@@ -61,28 +61,11 @@ def _code(items: Sequence[str]) -> str:
     return ", ".join(f"`{i}`" for i in items) if items else "—"
 
 
-def _step(step: DeadlineStep) -> str:
-    if step.at is not None:
-        when = step.at
-    elif step.after is not None:
-        when = f"after {step.after}"
-    elif step.before is not None:
-        when = f"{step.before} before"
-    else:
-        when = "?"
-    what: str = step.action
-    if step.to:
-        what += f" → {step.to}"
-    if step.trigger:
-        what += f" (fires `{step.trigger}`)"
-    return f"{when}: {what}"
-
-
 def deadline_text(deadline: Deadline | None) -> str:
     """``within 2 working days; 50%: warn; 100%: escalate → lead; paused in waiting``."""
     if deadline is None:
         return "—"
-    parts = [f"within {deadline.within}", *(_step(s) for s in deadline.steps)]
+    parts = [f"within {deadline.within}", *(step_text(s, markdown=True) for s in deadline.steps)]
     if deadline.runs_in:
         parts.append("keeps running in " + _code(deadline.runs_in))
     if deadline.pause_in:

@@ -263,17 +263,8 @@ def _guards(wf: Workflow, doc: Located) -> list[Problem]:
         try:
             guard = compile_guard(t.guard)
         except GuardSyntaxError as exc:
-            at = doc.column_in(gpath, exc.offset)
-            out.append(
-                Problem(
-                    doc.file,
-                    at.line,
-                    at.column,
-                    exc.code,
-                    f"guard {t.guard!r}: {exc} (at character {exc.offset + 1})",
-                    "guards use data.<field>, form.<field>, ==, !=, <, in, and, or, not",
-                )
-            )
+            hint = "guards use data.<field>, form.<field>, ==, !=, <, in, and, or, not"
+            out.append(doc.expression_problem(gpath, "guard", t.guard, exc, hint))
             continue
         unknown = sorted(guard.fields - declared) if declared else []
         if unknown:

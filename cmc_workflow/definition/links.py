@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from cmc_workflow.definition.loader import LoadedWorkflow
 
 
+_HINT = "write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\""
+
+
 def _linking(wf: Workflow) -> Iterator[tuple[Transition, Path]]:
     for name, state in wf.states.items():
         for i, t in enumerate(state.transitions):
@@ -42,18 +45,7 @@ def check_links(wf: Workflow, doc: Located) -> list[Problem]:
                 try:
                     compiled = compile_expression(source)
                 except GuardSyntaxError as exc:
-                    at = doc.column_in(where, exc.offset)
-                    out.append(
-                        Problem(
-                            doc.file,
-                            at.line,
-                            at.column,
-                            exc.code,
-                            f"expression {source!r}: {exc} (at character {exc.offset + 1})",
-                            "write form.<field>, data.<field>, item.id, each.<key>, or a "
-                            "quoted literal such as \"'patrol'\"",
-                        )
-                    )
+                    out.append(doc.expression_problem(where, "expression", source, exc, _HINT))
                     continue
                 if child.for_each is None and _reads_each(compiled.source):
                     out.append(

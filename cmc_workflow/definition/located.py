@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cmc_workflow.definition.guards import GuardSyntaxError
 from cmc_workflow.errors import Problem
 
 Path = tuple[str | int, ...]
@@ -89,6 +90,15 @@ class Located:
         """A :class:`Problem` placed at ``path``."""
         at = self.mark(path, key=key)
         return Problem(self.file, at.line, at.column, code, message, hint)
+
+    def expression_problem(
+        self, path: Path, what: str, source: str, exc: GuardSyntaxError, hint: str
+    ) -> Problem:
+        """The problem of an expression (a guard, a condition) at ``path`` that does not
+        compile, placed at the offending character."""
+        at = self.column_in(path, exc.offset)
+        message = f"{what} {source!r}: {exc} (at character {exc.offset + 1})"
+        return Problem(self.file, at.line, at.column, exc.code, message, hint)
 
 
 def _mark(node: yaml.Node) -> Mark:

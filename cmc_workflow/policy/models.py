@@ -355,17 +355,8 @@ def _expressions(rule: AnyRule, path: Path, doc: Located) -> list[Problem]:
     try:
         compile_guard(source)
     except GuardSyntaxError as exc:
-        at = doc.column_in(where, exc.offset)
-        return [
-            Problem(
-                doc.file,
-                at.line,
-                at.column,
-                exc.code,
-                f"condition {source!r}: {exc} (at character {exc.offset + 1})",
-                "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not",
-            )
-        ]
+        hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
+        return [doc.expression_problem(where, "condition", source, exc, hint)]
     return []
 
 
