@@ -214,6 +214,18 @@ def test_sec_3_personal_fields_are_masked_in_logs_and_exports(
                 actor=OPS,
                 data={account.data["registrant_phone"]: "?", "reason": "?"},
             )
+    # the registrant changes: the refusal above still quotes the former phone number
+    engine.fire(
+        account.id,
+        "change_registrant",
+        actor=OPS,
+        data={
+            "registrant_name": "钱七",
+            "registrant_id_number": "440604199001010022",
+            "registrant_phone": "13900139000",
+            "reason": "岗位调整",
+        },
+    )
     refusals = [e for e in logged if e["event"] == "command_refused"]
     assert len(refusals) == 2
     assert "registrant_phone: ***" in refusals[0]["reason"]
@@ -222,11 +234,13 @@ def test_sec_3_personal_fields_are_masked_in_logs_and_exports(
 
     lines = [r for r in export(center.url) if r["workflow_id"] == "accounts"]
     exported = json.dumps(lines, ensure_ascii=False)
-    assert not any(value in exported for value in personal)
+    assert not any(value in exported for value in [*personal, "13900139000", "钱七"])
     (bad_phone,) = [r for r in lines if r["command"] == "start" and r["outcome"] == "refused"]
     assert bad_phone["detail"]["fields"] == {"registrant_phone": "***"}
     assert bad_phone["reason"] == "form of 'start' is invalid: registrant_phone: ***"
-    (quoted,) = [r for r in lines if r["trigger"] == "change_registrant"]
+    (quoted,) = [
+        r for r in lines if r["trigger"] == "change_registrant" and r["outcome"] == "refused"
+    ]
     assert quoted["rule"] == "FormInvalid"
     assert "13*******00" in quoted["reason"]  # a stub: a quarter of each end at most
 

@@ -453,12 +453,13 @@ def export_lines(tx: Any, out: IO[str], masker: Masker) -> int:
     for chunk in _chunks(audit_log.records(tx.conn), 500):
         ids = sorted({r["item_id"] for r in chunk if r["item_id"] is not None})
         data = audit_log.item_data(tx.conn, ids)
+        forms = audit_log.item_forms(tx.conn, ids)
         for record in chunk:
-            known = (
-                masker.personal_values(data[record["item_id"]][1])
-                if record["item_id"] in data
-                else []
-            )
+            item_id = record["item_id"]
+            held = [data[item_id][1]] if item_id in data else []
+            # the values it holds now and every value it was given (a changed phone number
+            # is still quoted by the records written before the change)
+            known = [v for d in [*held, *forms.get(item_id, [])] for v in masker.personal_values(d)]
             masked = {
                 **record,
                 "reason": masker.value(record["reason"], known),

@@ -345,6 +345,23 @@ def item_data(conn: Connection, item_ids: Sequence[int]) -> dict[int, tuple[str,
     return {r.id: (r.workflow_id, r.data) for r in rows}
 
 
+def item_forms(conn: Connection, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Every form submitted on the given items (their start data included), oldest first:
+    values an item held once and no longer holds still need masking."""
+    if not item_ids:
+        return {}
+    rows = conn.execute(
+        select(history.c.item_id, history.c.form)
+        .where(history.c.item_id.in_(item_ids))
+        .order_by(history.c.item_id, history.c.seq)
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.form:
+            found.setdefault(r.item_id, []).append(dict(r.form))
+    return found
+
+
 def definition_sources(conn: Connection) -> list[tuple[str, str, str]]:
     """(workflow, source file, source text) of every stored definition version."""
     rows = conn.execute(
