@@ -1119,6 +1119,7 @@ class Engine:
         detail: dict[str, Any] = {"state": exc.state}
         if isinstance(exc, FormInvalid):
             detail["fields"] = {e.field: e.message for e in exc.errors}
+        held: Mapping[str, Any] = {}
         try:
             with self.store.write() as tx:
                 self._audit(
@@ -1134,6 +1135,8 @@ class Engine:
                     reason=str(exc),
                     detail=detail,
                 )
+                row = tx.item(item_id) if item_id is not None else None
+                held = row.data if row is not None else {}
         except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
             refused = self._loggable(exc, workflow)
             log.error("audit_write_failed", error=str(audit_exc), refused=refused)
@@ -1144,12 +1147,15 @@ class Engine:
             trigger=trigger,
             actor=actor.id,
             rule=rule,
-            reason=self._loggable(exc, workflow),
+            reason=self._loggable(exc, workflow, held),
         )
 
-    def _loggable(self, exc: EngineError, workflow: str | None = None) -> str:
-        """``exc``'s message for a log line: the values of personal fields masked (SEC-3),
-        since a form error quotes the value it refused."""
+    def _loggable(
+        self, exc: EngineError, workflow: str | None = None, held: Mapping[str, Any] | None = None
+    ) -> str:
+        """``exc``'s message for a log line with personal data masked (SEC-3): the values
+        of personal fields a form error quotes, and the item's own personal values
+        (``held``: its data) wherever the message repeats them."""
         current = self.definitions.current(workflow or "")
         masker = Masker.for_workflows([current.workflow.definition] if current else [])
-        return masker.text(str(exc))
+        return masker.text(str(exc), masker.personal_values(held or {}))
