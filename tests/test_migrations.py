@@ -108,6 +108,39 @@ def test_runners_opening_one_fresh_sqlite_file_at_once_migrate_it_once(
         database.dispose()
 
 
+@pytest.mark.postgres
+def test_runners_migrating_one_fresh_postgres_database_at_once_all_succeed(
+    fresh_postgres: str,
+) -> None:
+    """Several runners started with migrate=True on one new database: one migrates, the
+    others wait for it and find the schema at head (an advisory lock serializes them)."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        database = open_database(fresh_postgres)
+        try:
+            barrier.wait()
+            schema.upgrade(database)
+        except BaseException as exc:  # collected and judged by the test
+            errors.append(exc)
+        finally:
+            database.dispose()
+
+    threads = [threading.Thread(target=migrate, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a migrating runner hangs (lock wait)"
+    assert errors == []
+    database = open_database(fresh_postgres)
+    try:
+        assert schema.drift(database) == []
+    finally:
+        database.dispose()
+
+
 def test_connections_racing_to_put_a_fresh_file_in_wal_mode_all_succeed(
     tmp_path: Path,
 ) -> None:

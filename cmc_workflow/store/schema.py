@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from cmc_workflow.store.tables import metadata
 
@@ -45,10 +45,18 @@ def is_empty(engine: Engine) -> bool:
     return not names & set(metadata.tables)
 
 
+MIGRATION_LOCK = 0x636D6301
+"""The PostgreSQL advisory lock key migrations hold ('cmc' and 1): one runner migrates at
+a time, the others wait for it and find the schema at head."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` in one transaction."""
+    """Apply migrations up to ``revision`` in one transaction; on PostgreSQL under an
+    advisory lock, so that runners started together on a new database do not race."""
     config = _config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
