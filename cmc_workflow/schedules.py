@@ -132,6 +132,12 @@ class ScheduleSpec(Model):
     occurrence_field: Ident | None = Field(
         default=None, description="a datetime data field that receives the occurrence's time"
     )
+    on_day_off: Literal["run", "skip", "next_working_day"] = Field(
+        default="run",
+        description="cron only: an occurrence on a day off (a weekend or public holiday of "
+        "the working-day calendar; adjusted working weekends are working days) runs anyway, "
+        "is skipped, or moves to the next working day at the same time (several merge)",
+    )
     enabled: bool = True
 
 
@@ -150,6 +156,10 @@ class Occurrence:
 
     due: dt.datetime
     provisional: bool = False
+
+
+_MAX_DAYS_OFF = 400
+"""How many days off in a row a working-days-only schedule looks past (a year and more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +196,29 @@ class Schedule:
         """The first occurrence strictly after ``after`` (None: the rule has ended)."""
         spec = self.spec
         if spec.cron is not None:
-            found = _cron(spec.cron, self.timezone).get_next_fire_time(
-                None, after + _ONE_MICROSECOND
-            )
-            return None if found is None else Occurrence(found)
+            trigger = _cron(spec.cron, self.timezone)
+            found = trigger.get_next_fire_time(None, after + _ONE_MICROSECOND)
+            if found is None or spec.on_day_off == "run":
+                return None if found is None else Occurrence(found)
+            guessed = False
+            for _day in range(_MAX_DAYS_OFF):
+                local = found.astimezone(self.tz)
+                answer = calendar.is_working_day(local.date())
+                guessed = guessed or answer.provisional
+                if answer:
+                    return Occurrence(found, guessed)
+                if spec.on_day_off == "next_working_day":
+                    moved = calendar.next_working_day(local.date())
+                    when = dt.datetime.combine(moved.value, local.timetz())
+                    return Occurrence(when, guessed or moved.provisional)
+                # skipped: go on from the next day's midnight, not minute by minute
+                midnight = dt.datetime.combine(
+                    local.date() + dt.timedelta(days=1), dt.time(), self.tz
+                )
+                found = trigger.get_next_fire_time(None, midnight)
+                if found is None:
+                    return None
+            return None
         local = after.astimezone(self.tz)
         if spec.every is not None:
             assert spec.from_ is not None  # the checks require from: with every:
@@ -326,6 +355,17 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                     f"(has {', '.join(kinds) or 'none'})",
                     "e.g. cron: '0 9 * * *', or every: 6 months with from: 2025-03-01, "
                     "or monthly: last_working_day",
+                    key=True,
+                )
+            )
+        if spec.on_day_off != "run" and spec.cron is None:
+            problems.append(
+                doc.problem(
+                    (*base, "on_day_off"),
+                    "E-MISPLACED-KEY",
+                    "on_day_off: applies to cron: schedules",
+                    "monthly: first_working_day / last_working_day already falls on working "
+                    "days; remove on_day_off:",
                     key=True,
                 )
             )

@@ -193,10 +193,13 @@ def test_ins_3_device_activity_weekly_on_monday_due_after_the_national_day_holid
         activity.at(local(2025, 9, 29, 10, 0, 1)), "device_activity", local(2025, 9, 29, 10)
     )
     items = activity.at(local(2025, 10, 6, 10, 0, 1))  # a Monday inside the holiday
-    check_started(items, "device_activity", local(2025, 9, 29, 10), local(2025, 10, 6, 10))
-    # two working days, the day of receipt not counted: Thu 10-09 and Fri 10-10
+    check_started(items, "device_activity", local(2025, 9, 29, 10))
+    # on_day_off: next_working_day — the holiday Monday's statistics come on Thu 10-09
+    items = activity.at(local(2025, 10, 9, 10, 0, 1))
+    check_started(items, "device_activity", local(2025, 9, 29, 10), local(2025, 10, 9, 10))
+    # two working days, the day of receipt not counted: Fri 10-10 and Sat 10-11 (adjusted)
     (clock,) = bundle.clocks.clocks(items[1].id)
-    assert clock.due_at == local(2025, 10, 10, 17, 30)
+    assert clock.due_at == local(2025, 10, 11, 17, 30)
     engine = activity.engine
     with pytest.raises(GuardRejected):  # more active devices than there are
         engine.fire(
@@ -537,12 +540,13 @@ def test_ins_7_annual_targets_for_publications_reads_and_followers(
 @pytest.mark.req("INS-11", "PUB-10")
 def test_ins_11_the_cadence_check_runs_every_morning_with_its_interval(bundle: Bundle) -> None:
     cadence = bundle.drive("ins_11_publishing_cadence", local(2025, 9, 26, 15, 0))
+    assert cadence.at(local(2025, 9, 27, 8, 30, 1)) == []  # Saturday: a day off, skipped
     check_started(
-        cadence.at(local(2025, 9, 27, 8, 30, 1)),
+        cadence.at(local(2025, 9, 28, 8, 30, 1)),  # Sunday, an adjusted working day
         "publishing_cadence_check",
-        local(2025, 9, 27, 8, 30),
+        local(2025, 9, 28, 8, 30),
     )
-    items = cadence.at(local(2025, 9, 28, 8, 30, 1))
+    items = cadence.at(local(2025, 9, 29, 8, 30, 1))
     assert [i.data["interval_days"] for i in items] == [7, 7]
     engine = cadence.engine
     assert engine.fire(items[0].id, "all_regular", actor=ASSISTANT).state == "regular"
@@ -599,8 +603,9 @@ def test_a_daemon_down_over_the_national_day_holiday_loses_no_occurrence(
             handled += len(runs)
         by_id = {s.id: len(schedules.runs(s.id)) for s in schedules.schedules}
         assert by_id["ins_01_daily_patrol"] == 15  # 09-26 .. 10-10
-        assert by_id["ins_11_publishing_cadence"] == 15  # 08:30, 09-26 .. 10-10
-        assert by_id["ins_03_device_activity"] == 2  # Mondays 09-29 and 10-06
+        # 08:30 on working days only: 09-26, Sun 09-28, 09-29, 09-30, 10-09, 10-10
+        assert by_id["ins_11_publishing_cadence"] == 6
+        assert by_id["ins_03_device_activity"] == 2  # Mon 09-29, and Thu 10-09 for Mon 10-06
         assert by_id["ins_04_monthly_metrics"] == 1  # Thu 10-09
         assert by_id["ins_05_self_media_statistics"] == 1  # Tue 09-30
         assert handled == sum(by_id.values())

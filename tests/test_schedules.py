@@ -71,6 +71,34 @@ def dues(s: Schedule, calendar: WorkingCalendar, after: dt.datetime, n: int) -> 
 
 
 # -- occurrence arithmetic ---------------------------------------------------------------------
+@pytest.mark.req("INS-3", "INS-11")
+def test_cron_on_a_day_off_runs_is_skipped_or_moves_to_the_next_working_day(
+    calendar: WorkingCalendar,
+) -> None:
+    """National Day 2025: Oct 1-8 off, Sat Oct 11 an adjusted working day."""
+    after = local(2025, 9, 29, 12)
+    weekly = {"cron": "0 10 * * mon"}
+    assert dues(schedule(calendar, **weekly), calendar, after, 2) == [
+        local(2025, 10, 6, 10),  # a holiday Monday, run anyway (the default)
+        local(2025, 10, 13, 10),
+    ]
+    moved = schedule(calendar, **weekly, on_day_off="next_working_day")
+    assert dues(moved, calendar, after, 2) == [local(2025, 10, 9, 10), local(2025, 10, 13, 10)]
+    daily = {"cron": "30 8 * * *"}
+    assert dues(schedule(calendar, **daily, on_day_off="skip"), calendar, after, 4) == [
+        local(2025, 9, 30, 8, 30),
+        local(2025, 10, 9, 8, 30),
+        local(2025, 10, 10, 8, 30),
+        local(2025, 10, 11, 8, 30),  # a Saturday that is a working day
+    ]
+    # the holiday's seven daily occurrences merge into one on the next working day
+    assert dues(schedule(calendar, **daily, on_day_off="next_working_day"), calendar, after, 3) == [
+        local(2025, 9, 30, 8, 30),
+        local(2025, 10, 9, 8, 30),
+        local(2025, 10, 10, 8, 30),
+    ]
+
+
 @pytest.mark.req("INS-2")
 def test_every_6_months_counts_from_the_anchor_without_drift(calendar: WorkingCalendar) -> None:
     s = schedule(calendar, every="6 months", **{"from": dt.date(2025, 8, 31)}, at="09:30")
@@ -149,6 +177,8 @@ def problems(text: str) -> list[tuple[int, int, str]]:
         ("every: 2 working days\n    from: 2025-01-01", [(4, 12, "E-SCHEDULE-EVERY")]),
         ("monthly: last_working_day\n    from: 2025-01-01", [(5, 5, "E-MISPLACED-KEY")]),
         ("cron: '0 9 * * *'\n    at: '10:00'", [(5, 5, "E-MISPLACED-KEY")]),
+        ("monthly: last_working_day\n    on_day_off: skip", [(5, 5, "E-MISPLACED-KEY")]),
+        ("cron: '0 9 * * *'\n    on_day_off: later", [(5, 17, "E-BAD-VALUE")]),
         (
             "monthly: last_working_day\n    every: 1 month\n    from: 2025-01-01",
             [(3, 3, "E-SCHEDULE-TRIGGER")],
