@@ -362,7 +362,34 @@ class Clocks(Extension):
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = _counted_from(spec, change.data, change.now)
-            self._start(tx, wf, change.item_id, final, spec, start)
+            deadline = self._deadline(spec, change.data, start)
+            if deadline is not None:
+                self._start(tx, wf, change.item_id, final, spec, start, deadline)
+            else:
+                log.info(
+                    "deadline_without_date",
+                    item_id=change.item_id,
+                    state=final.state,
+                    field=spec.until,
+                )
+
+    def _deadline(
+        self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
+    ) -> Deadline | None:
+        """When a clock starting at ``start`` is due: ``within`` counted from the start, or
+        the ``until`` date of the item's data (None: the item names no such date)."""
+        if spec.within is not None:
+            return compute_deadline(self.calendar, start, spec.within)
+        assert spec.until is not None  # the checks require one of within/until
+        due = _date_due(data.get(spec.until), self.calendar.settings.tz)
+        if due is None:
+            return None
+        return Deadline(
+            start=start,
+            due=due,
+            rule=f"until data.{spec.until} ({due.isoformat()})",
+            calendar_version=self.calendar.version,
+        )
 
     def _states_of(self, wf: CompiledWorkflow) -> _Related:
         found = self._related.get(wf.content_hash)
@@ -382,10 +409,11 @@ class Clocks(Extension):
         at: Visit,
         spec: DeadlineSpec,
         now: dt.datetime,
+        deadline: Deadline,
     ) -> None:
-        deadline = compute_deadline(self.calendar, now, spec.within)
         due = deadline.due
-        times = [step_time(self.calendar, s, spec.within, now, due) for s in spec.steps]
+        span = _span(spec)
+        times = [step_time(self.calendar, s, span, now, due) for s in spec.steps]
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
         clock_id = sql.insert_clock(
             tx,
@@ -396,7 +424,7 @@ class Clocks(Extension):
                 "at_state": at.state,
                 "visit": at.visit,
                 "status": sql.RUNNING,
-                "within": str(spec.within),
+                "within": str(spec.within) if spec.within is not None else spec.span,
                 "started_at": now,
                 "due_at": due,
                 "warn_at": min(warns) if warns else None,
@@ -467,7 +495,7 @@ class Clocks(Extension):
     ) -> None:
         """The item is (back) where the clock runs: resume it, or move the timers' fence."""
         if row.status == sql.PAUSED and row.paused_at is not None:
-            within = spec.within
+            within = _span(spec)
             paused_from = row.paused_at
             moved = {
                 t.id: shift(self.calendar, t.due_at, within, paused_from, now)
@@ -697,19 +725,21 @@ class Clocks(Extension):
         return changed
 
     def _recompute(self, tx: Tx, row: ClockRow, now: dt.datetime) -> int:
+        if row.within.startswith("until "):
+            return 0  # a date of the item's data: no calendar arithmetic to redo
         within = parse_duration(row.within)
         steps = [DeadlineStep.model_validate(s) for s in row.detail.get("steps", [])]
         spec = DeadlineSpec(within=within, steps=steps)
-        deadline = compute_deadline(self.calendar, row.started_at, spec.within)
+        deadline = compute_deadline(self.calendar, row.started_at, within)
         for timer in sql.clock_timers(tx, row.id, sql.PENDING):
             if timer.step == BREACH_STEP:
                 when = deadline.due
             else:
                 step = spec.steps[timer.step]
-                when = step_time(self.calendar, step, spec.within, row.started_at, deadline.due)
+                when = step_time(self.calendar, step, within, row.started_at, deadline.due)
             sql.set_timer_due(tx, timer.id, when)
         warns = [
-            step_time(self.calendar, s, spec.within, row.started_at, deadline.due)
+            step_time(self.calendar, s, within, row.started_at, deadline.due)
             for s in spec.steps
             if s.action == "warn"
         ]
@@ -800,3 +830,31 @@ def _counted_from(spec: DeadlineSpec, data: Mapping[str, Any], now: dt.datetime)
     if isinstance(value, dt.datetime) and value.tzinfo is not None and value <= now:
         return value
     return now
+
+
+_ELAPSED = Duration(1, "days")
+"""The span unit of an ``until`` clock: its shares and pauses count elapsed time."""
+
+
+def _span(spec: DeadlineSpec) -> Duration:
+    """The duration whose unit decides how a clock's shares are counted."""
+    return spec.within if spec.within is not None else _ELAPSED
+
+
+def _date_due(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    """The due instant a data value names: an aware datetime itself, a date the end of
+    that day (00:00 of the next, in the calendar's timezone); else None."""
+    if isinstance(value, str):
+        try:
+            value = (
+                dt.date.fromisoformat(value)
+                if len(value) == 10
+                else dt.datetime.fromisoformat(value)
+            )
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else None
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return None

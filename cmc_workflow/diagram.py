@@ -194,7 +194,7 @@ def step_text(step: DeadlineStep, *, markdown: bool = False) -> str:
 def _deadline_lines(deadline: Deadline | None) -> list[str]:
     if deadline is None:
         return []
-    lines = [f"within {deadline.within}"]
+    lines = [deadline.span]
     lines += [step_text(s) for s in deadline.steps]
     if deadline.pause_in:
         lines.append("paused in " + ", ".join(deadline.pause_in))

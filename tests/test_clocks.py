@@ -588,3 +588,51 @@ def test_leaving_and_coming_back_through_a_gateway_starts_a_new_clock(
             engine.run_due()
         fired = [h for h in engine.history(item.id) if h.kind == "timer"]
         assert len(fired) >= 5  # about one per working day; without a new clock: just 1
+
+
+UNTIL = """
+id: agreed
+label: {zh: 整改, en: Rectification}
+roles:
+  operator: {zh: 运营方, en: Operator}
+data:
+  due_date: {type: date, required: false}
+start: {state: working, roles: [operator]}
+states:
+  working:
+    type: userTask
+    label: {zh: 整改中, en: Working}
+    deadline:
+      until: due_date
+      steps:
+        - {before: 2 days, action: warn}
+    transitions:
+      - {trigger: finish, target: done, roles: [operator]}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+
+@pytest.mark.req("RPT-2")
+def test_a_deadline_until_a_date_of_the_data_is_due_at_the_end_of_that_day(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    (tmp_path / "until.yaml").write_text(UNTIL, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    clocks = Clocks(WorkingCalendar())
+    operator = Actor("op", {"operator"})
+    with Engine.open(url, workflows=tmp_path / "until.yaml", clock=clock, extensions=[clocks]) as e:
+        item = e.start("agreed", actor=operator, data={"due_date": "2025-10-09"})
+        (view,) = clocks.clocks(item.id)
+        assert view.due_at == dt.datetime(2025, 10, 10, 0, 0, tzinfo=SH)  # end of the 9th
+        assert view.within == "until data.due_date"
+        assert [t.due_at for t in clocks.timers(item.id) if t.action == "warn"] == [
+            dt.datetime(2025, 10, 8, 0, 0, tzinfo=SH)
+        ]
+        clock.now = dt.datetime(2025, 10, 10, 0, 1, tzinfo=SH)
+        e.run_due()
+        assert clocks.clocks(item.id)[0].status == "breached"
+        # no date, no clock: nothing to be late for
+        undated = e.start("agreed", actor=operator)
+        assert clocks.clocks(undated.id) == []

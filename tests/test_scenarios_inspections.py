@@ -290,6 +290,10 @@ def test_ins_4_each_finding_becomes_a_rectification_item_and_the_review_waits_fo
         actor=APP7,
         data={"cause": "活动宣传不足", "measures": "十月开展阅读推广"},
     )
+    # the work is due by the agreed date: the end of 31 October
+    clocks = next(x for x in engine.extensions if isinstance(x, Clocks))
+    (working,) = [c for c in clocks.clocks(active.id) if c.state == "in_progress"]
+    assert working.due_at == local(2025, 11, 1, 0, 0)
     engine.fire(active.id, "report_done", actor=APP7, data={"actions_taken": "已开展两场活动"})
     back = engine.fire(active.id, "reject", actor=AUTHORITY, data={"reason": "未见数据"})
     assert back.state == "in_progress"

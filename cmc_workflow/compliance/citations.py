@@ -53,7 +53,10 @@ def workflow_citations(loaded: LoadedWorkflow, base: Path | None = None) -> list
     for name, state in wf.states.items():
         cite(state.implements, f"state {name}")
         if state.deadline is not None:
-            cite(state.deadline.implements, f"deadline of {name} ({state.deadline.within})")
+            cite(
+                state.deadline.implements,
+                f"deadline of {name} ({state.deadline.span.removeprefix('within ')})",
+            )
         for transition in state.transitions:
             move = transition_name(name, state, transition)
             cite(transition.implements, move)

@@ -65,7 +65,7 @@ def deadline_text(deadline: Deadline | None) -> str:
     """``within 2 working days; 50%: warn; 100%: escalate → lead; paused in waiting``."""
     if deadline is None:
         return "—"
-    parts = [f"within {deadline.within}", *(step_text(s, markdown=True) for s in deadline.steps)]
+    parts = [deadline.span, *(step_text(s, markdown=True) for s in deadline.steps)]
     if deadline.runs_in:
         parts.append("keeps running in " + _code(deadline.runs_in))
     if deadline.pause_in:

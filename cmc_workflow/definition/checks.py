@@ -355,6 +355,7 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                 )
             )
         out += _clock_states(wf, name, doc)
+        out += _span_problems(wf, name, doc)
         since = state.deadline.counts_from
         if since is not None and (since not in wf.data or wf.data[since].type != "datetime"):
             out.append(
@@ -409,6 +410,48 @@ def _deadlines(wf: Workflow, doc: Located) -> list[Problem]:
                             "give every state in runs_in that trigger, or use escalate",
                         )
                     )
+    return out
+
+
+def _span_problems(wf: Workflow, name: str, doc: Located) -> list[Problem]:
+    """A deadline says how long (within:) or until when (until: a date of the data)."""
+    deadline = wf.states[name].deadline
+    assert deadline is not None
+    base: Path = ("states", name, "deadline")
+    if (deadline.within is None) == (deadline.until is None):
+        return [
+            doc.problem(
+                base,
+                "E-DEADLINE-CLOCK",
+                "a deadline needs exactly one of within: and until:",
+                "e.g. within: 2 working days, or until: due_date (a date field of data:)",
+                key=True,
+            )
+        ]
+    if deadline.until is None:
+        return []
+    out: list[Problem] = []
+    field = wf.data.get(deadline.until)
+    if field is None or field.type not in ("date", "datetime"):
+        out.append(
+            doc.problem(
+                (*base, "until"),
+                "E-DEADLINE-CLOCK",
+                f"until: {deadline.until!r} must be a date or datetime field declared under data:",
+                f"declare {deadline.until}: {{type: date}} under data:",
+            )
+        )
+    for key in ("pause_in", "counts_from"):
+        if getattr(deadline, key):
+            out.append(
+                doc.problem(
+                    (*base, key),
+                    "E-DEADLINE-CLOCK",
+                    f"{key}: does not apply to a deadline until a date: the date does not move",
+                    f"remove {key}:, or count the time with within:",
+                    key=True,
+                )
+            )
     return out
 
 

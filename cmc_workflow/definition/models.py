@@ -152,7 +152,14 @@ class DeadlineStep(Model):
 class Deadline(Model):
     """How long an item may stay in a state, and the ladder of steps as time runs."""
 
-    within: DurationField
+    within: DurationField | None = Field(
+        default=None, description="how long from entering the state (or until:)"
+    )
+    until: Ident | None = Field(
+        default=None,
+        description="a date or datetime data field the item is due by (a date: the end of "
+        "that day), instead of within:",
+    )
     steps: list[DeadlineStep] = Field(default_factory=list)
     pause_in: list[Ident] = Field(
         default_factory=list,
@@ -169,6 +176,11 @@ class Deadline(Model):
         "a message was received, if it is registered later); empty or in the future: now",
     )
     implements: list[RequirementId] = Field(default_factory=list)
+
+    @property
+    def span(self) -> str:
+        """The deadline in words: ``within 2 working days`` or ``until data.due_date``."""
+        return f"within {self.within}" if self.within is not None else f"until data.{self.until}"
 
 
 class StartsItem(Model):
