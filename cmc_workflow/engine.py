@@ -62,6 +62,17 @@ def _utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
 
 
+def _start_refusal(actor: Actor, wf: CompiledWorkflow) -> str | None:
+    """Why ``actor`` may not start an item of ``wf`` (None: they hold a start role)."""
+    roles = wf.definition.start.roles
+    if actor.roles & set(roles):
+        return None
+    return (
+        f"{actor.id} may not start {wf.id!r}: it needs one of the roles {sorted(roles)}, "
+        f"they hold {sorted(actor.roles) or 'none'}"
+    )
+
+
 def system_clock() -> dt.datetime:
     """The default clock: now, in UTC."""
     return dt.datetime.now(dt.UTC)
@@ -251,12 +262,9 @@ class Engine:
         version = self.definitions.require(workflow)
         wf = version.workflow
         start = wf.definition.start
-        if not actor.roles & set(start.roles):
-            raise NotPermitted(
-                f"{actor.id} may not start {workflow!r}: it needs one of the roles "
-                f"{sorted(start.roles)}, they hold {sorted(actor.roles) or 'none'}",
-                trigger="start",
-            )
+        refusal = _start_refusal(actor, wf)
+        if refusal is not None:
+            raise NotPermitted(refusal, trigger="start")
         clean = self._validated_data(wf, values)
         first = Step(
             kind="start",
@@ -430,13 +438,9 @@ class Engine:
                 return edge, [str(exc)], [type(exc).__name__]
         for child in edge.starts:
             current = self.definitions.current(child.workflow)
-            roles = set(current.workflow.definition.start.roles) if current else set()
-            if not actor.roles & roles:
-                reason = (
-                    f"{actor.id} may not start {child.workflow!r}, which {trigger!r} opens: "
-                    f"it needs one of the roles {sorted(roles)}"
-                )
-                return edge, [reason], ["NotPermitted"]
+            refusal = _start_refusal(actor, current.workflow) if current else None
+            if refusal is not None:
+                return edge, [f"{trigger!r} opens an item that {refusal}"], ["NotPermitted"]
         command = Command(  # a probe: the form comes with fire()
             "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, now, probe=True
         )
