@@ -39,6 +39,7 @@ import structlog
 
 from cmc_workflow.calendar import Deadline, WorkingCalendar, add_months
 from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.definition.models import DeadlineStep, Duration, parse_duration
 from cmc_workflow.errors import CmcWorkflowError
@@ -821,13 +822,8 @@ def _counted_from(spec: DeadlineSpec, data: Mapping[str, Any], now: dt.datetime)
     aware datetime not after ``now`` (a message registered after it arrived), else now."""
     if spec.counts_from is None:
         return now
-    value = data.get(spec.counts_from)
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return now
-    if isinstance(value, dt.datetime) and value.tzinfo is not None and value <= now:
+    value = read_moment(data.get(spec.counts_from))
+    if isinstance(value, dt.datetime) and value <= now:
         return value
     return now
 
@@ -844,17 +840,7 @@ def _span(spec: DeadlineSpec) -> Duration:
 def _date_due(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
     """The due instant a data value names: an aware datetime itself, a date the end of
     that day (00:00 of the next, in the calendar's timezone); else None."""
-    if isinstance(value, str):
-        try:
-            value = (
-                dt.date.fromisoformat(value)
-                if len(value) == 10
-                else dt.datetime.fromisoformat(value)
-            )
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo is not None else None
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-    return None
+    moment = read_moment(value)
+    if moment is None or isinstance(moment, dt.datetime):
+        return moment
+    return dt.datetime.combine(moment + dt.timedelta(days=1), dt.time(0), tzinfo=tz)

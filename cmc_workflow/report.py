@@ -40,6 +40,7 @@ from typing import Any
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks, working_time_between
 from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.engine import Engine
 from cmc_workflow.registry import Registry
 from cmc_workflow.store import Store, Tx
@@ -386,15 +387,10 @@ class _Reply:
 
 def _received(row: sql.FirstReplyRow) -> dt.datetime:
     """When the wait for a reply began: the recorded receipt if earlier than the start."""
-    if row.received is None:
-        return row.created_at
-    try:
-        received = dt.datetime.fromisoformat(row.received)
-    except ValueError:
-        return row.created_at
-    if received.tzinfo is None or received >= row.created_at:
-        return row.created_at
-    return received
+    received = read_moment(row.received)
+    if isinstance(received, dt.datetime) and received < row.created_at:
+        return received
+    return row.created_at
 
 
 def _first_reply(

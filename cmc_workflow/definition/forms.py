@@ -91,6 +91,23 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
     raise ValueError(f"unsupported field type {kind!r}")  # pragma: no cover - models forbid it
 
 
+def read_moment(value: Any) -> dt.date | dt.datetime | None:
+    """A stored date or datetime value (a Python value, or the ISO 8601 text JSON keeps)
+    as Python: a date, an aware datetime, or None when it is neither (naive included)."""
+    if isinstance(value, str):
+        try:
+            value = (
+                dt.date.fromisoformat(value)
+                if len(value) == 10
+                else dt.datetime.fromisoformat(value)
+            )
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else None
+    return value if isinstance(value, dt.date) else None
+
+
 def _parse_datetime(value: Any) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(str(value))

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import FieldSpec, Label
 from cmc_workflow.policy.models import START_TRIGGER
@@ -515,21 +516,12 @@ class RequiresRecordRule(Rule):
 def _past(value: Any, request: Request) -> bool:
     """True when the date (or datetime) ``value`` lies before the request's day (or time).
     A missing or unreadable value counts as past: a rule never passes on what it cannot read."""
-    if isinstance(value, dt.datetime):
-        return value < request.now
-    if isinstance(value, dt.date):
-        return value < request.today
-    if not isinstance(value, str):
+    moment = read_moment(value)
+    if moment is None:
         return True
-    try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value) < request.today
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return True
-    if moment.tzinfo is None:
-        return True
-    return moment < request.now
+    if isinstance(moment, dt.datetime):
+        return moment < request.now
+    return moment < request.today
 
 
 class ForbidDataRule(Rule):
