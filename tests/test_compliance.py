@@ -169,17 +169,27 @@ def test_an_id_stated_twice_keeps_its_first_statement_and_is_named() -> None:
     assert duplicate_ids(REQUIREMENTS) == []
 
 
-def test_the_bundled_requirements_have_every_family_and_every_id_is_a_must() -> None:
+def test_the_bundled_requirements_have_every_family_and_their_levels() -> None:
     reqs = parse_requirements(bundled_requirements_text())
     families = sorted({r.family for r in reqs})
-    assert families == ["ACC", "CMT", "EMG", "FLT", "INS", "PUB", "RPT", "SEC", "TRN"]
+    assert families == [
+        "ACC", "APP", "CMT", "EMG", "FLT", "INS", "MON", "PRM", "PUB", "RPT", "SEC", "STF",
+        "SUP", "TRN",
+    ]  # fmt: skip
     by_id = {r.id: r for r in reqs}
     assert by_id["PUB-3"].title == "Assignment (任务)"
     assert by_id["INS-1"].text.endswith("cadence: daily; source: CMC 8.2.5")
     assert by_id["INS-11"].title == "publishing-cadence check"
     assert "2 working days" in by_id["CMT-2"].text
-    assert {r.level for r in reqs} == {"must"}
-    assert len(reqs) == len({r.id for r in reqs}) == 57
+    # levels are marked in the title; an id that mixes levels in its text stays a must
+    assert {r.id: r.level for r in reqs if r.level != "must"} == {
+        "PUB-9": "should",
+        "SUP-4": "should",
+        "PRM-2": "should",
+    }
+    assert by_id["PUB-9"].title == "Archive"
+    assert by_id["PUB-7"].level == "must"
+    assert len(reqs) == len({r.id for r in reqs}) == 74
     assert duplicate_ids(bundled_requirements_text()) == []
 
 
@@ -491,4 +501,15 @@ def test_bundled_definitions_cover_every_must_requirement() -> None:
         parse_requirements(bundled_requirements_text()), loaded, ROOT / "tests", base=ROOT
     )
     gaps = [f"{r.requirement.id} ({r.status})" for r in matrix.must_gaps]
-    assert (gaps, [str(i) for i in matrix.issues]) == ([], []), render_table(matrix)
+    # The ids the requirements gained in 2026-12 (staff register, supervision, monitoring,
+    # the application register, content planning, EMG-5, TRN-7, SEC-6) have no element yet:
+    # they are the open gaps, named here so that none is added or hidden silently. Remove an
+    # id from this list in the commit that covers it.
+    open_gaps = [
+        f"{ident} (uncovered)"
+        for ident in (
+            "EMG-5", "TRN-7", "STF-1", "STF-2", "STF-3", "STF-4", "STF-5", "SUP-1", "SUP-2",
+            "SUP-3", "MON-1", "MON-2", "APP-1", "PRM-1", "SEC-6",
+        )
+    ]  # fmt: skip
+    assert (gaps, [str(i) for i in matrix.issues]) == (open_gaps, []), render_table(matrix)

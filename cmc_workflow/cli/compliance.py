@@ -141,10 +141,11 @@ def compliance(
     schedules and engine guarantees that carry it out and the tests that exercise it.
 
     A requirement is covered when at least one element and one test (a
-    pytest.mark.req("ID") marker) cite it. Every id is a must unless its text says
-    "Level: should" or "Level: may". Exits 0 when every must requirement is covered and
-    every citation names a known id; 5 otherwise (gaps and problems are listed); 1 when a
-    definition file has problems. Regenerate the docs page with:
+    pytest.mark.req("ID") marker) cite it. Every id is a must unless its title is
+    marked "(should)" or "(may)" (or its text says "Level: should" or "Level: may").
+    Exits 0 when every must requirement is covered and every citation names a known id; 5
+    otherwise (gaps and problems are listed); 1 when a definition file has problems.
+    Regenerate the docs page with:
     cmc-workflow compliance --format markdown --output docs/compliance.md
     """
     base = Path.cwd()

@@ -27,8 +27,9 @@ _COLUMNS: dict[Source, str] = {
 }
 
 LEVEL_NOTE = (
-    "The requirements state no levels: every id is treated as a **must** unless its text "
-    "says `Level: should` or `Level: may`."
+    "Each id has the level the requirements file gives it: a **must** unless its title is "
+    "marked `(should)` or `(may)` (or its text says `Level: should` / `Level: may`). An id "
+    "that mixes levels in its text counts as a must."
 )
 
 

@@ -8,8 +8,11 @@ The requirements file (``../shared/spec/REQUIREMENTS.md``; a copy ships with the
 - a table row ``| INS-1 | system patrol: ... | daily | CMC 8.2.6 |``, whose first column
   after the id is the title and whose other columns join the text, named by the header.
 
-The file states no levels, so every id is a ``must`` unless its text says otherwise with
-``Level: should`` or ``Level: may`` (case-insensitive) somewhere in its text.
+Ids with no mark are ``must``. A level is marked in the title, as the file's own preamble
+says (``- **PUB-9 Archive (should).**``; ``(may/should)`` counts as ``should``, the stronger
+of the two), or anywhere in the text as ``Level: should`` / ``Level: may``
+(case-insensitive). An id that mixes levels in its text (``*Should:* per-channel
+variants``) keeps ``must``: its must parts are what the matrix has to show.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ _BULLET = re.compile(rf"^\s*[-*]\s+\*\*(?P<id>{ID_PATTERN})\b(?P<title>[^*]*)\*\
 _ROW = re.compile(rf"^\s*\|\s*(?P<id>{ID_PATTERN})\s*\|(?P<rest>.*)$")
 _HEADING = re.compile(r"^(?P<marks>#{1,6})\s+(?P<title>.+?)\s*#*\s*$")
 _LEVEL = re.compile(r"\blevel:\s*(must|should|may)\b", re.IGNORECASE)
+_TITLE_LEVEL = re.compile(r"\(\s*(should|may)\s*(?:/\s*(should|may)\s*)?\)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s")
 
 BUNDLED_NAME = "requirements.md"
@@ -54,7 +58,11 @@ class Requirement:
         return self.id.split("-", 1)[0]
 
 
-def _level(text: str) -> Level:
+def _level(text: str, title: str = "") -> Level:
+    marked = _TITLE_LEVEL.search(title)
+    if marked is not None:
+        words = {w.lower() for w in marked.groups() if w}
+        return "should" if "should" in words else "may"
     match = _LEVEL.search(text)
     if match is None:
         return "must"
@@ -98,14 +106,15 @@ def parse_requirements(text: str) -> list[Requirement]:
         if current is None:
             return
         body = " ".join(str(current["text"]).split())
-        title = str(current["title"]).strip().rstrip(".").strip() or _first_sentence(body)
+        marked = str(current["title"])
+        title = _TITLE_LEVEL.sub("", marked).strip().rstrip(".").strip() or _first_sentence(body)
         out.append(
             Requirement(
                 id=str(current["id"]),
                 title=title,
                 text=body,
                 section=section,
-                level=_level(body),
+                level=_level(body, marked),
                 line=int(current["line"]),
             )
         )
