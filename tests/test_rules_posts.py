@@ -1,0 +1,178 @@
+"""The bundled rules closed where people could get round them (issue "No way around the
+rules"): TRN-3 for every post, CMT-2's consultation clock, EMG-2's separation of duties.
+
+Each test reproduces, through the public API on every bundled definition (``workflows/``,
+``policies/``, what ``cmc-workflow run`` loads) and a controlled clock (Fri 2025-09-26
+15:00 Asia/Shanghai), what the bundled rules used to accept, and shows it refused with
+the rule named in English and Chinese.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cmc_workflow import Actor, Engine, PolicyDenied
+from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from tests.helpers import (
+    CHECKLIST,
+    EDITOR,
+    OPS,
+    REVIEWER,
+    SECOND_REVIEWER,
+    TOPIC,
+    ok_handler,
+    walk,
+)
+from tests.helpers.records import train, train_editors, train_staff
+
+ASSISTANT = Actor("li", {"ops_assistant"})
+UNTRAINED_ASSISTANT = Actor("he", {"ops_assistant"})
+OPERATOR = Actor("ma", {"operator"})
+INTEGRATOR = Actor("chen", {"integrator"}, {"application": "app-7"})
+AUTHORITY = Actor("gao", {"authority"})
+
+MESSAGE: dict[str, Any] = {
+    "channel": "wechat",
+    "reader": "reader_0926",
+    "text": "请问国庆期间少儿馆开放吗？",
+    "received_at": "2025-09-26T15:00+08:00",
+}
+FAULT: dict[str, Any] = {
+    "application": "app-7",
+    "system_name": "预约系统",
+    "symptom": "预约提交后一直转圈，数据未写入",
+}
+
+
+@pytest.fixture
+def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+    with Engine.open(
+        db_url,
+        workflows=WORKFLOWS,
+        policies=POLICIES,
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
+    ) as opened:
+        yield opened
+
+
+def refused(exc: pytest.ExceptionInfo[PolicyDenied], rule: str, *words: str) -> None:
+    """The refusal names ``rule`` and explains itself in both languages."""
+    assert exc.value.rule == rule
+    assert exc.value.reason_en
+    assert exc.value.reason_zh
+    for word in words:
+        assert word in exc.value.reason_en + exc.value.reason_zh
+
+
+# -- TRN-3: every post, not only editors -------------------------------------------------------
+@pytest.mark.req("TRN-3", "PUB-5", "PUB-6")
+def test_trn_3_untrained_reviewers_and_an_untrained_sign_off_are_refused(engine: Engine) -> None:
+    train_editors(engine)
+    item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    item = walk(engine, item, "first_review")
+
+    # an untrained reviewer did the first review: refused, the item stays where it is
+    with pytest.raises(PolicyDenied) as first:
+        engine.fire(item.id, "approve", actor=REVIEWER, data=dict(CHECKLIST))
+    refused(first, "posts_trained", "zhao", "Reviewer", "审核人", "TRN-3")
+    assert engine.get(item.id).state == "first_review"
+    (approve,) = [a for a in engine.allowed(item.id, REVIEWER) if a.trigger == "approve"]
+    assert (approve.allowed, approve.rules) == (False, ("posts_trained",))
+
+    # a record of another post or of another course does not count
+    train(engine, REVIEWER.id, post="editor")
+    train(engine, REVIEWER.id, post="reviewer", course="operational_skills")
+    with pytest.raises(PolicyDenied) as other_post:
+        engine.fire(item.id, "approve", actor=REVIEWER, data=dict(CHECKLIST))
+    refused(other_post, "posts_trained")
+
+    train_staff(engine, REVIEWER)
+    item = engine.fire(item.id, "approve", actor=REVIEWER, data=dict(CHECKLIST))
+    # the second review by an untrained reviewer: refused as well
+    with pytest.raises(PolicyDenied) as second:
+        engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=dict(CHECKLIST))
+    refused(second, "posts_trained", "qian")
+    train_staff(engine, SECOND_REVIEWER)
+    item = engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=dict(CHECKLIST))
+
+    # an untrained operations manager signed off: refused; an assistant's record of the
+    # manager does not make them a trained manager
+    train(engine, OPS.id, post="ops_assistant")
+    with pytest.raises(PolicyDenied) as signoff:
+        engine.fire(item.id, "sign", actor=OPS)
+    refused(signoff, "posts_trained", "sun", "Operations manager", "运营管理岗")
+    train_staff(engine, OPS)
+    assert engine.fire(item.id, "sign", actor=OPS).state == "published"
+
+
+@pytest.mark.req("TRN-3", "CMT-7")
+def test_trn_3_an_untrained_ops_assistant_does_not_answer_a_reader(engine: Engine) -> None:
+    with pytest.raises(PolicyDenied) as register:
+        engine.start("comments", actor=UNTRAINED_ASSISTANT, data=dict(MESSAGE))
+    refused(register, "posts_trained", "he", "运营助理岗")
+
+    train_staff(engine, ASSISTANT)
+    item = engine.start("comments", actor=ASSISTANT, data=dict(MESSAGE))
+    item = engine.fire(item.id, "classify", actor=ASSISTANT, data={"category": "consultation"})
+    with pytest.raises(PolicyDenied) as reply:
+        engine.fire(item.id, "reply", actor=UNTRAINED_ASSISTANT, data={"reply": "开放"})
+    refused(reply, "posts_trained", "he")
+    assert engine.get(item.id).state == "consultation"
+
+    # an operations manager's own post training covers the assistant's work of the post
+    train_staff(engine, OPS)
+    answered = engine.fire(item.id, "reply", actor=OPS, data={"reply": "国庆期间正常开放"})
+    assert answered.state == "answered"
+
+
+@pytest.mark.req("TRN-3", "FLT-1", "EMG-1")
+def test_trn_3_untrained_operators_and_integrators_do_not_act(engine: Engine) -> None:
+    with pytest.raises(PolicyDenied) as fault:
+        engine.start("faults", actor=OPERATOR, data=dict(FAULT))
+    refused(fault, "posts_trained", "ma", "Platform operator", "运营方")
+    with pytest.raises(PolicyDenied) as plan:
+        engine.start("emergency_plans", actor=OPERATOR, data=_plan())
+    refused(plan, "posts_trained", "ma")
+
+    train_staff(engine, OPERATOR)
+    item = engine.start("faults", actor=OPERATOR, data=dict(FAULT))
+    acknowledge = {"responsible": "integrator", "assessment": "接口超时"}
+    with pytest.raises(PolicyDenied) as integrator:
+        engine.fire(item.id, "acknowledge", actor=INTEGRATOR, data=acknowledge)
+    refused(integrator, "posts_trained", "chen", "Integrator", "接入方")
+
+    # a record that lapsed no longer counts
+    train(engine, INTEGRATOR.id, post="integrator", valid_until="2025-09-25")
+    with pytest.raises(PolicyDenied):
+        engine.fire(item.id, "acknowledge", actor=INTEGRATOR, data=acknowledge)
+    train_staff(engine, INTEGRATOR)
+    assert engine.fire(item.id, "acknowledge", actor=INTEGRATOR, data=acknowledge).state
+
+
+@pytest.mark.req("TRN-3")
+def test_trn_3_the_authority_and_the_system_are_not_posts_of_the_operator(engine: Engine) -> None:
+    """Acting through a role the rule does not track (the supervising authority) needs no
+    post training: an operator who is also the authority may retire a plan as authority."""
+    train_staff(engine, OPERATOR)
+    plan = engine.start("emergency_plans", actor=OPERATOR, data=_plan())
+    plan = engine.fire(plan.id, "submit", actor=OPERATOR)
+    assert engine.fire(plan.id, "approve", actor=AUTHORITY).state == "in_force"
+    both = Actor("zhu", {"operator", "authority"})
+    assert engine.fire(plan.id, "retire", actor=both, data={"reason": "x"}).state == "retired"
+
+
+def _plan(**data: Any) -> dict[str, Any]:
+    return {
+        "title": "预约系统宕机应急预案",
+        "organization": "运营方值班经理任总指挥",
+        "resources": "备用服务器两台",
+        "risk_identification": "数据库故障",
+        "risk_assessment": "等级：重大",
+        "prevention": "每日巡检",
+        "response": "30 分钟内切换备用系统",
+        **data,
+    }
