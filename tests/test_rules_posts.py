@@ -176,3 +176,40 @@ def _plan(**data: Any) -> dict[str, Any]:
         "response": "30 分钟内切换备用系统",
         **data,
     }
+
+
+# -- EMG-2: separation of duties on emergency plans --------------------------------------------
+@pytest.mark.req("EMG-2")
+def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: Engine) -> None:
+    both = Actor("zhu", {"operator", "authority"})  # an operator who also holds authority
+    train_staff(engine, both, OPERATOR)
+
+    plan = engine.start("emergency_plans", actor=both, data=_plan())
+    plan = engine.fire(plan.id, "submit", actor=both)
+    (approve,) = [a for a in engine.allowed(plan.id, both) if a.trigger == "approve"]
+    assert (approve.allowed, approve.rules) == (False, ("emergency_plan_author_does_not_approve",))
+    with pytest.raises(PolicyDenied) as own:
+        engine.fire(plan.id, "approve", actor=both)
+    refused(own, "emergency_plan_author_does_not_approve", "CMC 9.3.3", "审批")
+    assert engine.get(plan.id).state == "review"
+
+    # a rejection and a resubmission by someone else do not clear the drafter
+    engine.fire(plan.id, "reject", actor=AUTHORITY, data={"reason": "资源保障不足"})
+    engine.fire(plan.id, "edit", actor=OPERATOR, data={"resources": "备用服务器四台"})
+    engine.fire(plan.id, "submit", actor=OPERATOR)
+    with pytest.raises(PolicyDenied) as again:
+        engine.fire(plan.id, "approve", actor=both)
+    assert again.value.rule == "emergency_plan_author_does_not_approve"
+
+    # another person of the authority approves it
+    assert engine.fire(plan.id, "approve", actor=AUTHORITY).state == "in_force"
+
+    # whoever revises the plan in force does not approve the revision either
+    other = Actor("qin", {"operator", "authority"})
+    train_staff(engine, other)
+    engine.fire(plan.id, "revise", actor=other, data={"reason": "机房搬迁"})
+    engine.fire(plan.id, "submit", actor=OPERATOR)
+    with pytest.raises(PolicyDenied) as reviser:
+        engine.fire(plan.id, "approve", actor=other)
+    assert reviser.value.rule == "emergency_plan_author_does_not_approve"
+    assert engine.fire(plan.id, "approve", actor=AUTHORITY).state == "in_force"
