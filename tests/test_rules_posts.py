@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from cmc_workflow import Actor, Engine, PolicyDenied
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
+from cmc_workflow.errors import FormInvalid, InvalidTrigger
 from tests.conftest import POLICIES, WORKFLOWS, FakeClock
 from tests.helpers import (
     CHECKLIST,
@@ -48,13 +51,19 @@ FAULT: dict[str, Any] = {
 
 
 @pytest.fixture
-def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+def clocks() -> Clocks:
+    return Clocks(WorkingCalendar())
+
+
+@pytest.fixture
+def engine(db_url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
     with Engine.open(
         db_url,
         workflows=WORKFLOWS,
         policies=POLICIES,
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
+        extensions=[clocks],
     ) as opened:
         yield opened
 
@@ -213,3 +222,49 @@ def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: E
         engine.fire(plan.id, "approve", actor=other)
     assert reviser.value.rule == "emergency_plan_author_does_not_approve"
     assert engine.fire(plan.id, "approve", actor=AUTHORITY).state == "in_force"
+
+
+# -- CMT-2: the consultation clock ends only with an answer --------------------------------------
+@pytest.mark.req("CMT-2", "CMT-7")
+def test_cmt_2_a_consultation_never_closes_met_without_an_answer(
+    engine: Engine, clock: FakeClock, clocks: Clocks
+) -> None:
+    train_staff(engine, ASSISTANT)
+    item = engine.start("comments", actor=ASSISTANT, data=dict(MESSAGE))
+    item = engine.fire(item.id, "classify", actor=ASSISTANT, data={"category": "consultation"})
+    item = engine.fire(item.id, "ask_reader", actor=ASSISTANT, data={"question": "哪一个分馆？"})
+
+    # closing after asking the reader used to stop the clock "met" with no answer given
+    with pytest.raises(InvalidTrigger) as closing:
+        engine.fire(item.id, "close", actor=ASSISTANT, data={"note": "读者未回复"})
+    assert "close" in str(closing.value)
+    assert engine.get(item.id).state == "waiting_for_reader"
+    (view,) = [c for c in clocks.clocks(item.id) if c.state == "classify"]
+    assert view.status == "paused"
+    assert [a.trigger for a in engine.allowed(item.id, ASSISTANT)] == ["reader_answered", "reply"]
+
+    # the reader does not come back: the consultation ends with an answer all the same
+    clock.advance(hours=2)
+    answered = engine.fire(
+        item.id, "reply", actor=ASSISTANT, data={"reply": "请告知分馆名称，我们再为您查询。"}
+    )
+    assert answered.state == "answered"
+    (view,) = [c for c in clocks.clocks(item.id) if c.state == "classify"]
+    assert (view.stopped, view.status) == (True, "met")
+    assert [h.trigger for h in engine.history(item.id) if h.trigger == "reply"] == ["reply"]
+
+
+@pytest.mark.req("CMT-2")
+def test_cmt_2_a_message_is_registered_with_the_time_it_arrived(engine: Engine) -> None:
+    """A message typed in on Monday without its arrival time used to be timed from Monday;
+    every channel timestamps its messages, so the time it arrived is required."""
+    train_staff(engine, ASSISTANT)
+    late = {k: v for k, v in MESSAGE.items() if k != "received_at"}
+    with pytest.raises(FormInvalid) as missing:
+        engine.start("comments", actor=ASSISTANT, data=late)
+    assert [e.field for e in missing.value.errors] == ["received_at"]
+    with pytest.raises(FormInvalid) as naive:
+        engine.start("comments", actor=ASSISTANT, data={**late, "received_at": "2025-09-26T15:00"})
+    assert [e.field for e in naive.value.errors] == ["received_at"]
+    item = engine.start("comments", actor=ASSISTANT, data=dict(MESSAGE))
+    assert item.data["received_at"].startswith("2025-09-26T15:00")
