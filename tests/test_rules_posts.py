@@ -10,6 +10,7 @@ the rule named in English and Chinese.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +18,21 @@ import pytest
 from cmc_workflow import Actor, Engine, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
+from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import FormInvalid, InvalidTrigger
 from tests.conftest import POLICIES, WORKFLOWS, FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     OPS,
+    PUBLISHING,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
     ok_handler,
     walk,
 )
-from tests.helpers.records import train, train_editors, train_staff
+from tests.helpers.records import TRAINING, train, train_editors, train_staff
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 UNTRAINED_ASSISTANT = Actor("he", {"ops_assistant"})
@@ -185,6 +188,48 @@ def _plan(**data: Any) -> dict[str, Any]:
         "response": "30 分钟内切换备用系统",
         **data,
     }
+
+
+POSTS_RULE = """\
+kind: policy
+id: case
+label: {zh: 例, en: Case}
+requires_record:
+  - id: trained
+    roles: [reviewer, ghost]
+    post_field: position
+    workflow: training
+    states: [passed, nowhere]
+    field: trainee
+    where: data.level == 'basic'
+"""
+
+
+@pytest.mark.req("TRN-3")
+def test_trn_3_a_posts_rule_is_checked_when_it_loads_every_problem_at_its_place(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "p.yaml").write_text(POSTS_RULE, encoding="utf-8")
+    found = load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems
+    lines = POSTS_RULE.splitlines()
+    placed = sorted((p.code, lines[p.line - 1].strip().split(":")[0]) for p in found)
+    assert placed == [
+        ("E-POLICY-FIELD", "post_field"),
+        ("E-POLICY-FIELD", "where"),
+        ("E-UNKNOWN-ROLE", "roles"),
+        ("E-UNKNOWN-STATE", "states"),
+    ], found
+
+    good = POSTS_RULE.replace("ghost", "ops_manager").replace("position", "post")
+    good = good.replace(", nowhere", "").replace("level == 'basic'", "course == 'post_basics'")
+    (tmp_path / "p.yaml").write_text(good, encoding="utf-8")
+    assert load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems == []
+    # the records' workflow must be loaded; the rule id is unique across files
+    found = load_paths([PUBLISHING, tmp_path / "p.yaml"]).problems
+    assert [p.code for p in found] == ["E-POLICY-UNKNOWN-WORKFLOW"], found
+    (tmp_path / "q.yaml").write_text(good.replace("id: case", "id: other"), encoding="utf-8")
+    found = load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml", tmp_path / "q.yaml"]).problems
+    assert [p.code for p in found] == ["E-POLICY-DUPLICATE"], found
 
 
 # -- EMG-2: separation of duties on emergency plans --------------------------------------------
