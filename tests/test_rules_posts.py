@@ -90,7 +90,7 @@ def test_trn_3_untrained_reviewers_and_an_untrained_sign_off_are_refused(engine:
     # an untrained reviewer did the first review: refused, the item stays where it is
     with pytest.raises(PolicyDenied) as first:
         engine.fire(item.id, "approve", actor=REVIEWER, data=dict(CHECKLIST))
-    refused(first, "posts_trained", "zhao", "Reviewer", "审核人", "TRN-3")
+    refused(first, "posts_trained", "zhao", "Reviewer", "审核人", "post_basics")
     assert engine.get(item.id).state == "first_review"
     (approve,) = [a for a in engine.allowed(item.id, REVIEWER) if a.trigger == "approve"]
     assert (approve.allowed, approve.rules) == (False, ("posts_trained",))

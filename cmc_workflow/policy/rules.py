@@ -576,14 +576,15 @@ class PostRecordRule(RequiresRecordRule):
                 return None
         en_posts = " or ".join(sorted(self.posts[p].en for p in acting))
         zh_posts = "或".join(sorted(self.posts[p].zh for p in acting))
-        cond = f" where {self.where.source}" if self.where is not None else ""
         states = "/".join(self.states)
+        cond_en = f" where {self.where.source}" if self.where is not None else ""
+        cond_zh = f"，且 {self.where.source}" if self.where is not None else ""
         return self.deny(
-            f"{request.actor} acts as {en_posts} without that post's training: no "
-            f"{self.workflow_label.en} item in {states} for the post{cond} that is still valid "
-            "(TRN-3: nobody takes up a post without its basic training)",
+            f"{request.actor} acts as {en_posts} without a record for that post: no valid "
+            f"{self.workflow_label.en} item in {states} naming the post{cond_en} (nobody "
+            "takes up a post without it)",
             f"{request.actor} 以{zh_posts}身份办理，但无该岗位有效的{self.workflow_label.zh}"
-            f"（处于 {states}{cond}）；未通过岗位基础培训者不得上岗（TRN-3）",
+            f"（处于 {states}{cond_zh}）；未取得该记录者不得上岗",
         )
 
     def concerns(
