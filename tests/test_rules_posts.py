@@ -313,3 +313,28 @@ def test_cmt_2_a_message_is_registered_with_the_time_it_arrived(engine: Engine) 
     assert [e.field for e in naive.value.errors] == ["received_at"]
     item = engine.start("comments", actor=ASSISTANT, data=dict(MESSAGE))
     assert item.data["received_at"].startswith("2025-09-26T15:00")
+
+
+@pytest.mark.req("TRN-3", "FLT-3")
+def test_trn_3_an_actor_of_two_posts_needs_the_training_of_one_they_act_through(
+    engine: Engine,
+) -> None:
+    """fix is open to integrators and operators: whoever holds both acts through either,
+    so one of the two records is enough; an integrator alone needs the integrator's."""
+    train_staff(engine, OPERATOR, INTEGRATOR)
+    item = engine.start("faults", actor=OPERATOR, data=dict(FAULT))
+    item = engine.fire(
+        item.id,
+        "acknowledge",
+        actor=INTEGRATOR,
+        data={"responsible": "integrator", "assessment": "接口超时"},
+    )
+    assert item.state == "fixing"
+    newcomer = Actor("wu", {"integrator"}, {"application": "app-7"})
+    train(engine, newcomer.id, post="operator")  # a record of a post they do not act as
+    with pytest.raises(PolicyDenied) as alone:
+        engine.fire(item.id, "fix", actor=newcomer, data={"fix": "调整连接池"})
+    refused(alone, "posts_trained", "wu", "Integrator")
+    both = Actor("wu", {"integrator", "operator"}, {"application": "app-7"})
+    fixed = engine.fire(item.id, "fix", actor=both, data={"fix": "调整连接池"})
+    assert fixed.state == "analysis"
