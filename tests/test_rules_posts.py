@@ -166,7 +166,7 @@ def test_trn_3_untrained_operators_and_integrators_do_not_act(engine: Engine) ->
 
 
 @pytest.mark.req("TRN-3")
-def test_trn_3_the_authority_and_the_system_are_not_posts_of_the_operator(engine: Engine) -> None:
+def test_trn_3_acting_as_the_authority_needs_no_post_training(engine: Engine) -> None:
     """Acting through a role the rule does not track (the supervising authority) needs no
     post training: an operator who is also the authority may retire a plan as authority."""
     train_staff(engine, OPERATOR)
