@@ -521,6 +521,7 @@ def test_cmt_7_replies_record_who_replied_and_when(engine: Engine, clock: FakeCl
     }
     assert answering == {
         ("consultation", "reply"),
+        ("waiting_for_reader", "reply"),  # CMT-2: a consultation ends only with an answer
         ("complaint_replying", "reply"),
         ("suggestion_registered", "reply"),
         ("other_open", "reply"),

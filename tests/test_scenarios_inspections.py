@@ -13,6 +13,7 @@ February 2026 is Saturday 02-28 (an adjusted working day, 调休).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from cmc_workflow.definition import load_paths
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.schedules import Schedule, Schedules
 from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from tests.helpers.records import train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -38,6 +40,7 @@ APP7 = Actor("app7-admin", {"integrator"}, {"application": "app-7"})
 APP8 = Actor("app8-admin", {"integrator"}, {"application": "app-8"})
 ASSISTANT = Actor("xu", {"ops_assistant"})
 MANAGER = Actor("sun", {"ops_manager"})
+CAST = (OPERATOR, APP7, APP8, ASSISTANT, MANAGER)
 
 
 def local(*args: int) -> dt.datetime:
@@ -55,8 +58,17 @@ class Bundle:
     clocks: Clocks
     clock: FakeClock
     bundled: dict[str, Schedule]
+    records: list[Item] = dataclasses.field(default_factory=list)
+
+    def keep_trained(self) -> None:
+        """TRN-3 (policies/training.yaml): the cast holds its posts' basic training. A
+        test that runs the engine a year on lets the records expire (TRN-4's cycle):
+        the next test trains the cast again."""
+        if not self.records or any(self.engine.get(r.id).state != "passed" for r in self.records):
+            self.records = train_staff(self.engine, *CAST, valid_until="2027-12-31")
 
     def drive(self, schedule_id: str, first_seen: dt.datetime) -> Driver:
+        self.keep_trained()
         self.schedules.replace([self.bundled[schedule_id]])
         driver = Driver(self, schedule_id)
         assert driver.at(first_seen) == []
@@ -111,6 +123,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, calendar: WorkingCalendar) 
 @pytest.fixture
 def engine(bundle: Bundle) -> Engine:
     bundle.clock.now = local(2025, 9, 26, 15, 0)
+    bundle.keep_trained()
     return bundle.engine
 
 

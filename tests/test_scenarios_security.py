@@ -32,7 +32,7 @@ from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
 from tests.conftest import POLICIES, PUBLISHING_POLICIES, ROOT, WORKFLOWS, FakeClock
 from tests.helpers import EDITOR, LEAD, OPS, PUBLISHING, TOPIC, check_invariants
-from tests.helpers.records import RECORD_WORKFLOWS, qualify_account
+from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 START = dt.datetime(2025, 9, 26, 15, 0, tzinfo=SH)
@@ -78,6 +78,7 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
     clock = FakeClock(START)
     url = f"sqlite:///{tmp_path_factory.mktemp('security') / 'cmc.db'}"
     with Engine.open(url, workflows=WORKFLOWS, policies=POLICIES, clock=clock) as engine:
+        train_staff(engine, OPS, OPERATOR, APP7, APP8)  # TRN-3 (policies/training.yaml)
         yield Center(engine, url, clock)
 
 

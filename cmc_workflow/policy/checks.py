@@ -18,13 +18,14 @@ from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.definition.guards import compile_guard
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow, register_set_check
 from cmc_workflow.definition.located import Located, Path, load_located
-from cmc_workflow.definition.models import FieldSpec
+from cmc_workflow.definition.models import FieldSpec, Label
 from cmc_workflow.errors import Problem
 from cmc_workflow.policy.models import (
     AnyRule,
     Attestation,
     DistinctActors,
     ForbidData,
+    GlobalRequiresRecord,
     GlobalScoping,
     PolicyFile,
     RequiredStages,
@@ -41,6 +42,7 @@ from cmc_workflow.policy.rules import (
     DistinctActorsRule,
     ForbidDataRule,
     PermissionRule,
+    PostRecordRule,
     RequiredStagesRule,
     RequiresRecordRule,
     Rounds,
@@ -646,6 +648,18 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
                 made = builder._scoping(doc, wf, rule, ("scoping", i), roles)
                 if made is not None:
                     builder.rules.setdefault(wf_id, []).append(made)
+    for doc, policy in builder.files:
+        for i, needs in enumerate(policy.requires_record):
+            if needs.id in rule_places and rule_places[needs.id] != doc.file:
+                builder.add(
+                    doc,
+                    ("requires_record", i, "id"),
+                    "E-POLICY-DUPLICATE",
+                    f"rule id {needs.id!r} is already used in {rule_places[needs.id]}",
+                )
+            rule_places.setdefault(needs.id, doc.file)
+            for wf_id, made in _post_record_rules(builder, doc, needs, i, roles):
+                builder.rules.setdefault(wf_id, []).append(made)
     workflows = {
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
         for wf_id, rules in builder.rules.items()
@@ -677,6 +691,95 @@ def _scoped_workflows(builder: _Builder, doc: Located, rule: GlobalScoping, i: i
         and acting_roles(wf) & set(rule.roles)
         and rule.field in wf.definition.data
     ]
+
+
+def _post_record_rules(
+    builder: _Builder, doc: Located, rule: GlobalRequiresRecord, i: int, roles: Roles
+) -> list[tuple[str, Rule]]:
+    """A top-level ``requires_record`` rule compiled for every workflow it guards: those
+    listed (each must exist), else every loaded workflow in which one of its posts acts,
+    except the records' own workflow."""
+    path: Path = ("requires_record", i)
+    ok = True
+    for j, role in enumerate(rule.roles):
+        if role not in roles.known:
+            builder.add(
+                doc,
+                (*path, "roles", j),
+                "E-UNKNOWN-ROLE",
+                f"role {role!r} is declared by no policy or workflow",
+                f"known roles: {', '.join(sorted(roles.known))}",
+            )
+            ok = False
+    other = builder.workflow(rule.workflow)
+    if other is None:
+        builder.add(
+            doc,
+            (*path, "workflow"),
+            "E-POLICY-UNKNOWN-WORKFLOW",
+            f"no workflow {rule.workflow!r} is loaded to keep the records",
+            f"loaded workflows: {', '.join(sorted(builder.loaded.workflows)) or 'none'}",
+        )
+        return []
+    for j, state in enumerate(rule.states):
+        if state not in other.definition.states:
+            builder._unknown_state(doc, (*path, "states", j), state, other)
+            ok = False
+    record_fields = _fields(other)
+    for key in ("field", "post_field", "valid_until"):
+        name = getattr(rule, key)
+        if name is not None and name not in record_fields:
+            builder._unknown_field(doc, (*path, key), name, other)
+            ok = False
+    where = compile_guard(rule.where) if rule.where is not None else None
+    if where is not None and (unknown := sorted(where.fields - record_fields)):
+        builder._unknown_field(doc, (*path, "where"), ", ".join(unknown), other)
+        ok = False
+    if rule.workflows is not None:
+        targets = []
+        for j, wf_id in enumerate(rule.workflows):
+            if builder.workflow(wf_id) is None:
+                builder.add(
+                    doc,
+                    (*path, "workflows", j),
+                    "E-POLICY-UNKNOWN-WORKFLOW",
+                    f"no workflow {wf_id!r} is loaded",
+                    f"loaded workflows: {', '.join(sorted(builder.loaded.workflows)) or 'none'}",
+                )
+                ok = False
+            else:
+                targets.append(wf_id)
+    else:
+        targets = [
+            wf_id
+            for wf_id in sorted(builder.loaded.workflows)
+            if wf_id != rule.workflow
+            and (wf := builder.workflow(wf_id)) is not None
+            and acting_roles(wf) & set(rule.roles)
+        ]
+    if not ok:
+        return []
+    posts = {
+        role: info.label
+        if (info := roles.declared.get(role)) is not None
+        else Label(zh=role, en=role)
+        for role in rule.roles
+    }
+    closure = {role: roles.closure(role) for role in roles.known}
+    made = PostRecordRule(
+        rule.id,
+        posts,
+        closure,
+        rule.post_field,
+        rule.workflow,
+        other.definition.label,
+        rule.states,
+        rule.field,
+        where,
+        rule.valid_until,
+        rule.reason,
+    )
+    return [(wf_id, made) for wf_id in targets]
 
 
 def _set_check(loaded: LoadedSet) -> list[Problem]:

@@ -159,6 +159,32 @@ class GlobalScoping(Scoping):
     )
 
 
+class GlobalRequiresRecord(_Rule):
+    """A record every holder of a post needs wherever the post acts (top-level
+    ``requires_record:``; TRN-3: nobody takes up a post without its basic training)."""
+
+    roles: list[Ident] = Field(
+        min_length=1, description="the posts (roles) whose holders need a record to act"
+    )
+    post_field: Ident = Field(description="the record's data field naming the post (role)")
+    workflow: Ident = Field(description="the workflow that keeps the records")
+    states: list[Ident] = Field(
+        min_length=1, description="states a record item must rest in (e.g. passed)"
+    )
+    field: Ident = Field(description="the record's data field that holds the person's id")
+    where: str | None = Field(
+        default=None, description="condition over the record's data, e.g. data.course == 'x'"
+    )
+    valid_until: Ident | None = Field(
+        default=None, description="the record's date field; a record past it does not count"
+    )
+    workflows: list[Ident] | None = Field(
+        default=None,
+        description="the workflows it guards; default: every loaded workflow in which one "
+        "of the posts acts, except the records' own workflow",
+    )
+
+
 class WorkflowPolicy(Model):
     """What a policy file says about one workflow."""
 
@@ -202,6 +228,9 @@ class PolicyFile(Model):
     scoping: list[GlobalScoping] = Field(
         default_factory=list, description="scoping rules over several workflows"
     )
+    requires_record: list[GlobalRequiresRecord] = Field(
+        default_factory=list, description="records a post's holders need wherever it acts"
+    )
     workflows: dict[Ident, WorkflowPolicy] = Field(
         default_factory=dict, description="rules per workflow id"
     )
@@ -235,7 +264,7 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
     out: list[Problem] = []
     seen: dict[str, Path] = {}
 
-    def rule_id(rule: AnyRule, path: Path) -> None:
+    def rule_id(rule: AnyRule | GlobalRequiresRecord, path: Path) -> None:
         if rule.id in seen:
             first = doc.mark(seen[rule.id])
             out.append(
@@ -251,6 +280,9 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
 
     for i, scoping in enumerate(policy.scoping):
         rule_id(scoping, ("scoping", i))
+    for i, needs in enumerate(policy.requires_record):
+        rule_id(needs, ("requires_record", i))
+        out += _expressions(needs, ("requires_record", i), doc)
     for name, role in policy.roles.items():
         if name in role.inherits:
             j = role.inherits.index(name)
@@ -346,7 +378,7 @@ def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located)
     return out
 
 
-def _expressions(rule: AnyRule, path: Path, doc: Located) -> list[Problem]:
+def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located) -> list[Problem]:
     key = "when" if isinstance(rule, ForbidData) else "where"
     source = getattr(rule, key, None)
     if source is None:

@@ -513,6 +513,97 @@ class RequiresRecordRule(Rule):
         )
 
 
+class PostRecordRule(RequiresRecordRule):
+    """TRN-3 for every post: whoever acts only through posts of ``posts`` needs a record of
+    one of the posts they act through (top-level ``requires_record`` with ``roles:``).
+
+    The actor acts through the roles they hold that may fire the transition (or start the
+    item). When every such role is a tracked post, the actor needs a record whose
+    ``post_field`` names one of them, or a post they hold that inherits one (an operations
+    manager's own training covers the assistant's work their post includes). An actor who
+    may also act through an untracked role (the authority, the system) is not asked.
+    """
+
+    def __init__(
+        self,
+        rule_id: str,
+        posts: Mapping[str, Label],
+        closure: Mapping[str, frozenset[str]],
+        post_field: str,
+        workflow: str,
+        workflow_label: Label,
+        states: Sequence[str],
+        record_field: str,
+        where: Guard | None,
+        valid_until: str | None,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(
+            rule_id,
+            (),
+            "actor",
+            workflow,
+            workflow_label,
+            states,
+            record_field,
+            where,
+            valid_until,
+            reason,
+        )
+        self.posts = dict(posts)
+        self.closure = dict(closure)
+        self.post_field = post_field
+
+    def acting_posts(self, request: Request) -> frozenset[str]:
+        """The tracked posts ``request``'s actor acts through (empty: the rule has no say)."""
+        acting = request.roles & request.edge_roles
+        if not acting or not acting <= set(self.posts):
+            return frozenset()
+        return acting
+
+    def applies(self, request: Request) -> bool:
+        return bool(self.acting_posts(request))
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        acting = self.acting_posts(request)
+        covering = {
+            held
+            for held in request.roles
+            if held in acting or self.closure.get(held, frozenset({held})) & acting
+        }
+        for record in facts.records(self.workflow, self.states, self.record_field, request.actor):
+            if str(record.get(self.post_field)) in covering and self._counts(record, request):
+                return None
+        en_posts = " or ".join(sorted(self.posts[p].en for p in acting))
+        zh_posts = "或".join(sorted(self.posts[p].zh for p in acting))
+        states = "/".join(self.states)
+        cond_en = f" where {self.where.source}" if self.where is not None else ""
+        cond_zh = f"，且 {self.where.source}" if self.where is not None else ""
+        return self.deny(
+            f"{request.actor} acts as {en_posts} without a record for that post: no valid "
+            f"{self.workflow_label.en} item in {states} naming the post{cond_en} (nobody "
+            "takes up a post without it)",
+            f"{request.actor} 以{zh_posts}身份办理，但无该岗位有效的{self.workflow_label.zh}"
+            f"（处于 {states}{cond_zh}）；未取得该记录者不得上岗",
+        )
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return bool(roles & set(self.posts))
+
+    def describe(self) -> tuple[str, str]:
+        cond = f" where {self.where.source}" if self.where is not None else ""
+        states = "/".join(self.states)
+        posts = ", ".join(sorted(self.posts))
+        return (
+            f"an actor acting as {posts} needs a {self.workflow_label.en} item in {states} "
+            f"for that post ({self.post_field}){cond}",
+            f"以 {posts} 身份办理者须有该岗位（{self.post_field}）处于 {states} 的"
+            f"{self.workflow_label.zh}记录{cond}",
+        )
+
+
 def _past(value: Any, request: Request) -> bool:
     """True when the date (or datetime) ``value`` lies before the request's day (or time).
     A missing or unreadable value counts as past: a rule never passes on what it cannot read."""

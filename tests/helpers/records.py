@@ -1,9 +1,12 @@
-"""Records that the bundled publishing policy asks for, made through the public API.
+"""Records that the bundled policies ask for, made through the public API.
 
 policies/publishing.yaml assigns an editor's work only to people with a passed
 ``post_basics`` training record for the editor post (TRN-3, ``workflows/training.yaml``)
 and releases a piece only to self-media accounts that operate with a valid
-qualification (ACC-2, ``workflows/accounts.yaml``). Tests that walk publishing items with
+qualification (ACC-2, ``workflows/accounts.yaml``). policies/training.yaml asks the same
+of every other post wherever it acts (``posts_trained``: reviewers, the operations
+manager's sign-off, operations assistants, operators, integrators): tests that load it
+give their cast a record per post with :func:`train_staff`. Tests that walk publishing items with
 the bundled policies load these workflows too (:data:`RECORD_WORKFLOWS`) and give their
 editors a record first::
 
@@ -65,6 +68,20 @@ def train(
 def train_editors(engine: Engine, *people: str) -> list[Item]:
     """Passed post-basics records for ``people`` (default: the publishing cast's editors)."""
     return [train(engine, person) for person in people or (EDITOR.id, OTHER_EDITOR.id)]
+
+
+TRAINED_POSTS = frozenset({"reviewer", "ops_assistant", "ops_manager", "operator", "integrator"})
+"""The posts policies/training.yaml (``posts_trained``) asks a passed record of."""
+
+
+def train_staff(engine: Engine, *actors: Actor, valid_until: str = VALID_UNTIL) -> list[Item]:
+    """Passed post-basics records for every post of :data:`TRAINED_POSTS` each of
+    ``actors`` holds (TRN-3), so that they may act in those posts."""
+    return [
+        train(engine, actor.id, post=post, valid_until=valid_until)
+        for actor in actors
+        for post in sorted(actor.roles & TRAINED_POSTS)
+    ]
 
 
 def qualify_account(
