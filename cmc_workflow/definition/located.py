@@ -19,6 +19,7 @@ import yaml
 
 from cmc_workflow.definition.guards import GuardSyntaxError
 from cmc_workflow.errors import Problem
+from cmc_workflow.sources import LimitedLoader, LimitExceeded, text_too_big
 
 Path = tuple[str | int, ...]
 
@@ -302,11 +303,18 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
     """Parse one YAML document into plain values and marks.
 
     Returns the located document and the problems found; a syntax error yields one
-    ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None.
+    ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None. A text
+    over the limits of :mod:`cmc_workflow.sources` yields ``E-FILE-SIZE``,
+    ``E-YAML-DEPTH`` or ``E-YAML-ANCHORS`` and ``data`` None.
     """
     builder = _Builder(file)
+    too_big = text_too_big(text, file)
+    if too_big is not None:
+        return builder.located, [too_big]
     try:
-        documents = list(_compose_all(text))
+        documents = list(_compose_all(text, file))
+    except LimitExceeded as exc:
+        return builder.located, [exc.located]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -364,8 +372,8 @@ def _place(text: str, position: int) -> tuple[int, int]:
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
-def _compose_all(text: str) -> Iterator[yaml.Node]:
-    loader = yaml.SafeLoader(text)
+def _compose_all(text: str, file: str) -> Iterator[yaml.Node]:
+    loader = LimitedLoader(text, file)
     try:
         while loader.check_node():
             node = loader.get_node()
