@@ -413,7 +413,8 @@ class Store:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
-        unless ``migrate`` is true.
+        unless ``migrate`` is true; a database migrated by a newer release raises
+        :class:`~cmc_workflow.errors.SchemaTooNew` either way.
         """
         try:
             store = cls(open_database(url))
@@ -424,6 +425,7 @@ class Store:
                 schema.upgrade(store.engine)
             else:
                 current = schema.current_revision(store.engine)
+                schema.refuse_unknown(current)  # a newer release's database: not "upgrade"
                 if current != schema.head_revision():
                     raise SchemaOutOfDate(
                         f"the database is at schema {current or 'none'}, this version needs "
