@@ -41,6 +41,7 @@ from typing import Any
 
 import structlog
 
+from cmc_workflow import _signals
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet, iter_yaml_files, load_paths
@@ -169,13 +170,17 @@ class Daemon:
     """One runner process: passes over due work, woken by its own APScheduler clock."""
 
     def __init__(
-        self, config: DaemonConfig, *, clock: Callable[[], dt.datetime] = system_clock
+        self,
+        config: DaemonConfig,
+        *,
+        clock: Callable[[], dt.datetime] = system_clock,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.state = "created"
         self.engine, self.clocks, self.schedules = build_engine(config, clock=clock)
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self._pass_lock = threading.Lock()
         self._definitions = _signature(config.definition_paths)
         self._calendars = _signature([config.calendars]) if config.calendars else ()
@@ -284,10 +289,18 @@ class Daemon:
         if self._stop.is_set():
             return
         self._bind(wake=reason)  # contextvars do not flow into the pool's thread
-        try:
-            if reason == "reload":
+        if reason == "reload":
+            try:
                 self.reload_if_changed()
-                return
+            except Exception:  # whatever a file did, the running versions stay in force
+                log.exception(
+                    "reload_refused",
+                    what="definitions",
+                    problems=[],
+                    kept="the running versions stay in force",
+                )
+            return
+        try:
             self.run_until_idle()
             self._plan_wakeup()
         except CmcWorkflowError as exc:
@@ -424,12 +437,21 @@ def install_signal_handlers(daemon: Daemon) -> None:
 
 
 def run(config: DaemonConfig, *, once: bool = False) -> int:
-    """Build and run a daemon; returns its exit code (see :data:`EXIT_CODES`)."""
+    """Build and run a daemon; returns its exit code (see :data:`EXIT_CODES`).
+
+    SIGTERM/SIGINT are handled from the start (:mod:`cmc_workflow._signals`, armed when
+    the package is imported by ``cmc-workflow run``, else here): a signal before or while
+    the daemon is built stops it right after, with 0, before any pass.
+    """
     from cmc_workflow.errors import StoreError
 
     started = time.monotonic()
+    stop = _signals.install()
+    if stop.is_set():
+        log.info("daemon_stopped", runner=None, before="start-up")
+        return EXIT_OK
     try:
-        daemon = Daemon(config)
+        daemon = Daemon(config, stop=stop)
     except DefinitionError as exc:
         for problem in exc.problems:
             log.error("definition_problem", problem=str(problem))
@@ -438,7 +460,10 @@ def run(config: DaemonConfig, *, once: bool = False) -> int:
         log.error("database_unavailable", error=str(exc), db=_safe_url(config.db))
         return EXIT_DATABASE
     log.debug("daemon_built", seconds=round(time.monotonic() - started, 3))
-    install_signal_handlers(daemon)
+    if stop.is_set():  # signalled while it was being built: nothing has run yet
+        daemon._finish()
+        log.info("daemon_stopped", runner=daemon.runner, before="start-up")
+        return EXIT_OK
     try:
         if once:
             daemon.run_once()  # a signal stops it after the pass under way
