@@ -21,7 +21,8 @@ meets them and chained with ``raise ... from exc``.
     │   └── HandlerFailed          a serviceTask handler raised (the transition stands)
     ├── StoreError                 the database failed or holds something unexpected
     │   ├── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
-    │   └── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
+    │   ├── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
+    │   └── DatabaseReadOnly       a write to a database opened read-only (E-DB-READ-ONLY)
     └── CalendarError              a working-day calendar file or question cannot be answered
 """
 
@@ -219,6 +220,26 @@ class SchemaTooNew(StoreError):
             f"{head!r}）：它已被更新的版本迁移。请使用该版本或更新版本，或恢复升级前的备份"
         )
         super().__init__(f"{self.code} {self.reason_en} | {self.reason_zh}")
+
+
+class DatabaseReadOnly(StoreError):
+    """A command tried to write a database that was opened read-only (a SQLite file, or
+    its folder, this process may not write). Reading commands work; nothing was written.
+    ``code`` is ``E-DB-READ-ONLY`` in both languages."""
+
+    code = "E-DB-READ-ONLY"
+
+    def __init__(self, detail: str = "") -> None:
+        self.reason_en = (
+            "the database is open read-only (this process may not write the file or its "
+            "folder): only reading commands such as show, history and audit verify work"
+        )
+        self.reason_zh = (
+            "数据库以只读方式打开（本进程无权写入该文件或其所在目录）：只能执行 show、history、"
+            "audit verify 等只读命令"
+        )
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{self.code} {self.reason_en}{extra} | {self.reason_zh}")
 
 
 class CalendarError(CmcWorkflowError):

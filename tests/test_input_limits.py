@@ -4,9 +4,13 @@ read-only database that read-only commands can still read."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +28,18 @@ from cmc_workflow.definition import load_paths
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.models import FieldSpec
-from cmc_workflow.errors import DefinitionError, Problem, SchemaTooNew, StoreError
+from cmc_workflow.errors import (
+    DatabaseReadOnly,
+    DefinitionError,
+    Problem,
+    SchemaTooNew,
+    StoreError,
+)
 from cmc_workflow.sources import MAX_ANCHORS, MAX_DEPTH, MAX_FILE_BYTES, read_source
 from cmc_workflow.store import Store, schema
+from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
-from tests.helpers import PUBLISHING, WORKFLOWS
+from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, WORKFLOWS
 
 CAP = 120.0
 """A generous cap on a read that must not block: only a hang ever reaches it."""
@@ -254,3 +265,111 @@ def test_an_older_known_database_is_still_told_to_upgrade(tmp_path: Path) -> Non
         Store.open(url)
     assert not isinstance(caught.value, SchemaTooNew)
     assert "db upgrade" in str(caught.value)
+
+
+# -- a read-only database -------------------------------------------------------------------
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def stored_item(tmp_path: Path) -> tuple[Path, int]:
+    """A SQLite file holding one publishing item moved one step, closed (no -wal left)."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'cmc.db'}"
+    with Engine.open(url, workflows=PUBLISHING) as engine:
+        item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+        engine.fire(item.id, "approve", actor=LEAD)
+    return folder / "cmc.db", item.id
+
+
+@pytest.mark.req("SEC-4")
+def test_a_read_only_store_reads_and_refuses_writes_with_its_code(
+    stored_item: tuple[Path, int],
+) -> None:
+    path, _item_id = stored_item
+    before = _digest(path)
+    store = Store.open(f"sqlite:///{path}", read_only=True)
+    try:
+        assert store.read_only
+        with store.read() as tx:
+            assert audit_log.verify(tx.conn).ok
+        with pytest.raises(DatabaseReadOnly) as caught, store.write() as tx:
+            tx.conn.execute(text("DELETE FROM outbox"))
+        assert caught.value.code == "E-DB-READ-ONLY"
+        assert caught.value.reason_zh
+    finally:
+        store.close()
+    with pytest.raises(DatabaseReadOnly):
+        Store.open(f"sqlite:///{path}", read_only=True, migrate=True)
+    assert _digest(path) == before
+
+
+def _without_write_permission() -> list[str]:
+    """The command prefix under which file permissions hold: as root, the same user
+    without the capabilities that override them (so the test is real as root too)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be made to hold")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+
+
+@pytest.mark.req("SEC-4", "SEC-2")
+def test_read_only_commands_read_a_database_nobody_may_write(
+    stored_item: tuple[Path, int],
+) -> None:
+    path, item_id = stored_item
+    url = f"sqlite:///{path}"
+    prefix = _without_write_permission()
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+    try:
+        probe = subprocess.run(
+            [*prefix, "touch", str(path.parent / "probe")], capture_output=True, check=False
+        )
+        assert probe.returncode != 0, "the folder is still writable: the test would prove nothing"
+        before = _digest(path)
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*prefix, sys.executable, "-m", "cmc_workflow", *args, "--db", url],
+                cwd=path.parent,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+
+        shown = cli("show", str(item_id), "--workflows", str(WORKFLOWS), "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["state"] == "selected"
+        history = cli("history", str(item_id), "--json")
+        assert history.returncode == 0, history.stderr
+        assert len(json.loads(history.stdout)) == 2
+        verified = cli("audit", "verify", "--json")
+        assert verified.returncode == 0, verified.stderr
+        assert json.loads(verified.stdout)["ok"] is True
+        # a write is refused with the rule that refused it, and nothing changes
+        form = json.dumps({"assignees": [EDITOR.id], "due_date": "2025-10-10"})
+        fired = cli(
+            "fire",
+            str(item_id),
+            "assign",
+            "--actor",
+            LEAD.id,
+            "--role",
+            "channel_lead",
+            "--data",
+            form,
+        )
+        assert fired.returncode == 3
+        assert "E-DB-READ-ONLY" in fired.stderr
+        assert "Traceback" not in fired.stderr
+        assert _digest(path) == before
+        assert sorted(p.name for p in path.parent.iterdir()) == ["cmc.db"]
+    finally:
+        path.parent.chmod(0o755)
+        path.chmod(0o644)

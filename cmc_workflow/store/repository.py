@@ -16,10 +16,10 @@ from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_,
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from cmc_workflow.errors import ConflictError, SchemaOutOfDate, StoreError
+from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate, StoreError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
-from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
+from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
 
 
@@ -407,21 +407,32 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        self.read_only = is_read_only(engine)
+        """True for a SQLite file this process may not write: reads work, writes raise
+        :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool | None = None) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None
+    ) -> Store:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
         unless ``migrate`` is true; a database migrated by a newer release raises
         :class:`~cmc_workflow.errors.SchemaTooNew` either way.
+
+        A SQLite file this process may not write is opened read-only (``read_only`` None;
+        True forces it): it is never migrated, and its schema must be at head.
         """
         try:
-            store = cls(open_database(url))
+            store = cls(open_database(url, read_only=read_only))
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
         try:
-            if migrate or (migrate is None and store.sqlite and schema.is_empty(store.engine)):
+            if store.read_only and migrate:
+                raise DatabaseReadOnly("it cannot be migrated")
+            fresh = migrate is None and store.sqlite and not store.read_only
+            if migrate or (fresh and schema.is_empty(store.engine)):
                 schema.upgrade(store.engine)
             else:
                 current = schema.current_revision(store.engine)
@@ -467,6 +478,8 @@ class Store:
                 raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
             raise StoreError(f"the database refused the write: {exc.orig}") from exc
         except OperationalError as exc:
+            if self.read_only and "readonly" in str(exc.orig):
+                raise DatabaseReadOnly(str(exc.orig)) from exc
             if "locked" in str(exc.orig) or "could not serialize" in str(exc.orig):
                 raise ConflictError(f"the database is busy: {exc.orig}") from exc
             raise StoreError(f"database error: {exc.orig}") from exc
