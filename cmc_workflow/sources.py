@@ -8,6 +8,9 @@ before a byte is parsed, and every YAML text is composed by :class:`LimitedLoade
   with ``O_NONBLOCK`` so that a FIFO swapped in between never blocks the reader;
 - at most :data:`MAX_FILE_BYTES` are read (``E-FILE-SIZE``): a 50 MB file took 40 to 65 s
   to load before, which froze a daemon's clock for as long;
+- at most :data:`MAX_NODES` values are composed (``E-YAML-NODES``): pure-Python PyYAML
+  composes about 10,000 values a second on a busy machine, so 1 MiB of dense flow YAML
+  (240,000 values) took 20 s even under the size limit;
 - nesting deeper than :data:`MAX_DEPTH` is refused at the node that crosses it
   (``E-YAML-DEPTH``): PyYAML composes recursively, and ~490 levels raised RecursionError;
 - more than :data:`MAX_ANCHORS` anchors and aliases are refused (``E-YAML-ANCHORS``):
@@ -28,8 +31,12 @@ import yaml
 
 from cmc_workflow.errors import Problem
 
-MAX_FILE_BYTES = 1 << 20
-"""The largest YAML file read (1 MiB; the biggest bundled workflow is about 20 KiB)."""
+MAX_FILE_BYTES = 256 << 10
+"""The largest YAML file read (256 KiB; the biggest bundled file holds 16 KiB)."""
+
+MAX_NODES = 20_000
+"""The most values (scalars, mappings, lists, aliases) one document may hold; the biggest
+bundled file holds 1,330."""
 
 MAX_DEPTH = 64
 """The deepest nesting of mappings and lists (bundled files nest fewer than 10 levels)."""
@@ -166,7 +173,7 @@ class LimitExceeded(yaml.MarkedYAMLError):
 
 
 class LimitedLoader(yaml.SafeLoader):
-    """PyYAML's safe composer with a depth and an anchor budget.
+    """PyYAML's safe composer with a depth, a value and an anchor budget.
 
     The check sits in ``compose_node``, before PyYAML recurses into a collection, so a
     deep document stops at level :data:`MAX_DEPTH` + 1 instead of exhausting the stack.
@@ -177,9 +184,13 @@ class LimitedLoader(yaml.SafeLoader):
         self.file = file
         self._depth = 0
         self._anchors = 0
+        self._nodes = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML is untyped
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise LimitExceeded(self._nodes_problem(event.start_mark))
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             self._anchors += 1
             if self._anchors > MAX_ANCHORS:
@@ -205,6 +216,18 @@ class LimitedLoader(yaml.SafeLoader):
             "flatten the structure: definitions never need this depth",
             message_zh=f"映射和列表在此处嵌套超过 {MAX_DEPTH} 层",
             hint_zh="请减少嵌套层级：定义文件不需要这么深的结构",
+        )
+
+    def _nodes_problem(self, mark: yaml.Mark) -> Problem:
+        return Problem(
+            self.file,
+            mark.line + 1,
+            mark.column + 1,
+            "E-YAML-NODES",
+            f"the document holds more than {MAX_NODES:,} values",
+            "split it into several files: no definition needs this many values",
+            message_zh=f"文档中的取值超过 {MAX_NODES:,} 个",
+            hint_zh="请拆分为多个文件：任何定义都不需要这么多取值",
         )
 
     def _anchor_problem(self, mark: yaml.Mark) -> Problem:

@@ -35,7 +35,7 @@ from cmc_workflow.errors import (
     SchemaTooNew,
     StoreError,
 )
-from cmc_workflow.sources import MAX_ANCHORS, MAX_DEPTH, MAX_FILE_BYTES, read_source
+from cmc_workflow.sources import MAX_ANCHORS, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, read_source
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
@@ -171,6 +171,18 @@ def test_the_depth_problem_points_at_the_level_that_crosses_the_limit() -> None:
     _doc, problems = load_located("a: " + "[" * 100 + "]" * 100, "f.yaml")
     # the root mapping is level 1, so the list that opens level MAX_DEPTH + 1 is refused
     assert [(p.line, p.column) for p in problems] == [(1, 4 + MAX_DEPTH - 1)]
+
+
+def test_too_many_values_are_refused_before_they_are_all_composed() -> None:
+    row = "  - [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"  # ten values
+    source = "items:\n" + row * (MAX_NODES // 8)
+    assert len(source.encode()) < MAX_FILE_BYTES  # under the size limit: the value count acts
+    _doc, problems = load_located(source, "dense.yaml")
+    assert [p.code for p in problems] == ["E-YAML-NODES"]
+    # root, key, list (3) and ten values a row: value 20,001 sits in the row on line 2001
+    assert problems[0].line == MAX_NODES // 10 + 1
+    calendar = load_calendar_located(source, "dense.yaml")
+    assert codes(calendar.problems) == ["E-YAML-NODES"]
 
 
 def test_too_many_anchors_are_refused_in_both_readers() -> None:

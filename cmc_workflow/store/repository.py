@@ -412,9 +412,7 @@ class Store:
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
 
     @classmethod
-    def open(
-        cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None
-    ) -> Store:
+    def open(cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None) -> Store:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
