@@ -46,7 +46,7 @@ from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet, iter_yaml_files, load_paths
 from cmc_workflow.engine import Engine, system_clock
-from cmc_workflow.errors import CmcWorkflowError, DefinitionError, Problem
+from cmc_workflow.errors import CmcWorkflowError, ConflictError, DefinitionError, Problem
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.scheduler import Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, schedules_from
@@ -303,6 +303,9 @@ class Daemon:
         try:
             self.run_until_idle()
             self._plan_wakeup()
+        except ConflictError as exc:  # lost a race (or a deadlock) to another runner
+            log.warning("pass_conflict", error=str(exc), retry="at the next wake-up")
+            self._plan_wakeup()  # the work is still due: wake again at once
         except CmcWorkflowError as exc:
             log.error("pass_failed", error=str(exc), error_type=type(exc).__name__)
         except Exception:  # a bug must not stop the clock; log it with its traceback

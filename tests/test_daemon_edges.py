@@ -3,6 +3,7 @@ bad file dropped into a watched folder while it serves (refused, timers keep fir
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -12,13 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from cmc_workflow import Engine
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.daemon import EXIT_OK
+from cmc_workflow.errors import ConflictError
 from cmc_workflow.sources import MAX_DEPTH, MAX_FILE_BYTES
-from tests.conftest import FakeClock
+from cmc_workflow.store import Store
+from cmc_workflow.store import timers as sql
+from tests.conftest import FakeClock, _empty_postgres
 from tests.test_clocks import CONSULT
 from tests.test_daemon import (
     ASSISTANT,
@@ -198,3 +203,88 @@ def test_bad_files_in_a_watched_folder_are_refused_and_timers_keep_firing(
     assert daemon.stop() == EXIT_OK, daemon.log
     assert daemon.events_named("daemon_stopped")
     assert "Traceback" not in daemon.log
+
+
+# -- PostgreSQL: the lock order between runners ----------------------------------------------------
+@pytest.fixture
+def consult(tmp_path: Path) -> Path:
+    """A folder holding only the consult workflow."""
+    folder = tmp_path / "consult"
+    folder.mkdir()
+    (folder / "consult.yaml").write_text(CONSULT, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    _empty_postgres(postgres_url)
+    store = Store.open(postgres_url, migrate=True)
+    yield store
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_claimed_timer_holds_its_item_so_no_runner_claims_a_sibling(
+    pg_store: Store, postgres_url: str, consult: Path
+) -> None:
+    clocks = Clocks(WorkingCalendar())
+    with Engine.open(
+        postgres_url, workflows=consult, clock=FakeClock(PAST), extensions=[clocks]
+    ) as engine:
+        first = engine.start("consult", actor=ASSISTANT).id
+    now = dt.datetime.now(dt.UTC)
+    with pg_store.write() as a:
+        claimed = sql.claim_due_timer(a, now)
+        assert claimed is not None
+        assert claimed.timer.item_id == first
+        with pg_store.write() as b:  # another runner, while A fires its timer
+            # the item's other due timers are skipped, not claimed: B would otherwise
+            # hold one that A's transition cancels, while waiting for A's item
+            assert sql.claim_due_timer(b, now) is None
+    with Engine.open(
+        postgres_url, workflows=consult, clock=FakeClock(PAST), extensions=[clocks]
+    ) as engine:
+        second = engine.start("consult", actor=ASSISTANT).id
+    with pg_store.write() as a:
+        claimed = sql.claim_due_timer(a, now)
+        assert claimed is not None
+        with pg_store.write() as b:  # a timer of another item is still there to take
+            other = sql.claim_due_timer(b, now)
+            assert other is not None
+            assert {claimed.timer.item_id, other.timer.item_id} == {first, second}
+
+
+@pytest.mark.postgres
+def test_a_deadlock_is_a_retryable_conflict(
+    pg_store: Store, postgres_url: str, consult: Path
+) -> None:
+    with Engine.open(postgres_url, workflows=consult) as engine:
+        ids = [engine.start("consult", actor=ASSISTANT).id for _ in range(2)]
+    both_hold_one = threading.Barrier(2, timeout=CAP)
+    outcome: dict[str, BaseException | None] = {}
+
+    def lock(name: str, order: list[int]) -> None:
+        try:
+            with pg_store.write() as tx:
+                bump = text("UPDATE items SET updated_at = updated_at WHERE id = :id")
+                tx.conn.execute(bump, {"id": order[0]})
+                both_hold_one.wait()
+                tx.conn.execute(bump, {"id": order[1]})
+            outcome[name] = None
+        except BaseException as exc:  # handed to the test below
+            outcome[name] = exc
+
+    threads = [
+        threading.Thread(target=lock, args=("a", ids)),
+        threading.Thread(target=lock, args=("b", ids[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(CAP)
+    assert sorted(outcome) == ["a", "b"]
+    errors = [e for e in outcome.values() if e is not None]
+    assert len(errors) == 1  # PostgreSQL broke the cycle by failing one of them
+    assert isinstance(errors[0], ConflictError), repr(errors[0])
+    assert errors[0].retryable
+    assert "deadlock" in str(errors[0])

@@ -401,6 +401,15 @@ class Tx:
         return [dict(r._mapping) for r in rows]
 
 
+def _retryable(exc: OperationalError) -> bool:
+    """A lock the transaction lost and may win on a retry: SQLite busy, PostgreSQL
+    serialization failure (40001) or deadlock (40P01)."""
+    if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
+        return True
+    text = str(exc.orig)
+    return "locked" in text or "could not serialize" in text or "deadlock detected" in text
+
+
 class Store:
     """The database behind the engine: opening, migrating and transactions."""
 
@@ -478,7 +487,7 @@ class Store:
         except OperationalError as exc:
             if self.read_only and "readonly" in str(exc.orig):
                 raise DatabaseReadOnly(str(exc.orig)) from exc
-            if "locked" in str(exc.orig) or "could not serialize" in str(exc.orig):
+            if _retryable(exc):  # the loser of a race or of a deadlock: try again
                 raise ConflictError(f"the database is busy: {exc.orig}") from exc
             raise StoreError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:
