@@ -24,7 +24,7 @@ from cmc_workflow import Engine
 from cmc_workflow.calendar import WorkingCalendar, load_calendar_dir
 from cmc_workflow.calendar.located import load_located as load_calendar_located
 from cmc_workflow.cli import main
-from cmc_workflow.definition import load_paths
+from cmc_workflow.definition import load_paths, load_workflow_text
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.models import FieldSpec
@@ -385,3 +385,29 @@ def test_read_only_commands_read_a_database_nobody_may_write(
     finally:
         path.parent.chmod(0o755)
         path.chmod(0o644)
+
+
+def test_aliases_cannot_nest_deeper_than_the_text_does() -> None:
+    # each anchor nests 60 levels and holds the previous one: 6,000 levels once expanded
+    lines = ["root:"]
+    for i in range(100):
+        inner = f"*a{i - 1}" if i else "1"
+        lines.append(f"  k{i}: &a{i} " + "[" * 60 + inner + "]" * 60)
+    _doc, problems = load_located("\n".join(lines) + "\n", "aliases.yaml")
+    assert codes(problems) == ["E-YAML-DEPTH"]
+    assert "aliases" in problems[0].message
+    assert problems[0].message_zh
+
+
+@pytest.mark.parametrize(
+    "guard", ["not " * 3000 + "form.x", "-" * 5000 + "1 > 0", " + ".join(["1"] * 3000) + " > 0"]
+)
+def test_a_guard_nested_too_deeply_is_a_located_problem(guard: str) -> None:
+    source = PUBLISHING.read_text(encoding="utf-8")
+    head, sep, tail = source.partition("      - trigger: approve\n")
+    assert sep, "the publishing workflow's first approve transition moved"
+    text_ = f"{head}{sep}        guard: '{guard}'\n{tail}"
+    with pytest.raises(DefinitionError) as caught:
+        load_workflow_text(text_, "deep-guard.yaml")
+    assert "E-GUARD-SYNTAX" in caught.value.codes
+    assert any("levels deep" in p.message for p in caught.value.problems)

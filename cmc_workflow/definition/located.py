@@ -19,7 +19,7 @@ import yaml
 
 from cmc_workflow.definition.guards import GuardSyntaxError
 from cmc_workflow.errors import Problem
-from cmc_workflow.sources import LimitedLoader, LimitExceeded, text_too_big
+from cmc_workflow.sources import MAX_DEPTH, LimitedLoader, LimitExceeded, text_too_big
 
 Path = tuple[str | int, ...]
 
@@ -119,6 +119,8 @@ class _Builder:
         self._open: set[int] = set()  # ids of the collection nodes being built (alias cycles)
         self._count = 0
         self._too_big = False
+        self._depth = 0  # collections being built; aliases can nest deeper than the text
+        self._too_deep = False
 
     def problem(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
         at = _mark(node)
@@ -158,14 +160,37 @@ class _Builder:
                 "an alias may only repeat a value defined before and outside it",
             )
             return None
+        if self._depth >= MAX_DEPTH:
+            # each anchor nests under MAX_DEPTH, but an alias inside an anchored list
+            # repeats the nesting: 100 anchors of 60 levels expanded to 6,000 levels
+            if not self._too_deep:
+                self._too_deep = True
+                limit = self._depth_problem(node)
+                self.problems.append(limit)
+            return None
         self._open.add(id(node))
+        self._depth += 1
         try:
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
             assert isinstance(node, yaml.SequenceNode)
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
         finally:
+            self._depth -= 1
             self._open.discard(id(node))
+
+    def _depth_problem(self, node: yaml.Node) -> Problem:
+        at = _mark(node)
+        return Problem(
+            self.file,
+            at.line,
+            at.column,
+            "E-YAML-DEPTH",
+            f"through aliases, mappings and lists nest more than {MAX_DEPTH} levels deep here",
+            "write the values out instead of nesting aliases",
+            message_zh=f"经别名展开后，映射和列表在此处嵌套超过 {MAX_DEPTH} 层",
+            hint_zh="请直接写出取值，不要嵌套使用别名",
+        )
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
