@@ -46,7 +46,13 @@ from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet, iter_yaml_files, load_paths
 from cmc_workflow.engine import Engine, system_clock
-from cmc_workflow.errors import CmcWorkflowError, ConflictError, DefinitionError, Problem
+from cmc_workflow.errors import (
+    CmcWorkflowError,
+    ConflictError,
+    DatabaseReadOnly,
+    DefinitionError,
+    Problem,
+)
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.scheduler import Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, schedules_from
@@ -180,6 +186,9 @@ class Daemon:
         self.clock = clock
         self.state = "created"
         self.engine, self.clocks, self.schedules = build_engine(config, clock=clock)
+        if self.engine.store.read_only:  # every pass writes: refuse now (exit 3), not
+            self.engine.close()  # fail each pass forever
+            raise DatabaseReadOnly("a daemon writes timers, items and heartbeats")
         self._stop = stop if stop is not None else threading.Event()
         self._pass_lock = threading.Lock()
         self._definitions = _signature(config.definition_paths)
