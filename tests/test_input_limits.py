@@ -414,3 +414,19 @@ def test_a_guard_nested_too_deeply_is_a_located_problem(guard: str) -> None:
         load_workflow_text(text_, "deep-guard.yaml")
     assert "E-GUARD-SYNTAX" in caught.value.codes
     assert any("levels deep" in p.message for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("command", [["validate"], ["calendar", "status", "--calendars"]])
+def test_validate_and_calendar_status_print_the_refusals_and_exit_1(
+    tmp_path: Path, command: list[str]
+) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "deep.yaml").write_text(nested_flow(490), encoding="utf-8")
+    result = finishes(
+        lambda: CliRunner().invoke(main, [*command, str(tmp_path)], catch_exceptions=False)
+    )
+    assert result.exit_code == 1, result.output
+    assert "pipe.yaml:1:1: E-FILE-KIND" in result.output
+    assert "deep.yaml:2:" in result.output
+    assert "E-YAML-DEPTH" in result.output
+    assert "命名管道" in result.output  # the Chinese text travels with the English
