@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from cmc_workflow import Engine
+from cmc_workflow import Engine, _signals
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.daemon import EXIT_OK
@@ -288,3 +288,21 @@ def test_a_deadlock_is_a_retryable_conflict(
     assert isinstance(errors[0], ConflictError), repr(errors[0])
     assert errors[0].retryable
     assert "deadlock" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "orig_argv", "armed"),
+    [
+        (["/srv/venv/bin/cmc-workflow", "run", "--once"], [], True),
+        (["-m", "run"], ["python3", "-m", "cmc_workflow", "run"], True),
+        (["/srv/venv/bin/cmc-workflow", "show", "1"], [], False),
+        (["-m", "show"], ["python3", "-m", "cmc_workflow", "show"], False),
+        # a program that merely imports the library keeps its own signal handling
+        (["/srv/app/manage.py", "run"], ["python3", "/srv/app/manage.py", "run"], False),
+        (["-m", "run"], ["python3", "-m", "otherapp", "run"], False),
+    ],
+)
+def test_only_the_run_command_arms_the_early_signal_handlers(
+    argv: list[str], orig_argv: list[str], armed: bool
+) -> None:
+    assert _signals.is_daemon_command(argv, orig_argv) is armed
