@@ -380,6 +380,9 @@ def test_read_only_commands_read_a_database_nobody_may_write(
         assert fired.returncode == 3
         assert "E-DB-READ-ONLY" in fired.stderr
         assert "Traceback" not in fired.stderr
+        upgrade = cli("db", "upgrade")
+        assert upgrade.returncode == 3, upgrade.stderr
+        assert "E-DB-READ-ONLY" in upgrade.stderr
         daemon = cli("run", "--once", "--workflows", str(WORKFLOWS))  # a daemon only writes
         assert daemon.returncode == 3, daemon.stderr
         assert "E-DB-READ-ONLY" in daemon.stderr

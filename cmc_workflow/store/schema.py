@@ -13,7 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from cmc_workflow.errors import SchemaTooNew
+from cmc_workflow.errors import DatabaseReadOnly, SchemaTooNew
+from cmc_workflow.store.database import is_read_only
 from cmc_workflow.store.tables import metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -68,7 +69,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` in one transaction; on PostgreSQL under an
     advisory lock, so that runners started together on a new database do not race.
     Raises :class:`SchemaTooNew` (and changes nothing) on a database a newer release
-    migrated."""
+    migrated, :class:`DatabaseReadOnly` on one opened read-only."""
+    if is_read_only(engine):
+        raise DatabaseReadOnly("it cannot be migrated")
     config = _config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
