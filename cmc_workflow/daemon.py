@@ -72,8 +72,8 @@ EXIT_CODES: Mapping[int, str] = {
     "and printed as file:line:col: CODE message)",
     EXIT_USAGE: "bad command line (an unknown option, a missing folder, a bad --handlers)",
     EXIT_DATABASE: "the database cannot be opened or its schema is out of date "
-    "(run `cmc-workflow db upgrade`, or pass --migrate), or a newer release migrated it "
-    "(E-DB-TOO-NEW)",
+    "(run `cmc-workflow db upgrade`, or pass --migrate), a newer release migrated it "
+    "(E-DB-TOO-NEW), or this process may not write it (E-DB-READ-ONLY)",
     EXIT_CRASH: "an unexpected error stopped the daemon (logged with its traceback)",
     EXIT_FORCED: "a second SIGTERM/SIGINT: stopped at once, the open transaction rolled back",
 }
