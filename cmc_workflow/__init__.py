@@ -5,6 +5,10 @@ The public API is pinned by ``tests/test_public_api.py``; everything not exporte
 may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
 """
 
+# first of all: importing `_signals` arms SIGTERM/SIGINT when this process is
+# `cmc-workflow run`, so that a signal during the imports below stops it cleanly
+from cmc_workflow import _signals as _signals
+
 # `schedules` registers the loader of `kind: schedules` files, so that a workflows/ folder
 # holding a schedules file loads wherever cmc_workflow is imported
 from cmc_workflow import schedules as _schedules  # noqa: F401

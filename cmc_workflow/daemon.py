@@ -41,11 +41,18 @@ from typing import Any
 
 import structlog
 
+from cmc_workflow import _signals
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet, iter_yaml_files, load_paths
 from cmc_workflow.engine import Engine, system_clock
-from cmc_workflow.errors import CmcWorkflowError, DefinitionError, Problem
+from cmc_workflow.errors import (
+    CmcWorkflowError,
+    ConflictError,
+    DatabaseReadOnly,
+    DefinitionError,
+    Problem,
+)
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.scheduler import Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, schedules_from
@@ -65,7 +72,8 @@ EXIT_CODES: Mapping[int, str] = {
     "and printed as file:line:col: CODE message)",
     EXIT_USAGE: "bad command line (an unknown option, a missing folder, a bad --handlers)",
     EXIT_DATABASE: "the database cannot be opened or its schema is out of date "
-    "(run `cmc-workflow db upgrade`, or pass --migrate)",
+    "(run `cmc-workflow db upgrade`, or pass --migrate), a newer release migrated it "
+    "(E-DB-TOO-NEW), or this process may not write it (E-DB-READ-ONLY)",
     EXIT_CRASH: "an unexpected error stopped the daemon (logged with its traceback)",
     EXIT_FORCED: "a second SIGTERM/SIGINT: stopped at once, the open transaction rolled back",
 }
@@ -168,13 +176,20 @@ class Daemon:
     """One runner process: passes over due work, woken by its own APScheduler clock."""
 
     def __init__(
-        self, config: DaemonConfig, *, clock: Callable[[], dt.datetime] = system_clock
+        self,
+        config: DaemonConfig,
+        *,
+        clock: Callable[[], dt.datetime] = system_clock,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.state = "created"
         self.engine, self.clocks, self.schedules = build_engine(config, clock=clock)
-        self._stop = threading.Event()
+        if self.engine.store.read_only:  # every pass writes: refuse now (exit 3), not
+            self.engine.close()  # fail each pass forever
+            raise DatabaseReadOnly("a daemon writes timers, items and heartbeats")
+        self._stop = stop if stop is not None else threading.Event()
         self._pass_lock = threading.Lock()
         self._definitions = _signature(config.definition_paths)
         self._calendars = _signature([config.calendars]) if config.calendars else ()
@@ -283,12 +298,23 @@ class Daemon:
         if self._stop.is_set():
             return
         self._bind(wake=reason)  # contextvars do not flow into the pool's thread
-        try:
-            if reason == "reload":
+        if reason == "reload":
+            try:
                 self.reload_if_changed()
-                return
+            except Exception:  # whatever a file did, the running versions stay in force
+                log.exception(
+                    "reload_refused",
+                    what="definitions",
+                    problems=[],
+                    kept="the running versions stay in force",
+                )
+            return
+        try:
             self.run_until_idle()
             self._plan_wakeup()
+        except ConflictError as exc:  # lost a race (or a deadlock) to another runner
+            log.warning("pass_conflict", error=str(exc), retry="at the next wake-up")
+            self._plan_wakeup()  # the work is still due: wake again at once
         except CmcWorkflowError as exc:
             log.error("pass_failed", error=str(exc), error_type=type(exc).__name__)
         except Exception:  # a bug must not stop the clock; log it with its traceback
@@ -423,12 +449,21 @@ def install_signal_handlers(daemon: Daemon) -> None:
 
 
 def run(config: DaemonConfig, *, once: bool = False) -> int:
-    """Build and run a daemon; returns its exit code (see :data:`EXIT_CODES`)."""
+    """Build and run a daemon; returns its exit code (see :data:`EXIT_CODES`).
+
+    SIGTERM/SIGINT are handled from the start (:mod:`cmc_workflow._signals`, armed when
+    the package is imported by ``cmc-workflow run``, else here): a signal before or while
+    the daemon is built stops it right after, with 0, before any pass.
+    """
     from cmc_workflow.errors import StoreError
 
     started = time.monotonic()
+    stop = _signals.install()
+    if stop.is_set():
+        log.info("daemon_stopped", runner=None, before="start-up")
+        return EXIT_OK
     try:
-        daemon = Daemon(config)
+        daemon = Daemon(config, stop=stop)
     except DefinitionError as exc:
         for problem in exc.problems:
             log.error("definition_problem", problem=str(problem))
@@ -437,7 +472,10 @@ def run(config: DaemonConfig, *, once: bool = False) -> int:
         log.error("database_unavailable", error=str(exc), db=_safe_url(config.db))
         return EXIT_DATABASE
     log.debug("daemon_built", seconds=round(time.monotonic() - started, 3))
-    install_signal_handlers(daemon)
+    if stop.is_set():  # signalled while it was being built: nothing has run yet
+        daemon._finish()
+        log.info("daemon_stopped", runner=daemon.runner, before="start-up")
+        return EXIT_OK
     try:
         if once:
             daemon.run_once()  # a signal stops it after the pass under way

@@ -20,7 +20,9 @@ meets them and chained with ``raise ... from exc``.
     │   ├── ConflictError          another command moved the item first (retryable)
     │   └── HandlerFailed          a serviceTask handler raised (the transition stands)
     ├── StoreError                 the database failed or holds something unexpected
-    │   └── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
+    │   ├── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
+    │   ├── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
+    │   └── DatabaseReadOnly       a write to a database opened read-only (E-DB-READ-ONLY)
     └── CalendarError              a working-day calendar file or question cannot be answered
 """
 
@@ -39,7 +41,9 @@ class Problem:
     """One thing wrong with a definition file, at a place.
 
     ``code`` is stable (``E-UNREACHABLE-STATE``) and documented in
-    ``docs/workflow-language.md``; ``line`` and ``column`` are 1-based.
+    ``docs/workflow-language.md``; ``line`` and ``column`` are 1-based. ``message_zh`` and
+    ``hint_zh`` say the same in Chinese where a problem has been translated; the code is
+    the same in both languages.
     """
 
     file: str
@@ -48,11 +52,17 @@ class Problem:
     code: str
     message: str
     hint: str = ""
+    message_zh: str = ""
+    hint_zh: str = ""
 
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
+        if self.message_zh:
+            text += f" | {self.message_zh}"
+            if self.hint_zh:
+                text += f"（提示：{self.hint_zh}）"
         return text
 
 
@@ -185,6 +195,51 @@ class StoreError(CmcWorkflowError):
 
 class SchemaOutOfDate(StoreError):
     """The database schema is older than this version of cmc-workflow expects."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer release: its schema revision is unknown here.
+
+    Nothing is written and no migration runs (Alembic cannot go from an unknown revision).
+    ``code`` is ``E-DB-TOO-NEW`` in both languages; ``reason_en`` and ``reason_zh`` say
+    what to do.
+    """
+
+    code = "E-DB-TOO-NEW"
+
+    def __init__(self, revision: str, head: str) -> None:
+        self.revision = revision
+        self.head = head
+        self.reason_en = (
+            f"the database is at schema revision {revision!r}, which this release of "
+            f"cmc-workflow does not know (its newest is {head!r}): a newer release migrated "
+            "it. Use that release (or newer), or restore a backup made before the upgrade"
+        )
+        self.reason_zh = (
+            f"数据库的结构版本 {revision!r} 不为本版本 cmc-workflow 所知（本版本最新为 "
+            f"{head!r}）：它已被更新的版本迁移。请使用该版本或更新版本，或恢复升级前的备份"
+        )
+        super().__init__(f"{self.code} {self.reason_en} | {self.reason_zh}")
+
+
+class DatabaseReadOnly(StoreError):
+    """A command tried to write a database that was opened read-only (a SQLite file, or
+    its folder, this process may not write). Reading commands work; nothing was written.
+    ``code`` is ``E-DB-READ-ONLY`` in both languages."""
+
+    code = "E-DB-READ-ONLY"
+
+    def __init__(self, detail: str = "") -> None:
+        self.reason_en = (
+            "the database is open read-only (this process may not write the file or its "
+            "folder): only reading commands such as show, history and audit verify work"
+        )
+        self.reason_zh = (
+            "数据库以只读方式打开（本进程无权写入该文件或其所在目录）：只能执行 show、history、"
+            "audit verify 等只读命令"
+        )
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{self.code} {self.reason_en}{extra} | {self.reason_zh}")
 
 
 class CalendarError(CmcWorkflowError):

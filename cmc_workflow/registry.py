@@ -67,9 +67,19 @@ class Registry:
             )
         return version
 
-    def register(self, loaded: LoadedWorkflow) -> Version:
-        """Store ``loaded`` (once per content hash) and make it current."""
+    def register(self, loaded: LoadedWorkflow) -> Version | None:
+        """Store ``loaded`` (once per content hash) and make it current.
+
+        On a read-only database nothing is stored: a text already stored becomes current,
+        any other is left out (None), and its items still show from their stored text."""
         wf = loaded.definition
+        if self.store.read_only:
+            with self.store.read() as tx:
+                stored = tx.find_definition(wf.id, loaded.content_hash)
+            if stored is None:
+                log.warning("workflow_not_stored", workflow=wf.id, file=loaded.file)
+                return None
+            return self._make_current(stored, loaded)
         for _attempt in range(3):
             try:
                 with self.store.write() as tx:
@@ -88,6 +98,10 @@ class Registry:
                 continue
         else:  # pragma: no cover - three lost races in a row
             raise StoreError(f"could not register workflow {wf.id!r}")
+        return self._make_current(row, loaded)
+
+    def _make_current(self, row: DefinitionRow, loaded: LoadedWorkflow) -> Version:
+        wf = loaded.definition
         version = self._by_id.get(row.id) or Version(row, CompiledWorkflow(loaded))
         self._by_id[row.id] = version
         self._current[wf.id] = version

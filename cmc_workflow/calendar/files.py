@@ -44,6 +44,7 @@ from pydantic import (
 
 from cmc_workflow.calendar.located import LocatedDocument, Path, load_located
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.sources import read_source
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -167,23 +168,15 @@ def load_calendar_dir(directory: str | FsPath) -> tuple[CalendarFile, ...]:
     folder = FsPath(directory)
     if not folder.is_dir():
         return ()
-    paths = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    # every entry named like YAML, whatever its kind: read_source refuses a FIFO, a device,
+    # a directory named x.yaml or a huge file with a located problem instead of blocking
+    paths = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"})
     files: list[CalendarFile] = []
     problems: list[Problem] = []
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(
-                Problem(
-                    str(path),
-                    1,
-                    1,
-                    "E-CALENDAR-YAML",
-                    f"cannot read: {exc}",
-                    "save the file as UTF-8 text",
-                )
-            )
+        text, refused = read_source(path)
+        if text is None:
+            problems.extend(refused)
             continue
         parsed, found = _parse(text, str(path))
         problems.extend(found)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.sources import LimitedLoader, LimitExceeded, text_too_big
 
 Path = tuple[str | int, ...]
 """Where a value sits in the document: mapping keys and sequence indexes."""
@@ -69,8 +70,16 @@ def _place(mark: yaml.Mark) -> tuple[int, int]:
 def load_located(text: str, file: str) -> LocatedDocument:
     """Compose ``text`` (one YAML document) into plain values with places and problems."""
     doc = LocatedDocument(file=file)
+    too_big = text_too_big(text, file)
+    if too_big is not None:
+        doc.problems.append(too_big)
+        return doc
+    loader = LimitedLoader(text, file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+    except LimitExceeded as exc:
+        doc.problems.append(exc.located)
+        return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = _place(mark) if mark is not None else (1, 1)
@@ -91,6 +100,8 @@ def load_located(text: str, file: str) -> LocatedDocument:
             Problem(file, 1, 1, "E-CALENDAR-YAML", f"cannot read the YAML: {exc}", "")
         )
         return doc
+    finally:
+        loader.dispose()
     if root is not None:
         doc.data = _Builder(doc).build(root, ())
     return doc

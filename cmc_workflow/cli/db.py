@@ -79,6 +79,8 @@ def current(db: str, as_json: bool) -> None:
     with handled(as_json), _database(db, create=False) as engine:
         revision = schema.current_revision(engine)
     head = schema.head_revision()
+    with handled(as_json):
+        schema.refuse_unknown(revision)  # "run db upgrade" would be wrong advice
     if as_json:
         emit_json({"current": revision, "head": head, "up_to_date": revision == head})
     elif revision == head:

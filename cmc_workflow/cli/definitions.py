@@ -13,6 +13,7 @@ from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
+from cmc_workflow.sources import read_source
 
 
 @click.command()
@@ -69,11 +70,8 @@ def _files_for(workflow: str, workflows_dir: str) -> list[Path]:
     found: list[Path] = []
     known: list[str] = []
     for file in iter_yaml_files([folder]):
-        try:
-            doc, _ = load_located(file.read_text(encoding="utf-8"), str(file))
-        except (OSError, UnicodeDecodeError):
-            doc = None
-        data = doc.data if doc is not None else None
+        text, _refused = read_source(file)  # never blocks on a FIFO named x.yaml
+        data = load_located(text, str(file))[0].data if text is not None else None
         ident = data.get("id") if isinstance(data, dict) else None
         if isinstance(ident, str):
             known.append(ident)

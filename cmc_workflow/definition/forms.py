@@ -6,6 +6,7 @@ Values are stored as JSON, so dates and datetimes come back as ISO 8601 strings.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +60,8 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"expected a number, got {value!r}")
+        if not math.isfinite(value):  # NaN compares false with every bound: refuse it first
+            raise ValueError(f"expected a finite number, got {value!r}")
         _bounds(field, value, "")
         return value
     if kind == "boolean":

@@ -101,6 +101,9 @@ def _compile_source(source: str, roots: frozenset[str]) -> Guard:
         # Python reports offset 0 (or none) when the text ends too early: point past the end
         offset = exc.offset - 1 if exc.offset and exc.lineno == 1 else len(text)
         raise GuardSyntaxError(f"not a valid expression: {exc.msg}", lead + offset) from None
+    except (RecursionError, MemoryError):  # CPython's parser gives up on deep nesting
+        raise GuardSyntaxError(_TOO_DEEP, lead) from None
+    _check_depth(tree, lead)
     fields: set[str] = set()
     try:
         _check_names(tree, roots)
@@ -108,6 +111,23 @@ def _compile_source(source: str, roots: frozenset[str]) -> Guard:
     except GuardSyntaxError as exc:
         raise GuardSyntaxError(str(exc), lead + exc.offset, exc.code) from None
     return Guard(source, frozenset(fields), fn)
+
+
+MAX_DEPTH = 32
+"""How deeply an expression may nest (``not not ...``, ``-(-(...))``, ``a + b + ...``): the
+compiler and the evaluator recurse once per level, and 3,000 levels exhausted the stack."""
+
+_TOO_DEEP = f"the expression nests more than {MAX_DEPTH} levels deep"
+
+
+def _check_depth(tree: ast.Expression, lead: int) -> None:
+    """Refuse an expression nested deeper than :data:`MAX_DEPTH`, without recursing."""
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise GuardSyntaxError(_TOO_DEEP, lead + getattr(node, "col_offset", 0))
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _compile(node: ast.expr, fields: set[str]) -> Evaluator:

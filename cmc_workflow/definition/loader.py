@@ -28,6 +28,7 @@ from cmc_workflow.definition.models import (
     Workflow,
 )
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.sources import read_source
 
 _TYPE_ERRORS = {
     "string_type": "text",
@@ -277,7 +278,11 @@ def load_workflow_text(text: str, file: str = "<string>") -> LoadedWorkflow:
 
 
 def iter_yaml_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The ``*.yaml``/``*.yml`` files named or found (recursively) under ``paths``, sorted."""
+    """The ``*.yaml``/``*.yml`` entries named or found (recursively) under ``paths``, sorted.
+
+    Every entry named like YAML is listed, whatever its kind: a directory, a FIFO or a
+    device named ``x.yaml`` is refused by :func:`~cmc_workflow.sources.read_source` with
+    ``E-FILE-KIND`` rather than silently skipped."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -296,10 +301,9 @@ def load_paths(paths: Sequence[str | Path], *, across: bool = True) -> LoadedSet
     result = LoadedSet()
     for path in iter_yaml_files(paths):
         file = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            result.problems.append(Problem(file, 1, 1, "E-READ", f"cannot read the file: {exc}"))
+        text, problems = read_source(path)  # a FIFO, a device or a huge file is refused
+        if text is None:
+            result.problems += problems
             continue
         doc, problems = load_located(text, file)
         if problems:

@@ -19,6 +19,7 @@ import yaml
 
 from cmc_workflow.definition.guards import GuardSyntaxError
 from cmc_workflow.errors import Problem
+from cmc_workflow.sources import MAX_DEPTH, LimitedLoader, LimitExceeded, text_too_big
 
 Path = tuple[str | int, ...]
 
@@ -118,6 +119,8 @@ class _Builder:
         self._open: set[int] = set()  # ids of the collection nodes being built (alias cycles)
         self._count = 0
         self._too_big = False
+        self._depth = 0  # collections being built; aliases can nest deeper than the text
+        self._too_deep = False
 
     def problem(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
         at = _mark(node)
@@ -157,14 +160,37 @@ class _Builder:
                 "an alias may only repeat a value defined before and outside it",
             )
             return None
+        if self._depth >= MAX_DEPTH:
+            # each anchor nests under MAX_DEPTH, but an alias inside an anchored list
+            # repeats the nesting: 100 anchors of 60 levels expanded to 6,000 levels
+            if not self._too_deep:
+                self._too_deep = True
+                limit = self._depth_problem(node)
+                self.problems.append(limit)
+            return None
         self._open.add(id(node))
+        self._depth += 1
         try:
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
             assert isinstance(node, yaml.SequenceNode)
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
         finally:
+            self._depth -= 1
             self._open.discard(id(node))
+
+    def _depth_problem(self, node: yaml.Node) -> Problem:
+        at = _mark(node)
+        return Problem(
+            self.file,
+            at.line,
+            at.column,
+            "E-YAML-DEPTH",
+            f"through aliases, mappings and lists nest more than {MAX_DEPTH} levels deep here",
+            "write the values out instead of nesting aliases",
+            message_zh=f"经别名展开后，映射和列表在此处嵌套超过 {MAX_DEPTH} 层",
+            hint_zh="请直接写出取值，不要嵌套使用别名",
+        )
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -302,11 +328,18 @@ def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
     """Parse one YAML document into plain values and marks.
 
     Returns the located document and the problems found; a syntax error yields one
-    ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None.
+    ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None. A text
+    over the limits of :mod:`cmc_workflow.sources` yields ``E-FILE-SIZE``,
+    ``E-YAML-DEPTH`` or ``E-YAML-ANCHORS`` and ``data`` None.
     """
     builder = _Builder(file)
+    too_big = text_too_big(text, file)
+    if too_big is not None:
+        return builder.located, [too_big]
     try:
-        documents = list(_compose_all(text))
+        documents = list(_compose_all(text, file))
+    except LimitExceeded as exc:
+        return builder.located, [exc.located]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -364,8 +397,8 @@ def _place(text: str, position: int) -> tuple[int, int]:
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
-def _compose_all(text: str) -> Iterator[yaml.Node]:
-    loader = yaml.SafeLoader(text)
+def _compose_all(text: str, file: str) -> Iterator[yaml.Node]:
+    loader = LimitedLoader(text, file)
     try:
         while loader.check_node():
             node = loader.get_node()

@@ -6,6 +6,14 @@ documented pysqlite recipe) so that read-then-write races queue on the lock inst
 failing. Read-only work asks for a deferred ``BEGIN`` with the ``cmc_read`` option.
 PostgreSQL goes through psycopg 3.
 
+A SQLite file this process may not write (the file, or its folder: WAL needs its ``-wal``
+and ``-shm`` files beside it), or a URL with ``?mode=ro``, is opened **read-only**
+(``file:...?mode=ro``, plus ``immutable=1`` when the folder is read-only and no ``-wal``
+file holds pending commits): no pragma that writes, only deferred ``BEGIN``, so ``show``,
+``history``, ``audit verify`` work on an auditor's read-only copy, and a write fails with
+:class:`~cmc_workflow.errors.DatabaseReadOnly` (``E-DB-READ-ONLY``) instead of
+"attempt to write a readonly database" on the first statement.
+
 ``synchronous=FULL`` departs from decision 4's ``NORMAL``: in WAL mode ``NORMAL`` keeps the
 file consistent but may roll back the last commits on a power loss, and SEC-4 asks that no
 accepted transition be lost at any instant. FULL syncs the WAL on every commit; measured
@@ -15,9 +23,11 @@ what a center's staff produce.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
@@ -26,6 +36,9 @@ READ_ONLY = {"cmc_read": True}
 """Execution options for a read-only transaction (a deferred BEGIN on SQLite)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+READ_ONLY_OPTION = "cmc_read_only"
+"""The execution option that marks an engine opened read-only (see :func:`is_read_only`)."""
 
 
 def normalize_url(url: str) -> str:
@@ -41,19 +54,58 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def open_database(url: str, **options: Any) -> Engine:
-    """Create the SQLAlchemy engine for ``url`` with the settings above."""
+def is_read_only(engine: Engine) -> bool:
+    """True when ``engine`` was opened read-only (a SQLite file this process cannot write)."""
+    return bool(engine.get_execution_options().get(READ_ONLY_OPTION))
+
+
+def open_database(url: str, *, read_only: bool | None = None, **options: Any) -> Engine:
+    """Create the SQLAlchemy engine for ``url`` with the settings above.
+
+    ``read_only`` None opens a SQLite file read-only when this process cannot write it
+    (or its folder); True always does. PostgreSQL ignores it (its roles say who writes).
+    """
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url, **options)
+        return _sqlite_engine(url, read_only=read_only, **options)
     options.setdefault("pool_pre_ping", True)
     return create_engine(url, **options)
 
 
-def _sqlite_engine(url: str, **options: Any) -> Engine:
-    if make_url(url).database in (None, "", ":memory:"):
+def _read_only_uri(path: str, read_only: bool | None) -> str | None:
+    """The ``file:`` URI that opens ``path`` read-only, or None to open it for writing."""
+    if read_only is False or (read_only is None and not os.path.exists(path)):
+        return None  # a missing file is created (and migrated) by a writer
+    folder = os.path.dirname(os.path.abspath(path))
+    folder_writable = os.access(folder, os.W_OK)
+    if read_only is None and os.access(path, os.W_OK) and folder_writable:
+        return None
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    if not folder_writable and not os.path.exists(f"{path}-wal"):
+        # no -shm can be made beside it and no commit waits in a WAL: the file is the
+        # whole database, and SQLite may read it without the WAL index
+        uri += "&immutable=1"
+    return uri
+
+
+def _sqlite_engine(url: str, *, read_only: bool | None = None, **options: Any) -> Engine:
+    parsed = make_url(url)
+    path = parsed.database
+    if path in (None, "", ":memory:"):
         raise ValueError("use a SQLite file, not an in-memory database: every runner must see it")
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
+    assert path is not None
+    timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+    uri = None if parsed.query.get("uri") else _read_only_uri(path, read_only)
+    readonly = uri is not None or parsed.query.get("mode") == "ro"
+    if uri is not None:
+        target = uri
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(target, uri=True, timeout=timeout, check_same_thread=False)
+
+        engine = create_engine(url, creator=connect, **options)
+    else:
+        engine = create_engine(url, connect_args={"timeout": timeout}, **options)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -61,19 +113,22 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            _use_wal(cursor)
-            cursor.execute("PRAGMA synchronous=FULL")
+            if not readonly:  # both write the file; a read-only reader takes it as it is
+                _use_wal(cursor)
+                cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("cmc_read"):
+        if readonly or conn.get_execution_options().get("cmc_read"):
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    if readonly:
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
     return engine
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_,
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from cmc_workflow.errors import ConflictError, SchemaOutOfDate, StoreError
+from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate, StoreError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
-from cmc_workflow.store.database import READ_ONLY, is_sqlite, open_database
+from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
 
 
@@ -401,29 +401,49 @@ class Tx:
         return [dict(r._mapping) for r in rows]
 
 
+def _retryable(exc: OperationalError) -> bool:
+    """A lock the transaction lost and may win on a retry: SQLite busy, PostgreSQL
+    serialization failure (40001) or deadlock (40P01)."""
+    if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
+        return True
+    text = str(exc.orig)
+    return "locked" in text or "could not serialize" in text or "deadlock detected" in text
+
+
 class Store:
     """The database behind the engine: opening, migrating and transactions."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        self.read_only = is_read_only(engine)
+        """True for a SQLite file this process may not write: reads work, writes raise
+        :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool | None = None) -> Store:
+    def open(cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None) -> Store:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
-        unless ``migrate`` is true.
+        unless ``migrate`` is true; a database migrated by a newer release raises
+        :class:`~cmc_workflow.errors.SchemaTooNew` either way.
+
+        A SQLite file this process may not write is opened read-only (``read_only`` None;
+        True forces it): it is never migrated, and its schema must be at head.
         """
         try:
-            store = cls(open_database(url))
+            store = cls(open_database(url, read_only=read_only))
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
         try:
-            if migrate or (migrate is None and store.sqlite and schema.is_empty(store.engine)):
+            if store.read_only and migrate:
+                raise DatabaseReadOnly("it cannot be migrated")
+            fresh = migrate is None and store.sqlite and not store.read_only
+            if migrate or (fresh and schema.is_empty(store.engine)):
                 schema.upgrade(store.engine)
             else:
                 current = schema.current_revision(store.engine)
+                schema.refuse_unknown(current)  # a newer release's database: not "upgrade"
                 if current != schema.head_revision():
                     raise SchemaOutOfDate(
                         f"the database is at schema {current or 'none'}, this version needs "
@@ -465,7 +485,9 @@ class Store:
                 raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
             raise StoreError(f"the database refused the write: {exc.orig}") from exc
         except OperationalError as exc:
-            if "locked" in str(exc.orig) or "could not serialize" in str(exc.orig):
+            if self.read_only and "readonly" in str(exc.orig):
+                raise DatabaseReadOnly(str(exc.orig)) from exc
+            if _retryable(exc):  # the loser of a race or of a deadlock: try again
                 raise ConflictError(f"the database is busy: {exc.orig}") from exc
             raise StoreError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:

@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
+from cmc_workflow.errors import DatabaseReadOnly, SchemaTooNew
+from cmc_workflow.store.database import is_read_only
 from cmc_workflow.store.tables import metadata
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,6 +33,19 @@ def head_revision() -> str:
     head = script.get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> set[str]:
+    """Every migration revision this version of cmc-workflow ships."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def refuse_unknown(revision: str | None) -> None:
+    """Raise :class:`SchemaTooNew` when ``revision`` is not one of ours (a newer release
+    migrated the database); None (an empty database) and our revisions pass."""
+    if revision is not None and revision not in known_revisions():
+        raise SchemaTooNew(revision, head_revision())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -52,11 +67,17 @@ a time, the others wait for it and find the schema at head."""
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` in one transaction; on PostgreSQL under an
-    advisory lock, so that runners started together on a new database do not race."""
+    advisory lock, so that runners started together on a new database do not race.
+    Raises :class:`SchemaTooNew` (and changes nothing) on a database a newer release
+    migrated, :class:`DatabaseReadOnly` on one opened read-only."""
+    if is_read_only(engine):
+        raise DatabaseReadOnly("it cannot be migrated")
     config = _config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # before Alembic, which ends in a CommandError traceback on an unknown revision
+        refuse_unknown(MigrationContext.configure(conn).get_current_revision())
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 

@@ -230,8 +230,15 @@ def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
     """Lock one pending timer due at ``now`` for this transaction, earliest first, read
     with its item's state visit and its clock in the same statement.
 
-    PostgreSQL skips rows other runners hold (``FOR UPDATE OF timers SKIP LOCKED``);
-    SQLite's write lock serializes runners.
+    PostgreSQL locks the timer *and its item* and skips rows other transactions hold
+    (``FOR UPDATE OF timers, items SKIP LOCKED``); SQLite's write lock serializes runners.
+
+    Locking the item with the timer keeps one lock order, item before timers, for every
+    transaction: a command (or another runner's timer) that moves an item locks the item
+    and then updates its timers and clock. With only the timer locked, two runners
+    deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner A, holding
+    X for timer T1, fired a transition that cancels X's pending timers, T2 among them (A
+    waits for B's T2, B's own firing waits for A's X).
     """
     query = (
         select(*_TIMER_COLUMNS, *_DUE_EXTRA)
@@ -245,7 +252,7 @@ def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
         .limit(1)
     )
     if not tx.sqlite:
-        query = query.with_for_update(of=timers, skip_locked=True)
+        query = query.with_for_update(of=[timers, items], skip_locked=True)
     row = tx.conn.execute(query).first()
     if row is None:
         return None
