@@ -34,7 +34,13 @@ from cmc_workflow.policy.models import (
     rules_of,
 )
 from cmc_workflow.policy.policyset import PolicySet, RoleInfo, Roles, acting_roles
-from cmc_workflow.policy.proof import Takers, find_bypass, pair_satisfiable
+from cmc_workflow.policy.proof import (
+    Firer,
+    Takers,
+    find_bypass,
+    pair_satisfiable,
+    timer_firers,
+)
 from cmc_workflow.policy.rules import (
     PERMISSIONS_RULE,
     AttestationRule,
@@ -488,15 +494,18 @@ class _Builder:
         def usable(edge: Edge) -> bool:
             return table.get((edge.source, edge.trigger), frozenset({"?"})) != frozenset()
 
+        fired = self._engine_fired(wf)
         for i, staged in enumerate(section.required_stages):
             stages = [steps[n] for n in staged.stages]
-            bypass = find_bypass(wf, staged.enter, stages, rounds, usable)
+            bypass = find_bypass(wf, staged.enter, stages, rounds, usable, fired)
             if bypass is None:
                 continue
             loaded = self.loaded.workflows[wf.id]
             at = doc.mark((*base, "required_stages", i))
             culprit = bypass.culprit
-            taken = {(h.source, h.trigger) for h in bypass.path if h.edge is not None}
+            taken = {
+                (h.source, h.trigger) for h in bypass.path if h.edge is not None and h.by is None
+            }
             skipped = [s.name for s in stages if (s.state, s.trigger) not in taken]
             what = ", ".join(skipped) if skipped else "its stages in order"
             message = (
@@ -505,7 +514,19 @@ class _Builder:
                 f"since the last rework): {bypass.spelled()}"
             )
             hint = "route the transition through the required stages, or remove it"
-            if culprit.edge is None:
+            if culprit.by is not None and culprit.by.workflow in self.loaded.workflows:
+                owner = self.loaded.workflows[culprit.by.workflow]
+                self.problems.append(
+                    self.workflow_doc(owner).problem(
+                        culprit.by.path,
+                        "E-POLICY-BYPASS",
+                        message,
+                        f"the engine fires {culprit.source}.{culprit.trigger} itself (the "
+                        f"{culprit.by.what}), which is never a person's approval: fire a "
+                        "trigger that leads back to the stages, warn or escalate instead",
+                    )
+                )
+            elif culprit.edge is None:
                 self.problems.append(
                     self.workflow_doc(loaded).problem(
                         ("start", "state"), "E-POLICY-BYPASS", message, hint
@@ -539,6 +560,27 @@ class _Builder:
                         f"which no assignment of roles allows: {why}",
                         "widen who may take one of the steps, or drop the pair",
                     )
+
+    def _engine_fired(self, wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
+        """The userTask transitions of ``wf`` the engine takes itself: its deadline steps'
+        ``action: fire``, and the ``collects:`` of every loaded workflow that gathers its
+        items."""
+        fired = timer_firers(wf)
+        for other_id, other in sorted(self.loaded.workflows.items()):
+            for name, state in other.definition.states.items():
+                for j, t in enumerate(state.transitions):
+                    spec = t.collects
+                    if spec is None or spec.workflow != wf.id:
+                        continue
+                    firer = Firer(
+                        other_id,
+                        ("states", name, "transitions", j, "collects"),
+                        f"collects: of {other_id}.{name}",
+                    )
+                    for gathered in spec.states:
+                        if any(e.trigger == spec.trigger for e in wf.edges(gathered)):
+                            fired.setdefault((gathered, spec.trigger), []).append(firer)
+        return fired
 
     def _takers(
         self,
