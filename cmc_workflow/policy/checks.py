@@ -13,6 +13,7 @@ the same problems, with their places.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.definition.guards import compile_guard
@@ -20,6 +21,7 @@ from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow, register_s
 from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.errors import Problem
+from cmc_workflow.policy.coverage import coverage_problems
 from cmc_workflow.policy.models import (
     AnyRule,
     Attestation,
@@ -215,6 +217,16 @@ class _Builder:
                 compiled.append(made)
         if len(self.problems) > before:
             self.broken.add(wf_id)
+        elif not compiled:
+            self.add(
+                doc,
+                base,
+                "E-POLICY-EMPTY",
+                f"the policy for {wf_id!r} has no start:, no permissions: and no rule "
+                f"(a truncated file?) / 策略对“{wf_id}”没有任何权限或规则（文件可能被截断）",
+                "restore its rules, or remove the section",
+                key=True,
+            )
         self.rules.setdefault(wf_id, []).extend(compiled)
         if wf_id not in self.broken:
             self._prove(doc, wf, section, base, steps, rounds, roles, table)
@@ -495,6 +507,7 @@ class _Builder:
             return table.get((edge.source, edge.trigger), frozenset({"?"})) != frozenset()
 
         fired = self._engine_fired(wf)
+        placed: dict[tuple[str, int, int], int] = {}  # one problem per shortcut
         for i, staged in enumerate(section.required_stages):
             stages = [steps[n] for n in staged.stages]
             bypass = find_bypass(wf, staged.enter, stages, rounds, usable, fired)
@@ -514,9 +527,10 @@ class _Builder:
                 f"since the last rework): {bypass.spelled()}"
             )
             hint = "route the transition through the required stages, or remove it"
+            found: list[Problem] = []
             if culprit.by is not None and culprit.by.workflow in self.loaded.workflows:
                 owner = self.loaded.workflows[culprit.by.workflow]
-                self.problems.append(
+                found.append(
                     self.workflow_doc(owner).problem(
                         culprit.by.path,
                         "E-POLICY-BYPASS",
@@ -527,13 +541,13 @@ class _Builder:
                     )
                 )
             elif culprit.edge is None:
-                self.problems.append(
+                found.append(
                     self.workflow_doc(loaded).problem(
                         ("start", "state"), "E-POLICY-BYPASS", message, hint
                     )
                 )
             else:
-                self.problems.append(
+                found.append(
                     self.workflow_doc(loaded).problem(
                         ("states", culprit.edge.source, "transitions", culprit.edge.index),
                         "E-POLICY-BYPASS",
@@ -542,6 +556,17 @@ class _Builder:
                         f"{culprit.target}; {hint}",
                     )
                 )
+            for problem in found:
+                where = (problem.file, problem.line, problem.column)
+                if where in placed:  # the same shortcut around another rule: say so once
+                    j = placed[where]
+                    first = self.problems[j]
+                    self.problems[j] = replace(
+                        first, message=f"{first.message}; it also bypasses rule {staged.id!r}"
+                    )
+                    continue
+                placed[where] = len(self.problems)
+                self.problems.append(problem)
         limits = roles.max_holders()
         for i, rule in enumerate(section.distinct_actors):
             for a, b in _pairs(rule, steps):
@@ -665,8 +690,9 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     Returns the policy set and every problem found (also those of the static proof).
     """
     builder = _Builder(loaded)
+    unguarded = coverage_problems(loaded, builder.files, builder.workflow_doc)
     if not builder.files:
-        return PolicySet(), []
+        return PolicySet(), unguarded
     roles = builder.roles()
     rule_places: dict[str, str] = {}
     for doc, policy in builder.files:
@@ -692,7 +718,7 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
         for wf_id, rules in builder.rules.items()
     }
-    return PolicySet(roles, workflows, builder.files), builder.problems
+    return PolicySet(roles, workflows, builder.files), builder.problems + unguarded
 
 
 def _scoped_workflows(builder: _Builder, doc: Located, rule: GlobalScoping, i: int) -> list[str]:
