@@ -31,9 +31,11 @@ from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.extension import extensions_for
 from cmc_workflow.policy.rules import ListFacts, Request, RequiredStagesRule, Rounds, Step, StepKey
 from cmc_workflow.store import Store
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from tests.conftest import POLICIES, PUBLISHING_POLICIES, WORKFLOWS, FakeClock
 from tests.helpers import CHECKLIST, EDITOR, LEAD, OPS, PUBLISHING, REVIEWER, SECOND_REVIEWER, TOPIC
 from tests.helpers.records import RECORD_WORKFLOWS, train_editors
+
+DRILL = WORKFLOWS / "inspections" / "ins_09_emergency_drill.yaml"
 
 TIMER_SIGN = "        - {after: 2 working days, action: fire, trigger: sign}\n"
 TIMER_SECOND_APPROVE = "        - {after: 3 working days, action: fire, trigger: approve}\n"
@@ -298,3 +300,66 @@ def test_a_handler_outcome_the_policy_refuses_leaves_the_item_in_the_service_tas
         engine.run_due()
         assert sent == [free.id, held.id]
         assert engine.get(held.id).state == "sending"
+
+
+@pytest.mark.req("EMG-2")
+def test_a_timer_that_would_approve_an_emergency_plan_is_refused_at_load(tmp_path: Path) -> None:
+    plans = (WORKFLOWS / "emergency_plans.yaml").read_text(encoding="utf-8")
+    ladder = "        - {at: 80%, action: warn}\n"
+    assert plans.count(ladder) == 1
+    variant = tmp_path / "emergency_plans.yaml"
+    variant.write_text(
+        plans.replace(ladder, ladder + "        - {at: 90%, action: fire, trigger: approve}\n"),
+        encoding="utf-8",
+    )
+    others = [WORKFLOWS / "hot_event_notice.yaml", DRILL, POLICIES / "roles.yaml"]
+    loaded = load_paths([variant, *others, POLICIES / "emergency.yaml"])
+    assert [p.code for p in loaded.problems] == ["E-POLICY-BYPASS"], loaded.problems
+    problem = loaded.problems[0]
+    assert problem.file == str(variant)
+    assert "in_force" in problem.message
+    assert "timer" in problem.message
+    assert "plan_approved_before_in_force" in problem.message
+
+
+COLLECTOR = """\
+id: sweep
+label: {zh: 清理, en: Sweep}
+roles:
+  chief: {zh: 主任, en: Chief}
+start: {state: open, roles: [chief]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待清理, en: Open}
+    transitions:
+      - trigger: sweep
+        target: swept
+        roles: [chief]
+        collects: {workflow: memo, states: [signoff], trigger: sign}
+  swept:
+    type: endEvent
+    label: {zh: 已清理, en: Swept}
+"""
+
+
+@pytest.mark.req("PUB-6")
+def test_a_collects_that_fires_the_sign_off_on_gathered_items_is_a_bypass(
+    tmp_path: Path,
+) -> None:
+    case = Path(__file__).parent / "broken" / "policy_timer_bypass"
+    memo = (case / "memo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "memo.yaml").write_text(
+        memo.replace("action: fire, trigger: sign}", "action: warn}"),
+        encoding="utf-8",
+    )
+    (tmp_path / "memo_policy.yaml").write_text(
+        (case / "memo_policy.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    assert load_paths([tmp_path]).problems == []  # a person signs: the rule holds
+    (tmp_path / "sweep.yaml").write_text(COLLECTOR, encoding="utf-8")
+    loaded = load_paths([tmp_path])
+    bypass = [p for p in loaded.problems if p.code == "E-POLICY-BYPASS"]
+    assert len(bypass) == 1, loaded.problems
+    assert bypass[0].file == str(tmp_path / "sweep.yaml")
+    assert "collects: of sweep.open" in bypass[0].message
