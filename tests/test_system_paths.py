@@ -156,7 +156,7 @@ class Channels:
 
 
 @pytest.fixture
-def unproven(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Engine, Channels]]:
+def unproven(tmp_path: Path, db_url: str, clock: FakeClock) -> Iterator[tuple[Engine, Channels]]:
     """An engine on publishing with a timer that signs off, built from its parts so that
     the load-time proof is skipped: what the run-time rules alone do."""
     variant = _with_timer(tmp_path, "signoff", TIMER_SIGN)
@@ -164,7 +164,7 @@ def unproven(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Engine, Channel
     assert {p.code for p in loaded.problems} <= {"E-POLICY-BYPASS"}
     policy, _problems = build_policy_set(loaded)
     channels = Channels()
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}", migrate=True)
+    store = Store.open(db_url, migrate=True)
     engine = Engine(
         store,
         loaded.workflows,
@@ -269,7 +269,7 @@ workflows:
 
 @pytest.mark.req("SEC-1")
 def test_a_handler_outcome_the_policy_refuses_leaves_the_item_in_the_service_task(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, db_url: str, clock: FakeClock
 ) -> None:
     (tmp_path / "mailing.yaml").write_text(MAILING, encoding="utf-8")
     (tmp_path / "policy.yaml").write_text(MAILING_POLICY, encoding="utf-8")
@@ -280,7 +280,7 @@ def test_a_handler_outcome_the_policy_refuses_leaves_the_item_in_the_service_tas
 
     clerk = Actor("he", {"clerk"})
     with Engine.open(
-        f"sqlite:///{tmp_path / 'x.db'}",
+        db_url,
         workflows=tmp_path / "mailing.yaml",
         policies=tmp_path / "policy.yaml",
         clock=clock,
