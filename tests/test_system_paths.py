@@ -69,6 +69,10 @@ def test_a_deadline_step_that_signs_off_is_refused_at_load_with_the_step_named(
     assert "signoff" in problem.message
     assert "timer" in problem.message
     assert "publishing" in problem.message
+    # signoff.sign is pinned to ops_manager: the timer would be refused every time anyway
+    pinned = [p for p in loaded.problems if p.code == "E-POLICY-SYSTEM-PINNED"]
+    assert [(p.file, p.line) for p in pinned] == [(str(variant), line)]
+    assert "ops_manager" in pinned[0].message
     result = CliRunner().invoke(
         main,
         ["validate", str(variant), *map(str, RECORD_WORKFLOWS), *map(str, PUBLISHING_POLICIES)],
@@ -161,7 +165,7 @@ def unproven(tmp_path: Path, db_url: str, clock: FakeClock) -> Iterator[tuple[En
     the load-time proof is skipped: what the run-time rules alone do."""
     variant = _with_timer(tmp_path, "signoff", TIMER_SIGN)
     loaded = load_paths([variant, *RECORD_WORKFLOWS, *PUBLISHING_POLICIES])
-    assert {p.code for p in loaded.problems} <= {"E-POLICY-BYPASS"}
+    assert {p.code for p in loaded.problems} == {"E-POLICY-BYPASS", "E-POLICY-SYSTEM-PINNED"}
     policy, _problems = build_policy_set(loaded)
     channels = Channels()
     store = Store.open(db_url, migrate=True)
@@ -314,8 +318,11 @@ def test_a_timer_that_would_approve_an_emergency_plan_is_refused_at_load(tmp_pat
     )
     others = [WORKFLOWS / "hot_event_notice.yaml", DRILL, POLICIES / "roles.yaml"]
     loaded = load_paths([variant, *others, POLICIES / "emergency.yaml"])
-    assert [p.code for p in loaded.problems] == ["E-POLICY-BYPASS"], loaded.problems
-    problem = loaded.problems[0]
+    # the timer skips the approval, and it fires a step pinned to the authority
+    codes = sorted(p.code for p in loaded.problems)
+    assert codes == ["E-POLICY-BYPASS", "E-POLICY-SYSTEM-PINNED"], loaded.problems
+    assert len({(p.file, p.line) for p in loaded.problems}) == 1
+    problem = next(p for p in loaded.problems if p.code == "E-POLICY-BYPASS")
     assert problem.file == str(variant)
     assert "in_force" in problem.message
     assert "timer" in problem.message

@@ -507,6 +507,26 @@ class _Builder:
             return table.get((edge.source, edge.trigger), frozenset({"?"})) != frozenset()
 
         fired = self._engine_fired(wf)
+        for (state, trigger), firers in sorted(fired.items()):
+            pinned = table.get((state, trigger))
+            if not pinned:
+                continue
+            for firer in firers:
+                owner = self.loaded.workflows.get(firer.workflow)
+                if owner is None:
+                    continue
+                self.problems.append(
+                    self.workflow_doc(owner).problem(
+                        firer.path,
+                        "E-POLICY-SYSTEM-PINNED",
+                        f"the {firer.what} fires {state}.{trigger}, which the policy "
+                        f"({doc.file}) leaves to {', '.join(sorted(pinned))} only: the engine "
+                        f"holds no such role, so every such step would be refused / 引擎自动"
+                        f"触发的“{state}.{trigger}”已由策略限定为 {', '.join(sorted(pinned))}，"
+                        "引擎每次触发都会被拒绝",
+                        "warn or escalate to that role instead, or fire another trigger",
+                    )
+                )
         placed: dict[tuple[str, int, int], int] = {}  # one problem per shortcut
         for i, staged in enumerate(section.required_stages):
             stages = [steps[n] for n in staged.stages]
