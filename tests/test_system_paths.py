@@ -25,7 +25,7 @@ from cmc_workflow.cli import main
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.definition.models import Label
-from cmc_workflow.errors import DefinitionError
+from cmc_workflow.errors import DefinitionError, PolicyDenied
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.extension import extensions_for
@@ -370,3 +370,22 @@ def test_a_collects_that_fires_the_sign_off_on_gathered_items_is_a_bypass(
     assert len(bypass) == 1, loaded.problems
     assert bypass[0].file == str(tmp_path / "sweep.yaml")
     assert "collects: of sweep.open" in bypass[0].message
+
+
+@pytest.mark.req("PUB-6", "SEC-1")
+def test_fire_system_called_directly_is_judged_and_its_refusal_audited(
+    unproven: tuple[Engine, Channels],
+) -> None:
+    engine, channels = unproven
+    item = engine.get(_to_signoff(engine))
+    with pytest.raises(PolicyDenied) as refused:
+        engine.fire_system(item.id, "sign", state="signoff", visit=item.visit, reason="by hand")
+    assert refused.value.rule == "permissions"
+    assert refused.value.reason_zh
+    assert engine.get(item.id).state == "signoff"
+    assert channels.sent == []
+    trail = [a for a in engine.audit_trail(item.id) if a["outcome"] == "refused"]
+    assert [(a["actor"], a["command"], a["trigger"], a["rule"]) for a in trail] == [
+        ("system", "timer", "sign", "permissions")
+    ]
+    assert trail[0]["reason"].startswith("by hand: ")
