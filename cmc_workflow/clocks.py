@@ -42,7 +42,7 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.definition.models import DeadlineStep, Duration, parse_duration
-from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.extensions import Change, Extension, Visit
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.store import Tx
@@ -643,6 +643,29 @@ class Clocks(Extension):
                         reason=reason,
                         tx=tx,
                     )
+            except PolicyDenied as exc:
+                # a policy refuses the engine's step like a person's: the savepoint rolled
+                # it back, the item stays where it is, the refusal names the rule
+                tx.insert_audit(
+                    _audit_values(
+                        now,
+                        due.workflow_id,
+                        timer.item_id,
+                        exc.rule,
+                        f"{reason}: {exc}",
+                        {**detail, "deadline": rule, "reason_zh": exc.reason_zh},
+                        outcome="refused",
+                        trigger=timer.trigger,
+                    )
+                )
+                log.warning(
+                    "timer_refused",
+                    item_id=timer.item_id,
+                    timer_id=timer.id,
+                    trigger=timer.trigger,
+                    rule=exc.rule,
+                )
+                return sql.FAILED, str(exc)[:4000]
             except CmcWorkflowError as exc:
                 tx.insert_audit(
                     _audit_values(

@@ -565,16 +565,23 @@ class Engine:
     ) -> Item | None:
         """Fire ``trigger`` as the engine itself (a timer or deadline step), fenced by the
         state visit: when the item is no longer in ``state`` at ``visit``, nothing happens
-        and None is returned. Guards still apply; roles and policies do not.
+        and None is returned. Guards and the policies apply, with ``system`` as the actor
+        (a step the engine takes is never a person's approval); the workflow's role lists
+        do not. A refusal raises :class:`PolicyDenied` and changes nothing.
 
         With ``tx`` (a write transaction the caller holds, e.g. the one in which a timer is
         claimed), the step joins it and commits or rolls back with the caller's work; its
-        side effects then wait in the outbox for the next delivery pass."""
+        side effects then wait in the outbox for the next delivery pass (the caller records
+        a refusal). Without it, a refusal is audited here."""
         if tx is not None:  # not delivered inline: its side effects stay unclaimed
             done = self._fire_system(tx, item_id, trigger, state, visit, reason, inline=False)
             return None if done is None else self._item(done[0], done[1])
-        with self.store.write() as own:
-            done = self._fire_system(own, item_id, trigger, state, visit, reason, inline=True)
+        try:
+            with self.store.write() as own:
+                done = self._fire_system(own, item_id, trigger, state, visit, reason, inline=True)
+        except PolicyDenied as exc:
+            self._audit_system_refusal(exc, "timer", item_id, trigger, reason)
+            raise
         if done is None:
             return None
         new_row, version, outbox = done
@@ -600,6 +607,7 @@ class Engine:
         version = self.definitions.version(tx, row.definition_id)
         wf = version.workflow
         edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
+        self._check_system(tx, "timer", wf, row, edge, now)
         claim_until = self._claim_until(now, 0) if inline else None
         outbox, new_row = self._apply(tx, wf, row, edge, {}, SYSTEM, "timer", now, claim_until)
         self._audit(
@@ -725,11 +733,72 @@ class Engine:
         else:
             edge = wf.take(item.state, outcome, steps_.scope(item.data, {}, SYSTEM))
         now = self._now()
+        try:
+            self._check_system(tx, "handler", wf, item, edge, now)
+        except PolicyDenied as exc:
+            # nothing is written yet: the item stays in the serviceTask, the refusal is
+            # audited with the handler's delivery (re-running the handler would not help)
+            self._audit(
+                tx,
+                SYSTEM,
+                "handler",
+                item.workflow_id,
+                item.id,
+                edge.trigger,
+                "refused",
+                now,
+                rule=exc.rule,
+                reason=str(exc),
+                detail={"state": item.state, "reason_zh": exc.reason_zh},
+            )
+            log.warning(
+                "system_step_refused",
+                command="handler",
+                item_id=item.id,
+                trigger=edge.trigger,
+                rule=exc.rule,
+            )
+            return []
         outbox, _new_row = self._apply(
             tx, wf, item, edge, {}, SYSTEM, "handler", now, self._claim_until(now, depth)
         )
         self._audit(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
         return outbox
+
+    def _check_system(
+        self, tx: Tx, kind: str, wf: CompiledWorkflow, row: ItemRow, edge: Edge, now: dt.datetime
+    ) -> None:
+        """Judge a step the engine takes itself (``kind``: timer, handler) by the same
+        extensions as a person's command, with ``system`` as the actor."""
+        command = Command(
+            kind, SYSTEM, wf, row, edge.trigger, edge, {}, dict(row.data), edge.target, now
+        )
+        for extension in self.extensions:
+            extension.check(command, tx)
+
+    def _audit_system_refusal(
+        self, exc: PolicyDenied, kind: str, item_id: int, trigger: str, reason: str
+    ) -> None:
+        """Record a refused system step in its own transaction (the step's rolled back)."""
+        now = self._now()
+        with self.store.write() as tx:
+            row = tx.item(item_id)
+            self._audit(
+                tx,
+                SYSTEM,
+                kind,
+                row.workflow_id if row is not None else None,
+                item_id,
+                trigger,
+                "refused",
+                now,
+                rule=exc.rule,
+                reason=f"{reason}: {exc}",
+                detail={"state": exc.state, "reason_zh": exc.reason_zh},
+            )
+        log.warning(
+            "system_step_refused", command=kind, item_id=item_id, trigger=trigger, rule=exc.rule
+        )
 
     # -- internals ---------------------------------------------------------------------
     def _resolved(self, actor: Actor) -> Actor:
@@ -975,7 +1044,7 @@ class Engine:
                     errors, item_id=str(other.id), trigger=spec.trigger, state=other.state
                 )
             command = Command(
-                "fire",
+                "collect",  # the engine's step on the gathered item, never an approval
                 actor,
                 other_wf,
                 other,

@@ -89,7 +89,7 @@ def run(*args: str) -> Result:
 
 
 def test_validate_is_silent_and_exits_0_on_the_bundled_workflows() -> None:
-    result = run("validate", str(WORKFLOWS))
+    result = run("validate", str(WORKFLOWS), str(ROOT / "policies"))
     assert (result.exit_code, result.output) == (0, "")
 
 
@@ -290,7 +290,10 @@ CLI = [sys.executable, "-c", "from cmc_workflow.cli import main; main()"]
 
 def test_the_command_line_runs_validate_and_graph_as_a_process() -> None:
     ok = subprocess.run(
-        [*CLI, "validate", str(WORKFLOWS)], capture_output=True, text=True, check=False
+        [*CLI, "validate", str(WORKFLOWS), str(ROOT / "policies")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert (ok.returncode, ok.stdout) == (0, "")
     graph = subprocess.run(

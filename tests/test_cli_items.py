@@ -29,9 +29,10 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.engine import Engine
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url
-from tests.conftest import PG_ENV, ROOT, WORKFLOWS
+from tests.conftest import PG_ENV, ROOT
+from tests.helpers import UNGUARDED_PUBLISHING
 
-PUBLISHING = WORKFLOWS / "publishing.yaml"  # only what the tests walk: fewer files to load
+PUBLISHING = UNGUARDED_PUBLISHING  # only what the tests walk: fewer files to load
 
 LEAD = ["--actor", "li", "--role", "channel_lead"]
 EDITOR = ["--actor", "wang", "--role", "editor"]

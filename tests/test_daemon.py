@@ -352,6 +352,8 @@ def test_the_readme_command_runs_the_bundled_workflows(tmp_path: Path) -> None:
             f"sqlite:///{tmp_path / 'cmc.db'}",
             "--workflows",
             str(ROOT / "workflows"),
+            "--policies",
+            str(ROOT / "policies"),
             "--once",
         ],
         cwd=tmp_path,

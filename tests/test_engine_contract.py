@@ -35,13 +35,15 @@ from tests.helpers import (
     LEAD,
     OPS,
     OTHER_EDITOR,
-    PUBLISHING,
     REVIEWER,
     TOPIC,
     audit_rows,
     check_invariants,
     ok_handler,
     walk,
+)
+from tests.helpers import (
+    UNGUARDED_PUBLISHING as PUBLISHING,
 )
 
 

@@ -23,7 +23,8 @@ from sqlalchemy import text
 from cmc_workflow import Engine
 from cmc_workflow.store.database import open_database
 from tests.conftest import FakeClock
-from tests.helpers import PUBLISHING, ROOT, check_invariants, ok_handler
+from tests.helpers import ROOT, check_invariants, ok_handler
+from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
 KILLS = 3
 COMMITS_BEFORE_KILL = 25

@@ -22,7 +22,8 @@ from cmc_workflow.store import Store, schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import metadata
 from tests.conftest import PG_ENV, FakeClock
-from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, check_invariants
+from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
+from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
 FIRST = "0001"
 TABLES = set(metadata.tables)

@@ -18,11 +18,13 @@ from tests.helpers import (
     EDITOR,
     LEAD,
     OPS,
-    PUBLISHING,
     TOPIC,
     check_invariants,
     ok_handler,
     walk,
+)
+from tests.helpers import (
+    UNGUARDED_PUBLISHING as PUBLISHING,
 )
 
 

@@ -524,7 +524,11 @@ def test_a_broken_policy_stops_the_engine_from_opening(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(DefinitionError) as raised:
-        Engine.open(f"sqlite:///{tmp_path / 'x.db'}", workflows=PUBLISHING, policies=bad)
+        Engine.open(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            workflows=[PUBLISHING, *RECORD_WORKFLOWS],
+            policies=[*POLICIES, bad],
+        )
     assert raised.value.codes == ["E-POLICY-WIDENS"]
     assert not (tmp_path / "x.db").exists()
 

@@ -18,7 +18,8 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import Problem
 from cmc_workflow.policy import build_policy_set
 from cmc_workflow.policy.schema import policy_schema, render_policy_schema
-from tests.helpers import PUBLISHING, ROOT
+from tests.helpers import ROOT
+from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
 POLICIES = ROOT / "policies"
 SCHEMA = ROOT / "schema" / "policy.schema.json"

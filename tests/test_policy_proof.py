@@ -11,7 +11,7 @@ from cmc_workflow import Engine
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError, Problem
 from tests.conftest import PUBLISHING_POLICIES
-from tests.helpers import PUBLISHING
+from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 from tests.helpers.records import RECORD_WORKFLOWS
 
 # the policies that judge publishing, with the workflows whose records they read

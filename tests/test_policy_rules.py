@@ -17,7 +17,7 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.policy import ListFacts, PolicySet, Request, Step, build_policy_set
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
 from cmc_workflow.policy.rules import Rule
-from tests.helpers import PUBLISHING
+from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
 NOW = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
 CHECKLIST = {

@@ -101,8 +101,8 @@ def test_the_embedding_guides_complete_example_runs(
     guide = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
     example = re.search(r"## A complete example\n\n```python\n(.*?)```", guide, re.DOTALL)
     assert example is not None, "docs/engine.md lost its complete example"
-    (tmp_path / "workflows").mkdir()
-    shutil.copy(PUBLISHING, tmp_path / "workflows")
+    shutil.copytree(PUBLISHING.parent, tmp_path / "workflows")
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
     monkeypatch.chdir(tmp_path)
     exec(compile(example.group(1), "docs/engine.md", "exec"), {})  # the guide's own code
     out = capsys.readouterr().out

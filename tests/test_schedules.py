@@ -247,7 +247,7 @@ schedules:
 
 
 def test_the_bundled_schedules_cover_every_periodic_duty(calendar: WorkingCalendar) -> None:
-    loaded = load_paths([WORKFLOWS])
+    loaded = load_paths([WORKFLOWS, ROOT / "policies"])
     assert not loaded.problems, loaded.problems
     schedules = Schedules.from_loaded(loaded, calendar).schedules
     cited = {req for s in schedules for req in s.spec.implements}

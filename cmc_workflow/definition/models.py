@@ -254,6 +254,12 @@ class Transition(Model):
 
 StateType = Literal["userTask", "serviceTask", "exclusiveGateway", "endEvent"]
 
+GuardedEffect = Literal["publication", "account_release", "plan_in_force"]
+"""Effects that no workflow may carry out unless a policy guards them (fail closed):
+content going out to the public channels, content released to the self-media accounts,
+an emergency plan put in force. The policy rules each one needs are listed in
+:data:`cmc_workflow.policy.coverage.EFFECT_NEEDS`."""
+
 
 class State(Model):
     """A state of the workflow, typed in BPMN terms."""
@@ -268,6 +274,11 @@ class State(Model):
         description="data field holding the person id(s) this task waits on (for inboxes)",
     )
     deadline: Deadline | None = None
+    effects: list[GuardedEffect] = Field(
+        default_factory=list,
+        description="guarded effects an item carries out by entering this state; loading "
+        "fails unless a policy guards its entry",
+    )
     transitions: list[Transition] = Field(default_factory=list)
 
 
@@ -275,6 +286,11 @@ class Handler(Model):
     """A handler the workflow needs from the embedding system."""
 
     description: str
+    effects: list[GuardedEffect] = Field(
+        default_factory=list,
+        description="guarded effects the handler carries out (e.g. publication): every "
+        "serviceTask running it has them",
+    )
 
 
 class Start(Model):

@@ -13,6 +13,7 @@ the same problems, with their places.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.definition.guards import compile_guard
@@ -20,6 +21,7 @@ from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow, register_s
 from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import FieldSpec, Label
 from cmc_workflow.errors import Problem
+from cmc_workflow.policy.coverage import coverage_problems
 from cmc_workflow.policy.models import (
     AnyRule,
     Attestation,
@@ -35,7 +37,13 @@ from cmc_workflow.policy.models import (
     rules_of,
 )
 from cmc_workflow.policy.policyset import PolicySet, RoleInfo, Roles, acting_roles
-from cmc_workflow.policy.proof import Takers, find_bypass, pair_satisfiable
+from cmc_workflow.policy.proof import (
+    Firer,
+    Takers,
+    find_bypass,
+    pair_satisfiable,
+    timer_firers,
+)
 from cmc_workflow.policy.rules import (
     PERMISSIONS_RULE,
     AttestationRule,
@@ -211,6 +219,16 @@ class _Builder:
                 compiled.append(made)
         if len(self.problems) > before:
             self.broken.add(wf_id)
+        elif not compiled:
+            self.add(
+                doc,
+                base,
+                "E-POLICY-EMPTY",
+                f"the policy for {wf_id!r} has no start:, no permissions: and no rule "
+                f"(a truncated file?) / 策略对“{wf_id}”没有任何权限或规则（文件可能被截断）",
+                "restore its rules, or remove the section",
+                key=True,
+            )
         self.rules.setdefault(wf_id, []).extend(compiled)
         if wf_id not in self.broken:
             self._prove(doc, wf, section, base, steps, rounds, roles, table)
@@ -490,15 +508,39 @@ class _Builder:
         def usable(edge: Edge) -> bool:
             return table.get((edge.source, edge.trigger), frozenset({"?"})) != frozenset()
 
+        fired = self._engine_fired(wf)
+        for (state, trigger), firers in sorted(fired.items()):
+            pinned = table.get((state, trigger))
+            if not pinned:
+                continue
+            for firer in firers:
+                owner = self.loaded.workflows.get(firer.workflow)
+                if owner is None:
+                    continue
+                self.problems.append(
+                    self.workflow_doc(owner).problem(
+                        firer.path,
+                        "E-POLICY-SYSTEM-PINNED",
+                        f"the {firer.what} fires {state}.{trigger}, which the policy "
+                        f"({doc.file}) leaves to {', '.join(sorted(pinned))} only: the engine "
+                        f"holds no such role, so every such step would be refused / 引擎自动"
+                        f"触发的“{state}.{trigger}”已由策略限定为 {', '.join(sorted(pinned))}，"
+                        "引擎每次触发都会被拒绝",
+                        "warn or escalate to that role instead, or fire another trigger",
+                    )
+                )
+        placed: dict[tuple[str, int, int], int] = {}  # one problem per shortcut
         for i, staged in enumerate(section.required_stages):
             stages = [steps[n] for n in staged.stages]
-            bypass = find_bypass(wf, staged.enter, stages, rounds, usable)
+            bypass = find_bypass(wf, staged.enter, stages, rounds, usable, fired)
             if bypass is None:
                 continue
             loaded = self.loaded.workflows[wf.id]
             at = doc.mark((*base, "required_stages", i))
             culprit = bypass.culprit
-            taken = {(h.source, h.trigger) for h in bypass.path if h.edge is not None}
+            taken = {
+                (h.source, h.trigger) for h in bypass.path if h.edge is not None and h.by is None
+            }
             skipped = [s.name for s in stages if (s.state, s.trigger) not in taken]
             what = ", ".join(skipped) if skipped else "its stages in order"
             message = (
@@ -507,14 +549,27 @@ class _Builder:
                 f"since the last rework): {bypass.spelled()}"
             )
             hint = "route the transition through the required stages, or remove it"
-            if culprit.edge is None:
-                self.problems.append(
+            found: list[Problem] = []
+            if culprit.by is not None and culprit.by.workflow in self.loaded.workflows:
+                owner = self.loaded.workflows[culprit.by.workflow]
+                found.append(
+                    self.workflow_doc(owner).problem(
+                        culprit.by.path,
+                        "E-POLICY-BYPASS",
+                        message,
+                        f"the engine fires {culprit.source}.{culprit.trigger} itself (the "
+                        f"{culprit.by.what}), which is never a person's approval: fire a "
+                        "trigger that leads back to the stages, warn or escalate instead",
+                    )
+                )
+            elif culprit.edge is None:
+                found.append(
                     self.workflow_doc(loaded).problem(
                         ("start", "state"), "E-POLICY-BYPASS", message, hint
                     )
                 )
             else:
-                self.problems.append(
+                found.append(
                     self.workflow_doc(loaded).problem(
                         ("states", culprit.edge.source, "transitions", culprit.edge.index),
                         "E-POLICY-BYPASS",
@@ -523,6 +578,17 @@ class _Builder:
                         f"{culprit.target}; {hint}",
                     )
                 )
+            for problem in found:
+                where = (problem.file, problem.line, problem.column)
+                if where in placed:  # the same shortcut around another rule: say so once
+                    j = placed[where]
+                    first = self.problems[j]
+                    self.problems[j] = replace(
+                        first, message=f"{first.message}; it also bypasses rule {staged.id!r}"
+                    )
+                    continue
+                placed[where] = len(self.problems)
+                self.problems.append(problem)
         limits = roles.max_holders()
         for i, rule in enumerate(section.distinct_actors):
             for a, b in _pairs(rule, steps):
@@ -541,6 +607,27 @@ class _Builder:
                         f"which no assignment of roles allows: {why}",
                         "widen who may take one of the steps, or drop the pair",
                     )
+
+    def _engine_fired(self, wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
+        """The userTask transitions of ``wf`` the engine takes itself: its deadline steps'
+        ``action: fire``, and the ``collects:`` of every loaded workflow that gathers its
+        items."""
+        fired = timer_firers(wf)
+        for other_id, other in sorted(self.loaded.workflows.items()):
+            for name, state in other.definition.states.items():
+                for j, t in enumerate(state.transitions):
+                    spec = t.collects
+                    if spec is None or spec.workflow != wf.id:
+                        continue
+                    firer = Firer(
+                        other_id,
+                        ("states", name, "transitions", j, "collects"),
+                        f"collects: of {other_id}.{name}",
+                    )
+                    for gathered in spec.states:
+                        if any(e.trigger == spec.trigger for e in wf.edges(gathered)):
+                            fired.setdefault((gathered, spec.trigger), []).append(firer)
+        return fired
 
     def _takers(
         self,
@@ -625,8 +712,9 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     Returns the policy set and every problem found (also those of the static proof).
     """
     builder = _Builder(loaded)
+    unguarded = coverage_problems(loaded, builder.files, builder.workflow_doc)
     if not builder.files:
-        return PolicySet(), []
+        return PolicySet(), unguarded
     roles = builder.roles()
     rule_places: dict[str, str] = {}
     for doc, policy in builder.files:
@@ -664,7 +752,7 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
         for wf_id, rules in builder.rules.items()
     }
-    return PolicySet(roles, workflows, builder.files), builder.problems
+    return PolicySet(roles, workflows, builder.files), builder.problems + unguarded
 
 
 def _scoped_workflows(builder: _Builder, doc: Located, rule: GlobalScoping, i: int) -> list[str]:

@@ -135,6 +135,7 @@ class PolicyRuntime:
             now=command.now,
             today=command.now.astimezone(self.zone).date(),
             probe=command.probe,
+            kind=command.kind,
         )
 
     def judge(self, rule: Rule, command: Command, tx: Tx) -> Denial | None:

@@ -278,6 +278,18 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
         else:
             seen[rule.id] = (*path, "id")
 
+    if not policy.roles and not policy.scoping and not policy.workflows:
+        out.append(
+            doc.problem(
+                ("id",),
+                "E-POLICY-EMPTY",
+                f"policy {policy.id!r} declares no role, no scoping and no workflow rules "
+                f"(a truncated or emptied file?) / 策略“{policy.id}”没有任何角色或规则"
+                "（文件可能被截断或清空）",
+                "a policy file guards something: restore its rules, or remove the file",
+                key=True,
+            )
+        )
     for i, scoping in enumerate(policy.scoping):
         rule_id(scoping, ("scoping", i))
     for i, needs in enumerate(policy.requires_record):

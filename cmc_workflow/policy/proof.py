@@ -32,19 +32,62 @@ from cmc_workflow.policy.rules import Rounds, StepKey
 
 
 @dataclass(frozen=True, slots=True)
+class Firer:
+    """Where the engine itself fires a userTask's trigger: a deadline step's
+    ``action: fire`` (a timer) or another workflow's ``collects:``.
+
+    ``workflow`` and ``path`` place it in its file; ``what`` names it for messages.
+    """
+
+    workflow: str
+    path: tuple[str | int, ...]
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
 class Hop:
-    """One transition of a path: the start (``edge`` None) or a compiled edge."""
+    """One transition of a path: the start (``edge`` None) or a compiled edge; ``by`` is
+    set when the engine fires it (a timer or a gathering item), not a person."""
 
     source: str | None
     trigger: str
     target: str
     edge: Edge | None
+    by: Firer | None = None
 
     def __str__(self) -> str:
         if self.edge is None:
             return f"(start) -> {self.target}"
         name = "(route)" if self.trigger == ROUTE_TRIGGER else self.trigger
+        if self.by is not None:
+            name += f" by {self.by.what}"
         return f"-{name}-> {self.target}"
+
+
+EngineFired = Mapping[tuple[str, str], Sequence[Firer]]
+"""(state, trigger) -> where the engine fires that userTask trigger itself."""
+
+
+def timer_firers(wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
+    """The userTask transitions a deadline step's ``action: fire`` may take: the trigger in
+    the deadline's state and in every further state its clock runs in (``runs_in``)."""
+    found: dict[tuple[str, str], list[Firer]] = {}
+    for name, state in wf.definition.states.items():
+        deadline = state.deadline
+        if deadline is None:
+            continue
+        for i, step in enumerate(deadline.steps):
+            if step.action != "fire" or step.trigger is None:
+                continue
+            firer = Firer(
+                wf.id,
+                ("states", name, "deadline", "steps", i),
+                f"timer (deadline step {i + 1} of {name!r})",
+            )
+            for where in dict.fromkeys([name, *deadline.runs_in]):
+                if any(e.trigger == step.trigger for e in wf.edges(where)):
+                    found.setdefault((where, step.trigger), []).append(firer)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +129,19 @@ def _advance(
     rounds: Rounds,
     done: int,
     edge: Edge,
+    person: bool = True,
 ) -> int:
-    """Stages done after taking ``edge`` with ``done`` behind (the runtime rule's order)."""
+    """Stages done after taking ``edge`` with ``done`` behind (the runtime rule's order);
+    ``person`` False: the engine takes it (a timer), which never completes a stage."""
     if edge.target in rounds.rework and edge.source != edge.target:
         done = 0
-    if done > 0 and _human(wf, edge) and _is_edit(edge, rounds):
+    if done > 0 and person and _human(wf, edge) and _is_edit(edge, rounds):
         done = 0
     if done < len(stages):
         stage = stages[done]
         if (
-            stage.state == edge.source
+            person
+            and stage.state == edge.source
             and stage.trigger == edge.trigger
             and _human(wf, edge)
             and edge.trigger != ROUTE_TRIGGER
@@ -110,12 +156,16 @@ def find_bypass(
     stages: Sequence[StepKey],
     rounds: Rounds,
     usable: Callable[[Edge], bool] = lambda _e: True,
+    engine_fired: EngineFired | None = None,
 ) -> Bypass | None:
     """The shortest path entering ``enter`` without ``stages`` done in order, or None.
 
     ``usable`` tells whether anyone may take an edge once policies apply (edges nobody
-    may fire are left out: no item can take them).
+    may fire are left out: no item can take them). ``engine_fired`` lists the userTask
+    transitions the engine may also take itself (timers, ``collects:``): taken that way
+    they complete no stage, whoever else may take them.
     """
+    fired = engine_fired or {}
     start = wf.initial
     done0 = 1 if stages and stages[0].state is None else 0
     first = Hop(None, "start", start, None)
@@ -129,23 +179,30 @@ def find_bypass(
         node = queue.popleft()
         state, done = node
         for edge in wf.edges(state):
-            if not usable(edge):
-                continue
-            after = _advance(wf, stages, rounds, done, edge)
-            hop = Hop(edge.source, edge.trigger, edge.target, edge)
-            if edge.target == enter and edge.source != enter and after < len(stages):
-                path = [hop]
-                back: tuple[str, int] | None = node
-                while back is not None:
-                    parent, parent_hop = parents[back]
-                    path.append(parent_hop)
-                    back = parent
-                path.reverse()
-                return Bypass(tuple(path), after, _culprit(wf, path, stages, rounds, enter))
-            nxt = (edge.target, after)
-            if nxt not in parents:
-                parents[nxt] = (node, hop)
-                queue.append(nxt)
+            ways: list[tuple[int, Firer | None]] = []
+            if usable(edge):
+                ways.append((_advance(wf, stages, rounds, done, edge), None))
+            for firer in fired.get((edge.source, edge.trigger), ()):
+                ways.append((_advance(wf, stages, rounds, done, edge, person=False), firer))
+            for after, by in ways:
+                hop = Hop(edge.source, edge.trigger, edge.target, edge, by)
+                if edge.target == enter and edge.source != enter and after < len(stages):
+                    path = [hop]
+                    back: tuple[str, int] | None = node
+                    while back is not None:
+                        parent, parent_hop = parents[back]
+                        path.append(parent_hop)
+                        back = parent
+                    path.reverse()
+                    culprit = next(
+                        (h for h in path if h.by is not None),
+                        _culprit(wf, path, stages, rounds, enter),
+                    )
+                    return Bypass(tuple(path), after, culprit)
+                nxt = (edge.target, after)
+                if nxt not in parents:
+                    parents[nxt] = (node, hop)
+                    queue.append(nxt)
     return None
 
 

@@ -63,6 +63,10 @@ class Request:
     roles the workflow lets fire this transition; ``entered`` the states the command
     would enter, gateways followed (empty for a self-loop). ``probe`` is true when
     ``Engine.allowed`` asks ahead of a form: rules that read the form then stay silent.
+    ``kind`` is how the step will be recorded: ``start`` and ``fire`` are a person's
+    commands; ``timer``, ``handler`` and ``collect`` are steps the engine takes itself
+    (a deadline step, a serviceTask outcome, a gathered item), which never count as a
+    person's approval.
     """
 
     workflow: str
@@ -79,6 +83,7 @@ class Request:
     now: dt.datetime
     today: dt.date
     probe: bool = False
+    kind: str = "fire"
 
     @property
     def is_start(self) -> bool:
@@ -374,7 +379,7 @@ class RequiredStagesRule(Rule):
         edit: Step | None = None
         pending = Step(
             seq=len(history) + 1,
-            kind="start" if request.is_start else "fire",
+            kind="start" if request.is_start else request.kind,
             trigger=None if request.is_start else request.trigger,
             source=request.state,
             target=request.entered[0] if request.entered else request.state or "",

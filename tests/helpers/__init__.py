@@ -7,6 +7,9 @@ the engine believes.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +24,34 @@ from cmc_workflow.store.tables import audit
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 PUBLISHING = WORKFLOWS / "publishing.yaml"
+
+
+def _unguarded(source: Path) -> Path:
+    """A copy of ``source`` without its ``effects:`` declarations, kept next to the
+    tests' temporary files (rewritten whenever the bundled file changes)."""
+    text = source.read_text(encoding="utf-8")
+    kept = "".join(
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.lstrip().startswith("effects:")
+        and "fail closed: loading refuses this workflow" not in line
+    )
+    digest = hashlib.sha256(kept.encode("utf-8")).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"cmc-unguarded-{digest}"
+    target = folder / source.name
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{source.name}.{os.getpid()}"
+        partial.write_text(kept, encoding="utf-8")
+        partial.replace(target)  # atomic: parallel test processes never read half a file
+    return target
+
+
+UNGUARDED_PUBLISHING = _unguarded(PUBLISHING)
+"""The bundled publishing graph without its guarded effects (``effects:``), which would
+need the bundled policies to load (fail closed): what tests of the engine's mechanics
+(store, outbox, audit chain, concurrency, the item CLI) load without policies. Tests of
+the rules load :data:`PUBLISHING` with ``policies/``."""
 
 EDITOR = Actor("wang", {"editor"})
 OTHER_EDITOR = Actor("zhou", {"editor"})

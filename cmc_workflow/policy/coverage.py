@@ -1,0 +1,184 @@
+"""Fail closed: a guarded effect runs only where a policy guards it.
+
+A workflow declares the *guarded effects* it carries out (``effects:`` on a state, or on
+a handler: every serviceTask running it has them). Loading fails when
+
+* a state with a guarded effect has no ``required_stages`` rule entering it
+  (``E-POLICY-UNGUARDED-EFFECT``) — also when no policy file is loaded at all, or the
+  policy names other workflows only;
+* the workflow declares (``implements:``) a requirement that the effect needs a policy
+  for, and no rule of the kind the requirement needs carries it out
+  (``E-POLICY-REQUIREMENT-UNENFORCED``), e.g. PUB-5 needs a ``required_stages`` rule on
+  the publication and the review checklist (``attestations``) and the four eyes
+  (``distinct_actors``); EMG-2 needs the approval pinned to its role by ``permissions:``.
+
+So a truncated or emptied policy file is a load error, never a silent relaxation: the
+rules the effects need are gone, and a file (or a workflow section) with no rule at all
+is refused by :func:`cmc_workflow.policy.models.check_policy` (``E-POLICY-EMPTY``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
+from cmc_workflow.definition.located import Located, Path
+from cmc_workflow.definition.models import GuardedEffect, Label
+from cmc_workflow.errors import Problem
+from cmc_workflow.policy.models import PolicyFile, RequiredStages, WorkflowPolicy, rules_of
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A rule a guarded effect needs when the workflow declares ``requirement``.
+
+    ``kind`` is the rule list it must be in; for ``required_stages`` the rule must enter
+    the effect's state, and ``pinned`` asks that its last stage (the decision that puts
+    the effect in motion) is pinned to its roles by ``permissions:``.
+    """
+
+    requirement: str
+    kind: str
+    pinned: bool = False
+
+
+EFFECT_LABELS: Mapping[str, Label] = {
+    "publication": Label(zh="对外发布", en="publication"),
+    "account_release": Label(zh="推送自媒体账号", en="release to the self-media accounts"),
+    "plan_in_force": Label(zh="应急预案生效", en="putting an emergency plan in force"),
+}
+
+EFFECT_NEEDS: Mapping[GuardedEffect, tuple[Need, ...]] = {
+    # PUB-5 review stages with the checklist and four eyes; PUB-6 the sign-off (SM 5.3.3.1)
+    "publication": (
+        Need("PUB-5", "required_stages"),
+        Need("PUB-5", "attestations"),
+        Need("PUB-5", "distinct_actors"),
+        Need("PUB-6", "required_stages", pinned=True),
+    ),
+    # the same piece, released by hand: reviewed, signed off, to qualified accounts (ACC-2)
+    "account_release": (
+        Need("PUB-5", "required_stages"),
+        Need("PUB-6", "required_stages", pinned=True),
+        Need("ACC-2", "requires_record"),
+    ),
+    # EMG-2: approved by the authority (pinned) before it is put in force
+    "plan_in_force": (Need("EMG-2", "required_stages", pinned=True),),
+}
+"""What each guarded effect needs from the policies, per requirement id (every id listed
+is a *must* of REQUIREMENTS.md). A need applies when the workflow declares the id in
+``implements:``; whatever the workflow declares, the effect's state needs a
+``required_stages`` rule entering it."""
+
+
+def effects_of(loaded: LoadedWorkflow) -> Iterator[tuple[str, GuardedEffect, Path]]:
+    """Every (state, effect, place) of a workflow: the state's own ``effects:`` and those
+    of the handler its serviceTask runs."""
+    wf = loaded.definition
+    for name, state in wf.states.items():
+        for j, effect in enumerate(state.effects):
+            yield name, effect, ("states", name, "effects", j)
+        handler = wf.handlers.get(state.handler) if state.handler is not None else None
+        if handler is not None:
+            for effect in handler.effects:
+                yield name, effect, ("states", name, "handler")
+
+
+def coverage_problems(
+    loaded: LoadedSet,
+    files: Sequence[tuple[Located, PolicyFile]],
+    doc_of: Callable[[LoadedWorkflow], Located],
+) -> list[Problem]:
+    """The guarded effects of ``loaded``'s workflows that the policy ``files`` leave
+    unguarded, placed in the workflow files."""
+    problems: list[Problem] = []
+    for wf_id, wf_loaded in sorted(loaded.workflows.items()):
+        found = list(effects_of(wf_loaded))
+        if not found:
+            continue
+        sections = [s for _doc, p in files for w, s in p.workflows.items() if w == wf_id]
+        doc = doc_of(wf_loaded)
+        declared = wf_loaded.definition.implements
+        for state, effect, path in found:
+            label = EFFECT_LABELS[effect]
+            guards = [
+                (section, rule)
+                for section in sections
+                for rule in section.required_stages
+                if rule.enter == state
+            ]
+            if not guards:
+                problems.append(
+                    doc.problem(
+                        path,
+                        "E-POLICY-UNGUARDED-EFFECT",
+                        f"state {state!r} of {wf_id!r} carries out the guarded effect "
+                        f"{effect!r} ({label.en}), but no policy guards it: no required_stages "
+                        f"rule enters {state!r} / 状态“{state}”执行受控操作（{label.zh}），"
+                        f"但没有任何策略规定进入前须完成的环节",
+                        f"load the policy that guards {wf_id!r} (e.g. policies/), with a "
+                        f"required_stages rule whose enter: is {state!r}",
+                    )
+                )
+                continue  # the requirements below all wait on that guard
+            for need in EFFECT_NEEDS[effect]:
+                if need.requirement not in declared:
+                    continue
+                if _met(need, state, sections, guards):
+                    continue
+                j = declared.index(need.requirement)
+                what = _needed(need, state)
+                problems.append(
+                    doc.problem(
+                        ("implements", j),
+                        "E-POLICY-REQUIREMENT-UNENFORCED",
+                        f"{wf_id!r} implements {need.requirement}, which its {effect!r} in "
+                        f"state {state!r} carries out only under a policy, but no policy "
+                        f"has {what[0]} that implements {need.requirement} / "
+                        f"{need.requirement} 须由策略保障（{label.zh}），但没有策略{what[1]}",
+                        f"add {what[0]} with implements: [{need.requirement}] to the policy "
+                        f"of {wf_id!r}, or stop declaring {need.requirement}",
+                    )
+                )
+    return problems
+
+
+def _met(
+    need: Need,
+    state: str,
+    sections: Sequence[WorkflowPolicy],
+    guards: Sequence[tuple[WorkflowPolicy, RequiredStages]],
+) -> bool:
+    if need.kind == "required_stages":
+        for section, rule in guards:
+            stages = rule.stages
+            if need.requirement not in rule.implements:
+                continue
+            if not need.pinned:
+                return True
+            last = section.steps.get(stages[-1]) if stages else None
+            if (
+                last is not None
+                and last.state is not None
+                and section.permissions.get(last.state, {}).get(last.trigger)
+            ):
+                return True
+        return False
+    return any(
+        kind == need.kind and need.requirement in rule.implements
+        for section in sections
+        for kind, _i, rule in rules_of(section)
+    )
+
+
+def _needed(need: Need, state: str) -> tuple[str, str]:
+    """What ``need`` asks for, in English and Chinese."""
+    if need.kind == "required_stages":
+        en = f"a required_stages rule entering {state!r}"
+        zh = f"规定进入“{state}”前须完成的环节（required_stages）"
+        if need.pinned:
+            en += " whose last stage is pinned by permissions:"
+            zh += "并以 permissions 限定最后一环节的角色"
+        return en, zh
+    return f"a rule under {need.kind}:", f"以 {need.kind} 规则落实该要求"
