@@ -25,10 +25,10 @@ from tests.helpers import (
     CHECKLIST,
     EDITOR,
     OPS,
-    PUBLISHING,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
+    UNGUARDED_PUBLISHING,
     ok_handler,
     walk,
 )
@@ -210,7 +210,7 @@ def test_trn_3_a_posts_rule_is_checked_when_it_loads_every_problem_at_its_place(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "p.yaml").write_text(POSTS_RULE, encoding="utf-8")
-    found = load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems
+    found = load_paths([UNGUARDED_PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems
     lines = POSTS_RULE.splitlines()
     placed = sorted((p.code, lines[p.line - 1].strip().split(":")[0]) for p in found)
     assert placed == [
@@ -223,12 +223,14 @@ def test_trn_3_a_posts_rule_is_checked_when_it_loads_every_problem_at_its_place(
     good = POSTS_RULE.replace("ghost", "ops_manager").replace("position", "post")
     good = good.replace(", nowhere", "").replace("level == 'basic'", "course == 'post_basics'")
     (tmp_path / "p.yaml").write_text(good, encoding="utf-8")
-    assert load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems == []
+    assert load_paths([UNGUARDED_PUBLISHING, TRAINING, tmp_path / "p.yaml"]).problems == []
     # the records' workflow must be loaded; the rule id is unique across files
-    found = load_paths([PUBLISHING, tmp_path / "p.yaml"]).problems
+    found = load_paths([UNGUARDED_PUBLISHING, tmp_path / "p.yaml"]).problems
     assert [p.code for p in found] == ["E-POLICY-UNKNOWN-WORKFLOW"], found
     (tmp_path / "q.yaml").write_text(good.replace("id: case", "id: other"), encoding="utf-8")
-    found = load_paths([PUBLISHING, TRAINING, tmp_path / "p.yaml", tmp_path / "q.yaml"]).problems
+    found = load_paths(
+        [UNGUARDED_PUBLISHING, TRAINING, tmp_path / "p.yaml", tmp_path / "q.yaml"]
+    ).problems
     assert [p.code for p in found] == ["E-POLICY-DUPLICATE"], found
 
 

@@ -278,12 +278,18 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
         else:
             seen[rule.id] = (*path, "id")
 
-    if not policy.roles and not policy.scoping and not policy.workflows:
+    if (
+        not policy.roles
+        and not policy.scoping
+        and not policy.workflows
+        and not policy.requires_record
+    ):
         out.append(
             doc.problem(
                 ("id",),
                 "E-POLICY-EMPTY",
-                f"policy {policy.id!r} declares no role, no scoping and no workflow rules "
+                f"policy {policy.id!r} declares no role, no scoping, no record rule and no "
+                "workflow rules "
                 f"(a truncated or emptied file?) / 策略“{policy.id}”没有任何角色或规则"
                 "（文件可能被截断或清空）",
                 "a policy file guards something: restore its rules, or remove the file",
