@@ -27,6 +27,8 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import NotPermitted
+from cmc_workflow.policy import ListFacts, Request, build_policy_set
+from cmc_workflow.policy.rules import Move, Rule
 from tests.conftest import POLICIES, FakeClock
 from tests.helpers import (
     CHECKLIST,
@@ -412,7 +414,7 @@ def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silen
     with pytest.raises(PolicyDenied) as excinfo:
         engine.fire(check.id, "all_regular", actor=ASSISTANT)
     denied = refused("no_silent_account", excinfo)
-    assert denied.reason_en.startswith("fslib-wechat silent 40 days (since 2025-08-10)")
+    assert denied.reason_en.startswith("fslib-wechat silent 40 days (since 2025-08-10, 7 allowed)")
     assert "fslib-wechat 已 40 天未发布" in denied.reason_zh
     assert engine.get(check.id).state == "checking"
     (closing,) = [a for a in engine.allowed(check.id, ASSISTANT) if a.trigger == "all_regular"]
@@ -431,13 +433,109 @@ def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silen
     published(engine, channels=["wechat"], accounts=["fslib-wechat"])
     check = engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 7})
     assert engine.fire(check.id, "all_regular", actor=ASSISTANT).state == "regular"
+    # an account with its own configured interval is judged by it
+    qualify_account(engine, "fslib-douyin", platform="douyin", cadence_days=3)
+    qualify_account(engine, "fslib-bilibili", platform="weibo", cadence_days=30)
     clock.now = local(2025, 9, 30, 10, 0)  # weibo: 8 days since certified, never published
     check = engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 7})
     with pytest.raises(PolicyDenied) as excinfo:
         engine.fire(check.id, "all_regular", actor=ASSISTANT)
     assert refused("no_silent_account", excinfo).reason_en.startswith(
-        "fslib-weibo silent 8 days (since 2025-09-22)"
+        "fslib-weibo silent 8 days (since 2025-09-22, 7 allowed); "
+        "fslib-douyin silent 4 days (since 2025-09-26, 3 allowed): "
     )
+    assert "fslib-bilibili" not in excinfo.value.reason_en  # 4 of its 30 days
     # an account that no longer operates is not expected to publish
     suspend(engine, weibo)
+    published(engine, channels=["douyin"], accounts=["fslib-douyin"])
     assert engine.fire(check.id, "all_regular", actor=ASSISTANT).state == "regular"
+
+
+# -- the two new rule kinds alone, over listed facts ---------------------------------------------
+def bundled_rule(workflow: str, rule_id: str) -> Rule:
+    loaded = load_paths([PUBLISHING, *RECORD_WORKFLOWS, CADENCE, *POLICY_FILES])
+    policy, problems = build_policy_set(loaded)
+    assert problems == []
+    (rule,) = [r for r in policy.workflows[workflow].rules if r.id == rule_id]
+    return rule
+
+
+def request(state: str, trigger: str, data: dict[str, Any], *, entered: str = "") -> Request:
+    now = local(2025, 9, 30, 10, 0)
+    return Request(
+        workflow="w",
+        state=state,
+        trigger=trigger,
+        entered=(entered,) if entered else (),
+        actor="xu",
+        roles=frozenset({"ops_assistant"}),
+        attributes={},
+        data=data,
+        form={},
+        form_spec={},
+        edge_roles=frozenset(),
+        now=now,
+        today=now.date(),
+    )
+
+
+@pytest.mark.req("PUB-10")
+def test_silence_counts_publications_only_not_a_dismissed_correction() -> None:
+    rule = bundled_rule("publishing_cadence_check", "no_silent_account")
+    account = {"account_id": "fslib-wechat"}
+    piece = {"accounts": ["fslib-wechat"]}
+    certified = Move(1, "certifying", "operating", local(2025, 9, 1), "operating", account)
+    moves = {
+        "accounts": [
+            certified,  # a quarterly re-check coming back does not restart the silence
+            Move(1, "rechecking", "operating", local(2025, 9, 28), "operating", account),
+        ],
+        "publishing": [
+            Move(7, "publishing", "published", local(2025, 9, 10), "archived", piece),
+            # an error reported and dismissed re-enters published: not a publication
+            Move(7, "correction", "published", local(2025, 9, 29), "archived", piece),
+        ],
+    }
+    check = request("checking", "all_regular", {"interval_days": 7})
+    denial = rule.judge(check, ListFacts(moves=moves))
+    assert denial is not None
+    assert denial.reason_en.startswith("fslib-wechat silent 20 days (since 2025-09-10")
+    moves["publishing"].append(
+        Move(8, "publishing", "published", local(2025, 9, 29), "published", piece)
+    )
+    assert rule.judge(check, ListFacts(moves=moves)) is None
+    # an interval it cannot read refuses rather than passes
+    unread = rule.judge(request("checking", "all_regular", {}), ListFacts(moves=moves))
+    assert unread is not None
+    assert "interval_days" in unread.reason_en
+
+
+@pytest.mark.req("ACC-2")
+def test_covered_by_records_needs_a_counting_record_of_each_channel() -> None:
+    rule = bundled_rule("publishing", "self_media_through_qualified_accounts")
+    ok = {"qualified_until": "2026-09-30", "revenue_permissions": []}
+    records = {
+        "accounts": [
+            {"_state": "operating", "account_id": "wx", "platform": "wechat", **ok},
+            {"_state": "suspended", "account_id": "wb", "platform": "weibo", **ok},
+            {
+                "_state": "operating",
+                "account_id": "dy",
+                "platform": "douyin",
+                **ok,
+                "revenue_permissions": ["ads"],
+            },
+            {"_state": "operating", "account_id": "old", "platform": "weibo"},  # no date
+        ]
+    }
+    facts = ListFacts(records=records)
+    piece = {"channels": ["pc", "wechat", "weibo", "douyin"], "accounts": ["wx", "wb", "dy"]}
+    leaving = request("release", "release", piece, entered="publishing")
+    denial = rule.judge(leaving, facts)
+    assert denial is not None
+    assert denial.reason_en.startswith("weibo, douyin: no ")
+    assert denial.reason_zh.startswith("weibo、douyin：")
+    web = request("release", "release", {"channels": ["pc"], "accounts": []}, entered="publishing")
+    assert rule.judge(web, facts) is None
+    staying = request("release", "change_accounts", piece)
+    assert not rule.applies(staying)  # judged when the piece goes out, not before

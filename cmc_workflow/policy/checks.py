@@ -459,13 +459,21 @@ class _Builder:
                     self._unknown_state(doc, where, state, other)
             if part.field not in _fields(other):
                 self._unknown_field(doc, (*path, key, "field"), part.field, other)
+            own = rule.subjects.interval if key == "subjects" else None
+            if own is not None and own not in _fields(other):
+                self._unknown_field(doc, (*path, key, "interval"), own, other)
         if not ok:
             return None
         pubs = rule.publications
         return SilenceRule(
             rule.id,
             [steps[n] for n in rule.steps if n in steps],
-            (rule.subjects.workflow, rule.subjects.states, rule.subjects.field),
+            (
+                rule.subjects.workflow,
+                rule.subjects.states,
+                rule.subjects.field,
+                rule.subjects.interval,
+            ),
             (pubs.workflow, pubs.entered, pubs.source, pubs.field),
             rule.interval,
             rule.reason,

@@ -172,6 +172,11 @@ class SilenceSubjects(Model):
     workflow: Ident
     states: list[Ident] = Field(min_length=1)
     field: Ident = Field(description="the data field holding the subject's id")
+    interval: Ident | None = Field(
+        default=None,
+        description="the subject's own integer field of days allowed (its configured "
+        "interval); where a subject has none, the judged item's interval counts",
+    )
 
 
 class SilencePublications(Model):

@@ -781,6 +781,7 @@ class Silent:
     subject: str
     since: dt.datetime
     days: int
+    allowed: int
 
 
 class SilenceRule(Rule):
@@ -793,14 +794,14 @@ class SilenceRule(Rule):
         self,
         rule_id: str,
         steps: Sequence[StepKey],
-        subjects: tuple[str, Sequence[str], str],
+        subjects: tuple[str, Sequence[str], str, str | None],
         publications: tuple[str, str, Sequence[str] | None, str],
         interval: str,
         reason: Label | None,
     ) -> None:
         super().__init__(rule_id, reason)
         self.steps = tuple(steps)
-        self.subject_workflow, states, self.subject_field = subjects
+        self.subject_workflow, states, self.subject_field, self.own_interval = subjects
         self.subject_states = tuple(states)
         self.pub_workflow, self.pub_state, source, self.pub_field = publications
         self.pub_source = tuple(source) if source is not None else None
@@ -812,7 +813,8 @@ class SilenceRule(Rule):
         return not (request.probe and self.interval in request.form_spec)
 
     def silent(self, request: Request, facts: Facts, days: int) -> list[Silent]:
-        """The subjects silent for longer than ``days`` at the request's time, longest first.
+        """The subjects silent for longer than their interval at the request's time (their
+        own configured number of days, else ``days``), longest first.
 
         A subject is heard from when a publication naming it entered the state; one never
         heard from (or not since it last started) counts from when it started resting in
@@ -829,8 +831,10 @@ class SilenceRule(Rule):
         for entry in subjects:
             name = str(entry.data.get(self.subject_field))
             since = max(entry.at, heard.get(name, entry.at))
-            if request.now - since > dt.timedelta(days=days):
-                found.append(Silent(name, since, (request.now - since).days))
+            own = entry.data.get(self.own_interval) if self.own_interval else None
+            allowed = own if isinstance(own, int) and not isinstance(own, bool) else days
+            if request.now - since > dt.timedelta(days=allowed):
+                found.append(Silent(name, since, (request.now - since).days, allowed))
         return sorted(found, key=lambda s: (s.since, s.subject))
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
@@ -845,15 +849,17 @@ class SilenceRule(Rule):
         if not silent:
             return None
         en = "; ".join(
-            f"{x.subject} silent {x.days} days (since {x.since:%Y-%m-%d})" for x in silent
+            f"{x.subject} silent {x.days} days (since {x.since:%Y-%m-%d}, {x.allowed} allowed)"
+            for x in silent
         )
         zh = "；".join(
-            f"{x.subject} 已 {x.days} 天未发布（自 {x.since:%Y-%m-%d} 起）" for x in silent
+            f"{x.subject} 已 {x.days} 天未发布（自 {x.since:%Y-%m-%d} 起，允许 {x.allowed} 天）"
+            for x in silent
         )
         return self.deny(
-            f"{en}: longer than the {days} days allowed ({self.interval}), by the publications "
-            "the engine recorded; raise the alert instead",
-            f"{zh}，超过允许的 {days} 天（{self.interval}，按系统记录的发布计算），应发出断更告警",
+            f"{en}: silent longer than allowed, by the publications the engine recorded; "
+            "raise the alert instead",
+            f"{zh}：断更超过允许天数（按系统记录的发布计算），应发出断更告警",
         )
 
     def concerns(
@@ -865,9 +871,11 @@ class SilenceRule(Rule):
         return (
             f"refused while a {self.subject_workflow} item in {'/'.join(self.subject_states)} "
             f"has no {self.pub_workflow} item entering {self.pub_state} naming it (data."
-            f"{self.pub_field}) for longer than data.{self.interval} days",
-            f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过 "
-            f"data.{self.interval} 天没有列明它（data.{self.pub_field}）的 {self.pub_workflow} "
+            f"{self.pub_field}) for longer than its own {self.own_interval or 'interval'} "
+            f"or data.{self.interval} days",
+            f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过"
+            f"其自身的 {self.own_interval or '间隔'} 或 data.{self.interval} 天"
+            f"没有列明它（data.{self.pub_field}）的 {self.pub_workflow} "
             f"事项进入 {self.pub_state}，则拒绝",
         )
 
