@@ -393,6 +393,11 @@ def test_pub_12_revenue_permissions_are_refused_and_an_account_found_with_one_st
     assert douyin.state == "operating"
     assert engine.fire(item.id, "release", actor=OPS).state == "published"
     assert channels.of(item.id) == [(("douyin",), ("fslib-douyin",))]
+    # the register holds one entry per account id: a second one (say, of another platform
+    # to carry another channel under the same id) is refused while the first is live
+    with pytest.raises(PolicyDenied) as excinfo:
+        engine.start("accounts", actor=OPS, data={**registration, "platform": "weibo"})
+    assert "fslib-douyin" in refused("one_register_entry_per_account", excinfo).reason_zh
     # a piece that declares paid content is refused too
     with pytest.raises(PolicyDenied) as excinfo:
         propose(engine, monetization=True)

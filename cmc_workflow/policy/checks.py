@@ -32,6 +32,7 @@ from cmc_workflow.policy.models import (
     RequiresRecord,
     Scoping,
     Silence,
+    UniqueStart,
     WorkflowPolicy,
     rules_of,
 )
@@ -51,6 +52,7 @@ from cmc_workflow.policy.rules import (
     ScopingRule,
     SilenceRule,
     StepKey,
+    UniqueStartRule,
     WorkflowRules,
 )
 
@@ -64,6 +66,7 @@ _ORDER = {
     "required_stages": 6,
     "covered_by_records": 7,
     "silence": 8,
+    "unique_start": 9,
 }
 
 
@@ -354,6 +357,15 @@ class _Builder:
             return self._covered_rule(doc, wf, rule, path, fields)
         if isinstance(rule, Silence):
             return self._silence_rule(doc, wf, rule, path, steps, fields)
+        if isinstance(rule, UniqueStart):
+            if rule.field not in wf.definition.data:
+                self._unknown_field(doc, (*path, "field"), rule.field, wf)
+            for j, state in enumerate(rule.states):
+                if state not in wf.definition.states:
+                    self._unknown_state(doc, (*path, "states", j), state, wf)
+            return UniqueStartRule(
+                rule.id, rule.field, rule.states, wf.definition.label, rule.reason
+            )
         return self._scoping(doc, wf, rule, path, roles)
 
     def _covered_rule(

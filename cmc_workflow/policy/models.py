@@ -2,8 +2,9 @@
 
 A policy file says who may do what in the workflows, beyond the role lists the workflows
 declare themselves: roles with Chinese labels and inheritance, tightened permissions, and
-rules of eight kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
-``forbid_data``, ``attestations``, ``scoping``, ``covered_by_records``, ``silence``).
+rules of nine kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
+``forbid_data``, ``attestations``, ``scoping``, ``covered_by_records``, ``silence``,
+``unique_start``).
 Loading follows the workflow language: located YAML -> these models -> the checks one
 file can make alone (step references, expressions, duplicate ids). What needs every file
 at once (the workflows named, roles declared elsewhere, the static proof) is checked
@@ -166,6 +167,16 @@ class CoveredByRecords(_Rule):
     )
 
 
+class UniqueStart(_Rule):
+    """Starting an item is refused while another item of the workflow resting in ``states``
+    holds the same value of ``field`` (one register entry per account id)."""
+
+    field: Ident = Field(description="the data field whose value must be unique")
+    states: list[Ident] = Field(
+        min_length=1, description="states of the items that still hold their value"
+    )
+
+
 class SilenceSubjects(Model):
     """Who must be heard from: items of a workflow resting in some states."""
 
@@ -248,6 +259,7 @@ class WorkflowPolicy(Model):
     scoping: list[Scoping] = Field(default_factory=list)
     covered_by_records: list[CoveredByRecords] = Field(default_factory=list)
     silence: list[Silence] = Field(default_factory=list)
+    unique_start: list[UniqueStart] = Field(default_factory=list)
 
 
 class PolicyFile(Model):
@@ -278,6 +290,7 @@ RULE_KINDS: tuple[str, ...] = (
     "scoping",
     "covered_by_records",
     "silence",
+    "unique_start",
 )
 """The rule lists of a :class:`WorkflowPolicy`, in the order rules are judged."""
 
@@ -290,6 +303,7 @@ AnyRule = (
     | Scoping
     | CoveredByRecords
     | Silence
+    | UniqueStart
 )
 
 

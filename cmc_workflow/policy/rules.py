@@ -880,6 +880,54 @@ class SilenceRule(Rule):
         )
 
 
+class UniqueStartRule(Rule):
+    """Starting an item is refused while another item resting in ``states`` holds the
+    same value of ``field`` (e.g. one account register entry per account id)."""
+
+    kind = "unique_start"
+
+    def __init__(
+        self,
+        rule_id: str,
+        data_field: str,
+        states: Sequence[str],
+        workflow_label: Label,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.field = data_field
+        self.states = tuple(states)
+        self.workflow_label = workflow_label
+
+    def applies(self, request: Request) -> bool:
+        return request.is_start and not request.probe
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        value = request.data.get(self.field)
+        if value is None or value == "":
+            return None
+        if not facts.records(request.workflow, self.states, self.field, str(value)):
+            return None
+        return self.deny(
+            f"{self.field} {value!r} is already held by a {self.workflow_label.en} item "
+            f"in {'/'.join(self.states)}; each may be registered once",
+            f"{self.field}“{value}”已由处于 {'/'.join(self.states)} 的"
+            f"{self.workflow_label.zh}事项使用，不得重复登记",
+        )
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return state is None
+
+    def describe(self) -> tuple[str, str]:
+        states = "/".join(self.states)
+        return (
+            f"no other item in {states} may hold the same {self.field}",
+            f"不得与处于 {states} 的其他事项的 {self.field} 相同",
+        )
+
+
 @dataclass(slots=True)
 class WorkflowRules:
     """Every compiled rule of one workflow, in the order they are judged."""
