@@ -869,8 +869,9 @@ class SilenceRule(Rule):
 
     def describe(self) -> tuple[str, str]:
         return (
-            f"refused while a {self.subject_workflow} item in {'/'.join(self.subject_states)} "
-            f"has no {self.pub_workflow} item entering {self.pub_state} naming it (data."
+            f"refused while an item of {self.subject_workflow} in "
+            f"{'/'.join(self.subject_states)} has no item of {self.pub_workflow} entering "
+            f"{self.pub_state} naming it (data."
             f"{self.pub_field}) for longer than its own {self.own_interval or 'interval'} "
             f"or data.{self.interval} days",
             f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过"
