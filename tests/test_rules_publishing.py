@@ -27,6 +27,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import NotPermitted
+from cmc_workflow.model import SYSTEM
 from cmc_workflow.policy import ListFacts, Request, build_policy_set
 from cmc_workflow.policy.rules import Move, Rule
 from tests.conftest import POLICIES, FakeClock
@@ -415,7 +416,10 @@ def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silen
     published(engine, channels=["wechat"], accounts=["fslib-wechat"])
     # the observation: 40 days after the last publication, closed as regular
     clock.now = local(2025, 9, 19, 10, 0)
-    check = engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 7})
+    with pytest.raises(PolicyDenied) as excinfo:  # nobody picks a longer interval by hand
+        engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 60})
+    refused("permissions", excinfo)
+    check = engine.start("publishing_cadence_check", actor=SYSTEM, data={"interval_days": 7})
     with pytest.raises(PolicyDenied) as excinfo:
         engine.fire(check.id, "all_regular", actor=ASSISTANT)
     denied = refused("no_silent_account", excinfo)
@@ -436,13 +440,13 @@ def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silen
     weibo = qualify_account(engine, "fslib-weibo", platform="weibo")
     clock.now = local(2025, 9, 26, 10, 0)
     published(engine, channels=["wechat"], accounts=["fslib-wechat"])
-    check = engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 7})
+    check = engine.start("publishing_cadence_check", actor=SYSTEM, data={"interval_days": 7})
     assert engine.fire(check.id, "all_regular", actor=ASSISTANT).state == "regular"
     # an account with its own configured interval is judged by it
     qualify_account(engine, "fslib-douyin", platform="douyin", cadence_days=3)
     qualify_account(engine, "fslib-bilibili", platform="weibo", cadence_days=30)
     clock.now = local(2025, 9, 30, 10, 0)  # weibo: 8 days since certified, never published
-    check = engine.start("publishing_cadence_check", actor=ASSISTANT, data={"interval_days": 7})
+    check = engine.start("publishing_cadence_check", actor=SYSTEM, data={"interval_days": 7})
     with pytest.raises(PolicyDenied) as excinfo:
         engine.fire(check.id, "all_regular", actor=ASSISTANT)
     assert refused("no_silent_account", excinfo).reason_en.startswith(
