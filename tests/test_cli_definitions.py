@@ -134,7 +134,8 @@ def test_graph_mermaid_of_publishing_by_id(publishing: Workflow) -> None:
     assert '    state "初审" as first_review\n' in text
     assert "    [*] --> proposed\n" in text
     assert "    first_review --> second_review : 初审通过\n" in text
-    assert "    signoff --> publishing : 签发 [len(data.accounts) == 0]\n" in text
+    # no account and no self-media channel: out at the sign-off (ACC-2)
+    assert "    signoff --> publishing : 签发 [len(data.accounts) == 0 and 'wechat' not in" in text
     assert "    publishing --> published : done\n" in text  # no label: the trigger
     for end in ("archived", "retracted", "deleted"):
         assert f"    {end} --> [*]\n" in text

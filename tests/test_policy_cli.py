@@ -89,6 +89,7 @@ def test_who_can_names_roles_and_rules(cli: Cli) -> None:
         "review_checklist",
         "author_does_not_review",
         "distinct_reviewers",
+        "corrector_does_not_review",
     ]
     assert [r["rule"] for r in entries["reject"]["rules"]] == ["no_monetization"]
     text = cli("who-can", "publishing", "signoff", *DEFS)

@@ -215,12 +215,15 @@ def test_signing_off_needs_both_reviews_behind_it(engine: Engine) -> None:
     assert rules_of(engine, item.id, OPS, "sign") == ()
     item = engine.fire(item.id, "sign", actor=OPS)
     assert item.state == "published"
-    # correction re-enters publishing: the round that published it still counts
+    # a confirmed error starts a new round (PUB-11): the correction is reviewed and signed
+    # off again before it re-enters publishing
     item = engine.fire(item.id, "report_error", actor=LEAD, data={"description": "错字"})
     item = engine.fire(
         item.id, "correct", actor=OPS, data={"department": "编辑部", "correction": "改正"}
     )
-    assert item.state == "published"
+    assert item.state == "correcting"
+    item = engine.fire(item.id, "submit", actor=EDITOR, data={"content": "改正稿"})
+    assert walk(engine, item, "published").state == "published"
 
 
 # -- several rules, inheritance ------------------------------------------------------------

@@ -213,11 +213,10 @@ def test_pub_3_an_assignment_names_editors_and_a_due_date_and_shows_who_since_wh
     )
     (drafting,) = [c for c in clocks.clocks(item.id) if c.state == "drafting"]
     assert drafting.started_at == clock.now
-    # five working days from Fri 09-26 15:00: Sun 28 (调休), Mon 29, Tue 30, then the
-    # National Day holiday, Thu 10-09 and Fri 10-10
-    assert drafting.due_at == local(2025, 10, 10, 17, 30)
+    # due by the end of the due date given at the assignment (PUB-3)
+    assert drafting.due_at == local(2025, 10, 11, 0, 0)
     assert drafting.status == "running"
-    clock.now = local(2025, 10, 10, 17, 31)
+    clock.now = local(2025, 10, 11, 0, 1)
     engine.run_due()
     (drafting,) = [c for c in clocks.clocks(item.id) if c.state == "drafting"]
     assert (drafting.status, drafting.overdue) == ("breached", True)
@@ -315,16 +314,18 @@ def test_pub_7_signed_off_content_goes_out_to_every_channel_and_account(
     engine: Engine, channels: Channels
 ) -> None:
     everywhere = ["pc", "wap", "app", "wechat", "wechat_channels", "weibo", "douyin"]
-    qualify_account(engine, "fslib-wechat")
-    qualify_account(engine, "fslib-douyin", platform="douyin")
-    item = propose(engine, channels=everywhere, accounts=["fslib-wechat", "fslib-douyin"])
+    # each self-media channel goes out through an operating account of its own (ACC-2)
+    accounts = ["fslib-wechat", "fslib-channels", "fslib-weibo", "fslib-douyin"]
+    for account, platform in zip(accounts, everywhere[3:], strict=True):
+        qualify_account(engine, account, platform=platform)
+    item = propose(engine, channels=everywhere, accounts=accounts)
     item = to(engine, item, "signoff")
     item = engine.fire(item.id, "sign", actor=OPS)
     assert item.state == "release"  # the accounts' custodian releases it to them
     assert channels.of(item.id) == []
     item = engine.fire(item.id, "release", actor=OPS)
     assert item.state == "published"
-    assert channels.of(item.id) == [(tuple(everywhere), ("fslib-wechat", "fslib-douyin"))]
+    assert channels.of(item.id) == [(tuple(everywhere), tuple(accounts))]
     (run,) = [o for o in engine.outbox(item.id) if o.kind != "notify"]
     assert (run.name, run.delivered_at is not None) == ("publish_to_channels", True)
 
@@ -402,6 +403,11 @@ def test_pub_11_a_suspected_error_is_verified_then_corrected_or_retracted_and_th
         actor=OPS,
         data={"department": "活动推广部", "correction": "活动日期改为10月9日"},
     )
+    assert item.state == "correcting"  # a correction is content (PUB-11): written again,
+    item = engine.fire(item.id, "submit", actor=EDITOR, data={"content": "活动日期10月9日"})
+    item = engine.fire(item.id, "approve", actor=REVIEWER, data=CHECKLIST)  # reviewed twice
+    item = engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=CHECKLIST)
+    item = engine.fire(item.id, "sign", actor=OPS)  # and signed off
     assert item.state == "published"  # corrected and out again
     assert len(channels.of(item.id)) == 2
     item = engine.fire(item.id, "report_error", actor=EDITOR, data={"description": "图片侵权"})
@@ -410,9 +416,13 @@ def test_pub_11_a_suspected_error_is_verified_then_corrected_or_retracted_and_th
     )
     assert (item.state, item.is_open) == ("retracted", False)
     trail = [(h.kind, h.trigger, h.actor) for h in engine.history(item.id) if h.kind != "route"]
-    assert trail[-5:] == [
+    assert trail[-9:] == [
         ("fire", "report_error", REVIEWER.id),
         ("fire", "correct", OPS.id),
+        ("fire", "submit", EDITOR.id),
+        ("fire", "approve", REVIEWER.id),
+        ("fire", "approve", SECOND_REVIEWER.id),
+        ("fire", "sign", OPS.id),
         ("handler", "done", "system"),  # republished
         ("fire", "report_error", EDITOR.id),
         ("fire", "retract", OPS.id),

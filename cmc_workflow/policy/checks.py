@@ -25,6 +25,7 @@ from cmc_workflow.policy.coverage import coverage_problems
 from cmc_workflow.policy.models import (
     AnyRule,
     Attestation,
+    CoveredByRecords,
     DistinctActors,
     ForbidData,
     GlobalRequiresRecord,
@@ -33,6 +34,8 @@ from cmc_workflow.policy.models import (
     RequiredStages,
     RequiresRecord,
     Scoping,
+    Silence,
+    UniqueStart,
     WorkflowPolicy,
     rules_of,
 )
@@ -47,6 +50,7 @@ from cmc_workflow.policy.proof import (
 from cmc_workflow.policy.rules import (
     PERMISSIONS_RULE,
     AttestationRule,
+    CoveredByRecordsRule,
     DistinctActorsRule,
     ForbidDataRule,
     PermissionRule,
@@ -56,7 +60,9 @@ from cmc_workflow.policy.rules import (
     Rounds,
     Rule,
     ScopingRule,
+    SilenceRule,
     StepKey,
+    UniqueStartRule,
     WorkflowRules,
 )
 
@@ -68,6 +74,9 @@ _ORDER = {
     "attestations": 4,
     "distinct_actors": 5,
     "required_stages": 6,
+    "covered_by_records": 7,
+    "silence": 8,
+    "unique_start": 9,
 }
 
 
@@ -364,7 +373,143 @@ class _Builder:
                 self._unknown_field(doc, (*path, "expired"), rule.expired, wf)
             keys = [steps[n] for n in rule.steps if n in steps]
             return ForbidDataRule(rule.id, keys, when, rule.expired, rule.reason)
+        if isinstance(rule, CoveredByRecords):
+            return self._covered_rule(doc, wf, rule, path, fields)
+        if isinstance(rule, Silence):
+            return self._silence_rule(doc, wf, rule, path, steps, fields)
+        if isinstance(rule, UniqueStart):
+            if rule.field not in wf.definition.data:
+                self._unknown_field(doc, (*path, "field"), rule.field, wf)
+            for j, state in enumerate(rule.states):
+                if state not in wf.definition.states:
+                    self._unknown_state(doc, (*path, "states", j), state, wf)
+            return UniqueStartRule(
+                rule.id, rule.field, rule.states, wf.definition.label, rule.reason
+            )
         return self._scoping(doc, wf, rule, path, roles)
+
+    def _covered_rule(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        rule: CoveredByRecords,
+        path: Path,
+        fields: frozenset[str],
+    ) -> Rule | None:
+        for j, state in enumerate(rule.enter):
+            if state not in wf.definition.states:
+                self._unknown_state(doc, (*path, "enter", j), state, wf)
+        for key in ("values", "named_in"):
+            name = getattr(rule, key)
+            if not name.startswith("data."):
+                self.add(
+                    doc,
+                    (*path, key),
+                    "E-POLICY-FIELD",
+                    f"{key}: must name a list field of the item (data.<field>), not {name!r}",
+                )
+            elif name[5:] not in fields:
+                self._unknown_field(doc, (*path, key), name[5:], wf)
+        other = self.workflow(rule.workflow)
+        if other is None:
+            self.add(
+                doc,
+                (*path, "workflow"),
+                "E-POLICY-UNKNOWN-WORKFLOW",
+                f"no workflow {rule.workflow!r} is loaded to keep the records",
+                f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
+            )
+            return None
+        for j, state in enumerate(rule.states):
+            if state not in other.definition.states:
+                self._unknown_state(doc, (*path, "states", j), state, other)
+        record_fields = _fields(other)
+        for key in ("field", "match", "valid_until"):
+            name = getattr(rule, key)
+            if name is not None and name not in record_fields:
+                self._unknown_field(doc, (*path, key), name, other)
+        where = compile_guard(rule.where) if rule.where is not None else None
+        if where is not None and (unknown := sorted(where.fields - record_fields)):
+            self._unknown_field(doc, (*path, "where"), ", ".join(unknown), other)
+        return CoveredByRecordsRule(
+            rule.id,
+            frozenset(rule.enter),
+            rule.values,
+            frozenset(rule.only) if rule.only is not None else None,
+            rule.named_in,
+            rule.workflow,
+            other.definition.label,
+            rule.states,
+            rule.field,
+            rule.match,
+            where,
+            rule.valid_until,
+            rule.reason,
+        )
+
+    def _silence_rule(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        rule: Silence,
+        path: Path,
+        steps: Mapping[str, StepKey],
+        fields: frozenset[str],
+    ) -> Rule | None:
+        spec = wf.definition.data.get(rule.interval)
+        if spec is None or spec.type != "integer":
+            self.add(
+                doc,
+                (*path, "interval"),
+                "E-POLICY-FIELD",
+                f"workflow {wf.id!r} declares no integer data field {rule.interval!r} "
+                "holding the days allowed",
+                f"its data fields: {', '.join(wf.definition.data) or 'none'}",
+            )
+        ok = True
+        for key, part in (("subjects", rule.subjects), ("publications", rule.publications)):
+            other = self.workflow(part.workflow)
+            if other is None:
+                self.add(
+                    doc,
+                    (*path, key, "workflow"),
+                    "E-POLICY-UNKNOWN-WORKFLOW",
+                    f"no workflow {part.workflow!r} is loaded",
+                    f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
+                )
+                ok = False
+                continue
+            named = (
+                [("states", j, s) for j, s in enumerate(rule.subjects.states)]
+                if key == "subjects"
+                else [("entered", None, rule.publications.entered)]
+                + [("source", j, s) for j, s in enumerate(rule.publications.source or [])]
+            )
+            for sub, j, state in named:
+                if state not in other.definition.states:
+                    where: Path = (*path, key, sub) if j is None else (*path, key, sub, j)
+                    self._unknown_state(doc, where, state, other)
+            if part.field not in _fields(other):
+                self._unknown_field(doc, (*path, key, "field"), part.field, other)
+            own = rule.subjects.interval if key == "subjects" else None
+            if own is not None and own not in _fields(other):
+                self._unknown_field(doc, (*path, key, "interval"), own, other)
+        if not ok:
+            return None
+        pubs = rule.publications
+        return SilenceRule(
+            rule.id,
+            [steps[n] for n in rule.steps if n in steps],
+            (
+                rule.subjects.workflow,
+                rule.subjects.states,
+                rule.subjects.field,
+                rule.subjects.interval,
+            ),
+            (pubs.workflow, pubs.entered, pubs.source, pubs.field),
+            rule.interval,
+            rule.reason,
+        )
 
     def _attested(
         self,

@@ -24,7 +24,7 @@ from cmc_workflow.extensions import Command, Extension
 from cmc_workflow.model import SYSTEM, Actor
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.policyset import PolicySet
-from cmc_workflow.policy.rules import Denial, Request, Rule, ScopingRule, Step
+from cmc_workflow.policy.rules import Denial, Entry, Request, Rule, ScopingRule, Step
 from cmc_workflow.store import ItemRow, Tx
 
 BUSINESS_TIMEZONE = "Asia/Shanghai"
@@ -64,6 +64,19 @@ class TxFacts:
     ) -> Sequence[Mapping[str, Any]]:
         """Data of ``workflow`` items in ``states`` whose ``field`` equals ``value``."""
         return self.tx.records(workflow, states, field, value)
+
+    def entered(
+        self,
+        workflow: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> Sequence[Entry]:
+        """Each ``workflow`` item's data and the last time it entered ``states`` (from
+        outside them, or from ``source``), read from the history the engine recorded."""
+        rows = self.tx.last_entries(workflow, states, source=source, resting_in=resting_in)
+        return [Entry(data, at) for data, at in rows]
 
 
 class PolicyRuntime:

@@ -2,11 +2,13 @@
 
 A policy file says who may do what in the workflows, beyond the role lists the workflows
 declare themselves: roles with Chinese labels and inheritance, tightened permissions, and
-rules of six kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
-``forbid_data``, ``attestations``, ``scoping``). Loading follows the workflow language:
-located YAML -> these models -> the checks one file can make alone (step references,
-expressions, duplicate ids). What needs every file at once (the workflows named, roles
-declared elsewhere, the static proof) is checked by :mod:`cmc_workflow.policy.checks`.
+rules of nine kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
+``forbid_data``, ``attestations``, ``scoping``, ``covered_by_records``, ``silence``,
+``unique_start``).
+Loading follows the workflow language: located YAML -> these models -> the checks one
+file can make alone (step references, expressions, duplicate ids). What needs every file
+at once (the workflows named, roles declared elsewhere, the static proof) is checked
+by :mod:`cmc_workflow.policy.checks`.
 
 Importing this module registers the ``policy`` kind with
 :func:`cmc_workflow.definition.register_kind`, so ``load_paths`` (and with it
@@ -141,6 +143,75 @@ class Attestation(_Rule):
     )
 
 
+class CoveredByRecords(_Rule):
+    """Each value of a list field (e.g. a self-media channel) must be carried by a record
+    of another workflow that the item names (e.g. an operating account of that platform)."""
+
+    enter: list[Ident] = Field(
+        min_length=1, description="states whose entry is judged (e.g. publishing)"
+    )
+    values: Subject = Field(description="'data.<field>': the list whose values need a carrier")
+    only: list[str] | None = Field(
+        default=None, description="the values that need one (default: every value)"
+    )
+    named_in: Subject = Field(description="'data.<field>': the ids of the records named")
+    workflow: Ident = Field(description="the workflow that keeps the records")
+    states: list[Ident] = Field(min_length=1, description="states a carrier must rest in")
+    field: Ident = Field(description="the record's data field holding the id named")
+    match: Ident = Field(description="the record's data field that must equal the value")
+    where: str | None = Field(
+        default=None, description="condition over the record's data, e.g. data.x == true"
+    )
+    valid_until: Ident | None = Field(
+        default=None, description="the record's date field; a record past it does not count"
+    )
+
+
+class UniqueStart(_Rule):
+    """Starting an item is refused while another item of the workflow resting in ``states``
+    holds the same value of ``field`` (one register entry per account id)."""
+
+    field: Ident = Field(description="the data field whose value must be unique")
+    states: list[Ident] = Field(
+        min_length=1, description="states of the items that still hold their value"
+    )
+
+
+class SilenceSubjects(Model):
+    """Who must be heard from: items of a workflow resting in some states."""
+
+    workflow: Ident
+    states: list[Ident] = Field(min_length=1)
+    field: Ident = Field(description="the data field holding the subject's id")
+    interval: Ident | None = Field(
+        default=None,
+        description="the subject's own integer field of days allowed (its configured "
+        "interval); where a subject has none, the judged item's interval counts",
+    )
+
+
+class SilencePublications(Model):
+    """What counts as being heard from: an item of a workflow entering a state."""
+
+    workflow: Ident
+    entered: Ident = Field(description="the state whose entry is a publication")
+    source: list[Ident] | None = Field(
+        default=None,
+        description="only entries from these states count (default: from any other state)",
+    )
+    field: Ident = Field(description="the data field listing the subjects it reached")
+
+
+class Silence(_Rule):
+    """Refuse steps (e.g. "every account is regular") while a subject has been silent,
+    by the engine's own history, for longer than an interval in days."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the steps it guards")
+    subjects: SilenceSubjects
+    publications: SilencePublications
+    interval: Ident = Field(description="the judged item's integer field: days allowed")
+
+
 class Scoping(_Rule):
     """Actors acting only through ``roles`` reach only items whose data matches them."""
 
@@ -212,6 +283,9 @@ class WorkflowPolicy(Model):
     requires_record: list[RequiresRecord] = Field(default_factory=list)
     forbid_data: list[ForbidData] = Field(default_factory=list)
     scoping: list[Scoping] = Field(default_factory=list)
+    covered_by_records: list[CoveredByRecords] = Field(default_factory=list)
+    silence: list[Silence] = Field(default_factory=list)
+    unique_start: list[UniqueStart] = Field(default_factory=list)
 
 
 class PolicyFile(Model):
@@ -243,10 +317,23 @@ RULE_KINDS: tuple[str, ...] = (
     "requires_record",
     "forbid_data",
     "scoping",
+    "covered_by_records",
+    "silence",
+    "unique_start",
 )
 """The rule lists of a :class:`WorkflowPolicy`, in the order rules are judged."""
 
-AnyRule = Attestation | DistinctActors | RequiredStages | RequiresRecord | ForbidData | Scoping
+AnyRule = (
+    Attestation
+    | DistinctActors
+    | RequiredStages
+    | RequiresRecord
+    | ForbidData
+    | Scoping
+    | CoveredByRecords
+    | Silence
+    | UniqueStart
+)
 
 
 def rules_of(section: WorkflowPolicy) -> Iterator[tuple[str, int, AnyRule]]:
@@ -361,7 +448,7 @@ def _step_names(rule: AnyRule) -> Iterator[tuple[Path, str]]:
     elif isinstance(rule, RequiredStages):
         for j, name in enumerate(rule.stages):
             yield ("stages", j), name
-    elif isinstance(rule, RequiresRecord | ForbidData | Attestation):
+    elif isinstance(rule, RequiresRecord | ForbidData | Attestation | Silence):
         for j, name in enumerate(rule.steps):
             yield ("steps", j), name
 

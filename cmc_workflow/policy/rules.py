@@ -40,6 +40,14 @@ class Step:
     form: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An item's data and the last time it entered some states (from :meth:`Facts.entered`)."""
+
+    data: Mapping[str, Any]
+    at: dt.datetime
+
+
 class Facts(Protocol):
     """What a rule may ask beyond the request: answered from the store by the engine."""
 
@@ -52,6 +60,19 @@ class Facts(Protocol):
     ) -> Sequence[Mapping[str, Any]]:
         """The data of items of ``workflow`` resting in one of ``states`` whose data
         ``field`` equals ``value``."""
+        ...
+
+    def entered(
+        self,
+        workflow: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> Sequence[Entry]:
+        """For each item of ``workflow`` (resting in one of ``resting_in``, when given) that
+        entered one of ``states`` from outside them (from one of ``source``, when given):
+        its data and the last time it did so, as the engine recorded it."""
         ...
 
 
@@ -747,6 +768,263 @@ class ScopingRule(Rule):
         )
 
 
+def _record_counts(
+    record: Mapping[str, Any], where: Guard | None, valid_until: str | None, request: Request
+) -> bool:
+    """Whether a record meets the rule's condition and has not expired on the request's day."""
+    scope = {"data": dict(record), "form": {}, "actor": {"id": request.actor}}
+    if where is not None and not where.evaluate(scope):
+        return False
+    return valid_until is None or not _past(record.get(valid_until), request)
+
+
+class CoveredByRecordsRule(Rule):
+    """Entering a state needs, for each value of a list (a self-media channel), a record the
+    item names (an account) that carries that value (is of that platform) and counts."""
+
+    kind = "covered_by_records"
+
+    def __init__(
+        self,
+        rule_id: str,
+        enter: frozenset[str],
+        values: str,
+        only: frozenset[str] | None,
+        named_in: str,
+        workflow: str,
+        workflow_label: Label,
+        states: Sequence[str],
+        record_field: str,
+        match: str,
+        where: Guard | None,
+        valid_until: str | None,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.enter = enter
+        self.values = values[5:]
+        self.only = only
+        self.named_in = named_in[5:]
+        self.workflow = workflow
+        self.workflow_label = workflow_label
+        self.states = tuple(states)
+        self.record_field = record_field
+        self.match = match
+        self.where = where
+        self.valid_until = valid_until
+
+    def applies(self, request: Request) -> bool:
+        if not self.enter & set(request.entered):
+            return False
+        if request.probe:
+            # the lists may come with the form, which allowed() does not have yet
+            return not {self.values, self.named_in} & set(request.form_spec)
+        return True
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        wanted = [
+            v
+            for v in dict.fromkeys(_as_list(request.data.get(self.values)))
+            if self.only is None or v in self.only
+        ]
+        if not wanted:
+            return None
+        named = list(dict.fromkeys(_as_list(request.data.get(self.named_in))))
+        carried: set[str] = set()
+        for name in named:
+            for record in facts.records(self.workflow, self.states, self.record_field, name):
+                if _record_counts(record, self.where, self.valid_until, request):
+                    carried.add(str(record.get(self.match)))
+        missing = [v for v in wanted if v not in carried]
+        if not missing:
+            return None
+        en_list, zh_list = ", ".join(missing), "、".join(missing)
+        en_named = ", ".join(named) or "none"
+        zh_named = "、".join(named) or "无"
+        en_what, zh_what = self.describe()
+        return self.deny(
+            f"{en_list}: no {self.workflow_label.en} record named in data.{self.named_in} "
+            f"({en_named}) carries it; {en_what}",
+            f"{zh_list}：data.{self.named_in}（{zh_named}）中没有可承载它的"
+            f"{self.workflow_label.zh}记录；{zh_what}",
+        )
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return bool(self.enter & entered) and state not in self.enter
+
+    def describe(self) -> tuple[str, str]:
+        states = "/".join(self.states)
+        cond = f" where {self.where.source}" if self.where is not None else ""
+        until = f", {self.valid_until} not passed" if self.valid_until else ""
+        until_zh = f"，{self.valid_until} 未过期" if self.valid_until else ""
+        values = ", ".join(sorted(self.only)) if self.only is not None else "every value"
+        return (
+            f"entering {', '.join(sorted(self.enter))}: each of data.{self.values} "
+            f"({values}) needs a {self.workflow_label.en} item named in data.{self.named_in} "
+            f"whose {self.match} is that value, in {states}{until}{cond}",
+            f"进入 {'、'.join(sorted(self.enter))} 时，data.{self.values} 中每一项须有 "
+            f"data.{self.named_in} 所列、{self.match} 与之相同、处于 {states} 的"
+            f"{self.workflow_label.zh}记录{until_zh}{cond}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """A subject found silent: its id, since when, and for how many whole days."""
+
+    subject: str
+    since: dt.datetime
+    days: int
+    allowed: int
+
+
+class SilenceRule(Rule):
+    """Named steps are refused while a subject (an operating account) has not been heard
+    from (no publication entered ``published`` naming it) for longer than an interval."""
+
+    kind = "silence"
+
+    def __init__(
+        self,
+        rule_id: str,
+        steps: Sequence[StepKey],
+        subjects: tuple[str, Sequence[str], str, str | None],
+        publications: tuple[str, str, Sequence[str] | None, str],
+        interval: str,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.steps = tuple(steps)
+        self.subject_workflow, states, self.subject_field, self.own_interval = subjects
+        self.subject_states = tuple(states)
+        self.pub_workflow, self.pub_state, source, self.pub_field = publications
+        self.pub_source = tuple(source) if source is not None else None
+        self.interval = interval
+
+    def applies(self, request: Request) -> bool:
+        if not any(s.matches(request) for s in self.steps):
+            return False
+        return not (request.probe and self.interval in request.form_spec)
+
+    def silent(self, request: Request, facts: Facts, days: int) -> list[Silent]:
+        """The subjects silent for longer than their interval at the request's time (their
+        own configured number of days, else ``days``), longest first.
+
+        A subject is heard from when a publication naming it entered the state; one never
+        heard from (or not since it last started) counts from when it started resting in
+        the subject states (e.g. since it was certified)."""
+        heard: dict[str, dt.datetime] = {}
+        for entry in facts.entered(self.pub_workflow, [self.pub_state], source=self.pub_source):
+            for name in _as_list(entry.data.get(self.pub_field)):
+                if name not in heard or heard[name] < entry.at:
+                    heard[name] = entry.at
+        found = []
+        subjects = facts.entered(
+            self.subject_workflow, self.subject_states, resting_in=self.subject_states
+        )
+        for entry in subjects:
+            name = str(entry.data.get(self.subject_field))
+            since = max(entry.at, heard.get(name, entry.at))
+            own = entry.data.get(self.own_interval) if self.own_interval else None
+            allowed = own if isinstance(own, int) and not isinstance(own, bool) else days
+            if request.now - since > dt.timedelta(days=allowed):
+                found.append(Silent(name, since, (request.now - since).days, allowed))
+        return sorted(found, key=lambda s: (s.since, s.subject))
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        days = request.data.get(self.interval)
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            return self.deny(
+                f"the interval {self.interval} ({days!r}) is not a number of days: "
+                "the silence cannot be judged",
+                f"间隔 {self.interval}（{days!r}）不是天数，无法判断是否断更",
+            )
+        silent = self.silent(request, facts, days)
+        if not silent:
+            return None
+        en = "; ".join(
+            f"{x.subject} silent {x.days} days (since {x.since:%Y-%m-%d}, {x.allowed} allowed)"
+            for x in silent
+        )
+        zh = "；".join(
+            f"{x.subject} 已 {x.days} 天未发布（自 {x.since:%Y-%m-%d} 起，允许 {x.allowed} 天）"
+            for x in silent
+        )
+        return self.deny(
+            f"{en}: silent longer than allowed, by the publications the engine recorded; "
+            "raise the alert instead",
+            f"{zh}：断更超过允许天数（按系统记录的发布计算），应发出断更告警",
+        )
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return any(_is_step(s, state, trigger) for s in self.steps)
+
+    def describe(self) -> tuple[str, str]:
+        return (
+            f"refused while an item of {self.subject_workflow} in "
+            f"{'/'.join(self.subject_states)} has no item of {self.pub_workflow} entering "
+            f"{self.pub_state} naming it (data."
+            f"{self.pub_field}) for longer than its own {self.own_interval or 'interval'} "
+            f"or data.{self.interval} days",
+            f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过"
+            f"其自身的 {self.own_interval or '间隔'} 或 data.{self.interval} 天"
+            f"没有列明它（data.{self.pub_field}）的 {self.pub_workflow} "
+            f"事项进入 {self.pub_state}，则拒绝",
+        )
+
+
+class UniqueStartRule(Rule):
+    """Starting an item is refused while another item resting in ``states`` holds the
+    same value of ``field`` (e.g. one account register entry per account id)."""
+
+    kind = "unique_start"
+
+    def __init__(
+        self,
+        rule_id: str,
+        data_field: str,
+        states: Sequence[str],
+        workflow_label: Label,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.field = data_field
+        self.states = tuple(states)
+        self.workflow_label = workflow_label
+
+    def applies(self, request: Request) -> bool:
+        return request.is_start and not request.probe
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        value = request.data.get(self.field)
+        if value is None or value == "":
+            return None
+        if not facts.records(request.workflow, self.states, self.field, str(value)):
+            return None
+        return self.deny(
+            f"{self.field} {value!r} is already held by a {self.workflow_label.en} item "
+            f"in {'/'.join(self.states)}; each may be registered once",
+            f"{self.field}“{value}”已由处于 {'/'.join(self.states)} 的"
+            f"{self.workflow_label.zh}事项使用，不得重复登记",
+        )
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return state is None
+
+    def describe(self) -> tuple[str, str]:
+        states = "/".join(self.states)
+        return (
+            f"no other item in {states} may hold the same {self.field}",
+            f"不得与处于 {states} 的其他事项的 {self.field} 相同",
+        )
+
+
 @dataclass(slots=True)
 class WorkflowRules:
     """Every compiled rule of one workflow, in the order they are judged."""
@@ -774,9 +1052,11 @@ class ListFacts:
         self,
         history: Sequence[Step] = (),
         records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        moves: Mapping[str, Sequence[Move]] | None = None,
     ) -> None:
         self._history = list(history)
         self._records = {k: list(v) for k, v in (records or {}).items()}
+        self._moves = {k: list(v) for k, v in (moves or {}).items()}
 
     def history(self) -> Sequence[Step]:
         """The steps given."""
@@ -791,3 +1071,37 @@ class ListFacts:
             for r in self._records.get(workflow, [])
             if r.get("_state") in states and str(r.get(field)) == value
         ]
+
+    def entered(
+        self,
+        workflow: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> Sequence[Entry]:
+        """The last qualifying move of each given item of ``workflow`` (see :class:`Move`)."""
+        last: dict[int, Move] = {}
+        for move in self._moves.get(workflow, []):
+            if resting_in is not None and move.state not in resting_in:
+                continue
+            if move.target not in states or move.source in states:
+                continue
+            if source is not None and move.source not in source:
+                continue
+            if move.item not in last or last[move.item].at <= move.at:
+                last[move.item] = move
+        return [Entry(m.data, m.at) for m in last.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """For :class:`ListFacts`: item ``item`` (now resting in ``state``, its data ``data``)
+    went from ``source`` to ``target`` at ``at``."""
+
+    item: int
+    source: str | None
+    target: str
+    at: dt.datetime
+    state: str
+    data: Mapping[str, Any] = field(default_factory=dict)

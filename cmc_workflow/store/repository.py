@@ -314,6 +314,41 @@ class Tx:
         ).scalars()
         return [dict(data) for data in rows]
 
+    def last_entries(
+        self,
+        workflow_id: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> list[tuple[dict[str, Any], dt.datetime]]:
+        """For each item of ``workflow_id`` (resting in one of ``resting_in``, when given)
+        whose history enters one of ``states`` from outside them (from one of ``source``,
+        when given): its data and the time of the last such entry, oldest item first
+        (policy facts: "when did each account last publish")."""
+        came_from = history.c.from_state
+        outside = or_(came_from.is_(None), came_from.not_in(list(states)))
+        condition = [
+            items.c.workflow_id == workflow_id,
+            history.c.to_state.in_(list(states)),
+            outside if source is None else and_(outside, came_from.in_(list(source))),
+        ]
+        if resting_in is not None:
+            condition.append(items.c.state.in_(list(resting_in)))
+        last = (
+            select(history.c.item_id, func.max(history.c.at).label("at"))
+            .join(items, items.c.id == history.c.item_id)
+            .where(*condition)
+            .group_by(history.c.item_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            select(items.c.data, last.c.at)
+            .join(last, last.c.item_id == items.c.id)
+            .order_by(items.c.id)
+        ).all()
+        return [(dict(r.data), r.at) for r in rows]
+
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append history rows (a duplicate (item, seq) means a lost race)."""

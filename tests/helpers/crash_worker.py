@@ -41,6 +41,10 @@ def main(url: str) -> None:
                 if trigger == "archive" and n % 3 == 0:
                     # sometimes leave the item published and report an error instead
                     trigger, actor, form = "report_error", LEAD, {"description": "错字"}
+                if trigger == "assign":
+                    # drafting is due by the assignment's due date (PUB-3) and this worker
+                    # runs on the wall clock: keep the deadline ahead so no timer fires
+                    form = {**form, "due_date": "2099-12-31"}
                 item = engine.fire(item.id, trigger, actor=actor, data=dict(form))
                 report(item)
 

@@ -91,13 +91,17 @@ def qualify_account(
     qualified_until: str = VALID_UNTIL,
     platform: str = "wechat",
     custodian: Actor = OPS,
+    cadence_days: int | None = None,
 ) -> Item:
     """A self-media account registered, certified and operating until ``qualified_until``,
-    its passwords kept by ``custodian`` (who registers it)."""
+    its passwords kept by ``custodian`` (who registers it); ``cadence_days`` is its own
+    publishing interval (PUB-10), if it has one."""
+    extra = {} if cadence_days is None else {"cadence_days": cadence_days}
     account = engine.start(
         "accounts",
         actor=custodian,
         data={
+            **extra,
             "account_id": account_id,
             "platform": platform,
             "name": f"佛山市图书馆 {account_id}",
