@@ -56,6 +56,8 @@ EFFECT_NEEDS: Mapping[GuardedEffect, tuple[Need, ...]] = {
         Need("PUB-5", "attestations"),
         Need("PUB-5", "distinct_actors"),
         Need("PUB-6", "required_stages", pinned=True),
+        # ACC-2: a self-media channel goes out only through a qualified account of its own
+        Need("ACC-2", "covered_by_records"),
     ),
     # the same piece, released by hand: reviewed, signed off, to qualified accounts (ACC-2)
     "account_release": (
