@@ -81,8 +81,8 @@ class EngineError(CmcWorkflowError):
     """A command was not carried out. Nothing was written except the audit record.
 
     ``rule`` names the rule that refused it (a policy rule's id, or one of the engine's
-    own: ``repeated_command``, ``input_invalid``, ``actor_id_invalid``, ...); None means
-    the exception's class name is the rule. ``reason_zh`` is the Chinese explanation
+    own: ``repeated_command``, ``input_invalid``, ``actor_id_invalid``, ...); by default
+    the exception's class name (``NotPermitted``). ``reason_zh`` is the Chinese explanation
     where the refusal has one (the message is the English one).
     """
 
@@ -100,13 +100,13 @@ class EngineError(CmcWorkflowError):
         self.item_id = item_id
         self.trigger = trigger
         self.state = state
-        self.rule = rule
+        self.rule: str = rule if rule is not None else type(self).__name__
         self.reason_zh = reason_zh
 
     @property
     def code(self) -> str:
         """The refusing rule, the same in every language (the class name by default)."""
-        return self.rule or type(self).__name__
+        return self.rule
 
 
 class ItemNotFound(EngineError):
@@ -220,7 +220,6 @@ class PolicyDenied(EngineError):
             rule=rule,
             reason_zh=reason_zh,
         )
-        self.rule: str = rule
         self.reason_en = reason_en
 
 
