@@ -154,7 +154,7 @@ def _refuse_repeated(
         or _canonical(last["form"]) != _canonical(form)
     ):
         return
-    raise ConflictError(
+    repeated = ConflictError(
         f"{actor.id} fired {trigger!r} on item {row.id} already (it moved from "
         f"{last['from_state']!r} to {last['to_state']!r}, step {last['seq']}); the same "
         f"command again is taken as a stale repeat. Reload the item and, to fire "
@@ -168,6 +168,8 @@ def _refuse_repeated(
         f"请刷新事项；如确需在 {row.state} 再次执行 {trigger}，请传入所见版本号"
         f"（当前为 {row.version}）",
     )
+    repeated.retryable = False  # the same call again is the same repeat: reload first
+    raise repeated
 
 
 def system_clock() -> dt.datetime:

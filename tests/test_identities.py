@@ -254,6 +254,7 @@ def test_a_repeated_first_review_click_is_refused_in_every_round(bare: Engine) -
         with pytest.raises(ConflictError) as raised:
             bare.fire(item.id, "approve", actor=REVIEWER, data=CHECKLIST)
         assert raised.value.rule == "repeated_command"
+        assert raised.value.retryable is False  # the same call again is the same repeat
         assert "请刷新事项" in raised.value.reason_zh
         assert bare.get(item.id).state == "second_review"
         item = bare.fire(item.id, "reject", actor=SECOND_REVIEWER, data={"reason": "再改改"})
