@@ -17,6 +17,7 @@ Two halves, one per direction:
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +40,11 @@ INT32 = (-(2**31), 2**31 - 1)
 """The range of row versions (INTEGER)."""
 MAX_DEPTH = 32
 """How deeply data may nest."""
+
+
+_PLAIN = (bool, int, dt.date, type(None))
+"""Scalars data may hold besides text and floats (dates and datetimes are written as ISO
+8601 text by the forms)."""
 
 
 def _unstorable(text: str) -> list[str]:
@@ -92,8 +98,9 @@ def int_problem(
 
 def data_problems(field: str, value: object) -> list[FieldError]:
     """Why ``value`` cannot be the data or form ``field``: not a mapping, keys that are not
-    text, text with NUL or lone surrogates, numbers that are not finite, nesting deeper than
-    :data:`MAX_DEPTH`. None is an empty mapping."""
+    text, text with NUL or lone surrogates, numbers that are not finite, values no JSON
+    column holds (bytes, sets, objects), nesting deeper than :data:`MAX_DEPTH`. None is
+    an empty mapping."""
     if value is None:
         return []
     if not isinstance(value, Mapping):
@@ -162,6 +169,16 @@ def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None
     elif isinstance(value, list | tuple):
         for n, inner in enumerate(value):
             _walk(f"{path}[{n}]", inner, depth + 1, found)
+    elif not isinstance(value, _PLAIN):
+        kind = type(value).__name__
+        found.append(
+            FieldError(
+                path,
+                f"a {kind} cannot be stored: give text, numbers, true/false, dates, lists "
+                "or mappings",
+                f"{kind} 类型的值无法保存：请使用文本、数值、布尔值、日期、列表或映射",
+            )
+        )
 
 
 def admitted(actor: object) -> Actor:

@@ -74,6 +74,8 @@ BAD_FIRES: list[tuple[str, dict[str, Any], str]] = [
     ("NaN in data", {"data": {"score": float("nan")}}, "data.score"),
     ("infinity deep in data", {"data": {"x": [{"y": float("-inf")}]}}, "data.x[0].y"),
     ("a key that is not text", {"data": {1: "x"}}, "data.1"),
+    ("bytes in data", {"data": {"comment": b"x"}}, "data.comment"),
+    ("an object deep in data", {"data": {"x": {"y": [object()]}}}, "data.x.y[0]"),
     ("version beyond INTEGER", {"expected_version": 2**40}, "expected_version"),
     ("version as text", {"expected_version": "1"}, "expected_version"),
 ]
