@@ -137,13 +137,30 @@ def _people_normalised(wf: CompiledWorkflow, values: dict[str, Any]) -> list[Fie
     return errors
 
 
+def _reused_elsewhere(wf: CompiledWorkflow, state: str, trigger: str) -> bool:
+    """Whether a state other than ``state`` offers ``trigger`` too."""
+    return any(
+        edge.trigger == trigger
+        for name in wf.definition.states
+        if name != state
+        for edge in wf.edges(name)
+    )
+
+
 def _refuse_repeated(
-    tx: Tx, row: ItemRow, trigger: str, actor: Actor, form: Mapping[str, Any]
+    tx: Tx,
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    trigger: str,
+    actor: Actor,
+    form: Mapping[str, Any],
 ) -> None:
     """Refuse a stale repeat (rule ``repeated_command``): the item's last command was this
     trigger by this person with this form and moved the item on, so the same click again
     is one made before the first went through, landing on the next stage's trigger of that
     name. A different form is a new command (e.g. a second anomaly reported)."""
+    if not _reused_elsewhere(wf, row.state, trigger):
+        return  # no other state offers it: nothing could have moved the item here by it
     last = tx.last_command(row.id)
     if (
         last is None
@@ -469,7 +486,7 @@ class Engine:
                 for extension in self.extensions:
                     extension.check(command, tx)
                 if expected_version is None:
-                    _refuse_repeated(tx, row, trigger, actor, clean)
+                    _refuse_repeated(tx, version.workflow, row, trigger, actor, clean)
                 outbox, new_row = self._apply(
                     tx,
                     version.workflow,

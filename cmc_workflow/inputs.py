@@ -49,6 +49,8 @@ _PLAIN = (bool, int, dt.date, type(None))
 
 def _unstorable(text: str) -> list[str]:
     """Code points of ``text`` the store cannot hold: NUL and lone surrogates."""
+    if text.isprintable():  # neither is printable
+        return []
     return [f"U+{ord(ch):04X}" for ch in text if ch == "\0" or "\ud800" <= ch <= "\udfff"]
 
 

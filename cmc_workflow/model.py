@@ -74,6 +74,8 @@ def normal_id(value: str) -> str:
 def unreadable(text: str) -> list[str]:
     """The code points of ``text`` no id may hold, as ``U+XXXX`` (control, zero-width and
     other format characters, lone surrogates, line separators)."""
+    if text.isprintable():  # none of those is printable: the common case costs one scan
+        return []
     return [f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in _UNREADABLE]
 
 
