@@ -12,13 +12,17 @@ observations 4 and 5), through the public API on every store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from cmc_workflow import Actor, Engine, Item, PolicyDenied
+from cmc_workflow.cli import main
 from cmc_workflow.errors import ConflictError, FormInvalid, IdentityRefused
 from cmc_workflow.model import SYSTEM, engine_actor, normal_id
 from cmc_workflow.store import audit as audit_log
@@ -294,3 +298,36 @@ def test_the_same_trigger_with_a_new_form_or_by_someone_else_is_no_repeat(bare: 
         bare.fire(item.id, "approve", actor=Actor("ZHAO ", {"reviewer"}), data=CHECKLIST)
     other_form = {**CHECKLIST, "comment": "复审也看过了"}
     assert bare.fire(item.id, "approve", actor=REVIEWER, data=other_form).state == "signoff"
+
+
+def test_the_cli_refuses_a_repeated_click_until_the_version_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no policies/ folder here: only the engine's own check
+    runner = CliRunner()
+    common = ["--db", f"sqlite:///{tmp_path / 'cmc.db'}", "--workflows", str(PUBLISHING)]
+    lead = ["--actor", "li", "--role", "channel_lead"]
+    editor = ["--actor", "wang", "--role", "editor"]
+    reviewer = ["--actor", "zhao", "--role", "reviewer"]
+
+    def run(*args: str) -> Result:
+        return runner.invoke(main, [*args, *common])
+
+    assert run("start", "publishing", *editor, "--data", json.dumps(TOPIC)).exit_code == 0
+    assert run("fire", "1", "approve", *lead).exit_code == 0
+    assignment = json.dumps({"assignees": ["Wang"], "due_date": "2025-10-10"})
+    assert run("fire", "1", "assign", *lead, "--data", assignment).exit_code == 0
+    assert run("fire", "1", "accept", "--actor", "WANG", "--role", "editor").exit_code == 0
+    assert run("fire", "1", "submit", *editor, "--data", '{"content": "正文"}').exit_code == 0
+    review = ["fire", "1", "approve", *reviewer, "--data", json.dumps(CHECKLIST)]
+    assert run(*review).exit_code == 0
+    again = run(*review)
+    assert again.exit_code == 2
+    assert "refused (repeated_command)" in again.stderr
+    assert "已拒绝（repeated_command）" in again.stderr
+    shown = run("show", "1", "--json")
+    assert json.loads(shown.stdout)["state"] == "second_review"
+    version = str(json.loads(shown.stdout)["version"])
+    on_purpose = run(*review, "--expected-version", version, "--json")
+    assert on_purpose.exit_code == 0, on_purpose.output
+    assert json.loads(on_purpose.stdout)["state"] == "signoff"
