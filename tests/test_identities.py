@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cmc_workflow import Actor, Engine, Item, PolicyDenied
 from cmc_workflow.cli import main
 from cmc_workflow.errors import ConflictError, FormInvalid, IdentityRefused
 from cmc_workflow.model import SYSTEM, engine_actor, normal_id
 from cmc_workflow.store import audit as audit_log
-from cmc_workflow.store.tables import audit
+from cmc_workflow.store.tables import audit, history
 from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import (
     CHECKLIST,
@@ -130,6 +130,23 @@ def test_a_look_alike_first_reviewer_may_not_do_the_second_review(
     assert engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=CHECKLIST).state == (
         "signoff"
     )
+
+
+@pytest.mark.req("PUB-5")
+def test_a_history_written_before_ids_were_normalised_still_names_the_person(
+    engine: Engine,
+) -> None:
+    item = to_first_review(engine)
+    with engine.store.write() as tx:  # as an older release stored what the caller typed
+        tx.conn.execute(
+            update(history)
+            .where(history.c.item_id == item.id, history.c.actor == "wang")
+            .values(actor="Ｗang ")
+        )
+    assert {h.actor for h in engine.history(item.id)} == {"Ｗang ", "li"}
+    with pytest.raises(PolicyDenied) as raised:
+        engine.fire(item.id, "approve", actor=Actor("wang", {"reviewer"}), data=CHECKLIST)
+    assert raised.value.rule == "author_does_not_review"
 
 
 @pytest.mark.req("PUB-3")
