@@ -166,7 +166,7 @@ def _refuse_repeated(
         last is None
         or last["kind"] != "fire"
         or last["trigger"] != trigger
-        or last["actor"] != actor.id
+        or normal_id(last["actor"]) != actor.id  # rows of older releases hold ids as typed
         or last["from_state"] == last["to_state"]
         or _canonical(last["form"]) != _canonical(form)
     ):
@@ -439,7 +439,8 @@ class Engine:
         :class:`ConflictError` (also when ``expected_version`` is stale).
 
         Without ``expected_version``, repeating the item's last command (the same trigger
-        by the same person, which moved the item on) is refused as stale (a
+        by the same person with the same form, which moved the item on) is refused as
+        stale (a
         :class:`ConflictError` with rule ``repeated_command``, judged after the roles,
         the form and the policies): a second click on a button the person saw before the
         first one went through would otherwise take the next stage's transition of that
@@ -522,13 +523,13 @@ class Engine:
         roles (and the extensions) permit it, and ``fire`` judges the guard.
         """
         now = self._now()
+        caller: object = actor
         try:
-            admitted = self._resolved(actor)
+            actor = caller = self._resolved(actor)
             _check_inputs(ids={"item_id": item_id})
         except EngineError as exc:
-            self._audit_refusal(actor, "allowed", None, item_id, None, exc, now)
+            self._audit_refusal(caller, "allowed", None, item_id, None, exc, now)
             raise
-        actor = admitted
         result = []
         with self.store.read() as tx:
             row = self._load(tx, item_id)
