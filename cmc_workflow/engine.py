@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from typing import Any, Self
 
 import structlog
 
+from cmc_workflow import inputs
 from cmc_workflow import steps as steps_
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
@@ -29,8 +31,10 @@ from cmc_workflow.errors import (
     CmcWorkflowError,
     ConflictError,
     EngineError,
+    FieldError,
     FormInvalid,
     GuardRejected,
+    InputInvalid,
     InvalidTrigger,
     ItemNotFound,
     NotPermitted,
@@ -38,7 +42,17 @@ from cmc_workflow.errors import (
 )
 from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
-from cmc_workflow.model import SYSTEM, Actor, Allowed, HistoryEntry, Item, VersionInfo
+from cmc_workflow.model import (
+    SYSTEM,
+    Actor,
+    Allowed,
+    HistoryEntry,
+    Item,
+    VersionInfo,
+    id_problem,
+    is_engine_actor,
+    normal_id,
+)
 from cmc_workflow.policy import Masker, policy_extensions
 from cmc_workflow.registry import Registry, Version, check_handlers
 from cmc_workflow.schedules import Schedules
@@ -71,6 +85,108 @@ def _start_refusal(actor: Actor, wf: CompiledWorkflow) -> str | None:
         f"{actor.id} may not start {wf.id!r}: it needs one of the roles {sorted(roles)}, "
         f"they hold {sorted(actor.roles) or 'none'}"
     )
+
+
+def _check_inputs(
+    *,
+    texts: Mapping[str, object] | None = None,
+    ids: Mapping[str, object] | None = None,
+    data: object = None,
+) -> None:
+    """Refuse a command's input the store could not hold or a person could not read
+    (:class:`InputInvalid`, naming every bad field): ids of the wrong type or wider than
+    their columns, item ids outside 64 bits, data that is not a mapping or holds NUL, lone
+    surrogates or numbers that are not finite."""
+    errors: list[FieldError] = []
+    for name, value in (texts or {}).items():
+        problem = inputs.text_problem(name, value)
+        if problem is not None:
+            errors.append(problem)
+    for name, value in (ids or {}).items():
+        bounds = inputs.INT32 if name == "expected_version" else inputs.INT64
+        problem = inputs.int_problem(name, value, bounds, optional=name != "item_id")
+        if problem is not None:
+            errors.append(problem)
+    errors += inputs.data_problems("data", data)
+    if errors:
+        raise InputInvalid(errors)
+
+
+def _canonical(form: Mapping[str, Any]) -> str:
+    return json.dumps(form, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _people_normalised(wf: CompiledWorkflow, values: dict[str, Any]) -> list[FieldError]:
+    """Normalise, in place, the people named in ``values``' assignee fields (the fields
+    a state's ``assignee:`` names), so that they compare with actor ids as a person
+    reads them; returns the ids that cannot name a person."""
+    errors: list[FieldError] = []
+    for name in {s.assignee for s in wf.definition.states.values() if s.assignee}:
+        value = values.get(name)
+        people = value if isinstance(value, list) else [value]
+        if not any(isinstance(p, str) for p in people):
+            continue
+        normal: list[Any] = []
+        for n, person in enumerate(people):
+            problem = id_problem(person) if isinstance(person, str) else None
+            if problem is not None and problem[0] != "actor_id_reserved":
+                where = f"{name}[{n}]" if isinstance(value, list) else name
+                errors.append(FieldError(where, problem[1], problem[2]))
+            normal.append(normal_id(person) if isinstance(person, str) else person)
+        values[name] = normal if isinstance(value, list) else normal[0]
+    return errors
+
+
+def _reused_elsewhere(wf: CompiledWorkflow, state: str, trigger: str) -> bool:
+    """Whether a state other than ``state`` offers ``trigger`` too."""
+    return any(
+        edge.trigger == trigger
+        for name in wf.definition.states
+        if name != state
+        for edge in wf.edges(name)
+    )
+
+
+def _refuse_repeated(
+    tx: Tx,
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    trigger: str,
+    actor: Actor,
+    form: Mapping[str, Any],
+) -> None:
+    """Refuse a stale repeat (rule ``repeated_command``): the item's last command was this
+    trigger by this person with this form and moved the item on, so the same click again
+    is one made before the first went through, landing on the next stage's trigger of that
+    name. A different form is a new command (e.g. a second anomaly reported)."""
+    if not _reused_elsewhere(wf, row.state, trigger):
+        return  # no other state offers it: nothing could have moved the item here by it
+    last = tx.last_command(row.id)
+    if (
+        last is None
+        or last["kind"] != "fire"
+        or last["trigger"] != trigger
+        or normal_id(last["actor"]) != actor.id  # rows of older releases hold ids as typed
+        or last["from_state"] == last["to_state"]
+        or _canonical(last["form"]) != _canonical(form)
+    ):
+        return
+    repeated = ConflictError(
+        f"{actor.id} fired {trigger!r} on item {row.id} already (it moved from "
+        f"{last['from_state']!r} to {last['to_state']!r}, step {last['seq']}); the same "
+        f"command again is taken as a stale repeat. Reload the item and, to fire "
+        f"{trigger!r} again in {row.state!r}, pass the version you saw (now {row.version})",
+        item_id=str(row.id),
+        trigger=trigger,
+        state=row.state,
+        rule="repeated_command",
+        reason_zh=f"{actor.id} 已对事项 {row.id} 执行过 {trigger}（第 {last['seq']} 步，"
+        f"由 {last['from_state']} 转至 {last['to_state']}），重复的同一操作视为过时的重复点击。"
+        f"请刷新事项；如确需在 {row.state} 再次执行 {trigger}，请传入所见版本号"
+        f"（当前为 {row.version}）",
+    )
+    repeated.retryable = False  # the same call again is the same repeat: reload first
+    raise repeated
 
 
 def system_clock() -> dt.datetime:
@@ -228,9 +344,11 @@ class Engine:
         """Start an item of ``workflow`` in its start state, with validated ``data``.
 
         ``parent_id`` links the item to the item it follows from (:meth:`children`)."""
-        actor = self._resolved(actor)
         now = self._now()
+        caller: object = actor
         try:
+            actor = caller = self._resolved(actor)
+            _check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
             with self.store.write() as tx:
                 if parent_id is not None:
                     self._load(tx, parent_id)  # a missing parent is not found, not a race
@@ -238,7 +356,7 @@ class Engine:
                     tx, workflow, actor, dict(data or {}), parent_id, now, self._claim_until(now, 0)
                 )
         except EngineError as exc:
-            self._audit_refusal(actor, "start", workflow, None, None, exc, now)
+            self._audit_refusal(caller, "start", workflow, None, None, exc, now)
             raise
         log.info("item_started", workflow=workflow, item_id=row.id, state=row.state, actor=actor.id)
         if self._deliver_after_commit(outbox):
@@ -319,12 +437,26 @@ class Engine:
         Raises :class:`ItemNotFound`, :class:`InvalidTrigger`, :class:`NotPermitted`,
         :class:`GuardRejected`, :class:`FormInvalid`, :class:`PolicyDenied` or a retryable
         :class:`ConflictError` (also when ``expected_version`` is stale).
+
+        Without ``expected_version``, repeating the item's last command (the same trigger
+        by the same person with the same form, which moved the item on) is refused as
+        stale (a
+        :class:`ConflictError` with rule ``repeated_command``, judged after the roles,
+        the form and the policies): a second click on a button the person saw before the
+        first one went through would otherwise take the next stage's transition of that
+        name. Whoever means to fire it again passes the version they saw.
         """
-        actor = self._resolved(actor)
         now = self._now()
-        form = dict(data or {})
+        caller: object = actor
         workflow: str | None = None
         try:
+            actor = caller = self._resolved(actor)
+            _check_inputs(
+                texts={"trigger": trigger},
+                ids={"item_id": item_id, "expected_version": expected_version},
+                data=data,
+            )
+            form = dict(data or {})
             with self.store.write() as tx:
                 row = self._load(tx, item_id, lock=True)
                 workflow = row.workflow_id
@@ -335,6 +467,8 @@ class Engine:
                         item_id=str(item_id),
                         trigger=trigger,
                         state=row.state,
+                        reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
+                        f"{expected_version}：已有人先行操作，请刷新后重试",
                     )
                 version = self.definitions.version(tx, row.definition_id)
                 edge, clean = self._choose(version.workflow, row, trigger, actor, form)
@@ -352,6 +486,8 @@ class Engine:
                 )
                 for extension in self.extensions:
                     extension.check(command, tx)
+                if expected_version is None:
+                    _refuse_repeated(tx, version.workflow, row, trigger, actor, clean)
                 outbox, new_row = self._apply(
                     tx,
                     version.workflow,
@@ -365,7 +501,7 @@ class Engine:
                 )
                 self._audit(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
         except EngineError as exc:
-            self._audit_refusal(actor, "fire", workflow, item_id, trigger, exc, now)
+            self._audit_refusal(caller, "fire", workflow, item_id, trigger, exc, now)
             raise
         log.info(
             "item_fired",
@@ -386,8 +522,14 @@ class Engine:
         the form is filled in: such a trigger is reported as allowed when the actor's
         roles (and the extensions) permit it, and ``fire`` judges the guard.
         """
-        actor = self._resolved(actor)
         now = self._now()
+        caller: object = actor
+        try:
+            actor = caller = self._resolved(actor)
+            _check_inputs(ids={"item_id": item_id})
+        except EngineError as exc:
+            self._audit_refusal(caller, "allowed", None, item_id, None, exc, now)
+            raise
         result = []
         with self.store.read() as tx:
             row = self._load(tx, item_id)
@@ -511,9 +653,15 @@ class Engine:
         """Open items waiting on ``actor``: assigned to them by id, or on one of their roles.
 
         A state that names an ``assignee`` field waits on the people listed there once
-        it is filled, and on the roles that may act there until then.
+        it is filled, and on the roles that may act there until then. The people listed
+        there are compared as a person reads their ids (``Wang`` is ``wang``).
         """
-        actor = self._resolved(actor)
+        try:
+            admitted = self._resolved(actor)
+        except EngineError as exc:
+            self._audit_refusal(actor, "inbox", None, None, None, exc, self._now())
+            raise
+        actor = admitted
         with self.store.read() as tx:
             versions = [self.definitions.version(tx, d) for d in tx.open_definition_ids()]
             pairs = sorted(
@@ -801,11 +949,17 @@ class Engine:
         )
 
     # -- internals ---------------------------------------------------------------------
-    def _resolved(self, actor: Actor) -> Actor:
-        """``actor`` as the extensions see them (e.g. with roles held through inheritance)."""
+    def _resolved(self, actor: object) -> Actor:
+        """``actor`` as a command takes them: admitted at the boundary (id normalised, or
+        :class:`IdentityRefused`), then as the extensions see them (e.g. with roles held
+        through inheritance). Inherited roles may not reach the engine's own role."""
+        admitted = inputs.admitted(actor)
+        resolved = admitted
         for extension in self.extensions:
-            actor = extension.resolve(actor)
-        return actor
+            resolved = extension.resolve(resolved)
+        if resolved is not admitted and not is_engine_actor(admitted):
+            inputs.admitted(Actor(resolved.id, resolved.roles, resolved.attributes))
+        return resolved
 
     def _now(self) -> dt.datetime:
         now = self.clock()
@@ -824,6 +978,7 @@ class Engine:
         if not spec:
             return values
         clean, errors = validate_values(spec, values)
+        errors += _people_normalised(wf, clean)
         if errors:
             raise FormInvalid(errors, trigger="start", state=wf.initial)
         return clean
@@ -893,6 +1048,7 @@ class Engine:
         if overlap:
             _ignored, data_errors = validate_values(overlap, {k: clean[k] for k in overlap})
             errors += data_errors
+        errors += _people_normalised(wf, clean)
         if errors:
             raise FormInvalid(errors, item_id=str(row.id), trigger=trigger, state=row.state)
         return edge, clean
@@ -1128,7 +1284,7 @@ class Engine:
             assigned = row.data.get(state.assignee)
             people = assigned if isinstance(assigned, list) else [assigned] if assigned else []
             if people:
-                return actor.id in people
+                return any(isinstance(p, str) and normal_id(p) == actor.id for p in people)
         return any(actor.roles & e.roles for e in wf.edges(row.state))
 
     def _item(self, row: ItemRow, version: Version) -> Item:
@@ -1151,11 +1307,11 @@ class Engine:
     def _audit(
         self,
         tx: Tx,
-        actor: Actor,
+        actor: object,
         command: str,
-        workflow: str | None,
-        item_id: int | None,
-        trigger: str | None,
+        workflow: object,
+        item_id: object,
+        trigger: object,
         outcome: str,
         now: dt.datetime,
         *,
@@ -1180,19 +1336,30 @@ class Engine:
 
     def _audit_refusal(
         self,
-        actor: Actor,
+        actor: object,
         command: str,
-        workflow: str | None,
-        item_id: int | None,
-        trigger: str | None,
+        workflow: object,
+        item_id: object,
+        trigger: object,
         exc: EngineError,
         now: dt.datetime,
     ) -> None:
-        rule = exc.rule if isinstance(exc, PolicyDenied) else type(exc).__name__
+        """Record a refused command, whatever its input was (SEC-1): the record holds the
+        input escaped and cut to its columns (:func:`steps.audit_record`), so that writing
+        it cannot fail because of what was refused."""
+        rule = exc.code
         detail: dict[str, Any] = {"state": exc.state}
         if isinstance(exc, FormInvalid):
             detail["fields"] = {e.field: e.message for e in exc.errors}
+        if exc.reason_zh:
+            detail["reason_zh"] = exc.reason_zh
         held: Mapping[str, Any] = {}
+        stored_id = (
+            item_id
+            if isinstance(item_id, int) and inputs.int_problem("item_id", item_id) is None
+            else None
+        )
+        named = workflow if isinstance(workflow, str) else None
         try:
             with self.store.write() as tx:
                 self._audit(
@@ -1208,19 +1375,19 @@ class Engine:
                     reason=str(exc),
                     detail=detail,
                 )
-                row = tx.item(item_id) if item_id is not None else None
+                row = tx.item(stored_id) if stored_id is not None else None
                 held = row.data if row is not None else {}
         except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
-            refused = self._loggable(exc, workflow)
+            refused = self._loggable(exc, named)
             log.error("audit_write_failed", error=str(audit_exc), refused=refused)
         log.info(
             "command_refused",
             command=command,
-            item_id=item_id,
-            trigger=trigger,
-            actor=actor.id,
+            item_id=stored_id if stored_id is not None else inputs.storable_text(item_id, 40)[0],
+            trigger=None if trigger is None else inputs.storable_text(trigger, 64)[0],
+            actor=inputs.storable_text(getattr(actor, "id", actor), 128)[0],
             rule=rule,
-            reason=self._loggable(exc, workflow, held),
+            reason=self._loggable(exc, named, held),
         )
 
     def _loggable(
@@ -1231,4 +1398,4 @@ class Engine:
         (``held``: its data) wherever the message repeats them."""
         current = self.definitions.current(workflow or "")
         masker = Masker.for_workflows([current.workflow.definition] if current else [])
-        return masker.text(str(exc), masker.personal_values(held or {}))
+        return inputs.escaped(masker.text(str(exc), masker.personal_values(held or {})))

@@ -15,6 +15,8 @@ meets them and chained with ``raise ... from exc``.
     │   ├── InvalidTrigger         the trigger does not exist in the item's current state
     │   ├── GuardRejected          the transition's guard is false for this item and form
     │   ├── FormInvalid            the submitted form data breaks the transition's form
+    │   │   └── InputInvalid       a command's own input (ids, data) cannot be taken at all
+    │   ├── IdentityRefused        the actor's id or roles cannot name a caller
     │   ├── NotPermitted           the actor holds none of the roles the transition allows
     │   ├── PolicyDenied           a policy rule refused the command (names the rule)
     │   ├── ConflictError          another command moved the item first (retryable)
@@ -86,7 +88,13 @@ class MissingHandlerError(DefinitionError):
 
 
 class EngineError(CmcWorkflowError):
-    """A command was not carried out. Nothing was written except the audit record."""
+    """A command was not carried out. Nothing was written except the audit record.
+
+    ``rule`` names the rule that refused it (a policy rule's id, or one of the engine's
+    own: ``repeated_command``, ``input_invalid``, ``actor_id_invalid``, ...); by default
+    the exception's class name (``NotPermitted``). ``reason_zh`` is the Chinese explanation
+    where the refusal has one (the message is the English one).
+    """
 
     def __init__(
         self,
@@ -95,11 +103,20 @@ class EngineError(CmcWorkflowError):
         item_id: str | None = None,
         trigger: str | None = None,
         state: str | None = None,
+        rule: str | None = None,
+        reason_zh: str = "",
     ) -> None:
         super().__init__(message)
         self.item_id = item_id
         self.trigger = trigger
         self.state = state
+        self.rule: str = rule if rule is not None else type(self).__name__
+        self.reason_zh = reason_zh
+
+    @property
+    def code(self) -> str:
+        """The refusing rule, the same in every language (the class name by default)."""
+        return self.rule
 
 
 class ItemNotFound(EngineError):
@@ -124,6 +141,7 @@ class FieldError:
 
     field: str
     message: str
+    message_zh: str = ""
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -150,6 +168,39 @@ class FormInvalid(EngineError):
         )
 
 
+class InputInvalid(FormInvalid):
+    """A command's own input cannot be taken: an id of the wrong type or size, data that is
+    not a mapping, text with NUL or a lone surrogate, a number that is not finite.
+    ``errors`` names each bad field (``workflow``, ``trigger``, ``item_id``, ``data.x``);
+    the rule is ``input_invalid``."""
+
+    def __init__(
+        self,
+        errors: Sequence[FieldError],
+        *,
+        item_id: str | None = None,
+        trigger: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        super().__init__(errors, item_id=item_id, trigger=trigger, state=state)
+        self.args = ("the command's input is invalid: " + "; ".join(str(e) for e in errors),)
+        self.rule = "input_invalid"
+        self.reason_zh = "命令的输入无效：" + "；".join(
+            f"{e.field}：{e.message_zh or e.message}" for e in errors
+        )
+
+
+class IdentityRefused(EngineError):
+    """The actor cannot be taken as a caller: an id that is not text, empty, unreadable
+    (control or zero-width characters), too long, or reserved to the engine (the id
+    ``system``, the role ``system``). ``rule`` says which (``actor_id_invalid``,
+    ``actor_id_reserved``, ``role_reserved``, ``role_invalid``)."""
+
+    def __init__(self, rule: str, reason_en: str, reason_zh: str) -> None:
+        super().__init__(f"refused by rule {rule!r}: {reason_en}", rule=rule, reason_zh=reason_zh)
+        self.reason_en = reason_en
+
+
 class NotPermitted(EngineError):
     """The actor holds none of the roles allowed to fire this transition."""
 
@@ -172,11 +223,14 @@ class PolicyDenied(EngineError):
         state: str | None = None,
     ) -> None:
         super().__init__(
-            f"refused by rule {rule!r}: {reason_en}", item_id=item_id, trigger=trigger, state=state
+            f"refused by rule {rule!r}: {reason_en}",
+            item_id=item_id,
+            trigger=trigger,
+            state=state,
+            rule=rule,
+            reason_zh=reason_zh,
         )
-        self.rule = rule
         self.reason_en = reason_en
-        self.reason_zh = reason_zh
 
 
 class ConflictError(EngineError):

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+RESERVED_ID = "system"
+"""The id of the engine's own actor; no caller may use it."""
+RESERVED_ROLE = "system"
+"""The role of engine-driven steps (``roles: [system]`` transitions); no caller holds it."""
+MAX_ID_LENGTH = 128
+"""The longest actor id, normalised (the width of the ``actor`` columns)."""
+
+_UNREADABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Character categories no id may hold: control, format (zero-width: U+200B..U+200F,
+U+2060, U+FEFF, ...), lone surrogates, line and paragraph separators."""
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -14,11 +28,15 @@ class Actor:
     """A person (or system) issuing commands, with the roles they hold now.
 
     ``attributes`` carries facts policies may scope on (e.g. ``{"integrator": "app-7"}``).
+    The engine takes the id as a person reads it (:func:`normal_id`): ``Wang``, ``wang ``
+    and ``ｗａｎｇ`` are one person, ``wang``, and the engine records them so. It refuses
+    ids that are not text, empty, unreadable (:func:`id_problem`) or reserved (``system``).
     """
 
     id: str
     roles: frozenset[str]
     attributes: Mapping[str, str]
+    _engine: bool = field(default=False, repr=False, compare=False)
 
     def __init__(
         self, id: str, roles: Iterable[str] = (), attributes: Mapping[str, str] | None = None
@@ -28,9 +46,75 @@ class Actor:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "roles", frozenset(roles))
         object.__setattr__(self, "attributes", MappingProxyType(dict(attributes or {})))
+        object.__setattr__(self, "_engine", False)
 
 
-SYSTEM = Actor("system", {"system"})
+def engine_actor(id: str, roles: Iterable[str] = ()) -> Actor:
+    """An actor the engine (or its runtime extensions, e.g. the scheduler) acts as: it may
+    use the reserved id and role ``system``. Not for people: their commands come with an
+    ordinary :class:`Actor`."""
+    actor = Actor(id, roles)
+    object.__setattr__(actor, "_engine", True)
+    return actor
+
+
+def is_engine_actor(actor: Actor) -> bool:
+    """True for an actor made by :func:`engine_actor` (e.g. :data:`SYSTEM`)."""
+    return actor._engine
+
+
+def normal_id(value: str) -> str:
+    """An id as a person reads it: Unicode NFKC (full-width letters become ASCII),
+    case-folded, trimmed, inner runs of whitespace as one space. Two ids name one person
+    exactly when their normal forms are equal."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+    return _SPACES.sub(" ", text).strip()
+
+
+def unreadable(text: str) -> list[str]:
+    """The code points of ``text`` no id may hold, as ``U+XXXX`` (control, zero-width and
+    other format characters, lone surrogates, line separators)."""
+    if text.isprintable():  # none of those is printable: the common case costs one scan
+        return []
+    return [f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in _UNREADABLE]
+
+
+def id_problem(value: object) -> tuple[str, str, str] | None:
+    """Why ``value`` cannot be an actor id: ``(rule, English, Chinese)``, or None."""
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        return (
+            "actor_id_invalid",
+            f"an actor id is text, not {kind}",
+            f"操作人标识须为文本，不能是 {kind}",
+        )
+    bad = unreadable(value)
+    if bad:
+        shown = ", ".join(dict.fromkeys(bad))
+        return (
+            "actor_id_invalid",
+            f"an actor id may not hold control or invisible characters ({shown})",
+            f"操作人标识不得含控制字符或不可见字符（{shown}）",
+        )
+    normal = normal_id(value)
+    if not normal:
+        return ("actor_id_invalid", "an actor id may not be blank", "操作人标识不能为空")
+    if len(normal) > MAX_ID_LENGTH:
+        return (
+            "actor_id_invalid",
+            f"an actor id has at most {MAX_ID_LENGTH} characters, this one {len(normal)}",
+            f"操作人标识最多 {MAX_ID_LENGTH} 个字符，此标识有 {len(normal)} 个",
+        )
+    if normal == RESERVED_ID:
+        return (
+            "actor_id_reserved",
+            f"the actor id {RESERVED_ID!r} is the engine's own; people act under their own id",
+            f"操作人标识 {RESERVED_ID!r} 为系统保留，须以本人标识操作",
+        )
+    return None
+
+
+SYSTEM = engine_actor(RESERVED_ID, {RESERVED_ROLE})
 """The actor of engine-driven steps: gateway routes, handler outcomes, timers."""
 
 

@@ -76,7 +76,7 @@ from cmc_workflow.errors import (
     Problem,
 )
 from cmc_workflow.extensions import Change, Extension
-from cmc_workflow.model import Actor
+from cmc_workflow.model import engine_actor
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
 
@@ -685,7 +685,7 @@ class Schedules(Extension):
         data = dict(schedule.spec.data)
         if schedule.spec.occurrence_field is not None:
             data[schedule.spec.occurrence_field] = occurrence.due.astimezone(schedule.tz)
-        actor = Actor(f"schedule:{schedule.id}", {schedule.spec.role})
+        actor = engine_actor(f"schedule:{schedule.id}", {schedule.spec.role})
         self._pending.claim = (run_id, engine.runner, detail)
         try:
             item = engine.start(schedule.spec.workflow, actor=actor, data=data)

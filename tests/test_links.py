@@ -15,6 +15,7 @@ from cmc_workflow.errors import (
     NotPermitted,
     PolicyDenied,
 )
+from cmc_workflow.model import engine_actor
 from tests.conftest import FakeClock
 
 OPERATOR = Actor("op-1", {"operator"})
@@ -257,7 +258,7 @@ def test_a_gateway_route_gathers_right_after_a_scheduled_start(
 ) -> None:
     with _engine(tmp_path, db_url, clock) as engine:
         engine.start("note", actor=OPERATOR, data={"text": "more light"})
-        batch = engine.start("batch", actor=Actor("system", {"system"}))
+        batch = engine.start("batch", actor=engine_actor("schedule:batch", {"system"}))
         assert (batch.state, batch.data["gathered"]) == ("reviewing", 1)
 
 

@@ -200,7 +200,12 @@ def populate(engine: Engine, clock: FakeClock) -> dict[str, int]:
         ids[name] = engine.start("comments", actor=ASSISTANT, data=data).id
 
     def reply(name: str) -> None:
-        engine.fire(ids[name], "reply", actor=ASSISTANT, data={"answer": "您好"})
+        # as a reply page does: it fires on the version it shows (c2 is answered twice
+        # with the same text, which without the version reads as a stale second click)
+        seen = engine.get(ids[name]).version
+        engine.fire(
+            ids[name], "reply", actor=ASSISTANT, data={"answer": "您好"}, expected_version=seen
+        )
 
     def draft(name: str, channels: list[str], assignees: list[str] | None = None) -> None:
         data = {"title": name, "channels": channels}

@@ -20,6 +20,7 @@ from cmc_workflow import Actor, DefinitionError, Engine, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
+from cmc_workflow.model import engine_actor
 from cmc_workflow.schedules import Schedules
 from tests.conftest import POLICIES, WORKFLOWS, FakeClock
 
@@ -34,7 +35,7 @@ OTHER_OPERATOR = Actor("zhou", {"operator"})
 INTEGRATOR = Actor("chen", {"integrator"}, {"application": "app-7"})
 OTHER_INTEGRATOR = Actor("wu", {"integrator"}, {"application": "app-9"})
 AUTHORITY = Actor("gao", {"authority"})
-SCHEDULER = Actor("schedule:ins_01_daily_patrol", {"system"})
+SCHEDULER = engine_actor("schedule:ins_01_daily_patrol", {"system"})  # as the scheduler acts
 
 REPORT: dict[str, Any] = {
     "application": "app-7",

@@ -13,7 +13,18 @@ from cmc_workflow.cli import db, definitions, items, policy, time
 from cmc_workflow.cli import report as report_cli
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"})
+class _Main(click.Group):
+    """The top group: refuses arguments that are not UTF-8 before any command runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        items.refuse_undecodable(args)
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"},
+)
 @click.version_option(package_name="cmc-workflow")
 def main() -> None:
     """Run and administer cmc-workflow: YAML workflows for cultural-media centers."""

@@ -134,7 +134,7 @@ def handled(as_json: bool) -> Iterator[None]:
             {"type": type(exc).__name__, "problems": problems},
         )
     except EngineError as exc:
-        rule = exc.rule if isinstance(exc, PolicyDenied) else type(exc).__name__
+        rule = exc.code
         detail: dict[str, Any] = {
             "type": type(exc).__name__,
             "rule": rule,
@@ -144,9 +144,12 @@ def handled(as_json: bool) -> Iterator[None]:
         }
         if isinstance(exc, FormInvalid):
             detail["fields"] = {e.field: e.message for e in exc.errors}
-        if isinstance(exc, PolicyDenied) and exc.reason_zh:
+        message = f"refused ({rule}): {exc}"
+        if exc.reason_zh:
             detail["reason_zh"] = exc.reason_zh
-        _exit(EXIT_REFUSED, f"refused ({rule}): {exc}", as_json, detail)
+            if not isinstance(exc, PolicyDenied):  # a policy's own reason reads alone
+                message += f"\n已拒绝（{rule}）：{exc.reason_zh}"
+        _exit(EXIT_REFUSED, message, as_json, detail)
     except StoreError as exc:
         _exit(EXIT_DATABASE, f"database error: {exc}", as_json, {"type": type(exc).__name__})
     except CmcWorkflowError as exc:
@@ -266,6 +269,28 @@ def _attrs(_ctx: click.Context, _param: click.Parameter, value: Sequence[str]) -
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE")
         result[key.strip()] = val
     return result
+
+
+def undecodable(args: Sequence[str]) -> list[tuple[int, str]]:
+    """The command-line arguments (1-based position, escaped text) that are not UTF-8:
+    Python hands them over with the bad bytes as lone surrogates (``surrogateescape``)."""
+    return [
+        (n, arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        for n, arg in enumerate(args, start=1)
+        if any("\udc80" <= ch <= "\udcff" for ch in arg)
+    ]
+
+
+def refuse_undecodable(args: Sequence[str]) -> None:
+    """A usage error (exit 2) naming every argument that is not UTF-8 text."""
+    bad = undecodable(args)
+    if bad:
+        where = ", ".join(f"argument {n} ({text})" for n, text in bad)
+        where_zh = "、".join(f"第 {n} 个参数（{text}）" for n, text in bad)
+        raise click.UsageError(
+            f"{where} is not UTF-8 text; give every argument in UTF-8\n"
+            f"{where_zh}不是 UTF-8 文本，所有参数须使用 UTF-8 编码"
+        )
 
 
 def _actor_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:

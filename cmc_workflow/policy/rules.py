@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import FieldSpec, Label
+from cmc_workflow.model import normal_id
 from cmc_workflow.policy.models import START_TRIGGER
 
 PERMISSIONS_RULE = "permissions"
@@ -311,6 +312,12 @@ class AttestationRule(Rule):
         )
 
 
+def _same_person(stored: str, actor: str) -> bool:
+    """Whether a history row's actor is ``actor`` (normalised), also for rows written
+    before the engine stored ids normalised."""
+    return stored == actor or normal_id(stored) == actor
+
+
 class DistinctActorsRule(Rule):
     """Separation of duties between the actors of named steps."""
 
@@ -337,7 +344,7 @@ class DistinctActorsRule(Rule):
         history = facts.history()
         window = history if self.within == "item" else self.rounds.current(history)
         for this, other in self._partners(request):
-            if any(other.matches_step(s) and s.actor == request.actor for s in window):
+            if any(other.matches_step(s) and _same_person(s.actor, request.actor) for s in window):
                 if this == other:
                     return self.deny(
                         f"{request.actor} already acted as the {other.label.en} of this item; "

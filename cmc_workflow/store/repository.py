@@ -101,6 +101,13 @@ _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
 _INSERT_HISTORY = insert(history)
+_LAST_COMMAND = (
+    select(history.c.kind, history.c.trigger, history.c.from_state, history.c.to_state)
+    .add_columns(history.c.actor, history.c.form, history.c.seq)
+    .where(history.c.item_id == bindparam("b_item"), history.c.kind != "route")
+    .order_by(history.c.seq.desc())
+    .limit(1)
+)
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
 _DUE_OUTBOX = (
     select(*_OUTBOX_COLUMNS)
@@ -361,6 +368,11 @@ class Tx:
             select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
         ).all()
         return [dict(r._mapping) for r in rows]
+
+    def last_command(self, item_id: int) -> dict[str, Any] | None:
+        """The item's last history row that a command took (not a gateway hop), or None."""
+        row = self.conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
+        return dict(row._mapping) if row is not None else None
 
     # -- outbox ------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> list[int]:

@@ -1,0 +1,285 @@
+"""The command boundary: what a caller hands the engine, checked before anything is read or
+written, and made storable for the audit record whatever it was.
+
+Two halves, one per direction:
+
+- **checks** (:func:`text_problem`, :func:`item_id_problem`, :func:`data_problems`,
+  :func:`admitted`) refuse what the store cannot hold or a person cannot read: ids of the
+  wrong type or wider than their column, 64-bit overflows, data that is not a mapping,
+  text with NUL or a lone surrogate, numbers that are not finite, and actor ids that are
+  blank, unreadable or reserved. They name the field, in English and Chinese.
+- **escaping** (:func:`storable_text`, :func:`storable_json`) turns anything at all into
+  what an audit column can hold (SEC-1: a refusal is recorded, however bad its input):
+  control characters and lone surrogates backslash-escaped, text cut to the column's
+  width, non-finite numbers and foreign objects as their ``repr``. The audit record says
+  which of its fields were escaped or truncated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from cmc_workflow.errors import FieldError, IdentityRefused
+from cmc_workflow.model import (
+    RESERVED_ROLE,
+    Actor,
+    id_problem,
+    is_engine_actor,
+    normal_id,
+    unreadable,
+)
+
+ID_WIDTH = 64
+"""The width of workflow, trigger and state columns."""
+INT64 = (-(2**63), 2**63 - 1)
+"""The range of item ids (BIGINT)."""
+INT32 = (-(2**31), 2**31 - 1)
+"""The range of row versions (INTEGER)."""
+MAX_DEPTH = 32
+"""How deeply data may nest."""
+
+
+_PLAIN = (bool, int, dt.date, type(None))
+"""Scalars data may hold besides text and floats (dates and datetimes are written as ISO
+8601 text by the forms)."""
+
+
+def _unstorable(text: str) -> list[str]:
+    """Code points of ``text`` the store cannot hold: NUL and lone surrogates."""
+    if text.isprintable():  # neither is printable
+        return []
+    return [f"U+{ord(ch):04X}" for ch in text if ch == "\0" or "\ud800" <= ch <= "\udfff"]
+
+
+# -- checks ------------------------------------------------------------------------------
+def text_problem(field: str, value: object, width: int = ID_WIDTH) -> FieldError | None:
+    """Why ``value`` cannot be the id ``field`` (a workflow id, a trigger), or None."""
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        return FieldError(field, f"expected text, got {kind}", f"须为文本，而不是 {kind}")
+    if not value.strip():
+        return FieldError(field, "must not be blank", "不能为空")
+    bad = unreadable(value)
+    if bad:
+        shown = ", ".join(dict.fromkeys(bad))
+        return FieldError(
+            field,
+            f"holds control or invisible characters ({shown})",
+            f"含控制字符或不可见字符（{shown}）",
+        )
+    if len(value) > width:
+        return FieldError(
+            field,
+            f"has {len(value)} characters, at most {width} are possible",
+            f"有 {len(value)} 个字符，最多 {width} 个",
+        )
+    return None
+
+
+def int_problem(
+    field: str, value: object, bounds: tuple[int, int] = INT64, *, optional: bool = False
+) -> FieldError | None:
+    """Why ``value`` cannot be the whole number ``field`` (an item id, a version), or None."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = type(value).__name__
+        return FieldError(field, f"expected a whole number, got {kind}", f"须为整数，而不是 {kind}")
+    low, high = bounds
+    if not low <= value <= high:
+        return FieldError(
+            field,
+            f"{value} is outside {low}..{high}",
+            f"{value} 超出范围 {low}..{high}",
+        )
+    return None
+
+
+def data_problems(field: str, value: object) -> list[FieldError]:
+    """Why ``value`` cannot be the data or form ``field``: not a mapping, keys that are not
+    text, text with NUL or lone surrogates, numbers that are not finite, values no JSON
+    column holds (bytes, sets, objects), nesting deeper than :data:`MAX_DEPTH`. None is
+    an empty mapping."""
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        kind = type(value).__name__
+        return [
+            FieldError(
+                field,
+                f"expected a mapping of field names to values, got {kind}",
+                f"须为字段名到值的映射，而不是 {kind}",
+            )
+        ]
+    found: list[FieldError] = []
+    _walk(field, value, 0, found)
+    return found
+
+
+def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None:
+    if depth > MAX_DEPTH:
+        found.append(
+            FieldError(path, f"nests deeper than {MAX_DEPTH} levels", f"嵌套超过 {MAX_DEPTH} 层")
+        )
+        return
+    if isinstance(value, str):
+        bad = _unstorable(value)
+        if bad:
+            shown = ", ".join(dict.fromkeys(bad))
+            found.append(
+                FieldError(
+                    path,
+                    f"holds characters no text may hold ({shown}: NUL or a lone surrogate)",
+                    f"含文本不允许的字符（{shown}：NUL 或孤立代理项）",
+                )
+            )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            found.append(
+                FieldError(
+                    path,
+                    f"{value!r} is not a finite number",
+                    f"{value!r} 不是有限数值",
+                )
+            )
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                kind = type(key).__name__
+                found.append(
+                    FieldError(
+                        f"{path}.{storable_text(repr(key), 40)[0]}",
+                        f"a field name is text, not {kind}",
+                        f"字段名须为文本，而不是 {kind}",
+                    )
+                )
+                continue
+            name = storable_text(key, 64)[0]
+            if _unstorable(key):
+                found.append(
+                    FieldError(
+                        f"{path}.{name}",
+                        "the field name holds NUL or a lone surrogate",
+                        "字段名含 NUL 或孤立代理项",
+                    )
+                )
+                continue
+            _walk(f"{path}.{name}", inner, depth + 1, found)
+    elif isinstance(value, list | tuple):
+        for n, inner in enumerate(value):
+            _walk(f"{path}[{n}]", inner, depth + 1, found)
+    elif not isinstance(value, _PLAIN):
+        kind = type(value).__name__
+        found.append(
+            FieldError(
+                path,
+                f"a {kind} cannot be stored: give text, numbers, true/false, dates, lists "
+                "or mappings",
+                f"{kind} 类型的值无法保存：请使用文本、数值、布尔值、日期、列表或映射",
+            )
+        )
+
+
+def admitted(actor: object) -> Actor:
+    """``actor`` as the engine takes it: its id normalised (:func:`normal_id`), or
+    :class:`IdentityRefused` naming the rule. Only actors the engine made
+    (:func:`~cmc_workflow.model.engine_actor`) may hold the id or role ``system``."""
+    if not isinstance(actor, Actor):
+        kind = type(actor).__name__
+        raise IdentityRefused(
+            "actor_invalid",
+            f"a command's actor is an Actor, not {kind}",
+            f"命令的操作人须为 Actor，而不是 {kind}",
+        )
+    engine = is_engine_actor(actor)
+    problem = None if engine else id_problem(actor.id)
+    if problem is not None:
+        raise IdentityRefused(*problem)
+    for role in actor.roles:
+        if not isinstance(role, str) or unreadable(role) or not role.strip():
+            shown = storable_text(repr(role), 40)[0]
+            raise IdentityRefused(
+                "role_invalid",
+                f"the role {shown} is not a readable role name",
+                f"角色 {shown} 不是可读的角色名",
+            )
+    for key, val in actor.attributes.items():
+        if not (isinstance(key, str) and isinstance(val, str)) or _unstorable(f"{key}{val}"):
+            shown = storable_text(repr(key), 40)[0]
+            raise IdentityRefused(
+                "attribute_invalid",
+                f"the actor attribute {shown} is not text without NUL or lone surrogates",
+                f"操作人属性 {shown} 须为不含 NUL 或孤立代理项的文本",
+            )
+    if engine:
+        return actor
+    if RESERVED_ROLE in actor.roles:
+        raise IdentityRefused(
+            "role_reserved",
+            f"the role {RESERVED_ROLE!r} is the engine's own; no caller holds it",
+            f"角色 {RESERVED_ROLE!r} 为系统保留，调用方不得持有",
+        )
+    normal = normal_id(actor.id)
+    if normal == actor.id:
+        return actor
+    return Actor(normal, actor.roles, actor.attributes)
+
+
+# -- escaping for the audit record -------------------------------------------------------
+def escaped(text: str) -> str:
+    """``text`` with control characters and lone surrogates backslash-escaped."""
+    if all(ch.isprintable() or ch == " " for ch in text) and not _unstorable(text):
+        return text
+    out = []
+    for ch in text:
+        if "\ud800" <= ch <= "\udfff" or (not ch.isprintable() and ch != " "):
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def storable_text(value: object, width: int | None) -> tuple[str, bool, bool]:
+    """``value`` as column text: ``(text, escaped, truncated)``. Anything that is not a
+    string is written as its ``repr``; text is escaped (:func:`escaped`) and cut to
+    ``width`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    safe = escaped(text)
+    changed = safe != text or not isinstance(value, str)
+    if width is not None and len(safe) > width:
+        return safe[:width], changed, True
+    return safe, changed, False
+
+
+def storable_json(value: Any, depth: int = 0) -> tuple[Any, bool]:
+    """``value`` as a JSON column can hold it on every store: ``(value, changed)``. Text is
+    escaped, keys become text, non-finite numbers and foreign objects become their
+    ``repr``, and nesting stops at :data:`MAX_DEPTH`."""
+    if value is None or isinstance(value, bool):
+        return value, False
+    if isinstance(value, int):
+        if INT64[0] <= value <= INT64[1]:
+            return value, False
+        return repr(value), True
+    if isinstance(value, float):
+        return (value, False) if math.isfinite(value) else (repr(value), True)
+    if isinstance(value, str):
+        text, changed, _cut = storable_text(value, None)
+        return text, changed
+    if depth >= MAX_DEPTH:
+        return storable_text(value, 200)[0], True
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        changed = False
+        for key, inner in value.items():
+            name, key_changed, _cut = storable_text(key, None)
+            out[name], inner_changed = storable_json(inner, depth + 1)
+            changed = changed or key_changed or inner_changed
+        return out, changed
+    if isinstance(value, list | tuple):
+        items = [storable_json(inner, depth + 1) for inner in value]
+        return [v for v, _c in items], any(c for _v, c in items)
+    return storable_text(value, 200)[0], True
