@@ -277,6 +277,12 @@ class Verification:
         return not self.findings
 
 
+def _streamed(batch: int) -> dict[str, Any]:
+    """Per-statement options that stream a result (a server-side cursor on PostgreSQL);
+    ``Connection.execution_options`` would change the caller's connection for good."""
+    return {"stream_results": True, "yield_per": batch}
+
+
 @dataclass(slots=True)
 class _Chain:
     name: str
@@ -297,7 +303,7 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
     }
     query = select(audit).order_by(audit.c.chain, audit.c.chain_seq, audit.c.id)
     current: _Chain | None = None
-    rows = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    rows = conn.execute(query, execution_options=_streamed(batch))
     for row in rows:
         result.records += 1
         if row.chain is None or row.chain_seq is None or row.hash is None:
@@ -604,7 +610,7 @@ def _verify_history(conn: Connection, result: Verification, batch: int) -> None:
     }
     result.items = len(anchors)
     query = select(history).order_by(history.c.item_id, history.c.seq, history.c.id)
-    rows = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    rows = conn.execute(query, execution_options=_streamed(batch))
     current: _Chain | None = None
     seen: set[int] = set()
     for row in rows:
@@ -808,9 +814,7 @@ def _close_history(
 
 def records(conn: Connection, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
     """Every audit record, in id order, as a plain mapping."""
-    rows = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        select(audit).order_by(audit.c.id)
-    )
+    rows = conn.execute(select(audit).order_by(audit.c.id), execution_options=_streamed(batch))
     for row in rows:
         yield dict(row._mapping)
 

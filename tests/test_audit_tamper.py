@@ -1,0 +1,343 @@
+"""Every single-row tamper of the history and the audit log is named (SEC-2).
+
+A database holds a few items walked through the bundled ``publishing`` workflow, with
+refused commands (one item's last record is a refusal, one actor's chain holds a single
+refused start). Then, for EACH row of ``history`` and EACH row of ``audit`` in turn, each
+column is changed, the row is deleted, and a forged row is inserted (linked and hashed
+like the engine would, and unchained); :func:`verify` must name the table and the row
+every time. Each tamper runs in a transaction that is rolled back, so every case starts
+from the same untampered database, which verifies clean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from cmc_workflow import Actor, Engine
+from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.store import audit as audit_log
+from cmc_workflow.store.database import open_database
+from cmc_workflow.store.tables import audit, audit_heads, history, items
+from tests.conftest import FakeClock
+from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, TOPIC, ok_handler, walk
+
+STRANGER = Actor("nobody", {"visitor"})
+LONER = Actor("drifter", {"visitor"})
+
+
+def build(engine: Engine) -> dict[str, int]:
+    """Three items and two actor chains: a full lifecycle (handler included), an item whose
+    last record is a refusal, an item half-way, and refused starts."""
+    done = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    walk(engine, done, "archived")
+    refused_last = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    with pytest.raises(CmcWorkflowError):
+        engine.fire(refused_last.id, "approve", actor=STRANGER)
+    engine.fire(refused_last.id, "approve", actor=LEAD)
+    with pytest.raises(CmcWorkflowError):
+        engine.fire(refused_last.id, "approve", actor=STRANGER)
+    halfway = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    walk(engine, halfway, "drafting")
+    for _ in range(2):
+        with pytest.raises(CmcWorkflowError):
+            engine.start("publishing", actor=STRANGER, data=dict(TOPIC))
+    with pytest.raises(CmcWorkflowError):
+        engine.start("publishing", actor=LONER, data=dict(TOPIC))
+    return {"done": done.id, "refused_last": refused_last.id, "halfway": halfway.id}
+
+
+@pytest.fixture
+def built(db_url: str, clock: FakeClock) -> tuple[str, dict[str, int]]:
+    with Engine.open(
+        db_url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
+    ) as engine:
+        ids = build(engine)
+    return db_url, ids
+
+
+@pytest.fixture
+def conn(built: tuple[str, dict[str, int]]) -> Iterator[Connection]:
+    database = open_database(built[0])
+    try:
+        with database.connect() as connection:
+            yield connection
+    finally:
+        database.dispose()
+
+
+def rows_of(conn: Connection, table: Table) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
+
+
+def tampered(conn: Connection, *statements: Any) -> audit_log.Verification:
+    """Verify with ``statements`` applied, then roll them back."""
+    if conn.in_transaction():  # the reads before
+        conn.rollback()
+    tx = conn.begin()
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        return audit_log.verify(conn)
+    finally:
+        tx.rollback()
+
+
+def changed(name: str, value: Any) -> Any:
+    """Another value of the same type for column ``name``."""
+    if name in ("hash", "prev_hash"):
+        return value[:-1] + ("1" if value[-1] != "1" else "2")
+    if isinstance(value, dt.datetime):
+        return value + dt.timedelta(seconds=1)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 100
+    if isinstance(value, list):
+        return [*value, "forged"]
+    if isinstance(value, dict):
+        return {**value, "forged": True}
+    if name == "item_id":  # an audit record of a refused start
+        return 1
+    return "mallory" if value != "mallory" else "forged"
+
+
+def names_row(result: audit_log.Verification, table: str, row_id: int) -> bool:
+    return any(f.table == table and f.row_id == row_id for f in result.findings)
+
+
+def names_gap(result: audit_log.Verification, table: str, chain: str, seq: int) -> bool:
+    return any(
+        f.table == table
+        and f.chain == chain
+        and f.missing is not None
+        and f.missing[0] <= seq <= f.missing[1]
+        for f in result.findings
+    )
+
+
+def check_every_tamper(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    chain_of: Callable[[dict[str, Any]], str],
+    seq_of: Callable[[dict[str, Any]], int],
+    forge: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]],
+    other: Callable[[dict[str, Any], str], dict[str, Any]],
+) -> list[str]:
+    """Edit each column of each row, delete each row, insert a forged row after each row
+    (linked and hashed, then unchained); returns what verification failed to name."""
+    table_name = table.name
+    missed: list[str] = []
+    rows = rows_of(conn, table)
+    next_id = max(r["id"] for r in rows) + 1
+    for row in rows:
+        where = f"{table_name} id {row['id']} ({chain_of(row)} #{seq_of(row)})"
+        for column in columns:
+            values = other(row, column)
+            result = tampered(conn, update(table).where(table.c.id == row["id"]).values(values))
+            if not names_row(result, table_name, row["id"]):
+                missed.append(f"edit of {column} in {where}: {result.findings}")
+        result = tampered(conn, delete(table).where(table.c.id == row["id"]))
+        if not names_gap(result, table_name, chain_of(row), seq_of(row)):
+            missed.append(f"deletion of {where}: {result.findings}")
+        forged = forge(row, rows)
+        for variant in (forged, {**forged, "prev_hash": None, "hash": None}):
+            result = tampered(conn, insert(table).values({**variant, "id": next_id}))
+            if not names_row(result, table_name, next_id):
+                unchained = "unchained " if variant["hash"] is None else ""
+                missed.append(f"{unchained}row inserted after {where}: {result.findings}")
+    return missed
+
+
+@pytest.mark.req("SEC-2")
+def test_the_untampered_database_verifies_clean(conn: Connection) -> None:
+    result = audit_log.verify(conn)
+    assert result.ok, result.findings
+    assert result.history_rows == len(rows_of(conn, history)) > 0
+    assert result.records == len(rows_of(conn, audit)) > 0
+    assert result.items == 3
+    heads = {r["chain"]: (r["chain_seq"], r["hash"]) for r in rows_of_heads(conn)}
+    assert heads == result.heads
+
+
+def rows_of_heads(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(select(audit_heads))]
+
+
+@pytest.mark.req("SEC-2")
+def test_every_edit_deletion_and_insertion_of_a_history_row_is_named(
+    conn: Connection, built: tuple[str, dict[str, int]]
+) -> None:
+    ids = built[1]
+    all_rows = rows_of(conn, history)
+    assert {r["kind"] for r in all_rows} == {"start", "fire", "handler"}
+
+    def other(row: dict[str, Any], column: str) -> dict[str, Any]:
+        if column == "item_id":  # moved to another item, where its number is free
+            target = ids["halfway"] if row["item_id"] != ids["halfway"] else ids["done"]
+            return {"item_id": target, "seq": 1000}
+        return {column: changed(column, row[column])}
+
+    def forge(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        # a route row after ``row``, numbered after the item's last, linked to ``row``
+        last = max(r["seq"] for r in rows if r["item_id"] == row["item_id"])
+        forged = {k: v for k, v in row.items() if k not in ("id", "prev_hash", "hash")}
+        forged.update(kind="route", trigger=None, actor="system", roles=[], form={}, seq=last + 1)
+        forged["from_state"] = row["to_state"]
+        forged["prev_hash"] = row["hash"]
+        forged["hash"] = audit_log.history_hash(row["hash"], forged)
+        return forged
+
+    missed = check_every_tamper(
+        conn,
+        history,
+        (*audit_log.HISTORY_HASHED_FIELDS, "prev_hash", "hash"),
+        lambda r: f"item:{r['item_id']}",
+        lambda r: int(r["seq"]),
+        forge,
+        other,
+    )
+    assert missed == []
+
+
+@pytest.mark.req("SEC-2")
+def test_every_edit_deletion_and_insertion_of_an_audit_record_is_named(
+    conn: Connection, built: tuple[str, dict[str, int]]
+) -> None:
+    ids = built[1]
+    records = rows_of(conn, audit)
+    last = {}
+    for r in records:
+        last[r["chain"]] = r
+    # the cases the issue saw missed: an item's last record that is a refusal, and an
+    # actor chain of one record
+    assert last[f"item:{ids['refused_last']}"]["outcome"] == "refused"
+    assert last["actor:drifter"]["chain_seq"] == 1
+
+    def other(row: dict[str, Any], column: str) -> dict[str, Any]:
+        return {column: changed(column, row[column])}
+
+    def forge(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+        end = max(r["chain_seq"] for r in rows if r["chain"] == row["chain"])
+        forged = {k: v for k, v in row.items() if k not in ("id", "prev_hash", "hash")}
+        forged.update(actor="mallory", outcome="accepted", rule=None, reason=None)
+        forged["chain_seq"] = end + 1
+        forged["prev_hash"] = row["hash"]
+        forged["hash"] = audit_log.record_hash(row["hash"], forged)
+        return forged
+
+    missed = check_every_tamper(
+        conn,
+        audit,
+        (*audit_log.HASHED_FIELDS, "chain_seq", "prev_hash", "hash"),
+        lambda r: str(r["chain"]),
+        lambda r: int(r["chain_seq"]),
+        forge,
+        other,
+    )
+    assert missed == []
+
+
+@pytest.mark.req("SEC-2")
+def test_a_rehashed_last_row_is_named_by_its_anchor(
+    conn: Connection, built: tuple[str, dict[str, int]]
+) -> None:
+    """A careful forger re-hashes the row changed: only the anchor outside the chain can
+    tell, for the last history row and the last audit record of a chain."""
+    item_id = built[1]["refused_last"]
+    rows = [r for r in rows_of(conn, history) if r["item_id"] == item_id]
+    row = rows[-1]
+    forged = {**row, "actor": "mallory"}
+    digest = audit_log.history_hash(row["prev_hash"], forged)
+    result = tampered(
+        conn, update(history).where(history.c.id == row["id"]).values(actor="mallory", hash=digest)
+    )
+    assert names_row(result, "history", row["id"])
+    record = [r for r in rows_of(conn, audit) if r["chain"] == f"item:{item_id}"][-1]
+    forged = {**record, "reason": "nothing to see"}
+    digest = audit_log.record_hash(record["prev_hash"], forged)
+    result = tampered(
+        conn,
+        update(audit)
+        .where(audit.c.id == record["id"])
+        .values(reason="nothing to see", hash=digest),
+    )
+    assert names_row(result, "audit", record["id"])
+
+
+@pytest.mark.req("SEC-2")
+def test_the_anchors_themselves_are_checked(
+    conn: Connection, built: tuple[str, dict[str, int]]
+) -> None:
+    ids = built[1]
+    item = dict(conn.execute(select(items).where(items.c.id == ids["halfway"])).one()._mapping)
+    moved = tampered(conn, update(items).where(items.c.id == item["id"]).values(state="published"))
+    assert [(f.kind, f.table, f.row_id) for f in moved.findings] == [
+        ("edited", "items", item["id"])
+    ]
+    counted = tampered(
+        conn, update(items).where(items.c.id == item["id"]).values(seq=item["seq"] + 1)
+    )
+    assert [(f.kind, f.table, f.row_id) for f in counted.findings] == [
+        ("edited", "items", item["id"])
+    ]
+    chain = "actor:nobody"
+    gone = tampered(conn, delete(audit_heads).where(audit_heads.c.chain == chain))
+    assert [(f.kind, f.table, f.chain) for f in gone.findings] == [
+        ("deleted", "audit_heads", chain)
+    ]
+    head = conn.execute(select(audit_heads).where(audit_heads.c.chain == chain)).one()
+    edited = tampered(
+        conn,
+        update(audit_heads)
+        .where(audit_heads.c.chain == chain)
+        .values(hash=changed("hash", head.hash)),
+    )
+    assert [(f.kind, f.chain) for f in edited.findings] == [("edited", chain)]
+
+
+@pytest.mark.req("SEC-2")
+def test_the_engine_keeps_the_gap_of_a_deleted_last_record(
+    built: tuple[str, dict[str, int]], clock: FakeClock
+) -> None:
+    """The next command after a deleted last record chains to the anchor, not to what is
+    left: the deletion stays visible instead of being papered over."""
+    url, ids = built
+    item_id = ids["refused_last"]
+    database = open_database(url)
+    try:
+        with database.begin() as conn:
+            last = conn.execute(
+                select(audit.c.id, audit.c.chain_seq)
+                .where(audit.c.chain == f"item:{item_id}")
+                .order_by(audit.c.chain_seq.desc())
+                .limit(1)
+            ).one()
+            conn.execute(delete(audit).where(audit.c.id == last.id))
+            rows = conn.execute(
+                select(history.c.id, history.c.seq)
+                .where(history.c.item_id == item_id)
+                .order_by(history.c.seq.desc())
+                .limit(1)
+            ).one()
+            conn.execute(delete(history).where(history.c.id == rows.id))
+    finally:
+        database.dispose()
+    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+        engine.fire(item_id, "assign", actor=LEAD, data=dict(HAPPY_PATH[1][3]))
+    database = open_database(url)
+    try:
+        with database.connect() as conn:
+            result = audit_log.verify(conn)
+    finally:
+        database.dispose()
+    assert names_gap(result, "audit", f"item:{item_id}", last.chain_seq)
+    assert names_gap(result, "history", f"item:{item_id}", rows.seq)
+    assert json.dumps([f.message_zh for f in result.findings], ensure_ascii=False).count("删除")
