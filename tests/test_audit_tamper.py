@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+from click.testing import CliRunner
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from cmc_workflow import Actor, Engine
+from cmc_workflow.cli import main
 from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
@@ -341,3 +346,68 @@ def test_the_engine_keeps_the_gap_of_a_deleted_last_record(
     assert names_gap(result, "audit", f"item:{item_id}", last.chain_seq)
     assert names_gap(result, "history", f"item:{item_id}", rows.seq)
     assert json.dumps([f.message_zh for f in result.findings], ensure_ascii=False).count("删除")
+
+
+def run_cli(*args: str) -> Any:
+    """``cmc-workflow ARGS`` in this process; the test session's logging is put back."""
+    saved = structlog.get_config()
+    try:
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.req("SEC-2")
+def test_audit_verify_names_a_changed_reviewer_in_both_languages(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cmc.db'}"
+    with Engine.open(
+        url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
+    ) as engine:
+        ids = build(engine)
+    done = run_cli("audit", "verify", "--db", url)
+    assert done.exit_code == 0, done.output
+    assert "16 history rows of 3 items" in done.stdout
+    assert "intact" in done.stdout
+    assert "完好" in done.stdout
+    database = open_database(url)
+    try:
+        with database.begin() as conn:
+            review = conn.execute(
+                select(history.c.id).where(
+                    history.c.item_id == ids["done"], history.c.from_state == "first_review"
+                )
+            ).scalar_one()
+            conn.execute(update(history).where(history.c.id == review).values(actor="mallory"))
+    finally:
+        database.dispose()
+    done = run_cli("audit", "verify", "--db", url)
+    assert done.exit_code == 1
+    assert f"edited: history row id {review} (item {ids['done']} #6)" in done.stdout
+    assert f"历史记录 id {review}（事项 {ids['done']} #6）：内容与其哈希不符" in done.stdout
+    assert "1 finding(s)" in done.stdout
+    assert "发现 1 处问题" in done.stdout
+    done = run_cli("audit", "verify", "--db", url, "--json")
+    assert done.exit_code == 1
+    (finding,) = json.loads(done.stdout)["findings"]
+    assert (finding["kind"], finding["table"], finding["row_id"]) == ("edited", "history", review)
+    assert finding["audit_id"] is None
+    assert "内容与其哈希不符" in finding["message_zh"]
+
+
+@pytest.mark.req("SEC-2")
+def test_verify_writes_nothing(built: tuple[str, dict[str, int]]) -> None:
+    url = built[0]
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite counts a connection's changes")
+    database = open_database(url)
+    try:
+        with database.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert isinstance(raw, sqlite3.Connection)
+            before = raw.total_changes
+            assert audit_log.verify(conn).ok
+            assert raw.total_changes == before
+    finally:
+        database.dispose()

@@ -392,8 +392,9 @@ def audit_group() -> None:
 @db_option
 @json_option
 def verify(db: str, as_json: bool) -> None:
-    """Walk every hash chain of the audit log at --db; name every edited, deleted or
-    inserted record. Exit 0 when intact, 1 when anything was found."""
+    """Walk every hash chain of the audit log and of the items' history at --db, and
+    compare each chain's end with its anchor; name every edited, deleted or inserted row
+    (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
     configure_logging(level="warning")
     with handled(as_json), _store(db) as store, store.read() as tx:
         result = audit_log.verify(tx.conn)
@@ -403,13 +404,19 @@ def verify(db: str, as_json: bool) -> None:
                 "ok": result.ok,
                 "records": result.records,
                 "chains": result.chains,
+                "history_rows": result.history_rows,
+                "items": result.items,
                 "findings": [
                     {
                         "kind": f.kind,
+                        "table": f.table,
+                        "row_id": f.row_id,
                         "audit_id": f.audit_id,
                         "chain": f.chain,
                         "chain_seq": f.chain_seq,
+                        "missing": list(f.missing) if f.missing is not None else None,
                         "message": f.message,
+                        "message_zh": f.message_zh,
                     }
                     for f in result.findings
                 ],
@@ -418,9 +425,16 @@ def verify(db: str, as_json: bool) -> None:
         )
     else:
         for finding in result.findings:
-            click.echo(str(finding))
+            click.echo(f"{finding} [{finding.table}]")
+            click.echo(f"    {finding.zh}")
         verdict = "intact" if result.ok else f"{len(result.findings)} finding(s)"
+        verdict_zh = "完好" if result.ok else f"发现 {len(result.findings)} 处问题"
+        click.echo(f"{result.history_rows} history rows of {result.items} items")
         click.echo(f"{result.records} records in {result.chains} chains: {verdict}")
+        click.echo(
+            f"{result.chains} 条审计链共 {result.records} 条记录，{result.items} 个事项共 "
+            f"{result.history_rows} 条历史记录：{verdict_zh}"
+        )
     if not result.ok:
         raise SystemExit(EXIT_TAMPERED)
 
