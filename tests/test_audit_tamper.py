@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,17 @@ from typing import Any
 import pytest
 import structlog
 from click.testing import CliRunner
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Table, create_engine, delete, insert, inspect, select, text, update
+from sqlalchemy.engine import Connection, make_url
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.cli import main
 from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.store import audit as audit_log
-from cmc_workflow.store.database import open_database
+from cmc_workflow.store import schema
+from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import audit, audit_heads, history, items
-from tests.conftest import FakeClock
+from tests.conftest import PG_ENV, FakeClock
 from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, TOPIC, ok_handler, walk
 
 STRANGER = Actor("nobody", {"visitor"})
@@ -409,5 +412,79 @@ def test_verify_writes_nothing(built: tuple[str, dict[str, int]]) -> None:
             before = raw.total_changes
             assert audit_log.verify(conn).ok
             assert raw.total_changes == before
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def own_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test alone (migrations go down and up): a SQLite file, or a new
+    PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'own.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
+    admin_url = make_url(normalize_url(base))
+    name = f"cmc_tamper_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.req("SEC-2")
+def test_a_database_upgraded_from_0004_verifies_clean_and_keeps_chaining(
+    own_url: str, clock: FakeClock
+) -> None:
+    """Rows written before history was chained (the engine's rows, with the columns and
+    the head table of 0005 taken away by its downgrade) are chained by the upgrade."""
+    with Engine.open(
+        own_url,
+        workflows=PUBLISHING,
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
+        migrate=True,
+    ) as engine:
+        ids = build(engine)
+    database = open_database(own_url)
+    try:
+        with database.connect() as conn:
+            before = audit_log.verify(conn)
+            chained = {r["id"]: r["hash"] for r in rows_of(conn, history)}
+        assert before.ok, before.findings
+        schema.downgrade(database, "0004")
+        columns = {c["name"] for c in inspect(database).get_columns("history")}
+        assert "hash" not in columns
+        assert "audit_heads" not in inspect(database).get_table_names()
+        schema.upgrade(database)
+        assert schema.drift(database) == []
+        with database.connect() as conn:
+            after = audit_log.verify(conn)
+            assert {r["id"]: r["hash"] for r in rows_of(conn, history)} == chained
+        assert after.ok, after.findings
+        assert (after.records, after.history_rows, after.heads) == (
+            before.records,
+            before.history_rows,
+            before.heads,
+        )
+    finally:
+        database.dispose()
+    with Engine.open(own_url, workflows=PUBLISHING, clock=clock) as engine:
+        engine.fire(ids["refused_last"], "assign", actor=LEAD, data=dict(HAPPY_PATH[1][3]))
+        with pytest.raises(CmcWorkflowError):
+            engine.fire(ids["halfway"], "approve", actor=STRANGER)
+    database = open_database(own_url)
+    try:
+        with database.connect() as conn:
+            result = audit_log.verify(conn)
+        assert result.ok, result.findings
+        assert result.history_rows == before.history_rows + 1
     finally:
         database.dispose()

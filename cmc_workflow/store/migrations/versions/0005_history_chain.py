@@ -160,5 +160,6 @@ def downgrade() -> None:
     with op.batch_alter_table("history", schema=None) as batch_op:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_column("history_head")
+    # not in batch mode: on SQLite, batch re-creates ``items``, which the foreign keys of
+    # history, timers and clocks forbid; SQLite (3.35 and later) drops the column itself
+    op.drop_column("items", "history_head")
