@@ -16,15 +16,29 @@ transaction-scoped advisory lock on the chain's key, because some records (refus
 clock events) are written without the item's row lock; two writers of one chain queue
 for microseconds instead of colliding on ``unique(chain, chain_seq)``.
 
-Verification walks every chain and names what it finds: a record whose content no
-longer matches its hash (**edited**), a break where a chain's link points to a record
-that is not there (**deleted**), a record the next record was not chained to, or that
-was written after its successor (**inserted**), a record outside any chain
-(**unchained**). Accepted steps of items without their audit record are found by
-comparing the history with the log, which also catches a deleted last record of an
-item's chain. What a hash chain cannot catch by itself is a whole chain recomputed by
-someone who can write the database, or records cut off the end of an actor's chain:
-keep exported chain heads (``cmc-workflow audit verify --json``) elsewhere to compare.
+History. Each item's history rows form a chain of their own (``prev_hash``/``hash`` on
+the row, the position ``seq`` included in the hash), appended under the item's row lock
+that the command holds anyway; the item row keeps the last row's hash (``history_head``)
+next to the count it already kept (``seq``).
+
+Anchors. A chain's last record has no successor to vouch for it, so each chain's end is
+also written outside the chain, in the same transaction: ``audit_heads`` holds one row per
+audit chain (its last position and hash), written under the chain's advisory lock, and
+``items.history_head`` under the item's row lock: no new lock, no new lock order. The next
+record is chained to the anchor, not to whatever record is last: a record deleted from
+the end leaves a gap that stays visible.
+
+Verification walks every chain and names what it finds, with the table and the row: a
+row whose content no longer matches its hash (**edited**), a break where a chain's link
+points to a row that is not there, or an anchor beyond the chain's end (**deleted**), a row
+the next row was not chained to, one written after its successor, or one past the anchor
+(**inserted**), a row outside any chain (**unchained**); and an item row whose state,
+visit or count disagrees with its history (**edited**, table ``items``). Accepted steps of
+items without their audit record are found by comparing the history with the log. A
+single changed, deleted or inserted row of ``history`` or ``audit`` is always named. What
+the chains cannot catch is someone who can write the database and rewrites a chain *and*
+its anchor together: keep exported chain heads (``cmc-workflow audit verify --json``)
+elsewhere to compare.
 """
 
 from __future__ import annotations
