@@ -15,6 +15,10 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +38,7 @@ from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import audit, audit_heads, history, items
 from tests.conftest import PG_ENV, FakeClock
-from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, TOPIC, ok_handler, walk
+from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, ROOT, TOPIC, ok_handler, walk
 
 STRANGER = Actor("nobody", {"visitor"})
 LONER = Actor("drifter", {"visitor"})
@@ -488,3 +492,60 @@ def test_a_database_upgraded_from_0004_verifies_clean_and_keeps_chaining(
         assert result.history_rows == before.history_rows + 1
     finally:
         database.dispose()
+
+
+@pytest.mark.req("SEC-2")
+def test_audit_verify_while_runners_write_finds_nothing(
+    built: tuple[str, dict[str, int]], clock: FakeClock
+) -> None:
+    """Commands committing while the chains are walked are not tampering: verify reads
+    one snapshot (an anchor read before a command and its chain after it would differ)."""
+    url, _ids = built
+    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+        for _ in range(60):  # rows enough that a walk takes a while
+            engine.fire(
+                engine.start("publishing", actor=EDITOR, data=dict(TOPIC)).id,
+                "edit",
+                actor=LEAD,
+                data={"title": "t"},
+            )
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    fired = [0]
+
+    def write() -> None:
+        try:
+            with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+                item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+                while not stop.is_set() or fired[0] < 20:
+                    engine.fire(item.id, "edit", actor=LEAD, data={"title": f"t{fired[0]}"})
+                    with pytest.raises(CmcWorkflowError):
+                        engine.fire(item.id, "approve", actor=STRANGER)
+                    fired[0] += 1
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while not fired[0] and writer.is_alive():
+            time.sleep(0.01)  # the writer is writing
+        # in child processes: the command configures logging, which must not change
+        # under the writer thread of this process
+        outcomes = [
+            subprocess.run(
+                [sys.executable, "-m", "cmc_workflow", "audit", "verify", "--db", url, "--json"],
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            for _ in range(5)
+        ]
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+    assert fired[0] >= 20
+    for done in outcomes:
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from cmc_workflow.cli.items import (
     EXIT_DEFINITION,
@@ -44,6 +45,7 @@ from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
 from cmc_workflow.store import Store
 from cmc_workflow.store import audit as audit_log
+from cmc_workflow.store.database import READ_ONLY
 
 EXIT_TAMPERED = 1
 
@@ -383,6 +385,28 @@ def _store(db: str) -> Iterator[Store]:
         store.close()
 
 
+@contextmanager
+def _snapshot(store: Store) -> Iterator[Connection]:
+    """One read-only transaction over one snapshot of the database, so that runners
+    committing while the chains are walked cannot look like tampering (an anchor read
+    before a command, its chain after it). SQLite's read transaction is one snapshot
+    already; PostgreSQL's default (READ COMMITTED) takes a new one per statement."""
+    if store.sqlite:
+        with store.read() as tx:
+            yield tx.conn
+        return
+    try:
+        with (
+            store.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True, **READ_ONLY
+            ) as conn,
+            conn.begin(),
+        ):
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
 @click.group("audit")
 def audit_group() -> None:
     """Verify and export the hash-chained audit log."""
@@ -396,8 +420,8 @@ def verify(db: str, as_json: bool) -> None:
     compare each chain's end with its anchor; name every edited, deleted or inserted row
     (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
     configure_logging(level="warning")
-    with handled(as_json), _store(db) as store, store.read() as tx:
-        result = audit_log.verify(tx.conn)
+    with handled(as_json), _store(db) as store, _snapshot(store) as conn:
+        result = audit_log.verify(conn)
     if as_json:
         emit_json(
             {

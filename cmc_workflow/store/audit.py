@@ -307,7 +307,12 @@ class _Chain:
 def verify(conn: Connection, *, batch: int = 2000) -> Verification:
     """Walk every chain of the audit log and every item's history chain, compare each
     chain's end with its anchor (``audit_heads``, ``items.history_head``), and compare the
-    log with the items' history. Reads only."""
+    log with the items' history. Reads only.
+
+    Run it in one snapshot of the database while runners may write (REPEATABLE READ on
+    PostgreSQL, as ``cmc-workflow audit verify`` does; a read transaction on SQLite):
+    under READ COMMITTED a command committing between two of its reads looks like a
+    row inserted past its anchor."""
     result = Verification()
     anchors = {
         r.chain: (r.chain_seq, r.hash)
