@@ -71,8 +71,7 @@ def _hash(prev_hash: str, row: Any) -> str:
 
 
 def _chain_existing_history(conn: sa.Connection) -> None:
-    query = sa.select(_history).order_by(_history.c.item_id, _history.c.seq, _history.c.id)
-    rows = conn.execute(query).mappings().all()
+    """Chain every item's rows, a batch of items at a time (memory stays bounded)."""
     set_row = (
         sa.update(_history)
         .where(_history.c.id == sa.bindparam("b_id"))
@@ -83,21 +82,30 @@ def _chain_existing_history(conn: sa.Connection) -> None:
         .where(_items.c.id == sa.bindparam("b_id"))
         .values(history_head=sa.bindparam("b_head"))
     )
-    pending: list[dict[str, Any]] = []
-    heads: dict[int, str] = {}
-    for row in rows:
-        prev = heads.get(row["item_id"], GENESIS)
-        digest = _hash(prev, row)
-        heads[row["item_id"]] = digest
-        pending.append({"b_id": row["id"], "b_prev": prev, "b_hash": digest})
-        if len(pending) >= _BATCH:
-            conn.execute(set_row, pending)
-            pending = []
-    if pending:
-        conn.execute(set_row, pending)
-    updates = [{"b_id": item_id, "b_head": head} for item_id, head in heads.items()]
-    for start in range(0, len(updates), _BATCH):
-        conn.execute(set_head, updates[start : start + _BATCH])
+    after = None
+    while True:
+        query = sa.select(_items.c.id).order_by(_items.c.id).limit(_BATCH)
+        if after is not None:
+            query = query.where(_items.c.id > after)
+        item_ids = list(conn.execute(query).scalars())
+        if not item_ids:
+            return
+        after = item_ids[-1]
+        rows = conn.execute(
+            sa.select(_history)
+            .where(_history.c.item_id.in_(item_ids))
+            .order_by(_history.c.item_id, _history.c.seq, _history.c.id)
+        ).mappings()
+        chained: list[dict[str, Any]] = []
+        heads: dict[int, str] = {}
+        for row in rows:
+            prev = heads.get(row["item_id"], GENESIS)
+            heads[row["item_id"]] = digest = _hash(prev, row)
+            chained.append({"b_id": row["id"], "b_prev": prev, "b_hash": digest})
+        if chained:
+            conn.execute(set_row, chained)
+        if heads:
+            conn.execute(set_head, [{"b_id": i, "b_head": h} for i, h in heads.items()])
 
 
 def upgrade() -> None:
