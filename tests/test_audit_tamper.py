@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.cli import main
-from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.errors import CmcWorkflowError, ConflictError, StoreError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url, open_database
@@ -549,3 +549,56 @@ def test_audit_verify_while_runners_write_finds_nothing(
     assert fired[0] >= 20
     for done in outcomes:
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.req("SEC-2")
+@pytest.mark.parametrize("table", ["audit", "history"])
+def test_a_row_forged_past_a_chains_end_stops_the_item_and_is_named(
+    built: tuple[str, dict[str, int]], clock: FakeClock, table: str
+) -> None:
+    """The next command cannot be numbered past a forged row: it fails and writes
+    nothing, and verify names the row. On the audit chain (whose writers are serialized)
+    the error says what happened instead of posing as a retryable conflict; a duplicate
+    history number stays a conflict, the store's contract for a lost race."""
+    url, ids = built
+    item_id = ids["halfway"]
+    database = open_database(url)
+    try:
+        with database.begin() as conn:
+            if table == "audit":
+                rows = [r for r in rows_of(conn, audit) if r["chain"] == f"item:{item_id}"]
+                last = rows[-1]
+                forged = {k: v for k, v in last.items() if k not in ("id", "prev_hash", "hash")}
+                forged.update(actor="mallory", chain_seq=last["chain_seq"] + 1)
+                forged["prev_hash"] = last["hash"]
+                forged["hash"] = audit_log.record_hash(last["hash"], forged)
+                conn.execute(insert(audit).values(forged))
+            else:
+                rows = [r for r in rows_of(conn, history) if r["item_id"] == item_id]
+                last = rows[-1]
+                forged = {k: v for k, v in last.items() if k not in ("id", "prev_hash", "hash")}
+                forged.update(kind="route", actor="system", seq=last["seq"] + 1)
+                (forged,) = audit_log.chain_history(last["hash"], [forged])
+                conn.execute(insert(history).values(forged))
+        with database.connect() as conn:
+            before = len(rows_of(conn, history)), len(rows_of(conn, audit))
+    finally:
+        database.dispose()
+    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+        with pytest.raises(StoreError if table == "audit" else ConflictError) as caught:
+            engine.fire(item_id, "submit", actor=EDITOR, data={"content": "正文"})
+        if table == "audit":
+            assert not isinstance(caught.value, ConflictError)
+            assert "cmc-workflow audit verify" in str(caught.value)
+            assert "在引擎之外被插入" in str(caught.value)
+        assert engine.get(item_id).state == "drafting"
+    database = open_database(url)
+    try:
+        with database.connect() as conn:
+            after = len(rows_of(conn, history)), len(rows_of(conn, audit))
+            result = audit_log.verify(conn)
+    finally:
+        database.dispose()
+    # nothing accepted; the conflict is audited as a refusal (the audit chain could not be)
+    assert after == (before[0], before[1] + (table == "history"))
+    assert any(f.table == table and f.kind == "inserted" for f in result.findings)

@@ -49,7 +49,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from cmc_workflow.errors import StoreError
 from cmc_workflow.store.chain import (
     AUDITED_KINDS,
     GENESIS,
@@ -78,6 +80,7 @@ __all__ = [
     "history_hash",
     "item_data",
     "item_forms",
+    "occupied",
     "record_hash",
     "records",
     "verify",
@@ -108,9 +111,20 @@ _UPDATE_HEAD = (
 _LOCK = select(func.pg_advisory_xact_lock(cast(bindparam("b_key"), BigInteger)))
 
 
+def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
+    """Whether ``exc`` is a duplicate key on ``constraint`` (PostgreSQL names it; SQLite
+    names the columns, ``table.column, ...``)."""
+    text = str(exc.orig)
+    return constraint in text or f"UNIQUE constraint failed: {columns}" in text
+
+
 def append(conn: Connection, sqlite: bool, values: Mapping[str, Any]) -> dict[str, Any]:
     """Append one record to its chain and move the chain's head; returns the values
     written (hash included).
+
+    A record already at the next position can only have been inserted behind the
+    engine's back (writers of one chain are serialized): that raises
+    :class:`~cmc_workflow.errors.StoreError`, not a retryable conflict.
 
     Call inside the command's write transaction. SQLite's ``BEGIN IMMEDIATE`` serializes
     writers already; PostgreSQL takes an advisory lock on the chain until commit, and the
@@ -129,7 +143,18 @@ def append(conn: Connection, sqlite: bool, values: Mapping[str, Any]) -> dict[st
     record["chain_seq"] = 1 if last is None else last.chain_seq + 1
     record["prev_hash"] = GENESIS if last is None else last.hash
     record["hash"] = record_hash(record["prev_hash"], record)
-    conn.execute(_INSERT, record)
+    try:
+        conn.execute(_INSERT, record)
+    except IntegrityError as exc:
+        if not occupied(exc, "uq_audit_chain_seq", "audit.chain"):
+            raise
+        n = record["chain_seq"]
+        raise StoreError(
+            f"the audit chain {chain} already holds a record at #{n}, past its head (#{n - 1}): "
+            "a record was inserted behind the engine's back; run `cmc-workflow audit verify` / "
+            f"审计链 {chain} 在链头（#{n - 1}）之后的 #{n} 已有记录：有记录在引擎之外被插入，"
+            "请运行 `cmc-workflow audit verify`"
+        ) from exc
     if head is None:
         conn.execute(
             _INSERT_HEAD, {"chain": chain, "chain_seq": record["chain_seq"], "hash": record["hash"]}
