@@ -132,8 +132,10 @@ def test_deleting_the_last_record_of_an_item_is_caught_by_the_history(
     assert last["outcome"] == "accepted"
     execute(db_url, delete(audit).where(audit.c.id == last["id"]))
     result = verify(db_url)
-    assert [(f.kind, f.chain) for f in result.findings] == [("deleted", f"item:{second}")]
-    assert "approve" in result.findings[0].message
+    # named twice: by the chain's head row, and by the history's step without its record
+    assert [(f.kind, f.chain) for f in result.findings] == [("deleted", f"item:{second}")] * 2
+    assert result.findings[0].missing == (last["chain_seq"], last["chain_seq"])
+    assert "approve" in result.findings[1].message
 
 
 @pytest.mark.req("SEC-2")

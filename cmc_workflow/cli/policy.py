@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from cmc_workflow.cli.items import (
     EXIT_DEFINITION,
@@ -44,6 +45,7 @@ from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
 from cmc_workflow.store import Store
 from cmc_workflow.store import audit as audit_log
+from cmc_workflow.store.database import READ_ONLY
 
 EXIT_TAMPERED = 1
 
@@ -383,6 +385,28 @@ def _store(db: str) -> Iterator[Store]:
         store.close()
 
 
+@contextmanager
+def _snapshot(store: Store) -> Iterator[Connection]:
+    """One read-only transaction over one snapshot of the database, so that runners
+    committing while the chains are walked cannot look like tampering (an anchor read
+    before a command, its chain after it). SQLite's read transaction is one snapshot
+    already; PostgreSQL's default (READ COMMITTED) takes a new one per statement."""
+    if store.sqlite:
+        with store.read() as tx:
+            yield tx.conn
+        return
+    try:
+        with (
+            store.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True, **READ_ONLY
+            ) as conn,
+            conn.begin(),
+        ):
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
 @click.group("audit")
 def audit_group() -> None:
     """Verify and export the hash-chained audit log."""
@@ -392,24 +416,31 @@ def audit_group() -> None:
 @db_option
 @json_option
 def verify(db: str, as_json: bool) -> None:
-    """Walk every hash chain of the audit log at --db; name every edited, deleted or
-    inserted record. Exit 0 when intact, 1 when anything was found."""
+    """Walk every hash chain of the audit log and of the items' history at --db, and
+    compare each chain's end with its anchor; name every edited, deleted or inserted row
+    (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
     configure_logging(level="warning")
-    with handled(as_json), _store(db) as store, store.read() as tx:
-        result = audit_log.verify(tx.conn)
+    with handled(as_json), _store(db) as store, _snapshot(store) as conn:
+        result = audit_log.verify(conn)
     if as_json:
         emit_json(
             {
                 "ok": result.ok,
                 "records": result.records,
                 "chains": result.chains,
+                "history_rows": result.history_rows,
+                "items": result.items,
                 "findings": [
                     {
                         "kind": f.kind,
+                        "table": f.table,
+                        "row_id": f.row_id,
                         "audit_id": f.audit_id,
                         "chain": f.chain,
                         "chain_seq": f.chain_seq,
+                        "missing": list(f.missing) if f.missing is not None else None,
                         "message": f.message,
+                        "message_zh": f.message_zh,
                     }
                     for f in result.findings
                 ],
@@ -418,9 +449,16 @@ def verify(db: str, as_json: bool) -> None:
         )
     else:
         for finding in result.findings:
-            click.echo(str(finding))
+            click.echo(f"{finding} [{finding.table}]")
+            click.echo(f"    {finding.zh}")
         verdict = "intact" if result.ok else f"{len(result.findings)} finding(s)"
+        verdict_zh = "完好" if result.ok else f"发现 {len(result.findings)} 处问题"
+        click.echo(f"{result.history_rows} history rows of {result.items} items")
         click.echo(f"{result.records} records in {result.chains} chains: {verdict}")
+        click.echo(
+            f"{result.chains} 条审计链共 {result.records} 条记录，{result.items} 个事项共 "
+            f"{result.history_rows} 条历史记录：{verdict_zh}"
+        )
     if not result.ok:
         raise SystemExit(EXIT_TAMPERED)
 

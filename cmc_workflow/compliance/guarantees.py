@@ -54,9 +54,10 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     ),
     Guarantee(
         "SEC-2",
-        ("cmc_workflow.store.audit", "cmc_workflow.cli.policy"),
-        "the audit log is hash-chained per item; `cmc-workflow audit verify` names edited, "
-        "deleted and inserted records; `cmc-workflow audit export` writes it as JSON lines",
+        ("cmc_workflow.store.audit", "cmc_workflow.store.verification", "cmc_workflow.cli.policy"),
+        "the audit log and each item's history are hash-chained, each chain's end anchored "
+        "outside it; `cmc-workflow audit verify` names every edited, deleted and inserted "
+        "row with its table; `cmc-workflow audit export` writes the log as JSON lines",
     ),
     Guarantee(
         "SEC-3",

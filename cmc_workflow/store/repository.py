@@ -94,7 +94,8 @@ _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 # The statements of every command, built once: values travel as parameters, so
 # SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
 # (that cost more than SQLite's own work; see docs/performance.md).
-_SELECT_ITEM = select(*_ITEM_COLUMNS).where(items.c.id == bindparam("b_id"))
+# the history head rides along with the item (last column), for chaining its next rows
+_SELECT_ITEM = select(*_ITEM_COLUMNS, items.c.history_head).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
@@ -107,6 +108,18 @@ _LAST_COMMAND = (
     .where(history.c.item_id == bindparam("b_item"), history.c.kind != "route")
     .order_by(history.c.seq.desc())
     .limit(1)
+)
+_HISTORY_HEAD = select(items.c.history_head).where(items.c.id == bindparam("b_id"))
+_LAST_HISTORY_HASH = (
+    select(history.c.hash)
+    .where(history.c.item_id == bindparam("b_id"))
+    .order_by(history.c.seq.desc())
+    .limit(1)
+)
+_SET_HISTORY_HEAD = (
+    update(items)
+    .where(items.c.id == bindparam("b_id"))
+    .values(history_head=bindparam("b_head", type_=items.c.history_head.type))
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
 _DUE_OUTBOX = (
@@ -170,6 +183,8 @@ class Tx:
     def __init__(self, conn: Connection, sqlite: bool) -> None:
         self.conn = conn
         self.sqlite = sqlite
+        # item id -> hash of its last history row, as read or written in this transaction
+        self._history_heads: dict[int, str | None] = {}
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -251,7 +266,10 @@ class Tx:
         database lock already under BEGIN IMMEDIATE)."""
         query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
         row = self.conn.execute(query, {"b_id": item_id}).first()
-        return _item(row) if row is not None else None
+        if row is None:
+            return None
+        self._history_heads[item_id] = row.history_head
+        return ItemRow(*row[:-1])
 
     def update_item(self, item_id: int, expected_version: int, values: dict[str, Any]) -> None:
         """Write the item's new state if nobody changed it since ``expected_version``."""
@@ -358,9 +376,35 @@ class Tx:
 
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append history rows (a duplicate (item, seq) means a lost race)."""
-        if rows:
-            self.conn.execute(_INSERT_HISTORY, list(rows))
+        """Append history rows to their items' hash chains and move each item's
+        ``history_head`` (:mod:`cmc_workflow.store.audit`); a duplicate (item, seq) means a
+        lost race. Call after the item row was written in this transaction: its row lock
+        (or SQLite's write lock) serializes the chain."""
+        if not rows:
+            return
+        chained: list[dict[str, Any]] = []
+        heads: dict[int, str] = {}
+        for values in rows:
+            item_id = values["item_id"]
+            prev = heads.get(item_id) or self._history_head(item_id, values["seq"])
+            (row,) = audit_log.chain_history(prev, [values])
+            heads[item_id] = row["hash"]
+            chained.append(row)
+        self.conn.execute(_INSERT_HISTORY, chained)
+        for item_id, head in heads.items():
+            self.conn.execute(_SET_HISTORY_HEAD, {"b_id": item_id, "b_head": head})
+            self._history_heads[item_id] = head
+
+    def _history_head(self, item_id: int, seq: int) -> str:
+        """The hash the item's row number ``seq`` chains to."""
+        if seq == 1:
+            return audit_log.GENESIS
+        head = self._history_heads.get(item_id)
+        if head is None:
+            head = self.conn.execute(_HISTORY_HEAD, {"b_id": item_id}).scalar()
+        if head is None:  # no anchor (a damaged item row): continue from its last row
+            head = self.conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
+        return head if head is not None else audit_log.GENESIS
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
         """The item's history, in order."""

@@ -92,6 +92,12 @@ items = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
     Column("parent_id", BigId, ForeignKey("items.id"), nullable=True),
+    Column(
+        "history_head",
+        String(64),
+        nullable=True,
+        comment="hash of the item's last history row (the anchor of its history chain)",
+    ),
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
     Index("ix_items_parent", "parent_id"),
@@ -112,6 +118,8 @@ history = Table(
     Column("actor", String(128), nullable=False),
     Column("roles", JSONType, nullable=False),
     Column("form", JSONType, nullable=False),
+    Column("prev_hash", String(64), nullable=True, comment="hash of the item's previous row"),
+    Column("hash", String(64), nullable=True, comment="SHA-256 over prev_hash and the row"),
     UniqueConstraint("item_id", "seq", name="uq_history_item_seq"),
 )
 
@@ -155,6 +163,15 @@ audit = Table(
     Column("hash", String(64), nullable=True, comment="SHA-256 over prev_hash and the record"),
     Index("ix_audit_item", "item_id"),
     UniqueConstraint("chain", "chain_seq", name="uq_audit_chain_seq"),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("chain", String(100), primary_key=True),
+    Column("chain_seq", Integer, nullable=False, comment="position of the chain's last record"),
+    Column("hash", String(64), nullable=False, comment="hash of the chain's last record"),
+    comment="one row per audit chain: its last record, written with it (the chain's anchor)",
 )
 
 # -- time: SLA clocks, durable timers, schedule occurrences, runners (issue 5) --------------
