@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -29,6 +30,21 @@ PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
 """The bundled policies that judge publishing; the other files name other workflows, which
 a test loading the publishing workflow alone does not load."""
 PG_ENV = "CMC_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A command run in-process configures structlog as the CLI does, with loggers cached
+    on first use; cached module loggers would then escape ``capture_logs`` in every later
+    test. Within the tests the configuration never caches, and it is reset after each."""
+    configure = structlog.configure
+
+    def uncached(**settings: object) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(structlog, "configure", uncached)
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

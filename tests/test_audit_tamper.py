@@ -38,7 +38,16 @@ from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import audit, audit_heads, history, items
 from tests.conftest import PG_ENV, FakeClock
-from tests.helpers import EDITOR, HAPPY_PATH, LEAD, PUBLISHING, ROOT, TOPIC, ok_handler, walk
+from tests.helpers import (
+    EDITOR,
+    HAPPY_PATH,
+    LEAD,
+    ROOT,
+    TOPIC,
+    UNGUARDED_PUBLISHING,
+    ok_handler,
+    walk,
+)
 
 STRANGER = Actor("nobody", {"visitor"})
 LONER = Actor("drifter", {"visitor"})
@@ -68,7 +77,10 @@ def build(engine: Engine) -> dict[str, int]:
 @pytest.fixture
 def built(db_url: str, clock: FakeClock) -> tuple[str, dict[str, int]]:
     with Engine.open(
-        db_url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
+        db_url,
+        workflows=UNGUARDED_PUBLISHING,
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
     ) as engine:
         ids = build(engine)
     return db_url, ids
@@ -342,7 +354,7 @@ def test_the_engine_keeps_the_gap_of_a_deleted_last_record(
             conn.execute(delete(history).where(history.c.id == rows.id))
     finally:
         database.dispose()
-    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+    with Engine.open(url, workflows=UNGUARDED_PUBLISHING, clock=clock) as engine:
         engine.fire(item_id, "assign", actor=LEAD, data=dict(HAPPY_PATH[1][3]))
     database = open_database(url)
     try:
@@ -370,7 +382,10 @@ def test_audit_verify_names_a_changed_reviewer_in_both_languages(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cmc.db'}"
     with Engine.open(
-        url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
+        url,
+        workflows=UNGUARDED_PUBLISHING,
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
     ) as engine:
         ids = build(engine)
     done = run_cli("audit", "verify", "--db", url)
@@ -451,7 +466,7 @@ def test_a_database_upgraded_from_0004_verifies_clean_and_keeps_chaining(
     the head table of 0005 taken away by its downgrade) are chained by the upgrade."""
     with Engine.open(
         own_url,
-        workflows=PUBLISHING,
+        workflows=UNGUARDED_PUBLISHING,
         clock=clock,
         handlers={"publish_to_channels": ok_handler},
         migrate=True,
@@ -480,7 +495,7 @@ def test_a_database_upgraded_from_0004_verifies_clean_and_keeps_chaining(
         )
     finally:
         database.dispose()
-    with Engine.open(own_url, workflows=PUBLISHING, clock=clock) as engine:
+    with Engine.open(own_url, workflows=UNGUARDED_PUBLISHING, clock=clock) as engine:
         engine.fire(ids["refused_last"], "assign", actor=LEAD, data=dict(HAPPY_PATH[1][3]))
         with pytest.raises(CmcWorkflowError):
             engine.fire(ids["halfway"], "approve", actor=STRANGER)
@@ -501,7 +516,7 @@ def test_audit_verify_while_runners_write_finds_nothing(
     """Commands committing while the chains are walked are not tampering: verify reads
     one snapshot (an anchor read before a command and its chain after it would differ)."""
     url, _ids = built
-    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+    with Engine.open(url, workflows=UNGUARDED_PUBLISHING, clock=clock) as engine:
         for _ in range(60):  # rows enough that a walk takes a while
             engine.fire(
                 engine.start("publishing", actor=EDITOR, data=dict(TOPIC)).id,
@@ -515,7 +530,7 @@ def test_audit_verify_while_runners_write_finds_nothing(
 
     def write() -> None:
         try:
-            with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+            with Engine.open(url, workflows=UNGUARDED_PUBLISHING, clock=clock) as engine:
                 item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
                 while not stop.is_set() or fired[0] < 20:
                     engine.fire(item.id, "edit", actor=LEAD, data={"title": f"t{fired[0]}"})
@@ -584,7 +599,7 @@ def test_a_row_forged_past_a_chains_end_stops_the_item_and_is_named(
             before = len(rows_of(conn, history)), len(rows_of(conn, audit))
     finally:
         database.dispose()
-    with Engine.open(url, workflows=PUBLISHING, clock=clock) as engine:
+    with Engine.open(url, workflows=UNGUARDED_PUBLISHING, clock=clock) as engine:
         with pytest.raises(StoreError if table == "audit" else ConflictError) as caught:
             engine.fire(item_id, "submit", actor=EDITOR, data={"content": "正文"})
         if table == "audit":

@@ -27,7 +27,7 @@ from cmc_workflow.errors import EngineError, IdentityRefused, InputInvalid
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit
 from tests.conftest import ROOT, FakeClock
-from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, ok_handler
+from tests.helpers import EDITOR, LEAD, TOPIC, UNGUARDED_PUBLISHING, ok_handler
 
 INT64_MAX = 2**63 - 1
 
@@ -35,7 +35,10 @@ INT64_MAX = 2**63 - 1
 @pytest.fixture
 def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
     with Engine.open(
-        db_url, workflows=[PUBLISHING], clock=clock, handlers={"publish_to_channels": ok_handler}
+        db_url,
+        workflows=[UNGUARDED_PUBLISHING],
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
     ) as engine:
         yield engine
 
@@ -213,7 +216,7 @@ def test_a_cli_refusal_of_a_bad_identity_names_its_rule_in_both_languages(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cmc.db'}"
     runner = CliRunner()
-    common = ["--db", url, "--workflows", str(PUBLISHING)]
+    common = ["--db", url, "--workflows", str(UNGUARDED_PUBLISHING)]
     monkeypatch.chdir(tmp_path)  # no policies/ folder here: the engine's own checks speak
     for actor, rule in [("system", "actor_id_reserved"), ("wa\u200bng", "actor_id_invalid")]:
         done = runner.invoke(

@@ -90,7 +90,7 @@ def test_two_reviews_and_a_sign_off_come_before_publishing(publishing: CompiledW
 @pytest.mark.req("PUB-11")
 def test_published_items_can_be_corrected_or_retracted(publishing: CompiledWorkflow) -> None:
     assert publishing.take("published", "report_error", scope()).target == "correction"
-    assert publishing.take("correction", "correct", scope()).target == "publishing"
+    assert publishing.take("correction", "correct", scope()).target == "correcting"
     assert publishing.take("correction", "retract", scope()).target == "retracted"
     assert publishing.is_end("retracted")
     assert not publishing.is_end("published")

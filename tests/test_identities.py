@@ -37,6 +37,7 @@ from tests.helpers import (
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
+    UNGUARDED_PUBLISHING,
     WORKFLOWS,
     ok_handler,
 )
@@ -62,7 +63,10 @@ def bare(db_url: str, clock: FakeClock) -> Iterator[Engine]:
     """The publishing workflow alone, without policies: only the engine stands between a
     repeated click and the next stage."""
     with Engine.open(
-        db_url, workflows=[PUBLISHING], clock=clock, handlers={"publish_to_channels": ok_handler}
+        db_url,
+        workflows=[UNGUARDED_PUBLISHING],
+        clock=clock,
+        handlers={"publish_to_channels": ok_handler},
     ) as engine:
         yield engine
 
@@ -236,7 +240,12 @@ def test_a_caller_may_not_claim_the_engines_role(db_url: str, clock: FakeClock) 
     reader = Actor("li", {"ops_assistant"})
     loaded = [WORKFLOWS / "comments.yaml", WORKFLOWS / "illegal_content_report.yaml"]
     with Engine.open(db_url, workflows=loaded, clock=clock) as engine:
-        data = {"channel": "wechat", "reader": "读者甲", "text": "建议延长开放时间"}
+        data = {
+            "channel": "wechat",
+            "reader": "读者甲",
+            "text": "建议延长开放时间",
+            "received_at": clock().isoformat(),
+        }
         item = engine.start("comments", actor=reader, data=data)
         item = engine.fire(item.id, "classify", actor=reader, data={"category": "suggestion"})
         state = item.state
@@ -322,7 +331,7 @@ def test_the_cli_refuses_a_repeated_click_until_the_version_is_given(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no policies/ folder here: only the engine's own check
     runner = CliRunner()
-    common = ["--db", f"sqlite:///{tmp_path / 'cmc.db'}", "--workflows", str(PUBLISHING)]
+    common = ["--db", f"sqlite:///{tmp_path / 'cmc.db'}", "--workflows", str(UNGUARDED_PUBLISHING)]
     lead = ["--actor", "li", "--role", "channel_lead"]
     editor = ["--actor", "wang", "--role", "editor"]
     reviewer = ["--actor", "zhao", "--role", "reviewer"]

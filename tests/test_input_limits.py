@@ -39,7 +39,8 @@ from cmc_workflow.sources import MAX_ANCHORS, MAX_DEPTH, MAX_FILE_BYTES, MAX_NOD
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
-from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, WORKFLOWS
+from tests.conftest import POLICIES
+from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, UNGUARDED_PUBLISHING, WORKFLOWS
 
 CAP = 120.0
 """A generous cap on a read that must not block: only a hang ever reaches it."""
@@ -131,7 +132,7 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Pat
 
 
 def test_a_file_just_under_the_limits_still_loads(tmp_path: Path) -> None:
-    source = PUBLISHING.read_text(encoding="utf-8")
+    source = UNGUARDED_PUBLISHING.read_text(encoding="utf-8")  # loaded without its policies
     padded = source + "# " + "x" * (MAX_FILE_BYTES - len(source.encode()) - 3) + "\n"
     assert len(padded.encode()) == MAX_FILE_BYTES
     (tmp_path / "publishing.yaml").write_text(padded, encoding="utf-8")
@@ -247,7 +248,7 @@ def test_a_database_from_a_newer_release_is_refused_with_its_code(
     future_db: str, migrate: bool | None
 ) -> None:
     with pytest.raises(SchemaTooNew) as caught:
-        Engine.open(future_db, workflows=PUBLISHING, migrate=migrate)
+        Engine.open(future_db, workflows=UNGUARDED_PUBLISHING, migrate=migrate)
     assert caught.value.code == "E-DB-TOO-NEW"
     assert caught.value.revision == "ffff_future"
     assert caught.value.head == schema.head_revision()
@@ -290,7 +291,7 @@ def stored_item(tmp_path: Path) -> tuple[Path, int]:
     folder = tmp_path / "copy"
     folder.mkdir()
     url = f"sqlite:///{folder / 'cmc.db'}"
-    with Engine.open(url, workflows=PUBLISHING) as engine:
+    with Engine.open(url, workflows=UNGUARDED_PUBLISHING) as engine:
         item = engine.start("publishing", actor=EDITOR, data=TOPIC)
         engine.fire(item.id, "approve", actor=LEAD)
     return folder / "cmc.db", item.id
@@ -355,7 +356,15 @@ def test_read_only_commands_read_a_database_nobody_may_write(
                 check=False,
             )
 
-        shown = cli("show", str(item_id), "--workflows", str(WORKFLOWS), "--json")
+        shown = cli(
+            "show",
+            str(item_id),
+            "--workflows",
+            str(WORKFLOWS),
+            "--policies",
+            str(POLICIES),
+            "--json",
+        )
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["state"] == "selected"
         history = cli("history", str(item_id), "--json")
@@ -383,7 +392,9 @@ def test_read_only_commands_read_a_database_nobody_may_write(
         upgrade = cli("db", "upgrade")
         assert upgrade.returncode == 3, upgrade.stderr
         assert "E-DB-READ-ONLY" in upgrade.stderr
-        daemon = cli("run", "--once", "--workflows", str(WORKFLOWS))  # a daemon only writes
+        daemon = cli(  # a daemon only writes
+            "run", "--once", "--workflows", str(WORKFLOWS), "--policies", str(POLICIES)
+        )
         assert daemon.returncode == 3, daemon.stderr
         assert "E-DB-READ-ONLY" in daemon.stderr
         assert _digest(path) == before
