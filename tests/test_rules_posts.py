@@ -271,6 +271,58 @@ def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: E
     assert engine.fire(plan.id, "approve", actor=AUTHORITY).state == "in_force"
 
 
+@pytest.mark.req("EMG-3")
+def test_emg_3_whoever_notified_a_hot_event_does_not_acknowledge_it(engine: Engine) -> None:
+    both = Actor("zhu", {"integrator", "authority"}, {"application": "app-7"})
+    train_staff(engine, both, INTEGRATOR)
+    notice = {
+        "application": "app-7",
+        "event": "国庆文化惠民政策发布",
+        "expected_at": "2025-09-30T09:00+08:00",
+        "expected_volume": 50000,
+        "answers": ["惠民券每人限领一次"],
+    }
+    item = engine.start("hot_event_notice", actor=both, data=notice)
+    (acknowledge,) = [a for a in engine.allowed(item.id, both) if a.trigger == "acknowledge"]
+    assert (acknowledge.allowed, acknowledge.rules) == (
+        False,
+        ("hot_event_notifier_does_not_acknowledge",),
+    )
+    with pytest.raises(PolicyDenied) as own:
+        engine.fire(item.id, "acknowledge", actor=both, data={"note": "已确认"})
+    refused(own, "hot_event_notifier_does_not_acknowledge", "CMC 9.3.2", "确认")
+    assert engine.get(item.id).state == "acknowledging"
+
+    # sent back and resubmitted by the same person: still not theirs to acknowledge
+    engine.fire(item.id, "request_changes", actor=AUTHORITY, data={"reason": "补充口径"})
+    engine.fire(item.id, "resubmit", actor=both, data={"answers": ["惠民券不可退款"]})
+    with pytest.raises(PolicyDenied) as again:
+        engine.fire(item.id, "acknowledge", actor=both, data={"note": "已确认"})
+    assert again.value.rule == "hot_event_notifier_does_not_acknowledge"
+    assert engine.fire(item.id, "acknowledge", actor=AUTHORITY, data={"note": "已确认"}).state == (
+        "prepared"
+    )
+
+
+@pytest.mark.req("INS-9", "EMG-4")
+def test_ins_9_whoever_recorded_a_drill_does_not_accept_it(engine: Engine) -> None:
+    both = Actor("zhu", {"operator", "authority"})
+    train_staff(engine, both)
+    record = {
+        "plan_title": "机房断电应急预案",
+        "drill_date": "2025-09-25",
+        "scenario": "主机房市电中断",
+        "participants": ["zhu", "ma"],
+        "findings": "备用电源切换 40 秒",
+    }
+    drill = engine.start("emergency_drill", actor=both)
+    drill = engine.fire(drill.id, "record", actor=both, data=record)
+    with pytest.raises(PolicyDenied) as own:
+        engine.fire(drill.id, "accept", actor=both)
+    refused(own, "drill_recorder_does_not_accept", "CMC 10.2.1", "验收")
+    assert engine.fire(drill.id, "accept", actor=AUTHORITY).state == "done"
+
+
 # -- CMT-2: the consultation clock ends only with an answer --------------------------------------
 @pytest.mark.req("CMT-2", "CMT-7")
 def test_cmt_2_a_consultation_never_closes_met_without_an_answer(
