@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
-from cmc_workflow.definition.guards import compile_guard
+from cmc_workflow.definition.guards import Guard, compile_guard
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow, register_set_check
 from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import FieldSpec, Label
@@ -410,27 +410,10 @@ class _Builder:
                 )
             elif name[5:] not in fields:
                 self._unknown_field(doc, (*path, key), name[5:], wf)
-        other = self.workflow(rule.workflow)
-        if other is None:
-            self.add(
-                doc,
-                (*path, "workflow"),
-                "E-POLICY-UNKNOWN-WORKFLOW",
-                f"no workflow {rule.workflow!r} is loaded to keep the records",
-                f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-            )
+        found = self._records(doc, rule, path, ("field", "match", "valid_until"))
+        if found is None:
             return None
-        for j, state in enumerate(rule.states):
-            if state not in other.definition.states:
-                self._unknown_state(doc, (*path, "states", j), state, other)
-        record_fields = _fields(other)
-        for key in ("field", "match", "valid_until"):
-            name = getattr(rule, key)
-            if name is not None and name not in record_fields:
-                self._unknown_field(doc, (*path, key), name, other)
-        where = compile_guard(rule.where) if rule.where is not None else None
-        if where is not None and (unknown := sorted(where.fields - record_fields)):
-            self._unknown_field(doc, (*path, "where"), ", ".join(unknown), other)
+        other, where = found
         return CoveredByRecordsRule(
             rule.id,
             frozenset(rule.enter),
@@ -542,17 +525,16 @@ class _Builder:
                     )
                     break
 
-    def _record_rule(
+    def _records(
         self,
         doc: Located,
-        wf: CompiledWorkflow,
-        rule: RequiresRecord,
+        rule: RequiresRecord | CoveredByRecords,
         path: Path,
-        steps: Mapping[str, StepKey],
-        fields: frozenset[str],
-    ) -> Rule | None:
-        if rule.subject.startswith("data.") and rule.subject[5:] not in fields:
-            self._unknown_field(doc, (*path, "subject"), rule.subject[5:], wf)
+        keys: tuple[str, ...],
+    ) -> tuple[CompiledWorkflow, Guard | None] | None:
+        """The workflow keeping the records ``rule`` asks for and its compiled ``where:``,
+        with every state and field the rule names checked against it (None: not loaded).
+        ``keys`` are the rule's settings that name a field of the records."""
         other = self.workflow(rule.workflow)
         if other is None:
             self.add(
@@ -567,13 +549,30 @@ class _Builder:
             if state not in other.definition.states:
                 self._unknown_state(doc, (*path, "states", j), state, other)
         record_fields = _fields(other)
-        if rule.field not in record_fields:
-            self._unknown_field(doc, (*path, "field"), rule.field, other)
-        if rule.valid_until is not None and rule.valid_until not in record_fields:
-            self._unknown_field(doc, (*path, "valid_until"), rule.valid_until, other)
+        for key in keys:
+            name = getattr(rule, key)
+            if name is not None and name not in record_fields:
+                self._unknown_field(doc, (*path, key), name, other)
         where = compile_guard(rule.where) if rule.where is not None else None
         if where is not None and (unknown := sorted(where.fields - record_fields)):
             self._unknown_field(doc, (*path, "where"), ", ".join(unknown), other)
+        return other, where
+
+    def _record_rule(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        rule: RequiresRecord,
+        path: Path,
+        steps: Mapping[str, StepKey],
+        fields: frozenset[str],
+    ) -> Rule | None:
+        if rule.subject.startswith("data.") and rule.subject[5:] not in fields:
+            self._unknown_field(doc, (*path, "subject"), rule.subject[5:], wf)
+        found = self._records(doc, rule, path, ("field", "valid_until"))
+        if found is None:
+            return None
+        other, where = found
         return RequiresRecordRule(
             rule.id,
             [steps[n] for n in rule.steps if n in steps],
