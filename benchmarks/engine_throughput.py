@@ -68,7 +68,24 @@ from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import UTCDateTime, history, items
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLISHING = ROOT / "workflows" / "publishing.yaml"
+BUNDLED_PUBLISHING = ROOT / "workflows" / "publishing.yaml"
+
+
+def _without_policies(source: Path) -> Path:
+    """The bundled publishing graph without its ``effects:`` declarations, in a temporary
+    folder: a workflow that declares guarded effects loads only with the policies that
+    guard them (fail closed), and this benchmark measures the engine's mechanics alone."""
+    kept = "".join(
+        line
+        for line in source.read_text(encoding="utf-8").splitlines(keepends=True)
+        if not line.lstrip().startswith("effects:")
+    )
+    target = Path(tempfile.mkdtemp(prefix="cmc-bench-")) / source.name
+    target.write_text(kept, encoding="utf-8")
+    return target
+
+
+PUBLISHING = _without_policies(BUNDLED_PUBLISHING)
 TRANSITIONS_PER_ITEM = 10
 
 EDITOR = Actor("wang", {"editor"})
@@ -79,7 +96,8 @@ OPS = Actor("sun", {"ops_manager"})
 TOPIC: dict[str, Any] = {
     "title": "图书馆之夜",
     "outline": "夜间开放活动的专题报道",
-    "channels": ["wechat", "weibo"],
+    # the sites, not self-media accounts: those would add the release step (ACC-2)
+    "channels": ["pc", "app"],
 }
 CHECKLIST: dict[str, Any] = {
     "truthful": True,
