@@ -10,7 +10,7 @@ transaction; after commit the row is delivered at least once: the handler receiv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +60,25 @@ class HandlerRegistry:
         self, handlers: Mapping[str, Handler] | None = None, *, notifier: Notifier | None = None
     ) -> None:
         self._handlers: dict[str, Handler] = dict(handlers or {})
+        self._effects: dict[str, frozenset[str]] = {}
         self.notifier: Notifier = notifier or log_notifier
 
-    def register(self, name: str, handler: Handler) -> None:
-        """Register ``handler`` under ``name`` (the name used in ``handler:`` of a state)."""
+    def register(self, name: str, handler: Handler, *, effects: Iterable[str] = ()) -> None:
+        """Register ``handler`` under ``name`` (the name used in ``handler:`` of a state).
+
+        ``effects`` are the guarded effects the handler's code carries out (``publication``,
+        ``account_release``, ``plan_in_force``): every workflow state running it must then
+        declare them, so that the policies must guard it (fail closed) — an edit of the
+        YAML that drops the declaration stops the engine from loading instead of letting the
+        handler publish unreviewed."""
         if name in self._handlers:
             raise ValueError(f"a handler named {name!r} is registered already")
         self._handlers[name] = handler
+        self._effects[name] = frozenset(effects)
+
+    def effects(self, name: str) -> frozenset[str]:
+        """The guarded effects the embedding system declared for handler ``name``."""
+        return self._effects.get(name, frozenset())
 
     def set_notifier(self, notifier: Notifier) -> None:
         """Replace the notifier (the default logs each notification)."""

@@ -27,6 +27,7 @@ from cmc_workflow.errors import (
 )
 from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.model import VersionInfo
+from cmc_workflow.policy.coverage import effects_of, handler_effects
 from cmc_workflow.store import DefinitionRow, Store, Tx
 
 log = structlog.get_logger("cmc_workflow.registry")
@@ -161,6 +162,8 @@ class Registry:
 def check_handlers(workflows: Iterable[LoadedWorkflow], handlers: HandlerRegistry) -> None:
     """Raise :class:`MissingHandlerError` when a serviceTask's handler is not registered,
     placed at the state's ``handler:`` key."""
+    workflows = list(workflows)
+    shared = handler_effects(workflows)
     problems = []
     for loaded in workflows:
         missing = [
@@ -168,7 +171,15 @@ def check_handlers(workflows: Iterable[LoadedWorkflow], handlers: HandlerRegistr
             for name, state in loaded.definition.states.items()
             if state.handler is not None and state.handler not in handlers
         ]
-        if not missing:
+        undeclared = [
+            (name, state.handler, sorted(wanted - declared))
+            for name, state in loaded.definition.states.items()
+            if state.handler is not None
+            and (wanted := handlers.effects(state.handler))
+            and not wanted
+            <= (declared := {e for _s, e, _p in effects_of(loaded, shared) if _s == name})
+        ]
+        if not missing and not undeclared:
             continue
         doc, _ = load_located(loaded.source, loaded.file)  # only to place the problems
         problems += [
@@ -180,6 +191,19 @@ def check_handlers(workflows: Iterable[LoadedWorkflow], handlers: HandlerRegistr
                 f"pass handlers={{{handler!r}: fn}} to Engine.open",
             )
             for name, handler in missing
+        ]
+        problems += [
+            doc.problem(
+                ("states", name, "handler"),
+                "E-HANDLER-EFFECT-UNDECLARED",
+                f"state {name!r} runs handler {handler!r}, whose code carries out "
+                f"{', '.join(effects)} (the embedding system registered it so), but the "
+                f"workflow does not declare it / 状态“{name}”运行的处理程序“{handler}”执行受控"
+                f"操作（{'、'.join(effects)}），但流程未声明",
+                f"add effects: [{', '.join(effects)}] to handler {handler!r} under handlers:, "
+                "and load the policy that guards it",
+            )
+            for name, handler, effects in undeclared
         ]
     if problems:
         raise MissingHandlerError(problems)

@@ -20,6 +20,7 @@ from cmc_workflow import Engine
 from cmc_workflow.cli import main
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError
+from cmc_workflow.handlers import HandlerRegistry
 from tests.conftest import POLICIES, PUBLISHING_POLICIES, WORKFLOWS
 from tests.helpers import PUBLISHING
 from tests.helpers.records import RECORD_WORKFLOWS
@@ -129,3 +130,70 @@ def test_an_emergency_plan_is_put_in_force_only_under_the_authoritys_approval_ru
     codes = [p.code for p in loaded.problems]
     assert codes == ["E-POLICY-REQUIREMENT-UNENFORCED"], loaded.problems
     assert "EMG-2" in loaded.problems[0].message
+
+
+QUICK_PUBLISH = """\
+id: quick_publish
+version: 1
+label: {zh: 快速发布, en: Quick publishing}
+roles:
+  editor: {zh: 编辑, en: Editor}
+handlers:
+  publish_to_channels:
+    description: the bundled publishing handler, declared again without its effects
+data:
+  title: {type: string, label: {zh: 标题, en: Title}}
+start: {state: draft, roles: [editor]}
+states:
+  draft:
+    type: userTask
+    label: {zh: 草稿, en: Draft}
+    transitions:
+      - {trigger: send, target: sending, roles: [editor], label: {zh: 发出, en: Send}}
+  sending:
+    type: serviceTask
+    label: {zh: 发布中, en: Sending}
+    handler: publish_to_channels
+    transitions:
+      - {trigger: done, target: sent, default: true, label: {zh: 完成, en: Done}}
+  sent:
+    type: endEvent
+    label: {zh: 已发布, en: Sent}
+"""
+
+
+@pytest.mark.req("PUB-5", "PUB-6")
+def test_a_workflow_of_its_own_cannot_run_the_publish_handler_unguarded(tmp_path: Path) -> None:
+    """A new workflow that runs ``publish_to_channels`` and declares no effect of its own
+    publishes all the same: the handler's effects come with its name, from every workflow
+    that declares them, and from the embedding system that registers the handler."""
+    quick = tmp_path / "quick_publish.yaml"
+    quick.write_text(QUICK_PUBLISH, encoding="utf-8")
+    alone = load_paths([quick])
+    assert alone.problems == []  # nobody said what the handler does ...
+    # ... until the bundled publishing workflow, loaded beside it, says so
+    loaded = load_paths([quick, PUBLISHING, *RECORD_WORKFLOWS, *PUBLISHING_POLICIES])
+    refused = [p for p in loaded.problems if Path(p.file).name == "quick_publish.yaml"]
+    assert [p.code for p in refused] == ["E-POLICY-UNGUARDED-EFFECT"], loaded.problems
+    assert (
+        refused[0].line == QUICK_PUBLISH.splitlines().index("    handler: publish_to_channels") + 1
+    )
+
+    # the embedding system declares what its handler does: alone, the workflow is refused
+    handlers = HandlerRegistry()
+    handlers.register("publish_to_channels", lambda ctx: None, effects=["publication"])
+    with pytest.raises(DefinitionError) as caught:
+        Engine.open(f"sqlite:///{tmp_path / 'q.db'}", workflows=quick, handlers=handlers)
+    assert caught.value.codes == ["E-HANDLER-EFFECT-UNDECLARED"]
+    assert "publication" in str(caught.value)
+    # declared, it needs the policy that guards it (fail closed)
+    quick.write_text(
+        QUICK_PUBLISH.replace(
+            "declared again without its effects\n",
+            "declared again without its effects\n    effects: [publication]\n",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(DefinitionError) as guarded:
+        Engine.open(f"sqlite:///{tmp_path / 'q.db'}", workflows=quick, handlers=handlers)
+    assert "E-POLICY-UNGUARDED-EFFECT" in guarded.value.codes

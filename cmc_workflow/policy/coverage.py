@@ -19,7 +19,7 @@ is refused by :func:`cmc_workflow.policy.models.check_policy` (``E-POLICY-EMPTY`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
@@ -74,17 +74,35 @@ is a *must* of REQUIREMENTS.md). A need applies when the workflow declares the i
 ``required_stages`` rule entering it."""
 
 
-def effects_of(loaded: LoadedWorkflow) -> Iterator[tuple[str, GuardedEffect, Path]]:
+def handler_effects(workflows: Iterable[LoadedWorkflow]) -> dict[str, set[GuardedEffect]]:
+    """The guarded effects of each handler name, united over every loaded workflow that
+    declares the handler: a handler is one piece of the embedding system's code, so a
+    workflow that runs ``publish_to_channels`` publishes, whether or not its own
+    ``handlers:`` entry repeats ``effects: [publication]``."""
+    found: dict[str, set[GuardedEffect]] = {}
+    for loaded in workflows:
+        for name, handler in loaded.definition.handlers.items():
+            found.setdefault(name, set()).update(handler.effects)
+    return found
+
+
+def effects_of(
+    loaded: LoadedWorkflow, handlers: Mapping[str, set[GuardedEffect]] | None = None
+) -> Iterator[tuple[str, GuardedEffect, Path]]:
     """Every (state, effect, place) of a workflow: the state's own ``effects:`` and those
-    of the handler its serviceTask runs."""
+    of the handler its serviceTask runs (its own declaration, and ``handlers``: what other
+    loaded workflows declare of the same handler name)."""
     wf = loaded.definition
     for name, state in wf.states.items():
         for j, effect in enumerate(state.effects):
             yield name, effect, ("states", name, "effects", j)
-        handler = wf.handlers.get(state.handler) if state.handler is not None else None
-        if handler is not None:
-            for effect in handler.effects:
-                yield name, effect, ("states", name, "handler")
+        if state.handler is None:
+            continue
+        own = wf.handlers.get(state.handler)
+        effects = set(own.effects) if own is not None else set()
+        effects |= (handlers or {}).get(state.handler, set())
+        for effect in sorted(effects):
+            yield name, effect, ("states", name, "handler")
 
 
 def coverage_problems(
@@ -95,8 +113,9 @@ def coverage_problems(
     """The guarded effects of ``loaded``'s workflows that the policy ``files`` leave
     unguarded, placed in the workflow files."""
     problems: list[Problem] = []
+    shared = handler_effects(loaded.workflows.values())
     for wf_id, wf_loaded in sorted(loaded.workflows.items()):
-        found = list(effects_of(wf_loaded))
+        found = list(effects_of(wf_loaded, shared))
         if not found:
             continue
         sections = [s for _doc, p in files for w, s in p.workflows.items() if w == wf_id]
