@@ -202,7 +202,7 @@ def heartbeat_seen(url: str) -> bool:
 def test_sigterm_stops_the_daemon_gracefully(home: Path, served: subprocess.Popen[str]) -> None:
     wait_for(lambda: heartbeat_seen(url_of(home)), "the first heartbeat")
     served.send_signal(signal.SIGTERM)
-    _out, err = served.communicate(timeout=60)
+    _out, err = served.communicate(timeout=300)  # a cap for a loaded machine
 
     assert served.returncode == EXIT_OK, err
     names = [e["event"] for e in events(err)]
@@ -238,7 +238,7 @@ def test_a_broken_edit_is_logged_and_the_running_version_stays_in_force(
         "the fixed file to become a new version",
     )
     served.send_signal(signal.SIGTERM)
-    _out, err = served.communicate(timeout=60)
+    _out, err = served.communicate(timeout=300)  # a cap for a loaded machine
     assert served.returncode == EXIT_OK
     logged = events(err)
     refused = [e for e in logged if e["event"] == "reload_refused"]
