@@ -41,7 +41,7 @@ from tests.helpers import (
     WORKFLOWS,
     ok_handler,
 )
-from tests.helpers.records import RECORD_WORKFLOWS, train_editors
+from tests.helpers.records import RECORD_WORKFLOWS, train, train_editors
 
 
 @pytest.fixture
@@ -166,6 +166,31 @@ def test_an_assignee_list_names_people_as_they_read(engine: Engine) -> None:
     assert item.state == "drafting"
     assert [h.actor for h in engine.history(item.id)] == ["wang", "li", "li", "wang"]
     assert {a["actor"] for a in engine.audit_trail(item.id)} == {"wang", "li"}
+
+
+@pytest.mark.req("TRN-3")
+def test_a_record_typed_with_other_case_or_width_names_the_same_person(
+    engine: Engine,
+) -> None:
+    """HR types the trainee as ``Ｍａ Ｌｉ``-style text; the person signs in as ``ma li``:
+    the training record is theirs (and a record of someone else is not)."""
+    train(engine, "ＬＩＵ Ｆｅｉ ")  # full width, capitals, a trailing space
+    train(engine, "zhou_fei")
+    item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    item = engine.fire(item.id, "approve", actor=LEAD)
+    assignment = {"assignees": ["liu fei"], "due_date": "2025-10-10"}
+    item = engine.fire(item.id, "assign", actor=LEAD, data=assignment)
+    assert engine.fire(item.id, "accept", actor=Actor("Liu Fei", {"editor"})).state == "drafting"
+    other = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    other = engine.fire(other.id, "approve", actor=LEAD)
+    with pytest.raises(PolicyDenied) as untrained:
+        engine.fire(
+            other.id,
+            "assign",
+            actor=LEAD,
+            data={"assignees": ["liu fan"], "due_date": "2025-10-10"},
+        )
+    assert untrained.value.rule == "assignees_trained"
 
 
 def test_an_unreadable_id_in_an_assignee_list_is_a_form_error(engine: Engine) -> None:

@@ -60,7 +60,8 @@ class Facts(Protocol):
         self, workflow: str, states: Sequence[str], field: str, value: str
     ) -> Sequence[Mapping[str, Any]]:
         """The data of items of ``workflow`` resting in one of ``states`` whose data
-        ``field`` equals ``value``."""
+        ``field`` names ``value`` as a person reads it (Unicode NFKC, case-folded, trimmed
+        on both sides: the ids of people and accounts typed into records)."""
         ...
 
     def entered(
@@ -1072,11 +1073,12 @@ class ListFacts:
     def records(
         self, workflow: str, states: Sequence[str], field: str, value: str
     ) -> Sequence[Mapping[str, Any]]:
-        """The given records of ``workflow`` in one of ``states`` whose ``field`` is ``value``."""
+        """The given records of ``workflow`` in one of ``states`` whose ``field`` names
+        ``value`` as a person reads it."""
         return [
             r
             for r in self._records.get(workflow, [])
-            if r.get("_state") in states and str(r.get(field)) == value
+            if r.get("_state") in states and normal_id(str(r.get(field))) == normal_id(value)
         ]
 
     def entered(

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate, StoreError
+from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
@@ -326,18 +327,23 @@ class Tx:
         self, workflow_id: str, states: Sequence[str], field: str, value: str
     ) -> list[dict[str, Any]]:
         """The data of items of ``workflow_id`` resting in one of ``states`` whose data
-        ``field`` equals ``value`` as text, oldest first (policy prerequisites: "has a
-        passed training record")."""
+        ``field`` names ``value`` as a person reads it (both sides compared after
+        :func:`~cmc_workflow.model.normal_id`: ``Wang`` typed into a training record is the
+        actor ``wang``), oldest first (policy prerequisites: "has a passed training record").
+
+        The comparison is made here, not in SQL (no database folds Unicode the same way),
+        over the records in ``states``."""
+        wanted = normal_id(value)
         rows = self.conn.execute(
             select(items.c.data)
-            .where(
-                items.c.workflow_id == workflow_id,
-                items.c.state.in_(list(states)),
-                items.c.data[field].as_string() == value,
-            )
+            .where(items.c.workflow_id == workflow_id, items.c.state.in_(list(states)))
             .order_by(items.c.id)
         ).scalars()
-        return [dict(data) for data in rows]
+        return [
+            dict(data)
+            for data in rows
+            if isinstance(data.get(field), str | int) and normal_id(str(data[field])) == wanted
+        ]
 
     def last_entries(
         self,
