@@ -12,7 +12,7 @@ the same problems, with their places.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
@@ -586,20 +586,26 @@ class _Builder:
             rule.reason,
         )
 
-    def _scoping(
-        self, doc: Located, wf: CompiledWorkflow, rule: Scoping, path: Path, roles: Roles
-    ) -> Rule | None:
+    def known_roles(self, doc: Located, path: Path, names: Sequence[str], roles: Roles) -> bool:
+        """Whether every role of ``names`` is declared; each unknown one is a problem
+        placed at its index under ``path``."""
         ok = True
-        for j, role in enumerate(rule.roles):
+        for j, role in enumerate(names):
             if role not in roles.known:
                 self.add(
                     doc,
-                    (*path, "roles", j),
+                    (*path, j),
                     "E-UNKNOWN-ROLE",
                     f"role {role!r} is declared by no policy or workflow",
                     f"known roles: {', '.join(sorted(roles.known))}",
                 )
                 ok = False
+        return ok
+
+    def _scoping(
+        self, doc: Located, wf: CompiledWorkflow, rule: Scoping, path: Path, roles: Roles
+    ) -> Rule | None:
+        ok = self.known_roles(doc, (*path, "roles"), rule.roles, roles)
         if rule.field not in wf.definition.data:
             self.add(
                 doc,
@@ -932,17 +938,7 @@ def _post_record_rules(
     listed (each must exist), else every loaded workflow in which one of its posts acts,
     except the records' own workflow."""
     path: Path = ("requires_record", i)
-    ok = True
-    for j, role in enumerate(rule.roles):
-        if role not in roles.known:
-            builder.add(
-                doc,
-                (*path, "roles", j),
-                "E-UNKNOWN-ROLE",
-                f"role {role!r} is declared by no policy or workflow",
-                f"known roles: {', '.join(sorted(roles.known))}",
-            )
-            ok = False
+    ok = builder.known_roles(doc, (*path, "roles"), rule.roles, roles)
     other = builder.workflow(rule.workflow)
     if other is None:
         builder.add(
