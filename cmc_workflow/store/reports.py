@@ -15,84 +15,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
+from cmc_workflow.store.port import (
+    RUNNING,
+    STOPPED,
+    FirstReplyRow,
+    OverdueRow,
+    PublicationRow,
+    RecordRow,
+    SlaClockRow,
+    StateCountRow,
+)
 from cmc_workflow.store.repository import Tx
 from cmc_workflow.store.tables import clocks, history, items
 
-STOPPED = "stopped"
-RUNNING = "running"
-
-
-@dataclass(frozen=True, slots=True)
-class StateCountRow:
-    """How many items of a workflow rest in one state, open and closed."""
-
-    workflow_id: str
-    state: str
-    open: int
-    closed: int
-    definition_id: int
-    """The newest definition version among those items (for the state's label)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SlaClockRow:
-    """The facts of one SLA clock a report needs to classify it."""
-
-    workflow_id: str
-    status: str
-    outcome: str | None
-    due_at: dt.datetime
-    breached_at: dt.datetime | None
-    stopped_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class FirstReplyRow:
-    """An item and the time of its first reply, if any."""
-
-    item_id: int
-    created_at: dt.datetime
-    closed: bool
-    category: str | None
-    first_reply_at: dt.datetime | None
-    received: str | None = None
-    """The item's own receipt time as stored (ISO text), when it records one."""
-
-
-@dataclass(frozen=True, slots=True)
-class OverdueRow:
-    """An open item with a clock past its due time."""
-
-    item_id: int
-    workflow_id: str
-    definition_id: int
-    item_state: str
-    data: dict[str, Any]
-    clock_state: str
-    due_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PublicationRow:
-    """An item and when it first entered the published state."""
-
-    item_id: int
-    published_at: dt.datetime
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRow:
-    """An item's state and data (training records)."""
-
-    item_id: int
-    state: str
-    data: dict[str, Any]
+__all__ = [
+    "RUNNING",
+    "STOPPED",
+    "FirstReplyRow",
+    "OverdueRow",
+    "PublicationRow",
+    "RecordRow",
+    "SlaClockRow",
+    "StateCountRow",
+    "first_entries",
+    "first_replies",
+    "overdue_items",
+    "sla_clocks",
+    "state_counts",
+    "workflow_records",
+]
 
 
 def _within(

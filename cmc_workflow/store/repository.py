@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
@@ -21,56 +20,8 @@ from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
+from cmc_workflow.store.port import DefinitionRow, ItemRow, OutboxRow
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    """An item as stored."""
-
-    id: int
-    workflow_id: str
-    definition_id: int
-    state: str
-    data: dict[str, Any]
-    visit: int
-    seq: int
-    version: int
-    created_at: dt.datetime
-    created_by: str
-    updated_at: dt.datetime
-    closed_at: dt.datetime | None
-    parent_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DefinitionRow:
-    """A stored definition version."""
-
-    id: int
-    workflow_id: str
-    revision: int
-    version_label: int | None
-    content_hash: str
-    source_file: str
-    source_text: str
-    loaded_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A side effect waiting for (or done with) delivery."""
-
-    id: int
-    item_id: int | None
-    kind: str
-    name: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    attempts: int
-    available_at: dt.datetime
-    delivered_at: dt.datetime | None
-    last_error: str | None
 
 
 def _unique_violation(exc: IntegrityError) -> bool:
@@ -178,7 +129,7 @@ _RETRY_OUTBOX = (
 )
 
 
-class Tx:
+class SqlTx:
     """The statements of one command, inside one transaction."""
 
     def __init__(self, conn: Connection, sqlite: bool) -> None:
@@ -498,6 +449,12 @@ class Tx:
         return [dict(r._mapping) for r in rows]
 
 
+Tx = SqlTx
+"""The SQL transaction under its first name (``from cmc_workflow.store import Tx``)."""
+
+__all__ = ["DefinitionRow", "ItemRow", "OutboxRow", "SqlStore", "SqlTx", "Store", "Tx"]
+
+
 def _retryable(exc: OperationalError) -> bool:
     """A lock the transaction lost and may win on a retry: SQLite busy, PostgreSQL
     serialization failure (40001) or deadlock (40P01)."""
@@ -507,7 +464,7 @@ def _retryable(exc: OperationalError) -> bool:
     return "locked" in text or "could not serialize" in text or "deadlock detected" in text
 
 
-class Store:
+class SqlStore:
     """The database behind the engine: opening, migrating and transactions."""
 
     def __init__(self, engine: Engine) -> None:
@@ -518,7 +475,9 @@ class Store:
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None
+    ) -> SqlStore:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
@@ -558,20 +517,20 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self) -> Iterator[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._translated(), self.engine.begin() as conn:
-            yield Tx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite)
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self) -> Iterator[SqlTx]:
         """One read-only transaction."""
         with (
             self._translated(),
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield Tx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -589,3 +548,7 @@ class Store:
             raise StoreError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
+
+
+Store = SqlStore
+"""The SQL store under its first name (``from cmc_workflow.store import Store``)."""

@@ -19,12 +19,30 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cmc_workflow.store.port import (
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    FIRED,
+    MISSED,
+    PAUSED,
+    PENDING,
+    RUNNING,
+    STALE,
+    STARTED,
+    STOPPED,
+    ClockRow,
+    CursorRow,
+    DueTimer,
+    RunnerRow,
+    RunRow,
+    TimerRow,
+)
 from cmc_workflow.store.repository import Store, Tx
 from cmc_workflow.store.tables import (
     clocks,
@@ -36,106 +54,60 @@ from cmc_workflow.store.tables import (
     timers,
 )
 
-PENDING = "pending"
-PAUSED = "paused"
-FIRED = "fired"
-CANCELLED = "cancelled"
-STALE = "stale"
-FAILED = "failed"
-
-RUNNING = "running"
-STOPPED = "stopped"
-
-CLAIMED = "claimed"
-STARTED = "started"
-MISSED = "missed"
-
-
-@dataclass(frozen=True, slots=True)
-class TimerRow:
-    """A durable timer: when it is due, what it does, and the state visit that fences it."""
-
-    id: int
-    item_id: int
-    clock_id: int | None
-    state: str
-    visit: int
-    step: int
-    action: str
-    role: str | None
-    trigger: str | None
-    due_at: dt.datetime
-    status: str
-    created_at: dt.datetime
-    done_at: dt.datetime | None
-    runner: str | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClockRow:
-    """An SLA clock as stored (see :class:`cmc_workflow.clocks.ClockView` for its status)."""
-
-    id: int
-    item_id: int
-    workflow_id: str
-    state: str
-    at_state: str
-    visit: int
-    status: str
-    within: str
-    started_at: dt.datetime
-    due_at: dt.datetime
-    warn_at: dt.datetime | None
-    rule: str
-    calendar_version: str
-    provisional: bool
-    paused_at: dt.datetime | None
-    stopped_at: dt.datetime | None
-    warned_at: dt.datetime | None
-    escalated_at: dt.datetime | None
-    breached_at: dt.datetime | None
-    outcome: str | None
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    """One occurrence of a periodic schedule: started (with its item), missed or failed."""
-
-    id: int
-    schedule_id: str
-    due_at: dt.datetime
-    status: str
-    item_id: int | None
-    runner: str | None
-    claimed_until: dt.datetime | None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CursorRow:
-    """How far a schedule's occurrences have been handled."""
-
-    schedule_id: str
-    since: dt.datetime
-    last_due: dt.datetime | None
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerRow:
-    """A daemon's heartbeat."""
-
-    runner: str
-    host: str
-    pid: int
-    started_at: dt.datetime
-    heartbeat_at: dt.datetime
-    stopped_at: dt.datetime | None
-    detail: dict[str, Any]
+__all__ = [
+    "CANCELLED",
+    "CLAIMED",
+    "FAILED",
+    "FIRED",
+    "MISSED",
+    "PAUSED",
+    "PENDING",
+    "RUNNING",
+    "STALE",
+    "STARTED",
+    "STOPPED",
+    "ClockRow",
+    "CursorRow",
+    "DueTimer",
+    "RunRow",
+    "RunnerRow",
+    "TimerRow",
+    "active_clocks",
+    "advance_cursor",
+    "claim_due_timer",
+    "clock",
+    "clock_timers",
+    "clocks_of",
+    "count_pending_outbox",
+    "count_timers",
+    "cursor",
+    "cursors",
+    "finish_run",
+    "finish_timer",
+    "forget_runners",
+    "has_stale_runs",
+    "heartbeat",
+    "insert_clock",
+    "insert_run",
+    "insert_timers",
+    "latest_runs",
+    "mark_clock_once",
+    "next_due_at",
+    "overdue_clocks",
+    "provisional_clocks",
+    "reclaim_stale_runs",
+    "resume_timer",
+    "runner_rows",
+    "runner_stopped",
+    "runs_of",
+    "savepoint",
+    "set_clock_timers",
+    "set_timer_due",
+    "timers_of",
+    "upcoming_timers",
+    "update_clock",
+    "write_series",
+]
 
 
 _TIMER_COLUMNS = [timers.c[name] for name in TimerRow.__slots__]
@@ -196,22 +168,6 @@ def next_due_at(tx: Tx) -> dt.datetime | None:
         select(timers.c.due_at).where(timers.c.status == PENDING).order_by(timers.c.due_at).limit(1)
     ).scalar_one_or_none()
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class DueTimer:
-    """A claimed timer with what firing it needs to know: where its item is now (the
-    fence) and the state of its clock."""
-
-    timer: TimerRow
-    workflow_id: str
-    item_state: str
-    item_visit: int
-    item_closed: bool
-    clock_status: str | None
-    clock_state: str | None
-    clock_within: str | None
-    clock_due_at: dt.datetime | None
 
 
 _DUE_EXTRA = [
