@@ -396,6 +396,8 @@ CLOCK_COLUMNS = frozenset(f.name for f in fields(ClockRow)) - {"id"}
 """The columns :meth:`StoreTx.update_clock` may write."""
 TIMER_COLUMNS = frozenset(f.name for f in fields(TimerRow)) - {"id", "item_id", "clock_id"}
 """The columns :meth:`StoreTx.set_clock_timers` may write."""
+MARKS = frozenset({"warned_at", "escalated_at", "breached_at"})
+"""The columns :meth:`StoreTx.mark_clock_once` sets."""
 
 
 def typed(kind: type[_Row], value: _Row | Mapping[str, Any]) -> _Row:
