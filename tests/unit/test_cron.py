@@ -49,8 +49,10 @@ def fires(expr: str, zone: str, after: dt.datetime, n: int) -> list[dt.datetime]
     return found
 
 
-def sh(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=SH)
+def sh(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=SH)
 
 
 # -- the documented meaning (docs/time.md) -----------------------------------------------------
@@ -250,7 +252,8 @@ def transitions(zone: str) -> tuple[dt.datetime, ...]:
 def starts(draw: st.DrawFn, zone: str) -> dt.datetime:
     """Any time from 1990 to 2060, or a time within hours of a clock change."""
     near = transitions(zone)
-    if near and draw(st.booleans()):
+    close: bool = draw(st.booleans())
+    if near and close:
         offset = draw(st.integers(-4 * 3600, 4 * 3600)) + draw(st.sampled_from([0, 0.5, 0.999]))
         return draw(st.sampled_from(near)) + dt.timedelta(seconds=offset)
     when = draw(st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2060, 1, 1)))
