@@ -38,6 +38,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.schedules import Schedule
 
 log = structlog.get_logger("cmc_workflow.scheduler")
@@ -90,7 +91,7 @@ class Wakeups:
         *,
         poll_interval: float,
         reload_interval: float | None = None,
-        timezone: str = "Asia/Shanghai",
+        timezone: str = BUSINESS_TIMEZONE,
     ) -> None:
         self._job = job
         self._scheduler = BackgroundScheduler(

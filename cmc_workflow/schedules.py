@@ -48,9 +48,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import structlog
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, StringConstraints, ValidationError
 
+from cmc_workflow import cron
 from cmc_workflow.calendar import WorkingCalendar, add_months
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.loader import (
@@ -197,7 +197,7 @@ class Schedule:
         spec = self.spec
         if spec.cron is not None:
             trigger = _cron(spec.cron, self.timezone)
-            found = trigger.get_next_fire_time(None, after + _ONE_MICROSECOND)
+            found = trigger.next_fire(after)
             if found is None or spec.on_day_off == "run":
                 return None if found is None else Occurrence(found)
             guessed = False
@@ -215,7 +215,7 @@ class Schedule:
                 midnight = dt.datetime.combine(
                     local.date() + dt.timedelta(days=1), dt.time(), self.tz
                 )
-                found = trigger.get_next_fire_time(None, midnight)
+                found = trigger.first_at_or_after(midnight)
                 if found is None:
                     return None
             return None
@@ -271,9 +271,9 @@ class Schedule:
 
 
 @functools.lru_cache(maxsize=256)
-def _cron(expr: str, timezone: str) -> CronTrigger:
-    """A parsed cron expression (pure computation: APScheduler as a calculator only)."""
-    return CronTrigger.from_crontab(expr, timezone=zoneinfo.ZoneInfo(timezone))
+def _cron(expr: str, timezone: str) -> cron.Cron:
+    """A parsed cron expression, cached: schedules ask for the same few again and again."""
+    return cron.parse(expr, timezone)
 
 
 # -- loading and checking ---------------------------------------------------------------------
@@ -288,8 +288,8 @@ def _known_timezone(value: str) -> bool:
 def _cron_problems(expr: str, path: tuple[str | int, ...], doc: Located) -> list[Problem]:
     fields = expr.split()
     try:
-        CronTrigger.from_crontab(expr, timezone=DEFAULT_TIMEZONE)
-    except ValueError as exc:
+        cron.parse(expr, DEFAULT_TIMEZONE)
+    except cron.CronSyntaxError as exc:
         return [
             doc.problem(
                 path,

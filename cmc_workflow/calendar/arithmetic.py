@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Protocol
 
 from cmc_workflow.calendar.answers import Answer, DayAnswer, Deadline
-from cmc_workflow.calendar.settings import CalendarSettings
+from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE, CalendarSettings
 from cmc_workflow.errors import CalendarError
 
 _SEARCH_LIMIT = 3660
@@ -45,7 +45,7 @@ def require_aware(value: dt.datetime, what: str = "datetime") -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise CalendarError(
             f"naive {what} {value.isoformat()} refused: pass an aware datetime "
-            "(e.g. datetime(..., tzinfo=ZoneInfo('Asia/Shanghai')))"
+            f"(e.g. datetime(..., tzinfo=ZoneInfo('{BUSINESS_TIMEZONE}')))"
         )
 
 

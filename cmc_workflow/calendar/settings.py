@@ -18,6 +18,10 @@ import zoneinfo
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+BUSINESS_TIMEZONE = "Asia/Shanghai"
+"""The zone business rules are applied in unless configured otherwise: the one place that
+names it (calendars, schedules, policies, human output of the CLI, the daemon's clock)."""
+
 
 class BusinessHours(BaseModel):
     """One opening interval per working day, in the calendar's local time."""
@@ -56,7 +60,7 @@ class CalendarSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = BUSINESS_TIMEZONE
     """An IANA timezone name; business rules are applied in this zone."""
 
     business_hours: BusinessHours | None = BusinessHours()

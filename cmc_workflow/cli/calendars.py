@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from cmc_workflow.calendar import BusinessHours, CalendarSettings, WorkingCalendar
+from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.errors import DefinitionError
 
 
@@ -39,7 +40,7 @@ def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--timezone",
-            default="Asia/Shanghai",
+            default=BUSINESS_TIMEZONE,
             show_default=True,
             envvar="CMC_TIMEZONE",
             help="IANA timezone in which working days and deadlines are reckoned.",

@@ -31,6 +31,7 @@ import click
 from click.core import ParameterSource
 
 from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.cli.calendars import (
     calendar_options,
     calendar_settings,
@@ -65,7 +66,7 @@ EXIT_CODES: Mapping[int, str] = {
 """What each exit status of the item and ``db`` commands means."""
 
 DEFAULT_DB = "sqlite:///cmc.db"
-DISPLAY_TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
+DISPLAY_TZ = zoneinfo.ZoneInfo(BUSINESS_TIMEZONE)
 """Human output shows times in the business time zone; ``--json`` keeps UTC."""
 
 

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
+from cmc_workflow.definition.loaded import LoadedWorkflow
 from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import Transition, Workflow
 from cmc_workflow.errors import Problem
-
-if TYPE_CHECKING:
-    from cmc_workflow.definition.loader import LoadedWorkflow
-
 
 _HINT = "write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\""
 

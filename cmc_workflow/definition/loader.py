@@ -12,7 +12,6 @@ import hashlib
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from cmc_workflow.definition.checks import check_workflow
 from cmc_workflow.definition.links import check_link_set
+from cmc_workflow.definition.loaded import LoadedSet as LoadedSet  # re-exported
+from cmc_workflow.definition.loaded import LoadedWorkflow as LoadedWorkflow  # re-exported
 from cmc_workflow.definition.located import Located, load_located
 from cmc_workflow.definition.models import (
     IDENT_PATTERN,
@@ -40,32 +41,6 @@ _TYPE_ERRORS = {
     "model_type": "a mapping",
     "dataclass_type": "a mapping",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedWorkflow:
-    """A checked workflow with its source: what the engine registers as one version."""
-
-    definition: Workflow
-    source: str
-    file: str
-    content_hash: str
-
-
-@dataclass(slots=True)
-class LoadedSet:
-    """The outcome of loading several files: good definitions and every problem found."""
-
-    workflows: dict[str, LoadedWorkflow] = field(default_factory=dict)
-    others: dict[str, list[tuple[Located, Any]]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    located: dict[str, Located] = field(default_factory=dict)
-    """The located document of each workflow, by id (to place cross-file problems)."""
-
-    def raise_for_problems(self) -> None:
-        """Raise :class:`DefinitionError` when any file had a problem."""
-        if self.problems:
-            raise DefinitionError(self.problems)
 
 
 KindLoader = Callable[[Located], tuple[Any, list[Problem]]]
