@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmc_workflow.definition.checks import check_workflow
-from cmc_workflow.definition.loader import load_workflow_doc, problems_from_validation
-from cmc_workflow.definition.located import load_located
+from cmc_workflow.definition.loader import load_workflow_doc
 from cmc_workflow.definition.models import Workflow
+from cmc_workflow.located import load_located
+from cmc_workflow.problems import problems_from_validation
 
 PUBLISHING = Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml"
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
-from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import Transition, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path, load_located
 
 if TYPE_CHECKING:
     from cmc_workflow.definition.loader import LoadedWorkflow
