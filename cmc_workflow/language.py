@@ -13,7 +13,9 @@ reader (:mod:`cmc_workflow.located`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -85,8 +87,9 @@ def load_paths(paths: Sequence[str | Path], *, across: bool = True) -> LoadedSet
     With ``across`` false, only each file's own problems are looked for, not those between
     files (a ``starts:`` naming a workflow not loaded): for drawing one workflow alone."""
     result = LoadedSet()
-    for path in iter_yaml_files(paths):
-        _load_file(path, result)
+    with _collector_paused():
+        for path in iter_yaml_files(paths):
+            _load_file(path, result)
     if not result.problems and across:
         result.problems += check_link_set(result.workflows, result.located)
     if not result.problems and across:
@@ -94,6 +97,24 @@ def load_paths(paths: Sequence[str | Path], *, across: bool = True) -> LoadedSet
             if kind.check_set is not None:
                 result.problems += kind.check_set(result)
     return result
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while files load.
+
+    Reading a folder allocates some 100,000 small objects (nodes, marks, paths, values)
+    that live on, so the collector ran again and again over the whole heap and took half
+    of the loading time; none of them forms a cycle (a recursive alias is refused). Only
+    a collector this call paused is resumed."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _load_file(path: Path, result: LoadedSet) -> None:

@@ -370,13 +370,14 @@ def _compose_pure(text: str, file: str) -> list[yaml.Node]:
         loader.dispose()
 
 
-def _compose_c(text: str, file: str) -> list[yaml.Node] | None:
+def _compose_c(text: str) -> list[yaml.Node] | None:
     """The documents composed by libyaml, or None when the pure composer must say why not.
 
-    libyaml composes without hooks, so the limits are checked on the graph afterwards;
-    a text holding more ``&`` and ``*`` than anchors are allowed (an anchor never used is
-    invisible in the graph), and any text libyaml refuses, go to :func:`_compose_pure`,
-    whose refusals are the reference."""
+    libyaml composes without hooks, so the limits are checked on the graph afterwards:
+    a graph over a limit, a text holding more ``&`` and ``*`` than anchors are allowed (an
+    anchor never used is invisible in the graph) and any text libyaml refuses go to
+    :func:`_compose_pure`, whose refusals (stopping where the limit is crossed) and
+    places are the reference."""
     if text.count("&") + text.count("*") > MAX_ANCHORS:
         return None
     loader = yaml.CSafeLoader(text)
@@ -390,45 +391,43 @@ def _compose_c(text: str, file: str) -> list[yaml.Node] | None:
         return None
     finally:
         loader.dispose()
-    for root in documents[:1]:  # more than one document is refused before values are built
-        exceeded = _check_graph(root, file)
-        if exceeded is not None:
-            raise LimitExceeded(exceeded)
+    if documents and not _within_limits(documents[0]):
+        return None  # more documents are refused before values are built
     return documents
 
 
-def _check_graph(root: yaml.Node, file: str) -> Problem | None:
-    """The first limit the composed document crosses, in the order the text is read.
+def _within_limits(root: yaml.Node) -> bool:
+    """Whether the composed document stays within :data:`MAX_NODES` and :data:`MAX_DEPTH`.
 
-    Visits nodes in document order with an explicit stack; a node met again (an alias)
-    counts as a value and an anchor but is not entered again, so an alias bomb costs no
-    more than its text."""
+    Counts like the pure composer does (every key, value and alias once; an alias is not
+    entered again, so an alias bomb costs no more than its text), without recursion."""
     seen: set[int] = set()
-    nodes = 0
-    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
-    while stack:
+    nodes = 1
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    scalar = yaml.ScalarNode
+    while stack:  # collections in document order: an anchor is met before its aliases
         node, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_NODES:
-            return _limit_problem(file, node.start_mark, "E-YAML-NODES")
-        if id(node) in seen:
-            continue  # an alias: a value, but not entered again
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
+        if type(node) is scalar or id(node) in seen:
             continue
-        if depth + 1 > MAX_DEPTH:
-            return _limit_problem(file, node.start_mark, "E-YAML-DEPTH")
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            return False
         if isinstance(node, yaml.MappingNode):
             children = [child for pair in node.value for child in pair]
         else:
-            children = list(node.value)
-        stack.extend((child, depth + 1) for child in reversed(children))
-    return None
+            children = node.value
+        nodes += len(children)
+        if nodes > MAX_NODES:
+            return False
+        for child in reversed(children):
+            if type(child) is not scalar:
+                stack.append((child, depth + 1))
+    return True
 
 
 def _compose(text: str, file: str, *, pure: bool) -> list[yaml.Node]:
     if not pure and C_LOADER:
-        documents = _compose_c(text, file)
+        documents = _compose_c(text)
         if documents is not None:
             return documents
     return _compose_pure(text, file)
@@ -445,8 +444,12 @@ _CORE_TAGS = {
 }
 
 
+_new_mark = tuple.__new__  # Mark(...) without the generated __new__: one call per node
+
+
 def _mark(node: yaml.Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    at = node.start_mark
+    return _new_mark(Mark, (at.line + 1, at.column + 1))
 
 
 class _Builder:
@@ -478,10 +481,11 @@ class _Builder:
                 )
             return None
         self.located.values[path] = _mark(node)
-        if id(node) in self._built:
+        ident = id(node)
+        if ident in self._built:
             self.located.aliases.add(path)
         else:
-            self._built.add(id(node))
+            self._built.add(ident)
         if node.tag not in _CORE_TAGS:
             self.problem(
                 node,
