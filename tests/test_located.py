@@ -277,7 +277,9 @@ def test_an_alias_bomb_costs_no_more_than_its_text() -> None:
     assert time.perf_counter() - started < 30  # about 0.1 s; only an expansion reaches this
 
 
-def test_importing_the_definition_package_loads_no_engine_dependency() -> None:
+def test_importing_the_definition_package_loads_no_engine_dependency(composer: str) -> None:
+    if composer == "pure":
+        pytest.skip("one subprocess is enough")
     code = (
         "import sys, cmc_workflow.definition, cmc_workflow.located, cmc_workflow.problems\n"
         "heavy = ('sqlalchemy', 'alembic', 'apscheduler', 'transitions', 'click')\n"
