@@ -8,10 +8,10 @@ The names are imported lazily (on first use), so that ``import cmc_workflow.defi
 or the CLI's ``validate`` do not load the engine, SQLAlchemy or APScheduler.
 """
 
-import importlib
-import typing
+import importlib as _importlib
+import typing as _typing
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from cmc_workflow.engine import Engine, RunReport
     from cmc_workflow.errors import (
         CmcWorkflowError,
@@ -69,7 +69,7 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    value = getattr(_importlib.import_module(home), name)
     globals()[name] = value  # the next access is a plain lookup
     return value
 
