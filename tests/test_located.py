@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import subprocess
 import sys
 import time
@@ -289,3 +290,26 @@ def test_importing_the_definition_package_loads_no_engine_dependency(composer: s
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "target"),
+    [
+        ("cmc_workflow.sources", "read_source", "read_source"),
+        ("cmc_workflow.sources", "MAX_FILE_BYTES", "MAX_FILE_BYTES"),
+        ("cmc_workflow.definition.located", "load_located", "load_located"),
+        ("cmc_workflow.definition.located", "MAX_NODES", "MAX_EXPANDED"),
+        ("cmc_workflow.calendar.located", "LocatedDocument", "Located"),
+    ],
+)
+def test_the_old_readers_are_deprecated_names_of_the_one_reader(
+    module: str, name: str, target: str, composer: str
+) -> None:
+    if composer == "pure":
+        pytest.skip("nothing to compose")
+    old = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=f"use cmc_workflow.located.{target}"):
+        value = getattr(old, name)
+    assert value is getattr(located, target)
+    with pytest.raises(AttributeError):
+        getattr(old, "_Builder")  # noqa: B009  # a private name is not re-exported
