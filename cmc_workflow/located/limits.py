@@ -105,6 +105,8 @@ class LimitedLoader(yaml.SafeLoader):
 
 
 def compose_pure(text: str, file: str) -> list[yaml.Node]:
+    """The documents of ``text``, composed in Python; raises :class:`LimitExceeded` at the
+    node that crosses a limit, and PyYAML's errors as they are."""
     loader = LimitedLoader(text, file)
     try:
         documents = []
@@ -138,8 +140,8 @@ def compose_c(text: str) -> list[yaml.Node] | None:
         return None
     finally:
         loader.dispose()
-    if documents and not _within_limits(documents[0]):
-        return None  # more documents are refused before values are built
+    if len(documents) > 1 or (documents and not _within_limits(documents[0])):
+        return None  # several documents are refused: the pure composer says how, exactly
     return documents
 
 
