@@ -3,27 +3,27 @@ cultural-media centers and library self-media accounts.
 
 The public API is pinned by ``tests/test_public_api.py``; everything not exported here
 may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
+
+The names are imported lazily (on first use), so that ``import cmc_workflow.definition``
+or the CLI's ``validate`` do not load the engine, SQLAlchemy or APScheduler.
 """
 
-# first of all: importing `_signals` arms SIGTERM/SIGINT when this process is
-# `cmc-workflow run`, so that a signal during the imports below stops it cleanly
-from cmc_workflow import _signals as _signals
+import importlib as _importlib
+import typing as _typing
 
-# `schedules` registers the loader of `kind: schedules` files, so that a workflows/ folder
-# holding a schedules file loads wherever cmc_workflow is imported
-from cmc_workflow import schedules as _schedules  # noqa: F401
-from cmc_workflow.engine import Engine, RunReport
-from cmc_workflow.errors import (
-    CmcWorkflowError,
-    ConflictError,
-    DefinitionError,
-    EngineError,
-    PolicyDenied,
-    Problem,
-)
-from cmc_workflow.extensions import Extension
-from cmc_workflow.handlers import HandlerContext, HandlerRegistry
-from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
+if _typing.TYPE_CHECKING:
+    from cmc_workflow.engine import Engine, RunReport
+    from cmc_workflow.errors import (
+        CmcWorkflowError,
+        ConflictError,
+        DefinitionError,
+        EngineError,
+        PolicyDenied,
+        Problem,
+    )
+    from cmc_workflow.extensions import Extension
+    from cmc_workflow.handlers import HandlerContext, HandlerRegistry
+    from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 
 __all__ = [
     "Actor",
@@ -43,3 +43,36 @@ __all__ = [
     "RunReport",
     "VersionInfo",
 ]
+
+_HOMES = {
+    "Actor": "cmc_workflow.model",
+    "Allowed": "cmc_workflow.model",
+    "CmcWorkflowError": "cmc_workflow.errors",
+    "ConflictError": "cmc_workflow.errors",
+    "DefinitionError": "cmc_workflow.errors",
+    "Engine": "cmc_workflow.engine",
+    "EngineError": "cmc_workflow.errors",
+    "Extension": "cmc_workflow.extensions",
+    "HandlerContext": "cmc_workflow.handlers",
+    "HandlerRegistry": "cmc_workflow.handlers",
+    "HistoryEntry": "cmc_workflow.model",
+    "Item": "cmc_workflow.model",
+    "PolicyDenied": "cmc_workflow.errors",
+    "Problem": "cmc_workflow.errors",
+    "RunReport": "cmc_workflow.engine",
+    "VersionInfo": "cmc_workflow.model",
+}
+"""The module each public name lives in."""
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(home), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,8 +2,9 @@
 
 Importing cmc-workflow takes most of a second (SQLAlchemy, pydantic, transitions), and
 building the daemon (loading definitions, opening the database) takes more; a SIGTERM in
-that window used to kill the process with the default action (exit -15). So the package
-arms :func:`install` before its own imports when, and only when, the process is the
+that window used to kill the process with the default action (exit -15). So the command
+line (``cmc_workflow.cli``, which the console script imports) arms :func:`install` before
+its own imports when, and only when, the process is the
 ``cmc-workflow run`` command (never in a program that merely imports the library). The
 handler only records the request in :data:`STOP`; :func:`cmc_workflow.daemon.run` checks
 it before and after building the daemon, and the running daemon waits on it. A second

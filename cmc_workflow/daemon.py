@@ -44,7 +44,7 @@ import structlog
 from cmc_workflow import _signals
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
-from cmc_workflow.definition.loader import LoadedSet, iter_yaml_files, load_paths
+from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine, system_clock
 from cmc_workflow.errors import (
     CmcWorkflowError,
@@ -54,6 +54,7 @@ from cmc_workflow.errors import (
     Problem,
 )
 from cmc_workflow.handlers import Handler, HandlerRegistry
+from cmc_workflow.language import iter_yaml_files, load_paths
 from cmc_workflow.scheduler import Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, schedules_from
 from cmc_workflow.store import timers as sql

@@ -25,7 +25,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
 from cmc_workflow.definition.forms import validate_values
-from cmc_workflow.definition.loader import LoadedWorkflow, load_paths
+from cmc_workflow.definition.loader import LoadedWorkflow
 from cmc_workflow.definition.models import Collects
 from cmc_workflow.errors import (
     CmcWorkflowError,
@@ -42,6 +42,7 @@ from cmc_workflow.errors import (
 )
 from cmc_workflow.extensions import Change, Command, Extension, Visit
 from cmc_workflow.handlers import Handler, HandlerContext, HandlerRegistry, describe
+from cmc_workflow.language import load_paths
 from cmc_workflow.model import (
     SYSTEM,
     Actor,

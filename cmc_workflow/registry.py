@@ -17,7 +17,6 @@ import structlog
 
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedWorkflow, load_workflow_text
-from cmc_workflow.definition.located import load_located
 from cmc_workflow.errors import (
     ConflictError,
     DefinitionError,
@@ -26,6 +25,7 @@ from cmc_workflow.errors import (
     WorkflowNotFound,
 )
 from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.located import load_located
 from cmc_workflow.model import VersionInfo
 from cmc_workflow.policy.coverage import effects_of, handler_effects
 from cmc_workflow.store import DefinitionRow, Store, Tx

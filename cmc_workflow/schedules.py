@@ -53,14 +53,7 @@ from pydantic import Field, StringConstraints, ValidationError
 from cmc_workflow import cron
 from cmc_workflow.calendar import WorkingCalendar, add_months
 from cmc_workflow.definition.forms import validate_values
-from cmc_workflow.definition.loader import (
-    LoadedSet,
-    LoadedWorkflow,
-    problems_from_validation,
-    register_kind,
-    register_set_check,
-)
-from cmc_workflow.definition.located import Located
+from cmc_workflow.definition.loader import DEFINITION_CODES, LoadedSet, LoadedWorkflow
 from cmc_workflow.definition.models import (
     DurationField,
     Ident,
@@ -76,7 +69,9 @@ from cmc_workflow.errors import (
     Problem,
 )
 from cmc_workflow.extensions import Change, Extension
+from cmc_workflow.located import Located
 from cmc_workflow.model import engine_actor
+from cmc_workflow.problems import problems_from_validation
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
 
@@ -337,7 +332,7 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
     try:
         model = ScheduleFile.model_validate(doc.data)
     except ValidationError as exc:
-        return None, problems_from_validation(exc, doc, ScheduleFile)
+        return None, problems_from_validation(exc, doc, ScheduleFile, DEFINITION_CODES)
     problems: list[Problem] = []
     if not _known_timezone(model.timezone):
         problems.append(
@@ -430,9 +425,6 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
     return model, problems
 
 
-register_kind("schedules", load_schedules_doc)
-
-
 def schedules_from(
     loaded: LoadedSet, workflows: Mapping[str, LoadedWorkflow] | None = None
 ) -> tuple[list[Schedule], list[Problem]]:
@@ -468,9 +460,6 @@ def _set_check(loaded: LoadedSet) -> list[Problem]:
     """The cross-file problems of schedules, for ``load_paths`` (so ``validate`` and
     ``Engine.open`` report them with their places)."""
     return schedules_from(loaded)[1]
-
-
-register_set_check(_set_check)
 
 
 def _check_target(

@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmc_workflow.definition.checks import check_workflow
-from cmc_workflow.definition.loader import load_workflow_doc, problems_from_validation
-from cmc_workflow.definition.located import load_located
+from cmc_workflow.definition.loader import load_workflow_doc
 from cmc_workflow.definition.models import Workflow
+from cmc_workflow.located import load_located
+from cmc_workflow.problems import problems_from_validation
 
 PUBLISHING = Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml"
 
@@ -262,6 +263,41 @@ def test_an_unexpected_pydantic_error_becomes_e_invalid_with_its_place() -> None
         Even.model_validate(located.data)
     problems = problems_from_validation(caught.value, located, Even)
     assert [(p.code, p.line, p.column) for p in problems] == [("E-INVALID", 1, 4)]
+
+
+class _Switches(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = True
+    count: int = 0
+    name: str = ""
+    note: str = ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("enabled: off\n", [("E-YAML-BOOL", 1, 10, "write true/false")]),
+        ("count: 010\n", [("E-YAML-OCTAL", 1, 8, "drop the leading zero")]),
+        ("count: 1:30\n", [("E-YAML-SEXAGESIMAL", 1, 8, "quote it ('1:30')")]),
+        ("on: 1\n", [("E-YAML-BOOL", 1, 1, "quote it ('on')")]),
+        ("enabled: 'off'\n", [("E-TYPE", 1, 10, "quote text")]),  # quoted: text, meant
+        ("name: no\nnote: 010\n", []),  # text where text belongs: the words written
+    ],
+)
+def test_a_yaml_11_form_read_as_text_is_named_where_the_model_refuses_text(
+    text: str, expected: list[tuple[str, int, int, str]]
+) -> None:
+    located, problems = load_located(text, "t.yaml")
+    assert problems == []
+    try:
+        _Switches.model_validate(located.data)
+    except ValidationError as exc:
+        found = problems_from_validation(exc, located, _Switches)
+    else:
+        found = []
+    assert [(p.code, p.line, p.column) for p in found] == [e[:3] for e in expected]
+    for problem, (*_, hint) in zip(found, expected, strict=True):
+        assert hint in problem.hint
 
 
 def test_an_unknown_key_without_a_close_match_lists_the_known_keys() -> None:

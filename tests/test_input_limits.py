@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from cmc_workflow import Engine
-from cmc_workflow.calendar import WorkingCalendar, load_calendar_dir
-from cmc_workflow.calendar.located import load_located as load_calendar_located
+from cmc_workflow import Engine, located
+from cmc_workflow.calendar import WorkingCalendar, load_calendar_dir, parse_calendar_file
 from cmc_workflow.cli import main
 from cmc_workflow.definition import load_paths, load_workflow_text
 from cmc_workflow.definition.forms import validate_values
-from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.errors import (
     DatabaseReadOnly,
@@ -35,7 +34,15 @@ from cmc_workflow.errors import (
     SchemaTooNew,
     StoreError,
 )
-from cmc_workflow.sources import MAX_ANCHORS, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, read_source
+from cmc_workflow.located import (
+    C_LOADER,
+    MAX_ANCHORS,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    load_located,
+    read_source,
+)
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
@@ -74,8 +81,25 @@ def nested_block(levels: int) -> str:
     return "\n".join(lines) + " x\n"
 
 
-def codes(problems: list[Problem]) -> list[str]:
+def codes(problems: list[Problem] | tuple[Problem, ...]) -> list[str]:
     return [p.code for p in problems]
+
+
+def calendar_codes(text: str, file: str) -> list[str]:
+    """The codes a calendar file of ``text`` is refused with (the same reader reads it)."""
+    with pytest.raises(DefinitionError) as caught:
+        parse_calendar_file(text, file)
+    return codes(caught.value.problems)
+
+
+@pytest.fixture(params=["libyaml", "pure"])
+def composer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The limits hold with both composers (libyaml is checked on the composed graph)."""
+    if request.param == "libyaml" and not C_LOADER:
+        pytest.skip("PyYAML was built without libyaml")
+    if request.param == "pure":
+        monkeypatch.setattr(located, "C_LOADER", False)
+    return str(request.param)
 
 
 # -- file kinds ------------------------------------------------------------------------------
@@ -152,7 +176,7 @@ def test_a_file_that_is_not_utf8_is_refused_naming_its_place(tmp_path: Path) -> 
 # -- nesting and anchors -------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [nested_flow, nested_block])
 def test_deep_nesting_is_a_located_problem_not_a_recursion_error(
-    shape: Callable[[int], str], tmp_path: Path
+    shape: Callable[[int], str], tmp_path: Path, composer: str
 ) -> None:
     source = shape(490)
     _doc, problems = load_located(source, "deep.yaml")
@@ -160,21 +184,28 @@ def test_deep_nesting_is_a_located_problem_not_a_recursion_error(
     assert problems[0].line >= 1
     assert problems[0].column >= 1
     assert problems[0].message_zh
-    calendar = load_calendar_located(source, "deep.yaml")
-    assert codes(calendar.problems) == ["E-YAML-DEPTH"]
+    assert calendar_codes(source, "deep.yaml") == ["E-YAML-DEPTH"]
     (tmp_path / "deep.yaml").write_text(source, encoding="utf-8")
     with pytest.raises(DefinitionError) as caught:
         load_calendar_dir(tmp_path)
     assert caught.value.codes == ["E-YAML-DEPTH"]
 
 
-def test_the_depth_problem_points_at_the_level_that_crosses_the_limit() -> None:
+def test_nesting_past_what_libyaml_itself_allows_is_the_same_problem(composer: str) -> None:
+    # libyaml stops at 1,000 levels; 100,000 fit under the size limit in flow style
+    started = time.perf_counter()
+    _doc, problems = load_located(nested_flow(100_000), "deep.yaml")
+    assert [(p.code, p.line, p.column) for p in problems] == [("E-YAML-DEPTH", 2, 7 + MAX_DEPTH)]
+    assert time.perf_counter() - started < CAP
+
+
+def test_the_depth_problem_points_at_the_level_that_crosses_the_limit(composer: str) -> None:
     _doc, problems = load_located("a: " + "[" * 100 + "]" * 100, "f.yaml")
     # the root mapping is level 1, so the list that opens level MAX_DEPTH + 1 is refused
     assert [(p.line, p.column) for p in problems] == [(1, 4 + MAX_DEPTH - 1)]
 
 
-def test_too_many_values_are_refused_before_they_are_all_composed() -> None:
+def test_too_many_values_are_refused_before_they_are_all_composed(composer: str) -> None:
     row = "  - [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"  # ten values
     source = "items:\n" + row * (MAX_NODES // 8)
     assert len(source.encode()) < MAX_FILE_BYTES  # under the size limit: the value count acts
@@ -182,16 +213,14 @@ def test_too_many_values_are_refused_before_they_are_all_composed() -> None:
     assert [p.code for p in problems] == ["E-YAML-NODES"]
     # root, key, list (3) and ten values a row: value 20,001 sits in the row on line 2001
     assert problems[0].line == MAX_NODES // 10 + 1
-    calendar = load_calendar_located(source, "dense.yaml")
-    assert codes(calendar.problems) == ["E-YAML-NODES"]
+    assert calendar_codes(source, "dense.yaml") == ["E-YAML-NODES"]
 
 
-def test_too_many_anchors_are_refused_in_both_readers() -> None:
+def test_too_many_anchors_are_refused_for_every_kind(composer: str) -> None:
     source = "items:\n" + "".join(f"  - &a{i} {i}\n" for i in range(MAX_ANCHORS + 5))
     _doc, problems = load_located(source, "a.yaml")
     assert [(p.code, p.line) for p in problems] == [("E-YAML-ANCHORS", MAX_ANCHORS + 2)]
-    calendar = load_calendar_located(source, "a.yaml")
-    assert codes(calendar.problems) == ["E-YAML-ANCHORS"]
+    assert calendar_codes(source, "a.yaml") == ["E-YAML-ANCHORS"]
 
 
 @pytest.mark.req("SEC-4")
@@ -404,7 +433,7 @@ def test_read_only_commands_read_a_database_nobody_may_write(
         path.chmod(0o644)
 
 
-def test_aliases_cannot_nest_deeper_than_the_text_does() -> None:
+def test_aliases_cannot_nest_deeper_than_the_text_does(composer: str) -> None:
     # each anchor nests 60 levels and holds the previous one: 6,000 levels once expanded
     lines = ["root:"]
     for i in range(100):

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.schema import (
     DRAFT_07,
     DRAFT_07_KEYWORDS,
@@ -17,6 +16,7 @@ from cmc_workflow.definition.schema import (
     render_schema,
     workflow_schema,
 )
+from cmc_workflow.located import load_located
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKED_IN = ROOT / "schema" / "workflow.schema.json"

@@ -24,11 +24,10 @@ problems of all files are reported together in one :class:`DefinitionError`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Annotated
 
@@ -42,9 +41,9 @@ from pydantic import (
     ValidationError,
 )
 
-from cmc_workflow.calendar.located import LocatedDocument, Path, load_located
 from cmc_workflow.errors import DefinitionError, Problem
-from cmc_workflow.sources import read_source
+from cmc_workflow.located import Path, load_located, read_source
+from cmc_workflow.problems import Codes, problems_from_validation
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -108,12 +107,29 @@ class CalendarData(BaseModel):
     local: LocalDays | None = None
 
 
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "file": tuple(CalendarData.model_fields),
-    "arrangement": tuple(Arrangement.model_fields),
-    "local": tuple(LocalDays.model_fields),
-    "entry": tuple(DayEntry.model_fields),
+CALENDAR_CODES = Codes(
+    unknown_key="E-CALENDAR-UNKNOWN-KEY",
+    missing_key="E-CALENDAR-MISSING-KEY",
+    type="E-CALENDAR-TYPE",
+    value="E-CALENDAR-TYPE",
+    invalid="E-CALENDAR-TYPE",
+    bad_key="E-CALENDAR-TYPE",
+    empty="E-CALENDAR-EMPTY",
+    fields={"date": ("E-CALENDAR-DATE", "write dates as YYYY-MM-DD, e.g. 2027-01-01")},
+    merge_misspelt=False,
+)
+"""The codes of what the calendar models refuse (see ``docs/time.md``)."""
+
+_YAML_CODES = {
+    "E-YAML-SYNTAX": "E-CALENDAR-YAML",
+    "E-YAML-MULTIDOC": "E-CALENDAR-YAML",
+    "E-YAML-TAG": "E-CALENDAR-TAG",
+    "E-YAML-MERGE": "E-CALENDAR-TAG",
+    "E-YAML-ALIAS": "E-CALENDAR-TAG",
+    "E-YAML-KEY": "E-CALENDAR-TYPE",
+    "E-DUPLICATE-KEY": "E-CALENDAR-DUPLICATE-KEY",
 }
+"""The calendar codes of what the located-YAML reader refuses (its limits keep theirs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +244,21 @@ def _words(kind: str) -> str:
 
 
 def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
-    doc = load_located(text, file)
-    if doc.problems:
-        return None, doc.problems
+    doc, problems = load_located(text, file)
+    if problems:
+        return None, [_calendar_code(problem) for problem in problems]
+    if doc.aliases:
+        # a calendar lists each day in full: an alias would hide which entry is which
+        return None, [
+            doc.problem(
+                path,
+                "E-CALENDAR-TAG",
+                "anchors and aliases are not supported",
+                "write the value out in full",
+            )
+            for path in sorted(doc.aliases, key=doc.values.__getitem__)
+            if path[:-1] not in doc.aliases  # the values inside an alias repeat it
+        ]
     if doc.data is None or doc.data == {}:
         return None, [
             Problem(
@@ -242,11 +270,19 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
                 "give an 'arrangement' and/or 'local' section",
             )
         ]
+    if not isinstance(doc.data, dict):
+        return None, [
+            doc.problem(
+                (),
+                "E-CALENDAR-TYPE",
+                "a calendar file is a mapping",
+                "give an 'arrangement' and/or 'local' section",
+            )
+        ]
     try:
         data = CalendarData.model_validate(doc.data)
     except ValidationError as exc:
-        found = (_problem_of(doc, error) for error in exc.errors())
-        return None, [problem for problem in found if problem is not None]
+        return None, problems_from_validation(exc, doc, CalendarData, CALENDAR_CODES)
     if data.arrangement is None and data.local is None:
         return None, [
             Problem(
@@ -263,60 +299,14 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
     return cal, _check_dates(cal)
 
 
-def _problem_of(doc: LocatedDocument, error: Mapping[str, object]) -> Problem | None:
-    """The located problem for one pydantic error (None when other errors explain it)."""
-    raw_loc = error.get("loc", ())
-    path: Path = (
-        tuple(x for x in raw_loc if isinstance(x, str | int)) if isinstance(raw_loc, tuple) else ()
-    )
-    kind = str(error.get("type", ""))
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    where = ".".join(str(p) for p in path) or "the file"
-    if kind == "extra_forbidden":
-        allowed = _ALLOWED[_shape(path[:-1])]
-        near = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        return doc.problem(
-            path,
-            "E-CALENDAR-UNKNOWN-KEY",
-            f"unknown key {path[-1]!r}",
-            hint + f"allowed here: {', '.join(allowed)}",
-            key=True,
-        )
-    if kind == "missing":
-        return doc.problem(
-            path[:-1],
-            "E-CALENDAR-MISSING-KEY",
-            f"missing key {path[-1]!r}",
-            f"add '{path[-1]}:' to {'.'.join(map(str, path[:-1])) or 'the file'}",
-            key=True,
-        )
-    if path and path[-1] == "date":
-        return doc.problem(
-            path,
-            "E-CALENDAR-DATE",
-            f"{where}: {message}",
-            "write dates as YYYY-MM-DD, e.g. 2027-01-01",
-        )
-    if kind == "too_short":
-        if error.get("input"):
-            return None  # the list has entries, each invalid: their own problems say why
-        return doc.problem(
-            path,
-            "E-CALENDAR-EMPTY",
-            f"{where}: {message}",
-            "an arrangement lists at least one holiday",
-        )
-    hint = "quote text values" if path and path[-1] == "name" else "see calendars/README.md"
-    return doc.problem(path, "E-CALENDAR-TYPE", f"{where}: {message}", hint)
-
-
-def _shape(path: Path) -> str:
-    if not path:
-        return "file"
-    if len(path) == 1 and path[0] in {"arrangement", "local"}:
-        return str(path[0])
-    return "entry"
+def _calendar_code(problem: Problem) -> Problem:
+    code = _YAML_CODES.get(problem.code)
+    if code is None:
+        return problem
+    message = problem.message
+    if code == "E-CALENDAR-YAML":
+        message = f"cannot read the YAML: {message}"
+    return replace(problem, code=code, message=message)
 
 
 def _check_dates(cal: CalendarFile) -> list[Problem]:

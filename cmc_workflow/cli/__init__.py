@@ -6,6 +6,12 @@ the ``CMC_`` prefix: ``CMC_DB`` (database URL), ``CMC_WORKFLOWS``, ``CMC_POLICIE
 
 from __future__ import annotations
 
+# first of all: importing `_signals` arms SIGTERM/SIGINT when this process is
+# `cmc-workflow run`, so that a signal during the imports below stops it cleanly
+from cmc_workflow import _signals as _signals
+
+# isort: split
+
 import click
 
 from cmc_workflow.cli import compliance as compliance_cli

@@ -30,7 +30,8 @@ from cmc_workflow.compliance.requirements import (
     duplicate_ids,
     parse_requirements,
 )
-from cmc_workflow.definition.loader import LoadedSet, load_paths
+from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.language import load_paths
 
 EXIT_DEFINITION = 1
 EXIT_UNCOVERED = 5

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
-from cmc_workflow.definition import load_paths
-from cmc_workflow.definition.loader import iter_yaml_files
-from cmc_workflow.definition.located import load_located
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
-from cmc_workflow.sources import read_source
+from cmc_workflow.language import iter_yaml_files, load_paths
+from cmc_workflow.located import load_located, read_source
 
 
 @click.command()

@@ -32,11 +32,12 @@ from cmc_workflow.cli.items import (
     plain,
 )
 from cmc_workflow.compiler import CompiledWorkflow
-from cmc_workflow.definition.loader import LoadedSet, load_paths, load_workflow_text
+from cmc_workflow.definition.loader import LoadedSet, load_workflow_text
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import DefinitionError, GuardRejected, StoreError
 from cmc_workflow.extensions import Command
+from cmc_workflow.language import load_paths
 from cmc_workflow.log import configure_logging
 from cmc_workflow.model import Actor, Allowed
 from cmc_workflow.policy import Masker, PolicySet, build_policy_set, denials

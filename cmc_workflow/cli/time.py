@@ -33,10 +33,10 @@ from cmc_workflow.cli.calendars import (
     working_calendar,
 )
 from cmc_workflow.cli.items import db_option, emit_json, json_option, table
-from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import CmcWorkflowError, StoreError
 from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.language import load_paths
 from cmc_workflow.log import configure_logging
 from cmc_workflow.schedules import Schedule, schedules_from
 from cmc_workflow.store import Store

@@ -1,13 +1,21 @@
-"""The workflow language: located YAML loading, models, guards, forms and static checks."""
+"""The workflow language: models, guards, forms and static checks.
+
+Reading YAML is :mod:`cmc_workflow.located`; walking folders of definition files of every
+kind is :func:`cmc_workflow.language.load_paths`, re-exported here (lazily: the language
+table imports the policy and schedules kinds, which this package does not need).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from cmc_workflow.definition.guards import Guard, GuardSyntaxError, compile_guard
 from cmc_workflow.definition.loader import (
     LoadedSet,
     LoadedWorkflow,
     content_hash,
-    load_paths,
     load_workflow_text,
-    register_kind,
 )
 from cmc_workflow.definition.models import Duration, FieldSpec, State, Transition, Workflow
 
@@ -25,5 +33,10 @@ __all__ = [
     "content_hash",
     "load_paths",
     "load_workflow_text",
-    "register_kind",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "load_paths":
+        return importlib.import_module("cmc_workflow.language").load_paths
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
 from cmc_workflow.definition.links import check_links
-from cmc_workflow.definition.located import Located, Path
 from cmc_workflow.definition.models import FieldSpec, State, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path
 
 
 def check_workflow(wf: Workflow, doc: Located) -> list[Problem]:

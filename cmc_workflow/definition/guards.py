@@ -18,6 +18,7 @@ values that cannot be ordered (``null < 3``) are false rather than an error.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def compile_expression(source: str) -> Guard:
     return _compile_source(source, VALUE_ROOT_NAMES)
 
 
+@functools.lru_cache(maxsize=4096)  # a guard is immutable; checks compile each one again
 def _compile_source(source: str, roots: frozenset[str]) -> Guard:
     text = source.strip()
     if not text:

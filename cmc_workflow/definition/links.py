@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
 from cmc_workflow.definition.loaded import LoadedWorkflow
-from cmc_workflow.definition.located import Located, Path, load_located
 from cmc_workflow.definition.models import Transition, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path, load_located
 
 _HINT = "write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmc_workflow.definition.located import Located
+from cmc_workflow.located import Located
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
 

@@ -5,7 +5,7 @@ the same located problems; :func:`build_policy_set` checks them against the work
 proves them on the compiled graphs; :func:`policy_extensions` turns them into engine
 extensions that judge every command. See ``docs/policies.md``.
 
-Importing this package registers the ``policy`` file kind with the definition loader.
+The ``policy`` file kind is listed in :data:`cmc_workflow.language.KINDS`.
 """
 
 from cmc_workflow.policy.checks import build_policy_set

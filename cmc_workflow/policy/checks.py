@@ -17,10 +17,10 @@ from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.definition.guards import Guard, compile_guard
-from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow, register_set_check
-from cmc_workflow.definition.located import Located, Path, load_located
+from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
 from cmc_workflow.definition.models import FieldSpec, Label
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path, load_located
 from cmc_workflow.policy.coverage import coverage_problems
 from cmc_workflow.policy.models import (
     AnyRule,
@@ -1008,10 +1008,3 @@ def _post_record_rules(
         rule.reason,
     )
     return [(wf_id, made) for wf_id in targets]
-
-
-def _set_check(loaded: LoadedSet) -> list[Problem]:
-    return build_policy_set(loaded)[1]
-
-
-register_set_check(_set_check)

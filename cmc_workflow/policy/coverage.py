@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.definition.located import Located, Path
 from cmc_workflow.definition.models import GuardedEffect, Label
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.models import PolicyFile, RequiredStages, WorkflowPolicy, rules_of
 
 

@@ -10,8 +10,8 @@ file can make alone (step references, expressions, duplicate ids). What needs ev
 at once (the workflows named, roles declared elsewhere, the static proof) is checked
 by :mod:`cmc_workflow.policy.checks`.
 
-Importing this module registers the ``policy`` kind with
-:func:`cmc_workflow.definition.register_kind`, so ``load_paths`` (and with it
+:func:`load_policy_doc` is the loader of the ``policy`` kind in
+:data:`cmc_workflow.language.KINDS`, so ``load_paths`` (and with it
 ``cmc-workflow validate`` and ``Engine.open``) loads policy files next to workflows.
 """
 
@@ -23,10 +23,11 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, ValidationError
 
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
-from cmc_workflow.definition.loader import problems_from_validation, register_kind
-from cmc_workflow.definition.located import Located, Path
+from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.definition.models import Ident, Label, Model, RequirementId
 from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path
+from cmc_workflow.problems import problems_from_validation
 
 START_TRIGGER = "start"
 """The trigger name of a step that stands for starting an item (a step without a state)."""
@@ -504,8 +505,5 @@ def load_policy_doc(doc: Located) -> tuple[PolicyFile | None, list[Problem]]:
     try:
         policy = PolicyFile.model_validate(doc.data)
     except ValidationError as exc:
-        return None, problems_from_validation(exc, doc, root=PolicyFile)
+        return None, problems_from_validation(exc, doc, PolicyFile, DEFINITION_CODES)
     return policy, check_policy(policy, doc)
-
-
-register_kind("policy", load_policy_doc)

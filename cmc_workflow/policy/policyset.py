@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
-from cmc_workflow.definition.located import Located
 from cmc_workflow.definition.models import Label
+from cmc_workflow.located import Located
 from cmc_workflow.policy.models import PolicyFile
 from cmc_workflow.policy.rules import PermissionRule, Rule, ScopingRule, WorkflowRules
 

@@ -1,0 +1,155 @@
+"""The one located-YAML reader: a file or a text -> plain values + the place of every node.
+
+Stages, for every file kind:
+
+1. :func:`read_source` (:mod:`.source`) reads a regular file of at most
+   :data:`MAX_FILE_BYTES` as UTF-8 (``E-FILE-KIND``, ``E-FILE-SIZE``, ``E-READ``), without
+   ever blocking on a FIFO.
+2. The text is composed (:mod:`.limits`) into PyYAML's node graph with libyaml
+   (``yaml.CSafeLoader``) when PyYAML was built with it (about 15x faster), else with the
+   pure-Python composer. The
+   graph is checked, identity-aware and without recursion, against :data:`MAX_NODES`,
+   :data:`MAX_DEPTH` and :data:`MAX_ANCHORS` before any value is built (``E-YAML-NODES``,
+   ``E-YAML-DEPTH``, ``E-YAML-ANCHORS``). libyaml refuses nesting beyond 1,000 levels by
+   itself, so a deep file can never exhaust the stack. Whenever libyaml reports an error,
+   or a text holds more ``&``/``*`` than anchors are allowed, the text is composed again
+   by :class:`LimitedLoader` (the pure composer with the limits hooked into
+   ``compose_node``), so a refusal reads and is placed exactly the same with both
+   composers.
+3. Values are built from the nodes (:mod:`.values`), never by ``yaml.load``: only the YAML
+   core tags pass (``E-YAML-TAG``), duplicate keys (``E-DUPLICATE-KEY``), merge keys
+   (``E-YAML-MERGE``), non-scalar keys (``E-YAML-KEY``), recursive aliases and alias
+   expansion past :data:`MAX_EXPANDED` values (``E-YAML-ALIAS``) are refused.
+
+The YAML policy, one for every file kind: PyYAML reads YAML 1.1, whose implicit typing
+differs from YAML 1.2 (what editors and most tools read). A plain ``yes``/``no``/``on``/
+``off`` (any case), a number with a leading zero (``010``) and a base-60 number
+(``1:30``) are ambiguous: they stay the text that was written, and :class:`Located`
+remembers where they are (``ambiguous``, ``ambiguous_keys``). Where a model then wants a
+boolean or a number (or refuses the text), the problem carries ``E-YAML-BOOL``,
+``E-YAML-OCTAL`` or ``E-YAML-SEXAGESIMAL`` with a hint to write ``true``/``false``, to drop
+the zero or to quote (see :mod:`cmc_workflow.problems`). ``true``/``false`` (any case),
+decimal, hexadecimal and binary integers, floats, ``~``/``null``, dates and date-times keep
+their YAML core meaning.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from cmc_workflow.errors import Problem
+from cmc_workflow.located.document import ExpressionError, Located, Mark, Path
+from cmc_workflow.located.limits import (
+    MAX_ANCHORS,
+    MAX_DEPTH,
+    MAX_NODES,
+    LimitedLoader,
+    LimitExceeded,
+    compose_c,
+    compose_pure,
+)
+from cmc_workflow.located.source import MAX_FILE_BYTES, read_source, text_too_big
+from cmc_workflow.located.values import MAX_EXPANDED, Builder, mark_of
+
+__all__ = [
+    "C_LOADER",
+    "MAX_ANCHORS",
+    "MAX_DEPTH",
+    "MAX_EXPANDED",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "ExpressionError",
+    "LimitExceeded",
+    "LimitedLoader",
+    "Located",
+    "Mark",
+    "Path",
+    "load_located",
+    "read_source",
+    "text_too_big",
+]
+
+C_LOADER = bool(getattr(yaml, "__with_libyaml__", False))
+"""Whether PyYAML was built with libyaml: then documents are composed in C."""
+
+
+def _compose(text: str, file: str, *, pure: bool) -> list[yaml.Node]:
+    if not pure and C_LOADER:
+        documents = compose_c(text)
+        if documents is not None:
+            return documents
+    return compose_pure(text, file)
+
+
+def load_located(text: str, file: str, *, pure: bool = False) -> tuple[Located, list[Problem]]:
+    """Parse one YAML document into plain values and marks.
+
+    Returns the located document and the problems found; a syntax error yields one
+    ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None. A text
+    over the limits yields ``E-FILE-SIZE``, ``E-YAML-NODES``, ``E-YAML-DEPTH`` or
+    ``E-YAML-ANCHORS`` and ``data`` None. ``pure`` composes with the pure-Python loader
+    even where libyaml is installed (the two give the same values, marks and problems).
+    """
+    builder = Builder(file)
+    too_big = text_too_big(text, file)
+    if too_big is not None:
+        return builder.located, [too_big]
+    try:
+        documents = _compose(text, file, pure=pure)
+    except LimitExceeded as exc:
+        return builder.located, [exc.located]
+    except yaml.YAMLError as exc:
+        return builder.located, [_syntax_problem(exc, text, file)]
+    if len(documents) > 1:
+        at = mark_of(documents[1])
+        return builder.located, [
+            Problem(
+                file,
+                at.line,
+                at.column,
+                "E-YAML-MULTIDOC",
+                "a definition file holds exactly one YAML document",
+                "split the documents into separate files",
+            )
+        ]
+    if documents:
+        builder.located.data = builder.build(documents[0], ())
+    return builder.located, builder.problems
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        what = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        started = exc.context_mark
+        if started is not None and mark is not None and started.line != mark.line:
+            context += f" (started at line {started.line + 1}, column {started.column + 1})"
+        hint = "check indentation, colons and quotes"
+        if "'\\t'" in what:
+            hint = "indent with spaces: YAML does not allow tabs in indentation"
+        elif what.startswith("mapping values are not allowed"):
+            hint = (
+                "a key on an earlier line may lack its colon, "
+                "or a value containing ': ' needs quotes"
+            )
+        return Problem(file, line, column, "E-YAML-SYNTAX", f"{what}{context}", hint)
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, column = _place(text, exc.position)
+        char = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        return Problem(
+            file,
+            line,
+            column,
+            "E-YAML-SYNTAX",
+            f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+            "remove the control character",
+        )
+    return Problem(file, 1, 1, "E-YAML-SYNTAX", str(exc))
+
+
+def _place(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of the character at ``position`` in ``text``."""
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1

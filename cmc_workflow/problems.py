@@ -1,0 +1,234 @@
+"""The one translator from pydantic's validation errors to located problems.
+
+Every file kind (workflow, policy, schedules, calendar) validates its located document
+(:mod:`cmc_workflow.located`) with a pydantic model and hands the errors here, with the
+:class:`Codes` of its kind. A value that YAML 1.1 would read as a boolean or a number and
+that the model refuses as text is reported with its YAML trap code (``E-YAML-BOOL``,
+``E-YAML-OCTAL``, ``E-YAML-SEXAGESIMAL``) and a hint, whatever the kind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located
+
+_TYPE_ERRORS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "dataclass_type": "a mapping",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Codes:
+    """The codes (and a few hints) one kind of file gives to what its model refuses."""
+
+    unknown_key: str = "E-UNKNOWN-KEY"
+    missing_key: str = "E-MISSING-KEY"
+    type: str = "E-TYPE"
+    value: str = "E-BAD-VALUE"
+    invalid: str = "E-INVALID"
+    bad_key: str = "E-BAD-ID"
+    empty: str = "E-INVALID"
+    """For a list with fewer entries than it needs (none)."""
+    patterns: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """The code and hint of a string that does not match a pattern, by pattern."""
+    fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """The code and hint of any refused value of a field, by field name (e.g. dates)."""
+    merge_misspelt: bool = True
+    """Whether a misspelt key ('lable') is reported once, as unknown with its "did you
+    mean", rather than also as the real key ('label') missing."""
+
+
+def problems_from_validation(
+    exc: ValidationError, doc: Located, root: type[BaseModel], codes: Codes | None = None
+) -> list[Problem]:
+    """Translate pydantic's errors on ``doc`` (validated as ``root``) into located problems."""
+    codes = codes or Codes()
+    out: list[Problem] = []
+    errors = exc.errors(include_url=False)
+    misspelt = {
+        (*tuple(err["loc"])[:-1], guess)
+        for err in errors
+        if codes.merge_misspelt
+        and err["type"] == "extra_forbidden"
+        and (guess := _suggestion(root, tuple(err["loc"]))) is not None
+    }
+    for err in errors:
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "missing" and loc in misspelt:
+            continue
+        if kind == "too_short" and err["input"] and _explained(loc, errors):
+            continue  # the list has entries, each invalid: their own problems say why
+        problem = _problem(err, loc, kind, doc, root, codes)
+        out.append(problem)
+    return out
+
+
+def _explained(loc: tuple[Any, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and tuple(e["loc"])[: len(loc)] == loc for e in errors)
+
+
+def _problem(
+    err: Any, loc: tuple[Any, ...], kind: str, doc: Located, root: type[BaseModel], codes: Codes
+) -> Problem:
+    if kind == "extra_forbidden" and loc in doc.ambiguous_keys:
+        key = str(loc[-1])
+        return doc.problem(
+            loc,
+            "E-YAML-BOOL",
+            f"key {key!r} would be read as a boolean by YAML 1.1 tools",
+            f"quote it ('{key}') or use the right key",
+            key=True,
+        )
+    if kind != "missing" and loc in doc.ambiguous:
+        return _trap(doc, loc, doc.ambiguous[loc], str(err["input"]))
+    if loc and loc[-1] == "[key]":
+        # a mapping key itself is wrong (e.g. a state named 'Review'): place it at the key
+        return _bad_key(loc[:-1], err, doc, codes)
+    if kind == "extra_forbidden":
+        return _unknown_key(root, loc, doc, codes)
+    if kind == "missing":
+        message = f"required key {loc[-1]!r} is missing"
+        hint = f"add '{loc[-1]}:' to {_where(loc[:-1])}"
+        return doc.problem(loc[:-1], codes.missing_key, message, hint, key=True)
+    named = codes.fields.get(str(loc[-1])) if loc else None
+    if named is not None:
+        where = ".".join(str(p) for p in loc)
+        return doc.problem(loc, named[0], f"{where}: {_message(err)}", named[1])
+    if kind == "bad_duration":
+        return doc.problem(loc, "E-BAD-DURATION", err["msg"])
+    ctx = err.get("ctx", {})
+    if kind == "string_pattern_mismatch":
+        code, hint = codes.patterns.get(str(ctx.get("pattern", "")), (codes.value, ""))
+        message = f"{_short(err['input'])} does not match {ctx.get('pattern')}"
+        return doc.problem(loc, code, message, hint)
+    if kind in ("literal_error", "enum"):
+        message = f"{_short(err['input'])} is not allowed here; expected {ctx.get('expected', '')}"
+        return doc.problem(loc, codes.value, message)
+    if kind == "too_short" and isinstance(err["input"], list | tuple | dict):
+        hint = "give at least one entry"
+        return doc.problem(loc, codes.empty, f"{_where(loc)}: {_message(err)}", hint)
+    if kind in ("string_too_long", "string_too_short", "greater_than_equal"):
+        return doc.problem(loc, codes.value, f"{_short(err['input'])}: {err['msg']}")
+    if kind in _TYPE_ERRORS:
+        return doc.problem(
+            loc,
+            codes.type,
+            f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
+            f"{_short(err['input'])}",
+            "quote text that YAML would read as a number or boolean",
+        )
+    return doc.problem(loc, codes.invalid, _message(err))
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "the file"
+
+
+def _message(err: Any) -> str:
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _trap(doc: Located, loc: tuple[Any, ...], code: str, text: str) -> Problem:
+    """The problem of an ambiguous plain scalar (kept as text) that the model refused."""
+    if code == "E-YAML-BOOL":
+        message = f"{text!r} is a boolean in YAML 1.1 but text in YAML 1.2 (read here as text)"
+        hint = f"write true/false, or quote it ('{text}') if you mean the word"
+    elif code == "E-YAML-OCTAL":
+        message = (
+            f"{text!r} is an octal number in YAML 1.1 but decimal in YAML 1.2 (read here as text)"
+        )
+        hint = f"drop the leading zero, or quote it ('{text}') if you mean a code"
+    else:
+        message = f"{text!r} is a base-60 number in YAML 1.1 (read here as text)"
+        hint = f"quote it ('{text}') if you mean a time of day, or write a duration"
+    return doc.problem(loc, code, message, hint)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so one bad value cannot flood a report."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bad_key(path: tuple[Any, ...], err: Any, doc: Located, codes: Codes) -> Problem:
+    if err["type"] == "string_pattern_mismatch":
+        pattern = str(err.get("ctx", {}).get("pattern", ""))
+        code, hint = codes.patterns.get(pattern, (codes.value, ""))
+        message = f"{_short(err['input'])} is not a valid name here"
+    elif err["type"] == "string_too_long":
+        code, hint = codes.bad_key, "ids are at most 64 characters"
+        message = f"{_short(err['input'])} is too long for a name"
+    else:
+        code, hint, message = codes.bad_key, "", f"{_short(err['input'])}: {err['msg']}"
+    return doc.problem(path, code, message, hint, key=True)
+
+
+def _suggestion(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The known key closest to the unknown key at ``loc``, if one is close."""
+    model = _model_at(root, loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return close[0] if close else None
+
+
+def _unknown_key(
+    root: type[BaseModel], loc: tuple[Any, ...], doc: Located, codes: Codes
+) -> Problem:
+    key = str(loc[-1])
+    hint = ""
+    model = _model_at(root, loc[:-1])
+    if model is not None:
+        close = _suggestion(root, loc)
+        known = ", ".join(model.model_fields)
+        hint = f"did you mean {close!r}?" if close else f"known keys: {known}"
+    return doc.problem(loc, codes.unknown_key, f"unknown key {key!r}", hint, key=True)
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose fields apply at ``loc``, found by walking the annotations."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+        elif typing.get_origin(current) in (list, dict, tuple):
+            args = typing.get_args(current)  # list[X], tuple[X, ...], dict[K, X]
+            current = args[-1] if typing.get_origin(current) is dict else args[0]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the interesting type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0]
+        else:
+            return annotation
