@@ -24,7 +24,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.cli import main
 from cmc_workflow.cli.time import _resolve_handlers
 from cmc_workflow.clocks import Clocks
-from cmc_workflow.daemon import (
+from cmc_workflow.runner.daemon import (
     EXIT_CODES,
     EXIT_DATABASE,
     EXIT_DEFINITION,

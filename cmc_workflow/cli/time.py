@@ -168,7 +168,7 @@ def run(
     stopped (or --once done), 1 definition problems at start, 2 bad command line,
     3 database unavailable or out of date, 4 crashed, 130 forced by a second signal.
     """
-    from cmc_workflow import daemon
+    from cmc_workflow.runner import daemon
 
     policies = policies_dirs or (("policies",) if Path("policies").is_dir() else ())
     config = daemon.DaemonConfig(
