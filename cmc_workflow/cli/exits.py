@@ -34,7 +34,7 @@ def fail(code: Exit, message: str, as_json: bool = False, **detail: Any) -> NoRe
     click.echo(message, err=True)
     if as_json:
         emit_json({"error": {"exit_code": int(code), "message": message, **detail}})
-    raise SystemExit(code)
+    raise SystemExit(Exit(code))
 
 
 def problems_found(problems: Mapping[int, Problem] | list[Problem] | tuple[Problem, ...]) -> None:

@@ -145,7 +145,7 @@ def run(
     code = daemon.run(config, once=once)
     if code == Exit.PROBLEMS:
         click.echo("the definitions have problems (logged above); nothing was run", err=True)
-    sys.exit(code)
+    sys.exit(Exit(code))
 
 
 COMMANDS: list[click.Command] = [run]
