@@ -11,11 +11,10 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from cmc_workflow.cli.exits import Exit, handled
@@ -25,28 +24,13 @@ from cmc_workflow.definition.loader import load_paths, load_workflow_text
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, StoreError
 from cmc_workflow.policy import Masker
+from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.store import Store
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import READ_ONLY
 
 
 # -- the store ---------------------------------------------------------------------
-@contextmanager
-def _store(db: str) -> Iterator[Store]:
-    """The store at ``db`` (an existing database: a missing SQLite file is an error)."""
-    try:
-        parsed = make_url(db)
-        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
-            raise StoreError(f"no database file {parsed.database!r}")
-    except ValueError as exc:
-        raise StoreError(f"not a database URL: {db!r}") from exc
-    store = Store.open(db)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 @contextmanager
 def _snapshot(store: Store) -> Iterator[Connection]:
     """One read-only transaction over one snapshot of the database, so that runners
@@ -81,7 +65,7 @@ def verify(db: str, as_json: bool) -> None:
     """Walk every hash chain of the audit log and of the items' history at --db, and
     compare each chain's end with its anchor; name every edited, deleted or inserted row
     (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
-    with handled(as_json), _store(db) as store, _snapshot(store) as conn:
+    with handled(as_json), existing_store(db) as store, _snapshot(store) as conn:
         result = audit_log.verify(conn)
     if as_json:
         emit_json(
@@ -188,7 +172,7 @@ def export(db: str, workflows: list[str], out_path: str) -> None:
     if workflows:  # also the personal fields these declare (stored versions always)
         loaded = load_paths(workflows)
         extra = [lw.definition for lw in loaded.workflows.values()]
-    with handled(False), _store(db) as store, store.read() as tx:
+    with handled(False), existing_store(db) as store, store.read() as tx:
         masker = _masker(tx, extra)
         if out_path == "-":
             count = export_lines(tx, sys.stdout, masker)

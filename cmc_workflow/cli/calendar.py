@@ -27,7 +27,7 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import emit_json, table
 from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import StoreError
-from cmc_workflow.store import Store
+from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.store import timers as sql
 
 
@@ -69,12 +69,8 @@ def calendar_status(
     clocks: list[sql.ClockRow] = []
     if db is not None:
         try:
-            store = Store.open(db, migrate=False)
-            try:
-                with store.read() as tx:
-                    clocks = sql.provisional_clocks(tx, 1000)
-            finally:
-                store.close()
+            with existing_store(db) as store, store.read() as tx:
+                clocks = sql.provisional_clocks(tx, 1000)
         except StoreError as exc:
             fail(Exit.DATABASE, f"database error: {exc}")
     if as_json:

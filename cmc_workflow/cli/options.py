@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: every option shared by commands is declared here, once.
 """Every option shared by more than one command, declared once, with one meaning per name.
 
 - ``--db URL`` (``CMC_DB``): the database;

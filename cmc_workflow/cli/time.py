@@ -30,9 +30,9 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import emit_json, table, when
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.engine import system_clock
-from cmc_workflow.errors import CmcWorkflowError, StoreError
+from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.schedules import Schedule, schedules_from
-from cmc_workflow.store import Store
 from cmc_workflow.store import timers as sql
 
 
@@ -85,11 +85,7 @@ def status(
     schedules, problems = _schedules(workflows)
     calendar = working_calendar(calendars_path(calendars_dir), settings)
     try:
-        store = Store.open(db, migrate=False)
-    except CmcWorkflowError as exc:
-        fail(Exit.DATABASE, f"database error: {exc}")
-    try:
-        with store.read() as tx:
+        with existing_store(db) as store, store.read() as tx:
             runners = sql.runner_rows(tx)
             upcoming = sql.upcoming_timers(tx, limit)
             oldest = sql.next_due_at(tx)
@@ -99,10 +95,8 @@ def status(
             overdue = sql.overdue_clocks(tx, now, limit)
             provisional = sql.provisional_clocks(tx, limit)
             latest = sql.latest_runs(tx)
-    except StoreError as exc:
+    except CmcWorkflowError as exc:  # StoreError, or a URL the store refuses
         fail(Exit.DATABASE, f"database error: {exc}")
-    finally:
-        store.close()
     lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
     next_runs = {s.id: s.next_after(now, calendar) for s in schedules if s.spec.enabled}
     report: dict[str, Any] = {

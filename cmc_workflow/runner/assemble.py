@@ -5,19 +5,24 @@ Definitions are loaded once (:func:`load_definitions`) and the engine is built f
 daemon, which also needs the schedules of the same set, never reads the YAML twice. It
 composes what :meth:`Engine.open <cmc_workflow.engine.Engine.open>` does after loading:
 the policies judge first, then the SLA clocks and the periodic schedules, then any other
-extension given.
+extension given. Commands that only read a database open its store with
+:func:`existing_store`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet, load_paths
 from cmc_workflow.engine import Engine, system_clock
+from cmc_workflow.errors import StoreError
 from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.policy import policy_extensions
@@ -72,3 +77,21 @@ def open_engine(
     except BaseException:
         store.close()
         raise
+
+
+@contextmanager
+def existing_store(db: str) -> Iterator[Store]:
+    """The store of an existing database at ``db``, for commands that only read it: a
+    missing SQLite file is an error (connecting would create it empty), and nothing is
+    migrated. Raises :class:`~cmc_workflow.errors.StoreError`."""
+    try:
+        parsed = make_url(db)
+    except ValueError as exc:
+        raise StoreError(f"not a database URL: {db!r}") from exc
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
+        raise StoreError(f"no database file {parsed.database!r}")
+    store = Store.open(db, migrate=False)
+    try:
+        yield store
+    finally:
+        store.close()
