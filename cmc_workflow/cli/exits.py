@@ -7,7 +7,7 @@ command line and of the runner uses one of its codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -37,11 +37,10 @@ def fail(code: Exit, message: str, as_json: bool = False, **detail: Any) -> NoRe
     raise SystemExit(Exit(code))
 
 
-def problems_found(problems: Mapping[int, Problem] | list[Problem] | tuple[Problem, ...]) -> None:
+def problems_found(problems: Sequence[Problem]) -> None:
     """Print each definition problem (``file:line:col: CODE message``) and exit 1, if any."""
-    listed = list(problems.values()) if isinstance(problems, Mapping) else list(problems)
-    if listed:
-        for problem in listed:
+    if problems:
+        for problem in problems:
             click.echo(str(problem), err=True)
         raise SystemExit(Exit.PROBLEMS)
 
