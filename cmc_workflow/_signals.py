@@ -6,7 +6,7 @@ that window used to kill the process with the default action (exit -15). So the 
 line (``cmc_workflow.cli``, which the console script imports) arms :func:`install` before
 its own imports when, and only when, the process is the
 ``cmc-workflow run`` command (never in a program that merely imports the library). The
-handler only records the request in :data:`STOP`; :func:`cmc_workflow.daemon.run` checks
+handler only records the request in :data:`STOP`; :func:`cmc_workflow.runner.daemon.run` checks
 it before and after building the daemon, and the running daemon waits on it. A second
 signal exits at once with 130. Standard library only: this module runs before the rest.
 """
@@ -25,7 +25,7 @@ STOP = threading.Event()
 """Set by the first SIGTERM/SIGINT of this process (once :func:`install` armed it)."""
 
 FORCED = 130
-"""The exit status of a second signal (``cmc_workflow.daemon.EXIT_FORCED``)."""
+"""The exit status of a second signal (``cmc_workflow.exits.Exit.FORCED``)."""
 
 
 def _handle(_signum: int, _frame: FrameType | None) -> None:

@@ -1,27 +1,76 @@
 """structlog configuration for the command line and the daemon.
 
 The library itself only calls :func:`structlog.get_logger`; an embedding system keeps
-structlog's zero-config defaults or configures it as it likes. The CLI and the daemon
-call :func:`configure_logging` once (ARCHITECTURE decision 12).
+structlog's zero-config defaults or configures it as it likes. The command line calls
+:func:`configure_logging` once, at its entry point (ARCHITECTURE decision 12), with a
+:class:`Threshold` that the commands' ``--log-level`` options may still move once their
+own options are parsed: the configuration is made once, the level is read per event.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+LEVELS = ("debug", "info", "warning", "error")
+"""The level names the options accept."""
 
-def configure_logging(*, json: bool = True, level: str = "info") -> None:
-    """Send structured logs to stderr, as JSON lines (or readable text)."""
+_RANK = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+@dataclass(slots=True)
+class Threshold:
+    """The lowest level logged; ``explicit`` once a user chose it (not a default)."""
+
+    level: str = "warning"
+    explicit: bool = False
+
+    def set(self, level: str, *, explicit: bool) -> None:
+        """Move the threshold: a user's choice wins over a command's default."""
+        if explicit or not self.explicit:
+            self.level = level.lower()
+            self.explicit = self.explicit or explicit
+
+    def __call__(
+        self, _logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """A structlog processor that drops events below the threshold."""
+        if _RANK.get(method, logging.INFO) < _RANK[self.level]:
+            raise structlog.DropEvent
+        return event
+
+
+def configure_logging(
+    *, json: bool = True, level: str = "info", threshold: Threshold | None = None
+) -> None:
+    """Send structured logs to stderr, as JSON lines (or readable text).
+
+    With ``threshold`` the level is read from it at each event, so that it can still be
+    moved after this call; else ``level`` is fixed now.
+    """
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    fixed = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
+            *([threshold] if threshold is not None else []),
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -29,7 +78,7 @@ def configure_logging(*, json: bool = True, level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
+            logging.DEBUG if threshold is not None else fixed
         ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,

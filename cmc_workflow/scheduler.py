@@ -1,155 +1,22 @@
-"""APScheduler 3 as each process's clock: wake-ups, polls and periodic schedules.
+"""Deprecated: the wake-ups moved to :mod:`cmc_workflow.runner.wakeups`.
 
-ARCHITECTURE decision 7: durable time lives in our own tables (timers, schedule
-occurrences); APScheduler only tells *this* process when to look. Each daemon runs its own
-:class:`~apscheduler.schedulers.background.BackgroundScheduler` with an in-memory job store
-(never a shared one: two schedulers on one store run jobs twice) and one worker thread, so
-the daemon's passes never overlap. Its jobs carry no state and decide nothing: a job
-firing late, twice, or not at all only delays a pass; the database says what is due.
-
-Jobs:
-
-- ``poll`` every ``poll_interval`` seconds: timers armed by other processes and outbox rows
-  are found within one interval;
-- ``wake``: one date job at the next known due time (earliest timer or occurrence), moved
-  after every pass, so a timer fires on time without a fast poll;
-- ``reload`` every ``reload_interval`` seconds: the daemon's hot reload check;
-- ``schedule:<id>`` per periodic schedule, at its occurrences, computed by the schedule's
-  own rules (:class:`ScheduleTrigger`): cron, every N months from an anchor, the last
-  working day of the month. Decision 8's cron pitfalls are refused where schedules load.
-
-Structured-logging context does not flow into APScheduler's pool thread (decision 12):
-the daemon binds it inside each job.
+Every name still resolves here, with a :class:`DeprecationWarning`; this module goes
+away in a later release.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from collections.abc import Callable, Iterable
+import warnings
 from typing import Any
 
-import structlog
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from cmc_workflow.calendar import WorkingCalendar
-from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
-from cmc_workflow.schedules import Schedule
-
-log = structlog.get_logger("cmc_workflow.scheduler")
-
-POLL_JOB = "poll"
-WAKE_JOB = "wake"
-RELOAD_JOB = "reload"
-SCHEDULE_PREFIX = "schedule:"
-
-Job = Callable[[str], None]
-"""What a job runs: the daemon's handler, told why it woke (``poll``, ``wake``, ...)."""
+from cmc_workflow.runner import wakeups as _new
 
 
-class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type hints
-    """An APScheduler trigger that asks a :class:`Schedule` for its next occurrence."""
-
-    def __init__(self, schedule: Schedule, calendar: Callable[[], WorkingCalendar]) -> None:
-        self.schedule = schedule
-        self.calendar = calendar
-
-    def get_next_fire_time(
-        self, previous_fire_time: dt.datetime | None, now: dt.datetime
-    ) -> dt.datetime | None:
-        """The first occurrence after the previous one (or at/after ``now``)."""
-        after = previous_fire_time or now - dt.timedelta(microseconds=1)
-        found = self.schedule.next_after(after, self.calendar())
-        return None if found is None else found.due
-
-    def __str__(self) -> str:
-        return self.schedule.describe()
-
-
-class _ToStructlog(logging.Handler):
-    """Sends APScheduler's stdlib log records to structlog: errors only, since its
-    warnings (a skipped or late run) do not matter here: the database says what is due."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        log.log(record.levelno, "apscheduler", message=record.getMessage())
-
-
-class Wakeups:
-    """This process's clock: an APScheduler 3 scheduler that calls ``job`` when to look.
-
-    ``job`` runs on the scheduler's single worker thread with the reason it woke.
-    """
-
-    def __init__(
-        self,
-        job: Job,
-        *,
-        poll_interval: float,
-        reload_interval: float | None = None,
-        timezone: str = BUSINESS_TIMEZONE,
-    ) -> None:
-        self._job = job
-        self._scheduler = BackgroundScheduler(
-            jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=timezone,
-        )
-        self._schedule_jobs: set[str] = set()
-        apscheduler_log = logging.getLogger("apscheduler")
-        if not any(isinstance(h, _ToStructlog) for h in apscheduler_log.handlers):
-            apscheduler_log.addHandler(_ToStructlog(logging.ERROR))
-            apscheduler_log.setLevel(logging.ERROR)
-            apscheduler_log.propagate = False
-        self._add(POLL_JOB, IntervalTrigger(seconds=poll_interval))
-        if reload_interval is not None:
-            self._add(RELOAD_JOB, IntervalTrigger(seconds=reload_interval))
-
-    def _add(self, job_id: str, trigger: Any, **options: Any) -> None:
-        self._scheduler.add_job(
-            self._job,
-            trigger,
-            args=[job_id.split(":", 1)[0] if job_id.startswith(SCHEDULE_PREFIX) else job_id],
-            id=job_id,
-            name=job_id,
-            replace_existing=True,
-            **options,
-        )
-
-    def start(self) -> None:
-        """Start the clock's thread."""
-        self._scheduler.start()
-
-    def shutdown(self, *, wait: bool = True) -> None:
-        """Stop the clock; with ``wait`` the job running now finishes first."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
-
-    def wake_at(self, when: dt.datetime | None) -> None:
-        """Run a pass at ``when`` (at once if it is past); None drops the wake-up."""
-        if when is None:
-            if self._scheduler.get_job(WAKE_JOB) is not None:
-                self._scheduler.remove_job(WAKE_JOB)
-            return
-        self._add(WAKE_JOB, DateTrigger(run_date=when))
-
-    def set_schedules(
-        self, schedules: Iterable[Schedule], calendar: Callable[[], WorkingCalendar]
-    ) -> None:
-        """One job per enabled schedule, at its occurrences (replacing the previous set)."""
-        wanted = {f"{SCHEDULE_PREFIX}{s.id}": s for s in schedules if s.spec.enabled}
-        for job_id in self._schedule_jobs - set(wanted):
-            if self._scheduler.get_job(job_id) is not None:
-                self._scheduler.remove_job(job_id)
-        for job_id, schedule in wanted.items():
-            self._add(job_id, ScheduleTrigger(schedule, calendar))
-        self._schedule_jobs = set(wanted)
-
-    def jobs(self) -> list[tuple[str, dt.datetime | None]]:
-        """Each job and when it runs next (None until the clock started)."""
-        return [(job.id, getattr(job, "next_run_time", None)) for job in self._scheduler.get_jobs()]
+def __getattr__(name: str) -> Any:
+    value = getattr(_new, name)  # AttributeError for a name the new module lacks
+    warnings.warn(
+        f"cmc_workflow.scheduler.{name} moved to cmc_workflow.runner.wakeups.{name}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return value

@@ -1,8 +1,9 @@
-"""The operator CLI run as a subprocess: JSON outputs, exit codes, clean stdout.
+"""The operator CLI: JSON outputs, exit codes, clean stdout.
 
-Each test runs ``python -m cmc_workflow`` in a temporary working directory against a
-SQLite file and, when ``CMC_TEST_POSTGRES_URL`` is set, PostgreSQL (the shared ``db_url``
-fixture). Exit codes: 0 done, 1 definition problems, 2 refused or malformed, 3 database.
+Each test runs ``cmc-workflow`` in-process (:func:`tests.helpers.cli.run_cli`) in a
+temporary working directory against a SQLite file and, when ``CMC_TEST_POSTGRES_URL`` is
+set, PostgreSQL (the shared ``db_url`` fixture). Exit codes: 0 done, 1 definition
+problems, 2 refused or malformed, 3 database.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url
 from tests.conftest import PG_ENV, ROOT
 from tests.helpers import UNGUARDED_PUBLISHING
+from tests.helpers.cli import run_cli
 
 PUBLISHING = UNGUARDED_PUBLISHING  # only what the tests walk: fewer files to load
 
@@ -54,28 +54,13 @@ class Run:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
-    """Run ``cmc-workflow ARGS`` as a subprocess in an empty working directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CMC_")}
-    env["PYTHONPATH"] = str(ROOT)
+    """Run ``cmc-workflow ARGS`` in an empty working directory."""
     work = tmp_path / "cwd"
     work.mkdir()
 
     def run(*args: str, db: str | None = None, stdin: str | None = None) -> Run:
-        command = [sys.executable, "-m", "cmc_workflow", *args]
-        if db is not None:
-            command += ["--db", db]
-        done = subprocess.run(
-            command,
-            cwd=work,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=120,
-            check=False,
-        )
-        return Run(done.returncode, done.stdout, done.stderr)
+        done = run_cli(*args, *(["--db", db] if db is not None else []), cwd=work, stdin=stdin)
+        return Run(done.exit_code, done.stdout, done.stderr)
 
     return run
 

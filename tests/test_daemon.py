@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from cmc_workflow import Actor, Engine, HandlerContext, HandlerRegistry
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.cli import main
-from cmc_workflow.cli.time import _resolve_handlers
+from cmc_workflow.cli.run import _resolve_handlers
 from cmc_workflow.clocks import Clocks
-from cmc_workflow.daemon import (
+from cmc_workflow.runner.daemon import (
     EXIT_CODES,
     EXIT_DATABASE,
     EXIT_DEFINITION,

@@ -18,9 +18,9 @@ from sqlalchemy import text
 from cmc_workflow import Engine, _signals
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
-from cmc_workflow.daemon import EXIT_OK
 from cmc_workflow.errors import ConflictError
 from cmc_workflow.located import MAX_DEPTH, MAX_FILE_BYTES
+from cmc_workflow.runner.daemon import EXIT_OK
 from cmc_workflow.store import Store
 from cmc_workflow.store import timers as sql
 from tests.conftest import FakeClock, _empty_postgres

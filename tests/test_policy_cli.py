@@ -1,13 +1,10 @@
-"""The policy and audit commands run as subprocesses: ``validate``, ``policy check``,
+"""The policy and audit commands, run in-process: ``validate``, ``policy check``,
 ``who-can``, ``explain-denial``, ``audit verify`` and ``audit export``."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +16,11 @@ from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
 from tests.conftest import PUBLISHING_POLICIES, FakeClock
 from tests.helpers import CHECKLIST, EDITOR, PUBLISHING, REVIEWER, ROOT, TOPIC, ok_handler, walk
+from tests.helpers.cli import Result, run_cli
 from tests.helpers.records import RECORD_WORKFLOWS, train
 
 POLICIES = ROOT / "policies"
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+Cli = Callable[..., Result]
 
 
 @pytest.fixture
@@ -34,20 +32,9 @@ def cli(tmp_path: Path) -> Cli:
         (tmp_path / folder).mkdir()
         for path in files:
             shutil.copy(path, tmp_path / folder / path.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CMC_")}
-    env["PYTHONPATH"] = str(ROOT)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cmc_workflow", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=120,
-            check=False,
-        )
+    def run(*args: str) -> Result:
+        return run_cli(*args, cwd=tmp_path)
 
     return run
 

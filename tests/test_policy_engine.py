@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import select
 
 from cmc_workflow import Actor, Engine, Item, PolicyDenied
-from cmc_workflow.cli.policy import export_lines
+from cmc_workflow.cli.audit import export_lines
 from cmc_workflow.errors import DefinitionError, FormInvalid
 from cmc_workflow.policy import Masker
 from cmc_workflow.store import audit as audit_log

@@ -28,9 +28,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -52,8 +49,9 @@ from cmc_workflow.report import (
     columns,
 )
 from cmc_workflow.store import Store
-from tests.conftest import ROOT, FakeClock
+from tests.conftest import FakeClock
 from tests.conftest import _empty_postgres as empty_postgres
+from tests.helpers.cli import Result, run_cli
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -508,19 +506,8 @@ def test_workflows_absent_from_the_database_give_empty_sections(
 
 
 # -- the command line ----------------------------------------------------------------------------
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CMC_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "cmc_workflow", "report", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+def report_cli(*args: str, cwd: Path) -> Result:
+    return run_cli("report", *args, cwd=cwd)
 
 
 EXPECTED_CSV = """\
@@ -546,7 +533,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
 ) -> None:
     url, workflows, _ = stored
     common = ["--db", url, "--workflows", str(workflows)]
-    done = run_cli(
+    done = report_cli(
         *common, "--section", "publications", "--section", "items", "--format", "csv", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -554,7 +541,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
 
     folder = tmp_path / "out"
     folder.mkdir()
-    done = run_cli(
+    done = report_cli(
         *common, "--format", "csv", "--output", str(folder), "--since", "2025-09-27", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr

@@ -21,7 +21,7 @@ from cmc_workflow.definition import load_paths
 from cmc_workflow.errors import DefinitionError, PolicyDenied
 from cmc_workflow.extensions import Command, Extension
 from cmc_workflow.located import load_located
-from cmc_workflow.scheduler import ScheduleTrigger, Wakeups
+from cmc_workflow.runner.wakeups import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql

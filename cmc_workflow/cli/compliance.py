@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.options import need, policies_option, workflows_option
 from cmc_workflow.compliance.citations import relative
 from cmc_workflow.compliance.matrix import compliance_matrix
 from cmc_workflow.compliance.pages import DOCS_COMMAND, GENERATED_MARK, workflow_pages
@@ -33,28 +35,10 @@ from cmc_workflow.compliance.requirements import (
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.language import load_paths
 
-EXIT_DEFINITION = 1
-EXIT_UNCOVERED = 5
-"""``compliance``: a must requirement is uncovered, or a citation is broken. Not 4, which
-``run`` uses for a crash: one number, one meaning across the program."""
+EXIT_DEFINITION = Exit.PROBLEMS
+EXIT_UNCOVERED = Exit.UNCOVERED
+"""``compliance``: a must requirement is uncovered, or a citation is broken."""
 
-_workflows_option = click.option(
-    "--workflows",
-    "workflows_dir",
-    default="workflows",
-    show_default=True,
-    envvar="CMC_WORKFLOWS",
-    type=click.Path(exists=True),
-    help="Workflow definitions and schedules (a folder or a file).",
-)
-_policies_option = click.option(
-    "--policies",
-    "policies_dir",
-    default=None,
-    envvar="CMC_POLICIES",
-    type=click.Path(exists=True),
-    help="Policy definitions  [default: policies/ when it exists]",
-)
 _requirements_option = click.option(
     "--requirements",
     "requirements_file",
@@ -83,16 +67,10 @@ def _requirements(requirements_file: str | None, base: Path) -> tuple[list[Requi
     return requirements, name
 
 
-def _definitions(workflows_dir: str, policies_dir: str | None) -> LoadedSet:
+def _definitions(workflows: list[str], policies: list[str]) -> LoadedSet:
     """Every definition; on problems print them and exit 1."""
-    if policies_dir is None and Path("policies").is_dir():
-        policies_dir = "policies"
-    paths = [workflows_dir] + ([policies_dir] if policies_dir else [])
-    loaded = load_paths(paths)
-    if loaded.problems:
-        for problem in loaded.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_DEFINITION)
+    loaded = load_paths([*need(workflows, "--workflows", "workflows"), *policies])
+    problems_found(loaded.problems)
     return loaded
 
 
@@ -106,8 +84,8 @@ def _write(text: str, output: str | None) -> None:
 
 
 @click.command()
-@_workflows_option
-@_policies_option
+@workflows_option
+@policies_option
 @click.option(
     "--tests",
     "tests_dir",
@@ -131,8 +109,8 @@ def _write(text: str, output: str | None) -> None:
     help="Write to this file instead of stdout.",
 )
 def compliance(
-    workflows_dir: str,
-    policies_dir: str | None,
+    workflows: list[str],
+    policies: list[str],
     tests_dir: str | None,
     requirements_file: str | None,
     fmt: str,
@@ -151,7 +129,7 @@ def compliance(
     """
     base = Path.cwd()
     requirements, name = _requirements(requirements_file, base)
-    loaded = _definitions(workflows_dir, policies_dir)
+    loaded = _definitions(workflows, policies)
     if tests_dir is None and Path("tests").is_dir():
         tests_dir = "tests"
     matrix = compliance_matrix(
@@ -173,12 +151,12 @@ def compliance(
             f"{len(matrix.issues)} problem(s) with citations (see {output})",
             err=True,
         )
-    sys.exit(0 if matrix.ok else EXIT_UNCOVERED)
+    sys.exit(Exit.OK if matrix.ok else Exit.UNCOVERED)
 
 
 @click.command()
-@_workflows_option
-@_policies_option
+@workflows_option
+@policies_option
 @_requirements_option
 @click.option(
     "--output",
@@ -188,7 +166,7 @@ def compliance(
     help="The folder of the pages.",
 )
 def docs(
-    workflows_dir: str, policies_dir: str | None, requirements_file: str | None, output: str
+    workflows: list[str], policies: list[str], requirements_file: str | None, output: str
 ) -> None:
     """Write a Markdown page per workflow (diagram, states, transitions, policies and the
     clauses it carries out) and an index README.md into --output.
@@ -199,7 +177,7 @@ def docs(
     """
     base = Path.cwd()
     requirements, _ = _requirements(requirements_file, base)
-    loaded = _definitions(workflows_dir, policies_dir)
+    loaded = _definitions(workflows, policies)
     pages = workflow_pages(loaded, requirements, base=base, command=DOCS_COMMAND)
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from cmc_workflow.cli.items import db_option, emit_json, handled, json_option
+from cmc_workflow.cli.exits import handled
+from cmc_workflow.cli.options import db_option, json_option
+from cmc_workflow.cli.output import emit_json
 from cmc_workflow.errors import StoreError
-from cmc_workflow.log import configure_logging
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import open_database
 
@@ -57,7 +58,6 @@ def db_group() -> None:
 @json_option
 def upgrade(db: str, as_json: bool) -> None:
     """Migrate the database at --db to the newest schema; prints FROM -> TO."""
-    configure_logging(level="warning")
     with handled(as_json), _database(db, create=True) as engine:
         before = schema.current_revision(engine)
         schema.upgrade(engine)
@@ -75,7 +75,6 @@ def upgrade(db: str, as_json: bool) -> None:
 @json_option
 def current(db: str, as_json: bool) -> None:
     """Print the schema revision of the database at --db and whether it is at head."""
-    configure_logging(level="warning")
     with handled(as_json), _database(db, create=False) as engine:
         revision = schema.current_revision(engine)
     head = schema.head_revision()

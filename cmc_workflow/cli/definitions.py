@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.options import workflows_option
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
@@ -24,7 +27,7 @@ def validate(paths: tuple[str, ...]) -> None:
     loaded = load_paths(paths)
     for problem in loaded.problems:
         click.echo(str(problem))
-    sys.exit(1 if loaded.problems else 0)
+    sys.exit(Exit.PROBLEMS if loaded.problems else Exit.OK)
 
 
 @click.command()
@@ -36,15 +39,6 @@ def schema() -> None:
     click.echo(render_schema(), nl=False)
 
 
-_WORKFLOWS_OPTION = click.option(
-    "--workflows",
-    "workflows_dir",
-    default="workflows",
-    show_default=True,
-    envvar="CMC_WORKFLOWS",
-    type=click.Path(file_okay=False),
-    help="Folder searched for WORKFLOW when it is an id rather than a file.",
-)
 _LANG_OPTION = click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
@@ -54,20 +48,20 @@ _LANG_OPTION = click.option(
 )
 
 
-def _files_for(workflow: str, workflows_dir: str) -> list[Path]:
-    """The file(s) holding ``workflow``: a path as given, else the files with that id."""
+def _files_for(workflow: str, workflows: Sequence[str]) -> list[Path]:
+    """The file(s) holding ``workflow``: a path as given, else the files with that id
+    under ``--workflows``."""
     path = Path(workflow)
     if path.is_file():
         return [path]
-    folder = Path(workflows_dir)
-    if not folder.is_dir():
+    if not workflows:
         raise click.BadParameter(
-            f"{workflow!r} is not a file, and the folder {workflows_dir!r} does not exist",
+            f"{workflow!r} is not a file, and the folder 'workflows' does not exist",
             param_hint="WORKFLOW",
         )
     found: list[Path] = []
     known: list[str] = []
-    for file in iter_yaml_files([folder]):
+    for file in iter_yaml_files(workflows):
         text, _refused = read_source(file)  # never blocks on a FIFO named x.yaml
         data = load_located(text, str(file))[0].data if text is not None else None
         ident = data.get("id") if isinstance(data, dict) else None
@@ -77,24 +71,21 @@ def _files_for(workflow: str, workflows_dir: str) -> list[Path]:
             found.append(file)
     if not found:
         raise click.BadParameter(
-            f"no workflow {workflow!r} in {workflows_dir}/ "
+            f"no workflow {workflow!r} in {', '.join(workflows)} "
             f"(ids there: {', '.join(sorted(known)) or 'none'})",
             param_hint="WORKFLOW",
         )
     return found
 
 
-def _load_one(workflow: str, workflows_dir: str) -> Workflow:
+def _load_one(workflow: str, workflows: Sequence[str]) -> Workflow:
     """The checked definition of ``workflow``; on problems print them and exit 1."""
-    files = _files_for(workflow, workflows_dir)
+    files = _files_for(workflow, workflows)
     loaded = load_paths(files, across=False)  # its links are validate's business
-    if loaded.problems:
-        for problem in loaded.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
+    problems_found(loaded.problems)
     if not loaded.workflows:
         click.echo(f"{files[0]}: not a workflow definition", err=True)
-        sys.exit(1)
+        sys.exit(Exit.PROBLEMS)
     return next(iter(loaded.workflows.values())).definition
 
 
@@ -108,28 +99,28 @@ def _load_one(workflow: str, workflows_dir: str) -> Workflow:
     show_default=True,
     help="Mermaid stateDiagram-v2, or Graphviz DOT.",
 )
-@_WORKFLOWS_OPTION
+@workflows_option
 @_LANG_OPTION
-def graph(workflow: str, fmt: str, workflows_dir: str, lang: str) -> None:
+def graph(workflow: str, fmt: str, workflows: list[str], lang: str) -> None:
     """Print the state diagram of WORKFLOW (an id in --workflows, or a YAML file).
 
     Exits 1, printing the problems, when the definition is broken.
     """
-    wf = _load_one(workflow, workflows_dir)
+    wf = _load_one(workflow, workflows)
     render = to_mermaid if fmt == "mermaid" else to_dot
     click.echo(render(wf, "en" if lang == "en" else "zh"), nl=False)
 
 
 @click.command()
 @click.argument("workflow")
-@_WORKFLOWS_OPTION
-def explain(workflow: str, workflows_dir: str) -> None:
+@workflows_option
+def explain(workflow: str, workflows: list[str]) -> None:
     """Print a table of WORKFLOW: states, who may fire what, guards, forms, deadlines.
 
     WORKFLOW is an id found in --workflows, or a YAML file. Exits 1, printing the
     problems, when the definition is broken.
     """
-    click.echo(explain_table(_load_one(workflow, workflows_dir)), nl=False)
+    click.echo(explain_table(_load_one(workflow, workflows)), nl=False)
 
 
 COMMANDS: list[click.Command] = [validate, schema, graph, explain]

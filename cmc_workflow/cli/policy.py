@@ -1,79 +1,49 @@
-"""Commands about policies and the audit log: ``policy check``, ``policy schema``,
-``who-can``, ``explain-denial``, ``audit verify`` and ``audit export``.
+"""Commands about policies: ``policy check``, ``policy schema``, ``who-can`` and
+``explain-denial`` (the audit log's commands are :mod:`cmc_workflow.cli.audit`).
 
 Exit codes: 0 done (``policy check``: no problem; ``explain-denial``: the actor may fire
-the trigger now; ``audit verify``: the log is intact); 1 a definition file has problems
-(``file:line:col: CODE message``), or ``audit verify`` found tampering; 2 a usage error,
-or ``explain-denial`` explains a refusal; 3 the database failed or needs an upgrade.
+the trigger now); 1 a definition file has problems (``file:line:col: CODE message``);
+2 a usage error, or ``explain-denial`` explains a refusal; 3 the database failed or
+needs an upgrade.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
-from cmc_workflow.cli.items import (
-    EXIT_DEFINITION,
-    EXIT_REFUSED,
+from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.options import (
     Settings,
     actor_options,
-    db_option,
-    emit_json,
     engine_options,
-    handled,
     json_option,
-    plain,
+    need,
+    policies_option,
+    workflows_option,
 )
+from cmc_workflow.cli.output import emit_json
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, load_workflow_text
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.engine import Engine
-from cmc_workflow.errors import DefinitionError, GuardRejected, StoreError
+from cmc_workflow.errors import GuardRejected
 from cmc_workflow.extensions import Command
 from cmc_workflow.language import load_paths
-from cmc_workflow.log import configure_logging
 from cmc_workflow.model import Actor, Allowed
-from cmc_workflow.policy import Masker, PolicySet, build_policy_set, denials
+from cmc_workflow.policy import PolicySet, build_policy_set, denials
 from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
-from cmc_workflow.store import Store, StoreTx
-
-EXIT_TAMPERED = 1
-
-_workflows_option = click.option(
-    "--workflows",
-    "workflows_dir",
-    default="workflows",
-    show_default=True,
-    envvar="CMC_WORKFLOWS",
-    type=click.Path(exists=True),
-    help="Workflow definitions (a folder or a file).",
-)
-_policies_option = click.option(
-    "--policies",
-    "policies_dir",
-    default="policies",
-    show_default=True,
-    envvar="CMC_POLICIES",
-    type=click.Path(exists=True),
-    help="Policy definitions (a folder or a file).",
-)
 
 
-def _load(workflows_dir: str, policies_dir: str) -> tuple[LoadedSet, PolicySet]:
+def _load(workflows: Sequence[str], policies: Sequence[str]) -> tuple[LoadedSet, PolicySet]:
     """Every definition and the policy set; on problems print them and exit 1."""
-    loaded = load_paths([workflows_dir, policies_dir])
-    if loaded.problems:
-        for problem in loaded.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_DEFINITION)
+    loaded = load_paths(
+        [*need(workflows, "--workflows", "workflows"), *need(policies, "--policies", "policies")]
+    )
+    problems_found(loaded.problems)
     policy, problems = build_policy_set(loaded)
     assert not problems  # load_paths ran the same checks
     return loaded, policy
@@ -86,14 +56,14 @@ def policy_group() -> None:
 
 
 @policy_group.command("check")
-@_workflows_option
-@_policies_option
+@workflows_option
+@policies_option
 @json_option
-def check(workflows_dir: str, policies_dir: str, as_json: bool) -> None:
+def check(workflows: list[str], policies: list[str], as_json: bool) -> None:
     """Load workflows and policies, check every reference and prove the rules on the
     workflow graphs; print problems as file:line:col: CODE message (exit 1), else a
     summary of what was proven (exit 0)."""
-    loaded, policy = _load(workflows_dir, policies_dir)
+    loaded, policy = _load(workflows, policies)
     compiled = {wf_id: CompiledWorkflow(lw) for wf_id, lw in loaded.workflows.items()}
     proven = [
         {
@@ -157,15 +127,15 @@ def _role_names(policy: PolicySet, roles: frozenset[str] | None, wf: Workflow) -
 @click.command("who-can")
 @click.argument("workflow")
 @click.argument("state")
-@_workflows_option
-@_policies_option
+@workflows_option
+@policies_option
 @json_option
 def who_can(
-    workflow: str, state: str, workflows_dir: str, policies_dir: str, as_json: bool
+    workflow: str, state: str, workflows: list[str], policies: list[str], as_json: bool
 ) -> None:
     """Which roles may fire each trigger of STATE in WORKFLOW once policies apply, and
     under which rules."""
-    loaded, policy = _load(workflows_dir, policies_dir)
+    loaded, policy = _load(workflows, policies)
     if workflow not in loaded.workflows:
         raise click.BadParameter(
             f"no workflow {workflow!r} (loaded: {', '.join(sorted(loaded.workflows))})",
@@ -297,7 +267,7 @@ def explain_denial(settings: Settings, *, item_id: int, trigger: str, actor: Act
     else:
         _print_explanation(result, item_id)
     if not result["allowed"]:
-        raise SystemExit(EXIT_REFUSED)
+        raise SystemExit(Exit.USAGE)
 
 
 def _explanation(
@@ -366,162 +336,5 @@ def _print_explanation(result: dict[str, Any], item_id: int) -> None:
         )
 
 
-# -- audit verify / export ---------------------------------------------------------------------
-@contextmanager
-def _store(db: str) -> Iterator[Store]:
-    """The store at ``db`` (an existing database: a missing SQLite file is an error)."""
-    try:
-        parsed = make_url(db)
-        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
-            raise StoreError(f"no database file {parsed.database!r}")
-    except ValueError as exc:
-        raise StoreError(f"not a database URL: {db!r}") from exc
-    store = Store.open(db)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@click.group("audit")
-def audit_group() -> None:
-    """Verify and export the hash-chained audit log."""
-
-
-@audit_group.command("verify")
-@db_option
-@json_option
-def verify(db: str, as_json: bool) -> None:
-    """Walk every hash chain of the audit log and of the items' history at --db, and
-    compare each chain's end with its anchor; name every edited, deleted or inserted row
-    (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
-    configure_logging(level="warning")
-    # one snapshot, so that runners committing while the chains are walked cannot look
-    # like tampering (an anchor read before a command, its chain after it)
-    with handled(as_json), _store(db) as store, store.snapshot() as tx:
-        result = tx.verify_audit()
-    if as_json:
-        emit_json(
-            {
-                "ok": result.ok,
-                "records": result.records,
-                "chains": result.chains,
-                "history_rows": result.history_rows,
-                "items": result.items,
-                "findings": [
-                    {
-                        "kind": f.kind,
-                        "table": f.table,
-                        "row_id": f.row_id,
-                        "audit_id": f.audit_id,
-                        "chain": f.chain,
-                        "chain_seq": f.chain_seq,
-                        "missing": list(f.missing) if f.missing is not None else None,
-                        "message": f.message,
-                        "message_zh": f.message_zh,
-                    }
-                    for f in result.findings
-                ],
-                "heads": {c: {"seq": s, "hash": h} for c, (s, h) in sorted(result.heads.items())},
-            }
-        )
-    else:
-        for finding in result.findings:
-            click.echo(f"{finding} [{finding.table}]")
-            click.echo(f"    {finding.zh}")
-        verdict = "intact" if result.ok else f"{len(result.findings)} finding(s)"
-        verdict_zh = "完好" if result.ok else f"发现 {len(result.findings)} 处问题"
-        click.echo(f"{result.history_rows} history rows of {result.items} items")
-        click.echo(f"{result.records} records in {result.chains} chains: {verdict}")
-        click.echo(
-            f"{result.chains} 条审计链共 {result.records} 条记录，{result.items} 个事项共 "
-            f"{result.history_rows} 条历史记录：{verdict_zh}"
-        )
-    if not result.ok:
-        raise SystemExit(EXIT_TAMPERED)
-
-
-def _masker(tx: StoreTx, extra: Sequence[Workflow]) -> Masker:
-    """A masker for the personal fields of every stored version and of ``extra``."""
-    workflows = list(extra)
-    for _workflow, file, text in tx.definition_sources():
-        try:
-            workflows.append(load_workflow_text(text, file).definition)
-        except DefinitionError:  # an old version that no longer loads: skip its fields
-            continue
-    return Masker.for_workflows(workflows)
-
-
-def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def export_lines(tx: StoreTx, out: IO[str], masker: Masker) -> int:
-    """Write every audit record as a JSON line with personal data masked; returns how many."""
-    count = 0
-    for chunk in _chunks(tx.audit_records(), 500):
-        ids = sorted({r["item_id"] for r in chunk if r["item_id"] is not None})
-        data = tx.item_data(ids)
-        forms = tx.item_forms(ids)
-        for record in chunk:
-            item_id = record["item_id"]
-            held = [data[item_id][1]] if item_id in data else []
-            # the values it holds now and every value it was given (a changed phone number
-            # is still quoted by the records written before the change)
-            known = [v for d in [*held, *forms.get(item_id, [])] for v in masker.personal_values(d)]
-            masked = {
-                **record,
-                "reason": masker.value(record["reason"], known),
-                "detail": masker.value(record["detail"], known),
-            }
-            out.write(json.dumps(plain(masked), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-    return count
-
-
-@audit_group.command("export")
-@db_option
-@click.option(
-    "--workflows",
-    "workflows_dir",
-    default=None,
-    envvar="CMC_WORKFLOWS",
-    type=click.Path(exists=True),
-    help="Also mask the personal fields these definitions declare (stored versions always).",
-)
-@click.option(
-    "--out",
-    "out_path",
-    default="-",
-    show_default=True,
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
-    help="The JSON-lines file to write ('-': standard output).",
-)
-def export(db: str, workflows_dir: str | None, out_path: str) -> None:
-    """Write the audit log at --db as JSON lines, one record per line, with the personal
-    fields declared in the workflows (``personal: true``) masked (SEC-2, SEC-3). The
-    hashes are those of the stored records; ``audit verify`` checks them."""
-    configure_logging(level="warning")
-    extra: list[Workflow] = []
-    if workflows_dir is not None:
-        loaded = load_paths([workflows_dir])
-        extra = [lw.definition for lw in loaded.workflows.values()]
-    with handled(False), _store(db) as store, store.read() as tx:
-        masker = _masker(tx, extra)
-        if out_path == "-":
-            count = export_lines(tx, sys.stdout, masker)
-        else:
-            with open(out_path, "w", encoding="utf-8") as out:
-                count = export_lines(tx, out, masker)
-    click.echo(f"exported {count} audit records", err=True)
-
-
-COMMANDS: list[click.Command] = [policy_group, who_can, explain_denial, audit_group]
-"""The policy and audit commands, registered by :mod:`cmc_workflow.cli`."""
+COMMANDS: list[click.Command] = [policy_group, who_can, explain_denial]
+"""The policy commands, registered by :mod:`cmc_workflow.cli`."""

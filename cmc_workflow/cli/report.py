@@ -27,24 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
-from cmc_workflow.cli.calendars import (
+from cmc_workflow.cli.exits import handled
+from cmc_workflow.cli.options import (
+    Settings,
     calendar_options,
     calendar_settings,
     calendars_path,
+    db_option,
+    log_level_option,
+    workflows_option,
     working_calendar,
 )
-from cmc_workflow.cli.items import (
-    Settings,
-    db_option,
-    emit_json,
-    handled,
-    log_level_option,
-    plain,
-    table,
-)
-from cmc_workflow.log import configure_logging
+from cmc_workflow.cli.output import emit_json, plain, table
 from cmc_workflow.report import SECTIONS, Report, ReportOptions, build_report, columns
 
 TITLES: Mapping[str, str] = {
@@ -211,15 +206,7 @@ def section_csv(report: Report, section: str) -> str:
 # -- the command -------------------------------------------------------------------------------
 @click.command()
 @db_option
-@click.option(
-    "--workflows",
-    "workflows_dir",
-    default="workflows",
-    show_default=True,
-    envvar="CMC_WORKFLOWS",
-    type=click.Path(),
-    help="Workflow definitions (a folder or a file); stored versions are read from the database.",
-)
+@workflows_option
 @calendar_options
 @click.option(
     "--since", callback=_date, metavar="DATE", help="First day of the period (local date)."
@@ -261,11 +248,11 @@ def section_csv(report: Report, section: str) -> str:
     show_default=True,
     help="A trigger that answers the reader; repeatable.",
 )
-@log_level_option
+@log_level_option()
 def report(
     *,
     db: str,
-    workflows_dir: str,
+    workflows: list[str],
     calendars_dir: str | None,
     timezone: str,
     business_hours: Any,
@@ -277,7 +264,6 @@ def report(
     output: Path | None,
     reply_workflow: str,
     reply_triggers: tuple[str, ...],
-    log_level: str,
 ) -> None:
     """Operational figures from the history (RPT-1): items per state, SLA met and
     breached per workflow and month, time to first reply (CMT-7), overdue work per
@@ -287,7 +273,6 @@ def report(
     start, clocks by their stop or due time and publications by their time; overdue
     work and certification are as of now. See docs/reports.md.
     """
-    configure_logging(level=log_level)
     to_folder = output is not None and output.is_dir()
     if to_folder and output_format != "csv":
         raise click.BadParameter(
@@ -296,15 +281,8 @@ def report(
     cal_settings = calendar_settings(timezone, business_hours, after_hours_next_day)
     start, end = _period(since, until, cal_settings.tz)
     calendar = working_calendar(calendars_path(calendars_dir), cal_settings)
-    source = click.get_current_context().get_parameter_source("workflows_dir")
-    settings = Settings(
-        db=db,
-        workflows=workflows_dir,
-        workflows_explicit=source is not ParameterSource.DEFAULT,
-        policies=None,
-        as_json=False,
-        calendar=calendar,
-    )
+    # stored versions are read from the database; no policies: a report only reads
+    settings = Settings(db, tuple(workflows), (), as_json=False, calendar=calendar)
     options = ReportOptions(reply_workflow=reply_workflow, reply_triggers=reply_triggers)
     with handled(False), settings.open_engine() as engine:
         result = build_report(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmc_workflow.located import Located
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.located import Located
 
 __all__ = ["LoadedSet", "LoadedWorkflow"]
 

@@ -1,0 +1,181 @@
+"""``cmc-workflow calendar``: where each year's working days come from, deadline arithmetic.
+
+- ``cmc-workflow calendar status [YEARS]`` says where each year's working days come from
+  (official, an admin file, or provisional) and, with ``--db``, which running clocks rest
+  on a provisional year;
+- ``cmc-workflow calendar add-days DATE N`` prints the end of N working days after DATE
+  with the rule applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+import click
+
+from cmc_workflow.calendar.answers import Deadline
+from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.options import (
+    calendar_options,
+    calendar_settings,
+    calendars_path,
+    json_option,
+    working_calendar,
+)
+from cmc_workflow.cli.output import emit_json, table
+from cmc_workflow.engine import system_clock
+from cmc_workflow.errors import StoreError
+from cmc_workflow.runner.assemble import existing_store
+from cmc_workflow.store import timers as sql
+
+
+# -- the commands ----------------------------------------------------------------------------
+@click.group("calendar")
+def calendar_group() -> None:
+    """The working-day calendar: where each year's data comes from, deadline arithmetic."""
+
+
+@calendar_group.command("status")
+@click.argument("years", nargs=-1, type=int)
+@calendar_options
+@click.option(
+    "--db",
+    default=None,
+    envvar="CMC_DB",
+    help="Also list running clocks whose deadline rests on a guessed (provisional) year.",
+)
+@json_option
+def calendar_status(
+    years: tuple[int, ...],
+    calendars_dir: str | None,
+    timezone: str,
+    business_hours: Any,
+    after_hours_next_day: bool,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Per year (default: last, this and next year): official, admin-file or provisional.
+
+    A provisional year has no official data and no calendars/ file: deadlines that reach
+    it use the weekday rule and are marked provisional. Exits 0.
+    """
+    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
+    calendar = working_calendar(calendars_path(calendars_dir), settings)
+    this_year = system_clock().astimezone(settings.tz).year
+    wanted = sorted(set(years)) or [this_year - 1, this_year, this_year + 1]
+    statuses = calendar.status(wanted)
+    clocks: list[sql.ClockRow] = []
+    if db is not None:
+        try:
+            with existing_store(db) as store, store.read() as tx:
+                clocks = sql.provisional_clocks(tx, 1000)
+        except StoreError as exc:
+            fail(Exit.DATABASE, f"database error: {exc}")
+    if as_json:
+        emit_json(
+            {
+                "calendar_version": calendar.version,
+                "years": [
+                    {
+                        "year": s.year,
+                        "source": s.source.value,
+                        "file": s.file,
+                        "override_files": list(s.override_files),
+                        "official_available": s.official_available,
+                    }
+                    for s in statuses.values()
+                ],
+                "provisional_clocks": [
+                    {
+                        "item_id": c.item_id,
+                        "workflow": c.workflow_id,
+                        "state": c.state,
+                        "due_at": c.due_at,
+                    }
+                    for c in clocks
+                ],
+            }
+        )
+        return
+    click.echo(f"calendar version {calendar.version} ({settings.timezone})")
+    click.echo(
+        table(
+            ["year", "source", "file", "local overrides", "in the package too"],
+            [
+                [
+                    str(s.year),
+                    s.source.value,
+                    s.file or "—",
+                    ", ".join(s.override_files) or "—",
+                    "yes" if s.official_available else "no",
+                ]
+                for s in statuses.values()
+            ],
+        )
+    )
+    for year in (s.year for s in statuses.values() if s.source.value == "provisional"):
+        click.echo(
+            f"{year} is provisional: add calendars/cn-{year}.yaml once the State Council "
+            "publishes its arrangement (see calendars/README.md)"
+        )
+    if db is not None:
+        click.echo(f"{len(clocks)} running clock(s) with a provisional deadline")
+        for c in clocks:
+            click.echo(f"  item {c.item_id} {c.workflow_id}/{c.state} due {c.due_at.isoformat()}")
+
+
+def _received(value: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give a date (2025-09-26) or a time (2025-09-26T15:00)",
+            param_hint="DATE",
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+@calendar_group.command("add-days")
+@click.argument("date")
+@click.argument("n", type=click.IntRange(min=1))
+@calendar_options
+@json_option
+def calendar_add_days(
+    date: str,
+    n: int,
+    calendars_dir: str | None,
+    timezone: str,
+    business_hours: Any,
+    after_hours_next_day: bool,
+    as_json: bool,
+) -> None:
+    """The end of N working days after a receipt at DATE, with the rule applied.
+
+    DATE is a date (counted from 00:00) or a local time such as 2025-09-26T15:00. E.g.
+    `cmc-workflow calendar add-days 2025-09-26T15:00 2` is due Mon 2025-09-29 17:30,
+    because Sun 2025-09-28 is an adjusted working day.
+    """
+    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
+    calendar = working_calendar(calendars_path(calendars_dir), settings)
+    deadline: Deadline = calendar.add_working_days(_received(date, settings.tz), n)
+    if as_json:
+        emit_json(deadline.as_record())
+        return
+    due = deadline.due
+    click.echo(f"received     {deadline.start:%Y-%m-%d %H:%M %A} ({settings.timezone})")
+    click.echo(f"due          {due:%Y-%m-%d %H:%M %A} ({settings.timezone})")
+    click.echo(f"rule         {deadline.rule}")
+    click.echo(f"calendar     {deadline.calendar_version}")
+    if deadline.provisional:
+        years = ", ".join(str(y) for y in sorted(deadline.guessed_years))
+        click.echo(
+            f"provisional  yes: no data for {years}, the weekday rule was used "
+            "(add a calendars/ file for that year)"
+        )
+    else:
+        click.echo("provisional  no")
+
+
+COMMANDS: list[click.Command] = [calendar_group]

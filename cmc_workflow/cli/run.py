@@ -1,0 +1,151 @@
+"""``cmc-workflow run``: the daemon (:mod:`cmc_workflow.runner.daemon`).
+
+``cmc-workflow run --db URL --workflows PATH [--policies PATH] [--calendars DIR] [--once]``
+fires due timers, starts scheduled items and delivers the outbox until SIGTERM/SIGINT.
+Its exit statuses are rows of :data:`cmc_workflow.exits.EXIT_CODES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cmc_workflow.cli.exits import Exit
+from cmc_workflow.cli.options import (
+    calendar_options,
+    calendar_settings,
+    calendars_path,
+    db_option,
+    log_level_option,
+    need,
+    policies_option,
+    workflows_option,
+)
+from cmc_workflow.handlers import HandlerRegistry
+
+
+def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
+    """``module:attr`` naming a HandlerRegistry, a mapping of handlers, or a callable
+    returning either."""
+    if spec is None:
+        return None
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter(f"{spec!r}: write module:attribute", param_hint="--handlers")
+    try:
+        value: Any = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--handlers") from None
+    if callable(value) and not isinstance(value, HandlerRegistry | Mapping):
+        try:
+            value = value()
+        except Exception as exc:  # the embedding system's factory: report, do not crash
+            raise click.BadParameter(
+                f"{spec!r}() failed: {type(exc).__name__}: {exc}", param_hint="--handlers"
+            ) from None
+    if isinstance(value, HandlerRegistry):
+        return value
+    if isinstance(value, Mapping):
+        return HandlerRegistry(dict(value))
+    raise click.BadParameter(
+        f"{spec!r} is a {type(value).__name__}, not a HandlerRegistry or a mapping",
+        param_hint="--handlers",
+    )
+
+
+# -- the command ---------------------------------------------------------------------------------
+@click.command()
+@db_option
+@workflows_option
+@policies_option
+@calendar_options
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (for cron).")
+@click.option(
+    "--handlers",
+    "handlers_spec",
+    default=None,
+    envvar="CMC_HANDLERS",
+    help="module:attribute of the HandlerRegistry (or mapping) of serviceTask handlers.",
+)
+@click.option(
+    "--poll",
+    "poll_interval",
+    default=5.0,
+    show_default=True,
+    envvar="CMC_POLL",
+    type=click.FloatRange(min=0.05),
+    help="Seconds between polls for work armed by other processes.",
+)
+@click.option(
+    "--reload-interval",
+    default=2.0,
+    show_default=True,
+    envvar="CMC_RELOAD_INTERVAL",
+    type=click.FloatRange(min=0.05),
+    help="Seconds between checks of the definition files for changes.",
+)
+@click.option(
+    "--batch",
+    default=500,
+    show_default=True,
+    envvar="CMC_BATCH",
+    type=click.IntRange(min=1),
+    help="Timers fired (and outbox rows delivered) per pass.",
+)
+@click.option("--runner", default=None, envvar="CMC_RUNNER", help="This daemon's name.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    envvar="CMC_MIGRATE",
+    help="Upgrade the database schema at start (default: only a fresh SQLite file).",
+)
+@log_level_option("info")
+def run(
+    db: str,
+    workflows: list[str],
+    policies: list[str],
+    calendars_dir: str | None,
+    timezone: str,
+    business_hours: Any,
+    after_hours_next_day: bool,
+    once: bool,
+    handlers_spec: str | None,
+    poll_interval: float,
+    reload_interval: float,
+    batch: int,
+    runner: str | None,
+    migrate: bool | None,
+) -> None:
+    """Run the daemon: fire due timers, start scheduled items, deliver the outbox.
+
+    Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully. Exit codes: 0
+    stopped (or --once done), 1 definition problems at start, 2 bad command line,
+    3 database unavailable or out of date, 4 crashed, 130 forced by a second signal.
+    """
+    from cmc_workflow.runner import daemon
+
+    config = daemon.DaemonConfig(
+        db=db,
+        workflows=tuple(Path(p) for p in need(workflows, "--workflows", "workflows")),
+        policies=tuple(Path(p) for p in policies),
+        calendars=calendars_path(calendars_dir),
+        handlers=_resolve_handlers(handlers_spec),
+        settings=calendar_settings(timezone, business_hours, after_hours_next_day),
+        poll_interval=poll_interval,
+        reload_interval=reload_interval,
+        batch=batch,
+        runner=runner,
+        migrate=migrate,
+    )
+    code = daemon.run(config, once=once)
+    if code == Exit.PROBLEMS:
+        click.echo("the definitions have problems (logged above); nothing was run", err=True)
+    sys.exit(Exit(code))
+
+
+COMMANDS: list[click.Command] = [run]
