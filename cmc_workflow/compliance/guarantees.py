@@ -54,7 +54,7 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     ),
     Guarantee(
         "SEC-2",
-        ("cmc_workflow.store.audit", "cmc_workflow.store.verification", "cmc_workflow.cli.policy"),
+        ("cmc_workflow.store.audit", "cmc_workflow.store.verification", "cmc_workflow.cli.audit"),
         "the audit log and each item's history are hash-chained, each chain's end anchored "
         "outside it; `cmc-workflow audit verify` names every edited, deleted and inserted "
         "row with its table; `cmc-workflow audit export` writes the log as JSON lines",
