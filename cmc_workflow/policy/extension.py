@@ -11,7 +11,6 @@ transaction, through the store's :class:`~cmc_workflow.store.Tx`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,13 +79,15 @@ class TxFacts:
 
 
 class PolicyRuntime:
-    """What the rule extensions of one engine share: the policy set, the clock's zone and
-    a per-thread memo so that one command's request and history are built once."""
+    """What the rule extensions of one engine share: the policy set and the clock's zone.
+    One command's request and history are built once, and kept in the command's own
+    ``scratch`` (so they live exactly as long as the command, whatever thread runs it)."""
 
     def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
         self.policy = policy
         self.zone = ZoneInfo(timezone)
-        self._local = threading.local()
+        self._request_key = (self, "request")
+        self._facts_key = (self, "facts")
 
     def resolve(self, actor: Actor) -> Actor:
         """``actor`` with the roles they hold through inheritance added."""
@@ -96,23 +97,21 @@ class PolicyRuntime:
         return Actor(actor.id, roles, actor.attributes)
 
     def request(self, command: Command) -> Request:
-        """The rules' view of ``command`` (built once per command and thread)."""
-        memo = getattr(self._local, "request", None)
-        if memo is not None and memo[0] is command:
-            cached: Request = memo[1]
+        """The rules' view of ``command`` (built once per command)."""
+        cached = command.scratch.get(self._request_key)
+        if isinstance(cached, Request):
             return cached
         request = self._build(command)
-        self._local.request = (command, request)
+        command.scratch[self._request_key] = request
         return request
 
     def facts(self, command: Command, tx: Tx) -> TxFacts:
         """The store's answers for ``command``'s item (history read once per command)."""
-        memo = getattr(self._local, "facts", None)
-        if memo is not None and memo[0] is command and memo[1] is tx:
-            facts: TxFacts = memo[2]
-            return facts
+        cached = command.scratch.get(self._facts_key)
+        if isinstance(cached, TxFacts) and cached.tx is tx:
+            return cached
         facts = TxFacts(tx, command.item)
-        self._local.facts = (command, tx, facts)
+        command.scratch[self._facts_key] = facts
         return facts
 
     def _build(self, command: Command) -> Request:
