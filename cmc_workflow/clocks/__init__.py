@@ -27,8 +27,9 @@ role, ``fire`` takes a transition through :meth:`Runtime.fire_system`. A ladder 
 computed on read (:meth:`Clocks.clocks`): a breach shows even when no daemon ran.
 
 The package: :mod:`~cmc_workflow.clocks.deadlines` (the arithmetic, pure),
-:mod:`~cmc_workflow.clocks.status` (the read model), :mod:`~cmc_workflow.clocks.extension`
-and :mod:`~cmc_workflow.clocks.firing` (the runtime extension).
+:mod:`~cmc_workflow.clocks.status` (the read model), :mod:`~cmc_workflow.clocks.extension`,
+:mod:`~cmc_workflow.clocks.firing` and :mod:`~cmc_workflow.clocks.provisional` (the
+runtime extension).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cmc_workflow.clocks.deadlines import (
+    BREACH_STEP,
     compute_deadline,
     shift,
     step_time,
     subtract_working_time,
     working_time_between,
 )
-from cmc_workflow.clocks.extension import BREACH_STEP, SYSTEM_ROLE, Clocks
+from cmc_workflow.clocks.extension import SYSTEM_ROLE, Clocks
 from cmc_workflow.clocks.status import ClockView, clock_status, view
 
 __all__: Sequence[str] = [

@@ -15,6 +15,9 @@ from cmc_workflow.definition.models import DeadlineStep, Duration
 
 _ZERO = dt.timedelta(0)
 
+BREACH_STEP = -1
+"""The step index of the implicit breach at 100% (ladders without a ``breach`` step)."""
+
 
 def compute_deadline(calendar: WorkingCalendar, start: dt.datetime, within: Duration) -> Deadline:
     """The end of ``within`` counted from ``start``, by the rule its unit calls for.

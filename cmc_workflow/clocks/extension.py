@@ -13,6 +13,7 @@ import structlog
 
 from cmc_workflow.calendar import Deadline, WorkingCalendar
 from cmc_workflow.clocks.deadlines import (
+    BREACH_STEP,
     compute_deadline,
     counted_from,
     date_due,
@@ -21,10 +22,10 @@ from cmc_workflow.clocks.deadlines import (
     step_time,
 )
 from cmc_workflow.clocks.firing import audit_values, fire_timer, utc
+from cmc_workflow.clocks.provisional import recompute
 from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
-from cmc_workflow.definition.models import DeadlineStep, parse_duration
 from cmc_workflow.extensions import Change, Extension, Runtime, Visit
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
@@ -34,9 +35,6 @@ log = structlog.get_logger("cmc_workflow.clocks")
 
 SYSTEM_ROLE = "system"
 """The role of the engine itself (timers, schedules): never reminded."""
-
-BREACH_STEP = -1
-"""The step index of the implicit breach at 100% (ladders without a ``breach`` step)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,51 +387,5 @@ class Clocks(Extension):
                     continue
                 if row.calendar_version == self.calendar.version:
                     continue
-                changed += self._recompute(tx, row, at)
+                changed += recompute(self.calendar, tx, row, at)
         return changed
-
-    def _recompute(self, tx: Tx, row: ClockRow, now: dt.datetime) -> int:
-        if row.within.startswith("until "):
-            return 0  # a date of the item's data: no calendar arithmetic to redo
-        within = parse_duration(row.within)
-        steps = [DeadlineStep.model_validate(s) for s in row.detail.get("steps", [])]
-        spec = DeadlineSpec(within=within, steps=steps)
-        deadline = compute_deadline(self.calendar, row.started_at, within)
-        for timer in sql.clock_timers(tx, row.id, sql.PENDING):
-            if timer.step == BREACH_STEP:
-                when = deadline.due
-            else:
-                step = spec.steps[timer.step]
-                when = step_time(self.calendar, step, within, row.started_at, deadline.due)
-            sql.set_timer_due(tx, timer.id, when)
-        warns = [
-            step_time(self.calendar, s, within, row.started_at, deadline.due)
-            for s in spec.steps
-            if s.action == "warn"
-        ]
-        sql.update_clock(
-            tx,
-            row.id,
-            {
-                "due_at": deadline.due,
-                "warn_at": min(warns) if warns else None,
-                "rule": deadline.rule,
-                "calendar_version": deadline.calendar_version,
-                "provisional": deadline.provisional,
-                "detail": {
-                    **row.detail,
-                    "deadline": deadline.as_record(),
-                    "recomputed_at": utc(now),
-                    "previous_due": row.due_at.isoformat(),
-                },
-            },
-        )
-        log.info(
-            "deadline_recomputed",
-            item_id=row.item_id,
-            state=row.state,
-            due=deadline.due.isoformat(),
-            previous=row.due_at.isoformat(),
-            provisional=deadline.provisional,
-        )
-        return 1
