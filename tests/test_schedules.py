@@ -14,13 +14,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from cmc_workflow import Engine
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.definition import load_paths
 from cmc_workflow.definition.located import load_located
 from cmc_workflow.errors import DefinitionError, PolicyDenied
-from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.extensions import Change, Command, Extension
 from cmc_workflow.scheduler import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
 from cmc_workflow.store import Tx
@@ -380,6 +381,37 @@ def test_a_refused_start_is_recorded_as_failed(
         assert (status, item) == ("failed", None)
         (run,) = schedules.runs("daily")
         assert "the center is closed" in run.detail["error"]
+
+
+def test_a_claim_taken_over_before_the_start_commits_starts_nothing(
+    tmp_path: Path, folder: Path, clock: FakeClock, calendar: WorkingCalendar
+) -> None:
+    """The occurrence's claim goes with the start to the runtime: when another runner
+    took the occurrence over meanwhile, the start is refused in its own transaction, so
+    the occurrence is started once (by the other runner), never twice."""
+
+    class Thief(Extension):
+        """Another runner's takeover, landing inside the start's transaction."""
+
+        def after_change(self, tx: Tx, change: Change) -> None:
+            if change.kind == "start":
+                far = local(2030, 1, 1)
+                assert sql.reclaim_stale_runs(tx, far, "thief", far)
+
+    engine, schedules = open_engine(
+        f"sqlite:///{tmp_path / 'l.db'}", folder, clock, calendar, Thief()
+    )
+    with engine, capture_logs() as logs:
+        engine.run_due()
+        clock.now = local(2025, 9, 26, 9, 1)
+        assert engine.run_due().extensions == 1
+        ((_, status, item),) = started(schedules)
+        assert (status, item) == ("claimed", None)  # the start rolled back, the claim too
+        with engine.store.read() as tx:
+            assert tx.open_items([("patrol", "due")]) == []
+    assert [e["event"] for e in logs if e["event"].startswith("occurrence_")] == [
+        "occurrence_claim_lost"
+    ]
 
 
 def test_an_occurrence_whose_runner_died_is_taken_over(
