@@ -100,6 +100,7 @@ def test_an_extension_is_bound_to_the_runtime_port_not_the_engine(
     runtime = keeper.runtime
     assert not isinstance(runtime, Engine)
     assert {name for name in dir(runtime) if not name.startswith("_")} == PORT
+    # the port declares neither: reading them is the point (and an expression statement)
     with pytest.raises(AttributeError):
         runtime.engine  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(AttributeError):
@@ -231,7 +232,7 @@ def test_a_command_context_is_frozen_and_links_run_deeper(tmp_path: Path) -> Non
 
             ctx = CommandContext(tx, CLERK, "fire", now, now, claim=claim)
             with pytest.raises(dataclasses.FrozenInstanceError):
-                ctx.depth = 3  # type: ignore[misc]
+                ctx.depth = 3  # type: ignore[misc]  # frozen: the assignment must fail
             child = ctx.deeper("collect")
             assert (child.kind, child.depth, child.claim) == ("collect", 1, None)
             assert (child.tx, child.actor, child.now, child.claim_until) == (tx, CLERK, now, now)
