@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
 
 from cmc_workflow.cli.items import (
     EXIT_DEFINITION,
@@ -43,9 +42,7 @@ from cmc_workflow.model import Actor, Allowed
 from cmc_workflow.policy import Masker, PolicySet, build_policy_set, denials
 from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
-from cmc_workflow.store import Store
-from cmc_workflow.store import audit as audit_log
-from cmc_workflow.store.database import READ_ONLY
+from cmc_workflow.store import Store, StoreTx
 
 EXIT_TAMPERED = 1
 
@@ -385,28 +382,6 @@ def _store(db: str) -> Iterator[Store]:
         store.close()
 
 
-@contextmanager
-def _snapshot(store: Store) -> Iterator[Connection]:
-    """One read-only transaction over one snapshot of the database, so that runners
-    committing while the chains are walked cannot look like tampering (an anchor read
-    before a command, its chain after it). SQLite's read transaction is one snapshot
-    already; PostgreSQL's default (READ COMMITTED) takes a new one per statement."""
-    if store.sqlite:
-        with store.read() as tx:
-            yield tx.conn
-        return
-    try:
-        with (
-            store.engine.connect().execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True, **READ_ONLY
-            ) as conn,
-            conn.begin(),
-        ):
-            yield conn
-    except SQLAlchemyError as exc:
-        raise StoreError(f"database error: {exc}") from exc
-
-
 @click.group("audit")
 def audit_group() -> None:
     """Verify and export the hash-chained audit log."""
@@ -420,8 +395,10 @@ def verify(db: str, as_json: bool) -> None:
     compare each chain's end with its anchor; name every edited, deleted or inserted row
     (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
     configure_logging(level="warning")
-    with handled(as_json), _store(db) as store, _snapshot(store) as conn:
-        result = audit_log.verify(conn)
+    # one snapshot, so that runners committing while the chains are walked cannot look
+    # like tampering (an anchor read before a command, its chain after it)
+    with handled(as_json), _store(db) as store, store.snapshot() as tx:
+        result = tx.verify_audit()
     if as_json:
         emit_json(
             {
@@ -463,10 +440,10 @@ def verify(db: str, as_json: bool) -> None:
         raise SystemExit(EXIT_TAMPERED)
 
 
-def _masker(tx: Any, extra: Sequence[Workflow]) -> Masker:
+def _masker(tx: StoreTx, extra: Sequence[Workflow]) -> Masker:
     """A masker for the personal fields of every stored version and of ``extra``."""
     workflows = list(extra)
-    for _workflow, file, text in audit_log.definition_sources(tx.conn):
+    for _workflow, file, text in tx.definition_sources():
         try:
             workflows.append(load_workflow_text(text, file).definition)
         except DefinitionError:  # an old version that no longer loads: skip its fields
@@ -485,13 +462,13 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-def export_lines(tx: Any, out: IO[str], masker: Masker) -> int:
+def export_lines(tx: StoreTx, out: IO[str], masker: Masker) -> int:
     """Write every audit record as a JSON line with personal data masked; returns how many."""
     count = 0
-    for chunk in _chunks(audit_log.records(tx.conn), 500):
+    for chunk in _chunks(tx.audit_records(), 500):
         ids = sorted({r["item_id"] for r in chunk if r["item_id"] is not None})
-        data = audit_log.item_data(tx.conn, ids)
-        forms = audit_log.item_forms(tx.conn, ids)
+        data = tx.item_data(ids)
+        forms = tx.item_forms(ids)
         for record in chunk:
             item_id = record["item_id"]
             held = [data[item_id][1]] if item_id in data else []

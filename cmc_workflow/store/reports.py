@@ -15,84 +15,43 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.engine import Connection
 
-from cmc_workflow.store.repository import Tx
+from cmc_workflow.store.port import (
+    RUNNING,
+    STOPPED,
+    FirstReplyRow,
+    OverdueRow,
+    PublicationRow,
+    RecordRow,
+    SlaClockRow,
+    StateCountRow,
+)
 from cmc_workflow.store.tables import clocks, history, items
 
-STOPPED = "stopped"
-RUNNING = "running"
+if TYPE_CHECKING:
+    from cmc_workflow.store.repository import Tx
 
-
-@dataclass(frozen=True, slots=True)
-class StateCountRow:
-    """How many items of a workflow rest in one state, open and closed."""
-
-    workflow_id: str
-    state: str
-    open: int
-    closed: int
-    definition_id: int
-    """The newest definition version among those items (for the state's label)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SlaClockRow:
-    """The facts of one SLA clock a report needs to classify it."""
-
-    workflow_id: str
-    status: str
-    outcome: str | None
-    due_at: dt.datetime
-    breached_at: dt.datetime | None
-    stopped_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class FirstReplyRow:
-    """An item and the time of its first reply, if any."""
-
-    item_id: int
-    created_at: dt.datetime
-    closed: bool
-    category: str | None
-    first_reply_at: dt.datetime | None
-    received: str | None = None
-    """The item's own receipt time as stored (ISO text), when it records one."""
-
-
-@dataclass(frozen=True, slots=True)
-class OverdueRow:
-    """An open item with a clock past its due time."""
-
-    item_id: int
-    workflow_id: str
-    definition_id: int
-    item_state: str
-    data: dict[str, Any]
-    clock_state: str
-    due_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PublicationRow:
-    """An item and when it first entered the published state."""
-
-    item_id: int
-    published_at: dt.datetime
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordRow:
-    """An item's state and data (training records)."""
-
-    item_id: int
-    state: str
-    data: dict[str, Any]
+__all__ = [
+    "RUNNING",
+    "STOPPED",
+    "FirstReplyRow",
+    "OverdueRow",
+    "PublicationRow",
+    "RecordRow",
+    "ReportQueries",
+    "SlaClockRow",
+    "StateCountRow",
+    "first_entries",
+    "first_replies",
+    "overdue_items",
+    "sla_clocks",
+    "state_counts",
+    "workflow_records",
+]
 
 
 def _within(
@@ -106,44 +65,193 @@ def _within(
     return conditions
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _aware(value)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """An aggregate of a time column (``min``) keeps the column's type, which makes it
+    aware UTC; this only guards a driver that would hand back a naive value."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+class ReportQueries:
+    """The read queries of the report, as methods of the SQL transaction
+    (:class:`~cmc_workflow.store.repository.SqlTx` inherits them)."""
+
+    _conn: Connection
+    sqlite: bool
+
+    def state_counts(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[StateCountRow]:
+        """Items per workflow and state, open and closed, of the items created in the period."""
+        closed = items.c.closed_at.is_not(None)
+        query = (
+            select(
+                items.c.workflow_id,
+                items.c.state,
+                func.sum(case((closed, 0), else_=1)).label("open"),
+                func.sum(case((closed, 1), else_=0)).label("closed"),
+                func.max(items.c.definition_id).label("definition_id"),
+            )
+            .where(*_within(items.c.created_at, since, until))
+            .group_by(items.c.workflow_id, items.c.state)
+            .order_by(items.c.workflow_id, items.c.state)
+        )
+        return [
+            StateCountRow(r.workflow_id, r.state, int(r.open), int(r.closed), int(r.definition_id))
+            for r in self._conn.execute(query).all()
+        ]
+
+    def sla_clocks(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[SlaClockRow]:
+        """Every SLA clock whose reference time is in the period: the stop for a stopped
+        clock, the due time for one still running or paused."""
+        reference = func.coalesce(clocks.c.stopped_at, clocks.c.due_at)
+        query = select(
+            clocks.c.workflow_id,
+            clocks.c.status,
+            clocks.c.outcome,
+            clocks.c.due_at,
+            clocks.c.breached_at,
+            clocks.c.stopped_at,
+        ).where(*_within(reference, since, until))
+        return [SlaClockRow(**r._mapping) for r in self._conn.execute(query).all()]
+
+    def first_replies(
+        self,
+        workflow_id: str,
+        triggers: Sequence[str],
+        category_field: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        received_field: str | None = None,
+    ) -> list[FirstReplyRow]:
+        """The items of ``workflow_id`` created in the period, each with the time of the first
+        history row whose trigger is one of ``triggers`` (None when there is none)."""
+        first = (
+            select(history.c.item_id, func.min(history.c.at).label("first_at"))
+            .where(history.c.trigger.in_(list(triggers)))
+            .group_by(history.c.item_id)
+            .subquery()
+        )
+        query = (
+            select(
+                items.c.id,
+                items.c.created_at,
+                items.c.closed_at,
+                items.c.data[category_field].as_string().label("category"),
+                items.c.data[received_field or category_field].as_string().label("received"),
+                first.c.first_at,
+            )
+            .select_from(items.outerjoin(first, first.c.item_id == items.c.id))
+            .where(items.c.workflow_id == workflow_id, *_within(items.c.created_at, since, until))
+            .order_by(items.c.id)
+        )
+        return [
+            FirstReplyRow(
+                item_id=r.id,
+                created_at=r.created_at,
+                closed=r.closed_at is not None,
+                category=r.category,
+                first_reply_at=_utc(r.first_at),
+                received=r.received if received_field else None,
+            )
+            for r in self._conn.execute(query).all()
+        ]
+
+    def overdue_items(self, now: dt.datetime) -> list[OverdueRow]:
+        """Open items with a clock that is not stopped and past due at ``now``: a running
+        clock past its due time, or any clock with a recorded breach (a paused clock's due
+        time moves on when it resumes, so only a recorded breach makes it overdue)."""
+        query = (
+            select(
+                items.c.id,
+                items.c.workflow_id,
+                items.c.definition_id,
+                items.c.state.label("item_state"),
+                items.c.data,
+                clocks.c.state.label("clock_state"),
+                clocks.c.due_at,
+            )
+            .select_from(clocks.join(items, items.c.id == clocks.c.item_id))
+            .where(
+                items.c.closed_at.is_(None),
+                clocks.c.status != STOPPED,
+                or_(
+                    clocks.c.breached_at.is_not(None),
+                    and_(clocks.c.status == RUNNING, clocks.c.due_at < now),
+                ),
+            )
+            .order_by(clocks.c.due_at, items.c.id)
+        )
+        return [
+            OverdueRow(
+                item_id=r.id,
+                workflow_id=r.workflow_id,
+                definition_id=r.definition_id,
+                item_state=r.item_state,
+                data=dict(r.data),
+                clock_state=r.clock_state,
+                due_at=r.due_at,
+            )
+            for r in self._conn.execute(query).all()
+        ]
+
+    def first_entries(
+        self,
+        workflow_id: str,
+        state: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[PublicationRow]:
+        """Items of ``workflow_id`` with the time they first entered ``state`` (from the
+        history), when that time is in the period, oldest first."""
+        first = (
+            select(history.c.item_id, func.min(history.c.at).label("first_at"))
+            .select_from(history.join(items, items.c.id == history.c.item_id))
+            .where(items.c.workflow_id == workflow_id, history.c.to_state == state)
+            .group_by(history.c.item_id)
+            .subquery()
+        )
+        query = (
+            select(items.c.id, items.c.data, first.c.first_at)
+            .select_from(first.join(items, items.c.id == first.c.item_id))
+            .where(*_within(first.c.first_at, since, until))
+            .order_by(first.c.first_at, items.c.id)
+        )
+        return [
+            PublicationRow(item_id=r.id, published_at=_aware(r.first_at), data=dict(r.data))
+            for r in self._conn.execute(query).all()
+        ]
+
+    def workflow_records(self, workflow_id: str) -> list[RecordRow]:
+        """Every item of ``workflow_id`` with its state and data, oldest first."""
+        query = (
+            select(items.c.id, items.c.state, items.c.data)
+            .where(items.c.workflow_id == workflow_id)
+            .order_by(items.c.id)
+        )
+        return [RecordRow(r.id, r.state, dict(r.data)) for r in self._conn.execute(query).all()]
+
+
+# -- the free functions of the first layout: one-line wrappers until call sites move --
+
+
 def state_counts(
     tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[StateCountRow]:
-    """Items per workflow and state, open and closed, of the items created in the period."""
-    closed = items.c.closed_at.is_not(None)
-    query = (
-        select(
-            items.c.workflow_id,
-            items.c.state,
-            func.sum(case((closed, 0), else_=1)).label("open"),
-            func.sum(case((closed, 1), else_=0)).label("closed"),
-            func.max(items.c.definition_id).label("definition_id"),
-        )
-        .where(*_within(items.c.created_at, since, until))
-        .group_by(items.c.workflow_id, items.c.state)
-        .order_by(items.c.workflow_id, items.c.state)
-    )
-    return [
-        StateCountRow(r.workflow_id, r.state, int(r.open), int(r.closed), int(r.definition_id))
-        for r in tx.conn.execute(query).all()
-    ]
+    """Deprecated spelling of :meth:`ReportQueries.state_counts`."""
+    return tx.state_counts(since, until)
 
 
 def sla_clocks(
     tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[SlaClockRow]:
-    """Every SLA clock whose reference time is in the period: the stop for a stopped
-    clock, the due time for one still running or paused."""
-    reference = func.coalesce(clocks.c.stopped_at, clocks.c.due_at)
-    query = select(
-        clocks.c.workflow_id,
-        clocks.c.status,
-        clocks.c.outcome,
-        clocks.c.due_at,
-        clocks.c.breached_at,
-        clocks.c.stopped_at,
-    ).where(*_within(reference, since, until))
-    return [SlaClockRow(**r._mapping) for r in tx.conn.execute(query).all()]
+    """Deprecated spelling of :meth:`ReportQueries.sla_clocks`."""
+    return tx.sla_clocks(since, until)
 
 
 def first_replies(
@@ -155,77 +263,13 @@ def first_replies(
     until: dt.datetime | None = None,
     received_field: str | None = None,
 ) -> list[FirstReplyRow]:
-    """The items of ``workflow_id`` created in the period, each with the time of the first
-    history row whose trigger is one of ``triggers`` (None when there is none)."""
-    first = (
-        select(history.c.item_id, func.min(history.c.at).label("first_at"))
-        .where(history.c.trigger.in_(list(triggers)))
-        .group_by(history.c.item_id)
-        .subquery()
-    )
-    query = (
-        select(
-            items.c.id,
-            items.c.created_at,
-            items.c.closed_at,
-            items.c.data[category_field].as_string().label("category"),
-            items.c.data[received_field or category_field].as_string().label("received"),
-            first.c.first_at,
-        )
-        .select_from(items.outerjoin(first, first.c.item_id == items.c.id))
-        .where(items.c.workflow_id == workflow_id, *_within(items.c.created_at, since, until))
-        .order_by(items.c.id)
-    )
-    return [
-        FirstReplyRow(
-            item_id=r.id,
-            created_at=r.created_at,
-            closed=r.closed_at is not None,
-            category=r.category,
-            first_reply_at=_utc(r.first_at),
-            received=r.received if received_field else None,
-        )
-        for r in tx.conn.execute(query).all()
-    ]
+    """Deprecated spelling of :meth:`ReportQueries.first_replies`."""
+    return tx.first_replies(workflow_id, triggers, category_field, since, until, received_field)
 
 
 def overdue_items(tx: Tx, now: dt.datetime) -> list[OverdueRow]:
-    """Open items with a clock that is not stopped and past due at ``now``: a running
-    clock past its due time, or any clock with a recorded breach (a paused clock's due
-    time moves on when it resumes, so only a recorded breach makes it overdue)."""
-    query = (
-        select(
-            items.c.id,
-            items.c.workflow_id,
-            items.c.definition_id,
-            items.c.state.label("item_state"),
-            items.c.data,
-            clocks.c.state.label("clock_state"),
-            clocks.c.due_at,
-        )
-        .select_from(clocks.join(items, items.c.id == clocks.c.item_id))
-        .where(
-            items.c.closed_at.is_(None),
-            clocks.c.status != STOPPED,
-            or_(
-                clocks.c.breached_at.is_not(None),
-                and_(clocks.c.status == RUNNING, clocks.c.due_at < now),
-            ),
-        )
-        .order_by(clocks.c.due_at, items.c.id)
-    )
-    return [
-        OverdueRow(
-            item_id=r.id,
-            workflow_id=r.workflow_id,
-            definition_id=r.definition_id,
-            item_state=r.item_state,
-            data=dict(r.data),
-            clock_state=r.clock_state,
-            due_at=r.due_at,
-        )
-        for r in tx.conn.execute(query).all()
-    ]
+    """Deprecated spelling of :meth:`ReportQueries.overdue_items`."""
+    return tx.overdue_items(now)
 
 
 def first_entries(
@@ -235,42 +279,10 @@ def first_entries(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[PublicationRow]:
-    """Items of ``workflow_id`` with the time they first entered ``state`` (from the
-    history), when that time is in the period, oldest first."""
-    first = (
-        select(history.c.item_id, func.min(history.c.at).label("first_at"))
-        .select_from(history.join(items, items.c.id == history.c.item_id))
-        .where(items.c.workflow_id == workflow_id, history.c.to_state == state)
-        .group_by(history.c.item_id)
-        .subquery()
-    )
-    query = (
-        select(items.c.id, items.c.data, first.c.first_at)
-        .select_from(first.join(items, items.c.id == first.c.item_id))
-        .where(*_within(first.c.first_at, since, until))
-        .order_by(first.c.first_at, items.c.id)
-    )
-    return [
-        PublicationRow(item_id=r.id, published_at=_aware(r.first_at), data=dict(r.data))
-        for r in tx.conn.execute(query).all()
-    ]
+    """Deprecated spelling of :meth:`ReportQueries.first_entries`."""
+    return tx.first_entries(workflow_id, state, since, until)
 
 
 def workflow_records(tx: Tx, workflow_id: str) -> list[RecordRow]:
-    """Every item of ``workflow_id`` with its state and data, oldest first."""
-    query = (
-        select(items.c.id, items.c.state, items.c.data)
-        .where(items.c.workflow_id == workflow_id)
-        .order_by(items.c.id)
-    )
-    return [RecordRow(r.id, r.state, dict(r.data)) for r in tx.conn.execute(query).all()]
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else _aware(value)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """An aggregate of a time column (``min``) keeps the column's type, which makes it
-    aware UTC; this only guards a driver that would hand back a naive value."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    """Deprecated spelling of :meth:`ReportQueries.workflow_records`."""
+    return tx.workflow_records(workflow_id)

@@ -1,4 +1,5 @@
-"""Every database operation of the engine, behind one class (the store's only port).
+"""The SQL store: every item, history, outbox and audit operation of the port.
+(Over 400 lines: one method per operation; time and report queries are mixed in.)
 
 A :class:`Store` opens transactions; a :class:`Tx` runs the statements of one command
 inside one of them. Driver errors are translated here into :mod:`cmc_workflow.errors`.
@@ -7,9 +8,8 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
@@ -21,56 +21,24 @@ from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
+from cmc_workflow.store.port import (
+    AuditRecord,
+    DefinitionRow,
+    HistoryEntry,
+    ItemRow,
+    ItemUpdate,
+    NewItem,
+    OutboxMessage,
+    OutboxRow,
+    StorePort,
+    StoreTx,
+    typed,
+    values_of,
+)
+from cmc_workflow.store.reports import ReportQueries
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    """An item as stored."""
-
-    id: int
-    workflow_id: str
-    definition_id: int
-    state: str
-    data: dict[str, Any]
-    visit: int
-    seq: int
-    version: int
-    created_at: dt.datetime
-    created_by: str
-    updated_at: dt.datetime
-    closed_at: dt.datetime | None
-    parent_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DefinitionRow:
-    """A stored definition version."""
-
-    id: int
-    workflow_id: str
-    revision: int
-    version_label: int | None
-    content_hash: str
-    source_file: str
-    source_text: str
-    loaded_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A side effect waiting for (or done with) delivery."""
-
-    id: int
-    item_id: int | None
-    kind: str
-    name: str
-    payload: dict[str, Any]
-    idempotency_key: str
-    attempts: int
-    available_at: dt.datetime
-    delivered_at: dt.datetime | None
-    last_error: str | None
+from cmc_workflow.store.timers import TimeQueries
+from cmc_workflow.store.verification import Verification
 
 
 def _unique_violation(exc: IntegrityError) -> bool:
@@ -178,19 +146,34 @@ _RETRY_OUTBOX = (
 )
 
 
-class Tx:
-    """The statements of one command, inside one transaction."""
+class SqlTx(TimeQueries, ReportQueries):
+    """The statements of one command, inside one transaction: every operation of
+    :class:`~cmc_workflow.store.port.StoreTx` (the time and report queries are inherited
+    from :mod:`~cmc_workflow.store.timers` and :mod:`~cmc_workflow.store.reports`)."""
 
     def __init__(self, conn: Connection, sqlite: bool) -> None:
-        self.conn = conn
+        self._conn = conn
         self.sqlite = sqlite
         # item id -> hash of its last history row, as read or written in this transaction
         self._history_heads: dict[int, str | None] = {}
 
+    @property
+    def conn(self) -> Connection:
+        """The raw connection: for the store package's own audit verification and for
+        tests that stage damaged rows. Not part of the port; code outside the store
+        uses the methods."""
+        return self._conn
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside rolls back only what it wrote."""
+        with self._conn.begin_nested():
+            yield
+
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
         """The stored version of ``workflow_id`` with that content hash, if any."""
-        row = self.conn.execute(
+        row = self._conn.execute(
             select(definitions).where(
                 definitions.c.workflow_id == workflow_id,
                 definitions.c.content_hash == content_hash,
@@ -209,7 +192,7 @@ class Tx:
     ) -> DefinitionRow:
         """Store a new version with the next revision number of its workflow."""
         revision = (
-            self.conn.execute(
+            self._conn.execute(
                 select(func.coalesce(func.max(definitions.c.revision), 0)).where(
                     definitions.c.workflow_id == workflow_id
                 )
@@ -225,14 +208,14 @@ class Tx:
             "source_text": source_text,
             "loaded_at": now,
         }
-        new_id = self.conn.execute(
+        new_id = self._conn.execute(
             insert(definitions).values(values).returning(definitions.c.id)
         ).scalar_one()
         return DefinitionRow(id=new_id, **values)
 
     def definition(self, definition_id: int) -> DefinitionRow | None:
         """The stored version with that id."""
-        row = self.conn.execute(
+        row = self._conn.execute(
             select(definitions).where(definitions.c.id == definition_id)
         ).first()
         return _definition(row) if row is not None else None
@@ -245,7 +228,7 @@ class Tx:
             .group_by(items.c.definition_id)
             .subquery()
         )
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(definitions, func.coalesce(live.c.n, 0).label("live"))
             .outerjoin(live, live.c.definition_id == definitions.c.id)
             .where(definitions.c.workflow_id == workflow_id)
@@ -257,29 +240,32 @@ class Tx:
         ]
 
     # -- items -------------------------------------------------------------------------
-    def insert_item(self, values: dict[str, Any]) -> int:
+    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         """Insert an item row; returns its id."""
-        new_id: int = self.conn.execute(_INSERT_ITEM, values).scalar_one()
+        row = values_of(typed(NewItem, values))
+        new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """The item, or None. ``lock`` takes a row lock on PostgreSQL (SQLite holds a
         database lock already under BEGIN IMMEDIATE)."""
         query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
-        row = self.conn.execute(query, {"b_id": item_id}).first()
+        row = self._conn.execute(query, {"b_id": item_id}).first()
         if row is None:
             return None
         self._history_heads[item_id] = row.history_head
         return ItemRow(*row[:-1])
 
-    def update_item(self, item_id: int, expected_version: int, values: dict[str, Any]) -> None:
+    def update_item(
+        self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
+    ) -> None:
         """Write the item's new state if nobody changed it since ``expected_version``."""
-        result = self.conn.execute(
+        result = self._conn.execute(
             _UPDATE_ITEM,
             {
                 "b_id": item_id,
                 "b_version": expected_version,
-                **values,
+                **values_of(typed(ItemUpdate, values)),
                 "version": expected_version + 1,
             },
         )
@@ -293,14 +279,14 @@ class Tx:
     def open_definition_ids(self) -> list[int]:
         """The definition versions that open items run on."""
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()
-        return list(self.conn.execute(query).scalars())
+        return list(self._conn.execute(query).scalars())
 
     def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
         """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
         if not pairs:
             return []
         condition = or_(*(and_(items.c.workflow_id == w, items.c.state == s) for w, s in pairs))
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(*_ITEM_COLUMNS)
             .where(items.c.closed_at.is_(None), condition)
             .order_by(items.c.id)
@@ -309,14 +295,14 @@ class Tx:
 
     def children(self, item_id: int) -> list[ItemRow]:
         """The items whose parent is ``item_id``, oldest first."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(*_ITEM_COLUMNS).where(items.c.parent_id == item_id).order_by(items.c.id)
         ).all()
         return [_item(r) for r in rows]
 
     def open_children(self, item_id: int) -> list[ItemRow]:
         """The items whose parent is ``item_id`` that are still open, oldest first."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(*_ITEM_COLUMNS)
             .where(items.c.parent_id == item_id, items.c.closed_at.is_(None))
             .order_by(items.c.id)
@@ -334,7 +320,7 @@ class Tx:
         The comparison is made here, not in SQL (no database folds Unicode the same way),
         over the records in ``states``."""
         wanted = normal_id(value)
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(items.c.data)
             .where(items.c.workflow_id == workflow_id, items.c.state.in_(list(states)))
             .order_by(items.c.id)
@@ -373,7 +359,7 @@ class Tx:
             .group_by(history.c.item_id)
             .subquery()
         )
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(items.c.data, last.c.at)
             .join(last, last.c.item_id == items.c.id)
             .order_by(items.c.id)
@@ -381,7 +367,7 @@ class Tx:
         return [(dict(r.data), r.at) for r in rows]
 
     # -- history -----------------------------------------------------------------------
-    def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
+    def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
         """Append history rows to their items' hash chains and move each item's
         ``history_head`` (:mod:`cmc_workflow.store.audit`); a duplicate (item, seq) means a
         lost race. Call after the item row was written in this transaction: its row lock
@@ -390,15 +376,16 @@ class Tx:
             return
         chained: list[dict[str, Any]] = []
         heads: dict[int, str] = {}
-        for values in rows:
+        for entry in rows:
+            values = values_of(typed(HistoryEntry, entry))
             item_id = values["item_id"]
             prev = heads.get(item_id) or self._history_head(item_id, values["seq"])
             (row,) = audit_log.chain_history(prev, [values])
             heads[item_id] = row["hash"]
             chained.append(row)
-        self.conn.execute(_INSERT_HISTORY, chained)
+        self._conn.execute(_INSERT_HISTORY, chained)
         for item_id, head in heads.items():
-            self.conn.execute(_SET_HISTORY_HEAD, {"b_id": item_id, "b_head": head})
+            self._conn.execute(_SET_HISTORY_HEAD, {"b_id": item_id, "b_head": head})
             self._history_heads[item_id] = head
 
     def _history_head(self, item_id: int, seq: int) -> str:
@@ -407,29 +394,30 @@ class Tx:
             return audit_log.GENESIS
         head = self._history_heads.get(item_id)
         if head is None:
-            head = self.conn.execute(_HISTORY_HEAD, {"b_id": item_id}).scalar()
+            head = self._conn.execute(_HISTORY_HEAD, {"b_id": item_id}).scalar()
         if head is None:  # no anchor (a damaged item row): continue from its last row
-            head = self.conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
+            head = self._conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
         return head if head is not None else audit_log.GENESIS
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
         """The item's history, in order."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
         ).all()
         return [dict(r._mapping) for r in rows]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
         """The item's last history row that a command took (not a gateway hop), or None."""
-        row = self.conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
+        row = self._conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
         return dict(row._mapping) if row is not None else None
 
     # -- outbox ------------------------------------------------------------------------
-    def insert_outbox(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+    def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         """Queue side effects for delivery after commit; returns their ids, in order."""
         if not rows:
             return []
-        return list(self.conn.execute(_INSERT_OUTBOX, list(rows)).scalars())
+        values = [values_of(typed(OutboxMessage, r)) for r in rows]
+        return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
 
     def claim_outbox(
         self,
@@ -444,9 +432,9 @@ class Tx:
         every notification, and handler rows only for ``handler_names``."""
         due = _DUE_OUTBOX if self.sqlite else _DUE_OUTBOX_LOCKED
         params = {"b_names": list(handler_names), "b_now": now, "b_limit": limit}
-        rows = [OutboxRow(**r._mapping) for r in self.conn.execute(due, params).all()]
+        rows = [OutboxRow(**r._mapping) for r in self._conn.execute(due, params).all()]
         if rows:
-            self.conn.execute(
+            self._conn.execute(
                 _CLAIM_OUTBOX,
                 {"b_ids": [r.id for r in rows], "b_runner": runner, "b_until": now + lease},
             )
@@ -455,11 +443,11 @@ class Tx:
     def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
         """Whether :meth:`claim_outbox` would find anything (a read, no lock taken)."""
         params = {"b_names": list(handler_names), "b_now": now, "b_limit": 1}
-        return self.conn.execute(_DUE_OUTBOX, params).first() is not None
+        return self._conn.execute(_DUE_OUTBOX, params).first() is not None
 
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
         """Mark a claimed row delivered; False if the claim was lost meanwhile."""
-        result = self.conn.execute(
+        result = self._conn.execute(
             _FINISH_OUTBOX, {"b_id": outbox_id, "b_runner": runner, "b_now": now}
         )
         return result.rowcount == 1
@@ -468,7 +456,7 @@ class Tx:
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:
         """Record a failed delivery and when to try again."""
-        self.conn.execute(
+        self._conn.execute(
             _RETRY_OUTBOX,
             {
                 "b_id": outbox_id,
@@ -480,22 +468,48 @@ class Tx:
 
     def outbox_of(self, item_id: int) -> list[OutboxRow]:
         """Every outbox row of an item, oldest first."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(*_OUTBOX_COLUMNS).where(outbox.c.item_id == item_id).order_by(outbox.c.id)
         ).all()
         return [OutboxRow(**r._mapping) for r in rows]
 
     # -- audit -------------------------------------------------------------------------
-    def insert_audit(self, values: dict[str, Any]) -> None:
+    def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
         """Append one audit record to its hash chain (:mod:`cmc_workflow.store.audit`)."""
-        audit_log.append(self.conn, self.sqlite, values)
+        audit_log.append(self._conn, self.sqlite, values_of(typed(AuditRecord, values)))
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
         """The audit records that name an item, in order."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             select(audit).where(audit.c.item_id == item_id).order_by(audit.c.id)
         ).all()
         return [dict(r._mapping) for r in rows]
+
+    def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every audit record, in id order, streamed in batches (for export)."""
+        return audit_log.records(self._conn, batch=batch)
+
+    def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        """(workflow, data) of the given items, for masking their personal values."""
+        return audit_log.item_data(self._conn, item_ids)
+
+    def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Every form submitted on the given items, oldest first (for masking)."""
+        return audit_log.item_forms(self._conn, item_ids)
+
+    def definition_sources(self) -> list[tuple[str, str, str]]:
+        """(workflow, source file, source text) of every stored definition version."""
+        return audit_log.definition_sources(self._conn)
+
+    def verify_audit(self) -> Verification:
+        """Walk every hash chain of the audit log and of the items' history (read only)."""
+        return audit_log.verify(self._conn)
+
+
+Tx = SqlTx
+"""The SQL transaction under its first name (``from cmc_workflow.store import Tx``)."""
+
+__all__ = ["DefinitionRow", "ItemRow", "OutboxRow", "SqlStore", "SqlTx", "Store", "Tx"]
 
 
 def _retryable(exc: OperationalError) -> bool:
@@ -507,7 +521,7 @@ def _retryable(exc: OperationalError) -> bool:
     return "locked" in text or "could not serialize" in text or "deadlock detected" in text
 
 
-class Store:
+class SqlStore:
     """The database behind the engine: opening, migrating and transactions."""
 
     def __init__(self, engine: Engine) -> None:
@@ -518,7 +532,9 @@ class Store:
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool | None = None, read_only: bool | None = None
+    ) -> SqlStore:
         """Open ``url``; migrate a fresh SQLite file (or always with ``migrate=True``).
 
         An out-of-date database raises :class:`~cmc_workflow.errors.SchemaOutOfDate`
@@ -558,20 +574,52 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self) -> Iterator[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._translated(), self.engine.begin() as conn:
-            yield Tx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite)
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self) -> Iterator[SqlTx]:
         """One read-only transaction."""
         with (
             self._translated(),
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield Tx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlTx]:
+        """One read-only transaction over one snapshot of the database (audit
+        verification and export): SQLite's read transaction is one snapshot already;
+        PostgreSQL's default (READ COMMITTED) takes a new one per statement, so this asks
+        for REPEATABLE READ."""
+        if self.sqlite:
+            with self.read() as tx:
+                yield tx
+            return
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        with (
+            self._translated(),
+            self.engine.connect().execution_options(**options, **READ_ONLY) as conn,
+            conn.begin(),
+        ):
+            yield SqlTx(conn, self.sqlite)
+
+    @contextmanager
+    def write_series(self) -> Iterator[Callable[[], AbstractContextManager[SqlTx]]]:
+        """One pooled connection for a series of write transactions (one per timer), so a
+        batch does not check a connection out, and ping it, once per timer. Each call of
+        the yielded function opens one transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self._translated(), self.engine.connect() as conn:
+
+            @contextmanager
+            def transaction() -> Iterator[SqlTx]:
+                with conn.begin():
+                    yield SqlTx(conn, self.sqlite)
+
+            yield transaction
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -589,3 +637,12 @@ class Store:
             raise StoreError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
+
+
+Store = SqlStore
+"""The SQL store under its first name (``from cmc_workflow.store import Store``)."""
+
+
+def _conforms(tx: SqlTx, store: SqlStore) -> tuple[StoreTx, StorePort]:
+    """Never called: mypy checks here that the SQL classes implement the port."""
+    return tx, store

@@ -1,6 +1,7 @@
 """The SQL of time: SLA clocks, durable timers, schedule occurrences and runner heartbeats.
+(Over 400 lines until the coordinator drops the free-function wrappers at the end.)
 
-Every function runs inside a transaction the caller opened with
+Every method runs inside a transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.write` or :meth:`~cmc_workflow.store.Store.read`, so what
 the clocks write commits or rolls back with the command that caused it (decision 6).
 
@@ -17,15 +18,41 @@ is one index probe whatever the number of pending timers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
-from cmc_workflow.store.repository import Store, Tx
+from cmc_workflow.store.port import (
+    CANCELLED,
+    CLAIMED,
+    CLOCK_COLUMNS,
+    FAILED,
+    FIRED,
+    MARKS,
+    MISSED,
+    PAUSED,
+    PENDING,
+    RUNNING,
+    STALE,
+    STARTED,
+    STOPPED,
+    TIMER_COLUMNS,
+    ClockRow,
+    CursorRow,
+    DueTimer,
+    NewClock,
+    NewTimer,
+    RunnerRow,
+    RunRow,
+    TimerRow,
+    checked_columns,
+    typed,
+    values_of,
+)
 from cmc_workflow.store.tables import (
     clocks,
     items,
@@ -36,106 +63,64 @@ from cmc_workflow.store.tables import (
     timers,
 )
 
-PENDING = "pending"
-PAUSED = "paused"
-FIRED = "fired"
-CANCELLED = "cancelled"
-STALE = "stale"
-FAILED = "failed"
+if TYPE_CHECKING:
+    from cmc_workflow.store.repository import Store, Tx
 
-RUNNING = "running"
-STOPPED = "stopped"
-
-CLAIMED = "claimed"
-STARTED = "started"
-MISSED = "missed"
-
-
-@dataclass(frozen=True, slots=True)
-class TimerRow:
-    """A durable timer: when it is due, what it does, and the state visit that fences it."""
-
-    id: int
-    item_id: int
-    clock_id: int | None
-    state: str
-    visit: int
-    step: int
-    action: str
-    role: str | None
-    trigger: str | None
-    due_at: dt.datetime
-    status: str
-    created_at: dt.datetime
-    done_at: dt.datetime | None
-    runner: str | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClockRow:
-    """An SLA clock as stored (see :class:`cmc_workflow.clocks.ClockView` for its status)."""
-
-    id: int
-    item_id: int
-    workflow_id: str
-    state: str
-    at_state: str
-    visit: int
-    status: str
-    within: str
-    started_at: dt.datetime
-    due_at: dt.datetime
-    warn_at: dt.datetime | None
-    rule: str
-    calendar_version: str
-    provisional: bool
-    paused_at: dt.datetime | None
-    stopped_at: dt.datetime | None
-    warned_at: dt.datetime | None
-    escalated_at: dt.datetime | None
-    breached_at: dt.datetime | None
-    outcome: str | None
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    """One occurrence of a periodic schedule: started (with its item), missed or failed."""
-
-    id: int
-    schedule_id: str
-    due_at: dt.datetime
-    status: str
-    item_id: int | None
-    runner: str | None
-    claimed_until: dt.datetime | None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CursorRow:
-    """How far a schedule's occurrences have been handled."""
-
-    schedule_id: str
-    since: dt.datetime
-    last_due: dt.datetime | None
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerRow:
-    """A daemon's heartbeat."""
-
-    runner: str
-    host: str
-    pid: int
-    started_at: dt.datetime
-    heartbeat_at: dt.datetime
-    stopped_at: dt.datetime | None
-    detail: dict[str, Any]
+__all__ = [
+    "CANCELLED",
+    "CLAIMED",
+    "FAILED",
+    "FIRED",
+    "MISSED",
+    "PAUSED",
+    "PENDING",
+    "RUNNING",
+    "STALE",
+    "STARTED",
+    "STOPPED",
+    "ClockRow",
+    "CursorRow",
+    "DueTimer",
+    "RunRow",
+    "RunnerRow",
+    "TimeQueries",
+    "TimerRow",
+    "active_clocks",
+    "advance_cursor",
+    "claim_due_timer",
+    "clock",
+    "clock_timers",
+    "clocks_of",
+    "count_pending_outbox",
+    "count_timers",
+    "cursor",
+    "cursors",
+    "finish_run",
+    "finish_timer",
+    "forget_runners",
+    "has_stale_runs",
+    "heartbeat",
+    "insert_clock",
+    "insert_run",
+    "insert_timers",
+    "latest_runs",
+    "mark_clock_once",
+    "next_due_at",
+    "overdue_clocks",
+    "provisional_clocks",
+    "reclaim_stale_runs",
+    "resume_timer",
+    "runner_rows",
+    "runner_stopped",
+    "runs_of",
+    "savepoint",
+    "set_clock_timers",
+    "set_timer_due",
+    "timers_of",
+    "upcoming_timers",
+    "update_clock",
+    "write_series",
+]
 
 
 _TIMER_COLUMNS = [timers.c[name] for name in TimerRow.__slots__]
@@ -155,63 +140,9 @@ def _run(row: Row[Any]) -> RunRow:
     return RunRow(**row._mapping)
 
 
-def _insert(tx: Tx, table: Any) -> Any:
+def _insert(on_sqlite: bool, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    return sqlite.insert(table) if tx.sqlite else postgresql.insert(table)
-
-
-@contextmanager
-def write_series(store: Store) -> Iterator[Callable[[], AbstractContextManager[Tx]]]:
-    """One pooled connection for a series of write transactions (one per timer), so a
-    batch does not check a connection out, and ping it, once per timer. Each call of the
-    yielded function opens one transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-    # the store's own translation of driver errors (same package)
-    with store._translated(), store.engine.connect() as conn:
-
-        @contextmanager
-        def transaction() -> Iterator[Tx]:
-            with conn.begin():
-                yield Tx(conn, store.sqlite)
-
-        yield transaction
-
-
-@contextmanager
-def savepoint(tx: Tx) -> Iterator[None]:
-    """A nested transaction: an error inside rolls back only what it wrote."""
-    with tx.conn.begin_nested():
-        yield
-
-
-# -- timers ------------------------------------------------------------------------------
-def insert_timers(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
-    """Arm timers (in the transaction of the change that causes them)."""
-    if rows:
-        tx.conn.execute(insert(timers), list(rows))
-
-
-def next_due_at(tx: Tx) -> dt.datetime | None:
-    """When the earliest pending timer is due (one probe of ``ix_timers_due``)."""
-    value: dt.datetime | None = tx.conn.execute(
-        select(timers.c.due_at).where(timers.c.status == PENDING).order_by(timers.c.due_at).limit(1)
-    ).scalar_one_or_none()
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class DueTimer:
-    """A claimed timer with what firing it needs to know: where its item is now (the
-    fence) and the state of its clock."""
-
-    timer: TimerRow
-    workflow_id: str
-    item_state: str
-    item_visit: int
-    item_closed: bool
-    clock_status: str | None
-    clock_state: str | None
-    clock_within: str | None
-    clock_due_at: dt.datetime | None
+    return sqlite.insert(table) if on_sqlite else postgresql.insert(table)
 
 
 _DUE_EXTRA = [
@@ -226,48 +157,430 @@ _DUE_EXTRA = [
 ]
 
 
-def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
-    """Lock one pending timer due at ``now`` for this transaction, earliest first, read
-    with its item's state visit and its clock in the same statement.
+class TimeQueries:
+    """The SQL of clocks, timers, schedule occurrences and runners, as methods of the
+    SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them)."""
 
-    PostgreSQL locks the timer *and its item* and skips rows other transactions hold
-    (``FOR UPDATE OF timers, items SKIP LOCKED``); SQLite's write lock serializes runners.
+    _conn: Connection
+    sqlite: bool
 
-    Locking the item with the timer keeps one lock order, item before timers, for every
-    transaction: a command (or another runner's timer) that moves an item locks the item
-    and then updates its timers and clock. With only the timer locked, two runners
-    deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner A, holding
-    X for timer T1, fired a transition that cancels X's pending timers, T2 among them (A
-    waits for B's T2, B's own firing waits for A's X).
-    """
-    query = (
-        select(*_TIMER_COLUMNS, *_DUE_EXTRA)
-        .select_from(
-            timers.join(items, items.c.id == timers.c.item_id).outerjoin(
-                clocks, clocks.c.id == timers.c.clock_id
+    def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
+        """Arm timers (in the transaction of the change that causes them)."""
+        if rows:
+            self._conn.execute(insert(timers), [values_of(typed(NewTimer, r)) for r in rows])
+
+    def next_due_at(self) -> dt.datetime | None:
+        """When the earliest pending timer is due (one probe of ``ix_timers_due``)."""
+        value: dt.datetime | None = self._conn.execute(
+            select(timers.c.due_at)
+            .where(timers.c.status == PENDING)
+            .order_by(timers.c.due_at)
+            .limit(1)
+        ).scalar_one_or_none()
+        return value
+
+    def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
+        """Lock one pending timer due at ``now`` for this transaction, earliest first, read
+        with its item's state visit and its clock in the same statement.
+
+        PostgreSQL locks the timer *and its item* and skips rows other transactions hold
+        (``FOR UPDATE OF timers, items SKIP LOCKED``); SQLite's write lock serializes runners.
+
+        Locking the item with the timer keeps one lock order, item before timers, for every
+        transaction: a command (or another runner's timer) that moves an item locks the item
+        and then updates its timers and clock. With only the timer locked, two runners
+        deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner A, holding
+        X for timer T1, fired a transition that cancels X's pending timers, T2 among them (A
+        waits for B's T2, B's own firing waits for A's X).
+        """
+        query = (
+            select(*_TIMER_COLUMNS, *_DUE_EXTRA)
+            .select_from(
+                timers.join(items, items.c.id == timers.c.item_id).outerjoin(
+                    clocks, clocks.c.id == timers.c.clock_id
+                )
+            )
+            .where(timers.c.status == PENDING, timers.c.due_at <= now)
+            .order_by(timers.c.due_at)
+            .limit(1)
+        )
+        if not self.sqlite:
+            query = query.with_for_update(of=[timers, items], skip_locked=True)
+        row = self._conn.execute(query).first()
+        if row is None:
+            return None
+        values = row._mapping
+        return DueTimer(
+            timer=TimerRow(**{name: values[name] for name in TimerRow.__slots__}),
+            workflow_id=values["x_workflow_id"],
+            item_state=values["x_item_state"],
+            item_visit=values["x_item_visit"],
+            item_closed=values["x_item_closed_at"] is not None,
+            clock_status=values["x_clock_status"],
+            clock_state=values["x_clock_state"],
+            clock_within=values["x_clock_within"],
+            clock_due_at=values["x_clock_due_at"],
+        )
+
+    def finish_timer(
+        self,
+        timer_id: int,
+        status: str,
+        now: dt.datetime,
+        runner: str,
+        error: str | None = None,
+    ) -> None:
+        """Mark a claimed timer fired, stale (its state was left) or failed."""
+        self._conn.execute(
+            update(timers)
+            .where(timers.c.id == timer_id)
+            .values(status=status, done_at=now, runner=runner, error=error)
+        )
+
+    def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
+        """The timers of a clock in ``status``, earliest first."""
+        rows = self._conn.execute(
+            select(*_TIMER_COLUMNS)
+            .where(timers.c.clock_id == clock_id, timers.c.status == status)
+            .order_by(timers.c.due_at, timers.c.id)
+        ).all()
+        return [_timer(r) for r in rows]
+
+    def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
+        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
+        checked_columns(values, TIMER_COLUMNS, "a timer")
+        result = self._conn.execute(
+            update(timers)
+            .where(timers.c.clock_id == clock_id, timers.c.status == from_status)
+            .values(**values)
+        )
+        return int(result.rowcount)
+
+    def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
+        """Re-arm a paused timer at its moved due time, fenced by the new visit."""
+        self._conn.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.status == PAUSED)
+            .values(status=PENDING, due_at=due_at, state=state, visit=visit)
+        )
+
+    def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
+        """Move a pending timer (a deadline recomputed on new calendar data)."""
+        self._conn.execute(
+            update(timers)
+            .where(timers.c.id == timer_id, timers.c.status == PENDING)
+            .values(due_at=due_at)
+        )
+
+    def timers_of(self, item_id: int) -> list[TimerRow]:
+        """Every timer of an item, in the order armed."""
+        rows = self._conn.execute(
+            select(*_TIMER_COLUMNS).where(timers.c.item_id == item_id).order_by(timers.c.id)
+        ).all()
+        return [_timer(r) for r in rows]
+
+    def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
+        """The next pending timers with their item's workflow, earliest first."""
+        rows = self._conn.execute(
+            select(*_TIMER_COLUMNS, items.c.workflow_id)
+            .join(items, items.c.id == timers.c.item_id)
+            .where(timers.c.status == PENDING)
+            .order_by(timers.c.due_at)
+            .limit(limit)
+        ).all()
+        return [
+            (TimerRow(**{k: v for k, v in r._mapping.items() if k != "workflow_id"}), r.workflow_id)
+            for r in rows
+        ]
+
+    def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
+        """How many timers are in ``status`` (and due by ``due_before``, if given)."""
+        query = select(func.count()).select_from(timers).where(timers.c.status == status)
+        if due_before is not None:
+            query = query.where(timers.c.due_at <= due_before)
+        return int(self._conn.execute(query).scalar_one())
+
+    def count_pending_outbox(self) -> int:
+        """How many side effects wait for delivery."""
+        query = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+        return int(self._conn.execute(query).scalar_one())
+
+    def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
+        """Start a clock; returns its id."""
+        new_id: int = self._conn.execute(
+            insert(clocks).values(values_of(typed(NewClock, values))).returning(clocks.c.id)
+        ).scalar_one()
+        return new_id
+
+    def active_clocks(self, item_id: int) -> list[ClockRow]:
+        """The item's clocks that run or are paused."""
+        rows = self._conn.execute(
+            select(*_CLOCK_COLUMNS)
+            .where(clocks.c.item_id == item_id, clocks.c.status.in_([RUNNING, PAUSED]))
+            .order_by(clocks.c.id)
+        ).all()
+        return [_clock(r) for r in rows]
+
+    def clock(self, clock_id: int) -> ClockRow | None:
+        """One clock."""
+        row = self._conn.execute(select(*_CLOCK_COLUMNS).where(clocks.c.id == clock_id)).first()
+        return _clock(row) if row is not None else None
+
+    def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
+        """Write a clock's new lifecycle values."""
+        checked_columns(values, CLOCK_COLUMNS, "a clock")
+        self._conn.execute(update(clocks).where(clocks.c.id == clock_id).values(**values))
+
+    def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
+        """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
+        if column not in MARKS:
+            raise TypeError(f"a clock has no mark {column!r}")
+        self._conn.execute(
+            update(clocks)
+            .where(clocks.c.id == clock_id, clocks.c[column].is_(None))
+            .values({column: now})
+        )
+
+    def clocks_of(self, item_id: int) -> list[ClockRow]:
+        """Every clock of an item, oldest first."""
+        rows = self._conn.execute(
+            select(*_CLOCK_COLUMNS).where(clocks.c.item_id == item_id).order_by(clocks.c.id)
+        ).all()
+        return [_clock(r) for r in rows]
+
+    def provisional_clocks(self, limit: int = 100) -> list[ClockRow]:
+        """Running or paused clocks whose due time rests on a guessed (provisional) year."""
+        rows = self._conn.execute(
+            select(*_CLOCK_COLUMNS)
+            .where(clocks.c.status.in_([RUNNING, PAUSED]), clocks.c.provisional.is_(True))
+            .order_by(clocks.c.due_at)
+            .limit(limit)
+        ).all()
+        return [_clock(r) for r in rows]
+
+    def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
+        """Running clocks past their due time (breached, whether or not a timer said so)."""
+        rows = self._conn.execute(
+            select(*_CLOCK_COLUMNS)
+            .where(clocks.c.status == RUNNING, clocks.c.due_at < now)
+            .order_by(clocks.c.due_at)
+            .limit(limit)
+        ).all()
+        return [_clock(r) for r in rows]
+
+    def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow:
+        """The schedule's cursor, created at ``now`` the first time any runner sees it."""
+        self._conn.execute(
+            _insert(self.sqlite, schedule_cursors)
+            .values(schedule_id=schedule_id, since=now, last_due=None, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["schedule_id"])
+        )
+        row = self._conn.execute(
+            select(schedule_cursors).where(schedule_cursors.c.schedule_id == schedule_id)
+        ).one()
+        return CursorRow(**row._mapping)
+
+    def cursors(self) -> dict[str, CursorRow]:
+        """Every schedule cursor, by schedule id."""
+        rows = self._conn.execute(select(schedule_cursors)).all()
+        return {r.schedule_id: CursorRow(**r._mapping) for r in rows}
+
+    def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
+        """Move the cursor forward to ``due_at`` (never backwards)."""
+        self._conn.execute(
+            update(schedule_cursors)
+            .where(
+                schedule_cursors.c.schedule_id == schedule_id,
+                (schedule_cursors.c.last_due.is_(None)) | (schedule_cursors.c.last_due < due_at),
+            )
+            .values(last_due=due_at, updated_at=now)
+        )
+
+    def insert_run(
+        self,
+        schedule_id: str,
+        due_at: dt.datetime,
+        status: str,
+        now: dt.datetime,
+        *,
+        runner: str | None = None,
+        claimed_until: dt.datetime | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or None
+        when another runner created it first (the unique key decides, without an error)."""
+        query = (
+            _insert(self.sqlite, schedule_runs)
+            .values(
+                schedule_id=schedule_id,
+                due_at=due_at,
+                status=status,
+                item_id=None,
+                runner=runner,
+                claimed_until=claimed_until,
+                created_at=now,
+                finished_at=None if status == CLAIMED else now,
+                detail=detail or {},
+            )
+            .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
+            .returning(schedule_runs.c.id)
+        )
+        new_id: int | None = self._conn.execute(query).scalar_one_or_none()
+        return new_id
+
+    def has_stale_runs(self, now: dt.datetime) -> bool:
+        """Whether some occurrence was claimed by a runner that did not finish it in time."""
+        found = self._conn.execute(
+            select(schedule_runs.c.id)
+            .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
+            .limit(1)
+        ).first()
+        return found is not None
+
+    def reclaim_stale_runs(
+        self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
+    ) -> list[RunRow]:
+        """Take over occurrences whose claimer died before starting their item."""
+        query = (
+            select(*_RUN_COLUMNS)
+            .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
+            .order_by(schedule_runs.c.due_at)
+            .limit(limit)
+        )
+        if not self.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = [_run(r) for r in self._conn.execute(query).all()]
+        if rows:
+            self._conn.execute(
+                update(schedule_runs)
+                .where(schedule_runs.c.id.in_([r.id for r in rows]))
+                .values(runner=runner, claimed_until=until)
+            )
+        return rows
+
+    def finish_run(
+        self,
+        run_id: int,
+        runner: str,
+        status: str,
+        now: dt.datetime,
+        *,
+        item_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """Close a claimed occurrence as started (with its item) or failed; False when the
+        claim was lost meanwhile (another runner took it over)."""
+        values: dict[str, Any] = {
+            "status": status,
+            "item_id": item_id,
+            "finished_at": now,
+            "claimed_until": None,
+        }
+        if detail is not None:
+            values["detail"] = detail
+        result = self._conn.execute(
+            update(schedule_runs)
+            .where(
+                schedule_runs.c.id == run_id,
+                schedule_runs.c.runner == runner,
+                schedule_runs.c.status == CLAIMED,
+            )
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+    def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
+        """A schedule's latest occurrences, newest first."""
+        rows = self._conn.execute(
+            select(*_RUN_COLUMNS)
+            .where(schedule_runs.c.schedule_id == schedule_id)
+            .order_by(schedule_runs.c.due_at.desc())
+            .limit(limit)
+        ).all()
+        return [_run(r) for r in rows]
+
+    def latest_runs(self) -> dict[str, RunRow]:
+        """Each schedule's latest occurrence."""
+        newest = (
+            select(schedule_runs.c.schedule_id, func.max(schedule_runs.c.due_at).label("due"))
+            .group_by(schedule_runs.c.schedule_id)
+            .subquery()
+        )
+        rows = self._conn.execute(
+            select(*_RUN_COLUMNS).join(
+                newest,
+                (newest.c.schedule_id == schedule_runs.c.schedule_id)
+                & (newest.c.due == schedule_runs.c.due_at),
+            )
+        ).all()
+        return {r.schedule_id: _run(r) for r in rows}
+
+    def heartbeat(
+        self,
+        runner: str,
+        host: str,
+        pid: int,
+        now: dt.datetime,
+        detail: dict[str, Any],
+    ) -> None:
+        """Record that ``runner`` is alive (and what its last pass did)."""
+        query = _insert(self.sqlite, runners).values(
+            runner=runner,
+            host=host,
+            pid=pid,
+            started_at=now,
+            heartbeat_at=now,
+            stopped_at=None,
+            detail=detail,
+        )
+        self._conn.execute(
+            query.on_conflict_do_update(
+                index_elements=["runner"],
+                set_={"heartbeat_at": now, "detail": detail, "stopped_at": None},
             )
         )
-        .where(timers.c.status == PENDING, timers.c.due_at <= now)
-        .order_by(timers.c.due_at)
-        .limit(1)
-    )
-    if not tx.sqlite:
-        query = query.with_for_update(of=[timers, items], skip_locked=True)
-    row = tx.conn.execute(query).first()
-    if row is None:
-        return None
-    values = row._mapping
-    return DueTimer(
-        timer=TimerRow(**{name: values[name] for name in TimerRow.__slots__}),
-        workflow_id=values["x_workflow_id"],
-        item_state=values["x_item_state"],
-        item_visit=values["x_item_visit"],
-        item_closed=values["x_item_closed_at"] is not None,
-        clock_status=values["x_clock_status"],
-        clock_state=values["x_clock_state"],
-        clock_within=values["x_clock_within"],
-        clock_due_at=values["x_clock_due_at"],
-    )
+
+    def runner_stopped(self, runner: str, now: dt.datetime) -> None:
+        """Record a graceful stop."""
+        self._conn.execute(update(runners).where(runners.c.runner == runner).values(stopped_at=now))
+
+    def runner_rows(self) -> list[RunnerRow]:
+        """Every runner that ever reported, latest heartbeat first."""
+        rows = self._conn.execute(select(runners).order_by(runners.c.heartbeat_at.desc())).all()
+        return [RunnerRow(**r._mapping) for r in rows]
+
+    def forget_runners(self, before: dt.datetime) -> int:
+        """Delete heartbeats of runners stopped or silent since before ``before``."""
+        result = self._conn.execute(delete(runners).where(runners.c.heartbeat_at < before))
+        return int(result.rowcount)
+
+
+# -- the free functions of the first layout: one-line wrappers until call sites move --
+
+
+def write_series(store: Store) -> AbstractContextManager[Callable[[], AbstractContextManager[Tx]]]:
+    """Deprecated spelling of :meth:`~cmc_workflow.store.repository.SqlStore.write_series`."""
+    return store.write_series()
+
+
+def savepoint(tx: Tx) -> AbstractContextManager[None]:
+    """Deprecated spelling of :meth:`~cmc_workflow.store.repository.SqlTx.savepoint`."""
+    return tx.savepoint()
+
+
+def insert_timers(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Deprecated spelling of :meth:`TimeQueries.insert_timers`."""
+    tx.insert_timers(rows)
+
+
+def next_due_at(tx: Tx) -> dt.datetime | None:
+    """Deprecated spelling of :meth:`TimeQueries.next_due_at`."""
+    return tx.next_due_at()
+
+
+def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
+    """Deprecated spelling of :meth:`TimeQueries.claim_due_timer`."""
+    return tx.claim_due_timer(now)
 
 
 def finish_timer(
@@ -278,186 +591,103 @@ def finish_timer(
     runner: str,
     error: str | None = None,
 ) -> None:
-    """Mark a claimed timer fired, stale (its state was left) or failed."""
-    tx.conn.execute(
-        update(timers)
-        .where(timers.c.id == timer_id)
-        .values(status=status, done_at=now, runner=runner, error=error)
-    )
+    """Deprecated spelling of :meth:`TimeQueries.finish_timer`."""
+    tx.finish_timer(timer_id, status, now, runner, error)
 
 
 def clock_timers(tx: Tx, clock_id: int, status: str) -> list[TimerRow]:
-    """The timers of a clock in ``status``, earliest first."""
-    rows = tx.conn.execute(
-        select(*_TIMER_COLUMNS)
-        .where(timers.c.clock_id == clock_id, timers.c.status == status)
-        .order_by(timers.c.due_at, timers.c.id)
-    ).all()
-    return [_timer(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.clock_timers`."""
+    return tx.clock_timers(clock_id, status)
 
 
 def set_clock_timers(tx: Tx, clock_id: int, from_status: str, values: dict[str, Any]) -> int:
-    """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
-    result = tx.conn.execute(
-        update(timers)
-        .where(timers.c.clock_id == clock_id, timers.c.status == from_status)
-        .values(**values)
-    )
-    return int(result.rowcount)
+    """Deprecated spelling of :meth:`TimeQueries.set_clock_timers`."""
+    return tx.set_clock_timers(clock_id, from_status, values)
 
 
 def resume_timer(tx: Tx, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
-    """Re-arm a paused timer at its moved due time, fenced by the new visit."""
-    tx.conn.execute(
-        update(timers)
-        .where(timers.c.id == timer_id, timers.c.status == PAUSED)
-        .values(status=PENDING, due_at=due_at, state=state, visit=visit)
-    )
+    """Deprecated spelling of :meth:`TimeQueries.resume_timer`."""
+    tx.resume_timer(timer_id, due_at, state, visit)
 
 
 def set_timer_due(tx: Tx, timer_id: int, due_at: dt.datetime) -> None:
-    """Move a pending timer (a deadline recomputed on new calendar data)."""
-    tx.conn.execute(
-        update(timers)
-        .where(timers.c.id == timer_id, timers.c.status == PENDING)
-        .values(due_at=due_at)
-    )
+    """Deprecated spelling of :meth:`TimeQueries.set_timer_due`."""
+    tx.set_timer_due(timer_id, due_at)
 
 
 def timers_of(tx: Tx, item_id: int) -> list[TimerRow]:
-    """Every timer of an item, in the order armed."""
-    rows = tx.conn.execute(
-        select(*_TIMER_COLUMNS).where(timers.c.item_id == item_id).order_by(timers.c.id)
-    ).all()
-    return [_timer(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.timers_of`."""
+    return tx.timers_of(item_id)
 
 
 def upcoming_timers(tx: Tx, limit: int) -> list[tuple[TimerRow, str]]:
-    """The next pending timers with their item's workflow, earliest first."""
-    rows = tx.conn.execute(
-        select(*_TIMER_COLUMNS, items.c.workflow_id)
-        .join(items, items.c.id == timers.c.item_id)
-        .where(timers.c.status == PENDING)
-        .order_by(timers.c.due_at)
-        .limit(limit)
-    ).all()
-    return [
-        (TimerRow(**{k: v for k, v in r._mapping.items() if k != "workflow_id"}), r.workflow_id)
-        for r in rows
-    ]
+    """Deprecated spelling of :meth:`TimeQueries.upcoming_timers`."""
+    return tx.upcoming_timers(limit)
 
 
 def count_timers(tx: Tx, status: str, due_before: dt.datetime | None = None) -> int:
-    """How many timers are in ``status`` (and due by ``due_before``, if given)."""
-    query = select(func.count()).select_from(timers).where(timers.c.status == status)
-    if due_before is not None:
-        query = query.where(timers.c.due_at <= due_before)
-    return int(tx.conn.execute(query).scalar_one())
+    """Deprecated spelling of :meth:`TimeQueries.count_timers`."""
+    return tx.count_timers(status, due_before)
 
 
 def count_pending_outbox(tx: Tx) -> int:
-    """How many side effects wait for delivery."""
-    query = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
-    return int(tx.conn.execute(query).scalar_one())
+    """Deprecated spelling of :meth:`TimeQueries.count_pending_outbox`."""
+    return tx.count_pending_outbox()
 
 
-# -- clocks ------------------------------------------------------------------------------
 def insert_clock(tx: Tx, values: dict[str, Any]) -> int:
-    """Start a clock; returns its id."""
-    new_id: int = tx.conn.execute(insert(clocks).values(values).returning(clocks.c.id)).scalar_one()
-    return new_id
+    """Deprecated spelling of :meth:`TimeQueries.insert_clock`."""
+    return tx.insert_clock(values)
 
 
 def active_clocks(tx: Tx, item_id: int) -> list[ClockRow]:
-    """The item's clocks that run or are paused."""
-    rows = tx.conn.execute(
-        select(*_CLOCK_COLUMNS)
-        .where(clocks.c.item_id == item_id, clocks.c.status.in_([RUNNING, PAUSED]))
-        .order_by(clocks.c.id)
-    ).all()
-    return [_clock(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.active_clocks`."""
+    return tx.active_clocks(item_id)
 
 
 def clock(tx: Tx, clock_id: int) -> ClockRow | None:
-    """One clock."""
-    row = tx.conn.execute(select(*_CLOCK_COLUMNS).where(clocks.c.id == clock_id)).first()
-    return _clock(row) if row is not None else None
+    """Deprecated spelling of :meth:`TimeQueries.clock`."""
+    return tx.clock(clock_id)
 
 
 def update_clock(tx: Tx, clock_id: int, values: dict[str, Any]) -> None:
-    """Write a clock's new lifecycle values."""
-    tx.conn.execute(update(clocks).where(clocks.c.id == clock_id).values(**values))
+    """Deprecated spelling of :meth:`TimeQueries.update_clock`."""
+    tx.update_clock(clock_id, values)
 
 
 def mark_clock_once(tx: Tx, clock_id: int, column: str, now: dt.datetime) -> None:
-    """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
-    tx.conn.execute(
-        update(clocks)
-        .where(clocks.c.id == clock_id, clocks.c[column].is_(None))
-        .values({column: now})
-    )
+    """Deprecated spelling of :meth:`TimeQueries.mark_clock_once`."""
+    tx.mark_clock_once(clock_id, column, now)
 
 
 def clocks_of(tx: Tx, item_id: int) -> list[ClockRow]:
-    """Every clock of an item, oldest first."""
-    rows = tx.conn.execute(
-        select(*_CLOCK_COLUMNS).where(clocks.c.item_id == item_id).order_by(clocks.c.id)
-    ).all()
-    return [_clock(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.clocks_of`."""
+    return tx.clocks_of(item_id)
 
 
 def provisional_clocks(tx: Tx, limit: int = 100) -> list[ClockRow]:
-    """Running or paused clocks whose due time rests on a guessed (provisional) year."""
-    rows = tx.conn.execute(
-        select(*_CLOCK_COLUMNS)
-        .where(clocks.c.status.in_([RUNNING, PAUSED]), clocks.c.provisional.is_(True))
-        .order_by(clocks.c.due_at)
-        .limit(limit)
-    ).all()
-    return [_clock(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.provisional_clocks`."""
+    return tx.provisional_clocks(limit)
 
 
 def overdue_clocks(tx: Tx, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
-    """Running clocks past their due time (breached, whether or not a timer said so)."""
-    rows = tx.conn.execute(
-        select(*_CLOCK_COLUMNS)
-        .where(clocks.c.status == RUNNING, clocks.c.due_at < now)
-        .order_by(clocks.c.due_at)
-        .limit(limit)
-    ).all()
-    return [_clock(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.overdue_clocks`."""
+    return tx.overdue_clocks(now, limit)
 
 
-# -- schedule occurrences ------------------------------------------------------------------
 def cursor(tx: Tx, schedule_id: str, now: dt.datetime) -> CursorRow:
-    """The schedule's cursor, created at ``now`` the first time any runner sees it."""
-    tx.conn.execute(
-        _insert(tx, schedule_cursors)
-        .values(schedule_id=schedule_id, since=now, last_due=None, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["schedule_id"])
-    )
-    row = tx.conn.execute(
-        select(schedule_cursors).where(schedule_cursors.c.schedule_id == schedule_id)
-    ).one()
-    return CursorRow(**row._mapping)
+    """Deprecated spelling of :meth:`TimeQueries.cursor`."""
+    return tx.cursor(schedule_id, now)
 
 
 def cursors(tx: Tx) -> dict[str, CursorRow]:
-    """Every schedule cursor, by schedule id."""
-    rows = tx.conn.execute(select(schedule_cursors)).all()
-    return {r.schedule_id: CursorRow(**r._mapping) for r in rows}
+    """Deprecated spelling of :meth:`TimeQueries.cursors`."""
+    return tx.cursors()
 
 
 def advance_cursor(tx: Tx, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
-    """Move the cursor forward to ``due_at`` (never backwards)."""
-    tx.conn.execute(
-        update(schedule_cursors)
-        .where(
-            schedule_cursors.c.schedule_id == schedule_id,
-            (schedule_cursors.c.last_due.is_(None)) | (schedule_cursors.c.last_due < due_at),
-        )
-        .values(last_due=due_at, updated_at=now)
-    )
+    """Deprecated spelling of :meth:`TimeQueries.advance_cursor`."""
+    tx.advance_cursor(schedule_id, due_at, now)
 
 
 def insert_run(
@@ -471,58 +701,22 @@ def insert_run(
     claimed_until: dt.datetime | None = None,
     detail: dict[str, Any] | None = None,
 ) -> int | None:
-    """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or None
-    when another runner created it first (the unique key decides, without an error)."""
-    query = (
-        _insert(tx, schedule_runs)
-        .values(
-            schedule_id=schedule_id,
-            due_at=due_at,
-            status=status,
-            item_id=None,
-            runner=runner,
-            claimed_until=claimed_until,
-            created_at=now,
-            finished_at=None if status == CLAIMED else now,
-            detail=detail or {},
-        )
-        .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
-        .returning(schedule_runs.c.id)
+    """Deprecated spelling of :meth:`TimeQueries.insert_run`."""
+    return tx.insert_run(
+        schedule_id, due_at, status, now, runner=runner, claimed_until=claimed_until, detail=detail
     )
-    new_id: int | None = tx.conn.execute(query).scalar_one_or_none()
-    return new_id
 
 
 def has_stale_runs(tx: Tx, now: dt.datetime) -> bool:
-    """Whether some occurrence was claimed by a runner that did not finish it in time."""
-    found = tx.conn.execute(
-        select(schedule_runs.c.id)
-        .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
-        .limit(1)
-    ).first()
-    return found is not None
+    """Deprecated spelling of :meth:`TimeQueries.has_stale_runs`."""
+    return tx.has_stale_runs(now)
 
 
 def reclaim_stale_runs(
     tx: Tx, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
 ) -> list[RunRow]:
-    """Take over occurrences whose claimer died before starting their item."""
-    query = (
-        select(*_RUN_COLUMNS)
-        .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
-        .order_by(schedule_runs.c.due_at)
-        .limit(limit)
-    )
-    if not tx.sqlite:
-        query = query.with_for_update(skip_locked=True)
-    rows = [_run(r) for r in tx.conn.execute(query).all()]
-    if rows:
-        tx.conn.execute(
-            update(schedule_runs)
-            .where(schedule_runs.c.id.in_([r.id for r in rows]))
-            .values(runner=runner, claimed_until=until)
-        )
-    return rows
+    """Deprecated spelling of :meth:`TimeQueries.reclaim_stale_runs`."""
+    return tx.reclaim_stale_runs(now, runner, until, limit)
 
 
 def finish_run(
@@ -535,57 +729,20 @@ def finish_run(
     item_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Close a claimed occurrence as started (with its item) or failed; False when the
-    claim was lost meanwhile (another runner took it over)."""
-    values: dict[str, Any] = {
-        "status": status,
-        "item_id": item_id,
-        "finished_at": now,
-        "claimed_until": None,
-    }
-    if detail is not None:
-        values["detail"] = detail
-    result = tx.conn.execute(
-        update(schedule_runs)
-        .where(
-            schedule_runs.c.id == run_id,
-            schedule_runs.c.runner == runner,
-            schedule_runs.c.status == CLAIMED,
-        )
-        .values(**values)
-    )
-    return result.rowcount == 1
+    """Deprecated spelling of :meth:`TimeQueries.finish_run`."""
+    return tx.finish_run(run_id, runner, status, now, item_id=item_id, detail=detail)
 
 
 def runs_of(tx: Tx, schedule_id: str, limit: int = 100) -> list[RunRow]:
-    """A schedule's latest occurrences, newest first."""
-    rows = tx.conn.execute(
-        select(*_RUN_COLUMNS)
-        .where(schedule_runs.c.schedule_id == schedule_id)
-        .order_by(schedule_runs.c.due_at.desc())
-        .limit(limit)
-    ).all()
-    return [_run(r) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.runs_of`."""
+    return tx.runs_of(schedule_id, limit)
 
 
 def latest_runs(tx: Tx) -> dict[str, RunRow]:
-    """Each schedule's latest occurrence."""
-    newest = (
-        select(schedule_runs.c.schedule_id, func.max(schedule_runs.c.due_at).label("due"))
-        .group_by(schedule_runs.c.schedule_id)
-        .subquery()
-    )
-    rows = tx.conn.execute(
-        select(*_RUN_COLUMNS).join(
-            newest,
-            (newest.c.schedule_id == schedule_runs.c.schedule_id)
-            & (newest.c.due == schedule_runs.c.due_at),
-        )
-    ).all()
-    return {r.schedule_id: _run(r) for r in rows}
+    """Deprecated spelling of :meth:`TimeQueries.latest_runs`."""
+    return tx.latest_runs()
 
 
-# -- runners -------------------------------------------------------------------------------
 def heartbeat(
     tx: Tx,
     runner: str,
@@ -594,36 +751,20 @@ def heartbeat(
     now: dt.datetime,
     detail: dict[str, Any],
 ) -> None:
-    """Record that ``runner`` is alive (and what its last pass did)."""
-    query = _insert(tx, runners).values(
-        runner=runner,
-        host=host,
-        pid=pid,
-        started_at=now,
-        heartbeat_at=now,
-        stopped_at=None,
-        detail=detail,
-    )
-    tx.conn.execute(
-        query.on_conflict_do_update(
-            index_elements=["runner"],
-            set_={"heartbeat_at": now, "detail": detail, "stopped_at": None},
-        )
-    )
+    """Deprecated spelling of :meth:`TimeQueries.heartbeat`."""
+    tx.heartbeat(runner, host, pid, now, detail)
 
 
 def runner_stopped(tx: Tx, runner: str, now: dt.datetime) -> None:
-    """Record a graceful stop."""
-    tx.conn.execute(update(runners).where(runners.c.runner == runner).values(stopped_at=now))
+    """Deprecated spelling of :meth:`TimeQueries.runner_stopped`."""
+    tx.runner_stopped(runner, now)
 
 
 def runner_rows(tx: Tx) -> list[RunnerRow]:
-    """Every runner that ever reported, latest heartbeat first."""
-    rows = tx.conn.execute(select(runners).order_by(runners.c.heartbeat_at.desc())).all()
-    return [RunnerRow(**r._mapping) for r in rows]
+    """Deprecated spelling of :meth:`TimeQueries.runner_rows`."""
+    return tx.runner_rows()
 
 
 def forget_runners(tx: Tx, before: dt.datetime) -> int:
-    """Delete heartbeats of runners stopped or silent since before ``before``."""
-    result = tx.conn.execute(delete(runners).where(runners.c.heartbeat_at < before))
-    return int(result.rowcount)
+    """Deprecated spelling of :meth:`TimeQueries.forget_runners`."""
+    return tx.forget_runners(before)

@@ -1,0 +1,557 @@
+"""An in-memory store: the port implemented in pure Python, for tests and embedders.
+(Over 400 lines: the tables, the undo log and every item/history/outbox/audit operation.)
+
+Same semantics as the SQL store where the engine depends on them: an item written over a
+stale version raises :class:`~cmc_workflow.errors.ConflictError`, so does a duplicate
+unique key (definition content hash, history position, outbox idempotency key); a row
+naming a missing parent raises :class:`~cmc_workflow.errors.StoreError` (a foreign key);
+claims carry leases; the audit log and each item's history are hash-chained with
+:mod:`cmc_workflow.store.chain`, exactly as the SQL store chains them.
+
+Transactions: one at a time (a re-entrant lock, held for the whole block); every change
+is written in place and recorded in an undo log, which an exception replays backwards, so
+a failed block leaves nothing. Values are stored as the SQL store returns them: aware UTC
+datetimes (a naive one is refused), JSON values copied through ``json`` (a caller's later
+change to a dict it passed in does not reach the store, nor a change to a dict it read).
+
+The clocks, timers, schedule occurrences, runners and report queries live in
+:mod:`cmc_workflow.store.memory_time` (inherited by :class:`MemoryTx`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
+from cmc_workflow.model import normal_id
+from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
+from cmc_workflow.store.memory_time import MemoryTimeQueries
+from cmc_workflow.store.port import (
+    AuditRecord,
+    DefinitionRow,
+    HistoryEntry,
+    ItemRow,
+    ItemUpdate,
+    NewItem,
+    OutboxMessage,
+    OutboxRow,
+    StorePort,
+    StoreTx,
+    typed,
+    values_of,
+)
+
+__all__ = ["MemoryStore", "MemoryTx"]
+
+_MISSING: Any = object()
+
+
+def stored(value: Any) -> Any:
+    """A value as a column holds it: aware UTC times, JSON values copied."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass an aware datetime")
+        return value.astimezone(dt.UTC)
+    if isinstance(value, Mapping | list | tuple):
+        return json.loads(json.dumps(value))
+    return value
+
+
+def loaded(value: Any) -> Any:
+    """A stored value handed out: JSON values copied, the rest as is (immutable)."""
+    if isinstance(value, dict | list):
+        return json.loads(json.dumps(value))
+    return value
+
+
+class Table:
+    """Rows by key; every change goes through :meth:`put`/:meth:`delete`, which log undo."""
+
+    def __init__(self, name: str, undo: Callable[[], list[tuple[Table, Any, Any]]]) -> None:
+        self.name = name
+        self.rows: dict[Any, dict[str, Any]] = {}
+        self.last_id = 0
+        self._undo = undo
+
+    def next_id(self) -> int:
+        """A new id (never reused, like a sequence: a rollback does not give it back)."""
+        self.last_id += 1
+        return self.last_id
+
+    def put(self, key: Any, row: dict[str, Any]) -> None:
+        """Insert or replace the row under ``key`` (rows are never changed in place)."""
+        self._undo().append((self, key, self.rows.get(key, _MISSING)))
+        self.rows[key] = row
+
+    def insert(self, key: Any, values: Mapping[str, Any]) -> None:
+        """Add a row under ``key`` with its values stored (times in UTC, JSON copied)."""
+        self.put(key, {k: stored(v) for k, v in values.items()})
+
+    def update(self, key: Any, **changes: Any) -> None:
+        """Replace the row under ``key`` with ``changes`` applied."""
+        self.put(key, {**self.rows[key], **{k: stored(v) for k, v in changes.items()}})
+
+    def delete(self, key: Any) -> None:
+        """Remove the row under ``key``."""
+        self._undo().append((self, key, self.rows[key]))
+        del self.rows[key]
+
+    def restore(self, key: Any, old: Any) -> None:
+        if old is _MISSING:
+            self.rows.pop(key, None)
+        else:
+            self.rows[key] = old
+
+    def values(self) -> list[dict[str, Any]]:
+        """Every row, in key order (ids ascend as they were given)."""
+        return [self.rows[k] for k in sorted(self.rows)]
+
+
+class MemoryStore:
+    """The port's store in memory: nothing survives the process."""
+
+    def __init__(self, *, read_only: bool = False) -> None:
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._log: list[tuple[Table, Any, Any]] = []
+        names = (
+            "definitions",
+            "items",
+            "history",
+            "outbox",
+            "audit",
+            "audit_heads",
+            "clocks",
+            "timers",
+            "schedule_runs",
+            "schedule_cursors",
+            "runners",
+        )
+        self.tables = {name: Table(name, self._undo_log) for name in names}
+        self._depth = 0
+
+    def _undo_log(self) -> list[tuple[Table, Any, Any]]:
+        if self._depth == 0:
+            raise StoreError("the in-memory store was written outside a transaction")
+        return self._log
+
+    @contextmanager
+    def write(self) -> Iterator[MemoryTx]:
+        """One write transaction: the only one running until it ends."""
+        if self.read_only:
+            raise DatabaseReadOnly("the in-memory store was opened read-only")
+        with self._transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[MemoryTx]:
+        """One read transaction (serialized with the writers: it sees committed state)."""
+        with self._transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def write_series(self) -> Iterator[Callable[[], AbstractContextManager[MemoryTx]]]:
+        """A series of write transactions (the SQL store shares one connection)."""
+        yield self.write
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[MemoryTx]:
+        with self._lock:
+            mark = len(self._log)
+            self._depth += 1
+            try:
+                yield MemoryTx(self)
+            except BaseException:
+                self.rollback_to(mark)
+                raise
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._log.clear()
+
+    def rollback_to(self, mark: int) -> None:
+        """Undo every change logged after position ``mark``, newest first."""
+        while len(self._log) > mark:
+            table, key, old = self._log.pop()
+            table.restore(key, old)
+
+
+def _item_row(row: Mapping[str, Any]) -> ItemRow:
+    return ItemRow(**{name: loaded(row[name]) for name in ItemRow.__slots__})
+
+
+def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:
+    return OutboxRow(**{name: loaded(row[name]) for name in OutboxRow.__slots__})
+
+
+def _definition_row(row: Mapping[str, Any]) -> DefinitionRow:
+    return DefinitionRow(**{name: row[name] for name in DefinitionRow.__slots__})
+
+
+def _race(what: str) -> ConflictError:
+    return ConflictError(f"a concurrent command won the race: duplicate {what}")
+
+
+class MemoryTx(MemoryTimeQueries):
+    """The operations of one transaction of a :class:`MemoryStore`."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._t = store.tables
+
+    def _require(self, table: str, key: Any, what: str) -> None:
+        """A foreign key: the SQL store refuses a row naming a missing parent."""
+        if key is not None and key not in self._t[table].rows:
+            raise StoreError(f"the database refused the write: {what} {key} does not exist")
+
+    def _insert(self, table: str, values: Mapping[str, Any]) -> int:
+        rows = self._t[table]
+        new_id = rows.next_id()
+        rows.insert(new_id, {"id": new_id, **values})
+        return new_id
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside rolls back only what it wrote."""
+        mark = len(self._store._log)
+        try:
+            yield
+        except BaseException:
+            self._store.rollback_to(mark)
+            raise
+
+    # -- definitions ---------------------------------------------------------------------
+    def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
+        """The stored version of ``workflow_id`` with that content hash, if any."""
+        for row in self._t["definitions"].values():
+            if row["workflow_id"] == workflow_id and row["content_hash"] == content_hash:
+                return _definition_row(row)
+        return None
+
+    def insert_definition(
+        self,
+        workflow_id: str,
+        content_hash: str,
+        version_label: int | None,
+        source_file: str,
+        source_text: str,
+        now: dt.datetime,
+    ) -> DefinitionRow:
+        """Store a new version with the next revision number of its workflow."""
+        if self.find_definition(workflow_id, content_hash) is not None:
+            raise _race(f"definition {workflow_id} {content_hash}")
+        revisions = [
+            r["revision"]
+            for r in self._t["definitions"].values()
+            if r["workflow_id"] == workflow_id
+        ]
+        values = {
+            "workflow_id": workflow_id,
+            "revision": max(revisions, default=0) + 1,
+            "version_label": version_label,
+            "content_hash": content_hash,
+            "source_file": source_file,
+            "source_text": source_text,
+            "loaded_at": now,
+        }
+        new_id = self._insert("definitions", values)
+        return _definition_row(self._t["definitions"].rows[new_id])
+
+    def definition(self, definition_id: int) -> DefinitionRow | None:
+        """The stored version with that id."""
+        row = self._t["definitions"].rows.get(definition_id)
+        return _definition_row(row) if row is not None else None
+
+    def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
+        """Every stored version of a workflow with its number of open items, oldest first."""
+        live: dict[int, int] = {}
+        for item in self._t["items"].rows.values():
+            if item["closed_at"] is None:
+                live[item["definition_id"]] = live.get(item["definition_id"], 0) + 1
+        found = [r for r in self._t["definitions"].values() if r["workflow_id"] == workflow_id]
+        found.sort(key=lambda r: r["revision"])
+        return [(_definition_row(r), live.get(r["id"], 0)) for r in found]
+
+    # -- items ---------------------------------------------------------------------------
+    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
+        """Insert an item row; returns its id."""
+        row = values_of(typed(NewItem, values))
+        self._require("definitions", row["definition_id"], "definition")
+        self._require("items", row["parent_id"], "parent item")
+        return self._insert("items", {**row, "history_head": None})
+
+    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        """The item, or None (``lock`` is moot: transactions run one at a time)."""
+        row = self._t["items"].rows.get(item_id)
+        return _item_row(row) if row is not None else None
+
+    def update_item(
+        self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
+    ) -> None:
+        """Write the item's new state if nobody changed it since ``expected_version``."""
+        row = self._t["items"].rows.get(item_id)
+        if row is None or row["version"] != expected_version:
+            raise ConflictError(
+                f"item {item_id} was changed by another command (expected version "
+                f"{expected_version}); reload it and try again",
+                item_id=str(item_id),
+            )
+        changes = values_of(typed(ItemUpdate, values))
+        self._t["items"].update(item_id, **changes, version=expected_version + 1)
+
+    def _items(self, keep: Callable[[dict[str, Any]], bool]) -> list[ItemRow]:
+        return [_item_row(r) for r in self._t["items"].values() if keep(r)]
+
+    def open_definition_ids(self) -> list[int]:
+        """The definition versions that open items run on."""
+        items = self._t["items"].values()
+        return sorted({r["definition_id"] for r in items if r["closed_at"] is None})
+
+    def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
+        """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
+        wanted = set(pairs)
+        return self._items(
+            lambda r: r["closed_at"] is None and (r["workflow_id"], r["state"]) in wanted
+        )
+
+    def children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id``, oldest first."""
+        return self._items(lambda r: r["parent_id"] == item_id)
+
+    def open_children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id`` that are still open, oldest first."""
+        return self._items(lambda r: r["parent_id"] == item_id and r["closed_at"] is None)
+
+    def records(
+        self, workflow_id: str, states: Sequence[str], field: str, value: str
+    ) -> list[dict[str, Any]]:
+        """The data of items of ``workflow_id`` in ``states`` whose ``field`` names
+        ``value`` (compared after :func:`~cmc_workflow.model.normal_id`), oldest first."""
+        wanted = normal_id(value)
+        found = []
+        for row in self._t["items"].values():
+            if row["workflow_id"] != workflow_id or row["state"] not in states:
+                continue
+            data = row["data"]
+            if isinstance(data.get(field), str | int) and normal_id(str(data[field])) == wanted:
+                found.append(loaded(data))
+        return found
+
+    def last_entries(
+        self,
+        workflow_id: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> list[tuple[dict[str, Any], dt.datetime]]:
+        """For each item of ``workflow_id`` (resting in one of ``resting_in``) whose
+        history enters one of ``states`` from outside them (from one of ``source``): its
+        data and the time of the last such entry, oldest item first."""
+        last: dict[int, dt.datetime] = {}
+        items = self._t["items"].rows
+        for h in self._t["history"].rows.values():
+            item = items[h["item_id"]]
+            came = h["from_state"]
+            if item["workflow_id"] != workflow_id or h["to_state"] not in states:
+                continue
+            if came is not None and came in states:
+                continue
+            if source is not None and (came is None or came not in source):
+                continue
+            if resting_in is not None and item["state"] not in resting_in:
+                continue
+            if h["item_id"] not in last or h["at"] > last[h["item_id"]]:
+                last[h["item_id"]] = h["at"]
+        return [(loaded(items[i]["data"]), last[i]) for i in sorted(last)]
+
+    # -- history -------------------------------------------------------------------------
+    def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
+        """Append history rows to their items' hash chains and move each item's
+        ``history_head``; a duplicate (item, seq) means a lost race."""
+        table = self._t["history"]
+        taken = {(h["item_id"], h["seq"]) for h in table.rows.values()}
+        heads: dict[int, str] = {}
+        for entry in rows:
+            values = {k: stored(v) for k, v in values_of(typed(HistoryEntry, entry)).items()}
+            item_id = values["item_id"]
+            self._require("items", item_id, "item")
+            if (item_id, values["seq"]) in taken:
+                raise _race(f"history row {values['seq']} of item {item_id}")
+            taken.add((item_id, values["seq"]))
+            prev = heads.get(item_id) or self._history_head(item_id, values["seq"])
+            (row,) = chain_history(prev, [values])
+            heads[item_id] = row["hash"]
+            self._insert("history", row)
+        for item_id, head in heads.items():
+            self._t["items"].update(item_id, history_head=head)
+
+    def _history_head(self, item_id: int, seq: int) -> str:
+        """The hash the item's row number ``seq`` chains to."""
+        if seq == 1:
+            return GENESIS
+        head: str | None = self._t["items"].rows[item_id]["history_head"]
+        if head is None:  # no anchor (a damaged item row): continue from its last row
+            mine = [h for h in self._t["history"].rows.values() if h["item_id"] == item_id]
+            head = max(mine, key=lambda h: h["seq"])["hash"] if mine else None
+        return head if head is not None else GENESIS
+
+    def _history_of(self, item_id: int) -> list[dict[str, Any]]:
+        mine = [h for h in self._t["history"].rows.values() if h["item_id"] == item_id]
+        return sorted(mine, key=lambda h: h["seq"])
+
+    def history(self, item_id: int) -> list[dict[str, Any]]:
+        """The item's history, in order."""
+        return [{k: loaded(v) for k, v in h.items()} for h in self._history_of(item_id)]
+
+    def last_command(self, item_id: int) -> dict[str, Any] | None:
+        """The item's last history row that a command took (not a gateway hop), or None."""
+        names = ("kind", "trigger", "from_state", "to_state", "actor", "form", "seq")
+        for h in reversed(self._history_of(item_id)):
+            if h["kind"] != "route":
+                return {name: loaded(h[name]) for name in names}
+        return None
+
+    # -- outbox --------------------------------------------------------------------------
+    def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
+        """Queue side effects for delivery after commit; returns their ids, in order."""
+        keys = {r["idempotency_key"] for r in self._t["outbox"].rows.values()}
+        ids = []
+        for message in rows:
+            values = values_of(typed(OutboxMessage, message))
+            self._require("items", values["item_id"], "item")
+            if values["idempotency_key"] in keys:
+                raise _race(f"outbox idempotency key {values['idempotency_key']!r}")
+            keys.add(values["idempotency_key"])
+            ids.append(self._insert("outbox", {**values, "delivered_at": None, "last_error": None}))
+        return ids
+
+    def _due_outbox(self, now: dt.datetime, handler_names: Sequence[str]) -> list[dict[str, Any]]:
+        due = [
+            r
+            for r in self._t["outbox"].values()
+            if (r["kind"] == "notify" or (r["kind"] == "handler" and r["name"] in handler_names))
+            and r["delivered_at"] is None
+            and r["available_at"] <= now
+            and (r["claimed_until"] is None or r["claimed_until"] < now)
+        ]
+        return sorted(due, key=lambda r: (r["available_at"], r["id"]))
+
+    def claim_outbox(
+        self,
+        now: dt.datetime,
+        runner: str,
+        lease: dt.timedelta,
+        limit: int,
+        *,
+        handler_names: Sequence[str],
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``."""
+        rows = self._due_outbox(now, handler_names)[:limit]
+        for r in rows:
+            self._t["outbox"].update(r["id"], claimed_by=runner, claimed_until=now + lease)
+        return [_outbox_row(r) for r in rows]
+
+    def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
+        """Whether :meth:`claim_outbox` would find anything."""
+        return bool(self._due_outbox(now, handler_names))
+
+    def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
+        """Mark a claimed row delivered; False if the claim was lost meanwhile."""
+        row = self._t["outbox"].rows.get(outbox_id)
+        if row is None or row["claimed_by"] != runner or row["delivered_at"] is not None:
+            return False
+        self._t["outbox"].update(
+            outbox_id, delivered_at=now, claimed_until=None, attempts=row["attempts"] + 1
+        )
+        return True
+
+    def retry_outbox(
+        self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
+    ) -> None:
+        """Record a failed delivery and when to try again."""
+        row = self._t["outbox"].rows.get(outbox_id)
+        if row is None or row["claimed_by"] != runner:
+            return
+        self._t["outbox"].update(
+            outbox_id,
+            attempts=row["attempts"] + 1,
+            last_error=error[:4000],
+            available_at=available_at,
+            claimed_by=None,
+            claimed_until=None,
+        )
+
+    def outbox_of(self, item_id: int) -> list[OutboxRow]:
+        """Every outbox row of an item, oldest first."""
+        return [_outbox_row(r) for r in self._t["outbox"].values() if r["item_id"] == item_id]
+
+    def count_pending_outbox(self) -> int:
+        """How many side effects wait for delivery."""
+        return sum(1 for r in self._t["outbox"].rows.values() if r["delivered_at"] is None)
+
+    # -- audit ---------------------------------------------------------------------------
+    def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
+        """Append one audit record to its chain and move the chain's head."""
+        record = {k: stored(v) for k, v in values_of(typed(AuditRecord, values)).items()}
+        chain = chain_of(record)
+        heads = self._t["audit_heads"]
+        head = heads.rows.get(chain)
+        if head is None:  # a new chain (or one whose head is gone: continue from its end)
+            mine = [r for r in self._t["audit"].rows.values() if r["chain"] == chain]
+            head = max(mine, key=lambda r: r["chain_seq"]) if mine else None
+        record["chain"] = chain
+        record["chain_seq"] = 1 if head is None else head["chain_seq"] + 1
+        record["prev_hash"] = GENESIS if head is None else head["hash"]
+        record["hash"] = record_hash(record["prev_hash"], record)
+        self._insert("audit", record)
+        heads.insert(
+            chain, {"chain": chain, "chain_seq": record["chain_seq"], "hash": record["hash"]}
+        )
+
+    def _audit(self) -> list[dict[str, Any]]:
+        return [{k: loaded(v) for k, v in r.items()} for r in self._t["audit"].values()]
+
+    def audit_of(self, item_id: int) -> list[dict[str, Any]]:
+        """The audit records that name an item, in order."""
+        return [r for r in self._audit() if r["item_id"] == item_id]
+
+    def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every audit record, in id order."""
+        return iter(self._audit())
+
+    def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        """(workflow, data) of the given items, for masking their personal values."""
+        items = self._t["items"].rows
+        return {
+            i: (items[i]["workflow_id"], loaded(items[i]["data"])) for i in item_ids if i in items
+        }
+
+    def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Every form submitted on the given items, oldest first (for masking)."""
+        found: dict[int, list[dict[str, Any]]] = {}
+        for item_id in sorted(set(item_ids)):
+            for h in self._history_of(item_id):
+                if h["form"]:
+                    found.setdefault(item_id, []).append(loaded(h["form"]))
+        return found
+
+    def definition_sources(self) -> list[tuple[str, str, str]]:
+        """(workflow, source file, source text) of every stored definition version."""
+        return [
+            (r["workflow_id"], r["source_file"], r["source_text"])
+            for r in self._t["definitions"].values()
+        ]
+
+
+def _conforms(tx: MemoryTx, store: MemoryStore) -> tuple[StoreTx, StorePort]:
+    """Never called: mypy checks here that the memory classes implement the port."""
+    return tx, store

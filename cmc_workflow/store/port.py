@@ -1,0 +1,684 @@
+"""The store port: typed rows and the protocols every store implements.
+(Over 400 lines: one row class or protocol method per stored fact, kept in one place.)
+
+What the engine writes travels as frozen ``New*`` rows (plus :class:`HistoryEntry`,
+:class:`OutboxMessage`, :class:`AuditRecord`); what it reads comes back as frozen ``*Row``
+dataclasses. :class:`StoreTx` is every operation the engine, the clocks, the schedules,
+the policy extension, the reports and the CLI perform inside one transaction, all as
+methods; :class:`StorePort` opens those transactions.
+
+Implementations: :mod:`cmc_workflow.store.repository` (SQLite and PostgreSQL through
+SQLAlchemy) and :mod:`cmc_workflow.store.memory` (pure Python, for tests and embedders).
+The contract tests (``tests/contract``) run one body per behaviour on each of them.
+
+This module imports the standard library and :mod:`cmc_workflow.errors` only: the domain
+may import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeVar
+
+# -- statuses ---------------------------------------------------------------------------
+# timers
+PENDING = "pending"
+PAUSED = "paused"
+FIRED = "fired"
+CANCELLED = "cancelled"
+STALE = "stale"
+FAILED = "failed"
+# clocks (also PAUSED)
+RUNNING = "running"
+STOPPED = "stopped"
+# schedule occurrences (also FAILED)
+CLAIMED = "claimed"
+STARTED = "started"
+MISSED = "missed"
+
+
+# -- rows written -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to insert (the store gives it its id)."""
+
+    workflow_id: str
+    definition_id: int
+    state: str
+    data: dict[str, Any]
+    visit: int
+    seq: int
+    version: int
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None = None
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUpdate:
+    """An item's new state, written only over the version it was read at."""
+
+    state: str
+    data: dict[str, Any]
+    visit: int
+    seq: int
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One accepted step of an item; the store chains it (``prev_hash``, ``hash``)."""
+
+    item_id: int
+    seq: int
+    at: dt.datetime
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str
+    visit: int
+    actor: str
+    roles: list[str]
+    form: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A side effect to deliver after commit, at least once, under its idempotency key."""
+
+    item_id: int | None
+    kind: str
+    name: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    created_at: dt.datetime
+    available_at: dt.datetime
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit record; the store puts it on its chain (``chain``, ``chain_seq``, hashes)."""
+
+    at: dt.datetime
+    actor: str
+    roles: list[str]
+    command: str
+    workflow_id: str | None
+    item_id: int | None
+    trigger: str | None
+    outcome: str
+    rule: str | None
+    reason: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewTimer:
+    """A durable timer to arm, fenced by the item's state visit."""
+
+    item_id: int
+    clock_id: int | None
+    state: str
+    visit: int
+    step: int
+    action: str
+    role: str | None
+    trigger: str | None
+    due_at: dt.datetime
+    created_at: dt.datetime
+    status: str = PENDING
+    done_at: dt.datetime | None = None
+    runner: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewClock:
+    """An SLA clock to start."""
+
+    item_id: int
+    workflow_id: str
+    state: str
+    at_state: str
+    visit: int
+    status: str
+    within: str
+    started_at: dt.datetime
+    due_at: dt.datetime
+    warn_at: dt.datetime | None
+    rule: str
+    calendar_version: str
+    provisional: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+    paused_at: dt.datetime | None = None
+    stopped_at: dt.datetime | None = None
+    warned_at: dt.datetime | None = None
+    escalated_at: dt.datetime | None = None
+    breached_at: dt.datetime | None = None
+    outcome: str | None = None
+
+
+# -- rows read --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """An item as stored."""
+
+    id: int
+    workflow_id: str
+    definition_id: int
+    state: str
+    data: dict[str, Any]
+    visit: int
+    seq: int
+    version: int
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRow:
+    """A stored definition version."""
+
+    id: int
+    workflow_id: str
+    revision: int
+    version_label: int | None
+    content_hash: str
+    source_file: str
+    source_text: str
+    loaded_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A side effect waiting for (or done with) delivery."""
+
+    id: int
+    item_id: int | None
+    kind: str
+    name: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+    available_at: dt.datetime
+    delivered_at: dt.datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    """A durable timer: when it is due, what it does, and the state visit that fences it."""
+
+    id: int
+    item_id: int
+    clock_id: int | None
+    state: str
+    visit: int
+    step: int
+    action: str
+    role: str | None
+    trigger: str | None
+    due_at: dt.datetime
+    status: str
+    created_at: dt.datetime
+    done_at: dt.datetime | None
+    runner: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRow:
+    """An SLA clock as stored (see :class:`cmc_workflow.clocks.ClockView` for its status)."""
+
+    id: int
+    item_id: int
+    workflow_id: str
+    state: str
+    at_state: str
+    visit: int
+    status: str
+    within: str
+    started_at: dt.datetime
+    due_at: dt.datetime
+    warn_at: dt.datetime | None
+    rule: str
+    calendar_version: str
+    provisional: bool
+    paused_at: dt.datetime | None
+    stopped_at: dt.datetime | None
+    warned_at: dt.datetime | None
+    escalated_at: dt.datetime | None
+    breached_at: dt.datetime | None
+    outcome: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A claimed timer with what firing it needs to know: where its item is now (the
+    fence) and the state of its clock."""
+
+    timer: TimerRow
+    workflow_id: str
+    item_state: str
+    item_visit: int
+    item_closed: bool
+    clock_status: str | None
+    clock_state: str | None
+    clock_within: str | None
+    clock_due_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One occurrence of a periodic schedule: started (with its item), missed or failed."""
+
+    id: int
+    schedule_id: str
+    due_at: dt.datetime
+    status: str
+    item_id: int | None
+    runner: str | None
+    claimed_until: dt.datetime | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CursorRow:
+    """How far a schedule's occurrences have been handled."""
+
+    schedule_id: str
+    since: dt.datetime
+    last_due: dt.datetime | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerRow:
+    """A daemon's heartbeat."""
+
+    runner: str
+    host: str
+    pid: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    detail: dict[str, Any]
+
+
+# -- report rows (``cmc-workflow report``) ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StateCountRow:
+    """How many items of a workflow rest in one state, open and closed."""
+
+    workflow_id: str
+    state: str
+    open: int
+    closed: int
+    definition_id: int
+    """The newest definition version among those items (for the state's label)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlaClockRow:
+    """The facts of one SLA clock a report needs to classify it."""
+
+    workflow_id: str
+    status: str
+    outcome: str | None
+    due_at: dt.datetime
+    breached_at: dt.datetime | None
+    stopped_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FirstReplyRow:
+    """An item and the time of its first reply, if any."""
+
+    item_id: int
+    created_at: dt.datetime
+    closed: bool
+    category: str | None
+    first_reply_at: dt.datetime | None
+    received: str | None = None
+    """The item's own receipt time as stored (ISO text), when it records one."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRow:
+    """An open item with a clock past its due time."""
+
+    item_id: int
+    workflow_id: str
+    definition_id: int
+    item_state: str
+    data: dict[str, Any]
+    clock_state: str
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationRow:
+    """An item and when it first entered the published state."""
+
+    item_id: int
+    published_at: dt.datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """An item's state and data (training records)."""
+
+    item_id: int
+    state: str
+    data: dict[str, Any]
+
+
+# -- conversions ------------------------------------------------------------------------
+_Row = TypeVar("_Row")
+
+CLOCK_COLUMNS = frozenset(f.name for f in fields(ClockRow)) - {"id"}
+"""The columns :meth:`StoreTx.update_clock` may write."""
+TIMER_COLUMNS = frozenset(f.name for f in fields(TimerRow)) - {"id", "item_id", "clock_id"}
+"""The columns :meth:`StoreTx.set_clock_timers` may write."""
+MARKS = frozenset({"warned_at", "escalated_at", "breached_at"})
+"""The columns :meth:`StoreTx.mark_clock_once` sets."""
+
+
+def typed(kind: type[_Row], value: _Row | Mapping[str, Any]) -> _Row:
+    """``value`` as a ``kind`` row: the row itself, or built from a mapping of its fields
+    (the untyped dicts callers wrote before the port; an unknown key is a TypeError)."""
+    if isinstance(value, kind):
+        return value
+    assert isinstance(value, Mapping)
+    return kind(**value)
+
+
+def values_of(row: Any) -> dict[str, Any]:
+    """A row's fields as a dict (shallow: JSON values are shared, not copied)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+def checked_columns(values: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    """Refuse a change to a column that is not one of ``allowed``."""
+    unknown = set(values) - allowed
+    if unknown:
+        raise TypeError(f"{what} has no writable column(s) {sorted(unknown)}")
+
+
+# -- protocols --------------------------------------------------------------------------
+class StoreTx(Protocol):
+    """The operations of one transaction. A write transaction commits when its block
+    ends and rolls back everything on an exception; a read transaction writes nothing.
+
+    Races are reported as :class:`~cmc_workflow.errors.ConflictError` (a stale item
+    version, a duplicate key): retry the command."""
+
+    # definitions
+    def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None: ...
+
+    def insert_definition(
+        self,
+        workflow_id: str,
+        content_hash: str,
+        version_label: int | None,
+        source_file: str,
+        source_text: str,
+        now: dt.datetime,
+    ) -> DefinitionRow: ...
+
+    def definition(self, definition_id: int) -> DefinitionRow | None: ...
+
+    def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]: ...
+
+    # items
+    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int: ...
+
+    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None: ...
+
+    def update_item(
+        self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
+    ) -> None: ...
+
+    def open_definition_ids(self) -> list[int]: ...
+
+    def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]: ...
+
+    def children(self, item_id: int) -> list[ItemRow]: ...
+
+    def open_children(self, item_id: int) -> list[ItemRow]: ...
+
+    def records(
+        self, workflow_id: str, states: Sequence[str], field: str, value: str
+    ) -> list[dict[str, Any]]: ...
+
+    def last_entries(
+        self,
+        workflow_id: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> list[tuple[dict[str, Any], dt.datetime]]: ...
+
+    # history
+    def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None: ...
+
+    def history(self, item_id: int) -> list[dict[str, Any]]: ...
+
+    def last_command(self, item_id: int) -> dict[str, Any] | None: ...
+
+    # outbox
+    def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]: ...
+
+    def claim_outbox(
+        self,
+        now: dt.datetime,
+        runner: str,
+        lease: dt.timedelta,
+        limit: int,
+        *,
+        handler_names: Sequence[str],
+    ) -> list[OutboxRow]: ...
+
+    def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool: ...
+
+    def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool: ...
+
+    def retry_outbox(
+        self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
+    ) -> None: ...
+
+    def outbox_of(self, item_id: int) -> list[OutboxRow]: ...
+
+    def count_pending_outbox(self) -> int: ...
+
+    # audit
+    def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None: ...
+
+    def audit_of(self, item_id: int) -> list[dict[str, Any]]: ...
+
+    def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]: ...
+
+    def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]: ...
+
+    def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]: ...
+
+    def definition_sources(self) -> list[tuple[str, str, str]]: ...
+
+    # timers
+    def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None: ...
+
+    def next_due_at(self) -> dt.datetime | None: ...
+
+    def claim_due_timer(self, now: dt.datetime) -> DueTimer | None: ...
+
+    def finish_timer(
+        self,
+        timer_id: int,
+        status: str,
+        now: dt.datetime,
+        runner: str,
+        error: str | None = None,
+    ) -> None: ...
+
+    def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]: ...
+
+    def set_clock_timers(
+        self, clock_id: int, from_status: str, values: Mapping[str, Any]
+    ) -> int: ...
+
+    def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None: ...
+
+    def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None: ...
+
+    def timers_of(self, item_id: int) -> list[TimerRow]: ...
+
+    def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]: ...
+
+    def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int: ...
+
+    # clocks
+    def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int: ...
+
+    def active_clocks(self, item_id: int) -> list[ClockRow]: ...
+
+    def clock(self, clock_id: int) -> ClockRow | None: ...
+
+    def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None: ...
+
+    def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None: ...
+
+    def clocks_of(self, item_id: int) -> list[ClockRow]: ...
+
+    def provisional_clocks(self, limit: int = 100) -> list[ClockRow]: ...
+
+    def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]: ...
+
+    # schedule occurrences
+    def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow: ...
+
+    def cursors(self) -> dict[str, CursorRow]: ...
+
+    def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None: ...
+
+    def insert_run(
+        self,
+        schedule_id: str,
+        due_at: dt.datetime,
+        status: str,
+        now: dt.datetime,
+        *,
+        runner: str | None = None,
+        claimed_until: dt.datetime | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int | None: ...
+
+    def has_stale_runs(self, now: dt.datetime) -> bool: ...
+
+    def reclaim_stale_runs(
+        self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
+    ) -> list[RunRow]: ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        runner: str,
+        status: str,
+        now: dt.datetime,
+        *,
+        item_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool: ...
+
+    def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]: ...
+
+    def latest_runs(self) -> dict[str, RunRow]: ...
+
+    # runners
+    def heartbeat(
+        self, runner: str, host: str, pid: int, now: dt.datetime, detail: dict[str, Any]
+    ) -> None: ...
+
+    def runner_stopped(self, runner: str, now: dt.datetime) -> None: ...
+
+    def runner_rows(self) -> list[RunnerRow]: ...
+
+    def forget_runners(self, before: dt.datetime) -> int: ...
+
+    # reports
+    def state_counts(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[StateCountRow]: ...
+
+    def sla_clocks(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[SlaClockRow]: ...
+
+    def first_replies(
+        self,
+        workflow_id: str,
+        triggers: Sequence[str],
+        category_field: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        received_field: str | None = None,
+    ) -> list[FirstReplyRow]: ...
+
+    def overdue_items(self, now: dt.datetime) -> list[OverdueRow]: ...
+
+    def first_entries(
+        self,
+        workflow_id: str,
+        state: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[PublicationRow]: ...
+
+    def workflow_records(self, workflow_id: str) -> list[RecordRow]: ...
+
+    # nesting
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an error inside rolls back only what it wrote."""
+        ...
+
+
+class StorePort(Protocol):
+    """A store: opens transactions over durable (or in-memory) state."""
+
+    read_only: bool
+    """True when writes are refused (:class:`~cmc_workflow.errors.DatabaseReadOnly`)."""
+
+    def write(self) -> AbstractContextManager[StoreTx]:
+        """One write transaction; writers are serialized (one at a time per item or store)."""
+        ...
+
+    def read(self) -> AbstractContextManager[StoreTx]:
+        """One read transaction."""
+        ...
+
+    def write_series(
+        self,
+    ) -> AbstractContextManager[Callable[[], AbstractContextManager[StoreTx]]]:
+        """A factory of write transactions sharing one connection (a batch of timers):
+        each call of the yielded function opens one transaction."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds."""
+        ...
