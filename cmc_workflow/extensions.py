@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.model import Actor, Item
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store.port import ItemRow, StoreTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +76,13 @@ class Change:
     now: dt.datetime
 
 
-StartClaim = Callable[[Tx, Change], None]
+StartClaim = Callable[[StoreTx, Change], None]
 """Called inside the transaction that starts an item, with the start's :class:`Change`,
 after the extensions' ``after_change``: it records what the start settles (e.g. a
 schedule's occurrence); raising refuses the start and rolls everything back."""
 
 
-Transaction = Callable[[], AbstractContextManager[Tx]]
+Transaction = Callable[[], AbstractContextManager[StoreTx]]
 """Opens one write transaction of a :meth:`Runtime.write_series`."""
 
 
@@ -104,11 +104,11 @@ class Runtime(Protocol):
         """The engine clock's now (aware)."""
         ...
 
-    def read(self) -> AbstractContextManager[Tx]:
+    def read(self) -> AbstractContextManager[StoreTx]:
         """A read-only transaction of the store."""
         ...
 
-    def write(self) -> AbstractContextManager[Tx]:
+    def write(self) -> AbstractContextManager[StoreTx]:
         """A write transaction of the store (committed when the block ends)."""
         ...
 
@@ -118,14 +118,14 @@ class Runtime(Protocol):
         ...
 
     def workflow(
-        self, workflow_id: str, definition_id: int | None = None, *, tx: Tx | None = None
+        self, workflow_id: str, definition_id: int | None = None, *, tx: StoreTx | None = None
     ) -> CompiledWorkflow:
         """The compiled workflow: its current version, or the stored version
         ``definition_id`` (read through ``tx`` when given)."""
         ...
 
     def fire_system(
-        self, tx: Tx, item_id: int, trigger: str, *, state: str, visit: int, reason: str
+        self, tx: StoreTx, item_id: int, trigger: str, *, state: str, visit: int, reason: str
     ) -> bool:
         """Fire ``trigger`` as the engine itself inside ``tx``, fenced by the state visit
         (False: the item is no longer in ``state`` at ``visit``, nothing changed). Guards
@@ -161,14 +161,14 @@ class Extension:
         role inheritance; the engine asks before it judges the actor's roles."""
         return actor
 
-    def check(self, command: Command, tx: Tx) -> None:
+    def check(self, command: Command, tx: StoreTx) -> None:
         """Refuse ``command`` by raising :class:`~cmc_workflow.errors.PolicyDenied`."""
 
     def visible(self, actor: Actor, item: ItemRow, workflow: CompiledWorkflow) -> bool:
         """Whether ``actor`` may see and act on ``item`` at all (scoping)."""
         return True
 
-    def after_change(self, tx: Tx, change: Change) -> None:
+    def after_change(self, tx: StoreTx, change: Change) -> None:
         """Write what follows from an accepted change in the same transaction."""
 
     def run_due(self, now: dt.datetime) -> int:

@@ -336,10 +336,17 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
             found += [(alias.name, id(node) in guarded) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.module, id(node) in guarded))
+            found += [  # `from package import module` imports the module
+                (f"{node.module}.{alias.name}", id(node) in guarded)
+                for alias in node.names
+                if _module_file(f"{node.module}.{alias.name}") is not None
+            ]
     return found
 
 
 def _module_file(name: str) -> Path | None:
+    if not name.startswith("cmc_workflow."):
+        return None
     relative = Path(*name.split(".")[1:])
     for candidate in (PACKAGE / relative.with_suffix(".py"), PACKAGE / relative / "__init__.py"):
         if candidate.is_file():
@@ -382,8 +389,31 @@ def test_the_pure_parts_import_no_store_engine_or_framework(module: str) -> None
     assert bad == []
 
 
+RUNTIME_PARTS = [
+    "extensions.py",
+    "clocks/extension.py",
+    "clocks/firing.py",
+    "clocks/provisional.py",
+    "clocks/status.py",
+    "schedules/extension.py",
+    "policy/extension.py",
+]
+
+
+@pytest.mark.parametrize("module", RUNTIME_PARTS)
+def test_the_extensions_see_the_store_through_its_port_only(module: str) -> None:
+    reached = _reach(PACKAGE / module)
+    bad = sorted(
+        f"{importer.relative_to(PACKAGE)}: {name}"
+        for importer, name in reached
+        if name.startswith(("sqlalchemy", "alembic", "cmc_workflow.engine"))
+        or (name.startswith("cmc_workflow.store.") and name != "cmc_workflow.store.port")
+    )
+    assert bad == []
+
+
 def test_the_layering_walk_follows_imports_to_the_store_and_below() -> None:
-    reached = {name for _, name in _reach(PACKAGE / "clocks" / "status.py")}
+    reached = {name for _, name in _reach(PACKAGE / "daemon.py")}
     assert {"cmc_workflow.store.timers", "sqlalchemy"} <= reached
 
 

@@ -27,9 +27,8 @@ from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.extensions import Change, Extension, Runtime, Visit
-from cmc_workflow.store import Tx
-from cmc_workflow.store import timers as sql
-from cmc_workflow.store.timers import ClockRow, TimerRow
+from cmc_workflow.store import port
+from cmc_workflow.store.port import ClockRow, StoreTx, TimerRow
 
 log = structlog.get_logger("cmc_workflow.clocks")
 
@@ -82,7 +81,7 @@ class Clocks(Extension):
         self.calendar = calendar
 
     # -- arming and cancelling, inside the command's transaction ---------------------------
-    def after_change(self, tx: Tx, change: Change) -> None:
+    def after_change(self, tx: StoreTx, change: Change) -> None:
         """Start, pause, resume, re-fence or stop the item's clocks after a change."""
         wf = change.workflow
         related = self._states_of(wf)
@@ -92,7 +91,7 @@ class Clocks(Extension):
         final = change.final
         if left not in related.states and final.state not in related.states:
             return
-        active = sql.active_clocks(tx, change.item_id) if change.kind != "start" else []
+        active = tx.active_clocks(change.item_id) if change.kind != "start" else []
         kept: set[str] = set()
         for row in active:
             spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
@@ -154,7 +153,7 @@ class Clocks(Extension):
 
     def _start(
         self,
-        tx: Tx,
+        tx: StoreTx,
         wf: CompiledWorkflow,
         item_id: int,
         at: Visit,
@@ -166,15 +165,14 @@ class Clocks(Extension):
         unit = span(spec)
         times = [step_time(self.calendar, s, unit, now, due) for s in spec.steps]
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
-        clock_id = sql.insert_clock(
-            tx,
+        clock_id = tx.insert_clock(
             {
                 "item_id": item_id,
                 "workflow_id": wf.id,
                 "state": at.state,
                 "at_state": at.state,
                 "visit": at.visit,
-                "status": sql.RUNNING,
+                "status": port.RUNNING,
                 "within": str(spec.within) if spec.within is not None else spec.span,
                 "started_at": now,
                 "due_at": due,
@@ -203,7 +201,7 @@ class Clocks(Extension):
             rows.append(
                 self._timer(item_id, clock_id, at, BREACH_STEP, "breach", None, None, due, now)
             )
-        sql.insert_timers(tx, rows)
+        tx.insert_timers(rows)
         if deadline.provisional:
             log.warning(
                 "provisional_deadline",
@@ -237,32 +235,31 @@ class Clocks(Extension):
             "role": role,
             "trigger": trigger,
             "due_at": when,
-            "status": sql.PENDING,
+            "status": port.PENDING,
             "created_at": now,
         }
 
     def _continue(
-        self, tx: Tx, row: ClockRow, spec: DeadlineSpec, at: Visit, now: dt.datetime
+        self, tx: StoreTx, row: ClockRow, spec: DeadlineSpec, at: Visit, now: dt.datetime
     ) -> None:
         """The item is (back) where the clock runs: resume it, or move the timers' fence."""
-        if row.status == sql.PAUSED and row.paused_at is not None:
+        if row.status == port.PAUSED and row.paused_at is not None:
             within = span(spec)
             paused_from = row.paused_at
             moved = {
                 t.id: shift(self.calendar, t.due_at, within, paused_from, now)
-                for t in sql.clock_timers(tx, row.id, sql.PAUSED)
+                for t in tx.clock_timers(row.id, port.PAUSED)
             }
             for timer_id, when in moved.items():
-                sql.resume_timer(tx, timer_id, when, at.state, at.visit)
+                tx.resume_timer(timer_id, when, at.state, at.visit)
             pauses = [
                 *row.detail.get("pauses", []),
                 {"from": utc(paused_from), "to": utc(now), "in": row.at_state},
             ]
-            sql.update_clock(
-                tx,
+            tx.update_clock(
                 row.id,
                 {
-                    "status": sql.RUNNING,
+                    "status": port.RUNNING,
                     "paused_at": None,
                     "at_state": at.state,
                     "visit": at.visit,
@@ -274,23 +271,23 @@ class Clocks(Extension):
                 },
             )
             return
-        sql.set_clock_timers(tx, row.id, sql.PENDING, {"state": at.state, "visit": at.visit})
-        sql.update_clock(tx, row.id, {"at_state": at.state, "visit": at.visit})
+        tx.set_clock_timers(row.id, port.PENDING, {"state": at.state, "visit": at.visit})
+        tx.update_clock(row.id, {"at_state": at.state, "visit": at.visit})
 
-    def _pause(self, tx: Tx, row: ClockRow, at: Visit, now: dt.datetime) -> None:
+    def _pause(self, tx: StoreTx, row: ClockRow, at: Visit, now: dt.datetime) -> None:
         values: dict[str, Any] = {"at_state": at.state, "visit": at.visit}
-        if row.status == sql.RUNNING:
-            sql.set_clock_timers(tx, row.id, sql.PENDING, {"status": sql.PAUSED, "state": at.state})
-            values.update(status=sql.PAUSED, paused_at=now)
+        if row.status == port.RUNNING:
+            tx.set_clock_timers(row.id, port.PENDING, {"status": port.PAUSED, "state": at.state})
+            values.update(status=port.PAUSED, paused_at=now)
             if now > row.due_at and row.breached_at is None:
                 values["breached_at"] = now  # it was overdue before the pause began
                 self._audit_breach(tx, row, now, "overdue when paused")
-        sql.update_clock(tx, row.id, values)
+        tx.update_clock(row.id, values)
 
-    def _stop(self, tx: Tx, row: ClockRow, now: dt.datetime) -> None:
-        late = row.breached_at is not None or (row.status == sql.RUNNING and now > row.due_at)
+    def _stop(self, tx: StoreTx, row: ClockRow, now: dt.datetime) -> None:
+        late = row.breached_at is not None or (row.status == port.RUNNING and now > row.due_at)
         values: dict[str, Any] = {
-            "status": sql.STOPPED,
+            "status": port.STOPPED,
             "stopped_at": now,
             "paused_at": None,
             "outcome": "breached" if late else "met",
@@ -298,11 +295,11 @@ class Clocks(Extension):
         if late and row.breached_at is None:
             values["breached_at"] = now  # no timer recorded it in time: record it now
             self._audit_breach(tx, row, now, "overdue when the item moved on")
-        sql.update_clock(tx, row.id, values)
-        for status in (sql.PENDING, sql.PAUSED):
-            sql.set_clock_timers(tx, row.id, status, {"status": sql.CANCELLED, "done_at": now})
+        tx.update_clock(row.id, values)
+        for status in (port.PENDING, port.PAUSED):
+            tx.set_clock_timers(row.id, status, {"status": port.CANCELLED, "done_at": now})
 
-    def _audit_breach(self, tx: Tx, row: ClockRow, now: dt.datetime, why: str) -> None:
+    def _audit_breach(self, tx: StoreTx, row: ClockRow, now: dt.datetime, why: str) -> None:
         tx.insert_audit(
             audit_values(
                 now,
@@ -319,25 +316,25 @@ class Clocks(Extension):
     def next_due(self) -> dt.datetime | None:
         """When the earliest pending timer is due (for the scheduler's wake-up)."""
         with self.runtime.read() as tx:
-            return sql.next_due_at(tx)
+            return tx.next_due_at()
 
     def run_due(self, now: dt.datetime) -> int:
         """Fire the timers due at ``now``, each in its own transaction; returns how many
         were claimed (fired, found stale, or failed)."""
         runtime = self.runtime
         with runtime.read() as tx:
-            first = sql.next_due_at(tx)
+            first = tx.next_due_at()
         if first is None or first > now:
             return 0  # the common case: one index probe, no write lock
         done = 0
         with runtime.write_series() as transaction:
             while done < self.batch:
                 with transaction() as tx:
-                    due = sql.claim_due_timer(tx, now)
+                    due = tx.claim_due_timer(now)
                     if due is None:
                         break
                     status, error = fire_timer(runtime, tx, due, now)
-                    sql.finish_timer(tx, due.timer.id, status, runtime.now(), runtime.runner, error)
+                    tx.finish_timer(due.timer.id, status, runtime.now(), runtime.runner, error)
                 done += 1
                 self._log(due.timer, status, error)
         return done
@@ -345,7 +342,7 @@ class Clocks(Extension):
     @staticmethod
     def _log(timer: TimerRow, status: str, error: str | None) -> None:
         log.info(
-            "timer_fired" if status == sql.FIRED else f"timer_{status}",
+            "timer_fired" if status == port.FIRED else f"timer_{status}",
             timer_id=timer.id,
             item_id=timer.item_id,
             action=timer.action,
@@ -360,19 +357,19 @@ class Clocks(Extension):
         engine's clock)."""
         at = now or self.runtime.now()
         with self.runtime.read() as tx:
-            rows = sql.clocks_of(tx, item_id)
+            rows = tx.clocks_of(item_id)
         return [view(r, at) for r in rows]
 
     def timers(self, item_id: int) -> list[TimerRow]:
         """The item's timers, in the order armed, whatever their status."""
         with self.runtime.read() as tx:
-            return sql.timers_of(tx, item_id)
+            return tx.timers_of(item_id)
 
     def provisional(self, limit: int = 100) -> list[ClockView]:
         """Running clocks whose due time rests on a year without calendar data."""
         now = self.runtime.now()
         with self.runtime.read() as tx:
-            rows = sql.provisional_clocks(tx, limit)
+            rows = tx.provisional_clocks(limit)
         return [view(r, now) for r in rows]
 
     def recompute_provisional(self, now: dt.datetime | None = None) -> int:
@@ -382,8 +379,8 @@ class Clocks(Extension):
         at = now or self.runtime.now()
         changed = 0
         with self.runtime.write() as tx:
-            for row in sql.provisional_clocks(tx, limit=10_000):
-                if row.status != sql.RUNNING or row.detail.get("pauses"):
+            for row in tx.provisional_clocks(limit=10_000):
+                if row.status != port.RUNNING or row.detail.get("pauses"):
                     continue
                 if row.calendar_version == self.calendar.version:
                     continue

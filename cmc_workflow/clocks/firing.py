@@ -12,14 +12,14 @@ import structlog
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.extensions import Runtime
 from cmc_workflow.model import SYSTEM
-from cmc_workflow.store import Tx
-from cmc_workflow.store import timers as sql
+from cmc_workflow.store import port
+from cmc_workflow.store.port import StoreTx
 
 log = structlog.get_logger("cmc_workflow.clocks")
 
 
 def fire_timer(
-    runtime: Runtime, tx: Tx, due: sql.DueTimer, now: dt.datetime
+    runtime: Runtime, tx: StoreTx, due: port.DueTimer, now: dt.datetime
 ) -> tuple[str, str | None]:
     """Apply a claimed timer's effect in ``tx``; returns its final status and error.
 
@@ -31,9 +31,9 @@ def fire_timer(
     """
     timer = due.timer
     if due.item_closed or due.item_state != timer.state or due.item_visit != timer.visit:
-        return sql.STALE, None
-    if timer.clock_id is not None and due.clock_status != sql.RUNNING:
-        return sql.STALE, None
+        return port.STALE, None
+    if timer.clock_id is not None and due.clock_status != port.RUNNING:
+        return port.STALE, None
     clock_state = due.clock_state or timer.state
     rule = f"deadline:{clock_state}:{timer.action}"
     late = now - timer.due_at
@@ -81,7 +81,7 @@ def fire_timer(
                 trigger=timer.trigger,
                 rule=exc.rule,
             )
-            return sql.FAILED, str(exc)[:4000]
+            return port.FAILED, str(exc)[:4000]
         except CmcWorkflowError as exc:
             tx.insert_audit(
                 audit_values(
@@ -95,11 +95,11 @@ def fire_timer(
                     trigger=timer.trigger,
                 )
             )
-            return sql.FAILED, str(exc)[:4000]
-        return sql.FIRED, None
+            return port.FAILED, str(exc)[:4000]
+        return port.FIRED, None
     column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
     if timer.clock_id is not None and timer.action in column:
-        sql.mark_clock_once(tx, timer.clock_id, column[timer.action], now)
+        tx.mark_clock_once(timer.clock_id, column[timer.action], now)
     if timer.role is not None:
         tx.insert_outbox(
             [
@@ -126,7 +126,7 @@ def fire_timer(
             ]
         )
     tx.insert_audit(audit_values(now, due.workflow_id, timer.item_id, rule, reason, detail))
-    return sql.FIRED, None
+    return port.FIRED, None
 
 
 def utc(when: dt.datetime) -> str:

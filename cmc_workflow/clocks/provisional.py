@@ -11,14 +11,13 @@ from cmc_workflow.clocks.deadlines import BREACH_STEP, compute_deadline, step_ti
 from cmc_workflow.clocks.firing import utc
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.definition.models import DeadlineStep, parse_duration
-from cmc_workflow.store import Tx
-from cmc_workflow.store import timers as sql
-from cmc_workflow.store.timers import ClockRow
+from cmc_workflow.store import port
+from cmc_workflow.store.port import ClockRow, StoreTx
 
 log = structlog.get_logger("cmc_workflow.clocks")
 
 
-def recompute(calendar: WorkingCalendar, tx: Tx, row: ClockRow, now: dt.datetime) -> int:
+def recompute(calendar: WorkingCalendar, tx: StoreTx, row: ClockRow, now: dt.datetime) -> int:
     """Recompute one provisional running clock and its pending timers on ``calendar``;
     returns 1 when it changed (0: an ``until`` clock, which counts no calendar)."""
     if row.within.startswith("until "):
@@ -27,20 +26,19 @@ def recompute(calendar: WorkingCalendar, tx: Tx, row: ClockRow, now: dt.datetime
     steps = [DeadlineStep.model_validate(s) for s in row.detail.get("steps", [])]
     spec = DeadlineSpec(within=within, steps=steps)
     deadline = compute_deadline(calendar, row.started_at, within)
-    for timer in sql.clock_timers(tx, row.id, sql.PENDING):
+    for timer in tx.clock_timers(row.id, port.PENDING):
         if timer.step == BREACH_STEP:
             when = deadline.due
         else:
             step = spec.steps[timer.step]
             when = step_time(calendar, step, within, row.started_at, deadline.due)
-        sql.set_timer_due(tx, timer.id, when)
+        tx.set_timer_due(timer.id, when)
     warns = [
         step_time(calendar, s, within, row.started_at, deadline.due)
         for s in spec.steps
         if s.action == "warn"
     ]
-    sql.update_clock(
-        tx,
+    tx.update_clock(
         row.id,
         {
             "due_at": deadline.due,

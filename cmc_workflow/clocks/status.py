@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cmc_workflow.store import timers as sql
-from cmc_workflow.store.timers import ClockRow
+from cmc_workflow.store import port
+from cmc_workflow.store.port import ClockRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +48,11 @@ class ClockView:
 
 def clock_status(row: ClockRow, now: dt.datetime) -> str:
     """The status of a stored clock at ``now`` (see :class:`ClockView`)."""
-    if row.status == sql.STOPPED:
+    if row.status == port.STOPPED:
         return row.outcome or "met"
     if row.breached_at is not None:
         return "breached"
-    if row.status == sql.PAUSED:
+    if row.status == port.PAUSED:
         return "paused"
     if now > row.due_at:
         return "breached"
@@ -70,7 +70,7 @@ def view(row: ClockRow, now: dt.datetime) -> ClockView:
         state=row.state,
         at_state=row.at_state,
         status=clock_status(row, now),
-        stopped=row.status == sql.STOPPED,
+        stopped=row.status == port.STOPPED,
         within=row.within,
         started_at=row.started_at,
         due_at=row.due_at,

@@ -15,13 +15,13 @@ from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import CmcWorkflowError, EngineError, FormInvalid, PolicyDenied
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.policy import Masker
-from cmc_workflow.store import Tx
+from cmc_workflow.store import StoreTx
 
 log = structlog.get_logger("cmc_workflow.engine")
 
 
 def record(
-    tx: Tx,
+    tx: StoreTx,
     actor: object,
     command: str,
     workflow: object,

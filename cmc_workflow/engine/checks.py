@@ -22,7 +22,7 @@ from cmc_workflow.errors import (
     NotPermitted,
 )
 from cmc_workflow.model import Actor, id_problem, normal_id
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store import ItemRow, StoreTx
 
 
 def start_refusal(actor: Actor, wf: CompiledWorkflow) -> str | None:
@@ -97,7 +97,7 @@ def reused_elsewhere(wf: CompiledWorkflow, state: str, trigger: str) -> bool:
 
 
 def refuse_repeated(
-    tx: Tx,
+    tx: StoreTx,
     wf: CompiledWorkflow,
     row: ItemRow,
     trigger: str,

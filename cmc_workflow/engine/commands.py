@@ -19,7 +19,7 @@ from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, Polic
 from cmc_workflow.extensions import Command, StartClaim
 from cmc_workflow.model import SYSTEM, Actor, Allowed, Item
 from cmc_workflow.registry import Version
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store import ItemRow, StoreTx
 
 log = structlog.get_logger("cmc_workflow.engine")
 
@@ -199,7 +199,7 @@ def fire_system(
     state: str,
     visit: int,
     reason: str,
-    tx: Tx | None = None,
+    tx: StoreTx | None = None,
 ) -> Item | None:
     """Fire ``trigger`` as the engine itself (see :meth:`Engine.fire_system`)."""
     if tx is not None:  # not delivered inline: its side effects stay unclaimed
@@ -221,7 +221,7 @@ def fire_system(
 
 def system_step(
     core: Core,
-    tx: Tx,
+    tx: StoreTx,
     item_id: int,
     trigger: str,
     state: str,

@@ -13,7 +13,7 @@ from cmc_workflow.extensions import Extension, StartClaim
 from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.model import Actor, Item, is_engine_actor
 from cmc_workflow.registry import Registry, Version
-from cmc_workflow.store import ItemRow, Store, Tx
+from cmc_workflow.store import ItemRow, StorePort, StoreTx
 
 Clock = Callable[[], dt.datetime]
 
@@ -44,7 +44,7 @@ class Core:
 
     def __init__(
         self,
-        store: Store,
+        store: StorePort,
         definitions: Registry,
         *,
         clock: Clock,
@@ -83,7 +83,7 @@ class Core:
         return resolved
 
     @staticmethod
-    def load(tx: Tx, item_id: int, *, lock: bool = False) -> ItemRow:
+    def load(tx: StoreTx, item_id: int, *, lock: bool = False) -> ItemRow:
         """The item's row, or :class:`ItemNotFound`."""
         row = tx.item(item_id, lock=lock)
         if row is None:
@@ -130,7 +130,7 @@ class CommandContext:
     ``claim`` runs once, in the transaction, for the item the command itself starts.
     """
 
-    tx: Tx
+    tx: StoreTx
     actor: Actor
     kind: str
     now: dt.datetime

@@ -17,7 +17,7 @@ from cmc_workflow.engine.context import OUTBOX_LEASE, OUTBOX_MAX_BACKOFF, Comman
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.handlers import HandlerContext, describe
 from cmc_workflow.model import SYSTEM
-from cmc_workflow.store import OutboxRow, Tx
+from cmc_workflow.store import OutboxRow, StoreTx
 
 log = structlog.get_logger("cmc_workflow.engine")
 
@@ -121,7 +121,7 @@ def deliver(core: Core, row: OutboxRow, depth: int) -> bool:
 
 
 def handler_outcome(
-    core: Core, tx: Tx, row: OutboxRow, outcome: str | None, depth: int
+    core: Core, tx: StoreTx, row: OutboxRow, outcome: str | None, depth: int
 ) -> list[dict[str, Any]]:
     """Take the serviceTask's outcome; returns the follow-up outbox rows (claimed for
     inline delivery at ``depth`` when the engine delivers inline)."""

@@ -31,7 +31,7 @@ from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.registry import Registry, check_handlers
-from cmc_workflow.store import OutboxRow, Store, Tx
+from cmc_workflow.store import OutboxRow, Store, StoreTx
 
 # assembly imports this module too (it builds an Engine): Engine.open calls it through
 # its module, once both are loaded
@@ -77,6 +77,7 @@ class Engine:
             extensions=extensions,
         )
         self._core = core
+        self._store = store
         if core.strict_handlers:
             check_handlers(workflows.values(), registry)
         for loaded in workflows.values():
@@ -88,8 +89,9 @@ class Engine:
     # -- what the engine is made of (read by the command line, the daemon and tests) -----
     @property
     def store(self) -> Store:
-        """The database."""
-        return self._core.store
+        """The database (the SQL store: the command line, the daemon and the reports
+        read it directly; the engine's own modules see only its port)."""
+        return self._store
 
     @property
     def extensions(self) -> tuple[Extension, ...]:
@@ -306,7 +308,7 @@ class Engine:
         state: str,
         visit: int,
         reason: str,
-        tx: Tx | None = None,
+        tx: StoreTx | None = None,
     ) -> Item | None:
         """Fire ``trigger`` as the engine itself (a timer or deadline step), fenced by the
         state visit: when the item is no longer in ``state`` at ``visit``, nothing happens

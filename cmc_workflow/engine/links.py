@@ -15,7 +15,7 @@ from cmc_workflow.engine.context import MAX_LINK_DEPTH, CommandContext, Core
 from cmc_workflow.errors import EngineError, FormInvalid, GuardRejected
 from cmc_workflow.extensions import Command
 from cmc_workflow.steps import Step
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store import ItemRow, StoreTx
 
 # transition imports this module too (a step's links start and move items in turn):
 # each side calls the other through its module, once both are loaded
@@ -23,7 +23,7 @@ from cmc_workflow.store import ItemRow, Tx
 Gathered = list[tuple[Collects, list[ItemRow]]]
 
 
-def refuse_open_children(tx: Tx, row: ItemRow, edge: Edge) -> None:
+def refuse_open_children(tx: StoreTx, row: ItemRow, edge: Edge) -> None:
     """Refuse a ``children_closed`` transition while an item this one started is open."""
     waiting = tx.open_children(row.id)
     if waiting:
@@ -38,7 +38,7 @@ def refuse_open_children(tx: Tx, row: ItemRow, edge: Edge) -> None:
         )
 
 
-def gathering(tx: Tx, steps: list[Step], data: dict[str, Any]) -> Gathered:
+def gathering(tx: StoreTx, steps: list[Step], data: dict[str, Any]) -> Gathered:
     """The open items the steps' ``collects:`` gather, found before the item is
     written so that their ``count`` goes into its data."""
     found: Gathered = []

@@ -13,8 +13,7 @@ from cmc_workflow.engine import commands
 from cmc_workflow.engine.context import Core
 from cmc_workflow.extensions import StartClaim, Transaction
 from cmc_workflow.model import Actor, Item, is_engine_actor
-from cmc_workflow.store import Tx
-from cmc_workflow.store import timers as sql
+from cmc_workflow.store import StoreTx
 
 
 class EngineRuntime:
@@ -37,20 +36,20 @@ class EngineRuntime:
         """The engine clock's now."""
         return self._core.now()
 
-    def read(self) -> AbstractContextManager[Tx]:
+    def read(self) -> AbstractContextManager[StoreTx]:
         """A read-only transaction of the store."""
         return self._core.store.read()
 
-    def write(self) -> AbstractContextManager[Tx]:
+    def write(self) -> AbstractContextManager[StoreTx]:
         """A write transaction of the store."""
         return self._core.store.write()
 
     def write_series(self) -> AbstractContextManager[Transaction]:
         """One connection for a series of write transactions."""
-        return sql.write_series(self._core.store)
+        return self._core.store.write_series()
 
     def workflow(
-        self, workflow_id: str, definition_id: int | None = None, *, tx: Tx | None = None
+        self, workflow_id: str, definition_id: int | None = None, *, tx: StoreTx | None = None
     ) -> CompiledWorkflow:
         """The current compiled workflow, or its stored version ``definition_id``."""
         definitions = self._core.definitions
@@ -68,11 +67,11 @@ class EngineRuntime:
         return version.workflow
 
     def fire_system(
-        self, tx: Tx, item_id: int, trigger: str, *, state: str, visit: int, reason: str
+        self, tx: StoreTx, item_id: int, trigger: str, *, state: str, visit: int, reason: str
     ) -> bool:
         """Fire ``trigger`` as the engine inside ``tx``, in a savepoint; False when the
         item left the state visit."""
-        with sql.savepoint(tx):
+        with tx.savepoint():
             done = commands.system_step(
                 self._core, tx, item_id, trigger, state, visit, reason, inline=False
             )

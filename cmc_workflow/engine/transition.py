@@ -21,7 +21,7 @@ from cmc_workflow.extensions import Change, Command, Visit
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.registry import Version
 from cmc_workflow.steps import Step
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store import ItemRow, StoreTx
 
 Outbox = list[dict[str, Any]]
 """The outbox rows a command queued (with their ids and claims), for inline delivery."""
@@ -32,7 +32,7 @@ def utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
 
 
-def judge(core: Core, command: Command, tx: Tx) -> None:
+def judge(core: Core, command: Command, tx: StoreTx) -> None:
     """Let every extension refuse ``command`` (the first refusal is raised)."""
     for extension in core.extensions:
         extension.check(command, tx)

@@ -6,7 +6,7 @@ every rule that refuses a trigger (it collects one :class:`PolicyDenied` per ext
 while ``Engine.fire`` stops at the first. The rules themselves are pure
 (:mod:`cmc_workflow.policy.rules`); this module turns the engine's :class:`Command` into a
 :class:`Request` and answers the rules' questions (:class:`Facts`) from the command's own
-transaction, through the store's :class:`~cmc_workflow.store.Tx`.
+transaction, through the store's :class:`~cmc_workflow.store.StoreTx`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cmc_workflow.model import SYSTEM, Actor
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.policyset import PolicySet
 from cmc_workflow.policy.rules import Denial, Entry, Request, Rule, ScopingRule, Step
-from cmc_workflow.store import ItemRow, Tx
+from cmc_workflow.store.port import ItemRow, StoreTx
 
 BUSINESS_TIMEZONE = "Asia/Shanghai"
 """Where "today" is for date rules (an expiry date passes at local midnight)."""
@@ -35,7 +35,7 @@ _MAX_ROUTES = 32
 class TxFacts:
     """The rules' questions answered from the store, inside the command's transaction."""
 
-    def __init__(self, tx: Tx, item: ItemRow | None) -> None:
+    def __init__(self, tx: StoreTx, item: ItemRow | None) -> None:
         self.tx = tx
         self.item = item
         self._history: list[Step] | None = None
@@ -105,7 +105,7 @@ class PolicyRuntime:
         command.scratch[self._request_key] = request
         return request
 
-    def facts(self, command: Command, tx: Tx) -> TxFacts:
+    def facts(self, command: Command, tx: StoreTx) -> TxFacts:
         """The store's answers for ``command``'s item (history read once per command)."""
         cached = command.scratch.get(self._facts_key)
         if isinstance(cached, TxFacts) and cached.tx is tx:
@@ -150,7 +150,7 @@ class PolicyRuntime:
             kind=command.kind,
         )
 
-    def judge(self, rule: Rule, command: Command, tx: Tx) -> Denial | None:
+    def judge(self, rule: Rule, command: Command, tx: StoreTx) -> Denial | None:
         """``rule``'s verdict on ``command`` (None: it passes or the rule has no say)."""
         request = self.request(command)
         if not rule.applies(request):
@@ -182,7 +182,7 @@ class RuleExtension(Extension):
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
 
-    def check(self, command: Command, tx: Tx) -> None:
+    def check(self, command: Command, tx: StoreTx) -> None:
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow:
             return
@@ -241,7 +241,7 @@ def extensions_for(policy: PolicySet, *, timezone: str = BUSINESS_TIMEZONE) -> l
 
 
 def denials(
-    extensions: Sequence[Extension], command: Command, tx: Tx
+    extensions: Sequence[Extension], command: Command, tx: StoreTx
 ) -> list[tuple[str, str, str]]:
     """Every policy refusal of ``command`` as (rule, English, Chinese): for explanations."""
     found = []

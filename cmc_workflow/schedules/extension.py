@@ -17,8 +17,8 @@ from cmc_workflow.extensions import Change, Extension, Runtime
 from cmc_workflow.model import engine_actor
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Occurrence, Schedule
-from cmc_workflow.store import Tx
-from cmc_workflow.store import timers as sql
+from cmc_workflow.store import port
+from cmc_workflow.store.port import StoreTx
 
 log = structlog.get_logger("cmc_workflow.schedules")
 
@@ -98,12 +98,12 @@ class Schedules(Extension):
         runtime = self.runtime
         done = 0
         with runtime.read() as tx:  # the common case writes nothing
-            cursors = sql.cursors(tx)
-            abandoned = sql.has_stale_runs(tx, now)
-        stale: list[sql.RunRow] = []
+            cursors = tx.cursors()
+            abandoned = tx.has_stale_runs(now)
+        stale: list[port.RunRow] = []
         if abandoned:
             with runtime.write() as tx:
-                stale = sql.reclaim_stale_runs(tx, now, runtime.runner, now + self.lease)
+                stale = tx.reclaim_stale_runs(now, runtime.runner, now + self.lease)
         by_id = {s.id: s for s in self.schedules}
         for run in stale:
             schedule = by_id.get(run.schedule_id)
@@ -119,12 +119,12 @@ class Schedules(Extension):
         return done
 
     def _run_schedule(
-        self, schedule: Schedule, cursor: sql.CursorRow | None, now: dt.datetime
+        self, schedule: Schedule, cursor: port.CursorRow | None, now: dt.datetime
     ) -> int:
         runtime = self.runtime
         if cursor is None:
             with runtime.write() as tx:
-                cursor = sql.cursor(tx, schedule.id, now)
+                cursor = tx.cursor(schedule.id, now)
         after = cursor.last_due or cursor.since
         due = schedule.occurrences(after, now, self.calendar, self.limit)
         grace = _elapsed(schedule.spec.grace)
@@ -143,17 +143,16 @@ class Schedules(Extension):
                 "provisional": occurrence.provisional,
             }
             with runtime.write() as tx:
-                run_id = sql.insert_run(
-                    tx,
+                run_id = tx.insert_run(
                     schedule.id,
                     occurrence.due,
-                    sql.CLAIMED if start else sql.MISSED,
+                    port.CLAIMED if start else port.MISSED,
                     now,
                     runner=runtime.runner,
                     claimed_until=now + self.lease if start else None,
                     detail=detail if start else {**detail, "policy": schedule.spec.missed},
                 )
-                sql.advance_cursor(tx, schedule.id, occurrence.due, now)
+                tx.advance_cursor(schedule.id, occurrence.due, now)
             if run_id is None:
                 continue  # another runner has this occurrence
             done += 1
@@ -205,9 +204,7 @@ class Schedules(Extension):
     def _fail(self, run_id: int, now: dt.datetime, error: str) -> None:
         runtime = self.runtime
         with runtime.write() as tx:
-            sql.finish_run(
-                tx, run_id, runtime.runner, sql.FAILED, now, detail={"error": error[:4000]}
-            )
+            tx.finish_run(run_id, runtime.runner, port.FAILED, now, detail={"error": error[:4000]})
 
     # -- reading ---------------------------------------------------------------------------------
     def next_due(self, now: dt.datetime) -> dt.datetime | None:
@@ -222,8 +219,8 @@ class Schedules(Extension):
     def status(self, now: dt.datetime) -> list[ScheduleStatus]:
         """Every schedule with its latest occurrence and the next one."""
         with self.runtime.read() as tx:
-            cursors = sql.cursors(tx)
-            latest = sql.latest_runs(tx)
+            cursors = tx.cursors()
+            latest = tx.latest_runs()
         out = []
         for s in self.schedules:
             cursor = cursors.get(s.id)
@@ -244,10 +241,10 @@ class Schedules(Extension):
             )
         return out
 
-    def runs(self, schedule_id: str, limit: int = 100) -> list[sql.RunRow]:
+    def runs(self, schedule_id: str, limit: int = 100) -> list[port.RunRow]:
         """A schedule's latest occurrences, newest first."""
         with self.runtime.read() as tx:
-            return sql.runs_of(tx, schedule_id, limit)
+            return tx.runs_of(schedule_id, limit)
 
 
 class _Claim:
@@ -261,13 +258,12 @@ class _Claim:
         self.detail = detail
         self.lost = False
 
-    def __call__(self, tx: Tx, change: Change) -> None:
+    def __call__(self, tx: StoreTx, change: Change) -> None:
         """Mark the run started by the item ``change`` started (the start's claim)."""
-        if not sql.finish_run(
-            tx,
+        if not tx.finish_run(
             self.run_id,
             self.runner,
-            sql.STARTED,
+            port.STARTED,
             change.now,
             item_id=change.item_id,
             detail=self.detail,
