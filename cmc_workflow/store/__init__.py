@@ -1,5 +1,5 @@
 """Durable state: the port (typed rows, protocols), the SQL store (SQLite and PostgreSQL)
-and the in-memory store.
+and the in-memory store (:class:`MemoryStore`).
 
 The port (:mod:`cmc_workflow.store.port`) imports no SQLAlchemy; the SQL classes
 (:class:`Store`, :class:`Tx`) load it on first access, so importing the rows from here
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cmc_workflow.store.memory import MemoryStore
 from cmc_workflow.store.port import (
     DefinitionRow,
     ItemRow,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DefinitionRow",
     "ItemRow",
+    "MemoryStore",
     "OutboxRow",
     "SqlStore",
     "SqlTx",

@@ -411,7 +411,7 @@ def typed(kind: type[_Row], value: _Row | Mapping[str, Any]) -> _Row:
 
 def values_of(row: Any) -> dict[str, Any]:
     """A row's fields as a dict (shallow: JSON values are shared, not copied)."""
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+    return {name: getattr(row, name) for name in row.__slots__}
 
 
 def checked_columns(values: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:

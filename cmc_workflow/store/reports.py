@@ -243,14 +243,14 @@ class ReportQueries:
 def state_counts(
     tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[StateCountRow]:
-    """Deprecated spelling of :meth:`ReportQueries.state_counts`."""
+    """Kept until call sites move: use :meth:`ReportQueries.state_counts`."""
     return tx.state_counts(since, until)
 
 
 def sla_clocks(
     tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[SlaClockRow]:
-    """Deprecated spelling of :meth:`ReportQueries.sla_clocks`."""
+    """Kept until call sites move: use :meth:`ReportQueries.sla_clocks`."""
     return tx.sla_clocks(since, until)
 
 
@@ -263,12 +263,12 @@ def first_replies(
     until: dt.datetime | None = None,
     received_field: str | None = None,
 ) -> list[FirstReplyRow]:
-    """Deprecated spelling of :meth:`ReportQueries.first_replies`."""
+    """Kept until call sites move: use :meth:`ReportQueries.first_replies`."""
     return tx.first_replies(workflow_id, triggers, category_field, since, until, received_field)
 
 
 def overdue_items(tx: Tx, now: dt.datetime) -> list[OverdueRow]:
-    """Deprecated spelling of :meth:`ReportQueries.overdue_items`."""
+    """Kept until call sites move: use :meth:`ReportQueries.overdue_items`."""
     return tx.overdue_items(now)
 
 
@@ -279,10 +279,10 @@ def first_entries(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> list[PublicationRow]:
-    """Deprecated spelling of :meth:`ReportQueries.first_entries`."""
+    """Kept until call sites move: use :meth:`ReportQueries.first_entries`."""
     return tx.first_entries(workflow_id, state, since, until)
 
 
 def workflow_records(tx: Tx, workflow_id: str) -> list[RecordRow]:
-    """Deprecated spelling of :meth:`ReportQueries.workflow_records`."""
+    """Kept until call sites move: use :meth:`ReportQueries.workflow_records`."""
     return tx.workflow_records(workflow_id)

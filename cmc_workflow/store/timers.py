@@ -1,11 +1,11 @@
 """The SQL of time: SLA clocks, durable timers, schedule occurrences and runner heartbeats.
-(Over 400 lines until the coordinator drops the free-function wrappers at the end.)
+(Over 400 lines until the free-function wrappers at its end go, once call sites use methods.)
 
 Every method runs inside a transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.write` or :meth:`~cmc_workflow.store.Store.read`, so what
 the clocks write commits or rolls back with the command that caused it (decision 6).
 
-Claiming (decision 7): :func:`claim_due_timer` takes one due timer with
+Claiming (decision 7): :meth:`TimeQueries.claim_due_timer` takes one due timer with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runners each get a different one
 and a runner that dies releases its row with its connection; on SQLite the write
 transaction already holds the database lock (``BEGIN IMMEDIATE``), which serializes
@@ -559,27 +559,27 @@ class TimeQueries:
 
 
 def write_series(store: Store) -> AbstractContextManager[Callable[[], AbstractContextManager[Tx]]]:
-    """Deprecated spelling of :meth:`~cmc_workflow.store.repository.SqlStore.write_series`."""
+    """Kept until call sites move: use ``SqlStore.write_series``."""
     return store.write_series()
 
 
 def savepoint(tx: Tx) -> AbstractContextManager[None]:
-    """Deprecated spelling of :meth:`~cmc_workflow.store.repository.SqlTx.savepoint`."""
+    """Kept until call sites move: use ``SqlTx.savepoint``."""
     return tx.savepoint()
 
 
 def insert_timers(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.insert_timers`."""
+    """Kept until call sites move: use :meth:`TimeQueries.insert_timers`."""
     tx.insert_timers(rows)
 
 
 def next_due_at(tx: Tx) -> dt.datetime | None:
-    """Deprecated spelling of :meth:`TimeQueries.next_due_at`."""
+    """Kept until call sites move: use :meth:`TimeQueries.next_due_at`."""
     return tx.next_due_at()
 
 
 def claim_due_timer(tx: Tx, now: dt.datetime) -> DueTimer | None:
-    """Deprecated spelling of :meth:`TimeQueries.claim_due_timer`."""
+    """Kept until call sites move: use :meth:`TimeQueries.claim_due_timer`."""
     return tx.claim_due_timer(now)
 
 
@@ -591,102 +591,102 @@ def finish_timer(
     runner: str,
     error: str | None = None,
 ) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.finish_timer`."""
+    """Kept until call sites move: use :meth:`TimeQueries.finish_timer`."""
     tx.finish_timer(timer_id, status, now, runner, error)
 
 
 def clock_timers(tx: Tx, clock_id: int, status: str) -> list[TimerRow]:
-    """Deprecated spelling of :meth:`TimeQueries.clock_timers`."""
+    """Kept until call sites move: use :meth:`TimeQueries.clock_timers`."""
     return tx.clock_timers(clock_id, status)
 
 
 def set_clock_timers(tx: Tx, clock_id: int, from_status: str, values: dict[str, Any]) -> int:
-    """Deprecated spelling of :meth:`TimeQueries.set_clock_timers`."""
+    """Kept until call sites move: use :meth:`TimeQueries.set_clock_timers`."""
     return tx.set_clock_timers(clock_id, from_status, values)
 
 
 def resume_timer(tx: Tx, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.resume_timer`."""
+    """Kept until call sites move: use :meth:`TimeQueries.resume_timer`."""
     tx.resume_timer(timer_id, due_at, state, visit)
 
 
 def set_timer_due(tx: Tx, timer_id: int, due_at: dt.datetime) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.set_timer_due`."""
+    """Kept until call sites move: use :meth:`TimeQueries.set_timer_due`."""
     tx.set_timer_due(timer_id, due_at)
 
 
 def timers_of(tx: Tx, item_id: int) -> list[TimerRow]:
-    """Deprecated spelling of :meth:`TimeQueries.timers_of`."""
+    """Kept until call sites move: use :meth:`TimeQueries.timers_of`."""
     return tx.timers_of(item_id)
 
 
 def upcoming_timers(tx: Tx, limit: int) -> list[tuple[TimerRow, str]]:
-    """Deprecated spelling of :meth:`TimeQueries.upcoming_timers`."""
+    """Kept until call sites move: use :meth:`TimeQueries.upcoming_timers`."""
     return tx.upcoming_timers(limit)
 
 
 def count_timers(tx: Tx, status: str, due_before: dt.datetime | None = None) -> int:
-    """Deprecated spelling of :meth:`TimeQueries.count_timers`."""
+    """Kept until call sites move: use :meth:`TimeQueries.count_timers`."""
     return tx.count_timers(status, due_before)
 
 
 def count_pending_outbox(tx: Tx) -> int:
-    """Deprecated spelling of :meth:`TimeQueries.count_pending_outbox`."""
+    """Kept until call sites move: use :meth:`TimeQueries.count_pending_outbox`."""
     return tx.count_pending_outbox()
 
 
 def insert_clock(tx: Tx, values: dict[str, Any]) -> int:
-    """Deprecated spelling of :meth:`TimeQueries.insert_clock`."""
+    """Kept until call sites move: use :meth:`TimeQueries.insert_clock`."""
     return tx.insert_clock(values)
 
 
 def active_clocks(tx: Tx, item_id: int) -> list[ClockRow]:
-    """Deprecated spelling of :meth:`TimeQueries.active_clocks`."""
+    """Kept until call sites move: use :meth:`TimeQueries.active_clocks`."""
     return tx.active_clocks(item_id)
 
 
 def clock(tx: Tx, clock_id: int) -> ClockRow | None:
-    """Deprecated spelling of :meth:`TimeQueries.clock`."""
+    """Kept until call sites move: use :meth:`TimeQueries.clock`."""
     return tx.clock(clock_id)
 
 
 def update_clock(tx: Tx, clock_id: int, values: dict[str, Any]) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.update_clock`."""
+    """Kept until call sites move: use :meth:`TimeQueries.update_clock`."""
     tx.update_clock(clock_id, values)
 
 
 def mark_clock_once(tx: Tx, clock_id: int, column: str, now: dt.datetime) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.mark_clock_once`."""
+    """Kept until call sites move: use :meth:`TimeQueries.mark_clock_once`."""
     tx.mark_clock_once(clock_id, column, now)
 
 
 def clocks_of(tx: Tx, item_id: int) -> list[ClockRow]:
-    """Deprecated spelling of :meth:`TimeQueries.clocks_of`."""
+    """Kept until call sites move: use :meth:`TimeQueries.clocks_of`."""
     return tx.clocks_of(item_id)
 
 
 def provisional_clocks(tx: Tx, limit: int = 100) -> list[ClockRow]:
-    """Deprecated spelling of :meth:`TimeQueries.provisional_clocks`."""
+    """Kept until call sites move: use :meth:`TimeQueries.provisional_clocks`."""
     return tx.provisional_clocks(limit)
 
 
 def overdue_clocks(tx: Tx, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
-    """Deprecated spelling of :meth:`TimeQueries.overdue_clocks`."""
+    """Kept until call sites move: use :meth:`TimeQueries.overdue_clocks`."""
     return tx.overdue_clocks(now, limit)
 
 
 def cursor(tx: Tx, schedule_id: str, now: dt.datetime) -> CursorRow:
-    """Deprecated spelling of :meth:`TimeQueries.cursor`."""
+    """Kept until call sites move: use :meth:`TimeQueries.cursor`."""
     return tx.cursor(schedule_id, now)
 
 
 def cursors(tx: Tx) -> dict[str, CursorRow]:
-    """Deprecated spelling of :meth:`TimeQueries.cursors`."""
+    """Kept until call sites move: use :meth:`TimeQueries.cursors`."""
     return tx.cursors()
 
 
 def advance_cursor(tx: Tx, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.advance_cursor`."""
+    """Kept until call sites move: use :meth:`TimeQueries.advance_cursor`."""
     tx.advance_cursor(schedule_id, due_at, now)
 
 
@@ -701,21 +701,21 @@ def insert_run(
     claimed_until: dt.datetime | None = None,
     detail: dict[str, Any] | None = None,
 ) -> int | None:
-    """Deprecated spelling of :meth:`TimeQueries.insert_run`."""
+    """Kept until call sites move: use :meth:`TimeQueries.insert_run`."""
     return tx.insert_run(
         schedule_id, due_at, status, now, runner=runner, claimed_until=claimed_until, detail=detail
     )
 
 
 def has_stale_runs(tx: Tx, now: dt.datetime) -> bool:
-    """Deprecated spelling of :meth:`TimeQueries.has_stale_runs`."""
+    """Kept until call sites move: use :meth:`TimeQueries.has_stale_runs`."""
     return tx.has_stale_runs(now)
 
 
 def reclaim_stale_runs(
     tx: Tx, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
 ) -> list[RunRow]:
-    """Deprecated spelling of :meth:`TimeQueries.reclaim_stale_runs`."""
+    """Kept until call sites move: use :meth:`TimeQueries.reclaim_stale_runs`."""
     return tx.reclaim_stale_runs(now, runner, until, limit)
 
 
@@ -729,17 +729,17 @@ def finish_run(
     item_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Deprecated spelling of :meth:`TimeQueries.finish_run`."""
+    """Kept until call sites move: use :meth:`TimeQueries.finish_run`."""
     return tx.finish_run(run_id, runner, status, now, item_id=item_id, detail=detail)
 
 
 def runs_of(tx: Tx, schedule_id: str, limit: int = 100) -> list[RunRow]:
-    """Deprecated spelling of :meth:`TimeQueries.runs_of`."""
+    """Kept until call sites move: use :meth:`TimeQueries.runs_of`."""
     return tx.runs_of(schedule_id, limit)
 
 
 def latest_runs(tx: Tx) -> dict[str, RunRow]:
-    """Deprecated spelling of :meth:`TimeQueries.latest_runs`."""
+    """Kept until call sites move: use :meth:`TimeQueries.latest_runs`."""
     return tx.latest_runs()
 
 
@@ -751,20 +751,20 @@ def heartbeat(
     now: dt.datetime,
     detail: dict[str, Any],
 ) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.heartbeat`."""
+    """Kept until call sites move: use :meth:`TimeQueries.heartbeat`."""
     tx.heartbeat(runner, host, pid, now, detail)
 
 
 def runner_stopped(tx: Tx, runner: str, now: dt.datetime) -> None:
-    """Deprecated spelling of :meth:`TimeQueries.runner_stopped`."""
+    """Kept until call sites move: use :meth:`TimeQueries.runner_stopped`."""
     tx.runner_stopped(runner, now)
 
 
 def runner_rows(tx: Tx) -> list[RunnerRow]:
-    """Deprecated spelling of :meth:`TimeQueries.runner_rows`."""
+    """Kept until call sites move: use :meth:`TimeQueries.runner_rows`."""
     return tx.runner_rows()
 
 
 def forget_runners(tx: Tx, before: dt.datetime) -> int:
-    """Deprecated spelling of :meth:`TimeQueries.forget_runners`."""
+    """Kept until call sites move: use :meth:`TimeQueries.forget_runners`."""
     return tx.forget_runners(before)

@@ -4,6 +4,7 @@ store (memory, SQLite, PostgreSQL; see ``conftest.py``)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -698,3 +699,37 @@ def test_a_series_of_writes_commits_each_on_its_own(store: StorePort) -> None:
             failing_timer()
     with store.read() as tx:
         assert [r.idempotency_key for r in tx.outbox_of(item_id)] == ["one"]
+
+
+def test_concurrent_writers_lose_no_update(store: StorePort) -> None:
+    """Two threads read-modify-write one item; a lost race is a ConflictError that the
+    writer retries, never a silently overwritten update."""
+    _, item_id = seeded(store)
+    rounds = 10
+
+    def bump() -> None:
+        done = 0
+        while done < rounds:
+            try:
+                with store.write() as tx:
+                    row = tx.item(item_id, lock=True)
+                    assert row is not None
+                    count = int(row.data.get("count", 0)) + 1
+                    changes = ItemUpdate(
+                        state=row.state, data={"count": count}, visit=1, seq=1, updated_at=T0
+                    )
+                    tx.update_item(item_id, row.version, changes)
+            except ConflictError:
+                continue
+            done += 1
+
+    workers = [threading.Thread(target=bump) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)
+    with store.read() as tx:
+        row = tx.item(item_id)
+    assert row is not None
+    assert (row.data, row.version) == ({"count": 2 * rounds}, 2 * rounds + 1)
