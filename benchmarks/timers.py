@@ -280,7 +280,7 @@ def bench_store(name: str, url: str, pending: int, due: int) -> dict[str, Any]:
         assert fired == due, fired
         assert raw_fired == due, raw_fired
         with engine.store.read() as tx:
-            assert sql.count_timers(tx, sql.PENDING) == pending - due
+            assert tx.count_timers(sql.PENDING) == pending - due
         out.update(engine_s=engine_s, raw_s=raw_s, fired=fired)
     # 3. the daemon, in a child process, on 10,000 timers made due again
     database = open_database(url)

@@ -5,25 +5,12 @@ The public API is pinned by ``tests/test_public_api.py``; everything not exporte
 may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
 
 The names are imported lazily (on first use), so that ``import cmc_workflow.definition``
-or the CLI's ``validate`` do not load the engine, SQLAlchemy or APScheduler.
+or the CLI's ``validate`` do not load the engine, SQLAlchemy or APScheduler; type checkers
+read the names from ``__init__.pyi`` beside this file, so nothing here imports the engine,
+not even under ``TYPE_CHECKING``.
 """
 
 import importlib as _importlib
-import typing as _typing
-
-if _typing.TYPE_CHECKING:
-    from cmc_workflow.engine import Engine, RunReport
-    from cmc_workflow.errors import (
-        CmcWorkflowError,
-        ConflictError,
-        DefinitionError,
-        EngineError,
-        PolicyDenied,
-        Problem,
-    )
-    from cmc_workflow.extensions import Extension
-    from cmc_workflow.handlers import HandlerContext, HandlerRegistry
-    from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 
 __all__ = [
     "Actor",

@@ -1,24 +1,24 @@
-"""Extension points of the engine: lifecycle hooks as a class with no-op methods.
+"""Extension points of the engine: lifecycle hooks as a class with no-op methods, and the
+narrow :class:`Runtime` port an extension is given instead of the engine.
 
 The policy layer and the clocks plug in here instead of patching the engine. Hooks run
 inside the command's transaction (``check``, ``after_change``), so whatever they write
 commits or rolls back with the command. Register extensions with
-``Engine.open(..., extensions=[...])``; they run in the order given.
+``Engine.open(..., extensions=[...])``; they run in the order given. This module imports
+nothing of the engine: extensions depend on the port, the engine implements it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
-from cmc_workflow.model import Actor
-from cmc_workflow.store import ItemRow, Tx
-
-if TYPE_CHECKING:
-    from cmc_workflow.engine import Engine
+from cmc_workflow.model import Actor, Item
+from cmc_workflow.store.port import ItemRow, StoreTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,10 @@ class Command:
     For ``start``, ``item`` is None and ``edge`` is None; ``target`` is the start state.
     ``probe`` is true when :meth:`Engine.allowed` asks ahead of the form: ``form`` is
     empty then, and checks that judge the form should not refuse for its absence.
+
+    ``scratch`` lives exactly as long as the command: extensions that judge it in turn
+    may memoise what they derived from it there (key it by the extension's own object),
+    instead of a per-thread cache that has to guess which command it belongs to.
     """
 
     kind: str
@@ -41,6 +45,7 @@ class Command:
     target: str
     now: dt.datetime
     probe: bool = False
+    scratch: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,25 +76,99 @@ class Change:
     now: dt.datetime
 
 
+StartClaim = Callable[[StoreTx, Change], None]
+"""Called inside the transaction that starts an item, with the start's :class:`Change`,
+after the extensions' ``after_change``: it records what the start settles (e.g. a
+schedule's occurrence); raising refuses the start and rolls everything back."""
+
+
+Transaction = Callable[[], AbstractContextManager[StoreTx]]
+"""Opens one write transaction of a :meth:`Runtime.write_series`."""
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """What an extension may use of the engine that runs it (given to :meth:`Extension.bind`).
+
+    Only what the built-in extensions (SLA clocks, schedules, policies) need: the time,
+    the runner's name, transactions of the store (typed store calls, never a raw
+    connection), the compiled workflows, and the two steps the engine takes as itself.
+    """
+
+    @property
+    def runner(self) -> str:
+        """This runner's name (in outbox, timer and schedule claims)."""
+        ...
+
+    def now(self) -> dt.datetime:
+        """The engine clock's now (aware)."""
+        ...
+
+    def read(self) -> AbstractContextManager[StoreTx]:
+        """A read-only transaction of the store."""
+        ...
+
+    def write(self) -> AbstractContextManager[StoreTx]:
+        """A write transaction of the store (committed when the block ends)."""
+        ...
+
+    def write_series(self) -> AbstractContextManager[Transaction]:
+        """One connection for a series of write transactions (e.g. one per due timer);
+        each call of the yielded function opens one transaction."""
+        ...
+
+    def workflow(
+        self, workflow_id: str, definition_id: int | None = None, *, tx: StoreTx | None = None
+    ) -> CompiledWorkflow:
+        """The compiled workflow: its current version, or the stored version
+        ``definition_id`` (read through ``tx`` when given)."""
+        ...
+
+    def fire_system(
+        self, tx: StoreTx, item_id: int, trigger: str, *, state: str, visit: int, reason: str
+    ) -> bool:
+        """Fire ``trigger`` as the engine itself inside ``tx``, fenced by the state visit
+        (False: the item is no longer in ``state`` at ``visit``, nothing changed). Guards
+        and policies apply; a refusal (:class:`~cmc_workflow.errors.PolicyDenied`) or any
+        other error rolls back only what the step wrote, and is raised."""
+        ...
+
+    def start_system(
+        self,
+        workflow: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any],
+        claim: StartClaim | None = None,
+    ) -> Item:
+        """Start an item as the engine (``actor`` made by
+        :func:`~cmc_workflow.model.engine_actor`) in its own transaction, delivering its
+        side effects as a person's start would; ``claim`` runs in that transaction with
+        the start's change (see :data:`StartClaim`). Refusals raise as from
+        :meth:`Engine.start`."""
+        ...
+
+
 class Extension:
     """Base class of engine extensions; override the hooks you need."""
 
-    def bind(self, engine: Engine) -> None:
-        """Called once when the engine is built (e.g. to keep a reference to it)."""
+    def bind(self, runtime: Runtime) -> None:
+        """Called once when the engine is built, with the :class:`Runtime` port (not the
+        engine): keep it to read the clock, open transactions or take system steps."""
 
     def resolve(self, actor: Actor) -> Actor:
         """The actor as commands should see them, e.g. with the roles they hold through
         role inheritance; the engine asks before it judges the actor's roles."""
         return actor
 
-    def check(self, command: Command, tx: Tx) -> None:
+    def check(self, command: Command, tx: StoreTx) -> None:
         """Refuse ``command`` by raising :class:`~cmc_workflow.errors.PolicyDenied`."""
 
     def visible(self, actor: Actor, item: ItemRow, workflow: CompiledWorkflow) -> bool:
         """Whether ``actor`` may see and act on ``item`` at all (scoping)."""
         return True
 
-    def after_change(self, tx: Tx, change: Change) -> None:
+    def after_change(self, tx: StoreTx, change: Change) -> None:
         """Write what follows from an accepted change in the same transaction."""
 
     def run_due(self, now: dt.datetime) -> int:

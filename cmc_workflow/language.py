@@ -33,7 +33,8 @@ from cmc_workflow.errors import Problem
 from cmc_workflow.located import Located, load_located, read_source
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.models import load_policy_doc
-from cmc_workflow.schedules import load_schedules_doc, schedules_from
+from cmc_workflow.schedules.language import check_set as _schedule_problems
+from cmc_workflow.schedules.language import load_schedules_doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +46,6 @@ class FileKind:
     """The located document -> its model, or the problems of the file alone."""
     check_set: Callable[[LoadedSet], list[Problem]] | None = None
     """The problems between files, run once every file loaded without problems."""
-
-
-def _schedule_problems(loaded: LoadedSet) -> list[Problem]:
-    return schedules_from(loaded)[1]
 
 
 def _policy_problems(loaded: LoadedSet) -> list[Problem]:

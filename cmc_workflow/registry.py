@@ -28,7 +28,7 @@ from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.located import load_located
 from cmc_workflow.model import VersionInfo
 from cmc_workflow.policy.coverage import effects_of, handler_effects
-from cmc_workflow.store import DefinitionRow, Store, Tx
+from cmc_workflow.store import DefinitionRow, StorePort, StoreTx
 
 log = structlog.get_logger("cmc_workflow.registry")
 
@@ -44,7 +44,7 @@ class Version:
 class Registry:
     """The versions one engine knows, current ones by workflow id, all by definition id."""
 
-    def __init__(self, store: Store, now: Callable[[], dt.datetime]) -> None:
+    def __init__(self, store: StorePort, now: Callable[[], dt.datetime]) -> None:
         self.store = store
         self._now = now
         self._by_id: dict[int, Version] = {}
@@ -119,7 +119,7 @@ class Registry:
                 changed.append(loaded.definition.id)
         return changed
 
-    def version(self, tx: Tx, definition_id: int) -> Version:
+    def version(self, tx: StoreTx, definition_id: int) -> Version:
         """The version an item runs on, compiled from its stored text when not loaded."""
         version = self._by_id.get(definition_id)
         if version is not None:

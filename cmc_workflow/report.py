@@ -38,7 +38,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from cmc_workflow.calendar import WorkingCalendar
-from cmc_workflow.clocks import Clocks, working_time_between
+from cmc_workflow.clocks.deadlines import working_time_between
+from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.engine import Engine
@@ -273,10 +274,9 @@ def build_report(
         if "items" in wanted:
             built["items"] = _items(tx, registry, since, until)
         if "sla" in wanted:
-            built["sla"] = _sla(sql.sla_clocks(tx, since, until), now, months)
+            built["sla"] = _sla(tx.sla_clocks(since, until), now, months)
         if "first_reply" in wanted:
-            rows = sql.first_replies(
-                tx,
+            rows = tx.first_replies(
                 opts.reply_workflow,
                 opts.reply_triggers,
                 opts.category_field,
@@ -286,14 +286,12 @@ def build_report(
             )
             built["first_reply"] = _first_reply(opts.reply_workflow, rows, calendar)
         if "overdue" in wanted:
-            built["overdue"] = _overdue(tx, registry, sql.overdue_items(tx, now))
+            built["overdue"] = _overdue(tx, registry, tx.overdue_items(now))
         if "publications" in wanted:
-            rows_ = sql.first_entries(
-                tx, opts.publishing_workflow, opts.published_state, since, until
-            )
+            rows_ = tx.first_entries(opts.publishing_workflow, opts.published_state, since, until)
             built["publications"] = _publications(rows_, opts.channels_field, months)
         if "certification" in wanted:
-            records = sql.workflow_records(tx, opts.training_workflow)
+            records = tx.workflow_records(opts.training_workflow)
             built["certification"] = _certification(records, months.date(now), opts)
     return Report(
         generated_at=now,
@@ -330,7 +328,7 @@ def _items(
     tx: Tx, registry: Registry, since: dt.datetime | None, until: dt.datetime | None
 ) -> tuple[StateCount, ...]:
     out = []
-    for row in sql.state_counts(tx, since, until):
+    for row in tx.state_counts(since, until):
         state = registry.version(tx, row.definition_id).workflow.definition.states.get(row.state)
         label = state.label.zh if state is not None else row.state
         out.append(StateCount(row.workflow_id, row.state, label, row.open, row.closed))

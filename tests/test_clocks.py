@@ -23,10 +23,10 @@ from cmc_workflow.clocks import (
     subtract_working_time,
     working_time_between,
 )
-from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.definition.models import DeadlineStep, parse_duration
 from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Change, Extension
+from cmc_workflow.language import load_paths
 from cmc_workflow.store import Store, Tx
 from tests.conftest import FakeClock
 

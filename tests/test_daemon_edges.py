@@ -22,7 +22,6 @@ from cmc_workflow.errors import ConflictError
 from cmc_workflow.located import MAX_DEPTH, MAX_FILE_BYTES
 from cmc_workflow.runner.daemon import EXIT_OK
 from cmc_workflow.store import Store
-from cmc_workflow.store import timers as sql
 from tests.conftest import FakeClock, _empty_postgres
 from tests.test_clocks import CONSULT
 from tests.test_daemon import (
@@ -234,22 +233,22 @@ def test_a_claimed_timer_holds_its_item_so_no_runner_claims_a_sibling(
         first = engine.start("consult", actor=ASSISTANT).id
     now = dt.datetime.now(dt.UTC)
     with pg_store.write() as a:
-        claimed = sql.claim_due_timer(a, now)
+        claimed = a.claim_due_timer(now)
         assert claimed is not None
         assert claimed.timer.item_id == first
         with pg_store.write() as b:  # another runner, while A fires its timer
             # the item's other due timers are skipped, not claimed: B would otherwise
             # hold one that A's transition cancels, while waiting for A's item
-            assert sql.claim_due_timer(b, now) is None
+            assert b.claim_due_timer(now) is None
     with Engine.open(
         postgres_url, workflows=consult, clock=FakeClock(PAST), extensions=[clocks]
     ) as engine:
         second = engine.start("consult", actor=ASSISTANT).id
     with pg_store.write() as a:
-        claimed = sql.claim_due_timer(a, now)
+        claimed = a.claim_due_timer(now)
         assert claimed is not None
         with pg_store.write() as b:  # a timer of another item is still there to take
-            other = sql.claim_due_timer(b, now)
+            other = b.claim_due_timer(now)
             assert other is not None
             assert {claimed.timer.item_id, other.timer.item_id} == {first, second}
 

@@ -111,3 +111,22 @@ def test_the_embedding_guides_complete_example_runs(
     assert "refused:" in out
     assert "{'reason': 'is required'}" in out
     assert "selected 2" in out
+
+
+def test_the_type_stub_names_what_the_package_exports() -> None:
+    """``__init__.pyi`` gives type checkers the names ``__init__.py`` loads lazily."""
+    import ast
+
+    stub = ast.parse((ROOT / "cmc_workflow" / "__init__.pyi").read_text(encoding="utf-8"))
+    imported = {
+        alias.asname or alias.name
+        for node in stub.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert sorted(imported) == PUBLIC
+    for node in stub.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                module = importlib.import_module(node.module or "")
+                assert getattr(module, alias.name) is getattr(cmc_workflow, alias.asname or "")

@@ -14,12 +14,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from cmc_workflow import Engine
 from cmc_workflow.calendar import WorkingCalendar
-from cmc_workflow.definition import load_paths
 from cmc_workflow.errors import DefinitionError, PolicyDenied
-from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.extensions import Change, Command, Extension
+from cmc_workflow.language import load_paths
 from cmc_workflow.located import load_located
 from cmc_workflow.runner.wakeups import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
@@ -382,6 +383,37 @@ def test_a_refused_start_is_recorded_as_failed(
         assert "the center is closed" in run.detail["error"]
 
 
+def test_a_claim_taken_over_before_the_start_commits_starts_nothing(
+    tmp_path: Path, folder: Path, clock: FakeClock, calendar: WorkingCalendar
+) -> None:
+    """The occurrence's claim goes with the start to the runtime: when another runner
+    took the occurrence over meanwhile, the start is refused in its own transaction, so
+    the occurrence is started once (by the other runner), never twice."""
+
+    class Thief(Extension):
+        """Another runner's takeover, landing inside the start's transaction."""
+
+        def after_change(self, tx: Tx, change: Change) -> None:
+            if change.kind == "start":
+                far = local(2030, 1, 1)
+                assert tx.reclaim_stale_runs(far, "thief", far)
+
+    engine, schedules = open_engine(
+        f"sqlite:///{tmp_path / 'l.db'}", folder, clock, calendar, Thief()
+    )
+    with engine, capture_logs() as logs:
+        engine.run_due()
+        clock.now = local(2025, 9, 26, 9, 1)
+        assert engine.run_due().extensions == 1
+        ((_, status, item),) = started(schedules)
+        assert (status, item) == ("claimed", None)  # the start rolled back, the claim too
+        with engine.store.read() as tx:
+            assert tx.open_items([("patrol", "due")]) == []
+    assert [e["event"] for e in logs if e["event"].startswith("occurrence_")] == [
+        "occurrence_claim_lost"
+    ]
+
+
 def test_an_occurrence_whose_runner_died_is_taken_over(
     tmp_path: Path, folder: Path, clock: FakeClock, calendar: WorkingCalendar
 ) -> None:
@@ -390,8 +422,8 @@ def test_an_occurrence_whose_runner_died_is_taken_over(
         engine.run_due()
         due = local(2025, 9, 26, 9, 0)
         with engine.store.write() as tx:  # a runner claimed it, then died before starting
-            sql.insert_run(tx, "daily", due, sql.CLAIMED, due, runner="dead", claimed_until=due)
-            sql.advance_cursor(tx, "daily", due, due)
+            tx.insert_run("daily", due, sql.CLAIMED, due, runner="dead", claimed_until=due)
+            tx.advance_cursor("daily", due, due)
         clock.now = local(2025, 9, 26, 9, 1)
         assert engine.run_due().extensions == 1
         ((when, status, item),) = started(schedules)

@@ -292,9 +292,9 @@ def test_concurrent_claims_skip_each_others_locked_timers(pg_url: str, folder: P
     ):
         now = PAST + dt.timedelta(hours=1)
         with first.store.write() as a:
-            one = sql.claim_due_timer(a, now)
+            one = a.claim_due_timer(now)
             with second.store.write() as b:
-                two = sql.claim_due_timer(b, now)
+                two = b.claim_due_timer(now)
                 assert one is not None
                 assert two is not None
                 assert one.timer.id != two.timer.id  # a locked row is skipped, not waited on
@@ -349,11 +349,11 @@ def test_run_due_fires_at_most_a_batch_per_call(db_url: str, folder: Path) -> No
 def test_runner_heartbeats_are_recorded(db_url: str, folder: Path) -> None:
     with Engine.open(db_url, workflows=folder) as engine:
         with engine.store.write() as tx:
-            sql.heartbeat(tx, "r1", "host", os.getpid(), PAST, {"state": "running"})
-            sql.heartbeat(tx, "r1", "host", os.getpid(), PAST + dt.timedelta(seconds=5), {})
-            sql.runner_stopped(tx, "r1", PAST + dt.timedelta(seconds=6))
+            tx.heartbeat("r1", "host", os.getpid(), PAST, {"state": "running"})
+            tx.heartbeat("r1", "host", os.getpid(), PAST + dt.timedelta(seconds=5), {})
+            tx.runner_stopped("r1", PAST + dt.timedelta(seconds=6))
         with engine.store.read() as tx:
-            (row,) = sql.runner_rows(tx)
+            (row,) = tx.runner_rows()
         assert row.started_at == PAST
         assert row.heartbeat_at == PAST + dt.timedelta(seconds=5)
         assert row.stopped_at == PAST + dt.timedelta(seconds=6)

@@ -70,7 +70,7 @@ def calendar_status(
     if db is not None:
         try:
             with existing_store(db) as store, store.read() as tx:
-                clocks = sql.provisional_clocks(tx, 1000)
+                clocks = tx.provisional_clocks(1000)
         except StoreError as exc:
             fail(Exit.DATABASE, f"database error: {exc}")
     if as_json:

@@ -33,7 +33,8 @@ from cmc_workflow.errors import GuardRejected
 from cmc_workflow.extensions import Command
 from cmc_workflow.language import load_paths
 from cmc_workflow.model import Actor, Allowed
-from cmc_workflow.policy import PolicySet, build_policy_set, denials
+from cmc_workflow.policy import PolicySet, build_policy_set
+from cmc_workflow.policy.extension import denials
 from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
 

@@ -32,7 +32,8 @@ from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.language import load_paths
 from cmc_workflow.runner.assemble import existing_store
-from cmc_workflow.schedules import Schedule, schedules_from
+from cmc_workflow.schedules.language import schedules_from
+from cmc_workflow.schedules.recurrence import Schedule
 from cmc_workflow.store import timers as sql
 
 
@@ -86,15 +87,15 @@ def status(
     calendar = working_calendar(calendars_path(calendars_dir), settings)
     try:
         with existing_store(db) as store, store.read() as tx:
-            runners = sql.runner_rows(tx)
-            upcoming = sql.upcoming_timers(tx, limit)
-            oldest = sql.next_due_at(tx)
-            pending = sql.count_timers(tx, sql.PENDING)
-            due_now = sql.count_timers(tx, sql.PENDING, now)
-            outbox = sql.count_pending_outbox(tx)
-            overdue = sql.overdue_clocks(tx, now, limit)
-            provisional = sql.provisional_clocks(tx, limit)
-            latest = sql.latest_runs(tx)
+            runners = tx.runner_rows()
+            upcoming = tx.upcoming_timers(limit)
+            oldest = tx.next_due_at()
+            pending = tx.count_timers(sql.PENDING)
+            due_now = tx.count_timers(sql.PENDING, now)
+            outbox = tx.count_pending_outbox()
+            overdue = tx.overdue_clocks(now, limit)
+            provisional = tx.provisional_clocks(limit)
+            latest = tx.latest_runs()
     except CmcWorkflowError as exc:  # StoreError, or a URL the store refuses
         fail(Exit.DATABASE, f"database error: {exc}")
     lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0

@@ -21,7 +21,7 @@ from cmc_workflow.compliance.model import Citation
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
 from cmc_workflow.definition.models import State, Transition
 from cmc_workflow.policy.models import PolicyFile, rules_of
-from cmc_workflow.schedules import ScheduleFile
+from cmc_workflow.schedules.models import ScheduleFile
 
 
 def relative(file: str | Path, base: Path | None) -> str:

@@ -28,7 +28,7 @@ from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
 from cmc_workflow.definition.models import Deadline, FieldSpec, State, Transition
 from cmc_workflow.diagram import step_text, to_mermaid
 from cmc_workflow.policy.models import GlobalScoping, PolicyFile, rules_of
-from cmc_workflow.schedules import ScheduleFile
+from cmc_workflow.schedules.models import ScheduleFile
 
 DOCS_COMMAND = "cmc-workflow docs --output docs/workflows"
 """The command that regenerates ``docs/workflows/``."""

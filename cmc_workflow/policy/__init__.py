@@ -2,22 +2,19 @@
 
 Policy files (``kind: policy``, usually in ``policies/``) load next to the workflows with
 the same located problems; :func:`build_policy_set` checks them against the workflows and
-proves them on the compiled graphs; :func:`policy_extensions` turns them into engine
-extensions that judge every command. See ``docs/policies.md``.
+proves them on the compiled graphs. The runtime part, the engine extensions that judge
+every command (:func:`cmc_workflow.policy.extension.policy_extensions`), lives in
+:mod:`cmc_workflow.policy.extension` and is not imported here: the rest of the package is
+pure (no store, no engine; ``tests/unit/test_layering.py``). See ``docs/policies.md``.
 
 The ``policy`` file kind is listed in :data:`cmc_workflow.language.KINDS`.
 """
 
+import importlib
+import warnings
+from typing import Any
+
 from cmc_workflow.policy.checks import build_policy_set
-from cmc_workflow.policy.extension import (
-    PolicyRuntime,
-    RolesExtension,
-    RuleExtension,
-    TxFacts,
-    denials,
-    extensions_for,
-    policy_extensions,
-)
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
 from cmc_workflow.policy.models import PolicyFile, load_policy_doc
 from cmc_workflow.policy.policyset import PolicySet, Roles, TriggerPolicy
@@ -29,21 +26,39 @@ __all__ = [
     "ListFacts",
     "Masker",
     "PolicyFile",
-    "PolicyRuntime",
     "PolicySet",
     "Request",
     "Roles",
-    "RolesExtension",
     "Rule",
-    "RuleExtension",
     "Step",
     "TriggerPolicy",
-    "TxFacts",
     "build_policy_set",
-    "denials",
-    "extensions_for",
     "load_policy_doc",
     "mask_value",
     "personal_fields",
-    "policy_extensions",
 ]
+
+_MOVED = frozenset(
+    {
+        "PolicyRuntime",
+        "RolesExtension",
+        "RuleExtension",
+        "TxFacts",
+        "denials",
+        "extensions_for",
+        "policy_extensions",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # deprecated for one release: the runtime names moved to cmc_workflow.policy.extension
+    if name in _MOVED:
+        warnings.warn(
+            f"cmc_workflow.policy.{name} is deprecated: import it from "
+            f"cmc_workflow.policy.extension",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("cmc_workflow.policy.extension"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

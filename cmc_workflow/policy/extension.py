@@ -6,16 +6,16 @@ every rule that refuses a trigger (it collects one :class:`PolicyDenied` per ext
 while ``Engine.fire`` stops at the first. The rules themselves are pure
 (:mod:`cmc_workflow.policy.rules`); this module turns the engine's :class:`Command` into a
 :class:`Request` and answers the rules' questions (:class:`Facts`) from the command's own
-transaction, through the store's :class:`~cmc_workflow.store.Tx`.
+transaction, through the store's :class:`~cmc_workflow.store.StoreTx`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.definition.models import FieldSpec
@@ -25,10 +25,7 @@ from cmc_workflow.model import SYSTEM, Actor
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.policyset import PolicySet
 from cmc_workflow.policy.rules import Denial, Entry, Request, Rule, ScopingRule, Step
-from cmc_workflow.store import ItemRow, Tx
-
-BUSINESS_TIMEZONE = "Asia/Shanghai"
-"""Where "today" is for date rules (an expiry date passes at local midnight)."""
+from cmc_workflow.store.port import ItemRow, StoreTx
 
 _MAX_ROUTES = 32
 
@@ -36,7 +33,7 @@ _MAX_ROUTES = 32
 class TxFacts:
     """The rules' questions answered from the store, inside the command's transaction."""
 
-    def __init__(self, tx: Tx, item: ItemRow | None) -> None:
+    def __init__(self, tx: StoreTx, item: ItemRow | None) -> None:
         self.tx = tx
         self.item = item
         self._history: list[Step] | None = None
@@ -80,13 +77,15 @@ class TxFacts:
 
 
 class PolicyRuntime:
-    """What the rule extensions of one engine share: the policy set, the clock's zone and
-    a per-thread memo so that one command's request and history are built once."""
+    """What the rule extensions of one engine share: the policy set and the clock's zone.
+    One command's request and history are built once, and kept in the command's own
+    ``scratch`` (so they live exactly as long as the command, whatever thread runs it)."""
 
     def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
         self.policy = policy
         self.zone = ZoneInfo(timezone)
-        self._local = threading.local()
+        self._request_key = (self, "request")
+        self._facts_key = (self, "facts")
 
     def resolve(self, actor: Actor) -> Actor:
         """``actor`` with the roles they hold through inheritance added."""
@@ -96,23 +95,21 @@ class PolicyRuntime:
         return Actor(actor.id, roles, actor.attributes)
 
     def request(self, command: Command) -> Request:
-        """The rules' view of ``command`` (built once per command and thread)."""
-        memo = getattr(self._local, "request", None)
-        if memo is not None and memo[0] is command:
-            cached: Request = memo[1]
+        """The rules' view of ``command`` (built once per command)."""
+        cached = command.scratch.get(self._request_key)
+        if isinstance(cached, Request):
             return cached
         request = self._build(command)
-        self._local.request = (command, request)
+        command.scratch[self._request_key] = request
         return request
 
-    def facts(self, command: Command, tx: Tx) -> TxFacts:
+    def facts(self, command: Command, tx: StoreTx) -> TxFacts:
         """The store's answers for ``command``'s item (history read once per command)."""
-        memo = getattr(self._local, "facts", None)
-        if memo is not None and memo[0] is command and memo[1] is tx:
-            facts: TxFacts = memo[2]
-            return facts
+        cached = command.scratch.get(self._facts_key)
+        if isinstance(cached, TxFacts) and cached.tx is tx:
+            return cached
         facts = TxFacts(tx, command.item)
-        self._local.facts = (command, tx, facts)
+        command.scratch[self._facts_key] = facts
         return facts
 
     def _build(self, command: Command) -> Request:
@@ -151,7 +148,7 @@ class PolicyRuntime:
             kind=command.kind,
         )
 
-    def judge(self, rule: Rule, command: Command, tx: Tx) -> Denial | None:
+    def judge(self, rule: Rule, command: Command, tx: StoreTx) -> Denial | None:
         """``rule``'s verdict on ``command`` (None: it passes or the rule has no say)."""
         request = self.request(command)
         if not rule.applies(request):
@@ -183,7 +180,7 @@ class RuleExtension(Extension):
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
 
-    def check(self, command: Command, tx: Tx) -> None:
+    def check(self, command: Command, tx: StoreTx) -> None:
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow:
             return
@@ -242,7 +239,7 @@ def extensions_for(policy: PolicySet, *, timezone: str = BUSINESS_TIMEZONE) -> l
 
 
 def denials(
-    extensions: Sequence[Extension], command: Command, tx: Tx
+    extensions: Sequence[Extension], command: Command, tx: StoreTx
 ) -> list[tuple[str, str, str]]:
     """Every policy refusal of ``command`` as (rule, English, Chinese): for explanations."""
     found = []

@@ -3,15 +3,16 @@
 Definitions are loaded once (:func:`load_definitions`) and the engine is built from that
 :class:`~cmc_workflow.definition.loader.LoadedSet` (:func:`open_engine`), so that the
 daemon, which also needs the schedules of the same set, never reads the YAML twice. It
-composes what :meth:`Engine.open <cmc_workflow.engine.Engine.open>` does after loading:
-the policies judge first, then the SLA clocks and the periodic schedules, then any other
-extension given. Commands that only read a database open its store with
-:func:`existing_store`.
+hands the set to the engine's composition root,
+:func:`cmc_workflow.engine.assemble`, as :meth:`Engine.open
+<cmc_workflow.engine.Engine.open>` does after loading. Commands that only read a
+database open its store with :func:`existing_store`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,15 +20,12 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from cmc_workflow.calendar import WorkingCalendar
-from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import LoadedSet
-from cmc_workflow.engine import Engine, system_clock
+from cmc_workflow.engine import Engine, assemble, system_clock
 from cmc_workflow.errors import StoreError
 from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import load_paths
-from cmc_workflow.policy import policy_extensions
-from cmc_workflow.schedules import Schedules
 from cmc_workflow.store import Store
 
 
@@ -57,27 +55,16 @@ def open_engine(
     (built on ``calendar``). Raises :class:`~cmc_workflow.errors.StoreError` when the
     database cannot be opened.
     """
-    calendar = calendar if calendar is not None else WorkingCalendar()
-    given = {type(extension) for extension in extensions}
-    time: list[Extension] = []
-    if Clocks not in given:
-        time.append(Clocks(calendar))
-    if Schedules not in given:
-        time.append(Schedules.from_loaded(loaded, calendar))
-    store = Store.open(db, migrate=migrate)
-    try:
-        return Engine(
-            store,
-            loaded.workflows,
-            clock=clock,
-            handlers=handlers,
-            deliver_inline=deliver_inline,
-            runner=runner,
-            extensions=[*policy_extensions(loaded), *time, *extensions],
-        )
-    except BaseException:
-        store.close()
-        raise
+    return assemble(
+        functools.partial(Store.open, db, migrate=migrate),
+        loaded,
+        clock=clock,
+        handlers=handlers,
+        deliver_inline=deliver_inline,
+        runner=runner,
+        extensions=extensions,
+        calendar=calendar,
+    )
 
 
 @contextmanager

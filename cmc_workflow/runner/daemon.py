@@ -44,7 +44,7 @@ import structlog
 
 from cmc_workflow import _signals
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
-from cmc_workflow.clocks import Clocks
+from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine, system_clock
 from cmc_workflow.errors import (
@@ -60,8 +60,9 @@ from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import iter_yaml_files, load_paths
 from cmc_workflow.runner.assemble import load_definitions, open_engine
 from cmc_workflow.runner.wakeups import Wakeups
-from cmc_workflow.schedules import Schedule, Schedules, schedules_from
-from cmc_workflow.store import timers as sql
+from cmc_workflow.schedules.extension import Schedules
+from cmc_workflow.schedules.language import schedules_from
+from cmc_workflow.schedules.recurrence import Schedule
 
 log = structlog.get_logger("cmc_workflow.daemon")
 
@@ -402,12 +403,12 @@ class Daemon:
             "workflows": self.engine.workflows,
         }
         with self.engine.store.write() as tx:
-            sql.heartbeat(tx, self.runner, self._host, os.getpid(), now, detail)
+            tx.heartbeat(self.runner, self._host, os.getpid(), now, detail)
 
     def _finish(self) -> None:
         try:
             with self.engine.store.write() as tx:
-                sql.runner_stopped(tx, self.runner, self.clock())
+                tx.runner_stopped(self.runner, self.clock())
         except CmcWorkflowError as exc:  # the database is gone: nothing more to record
             log.warning("stop_not_recorded", error=str(exc))
         finally:

@@ -39,7 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
-from cmc_workflow.schedules import Schedule
+from cmc_workflow.schedules.recurrence import Schedule
 
 log = structlog.get_logger("cmc_workflow.scheduler")
 

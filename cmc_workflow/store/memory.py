@@ -21,7 +21,6 @@ The clocks, timers, schedule occurrences, runners and report queries live in
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +29,7 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
+from cmc_workflow.store.memory_tables import Table, loaded, stored
 from cmc_workflow.store.memory_time import MemoryTimeQueries
 from cmc_workflow.store.port import (
     AuditRecord,
@@ -47,69 +47,6 @@ from cmc_workflow.store.port import (
 )
 
 __all__ = ["MemoryStore", "MemoryTx"]
-
-_MISSING: Any = object()
-
-
-def stored(value: Any) -> Any:
-    """A value as a column holds it: aware UTC times, JSON values copied."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored: pass an aware datetime")
-        return value.astimezone(dt.UTC)
-    if isinstance(value, Mapping | list | tuple):
-        return json.loads(json.dumps(value))
-    return value
-
-
-def loaded(value: Any) -> Any:
-    """A stored value handed out: JSON values copied, the rest as is (immutable)."""
-    if isinstance(value, dict | list):
-        return json.loads(json.dumps(value))
-    return value
-
-
-class Table:
-    """Rows by key; every change goes through :meth:`put`/:meth:`delete`, which log undo."""
-
-    def __init__(self, name: str, undo: Callable[[], list[tuple[Table, Any, Any]]]) -> None:
-        self.name = name
-        self.rows: dict[Any, dict[str, Any]] = {}
-        self.last_id = 0
-        self._undo = undo
-
-    def next_id(self) -> int:
-        """A new id (never reused, like a sequence: a rollback does not give it back)."""
-        self.last_id += 1
-        return self.last_id
-
-    def put(self, key: Any, row: dict[str, Any]) -> None:
-        """Insert or replace the row under ``key`` (rows are never changed in place)."""
-        self._undo().append((self, key, self.rows.get(key, _MISSING)))
-        self.rows[key] = row
-
-    def insert(self, key: Any, values: Mapping[str, Any]) -> None:
-        """Add a row under ``key`` with its values stored (times in UTC, JSON copied)."""
-        self.put(key, {k: stored(v) for k, v in values.items()})
-
-    def update(self, key: Any, **changes: Any) -> None:
-        """Replace the row under ``key`` with ``changes`` applied."""
-        self.put(key, {**self.rows[key], **{k: stored(v) for k, v in changes.items()}})
-
-    def delete(self, key: Any) -> None:
-        """Remove the row under ``key``."""
-        self._undo().append((self, key, self.rows[key]))
-        del self.rows[key]
-
-    def restore(self, key: Any, old: Any) -> None:
-        if old is _MISSING:
-            self.rows.pop(key, None)
-        else:
-            self.rows[key] = old
-
-    def values(self) -> list[dict[str, Any]]:
-        """Every row, in key order (ids ascend as they were given)."""
-        return [self.rows[k] for k in sorted(self.rows)]
 
 
 class MemoryStore:

@@ -10,8 +10,9 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from cmc_workflow.store.memory_tables import Table
 from cmc_workflow.store.port import (
     CLAIMED,
     CLOCK_COLUMNS,
@@ -39,9 +40,6 @@ from cmc_workflow.store.port import (
     typed,
     values_of,
 )
-
-if TYPE_CHECKING:
-    from cmc_workflow.store.memory import Table
 
 __all__ = ["MemoryTimeQueries"]
 

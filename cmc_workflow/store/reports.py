@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
@@ -32,9 +32,6 @@ from cmc_workflow.store.port import (
 )
 from cmc_workflow.store.tables import clocks, history, items
 
-if TYPE_CHECKING:
-    from cmc_workflow.store.repository import Tx
-
 __all__ = [
     "RUNNING",
     "STOPPED",
@@ -45,12 +42,6 @@ __all__ = [
     "ReportQueries",
     "SlaClockRow",
     "StateCountRow",
-    "first_entries",
-    "first_replies",
-    "overdue_items",
-    "sla_clocks",
-    "state_counts",
-    "workflow_records",
 ]
 
 
@@ -238,51 +229,3 @@ class ReportQueries:
 
 
 # -- the free functions of the first layout: one-line wrappers until call sites move --
-
-
-def state_counts(
-    tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> list[StateCountRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.state_counts`."""
-    return tx.state_counts(since, until)
-
-
-def sla_clocks(
-    tx: Tx, since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> list[SlaClockRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.sla_clocks`."""
-    return tx.sla_clocks(since, until)
-
-
-def first_replies(
-    tx: Tx,
-    workflow_id: str,
-    triggers: Sequence[str],
-    category_field: str,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    received_field: str | None = None,
-) -> list[FirstReplyRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.first_replies`."""
-    return tx.first_replies(workflow_id, triggers, category_field, since, until, received_field)
-
-
-def overdue_items(tx: Tx, now: dt.datetime) -> list[OverdueRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.overdue_items`."""
-    return tx.overdue_items(now)
-
-
-def first_entries(
-    tx: Tx,
-    workflow_id: str,
-    state: str,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-) -> list[PublicationRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.first_entries`."""
-    return tx.first_entries(workflow_id, state, since, until)
-
-
-def workflow_records(tx: Tx, workflow_id: str) -> list[RecordRow]:
-    """Kept until call sites move: use :meth:`ReportQueries.workflow_records`."""
-    return tx.workflow_records(workflow_id)

@@ -1,0 +1,388 @@
+"""The runtime :class:`Clocks` extension: arms, pauses, resumes and stops an item's clocks
+inside each accepted change's transaction, fires due timers through the runtime port, and
+reads clocks back (see the package's documentation)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from cmc_workflow.calendar import Deadline, WorkingCalendar
+from cmc_workflow.clocks.deadlines import (
+    BREACH_STEP,
+    compute_deadline,
+    counted_from,
+    date_due,
+    shift,
+    span,
+    step_time,
+)
+from cmc_workflow.clocks.firing import audit_values, fire_timer, utc
+from cmc_workflow.clocks.provisional import recompute
+from cmc_workflow.clocks.status import ClockView, view
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.models import Deadline as DeadlineSpec
+from cmc_workflow.extensions import Change, Extension, Runtime, Visit
+from cmc_workflow.store import port
+from cmc_workflow.store.port import ClockRow, StoreTx, TimerRow
+
+log = structlog.get_logger("cmc_workflow.clocks")
+
+SYSTEM_ROLE = "system"
+"""The role of the engine itself (timers, schedules): never reminded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Related:
+    """The states of a workflow version that any clock cares about."""
+
+    states: frozenset[str]
+
+
+class Clocks(Extension):
+    """The SLA clocks of every item, as an engine extension.
+
+    ::
+
+        calendar = WorkingCalendar.from_directory("calendars/")
+        clocks = Clocks(calendar)
+        engine = Engine.open(url, workflows="workflows/", extensions=[clocks])
+        engine.run_due()                    # fires due timers, then delivers the outbox
+        clocks.clocks(item.id)              # [ClockView(status="warning", ...)]
+
+    ``batch`` bounds how many timers one :meth:`run_due` call fires (the rest wait for
+    the next pass, so a daemon stays responsive to signals and reloads).
+    """
+
+    def __init__(self, calendar: WorkingCalendar, *, batch: int = 500) -> None:
+        self.calendar = calendar
+        self.batch = batch
+        self._runtime: Runtime | None = None
+        self._related: dict[str, _Related] = {}
+
+    # -- wiring ----------------------------------------------------------------------------
+    def bind(self, runtime: Runtime) -> None:
+        """Remember the runtime (its transactions, clock and system steps)."""
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime this extension is bound to."""
+        if self._runtime is None:
+            raise RuntimeError("Clocks is not bound: pass it to Engine.open(extensions=[...])")
+        return self._runtime
+
+    def set_calendar(self, calendar: WorkingCalendar) -> None:
+        """Use a new calendar for clocks started from now on (e.g. after a reload)."""
+        self.calendar = calendar
+
+    # -- arming and cancelling, inside the command's transaction ---------------------------
+    def after_change(self, tx: StoreTx, change: Change) -> None:
+        """Start, pause, resume, re-fence or stop the item's clocks after a change."""
+        wf = change.workflow
+        related = self._states_of(wf)
+        if change.left is None and change.kind != "start":
+            return  # a self-loop: the item stays where it is, its clocks run on
+        left = change.left.state if change.left is not None else None
+        final = change.final
+        if left not in related.states and final.state not in related.states:
+            return
+        active = tx.active_clocks(change.item_id) if change.kind != "start" else []
+        kept: set[str] = set()
+        for row in active:
+            spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
+            if spec is None:
+                self._stop(tx, row, change.now)
+            elif change.left is not None and change.left.state == final.state == row.state:
+                # left the state and came back through gateways in this one command: a new
+                # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
+                self._stop(tx, row, change.now)
+            elif final.state == row.state or final.state in spec.runs_in:
+                self._continue(tx, row, spec, final, change.now)
+                kept.add(row.state)
+            elif final.state in spec.pause_in:
+                self._pause(tx, row, final, change.now)
+                kept.add(row.state)
+            else:
+                self._stop(tx, row, change.now)
+        spec = wf.state(final.state).deadline
+        if spec is not None and final.state not in kept and not wf.is_end(final.state):
+            start = counted_from(spec, change.data, change.now)
+            deadline = self._deadline(spec, change.data, start)
+            if deadline is not None:
+                self._start(tx, wf, change.item_id, final, spec, start, deadline)
+            else:
+                log.info(
+                    "deadline_without_date",
+                    item_id=change.item_id,
+                    state=final.state,
+                    field=spec.until,
+                )
+
+    def _deadline(
+        self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
+    ) -> Deadline | None:
+        """When a clock starting at ``start`` is due: ``within`` counted from the start, or
+        the ``until`` date of the item's data (None: the item names no such date)."""
+        if spec.within is not None:
+            return compute_deadline(self.calendar, start, spec.within)
+        assert spec.until is not None  # the checks require one of within/until
+        due = date_due(data.get(spec.until), self.calendar.settings.tz)
+        if due is None:
+            return None
+        return Deadline(
+            start=start,
+            due=due,
+            rule=f"until data.{spec.until} ({due.isoformat()})",
+            calendar_version=self.calendar.version,
+        )
+
+    def _states_of(self, wf: CompiledWorkflow) -> _Related:
+        found = self._related.get(wf.content_hash)
+        if found is None:
+            names: set[str] = set()
+            for name, state in wf.definition.states.items():
+                if state.deadline is not None:
+                    names |= {name, *state.deadline.pause_in, *state.deadline.runs_in}
+            found = self._related[wf.content_hash] = _Related(frozenset(names))
+        return found
+
+    def _start(
+        self,
+        tx: StoreTx,
+        wf: CompiledWorkflow,
+        item_id: int,
+        at: Visit,
+        spec: DeadlineSpec,
+        now: dt.datetime,
+        deadline: Deadline,
+    ) -> None:
+        due = deadline.due
+        unit = span(spec)
+        times = [step_time(self.calendar, s, unit, now, due) for s in spec.steps]
+        warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
+        clock_id = tx.insert_clock(
+            {
+                "item_id": item_id,
+                "workflow_id": wf.id,
+                "state": at.state,
+                "at_state": at.state,
+                "visit": at.visit,
+                "status": port.RUNNING,
+                "within": str(spec.within) if spec.within is not None else spec.span,
+                "started_at": now,
+                "due_at": due,
+                "warn_at": min(warns) if warns else None,
+                "rule": deadline.rule,
+                "calendar_version": deadline.calendar_version,
+                "provisional": deadline.provisional,
+                "detail": {
+                    "deadline": deadline.as_record(),
+                    "steps": [s.model_dump(mode="json", exclude_none=True) for s in spec.steps],
+                    "implements": list(spec.implements),
+                    "pauses": [],
+                },
+            },
+        )
+        # a warning without `to:` reminds whoever the task waits on: each role that may
+        # act in the state gets one timer (one notification)
+        roles: set[str] = set().union(*(e.roles for e in wf.edges(at.state)))
+        waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
+        rows = [
+            self._timer(item_id, clock_id, at, j, step.action, role, step.trigger, when, now)
+            for j, (step, when) in enumerate(zip(spec.steps, times, strict=True))
+            for role in (waiting if step.action == "warn" and step.to is None else [step.to])
+        ]
+        if not any(step.action == "breach" for step in spec.steps):
+            rows.append(
+                self._timer(item_id, clock_id, at, BREACH_STEP, "breach", None, None, due, now)
+            )
+        tx.insert_timers(rows)
+        if deadline.provisional:
+            log.warning(
+                "provisional_deadline",
+                item_id=item_id,
+                workflow=wf.id,
+                state=at.state,
+                due=due.isoformat(),
+                guessed_years=sorted(deadline.guessed_years),
+                rule=deadline.rule,
+            )
+
+    @staticmethod
+    def _timer(
+        item_id: int,
+        clock_id: int,
+        at: Visit,
+        step: int,
+        action: str,
+        role: str | None,
+        trigger: str | None,
+        when: dt.datetime,
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        return {
+            "item_id": item_id,
+            "clock_id": clock_id,
+            "state": at.state,
+            "visit": at.visit,
+            "step": step,
+            "action": action,
+            "role": role,
+            "trigger": trigger,
+            "due_at": when,
+            "status": port.PENDING,
+            "created_at": now,
+        }
+
+    def _continue(
+        self, tx: StoreTx, row: ClockRow, spec: DeadlineSpec, at: Visit, now: dt.datetime
+    ) -> None:
+        """The item is (back) where the clock runs: resume it, or move the timers' fence."""
+        if row.status == port.PAUSED and row.paused_at is not None:
+            within = span(spec)
+            paused_from = row.paused_at
+            moved = {
+                t.id: shift(self.calendar, t.due_at, within, paused_from, now)
+                for t in tx.clock_timers(row.id, port.PAUSED)
+            }
+            for timer_id, when in moved.items():
+                tx.resume_timer(timer_id, when, at.state, at.visit)
+            pauses = [
+                *row.detail.get("pauses", []),
+                {"from": utc(paused_from), "to": utc(now), "in": row.at_state},
+            ]
+            tx.update_clock(
+                row.id,
+                {
+                    "status": port.RUNNING,
+                    "paused_at": None,
+                    "at_state": at.state,
+                    "visit": at.visit,
+                    "due_at": shift(self.calendar, row.due_at, within, paused_from, now),
+                    "warn_at": None
+                    if row.warn_at is None
+                    else shift(self.calendar, row.warn_at, within, paused_from, now),
+                    "detail": {**row.detail, "pauses": pauses},
+                },
+            )
+            return
+        tx.set_clock_timers(row.id, port.PENDING, {"state": at.state, "visit": at.visit})
+        tx.update_clock(row.id, {"at_state": at.state, "visit": at.visit})
+
+    def _pause(self, tx: StoreTx, row: ClockRow, at: Visit, now: dt.datetime) -> None:
+        values: dict[str, Any] = {"at_state": at.state, "visit": at.visit}
+        if row.status == port.RUNNING:
+            tx.set_clock_timers(row.id, port.PENDING, {"status": port.PAUSED, "state": at.state})
+            values.update(status=port.PAUSED, paused_at=now)
+            if now > row.due_at and row.breached_at is None:
+                values["breached_at"] = now  # it was overdue before the pause began
+                self._audit_breach(tx, row, now, "overdue when paused")
+        tx.update_clock(row.id, values)
+
+    def _stop(self, tx: StoreTx, row: ClockRow, now: dt.datetime) -> None:
+        late = row.breached_at is not None or (row.status == port.RUNNING and now > row.due_at)
+        values: dict[str, Any] = {
+            "status": port.STOPPED,
+            "stopped_at": now,
+            "paused_at": None,
+            "outcome": "breached" if late else "met",
+        }
+        if late and row.breached_at is None:
+            values["breached_at"] = now  # no timer recorded it in time: record it now
+            self._audit_breach(tx, row, now, "overdue when the item moved on")
+        tx.update_clock(row.id, values)
+        for status in (port.PENDING, port.PAUSED):
+            tx.set_clock_timers(row.id, status, {"status": port.CANCELLED, "done_at": now})
+
+    def _audit_breach(self, tx: StoreTx, row: ClockRow, now: dt.datetime, why: str) -> None:
+        tx.insert_audit(
+            audit_values(
+                now,
+                row.workflow_id,
+                row.item_id,
+                f"deadline:{row.state}:breach",
+                f"deadline of {row.state!r} ({row.within}) breached: {why}; due "
+                f"{row.due_at.isoformat()}",
+                {"clock_id": row.id, "action": "breach", "due_at": row.due_at.isoformat()},
+            )
+        )
+
+    # -- firing due timers -------------------------------------------------------------------
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest pending timer is due (for the scheduler's wake-up)."""
+        with self.runtime.read() as tx:
+            return tx.next_due_at()
+
+    def run_due(self, now: dt.datetime) -> int:
+        """Fire the timers due at ``now``, each in its own transaction; returns how many
+        were claimed (fired, found stale, or failed)."""
+        runtime = self.runtime
+        with runtime.read() as tx:
+            first = tx.next_due_at()
+        if first is None or first > now:
+            return 0  # the common case: one index probe, no write lock
+        done = 0
+        with runtime.write_series() as transaction:
+            while done < self.batch:
+                with transaction() as tx:
+                    due = tx.claim_due_timer(now)
+                    if due is None:
+                        break
+                    status, error = fire_timer(runtime, tx, due, now)
+                    tx.finish_timer(due.timer.id, status, runtime.now(), runtime.runner, error)
+                done += 1
+                self._log(due.timer, status, error)
+        return done
+
+    @staticmethod
+    def _log(timer: TimerRow, status: str, error: str | None) -> None:
+        log.info(
+            "timer_fired" if status == port.FIRED else f"timer_{status}",
+            timer_id=timer.id,
+            item_id=timer.item_id,
+            action=timer.action,
+            state=timer.state,
+            due=timer.due_at.isoformat(),
+            error=error,
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+    def clocks(self, item_id: int, now: dt.datetime | None = None) -> list[ClockView]:
+        """The item's clocks, oldest first, with their status as of ``now`` (default: the
+        engine's clock)."""
+        at = now or self.runtime.now()
+        with self.runtime.read() as tx:
+            rows = tx.clocks_of(item_id)
+        return [view(r, at) for r in rows]
+
+    def timers(self, item_id: int) -> list[TimerRow]:
+        """The item's timers, in the order armed, whatever their status."""
+        with self.runtime.read() as tx:
+            return tx.timers_of(item_id)
+
+    def provisional(self, limit: int = 100) -> list[ClockView]:
+        """Running clocks whose due time rests on a year without calendar data."""
+        now = self.runtime.now()
+        with self.runtime.read() as tx:
+            rows = tx.provisional_clocks(limit)
+        return [view(r, now) for r in rows]
+
+    def recompute_provisional(self, now: dt.datetime | None = None) -> int:
+        """Recompute provisional running clocks with the current calendar (after a year's
+        data arrived in ``calendars/``); returns how many changed. Clocks that paused keep
+        their times, since their pauses were counted on the old data."""
+        at = now or self.runtime.now()
+        changed = 0
+        with self.runtime.write() as tx:
+            for row in tx.provisional_clocks(limit=10_000):
+                if row.status != port.RUNNING or row.detail.get("pauses"):
+                    continue
+                if row.calendar_version == self.calendar.version:
+                    continue
+                changed += recompute(self.calendar, tx, row, at)
+        return changed

@@ -1,0 +1,160 @@
+"""Applying a claimed timer's effect in its transaction: a deadline step's warning,
+escalation or breach (audit, outbox notification, a mark on the clock) or a ``fire`` step
+the engine takes through the runtime."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import structlog
+
+from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
+from cmc_workflow.extensions import Runtime
+from cmc_workflow.model import SYSTEM
+from cmc_workflow.store import port
+from cmc_workflow.store.port import StoreTx
+
+log = structlog.get_logger("cmc_workflow.clocks")
+
+
+def fire_timer(
+    runtime: Runtime, tx: StoreTx, due: port.DueTimer, now: dt.datetime
+) -> tuple[str, str | None]:
+    """Apply a claimed timer's effect in ``tx``; returns its final status and error.
+
+    The fence is read with the claim: a timer whose item left the state visit (or
+    whose clock stopped) is ``stale``. A ``fire`` step goes through
+    :meth:`Runtime.fire_system`, which locks the item and checks the fence again (and
+    rolls back only its own writes when refused); the other effects only append (audit,
+    outbox) and mark the clock.
+    """
+    timer = due.timer
+    if due.item_closed or due.item_state != timer.state or due.item_visit != timer.visit:
+        return port.STALE, None
+    if timer.clock_id is not None and due.clock_status != port.RUNNING:
+        return port.STALE, None
+    clock_state = due.clock_state or timer.state
+    rule = f"deadline:{clock_state}:{timer.action}"
+    late = now - timer.due_at
+    reason = f"timer {timer.id}: {timer.action} of the deadline of {clock_state!r}"
+    if due.clock_due_at is not None:
+        reason += f" ({due.clock_within}, due {due.clock_due_at.isoformat()})"
+    detail = {
+        "timer_id": timer.id,
+        "clock_id": timer.clock_id,
+        "action": timer.action,
+        "step": timer.step,
+        "timer_due_at": timer.due_at.isoformat(),
+        "late_seconds": round(late.total_seconds(), 3),
+    }
+    if timer.action == "fire":
+        assert timer.trigger is not None  # the checks require a trigger on fire steps
+        try:
+            runtime.fire_system(
+                tx,
+                timer.item_id,
+                timer.trigger,
+                state=timer.state,
+                visit=timer.visit,
+                reason=reason,
+            )
+        except PolicyDenied as exc:
+            # a policy refuses the engine's step like a person's: the runtime rolled
+            # it back, the item stays where it is, the refusal names the rule
+            tx.insert_audit(
+                audit_values(
+                    now,
+                    due.workflow_id,
+                    timer.item_id,
+                    exc.rule,
+                    f"{reason}: {exc}",
+                    {**detail, "deadline": rule, "reason_zh": exc.reason_zh},
+                    outcome="refused",
+                    trigger=timer.trigger,
+                )
+            )
+            log.warning(
+                "timer_refused",
+                item_id=timer.item_id,
+                timer_id=timer.id,
+                trigger=timer.trigger,
+                rule=exc.rule,
+            )
+            return port.FAILED, str(exc)[:4000]
+        except CmcWorkflowError as exc:
+            tx.insert_audit(
+                audit_values(
+                    now,
+                    due.workflow_id,
+                    timer.item_id,
+                    rule,
+                    f"{reason}: {exc}",
+                    detail,
+                    outcome="failed",
+                    trigger=timer.trigger,
+                )
+            )
+            return port.FAILED, str(exc)[:4000]
+        return port.FIRED, None
+    column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
+    if timer.clock_id is not None and timer.action in column:
+        tx.mark_clock_once(timer.clock_id, column[timer.action], now)
+    if timer.role is not None:
+        tx.insert_outbox(
+            [
+                {
+                    "item_id": timer.item_id,
+                    "kind": "notify",
+                    "name": timer.role,
+                    "payload": {
+                        "workflow": due.workflow_id,
+                        "state": timer.state,
+                        "visit": timer.visit,
+                        "reason": reason,
+                        "deadline": {
+                            "action": timer.action,
+                            "due_at": utc(due.clock_due_at) if due.clock_due_at else None,
+                            "within": due.clock_within,
+                        },
+                    },
+                    "idempotency_key": f"timer:{timer.id}:{timer.action}:{timer.role}",
+                    "created_at": now,
+                    "available_at": now,
+                    "attempts": 0,
+                }
+            ]
+        )
+    tx.insert_audit(audit_values(now, due.workflow_id, timer.item_id, rule, reason, detail))
+    return port.FIRED, None
+
+
+def utc(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat()
+
+
+def audit_values(
+    now: dt.datetime,
+    workflow: str,
+    item_id: int,
+    rule: str,
+    reason: str,
+    detail: dict[str, Any],
+    *,
+    outcome: str = "accepted",
+    trigger: str | None = None,
+) -> dict[str, Any]:
+    """An audit record of a deadline step, written as the system actor."""
+    return {
+        "at": now,
+        "actor": SYSTEM.id,
+        "roles": sorted(SYSTEM.roles),
+        "command": "timer",
+        "workflow_id": workflow,
+        "item_id": item_id,
+        "trigger": trigger,
+        "outcome": outcome,
+        "rule": rule,
+        "reason": reason,
+        "detail": detail,
+    }

@@ -1,0 +1,40 @@
+"""What an engine runs besides its workflows: the policies, the SLA clocks and the
+periodic schedules of a loaded definition set, in judging order.
+
+The composition root, :func:`cmc_workflow.engine.assemble` (in
+:mod:`~cmc_workflow.engine.facade`, beside the class it builds), takes these and a store;
+:meth:`Engine.open` loads the files and calls it; the command line and the daemon call it
+with the :class:`LoadedSet` they loaded already, so nothing is read twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks.extension import Clocks
+from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.extensions import Extension
+from cmc_workflow.policy.extension import policy_extensions
+from cmc_workflow.schedules.extension import Schedules
+
+
+def runtime_extensions(
+    loaded: LoadedSet,
+    extensions: Sequence[Extension] = (),
+    *,
+    calendar: WorkingCalendar | None = None,
+) -> list[Extension]:
+    """Every extension an engine over ``loaded`` runs, in judging order: the policies
+    first, then the SLA clocks and the schedules (unless ``extensions`` holds a
+    :class:`Clocks` or :class:`Schedules` of its own), then ``extensions``. Raises
+    :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
+    calendar = calendar if calendar is not None else WorkingCalendar()
+    given = {type(extension) for extension in extensions}
+    time: list[Extension] = []
+    if Clocks not in given:
+        time.append(Clocks(calendar))
+    if Schedules not in given:
+        time.append(Schedules.from_loaded(loaded, calendar))
+    # the policies judge first; the clocks follow what was accepted
+    return [*policy_extensions(loaded), *time, *extensions]

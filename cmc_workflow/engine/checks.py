@@ -1,0 +1,237 @@
+"""The checks a command passes before anything is written: its input at the boundary,
+the trigger and roles, the form and data, the stale repeat of a click. Pure, but for
+:func:`refuse_repeated` (one read of the item's last command)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cmc_workflow import inputs
+from cmc_workflow import steps as steps_
+from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
+from cmc_workflow.definition.forms import validate_values
+from cmc_workflow.errors import (
+    ConflictError,
+    FieldError,
+    FormInvalid,
+    GuardRejected,
+    InputInvalid,
+    InvalidTrigger,
+    NotPermitted,
+)
+from cmc_workflow.model import Actor, id_problem, normal_id
+from cmc_workflow.store import ItemRow, StoreTx
+
+
+def start_refusal(actor: Actor, wf: CompiledWorkflow) -> str | None:
+    """Why ``actor`` may not start an item of ``wf`` (None: they hold a start role)."""
+    roles = wf.definition.start.roles
+    if actor.roles & set(roles):
+        return None
+    return (
+        f"{actor.id} may not start {wf.id!r}: it needs one of the roles {sorted(roles)}, "
+        f"they hold {sorted(actor.roles) or 'none'}"
+    )
+
+
+def check_inputs(
+    *,
+    texts: Mapping[str, object] | None = None,
+    ids: Mapping[str, object] | None = None,
+    data: object = None,
+) -> None:
+    """Refuse a command's input the store could not hold or a person could not read
+    (:class:`InputInvalid`, naming every bad field): ids of the wrong type or wider than
+    their columns, item ids outside 64 bits, data that is not a mapping or holds NUL, lone
+    surrogates or numbers that are not finite."""
+    errors: list[FieldError] = []
+    for name, value in (texts or {}).items():
+        problem = inputs.text_problem(name, value)
+        if problem is not None:
+            errors.append(problem)
+    for name, value in (ids or {}).items():
+        bounds = inputs.INT32 if name == "expected_version" else inputs.INT64
+        problem = inputs.int_problem(name, value, bounds, optional=name != "item_id")
+        if problem is not None:
+            errors.append(problem)
+    errors += inputs.data_problems("data", data)
+    if errors:
+        raise InputInvalid(errors)
+
+
+def canonical(form: Mapping[str, Any]) -> str:
+    return json.dumps(form, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def people_normalised(wf: CompiledWorkflow, values: dict[str, Any]) -> list[FieldError]:
+    """Normalise, in place, the people named in ``values``' assignee fields (the fields
+    a state's ``assignee:`` names), so that they compare with actor ids as a person
+    reads them; returns the ids that cannot name a person."""
+    errors: list[FieldError] = []
+    for name in {s.assignee for s in wf.definition.states.values() if s.assignee}:
+        value = values.get(name)
+        people = value if isinstance(value, list) else [value]
+        if not any(isinstance(p, str) for p in people):
+            continue
+        normal: list[Any] = []
+        for n, person in enumerate(people):
+            problem = id_problem(person) if isinstance(person, str) else None
+            if problem is not None and problem[0] != "actor_id_reserved":
+                where = f"{name}[{n}]" if isinstance(value, list) else name
+                errors.append(FieldError(where, problem[1], problem[2]))
+            normal.append(normal_id(person) if isinstance(person, str) else person)
+        values[name] = normal if isinstance(value, list) else normal[0]
+    return errors
+
+
+def reused_elsewhere(wf: CompiledWorkflow, state: str, trigger: str) -> bool:
+    """Whether a state other than ``state`` offers ``trigger`` too."""
+    return any(
+        edge.trigger == trigger
+        for name in wf.definition.states
+        if name != state
+        for edge in wf.edges(name)
+    )
+
+
+def refuse_repeated(
+    tx: StoreTx,
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    trigger: str,
+    actor: Actor,
+    form: Mapping[str, Any],
+) -> None:
+    """Refuse a stale repeat (rule ``repeated_command``): the item's last command was this
+    trigger by this person with this form and moved the item on, so the same click again
+    is one made before the first went through, landing on the next stage's trigger of that
+    name. A different form is a new command (e.g. a second anomaly reported)."""
+    if not reused_elsewhere(wf, row.state, trigger):
+        return  # no other state offers it: nothing could have moved the item here by it
+    last = tx.last_command(row.id)
+    if (
+        last is None
+        or last["kind"] != "fire"
+        or last["trigger"] != trigger
+        or normal_id(last["actor"]) != actor.id  # rows of older releases hold ids as typed
+        or last["from_state"] == last["to_state"]
+        or canonical(last["form"]) != canonical(form)
+    ):
+        return
+    repeated = ConflictError(
+        f"{actor.id} fired {trigger!r} on item {row.id} already (it moved from "
+        f"{last['from_state']!r} to {last['to_state']!r}, step {last['seq']}); the same "
+        f"command again is taken as a stale repeat. Reload the item and, to fire "
+        f"{trigger!r} again in {row.state!r}, pass the version you saw (now {row.version})",
+        item_id=str(row.id),
+        trigger=trigger,
+        state=row.state,
+        rule="repeated_command",
+        reason_zh=f"{actor.id} 已对事项 {row.id} 执行过 {trigger}（第 {last['seq']} 步，"
+        f"由 {last['from_state']} 转至 {last['to_state']}），重复的同一操作视为过时的重复点击。"
+        f"请刷新事项；如确需在 {row.state} 再次执行 {trigger}，请传入所见版本号"
+        f"（当前为 {row.version}）",
+    )
+    repeated.retryable = False  # the same call again is the same repeat: reload first
+    raise repeated
+
+
+def validated_data(wf: CompiledWorkflow, values: dict[str, Any]) -> dict[str, Any]:
+    """A start's data, validated against the workflow's ``data:`` (or :class:`FormInvalid`)."""
+    spec = wf.definition.data
+    if not spec:
+        return values
+    clean, errors = validate_values(spec, values)
+    errors += people_normalised(wf, clean)
+    if errors:
+        raise FormInvalid(errors, trigger="start", state=wf.initial)
+    return clean
+
+
+def permitted_edge(
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    trigger: str,
+    actor: Actor,
+    form: Mapping[str, Any],
+) -> Edge:
+    """The transition ``trigger`` takes for ``actor`` from the item's state with ``form``
+    (or :class:`InvalidTrigger`, :class:`NotPermitted`, :class:`GuardRejected`)."""
+    candidates = [e for e in wf.edges(row.state) if e.trigger == trigger]
+    if not candidates or trigger == ROUTE_TRIGGER:
+        raise InvalidTrigger(
+            f"{trigger!r} cannot be fired in state {row.state!r}; possible here: "
+            f"{', '.join(wf.triggers(row.state)) or 'nothing'}",
+            item_id=str(row.id),
+            trigger=trigger,
+            state=row.state,
+        )
+    allowed_roles = set().union(*(e.roles for e in candidates))
+    if not actor.roles & allowed_roles:
+        raise NotPermitted(
+            f"{actor.id} may not fire {trigger!r} in {row.state!r}: it needs one of the "
+            f"roles {sorted(allowed_roles)}, they hold {sorted(actor.roles) or 'none'}",
+            item_id=str(row.id),
+            trigger=trigger,
+            state=row.state,
+        )
+    try:
+        edge = wf.take(row.state, trigger, steps_.scope(row.data, form, actor))
+    except GuardRejected as exc:
+        exc.item_id = str(row.id)
+        raise
+    if not actor.roles & edge.roles:
+        raise NotPermitted(
+            f"{actor.id} may not fire {trigger!r} here now: this case needs one of "
+            f"{sorted(edge.roles)}",
+            item_id=str(row.id),
+            trigger=trigger,
+            state=row.state,
+        )
+    return edge
+
+
+def choose(
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    trigger: str,
+    actor: Actor,
+    form: dict[str, Any],
+) -> tuple[Edge, dict[str, Any]]:
+    """The transition a fire takes and its validated form (refused on a closed item)."""
+    if row.closed_at is not None:
+        raise InvalidTrigger(
+            f"item {row.id} is closed (in {row.state!r}); nothing can be fired",
+            item_id=str(row.id),
+            trigger=trigger,
+            state=row.state,
+        )
+    edge = permitted_edge(wf, row, trigger, actor, form)
+    clean, errors = validate_values(edge.form, form)
+    # submitted values are merged into the item's data: a form field that is also a
+    # data field must keep the data valid (an optional `title` may not blank it)
+    spec = wf.definition.data
+    overlap = {name: spec[name] for name in clean if name in spec}
+    if overlap:
+        _ignored, data_errors = validate_values(overlap, {k: clean[k] for k in overlap})
+        errors += data_errors
+    errors += people_normalised(wf, clean)
+    if errors:
+        raise FormInvalid(errors, item_id=str(row.id), trigger=trigger, state=row.state)
+    return edge, clean
+
+
+def decided_by_form(wf: CompiledWorkflow, state: str, trigger: str, actor: Actor) -> Edge | None:
+    """The first transition of ``trigger`` open to ``actor`` whose guard reads a field of
+    its own form (``form.x``, or ``data.x`` with the form merged over the data)."""
+    for edge in wf.edges(state):
+        if (
+            edge.trigger == trigger
+            and actor.roles & edge.roles
+            and edge.guard is not None
+            and edge.guard.fields & set(edge.form)
+        ):
+            return edge
+    return None

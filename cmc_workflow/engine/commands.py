@@ -1,0 +1,245 @@
+"""The command pipeline: admit the actor and the input, judge (roles, guards, form,
+extensions), write through :mod:`~cmc_workflow.engine.transition` in one transaction,
+audit, then deliver inline. ``start`` and ``fire`` for people, ``fire_system`` for the
+engine's own steps, ``allowed`` to ask ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from cmc_workflow import steps as steps_
+from cmc_workflow.compiler import CompiledWorkflow, Edge
+from cmc_workflow.engine import audit, checks, delivery, links, queries, transition
+from cmc_workflow.engine.context import CommandContext, Core
+from cmc_workflow.engine.transition import Outbox
+from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, PolicyDenied
+from cmc_workflow.extensions import Command, StartClaim
+from cmc_workflow.model import SYSTEM, Actor, Allowed, Item
+from cmc_workflow.registry import Version
+from cmc_workflow.store import ItemRow, StoreTx
+
+log = structlog.get_logger("cmc_workflow.engine")
+
+
+def start(
+    core: Core,
+    workflow: str,
+    actor: Actor,
+    data: Mapping[str, Any] | None,
+    parent_id: int | None,
+    claim: StartClaim | None = None,
+) -> Item:
+    """Start an item (see :meth:`Engine.start`); ``claim`` runs in its transaction."""
+    now = core.now()
+    caller: object = actor
+    try:
+        actor = caller = core.resolved(actor)
+        checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
+        with core.store.write() as tx:
+            if parent_id is not None:
+                core.load(tx, parent_id)  # a missing parent is not found, not a race
+            ctx = CommandContext(tx, actor, "start", now, core.claim_until(now, 0), claim=claim)
+            row, version, outbox = transition.start_in(
+                core, ctx, workflow, dict(data or {}), parent_id
+            )
+    except EngineError as exc:
+        audit.refusal(core, caller, "start", workflow, None, None, exc, now)
+        raise
+    log.info("item_started", workflow=workflow, item_id=row.id, state=row.state, actor=actor.id)
+    if delivery.after_commit(core, outbox):
+        return queries.get(core, row.id)
+    return core.item(row, version)
+
+
+def fire(
+    core: Core,
+    item_id: int,
+    trigger: str,
+    actor: Actor,
+    data: Mapping[str, Any] | None,
+    expected_version: int | None,
+) -> Item:
+    """Fire ``trigger`` on an item (see :meth:`Engine.fire`)."""
+    now = core.now()
+    caller: object = actor
+    workflow: str | None = None
+    try:
+        actor = caller = core.resolved(actor)
+        checks.check_inputs(
+            texts={"trigger": trigger},
+            ids={"item_id": item_id, "expected_version": expected_version},
+            data=data,
+        )
+        form = dict(data or {})
+        with core.store.write() as tx:
+            row = core.load(tx, item_id, lock=True)
+            workflow = row.workflow_id
+            if expected_version is not None and row.version != expected_version:
+                raise ConflictError(
+                    f"item {item_id} is at version {row.version}, not {expected_version}: "
+                    "someone acted on it first; reload it",
+                    item_id=str(item_id),
+                    trigger=trigger,
+                    state=row.state,
+                    reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
+                    f"{expected_version}：已有人先行操作，请刷新后重试",
+                )
+            version = core.definitions.version(tx, row.definition_id)
+            wf = version.workflow
+            edge, clean = checks.choose(wf, row, trigger, actor, form)
+            data_after = {**row.data, **clean}
+            command = Command(
+                "fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now
+            )
+            transition.judge(core, command, tx)
+            if expected_version is None:
+                checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
+            ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))
+            outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
+            audit.record(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
+    except EngineError as exc:
+        audit.refusal(core, caller, "fire", workflow, item_id, trigger, exc, now)
+        raise
+    log.info(
+        "item_fired",
+        workflow=workflow,
+        item_id=item_id,
+        trigger=trigger,
+        state=new_row.state,
+        actor=actor.id,
+    )
+    if delivery.after_commit(core, outbox):
+        return queries.get(core, item_id)  # a handler moved it on already
+    return core.item(new_row, version)
+
+
+def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
+    """Every trigger of the item's state and whether ``actor`` may fire it now (see
+    :meth:`Engine.allowed`)."""
+    now = core.now()
+    caller: object = actor
+    try:
+        actor = caller = core.resolved(actor)
+        checks.check_inputs(ids={"item_id": item_id})
+    except EngineError as exc:
+        audit.refusal(core, caller, "allowed", None, item_id, None, exc, now)
+        raise
+    result = []
+    with core.store.read() as tx:
+        row = core.load(tx, item_id)
+        wf = core.definitions.version(tx, row.definition_id).workflow
+        probe = CommandContext(tx, actor, "fire", now)
+        for trigger in wf.triggers(row.state):
+            edge, reasons, rules = judge_trigger(core, probe, wf, row, trigger)
+            label = edge.spec.label.zh if edge.spec.label else trigger
+            result.append(
+                Allowed(
+                    trigger=trigger,
+                    allowed=not reasons,
+                    target=edge.target,
+                    label=label,
+                    reasons=tuple(reasons),
+                    form=tuple(edge.form),
+                    rules=tuple(rules),
+                )
+            )
+    return result
+
+
+def judge_trigger(
+    core: Core, ctx: CommandContext, wf: CompiledWorkflow, row: ItemRow, trigger: str
+) -> tuple[Edge, list[str], list[str]]:
+    """Would ``trigger`` be accepted for ``ctx.actor`` now (with an empty form)?"""
+    actor, tx = ctx.actor, ctx.tx
+    edge = next(e for e in wf.edges(row.state) if e.trigger == trigger)
+    if row.closed_at is not None:
+        return edge, ["the item is closed"], ["closed"]
+    try:
+        edge = checks.permitted_edge(wf, row, trigger, actor, {})
+    except GuardRejected as exc:
+        # a guard on what the actor will submit cannot be judged before they do
+        pending = checks.decided_by_form(wf, row.state, trigger, actor)
+        if pending is None:
+            return edge, [str(exc)], [type(exc).__name__]
+        edge = pending
+    except EngineError as exc:
+        return edge, [str(exc)], [type(exc).__name__]
+    if edge.spec.children_closed:
+        try:
+            links.refuse_open_children(tx, row, edge)
+        except GuardRejected as exc:
+            return edge, [str(exc)], [type(exc).__name__]
+    for child in edge.starts:
+        found = core.definitions.current(child.workflow)
+        refusal = checks.start_refusal(actor, found.workflow) if found else None
+        if refusal is not None:
+            return edge, [f"{trigger!r} opens an item that {refusal}"], ["NotPermitted"]
+    command = Command(  # a probe: the form comes with fire()
+        "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, ctx.now, probe=True
+    )
+    reasons: list[str] = []
+    rules: list[str] = []
+    for extension in core.extensions:
+        try:
+            extension.check(command, tx)
+        except PolicyDenied as exc:
+            reasons.append(str(exc))
+            rules.append(exc.rule)
+    return edge, reasons, rules
+
+
+def fire_system(
+    core: Core,
+    item_id: int,
+    trigger: str,
+    *,
+    state: str,
+    visit: int,
+    reason: str,
+    tx: StoreTx | None = None,
+) -> Item | None:
+    """Fire ``trigger`` as the engine itself (see :meth:`Engine.fire_system`)."""
+    if tx is not None:  # not delivered inline: its side effects stay unclaimed
+        done = system_step(core, tx, item_id, trigger, state, visit, reason, inline=False)
+        return None if done is None else core.item(done[0], done[1])
+    try:
+        with core.store.write() as own:
+            done = system_step(core, own, item_id, trigger, state, visit, reason, inline=True)
+    except PolicyDenied as exc:
+        audit.system_refusal(core, exc, "timer", item_id, trigger, reason)
+        raise
+    if done is None:
+        return None
+    new_row, version, outbox = done
+    if delivery.after_commit(core, outbox):
+        return queries.get(core, item_id)
+    return core.item(new_row, version)
+
+
+def system_step(
+    core: Core,
+    tx: StoreTx,
+    item_id: int,
+    trigger: str,
+    state: str,
+    visit: int,
+    reason: str,
+    *,
+    inline: bool,
+) -> tuple[ItemRow, Version, Outbox] | None:
+    """A timer's step in ``tx``, fenced by the state visit (None: the fence failed)."""
+    now = core.now()
+    row = core.load(tx, item_id, lock=True)
+    if row.state != state or row.visit != visit or row.closed_at is not None:
+        return None
+    version = core.definitions.version(tx, row.definition_id)
+    wf = version.workflow
+    edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
+    ctx = CommandContext(tx, SYSTEM, "timer", now, core.claim_until(now, 0) if inline else None)
+    transition.check_system(core, ctx, wf, row, edge)
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, {})
+    audit.record(tx, SYSTEM, "timer", wf.id, item_id, trigger, "accepted", now, reason=reason)
+    return new_row, version, outbox

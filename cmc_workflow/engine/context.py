@@ -1,0 +1,143 @@
+"""What a command runs with: the engine's shared parts (:class:`Core`) and one command's
+context (:class:`CommandContext`), passed instead of long parameter lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from cmc_workflow import inputs
+from cmc_workflow.errors import ItemNotFound
+from cmc_workflow.extensions import Extension, StartClaim
+from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.model import Actor, Item, is_engine_actor
+from cmc_workflow.registry import Registry, Version
+from cmc_workflow.store import ItemRow, StorePort, StoreTx
+
+Clock = Callable[[], dt.datetime]
+
+MAX_INLINE_CHAIN = 8
+"""Handler outcomes that lead into another serviceTask run inline this many times in a
+row; the rest of such a chain (or loop) waits for the next delivery pass."""
+MAX_LINK_DEPTH = 8
+"""How deep one command may start or gather items that start or gather items in turn."""
+OUTBOX_LEASE = dt.timedelta(minutes=5)
+OUTBOX_MAX_BACKOFF = dt.timedelta(hours=1)
+
+
+class Core:
+    """The parts every command module reads: the store, the definitions, the extensions,
+    the handlers, this runner's name and the clock. One per engine, shared by its threads
+    (nothing here changes per command; ``handlers`` may be replaced as a whole)."""
+
+    __slots__ = (
+        "clock",
+        "definitions",
+        "deliver_inline",
+        "extensions",
+        "handlers",
+        "runner",
+        "store",
+        "strict_handlers",
+    )
+
+    def __init__(
+        self,
+        store: StorePort,
+        definitions: Registry,
+        *,
+        clock: Clock,
+        handlers: HandlerRegistry,
+        strict_handlers: bool,
+        deliver_inline: bool,
+        runner: str,
+        extensions: Sequence[Extension],
+    ) -> None:
+        self.store = store
+        self.definitions = definitions
+        self.clock = clock
+        self.handlers = handlers
+        self.strict_handlers = strict_handlers
+        self.deliver_inline = deliver_inline
+        self.runner = runner
+        self.extensions = tuple(extensions)
+
+    def now(self) -> dt.datetime:
+        """The clock's now; refuses a naive datetime."""
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the engine's clock must return aware datetimes")
+        return now
+
+    def resolved(self, actor: object) -> Actor:
+        """``actor`` as a command takes them: admitted at the boundary (id normalised, or
+        :class:`IdentityRefused`), then as the extensions see them (e.g. with roles held
+        through inheritance). Inherited roles may not reach the engine's own role."""
+        admitted = inputs.admitted(actor)
+        resolved = admitted
+        for extension in self.extensions:
+            resolved = extension.resolve(resolved)
+        if resolved is not admitted and not is_engine_actor(admitted):
+            inputs.admitted(Actor(resolved.id, resolved.roles, resolved.attributes))
+        return resolved
+
+    @staticmethod
+    def load(tx: StoreTx, item_id: int, *, lock: bool = False) -> ItemRow:
+        """The item's row, or :class:`ItemNotFound`."""
+        row = tx.item(item_id, lock=lock)
+        if row is None:
+            raise ItemNotFound(f"no item {item_id}", item_id=str(item_id))
+        return row
+
+    def claim_until(self, now: dt.datetime, depth: int) -> dt.datetime | None:
+        """Until when a command's side effects are claimed for inline delivery, or None
+        when this engine will not deliver them inline (the daemon will)."""
+        if not self.deliver_inline or depth >= MAX_INLINE_CHAIN:
+            return None
+        return now + OUTBOX_LEASE
+
+    @staticmethod
+    def item(row: ItemRow, version: Version) -> Item:
+        """The public view of a stored item."""
+        return Item(
+            id=row.id,
+            workflow=row.workflow_id,
+            revision=version.row.revision,
+            state=row.state,
+            state_label=version.workflow.state(row.state).label.zh,
+            data=row.data,
+            visit=row.visit,
+            version=row.version,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            updated_at=row.updated_at,
+            closed_at=row.closed_at,
+            parent_id=row.parent_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """One command in its transaction: who acts, as what kind of step, when, and how its
+    side effects are claimed. Items started or gathered by the command's links run in a
+    :meth:`deeper` context of the same transaction. (The workflow is not part of it: one
+    command may touch items of several workflows; each write takes the item's own.)
+
+    ``kind`` is ``start``, ``fire``, ``collect``, ``timer`` or ``handler``;
+    ``claim_until`` is when this runner's inline claim on the queued side effects ends
+    (None: left for the delivery pass); ``depth`` counts the links followed;
+    ``claim`` runs once, in the transaction, for the item the command itself starts.
+    """
+
+    tx: StoreTx
+    actor: Actor
+    kind: str
+    now: dt.datetime
+    claim_until: dt.datetime | None = None
+    depth: int = 0
+    claim: StartClaim | None = None
+
+    def deeper(self, kind: str) -> CommandContext:
+        """The context of an item this command starts or gathers through a link."""
+        return replace(self, kind=kind, depth=self.depth + 1, claim=None)

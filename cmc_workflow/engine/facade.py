@@ -1,0 +1,367 @@
+"""The public façade: start items, fire triggers, ask what is allowed, read state and history.
+
+Every command is one database transaction holding the new state, its history rows, the
+outbox rows of its side effects and an audit record (ARCHITECTURE decision 6). A refused
+command writes only its audit record. Side effects are delivered after commit, at least
+once (:meth:`Engine.deliver_outbox`, also called by :meth:`Engine.run_due`).
+
+The methods here only delegate: the pipeline is in :mod:`~cmc_workflow.engine.commands`,
+the writes in :mod:`~cmc_workflow.engine.transition` and
+:mod:`~cmc_workflow.engine.links`, delivery in :mod:`~cmc_workflow.engine.delivery`,
+reading in :mod:`~cmc_workflow.engine.queries`; :func:`assemble` puts an engine
+together (the one composition root: :meth:`Engine.open`, the command line and the daemon
+all build engines through it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
+from cmc_workflow.engine import commands, delivery, queries
+from cmc_workflow.engine.assembly import runtime_extensions
+from cmc_workflow.engine.context import Clock, Core
+from cmc_workflow.engine.delivery import RunReport
+from cmc_workflow.engine.runtime import EngineRuntime
+from cmc_workflow.extensions import Extension
+from cmc_workflow.handlers import Handler, HandlerRegistry
+from cmc_workflow.language import load_paths
+from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
+from cmc_workflow.registry import Registry, check_handlers
+from cmc_workflow.store import OutboxRow, Store, StoreTx
+
+
+def system_clock() -> dt.datetime:
+    """The default clock: now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Engine:
+    """Moves items through their workflows and remembers every step.
+
+    Open it with :meth:`open` and use it as a context manager::
+
+        with Engine.open("sqlite:///cmc.db", workflows="workflows/") as engine:
+            item = engine.start("publishing", actor=Actor("wang", {"editor"}), data={...})
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Mapping[str, LoadedWorkflow],
+        *,
+        clock: Clock = system_clock,
+        handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+        deliver_inline: bool = True,
+        runner: str | None = None,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        def now() -> dt.datetime:
+            return core.now()
+
+        registry = HandlerRegistry.coerce(handlers)
+        core = Core(
+            store,
+            Registry(store, now),
+            clock=clock,
+            handlers=registry,
+            strict_handlers=handlers is not None,
+            deliver_inline=deliver_inline,
+            runner=runner or f"runner-{uuid.uuid4().hex[:12]}",
+            extensions=extensions,
+        )
+        self._core = core
+        self._store = store
+        if core.strict_handlers:
+            check_handlers(workflows.values(), registry)
+        for loaded in workflows.values():
+            core.definitions.register(loaded)
+        runtime = EngineRuntime(core)
+        for extension in core.extensions:
+            extension.bind(runtime)
+
+    # -- what the engine is made of (read by the command line, the daemon and tests) -----
+    @property
+    def store(self) -> Store:
+        """The database (the SQL store: the command line, the daemon and the reports
+        read it directly; the engine's own modules see only its port)."""
+        return self._store
+
+    @property
+    def extensions(self) -> tuple[Extension, ...]:
+        """The extensions, in the order they judge and follow commands."""
+        return self._core.extensions
+
+    @property
+    def clock(self) -> Clock:
+        """The clock commands are stamped with."""
+        return self._core.clock
+
+    @property
+    def handlers(self) -> HandlerRegistry:
+        """The serviceTask handlers and the notifier (replaceable as a whole)."""
+        return self._core.handlers
+
+    @handlers.setter
+    def handlers(self, registry: HandlerRegistry) -> None:
+        self._core.handlers = registry
+
+    @property
+    def runner(self) -> str:
+        """This runner's name in outbox claims."""
+        return self._core.runner
+
+    @property
+    def deliver_inline(self) -> bool:
+        """Whether side effects are delivered right after each command's commit."""
+        return self._core.deliver_inline
+
+    @property
+    def definitions(self) -> Registry:
+        """The loaded and stored workflow versions."""
+        return self._core.definitions
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        workflows: str | Path | Sequence[str | Path] = "workflows/",
+        policies: str | Path | Sequence[str | Path] | None = None,
+        clock: Clock = system_clock,
+        handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+        migrate: bool | None = None,
+        deliver_inline: bool = True,
+        runner: str | None = None,
+        extensions: Sequence[Extension] = (),
+        calendar: WorkingCalendar | None = None,
+    ) -> Engine:
+        """Open the database at ``url`` and load the definitions under ``workflows``.
+
+        A fresh SQLite file is migrated automatically; other databases need
+        ``cmc-workflow db upgrade`` first (or ``migrate=True``). Every definition problem
+        of every file is raised together as one :class:`DefinitionError`. With
+        ``handlers`` given, every serviceTask's handler must be registered in it.
+
+        The engine always runs the policies loaded from ``policies``, the SLA clocks and
+        the periodic schedules (``kind: schedules`` files), so that every runner arms and
+        stops the same clocks. ``calendar`` is the working-day calendar they count on
+        (default: the official mainland table with default settings; load admin files
+        with ``WorkingCalendar.from_directory("calendars/")``). A :class:`Clocks` or
+        :class:`Schedules` passed in ``extensions`` replaces the default one.
+        """
+        paths: list[str | Path] = (
+            [workflows] if isinstance(workflows, str | Path) else list(workflows)
+        )
+        if policies is not None:
+            paths += [policies] if isinstance(policies, str | Path) else list(policies)
+        loaded = load_paths(paths)
+        loaded.raise_for_problems()
+
+        def opened() -> Store:
+            return Store.open(url, migrate=migrate)
+
+        return assemble(
+            opened,
+            loaded,
+            clock=clock,
+            handlers=handlers,
+            deliver_inline=deliver_inline,
+            runner=runner,
+            extensions=extensions,
+            calendar=calendar,
+        )
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._core.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions -------------------------------------------------------------------
+    @property
+    def workflows(self) -> list[str]:
+        """The ids of the loaded workflows."""
+        return self._core.definitions.ids
+
+    def workflow(self, workflow_id: str) -> CompiledWorkflow:
+        """The current compiled version of a workflow."""
+        return self._core.definitions.require(workflow_id).workflow
+
+    def reload(self, workflows: Mapping[str, LoadedWorkflow]) -> list[str]:
+        """Make new or changed definitions current for new items; returns changed ids.
+
+        Running items stay on the version they started with (decision 3).
+        """
+        if self._core.strict_handlers:
+            check_handlers(workflows.values(), self._core.handlers)
+        return self._core.definitions.reload(workflows)
+
+    def versions(self, workflow_id: str) -> list[VersionInfo]:
+        """Every stored version of a workflow with its number of open items."""
+        return self._core.definitions.versions(workflow_id)
+
+    # -- commands ----------------------------------------------------------------------
+    def start(
+        self,
+        workflow: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+    ) -> Item:
+        """Start an item of ``workflow`` in its start state, with validated ``data``.
+
+        ``parent_id`` links the item to the item it follows from (:meth:`children`)."""
+        return commands.start(self._core, workflow, actor, data, parent_id)
+
+    def fire(
+        self,
+        item_id: int,
+        trigger: str,
+        *,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Item:
+        """Fire ``trigger`` on an item as ``actor`` with the transition's form ``data``.
+
+        Raises :class:`ItemNotFound`, :class:`InvalidTrigger`, :class:`NotPermitted`,
+        :class:`GuardRejected`, :class:`FormInvalid`, :class:`PolicyDenied` or a retryable
+        :class:`ConflictError` (also when ``expected_version`` is stale).
+
+        Without ``expected_version``, repeating the item's last command (the same trigger
+        by the same person with the same form, which moved the item on) is refused as
+        stale (a
+        :class:`ConflictError` with rule ``repeated_command``, judged after the roles,
+        the form and the policies): a second click on a button the person saw before the
+        first one went through would otherwise take the next stage's transition of that
+        name. Whoever means to fire it again passes the version they saw.
+        """
+        return commands.fire(self._core, item_id, trigger, actor, data, expected_version)
+
+    def allowed(self, item_id: int, actor: Actor) -> list[Allowed]:
+        """Every trigger of the item's current state, and whether ``actor`` may fire it now.
+
+        A guard that reads a field of the transition's own form cannot be judged before
+        the form is filled in: such a trigger is reported as allowed when the actor's
+        roles (and the extensions) permit it, and ``fire`` judges the guard.
+        """
+        return commands.allowed(self._core, item_id, actor)
+
+    # -- queries -----------------------------------------------------------------------
+    def get(self, item_id: int) -> Item:
+        """The item as it stands now."""
+        return queries.get(self._core, item_id)
+
+    def children(self, item_id: int) -> list[Item]:
+        """The items started from item ``item_id`` (``starts:`` or ``parent_id``), oldest
+        first."""
+        return queries.children(self._core, item_id)
+
+    def history(self, item_id: int) -> list[HistoryEntry]:
+        """Every accepted step of the item, in order."""
+        return queries.history(self._core, item_id)
+
+    def inbox(self, actor: Actor) -> list[Item]:
+        """Open items waiting on ``actor``: assigned to them by id, or on one of their roles.
+
+        A state that names an ``assignee`` field waits on the people listed there once
+        it is filled, and on the roles that may act there until then. The people listed
+        there are compared as a person reads their ids (``Wang`` is ``wang``).
+        """
+        return queries.inbox(self._core, actor)
+
+    def outbox(self, item_id: int) -> list[OutboxRow]:
+        """The side effects recorded for an item and their delivery state."""
+        return queries.outbox(self._core, item_id)
+
+    def audit_trail(self, item_id: int) -> list[dict[str, Any]]:
+        """The audit records naming an item, allowed or refused (SEC-1)."""
+        return queries.audit_trail(self._core, item_id)
+
+    # -- delivery ----------------------------------------------------------------------
+    def run_due(self, limit: int = 100) -> RunReport:
+        """Do the work that is due now (what the daemon calls): the extensions' due work
+        (timers), then pending side effects."""
+        now = self._core.now()
+        done = sum(extension.run_due(now) for extension in self._core.extensions)
+        report = delivery.deliver_due(self._core, limit)
+        return RunReport(report.delivered, report.failed, done)
+
+    def fire_system(
+        self,
+        item_id: int,
+        trigger: str,
+        *,
+        state: str,
+        visit: int,
+        reason: str,
+        tx: StoreTx | None = None,
+    ) -> Item | None:
+        """Fire ``trigger`` as the engine itself (a timer or deadline step), fenced by the
+        state visit: when the item is no longer in ``state`` at ``visit``, nothing happens
+        and None is returned. Guards and the policies apply, with ``system`` as the actor
+        (a step the engine takes is never a person's approval); the workflow's role lists
+        do not. A refusal raises :class:`PolicyDenied` and changes nothing.
+
+        With ``tx`` (a write transaction the caller holds, e.g. the one in which a timer is
+        claimed), the step joins it and commits or rolls back with the caller's work; its
+        side effects then wait in the outbox for the next delivery pass (the caller records
+        a refusal). Without it, a refusal is audited here."""
+        return commands.fire_system(
+            self._core, item_id, trigger, state=state, visit=visit, reason=reason, tx=tx
+        )
+
+    def deliver_outbox(self, limit: int = 100) -> RunReport:
+        """Deliver due outbox rows this engine has a handler for; failures are retried later."""
+        return delivery.deliver_due(self._core, limit)
+
+
+def assemble(
+    store: Store | Callable[[], Store],
+    loaded: LoadedSet,
+    *,
+    clock: Clock = system_clock,
+    handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+    deliver_inline: bool = True,
+    runner: str | None = None,
+    extensions: Sequence[Extension] = (),
+    calendar: WorkingCalendar | None = None,
+) -> Engine:
+    """The composition root: the engine over ``loaded`` (checked: call
+    ``loaded.raise_for_problems()`` first) with every extension of
+    :func:`~cmc_workflow.engine.assembly.runtime_extensions`.
+
+    ``store`` is an open :class:`Store`, or a function that opens one: it is called only
+    once the policies and schedules are known to fit, so that definitions that cannot run
+    leave no database behind. A store opened here is closed again if the engine cannot be
+    built; a store passed in stays the caller's to close.
+    """
+    everything = runtime_extensions(loaded, extensions, calendar=calendar)
+    opened = store() if callable(store) else store
+    try:
+        return Engine(
+            opened,
+            loaded.workflows,
+            clock=clock,
+            handlers=handlers,
+            deliver_inline=deliver_inline,
+            runner=runner,
+            extensions=everything,
+        )
+    except BaseException:
+        if opened is not store:
+            opened.close()
+        raise

@@ -1,0 +1,253 @@
+"""Writing an accepted step inside its command's transaction: the item row, its history,
+the outbox rows of its side effects, the extensions' ``after_change``, then its links.
+
+Every command (a person's start or fire, a gathered item's ``collect``, a timer's or a
+handler's step) ends here, so the order of writes is the same for all of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from cmc_workflow import steps as steps_
+from cmc_workflow.compiler import CompiledWorkflow, Edge
+from cmc_workflow.engine import audit, checks, links
+from cmc_workflow.engine.context import CommandContext, Core
+from cmc_workflow.errors import EngineError, NotPermitted
+from cmc_workflow.extensions import Change, Command, Visit
+from cmc_workflow.model import SYSTEM
+from cmc_workflow.registry import Version
+from cmc_workflow.steps import Step
+from cmc_workflow.store import ItemRow, StoreTx
+
+Outbox = list[dict[str, Any]]
+"""The outbox rows a command queued (with their ids and claims), for inline delivery."""
+
+
+def utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The datetimes of ``values`` in UTC, as the store gives them back."""
+    return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
+
+
+def judge(core: Core, command: Command, tx: StoreTx) -> None:
+    """Let every extension refuse ``command`` (the first refusal is raised)."""
+    for extension in core.extensions:
+        extension.check(command, tx)
+
+
+def check_system(
+    core: Core, ctx: CommandContext, wf: CompiledWorkflow, row: ItemRow, edge: Edge
+) -> None:
+    """Judge a step the engine takes itself (``ctx.kind``: timer, handler) by the same
+    extensions as a person's command, with ``system`` as the actor."""
+    command = Command(
+        ctx.kind, SYSTEM, wf, row, edge.trigger, edge, {}, dict(row.data), edge.target, ctx.now
+    )
+    judge(core, command, ctx.tx)
+
+
+def start_in(
+    core: Core,
+    ctx: CommandContext,
+    workflow: str,
+    values: dict[str, Any],
+    parent_id: int | None,
+) -> tuple[ItemRow, Version, Outbox]:
+    """Start an item inside ``ctx.tx`` (a command's own start, or a child that a
+    transition's ``starts:`` opens); returns the row written, its version and the
+    outbox rows queued."""
+    version = core.definitions.require(workflow)
+    wf = version.workflow
+    start = wf.definition.start
+    actor, now, tx = ctx.actor, ctx.now, ctx.tx
+    refusal = checks.start_refusal(actor, wf)
+    if refusal is not None:
+        raise NotPermitted(refusal, trigger="start")
+    clean = checks.validated_data(wf, values)
+    first = Step(
+        kind="start",
+        trigger=None,
+        source=None,
+        target=start.state,
+        visit=1,
+        actor=actor,
+        roles=tuple(sorted(actor.roles & set(start.roles))),
+        form=clean,
+        notify=(),
+    )
+    judge(core, Command("start", actor, wf, None, None, None, clean, clean, start.state, now), tx)
+    steps, state, visit = steps_.walk(wf, first, clean)
+    gathered = links.gathering(tx, steps, clean)
+    row_values = {
+        "workflow_id": workflow,
+        "definition_id": version.row.id,
+        "state": state,
+        "data": clean,
+        "visit": visit,
+        "seq": len(steps),
+        "version": 1,
+        "created_at": now,
+        "created_by": actor.id,
+        "updated_at": now,
+        "closed_at": now if wf.is_end(state) else None,
+        "parent_id": parent_id,
+    }
+    item_id = tx.insert_item(row_values)
+    # what was written, as it reads back (times in UTC): no re-select needed
+    row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
+    outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
+    after_change(core, ctx, wf, item_id, "start", None, steps, clean)
+    audit.record(tx, actor, "start", workflow, item_id, None, "accepted", now)
+    outbox += carry_out_links(core, ctx, wf, row, steps, gathered)
+    return row, version, outbox
+
+
+def apply(
+    core: Core,
+    ctx: CommandContext,
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    edge: Edge,
+    form: dict[str, Any],
+) -> tuple[Outbox, ItemRow]:
+    """Write the transition ``edge`` of ``row`` (and the gateway hops after it) as a step
+    of ``ctx.kind``; returns the queued outbox rows and the item as written."""
+    tx, actor, now = ctx.tx, ctx.actor, ctx.now
+    data = {**row.data, **form}
+    moved = edge.target != row.state
+    first = Step(
+        kind=ctx.kind,
+        trigger=edge.trigger,
+        source=row.state,
+        target=edge.target,
+        visit=row.visit + 1 if moved else row.visit,
+        actor=actor,
+        roles=tuple(sorted(actor.roles & edge.roles)),
+        form=form,
+        notify=edge.notify,
+        edge=edge,
+    )
+    steps, state, visit = steps_.walk(wf, first, data)
+    for step in steps:
+        if step.edge is not None and step.edge.spec.children_closed:
+            links.refuse_open_children(tx, row, step.edge)
+    gathered = links.gathering(tx, steps, data)
+    values = {
+        "state": state,
+        "data": data,
+        "visit": visit,
+        "seq": row.seq + len(steps),
+        "updated_at": now,
+        "closed_at": now if wf.is_end(state) else None,
+    }
+    tx.update_item(row.id, row.version, values)
+    # the row as written (the UPDATE checked the version): no re-select needed
+    new_row = replace(row, version=row.version + 1, **{**values, **utc_times(values)})
+    outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
+    left = Visit(row.state, row.visit) if moved else None
+    after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
+    outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)
+    return outbox, new_row
+
+
+def persist_steps(
+    core: Core,
+    ctx: CommandContext,
+    wf: CompiledWorkflow,
+    item_id: int,
+    seq: int,
+    steps: list[Step],
+    data: dict[str, Any],
+) -> Outbox:
+    """Append the history rows of ``steps`` and queue their side effects; with
+    ``ctx.claim_until`` the ones this engine can deliver are claimed by it (inline)."""
+    history, outbox = steps_.records(wf, item_id, seq, steps, data, ctx.now)
+    claim_until = ctx.claim_until
+    for values in outbox:
+        mine = claim_until is not None and (
+            values["kind"] == "notify" or values["name"] in core.handlers
+        )
+        values["claimed_by"] = core.runner if mine else None
+        values["claimed_until"] = claim_until if mine else None
+    ctx.tx.insert_history(history)
+    for values, outbox_id in zip(outbox, ctx.tx.insert_outbox(outbox), strict=True):
+        values["id"] = outbox_id
+    return outbox
+
+
+def after_change(
+    core: Core,
+    ctx: CommandContext,
+    wf: CompiledWorkflow,
+    item_id: int,
+    kind: str,
+    left: Visit | None,
+    steps: list[Step],
+    data: dict[str, Any],
+) -> None:
+    """Tell every extension what the step did to the item (inside the transaction), then
+    the context's start claim (set only for the item a command itself starts)."""
+    if not core.extensions and ctx.claim is None:
+        return
+    entered = tuple(Visit(s.target, s.visit) for s in steps if s.source != s.target)
+    change = Change(
+        workflow=wf,
+        item_id=item_id,
+        kind=kind,
+        actor=ctx.actor,
+        left=left,
+        entered=entered,
+        final=Visit(steps[-1].target, steps[-1].visit),
+        data=data,
+        now=ctx.now,
+    )
+    for extension in core.extensions:
+        extension.after_change(ctx.tx, change)
+    if ctx.claim is not None:
+        ctx.claim(ctx.tx, change)
+
+
+def carry_out_links(
+    core: Core,
+    ctx: CommandContext,
+    wf: CompiledWorkflow,
+    row: ItemRow,
+    steps: list[Step],
+    gathered: links.Gathered,
+) -> list[dict[str, Any]]:
+    """Carry out the steps' ``starts:`` and ``collects:`` (as :mod:`links` finds them) in
+    the command's transaction; returns the outbox rows the opened and gathered items
+    queued."""
+    if not links.starts_any(steps, gathered):
+        return []
+    links.refuse_too_deep(ctx, row)
+    outbox: list[dict[str, Any]] = []
+    for workflow_id, values in links.children(ctx, wf, row, steps):
+        _row, _version, queued = start_in(core, ctx.deeper("start"), workflow_id, values, row.id)
+        outbox += queued
+    for spec, rows in gathered:
+        for other in rows:
+            step = links.gather(core, ctx, spec, other, row)
+            try:
+                judge(core, step.command, ctx.tx)
+            except EngineError as exc:
+                exc.item_id = str(other.id)
+                raise
+            queued, _row = apply(
+                core, ctx.deeper("collect"), step.workflow, other, step.edge, step.form
+            )
+            outbox += queued
+            audit.record(
+                ctx.tx,
+                ctx.actor,
+                "collect",
+                other.workflow_id,
+                other.id,
+                spec.trigger,
+                "accepted",
+                ctx.now,
+            )
+    return outbox
