@@ -1,0 +1,73 @@
+"""Judging one command against policy rules: pure functions over plain values.
+
+Nothing here touches the database, the clock or the engine. A rule sees a
+:class:`Request` (who wants to do what to which data, at what time) and asks
+:class:`Facts` for what it cannot see in the request: the item's history and, for
+``requires_record``, completed items of another workflow. The engine side
+(:mod:`cmc_workflow.policy.extension`) answers those questions from the store; tests can
+answer them from lists (:class:`ListFacts`).
+
+A rule either lets the request pass (``None``) or refuses it with a :class:`Denial` that
+names the rule and explains itself in English and Chinese.
+
+One module per family: :mod:`.base` (request, facts, denial, the rule base classes),
+:mod:`.access` (permissions, scoping), :mod:`.steps` (attestations, separation of duties,
+required stages), :mod:`.records` (records of other workflows), :mod:`.data` (data
+conditions, expiry, silence) and :mod:`.facts` (facts from lists).
+"""
+
+from cmc_workflow.policy.rules.access import PermissionRule, ScopingRule
+from cmc_workflow.policy.rules.base import (
+    PERMISSIONS_RULE,
+    Denial,
+    Entry,
+    Facts,
+    Request,
+    Rounds,
+    Rule,
+    Step,
+    StepKey,
+    StepRule,
+    WorkflowRules,
+)
+from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
+from cmc_workflow.policy.rules.facts import ListFacts, Move
+from cmc_workflow.policy.rules.records import (
+    CoveredByRecordsRule,
+    PostRecordRule,
+    RequiresRecordRule,
+    UniqueStartRule,
+)
+from cmc_workflow.policy.rules.steps import (
+    AttestationRule,
+    DistinctActorsRule,
+    RequiredStagesRule,
+)
+
+__all__ = [
+    "PERMISSIONS_RULE",
+    "AttestationRule",
+    "CoveredByRecordsRule",
+    "Denial",
+    "DistinctActorsRule",
+    "Entry",
+    "Facts",
+    "ForbidDataRule",
+    "ListFacts",
+    "Move",
+    "PermissionRule",
+    "PostRecordRule",
+    "Request",
+    "RequiredStagesRule",
+    "RequiresRecordRule",
+    "Rounds",
+    "Rule",
+    "ScopingRule",
+    "SilenceRule",
+    "Silent",
+    "Step",
+    "StepKey",
+    "StepRule",
+    "UniqueStartRule",
+    "WorkflowRules",
+]
