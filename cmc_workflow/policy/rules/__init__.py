@@ -10,31 +10,29 @@ answer them from lists (:class:`ListFacts`).
 A rule either lets the request pass (``None``) or refuses it with a :class:`Denial` that
 names the rule and explains itself in English and Chinese.
 
-One module per family: :mod:`.base` (request, facts, denial, the rule base classes),
+One module per family: :mod:`.base` (request, denial, the rule base classes),
 :mod:`.access` (permissions, scoping), :mod:`.steps` (attestations, separation of duties,
 required stages), :mod:`.records` (records of other workflows), :mod:`.data` (data
-conditions, expiry, silence) and :mod:`.facts` (facts from lists).
+conditions, expiry, silence) and :mod:`.facts` (the facts a rule may ask for, and facts from lists).
 """
 
 from cmc_workflow.policy.rules.access import PermissionRule, ScopingRule
 from cmc_workflow.policy.rules.base import (
     PERMISSIONS_RULE,
     Denial,
-    Entry,
-    Facts,
     Request,
     Rounds,
     Rule,
-    Step,
     StepKey,
     StepRule,
     WorkflowRules,
 )
 from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
-from cmc_workflow.policy.rules.facts import ListFacts, Move
+from cmc_workflow.policy.rules.facts import Entry, Facts, ListFacts, Move, Step
 from cmc_workflow.policy.rules.records import (
     CoveredByRecordsRule,
     PostRecordRule,
+    Records,
     RequiresRecordRule,
     UniqueStartRule,
 )
@@ -57,6 +55,7 @@ __all__ = [
     "Move",
     "PermissionRule",
     "PostRecordRule",
+    "Records",
     "Request",
     "RequiredStagesRule",
     "RequiresRecordRule",

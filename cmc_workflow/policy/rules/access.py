@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmc_workflow.definition.models import Label
-from cmc_workflow.policy.rules.base import PERMISSIONS_RULE, Denial, Facts, Request, Rule
+from cmc_workflow.policy.rules.base import PERMISSIONS_RULE, Denial, Request, Rule
+from cmc_workflow.policy.rules.facts import Facts
 
 
 class PermissionRule(Rule):

@@ -9,15 +9,8 @@ from dataclasses import dataclass
 
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import Label
-from cmc_workflow.policy.rules.base import (
-    Denial,
-    Facts,
-    Request,
-    StepKey,
-    StepRule,
-    as_list,
-    past,
-)
+from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list, past
+from cmc_workflow.policy.rules.facts import Facts
 
 
 class ForbidDataRule(StepRule):

@@ -1,15 +1,65 @@
-"""Facts from plain lists, for tools that hold the data already and for tests of the
-rules alone."""
+"""What a rule may ask beyond the request (:class:`Facts`: the item's history, records and
+entries of other workflows), and those facts from plain lists (:class:`ListFacts`), for
+tools that hold the data already and for tests of the rules alone."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cmc_workflow.model import normal_id
-from cmc_workflow.policy.rules.base import Entry, Step
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One accepted step of an item's history, as rules see it."""
+
+    seq: int
+    kind: str
+    trigger: str | None
+    source: str | None
+    target: str
+    actor: str
+    form: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An item's data and the last time it entered some states (from :meth:`Facts.entered`)."""
+
+    data: Mapping[str, Any]
+    at: dt.datetime
+
+
+class Facts(Protocol):
+    """What a rule may ask beyond the request: answered from the store by the engine."""
+
+    def history(self) -> Sequence[Step]:
+        """The accepted steps of the request's item, in order (empty at start)."""
+        ...
+
+    def records(
+        self, workflow: str, states: Sequence[str], field: str, value: str
+    ) -> Sequence[Mapping[str, Any]]:
+        """The data of items of ``workflow`` resting in one of ``states`` whose data
+        ``field`` names ``value`` as a person reads it (Unicode NFKC, case-folded, trimmed
+        on both sides: the ids of people and accounts typed into records)."""
+        ...
+
+    def entered(
+        self,
+        workflow: str,
+        states: Sequence[str],
+        *,
+        source: Sequence[str] | None = None,
+        resting_in: Sequence[str] | None = None,
+    ) -> Sequence[Entry]:
+        """For each item of ``workflow`` (resting in one of ``resting_in``, when given) that
+        entered one of ``states`` from outside them (from one of ``source``, when given):
+        its data and the last time it did so, as the engine recorded it."""
+        ...
 
 
 class ListFacts:

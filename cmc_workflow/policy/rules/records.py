@@ -5,13 +5,13 @@ that may hold a value at a time."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import Label
 from cmc_workflow.policy.rules.base import (
     Denial,
-    Facts,
     Request,
     Rule,
     StepKey,
@@ -19,6 +19,36 @@ from cmc_workflow.policy.rules.base import (
     as_list,
     record_counts,
 )
+from cmc_workflow.policy.rules.facts import Facts
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """Which records of another workflow count: items of ``workflow`` (named ``label``)
+    resting in one of ``states`` whose data ``field`` names a person or account, that meet
+    ``where`` and whose ``valid_until`` date has not passed on the request's day."""
+
+    workflow: str
+    label: Label
+    states: tuple[str, ...]
+    field: str
+    where: Guard | None = None
+    valid_until: str | None = None
+
+    def of(self, facts: Facts, value: str, request: Request) -> list[Mapping[str, Any]]:
+        """The records naming ``value`` that count for ``request``."""
+        found = facts.records(self.workflow, self.states, self.field, value)
+        return [r for r in found if record_counts(r, self.where, self.valid_until, request)]
+
+    def held(self) -> str:
+        """``/``-joined states, for messages."""
+        return "/".join(self.states)
+
+    def condition(self, zh: bool = False) -> str:
+        """The ``where:`` condition, for messages (empty when there is none)."""
+        if self.where is None:
+            return ""
+        return f"，且 {self.where.source}" if zh else f" where {self.where.source}"
 
 
 class RequiresRecordRule(StepRule):
@@ -31,23 +61,13 @@ class RequiresRecordRule(StepRule):
         rule_id: str,
         steps: Sequence[StepKey],
         subject: str,
-        workflow: str,
-        workflow_label: Label,
-        states: Sequence[str],
-        record_field: str,
-        where: Guard | None,
-        valid_until: str | None,
+        records: Records,
         reason: Label | None,
     ) -> None:
         super().__init__(rule_id, reason)
         self.steps = tuple(steps)
         self.subject = subject
-        self.workflow = workflow
-        self.workflow_label = workflow_label
-        self.states = tuple(states)
-        self.record_field = record_field
-        self.where = where
-        self.valid_until = valid_until
+        self.records = records
 
     def applies(self, request: Request) -> bool:
         if not self.at_step(request):
@@ -62,24 +82,15 @@ class RequiresRecordRule(StepRule):
             return [request.actor]
         return as_list(request.data.get(self.subject[5:]))
 
-    def _counts(self, record: Mapping[str, Any], request: Request) -> bool:
-        return record_counts(record, self.where, self.valid_until, request)
-
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         people = self._subjects(request)
+        label = self.records.label
         if not people:
             return self.deny(
-                f"nobody is named in {self.subject} to check for a {self.workflow_label.en} record",
-                f"{self.subject} 未指定人员，无法核对{self.workflow_label.zh}记录",
+                f"nobody is named in {self.subject} to check for a {label.en} record",
+                f"{self.subject} 未指定人员，无法核对{label.zh}记录",
             )
-        missing = [
-            person
-            for person in people
-            if not any(
-                self._counts(record, request)
-                for record in facts.records(self.workflow, self.states, self.record_field, person)
-            )
-        ]
+        missing = [p for p in people if not self.records.of(facts, p, request)]
         if not missing:
             return None
         en_what, zh_what = self.describe()
@@ -87,13 +98,12 @@ class RequiresRecordRule(StepRule):
         return self.deny(f"{who}: no record found; {en_what}", f"{who}：无相应记录；{zh_what}")
 
     def describe(self) -> tuple[str, str]:
-        cond = f" where {self.where.source}" if self.where is not None else ""
-        states = "/".join(self.states)
+        cond, states, label = self.records.condition(), self.records.held(), self.records.label
         who_en = "the actor" if self.subject == "actor" else f"everyone in {self.subject}"
         who_zh = "操作人" if self.subject == "actor" else f"{self.subject} 中每人"
         return (
-            f"{who_en} needs a {self.workflow_label.en} item in {states}{cond}",
-            f"{who_zh}须有处于 {states} 的{self.workflow_label.zh}记录{cond}",
+            f"{who_en} needs a {label.en} item in {states}{cond}",
+            f"{who_zh}须有处于 {states} 的{label.zh}记录{cond}",
         )
 
 
@@ -114,26 +124,10 @@ class PostRecordRule(RequiresRecordRule):
         posts: Mapping[str, Label],
         closure: Mapping[str, frozenset[str]],
         post_field: str,
-        workflow: str,
-        workflow_label: Label,
-        states: Sequence[str],
-        record_field: str,
-        where: Guard | None,
-        valid_until: str | None,
+        records: Records,
         reason: Label | None,
     ) -> None:
-        super().__init__(
-            rule_id,
-            (),
-            "actor",
-            workflow,
-            workflow_label,
-            states,
-            record_field,
-            where,
-            valid_until,
-            reason,
-        )
+        super().__init__(rule_id, (), "actor", records, reason)
         self.posts = dict(posts)
         self.closure = dict(closure)
         self.post_field = post_field
@@ -155,20 +149,18 @@ class PostRecordRule(RequiresRecordRule):
             for held in request.roles
             if held in acting or self.closure.get(held, frozenset({held})) & acting
         }
-        for record in facts.records(self.workflow, self.states, self.record_field, request.actor):
-            if str(record.get(self.post_field)) in covering and self._counts(record, request):
+        for record in self.records.of(facts, request.actor, request):
+            if str(record.get(self.post_field)) in covering:
                 return None
         en_posts = " or ".join(sorted(self.posts[p].en for p in acting))
         zh_posts = "或".join(sorted(self.posts[p].zh for p in acting))
-        states = "/".join(self.states)
-        cond_en = f" where {self.where.source}" if self.where is not None else ""
-        cond_zh = f"，且 {self.where.source}" if self.where is not None else ""
+        states, label = self.records.held(), self.records.label
         return self.deny(
             f"{request.actor} acts as {en_posts} without a record for that post: no valid "
-            f"{self.workflow_label.en} item in {states} naming the post{cond_en} (nobody "
+            f"{label.en} item in {states} naming the post{self.records.condition()} (nobody "
             "takes up a post without it)",
-            f"{request.actor} 以{zh_posts}身份办理，但无该岗位有效的{self.workflow_label.zh}"
-            f"（处于 {states}{cond_zh}）；未取得该记录者不得上岗",
+            f"{request.actor} 以{zh_posts}身份办理，但无该岗位有效的{label.zh}"
+            f"（处于 {states}{self.records.condition(zh=True)}）；未取得该记录者不得上岗",
         )
 
     def concerns(
@@ -177,14 +169,13 @@ class PostRecordRule(RequiresRecordRule):
         return bool(roles & set(self.posts))
 
     def describe(self) -> tuple[str, str]:
-        cond = f" where {self.where.source}" if self.where is not None else ""
-        states = "/".join(self.states)
+        cond, states, label = self.records.condition(), self.records.held(), self.records.label
         posts = ", ".join(sorted(self.posts))
         return (
-            f"an actor acting as {posts} needs a {self.workflow_label.en} item in {states} "
+            f"an actor acting as {posts} needs a {label.en} item in {states} "
             f"for that post ({self.post_field}){cond}",
             f"以 {posts} 身份办理者须有该岗位（{self.post_field}）处于 {states} 的"
-            f"{self.workflow_label.zh}记录{cond}",
+            f"{label.zh}记录{cond}",
         )
 
 
@@ -201,13 +192,8 @@ class CoveredByRecordsRule(Rule):
         values: str,
         only: frozenset[str] | None,
         named_in: str,
-        workflow: str,
-        workflow_label: Label,
-        states: Sequence[str],
-        record_field: str,
+        records: Records,
         match: str,
-        where: Guard | None,
-        valid_until: str | None,
         reason: Label | None,
     ) -> None:
         super().__init__(rule_id, reason)
@@ -215,13 +201,8 @@ class CoveredByRecordsRule(Rule):
         self.values = values[5:]
         self.only = only
         self.named_in = named_in[5:]
-        self.workflow = workflow
-        self.workflow_label = workflow_label
-        self.states = tuple(states)
-        self.record_field = record_field
+        self.records = records
         self.match = match
-        self.where = where
-        self.valid_until = valid_until
 
     def applies(self, request: Request) -> bool:
         if not self.enter & set(request.entered):
@@ -242,9 +223,7 @@ class CoveredByRecordsRule(Rule):
         named = list(dict.fromkeys(as_list(request.data.get(self.named_in))))
         carried: set[str] = set()
         for name in named:
-            for record in facts.records(self.workflow, self.states, self.record_field, name):
-                if record_counts(record, self.where, self.valid_until, request):
-                    carried.add(str(record.get(self.match)))
+            carried.update(str(r.get(self.match)) for r in self.records.of(facts, name, request))
         missing = [v for v in wanted if v not in carried]
         if not missing:
             return None
@@ -252,11 +231,12 @@ class CoveredByRecordsRule(Rule):
         en_named = ", ".join(named) or "none"
         zh_named = "、".join(named) or "无"
         en_what, zh_what = self.describe()
+        label = self.records.label
         return self.deny(
-            f"{en_list}: no {self.workflow_label.en} record named in data.{self.named_in} "
+            f"{en_list}: no {label.en} record named in data.{self.named_in} "
             f"({en_named}) carries it; {en_what}",
             f"{zh_list}：data.{self.named_in}（{zh_named}）中没有可承载它的"
-            f"{self.workflow_label.zh}记录；{zh_what}",
+            f"{label.zh}记录；{zh_what}",
         )
 
     def concerns(
@@ -265,18 +245,18 @@ class CoveredByRecordsRule(Rule):
         return bool(self.enter & entered) and state not in self.enter
 
     def describe(self) -> tuple[str, str]:
-        states = "/".join(self.states)
-        cond = f" where {self.where.source}" if self.where is not None else ""
-        until = f", {self.valid_until} not passed" if self.valid_until else ""
-        until_zh = f"，{self.valid_until} 未过期" if self.valid_until else ""
+        cond, states, label = self.records.condition(), self.records.held(), self.records.label
+        valid_until = self.records.valid_until
+        until = f", {valid_until} not passed" if valid_until else ""
+        until_zh = f"，{valid_until} 未过期" if valid_until else ""
         values = ", ".join(sorted(self.only)) if self.only is not None else "every value"
         return (
             f"entering {', '.join(sorted(self.enter))}: each of data.{self.values} "
-            f"({values}) needs a {self.workflow_label.en} item named in data.{self.named_in} "
+            f"({values}) needs a {label.en} item named in data.{self.named_in} "
             f"whose {self.match} is that value, in {states}{until}{cond}",
             f"进入 {'、'.join(sorted(self.enter))} 时，data.{self.values} 中每一项须有 "
             f"data.{self.named_in} 所列、{self.match} 与之相同、处于 {states} 的"
-            f"{self.workflow_label.zh}记录{until_zh}{cond}",
+            f"{label.zh}记录{until_zh}{cond}",
         )
 
 

@@ -8,16 +8,15 @@ from collections.abc import Sequence
 from cmc_workflow.definition.models import Label
 from cmc_workflow.policy.rules.base import (
     Denial,
-    Facts,
     Request,
     Rounds,
     Rule,
-    Step,
     StepKey,
     StepRule,
     names,
     same_person,
 )
+from cmc_workflow.policy.rules.facts import Facts, Step
 
 
 class AttestationRule(StepRule):
