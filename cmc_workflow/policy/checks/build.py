@@ -39,14 +39,7 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
             builder.section(doc, wf_id, section, roles, rule_places)
     for doc, policy in builder.files:
         for i, rule in enumerate(policy.scoping):
-            if rule.id in rule_places and rule_places[rule.id] != doc.file:
-                builder.add(
-                    doc,
-                    ("scoping", i, "id"),
-                    "E-POLICY-DUPLICATE",
-                    f"rule id {rule.id!r} is already used in {rule_places[rule.id]}",
-                )
-            rule_places.setdefault(rule.id, doc.file)
+            builder.claim_id(doc, ("scoping", i, "id"), rule.id, rule_places)
             for wf_id in builder.scoped_workflows(doc, rule, i):
                 wf = builder.workflow(wf_id)
                 assert wf is not None
@@ -55,14 +48,7 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
                     builder.rules.setdefault(wf_id, []).append(made)
     for doc, policy in builder.files:
         for i, needs in enumerate(policy.requires_record):
-            if needs.id in rule_places and rule_places[needs.id] != doc.file:
-                builder.add(
-                    doc,
-                    ("requires_record", i, "id"),
-                    "E-POLICY-DUPLICATE",
-                    f"rule id {needs.id!r} is already used in {rule_places[needs.id]}",
-                )
-            rule_places.setdefault(needs.id, doc.file)
+            builder.claim_id(doc, ("requires_record", i, "id"), needs.id, rule_places)
             for wf_id, made in builder.post_record_rules(doc, needs, i, roles):
                 builder.rules.setdefault(wf_id, []).append(made)
     workflows = {

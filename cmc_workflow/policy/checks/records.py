@@ -34,7 +34,7 @@ class RecordChecks(References):
     def _records(
         self,
         doc: Located,
-        rule: RequiresRecord | CoveredByRecords,
+        rule: RequiresRecord | CoveredByRecords | GlobalRequiresRecord,
         path: Path,
         keys: tuple[str, ...],
     ) -> tuple[CompiledWorkflow, Guard | None] | None:
@@ -43,13 +43,7 @@ class RecordChecks(References):
         ``keys`` are the rule's settings that name a field of the records."""
         other = self.workflow(rule.workflow)
         if other is None:
-            self.add(
-                doc,
-                (*path, "workflow"),
-                "E-POLICY-UNKNOWN-WORKFLOW",
-                f"no workflow {rule.workflow!r} is loaded to keep the records",
-                f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-            )
+            self.unknown_workflow(doc, (*path, "workflow"), rule.workflow, " to keep the records")
             return None
         for j, state in enumerate(rule.states):
             if state not in other.definition.states:
@@ -161,13 +155,7 @@ class RecordChecks(References):
         for key, part in (("subjects", rule.subjects), ("publications", rule.publications)):
             other = self.workflow(part.workflow)
             if other is None:
-                self.add(
-                    doc,
-                    (*path, key, "workflow"),
-                    "E-POLICY-UNKNOWN-WORKFLOW",
-                    f"no workflow {part.workflow!r} is loaded",
-                    f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-                )
+                self.unknown_workflow(doc, (*path, key, "workflow"), part.workflow)
                 ok = False
                 continue
             named = (
@@ -210,44 +198,16 @@ class RecordChecks(References):
         except the records' own workflow."""
         path: Path = ("requires_record", i)
         ok = self.known_roles(doc, (*path, "roles"), rule.roles, roles)
-        other = self.workflow(rule.workflow)
-        if other is None:
-            self.add(
-                doc,
-                (*path, "workflow"),
-                "E-POLICY-UNKNOWN-WORKFLOW",
-                f"no workflow {rule.workflow!r} is loaded to keep the records",
-                f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-            )
+        before = len(self.problems)
+        found = self._records(doc, rule, path, ("field", "post_field", "valid_until"))
+        if found is None:
             return []
-        for j, state in enumerate(rule.states):
-            if state not in other.definition.states:
-                self.unknown_state(doc, (*path, "states", j), state, other)
-                ok = False
-        record_fields = all_fields(other)
-        for key in ("field", "post_field", "valid_until"):
-            name = getattr(rule, key)
-            if name is not None and name not in record_fields:
-                self.unknown_field(doc, (*path, key), name, other)
-                ok = False
-        where = compile_guard(rule.where) if rule.where is not None else None
-        if where is not None and (unknown := sorted(where.fields - record_fields)):
-            self.unknown_field(doc, (*path, "where"), ", ".join(unknown), other)
-            ok = False
+        other, where = found
+        ok = ok and len(self.problems) == before
         if rule.workflows is not None:
-            targets = []
-            for j, wf_id in enumerate(rule.workflows):
-                if self.workflow(wf_id) is None:
-                    self.add(
-                        doc,
-                        (*path, "workflows", j),
-                        "E-POLICY-UNKNOWN-WORKFLOW",
-                        f"no workflow {wf_id!r} is loaded",
-                        f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-                    )
-                    ok = False
-                else:
-                    targets.append(wf_id)
+            before = len(self.problems)
+            targets = self.loaded_workflows(doc, (*path, "workflows"), rule.workflows)
+            ok = ok and len(self.problems) == before
         else:
             targets = [
                 wf_id

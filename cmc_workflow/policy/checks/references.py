@@ -101,11 +101,13 @@ class References:
                 )
         return roles
 
-    def known_roles(self, doc: Located, path: Path, names: Sequence[str], roles: Roles) -> bool:
+    def known_roles(
+        self, doc: Located, path: Path, names: Sequence[str], roles: Roles, first: int = 0
+    ) -> bool:
         """Whether every role of ``names`` is declared; each unknown one is a problem
-        placed at its index under ``path``."""
+        placed at its index (counted from ``first``) under ``path``."""
         ok = True
-        for j, role in enumerate(names):
+        for j, role in enumerate(names, start=first):
             if role not in roles.known:
                 self.add(
                     doc,
@@ -116,6 +118,44 @@ class References:
                 )
                 ok = False
         return ok
+
+    def unknown_workflow(
+        self, doc: Located, path: Path, wf_id: str, why: str = "", *, key: bool = False
+    ) -> None:
+        """``wf_id``, named at ``path``, is not loaded (``why`` it was wanted, for the message)."""
+        self.add(
+            doc,
+            path,
+            "E-POLICY-UNKNOWN-WORKFLOW",
+            f"no workflow {wf_id!r} is loaded{why}",
+            f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
+            key=key,
+        )
+
+    def loaded_workflows(self, doc: Located, path: Path, ids: Sequence[str]) -> list[str]:
+        """The workflows of ``ids`` that are loaded; each other one is a problem placed at
+        its index under ``path``."""
+        found = []
+        for j, wf_id in enumerate(ids):
+            if self.workflow(wf_id) is None:
+                self.unknown_workflow(doc, (*path, j), wf_id)
+            else:
+                found.append(wf_id)
+        return found
+
+    def claim_id(
+        self, doc: Located, path: Path, rule_id: str, places: dict[str, str], hint: str = ""
+    ) -> None:
+        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already."""
+        if rule_id in places and places[rule_id] != doc.file:
+            self.add(
+                doc,
+                path,
+                "E-POLICY-DUPLICATE",
+                f"rule id {rule_id!r} is already used in {places[rule_id]}",
+                hint,
+            )
+        places.setdefault(rule_id, doc.file)
 
     def unknown_state(
         self, doc: Located, path: Path, state: str, wf: CompiledWorkflow, *, key: bool = False

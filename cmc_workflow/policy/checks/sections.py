@@ -56,15 +56,7 @@ class SectionChecks(ProofChecks):
         base: Path = ("workflows", wf_id)
         wf = self.workflow(wf_id)
         if wf is None:
-            self.problems.append(
-                doc.problem(
-                    base,
-                    "E-POLICY-UNKNOWN-WORKFLOW",
-                    f"no workflow {wf_id!r} is loaded",
-                    f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-                    key=True,
-                )
-            )
+            self.unknown_workflow(doc, base, wf_id, key=True)
             return
         before = len(self.problems)
         steps = self._steps(doc, wf, section, base)
@@ -88,15 +80,15 @@ class SectionChecks(ProofChecks):
                     "E-POLICY-DUPLICATE",
                     f"rule id {PERMISSIONS_RULE!r} is reserved for permissions: refusals",
                 )
-            elif rule.id in rule_places and rule_places[rule.id] != doc.file:
-                self.add(
+                rule_places.setdefault(rule.id, doc.file)
+            else:
+                self.claim_id(
                     doc,
                     (*path, "id"),
-                    "E-POLICY-DUPLICATE",
-                    f"rule id {rule.id!r} is already used in {rule_places[rule.id]}",
+                    rule.id,
+                    rule_places,
                     "rule ids name refusals in the audit log: give each rule its own",
                 )
-            rule_places.setdefault(rule.id, doc.file)
             made = self._rule(doc, wf, rule, path, steps, rounds, roles)
             if made is not None:
                 compiled.append(made)
@@ -187,14 +179,7 @@ class SectionChecks(ProofChecks):
     ) -> bool:
         ok = True
         for j, role in enumerate(listed):
-            if role not in roles.known:
-                self.add(
-                    doc,
-                    (*path, j),
-                    "E-UNKNOWN-ROLE",
-                    f"role {role!r} is declared by no policy or workflow",
-                    f"known roles: {', '.join(sorted(roles.known))}",
-                )
+            if not self.known_roles(doc, path, [role], roles, first=j):
                 ok = False
             elif not roles.closure(role) & allowed:
                 self.add(
@@ -322,19 +307,7 @@ class SectionChecks(ProofChecks):
         """The workflows a top-level scoping rule applies to: those listed (each must exist),
         else every workflow where a scoped role acts and that has the field."""
         if rule.workflows is not None:
-            found = []
-            for j, wf_id in enumerate(rule.workflows):
-                if self.workflow(wf_id) is None:
-                    self.add(
-                        doc,
-                        ("scoping", i, "workflows", j),
-                        "E-POLICY-UNKNOWN-WORKFLOW",
-                        f"no workflow {wf_id!r} is loaded",
-                        f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
-                    )
-                else:
-                    found.append(wf_id)
-            return found
+            return self.loaded_workflows(doc, ("scoping", i, "workflows"), rule.workflows)
         return [
             wf_id
             for wf_id in sorted(self.loaded.workflows)
