@@ -77,14 +77,7 @@ class RecordChecks(References):
             rule.id,
             [steps[n] for n in rule.steps if n in steps],
             rule.subject,
-            Records(
-                rule.workflow,
-                other.definition.label,
-                tuple(rule.states),
-                rule.field,
-                where,
-                rule.valid_until,
-            ),
+            _source(rule, other, where),
             rule.reason,
         )
 
@@ -120,14 +113,7 @@ class RecordChecks(References):
             rule.values,
             frozenset(rule.only) if rule.only is not None else None,
             rule.named_in,
-            Records(
-                rule.workflow,
-                other.definition.label,
-                tuple(rule.states),
-                rule.field,
-                where,
-                rule.valid_until,
-            ),
+            _source(rule, other, where),
             rule.match,
             rule.reason,
         )
@@ -230,14 +216,23 @@ class RecordChecks(References):
             posts,
             closure,
             rule.post_field,
-            Records(
-                rule.workflow,
-                other.definition.label,
-                tuple(rule.states),
-                rule.field,
-                where,
-                rule.valid_until,
-            ),
+            _source(rule, other, where),
             rule.reason,
         )
         return [(wf_id, made) for wf_id in targets]
+
+
+def _source(
+    rule: RequiresRecord | CoveredByRecords | GlobalRequiresRecord,
+    other: CompiledWorkflow,
+    where: Guard | None,
+) -> Records:
+    """The records ``rule`` asks for, kept by ``other``."""
+    return Records(
+        rule.workflow,
+        other.definition.label,
+        tuple(rule.states),
+        rule.field,
+        where,
+        rule.valid_until,
+    )

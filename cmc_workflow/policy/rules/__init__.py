@@ -24,7 +24,6 @@ from cmc_workflow.policy.rules.base import (
     Rounds,
     Rule,
     StepKey,
-    StepRule,
     WorkflowRules,
 )
 from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
@@ -66,7 +65,6 @@ __all__ = [
     "Silent",
     "Step",
     "StepKey",
-    "StepRule",
     "UniqueStartRule",
     "WorkflowRules",
 ]
