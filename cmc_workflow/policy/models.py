@@ -91,14 +91,10 @@ class RequiredStages(_Rule):
     )
 
 
-class RequiresRecord(_Rule):
-    """The actor (or a person named in the item) needs a completed item of another workflow."""
+class _PersonRecord(_Rule):
+    """What a rule asking for a person's record names: where the records are kept, which
+    count, and the field that names the person."""
 
-    steps: list[Ident] = Field(min_length=1, description="names of the steps this rule guards")
-    subject: Subject = Field(
-        default="actor",
-        description="whose record: 'actor', or 'data.<field>' (a person id or a list of them)",
-    )
     workflow: Ident = Field(description="the workflow that keeps the records")
     states: list[Ident] = Field(
         min_length=1, description="states a record item must rest in (e.g. passed)"
@@ -109,6 +105,16 @@ class RequiresRecord(_Rule):
     )
     valid_until: Ident | None = Field(
         default=None, description="the record's date field; a record past it does not count"
+    )
+
+
+class RequiresRecord(_PersonRecord):
+    """The actor (or a person named in the item) needs a completed item of another workflow."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the steps this rule guards")
+    subject: Subject = Field(
+        default="actor",
+        description="whose record: 'actor', or 'data.<field>' (a person id or a list of them)",
     )
 
 
@@ -222,7 +228,7 @@ class GlobalScoping(Scoping):
     )
 
 
-class GlobalRequiresRecord(_Rule):
+class GlobalRequiresRecord(_PersonRecord):
     """A record every holder of a post needs wherever the post acts (top-level
     ``requires_record:``; TRN-3: nobody takes up a post without its basic training)."""
 
@@ -230,17 +236,6 @@ class GlobalRequiresRecord(_Rule):
         min_length=1, description="the posts (roles) whose holders need a record to act"
     )
     post_field: Ident = Field(description="the record's data field naming the post (role)")
-    workflow: Ident = Field(description="the workflow that keeps the records")
-    states: list[Ident] = Field(
-        min_length=1, description="states a record item must rest in (e.g. passed)"
-    )
-    field: Ident = Field(description="the record's data field that holds the person's id")
-    where: str | None = Field(
-        default=None, description="condition over the record's data, e.g. data.course == 'x'"
-    )
-    valid_until: Ident | None = Field(
-        default=None, description="the record's date field; a record past it does not count"
-    )
     workflows: list[Ident] | None = Field(
         default=None,
         description="the workflows it guards; default: every loaded workflow in which one "
