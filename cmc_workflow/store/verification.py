@@ -138,15 +138,17 @@ class _Chain:
         missing: tuple[int, int] | None = None,
         table: str | None = None,
         row_id: int | None = None,
+        unnamed: bool = False,
     ) -> None:
-        """A finding about ``row`` of this chain (``row_id`` when the row named is another)."""
+        """A finding about ``row`` of this chain, naming it (``row_id`` when the row named
+        is another one, none when ``unnamed``: the row is gone)."""
         self.result.findings.append(
             _finding(
                 kind,
                 table or self.table,
                 en,
                 zh,
-                row_id=row.id if row_id is None else row_id,
+                row_id=None if unnamed else row.id if row_id is None else row_id,
                 chain=self.name,
                 chain_seq=self.seq(row),
                 missing=missing,
@@ -288,6 +290,7 @@ def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
             f"{name} 在 audit_heads 中没有链头记录（链止于审计记录 id {last.id}，"
             f"#{last.chain_seq}）：该行被删除",
             table="audit_heads",
+            unnamed=True,
         )
         return
     seq, digest = anchor
