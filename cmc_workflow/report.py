@@ -44,7 +44,7 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.engine import Engine
 from cmc_workflow.registry import Registry
-from cmc_workflow.store import Store, Tx
+from cmc_workflow.store import Store, StoreTx
 from cmc_workflow.store import reports as sql
 
 SECTIONS: tuple[str, ...] = (
@@ -325,7 +325,7 @@ class _Months:
 
 
 def _items(
-    tx: Tx, registry: Registry, since: dt.datetime | None, until: dt.datetime | None
+    tx: StoreTx, registry: Registry, since: dt.datetime | None, until: dt.datetime | None
 ) -> tuple[StateCount, ...]:
     out = []
     for row in tx.state_counts(since, until):
@@ -452,7 +452,9 @@ def owners(wf: CompiledWorkflow, state_name: str, data: dict[str, Any]) -> list[
     return [("role", role) for role in roles] or [("none", NOBODY)]
 
 
-def _overdue(tx: Tx, registry: Registry, rows: Sequence[sql.OverdueRow]) -> tuple[OverdueWork, ...]:
+def _overdue(
+    tx: StoreTx, registry: Registry, rows: Sequence[sql.OverdueRow]
+) -> tuple[OverdueWork, ...]:
     # rows come oldest due first, so the first row seen of an owner is its oldest
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
