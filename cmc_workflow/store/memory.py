@@ -29,7 +29,7 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
-from cmc_workflow.store.memory_tables import Table, loaded, stored
+from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
 from cmc_workflow.store.memory_time import MemoryTimeQueries
 from cmc_workflow.store.port import (
     AuditRecord,
@@ -121,18 +121,6 @@ class MemoryStore:
             table.restore(key, old)
 
 
-def _item_row(row: Mapping[str, Any]) -> ItemRow:
-    return ItemRow(**{name: loaded(row[name]) for name in ItemRow.__slots__})
-
-
-def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:
-    return OutboxRow(**{name: loaded(row[name]) for name in OutboxRow.__slots__})
-
-
-def _definition_row(row: Mapping[str, Any]) -> DefinitionRow:
-    return DefinitionRow(**{name: row[name] for name in DefinitionRow.__slots__})
-
-
 def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
@@ -170,7 +158,7 @@ class MemoryTx(MemoryTimeQueries):
         """The stored version of ``workflow_id`` with that content hash, if any."""
         for row in self._t["definitions"].values():
             if row["workflow_id"] == workflow_id and row["content_hash"] == content_hash:
-                return _definition_row(row)
+                return row_as(DefinitionRow, row)
         return None
 
     def insert_definition(
@@ -200,12 +188,12 @@ class MemoryTx(MemoryTimeQueries):
             "loaded_at": now,
         }
         new_id = self._insert("definitions", values)
-        return _definition_row(self._t["definitions"].rows[new_id])
+        return row_as(DefinitionRow, self._t["definitions"].rows[new_id])
 
     def definition(self, definition_id: int) -> DefinitionRow | None:
         """The stored version with that id."""
         row = self._t["definitions"].rows.get(definition_id)
-        return _definition_row(row) if row is not None else None
+        return row_as(DefinitionRow, row) if row is not None else None
 
     def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
         """Every stored version of a workflow with its number of open items, oldest first."""
@@ -215,7 +203,7 @@ class MemoryTx(MemoryTimeQueries):
                 live[item["definition_id"]] = live.get(item["definition_id"], 0) + 1
         found = [r for r in self._t["definitions"].values() if r["workflow_id"] == workflow_id]
         found.sort(key=lambda r: r["revision"])
-        return [(_definition_row(r), live.get(r["id"], 0)) for r in found]
+        return [(row_as(DefinitionRow, r), live.get(r["id"], 0)) for r in found]
 
     # -- items ---------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
@@ -228,7 +216,7 @@ class MemoryTx(MemoryTimeQueries):
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """The item, or None (``lock`` is moot: transactions run one at a time)."""
         row = self._t["items"].rows.get(item_id)
-        return _item_row(row) if row is not None else None
+        return row_as(ItemRow, row) if row is not None else None
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
@@ -245,7 +233,7 @@ class MemoryTx(MemoryTimeQueries):
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
 
     def _items(self, keep: Callable[[dict[str, Any]], bool]) -> list[ItemRow]:
-        return [_item_row(r) for r in self._t["items"].values() if keep(r)]
+        return [row_as(ItemRow, r) for r in self._t["items"].values() if keep(r)]
 
     def open_definition_ids(self) -> list[int]:
         """The definition versions that open items run on."""
@@ -395,7 +383,7 @@ class MemoryTx(MemoryTimeQueries):
         rows = self._due_outbox(now, handler_names)[:limit]
         for r in rows:
             self._t["outbox"].update(r["id"], claimed_by=runner, claimed_until=now + lease)
-        return [_outbox_row(r) for r in rows]
+        return [row_as(OutboxRow, r) for r in rows]
 
     def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
         """Whether :meth:`claim_outbox` would find anything."""
@@ -429,7 +417,7 @@ class MemoryTx(MemoryTimeQueries):
 
     def outbox_of(self, item_id: int) -> list[OutboxRow]:
         """Every outbox row of an item, oldest first."""
-        return [_outbox_row(r) for r in self._t["outbox"].values() if r["item_id"] == item_id]
+        return [row_as(OutboxRow, r) for r in self._t["outbox"].values() if r["item_id"] == item_id]
 
     def count_pending_outbox(self) -> int:
         """How many side effects wait for delivery."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any
 
-from cmc_workflow.store.memory_tables import Table
+from cmc_workflow.store.memory_tables import Table, loaded, row_as
 from cmc_workflow.store.port import (
     CLAIMED,
     CLOCK_COLUMNS,
@@ -42,18 +41,6 @@ from cmc_workflow.store.port import (
 )
 
 __all__ = ["MemoryTimeQueries"]
-
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
-
-
-_R = TypeVar("_R")
-
-
-def _row(kind: type[_R], row: Mapping[str, Any]) -> _R:
-    """A stored row as the frozen ``kind`` (its JSON values copied)."""
-    return kind(**{f.name: _copy(row[f.name]) for f in fields(kind)})  # type: ignore[arg-type]  # fields() wants a dataclass type; _R is unbounded
 
 
 def _within(
@@ -113,7 +100,7 @@ class MemoryTimeQueries:
             item = self._t["items"].rows[timer["item_id"]]
             clock = self._t["clocks"].rows.get(timer["clock_id"])
             return DueTimer(
-                timer=_row(TimerRow, timer),
+                timer=row_as(TimerRow, timer),
                 workflow_id=item["workflow_id"],
                 item_state=item["state"],
                 item_visit=item["visit"],
@@ -142,7 +129,7 @@ class MemoryTimeQueries:
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         """The timers of a clock in ``status``, earliest first."""
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)
-        return [_row(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
+        return [row_as(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
@@ -170,13 +157,16 @@ class MemoryTimeQueries:
 
     def timers_of(self, item_id: int) -> list[TimerRow]:
         """Every timer of an item, in the order armed."""
-        return [_row(TimerRow, r) for r in self._where("timers", lambda r: r["item_id"] == item_id)]
+        return [
+            row_as(TimerRow, r) for r in self._where("timers", lambda r: r["item_id"] == item_id)
+        ]
 
     def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
         """The next pending timers with their item's workflow, earliest first."""
         items = self._t["items"].rows
         return [
-            (_row(TimerRow, r), items[r["item_id"]]["workflow_id"]) for r in self._pending()[:limit]
+            (row_as(TimerRow, r), items[r["item_id"]]["workflow_id"])
+            for r in self._pending()[:limit]
         ]
 
     def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
@@ -198,7 +188,7 @@ class MemoryTimeQueries:
         return self._insert("clocks", row)
 
     def _clocks(self, keep: Callable[[dict[str, Any]], bool]) -> list[ClockRow]:
-        return [_row(ClockRow, r) for r in self._where("clocks", keep)]
+        return [row_as(ClockRow, r) for r in self._where("clocks", keep)]
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         """The item's clocks that run or are paused."""
@@ -207,7 +197,7 @@ class MemoryTimeQueries:
     def clock(self, clock_id: int) -> ClockRow | None:
         """One clock."""
         row = self._t["clocks"].rows.get(clock_id)
-        return _row(ClockRow, row) if row is not None else None
+        return row_as(ClockRow, row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
         """Write a clock's new lifecycle values."""
@@ -246,11 +236,11 @@ class MemoryTimeQueries:
                 schedule_id,
                 {"schedule_id": schedule_id, "since": now, "last_due": None, "updated_at": now},
             )
-        return _row(CursorRow, table.rows[schedule_id])
+        return row_as(CursorRow, table.rows[schedule_id])
 
     def cursors(self) -> dict[str, CursorRow]:
         """Every schedule cursor, by schedule id."""
-        return {k: _row(CursorRow, r) for k, r in self._t["schedule_cursors"].rows.items()}
+        return {k: row_as(CursorRow, r) for k, r in self._t["schedule_cursors"].rows.items()}
 
     def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
         """Move the cursor forward to ``due_at`` (never backwards)."""
@@ -309,7 +299,7 @@ class MemoryTimeQueries:
     ) -> list[RunRow]:
         """Take over occurrences whose claimer died before starting their item."""
         rows = self._stale(now)[:limit]
-        found = [_row(RunRow, r) for r in rows]  # as read, before the takeover (like SQL)
+        found = [row_as(RunRow, r) for r in rows]  # as read, before the takeover (like SQL)
         for r in rows:
             self._t["schedule_runs"].update(r["id"], runner=runner, claimed_until=until)
         return found
@@ -345,7 +335,7 @@ class MemoryTimeQueries:
         """A schedule's latest occurrences, newest first."""
         found = self._where("schedule_runs", lambda r: r["schedule_id"] == schedule_id)
         found.sort(key=lambda r: r["due_at"], reverse=True)
-        return [_row(RunRow, r) for r in found[:limit]]
+        return [row_as(RunRow, r) for r in found[:limit]]
 
     def latest_runs(self) -> dict[str, RunRow]:
         """Each schedule's latest occurrence."""
@@ -354,7 +344,7 @@ class MemoryTimeQueries:
             known = latest.get(r["schedule_id"])
             if known is None or r["due_at"] > known["due_at"]:
                 latest[r["schedule_id"]] = r
-        return {k: _row(RunRow, r) for k, r in latest.items()}
+        return {k: row_as(RunRow, r) for k, r in latest.items()}
 
     # -- runners -------------------------------------------------------------------------
     def heartbeat(
@@ -386,7 +376,7 @@ class MemoryTimeQueries:
     def runner_rows(self) -> list[RunnerRow]:
         """Every runner that ever reported, latest heartbeat first."""
         rows = sorted(self._t["runners"].rows.values(), key=lambda r: r["heartbeat_at"])
-        return [_row(RunnerRow, r) for r in reversed(rows)]
+        return [row_as(RunnerRow, r) for r in reversed(rows)]
 
     def forget_runners(self, before: dt.datetime) -> int:
         """Delete heartbeats of runners stopped or silent since before ``before``."""
@@ -476,7 +466,7 @@ class MemoryTimeQueries:
                         workflow_id=item["workflow_id"],
                         definition_id=item["definition_id"],
                         item_state=item["state"],
-                        data=_copy(item["data"]),
+                        data=loaded(item["data"]),
                         clock_state=c["state"],
                         due_at=c["due_at"],
                     )
@@ -497,7 +487,7 @@ class MemoryTimeQueries:
             lambda h: h["to_state"] == state and items[h["item_id"]]["workflow_id"] == workflow_id
         )
         found = [
-            PublicationRow(item_id=i, published_at=at, data=_copy(items[i]["data"]))
+            PublicationRow(item_id=i, published_at=at, data=loaded(items[i]["data"]))
             for i, at in first.items()
             if _within(at, since, until)
         ]
@@ -506,7 +496,7 @@ class MemoryTimeQueries:
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
         """Every item of ``workflow_id`` with its state and data, oldest first."""
         return [
-            RecordRow(r["id"], r["state"], _copy(r["data"]))
+            RecordRow(r["id"], r["state"], loaded(r["data"]))
             for r in self._t["items"].values()
             if r["workflow_id"] == workflow_id
         ]
