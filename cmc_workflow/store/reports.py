@@ -159,7 +159,7 @@ class ReportQueries:
         time moves on when it resumes, so only a recorded breach makes it overdue)."""
         query = (
             select(
-                items.c.id,
+                items.c.id.label("item_id"),
                 items.c.workflow_id,
                 items.c.definition_id,
                 items.c.state.label("item_state"),
@@ -178,18 +178,7 @@ class ReportQueries:
             )
             .order_by(clocks.c.due_at, items.c.id)
         )
-        return [
-            OverdueRow(
-                item_id=r.id,
-                workflow_id=r.workflow_id,
-                definition_id=r.definition_id,
-                item_state=r.item_state,
-                data=dict(r.data),
-                clock_state=r.clock_state,
-                due_at=r.due_at,
-            )
-            for r in self._conn.execute(query).all()
-        ]
+        return [OverdueRow(**r._mapping) for r in self._conn.execute(query).all()]
 
     def first_entries(
         self,
@@ -226,6 +215,3 @@ class ReportQueries:
             .order_by(items.c.id)
         )
         return [RecordRow(r.id, r.state, dict(r.data)) for r in self._conn.execute(query).all()]
-
-
-# -- the free functions of the first layout: one-line wrappers until call sites move --

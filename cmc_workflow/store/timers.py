@@ -1,5 +1,5 @@
 """The SQL of time: SLA clocks, durable timers, schedule occurrences and runner heartbeats.
-(Over 400 lines until the free-function wrappers at its end go, once call sites use methods.)
+(Over 400 lines: one method per operation on four tables, mirrored by memory_time.py.)
 
 Every method runs inside a transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.write` or :meth:`~cmc_workflow.store.Store.read`, so what
