@@ -60,7 +60,8 @@ def _as_text(value: Any) -> str | None:
 
 
 class MemoryTimeQueries:
-    """Clocks, timers, schedule occurrences, runners and reports over the memory tables."""
+    """Clocks, timers, schedule occurrences, runners and reports over the memory tables, as
+    :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 
     _t: dict[str, Table]
 
@@ -75,7 +76,6 @@ class MemoryTimeQueries:
 
     # -- timers --------------------------------------------------------------------------
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
-        """Arm timers (in the transaction of the change that causes them)."""
         for timer in rows:
             values = values_of(typed(NewTimer, timer))
             self._require("items", values["item_id"], "item")
@@ -87,13 +87,11 @@ class MemoryTimeQueries:
         return sorted(found, key=lambda r: (r["due_at"], r["id"]))
 
     def next_due_at(self) -> dt.datetime | None:
-        """When the earliest pending timer is due."""
         pending = self._pending()
         return pending[0]["due_at"] if pending else None
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
-        """One pending timer due at ``now``, earliest first, with its item's state visit
-        and its clock (transactions run one at a time: nobody else can take it)."""
+        """Transactions run one at a time: nobody else can take it."""
         for timer in self._pending():
             if timer["due_at"] > now:
                 return None
@@ -120,19 +118,16 @@ class MemoryTimeQueries:
         runner: str,
         error: str | None = None,
     ) -> None:
-        """Mark a claimed timer fired, stale (its state was left) or failed."""
         if timer_id in self._t["timers"].rows:
             self._t["timers"].update(
                 timer_id, status=status, done_at=now, runner=runner, error=error
             )
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
-        """The timers of a clock in ``status``, earliest first."""
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)
         return [row_as(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
-        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
         checked_columns(values, TIMER_COLUMNS, "a timer")
         found = self._where(
             "timers", lambda r: r["clock_id"] == clock_id and r["status"] == from_status
@@ -142,7 +137,6 @@ class MemoryTimeQueries:
         return len(found)
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
-        """Re-arm a paused timer at its moved due time, fenced by the new visit."""
         row = self._t["timers"].rows.get(timer_id)
         if row is not None and row["status"] == PAUSED:
             self._t["timers"].update(
@@ -150,19 +144,16 @@ class MemoryTimeQueries:
             )
 
     def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
-        """Move a pending timer (a deadline recomputed on new calendar data)."""
         row = self._t["timers"].rows.get(timer_id)
         if row is not None and row["status"] == PENDING:
             self._t["timers"].update(timer_id, due_at=due_at)
 
     def timers_of(self, item_id: int) -> list[TimerRow]:
-        """Every timer of an item, in the order armed."""
         return [
             row_as(TimerRow, r) for r in self._where("timers", lambda r: r["item_id"] == item_id)
         ]
 
     def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
-        """The next pending timers with their item's workflow, earliest first."""
         items = self._t["items"].rows
         return [
             (row_as(TimerRow, r), items[r["item_id"]]["workflow_id"])
@@ -170,7 +161,6 @@ class MemoryTimeQueries:
         ]
 
     def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
-        """How many timers are in ``status`` (and due by ``due_before``, if given)."""
         return len(
             self._where(
                 "timers",
@@ -182,7 +172,6 @@ class MemoryTimeQueries:
 
     # -- clocks --------------------------------------------------------------------------
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        """Start a clock; returns its id."""
         row = values_of(typed(NewClock, values))
         self._require("items", row["item_id"], "item")
         return self._insert("clocks", row)
@@ -191,22 +180,18 @@ class MemoryTimeQueries:
         return [row_as(ClockRow, r) for r in self._where("clocks", keep)]
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
-        """The item's clocks that run or are paused."""
         return self._clocks(lambda r: r["item_id"] == item_id and r["status"] in (RUNNING, PAUSED))
 
     def clock(self, clock_id: int) -> ClockRow | None:
-        """One clock."""
         row = self._t["clocks"].rows.get(clock_id)
         return row_as(ClockRow, row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
-        """Write a clock's new lifecycle values."""
         checked_columns(values, CLOCK_COLUMNS, "a clock")
         if clock_id in self._t["clocks"].rows:
             self._t["clocks"].update(clock_id, **values)
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
-        """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
         if column not in MARKS:
             raise TypeError(f"a clock has no mark {column!r}")
         row = self._t["clocks"].rows.get(clock_id)
@@ -214,22 +199,18 @@ class MemoryTimeQueries:
             self._t["clocks"].update(clock_id, **{column: now})
 
     def clocks_of(self, item_id: int) -> list[ClockRow]:
-        """Every clock of an item, oldest first."""
         return self._clocks(lambda r: r["item_id"] == item_id)
 
     def provisional_clocks(self, limit: int = 100) -> list[ClockRow]:
-        """Running or paused clocks whose due time rests on a guessed (provisional) year."""
         found = self._clocks(lambda r: r["status"] in (RUNNING, PAUSED) and r["provisional"])
         return sorted(found, key=lambda c: (c.due_at, c.id))[:limit]
 
     def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
-        """Running clocks past their due time."""
         found = self._clocks(lambda r: r["status"] == RUNNING and r["due_at"] < now)
         return sorted(found, key=lambda c: (c.due_at, c.id))[:limit]
 
     # -- schedule occurrences ------------------------------------------------------------
     def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow:
-        """The schedule's cursor, created at ``now`` the first time any runner sees it."""
         table = self._t["schedule_cursors"]
         if schedule_id not in table.rows:
             table.insert(
@@ -239,11 +220,9 @@ class MemoryTimeQueries:
         return row_as(CursorRow, table.rows[schedule_id])
 
     def cursors(self) -> dict[str, CursorRow]:
-        """Every schedule cursor, by schedule id."""
         return {k: row_as(CursorRow, r) for k, r in self._t["schedule_cursors"].rows.items()}
 
     def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
-        """Move the cursor forward to ``due_at`` (never backwards)."""
         row = self._t["schedule_cursors"].rows.get(schedule_id)
         if row is not None and (row["last_due"] is None or row["last_due"] < due_at):
             self._t["schedule_cursors"].update(schedule_id, last_due=due_at, updated_at=now)
@@ -259,8 +238,6 @@ class MemoryTimeQueries:
         claimed_until: dt.datetime | None = None,
         detail: dict[str, Any] | None = None,
     ) -> int | None:
-        """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or
-        None when another runner created it first."""
         for r in self._t["schedule_runs"].rows.values():
             if r["schedule_id"] == schedule_id and r["due_at"] == due_at:
                 return None
@@ -291,13 +268,11 @@ class MemoryTimeQueries:
         return sorted(found, key=lambda r: (r["due_at"], r["id"]))
 
     def has_stale_runs(self, now: dt.datetime) -> bool:
-        """Whether some occurrence was claimed by a runner that did not finish it in time."""
         return bool(self._stale(now))
 
     def reclaim_stale_runs(
         self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
     ) -> list[RunRow]:
-        """Take over occurrences whose claimer died before starting their item."""
         rows = self._stale(now)[:limit]
         found = [row_as(RunRow, r) for r in rows]  # as read, before the takeover (like SQL)
         for r in rows:
@@ -314,8 +289,6 @@ class MemoryTimeQueries:
         item_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> bool:
-        """Close a claimed occurrence as started (with its item) or failed; False when the
-        claim was lost meanwhile."""
         row = self._t["schedule_runs"].rows.get(run_id)
         if row is None or row["runner"] != runner or row["status"] != CLAIMED:
             return False
@@ -332,13 +305,11 @@ class MemoryTimeQueries:
         return True
 
     def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
-        """A schedule's latest occurrences, newest first."""
         found = self._where("schedule_runs", lambda r: r["schedule_id"] == schedule_id)
         found.sort(key=lambda r: r["due_at"], reverse=True)
         return [row_as(RunRow, r) for r in found[:limit]]
 
     def latest_runs(self) -> dict[str, RunRow]:
-        """Each schedule's latest occurrence."""
         latest: dict[str, dict[str, Any]] = {}
         for r in self._t["schedule_runs"].values():
             known = latest.get(r["schedule_id"])
@@ -350,7 +321,6 @@ class MemoryTimeQueries:
     def heartbeat(
         self, runner: str, host: str, pid: int, now: dt.datetime, detail: dict[str, Any]
     ) -> None:
-        """Record that ``runner`` is alive (and what its last pass did)."""
         table = self._t["runners"]
         if runner in table.rows:
             table.update(runner, heartbeat_at=now, detail=detail, stopped_at=None)
@@ -369,17 +339,14 @@ class MemoryTimeQueries:
         )
 
     def runner_stopped(self, runner: str, now: dt.datetime) -> None:
-        """Record a graceful stop."""
         if runner in self._t["runners"].rows:
             self._t["runners"].update(runner, stopped_at=now)
 
     def runner_rows(self) -> list[RunnerRow]:
-        """Every runner that ever reported, latest heartbeat first."""
         rows = sorted(self._t["runners"].rows.values(), key=lambda r: r["heartbeat_at"])
         return [row_as(RunnerRow, r) for r in reversed(rows)]
 
     def forget_runners(self, before: dt.datetime) -> int:
-        """Delete heartbeats of runners stopped or silent since before ``before``."""
         old = [k for k, r in self._t["runners"].rows.items() if r["heartbeat_at"] < before]
         for key in old:
             self._t["runners"].delete(key)
@@ -389,7 +356,6 @@ class MemoryTimeQueries:
     def state_counts(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[StateCountRow]:
-        """Items per workflow and state, open and closed, of the items created in the period."""
         groups: dict[tuple[str, str], list[int]] = {}
         for r in self._t["items"].values():
             if not _within(r["created_at"], since, until):
@@ -405,8 +371,6 @@ class MemoryTimeQueries:
     def sla_clocks(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[SlaClockRow]:
-        """Every SLA clock whose reference time (its stop, else its due time) is in the
-        period."""
         return [
             SlaClockRow(
                 r["workflow_id"],
@@ -436,8 +400,6 @@ class MemoryTimeQueries:
         until: dt.datetime | None = None,
         received_field: str | None = None,
     ) -> list[FirstReplyRow]:
-        """The items of ``workflow_id`` created in the period, each with the time of the
-        first history row whose trigger is one of ``triggers``."""
         first = self._first_at(lambda h: h["trigger"] in triggers)
         return [
             FirstReplyRow(
@@ -453,7 +415,6 @@ class MemoryTimeQueries:
         ]
 
     def overdue_items(self, now: dt.datetime) -> list[OverdueRow]:
-        """Open items with a clock that is not stopped and past due at ``now``."""
         items = self._t["items"].rows
         found = []
         for c in self._t["clocks"].values():
@@ -480,8 +441,6 @@ class MemoryTimeQueries:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[PublicationRow]:
-        """Items of ``workflow_id`` with the time they first entered ``state``, when that
-        time is in the period, oldest first."""
         items = self._t["items"].rows
         first = self._first_at(
             lambda h: h["to_state"] == state and items[h["item_id"]]["workflow_id"] == workflow_id
@@ -494,7 +453,6 @@ class MemoryTimeQueries:
         return sorted(found, key=lambda p: (p.published_at, p.item_id))
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
-        """Every item of ``workflow_id`` with its state and data, oldest first."""
         return [
             RecordRow(r["id"], r["state"], loaded(r["data"]))
             for r in self._t["items"].values()
