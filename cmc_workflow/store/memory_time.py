@@ -15,7 +15,6 @@ from cmc_workflow.store.memory_tables import Table, loaded, row_as
 from cmc_workflow.store.port import (
     CLAIMED,
     CLOCK_COLUMNS,
-    MARKS,
     PAUSED,
     PENDING,
     RUNNING,
@@ -38,6 +37,13 @@ from cmc_workflow.store.port import (
     checked_columns,
     typed,
     values_of,
+)
+from cmc_workflow.store.writes import (
+    checked_mark,
+    finished_run,
+    heartbeat_values,
+    new_run,
+    new_runner,
 )
 
 __all__ = ["MemoryTimeQueries"]
@@ -192,8 +198,7 @@ class MemoryTimeQueries:
             self._t["clocks"].update(clock_id, **values)
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
-        if column not in MARKS:
-            raise TypeError(f"a clock has no mark {column!r}")
+        checked_mark(column)
         row = self._t["clocks"].rows.get(clock_id)
         if row is not None and row[column] is None:
             self._t["clocks"].update(clock_id, **{column: now})
@@ -241,20 +246,8 @@ class MemoryTimeQueries:
         for r in self._t["schedule_runs"].rows.values():
             if r["schedule_id"] == schedule_id and r["due_at"] == due_at:
                 return None
-        return self._insert(
-            "schedule_runs",
-            {
-                "schedule_id": schedule_id,
-                "due_at": due_at,
-                "status": status,
-                "item_id": None,
-                "runner": runner,
-                "claimed_until": claimed_until,
-                "created_at": now,
-                "finished_at": None if status == CLAIMED else now,
-                "detail": detail or {},
-            },
-        )
+        values = new_run(schedule_id, due_at, status, now, runner, claimed_until, detail)
+        return self._insert("schedule_runs", values)
 
     def _stale(self, now: dt.datetime) -> list[dict[str, Any]]:
         found = self._where(
@@ -293,15 +286,7 @@ class MemoryTimeQueries:
         if row is None or row["runner"] != runner or row["status"] != CLAIMED:
             return False
         self._require("items", item_id, "item")
-        values: dict[str, Any] = {
-            "status": status,
-            "item_id": item_id,
-            "finished_at": now,
-            "claimed_until": None,
-        }
-        if detail is not None:
-            values["detail"] = detail
-        self._t["schedule_runs"].update(run_id, **values)
+        self._t["schedule_runs"].update(run_id, **finished_run(status, now, item_id, detail))
         return True
 
     def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
@@ -323,20 +308,9 @@ class MemoryTimeQueries:
     ) -> None:
         table = self._t["runners"]
         if runner in table.rows:
-            table.update(runner, heartbeat_at=now, detail=detail, stopped_at=None)
-            return
-        table.insert(
-            runner,
-            {
-                "runner": runner,
-                "host": host,
-                "pid": pid,
-                "started_at": now,
-                "heartbeat_at": now,
-                "stopped_at": None,
-                "detail": detail,
-            },
-        )
+            table.update(runner, **heartbeat_values(now, detail))
+        else:
+            table.insert(runner, new_runner(runner, host, pid, now, detail))
 
     def runner_stopped(self, runner: str, now: dt.datetime) -> None:
         if runner in self._t["runners"].rows:

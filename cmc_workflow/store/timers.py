@@ -31,7 +31,6 @@ from cmc_workflow.store.port import (
     CLOCK_COLUMNS,
     FAILED,
     FIRED,
-    MARKS,
     MISSED,
     PAUSED,
     PENDING,
@@ -60,6 +59,13 @@ from cmc_workflow.store.tables import (
     schedule_cursors,
     schedule_runs,
     timers,
+)
+from cmc_workflow.store.writes import (
+    checked_mark,
+    finished_run,
+    heartbeat_values,
+    new_run,
+    new_runner,
 )
 
 __all__ = [
@@ -276,8 +282,7 @@ class TimeQueries:
         self._conn.execute(update(clocks).where(clocks.c.id == clock_id).values(**values))
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
-        if column not in MARKS:
-            raise TypeError(f"a clock has no mark {column!r}")
+        checked_mark(column)
         self._conn.execute(
             update(clocks)
             .where(clocks.c.id == clock_id, clocks.c[column].is_(None))
@@ -346,17 +351,7 @@ class TimeQueries:
     ) -> int | None:
         query = (
             _insert(self.sqlite, schedule_runs)
-            .values(
-                schedule_id=schedule_id,
-                due_at=due_at,
-                status=status,
-                item_id=None,
-                runner=runner,
-                claimed_until=claimed_until,
-                created_at=now,
-                finished_at=None if status == CLAIMED else now,
-                detail=detail or {},
-            )
+            .values(new_run(schedule_id, due_at, status, now, runner, claimed_until, detail))
             .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
             .returning(schedule_runs.c.id)
         )
@@ -401,14 +396,6 @@ class TimeQueries:
         item_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> bool:
-        values: dict[str, Any] = {
-            "status": status,
-            "item_id": item_id,
-            "finished_at": now,
-            "claimed_until": None,
-        }
-        if detail is not None:
-            values["detail"] = detail
         result = self._conn.execute(
             update(schedule_runs)
             .where(
@@ -416,7 +403,7 @@ class TimeQueries:
                 schedule_runs.c.runner == runner,
                 schedule_runs.c.status == CLAIMED,
             )
-            .values(**values)
+            .values(finished_run(status, now, item_id, detail))
         )
         return result.rowcount == 1
 
@@ -452,19 +439,10 @@ class TimeQueries:
         now: dt.datetime,
         detail: dict[str, Any],
     ) -> None:
-        query = _insert(self.sqlite, runners).values(
-            runner=runner,
-            host=host,
-            pid=pid,
-            started_at=now,
-            heartbeat_at=now,
-            stopped_at=None,
-            detail=detail,
-        )
+        query = _insert(self.sqlite, runners).values(new_runner(runner, host, pid, now, detail))
         self._conn.execute(
             query.on_conflict_do_update(
-                index_elements=["runner"],
-                set_={"heartbeat_at": now, "detail": detail, "stopped_at": None},
+                index_elements=["runner"], set_=heartbeat_values(now, detail)
             )
         )
 
