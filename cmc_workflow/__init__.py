@@ -10,7 +10,7 @@ read the names from ``__init__.pyi`` beside this file, so nothing here imports t
 not even under ``TYPE_CHECKING``.
 """
 
-import importlib as _importlib
+from cmc_workflow._exports import lazy as _lazy
 
 __all__ = [
     "Actor",
@@ -52,13 +52,7 @@ _HOMES = {
 """The module each public name lives in."""
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(home), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
+__getattr__ = _lazy(globals(), _HOMES)
 
 
 def __dir__() -> list[str]:

@@ -1,7 +1,29 @@
 """Deprecated: the report lives in :mod:`cmc_workflow.reports` now; every name this module
 gave is still here, with a :class:`DeprecationWarning` on access."""
 
-import cmc_workflow.reports as _new
-from cmc_workflow._moved import moved
+from cmc_workflow._exports import moved
 
-__getattr__ = moved(__name__, _new, _new.__all__)
+__getattr__ = moved(
+    __name__,
+    "cmc_workflow.reports",
+    names=frozenset(
+        {
+            "ALL",
+            "NOBODY",
+            "ROW_TYPES",
+            "SECTIONS",
+            "UNCATEGORIZED",
+            "CertifiedStaff",
+            "ChannelMonth",
+            "OverdueWork",
+            "ReplyTimes",
+            "Report",
+            "ReportOptions",
+            "SlaMonth",
+            "StateCount",
+            "build_report",
+            "columns",
+            "owners",
+        }
+    ),
+)

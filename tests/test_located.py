@@ -308,7 +308,7 @@ def test_the_old_readers_are_deprecated_names_of_the_one_reader(
     if composer == "pure":
         pytest.skip("nothing to compose")
     old = importlib.import_module(module)
-    with pytest.warns(DeprecationWarning, match=f"use cmc_workflow.located.{target}"):
+    with pytest.warns(DeprecationWarning, match=f"moved to cmc_workflow.located.{target}"):
         value = getattr(old, name)
     assert value is getattr(located, target)
     with pytest.raises(AttributeError):

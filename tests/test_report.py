@@ -558,13 +558,3 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     assert (folder / "publications.csv").read_text("utf-8") == (
         "month,channel,publications\n2025-10,app,1\n2025-10,wechat,1\n"  # p1 was on 09-26
     )
-
-
-def test_the_old_report_module_still_answers_with_a_warning():
-    import cmc_workflow.report as old
-    import cmc_workflow.reports as new
-
-    with pytest.warns(DeprecationWarning, match=r"moved to cmc_workflow\.reports\.build_report"):
-        assert old.build_report is new.build_report
-    with pytest.raises(AttributeError):
-        _ = old._first_reply

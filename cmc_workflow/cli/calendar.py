@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
 
 import click
 
 from cmc_workflow.calendar.answers import Deadline
 from cmc_workflow.cli.exits import Exit, fail
 from cmc_workflow.cli.options import (
+    CalendarChoice,
     calendar_options,
-    calendar_settings,
-    calendars_path,
     json_option,
-    working_calendar,
 )
 from cmc_workflow.cli.output import emit_json, table
 from cmc_workflow.engine import system_clock
@@ -49,10 +46,7 @@ def calendar_group() -> None:
 @json_option
 def calendar_status(
     years: tuple[int, ...],
-    calendars_dir: str | None,
-    timezone: str,
-    business_hours: Any,
-    after_hours_next_day: bool,
+    cal: CalendarChoice,
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -61,8 +55,8 @@ def calendar_status(
     A provisional year has no official data and no calendars/ file: deadlines that reach
     it use the weekday rule and are marked provisional. Exits 0.
     """
-    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
-    calendar = working_calendar(calendars_path(calendars_dir), settings)
+    settings = cal.settings()
+    calendar = cal.load()
     this_year = system_clock().astimezone(settings.tz).year
     wanted = sorted(set(years)) or [this_year - 1, this_year, this_year + 1]
     statuses = calendar.status(wanted)
@@ -145,10 +139,7 @@ def _received(value: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
 def calendar_add_days(
     date: str,
     n: int,
-    calendars_dir: str | None,
-    timezone: str,
-    business_hours: Any,
-    after_hours_next_day: bool,
+    cal: CalendarChoice,
     as_json: bool,
 ) -> None:
     """The end of N working days after a receipt at DATE, with the rule applied.
@@ -157,8 +148,8 @@ def calendar_add_days(
     `cmc-workflow calendar add-days 2025-09-26T15:00 2` is due Mon 2025-09-29 17:30,
     because Sun 2025-09-28 is an adjusted working day.
     """
-    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
-    calendar = working_calendar(calendars_path(calendars_dir), settings)
+    settings = cal.settings()
+    calendar = cal.load()
     deadline: Deadline = calendar.add_working_days(_received(date, settings.tz), n)
     if as_json:
         emit_json(deadline.as_record())

@@ -17,8 +17,8 @@ malformed (the message names the rule: the policy rule's id, or the check such a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
@@ -33,6 +33,8 @@ from cmc_workflow.cli.output import cell, emit_json, table, when
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import WorkflowNotFound
 from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
+
+_T = TypeVar("_T")
 
 
 def _labels(engine: Engine, workflow: str) -> tuple[str, dict[str, str]]:
@@ -138,6 +140,15 @@ def versions_table(versions: Sequence[VersionInfo]) -> str:
     return table(["修订", "版本号", "内容哈希", "载入时间", "未结事项", "当前", "文件"], rows)
 
 
+def _print(settings: Settings, value: _T, render: Callable[[_T], str]) -> None:
+    """Print what a command returns: one JSON document with ``--json``, else ``render``'s
+    readable text."""
+    if settings.as_json:
+        emit_json(value)
+    else:
+        click.echo(render(value), nl=False)
+
+
 # -- the commands ----------------------------------------------------------------------
 @click.command()
 @click.argument("workflow")
@@ -152,10 +163,7 @@ def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, An
     """
     with settings.open_engine(need_workflows=True) as engine:
         item = engine.start(workflow, actor=actor, data=data)
-        if settings.as_json:
-            emit_json(item)
-        else:
-            click.echo(f"已创建事项 {item.id}\n" + item_table(engine, item), nl=False)
+        _print(settings, item, lambda i: f"已创建事项 {i.id}\n" + item_table(engine, i))
 
 
 @click.command()
@@ -189,10 +197,7 @@ def fire(
         item = engine.fire(
             item_id, trigger, actor=actor, data=data, expected_version=expected_version
         )
-        if settings.as_json:
-            emit_json(item)
-        else:
-            click.echo(f"已执行 {trigger}\n" + item_table(engine, item), nl=False)
+        _print(settings, item, lambda i: f"已执行 {trigger}\n" + item_table(engine, i))
 
 
 @click.command()
@@ -201,11 +206,7 @@ def fire(
 def show(settings: Settings, *, item_id: int) -> None:
     """Show ITEM as it stands now."""
     with settings.open_engine() as engine:
-        item = engine.get(item_id)
-        if settings.as_json:
-            emit_json(item)
-        else:
-            click.echo(item_table(engine, item), nl=False)
+        _print(settings, engine.get(item_id), lambda item: item_table(engine, item))
 
 
 @click.command()
@@ -214,11 +215,7 @@ def show(settings: Settings, *, item_id: int) -> None:
 def history(settings: Settings, *, item_id: int) -> None:
     """List every accepted step of ITEM, oldest first."""
     with settings.open_engine() as engine:
-        entries = engine.history(item_id)
-        if settings.as_json:
-            emit_json(entries)
-        else:
-            click.echo(history_table(entries), nl=False)
+        _print(settings, engine.history(item_id), history_table)
 
 
 @click.command()
@@ -227,11 +224,7 @@ def history(settings: Settings, *, item_id: int) -> None:
 def inbox(settings: Settings, *, actor: Actor) -> None:
     """List the open items waiting on --actor (by person or by one of the roles)."""
     with settings.open_engine() as engine:
-        items = engine.inbox(actor)
-        if settings.as_json:
-            emit_json(items)
-        else:
-            click.echo(inbox_table(items), nl=False)
+        _print(settings, engine.inbox(actor), inbox_table)
 
 
 @click.command()
@@ -244,11 +237,7 @@ def allowed(settings: Settings, *, item_id: int, actor: Actor) -> None:
     Guards that read the form are judged with an empty form; ``fire`` decides.
     """
     with settings.open_engine() as engine:
-        result = engine.allowed(item_id, actor)
-        if settings.as_json:
-            emit_json(result)
-        else:
-            click.echo(allowed_table(result), nl=False)
+        _print(settings, engine.allowed(item_id, actor), allowed_table)
 
 
 @click.command()
@@ -258,11 +247,7 @@ def versions(settings: Settings, *, workflow: str) -> None:
     """List the stored versions of WORKFLOW: revision, label, hash prefix, loaded at,
     open items, and which one new items start on (current)."""
     with settings.open_engine() as engine:
-        result = engine.versions(workflow)
-        if settings.as_json:
-            emit_json(result)
-        else:
-            click.echo(versions_table(result), nl=False)
+        _print(settings, engine.versions(workflow), versions_table)
 
 
 COMMANDS: list[click.Command] = [start, fire, show, history, inbox, allowed, versions]

@@ -58,29 +58,31 @@ def _default_folder(name: str) -> Callable[[click.Context, click.Parameter, Any]
     return resolve
 
 
+def _definition_paths(folder: str) -> dict[str, Any]:
+    """What ``--workflows`` and ``--policies`` share: repeatable paths that must exist,
+    default ``FOLDER/`` only when it exists."""
+    return {
+        "multiple": True,
+        "metavar": "PATH",
+        "type": click.Path(),
+        "callback": _default_folder(folder),
+    }
+
+
 workflows_option = click.option(
     "--workflows",
-    "workflows",
-    multiple=True,
-    metavar="PATH",
     envvar="CMC_WORKFLOWS",
-    type=click.Path(),
-    callback=_default_folder("workflows"),
     help="Workflow and schedule definitions: a folder or a YAML file; repeatable  "
     "[default: workflows/ when it exists]",
+    **_definition_paths("workflows"),
 )
 """``--workflows``: a list of existing paths (the default folder only when it exists)."""
-
 policies_option = click.option(
     "--policies",
-    "policies",
-    multiple=True,
-    metavar="PATH",
     envvar="CMC_POLICIES",
-    type=click.Path(),
-    callback=_default_folder("policies"),
     help="Policy definitions: a folder or a YAML file; repeatable  "
     "[default: policies/ when it exists]",
+    **_definition_paths("policies"),
 )
 """``--policies``: a list of existing paths (the default folder only when it exists)."""
 
@@ -147,10 +149,47 @@ def _business_hours(_ctx: click.Context, _param: click.Parameter, value: str) ->
         raise click.BadParameter(f"{value!r}: give HH:MM-HH:MM or 'none' ({exc})") from None
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarChoice:
+    """The calendar options as given (:func:`calendar_options`); checked when used."""
+
+    calendars_dir: str | None
+    timezone: str
+    business_hours: BusinessHours | None
+    after_hours_next_day: bool
+
+    def settings(self) -> CalendarSettings:
+        """The calendar settings; a bad ``--timezone`` is a usage error."""
+        return calendar_settings(self.timezone, self.business_hours, self.after_hours_next_day)
+
+    def folder(self) -> Path | None:
+        """The ``--calendars`` folder, or ``./calendars`` when it exists, or None."""
+        return calendars_path(self.calendars_dir)
+
+    def load(self) -> WorkingCalendar:
+        """The working-day calendar (settings checked first, then the folder)."""
+        settings = self.settings()
+        return working_calendar(self.folder(), settings)
+
+
 def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--calendars``, ``--timezone``, ``--business-hours``, ``--after-hours-next-day``:
     the same options, defaults and ``CMC_`` variables on every command that reckons
-    deadlines, so that every process counts working days on the same calendar."""
+    deadlines, so that every process counts working days on the same calendar. The
+    command receives them as one :class:`CalendarChoice` (``cal=``)."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        calendars_dir: str | None,
+        timezone: str,
+        business_hours: BusinessHours | None,
+        after_hours_next_day: bool,
+        **kwargs: Any,
+    ) -> Any:
+        cal = CalendarChoice(calendars_dir, timezone, business_hours, after_hours_next_day)
+        return command(*args, cal=cal, **kwargs)
+
     options = [
         click.option(
             "--calendars",
@@ -183,9 +222,10 @@ def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Count a receipt after hours or on a rest day as received the next working day.",
         ),
     ]
+    decorated: Callable[..., Any] = wrapper
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def calendar_settings(
@@ -282,18 +322,8 @@ def clock_options(command: Callable[..., None]) -> Callable[..., None]:
     deadlines must be reckoned on the daemon's calendar."""
 
     @functools.wraps(command)
-    def wrapper(
-        settings: Settings,
-        *,
-        calendars_dir: str | None,
-        timezone: str,
-        business_hours: Any,
-        after_hours_next_day: bool,
-        **kwargs: Any,
-    ) -> None:
-        settings_ = calendar_settings(timezone, business_hours, after_hours_next_day)
-        calendar = working_calendar(calendars_path(calendars_dir), settings_)
-        command(replace(settings, calendar=calendar), **kwargs)
+    def wrapper(settings: Settings, *, cal: CalendarChoice, **kwargs: Any) -> None:
+        command(replace(settings, calendar=cal.load()), **kwargs)
 
     decorated: Callable[..., None] = calendar_options(wrapper)
     return decorated

@@ -28,14 +28,12 @@ import click
 
 from cmc_workflow.cli.exits import handled
 from cmc_workflow.cli.options import (
+    CalendarChoice,
     Settings,
     calendar_options,
-    calendar_settings,
-    calendars_path,
     db_option,
     log_level_option,
     workflows_option,
-    working_calendar,
 )
 from cmc_workflow.cli.output import emit_json, plain, table
 from cmc_workflow.reports import (
@@ -212,10 +210,7 @@ def report(
     *,
     db: str,
     workflows: list[str],
-    calendars_dir: str | None,
-    timezone: str,
-    business_hours: Any,
-    after_hours_next_day: bool,
+    cal: CalendarChoice,
     since: dt.date | None,
     until: dt.date | None,
     sections: tuple[str, ...],
@@ -237,9 +232,8 @@ def report(
         raise click.BadParameter(
             "a folder takes --format csv (one file per section)", param_hint="--output"
         )
-    cal_settings = calendar_settings(timezone, business_hours, after_hours_next_day)
-    start, end = _period(since, until, cal_settings.tz)
-    calendar = working_calendar(calendars_path(calendars_dir), cal_settings)
+    start, end = _period(since, until, cal.settings().tz)
+    calendar = cal.load()
     # stored versions are read from the database; no policies: a report only reads
     settings = Settings(db, tuple(workflows), (), as_json=False, calendar=calendar)
     options = ReportOptions(reply_workflow=reply_workflow, reply_triggers=reply_triggers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,8 @@ import click
 
 from cmc_workflow.cli.exits import Exit
 from cmc_workflow.cli.options import (
+    CalendarChoice,
     calendar_options,
-    calendar_settings,
-    calendars_path,
     db_option,
     log_level_option,
     need,
@@ -58,6 +57,21 @@ def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
     )
 
 
+def _seconds_option(
+    name: str, dest: str, default: float, envvar: str, between: str
+) -> Callable[[Any], Any]:
+    """An interval of the daemon's loop, in seconds (at least 0.05)."""
+    return click.option(
+        name,
+        dest,
+        default=default,
+        show_default=True,
+        envvar=envvar,
+        type=click.FloatRange(min=0.05),
+        help=f"Seconds between {between}",
+    )
+
+
 # -- the command ---------------------------------------------------------------------------------
 @click.command()
 @db_option
@@ -72,22 +86,15 @@ def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
     envvar="CMC_HANDLERS",
     help="module:attribute of the HandlerRegistry (or mapping) of serviceTask handlers.",
 )
-@click.option(
-    "--poll",
-    "poll_interval",
-    default=5.0,
-    show_default=True,
-    envvar="CMC_POLL",
-    type=click.FloatRange(min=0.05),
-    help="Seconds between polls for work armed by other processes.",
+@_seconds_option(
+    "--poll", "poll_interval", 5.0, "CMC_POLL", "polls for work armed by other processes."
 )
-@click.option(
+@_seconds_option(
     "--reload-interval",
-    default=2.0,
-    show_default=True,
-    envvar="CMC_RELOAD_INTERVAL",
-    type=click.FloatRange(min=0.05),
-    help="Seconds between checks of the definition files for changes.",
+    "reload_interval",
+    2.0,
+    "CMC_RELOAD_INTERVAL",
+    "checks of the definition files for changes.",
 )
 @click.option(
     "--batch",
@@ -109,10 +116,7 @@ def run(
     db: str,
     workflows: list[str],
     policies: list[str],
-    calendars_dir: str | None,
-    timezone: str,
-    business_hours: Any,
-    after_hours_next_day: bool,
+    cal: CalendarChoice,
     once: bool,
     handlers_spec: str | None,
     poll_interval: float,
@@ -133,9 +137,9 @@ def run(
         db=db,
         workflows=tuple(Path(p) for p in need(workflows, "--workflows", "workflows")),
         policies=tuple(Path(p) for p in policies),
-        calendars=calendars_path(calendars_dir),
+        calendars=cal.folder(),
         handlers=_resolve_handlers(handlers_spec),
-        settings=calendar_settings(timezone, business_hours, after_hours_next_day),
+        settings=cal.settings(),
         poll_interval=poll_interval,
         reload_interval=reload_interval,
         batch=batch,

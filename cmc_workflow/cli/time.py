@@ -19,13 +19,11 @@ import click
 
 from cmc_workflow.cli.exits import Exit, fail
 from cmc_workflow.cli.options import (
+    CalendarChoice,
     calendar_options,
-    calendar_settings,
-    calendars_path,
     db_option,
     json_option,
     workflows_option,
-    working_calendar,
 )
 from cmc_workflow.cli.output import emit_json, table, when
 from cmc_workflow.engine import system_clock
@@ -68,10 +66,7 @@ def _schedules(paths: Sequence[str]) -> tuple[list[Schedule], list[str]]:
 def status(
     db: str,
     workflows: list[str],
-    calendars_dir: str | None,
-    timezone: str,
-    business_hours: Any,
-    after_hours_next_day: bool,
+    cal: CalendarChoice,
     limit: int,
     max_lag: float | None,
     as_json: bool,
@@ -80,11 +75,10 @@ def status(
 
     Exits 0, or 1 with --max-lag when timers wait too long, 3 when the database fails.
     """
-    settings = calendar_settings(timezone, business_hours, after_hours_next_day)
-    tz = settings.tz
+    tz = cal.settings().tz
     now = system_clock()
     schedules, problems = _schedules(workflows)
-    calendar = working_calendar(calendars_path(calendars_dir), settings)
+    calendar = cal.load()
     try:
         with existing_store(db) as store, store.read() as tx:
             runners = tx.runner_rows()

@@ -34,10 +34,10 @@ runtime extension).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cmc_workflow._exports import lazy
 from cmc_workflow.clocks.deadlines import (
     BREACH_STEP,
     compute_deadline,
@@ -65,13 +65,7 @@ _RUNTIME = {
 of this package (their package ``__init__`` runs first) load no store."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _RUNTIME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy(globals(), _RUNTIME)
 
 
 __all__: Sequence[str] = [

@@ -7,9 +7,7 @@ table imports the policy and schedules kinds, which this package does not need).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from cmc_workflow._exports import lazy
 from cmc_workflow.definition.guards import Guard, GuardSyntaxError, compile_guard
 from cmc_workflow.definition.loader import (
     LoadedSet,
@@ -36,7 +34,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "load_paths":
-        return importlib.import_module("cmc_workflow.language").load_paths
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy(globals(), {"load_paths": "cmc_workflow.language"})

@@ -9,11 +9,10 @@ give to what their models refuse.
 from __future__ import annotations
 
 import hashlib
-import importlib
-from typing import Any
 
 from pydantic import ValidationError
 
+from cmc_workflow._exports import lazy
 from cmc_workflow.definition.checks import check_workflow
 from cmc_workflow.definition.loaded import LoadedSet as LoadedSet  # re-exported
 from cmc_workflow.definition.loaded import LoadedWorkflow as LoadedWorkflow  # re-exported
@@ -45,11 +44,8 @@ DEFINITION_CODES = Codes(
 _MOVED = {"load_paths", "iter_yaml_files"}
 
 
-def __getattr__(name: str) -> Any:
-    # walking folders moved to the language module, which imports this one
-    if name in _MOVED:
-        return getattr(importlib.import_module("cmc_workflow.language"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# walking folders moved to the language module, which imports this one
+__getattr__ = lazy(globals(), dict.fromkeys(_MOVED, "cmc_workflow.language"))
 
 
 def content_hash(text: str) -> str:

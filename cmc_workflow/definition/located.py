@@ -1,25 +1,9 @@
-"""Deprecated: the located-YAML reader of workflow files is now :mod:`cmc_workflow.located`.
+"""Deprecated: the located-YAML reader is now :mod:`cmc_workflow.located`.
 
 Importing a name from here still works for one release and emits a DeprecationWarning.
+``MAX_NODES`` here meant the expanded node count: ``MAX_EXPANDED`` there.
 """
 
-from __future__ import annotations
+from cmc_workflow._exports import moved
 
-import warnings
-from typing import Any
-
-import cmc_workflow.located as _located
-
-_RENAMED: dict[str, str] = {"MAX_NODES": "MAX_EXPANDED"}  # here it meant the expanded count
-
-
-def __getattr__(name: str) -> Any:
-    target = _RENAMED.get(name, name)
-    if target.startswith("_") or not hasattr(_located, target):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{__name__}.{name} is deprecated; use cmc_workflow.located.{target}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(_located, target)
+__getattr__ = moved(__name__, "cmc_workflow.located", renamed={"MAX_NODES": "MAX_EXPANDED"})

@@ -34,7 +34,7 @@ from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import load_paths
 from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.registry import Registry, check_handlers
-from cmc_workflow.store import OutboxRow, Store, StoreTx
+from cmc_workflow.store import OutboxRow, Store, StorePort, StoreTx
 
 
 def system_clock() -> dt.datetime:
@@ -53,7 +53,7 @@ class Engine:
 
     def __init__(
         self,
-        store: Store,
+        store: StorePort,
         workflows: Mapping[str, LoadedWorkflow],
         *,
         clock: Clock = system_clock,
@@ -88,9 +88,9 @@ class Engine:
 
     # -- what the engine is made of (read by the command line, the daemon and tests) -----
     @property
-    def store(self) -> Store:
-        """The database (the SQL store: the command line, the daemon and the reports
-        read it directly; the engine's own modules see only its port)."""
+    def store(self) -> StorePort:
+        """The store the engine runs on (SQL, or :class:`~cmc_workflow.store.MemoryStore`
+        in tests): the command line, the daemon and the reports read it through its port."""
         return self._store
 
     @property
@@ -330,7 +330,7 @@ class Engine:
 
 
 def assemble(
-    store: Store | Callable[[], Store],
+    store: StorePort | Callable[[], StorePort],
     loaded: LoadedSet,
     *,
     clock: Clock = system_clock,
@@ -344,7 +344,8 @@ def assemble(
     ``loaded.raise_for_problems()`` first) with every extension of
     :func:`~cmc_workflow.engine.assembly.runtime_extensions`.
 
-    ``store`` is an open :class:`Store`, or a function that opens one: it is called only
+    ``store`` is an open store (the SQL :class:`Store`, a
+    :class:`~cmc_workflow.store.MemoryStore`), or a function that opens one: it is called only
     once the policies and schedules are known to fit, so that definitions that cannot run
     leave no database behind. A store opened here is closed again if the engine cannot be
     built; a store passed in stays the caller's to close.

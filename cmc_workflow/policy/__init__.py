@@ -10,10 +10,7 @@ pure (no store, no engine; ``tests/unit/test_layering.py``). See ``docs/policies
 The ``policy`` file kind is listed in :data:`cmc_workflow.language.KINDS`.
 """
 
-import importlib
-import warnings
-from typing import Any
-
+from cmc_workflow._exports import moved
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
@@ -52,14 +49,5 @@ _MOVED = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    # deprecated for one release: the runtime names moved to cmc_workflow.policy.extension
-    if name in _MOVED:
-        warnings.warn(
-            f"cmc_workflow.policy.{name} is deprecated: import it from "
-            f"cmc_workflow.policy.extension",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module("cmc_workflow.policy.extension"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# deprecated for one release: the runtime names moved to cmc_workflow.policy.extension
+__getattr__ = moved(__name__, "cmc_workflow.policy.extension", names=_MOVED)

@@ -27,7 +27,7 @@ from cmc_workflow.reports.model import (
     SlaMonth,
     StateCount,
 )
-from cmc_workflow.store import Tx
+from cmc_workflow.store import StoreTx
 from cmc_workflow.store import reports as sql
 
 
@@ -46,7 +46,7 @@ class Months:
 
 
 def items_section(
-    tx: Tx, registry: Registry, since: dt.datetime | None, until: dt.datetime | None
+    tx: StoreTx, registry: Registry, since: dt.datetime | None, until: dt.datetime | None
 ) -> tuple[StateCount, ...]:
     out = []
     for row in tx.state_counts(since, until):
@@ -166,7 +166,7 @@ def owners(wf: CompiledWorkflow, state_name: str, data: dict[str, Any]) -> list[
 
 
 def overdue_section(
-    tx: Tx, registry: Registry, rows: Sequence[sql.OverdueRow]
+    tx: StoreTx, registry: Registry, rows: Sequence[sql.OverdueRow]
 ) -> tuple[OverdueWork, ...]:
     # rows come oldest due first, so the first row seen of an owner is its oldest
     found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -29,7 +29,7 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
-from cmc_workflow.store.memory_tables import Table, loaded, stored
+from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
 from cmc_workflow.store.memory_time import MemoryTimeQueries
 from cmc_workflow.store.port import (
     AuditRecord,
@@ -121,24 +121,13 @@ class MemoryStore:
             table.restore(key, old)
 
 
-def _item_row(row: Mapping[str, Any]) -> ItemRow:
-    return ItemRow(**{name: loaded(row[name]) for name in ItemRow.__slots__})
-
-
-def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:
-    return OutboxRow(**{name: loaded(row[name]) for name in OutboxRow.__slots__})
-
-
-def _definition_row(row: Mapping[str, Any]) -> DefinitionRow:
-    return DefinitionRow(**{name: row[name] for name in DefinitionRow.__slots__})
-
-
 def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
 
 class MemoryTx(MemoryTimeQueries):
-    """The operations of one transaction of a :class:`MemoryStore`."""
+    """The operations of one transaction of a :class:`MemoryStore`, as
+    :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -167,10 +156,9 @@ class MemoryTx(MemoryTimeQueries):
 
     # -- definitions ---------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
-        """The stored version of ``workflow_id`` with that content hash, if any."""
         for row in self._t["definitions"].values():
             if row["workflow_id"] == workflow_id and row["content_hash"] == content_hash:
-                return _definition_row(row)
+                return row_as(DefinitionRow, row)
         return None
 
     def insert_definition(
@@ -182,7 +170,6 @@ class MemoryTx(MemoryTimeQueries):
         source_text: str,
         now: dt.datetime,
     ) -> DefinitionRow:
-        """Store a new version with the next revision number of its workflow."""
         if self.find_definition(workflow_id, content_hash) is not None:
             raise _race(f"definition {workflow_id} {content_hash}")
         revisions = [
@@ -200,40 +187,36 @@ class MemoryTx(MemoryTimeQueries):
             "loaded_at": now,
         }
         new_id = self._insert("definitions", values)
-        return _definition_row(self._t["definitions"].rows[new_id])
+        return row_as(DefinitionRow, self._t["definitions"].rows[new_id])
 
     def definition(self, definition_id: int) -> DefinitionRow | None:
-        """The stored version with that id."""
         row = self._t["definitions"].rows.get(definition_id)
-        return _definition_row(row) if row is not None else None
+        return row_as(DefinitionRow, row) if row is not None else None
 
     def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
-        """Every stored version of a workflow with its number of open items, oldest first."""
         live: dict[int, int] = {}
         for item in self._t["items"].rows.values():
             if item["closed_at"] is None:
                 live[item["definition_id"]] = live.get(item["definition_id"], 0) + 1
         found = [r for r in self._t["definitions"].values() if r["workflow_id"] == workflow_id]
         found.sort(key=lambda r: r["revision"])
-        return [(_definition_row(r), live.get(r["id"], 0)) for r in found]
+        return [(row_as(DefinitionRow, r), live.get(r["id"], 0)) for r in found]
 
     # -- items ---------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        """Insert an item row; returns its id."""
         row = values_of(typed(NewItem, values))
         self._require("definitions", row["definition_id"], "definition")
         self._require("items", row["parent_id"], "parent item")
         return self._insert("items", {**row, "history_head": None})
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
-        """The item, or None (``lock`` is moot: transactions run one at a time)."""
+        """``lock`` is moot: transactions run one at a time."""
         row = self._t["items"].rows.get(item_id)
-        return _item_row(row) if row is not None else None
+        return row_as(ItemRow, row) if row is not None else None
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        """Write the item's new state if nobody changed it since ``expected_version``."""
         row = self._t["items"].rows.get(item_id)
         if row is None or row["version"] != expected_version:
             raise ConflictError(
@@ -245,33 +228,27 @@ class MemoryTx(MemoryTimeQueries):
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
 
     def _items(self, keep: Callable[[dict[str, Any]], bool]) -> list[ItemRow]:
-        return [_item_row(r) for r in self._t["items"].values() if keep(r)]
+        return [row_as(ItemRow, r) for r in self._t["items"].values() if keep(r)]
 
     def open_definition_ids(self) -> list[int]:
-        """The definition versions that open items run on."""
         items = self._t["items"].values()
         return sorted({r["definition_id"] for r in items if r["closed_at"] is None})
 
     def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
-        """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
         wanted = set(pairs)
         return self._items(
             lambda r: r["closed_at"] is None and (r["workflow_id"], r["state"]) in wanted
         )
 
     def children(self, item_id: int) -> list[ItemRow]:
-        """The items whose parent is ``item_id``, oldest first."""
         return self._items(lambda r: r["parent_id"] == item_id)
 
     def open_children(self, item_id: int) -> list[ItemRow]:
-        """The items whose parent is ``item_id`` that are still open, oldest first."""
         return self._items(lambda r: r["parent_id"] == item_id and r["closed_at"] is None)
 
     def records(
         self, workflow_id: str, states: Sequence[str], field: str, value: str
     ) -> list[dict[str, Any]]:
-        """The data of items of ``workflow_id`` in ``states`` whose ``field`` names
-        ``value`` (compared after :func:`~cmc_workflow.model.normal_id`), oldest first."""
         wanted = normal_id(value)
         found = []
         for row in self._t["items"].values():
@@ -290,9 +267,6 @@ class MemoryTx(MemoryTimeQueries):
         source: Sequence[str] | None = None,
         resting_in: Sequence[str] | None = None,
     ) -> list[tuple[dict[str, Any], dt.datetime]]:
-        """For each item of ``workflow_id`` (resting in one of ``resting_in``) whose
-        history enters one of ``states`` from outside them (from one of ``source``): its
-        data and the time of the last such entry, oldest item first."""
         last: dict[int, dt.datetime] = {}
         items = self._t["items"].rows
         for h in self._t["history"].rows.values():
@@ -312,8 +286,6 @@ class MemoryTx(MemoryTimeQueries):
 
     # -- history -------------------------------------------------------------------------
     def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
-        """Append history rows to their items' hash chains and move each item's
-        ``history_head``; a duplicate (item, seq) means a lost race."""
         table = self._t["history"]
         taken = {(h["item_id"], h["seq"]) for h in table.rows.values()}
         heads: dict[int, str] = {}
@@ -346,11 +318,9 @@ class MemoryTx(MemoryTimeQueries):
         return sorted(mine, key=lambda h: h["seq"])
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
-        """The item's history, in order."""
         return [{k: loaded(v) for k, v in h.items()} for h in self._history_of(item_id)]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
-        """The item's last history row that a command took (not a gateway hop), or None."""
         names = ("kind", "trigger", "from_state", "to_state", "actor", "form", "seq")
         for h in reversed(self._history_of(item_id)):
             if h["kind"] != "route":
@@ -359,7 +329,6 @@ class MemoryTx(MemoryTimeQueries):
 
     # -- outbox --------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
-        """Queue side effects for delivery after commit; returns their ids, in order."""
         keys = {r["idempotency_key"] for r in self._t["outbox"].rows.values()}
         ids = []
         for message in rows:
@@ -391,18 +360,15 @@ class MemoryTx(MemoryTimeQueries):
         *,
         handler_names: Sequence[str],
     ) -> list[OutboxRow]:
-        """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``."""
         rows = self._due_outbox(now, handler_names)[:limit]
         for r in rows:
             self._t["outbox"].update(r["id"], claimed_by=runner, claimed_until=now + lease)
-        return [_outbox_row(r) for r in rows]
+        return [row_as(OutboxRow, r) for r in rows]
 
     def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
-        """Whether :meth:`claim_outbox` would find anything."""
         return bool(self._due_outbox(now, handler_names))
 
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
-        """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         row = self._t["outbox"].rows.get(outbox_id)
         if row is None or row["claimed_by"] != runner or row["delivered_at"] is not None:
             return False
@@ -414,7 +380,6 @@ class MemoryTx(MemoryTimeQueries):
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:
-        """Record a failed delivery and when to try again."""
         row = self._t["outbox"].rows.get(outbox_id)
         if row is None or row["claimed_by"] != runner:
             return
@@ -428,16 +393,13 @@ class MemoryTx(MemoryTimeQueries):
         )
 
     def outbox_of(self, item_id: int) -> list[OutboxRow]:
-        """Every outbox row of an item, oldest first."""
-        return [_outbox_row(r) for r in self._t["outbox"].values() if r["item_id"] == item_id]
+        return [row_as(OutboxRow, r) for r in self._t["outbox"].values() if r["item_id"] == item_id]
 
     def count_pending_outbox(self) -> int:
-        """How many side effects wait for delivery."""
         return sum(1 for r in self._t["outbox"].rows.values() if r["delivered_at"] is None)
 
     # -- audit ---------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        """Append one audit record to its chain and move the chain's head."""
         record = {k: stored(v) for k, v in values_of(typed(AuditRecord, values)).items()}
         chain = chain_of(record)
         heads = self._t["audit_heads"]
@@ -458,22 +420,18 @@ class MemoryTx(MemoryTimeQueries):
         return [{k: loaded(v) for k, v in r.items()} for r in self._t["audit"].values()]
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
-        """The audit records that name an item, in order."""
         return [r for r in self._audit() if r["item_id"] == item_id]
 
     def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every audit record, in id order."""
         return iter(self._audit())
 
     def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
-        """(workflow, data) of the given items, for masking their personal values."""
         items = self._t["items"].rows
         return {
             i: (items[i]["workflow_id"], loaded(items[i]["data"])) for i in item_ids if i in items
         }
 
     def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-        """Every form submitted on the given items, oldest first (for masking)."""
         found: dict[int, list[dict[str, Any]]] = {}
         for item_id in sorted(set(item_ids)):
             for h in self._history_of(item_id):
@@ -482,7 +440,6 @@ class MemoryTx(MemoryTimeQueries):
         return found
 
     def definition_sources(self) -> list[tuple[str, str, str]]:
-        """(workflow, source file, source text) of every stored definition version."""
         return [
             (r["workflow_id"], r["source_file"], r["source_text"])
             for r in self._t["definitions"].values()

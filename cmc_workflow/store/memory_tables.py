@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Table", "loaded", "stored"]
+__all__ = ["Table", "loaded", "row_as", "stored"]
 
 
 _MISSING: Any = object()
@@ -30,6 +30,14 @@ def loaded(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.loads(json.dumps(value))
     return value
+
+
+_R = TypeVar("_R")
+
+
+def row_as(kind: type[_R], row: Mapping[str, Any]) -> _R:
+    """A stored row handed out as the frozen row ``kind`` (its fields only, JSON copied)."""
+    return kind(**{name: loaded(row[name]) for name in kind.__slots__})  # type: ignore[attr-defined]  # the port's rows are slotted dataclasses
 
 
 class Table:

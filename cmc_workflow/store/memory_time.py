@@ -9,14 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any
 
-from cmc_workflow.store.memory_tables import Table
+from cmc_workflow.store.memory_tables import Table, loaded, row_as
 from cmc_workflow.store.port import (
     CLAIMED,
     CLOCK_COLUMNS,
-    MARKS,
     PAUSED,
     PENDING,
     RUNNING,
@@ -40,20 +38,15 @@ from cmc_workflow.store.port import (
     typed,
     values_of,
 )
+from cmc_workflow.store.writes import (
+    checked_mark,
+    finished_run,
+    heartbeat_values,
+    new_run,
+    new_runner,
+)
 
 __all__ = ["MemoryTimeQueries"]
-
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
-
-
-_R = TypeVar("_R")
-
-
-def _row(kind: type[_R], row: Mapping[str, Any]) -> _R:
-    """A stored row as the frozen ``kind`` (its JSON values copied)."""
-    return kind(**{f.name: _copy(row[f.name]) for f in fields(kind)})  # type: ignore[arg-type]  # fields() wants a dataclass type; _R is unbounded
 
 
 def _within(
@@ -73,7 +66,8 @@ def _as_text(value: Any) -> str | None:
 
 
 class MemoryTimeQueries:
-    """Clocks, timers, schedule occurrences, runners and reports over the memory tables."""
+    """Clocks, timers, schedule occurrences, runners and reports over the memory tables, as
+    :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 
     _t: dict[str, Table]
 
@@ -88,7 +82,6 @@ class MemoryTimeQueries:
 
     # -- timers --------------------------------------------------------------------------
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
-        """Arm timers (in the transaction of the change that causes them)."""
         for timer in rows:
             values = values_of(typed(NewTimer, timer))
             self._require("items", values["item_id"], "item")
@@ -100,20 +93,18 @@ class MemoryTimeQueries:
         return sorted(found, key=lambda r: (r["due_at"], r["id"]))
 
     def next_due_at(self) -> dt.datetime | None:
-        """When the earliest pending timer is due."""
         pending = self._pending()
         return pending[0]["due_at"] if pending else None
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
-        """One pending timer due at ``now``, earliest first, with its item's state visit
-        and its clock (transactions run one at a time: nobody else can take it)."""
+        """Transactions run one at a time: nobody else can take it."""
         for timer in self._pending():
             if timer["due_at"] > now:
                 return None
             item = self._t["items"].rows[timer["item_id"]]
             clock = self._t["clocks"].rows.get(timer["clock_id"])
             return DueTimer(
-                timer=_row(TimerRow, timer),
+                timer=row_as(TimerRow, timer),
                 workflow_id=item["workflow_id"],
                 item_state=item["state"],
                 item_visit=item["visit"],
@@ -133,19 +124,16 @@ class MemoryTimeQueries:
         runner: str,
         error: str | None = None,
     ) -> None:
-        """Mark a claimed timer fired, stale (its state was left) or failed."""
         if timer_id in self._t["timers"].rows:
             self._t["timers"].update(
                 timer_id, status=status, done_at=now, runner=runner, error=error
             )
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
-        """The timers of a clock in ``status``, earliest first."""
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)
-        return [_row(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
+        return [row_as(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
-        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
         checked_columns(values, TIMER_COLUMNS, "a timer")
         found = self._where(
             "timers", lambda r: r["clock_id"] == clock_id and r["status"] == from_status
@@ -155,7 +143,6 @@ class MemoryTimeQueries:
         return len(found)
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
-        """Re-arm a paused timer at its moved due time, fenced by the new visit."""
         row = self._t["timers"].rows.get(timer_id)
         if row is not None and row["status"] == PAUSED:
             self._t["timers"].update(
@@ -163,24 +150,23 @@ class MemoryTimeQueries:
             )
 
     def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
-        """Move a pending timer (a deadline recomputed on new calendar data)."""
         row = self._t["timers"].rows.get(timer_id)
         if row is not None and row["status"] == PENDING:
             self._t["timers"].update(timer_id, due_at=due_at)
 
     def timers_of(self, item_id: int) -> list[TimerRow]:
-        """Every timer of an item, in the order armed."""
-        return [_row(TimerRow, r) for r in self._where("timers", lambda r: r["item_id"] == item_id)]
+        return [
+            row_as(TimerRow, r) for r in self._where("timers", lambda r: r["item_id"] == item_id)
+        ]
 
     def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
-        """The next pending timers with their item's workflow, earliest first."""
         items = self._t["items"].rows
         return [
-            (_row(TimerRow, r), items[r["item_id"]]["workflow_id"]) for r in self._pending()[:limit]
+            (row_as(TimerRow, r), items[r["item_id"]]["workflow_id"])
+            for r in self._pending()[:limit]
         ]
 
     def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
-        """How many timers are in ``status`` (and due by ``due_before``, if given)."""
         return len(
             self._where(
                 "timers",
@@ -192,68 +178,56 @@ class MemoryTimeQueries:
 
     # -- clocks --------------------------------------------------------------------------
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        """Start a clock; returns its id."""
         row = values_of(typed(NewClock, values))
         self._require("items", row["item_id"], "item")
         return self._insert("clocks", row)
 
     def _clocks(self, keep: Callable[[dict[str, Any]], bool]) -> list[ClockRow]:
-        return [_row(ClockRow, r) for r in self._where("clocks", keep)]
+        return [row_as(ClockRow, r) for r in self._where("clocks", keep)]
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
-        """The item's clocks that run or are paused."""
         return self._clocks(lambda r: r["item_id"] == item_id and r["status"] in (RUNNING, PAUSED))
 
     def clock(self, clock_id: int) -> ClockRow | None:
-        """One clock."""
         row = self._t["clocks"].rows.get(clock_id)
-        return _row(ClockRow, row) if row is not None else None
+        return row_as(ClockRow, row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
-        """Write a clock's new lifecycle values."""
         checked_columns(values, CLOCK_COLUMNS, "a clock")
         if clock_id in self._t["clocks"].rows:
             self._t["clocks"].update(clock_id, **values)
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
-        """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
-        if column not in MARKS:
-            raise TypeError(f"a clock has no mark {column!r}")
+        checked_mark(column)
         row = self._t["clocks"].rows.get(clock_id)
         if row is not None and row[column] is None:
             self._t["clocks"].update(clock_id, **{column: now})
 
     def clocks_of(self, item_id: int) -> list[ClockRow]:
-        """Every clock of an item, oldest first."""
         return self._clocks(lambda r: r["item_id"] == item_id)
 
     def provisional_clocks(self, limit: int = 100) -> list[ClockRow]:
-        """Running or paused clocks whose due time rests on a guessed (provisional) year."""
         found = self._clocks(lambda r: r["status"] in (RUNNING, PAUSED) and r["provisional"])
         return sorted(found, key=lambda c: (c.due_at, c.id))[:limit]
 
     def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
-        """Running clocks past their due time."""
         found = self._clocks(lambda r: r["status"] == RUNNING and r["due_at"] < now)
         return sorted(found, key=lambda c: (c.due_at, c.id))[:limit]
 
     # -- schedule occurrences ------------------------------------------------------------
     def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow:
-        """The schedule's cursor, created at ``now`` the first time any runner sees it."""
         table = self._t["schedule_cursors"]
         if schedule_id not in table.rows:
             table.insert(
                 schedule_id,
                 {"schedule_id": schedule_id, "since": now, "last_due": None, "updated_at": now},
             )
-        return _row(CursorRow, table.rows[schedule_id])
+        return row_as(CursorRow, table.rows[schedule_id])
 
     def cursors(self) -> dict[str, CursorRow]:
-        """Every schedule cursor, by schedule id."""
-        return {k: _row(CursorRow, r) for k, r in self._t["schedule_cursors"].rows.items()}
+        return {k: row_as(CursorRow, r) for k, r in self._t["schedule_cursors"].rows.items()}
 
     def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
-        """Move the cursor forward to ``due_at`` (never backwards)."""
         row = self._t["schedule_cursors"].rows.get(schedule_id)
         if row is not None and (row["last_due"] is None or row["last_due"] < due_at):
             self._t["schedule_cursors"].update(schedule_id, last_due=due_at, updated_at=now)
@@ -269,25 +243,11 @@ class MemoryTimeQueries:
         claimed_until: dt.datetime | None = None,
         detail: dict[str, Any] | None = None,
     ) -> int | None:
-        """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or
-        None when another runner created it first."""
         for r in self._t["schedule_runs"].rows.values():
             if r["schedule_id"] == schedule_id and r["due_at"] == due_at:
                 return None
-        return self._insert(
-            "schedule_runs",
-            {
-                "schedule_id": schedule_id,
-                "due_at": due_at,
-                "status": status,
-                "item_id": None,
-                "runner": runner,
-                "claimed_until": claimed_until,
-                "created_at": now,
-                "finished_at": None if status == CLAIMED else now,
-                "detail": detail or {},
-            },
-        )
+        values = new_run(schedule_id, due_at, status, now, runner, claimed_until, detail)
+        return self._insert("schedule_runs", values)
 
     def _stale(self, now: dt.datetime) -> list[dict[str, Any]]:
         found = self._where(
@@ -301,15 +261,13 @@ class MemoryTimeQueries:
         return sorted(found, key=lambda r: (r["due_at"], r["id"]))
 
     def has_stale_runs(self, now: dt.datetime) -> bool:
-        """Whether some occurrence was claimed by a runner that did not finish it in time."""
         return bool(self._stale(now))
 
     def reclaim_stale_runs(
         self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
     ) -> list[RunRow]:
-        """Take over occurrences whose claimer died before starting their item."""
         rows = self._stale(now)[:limit]
-        found = [_row(RunRow, r) for r in rows]  # as read, before the takeover (like SQL)
+        found = [row_as(RunRow, r) for r in rows]  # as read, before the takeover (like SQL)
         for r in rows:
             self._t["schedule_runs"].update(r["id"], runner=runner, claimed_until=until)
         return found
@@ -324,72 +282,45 @@ class MemoryTimeQueries:
         item_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> bool:
-        """Close a claimed occurrence as started (with its item) or failed; False when the
-        claim was lost meanwhile."""
         row = self._t["schedule_runs"].rows.get(run_id)
         if row is None or row["runner"] != runner or row["status"] != CLAIMED:
             return False
         self._require("items", item_id, "item")
-        values: dict[str, Any] = {
-            "status": status,
-            "item_id": item_id,
-            "finished_at": now,
-            "claimed_until": None,
-        }
-        if detail is not None:
-            values["detail"] = detail
-        self._t["schedule_runs"].update(run_id, **values)
+        self._t["schedule_runs"].update(run_id, **finished_run(status, now, item_id, detail))
         return True
 
     def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
-        """A schedule's latest occurrences, newest first."""
         found = self._where("schedule_runs", lambda r: r["schedule_id"] == schedule_id)
         found.sort(key=lambda r: r["due_at"], reverse=True)
-        return [_row(RunRow, r) for r in found[:limit]]
+        return [row_as(RunRow, r) for r in found[:limit]]
 
     def latest_runs(self) -> dict[str, RunRow]:
-        """Each schedule's latest occurrence."""
         latest: dict[str, dict[str, Any]] = {}
         for r in self._t["schedule_runs"].values():
             known = latest.get(r["schedule_id"])
             if known is None or r["due_at"] > known["due_at"]:
                 latest[r["schedule_id"]] = r
-        return {k: _row(RunRow, r) for k, r in latest.items()}
+        return {k: row_as(RunRow, r) for k, r in latest.items()}
 
     # -- runners -------------------------------------------------------------------------
     def heartbeat(
         self, runner: str, host: str, pid: int, now: dt.datetime, detail: dict[str, Any]
     ) -> None:
-        """Record that ``runner`` is alive (and what its last pass did)."""
         table = self._t["runners"]
         if runner in table.rows:
-            table.update(runner, heartbeat_at=now, detail=detail, stopped_at=None)
-            return
-        table.insert(
-            runner,
-            {
-                "runner": runner,
-                "host": host,
-                "pid": pid,
-                "started_at": now,
-                "heartbeat_at": now,
-                "stopped_at": None,
-                "detail": detail,
-            },
-        )
+            table.update(runner, **heartbeat_values(now, detail))
+        else:
+            table.insert(runner, new_runner(runner, host, pid, now, detail))
 
     def runner_stopped(self, runner: str, now: dt.datetime) -> None:
-        """Record a graceful stop."""
         if runner in self._t["runners"].rows:
             self._t["runners"].update(runner, stopped_at=now)
 
     def runner_rows(self) -> list[RunnerRow]:
-        """Every runner that ever reported, latest heartbeat first."""
         rows = sorted(self._t["runners"].rows.values(), key=lambda r: r["heartbeat_at"])
-        return [_row(RunnerRow, r) for r in reversed(rows)]
+        return [row_as(RunnerRow, r) for r in reversed(rows)]
 
     def forget_runners(self, before: dt.datetime) -> int:
-        """Delete heartbeats of runners stopped or silent since before ``before``."""
         old = [k for k, r in self._t["runners"].rows.items() if r["heartbeat_at"] < before]
         for key in old:
             self._t["runners"].delete(key)
@@ -399,7 +330,6 @@ class MemoryTimeQueries:
     def state_counts(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[StateCountRow]:
-        """Items per workflow and state, open and closed, of the items created in the period."""
         groups: dict[tuple[str, str], list[int]] = {}
         for r in self._t["items"].values():
             if not _within(r["created_at"], since, until):
@@ -415,8 +345,6 @@ class MemoryTimeQueries:
     def sla_clocks(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[SlaClockRow]:
-        """Every SLA clock whose reference time (its stop, else its due time) is in the
-        period."""
         return [
             SlaClockRow(
                 r["workflow_id"],
@@ -446,8 +374,6 @@ class MemoryTimeQueries:
         until: dt.datetime | None = None,
         received_field: str | None = None,
     ) -> list[FirstReplyRow]:
-        """The items of ``workflow_id`` created in the period, each with the time of the
-        first history row whose trigger is one of ``triggers``."""
         first = self._first_at(lambda h: h["trigger"] in triggers)
         return [
             FirstReplyRow(
@@ -463,7 +389,6 @@ class MemoryTimeQueries:
         ]
 
     def overdue_items(self, now: dt.datetime) -> list[OverdueRow]:
-        """Open items with a clock that is not stopped and past due at ``now``."""
         items = self._t["items"].rows
         found = []
         for c in self._t["clocks"].values():
@@ -476,7 +401,7 @@ class MemoryTimeQueries:
                         workflow_id=item["workflow_id"],
                         definition_id=item["definition_id"],
                         item_state=item["state"],
-                        data=_copy(item["data"]),
+                        data=loaded(item["data"]),
                         clock_state=c["state"],
                         due_at=c["due_at"],
                     )
@@ -490,23 +415,20 @@ class MemoryTimeQueries:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[PublicationRow]:
-        """Items of ``workflow_id`` with the time they first entered ``state``, when that
-        time is in the period, oldest first."""
         items = self._t["items"].rows
         first = self._first_at(
             lambda h: h["to_state"] == state and items[h["item_id"]]["workflow_id"] == workflow_id
         )
         found = [
-            PublicationRow(item_id=i, published_at=at, data=_copy(items[i]["data"]))
+            PublicationRow(item_id=i, published_at=at, data=loaded(items[i]["data"]))
             for i, at in first.items()
             if _within(at, since, until)
         ]
         return sorted(found, key=lambda p: (p.published_at, p.item_id))
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
-        """Every item of ``workflow_id`` with its state and data, oldest first."""
         return [
-            RecordRow(r["id"], r["state"], _copy(r["data"]))
+            RecordRow(r["id"], r["state"], loaded(r["data"]))
             for r in self._t["items"].values()
             if r["workflow_id"] == workflow_id
         ]

@@ -1,5 +1,5 @@
 """The store port: typed rows and the protocols every store implements.
-(Over 400 lines: one row class or protocol method per stored fact, kept in one place.)
+(Over 400 lines: every typed row and the documented contract of every store operation.)
 
 What the engine writes travels as frozen ``New*`` rows (plus :class:`HistoryEntry`,
 :class:`OutboxMessage`, :class:`AuditRecord`); what it reads comes back as frozen ``*Row``
@@ -427,10 +427,15 @@ class StoreTx(Protocol):
     ends and rolls back everything on an exception; a read transaction writes nothing.
 
     Races are reported as :class:`~cmc_workflow.errors.ConflictError` (a stale item
-    version, a duplicate key): retry the command."""
+    version, a duplicate key): retry the command.
+
+    The docstrings here are the contract; the implementations document only their own
+    way of keeping it (locks, indexes)."""
 
     # definitions
-    def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None: ...
+    def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
+        """The stored version of ``workflow_id`` with that content hash, if any."""
+        ...
 
     def insert_definition(
         self,
@@ -440,32 +445,58 @@ class StoreTx(Protocol):
         source_file: str,
         source_text: str,
         now: dt.datetime,
-    ) -> DefinitionRow: ...
+    ) -> DefinitionRow:
+        """Store a new version with the next revision number of its workflow."""
+        ...
 
-    def definition(self, definition_id: int) -> DefinitionRow | None: ...
+    def definition(self, definition_id: int) -> DefinitionRow | None:
+        """The stored version with that id."""
+        ...
 
-    def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]: ...
+    def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
+        """Every stored version of a workflow with its number of open items, oldest first."""
+        ...
 
     # items
-    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int: ...
+    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
+        """Insert an item row; returns its id."""
+        ...
 
-    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None: ...
+    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        """The item, or None. With ``lock``, no other transaction changes it before this
+        one ends."""
+        ...
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Write the item's new state if nobody changed it since ``expected_version``."""
+        ...
 
-    def open_definition_ids(self) -> list[int]: ...
+    def open_definition_ids(self) -> list[int]:
+        """The definition versions that open items run on."""
+        ...
 
-    def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]: ...
+    def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
+        """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
+        ...
 
-    def children(self, item_id: int) -> list[ItemRow]: ...
+    def children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id``, oldest first."""
+        ...
 
-    def open_children(self, item_id: int) -> list[ItemRow]: ...
+    def open_children(self, item_id: int) -> list[ItemRow]:
+        """The items whose parent is ``item_id`` that are still open, oldest first."""
+        ...
 
     def records(
         self, workflow_id: str, states: Sequence[str], field: str, value: str
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]:
+        """The data of items of ``workflow_id`` resting in one of ``states`` whose data
+        ``field`` names ``value`` as a person reads it (both sides compared after
+        :func:`~cmc_workflow.model.normal_id`: ``Wang`` typed into a training record is the
+        actor ``wang``), oldest first (policy prerequisites: "has a passed training record")."""
+        ...
 
     def last_entries(
         self,
@@ -474,17 +505,32 @@ class StoreTx(Protocol):
         *,
         source: Sequence[str] | None = None,
         resting_in: Sequence[str] | None = None,
-    ) -> list[tuple[dict[str, Any], dt.datetime]]: ...
+    ) -> list[tuple[dict[str, Any], dt.datetime]]:
+        """For each item of ``workflow_id`` (resting in one of ``resting_in``, when given)
+        whose history enters one of ``states`` from outside them (from one of ``source``,
+        when given): its data and the time of the last such entry, oldest item first
+        (policy facts: "when did each account last publish")."""
+        ...
 
     # history
-    def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None: ...
+    def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
+        """Append history rows to their items' hash chains (:mod:`cmc_workflow.store.chain`)
+        and move each item's ``history_head``; a duplicate (item, seq) means a lost race.
+        Call after the item row was written in this transaction."""
+        ...
 
-    def history(self, item_id: int) -> list[dict[str, Any]]: ...
+    def history(self, item_id: int) -> list[dict[str, Any]]:
+        """The item's history, in order."""
+        ...
 
-    def last_command(self, item_id: int) -> dict[str, Any] | None: ...
+    def last_command(self, item_id: int) -> dict[str, Any] | None:
+        """The item's last history row that a command took (not a gateway hop), or None."""
+        ...
 
     # outbox
-    def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]: ...
+    def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
+        """Queue side effects for delivery after commit; returns their ids, in order."""
+        ...
 
     def claim_outbox(
         self,
@@ -494,39 +540,72 @@ class StoreTx(Protocol):
         limit: int,
         *,
         handler_names: Sequence[str],
-    ) -> list[OutboxRow]: ...
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``:
+        every notification, and handler rows only for ``handler_names``."""
+        ...
 
-    def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool: ...
+    def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
+        """Whether :meth:`claim_outbox` would find anything."""
+        ...
 
-    def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool: ...
+    def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
+        """Mark a claimed row delivered; False if the claim was lost meanwhile."""
+        ...
 
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
-    ) -> None: ...
+    ) -> None:
+        """Record a failed delivery and when to try again."""
+        ...
 
-    def outbox_of(self, item_id: int) -> list[OutboxRow]: ...
+    def outbox_of(self, item_id: int) -> list[OutboxRow]:
+        """Every outbox row of an item, oldest first."""
+        ...
 
-    def count_pending_outbox(self) -> int: ...
+    def count_pending_outbox(self) -> int:
+        """How many side effects wait for delivery."""
+        ...
 
     # audit
-    def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None: ...
+    def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
+        """Append one audit record to its hash chain (:mod:`cmc_workflow.store.chain`) and
+        move the chain's head."""
+        ...
 
-    def audit_of(self, item_id: int) -> list[dict[str, Any]]: ...
+    def audit_of(self, item_id: int) -> list[dict[str, Any]]:
+        """The audit records that name an item, in order."""
+        ...
 
-    def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]: ...
+    def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every audit record, in id order."""
+        ...
 
-    def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]: ...
+    def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        """(workflow, data) of the given items, for masking their personal values."""
+        ...
 
-    def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]: ...
+    def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Every form submitted on the given items, oldest first (for masking)."""
+        ...
 
-    def definition_sources(self) -> list[tuple[str, str, str]]: ...
+    def definition_sources(self) -> list[tuple[str, str, str]]:
+        """(workflow, source file, source text) of every stored definition version."""
+        ...
 
     # timers
-    def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None: ...
+    def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
+        """Arm timers (in the transaction of the change that causes them)."""
+        ...
 
-    def next_due_at(self) -> dt.datetime | None: ...
+    def next_due_at(self) -> dt.datetime | None:
+        """When the earliest pending timer is due."""
+        ...
 
-    def claim_due_timer(self, now: dt.datetime) -> DueTimer | None: ...
+    def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
+        """One pending timer due at ``now``, earliest first, claimed for this transaction
+        (no other runner gets it), with its item's state visit and its clock."""
+        ...
 
     def finish_timer(
         self,
@@ -535,47 +614,83 @@ class StoreTx(Protocol):
         now: dt.datetime,
         runner: str,
         error: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Mark a claimed timer fired, stale (its state was left) or failed."""
+        ...
 
-    def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]: ...
+    def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
+        """The timers of a clock in ``status``, earliest first."""
+        ...
 
-    def set_clock_timers(
-        self, clock_id: int, from_status: str, values: Mapping[str, Any]
-    ) -> int: ...
+    def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
+        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
+        ...
 
-    def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None: ...
+    def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
+        """Re-arm a paused timer at its moved due time, fenced by the new visit."""
+        ...
 
-    def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None: ...
+    def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
+        """Move a pending timer (a deadline recomputed on new calendar data)."""
+        ...
 
-    def timers_of(self, item_id: int) -> list[TimerRow]: ...
+    def timers_of(self, item_id: int) -> list[TimerRow]:
+        """Every timer of an item, in the order armed."""
+        ...
 
-    def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]: ...
+    def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
+        """The next pending timers with their item's workflow, earliest first."""
+        ...
 
-    def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int: ...
+    def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
+        """How many timers are in ``status`` (and due by ``due_before``, if given)."""
+        ...
 
     # clocks
-    def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int: ...
+    def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
+        """Start a clock; returns its id."""
+        ...
 
-    def active_clocks(self, item_id: int) -> list[ClockRow]: ...
+    def active_clocks(self, item_id: int) -> list[ClockRow]:
+        """The item's clocks that run or are paused."""
+        ...
 
-    def clock(self, clock_id: int) -> ClockRow | None: ...
+    def clock(self, clock_id: int) -> ClockRow | None:
+        """One clock."""
+        ...
 
-    def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None: ...
+    def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
+        """Write a clock's new lifecycle values."""
+        ...
 
-    def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None: ...
+    def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
+        """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
+        ...
 
-    def clocks_of(self, item_id: int) -> list[ClockRow]: ...
+    def clocks_of(self, item_id: int) -> list[ClockRow]:
+        """Every clock of an item, oldest first."""
+        ...
 
-    def provisional_clocks(self, limit: int = 100) -> list[ClockRow]: ...
+    def provisional_clocks(self, limit: int = 100) -> list[ClockRow]:
+        """Running or paused clocks whose due time rests on a guessed (provisional) year."""
+        ...
 
-    def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]: ...
+    def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
+        """Running clocks past their due time (breached, whether or not a timer said so)."""
+        ...
 
     # schedule occurrences
-    def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow: ...
+    def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow:
+        """The schedule's cursor, created at ``now`` the first time any runner sees it."""
+        ...
 
-    def cursors(self) -> dict[str, CursorRow]: ...
+    def cursors(self) -> dict[str, CursorRow]:
+        """Every schedule cursor, by schedule id."""
+        ...
 
-    def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None: ...
+    def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
+        """Move the cursor forward to ``due_at`` (never backwards)."""
+        ...
 
     def insert_run(
         self,
@@ -587,13 +702,20 @@ class StoreTx(Protocol):
         runner: str | None = None,
         claimed_until: dt.datetime | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> int | None: ...
+    ) -> int | None:
+        """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or None
+        when another runner created it first (the unique key decides, without an error)."""
+        ...
 
-    def has_stale_runs(self, now: dt.datetime) -> bool: ...
+    def has_stale_runs(self, now: dt.datetime) -> bool:
+        """Whether some occurrence was claimed by a runner that did not finish it in time."""
+        ...
 
     def reclaim_stale_runs(
         self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
-    ) -> list[RunRow]: ...
+    ) -> list[RunRow]:
+        """Take over occurrences whose claimer died before starting their item."""
+        ...
 
     def finish_run(
         self,
@@ -604,31 +726,51 @@ class StoreTx(Protocol):
         *,
         item_id: int | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> bool: ...
+    ) -> bool:
+        """Close a claimed occurrence as started (with its item) or failed; False when the
+        claim was lost meanwhile (another runner took it over)."""
+        ...
 
-    def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]: ...
+    def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
+        """A schedule's latest occurrences, newest first."""
+        ...
 
-    def latest_runs(self) -> dict[str, RunRow]: ...
+    def latest_runs(self) -> dict[str, RunRow]:
+        """Each schedule's latest occurrence."""
+        ...
 
     # runners
     def heartbeat(
         self, runner: str, host: str, pid: int, now: dt.datetime, detail: dict[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Record that ``runner`` is alive (and what its last pass did)."""
+        ...
 
-    def runner_stopped(self, runner: str, now: dt.datetime) -> None: ...
+    def runner_stopped(self, runner: str, now: dt.datetime) -> None:
+        """Record a graceful stop."""
+        ...
 
-    def runner_rows(self) -> list[RunnerRow]: ...
+    def runner_rows(self) -> list[RunnerRow]:
+        """Every runner that ever reported, latest heartbeat first."""
+        ...
 
-    def forget_runners(self, before: dt.datetime) -> int: ...
+    def forget_runners(self, before: dt.datetime) -> int:
+        """Delete heartbeats of runners stopped or silent since before ``before``."""
+        ...
 
     # reports
     def state_counts(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
-    ) -> list[StateCountRow]: ...
+    ) -> list[StateCountRow]:
+        """Items per workflow and state, open and closed, of the items created in the period."""
+        ...
 
     def sla_clocks(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
-    ) -> list[SlaClockRow]: ...
+    ) -> list[SlaClockRow]:
+        """Every SLA clock whose reference time is in the period: the stop for a stopped
+        clock, the due time for one still running or paused."""
+        ...
 
     def first_replies(
         self,
@@ -638,9 +780,16 @@ class StoreTx(Protocol):
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         received_field: str | None = None,
-    ) -> list[FirstReplyRow]: ...
+    ) -> list[FirstReplyRow]:
+        """The items of ``workflow_id`` created in the period, each with the time of the first
+        history row whose trigger is one of ``triggers`` (None when there is none)."""
+        ...
 
-    def overdue_items(self, now: dt.datetime) -> list[OverdueRow]: ...
+    def overdue_items(self, now: dt.datetime) -> list[OverdueRow]:
+        """Open items with a clock that is not stopped and past due at ``now``: a running
+        clock past its due time, or any clock with a recorded breach (a paused clock's due
+        time moves on when it resumes, so only a recorded breach makes it overdue)."""
+        ...
 
     def first_entries(
         self,
@@ -648,9 +797,14 @@ class StoreTx(Protocol):
         state: str,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-    ) -> list[PublicationRow]: ...
+    ) -> list[PublicationRow]:
+        """Items of ``workflow_id`` with the time they first entered ``state`` (from the
+        history), when that time is in the period, oldest first."""
+        ...
 
-    def workflow_records(self, workflow_id: str) -> list[RecordRow]: ...
+    def workflow_records(self, workflow_id: str) -> list[RecordRow]:
+        """Every item of ``workflow_id`` with its state and data, oldest first."""
+        ...
 
     # nesting
     def savepoint(self) -> AbstractContextManager[None]:

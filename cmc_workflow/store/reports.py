@@ -68,7 +68,8 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 class ReportQueries:
     """The read queries of the report, as methods of the SQL transaction
-    (:class:`~cmc_workflow.store.repository.SqlTx` inherits them)."""
+    (:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each does what
+    :class:`~cmc_workflow.store.port.StoreTx` documents."""
 
     _conn: Connection
     sqlite: bool
@@ -76,7 +77,6 @@ class ReportQueries:
     def state_counts(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[StateCountRow]:
-        """Items per workflow and state, open and closed, of the items created in the period."""
         closed = items.c.closed_at.is_not(None)
         query = (
             select(
@@ -98,8 +98,6 @@ class ReportQueries:
     def sla_clocks(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[SlaClockRow]:
-        """Every SLA clock whose reference time is in the period: the stop for a stopped
-        clock, the due time for one still running or paused."""
         reference = func.coalesce(clocks.c.stopped_at, clocks.c.due_at)
         query = select(
             clocks.c.workflow_id,
@@ -120,8 +118,6 @@ class ReportQueries:
         until: dt.datetime | None = None,
         received_field: str | None = None,
     ) -> list[FirstReplyRow]:
-        """The items of ``workflow_id`` created in the period, each with the time of the first
-        history row whose trigger is one of ``triggers`` (None when there is none)."""
         first = (
             select(history.c.item_id, func.min(history.c.at).label("first_at"))
             .where(history.c.trigger.in_(list(triggers)))
@@ -154,12 +150,9 @@ class ReportQueries:
         ]
 
     def overdue_items(self, now: dt.datetime) -> list[OverdueRow]:
-        """Open items with a clock that is not stopped and past due at ``now``: a running
-        clock past its due time, or any clock with a recorded breach (a paused clock's due
-        time moves on when it resumes, so only a recorded breach makes it overdue)."""
         query = (
             select(
-                items.c.id,
+                items.c.id.label("item_id"),
                 items.c.workflow_id,
                 items.c.definition_id,
                 items.c.state.label("item_state"),
@@ -178,18 +171,7 @@ class ReportQueries:
             )
             .order_by(clocks.c.due_at, items.c.id)
         )
-        return [
-            OverdueRow(
-                item_id=r.id,
-                workflow_id=r.workflow_id,
-                definition_id=r.definition_id,
-                item_state=r.item_state,
-                data=dict(r.data),
-                clock_state=r.clock_state,
-                due_at=r.due_at,
-            )
-            for r in self._conn.execute(query).all()
-        ]
+        return [OverdueRow(**r._mapping) for r in self._conn.execute(query).all()]
 
     def first_entries(
         self,
@@ -198,8 +180,6 @@ class ReportQueries:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[PublicationRow]:
-        """Items of ``workflow_id`` with the time they first entered ``state`` (from the
-        history), when that time is in the period, oldest first."""
         first = (
             select(history.c.item_id, func.min(history.c.at).label("first_at"))
             .select_from(history.join(items, items.c.id == history.c.item_id))
@@ -219,13 +199,9 @@ class ReportQueries:
         ]
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
-        """Every item of ``workflow_id`` with its state and data, oldest first."""
         query = (
             select(items.c.id, items.c.state, items.c.data)
             .where(items.c.workflow_id == workflow_id)
             .order_by(items.c.id)
         )
         return [RecordRow(r.id, r.state, dict(r.data)) for r in self._conn.execute(query).all()]
-
-
-# -- the free functions of the first layout: one-line wrappers until call sites move --

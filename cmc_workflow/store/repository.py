@@ -148,8 +148,9 @@ _RETRY_OUTBOX = (
 
 class SqlTx(TimeQueries, ReportQueries):
     """The statements of one command, inside one transaction: every operation of
-    :class:`~cmc_workflow.store.port.StoreTx` (the time and report queries are inherited
-    from :mod:`~cmc_workflow.store.timers` and :mod:`~cmc_workflow.store.reports`)."""
+    :class:`~cmc_workflow.store.port.StoreTx`, as documented there (the time and report
+    queries are inherited from :mod:`~cmc_workflow.store.timers` and
+    :mod:`~cmc_workflow.store.reports`)."""
 
     def __init__(self, conn: Connection, sqlite: bool) -> None:
         self._conn = conn
@@ -172,7 +173,6 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
-        """The stored version of ``workflow_id`` with that content hash, if any."""
         row = self._conn.execute(
             select(definitions).where(
                 definitions.c.workflow_id == workflow_id,
@@ -190,7 +190,6 @@ class SqlTx(TimeQueries, ReportQueries):
         source_text: str,
         now: dt.datetime,
     ) -> DefinitionRow:
-        """Store a new version with the next revision number of its workflow."""
         revision = (
             self._conn.execute(
                 select(func.coalesce(func.max(definitions.c.revision), 0)).where(
@@ -214,14 +213,12 @@ class SqlTx(TimeQueries, ReportQueries):
         return DefinitionRow(id=new_id, **values)
 
     def definition(self, definition_id: int) -> DefinitionRow | None:
-        """The stored version with that id."""
         row = self._conn.execute(
             select(definitions).where(definitions.c.id == definition_id)
         ).first()
         return _definition(row) if row is not None else None
 
     def definitions_of(self, workflow_id: str) -> list[tuple[DefinitionRow, int]]:
-        """Every stored version of a workflow with its number of open items, oldest first."""
         live = (
             select(items.c.definition_id, func.count().label("n"))
             .where(items.c.closed_at.is_(None))
@@ -241,14 +238,13 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        """Insert an item row; returns its id."""
         row = values_of(typed(NewItem, values))
         new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
-        """The item, or None. ``lock`` takes a row lock on PostgreSQL (SQLite holds a
-        database lock already under BEGIN IMMEDIATE)."""
+        """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
+        under BEGIN IMMEDIATE)."""
         query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
         row = self._conn.execute(query, {"b_id": item_id}).first()
         if row is None:
@@ -259,7 +255,6 @@ class SqlTx(TimeQueries, ReportQueries):
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        """Write the item's new state if nobody changed it since ``expected_version``."""
         result = self._conn.execute(
             _UPDATE_ITEM,
             {
@@ -277,12 +272,10 @@ class SqlTx(TimeQueries, ReportQueries):
             )
 
     def open_definition_ids(self) -> list[int]:
-        """The definition versions that open items run on."""
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()
         return list(self._conn.execute(query).scalars())
 
     def open_items(self, pairs: Sequence[tuple[str, str]]) -> list[ItemRow]:
-        """Open items whose (workflow, state) is one of ``pairs``, oldest first."""
         if not pairs:
             return []
         condition = or_(*(and_(items.c.workflow_id == w, items.c.state == s) for w, s in pairs))
@@ -294,14 +287,12 @@ class SqlTx(TimeQueries, ReportQueries):
         return [_item(r) for r in rows]
 
     def children(self, item_id: int) -> list[ItemRow]:
-        """The items whose parent is ``item_id``, oldest first."""
         rows = self._conn.execute(
             select(*_ITEM_COLUMNS).where(items.c.parent_id == item_id).order_by(items.c.id)
         ).all()
         return [_item(r) for r in rows]
 
     def open_children(self, item_id: int) -> list[ItemRow]:
-        """The items whose parent is ``item_id`` that are still open, oldest first."""
         rows = self._conn.execute(
             select(*_ITEM_COLUMNS)
             .where(items.c.parent_id == item_id, items.c.closed_at.is_(None))
@@ -312,12 +303,7 @@ class SqlTx(TimeQueries, ReportQueries):
     def records(
         self, workflow_id: str, states: Sequence[str], field: str, value: str
     ) -> list[dict[str, Any]]:
-        """The data of items of ``workflow_id`` resting in one of ``states`` whose data
-        ``field`` names ``value`` as a person reads it (both sides compared after
-        :func:`~cmc_workflow.model.normal_id`: ``Wang`` typed into a training record is the
-        actor ``wang``), oldest first (policy prerequisites: "has a passed training record").
-
-        The comparison is made here, not in SQL (no database folds Unicode the same way),
+        """The comparison is made here, not in SQL (no database folds Unicode the same way),
         over the records in ``states``."""
         wanted = normal_id(value)
         rows = self._conn.execute(
@@ -339,10 +325,6 @@ class SqlTx(TimeQueries, ReportQueries):
         source: Sequence[str] | None = None,
         resting_in: Sequence[str] | None = None,
     ) -> list[tuple[dict[str, Any], dt.datetime]]:
-        """For each item of ``workflow_id`` (resting in one of ``resting_in``, when given)
-        whose history enters one of ``states`` from outside them (from one of ``source``,
-        when given): its data and the time of the last such entry, oldest item first
-        (policy facts: "when did each account last publish")."""
         came_from = history.c.from_state
         outside = or_(came_from.is_(None), came_from.not_in(list(states)))
         condition = [
@@ -368,10 +350,7 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
-        """Append history rows to their items' hash chains and move each item's
-        ``history_head`` (:mod:`cmc_workflow.store.audit`); a duplicate (item, seq) means a
-        lost race. Call after the item row was written in this transaction: its row lock
-        (or SQLite's write lock) serializes the chain."""
+        """The item row's lock (or SQLite's write lock) serializes the chain."""
         if not rows:
             return
         chained: list[dict[str, Any]] = []
@@ -400,20 +379,17 @@ class SqlTx(TimeQueries, ReportQueries):
         return head if head is not None else audit_log.GENESIS
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
-        """The item's history, in order."""
         rows = self._conn.execute(
             select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
         ).all()
         return [dict(r._mapping) for r in rows]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
-        """The item's last history row that a command took (not a gateway hop), or None."""
         row = self._conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
         return dict(row._mapping) if row is not None else None
 
     # -- outbox ------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
-        """Queue side effects for delivery after commit; returns their ids, in order."""
         if not rows:
             return []
         values = [values_of(typed(OutboxMessage, r)) for r in rows]
@@ -428,8 +404,6 @@ class SqlTx(TimeQueries, ReportQueries):
         *,
         handler_names: Sequence[str],
     ) -> list[OutboxRow]:
-        """Claim up to ``limit`` due, unclaimed rows for ``runner`` until ``now + lease``:
-        every notification, and handler rows only for ``handler_names``."""
         due = _DUE_OUTBOX if self.sqlite else _DUE_OUTBOX_LOCKED
         params = {"b_names": list(handler_names), "b_now": now, "b_limit": limit}
         rows = [OutboxRow(**r._mapping) for r in self._conn.execute(due, params).all()]
@@ -441,12 +415,11 @@ class SqlTx(TimeQueries, ReportQueries):
         return rows
 
     def has_due_outbox(self, now: dt.datetime, *, handler_names: Sequence[str]) -> bool:
-        """Whether :meth:`claim_outbox` would find anything (a read, no lock taken)."""
+        """A read: no lock taken."""
         params = {"b_names": list(handler_names), "b_now": now, "b_limit": 1}
         return self._conn.execute(_DUE_OUTBOX, params).first() is not None
 
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
-        """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         result = self._conn.execute(
             _FINISH_OUTBOX, {"b_id": outbox_id, "b_runner": runner, "b_now": now}
         )
@@ -455,7 +428,6 @@ class SqlTx(TimeQueries, ReportQueries):
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:
-        """Record a failed delivery and when to try again."""
         self._conn.execute(
             _RETRY_OUTBOX,
             {
@@ -467,7 +439,6 @@ class SqlTx(TimeQueries, ReportQueries):
         )
 
     def outbox_of(self, item_id: int) -> list[OutboxRow]:
-        """Every outbox row of an item, oldest first."""
         rows = self._conn.execute(
             select(*_OUTBOX_COLUMNS).where(outbox.c.item_id == item_id).order_by(outbox.c.id)
         ).all()
@@ -475,30 +446,25 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- audit -------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        """Append one audit record to its hash chain (:mod:`cmc_workflow.store.audit`)."""
         audit_log.append(self._conn, self.sqlite, values_of(typed(AuditRecord, values)))
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
-        """The audit records that name an item, in order."""
         rows = self._conn.execute(
             select(audit).where(audit.c.item_id == item_id).order_by(audit.c.id)
         ).all()
         return [dict(r._mapping) for r in rows]
 
     def audit_records(self, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every audit record, in id order, streamed in batches (for export)."""
+        """Streamed in batches of ``batch`` rows."""
         return audit_log.records(self._conn, batch=batch)
 
     def item_data(self, item_ids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
-        """(workflow, data) of the given items, for masking their personal values."""
         return audit_log.item_data(self._conn, item_ids)
 
     def item_forms(self, item_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-        """Every form submitted on the given items, oldest first (for masking)."""
         return audit_log.item_forms(self._conn, item_ids)
 
     def definition_sources(self) -> list[tuple[str, str, str]]:
-        """(workflow, source file, source text) of every stored definition version."""
         return audit_log.definition_sources(self._conn)
 
     def verify_audit(self) -> Verification:

@@ -1,5 +1,5 @@
 """The SQL of time: SLA clocks, durable timers, schedule occurrences and runner heartbeats.
-(Over 400 lines until the free-function wrappers at its end go, once call sites use methods.)
+(Over 400 lines: one method per operation on four tables, mirrored by memory_time.py.)
 
 Every method runs inside a transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.write` or :meth:`~cmc_workflow.store.Store.read`, so what
@@ -31,7 +31,6 @@ from cmc_workflow.store.port import (
     CLOCK_COLUMNS,
     FAILED,
     FIRED,
-    MARKS,
     MISSED,
     PAUSED,
     PENDING,
@@ -60,6 +59,13 @@ from cmc_workflow.store.tables import (
     schedule_cursors,
     schedule_runs,
     timers,
+)
+from cmc_workflow.store.writes import (
+    checked_mark,
+    finished_run,
+    heartbeat_values,
+    new_run,
+    new_runner,
 )
 
 __all__ = [
@@ -120,18 +126,18 @@ _DUE_EXTRA = [
 
 class TimeQueries:
     """The SQL of clocks, timers, schedule occurrences and runners, as methods of the
-    SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them)."""
+    SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each
+    does what :class:`~cmc_workflow.store.port.StoreTx` documents."""
 
     _conn: Connection
     sqlite: bool
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
-        """Arm timers (in the transaction of the change that causes them)."""
         if rows:
             self._conn.execute(insert(timers), [values_of(typed(NewTimer, r)) for r in rows])
 
     def next_due_at(self) -> dt.datetime | None:
-        """When the earliest pending timer is due (one probe of ``ix_timers_due``)."""
+        """One probe of the index ``ix_timers_due``."""
         value: dt.datetime | None = self._conn.execute(
             select(timers.c.due_at)
             .where(timers.c.status == PENDING)
@@ -141,10 +147,7 @@ class TimeQueries:
         return value
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
-        """Lock one pending timer due at ``now`` for this transaction, earliest first, read
-        with its item's state visit and its clock in the same statement.
-
-        PostgreSQL locks the timer *and its item* and skips rows other transactions hold
+        """PostgreSQL locks the timer *and its item* and skips rows other transactions hold
         (``FOR UPDATE OF timers, items SKIP LOCKED``); SQLite's write lock serializes runners.
 
         Locking the item with the timer keeps one lock order, item before timers, for every
@@ -152,8 +155,7 @@ class TimeQueries:
         and then updates its timers and clock. With only the timer locked, two runners
         deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner A, holding
         X for timer T1, fired a transition that cancels X's pending timers, T2 among them (A
-        waits for B's T2, B's own firing waits for A's X).
-        """
+        waits for B's T2, B's own firing waits for A's X)."""
         query = (
             select(*_TIMER_COLUMNS, *_DUE_EXTRA)
             .select_from(
@@ -191,7 +193,6 @@ class TimeQueries:
         runner: str,
         error: str | None = None,
     ) -> None:
-        """Mark a claimed timer fired, stale (its state was left) or failed."""
         self._conn.execute(
             update(timers)
             .where(timers.c.id == timer_id)
@@ -199,7 +200,6 @@ class TimeQueries:
         )
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
-        """The timers of a clock in ``status``, earliest first."""
         rows = self._conn.execute(
             select(*_TIMER_COLUMNS)
             .where(timers.c.clock_id == clock_id, timers.c.status == status)
@@ -208,7 +208,6 @@ class TimeQueries:
         return [_timer(r) for r in rows]
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
-        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
         checked_columns(values, TIMER_COLUMNS, "a timer")
         result = self._conn.execute(
             update(timers)
@@ -218,7 +217,6 @@ class TimeQueries:
         return int(result.rowcount)
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
-        """Re-arm a paused timer at its moved due time, fenced by the new visit."""
         self._conn.execute(
             update(timers)
             .where(timers.c.id == timer_id, timers.c.status == PAUSED)
@@ -226,7 +224,6 @@ class TimeQueries:
         )
 
     def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
-        """Move a pending timer (a deadline recomputed on new calendar data)."""
         self._conn.execute(
             update(timers)
             .where(timers.c.id == timer_id, timers.c.status == PENDING)
@@ -234,14 +231,12 @@ class TimeQueries:
         )
 
     def timers_of(self, item_id: int) -> list[TimerRow]:
-        """Every timer of an item, in the order armed."""
         rows = self._conn.execute(
             select(*_TIMER_COLUMNS).where(timers.c.item_id == item_id).order_by(timers.c.id)
         ).all()
         return [_timer(r) for r in rows]
 
     def upcoming_timers(self, limit: int) -> list[tuple[TimerRow, str]]:
-        """The next pending timers with their item's workflow, earliest first."""
         rows = self._conn.execute(
             select(*_TIMER_COLUMNS, items.c.workflow_id)
             .join(items, items.c.id == timers.c.item_id)
@@ -255,26 +250,22 @@ class TimeQueries:
         ]
 
     def count_timers(self, status: str, due_before: dt.datetime | None = None) -> int:
-        """How many timers are in ``status`` (and due by ``due_before``, if given)."""
         query = select(func.count()).select_from(timers).where(timers.c.status == status)
         if due_before is not None:
             query = query.where(timers.c.due_at <= due_before)
         return int(self._conn.execute(query).scalar_one())
 
     def count_pending_outbox(self) -> int:
-        """How many side effects wait for delivery."""
         query = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
         return int(self._conn.execute(query).scalar_one())
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        """Start a clock; returns its id."""
         new_id: int = self._conn.execute(
             insert(clocks).values(values_of(typed(NewClock, values))).returning(clocks.c.id)
         ).scalar_one()
         return new_id
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
-        """The item's clocks that run or are paused."""
         rows = self._conn.execute(
             select(*_CLOCK_COLUMNS)
             .where(clocks.c.item_id == item_id, clocks.c.status.in_([RUNNING, PAUSED]))
@@ -283,19 +274,15 @@ class TimeQueries:
         return [_clock(r) for r in rows]
 
     def clock(self, clock_id: int) -> ClockRow | None:
-        """One clock."""
         row = self._conn.execute(select(*_CLOCK_COLUMNS).where(clocks.c.id == clock_id)).first()
         return _clock(row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
-        """Write a clock's new lifecycle values."""
         checked_columns(values, CLOCK_COLUMNS, "a clock")
         self._conn.execute(update(clocks).where(clocks.c.id == clock_id).values(**values))
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
-        """Set ``warned_at``/``escalated_at``/``breached_at`` unless set already."""
-        if column not in MARKS:
-            raise TypeError(f"a clock has no mark {column!r}")
+        checked_mark(column)
         self._conn.execute(
             update(clocks)
             .where(clocks.c.id == clock_id, clocks.c[column].is_(None))
@@ -303,14 +290,12 @@ class TimeQueries:
         )
 
     def clocks_of(self, item_id: int) -> list[ClockRow]:
-        """Every clock of an item, oldest first."""
         rows = self._conn.execute(
             select(*_CLOCK_COLUMNS).where(clocks.c.item_id == item_id).order_by(clocks.c.id)
         ).all()
         return [_clock(r) for r in rows]
 
     def provisional_clocks(self, limit: int = 100) -> list[ClockRow]:
-        """Running or paused clocks whose due time rests on a guessed (provisional) year."""
         rows = self._conn.execute(
             select(*_CLOCK_COLUMNS)
             .where(clocks.c.status.in_([RUNNING, PAUSED]), clocks.c.provisional.is_(True))
@@ -320,7 +305,6 @@ class TimeQueries:
         return [_clock(r) for r in rows]
 
     def overdue_clocks(self, now: dt.datetime, limit: int = 100) -> list[ClockRow]:
-        """Running clocks past their due time (breached, whether or not a timer said so)."""
         rows = self._conn.execute(
             select(*_CLOCK_COLUMNS)
             .where(clocks.c.status == RUNNING, clocks.c.due_at < now)
@@ -330,7 +314,6 @@ class TimeQueries:
         return [_clock(r) for r in rows]
 
     def cursor(self, schedule_id: str, now: dt.datetime) -> CursorRow:
-        """The schedule's cursor, created at ``now`` the first time any runner sees it."""
         self._conn.execute(
             _insert(self.sqlite, schedule_cursors)
             .values(schedule_id=schedule_id, since=now, last_due=None, updated_at=now)
@@ -342,12 +325,10 @@ class TimeQueries:
         return CursorRow(**row._mapping)
 
     def cursors(self) -> dict[str, CursorRow]:
-        """Every schedule cursor, by schedule id."""
         rows = self._conn.execute(select(schedule_cursors)).all()
         return {r.schedule_id: CursorRow(**r._mapping) for r in rows}
 
     def advance_cursor(self, schedule_id: str, due_at: dt.datetime, now: dt.datetime) -> None:
-        """Move the cursor forward to ``due_at`` (never backwards)."""
         self._conn.execute(
             update(schedule_cursors)
             .where(
@@ -368,21 +349,9 @@ class TimeQueries:
         claimed_until: dt.datetime | None = None,
         detail: dict[str, Any] | None = None,
     ) -> int | None:
-        """Create the occurrence ``(schedule_id, due_at)`` unless it exists; its id, or None
-        when another runner created it first (the unique key decides, without an error)."""
         query = (
             _insert(self.sqlite, schedule_runs)
-            .values(
-                schedule_id=schedule_id,
-                due_at=due_at,
-                status=status,
-                item_id=None,
-                runner=runner,
-                claimed_until=claimed_until,
-                created_at=now,
-                finished_at=None if status == CLAIMED else now,
-                detail=detail or {},
-            )
+            .values(new_run(schedule_id, due_at, status, now, runner, claimed_until, detail))
             .on_conflict_do_nothing(index_elements=["schedule_id", "due_at"])
             .returning(schedule_runs.c.id)
         )
@@ -390,7 +359,6 @@ class TimeQueries:
         return new_id
 
     def has_stale_runs(self, now: dt.datetime) -> bool:
-        """Whether some occurrence was claimed by a runner that did not finish it in time."""
         found = self._conn.execute(
             select(schedule_runs.c.id)
             .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
@@ -401,7 +369,6 @@ class TimeQueries:
     def reclaim_stale_runs(
         self, now: dt.datetime, runner: str, until: dt.datetime, limit: int = 10
     ) -> list[RunRow]:
-        """Take over occurrences whose claimer died before starting their item."""
         query = (
             select(*_RUN_COLUMNS)
             .where(schedule_runs.c.status == CLAIMED, schedule_runs.c.claimed_until < now)
@@ -429,16 +396,6 @@ class TimeQueries:
         item_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> bool:
-        """Close a claimed occurrence as started (with its item) or failed; False when the
-        claim was lost meanwhile (another runner took it over)."""
-        values: dict[str, Any] = {
-            "status": status,
-            "item_id": item_id,
-            "finished_at": now,
-            "claimed_until": None,
-        }
-        if detail is not None:
-            values["detail"] = detail
         result = self._conn.execute(
             update(schedule_runs)
             .where(
@@ -446,12 +403,11 @@ class TimeQueries:
                 schedule_runs.c.runner == runner,
                 schedule_runs.c.status == CLAIMED,
             )
-            .values(**values)
+            .values(finished_run(status, now, item_id, detail))
         )
         return result.rowcount == 1
 
     def runs_of(self, schedule_id: str, limit: int = 100) -> list[RunRow]:
-        """A schedule's latest occurrences, newest first."""
         rows = self._conn.execute(
             select(*_RUN_COLUMNS)
             .where(schedule_runs.c.schedule_id == schedule_id)
@@ -461,7 +417,6 @@ class TimeQueries:
         return [_run(r) for r in rows]
 
     def latest_runs(self) -> dict[str, RunRow]:
-        """Each schedule's latest occurrence."""
         newest = (
             select(schedule_runs.c.schedule_id, func.max(schedule_runs.c.due_at).label("due"))
             .group_by(schedule_runs.c.schedule_id)
@@ -484,33 +439,20 @@ class TimeQueries:
         now: dt.datetime,
         detail: dict[str, Any],
     ) -> None:
-        """Record that ``runner`` is alive (and what its last pass did)."""
-        query = _insert(self.sqlite, runners).values(
-            runner=runner,
-            host=host,
-            pid=pid,
-            started_at=now,
-            heartbeat_at=now,
-            stopped_at=None,
-            detail=detail,
-        )
+        query = _insert(self.sqlite, runners).values(new_runner(runner, host, pid, now, detail))
         self._conn.execute(
             query.on_conflict_do_update(
-                index_elements=["runner"],
-                set_={"heartbeat_at": now, "detail": detail, "stopped_at": None},
+                index_elements=["runner"], set_=heartbeat_values(now, detail)
             )
         )
 
     def runner_stopped(self, runner: str, now: dt.datetime) -> None:
-        """Record a graceful stop."""
         self._conn.execute(update(runners).where(runners.c.runner == runner).values(stopped_at=now))
 
     def runner_rows(self) -> list[RunnerRow]:
-        """Every runner that ever reported, latest heartbeat first."""
         rows = self._conn.execute(select(runners).order_by(runners.c.heartbeat_at.desc())).all()
         return [RunnerRow(**r._mapping) for r in rows]
 
     def forget_runners(self, before: dt.datetime) -> int:
-        """Delete heartbeats of runners stopped or silent since before ``before``."""
         result = self._conn.execute(delete(runners).where(runners.c.heartbeat_at < before))
         return int(result.rowcount)

@@ -29,6 +29,11 @@ PACKAGE = "cmc_workflow"
 DOMAIN = (
     "cmc_workflow.definition",
     "cmc_workflow.compiler",
+    "cmc_workflow.steps",
+    "cmc_workflow.inputs",
+    "cmc_workflow.diagram",
+    "cmc_workflow.handlers",
+    "cmc_workflow.problems",
     "cmc_workflow.calendar",
     "cmc_workflow.policy",  # but for its runtime extension, RUNTIME_PARTS below
     "cmc_workflow.model",
