@@ -3,27 +3,4 @@ gave is still here, with a :class:`DeprecationWarning` on access."""
 
 from cmc_workflow._exports import moved
 
-__getattr__ = moved(
-    __name__,
-    "cmc_workflow.reports",
-    names=frozenset(
-        {
-            "ALL",
-            "NOBODY",
-            "ROW_TYPES",
-            "SECTIONS",
-            "UNCATEGORIZED",
-            "CertifiedStaff",
-            "ChannelMonth",
-            "OverdueWork",
-            "ReplyTimes",
-            "Report",
-            "ReportOptions",
-            "SlaMonth",
-            "StateCount",
-            "build_report",
-            "columns",
-            "owners",
-        }
-    ),
-)
+__getattr__ = moved(__name__, "cmc_workflow.reports")
