@@ -32,7 +32,7 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import Problem
 from cmc_workflow.located import Located, load_located, read_source
 from cmc_workflow.policy.checks import build_policy_set
-from cmc_workflow.policy.models import load_policy_doc
+from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.schedules.language import check_set as _schedule_problems
 from cmc_workflow.schedules.language import load_schedules_doc
 

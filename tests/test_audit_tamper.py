@@ -317,6 +317,7 @@ def test_the_anchors_themselves_are_checked(
     assert [(f.kind, f.table, f.chain) for f in gone.findings] == [
         ("deleted", "audit_heads", chain)
     ]
+    assert [f.row_id for f in gone.findings] == [None]  # the row is gone: no id to name
     head = conn.execute(select(audit_heads).where(audit_heads.c.chain == chain)).one()
     edited = tampered(
         conn,

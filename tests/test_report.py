@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cmc_workflow import Actor, Engine
-from cmc_workflow.report import (
+from cmc_workflow.reports import (
     ALL,
     UNCATEGORIZED,
     CertifiedStaff,

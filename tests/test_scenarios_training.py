@@ -15,7 +15,7 @@ from cmc_workflow import Engine, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
-from cmc_workflow.report import build_report
+from cmc_workflow.reports import build_report
 from tests.conftest import POLICIES, FakeClock
 from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, PUBLISHING, TOPIC, ok_handler
 from tests.helpers.records import HR, RECORD_WORKFLOWS, TRAINER, train

@@ -17,12 +17,10 @@ Exit codes as the item commands: 0 done; 1 a definition or calendar file has pro
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,16 @@ from cmc_workflow.cli.options import (
     workflows_option,
 )
 from cmc_workflow.cli.output import emit_json, plain, table
-from cmc_workflow.report import SECTIONS, Report, ReportOptions, build_report, columns
+from cmc_workflow.reports import (
+    SECTIONS,
+    Report,
+    ReportOptions,
+    build_report,
+    csv_value,
+    report_csv,
+    report_document,
+    section_csv,
+)
 
 TITLES: Mapping[str, str] = {
     "items": "事项状态 Items per workflow and state",
@@ -114,22 +121,6 @@ def _period(
 
 
 # -- formatting --------------------------------------------------------------------------------
-def csv_value(value: Any, tz: zoneinfo.ZoneInfo) -> str:
-    """A cell of the CSV: times ISO 8601 in the report's zone, booleans ``true``/``false``,
-    lists space-separated, nothing as an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(tz).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return " ".join(str(v) for v in value)
-    return str(value)
-
-
 def _table_value(name: str, value: Any, tz: zoneinfo.ZoneInfo) -> str:
     if value is None:
         return "—"
@@ -167,38 +158,6 @@ def report_text(report: Report) -> str:
         body = [[_table_value(n, row[n], tz) for n in names] for row in rows]
         out.append(f"\n{TITLES[section]}\n" + table([HEADERS.get(n, n) for n in names], body))
     return "".join(out)
-
-
-def report_csv(report: Report, sections: Sequence[str] | None = None) -> str:
-    """One CSV of ``sections`` (default: the report's), with a leading ``section``
-    column and the union of the sections' columns."""
-    tz = zoneinfo.ZoneInfo(report.timezone)
-    chosen = list(sections if sections is not None else report.sections)
-    columns: dict[str, None] = {}
-    rows: list[dict[str, Any]] = []
-    for section in chosen:
-        for row in report.rows(section):
-            columns.update(dict.fromkeys(row))
-            rows.append({"section": section, **row})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["section", *columns], lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: csv_value(v, tz) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def section_csv(report: Report, section: str) -> str:
-    """One section as its own CSV (its columns only; a header even when it is empty)."""
-    tz = zoneinfo.ZoneInfo(report.timezone)
-    rows = report.rows(section)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    names = list(rows[0]) if rows else columns(section)
-    writer.writerow(names)
-    for row in rows:
-        writer.writerow([csv_value(row[n], tz) for n in names])
-    return buffer.getvalue()
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -291,7 +250,7 @@ def report(
         if output is not None:
             _write(output, _json(result))
         else:
-            emit_json(_plain(result))
+            emit_json(report_document(result))
         return
     if to_folder:
         assert output is not None
@@ -305,18 +264,8 @@ def report(
         click.echo(text, nl=False)
 
 
-def _plain(result: Report) -> dict[str, Any]:
-    return {
-        "generated_at": result.generated_at,
-        "since": result.since.astimezone(dt.UTC) if result.since else None,
-        "until": result.until.astimezone(dt.UTC) if result.until else None,
-        "timezone": result.timezone,
-        "sections": {s: result.rows(s) for s in result.sections},
-    }
-
-
 def _json(result: Report) -> str:
-    return json.dumps(plain(_plain(result)), ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(plain(report_document(result)), ensure_ascii=False, indent=2) + "\n"
 
 
 def _write(path: Path, text: str) -> None:

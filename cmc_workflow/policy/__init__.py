@@ -12,8 +12,9 @@ The ``policy`` file kind is listed in :data:`cmc_workflow.language.KINDS`.
 
 from cmc_workflow._exports import moved
 from cmc_workflow.policy.checks import build_policy_set
+from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
-from cmc_workflow.policy.models import PolicyFile, load_policy_doc
+from cmc_workflow.policy.models import PolicyFile
 from cmc_workflow.policy.policyset import PolicySet, Roles, TriggerPolicy
 from cmc_workflow.policy.rules import Denial, Facts, ListFacts, Request, Rule, Step
 

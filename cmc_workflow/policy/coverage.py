@@ -14,7 +14,7 @@ a handler: every serviceTask running it has them). Loading fails when
 
 So a truncated or emptied policy file is a load error, never a silent relaxation: the
 rules the effects need are gone, and a file (or a workflow section) with no rule at all
-is refused by :func:`cmc_workflow.policy.models.check_policy` (``E-POLICY-EMPTY``).
+is refused by :func:`cmc_workflow.policy.load.check_policy` (``E-POLICY-EMPTY``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The policy language: frozen pydantic models of ``kind: policy`` files, and their loader.
+"""The policy language: frozen pydantic models of ``kind: policy`` files.
 
 A policy file says who may do what in the workflows, beyond the role lists the workflows
 declare themselves: roles with Chinese labels and inheritance, tightened permissions, and
@@ -6,13 +6,9 @@ rules of nine kinds (``distinct_actors``, ``required_stages``, ``requires_record
 ``forbid_data``, ``attestations``, ``scoping``, ``covered_by_records``, ``silence``,
 ``unique_start``).
 Loading follows the workflow language: located YAML -> these models -> the checks one
-file can make alone (step references, expressions, duplicate ids). What needs every file
-at once (the workflows named, roles declared elsewhere, the static proof) is checked
-by :mod:`cmc_workflow.policy.checks`.
-
-:func:`load_policy_doc` is the loader of the ``policy`` kind in
-:data:`cmc_workflow.language.KINDS`, so ``load_paths`` (and with it
-``cmc-workflow validate`` and ``Engine.open``) loads policy files next to workflows.
+file can make alone (:mod:`cmc_workflow.policy.load`: step references, expressions,
+duplicate ids). What needs every file at once (the workflows named, roles declared
+elsewhere, the static proof) is checked by :mod:`cmc_workflow.policy.checks`.
 """
 
 from __future__ import annotations
@@ -20,14 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints
 
-from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
-from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.definition.models import Ident, Label, Model, RequirementId
-from cmc_workflow.errors import Problem
-from cmc_workflow.located import Located, Path
-from cmc_workflow.problems import problems_from_validation
 
 START_TRIGGER = "start"
 """The trigger name of a step that stands for starting an item (a step without a state)."""
@@ -100,14 +91,10 @@ class RequiredStages(_Rule):
     )
 
 
-class RequiresRecord(_Rule):
-    """The actor (or a person named in the item) needs a completed item of another workflow."""
+class _PersonRecord(_Rule):
+    """What a rule asking for a person's record names: where the records are kept, which
+    count, and the field that names the person."""
 
-    steps: list[Ident] = Field(min_length=1, description="names of the steps this rule guards")
-    subject: Subject = Field(
-        default="actor",
-        description="whose record: 'actor', or 'data.<field>' (a person id or a list of them)",
-    )
     workflow: Ident = Field(description="the workflow that keeps the records")
     states: list[Ident] = Field(
         min_length=1, description="states a record item must rest in (e.g. passed)"
@@ -118,6 +105,16 @@ class RequiresRecord(_Rule):
     )
     valid_until: Ident | None = Field(
         default=None, description="the record's date field; a record past it does not count"
+    )
+
+
+class RequiresRecord(_PersonRecord):
+    """The actor (or a person named in the item) needs a completed item of another workflow."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the steps this rule guards")
+    subject: Subject = Field(
+        default="actor",
+        description="whose record: 'actor', or 'data.<field>' (a person id or a list of them)",
     )
 
 
@@ -231,7 +228,7 @@ class GlobalScoping(Scoping):
     )
 
 
-class GlobalRequiresRecord(_Rule):
+class GlobalRequiresRecord(_PersonRecord):
     """A record every holder of a post needs wherever the post acts (top-level
     ``requires_record:``; TRN-3: nobody takes up a post without its basic training)."""
 
@@ -239,17 +236,6 @@ class GlobalRequiresRecord(_Rule):
         min_length=1, description="the posts (roles) whose holders need a record to act"
     )
     post_field: Ident = Field(description="the record's data field naming the post (role)")
-    workflow: Ident = Field(description="the workflow that keeps the records")
-    states: list[Ident] = Field(
-        min_length=1, description="states a record item must rest in (e.g. passed)"
-    )
-    field: Ident = Field(description="the record's data field that holds the person's id")
-    where: str | None = Field(
-        default=None, description="condition over the record's data, e.g. data.course == 'x'"
-    )
-    valid_until: Ident | None = Field(
-        default=None, description="the record's date field; a record past it does not count"
-    )
     workflows: list[Ident] | None = Field(
         default=None,
         description="the workflows it guards; default: every loaded workflow in which one "
@@ -342,168 +328,3 @@ def rules_of(section: WorkflowPolicy) -> Iterator[tuple[str, int, AnyRule]]:
     for kind in RULE_KINDS:
         for i, rule in enumerate(getattr(section, kind)):
             yield kind, i, rule
-
-
-# -- the checks one file can make alone ------------------------------------------------------
-
-
-def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
-    """The problems of one policy file that need no other file, placed with ``doc``."""
-    out: list[Problem] = []
-    seen: dict[str, Path] = {}
-
-    def rule_id(rule: AnyRule | GlobalRequiresRecord, path: Path) -> None:
-        if rule.id in seen:
-            first = doc.mark(seen[rule.id])
-            out.append(
-                doc.problem(
-                    (*path, "id"),
-                    "E-POLICY-DUPLICATE",
-                    f"rule id {rule.id!r} is used twice (first at line {first.line})",
-                    "rule ids name refusals in the audit log: give each rule its own",
-                )
-            )
-        else:
-            seen[rule.id] = (*path, "id")
-
-    if (
-        not policy.roles
-        and not policy.scoping
-        and not policy.workflows
-        and not policy.requires_record
-    ):
-        out.append(
-            doc.problem(
-                ("id",),
-                "E-POLICY-EMPTY",
-                f"policy {policy.id!r} declares no role, no scoping, no record rule and no "
-                "workflow rules "
-                f"(a truncated or emptied file?) / 策略“{policy.id}”没有任何角色或规则"
-                "（文件可能被截断或清空）",
-                "a policy file guards something: restore its rules, or remove the file",
-                key=True,
-            )
-        )
-    for i, scoping in enumerate(policy.scoping):
-        rule_id(scoping, ("scoping", i))
-    for i, needs in enumerate(policy.requires_record):
-        rule_id(needs, ("requires_record", i))
-        out += _expressions(needs, ("requires_record", i), doc)
-    for name, role in policy.roles.items():
-        if name in role.inherits:
-            j = role.inherits.index(name)
-            out.append(
-                doc.problem(
-                    ("roles", name, "inherits", j),
-                    "E-POLICY-ROLE-CYCLE",
-                    f"role {name!r} inherits itself",
-                    "remove it from its own inherits:",
-                )
-            )
-    for wf_id, section in policy.workflows.items():
-        base: Path = ("workflows", wf_id)
-        for name, step in section.steps.items():
-            if step.state is None and step.trigger != START_TRIGGER:
-                out.append(
-                    doc.problem(
-                        (*base, "steps", name),
-                        "E-POLICY-STEP",
-                        f"step {name!r} names no state",
-                        "give state: <state>, or use trigger: start for starting an item",
-                        key=True,
-                    )
-                )
-        for kind, i, rule in rules_of(section):
-            path: Path = (*base, kind, i)
-            rule_id(rule, path)
-            out += _step_refs(rule, section, path, doc)
-            out += _expressions(rule, path, doc)
-            if isinstance(rule, ForbidData) and rule.when is None and rule.expired is None:
-                out.append(
-                    doc.problem(
-                        path,
-                        "E-POLICY-RULE",
-                        f"forbid_data rule {rule.id!r} has neither when: nor expired:",
-                        "say what refuses: when: <condition>, or expired: <date field>",
-                    )
-                )
-            if isinstance(rule, DistinctActors) and rule.pairs is None and len(rule.steps) < 2:
-                out.append(
-                    doc.problem(
-                        (*path, "steps"),
-                        "E-POLICY-RULE",
-                        f"distinct_actors rule {rule.id!r} names one step and no pairs",
-                        "name two or more steps, or a pair [step, step] for repetitions",
-                    )
-                )
-    return out
-
-
-def _step_names(rule: AnyRule) -> Iterator[tuple[Path, str]]:
-    if isinstance(rule, DistinctActors):
-        for j, name in enumerate(rule.steps):
-            yield ("steps", j), name
-        for j, pair in enumerate(rule.pairs or []):
-            for k, name in enumerate(pair):
-                yield ("pairs", j, k), name
-    elif isinstance(rule, RequiredStages):
-        for j, name in enumerate(rule.stages):
-            yield ("stages", j), name
-    elif isinstance(rule, RequiresRecord | ForbidData | Attestation | Silence):
-        for j, name in enumerate(rule.steps):
-            yield ("steps", j), name
-
-
-def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located) -> list[Problem]:
-    out: list[Problem] = []
-    known = sorted(section.steps)
-    for sub, name in _step_names(rule):
-        if name not in section.steps:
-            out.append(
-                doc.problem(
-                    (*path, *sub),
-                    "E-POLICY-UNKNOWN-STEP",
-                    f"step {name!r} is not declared under this workflow's steps:",
-                    f"declared steps: {', '.join(known) or 'none'}",
-                )
-            )
-        elif (
-            isinstance(rule, DistinctActors)
-            and rule.pairs is not None
-            and sub[0] == "pairs"
-            and name not in rule.steps
-        ):
-            out.append(
-                doc.problem(
-                    (*path, *sub),
-                    "E-POLICY-UNKNOWN-STEP",
-                    f"pair names step {name!r}, which is not among the rule's steps",
-                    f"the rule's steps: {', '.join(rule.steps)}",
-                )
-            )
-    return out
-
-
-def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located) -> list[Problem]:
-    key = "when" if isinstance(rule, ForbidData) else "where"
-    source = getattr(rule, key, None)
-    if source is None:
-        return []
-    where: Path = (*path, key)
-    try:
-        compile_guard(source)
-    except GuardSyntaxError as exc:
-        hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
-        return [doc.expression_problem(where, "condition", source, exc, hint)]
-    return []
-
-
-def load_policy_doc(doc: Located) -> tuple[PolicyFile | None, list[Problem]]:
-    """Validate one located policy document and run the checks it allows alone."""
-    if not isinstance(doc.data, dict):
-        return None, [doc.problem((), "E-TYPE", "a policy file is a mapping with kind: policy")]
-    try:
-        policy = PolicyFile.model_validate(doc.data)
-    except ValidationError as exc:
-        return None, problems_from_validation(exc, doc, PolicyFile, DEFINITION_CODES)
-    return policy, check_policy(policy, doc)

@@ -1,12 +1,15 @@
 """Verifying the chains (SEC-2): every audit chain and every item's history chain, each
 against its anchor, and the log against the history. Reads only; what it finds names
 the table and the row, in Chinese and English. See :mod:`cmc_workflow.store.audit` for
-how the chains and their anchors are written."""
+how the chains and their anchors are written.
+
+Over 400 lines because most of it is the findings' text: one English and one Chinese
+message for each way a chain can break."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,9 +114,102 @@ def streamed(batch: int) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _Chain:
+    """One chain being walked: its name, the table its rows live in, the column that numbers
+    them, and the last two rows seen; :meth:`add` names a row of it in a finding."""
+
     name: str
+    result: Verification
+    table: str
+    seq_column: str
     last: Row[Any] | None = None
     before_last: Row[Any] | None = None
+
+    def seq(self, row: Row[Any]) -> int:
+        """The row's position in the chain."""
+        return int(getattr(row, self.seq_column))
+
+    def add(
+        self,
+        kind: str,
+        row: Row[Any],
+        en: str,
+        zh: str,
+        *,
+        missing: tuple[int, int] | None = None,
+        table: str | None = None,
+        row_id: int | None = None,
+        unnamed: bool = False,
+    ) -> None:
+        """A finding about ``row`` of this chain, naming it (``row_id`` when the row named
+        is another one, none when ``unnamed``: the row is gone)."""
+        self.result.findings.append(
+            _finding(
+                kind,
+                table or self.table,
+                en,
+                zh,
+                row_id=None if unnamed else row.id if row_id is None else row_id,
+                chain=self.name,
+                chain_seq=self.seq(row),
+                missing=missing,
+            )
+        )
+
+    def link(self, row: Row[Any]) -> str:
+        """How ``row`` is chained: ``linked`` to the row before it, ``skips`` that row
+        (chained to the one before: that row was inserted), or ``broken``."""
+        prev, before = self.last, self.before_last
+        if row.prev_hash == (GENESIS if prev is None else prev.hash):
+            return "linked"
+        if prev is not None and row.prev_hash == (GENESIS if before is None else before.hash):
+            return "skips"
+        return "broken"
+
+    def gap(self, row: Row[Any]) -> int:
+        """How many positions lie empty between the last row and ``row``."""
+        return self.seq(row) - (self.seq(self.last) if self.last is not None else 0) - 1
+
+    def advance(self, row: Row[Any]) -> None:
+        """``row`` was checked: it is the last row now."""
+        self.before_last, self.last = self.last, row
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """How to walk one kind of chain (the audit log's, an item's history)."""
+
+    table: str
+    seq_column: str
+    name: Callable[[Row[Any]], str]
+    unchained: Callable[[Row[Any]], Finding | None]
+    check: Callable[[_Chain, Row[Any]], None]
+    close: Callable[[_Chain], None]
+
+
+def _walk(rows: Iterable[Row[Any]], how: _Walk, result: Verification) -> tuple[int, set[str]]:
+    """Walk ``rows`` (ordered by chain, then position): every row that belongs to no chain
+    is a finding, every other row is checked against the row before it in its chain, and
+    every chain's end is closed. Returns how many rows were read and the chains seen."""
+    count = 0
+    seen: set[str] = set()
+    current: _Chain | None = None
+    for row in rows:
+        count += 1
+        loose = how.unchained(row)
+        if loose is not None:
+            result.findings.append(loose)
+            continue
+        name = how.name(row)
+        if current is None or current.name != name:
+            if current is not None:
+                how.close(current)
+            current = _Chain(name, result, how.table, how.seq_column)
+            seen.add(name)
+        how.check(current, row)
+        current.advance(row)
+    if current is not None:
+        how.close(current)
+    return count, seen
 
 
 def verify(conn: Connection, *, batch: int = 2000) -> Verification:
@@ -133,29 +229,17 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
         )
     }
     query = select(audit).order_by(audit.c.chain, audit.c.chain_seq, audit.c.id)
-    current: _Chain | None = None
+    how = _Walk(
+        "audit",
+        "chain_seq",
+        lambda row: str(row.chain),
+        _unchained_record,
+        _check,
+        lambda chain: _close(chain, anchors),
+    )
     rows = conn.execute(query, execution_options=streamed(batch))
-    for row in rows:
-        result.records += 1
-        if row.chain is None or row.chain_seq is None or row.hash is None:
-            result.findings.append(
-                _finding(
-                    "unchained",
-                    "audit",
-                    f"record id {row.id} ({row.command} by {row.actor} at {row.at}) belongs to "
-                    "no chain: inserted outside the engine, or written before chaining",
-                    f"审计记录 id {row.id}（{row.actor} 于 {row.at} 的 {row.command}）不属于任何"
-                    "链：在引擎之外插入，或写于启用哈希链之前",
-                    row_id=row.id,
-                )
-            )
-            continue
-        if current is None or current.name != row.chain:
-            _close(current, result, anchors)
-            current = _Chain(row.chain)
-            result.chains += 1
-        _check(current, row, result)
-    _close(current, result, anchors)
+    result.records, seen = _walk(rows, how, result)
+    result.chains = len(seen)
     for chain, (seq, _hash) in sorted(anchors.items()):
         if chain not in result.heads:
             result.findings.append(
@@ -175,29 +259,38 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
     return result
 
 
-def _close(
-    chain: _Chain | None, result: Verification, anchors: Mapping[str, tuple[int, str]]
-) -> None:
+def _unchained_record(row: Row[Any]) -> Finding | None:
+    if row.chain is not None and row.chain_seq is not None and row.hash is not None:
+        return None
+    return _finding(
+        "unchained",
+        "audit",
+        f"record id {row.id} ({row.command} by {row.actor} at {row.at}) belongs to "
+        "no chain: inserted outside the engine, or written before chaining",
+        f"审计记录 id {row.id}（{row.actor} 于 {row.at} 的 {row.command}）不属于任何"
+        "链：在引擎之外插入，或写于启用哈希链之前",
+        row_id=row.id,
+    )
+
+
+def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
     """End of a chain: record its head and compare it with the chain's anchor row."""
-    if chain is None or chain.last is None:
-        return
     last = chain.last
-    result.heads[chain.name] = (last.chain_seq, last.hash)
+    if last is None:
+        return
+    chain.result.heads[chain.name] = (last.chain_seq, last.hash)
     anchor = anchors.get(chain.name)
-    found = result.findings
     name = chain.name
     if anchor is None:
-        found.append(
-            _finding(
-                "deleted",
-                "audit_heads",
-                f"{name} has no head row in audit_heads (it ends at record id {last.id}, "
-                f"#{last.chain_seq}): the row was deleted",
-                f"{name} 在 audit_heads 中没有链头记录（链止于审计记录 id {last.id}，"
-                f"#{last.chain_seq}）：该行被删除",
-                chain=name,
-                chain_seq=last.chain_seq,
-            )
+        chain.add(
+            "deleted",
+            last,
+            f"{name} has no head row in audit_heads (it ends at record id {last.id}, "
+            f"#{last.chain_seq}): the row was deleted",
+            f"{name} 在 audit_heads 中没有链头记录（链止于审计记录 id {last.id}，"
+            f"#{last.chain_seq}）：该行被删除",
+            table="audit_heads",
+            unnamed=True,
         )
         return
     seq, digest = anchor
@@ -206,177 +299,125 @@ def _close(
         # renumbered, which breaks a link or a number the walk has named already
         return
     if seq > last.chain_seq:
-        found.append(
-            _finding(
-                "deleted",
-                "audit",
-                f"{seq - last.chain_seq} record(s) deleted from the end of {name}: it ends "
-                f"at record id {last.id} (#{last.chain_seq}) but its head row says #{seq}",
-                f"{name} 末尾的 {seq - last.chain_seq} 条记录被删除：链止于审计记录 id "
-                f"{last.id}（#{last.chain_seq}），链头记录却是 #{seq}",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.chain_seq,
-                missing=(last.chain_seq + 1, seq),
-            )
+        chain.add(
+            "deleted",
+            last,
+            f"{seq - last.chain_seq} record(s) deleted from the end of {name}: it ends "
+            f"at record id {last.id} (#{last.chain_seq}) but its head row says #{seq}",
+            f"{name} 末尾的 {seq - last.chain_seq} 条记录被删除：链止于审计记录 id "
+            f"{last.id}（#{last.chain_seq}），链头记录却是 #{seq}",
+            missing=(last.chain_seq + 1, seq),
         )
     elif seq < last.chain_seq:
-        found.append(
-            _finding(
-                "inserted",
-                "audit",
-                f"record id {last.id} (#{last.chain_seq} of {name}) was inserted: the "
-                f"chain's head row says it ends at #{seq}",
-                f"审计记录 id {last.id}（{name} 的 #{last.chain_seq}）是插入的：链头记录"
-                f"表明该链止于 #{seq}",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.chain_seq,
-            )
+        chain.add(
+            "inserted",
+            last,
+            f"record id {last.id} (#{last.chain_seq} of {name}) was inserted: the "
+            f"chain's head row says it ends at #{seq}",
+            f"审计记录 id {last.id}（{name} 的 #{last.chain_seq}）是插入的：链头记录"
+            f"表明该链止于 #{seq}",
         )
-    elif digest != last.hash:
-        found.append(
-            _finding(
-                "edited",
-                "audit",
-                f"record id {last.id} (#{last.chain_seq}, the last of {name}) does not match "
-                "the chain's head row: the record was changed and re-hashed, or the head row "
-                "was changed",
-                f"审计记录 id {last.id}（{name} 的最后一条，#{last.chain_seq}）与链头记录"
-                "不符：记录被改动并重算了哈希，或链头记录被改动",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.chain_seq,
-            )
+    else:
+        chain.add(
+            "edited",
+            last,
+            f"record id {last.id} (#{last.chain_seq}, the last of {name}) does not match "
+            "the chain's head row: the record was changed and re-hashed, or the head row "
+            "was changed",
+            f"审计记录 id {last.id}（{name} 的最后一条，#{last.chain_seq}）与链头记录"
+            "不符：记录被改动并重算了哈希，或链头记录被改动",
         )
 
 
-def _check(chain: _Chain, row: Row[Any], result: Verification) -> None:
+def _check(chain: _Chain, row: Row[Any]) -> None:
     """Check ``row`` against its own hash and against the record before it in ``chain``."""
-    found = result.findings
     name = row.chain
     where = f"record id {row.id} (#{row.chain_seq} of {name})"
     where_zh = f"审计记录 id {row.id}（{name} 的 #{row.chain_seq}）"
     content_ok = record_hash(row.prev_hash or "", dict(row._mapping)) == row.hash
     if not content_ok:
-        found.append(
-            _finding(
-                "edited",
-                "audit",
-                f"{where}: its content no longer matches its hash (changed after it was written)",
-                f"{where_zh}：内容与其哈希不符（写入后被改动）",
-                row_id=row.id,
-                chain=name,
-                chain_seq=row.chain_seq,
-            )
+        chain.add(
+            "edited",
+            row,
+            f"{where}: its content no longer matches its hash (changed after it was written)",
+            f"{where_zh}：内容与其哈希不符（写入后被改动）",
         )
     prev, before = chain.last, chain.before_last
-    expected = GENESIS if prev is None else prev.hash
-    if row.prev_hash != expected:
-        if prev is not None and row.prev_hash == (GENESIS if before is None else before.hash):
-            after = "the start of the chain" if before is None else f"id {before.id}"
-            after_zh = "链的起点" if before is None else f"id {before.id}"
-            found.append(
-                _finding(
-                    "inserted",
-                    "audit",
-                    f"record id {prev.id} (#{prev.chain_seq} of {name}) was inserted: "
-                    f"record id {row.id} is chained to {after}, the record before it",
-                    f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）是插入的："
-                    f"审计记录 id {row.id} 链接到它之前的 {after_zh}",
-                    row_id=prev.id,
-                    chain=name,
-                    chain_seq=prev.chain_seq,
-                )
-            )
-        else:
-            gap = row.chain_seq - (prev.chain_seq if prev is not None else 0) - 1
-            missing: tuple[int, int] | None = None
-            if prev is None:
-                en = (
-                    f"{where} is the first of its chain but is chained to another record: "
-                    "the records before it were deleted, or it was inserted"
-                )
-                zh = (
-                    f"{where_zh} 是链中第一条，却链接到另一条记录：它之前的记录被删除，或它是插入的"
-                )
-                missing = (1, row.chain_seq - 1) if row.chain_seq > 1 else None
-            elif gap > 0:
-                en = (
-                    f"{gap} record(s) of {name} deleted between record id {prev.id} "
-                    f"(#{prev.chain_seq}) and record id {row.id} (#{row.chain_seq})"
-                )
-                zh = (
-                    f"{name} 在审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
-                    f"（#{row.chain_seq}）之间有 {gap} 条记录被删除"
-                )
-                missing = (prev.chain_seq + 1, row.chain_seq - 1)
-            else:
-                en = (
-                    f"the link between record id {prev.id} (#{prev.chain_seq}) and record id "
-                    f"{row.id} (#{row.chain_seq}) of {name} is broken: one of them was "
-                    "inserted (or changed and re-hashed), or records between them were deleted "
-                    "and the rest renumbered"
-                )
-                zh = (
-                    f"{name} 中审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
-                    f"（#{row.chain_seq}）之间的链接断开：其中一条是插入的（或被改动并重算"
-                    "哈希），或其间的记录被删除后重新编号"
-                )
-            kind = "deleted" if prev is None or gap > 0 else "inserted"
-            found.append(
-                _finding(
-                    kind,
-                    "audit",
-                    en,
-                    zh,
-                    row_id=row.id,
-                    chain=name,
-                    chain_seq=row.chain_seq,
-                    missing=missing,
-                )
-            )
+    link = chain.link(row)
+    if link == "skips" and prev is not None:
+        after = "the start of the chain" if before is None else f"id {before.id}"
+        after_zh = "链的起点" if before is None else f"id {before.id}"
+        chain.add(
+            "inserted",
+            prev,
+            f"record id {prev.id} (#{prev.chain_seq} of {name}) was inserted: "
+            f"record id {row.id} is chained to {after}, the record before it",
+            f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）是插入的："
+            f"审计记录 id {row.id} 链接到它之前的 {after_zh}",
+        )
+    elif link != "linked":
+        _broken_record(chain, row, where, where_zh)
     elif prev is not None and row.chain_seq != prev.chain_seq + 1:
-        found.append(
-            _finding(
-                "edited",
-                "audit",
-                f"{where}: numbered #{row.chain_seq} after #{prev.chain_seq} although chained "
-                "to it (its number was changed)",
-                f"{where_zh}：链接在 #{prev.chain_seq} 之后却编号为 #{row.chain_seq}（编号被改动）",
-                row_id=row.id,
-                chain=name,
-                chain_seq=row.chain_seq,
-            )
+        chain.add(
+            "edited",
+            row,
+            f"{where}: numbered #{row.chain_seq} after #{prev.chain_seq} although chained "
+            "to it (its number was changed)",
+            f"{where_zh}：链接在 #{prev.chain_seq} 之后却编号为 #{row.chain_seq}（编号被改动）",
         )
     elif prev is None and row.chain_seq != 1:
-        found.append(
-            _finding(
-                "edited",
-                "audit",
-                f"{where}: the first of its chain is numbered #{row.chain_seq} (its number "
-                "was changed)",
-                f"{where_zh}：链中第一条的编号为 #{row.chain_seq}（编号被改动）",
-                row_id=row.id,
-                chain=name,
-                chain_seq=row.chain_seq,
-            )
+        chain.add(
+            "edited",
+            row,
+            f"{where}: the first of its chain is numbered #{row.chain_seq} (its number "
+            "was changed)",
+            f"{where_zh}：链中第一条的编号为 #{row.chain_seq}（编号被改动）",
         )
     elif prev is not None and row.id < prev.id and content_ok:
-        found.append(
-            _finding(
-                "inserted",
-                "audit",
-                f"record id {prev.id} (#{prev.chain_seq} of {name}) was written after "
-                f"its successor, record id {row.id}",
-                f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）写于其后继记录 "
-                f"id {row.id} 之后",
-                row_id=prev.id,
-                chain=name,
-                chain_seq=prev.chain_seq,
-            )
+        chain.add(
+            "inserted",
+            prev,
+            f"record id {prev.id} (#{prev.chain_seq} of {name}) was written after "
+            f"its successor, record id {row.id}",
+            f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）写于其后继记录 id {row.id} 之后",
         )
-    chain.before_last, chain.last = prev, row
+
+
+def _broken_record(chain: _Chain, row: Row[Any], where: str, where_zh: str) -> None:
+    """A record not chained to the one before it, nor to the one before that."""
+    name, prev, gap = chain.name, chain.last, chain.gap(row)
+    missing: tuple[int, int] | None = None
+    if prev is None:
+        en = (
+            f"{where} is the first of its chain but is chained to another record: "
+            "the records before it were deleted, or it was inserted"
+        )
+        zh = f"{where_zh} 是链中第一条，却链接到另一条记录：它之前的记录被删除，或它是插入的"
+        missing = (1, row.chain_seq - 1) if row.chain_seq > 1 else None
+    elif gap > 0:
+        en = (
+            f"{gap} record(s) of {name} deleted between record id {prev.id} "
+            f"(#{prev.chain_seq}) and record id {row.id} (#{row.chain_seq})"
+        )
+        zh = (
+            f"{name} 在审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
+            f"（#{row.chain_seq}）之间有 {gap} 条记录被删除"
+        )
+        missing = (prev.chain_seq + 1, row.chain_seq - 1)
+    else:
+        en = (
+            f"the link between record id {prev.id} (#{prev.chain_seq}) and record id "
+            f"{row.id} (#{row.chain_seq}) of {name} is broken: one of them was "
+            "inserted (or changed and re-hashed), or records between them were deleted "
+            "and the rest renumbered"
+        )
+        zh = (
+            f"{name} 中审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
+            f"（#{row.chain_seq}）之间的链接断开：其中一条是插入的（或被改动并重算"
+            "哈希），或其间的记录被删除后重新编号"
+        )
+    kind = "deleted" if prev is None or gap > 0 else "inserted"
+    chain.add(kind, row, en, zh, missing=missing)
 
 
 def _unaudited(conn: Connection) -> list[Finding]:
@@ -441,34 +482,18 @@ def _verify_history(conn: Connection, result: Verification, batch: int) -> None:
     }
     result.items = len(anchors)
     query = select(history).order_by(history.c.item_id, history.c.seq, history.c.id)
+    how = _Walk(
+        "history",
+        "seq",
+        lambda row: f"item:{row.item_id}",
+        _unchained_step,
+        _check_history,
+        lambda chain: _close_history(chain, anchors),
+    )
     rows = conn.execute(query, execution_options=streamed(batch))
-    current: _Chain | None = None
-    seen: set[int] = set()
-    for row in rows:
-        result.history_rows += 1
-        if row.hash is None or row.prev_hash is None:
-            result.findings.append(
-                _finding(
-                    "unchained",
-                    "history",
-                    f"history row id {row.id} (item {row.item_id} #{row.seq}, {row.kind} by "
-                    f"{row.actor}) belongs to no chain: inserted outside the engine",
-                    f"历史记录 id {row.id}（事项 {row.item_id} #{row.seq}，{row.actor} 的 "
-                    f"{row.kind}）不属于任何链：在引擎之外插入",
-                    row_id=row.id,
-                    chain=f"item:{row.item_id}",
-                    chain_seq=row.seq,
-                )
-            )
-            continue
-        if current is None or current.name != f"item:{row.item_id}":
-            _close_history(current, result, anchors)
-            current = _Chain(f"item:{row.item_id}")
-            seen.add(row.item_id)
-        _check_history(current, row, result)
-    _close_history(current, result, anchors)
+    result.history_rows, seen = _walk(rows, how, result)
     for item_id, anchor in sorted(anchors.items()):
-        if item_id not in seen:
+        if f"item:{item_id}" not in seen:
             result.findings.append(
                 _finding(
                     "deleted",
@@ -481,160 +506,123 @@ def _verify_history(conn: Connection, result: Verification, batch: int) -> None:
             )
 
 
-def _check_history(chain: _Chain, row: Row[Any], result: Verification) -> None:
+def _unchained_step(row: Row[Any]) -> Finding | None:
+    if row.hash is not None and row.prev_hash is not None:
+        return None
+    return _finding(
+        "unchained",
+        "history",
+        f"history row id {row.id} (item {row.item_id} #{row.seq}, {row.kind} by "
+        f"{row.actor}) belongs to no chain: inserted outside the engine",
+        f"历史记录 id {row.id}（事项 {row.item_id} #{row.seq}，{row.actor} 的 "
+        f"{row.kind}）不属于任何链：在引擎之外插入",
+        row_id=row.id,
+        chain=f"item:{row.item_id}",
+        chain_seq=row.seq,
+    )
+
+
+def _check_history(chain: _Chain, row: Row[Any]) -> None:
     """Check a history row against its own hash and against the row before it."""
-    found = result.findings
-    name = f"item:{row.item_id}"
     where = f"history row id {row.id} (item {row.item_id} #{row.seq})"
     where_zh = f"历史记录 id {row.id}（事项 {row.item_id} #{row.seq}）"
     if history_hash(row.prev_hash, dict(row._mapping)) != row.hash:
-        found.append(
-            _finding(
-                "edited",
-                "history",
-                f"{where}: its content no longer matches its hash (changed after it was written)",
-                f"{where_zh}：内容与其哈希不符（写入后被改动）",
-                row_id=row.id,
-                chain=name,
-                chain_seq=row.seq,
-            )
+        chain.add(
+            "edited",
+            row,
+            f"{where}: its content no longer matches its hash (changed after it was written)",
+            f"{where_zh}：内容与其哈希不符（写入后被改动）",
         )
-    prev, before = chain.last, chain.before_last
-    expected = GENESIS if prev is None else prev.hash
-    if row.prev_hash != expected:
-        gap = row.seq - (prev.seq if prev is not None else 0) - 1
-        if prev is not None and row.prev_hash == (GENESIS if before is None else before.hash):
-            found.append(
-                _finding(
-                    "inserted",
-                    "history",
-                    f"history row id {prev.id} (item {row.item_id} #{prev.seq}) was inserted: "
-                    f"row id {row.id} is chained to the row before it",
-                    f"历史记录 id {prev.id}（事项 {row.item_id} #{prev.seq}）是插入的："
-                    f"历史记录 id {row.id} 链接到它之前的记录",
-                    row_id=prev.id,
-                    chain=name,
-                    chain_seq=prev.seq,
-                )
-            )
-        elif gap > 0:
-            after = f"row id {prev.id} (#{prev.seq})" if prev is not None else "the start"
-            after_zh = f"历史记录 id {prev.id}（#{prev.seq}）" if prev is not None else "起点"
-            found.append(
-                _finding(
-                    "deleted",
-                    "history",
-                    f"{gap} history row(s) of item {row.item_id} deleted between {after} and "
-                    f"row id {row.id} (#{row.seq})",
-                    f"事项 {row.item_id} 在{after_zh}与历史记录 id {row.id}（#{row.seq}）之间"
-                    f"有 {gap} 条历史记录被删除",
-                    row_id=row.id,
-                    chain=name,
-                    chain_seq=row.seq,
-                    missing=(row.seq - gap, row.seq - 1),
-                )
-            )
-        else:
-            found.append(
-                _finding(
-                    "inserted",
-                    "history",
-                    f"{where} is not chained to the row before it: it was inserted (or changed "
-                    "and re-hashed), or rows were deleted and the rest renumbered",
-                    f"{where_zh} 未链接到它之前的记录：它是插入的（或被改动并重算哈希），"
-                    "或有记录被删除后重新编号",
-                    row_id=row.id,
-                    chain=name,
-                    chain_seq=row.seq,
-                )
-            )
-    chain.before_last, chain.last = prev, row
+    prev, link, gap = chain.last, chain.link(row), chain.gap(row)
+    if link == "skips" and prev is not None:
+        chain.add(
+            "inserted",
+            prev,
+            f"history row id {prev.id} (item {row.item_id} #{prev.seq}) was inserted: "
+            f"row id {row.id} is chained to the row before it",
+            f"历史记录 id {prev.id}（事项 {row.item_id} #{prev.seq}）是插入的："
+            f"历史记录 id {row.id} 链接到它之前的记录",
+        )
+    elif link == "broken" and gap > 0:
+        after = f"row id {prev.id} (#{prev.seq})" if prev is not None else "the start"
+        after_zh = f"历史记录 id {prev.id}（#{prev.seq}）" if prev is not None else "起点"
+        chain.add(
+            "deleted",
+            row,
+            f"{gap} history row(s) of item {row.item_id} deleted between {after} and "
+            f"row id {row.id} (#{row.seq})",
+            f"事项 {row.item_id} 在{after_zh}与历史记录 id {row.id}（#{row.seq}）之间"
+            f"有 {gap} 条历史记录被删除",
+            missing=(row.seq - gap, row.seq - 1),
+        )
+    elif link == "broken":
+        chain.add(
+            "inserted",
+            row,
+            f"{where} is not chained to the row before it: it was inserted (or changed "
+            "and re-hashed), or rows were deleted and the rest renumbered",
+            f"{where_zh} 未链接到它之前的记录：它是插入的（或被改动并重算哈希），"
+            "或有记录被删除后重新编号",
+        )
 
 
-def _close_history(
-    chain: _Chain | None, result: Verification, anchors: Mapping[int, _Anchor]
-) -> None:
+def _close_history(chain: _Chain, anchors: Mapping[int, _Anchor]) -> None:
     """End of an item's history: compare its last row with the item row."""
-    if chain is None or chain.last is None:
-        return
     last = chain.last
+    if last is None:
+        return
     item_id = last.item_id
-    name = f"item:{item_id}"
-    found = result.findings
     anchor = anchors.get(item_id)
     if anchor is None:
-        found.append(
-            _finding(
-                "inserted",
-                "history",
-                f"history row id {last.id} (#{last.seq}) belongs to item {item_id}, which does "
-                "not exist",
-                f"历史记录 id {last.id}（#{last.seq}）属于不存在的事项 {item_id}",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.seq,
-            )
+        chain.add(
+            "inserted",
+            last,
+            f"history row id {last.id} (#{last.seq}) belongs to item {item_id}, which does "
+            "not exist",
+            f"历史记录 id {last.id}（#{last.seq}）属于不存在的事项 {item_id}",
         )
         return
     if anchor.head == last.hash:
         if anchor.seq != last.seq or (anchor.state, anchor.visit) != (last.to_state, last.visit):
-            found.append(
-                _finding(
-                    "edited",
-                    "items",
-                    f"item {item_id} rests in {anchor.state!r} (visit {anchor.visit}, "
-                    f"{anchor.seq} history rows) but its history ends in {last.to_state!r} "
-                    f"(visit {last.visit}, #{last.seq}): the item row was changed",
-                    f"事项 {item_id} 处于 {anchor.state!r}（第 {anchor.visit} 次进入，"
-                    f"{anchor.seq} 条历史），其历史却止于 {last.to_state!r}（第 {last.visit} "
-                    f"次，#{last.seq}）：事项行被改动",
-                    row_id=item_id,
-                    chain=name,
-                    chain_seq=last.seq,
-                )
+            chain.add(
+                "edited",
+                last,
+                f"item {item_id} rests in {anchor.state!r} (visit {anchor.visit}, "
+                f"{anchor.seq} history rows) but its history ends in {last.to_state!r} "
+                f"(visit {last.visit}, #{last.seq}): the item row was changed",
+                f"事项 {item_id} 处于 {anchor.state!r}（第 {anchor.visit} 次进入，"
+                f"{anchor.seq} 条历史），其历史却止于 {last.to_state!r}（第 {last.visit} "
+                f"次，#{last.seq}）：事项行被改动",
+                table="items",
+                row_id=item_id,
             )
     elif anchor.seq > last.seq:
-        found.append(
-            _finding(
-                "deleted",
-                "history",
-                f"{anchor.seq - last.seq} history row(s) deleted from the end of item "
-                f"{item_id}: it ends at row id {last.id} (#{last.seq}) but the item counts "
-                f"{anchor.seq}",
-                f"事项 {item_id} 末尾的 {anchor.seq - last.seq} 条历史记录被删除：历史止于 "
-                f"id {last.id}（#{last.seq}），事项却记为 {anchor.seq} 条",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.seq,
-                missing=(last.seq + 1, anchor.seq),
-            )
+        chain.add(
+            "deleted",
+            last,
+            f"{anchor.seq - last.seq} history row(s) deleted from the end of item "
+            f"{item_id}: it ends at row id {last.id} (#{last.seq}) but the item counts "
+            f"{anchor.seq}",
+            f"事项 {item_id} 末尾的 {anchor.seq - last.seq} 条历史记录被删除：历史止于 "
+            f"id {last.id}（#{last.seq}），事项却记为 {anchor.seq} 条",
+            missing=(last.seq + 1, anchor.seq),
         )
     elif anchor.seq < last.seq:
-        found.append(
-            _finding(
-                "inserted",
-                "history",
-                f"history row id {last.id} (item {item_id} #{last.seq}) was inserted: the "
-                f"item counts {anchor.seq} row(s)",
-                f"历史记录 id {last.id}（事项 {item_id} #{last.seq}）是插入的：事项只记有 "
-                f"{anchor.seq} 条",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.seq,
-            )
+        chain.add(
+            "inserted",
+            last,
+            f"history row id {last.id} (item {item_id} #{last.seq}) was inserted: the "
+            f"item counts {anchor.seq} row(s)",
+            f"历史记录 id {last.id}（事项 {item_id} #{last.seq}）是插入的：事项只记有 "
+            f"{anchor.seq} 条",
         )
     else:
-        found.append(
-            _finding(
-                "edited",
-                "history",
-                f"history row id {last.id} (item {item_id} #{last.seq}, its last) does not "
-                "match the item's history head: the row was changed and re-hashed, or the "
-                "item row was changed",
-                f"历史记录 id {last.id}（事项 {item_id} 的最后一条，#{last.seq}）与事项的"
-                "历史链头不符：该记录被改动并重算了哈希，或事项行被改动",
-                row_id=last.id,
-                chain=name,
-                chain_seq=last.seq,
-            )
+        chain.add(
+            "edited",
+            last,
+            f"history row id {last.id} (item {item_id} #{last.seq}, its last) does not "
+            "match the item's history head: the row was changed and re-hashed, or the "
+            "item row was changed",
+            f"历史记录 id {last.id}（事项 {item_id} 的最后一条，#{last.seq}）与事项的"
+            "历史链头不符：该记录被改动并重算了哈希，或事项行被改动",
         )

@@ -24,6 +24,8 @@ MOVED = [
         "policy_extensions",
     ),
     ("cmc_workflow.policy", "RuleExtension", "cmc_workflow.policy.extension", "RuleExtension"),
+    ("cmc_workflow.report", "build_report", "cmc_workflow.reports", "build_report"),
+    ("cmc_workflow.report", "ReportOptions", "cmc_workflow.reports", "ReportOptions"),
 ]
 
 

@@ -1,0 +1,58 @@
+"""Every policy file together: :func:`build_policy_set`."""
+
+from __future__ import annotations
+
+from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.errors import Problem
+from cmc_workflow.policy.checks.sections import SectionChecks
+from cmc_workflow.policy.coverage import coverage_problems
+from cmc_workflow.policy.policyset import PolicySet
+from cmc_workflow.policy.rules import WorkflowRules
+
+_ORDER = {
+    "permissions": 0,
+    "scoping": 1,
+    "forbid_data": 2,
+    "requires_record": 3,
+    "attestations": 4,
+    "distinct_actors": 5,
+    "required_stages": 6,
+    "covered_by_records": 7,
+    "silence": 8,
+    "unique_start": 9,
+}
+
+
+def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
+    """Check every policy file of ``loaded`` against its workflows and compile the rules.
+
+    Returns the policy set and every problem found (also those of the static proof).
+    """
+    builder = SectionChecks(loaded)
+    unguarded = coverage_problems(loaded, builder.files, builder.workflow_doc)
+    if not builder.files:
+        return PolicySet(), unguarded
+    roles = builder.roles()
+    rule_places: dict[str, str] = {}
+    for doc, policy in builder.files:
+        for wf_id, section in policy.workflows.items():
+            builder.section(doc, wf_id, section, roles, rule_places)
+    for doc, policy in builder.files:
+        for i, rule in enumerate(policy.scoping):
+            builder.claim_id(doc, ("scoping", i, "id"), rule.id, rule_places)
+            for wf_id in builder.scoped_workflows(doc, rule, i):
+                wf = builder.workflow(wf_id)
+                assert wf is not None
+                made = builder.scoping_rule(doc, wf, rule, ("scoping", i), roles)
+                if made is not None:
+                    builder.rules.setdefault(wf_id, []).append(made)
+    for doc, policy in builder.files:
+        for i, needs in enumerate(policy.requires_record):
+            builder.claim_id(doc, ("requires_record", i, "id"), needs.id, rule_places)
+            for wf_id, made in builder.post_record_rules(doc, needs, i, roles):
+                builder.rules.setdefault(wf_id, []).append(made)
+    workflows = {
+        wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
+        for wf_id, rules in builder.rules.items()
+    }
+    return PolicySet(roles, workflows, builder.files), builder.problems + unguarded

@@ -1,0 +1,212 @@
+"""What every policy check shares: the loaded set, the problems found so far, the
+workflows compiled on demand, the declared roles, and the problems for names that point
+nowhere (states, fields, workflows, roles, rule ids used twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
+from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path, load_located
+from cmc_workflow.policy.models import DistinctActors, PolicyFile
+from cmc_workflow.policy.policyset import RoleInfo, Roles
+from cmc_workflow.policy.rules import Rule, StepKey
+
+
+class References:
+    """One pass over every policy file: problems collected, rules compiled."""
+
+    def __init__(self, loaded: LoadedSet) -> None:
+        self.loaded = loaded
+        self.problems: list[Problem] = []
+        self.files: list[tuple[Located, PolicyFile]] = [
+            (doc, model)
+            for doc, model in loaded.others.get("policy", [])
+            if isinstance(model, PolicyFile)
+        ]
+        self.compiled: dict[str, CompiledWorkflow] = {}
+        self.rules: dict[str, list[Rule]] = {}
+        self.broken: set[str] = set()  # workflows whose policy references are wrong
+        self._workflow_docs: dict[str, Located] = {}
+
+    def workflow(self, wf_id: str) -> CompiledWorkflow | None:
+        found = self.compiled.get(wf_id)
+        if found is None and wf_id in self.loaded.workflows:
+            found = self.compiled[wf_id] = CompiledWorkflow(self.loaded.workflows[wf_id])
+        return found
+
+    def workflow_doc(self, loaded: LoadedWorkflow) -> Located:
+        doc = self._workflow_docs.get(loaded.file)
+        if doc is None:
+            doc = self._workflow_docs[loaded.file] = load_located(loaded.source, loaded.file)[0]
+        return doc
+
+    def add(
+        self,
+        doc: Located,
+        path: Path,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+    ) -> None:
+        self.problems.append(doc.problem(path, code, message, hint, key=key))
+
+    def roles(self) -> Roles:
+        declared: dict[str, RoleInfo] = {}
+        places: dict[str, tuple[Located, Path]] = {}
+        for doc, policy in self.files:
+            for name, spec in policy.roles.items():
+                if name in declared:
+                    self.add(
+                        doc,
+                        ("roles", name),
+                        "E-POLICY-DUPLICATE",
+                        f"role {name!r} is already declared in {declared[name].file}",
+                        "declare each role once; other files may use it",
+                        key=True,
+                    )
+                    continue
+                declared[name] = RoleInfo(
+                    name, spec.label, tuple(spec.inherits), spec.max_holders, doc.file
+                )
+                places[name] = (doc, ("roles", name))
+        in_workflows = {r for lw in self.loaded.workflows.values() for r in lw.definition.roles}
+        roles = Roles(declared, in_workflows)
+        in_cycles: set[str] = set()
+        for name, info in declared.items():
+            doc, path = places[name]
+            for j, parent in enumerate(info.inherits):
+                if parent not in roles.known:
+                    self.add(
+                        doc,
+                        (*path, "inherits", j),
+                        "E-UNKNOWN-ROLE",
+                        f"role {name!r} inherits {parent!r}, which no policy or workflow declares",
+                        f"known roles: {', '.join(sorted(roles.known))}",
+                    )
+            cycle = [p for p in info.inherits if p != name and name in roles.closure(p)]
+            if cycle and name not in in_cycles:
+                in_cycles |= {r for r in roles.closure(name) if name in roles.closure(r)}
+                self.add(
+                    doc,
+                    path,
+                    "E-POLICY-ROLE-CYCLE",
+                    f"role {name!r} inherits itself through {cycle[0]!r}",
+                    "role inheritance must not go round in a circle",
+                    key=True,
+                )
+        return roles
+
+    def known_roles(
+        self, doc: Located, path: Path, names: Sequence[str], roles: Roles, first: int = 0
+    ) -> bool:
+        """Whether every role of ``names`` is declared; each unknown one is a problem
+        placed at its index (counted from ``first``) under ``path``."""
+        ok = True
+        for j, role in enumerate(names, start=first):
+            if role not in roles.known:
+                self.add(
+                    doc,
+                    (*path, j),
+                    "E-UNKNOWN-ROLE",
+                    f"role {role!r} is declared by no policy or workflow",
+                    f"known roles: {', '.join(sorted(roles.known))}",
+                )
+                ok = False
+        return ok
+
+    def unknown_workflow(
+        self, doc: Located, path: Path, wf_id: str, why: str = "", *, key: bool = False
+    ) -> None:
+        """``wf_id``, named at ``path``, is not loaded (``why`` it was wanted, for the message)."""
+        self.add(
+            doc,
+            path,
+            "E-POLICY-UNKNOWN-WORKFLOW",
+            f"no workflow {wf_id!r} is loaded{why}",
+            f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
+            key=key,
+        )
+
+    def loaded_workflows(self, doc: Located, path: Path, ids: Sequence[str]) -> list[str]:
+        """The workflows of ``ids`` that are loaded; each other one is a problem placed at
+        its index under ``path``."""
+        found = []
+        for j, wf_id in enumerate(ids):
+            if self.workflow(wf_id) is None:
+                self.unknown_workflow(doc, (*path, j), wf_id)
+            else:
+                found.append(wf_id)
+        return found
+
+    def claim_id(
+        self, doc: Located, path: Path, rule_id: str, places: dict[str, str], hint: str = ""
+    ) -> None:
+        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already."""
+        if rule_id in places and places[rule_id] != doc.file:
+            self.add(
+                doc,
+                path,
+                "E-POLICY-DUPLICATE",
+                f"rule id {rule_id!r} is already used in {places[rule_id]}",
+                hint,
+            )
+        places.setdefault(rule_id, doc.file)
+
+    def unknown_state(
+        self, doc: Located, path: Path, state: str, wf: CompiledWorkflow, *, key: bool = False
+    ) -> None:
+        self.problems.append(
+            doc.problem(
+                path,
+                "E-UNKNOWN-STATE",
+                f"workflow {wf.id!r} has no state {state!r}",
+                f"its states: {', '.join(wf.definition.states)}",
+                key=key,
+            )
+        )
+
+    def unknown_field(self, doc: Located, path: Path, name: str, wf: CompiledWorkflow) -> None:
+        self.add(
+            doc,
+            path,
+            "E-POLICY-FIELD",
+            f"workflow {wf.id!r} declares no field {name} (neither under data: nor in a form)",
+            "declare the field in the workflow, or fix its spelling",
+        )
+
+    def engine_step(self, doc: Located, path: Path, step: StepKey, wf: CompiledWorkflow) -> None:
+        kind = wf.state(step.state or "").type if step.state else "start"
+        self.add(
+            doc,
+            path,
+            "E-POLICY-STEP",
+            f"step {step.name!r} is taken by the engine in {kind} {step.state!r}, "
+            "so no person approves or attests it",
+            "name a userTask transition",
+        )
+
+
+def all_fields(wf: CompiledWorkflow) -> frozenset[str]:
+    names = set(wf.definition.data)
+    for state in wf.definition.states.values():
+        for t in state.transitions:
+            names |= set(t.form)
+    return frozenset(names)
+
+
+def human_state(wf: CompiledWorkflow, step: StepKey) -> bool:
+    return step.state is not None and wf.state(step.state).type == "userTask"
+
+
+def step_pairs(rule: DistinctActors, steps: Mapping[str, StepKey]) -> list[tuple[StepKey, StepKey]]:
+    if rule.pairs is not None:
+        raw = [(p[0], p[1]) for p in rule.pairs]
+    else:
+        names = list(dict.fromkeys(rule.steps))
+        raw = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    return [(steps[a], steps[b]) for a, b in raw if a in steps and b in steps]

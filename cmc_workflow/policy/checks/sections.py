@@ -1,0 +1,317 @@
+"""Checks of one workflow's section of a policy: its steps, permissions (which may only
+tighten the workflow's role lists), rules, and the top-level scoping rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.guards import compile_guard
+from cmc_workflow.definition.models import FieldSpec
+from cmc_workflow.located import Located, Path
+from cmc_workflow.policy.checks.proofs import ProofChecks
+from cmc_workflow.policy.checks.references import all_fields, human_state, step_pairs
+from cmc_workflow.policy.models import (
+    AnyRule,
+    Attestation,
+    CoveredByRecords,
+    DistinctActors,
+    ForbidData,
+    GlobalScoping,
+    RequiredStages,
+    RequiresRecord,
+    Scoping,
+    Silence,
+    UniqueStart,
+    WorkflowPolicy,
+    rules_of,
+)
+from cmc_workflow.policy.policyset import Roles, acting_roles
+from cmc_workflow.policy.rules import (
+    PERMISSIONS_RULE,
+    AttestationRule,
+    DistinctActorsRule,
+    ForbidDataRule,
+    PermissionRule,
+    RequiredStagesRule,
+    Rounds,
+    Rule,
+    ScopingRule,
+    StepKey,
+    UniqueStartRule,
+)
+
+
+class SectionChecks(ProofChecks):
+    """The checks of a workflow's policy section, and of top-level scoping."""
+
+    def section(
+        self,
+        doc: Located,
+        wf_id: str,
+        section: WorkflowPolicy,
+        roles: Roles,
+        rule_places: dict[str, str],
+    ) -> None:
+        base: Path = ("workflows", wf_id)
+        wf = self.workflow(wf_id)
+        if wf is None:
+            self.unknown_workflow(doc, base, wf_id, key=True)
+            return
+        before = len(self.problems)
+        steps = self._steps(doc, wf, section, base)
+        defn = wf.definition
+        fields = all_fields(wf)
+        for j, state in enumerate(section.rework):
+            if state not in defn.states:
+                self.unknown_state(doc, (*base, "rework", j), state, wf)
+        for j, name in enumerate(section.invalidate_approvals_on_edit):
+            if name not in fields:
+                self.unknown_field(doc, (*base, "invalidate_approvals_on_edit", j), name, wf)
+        table = self._permissions(doc, wf, section, base, roles)
+        rounds = Rounds(frozenset(section.rework), frozenset(section.invalidate_approvals_on_edit))
+        compiled: list[Rule] = [PermissionRule(table)] if table else []
+        for kind, i, rule in rules_of(section):
+            path: Path = (*base, kind, i)
+            if rule.id == PERMISSIONS_RULE:
+                self.add(
+                    doc,
+                    (*path, "id"),
+                    "E-POLICY-DUPLICATE",
+                    f"rule id {PERMISSIONS_RULE!r} is reserved for permissions: refusals",
+                )
+                rule_places.setdefault(rule.id, doc.file)
+            else:
+                self.claim_id(
+                    doc,
+                    (*path, "id"),
+                    rule.id,
+                    rule_places,
+                    "rule ids name refusals in the audit log: give each rule its own",
+                )
+            made = self._rule(doc, wf, rule, path, steps, rounds, roles)
+            if made is not None:
+                compiled.append(made)
+        if len(self.problems) > before:
+            self.broken.add(wf_id)
+        elif not compiled:
+            self.add(
+                doc,
+                base,
+                "E-POLICY-EMPTY",
+                f"the policy for {wf_id!r} has no start:, no permissions: and no rule "
+                f"(a truncated file?) / 策略对“{wf_id}”没有任何权限或规则（文件可能被截断）",
+                "restore its rules, or remove the section",
+                key=True,
+            )
+        self.rules.setdefault(wf_id, []).extend(compiled)
+        if wf_id not in self.broken:
+            self.prove(doc, wf, section, base, steps, rounds, roles, table)
+
+    def _steps(
+        self, doc: Located, wf: CompiledWorkflow, section: WorkflowPolicy, base: Path
+    ) -> dict[str, StepKey]:
+        steps: dict[str, StepKey] = {}
+        for name, ref in section.steps.items():
+            path: Path = (*base, "steps", name)
+            if ref.state is None:
+                steps[name] = StepKey(name, None, ref.trigger, ref.label)
+                continue
+            if ref.state not in wf.definition.states:
+                self.unknown_state(doc, (*path, "state"), ref.state, wf)
+                continue
+            if ref.trigger not in wf.triggers(ref.state):
+                self.add(
+                    doc,
+                    (*path, "trigger"),
+                    "E-POLICY-UNKNOWN-TRIGGER",
+                    f"state {ref.state!r} of {wf.id!r} has no trigger {ref.trigger!r}",
+                    f"triggers there: {', '.join(wf.triggers(ref.state)) or 'none'}",
+                )
+                continue
+            steps[name] = StepKey(name, ref.state, ref.trigger, ref.label)
+        return steps
+
+    def _permissions(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        section: WorkflowPolicy,
+        base: Path,
+        roles: Roles,
+    ) -> dict[tuple[str | None, str], frozenset[str]]:
+        table: dict[tuple[str | None, str], frozenset[str]] = {}
+        if section.start is not None:
+            allowed = frozenset(wf.definition.start.roles)
+            if self._tightens(doc, (*base, "start"), section.start, allowed, roles, "start"):
+                table[(None, "start")] = frozenset(section.start)
+        for state, triggers in section.permissions.items():
+            spath: Path = (*base, "permissions", state)
+            if state not in wf.definition.states:
+                self.unknown_state(doc, spath, state, wf, key=True)
+                continue
+            for trigger, listed in triggers.items():
+                tpath: Path = (*spath, trigger)
+                if trigger not in wf.triggers(state):
+                    self.add(
+                        doc,
+                        tpath,
+                        "E-POLICY-UNKNOWN-TRIGGER",
+                        f"state {state!r} of {wf.id!r} has no trigger {trigger!r}",
+                        f"triggers there: {', '.join(wf.triggers(state)) or 'none'}",
+                    )
+                    continue
+                allowed = frozenset().union(
+                    *(e.roles for e in wf.edges(state) if e.trigger == trigger)
+                )
+                if self._tightens(doc, tpath, listed, allowed, roles, f"{state}.{trigger}"):
+                    table[(state, trigger)] = frozenset(listed)
+        return table
+
+    def _tightens(
+        self,
+        doc: Located,
+        path: Path,
+        listed: list[str],
+        allowed: frozenset[str],
+        roles: Roles,
+        what: str,
+    ) -> bool:
+        ok = True
+        for j, role in enumerate(listed):
+            if not self.known_roles(doc, path, [role], roles, first=j):
+                ok = False
+            elif not roles.closure(role) & allowed:
+                self.add(
+                    doc,
+                    (*path, j),
+                    "E-POLICY-WIDENS",
+                    f"role {role!r} may not {what} under the workflow itself; "
+                    "policies may only tighten the workflow's role lists",
+                    f"the workflow allows: {', '.join(sorted(allowed))}",
+                )
+                ok = False
+        return ok
+
+    def _rule(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        rule: AnyRule,
+        path: Path,
+        steps: Mapping[str, StepKey],
+        rounds: Rounds,
+        roles: Roles,
+    ) -> Rule | None:
+        fields = all_fields(wf)
+        if isinstance(rule, Attestation):
+            keys = [steps[n] for n in rule.steps if n in steps]
+            for j, name in enumerate(rule.steps):
+                if name in steps:
+                    self._attested(doc, wf, steps[name], rule, path, j)
+            return AttestationRule(rule.id, keys, rule.require_true, rule.reason)
+        if isinstance(rule, DistinctActors):
+            pairs = step_pairs(rule, steps)
+            return DistinctActorsRule(rule.id, pairs, rule.within, rounds, rule.reason)
+        if isinstance(rule, RequiredStages):
+            if rule.enter not in wf.definition.states:
+                self.unknown_state(doc, (*path, "enter"), rule.enter, wf)
+            for j, name in enumerate(rule.stages):
+                step = steps.get(name)
+                if step is not None and step.state is not None and not human_state(wf, step):
+                    self.engine_step(doc, (*path, "stages", j), step, wf)
+            keys = [steps[n] for n in rule.stages if n in steps]
+            return RequiredStagesRule(rule.id, rule.enter, keys, rounds, rule.reason)
+        if isinstance(rule, RequiresRecord):
+            return self._record_rule(doc, wf, rule, path, steps, fields)
+        if isinstance(rule, ForbidData):
+            when = compile_guard(rule.when) if rule.when is not None else None
+            if when is not None and (unknown := sorted(when.fields - fields)):
+                self.unknown_field(doc, (*path, "when"), ", ".join(unknown), wf)
+            if rule.expired is not None and rule.expired not in fields:
+                self.unknown_field(doc, (*path, "expired"), rule.expired, wf)
+            keys = [steps[n] for n in rule.steps if n in steps]
+            return ForbidDataRule(rule.id, keys, when, rule.expired, rule.reason)
+        if isinstance(rule, CoveredByRecords):
+            return self._covered_rule(doc, wf, rule, path, fields)
+        if isinstance(rule, Silence):
+            return self._silence_rule(doc, wf, rule, path, steps, fields)
+        if isinstance(rule, UniqueStart):
+            if rule.field not in wf.definition.data:
+                self.unknown_field(doc, (*path, "field"), rule.field, wf)
+            for j, state in enumerate(rule.states):
+                if state not in wf.definition.states:
+                    self.unknown_state(doc, (*path, "states", j), state, wf)
+            return UniqueStartRule(
+                rule.id, rule.field, rule.states, wf.definition.label, rule.reason
+            )
+        return self.scoping_rule(doc, wf, rule, path, roles)
+
+    def _attested(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        step: StepKey,
+        rule: Attestation,
+        path: Path,
+        index: int,
+    ) -> None:
+        specs: list[Mapping[str, FieldSpec]]
+        if step.state is None:
+            specs = [wf.definition.data]
+        elif not human_state(wf, step):
+            self.engine_step(doc, (*path, "steps", index), step, wf)
+            return
+        else:
+            specs = [e.form for e in wf.edges(step.state) if e.trigger == step.trigger]
+        for j, name in enumerate(rule.require_true):
+            for spec in specs:
+                found = spec.get(name)
+                if found is None or found.type != "boolean":
+                    self.add(
+                        doc,
+                        (*path, "require_true", j),
+                        "E-POLICY-FIELD",
+                        f"step {step.name!r} ({step.describe()}) has no boolean form field "
+                        f"{name!r} to attest",
+                        f"its form fields: {', '.join(spec) or 'none'}",
+                    )
+                    break
+
+    def scoping_rule(
+        self, doc: Located, wf: CompiledWorkflow, rule: Scoping, path: Path, roles: Roles
+    ) -> Rule | None:
+        ok = self.known_roles(doc, (*path, "roles"), rule.roles, roles)
+        if rule.field not in wf.definition.data:
+            self.add(
+                doc,
+                (*path, "field"),
+                "E-POLICY-FIELD",
+                f"workflow {wf.id!r} has no data field {rule.field!r} to scope "
+                f"{', '.join(rule.roles)} by",
+                f"its data fields: {', '.join(wf.definition.data) or 'none'}",
+            )
+            ok = False
+        if not ok:
+            return None
+        return ScopingRule(
+            rule.id,
+            frozenset(rule.roles),
+            rule.attribute,
+            rule.field,
+            frozenset(wf.definition.roles),
+            rule.reason,
+        )
+
+    def scoped_workflows(self, doc: Located, rule: GlobalScoping, i: int) -> list[str]:
+        """The workflows a top-level scoping rule applies to: those listed (each must exist),
+        else every workflow where a scoped role acts and that has the field."""
+        if rule.workflows is not None:
+            return self.loaded_workflows(doc, ("scoping", i, "workflows"), rule.workflows)
+        return [
+            wf_id
+            for wf_id in sorted(self.loaded.workflows)
+            if (wf := self.workflow(wf_id)) is not None
+            and acting_roles(wf) & set(rule.roles)
+            and rule.field in wf.definition.data
+        ]

@@ -1,0 +1,193 @@
+"""A policy file on its own: the checks one file allows alone (duplicate rule ids, step
+references, expressions), and :func:`load_policy_doc`, the loader of the ``policy`` kind in
+:data:`cmc_workflow.language.KINDS`. What needs every file at once is checked by
+:mod:`cmc_workflow.policy.checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
+from cmc_workflow.definition.loader import DEFINITION_CODES
+from cmc_workflow.errors import Problem
+from cmc_workflow.located import Located, Path
+from cmc_workflow.policy.models import (
+    START_TRIGGER,
+    AnyRule,
+    Attestation,
+    DistinctActors,
+    ForbidData,
+    GlobalRequiresRecord,
+    PolicyFile,
+    RequiredStages,
+    RequiresRecord,
+    Silence,
+    WorkflowPolicy,
+    rules_of,
+)
+from cmc_workflow.problems import problems_from_validation
+
+
+def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
+    """The problems of one policy file that need no other file, placed with ``doc``."""
+    out: list[Problem] = []
+    seen: dict[str, Path] = {}
+
+    def rule_id(rule: AnyRule | GlobalRequiresRecord, path: Path) -> None:
+        if rule.id in seen:
+            first = doc.mark(seen[rule.id])
+            out.append(
+                doc.problem(
+                    (*path, "id"),
+                    "E-POLICY-DUPLICATE",
+                    f"rule id {rule.id!r} is used twice (first at line {first.line})",
+                    "rule ids name refusals in the audit log: give each rule its own",
+                )
+            )
+        else:
+            seen[rule.id] = (*path, "id")
+
+    if (
+        not policy.roles
+        and not policy.scoping
+        and not policy.workflows
+        and not policy.requires_record
+    ):
+        out.append(
+            doc.problem(
+                ("id",),
+                "E-POLICY-EMPTY",
+                f"policy {policy.id!r} declares no role, no scoping, no record rule and no "
+                "workflow rules "
+                f"(a truncated or emptied file?) / 策略“{policy.id}”没有任何角色或规则"
+                "（文件可能被截断或清空）",
+                "a policy file guards something: restore its rules, or remove the file",
+                key=True,
+            )
+        )
+    for i, scoping in enumerate(policy.scoping):
+        rule_id(scoping, ("scoping", i))
+    for i, needs in enumerate(policy.requires_record):
+        rule_id(needs, ("requires_record", i))
+        out += _expressions(needs, ("requires_record", i), doc)
+    for name, role in policy.roles.items():
+        if name in role.inherits:
+            j = role.inherits.index(name)
+            out.append(
+                doc.problem(
+                    ("roles", name, "inherits", j),
+                    "E-POLICY-ROLE-CYCLE",
+                    f"role {name!r} inherits itself",
+                    "remove it from its own inherits:",
+                )
+            )
+    for wf_id, section in policy.workflows.items():
+        base: Path = ("workflows", wf_id)
+        for name, step in section.steps.items():
+            if step.state is None and step.trigger != START_TRIGGER:
+                out.append(
+                    doc.problem(
+                        (*base, "steps", name),
+                        "E-POLICY-STEP",
+                        f"step {name!r} names no state",
+                        "give state: <state>, or use trigger: start for starting an item",
+                        key=True,
+                    )
+                )
+        for kind, i, rule in rules_of(section):
+            path: Path = (*base, kind, i)
+            rule_id(rule, path)
+            out += _step_refs(rule, section, path, doc)
+            out += _expressions(rule, path, doc)
+            if isinstance(rule, ForbidData) and rule.when is None and rule.expired is None:
+                out.append(
+                    doc.problem(
+                        path,
+                        "E-POLICY-RULE",
+                        f"forbid_data rule {rule.id!r} has neither when: nor expired:",
+                        "say what refuses: when: <condition>, or expired: <date field>",
+                    )
+                )
+            if isinstance(rule, DistinctActors) and rule.pairs is None and len(rule.steps) < 2:
+                out.append(
+                    doc.problem(
+                        (*path, "steps"),
+                        "E-POLICY-RULE",
+                        f"distinct_actors rule {rule.id!r} names one step and no pairs",
+                        "name two or more steps, or a pair [step, step] for repetitions",
+                    )
+                )
+    return out
+
+
+def _step_names(rule: AnyRule) -> Iterator[tuple[Path, str]]:
+    if isinstance(rule, DistinctActors):
+        for j, name in enumerate(rule.steps):
+            yield ("steps", j), name
+        for j, pair in enumerate(rule.pairs or []):
+            for k, name in enumerate(pair):
+                yield ("pairs", j, k), name
+    elif isinstance(rule, RequiredStages):
+        for j, name in enumerate(rule.stages):
+            yield ("stages", j), name
+    elif isinstance(rule, RequiresRecord | ForbidData | Attestation | Silence):
+        for j, name in enumerate(rule.steps):
+            yield ("steps", j), name
+
+
+def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located) -> list[Problem]:
+    out: list[Problem] = []
+    known = sorted(section.steps)
+    for sub, name in _step_names(rule):
+        if name not in section.steps:
+            out.append(
+                doc.problem(
+                    (*path, *sub),
+                    "E-POLICY-UNKNOWN-STEP",
+                    f"step {name!r} is not declared under this workflow's steps:",
+                    f"declared steps: {', '.join(known) or 'none'}",
+                )
+            )
+        elif (
+            isinstance(rule, DistinctActors)
+            and rule.pairs is not None
+            and sub[0] == "pairs"
+            and name not in rule.steps
+        ):
+            out.append(
+                doc.problem(
+                    (*path, *sub),
+                    "E-POLICY-UNKNOWN-STEP",
+                    f"pair names step {name!r}, which is not among the rule's steps",
+                    f"the rule's steps: {', '.join(rule.steps)}",
+                )
+            )
+    return out
+
+
+def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located) -> list[Problem]:
+    key = "when" if isinstance(rule, ForbidData) else "where"
+    source = getattr(rule, key, None)
+    if source is None:
+        return []
+    where: Path = (*path, key)
+    try:
+        compile_guard(source)
+    except GuardSyntaxError as exc:
+        hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
+        return [doc.expression_problem(where, "condition", source, exc, hint)]
+    return []
+
+
+def load_policy_doc(doc: Located) -> tuple[PolicyFile | None, list[Problem]]:
+    """Validate one located policy document and run the checks it allows alone."""
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem((), "E-TYPE", "a policy file is a mapping with kind: policy")]
+    try:
+        policy = PolicyFile.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, doc, PolicyFile, DEFINITION_CODES)
+    return policy, check_policy(policy, doc)

@@ -1,0 +1,171 @@
+"""Rules about an item's data and time: conditions and expiry dates that refuse a command,
+and the silence of subjects (operating accounts) not heard from for too long."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cmc_workflow.definition.guards import Guard
+from cmc_workflow.definition.models import Label
+from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list, past
+from cmc_workflow.policy.rules.facts import Facts
+
+
+class ForbidDataRule(StepRule):
+    """Refuse commands on items whose data matches a condition, or whose date has passed."""
+
+    kind = "forbid_data"
+
+    def __init__(
+        self,
+        rule_id: str,
+        steps: Sequence[StepKey],
+        when: Guard | None,
+        expired: str | None,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.steps = tuple(steps)
+        self.when = when
+        self.expired = expired
+
+    def applies(self, request: Request) -> bool:
+        if self.steps and not self.at_step(request):
+            return False
+        if request.probe:
+            read = set(self.when.fields if self.when is not None else ())
+            read |= {self.expired} if self.expired else set()
+            return not read & set(request.form_spec)
+        return True
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        if self.when is not None and self.when.evaluate(request.scope()):
+            return self.deny(
+                f"refused because {self.when.source}",
+                f"因 {self.when.source} 不予办理",
+            )
+        if self.expired is not None:
+            value = request.data.get(self.expired)
+            if value is not None and past(value, request):
+                return self.deny(
+                    f"{self.expired} ({value}) has passed",
+                    f"{self.expired}（{value}）已过期",
+                )
+        return None
+
+    def concerns(
+        self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
+    ) -> bool:
+        return not self.steps or super().concerns(state, trigger, entered, roles)
+
+    def describe(self) -> tuple[str, str]:
+        parts_en, parts_zh = [], []
+        if self.when is not None:
+            parts_en.append(f"refused when {self.when.source}")
+            parts_zh.append(f"{self.when.source} 时拒绝")
+        if self.expired is not None:
+            parts_en.append(f"refused once {self.expired} has passed")
+            parts_zh.append(f"{self.expired} 过期后拒绝")
+        return "; ".join(parts_en), "；".join(parts_zh)
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """A subject found silent: its id, since when, and for how many whole days."""
+
+    subject: str
+    since: dt.datetime
+    days: int
+    allowed: int
+
+
+class SilenceRule(StepRule):
+    """Named steps are refused while a subject (an operating account) has not been heard
+    from (no publication entered ``published`` naming it) for longer than an interval."""
+
+    kind = "silence"
+
+    def __init__(
+        self,
+        rule_id: str,
+        steps: Sequence[StepKey],
+        subjects: tuple[str, Sequence[str], str, str | None],
+        publications: tuple[str, str, Sequence[str] | None, str],
+        interval: str,
+        reason: Label | None,
+    ) -> None:
+        super().__init__(rule_id, reason)
+        self.steps = tuple(steps)
+        self.subject_workflow, states, self.subject_field, self.own_interval = subjects
+        self.subject_states = tuple(states)
+        self.pub_workflow, self.pub_state, source, self.pub_field = publications
+        self.pub_source = tuple(source) if source is not None else None
+        self.interval = interval
+
+    def applies(self, request: Request) -> bool:
+        return self.at_step(request) and not (request.probe and self.interval in request.form_spec)
+
+    def silent(self, request: Request, facts: Facts, days: int) -> list[Silent]:
+        """The subjects silent for longer than their interval at the request's time (their
+        own configured number of days, else ``days``), longest first.
+
+        A subject is heard from when a publication naming it entered the state; one never
+        heard from (or not since it last started) counts from when it started resting in
+        the subject states (e.g. since it was certified)."""
+        heard: dict[str, dt.datetime] = {}
+        for entry in facts.entered(self.pub_workflow, [self.pub_state], source=self.pub_source):
+            for name in as_list(entry.data.get(self.pub_field)):
+                if name not in heard or heard[name] < entry.at:
+                    heard[name] = entry.at
+        found = []
+        subjects = facts.entered(
+            self.subject_workflow, self.subject_states, resting_in=self.subject_states
+        )
+        for entry in subjects:
+            name = str(entry.data.get(self.subject_field))
+            since = max(entry.at, heard.get(name, entry.at))
+            own = entry.data.get(self.own_interval) if self.own_interval else None
+            allowed = own if isinstance(own, int) and not isinstance(own, bool) else days
+            if request.now - since > dt.timedelta(days=allowed):
+                found.append(Silent(name, since, (request.now - since).days, allowed))
+        return sorted(found, key=lambda s: (s.since, s.subject))
+
+    def judge(self, request: Request, facts: Facts) -> Denial | None:
+        days = request.data.get(self.interval)
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            return self.deny(
+                f"the interval {self.interval} ({days!r}) is not a number of days: "
+                "the silence cannot be judged",
+                f"间隔 {self.interval}（{days!r}）不是天数，无法判断是否断更",
+            )
+        silent = self.silent(request, facts, days)
+        if not silent:
+            return None
+        en = "; ".join(
+            f"{x.subject} silent {x.days} days (since {x.since:%Y-%m-%d}, {x.allowed} allowed)"
+            for x in silent
+        )
+        zh = "；".join(
+            f"{x.subject} 已 {x.days} 天未发布（自 {x.since:%Y-%m-%d} 起，允许 {x.allowed} 天）"
+            for x in silent
+        )
+        return self.deny(
+            f"{en}: silent longer than allowed, by the publications the engine recorded; "
+            "raise the alert instead",
+            f"{zh}：断更超过允许天数（按系统记录的发布计算），应发出断更告警",
+        )
+
+    def describe(self) -> tuple[str, str]:
+        return (
+            f"refused while an item of {self.subject_workflow} in "
+            f"{'/'.join(self.subject_states)} has no item of {self.pub_workflow} entering "
+            f"{self.pub_state} naming it (data."
+            f"{self.pub_field}) for longer than its own {self.own_interval or 'interval'} "
+            f"or data.{self.interval} days",
+            f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过"
+            f"其自身的 {self.own_interval or '间隔'} 或 data.{self.interval} 天"
+            f"没有列明它（data.{self.pub_field}）的 {self.pub_workflow} "
+            f"事项进入 {self.pub_state}，则拒绝",
+        )

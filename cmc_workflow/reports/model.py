@@ -1,0 +1,205 @@
+"""The report model: its sections, options, row types and :class:`Report` itself.
+
+Six sections, each a tuple of frozen dataclasses:
+
+=================  =========================================================================
+``items``          items per workflow and state, open and closed (:class:`StateCount`)
+``sla``            SLA clocks per workflow and month: met, breached, running, overdue
+                   (:class:`SlaMonth`)
+``first_reply``    time from an item's start to its first ``reply`` (CMT-7), overall and
+                   per ``category`` (:class:`ReplyTimes`)
+``overdue``        open items past due, per assigned person or else per role
+                   (:class:`OverdueWork`)
+``publications``   publications per channel and month (:class:`ChannelMonth`)
+``certification``  the share of staff holding a valid certificate, against the 50% floor
+                   (TRN-5, :class:`CertifiedStaff`)
+=================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+from typing import Any
+
+SECTIONS: tuple[str, ...] = (
+    "items",
+    "sla",
+    "first_reply",
+    "overdue",
+    "publications",
+    "certification",
+)
+"""The section names, in the order a report shows them."""
+
+ALL = "(all)"
+"""The ``category`` of the first-reply row over every item."""
+UNCATEGORIZED = "(none)"
+"""The ``category`` of items whose data has no category."""
+NOBODY = "(nobody)"
+"""The owner of overdue work in a state where no role may act (a serviceTask)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """Which workflows, states, triggers and fields the sections read (the conventions of
+    the bundled workflows by default)."""
+
+    reply_workflow: str = "comments"
+    reply_triggers: tuple[str, ...] = ("reply",)
+    received_field: str | None = "received_at"
+    """A datetime data field saying when the message arrived; the wait counts from it when
+    it is earlier than the item's start (a message registered late), as the CMT-2 clock's
+    ``counts_from`` does."""
+    category_field: str = "category"
+    publishing_workflow: str = "publishing"
+    published_state: str = "published"
+    channels_field: str = "channels"
+    training_workflow: str = "training"
+    passed_state: str = "passed"
+    trainee_field: str = "trainee"
+    certificate_field: str = "certificate"
+    valid_until_field: str = "valid_until"
+    left_states: tuple[str, ...] = ("left_post",)
+    """States of a record saying its trainee left: a person whose latest record rests in
+    one is no longer staff."""
+    certified_floor: float = 0.5
+
+
+# -- the sections ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StateCount:
+    """How many items of ``workflow`` rest in ``state``."""
+
+    workflow: str
+    state: str
+    label: str
+    open: int
+    closed: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlaMonth:
+    """The SLA clocks of ``workflow`` whose month (of the stop, or else of the due time)
+    is ``month`` (``YYYY-MM``): stopped in time (``met``) or late (``breached``), still
+    running within their time (``running``, including warned and paused clocks) or past
+    due and not stopped (``overdue``)."""
+
+    workflow: str
+    month: str
+    met: int
+    breached: int
+    running: int
+    overdue: int
+
+    @property
+    def compliance(self) -> float | None:
+        """``met / (met + breached)`` over the stopped clocks, or None without any."""
+        done = self.met + self.breached
+        return round(self.met / done, 4) if done else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTimes:
+    """Time from an item's start to its first reply (CMT-7), in calendar hours and in
+    working hours (business hours of working days), for the items of ``workflow`` in
+    ``category`` (:data:`ALL` for every item). ``unanswered`` items have no reply;
+    ``waiting`` of them are still open."""
+
+    workflow: str
+    category: str
+    items: int
+    answered: int
+    unanswered: int
+    waiting: int
+    median_hours: float | None
+    p90_hours: float | None
+    max_hours: float | None
+    median_working_hours: float | None
+    p90_working_hours: float | None
+    max_working_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueWork:
+    """Open items past due waiting on one person (``kind`` ``person``: the state's
+    assignee field names them) or one role (``kind`` ``role``: nobody is assigned)."""
+
+    kind: str
+    owner: str
+    items: int
+    oldest_due_at: dt.datetime
+    oldest_item_id: int
+    workflows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMonth:
+    """How many items were published to ``channel`` in ``month`` (``YYYY-MM``)."""
+
+    month: str
+    channel: str
+    publications: int
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedStaff:
+    """TRN-5: of the ``staff`` (distinct trainees of ``workflow``), how many hold a valid
+    certificate on ``as_of``, and whether that share reaches ``floor``."""
+
+    workflow: str
+    as_of: dt.date
+    staff: int
+    certified: int
+    ratio: float
+    floor: float
+    meets_floor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The figures of one report; sections not asked for are empty."""
+
+    generated_at: dt.datetime
+    since: dt.datetime | None
+    until: dt.datetime | None
+    timezone: str
+    sections: tuple[str, ...]
+    items: tuple[StateCount, ...] = ()
+    sla: tuple[SlaMonth, ...] = ()
+    first_reply: tuple[ReplyTimes, ...] = ()
+    overdue: tuple[OverdueWork, ...] = ()
+    publications: tuple[ChannelMonth, ...] = ()
+    certification: tuple[CertifiedStaff, ...] = ()
+
+    def rows(self, section: str) -> list[dict[str, Any]]:
+        """The rows of ``section`` as flat mappings (field name -> value), computed
+        properties included (``compliance`` of :class:`SlaMonth`), for tables and CSV."""
+        if section not in SECTIONS:
+            raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
+        out = []
+        for row in getattr(self, section):
+            values = {f.name: getattr(row, f.name) for f in fields(row)}
+            if isinstance(row, SlaMonth):
+                values["compliance"] = row.compliance
+            out.append(values)
+        return out
+
+
+ROW_TYPES: dict[str, type] = {
+    "items": StateCount,
+    "sla": SlaMonth,
+    "first_reply": ReplyTimes,
+    "overdue": OverdueWork,
+    "publications": ChannelMonth,
+    "certification": CertifiedStaff,
+}
+"""The row type of each section."""
+
+
+def columns(section: str) -> list[str]:
+    """The column names of ``section``'s rows, as :meth:`Report.rows` gives them."""
+    if section not in ROW_TYPES:
+        raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
+    names = [f.name for f in fields(ROW_TYPES[section])]
+    return [*names, "compliance"] if section == "sla" else names
