@@ -2,7 +2,7 @@
 
 The command opens the engine as the item commands do (``--db``, ``--workflows``, the
 calendar options and their ``CMC_`` variables), builds a
-:class:`~cmc_workflow.report.Report` and prints it as readable tables (default), as CSV
+:class:`~cmc_workflow.reports.Report` and prints it as readable tables (default), as CSV
 or as one JSON document.
 
 CSV: to stdout or ``--output FILE``, **one** CSV whose first column ``section`` names the

@@ -36,13 +36,13 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     ),
     Guarantee(
         "CMT-7",
-        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        ("cmc_workflow.reports", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
         "the history records who replied and when; `cmc-workflow report` gives the time "
         "from receipt to the first reply",
     ),
     Guarantee(
         "TRN-5",
-        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        ("cmc_workflow.reports", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
         "`cmc-workflow report` gives the share of staff holding a valid certificate against "
         "the 50% floor",
     ),
@@ -73,7 +73,7 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     ),
     Guarantee(
         "RPT-1",
-        ("cmc_workflow.report", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
+        ("cmc_workflow.reports", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
         "`cmc-workflow report` exports items per state, SLA met and breached per workflow "
         "and month, overdue work per person and publications per channel, as tables, CSV "
         "or JSON",

@@ -4,7 +4,7 @@ Each function runs inside a read transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.read` (or on an engine's store), like the functions of
 :mod:`cmc_workflow.store.timers`. They return plain rows; counting, bucketing by month in
 the business time zone and the statistics are domain work, done in
-:mod:`cmc_workflow.report`.
+:mod:`cmc_workflow.reports`.
 
 Periods are half-open, ``since <= t < until``; either bound may be None (open-ended).
 JSON fields are read as text the same way on SQLite (``JSON_EXTRACT``) and PostgreSQL
