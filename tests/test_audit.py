@@ -17,7 +17,7 @@ from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, ok_handler, walk
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 

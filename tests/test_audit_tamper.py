@@ -37,7 +37,7 @@ from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import audit, audit_heads, history, items
-from tests.conftest import PG_ENV, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
     HAPPY_PATH,
@@ -48,6 +48,7 @@ from tests.helpers import (
     ok_handler,
     walk,
 )
+from tests.helpers.databases import PG_ENV
 
 STRANGER = Actor("nobody", {"visitor"})
 LONER = Actor("drifter", {"visitor"})

@@ -28,7 +28,7 @@ from cmc_workflow.definition.models import DeadlineStep, parse_duration
 from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Change, Extension
 from cmc_workflow.store import Store, Tx
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
 ASSISTANT = Actor("li", {"ops_assistant"})

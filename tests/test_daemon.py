@@ -37,7 +37,8 @@ from cmc_workflow.store import schema
 from cmc_workflow.store import timers as sql
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import definitions, runners, timers
-from tests.conftest import ROOT, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import ROOT
 from tests.test_clocks import CONSULT
 
 ASSISTANT = Actor("li", {"ops_assistant"})

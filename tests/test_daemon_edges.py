@@ -23,7 +23,7 @@ from cmc_workflow.errors import ConflictError
 from cmc_workflow.sources import MAX_DEPTH, MAX_FILE_BYTES
 from cmc_workflow.store import Store
 from cmc_workflow.store import timers as sql
-from tests.conftest import FakeClock, _empty_postgres
+from cmc_workflow.testing import FakeClock
 from tests.test_clocks import CONSULT
 from tests.test_daemon import (
     ASSISTANT,
@@ -217,7 +217,6 @@ def consult(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def pg_store(postgres_url: str) -> Iterator[Store]:
-    _empty_postgres(postgres_url)
     store = Store.open(postgres_url, migrate=True)
     yield store
     store.close()

@@ -16,7 +16,7 @@ import pytest
 
 from cmc_workflow import ConflictError, Engine, HandlerContext, Item
 from cmc_workflow.errors import EngineError, InvalidTrigger
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
     LEAD,

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from cmc_workflow import Engine
 from cmc_workflow.store.database import open_database
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import ROOT, check_invariants, ok_handler
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 

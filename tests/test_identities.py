@@ -27,13 +27,14 @@ from cmc_workflow.errors import ConflictError, FormInvalid, IdentityRefused
 from cmc_workflow.model import SYSTEM, engine_actor, normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit, history
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     LEAD,
     OPS,
     PUBLISHING,
+    PUBLISHING_POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,

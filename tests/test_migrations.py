@@ -21,9 +21,10 @@ from cmc_workflow.errors import SchemaOutOfDate, StoreError
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.tables import metadata
-from tests.conftest import PG_ENV, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+from tests.helpers.databases import PG_ENV
 
 FIRST = "0001"
 TABLES = set(metadata.tables)
@@ -54,6 +55,16 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.db'}"
     url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Not the shared copy of a migrated file: a fresh SQLite file, which the test's
+    ``Store.open`` migrates, or PostgreSQL (migrated once per run by ``schema.upgrade``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cmc.db'}"
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 

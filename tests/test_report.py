@@ -31,6 +31,8 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -52,8 +54,9 @@ from cmc_workflow.report import (
     columns,
 )
 from cmc_workflow.store import Store
-from tests.conftest import ROOT, FakeClock
-from tests.conftest import _empty_postgres as empty_postgres
+from cmc_workflow.testing import FakeClock, fresh_sqlite_url
+from tests.helpers import ROOT
+from tests.helpers.databases import postgres_admin_url, postgres_database
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -274,19 +277,24 @@ def populate(engine: Engine, clock: FakeClock) -> dict[str, int]:
 )
 def history(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Report, dict[str, int]]:
+) -> Iterator[tuple[Report, dict[str, int]]]:
     """The full report of the populated database, as of Thu 2025-10-09 12:00, on each
     store; populated once per store for the module's tests (the report is a value)."""
     folder = tmp_path_factory.mktemp("report")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'cmc.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        empty_postgres(url)
-    clock = FakeClock()
-    with Engine.open(url, workflows=write_workflows(folder / "workflows"), clock=clock) as engine:
-        ids = populate(engine, clock)
-        return build_report(engine), ids
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = fresh_sqlite_url(folder)
+        else:
+            template: str = request.getfixturevalue("postgres_template")
+            admin_url = postgres_admin_url()
+            assert admin_url is not None
+            url = stack.enter_context(postgres_database(admin_url, template=template))
+        clock = FakeClock()
+        workflows = write_workflows(folder / "workflows")
+        with Engine.open(url, workflows=workflows, clock=clock) as engine:
+            ids = populate(engine, clock)
+            report = build_report(engine)
+        yield report, ids
 
 
 @pytest.fixture(scope="module")

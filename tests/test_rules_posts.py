@@ -20,15 +20,17 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import FormInvalid, InvalidTrigger
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     OPS,
+    POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
     UNGUARDED_PUBLISHING,
+    WORKFLOWS,
     ok_handler,
     walk,
 )

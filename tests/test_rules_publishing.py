@@ -30,13 +30,14 @@ from cmc_workflow.errors import NotPermitted
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.policy import ListFacts, Request, build_policy_set
 from cmc_workflow.policy.rules import Move, Rule
-from tests.conftest import POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     LEAD,
     OPS,
     OTHER_EDITOR,
+    POLICIES,
     PUBLISHING,
     REVIEWER,
     SECOND_REVIEWER,

@@ -21,8 +21,8 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.policy import Masker
 from cmc_workflow.policy.masking import personal_fields
 from cmc_workflow.schedules import Schedules
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
-from tests.helpers import EDITOR, OPS, PUBLISHING, TOPIC, ok_handler, walk
+from cmc_workflow.testing import FakeClock
+from tests.helpers import EDITOR, OPS, POLICIES, PUBLISHING, TOPIC, WORKFLOWS, ok_handler, walk
 from tests.helpers.records import (
     QUALIFICATION_RECHECK,
     RECORD_WORKFLOWS,

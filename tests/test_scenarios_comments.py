@@ -23,7 +23,7 @@ from cmc_workflow import Actor, Engine, HistoryEntry, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks, ClockView
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,8 +30,19 @@ from cmc_workflow.cli import main
 from cmc_workflow.errors import FormInvalid, GuardRejected, ItemNotFound, NotPermitted
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import POLICIES, PUBLISHING_POLICIES, ROOT, WORKFLOWS, FakeClock
-from tests.helpers import EDITOR, LEAD, OPS, PUBLISHING, TOPIC, check_invariants
+from cmc_workflow.testing import FakeClock
+from tests.helpers import (
+    EDITOR,
+    LEAD,
+    OPS,
+    POLICIES,
+    PUBLISHING,
+    PUBLISHING_POLICIES,
+    ROOT,
+    TOPIC,
+    WORKFLOWS,
+    check_invariants,
+)
 from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -16,8 +16,8 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.report import build_report
-from tests.conftest import POLICIES, FakeClock
-from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, PUBLISHING, TOPIC, ok_handler
+from cmc_workflow.testing import FakeClock
+from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, POLICIES, PUBLISHING, TOPIC, ok_handler
 from tests.helpers.records import HR, RECORD_WORKFLOWS, TRAINER, train
 
 POLICY_FILES = [POLICIES / f"{name}.yaml" for name in ("roles", "publishing", "training")]

@@ -25,7 +25,8 @@ from cmc_workflow.scheduler import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
-from tests.conftest import ROOT, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import ROOT, WORKFLOWS
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -27,7 +27,7 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.store import timers as sql
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import audit, definitions, items, runners, timers
-from tests.conftest import FakeClock, _empty_postgres
+from cmc_workflow.testing import FakeClock
 
 WAITING = """\
 id: waiting
@@ -204,7 +204,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 600.0) -
 
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
-    _empty_postgres(postgres_url)
     return postgres_url
 
 

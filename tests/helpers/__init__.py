@@ -23,7 +23,11 @@ from cmc_workflow.store.tables import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
+POLICIES = ROOT / "policies"
 PUBLISHING = WORKFLOWS / "publishing.yaml"
+PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
+"""The bundled policies that judge publishing; the other files name other workflows, which
+a test loading the publishing workflow alone does not load."""
 
 
 def _unguarded(source: Path) -> Path:
