@@ -24,7 +24,7 @@ import structlog
 from cmc_workflow import Engine
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers.databases import PG_ENV, migrated_template, postgres_admin_url, postgres_database
-from tests.helpers.processes import Processes
+from tests.helpers.processes import CHILDREN
 
 EngineFactory = Callable[..., Engine]
 
@@ -112,9 +112,9 @@ def engine(engine_factory: EngineFactory, engine_options: dict[str, Any]) -> Eng
     return engine_factory(**engine_options)
 
 
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    """Child processes of this test: each one is killed by its pid and reaped afterwards,
-    whatever the test did."""
-    with Processes() as started:
-        yield started
+@pytest.fixture(autouse=True)
+def _children_ended() -> Iterator[None]:
+    """Every child process the test started with ``tests.helpers.processes.start`` is
+    ended by its pid and reaped after it, whatever the test did."""
+    with CHILDREN:
+        yield

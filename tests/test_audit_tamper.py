@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ from tests.helpers import (
     walk,
 )
 from tests.helpers.databases import PG_ENV
+from tests.helpers.processes import run
 
 STRANGER = Actor("nobody", {"visitor"})
 LONER = Actor("drifter", {"visitor"})
@@ -549,7 +549,7 @@ def test_audit_verify_while_runners_write_finds_nothing(
         # in child processes: the command configures logging, which must not change
         # under the writer thread of this process
         outcomes = [
-            subprocess.run(
+            run(
                 [sys.executable, "-m", "cmc_workflow", "audit", "verify", "--db", url, "--json"],
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 capture_output=True,

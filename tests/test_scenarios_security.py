@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from tests.helpers import (
     WORKFLOWS,
     check_invariants,
 )
+from tests.helpers.processes import run
 from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -281,12 +281,11 @@ os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush: the process just end
 def test_sec_4_a_committed_transition_survives_the_process_being_killed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cmc.db'}"
     cadence = WORKFLOWS / "inspections" / "ins_11_publishing_cadence.yaml"
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-c", CHILD, url, str(cadence)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
         check=False,
     )
     assert done.returncode == -9, done.stderr  # killed by SIGKILL

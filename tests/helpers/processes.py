@@ -1,9 +1,10 @@
 """Child processes of a test, and waits by condition.
 
-Every process a test starts is registered with :class:`Processes` (the ``processes``
-fixture): in teardown, whatever the test did, each one still running gets SIGTERM, then
-SIGKILL after a short grace, and is reaped. A signal goes to the process's own pid, and
-only while it is unreaped (so the pid cannot have been reused).
+Every process a test starts goes through :func:`start` (or :data:`CHILDREN`), and an
+autouse fixture of ``tests/conftest.py`` ends them after each test, whatever the test did:
+each one still running gets SIGTERM, then SIGKILL after a short grace, and is reaped. A
+signal goes to the process's own pid, and only while it is unreaped (so the pid cannot
+have been reused).
 
 Waits poll a condition and give up only after a cap of minutes, with a message that says
 what was awaited: a loaded machine makes a test slow, never wrong.
@@ -117,3 +118,31 @@ class Processes:
         traceback: TracebackType | None,
     ) -> None:
         self.end_all()
+
+
+CHILDREN = Processes()
+"""The child processes of the running test; ``tests/conftest.py`` ends them after it."""
+
+
+def start(args: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(args, **options)``, ended by its pid after the test."""
+    return CHILDREN.start(args, **options)
+
+
+def run(
+    args: Sequence[str], *, cap: float = CAP, check: bool = False, **options: Any
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(args, **options)`` for a child registered like :func:`start`:
+    its output once it has exited, failing after ``cap`` seconds (``timeout`` is not
+    taken: a cap is not a speed limit). ``capture_output=True`` pipes both streams."""
+    if options.pop("capture_output", False):
+        options["stdout"] = options["stderr"] = subprocess.PIPE
+    process = start(args, **options)
+    try:
+        out, err = process.communicate(timeout=cap)
+    except subprocess.TimeoutExpired:
+        raise WaitTimeout(f"waited {cap:.0f} s for {' '.join(map(str, args))} to exit") from None
+    done = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
