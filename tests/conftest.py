@@ -14,7 +14,7 @@ Import shared names from ``tests.helpers`` and ``cmc_workflow.testing``, never f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,12 @@ import pytest
 import structlog
 
 from cmc_workflow import Engine
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
+from tests.helpers import EngineFactory
 from tests.helpers.databases import PG_ENV, migrated_template, postgres_admin_url, postgres_database
 from tests.helpers.processes import CHILDREN
-
-EngineFactory = Callable[..., Engine]
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +82,12 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def clock() -> FakeClock:
     """A clock at Fri 2025-09-26 15:00 Asia/Shanghai (07:00 UTC)."""
     return FakeClock()
+
+
+@pytest.fixture
+def clocks() -> Clocks:
+    """The SLA clocks on the default working calendar, to pass in ``extensions``."""
+    return Clocks(WorkingCalendar())
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ through the public API and a controlled clock (Fri 2025-09-26 15:00 Asia/Shangha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,25 +47,19 @@ REGISTRATION: dict[str, Any] = {
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
-def open_engine(tmp_path: Path, clock: FakeClock, *extra: Any) -> Engine:
-    return Engine.open(
-        f"sqlite:///{tmp_path / 'cmc.db'}",
-        workflows=DEFINITIONS,
-        policies=POLICY_FILES,
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-        extensions=list(extra),
-    )
+def db_url(sqlite_url: str) -> str:
+    """These scenarios run on SQLite."""
+    return sqlite_url
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with open_engine(tmp_path, clock, clocks) as engine:
-        yield engine
+def engine_options(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "workflows": DEFINITIONS,
+        "policies": POLICY_FILES,
+        "handlers": {"publish_to_channels": ok_handler},
+        "extensions": [clocks],
+    }
 
 
 def signed(engine: Engine, *accounts: str) -> Item:

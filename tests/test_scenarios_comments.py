@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from cmc_workflow import Actor, Engine, HistoryEntry, Item, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks, ClockView
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
 from cmc_workflow.testing import FakeClock
@@ -53,8 +52,9 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
+def db_url(sqlite_url: str) -> str:
+    """These scenarios run on SQLite."""
+    return sqlite_url
 
 
 def open_engine(
@@ -70,8 +70,8 @@ def open_engine(
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with open_engine(f"sqlite:///{tmp_path / 'comments.db'}", clock, clocks) as opened:
+def engine(db_url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
+    with open_engine(db_url, clock, clocks) as opened:
         yield opened
 
 

@@ -72,8 +72,14 @@ def open_engine(url: str, clock: FakeClock, plans: Path = PLANS) -> Engine:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock) -> Iterator[Engine]:
-    with open_engine(f"sqlite:///{tmp_path / 'cmc.db'}", clock) as opened:
+def db_url(sqlite_url: str) -> str:
+    """These scenarios run on SQLite."""
+    return sqlite_url
+
+
+@pytest.fixture
+def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+    with open_engine(db_url, clock) as opened:
         yield opened
 
 

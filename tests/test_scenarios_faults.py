@@ -9,7 +9,6 @@ the FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00 Asia/Shanghai).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,14 @@ ANALYSIS: dict[str, Any] = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cmc.db'}"
-    with Engine.open(url, workflows=DEFINITIONS, policies=POLICY_FILES, clock=clock) as opened:
-        yield opened
+def db_url(sqlite_url: str) -> str:
+    """These scenarios run on SQLite."""
+    return sqlite_url
+
+
+@pytest.fixture
+def engine_options() -> dict[str, Any]:
+    return {"workflows": DEFINITIONS, "policies": POLICY_FILES}
 
 
 def notified(engine: Engine, item_id: int) -> list[tuple[str, str]]:

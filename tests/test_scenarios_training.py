@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cmc_workflow import Engine, Item, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.report import build_report
@@ -34,13 +32,8 @@ ASSIGN = {"assignees": [EDITOR.id], "due_date": "2025-10-10"}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cmc.db'}"
-
-
-@pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
+def url(sqlite_url: str) -> str:
+    return sqlite_url
 
 
 @pytest.fixture
