@@ -26,7 +26,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers import EngineFactory
-from tests.helpers.databases import PG_ENV, migrated_template, postgres_admin_url, postgres_database
+from tests.helpers.databases import PG_ENV, PostgresPool, migrated_template, postgres_admin_url
 from tests.helpers.processes import CHILDREN
 
 
@@ -55,13 +55,26 @@ def postgres_template() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture
-def postgres_url(postgres_template: str) -> Iterator[str]:
-    """A migrated PostgreSQL database of this test alone, dropped after it."""
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_template: str) -> Iterator[PostgresPool]:
+    """Copies of the template made ahead of the tests that take them, dropped after."""
     admin_url = postgres_admin_url()
     assert admin_url is not None
-    with postgres_database(admin_url, template=postgres_template) as url:
+    pool = PostgresPool(admin_url, postgres_template)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_pool: PostgresPool) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test alone, dropped after it."""
+    url = postgres_pool.take()
+    try:
         yield url
+    finally:
+        postgres_pool.give_back(url)
 
 
 @pytest.fixture

@@ -131,11 +131,6 @@ def workflows(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'clocks.db'}"
-
-
 def open_engine(
     url: str, workflows: Path, clock: FakeClock, clocks: Clocks, *extra: Extension
 ) -> Engine:

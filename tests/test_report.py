@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,7 +55,7 @@ from cmc_workflow.report import (
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers import ROOT
-from tests.helpers.databases import postgres_admin_url, postgres_database
+from tests.helpers.databases import PostgresPool
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -281,20 +280,22 @@ def history(
     """The full report of the populated database, as of Thu 2025-10-09 12:00, on each
     store; populated once per store for the module's tests (the report is a value)."""
     folder = tmp_path_factory.mktemp("report")
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = fresh_sqlite_url(folder)
-        else:
-            template: str = request.getfixturevalue("postgres_template")
-            admin_url = postgres_admin_url()
-            assert admin_url is not None
-            url = stack.enter_context(postgres_database(admin_url, template=template))
+    pool: PostgresPool | None = None
+    if request.param == "sqlite":
+        url = fresh_sqlite_url(folder)
+    else:
+        pool = request.getfixturevalue("postgres_pool")
+        url = pool.take()
+    try:
         clock = FakeClock()
         workflows = write_workflows(folder / "workflows")
         with Engine.open(url, workflows=workflows, clock=clock) as engine:
             ids = populate(engine, clock)
             report = build_report(engine)
         yield report, ids
+    finally:
+        if pool is not None:
+            pool.give_back(url)
 
 
 @pytest.fixture(scope="module")
