@@ -5,26 +5,23 @@ the migrations go down to nothing and up again without losing what they keep."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from cmc_workflow import Engine
 from cmc_workflow.errors import SchemaOutOfDate, StoreError
 from cmc_workflow.store import Store, schema
-from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import metadata
 from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
-from tests.helpers.databases import PG_ENV
+from tests.helpers.databases import PG_ENV, postgres_admin_url, postgres_database
 
 FIRST = "0001"
 TABLES = set(metadata.tables)
@@ -33,20 +30,11 @@ TABLES = set(metadata.tables)
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """An empty throw-away PostgreSQL database (no schema at all), dropped afterwards."""
-    base = os.environ.get(PG_ENV)
-    if not base:
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with postgres_database(admin_url, "cmc_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
