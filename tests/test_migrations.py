@@ -22,6 +22,7 @@ from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 from tests.helpers.databases import PG_ENV, postgres_admin_url, postgres_database
+from tests.helpers.processes import CAP
 
 FIRST = "0001"
 TABLES = set(metadata.tables)
@@ -93,7 +94,7 @@ def test_runners_opening_one_fresh_sqlite_file_at_once_migrate_it_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=CAP)
     assert errors == []
     database = open_database(url)
     try:
@@ -131,7 +132,7 @@ def test_runners_migrating_one_fresh_postgres_database_at_once_all_succeed(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=CAP)
     assert not any(t.is_alive() for t in threads), "a migrating runner hangs (lock wait)"
     assert errors == []
     database = open_database(fresh_postgres)
@@ -169,7 +170,7 @@ def test_connections_racing_to_put_a_fresh_file_in_wal_mode_all_succeed(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=CAP)
     assert failures == []
 
 
