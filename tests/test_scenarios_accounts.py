@@ -47,12 +47,6 @@ REGISTRATION: dict[str, Any] = {
 
 
 @pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    """These scenarios run on SQLite."""
-    return sqlite_url
-
-
-@pytest.fixture
 def engine_options(clocks: Clocks) -> dict[str, Any]:
     return {
         "workflows": DEFINITIONS,

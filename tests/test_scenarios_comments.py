@@ -51,12 +51,6 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt
     return dt.datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
-@pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    """These scenarios run on SQLite."""
-    return sqlite_url
-
-
 def open_engine(
     url: str, clock: FakeClock, clocks: Clocks, *workflows: Path, policies: bool = True
 ) -> Engine:

@@ -4,8 +4,8 @@ and the emergency drill (INS-9).
 Each test walks one clause end to end through the public API, on the bundled
 ``workflows/emergency_plans.yaml``, ``workflows/hot_event_notice.yaml`` and
 ``workflows/inspections/ins_09_emergency_drill.yaml`` with the bundled policies
-(``policies/roles.yaml``, ``policies/emergency.yaml``), on a SQLite file and the FakeClock of
-``cmc_workflow.testing`` (Fri 2025-09-26 15:00 Asia/Shanghai).
+(``policies/roles.yaml``, ``policies/emergency.yaml``), on SQLite and PostgreSQL, with the
+FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00 Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -69,12 +69,6 @@ def open_engine(url: str, clock: FakeClock, plans: Path = PLANS) -> Engine:
     return Engine.open(
         url, workflows=[plans, HOT_EVENTS, DRILL], policies=POLICY_FILES, clock=clock
     )
-
-
-@pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    """These scenarios run on SQLite."""
-    return sqlite_url
 
 
 @pytest.fixture

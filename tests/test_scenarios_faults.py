@@ -2,8 +2,9 @@
 
 Each test walks one clause end to end through the public API, on the bundled
 ``workflows/faults.yaml`` and ``workflows/inspections/ins_01_patrol.yaml`` with the bundled
-policies (``policies/roles.yaml`` for SEC-5, ``policies/faults.yaml``), on a SQLite file and
-the FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00 Asia/Shanghai).
+policies (``policies/roles.yaml`` for SEC-5, ``policies/faults.yaml``), on SQLite and
+PostgreSQL, with the FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00
+Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -47,12 +48,6 @@ ANALYSIS: dict[str, Any] = {
     "management_causes": "上线前未做压测，变更未经评审",
     "corrective_actions": ["调整连接池与超时", "上线前压测纳入变更流程"],
 }
-
-
-@pytest.fixture
-def db_url(sqlite_url: str) -> str:
-    """These scenarios run on SQLite."""
-    return sqlite_url
 
 
 @pytest.fixture

@@ -32,8 +32,8 @@ ASSIGN = {"assignees": [EDITOR.id], "due_date": "2025-10-10"}
 
 
 @pytest.fixture
-def url(sqlite_url: str) -> str:
-    return sqlite_url
+def url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture
