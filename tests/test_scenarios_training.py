@@ -5,7 +5,6 @@ through the public API and a controlled clock (Fri 2025-09-26 15:00 Asia/Shangha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,16 +36,13 @@ def url(db_url: str) -> str:
 
 
 @pytest.fixture
-def engine(url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with Engine.open(
-        url,
-        workflows=[PUBLISHING, *RECORD_WORKFLOWS],
-        policies=POLICY_FILES,
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-        extensions=[clocks],
-    ) as engine:
-        yield engine
+def engine_options(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "workflows": [PUBLISHING, *RECORD_WORKFLOWS],
+        "policies": POLICY_FILES,
+        "handlers": {"publish_to_channels": ok_handler},
+        "extensions": [clocks],
+    }
 
 
 def selected(engine: Engine) -> Item:
