@@ -1,35 +1,33 @@
-"""Shared fixtures: one contract suite runs against every store.
+"""Shared fixtures: the clock, the databases and the engines every test file uses.
 
-``db_url`` is parametrized over SQLite (always: a fresh file per test) and PostgreSQL
-(when ``CMC_TEST_POSTGRES_URL`` is set: one throw-away database per test run, migrated
-once and emptied before each test). ``.ci/run`` sets the variable; without it the
-PostgreSQL cases are skipped, never failed.
+``db_url`` is parametrized over SQLite (always: a fresh copy of a migrated file per test)
+and PostgreSQL (when ``CMC_TEST_POSTGRES_URL`` is set: a database of the test's own, made
+from a template migrated once per run and dropped afterwards). ``.ci/run`` sets the
+variable; without it the PostgreSQL cases are skipped, never failed.
+
+``engine_factory`` opens engines on that database with that clock and closes them after
+the test; ``engine`` opens one with the module's ``engine_options`` (override that fixture
+in a test file to choose its workflows, policies, handlers and extensions).
+
+Import shared names from ``tests.helpers`` and ``cmc_workflow.testing``, never from here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from cmc_workflow.store import schema
-from cmc_workflow.store.database import normalize_url, open_database
-from cmc_workflow.store.tables import metadata
-
-ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = ROOT / "workflows"
-POLICIES = ROOT / "policies"
-PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
-"""The bundled policies that judge publishing; the other files name other workflows, which
-a test loading the publishing workflow alone does not load."""
-PG_ENV = "CMC_TEST_POSTGRES_URL"
+from cmc_workflow import Engine
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.clocks import Clocks
+from cmc_workflow.testing import FakeClock, fresh_sqlite_url
+from tests.helpers import EngineFactory
+from tests.helpers.databases import PG_ENV, PostgresPool, migrated_template, postgres_admin_url
+from tests.helpers.processes import CHILDREN
 
 
 @pytest.fixture(autouse=True)
@@ -48,61 +46,95 @@ def _logging_left_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A migrated throw-away PostgreSQL database for this test run."""
-    base = os.environ.get(PG_ENV)
-    if not base:
+def postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once for this run, copied per test."""
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    engine = open_database(url)
-    schema.upgrade(engine)
-    engine.dispose()
+    with migrated_template(admin_url) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_template: str) -> Iterator[PostgresPool]:
+    """Copies of the template made ahead of the tests that take them, dropped after."""
+    admin_url = postgres_admin_url()
+    assert admin_url is not None
+    pool = PostgresPool(admin_url, postgres_template)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_pool: PostgresPool) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test alone, dropped after it."""
+    url = postgres_pool.take()
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        postgres_pool.give_back(url)
 
 
-def _empty_postgres(url: str) -> None:
-    engine = open_database(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated, empty SQLite file of this test alone."""
+    return fresh_sqlite_url(tmp_path)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest) -> str:
     """A database URL with an empty, migrated schema: a SQLite file, or PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cmc.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    _empty_postgres(url)
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
     return url
-
-
-class FakeClock:
-    """A controllable clock for tests: starts at a fixed instant, moves when told."""
-
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock at Fri 2025-09-26 15:00 Asia/Shanghai (07:00 UTC)."""
     return FakeClock()
+
+
+@pytest.fixture
+def clocks() -> Clocks:
+    """The SLA clocks on the default working calendar, to pass in ``extensions``."""
+    return Clocks(WorkingCalendar())
+
+
+@pytest.fixture
+def engine_factory(db_url: str, clock: FakeClock) -> Iterator[EngineFactory]:
+    """Opens engines (``Engine.open``'s arguments; ``url`` and ``clock`` default to this
+    test's) and closes every one of them after the test."""
+    opened: list[Engine] = []
+
+    def open_engine(**options: Any) -> Engine:
+        options.setdefault("clock", clock)
+        engine = Engine.open(options.pop("url", db_url), **options)
+        opened.append(engine)
+        return engine
+
+    yield open_engine
+    for engine in reversed(opened):
+        engine.close()
+
+
+@pytest.fixture
+def engine_options() -> dict[str, Any]:
+    """What ``engine`` opens: a test file overrides this fixture with its definitions."""
+    raise pytest.UsageError("override the engine_options fixture to use the engine fixture")
+
+
+@pytest.fixture
+def engine(engine_factory: EngineFactory, engine_options: dict[str, Any]) -> Engine:
+    """An engine on ``db_url`` with this test's clock and the module's ``engine_options``."""
+    return engine_factory(**engine_options)
+
+
+@pytest.fixture(autouse=True)
+def _children_ended() -> Iterator[None]:
+    """Every child process the test started with ``tests.helpers.processes.start`` is
+    ended by its pid and reaped after it, whatever the test did."""
+    with CHILDREN:
+        yield

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, ok_handler, walk
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
@@ -67,12 +66,8 @@ def verify(url: str) -> audit_log.Verification:
 
 
 @pytest.fixture
-def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
-    engine = Engine.open(
-        db_url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
-    )
-    yield engine
-    engine.close()
+def engine_options() -> dict[str, Any]:
+    return {"workflows": PUBLISHING, "handlers": {"publish_to_channels": ok_handler}}
 
 
 @pytest.mark.req("SEC-1", "SEC-2")

@@ -15,11 +15,9 @@ import datetime as dt
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,17 +25,17 @@ from typing import Any
 import pytest
 import structlog
 from click.testing import CliRunner
-from sqlalchemy import Table, create_engine, delete, insert, inspect, select, text, update
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import Table, delete, insert, inspect, select, update
+from sqlalchemy.engine import Connection
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.cli import main
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, StoreError
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
-from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit, audit_heads, history, items
-from tests.conftest import PG_ENV, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
     HAPPY_PATH,
@@ -48,6 +46,8 @@ from tests.helpers import (
     ok_handler,
     walk,
 )
+from tests.helpers.databases import PG_ENV, postgres_admin_url, postgres_database
+from tests.helpers.processes import run
 
 STRANGER = Actor("nobody", {"visitor"})
 LONER = Actor("drifter", {"visitor"})
@@ -443,20 +443,11 @@ def own_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'own.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_tamper_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with postgres_database(admin_url, "cmc_tamper") as url:
+        yield url
 
 
 @pytest.mark.req("SEC-2")
@@ -549,7 +540,7 @@ def test_audit_verify_while_runners_write_finds_nothing(
         # in child processes: the command configures logging, which must not change
         # under the writer thread of this process
         outcomes = [
-            subprocess.run(
+            run(
                 [sys.executable, "-m", "cmc_workflow", "audit", "verify", "--db", url, "--json"],
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 capture_output=True,

@@ -12,7 +12,7 @@ import pytest
 
 from cmc_workflow.exits import EXIT_CODES, Exit
 from cmc_workflow.runner import daemon
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PACKAGE = ROOT / "cmc_workflow"
 SCANNED = sorted(

@@ -28,9 +28,9 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.engine import Engine
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import normalize_url
-from tests.conftest import PG_ENV, ROOT
-from tests.helpers import UNGUARDED_PUBLISHING
+from tests.helpers import ROOT, UNGUARDED_PUBLISHING
 from tests.helpers.cli import run_cli
+from tests.helpers.databases import PG_ENV
 
 PUBLISHING = UNGUARDED_PUBLISHING  # only what the tests walk: fewer files to load
 

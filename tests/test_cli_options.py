@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from cmc_workflow.log import Threshold
-from tests.conftest import ROOT
-from tests.helpers import PUBLISHING, UNGUARDED_PUBLISHING
+from tests.helpers import PUBLISHING, ROOT, UNGUARDED_PUBLISHING
 from tests.helpers.cli import run_cli
 
 CLI = ROOT / "cmc_workflow" / "cli"

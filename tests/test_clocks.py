@@ -28,7 +28,7 @@ from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Change, Extension
 from cmc_workflow.language import load_paths
 from cmc_workflow.store import Store, Tx
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
 ASSISTANT = Actor("li", {"ops_assistant"})
@@ -129,11 +129,6 @@ def workflows(tmp_path: Path) -> Path:
     (folder / "consult.yaml").write_text(CONSULT, encoding="utf-8")
     (folder / "expiring.yaml").write_text(EXPIRING, encoding="utf-8")
     return folder
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'clocks.db'}"
 
 
 def open_engine(

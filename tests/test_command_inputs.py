@@ -26,8 +26,8 @@ from cmc_workflow.cli import main
 from cmc_workflow.errors import EngineError, IdentityRefused, InputInvalid
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit
-from tests.conftest import ROOT, FakeClock
-from tests.helpers import EDITOR, LEAD, TOPIC, UNGUARDED_PUBLISHING, ok_handler
+from cmc_workflow.testing import FakeClock
+from tests.helpers import EDITOR, LEAD, ROOT, TOPIC, UNGUARDED_PUBLISHING, ok_handler
 
 INT64_MAX = 2**63 - 1
 

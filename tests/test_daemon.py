@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,10 @@ from cmc_workflow.store import schema
 from cmc_workflow.store import timers as sql
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import definitions, runners, timers
-from tests.conftest import ROOT, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import ROOT
+from tests.helpers.processes import CAP, run, start
+from tests.helpers.processes import wait_until as wait_for
 from tests.test_clocks import CONSULT
 
 ASSISTANT = Actor("li", {"ops_assistant"})
@@ -75,17 +77,17 @@ def start_items(home: Path, count: int) -> list[int]:
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run(
         [sys.executable, "-m", "cmc_workflow", *args],
         cwd=home,
         capture_output=True,
         text=True,
-        timeout=120,
     )
 
 
 def spawn(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    """A daemon process, ended by its pid after the test whatever happens."""
+    return start(
         [sys.executable, "-m", "cmc_workflow", *args],
         cwd=home,
         stdout=subprocess.DEVNULL,
@@ -97,14 +99,6 @@ def spawn(home: Path, *args: str) -> subprocess.Popen[str]:
 def events(stderr: str) -> list[dict[str, object]]:
     """The daemon's JSON log lines."""
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def scalar(url: str, query: object) -> object:
@@ -180,16 +174,9 @@ def test_a_bad_command_line_exits_2(home: Path) -> None:
 
 # -- serving -------------------------------------------------------------------------------------
 @pytest.fixture
-def served(home: Path) -> Iterator[subprocess.Popen[str]]:
-    process = spawn(home, "run", "--db", url_of(home), "--poll", "0.2", "--reload-interval", "0.2")
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-        if process.stderr is not None and not process.stderr.closed:
-            process.stderr.close()
+def served(home: Path) -> subprocess.Popen[str]:
+    """A serving daemon (ended after the test by the autouse fixture of conftest)."""
+    return spawn(home, "run", "--db", url_of(home), "--poll", "0.2", "--reload-interval", "0.2")
 
 
 def heartbeat_seen(url: str) -> bool:
@@ -202,7 +189,7 @@ def heartbeat_seen(url: str) -> bool:
 def test_sigterm_stops_the_daemon_gracefully(home: Path, served: subprocess.Popen[str]) -> None:
     wait_for(lambda: heartbeat_seen(url_of(home)), "the first heartbeat")
     served.send_signal(signal.SIGTERM)
-    _out, err = served.communicate(timeout=300)  # a cap for a loaded machine
+    _out, err = served.communicate(timeout=CAP)  # a cap for a loaded machine
 
     assert served.returncode == EXIT_OK, err
     names = [e["event"] for e in events(err)]
@@ -217,7 +204,7 @@ def test_a_running_daemon_fires_timers_armed_by_another_process(
     start_items(home, 2)  # armed by "another process": found by the next poll
     wait_for(lambda: pending_timers(url_of(home)) == 0, "the daemon to fire them")
     served.send_signal(signal.SIGTERM)
-    assert served.wait(timeout=60) == EXIT_OK
+    assert served.wait(timeout=CAP) == EXIT_OK
 
 
 def test_a_broken_edit_is_logged_and_the_running_version_stays_in_force(
@@ -238,7 +225,7 @@ def test_a_broken_edit_is_logged_and_the_running_version_stays_in_force(
         "the fixed file to become a new version",
     )
     served.send_signal(signal.SIGTERM)
-    _out, err = served.communicate(timeout=300)  # a cap for a loaded machine
+    _out, err = served.communicate(timeout=CAP)  # a cap for a loaded machine
     assert served.returncode == EXIT_OK
     logged = events(err)
     refused = [e for e in logged if e["event"] == "reload_refused"]
@@ -342,7 +329,7 @@ def test_calendar_status_names_each_years_source(tmp_path: Path) -> None:
 
 
 def test_the_readme_command_runs_the_bundled_workflows(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = run(
         [
             sys.executable,
             "-m",
@@ -359,7 +346,6 @@ def test_the_readme_command_runs_the_bundled_workflows(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     started = [e for e in events(done.stderr) if e["event"] == "daemon_once"]

@@ -22,7 +22,8 @@ from cmc_workflow.errors import ConflictError
 from cmc_workflow.located import MAX_DEPTH, MAX_FILE_BYTES
 from cmc_workflow.runner.daemon import EXIT_OK
 from cmc_workflow.store import Store
-from tests.conftest import FakeClock, _empty_postgres
+from cmc_workflow.testing import FakeClock
+from tests.helpers.processes import CAP, end, start
 from tests.test_clocks import CONSULT
 from tests.test_daemon import (
     ASSISTANT,
@@ -33,9 +34,6 @@ from tests.test_daemon import (
     url_of,
     wait_for,
 )
-
-CAP = 120.0
-"""Generous: only a daemon that hangs ever reaches it."""
 
 
 @pytest.fixture
@@ -51,7 +49,7 @@ class Daemon:
     """A ``cmc-workflow run`` subprocess whose stderr is collected as it is written."""
 
     def __init__(self, home: Path, *args: str) -> None:
-        self.process = subprocess.Popen(
+        self.process = start(
             [sys.executable, "-m", "cmc_workflow", "run", "--db", url_of(home), *args],
             cwd=home,
             stdout=subprocess.DEVNULL,
@@ -82,12 +80,8 @@ class Daemon:
 
     def end(self) -> None:
         """Teardown: the process we started, by its pid, whatever state it is in."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=CAP)
+        end(self.process)
         self._reader.join(CAP)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
 
 
 @pytest.fixture
@@ -183,14 +177,14 @@ def test_bad_files_in_a_watched_folder_are_refused_and_timers_keep_firing(
         "0.2",
     )
     daemons.append(daemon)
-    wait_for(lambda: heartbeat_seen(url), "the first heartbeat", timeout=CAP)
+    wait_for(lambda: heartbeat_seen(url), "the first heartbeat", cap=CAP)
 
     expected = drop_bad_files(home / folder)
     what = "definitions" if folder == "workflows" else "calendars"
     wait_for(
         lambda: set(refused_codes(daemon, what)) >= set(expected),
         f"reload_refused for every bad file in {folder}/",
-        timeout=CAP,
+        cap=CAP,
     )
     refused = refused_codes(daemon, what)
     for name, code in expected.items():
@@ -198,7 +192,7 @@ def test_bad_files_in_a_watched_folder_are_refused_and_timers_keep_firing(
     assert daemon.events_named("pass_crashed") == []
 
     start_items(home, 2)  # the running version keeps firing the timers armed by others
-    wait_for(lambda: pending_timers(url) == 0, "the daemon to fire the timers", timeout=CAP)
+    wait_for(lambda: pending_timers(url) == 0, "the daemon to fire the timers", cap=CAP)
     assert daemon.stop() == EXIT_OK, daemon.log
     assert daemon.events_named("daemon_stopped")
     assert "Traceback" not in daemon.log
@@ -216,7 +210,6 @@ def consult(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def pg_store(postgres_url: str) -> Iterator[Store]:
-    _empty_postgres(postgres_url)
     store = Store.open(postgres_url, migrate=True)
     yield store
     store.close()

@@ -16,7 +16,7 @@ import pytest
 
 from cmc_workflow import ConflictError, Engine, HandlerContext, Item
 from cmc_workflow.errors import EngineError, InvalidTrigger
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
     LEAD,
@@ -29,6 +29,7 @@ from tests.helpers import (
 from tests.helpers import (
     UNGUARDED_PUBLISHING as PUBLISHING,
 )
+from tests.helpers.processes import CAP
 
 THREADS = 8
 
@@ -66,7 +67,7 @@ def together(work: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
     for thread in pool:
         thread.start()
     for thread in pool:
-        thread.join(timeout=120)
+        thread.join(timeout=CAP)  # a cap for a loaded machine, not a speed limit
         assert not thread.is_alive(), "a command hung"
     return results
 

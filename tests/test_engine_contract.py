@@ -27,7 +27,7 @@ from cmc_workflow.errors import (
 )
 from cmc_workflow.extensions import Command
 from cmc_workflow.store import Tx
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,

@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -22,9 +23,10 @@ from sqlalchemy import text
 
 from cmc_workflow import Engine
 from cmc_workflow.store.database import open_database
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import ROOT, check_invariants, ok_handler
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+from tests.helpers.processes import CAP, start
 
 KILLS = 3
 COMMITS_BEFORE_KILL = 25
@@ -33,7 +35,7 @@ COMMITS_BEFORE_KILL = 25
 def run_and_kill(db_url: str, rng: random.Random) -> dict[int, int]:
     """Start a worker, let it commit a little, SIGKILL it; returns {item id: version seen}."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    worker = subprocess.Popen(
+    worker = start(
         [sys.executable, "-m", "tests.helpers.crash_worker", db_url],
         cwd=ROOT,
         env=env,
@@ -41,6 +43,10 @@ def run_and_kill(db_url: str, rng: random.Random) -> dict[int, int]:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    # a worker that hangs (instead of committing) is killed after the cap, which ends
+    # the reading below and fails the test with the message under it
+    watchdog = threading.Timer(CAP, worker.kill)
+    watchdog.start()
     seen: dict[int, int] = {}
     try:
         assert worker.stdout is not None
@@ -53,11 +59,9 @@ def run_and_kill(db_url: str, rng: random.Random) -> dict[int, int]:
             seen[int(item_id)] = int(version)
         time.sleep(rng.uniform(0, 0.02))  # land somewhere inside a command
         worker.send_signal(signal.SIGKILL)
-        rest, _ = worker.communicate(timeout=30)
+        rest, _ = worker.communicate(timeout=CAP)
     finally:
-        if worker.poll() is None:  # pragma: no cover - only when an assertion fired above
-            worker.kill()
-            worker.wait(timeout=30)
+        watchdog.cancel()  # the autouse fixture of conftest ends the worker in any case
     assert worker.returncode == -signal.SIGKILL, "the worker died before it was killed"
     for line in rest.splitlines():
         item_id, version, _state = line.split()

@@ -21,8 +21,7 @@ from cmc_workflow.cli import main
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError
 from cmc_workflow.handlers import HandlerRegistry
-from tests.conftest import POLICIES, PUBLISHING_POLICIES, WORKFLOWS
-from tests.helpers import PUBLISHING
+from tests.helpers import POLICIES, PUBLISHING, PUBLISHING_POLICIES, WORKFLOWS
 from tests.helpers.records import RECORD_WORKFLOWS
 
 PUBLISHING_POLICY = POLICIES / "publishing.yaml"

@@ -13,7 +13,6 @@ observations 4 and 5), through the public API on every store.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,48 +26,44 @@ from cmc_workflow.errors import ConflictError, FormInvalid, IdentityRefused
 from cmc_workflow.model import SYSTEM, engine_actor, normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit, history
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     LEAD,
     OPS,
     PUBLISHING,
+    PUBLISHING_POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
     UNGUARDED_PUBLISHING,
     WORKFLOWS,
+    EngineFactory,
     ok_handler,
 )
 from tests.helpers.records import RECORD_WORKFLOWS, train, train_editors
 
 
 @pytest.fixture
-def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+def engine(engine_factory: EngineFactory) -> Engine:
     """The bundled publishing workflow with its policies (and the records they read)."""
-    with Engine.open(
-        db_url,
+    engine = engine_factory(
         workflows=[PUBLISHING, *RECORD_WORKFLOWS],
         policies=PUBLISHING_POLICIES,
-        clock=clock,
         handlers={"publish_to_channels": ok_handler},
-    ) as engine:
-        train_editors(engine)
-        yield engine
+    )
+    train_editors(engine)
+    return engine
 
 
 @pytest.fixture
-def bare(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+def bare(engine_factory: EngineFactory) -> Engine:
     """The publishing workflow alone, without policies: only the engine stands between a
     repeated click and the next stage."""
-    with Engine.open(
-        db_url,
-        workflows=[UNGUARDED_PUBLISHING],
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-    ) as engine:
-        yield engine
+    return engine_factory(
+        workflows=[UNGUARDED_PUBLISHING], handlers={"publish_to_channels": ok_handler}
+    )
 
 
 def to_first_review(engine: Engine, author: Actor = EDITOR) -> Item:

@@ -46,8 +46,7 @@ from cmc_workflow.located import (
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
-from tests.conftest import POLICIES
-from tests.helpers import EDITOR, LEAD, PUBLISHING, TOPIC, UNGUARDED_PUBLISHING, WORKFLOWS
+from tests.helpers import EDITOR, LEAD, POLICIES, PUBLISHING, TOPIC, UNGUARDED_PUBLISHING, WORKFLOWS
 
 CAP = 120.0
 """A generous cap on a read that must not block: only a hang ever reaches it."""

@@ -16,7 +16,7 @@ from cmc_workflow.errors import (
     PolicyDenied,
 )
 from cmc_workflow.model import engine_actor
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 OPERATOR = Actor("op-1", {"operator"})
 AUTHORITY = Actor("auth-1", {"authority"})

@@ -5,25 +5,24 @@ the migrations go down to nothing and up again without losing what they keep."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from cmc_workflow import Engine
 from cmc_workflow.errors import SchemaOutOfDate, StoreError
 from cmc_workflow.store import Store, schema
-from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import metadata
-from tests.conftest import PG_ENV, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+from tests.helpers.databases import PG_ENV, postgres_admin_url, postgres_database
+from tests.helpers.processes import CAP
 
 FIRST = "0001"
 TABLES = set(metadata.tables)
@@ -32,20 +31,11 @@ TABLES = set(metadata.tables)
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """An empty throw-away PostgreSQL database (no schema at all), dropped afterwards."""
-    base = os.environ.get(PG_ENV)
-    if not base:
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with postgres_database(admin_url, "cmc_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,6 +44,16 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.db'}"
     url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Not the shared copy of a migrated file: a fresh SQLite file, which the test's
+    ``Store.open`` migrates, or PostgreSQL (migrated once per run by ``schema.upgrade``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cmc.db'}"
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 
@@ -94,7 +94,7 @@ def test_runners_opening_one_fresh_sqlite_file_at_once_migrate_it_once(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=CAP)
     assert errors == []
     database = open_database(url)
     try:
@@ -132,7 +132,7 @@ def test_runners_migrating_one_fresh_postgres_database_at_once_all_succeed(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=CAP)
     assert not any(t.is_alive() for t in threads), "a migrating runner hangs (lock wait)"
     assert errors == []
     database = open_database(fresh_postgres)
@@ -170,7 +170,7 @@ def test_connections_racing_to_put_a_fresh_file_in_wal_mode_all_succeed(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=CAP)
     assert failures == []
 
 

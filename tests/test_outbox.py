@@ -13,7 +13,7 @@ from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
 from cmc_workflow.engine import OUTBOX_LEASE
 from cmc_workflow.errors import DefinitionError, MissingHandlerError
 from cmc_workflow.store.database import open_database
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
     LEAD,

@@ -14,8 +14,18 @@ from sqlalchemy import update
 from cmc_workflow import Actor, Engine, PolicyDenied
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
-from tests.helpers import CHECKLIST, EDITOR, PUBLISHING, REVIEWER, ROOT, TOPIC, ok_handler, walk
+from cmc_workflow.testing import FakeClock
+from tests.helpers import (
+    CHECKLIST,
+    EDITOR,
+    PUBLISHING,
+    PUBLISHING_POLICIES,
+    REVIEWER,
+    ROOT,
+    TOPIC,
+    ok_handler,
+    walk,
+)
 from tests.helpers.cli import Result, run_cli
 from tests.helpers.records import RECORD_WORKFLOWS, train
 

@@ -23,7 +23,7 @@ from cmc_workflow.errors import DefinitionError, FormInvalid
 from cmc_workflow.policy import Masker
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.tables import audit
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
@@ -31,6 +31,7 @@ from tests.helpers import (
     OPS,
     OTHER_EDITOR,
     PUBLISHING,
+    PUBLISHING_POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,

@@ -20,13 +20,14 @@ from sqlalchemy import func, select
 from cmc_workflow import Actor, Engine, PolicyDenied
 from cmc_workflow.errors import NotPermitted
 from cmc_workflow.store.tables import audit
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     LEAD,
     OPS,
     PUBLISHING,
+    PUBLISHING_POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,

@@ -10,7 +10,7 @@ import pytest
 from cmc_workflow import Engine
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import DefinitionError, Problem
-from tests.conftest import PUBLISHING_POLICIES
+from tests.helpers import PUBLISHING_POLICIES
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 from tests.helpers.records import RECORD_WORKFLOWS
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,9 +50,9 @@ from cmc_workflow.reports import (
     columns,
 )
 from cmc_workflow.store import Store
-from tests.conftest import FakeClock
-from tests.conftest import _empty_postgres as empty_postgres
+from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers.cli import Result, run_cli
+from tests.helpers.databases import PostgresPool
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -272,19 +273,26 @@ def populate(engine: Engine, clock: FakeClock) -> dict[str, int]:
 )
 def history(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Report, dict[str, int]]:
+) -> Iterator[tuple[Report, dict[str, int]]]:
     """The full report of the populated database, as of Thu 2025-10-09 12:00, on each
     store; populated once per store for the module's tests (the report is a value)."""
     folder = tmp_path_factory.mktemp("report")
+    pool: PostgresPool | None = None
     if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'cmc.db'}"
+        url = fresh_sqlite_url(folder)
     else:
-        url = request.getfixturevalue("postgres_url")
-        empty_postgres(url)
-    clock = FakeClock()
-    with Engine.open(url, workflows=write_workflows(folder / "workflows"), clock=clock) as engine:
-        ids = populate(engine, clock)
-        return build_report(engine), ids
+        pool = request.getfixturevalue("postgres_pool")
+        url = pool.take()
+    try:
+        clock = FakeClock()
+        workflows = write_workflows(folder / "workflows")
+        with Engine.open(url, workflows=workflows, clock=clock) as engine:
+            ids = populate(engine, clock)
+            report = build_report(engine)
+        yield report, ids
+    finally:
+        if pool is not None:
+            pool.give_back(url)
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,26 @@ the rule named in English and Chinese.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cmc_workflow import Actor, Engine, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import FormInvalid, InvalidTrigger
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     OPS,
+    POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
     UNGUARDED_PUBLISHING,
+    WORKFLOWS,
     ok_handler,
     walk,
 )
@@ -54,21 +54,13 @@ FAULT: dict[str, Any] = {
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
-@pytest.fixture
-def engine(db_url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with Engine.open(
-        db_url,
-        workflows=WORKFLOWS,
-        policies=POLICIES,
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-        extensions=[clocks],
-    ) as opened:
-        yield opened
+def engine_options(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "workflows": WORKFLOWS,
+        "policies": POLICIES,
+        "handlers": {"publish_to_channels": ok_handler},
+        "extensions": [clocks],
+    }
 
 
 def refused(exc: pytest.ExceptionInfo[PolicyDenied], rule: str, *words: str) -> None:

@@ -15,7 +15,6 @@ refusal naming its rule in English and Chinese:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,25 +22,26 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cmc_workflow import Actor, Engine, HandlerContext, Item, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import NotPermitted
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.policy import ListFacts, Request, build_policy_set
 from cmc_workflow.policy.rules import Move, Rule
-from tests.conftest import POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
     LEAD,
     OPS,
     OTHER_EDITOR,
+    POLICIES,
     PUBLISHING,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,
     WORKFLOWS,
+    EngineFactory,
 )
 from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_editors
 
@@ -76,22 +76,15 @@ def channels() -> Channels:
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
-@pytest.fixture
-def engine(db_url: str, clock: FakeClock, channels: Channels, clocks: Clocks) -> Iterator[Engine]:
-    with Engine.open(
-        db_url,
+def engine(engine_factory: EngineFactory, channels: Channels, clocks: Clocks) -> Engine:
+    engine = engine_factory(
         workflows=[PUBLISHING, *RECORD_WORKFLOWS, CADENCE],
         policies=POLICY_FILES,
-        clock=clock,
         handlers={"publish_to_channels": channels},
         extensions=[clocks],
-    ) as engine:
-        train_editors(engine)
-        yield engine
+    )
+    train_editors(engine)
+    return engine
 
 
 def propose(engine: Engine, **data: Any) -> Item:

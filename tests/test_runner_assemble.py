@@ -12,7 +12,7 @@ from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.errors import StoreError
 from cmc_workflow.runner import assemble
 from cmc_workflow.runner.daemon import DaemonConfig, build_engine
-from tests.conftest import POLICIES, WORKFLOWS
+from tests.helpers import POLICIES, WORKFLOWS
 
 
 def test_the_daemon_reads_its_definitions_once(

@@ -24,7 +24,7 @@ from cmc_workflow.errors import ConflictError, DefinitionError, PolicyDenied
 from cmc_workflow.extensions import Change, Command, Extension, Runtime
 from cmc_workflow.model import SYSTEM, engine_actor
 from cmc_workflow.store import Store, Tx
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cmc_workflow"

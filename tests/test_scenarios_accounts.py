@@ -6,7 +6,6 @@ through the public API and a controlled clock (Fri 2025-09-26 15:00 Asia/Shangha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.policy import Masker
 from cmc_workflow.policy.masking import personal_fields
 from cmc_workflow.schedules import Schedules
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
-from tests.helpers import EDITOR, OPS, PUBLISHING, TOPIC, ok_handler, walk
+from cmc_workflow.testing import FakeClock
+from tests.helpers import EDITOR, OPS, POLICIES, PUBLISHING, TOPIC, WORKFLOWS, ok_handler, walk
 from tests.helpers.records import (
     QUALIFICATION_RECHECK,
     RECORD_WORKFLOWS,
@@ -48,25 +47,13 @@ REGISTRATION: dict[str, Any] = {
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
-def open_engine(tmp_path: Path, clock: FakeClock, *extra: Any) -> Engine:
-    return Engine.open(
-        f"sqlite:///{tmp_path / 'cmc.db'}",
-        workflows=DEFINITIONS,
-        policies=POLICY_FILES,
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-        extensions=list(extra),
-    )
-
-
-@pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with open_engine(tmp_path, clock, clocks) as engine:
-        yield engine
+def engine_options(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "workflows": DEFINITIONS,
+        "policies": POLICY_FILES,
+        "handlers": {"publish_to_channels": ok_handler},
+        "extensions": [clocks],
+    }
 
 
 def signed(engine: Engine, *accounts: str) -> Item:

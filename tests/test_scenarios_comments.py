@@ -20,10 +20,9 @@ import pytest
 import yaml
 
 from cmc_workflow import Actor, Engine, HistoryEntry, Item, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks, ClockView
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
-from tests.conftest import FakeClock
+from cmc_workflow.testing import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +51,6 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt
     return dt.datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
-@pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
 def open_engine(
     url: str, clock: FakeClock, clocks: Clocks, *workflows: Path, policies: bool = True
 ) -> Engine:
@@ -70,8 +64,8 @@ def open_engine(
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with open_engine(f"sqlite:///{tmp_path / 'comments.db'}", clock, clocks) as opened:
+def engine(db_url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
+    with open_engine(db_url, clock, clocks) as opened:
         yield opened
 
 

@@ -4,8 +4,8 @@ and the emergency drill (INS-9).
 Each test walks one clause end to end through the public API, on the bundled
 ``workflows/emergency_plans.yaml``, ``workflows/hot_event_notice.yaml`` and
 ``workflows/inspections/ins_09_emergency_drill.yaml`` with the bundled policies
-(``policies/roles.yaml``, ``policies/emergency.yaml``), on a SQLite file and the FakeClock of
-``tests/conftest.py`` (Fri 2025-09-26 15:00 Asia/Shanghai).
+(``policies/roles.yaml``, ``policies/emergency.yaml``), on SQLite and PostgreSQL, with the
+FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00 Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 
 from cmc_workflow import Actor, Engine, Item, PolicyDenied
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import POLICIES, WORKFLOWS
 
 PLANS = WORKFLOWS / "emergency_plans.yaml"
 HOT_EVENTS = WORKFLOWS / "hot_event_notice.yaml"
@@ -71,8 +72,8 @@ def open_engine(url: str, clock: FakeClock, plans: Path = PLANS) -> Engine:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock) -> Iterator[Engine]:
-    with open_engine(f"sqlite:///{tmp_path / 'cmc.db'}", clock) as opened:
+def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+    with open_engine(db_url, clock) as opened:
         yield opened
 
 

@@ -2,14 +2,14 @@
 
 Each test walks one clause end to end through the public API, on the bundled
 ``workflows/faults.yaml`` and ``workflows/inspections/ins_01_patrol.yaml`` with the bundled
-policies (``policies/roles.yaml`` for SEC-5, ``policies/faults.yaml``), on a SQLite file and
-the FakeClock of ``tests/conftest.py`` (Fri 2025-09-26 15:00 Asia/Shanghai).
+policies (``policies/roles.yaml`` for SEC-5, ``policies/faults.yaml``), on SQLite and
+PostgreSQL, with the FakeClock of ``cmc_workflow.testing`` (Fri 2025-09-26 15:00
+Asia/Shanghai).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
 from cmc_workflow.model import engine_actor
 from cmc_workflow.schedules import Schedules
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import POLICIES, WORKFLOWS
 
 FAULTS = WORKFLOWS / "faults.yaml"
 PATROL = WORKFLOWS / "inspections" / "ins_01_patrol.yaml"
@@ -50,10 +51,8 @@ ANALYSIS: dict[str, Any] = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: FakeClock) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cmc.db'}"
-    with Engine.open(url, workflows=DEFINITIONS, policies=POLICY_FILES, clock=clock) as opened:
-        yield opened
+def engine_options() -> dict[str, Any]:
+    return {"workflows": DEFINITIONS, "policies": POLICY_FILES}
 
 
 def notified(engine: Engine, item_id: int) -> list[tuple[str, str]]:

@@ -29,7 +29,8 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition import load_paths
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.schedules import Schedule, Schedules
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import POLICIES, WORKFLOWS
 from tests.helpers.records import train_staff
 
 SH = ZoneInfo("Asia/Shanghai")

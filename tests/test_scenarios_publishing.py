@@ -21,7 +21,7 @@ from cmc_workflow import Actor, Engine, HandlerContext, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
-from tests.conftest import PUBLISHING_POLICIES, FakeClock
+from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     CHECKLIST,
     EDITOR,
@@ -29,6 +29,7 @@ from tests.helpers import (
     OPS,
     OTHER_EDITOR,
     PUBLISHING,
+    PUBLISHING_POLICIES,
     REVIEWER,
     SECOND_REVIEWER,
     TOPIC,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,8 +29,20 @@ from cmc_workflow.cli import main
 from cmc_workflow.errors import FormInvalid, GuardRejected, ItemNotFound, NotPermitted
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
-from tests.conftest import POLICIES, PUBLISHING_POLICIES, ROOT, WORKFLOWS, FakeClock
-from tests.helpers import EDITOR, LEAD, OPS, PUBLISHING, TOPIC, check_invariants
+from cmc_workflow.testing import FakeClock
+from tests.helpers import (
+    EDITOR,
+    LEAD,
+    OPS,
+    POLICIES,
+    PUBLISHING,
+    PUBLISHING_POLICIES,
+    ROOT,
+    TOPIC,
+    WORKFLOWS,
+    check_invariants,
+)
+from tests.helpers.processes import run
 from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -270,12 +281,11 @@ os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush: the process just end
 def test_sec_4_a_committed_transition_survives_the_process_being_killed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cmc.db'}"
     cadence = WORKFLOWS / "inspections" / "ins_11_publishing_cadence.yaml"
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-c", CHILD, url, str(cadence)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
         check=False,
     )
     assert done.returncode == -9, done.stderr  # killed by SIGKILL

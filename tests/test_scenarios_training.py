@@ -5,19 +5,16 @@ through the public API and a controlled clock (Fri 2025-09-26 15:00 Asia/Shangha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cmc_workflow import Engine, Item, PolicyDenied
-from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.reports import build_report
-from tests.conftest import POLICIES, FakeClock
-from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, PUBLISHING, TOPIC, ok_handler
+from cmc_workflow.testing import FakeClock
+from tests.helpers import EDITOR, LEAD, OTHER_EDITOR, POLICIES, PUBLISHING, TOPIC, ok_handler
 from tests.helpers.records import HR, RECORD_WORKFLOWS, TRAINER, train
 
 POLICY_FILES = [POLICIES / f"{name}.yaml" for name in ("roles", "publishing", "training")]
@@ -34,26 +31,18 @@ ASSIGN = {"assignees": [EDITOR.id], "due_date": "2025-10-10"}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cmc.db'}"
+def url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture
-def clocks() -> Clocks:
-    return Clocks(WorkingCalendar())
-
-
-@pytest.fixture
-def engine(url: str, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with Engine.open(
-        url,
-        workflows=[PUBLISHING, *RECORD_WORKFLOWS],
-        policies=POLICY_FILES,
-        clock=clock,
-        handlers={"publish_to_channels": ok_handler},
-        extensions=[clocks],
-    ) as engine:
-        yield engine
+def engine_options(clocks: Clocks) -> dict[str, Any]:
+    return {
+        "workflows": [PUBLISHING, *RECORD_WORKFLOWS],
+        "policies": POLICY_FILES,
+        "handlers": {"publish_to_channels": ok_handler},
+        "extensions": [clocks],
+    }
 
 
 def selected(engine: Engine) -> Item:

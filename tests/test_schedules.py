@@ -8,7 +8,6 @@ across runners (a unique key), and are caught up or recorded as missed, never dr
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +25,9 @@ from cmc_workflow.runner.wakeups import ScheduleTrigger, Wakeups
 from cmc_workflow.schedules import Schedule, Schedules, ScheduleSpec, load_schedules_doc
 from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
-from tests.conftest import ROOT, WORKFLOWS, FakeClock
+from cmc_workflow.testing import FakeClock
+from tests.helpers import ROOT, WORKFLOWS
+from tests.helpers.processes import wait_until
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -451,8 +452,8 @@ def test_the_process_clock_wakes_at_each_schedules_own_occurrences(
     assert [job for job, _ in clock.jobs()] == ["poll"]
     clock.start()
     clock.wake_at(local(2000, 1, 1))  # a past wake-up runs at once
-    deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
-    while not woken and dt.datetime.now(dt.UTC) < deadline:
-        threading.Event().wait(0.02)
-    clock.shutdown()
+    try:
+        wait_until(lambda: woken, "the past wake-up to run", every=0.02)
+    finally:
+        clock.shutdown()
     assert woken[:1] == ["wake"]

@@ -31,8 +31,20 @@ from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.extension import extensions_for
 from cmc_workflow.policy.rules import ListFacts, Request, RequiredStagesRule, Rounds, Step, StepKey
 from cmc_workflow.store import Store
-from tests.conftest import POLICIES, PUBLISHING_POLICIES, WORKFLOWS, FakeClock
-from tests.helpers import CHECKLIST, EDITOR, LEAD, OPS, PUBLISHING, REVIEWER, SECOND_REVIEWER, TOPIC
+from cmc_workflow.testing import FakeClock
+from tests.helpers import (
+    CHECKLIST,
+    EDITOR,
+    LEAD,
+    OPS,
+    POLICIES,
+    PUBLISHING,
+    PUBLISHING_POLICIES,
+    REVIEWER,
+    SECOND_REVIEWER,
+    TOPIC,
+    WORKFLOWS,
+)
 from tests.helpers.records import RECORD_WORKFLOWS, train_editors
 
 DRILL = WORKFLOWS / "inspections" / "ins_09_emergency_drill.yaml"

@@ -12,9 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,9 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.store import timers as sql
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import audit, definitions, items, runners, timers
-from tests.conftest import FakeClock, _empty_postgres
+from cmc_workflow.testing import FakeClock
+from tests.helpers.processes import CAP, start
+from tests.helpers.processes import wait_until as wait_for
 
 WAITING = """\
 id: waiting
@@ -150,25 +151,9 @@ def count_fired(url: str) -> Counter[str]:
     return Counter(dict(rows))
 
 
-_STARTED: list[subprocess.Popen[bytes]] = []
-"""Every daemon this module started, ended by :func:`_end_daemons` after its test."""
-
-
-@pytest.fixture(autouse=True)
-def _end_daemons() -> Iterator[None]:
-    """A test that fails half-way must not leave its daemons running: they would hold
-    locks the next test's TRUNCATE waits on. Each one still alive is killed by its pid."""
-    yield
-    while _STARTED:
-        process = _STARTED.pop()
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.communicate()  # reaps it and closes its pipe
-
-
 def daemon(url: str, folder: Path, name: str, *extra: str) -> subprocess.Popen[bytes]:
-    """A real daemon process (ended after the test whatever happens)."""
-    process = subprocess.Popen(
+    """A real daemon process (ended by its pid after the test whatever happens)."""
+    return start(
         [
             sys.executable,
             "-m",
@@ -190,21 +175,10 @@ def daemon(url: str, folder: Path, name: str, *extra: str) -> subprocess.Popen[b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _STARTED.append(process)
-    return process
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
-    _empty_postgres(postgres_url)
     return postgres_url
 
 
@@ -215,7 +189,7 @@ def finish(processes: Sequence[subprocess.Popen[bytes]], *, stop: bool = True) -
             process.send_signal(signal.SIGTERM)
     codes = []
     for process in processes:
-        _out, err = process.communicate(timeout=900)  # a cap, not a speed limit
+        _out, err = process.communicate(timeout=CAP)  # a cap, not a speed limit
         assert b"Traceback" not in err, err.decode()
         assert process.returncode == 0, err.decode()[-3000:]
         codes.append(process.returncode)
@@ -257,7 +231,7 @@ def _kill_one_mid_run(url: str, folder: Path, count: int, daemons: int) -> None:
     name, _ = count_fired(url).most_common(1)[0]
     victim = processes.pop(name)
     victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=300)
+    victim.communicate(timeout=CAP)
     at_kill = count_fired(url)
     assert sum(at_kill.values()) < count, "the victim was not killed mid-run"
     wait_for(lambda: sum(count_fired(url).values()) == count, "every timer to be fired")

@@ -34,8 +34,8 @@ import structlog
 
 from cmc_workflow import Actor, Engine, HistoryEntry, Item
 from cmc_workflow.errors import DefinitionError, EngineError, IdentityRefused
-from tests.conftest import POLICIES, WORKFLOWS, FakeClock
-from tests.helpers import CHECKLIST, PUBLISHING, TOPIC, ok_handler
+from cmc_workflow.testing import FakeClock
+from tests.helpers import CHECKLIST, POLICIES, PUBLISHING, TOPIC, WORKFLOWS, ok_handler
 from tests.helpers.records import TRAINED_POSTS, qualify_account, train
 from tests.test_system_paths import _with_timer
 

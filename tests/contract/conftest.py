@@ -24,7 +24,7 @@ from cmc_workflow.store.database import normalize_url, open_database
 from cmc_workflow.store.memory import MemoryStore
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.schema import upgrade
-from tests.conftest import PG_ENV
+from tests.helpers.databases import PG_ENV
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,11 @@ from cmc_workflow.store.tables import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
+POLICIES = ROOT / "policies"
 PUBLISHING = WORKFLOWS / "publishing.yaml"
+PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
+"""The bundled policies that judge publishing; the other files name other workflows, which
+a test loading the publishing workflow alone does not load."""
 
 
 def _unguarded(source: Path) -> Path:
@@ -46,6 +50,10 @@ def _unguarded(source: Path) -> Path:
         partial.replace(target)  # atomic: parallel test processes never read half a file
     return target
 
+
+EngineFactory = Callable[..., Engine]
+"""The ``engine_factory`` fixture: ``Engine.open``'s keyword arguments, the test's database
+and clock by default."""
 
 UNGUARDED_PUBLISHING = _unguarded(PUBLISHING)
 """The bundled publishing graph without its guarded effects (``effects:``), which would
