@@ -1,5 +1,5 @@
-"""The test kit for systems that embed the engine: a controlled clock and an engine on a
-private, already migrated database.
+"""The test kit for systems that embed the engine: a controlled clock, an engine on a
+private, already migrated database, and an engine in memory.
 
     from cmc_workflow.testing import FakeClock, open_test_engine
 
@@ -15,7 +15,11 @@ It imports nothing but the standard library and cmc_workflow, so it works under 
 runner. The database is real (a SQLite file in a temporary folder, removed when the engine
 is collected or the process ends): the engine's guarantees are the database's, so the kit
 never mocks it. Every engine starts empty; the schema is migrated once per process and
-copied, which keeps a test's setup in milliseconds.
+copied, which keeps a test's setup in milliseconds. :func:`memory_engine` runs the same
+engine on :class:`~cmc_workflow.store.MemoryStore` instead: no file, no SQL, the same
+port and the same contract (``tests/contract/`` runs one body on memory, SQLite and
+PostgreSQL), for the many fast tests of a host's own rules; keep a few on the real
+database you deploy.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cmc_workflow.calendar import WorkingCalendar
-from cmc_workflow.engine import Engine
+from cmc_workflow.engine import Engine, assemble
 from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
+from cmc_workflow.language import load_paths
+from cmc_workflow.store.memory import MemoryStore
 from cmc_workflow.store.repository import Store
 
-__all__ = ["FakeClock", "fresh_sqlite_url", "open_test_engine"]
+__all__ = ["FakeClock", "fresh_sqlite_url", "memory_engine", "open_test_engine"]
 
 START = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
 """Where a :class:`FakeClock` starts unless told: Fri 2025-09-26 15:00 Asia/Shanghai."""
@@ -138,3 +144,32 @@ def open_test_engine(
         folder = Path(target.removeprefix("sqlite:///")).parent
         weakref.finalize(engine, shutil.rmtree, folder, ignore_errors=True)
     return engine
+
+
+def memory_engine(
+    *,
+    workflows: str | Path | Sequence[str | Path],
+    policies: str | Path | Sequence[str | Path] | None = None,
+    clock: FakeClock | None = None,
+    handlers: HandlerRegistry | Mapping[str, Handler] | None = None,
+    extensions: Sequence[Extension] = (),
+    calendar: WorkingCalendar | None = None,
+    deliver_inline: bool = True,
+) -> Engine:
+    """An :class:`Engine` for one test on a new :class:`~cmc_workflow.store.MemoryStore`:
+    the definitions, policies, clocks and schedules of :meth:`Engine.open`, nothing on
+    disk. The arguments are those of :func:`open_test_engine` (no ``url``)."""
+    paths: list[str | Path] = [workflows] if isinstance(workflows, str | Path) else [*workflows]
+    if policies is not None:
+        paths += [policies] if isinstance(policies, str | Path) else [*policies]
+    loaded = load_paths(paths)
+    loaded.raise_for_problems()
+    return assemble(
+        MemoryStore(),
+        loaded,
+        clock=clock if clock is not None else FakeClock(),
+        handlers=handlers,
+        extensions=extensions,
+        calendar=calendar,
+        deliver_inline=deliver_inline,
+    )

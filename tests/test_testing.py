@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cmc_workflow.store import schema
+from cmc_workflow import Engine
+from cmc_workflow.store import MemoryStore, schema
 from cmc_workflow.store.tables import items
-from cmc_workflow.testing import FakeClock, fresh_sqlite_url, open_test_engine
-from tests.helpers import EDITOR, ROOT, TOPIC, UNGUARDED_PUBLISHING, ok_handler
+from cmc_workflow.testing import FakeClock, fresh_sqlite_url, memory_engine, open_test_engine
+from tests.helpers import EDITOR, LEAD, ROOT, TOPIC, UNGUARDED_PUBLISHING, ok_handler
 
 
 def journal_mode(path: str) -> str:
@@ -86,3 +87,35 @@ def test_the_example_of_the_guide_passes(monkeypatch: pytest.MonkeyPatch) -> Non
     tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
     assert len(tests) == 1
     tests[0]()
+
+
+def _walk_and_wait(engine: Engine, clock: FakeClock) -> list[tuple[object, ...]]:
+    """Start a topic, let a weekend pass, approve it; what the history and clocks say."""
+    item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
+    clock.advance(days=3)
+    engine.run_due()
+    engine.fire(item.id, "approve", actor=LEAD)
+    clock.advance(days=10)
+    engine.run_due()
+    seen: list[tuple[object, ...]] = [
+        (e.from_state, e.to_state, e.trigger, e.actor, e.at) for e in engine.history(item.id)
+    ]
+    seen += [(i.id, i.state, i.version) for i in engine.inbox(LEAD)]
+    seen += [(row["outcome"], row["trigger"]) for row in engine.audit_trail(item.id)]
+    return seen
+
+
+def test_the_memory_engine_does_what_the_sqlite_one_does() -> None:
+    """The same commands and the same time on memory and on SQLite leave the same history,
+    inbox and audit trail, and the memory engine writes no file."""
+    on_memory, on_sqlite = FakeClock(), FakeClock()
+    with (
+        memory_engine(
+            workflows=ROOT / "workflows", policies=ROOT / "policies", clock=on_memory
+        ) as memory,
+        open_test_engine(
+            workflows=ROOT / "workflows", policies=ROOT / "policies", clock=on_sqlite
+        ) as sqlite,
+    ):
+        assert isinstance(memory.store, MemoryStore)
+        assert _walk_and_wait(memory, on_memory) == _walk_and_wait(sqlite, on_sqlite)
