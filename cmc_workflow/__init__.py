@@ -1,7 +1,7 @@
 """cmc-workflow: YAML-declared workflows that enforce the codes of practice of
 cultural-media centers and library self-media accounts.
 
-The public API is pinned by ``tests/test_public_api.py``; everything not exported here
+The public API is pinned by ``tests/unit/test_public_api.py``; everything not exported here
 may change between releases. Exceptions live in :mod:`cmc_workflow.errors`.
 
 The names are imported lazily (on first use), so that ``import cmc_workflow.definition``

@@ -1,7 +1,7 @@
 """Types of the pinned public names, which ``__init__.py`` imports lazily (on first use).
 
 Type checkers read this stub instead of ``__init__.py``; keep the two lists equal
-(``tests/test_public_api.py`` checks it).
+(``tests/unit/test_public_api.py`` checks it).
 """
 
 from cmc_workflow.engine import Engine as Engine

@@ -6,7 +6,7 @@ which transcribes the State Council's yearly notices. Its ``is_workday`` raises
 recomputes the covered range on every call, so this module reads the package's published
 tables (``holidays``, ``workdays``) once and answers from them with the same rule:
 a day is a working day if it is an adjusted working day, or a weekday that is not a holiday.
-``tests/test_calendar.py`` checks that rule against ``chinese_calendar.is_workday`` for
+``tests/unit/test_calendar.py`` checks that rule against ``chinese_calendar.is_workday`` for
 every covered day.
 """
 

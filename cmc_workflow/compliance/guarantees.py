@@ -4,7 +4,7 @@ Auditing every command, chaining the audit log, masking personal data, committin
 accepted transition durably and reckoning working days on the official calendar happen
 for every workflow, whatever its YAML says. This table names, per requirement, the
 modules that carry it out, so the compliance matrix can count them as elements; a test
-(``tests/test_compliance.py``) checks that every module named here exists.
+(``tests/unit/test_compliance.py``) checks that every module named here exists.
 
 Keep it small and honest: a requirement belongs here only when code — not a workflow,
 policy or schedule — is what carries it out.

@@ -28,7 +28,7 @@ class Citation:
     """One thing citing one requirement id.
 
     ``name`` reads as a phrase (``publishing: state first_review``,
-    ``tests/test_audit.py::test_chain``); ``file`` is relative to the folder the report was
+    ``tests/engine/test_audit.py::test_chain``); ``file`` is relative to the folder the report was
     made from, with ``/`` separators (empty for the engine's guarantees); ``line`` is known
     for tests only (definition files are named, not placed, so that the matrix stays stable
     while they are edited).

@@ -20,7 +20,7 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition import load_paths, load_workflow_text
 from cmc_workflow.errors import DefinitionError
 
-SOURCE = (Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml").read_text(
+SOURCE = (Path(__file__).resolve().parents[2] / "workflows" / "publishing.yaml").read_text(
     encoding="utf-8"
 )
 LINES = SOURCE.splitlines()

@@ -21,8 +21,8 @@ import pytest
 from cmc_workflow.definition import load_paths, load_workflow_text
 from cmc_workflow.errors import DefinitionError, Problem
 
-BROKEN = Path(__file__).parent / "broken"
-ROOT = Path(__file__).resolve().parent.parent
+BROKEN = Path(__file__).resolve().parents[1] / "broken"
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "workflow-language.md"
 EXPECT = re.compile(r"^# expect: (E-[A-Z0-9-]+) (\d+):(\d+)\s*$", re.MULTILINE)
 EXPECT_HINT = re.compile(r"^# expect-hint: (.+?)\s*$", re.MULTILINE)

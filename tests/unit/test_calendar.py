@@ -28,7 +28,7 @@ from cmc_workflow.calendar.official import OfficialDay
 from cmc_workflow.errors import CalendarError, DefinitionError
 
 SH = ZoneInfo("Asia/Shanghai")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # A made-up 2027 arrangement (the real one is not published in chinesecalendar 1.11).
 CN_2027 = """\

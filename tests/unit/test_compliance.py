@@ -25,7 +25,7 @@ from cmc_workflow.compliance.render import MARKDOWN_COMMAND, matrix_json, render
 from cmc_workflow.compliance.requirements import BUNDLED_DISPLAY, duplicate_ids
 from cmc_workflow.definition.loader import load_paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_REQUIREMENTS = ROOT.parent / "shared" / "spec" / "REQUIREMENTS.md"
 COMPLIANCE_MD = ROOT / "docs" / "compliance.md"
 
@@ -512,7 +512,7 @@ def test_bundled_definitions_cover_every_must_requirement() -> None:
             "SUP-3", "MON-1", "MON-2", "APP-1", "PRM-1",
         )
     ]  # fmt: skip
-    # the reserved system role and id are tested (tests/test_identities.py, the walk), but
+    # the reserved system role and id are tested (tests/engine/test_identities.py, the walk), but
     # no element resolves roles from a register yet (issue 14)
     open_gaps.append("SEC-6 (no element)")
     assert (gaps, [str(i) for i in matrix.issues]) == (open_gaps, []), render_table(matrix)

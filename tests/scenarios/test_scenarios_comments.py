@@ -25,7 +25,7 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotP
 from cmc_workflow.testing import FakeClock
 
 SH = ZoneInfo("Asia/Shanghai")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMENTS = ROOT / "workflows" / "comments.yaml"
 ILLEGAL = ROOT / "workflows" / "illegal_content_report.yaml"
 COLLATION = ROOT / "workflows" / "inspections" / "ins_10_suggestion_collation.yaml"

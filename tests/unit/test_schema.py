@@ -18,9 +18,9 @@ from cmc_workflow.definition.schema import (
 )
 from cmc_workflow.located import load_located
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "schema" / "workflow.schema.json"
-BROKEN = Path(__file__).parent / "broken"
+BROKEN = Path(__file__).resolve().parents[1] / "broken"
 
 
 def data_of(path: Path) -> Any:

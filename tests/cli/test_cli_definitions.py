@@ -17,10 +17,10 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import edge_label, explain_table, to_dot, to_mermaid, width
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 PUBLISHING = WORKFLOWS / "publishing.yaml"
-BROKEN = Path(__file__).parent / "broken"
+BROKEN = Path(__file__).resolve().parents[1] / "broken"
 
 GATEWAY = """\
 id: triage

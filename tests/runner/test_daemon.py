@@ -37,10 +37,10 @@ from cmc_workflow.store import timers as sql
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import definitions, runners, timers
 from cmc_workflow.testing import FakeClock
+from tests.engine.test_clocks import CONSULT
 from tests.helpers import ROOT
 from tests.helpers.processes import CAP, run, start
 from tests.helpers.processes import wait_until as wait_for
-from tests.test_clocks import CONSULT
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 PAST = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)  # every timer armed then is due now

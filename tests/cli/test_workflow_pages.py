@@ -14,7 +14,7 @@ from cmc_workflow.compliance.pages import DOCS_COMMAND, workflow_pages
 from cmc_workflow.definition.loader import LoadedSet, load_paths
 from cmc_workflow.diagram import to_mermaid
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "docs" / "workflows"
 
 REQUIREMENTS = """\

@@ -14,7 +14,7 @@ import pytest
 from cmc_workflow import located
 from cmc_workflow.located import C_LOADER, Mark, load_located, read_source
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted(
     path
     for folder in ("workflows", "policies", "calendars", "tests/broken")

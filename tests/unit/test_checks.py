@@ -20,7 +20,7 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.located import load_located
 from cmc_workflow.problems import problems_from_validation
 
-PUBLISHING = Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml"
+PUBLISHING = Path(__file__).resolve().parents[2] / "workflows" / "publishing.yaml"
 
 BASE: dict[str, Any] = {
     "id": "mini",

@@ -13,7 +13,7 @@ from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow
 from cmc_workflow.definition import load_workflow_text
 from cmc_workflow.errors import DefinitionError, GuardRejected, InvalidTrigger
 
-PUBLISHING = Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml"
+PUBLISHING = Path(__file__).resolve().parents[2] / "workflows" / "publishing.yaml"
 
 HEAD = """\
 id: mini

@@ -366,7 +366,7 @@ states:
 def test_a_collects_that_fires_the_sign_off_on_gathered_items_is_a_bypass(
     tmp_path: Path,
 ) -> None:
-    case = Path(__file__).parent / "broken" / "policy_timer_bypass"
+    case = Path(__file__).resolve().parents[1] / "broken" / "policy_timer_bypass"
     memo = (case / "memo.yaml").read_text(encoding="utf-8")
     (tmp_path / "memo.yaml").write_text(
         memo.replace("action: fire, trigger: sign}", "action: warn}"),

@@ -168,6 +168,6 @@ def test_the_review_checklist_of_publishing(publishing_review_form: dict[str, Fi
 
 @pytest.fixture
 def publishing_review_form() -> dict[str, FieldSpec]:
-    path = Path(__file__).resolve().parent.parent / "workflows" / "publishing.yaml"
+    path = Path(__file__).resolve().parents[2] / "workflows" / "publishing.yaml"
     wf = load_workflow_text(path.read_text(encoding="utf-8"), str(path)).definition
     return dict(wf.states["first_review"].transitions[0].form)

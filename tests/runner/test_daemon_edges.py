@@ -23,9 +23,9 @@ from cmc_workflow.located import MAX_DEPTH, MAX_FILE_BYTES
 from cmc_workflow.runner.daemon import EXIT_OK
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock
+from tests.engine.test_clocks import CONSULT
 from tests.helpers.processes import CAP, end, start
-from tests.test_clocks import CONSULT
-from tests.test_daemon import (
+from tests.runner.test_daemon import (
     ASSISTANT,
     PAST,
     events,

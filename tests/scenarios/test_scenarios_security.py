@@ -3,8 +3,8 @@ end through the public API and the command line on the bundled definitions, with
 controlled clock.
 
 The heavier proofs live next to the code they prove and carry the same markers: the hash
-chain's every kind of tampering in tests/test_audit.py, a runner killed at random instants
-over many commands in tests/test_engine_crash.py (SEC-4, ``slow``). The scenarios here
+chain's every kind of tampering in tests/engine/test_audit.py, a runner killed at random instants
+over many commands in tests/engine/test_engine_crash.py (SEC-4, ``slow``). The scenarios here
 walk each clause once, as an operator would meet it.
 """
 

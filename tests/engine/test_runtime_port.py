@@ -26,7 +26,7 @@ from cmc_workflow.model import SYSTEM, engine_actor
 from cmc_workflow.store import Store, Tx
 from cmc_workflow.testing import FakeClock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "cmc_workflow"
 
 TICKET = """\

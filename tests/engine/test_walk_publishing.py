@@ -10,7 +10,7 @@ engine does by itself.
 2. :func:`test_no_deadline_moves_an_item_of_the_walk_towards_publication` then takes every
    item the walk left behind, in every reachable non-final state, past every deadline.
 3. A deadline step that fires a stage's own trigger is refused at load: the sign-off and
-   the second review are covered by tests/test_system_paths.py
+   the second review are covered by tests/engine/test_system_paths.py
    (``test_a_deadline_step_that_signs_off_is_refused_at_load_with_the_step_named``,
    ``test_a_deadline_step_that_passes_the_second_review_is_refused_at_load``); here the
    remaining steps into publication, with every bundled definition loaded.
@@ -35,9 +35,9 @@ import structlog
 from cmc_workflow import Actor, Engine, HistoryEntry, Item
 from cmc_workflow.errors import DefinitionError, EngineError, IdentityRefused
 from cmc_workflow.testing import FakeClock
+from tests.engine.test_system_paths import _with_timer
 from tests.helpers import CHECKLIST, POLICIES, PUBLISHING, TOPIC, WORKFLOWS, ok_handler
 from tests.helpers.records import TRAINED_POSTS, qualify_account, train
-from tests.test_system_paths import _with_timer
 
 # -- the cast -------------------------------------------------------------------------------
 WANG = Actor("wang", {"editor"})  # writes the piece
@@ -474,7 +474,7 @@ def test_no_deadline_moves_an_item_of_the_walk_towards_publication(desk: Desk) -
 def test_a_deadline_step_firing_a_step_towards_publication_is_refused_at_load(
     tmp_path: Path, state: str, trigger: str
 ) -> None:
-    """With every bundled workflow and policy loaded (tests/test_system_paths.py covers
+    """With every bundled workflow and policy loaded (tests/engine/test_system_paths.py covers
     ``signoff.sign`` and ``second_review.approve`` with the publishing policies)."""
     step = f"        - {{after: 2 working days, action: fire, trigger: {trigger}}}\n"
     variant = _with_timer(tmp_path, state, step)
