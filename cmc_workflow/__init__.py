@@ -12,25 +12,6 @@ not even under ``TYPE_CHECKING``.
 
 from cmc_workflow._exports import lazy as _lazy
 
-__all__ = [
-    "Actor",
-    "Allowed",
-    "CmcWorkflowError",
-    "ConflictError",
-    "DefinitionError",
-    "Engine",
-    "EngineError",
-    "Extension",
-    "HandlerContext",
-    "HandlerRegistry",
-    "HistoryEntry",
-    "Item",
-    "PolicyDenied",
-    "Problem",
-    "RunReport",
-    "VersionInfo",
-]
-
 _HOMES = {
     "Actor": "cmc_workflow.model",
     "Allowed": "cmc_workflow.model",
@@ -50,6 +31,8 @@ _HOMES = {
     "VersionInfo": "cmc_workflow.model",
 }
 """The module each public name lives in."""
+
+__all__ = sorted(_HOMES)
 
 
 __getattr__ = _lazy(globals(), _HOMES)

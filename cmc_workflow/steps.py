@@ -6,14 +6,13 @@ records those steps leave. The engine persists them in the command's transaction
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cmc_workflow import inputs
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import EngineError
-from cmc_workflow.model import MAX_ID_LENGTH, SYSTEM, Actor
+from cmc_workflow.model import SYSTEM, Actor
 
 MAX_AUTOMATIC_STEPS = 32
 """Gateway hops one command may take before the engine calls it a loop."""
@@ -140,78 +139,3 @@ def outbox_row(
         "available_at": now,
         "attempts": 0,
     }
-
-
-def audit_record(
-    actor: object,
-    command: str,
-    workflow: object,
-    item_id: object,
-    trigger: object,
-    outcome: str,
-    now: dt.datetime,
-    *,
-    rule: str | None = None,
-    reason: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The audit record of one command (SEC-1): who, what, when, on which item, outcome.
-
-    Whatever a refused command was given, its record can be stored: ``actor`` may be any
-    object (its ``id`` and ``roles`` are read when it has them), every text is escaped and
-    cut to its column (:func:`~cmc_workflow.inputs.storable_text`), an item id outside
-    64 bits moves into the detail. The detail then lists the fields ``escaped`` and
-    ``truncated``, so that a reader knows the record shows the input transformed."""
-    raw_id = getattr(actor, "id", actor)
-    raw_roles = getattr(actor, "roles", ())
-    changed: list[str] = []
-    cut: list[str] = []
-
-    def column(name: str, value: object, width: int | None) -> str | None:
-        if value is None:
-            return None
-        text, was_escaped, was_cut = inputs.storable_text(value, width)
-        if was_escaped:
-            changed.append(name)
-        if was_cut:
-            cut.append(name)
-        return text
-
-    extra = dict(detail or {})
-    stored_item: int | None = None
-    if (
-        isinstance(item_id, int)
-        and not isinstance(item_id, bool)
-        and (inputs.INT64[0] <= item_id <= inputs.INT64[1])
-    ):
-        stored_item = item_id
-    elif item_id is not None:
-        extra["item_id"] = column("item_id", item_id, 200)
-    roles = [column("roles", r, 128) or "" for r in _iterable(raw_roles)]
-    record = {
-        "at": now,
-        "actor": column("actor", raw_id, MAX_ID_LENGTH) or "",
-        "roles": sorted(roles),
-        "command": column("command", command, 32) or "",
-        "workflow_id": column("workflow_id", workflow, inputs.ID_WIDTH),
-        "item_id": stored_item,
-        "trigger": column("trigger", trigger, inputs.ID_WIDTH),
-        "outcome": outcome,
-        "rule": column("rule", rule, 128),
-        "reason": column("reason", reason, None),
-    }
-    stored_detail, detail_changed = inputs.storable_json(extra)
-    if detail_changed:
-        changed.append("detail")
-    if changed:
-        stored_detail["escaped"] = sorted(set(changed))
-    if cut:
-        stored_detail["truncated"] = sorted(set(cut))
-    record["detail"] = stored_detail
-    return record
-
-
-def _iterable(value: object) -> list[object]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        return [value]
-    return list(value)

@@ -4,16 +4,15 @@ ones in their own, and the refusal's log line with personal data masked (SEC-3).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
 
 from cmc_workflow import inputs
-from cmc_workflow import steps as steps_
 from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import CmcWorkflowError, EngineError, FormInvalid, PolicyDenied
-from cmc_workflow.model import SYSTEM
+from cmc_workflow.model import MAX_ID_LENGTH, SYSTEM
 from cmc_workflow.policy import Masker
 from cmc_workflow.store import StoreTx
 
@@ -34,21 +33,61 @@ def record(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Write one audit record in ``tx``."""
-    tx.insert_audit(
-        steps_.audit_record(
-            actor,
-            command,
-            workflow,
-            item_id,
-            trigger,
-            outcome,
-            now,
-            rule=rule,
-            reason=reason,
-            detail=detail,
-        )
-    )
+    """Write the audit record of one command (SEC-1) in ``tx``: who, what, when, on which
+    item, outcome.
+
+    Whatever a refused command was given, its record can be stored: ``actor`` may be any
+    object (its ``id`` and ``roles`` are read when it has them), every text is escaped and
+    cut to its column (:func:`~cmc_workflow.inputs.storable_text`), an item id outside
+    64 bits moves into the detail. The detail then lists the fields ``escaped`` and
+    ``truncated``, so that a reader knows the record shows the input transformed."""
+    raw_id = getattr(actor, "id", actor)
+    raw_roles = getattr(actor, "roles", ())
+    changed: list[str] = []
+    cut: list[str] = []
+
+    def column(name: str, value: object, width: int | None) -> str | None:
+        if value is None:
+            return None
+        text, was_escaped, was_cut = inputs.storable_text(value, width)
+        if was_escaped:
+            changed.append(name)
+        if was_cut:
+            cut.append(name)
+        return text
+
+    extra = dict(detail or {})
+    stored_item: int | None = None
+    if (
+        isinstance(item_id, int)
+        and not isinstance(item_id, bool)
+        and (inputs.INT64[0] <= item_id <= inputs.INT64[1])
+    ):
+        stored_item = item_id
+    elif item_id is not None:
+        extra["item_id"] = column("item_id", item_id, 200)
+    roles = [column("roles", r, 128) or "" for r in _iterable(raw_roles)]
+    record = {
+        "at": now,
+        "actor": column("actor", raw_id, MAX_ID_LENGTH) or "",
+        "roles": sorted(roles),
+        "command": column("command", command, 32) or "",
+        "workflow_id": column("workflow_id", workflow, inputs.ID_WIDTH),
+        "item_id": stored_item,
+        "trigger": column("trigger", trigger, inputs.ID_WIDTH),
+        "outcome": outcome,
+        "rule": column("rule", rule, 128),
+        "reason": column("reason", reason, None),
+    }
+    stored_detail, detail_changed = inputs.storable_json(extra)
+    if detail_changed:
+        changed.append("detail")
+    if changed:
+        stored_detail["escaped"] = sorted(set(changed))
+    if cut:
+        stored_detail["truncated"] = sorted(set(cut))
+    record["detail"] = stored_detail
+    tx.insert_audit(record)
 
 
 def refusal(
@@ -62,7 +101,7 @@ def refusal(
     now: dt.datetime,
 ) -> None:
     """Record a refused command, whatever its input was (SEC-1): the record holds the
-    input escaped and cut to its columns (:func:`steps.audit_record`), so that writing
+    input escaped and cut to its columns (:func:`record`), so that writing
     it cannot fail because of what was refused."""
     rule = exc.code
     detail: dict[str, Any] = {"state": exc.state}
@@ -145,3 +184,9 @@ def loggable(
     current = core.definitions.current(workflow or "")
     masker = Masker.for_workflows([current.workflow.definition] if current else [])
     return inputs.escaped(masker.text(str(exc), masker.personal_values(held or {})))
+
+
+def _iterable(value: object) -> list[object]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
