@@ -91,6 +91,25 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database for a whole module whose scenarios share one engine: a migrated SQLite
+    file, or a PostgreSQL database of the module's own, dropped after it."""
+    if request.param == "sqlite":
+        yield fresh_sqlite_url(tmp_path_factory.mktemp("module"))
+        return
+    pool: PostgresPool = request.getfixturevalue("postgres_pool")
+    url = pool.take()
+    try:
+        yield url
+    finally:
+        pool.give_back(url)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock at Fri 2025-09-26 15:00 Asia/Shanghai (07:00 UTC)."""

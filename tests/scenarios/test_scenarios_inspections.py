@@ -110,14 +110,13 @@ def calendar() -> WorkingCalendar:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, calendar: WorkingCalendar) -> Iterator[Bundle]:
+def bundle(module_db_url: str, calendar: WorkingCalendar) -> Iterator[Bundle]:
     loaded = load_paths([WORKFLOWS, POLICIES])  # what `cmc-workflow run` reads
     assert not loaded.problems, loaded.problems
     bundled = {s.id: s for s in Schedules.from_loaded(loaded, calendar).schedules}
     schedules, clocks = Schedules([], calendar), Clocks(calendar)
     clock = FakeClock(local(2025, 9, 26, 15, 0))
-    url = f"sqlite:///{tmp_path_factory.mktemp('inspections') / 'cmc.db'}"
-    with open_bundled(url, clock, calendar, schedules, clocks) as engine:
+    with open_bundled(module_db_url, clock, calendar, schedules, clocks) as engine:
         yield Bundle(engine, schedules, clocks, clock, bundled)
 
 

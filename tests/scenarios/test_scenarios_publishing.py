@@ -75,11 +75,10 @@ START = local(2025, 9, 26, 15, 0)
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+def desk(module_db_url: str) -> Iterator[Desk]:
     channels, clocks, clock = Channels(), Clocks(WorkingCalendar()), FakeClock(START)
-    url = f"sqlite:///{tmp_path_factory.mktemp('publishing') / 'cmc.db'}"
     with Engine.open(
-        url,
+        module_db_url,
         workflows=[PUBLISHING, *RECORD_WORKFLOWS, CADENCE],
         policies=PUBLISHING_POLICIES,
         clock=clock,

@@ -85,9 +85,9 @@ class Center:
 
 
 @pytest.fixture(scope="module")
-def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Center]:
+def center(module_db_url: str) -> Iterator[Center]:
     clock = FakeClock(START)
-    url = f"sqlite:///{tmp_path_factory.mktemp('security') / 'cmc.db'}"
+    url = module_db_url
     with Engine.open(url, workflows=WORKFLOWS, policies=POLICIES, clock=clock) as engine:
         train_staff(engine, OPS, OPERATOR, APP7, APP8)  # TRN-3 (policies/training.yaml)
         yield Center(engine, url, clock)
