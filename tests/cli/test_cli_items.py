@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.engine import Engine
 from cmc_workflow.store import schema
-from cmc_workflow.store.database import normalize_url
 from tests.helpers import ROOT, UNGUARDED_PUBLISHING
 from tests.helpers.cli import run_cli
-from tests.helpers.databases import PG_ENV
+from tests.helpers.databases import PG_ENV, postgres_admin_url, postgres_database
 
 PUBLISHING = UNGUARDED_PUBLISHING  # only what the tests walk: fewer files to load
 
@@ -241,20 +236,11 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
+    admin_url = postgres_admin_url()
+    if admin_url is None:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_cli_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(admin_url, "cmc_cli") as url:
+        yield url
 
 
 def test_db_upgrade_and_current(cli: Any, empty_db: str) -> None:
