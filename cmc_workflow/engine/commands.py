@@ -99,7 +99,6 @@ def fire(
                 checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
             ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))
             outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
-            audit.record(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
     except EngineError as exc:
         audit.refusal(core, caller, "fire", workflow, item_id, trigger, exc, now)
         raise
@@ -238,8 +237,8 @@ def system_step(
     version = core.definitions.version(tx, row.definition_id)
     wf = version.workflow
     edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
-    ctx = CommandContext(tx, SYSTEM, "timer", now, core.claim_until(now, 0) if inline else None)
+    claim_until = core.claim_until(now, 0) if inline else None
+    ctx = CommandContext(tx, SYSTEM, "timer", now, claim_until, reason=reason)
     transition.check_system(core, ctx, wf, row, edge)
     outbox, new_row = transition.apply(core, ctx, wf, row, edge, {})
-    audit.record(tx, SYSTEM, "timer", wf.id, item_id, trigger, "accepted", now, reason=reason)
     return new_row, version, outbox

@@ -127,7 +127,8 @@ class CommandContext:
     ``kind`` is ``start``, ``fire``, ``collect``, ``timer`` or ``handler``;
     ``claim_until`` is when this runner's inline claim on the queued side effects ends
     (None: left for the delivery pass); ``depth`` counts the links followed;
-    ``claim`` runs once, in the transaction, for the item the command itself starts.
+    ``claim`` runs once, in the transaction, for the item the command itself starts;
+    ``reason`` goes into the audit record of an engine's own step (a timer's).
     """
 
     tx: StoreTx
@@ -137,7 +138,8 @@ class CommandContext:
     claim_until: dt.datetime | None = None
     depth: int = 0
     claim: StartClaim | None = None
+    reason: str | None = None
 
     def deeper(self, kind: str) -> CommandContext:
         """The context of an item this command starts or gathers through a link."""
-        return replace(self, kind=kind, depth=self.depth + 1, claim=None)
+        return replace(self, kind=kind, depth=self.depth + 1, claim=None, reason=None)

@@ -164,5 +164,4 @@ def handler_outcome(
         )
         return []
     outbox, _new_row = transition.apply(core, ctx, wf, item, edge, {})
-    audit.record(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
     return outbox

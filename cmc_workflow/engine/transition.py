@@ -114,7 +114,8 @@ def apply(
     form: dict[str, Any],
 ) -> tuple[Outbox, ItemRow]:
     """Write the transition ``edge`` of ``row`` (and the gateway hops after it) as a step
-    of ``ctx.kind``; returns the queued outbox rows and the item as written."""
+    of ``ctx.kind``, with its audit record (accepted); returns the queued outbox rows and
+    the item as written."""
     tx, actor, now = ctx.tx, ctx.actor, ctx.now
     data = {**row.data, **form}
     moved = edge.target != row.state
@@ -143,10 +144,15 @@ def apply(
         "updated_at": now,
         "closed_at": now if wf.is_end(state) else None,
     }
+    # history and the audit record first: the item's UPDATE then carries the anchors of
+    # both chains (no statement of their own)
+    outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
+    audit.record(
+        tx, actor, ctx.kind, wf.id, row.id, edge.trigger, "accepted", now, reason=ctx.reason
+    )
     tx.update_item(row.id, row.version, values)
     # the row as written (the UPDATE checked the version): no re-select needed
     new_row = replace(row, version=row.version + 1, **{**values, **utc_times(values)})
-    outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
     left = Visit(row.state, row.visit) if moved else None
     after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
     outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)
@@ -240,14 +246,4 @@ def carry_out_links(
                 core, ctx.deeper("collect"), step.workflow, other, step.edge, step.form
             )
             outbox += queued
-            audit.record(
-                ctx.tx,
-                ctx.actor,
-                "collect",
-                other.workflow_id,
-                other.id,
-                spec.trigger,
-                "accepted",
-                ctx.now,
-            )
     return outbox

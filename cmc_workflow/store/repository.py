@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
@@ -20,6 +21,7 @@ from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
+from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
 from cmc_workflow.store.port import (
     AuditRecord,
@@ -57,15 +59,36 @@ def _definition(row: Row[Any]) -> DefinitionRow:
     return DefinitionRow(**row._mapping)
 
 
+@dataclass(slots=True)
+class _Anchors:
+    """An item's chain anchors as one transaction knows them: read with the item (under
+    its row lock when ``locked``) and moved by the rows it appends (``moved``: not written
+    yet; the item's next UPDATE or :meth:`SqlTx.flush` writes them)."""
+
+    history: str | None
+    audit_seq: int | None
+    audit_head: str | None
+    locked: bool
+    moved: bool = False
+
+
+def _anchors(row: Any, *, locked: bool) -> _Anchors:
+    return _Anchors(row.history_head, row.audit_seq, row.audit_head, locked=locked)
+
+
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 
 # The statements of every command, built once: values travel as parameters, so
 # SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
 # (that cost more than SQLite's own work; see docs/performance.md).
-# the history head rides along with the item (last column), for chaining its next rows
-_SELECT_ITEM = select(*_ITEM_COLUMNS, items.c.history_head).where(items.c.id == bindparam("b_id"))
+# the item's chain anchors ride along with it (the last three columns), for chaining its
+# next history rows and audit records
+_ANCHORS = (items.c.history_head, items.c.audit_seq, items.c.audit_head)
+_SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
+_SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
+_SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
@@ -78,17 +101,20 @@ _LAST_COMMAND = (
     .order_by(history.c.seq.desc())
     .limit(1)
 )
-_HISTORY_HEAD = select(items.c.history_head).where(items.c.id == bindparam("b_id"))
 _LAST_HISTORY_HASH = (
     select(history.c.hash)
     .where(history.c.item_id == bindparam("b_id"))
     .order_by(history.c.seq.desc())
     .limit(1)
 )
-_SET_HISTORY_HEAD = (
+_SET_ANCHORS = (
     update(items)
     .where(items.c.id == bindparam("b_id"))
-    .values(history_head=bindparam("b_head", type_=items.c.history_head.type))
+    .values(
+        history_head=bindparam("b_history", type_=items.c.history_head.type),
+        audit_seq=bindparam("b_audit_seq", type_=items.c.audit_seq.type),
+        audit_head=bindparam("b_audit_head", type_=items.c.audit_head.type),
+    )
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
 _DUE_OUTBOX = (
@@ -155,8 +181,8 @@ class SqlTx(TimeQueries, ReportQueries):
     def __init__(self, conn: Connection, sqlite: bool) -> None:
         self._conn = conn
         self.sqlite = sqlite
-        # item id -> hash of its last history row, as read or written in this transaction
-        self._history_heads: dict[int, str | None] = {}
+        # item id -> its chain anchors as read (under its lock) or moved in this transaction
+        self._anchors: dict[int, _Anchors] = {}
 
     @property
     def conn(self) -> Connection:
@@ -167,9 +193,32 @@ class SqlTx(TimeQueries, ReportQueries):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested transaction: an error inside rolls back only what it wrote."""
-        with self._conn.begin_nested():
-            yield
+        """A nested transaction: an error inside rolls back only what it wrote (and the
+        anchors it moved, which this transaction keeps until it writes them)."""
+        kept = {item_id: replace(a) for item_id, a in self._anchors.items()}
+        try:
+            with self._conn.begin_nested():
+                yield
+        except BaseException:
+            self._anchors = kept
+            raise
+
+    def flush(self) -> None:
+        """Write the chain anchors moved since the item's row was last written (one
+        UPDATE per item; none when the command's own item UPDATE carried them). The
+        store calls it before commit."""
+        for item_id, anchors in self._anchors.items():
+            if anchors.moved:
+                self._conn.execute(
+                    _SET_ANCHORS,
+                    {
+                        "b_id": item_id,
+                        "b_history": anchors.history,
+                        "b_audit_seq": anchors.audit_seq,
+                        "b_audit_head": anchors.audit_head,
+                    },
+                )
+                anchors.moved = False
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -240,6 +289,8 @@ class SqlTx(TimeQueries, ReportQueries):
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         row = values_of(typed(NewItem, values))
         new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
+        # a new item: both chains are empty, and nobody else sees the row before commit
+        self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
@@ -249,21 +300,29 @@ class SqlTx(TimeQueries, ReportQueries):
         row = self._conn.execute(query, {"b_id": item_id}).first()
         if row is None:
             return None
-        self._history_heads[item_id] = row.history_head
-        return ItemRow(*row[:-1])
+        known = self._anchors.get(item_id)
+        if known is None or not known.locked:  # anchors moved here stay as moved
+            locked = lock or self.sqlite  # SQLite: BEGIN IMMEDIATE holds every row
+            self._anchors[item_id] = _anchors(row, locked=locked)
+        return ItemRow(*row[:-3])
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        result = self._conn.execute(
-            _UPDATE_ITEM,
-            {
-                "b_id": item_id,
-                "b_version": expected_version,
-                **values_of(typed(ItemUpdate, values)),
-                "version": expected_version + 1,
-            },
-        )
+        params = {
+            "b_id": item_id,
+            "b_version": expected_version,
+            **values_of(typed(ItemUpdate, values)),
+            "version": expected_version + 1,
+        }
+        anchors = self._anchors.get(item_id)
+        if anchors is not None and anchors.moved:  # the anchors ride along: no own UPDATE
+            params["history_head"] = anchors.history
+            params["audit_seq"] = anchors.audit_seq
+            params["audit_head"] = anchors.audit_head
+        result = self._conn.execute(_UPDATE_ITEM, params)
+        if anchors is not None and result.rowcount == 1:
+            anchors.moved = False
         if result.rowcount != 1:
             raise ConflictError(
                 f"item {item_id} was changed by another command (expected version "
@@ -350,30 +409,37 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
-        """The item row's lock (or SQLite's write lock) serializes the chain."""
+        """The item row's lock (or SQLite's write lock) serializes the chain; the anchor
+        moves with the item's next UPDATE (or :meth:`flush`)."""
         if not rows:
             return
         chained: list[dict[str, Any]] = []
-        heads: dict[int, str] = {}
         for entry in rows:
             values = values_of(typed(HistoryEntry, entry))
-            item_id = values["item_id"]
-            prev = heads.get(item_id) or self._history_head(item_id, values["seq"])
+            anchors = self._anchors_of(values["item_id"])
+            prev = self._history_head(values["item_id"], values["seq"], anchors)
             (row,) = audit_log.chain_history(prev, [values])
-            heads[item_id] = row["hash"]
+            anchors.history = row["hash"]
+            anchors.moved = True
             chained.append(row)
         self._conn.execute(_INSERT_HISTORY, chained)
-        for item_id, head in heads.items():
-            self._conn.execute(_SET_HISTORY_HEAD, {"b_id": item_id, "b_head": head})
-            self._history_heads[item_id] = head
 
-    def _history_head(self, item_id: int, seq: int) -> str:
+    def _anchors_of(self, item_id: int) -> _Anchors:
+        """The item's anchors under its row lock (read and locked here if not held yet)."""
+        anchors = self._anchors.get(item_id)
+        if anchors is None or not anchors.locked:
+            query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
+            row = self._conn.execute(query, {"b_id": item_id}).first()
+            if row is None:
+                raise StoreError(f"no item {item_id} to chain to / 没有可链接的事项 {item_id}")
+            anchors = self._anchors[item_id] = _anchors(row, locked=True)
+        return anchors
+
+    def _history_head(self, item_id: int, seq: int, anchors: _Anchors) -> str:
         """The hash the item's row number ``seq`` chains to."""
         if seq == 1:
             return audit_log.GENESIS
-        head = self._history_heads.get(item_id)
-        if head is None:
-            head = self._conn.execute(_HISTORY_HEAD, {"b_id": item_id}).scalar()
+        head = anchors.history
         if head is None:  # no anchor (a damaged item row): continue from its last row
             head = self._conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
         return head if head is not None else audit_log.GENESIS
@@ -446,7 +512,30 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- audit -------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        audit_log.append(self._conn, self.sqlite, values_of(typed(AuditRecord, values)))
+        """An item's chain is anchored on its row (ordered by its row lock); a chain that
+        names no item, in ``audit_heads``."""
+        record = values_of(typed(AuditRecord, values))
+        item_id = record.get("item_id")
+        anchors = self._item_anchors(item_id) if item_id is not None else None
+        if anchors is None:
+            audit_log.append(self._conn, self.sqlite, record)
+            return
+        if anchors.audit_seq is None or anchors.audit_head is None:
+            # no anchor (a damaged item row): continue from the chain's last record
+            head = audit_log.tail(self._conn, audit_log.chain_of(record))
+        else:
+            head = (anchors.audit_seq, anchors.audit_head)
+        written = audit_log.append(self._conn, self.sqlite, record, head)
+        anchors.audit_seq = written["chain_seq"]
+        anchors.audit_head = written["hash"]
+        anchors.moved = True
+
+    def _item_anchors(self, item_id: int) -> _Anchors | None:
+        """The anchors of an item that exists, else None (its chain is anchored apart)."""
+        try:
+            return self._anchors_of(item_id)
+        except StoreError:
+            return None
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
         rows = self._conn.execute(
@@ -543,7 +632,9 @@ class SqlStore:
     def write(self) -> Iterator[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._translated(), self.engine.begin() as conn:
-            yield SqlTx(conn, self.sqlite)
+            tx = SqlTx(conn, self.sqlite)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
@@ -583,7 +674,9 @@ class SqlStore:
             @contextmanager
             def transaction() -> Iterator[SqlTx]:
                 with conn.begin():
-                    yield SqlTx(conn, self.sqlite)
+                    tx = SqlTx(conn, self.sqlite)
+                    yield tx
+                    tx.flush()
 
             yield transaction
 

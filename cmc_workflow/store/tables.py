@@ -98,6 +98,18 @@ items = Table(
         nullable=True,
         comment="hash of the item's last history row (the anchor of its history chain)",
     ),
+    Column(
+        "audit_seq",
+        Integer,
+        nullable=True,
+        comment="position of the last record of the item's audit chain (its anchor)",
+    ),
+    Column(
+        "audit_head",
+        String(64),
+        nullable=True,
+        comment="hash of the last record of the item's audit chain (its anchor)",
+    ),
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
     Index("ix_items_parent", "parent_id"),
