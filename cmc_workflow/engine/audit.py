@@ -117,7 +117,7 @@ def refusal(
     )
     named = workflow if isinstance(workflow, str) else None
     try:
-        with core.store.write() as tx:
+        with core.write() as tx:
             record(
                 tx,
                 actor,
@@ -152,7 +152,7 @@ def system_refusal(
 ) -> None:
     """Record a refused system step in its own transaction (the step's rolled back)."""
     now = core.now()
-    with core.store.write() as tx:
+    with core.write() as tx:
         row = tx.item(item_id)
         record(
             tx,

@@ -12,7 +12,7 @@ import structlog
 
 from cmc_workflow import steps as steps_
 from cmc_workflow.compiler import CompiledWorkflow, Edge
-from cmc_workflow.engine import audit, checks, delivery, links, queries, transition
+from cmc_workflow.engine import audit, checks, delivery, links, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, PolicyDenied
@@ -38,7 +38,7 @@ def start(
     try:
         actor = caller = core.resolved(actor)
         checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
-        with core.store.write() as tx:
+        with core.write() as tx:
             if parent_id is not None:
                 core.load(tx, parent_id)  # a missing parent is not found, not a race
             ctx = CommandContext(tx, actor, "start", now, core.claim_until(now, 0), claim=claim)
@@ -49,9 +49,8 @@ def start(
         audit.refusal(core, caller, "start", workflow, None, None, exc, now)
         raise
     log.info("item_started", workflow=workflow, item_id=row.id, state=row.state, actor=actor.id)
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, row.id)
-    return core.item(row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(row.id, (row, version)))  # as a handler left it, if one ran
 
 
 def fire(
@@ -74,7 +73,7 @@ def fire(
             data=data,
         )
         form = dict(data or {})
-        with core.store.write() as tx:
+        with core.write() as tx:
             row = core.load(tx, item_id, lock=True)
             workflow = row.workflow_id
             if expected_version is not None and row.version != expected_version:
@@ -110,9 +109,8 @@ def fire(
         state=new_row.state,
         actor=actor.id,
     )
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, item_id)  # a handler moved it on already
-    return core.item(new_row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(item_id, (new_row, version)))  # as a handler left it, if one ran
 
 
 def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
@@ -205,7 +203,7 @@ def fire_system(
         done = system_step(core, tx, item_id, trigger, state, visit, reason, inline=False)
         return None if done is None else core.item(done[0], done[1])
     try:
-        with core.store.write() as own:
+        with core.write() as own:
             done = system_step(core, own, item_id, trigger, state, visit, reason, inline=True)
     except PolicyDenied as exc:
         audit.system_refusal(core, exc, "timer", item_id, trigger, reason)
@@ -213,9 +211,8 @@ def fire_system(
     if done is None:
         return None
     new_row, version, outbox = done
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, item_id)
-    return core.item(new_row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(item_id, (new_row, version)))
 
 
 def system_step(

@@ -180,8 +180,11 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Release the database connections."""
-        self._core.store.close()
+        """Write the pending delivery marks, then release the database connections."""
+        try:
+            self._core.marks.close()
+        finally:
+            self._core.store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -284,7 +287,9 @@ class Engine:
         return queries.inbox(self._core, actor)
 
     def outbox(self, item_id: int) -> list[OutboxRow]:
-        """The side effects recorded for an item and their delivery state."""
+        """The side effects recorded for an item and their delivery state (this engine's
+        delivery marks that wait for its next write are written first)."""
+        self._core.marks.flush()
         return queries.outbox(self._core, item_id)
 
     def audit_trail(self, item_id: int) -> list[dict[str, Any]]:

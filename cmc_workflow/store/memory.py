@@ -377,6 +377,10 @@ class MemoryTx(MemoryTimeQueries):
         )
         return True
 
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        for outbox_id, at in delivered:
+            self.finish_outbox(outbox_id, runner, at)
+
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:

@@ -553,6 +553,11 @@ class StoreTx(Protocol):
         """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         ...
 
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        """Mark claimed rows delivered, each at its own time (``(outbox id, delivered at)``),
+        in one statement; a row whose claim was lost meanwhile is left as it is."""
+        ...
+
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:

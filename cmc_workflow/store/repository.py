@@ -491,6 +491,14 @@ class SqlTx(TimeQueries, ReportQueries):
         )
         return result.rowcount == 1
 
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        """One executemany of the prebuilt statement."""
+        if delivered:
+            self._conn.execute(
+                _FINISH_OUTBOX,
+                [{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered],
+            )
+
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:

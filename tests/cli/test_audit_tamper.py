@@ -196,8 +196,7 @@ def rows_of_heads(conn: Connection) -> list[dict[str, Any]]:
     anchors = [dict(r._mapping) for r in conn.execute(select(audit_heads))]
     on_items = conn.execute(select(items.c.id, items.c.audit_seq, items.c.audit_head))
     return anchors + [
-        {"chain": f"item:{r.id}", "chain_seq": r.audit_seq, "hash": r.audit_head}
-        for r in on_items
+        {"chain": f"item:{r.id}", "chain_seq": r.audit_seq, "hash": r.audit_head} for r in on_items
     ]
 
 

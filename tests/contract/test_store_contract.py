@@ -380,6 +380,28 @@ def test_outbox_rows_are_unique_by_idempotency_key(store: StorePort) -> None:
         assert tx.count_pending_outbox() == 2
 
 
+def test_delivered_rows_are_marked_together_each_at_its_time(store: StorePort) -> None:
+    """``finish_outbox_many``: the marks of several deliveries in one statement; a row
+    whose claim went to another runner, or that is marked already, is left alone."""
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        tx.insert_outbox([message(item_id, k) for k in ("a", "b", "c")])
+    lease = dt.timedelta(minutes=5)
+    with store.write() as tx:
+        a, b, c = tx.claim_outbox(T0, "r1", lease, 10, handler_names=HANDLERS)
+        tx.finish_outbox_many([], "r1")
+    with store.write() as tx:  # c's lease ran out and r2 took it over
+        assert [r.id for r in tx.claim_outbox(at(6), "r2", lease, 1, handler_names=[])] == [a.id]
+    with store.write() as tx:
+        assert tx.finish_outbox(b.id, "r1", at(1))
+        tx.finish_outbox_many([(a.id, at(2)), (b.id, at(3)), (c.id, at(4))], "r1")
+    with store.read() as tx:
+        rows = {r.id: r for r in tx.outbox_of(item_id)}
+    assert rows[a.id].delivered_at is None  # r2 holds its claim now
+    assert (rows[b.id].delivered_at, rows[b.id].attempts) == (at(1), 1)  # marked once
+    assert (rows[c.id].delivered_at, rows[c.id].attempts) == (at(4), 1)
+
+
 def test_outbox_claims_carry_a_lease_and_only_the_claimer_finishes(store: StorePort) -> None:
     _, item_id = seeded(store)
     with store.write() as tx:
