@@ -30,13 +30,14 @@ registers a burst at the cost of one commit.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 
+from cmc_workflow import inputs
 from cmc_workflow.engine import audit, checks, commands, delivery, queries, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
@@ -44,8 +45,11 @@ from cmc_workflow.errors import EngineError, FieldError, InputInvalid
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, StoreTx
+from cmc_workflow.store.port import ItemUpdate, NewItem
 
 log = structlog.get_logger("cmc_workflow.engine")
+
+_E = TypeVar("_E")
 
 MAX_BATCH = 1000
 """The most commands one batch may hold: one transaction holds SQLite's write lock (or
@@ -181,18 +185,23 @@ def start_many(
     refuse_oversized(core, "start_many", actor, len(entries))
     now = core.now()
     actors = _Actors(core)
-    done: list[_Done | Refusal] = []
-    with core.store.write() as tx:
-        for entry in entries:
-            data, parent_id, who = _start_entry(entry, actor)
-            try:
-                with tx.savepoint():
-                    resolved = actors.resolved(who)
-                    done.append(_start_one(core, tx, resolved, workflow, data, parent_id, now))
-            except EngineError as exc:
-                audit.refusal(core, who, "start", workflow, None, None, exc, now, tx=tx)
-                done.append(Refusal.of(exc))
-    return _delivered(core, done, "start_many", workflow)
+
+    def one(tx: StoreTx, entry: StartEntry | Mapping[str, Any]) -> _Done:
+        data, parent_id, who = _start_entry(entry, actor)
+        resolved = actors.resolved(who)
+        checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
+        if parent_id is not None:
+            core.load(tx, parent_id)  # a missing parent is not found, not a race
+        values = dict(data) if isinstance(data, Mapping) else {}  # None: no data
+        ctx = CommandContext(tx, resolved, "start", now, core.claim_until(now, 0))
+        row, version, outbox = transition.start_in(core, ctx, workflow, values, parent_id)
+        return _Done(row, version, outbox)
+
+    def refuse(tx: StoreTx, entry: StartEntry | Mapping[str, Any], exc: EngineError) -> None:
+        who = _start_entry(entry, actor)[2]
+        audit.refusal(core, who, "start", workflow, None, None, exc, now, tx=tx)
+
+    return _delivered(core, _committed(core, entries, one, refuse), "start_many", workflow)
 
 
 def _start_entry(
@@ -204,74 +213,205 @@ def _start_entry(
     return entry, None, actor
 
 
-def _start_one(
-    core: Core,
-    tx: StoreTx,
-    actor: Actor,
-    workflow: str,
-    data: object,
-    parent_id: int | None,
-    now: dt.datetime,
-) -> _Done:
-    """One start of a batch, in its savepoint (as :func:`commands.start` runs it alone)."""
-    checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
-    if parent_id is not None:
-        core.load(tx, parent_id)  # a missing parent is not found, not a race
-    values = dict(data) if isinstance(data, Mapping) else {}  # None: no data
-    ctx = CommandContext(tx, actor, "start", now, core.claim_until(now, 0))
-    row, version, outbox = transition.start_in(core, ctx, workflow, values, parent_id)
-    return _Done(row, version, outbox)
-
-
 def fire_many(core: Core, entries: Iterable[FireEntry]) -> list[Outcome]:
     """Fire each entry's trigger in one transaction (see :meth:`Engine.fire_many`)."""
     entries = list(entries)
     refuse_oversized(core, "fire_many", entries[0].actor if entries else None, len(entries))
     now = core.now()
     actors = _Actors(core)
+
+    def one(tx: StoreTx, entry: FireEntry) -> _Done:
+        resolved = actors.resolved(entry.actor)
+        checks.check_inputs(
+            texts={"trigger": entry.trigger},
+            ids={"item_id": entry.item_id, "expected_version": entry.expected_version},
+            data=entry.data,
+        )
+        row = commands.locked(core, tx, entry.item_id, entry.trigger, entry.expected_version)
+        ctx = CommandContext(tx, resolved, "fire", now, core.claim_until(now, 0))
+        form = dict(entry.data or {})
+        new_row, version, outbox = commands.fire_in(
+            core, ctx, row, entry.trigger, form, entry.expected_version
+        )
+        return _Done(new_row, version, outbox)
+
+    def refuse(tx: StoreTx, entry: FireEntry, exc: EngineError) -> None:
+        item_id, trigger = entry.item_id, entry.trigger
+        row = tx.item(item_id) if _storable_id(item_id) else None
+        workflow = row.workflow_id if row is not None else None
+        audit.refusal(core, entry.actor, "fire", workflow, item_id, trigger, exc, now, tx=tx)
+
+    return _delivered(core, _committed(core, entries, one, refuse), "fire_many", None)
+
+
+def _storable_id(item_id: object) -> bool:
+    """Whether ``item_id`` can name a stored item (the input check refuses the rest)."""
+    return isinstance(item_id, int) and inputs.int_problem("item_id", item_id) is None
+
+
+_READS = frozenset(
+    {
+        "find_definition",
+        "definition",
+        "definitions_of",
+        "open_definition_ids",
+        "open_items",
+        "children",
+        "open_children",
+        "last_entries",
+        "history",
+        "last_command",
+        "outbox_of",
+        "has_due_outbox",
+        "count_pending_outbox",
+        "audit_of",
+        "item_data",
+        "item_forms",
+        "definition_sources",
+        "next_due_at",
+        "clock_timers",
+        "timers_of",
+        "upcoming_timers",
+        "count_timers",
+        "active_clocks",
+        "clock",
+        "clocks_of",
+        "provisional_clocks",
+        "overdue_clocks",
+        "cursors",
+        "runs_of",
+        "latest_runs",
+        "has_stale_runs",
+        "runner_rows",
+    }
+)
+"""Operations of :class:`StoreTx` that only read (besides ``item``, ``records`` and
+``savepoint``, which :class:`BatchTx` handles itself); any other counts as a write."""
+
+
+class BatchTx:
+    """A batch's transaction as its commands see it: every operation of the
+    :class:`~cmc_workflow.store.StoreTx` it wraps (by delegation), and two things more.
+
+    - ``writes`` counts the calls of operations that may write (all but the reads of
+      :data:`_READS`): a command after which the count has not moved wrote nothing, so
+      its refusal has nothing to undo.
+    - The answers of ``records`` are kept for the batch: the policies ask for the same
+      actor's training records on every command. The items they are read from change only
+      through ``insert_item`` and ``update_item``, which forget the answers about the
+      item's workflow (all of them when its workflow is not known); :meth:`forget` drops
+      everything after a command's writes were rolled back. On PostgreSQL the batch thus
+      judges by the records as they stood when it first asked (a record another
+      transaction commits meanwhile counts from the next batch on).
+    """
+
+    def __init__(self, tx: StoreTx) -> None:
+        self._tx = tx
+        self.writes = 0
+        self._records: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._workflows: dict[int, str] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._tx, name)
+        if name not in _READS:
+            self.writes += 1
+        return found
+
+    def forget(self) -> None:
+        """Drop every kept answer (a command's writes were rolled back)."""
+        self._records.clear()
+        self._workflows.clear()
+
+    def _changed(self, workflow: str | None) -> None:
+        if workflow is None:
+            self._records.clear()
+            return
+        for key in [k for k in self._records if k[0] == workflow]:
+            del self._records[key]
+
+    def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        row = self._tx.item(item_id, lock=lock)
+        if row is not None:
+            self._workflows[item_id] = row.workflow_id
+        return row
+
+    def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
+        self.writes += 1
+        workflow = values.workflow_id if isinstance(values, NewItem) else values["workflow_id"]
+        self._changed(workflow)
+        item_id = self._tx.insert_item(values)
+        self._workflows[item_id] = workflow
+        return item_id
+
+    def update_item(
+        self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
+    ) -> None:
+        self.writes += 1
+        self._changed(self._workflows.get(item_id))
+        self._tx.update_item(item_id, expected_version, values)
+
+    def records(
+        self, workflow_id: str, states: Sequence[str], field: str, value: str
+    ) -> list[dict[str, Any]]:
+        key = (workflow_id, tuple(states), field, value)
+        found = self._records.get(key)
+        if found is None:
+            found = self._records[key] = self._tx.records(workflow_id, states, field, value)
+        return [dict(data) for data in found]  # fresh, as the store gives them
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        return self._tx.savepoint()
+
+
+class _Again(Exception):
+    """A command was refused after it wrote: the batch runs again, with savepoints."""
+
+
+def _committed(
+    core: Core,
+    entries: Sequence[_E],
+    one: Callable[[StoreTx, _E], _Done],
+    refuse: Callable[[StoreTx, _E, EngineError], None],
+) -> list[_Done | Refusal]:
+    """Run ``one`` for each entry in one write transaction; a refusal (``refuse`` audits
+    it in the same transaction) undoes only the refused command's writes.
+
+    Most refusals come before a command writes anything (roles, form, policies), and a
+    savepoint costs more than many a command's statements. So the batch first runs
+    without savepoints; should a command be refused after it wrote, the transaction is
+    rolled back and the whole batch runs again with a savepoint per command (same
+    ``now``, same order: the outcomes are those of the run that commits)."""
+    try:
+        return _attempt(core, entries, one, refuse, savepoints=False)
+    except _Again:
+        return _attempt(core, entries, one, refuse, savepoints=True)
+
+
+def _attempt(
+    core: Core,
+    entries: Sequence[_E],
+    one: Callable[[StoreTx, _E], _Done],
+    refuse: Callable[[StoreTx, _E, EngineError], None],
+    *,
+    savepoints: bool,
+) -> list[_Done | Refusal]:
     done: list[_Done | Refusal] = []
-    with core.store.write() as tx:
+    with core.store.write() as real:
+        view = BatchTx(real)
+        tx = cast("StoreTx", view)  # the port's operations, by delegation
         for entry in entries:
-            workflow: str | None = None
+            writes = view.writes
             try:
-                with tx.savepoint():
-                    actor = actors.resolved(entry.actor)
-                    checks.check_inputs(
-                        texts={"trigger": entry.trigger},
-                        ids={"item_id": entry.item_id, "expected_version": entry.expected_version},
-                        data=entry.data,
-                    )
-                    row = commands.locked(
-                        core, tx, entry.item_id, entry.trigger, entry.expected_version
-                    )
-                    workflow = row.workflow_id
-                    done.append(_fire_one(core, tx, actor, row, entry, now))
+                with real.savepoint() if savepoints else nullcontext():
+                    done.append(one(tx, entry))
             except EngineError as exc:
-                audit.refusal(
-                    core,
-                    entry.actor,
-                    "fire",
-                    workflow,
-                    entry.item_id,
-                    entry.trigger,
-                    exc,
-                    now,
-                    tx=tx,
-                )
+                if view.writes != writes:
+                    if not savepoints:
+                        raise _Again from exc
+                    view.forget()  # what it read after its own writes is rolled back
+                refuse(tx, entry, exc)
                 done.append(Refusal.of(exc))
-    return _delivered(core, done, "fire_many", None)
-
-
-def _fire_one(
-    core: Core, tx: StoreTx, actor: Actor, row: ItemRow, entry: FireEntry, now: dt.datetime
-) -> _Done:
-    """One fire of a batch on its locked item, in its savepoint."""
-    ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))
-    form = dict(entry.data or {})
-    new_row, version, outbox = commands.fire_in(
-        core, ctx, row, entry.trigger, form, entry.expected_version
-    )
-    return _Done(new_row, version, outbox)
+    return done
 
 
 def _delivered(
