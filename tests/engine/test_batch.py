@@ -25,7 +25,7 @@ from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit, history, items
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, WORKFLOWS, audit_rows
-from tests.helpers.records import TRAINING, TRAINING_PLAN, train_staff
+from tests.helpers.records import TRAINER, TRAINING, TRAINING_PLAN, VALID_UNTIL, train_staff
 
 COMMENTS = [WORKFLOWS / "comments.yaml", WORKFLOWS / "illegal_content_report.yaml"]
 BUNDLED_POLICIES = [POLICIES / "roles.yaml", POLICIES / "comments.yaml", POLICIES / "training.yaml"]
@@ -276,3 +276,35 @@ def test_a_batch_at_the_bound_runs_and_an_empty_one_is_nothing(engine: Engine) -
     outcomes = engine.start_many("comments", [message(1)] * MAX_BATCH, actor=ASSISTANT)
     assert len(outcomes) == MAX_BATCH
     assert all(o.accepted for o in outcomes)
+
+
+@pytest.mark.req("TRN-3")
+def test_a_record_passed_earlier_in_the_batch_counts_for_the_commands_after_it(
+    engine: Engine,
+) -> None:
+    outcome = engine.start_many("comments", [message(1)], actor=ASSISTANT)[0]
+    assert outcome.item is not None
+    record = engine.start(
+        "training",
+        actor=TRAINER,
+        data={"trainee": UNTRAINED.id, "post": "ops_assistant", "course": "post_basics"}
+        | {"reason": "onboarding"},
+    )
+    engine.fire(record.id, "begin", actor=TRAINER)
+    classify = FireEntry(outcome.item.id, "classify", UNTRAINED, {"category": "other"})
+    passed = {"result": "pass", "score": 90, "valid_until": VALID_UNTIL}
+
+    outcomes = engine.fire_many(
+        [
+            classify,  # no record yet: refused (and the answer kept for the batch)
+            FireEntry(record.id, "finish", TRAINER),
+            FireEntry(record.id, "assess", TRAINER, passed),  # the record passes
+            classify,  # the kept answer was dropped with the record's change
+        ]
+    )
+
+    assert [o.accepted for o in outcomes] == [False, True, True, True]
+    assert outcomes[0].refusal is not None
+    assert outcomes[0].refusal.rule == "posts_trained"
+    assert outcomes[3].item is not None
+    assert outcomes[3].item.state == "other_open"
