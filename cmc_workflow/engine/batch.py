@@ -7,9 +7,10 @@ outbox rows and audit record — but all of them share one transaction and so on
 (one fsync on SQLite at ``synchronous=FULL``). Reader messages arrive in bursts; a batch
 registers a burst at the cost of one commit.
 
-- **Savepoints.** Each command runs in its own savepoint: a refused command rolls back
-  only what it wrote. Its refusal is audited in the batch's transaction, after its
-  savepoint rolled back, so that it commits with the batch and is never lost.
+- **A refusal undoes only its own command.** Most refusals come before a command writes
+  anything; one refused after it wrote makes the batch run again with a savepoint per
+  command (:func:`_committed`). The refusal is audited in the batch's transaction, after
+  the command's writes were rolled back, so that it commits with the batch.
 - **One outcome per entry**, in input order: the item as the command left it, or the
   refusal (:class:`Refusal`: the error, the rule, the message in English and Chinese).
   A refusal does not undo the other commands.
@@ -41,7 +42,7 @@ from cmc_workflow import inputs
 from cmc_workflow.engine import audit, checks, commands, delivery, queries, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
-from cmc_workflow.errors import EngineError, FieldError, InputInvalid
+from cmc_workflow.errors import EngineError, FieldError, FormInvalid, InputInvalid
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, StoreTx
@@ -97,11 +98,16 @@ class Refusal:
     @classmethod
     def of(cls, exc: EngineError) -> Refusal:
         """The refusal ``exc`` reports."""
+        message_zh = exc.reason_zh
+        if not message_zh and isinstance(exc, FormInvalid):
+            message_zh = "表单无效：" + "；".join(
+                f"{e.field}：{e.message_zh or e.message}" for e in exc.errors
+            )
         return cls(
             error=type(exc).__name__,
             rule=exc.code,
             message=str(exc),
-            message_zh=exc.reason_zh,
+            message_zh=message_zh,
             item_id=exc.item_id,
             trigger=exc.trigger,
             state=exc.state,
@@ -135,24 +141,17 @@ class _Done:
 
 class _Actors:
     """Each actor of a batch admitted and resolved once (by object: most batches carry
-    one actor for all their entries)."""
+    one actor for all their entries); an actor refused is judged again each time."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.seen: dict[int, tuple[object, Actor | EngineError]] = {}
+        self.seen: dict[int, tuple[object, Actor]] = {}
 
     def resolved(self, actor: object) -> Actor:
-        key = id(actor)
-        found = self.seen.get(key)
+        found = self.seen.get(id(actor))
         if found is None:
-            try:
-                value: Actor | EngineError = self.core.resolved(actor)
-            except EngineError as exc:
-                value = exc
-            found = (actor, value)  # keeps ``actor`` alive, so its id is not reused
-            self.seen[key] = found
-        if isinstance(found[1], EngineError):
-            raise found[1]
+            # the pair keeps ``actor`` alive, so that its id is not reused in the batch
+            found = self.seen[id(actor)] = (actor, self.core.resolved(actor))
         return found[1]
 
 
@@ -213,9 +212,9 @@ def _start_entry(
     return entry, None, actor
 
 
-def fire_many(core: Core, entries: Iterable[FireEntry]) -> list[Outcome]:
+def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> list[Outcome]:
     """Fire each entry's trigger in one transaction (see :meth:`Engine.fire_many`)."""
-    entries = list(entries)
+    entries = [e if isinstance(e, FireEntry) else FireEntry(**e) for e in given]
     refuse_oversized(core, "fire_many", entries[0].actor if entries else None, len(entries))
     now = core.now()
     actors = _Actors(core)

@@ -264,21 +264,23 @@ class Engine:
         and its own actor and parent when it names them).
 
         Each start is judged and recorded as :meth:`start` would (roles, data, policies;
-        history, clocks, outbox, audit), in a savepoint of its own: a refused start is
-        audited and reported in its :class:`Outcome` without undoing the others. Returns
+        history, clocks, outbox, audit); a refused start is undone alone (never the
+        others), audited in the batch's transaction and reported in its
+        :class:`Outcome`. Returns
         one outcome per entry, in input order. At most
         :data:`~cmc_workflow.engine.batch.MAX_BATCH` entries (more: :class:`InputInvalid`,
         nothing started). An error other than a refusal rolls the whole batch back and is
         raised; retrying the batch is then safe."""
         return batch.start_many(self._core, workflow, entries, actor)
 
-    def fire_many(self, entries: Iterable[FireEntry]) -> list[Outcome]:
-        """Fire a batch of triggers (:class:`FireEntry`: item, trigger, actor, form,
-        ``expected_version``) in one transaction (group commit), in input order, each
-        judged and recorded as :meth:`fire` would, in a savepoint of its own: a refusal
-        is audited and reported in its :class:`Outcome` without undoing the others.
-        Commands on the same item see each other (the second fires on the state the first
-        left). Bounds and failures as for :meth:`start_many`."""
+    def fire_many(self, entries: Iterable[FireEntry | Mapping[str, Any]]) -> list[Outcome]:
+        """Fire a batch of triggers in one transaction (group commit), in input order:
+        each entry a :class:`FireEntry` (item, trigger, actor, form ``data``,
+        ``expected_version``) or a mapping of its fields. Each command is judged and
+        recorded as :meth:`fire` would; a refused one is undone alone, audited, and
+        reported in its :class:`Outcome`. Commands on the same item see each other (the
+        second fires on the state the first left). Bounds and failures as for
+        :meth:`start_many`."""
         return batch.fire_many(self._core, entries)
 
     def allowed(self, item_id: int, actor: Actor) -> list[Allowed]:

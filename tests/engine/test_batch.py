@@ -127,6 +127,7 @@ def test_a_refused_start_is_audited_and_does_not_undo_the_others(
     assert form is not None
     assert form.error == "FormInvalid"
     assert "channel" in form.message
+    assert form.message_zh.startswith("表单无效：channel")  # Chinese first, per field
     assert policy is not None
     assert (policy.error, policy.rule) == ("PolicyDenied", "posts_trained")
     assert policy.message_zh  # the Chinese reason travels with the refusal
@@ -276,6 +277,20 @@ def test_a_batch_at_the_bound_runs_and_an_empty_one_is_nothing(engine: Engine) -
     outcomes = engine.start_many("comments", [message(1)] * MAX_BATCH, actor=ASSISTANT)
     assert len(outcomes) == MAX_BATCH
     assert all(o.accepted for o in outcomes)
+    assert outcomes[-1].item is not None
+    # a mapping of FireEntry's fields is an entry too
+    fired = engine.fire_many(
+        [
+            {
+                "item_id": outcomes[-1].item.id,
+                "trigger": "classify",
+                "actor": ASSISTANT,
+                "data": {"category": "suggestion"},
+            }
+        ]
+    )
+    assert fired[0].item is not None
+    assert fired[0].item.state == "suggestion_registered"
 
 
 @pytest.mark.req("TRN-3")
