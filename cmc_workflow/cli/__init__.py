@@ -16,7 +16,7 @@ from cmc_workflow import _signals as _signals
 
 import click
 
-from cmc_workflow.cli import audit, calendar, db, definitions, items, policy, run, time
+from cmc_workflow.cli import audit, batch, calendar, db, definitions, items, policy, run, time
 from cmc_workflow.cli import compliance as compliance_cli
 from cmc_workflow.cli import report as report_cli
 from cmc_workflow.cli.options import log_level_option, refuse_undecodable, threshold
@@ -55,6 +55,7 @@ def main(ctx: click.Context, log_format: str) -> None:
 for _command in [
     *definitions.COMMANDS,
     *items.COMMANDS,
+    *batch.COMMANDS,
     db.db_group,
     *run.COMMANDS,
     *time.COMMANDS,

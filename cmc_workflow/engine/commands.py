@@ -74,30 +74,10 @@ def fire(
         )
         form = dict(data or {})
         with core.write() as tx:
-            row = core.load(tx, item_id, lock=True)
+            row = locked(core, tx, item_id, trigger, expected_version)
             workflow = row.workflow_id
-            if expected_version is not None and row.version != expected_version:
-                raise ConflictError(
-                    f"item {item_id} is at version {row.version}, not {expected_version}: "
-                    "someone acted on it first; reload it",
-                    item_id=str(item_id),
-                    trigger=trigger,
-                    state=row.state,
-                    reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
-                    f"{expected_version}：已有人先行操作，请刷新后重试",
-                )
-            version = core.definitions.version(tx, row.definition_id)
-            wf = version.workflow
-            edge, clean = checks.choose(wf, row, trigger, actor, form)
-            data_after = {**row.data, **clean}
-            command = Command(
-                "fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now
-            )
-            transition.judge(core, command, tx)
-            if expected_version is None:
-                checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
             ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))
-            outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
+            new_row, version, outbox = fire_in(core, ctx, row, trigger, form, expected_version)
     except EngineError as exc:
         audit.refusal(core, caller, "fire", workflow, item_id, trigger, exc, now)
         raise
@@ -111,6 +91,49 @@ def fire(
     )
     moved = delivery.after_commit(core, outbox)
     return core.item(*moved.get(item_id, (new_row, version)))  # as a handler left it, if one ran
+
+
+def locked(
+    core: Core, tx: StoreTx, item_id: int, trigger: str, expected_version: int | None
+) -> ItemRow:
+    """The item a fire acts on, locked in ``tx`` (or :class:`ItemNotFound`, or a
+    :class:`ConflictError` when it is no longer at ``expected_version``)."""
+    row = core.load(tx, item_id, lock=True)
+    if expected_version is not None and row.version != expected_version:
+        raise ConflictError(
+            f"item {item_id} is at version {row.version}, not {expected_version}: "
+            "someone acted on it first; reload it",
+            item_id=str(item_id),
+            trigger=trigger,
+            state=row.state,
+            reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
+            f"{expected_version}：已有人先行操作，请刷新后重试",
+        )
+    return row
+
+
+def fire_in(
+    core: Core,
+    ctx: CommandContext,
+    row: ItemRow,
+    trigger: str,
+    form: dict[str, Any],
+    expected_version: int | None,
+) -> tuple[ItemRow, Version, Outbox]:
+    """Judge and write a fire of ``trigger`` on the :func:`locked` ``row`` in ``ctx.tx``
+    (a single command's transaction, or one command of a batch); returns the item as
+    written, its version and the outbox rows queued."""
+    tx, actor, now = ctx.tx, ctx.actor, ctx.now
+    version = core.definitions.version(tx, row.definition_id)
+    wf = version.workflow
+    edge, clean = checks.choose(wf, row, trigger, actor, form)
+    data_after = {**row.data, **clean}
+    command = Command("fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now)
+    transition.judge(core, command, tx)
+    if expected_version is None:
+        checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
+    return new_row, version, outbox
 
 
 def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
