@@ -44,7 +44,7 @@ elsewhere to compare.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, update
@@ -123,13 +123,19 @@ def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
 
 
 def append(
-    conn: Connection, sqlite: bool, values: Mapping[str, Any], head: Head | None = None
+    conn: Connection,
+    sqlite: bool,
+    values: Mapping[str, Any],
+    head: Head | None = None,
+    *,
+    insert: Callable[[Any, Sequence[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Append one record to its chain; returns the values written (hash included).
 
     ``head`` is the chain's anchor as the caller holds it under the item's row lock
     (``items.audit_seq``/``audit_head``, read with the item; ``(0, GENESIS)`` for a chain
-    that has no record yet): the caller moves the anchor on the item row. Without it the
+    that has no record yet): the caller moves the anchor on the item row. ``insert`` runs
+    the record's INSERT (the store's fast path), else the connection does. Without it the
     chain is anchored in ``audit_heads`` (an actor's chain, or an item id that names no
     item): the head row is read and moved here, and PostgreSQL takes an advisory lock on
     the chain until commit, since no row lock orders such a chain.
@@ -158,7 +164,10 @@ def append(
     record["prev_hash"] = head[1]
     record["hash"] = record_hash(record["prev_hash"], record)
     try:
-        conn.execute(_INSERT, record)
+        if insert is not None:
+            insert(_INSERT, [record])
+        else:
+            conn.execute(_INSERT, record)
     except IntegrityError as exc:
         if not occupied(exc, "uq_audit_chain_seq", "audit.chain"):
             raise

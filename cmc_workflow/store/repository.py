@@ -23,6 +23,7 @@ from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
+from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.port import (
     AuditRecord,
     DefinitionRow,
@@ -72,10 +73,6 @@ class _Anchors:
     moved: bool = False
 
 
-def _anchors(row: Any, *, locked: bool) -> _Anchors:
-    return _Anchors(row.history_head, row.audit_seq, row.audit_head, locked=locked)
-
-
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 
@@ -117,6 +114,7 @@ _SET_ANCHORS = (
     )
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+_INSERT_ONE_OUTBOX = insert(outbox).returning(outbox.c.id)
 _DUE_OUTBOX = (
     select(*_OUTBOX_COLUMNS)
     .where(
@@ -178,9 +176,12 @@ class SqlTx(TimeQueries, ReportQueries):
     queries are inherited from :mod:`~cmc_workflow.store.timers` and
     :mod:`~cmc_workflow.store.reports`)."""
 
-    def __init__(self, conn: Connection, sqlite: bool) -> None:
+    def __init__(self, conn: Connection, sqlite: bool, fast: Statements | None = None) -> None:
         self._conn = conn
         self.sqlite = sqlite
+        # the command's statements on the driver's cursor (store/fast.py), or None to run
+        # everything through SQLAlchemy's execution
+        self._fast = fast
         # item id -> its chain anchors as read (under its lock) or moved in this transaction
         self._anchors: dict[int, _Anchors] = {}
 
@@ -209,7 +210,7 @@ class SqlTx(TimeQueries, ReportQueries):
         store calls it before commit."""
         for item_id, anchors in self._anchors.items():
             if anchors.moved:
-                self._conn.execute(
+                self._changed(
                     _SET_ANCHORS,
                     {
                         "b_id": item_id,
@@ -288,7 +289,7 @@ class SqlTx(TimeQueries, ReportQueries):
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         row = values_of(typed(NewItem, values))
-        new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
+        new_id = self._insert_returning_id(_INSERT_ITEM, row)
         # a new item: both chains are empty, and nobody else sees the row before commit
         self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
         return new_id
@@ -297,14 +298,50 @@ class SqlTx(TimeQueries, ReportQueries):
         """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
         under BEGIN IMMEDIATE)."""
         query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
-        row = self._conn.execute(query, {"b_id": item_id}).first()
+        row = self._first(query, {"b_id": item_id})
         if row is None:
             return None
         known = self._anchors.get(item_id)
         if known is None or not known.locked:  # anchors moved here stay as moved
             locked = lock or self.sqlite  # SQLite: BEGIN IMMEDIATE holds every row
-            self._anchors[item_id] = _anchors(row, locked=locked)
-        return ItemRow(*row[:-3])
+            self._anchors[item_id] = _Anchors(
+                row["history_head"], row["audit_seq"], row["audit_head"], locked=locked
+            )
+        return ItemRow(**{name: row[name] for name in ItemRow.__slots__})
+
+    # -- running a statement: on the driver's cursor when the store may (store/fast.py) --
+    def _first(self, statement: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row of a prepared SELECT (or RETURNING) as a mapping, or None."""
+        if self._fast is not None:
+            return self._fast(statement).first(self._conn, values)
+        row = self._conn.execute(statement, values).first()
+        return None if row is None else dict(row._mapping)
+
+    def _changed(self, statement: Any, values: Mapping[str, Any]) -> int:
+        """Run a prepared UPDATE that sets ``values``' plain keys; rows changed."""
+        if self._fast is not None:
+            keys = [k for k in values if not k.startswith("b_")]
+            return self._fast(statement, keys).count(self._conn, values)
+        return int(self._conn.execute(statement, values).rowcount)
+
+    def _insert(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a prepared INSERT for every row (one executemany)."""
+        if self._fast is not None:
+            prepared = self._fast(statement, list(rows[0]))
+            if len(rows) == 1:
+                prepared.run(self._conn, rows[0]).close()
+            else:
+                prepared.run_many(self._conn, rows)
+            return
+        self._conn.execute(statement, list(rows))
+
+    def _insert_returning_id(self, statement: Any, row: Mapping[str, Any]) -> int:
+        """Run a prepared INSERT ... RETURNING id for one row; the new id."""
+        if self._fast is not None:
+            found = self._fast(statement, list(row)).first(self._conn, row)
+            assert found is not None
+            return int(found["id"])
+        return int(self._conn.execute(statement, row).scalar_one())
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
@@ -320,10 +357,10 @@ class SqlTx(TimeQueries, ReportQueries):
             params["history_head"] = anchors.history
             params["audit_seq"] = anchors.audit_seq
             params["audit_head"] = anchors.audit_head
-        result = self._conn.execute(_UPDATE_ITEM, params)
-        if anchors is not None and result.rowcount == 1:
+        changed = self._changed(_UPDATE_ITEM, params)
+        if anchors is not None and changed == 1:
             anchors.moved = False
-        if result.rowcount != 1:
+        if changed != 1:
             raise ConflictError(
                 f"item {item_id} was changed by another command (expected version "
                 f"{expected_version}); reload it and try again",
@@ -422,17 +459,19 @@ class SqlTx(TimeQueries, ReportQueries):
             anchors.history = row["hash"]
             anchors.moved = True
             chained.append(row)
-        self._conn.execute(_INSERT_HISTORY, chained)
+        self._insert(_INSERT_HISTORY, chained)
 
     def _anchors_of(self, item_id: int) -> _Anchors:
         """The item's anchors under its row lock (read and locked here if not held yet)."""
         anchors = self._anchors.get(item_id)
         if anchors is None or not anchors.locked:
             query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
-            row = self._conn.execute(query, {"b_id": item_id}).first()
+            row = self._first(query, {"b_id": item_id})
             if row is None:
                 raise StoreError(f"no item {item_id} to chain to / 没有可链接的事项 {item_id}")
-            anchors = self._anchors[item_id] = _anchors(row, locked=True)
+            anchors = self._anchors[item_id] = _Anchors(
+                row["history_head"], row["audit_seq"], row["audit_head"], locked=True
+            )
         return anchors
 
     def _history_head(self, item_id: int, seq: int, anchors: _Anchors) -> str:
@@ -451,14 +490,15 @@ class SqlTx(TimeQueries, ReportQueries):
         return [dict(r._mapping) for r in rows]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
-        row = self._conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
-        return dict(row._mapping) if row is not None else None
+        return self._first(_LAST_COMMAND, {"b_item": item_id})
 
     # -- outbox ------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         if not rows:
             return []
         values = [values_of(typed(OutboxMessage, r)) for r in rows]
+        if self._fast is not None:  # one row at a time: a driver's executemany returns nothing
+            return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
         return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
 
     def claim_outbox(
@@ -494,10 +534,11 @@ class SqlTx(TimeQueries, ReportQueries):
     def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
         """One executemany of the prebuilt statement."""
         if delivered:
-            self._conn.execute(
-                _FINISH_OUTBOX,
-                [{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered],
-            )
+            marks = [{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered]
+            if self._fast is not None:
+                self._fast(_FINISH_OUTBOX).run_many(self._conn, marks)
+            else:
+                self._conn.execute(_FINISH_OUTBOX, marks)
 
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
@@ -533,7 +574,7 @@ class SqlTx(TimeQueries, ReportQueries):
             head = audit_log.tail(self._conn, audit_log.chain_of(record))
         else:
             head = (anchors.audit_seq, anchors.audit_head)
-        written = audit_log.append(self._conn, self.sqlite, record, head)
+        written = audit_log.append(self._conn, self.sqlite, record, head, insert=self._insert)
         anchors.audit_seq = written["chain_seq"]
         anchors.audit_head = written["hash"]
         anchors.moved = True
@@ -587,9 +628,12 @@ def _retryable(exc: OperationalError) -> bool:
 class SqlStore:
     """The database behind the engine: opening, migrating and transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, fast: bool = True) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        self.fast = Statements(engine.dialect) if fast else None
+        """The command's statements on the driver's cursor (store/fast.py); None runs
+        every statement through SQLAlchemy's execution (the contract tests run both)."""
         self.read_only = is_read_only(engine)
         """True for a SQLite file this process may not write: reads work, writes raise
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
@@ -640,7 +684,7 @@ class SqlStore:
     def write(self) -> Iterator[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._translated(), self.engine.begin() as conn:
-            tx = SqlTx(conn, self.sqlite)
+            tx = SqlTx(conn, self.sqlite, self.fast)
             yield tx
             tx.flush()
 
@@ -652,7 +696,7 @@ class SqlStore:
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield SqlTx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite, self.fast)
 
     @contextmanager
     def snapshot(self) -> Iterator[SqlTx]:
@@ -670,7 +714,7 @@ class SqlStore:
             self.engine.connect().execution_options(**options, **READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield SqlTx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite, self.fast)
 
     @contextmanager
     def write_series(self) -> Iterator[Callable[[], AbstractContextManager[SqlTx]]]:
@@ -682,7 +726,7 @@ class SqlStore:
             @contextmanager
             def transaction() -> Iterator[SqlTx]:
                 with conn.begin():
-                    tx = SqlTx(conn, self.sqlite)
+                    tx = SqlTx(conn, self.sqlite, self.fast)
                     yield tx
                     tx.flush()
 
