@@ -98,6 +98,15 @@ _LAST_COMMAND = (
     .order_by(history.c.seq.desc())
     .limit(1)
 )
+_HISTORY = select(history).where(history.c.item_id == bindparam("b_id")).order_by(history.c.seq)
+_RECORDS = (
+    select(items.c.data)
+    .where(
+        items.c.workflow_id == bindparam("b_workflow"),
+        items.c.state.in_(bindparam("b_states", expanding=True)),
+    )
+    .order_by(items.c.id)
+)
 _LAST_HISTORY_HASH = (
     select(history.c.hash)
     .where(history.c.item_id == bindparam("b_id"))
@@ -206,20 +215,26 @@ class SqlTx(TimeQueries, ReportQueries):
 
     def flush(self) -> None:
         """Write the chain anchors moved since the item's row was last written (one
-        UPDATE per item; none when the command's own item UPDATE carried them). The
-        store calls it before commit."""
-        for item_id, anchors in self._anchors.items():
-            if anchors.moved:
-                self._changed(
-                    _SET_ANCHORS,
-                    {
-                        "b_id": item_id,
-                        "b_history": anchors.history,
-                        "b_audit_seq": anchors.audit_seq,
-                        "b_audit_head": anchors.audit_head,
-                    },
-                )
-                anchors.moved = False
+        executemany for every such item; nothing when the command's own item UPDATE
+        carried them). The store calls it before commit."""
+        moved = [
+            {
+                "b_id": item_id,
+                "b_history": anchors.history,
+                "b_audit_seq": anchors.audit_seq,
+                "b_audit_head": anchors.audit_head,
+            }
+            for item_id, anchors in self._anchors.items()
+            if anchors.moved
+        ]
+        if not moved:
+            return
+        if self._fast is not None:
+            self._fast(_SET_ANCHORS).run_many(self._conn, moved)
+        else:
+            self._conn.execute(_SET_ANCHORS, moved)
+        for anchors in self._anchors.values():
+            anchors.moved = False
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -403,9 +418,7 @@ class SqlTx(TimeQueries, ReportQueries):
         over the records in ``states``."""
         wanted = normal_id(value)
         rows = self._conn.execute(
-            select(items.c.data)
-            .where(items.c.workflow_id == workflow_id, items.c.state.in_(list(states)))
-            .order_by(items.c.id)
+            _RECORDS, {"b_workflow": workflow_id, "b_states": list(states)}
         ).scalars()
         return [
             dict(data)
@@ -484,10 +497,9 @@ class SqlTx(TimeQueries, ReportQueries):
         return head if head is not None else audit_log.GENESIS
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
-        rows = self._conn.execute(
-            select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
-        ).all()
-        return [dict(r._mapping) for r in rows]
+        if self._fast is not None:
+            return self._fast(_HISTORY).rows(self._conn, {"b_id": item_id})
+        return [dict(r._mapping) for r in self._conn.execute(_HISTORY, {"b_id": item_id})]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
         return self._first(_LAST_COMMAND, {"b_item": item_id})
