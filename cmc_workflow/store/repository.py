@@ -63,8 +63,12 @@ _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 # The statements of every command, built once: values travel as parameters, so
 # SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
 # (that cost more than SQLite's own work; see docs/performance.md).
-# the history head rides along with the item (last column), for chaining its next rows
-_SELECT_ITEM = select(*_ITEM_COLUMNS, items.c.history_head).where(items.c.id == bindparam("b_id"))
+# the history head and the facts ride along with the item (last columns): for chaining
+# its next rows, and for the policy's summary of its history
+_SELECT_ITEM = select(*_ITEM_COLUMNS, items.c.history_head, items.c.facts).where(
+    items.c.id == bindparam("b_id")
+)
+_ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
@@ -157,6 +161,8 @@ class SqlTx(TimeQueries, ReportQueries):
         self.sqlite = sqlite
         # item id -> hash of its last history row, as read or written in this transaction
         self._history_heads: dict[int, str | None] = {}
+        # item id -> its facts, as read or written in this transaction
+        self._facts: dict[int, dict[str, Any] | None] = {}
 
     @property
     def conn(self) -> Connection:
@@ -239,7 +245,10 @@ class SqlTx(TimeQueries, ReportQueries):
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         row = values_of(typed(NewItem, values))
+        if row["facts"] is None:
+            del row["facts"]  # SQL NULL, not a JSON null
         new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
+        self._facts[new_id] = row.get("facts")
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
@@ -250,17 +259,26 @@ class SqlTx(TimeQueries, ReportQueries):
         if row is None:
             return None
         self._history_heads[item_id] = row.history_head
-        return ItemRow(*row[:-1])
+        self._facts[item_id] = row.facts
+        return ItemRow(*row[:-2])
+
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        if item_id not in self._facts:
+            self._facts[item_id] = self._conn.execute(_ITEM_FACTS, {"b_id": item_id}).scalar()
+        return self._facts[item_id]
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
+        changes = values_of(typed(ItemUpdate, values))
+        if changes["facts"] is None:
+            del changes["facts"]  # kept as stored
         result = self._conn.execute(
             _UPDATE_ITEM,
             {
                 "b_id": item_id,
                 "b_version": expected_version,
-                **values_of(typed(ItemUpdate, values)),
+                **changes,
                 "version": expected_version + 1,
             },
         )
@@ -270,6 +288,8 @@ class SqlTx(TimeQueries, ReportQueries):
                 f"{expected_version}); reload it and try again",
                 item_id=str(item_id),
             )
+        if "facts" in changes:
+            self._facts[item_id] = changes["facts"]
 
     def open_definition_ids(self) -> list[int]:
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()

@@ -98,6 +98,12 @@ items = Table(
         nullable=True,
         comment="hash of the item's last history row (the anchor of its history chain)",
     ),
+    Column(
+        "facts",
+        JSONType,
+        nullable=True,
+        comment="what extensions keep about the item: the policy's summary of its history",
+    ),
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
     Index("ix_items_parent", "parent_id"),
