@@ -5,8 +5,9 @@ SQLite as shipped (WAL, ``synchronous=FULL``). Each item is walked through the e
 drafting, then given a long past of rework: pairs of history entries "submitted by the
 editor, rejected at the first review" (drafting is a rework state, so every pair is a new
 round), written through the store port in one transaction, up to the size measured. The
-editor submits once more (untimed: after the padding the item's policy summary is behind
-its history, and this first command folds it again), then three commands are timed:
+editor submits once more (untimed, while the items are prepared: after the padding the
+item's policy summary is behind its history, and this first command folds it again);
+then, the sizes taking turns item by item, three commands are timed:
 
 - ``first approve``: judged by separation of duties (``author_does_not_review``,
   ``distinct_reviewers``, ``corrector_does_not_review``) and the review checklist;
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import statistics
 import sys
@@ -219,22 +221,40 @@ def pad_through_commands(engine: Engine, item_id: int, pairs: int) -> None:
         engine.fire(item_id, "reject", actor=REVIEWER, data={"reason": "请修改"})
 
 
-def timed_commands(engine: Engine, item_id: int) -> list[float]:
-    """The untimed submit, then the three timed commands (seconds each)."""
+def submit(engine: Engine, item_id: int) -> None:
+    """The untimed submit after the padding: it folds the item's summary again."""
     item = engine.fire(item_id, "submit", actor=EDITOR, data={"content": "终稿"})
     assert item.state == "first_review"
-    clock = time.perf_counter
+
+
+def timed_commands(engine: Engine, item_id: int) -> list[Times]:
+    """The three timed commands on a submitted item: (wall, CPU) seconds each."""
     spent = []
     for trigger, actor, form in (
         ("approve", REVIEWER, CHECKLIST),
         ("approve", SECOND_REVIEWER, CHECKLIST),
         ("sign", OPS, {}),
     ):
-        start = clock()
+        start = stopwatch()
         item = engine.fire(item_id, trigger, actor=actor, data=form)
-        spent.append(clock() - start)
+        spent.append(elapsed(start))
     assert item.state == "publishing", item.state
     return spent
+
+
+Times = tuple[float, float]
+"""Wall-clock and CPU seconds of one command."""
+Results = dict[int, dict[str, list[Times]]]
+
+
+def stopwatch() -> Times:
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(start: Times) -> Times:
+    """Wall-clock seconds since ``start``, and this process's CPU seconds (the CPU time
+    does not count waiting for the disk or for other processes on a busy machine)."""
+    return time.perf_counter() - start[0], time.process_time() - start[1]
 
 
 def baseline_item(raw: SAEngine, entries: int) -> tuple[int, int]:
@@ -260,10 +280,10 @@ def baseline_item(raw: SAEngine, entries: int) -> tuple[int, int]:
     return item_id, 1
 
 
-def baseline_command(raw: SAEngine, item: list[int], read_history: bool) -> float:
-    """One command of the baseline on ``item`` ([id, version, seq]): seconds."""
+def baseline_command(raw: SAEngine, item: list[int], read_history: bool) -> Times:
+    """One command of the baseline on ``item`` ([id, version, seq]): (wall, CPU) seconds."""
     item_id, version, seq = item
-    start = time.perf_counter()
+    start = stopwatch()
     with raw.begin() as conn:
         if read_history:
             conn.execute(_HISTORY, {"b_id": item_id}).all()
@@ -285,16 +305,12 @@ def baseline_command(raw: SAEngine, item: list[int], read_history: bool) -> floa
             },
         )
     item[1], item[2] = version + 1, seq + 1
-    return time.perf_counter() - start
+    return elapsed(start)
 
 
-def measure(
-    backend: str, url: str, sizes: list[int], n_items: int, pad: str
-) -> dict[int, dict[str, list[float]]]:
-    """Seconds per command, per size and command (engine commands, then baselines)."""
-    results: dict[int, dict[str, list[float]]] = {
-        size: {name: [] for name in (*COMMANDS, *BASELINES)} for size in sizes
-    }
+def measure(backend: str, url: str, sizes: list[int], n_items: int, pad: str) -> Results:
+    """(wall, CPU) seconds per command, per size and command (engine, then baselines)."""
+    results: Results = {size: {name: [] for name in (*COMMANDS, *BASELINES)} for size in sizes}
     padder = pad_through_store if pad == "store" else pad_through_commands
     with Engine.open(
         url,
@@ -318,13 +334,16 @@ def measure(
                 for _ in range(n_items):
                     item_id = to_drafting(engine)
                     padder(engine, item_id, pairs)
+                    submit(engine, item_id)
                     prepared[size].append(item_id)
                     item_row, version = baseline_item(raw, HEAD + 2 * pairs + 1)
                     baselines[size].append([item_row, version, HEAD + 2 * pairs + 1])
             print(f"  {backend}: prepared in {time.perf_counter() - started:.1f} s", flush=True)
-            # warm up: statement caches, the first item's fold (not counted)
+            # warm up: statement caches (not counted); then a clean heap for every size
             warm = to_drafting(engine)
+            submit(engine, warm)
             timed_commands(engine, warm)
+            gc.collect()
             for n in range(n_items):
                 for size in sizes:
                     spent = timed_commands(engine, prepared[size][n])
@@ -340,20 +359,23 @@ def measure(
     return results
 
 
-def report(backend: str, results: dict[int, dict[str, list[float]]]) -> None:
+def report(backend: str, results: Results) -> None:
     sizes = sorted(results)
     base = sizes[0]
     names = (*COMMANDS, *BASELINES)
-    print(f"{backend}: median µs per command (ratio to {base} entries)")
-    header = f"{'entries':>8}" + "".join(f"  {name:>22}" for name in names)
-    print(header)
-    for size in sizes:
-        cells = []
-        for name in names:
-            median = statistics.median(results[size][name]) * 1e6
-            ratio = median / (statistics.median(results[base][name]) * 1e6)
-            cells.append(f"  {median:>12,.0f} ({ratio:4.2f}x)")
-        print(f"{size:>8,}" + "".join(f"{c:>24}" for c in cells))
+    for index, what in ((0, "wall-clock"), (1, "CPU")):
+
+        def median(size: int, name: str, index: int = index) -> float:
+            return statistics.median(t[index] for t in results[size][name]) * 1e6
+
+        print(f"{backend}: median {what} µs per command (ratio to {base} entries)")
+        print(f"{'entries':>8}" + "".join(f"  {name:>22}" for name in names))
+        for size in sizes:
+            cells = [
+                f"{median(size, name):>12,.0f} ({median(size, name) / median(base, name):4.2f}x)"
+                for name in names
+            ]
+            print(f"{size:>8,}" + "".join(f"  {c:>22}" for c in cells))
 
 
 @contextmanager
