@@ -17,7 +17,7 @@ from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.engine import audit, checks, links
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.errors import EngineError, NotPermitted
-from cmc_workflow.extensions import Change, Command, Visit
+from cmc_workflow.extensions import Appended, Change, Command, Visit
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.registry import Version
 from cmc_workflow.steps import Step
@@ -95,7 +95,8 @@ def start_in(
         "closed_at": now if wf.is_end(state) else None,
         "parent_id": parent_id,
     }
-    item_id = tx.insert_item(row_values)
+    facts = item_facts(core, tx, wf, None, steps)
+    item_id = tx.insert_item(row_values if facts is None else {**row_values, "facts": facts})
     # what was written, as it reads back (times in UTC): no re-select needed
     row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
     outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
@@ -145,18 +146,35 @@ def apply(
         "closed_at": now if wf.is_end(state) else None,
     }
     # history and the audit record first: the item's UPDATE then carries the anchors of
-    # both chains (no statement of their own)
+    # both chains (no statement of their own), and the extensions' facts
     outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
     audit.record(
         tx, actor, ctx.kind, wf.id, row.id, edge.trigger, "accepted", now, reason=ctx.reason
     )
-    tx.update_item(row.id, row.version, values)
+    facts = item_facts(core, tx, wf, row, steps)
+    tx.update_item(row.id, row.version, values if facts is None else {**values, "facts": facts})
     # the row as written (the UPDATE checked the version): no re-select needed
     new_row = replace(row, version=row.version + 1, **{**values, **utc_times(values)})
     left = Visit(row.state, row.visit) if moved else None
     after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
     outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)
     return outbox, new_row
+
+
+def item_facts(
+    core: Core, tx: StoreTx, wf: CompiledWorkflow, row: ItemRow | None, steps: list[Step]
+) -> dict[str, Any] | None:
+    """The facts to write with the item row once ``steps`` are in its history (None:
+    no extension keeps any, the stored facts stay as they are)."""
+    kept: dict[str, Any] | None = None
+    appended = Appended(wf, row, tuple(steps))
+    for extension in core.extensions:
+        found = extension.item_facts(tx, appended)
+        if found is not None:
+            kept = {**(kept or {}), **found}
+    if kept is None or row is None:
+        return kept
+    return {**(tx.item_facts(row.id) or {}), **kept}
 
 
 def persist_steps(

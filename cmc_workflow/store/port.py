@@ -57,6 +57,8 @@ class NewItem:
     updated_at: dt.datetime
     closed_at: dt.datetime | None = None
     parent_id: int | None = None
+    facts: dict[str, Any] | None = None
+    """What extensions keep about the item (:meth:`StoreTx.item_facts`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class ItemUpdate:
     seq: int
     updated_at: dt.datetime
     closed_at: dt.datetime | None = None
+    facts: dict[str, Any] | None = None
+    """The item's new facts (:meth:`StoreTx.item_facts`); None keeps the stored ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +475,13 @@ class StoreTx(Protocol):
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
         """Write the item's new state if nobody changed it since ``expected_version``."""
+        ...
+
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        """What extensions keep about the item (a JSON object: the policy's summary of its
+        history), as last written with the item row; None when never written (or no such
+        item). Read with the item row by :meth:`item`, so asking after it costs nothing.
+        The caller must not change the dict it gets."""
         ...
 
     def open_definition_ids(self) -> list[int]:

@@ -79,10 +79,13 @@ _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 # The statements of every command, built once: values travel as parameters, so
 # SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
 # (that cost more than SQLite's own work; see docs/performance.md).
-# the item's chain anchors ride along with it (the last three columns), for chaining its
-# next history rows and audit records
+# the item's chain anchors and its facts ride along with it (the last columns): for
+# chaining its next history rows and audit records, and the policy's summary of its history
 _ANCHORS = (items.c.history_head, items.c.audit_seq, items.c.audit_head)
-_SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS).where(items.c.id == bindparam("b_id"))
+_SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
+    items.c.id == bindparam("b_id")
+)
+_ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
@@ -193,6 +196,8 @@ class SqlTx(TimeQueries, ReportQueries):
         self._fast = fast
         # item id -> its chain anchors as read (under its lock) or moved in this transaction
         self._anchors: dict[int, _Anchors] = {}
+        # item id -> its facts, as read or written in this transaction
+        self._facts: dict[int, dict[str, Any] | None] = {}
 
     @property
     def conn(self) -> Connection:
@@ -203,14 +208,15 @@ class SqlTx(TimeQueries, ReportQueries):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested transaction: an error inside rolls back only what it wrote (and the
-        anchors it moved, which this transaction keeps until it writes them)."""
+        """A nested transaction: an error inside rolls back only what it wrote (and what
+        this transaction keeps of it: the anchors it moved, the facts it wrote)."""
         kept = {item_id: replace(a) for item_id, a in self._anchors.items()}
+        facts = dict(self._facts)
         try:
             with self._conn.begin_nested():
                 yield
         except BaseException:
-            self._anchors = kept
+            self._anchors, self._facts = kept, facts
             raise
 
     def flush(self) -> None:
@@ -304,9 +310,12 @@ class SqlTx(TimeQueries, ReportQueries):
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         row = values_of(typed(NewItem, values))
+        if row["facts"] is None:
+            del row["facts"]  # SQL NULL, not a JSON null
         new_id = self._insert_returning_id(_INSERT_ITEM, row)
         # a new item: both chains are empty, and nobody else sees the row before commit
         self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
+        self._facts[new_id] = row.get("facts")
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
@@ -322,7 +331,14 @@ class SqlTx(TimeQueries, ReportQueries):
             self._anchors[item_id] = _Anchors(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=locked
             )
+        self._facts[item_id] = row["facts"]
         return ItemRow(**{name: row[name] for name in ItemRow.__slots__})
+
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        if item_id not in self._facts:
+            found = self._first(_ITEM_FACTS, {"b_id": item_id})
+            self._facts[item_id] = None if found is None else found["facts"]
+        return self._facts[item_id]
 
     # -- running a statement: on the driver's cursor when the store may (store/fast.py) --
     def _first(self, statement: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -361,10 +377,13 @@ class SqlTx(TimeQueries, ReportQueries):
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
+        changes = values_of(typed(ItemUpdate, values))
+        if changes["facts"] is None:
+            del changes["facts"]  # kept as stored
         params = {
             "b_id": item_id,
             "b_version": expected_version,
-            **values_of(typed(ItemUpdate, values)),
+            **changes,
             "version": expected_version + 1,
         }
         anchors = self._anchors.get(item_id)
@@ -381,6 +400,8 @@ class SqlTx(TimeQueries, ReportQueries):
                 f"{expected_version}); reload it and try again",
                 item_id=str(item_id),
             )
+        if "facts" in changes:
+            self._facts[item_id] = changes["facts"]
 
     def open_definition_ids(self) -> list[int]:
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()

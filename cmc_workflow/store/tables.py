@@ -110,6 +110,12 @@ items = Table(
         nullable=True,
         comment="hash of the last record of the item's audit chain (its anchor)",
     ),
+    Column(
+        "facts",
+        JSONType,
+        nullable=True,
+        comment="what extensions keep about the item: the policy's summary of its history",
+    ),
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
     Index("ix_items_parent", "parent_id"),
