@@ -24,7 +24,7 @@ from cmc_workflow import Actor, Engine
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import PolicyDenied
-from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.extensions import Change, Command, Extension
 from cmc_workflow.store import StoreTx
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import audit, timers
@@ -41,6 +41,7 @@ roles:
 data:
   keep: {type: boolean, required: false}
   deny: {type: boolean, required: false}
+  late: {type: boolean, required: false}
 start: {state: proposed, roles: [editor]}
 states:
   proposed:
@@ -82,6 +83,15 @@ class RefuseDenied(Extension):
     def check(self, command: Command, tx: StoreTx) -> None:
         if command.kind != "start" and command.data.get("deny"):
             raise PolicyDenied("test-deny", "the engine may not expire it", "引擎不得使其过期")
+
+
+class RefuseAfterItWrote(Extension):
+    """Refuses the engine's step on items whose data say ``late``, after the step wrote its
+    history and the clocks stopped (an extension's after_change runs last)."""
+
+    def after_change(self, tx: StoreTx, change: Change) -> None:
+        if change.kind != "start" and change.data.get("late"):
+            raise PolicyDenied("test-late", "refused after the step wrote", "写入后被拒绝")
 
 
 def commits_during(engine: Engine, run: Any) -> tuple[Any, int]:
@@ -160,6 +170,32 @@ def test_a_refused_or_failing_step_in_a_group_does_not_undo_the_others(
         assert fired == 2 * 3 + 2  # claimed and handled: fired, failed; not the cancelled
         with engine.store.read() as tx:
             assert tx.verify_audit().ok  # the chains hold across the rolled-back steps
+
+
+def test_a_step_refused_after_it_wrote_leaves_the_chains_whole_for_the_rest_of_the_group(
+    db_url: str, folder: Path
+) -> None:
+    clock = FakeClock(T0)
+    clocks = Clocks(WorkingCalendar(), group=50)
+    with Engine.open(
+        db_url, workflows=folder, clock=clock, extensions=[clocks, RefuseAfterItWrote()]
+    ) as engine:
+        late = engine.start("expiring", actor=EDITOR, data={"late": True}).id
+        plain = engine.start("expiring", actor=EDITOR).id
+        clock.now = LATER
+        _fired, commits = commits_during(engine, lambda: clocks.run_due(LATER))
+        assert commits == 2  # the read that found work due, and one group
+
+        # the refused step's history, audit and clock changes rolled back to its savepoint;
+        # the same item's warning and breach, later in the group, chain on what is left
+        assert engine.get(late).state == "proposed"
+        assert [h.trigger for h in engine.history(late)] == [None]  # the start alone
+        assert statuses(clocks, late) == {"fire": "failed", "warn": "fired", "breach": "fired"}
+        assert [c.status for c in clocks.clocks(late)] == ["breached"]  # running, past due
+        assert engine.get(plain).state == "expired"
+        with engine.store.read() as tx:
+            verified = tx.verify_audit()
+        assert verified.ok, verified.findings
 
 
 STALL = """
