@@ -623,6 +623,17 @@ class StoreTx(Protocol):
         (no other runner gets it), with its item's state visit and its clock."""
         ...
 
+    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+        """Up to ``limit`` pending timers due at ``now``, earliest first, claimed for this
+        transaction (no other runner gets any of them until it ends), each with its item's
+        state visit and its clock as they were when claimed."""
+        ...
+
+    def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:
+        """A timer claimed by this transaction, read again with its item and clock as they
+        are now; None when it is no longer pending and due at ``now``."""
+        ...
+
     def finish_timer(
         self,
         timer_id: int,
@@ -634,12 +645,23 @@ class StoreTx(Protocol):
         """Mark a claimed timer fired, stale (its state was left) or failed."""
         ...
 
+    def finish_timers(
+        self, done: Sequence[tuple[int, str, str | None]], now: dt.datetime, runner: str
+    ) -> None:
+        """Mark claimed timers, each ``(timer id, status, error)``, in one statement."""
+        ...
+
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         """The timers of a clock in ``status``, earliest first."""
         ...
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
+        ...
+
+    def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
+        """Cancel every pending or paused timer of the clocks (stopped clocks), in one
+        statement; returns how many."""
         ...
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
