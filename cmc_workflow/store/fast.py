@@ -44,7 +44,8 @@ class Prepared:
         compiled = cast(
             "SQLCompiler",
             statement.compile(  # type: ignore[attr-defined]
-                dialect=dialect, column_keys=list(keys) if keys is not None else None
+                dialect=dialect,
+                column_keys=list(keys) if keys is not None else None,
             ),
         )
         prefetch = getattr(compiled, "insert_prefetch", []) + getattr(
@@ -65,8 +66,8 @@ class Prepared:
         self._binds: list[tuple[str, str | None, Processor, Any]] = []
         for name in self._names:
             bind = binds[name]
-            if bind.expanding:
-                raise ValueError(f"an expanding parameter (IN list): {bind.key}")
+            if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
+                raise ValueError(f"an IN list, expanded per call: {bind.key}")
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.required:
                 self._binds.append((name, bind.key, processor, None))
@@ -188,3 +189,51 @@ class Statements:
             prepared = self._prepared[key] = Prepared(statement, self._dialect, keys)
             self._keep.append(statement)
         return prepared
+
+
+class Runs:
+    """Running a prebuilt statement in a transaction: on the driver's cursor when the
+    store has its :class:`Statements` (``_fast``), else through SQLAlchemy. Mixed into
+    the SQL transaction and its query mixins."""
+
+    _conn: Connection
+    _fast: Statements | None
+
+    def _first(self, statement: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row of a prepared SELECT (or RETURNING) as a mapping, or None."""
+        if self._fast is not None:
+            return self._fast(statement).first(self._conn, values)
+        row = self._conn.execute(statement, values).first()
+        return None if row is None else dict(row._mapping)
+
+    def _rows(self, statement: Any, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row of a prepared SELECT as mappings."""
+        if self._fast is not None:
+            return self._fast(statement).rows(self._conn, values)
+        return [dict(r._mapping) for r in self._conn.execute(statement, values)]
+
+    def _changed(self, statement: Any, values: Mapping[str, Any]) -> int:
+        """Run a prepared UPDATE that sets ``values``' plain keys; rows changed."""
+        if self._fast is not None:
+            keys = [k for k in values if not k.startswith("b_")]
+            return self._fast(statement, keys).count(self._conn, values)
+        return int(self._conn.execute(statement, values).rowcount)
+
+    def _insert(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a prepared INSERT for every row (one executemany)."""
+        if self._fast is not None:
+            prepared = self._fast(statement, list(rows[0]))
+            if len(rows) == 1:
+                prepared.run(self._conn, rows[0]).close()
+            else:
+                prepared.run_many(self._conn, rows)
+            return
+        self._conn.execute(statement, list(rows))
+
+    def _insert_returning_id(self, statement: Any, row: Mapping[str, Any]) -> int:
+        """Run a prepared INSERT ... RETURNING id for one row; the new id."""
+        if self._fast is not None:
+            found = self._fast(statement, list(row)).first(self._conn, row)
+            assert found is not None
+            return int(found["id"])
+        return int(self._conn.execute(statement, row).scalar_one())

@@ -8,7 +8,7 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -108,6 +108,11 @@ _RECORDS = (
         items.c.workflow_id == bindparam("b_workflow"),
         items.c.state.in_(bindparam("b_states", expanding=True)),
     )
+    .order_by(items.c.id)
+)
+_RECORDS_IN_STATE = (
+    select(items.c.data)
+    .where(items.c.workflow_id == bindparam("b_workflow"), items.c.state == bindparam("b_state"))
     .order_by(items.c.id)
 )
 _LAST_HISTORY_HASH = (
@@ -340,40 +345,6 @@ class SqlTx(TimeQueries, ReportQueries):
             self._facts[item_id] = None if found is None else found["facts"]
         return self._facts[item_id]
 
-    # -- running a statement: on the driver's cursor when the store may (store/fast.py) --
-    def _first(self, statement: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The first row of a prepared SELECT (or RETURNING) as a mapping, or None."""
-        if self._fast is not None:
-            return self._fast(statement).first(self._conn, values)
-        row = self._conn.execute(statement, values).first()
-        return None if row is None else dict(row._mapping)
-
-    def _changed(self, statement: Any, values: Mapping[str, Any]) -> int:
-        """Run a prepared UPDATE that sets ``values``' plain keys; rows changed."""
-        if self._fast is not None:
-            keys = [k for k in values if not k.startswith("b_")]
-            return self._fast(statement, keys).count(self._conn, values)
-        return int(self._conn.execute(statement, values).rowcount)
-
-    def _insert(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run a prepared INSERT for every row (one executemany)."""
-        if self._fast is not None:
-            prepared = self._fast(statement, list(rows[0]))
-            if len(rows) == 1:
-                prepared.run(self._conn, rows[0]).close()
-            else:
-                prepared.run_many(self._conn, rows)
-            return
-        self._conn.execute(statement, list(rows))
-
-    def _insert_returning_id(self, statement: Any, row: Mapping[str, Any]) -> int:
-        """Run a prepared INSERT ... RETURNING id for one row; the new id."""
-        if self._fast is not None:
-            found = self._fast(statement, list(row)).first(self._conn, row)
-            assert found is not None
-            return int(found["id"])
-        return int(self._conn.execute(statement, row).scalar_one())
-
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
@@ -438,9 +409,12 @@ class SqlTx(TimeQueries, ReportQueries):
         """The comparison is made here, not in SQL (no database folds Unicode the same way),
         over the records in ``states``."""
         wanted = normal_id(value)
-        rows = self._conn.execute(
-            _RECORDS, {"b_workflow": workflow_id, "b_states": list(states)}
-        ).scalars()
+        if len(states) == 1:  # the usual case (records rest in one state): prebuilt SQL
+            found = self._rows(_RECORDS_IN_STATE, {"b_workflow": workflow_id, "b_state": states[0]})
+            rows: Iterable[Any] = (r["data"] for r in found)
+        else:
+            params = {"b_workflow": workflow_id, "b_states": list(states)}
+            rows = self._conn.execute(_RECORDS, params).scalars()
         return [
             dict(data)
             for data in rows

@@ -25,10 +25,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
+from cmc_workflow.store.fast import Runs
 from cmc_workflow.store.port import (
     CANCELLED,
     CLAIMED,
@@ -170,13 +170,25 @@ _CANCEL_CLOCK_TIMERS = (
     )
     .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
 )
+_CANCEL_ONE_CLOCK_TIMERS = (
+    update(timers)
+    .where(
+        timers.c.clock_id == bindparam("b_clock"),
+        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    )
+    .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
+)
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
 _INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
 _ACTIVE_CLOCKS = (
     select(*_CLOCK_COLUMNS)
-    .where(clocks.c.item_id == bindparam("b_item"), clocks.c.status.in_([RUNNING, PAUSED]))
+    .where(
+        clocks.c.item_id == bindparam("b_item"),
+        # not IN: a literal IN list is expanded per call (no prebuilt SQL on the fast path)
+        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+    )
     .order_by(clocks.c.id)
 )
 _CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
@@ -204,17 +216,16 @@ def _due(row: Row[Any]) -> DueTimer:
     )
 
 
-class TimeQueries:
+class TimeQueries(Runs):
     """The SQL of clocks, timers, schedule occurrences and runners, as methods of the
     SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each
     does what :class:`~cmc_workflow.store.port.StoreTx` documents."""
 
-    _conn: Connection
     sqlite: bool
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._conn.execute(_INSERT_TIMERS, [values_of(typed(NewTimer, r)) for r in rows])
+            self._insert(_INSERT_TIMERS, [values_of(typed(NewTimer, r)) for r in rows])
 
     def next_due_at(self) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due``."""
@@ -294,6 +305,8 @@ class TimeQueries:
         ``ix_timers_clock``)."""
         if not clock_ids:
             return 0
+        if len(clock_ids) == 1:  # the usual case: one clock stops (a prebuilt statement)
+            return self._changed(_CANCEL_ONE_CLOCK_TIMERS, {"b_clock": clock_ids[0], "b_now": now})
         result = self._conn.execute(
             _CANCEL_CLOCK_TIMERS, {"b_clocks": list(clock_ids), "b_now": now}
         )
@@ -338,14 +351,10 @@ class TimeQueries:
         return int(self._conn.execute(query).scalar_one())
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        new_id: int = self._conn.execute(
-            _INSERT_CLOCK, values_of(typed(NewClock, values))
-        ).scalar_one()
-        return new_id
+        return self._insert_returning_id(_INSERT_CLOCK, values_of(typed(NewClock, values)))
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
-        rows = self._conn.execute(_ACTIVE_CLOCKS, {"b_item": item_id})
-        return [_clock(r) for r in rows]
+        return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]
 
     def clock(self, clock_id: int) -> ClockRow | None:
         row = self._conn.execute(_CLOCK, {"b_id": clock_id}).first()
@@ -354,7 +363,7 @@ class TimeQueries:
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
         checked_columns(values, CLOCK_COLUMNS, "a clock")
         if values:
-            self._conn.execute(_UPDATE_CLOCK, {"b_id": clock_id, **values})
+            self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
         checked_mark(column)
