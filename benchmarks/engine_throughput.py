@@ -4,13 +4,15 @@ The engine walks full lifecycles of the publishing workflow through ``Engine.sta
 ``Engine.fire``: start, approve, assign, accept, submit, approve, approve, sign (the
 ``publish_to_channels`` handler runs inline and moves the item to ``published``),
 archive: 10 committed transitions per item, plus the deliveries of 3 notifications and
-1 handler. The baseline commits the same number of transactions on the same database
+1 handler, with all bundled workflows and policies loaded (``--no-policies``: the
+publishing graph alone). The baseline commits the same number of transactions on the same database
 in the same run, each one UPDATE of an items-like row and one INSERT of a history-like
 row (the first of each lifecycle INSERTs the row instead), through SQLAlchemy Core on an
 engine with the same settings (WAL, ``BEGIN IMMEDIATE`` on SQLite). It runs twice: with
 statements built once and values bound as parameters (the cheapest Core can do), and
 with statements built per call the everyday way (``update(t).where(...).values(...)``).
-The table also shows the transactions and statements one lifecycle takes on each side.
+The table also shows each side's CPU time per transition and the transactions,
+statements and round trips one lifecycle takes on each side.
 
 Usage::
 
