@@ -4,13 +4,15 @@ The engine walks full lifecycles of the publishing workflow through ``Engine.sta
 ``Engine.fire``: start, approve, assign, accept, submit, approve, approve, sign (the
 ``publish_to_channels`` handler runs inline and moves the item to ``published``),
 archive: 10 committed transitions per item, plus the deliveries of 3 notifications and
-1 handler. The baseline commits the same number of transactions on the same database
+1 handler, with all bundled workflows and policies loaded (``--no-policies``: the
+publishing graph alone). The baseline commits the same number of transactions on the same database
 in the same run, each one UPDATE of an items-like row and one INSERT of a history-like
 row (the first of each lifecycle INSERTs the row instead), through SQLAlchemy Core on an
 engine with the same settings (WAL, ``BEGIN IMMEDIATE`` on SQLite). It runs twice: with
 statements built once and values bound as parameters (the cheapest Core can do), and
 with statements built per call the everyday way (``update(t).where(...).values(...)``).
-The table also shows the transactions and statements one lifecycle takes on each side.
+The table also shows each side's CPU time per transition and the transactions,
+statements and round trips one lifecycle takes on each side.
 
 Usage::
 
@@ -107,7 +109,7 @@ CHECKLIST: dict[str, Any] = {
 }
 LIFECYCLE: list[tuple[str, Actor, dict[str, Any]]] = [
     ("approve", LEAD, {}),
-    ("assign", LEAD, {"assignees": [EDITOR.id], "due_date": "2025-10-10"}),
+    ("assign", LEAD, {"assignees": [EDITOR.id], "due_date": "2099-10-10"}),
     ("accept", EDITOR, {}),
     ("submit", EDITOR, {"content": "正文" * 50}),
     ("approve", REVIEWER, CHECKLIST),
@@ -143,6 +145,40 @@ bench_history = Table(
 
 def publish(_ctx: HandlerContext) -> None:
     """The serviceTask's handler: succeeds at once (the default outcome follows)."""
+
+
+TRAINER = Actor("hr_li", {"hr", "trainer"})
+POSTS = [
+    (EDITOR, "editor"),
+    (REVIEWER, "reviewer"),
+    (SECOND_REVIEWER, "reviewer"),
+    (OPS, "ops_manager"),
+]
+
+
+def seed_training(engine: Engine) -> None:
+    """Passed post-basics training records (TRN-3) of everyone who acts in a post, through
+    the engine: the bundled policies refuse an untrained reviewer, editor or manager."""
+    for person, post in POSTS:
+        record = engine.start(
+            "training",
+            actor=TRAINER,
+            data={
+                "trainee": person.id,
+                "post": post,
+                "course": "post_basics",
+                "reason": "onboarding",
+            },
+        )
+        engine.fire(record.id, "begin", actor=TRAINER)
+        engine.fire(record.id, "finish", actor=TRAINER)
+        passed = engine.fire(
+            record.id,
+            "assess",
+            actor=TRAINER,
+            data={"result": "pass", "score": 90, "valid_until": "2099-12-31"},
+        )
+        assert passed.state == "passed", passed.state
 
 
 def now() -> dt.datetime:
@@ -273,7 +309,13 @@ class Result:
     backend: str
     n_items: int
     rounds: list[list[float]]  # seconds of each side (in SIDES order) per round
-    statements: list[tuple[int, int]]  # (transactions, statements) per lifecycle, per side
+    statements: list[tuple[int, int, int]]  # (transactions, statements, round trips) per side
+    cpu: list[list[float]]  # CPU seconds of each side per round (this process)
+
+    def cpu_us(self, side: int) -> float:
+        """CPU microseconds per transition of one side over all rounds."""
+        seconds = sum(r[side] for r in self.cpu)
+        return seconds * 1e6 / (self.n_items * len(self.cpu) * TRANSITIONS_PER_ITEM)
 
     def tps(self, side: int) -> float:
         """Transitions per second of one side over all rounds."""
@@ -290,9 +332,14 @@ class Result:
         return min(ratios), max(ratios)
 
 
-def count_statements(db: SAEngine, run: Callable[[], None]) -> tuple[int, int]:
-    """Transactions and statements (BEGIN and COMMIT not counted) of one call of ``run``."""
-    seen = {"statements": 0, "commits": 0}
+def count_statements(db: SAEngine, run: Callable[[], None]) -> tuple[int, int, int]:
+    """Transactions, statements and round trips to the server of one call of ``run``.
+
+    Statements leave out BEGIN and COMMIT. Round trips (PostgreSQL) count every statement,
+    each transaction's BEGIN and COMMIT (psycopg sends each alone) and the pool's pings;
+    on SQLite, which runs in the process, they are the statements plus BEGIN and COMMIT."""
+    seen = {"statements": 0, "commits": 0, "rollbacks": 0, "pings": 0}
+    ping = db.dialect.do_ping
 
     def on_execute(*_args: Any) -> None:
         seen["statements"] += 1
@@ -300,24 +347,51 @@ def count_statements(db: SAEngine, run: Callable[[], None]) -> tuple[int, int]:
     def on_commit(*_args: Any) -> None:
         seen["commits"] += 1
 
+    def on_rollback(*_args: Any) -> None:
+        seen["rollbacks"] += 1
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        seen["pings"] += 1
+        return ping(dbapi_connection)
+
     event.listen(db, "before_cursor_execute", on_execute)
     event.listen(db, "commit", on_commit)
+    event.listen(db, "rollback", on_rollback)
+    db.dialect.do_ping = counted_ping  # type: ignore[method-assign]
     try:
         run()
     finally:
         event.remove(db, "before_cursor_execute", on_execute)
         event.remove(db, "commit", on_commit)
-    begins = seen["commits"] if db.dialect.name == "sqlite" else 0  # BEGIN IMMEDIATE
-    return seen["commits"], seen["statements"] - begins
+        event.remove(db, "rollback", on_rollback)
+        db.dialect.do_ping = ping  # type: ignore[method-assign]
+    transactions = seen["commits"] + seen["rollbacks"]
+    begins = transactions if db.dialect.name == "sqlite" else 0  # BEGIN IMMEDIATE is a statement
+    statements = seen["statements"] - begins
+    return seen["commits"], statements, statements + 2 * transactions + seen["pings"]
 
 
-def measure(backend: str, url: str, n_items: int, rounds: int, profile: Path | None) -> Result:
+def measure(
+    backend: str, url: str, n_items: int, rounds: int, profile: Path | None, policies: bool
+) -> Result:
     """Warm every side up, then time ``rounds`` rounds of ``n_items`` lifecycles each,
     the sides taking turns lifecycle by lifecycle so that load from other processes
     falls on all of them alike."""
-    with Engine.open(
-        url, workflows=PUBLISHING, handlers={"publish_to_channels": publish}, migrate=True
-    ) as engine:
+    if policies:
+        opened = Engine.open(
+            url,
+            workflows=ROOT / "workflows",
+            policies=ROOT / "policies",
+            handlers={"publish_to_channels": publish},
+            migrate=True,
+        )
+    else:
+        opened = Engine.open(
+            url, workflows=PUBLISHING, handlers={"publish_to_channels": publish}, migrate=True
+        )
+    with opened as engine:
+        if policies:
+            seed_training(engine)
         raw = open_database(url)
         bench.create_all(raw)
         try:
@@ -333,16 +407,19 @@ def measure(backend: str, url: str, n_items: int, rounds: int, profile: Path | N
                 count_statements(raw, runs[1]),
                 count_statements(raw, runs[2]),
             ]
-            result = Result(backend, n_items, [], statements)
-            clock = time.perf_counter
+            result = Result(backend, n_items, [], statements, [])
+            clock, cpu = time.perf_counter, time.process_time
             for _ in range(rounds):
                 spent = [0.0] * len(runs)
+                used = [0.0] * len(runs)
                 for _ in range(n_items):
                     for side, run in enumerate(runs):
-                        start = clock()
+                        start, start_cpu = clock(), cpu()
                         run()
                         spent[side] += clock() - start
+                        used[side] += cpu() - start_cpu
                 result.rounds.append(spent)
+                result.cpu.append(used)
             if profile is not None:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -362,10 +439,18 @@ def check(raw: SAEngine) -> None:
     """Every engine item ended archived with its 10 history rows (nothing skipped)."""
     with raw.connect() as conn:
         open_items = conn.execute(
-            select(func.count()).select_from(items).where(items.c.closed_at.is_(None))
+            select(func.count())
+            .select_from(items)
+            .where(items.c.closed_at.is_(None), items.c.workflow_id == "publishing")
         ).scalar_one()
         per_item = set(
-            conn.execute(select(func.count()).select_from(history).group_by(history.c.item_id))
+            conn.execute(
+                select(func.count())
+                .select_from(history)
+                .join(items, items.c.id == history.c.item_id)
+                .where(items.c.workflow_id == "publishing")
+                .group_by(history.c.item_id)
+            )
             .scalars()
             .all()
         )
@@ -403,6 +488,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="also profile one engine round into FILE (pstats)"
     )
+    parser.add_argument(
+        "--no-policies",
+        action="store_true",
+        help="publishing alone, without the bundled policies (the engine's mechanics)",
+    )
     args = parser.parse_args(argv)
     configure_logging(level="warning")  # as deployed: JSON to stderr, info filtered out
 
@@ -419,26 +509,30 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.items} lifecycles x {TRANSITIONS_PER_ITEM} transitions per round, "
         f"{args.rounds} rounds; python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cpus"
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
+        + ("publishing alone" if args.no_policies else "bundled workflows and policies")
     )
     results = []
     for backend, url_of in backends:
         with url_of() as url:
-            results.append(measure(backend, url, args.items, args.rounds, args.profile))
+            results.append(
+                measure(backend, url, args.items, args.rounds, args.profile, not args.no_policies)
+            )
     print(
         f"{'database':<9} {'side':<27} {'tr/s':>6} {'engine/side':>12} {'rounds':>10}"
-        f" {'tx':>4} {'stmts':>6}  (per lifecycle)"
+        f" {'cpu us/tr':>9} {'x cpu':>6} {'tx':>4} {'stmts':>6} {'trips':>6}  (per lifecycle)"
     )
     for r in results:
         for side, name in enumerate(SIDES):
-            tx, stmts = r.statements[side]
-            share = spread = ""
+            tx, stmts, trips = r.statements[side]
+            share = spread = times = ""
             if side:
                 low, high = r.spread(side)
                 share, spread = f"{r.ratio(side):.0%}", f"{low:.0%}..{high:.0%}"
+                times = f"{r.cpu_us(0) / r.cpu_us(side):.1f}"
             print(
                 f"{r.backend:<9} {name:<27} {r.tps(side):>6.0f} {share:>12} {spread:>10}"
-                f" {tx:>4} {stmts:>6}"
+                f" {r.cpu_us(side):>9.0f} {times:>6} {tx:>4} {stmts:>6} {trips:>6}"
             )
     return 0
 

@@ -6,19 +6,22 @@ Three measurements on one database per store, in one run:
    of ``Clocks.run_due(now)`` (one index probe on ``ix_timers_due``, no write lock) and of
    the daemon's whole pass ``Engine.run_due()`` (timers, schedules, outbox). It must not
    grow with the number of pending timers.
-2. **Firing**: 10,000 of the 100,000 pending timers are due (``warn`` steps of SLA clocks).
-   ``Clocks.run_due`` fires them, one transaction each (claim with the fence, mark the
-   clock, hash-chained audit record, mark the timer), against a raw SQLAlchemy Core
-   baseline that does the least a correct claimer must in one transaction each (claim one
-   due row — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL —, mark the clock, insert an audit
-   row, mark the timer) on 10,000 other due timers of the same table. The two sides
-   alternate in chunks of 500, so load from other processes falls on both alike.
+2. **Firing**: 10,000 due timers (``warn`` steps of SLA clocks) per side, among the
+   pending ones. ``Clocks.run_due`` fires them in groups of ``--group`` per transaction
+   (claim the group with the fence, then per timer mark the clock and append a
+   hash-chained audit record, then mark the group's timers), and, as a second side, one
+   transaction per timer (``Clocks(group=1)``, what the engine did before group commit).
+   A raw SQLAlchemy Core baseline does the least a correct claimer must, in transactions
+   of the same two sizes (claim the due rows — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL —,
+   per row mark the clock and insert an audit row, then mark the rows), on other due
+   timers of the same table. The four sides take turns in chunks of 500, so load from
+   other processes falls on all of them alike.
 3. **The daemon**: 10,000 timers are made due again and ``cmc-workflow run --once`` fires
    them in a child process; its wall time and peak RSS (``getrusage``) are reported.
 
 Usage::
 
-    python benchmarks/timers.py [--pending 100000] [--due 10000] [--only sqlite]
+    python benchmarks/timers.py [--pending 100000] [--due 10000] [--group 100] [--only sqlite]
     CMC_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python benchmarks/timers.py
 
 PostgreSQL runs when ``CMC_BENCH_POSTGRES_URL`` (or ``CMC_TEST_POSTGRES_URL``) is set, in a
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy import Integer, bindparam, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from cmc_workflow.calendar import WorkingCalendar
@@ -188,47 +191,65 @@ def median_us(fn: Callable[[], object], repeat: int) -> float:
 
 
 # -- the raw baseline --------------------------------------------------------------------------
-def raw_fire(database: SAEngine, postgres: bool, limit: int) -> int:
-    """Fire up to ``limit`` due rows of the baseline's status, one transaction each."""
+def raw_fire(database: SAEngine, postgres: bool, limit: int, group: int) -> int:
+    """Fire up to ``limit`` due rows of the baseline's status, ``group`` per transaction."""
     claim = (
         select(timers.c.id, timers.c.item_id, timers.c.clock_id)
         .where(timers.c.status == RAW, timers.c.due_at <= NOW)
         .order_by(timers.c.due_at)
-        .limit(1)
+        .limit(bindparam("b_limit", type_=Integer))
     )
     if postgres:
         claim = claim.with_for_update(skip_locked=True)
+    mark = update(clocks).where(clocks.c.id == bindparam("b_clock"), clocks.c.warned_at.is_(None))
+    finish = update(timers).where(timers.c.id == bindparam("b_id"))
     done = 0
     with database.connect() as conn:
         while done < limit:
             with conn.begin():
-                row = conn.execute(claim).first()
-                if row is None:
-                    break
-                conn.execute(
-                    update(clocks)
-                    .where(clocks.c.id == row.clock_id, clocks.c.warned_at.is_(None))
-                    .values(warned_at=NOW)
-                )
-                conn.execute(
-                    insert(audit).values(
-                        at=NOW,
-                        actor="system",
-                        roles=["system"],
-                        command="timer",
-                        workflow_id="waiting",
-                        item_id=row.item_id,
-                        outcome="accepted",
-                        detail={"timer_id": row.id},
+                rows = conn.execute(claim, {"b_limit": min(group, limit - done)}).all()
+                for row in rows:
+                    conn.execute(mark, {"b_clock": row.clock_id, "warned_at": NOW})
+                    conn.execute(
+                        insert(audit),
+                        {
+                            "at": NOW,
+                            "actor": "system",
+                            "roles": ["system"],
+                            "command": "timer",
+                            "workflow_id": "waiting",
+                            "item_id": row.item_id,
+                            "outcome": "accepted",
+                            "detail": {"timer_id": row.id},
+                        },
                     )
-                )
-                conn.execute(
-                    update(timers)
-                    .where(timers.c.id == row.id)
-                    .values(status=sql.FIRED, done_at=NOW, runner="raw")
-                )
-            done += 1
+                if rows:
+                    conn.execute(
+                        finish,
+                        [
+                            {"b_id": r.id, "status": sql.FIRED, "done_at": NOW, "runner": "raw"}
+                            for r in rows
+                        ],
+                    )
+            done += len(rows)
+            if not rows:
+                break
     return done
+
+
+def idle_plan(url: str) -> str:
+    """How the database finds the next due timer (the idle pass's one query)."""
+    database = open_database(url)
+    query = "SELECT due_at FROM timers WHERE status = 'pending' ORDER BY due_at LIMIT 1"
+    try:
+        with database.connect() as conn:
+            if database.dialect.name == "sqlite":
+                rows = conn.execute(text(f"EXPLAIN QUERY PLAN {query}")).all()
+                return "; ".join(str(r[-1]) for r in rows)
+            rows = conn.execute(text(f"EXPLAIN {query}")).all()
+            return "; ".join(str(r[0]).strip() for r in rows)
+    finally:
+        database.dispose()
 
 
 def raw_engine(url: str) -> tuple[SAEngine, bool]:
@@ -237,11 +258,11 @@ def raw_engine(url: str) -> tuple[SAEngine, bool]:
 
 
 # -- one store ------------------------------------------------------------------------------------
-def bench_store(name: str, url: str, pending: int, due: int) -> dict[str, Any]:
+def bench_store(name: str, url: str, pending: int, due: int, group: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="cmc-bench-"))
     (folder / "waiting.yaml").write_text(WAITING, encoding="utf-8")
-    clocks_ext = Clocks(WorkingCalendar(), batch=CHUNK)
-    out: dict[str, Any] = {"store": name, "poll": []}
+    clocks_ext = Clocks(WorkingCalendar(), batch=CHUNK, group=group)
+    out: dict[str, Any] = {"store": name, "poll": [], "group": group}
     with Engine.open(
         url, workflows=folder, clock=FixedClock(), extensions=[clocks_ext], migrate=True
     ) as engine:
@@ -257,38 +278,56 @@ def bench_store(name: str, url: str, pending: int, due: int) -> dict[str, Any]:
                     median_us(engine.run_due, 100),
                 )
             )
-        # 2. 10,000 due among them (engine), 10,000 more for the baseline
+        # 2. firing: 2 x 10,000 due among them for the engine's two sides (they share the
+        # pool), 2 x 10,000 more for the baseline's; four sides take turns chunk by chunk
         database = open_database(url)
         with database.begin() as conn:
             due_ids = (
-                conn.execute(select(timers.c.id).order_by(timers.c.id).limit(due)).scalars().all()
+                conn.execute(select(timers.c.id).order_by(timers.c.id).limit(2 * due))
+                .scalars()
+                .all()
             )
             conn.execute(update(timers).where(timers.c.id.in_(due_ids)).values(due_at=PAST))
         database.dispose()
-        add_pending(url, folder, due, PAST, RAW)
+        add_pending(url, folder, 2 * due, PAST, RAW)
+        single = Clocks(WorkingCalendar(), batch=CHUNK, group=1)
+        single.bind(clocks_ext.runtime)  # the same engine, one transaction per timer
         raw, postgres = raw_engine(url)
-        engine_s = raw_s = 0.0
-        fired = raw_fired = 0
-        while fired < due or raw_fired < due:
-            start = time.perf_counter()
-            fired += clocks_ext.run_due(NOW)
-            engine_s += time.perf_counter() - start
-            start = time.perf_counter()
-            raw_fired += raw_fire(raw, postgres, CHUNK)
-            raw_s += time.perf_counter() - start
+        sides: list[Callable[[], int]] = [
+            lambda: clocks_ext.run_due(NOW),
+            lambda: single.run_due(NOW),
+            lambda: raw_fire(raw, postgres, CHUNK, group),
+            lambda: raw_fire(raw, postgres, CHUNK, 1),
+        ]
+        spent = [0.0] * len(sides)
+        fired = [0] * len(sides)
+        while min(fired) < due:
+            before = sum(fired)
+            for side, run in enumerate(sides):
+                if fired[side] < due:
+                    start = time.perf_counter()
+                    fired[side] += run()
+                    spent[side] += time.perf_counter() - start
+            assert sum(fired) > before, f"a side found nothing more to fire: {fired}"
         raw.dispose()
-        assert fired == due, fired
-        assert raw_fired == due, raw_fired
+        assert fired == [due] * len(sides), fired
         with engine.store.read() as tx:
-            assert tx.count_timers(sql.PENDING) == pending - due
-        out.update(engine_s=engine_s, raw_s=raw_s, fired=fired)
+            assert tx.count_timers(sql.PENDING) == pending - 2 * due
+        out.update(spent=spent, plan=idle_plan(url))
     # 3. the daemon, in a child process, on 10,000 timers made due again
     database = open_database(url)
     with database.begin() as conn:
+        again = (
+            conn.execute(
+                select(timers.c.id)
+                .where(timers.c.status == sql.FIRED, timers.c.runner != "raw")
+                .limit(due)
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(
-            update(timers)
-            .where(timers.c.status == sql.FIRED, timers.c.runner != "raw")
-            .values(status=sql.PENDING, due_at=PAST)
+            update(timers).where(timers.c.id.in_(again)).values(status=sql.PENDING, due_at=PAST)
         )
         conn.execute(update(clocks).values(warned_at=None))
     database.dispose()
@@ -319,12 +358,23 @@ def report(result: dict[str, Any], due: int) -> None:
     print(f"  {'pending timers':>15}  {'Clocks.run_due':>15}  {'Engine.run_due':>15}")
     for count, clocks_us, engine_us in result["poll"]:
         print(f"  {count:>15,}  {clocks_us:>12.0f} µs  {engine_us:>12.0f} µs")
-    engine_rate = due / result["engine_s"]
-    raw_rate = due / result["raw_s"]
-    print(f"firing {due:,} due timers among the pending ones, one transaction each:")
-    print(f"  engine (Clocks.run_due)  {result['engine_s']:7.2f} s  {engine_rate:8.0f} timers/s")
-    print(f"  raw SQLAlchemy baseline  {result['raw_s']:7.2f} s  {raw_rate:8.0f} timers/s")
-    print(f"  engine / baseline        {engine_rate / raw_rate:7.0%}")
+    print(f"  plan of the idle query: {result['plan']}")
+    group = result["group"]
+    names = [
+        f"engine, {group} per transaction",
+        "engine, one per transaction",
+        f"raw Core, {group} per transaction",
+        "raw Core, one per transaction",
+    ]
+    rates = [due / spent for spent in result["spent"]]
+    print(f"firing {due:,} due timers among the pending ones, each side (sides take turns):")
+    for name, spent, rate in zip(names, result["spent"], rates, strict=True):
+        print(f"  {name:<34} {spent:7.2f} s  {rate:8.0f} timers/s")
+    print(f"  group commit, engine: {rates[0] / rates[1]:.1f}x the rate of one per transaction")
+    print(
+        f"  engine / raw Core at the same size: {rates[0] / rates[2]:.0%} ({group} per "
+        f"transaction), {rates[1] / rates[3]:.0%} (one per transaction)"
+    )
     print(
         f"daemon (cmc-workflow run --once, child process): {due:,} timers in "
         f"{result['daemon_s']:.2f} s including start-up, peak RSS {result['daemon_rss_mb']:.0f} MB"
@@ -350,6 +400,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--group", type=int, default=100, help="timers per transaction")
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     args = parser.parse_args()
     configure_logging(level="warning")
@@ -357,11 +408,11 @@ def main() -> None:
     if args.only != "postgres":
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'timers.db'}"
-            report(bench_store("SQLite", url, args.pending, args.due), args.due)
+            report(bench_store("SQLite", url, args.pending, args.due, args.group), args.due)
     base = os.environ.get("CMC_BENCH_POSTGRES_URL") or os.environ.get("CMC_TEST_POSTGRES_URL")
     if args.only != "sqlite" and base:
         with postgres_database(base) as url:
-            report(bench_store("PostgreSQL", url, args.pending, args.due), args.due)
+            report(bench_store("PostgreSQL", url, args.pending, args.due, args.group), args.due)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ command sets the machine's single light token to the item's stored state, trigge
 name (decision 2: ``token.trigger(name)``, never the generated method), and reads back
 the transition taken. The token is shared, so machine use is serialized by a lock; the
 critical section holds no I/O and lasts microseconds.
+
+The machine is built on first use: a compiled version that only answers questions about
+its edges (the policy checks, a version loaded but never fired) never builds one, and
+``transitions`` is imported only then.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-from transitions import Machine
+from typing import TYPE_CHECKING, Any
 
 from cmc_workflow.definition.guards import Guard, compile_expression, compile_guard
 from cmc_workflow.definition.loader import LoadedWorkflow
 from cmc_workflow.definition.models import FieldSpec, StartsItem, State, Transition, Workflow
 from cmc_workflow.errors import GuardRejected, InvalidTrigger
+
+if TYPE_CHECKING:
+    from transitions import Machine
 
 ROUTE_TRIGGER = "_route"
 """The internal trigger of gateway routes (not a valid user trigger name)."""
@@ -99,7 +104,23 @@ class CompiledWorkflow:
             edges[name] = tuple(_edge(name, i, t, state) for i, t in enumerate(state.transitions))
         self._edges = MappingProxyType(edges)
         self._lock = threading.Lock()
-        self.machine = Machine(
+        self._token = _Token()
+        self._machine: Machine | None = None
+
+    @property
+    def machine(self) -> Machine:
+        """The state machine of this version (built on first use), its one model the
+        shared token."""
+        with self._lock:
+            return self._built()
+
+    def _built(self) -> Machine:
+        """The machine, built now if it is not yet; the caller holds ``_lock``."""
+        if self._machine is not None:
+            return self._machine
+        from transitions import Machine
+
+        machine = Machine(
             model=None,
             states=list(self.definition.states),
             initial=self.initial,
@@ -108,18 +129,19 @@ class CompiledWorkflow:
             ignore_invalid_triggers=False,
             model_attribute=_STATE_ATTRIBUTE,
         )
-        for state_edges in edges.values():
+        for state_edges in self._edges.values():
             # the default route goes last: transitions tries them in the order added
             for edge in sorted(state_edges, key=lambda e: e.default):
-                self.machine.add_transition(
+                machine.add_transition(
                     edge.trigger,
                     edge.source,
                     edge.target,
                     conditions=[_condition(edge.guard)] if edge.guard is not None else [],
                     before=[_recorder(edge)],
                 )
-        self._token = _Token()
-        self.machine.add_model(self._token, initial=self.initial)
+        machine.add_model(self._token, initial=self.initial)
+        self._machine = machine
+        return machine
 
     def state(self, name: str) -> State:
         """The definition of state ``name``."""
@@ -153,7 +175,7 @@ class CompiledWorkflow:
             )
         taken: list[Edge] = []
         with self._lock:
-            self.machine.set_state(state, model=self._token)
+            self._built().set_state(state, model=self._token)
             self._token.trigger(trigger, scope=scope, taken=taken)  # type: ignore[attr-defined]  # bound by transitions
         if not taken:
             guards = [e.spec.guard for e in self.edges(state) if e.trigger == trigger]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.model import Actor, Item
+from cmc_workflow.steps import Step
 from cmc_workflow.store.port import ItemRow, StoreTx
 
 
@@ -74,6 +75,20 @@ class Change:
     final: Visit
     data: Mapping[str, Any]
     now: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The steps an accepted command appends to one item's history, seen inside its
+    transaction before the item row is written (:meth:`Extension.item_facts`).
+
+    ``item`` is the row as the command read it (None when the command starts the item);
+    its ``seq`` is the number of steps before these, which are numbered from ``seq + 1``.
+    """
+
+    workflow: CompiledWorkflow
+    item: ItemRow | None
+    steps: tuple[Step, ...]
 
 
 StartClaim = Callable[[StoreTx, Change], None]
@@ -167,6 +182,14 @@ class Extension:
     def visible(self, actor: Actor, item: ItemRow, workflow: CompiledWorkflow) -> bool:
         """Whether ``actor`` may see and act on ``item`` at all (scoping)."""
         return True
+
+    def item_facts(self, tx: StoreTx, appended: Appended) -> Mapping[str, Any] | None:
+        """Facts to keep on the item row once ``appended`` is in its history: a dict of
+        this extension's own top-level keys, merged over the item's stored facts
+        (:meth:`~cmc_workflow.store.port.StoreTx.item_facts`), or None to change nothing.
+        Called inside the command's transaction before the item row is written, so the
+        facts are written with the row, in the same statement."""
+        return None
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
         """Write what follows from an accepted change in the same transaction."""

@@ -86,3 +86,6 @@ def current(db: str, as_json: bool) -> None:
         click.echo(f"{revision} (head)")
     else:
         click.echo(f"{revision or '(empty)'} (head is {head}: run `cmc-workflow db upgrade`)")
+
+
+COMMANDS: list[click.Command] = [db_group]

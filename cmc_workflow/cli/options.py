@@ -29,14 +29,13 @@ from typing import IO, Any, NoReturn
 import click
 from click.core import ParameterSource
 
+import cmc_workflow
 from cmc_workflow.calendar import BusinessHours, CalendarSettings, WorkingCalendar
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.cli.exits import Exit, handled
-from cmc_workflow.engine import Engine
 from cmc_workflow.errors import DefinitionError
 from cmc_workflow.log import LEVELS, Threshold
 from cmc_workflow.model import Actor
-from cmc_workflow.runner.assemble import load_definitions, open_engine
 
 DEFAULT_DB = "sqlite:///cmc.db"
 
@@ -276,7 +275,7 @@ class Settings:
     as_json: bool
     calendar: WorkingCalendar | None = None
 
-    def open_engine(self, *, need_workflows: bool = False) -> Engine:
+    def open_engine(self, *, need_workflows: bool = False) -> cmc_workflow.Engine:
         """Open the engine as operators use it: no handlers, no inline delivery, and the
         SLA clocks on ``calendar`` (the daemon's), so that a command moving an item arms
         and stops its clocks in its own transaction, as the daemon's engine does.
@@ -284,6 +283,9 @@ class Settings:
         A missing default ``workflows/`` folder is tolerated by commands that only read
         items (stored versions load from the database); ``start`` needs it.
         """
+        # imported here: the commands that only read files (validate) load no engine
+        from cmc_workflow.runner.assemble import load_definitions, open_engine
+
         if need_workflows:
             need(self.workflows, "--workflows", "workflows")
         loaded = load_definitions([*self.workflows, *self.policies])

@@ -19,10 +19,11 @@ Leaving the clock's states stops the clock (``met`` or ``breached``) and cancels
 timers; entering a ``pause_in`` state pauses them, and coming back moves them on by the
 working time (or, for calendar durations, the elapsed time) the pause lasted.
 
-:meth:`Clocks.run_due` (called by :meth:`Engine.run_due`) claims due timers one at a time,
-each in its own transaction, and applies its effect there: ``warn``/``breach`` record on
-the clock and in the audit log, ``escalate``/``notify`` queue an outbox notification to a
-role, ``fire`` takes a transition through :meth:`Runtime.fire_system`. A ladder without a
+:meth:`Clocks.run_due` (called by :meth:`Engine.run_due`) claims due timers in bounded
+groups, one transaction per group, and applies each one's effect there: ``warn``/``breach``
+record on the clock and in the audit log, ``escalate``/``notify`` queue an outbox
+notification to a role, ``fire`` takes a transition through :meth:`Runtime.fire_system`
+(in a savepoint of its own: a refused step is recorded and the group goes on). A ladder without a
 ``breach`` step gets one at 100%, so every breach is recorded. A clock's status is also
 computed on read (:meth:`Clocks.clocks`): a breach shows even when no daemon ran.
 

@@ -21,7 +21,7 @@ from cmc_workflow.clocks.deadlines import (
     span,
     step_time,
 )
-from cmc_workflow.clocks.firing import audit_values, fire_timer, utc
+from cmc_workflow.clocks.firing import audit_values, fire_due, utc
 from cmc_workflow.clocks.provisional import recompute
 from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
@@ -55,12 +55,17 @@ class Clocks(Extension):
         clocks.clocks(item.id)              # [ClockView(status="warning", ...)]
 
     ``batch`` bounds how many timers one :meth:`run_due` call fires (the rest wait for
-    the next pass, so a daemon stays responsive to signals and reloads).
+    the next pass, so a daemon stays responsive to signals and reloads); ``group`` bounds
+    how many of them one transaction fires and commits together (the items of a group
+    stay locked until it commits, so a command on one of them waits that long).
     """
 
-    def __init__(self, calendar: WorkingCalendar, *, batch: int = 500) -> None:
+    def __init__(self, calendar: WorkingCalendar, *, batch: int = 500, group: int = 100) -> None:
+        if batch < 1 or group < 1:
+            raise ValueError("batch and group must be at least 1")
         self.calendar = calendar
         self.batch = batch
+        self.group = group
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
 
@@ -91,16 +96,19 @@ class Clocks(Extension):
         final = change.final
         if left not in related.states and final.state not in related.states:
             return
-        active = tx.active_clocks(change.item_id) if change.kind != "start" else []
+        # a clock runs or pauses only while its item is in one of the related states: an
+        # item that was elsewhere has none to read (entering a deadline from a plain state)
+        active = tx.active_clocks(change.item_id) if left in related.states else []
         kept: set[str] = set()
+        stopped: list[int] = []
         for row in active:
             spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
             if spec is None:
-                self._stop(tx, row, change.now)
+                stopped.append(self._stop(tx, row, change.now))
             elif change.left is not None and change.left.state == final.state == row.state:
                 # left the state and came back through gateways in this one command: a new
                 # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
-                self._stop(tx, row, change.now)
+                stopped.append(self._stop(tx, row, change.now))
             elif final.state == row.state or final.state in spec.runs_in:
                 self._continue(tx, row, spec, final, change.now)
                 kept.add(row.state)
@@ -108,7 +116,9 @@ class Clocks(Extension):
                 self._pause(tx, row, final, change.now)
                 kept.add(row.state)
             else:
-                self._stop(tx, row, change.now)
+                stopped.append(self._stop(tx, row, change.now))
+        # the timers of every clock stopped here, pending or paused, in one statement
+        tx.cancel_clock_timers(stopped, change.now)
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)
@@ -284,7 +294,9 @@ class Clocks(Extension):
                 self._audit_breach(tx, row, now, "overdue when paused")
         tx.update_clock(row.id, values)
 
-    def _stop(self, tx: StoreTx, row: ClockRow, now: dt.datetime) -> None:
+    def _stop(self, tx: StoreTx, row: ClockRow, now: dt.datetime) -> int:
+        """Stop the clock (met or breached); its timers are the caller's to cancel (one
+        statement for every clock a change stops). Returns the clock's id."""
         late = row.breached_at is not None or (row.status == port.RUNNING and now > row.due_at)
         values: dict[str, Any] = {
             "status": port.STOPPED,
@@ -296,8 +308,7 @@ class Clocks(Extension):
             values["breached_at"] = now  # no timer recorded it in time: record it now
             self._audit_breach(tx, row, now, "overdue when the item moved on")
         tx.update_clock(row.id, values)
-        for status in (port.PENDING, port.PAUSED):
-            tx.set_clock_timers(row.id, status, {"status": port.CANCELLED, "done_at": now})
+        return row.id
 
     def _audit_breach(self, tx: StoreTx, row: ClockRow, now: dt.datetime, why: str) -> None:
         tx.insert_audit(
@@ -319,8 +330,15 @@ class Clocks(Extension):
             return tx.next_due_at()
 
     def run_due(self, now: dt.datetime) -> int:
-        """Fire the timers due at ``now``, each in its own transaction; returns how many
-        were claimed (fired, found stale, or failed)."""
+        """Fire the timers due at ``now``, up to :attr:`batch`, a group of at most
+        :attr:`group` per transaction (group commit); returns how many were claimed (fired,
+        found stale, or failed).
+
+        Each group is claimed, fired and marked in one transaction (:func:`fire_due`): a
+        timer's ``fire`` step runs in its own savepoint, so a refused or failing step rolls
+        back only its own writes and is recorded as failed, while the others commit. A
+        crash mid-group rolls the whole group back: every timer of it is pending again and
+        the next pass, of this runner or another, claims it."""
         runtime = self.runtime
         with runtime.read() as tx:
             first = tx.next_due_at()
@@ -329,14 +347,14 @@ class Clocks(Extension):
         done = 0
         with runtime.write_series() as transaction:
             while done < self.batch:
+                limit = min(self.group, self.batch - done)
                 with transaction() as tx:
-                    due = tx.claim_due_timer(now)
-                    if due is None:
-                        break
-                    status, error = fire_timer(runtime, tx, due, now)
-                    tx.finish_timer(due.timer.id, status, runtime.now(), runtime.runner, error)
-                done += 1
-                self._log(due.timer, status, error)
+                    fired = fire_due(runtime, tx, now, limit)
+                done += len(fired)
+                for timer, status, error in fired:
+                    self._log(timer, status, error)
+                if len(fired) < limit:
+                    break  # nothing more was due (or a step moved some on): the next pass
         return done
 
     @staticmethod

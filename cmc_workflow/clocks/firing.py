@@ -18,6 +18,38 @@ from cmc_workflow.store.port import StoreTx
 log = structlog.get_logger("cmc_workflow.clocks")
 
 
+Fired = tuple[port.TimerRow, str, str | None]
+"""A timer a group handled, with its final status and error."""
+
+
+def fire_due(runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int) -> list[Fired]:
+    """Claim up to ``limit`` timers due at ``now`` in ``tx``, apply each one's effect there
+    and mark them all (one statement); returns them with their status, in firing order.
+
+    The group was claimed at once, so what a ``fire`` step changes (it moves its item,
+    cancels or re-fences the item's timers, and may move linked items) can concern timers
+    of the group still to come: once a step fired, each later timer is read again before
+    it fires, and skipped when it is no longer pending and due (it stays as the step left
+    it). Until then the claim's reading is current, since the other effects only append
+    (audit, outbox) and mark clocks.
+    """
+    done: list[Fired] = []
+    moved = False
+    for due in tx.claim_due_timers(now, limit):
+        if moved:
+            again = tx.due_timer(due.timer.id, now)
+            if again is None:
+                continue
+            due = again
+        status, error = fire_timer(runtime, tx, due, now)
+        moved = moved or (due.timer.action == "fire" and status == port.FIRED)
+        done.append((due.timer, status, error))
+    tx.finish_timers(
+        [(t.id, status, error) for t, status, error in done], runtime.now(), runtime.runner
+    )
+    return done
+
+
 def fire_timer(
     runtime: Runtime, tx: StoreTx, due: port.DueTimer, now: dt.datetime
 ) -> tuple[str, str | None]:

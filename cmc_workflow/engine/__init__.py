@@ -8,6 +8,7 @@ Extensions never see this package: they get the
 from __future__ import annotations
 
 from cmc_workflow.engine.assembly import runtime_extensions
+from cmc_workflow.engine.batch import MAX_BATCH, FireEntry, Outcome, Refusal, StartEntry
 from cmc_workflow.engine.context import (
     MAX_INLINE_CHAIN,
     MAX_LINK_DEPTH,
@@ -21,6 +22,7 @@ from cmc_workflow.engine.facade import Engine, assemble, system_clock
 from cmc_workflow.engine.runtime import EngineRuntime
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_INLINE_CHAIN",
     "MAX_LINK_DEPTH",
     "OUTBOX_LEASE",
@@ -29,7 +31,11 @@ __all__ = [
     "CommandContext",
     "Engine",
     "EngineRuntime",
+    "FireEntry",
+    "Outcome",
+    "Refusal",
     "RunReport",
+    "StartEntry",
     "assemble",
     "runtime_extensions",
     "system_clock",

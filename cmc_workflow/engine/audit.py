@@ -99,10 +99,14 @@ def refusal(
     trigger: object,
     exc: EngineError,
     now: dt.datetime,
+    tx: StoreTx | None = None,
 ) -> None:
     """Record a refused command, whatever its input was (SEC-1): the record holds the
     input escaped and cut to its columns (:func:`record`), so that writing
-    it cannot fail because of what was refused."""
+    it cannot fail because of what was refused.
+
+    Written in a transaction of its own, or in ``tx`` when given (a batch's, after the
+    command's savepoint rolled back): it then commits or fails with the batch."""
     rule = exc.code
     detail: dict[str, Any] = {"state": exc.state}
     if isinstance(exc, FormInvalid):
@@ -116,26 +120,33 @@ def refusal(
         else None
     )
     named = workflow if isinstance(workflow, str) else None
-    try:
-        with core.store.write() as tx:
-            record(
-                tx,
-                actor,
-                command,
-                workflow,
-                item_id,
-                trigger,
-                "refused",
-                now,
-                rule=rule,
-                reason=str(exc),
-                detail=detail,
-            )
-            row = tx.item(stored_id) if stored_id is not None else None
-            held = row.data if row is not None else {}
-    except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
-        refused = loggable(core, exc, named)
-        log.error("audit_write_failed", error=str(audit_exc), refused=refused)
+
+    def write(tx: StoreTx) -> Mapping[str, Any]:
+        record(
+            tx,
+            actor,
+            command,
+            workflow,
+            item_id,
+            trigger,
+            "refused",
+            now,
+            rule=rule,
+            reason=str(exc),
+            detail=detail,
+        )
+        row = tx.item(stored_id) if stored_id is not None else None
+        return row.data if row is not None else {}
+
+    if tx is not None:
+        held = write(tx)
+    else:
+        try:
+            with core.write() as own:
+                held = write(own)
+        except CmcWorkflowError as audit_exc:  # never hide the refusal behind an audit failure
+            refused = loggable(core, exc, named)
+            log.error("audit_write_failed", error=str(audit_exc), refused=refused)
     log.info(
         "command_refused",
         command=command,
@@ -152,7 +163,7 @@ def system_refusal(
 ) -> None:
     """Record a refused system step in its own transaction (the step's rolled back)."""
     now = core.now()
-    with core.store.write() as tx:
+    with core.write() as tx:
         row = tx.item(item_id)
         record(
             tx,

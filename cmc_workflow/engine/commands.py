@@ -12,7 +12,7 @@ import structlog
 
 from cmc_workflow import steps as steps_
 from cmc_workflow.compiler import CompiledWorkflow, Edge
-from cmc_workflow.engine import audit, checks, delivery, links, queries, transition
+from cmc_workflow.engine import audit, checks, delivery, links, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, PolicyDenied
@@ -38,7 +38,7 @@ def start(
     try:
         actor = caller = core.resolved(actor)
         checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
-        with core.store.write() as tx:
+        with core.write() as tx:
             if parent_id is not None:
                 core.load(tx, parent_id)  # a missing parent is not found, not a race
             ctx = CommandContext(tx, actor, "start", now, core.claim_until(now, 0), claim=claim)
@@ -49,9 +49,8 @@ def start(
         audit.refusal(core, caller, "start", workflow, None, None, exc, now)
         raise
     log.info("item_started", workflow=workflow, item_id=row.id, state=row.state, actor=actor.id)
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, row.id)
-    return core.item(row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(row.id, (row, version)))  # as a handler left it, if one ran
 
 
 def fire(
@@ -74,32 +73,11 @@ def fire(
             data=data,
         )
         form = dict(data or {})
-        with core.store.write() as tx:
-            row = core.load(tx, item_id, lock=True)
+        with core.write() as tx:
+            row = locked(core, tx, item_id, trigger, expected_version)
             workflow = row.workflow_id
-            if expected_version is not None and row.version != expected_version:
-                raise ConflictError(
-                    f"item {item_id} is at version {row.version}, not {expected_version}: "
-                    "someone acted on it first; reload it",
-                    item_id=str(item_id),
-                    trigger=trigger,
-                    state=row.state,
-                    reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
-                    f"{expected_version}：已有人先行操作，请刷新后重试",
-                )
-            version = core.definitions.version(tx, row.definition_id)
-            wf = version.workflow
-            edge, clean = checks.choose(wf, row, trigger, actor, form)
-            data_after = {**row.data, **clean}
-            command = Command(
-                "fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now
-            )
-            transition.judge(core, command, tx)
-            if expected_version is None:
-                checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
             ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))
-            outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
-            audit.record(tx, actor, "fire", workflow, item_id, trigger, "accepted", now)
+            new_row, version, outbox = fire_in(core, ctx, row, trigger, form, expected_version)
     except EngineError as exc:
         audit.refusal(core, caller, "fire", workflow, item_id, trigger, exc, now)
         raise
@@ -111,9 +89,51 @@ def fire(
         state=new_row.state,
         actor=actor.id,
     )
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, item_id)  # a handler moved it on already
-    return core.item(new_row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(item_id, (new_row, version)))  # as a handler left it, if one ran
+
+
+def locked(
+    core: Core, tx: StoreTx, item_id: int, trigger: str, expected_version: int | None
+) -> ItemRow:
+    """The item a fire acts on, locked in ``tx`` (or :class:`ItemNotFound`, or a
+    :class:`ConflictError` when it is no longer at ``expected_version``)."""
+    row = core.load(tx, item_id, lock=True)
+    if expected_version is not None and row.version != expected_version:
+        raise ConflictError(
+            f"item {item_id} is at version {row.version}, not {expected_version}: "
+            "someone acted on it first; reload it",
+            item_id=str(item_id),
+            trigger=trigger,
+            state=row.state,
+            reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
+            f"{expected_version}：已有人先行操作，请刷新后重试",
+        )
+    return row
+
+
+def fire_in(
+    core: Core,
+    ctx: CommandContext,
+    row: ItemRow,
+    trigger: str,
+    form: dict[str, Any],
+    expected_version: int | None,
+) -> tuple[ItemRow, Version, Outbox]:
+    """Judge and write a fire of ``trigger`` on the :func:`locked` ``row`` in ``ctx.tx``
+    (a single command's transaction, or one command of a batch); returns the item as
+    written, its version and the outbox rows queued."""
+    tx, actor, now = ctx.tx, ctx.actor, ctx.now
+    version = core.definitions.version(tx, row.definition_id)
+    wf = version.workflow
+    edge, clean = checks.choose(wf, row, trigger, actor, form)
+    data_after = {**row.data, **clean}
+    command = Command("fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now)
+    transition.judge(core, command, tx)
+    if expected_version is None:
+        checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
+    return new_row, version, outbox
 
 
 def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
@@ -206,7 +226,7 @@ def fire_system(
         done = system_step(core, tx, item_id, trigger, state, visit, reason, inline=False)
         return None if done is None else core.item(done[0], done[1])
     try:
-        with core.store.write() as own:
+        with core.write() as own:
             done = system_step(core, own, item_id, trigger, state, visit, reason, inline=True)
     except PolicyDenied as exc:
         audit.system_refusal(core, exc, "timer", item_id, trigger, reason)
@@ -214,9 +234,8 @@ def fire_system(
     if done is None:
         return None
     new_row, version, outbox = done
-    if delivery.after_commit(core, outbox):
-        return queries.get(core, item_id)
-    return core.item(new_row, version)
+    moved = delivery.after_commit(core, outbox)
+    return core.item(*moved.get(item_id, (new_row, version)))
 
 
 def system_step(
@@ -238,8 +257,8 @@ def system_step(
     version = core.definitions.version(tx, row.definition_id)
     wf = version.workflow
     edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
-    ctx = CommandContext(tx, SYSTEM, "timer", now, core.claim_until(now, 0) if inline else None)
+    claim_until = core.claim_until(now, 0) if inline else None
+    ctx = CommandContext(tx, SYSTEM, "timer", now, claim_until, reason=reason)
     transition.check_system(core, ctx, wf, row, edge)
     outbox, new_row = transition.apply(core, ctx, wf, row, edge, {})
-    audit.record(tx, SYSTEM, "timer", wf.id, item_id, trigger, "accepted", now, reason=reason)
     return new_row, version, outbox

@@ -4,10 +4,12 @@ context (:class:`CommandContext`), passed instead of long parameter lists."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from cmc_workflow import inputs
+from cmc_workflow.engine.marks import DeliveryMarks
 from cmc_workflow.errors import ItemNotFound
 from cmc_workflow.extensions import Extension, StartClaim
 from cmc_workflow.handlers import HandlerRegistry
@@ -28,8 +30,9 @@ OUTBOX_MAX_BACKOFF = dt.timedelta(hours=1)
 
 class Core:
     """The parts every command module reads: the store, the definitions, the extensions,
-    the handlers, this runner's name and the clock. One per engine, shared by its threads
-    (nothing here changes per command; ``handlers`` may be replaced as a whole)."""
+    the handlers, this runner's name and the clock, and the delivery marks that wait for
+    the next write. One per engine, shared by its threads (nothing else here changes per
+    command; ``handlers`` may be replaced as a whole)."""
 
     __slots__ = (
         "clock",
@@ -37,6 +40,7 @@ class Core:
         "deliver_inline",
         "extensions",
         "handlers",
+        "marks",
         "runner",
         "store",
         "strict_handlers",
@@ -62,6 +66,15 @@ class Core:
         self.deliver_inline = deliver_inline
         self.runner = runner
         self.extensions = tuple(extensions)
+        self.marks = DeliveryMarks(store, runner)
+
+    @contextmanager
+    def write(self) -> Iterator[StoreTx]:
+        """One write transaction of the store that also writes this runner's pending
+        delivery marks (:mod:`~cmc_workflow.engine.marks`) before it commits."""
+        with self.store.write() as tx:
+            yield tx
+            self.marks.write_in(tx)
 
     def now(self) -> dt.datetime:
         """The clock's now; refuses a naive datetime."""
@@ -127,7 +140,8 @@ class CommandContext:
     ``kind`` is ``start``, ``fire``, ``collect``, ``timer`` or ``handler``;
     ``claim_until`` is when this runner's inline claim on the queued side effects ends
     (None: left for the delivery pass); ``depth`` counts the links followed;
-    ``claim`` runs once, in the transaction, for the item the command itself starts.
+    ``claim`` runs once, in the transaction, for the item the command itself starts;
+    ``reason`` goes into the audit record of an engine's own step (a timer's).
     """
 
     tx: StoreTx
@@ -137,7 +151,8 @@ class CommandContext:
     claim_until: dt.datetime | None = None
     depth: int = 0
     claim: StartClaim | None = None
+    reason: str | None = None
 
     def deeper(self, kind: str) -> CommandContext:
         """The context of an item this command starts or gathers through a link."""
-        return replace(self, kind=kind, depth=self.depth + 1, claim=None)
+        return replace(self, kind=kind, depth=self.depth + 1, claim=None, reason=None)

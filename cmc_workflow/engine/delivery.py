@@ -17,7 +17,8 @@ from cmc_workflow.engine.context import OUTBOX_LEASE, OUTBOX_MAX_BACKOFF, Comman
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.handlers import HandlerContext, describe
 from cmc_workflow.model import SYSTEM
-from cmc_workflow.store import OutboxRow, StoreTx
+from cmc_workflow.registry import Version
+from cmc_workflow.store import ItemRow, OutboxRow, StoreTx
 
 log = structlog.get_logger("cmc_workflow.engine")
 
@@ -32,32 +33,40 @@ class RunReport:
 
 
 def deliver_due(core: Core, limit: int, *, depth: int = 0) -> RunReport:
-    """Claim and deliver due outbox rows this engine has a handler for."""
+    """Claim and deliver due outbox rows this engine has a handler for; the marks of the
+    notifications delivered are written together at the end of the pass."""
     now = core.now()
     names = core.handlers.names()
     # look first without a lock: an idle daemon's poll must not take SQLite's write lock
     with core.store.read() as tx:
         if not tx.has_due_outbox(now, handler_names=names):
             return RunReport(0, 0)
-    with core.store.write() as tx:
+    with core.write() as tx:
         rows = tx.claim_outbox(now, core.runner, OUTBOX_LEASE, limit, handler_names=names)
     delivered = failed = 0
     for row in rows:
-        if deliver(core, row, depth):
+        if deliver(core, row, depth).ok:
             delivered += 1
         else:
             failed += 1
+    core.marks.flush()
     return RunReport(delivered, failed)
 
 
-def after_commit(core: Core, outbox: list[dict[str, Any]], depth: int = 0) -> bool:
-    """Deliver what a command just queued (inline mode); True if a handler ran.
+Moved = dict[int, tuple[ItemRow, Version]]
+"""Items that handlers' outcomes moved on, as their steps wrote them (by item id)."""
+
+
+def after_commit(core: Core, outbox: list[dict[str, Any]], depth: int = 0) -> Moved:
+    """Deliver what a command just queued (inline mode); returns the items that handlers'
+    outcomes moved on, as written (the caller needs no re-read).
 
     The rows were inserted claimed by this runner in the command's own transaction
     (no separate claiming transaction, and no other runner races for them); if this
     process dies before delivering, the claim expires after ``OUTBOX_LEASE`` and any
     runner delivers them (at least once)."""
     mine = [o for o in outbox if o.get("claimed_by") == core.runner]
+    moved: Moved = {}
     try:
         for values in mine:
             row = OutboxRow(
@@ -72,18 +81,29 @@ def after_commit(core: Core, outbox: list[dict[str, Any]], depth: int = 0) -> bo
                 delivered_at=None,
                 last_error=None,
             )
-            deliver(core, row, depth)
+            moved.update(deliver(core, row, depth).moved)
     except CmcWorkflowError as exc:
         # the command is committed: a database failure here must not look like a
         # refusal (a caller retrying would fire twice); the claims expire and the
         # rows are delivered by a later pass
         log.error("inline_delivery_failed", error=describe(exc))
-        return False
-    return any(o["kind"] == "handler" for o in mine)
+    return moved
 
 
-def deliver(core: Core, row: OutboxRow, depth: int) -> bool:
-    """Deliver one claimed row; on failure it is retried later with a backoff."""
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What delivering one row did: whether it succeeded, and the items its handler's
+    outcome (and the handlers that followed inline) moved on."""
+
+    ok: bool
+    moved: Moved
+
+
+def deliver(core: Core, row: OutboxRow, depth: int) -> Delivery:
+    """Deliver one claimed row; on failure it is retried later with a backoff.
+
+    A notification's mark waits for the engine's next write (:mod:`~cmc_workflow.engine.
+    marks`); a handler's is written with its outcome, in one transaction."""
     payload = row.payload
     ctx = HandlerContext(
         item_id=row.item_id or 0,
@@ -97,39 +117,42 @@ def deliver(core: Core, row: OutboxRow, depth: int) -> bool:
     )
     bound = log.bind(item_id=row.item_id, outbox_id=row.id, kind=row.kind, name=row.name)
     handlers = core.handlers
+    follow_up: list[dict[str, Any]] = []
+    moved: Moved = {}
     try:
         if row.kind == "notify":
             handlers.notifier(row.name, ctx)
-            outcome = None
+            core.marks.add(row.id, core.now())
         else:
             handler = handlers.get(row.name)
             assert handler is not None  # claimed only for registered names
             outcome = handler(ctx)
-        follow_up: list[dict[str, Any]] = []
-        with core.store.write() as tx:
-            if tx.finish_outbox(row.id, core.runner, core.now()) and row.kind == "handler":
-                follow_up = handler_outcome(core, tx, row, outcome, depth + 1)
+            with core.write() as tx:
+                if tx.finish_outbox(row.id, core.runner, core.now()):
+                    follow_up, moved = handler_outcome(core, tx, row, outcome, depth + 1)
     except (Exception, CmcWorkflowError) as exc:  # a handler may raise anything
         wait = min(dt.timedelta(seconds=10 * 2**row.attempts), OUTBOX_MAX_BACKOFF)
-        with core.store.write() as tx:
+        with core.write() as tx:
             tx.retry_outbox(row.id, core.runner, describe(exc), core.now() + wait)
         bound.warning("delivery_failed", attempt=ctx.attempt, error=describe(exc))
-        return False
+        return Delivery(False, {})
     bound.info("delivered", attempt=ctx.attempt)
-    after_commit(core, follow_up, depth + 1)
-    return True
+    moved.update(after_commit(core, follow_up, depth + 1))
+    return Delivery(True, moved)
 
 
 def handler_outcome(
     core: Core, tx: StoreTx, row: OutboxRow, outcome: str | None, depth: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], Moved]:
     """Take the serviceTask's outcome; returns the follow-up outbox rows (claimed for
-    inline delivery at ``depth`` when the engine delivers inline)."""
+    inline delivery at ``depth`` when the engine delivers inline) and the item as the
+    step wrote it (none when the outcome is stale or refused)."""
     assert row.item_id is not None
     item = core.load(tx, row.item_id, lock=True)
     if item.state != row.payload["state"] or item.visit != row.payload["visit"]:
-        return []  # the item left that state meanwhile: the outcome is stale
-    wf = core.definitions.version(tx, item.definition_id).workflow
+        return [], {}  # the item left that state meanwhile: the outcome is stale
+    version = core.definitions.version(tx, item.definition_id)
+    wf = version.workflow
     edges = wf.edges(item.state)
     if outcome is None:
         edge = next((e for e in edges if e.default), edges[0])
@@ -162,7 +185,6 @@ def handler_outcome(
             trigger=edge.trigger,
             rule=exc.rule,
         )
-        return []
-    outbox, _new_row = transition.apply(core, ctx, wf, item, edge, {})
-    audit.record(tx, SYSTEM, "handler", item.workflow_id, item.id, edge.trigger, "accepted", now)
-    return outbox
+        return [], {}
+    outbox, new_row = transition.apply(core, ctx, wf, item, edge, {})
+    return outbox, {item.id: (new_row, version)}

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.engine import commands, delivery, queries
+from cmc_workflow.engine import batch, commands, delivery, queries
 from cmc_workflow.engine.assembly import runtime_extensions
+from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.engine.context import Clock, Core
 from cmc_workflow.engine.delivery import RunReport
 from cmc_workflow.engine.runtime import EngineRuntime
@@ -180,8 +181,11 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Release the database connections."""
-        self._core.store.close()
+        """Write the pending delivery marks, then release the database connections."""
+        try:
+            self._core.marks.close()
+        finally:
+            self._core.store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -251,6 +255,37 @@ class Engine:
         """
         return commands.fire(self._core, item_id, trigger, actor, data, expected_version)
 
+    def start_many(
+        self,
+        workflow: str,
+        entries: Sequence[StartEntry | Mapping[str, Any]],
+        *,
+        actor: Actor | None = None,
+    ) -> list[Outcome]:
+        """Start one item of ``workflow`` per entry, all in one transaction (group commit):
+        each entry is its data (started by ``actor``) or a :class:`StartEntry` (its data,
+        and its own actor and parent when it names them).
+
+        Each start is judged and recorded as :meth:`start` would (roles, data, policies;
+        history, clocks, outbox, audit); a refused start is undone alone (never the
+        others), audited in the batch's transaction and reported in its
+        :class:`Outcome`. Returns
+        one outcome per entry, in input order. At most
+        :data:`~cmc_workflow.engine.batch.MAX_BATCH` entries (more: :class:`InputInvalid`,
+        nothing started). An error other than a refusal rolls the whole batch back and is
+        raised; retrying the batch is then safe."""
+        return batch.start_many(self._core, workflow, entries, actor)
+
+    def fire_many(self, entries: Iterable[FireEntry | Mapping[str, Any]]) -> list[Outcome]:
+        """Fire a batch of triggers in one transaction (group commit), in input order:
+        each entry a :class:`FireEntry` (item, trigger, actor, form ``data``,
+        ``expected_version``) or a mapping of its fields. Each command is judged and
+        recorded as :meth:`fire` would; a refused one is undone alone, audited, and
+        reported in its :class:`Outcome`. Commands on the same item see each other (the
+        second fires on the state the first left). Bounds and failures as for
+        :meth:`start_many`."""
+        return batch.fire_many(self._core, entries)
+
     def allowed(self, item_id: int, actor: Actor) -> list[Allowed]:
         """Every trigger of the item's current state, and whether ``actor`` may fire it now.
 
@@ -284,7 +319,9 @@ class Engine:
         return queries.inbox(self._core, actor)
 
     def outbox(self, item_id: int) -> list[OutboxRow]:
-        """The side effects recorded for an item and their delivery state."""
+        """The side effects recorded for an item and their delivery state (this engine's
+        delivery marks that wait for its next write are written first)."""
+        self._core.marks.flush()
         return queries.outbox(self._core, item_id)
 
     def audit_trail(self, item_id: int) -> list[dict[str, Any]]:

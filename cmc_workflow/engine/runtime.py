@@ -42,7 +42,7 @@ class EngineRuntime:
 
     def write(self) -> AbstractContextManager[StoreTx]:
         """A write transaction of the store."""
-        return self._core.store.write()
+        return self._core.write()
 
     def write_series(self) -> AbstractContextManager[Transaction]:
         """One connection for a series of write transactions."""

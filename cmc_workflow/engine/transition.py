@@ -17,7 +17,7 @@ from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.engine import audit, checks, links
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.errors import EngineError, NotPermitted
-from cmc_workflow.extensions import Change, Command, Visit
+from cmc_workflow.extensions import Appended, Change, Command, Visit
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.registry import Version
 from cmc_workflow.steps import Step
@@ -95,7 +95,8 @@ def start_in(
         "closed_at": now if wf.is_end(state) else None,
         "parent_id": parent_id,
     }
-    item_id = tx.insert_item(row_values)
+    facts = item_facts(core, tx, wf, None, steps)
+    item_id = tx.insert_item(row_values if facts is None else {**row_values, "facts": facts})
     # what was written, as it reads back (times in UTC): no re-select needed
     row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
     outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
@@ -114,7 +115,8 @@ def apply(
     form: dict[str, Any],
 ) -> tuple[Outbox, ItemRow]:
     """Write the transition ``edge`` of ``row`` (and the gateway hops after it) as a step
-    of ``ctx.kind``; returns the queued outbox rows and the item as written."""
+    of ``ctx.kind``, with its audit record (accepted); returns the queued outbox rows and
+    the item as written."""
     tx, actor, now = ctx.tx, ctx.actor, ctx.now
     data = {**row.data, **form}
     moved = edge.target != row.state
@@ -143,14 +145,36 @@ def apply(
         "updated_at": now,
         "closed_at": now if wf.is_end(state) else None,
     }
-    tx.update_item(row.id, row.version, values)
+    # history and the audit record first: the item's UPDATE then carries the anchors of
+    # both chains (no statement of their own), and the extensions' facts
+    outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
+    audit.record(
+        tx, actor, ctx.kind, wf.id, row.id, edge.trigger, "accepted", now, reason=ctx.reason
+    )
+    facts = item_facts(core, tx, wf, row, steps)
+    tx.update_item(row.id, row.version, values if facts is None else {**values, "facts": facts})
     # the row as written (the UPDATE checked the version): no re-select needed
     new_row = replace(row, version=row.version + 1, **{**values, **utc_times(values)})
-    outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
     left = Visit(row.state, row.visit) if moved else None
     after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
     outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)
     return outbox, new_row
+
+
+def item_facts(
+    core: Core, tx: StoreTx, wf: CompiledWorkflow, row: ItemRow | None, steps: list[Step]
+) -> dict[str, Any] | None:
+    """The facts to write with the item row once ``steps`` are in its history (None:
+    no extension keeps any, the stored facts stay as they are)."""
+    kept: dict[str, Any] | None = None
+    appended = Appended(wf, row, tuple(steps))
+    for extension in core.extensions:
+        found = extension.item_facts(tx, appended)
+        if found is not None:
+            kept = {**(kept or {}), **found}
+    if kept is None or row is None:
+        return kept
+    return {**(tx.item_facts(row.id) or {}), **kept}
 
 
 def persist_steps(
@@ -240,14 +264,4 @@ def carry_out_links(
                 core, ctx.deeper("collect"), step.workflow, other, step.edge, step.form
             )
             outbox += queued
-            audit.record(
-                ctx.tx,
-                ctx.actor,
-                "collect",
-                other.workflow_id,
-                other.id,
-                spec.trigger,
-                "accepted",
-                ctx.now,
-            )
     return outbox

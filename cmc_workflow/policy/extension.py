@@ -7,11 +7,16 @@ while ``Engine.fire`` stops at the first. The rules themselves are pure
 (:mod:`cmc_workflow.policy.rules`); this module turns the engine's :class:`Command` into a
 :class:`Request` and answers the rules' questions (:class:`Facts`) from the command's own
 transaction, through the store's :class:`~cmc_workflow.store.StoreTx`.
+
+The rules that judge by the item's history (separation of duties, required stages) read
+it from the item's policy summary (:mod:`cmc_workflow.policy.summary`), which
+:class:`FactsExtension` keeps on the item row, written with it by every command: a
+command's cost does not grow with the item's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,41 +25,58 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.errors import DefinitionError, PolicyDenied
-from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.extensions import Appended, Command, Extension
 from cmc_workflow.model import SYSTEM, Actor
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.policyset import PolicySet
-from cmc_workflow.policy.rules import Denial, Entry, Request, Rule, ScopingRule, Step
+from cmc_workflow.policy.rules import (
+    Denial,
+    Entry,
+    HistoryRule,
+    Request,
+    Rule,
+    ScopingRule,
+    Step,
+    fold_steps,
+)
+from cmc_workflow.policy.summary import Summarizer, Summary, step_of
 from cmc_workflow.store.port import ItemRow, StoreTx
 
 _MAX_ROUTES = 32
 
 
 class TxFacts:
-    """The rules' questions answered from the store, inside the command's transaction."""
+    """The rules' questions answered from the store, inside the command's transaction.
 
-    def __init__(self, tx: StoreTx, item: ItemRow | None) -> None:
+    History rules are answered from the item's summary (read with the item row); when
+    the item has none that fits (see :mod:`cmc_workflow.policy.summary`), the summary is
+    folded from the item's whole history, read once."""
+
+    def __init__(
+        self, tx: StoreTx, item: ItemRow | None, summarizer: Summarizer | None = None
+    ) -> None:
         self.tx = tx
         self.item = item
+        self.summarizer = summarizer
         self._history: list[Step] | None = None
+        self._summary: Summary | None = None
 
     def history(self) -> Sequence[Step]:
         """The item's accepted steps (none before it exists)."""
         if self._history is None:
             rows = self.tx.history(self.item.id) if self.item is not None else []
-            self._history = [
-                Step(
-                    seq=r["seq"],
-                    kind=r["kind"],
-                    trigger=r["trigger"],
-                    source=r["from_state"],
-                    target=r["to_state"],
-                    actor=r["actor"],
-                    form=r["form"] or {},
-                )
-                for r in rows
-            ]
+            self._history = [step_of(r) for r in rows]
         return self._history
+
+    def folded(self, rule: HistoryRule) -> tuple[Any, int]:
+        """``rule``'s state after the item's steps, and how many steps that is."""
+        key = self.summarizer.key(rule) if self.summarizer is not None else None
+        if self.summarizer is None or key is None:
+            history = self.history()
+            return fold_steps(rule, rule.initial(), history), len(history)
+        if self._summary is None:
+            self._summary = summary_before(self.summarizer, self.tx, self.item, self.history)
+        return self._summary.states[key], self._summary.seen
 
     def records(
         self, workflow: str, states: Sequence[str], field: str, value: str
@@ -76,6 +98,26 @@ class TxFacts:
         return [Entry(data, at) for data, at in rows]
 
 
+def summary_before(
+    summarizer: Summarizer,
+    tx: StoreTx,
+    item: ItemRow | None,
+    history: Callable[[], Sequence[Step]] | None = None,
+) -> Summary:
+    """The summary of ``item``'s steps so far: kept on its row, or folded from its history
+    (``history``, or the rows up to the item's ``seq`` read through ``tx``)."""
+    if item is None:
+        return summarizer.initial()
+    kept = summarizer.read(tx.item_facts(item.id), item.seq)
+    if kept is not None:
+        return kept
+    if history is not None:
+        steps = history()
+    else:  # the command's own rows may be written already: fold those before it
+        steps = [step_of(r) for r in tx.history(item.id) if r["seq"] <= item.seq]
+    return summarizer.fold(summarizer.initial(), steps)
+
+
 class PolicyRuntime:
     """What the rule extensions of one engine share: the policy set and the clock's zone.
     One command's request and history are built once, and kept in the command's own
@@ -86,6 +128,12 @@ class PolicyRuntime:
         self.zone = ZoneInfo(timezone)
         self._request_key = (self, "request")
         self._facts_key = (self, "facts")
+        self.summarizers = {
+            workflow: summarizer
+            for workflow, rules in policy.workflows.items()
+            if (summarizer := Summarizer(rules.rules))
+        }
+        """The summarizer of each workflow with history rules."""
 
     def resolve(self, actor: Actor) -> Actor:
         """``actor`` with the roles they hold through inheritance added."""
@@ -108,7 +156,7 @@ class PolicyRuntime:
         cached = command.scratch.get(self._facts_key)
         if isinstance(cached, TxFacts) and cached.tx is tx:
             return cached
-        facts = TxFacts(tx, command.item)
+        facts = TxFacts(tx, command.item, self.summarizers.get(command.workflow.id))
         command.scratch[self._facts_key] = facts
         return facts
 
@@ -205,6 +253,26 @@ class RuleExtension(Extension):
         return self.rule.visible(resolved.roles, resolved.attributes, item.data)
 
 
+class FactsExtension(Extension):
+    """Keeps each item's policy summary on its row, folding in the steps every command
+    appends (for the workflows whose rules judge by the history)."""
+
+    def __init__(self, runtime: PolicyRuntime) -> None:
+        self.runtime = runtime
+
+    def item_facts(self, tx: StoreTx, appended: Appended) -> Mapping[str, Any] | None:
+        """The item's summary with ``appended`` folded in (None: no history rules)."""
+        summarizer = self.runtime.summarizers.get(appended.workflow.id)
+        if summarizer is None:
+            return None
+        before = summary_before(summarizer, tx, appended.item)
+        steps = [
+            Step(before.seen + n, s.kind, s.trigger, s.source, s.target, s.actor.id, s.form)
+            for n, s in enumerate(appended.steps, start=1)
+        ]
+        return summarizer.facts(summarizer.fold(before, steps))
+
+
 class RolesExtension(Extension):
     """Role inheritance for workflows without rules of their own."""
 
@@ -233,6 +301,8 @@ def extensions_for(policy: PolicySet, *, timezone: str = BUSINESS_TIMEZONE) -> l
         return []
     runtime = PolicyRuntime(policy, timezone)
     out: list[Extension] = [RolesExtension(runtime)]
+    if runtime.summarizers:
+        out.append(FactsExtension(runtime))
     for workflow, rules in sorted(policy.workflows.items()):
         out += [RuleExtension(runtime, workflow, rule) for rule in rules.rules]
     return out

@@ -44,7 +44,7 @@ elsewhere to compare.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, update
@@ -83,6 +83,7 @@ __all__ = [
     "occupied",
     "record_hash",
     "records",
+    "tail",
     "verify",
 ]
 
@@ -91,6 +92,9 @@ def _lock_key(chain: str) -> int:
     digest = hashlib.sha256(f"cmc-audit:{chain}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
+
+Head = tuple[int, str]
+"""A chain's anchor: the position and hash of its last record."""
 
 _INSERT = insert(audit)
 _HEAD = select(audit_heads.c.chain_seq, audit_heads.c.hash).where(
@@ -118,33 +122,52 @@ def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
     return constraint in text or f"UNIQUE constraint failed: {columns}" in text
 
 
-def append(conn: Connection, sqlite: bool, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one record to its chain and move the chain's head; returns the values
-    written (hash included).
+def append(
+    conn: Connection,
+    sqlite: bool,
+    values: Mapping[str, Any],
+    head: Head | None = None,
+    *,
+    insert: Callable[[Any, Sequence[Mapping[str, Any]]], None] | None = None,
+) -> dict[str, Any]:
+    """Append one record to its chain; returns the values written (hash included).
+
+    ``head`` is the chain's anchor as the caller holds it under the item's row lock
+    (``items.audit_seq``/``audit_head``, read with the item; ``(0, GENESIS)`` for a chain
+    that has no record yet): the caller moves the anchor on the item row. ``insert`` runs
+    the record's INSERT (the store's fast path), else the connection does. Without it the
+    chain is anchored in ``audit_heads`` (an actor's chain, or an item id that names no
+    item): the head row is read and moved here, and PostgreSQL takes an advisory lock on
+    the chain until commit, since no row lock orders such a chain.
 
     A record already at the next position can only have been inserted behind the
     engine's back (writers of one chain are serialized): that raises
-    :class:`~cmc_workflow.errors.StoreError`, not a retryable conflict.
-
-    Call inside the command's write transaction. SQLite's ``BEGIN IMMEDIATE`` serializes
-    writers already; PostgreSQL takes an advisory lock on the chain until commit, and the
-    head row of the chain is only ever written under that lock (no new lock order).
-    The previous hash comes from the head row, not from the last record: a record
-    deleted from the end then leaves a gap the next record points across.
+    :class:`~cmc_workflow.errors.StoreError`, not a retryable conflict. The previous hash
+    comes from the anchor, not from the last record: a record deleted from the end then
+    leaves a gap the next record points across.
     """
     chain = chain_of(values)
-    if not sqlite:
-        conn.execute(_LOCK, {"b_key": _lock_key(chain)})
-    head = conn.execute(_HEAD, {"b_chain": chain}).first()
-    # no head: a new chain (or one whose head row is gone: continue from its last record)
-    last = head if head is not None else conn.execute(_TAIL, {"b_chain": chain}).first()
+    anchored_here = head is None
+    had_head_row = False
+    if head is None:
+        if not sqlite:
+            conn.execute(_LOCK, {"b_key": _lock_key(chain)})
+        row = conn.execute(_HEAD, {"b_chain": chain}).first()
+        head = (row.chain_seq, row.hash) if row is not None else None
+        had_head_row = head is not None
+    if head is None:
+        # no anchor: a new chain (or one whose anchor is gone: continue from its last record)
+        head = tail(conn, chain)
     record = dict(values)
     record["chain"] = chain
-    record["chain_seq"] = 1 if last is None else last.chain_seq + 1
-    record["prev_hash"] = GENESIS if last is None else last.hash
+    record["chain_seq"] = head[0] + 1
+    record["prev_hash"] = head[1]
     record["hash"] = record_hash(record["prev_hash"], record)
     try:
-        conn.execute(_INSERT, record)
+        if insert is not None:
+            insert(_INSERT, [record])
+        else:
+            conn.execute(_INSERT, record)
     except IntegrityError as exc:
         if not occupied(exc, "uq_audit_chain_seq", "audit.chain"):
             raise
@@ -155,15 +178,23 @@ def append(conn: Connection, sqlite: bool, values: Mapping[str, Any]) -> dict[st
             f"审计链 {chain} 在链头（#{n - 1}）之后的 #{n} 已有记录：有记录在引擎之外被插入，"
             "请运行 `cmc-workflow audit verify`"
         ) from exc
-    if head is None:
-        conn.execute(
-            _INSERT_HEAD, {"chain": chain, "chain_seq": record["chain_seq"], "hash": record["hash"]}
-        )
-    else:
-        conn.execute(
-            _UPDATE_HEAD, {"b_chain": chain, "b_seq": record["chain_seq"], "b_hash": record["hash"]}
-        )
+    if anchored_here:
+        moved = {"b_chain": chain, "b_seq": record["chain_seq"], "b_hash": record["hash"]}
+        if had_head_row:
+            conn.execute(_UPDATE_HEAD, moved)
+        else:
+            conn.execute(
+                _INSERT_HEAD,
+                {"chain": chain, "chain_seq": record["chain_seq"], "hash": record["hash"]},
+            )
     return record
+
+
+def tail(conn: Connection, chain: str) -> Head:
+    """The position and hash of the chain's last record (``(0, GENESIS)`` when empty):
+    where to continue a chain whose anchor is missing."""
+    last = conn.execute(_TAIL, {"b_chain": chain}).first()
+    return (last.chain_seq, last.hash) if last is not None else (0, GENESIS)
 
 
 # -- reading for export -------------------------------------------------------------------

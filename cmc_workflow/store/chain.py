@@ -55,10 +55,26 @@ def _canonical(value: Any) -> Any:
         if value.tzinfo is None:
             raise ValueError("audit times are aware datetimes")
         return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    if isinstance(value, Mapping | list | tuple):
+    if isinstance(value, Mapping | list | tuple) and not _plain(value):
         # what the JSON column gives back: string keys, lists for tuples
         return json.loads(json.dumps(value, ensure_ascii=False))
     return value
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """True when ``value`` encodes to the same JSON as it reads back from a JSON column
+    (string keys, nothing but JSON's types; tuples encode as lists), so that the round
+    trip through ``json`` can be skipped: the hash's own encoding gives the same text."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return False
 
 
 def record_hash(prev_hash: str, record: Mapping[str, Any]) -> str:

@@ -225,7 +225,14 @@ class MemoryTx(MemoryTimeQueries):
                 item_id=str(item_id),
             )
         changes = values_of(typed(ItemUpdate, values))
+        if changes["facts"] is None:
+            del changes["facts"]  # kept as stored
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
+
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        row = self._t["items"].rows.get(item_id)
+        facts: dict[str, Any] | None = loaded(row["facts"]) if row is not None else None
+        return facts
 
     def _items(self, keep: Callable[[dict[str, Any]], bool]) -> list[ItemRow]:
         return [row_as(ItemRow, r) for r in self._t["items"].values() if keep(r)]
@@ -376,6 +383,10 @@ class MemoryTx(MemoryTimeQueries):
             outbox_id, delivered_at=now, claimed_until=None, attempts=row["attempts"] + 1
         )
         return True
+
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        for outbox_id, at in delivered:
+            self.finish_outbox(outbox_id, runner, at)
 
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime

@@ -13,6 +13,7 @@ from typing import Any
 
 from cmc_workflow.store.memory_tables import Table, loaded, row_as
 from cmc_workflow.store.port import (
+    CANCELLED,
     CLAIMED,
     CLOCK_COLUMNS,
     PAUSED,
@@ -97,24 +98,38 @@ class MemoryTimeQueries:
         return pending[0]["due_at"] if pending else None
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
-        """Transactions run one at a time: nobody else can take it."""
+        found = self.claim_due_timers(now, 1)
+        return found[0] if found else None
+
+    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+        """Transactions run one at a time: nobody else can take them."""
+        found: list[DueTimer] = []
         for timer in self._pending():
-            if timer["due_at"] > now:
-                return None
-            item = self._t["items"].rows[timer["item_id"]]
-            clock = self._t["clocks"].rows.get(timer["clock_id"])
-            return DueTimer(
-                timer=row_as(TimerRow, timer),
-                workflow_id=item["workflow_id"],
-                item_state=item["state"],
-                item_visit=item["visit"],
-                item_closed=item["closed_at"] is not None,
-                clock_status=clock["status"] if clock else None,
-                clock_state=clock["state"] if clock else None,
-                clock_within=clock["within"] if clock else None,
-                clock_due_at=clock["due_at"] if clock else None,
-            )
-        return None
+            if timer["due_at"] > now or len(found) >= limit:
+                break
+            found.append(self._due(timer))
+        return found
+
+    def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:
+        timer = self._t["timers"].rows.get(timer_id)
+        if timer is None or timer["status"] != PENDING or timer["due_at"] > now:
+            return None
+        return self._due(timer)
+
+    def _due(self, timer: dict[str, Any]) -> DueTimer:
+        item = self._t["items"].rows[timer["item_id"]]
+        clock = self._t["clocks"].rows.get(timer["clock_id"])
+        return DueTimer(
+            timer=row_as(TimerRow, timer),
+            workflow_id=item["workflow_id"],
+            item_state=item["state"],
+            item_visit=item["visit"],
+            item_closed=item["closed_at"] is not None,
+            clock_status=clock["status"] if clock else None,
+            clock_state=clock["state"] if clock else None,
+            clock_within=clock["within"] if clock else None,
+            clock_due_at=clock["due_at"] if clock else None,
+        )
 
     def finish_timer(
         self,
@@ -128,6 +143,21 @@ class MemoryTimeQueries:
             self._t["timers"].update(
                 timer_id, status=status, done_at=now, runner=runner, error=error
             )
+
+    def finish_timers(
+        self, done: Sequence[tuple[int, str, str | None]], now: dt.datetime, runner: str
+    ) -> None:
+        for timer_id, status, error in done:
+            self.finish_timer(timer_id, status, now, runner, error)
+
+    def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
+        ids = set(clock_ids)
+        found = self._where(
+            "timers", lambda r: r["clock_id"] in ids and r["status"] in (PENDING, PAUSED)
+        )
+        for r in found:
+            self._t["timers"].update(r["id"], status=CANCELLED, done_at=now)
+        return len(found)
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)

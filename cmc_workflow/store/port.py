@@ -57,6 +57,8 @@ class NewItem:
     updated_at: dt.datetime
     closed_at: dt.datetime | None = None
     parent_id: int | None = None
+    facts: dict[str, Any] | None = None
+    """What extensions keep about the item (:meth:`StoreTx.item_facts`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class ItemUpdate:
     seq: int
     updated_at: dt.datetime
     closed_at: dt.datetime | None = None
+    facts: dict[str, Any] | None = None
+    """The item's new facts (:meth:`StoreTx.item_facts`); None keeps the stored ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,6 +477,13 @@ class StoreTx(Protocol):
         """Write the item's new state if nobody changed it since ``expected_version``."""
         ...
 
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        """What extensions keep about the item (a JSON object: the policy's summary of its
+        history), as last written with the item row; None when never written (or no such
+        item). Read with the item row by :meth:`item`, so asking after it costs nothing.
+        The caller must not change the dict it gets."""
+        ...
+
     def open_definition_ids(self) -> list[int]:
         """The definition versions that open items run on."""
         ...
@@ -553,6 +564,11 @@ class StoreTx(Protocol):
         """Mark a claimed row delivered; False if the claim was lost meanwhile."""
         ...
 
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        """Mark claimed rows delivered, each at its own time (``(outbox id, delivered at)``),
+        in one statement; a row whose claim was lost meanwhile is left as it is."""
+        ...
+
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:
@@ -607,6 +623,17 @@ class StoreTx(Protocol):
         (no other runner gets it), with its item's state visit and its clock."""
         ...
 
+    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+        """Up to ``limit`` pending timers due at ``now``, earliest first, claimed for this
+        transaction (no other runner gets any of them until it ends), each with its item's
+        state visit and its clock as they were when claimed."""
+        ...
+
+    def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:
+        """A timer claimed by this transaction, read again with its item and clock as they
+        are now; None when it is no longer pending and due at ``now``."""
+        ...
+
     def finish_timer(
         self,
         timer_id: int,
@@ -618,12 +645,23 @@ class StoreTx(Protocol):
         """Mark a claimed timer fired, stale (its state was left) or failed."""
         ...
 
+    def finish_timers(
+        self, done: Sequence[tuple[int, str, str | None]], now: dt.datetime, runner: str
+    ) -> None:
+        """Mark claimed timers, each ``(timer id, status, error)``, in one statement."""
+        ...
+
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         """The timers of a clock in ``status``, earliest first."""
         ...
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
+        ...
+
+    def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
+        """Cancel every pending or paused timer of the clocks (stopped clocks), in one
+        statement; returns how many."""
         ...
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:

@@ -8,8 +8,9 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
@@ -20,7 +21,9 @@ from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
+from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
+from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.port import (
     AuditRecord,
     DefinitionRow,
@@ -57,15 +60,35 @@ def _definition(row: Row[Any]) -> DefinitionRow:
     return DefinitionRow(**row._mapping)
 
 
+@dataclass(slots=True)
+class _Anchors:
+    """An item's chain anchors as one transaction knows them: read with the item (under
+    its row lock when ``locked``) and moved by the rows it appends (``moved``: not written
+    yet; the item's next UPDATE or :meth:`SqlTx.flush` writes them)."""
+
+    history: str | None
+    audit_seq: int | None
+    audit_head: str | None
+    locked: bool
+    moved: bool = False
+
+
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 
 # The statements of every command, built once: values travel as parameters, so
 # SQLAlchemy neither rebuilds the statement nor recomputes its cache key per call
 # (that cost more than SQLite's own work; see docs/performance.md).
-# the history head rides along with the item (last column), for chaining its next rows
-_SELECT_ITEM = select(*_ITEM_COLUMNS, items.c.history_head).where(items.c.id == bindparam("b_id"))
+# the item's chain anchors and its facts ride along with it (the last columns): for
+# chaining its next history rows and audit records, and the policy's summary of its history
+_ANCHORS = (items.c.history_head, items.c.audit_seq, items.c.audit_head)
+_SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
+    items.c.id == bindparam("b_id")
+)
+_ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
+_SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
+_SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
@@ -78,19 +101,37 @@ _LAST_COMMAND = (
     .order_by(history.c.seq.desc())
     .limit(1)
 )
-_HISTORY_HEAD = select(items.c.history_head).where(items.c.id == bindparam("b_id"))
+_HISTORY = select(history).where(history.c.item_id == bindparam("b_id")).order_by(history.c.seq)
+_RECORDS = (
+    select(items.c.data)
+    .where(
+        items.c.workflow_id == bindparam("b_workflow"),
+        items.c.state.in_(bindparam("b_states", expanding=True)),
+    )
+    .order_by(items.c.id)
+)
+_RECORDS_IN_STATE = (
+    select(items.c.data)
+    .where(items.c.workflow_id == bindparam("b_workflow"), items.c.state == bindparam("b_state"))
+    .order_by(items.c.id)
+)
 _LAST_HISTORY_HASH = (
     select(history.c.hash)
     .where(history.c.item_id == bindparam("b_id"))
     .order_by(history.c.seq.desc())
     .limit(1)
 )
-_SET_HISTORY_HEAD = (
+_SET_ANCHORS = (
     update(items)
     .where(items.c.id == bindparam("b_id"))
-    .values(history_head=bindparam("b_head", type_=items.c.history_head.type))
+    .values(
+        history_head=bindparam("b_history", type_=items.c.history_head.type),
+        audit_seq=bindparam("b_audit_seq", type_=items.c.audit_seq.type),
+        audit_head=bindparam("b_audit_head", type_=items.c.audit_head.type),
+    )
 )
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+_INSERT_ONE_OUTBOX = insert(outbox).returning(outbox.c.id)
 _DUE_OUTBOX = (
     select(*_OUTBOX_COLUMNS)
     .where(
@@ -152,11 +193,16 @@ class SqlTx(TimeQueries, ReportQueries):
     queries are inherited from :mod:`~cmc_workflow.store.timers` and
     :mod:`~cmc_workflow.store.reports`)."""
 
-    def __init__(self, conn: Connection, sqlite: bool) -> None:
+    def __init__(self, conn: Connection, sqlite: bool, fast: Statements | None = None) -> None:
         self._conn = conn
         self.sqlite = sqlite
-        # item id -> hash of its last history row, as read or written in this transaction
-        self._history_heads: dict[int, str | None] = {}
+        # the command's statements on the driver's cursor (store/fast.py), or None to run
+        # everything through SQLAlchemy's execution
+        self._fast = fast
+        # item id -> its chain anchors as read (under its lock) or moved in this transaction
+        self._anchors: dict[int, _Anchors] = {}
+        # item id -> its facts, as read or written in this transaction
+        self._facts: dict[int, dict[str, Any] | None] = {}
 
     @property
     def conn(self) -> Connection:
@@ -167,9 +213,39 @@ class SqlTx(TimeQueries, ReportQueries):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested transaction: an error inside rolls back only what it wrote."""
-        with self._conn.begin_nested():
-            yield
+        """A nested transaction: an error inside rolls back only what it wrote (and what
+        this transaction keeps of it: the anchors it moved, the facts it wrote)."""
+        kept = {item_id: replace(a) for item_id, a in self._anchors.items()}
+        facts = dict(self._facts)
+        try:
+            with self._conn.begin_nested():
+                yield
+        except BaseException:
+            self._anchors, self._facts = kept, facts
+            raise
+
+    def flush(self) -> None:
+        """Write the chain anchors moved since the item's row was last written (one
+        executemany for every such item; nothing when the command's own item UPDATE
+        carried them). The store calls it before commit."""
+        moved = [
+            {
+                "b_id": item_id,
+                "b_history": anchors.history,
+                "b_audit_seq": anchors.audit_seq,
+                "b_audit_head": anchors.audit_head,
+            }
+            for item_id, anchors in self._anchors.items()
+            if anchors.moved
+        ]
+        if not moved:
+            return
+        if self._fast is not None:
+            self._fast(_SET_ANCHORS).run_many(self._conn, moved)
+        else:
+            self._conn.execute(_SET_ANCHORS, moved)
+        for anchors in self._anchors.values():
+            anchors.moved = False
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -239,37 +315,64 @@ class SqlTx(TimeQueries, ReportQueries):
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
         row = values_of(typed(NewItem, values))
-        new_id: int = self._conn.execute(_INSERT_ITEM, row).scalar_one()
+        if row["facts"] is None:
+            del row["facts"]  # SQL NULL, not a JSON null
+        new_id = self._insert_returning_id(_INSERT_ITEM, row)
+        # a new item: both chains are empty, and nobody else sees the row before commit
+        self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
+        self._facts[new_id] = row.get("facts")
         return new_id
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
         under BEGIN IMMEDIATE)."""
         query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
-        row = self._conn.execute(query, {"b_id": item_id}).first()
+        row = self._first(query, {"b_id": item_id})
         if row is None:
             return None
-        self._history_heads[item_id] = row.history_head
-        return ItemRow(*row[:-1])
+        known = self._anchors.get(item_id)
+        if known is None or not known.locked:  # anchors moved here stay as moved
+            locked = lock or self.sqlite  # SQLite: BEGIN IMMEDIATE holds every row
+            self._anchors[item_id] = _Anchors(
+                row["history_head"], row["audit_seq"], row["audit_head"], locked=locked
+            )
+        self._facts[item_id] = row["facts"]
+        return ItemRow(**{name: row[name] for name in ItemRow.__slots__})
+
+    def item_facts(self, item_id: int) -> dict[str, Any] | None:
+        if item_id not in self._facts:
+            found = self._first(_ITEM_FACTS, {"b_id": item_id})
+            self._facts[item_id] = None if found is None else found["facts"]
+        return self._facts[item_id]
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        result = self._conn.execute(
-            _UPDATE_ITEM,
-            {
-                "b_id": item_id,
-                "b_version": expected_version,
-                **values_of(typed(ItemUpdate, values)),
-                "version": expected_version + 1,
-            },
-        )
-        if result.rowcount != 1:
+        changes = values_of(typed(ItemUpdate, values))
+        if changes["facts"] is None:
+            del changes["facts"]  # kept as stored
+        params = {
+            "b_id": item_id,
+            "b_version": expected_version,
+            **changes,
+            "version": expected_version + 1,
+        }
+        anchors = self._anchors.get(item_id)
+        if anchors is not None and anchors.moved:  # the anchors ride along: no own UPDATE
+            params["history_head"] = anchors.history
+            params["audit_seq"] = anchors.audit_seq
+            params["audit_head"] = anchors.audit_head
+        changed = self._changed(_UPDATE_ITEM, params)
+        if anchors is not None and changed == 1:
+            anchors.moved = False
+        if changed != 1:
             raise ConflictError(
                 f"item {item_id} was changed by another command (expected version "
                 f"{expected_version}); reload it and try again",
                 item_id=str(item_id),
             )
+        if "facts" in changes:
+            self._facts[item_id] = changes["facts"]
 
     def open_definition_ids(self) -> list[int]:
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()
@@ -306,11 +409,12 @@ class SqlTx(TimeQueries, ReportQueries):
         """The comparison is made here, not in SQL (no database folds Unicode the same way),
         over the records in ``states``."""
         wanted = normal_id(value)
-        rows = self._conn.execute(
-            select(items.c.data)
-            .where(items.c.workflow_id == workflow_id, items.c.state.in_(list(states)))
-            .order_by(items.c.id)
-        ).scalars()
+        if len(states) == 1:  # the usual case (records rest in one state): prebuilt SQL
+            found = self._rows(_RECORDS_IN_STATE, {"b_workflow": workflow_id, "b_state": states[0]})
+            rows: Iterable[Any] = (r["data"] for r in found)
+        else:
+            params = {"b_workflow": workflow_id, "b_states": list(states)}
+            rows = self._conn.execute(_RECORDS, params).scalars()
         return [
             dict(data)
             for data in rows
@@ -350,49 +454,58 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- history -----------------------------------------------------------------------
     def insert_history(self, rows: Sequence[HistoryEntry | Mapping[str, Any]]) -> None:
-        """The item row's lock (or SQLite's write lock) serializes the chain."""
+        """The item row's lock (or SQLite's write lock) serializes the chain; the anchor
+        moves with the item's next UPDATE (or :meth:`flush`)."""
         if not rows:
             return
         chained: list[dict[str, Any]] = []
-        heads: dict[int, str] = {}
         for entry in rows:
             values = values_of(typed(HistoryEntry, entry))
-            item_id = values["item_id"]
-            prev = heads.get(item_id) or self._history_head(item_id, values["seq"])
+            anchors = self._anchors_of(values["item_id"])
+            prev = self._history_head(values["item_id"], values["seq"], anchors)
             (row,) = audit_log.chain_history(prev, [values])
-            heads[item_id] = row["hash"]
+            anchors.history = row["hash"]
+            anchors.moved = True
             chained.append(row)
-        self._conn.execute(_INSERT_HISTORY, chained)
-        for item_id, head in heads.items():
-            self._conn.execute(_SET_HISTORY_HEAD, {"b_id": item_id, "b_head": head})
-            self._history_heads[item_id] = head
+        self._insert(_INSERT_HISTORY, chained)
 
-    def _history_head(self, item_id: int, seq: int) -> str:
+    def _anchors_of(self, item_id: int) -> _Anchors:
+        """The item's anchors under its row lock (read and locked here if not held yet)."""
+        anchors = self._anchors.get(item_id)
+        if anchors is None or not anchors.locked:
+            query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
+            row = self._first(query, {"b_id": item_id})
+            if row is None:
+                raise StoreError(f"no item {item_id} to chain to / 没有可链接的事项 {item_id}")
+            anchors = self._anchors[item_id] = _Anchors(
+                row["history_head"], row["audit_seq"], row["audit_head"], locked=True
+            )
+        return anchors
+
+    def _history_head(self, item_id: int, seq: int, anchors: _Anchors) -> str:
         """The hash the item's row number ``seq`` chains to."""
         if seq == 1:
             return audit_log.GENESIS
-        head = self._history_heads.get(item_id)
-        if head is None:
-            head = self._conn.execute(_HISTORY_HEAD, {"b_id": item_id}).scalar()
+        head = anchors.history
         if head is None:  # no anchor (a damaged item row): continue from its last row
             head = self._conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
         return head if head is not None else audit_log.GENESIS
 
     def history(self, item_id: int) -> list[dict[str, Any]]:
-        rows = self._conn.execute(
-            select(history).where(history.c.item_id == item_id).order_by(history.c.seq)
-        ).all()
-        return [dict(r._mapping) for r in rows]
+        if self._fast is not None:
+            return self._fast(_HISTORY).rows(self._conn, {"b_id": item_id})
+        return [dict(r._mapping) for r in self._conn.execute(_HISTORY, {"b_id": item_id})]
 
     def last_command(self, item_id: int) -> dict[str, Any] | None:
-        row = self._conn.execute(_LAST_COMMAND, {"b_item": item_id}).first()
-        return dict(row._mapping) if row is not None else None
+        return self._first(_LAST_COMMAND, {"b_item": item_id})
 
     # -- outbox ------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         if not rows:
             return []
         values = [values_of(typed(OutboxMessage, r)) for r in rows]
+        if self._fast is not None:  # one row at a time: a driver's executemany returns nothing
+            return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
         return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
 
     def claim_outbox(
@@ -425,6 +538,15 @@ class SqlTx(TimeQueries, ReportQueries):
         )
         return result.rowcount == 1
 
+    def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
+        """One executemany of the prebuilt statement."""
+        if delivered:
+            marks = [{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered]
+            if self._fast is not None:
+                self._fast(_FINISH_OUTBOX).run_many(self._conn, marks)
+            else:
+                self._conn.execute(_FINISH_OUTBOX, marks)
+
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
     ) -> None:
@@ -446,7 +568,30 @@ class SqlTx(TimeQueries, ReportQueries):
 
     # -- audit -------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        audit_log.append(self._conn, self.sqlite, values_of(typed(AuditRecord, values)))
+        """An item's chain is anchored on its row (ordered by its row lock); a chain that
+        names no item, in ``audit_heads``."""
+        record = values_of(typed(AuditRecord, values))
+        item_id = record.get("item_id")
+        anchors = self._item_anchors(item_id) if item_id is not None else None
+        if anchors is None:
+            audit_log.append(self._conn, self.sqlite, record)
+            return
+        if anchors.audit_seq is None or anchors.audit_head is None:
+            # no anchor (a damaged item row): continue from the chain's last record
+            head = audit_log.tail(self._conn, audit_log.chain_of(record))
+        else:
+            head = (anchors.audit_seq, anchors.audit_head)
+        written = audit_log.append(self._conn, self.sqlite, record, head, insert=self._insert)
+        anchors.audit_seq = written["chain_seq"]
+        anchors.audit_head = written["hash"]
+        anchors.moved = True
+
+    def _item_anchors(self, item_id: int) -> _Anchors | None:
+        """The anchors of an item that exists, else None (its chain is anchored apart)."""
+        try:
+            return self._anchors_of(item_id)
+        except StoreError:
+            return None
 
     def audit_of(self, item_id: int) -> list[dict[str, Any]]:
         rows = self._conn.execute(
@@ -490,9 +635,12 @@ def _retryable(exc: OperationalError) -> bool:
 class SqlStore:
     """The database behind the engine: opening, migrating and transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, fast: bool = True) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        self.fast = Statements(engine.dialect) if fast else None
+        """The command's statements on the driver's cursor (store/fast.py); None runs
+        every statement through SQLAlchemy's execution (the contract tests run both)."""
         self.read_only = is_read_only(engine)
         """True for a SQLite file this process may not write: reads work, writes raise
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
@@ -543,7 +691,9 @@ class SqlStore:
     def write(self) -> Iterator[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with self._translated(), self.engine.begin() as conn:
-            yield SqlTx(conn, self.sqlite)
+            tx = SqlTx(conn, self.sqlite, self.fast)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def read(self) -> Iterator[SqlTx]:
@@ -553,7 +703,7 @@ class SqlStore:
             self.engine.connect().execution_options(**READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield SqlTx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite, self.fast)
 
     @contextmanager
     def snapshot(self) -> Iterator[SqlTx]:
@@ -571,7 +721,7 @@ class SqlStore:
             self.engine.connect().execution_options(**options, **READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield SqlTx(conn, self.sqlite)
+            yield SqlTx(conn, self.sqlite, self.fast)
 
     @contextmanager
     def write_series(self) -> Iterator[Callable[[], AbstractContextManager[SqlTx]]]:
@@ -583,7 +733,9 @@ class SqlStore:
             @contextmanager
             def transaction() -> Iterator[SqlTx]:
                 with conn.begin():
-                    yield SqlTx(conn, self.sqlite)
+                    tx = SqlTx(conn, self.sqlite, self.fast)
+                    yield tx
+                    tx.flush()
 
             yield transaction
 

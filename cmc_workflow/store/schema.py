@@ -1,26 +1,42 @@
 """Schema migrations with Alembic: upgrade, downgrade, current revision, and drift against
-the models."""
+the models.
+
+Opening a database at head needs no Alembic: :data:`HEAD` names the newest migration and
+:func:`current_revision` reads the ``alembic_version`` table with one plain SELECT, so
+``Engine.open`` does not pay for importing Alembic (and Mako, and Pygments) nor for
+parsing every migration file. Alembic is imported by the functions that migrate, list
+the migrations or compare the schema; ``tests/migrations/test_schema_head.py`` checks
+that :data:`HEAD` is the head of the migration scripts.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from cmc_workflow.errors import DatabaseReadOnly, SchemaTooNew
 from cmc_workflow.store.database import is_read_only
 from cmc_workflow.store.tables import metadata
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+HEAD = "0007"
+"""The newest migration this version of cmc-workflow ships: a new migration moves it
+(a test compares it with the scripts in ``migrations/versions``)."""
+
+VERSION_TABLE = "alembic_version"
+"""Where Alembic records the revision a database is at (its default name)."""
 
 
 def _config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -28,15 +44,22 @@ def _config(engine: Engine) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration this version of cmc-workflow ships."""
-    script = ScriptDirectory(str(MIGRATIONS))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    """The newest migration this version of cmc-workflow ships (:data:`HEAD`)."""
+    return HEAD
+
+
+def script_head() -> str | None:
+    """The head revision as Alembic reads it from the migration scripts (what
+    :data:`HEAD` must equal)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def known_revisions() -> set[str]:
     """Every migration revision this version of cmc-workflow ships."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS))
     return {rev.revision for rev in script.walk_revisions()}
 
@@ -44,14 +67,28 @@ def known_revisions() -> set[str]:
 def refuse_unknown(revision: str | None) -> None:
     """Raise :class:`SchemaTooNew` when ``revision`` is not one of ours (a newer release
     migrated the database); None (an empty database) and our revisions pass."""
-    if revision is not None and revision not in known_revisions():
-        raise SchemaTooNew(revision, head_revision())
+    if revision is not None and revision != HEAD and revision not in known_revisions():
+        raise SchemaTooNew(revision, HEAD)
 
 
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at, or None for an empty database."""
     with engine.connect() as conn:
+        return _revision_of(conn)
+
+
+def _revision_of(conn: Connection) -> str | None:
+    """What Alembic's ``MigrationContext.get_current_revision`` answers, read with one
+    SELECT (Alembic itself is asked only for a table holding several heads, so that the
+    error stays its own)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    found = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(found) > 1:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
+    return str(found[0]) if found else None
 
 
 def is_empty(engine: Engine) -> bool:
@@ -72,18 +109,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     migrated, :class:`DatabaseReadOnly` on one opened read-only."""
     if is_read_only(engine):
         raise DatabaseReadOnly("it cannot be migrated")
+    from alembic import command
+
     config = _config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         # before Alembic, which ends in a CommandError traceback on an unknown revision
-        refuse_unknown(MigrationContext.configure(conn).get_current_revision())
+        refuse_unknown(_revision_of(conn))
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Revert migrations down to ``revision`` (``base``: no tables) in one transaction."""
+    from alembic import command
+
     config = _config(engine)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
@@ -92,6 +133,9 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 def drift(engine: Engine) -> list[Any]:
     """Differences between the migrated database and the table models (empty when equal)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))

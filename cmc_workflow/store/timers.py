@@ -5,11 +5,15 @@ Every method runs inside a transaction the caller opened with
 :meth:`~cmc_workflow.store.Store.write` or :meth:`~cmc_workflow.store.Store.read`, so what
 the clocks write commits or rolls back with the command that caused it (decision 6).
 
-Claiming (decision 7): :meth:`TimeQueries.claim_due_timer` takes one due timer with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runners each get a different one
-and a runner that dies releases its row with its connection; on SQLite the write
-transaction already holds the database lock (``BEGIN IMMEDIATE``), which serializes
-claimers. The caller fires the timer and marks it in the same transaction: exactly once.
+Claiming (decision 7): :meth:`TimeQueries.claim_due_timers` takes a bounded batch of due
+timers with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent runners each get
+different ones and a runner that dies releases its rows with its connection; on SQLite the
+write transaction already holds the database lock (``BEGIN IMMEDIATE``), which serializes
+claimers. The caller fires the timers and marks them in the same transaction (one commit
+for the batch): exactly once.
+
+The statements of the hot path (arming, stopping and firing) are built once at module
+level with bind parameters, like those of :mod:`~cmc_workflow.store.repository`.
 
 The poll reads the index ``ix_timers_due`` (status, due_at): finding the next due timer
 is one index probe whatever the number of pending timers.
@@ -21,10 +25,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Integer, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
+from cmc_workflow.store.fast import Runs
 from cmc_workflow.store.port import (
     CANCELLED,
     CLAIMED,
@@ -52,6 +56,7 @@ from cmc_workflow.store.port import (
     values_of,
 )
 from cmc_workflow.store.tables import (
+    UTCDateTime,
     clocks,
     items,
     outbox,
@@ -123,67 +128,137 @@ _DUE_EXTRA = [
     clocks.c.due_at.label("x_clock_due_at"),
 ]
 
+# The statements of the hot path, built once (see docs/performance.md, "What changed"):
+# arming and stopping a clock runs in every command that enters or leaves a state with a
+# deadline, and the daemon claims and finishes timers by the thousand. Values travel as
+# bind parameters; an UPDATE without ``.values()`` sets the columns its parameters name.
+_NEXT_DUE = (
+    select(timers.c.due_at).where(timers.c.status == PENDING).order_by(timers.c.due_at).limit(1)
+)
+_DUE_JOIN = timers.join(items, items.c.id == timers.c.item_id).outerjoin(
+    clocks, clocks.c.id == timers.c.clock_id
+)
+_DUE = select(*_TIMER_COLUMNS, *_DUE_EXTRA).select_from(_DUE_JOIN)
+_CLAIM_DUE = (
+    _DUE.where(
+        timers.c.status == PENDING,
+        timers.c.due_at <= bindparam("b_now", type_=UTCDateTime),
+    )
+    .order_by(timers.c.due_at)
+    .limit(bindparam("b_limit", type_=Integer))
+)
+_CLAIM_DUE_LOCKED = _CLAIM_DUE.with_for_update(of=[timers, items], skip_locked=True)
+_DUE_AGAIN = _DUE.where(
+    timers.c.id == bindparam("b_id"),
+    timers.c.status == PENDING,
+    timers.c.due_at <= bindparam("b_now", type_=UTCDateTime),
+)
+_FINISH_TIMER = update(timers).where(timers.c.id == bindparam("b_id"))
+_CLOCK_TIMERS = (
+    select(*_TIMER_COLUMNS)
+    .where(timers.c.clock_id == bindparam("b_clock"), timers.c.status == bindparam("b_status"))
+    .order_by(timers.c.due_at, timers.c.id)
+)
+_SET_CLOCK_TIMERS = update(timers).where(
+    timers.c.clock_id == bindparam("b_clock"), timers.c.status == bindparam("b_from")
+)
+_CANCEL_CLOCK_TIMERS = (
+    update(timers)
+    .where(
+        timers.c.clock_id.in_(bindparam("b_clocks", expanding=True)),
+        timers.c.status.in_([PENDING, PAUSED]),
+    )
+    .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
+)
+_CANCEL_ONE_CLOCK_TIMERS = (
+    update(timers)
+    .where(
+        timers.c.clock_id == bindparam("b_clock"),
+        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    )
+    .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
+)
+_RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
+_SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
+_INSERT_TIMERS = insert(timers)
+_INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
+_ACTIVE_CLOCKS = (
+    select(*_CLOCK_COLUMNS)
+    .where(
+        clocks.c.item_id == bindparam("b_item"),
+        # not IN: a literal IN list is expanded per call (no prebuilt SQL on the fast path)
+        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+    )
+    .order_by(clocks.c.id)
+)
+_CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
+_UPDATE_CLOCK = update(clocks).where(clocks.c.id == bindparam("b_id"))
+_MARK_CLOCK = {
+    column: update(clocks)
+    .where(clocks.c.id == bindparam("b_id"), clocks.c[column].is_(None))
+    .values({column: bindparam("b_now", type_=UTCDateTime)})
+    for column in ("warned_at", "escalated_at", "breached_at")
+}
 
-class TimeQueries:
+
+def _due(row: Row[Any]) -> DueTimer:
+    values = row._mapping
+    return DueTimer(
+        timer=TimerRow(**{name: values[name] for name in TimerRow.__slots__}),
+        workflow_id=values["x_workflow_id"],
+        item_state=values["x_item_state"],
+        item_visit=values["x_item_visit"],
+        item_closed=values["x_item_closed_at"] is not None,
+        clock_status=values["x_clock_status"],
+        clock_state=values["x_clock_state"],
+        clock_within=values["x_clock_within"],
+        clock_due_at=values["x_clock_due_at"],
+    )
+
+
+class TimeQueries(Runs):
     """The SQL of clocks, timers, schedule occurrences and runners, as methods of the
     SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each
     does what :class:`~cmc_workflow.store.port.StoreTx` documents."""
 
-    _conn: Connection
     sqlite: bool
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._conn.execute(insert(timers), [values_of(typed(NewTimer, r)) for r in rows])
+            self._insert(_INSERT_TIMERS, [values_of(typed(NewTimer, r)) for r in rows])
 
     def next_due_at(self) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due``."""
-        value: dt.datetime | None = self._conn.execute(
-            select(timers.c.due_at)
-            .where(timers.c.status == PENDING)
-            .order_by(timers.c.due_at)
-            .limit(1)
-        ).scalar_one_or_none()
+        value: dt.datetime | None = self._conn.execute(_NEXT_DUE).scalar_one_or_none()
         return value
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
-        """PostgreSQL locks the timer *and its item* and skips rows other transactions hold
-        (``FOR UPDATE OF timers, items SKIP LOCKED``); SQLite's write lock serializes runners.
+        """The first of :meth:`claim_due_timers` with a limit of one."""
+        found = self.claim_due_timers(now, 1)
+        return found[0] if found else None
 
-        Locking the item with the timer keeps one lock order, item before timers, for every
-        transaction: a command (or another runner's timer) that moves an item locks the item
-        and then updates its timers and clock. With only the timer locked, two runners
-        deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner A, holding
-        X for timer T1, fired a transition that cancels X's pending timers, T2 among them (A
-        waits for B's T2, B's own firing waits for A's X)."""
-        query = (
-            select(*_TIMER_COLUMNS, *_DUE_EXTRA)
-            .select_from(
-                timers.join(items, items.c.id == timers.c.item_id).outerjoin(
-                    clocks, clocks.c.id == timers.c.clock_id
-                )
-            )
-            .where(timers.c.status == PENDING, timers.c.due_at <= now)
-            .order_by(timers.c.due_at)
-            .limit(1)
-        )
-        if not self.sqlite:
-            query = query.with_for_update(of=[timers, items], skip_locked=True)
-        row = self._conn.execute(query).first()
-        if row is None:
-            return None
-        values = row._mapping
-        return DueTimer(
-            timer=TimerRow(**{name: values[name] for name in TimerRow.__slots__}),
-            workflow_id=values["x_workflow_id"],
-            item_state=values["x_item_state"],
-            item_visit=values["x_item_visit"],
-            item_closed=values["x_item_closed_at"] is not None,
-            clock_status=values["x_clock_status"],
-            clock_state=values["x_clock_state"],
-            clock_within=values["x_clock_within"],
-            clock_due_at=values["x_clock_due_at"],
-        )
+    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+        """PostgreSQL locks the timers *and their items* and skips rows other transactions
+        hold (``FOR UPDATE OF timers, items SKIP LOCKED``), so concurrent runners claim
+        disjoint sets and none waits for another; SQLite's write lock serializes runners.
+        The locks are the claim: they last until the transaction ends, and a runner that
+        dies releases them with its connection (no lease to expire).
+
+        Locking the items with the timers keeps one lock order, item before timers, for
+        every transaction: a command (or another runner's timer) that moves an item locks
+        the item and then updates its timers and clock. With only the timer locked, two
+        runners deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner
+        A, holding X for timer T1, fired a transition that cancels X's pending timers, T2
+        among them (A waits for B's T2, B's own firing waits for A's X)."""
+        query = _CLAIM_DUE if self.sqlite else _CLAIM_DUE_LOCKED
+        rows = self._conn.execute(query, {"b_now": now, "b_limit": limit}).all()
+        return [_due(r) for r in rows]
+
+    def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:
+        """A timer this transaction claimed, read again: None once it is no longer pending
+        and due (an earlier step of the same batch cancelled, paused or moved it)."""
+        row = self._conn.execute(_DUE_AGAIN, {"b_id": timer_id, "b_now": now}).first()
+        return _due(row) if row is not None else None
 
     def finish_timer(
         self,
@@ -193,42 +268,58 @@ class TimeQueries:
         runner: str,
         error: str | None = None,
     ) -> None:
-        self._conn.execute(
-            update(timers)
-            .where(timers.c.id == timer_id)
-            .values(status=status, done_at=now, runner=runner, error=error)
-        )
+        self.finish_timers([(timer_id, status, error)], now, runner)
+
+    def finish_timers(
+        self, done: Sequence[tuple[int, str, str | None]], now: dt.datetime, runner: str
+    ) -> None:
+        """One statement for the whole batch (executemany)."""
+        if done:
+            self._conn.execute(
+                _FINISH_TIMER,
+                [
+                    {
+                        "b_id": timer_id,
+                        "status": status,
+                        "done_at": now,
+                        "runner": runner,
+                        "error": error,
+                    }
+                    for timer_id, status, error in done
+                ],
+            )
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
-        rows = self._conn.execute(
-            select(*_TIMER_COLUMNS)
-            .where(timers.c.clock_id == clock_id, timers.c.status == status)
-            .order_by(timers.c.due_at, timers.c.id)
-        ).all()
+        rows = self._conn.execute(_CLOCK_TIMERS, {"b_clock": clock_id, "b_status": status})
         return [_timer(r) for r in rows]
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         checked_columns(values, TIMER_COLUMNS, "a timer")
         result = self._conn.execute(
-            update(timers)
-            .where(timers.c.clock_id == clock_id, timers.c.status == from_status)
-            .values(**values)
+            _SET_CLOCK_TIMERS, {"b_clock": clock_id, "b_from": from_status, **values}
+        )
+        return int(result.rowcount)
+
+    def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
+        """One UPDATE for every pending or paused timer of the clocks (index
+        ``ix_timers_clock``)."""
+        if not clock_ids:
+            return 0
+        if len(clock_ids) == 1:  # the usual case: one clock stops (a prebuilt statement)
+            return self._changed(_CANCEL_ONE_CLOCK_TIMERS, {"b_clock": clock_ids[0], "b_now": now})
+        result = self._conn.execute(
+            _CANCEL_CLOCK_TIMERS, {"b_clocks": list(clock_ids), "b_now": now}
         )
         return int(result.rowcount)
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         self._conn.execute(
-            update(timers)
-            .where(timers.c.id == timer_id, timers.c.status == PAUSED)
-            .values(status=PENDING, due_at=due_at, state=state, visit=visit)
+            _RESUME_TIMER,
+            {"b_id": timer_id, "status": PENDING, "due_at": due_at, "state": state, "visit": visit},
         )
 
     def set_timer_due(self, timer_id: int, due_at: dt.datetime) -> None:
-        self._conn.execute(
-            update(timers)
-            .where(timers.c.id == timer_id, timers.c.status == PENDING)
-            .values(due_at=due_at)
-        )
+        self._conn.execute(_SET_TIMER_DUE, {"b_id": timer_id, "due_at": due_at})
 
     def timers_of(self, item_id: int) -> list[TimerRow]:
         rows = self._conn.execute(
@@ -260,34 +351,23 @@ class TimeQueries:
         return int(self._conn.execute(query).scalar_one())
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        new_id: int = self._conn.execute(
-            insert(clocks).values(values_of(typed(NewClock, values))).returning(clocks.c.id)
-        ).scalar_one()
-        return new_id
+        return self._insert_returning_id(_INSERT_CLOCK, values_of(typed(NewClock, values)))
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
-        rows = self._conn.execute(
-            select(*_CLOCK_COLUMNS)
-            .where(clocks.c.item_id == item_id, clocks.c.status.in_([RUNNING, PAUSED]))
-            .order_by(clocks.c.id)
-        ).all()
-        return [_clock(r) for r in rows]
+        return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]
 
     def clock(self, clock_id: int) -> ClockRow | None:
-        row = self._conn.execute(select(*_CLOCK_COLUMNS).where(clocks.c.id == clock_id)).first()
+        row = self._conn.execute(_CLOCK, {"b_id": clock_id}).first()
         return _clock(row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
         checked_columns(values, CLOCK_COLUMNS, "a clock")
-        self._conn.execute(update(clocks).where(clocks.c.id == clock_id).values(**values))
+        if values:
+            self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
         checked_mark(column)
-        self._conn.execute(
-            update(clocks)
-            .where(clocks.c.id == clock_id, clocks.c[column].is_(None))
-            .values({column: now})
-        )
+        self._conn.execute(_MARK_CLOCK[column], {"b_id": clock_id, "b_now": now})
 
     def clocks_of(self, item_id: int) -> list[ClockRow]:
         rows = self._conn.execute(

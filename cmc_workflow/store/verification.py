@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,12 +223,7 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
     under READ COMMITTED a command committing between two of its reads looks like a
     row inserted past its anchor."""
     result = Verification()
-    anchors = {
-        r.chain: (r.chain_seq, r.hash)
-        for r in conn.execute(
-            select(audit_heads.c.chain, audit_heads.c.chain_seq, audit_heads.c.hash)
-        )
-    }
+    anchors, unanchored = _anchors(conn)
     query = select(audit).order_by(audit.c.chain, audit.c.chain_seq, audit.c.id)
     how = _Walk(
         "audit",
@@ -235,7 +231,7 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
         lambda row: str(row.chain),
         _unchained_record,
         _check,
-        lambda chain: _close(chain, anchors),
+        lambda chain: _close(chain, anchors, unanchored),
     )
     rows = conn.execute(query, execution_options=streamed(batch))
     result.records, seen = _walk(rows, how, result)
@@ -259,6 +255,29 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
     return result
 
 
+def _anchors(conn: Connection) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Every audit chain's anchor: an item's on its row (``items.audit_seq``/
+    ``audit_head``, migration 0006), the others' in ``audit_heads``; and the chains of
+    items whose row holds no anchor."""
+    anchors = {
+        r.chain: (r.chain_seq, r.hash)
+        for r in conn.execute(
+            select(audit_heads.c.chain, audit_heads.c.chain_seq, audit_heads.c.hash)
+        )
+    }
+    unanchored: set[str] = set()
+    rows = conn.execute(
+        select(items.c.id, items.c.audit_seq, items.c.audit_head),
+        execution_options=streamed(5000),
+    )
+    for r in rows:
+        if r.audit_seq is None or r.audit_head is None:
+            unanchored.add(f"item:{r.id}")
+        else:
+            anchors[f"item:{r.id}"] = (r.audit_seq, r.audit_head)
+    return anchors, unanchored
+
+
 def _unchained_record(row: Row[Any]) -> Finding | None:
     if row.chain is not None and row.chain_seq is not None and row.hash is not None:
         return None
@@ -273,7 +292,11 @@ def _unchained_record(row: Row[Any]) -> Finding | None:
     )
 
 
-def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
+def _close(
+    chain: _Chain,
+    anchors: Mapping[str, tuple[int, str]],
+    unanchored: AbstractSet[str] = frozenset(),
+) -> None:
     """End of a chain: record its head and compare it with the chain's anchor row."""
     last = chain.last
     if last is None:
@@ -282,6 +305,18 @@ def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
     anchor = anchors.get(chain.name)
     name = chain.name
     if anchor is None:
+        if name in unanchored:
+            chain.add(
+                "deleted",
+                last,
+                f"{name} has no anchor on its item row (items.audit_seq/audit_head; it ends "
+                f"at record id {last.id}, #{last.chain_seq}): the anchor was erased",
+                f"{name} 的事项行上没有链头（items.audit_seq/audit_head；链止于审计记录 id "
+                f"{last.id}，#{last.chain_seq}）：链头被抹去",
+                table="items",
+                unnamed=True,
+            )
+            return
         chain.add(
             "deleted",
             last,
@@ -295,15 +330,13 @@ def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
         return
     seq, digest = anchor
     if digest == last.hash:
-        # the chain ends where its head says: a different count means records were
-        # renumbered, which breaks a link or a number the walk has named already
         return
     if seq > last.chain_seq:
         chain.add(
             "deleted",
             last,
             f"{seq - last.chain_seq} record(s) deleted from the end of {name}: it ends "
-            f"at record id {last.id} (#{last.chain_seq}) but its head row says #{seq}",
+            f"at record id {last.id} (#{last.chain_seq}) but its anchor says #{seq}",
             f"{name} 末尾的 {seq - last.chain_seq} 条记录被删除：链止于审计记录 id "
             f"{last.id}（#{last.chain_seq}），链头记录却是 #{seq}",
             missing=(last.chain_seq + 1, seq),
@@ -313,7 +346,7 @@ def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
             "inserted",
             last,
             f"record id {last.id} (#{last.chain_seq} of {name}) was inserted: the "
-            f"chain's head row says it ends at #{seq}",
+            f"chain's anchor says it ends at #{seq}",
             f"审计记录 id {last.id}（{name} 的 #{last.chain_seq}）是插入的：链头记录"
             f"表明该链止于 #{seq}",
         )
@@ -322,7 +355,7 @@ def _close(chain: _Chain, anchors: Mapping[str, tuple[int, str]]) -> None:
             "edited",
             last,
             f"record id {last.id} (#{last.chain_seq}, the last of {name}) does not match "
-            "the chain's head row: the record was changed and re-hashed, or the head row "
+            "the chain's anchor: the record was changed and re-hashed, or the anchor "
             "was changed",
             f"审计记录 id {last.id}（{name} 的最后一条，#{last.chain_seq}）与链头记录"
             "不符：记录被改动并重算了哈希，或链头记录被改动",

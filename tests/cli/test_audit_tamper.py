@@ -192,7 +192,12 @@ def test_the_untampered_database_verifies_clean(conn: Connection) -> None:
 
 
 def rows_of_heads(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in conn.execute(select(audit_heads))]
+    """Every chain's anchor: ``audit_heads`` rows, and the items' own (migration 0006)."""
+    anchors = [dict(r._mapping) for r in conn.execute(select(audit_heads))]
+    on_items = conn.execute(select(items.c.id, items.c.audit_seq, items.c.audit_head))
+    return anchors + [
+        {"chain": f"item:{r.id}", "chain_seq": r.audit_seq, "hash": r.audit_head} for r in on_items
+    ]
 
 
 @pytest.mark.req("SEC-2")
@@ -312,6 +317,20 @@ def test_the_anchors_themselves_are_checked(
     assert [(f.kind, f.table, f.row_id) for f in counted.findings] == [
         ("edited", "items", item["id"])
     ]
+    erased = tampered(
+        conn,
+        update(items).where(items.c.id == item["id"]).values(audit_seq=None, audit_head=None),
+    )
+    assert [(f.kind, f.table, f.chain) for f in erased.findings] == [
+        ("deleted", "items", f"item:{item['id']}")
+    ]
+    rehashed = tampered(
+        conn,
+        update(items)
+        .where(items.c.id == item["id"])
+        .values(audit_head=changed("hash", item["audit_head"])),
+    )
+    assert [(f.kind, f.chain) for f in rehashed.findings] == [("edited", f"item:{item['id']}")]
     chain = "actor:nobody"
     gone = tampered(conn, delete(audit_heads).where(audit_heads.c.chain == chain))
     assert [(f.kind, f.table, f.chain) for f in gone.findings] == [

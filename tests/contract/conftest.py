@@ -4,7 +4,11 @@
 - ``sqlite``: a copy of a SQLite file migrated once per run (``sqlite_url``);
 - ``postgres`` (when ``CMC_TEST_POSTGRES_URL`` is set, else skipped): a database of its own
   per test, copied from a template migrated once per run and dropped after the test
-  (``postgres_url``).
+  (``postgres_url``);
+- ``sqlite-core`` and ``postgres-core``: the same databases with the store's fast path
+  off (``SqlStore(engine, fast=False)``: every statement through SQLAlchemy's execution),
+  so that the driver-level statements of ``cmc_workflow.store.fast`` are proven to do
+  what SQLAlchemy does, operation by operation.
 
 The databases come from the suite's shared fixtures (``tests/conftest.py``).
 """
@@ -20,14 +24,25 @@ from cmc_workflow.store.memory import MemoryStore
 from cmc_workflow.store.repository import SqlStore
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        "sqlite-core",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-core", marks=pytest.mark.postgres),
+    ]
+)
 def store(request: pytest.FixtureRequest) -> Iterator[StorePort]:
     """An empty store of each kind."""
     if request.param == "memory":
         yield MemoryStore()
         return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    sql = SqlStore.open(url)
+    backend, _, path = str(request.param).partition("-")
+    url: str = request.getfixturevalue(f"{backend}_url")
+    opened = SqlStore.open(url)
+    sql = opened if path != "core" else SqlStore(opened.engine, fast=False)
+    assert (sql.fast is None) == (path == "core")
     try:
         yield sql
     finally:

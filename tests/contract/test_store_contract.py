@@ -12,6 +12,7 @@ import pytest
 from cmc_workflow.errors import ConflictError, StoreError
 from cmc_workflow.store.chain import GENESIS, history_hash, record_hash
 from cmc_workflow.store.port import (
+    CANCELLED,
     CLAIMED,
     FIRED,
     MISSED,
@@ -380,6 +381,28 @@ def test_outbox_rows_are_unique_by_idempotency_key(store: StorePort) -> None:
         assert tx.count_pending_outbox() == 2
 
 
+def test_delivered_rows_are_marked_together_each_at_its_time(store: StorePort) -> None:
+    """``finish_outbox_many``: the marks of several deliveries in one statement; a row
+    whose claim went to another runner, or that is marked already, is left alone."""
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        tx.insert_outbox([message(item_id, k) for k in ("a", "b", "c")])
+    lease = dt.timedelta(minutes=5)
+    with store.write() as tx:
+        a, b, c = tx.claim_outbox(T0, "r1", lease, 10, handler_names=HANDLERS)
+        tx.finish_outbox_many([], "r1")
+    with store.write() as tx:  # c's lease ran out and r2 took it over
+        assert [r.id for r in tx.claim_outbox(at(6), "r2", lease, 1, handler_names=[])] == [a.id]
+    with store.write() as tx:
+        assert tx.finish_outbox(b.id, "r1", at(1))
+        tx.finish_outbox_many([(a.id, at(2)), (b.id, at(3)), (c.id, at(4))], "r1")
+    with store.read() as tx:
+        rows = {r.id: r for r in tx.outbox_of(item_id)}
+    assert rows[a.id].delivered_at is None  # r2 holds its claim now
+    assert (rows[b.id].delivered_at, rows[b.id].attempts) == (at(1), 1)  # marked once
+    assert (rows[c.id].delivered_at, rows[c.id].attempts) == (at(4), 1)
+
+
 def test_outbox_claims_carry_a_lease_and_only_the_claimer_finishes(store: StorePort) -> None:
     _, item_id = seeded(store)
     with store.write() as tx:
@@ -491,6 +514,62 @@ def test_timers_are_claimed_when_due_with_their_fence_and_fire_once(store: Store
         ("stale", "r1", at(10)),
         (FIRED, "r1", at(10)),
     ]
+
+
+def test_timers_are_claimed_in_groups_read_again_and_finished_together(
+    store: StorePort,
+) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        clock_id = tx.insert_clock(clock(item_id))
+        tx.insert_timers([timer(item_id, clock_id, at(n)) for n in (3, 1, 2, 50)])
+    with store.write() as tx:
+        group = tx.claim_due_timers(at(10), 2)
+        assert [d.timer.due_at for d in group] == [at(1), at(2)]  # earliest first, bounded
+        assert [d.item_state for d in group] == ["draft", "draft"]
+        first, second = group
+        again = tx.due_timer(second.timer.id, at(10))
+        assert again is not None
+        assert again.timer == second.timer
+        assert again.clock_status == RUNNING
+        assert tx.due_timer(second.timer.id, at(1)) is None  # not due yet at that time
+        tx.finish_timers(
+            [(first.timer.id, FIRED, None), (second.timer.id, "failed", "refused")], at(10), "r1"
+        )
+        assert tx.due_timer(first.timer.id, at(10)) is None  # no longer pending
+        rest = tx.claim_due_timers(at(10), 10)
+        assert [d.timer.due_at for d in rest] == [at(3)]
+    with store.read() as tx:
+        rows = {t.due_at: t for t in tx.timers_of(item_id)}
+    assert (rows[at(1)].status, rows[at(1)].runner, rows[at(1)].done_at) == (FIRED, "r1", at(10))
+    assert (rows[at(2)].status, rows[at(2)].error) == ("failed", "refused")
+    assert rows[at(3)].status == PENDING
+
+
+def test_a_stopped_clocks_timers_are_cancelled_in_one_call(store: StorePort) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        one = tx.insert_clock(clock(item_id))
+        two = tx.insert_clock(clock(item_id, state="other"))
+        kept = tx.insert_clock(clock(item_id, state="kept"))
+        tx.insert_timers(
+            [
+                timer(item_id, one, at(1)),
+                timer(item_id, one, at(2), status=PAUSED),
+                timer(item_id, one, at(3), status=FIRED),
+                timer(item_id, two, at(4)),
+                timer(item_id, kept, at(5)),
+            ]
+        )
+        assert tx.cancel_clock_timers([], at(9)) == 0
+        assert tx.cancel_clock_timers([one, two], at(9)) == 3
+    with store.read() as tx:
+        rows = {t.due_at: t for t in tx.timers_of(item_id)}
+    assert [(rows[at(n)].status, rows[at(n)].done_at) for n in (1, 2, 4)] == [
+        (CANCELLED, at(9))
+    ] * 3
+    assert rows[at(3)].status == FIRED  # a timer already done keeps its outcome
+    assert rows[at(5)].status == PENDING  # another clock's timer is untouched
 
 
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:

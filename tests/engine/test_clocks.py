@@ -7,11 +7,14 @@ calendar is the official one, in which Sun 2025-09-28 is an adjusted working day
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.calendar import WorkingCalendar
@@ -238,6 +241,37 @@ def test_leaving_the_state_in_time_cancels_its_timers(
     assert [r["rule"] for r in engine.audit_trail(item.id) if r["command"] == "timer"] == [
         "deadline:open:warn"
     ]
+
+
+def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
+    db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
+) -> None:
+    """The clock's share of a command (issue 12): entering a deadline from nowhere reads
+    nothing; leaving it reads the item's clocks once, stops each, and cancels every
+    pending or paused timer of them in one UPDATE."""
+    with open_engine(db_url, workflows, clock, clocks) as engine:
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            found = re.match(r'\s*(\w+)\s+(?:.*?\b(?:FROM|INTO)\s+)?"?(\w+)', statement, re.S)
+            if found is not None and found.group(2) in ("clocks", "timers"):
+                seen.append(f"{found.group(1)} {found.group(2)}")
+
+        event.listen(engine.store.engine, "before_cursor_execute", record)
+        try:
+            item = engine.start("consult", actor=ASSISTANT)
+            assert seen == ["INSERT clocks", "INSERT timers"]
+            seen.clear()
+            clock.now = local(2025, 9, 29, 9, 0)
+            engine.fire(item.id, "park", actor=ASSISTANT)
+            assert seen == ["SELECT clocks", "UPDATE clocks", "UPDATE timers"]
+            assert set(timer_states(clocks, item.id).values()) == {"cancelled"}
+            seen.clear()
+            engine.fire(item.id, "reopen", actor=ASSISTANT)  # from a state no clock knows
+            assert seen == ["INSERT clocks", "INSERT timers"]
+        finally:
+            event.remove(engine.store.engine, "before_cursor_execute", record)
+        assert [c.status for c in clocks.clocks(item.id)] == ["met", "running"]
 
 
 def test_a_timer_of_a_state_already_left_never_fires(

@@ -11,8 +11,11 @@ from sqlalchemy import event, text
 
 from cmc_workflow import Engine, HandlerContext, HandlerRegistry, Item
 from cmc_workflow.engine import OUTBOX_LEASE
+from cmc_workflow.engine.marks import DeliveryMarks
 from cmc_workflow.errors import DefinitionError, MissingHandlerError
+from cmc_workflow.store import Store
 from cmc_workflow.store.database import open_database
+from cmc_workflow.store.port import OutboxMessage
 from cmc_workflow.testing import FakeClock
 from tests.helpers import (
     EDITOR,
@@ -26,6 +29,7 @@ from tests.helpers import (
 from tests.helpers import (
     UNGUARDED_PUBLISHING as PUBLISHING,
 )
+from tests.helpers.processes import wait_until
 
 
 class FlakyPublisher:
@@ -412,3 +416,75 @@ def test_an_idle_delivery_pass_takes_no_write_lock(tmp_path: Path, clock: FakeCl
         report = engine.deliver_outbox()
         assert (report.delivered, report.failed) == (0, 0)
         assert begins == ["BEGIN"]  # one deferred (read) transaction, no BEGIN IMMEDIATE
+
+
+def test_a_notification_costs_no_transaction_of_its_own(db_url: str, clock: FakeClock) -> None:
+    """Delivering a notification inline writes its mark with the engine's next write: the
+    command that queued it commits once, and the next command carries the mark."""
+    with Engine.open(
+        db_url, workflows=PUBLISHING, clock=clock, handlers={"publish_to_channels": ok_handler}
+    ) as engine:
+        item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+        item = engine.fire(item.id, "approve", actor=LEAD)
+        commits: list[int] = []
+        event.listen(engine.store.engine, "commit", lambda *_: commits.append(1))
+        assigned = engine.fire(
+            item.id, "assign", actor=LEAD, data={"assignees": [EDITOR.id], "due_date": "2099-01-01"}
+        )
+        assert len(commits) == 1  # the command; the editor's notification took none
+        assert len(engine._core.marks) == 1  # delivered, its mark waits
+        engine.fire(assigned.id, "accept", actor=EDITOR)
+        assert len(commits) == 2
+        assert len(engine._core.marks) == 0  # carried by the accept
+        (notified,) = [r for r in engine.outbox(item.id) if r.name == "editor"]
+        assert (notified.delivered_at, notified.attempts) == (clock.now, 1)
+
+
+def test_marks_without_a_next_write_are_written_when_idle(sqlite_url: str) -> None:
+    """No other write comes: the timer writes the marks alone, inside the claim's lease,
+    so no other runner delivers the notification again."""
+    store = Store.open(sqlite_url)
+    try:
+        now = FakeClock().now
+        with store.write() as tx:
+            definition = tx.insert_definition("wf", "a" * 64, 1, "wf.yaml", "id: wf", now).id
+            item_id = tx.insert_item(
+                {
+                    "workflow_id": "wf",
+                    "definition_id": definition,
+                    "state": "s",
+                    "data": {},
+                    "visit": 1,
+                    "seq": 0,
+                    "version": 1,
+                    "created_at": now,
+                    "created_by": "a",
+                    "updated_at": now,
+                    "closed_at": None,
+                    "parent_id": None,
+                }
+            )
+            message = OutboxMessage(
+                item_id=item_id,
+                kind="notify",
+                name="lead",
+                payload={},
+                idempotency_key="k",
+                created_at=now,
+                available_at=now,
+                claimed_by="me",
+                claimed_until=now + OUTBOX_LEASE,
+            )
+            (outbox_id,) = tx.insert_outbox([message])
+        marks = DeliveryMarks(store, "me", idle_flush=0.05)
+        marks.add(outbox_id, now)
+
+        def marked() -> bool:
+            with store.read() as tx:
+                return tx.outbox_of(item_id)[0].delivered_at == now
+
+        wait_until(marked, "the idle timer writes the mark")
+        assert len(marks) == 0
+        marks.close()
+    finally:
+        store.close()

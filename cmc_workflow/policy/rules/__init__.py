@@ -13,7 +13,8 @@ names the rule and explains itself in English and Chinese.
 One module per family: :mod:`.base` (request, denial, the rule base classes),
 :mod:`.access` (permissions, scoping), :mod:`.steps` (attestations, separation of duties,
 required stages), :mod:`.records` (records of other workflows), :mod:`.data` (data
-conditions, expiry, silence) and :mod:`.facts` (the facts a rule may ask for, and facts from lists).
+conditions, expiry, silence), :mod:`.facts` (the facts a rule may ask for, and facts from lists)
+and :mod:`.history` (rules that judge by the item's history, as folds of its steps).
 """
 
 from cmc_workflow.policy.rules.access import PermissionRule, ScopingRule
@@ -28,6 +29,7 @@ from cmc_workflow.policy.rules.base import (
 )
 from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
 from cmc_workflow.policy.rules.facts import Entry, Facts, ListFacts, Move, Step
+from cmc_workflow.policy.rules.history import Folded, HistoryRule, fold_steps
 from cmc_workflow.policy.rules.records import (
     CoveredByRecordsRule,
     PostRecordRule,
@@ -49,7 +51,9 @@ __all__ = [
     "DistinctActorsRule",
     "Entry",
     "Facts",
+    "Folded",
     "ForbidDataRule",
+    "HistoryRule",
     "ListFacts",
     "Move",
     "PermissionRule",
@@ -67,4 +71,5 @@ __all__ = [
     "StepKey",
     "UniqueStartRule",
     "WorkflowRules",
+    "fold_steps",
 ]

@@ -120,9 +120,10 @@ class Rounds:
         return step.target in self.rework and step.source != step.target
 
     def is_edit(self, kind: str, form: Mapping[str, Any]) -> bool:
-        """True when a person's step submitted a value for an edit field."""
+        """True when a person's step submitted a value for an edit field (an empty
+        sequence is no value, whether a list or, before it is stored, a tuple)."""
         return kind == "fire" and any(
-            form.get(name) not in (None, "", []) for name in self.edit_fields
+            form.get(name) not in (None, "", [], ()) for name in self.edit_fields
         )
 
     def current(self, history: Sequence[Step]) -> Sequence[Step]:

@@ -1,0 +1,434 @@
+"""What a command costs as its item grows old: 10, 100, 1,000 and 10,000 history entries.
+
+Publishing items with the bundled policies (``roles.yaml``, ``publishing.yaml``) on
+SQLite as shipped (WAL, ``synchronous=FULL``). Each item is walked through the engine to
+drafting, then given a long past of rework: pairs of history entries "submitted by the
+editor, rejected at the first review" (drafting is a rework state, so every pair is a new
+round), written through the store port in one transaction, up to the size measured. The
+editor submits once more (untimed, while the items are prepared: after the padding the
+item's policy summary is behind its history, and this first command folds it again);
+then, the sizes taking turns item by item, three commands are timed:
+
+- ``first approve``: judged by separation of duties (``author_does_not_review``,
+  ``distinct_reviewers``, ``corrector_does_not_review``) and the review checklist;
+- ``second approve``: the same rules, the first reviewer of the round now known;
+- ``sign``: judged by required stages (``reviewed_and_signed_off``: both reviews and the
+  sign-off, in order, since the last rework) and separation of duties.
+
+Two raw SQLAlchemy Core baselines run on the same database, item by item with the engine
+(prebuilt statements, one transaction per command): ``core`` UPDATEs an items-like row and
+INSERTs a history-like row for an item with as many history rows (the database's own
+cost as the table grows); ``core + history`` also SELECTs the item's whole history first,
+which is what a rule reading the history costs at the database.
+
+Usage::
+
+    python benchmarks/history_growth.py [--items 20] [--sizes 10,100,1000,10000]
+        [--only sqlite|postgres] [--pad store|commands]
+
+``--pad commands`` writes the past through the engine instead (each pair two real
+commands, with their audit records, SLA clocks and timers): slower to prepare, and a
+check that nothing else in a command grows with the item's age. PostgreSQL runs when
+``CMC_BENCH_POSTGRES_URL`` (or ``CMC_TEST_POSTGRES_URL``) is set, in a throw-away database.
+
+Output: per size, the median µs per command over the items, and its ratio to the
+10-entry case (or the smallest size given). The sizes take turns item by item, so load
+from other processes falls on all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy.engine import make_url
+
+from cmc_workflow.engine import Engine
+from cmc_workflow.handlers import HandlerContext
+from cmc_workflow.log import configure_logging
+from cmc_workflow.model import Actor
+from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.tables import UTCDateTime
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = [
+    ROOT / "workflows" / name
+    for name in ("publishing.yaml", "training.yaml", "training_plan.yaml", "accounts.yaml")
+]
+POLICIES = [ROOT / "policies" / "roles.yaml", ROOT / "policies" / "publishing.yaml"]
+
+EDITOR = Actor("wang", {"editor"})
+LEAD = Actor("li", {"channel_lead"})
+REVIEWER = Actor("zhao", {"reviewer"})
+SECOND_REVIEWER = Actor("qian", {"reviewer"})
+OPS = Actor("sun", {"ops_manager"})
+TRAINER = Actor("hu", {"trainer"})
+TOPIC: dict[str, Any] = {
+    "title": "图书馆之夜",
+    "outline": "夜间开放活动的专题报道",
+    "channels": ["pc", "app"],
+}
+CHECKLIST: dict[str, Any] = {
+    "truthful": True,
+    "repost_authorized": True,
+    "copyright_cleared": True,
+    "nothing_confidential": True,
+}
+COMMANDS = ("first approve", "second approve", "sign")
+BASELINES = ("core", "core + history")
+HEAD = 4  # start, approve, assign, accept: the entries before the padding
+
+bench = MetaData()
+bench_items = Table(
+    "bench_items",
+    bench,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+bench_history = Table(
+    "bench_history",
+    bench,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("trigger", String(64), nullable=True),
+    Column("to_state", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("form", JSON, nullable=False),
+    Index("ix_bench_history_item_seq", "item_id", "seq", unique=True),
+)
+_UPDATE = update(bench_items).where(
+    bench_items.c.id == bindparam("b_id"), bench_items.c.version == bindparam("b_version")
+)
+_INSERT = insert(bench_history)
+_HISTORY = select(bench_history).where(bench_history.c.item_id == bindparam("b_id")).order_by("seq")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def publish(_ctx: HandlerContext) -> None:
+    """Registered, never run: deliveries stay queued (``deliver_inline=False``), so that
+    ``sign`` measures the command alone."""
+
+
+def train(engine: Engine, person: str) -> None:
+    """A passed post-basics record for the editor post (TRN-3), valid for a year."""
+    record = engine.start(
+        "training",
+        actor=TRAINER,
+        data={"trainee": person, "post": "editor", "course": "post_basics", "reason": "onboarding"},
+    )
+    engine.fire(record.id, "begin", actor=TRAINER)
+    engine.fire(record.id, "finish", actor=TRAINER)
+    valid = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    form = {"result": "pass", "score": 90, "valid_until": valid}
+    assert engine.fire(record.id, "assess", actor=TRAINER, data=form).state == "passed"
+
+
+def to_drafting(engine: Engine) -> int:
+    due = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    item = engine.start("publishing", actor=EDITOR, data=TOPIC)
+    item = engine.fire(item.id, "approve", actor=LEAD)
+    item = engine.fire(item.id, "assign", actor=LEAD, data={"assignees": ["wang"], "due_date": due})
+    item = engine.fire(item.id, "accept", actor=EDITOR)
+    assert item.state == "drafting"
+    assert len(engine.history(item.id)) == HEAD
+    return item.id
+
+
+def pad_through_store(engine: Engine, item_id: int, pairs: int) -> None:
+    """``pairs`` rounds of submit and reject written as history in one transaction; the
+    item's row follows (its ``seq``), its policy summary is left behind on purpose."""
+    if pairs == 0:
+        return
+    at = now()
+    rows: list[dict[str, Any]] = []
+    with engine.store.write() as tx:
+        row = tx.item(item_id, lock=True)
+        assert row is not None
+        assert row.state == "drafting"
+        for n in range(pairs):
+            seq = row.seq + 2 * n + 1
+            for offset, (trigger, source, target, actor, form) in enumerate(
+                (
+                    ("submit", "drafting", "first_review", EDITOR, {"content": f"第 {n} 稿"}),
+                    ("reject", "first_review", "drafting", REVIEWER, {"reason": "请修改"}),
+                )
+            ):
+                rows.append(
+                    {
+                        "item_id": item_id,
+                        "seq": seq + offset,
+                        "at": at,
+                        "kind": "fire",
+                        "trigger": trigger,
+                        "from_state": source,
+                        "to_state": target,
+                        "visit": row.visit,
+                        "actor": actor.id,
+                        "roles": sorted(actor.roles),
+                        "form": form,
+                    }
+                )
+        tx.insert_history(rows)
+        values = {
+            "state": row.state,
+            "data": row.data,
+            "visit": row.visit,
+            "seq": row.seq + 2 * pairs,
+            "updated_at": at,
+        }
+        tx.update_item(item_id, row.version, values)
+
+
+def pad_through_commands(engine: Engine, item_id: int, pairs: int) -> None:
+    """``pairs`` rounds of submit and reject, each a real command."""
+    for n in range(pairs):
+        engine.fire(item_id, "submit", actor=EDITOR, data={"content": f"第 {n} 稿"})
+        engine.fire(item_id, "reject", actor=REVIEWER, data={"reason": "请修改"})
+
+
+def submit(engine: Engine, item_id: int) -> None:
+    """The untimed submit after the padding: it folds the item's summary again."""
+    item = engine.fire(item_id, "submit", actor=EDITOR, data={"content": "终稿"})
+    assert item.state == "first_review"
+
+
+def timed_commands(engine: Engine, item_id: int) -> list[Times]:
+    """The three timed commands on a submitted item: (wall, CPU) seconds each."""
+    spent = []
+    for trigger, actor, form in (
+        ("approve", REVIEWER, CHECKLIST),
+        ("approve", SECOND_REVIEWER, CHECKLIST),
+        ("sign", OPS, {}),
+    ):
+        start = stopwatch()
+        item = engine.fire(item_id, trigger, actor=actor, data=form)
+        spent.append(elapsed(start))
+    assert item.state == "publishing", item.state
+    return spent
+
+
+Times = tuple[float, float]
+"""Wall-clock and CPU seconds of one command."""
+Results = dict[int, dict[str, list[Times]]]
+
+
+def stopwatch() -> Times:
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(start: Times) -> Times:
+    """Wall-clock seconds since ``start``, and this process's CPU seconds (the CPU time
+    does not count waiting for the disk or for other processes on a busy machine)."""
+    return time.perf_counter() - start[0], time.process_time() - start[1]
+
+
+def baseline_item(raw: SAEngine, entries: int) -> tuple[int, int]:
+    """An items-like row with ``entries`` history-like rows (id, version)."""
+    with raw.begin() as conn:
+        item_id = conn.execute(
+            insert(bench_items).returning(bench_items.c.id),
+            {"state": "drafting", "data": TOPIC, "version": 1, "updated_at": now()},
+        ).scalar_one()
+        rows = [
+            {
+                "item_id": item_id,
+                "seq": seq,
+                "at": now(),
+                "trigger": "submit" if seq % 2 else "reject",
+                "to_state": "first_review" if seq % 2 else "drafting",
+                "actor": "wang" if seq % 2 else "zhao",
+                "form": {"content": "稿"} if seq % 2 else {"reason": "请修改"},
+            }
+            for seq in range(1, entries + 1)
+        ]
+        conn.execute(_INSERT, rows)
+    return item_id, 1
+
+
+def baseline_command(raw: SAEngine, item: list[int], read_history: bool) -> Times:
+    """One command of the baseline on ``item`` ([id, version, seq]): (wall, CPU) seconds."""
+    item_id, version, seq = item
+    start = stopwatch()
+    with raw.begin() as conn:
+        if read_history:
+            conn.execute(_HISTORY, {"b_id": item_id}).all()
+        result = conn.execute(
+            _UPDATE,
+            {"b_id": item_id, "b_version": version, "state": "x", "version": version + 1},
+        )
+        assert result.rowcount == 1
+        conn.execute(
+            _INSERT,
+            {
+                "item_id": item_id,
+                "seq": seq + 1,
+                "at": now(),
+                "trigger": "approve",
+                "to_state": "x",
+                "actor": "qian",
+                "form": CHECKLIST,
+            },
+        )
+    item[1], item[2] = version + 1, seq + 1
+    return elapsed(start)
+
+
+def measure(backend: str, url: str, sizes: list[int], n_items: int, pad: str) -> Results:
+    """(wall, CPU) seconds per command, per size and command (engine, then baselines)."""
+    results: Results = {size: {name: [] for name in (*COMMANDS, *BASELINES)} for size in sizes}
+    padder = pad_through_store if pad == "store" else pad_through_commands
+    with Engine.open(
+        url,
+        workflows=WORKFLOWS,
+        policies=POLICIES,
+        handlers={"publish_to_channels": publish},
+        deliver_inline=False,
+        migrate=True,
+    ) as engine:
+        raw = open_database(url)
+        bench.create_all(raw)
+        try:
+            train(engine, EDITOR.id)
+            started = time.perf_counter()
+            prepared: dict[int, list[int]] = {}
+            baselines: dict[int, list[list[int]]] = {}
+            for size in sizes:
+                pairs = max(0, (size - HEAD - 1) // 2)  # the untimed submit makes the size
+                prepared[size] = []
+                baselines[size] = []
+                for _ in range(n_items):
+                    item_id = to_drafting(engine)
+                    padder(engine, item_id, pairs)
+                    submit(engine, item_id)
+                    prepared[size].append(item_id)
+                    item_row, version = baseline_item(raw, HEAD + 2 * pairs + 1)
+                    baselines[size].append([item_row, version, HEAD + 2 * pairs + 1])
+            print(f"  {backend}: prepared in {time.perf_counter() - started:.1f} s", flush=True)
+            # warm up: statement caches (not counted); then a clean heap for every size
+            warm = to_drafting(engine)
+            submit(engine, warm)
+            timed_commands(engine, warm)
+            gc.collect()
+            for n in range(n_items):
+                for size in sizes:
+                    spent = timed_commands(engine, prepared[size][n])
+                    for name, seconds in zip(COMMANDS, spent, strict=True):
+                        results[size][name].append(seconds)
+                    for name, read in zip(BASELINES, (False, True), strict=True):
+                        seconds = baseline_command(raw, baselines[size][n], read)
+                        results[size][name].append(seconds)
+            entries = {size: len(engine.history(prepared[size][0])) for size in sizes}
+            print(f"  history entries per item after the commands: {entries}")
+        finally:
+            raw.dispose()
+    return results
+
+
+def report(backend: str, results: Results) -> None:
+    sizes = sorted(results)
+    base = sizes[0]
+    names = (*COMMANDS, *BASELINES)
+    for index, what in ((0, "wall-clock"), (1, "CPU")):
+
+        def median(size: int, name: str, index: int = index) -> float:
+            return statistics.median(t[index] for t in results[size][name]) * 1e6
+
+        print(f"{backend}: median {what} µs per command (ratio to {base} entries)")
+        print(f"{'entries':>8}" + "".join(f"  {name:>22}" for name in names))
+        for size in sizes:
+            cells = [
+                f"{median(size, name):>12,.0f} ({median(size, name) / median(base, name):4.2f}x)"
+                for name in names
+            ]
+            print(f"{size:>8,}" + "".join(f"  {c:>22}" for c in cells))
+
+
+@contextmanager
+def sqlite_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="cmc-bench-") as folder:
+        yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+@contextmanager
+def postgres_url(base: str) -> Iterator[str]:
+    """A throw-away database next to ``base``, dropped afterwards."""
+    admin_url = make_url(normalize_url(base))
+    name = f"cmc_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=20, help="items per size")
+    parser.add_argument("--sizes", default="10,100,1000,10000", help="history entries")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one database")
+    parser.add_argument("--pad", choices=["store", "commands"], default="store")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    # errors only: the bundle's deadlines past the calendar data warn once per state
+    configure_logging(level="error")
+
+    pg_base = os.environ.get("CMC_BENCH_POSTGRES_URL") or os.environ.get("CMC_TEST_POSTGRES_URL")
+    backends: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = []
+    if args.only in (None, "sqlite"):
+        backends.append(("sqlite", sqlite_url))
+    if args.only in (None, "postgres"):
+        if pg_base:
+            backends.append(("postgres", lambda: postgres_url(pg_base)))
+        else:
+            print("PostgreSQL skipped: set CMC_BENCH_POSTGRES_URL or CMC_TEST_POSTGRES_URL")
+    print(
+        f"{args.items} items per size, padding through {args.pad}; "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+    )
+    for backend, database in backends:
+        with database() as url:
+            report(backend, measure(backend, url, sizes, args.items, args.pad))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

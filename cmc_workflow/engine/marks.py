@@ -1,0 +1,88 @@
+"""Marks of delivered outbox rows, written with the next write instead of on their own.
+
+Marking a delivered notification delivered took a write transaction of its own (an
+fsync on SQLite, a round trip and a commit on PostgreSQL) per notification. The marks
+wait here instead and ride along with the next write transaction this engine opens (a
+command, a refusal's audit record, a handler's outcome, a delivery pass); when none comes
+a timer writes them, all in one transaction, after :data:`IDLE_FLUSH`, well inside the
+claim's lease, so no other runner delivers the rows again meanwhile. A mark lost to a
+crash or to a transaction that did not commit means only that the row is delivered once
+more after its lease: at least once, as before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import structlog
+
+from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.store import StorePort, StoreTx
+
+log = structlog.get_logger("cmc_workflow.engine")
+
+IDLE_FLUSH = 30.0
+"""Seconds a mark waits for another write before it is written on its own (the claim's
+lease is five minutes)."""
+
+
+class DeliveryMarks:
+    """Outbox rows this runner delivered and has not marked yet (thread-safe)."""
+
+    def __init__(self, store: StorePort, runner: str, *, idle_flush: float = IDLE_FLUSH) -> None:
+        self._store = store
+        self._runner = runner
+        self._idle_flush = idle_flush
+        self._pending: list[tuple[int, dt.datetime]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def add(self, outbox_id: int, delivered_at: dt.datetime) -> None:
+        """Remember that row ``outbox_id`` was delivered at ``delivered_at``."""
+        with self._lock:
+            self._pending.append((outbox_id, delivered_at))
+            if self._timer is None and not self._closed:
+                self._timer = threading.Timer(self._idle_flush, self._on_idle)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def write_in(self, tx: StoreTx) -> None:
+        """Write every pending mark in ``tx`` (one statement); they are taken off the list
+        now, so a transaction that does not commit loses them (delivered again later)."""
+        with self._lock:
+            taken, self._pending = self._pending, []
+        if taken:
+            tx.finish_outbox_many(taken, self._runner)
+
+    def flush(self) -> None:
+        """Write the pending marks in a transaction of their own, if there are any."""
+        if not len(self):
+            return
+        with self._store.write() as tx:
+            self.write_in(tx)
+
+    def close(self) -> None:
+        """Stop the timer and write what is pending (the engine is closing)."""
+        with self._lock:
+            self._closed = True
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._flush_logged()
+
+    def _on_idle(self) -> None:
+        with self._lock:
+            self._timer = None
+        self._flush_logged()
+
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except CmcWorkflowError as exc:  # the rows stay claimed; delivered again after the lease
+            log.warning("delivery_marks_not_written", error=str(exc))

@@ -1,0 +1,239 @@
+"""The few statements of every command, run on the driver's cursor (issue 12, part 5).
+
+SQLAlchemy's execution machinery (parameter processing, result objects, events, cache
+lookups) cost several times what SQLite itself spends on a statement: about 60 µs against
+5–10 µs per statement on the measuring machine (docs/performance.md). A command runs ten
+or so of them. :class:`Prepared` compiles a Core statement once per dialect, keeps the
+bind and result processors of its columns, and runs it on the DB-API cursor of the
+connection the store's transaction holds: the same SQL, the same transaction, the same
+type conversions (aware UTC datetimes, JSON), without the machinery.
+
+It stays behind the store port: the SQL comes from the same table models on SQLite and
+PostgreSQL, and ``tests/contract`` runs every operation of the port on both paths
+(``SqlStore(engine, fast=False)`` uses SQLAlchemy's execution for everything). Driver
+errors are raised as SQLAlchemy's exception classes, so the store translates them as
+before; listeners of ``before_cursor_execute`` (statement counts in the benchmarks and
+tests) still see every statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any] | None
+
+
+class Prepared:
+    """One statement compiled for one dialect, run on the driver's cursor.
+
+    ``keys`` are the column keys an INSERT or UPDATE sets (as SQLAlchemy would take them
+    from the first parameter set); a statement that would need SQLAlchemy to fill in a
+    default is refused here, when it is built, not when it runs."""
+
+    __slots__ = ("_binds", "_dialect", "_names", "_positional", "_results", "sql")
+
+    def __init__(
+        self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None = None
+    ) -> None:
+        compiled = cast(
+            "SQLCompiler",
+            statement.compile(  # type: ignore[attr-defined]
+                dialect=dialect,
+                column_keys=list(keys) if keys is not None else None,
+            ),
+        )
+        prefetch = getattr(compiled, "insert_prefetch", []) + getattr(
+            compiled, "update_prefetch", []
+        )
+        if prefetch:
+            names = ", ".join(str(c) for c in prefetch)
+            raise ValueError(f"the statement needs defaults filled in by SQLAlchemy: {names}")
+        self.sql = compiled.string
+        self._dialect = dialect
+        self._positional = bool(compiled.positional)
+        binds = compiled.binds
+        if self._positional:
+            self._names: list[str] = list(compiled.positiontup or [])
+        else:
+            self._names = list(binds)
+        # (parameter name, key in the values or None for a constant, processor, constant)
+        self._binds: list[tuple[str, str | None, Processor, Any]] = []
+        for name in self._names:
+            bind = binds[name]
+            if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
+                raise ValueError(f"an IN list, expanded per call: {bind.key}")
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                self._binds.append((name, bind.key, processor, None))
+            else:  # a value written into the statement (a literal, or None)
+                value = bind.effective_value
+                constant = value if processor is None else processor(value)
+                self._binds.append((name, None, None, constant))
+        self._results: list[tuple[str, Processor]] = [
+            (name, type_.dialect_impl(dialect).result_processor(dialect, None))
+            for name, _objects, type_ in (
+                (column[0], column[2], column[3])
+                for column in getattr(compiled, "_result_columns", [])
+            )
+        ]
+
+    def _parameters(self, values: Mapping[str, Any]) -> Any:
+        processed = [
+            constant
+            if key is None
+            else (values[key] if processor is None else processor(values[key]))
+            for _name, key, processor, constant in self._binds
+        ]
+        if self._positional:
+            return processed
+        return {name: value for (name, *_rest), value in zip(self._binds, processed, strict=True)}
+
+    def _cursor(self, conn: Connection, parameters: Any, many: bool) -> Any:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        hooks = conn.dispatch.before_cursor_execute
+        if hooks:
+            for hook in hooks:
+                hook(conn, cursor, self.sql, parameters, None, many)
+        return cursor
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+        """Execute once in ``conn``'s transaction; returns the driver's cursor (read the
+        rows with :meth:`rows`/:meth:`first`, the count with ``rowcount``)."""
+        parameters = self._parameters(values)
+        cursor = self._cursor(conn, parameters, False)
+        try:
+            cursor.execute(self.sql, parameters)
+        except self._dialect.loaded_dbapi.Error as error:
+            cursor.close()
+            raise self._translated(error, parameters) from error
+        return cursor
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute for every parameter set in one ``executemany``; returns the rows
+        changed (as the driver counts them)."""
+        parameters = [self._parameters(values) for values in rows]
+        cursor = self._cursor(conn, parameters, True)
+        try:
+            cursor.executemany(self.sql, parameters)
+            return int(cursor.rowcount)
+        except self._dialect.loaded_dbapi.Error as error:
+            raise self._translated(error, parameters) from error
+        finally:
+            cursor.close()
+
+    def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row of the result as a mapping of the selected columns, or None."""
+        cursor = self.run(conn, values)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else self._row(row)
+
+    def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row of the result as mappings of the selected columns."""
+        cursor = self.run(conn, values)
+        try:
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [self._row(row) for row in found]
+
+    def count(self, conn: Connection, values: Mapping[str, Any]) -> int:
+        """Execute and return how many rows it changed."""
+        cursor = self.run(conn, values)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def _row(self, row: Sequence[Any]) -> dict[str, Any]:
+        return {
+            name: value if processor is None else processor(value)
+            for (name, processor), value in zip(self._results, row, strict=True)
+        }
+
+    def _translated(self, error: Exception, parameters: Any) -> Exception:
+        """The driver's error as SQLAlchemy raises it (``IntegrityError``,
+        ``OperationalError``, ...), so that the store translates it as before."""
+        dbapi = self._dialect.loaded_dbapi
+        return sa_exc.DBAPIError.instance(
+            self.sql,
+            parameters,
+            error,
+            dbapi.Error,
+            dialect=self._dialect,
+        )
+
+
+class Statements:
+    """The prepared statements of one dialect, built on first use and kept (one set per
+    store: a statement's SQL depends on the dialect and on the keys it sets)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._prepared: dict[tuple[int, tuple[str, ...] | None], Prepared] = {}
+        self._keep: list[Executable] = []  # the statements keyed by id() stay alive
+
+    def __call__(self, statement: Executable, keys: Sequence[str] | None = None) -> Prepared:
+        """The prepared form of ``statement`` (setting ``keys``, for INSERT/UPDATE)."""
+        key = (id(statement), tuple(keys) if keys is not None else None)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = Prepared(statement, self._dialect, keys)
+            self._keep.append(statement)
+        return prepared
+
+
+class Runs:
+    """Running a prebuilt statement in a transaction: on the driver's cursor when the
+    store has its :class:`Statements` (``_fast``), else through SQLAlchemy. Mixed into
+    the SQL transaction and its query mixins."""
+
+    _conn: Connection
+    _fast: Statements | None
+
+    def _first(self, statement: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row of a prepared SELECT (or RETURNING) as a mapping, or None."""
+        if self._fast is not None:
+            return self._fast(statement).first(self._conn, values)
+        row = self._conn.execute(statement, values).first()
+        return None if row is None else dict(row._mapping)
+
+    def _rows(self, statement: Any, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row of a prepared SELECT as mappings."""
+        if self._fast is not None:
+            return self._fast(statement).rows(self._conn, values)
+        return [dict(r._mapping) for r in self._conn.execute(statement, values)]
+
+    def _changed(self, statement: Any, values: Mapping[str, Any]) -> int:
+        """Run a prepared UPDATE that sets ``values``' plain keys; rows changed."""
+        if self._fast is not None:
+            keys = [k for k in values if not k.startswith("b_")]
+            return self._fast(statement, keys).count(self._conn, values)
+        return int(self._conn.execute(statement, values).rowcount)
+
+    def _insert(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a prepared INSERT for every row (one executemany)."""
+        if self._fast is not None:
+            prepared = self._fast(statement, list(rows[0]))
+            if len(rows) == 1:
+                prepared.run(self._conn, rows[0]).close()
+            else:
+                prepared.run_many(self._conn, rows)
+            return
+        self._conn.execute(statement, list(rows))
+
+    def _insert_returning_id(self, statement: Any, row: Mapping[str, Any]) -> int:
+        """Run a prepared INSERT ... RETURNING id for one row; the new id."""
+        if self._fast is not None:
+            found = self._fast(statement, list(row)).first(self._conn, row)
+            assert found is not None
+            return int(found["id"])
+        return int(self._conn.execute(statement, row).scalar_one())

@@ -1,0 +1,83 @@
+"""What a cold ``Engine.open`` loads, pinned without timing anything (the measured cost is
+in ``benchmarks/startup.py``): on a database already at head it needs no Alembic, no
+scheduler, no command line and no in-memory store, and it builds no state machine until
+a transition is fired."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cmc_workflow import Engine
+from tests.helpers import ROOT, TOPIC
+from tests.helpers.processes import run
+
+NOT_FOR_OPEN = (
+    "alembic",
+    "mako",
+    "apscheduler",
+    "transitions",
+    "click",
+    "cmc_workflow.cli",
+    "cmc_workflow.runner",
+    "cmc_workflow.store.memory",
+)
+"""What opening a database at head must not load."""
+
+_PROBE = """\
+import json, sys
+from cmc_workflow import Engine
+url, workflows, policies, fire = sys.argv[1:5]
+with Engine.open(url, workflows=workflows, policies=policies) as engine:
+    opened = sorted(sys.modules)
+    if fire == "fire":
+        from cmc_workflow import Actor
+        item = engine.start("publishing", actor=Actor("wang", roles={"editor"}),
+                            data=json.loads(sys.argv[5]))
+        engine.fire(item.id, "approve", actor=Actor("li", roles={"channel_lead"}))
+        state = engine.get(item.id).state
+    else:
+        state = None
+print(json.dumps({"opened": opened, "after": sorted(sys.modules), "state": state}))
+"""
+
+
+def _loaded(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return [n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)]
+
+
+def _open_cold(url: str, *, fire: bool) -> dict[str, object]:
+    args = [url, str(ROOT / "workflows"), str(ROOT / "policies"), "fire" if fire else "-"]
+    done = run(
+        [sys.executable, "-c", _PROBE, *args, json.dumps(TOPIC)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_opening_a_database_at_head_loads_no_migration_tool_nor_scheduler(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cmc.db'}"
+    Engine.open(url, workflows=ROOT / "workflows", policies=ROOT / "policies").close()
+    probe = _open_cold(url, fire=False)
+    opened = probe["opened"]
+    assert isinstance(opened, list)
+    assert _loaded(opened, NOT_FOR_OPEN) == []
+    assert "sqlalchemy" in opened
+    assert "cmc_workflow.store.repository" in opened
+
+
+def test_the_state_machine_is_built_when_a_transition_fires(tmp_path: Path) -> None:
+    probe = _open_cold(f"sqlite:///{tmp_path / 'new.db'}", fire=True)  # migrated on open
+    opened, after = probe["opened"], probe["after"]
+    assert isinstance(opened, list)
+    assert isinstance(after, list)
+    assert "transitions" not in opened
+    assert "transitions" in after
+    assert probe["state"] == "selected"
