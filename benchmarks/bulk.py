@@ -36,63 +36,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    event,
-    func,
-    insert,
-    select,
-    update,
+from common import (
+    INSERT_HISTORY,
+    INSERT_ITEM,
+    ROOT,
+    UPDATE_ITEM,
+    bench,
+    seed_training,
 )
 from sqlalchemy import Engine as SAEngine
+from sqlalchemy import (
+    event,
+    func,
+    select,
+)
 
 from cmc_workflow.engine import Engine, FireEntry
 from cmc_workflow.log import configure_logging
 from cmc_workflow.model import Actor
 from cmc_workflow.store.database import open_database
-from cmc_workflow.store.tables import UTCDateTime, audit, history, items
+from cmc_workflow.store.tables import audit, history, items
 
 _T = TypeVar("_T")
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSISTANT = Actor("li", {"ops_assistant"})
-TRAINER = Actor("hu", {"trainer"})
 CLASSIFY = {"category": "consultation"}
-
-bench = MetaData()
-bench_items = Table(
-    "bench_items",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workflow_id", String(64), nullable=False),
-    Column("state", String(64), nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-bench_history = Table(
-    "bench_history",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_id", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Column("trigger", String(64), nullable=True),
-    Column("to_state", String(64), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("form", JSON, nullable=False),
-)
-_INSERT_ITEM = insert(bench_items).returning(bench_items.c.id)
-_UPDATE_ITEM = update(bench_items).where(
-    bench_items.c.id == bindparam("b_id"), bench_items.c.version == bindparam("b_version")
-)
-_INSERT_HISTORY = insert(bench_history)
 
 
 def now() -> dt.datetime:
@@ -108,29 +76,6 @@ def message(n: int) -> dict[str, Any]:
         "text": f"第 {n} 条留言：请问国庆期间少儿馆开放吗？",
         "received_at": now().isoformat(),
     }
-
-
-def seed(engine: Engine) -> None:
-    """The assistant's passed post-basics training record (TRN-3), through the engine."""
-    record = engine.start(
-        "training",
-        actor=TRAINER,
-        data={
-            "trainee": ASSISTANT.id,
-            "post": "ops_assistant",
-            "course": "post_basics",
-            "reason": "onboarding",
-        },
-    )
-    engine.fire(record.id, "begin", actor=TRAINER)
-    engine.fire(record.id, "finish", actor=TRAINER)
-    passed = engine.fire(
-        record.id,
-        "assess",
-        actor=TRAINER,
-        data={"result": "pass", "score": 90, "valid_until": "2099-12-31"},
-    )
-    assert passed.state == "passed", passed.state
 
 
 def engine_start(engine: Engine, messages: list[dict[str, Any]]) -> list[int]:
@@ -159,7 +104,7 @@ def core_start(db: SAEngine, messages: list[dict[str, Any]]) -> list[int]:
         for data in messages:
             at = now()
             item_id = conn.execute(
-                _INSERT_ITEM,
+                INSERT_ITEM,
                 {
                     "workflow_id": "comments",
                     "state": "classify",
@@ -169,7 +114,7 @@ def core_start(db: SAEngine, messages: list[dict[str, Any]]) -> list[int]:
                 },
             ).scalar_one()
             conn.execute(
-                _INSERT_HISTORY,
+                INSERT_HISTORY,
                 {
                     "item_id": item_id,
                     "seq": 1,
@@ -190,7 +135,7 @@ def core_fire(db: SAEngine, ids: list[int]) -> None:
         for item_id in ids:
             at = now()
             result = conn.execute(
-                _UPDATE_ITEM,
+                UPDATE_ITEM,
                 {
                     "b_id": item_id,
                     "b_version": 1,
@@ -201,7 +146,7 @@ def core_fire(db: SAEngine, ids: list[int]) -> None:
             )
             assert result.rowcount == 1
             conn.execute(
-                _INSERT_HISTORY,
+                INSERT_HISTORY,
                 {
                     "item_id": item_id,
                     "seq": 2,
@@ -277,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(engine: Engine, raw: SAEngine, url: str, args: argparse.Namespace) -> int:
-    seed(engine)
+    seed_training(engine, [(ASSISTANT.id, "ops_assistant")])
     n, size = args.items, args.batch
     # warm up both sides with one small batch each, counting its statements
     warm = [message(i) for i in range(min(size, 50))]

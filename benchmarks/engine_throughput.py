@@ -36,40 +36,39 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import (
+    INSERT_HISTORY,
+    INSERT_ITEM,
+    ROOT,
+    UPDATE_ITEM,
+    bench,
+    bench_history,
+    bench_items,
+    postgres_url,
+    seed_training,
+    sqlite_url,
+)
+from sqlalchemy import Engine as SAEngine
 from sqlalchemy import (
-    JSON,
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    create_engine,
     event,
     func,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy import Engine as SAEngine
-from sqlalchemy.engine import make_url
 
 from cmc_workflow.engine import Engine
 from cmc_workflow.handlers import HandlerContext
 from cmc_workflow.log import configure_logging
 from cmc_workflow.model import Actor
-from cmc_workflow.store.database import normalize_url, open_database
-from cmc_workflow.store.tables import UTCDateTime, history, items
+from cmc_workflow.store.database import open_database
+from cmc_workflow.store.tables import history, items
 
-ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_PUBLISHING = ROOT / "workflows" / "publishing.yaml"
 
 
@@ -118,67 +117,13 @@ LIFECYCLE: list[tuple[str, Actor, dict[str, Any]]] = [
     ("archive", EDITOR, {"category": "活动"}),
 ]
 
-bench = MetaData()
-bench_items = Table(
-    "bench_items",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workflow_id", String(64), nullable=False),
-    Column("state", String(64), nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-bench_history = Table(
-    "bench_history",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_id", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Column("trigger", String(64), nullable=True),
-    Column("to_state", String(64), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("form", JSON, nullable=False),
-)
-
 
 def publish(_ctx: HandlerContext) -> None:
     """The serviceTask's handler: succeeds at once (the default outcome follows)."""
 
 
-TRAINER = Actor("hr_li", {"hr", "trainer"})
-POSTS = [
-    (EDITOR, "editor"),
-    (REVIEWER, "reviewer"),
-    (SECOND_REVIEWER, "reviewer"),
-    (OPS, "ops_manager"),
-]
-
-
-def seed_training(engine: Engine) -> None:
-    """Passed post-basics training records (TRN-3) of everyone who acts in a post, through
-    the engine: the bundled policies refuse an untrained reviewer, editor or manager."""
-    for person, post in POSTS:
-        record = engine.start(
-            "training",
-            actor=TRAINER,
-            data={
-                "trainee": person.id,
-                "post": post,
-                "course": "post_basics",
-                "reason": "onboarding",
-            },
-        )
-        engine.fire(record.id, "begin", actor=TRAINER)
-        engine.fire(record.id, "finish", actor=TRAINER)
-        passed = engine.fire(
-            record.id,
-            "assess",
-            actor=TRAINER,
-            data={"result": "pass", "score": 90, "valid_until": "2099-12-31"},
-        )
-        assert passed.state == "passed", passed.state
+POSTS = [(EDITOR.id, "editor"), (REVIEWER.id, "reviewer"), (SECOND_REVIEWER.id, "reviewer")]
+POSTS.append((OPS.id, "ops_manager"))
 
 
 def now() -> dt.datetime:
@@ -196,19 +141,12 @@ def engine_lifecycle(engine: Engine) -> None:
 BASELINE_STEPS = [*LIFECYCLE[:7], ("done", OPS, {}), LIFECYCLE[7]]
 
 
-_INSERT_ITEM = insert(bench_items).returning(bench_items.c.id)
-_UPDATE_ITEM = update(bench_items).where(
-    bench_items.c.id == bindparam("b_id"), bench_items.c.version == bindparam("b_version")
-)
-_INSERT_HISTORY = insert(bench_history)
-
-
 def prebuilt_lifecycle(db: SAEngine) -> None:
     """The baseline with statements built once and values bound as parameters: the
     cheapest SQLAlchemy Core can do (what cmc_workflow.store does)."""
     with db.begin() as conn:
         item_id = conn.execute(
-            _INSERT_ITEM,
+            INSERT_ITEM,
             {
                 "workflow_id": "publishing",
                 "state": "proposed",
@@ -218,7 +156,7 @@ def prebuilt_lifecycle(db: SAEngine) -> None:
             },
         ).scalar_one()
         conn.execute(
-            _INSERT_HISTORY,
+            INSERT_HISTORY,
             {
                 "item_id": item_id,
                 "seq": 1,
@@ -232,7 +170,7 @@ def prebuilt_lifecycle(db: SAEngine) -> None:
     for seq, (trigger, actor, form) in enumerate(BASELINE_STEPS, start=2):
         with db.begin() as conn:
             result = conn.execute(
-                _UPDATE_ITEM,
+                UPDATE_ITEM,
                 {
                     "b_id": item_id,
                     "b_version": seq - 1,
@@ -243,7 +181,7 @@ def prebuilt_lifecycle(db: SAEngine) -> None:
             )
             assert result.rowcount == 1
             conn.execute(
-                _INSERT_HISTORY,
+                INSERT_HISTORY,
                 {
                     "item_id": item_id,
                     "seq": seq,
@@ -391,7 +329,7 @@ def measure(
         )
     with opened as engine:
         if policies:
-            seed_training(engine)
+            seed_training(engine, POSTS)
         raw = open_database(url)
         bench.create_all(raw)
         try:
@@ -456,28 +394,6 @@ def check(raw: SAEngine) -> None:
         )
     assert open_items == 0, f"{open_items} items did not finish"
     assert per_item == {TRANSITIONS_PER_ITEM}, per_item
-
-
-@contextmanager
-def sqlite_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="cmc-bench-") as folder:
-        yield f"sqlite:///{Path(folder) / 'bench.db'}"
-
-
-@contextmanager
-def postgres_url(base: str) -> Iterator[str]:
-    """A throw-away database next to ``base``, dropped afterwards."""
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

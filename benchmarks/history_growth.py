@@ -44,40 +44,35 @@ import gc
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    create_engine,
-    insert,
-    select,
-    text,
-    update,
+from common import (
+    INSERT_HISTORY,
+    ROOT,
+    UPDATE_ITEM,
+    bench,
+    bench_history,
+    bench_items,
+    postgres_url,
+    seed_training,
+    sqlite_url,
 )
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy.engine import make_url
+from sqlalchemy import (
+    bindparam,
+    insert,
+    select,
+)
 
 from cmc_workflow.engine import Engine
 from cmc_workflow.handlers import HandlerContext
 from cmc_workflow.log import configure_logging
 from cmc_workflow.model import Actor
-from cmc_workflow.store.database import normalize_url, open_database
-from cmc_workflow.store.tables import UTCDateTime
+from cmc_workflow.store.database import open_database
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = [
     ROOT / "workflows" / name
     for name in ("publishing.yaml", "training.yaml", "training_plan.yaml", "accounts.yaml")
@@ -89,7 +84,6 @@ LEAD = Actor("li", {"channel_lead"})
 REVIEWER = Actor("zhao", {"reviewer"})
 SECOND_REVIEWER = Actor("qian", {"reviewer"})
 OPS = Actor("sun", {"ops_manager"})
-TRAINER = Actor("hu", {"trainer"})
 TOPIC: dict[str, Any] = {
     "title": "图书馆之夜",
     "outline": "夜间开放活动的专题报道",
@@ -105,33 +99,6 @@ COMMANDS = ("first approve", "second approve", "sign")
 BASELINES = ("core", "core + history")
 HEAD = 4  # start, approve, assign, accept: the entries before the padding
 
-bench = MetaData()
-bench_items = Table(
-    "bench_items",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("state", String(64), nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-bench_history = Table(
-    "bench_history",
-    bench,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_id", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Column("trigger", String(64), nullable=True),
-    Column("to_state", String(64), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("form", JSON, nullable=False),
-    Index("ix_bench_history_item_seq", "item_id", "seq", unique=True),
-)
-_UPDATE = update(bench_items).where(
-    bench_items.c.id == bindparam("b_id"), bench_items.c.version == bindparam("b_version")
-)
-_INSERT = insert(bench_history)
 _HISTORY = select(bench_history).where(bench_history.c.item_id == bindparam("b_id")).order_by("seq")
 
 
@@ -142,20 +109,6 @@ def now() -> dt.datetime:
 def publish(_ctx: HandlerContext) -> None:
     """Registered, never run: deliveries stay queued (``deliver_inline=False``), so that
     ``sign`` measures the command alone."""
-
-
-def train(engine: Engine, person: str) -> None:
-    """A passed post-basics record for the editor post (TRN-3), valid for a year."""
-    record = engine.start(
-        "training",
-        actor=TRAINER,
-        data={"trainee": person, "post": "editor", "course": "post_basics", "reason": "onboarding"},
-    )
-    engine.fire(record.id, "begin", actor=TRAINER)
-    engine.fire(record.id, "finish", actor=TRAINER)
-    valid = (dt.date.today() + dt.timedelta(days=365)).isoformat()
-    form = {"result": "pass", "score": 90, "valid_until": valid}
-    assert engine.fire(record.id, "assess", actor=TRAINER, data=form).state == "passed"
 
 
 def to_drafting(engine: Engine) -> int:
@@ -276,7 +229,7 @@ def baseline_item(raw: SAEngine, entries: int) -> tuple[int, int]:
             }
             for seq in range(1, entries + 1)
         ]
-        conn.execute(_INSERT, rows)
+        conn.execute(INSERT_HISTORY, rows)
     return item_id, 1
 
 
@@ -288,12 +241,12 @@ def baseline_command(raw: SAEngine, item: list[int], read_history: bool) -> Time
         if read_history:
             conn.execute(_HISTORY, {"b_id": item_id}).all()
         result = conn.execute(
-            _UPDATE,
+            UPDATE_ITEM,
             {"b_id": item_id, "b_version": version, "state": "x", "version": version + 1},
         )
         assert result.rowcount == 1
         conn.execute(
-            _INSERT,
+            INSERT_HISTORY,
             {
                 "item_id": item_id,
                 "seq": seq + 1,
@@ -323,7 +276,7 @@ def measure(backend: str, url: str, sizes: list[int], n_items: int, pad: str) ->
         raw = open_database(url)
         bench.create_all(raw)
         try:
-            train(engine, EDITOR.id)
+            seed_training(engine, [(EDITOR.id, "editor")])
             started = time.perf_counter()
             prepared: dict[int, list[int]] = {}
             baselines: dict[int, list[list[int]]] = {}
@@ -376,28 +329,6 @@ def report(backend: str, results: Results) -> None:
                 for name in names
             ]
             print(f"{size:>8,}" + "".join(f"  {c:>22}" for c in cells))
-
-
-@contextmanager
-def sqlite_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="cmc-bench-") as folder:
-        yield f"sqlite:///{Path(folder) / 'bench.db'}"
-
-
-@contextmanager
-def postgres_url(base: str) -> Iterator[str]:
-    """A throw-away database next to ``base``, dropped afterwards."""
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

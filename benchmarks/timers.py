@@ -38,22 +38,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common import postgres_url
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import Integer, bindparam, create_engine, func, insert, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Integer, bindparam, func, insert, select, text, update
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.engine import Engine
 from cmc_workflow.log import configure_logging
 from cmc_workflow.store import timers as sql
-from cmc_workflow.store.database import normalize_url, open_database
+from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit, clocks, definitions, items, timers
 
 WAITING = """\
@@ -381,21 +379,6 @@ def report(result: dict[str, Any], due: int) -> None:
     )
 
 
-@contextmanager
-def postgres_database(base: str) -> Iterator[str]:
-    admin_url = make_url(normalize_url(base))
-    name = f"cmc_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pending", type=int, default=100_000)
@@ -411,7 +394,7 @@ def main() -> None:
             report(bench_store("SQLite", url, args.pending, args.due, args.group), args.due)
     base = os.environ.get("CMC_BENCH_POSTGRES_URL") or os.environ.get("CMC_TEST_POSTGRES_URL")
     if args.only != "sqlite" and base:
-        with postgres_database(base) as url:
+        with postgres_url(base) as url:
             report(bench_store("PostgreSQL", url, args.pending, args.due, args.group), args.due)
 
 

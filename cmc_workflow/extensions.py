@@ -167,6 +167,12 @@ class Runtime(Protocol):
 class Extension:
     """Base class of engine extensions; override the hooks you need."""
 
+    judges: frozenset[str] | None = None
+    """The workflows whose commands :meth:`check` may refuse, or None for every workflow.
+    The engine asks an extension to judge only the commands of these workflows (a policy
+    rule of one workflow is not asked about the others': 57 rules, a handful per
+    command)."""
+
     def bind(self, runtime: Runtime) -> None:
         """Called once when the engine is built, with the :class:`Runtime` port (not the
         engine): keep it to read the clock, open transactions or take system steps."""

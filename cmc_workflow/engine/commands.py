@@ -202,7 +202,7 @@ def judge_trigger(
     )
     reasons: list[str] = []
     rules: list[str] = []
-    for extension in core.extensions:
+    for extension in core.judges(wf.id):
         try:
             extension.check(command, tx)
         except PolicyDenied as exc:

@@ -35,6 +35,7 @@ class Core:
     command; ``handlers`` may be replaced as a whole)."""
 
     __slots__ = (
+        "_judges",
         "clock",
         "definitions",
         "deliver_inline",
@@ -67,6 +68,16 @@ class Core:
         self.runner = runner
         self.extensions = tuple(extensions)
         self.marks = DeliveryMarks(store, runner)
+        self._judges: dict[str, tuple[Extension, ...]] = {}
+
+    def judges(self, workflow: str) -> tuple[Extension, ...]:
+        """The extensions that judge commands of ``workflow``, in the composition's order
+        (those whose :attr:`~cmc_workflow.extensions.Extension.judges` names it or is None)."""
+        found = self._judges.get(workflow)
+        if found is None:
+            found = tuple(e for e in self.extensions if e.judges is None or workflow in e.judges)
+            self._judges[workflow] = found
+        return found
 
     @contextmanager
     def write(self) -> Iterator[StoreTx]:

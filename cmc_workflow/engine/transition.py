@@ -34,7 +34,7 @@ def utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def judge(core: Core, command: Command, tx: StoreTx) -> None:
     """Let every extension refuse ``command`` (the first refusal is raised)."""
-    for extension in core.extensions:
+    for extension in core.judges(command.workflow.id):
         extension.check(command, tx)
 
 

@@ -224,6 +224,7 @@ class RuleExtension(Extension):
         self.runtime = runtime
         self.workflow = workflow
         self.rule = rule
+        self.judges = frozenset({workflow})
 
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"

@@ -1,0 +1,89 @@
+"""The store's driver-level statements (``cmc_workflow.store.fast``) behave as SQLAlchemy's
+execution does where callers can tell: listeners see every statement, driver errors come
+as SQLAlchemy's classes (the store's translation to ConflictError holds), and a statement
+that would need SQLAlchemy to fill in a default is refused when it is built."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
+
+from cmc_workflow.errors import ConflictError
+from cmc_workflow.store.fast import Prepared
+from cmc_workflow.store.port import HistoryEntry
+from cmc_workflow.store.repository import SqlStore
+from tests.contract.test_store_contract import T0, seeded
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    store = SqlStore.open(request.getfixturevalue(f"{request.param}_url"))
+    assert store.fast is not None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def entry(item_id: int, seq: int) -> HistoryEntry:
+    return HistoryEntry(
+        item_id=item_id,
+        seq=seq,
+        at=T0,
+        kind="fire",
+        trigger="go",
+        from_state="draft",
+        to_state="done",
+        visit=2,
+        actor="wang",
+        roles=["editor"],
+        form={"note": "好"},
+    )
+
+
+def test_listeners_see_the_statements_of_the_fast_path(sql: SqlStore) -> None:
+    _, item_id = seeded(sql)
+    seen: list[str] = []
+    event.listen(sql.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    with sql.read() as tx:
+        assert tx.item(item_id) is not None
+    assert any(s.lstrip().upper().startswith("SELECT") and "items" in s for s in seen)
+
+
+def test_a_driver_error_is_translated_as_before(sql: SqlStore) -> None:
+    _, item_id = seeded(sql)
+    with sql.write() as tx:
+        tx.insert_history([entry(item_id, 1)])
+    with pytest.raises(ConflictError), sql.write() as tx:  # (item, seq) taken: a lost race
+        tx.insert_history([entry(item_id, 1)])
+    with sql.read() as tx:
+        assert [h["seq"] for h in tx.history(item_id)] == [1]
+
+
+def test_a_statement_that_needs_defaults_filled_in_is_refused(sql: SqlStore) -> None:
+    table = Table(
+        "t", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer, default=0)
+    )
+    with pytest.raises(ValueError, match="defaults"):
+        Prepared(insert(table), sql.engine.dialect, ["id"])
+    Prepared(insert(table), sql.engine.dialect, ["id", "n"])  # given: nothing to fill in
+    with pytest.raises(ValueError, match="IN list"):
+        Prepared(select(table).where(table.c.n.in_([1, 2])), sql.engine.dialect)
+
+
+def test_times_and_json_read_back_as_sqlalchemy_gives_them(sql: SqlStore) -> None:
+    _, item_id = seeded(sql)
+    with sql.write() as tx:
+        tx.insert_history([entry(item_id, 1)])
+    with sql.read() as tx:
+        (fast,) = tx.history(item_id)
+    core = SqlStore(sql.engine, fast=False)
+    with core.read() as tx:
+        (slow,) = tx.history(item_id)
+    assert fast == slow
+    assert fast["at"] == T0  # aware UTC, as written
+    assert fast["at"].utcoffset() == dt.timedelta(0)
+    assert fast["form"] == {"note": "好"}
