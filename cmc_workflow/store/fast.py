@@ -96,9 +96,9 @@ class Prepared:
 
     def _cursor(self, conn: Connection, parameters: Any, many: bool) -> Any:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        hooks = conn.dispatch.before_cursor_execute
-        if hooks:
-            for hook in hooks:
+        # the flags SQLAlchemy's own execution checks before it looks at any listener
+        if conn._has_events or conn.engine._has_events:
+            for hook in conn.dispatch.before_cursor_execute:
                 hook(conn, cursor, self.sql, parameters, None, many)
         return cursor
 
