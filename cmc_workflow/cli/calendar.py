@@ -14,7 +14,11 @@ import zoneinfo
 
 import click
 
-from cmc_workflow.calendar.answers import Deadline
+from cmc_workflow.calendar.answers import (
+    PROVISIONAL_ASSUMPTION,
+    PROVISIONAL_ASSUMPTION_ZH,
+    Deadline,
+)
 from cmc_workflow.cli.exits import Exit, fail
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -53,7 +57,8 @@ def calendar_status(
     """Per year (default: last, this and next year): official, admin-file or provisional.
 
     A provisional year has no official data and no calendars/ file: deadlines that reach
-    it use the weekday rule and are marked provisional. Exits 0.
+    it count its statutory holidays (computed from the national regulation) as days off
+    and the other days by the weekday rule, and are marked provisional. Exits 0.
     """
     settings = cal.settings()
     calendar = cal.load()
@@ -162,8 +167,12 @@ def calendar_add_days(
     if deadline.provisional:
         years = ", ".join(str(y) for y in sorted(deadline.guessed_years))
         click.echo(
-            f"provisional  yes: no data for {years}, the weekday rule was used "
+            f"provisional  yes: no data for {years}: {PROVISIONAL_ASSUMPTION} "
             "(add a calendars/ file for that year)"
+        )
+        click.echo(
+            f"             暂定：{years} 年尚无官方数据，{PROVISIONAL_ASSUMPTION_ZH}"
+            "（公布后请在 calendars/ 中添加该年的文件）"
         )
     else:
         click.echo("provisional  no")
