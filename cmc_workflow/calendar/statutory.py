@@ -33,7 +33,6 @@ import datetime as dt
 from functools import cache
 
 import chinese_calendar
-from lunardate import LunarDate
 
 FIRST_YEAR = 1999
 """The first year of the regulation's 1999 version; earlier years get no statutory days."""
@@ -54,6 +53,8 @@ NATIONAL = "National Day"
 
 def _lunar(year: int, month: int, day: int) -> dt.date:
     """The solar date of the lunar date (an ordinary month, not a leap one)."""
+    from lunardate import LunarDate  # only for a year without data: not at start-up
+
     solar = LunarDate(year, month, day).to_solar_date()
     return dt.date(solar.year, solar.month, solar.day)
 

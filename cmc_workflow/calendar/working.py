@@ -32,6 +32,21 @@ from cmc_workflow.calendar.settings import CalendarSettings
 from cmc_workflow.calendar.statutory import STATUTORY_RULE, statutory_holidays
 from cmc_workflow.errors import DefinitionError
 
+WARN_FROM_MONTH = 11
+"""From this month on, a next year without data is warned about (`calendar status`, the
+daemon's log)."""
+
+
+def next_year_warning(year: int) -> tuple[str, str]:
+    """What to tell an administrator when ``year`` has no data yet: (English, Chinese)."""
+    return (
+        f"{year} has neither official data nor a calendars/ file: deadlines in {year} are "
+        "provisional (statutory holidays known, adjusted working weekends unknown); add "
+        f"calendars/cn-{year}.yaml once the State Council publishes its arrangement",
+        f"{year} 年既无官方数据也无 calendars/ 文件：该年的期限为暂定（法定节假日已知，"
+        f"调休未知）；国务院公布安排后请添加 calendars/cn-{year}.yaml",
+    )
+
 
 class WorkingCalendar:
     """Working days of mainland China, with admin files and local settings applied.
@@ -159,6 +174,15 @@ class WorkingCalendar:
             return YearStatus(year, DaySource.ADMIN_FILE, arranged[0], overrides, covered)
         source = DaySource.OFFICIAL if covered else DaySource.PROVISIONAL
         return YearStatus(year, source, None, overrides, covered)
+
+    def missing_next_year(self, today: dt.date) -> int | None:
+        """From November on: next year, when it has neither official data nor an
+        arrangement in ``calendars/`` (its deadlines would be provisional); else None.
+        The State Council's notice usually comes in the autumn before."""
+        if today.month < WARN_FROM_MONTH:
+            return None
+        year = today.year + 1
+        return year if self.year_status(year).source is DaySource.PROVISIONAL else None
 
     def status(self, years: Iterable[int]) -> dict[int, YearStatus]:
         """Per year: ``official`` (package), ``admin-file`` (with the file) or

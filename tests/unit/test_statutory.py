@@ -5,17 +5,32 @@ used by the calendar as provisional days off."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import chinese_calendar
 import pytest
+from structlog.testing import capture_logs
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.calendar.answers import DaySource
 from cmc_workflow.calendar.official import OfficialTable
 from cmc_workflow.calendar.statutory import statutory_holidays
+from cmc_workflow.calendar.working import next_year_warning
+from cmc_workflow.runner.daemon import Daemon, DaemonConfig
+from cmc_workflow.testing import FakeClock
+from tests.engine.test_clocks import CONSULT
 from tests.helpers.cli import run_cli
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+CN_2027 = """\
+arrangement:
+  year: 2027
+  notice: 测试用的安排
+  holidays:
+    - {date: 2027-01-01, name: 元旦}
+  working_days: []
+"""
 
 
 def test_every_computed_day_is_a_day_off_in_every_official_year() -> None:
@@ -88,3 +103,53 @@ def test_calendar_add_days_says_provisional_and_names_the_assumption() -> None:
     assert "provisional  yes" in result.stdout
     assert "adjusted working weekends unknown" in result.stdout
     assert "调休安排未知" in result.stdout
+
+
+def test_next_year_without_data_is_warned_about_from_november(tmp_path: Path) -> None:
+    cal = WorkingCalendar.from_directory(tmp_path / "calendars")
+    assert cal.missing_next_year(dt.date(2026, 10, 31)) is None  # too early to expect it
+    assert cal.missing_next_year(dt.date(2026, 11, 1)) == 2027
+    assert cal.missing_next_year(dt.date(2025, 12, 31)) is None  # 2026 is in the package
+    folder = tmp_path / "calendars"
+    folder.mkdir()
+    (folder / "cn-2027.yaml").write_text(CN_2027, encoding="utf-8")
+    assert WorkingCalendar.from_directory(folder).missing_next_year(dt.date(2026, 12, 1)) is None
+    english, chinese = next_year_warning(2027)
+    assert "calendars/cn-2027.yaml" in english
+    assert "calendars/cn-2027.yaml" in chinese
+
+
+def test_calendar_status_warns_when_the_calendar_says_next_year_is_missing(
+    tmp_path: Path,
+) -> None:
+    """The command warns exactly when the calendar finds next year missing today."""
+    cal = WorkingCalendar.from_directory(tmp_path)
+    settings = cal.settings
+    today = dt.datetime.now(dt.UTC).astimezone(settings.tz).date()
+    expected = cal.missing_next_year(today)
+    result = run_cli("calendar", "status", "--calendars", str(tmp_path))
+    assert result.exit_code == 0
+    assert ("warning:" in result.stdout) == (expected is not None)
+    listed = json.loads(
+        run_cli("calendar", "status", "--calendars", str(tmp_path), "--json").stdout
+    )
+    assert [w["year"] for w in listed["warnings"]] == ([expected] if expected else [])
+
+
+def test_the_daemon_logs_a_missing_next_year_once_a_day(tmp_path: Path) -> None:
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "consult.yaml").write_text(CONSULT, encoding="utf-8")
+    clock = FakeClock(dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC))
+    config = DaemonConfig(db=f"sqlite:///{tmp_path / 'd.db'}", workflows=(tmp_path / "workflows",))
+    daemon = Daemon(config, clock=clock)
+    try:
+        with capture_logs() as logs:
+            daemon.run_pass()
+            daemon.run_pass()  # the same day: not again
+            clock.advance(days=1)
+            daemon.run_pass()
+        warned = [e for e in logs if e["event"] == "calendar_next_year_missing"]
+        assert [e["year"] for e in warned] == [2027, 2027]
+        assert "调休" in warned[0]["message_zh"]
+    finally:
+        daemon.engine.close()
