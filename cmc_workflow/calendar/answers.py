@@ -2,9 +2,11 @@
 
 Every answer carries ``provisional`` and ``guessed_years``. An answer is provisional when
 at least one day it depended on lies in a year for which neither the official table nor an
-admin file in ``calendars/`` has data, so the weekday rule (Monday to Friday working) had
-to stand in. Provisional answers are never silently passed off as official: callers show
-them as such and recompute once the year's arrangement is known.
+admin file in ``calendars/`` has data, so the statutory holidays computed from the national
+regulation and the weekday rule (Monday to Friday working) for the other days had to stand
+in: the adjusted working weekends of that year are not known
+(:data:`PROVISIONAL_ASSUMPTION`). Provisional answers are never silently passed off as
+official: callers show them as such and recompute once the year's arrangement is known.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from cmc_workflow.errors import CalendarError
 T = TypeVar("T")
 
 
+PROVISIONAL_ASSUMPTION = (
+    "statutory holidays known (national regulation), adjusted working weekends unknown"
+)
+"""What a provisional answer assumed, in English (:data:`PROVISIONAL_ASSUMPTION_ZH`)."""
+PROVISIONAL_ASSUMPTION_ZH = "法定节假日按《全国年节及纪念日放假办法》推算，调休安排未知"
+"""What a provisional answer assumed, in Chinese."""
+
+
 class DaySource(StrEnum):
     """Where the answer for a day (or the arrangement of a year) comes from."""
 
@@ -29,7 +39,7 @@ class DaySource(StrEnum):
     """A YAML file in the ``calendars/`` directory (a whole year, or a local override)."""
 
     PROVISIONAL = "provisional"
-    """No data: the weekday rule (Monday to Friday working) was used as a guess."""
+    """No data: the statutory holidays and the weekday rule were used as a guess."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +64,7 @@ class DayAnswer:
 
     @property
     def provisional(self) -> bool:
-        """True when the answer is the weekday rule's guess."""
+        """True when the answer is a guess (statutory holidays and the weekday rule)."""
         return self.source is DaySource.PROVISIONAL
 
     @property
@@ -72,7 +82,7 @@ class Answer(Generic[T]):
 
     @property
     def provisional(self) -> bool:
-        """True when some day behind the value was guessed with the weekday rule."""
+        """True when some day behind the value was guessed (see :class:`DaySource`)."""
         return bool(self.guessed_years)
 
 
@@ -97,7 +107,7 @@ class Deadline:
 
     @property
     def provisional(self) -> bool:
-        """True when a day behind ``due`` was guessed with the weekday rule."""
+        """True when a day behind ``due`` was guessed (see :class:`DaySource`)."""
         return bool(self.guessed_years)
 
     def is_late(self, at: dt.datetime) -> bool:
@@ -115,6 +125,11 @@ class Deadline:
             "calendar_version": self.calendar_version,
             "provisional": self.provisional,
             "guessed_years": sorted(self.guessed_years),
+            **(
+                {"assumed": PROVISIONAL_ASSUMPTION, "assumed_zh": PROVISIONAL_ASSUMPTION_ZH}
+                if self.provisional
+                else {}
+            ),
         }
 
 

@@ -5,7 +5,10 @@ A day's answer comes from the first of these that knows it:
 1. a **local** entry (closure or extra working day) in a ``calendars/`` file;
 2. the **arrangement** of its year in a ``calendars/`` file (admin-file);
 3. the **official** table of the ``chinesecalendar`` package;
-4. the **weekday rule** (Monday–Friday working), marked *provisional*.
+4. for a year none of these covers, the **statutory holidays** computed from the national
+   regulation (:mod:`cmc_workflow.calendar.statutory`) as days off and the **weekday rule**
+   (Monday–Friday working) for the other days, marked *provisional*: the statutory days
+   are known, the adjusted working weekends (调休) are not.
 
 An admin arrangement takes precedence over the package for the same year, so an
 administrator can correct or pre-empt the package; :meth:`WorkingCalendar.status` shows
@@ -26,7 +29,23 @@ from cmc_workflow.calendar.answers import Answer, DayAnswer, DaySource, Deadline
 from cmc_workflow.calendar.files import CalendarFile, check_across_files, load_calendar_dir
 from cmc_workflow.calendar.official import OfficialTable
 from cmc_workflow.calendar.settings import CalendarSettings
+from cmc_workflow.calendar.statutory import STATUTORY_RULE, statutory_holidays
 from cmc_workflow.errors import DefinitionError
+
+WARN_FROM_MONTH = 11
+"""From this month on, a next year without data is warned about (`calendar status`, the
+daemon's log)."""
+
+
+def next_year_warning(year: int) -> tuple[str, str]:
+    """What to tell an administrator when ``year`` has no data yet: (English, Chinese)."""
+    return (
+        f"{year} has neither official data nor a calendars/ file: deadlines in {year} are "
+        "provisional (statutory holidays known, adjusted working weekends unknown); add "
+        f"calendars/cn-{year}.yaml once the State Council publishes its arrangement",
+        f"{year} 年既无官方数据也无 calendars/ 文件：该年的期限为暂定（法定节假日已知，"
+        f"调休未知）；国务院公布安排后请添加 calendars/cn-{year}.yaml",
+    )
 
 
 class WorkingCalendar:
@@ -72,7 +91,9 @@ class WorkingCalendar:
                     self._local[entry.date] = DayAnswer(
                         entry.date, True, DaySource.ADMIN_FILE, entry.name, cal.file
                     )
-        digest = hashlib.sha256(self._official.version.encode())
+        # the provisional rule is part of the data: a deadline computed before the
+        # statutory holidays were known is recomputed like one on changed files
+        digest = hashlib.sha256(f"{self._official.version}\0{STATUTORY_RULE}".encode())
         for cal in self._files:
             digest.update(f"\0{Path(cal.file).name}\0{cal.sha256}".encode())
         self._version = digest.hexdigest()[:16]
@@ -137,6 +158,9 @@ class WorkingCalendar:
         official = self._official.day(day)
         if official is not None:
             return DayAnswer(day, official.working, DaySource.OFFICIAL, official.name)
+        holiday = statutory_holidays(day.year).get(day)
+        if holiday is not None:  # a statutory day off, known before its year's notice
+            return DayAnswer(day, False, DaySource.PROVISIONAL, holiday)
         return DayAnswer(day, day.weekday() < 5, DaySource.PROVISIONAL)
 
     def year_status(self, year: int) -> YearStatus:
@@ -150,6 +174,15 @@ class WorkingCalendar:
             return YearStatus(year, DaySource.ADMIN_FILE, arranged[0], overrides, covered)
         source = DaySource.OFFICIAL if covered else DaySource.PROVISIONAL
         return YearStatus(year, source, None, overrides, covered)
+
+    def missing_next_year(self, today: dt.date) -> int | None:
+        """From November on: next year, when it has neither official data nor an
+        arrangement in ``calendars/`` (its deadlines would be provisional); else None.
+        The State Council's notice usually comes in the autumn before."""
+        if today.month < WARN_FROM_MONTH:
+            return None
+        year = today.year + 1
+        return year if self.year_status(year).source is DaySource.PROVISIONAL else None
 
     def status(self, years: Iterable[int]) -> dict[int, YearStatus]:
         """Per year: ``official`` (package), ``admin-file`` (with the file) or

@@ -14,7 +14,12 @@ import zoneinfo
 
 import click
 
-from cmc_workflow.calendar.answers import Deadline
+from cmc_workflow.calendar.answers import (
+    PROVISIONAL_ASSUMPTION,
+    PROVISIONAL_ASSUMPTION_ZH,
+    Deadline,
+)
+from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.cli.exits import Exit, fail
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -53,13 +58,17 @@ def calendar_status(
     """Per year (default: last, this and next year): official, admin-file or provisional.
 
     A provisional year has no official data and no calendars/ file: deadlines that reach
-    it use the weekday rule and are marked provisional. Exits 0.
+    it count its statutory holidays (computed from the national regulation) as days off
+    and the other days by the weekday rule, and are marked provisional. From November on,
+    a next year without data is warned about. Exits 0.
     """
     settings = cal.settings()
     calendar = cal.load()
     this_year = system_clock().astimezone(settings.tz).year
     wanted = sorted(set(years)) or [this_year - 1, this_year, this_year + 1]
     statuses = calendar.status(wanted)
+    today = system_clock().astimezone(settings.tz).date()
+    missing = calendar.missing_next_year(today)
     clocks: list[sql.ClockRow] = []
     if db is not None:
         try:
@@ -81,6 +90,16 @@ def calendar_status(
                     }
                     for s in statuses.values()
                 ],
+                "warnings": [
+                    {
+                        "code": "calendar-next-year-missing",
+                        "year": missing,
+                        "message": next_year_warning(missing)[0],
+                        "message_zh": next_year_warning(missing)[1],
+                    }
+                ]
+                if missing is not None
+                else [],
                 "provisional_clocks": [
                     {
                         "item_id": c.item_id,
@@ -114,6 +133,10 @@ def calendar_status(
             f"{year} is provisional: add calendars/cn-{year}.yaml once the State Council "
             "publishes its arrangement (see calendars/README.md)"
         )
+    if missing is not None:
+        english, chinese = next_year_warning(missing)
+        click.echo(f"warning: {english}")
+        click.echo(f"警告：{chinese}")
     if db is not None:
         click.echo(f"{len(clocks)} running clock(s) with a provisional deadline")
         for c in clocks:
@@ -162,8 +185,12 @@ def calendar_add_days(
     if deadline.provisional:
         years = ", ".join(str(y) for y in sorted(deadline.guessed_years))
         click.echo(
-            f"provisional  yes: no data for {years}, the weekday rule was used "
+            f"provisional  yes: no data for {years}: {PROVISIONAL_ASSUMPTION} "
             "(add a calendars/ file for that year)"
+        )
+        click.echo(
+            f"             暂定：{years} 年尚无官方数据，{PROVISIONAL_ASSUMPTION_ZH}"
+            "（公布后请在 calendars/ 中添加该年的文件）"
         )
     else:
         click.echo("provisional  no")

@@ -44,6 +44,7 @@ import structlog
 
 from cmc_workflow import _signals
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
+from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine, system_clock
@@ -200,6 +201,7 @@ class Daemon:
         self._closing = False
         self._host = socket.gethostname()
         self._last: dict[str, Any] = {}
+        self._calendar_checked: dt.date | None = None
 
     @property
     def runner(self) -> str:
@@ -220,7 +222,22 @@ class Daemon:
                     failed=done.failed,
                 )
             self._heartbeat(done)
+            self._warn_next_year()
             return done
+
+    def _warn_next_year(self) -> None:
+        """Once a day, from November on: log when next year has no calendar data yet."""
+        calendar = self.clocks.calendar
+        today = self.clock().astimezone(calendar.settings.tz).date()
+        if today == self._calendar_checked:
+            return
+        self._calendar_checked = today
+        missing = calendar.missing_next_year(today)
+        if missing is not None:
+            english, chinese = next_year_warning(missing)
+            log.warning(
+                "calendar_next_year_missing", year=missing, message=english, message_zh=chinese
+            )
 
     def run_until_idle(self, max_passes: int = 10_000) -> PassReport:
         """Passes until one finds nothing due (or the daemon is asked to stop)."""

@@ -471,6 +471,7 @@ arrangement:
     - {date: 2027-01-01, name: 元旦}
     - {date: 2027-01-02, name: 元旦}
     - {date: 2027-01-03, name: 元旦}
+    - {date: 2027-01-04, name: 测试用的闭馆}
   working_days: []
 """
 
@@ -484,7 +485,8 @@ def test_a_clock_into_a_year_without_data_is_provisional_until_recomputed(
         item = engine.start("consult", actor=ASSISTANT)
         (view,) = clocks.clocks(item.id)
         assert view.provisional
-        assert view.due_at == local(2027, 1, 1, 17, 30)  # the weekday rule's guess
+        # the guess: New Year's Day off by the regulation, the weekend, then Monday
+        assert view.due_at == local(2027, 1, 4, 17, 30)
         assert [c.id for c in clocks.provisional()] == [view.id]
 
         folder = tmp_path / "calendars"
@@ -494,7 +496,7 @@ def test_a_clock_into_a_year_without_data_is_provisional_until_recomputed(
         assert clocks.recompute_provisional() == 1
         (view,) = clocks.clocks(item.id)
         assert not view.provisional
-        assert view.due_at == local(2027, 1, 4, 17, 30)
+        assert view.due_at == local(2027, 1, 5, 17, 30)  # the file closes Monday too
         assert view.calendar_version == clocks.calendar.version
         breach = next(t for t in clocks.timers(item.id) if t.action == "breach")
         assert breach.due_at == view.due_at

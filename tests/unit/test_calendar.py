@@ -99,11 +99,15 @@ def test_official_table_agrees_with_chinese_calendar_on_every_covered_day() -> N
 def test_year_without_data_is_provisional_not_an_error(cal: WorkingCalendar) -> None:
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(dt.date(2027, 1, 1))
-    answer = cal.is_working_day(dt.date(2027, 1, 1))  # a Friday: the weekday rule says working
+    answer = cal.is_working_day(dt.date(2027, 1, 6))  # a Wednesday: the weekday rule
     assert answer.working
     assert answer.provisional
     assert answer.source is DaySource.PROVISIONAL
     assert answer.guessed_years == frozenset({2027})
+    new_year = cal.is_working_day(dt.date(2027, 1, 1))  # a Friday, but a statutory holiday
+    assert not new_year.working
+    assert new_year.provisional
+    assert new_year.name == "New Year's Day"
     status = cal.status([2025, 2027])
     assert status[2025].source is DaySource.OFFICIAL
     assert status[2027].source is DaySource.PROVISIONAL
@@ -221,11 +225,15 @@ def test_deadline_across_national_day(cal: WorkingCalendar) -> None:
 def test_deadline_into_2027_is_provisional_without_a_file(tmp_path: Path) -> None:
     cal = WorkingCalendar.from_directory(tmp_path / "calendars")
     deadline = cal.add_working_days(at(2026, 12, 30, 10), 2)
-    # day 1 Thu 2026-12-31 (official); day 2 guessed with the weekday rule: Fri 2027-01-01.
-    assert deadline.due == at(2027, 1, 1, 17, 30)
+    # day 1 Thu 2026-12-31 (official); Fri 2027-01-01 is New Year's Day by the regulation
+    # (known without the year's notice), the weekend by the weekday rule: day 2 Mon 01-04
+    assert deadline.due == at(2027, 1, 4, 17, 30)
     assert deadline.provisional
     assert deadline.guessed_years == frozenset({2027})
-    assert deadline.as_record()["provisional"] is True
+    record = deadline.as_record()
+    assert record["provisional"] is True
+    assert "adjusted working weekends unknown" in str(record["assumed"])
+    assert "调休安排未知" in str(record["assumed_zh"])
     assert cal.status([2027])[2027].source is DaySource.PROVISIONAL
 
 
@@ -499,7 +507,8 @@ def test_working_days_between(cal: WorkingCalendar) -> None:
     assert cal.working_days_between(dt.date(2025, 9, 30), dt.date(2025, 10, 8)).value == 0
     assert cal.working_days_between(dt.date(2025, 1, 1), dt.date(2025, 12, 31)).value == 248
     across = cal.working_days_between(dt.date(2026, 12, 30), dt.date(2027, 1, 4))
-    assert (across.value, across.provisional) == (3, True)
+    # 12-31 and Mon 01-04; Fri 01-01 is New Year's Day by the regulation, known already
+    assert (across.value, across.provisional) == (2, True)
 
 
 # --- other durations -----------------------------------------------------------------------
