@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -95,6 +96,27 @@ UPDATE_ITEM = update(bench_items).where(
     bench_items.c.id == bindparam("b_id"), bench_items.c.version == bindparam("b_version")
 )
 INSERT_HISTORY = insert(bench_history)
+
+
+# -- the people of a publishing lifecycle and what they submit ----------------------------
+
+EDITOR = Actor("wang", {"editor"})
+LEAD = Actor("li", {"channel_lead"})
+REVIEWER = Actor("zhao", {"reviewer"})
+SECOND_REVIEWER = Actor("qian", {"reviewer"})
+OPS = Actor("sun", {"ops_manager"})
+TOPIC: dict[str, Any] = {  # a new piece, as the editor proposes it
+    "title": "图书馆之夜",
+    "outline": "夜间开放活动的专题报道",
+    # the sites, not self-media accounts: those would add the release step (ACC-2)
+    "channels": ["pc", "app"],
+}
+CHECKLIST: dict[str, Any] = {
+    "truthful": True,
+    "repost_authorized": True,
+    "copyright_cleared": True,
+    "nothing_confidential": True,
+}
 
 
 # -- training records the bundled policies ask for (TRN-3) -------------------------------

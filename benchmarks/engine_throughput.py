@@ -42,9 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    CHECKLIST,
+    EDITOR,
     INSERT_HISTORY,
     INSERT_ITEM,
+    LEAD,
+    OPS,
+    REVIEWER,
     ROOT,
+    SECOND_REVIEWER,
+    TOPIC,
     UPDATE_ITEM,
     bench,
     bench_history,
@@ -89,23 +96,6 @@ def _without_policies(source: Path) -> Path:
 PUBLISHING = _without_policies(BUNDLED_PUBLISHING)
 TRANSITIONS_PER_ITEM = 10
 
-EDITOR = Actor("wang", {"editor"})
-LEAD = Actor("li", {"channel_lead"})
-REVIEWER = Actor("zhao", {"reviewer"})
-SECOND_REVIEWER = Actor("qian", {"reviewer"})
-OPS = Actor("sun", {"ops_manager"})
-TOPIC: dict[str, Any] = {
-    "title": "图书馆之夜",
-    "outline": "夜间开放活动的专题报道",
-    # the sites, not self-media accounts: those would add the release step (ACC-2)
-    "channels": ["pc", "app"],
-}
-CHECKLIST: dict[str, Any] = {
-    "truthful": True,
-    "repost_authorized": True,
-    "copyright_cleared": True,
-    "nothing_confidential": True,
-}
 LIFECYCLE: list[tuple[str, Actor, dict[str, Any]]] = [
     ("approve", LEAD, {}),
     ("assign", LEAD, {"assignees": [EDITOR.id], "due_date": "2099-10-10"}),

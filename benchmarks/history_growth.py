@@ -50,8 +50,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from common import (
+    CHECKLIST,
+    EDITOR,
     INSERT_HISTORY,
+    LEAD,
+    OPS,
+    REVIEWER,
     ROOT,
+    SECOND_REVIEWER,
+    TOPIC,
     UPDATE_ITEM,
     bench,
     bench_history,
@@ -70,7 +77,6 @@ from sqlalchemy import (
 from cmc_workflow.engine import Engine
 from cmc_workflow.handlers import HandlerContext
 from cmc_workflow.log import configure_logging
-from cmc_workflow.model import Actor
 from cmc_workflow.store.database import open_database
 
 WORKFLOWS = [
@@ -79,22 +85,6 @@ WORKFLOWS = [
 ]
 POLICIES = [ROOT / "policies" / "roles.yaml", ROOT / "policies" / "publishing.yaml"]
 
-EDITOR = Actor("wang", {"editor"})
-LEAD = Actor("li", {"channel_lead"})
-REVIEWER = Actor("zhao", {"reviewer"})
-SECOND_REVIEWER = Actor("qian", {"reviewer"})
-OPS = Actor("sun", {"ops_manager"})
-TOPIC: dict[str, Any] = {
-    "title": "图书馆之夜",
-    "outline": "夜间开放活动的专题报道",
-    "channels": ["pc", "app"],
-}
-CHECKLIST: dict[str, Any] = {
-    "truthful": True,
-    "repost_authorized": True,
-    "copyright_cleared": True,
-    "nothing_confidential": True,
-}
 COMMANDS = ("first approve", "second approve", "sign")
 BASELINES = ("core", "core + history")
 HEAD = 4  # start, approve, assign, accept: the entries before the padding
