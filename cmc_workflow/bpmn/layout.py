@@ -199,49 +199,105 @@ def layout(process: Process) -> Layout:
             host.right - 10 - TIMER - 40 * k, host.bottom - TIMER / 2, TIMER, TIMER
         )
 
+    router = _Router(shapes, cells)
     edges: dict[str, list[tuple[float, float]]] = {}
     for f in process.flows:
-        edges[f.id] = _route(f, shapes, cells, layers, f.id in back, process)
+        if f.source == f.target:
+            edges[f.id] = router.loop(f)
+        elif layers[f.target] > layers[f.source] and f.id not in back:
+            edges[f.id] = router.forward(f)
+        else:
+            edges[f.id] = router.back(f)
     for timer in process.timers:
         if timer.flow is not None:
-            edges[timer.flow.id] = _route_timer(timer.flow, shapes, cells, timer.host)
+            edges[timer.flow.id] = router.timer(timer.flow, timer.host)
     return Layout(shapes, lane_boxes, pool, edges, layers)
 
 
-def _route(
-    f: Flow,
-    shapes: dict[str, Box],
-    cells: dict[str, Box],
-    layers: dict[str, int],
-    is_back: bool,
-    process: Process,
-) -> list[tuple[float, float]]:
-    s, t = shapes[f.source], shapes[f.target]
-    if f.source == f.target:  # a loop on one task: out of its top and back in
+Point = tuple[float, float]
+_MARGIN = 12
+_SPREAD = 5
+_LANES_PER_CHANNEL = 4
+
+
+class _Router:
+    """Orthogonal routes through the margins of the cells, which no shape enters: a
+    flow leaves its source in the source's own cell, runs along column margins (left and
+    right of the shapes) and row margins (above them; timers' flows below), and enters its
+    target from within the target's cell. Flows sharing a margin are spread a few pixels
+    apart."""
+
+    def __init__(self, shapes: dict[str, Box], cells: dict[str, Box]) -> None:
+        self.shapes = shapes
+        self.cells = cells
+        self.used: dict[tuple[str, float], int] = {}
+        self.taken: dict[tuple[str, str], float] = {}
+
+    def _offset(self, kind: str, at: float, node: str) -> float:
+        """The spread of ``node``'s flows in the margin ``kind`` at ``at``: the flows of
+        one node share it (a fork, a merge), those of different nodes are apart."""
+        if (kind, node) not in self.taken:
+            k = self.used.get((kind, at), 0)
+            self.used[(kind, at)] = k + 1
+            self.taken[(kind, node)] = _SPREAD * (k % _LANES_PER_CHANNEL)
+        return self.taken[(kind, node)]
+
+    def _right(self, node: str) -> float:
+        cell = self.cells[node]
+        return cell.right - _MARGIN - self._offset("right", cell.right, node)
+
+    def _left(self, node: str) -> float:
+        cell = self.cells[node]
+        return cell.x + _MARGIN + self._offset("left", cell.x, node)
+
+    def _above(self, node: str, kind: str = "above") -> float:
+        cell = self.cells[node]
+        return cell.y + 6 + self._offset("above", cell.y, f"{kind}:{node}")
+
+    def _clear(self, y: float, x1: float, x2: float, ends: tuple[str, ...]) -> bool:
+        """Whether a horizontal line at ``y`` from ``x1`` to ``x2`` misses every shape but
+        ``ends``."""
+        line = Box(min(x1, x2), y - 0.5, abs(x2 - x1), 1)
+        return not any(b.overlaps(line) for k, b in self.shapes.items() if k not in ends)
+
+    def forward(self, f: Flow) -> list[Point]:
+        """To a later column: out on the right, in on the left."""
+        s, t = self.shapes[f.source], self.shapes[f.target]
+        if s.cy == t.cy and self._clear(s.cy, s.right, t.x, (f.source, f.target)):
+            return [(s.right, s.cy), (t.x, t.cy)]
+        x_out = self._right(f.source)
+        if self.cells[f.target].x == self.cells[f.source].right:  # the next column
+            return [(s.right, s.cy), (x_out, s.cy), (x_out, t.cy), (t.x, t.cy)]
+        y = self._above(f.target)
+        x_in = self._left(f.target)
+        return [(s.right, s.cy), (x_out, s.cy), (x_out, y), (x_in, y), (x_in, t.cy), (t.x, t.cy)]
+
+    def back(self, f: Flow) -> list[Point]:
+        """To an earlier column (a way back): out at the top, along the source's row
+        margin, the target's column margin and row margin, in at the top."""
+        s, t = self.shapes[f.source], self.shapes[f.target]
+        y_out = self._above(f.source, "out")
+        if self.cells[f.source].y == self.cells[f.target].y:
+            return [(s.cx, s.y), (s.cx, y_out), (t.cx, y_out), (t.cx, t.y)]
+        x = self._left(f.target)
+        y_in = self._above(f.target)
+        return [(s.cx, s.y), (s.cx, y_out), (x, y_out), (x, y_in), (t.cx, y_in), (t.cx, t.y)]
+
+    def loop(self, f: Flow) -> list[Point]:
+        """Back into the same shape, over its top."""
+        s = self.shapes[f.source]
+        y = self._above(f.source)
         return [
             (s.x + s.w * 0.75, s.y),
-            (s.x + s.w * 0.75, cells[f.source].y + 10),
-            (s.x + s.w * 0.25, cells[f.source].y + 10),
+            (s.x + s.w * 0.75, y),
+            (s.x + s.w * 0.25, y),
             (s.x + s.w * 0.25, s.y),
         ]
-    if is_back or layers[f.target] <= layers[f.source]:
-        if layers[f.target] == layers[f.source]:  # one column: along its right margin
-            side = cells[f.source].right - 20
-            return [(s.right, s.cy), (side, s.cy), (side, t.cy), (t.right, t.cy)]
-        channel = min(cells[f.source].y, cells[f.target].y) + 8
-        return [(s.cx, s.y), (s.cx, channel), (t.cx, channel), (t.cx, t.y)]
-    if process.node(f.source).kind == "exclusiveGateway" and s.cy != t.cy:
-        corner = (s.cx, s.y) if t.cy < s.cy else (s.cx, s.bottom)
-        return [corner, (s.cx, t.cy), (t.x, t.cy)]
-    if s.cy == t.cy:
-        return [(s.right, s.cy), (t.x, t.cy)]
-    turn = cells[f.target].x + 15
-    return [(s.right, s.cy), (turn, s.cy), (turn, t.cy), (t.x, t.cy)]
 
-
-def _route_timer(
-    f: Flow, shapes: dict[str, Box], cells: dict[str, Box], host: str
-) -> list[tuple[float, float]]:
-    s, t = shapes[f.source], shapes[f.target]
-    channel = max(cells[host].bottom, cells[f.target].bottom) - 6
-    return [(s.cx, s.bottom), (s.cx, channel), (t.cx, channel), (t.cx, t.bottom)]
+    def timer(self, f: Flow, host: str) -> list[Point]:
+        """From a timer on the lower edge of its task: down into the bottom margin of the
+        task's cell, along it to the target's column margin, in on the left."""
+        s, t = self.shapes[f.source], self.shapes[f.target]
+        y = self.cells[host].bottom - 6 - self._offset("below", self.cells[host].bottom, f.id)
+        x = self._left(f.target)
+        return [(s.cx, s.bottom), (s.cx, y), (x, y), (x, t.cy), (t.x, t.cy)]
