@@ -5,7 +5,8 @@
 2. Each node's layer (column) is its longest path from the start over the other flows.
 3. Each lane is a band of rows; nodes of one lane in one column stack in rows, in the
    order of the process. Every node sits centred in its own cell, so no two shapes
-   overlap; a task's timers sit on its lower edge, inside the cell.
+   overlap; a task's timers sit on its lower edge, each with a strip of its own (the
+   task widens), the end event of a step that does not move the item right below it.
 4. Flows are routed orthogonally: forward flows leave a task on the right and turn in the
    margin just before the target's column; a gateway's branches leave by its top, right
    or bottom corner; back edges run along the top margin of the higher cell's row and
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cmc_workflow.bpmn.mapping import Flow, Node, Process
+from cmc_workflow.bpmn.mapping import Flow, Process
 
-SIZES = {
+SIZES: dict[str, tuple[float, float]] = {
     "startEvent": (36, 36),
     "endEvent": (36, 36),
     "exclusiveGateway": (50, 50),
@@ -27,8 +28,16 @@ SIZES = {
     "serviceTask": (100, 80),
 }
 TIMER = 36
+STRIP = 120
+"""Width under a task per timer: the timer and its end event on the left of the strip,
+their labels to their right. bpmn.io centres an outside label on its bounds and wraps it
+at 90 px, so a label needs some 90 px beside its event."""
+END_DROP = 52
+"""How far below its task's lower edge a timer's end event sits."""
 COL_W = 200
+COL_MARGIN = 50
 ROW_H = 150
+ROW_H_TIMERS = 215
 CENTRE_Y = 65
 """Where a node's centre sits below its cell's top: room above for back edges, below for
 timers, their labels and timer flows."""
@@ -81,6 +90,8 @@ class Layout:
     pool: Box
     edges: dict[str, list[tuple[float, float]]]
     layers: dict[str, int]
+    labels: dict[str, Box]
+    """The label of each timer and of each timer's end event, beside it."""
 
 
 def _back_edges(process: Process, flows: list[Flow]) -> set[str]:
@@ -136,17 +147,19 @@ def _layers(process: Process, flows: list[Flow], back: set[str]) -> dict[str, in
 
 
 def _flows_for_layering(process: Process) -> list[Flow]:
-    """The sequence flows, and each timer's flow counted as leaving its host task."""
+    """The sequence flows, and each ``fire`` timer's flow counted as leaving its task."""
     flows = [f for f in process.flows if f.source != f.target]
     for timer in process.timers:
-        if timer.flow is not None and timer.flow.target != timer.host:
+        if timer.end is None and timer.flow.target != timer.host:
             flows.append(Flow(timer.flow.id, timer.host, timer.flow.target))
     return flows
 
 
-def _task_width(process: Process, node: Node) -> float:
-    timers = sum(1 for t in process.timers if t.host == node.id)
-    return max(SIZES[node.kind][0], 40 * timers + 20)
+def _timer_count(process: Process) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for timer in process.timers:
+        counts[timer.host] = counts.get(timer.host, 0) + 1
+    return counts
 
 
 def layout(process: Process) -> Layout:
@@ -154,6 +167,14 @@ def layout(process: Process) -> Layout:
     flows = _flows_for_layering(process)
     back = _back_edges(process, flows)
     layers = _layers(process, flows, back)
+    timers = _timer_count(process)
+
+    sizes: dict[str, tuple[float, float]] = {}
+    for node in process.nodes:
+        w, h = SIZES[node.kind]
+        if node.id in timers:  # one strip under the task per timer
+            w = max(w, STRIP * timers[node.id] + 10)
+        sizes[node.id] = (w, h)
 
     rows: dict[tuple[str, int], int] = {}
     row_of: dict[str, int] = {}
@@ -165,14 +186,26 @@ def layout(process: Process) -> Layout:
         lane: max([c for (ln, _), c in rows.items() if ln == lane], default=1)
         for lane in process.lanes
     }
+    row_h = {
+        lane: ROW_H_TIMERS
+        if any(n.lane == lane and n.id in timers for n in process.nodes)
+        else ROW_H
+        for lane in process.lanes
+    }
     columns = max(layers.values(), default=0) + 1
+    col_w = [float(COL_W)] * columns
+    for node in process.nodes:
+        col = layers[node.id]
+        col_w[col] = max(col_w[col], sizes[node.id][0] + 2 * COL_MARGIN)
+    col_x = [sum(col_w[:c]) for c in range(columns)]
+
     x0, y0 = ORIGIN
     lanes_x = x0 + POOL_LABEL
-    width = columns * COL_W
+    width = sum(col_w)
     lane_boxes: dict[str, Box] = {}
     top = float(y0)
     for lane_name in process.lanes:
-        height = lane_rows[lane_name] * ROW_H
+        height = lane_rows[lane_name] * row_h[lane_name]
         lane_boxes[lane_name] = Box(lanes_x, top, width, height)
         top += height
     pool = Box(x0, y0, POOL_LABEL + width, top - y0)
@@ -181,23 +214,26 @@ def layout(process: Process) -> Layout:
     cells: dict[str, Box] = {}
     for node in process.nodes:
         lane = lane_boxes[node.lane]
-        cell = Box(
-            lanes_x + layers[node.id] * COL_W, lane.y + row_of[node.id] * ROW_H, COL_W, ROW_H
-        )
+        col, height = layers[node.id], row_h[node.lane]
+        cell = Box(lanes_x + col_x[col], lane.y + row_of[node.id] * height, col_w[col], height)
         cells[node.id] = cell
-        w: float = SIZES[node.kind][0]
-        h = SIZES[node.kind][1]
-        if node.kind in ("userTask", "serviceTask"):
-            w = _task_width(process, node)
+        w, h = sizes[node.id]
         shapes[node.id] = Box(cell.cx - w / 2, cell.y + CENTRE_Y - h / 2, w, h)
+
+    labels: dict[str, Box] = {}
     placed: dict[str, int] = {}
+    side = STRIP - TIMER - 4
     for timer in process.timers:
         host = shapes[timer.host]
         k = placed.get(timer.host, 0)
         placed[timer.host] = k + 1
-        shapes[timer.id] = Box(
-            host.right - 10 - TIMER - 40 * k, host.bottom - TIMER / 2, TIMER, TIMER
-        )
+        box = Box(host.x + 9 + STRIP * k, host.bottom - TIMER / 2, TIMER, TIMER)
+        shapes[timer.id] = box
+        labels[timer.id] = Box(box.right + 4, box.bottom + 2, side, 27)
+        if timer.end is not None:
+            end = Box(box.x, host.bottom + END_DROP, TIMER, TIMER)
+            shapes[timer.end.id] = end
+            labels[timer.end.id] = Box(end.right + 4, end.cy - 13, side, 27)
 
     router = _Router(shapes, cells)
     edges: dict[str, list[tuple[float, float]]] = {}
@@ -209,9 +245,12 @@ def layout(process: Process) -> Layout:
         else:
             edges[f.id] = router.back(f)
     for timer in process.timers:
-        if timer.flow is not None:
+        if timer.end is not None:  # straight down to its own end event
+            box, end = shapes[timer.id], shapes[timer.end.id]
+            edges[timer.flow.id] = [(box.cx, box.bottom), (end.cx, end.y)]
+        else:
             edges[timer.flow.id] = router.timer(timer.flow, timer.host)
-    return Layout(shapes, lane_boxes, pool, edges, layers)
+    return Layout(shapes, lane_boxes, pool, edges, layers, labels)
 
 
 Point = tuple[float, float]

@@ -8,15 +8,16 @@ What maps to what (``docs/how-to-bpmn.md`` shows the same table to administrator
   transitions, every firing role in ``camunda:candidateGroups``; a ``serviceTask`` ->
   a ``serviceTask`` in the engine's lane (系统); an ``endEvent`` state -> an ``endEvent``;
 - a task's way out: one unguarded transition is a plain flow; several (or a guarded one)
-  go through an ``exclusiveGateway`` of the task's own (``choice-<state>``) whose flows
+  go through an ``exclusiveGateway`` of the task's own (``choice-<state>``, 办理结果) whose flows
   carry ``trigger == '<trigger>'`` (and the guard) as their condition, since BPMN lets a
   task leave by one unconditional flow only;
 - an ``exclusiveGateway`` state -> an ``exclusiveGateway``; its default route is the
   gateway's ``default`` flow, the others carry the guard text as their condition;
-- a deadline step -> a timer ``boundaryEvent`` on the task: a ``fire`` step moves the item,
-  so it interrupts (``cancelActivity="true"``) and flows to the fired transition's target;
-  every other step (warn, notify, escalate, breach) leaves the item where it is and does
-  not interrupt;
+- a deadline step -> a timer ``boundaryEvent`` on the task, named by when it fires: a
+  ``fire`` step moves the item, so it interrupts (``cancelActivity="true"``) and flows to
+  the fired transition's target; every other step (warn, notify, escalate, breach) leaves
+  the item where it is, does not interrupt, and flows to an ``endEvent`` of its own named
+  by what it does (BPMN wants every boundary event to be the source of a flow);
 - descriptions, requirement ids (``implements``), forms, notifications and clock rules go
   into ``documentation``.
 
@@ -35,6 +36,8 @@ from cmc_workflow.bpmn.timers import (
     Timing,
     deadline_words,
     step_timing,
+    step_what,
+    step_when,
     step_words,
     working_time_note,
 )
@@ -46,6 +49,8 @@ ENGINE_LANE = "lane-engine"
 """The lane of what the engine does by itself: service tasks (roles cannot be named
 ``engine`` with a hyphen, so it never collides with ``lane-<role>``)."""
 _ENGINE_LABEL = Label(zh="系统", en="System")
+_CHOICE: dict[Lang, str] = {"zh": "办理结果", "en": "Outcome"}
+"""The name of a task's own gateway, which picks the way out by the command given."""
 
 
 def state_node_id(state: str) -> str:
@@ -93,7 +98,11 @@ class Flow:
 
 @dataclass(frozen=True, slots=True)
 class Timer:
-    """A timer boundary event on a task (one deadline step)."""
+    """A timer boundary event on a task (one deadline step), named by when it fires.
+
+    BPMN wants a boundary event to be the source of a flow: a ``fire`` step flows to
+    where its trigger leads; any other step flows to an end event of its own, named by
+    what the step does (提醒, 上报 频道负责人), while the task goes on waiting."""
 
     id: str
     host: str
@@ -101,8 +110,9 @@ class Timer:
     interrupting: bool
     timing: Timing
     documentation: str
-    flow: Flow | None = None
-    """A ``fire`` step's flow to the state its trigger leads to."""
+    flow: Flow
+    end: Node | None = None
+    """The end event of a step that does not move the item."""
 
 
 @dataclass(slots=True)
@@ -296,7 +306,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
         process.nodes.append(node)
         source = sid
         if _needs_choice(state):
-            choice = Node(choice_node_id(name), "exclusiveGateway", "", lane)
+            choice = Node(choice_node_id(name), "exclusiveGateway", _CHOICE[lang], lane)
             process.nodes.append(choice)
             process.flows.append(Flow(f"flow-{name}-choice", sid, choice.id))
             source = choice.id
@@ -347,20 +357,30 @@ def _add_timers(process: Process, wf: Workflow, name: str, state: State, lang: L
             doc.append(working_time_note(lang))
         doc += _implements(deadline.implements, lang)
         timer_id = f"timer-{name}-{index}"
-        flow = None
+        host = state_node_id(name)
+        end = None
         if step.action == "fire":
             fired = [t for t in state.transitions if t.trigger == step.trigger]
             target = choice_node_id(name) if len(fired) != 1 else state_node_id(fired[0].target)
-            flow = Flow(f"flow-{timer_id}", timer_id, target, step.trigger or "")
+            label = fired[0].label if len(fired) == 1 else None
+            flow = Flow(
+                f"flow-{timer_id}", timer_id, target, _text(label, lang, step.trigger or "")
+            )
+        else:
+            lane = next(n.lane for n in process.nodes if n.id == host)
+            what = step_what(step, role, lang)
+            end = Node(f"{timer_id}-end", "endEvent", what, lane, documentation=words)
+            flow = Flow(f"flow-{timer_id}", timer_id, end.id)
         process.timers.append(
             Timer(
                 timer_id,
-                state_node_id(name),
-                words,
+                host,
+                step_when(step, lang),
                 interrupting=step.action == "fire",
                 timing=timing,
                 documentation="\n".join(doc),
                 flow=flow,
+                end=end,
             )
         )
 

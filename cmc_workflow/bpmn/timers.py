@@ -147,25 +147,35 @@ def deadline_words(deadline: Deadline, lang: Lang) -> str:
     )
 
 
-def step_words(step: DeadlineStep, role: str | None, lang: Lang) -> str:
-    """The name of a step's timer: ``到期：上报 频道负责人`` / ``at 100%: escalate -> ...``."""
+def step_when(step: DeadlineStep, lang: Lang) -> str:
+    """When a step happens, the name of its timer: ``时限50%``, ``到期``, ``6个月后``,
+    ``到期前5个工作日`` / ``at 50%``, ``when due``, ``after 6 months``, ``5 working days
+    before due``."""
     if step.at is not None:
         if lang == "zh":
-            when = "到期" if step.at == "100%" else f"时限{step.at}"
-        else:
-            when = "when due" if step.at == "100%" else f"at {step.at}"
-    elif step.after is not None:
+            return "到期" if step.at == "100%" else f"时限{step.at}"
+        return "when due" if step.at == "100%" else f"at {step.at}"
+    if step.after is not None:
         span = duration_words(step.after, lang)
-        when = f"{span}后" if lang == "zh" else f"after {span}"
-    else:
-        assert step.before is not None
-        span = duration_words(step.before, lang)
-        when = f"到期前{span}" if lang == "zh" else f"{span} before due"
+        return f"{span}后" if lang == "zh" else f"after {span}"
+    assert step.before is not None
+    span = duration_words(step.before, lang)
+    return f"到期前{span}" if lang == "zh" else f"{span} before due"
+
+
+def step_what(step: DeadlineStep, role: str | None, lang: Lang) -> str:
+    """What a step does: ``上报 频道负责人`` / ``escalate → Channel lead``."""
     what = ACTION_WORDS[step.action][lang]
     target = role if role is not None else step.trigger
     if target:
         what += f" {target}" if lang == "zh" else f" → {target}"
-    return f"{when}：{what}" if lang == "zh" else f"{when}: {what}"
+    return what
+
+
+def step_words(step: DeadlineStep, role: str | None, lang: Lang) -> str:
+    """A step in words: ``到期：上报 频道负责人`` / ``when due: escalate → Channel lead``."""
+    sep = "：" if lang == "zh" else ": "
+    return step_when(step, lang) + sep + step_what(step, role, lang)
 
 
 def working_time_note(lang: Lang) -> str:

@@ -68,7 +68,11 @@ def _node(process_el: ET.Element, process: Process, node: Node) -> None:
 
 
 def _all_flows(process: Process) -> list[Flow]:
-    return process.flows + [t.flow for t in process.timers if t.flow is not None]
+    return process.flows + [t.flow for t in process.timers]
+
+
+def _timer_ends(process: Process) -> list[Node]:
+    return [t.end for t in process.timers if t.end is not None]
 
 
 def _flow(process_el: ET.Element, f: Flow) -> None:
@@ -96,15 +100,19 @@ def _semantic(root: ET.Element, process: Process) -> None:
         for timer in process.timers:
             if process.node(timer.host).lane == lane:
                 _el(lane_el, "flowNodeRef", timer.id)
+        for end in _timer_ends(process):
+            if end.lane == lane:
+                _el(lane_el, "flowNodeRef", end.id)
     for node in process.nodes:
         _node(process_el, process, node)
+    for end in _timer_ends(process):
+        _node(process_el, process, end)
     for timer in process.timers:
         el = _el(process_el, "boundaryEvent", id=timer.id, name=timer.name)
         el.set("cancelActivity", "true" if timer.interrupting else "false")
         el.set("attachedToRef", timer.host)
         _doc(el, timer.documentation)
-        if timer.flow is not None:
-            _el(el, "outgoing", timer.flow.id)
+        _el(el, "outgoing", timer.flow.id)
         definition = _el(el, "timerEventDefinition", id=f"{timer.id}-definition")
         _expression(definition, timer.timing.kind, timer.timing.text)
     for f in _all_flows(process):
@@ -137,6 +145,10 @@ def _external_label(shape: ET.Element, box: Box) -> None:
     _bounds(label, Box(box.cx - w / 2, box.bottom + 5, w, h))
 
 
+def _side_label(shape: ET.Element, box: Box) -> None:
+    _bounds(ET.SubElement(shape, _q(BPMNDI, "BPMNLabel")), box)
+
+
 def _diagram(root: ET.Element, process: Process, placed: Layout) -> None:
     diagram = ET.SubElement(root, _q(BPMNDI, "BPMNDiagram"), {"id": f"diagram-{process.id}"})
     plane = ET.SubElement(
@@ -153,8 +165,10 @@ def _diagram(root: ET.Element, process: Process, placed: Layout) -> None:
         if node.kind != "userTask" and node.kind != "serviceTask" and node.name:
             _external_label(shape, box)
     for timer in process.timers:
-        box = placed.shapes[timer.id]
-        _external_label(_shape(plane, timer.id, box), box)
+        _side_label(_shape(plane, timer.id, placed.shapes[timer.id]), placed.labels[timer.id])
+        if timer.end is not None:
+            end = timer.end.id
+            _side_label(_shape(plane, end, placed.shapes[end]), placed.labels[end])
     for f in _all_flows(process):
         edge = ET.SubElement(
             plane, _q(BPMNDI, "BPMNEdge"), {"id": f"{f.id}-di", "bpmnElement": f.id}

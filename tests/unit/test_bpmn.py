@@ -165,11 +165,14 @@ def expected_edges(wf: Workflow) -> set[tuple[str, str]]:
                 edges.add((source, state_node_id(t.target)))
         if state.deadline is not None:
             for i, step in enumerate(state.deadline.steps):
-                edges.add((sid, f"timer-{name}-{i}"))
+                timer = f"timer-{name}-{i}"
+                edges.add((sid, timer))
                 if step.action == "fire":  # to the fired transition's target, or choose
                     fired = [t for t in state.transitions if t.trigger == step.trigger]
                     target = state_node_id(fired[0].target) if len(fired) == 1 else source
-                    edges.add((f"timer-{name}-{i}", target))
+                    edges.add((timer, target))
+                else:  # the item stays: the timer's branch ends
+                    edges.add((timer, f"{timer}-end"))
     return edges
 
 
@@ -389,14 +392,21 @@ def test_deadline_steps_are_timer_boundary_events(exports: dict[str, str]) -> No
         "P6M",
     )
     (out,) = plans.xpath("bpmn:sequenceFlow[@sourceRef='timer-in_force-0']", namespaces=NS)
-    assert out.get("name") == "schedule_drill"
+    assert out.get("name") == "组织演练"  # the fired transition's label
     escalate, kind, text = _timer(plans, "timer-in_force-1")
     assert (escalate.get("cancelActivity"), kind, text) == ("false", "timeDuration", "P7M")
 
     publishing = _process("publishing", exports)
     warn, kind, text = _timer(publishing, "timer-first_review-0")
     assert (warn.get("cancelActivity"), kind, text) == ("false", "timeDuration", "P1D")
-    assert warn.get("name") == "时限50%：提醒"
+    assert warn.get("name") == "时限50%"
+    (to_end,) = publishing.xpath(
+        "bpmn:sequenceFlow[@sourceRef='timer-first_review-0']", namespaces=NS
+    )
+    end = _by_id(publishing, to_end.get("targetRef"))
+    assert (end.tag, end.get("name")) == (f"{{{NS['bpmn']}}}endEvent", "提醒")
+    escalate = _by_id(publishing, "timer-first_review-1-end")
+    assert escalate.get("name") == "上报 频道负责人"
     note = warn.find("bpmn:documentation", NS).text
     assert "时限：2个工作日" in note
     assert "调休" in note
