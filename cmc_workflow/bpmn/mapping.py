@@ -278,7 +278,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
         Node(
             "start",
             "startEvent",
-            "发起" if lang == "zh" else "start",
+            "发起" if lang == "zh" else "Start",
             start_lane,
             documentation="\n".join(
                 [

@@ -3,7 +3,9 @@ labels in either language, and what it refuses (exit codes of ``docs/cli.md``)."
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from cmc_workflow.bpmn import to_bpmn
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.language import load_paths
 from tests.helpers.cli import run_cli
+from tests.helpers.processes import run
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "broken"
@@ -93,3 +96,28 @@ def test_the_command_line_must_name_one_thing_to_export(tmp_path: Path) -> None:
     assert unknown.exit_code == 2
     assert "no workflow 'no_such_workflow'" in unknown.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+_PROBE = """\
+import json, sys
+try:
+    from cmc_workflow.cli import main
+    main(["bpmn", "publishing", "-o", sys.argv[1]], prog_name="cmc-workflow")
+finally:
+    print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_export_loads_no_database_engine_nor_scheduler(tmp_path: Path) -> None:
+    """The export is a pure function of the definition: like ``validate``, it opens no
+    database and fires nothing."""
+    out = tmp_path / "publishing.bpmn"
+    done = run([sys.executable, "-c", _PROBE, str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout.splitlines()[-1])
+    heavy = ("sqlalchemy", "alembic", "apscheduler", "psycopg", "transitions", "lxml")
+    ours = ("cmc_workflow.engine", "cmc_workflow.store", "cmc_workflow.runner")
+    loaded = [m for m in modules if m.split(".")[0] in heavy or m.startswith(ours)]
+    assert loaded == []
+    assert "cmc_workflow.bpmn.writer" in modules
+    assert out.is_file()
