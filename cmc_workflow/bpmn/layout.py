@@ -38,6 +38,8 @@ COL_W = 200
 COL_MARGIN = 50
 ROW_H = 150
 ROW_H_TIMERS = 215
+EMPTY_LANE_H = 90
+"""A role that has no task of its own (it starts items, is notified, is escalated to)."""
 CENTRE_Y = 65
 """Where a node's centre sits below its cell's top: room above for back edges, below for
 timers, their labels and timer flows."""
@@ -206,6 +208,8 @@ def layout(process: Process) -> Layout:
     top = float(y0)
     for lane_name in process.lanes:
         height = lane_rows[lane_name] * row_h[lane_name]
+        if not any(n.lane == lane_name for n in process.nodes):
+            height = EMPTY_LANE_H
         lane_boxes[lane_name] = Box(lanes_x, top, width, height)
         top += height
     pool = Box(x0, y0, POOL_LABEL + width, top - y0)

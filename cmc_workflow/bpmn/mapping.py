@@ -334,7 +334,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
 
     _place_lanes(process)
     used = set(dict.fromkeys(n.lane for n in process.nodes))
-    ordered = [lane_id(r) for r in wf.roles if lane_id(r) in used]
+    ordered = [lane_id(r) for r in wf.roles]  # one lane per role, empty or not
     ordered += sorted(used - {*ordered, ENGINE_LANE})  # roles the workflow does not list
     if ENGINE_LANE in used:
         ordered.append(ENGINE_LANE)

@@ -499,3 +499,15 @@ def test_markup_in_labels_survives_the_round_trip(exports: dict[str, str]) -> No
     breach, _, text = _timer(process, "timer-send_it-0")
     assert (breach.get("cancelActivity"), text) == ("false", "PT30M")
     assert "调休" not in breach.find("bpmn:documentation", NS).text  # exact: no note
+
+
+@pytest.mark.parametrize("ident", list(WORKFLOWS))
+def test_one_lane_per_role_and_one_for_the_engine_if_it_acts(
+    ident: str, exports: dict[str, str]
+) -> None:
+    wf = WORKFLOWS[ident]
+    process = _process(ident, exports)
+    lanes = [(lane.get("id"), lane.get("name")) for lane in process.iterfind(".//bpmn:lane", NS)]
+    roles = [(f"lane-{r}", label.zh) for r, label in wf.roles.items()]
+    service = any(s.type == "serviceTask" for s in wf.states.values())
+    assert lanes == roles + ([("lane-engine", "系统")] if service else [])
