@@ -53,6 +53,10 @@ _CHOICE: dict[Lang, str] = {"zh": "办理结果", "en": "Outcome"}
 """The name of a task's own gateway, which picks the way out by the command given."""
 
 
+START_ID = "start-event"
+"""The start event's id (with a hyphen: a workflow, the process, may be called ``start``)."""
+
+
 def state_node_id(state: str) -> str:
     """The BPMN id of the node of ``state``."""
     return f"state-{state}"
@@ -276,7 +280,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
     start_lane = lane_id(wf.start.roles[0]) if wf.start.roles else ENGINE_LANE
     process.nodes.append(
         Node(
-            "start",
+            START_ID,
             "startEvent",
             "发起" if lang == "zh" else "Start",
             start_lane,
@@ -289,7 +293,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
             ),
         )
     )
-    process.flows.append(Flow("flow-start", "start", state_node_id(wf.start.state)))
+    process.flows.append(Flow("flow-start", START_ID, state_node_id(wf.start.state)))
 
     for name, state in wf.states.items():
         sid = state_node_id(name)

@@ -138,7 +138,7 @@ def spiff_edges(xml: str, process_id: str) -> set[tuple[str, str]]:
     parser = spiff_parser.BpmnParser(validator=spiff_parser.BpmnValidator())
     parser.add_bpmn_xml(_doc(xml), filename=f"{process_id}.bpmn")
     spec = parser.get_spec(process_id)
-    ours = re.compile(r"^(start|state-[a-z0-9_]+|choice-[a-z0-9_]+|timer-[a-z0-9_-]+)$")
+    ours = re.compile(r"^(start-event|state-[a-z0-9_]+|choice-[a-z0-9_]+|timer-[a-z0-9_-]+)$")
     edges = set()
     for name, task in spec.task_specs.items():
         if not ours.match(_base(name)):
@@ -152,7 +152,7 @@ def spiff_edges(xml: str, process_id: str) -> set[tuple[str, str]]:
 def expected_edges(wf: Workflow) -> set[tuple[str, str]]:
     """The workflow's graph in the export's ids: start, states, transitions (through a
     task's choice gateway when it has one), and each deadline step's timer."""
-    edges = {("start", state_node_id(wf.start.state))}
+    edges = {("start-event", state_node_id(wf.start.state))}
     for name, state in wf.states.items():
         sid = state_node_id(name)
         choice = len(state.transitions) > 1 or any(t.guard for t in state.transitions)
@@ -456,7 +456,7 @@ def test_the_camunda_namespace_is_declared_only_when_used(tmp_path: Path) -> Non
     xml = to_bpmn(loaded.workflows["job"].definition)
     assert "camunda" not in xml
     assert spiff_edges(xml, "job") == {
-        ("start", "state-working"),
+        ("start-event", "state-working"),
         ("state-working", "state-done"),
     }
     assert "camunda" in to_bpmn(WORKFLOWS["publishing"])
@@ -511,3 +511,15 @@ def test_one_lane_per_role_and_one_for_the_engine_if_it_acts(
     roles = [(f"lane-{r}", label.zh) for r, label in wf.roles.items()]
     service = any(s.type == "serviceTask" for s in wf.states.values())
     assert lanes == roles + ([("lane-engine", "系统")] if service else [])
+
+
+def test_ids_do_not_collide_whatever_the_workflow_is_called(schema: Any) -> None:
+    """The process takes the workflow's id; every other id has a hyphen, which no id of
+    the workflow language has."""
+    for ident in ("start", "state", "lane", "flow", "choice", "timer", "pool"):
+        wf = load_workflow_text(TRICKY.replace("id: tricky", f"id: {ident}", 1)).definition
+        xml = to_bpmn(wf)
+        ids = [el.get("id") for el in _doc(xml).iter() if el.get("id") is not None]
+        assert len(ids) == len(set(ids)), ident
+        assert schema.validate(_doc(xml)), schema.error_log
+        assert spiff_edges(xml, ident) == expected_edges(wf)
