@@ -363,15 +363,17 @@ def _add_timers(process: Process, wf: Workflow, name: str, state: State, lang: L
         timer_id = f"timer-{name}-{index}"
         host = state_node_id(name)
         end = None
+        lane = next(n.lane for n in process.nodes if n.id == host)
         if step.action == "fire":
             fired = [t for t in state.transitions if t.trigger == step.trigger]
-            target = choice_node_id(name) if len(fired) != 1 else state_node_id(fired[0].target)
-            label = fired[0].label if len(fired) == 1 else None
-            flow = Flow(
-                f"flow-{timer_id}", timer_id, target, _text(label, lang, step.trigger or "")
-            )
+            if len(fired) == 1:
+                target = state_node_id(fired[0].target)
+                flow_name = _text(fired[0].label, lang, step.trigger or "")
+            else:  # guarded ways out of one trigger: a gateway of the timer's own
+                target = _timer_choice(process, wf, state, timer_id, fired, lane, lang)
+                flow_name = step.trigger or ""
+            flow = Flow(f"flow-{timer_id}", timer_id, target, flow_name)
         else:
-            lane = next(n.lane for n in process.nodes if n.id == host)
             what = step_what(step, role, lang)
             end = Node(f"{timer_id}-end", "endEvent", what, lane, documentation=words)
             flow = Flow(f"flow-{timer_id}", timer_id, end.id)
@@ -387,6 +389,36 @@ def _add_timers(process: Process, wf: Workflow, name: str, state: State, lang: L
                 end=end,
             )
         )
+
+
+def _timer_choice(
+    process: Process,
+    wf: Workflow,
+    state: State,
+    timer_id: str,
+    fired: list[Transition],
+    lane: str,
+    lang: Lang,
+) -> str:
+    """The gateway that picks among a fired trigger's guarded transitions (the task's own
+    gateway would then both join and fork, which BPMN linters refuse); its id."""
+    choice = Node(f"{timer_id}-choice", "exclusiveGateway", _CHOICE[lang], lane)
+    process.nodes.append(choice)
+    for j, t in enumerate(fired):
+        flow_id = f"flow-{timer_id}-{j}"
+        if t.guard is None:
+            choice.default = flow_id
+        process.flows.append(
+            Flow(
+                flow_id,
+                choice.id,
+                state_node_id(t.target),
+                _flow_name(state, t, lang),
+                _guard(t.guard) if t.guard else None,
+                _transition_doc(t, wf, lang),
+            )
+        )
+    return choice.id
 
 
 def _unsettled(node: Node, placed: set[str]) -> bool:

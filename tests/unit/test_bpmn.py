@@ -169,8 +169,11 @@ def expected_edges(wf: Workflow) -> set[tuple[str, str]]:
                 edges.add((sid, timer))
                 if step.action == "fire":  # to the fired transition's target, or choose
                     fired = [t for t in state.transitions if t.trigger == step.trigger]
-                    target = state_node_id(fired[0].target) if len(fired) == 1 else source
-                    edges.add((timer, target))
+                    if len(fired) == 1:
+                        edges.add((timer, state_node_id(fired[0].target)))
+                    else:
+                        edges.add((timer, f"{timer}-choice"))
+                        edges |= {(f"{timer}-choice", state_node_id(t.target)) for t in fired}
                 else:  # the item stays: the timer's branch ends
                     edges.add((timer, f"{timer}-end"))
     return edges
@@ -489,9 +492,14 @@ def test_markup_in_labels_survives_the_round_trip(exports: dict[str, str]) -> No
     assert _by_id(process, "state-end").get("name") == wf.states["end"].label.zh
     (lane,) = process.xpath("bpmn:laneSet/bpmn:lane[@id='lane-lead']", namespaces=NS)
     assert lane.get("name") == "负责人 <A&B>"
-    # the fire step's trigger has two guarded ways out: its timer flows to the choice
+    # the fire step's trigger has two guarded ways out: its timer has a gateway of its own
     (out,) = process.xpath("bpmn:sequenceFlow[@sourceRef='timer-end-2']", namespaces=NS)
-    assert out.get("targetRef") == "choice-end"
+    assert out.get("targetRef") == "timer-end-2-choice"
+    routes = process.xpath(
+        "bpmn:sequenceFlow[@sourceRef='timer-end-2-choice']/bpmn:conditionExpression",
+        namespaces=NS,
+    )
+    assert [r.text for r in routes] == ["data.urgent == true", "data.urgent != true"]
     timer, kind, text = _timer(process, "timer-end-2")
     assert (timer.get("cancelActivity"), kind, text) == ("true", "timeDuration", "P3D")
     _, _, text = _timer(process, "timer-end-1")  # 4 working hours before 2 working days
