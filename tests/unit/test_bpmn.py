@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cmc_workflow.bpmn import to_bpmn
 from cmc_workflow.bpmn.mapping import choice_node_id, state_node_id
@@ -112,11 +114,13 @@ NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 FLOW_NODES = ("startEvent", "userTask", "serviceTask", "exclusiveGateway", "endEvent")
 
 
+XSD = Path(spiff_parser.__file__).parent / "schema" / "BPMN20.xsd"
+
+
 @pytest.fixture(scope="module")
 def schema() -> Any:
-    xsd = Path(spiff_parser.__file__).parent / "schema" / "BPMN20.xsd"
-    assert xsd.is_file(), f"SpiffWorkflow no longer ships {xsd}"
-    return etree.XMLSchema(etree.parse(str(xsd)))
+    assert XSD.is_file(), f"SpiffWorkflow no longer ships {XSD}"
+    return etree.XMLSchema(etree.parse(str(XSD)))
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +265,13 @@ def _on_border(point: tuple[float, float], box: tuple[float, ...]) -> bool:
 def test_the_diagram_draws_everything_once_without_overlaps(
     ident: str, exports: dict[str, str]
 ) -> None:
-    doc = _doc(exports[ident])
+    check_diagram(exports[ident], ident)
+
+
+def check_diagram(xml: str, ident: str) -> None:
+    """Every element drawn once, shapes apart and inside their lanes, timers on their
+    task's edge, flows orthogonal from border to border through no other shape."""
+    doc = _doc(xml)
     process = doc.find("bpmn:process", NS)
     shapes = {s.get("bpmnElement"): _bounds(s) for s in doc.iterfind(".//bpmndi:BPMNShape", NS)}
     nodes = [el for tag in FLOW_NODES for el in process.iterfind(f"bpmn:{tag}", NS)]
@@ -531,3 +541,58 @@ def test_ids_do_not_collide_whatever_the_workflow_is_called(schema: Any) -> None
         assert len(ids) == len(set(ids)), ident
         assert schema.validate(_doc(xml)), schema.error_log
         assert spiff_edges(xml, ident) == expected_edges(wf)
+
+
+@st.composite
+def workflows(draw: st.DrawFn) -> str:
+    """A random well-formed workflow: a chain of tasks (so every state is reachable and
+    can end) with jumps forward and back, deadlines, roles and a gateway or two."""
+    n = draw(st.integers(2, 9))
+    roles = ["a", "b", "c"][: draw(st.integers(1, 3))]
+    lines = [
+        "id: random",
+        "label: {zh: 随机, en: Random}",
+        "roles: {" + ", ".join(f"{r}: {{zh: 角色{r}, en: Role {r}}}" for r in roles) + "}",
+        "data: {x: {type: integer, required: false}}",
+        "start: {state: s0, roles: [a]}",
+        "states:",
+    ]
+    for i in range(n):
+        after = f"s{i + 1}" if i + 1 < n else "done"
+        if i > 0 and draw(st.booleans()) and draw(st.booleans()):
+            lines += [
+                f"  s{i}:",
+                "    type: exclusiveGateway",
+                f"    label: {{zh: 判断{i}, en: Check {i}}}",
+                "    transitions:",
+                f"      - {{guard: 'data.x == {i}', target: s{draw(st.integers(0, i - 1))}}}",
+                f"      - {{default: true, target: {after}}}",
+            ]
+            continue
+        lines += [f"  s{i}:", "    type: userTask", f"    label: {{zh: 步骤{i}, en: Step {i}}}"]
+        steps = draw(st.lists(st.sampled_from(["warn", "escalate", "breach"]), max_size=3))
+        if steps:
+            lines += ["    deadline:", "      within: 2 working days", "      steps:"]
+            lines += [
+                f"        - {{at: {40 + 20 * k}%, action: {a}"
+                + (", to: a}" if a == "escalate" else "}")
+                for k, a in enumerate(steps)
+            ]
+        lines.append("    transitions:")
+        role = draw(st.sampled_from(roles))
+        lines.append(f"      - {{trigger: next, target: {after}, roles: [{role}]}}")
+        for j in draw(st.lists(st.integers(0, n), max_size=3, unique=True)):
+            target = f"s{j}" if j < n else "done"
+            lines.append(f"      - {{trigger: jump_{j}, target: {target}, roles: [{role}]}}")
+    lines += ["  done: {type: endEvent, label: {zh: 完成, en: Done}}"]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=workflows())
+def test_any_workflow_exports_valid_parseable_and_drawn_apart(text: str, schema: Any) -> None:
+    wf = load_workflow_text(text, "random.yaml").definition
+    xml = to_bpmn(wf)
+    assert schema.validate(_doc(xml)), schema.error_log
+    assert spiff_edges(xml, "random") == expected_edges(wf)
+    check_diagram(xml, "random")
