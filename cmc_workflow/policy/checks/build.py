@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.errors import Problem
 from cmc_workflow.policy.checks.sections import SectionChecks
@@ -23,11 +26,51 @@ _ORDER = {
 }
 
 
+_last: tuple[tuple[Any, ...], PolicySet, list[Problem]] | None = None
+_last_lock = threading.Lock()
+
+
+def _inputs(loaded: LoadedSet) -> tuple[Any, ...]:
+    """What a policy set is built from: the very workflow and policy objects of ``loaded``.
+
+    The key holds them, so no id in it can be reused by another object while it is kept."""
+    return (
+        tuple(sorted(loaded.workflows.items())),
+        tuple(model for _doc, model in loaded.others.get("policy", ())),
+    )
+
+
 def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     """Check every policy file of ``loaded`` against its workflows and compile the rules.
 
     Returns the policy set and every problem found (also those of the static proof).
+    Opening an engine checks the set while loading and then enforces it: the last set
+    built is kept, keyed by the identity of the objects it was built from, so the same
+    load is built once.
     """
+    global _last
+    key = _inputs(loaded)
+    with _last_lock:
+        last = _last
+    if last is not None and len(last[0]) == len(key) and _same(last[0], key):
+        return last[1], list(last[2])
+    policy, problems = _build(loaded)
+    with _last_lock:
+        _last = (key, policy, problems)
+    return policy, list(problems)
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    (wa, pa), (wb, pb) = a, b
+    return (
+        len(wa) == len(wb)
+        and len(pa) == len(pb)
+        and all(x[0] == y[0] and x[1] is y[1] for x, y in zip(wa, wb, strict=True))
+        and all(x is y for x, y in zip(pa, pb, strict=True))
+    )
+
+
+def _build(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     builder = SectionChecks(loaded)
     unguarded = coverage_problems(loaded, builder.files, builder.workflow_doc)
     if not builder.files:

@@ -38,8 +38,8 @@ class References:
         return found
 
     def workflow_doc(self, loaded: LoadedWorkflow) -> Located:
-        doc = self._workflow_docs.get(loaded.file)
-        if doc is None:
+        doc = self.loaded.located.get(loaded.definition.id) or self._workflow_docs.get(loaded.file)
+        if doc is None or doc.file != loaded.file:
             doc = self._workflow_docs[loaded.file] = load_located(loaded.source, loaded.file)[0]
         return doc
 
