@@ -160,7 +160,8 @@ def test_a_backup_under_load_restores_every_command_accepted_before_it(
 
     verified = verify_backup(taken.file, scratch_url=scratch_server)
     assert verified.ok, [str(i) for i in verified.issues]
-    assert verified.audit is not None and verified.audit.ok
+    assert verified.audit is not None
+    assert verified.audit.ok
     assert verified.audit.records == taken.census.audit_records > 0
 
     restored = restore_backup(taken.file, restore_target, scratch_url=scratch_server)
