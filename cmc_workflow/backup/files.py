@@ -33,9 +33,12 @@ PREFIX = "cmc-backup-"
 SUFFIXES = {"sqlite": ".sqlite3", "postgresql": ".pgdump"}
 """The backup file's suffix per database kind."""
 
-_NAME = re.compile(r"^cmc-backup-(\d{8}T\d{6}Z)(-\d{2})?\.json$")
+_NAME = re.compile(r"^cmc-backup-(\d{8}T\d{6}Z)(-\d{2,})?\.json$")
 """A manifest's name: the UTC time the backup was taken, and a counter for a second
 backup in the same second."""
+
+_STEM = re.compile(r"^cmc-backup-(\d{8}T\d{6}Z)(-\d{2,})?\.")
+"""The name of any file of a backup (its copy, its manifest, either being written)."""
 
 CHUNK = 1 << 20
 
@@ -87,13 +90,18 @@ def prepare_folder(folder: Path) -> Path:
 
 
 def new_stem(folder: Path, now: dt.datetime) -> str:
-    """A name for a backup taken at ``now`` that no backup in ``folder`` has yet; names
-    sort by time (UTC, then a counter within one second)."""
+    """A name for a backup taken at ``now`` that sorts after every backup of ``folder``
+    taken in the same second (UTC, then a counter: ``...Z``, ``...Z-01``, ...), even one
+    that retention has removed since."""
     base = f"{PREFIX}{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
-    stem, n = base, 1
-    while any(folder.glob(f"{stem}.*")):
-        stem, n = f"{base}-{n:02d}", n + 1
-    return stem
+    taken = [
+        int(found.group(2)[1:]) if found.group(2) else 0
+        for path in folder.glob(f"{base}*")
+        if (found := _STEM.match(path.name))
+    ]
+    if not taken:
+        return base
+    return f"{base}-{max(taken) + 1:02d}"
 
 
 @dataclass(frozen=True, slots=True)
