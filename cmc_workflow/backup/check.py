@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cmc_workflow.backup import postgres, sqlite
-from cmc_workflow.backup.census import Census, take_census
+from cmc_workflow.backup.census import Census, anchor_key, take_census
 from cmc_workflow.backup.files import Backup, locate, sha256_of
 from cmc_workflow.backup.take import database_kind
 from cmc_workflow.errors import BackupError, StoreError
@@ -290,7 +290,7 @@ def compare(manifest: Census, restored: Census) -> list[Issue]:
     ):
         for chain in sorted({*want_heads, *got_heads}):
             want_head, got_head = want_heads.get(chain), got_heads.get(chain)
-            if want_head == got_head:
+            if anchor_key(want_head) == anchor_key(got_head):
                 continue
             item_id = int(chain.removeprefix("item:")) if chain.startswith("item:") else None
             named = manifest.workflows.get(chain) or restored.workflows.get(chain)
@@ -310,7 +310,7 @@ def compare(manifest: Census, restored: Census) -> list[Issue]:
 
 
 def _head(head: tuple[int, str] | None) -> str:
-    return "nothing" if head is None else f"#{head[0]} {head[1][:12]}"
+    return "nothing" if head is None else f"#{head[0]} {head[1][:16]}"
 
 
 # -- restore --------------------------------------------------------------------------------------
@@ -366,10 +366,18 @@ def restore_backup(
     restored = Restored(verified, make_url(url).render_as_string(hide_password=True))
     if not verified.ok:
         return restored
-    if kind == "sqlite":
-        sqlite.restore_file(backup.file, sqlite.sqlite_path(url))
-    else:
-        postgres.restore(backup.file, url, pg_dump, clean=bool(tables))
+    try:
+        if kind == "sqlite":
+            sqlite.restore_file(backup.file, sqlite.sqlite_path(url))
+        else:
+            postgres.restore(backup.file, url, pg_dump, clean=bool(tables))
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(
+            "E-RESTORE-FAILED",
+            restored.target,
+            f"the backup could not be written there: {exc}",
+            f"备份无法写入该处：{exc}",
+        ) from exc
     engine = open_database(url)
     try:
         with engine.connect() as conn, conn.begin():

@@ -18,6 +18,7 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
@@ -77,11 +78,16 @@ def restore_file(backup: Path, target: Path) -> None:
     missing) through the backup API, which takes the target's write lock for the copy;
     the target is left in WAL mode, as the engine keeps it."""
     with (
-        contextlib.closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as source,
+        contextlib.closing(sqlite3.connect(_read_only(backup), uri=True)) as source,
         contextlib.closing(_connect(target)) as copy,
     ):
         source.backup(copy, pages=PAGES)
         copy.execute("PRAGMA journal_mode=WAL")
+
+
+def _read_only(path: Path) -> str:
+    """The URI that opens ``path`` read-only (any character of its name escaped)."""
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import click
 
-from cmc_workflow.backup import Restored, Verified, restore_backup, take_backup, verify_backup
+from cmc_workflow.backup import (
+    Restored,
+    Verified,
+    backups_in,
+    restore_backup,
+    take_backup,
+    verify_backup,
+)
 from cmc_workflow.cli.exits import Exit, fail, handled
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json
@@ -28,6 +35,7 @@ EXITS: dict[str, Exit] = {
     "E-BACKUP-TOOL-FAILED": Exit.DATABASE,
     "E-BACKUP-SCRATCH": Exit.DATABASE,
     "E-BACKUP-FAILED": Exit.DATABASE,
+    "E-RESTORE-FAILED": Exit.DATABASE,
     "E-BACKUP-MANIFEST": Exit.PROBLEMS,
 }
 """The exit status of each error code; the others (a folder, a source, a target refused)
@@ -155,6 +163,12 @@ def _report(verified: Verified) -> None:
 
 @backup_group.command("verify")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="With a folder: verify each of its backups, not only the newest.",
+)
 @scratch_option
 @click.option(
     "--db",
@@ -166,20 +180,30 @@ def _report(verified: Verified) -> None:
 @pg_dump_option
 @json_option
 def verify(
-    path: Path, scratch_url: str | None, db: str | None, pg_dump: str | None, as_json: bool
+    path: Path,
+    every: bool,
+    scratch_url: str | None,
+    db: str | None,
+    pg_dump: str | None,
+    as_json: bool,
 ) -> None:
-    """Prove the backup PATH (its file, its .json manifest, or a folder: its newest)
-    restores: checksum, restore into a scratch database, audit verification, item
-    counts and chain anchors against the manifest. Exit 0 intact, 1 with findings (each
-    naming the item and its workflow)."""
+    """Prove the backup PATH (its file, its .json manifest, or a folder: its newest, or
+    each with --all) restores: checksum, restore into a scratch database, audit
+    verification, item counts and chain anchors against the manifest. Exit 0 intact, 1
+    with findings (each naming the item and its workflow)."""
     scratch = scratch_url or (db if db and db.startswith("postgres") else None)
     with _handled(as_json):
-        verified = verify_backup(path, scratch_url=scratch, pg_dump=pg_dump)
+        paths = [b.manifest_path for b in backups_in(path)] if every and path.is_dir() else []
+        results = [verify_backup(p, scratch_url=scratch, pg_dump=pg_dump) for p in paths or [path]]
     if as_json:
-        emit_json(verified.as_json())
+        if every:
+            emit_json({"ok": all(r.ok for r in results), "backups": [r.as_json() for r in results]})
+        else:
+            emit_json(results[0].as_json())
     else:
-        _report(verified)
-    if not verified.ok:
+        for verified in results:
+            _report(verified)
+    if not all(r.ok for r in results):
         raise SystemExit(Exit.PROBLEMS)
 
 

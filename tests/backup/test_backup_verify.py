@@ -175,6 +175,21 @@ def _aware(text: str) -> Any:
 
 
 @pytest.mark.req("SEC-4")
+def test_verify_all_checks_every_backup_of_the_folder(
+    taken: Taken, live: tuple[str, dict[str, int]]
+) -> None:
+    newer = take_backup(live[0], taken.file.parent)
+    assert run_cli("backup", "verify", str(taken.file.parent), "--all").exit_code == 0
+    edit(taken, "UPDATE audit SET actor = 'mallory' WHERE id = 1")  # the older one
+    assert run_cli("backup", "verify", str(taken.file.parent)).exit_code == 0  # the newest
+    done, report = verify(taken.file.parent, "--all")
+    assert done.exit_code == 1
+    assert report["ok"] is False
+    assert [b["ok"] for b in report["backups"]] == [False, True]
+    assert report["backups"][1]["file"] == str(newer.file)
+
+
+@pytest.mark.req("SEC-4")
 def test_a_checksum_mismatch_alone_fails(taken: Taken) -> None:
     manifest = json.loads(taken.manifest.read_text(encoding="utf-8"))
     manifest["sha256"] = "0" * 64
