@@ -160,6 +160,15 @@ def _scratch(
                 result.issues.append(_unreadable(backup, exc))
                 yield None
                 return
+            except (OSError, sqlite3.Error) as exc:  # no room in the temporary folder
+                raise BackupError(
+                    "E-BACKUP-SCRATCH",
+                    folder,
+                    f"the backup cannot be restored into the temporary folder: {exc} (set "
+                    "TMPDIR to a folder with room for a copy)",
+                    f"无法将备份恢复到临时目录：{exc}"
+                    "（请将 TMPDIR 设为空间足够容纳一份副本的目录）",
+                ) from exc
             yield f"sqlite:///{target}"
         return
     if scratch_url is None or database_kind(scratch_url) != "postgresql":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cmc_workflow.backup.census import Census
 from cmc_workflow.errors import BackupError
 
 FORMAT = "cmc-workflow-backup/1"
@@ -170,6 +171,23 @@ def read_manifest(path: Path) -> Backup:
                 f"the manifest has no {key!r}: it was edited or cut short",
                 f"清单中没有 {key!r}：它被改动或不完整",
             )
+    try:
+        Census.from_json(manifest["census"])
+        kind = manifest["database"]["kind"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BackupError(
+            "E-BACKUP-MANIFEST",
+            str(path),
+            f"the manifest's census or database kind cannot be read ({exc!r}): it was edited",
+            f"清单中的统计或数据库类型无法读取（{exc!r}）：清单被改动",
+        ) from exc
+    if kind not in SUFFIXES:
+        raise BackupError(
+            "E-BACKUP-MANIFEST",
+            str(path),
+            f"the manifest names an unknown database kind {kind!r}",
+            f"清单中的数据库类型 {kind!r} 未知",
+        )
     return Backup(path, manifest)
 
 

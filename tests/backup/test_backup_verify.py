@@ -210,6 +210,15 @@ def test_a_damaged_file_is_reported_not_crashed_on(taken: Taken) -> None:
     assert "E-BACKUP-UNREADABLE" in codes(report)
 
 
+def test_an_edited_manifest_is_named_not_crashed_on(taken: Taken) -> None:
+    manifest = json.loads(taken.manifest.read_text(encoding="utf-8"))
+    del manifest["census"]["items"]
+    taken.manifest.write_text(json.dumps(manifest), encoding="utf-8")
+    done = run_cli("backup", "verify", str(taken.manifest), "--json")
+    assert done.exit_code == 1
+    assert done.json()["error"]["rule"] == "E-BACKUP-MANIFEST"
+
+
 def test_a_file_without_its_manifest_is_not_a_backup(taken: Taken) -> None:
     taken.manifest.unlink()
     done = run_cli("backup", "verify", str(taken.file))
