@@ -337,6 +337,9 @@ def test_a_postgresql_backup_verifies_and_restores(postgres_url: str, tmp_path: 
     made = run_cli("backup", "--db", postgres_url, "--to", str(tmp_path), "--json")
     assert made.exit_code == 0, made.stderr
     assert made.json()["file"].endswith(".pgdump")
+    manifest = json.loads(Path(made.json()["manifest"]).read_text(encoding="utf-8"))
+    client = int(version.stdout.split()[2].split(".")[0])
+    assert manifest["database"]["tool"] == f"pg_dump {client}"  # the server's major or newer
     done, report = verify(tmp_path, "--db", postgres_url)
     assert done.exit_code == 0, report
     assert report["kind"] == "postgresql"
