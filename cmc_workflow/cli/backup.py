@@ -108,7 +108,10 @@ def backup_group(
     if ctx.invoked_subcommand is not None:
         return
     if folder is None:
-        raise click.UsageError("give the folder to write into: --to DIR (or CMC_BACKUP_DIR)")
+        raise click.UsageError(
+            "give the folder to write into: --to DIR (or CMC_BACKUP_DIR) | "
+            "请用 --to DIR（或 CMC_BACKUP_DIR）指定备份目录"
+        )
     with _handled(as_json):
         taken = take_backup(db, folder, keep=keep, pg_dump=pg_dump)
     census = taken.census

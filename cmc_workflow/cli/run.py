@@ -86,7 +86,9 @@ def _backup(
     """The scheduled backup of ``--backup-dir``/``--backup-every``/``--backup-keep``."""
     if folder is None:
         if keep is not None:
-            raise click.BadParameter("needs --backup-dir", param_hint="--backup-keep")
+            raise click.BadParameter(
+                "needs --backup-dir | 需同时指定 --backup-dir", param_hint="--backup-keep"
+            )
         return None
     try:
         schedule = parse_every(every, cal.settings().timezone)
