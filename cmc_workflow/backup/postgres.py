@@ -71,7 +71,7 @@ def find_tool(name: str, given: str | None = None, server: int | None = None) ->
         raise BackupError(
             "E-BACKUP-TOOL-MISSING",
             name,
-            f"{name} is needed for a PostgreSQL backup and was not found on PATH ({path}); "
+            f"{name} is needed for PostgreSQL backups and was not found on PATH ({path}); "
             f"{hint_en}",
             f"PostgreSQL 备份需要 {name}，但在 PATH（{path}）中未找到；{hint_zh}",
         )
@@ -126,9 +126,10 @@ def _run(args: Sequence[str], tool: Path, env: dict[str, str] | None) -> str:
     return done.stdout
 
 
-def dump(url: str, target: Path, pg_dump: str | None = None) -> Census:
+def dump(url: str, target: Path, pg_dump: str | None = None) -> tuple[Census, str]:
     """Dump the database of ``url`` into ``target`` (custom format, no owners) from one
-    exported snapshot, and return the census of that snapshot."""
+    exported snapshot; returns the census of that snapshot and the program used
+    (``pg_dump 15``)."""
     engine = open_database(url)
     try:
         with engine.connect() as conn:
@@ -166,7 +167,7 @@ def dump(url: str, target: Path, pg_dump: str | None = None) -> Census:
                 )
     finally:
         engine.dispose()
-    return census
+    return census, f"pg_dump {major}"
 
 
 def restore(backup: Path, url: str, pg_dump: str | None = None, *, clean: bool = False) -> None:

@@ -139,8 +139,7 @@ def _take(
             sqlite.copy_database(url, partial, progress, pages)
             census, tool = _census_of_copy(partial), f"SQLite {sqlite_version()} backup API"
         else:
-            census = postgres.dump(url, partial, pg_dump)
-            tool = f"pg_dump {postgres.tool_major(postgres.find_tool('pg_dump', pg_dump))}"
+            census, tool = postgres.dump(url, partial, pg_dump)
         fsync_path(partial)
         digest = sha256_of(partial)
         size = partial.stat().st_size
