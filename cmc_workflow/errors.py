@@ -25,6 +25,7 @@ meets them and chained with ``raise ... from exc``.
     │   ├── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
     │   ├── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
     │   └── DatabaseReadOnly       a write to a database opened read-only (E-DB-READ-ONLY)
+    ├── BackupError                a backup cannot be taken, read or restored (E-BACKUP-*)
     └── CalendarError              a working-day calendar file or question cannot be answered
 """
 
@@ -294,6 +295,23 @@ class DatabaseReadOnly(StoreError):
         )
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{self.code} {self.reason_en}{extra} | {self.reason_zh}")
+
+
+class BackupError(CmcWorkflowError):
+    """A backup could not be taken, read, verified or restored (``cmc_workflow.backup``).
+
+    ``code`` names what went wrong, the same in both languages (``E-BACKUP-TOOL-MISSING``:
+    no ``pg_dump``; ``E-BACKUP-TARGET-NOT-EMPTY``: a restore refused; ... listed in
+    ``docs/how-to-backup.md``); ``where`` is the file, folder or program concerned;
+    ``reason_en`` and ``reason_zh`` say what happened and what to do.
+    """
+
+    def __init__(self, code: str, where: str, reason_en: str, reason_zh: str) -> None:
+        self.code = code
+        self.where = where
+        self.reason_en = reason_en
+        self.reason_zh = reason_zh
+        super().__init__(f"{where}: {code} {reason_en} | {reason_zh}")
 
 
 class CalendarError(CmcWorkflowError):
