@@ -36,7 +36,9 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     rule_places: dict[str, str] = {}
     for doc, policy in builder.files:
         for wf_id, section in policy.workflows.items():
+            builder.guarding = [wf_id]
             builder.section(doc, wf_id, section, roles, rule_places)
+            builder.guarding = []
     for doc, policy in builder.files:
         for i, rule in enumerate(policy.scoping):
             builder.claim_id(doc, ("scoping", i, "id"), rule.id, rule_places)
@@ -49,7 +51,10 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     for doc, policy in builder.files:
         for i, needs in enumerate(policy.requires_record):
             builder.claim_id(doc, ("requires_record", i, "id"), needs.id, rule_places)
-            for wf_id, made in builder.post_record_rules(doc, needs, i, roles):
+            builder.guarding = list(needs.workflows or builder.acting_in(needs))
+            made_rules = builder.post_record_rules(doc, needs, i, roles)
+            builder.guarding = []
+            for wf_id, made in made_rules:
                 builder.rules.setdefault(wf_id, []).append(made)
     workflows = {
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
