@@ -12,10 +12,10 @@ from cmc_workflow.cli.exits import Exit, problems_found
 from cmc_workflow.cli.findings import chosen, format_option, report
 from cmc_workflow.cli.options import workflows_option
 from cmc_workflow.definition.models import Workflow
-from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
 from cmc_workflow.language import iter_yaml_files, load_paths, near_miss_warnings, no_files_problem
 from cmc_workflow.located import load_located, read_source
+from cmc_workflow.schemas import SCHEMAS, render
 
 
 @click.command()
@@ -44,12 +44,22 @@ def validate(paths: tuple[str, ...], fmt: str | None, strict: bool) -> None:
 
 
 @click.command()
-def schema() -> None:
-    """Print the JSON Schema (draft-07) of workflow files.
+@click.option(
+    "--kind",
+    type=click.Choice(sorted(SCHEMAS)),
+    default="workflow",
+    show_default=True,
+    help="The file kind: workflow, policy, schedules, calendar, or definition (any of the "
+    "first three, chosen by the file's kind:).",
+)
+def schema(kind: str) -> None:
+    """Print the JSON Schema (draft-07) of one kind of definition file.
 
-    Regenerate the checked-in copy with: cmc-workflow schema > schema/workflow.schema.json
+    Regenerate the checked-in copies with: cmc-workflow schema --kind KIND >
+    schema/KIND.schema.json (for KIND in workflow, policy, schedules, calendar,
+    definition).
     """
-    click.echo(render_schema(), nl=False)
+    click.echo(render(kind), nl=False)
 
 
 _LANG_OPTION = click.option(
