@@ -8,8 +8,11 @@ them where the structure of the file needs punctuation, never in comments, quote
 block scalars (``|``/``>``), where Chinese punctuation is what the author meant:
 
 - ``E-FULLWIDTH-COLON``: ``：`` right after a key (``type： userTask``, ``{zh： 编辑}``);
-- ``E-FULLWIDTH-COMMA``: ``，`` between two entries of a ``[...]``/``{...}`` with ASCII on
-  both sides (``[PUB-1， PUB-2]``); between Chinese words it is Chinese punctuation;
+- ``E-FULLWIDTH-COMMA``: ``，`` between two entries of a ``[...]`` with ASCII on both sides
+  (``[PUB-1， PUB-2]``); in a ``{...}``, before a key (``{zh: 编辑， en: Editor}``) or
+  with ASCII on both sides, the warning ``W-FULLWIDTH-COMMA`` (the value may be
+  English text with a comma), an error where the parser fails on that line; between
+  Chinese words it is Chinese punctuation and left alone;
 - ``E-FULLWIDTH-SPACE``: U+3000 in the indentation, or right after a key's colon;
 - ``W-FULLWIDTH-QUOTE`` (a warning): a value that starts with ``“`` or ``‘``: the marks
   stay part of the text, which is right when they are meant as text. Where the parser
@@ -31,6 +34,7 @@ IDEOGRAPHIC_SPACE = "\u3000"
 
 _KEY_AT_START = re.compile(r"^[ \u3000]*(?:-[ \u3000]+)?([A-Za-z_][\w.-]*)[ \u3000]*：")
 _KEY_IN_FLOW = re.compile(r"[{,][ \u3000]*([A-Za-z_][\w.-]*)[ \u3000]*：")
+_NEXT_KEY = re.compile(r"[A-Za-z_][\w.-]*[ \u3000]*[:：]")
 _BLOCK_SCALAR = re.compile(r"(?:^|[:\-]\s)[ ]*[|>][+-]?[0-9]?[+-]?\s*$")
 _QUOTE_VALUE = re.compile(r"(?:^[ ]*-[ ]+|:[ ]+|[\[{,][ ]*)([“‘])")
 
@@ -47,12 +51,13 @@ def find_slips(text: str, file: str) -> list[Problem]:
 
 
 def quote_errors(slips: list[Problem], line: int) -> list[Problem]:
-    """The quote warnings of ``slips`` on ``line`` or the line before it, as errors: the
-    parser failed there, and a quote that is not a YAML quote is the likely cause."""
+    """The warnings of ``slips`` on ``line`` or the line before it, as errors (``W-`` ->
+    ``E-``): the parser failed there, and a quote or a comma that is not YAML's is the
+    likely cause."""
     return [
-        replace(p, code="E-FULLWIDTH-QUOTE", severity="error")
+        replace(p, code="E-" + p.code.removeprefix("W-"), severity="error")
         for p in slips
-        if p.code == "W-FULLWIDTH-QUOTE" and line - 1 <= p.line <= line
+        if not p.is_error and line - 1 <= p.line <= line
     ]
 
 
@@ -111,17 +116,19 @@ def _line_slips(file: str, number: int, line: str, code: str) -> list[Problem]:
 
 def _commas(file: str, number: int, code: str) -> list[Problem]:
     found: list[Problem] = []
-    depth = 0
+    open_: list[str] = []
     for i, ch in enumerate(code):
         if ch in "[{":
-            depth += 1
+            open_.append(ch)
         elif ch in "]}":
-            depth = max(0, depth - 1)
-        elif ch == "，" and depth:
+            if open_:
+                open_.pop()
+        elif ch == "，" and open_:
             before = code[:i].rstrip(" \u3000")
             after = code[i + 1 :].lstrip(" \u3000")
-            if before and after and before[-1].isascii() and after[0].isascii():
-                found.append(_comma(file, number, i + 1))
+            next_key = _NEXT_KEY.match(after) is not None and open_[-1] == "{"
+            if before and after and (next_key or (before[-1].isascii() and after[0].isascii())):
+                found.append(_comma(file, number, i + 1, in_list=open_[-1] == "["))
     return found
 
 
@@ -140,17 +147,21 @@ def _colon(file: str, line: int, column: int, key: str) -> Problem:
     )
 
 
-def _comma(file: str, line: int, column: int) -> Problem:
+def _comma(file: str, line: int, column: int, *, in_list: bool) -> Problem:
+    """In ``[...]`` an error (entries are ids); in ``{...}`` a warning, since YAML may read
+    the value as text with a comma in it (``en: Editor，Reviewer``); where the parser
+    fails on that line it becomes the error (:func:`quote_errors`)."""
     return Problem(
         file,
         line,
         column,
-        "E-FULLWIDTH-COMMA",
+        "E-FULLWIDTH-COMMA" if in_list else "W-FULLWIDTH-COMMA",
         "a full-width comma '，' separates two entries; YAML only separates entries with "
         "the half-width comma ',', so it reads both as one entry",
         "replace the full-width comma '，' with a half-width comma ','",
         message_zh="两个条目之间用了全角逗号“，”；YAML 只认半角逗号“,”，会把两项读成一项",
         hint_zh="把全角逗号“，”改成半角逗号“,”",
+        severity="error" if in_list else "warning",
     )
 
 

@@ -246,3 +246,19 @@ def test_every_syntax_problem_of_the_broken_cases_has_chinese() -> None:
     problems = [p for f in broken for p in load_paths([f]).problems]
     assert problems
     assert all(p.message_zh and p.hint_zh for p in problems)
+
+
+def test_a_full_width_comma_in_braces_is_a_warning_or_the_error_that_breaks_it(
+    tmp_path: Path,
+) -> None:
+    text = _with("{zh: 草稿, en: Draft}", "{zh: 草稿, en: Draft，Sketch}")
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded = load_paths([path])
+    assert loaded.problems == []
+    assert [w.code for w in loaded.warnings] == ["W-FULLWIDTH-COMMA"]
+    broken = _with("{zh: 草稿, en: Draft}", "{zh: 草稿， en: Draft}")
+    problems = _one(broken, tmp_path)
+    assert [(p.code, p.line, p.column) for p in problems] == [
+        ("E-FULLWIDTH-COMMA", *_line_col(broken, "，"))
+    ]
