@@ -226,7 +226,8 @@ def load_isolated(paths: Sequence[str | Path]) -> LoadedSet:
         for problem in loaded.problems:
             by_file.setdefault(problem.file, []).append(problem)
         kinds = {file: loaded.kinds.get(file) or _guessed_kind(file) for file in by_file}
-        if any(kind not in ("workflow", "schedules") for kind in kinds.values()):
+        stuck = any(file in aside or file not in loaded.files for file in by_file)
+        if stuck or any(kind not in ("workflow", "schedules") for kind in kinds.values()):
             # a policy (or calendar) file is broken, or a policy reads the records of a
             # disabled workflow: everything stops, as before (fail closed), and the files
             # set aside on the way are named first, being the likely cause
