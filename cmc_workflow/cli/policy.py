@@ -168,6 +168,8 @@ def who_can(
     loaded, policy = _load(workflows, policies, "who-can", fmt, strict)
     if fmt == "sarif":
         sys.exit(Exit(report("who-can", loaded.warnings, fmt=fmt, strict=strict)))
+    if fmt == "text":
+        report("who-can", loaded.warnings, fmt=fmt, strict=strict, text_err=True)
     if workflow not in loaded.workflows:
         raise click.BadParameter(
             f"no workflow {workflow!r} (loaded: {', '.join(sorted(loaded.workflows))})",
