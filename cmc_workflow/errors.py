@@ -46,7 +46,9 @@ class Problem:
     ``code`` is stable (``E-UNREACHABLE-STATE``) and documented in
     ``docs/workflow-language.md``; ``line`` and ``column`` are 1-based. ``message_zh`` and
     ``hint_zh`` say the same in Chinese where a problem has been translated; the code is
-    the same in both languages.
+    the same in both languages. ``severity`` is ``"error"`` (the file cannot be used) or
+    ``"warning"`` (a ``W-`` code: probably a slip, the file is used as written; it fails a
+    check only under ``--strict``).
     """
 
     file: str
@@ -57,6 +59,12 @@ class Problem:
     hint: str = ""
     message_zh: str = ""
     hint_zh: str = ""
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the problem makes the file unusable (not a warning)."""
+        return self.severity != "warning"
 
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
