@@ -77,6 +77,8 @@ def bpmn(
             )
         loaded = load_paths(need(workflows, "--workflows", "workflows"), across=False)
         problems_found(loaded.problems)
+        for warning in loaded.warnings:  # W- codes: said, and the export goes on
+            click.echo(str(warning), err=True)
         for ident in sorted(loaded.workflows):
             wf = loaded.workflows[ident].definition
             _write(Path(folder) / file_name(wf.id), to_bpmn(wf, language))

@@ -82,6 +82,20 @@ def test_a_broken_definition_prints_its_located_problems_and_writes_nothing(
     assert not out.exists()
 
 
+def test_warnings_are_said_and_the_export_goes_on(tmp_path: Path) -> None:
+    text = (ROOT / "workflows" / "faults.yaml").read_text(encoding="utf-8")
+    marked = text.replace("label: {zh: 故障处理,", "label: {zh: “故障处理”,", 1)
+    assert marked != text
+    (tmp_path / "faults.yaml").write_text(marked, encoding="utf-8")
+    out = tmp_path / "out"
+    done = run_cli("bpmn", "--all", str(out), "--workflows", str(tmp_path), cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert "W-FULLWIDTH-QUOTE" in done.stderr
+    process = ET.parse(out / "faults.bpmn").getroot().find(f"{BPMN}process")
+    assert process is not None
+    assert process.get("name") == "“故障处理”"
+
+
 def test_the_command_line_must_name_one_thing_to_export(tmp_path: Path) -> None:
     neither = run_cli("bpmn", cwd=ROOT)
     assert neither.exit_code == 2
