@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "schema": "definitions",
     "graph": "definitions",
     "explain": "definitions",
+    "bpmn": "bpmn",
     "start": "items",
     "fire": "items",
     "show": "items",

@@ -32,6 +32,7 @@ DOMAIN = (
     "cmc_workflow.steps",
     "cmc_workflow.inputs",
     "cmc_workflow.diagram",
+    "cmc_workflow.bpmn",
     "cmc_workflow.handlers",
     "cmc_workflow.problems",
     "cmc_workflow.calendar",
