@@ -31,6 +31,7 @@ from cmc_workflow.definition.loader import (
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import Problem
 from cmc_workflow.located import Located, load_located, read_source
+from cmc_workflow.migration.plan import load_plan_doc
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.schedules.language import check_set as _schedule_problems
@@ -57,6 +58,7 @@ KINDS: Mapping[str, FileKind] = MappingProxyType(
         "workflow": FileKind("workflow", load_workflow_doc),
         "schedules": FileKind("schedules", load_schedules_doc, _schedule_problems),
         "policy": FileKind("policy", load_policy_doc, _policy_problems),
+        "migration": FileKind("migration", load_plan_doc),
     }
 )
 """Every kind of definition file, by the name its ``kind:`` gives (checks run in this order)."""

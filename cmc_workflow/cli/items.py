@@ -1,5 +1,5 @@
 """Operator commands on items: ``start``, ``fire``, ``show``, ``history``, ``inbox``,
-``allowed`` and ``versions``.
+``allowed`` (``versions`` lives in :mod:`.versions`).
 
 Every command opens the engine on ``--db`` with the definitions of ``--workflows`` (and
 ``--policies``), does one thing and prints it: a readable table with Chinese labels, or
@@ -240,14 +240,4 @@ def allowed(settings: Settings, *, item_id: int, actor: Actor) -> None:
         _print(settings, engine.allowed(item_id, actor), allowed_table)
 
 
-@click.command()
-@click.argument("workflow")
-@engine_options
-def versions(settings: Settings, *, workflow: str) -> None:
-    """List the stored versions of WORKFLOW: revision, label, hash prefix, loaded at,
-    open items, and which one new items start on (current)."""
-    with settings.open_engine() as engine:
-        _print(settings, engine.versions(workflow), versions_table)
-
-
-COMMANDS: list[click.Command] = [start, fire, show, history, inbox, allowed, versions]
+COMMANDS: list[click.Command] = [start, fire, show, history, inbox, allowed]

@@ -1,0 +1,646 @@
+"""Moving live items onto another version of their workflow (``cmc-workflow migrate``).
+
+:func:`prepare` judges a plan against the database before anything is written, and
+refuses it (:class:`~cmc_workflow.errors.DefinitionError`, every problem placed in the
+plan file) when it would put an item in a state the target version lacks, leave an item
+where it has no way forward (a gateway, a serviceTask whose handler would not run, a
+state from which no end is reachable), leave a new required data field empty, or break
+the policies' checks and proof on the target version. :func:`dry_run` then reports what
+each item would go through; :func:`migrate` does it, in batches of one transaction each.
+
+Each move is one step in the item's history (kind and trigger ``migrate``, actor
+``system``, the revisions, the run id and the data added in its record) and one audit
+record on the item's chain, committed with the item's new state and version. The run id
+is derived from the plan's content, so a rerun of the same plan after a crash is the same
+run: an item already on the target revision is no longer a candidate and is never moved
+twice. Items the plan does not cover (another revision, a state it does not map) stay
+where they are and are listed in the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cmc_workflow.clocks.extension import Clocks
+from cmc_workflow.compiler import CompiledWorkflow
+from cmc_workflow.definition.forms import validate_values
+from cmc_workflow.engine import Engine
+from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.extensions import Change, Visit
+from cmc_workflow.located import Located
+from cmc_workflow.migration.checks import proof_problems
+from cmc_workflow.migration.diff import loaded_of
+from cmc_workflow.migration.plan import MigrationPlan
+from cmc_workflow.model import SYSTEM
+from cmc_workflow.registry import Registry
+from cmc_workflow.store import port
+from cmc_workflow.store.port import (
+    AuditRecord,
+    ClockRow,
+    DefinitionRow,
+    HistoryEntry,
+    ItemRow,
+    ItemUpdate,
+    StorePort,
+    StoreTx,
+)
+
+KIND = "migrate"
+"""The history kind, trigger and audit command of a move."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What migrating one item does (the dry run's line and the real run's record)."""
+
+    item_id: int
+    from_revision: int
+    to_revision: int
+    from_state: str
+    to_state: str
+    data_added: dict[str, Any] = field(default_factory=dict)
+    clocks: tuple[str, ...] = ()
+    """Each clock's fate: ``keep <state> due <time>``, ``stop <state>``, ``start <state>``."""
+    closes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """A live item of the workflow that the plan leaves where it is, and why."""
+
+    item_id: int
+    revision: int
+    state: str
+    reason: str
+    reason_zh: str
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What a dry run would do, or what a run did."""
+
+    run_id: str
+    workflow: str
+    from_revisions: tuple[int, ...]
+    to_revision: int
+    clocks: str
+    dry_run: bool
+    moves: tuple[Move, ...] = ()
+    left: tuple[Left, ...] = ()
+    batches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A plan judged against the database: the versions and the items it concerns."""
+
+    plan: MigrationPlan
+    run_id: str
+    sources: dict[int, CompiledWorkflow]
+    """definition id -> compiled version, for each ``from:`` revision."""
+    revisions: dict[int, int]
+    """definition id -> revision number."""
+    target_row: DefinitionRow
+    target: CompiledWorkflow
+    candidates: tuple[int, ...]
+    left: tuple[Left, ...]
+
+
+# -- judging a plan ------------------------------------------------------------------------
+def run_id_of(plan: MigrationPlan) -> str:
+    """The run id of a plan: the same content, the same run (a rerun resumes it)."""
+    text = plan.model_dump_json(by_alias=True)
+    return "m-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _way_forward(wf: CompiledWorkflow, state: str) -> str | None:
+    """Why an item resting in ``state`` could not move on (None: it can, or it is done)."""
+    spec = wf.definition.states[state]
+    if spec.type == "endEvent":
+        return None
+    if spec.type == "exclusiveGateway":
+        return "it is a gateway, which routes an item on entry and never holds one"
+    if spec.type == "serviceTask":
+        return "it is a serviceTask, whose handler runs on entry and would not run"
+    seen, todo = {state}, [state]
+    while todo:
+        here = todo.pop()
+        for edge in wf.edges(here):
+            if wf.is_end(edge.target):
+                return None
+            if edge.target not in seen:
+                seen.add(edge.target)
+                todo.append(edge.target)
+    return "no end state can be reached from it"
+
+
+def prepare(
+    store: StorePort,
+    registry: Registry,
+    plan: MigrationPlan,
+    doc: Located,
+    *,
+    definitions: Sequence[str | Path] | None = None,
+) -> Prepared:
+    """Judge ``plan`` (read from ``doc``) against the database, or raise
+    :class:`DefinitionError` with every problem placed in the plan file. ``definitions``
+    are the workflow and policy paths whose checks the target version must pass (the
+    policies' proof); None skips that check."""
+    problems: list[Problem] = []
+    with store.read() as tx:
+        rows = [row for row, _live in tx.definitions_of(plan.workflow)]
+        if not rows:
+            raise DefinitionError(
+                [
+                    doc.problem(
+                        ("workflow",),
+                        "E-MIGRATION-WORKFLOW",
+                        f"no version of workflow {plan.workflow!r} is stored in this database "
+                        f"/ 数据库中没有流程“{plan.workflow}”的任何版本",
+                        "check the id and --db; `cmc-workflow versions WORKFLOW` lists them",
+                    )
+                ]
+            )
+        by_revision = {row.revision: row for row in rows}
+        stored = ", ".join(str(r) for r in sorted(by_revision))
+        for i, revision in enumerate(plan.from_):
+            if revision not in by_revision:
+                problems.append(
+                    doc.problem(
+                        ("from", i)
+                        if "from" in doc.data and isinstance(doc.data["from"], list)
+                        else ("from",),
+                        "E-MIGRATION-REVISION",
+                        f"{plan.workflow!r} has no stored revision {revision} (stored: "
+                        f"{stored}) / 没有第 {revision} 版（已存：{stored}）",
+                        "`cmc-workflow versions WORKFLOW` lists the stored revisions",
+                    )
+                )
+        if plan.to not in by_revision:
+            problems.append(
+                doc.problem(
+                    ("to",),
+                    "E-MIGRATION-REVISION",
+                    f"{plan.workflow!r} has no stored revision {plan.to} (stored: {stored}) "
+                    f"/ 没有第 {plan.to} 版（已存：{stored}）",
+                    "open the engine once with the new file (it stores it as the next "
+                    "revision), then name that revision",
+                )
+            )
+        if problems:
+            raise DefinitionError(problems)
+        sources = {
+            by_revision[r].id: registry.version(tx, by_revision[r].id).workflow for r in plan.from_
+        }
+        target_row = by_revision[plan.to]
+        target = registry.version(tx, target_row.id).workflow
+        old_states = {s for wf in sources.values() for s in wf.definition.states}
+        items = tx.open_items([(plan.workflow, s) for s in sorted(old_states)])
+        others = tx.open_items(
+            [(plan.workflow, s) for s in sorted(_all_states(registry, tx, rows) - old_states)]
+        )
+    new_states = frozenset(target.definition.states)
+    problems += _mapping_problems(plan, doc, old_states, target)
+    revisions = {row.id: row.revision for row in rows}
+    candidates: list[ItemRow] = []
+    left: list[Left] = []
+    for row in sorted([*items, *others], key=lambda r: r.id):
+        if row.definition_id == target_row.id:
+            continue  # already there (moved by this run before a crash, or started there)
+        revision = revisions.get(row.definition_id, 0)
+        if row.definition_id not in sources:
+            left.append(
+                Left(
+                    row.id,
+                    revision,
+                    row.state,
+                    f"on revision {revision}, not one the plan moves from",
+                    f"位于第 {revision} 版，不在计划的来源版本中",
+                )
+            )
+        elif plan.target_of(row.state, new_states) is None:
+            left.append(
+                Left(
+                    row.id,
+                    revision,
+                    row.state,
+                    f"state {row.state!r} is not mapped",
+                    f"状态“{row.state}”未映射",
+                )
+            )
+        else:
+            candidates.append(row)
+    problems += _data_problems(plan, doc, target, candidates)
+    if definitions is not None and not problems:
+        found = proof_problems(definitions, loaded_of(target_row))
+        if found:
+            problems.append(
+                doc.problem(
+                    ("to",),
+                    "E-MIGRATION-POLICY",
+                    f"revision {plan.to} of {plan.workflow!r} breaks the policies' checks or "
+                    f"proof ({len(found)} problem(s), listed with their places) / 目标版本"
+                    "违反策略检查或证明",
+                    "fix the workflow or the policy files so that `cmc-workflow validate` "
+                    "passes on them, then migrate",
+                )
+            )
+            problems += found
+    if problems:
+        raise DefinitionError(problems)
+    return Prepared(
+        plan,
+        run_id_of(plan),
+        sources,
+        {def_id: revisions[def_id] for def_id in sources} | {target_row.id: target_row.revision},
+        target_row,
+        target,
+        tuple(r.id for r in candidates),
+        tuple(left),
+    )
+
+
+def _all_states(registry: Registry, tx: StoreTx, rows: list[DefinitionRow]) -> set[str]:
+    return {s for row in rows for s in registry.version(tx, row.id).workflow.definition.states}
+
+
+def _mapping_problems(
+    plan: MigrationPlan, doc: Located, old_states: set[str], target: CompiledWorkflow
+) -> list[Problem]:
+    out = []
+    new_states = target.definition.states
+    for old, new in plan.states.items():
+        if old not in old_states:
+            out.append(
+                doc.problem(
+                    ("states", old),
+                    "E-MIGRATION-STATE",
+                    f"state {old!r} is not a state of revision(s) {plan.from_} / 来源版本中"
+                    f"没有状态“{old}”",
+                    f"states of the source revision(s): {', '.join(sorted(old_states))}",
+                    key=True,
+                )
+            )
+        if new not in new_states:
+            out.append(
+                doc.problem(
+                    ("states", old),
+                    "E-MIGRATION-STATE",
+                    f"{old!r} maps to {new!r}, which revision {plan.to} does not have: the "
+                    f"items would rest in an unknown state / 目标版本中没有状态“{new}”",
+                    f"states of revision {plan.to}: {', '.join(sorted(new_states))}",
+                )
+            )
+    used = {plan.target_of(s, frozenset(new_states)) for s in old_states} - {None}
+    for new in sorted(s for s in used if s in new_states):
+        assert new is not None
+        why = _way_forward(target, new)
+        if why is None:
+            continue
+        olds = [o for o, n in plan.states.items() if n == new]
+        path: tuple[str, ...] = ("states", olds[0]) if olds else ("map_equal",)
+        out.append(
+            doc.problem(
+                path,
+                "E-MIGRATION-NO-WAY-FORWARD",
+                f"items moved to {new!r} would have no way forward: {why} / 迁入“{new}”的"
+                "事项将无路可走",
+                "map the state to a user task from which the workflow can end, or to an end",
+            )
+        )
+    return out
+
+
+def _missing_fields(plan: MigrationPlan, target: CompiledWorkflow, row: ItemRow) -> list[str]:
+    spec = target.definition.data
+    return [
+        name
+        for name, f in spec.items()
+        if f.required and row.data.get(name) in (None, "", []) and name not in plan.defaults
+    ]
+
+
+def _data_problems(
+    plan: MigrationPlan, doc: Located, target: CompiledWorkflow, rows: list[ItemRow]
+) -> list[Problem]:
+    out = []
+    spec = target.definition.data
+    for name in plan.defaults:
+        if name not in spec:
+            out.append(
+                doc.problem(
+                    ("defaults", name),
+                    "E-MIGRATION-DEFAULT",
+                    f"{name!r} is not a data field of revision {plan.to} / 目标版本无此数据字段",
+                    f"data fields: {', '.join(sorted(spec)) or 'none'}",
+                    key=True,
+                )
+            )
+    _clean, errors = validate_values(
+        {k: v for k, v in spec.items() if k in plan.defaults},
+        {k: v for k, v in plan.defaults.items() if k in spec},
+        partial=True,
+    )
+    for err in errors:
+        out.append(
+            doc.problem(
+                ("defaults", err.field),
+                "E-MIGRATION-DEFAULT",
+                f"default of {err.field!r} {err.message} / 默认值无效",
+                "give a value of the field's type (see the workflow's data:)",
+            )
+        )
+    lacking: dict[str, list[int]] = {}
+    for row in rows:
+        for name in _missing_fields(plan, target, row):
+            lacking.setdefault(name, []).append(row.id)
+    for name, ids in sorted(lacking.items()):
+        shown = ", ".join(str(i) for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
+        out.append(
+            doc.problem(
+                ("defaults",) if "defaults" in doc.data else ("to",),
+                "E-MIGRATION-DEFAULT",
+                f"revision {plan.to} requires data field {name!r}, which {len(ids)} item(s) "
+                f"lack (items {shown}) / 目标版本要求数据字段“{name}”，{len(ids)} 个事项缺少",
+                f"add defaults: {{{name}: <value>}} to the plan",
+            )
+        )
+    return out
+
+
+# -- one item ------------------------------------------------------------------------------
+def _clock_plan(
+    prepared: Prepared, row: ItemRow, to_state: str, clocks: list[ClockRow]
+) -> tuple[list[tuple[ClockRow, str | None]], bool]:
+    """Each active clock with the state it is kept under (None: stopped), and whether the
+    new state's deadline starts a clock of its own."""
+    target, plan = prepared.target, prepared.plan
+    states = target.definition.states
+    fates: list[tuple[ClockRow, str | None]] = []
+    for clock in clocks:
+        kept: str | None = None
+        if plan.clocks == "keep" and not target.is_end(to_state):
+            mapped = plan.target_of(clock.state, frozenset(states))
+            spec = states[mapped].deadline if mapped is not None else None
+            if spec is not None and (
+                to_state == mapped or to_state in spec.runs_in or to_state in spec.pause_in
+            ):
+                kept = mapped
+        fates.append((clock, kept))
+    spec = states[to_state].deadline
+    starts = (
+        spec is not None
+        and not target.is_end(to_state)
+        and all(kept != to_state for _c, kept in fates)
+    )
+    return fates, starts
+
+
+def _planned(prepared: Prepared, tx: StoreTx, row: ItemRow) -> tuple[Move, list[Any]] | None:
+    plan, target = prepared.plan, prepared.target
+    to_state = plan.target_of(row.state, frozenset(target.definition.states))
+    if to_state is None or row.definition_id not in prepared.sources:
+        return None
+    added = {
+        name: value
+        for name, value in plan.defaults.items()
+        if name in target.definition.data and row.data.get(name) in (None, "", [])
+    }
+    fates, starts = _clock_plan(prepared, row, to_state, tx.active_clocks(row.id))
+    words = [
+        f"keep {c.state}->{kept} due {c.due_at.astimezone(dt.UTC).isoformat()}"
+        if kept is not None
+        else f"stop {c.state}"
+        for c, kept in fates
+    ]
+    if starts:
+        words.append(f"start {to_state}")
+    move = Move(
+        row.id,
+        prepared.revisions[row.definition_id],
+        prepared.target_row.revision,
+        row.state,
+        to_state,
+        added,
+        tuple(words),
+        target.is_end(to_state),
+    )
+    return move, [fates, starts]
+
+
+def _apply(
+    prepared: Prepared,
+    tx: StoreTx,
+    row: ItemRow,
+    move: Move,
+    how: list[Any],
+    now: dt.datetime,
+    clocks: Clocks | None,
+) -> None:
+    fates: list[tuple[ClockRow, str | None]] = how[0]
+    starts: bool = how[1]
+    target = prepared.target
+    visit = row.visit + 1
+    data = {**row.data, **move.data_added}
+    record = {
+        "run": prepared.run_id,
+        "from_revision": move.from_revision,
+        "to_revision": move.to_revision,
+        "data_added": move.data_added,
+        "clocks": list(move.clocks),
+    }
+    tx.insert_history(
+        [
+            HistoryEntry(
+                item_id=row.id,
+                seq=row.seq + 1,
+                at=now,
+                kind=KIND,
+                trigger=KIND,
+                from_state=row.state,
+                to_state=move.to_state,
+                visit=visit,
+                actor=SYSTEM.id,
+                roles=[],
+                form=record,
+            )
+        ]
+    )
+    tx.insert_audit(
+        AuditRecord(
+            at=now,
+            actor=SYSTEM.id,
+            roles=sorted(SYSTEM.roles),
+            command=KIND,
+            workflow_id=row.workflow_id,
+            item_id=row.id,
+            trigger=KIND,
+            outcome="accepted",
+            rule=None,
+            reason=(
+                f"migrated from revision {move.from_revision} ({row.state}) to revision "
+                f"{move.to_revision} ({move.to_state}) by run {prepared.run_id}"
+            ),
+            detail={**record, "from_state": row.state, "to_state": move.to_state},
+        )
+    )
+    tx.update_item(
+        row.id,
+        row.version,
+        ItemUpdate(
+            state=move.to_state,
+            data=data,
+            visit=visit,
+            seq=row.seq + 1,
+            updated_at=now,
+            closed_at=now if move.closes else None,
+        ),
+    )
+    tx.set_item_definition(row.id, row.version + 1, prepared.target_row.id)
+    stopped = []
+    for clock, kept in fates:
+        if kept is None:
+            # stopped as leaving its state would stop it: met, or breached when overdue
+            late = clock.breached_at is not None or (
+                clock.status == port.RUNNING and now > clock.due_at
+            )
+            values: dict[str, Any] = {
+                "status": port.STOPPED,
+                "stopped_at": now,
+                "paused_at": None,
+                "outcome": "breached" if late else "met",
+                "detail": {**clock.detail, "migrated": prepared.run_id},
+            }
+            if late and clock.breached_at is None:
+                values["breached_at"] = now
+            tx.update_clock(clock.id, values)
+            stopped.append(clock.id)
+            continue
+        fence = {"state": move.to_state, "visit": visit}
+        tx.set_clock_timers(clock.id, port.PENDING, fence)
+        tx.set_clock_timers(clock.id, port.PAUSED, {"state": move.to_state})
+        tx.update_clock(
+            clock.id,
+            {
+                "state": kept,
+                "at_state": move.to_state,
+                "visit": visit,
+                "detail": {**clock.detail, "migrated": prepared.run_id},
+            },
+        )
+    tx.cancel_clock_timers(stopped, now)
+    if starts and clocks is not None:
+        # the new state's deadline starts as on entering it: a change with no state left
+        # behind (kind "start") makes the clocks arm it without touching the kept ones
+        final = Visit(move.to_state, visit)
+        clocks.after_change(
+            tx, Change(target, row.id, "start", SYSTEM, None, (final,), final, data, now)
+        )
+
+
+# -- the runs ------------------------------------------------------------------------------
+def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _report(prepared: Prepared, dry: bool, moves: list[Move], batches: int) -> MigrationReport:
+    plan = prepared.plan
+    return MigrationReport(
+        prepared.run_id,
+        plan.workflow,
+        tuple(plan.from_),
+        plan.to,
+        plan.clocks,
+        dry,
+        tuple(moves),
+        prepared.left,
+        batches,
+    )
+
+
+def dry_run(store: StorePort, prepared: Prepared) -> MigrationReport:
+    """What :func:`migrate` would do to each item, writing nothing."""
+    moves = []
+    with store.read() as tx:
+        for item_id in prepared.candidates:
+            row = tx.item(item_id)
+            if row is None:
+                continue
+            planned = _planned(prepared, tx, row)
+            if planned is not None:
+                moves.append(planned[0])
+    return _report(prepared, True, moves, 0)
+
+
+def migrate(
+    store: StorePort,
+    prepared: Prepared,
+    *,
+    now: Callable[[], dt.datetime],
+    clocks: Clocks | None = None,
+    batch: int | None = None,
+    after_batch: Callable[[int, list[Move]], None] | None = None,
+) -> MigrationReport:
+    """Move every candidate item, ``batch`` items (default: the plan's) per transaction.
+
+    A failure rolls back its batch only and is raised; the batches before it stay
+    committed, and running the same plan again moves the rest (an item already on the
+    target revision is no longer a candidate). ``after_batch`` is told each committed
+    batch's number and moves (progress output)."""
+    size = batch or prepared.plan.batch
+    moves: list[Move] = []
+    batches = 0
+    for chunk in _chunks(prepared.candidates, size):
+        done: list[Move] = []
+        with store.write() as tx:
+            at = now()
+            for item_id in chunk:
+                row = tx.item(item_id, lock=True)
+                if row is None or row.closed_at is not None:
+                    continue
+                planned = _planned(prepared, tx, row)
+                if planned is None:
+                    continue  # moved (or moved on) since the plan was judged
+                _apply(prepared, tx, row, planned[0], planned[1], at, clocks)
+                done.append(planned[0])
+        batches += 1
+        moves += done
+        if after_batch is not None:
+            after_batch(batches, done)
+    return _report(prepared, False, moves, batches)
+
+
+def migrate_engine(
+    engine: Engine,
+    prepared: Prepared,
+    *,
+    batch: int | None = None,
+    after_batch: Callable[[int, list[Move]], None] | None = None,
+) -> MigrationReport:
+    """:func:`migrate` on an engine's store, stamped by its clock, with its SLA clocks."""
+    clocks = next((e for e in engine.extensions if isinstance(e, Clocks)), None)
+    return migrate(
+        engine.store,
+        prepared,
+        now=engine.clock,
+        clocks=clocks,
+        batch=batch,
+        after_batch=after_batch,
+    )
+
+
+def plan_for(
+    engine: Engine,
+    plan: MigrationPlan,
+    doc: Located,
+    *,
+    definitions: Sequence[str | Path] | None = None,
+) -> Prepared:
+    """:func:`prepare` against an engine's database and stored versions."""
+    return prepare(engine.store, engine.definitions, plan, doc, definitions=definitions)
