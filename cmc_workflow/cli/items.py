@@ -69,7 +69,14 @@ def item_table(engine: Engine, item: Item) -> str:
     return table(["项目", "内容"], rows)
 
 
-_KINDS = {"start": "创建", "fire": "操作", "route": "路由", "handler": "自动处理", "timer": "定时"}
+_KINDS = {
+    "start": "创建",
+    "fire": "操作",
+    "route": "路由",
+    "handler": "自动处理",
+    "timer": "定时",
+    "migrate": "迁移",
+}
 
 
 def history_table(entries: Sequence[HistoryEntry]) -> str:

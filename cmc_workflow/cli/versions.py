@@ -56,7 +56,7 @@ def diff_text(diff: VersionDiff) -> str:
     rows = [
         [
             f"{WHAT_ZH.get(c.what, c.what)} {c.what}",
-            f"{HOW_ZH.get(c.how, '违反')} {c.how}",
+            f"{HOW_ZH.get(c.how, c.how)} {c.how}",
             c.key,
             "—" if c.live is None else str(c.live),
             cell(
@@ -68,9 +68,11 @@ def diff_text(diff: VersionDiff) -> str:
         ]
         for c in diff.changes
     ]
+    new_zh = f"第 {diff.new} 版" if isinstance(diff.new, int) else f"文件 {diff.new}"
+    new_en = f"revision {diff.new}" if isinstance(diff.new, int) else f"file {diff.new}"
     head = (
-        f"流程 {diff.workflow}：第 {diff.old} 版 → 第 {diff.new} 版，{len(diff.changes)} 处差异\n"
-        f"workflow {diff.workflow}: revision {diff.old} -> {diff.new}, "
+        f"流程 {diff.workflow}：第 {diff.old} 版 → {new_zh}，{len(diff.changes)} 处差异\n"
+        f"workflow {diff.workflow}: revision {diff.old} -> {new_en}, "
         f"{len(diff.changes)} difference(s)\n"
     )
     return head + table(["对象 what", "变化 how", "键 key", "在办事项 live", "说明 detail"], rows)

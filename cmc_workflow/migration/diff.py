@@ -24,7 +24,8 @@ from cmc_workflow.errors import WorkflowNotFound
 from cmc_workflow.store.port import DefinitionRow, StorePort
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
-HOW_ZH = {ADDED: "新增", REMOVED: "删除", CHANGED: "修改"}
+BROKEN, UNCHECKED = "broken", "unchecked"
+HOW_ZH = {ADDED: "新增", REMOVED: "删除", CHANGED: "修改", BROKEN: "违反", UNCHECKED: "未比较"}
 WHAT_ZH = {
     "state": "状态",
     "transition": "流转",
@@ -226,7 +227,7 @@ def diff_versions(
     old_row = stored_version(rows, workflow, old)
     old_loaded = loaded_of(old_row)
     if isinstance(new, LoadedWorkflow):
-        new_loaded, new_name = new, Path(new.file).name
+        new_loaded, new_name = new, new.file
         same = next((r for r in rows if r.content_hash == new.content_hash), None)
         new_label: int | str = same.revision if same is not None else new_name
     else:
@@ -257,9 +258,21 @@ class PolicyView:
         policies would have with ``new``."""
         from cmc_workflow.migration.checks import rules_with  # the policy compiler: on use
 
-        a, _ = rules_with(self.paths, old)
+        a, unfit = rules_with(self.paths, old)
         b, problems = rules_with(self.paths, new)
         out = []
+        if unfit:  # policy files written for the new version: nothing to compare with
+            out.append(
+                Change(
+                    "policy",
+                    UNCHECKED,
+                    old.file,
+                    f"the policy files do not fit the old version ({len(unfit)} problem(s), "
+                    "e.g. a renamed state): its rules are not compared",
+                    f"策略文件与旧版本不符（{len(unfit)} 个问题，如状态已改名），未比较其规则",
+                )
+            )
+            a = b
         for rule_id in sorted({*a, *b}):
             if rule_id not in a:
                 out.append(Change("policy", ADDED, rule_id, b[rule_id], b[rule_id]))
@@ -271,7 +284,7 @@ class PolicyView:
             out.append(
                 Change(
                     "policy",
-                    "broken",
+                    BROKEN,
                     p.code,
                     f"{p.file}:{p.line}:{p.column}: {p.message}",
                     p.message_zh or p.message,

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, WithJsonSchema
 
 from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.definition.models import Ident, Label, Model
@@ -53,7 +53,18 @@ class MigrationPlan(Model):
     workflow: Ident = Field(description="the workflow whose items move")
     label: Label | None = None
     description: str | None = None
-    from_: Annotated[list[Revision], BeforeValidator(_one_or_many)] = Field(
+    from_: Annotated[
+        list[Revision],
+        BeforeValidator(_one_or_many),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+                ]
+            }
+        ),
+    ] = Field(
         alias="from",
         min_length=1,
         description="the revision(s) whose live items move (one number or a list)",
