@@ -28,6 +28,10 @@ if TYPE_CHECKING:  # for type checkers; loaded on first use below
     from cmc_workflow.migration.run import Left as Left
     from cmc_workflow.migration.run import MigrationReport as MigrationReport
     from cmc_workflow.migration.run import Move as Move
+    from cmc_workflow.migration.run import Prepared as Prepared
+    from cmc_workflow.migration.run import dry_run as dry_run
+    from cmc_workflow.migration.run import migrate_engine as migrate_engine
+    from cmc_workflow.migration.run import plan_for as plan_for
 
 _HOMES = {
     "Change": "cmc_workflow.migration.diff",
@@ -39,6 +43,10 @@ _HOMES = {
     "Left": "cmc_workflow.migration.run",
     "MigrationReport": "cmc_workflow.migration.run",
     "Move": "cmc_workflow.migration.run",
+    "Prepared": "cmc_workflow.migration.run",
+    "dry_run": "cmc_workflow.migration.run",
+    "migrate_engine": "cmc_workflow.migration.run",
+    "plan_for": "cmc_workflow.migration.run",
 }
 
 __getattr__ = lazy(globals(), _HOMES)
