@@ -4,7 +4,9 @@ A definition folder holds YAML files of several kinds, told apart by their top-l
 ``kind`` (``workflow`` when absent). Each kind is listed once in :data:`KINDS`, with the
 function that turns its located document into a model (or problems) and, optionally, the
 check that needs every loaded file at once (policies against the workflows, schedules
-against the workflows they start). Nothing registers itself on import.
+against the workflows they start). Nothing registers itself on import. A ``kind:
+migration`` plan is checked for its shape here; what it means against a database is
+judged by :mod:`cmc_workflow.migration.run`.
 
 Calendar files (``calendars/*.yaml``) have no ``kind``: they live in their own folder and
 are read by :func:`cmc_workflow.calendar.load_calendar_dir` through the same located-YAML
