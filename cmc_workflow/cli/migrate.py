@@ -10,15 +10,13 @@ message``, and nothing is changed. ``migrate --schema`` prints the plan files' J
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from cmc_workflow.cli.exits import problems_found
 from cmc_workflow.cli.options import Settings, clock_options, engine_options
 from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.migration.plan import load_plan, render_migration_schema
-from cmc_workflow.migration.run import MigrationReport, Move, migrate_engine, prepare
+from cmc_workflow.migration.run import MigrationReport, Move, migrate_engine, plan_for
 from cmc_workflow.migration.run import dry_run as rehearse
 
 
@@ -99,11 +97,10 @@ def migrate(
     problems_found(problems)
     assert plan is not None
     assert doc is not None
-    definitions: list[Any] | None = (
-        [*settings.workflows, *settings.policies] if settings.policies else None
-    )
     with settings.open_engine() as engine:
-        prepared = prepare(engine.store, engine.definitions, plan, doc, definitions=definitions)
+        # the target version must pass the checks and proof of the policies this engine
+        # enforces (--policies), as opening the engine on it would
+        prepared = plan_for(engine, plan, doc)
         if dry_run:
             report = rehearse(engine.store, prepared)
         else:

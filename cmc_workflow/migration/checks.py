@@ -14,11 +14,26 @@ from cmc_workflow.language import KINDS, load_paths
 from cmc_workflow.located import load_located
 from cmc_workflow.policy.checks import build_policy_set
 
+Definitions = Sequence[str | Path] | LoadedSet
+"""Where the other definitions come from: paths to load, or a set already loaded (an
+engine's own: :func:`engine_definitions`)."""
 
-def loaded_with(paths: Sequence[str | Path], version: LoadedWorkflow) -> LoadedSet:
-    """The definitions under ``paths`` with ``version`` in place of its workflow's file,
-    and every problem between them (links, schedules, policies and their proof)."""
-    loaded = load_paths(list(paths), across=False)
+
+def loaded_with(definitions: Definitions, version: LoadedWorkflow) -> LoadedSet:
+    """The definitions with ``version`` in place of its workflow's file, and every problem
+    between them (links, schedules, policies and their proof)."""
+    if isinstance(definitions, LoadedSet):
+        loaded = LoadedSet(
+            dict(definitions.workflows),
+            {kind: list(found) for kind, found in definitions.others.items()},
+            [],
+            dict(definitions.located),
+        )
+        for wf_id, workflow in loaded.workflows.items():
+            if wf_id not in loaded.located:  # the places problems are reported at
+                loaded.located[wf_id] = load_located(workflow.source, workflow.file)[0]
+    else:
+        loaded = load_paths(list(definitions), across=False)
     if loaded.problems:
         return loaded
     doc, problems = load_located(version.source, version.file)
@@ -34,17 +49,17 @@ def loaded_with(paths: Sequence[str | Path], version: LoadedWorkflow) -> LoadedS
     return loaded
 
 
-def proof_problems(paths: Sequence[str | Path], version: LoadedWorkflow) -> list[Problem]:
+def proof_problems(definitions: Definitions, version: LoadedWorkflow) -> list[Problem]:
     """What the policy files (and the other definitions) find wrong with ``version``."""
-    return loaded_with(paths, version).problems
+    return loaded_with(definitions, version).problems
 
 
 def rules_with(
-    paths: Sequence[str | Path], version: LoadedWorkflow
+    definitions: Definitions, version: LoadedWorkflow
 ) -> tuple[dict[str, str], list[Problem]]:
     """The policy rules applying to ``version`` (id -> kind and what it demands), and the
     problems the policies have with it."""
-    loaded = loaded_with(paths, version)
+    loaded = loaded_with(definitions, version)
     if loaded.problems:
         return {}, loaded.problems
     policy_set, problems = build_policy_set(loaded)

@@ -29,14 +29,16 @@ from typing import Any
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import validate_values
+from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.extensions import Change, Visit
 from cmc_workflow.located import Located
-from cmc_workflow.migration.checks import proof_problems
+from cmc_workflow.migration.checks import Definitions, proof_problems
 from cmc_workflow.migration.diff import loaded_of
 from cmc_workflow.migration.plan import MigrationPlan
 from cmc_workflow.model import SYSTEM
+from cmc_workflow.policy.extension import RolesExtension
 from cmc_workflow.registry import Registry
 from cmc_workflow.store import port
 from cmc_workflow.store.port import (
@@ -118,14 +120,17 @@ def run_id_of(plan: MigrationPlan) -> str:
     return "m-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _way_forward(wf: CompiledWorkflow, state: str) -> str | None:
-    """Why an item resting in ``state`` could not move on (None: it can, or it is done)."""
+def _way_forward(wf: CompiledWorkflow, state: str, sources: set[str]) -> str | None:
+    """Why an item resting in ``state`` could not move on (None: it can, or it is done);
+    ``sources`` are the types of the states items come from."""
     spec = wf.definition.states[state]
     if spec.type == "endEvent":
         return None
     if spec.type == "exclusiveGateway":
         return "it is a gateway, which routes an item on entry and never holds one"
-    if spec.type == "serviceTask":
+    if spec.type == "serviceTask" and sources != {"serviceTask"}:
+        # an item waiting in a serviceTask keeps the handler run it queued; any other
+        # item would wait for a handler that never runs
         return "it is a serviceTask, whose handler runs on entry and would not run"
     seen, todo = {state}, [state]
     while todo:
@@ -145,12 +150,12 @@ def prepare(
     plan: MigrationPlan,
     doc: Located,
     *,
-    definitions: Sequence[str | Path] | None = None,
+    definitions: Definitions | None = None,
 ) -> Prepared:
     """Judge ``plan`` (read from ``doc``) against the database, or raise
     :class:`DefinitionError` with every problem placed in the plan file. ``definitions``
-    are the workflow and policy paths whose checks the target version must pass (the
-    policies' proof); None skips that check."""
+    are the workflows and policies (paths, or a loaded set) whose checks and proof the
+    target version must pass; None skips that check (:func:`plan_for` never does)."""
     problems: list[Problem] = []
     with store.read() as tx:
         rows = [row for row, _live in tx.definitions_of(plan.workflow)]
@@ -205,7 +210,11 @@ def prepare(
             [(plan.workflow, s) for s in sorted(_all_states(registry, tx, rows) - old_states)]
         )
     new_states = frozenset(target.definition.states)
-    problems += _mapping_problems(plan, doc, old_states, target)
+    old_types: dict[str, str] = {
+        name: state.type for wf in sources.values() for name, state in wf.definition.states.items()
+    }
+    problems += _mapping_problems(plan, doc, old_types, target)
+    problems += _effect_problems(plan, doc, sources, target)
     revisions = {row.id: row.revision for row in rows}
     candidates: list[ItemRow] = []
     left: list[Left] = []
@@ -270,10 +279,11 @@ def _all_states(registry: Registry, tx: StoreTx, rows: list[DefinitionRow]) -> s
 
 
 def _mapping_problems(
-    plan: MigrationPlan, doc: Located, old_states: set[str], target: CompiledWorkflow
+    plan: MigrationPlan, doc: Located, old_types: dict[str, str], target: CompiledWorkflow
 ) -> list[Problem]:
     out = []
     new_states = target.definition.states
+    old_states = set(old_types)
     for old, new in plan.states.items():
         if old not in old_states:
             out.append(
@@ -296,10 +306,15 @@ def _mapping_problems(
                     f"states of revision {plan.to}: {', '.join(sorted(new_states))}",
                 )
             )
-    used = {plan.target_of(s, frozenset(new_states)) for s in old_states} - {None}
-    for new in sorted(s for s in used if s in new_states):
-        assert new is not None
-        why = _way_forward(target, new)
+    # where items can rest: a gateway routes on entry and never holds one
+    resting = {s: t for s, t in old_types.items() if t != "exclusiveGateway"}
+    used: dict[str, set[str]] = {}
+    for old, kind in resting.items():
+        goes = plan.target_of(old, frozenset(new_states))
+        if goes is not None and goes in new_states:
+            used.setdefault(goes, set()).add(kind)
+    for new, kinds in sorted(used.items()):
+        why = _way_forward(target, new, kinds)
         if why is None:
             continue
         olds = [o for o, n in plan.states.items() if n == new]
@@ -311,6 +326,46 @@ def _mapping_problems(
                 f"items moved to {new!r} would have no way forward: {why} / 迁入“{new}”的"
                 "事项将无路可走",
                 "map the state to a user task from which the workflow can end, or to an end",
+            )
+        )
+    return out
+
+
+def _effect_problems(
+    plan: MigrationPlan,
+    doc: Located,
+    sources: dict[int, CompiledWorkflow],
+    target: CompiledWorkflow,
+) -> list[Problem]:
+    """A move never carries out a guarded effect (publication, a release to the accounts,
+    a plan put in force) that the item's old state did not already carry: entering such
+    a state is judged by the policies, and a migration is not a command they judge."""
+    out = []
+    new_states = target.definition.states
+    for old in sorted({s for wf in sources.values() for s in wf.definition.states}):
+        new = plan.target_of(old, frozenset(new_states))
+        if new is None or new not in new_states:
+            continue
+        had = set().union(
+            *(
+                wf.definition.states[old].effects
+                for wf in sources.values()
+                if old in wf.definition.states
+            )
+        )
+        gained = sorted(set(new_states[new].effects) - had)
+        if not gained:
+            continue
+        path: tuple[str, ...] = ("states", old) if old in plan.states else ("map_equal",)
+        out.append(
+            doc.problem(
+                path,
+                "E-MIGRATION-POLICY",
+                f"items in {old!r} would enter {new!r} and so carry out {', '.join(gained)} "
+                f"without the policies judging it / 迁入“{new}”将绕过策略执行受控操作"
+                f"（{'、'.join(gained)}）",
+                "map the state to one without that effect, and let the item take the "
+                "guarded step as a command",
             )
         )
     return out
@@ -635,6 +690,23 @@ def migrate_engine(
     )
 
 
+def engine_definitions(engine: Engine) -> LoadedSet:
+    """What an engine runs on: its current workflows and the policy files its policy
+    extension enforces (for the policies' proof on a migration's target version)."""
+    registry = engine.definitions
+    workflows = {}
+    for wf_id in registry.ids:
+        version = registry.current(wf_id)
+        if version is not None:
+            workflows[wf_id] = version.workflow.loaded
+    loaded = LoadedSet(workflows)
+    for extension in engine.extensions:
+        if isinstance(extension, RolesExtension):  # the first of the policies' extensions
+            loaded.others["policy"] = list(extension.runtime.policy.files)
+            break
+    return loaded
+
+
 def plan_for(
     engine: Engine,
     plan: MigrationPlan,
@@ -642,5 +714,8 @@ def plan_for(
     *,
     definitions: Sequence[str | Path] | None = None,
 ) -> Prepared:
-    """:func:`prepare` against an engine's database and stored versions."""
-    return prepare(engine.store, engine.definitions, plan, doc, definitions=definitions)
+    """:func:`prepare` against an engine's database and stored versions. The target
+    version must pass the checks and proof of the policies under ``definitions`` (paths
+    of workflows and policies), by default of the ones the engine enforces."""
+    proof: Definitions = definitions if definitions is not None else engine_definitions(engine)
+    return prepare(engine.store, engine.definitions, plan, doc, definitions=proof)

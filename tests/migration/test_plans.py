@@ -166,6 +166,19 @@ REFUSED = [
         6,
         "gateway",
     ),
+    (  # a draft put in force by a migration, past the authority's approval (EMG-2)
+        "kind: migration\nworkflow: emergency_plans\nfrom: 1\nto: 2\n"
+        "states:\n  drafting: effective\n",
+        "E-MIGRATION-POLICY",
+        6,
+        "plan_in_force",
+    ),
+    (  # back onto revision 1, which the policies the engine enforces no longer fit
+        "kind: migration\nworkflow: emergency_plans\nfrom: 2\nto: 1\nmap_equal: true\n",
+        "E-MIGRATION-POLICY",
+        4,
+        "revision 1",
+    ),
 ]
 
 
