@@ -27,6 +27,7 @@ from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
 from cmc_workflow.testing import FakeClock
 from tests.helpers import OPS, check_invariants
+from tests.helpers.records import TRAINER
 from tests.migration.live import (
     accounts,
     changed,
@@ -272,3 +273,50 @@ def test_a_failure_in_the_middle_of_a_batch_is_resumed_without_moving_an_item_tw
     assert check_invariants(db_url) == []
     result = verify(db_url)
     assert result.ok, [str(f) for f in result.findings]
+
+
+def test_an_engine_on_the_memory_store_migrates_the_same_way(tmp_path: Path) -> None:
+    """The in-memory store (tests, simulations) implements the port the same way: the
+    new version registered by a reload, the training record moved, its clock kept."""
+    from cmc_workflow.language import load_paths
+    from cmc_workflow.testing import memory_engine
+
+    v1 = definitions(tmp_path / "v1")
+    v2 = changed(tmp_path / "v2")
+    clock = FakeClock()
+    engine = memory_engine(workflows=v1[0], policies=v1[1], clock=clock)
+    try:
+        record = record_in(engine, "p-1", "assessment")
+        due = clocks_of(engine).clocks(record.id)[-1].due_at
+        assert "training" in engine.reload(load_paths([v2[0]]).workflows)
+        path = write_plan(
+            tmp_path,
+            "plan.yaml",
+            "kind: migration\nworkflow: training\nfrom: 1\nto: 2\n"
+            "states: {assessment: examination}\n",
+        )
+        ready = prepared(engine, path, v2)
+        rehearsal = dry_run(engine.store, ready)
+        done = migrate_engine(engine, ready)
+        assert done.moves == rehearsal.moves
+        assert [(m.item_id, m.to_state) for m in done.moves] == [(record.id, "examination")]
+        moved = engine.get(record.id)
+        assert (moved.state, moved.revision) == ("examination", 2)
+        kept = clocks_of(engine).clocks(record.id)[-1]
+        assert (kept.state, kept.due_at) == ("examination", due)
+        passed = engine.fire(
+            record.id,
+            "assess",
+            actor=TRAINER,
+            data={"result": "pass", "score": 90, "valid_until": "2026-09-30"},
+        )
+        assert passed.state == "passed"
+        assert [h.kind for h in engine.history(record.id)] == [
+            "start",
+            "fire",
+            "fire",
+            "migrate",
+            "fire",
+        ]
+    finally:
+        engine.close()
