@@ -16,13 +16,9 @@ from sqlalchemy import text
 from cmc_workflow import Engine
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import StoreError
+from cmc_workflow.migration.judge import Prepared
 from cmc_workflow.migration.plan import load_plan
-from cmc_workflow.migration.run import (
-    Prepared,
-    dry_run,
-    migrate_engine,
-    plan_for,
-)
+from cmc_workflow.migration.run import dry_run, migrate_engine, plan_for
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store.database import open_database
 from cmc_workflow.testing import FakeClock
