@@ -5,7 +5,8 @@
 each item would go through, writing nothing; without ``--dry-run`` it does it, one
 transaction per batch. A plan the database refutes (an unknown state, no way forward, a
 missing default, broken policies) exits 1 with every problem as ``file:line:col: CODE
-message``, and nothing is changed. ``migrate --schema`` prints the plan files' JSON Schema.
+message``, and nothing is changed. ``migrate --schema`` prints the plan files' JSON Schema
+(the same as ``schema --kind migration``).
 """
 
 from __future__ import annotations

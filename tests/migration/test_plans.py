@@ -96,7 +96,7 @@ def test_the_checked_in_schema_is_fresh_and_agrees_with_the_loader(tmp_path: Pat
     checked_in = ROOT / "schema" / "migration.schema.json"
     assert checked_in.read_text(encoding="utf-8") == render_migration_schema(), (
         "schema/migration.schema.json is stale: regenerate it with "
-        "`cmc-workflow migrate --schema > schema/migration.schema.json`"
+        "`cmc-workflow schema --kind migration > schema/migration.schema.json`"
     )
     validator = Draft7Validator(migration_schema())
     Draft7Validator.check_schema(json.loads(render_migration_schema()))
