@@ -4,7 +4,9 @@ A definition folder holds YAML files of several kinds, told apart by their top-l
 ``kind`` (``workflow`` when absent). Each kind is listed once in :data:`KINDS`, with the
 function that turns its located document into a model (or problems) and, optionally, the
 check that needs every loaded file at once (policies against the workflows, schedules
-against the workflows they start). Nothing registers itself on import.
+against the workflows they start). Nothing registers itself on import. A ``kind:
+migration`` plan is checked for its shape here; what it means against a database is
+judged by :mod:`cmc_workflow.migration.judge`.
 
 Calendar files (``calendars/*.yaml``) have no ``kind``: they live in their own folder and
 are read by :func:`cmc_workflow.calendar.load_calendar_dir` through the same located-YAML
@@ -37,6 +39,7 @@ from cmc_workflow.definition.loader import (
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.located import MAX_FILE_BYTES, Located, load_located, read_source
+from cmc_workflow.migration.plan import load_plan_doc
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.schedules.language import check_set as _schedule_problems
@@ -63,6 +66,7 @@ KINDS: Mapping[str, FileKind] = MappingProxyType(
         "workflow": FileKind("workflow", load_workflow_doc),
         "schedules": FileKind("schedules", load_schedules_doc, _schedule_problems),
         "policy": FileKind("policy", load_policy_doc, _policy_problems),
+        "migration": FileKind("migration", load_plan_doc),
     }
 )
 """Every kind of definition file, by the name its ``kind:`` gives (checks run in this order)."""

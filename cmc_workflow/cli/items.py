@@ -1,5 +1,5 @@
 """Operator commands on items: ``start``, ``fire``, ``show``, ``history``, ``inbox``,
-``allowed`` and ``versions``.
+``allowed`` (``versions`` lives in :mod:`.versions`).
 
 Every command opens the engine on ``--db`` with the definitions of ``--workflows`` (and
 ``--policies``), does one thing and prints it: a readable table with Chinese labels, or
@@ -69,7 +69,14 @@ def item_table(engine: Engine, item: Item) -> str:
     return table(["项目", "内容"], rows)
 
 
-_KINDS = {"start": "创建", "fire": "操作", "route": "路由", "handler": "自动处理", "timer": "定时"}
+_KINDS = {
+    "start": "创建",
+    "fire": "操作",
+    "route": "路由",
+    "handler": "自动处理",
+    "timer": "定时",
+    "migrate": "迁移",
+}
 
 
 def history_table(entries: Sequence[HistoryEntry]) -> str:
@@ -240,14 +247,4 @@ def allowed(settings: Settings, *, item_id: int, actor: Actor) -> None:
         _print(settings, engine.allowed(item_id, actor), allowed_table)
 
 
-@click.command()
-@click.argument("workflow")
-@engine_options
-def versions(settings: Settings, *, workflow: str) -> None:
-    """List the stored versions of WORKFLOW: revision, label, hash prefix, loaded at,
-    open items, and which one new items start on (current)."""
-    with settings.open_engine() as engine:
-        _print(settings, engine.versions(workflow), versions_table)
-
-
-COMMANDS: list[click.Command] = [start, fire, show, history, inbox, allowed, versions]
+COMMANDS: list[click.Command] = [start, fire, show, history, inbox, allowed]

@@ -32,7 +32,7 @@ HASHED_FIELDS = (
 records to hide an insertion or a deletion then breaks a link (and names the record)
 instead of only failing every later hash."""
 
-AUDITED_KINDS = ("start", "fire", "handler", "timer")
+AUDITED_KINDS = ("start", "fire", "handler", "timer", "migrate")
 """History kinds that the engine audits one-to-one as accepted commands."""
 
 _MAX_CHAIN = 100

@@ -229,6 +229,16 @@ class MemoryTx(MemoryTimeQueries):
             del changes["facts"]  # kept as stored
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
 
+    def set_item_definition(self, item_id: int, expected_version: int, definition_id: int) -> None:
+        row = self._t["items"].rows.get(item_id)
+        if row is None or row["version"] != expected_version:
+            raise ConflictError(
+                f"item {item_id} was changed by another command (expected version "
+                f"{expected_version}); reload it and try again",
+                item_id=str(item_id),
+            )
+        self._t["items"].update(item_id, definition_id=definition_id)
+
     def item_facts(self, item_id: int) -> dict[str, Any] | None:
         row = self._t["items"].rows.get(item_id)
         facts: dict[str, Any] | None = loaded(row["facts"]) if row is not None else None

@@ -477,6 +477,12 @@ class StoreTx(Protocol):
         """Write the item's new state if nobody changed it since ``expected_version``."""
         ...
 
+    def set_item_definition(self, item_id: int, expected_version: int, definition_id: int) -> None:
+        """Move the item onto another stored version of its workflow (a migration), if
+        nobody changed it since ``expected_version``; the row version does not change
+        (write the item's new state with :meth:`update_item` first, in this transaction)."""
+        ...
+
     def item_facts(self, item_id: int) -> dict[str, Any] | None:
         """What extensions keep about the item (a JSON object: the policy's summary of its
         history), as last written with the item row; None when never written (or no such

@@ -374,6 +374,19 @@ class SqlTx(TimeQueries, ReportQueries):
         if "facts" in changes:
             self._facts[item_id] = changes["facts"]
 
+    def set_item_definition(self, item_id: int, expected_version: int, definition_id: int) -> None:
+        changed = self._conn.execute(
+            update(items)
+            .where(items.c.id == item_id, items.c.version == expected_version)
+            .values(definition_id=definition_id)
+        ).rowcount
+        if changed != 1:
+            raise ConflictError(
+                f"item {item_id} was changed by another command (expected version "
+                f"{expected_version}); reload it and try again",
+                item_id=str(item_id),
+            )
+
     def open_definition_ids(self) -> list[int]:
         query = select(items.c.definition_id).where(items.c.closed_at.is_(None)).distinct()
         return list(self._conn.execute(query).scalars())

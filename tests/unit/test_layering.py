@@ -47,6 +47,7 @@ DOMAIN = (
     "cmc_workflow.schedules.language",
     "cmc_workflow.schedules.models",
     "cmc_workflow.schedules.recurrence",
+    "cmc_workflow.migration.plan",
 )
 """The pure modules: each entry and every module under it, but for ``RUNTIME_PARTS``;
 entries not (yet) in the tree are skipped."""
