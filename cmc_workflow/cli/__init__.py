@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "compliance": "compliance",
     "docs": "compliance",
     "report": "report",
+    "staff": "staff",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

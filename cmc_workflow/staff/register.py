@@ -229,7 +229,7 @@ def qualification_problem(person: PersonRow, post: Post) -> tuple[str, str] | No
     return (
         f"{person.person_id} cannot be put on the post {post.id} ({post.en}): a "
         f"{level.en.lower()}'s post asks for {' and '.join(lacks)} ({level.source}, STF-2)",
-        f"{person.person_id} 不能任 {post.zh} 岗：{level.zh}须具备{'，'.join(lacks_zh)}"
+        f"{person.person_id} 不能担任{post.zh}：{level.zh}须具备{'，'.join(lacks_zh)}"
         f"（{level.source}，STF-2）",
     )
 
