@@ -82,10 +82,16 @@ class _Post(BaseModel):
     level: str
 
 
+class _Staffing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    account_posts: list[str] = []
+
+
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     levels: dict[str, _Level]
     posts: dict[str, _Post]
+    staffing: _Staffing = _Staffing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,8 @@ class Catalogue:
 
     posts: Mapping[str, Post]
     source: str
+    account_posts: tuple[str, ...] = ()
+    """STF-3: the posts every self-media account needs a holder of."""
 
     @classmethod
     def load(cls, path: str | Path = BUNDLED) -> Catalogue:
@@ -159,9 +167,23 @@ class Catalogue:
                 )
                 continue
             posts[key] = Post(key, post.label.zh, post.label.en, post.role, level)
+        for index, name in enumerate(parsed.staffing.account_posts):
+            if name not in posts:
+                mark = doc.values.get(("staffing", "account_posts", index))
+                bad.append(
+                    Problem(
+                        str(path),
+                        mark.line if mark else 1,
+                        mark.column if mark else 1,
+                        "E-STAFF-POST",
+                        f"staffing names the post {name!r}, which `posts` lacks",
+                        f"one of: {', '.join(sorted(posts))}",
+                        f"staffing 中的岗位 {name!r} 不在 posts 中",
+                    )
+                )
         if bad:
             raise DefinitionError(bad)
-        return cls(posts, str(path))
+        return cls(posts, str(path), tuple(parsed.staffing.account_posts))
 
     def find(self, text: str) -> Post | None:
         """The post named by ``text``: its id, or its Chinese or English label."""
