@@ -196,3 +196,33 @@ def test_stf_3_a_dismissed_alert_of_a_gap_still_open_is_raised_again(
     engine.run_due()
     again = [a for a in alerts(engine) if a.data["gap"] == first.data["gap"]]
     assert [a.state for a in again] == ["dismissed", "open"]
+
+
+# -- TRN-5 over the register ---------------------------------------------------------------------
+@pytest.mark.req("TRN-5", "TRN-2")
+def test_trn_5_the_ratio_counts_every_person_holding_a_post_in_the_register(
+    register: Register, engine_factory: EngineFactory, clock: FakeClock
+) -> None:
+    from cmc_workflow.reports import CertifiedStaff, build_report
+    from tests.helpers.records import TRAINER, TRAINING, train
+
+    register.add(HR, person("王芳", "wang", "bachelor", 5), [PostEntry("editor", {}, DAY)])
+    register.add(HR, person("周杰", "zhou", "bachelor", 5), [PostEntry("editor", {}, DAY)])
+    register.add(HR, person("孙明", "sun", "bachelor", 5), [PostEntry("ops_manager", {}, DAY)])
+    register.add(HR, person("胡老师", "hu", "bachelor", 5), [PostEntry("trainer", {}, DAY)])
+    gone = [PostEntry("editor", {}, DAY, dt.date(2025, 9, 20))]
+    register.add(HR, person("李雷", "li", "bachelor", 5), gone)  # left before today
+    engine = engine_factory(workflows=[TRAINING], policies=[POLICIES / "roles.yaml"])
+    # TRN-2: the records attach to register people by person id (Wang is wang)
+    train(engine, "Wang", certificate="C-001")
+    train(engine, "li", certificate="C-002")  # certified, but no longer staff
+    with pytest.raises(Exception, match="identity_unknown"):
+        train(engine, "stranger", certificate="C-003", trainer=Actor("nobody", {"trainer"}))
+    assert TRAINER.id == "hu"
+    report = build_report(engine, sections=["certification"])
+    # staff: wang, zhou, sun, hu (li's post ended); certified: wang alone
+    assert report.certification == (
+        CertifiedStaff(
+            "training", dt.date(2025, 9, 26), 4, 1, 0.25, 0.5, meets_floor=False, basis="register"
+        ),
+    )
