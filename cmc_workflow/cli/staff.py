@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
-from cmc_workflow.cli.options import DEFAULT_DB, json_option
+from cmc_workflow.cli.options import DEFAULT_DB, Settings, engine_options, json_option
 from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.errors import RegisterRefused, RosterInvalid
 from cmc_workflow.model import Actor
@@ -367,6 +367,36 @@ def staff_export(file: Path | None, reveal: bool, db: str) -> None:
         click.echo(text, nl=False)
     else:
         file.write_text(text, encoding="utf-8")
+
+
+@staff_group.command("check")
+@engine_options
+def staff_check(settings: Settings) -> None:
+    """STF-3 now: raise a staffing_gap alert per account without a holder of a required
+    post (posts.yaml `staffing`), close the alerts of gaps filled. The daemon runs the
+    same check once a day. Needs the accounts and staffing_gap workflows loaded."""
+    from cmc_workflow.staff.staffing import StaffingCheck
+
+    with settings.open_engine(need_workflows=True) as engine:
+        found = [e for e in engine.extensions if isinstance(e, StaffingCheck)]
+        if not found:
+            fail(
+                Exit.USAGE,
+                "the staffing check needs the accounts and staffing_gap workflows loaded"
+                " / 员额检查需要加载 accounts 与 staffing_gap 工作流",
+                settings.as_json,
+            )
+        done = found[0].check_staffing()
+    gaps = [{"gap": g.key, "account_id": g.account_id, "post": g.post.id} for g in done.gaps]
+    if settings.as_json:
+        emit_json({"gaps": gaps, "raised": list(done.raised), "closed": list(done.closed)})
+        return
+    for gap in done.gaps:
+        click.echo(f"gap: {gap.account_id} has no {gap.post.id} ({gap.post.zh}) / 缺员")
+    click.echo(
+        f"{len(done.gaps)} gap(s); raised {len(done.raised)} alert(s), closed {len(done.closed)}"
+        f" / 缺员 {len(done.gaps)} 处，新告警 {len(done.raised)} 条，关闭 {len(done.closed)} 条"
+    )
 
 
 COMMANDS = [staff_group]

@@ -492,7 +492,7 @@ class Register:
             raise refused(
                 "E-STAFF-ROLE",
                 f"the post {post.id} holds the role {post.role}, not {entry.role!r}",
-                f"{post.zh} 岗对应的角色是 {post.role}，不是 {entry.role!r}",
+                f"{post.zh}对应的角色是 {post.role}，不是 {entry.role!r}",
             )
         why = qualification_problem(person, post)
         if why is not None:

@@ -223,6 +223,7 @@ def parse(
                 f"{_text(cell('experience_years'))!r} 不是年数",
                 "E-STAFF-YEARS",
             )
+        unreadable = len(problems) > before  # the education or the years
         dates: dict[str, dt.date | None] = {}
         for key in ("joined_on", "ends_on"):
             day = _date(cell(key))
@@ -294,14 +295,15 @@ def parse(
                 )
                 continue
             role = _text(cell("role"))
-            if role and role != post.role and normal_id(role) != post.role:
+            roles = {normal_id(r) for r in _SPLIT.split(role) if r.strip()}
+            if roles and post.role not in roles:
                 bad(
                     "role",
                     f"the post {post.zh} holds the role {post.role}, not {role!r}",
-                    f"{post.zh} 岗的角色是 {post.role}，不是 {role!r}",
+                    f"{post.zh}的角色是 {post.role}，不是 {role!r}",
                     "E-STAFF-ROLE",
                 )
-            if row is not None:
+            if row is not None and not unreadable:  # a qualification needs readable facts
                 why = qualification_problem(row, post)
                 if why is not None:
                     bad("post", *why, "E-STAFF-QUALIFICATION")
@@ -318,7 +320,7 @@ def parse(
         if len(problems) == before:
             rows.append((entry, posts))
     if problems:
-        raise RosterInvalid(problems)
+        raise RosterInvalid(sorted(problems, key=lambda p: (p.line, p.column)))
     return rows
 
 
