@@ -98,16 +98,17 @@ class Core:
             raise ValueError("the engine's clock must return aware datetimes")
         return now
 
-    def resolved(self, actor: object) -> Actor:
+    def resolved(self, actor: object, tx: StoreTx | None = None) -> Actor:
         """``actor`` as a command takes them: admitted at the boundary (id normalised, or
         :class:`IdentityRefused`), resolved by the identity source when one is configured
-        (SEC-6: :func:`~cmc_workflow.staff.identity.resolved_actor`, one lookup), then as
+        (SEC-6: :func:`~cmc_workflow.staff.identity.resolved_actor`: one lookup, in ``tx``
+        when the command passes its transaction and the source can read it), then as
         the extensions see them (e.g. with roles held
         through inheritance). Inherited roles may not reach the engine's own role."""
         admitted = inputs.admitted(actor)
         if self.identity is not None and not is_engine_actor(admitted):
             # SEC-6: who the caller is comes from the source, not from the claim
-            admitted = resolved_actor(admitted, self.identity, self.now(), self._inherited)
+            admitted = resolved_actor(admitted, self.identity, self.now(), self._inherited, tx=tx)
         resolved = admitted
         for extension in self.extensions:
             resolved = extension.resolve(resolved)

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from cmc_workflow.errors import IdentityRefused
 from cmc_workflow.model import Actor
-from cmc_workflow.store.port import PostRow, StorePort
+from cmc_workflow.store.port import PostRow, StorePort, StoreTx
 
 BUSINESS_TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
 """Posts start and end on local days of the business time zone."""
@@ -56,6 +56,16 @@ class IdentitySource(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsInTransaction(Protocol):
+    """A source that can look a person up in a transaction of the engine's store (the
+    register): the engine then asks inside the command's own transaction."""
+
+    def resolve_in(self, tx: StoreTx, person_id: str, at: dt.datetime) -> Identity | None:
+        """:meth:`IdentitySource.resolve`, reading through ``tx``."""
+        ...
+
+
 def identity_of(person_id: str, posts: list[PostRow], day: dt.date) -> Identity:
     """The identity the register's ``posts`` give on ``day``."""
     active = [p for p in posts if p.active_on(day)]
@@ -81,7 +91,11 @@ class RegisterIdentity:
 
     def resolve(self, person_id: str, at: dt.datetime) -> Identity | None:
         with self.store.read() as tx:
-            posts = tx.identity_posts(person_id)
+            return self.resolve_in(tx, person_id, at)
+
+    def resolve_in(self, tx: StoreTx, person_id: str, at: dt.datetime) -> Identity | None:
+        """The lookup in a transaction the caller holds (the command's own)."""
+        posts = tx.identity_posts(person_id)
         if posts is None:
             return None
         return identity_of(person_id, posts, at.astimezone(BUSINESS_TZ).date())
@@ -92,13 +106,20 @@ def resolved_actor(
     source: IdentitySource,
     at: dt.datetime,
     expand: Callable[[Actor], Actor] | None = None,
+    *,
+    tx: StoreTx | None = None,
 ) -> Actor:
     """``actor`` (admitted: id normal, not the engine's) as ``source`` says they are, or
     :class:`IdentityRefused` (rules ``identity_unknown``, ``role_not_held``,
     ``attribute_not_held``). ``expand`` gives the roles held through others (role
     inheritance, e.g. an operations manager acts as an operations assistant): a claim of
-    such a role is not refused."""
-    identity = source.resolve(actor.id, at)
+    such a role is not refused. With ``tx`` (the command's transaction) a source that
+    reads the store (:class:`ReadsInTransaction`) looks the person up there, saving a
+    transaction of its own."""
+    if tx is not None and isinstance(source, ReadsInTransaction):
+        identity = source.resolve_in(tx, actor.id, at)
+    else:
+        identity = source.resolve(actor.id, at)
     day = at.astimezone(BUSINESS_TZ).date()
     if identity is None:
         raise IdentityRefused(

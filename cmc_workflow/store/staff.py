@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.port import (
     PERSON_COLUMNS,
     NewPost,
@@ -42,6 +43,7 @@ class StaffQueries:
     """The register's statements on the transaction's connection."""
 
     _conn: Connection
+    _fast: Statements | None
 
     def insert_person(self, row: PersonRow) -> None:
         self._conn.execute(insert(staff_people), values_of(row))
@@ -99,13 +101,19 @@ class StaffQueries:
         return [PostRow(**r._mapping) for r in self._conn.execute(query)]
 
     def identity_posts(self, person_id: str) -> list[PostRow] | None:
-        rows = self._conn.execute(_IDENTITY, {"b_person": person_id}).all()
-        if not rows:
+        """On the driver's cursor when the fast path is on (store/fast.py): this runs
+        once per command while a register is the identity source."""
+        params = {"b_person": person_id}
+        if self._fast is not None:
+            found = self._fast(_IDENTITY).rows(self._conn, params)
+        else:
+            found = [dict(r._mapping) for r in self._conn.execute(_IDENTITY, params)]
+        if not found:
             return None
         return [
-            PostRow(**{name: r._mapping[name] for name in PostRow.__slots__})
-            for r in rows
-            if r.id is not None
+            PostRow(**{name: r[name] for name in PostRow.__slots__})
+            for r in found
+            if r["id"] is not None
         ]
 
     def staffing_alerts(self) -> dict[str, int]:
