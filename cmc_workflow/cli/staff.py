@@ -25,7 +25,13 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
-from cmc_workflow.cli.options import DEFAULT_DB, Settings, engine_options, json_option
+from cmc_workflow.cli.options import (
+    Settings,
+    actor_id_option,
+    db_option,
+    engine_options,
+    json_option,
+)
 from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.errors import RegisterRefused, RosterInvalid
 from cmc_workflow.model import Actor
@@ -33,16 +39,8 @@ from cmc_workflow.staff import roster
 from cmc_workflow.staff.register import Person, PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 
-_DB = click.option(
-    "--db", default=DEFAULT_DB, envvar="CMC_DB", show_default=True, help="Database URL."
-)
-_ACTOR = click.option(
-    "--actor",
-    "actor_id",
-    required=True,
-    envvar="CMC_ACTOR",
-    help="Who makes the change (recorded in the audit log).",
-)
+_DB = db_option
+_ACTOR = actor_id_option
 _REVEAL = click.option(
     "--reveal",
     is_flag=True,
@@ -341,9 +339,7 @@ def staff_import(file: Path, actor_id: str, db: str, as_json: bool) -> None:
     """Import a roster (CSV in UTF-8, or XLSX; headings 姓名/工号/岗位/... or English): all
     rows or none. Problems are printed as FILE:ROW:COLUMN: CODE message, exit 1."""
     with _register(db, as_json) as register:
-        known = [p.person_id for p in register.people()]
-        rows = roster.parse(file, register.catalogue, known, today=register.today())
-        people = register.import_people(Actor(actor_id), rows, source=file.name)
+        people = roster.import_file(register, Actor(actor_id), file)
     if as_json:
         emit_json({"imported": len(people), "people": [p.person_id for p in people]})
     else:

@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from cmc_workflow.errors import Problem, RosterInvalid
-from cmc_workflow.model import normal_id
+from cmc_workflow.model import Actor, normal_id
 from cmc_workflow.staff import contacts
 from cmc_workflow.staff.catalogue import Catalogue, education_level
 from cmc_workflow.staff.register import (
     Person,
     PersonEntry,
     PostEntry,
+    Register,
     person_problems,
     qualification_problem,
 )
@@ -322,6 +323,16 @@ def parse(
     if problems:
         raise RosterInvalid(sorted(problems, key=lambda p: (p.line, p.column)))
     return rows
+
+
+def import_file(register: Register, actor: Actor, path: str | Path) -> list[Person]:
+    """Read a roster file and file everybody in it in ``register``, all or nothing (the
+    Python API of ``cmc-workflow staff import``): :class:`RosterInvalid` lists every bad
+    row by row and column, a refusal of the register (a person filed meanwhile) imports
+    nothing either."""
+    known = [p.person_id for p in register.people()]
+    rows = parse(path, register.catalogue, known, today=register.today())
+    return register.import_people(actor, rows, source=Path(path).name)
 
 
 def parse_scope(text: str) -> tuple[dict[str, Any], tuple[str, str] | None]:

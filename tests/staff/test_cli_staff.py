@@ -87,3 +87,42 @@ def test_a_roster_imports_all_or_nothing_and_exports_masked(db: str, tmp_path: P
     text = exported.read_text(encoding="utf-8-sig")
     assert "王芳" in text
     assert "13800138000" not in text
+
+
+@pytest.mark.req("STF-3")
+def test_staff_check_raises_the_gaps_of_the_accounts(db: str, tmp_path: Path) -> None:
+    from cmc_workflow import Actor, Engine
+    from tests.helpers import POLICIES, WORKFLOWS
+
+    workflows = [WORKFLOWS / "accounts.yaml", WORKFLOWS / "staffing_gap.yaml"]
+    staff(db, "add", "孙明", "--id", "sun", "--education", "本科", "--years", "5",
+          "--post", "ops_manager", "--actor", "hr1")  # fmt: skip
+    with Engine.open(db, workflows=workflows, policies=[POLICIES / "roles.yaml"]) as engine:
+        engine.start(
+            "accounts",
+            actor=Actor("sun"),
+            data={
+                "account_id": "fslib-wechat", "platform": "wechat", "name": "图书馆",
+                "registrant_name": "张三", "registrant_id_number": "440602199001011234",
+                "registrant_phone": "13800138000", "custodian": "sun",
+            },
+        )  # fmt: skip
+    args = ["--workflows", str(workflows[0]), "--workflows", str(workflows[1]),
+            "--policies", str(POLICIES / "roles.yaml")]  # fmt: skip
+    code, out, _ = staff(db, "check", *args, "--json")
+    assert code == Exit.OK, out
+    found = json.loads(out)
+    assert [g["gap"] for g in found["gaps"]] == ["account:fslib-wechat:ops_assistant"]
+    assert len(found["raised"]) == 1
+    again = json.loads(staff(db, "check", *args, "--json")[1])
+    assert again["raised"] == []  # the gap's alert is open: not raised twice
+    code, _, err = staff(
+        db,
+        "check",
+        "--workflows",
+        str(WORKFLOWS / "training.yaml"),
+        "--policies",
+        str(POLICIES / "roles.yaml"),
+    )
+    assert code == Exit.USAGE
+    assert "staffing_gap" in err
