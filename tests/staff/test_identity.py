@@ -214,3 +214,15 @@ def test_a_batch_resolves_each_actor_once(
     )
     assert all(o.accepted for o in outcomes)
     assert directory.calls == 1
+
+
+def test_an_inbox_is_the_queue_of_the_roles_the_register_gives(
+    register: Register, engine_factory: EngineFactory
+) -> None:
+    engine = publishing(engine_factory)
+    item = engine.start("publishing", actor=Actor("wang"), data=dict(TOPIC))
+    assert [i.id for i in engine.inbox(Actor("li"))] == [item.id]  # the channel lead's queue
+    assert engine.inbox(Actor("zhou")) == []  # filed, but holds no post
+    with pytest.raises(IdentityRefused, match="role_not_held"):
+        engine.inbox(Actor("zhou", {"channel_lead"}))
+    assert refusals(engine)[-1]["command"] == "inbox"
