@@ -21,6 +21,8 @@ meets them and chained with ``raise ... from exc``.
     │   ├── PolicyDenied           a policy rule refused the command (names the rule)
     │   ├── ConflictError          another command moved the item first (retryable)
     │   └── HandlerFailed          a serviceTask handler raised (the transition stands)
+    ├── RegisterRefused            a staff-register change breaks a rule (STF-1, STF-2)
+    │   └── RosterInvalid          a roster file has bad rows (each by row and column)
     ├── StoreError                 the database failed or holds something unexpected
     │   ├── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
     │   ├── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
@@ -250,6 +252,33 @@ class ConflictError(EngineError):
 
 class HandlerFailed(EngineError):
     """A serviceTask handler raised; the accepted transition stands and delivery is retried."""
+
+
+class RegisterRefused(CmcWorkflowError):
+    """A change of the staff register is refused (nothing was written): a person filed
+    twice, an unknown post, an address that does not parse, a qualification a post asks
+    for (STF-2). ``rule`` is the stable code (``E-STAFF-...``), the same in both
+    languages; ``reason_en`` and ``reason_zh`` say what is wrong and how to fix it."""
+
+    def __init__(self, rule: str, reason_en: str, reason_zh: str) -> None:
+        self.rule = rule
+        self.reason_en = reason_en
+        self.reason_zh = reason_zh
+        super().__init__(f"{rule} {reason_en} | {reason_zh}")
+
+
+class RosterInvalid(RegisterRefused):
+    """A roster (CSV or XLSX) has bad rows: ``problems`` lists every one, with the file,
+    the row (``line``, 1 = the heading row) and the column; nothing was imported."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            "E-STAFF-ROSTER",
+            f"the roster has {len(self.problems)} problem(s); nothing was imported",
+            f"花名册有 {len(self.problems)} 处问题，未导入任何内容",
+        )
+        self.args = ("\n".join(str(p) for p in self.problems),)
 
 
 class StoreError(CmcWorkflowError):

@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "backup": "backup",
     "restore": "backup",
+    "staff": "staff",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

@@ -382,6 +382,18 @@ def _actor_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value.strip()
 
 
+actor_id_option = click.option(
+    "--actor",
+    "actor_id",
+    required=True,
+    envvar="CMC_ACTOR",
+    callback=_actor_id,
+    help="Who acts (a person's id).",
+)
+"""``--actor ID`` alone (``actor_id=``): the item commands take it with ``--role`` and
+``--attr`` (:func:`actor_options`); the staff register's changes name who made them."""
+
+
 def actor_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--actor``, ``--role`` (repeatable, or comma-separated) and ``--attr k=v``;
     the command receives them as one :class:`~cmc_workflow.model.Actor` (``actor=``)."""
@@ -398,14 +410,7 @@ def actor_options(command: Callable[..., None]) -> Callable[..., None]:
         command(settings, actor=Actor(actor_id, roles, attrs), **kwargs)
 
     options = [
-        click.option(
-            "--actor",
-            "actor_id",
-            required=True,
-            envvar="CMC_ACTOR",
-            callback=_actor_id,
-            help="Who acts (a person's id).",
-        ),
+        actor_id_option,
         click.option(
             "--role",
             "roles",

@@ -93,6 +93,7 @@ HEADERS: Mapping[str, str] = {
     "ratio": "持证比例",
     "floor": "下限",
     "meets_floor": "达标",
+    "basis": "人员口径",
 }
 """The Chinese column heading of each field in the table output (CSV uses the names)."""
 

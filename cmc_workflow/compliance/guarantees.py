@@ -44,7 +44,23 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
         "TRN-5",
         ("cmc_workflow.reports", "cmc_workflow.store.reports", "cmc_workflow.cli.report"),
         "`cmc-workflow report` gives the share of staff holding a valid certificate against "
-        "the 50% floor",
+        "the 50% floor; the staff are everybody holding a post in the staff register when "
+        "it holds anybody (else the trainees of the training records)",
+    ),
+    Guarantee(
+        "STF-1",
+        ("cmc_workflow.staff.register", "cmc_workflow.store.staff", "cmc_workflow.cli.staff"),
+        "the staff register keeps each person (contact addresses checked and masked), their "
+        "posts (a role in a scope, with start and end days); `cmc-workflow staff` and the "
+        "API change it, an HR roster (CSV, XLSX) imports all or nothing, every change is "
+        "audited on the hash-chained log",
+    ),
+    Guarantee(
+        "STF-2",
+        ("cmc_workflow.staff.catalogue", "cmc_workflow.staff.register"),
+        "putting someone on a post checks the qualification its level asks for "
+        "(cmc_workflow/staff/posts.yaml: managers a bachelor's degree and 3 years, staff an "
+        "associate degree and 1 year) and refuses, in both languages, when it is not met",
     ),
     Guarantee(
         "SEC-1",
@@ -77,6 +93,15 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
         "(or the daemon's --backup-dir) writes consistent copies with a manifest into a "
         "folder the administrator keeps off-site, `backup verify` restores one into a "
         "scratch database and checks its audit chains and counts, `restore` restores it",
+    ),
+    Guarantee(
+        "SEC-6",
+        ("cmc_workflow.staff.identity", "cmc_workflow.engine.context", "cmc_workflow.inputs"),
+        "no caller may use the reserved id or role `system`; when the staff register holds "
+        "anybody (or a host's identity source is configured), every command's actor is "
+        "resolved from it and a claimed role or scope it does not give is refused and "
+        "audited. With no source configured (`identity=None`, or an empty register) the "
+        "host system carries identity: the engine takes the roles it is given",
     ),
     Guarantee(
         "RPT-1",

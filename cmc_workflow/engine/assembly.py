@@ -17,6 +17,7 @@ from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.extensions import Extension
 from cmc_workflow.policy.extension import policy_extensions
 from cmc_workflow.schedules.extension import Schedules
+from cmc_workflow.staff.staffing import ACCOUNTS, ALERT_WORKFLOW, StaffingCheck
 
 
 def runtime_extensions(
@@ -27,7 +28,8 @@ def runtime_extensions(
 ) -> list[Extension]:
     """Every extension an engine over ``loaded`` runs, in judging order: the policies
     first, then the SLA clocks and the schedules (unless ``extensions`` holds a
-    :class:`Clocks` or :class:`Schedules` of its own), then ``extensions``. Raises
+    :class:`Clocks` or :class:`Schedules` of its own), the staffing check (STF-3) when
+    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``. Raises
     :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
     calendar = calendar if calendar is not None else WorkingCalendar()
     given = {type(extension) for extension in extensions}
@@ -36,5 +38,8 @@ def runtime_extensions(
         time.append(Clocks(calendar))
     if Schedules not in given:
         time.append(Schedules.from_loaded(loaded, calendar))
+    staffing: list[Extension] = []
+    if StaffingCheck not in given and {ACCOUNTS, ALERT_WORKFLOW} <= set(loaded.workflows):
+        staffing.append(StaffingCheck())  # STF-3: accounts without their posts raise alerts
     # the policies judge first; the clocks follow what was accepted
-    return [*policy_extensions(loaded), *time, *extensions]
+    return [*policy_extensions(loaded), *time, *staffing, *extensions]

@@ -147,11 +147,11 @@ class _Actors:
         self.core = core
         self.seen: dict[int, tuple[object, Actor]] = {}
 
-    def resolved(self, actor: object) -> Actor:
+    def resolved(self, actor: object, tx: StoreTx) -> Actor:
         found = self.seen.get(id(actor))
         if found is None:
             # the pair keeps ``actor`` alive, so that its id is not reused in the batch
-            found = self.seen[id(actor)] = (actor, self.core.resolved(actor))
+            found = self.seen[id(actor)] = (actor, self.core.resolved(actor, tx))
         return found[1]
 
 
@@ -187,7 +187,7 @@ def start_many(
 
     def one(tx: StoreTx, entry: StartEntry | Mapping[str, Any]) -> _Done:
         data, parent_id, who = _start_entry(entry, actor)
-        resolved = actors.resolved(who)
+        resolved = actors.resolved(who, tx)
         checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
         if parent_id is not None:
             core.load(tx, parent_id)  # a missing parent is not found, not a race
@@ -220,7 +220,7 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
     actors = _Actors(core)
 
     def one(tx: StoreTx, entry: FireEntry) -> _Done:
-        resolved = actors.resolved(entry.actor)
+        resolved = actors.resolved(entry.actor, tx)
         checks.check_inputs(
             texts={"trigger": entry.trigger},
             ids={"item_id": entry.item_id, "expected_version": entry.expected_version},

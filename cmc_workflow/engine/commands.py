@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from cmc_workflow import inputs
 from cmc_workflow import steps as steps_
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.engine import audit, checks, delivery, links, transition
@@ -36,9 +37,10 @@ def start(
     now = core.now()
     caller: object = actor
     try:
-        actor = caller = core.resolved(actor)
+        actor = caller = inputs.admitted(actor)
         checks.check_inputs(texts={"workflow": workflow}, ids={"parent_id": parent_id}, data=data)
         with core.write() as tx:
+            actor = caller = core.resolved(actor, tx)  # SEC-6: identity read in its tx
             if parent_id is not None:
                 core.load(tx, parent_id)  # a missing parent is not found, not a race
             ctx = CommandContext(tx, actor, "start", now, core.claim_until(now, 0), claim=claim)
@@ -66,7 +68,7 @@ def fire(
     caller: object = actor
     workflow: str | None = None
     try:
-        actor = caller = core.resolved(actor)
+        actor = caller = inputs.admitted(actor)
         checks.check_inputs(
             texts={"trigger": trigger},
             ids={"item_id": item_id, "expected_version": expected_version},
@@ -74,6 +76,7 @@ def fire(
         )
         form = dict(data or {})
         with core.write() as tx:
+            actor = caller = core.resolved(actor, tx)  # SEC-6: identity read in its tx
             row = locked(core, tx, item_id, trigger, expected_version)
             workflow = row.workflow_id
             ctx = CommandContext(tx, actor, "fire", now, core.claim_until(now, 0))

@@ -15,6 +15,7 @@ from cmc_workflow.extensions import Extension, StartClaim
 from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.model import Actor, Item, is_engine_actor
 from cmc_workflow.registry import Registry, Version
+from cmc_workflow.staff.identity import IdentitySource, resolved_actor
 from cmc_workflow.store import ItemRow, StorePort, StoreTx
 
 Clock = Callable[[], dt.datetime]
@@ -41,6 +42,7 @@ class Core:
         "deliver_inline",
         "extensions",
         "handlers",
+        "identity",
         "marks",
         "runner",
         "store",
@@ -58,8 +60,10 @@ class Core:
         deliver_inline: bool,
         runner: str,
         extensions: Sequence[Extension],
+        identity: IdentitySource | None = None,
     ) -> None:
         self.store = store
+        self.identity = identity
         self.definitions = definitions
         self.clock = clock
         self.handlers = handlers
@@ -94,17 +98,29 @@ class Core:
             raise ValueError("the engine's clock must return aware datetimes")
         return now
 
-    def resolved(self, actor: object) -> Actor:
+    def resolved(self, actor: object, tx: StoreTx | None = None) -> Actor:
         """``actor`` as a command takes them: admitted at the boundary (id normalised, or
-        :class:`IdentityRefused`), then as the extensions see them (e.g. with roles held
+        :class:`IdentityRefused`), resolved by the identity source when one is configured
+        (SEC-6: :func:`~cmc_workflow.staff.identity.resolved_actor`: one lookup, in ``tx``
+        when the command passes its transaction and the source can read it), then as
+        the extensions see them (e.g. with roles held
         through inheritance). Inherited roles may not reach the engine's own role."""
         admitted = inputs.admitted(actor)
+        if self.identity is not None and not is_engine_actor(admitted):
+            # SEC-6: who the caller is comes from the source, not from the claim
+            admitted = resolved_actor(admitted, self.identity, self.now(), self._inherited, tx=tx)
         resolved = admitted
         for extension in self.extensions:
             resolved = extension.resolve(resolved)
         if resolved is not admitted and not is_engine_actor(admitted):
             inputs.admitted(Actor(resolved.id, resolved.roles, resolved.attributes))
         return resolved
+
+    def _inherited(self, actor: Actor) -> Actor:
+        """``actor`` with the roles the extensions add (role inheritance)."""
+        for extension in self.extensions:
+            actor = extension.resolve(actor)
+        return actor
 
     @staticmethod
     def load(tx: StoreTx, item_id: int, *, lock: bool = False) -> ItemRow:

@@ -35,6 +35,7 @@ from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import load_paths
 from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.registry import Registry, check_handlers
+from cmc_workflow.staff.identity import AUTO, IdentitySource, chosen_source
 from cmc_workflow.store import OutboxRow, Store, StorePort, StoreTx
 
 
@@ -62,6 +63,7 @@ class Engine:
         deliver_inline: bool = True,
         runner: str | None = None,
         extensions: Sequence[Extension] = (),
+        identity: IdentitySource | None = None,
     ) -> None:
         def now() -> dt.datetime:
             return core.now()
@@ -76,6 +78,7 @@ class Engine:
             deliver_inline=deliver_inline,
             runner=runner or f"runner-{uuid.uuid4().hex[:12]}",
             extensions=extensions,
+            identity=identity,
         )
         self._core = core
         self._store = store
@@ -143,6 +146,7 @@ class Engine:
         runner: str | None = None,
         extensions: Sequence[Extension] = (),
         calendar: WorkingCalendar | None = None,
+        identity: IdentitySource | str | None = AUTO,
     ) -> Engine:
         """Open the database at ``url`` and load the definitions under ``workflows``.
 
@@ -157,6 +161,13 @@ class Engine:
         (default: the official mainland table with default settings; load admin files
         with ``WorkingCalendar.from_directory("calendars/")``). A :class:`Clocks` or
         :class:`Schedules` passed in ``extensions`` replaces the default one.
+
+        ``identity`` says where callers' roles come from (SEC-6): ``"auto"`` (the
+        default) makes the staff register the source when it holds anybody as the engine
+        opens; ``"register"`` makes it the source even while empty; an
+        :class:`~cmc_workflow.staff.IdentitySource` of the host's (LDAP, an HR system)
+        replaces it; None leaves identity to the host, as before the register existed
+        (docs/how-to-register.md).
         """
         paths: list[str | Path] = (
             [workflows] if isinstance(workflows, str | Path) else list(workflows)
@@ -178,6 +189,7 @@ class Engine:
             runner=runner,
             extensions=extensions,
             calendar=calendar,
+            identity=identity,
         )
 
     def close(self) -> None:
@@ -376,6 +388,7 @@ def assemble(
     runner: str | None = None,
     extensions: Sequence[Extension] = (),
     calendar: WorkingCalendar | None = None,
+    identity: IdentitySource | str | None = AUTO,
 ) -> Engine:
     """The composition root: the engine over ``loaded`` (checked: call
     ``loaded.raise_for_problems()`` first) with every extension of
@@ -385,7 +398,9 @@ def assemble(
     :class:`~cmc_workflow.store.MemoryStore`), or a function that opens one: it is called only
     once the policies and schedules are known to fit, so that definitions that cannot run
     leave no database behind. A store opened here is closed again if the engine cannot be
-    built; a store passed in stays the caller's to close.
+    built; a store passed in stays the caller's to close. ``identity`` as for
+    :meth:`Engine.open` (decided once, here: ``"auto"`` asks the store whether the
+    register holds anybody).
     """
     everything = runtime_extensions(loaded, extensions, calendar=calendar)
     opened = store() if callable(store) else store
@@ -398,6 +413,7 @@ def assemble(
             deliver_inline=deliver_inline,
             runner=runner,
             extensions=everything,
+            identity=chosen_source(identity, opened),
         )
     except BaseException:
         if opened is not store:

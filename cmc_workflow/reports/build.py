@@ -12,7 +12,7 @@ from cmc_workflow.engine import Engine
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports import sections as compute
 from cmc_workflow.reports.model import SECTIONS, Report, ReportOptions
-from cmc_workflow.store import Store
+from cmc_workflow.store import Store, StoreTx
 
 
 def build_report(
@@ -76,7 +76,10 @@ def build_report(
             built["publications"] = compute.publications_section(rows_, opts.channels_field, months)
         if "certification" in wanted:
             records = tx.workflow_records(opts.training_workflow)
-            built["certification"] = compute.certification_section(records, months.date(now), opts)
+            as_of = months.date(now)
+            built["certification"] = compute.certification_section(
+                records, as_of, opts, _registered_staff(tx, as_of)
+            )
     return Report(
         generated_at=now,
         since=since,
@@ -85,6 +88,14 @@ def build_report(
         sections=wanted,
         **built,
     )
+
+
+def _registered_staff(tx: StoreTx, day: dt.date) -> frozenset[str] | None:
+    """TRN-5's staff when the register holds anybody: the people holding a post on
+    ``day`` (STF-1); None when the register is empty (the records' trainees then)."""
+    if not tx.has_people():
+        return None
+    return frozenset(p.person_id for p in tx.posts() if p.active_on(day))
 
 
 def _engine_calendar(engine: Engine) -> WorkingCalendar | None:

@@ -144,8 +144,11 @@ class ChannelMonth:
 
 @dataclass(frozen=True, slots=True)
 class CertifiedStaff:
-    """TRN-5: of the ``staff`` (distinct trainees of ``workflow``), how many hold a valid
-    certificate on ``as_of``, and whether that share reaches ``floor``."""
+    """TRN-5: of the ``staff``, how many hold a valid certificate (a passed record of
+    ``workflow``) on ``as_of``, and whether that share reaches ``floor``. ``basis`` says
+    who the staff are: ``register`` (everybody holding a post in the staff register on
+    ``as_of``, STF-1) when the register holds anybody, else ``records`` (the distinct
+    trainees of ``workflow``)."""
 
     workflow: str
     as_of: dt.date
@@ -154,6 +157,7 @@ class CertifiedStaff:
     ratio: float
     floor: float
     meets_floor: bool
+    basis: str = "records"
 
 
 @dataclass(frozen=True, slots=True)

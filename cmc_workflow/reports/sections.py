@@ -14,6 +14,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.deadlines import working_time_between
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
+from cmc_workflow.model import normal_id
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports.model import (
     ALL,
@@ -228,8 +229,14 @@ def _valid_on(value: Any, day: dt.date) -> bool:
 
 
 def certification_section(
-    rows: Sequence[sql.RecordRow], as_of: dt.date, opts: ReportOptions
+    rows: Sequence[sql.RecordRow],
+    as_of: dt.date,
+    opts: ReportOptions,
+    register: frozenset[str] | None = None,
 ) -> tuple[CertifiedStaff, ...]:
+    """TRN-5 over the trainees of the records, or over ``register`` (the people holding a
+    post on ``as_of``, normal ids) when given: the records then only say who is
+    certified, and a registered person without any record counts as staff, uncertified."""
     staff: set[str] = set()
     certified: set[str] = set()
     latest: dict[str, str] = {}
@@ -237,7 +244,7 @@ def certification_section(
         trainee = row.data.get(opts.trainee_field)
         if trainee is None or str(trainee).strip() == "":
             continue
-        person = str(trainee).strip()
+        person = str(trainee).strip() if register is None else normal_id(str(trainee))
         staff.add(person)
         latest[person] = row.state
         if (
@@ -246,9 +253,13 @@ def certification_section(
             and _valid_on(row.data.get(opts.valid_until_field), as_of)
         ):
             certified.add(person)
-    gone = {person for person, state in latest.items() if state in opts.left_states}
-    staff -= gone
-    certified -= gone
+    if register is not None:
+        staff = set(register)  # the register says who the staff are (STF-1)
+        certified &= staff
+    else:
+        gone = {person for person, state in latest.items() if state in opts.left_states}
+        staff -= gone
+        certified -= gone
     if not staff:
         return ()
     ratio = round(len(certified) / len(staff), 4)
@@ -261,5 +272,6 @@ def certification_section(
             ratio=ratio,
             floor=opts.certified_floor,
             meets_floor=ratio >= opts.certified_floor,
+            basis="records" if register is None else "register",
         ),
     )

@@ -393,6 +393,57 @@ class RecordRow:
     data: dict[str, Any]
 
 
+# -- the staff register (STF-1, issue 14) -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    """A person of the staff register (written as is; ``person_id`` is a normal id)."""
+
+    person_id: str
+    name: str
+    employee_no: str | None
+    email: str | None
+    mobile: str | None
+    wecom: str | None
+    dingtalk: str | None
+    education: str | None
+    experience_years: float | None
+    joined_on: dt.date | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    """A post to give a person: a role held in a scope (``channels``, ``applications``,
+    ``branch``) from ``starts_on`` until ``ends_on`` (inclusive; None: open-ended)."""
+
+    person_id: str
+    post: str
+    role: str
+    scope: dict[str, Any]
+    starts_on: dt.date
+    ends_on: dt.date | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PostRow:
+    """A post of a person as stored."""
+
+    id: int
+    person_id: str
+    post: str
+    role: str
+    scope: dict[str, Any]
+    starts_on: dt.date
+    ends_on: dt.date | None
+    created_at: dt.datetime
+
+    def active_on(self, day: dt.date) -> bool:
+        """Whether the post is held on ``day`` (start and end days included)."""
+        return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
+
+
 # -- conversions ------------------------------------------------------------------------
 _Row = TypeVar("_Row")
 
@@ -400,6 +451,8 @@ CLOCK_COLUMNS = frozenset(f.name for f in fields(ClockRow)) - {"id"}
 """The columns :meth:`StoreTx.update_clock` may write."""
 TIMER_COLUMNS = frozenset(f.name for f in fields(TimerRow)) - {"id", "item_id", "clock_id"}
 """The columns :meth:`StoreTx.set_clock_timers` may write."""
+PERSON_COLUMNS = frozenset(f.name for f in fields(PersonRow)) - {"person_id", "created_at"}
+"""The columns :meth:`StoreTx.update_person` may write."""
 MARKS = frozenset({"warned_at", "escalated_at", "breached_at"})
 """The columns :meth:`StoreTx.mark_clock_once` sets."""
 
@@ -848,6 +901,61 @@ class StoreTx(Protocol):
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
         """Every item of ``workflow_id`` with its state and data, oldest first."""
+        ...
+
+    # the staff register (STF-1)
+    def insert_person(self, row: PersonRow) -> None:
+        """Add a person; one already filed under ``person_id`` is a :class:`ConflictError`."""
+        ...
+
+    def update_person(self, person_id: str, values: Mapping[str, Any]) -> None:
+        """Change a person's columns (:data:`PERSON_COLUMNS` only)."""
+        ...
+
+    def person(self, person_id: str) -> PersonRow | None:
+        """The person filed under ``person_id``, or None."""
+        ...
+
+    def people(self) -> list[PersonRow]:
+        """Every person of the register, by id."""
+        ...
+
+    def has_people(self) -> bool:
+        """Whether the register holds anybody (one indexed probe)."""
+        ...
+
+    def insert_post(self, row: NewPost) -> int:
+        """Give a person a post (the person must exist: else :class:`StoreError`)."""
+        ...
+
+    def end_post(self, post_id: int, ends_on: dt.date) -> bool:
+        """Set the post's last day; False when there is no such post."""
+        ...
+
+    def posts(self, person_id: str | None = None) -> list[PostRow]:
+        """Every post (of ``person_id`` when given), oldest first."""
+        ...
+
+    def holders(self, role: str, on: dt.date) -> list[PostRow]:
+        """The posts of ``role`` held on ``on`` ("holders of role R"; filter the scope)."""
+        ...
+
+    def identity_posts(self, person_id: str) -> list[PostRow] | None:
+        """In one indexed query: the person's posts (every one, ended ones included), or
+        None when ``person_id`` is not in the register. The hot path of identity (SEC-6)."""
+        ...
+
+    def staffing_alerts(self) -> dict[str, int]:
+        """The staffing gaps an alert item is open for (STF-3): gap key -> item id."""
+        ...
+
+    def insert_staffing_alert(self, gap: str, item_id: int, at: dt.datetime) -> None:
+        """Record the alert item of a gap; a gap already recorded is a :class:`ConflictError`
+        (two runners raising the same alert: the second start rolls back)."""
+        ...
+
+    def delete_staffing_alert(self, gap: str) -> None:
+        """Forget a gap's alert (the gap closed, or its item did)."""
         ...
 
     # nesting

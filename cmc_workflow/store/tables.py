@@ -14,7 +14,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -303,4 +305,54 @@ runners = Table(
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime, nullable=True),
     Column("detail", JSONType, nullable=False),
+)
+
+# -- the staff register (STF-1, issue 14; migration 0008) ----------------------------------
+
+staff_people = Table(
+    "staff_people",
+    metadata,
+    Column("person_id", String(128), primary_key=True, comment="the person's actor id, normal"),
+    Column("name", String(200), nullable=False),
+    Column("employee_no", String(64), nullable=True, comment="工号"),
+    Column("email", String(254), nullable=True),
+    Column("mobile", String(32), nullable=True),
+    Column("wecom", String(64), nullable=True, comment="WeCom (企业微信) user id"),
+    Column("dingtalk", String(64), nullable=True, comment="DingTalk (钉钉) user id"),
+    Column("education", String(16), nullable=True, comment="highest education level"),
+    Column("experience_years", Float, nullable=True, comment="years of relevant experience"),
+    Column("joined_on", Date, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="the staff register: one row per person (STF-1)",
+)
+
+staff_posts = Table(
+    "staff_posts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "person_id",
+        String(128),
+        ForeignKey("staff_people.person_id"),
+        nullable=False,
+    ),
+    Column("post", String(64), nullable=False, comment="the post's id in the posts catalogue"),
+    Column("role", String(64), nullable=False, comment="the role the post holds"),
+    Column("scope", JSONType, nullable=False, comment="channels, applications, branch"),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=True, comment="last day held (None: open-ended)"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_staff_posts_person", "person_id"),
+    Index("ix_staff_posts_role", "role"),
+    comment="posts of the register's people: a role in a scope, with start and end",
+)
+
+staffing_alerts = Table(
+    "staffing_alerts",
+    metadata,
+    Column("gap", String(200), primary_key=True, comment="e.g. account:fslib-wechat:ops_manager"),
+    Column("item_id", BigId, ForeignKey("items.id"), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    comment="the staffing gaps an alert item is open for (STF-3): one alert per open gap",
 )

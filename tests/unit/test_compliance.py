@@ -508,11 +508,8 @@ def test_bundled_definitions_cover_every_must_requirement() -> None:
     open_gaps = [
         f"{ident} (uncovered)"
         for ident in (
-            "EMG-5", "TRN-7", "STF-1", "STF-2", "STF-3", "STF-4", "STF-5", "SUP-1", "SUP-2",
+            "EMG-5", "TRN-7", "STF-4", "STF-5", "SUP-1", "SUP-2",
             "SUP-3", "MON-1", "MON-2", "APP-1", "PRM-1",
         )
     ]  # fmt: skip
-    # the reserved system role and id are tested (tests/engine/test_identities.py, the walk), but
-    # no element resolves roles from a register yet (issue 14)
-    open_gaps.append("SEC-6 (no element)")
     assert (gaps, [str(i) for i in matrix.issues]) == (open_gaps, []), render_table(matrix)

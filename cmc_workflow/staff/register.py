@@ -1,0 +1,601 @@
+"""The staff register (STF-1): people, their posts, qualifications checked when someone is
+put on a post (STF-2), contact addresses checked when filed and masked where shown
+(SEC-3), every change audited on the hash-chained log (SEC-1).
+
+One transaction per register change: the rows and the audit record of a change commit
+together or not at all; a refused change writes only its audit record (outcome
+``refused``, the rule's code). The record names no item, so it joins the actor's chain
+(``actor:<id>``, anchored in ``audit_heads``); its detail carries the change with the
+contact addresses masked. An import is one change: every row or none.
+
+The register is the bundled identity source (:class:`~cmc_workflow.staff.identity.
+RegisterIdentity`) and what the notifications and task operations of issue 14 read:
+:meth:`Register.contacts` (a person's addresses, in clear, for a transport) and
+:meth:`Register.holders` (who holds a role in a scope on a day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cmc_workflow import inputs
+from cmc_workflow.errors import ConflictError, RegisterRefused, StoreError
+from cmc_workflow.model import Actor, id_problem, normal_id
+from cmc_workflow.staff import contacts
+from cmc_workflow.staff.catalogue import EDUCATION, EDUCATION_ZH, Catalogue, Post, bundled
+from cmc_workflow.staff.identity import BUSINESS_TZ
+from cmc_workflow.store.port import AuditRecord, NewPost, PersonRow, PostRow, StorePort, StoreTx
+
+SCOPE_KEYS = ("channels", "applications", "branch")
+"""What a post's scope may name: channels (or accounts), applications, a branch library."""
+
+
+def utc_now() -> dt.datetime:
+    """The default clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonEntry:
+    """A person as given (by the API, the command line or a roster row), before checks."""
+
+    name: str
+    person_id: str = ""
+    """The person's actor id; default: the employee number (工号)."""
+    employee_no: str | None = None
+    email: str | None = None
+    mobile: str | None = None
+    wecom: str | None = None
+    dingtalk: str | None = None
+    education: str | None = None
+    experience_years: float | None = None
+    joined_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostEntry:
+    """A post to give a person: the post (id or label), its scope, its first and last day."""
+
+    post: str
+    scope: Mapping[str, Any] = field(default_factory=dict)
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+    role: str | None = None
+    """The role the roster names for it (checked against the post's role), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person of the register with their posts."""
+
+    row: PersonRow
+    posts: tuple[PostRow, ...]
+
+    @property
+    def person_id(self) -> str:
+        return self.row.person_id
+
+    def active_posts(self, day: dt.date) -> tuple[PostRow, ...]:
+        """The posts held on ``day``."""
+        return tuple(p for p in self.posts if p.active_on(day))
+
+    def roles(self, day: dt.date) -> frozenset[str]:
+        """The roles held on ``day``."""
+        return frozenset(p.role for p in self.active_posts(day))
+
+    def view(self, *, reveal: bool = False) -> dict[str, Any]:
+        """A plain mapping for output; contact addresses masked unless ``reveal`` (SEC-3)."""
+        row = self.row
+        values: dict[str, Any] = {
+            "person_id": row.person_id,
+            "name": row.name,
+            "employee_no": row.employee_no,
+            **{f: getattr(row, f) for f in contacts.FIELDS},
+            "education": row.education,
+            "experience_years": row.experience_years,
+            "joined_on": row.joined_on,
+            "posts": [post_view(p) for p in self.posts],
+        }
+        return values if reveal else contacts.masked_contacts(values)
+
+
+def post_view(post: PostRow) -> dict[str, Any]:
+    """A post as a plain mapping."""
+    return {
+        "id": post.id,
+        "post": post.post,
+        "role": post.role,
+        "scope": dict(post.scope),
+        "starts_on": post.starts_on,
+        "ends_on": post.ends_on,
+    }
+
+
+def refused(rule: str, en: str, zh: str) -> RegisterRefused:
+    """A register refusal (helper for the checks)."""
+    return RegisterRefused(rule, en, zh)
+
+
+# -- checks (pure) ------------------------------------------------------------------------------
+def checked_person(entry: PersonEntry, now: dt.datetime) -> PersonRow:
+    """``entry`` as a row, or :class:`RegisterRefused` naming the first problem (the roster
+    reader reports every problem of a row by its column, with :func:`person_problems`)."""
+    row, problems = person_problems(entry, now)
+    if problems:
+        _field, rule, en, zh = problems[0]
+        raise refused(rule, en, zh)
+    assert row is not None
+    return row
+
+
+def person_problems(
+    entry: PersonEntry, now: dt.datetime
+) -> tuple[PersonRow | None, list[tuple[str, str, str, str]]]:
+    """The row of ``entry`` and every problem as ``(field, rule, English, Chinese)``."""
+    problems: list[tuple[str, str, str, str]] = []
+    name = (entry.name or "").strip()
+    if not name:
+        problems.append(("name", "E-STAFF-NAME", "a person needs a name (姓名)", "人员须填写姓名"))
+    raw_id = (entry.person_id or entry.employee_no or "").strip()
+    person_id = ""
+    if not raw_id:
+        problems.append(
+            (
+                "person_id",
+                "E-STAFF-ID",
+                "a person needs an id: the employee number (工号) or an actor id",
+                "人员须有标识：工号或操作人标识",
+            )
+        )
+    else:
+        why = id_problem(raw_id)
+        if why is not None:
+            problems.append(("person_id", "E-STAFF-ID", why[1], why[2]))
+        else:
+            person_id = normal_id(raw_id)
+    found: dict[str, str | None] = {}
+    for name_ in contacts.FIELDS:
+        value = getattr(entry, name_)
+        if value is None or not str(value).strip():
+            found[name_] = None
+            continue
+        good, why2 = contacts.checked(name_, str(value))
+        if why2 is not None:
+            problems.append((name_, "E-STAFF-ADDRESS", *why2))
+        found[name_] = good
+    education = entry.education
+    if education is not None and education not in EDUCATION:
+        problems.append(
+            (
+                "education",
+                "E-STAFF-EDUCATION",
+                f"education {education!r} is not one of {', '.join(EDUCATION)}",
+                f"学历 {education!r} 不是 {'、'.join(EDUCATION_ZH.values())} 之一",
+            )
+        )
+    years = entry.experience_years
+    if years is not None and not (0 <= years <= 80):
+        problems.append(
+            (
+                "experience_years",
+                "E-STAFF-YEARS",
+                f"years of experience {years} is not between 0 and 80",
+                f"工作年限 {years} 不在 0 到 80 之间",
+            )
+        )
+    if problems:
+        return None, problems
+    row = PersonRow(
+        person_id=person_id,
+        name=name[:200],
+        employee_no=(entry.employee_no or "").strip() or None,
+        email=found["email"],
+        mobile=found["mobile"],
+        wecom=found["wecom"],
+        dingtalk=found["dingtalk"],
+        education=education,
+        experience_years=years,
+        joined_on=entry.joined_on,
+        created_at=now,
+        updated_at=now,
+    )
+    return row, []
+
+
+def qualification_problem(person: PersonRow, post: Post) -> tuple[str, str] | None:
+    """Why ``person`` may not be put on ``post`` (STF-2): ``(English, Chinese)``, or None."""
+    level = post.level
+    need_edu = EDUCATION.index(level.education)
+    has_edu = EDUCATION.index(person.education) if person.education in EDUCATION else -1
+    years = person.experience_years
+    lacks = []
+    lacks_zh = []
+    if has_edu < need_edu:
+        shown = person.education or "not recorded"
+        shown_zh = EDUCATION_ZH.get(person.education or "", "未登记")
+        lacks.append(f"education {level.education} or above (has: {shown})")
+        lacks_zh.append(f"{EDUCATION_ZH[level.education]}及以上学历（现为：{shown_zh}）")
+    if years is None or years < level.years:
+        shown_y = "not recorded" if years is None else f"{years:g}"
+        shown_yz = "未登记" if years is None else f"{years:g} 年"
+        lacks.append(f"at least {level.years:g} years of relevant experience (has: {shown_y})")
+        lacks_zh.append(f"{level.years:g} 年及以上相关工作经验（现为：{shown_yz}）")
+    if not lacks:
+        return None
+    return (
+        f"{person.person_id} cannot be put on the post {post.id} ({post.en}): a "
+        f"{level.en.lower()}'s post asks for {' and '.join(lacks)} ({level.source}, STF-2)",
+        f"{person.person_id} 不能担任{post.zh}：{level.zh}须具备{'，'.join(lacks_zh)}"
+        f"（{level.source}，STF-2）",
+    )
+
+
+def checked_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """A post's scope as stored: ``channels`` and ``applications`` lists of ids,
+    ``branch`` a name; an unknown key is refused."""
+    out: dict[str, Any] = {}
+    for key, value in scope.items():
+        if key not in SCOPE_KEYS:
+            raise refused(
+                "E-STAFF-SCOPE",
+                f"a post's scope names {', '.join(SCOPE_KEYS)}, not {key!r}",
+                f"岗位范围只能是渠道、应用或分馆（{', '.join(SCOPE_KEYS)}），不能是 {key!r}",
+            )
+        if key == "branch":
+            text = str(value).strip() if value is not None else ""
+            if text:
+                out[key] = text[:200]
+            continue
+        values = [value] if isinstance(value, str) else list(value or [])
+        cleaned = sorted({str(v).strip() for v in values if str(v).strip()})
+        if cleaned:
+            out[key] = cleaned
+    return out
+
+
+def covers(scope: Mapping[str, Any], key: str, *values: str) -> bool:
+    """Whether a post's scope covers any of ``values`` under ``key`` (a scope that does
+    not name ``key`` covers everything of it)."""
+    held = scope.get(key)
+    if not held:
+        return True
+    held_set = {held} if isinstance(held, str) else set(held)
+    return any(v in held_set for v in values)
+
+
+# -- the register -------------------------------------------------------------------------------
+class Register:
+    """The staff register over a store (SQL or memory).
+
+    ``catalogue`` names the posts and what they ask for (default: the bundled
+    ``posts.yaml``); ``clock`` stamps changes and gives "today" for posts (in the
+    business time zone, Asia/Shanghai)."""
+
+    def __init__(
+        self,
+        store: StorePort,
+        *,
+        catalogue: Catalogue | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue or bundled()
+        self.clock = clock
+
+    # -- reading ---------------------------------------------------------------------------
+    def today(self) -> dt.date:
+        """The local day now."""
+        return self.clock().astimezone(BUSINESS_TZ).date()
+
+    def person(self, person_id: str) -> Person | None:
+        """The person filed under ``person_id`` (compared as a person reads ids), or None."""
+        with self.store.read() as tx:
+            row = tx.person(normal_id(person_id))
+            if row is None:
+                return None
+            return Person(row, tuple(tx.posts(row.person_id)))
+
+    def people(self, *, active_on: dt.date | None = None) -> list[Person]:
+        """Everybody, by id; with ``active_on``, only those holding a post that day."""
+        with self.store.read() as tx:
+            rows = tx.people()
+            posts = tx.posts()
+        by_person: dict[str, list[PostRow]] = {}
+        for post in posts:
+            by_person.setdefault(post.person_id, []).append(post)
+        found = [Person(r, tuple(by_person.get(r.person_id, ()))) for r in rows]
+        if active_on is not None:
+            found = [p for p in found if p.active_posts(active_on)]
+        return found
+
+    def holders(self, role: str, *, on: dt.date | None = None, **scope: str) -> list[Person]:
+        """The people holding ``role`` on ``on`` (default today) in a post whose scope
+        covers each of ``scope`` (``channels="wechat"``, ``applications="app-7"``,
+        ``branch="总馆"``): whom to tell or hand work to."""
+        day = on or self.today()
+        with self.store.read() as tx:
+            posts = [
+                p
+                for p in tx.holders(role, day)
+                if all(covers(p.scope, k, v) for k, v in scope.items())
+            ]
+            ids = sorted({p.person_id for p in posts})
+            rows = [tx.person(i) for i in ids]
+        return [
+            Person(r, tuple(p for p in posts if p.person_id == r.person_id))
+            for r in rows
+            if r is not None
+        ]
+
+    def contacts(self, person_id: str) -> dict[str, str]:
+        """A person's contact addresses in clear (for a transport that must reach them;
+        show :meth:`Person.view` elsewhere): field -> address, only those filed."""
+        found = self.person(person_id)
+        if found is None:
+            return {}
+        return {f: v for f in contacts.FIELDS if (v := getattr(found.row, f)) is not None}
+
+    # -- changes ---------------------------------------------------------------------------
+    def add(self, actor: Actor, entry: PersonEntry, posts: Sequence[PostEntry] = ()) -> Person:
+        """File a person (and give them ``posts``) in one transaction; a person already
+        filed is refused (``E-STAFF-DUPLICATE``)."""
+        now = self.clock()
+        with self._change(actor, "staff.add", now) as (tx, detail):
+            row = checked_person(entry, now)
+            detail["person_id"] = row.person_id
+            self._insert_person(tx, row)
+            detail["person"] = _audited_person(row)
+            written = [self._give_post(tx, row, p, now) for p in posts]
+            detail["posts"] = [post_view(p) for p in written]
+        return Person(row, tuple(written))
+
+    def update(self, actor: Actor, person_id: str, **changes: Any) -> Person:
+        """Change a person's name, contact addresses, education or years (checked as
+        when filed). Re-checks nothing of posts already held."""
+        now = self.clock()
+        with self._change(actor, "staff.update", now) as (tx, detail):
+            pid = normal_id(person_id)
+            detail["person_id"] = pid
+            current = self._require(tx, pid)
+            allowed = {"name", "employee_no", "education", "experience_years", "joined_on"}
+            unknown = set(changes) - allowed - set(contacts.FIELDS)
+            if unknown:
+                raise refused(
+                    "E-STAFF-FIELD",
+                    f"a person has no changeable field {sorted(unknown)}",
+                    f"人员没有可修改的字段 {sorted(unknown)}",
+                )
+            entry = PersonEntry(
+                **{
+                    "name": current.name,
+                    "person_id": pid,
+                    "employee_no": current.employee_no,
+                    **{f: getattr(current, f) for f in contacts.FIELDS},
+                    "education": current.education,
+                    "experience_years": current.experience_years,
+                    "joined_on": current.joined_on,
+                    **changes,
+                }
+            )
+            row = checked_person(entry, now)
+            values = {
+                k: getattr(row, k)
+                for k in (*allowed, *contacts.FIELDS)
+                if getattr(row, k) != getattr(current, k)
+            }
+            tx.update_person(pid, {**values, "updated_at": now})
+            detail["changes"] = contacts.masked_contacts(_plain(values))
+            posts = tuple(tx.posts(pid))
+        return Person(replace(row, created_at=current.created_at), posts)
+
+    def post(self, actor: Actor, person_id: str, entry: PostEntry) -> PostRow:
+        """Put a person on a post (STF-2 checked: ``E-STAFF-QUALIFICATION``)."""
+        now = self.clock()
+        with self._change(actor, "staff.post", now) as (tx, detail):
+            pid = normal_id(person_id)
+            detail["person_id"] = pid
+            person = self._require(tx, pid)
+            written = self._give_post(tx, person, entry, now)
+            detail["post"] = post_view(written)
+        return written
+
+    def end_post(self, actor: Actor, post_id: int, ends_on: dt.date | None = None) -> PostRow:
+        """Set a post's last day (default: today): the person no longer holds its role
+        from the day after."""
+        now = self.clock()
+        day = ends_on or now.astimezone(BUSINESS_TZ).date()
+        with self._change(actor, "staff.end-post", now) as (tx, detail):
+            detail["post_id"] = post_id
+            found = [p for p in tx.posts() if p.id == post_id]
+            if not found:
+                raise refused(
+                    "E-STAFF-NO-POST", f"there is no post {post_id}", f"没有编号为 {post_id} 的岗位"
+                )
+            post = found[0]
+            if day < post.starts_on:
+                raise refused(
+                    "E-STAFF-DATES",
+                    f"post {post_id} starts on {post.starts_on}: it cannot end on {day}",
+                    f"岗位 {post_id} 于 {post.starts_on} 开始，不能在 {day} 结束",
+                )
+            tx.end_post(post_id, day)
+            detail["person_id"] = post.person_id
+            detail["ends_on"] = day.isoformat()
+        return replace(post, ends_on=day)
+
+    def import_people(
+        self,
+        actor: Actor,
+        rows: Sequence[tuple[PersonEntry, Sequence[PostEntry]]],
+        *,
+        source: str = "",
+    ) -> list[Person]:
+        """File every person of ``rows`` with their posts, all in one transaction: any
+        refusal (a duplicate, an unknown post, a qualification) imports nothing. The
+        roster reader (:mod:`cmc_workflow.staff.roster`) reports a bad row by row and
+        column before it gets here."""
+        now = self.clock()
+        done: list[Person] = []
+        with self._change(actor, "staff.import", now) as (tx, detail):
+            detail["source"] = source
+            for entry, posts in rows:
+                row = checked_person(entry, now)
+                self._insert_person(tx, row)
+                written = [self._give_post(tx, row, p, now) for p in posts]
+                done.append(Person(row, tuple(written)))
+            detail["people"] = [p.person_id for p in done]
+            detail["posts"] = sum(len(p.posts) for p in done)
+        return done
+
+    # -- inside a change ---------------------------------------------------------------------
+    def _insert_person(self, tx: StoreTx, row: PersonRow) -> None:
+        if tx.person(row.person_id) is not None:
+            raise refused(
+                "E-STAFF-DUPLICATE",
+                f"{row.person_id} is already in the register: change them with "
+                "`staff post`/the API's update, or give the new person another id",
+                f"{row.person_id} 已在人员名册中：请修改该人员，或为新人员使用其他标识",
+            )
+        tx.insert_person(row)
+
+    def _require(self, tx: StoreTx, person_id: str) -> PersonRow:
+        row = tx.person(person_id)
+        if row is None:
+            raise refused(
+                "E-STAFF-UNKNOWN",
+                f"{person_id} is not in the register (add them first: `staff add`)",
+                f"{person_id} 不在人员名册中（请先用 `staff add` 登记）",
+            )
+        return row
+
+    def find_post(self, text: str) -> Post:
+        """The catalogue's post named ``text``, or ``E-STAFF-POST``."""
+        post = self.catalogue.find(text)
+        if post is None:
+            known = ", ".join(f"{p.id} ({p.zh})" for p in self.catalogue.posts.values())
+            raise refused(
+                "E-STAFF-POST",
+                f"there is no post {text!r}; posts: {known}",
+                f"没有名为 {text!r} 的岗位；可选岗位：{known}",
+            )
+        return post
+
+    def _give_post(
+        self, tx: StoreTx, person: PersonRow, entry: PostEntry, now: dt.datetime
+    ) -> PostRow:
+        post = self.find_post(entry.post)
+        if entry.role is not None and entry.role.strip() and entry.role.strip() != post.role:
+            raise refused(
+                "E-STAFF-ROLE",
+                f"the post {post.id} holds the role {post.role}, not {entry.role!r}",
+                f"{post.zh}对应的角色是 {post.role}，不是 {entry.role!r}",
+            )
+        why = qualification_problem(person, post)
+        if why is not None:
+            raise refused("E-STAFF-QUALIFICATION", *why)
+        starts = entry.starts_on or now.astimezone(BUSINESS_TZ).date()
+        if entry.ends_on is not None and entry.ends_on < starts:
+            raise refused(
+                "E-STAFF-DATES",
+                f"a post cannot end ({entry.ends_on}) before it starts ({starts})",
+                f"岗位的离岗日期（{entry.ends_on}）不能早于上岗日期（{starts}）",
+            )
+        new = NewPost(
+            person_id=person.person_id,
+            post=post.id,
+            role=post.role,
+            scope=checked_scope(entry.scope),
+            starts_on=starts,
+            ends_on=entry.ends_on,
+            created_at=now,
+        )
+        post_id = tx.insert_post(new)
+        return PostRow(id=post_id, **{k: getattr(new, k) for k in NewPost.__slots__})
+
+    @contextmanager
+    def _change(
+        self, actor: Actor, command: str, now: dt.datetime
+    ) -> Iterator[tuple[StoreTx, dict[str, Any]]]:
+        """One register change: its writes and its audit record in one transaction; a
+        refusal is audited in a transaction of its own and raised."""
+        who = inputs.admitted(actor)  # an id as a person reads it; never `system`
+        detail: dict[str, Any] = {}
+        try:
+            with self.store.write() as tx:
+                yield tx, detail
+                tx.insert_audit(_record(who, command, "accepted", now, detail))
+        except RegisterRefused as exc:
+            detail["reason_zh"] = exc.reason_zh
+            with self.store.write() as tx:
+                tx.insert_audit(
+                    _record(
+                        who, command, "refused", now, detail, rule=exc.rule, reason=exc.reason_en
+                    )
+                )
+            raise
+        except ConflictError as exc:  # a person filed by someone else meanwhile
+            raise refused(
+                "E-STAFF-DUPLICATE",
+                f"the register changed meanwhile ({exc}); nothing was written, try again",
+                "名册已被他人同时修改，未写入任何内容，请重试",
+            ) from exc
+        except StoreError:
+            raise
+
+
+def _record(
+    actor: Actor,
+    command: str,
+    outcome: str,
+    now: dt.datetime,
+    detail: Mapping[str, Any],
+    *,
+    rule: str | None = None,
+    reason: str | None = None,
+) -> AuditRecord:
+    return AuditRecord(
+        at=now,
+        actor=actor.id,
+        roles=sorted(actor.roles),
+        command=command,
+        workflow_id=None,
+        item_id=None,
+        trigger=None,
+        outcome=outcome,
+        rule=rule,
+        reason=reason,
+        detail=_plain(dict(detail)),
+    )
+
+
+def _audited_person(row: PersonRow) -> dict[str, Any]:
+    """A person as the audit detail holds them: contact addresses masked (SEC-3)."""
+    values = {
+        "name": row.name,
+        "employee_no": row.employee_no,
+        **{f: getattr(row, f) for f in contacts.FIELDS},
+        "education": row.education,
+        "experience_years": row.experience_years,
+        "joined_on": row.joined_on,
+    }
+    return contacts.masked_contacts(_plain(values))
+
+
+def _plain(value: Any) -> Any:
+    """Dates as ISO text, so that the audit detail is plain JSON."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def roles_of(posts: Iterable[PostRow], day: dt.date) -> frozenset[str]:
+    """The roles ``posts`` give on ``day``."""
+    return frozenset(p.role for p in posts if p.active_on(day))
