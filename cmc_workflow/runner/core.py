@@ -229,9 +229,7 @@ class Runner:
     def run_once(self) -> PassReport:
         """Do everything due now, then stop (a cron-driven host, ``cmc-workflow run
         --once``): the passes run on the calling thread, no clock is started."""
-        if self.state != "created":
-            raise RuntimeError(f"a runner starts once; this one is {self.state}")
-        self.state = "running"
+        self._begin()
         try:
             with self._busy:
                 return self.run_until_idle()
@@ -261,9 +259,16 @@ class Runner:
     # -- the clock -----------------------------------------------------------------------
     def start(self, *, loop: asyncio.AbstractEventLoop | None = None) -> Self:
         """Start the clock (on ``loop`` in an asyncio host) and plan a pass at once."""
+        self._begin()
+        self._heartbeat(PassReport())  # status shows the runner before its first pass
+        return self._start_clock(loop)
+
+    def _begin(self) -> None:
         if self.state != "created":
             raise RuntimeError(f"a runner starts once; this one is {self.state}")
         self.state = "running"
+
+    def _start_clock(self, loop: asyncio.AbstractEventLoop | None) -> Self:
         wakeups = self._wakeups = Wakeups(
             self._job,
             poll_interval=self.poll_interval,
@@ -340,14 +345,15 @@ class Runner:
         return finished
 
     def _record_stop(self) -> None:
+        self.state = "stopped"
         try:
             self.engine.flush_delivery_marks()
+            now = self.engine.clock()
             with self.engine.store.write() as tx:
-                tx.runner_stopped(self.runner, self.engine.clock())
+                tx.heartbeat(self.runner, self._host, os.getpid(), now, self._detail())
+                tx.runner_stopped(self.runner, now)
         except CmcWorkflowError as exc:  # the database is gone: nothing more to record
             log.warning("stop_not_recorded", error=str(exc))
-        finally:
-            self.state = "stopped"
 
     def __enter__(self) -> Self:
         return self.start()
@@ -361,7 +367,9 @@ class Runner:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        return self.start(loop=asyncio.get_running_loop())
+        self._begin()
+        await asyncio.to_thread(self._heartbeat, PassReport())  # never on the loop
+        return self._start_clock(asyncio.get_running_loop())
 
     async def __aexit__(
         self,
@@ -429,12 +437,14 @@ class Runner:
             }
         if self.state == "stopped":  # a pass that outlived a bounded stop: keep the stop
             return
-        detail = {
+        with self.engine.store.write() as tx:
+            tx.heartbeat(self.runner, self._host, os.getpid(), now, self._detail())
+
+    def _detail(self) -> dict[str, Any]:
+        return {
             "kind": self.kind,
             "state": self.state,
             "last_work": self._last,
             "poll_interval": self.poll_interval,
             "workflows": self.engine.workflows,
         }
-        with self.engine.store.write() as tx:
-            tx.heartbeat(self.runner, self._host, os.getpid(), now, detail)

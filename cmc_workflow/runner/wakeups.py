@@ -120,7 +120,11 @@ class Wakeups:
             worker = self._worker = Worker(max_workers=1, thread_name_prefix="cmc-runner")
 
             async def in_worker(reason: str) -> None:
-                await loop.run_in_executor(worker, job, reason)
+                try:
+                    running = loop.run_in_executor(worker, job, reason)
+                except RuntimeError:  # the worker is shut down: the runner is stopping
+                    return
+                await running
 
             self._job = in_worker
             self._scheduler = AsyncIOScheduler(
