@@ -35,6 +35,7 @@ import datetime as dt
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -125,6 +126,20 @@ class PassReport:
 
 
 E = TypeVar("E", bound=Extension)
+
+_RUNNING: weakref.WeakSet[Runner] = weakref.WeakSet()
+"""Runners whose clock runs in this process (to tell a forked child it has none)."""
+
+
+def _after_fork_in_child() -> None:
+    """A thread does not survive ``fork()``: a runner started before a server forked its
+    workers is dead in each of them. Say so, and let the child start its own."""
+    for runner in list(_RUNNING):
+        runner._lost_in_fork()
+    _RUNNING.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _find(extensions: Sequence[Extension], kind: type[E]) -> E | None:
@@ -279,6 +294,7 @@ class Runner:
             wakeups.every(job.name, job.every)
         self.reschedule()
         wakeups.start()
+        _RUNNING.add(self)
         wakeups.wake_at(self.engine.clock())
         log.info(
             f"{self._events}_started",
@@ -344,7 +360,24 @@ class Runner:
         log.info(f"{self._events}_stopped", runner=self.runner, kind=self.kind)
         return finished
 
+    def _lost_in_fork(self) -> None:
+        """In a forked child: the clock's thread stayed in the parent. This copy records
+        nothing (the parent's runner is alive and keeps its heartbeat row)."""
+        self.state = "stopped"
+        self._wakeups = None
+        self._busy = threading.Lock()  # a copy of a lock the parent's pass may have held
+        self._pass_lock = threading.Lock()
+        log.warning(
+            "runner_lost_in_fork",
+            runner=self.runner,
+            message="a runner does not survive fork(): open the engine and start its runner "
+            "in each worker after the fork (docs/how-to-embed.md)",
+            message_zh="运行器不会随 fork() 进入子进程：请在每个工作进程 fork 之后再打开引擎并启动"
+            "运行器（见 docs/how-to-embed.md）",
+        )
+
     def _record_stop(self) -> None:
+        _RUNNING.discard(self)
         self.state = "stopped"
         try:
             self.engine.flush_delivery_marks()

@@ -255,3 +255,42 @@ def test_stopping_a_host_that_never_started_its_clock(tmp_path: Path, workflows:
         again.stop()
     with pytest.raises(RuntimeError, match="starts once"):
         runner.start()
+
+
+FORKING = """\
+import os, sys
+from cmc_workflow import Engine
+
+engine = Engine.open(sys.argv[1], workflows=sys.argv[2])
+runner = engine.run_due_work().start()
+pid = os.fork()  # what gunicorn --preload does to an application that started a runner
+if pid == 0:
+    print("child", runner.state, flush=True)
+    again = engine.run_due_work()  # the child may start its own
+    print("child again", again.state, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", runner.state, flush=True)
+engine.close()
+"""
+
+
+def test_a_runner_started_before_a_fork_says_so_in_the_child(
+    tmp_path: Path, workflows: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fork.db'}"
+    Engine.open(url, workflows=workflows).close()
+    done = run(
+        [sys.executable, "-c", FORKING, url, str(workflows)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    said = done.stdout  # the log lines of the parent's runner thread come in between
+    assert "child stopped\n" in said  # its clock's thread stayed in the parent
+    assert "child again created\n" in said
+    assert "parent running\n" in said
+    assert "runner_lost_in_fork" in said
+    [beat] = status(url)["runners"]
+    assert beat["kind"] == "in-process"
+    assert beat["stopped_at"] is not None  # stopped by the parent's close, once
