@@ -329,22 +329,24 @@ class Runner:
 
     def stop(self, timeout: float | None = -1.0) -> bool:
         """Stop: no new pass starts, the pass under way finishes and commits (waiting at
-        most ``timeout`` seconds, default :attr:`stop_timeout`; None waits as long as it
-        takes), the pending delivery marks are written and the heartbeat says
+        most ``timeout`` seconds; negative, the default: :attr:`stop_timeout`; None: as
+        long as it takes), the pending delivery marks are written and the heartbeat says
         ``stopped``. Returns False when the pass under way did not finish in time: it goes
         on in its thread and commits or rolls back as a whole. Stopping twice is harmless.
         """
         if self.state == "stopped":
             return True
-        limit = self.stop_timeout if timeout == -1.0 else timeout
+        limit = self.stop_timeout if timeout is not None and timeout < 0 else timeout
+        served = self._wakeups is not None  # the clock ran: its stop is logged
         self._stop.set()
         self.state = "stopping"
-        log.info(f"{self._events}_stopping", runner=self.runner, kind=self.kind)
+        if served:
+            log.info(f"{self._events}_stopping", runner=self.runner, kind=self.kind)
         with self._control:
             self._closing = True
         if self._wakeups is not None:
             self._wakeups.shutdown(wait=False)
-        finished = self._busy.acquire(timeout=-1 if limit is None else max(limit, 0.0))
+        finished = self._busy.acquire(timeout=-1 if limit is None else limit)
         if not finished:
             log.warning(
                 f"{self._events}_stop_timeout",
@@ -357,7 +359,8 @@ class Runner:
         finally:
             if finished:
                 self._busy.release()
-        log.info(f"{self._events}_stopped", runner=self.runner, kind=self.kind)
+        if served:
+            log.info(f"{self._events}_stopped", runner=self.runner, kind=self.kind)
         return finished
 
     def _lost_in_fork(self) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from cmc_workflow import Engine, HandlerContext, HandlerRegistry
-from cmc_workflow.runner.core import Runner
+from cmc_workflow.runner.core import PeriodicJob, Runner
 from tests.helpers.processes import CAP, wait_until
 from tests.runner.test_inprocess import CLERK, TICKET, WARN_RULE
 
@@ -150,3 +151,28 @@ def test_an_asyncio_host_runs_the_passes_off_its_event_loop(
         assert row.detail["kind"] == "in-process"
         [warned] = [a for a in engine.audit_trail(item) if a["rule"] == WARN_RULE]
         assert 0 <= warned["detail"]["late_seconds"] < 4.0  # woken at the due time
+
+
+def test_periodic_jobs_run_between_passes_and_survive_their_errors(
+    tmp_path: Path, workflows: Path
+) -> None:
+    calls: list[bool] = []
+
+    def job() -> None:
+        calls.append(runner.exclusive().locked())  # a pass would hold this lock
+        if len(calls) == 1:
+            raise OSError("the backup disk is full")
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with Engine.open(url, workflows=workflows) as engine:
+        runner = Runner(engine, poll_interval=0.1, jobs=[PeriodicJob("backup", 0.1, job)])
+        with capture_logs() as logs, runner:
+            wait_until(lambda: len(calls) >= 3, "the job to run again after its error")
+        count = len(calls)
+        time.sleep(0.3)
+        assert len(calls) == count  # never once stopped
+    assert not any(calls)
+    failed = [e for e in logs if e["event"] == "job_failed"]
+    assert [e["job"] for e in failed] == ["backup"]
+    with pytest.raises(ValueError, match="clash"):
+        Runner(engine, jobs=[PeriodicJob("poll", 1, job)])
