@@ -1,3 +1,4 @@
+# Over 400 lines: one runner lifecycle (passes, clock, stop, fork) sharing its locks.
 """The runner: passes over due work, woken by this process's own APScheduler clock.
 
 One implementation for every host. The daemon (``cmc-workflow run``, :mod:`.daemon`)

@@ -1,4 +1,3 @@
-# Over 400 lines: one daemon lifecycle (passes, serving, hot reload, stop) sharing its locks.
 """The runner daemon: fires due timers, starts scheduled items, delivers the outbox.
 
 ``cmc-workflow run --db URL --workflows DIR [--policies DIR] [--calendars DIR] [--once]``
