@@ -36,6 +36,7 @@ import datetime as dt
 import os
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -341,13 +342,19 @@ class Runner:
         served = self._wakeups is not None  # the clock ran: its stop is logged
         self._stop.set()
         self.state = "stopping"
-        if served:
-            log.info(f"{self._events}_stopping", runner=self.runner, kind=self.kind)
         with self._control:
             self._closing = True
         if self._wakeups is not None:
             self._wakeups.shutdown(wait=False)
+        began = time.monotonic()
         finished = self._busy.acquire(timeout=-1 if limit is None else limit)
+        if served:  # logged once the pass under way is over: its own events come first
+            log.info(
+                f"{self._events}_stopping",
+                runner=self.runner,
+                kind=self.kind,
+                waited=round(time.monotonic() - began, 3),
+            )
         if not finished:
             log.warning(
                 f"{self._events}_stop_timeout",
