@@ -1,6 +1,7 @@
-"""``cmc-workflow status``: the health of the daemons.
+"""``cmc-workflow status``: the health of the runners (daemons and in-process runners).
 
-``cmc-workflow status --db URL`` shows the runners' heartbeats, the next due timers, the
+``cmc-workflow status --db URL`` shows the runners' heartbeats (each with its kind,
+``daemon`` or ``in-process``, and its host and pid), the next due timers, the
 lag of the oldest due timer, pending outbox rows, overdue and provisional clocks and each
 schedule's last and next occurrence; ``--max-lag SECONDS`` exits 1 when the daemons fall
 behind (for a health check). The daemon itself is :mod:`cmc_workflow.cli.run`, the
@@ -71,7 +72,8 @@ def status(
     max_lag: float | None,
     as_json: bool,
 ) -> None:
-    """Health of the daemons: heartbeats, next due timers, lag, outbox, clocks, schedules.
+    """Health of the runners (daemons and in-process): heartbeats, next due timers, lag,
+    outbox, clocks, schedules.
 
     Exits 0, or 1 with --max-lag when timers wait too long, 3 when the database fails.
     """
@@ -99,6 +101,7 @@ def status(
         "runners": [
             {
                 "runner": r.runner,
+                "kind": r.detail.get("kind", "daemon"),  # rows written before the kind: daemons
                 "host": r.host,
                 "pid": r.pid,
                 "started_at": r.started_at,
@@ -171,13 +174,15 @@ def status(
 
 
 def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
-    click.echo("Runners (daemons)")
+    click.echo("Runners (daemons and in-process) / 运行器（守护进程与应用内）")
     click.echo(
         table(
-            ["runner", "last heartbeat", "ago", "stopped", "last work"],
+            ["runner", "kind", "host:pid", "last heartbeat", "ago", "stopped", "last work"],
             [
                 [
                     r["runner"],
+                    r["kind"],
+                    f"{r['host']}:{r['pid']}",
                     when(r["heartbeat_at"], tz),
                     _span(r["seconds_since_heartbeat"]),
                     when(r["stopped_at"], tz),

@@ -19,7 +19,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.compiler import CompiledWorkflow
@@ -37,6 +37,9 @@ from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 from cmc_workflow.registry import Registry, check_handlers
 from cmc_workflow.staff.identity import AUTO, IdentitySource, chosen_source
 from cmc_workflow.store import OutboxRow, Store, StorePort, StoreTx
+
+if TYPE_CHECKING:  # the runner imports APScheduler: loaded only when a runner starts
+    from cmc_workflow.runner.core import Runner
 
 
 def system_clock() -> dt.datetime:
@@ -82,6 +85,7 @@ class Engine:
         )
         self._core = core
         self._store = store
+        self._runner: Runner | None = None
         if core.strict_handlers:
             check_handlers(workflows.values(), registry)
         for loaded in workflows.values():
@@ -147,6 +151,7 @@ class Engine:
         extensions: Sequence[Extension] = (),
         calendar: WorkingCalendar | None = None,
         identity: IdentitySource | str | None = AUTO,
+        run_due_work: bool = False,
     ) -> Engine:
         """Open the database at ``url`` and load the definitions under ``workflows``.
 
@@ -168,6 +173,10 @@ class Engine:
         :class:`~cmc_workflow.staff.IdentitySource` of the host's (LDAP, an HR system)
         replaces it; None leaves identity to the host, as before the register existed
         (docs/how-to-register.md).
+
+        With ``run_due_work`` the engine runs its own due work in this process, as the
+        daemon would (:meth:`run_due_work`, on a thread of its own, with its defaults), until
+        :meth:`close`. Start it after a server forks its workers (docs/how-to-embed.md).
         """
         paths: list[str | Path] = (
             [workflows] if isinstance(workflows, str | Path) else list(workflows)
@@ -180,7 +189,7 @@ class Engine:
         def opened() -> Store:
             return Store.open(url, migrate=migrate)
 
-        return assemble(
+        engine = assemble(
             opened,
             loaded,
             clock=clock,
@@ -191,13 +200,67 @@ class Engine:
             calendar=calendar,
             identity=identity,
         )
+        if run_due_work:
+            try:
+                engine.run_due_work().start()
+            except BaseException:
+                engine.close()
+                raise
+        return engine
 
     def close(self) -> None:
-        """Write the pending delivery marks, then release the database connections."""
+        """Stop this engine's runner (if one runs: :meth:`Runner.stop
+        <cmc_workflow.runner.core.Runner.stop>`), write the pending delivery marks, then
+        release the database connections."""
         try:
-            self._core.marks.close()
+            if self._runner is not None:
+                self._runner.stop()
         finally:
-            self._core.store.close()
+            try:
+                self._core.marks.close()
+            finally:
+                self._core.store.close()
+
+    # -- running due work in this process ------------------------------------------------
+    def run_due_work(
+        self,
+        *,
+        poll_interval: float = 5.0,
+        batch: int = 500,
+        stop_timeout: float | None = 30.0,
+    ) -> Runner:
+        """A runner of this engine's due work in this process: the daemon's passes
+        (timers, schedules, outbox), wake-ups and heartbeat (kind ``in-process``), with
+        the schedules this engine loaded. Start it with ``with engine.run_due_work():``
+        (its clock on a thread of its own) or ``async with engine.run_due_work():`` (on the running
+        event loop, each pass in a worker thread); leaving the block, or :meth:`close`,
+        stops it (the pass under way finishes, within ``stop_timeout`` seconds).
+
+        ``poll_interval`` bounds how late work armed by other processes is noticed;
+        ``batch`` bounds the timers (and outbox rows) handled per pass. One engine has
+        at most one runner; any number of processes may each run one on one database
+        (every timer is claimed in the database, so each fires once). Raises
+        :class:`~cmc_workflow.errors.DatabaseReadOnly` on a read-only database, and
+        :class:`RuntimeError` when this engine already has a runner that is not stopped.
+        """
+        from cmc_workflow.runner.core import Runner  # APScheduler only for hosts that run
+
+        if self._runner is not None and self._runner.state != "stopped":
+            raise RuntimeError(
+                f"this engine already has a runner ({self._runner.state}); stop it first"
+            )
+        self._runner = Runner(
+            self,
+            poll_interval=poll_interval,
+            batch=batch,
+            stop_timeout=stop_timeout,
+        )
+        return self._runner
+
+    def flush_delivery_marks(self) -> None:
+        """Write the marks of delivered outbox rows that wait for this engine's next write
+        (a runner that stops writes them)."""
+        self._core.marks.flush()
 
     def __enter__(self) -> Self:
         return self

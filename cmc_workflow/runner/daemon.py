@@ -1,4 +1,3 @@
-# Over 400 lines: one daemon lifecycle (passes, serving, hot reload, stop) sharing its locks.
 """The runner daemon: fires due timers, starts scheduled items, delivers the outbox.
 
 ``cmc-workflow run --db URL --workflows DIR [--policies DIR] [--calendars DIR] [--once]``
@@ -6,13 +5,16 @@
 
     created -> running -> stopping -> stopped
 
-Each *pass* calls :meth:`Engine.run_due`: the SLA clocks' due timers (:class:`Clocks`),
-the schedules' due occurrences (:class:`Schedules`), then the outbox; passes repeat while
-they find work. APScheduler 3 is only this process's clock (:mod:`.wakeups`):
-it wakes the daemon at the next due time, every poll interval, and at each schedule's
-occurrences. Any number of daemons may share one database: every timer and occurrence is
-claimed in the database, never in memory, so each fires once; a daemon that dies mid-pass
-loses only its open transaction, which rolls back.
+The passes, the wake-ups, the heartbeat and the clean stop are the
+:class:`~cmc_workflow.runner.core.Runner`'s, the same one an application runs in-process
+(``Engine.open(..., run_due_work=True)``): each *pass* calls :meth:`Engine.run_due` (the
+SLA clocks' due timers, the schedules' due occurrences, then the outbox), and APScheduler 3
+is only this process's clock (:mod:`.wakeups`). Any number of daemons and in-process
+runners may share one database: every timer and occurrence is claimed in the database,
+never in memory, so each fires once; a daemon that dies mid-pass loses only its open
+transaction, which rolls back. What is the daemon's own: the definitions and calendars
+read from files and their hot reload, signals, exit codes, and its periodic jobs
+(:meth:`Daemon.jobs`).
 
 Hot reload: every ``reload_interval`` seconds the daemon compares the modification times
 of the definition files and of ``calendars/``; on a change it loads everything again. A
@@ -38,20 +40,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import structlog
 
 from cmc_workflow import _signals
 from cmc_workflow.backup.schedule import ScheduledBackup
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
-from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine, system_clock
 from cmc_workflow.errors import (
-    CmcWorkflowError,
-    ConflictError,
     DatabaseReadOnly,
     DefinitionError,
     Problem,
@@ -61,7 +59,8 @@ from cmc_workflow.exits import Exit
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import iter_yaml_files, load_paths
 from cmc_workflow.runner.assemble import load_definitions, open_engine
-from cmc_workflow.runner.wakeups import BackupTrigger, Wakeups
+from cmc_workflow.runner.core import DAEMON, PassReport, PeriodicJob, Runner
+from cmc_workflow.runner.wakeups import BACKUP_JOB, RELOAD_JOB, BackupTrigger
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Schedule
@@ -110,29 +109,6 @@ class DaemonConfig:
         return [*self.workflows, *self.policies]
 
 
-@dataclass(frozen=True, slots=True)
-class PassReport:
-    """What passes did: timers and occurrences handled, outbox rows delivered or failed."""
-
-    due_work: int = 0
-    delivered: int = 0
-    failed: int = 0
-    passes: int = 0
-
-    @property
-    def idle(self) -> bool:
-        """True when nothing was due."""
-        return self.due_work == 0 and self.delivered == 0 and self.failed == 0
-
-    def __add__(self, other: PassReport) -> PassReport:
-        return PassReport(
-            self.due_work + other.due_work,
-            self.delivered + other.delivered,
-            self.failed + other.failed,
-            self.passes + other.passes,
-        )
-
-
 def load_calendar(config: DaemonConfig) -> WorkingCalendar:
     """The working-day calendar of ``config`` (official data plus ``calendars/`` files)."""
     if config.calendars is None:
@@ -176,7 +152,13 @@ def _signature(paths: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
 
 
 class Daemon:
-    """One runner process: passes over due work, woken by its own APScheduler clock."""
+    """One runner process: the daemon-only parts (definitions and calendars from files,
+    their hot reload, signals, exit codes) around the :class:`~.core.Runner` that does
+    the passes, the wake-ups, the heartbeat and the clean stop.
+
+    Periodic jobs (:attr:`jobs`) run on the runner's worker thread, never during a pass:
+    a new one is one more :class:`~.core.PeriodicJob` in that list.
+    """
 
     def __init__(
         self,
@@ -187,82 +169,61 @@ class Daemon:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.state = "created"
         self.engine, self.clocks, self.schedules = build_engine(config, clock=clock)
         if self.engine.store.read_only:  # every pass writes: refuse now (exit 3), not
             self.engine.close()  # fail each pass forever
             raise DatabaseReadOnly("a daemon writes timers, items and heartbeats")
-        self._stop = stop if stop is not None else threading.Event()
-        self._pass_lock = threading.Lock()
         self._definitions = _signature(config.definition_paths)
         self._calendars = _signature([config.calendars]) if config.calendars else ()
-        self._wakeups: Wakeups | None = None
-        # jobs call the scheduler (to move the wake-up) under this lock, and never once
-        # closing is set: APScheduler's shutdown holds its job-store lock while it waits
-        # for the running job, so a job calling it then would deadlock the stop
-        self._control = threading.Lock()
-        self._closing = False
-        self._host = socket.gethostname()
-        self._last: dict[str, Any] = {}
-        self._calendar_checked: dt.date | None = None
+        self.core = Runner(
+            self.engine,
+            kind=DAEMON,
+            poll_interval=config.poll_interval,
+            batch=config.batch,
+            jobs=self.jobs(),
+            stop_timeout=None,  # a second signal is the operator's bound (exit 130)
+            timezone=config.settings.timezone,
+            stop=stop,
+            describe={"db": _safe_url(config.db)},
+        )
+
+    def jobs(self) -> list[PeriodicJob]:
+        """The daemon's periodic jobs besides its passes (each at its own interval)."""
+        jobs = [PeriodicJob(RELOAD_JOB, self.config.reload_interval, self._reload_job)]
+        if (backup := self.config.backup) is not None:  # on a worker of its own: passes go on
+            trigger = BackupTrigger(backup.next_due(self.clock()), backup.every.next_after)
+            jobs.append(PeriodicJob(BACKUP_JOB, None, backup.take, trigger, own_worker=True))
+        return jobs
 
     @property
     def runner(self) -> str:
         """This daemon's name in the database (claims, heartbeats)."""
         return self.engine.runner
 
+    @property
+    def state(self) -> str:
+        """``created``, ``running``, ``stopping`` or ``stopped``."""
+        return self.core.state
+
     # -- passes ------------------------------------------------------------------------------
     def run_pass(self) -> PassReport:
         """One pass over due work (timers, occurrences, outbox); one pass at a time."""
-        with self._pass_lock:
-            report = self.engine.run_due(limit=self.config.batch)
-            done = PassReport(report.extensions, report.delivered, report.failed, 1)
-            if not done.idle:
-                log.info(
-                    "pass",
-                    due_work=done.due_work,
-                    delivered=done.delivered,
-                    failed=done.failed,
-                )
-            self._heartbeat(done)
-            self._warn_next_year()
-            return done
-
-    def _warn_next_year(self) -> None:
-        """Once a day, from November on: log when next year has no calendar data yet."""
-        calendar = self.clocks.calendar
-        today = self.clock().astimezone(calendar.settings.tz).date()
-        if today == self._calendar_checked:
-            return
-        self._calendar_checked = today
-        missing = calendar.missing_next_year(today)
-        if missing is not None:
-            english, chinese = next_year_warning(missing)
-            log.warning(
-                "calendar_next_year_missing", year=missing, message=english, message_zh=chinese
-            )
+        return self.core.run_pass()
 
     def run_until_idle(self, max_passes: int = 10_000) -> PassReport:
         """Passes until one finds nothing due (or the daemon is asked to stop)."""
-        total = PassReport()
-        for _ in range(max_passes):
-            done = self.run_pass()
-            total += done
-            if done.idle or self._stop.is_set():
-                break
-        return total
+        return self.core.run_until_idle(max_passes)
 
     def run_once(self) -> PassReport:
         """The ``--once`` mode: do everything due now, then stop (for cron-driven setups)."""
-        self.state = "running"
-        self._bind()
+        self.core.bind()
         log.info("daemon_once", runner=self.runner, db=_safe_url(self.config.db))
         try:
-            total = self.run_until_idle()
+            total = self.core.run_once()
             if self.config.backup is not None and self.config.backup.is_due(self.clock()):
                 self.config.backup.take()
         finally:
-            self._finish()
+            self.engine.close()
         log.info(
             "daemon_once_done",
             due_work=total.due_work,
@@ -275,87 +236,37 @@ class Daemon:
     # -- serving -------------------------------------------------------------------------------
     def serve(self) -> int:
         """Run until :meth:`stop`; returns the exit code (0)."""
-        self.state = "running"
-        self._bind()
-        wakeups = self._wakeups = Wakeups(
-            self._job,
-            poll_interval=self.config.poll_interval,
-            reload_interval=self.config.reload_interval,
-            timezone=self.config.settings.timezone,
-        )
-        wakeups.set_schedules(self.schedules.schedules, lambda: self.clocks.calendar)
-        if (backup := self.config.backup) is not None:
-            first = backup.next_due(self.clock())
-            wakeups.set_backup(BackupTrigger(first, backup.every.next_after))
-        wakeups.start()
-        wakeups.wake_at(self.clock())
-        log.info(
-            "daemon_started",
-            runner=self.runner,
-            db=_safe_url(self.config.db),
-            workflows=self.engine.workflows,
-            schedules=[s.id for s in self.schedules.schedules],
-            poll_interval=self.config.poll_interval,
-        )
-        while not self._stop.wait(timeout=1.0):
-            pass  # the main thread only waits for a signal; the clock's thread works
-        self.state = "stopping"
-        log.info("daemon_stopping", runner=self.runner)
-        with self._control:
-            self._closing = True
-        wakeups.shutdown(wait=True)  # the pass under way finishes and commits
-        self._finish()
-        log.info("daemon_stopped", runner=self.runner)
+        self.core.bind()
+        self.core.start()
+        try:
+            while not self.core.wait_stop(1.0):
+                pass  # the main thread only waits for a signal; the clock's thread works
+            self.core.stop()  # the pass under way finishes and commits
+        finally:
+            self.engine.close()
         return EXIT_OK
 
     def stop(self) -> None:
         """Ask the daemon to stop after the pass under way (safe from signal handlers)."""
-        self._stop.set()
+        self.core.ask_stop()
 
     @property
     def stopping(self) -> bool:
         """True once :meth:`stop` was called."""
-        return self._stop.is_set()
-
-    def _job(self, reason: str) -> None:
-        """What every APScheduler job runs, on the scheduler's single worker thread."""
-        if self._stop.is_set():
-            return
-        self._bind(wake=reason)  # contextvars do not flow into the pool's thread
-        if reason == "backup" and self.config.backup is not None:
-            self.config.backup.take()  # on its own worker; a failure is logged
-            return
-        if reason == "reload":
-            try:
-                self.reload_if_changed()
-            except Exception:  # whatever a file did, the running versions stay in force
-                log.exception(
-                    "reload_refused",
-                    what="definitions",
-                    problems=[],
-                    kept="the running versions stay in force",
-                )
-            return
-        try:
-            self.run_until_idle()
-            self._plan_wakeup()
-        except ConflictError as exc:  # lost a race (or a deadlock) to another runner
-            log.warning("pass_conflict", error=str(exc), retry="at the next wake-up")
-            self._plan_wakeup()  # the work is still due: wake again at once
-        except CmcWorkflowError as exc:
-            log.error("pass_failed", error=str(exc), error_type=type(exc).__name__)
-        except Exception:  # a bug must not stop the clock; log it with its traceback
-            log.exception("pass_crashed")
-
-    def _plan_wakeup(self) -> None:
-        now = self.clock()
-        candidates = [self.clocks.next_due(), self.schedules.next_due(now)]
-        due = [c for c in candidates if c is not None]
-        with self._control:
-            if self._wakeups is not None and not self._closing:
-                self._wakeups.wake_at(max(min(due), now) if due else None)
+        return self.core.stopping
 
     # -- hot reload ------------------------------------------------------------------------------
+    def _reload_job(self) -> None:
+        try:
+            self.reload_if_changed()
+        except Exception:  # whatever a file did, the running versions stay in force
+            log.exception(
+                "reload_refused",
+                what="definitions",
+                problems=[],
+                kept="the running versions stay in force",
+            )
+
     def reload_if_changed(self) -> bool:
         """Load the definitions (and calendars) again if a file changed; True when a new
         set is in force. Problems are logged and the running versions stay in force."""
@@ -380,16 +291,14 @@ class Daemon:
         if problems:
             _log_refused("definitions", problems)
             return False
-        with self._pass_lock:
+        with self.core.exclusive():
             try:
                 changed = self.engine.reload(loaded.workflows)
             except DefinitionError as exc:
                 _log_refused("definitions", exc.problems)
                 return False
             self.schedules.replace(schedules)
-        with self._control:
-            if self._wakeups is not None and not self._closing:
-                self._wakeups.set_schedules(self.schedules.schedules, lambda: self.clocks.calendar)
+        self.core.reschedule()
         log.info(
             "reloaded",
             changed=changed,
@@ -403,7 +312,7 @@ class Daemon:
         except DefinitionError as exc:
             _log_refused("calendars", exc.problems)
             return False
-        with self._pass_lock:
+        with self.core.exclusive():
             self.clocks.set_calendar(calendar)
             self.schedules.replace(self.schedules.schedules, calendar)
             recomputed = self.clocks.recompute_provisional()
@@ -411,37 +320,12 @@ class Daemon:
         return True
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def _bind(self, **extra: str) -> None:
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(runner=self.runner, **extra)
-
-    def _heartbeat(self, done: PassReport) -> None:
-        now = self.clock()
-        if not done.idle:
-            self._last = {
-                "at": now.astimezone(dt.UTC).isoformat(),
-                "due_work": done.due_work,
-                "delivered": done.delivered,
-                "failed": done.failed,
-            }
-        detail = {
-            "state": self.state,
-            "last_work": self._last,
-            "poll_interval": self.config.poll_interval,
-            "workflows": self.engine.workflows,
-        }
-        with self.engine.store.write() as tx:
-            tx.heartbeat(self.runner, self._host, os.getpid(), now, detail)
-
     def _finish(self) -> None:
+        """Record the stop (a daemon stopped before it served) and close the engine."""
         try:
-            with self.engine.store.write() as tx:
-                tx.runner_stopped(self.runner, self.clock())
-        except CmcWorkflowError as exc:  # the database is gone: nothing more to record
-            log.warning("stop_not_recorded", error=str(exc))
+            self.core.stop(timeout=None)
         finally:
             self.engine.close()
-            self.state = "stopped"
 
 
 def _log_refused(what: str, problems: Sequence[Problem]) -> None:

@@ -1,10 +1,14 @@
 """APScheduler 3 as each process's clock: wake-ups, polls and periodic schedules.
 
 ARCHITECTURE decision 7: durable time lives in our own tables (timers, schedule
-occurrences); APScheduler only tells *this* process when to look. Each daemon runs its own
-:class:`~apscheduler.schedulers.background.BackgroundScheduler` with an in-memory job store
-(never a shared one: two schedulers on one store run jobs twice) and one worker thread, so
-the daemon's passes never overlap. Its jobs carry no state and decide nothing: a job
+occurrences); APScheduler only tells *this* process when to look. Each runner (the daemon
+or a runner inside a host application, :mod:`.core`) runs its own scheduler with an
+in-memory job store (never a shared one: two schedulers on one store run jobs twice) and
+one worker thread, so its passes never overlap: a
+:class:`~apscheduler.schedulers.background.BackgroundScheduler` in threaded hosts, an
+:class:`~apscheduler.schedulers.asyncio.AsyncIOScheduler` on an asyncio host's event loop,
+whose jobs hand the pass to the same single worker thread (the loop never waits on the
+database). Its jobs carry no state and decide nothing: a job
 firing late, twice, or not at all only delays a pass; the database says what is due.
 
 Jobs:
@@ -13,7 +17,8 @@ Jobs:
   are found within one interval;
 - ``wake``: one date job at the next known due time (earliest timer or occurrence), moved
   after every pass, so a timer fires on time without a fast poll;
-- ``reload`` every ``reload_interval`` seconds: the daemon's hot reload check;
+- ``reload`` every ``reload_interval`` seconds: the daemon's hot reload check; any other
+  periodic job of the runner is added the same way (:meth:`Wakeups.every`);
 - ``schedule:<id>`` per periodic schedule, at its occurrences, computed by the schedule's
   own rules (:class:`ScheduleTrigger`): cron, every N months from an anchor, the last
   working day of the month. Decision 8's cron pitfalls are refused where schedules load;
@@ -26,15 +31,19 @@ the daemon binds it inside each job.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor as Worker
 from typing import Any
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -106,7 +115,9 @@ class _ToStructlog(logging.Handler):
 class Wakeups:
     """This process's clock: an APScheduler 3 scheduler that calls ``job`` when to look.
 
-    ``job`` runs on the scheduler's single worker thread with the reason it woke.
+    ``job`` runs on the scheduler's single worker thread with the reason it woke. With
+    ``loop`` (an asyncio host's event loop) the scheduler is APScheduler's asyncio one and
+    each job hands ``job`` to a worker thread of its own, one at a time.
     """
 
     def __init__(
@@ -116,17 +127,36 @@ class Wakeups:
         poll_interval: float,
         reload_interval: float | None = None,
         timezone: str = BUSINESS_TIMEZONE,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self._job = job
-        self._scheduler = BackgroundScheduler(
-            jobstores={"default": MemoryJobStore()},
-            executors={
-                "default": ThreadPoolExecutor(max_workers=1),
-                BACKUP_JOB: ThreadPoolExecutor(max_workers=1),
-            },
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=timezone,
-        )
+        self._job: Callable[[str], Any] = job
+        defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        self._worker: Worker | None = None
+        self._scheduler: BaseScheduler
+        if loop is None:
+            self._scheduler = BackgroundScheduler(
+                jobstores={"default": MemoryJobStore()},
+                executors={"default": ThreadPoolExecutor(max_workers=1)},
+                job_defaults=defaults,
+                timezone=timezone,
+            )
+        else:
+            worker = self._worker = Worker(max_workers=1, thread_name_prefix="cmc-runner")
+
+            async def in_worker(reason: str) -> None:
+                try:
+                    running = loop.run_in_executor(worker, job, reason)
+                except RuntimeError:  # the worker is shut down: the runner is stopping
+                    return
+                await running
+
+            self._job = in_worker
+            self._scheduler = AsyncIOScheduler(
+                jobstores={"default": MemoryJobStore()},
+                job_defaults=defaults,
+                timezone=timezone,
+                event_loop=loop,
+            )
         self._schedule_jobs: set[str] = set()
         apscheduler_log = logging.getLogger("apscheduler")
         if not any(isinstance(h, _ToStructlog) for h in apscheduler_log.handlers):
@@ -148,14 +178,21 @@ class Wakeups:
             **options,
         )
 
+    def every(self, name: str, seconds: float) -> None:
+        """Call the job with ``name`` every ``seconds`` (a periodic job of the runner)."""
+        self._add(name, IntervalTrigger(seconds=seconds))
+
     def start(self) -> None:
-        """Start the clock's thread."""
+        """Start the clock (its thread, or its timer on the event loop)."""
         self._scheduler.start()
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop the clock; with ``wait`` the job running now finishes first."""
+        """Stop the clock; with ``wait`` the job running now finishes first (in threaded
+        hosts; an asyncio host's worker is left to finish on its own)."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
+            self._scheduler.shutdown(wait=wait and self._worker is None)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
 
     def wake_at(self, when: dt.datetime | None) -> None:
         """Run a pass at ``when`` (at once if it is past); None drops the wake-up."""
@@ -165,9 +202,14 @@ class Wakeups:
             return
         self._add(WAKE_JOB, DateTrigger(run_date=when))
 
-    def set_backup(self, trigger: BackupTrigger) -> None:
-        """The scheduled backup, on its own worker (passes go on while it copies)."""
-        self._add(BACKUP_JOB, trigger, executor=BACKUP_JOB)
+    def at(self, name: str, trigger: Any, *, own_worker: bool = False) -> None:
+        """Call the job with ``name`` at the times of ``trigger``; with ``own_worker`` on a
+        worker thread of its own (threaded clocks; an asyncio host's jobs share its worker)."""
+        if own_worker and self._worker is None:
+            self._scheduler.add_executor(ThreadPoolExecutor(max_workers=1), alias=name)
+            self._add(name, trigger, executor=name)
+        else:
+            self._add(name, trigger)
 
     def set_schedules(
         self, schedules: Iterable[Schedule], calendar: Callable[[], WorkingCalendar]
