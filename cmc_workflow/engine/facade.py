@@ -29,6 +29,7 @@ from cmc_workflow.engine.assembly import runtime_extensions
 from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.engine.context import Clock, Core
 from cmc_workflow.engine.delivery import RunReport
+from cmc_workflow.engine.queries import ItemPage
 from cmc_workflow.engine.runtime import EngineRuntime
 from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
@@ -317,6 +318,68 @@ class Engine:
         there are compared as a person reads their ids (``Wang`` is ``wang``).
         """
         return queries.inbox(self._core, actor)
+
+    def query(
+        self,
+        *,
+        actor: Actor | None = None,
+        workflow: str | None = None,
+        states: Sequence[str] = (),
+        assignee: str | None = None,
+        role: str | None = None,
+        open: bool | None = None,
+        overdue: bool = False,
+        due_before: dt.datetime | None = None,
+        sla: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        created_from: dt.datetime | None = None,
+        created_until: dt.datetime | None = None,
+        updated_from: dt.datetime | None = None,
+        updated_until: dt.datetime | None = None,
+        title: str | None = None,
+        parent_id: int | None = None,
+        sort: str = "created_at",
+        descending: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ItemPage:
+        """Find items: every filter given must hold; one sorted page and the cursor of the
+        next (``page.next_cursor``, None on the last page; pass it back with the same sort).
+
+        ``workflow`` and ``states`` name where items are; ``role`` the open items resting
+        where that role may fire something (its queue); ``assignee`` the open items whose
+        state's assignee field names that person (as typed or as :func:`normal_id` reads
+        it); ``overdue`` a running SLA clock past due now, ``due_before`` one due before
+        that time; ``sla`` one of ``running``, ``paused``, ``warned``, ``breached``,
+        ``met``; ``data`` equality of top-level data fields (JSON: ``"1"`` is not ``1``);
+        ``created_*``/``updated_*`` half-open ranges ``from <= t < until``; ``title`` text
+        in the ``title`` field (ASCII case ignored). ``sort`` is ``created_at``,
+        ``updated_at`` or ``id`` (then by id). With ``actor``, the actor is admitted as a
+        command's would be and items the extensions hide from them are left out (a page
+        may then hold fewer than ``limit``). Bad input raises :class:`InputInvalid`."""
+        return queries.query(
+            self._core,
+            actor,
+            workflow=workflow,
+            states=states,
+            assignee=assignee,
+            role=role,
+            open=open,
+            overdue=overdue,
+            due_before=due_before,
+            sla=sla,
+            data=data,
+            created_from=created_from,
+            created_until=created_until,
+            updated_from=updated_from,
+            updated_until=updated_until,
+            title=title,
+            parent_id=parent_id,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def outbox(self, item_id: int) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's

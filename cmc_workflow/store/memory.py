@@ -29,6 +29,7 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
+from cmc_workflow.store.memory_finding import MemoryFinding
 from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
 from cmc_workflow.store.memory_time import MemoryTimeQueries
 from cmc_workflow.store.port import (
@@ -68,6 +69,7 @@ class MemoryStore:
             "schedule_runs",
             "schedule_cursors",
             "runners",
+            "api_tokens",
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -125,7 +127,7 @@ def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
 
-class MemoryTx(MemoryTimeQueries):
+class MemoryTx(MemoryTimeQueries, MemoryFinding):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 

@@ -23,6 +23,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeVar
 
+from cmc_workflow.store.finding import ItemFilter, NewToken, TokenRow
+
 # -- statuses ---------------------------------------------------------------------------
 # timers
 PENDING = "pending"
@@ -842,6 +844,32 @@ class StoreTx(Protocol):
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
         """Every item of ``workflow_id`` with its state and data, oldest first."""
+        ...
+
+    # the query API and its tokens (store/finding.py documents the semantics)
+    def find_items(self, query: ItemFilter) -> list[ItemRow]:
+        """The items ``query`` selects, sorted, after its keyset position, at most its
+        limit."""
+        ...
+
+    def insert_token(self, values: NewToken) -> None:
+        """Store an API token (its secret's hash); a key stored already is a conflict."""
+        ...
+
+    def token(self, key: str) -> TokenRow | None:
+        """The API token with public key ``key``, revoked or not."""
+        ...
+
+    def tokens(self, system: str | None = None) -> list[TokenRow]:
+        """Every API token (of ``system``), oldest first."""
+        ...
+
+    def revoke_token(self, key: str, now: dt.datetime) -> bool:
+        """Revoke a token; False when there is none or it was revoked already."""
+        ...
+
+    def token_used(self, key: str, now: dt.datetime) -> None:
+        """Note that a token was used at ``now``."""
         ...
 
     # nesting
