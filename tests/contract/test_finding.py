@@ -152,7 +152,7 @@ def test_filter_refuses_what_it_cannot_answer() -> None:
     with pytest.raises(ValueError, match="limit"):
         ItemFilter(limit=0)
     with pytest.raises(ValueError, match="aware"):
-        ItemFilter(created_from=dt.datetime(2026, 1, 1))  # noqa: DTZ001 - the naive time refused
+        ItemFilter(created_from=dt.datetime(2026, 1, 1))
 
 
 def test_tokens_are_stored_listed_revoked(store: StorePort) -> None:
