@@ -3,13 +3,15 @@ sign-ins (per client address).
 
 :class:`BodyLimit` is a plain ASGI middleware: a request whose ``Content-Length`` exceeds
 the limit is answered 413 before a byte of its body is read; a body sent in chunks is
-counted as it arrives and cut off at the limit (413 as well, the route never runs).
+counted as it arrives and cut off at the limit (413 as well, the route never runs:
+whatever the framework answers to the cut-off body is replaced by the 413).
 :class:`FailureLimiter` counts failed authentications per client address in a sliding
 window; past the limit the address is answered 429 until the window has moved on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -59,27 +61,30 @@ class BodyLimit:
                     return
         seen = 0
         started = False
+        exceeded = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if exceeded:  # the application's answer to a body cut off is replaced
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
+        # a framework may also catch it and answer 400: that answer is replaced below
+        with contextlib.suppress(BodyTooLarge):
             await self.app(scope, counted, tracked)
-        except BodyTooLarge:
-            if started:
-                raise
+        if exceeded and not started:
             await self.too_large(scope, self.limit)(scope, receive, send)
 
 
