@@ -235,6 +235,9 @@ def create_app(
 
     app = FastAPI(
         title="cmc-workflow",
+        # no Swagger UI or ReDoc pages: they load their scripts from a CDN at run time
+        docs_url=None,
+        redoc_url=None,
         summary="工作流引擎 HTTP 接口 · The HTTP API of the cmc-workflow engine",
         version="1",
         description=(
