@@ -128,14 +128,14 @@ class SqlFinding:
             where.append(items.c.closed_at.is_(None) if q.open else items.c.closed_at.is_not(None))
         if q.parent_id is not None:
             where.append(items.c.parent_id == q.parent_id)
+        # the items of the clocks due, found through ix_clocks_status_due (an EXISTS per
+        # item made SQLite walk that index once per item: 6.7 s at 100,000 items, against
+        # 0.07-0.2 s)
         if q.due_before is not None:
-            where.append(
-                exists().where(
-                    clocks.c.item_id == items.c.id,
-                    clocks.c.status == "running",
-                    clocks.c.due_at < q.due_before,
-                )
+            due = select(clocks.c.item_id).where(
+                clocks.c.status == "running", clocks.c.due_at < q.due_before
             )
+            where.append(items.c.id.in_(due))
         if q.sla is not None:
             where.append(exists().where(clocks.c.item_id == items.c.id, _sla(q.sla)))
         for name, value in q.data:

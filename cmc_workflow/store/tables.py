@@ -140,6 +140,7 @@ items = Table(
     Index("ix_items_created", "created_at", "id"),
     Index("ix_items_updated", "updated_at", "id"),
     Index("ix_items_workflow_created", "workflow_id", "created_at", "id"),
+    Index("ix_items_open_created", "closed_at", "created_at", "id"),
 )
 # JSON equality of data fields (``data @> {...}``) on PostgreSQL only: SQLite has no index
 # over a whole JSON document (migration 0011)

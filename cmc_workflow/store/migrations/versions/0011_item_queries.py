@@ -4,12 +4,12 @@ Revision ID: 0011
 Revises: 0007
 Create Date: 2026-12-02
 
-The query API (``Engine.query``, ``GET /items``) pages through items sorted by creation or
-update time with a keyset ``(time, id)``: two indexes serve it, and a third the usual
-"this workflow, newest first". On PostgreSQL a GIN index (``jsonb_path_ops``) serves
-equality on data fields (``data @> {...}``); SQLite has no index over a whole JSON
-document. ``api_tokens`` holds the tokens of the HTTP API: the SHA-256 of each secret,
-never the secret.
+The query API (``Engine.query``, ``GET /v1/items``) pages through items sorted by
+creation or update time with a keyset ``(time, id)``: two indexes serve it, a third the
+usual "this workflow, newest first", a fourth the open items (queues, assignees) in
+order. On PostgreSQL a GIN index (``jsonb_path_ops``) serves equality on data fields
+(``data @> {...}``); SQLite has no index over a whole JSON document. ``api_tokens``
+holds the tokens of the HTTP API: the SHA-256 of each secret, never the secret.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def upgrade() -> None:
     op.create_index("ix_items_updated", "items", ["updated_at", "id"], unique=False)
     op.create_index(
         "ix_items_workflow_created", "items", ["workflow_id", "created_at", "id"], unique=False
+    )
+    op.create_index(
+        "ix_items_open_created", "items", ["closed_at", "created_at", "id"], unique=False
     )
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
@@ -63,6 +66,7 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_items_data", table_name="items")
+    op.drop_index("ix_items_open_created", table_name="items")
     op.drop_index("ix_items_workflow_created", table_name="items")
     op.drop_index("ix_items_updated", table_name="items")
     op.drop_index("ix_items_created", table_name="items")
