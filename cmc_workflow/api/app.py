@@ -40,7 +40,7 @@ from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
 from cmc_workflow.model import Actor, Item
-from cmc_workflow.store.finding import TokenRow
+from cmc_workflow.store.port import TokenRow
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiProblem", "Caller", "create_app", "etag"]
 

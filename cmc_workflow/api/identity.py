@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 from cmc_workflow.errors import IdentityRefused
 from cmc_workflow.model import Actor
-from cmc_workflow.store.finding import TokenRow
+from cmc_workflow.store.port import TokenRow
 
 __all__ = ["ACTOR_HEADER", "ROLES_HEADER", "SYSTEM_HEADER", "AssertedIdentity", "IdentityResolver"]
 

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 
 from cmc_workflow.store import StorePort
-from cmc_workflow.store.finding import NewToken, TokenRow
+from cmc_workflow.store.port import NewToken, TokenRow
 
 __all__ = [
     "PREFIX",

@@ -19,7 +19,7 @@ from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import EngineError, FieldError, InputInvalid
 from cmc_workflow.model import Actor, HistoryEntry, Item, normal_id
 from cmc_workflow.store import ItemRow, OutboxRow
-from cmc_workflow.store.finding import SLA_STATUSES, SORTS, ItemFilter
+from cmc_workflow.store.port import SLA_STATUSES, SORTS, ItemFilter
 
 
 def get(core: Core, item_id: int) -> Item:

@@ -1,5 +1,5 @@
 """Finding items and keeping API tokens in SQL (SQLite and PostgreSQL): the semantics are
-:mod:`cmc_workflow.store.finding`'s.
+the port's (:class:`~cmc_workflow.store.port.ItemFilter`).
 
 JSON fields are compared per dialect: PostgreSQL asks ``data @> {"field": value}`` (JSON
 equality of a top-level field; the GIN index ``ix_items_data`` of migration 0011 serves
@@ -32,8 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.finding import ItemFilter, NewToken, TokenRow
-from cmc_workflow.store.port import ItemRow
+from cmc_workflow.store.port import ItemFilter, ItemRow, NewToken, TokenRow
 from cmc_workflow.store.tables import api_tokens, clocks, items
 
 __all__ = ["SqlFinding"]

@@ -1,5 +1,5 @@
 """Finding items and keeping API tokens in the in-memory store (semantics:
-:mod:`cmc_workflow.store.finding`)."""
+:mod:`cmc_workflow.store.port`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.finding import ItemFilter, NewToken, TokenRow
 from cmc_workflow.store.memory_tables import Table, row_as
-from cmc_workflow.store.port import ItemRow
+from cmc_workflow.store.port import ItemFilter, ItemRow, NewToken, TokenRow
 
 __all__ = ["MemoryFinding"]
 

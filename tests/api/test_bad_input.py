@@ -15,7 +15,7 @@ import pytest
 
 from cmc_workflow.api.tokens import issue_token, revoke_token
 from cmc_workflow.store import Store
-from cmc_workflow.store.finding import ItemFilter
+from cmc_workflow.store.port import ItemFilter
 from cmc_workflow.testing import FakeClock
 from tests.api.conftest import SYSTEM, Server, start_server
 from tests.helpers.processes import Processes

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.finding import ItemFilter, NewToken
-from cmc_workflow.store.port import PAUSED, STOPPED, ItemUpdate, StorePort
+from cmc_workflow.store.port import PAUSED, STOPPED, ItemFilter, ItemUpdate, NewToken, StorePort
 from tests.contract.test_store_contract import T0, at, clock, definition, new_item
 
 
