@@ -690,7 +690,7 @@ def create_app(
     @app.get("/v1/items/{item_id}", operation_id="get", tags=["items"])
     def get(item_id: int, who: Who, response: Response) -> m.ItemOut:
         """The item as it stands, with its version as the ETag."""
-        item = engine.get(item_id)
+        item = engine.get(item_id, actor=who.actor)
         response.headers["ETag"] = etag(item.version)
         return _item(item)
 
@@ -698,6 +698,7 @@ def create_app(
     def allowed(item_id: int, who: Who) -> list[m.AllowedOut]:
         """Every trigger of the item's state, whether the caller may fire it now, and the
         reasons of each refusal in Chinese and English with the rule."""
+        engine.get(item_id, actor=who.actor)  # an item hidden from them is not found
         result = []
         for a in engine.allowed(item_id, who.actor):
             zh = list(a.reasons_zh) + [""] * (len(a.reasons) - len(a.reasons_zh))
@@ -727,25 +728,26 @@ def create_app(
                     "form": dict(h.form),
                 }
             )
-            for h in engine.history(item_id)
+            for h in engine.history(item_id, actor=who.actor)
         ]
 
     @app.get("/v1/items/{item_id}/children", operation_id="children", tags=["items"])
     def children(item_id: int, who: Who) -> list[m.ItemOut]:
         """The items started from this one, oldest first."""
-        return [_item(i) for i in engine.children(item_id)]
+        return [_item(i) for i in engine.children(item_id, actor=who.actor)]
 
     @app.get("/v1/items/{item_id}/outbox", operation_id="outbox", tags=["items"])
     def outbox(item_id: int, who: Who) -> list[m.OutboxOut]:
         """The side effects recorded for the item and their delivery state."""
-        engine.get(item_id)
-        return [m.OutboxOut.model_validate(o, from_attributes=True) for o in engine.outbox(item_id)]
+        return [
+            m.OutboxOut.model_validate(o, from_attributes=True)
+            for o in engine.outbox(item_id, actor=who.actor)
+        ]
 
     @app.get("/v1/items/{item_id}/audit", operation_id="audit_trail", tags=["items"])
     def audit_trail(item_id: int, who: Who) -> list[dict[str, Any]]:
         """The audit records naming the item, accepted or refused (SEC-1)."""
-        engine.get(item_id)
-        return [_plain(r) for r in engine.audit_trail(item_id)]
+        return [_plain(r) for r in engine.audit_trail(item_id, actor=who.actor)]
 
     @app.get("/v1/inbox", operation_id="inbox", tags=["items"])
     def inbox(who: Who) -> list[m.ItemOut]:

@@ -297,18 +297,23 @@ class Engine:
         return commands.allowed(self._core, item_id, actor)
 
     # -- queries -----------------------------------------------------------------------
-    def get(self, item_id: int) -> Item:
-        """The item as it stands now."""
-        return queries.get(self._core, item_id)
+    def get(self, item_id: int, *, actor: Actor | None = None) -> Item:
+        """The item as it stands now.
 
-    def children(self, item_id: int) -> list[Item]:
+        With ``actor`` (here and in :meth:`children`, :meth:`history`, :meth:`outbox`,
+        :meth:`audit_trail`), the reader is admitted as a command's actor would be, and
+        an item the extensions hide from them (scoping) is :class:`ItemNotFound` (rule
+        ``not_visible``, audited); without, the embedding host reads everything."""
+        return queries.get(self._core, item_id, actor)
+
+    def children(self, item_id: int, *, actor: Actor | None = None) -> list[Item]:
         """The items started from item ``item_id`` (``starts:`` or ``parent_id``), oldest
-        first."""
-        return queries.children(self._core, item_id)
+        first (with ``actor``: those they may see)."""
+        return queries.children(self._core, item_id, actor)
 
-    def history(self, item_id: int) -> list[HistoryEntry]:
+    def history(self, item_id: int, *, actor: Actor | None = None) -> list[HistoryEntry]:
         """Every accepted step of the item, in order."""
-        return queries.history(self._core, item_id)
+        return queries.history(self._core, item_id, actor)
 
     def inbox(self, actor: Actor) -> list[Item]:
         """Open items waiting on ``actor``: assigned to them by id, or on one of their roles.
@@ -381,15 +386,15 @@ class Engine:
             cursor=cursor,
         )
 
-    def outbox(self, item_id: int) -> list[OutboxRow]:
+    def outbox(self, item_id: int, *, actor: Actor | None = None) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's
         delivery marks that wait for its next write are written first)."""
         self._core.marks.flush()
-        return queries.outbox(self._core, item_id)
+        return queries.outbox(self._core, item_id, actor)
 
-    def audit_trail(self, item_id: int) -> list[dict[str, Any]]:
+    def audit_trail(self, item_id: int, *, actor: Actor | None = None) -> list[dict[str, Any]]:
         """The audit records naming an item, allowed or refused (SEC-1)."""
-        return queries.audit_trail(self._core, item_id)
+        return queries.audit_trail(self._core, item_id, actor)
 
     # -- delivery ----------------------------------------------------------------------
     def run_due(self, limit: int = 100) -> RunReport:

@@ -16,30 +16,66 @@ from typing import Any
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit
 from cmc_workflow.engine.context import Core
-from cmc_workflow.errors import EngineError, FieldError, InputInvalid
+from cmc_workflow.errors import EngineError, FieldError, InputInvalid, ItemNotFound
 from cmc_workflow.model import Actor, HistoryEntry, Item, normal_id
 from cmc_workflow.store import ItemRow, OutboxRow
 from cmc_workflow.store.port import SLA_STATUSES, SORTS, ItemFilter
 
 
-def get(core: Core, item_id: int) -> Item:
+def reader(core: Core, actor: Actor | None, command: str, item_id: object) -> Actor | None:
+    """The actor who reads item ``item_id`` (None: the embedding host itself, who sees
+    everything): admitted as a command's actor would be, and refused as if the item did
+    not exist when the extensions hide it from them (scoping); a refusal is audited."""
+    if actor is None:
+        return None
+    now = core.now()
+    try:
+        admitted = core.resolved(actor)
+        if isinstance(item_id, int) and not isinstance(item_id, bool):
+            with core.store.read() as tx:
+                row = core.load(tx, item_id)
+                wf = core.definitions.version(tx, row.definition_id).workflow
+            if not all(ext.visible(admitted, row, wf) for ext in core.extensions):
+                raise ItemNotFound(
+                    f"no item {item_id}",
+                    item_id=str(item_id),
+                    rule="not_visible",
+                    reason_zh=f"找不到事项 {item_id}",
+                )
+    except EngineError as exc:
+        audit.refusal(core, actor, command, None, item_id, None, exc, now)
+        raise
+    return admitted
+
+
+def get(core: Core, item_id: int, actor: Actor | None = None) -> Item:
     """The item as it stands now."""
+    reader(core, actor, "get", item_id)
     with core.store.read() as tx:
         row = core.load(tx, item_id)
         version = core.definitions.version(tx, row.definition_id)
     return core.item(row, version)
 
 
-def children(core: Core, item_id: int) -> list[Item]:
-    """The items started from item ``item_id``, oldest first."""
+def children(core: Core, item_id: int, actor: Actor | None = None) -> list[Item]:
+    """The items started from item ``item_id``, oldest first (those ``actor`` may see)."""
+    admitted = reader(core, actor, "children", item_id)
     with core.store.read() as tx:
         core.load(tx, item_id)
         rows = tx.children(item_id)
-        return [core.item(r, core.definitions.version(tx, r.definition_id)) for r in rows]
+        found = []
+        for r in rows:
+            version = core.definitions.version(tx, r.definition_id)
+            if admitted is None or all(
+                ext.visible(admitted, r, version.workflow) for ext in core.extensions
+            ):
+                found.append(core.item(r, version))
+        return found
 
 
-def history(core: Core, item_id: int) -> list[HistoryEntry]:
+def history(core: Core, item_id: int, actor: Actor | None = None) -> list[HistoryEntry]:
     """Every accepted step of the item, in order."""
+    reader(core, actor, "history", item_id)
     with core.store.read() as tx:
         core.load(tx, item_id)
         rows = tx.history(item_id)
@@ -101,14 +137,16 @@ def inbox(core: Core, actor: Actor) -> list[Item]:
     return found
 
 
-def outbox(core: Core, item_id: int) -> list[OutboxRow]:
+def outbox(core: Core, item_id: int, actor: Actor | None = None) -> list[OutboxRow]:
     """The side effects recorded for an item and their delivery state."""
+    reader(core, actor, "outbox", item_id)
     with core.store.read() as tx:
         return tx.outbox_of(item_id)
 
 
-def audit_trail(core: Core, item_id: int) -> list[dict[str, Any]]:
+def audit_trail(core: Core, item_id: int, actor: Actor | None = None) -> list[dict[str, Any]]:
     """The audit records naming an item, allowed or refused (SEC-1)."""
+    reader(core, actor, "audit_trail", item_id)
     with core.store.read() as tx:
         return tx.audit_of(item_id)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cmc_workflow import Actor, Engine
-from cmc_workflow.errors import IdentityRefused, InputInvalid
+from cmc_workflow.errors import IdentityRefused, InputInvalid, ItemNotFound
 from cmc_workflow.testing import FakeClock
 from tests.helpers import EngineFactory
 
@@ -164,3 +164,28 @@ def test_a_cursor_is_kept_to_its_sort_order(engine: Engine) -> None:
         engine.query(limit=1, cursor=cursor, descending=True)
     with pytest.raises(InputInvalid, match="sort order"):
         engine.query(limit=1, cursor=cursor, sort="id")
+
+
+def test_reading_one_item_as_an_actor_keeps_to_what_they_may_see(engine: Engine) -> None:
+    mine = engine.start("ticket", actor=CLERK, data={"title": "a", "application": "app-7"})
+    theirs = engine.start("ticket", actor=CLERK, data={"title": "b", "application": "app-8"})
+    integrator = Actor("app7-bot", {"integrator"}, {"application": "app-7"})
+    assert engine.get(mine.id, actor=integrator).id == mine.id
+    assert [h.seq for h in engine.history(mine.id, actor=integrator)] == [1]
+    for read in (engine.get, engine.history, engine.children, engine.outbox, engine.audit_trail):
+        with pytest.raises(ItemNotFound) as hidden:
+            read(theirs.id, actor=integrator)
+        assert hidden.value.rule == "not_visible"
+    assert engine.get(theirs.id).id == theirs.id  # the host itself reads everything
+    assert engine.get(theirs.id, actor=CLERK).id == theirs.id
+    refused = [r for r in engine.audit_trail(theirs.id) if r["outcome"] == "refused"]
+    assert [r["command"] for r in refused] == [
+        "get",
+        "history",
+        "children",
+        "outbox",
+        "audit_trail",
+    ]
+    assert {r["rule"] for r in refused} == {"not_visible"}
+    with pytest.raises(IdentityRefused):
+        engine.get(mine.id, actor=Actor("system", {"clerk"}))
