@@ -8,6 +8,7 @@ uvicorn (``cmc-workflow serve``); install the ``api`` extra. The modules:
 - :mod:`.app` – :func:`~cmc_workflow.api.app.create_app`, the routes (blocking engine
   calls run in the threadpool; one engine per process);
 - :mod:`.models` – the request and response bodies (unknown fields refused);
+- :mod:`.shapes` – engine values to bodies, ETags and ``If-Match``, query filters;
 - :mod:`.problems` – errors as RFC 9457 problem documents, in Chinese or English;
 - :mod:`.tokens` – API tokens: issued, stored hashed, checked in constant time, revoked
   (no web framework: ``cmc-workflow token`` uses it without the ``api`` extra);

@@ -15,11 +15,9 @@ which name types local to :func:`create_app`, at run time.)
 """
 
 import datetime as dt
-import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import structlog
@@ -29,18 +27,30 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmc_workflow.api import models as m
+from cmc_workflow.api import shapes
 from cmc_workflow.api.guards import BodyLimit, FailureLimiter, Scope
 from cmc_workflow.api.identity import SYSTEM_HEADER, AssertedIdentity, IdentityResolver
 from cmc_workflow.api.problems import MEDIA_TYPE, Problem, language, problem_of
+from cmc_workflow.api.shapes import (
+    QUERY_PARAMETERS,
+    ApiProblem,
+    Caller,
+    data_filters,
+    etag,
+    item_out,
+    outcome_out,
+    plain,
+    problem_response,
+    request_language,
+    zh_reason,
+)
 from cmc_workflow.api.tokens import check_token
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.engine import Engine
 from cmc_workflow.engine import audit as audit_log
-from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
+from cmc_workflow.engine.batch import FireEntry, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
-from cmc_workflow.model import Actor, Item
-from cmc_workflow.store.port import TokenRow
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiProblem", "Caller", "create_app", "etag"]
 
@@ -50,157 +60,6 @@ DEFAULT_MAX_BODY = 1_048_576
 """The largest request body taken, in bytes (``--max-body``)."""
 _USE_NOTE_EVERY = 60.0
 """A token's ``last_used_at`` is written at most once a minute per process."""
-
-
-class ApiProblem(Exception):
-    """A problem the HTTP layer itself answers (authentication, If-Match, bad query)."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.detail_en)
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the token's row and the actor the host system asserted."""
-
-    token: TokenRow
-    actor: Actor
-
-
-def _problem_response(problem: Problem, request: Request | None, lang: str) -> JSONResponse:
-    instance = request.url.path if request is not None else None
-    headers = {"Content-Language": "zh-CN" if lang == "zh" else "en", **problem.headers}
-    return JSONResponse(
-        problem.document(lang, instance),
-        status_code=problem.status,
-        media_type=MEDIA_TYPE,
-        headers=headers,
-    )
-
-
-def _lang(request: Request) -> str:
-    return language(request.headers.get("accept-language"))
-
-
-def _item(item: Item) -> m.ItemOut:
-    return m.ItemOut(
-        id=item.id,
-        workflow=item.workflow,
-        revision=item.revision,
-        state=item.state,
-        state_label=item.state_label,
-        data=dict(item.data),
-        visit=item.visit,
-        version=item.version,
-        created_at=item.created_at,
-        created_by=item.created_by,
-        updated_at=item.updated_at,
-        closed_at=item.closed_at,
-        parent_id=item.parent_id,
-        is_open=item.is_open,
-    )
-
-
-def _outcome(outcome: Outcome) -> m.OutcomeOut:
-    refusal = outcome.refusal
-    return m.OutcomeOut(
-        index=outcome.index,
-        accepted=outcome.accepted,
-        item=_item(outcome.item) if outcome.item is not None else None,
-        refusal=None
-        if refusal is None
-        else m.RefusalOut(
-            code=refusal.error,
-            rule=refusal.rule,
-            message={"zh": refusal.message_zh or refusal.message, "en": refusal.message},
-            item_id=refusal.item_id,
-            trigger=refusal.trigger,
-            state=refusal.state,
-            retryable=refusal.retryable,
-        ),
-    )
-
-
-def etag(version: int) -> str:
-    """The ETag of an item at ``version``."""
-    return f'"v{version}"'
-
-
-def _if_match(value: str | None) -> int | None:
-    """The version an ``If-Match`` header names (None: absent or ``*``)."""
-    if value is None or value.strip() == "*":
-        return None
-    text = value.strip()
-    text = text.removeprefix("W/")
-    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
-        text = text[1:-1]
-    text = text.removeprefix("v")
-    if not text.isdigit() or len(text) > 18:
-        raise ApiProblem(
-            Problem(
-                400,
-                "if_match_invalid",
-                "If-Match 无效",
-                "If-Match invalid",
-                f'If-Match 应为读取事项时得到的 ETag（如 "v3"），而不是 {value!r}',
-                f'If-Match takes the ETag the item was read with (e.g. "v3"), not {value!r}',
-            )
-        )
-    return int(text)
-
-
-def _data_filters(values: Sequence[str]) -> dict[str, Any]:
-    """``field:value`` pairs; the value is JSON (``1``, ``true``, ``"1"``, ``null``) or
-    else text."""
-    found: dict[str, Any] = {}
-    for entry in values:
-        name, sep, raw = entry.partition(":")
-        if not sep or not name:
-            raise ApiProblem(
-                Problem(
-                    422,
-                    "input_invalid",
-                    "输入无效",
-                    "Input invalid",
-                    f"数据条件应写作 字段:值（如 data=author:Wang），而不是 {entry!r}",
-                    f"a data filter reads field:value (e.g. data=author:Wang), not {entry!r}",
-                    errors=[{"field": "data", "message": "field:value expected"}],
-                )
-            )
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        if isinstance(value, list | dict):
-            value = raw
-        found[name] = value
-    return found
-
-
-QUERY_PARAMETERS = frozenset(
-    {
-        "workflow",
-        "state",
-        "assignee",
-        "role",
-        "open",
-        "overdue",
-        "due_before",
-        "sla",
-        "data",
-        "created_from",
-        "created_until",
-        "updated_from",
-        "updated_until",
-        "title",
-        "parent_id",
-        "sort",
-        "order",
-        "limit",
-        "cursor",
-    }
-)
 
 
 def create_app(
@@ -256,12 +115,12 @@ def create_app(
     @app.exception_handler(CmcWorkflowError)
     async def engine_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CmcWorkflowError)
-        return _problem_response(problem_of(exc), request, _lang(request))
+        return problem_response(problem_of(exc), request, request_language(request))
 
     @app.exception_handler(ApiProblem)
     async def api_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
-        return _problem_response(exc.problem, request, _lang(request))
+        return problem_response(exc.problem, request, request_language(request))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: Exception) -> Response:
@@ -297,7 +156,7 @@ def create_app(
                 + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                 errors,
             )
-        return _problem_response(problem, request, _lang(request))
+        return problem_response(problem, request, request_language(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -313,7 +172,7 @@ def create_app(
             str(exc.detail),
             headers=dict(exc.headers or {}),
         )
-        return _problem_response(problem, request, _lang(request))
+        return problem_response(problem, request, request_language(request))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -326,7 +185,7 @@ def create_app(
             "服务内部出错，已记录日志；请稍后重试",
             "the service failed; it is logged. Try again later",
         )
-        return _problem_response(problem, request, _lang(request))
+        return problem_response(problem, request, request_language(request))
 
     def too_large(scope: Scope, limit: int) -> Any:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -556,7 +415,7 @@ def create_app(
         )
         response.headers["ETag"] = etag(item.version)
         response.headers["Location"] = f"/v1/items/{item.id}"
-        return _item(item)
+        return item_out(item)
 
     @app.post("/v1/items/{item_id}/fire", operation_id="fire", tags=["commands"])
     def fire(
@@ -568,7 +427,7 @@ def create_app(
     ) -> m.ItemOut:
         """Fire a trigger as the caller. With ``If-Match`` (the item's ETag), a stale
         version is answered 412 and nothing changes; a concurrent change is 409."""
-        wanted = _if_match(if_match)
+        wanted = shapes.if_match(if_match)
         if wanted is not None and body.expected_version not in (None, wanted):
             raise ApiProblem(
                 Problem(
@@ -605,13 +464,13 @@ def create_app(
                     ) from exc
             raise
         response.headers["ETag"] = etag(item.version)
-        return _item(item)
+        return item_out(item)
 
     @app.post("/v1/batches/start", operation_id="start_many", tags=["commands"])
     def start_many(body: m.StartManyBody, who: Who) -> list[m.OutcomeOut]:
         """Start many items in one transaction; each refusal is reported in its outcome."""
         entries = [StartEntry(e.data, parent_id=e.parent_id) for e in body.entries]
-        return [_outcome(o) for o in engine.start_many(body.workflow, entries, actor=who.actor)]
+        return [outcome_out(o) for o in engine.start_many(body.workflow, entries, actor=who.actor)]
 
     @app.post("/v1/batches/fire", operation_id="fire_many", tags=["commands"])
     def fire_many(body: m.FireManyBody, who: Who) -> list[m.OutcomeOut]:
@@ -620,7 +479,7 @@ def create_app(
             FireEntry(e.item_id, e.trigger, who.actor, e.data, e.expected_version)
             for e in body.entries
         ]
-        return [_outcome(o) for o in engine.fire_many(entries)]
+        return [outcome_out(o) for o in engine.fire_many(entries)]
 
     @app.get("/v1/items", operation_id="query", tags=["items"])
     def query(
@@ -673,7 +532,7 @@ def create_app(
             overdue=overdue,
             due_before=due_before,
             sla=sla,
-            data=_data_filters(data or []),
+            data=data_filters(data or []),
             created_from=created_from,
             created_until=created_until,
             updated_from=updated_from,
@@ -685,14 +544,14 @@ def create_app(
             limit=limit,
             cursor=cursor,
         )
-        return m.PageOut(items=[_item(i) for i in page.items], next_cursor=page.next_cursor)
+        return m.PageOut(items=[item_out(i) for i in page.items], next_cursor=page.next_cursor)
 
     @app.get("/v1/items/{item_id}", operation_id="get", tags=["items"])
     def get(item_id: int, who: Who, response: Response) -> m.ItemOut:
         """The item as it stands, with its version as the ETag."""
         item = engine.get(item_id, actor=who.actor)
         response.headers["ETag"] = etag(item.version)
-        return _item(item)
+        return item_out(item)
 
     @app.get("/v1/items/{item_id}/allowed", operation_id="allowed", tags=["items"])
     def allowed(item_id: int, who: Who) -> list[m.AllowedOut]:
@@ -710,7 +569,7 @@ def create_app(
                     label=a.label,
                     form=list(a.form),
                     reasons=[
-                        m.ReasonOut(rule=rule, en=en, zh=z or _zh_reason(rule, en))
+                        m.ReasonOut(rule=rule, en=en, zh=z or zh_reason(rule, en))
                         for rule, en, z in zip(a.rules, a.reasons, zh, strict=False)
                     ],
                 )
@@ -734,7 +593,7 @@ def create_app(
     @app.get("/v1/items/{item_id}/children", operation_id="children", tags=["items"])
     def children(item_id: int, who: Who) -> list[m.ItemOut]:
         """The items started from this one, oldest first."""
-        return [_item(i) for i in engine.children(item_id, actor=who.actor)]
+        return [item_out(i) for i in engine.children(item_id, actor=who.actor)]
 
     @app.get("/v1/items/{item_id}/outbox", operation_id="outbox", tags=["items"])
     def outbox(item_id: int, who: Who) -> list[m.OutboxOut]:
@@ -747,12 +606,12 @@ def create_app(
     @app.get("/v1/items/{item_id}/audit", operation_id="audit_trail", tags=["items"])
     def audit_trail(item_id: int, who: Who) -> list[dict[str, Any]]:
         """The audit records naming the item, accepted or refused (SEC-1)."""
-        return [_plain(r) for r in engine.audit_trail(item_id, actor=who.actor)]
+        return [plain(r) for r in engine.audit_trail(item_id, actor=who.actor)]
 
     @app.get("/v1/inbox", operation_id="inbox", tags=["items"])
     def inbox(who: Who) -> list[m.ItemOut]:
         """Open items waiting on the caller (assigned to them, or on one of their roles)."""
-        return [_item(i) for i in engine.inbox(who.actor)]
+        return [item_out(i) for i in engine.inbox(who.actor)]
 
     @app.get("/v1/report", operation_id="report", tags=["reports"])
     def report(
@@ -784,7 +643,7 @@ def create_app(
                     errors=[{"field": "section", "message": str(exc)}],
                 )
             ) from None
-        return dict(_plain(report_document(built)))
+        return dict(plain(report_document(built)))
 
     @app.get("/v1/compliance", operation_id="compliance", tags=["reports"])
     def compliance_matrix(who: Who) -> dict[str, Any]:
@@ -845,29 +704,6 @@ def create_app(
         )
 
     return app
-
-
-def _zh_reason(rule: str, en: str) -> str:
-    """A Chinese reason where the engine wrote none (the English one follows it)."""
-    known = {
-        "NotPermitted": "操作人不具备执行该操作所需的角色",
-        "GuardRejected": "该操作的条件当前不满足",
-        "InvalidTrigger": "该操作在当前状态下不可执行",
-        "closed": "事项已办结",
-    }
-    return f"{known.get(rule, '该操作被拒绝')}（{en}）"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
-    return value
 
 
 def _engine_calendar(engine: Engine) -> WorkingCalendar | None:
