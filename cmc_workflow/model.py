@@ -169,6 +169,7 @@ class Allowed:
     reasons: tuple[str, ...] = ()
     form: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()  # the rules or checks that refuse it
+    reasons_zh: tuple[str, ...] = ()  # each reason in Chinese ("" where none is written)
 
 
 @dataclass(frozen=True, slots=True)

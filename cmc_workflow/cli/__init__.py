@@ -59,6 +59,8 @@ COMMANDS: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
     "staff": "staff",
+    "serve": "serve",
+    "token": "token",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

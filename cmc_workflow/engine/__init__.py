@@ -19,6 +19,7 @@ from cmc_workflow.engine.context import (
 )
 from cmc_workflow.engine.delivery import RunReport
 from cmc_workflow.engine.facade import Engine, assemble, system_clock
+from cmc_workflow.engine.queries import ItemPage
 from cmc_workflow.engine.runtime import EngineRuntime
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Engine",
     "EngineRuntime",
     "FireEntry",
+    "ItemPage",
     "Outcome",
     "Refusal",
     "RunReport",

@@ -156,7 +156,7 @@ def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
         wf = core.definitions.version(tx, row.definition_id).workflow
         probe = CommandContext(tx, actor, "fire", now)
         for trigger in wf.triggers(row.state):
-            edge, reasons, rules = judge_trigger(core, probe, wf, row, trigger)
+            edge, reasons, rules, reasons_zh = judge_trigger(core, probe, wf, row, trigger)
             label = edge.spec.label.zh if edge.spec.label else trigger
             result.append(
                 Allowed(
@@ -167,6 +167,7 @@ def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
                     reasons=tuple(reasons),
                     form=tuple(edge.form),
                     rules=tuple(rules),
+                    reasons_zh=tuple(reasons_zh),
                 )
             )
     return result
@@ -174,44 +175,52 @@ def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
 
 def judge_trigger(
     core: Core, ctx: CommandContext, wf: CompiledWorkflow, row: ItemRow, trigger: str
-) -> tuple[Edge, list[str], list[str]]:
-    """Would ``trigger`` be accepted for ``ctx.actor`` now (with an empty form)?"""
+) -> tuple[Edge, list[str], list[str], list[str]]:
+    """Would ``trigger`` be accepted for ``ctx.actor`` now (with an empty form)? The edge,
+    the reasons against it, the refusing rules and the reasons in Chinese."""
     actor, tx = ctx.actor, ctx.tx
     edge = next(e for e in wf.edges(row.state) if e.trigger == trigger)
     if row.closed_at is not None:
-        return edge, ["the item is closed"], ["closed"]
+        return edge, ["the item is closed"], ["closed"], ["事项已办结"]
     try:
         edge = checks.permitted_edge(wf, row, trigger, actor, {})
     except GuardRejected as exc:
         # a guard on what the actor will submit cannot be judged before they do
         pending = checks.decided_by_form(wf, row.state, trigger, actor)
         if pending is None:
-            return edge, [str(exc)], [type(exc).__name__]
+            return edge, [str(exc)], [type(exc).__name__], [exc.reason_zh]
         edge = pending
     except EngineError as exc:
-        return edge, [str(exc)], [type(exc).__name__]
+        return edge, [str(exc)], [type(exc).__name__], [exc.reason_zh]
     if edge.spec.children_closed:
         try:
             links.refuse_open_children(tx, row, edge)
         except GuardRejected as exc:
-            return edge, [str(exc)], [type(exc).__name__]
+            return edge, [str(exc)], [type(exc).__name__], [exc.reason_zh]
     for child in edge.starts:
         found = core.definitions.current(child.workflow)
         refusal = checks.start_refusal(actor, found.workflow) if found else None
         if refusal is not None:
-            return edge, [f"{trigger!r} opens an item that {refusal}"], ["NotPermitted"]
+            return (
+                edge,
+                [f"{trigger!r} opens an item that {refusal}"],
+                ["NotPermitted"],
+                [f"{trigger!r} 会新建一个事项，但操作人无权新建：{refusal}"],
+            )
     command = Command(  # a probe: the form comes with fire()
         "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, ctx.now, probe=True
     )
     reasons: list[str] = []
     rules: list[str] = []
+    reasons_zh: list[str] = []
     for extension in core.judges(wf.id):
         try:
             extension.check(command, tx)
         except PolicyDenied as exc:
             reasons.append(str(exc))
             rules.append(exc.rule)
-    return edge, reasons, rules
+            reasons_zh.append(exc.reason_zh)
+    return edge, reasons, rules, reasons_zh
 
 
 def fire_system(

@@ -29,6 +29,7 @@ from cmc_workflow.engine.assembly import runtime_extensions
 from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.engine.context import Clock, Core
 from cmc_workflow.engine.delivery import RunReport
+from cmc_workflow.engine.queries import ItemPage
 from cmc_workflow.engine.runtime import EngineRuntime
 from cmc_workflow.extensions import Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
@@ -371,18 +372,23 @@ class Engine:
         return commands.allowed(self._core, item_id, actor)
 
     # -- queries -----------------------------------------------------------------------
-    def get(self, item_id: int) -> Item:
-        """The item as it stands now."""
-        return queries.get(self._core, item_id)
+    def get(self, item_id: int, *, actor: Actor | None = None) -> Item:
+        """The item as it stands now.
 
-    def children(self, item_id: int) -> list[Item]:
+        With ``actor`` (here and in :meth:`children`, :meth:`history`, :meth:`outbox`,
+        :meth:`audit_trail`), the reader is admitted as a command's actor would be, and
+        an item the extensions hide from them (scoping) is :class:`ItemNotFound` (rule
+        ``not_visible``, audited); without, the embedding host reads everything."""
+        return queries.get(self._core, item_id, actor)
+
+    def children(self, item_id: int, *, actor: Actor | None = None) -> list[Item]:
         """The items started from item ``item_id`` (``starts:`` or ``parent_id``), oldest
-        first."""
-        return queries.children(self._core, item_id)
+        first (with ``actor``: those they may see)."""
+        return queries.children(self._core, item_id, actor)
 
-    def history(self, item_id: int) -> list[HistoryEntry]:
+    def history(self, item_id: int, *, actor: Actor | None = None) -> list[HistoryEntry]:
         """Every accepted step of the item, in order."""
-        return queries.history(self._core, item_id)
+        return queries.history(self._core, item_id, actor)
 
     def inbox(self, actor: Actor) -> list[Item]:
         """Open items waiting on ``actor``: assigned to them by id, or on one of their roles.
@@ -393,15 +399,77 @@ class Engine:
         """
         return queries.inbox(self._core, actor)
 
-    def outbox(self, item_id: int) -> list[OutboxRow]:
+    def query(
+        self,
+        *,
+        actor: Actor | None = None,
+        workflow: str | None = None,
+        states: Sequence[str] = (),
+        assignee: str | None = None,
+        role: str | None = None,
+        open: bool | None = None,
+        overdue: bool = False,
+        due_before: dt.datetime | None = None,
+        sla: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        created_from: dt.datetime | None = None,
+        created_until: dt.datetime | None = None,
+        updated_from: dt.datetime | None = None,
+        updated_until: dt.datetime | None = None,
+        title: str | None = None,
+        parent_id: int | None = None,
+        sort: str = "created_at",
+        descending: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ItemPage:
+        """Find items: every filter given must hold; one sorted page and the cursor of the
+        next (``page.next_cursor``, None on the last page; pass it back with the same sort).
+
+        ``workflow`` and ``states`` name where items are; ``role`` the open items resting
+        where that role may fire something (its queue); ``assignee`` the open items whose
+        state's assignee field names that person (as typed or as :func:`normal_id` reads
+        it); ``overdue`` a running SLA clock past due now, ``due_before`` one due before
+        that time; ``sla`` one of ``running``, ``paused``, ``warned``, ``breached``,
+        ``met``; ``data`` equality of top-level data fields (JSON: ``"1"`` is not ``1``);
+        ``created_*``/``updated_*`` half-open ranges ``from <= t < until``; ``title`` text
+        in the ``title`` field (ASCII case ignored). ``sort`` is ``created_at``,
+        ``updated_at`` or ``id`` (then by id). With ``actor``, the actor is admitted as a
+        command's would be and items the extensions hide from them are left out (a page
+        may then hold fewer than ``limit``). Bad input raises :class:`InputInvalid`."""
+        return queries.query(
+            self._core,
+            actor,
+            workflow=workflow,
+            states=states,
+            assignee=assignee,
+            role=role,
+            open=open,
+            overdue=overdue,
+            due_before=due_before,
+            sla=sla,
+            data=data,
+            created_from=created_from,
+            created_until=created_until,
+            updated_from=updated_from,
+            updated_until=updated_until,
+            title=title,
+            parent_id=parent_id,
+            sort=sort,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def outbox(self, item_id: int, *, actor: Actor | None = None) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's
         delivery marks that wait for its next write are written first)."""
         self._core.marks.flush()
-        return queries.outbox(self._core, item_id)
+        return queries.outbox(self._core, item_id, actor)
 
-    def audit_trail(self, item_id: int) -> list[dict[str, Any]]:
+    def audit_trail(self, item_id: int, *, actor: Actor | None = None) -> list[dict[str, Any]]:
         """The audit records naming an item, allowed or refused (SEC-1)."""
-        return queries.audit_trail(self._core, item_id)
+        return queries.audit_trail(self._core, item_id, actor)
 
     # -- delivery ----------------------------------------------------------------------
     def run_due(self, limit: int = 100) -> RunReport:

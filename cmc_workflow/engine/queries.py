@@ -1,36 +1,81 @@
 """Reading items: as they stand, their children, history, side effects and audit trail,
-and the inbox of what waits on an actor."""
+the inbox of what waits on an actor, and the query API (:func:`query`: filters, sorted
+pages, opaque keyset cursors)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit
 from cmc_workflow.engine.context import Core
-from cmc_workflow.errors import EngineError
+from cmc_workflow.errors import EngineError, FieldError, InputInvalid, ItemNotFound
 from cmc_workflow.model import Actor, HistoryEntry, Item, normal_id
 from cmc_workflow.store import ItemRow, OutboxRow
+from cmc_workflow.store.port import SLA_STATUSES, SORTS, ItemFilter
 
 
-def get(core: Core, item_id: int) -> Item:
+def reader(core: Core, actor: Actor | None, command: str, item_id: object) -> Actor | None:
+    """The actor who reads item ``item_id`` (None: the embedding host itself, who sees
+    everything): admitted as a command's actor would be, and refused as if the item did
+    not exist when the extensions hide it from them (scoping); a refusal is audited."""
+    if actor is None:
+        return None
+    now = core.now()
+    try:
+        admitted = core.resolved(actor)
+        if isinstance(item_id, int) and not isinstance(item_id, bool):
+            with core.store.read() as tx:
+                row = core.load(tx, item_id)
+                wf = core.definitions.version(tx, row.definition_id).workflow
+            if not all(ext.visible(admitted, row, wf) for ext in core.extensions):
+                raise ItemNotFound(
+                    f"no item {item_id}",
+                    item_id=str(item_id),
+                    rule="not_visible",
+                    reason_zh=f"找不到事项 {item_id}",
+                )
+    except EngineError as exc:
+        audit.refusal(core, actor, command, None, item_id, None, exc, now)
+        raise
+    return admitted
+
+
+def get(core: Core, item_id: int, actor: Actor | None = None) -> Item:
     """The item as it stands now."""
+    reader(core, actor, "get", item_id)
     with core.store.read() as tx:
         row = core.load(tx, item_id)
         version = core.definitions.version(tx, row.definition_id)
     return core.item(row, version)
 
 
-def children(core: Core, item_id: int) -> list[Item]:
-    """The items started from item ``item_id``, oldest first."""
+def children(core: Core, item_id: int, actor: Actor | None = None) -> list[Item]:
+    """The items started from item ``item_id``, oldest first (those ``actor`` may see)."""
+    admitted = reader(core, actor, "children", item_id)
     with core.store.read() as tx:
         core.load(tx, item_id)
         rows = tx.children(item_id)
-        return [core.item(r, core.definitions.version(tx, r.definition_id)) for r in rows]
+        found = []
+        for r in rows:
+            version = core.definitions.version(tx, r.definition_id)
+            if admitted is None or all(
+                ext.visible(admitted, r, version.workflow) for ext in core.extensions
+            ):
+                found.append(core.item(r, version))
+        return found
 
 
-def history(core: Core, item_id: int) -> list[HistoryEntry]:
+def history(core: Core, item_id: int, actor: Actor | None = None) -> list[HistoryEntry]:
     """Every accepted step of the item, in order."""
+    reader(core, actor, "history", item_id)
     with core.store.read() as tx:
         core.load(tx, item_id)
         rows = tx.history(item_id)
@@ -92,13 +137,204 @@ def inbox(core: Core, actor: Actor) -> list[Item]:
     return found
 
 
-def outbox(core: Core, item_id: int) -> list[OutboxRow]:
+def outbox(core: Core, item_id: int, actor: Actor | None = None) -> list[OutboxRow]:
     """The side effects recorded for an item and their delivery state."""
+    reader(core, actor, "outbox", item_id)
     with core.store.read() as tx:
         return tx.outbox_of(item_id)
 
 
-def audit_trail(core: Core, item_id: int) -> list[dict[str, Any]]:
+def audit_trail(core: Core, item_id: int, actor: Actor | None = None) -> list[dict[str, Any]]:
     """The audit records naming an item, allowed or refused (SEC-1)."""
+    reader(core, actor, "audit_trail", item_id)
     with core.store.read() as tx:
         return tx.audit_of(item_id)
+
+
+# -- the query API (issue 15) ------------------------------------------------------------------
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_PAGE = 500
+"""The most items one page holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """One page of found items and the opaque cursor of the next page (None: the last)."""
+
+    items: list[Item]
+    next_cursor: str | None
+
+
+def _bad(field: str, en: str, zh: str) -> InputInvalid:
+    return InputInvalid([FieldError(field, en, zh)])
+
+
+def encode_cursor(sort: str, descending: bool, row: ItemRow) -> str:
+    """The opaque position after ``row`` in a listing sorted by ``sort``."""
+    value = row.id if sort == "id" else getattr(row, sort).astimezone(dt.UTC).isoformat()
+    text = json.dumps([sort, descending, value, row.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, int]:
+    """The keyset position a cursor names; a cursor that is not ours, or of another
+    sort order, is :class:`InputInvalid` (field ``cursor``)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sort_of, desc_of, value, last = json.loads(raw)
+        if not isinstance(last, int) or isinstance(last, bool):
+            raise ValueError(last)
+        if sort_of != "id":
+            value = dt.datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError(value)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _bad(
+            "cursor",
+            "not a cursor this service gave out: pass next_cursor of the previous page as is",
+            "不是本服务给出的游标：请原样传入上一页的 next_cursor",
+        ) from exc
+    if sort_of != sort or desc_of != descending:
+        raise _bad(
+            "cursor",
+            "the cursor belongs to another sort order: keep sort and order across pages",
+            "游标属于另一种排序：翻页时请保持相同的排序字段和顺序",
+        )
+    return value, last
+
+
+def _checked_data(data: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    found = []
+    for name, value in (data or {}).items():
+        if not isinstance(name, str) or not _FIELD.fullmatch(name):
+            raise _bad(
+                f"data.{name}",
+                "a data field is a name of letters, digits and _ (at most 64)",
+                "数据字段名只能由字母、数字和下划线组成（最多 64 个字符）",
+            )
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise _bad(
+                f"data.{name}",
+                "data fields are compared with text, a number, true/false or null",
+                "数据字段只能与文本、数字、true/false 或 null 比较",
+            )
+        found.append((name, value))
+    return tuple(found)
+
+
+def query(
+    core: Core,
+    actor: Actor | None,
+    *,
+    workflow: str | None = None,
+    states: Sequence[str] = (),
+    assignee: str | None = None,
+    role: str | None = None,
+    open: bool | None = None,
+    overdue: bool = False,
+    due_before: dt.datetime | None = None,
+    sla: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    created_from: dt.datetime | None = None,
+    created_until: dt.datetime | None = None,
+    updated_from: dt.datetime | None = None,
+    updated_until: dt.datetime | None = None,
+    title: str | None = None,
+    parent_id: int | None = None,
+    sort: str = "created_at",
+    descending: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> ItemPage:
+    """Find items (see :meth:`Engine.query`)."""
+    now = core.now()
+    if actor is not None:
+        try:
+            actor = core.resolved(actor)
+        except EngineError as exc:
+            audit.refusal(core, actor, "query", workflow, None, None, exc, now)
+            raise
+    if sort not in SORTS:
+        raise _bad("sort", f"sort by one of {', '.join(SORTS)}", f"排序字段须为 {'、'.join(SORTS)}")
+    if sla is not None and sla not in SLA_STATUSES:
+        raise _bad(
+            "sla", f"sla is one of {', '.join(SLA_STATUSES)}", f"sla 须为 {'、'.join(SLA_STATUSES)}"
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise _bad("limit", f"limit is 1..{MAX_PAGE}", f"每页条数须在 1 到 {MAX_PAGE} 之间")
+    for name, when in (
+        ("due_before", due_before),
+        ("created_from", created_from),
+        ("created_until", created_until),
+        ("updated_from", updated_from),
+        ("updated_until", updated_until),
+    ):
+        if when is not None and when.tzinfo is None:
+            raise _bad(
+                name, "give a time with its offset (+08:00 or Z)", "时间须带时区（如 +08:00 或 Z）"
+            )
+    if overdue:
+        due_before = now if due_before is None else min(due_before, now)
+    after = decode_cursor(cursor, sort, descending) if cursor else None
+    with core.store.read() as tx:
+        pairs: tuple[tuple[str, str], ...] | None = None
+        assigned: tuple[tuple[str, str, str], ...] | None = None
+        if role is not None or assignee is not None:
+            versions = [core.definitions.version(tx, d) for d in tx.open_definition_ids()]
+            if role is not None:
+                pairs = tuple(
+                    sorted(
+                        {
+                            (v.workflow.id, name)
+                            for v in versions
+                            for name in v.workflow.definition.states
+                            if any(role in e.roles for e in v.workflow.edges(name))
+                        }
+                    )
+                )
+            if assignee is not None:
+                assigned = tuple(
+                    sorted(
+                        {
+                            (v.workflow.id, name, state.assignee)
+                            for v in versions
+                            for name, state in v.workflow.definition.states.items()
+                            if state.assignee is not None
+                        }
+                    )
+                )
+            open = True
+        people = () if assignee is None else tuple(dict.fromkeys([assignee, normal_id(assignee)]))
+        wanted = ItemFilter(
+            workflows=(workflow,) if workflow else (),
+            states=tuple(states),
+            pairs=pairs,
+            assigned=assigned,
+            people=people,
+            open=open,
+            due_before=due_before,
+            sla=sla,
+            data=_checked_data(data),
+            created_from=created_from,
+            created_until=created_until,
+            updated_from=updated_from,
+            updated_until=updated_until,
+            title=title,
+            parent_id=parent_id,
+            sort=sort,
+            descending=descending,
+            after=after,
+            limit=limit + 1,
+        )
+        rows = tx.find_items(wanted)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        found = []
+        for row in rows:
+            version = core.definitions.version(tx, row.definition_id)
+            if actor is None or all(
+                ext.visible(actor, row, version.workflow) for ext in core.extensions
+            ):
+                found.append(core.item(row, version))
+    next_cursor = encode_cursor(sort, descending, rows[-1]) if more and rows else None
+    return ItemPage(found, next_cursor)

@@ -138,7 +138,20 @@ items = Table(
     Index("ix_items_workflow_state", "workflow_id", "state"),
     Index("ix_items_open", "closed_at", "state"),
     Index("ix_items_parent", "parent_id"),
+    # the query API (migration 0009): sorted pages by time, keyset (time, id)
+    Index("ix_items_created", "created_at", "id"),
+    Index("ix_items_updated", "updated_at", "id"),
+    Index("ix_items_workflow_created", "workflow_id", "created_at", "id"),
+    Index("ix_items_open_created", "closed_at", "created_at", "id"),
 )
+# JSON equality of data fields (``data @> {...}``) on PostgreSQL only: SQLite has no index
+# over a whole JSON document (migration 0009)
+Index(
+    "ix_items_data",
+    items.c.data,
+    postgresql_using="gin",
+    postgresql_ops={"data": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
 
 history = Table(
     "history",
@@ -355,4 +368,19 @@ staffing_alerts = Table(
     Column("item_id", BigId, ForeignKey("items.id"), nullable=False),
     Column("opened_at", UTCDateTime, nullable=False),
     comment="the staffing gaps an alert item is open for (STF-3): one alert per open gap",
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("key", String(32), primary_key=True, comment="the token's public part"),
+    Column("secret_hash", String(64), nullable=False, comment="SHA-256 of the secret, hex"),
+    Column("system", String(64), nullable=False, comment="the host system it is bound to"),
+    Column("label", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Index("ix_api_tokens_system", "system"),
+    comment="API tokens of host systems (issue 15): the secret is never stored",
 )

@@ -1,0 +1,209 @@
+"""What the routes of :mod:`cmc_workflow.api.app` share: the problem the HTTP layer
+raises itself, the caller, and the conversions between engine values and the bodies of
+:mod:`cmc_workflow.api.models` (items, outcomes, ETags, ``If-Match``, query filters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from cmc_workflow.api import models as m
+from cmc_workflow.api.problems import MEDIA_TYPE, Problem, language
+from cmc_workflow.engine.batch import Outcome
+from cmc_workflow.model import Actor, Item
+from cmc_workflow.store.port import TokenRow
+
+__all__ = [
+    "QUERY_PARAMETERS",
+    "ApiProblem",
+    "Caller",
+    "data_filters",
+    "etag",
+    "if_match",
+    "item_out",
+    "outcome_out",
+    "plain",
+    "problem_response",
+    "request_language",
+    "zh_reason",
+]
+
+
+class ApiProblem(Exception):
+    """A problem the HTTP layer itself answers (authentication, If-Match, bad query)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.detail_en)
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the token's row and the actor the host system asserted."""
+
+    token: TokenRow
+    actor: Actor
+
+
+def problem_response(problem: Problem, request: Request | None, lang: str) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    headers = {"Content-Language": "zh-CN" if lang == "zh" else "en", **problem.headers}
+    return JSONResponse(
+        problem.document(lang, instance),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def request_language(request: Request) -> str:
+    return language(request.headers.get("accept-language"))
+
+
+def item_out(item: Item) -> m.ItemOut:
+    return m.ItemOut(
+        id=item.id,
+        workflow=item.workflow,
+        revision=item.revision,
+        state=item.state,
+        state_label=item.state_label,
+        data=dict(item.data),
+        visit=item.visit,
+        version=item.version,
+        created_at=item.created_at,
+        created_by=item.created_by,
+        updated_at=item.updated_at,
+        closed_at=item.closed_at,
+        parent_id=item.parent_id,
+        is_open=item.is_open,
+    )
+
+
+def outcome_out(outcome: Outcome) -> m.OutcomeOut:
+    refusal = outcome.refusal
+    return m.OutcomeOut(
+        index=outcome.index,
+        accepted=outcome.accepted,
+        item=item_out(outcome.item) if outcome.item is not None else None,
+        refusal=None
+        if refusal is None
+        else m.RefusalOut(
+            code=refusal.error,
+            rule=refusal.rule,
+            message={"zh": refusal.message_zh or refusal.message, "en": refusal.message},
+            item_id=refusal.item_id,
+            trigger=refusal.trigger,
+            state=refusal.state,
+            retryable=refusal.retryable,
+        ),
+    )
+
+
+def etag(version: int) -> str:
+    """The ETag of an item at ``version``."""
+    return f'"v{version}"'
+
+
+def if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (None: absent or ``*``)."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip()
+    text = text.removeprefix("W/")
+    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
+        text = text[1:-1]
+    text = text.removeprefix("v")
+    if not text.isdigit() or len(text) > 18:
+        raise ApiProblem(
+            Problem(
+                400,
+                "if_match_invalid",
+                "If-Match 无效",
+                "If-Match invalid",
+                f'If-Match 应为读取事项时得到的 ETag（如 "v3"），而不是 {value!r}',
+                f'If-Match takes the ETag the item was read with (e.g. "v3"), not {value!r}',
+            )
+        )
+    return int(text)
+
+
+def data_filters(values: Sequence[str]) -> dict[str, Any]:
+    """``field:value`` pairs; the value is JSON (``1``, ``true``, ``"1"``, ``null``) or
+    else text."""
+    found: dict[str, Any] = {}
+    for entry in values:
+        name, sep, raw = entry.partition(":")
+        if not sep or not name:
+            raise ApiProblem(
+                Problem(
+                    422,
+                    "input_invalid",
+                    "输入无效",
+                    "Input invalid",
+                    f"数据条件应写作 字段:值（如 data=author:Wang），而不是 {entry!r}",
+                    f"a data filter reads field:value (e.g. data=author:Wang), not {entry!r}",
+                    errors=[{"field": "data", "message": "field:value expected"}],
+                )
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        if isinstance(value, list | dict):
+            value = raw
+        found[name] = value
+    return found
+
+
+QUERY_PARAMETERS = frozenset(
+    {
+        "workflow",
+        "state",
+        "assignee",
+        "role",
+        "open",
+        "overdue",
+        "due_before",
+        "sla",
+        "data",
+        "created_from",
+        "created_until",
+        "updated_from",
+        "updated_until",
+        "title",
+        "parent_id",
+        "sort",
+        "order",
+        "limit",
+        "cursor",
+    }
+)
+
+
+def zh_reason(rule: str, en: str) -> str:
+    """A Chinese reason where the engine wrote none (the English one follows it)."""
+    known = {
+        "NotPermitted": "操作人不具备执行该操作所需的角色",
+        "GuardRejected": "该操作的条件当前不满足",
+        "InvalidTrigger": "该操作在当前状态下不可执行",
+        "closed": "事项已办结",
+    }
+    return f"{known.get(rule, '该操作被拒绝')}（{en}）"
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value

@@ -1,0 +1,133 @@
+"""``cmc-workflow token``: the API tokens of host systems (:mod:`cmc_workflow.api.tokens`).
+
+- ``token create --db URL --system NAME [--label TEXT]`` prints a new token once;
+- ``token list --db URL [--system NAME]`` lists keys, systems, creation and revocation;
+- ``token revoke --db URL [--system NAME] KEY`` revokes one.
+
+The database keeps the SHA-256 of each secret, never the secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+
+import click
+
+from cmc_workflow.api.tokens import issue_token, list_tokens, revoke_token, valid_system
+from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.options import db_option, json_option
+from cmc_workflow.cli.output import emit_json, table
+
+
+def _system(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not valid_system(value):
+        raise click.BadParameter(
+            f"{value!r}: lowercase letters, digits, '.', '_', '-' (at most 64) | "
+            "系统名只能由小写字母、数字和 . _ - 组成",
+            param_hint="--system",
+        )
+    return value
+
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens of host systems: create, list, revoke (访问令牌)."""
+
+
+@token_group.command("create")
+@db_option
+@click.option("--system", required=True, callback=_system, help="The host system it is for.")
+@click.option("--label", default="", help="What the token is for (shown by list).")
+@json_option
+def create(db: str, system: str, label: str, as_json: bool) -> None:
+    """Create a token for SYSTEM and print it once: store it in the host system's secrets;
+    it cannot be shown again."""
+    from cmc_workflow.store import Store
+
+    with handled(as_json):
+        store = Store.open(db)
+        try:
+            issued = issue_token(
+                store,
+                system,
+                label=label,
+                created_by=getpass.getuser(),
+                now=dt.datetime.now(dt.UTC),
+            )
+        finally:
+            store.close()
+    if as_json:
+        emit_json({"key": issued.key, "system": issued.system, "token": issued.text})
+        return
+    click.echo(issued.text)
+    click.echo(
+        f"token {issued.key} for {issued.system}: shown once, store it now | "
+        f"系统 {issued.system} 的令牌 {issued.key} 仅显示这一次，请立即妥善保存",
+        err=True,
+    )
+
+
+@token_group.command("list")
+@db_option
+@click.option("--system", default=None, callback=_system, help="Only this system's tokens.")
+@json_option
+def list_(db: str, system: str | None, as_json: bool) -> None:
+    """The tokens (keys, never secrets), oldest first."""
+    from cmc_workflow.runner.assemble import existing_store
+
+    with handled(as_json), existing_store(db) as store:
+        rows = list_tokens(store, system)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "key": r.key,
+                    "system": r.system,
+                    "label": r.label,
+                    "created_at": r.created_at,
+                    "created_by": r.created_by,
+                    "revoked_at": r.revoked_at,
+                    "last_used_at": r.last_used_at,
+                }
+                for r in rows
+            ]
+        )
+        return
+    text = table(
+        ["key", "system", "label", "created", "revoked / 已吊销", "last used"],
+        [
+            [
+                r.key,
+                r.system,
+                r.label,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+                f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "",
+            ]
+            for r in rows
+        ],
+    )
+    click.echo(text, nl=False)
+
+
+@token_group.command("revoke")
+@db_option
+@click.option("--system", default=None, callback=_system, help="Refuse a key of another system.")
+@click.argument("key")
+def revoke(db: str, system: str | None, key: str) -> None:
+    """Revoke the token KEY (its key as list shows it); calls with it are refused at once."""
+    from cmc_workflow.runner.assemble import existing_store
+
+    with handled(False), existing_store(db) as store:
+        if system is not None:
+            mine = {r.key for r in list_tokens(store, system)}
+            if key.split("_")[1 if key.startswith("cmcw_") else 0] not in mine:
+                fail(Exit.USAGE, f"no token {key!r} of system {system!r} | 该系统没有此令牌", False)
+        done = revoke_token(store, key, dt.datetime.now(dt.UTC))
+    if not done:
+        fail(Exit.USAGE, f"no live token {key!r} | 没有可吊销的令牌 {key!r}", False)
+    click.echo(f"revoked {key} | 已吊销")
+
+
+COMMANDS: list[click.Command] = [token_group]
