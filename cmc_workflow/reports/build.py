@@ -77,6 +77,10 @@ def build_report(
         if "certification" in wanted:
             records = tx.workflow_records(opts.training_workflow)
             built["certification"] = compute.certification_section(records, months.date(now), opts)
+        if "should_warnings" in wanted:
+            built["should_warnings"] = compute.should_warnings_section(
+                tx.audit_records(), months, since, until
+            )
     return Report(
         generated_at=now,
         since=since,
