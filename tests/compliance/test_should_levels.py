@@ -23,10 +23,10 @@ from cmc_workflow.reports import build_report
 from tests.helpers import POLICIES, WORKFLOWS, EngineFactory
 from tests.helpers.records import train_staff
 
-pytestmark = pytest.mark.req("INS-5")
-
 ASSISTANT = Actor("xu", {"ops_assistant"})
 MANAGER = Actor("sun", {"ops_manager"})
+AUTHORITY = Actor("gao", {"authority"})
+OPERATOR = Actor("ma", {"operator"})
 RULE = "followers_screenshot_kept"
 ELEMENT = "policies/statistics.yaml#workflows.self_media_statistics.forbid_data[0]"
 
@@ -42,7 +42,7 @@ MONTH: dict[str, Any] = {
 
 def _engine(engine_factory: EngineFactory, policies: Path = POLICIES) -> Engine:
     engine = engine_factory(workflows=WORKFLOWS, policies=policies)
-    train_staff(engine, ASSISTANT, MANAGER)
+    train_staff(engine, ASSISTANT, MANAGER, OPERATOR)
     return engine
 
 
@@ -62,6 +62,7 @@ def _submit_audit(engine: Engine, item_id: int) -> dict[str, Any]:
     return record
 
 
+@pytest.mark.req("INS-5")
 @pytest.mark.enforces("INS-5", element=ELEMENT)
 def test_a_should_unmet_is_accepted_and_its_warning_recorded(
     engine_factory: EngineFactory,
@@ -83,6 +84,7 @@ def test_a_should_unmet_is_accepted_and_its_warning_recorded(
     assert allowed["confirm"].allowed
 
 
+@pytest.mark.req("INS-5")
 def test_a_should_met_records_no_warning(engine_factory: EngineFactory) -> None:
     engine = _engine(engine_factory)
     item = engine.start("self_media_statistics", actor=ASSISTANT)
@@ -91,6 +93,7 @@ def test_a_should_met_records_no_warning(engine_factory: EngineFactory) -> None:
     assert "warnings" not in _submit_audit(engine, item.id)["detail"]
 
 
+@pytest.mark.req("INS-5")
 def test_an_administrator_raises_a_should_to_a_refusal(
     engine_factory: EngineFactory, tmp_path: Path
 ) -> None:
@@ -107,6 +110,7 @@ def test_an_administrator_raises_a_should_to_a_refusal(
     assert engine.fire(item.id, "submit", actor=ASSISTANT, data=month).state == "confirming"
 
 
+@pytest.mark.req("INS-5")
 def test_the_warnings_are_reported_per_requirement_and_month(
     engine_factory: EngineFactory,
 ) -> None:
@@ -126,6 +130,22 @@ def test_the_warnings_are_reported_per_requirement_and_month(
             "warnings": 2,
         }
     ]
+
+
+@pytest.mark.req("RPT-3")
+@pytest.mark.enforces(
+    "RPT-3", element="policies/evaluation.yaml#workflows.annual_evaluation.forbid_data[0]"
+)
+def test_rpt_3_an_evaluation_without_a_survey_goes_ahead_with_a_warning(
+    engine_factory: EngineFactory,
+) -> None:
+    engine = _engine(engine_factory)
+    evaluation = engine.start("annual_evaluation", actor=AUTHORITY)
+    figures = {"report": "2025 年度运营自评", "complaints_received": 14, "complaints_resolved": 14}
+    item = engine.fire(evaluation.id, "submit", actor=OPERATOR, data=figures)
+    assert item.state == "evaluation"  # the survey is a should (SM 6.2 宜), not a refusal
+    (warning,) = _submit_audit(engine, item.id)["detail"]["warnings"]
+    assert (warning["rule"], warning["implements"]) == ("satisfaction_survey_held", ["RPT-3"])
 
 
 @pytest.mark.parametrize(
