@@ -28,7 +28,6 @@ MANAGER = Actor("sun", {"ops_manager"})
 AUTHORITY = Actor("gao", {"authority"})
 OPERATOR = Actor("ma", {"operator"})
 RULE = "followers_screenshot_kept"
-ELEMENT = "policies/statistics.yaml#workflows.self_media_statistics.forbid_data[0]"
 
 MONTH: dict[str, Any] = {
     "platforms": ["wechat", "weibo"],
@@ -63,7 +62,9 @@ def _submit_audit(engine: Engine, item_id: int) -> dict[str, Any]:
 
 
 @pytest.mark.req("INS-5")
-@pytest.mark.enforces("INS-5", element=ELEMENT)
+@pytest.mark.enforces(
+    "INS-5", element="policies/statistics.yaml#workflows.self_media_statistics.forbid_data[0]"
+)
 def test_a_should_unmet_is_accepted_and_its_warning_recorded(
     engine_factory: EngineFactory,
 ) -> None:
