@@ -197,11 +197,15 @@ CARRIED: tuple[Carried, ...] = (
     ),
     _e(
         "FLT-3",
-        "a fault closes only after the root-cause analysis (analysed_and_fed_back)",
+        "the analysis records technical and management causes and corrective actions "
+        "(required fields); a path to closing around it is refused at load "
+        "(analysed_and_fed_back)",
     ),
     _e(
         "FLT-4",
-        "a fault closes only after the analysis and the feedback, in order (analysed_and_fed_back)",
+        "the only way to close feeds the outcome back to the integrator and the authority "
+        "(notify); a path around the analysis and the feedback is refused at load "
+        "(analysed_and_fed_back)",
     ),
     _e(
         "FLT-5",

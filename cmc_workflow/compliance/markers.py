@@ -249,6 +249,6 @@ def marker_citations(tests: list[MarkedTest]) -> list[Citation]:
     return [Citation(i, "test", t.node_id, t.file, t.line) for t in tests for i in t.ids]
 
 
-def test_proofs(tests: list[MarkedTest]) -> list[Proof]:
+def marked_proofs(tests: list[MarkedTest]) -> list[Proof]:
     """Every proof the marked tests claim, in file and source order."""
     return [Proof(i, e, t.node_id, t.file, t.line) for t in tests for i, e in t.proofs]

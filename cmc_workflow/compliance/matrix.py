@@ -32,7 +32,7 @@ from cmc_workflow.compliance.elements import ElementError, exists, parse_element
 from cmc_workflow.compliance.guarantees import ENGINE_GUARANTEES, Guarantee, guarantee_citations
 from cmc_workflow.compliance.kinds import Carried
 from cmc_workflow.compliance.knockout import CODE_PREFIX, Result
-from cmc_workflow.compliance.markers import Proof, marker_citations, scan_tests, test_proofs
+from cmc_workflow.compliance.markers import Proof, marked_proofs, marker_citations, scan_tests
 from cmc_workflow.compliance.model import DEFINITION_SOURCES, Citation, Issue, Source
 from cmc_workflow.compliance.requirements import Requirement
 from cmc_workflow.definition.loader import LoadedSet
@@ -317,7 +317,7 @@ def compliance_matrix(
         marked, problems = scan_tests(tests, base)
         citations += marker_citations(marked)
         issues += problems
-        proofs = test_proofs(marked)
+        proofs = marked_proofs(marked)
     declared = [
         c for c in (kinds.CARRIED if carried is None else carried) if c.requirement in known
     ]
@@ -338,7 +338,7 @@ def compliance_matrix(
 def proofs_under(tests: Path, base: Path | None = None) -> list[Proof]:
     """The proofs the tests under ``tests`` claim (for the knockout check)."""
     marked, _ = scan_tests(tests, base)
-    return test_proofs(marked)
+    return marked_proofs(marked)
 
 
 def result_map(results: Iterable[Result]) -> Mapping[tuple[str, str, str], Result]:

@@ -188,6 +188,10 @@ def test_flt_2_whoever_fixed_the_platform_does_not_verify_the_fix(engine: Engine
 
 
 @pytest.mark.req("FLT-3")
+@pytest.mark.enforces(
+    "FLT-3",
+    element="workflows/faults.yaml#states.analysis.transitions[0].form.management_causes",
+)
 def test_flt_3_the_responsible_party_fixes_and_analyses_technical_and_management_causes(
     engine: Engine,
 ) -> None:
@@ -222,8 +226,9 @@ def test_flt_3_the_responsible_party_fixes_and_analyses_technical_and_management
 
 
 @pytest.mark.req("FLT-4")
-@pytest.mark.enforces("FLT-3", element="policies/faults.yaml#workflows.faults.required_stages[0]")
-@pytest.mark.enforces("FLT-4", element="policies/faults.yaml#workflows.faults.required_stages[0]")
+@pytest.mark.enforces(
+    "FLT-4", element="workflows/faults.yaml#states.feedback.transitions[0].notify"
+)
 def test_flt_4_a_fault_closes_only_after_the_analysis_and_the_feedback(engine: Engine) -> None:
     item = acknowledged(engine)
     with pytest.raises(InvalidTrigger):
@@ -254,6 +259,8 @@ def test_flt_4_a_fault_closes_only_after_the_analysis_and_the_feedback(engine: E
 
 
 @pytest.mark.req("FLT-3", "FLT-4")
+@pytest.mark.enforces("FLT-3", element="policies/faults.yaml#workflows.faults.required_stages[0]")
+@pytest.mark.enforces("FLT-4", element="policies/faults.yaml#workflows.faults.required_stages[0]")
 def test_flt_4_a_shortcut_to_closing_is_refused_when_the_definitions_load(
     tmp_path: Path,
 ) -> None:
