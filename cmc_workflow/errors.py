@@ -25,6 +25,7 @@ meets them and chained with ``raise ... from exc``.
     │   ├── SchemaOutOfDate        the database needs ``cmc-workflow db upgrade``
     │   ├── SchemaTooNew           a newer release migrated the database (E-DB-TOO-NEW)
     │   └── DatabaseReadOnly       a write to a database opened read-only (E-DB-READ-ONLY)
+    ├── BackupError                a backup cannot be taken, read or restored (E-BACKUP-*)
     └── CalendarError              a working-day calendar file or question cannot be answered
 """
 
@@ -45,7 +46,9 @@ class Problem:
     ``code`` is stable (``E-UNREACHABLE-STATE``) and documented in
     ``docs/workflow-language.md``; ``line`` and ``column`` are 1-based. ``message_zh`` and
     ``hint_zh`` say the same in Chinese where a problem has been translated; the code is
-    the same in both languages.
+    the same in both languages. ``severity`` is ``"error"`` (the file cannot be used) or
+    ``"warning"`` (a ``W-`` code: probably a slip, the file is used as written; it fails a
+    check only under ``--strict``).
     """
 
     file: str
@@ -56,6 +59,12 @@ class Problem:
     hint: str = ""
     message_zh: str = ""
     hint_zh: str = ""
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the problem makes the file unusable (not a warning)."""
+        return self.severity != "warning"
 
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
@@ -294,6 +303,23 @@ class DatabaseReadOnly(StoreError):
         )
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{self.code} {self.reason_en}{extra} | {self.reason_zh}")
+
+
+class BackupError(CmcWorkflowError):
+    """A backup could not be taken, read, verified or restored (``cmc_workflow.backup``).
+
+    ``code`` names what went wrong, the same in both languages (``E-BACKUP-TOOL-MISSING``:
+    no ``pg_dump``; ``E-BACKUP-TARGET-NOT-EMPTY``: a restore refused; ... listed in
+    ``docs/how-to-backup.md``); ``where`` is the file, folder or program concerned;
+    ``reason_en`` and ``reason_zh`` say what happened and what to do.
+    """
+
+    def __init__(self, code: str, where: str, reason_en: str, reason_zh: str) -> None:
+        self.code = code
+        self.where = where
+        self.reason_en = reason_en
+        self.reason_zh = reason_zh
+        super().__init__(f"{where}: {code} {reason_en} | {reason_zh}")
 
 
 class CalendarError(CmcWorkflowError):

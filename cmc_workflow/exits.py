@@ -27,12 +27,15 @@ class Exit(IntEnum):
 EXIT_CODES: Mapping[Exit, str] = {
     Exit.OK: "done (`run`: stopped by SIGTERM/SIGINT, or --once finished its pass)",
     Exit.PROBLEMS: "a check found problems, each one printed: a definition or calendar file "
-    "(file:line:col: CODE message), the audit log (`audit verify`: tampering), the daemons' "
-    "lag (`status --max-lag`: behind)",
+    "(file:line:col: CODE message; a warning, W- code, only with --strict), the audit log "
+    "(`audit verify`: tampering), the daemons' lag (`status --max-lag`: behind), a backup "
+    "(`backup verify`, `restore`: checksum, audit chains or counts; nothing restored)",
     Exit.USAGE: "not done: the command line is malformed, or the command was refused "
     "(the message names the rule, e.g. a policy rule's id or NotPermitted)",
     Exit.DATABASE: "the database cannot be opened, failed, or its schema is not this "
-    "release's (run `cmc-workflow db upgrade`; E-DB-TOO-NEW, E-DB-READ-ONLY)",
+    "release's (run `cmc-workflow db upgrade`; E-DB-TOO-NEW, E-DB-READ-ONLY, E-DB-MISSING, "
+    "E-DB-DRIVER, E-DB-UNSUPPORTED), or a backup's program is missing or failed "
+    "(E-BACKUP-TOOL-MISSING: no pg_dump)",
     Exit.CRASH: "`run`: an unexpected error stopped the daemon (logged with its traceback)",
     Exit.UNCOVERED: "`compliance`: a must requirement is uncovered or a citation is broken "
     "(the matrix is still printed or written)",

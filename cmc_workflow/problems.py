@@ -10,10 +10,11 @@ that the model refuses as text is reported with its YAML trap code (``E-YAML-BOO
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,6 +32,90 @@ _TYPE_ERRORS = {
     "model_type": "a mapping",
     "dataclass_type": "a mapping",
 }
+
+
+_TYPE_ERRORS_ZH = {
+    "string_type": "文字",
+    "int_type": "整数",
+    "float_type": "数字",
+    "bool_type": "true 或 false",
+    "list_type": "列表",
+    "dict_type": "一组“键: 值”",
+    "model_type": "一组“键: 值”",
+    "dataclass_type": "一组“键: 值”",
+}
+
+
+def _kind_zh(value: Any) -> str:
+    if isinstance(value, bool):
+        return "布尔值"
+    if isinstance(value, int | float):
+        return "数字"
+    if isinstance(value, str):
+        return "文字"
+    if isinstance(value, list):
+        return "列表"
+    return "一组“键: 值”" if isinstance(value, dict) else type(value).__name__
+
+
+def _type_hint(
+    root: type[BaseModel], loc: tuple[Any, ...], kind: str, value: Any
+) -> tuple[str, str]:
+    """A hint that would fix a value of the wrong type, in English and Chinese.
+
+    A text where a group of keys belongs (``label: 制作中``, ``deadline: 2 working days``)
+    is shown rewritten as that group; a number where a percentage belongs (``at: 50``)
+    as ``'50%'``; a number or boolean where text belongs, quoted."""
+    key = str(loc[-1]) if loc else "the file"
+    if kind in ("model_type", "dict_type", "dataclass_type") and not isinstance(value, dict | list):
+        model = _model_at(root, loc)
+        if model is not None:
+            required = [n for n, f in model.model_fields.items() if f.is_required()]
+            names = [f.alias or n for n, f in model.model_fields.items()]
+            first, *others = required or names[:1]
+            rest = "".join(f", {o}: ..." for o in others)
+            example = f"{key}: {{{first}: {value}{rest}}}"
+            return (
+                f"{key} is a group of keys ({', '.join(names[:6])}), not one text: write {example}",
+                f"{key} 下面是一组键（{'、'.join(names[:6])}），不是一段文字：请写成 {example}",
+            )
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        pattern = _pattern_at(root, loc)
+        if pattern is not None and "%" in pattern:
+            return (
+                f"write a percentage in quotes: {key}: '{value}%'",
+                f"请写成带引号的百分比：{key}: '{value}%'",
+            )
+        return (
+            f"quote it if you mean text: {key}: '{value}'",
+            f"如果这是文字，请加引号：{key}: '{value}'",
+        )
+    if kind == "string_type" and isinstance(value, bool):
+        return (
+            f"YAML read this as true/false: quote it if you mean the word ({key}: '...')",
+            f"YAML 把它读成了 true/false：如果是文字，请加引号（{key}: '...'）",
+        )
+    if kind == "list_type" and not isinstance(value, list | dict):
+        return (
+            f"write a list: {key}: [{value}] (entries separated by half-width commas)",
+            f"请写成列表：{key}: [{value}]（各项之间用半角逗号分隔）",
+        )
+    return (
+        "quote text that YAML would read as a number or boolean",
+        "YAML 会把某些文字读成数字或布尔值，这类文字请加引号",
+    )
+
+
+def _pattern_at(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The ``pattern`` constraint of the text field at ``loc``, if it has one."""
+    model = _model_at(root, loc[:-1]) if loc else None
+    info = model.model_fields.get(str(loc[-1])) if model is not None else None
+    if info is None:
+        return None
+    found = re.search(r"pattern='([^']*)'", repr(info.annotation)) or re.search(
+        r"pattern='([^']*)'", repr(info.metadata)
+    )
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +212,16 @@ def _problem(
     if kind in ("string_too_long", "string_too_short", "greater_than_equal"):
         return doc.problem(loc, codes.value, f"{_short(err['input'])}: {err['msg']}")
     if kind in _TYPE_ERRORS:
-        return doc.problem(
+        problem = doc.problem(
             loc,
             codes.type,
             f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
             f"{_short(err['input'])}",
-            "quote text that YAML would read as a number or boolean",
         )
+        hint, hint_zh = _type_hint(root, loc, kind, err["input"])
+        got = f"{_kind_zh(err['input'])} {_short(err['input'])}"
+        message_zh = f"此处应为{_TYPE_ERRORS_ZH[kind]}，实际是{got}"
+        return replace(problem, hint=hint, message_zh=message_zh, hint_zh=hint_zh)
     return doc.problem(loc, codes.invalid, _message(err))
 
 

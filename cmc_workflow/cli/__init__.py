@@ -54,6 +54,8 @@ COMMANDS: dict[str, str] = {
     "compliance": "compliance",
     "docs": "compliance",
     "report": "report",
+    "backup": "backup",
+    "restore": "backup",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

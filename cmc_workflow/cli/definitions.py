@@ -9,34 +9,57 @@ from pathlib import Path
 import click
 
 from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.findings import chosen, format_option, report
 from cmc_workflow.cli.options import workflows_option
 from cmc_workflow.definition.models import Workflow
-from cmc_workflow.definition.schema import render_schema
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
-from cmc_workflow.language import iter_yaml_files, load_paths
+from cmc_workflow.language import iter_yaml_files, load_paths, near_miss_warnings, no_files_problem
 from cmc_workflow.located import load_located, read_source
+from cmc_workflow.schemas import SCHEMAS, render
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def validate(paths: tuple[str, ...]) -> None:
-    """Check workflow and policy files; print problems as file:line:col: CODE message.
+@format_option
+def validate(paths: tuple[str, ...], fmt: str | None, strict: bool) -> None:
+    """Check definition files (workflows, schedules, policies, calendars) and folders;
+    print problems as file:line:col: CODE message.
 
-    Exits 0 when every file is clean, 1 when any problem was found.
+    --format json prints one JSON document and --format sarif a SARIF 2.1.0 log on
+    stdout, problems or not. Exits 0 when no file has an error (warnings, W- codes, pass
+    unless --strict), 1 otherwise, also when no definition file was found.
     """
     loaded = load_paths(paths)
-    for problem in loaded.problems:
-        click.echo(str(problem))
-    sys.exit(Exit.PROBLEMS if loaded.problems else Exit.OK)
+    problems = [*loaded.problems, *loaded.warnings]
+    # nothing read: one error naming the near misses; else a warning for each
+    problems += [no_files_problem(paths)] if not loaded.files else near_miss_warnings(paths)
+    code = report(
+        "validate",
+        problems,
+        fmt=chosen(fmt, False),
+        strict=strict,
+        extra={"files": loaded.files, "workflows": sorted(loaded.workflows)},
+    )
+    sys.exit(Exit(code))
 
 
 @click.command()
-def schema() -> None:
-    """Print the JSON Schema (draft-07) of workflow files.
+@click.option(
+    "--kind",
+    type=click.Choice(sorted(SCHEMAS)),
+    default="workflow",
+    show_default=True,
+    help="The file kind: workflow, policy, schedules, calendar, or definition (any of the "
+    "first three, chosen by the file's kind:).",
+)
+def schema(kind: str) -> None:
+    """Print the JSON Schema (draft-07) of one kind of definition file.
 
-    Regenerate the checked-in copy with: cmc-workflow schema > schema/workflow.schema.json
+    Regenerate the checked-in copies with: cmc-workflow schema --kind KIND >
+    schema/KIND.schema.json (for KIND in workflow, policy, schedules, calendar,
+    definition).
     """
-    click.echo(render_schema(), nl=False)
+    click.echo(render(kind), nl=False)
 
 
 _LANG_OPTION = click.option(

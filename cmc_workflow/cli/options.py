@@ -284,14 +284,44 @@ class Settings:
         items (stored versions load from the database); ``start`` needs it.
         """
         # imported here: the commands that only read files (validate) load no engine
-        from cmc_workflow.runner.assemble import load_definitions, open_engine
+        from cmc_workflow.runner.assemble import load_definitions, open_engine, require_existing
 
         if need_workflows:
             need(self.workflows, "--workflows", "workflows")
-        loaded = load_definitions([*self.workflows, *self.policies])
+        if _reads_only():
+            require_existing(self.db)  # a mistyped --db must not become a new database
+        loaded = load_definitions([*self.workflows, *self.policies], isolated=True)
+        for problem in [*loaded.set_aside, *loaded.warnings]:
+            click.echo(str(problem), err=True)  # on every command, until the file is fixed
+        started = _argument("workflow") if need_workflows else None
+        if started in loaded.disabled:
+            click.echo(
+                f"the workflow {started!r} is disabled: {loaded.disabled[started]} has "
+                f"problems | 流程“{started}”已停用：{loaded.disabled[started]} 有问题",
+                err=True,
+            )
+            raise SystemExit(Exit.PROBLEMS)
         return open_engine(
             self.db, loaded, calendar=self.calendar, handlers=None, deliver_inline=False
         )
+
+
+READ_ONLY_COMMANDS = frozenset(
+    {"show", "history", "inbox", "allowed", "versions", "explain-denial"}
+)
+"""The item commands that only read the database: they never create it (``E-DB-MISSING``
+for a SQLite file that does not exist)."""
+
+
+def _argument(name: str) -> Any:
+    """The value of the running command's parameter ``name`` (None without one)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.params.get(name) if ctx is not None else None
+
+
+def _reads_only() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.info_name in READ_ONLY_COMMANDS
 
 
 def engine_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -9,12 +9,14 @@ needs an upgrade.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
-from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.exits import Exit
+from cmc_workflow.cli.findings import chosen, format_option, problem_json, report
 from cmc_workflow.cli.options import (
     Settings,
     actor_options,
@@ -39,12 +41,18 @@ from cmc_workflow.policy.policyset import unscoped
 from cmc_workflow.policy.schema import render_policy_schema
 
 
-def _load(workflows: Sequence[str], policies: Sequence[str]) -> tuple[LoadedSet, PolicySet]:
-    """Every definition and the policy set; on problems print them and exit 1."""
+def _load(
+    workflows: Sequence[str], policies: Sequence[str], command: str, fmt: str, strict: bool
+) -> tuple[LoadedSet, PolicySet]:
+    """Every definition and the policy set. On an error, print the problems in ``fmt``
+    (a JSON or SARIF document on stdout, text on stderr) and exit 1."""
     loaded = load_paths(
         [*need(workflows, "--workflows", "workflows"), *need(policies, "--policies", "policies")]
     )
-    problems_found(loaded.problems)
+    if loaded.problems:
+        problems = [*loaded.problems, *loaded.warnings]
+        code = report(command, problems, fmt=fmt, strict=strict, text_err=True)
+        sys.exit(Exit(code))
     policy, problems = build_policy_set(loaded)
     assert not problems  # load_paths ran the same checks
     return loaded, policy
@@ -60,11 +68,19 @@ def policy_group() -> None:
 @workflows_option
 @policies_option
 @json_option
-def check(workflows: list[str], policies: list[str], as_json: bool) -> None:
+@format_option
+def check(
+    workflows: list[str], policies: list[str], as_json: bool, fmt: str | None, strict: bool
+) -> None:
     """Load workflows and policies, check every reference and prove the rules on the
     workflow graphs; print problems as file:line:col: CODE message (exit 1), else a
-    summary of what was proven (exit 0)."""
-    loaded, policy = _load(workflows, policies)
+    summary of what was proven (exit 0).
+
+    --json (or --format json) prints one JSON document on stdout, problems or not;
+    --format sarif a SARIF 2.1.0 log of the problems. Warnings (W- codes) fail the
+    check only with --strict."""
+    fmt = chosen(fmt, as_json)
+    loaded, policy = _load(workflows, policies, "policy check", fmt, strict)
     compiled = {wf_id: CompiledWorkflow(lw) for wf_id, lw in loaded.workflows.items()}
     proven = [
         {
@@ -78,16 +94,16 @@ def check(workflows: list[str], policies: list[str], as_json: bool) -> None:
         for rule in policy.rules_for(wf_id)
     ]
     notes = unscoped(policy, compiled)
-    if as_json:
-        emit_json(
-            {
-                "workflows": sorted(loaded.workflows),
-                "policy_files": [doc.file for doc, _ in policy.files],
-                "rules": proven,
-                "unscoped": notes,
-            }
-        )
-        return
+    if fmt != "text":
+        extra = {
+            "workflows": sorted(loaded.workflows),
+            "policy_files": [doc.file for doc, _ in policy.files],
+            "rules": proven,
+            "unscoped": notes,
+        }
+        code = report("policy check", loaded.warnings, fmt=fmt, strict=strict, extra=extra)
+        sys.exit(Exit(code))
+    code = report("policy check", loaded.warnings, fmt=fmt, strict=strict, text_err=True)
     click.echo(
         f"{len(loaded.workflows)} workflows, {len(policy.files)} policy files, "
         f"{len(proven)} rules: no problem found."
@@ -97,6 +113,7 @@ def check(workflows: list[str], policies: list[str], as_json: bool) -> None:
         click.echo(f"proven on the graph of {p['workflow']}: {p['en']} ({p['rule']})")
     for note in notes:
         click.echo(f"note: not scoped: {note}")
+    sys.exit(Exit(code))
 
 
 @policy_group.command("schema")
@@ -131,12 +148,28 @@ def _role_names(policy: PolicySet, roles: frozenset[str] | None, wf: Workflow) -
 @workflows_option
 @policies_option
 @json_option
+@format_option
 def who_can(
-    workflow: str, state: str, workflows: list[str], policies: list[str], as_json: bool
+    workflow: str,
+    state: str,
+    workflows: list[str],
+    policies: list[str],
+    as_json: bool,
+    fmt: str | None,
+    strict: bool,
 ) -> None:
     """Which roles may fire each trigger of STATE in WORKFLOW once policies apply, and
-    under which rules."""
-    loaded, policy = _load(workflows, policies)
+    under which rules.
+
+    --json (or --format json) prints one JSON document on stdout, also when a file has
+    problems (then exit 1); --format sarif prints the files' problems as SARIF 2.1.0."""
+    fmt = chosen(fmt, as_json)
+    as_json = fmt == "json"
+    loaded, policy = _load(workflows, policies, "who-can", fmt, strict)
+    if fmt == "sarif":
+        sys.exit(Exit(report("who-can", loaded.warnings, fmt=fmt, strict=strict)))
+    if fmt == "text":
+        report("who-can", loaded.warnings, fmt=fmt, strict=strict, text_err=True)
     if workflow not in loaded.workflows:
         raise click.BadParameter(
             f"no workflow {workflow!r} (loaded: {', '.join(sorted(loaded.workflows))})",
@@ -154,6 +187,9 @@ def who_can(
     if as_json:
         emit_json(
             {
+                "command": "who-can",
+                "ok": True,
+                "problems": [problem_json(p) for p in loaded.warnings],
                 "workflow": workflow,
                 "state": state,
                 "type": spec.type,

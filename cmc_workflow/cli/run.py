@@ -1,7 +1,9 @@
 """``cmc-workflow run``: the daemon (:mod:`cmc_workflow.runner.daemon`).
 
 ``cmc-workflow run --db URL --workflows PATH [--policies PATH] [--calendars DIR] [--once]``
-fires due timers, starts scheduled items and delivers the outbox until SIGTERM/SIGINT.
+fires due timers, starts scheduled items and delivers the outbox until SIGTERM/SIGINT;
+with ``--backup-dir DIR`` it also backs the database up on a schedule
+(``--backup-every``, ``--backup-keep``: :mod:`cmc_workflow.backup.schedule`).
 Its exit statuses are rows of :data:`cmc_workflow.exits.EXIT_CODES`.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import click
 
+from cmc_workflow.backup.schedule import ScheduledBackup, parse_every
 from cmc_workflow.cli.exits import Exit
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -72,6 +75,28 @@ def _seconds_option(
     )
 
 
+def _backup(
+    db: str,
+    folder: Path | None,
+    every: str,
+    keep: int | None,
+    pg_dump: str | None,
+    cal: CalendarChoice,
+) -> ScheduledBackup | None:
+    """The scheduled backup of ``--backup-dir``/``--backup-every``/``--backup-keep``."""
+    if folder is None:
+        if keep is not None:
+            raise click.BadParameter(
+                "needs --backup-dir | 需同时指定 --backup-dir", param_hint="--backup-keep"
+            )
+        return None
+    try:
+        schedule = parse_every(every, cal.settings().timezone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backup-every") from None
+    return ScheduledBackup(db, folder, schedule, keep, pg_dump)
+
+
 # -- the command ---------------------------------------------------------------------------------
 @click.command()
 @db_option
@@ -111,6 +136,34 @@ def _seconds_option(
     envvar="CMC_MIGRATE",
     help="Upgrade the database schema at start (default: only a fresh SQLite file).",
 )
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="CMC_BACKUP_DIR",
+    help="Take backups into this folder on a schedule (point it at off-site storage).",
+)
+@click.option(
+    "--backup-every",
+    default="1d",
+    show_default=True,
+    envvar="CMC_BACKUP_EVERY",
+    help="With --backup-dir: a duration (30m, 6h, 1d, 1w) or five crontab fields "
+    "in --timezone ('0 2 * * *').",
+)
+@click.option(
+    "--backup-keep",
+    type=click.IntRange(min=1),
+    default=None,
+    envvar="CMC_BACKUP_KEEP",
+    help="With --backup-dir: keep the newest N backups, remove older ones [default: all].",
+)
+@click.option(
+    "--pg-dump",
+    default=None,
+    envvar="CMC_PG_DUMP",
+    help="The pg_dump program for PostgreSQL backups [default: found on PATH].",
+)
 @log_level_option("info")
 def run(
     db: str,
@@ -124,6 +177,10 @@ def run(
     batch: int,
     runner: str | None,
     migrate: bool | None,
+    backup_dir: Path | None,
+    backup_every: str,
+    backup_keep: int | None,
+    pg_dump: str | None,
 ) -> None:
     """Run the daemon: fire due timers, start scheduled items, deliver the outbox.
 
@@ -145,6 +202,7 @@ def run(
         batch=batch,
         runner=runner,
         migrate=migrate,
+        backup=_backup(db, backup_dir, backup_every, backup_keep, pg_dump, cal),
     )
     code = daemon.run(config, once=once)
     if code == Exit.PROBLEMS:

@@ -66,10 +66,17 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
     ),
     Guarantee(
         "SEC-4",
-        ("cmc_workflow.store.database", "cmc_workflow.store.repository"),
+        (
+            "cmc_workflow.store.database",
+            "cmc_workflow.store.repository",
+            "cmc_workflow.backup",
+            "cmc_workflow.cli.backup",
+        ),
         "every accepted transition commits in one transaction with its history, timers, "
-        "audit and outbox rows; SQLite runs with synchronous=FULL; PostgreSQL allows "
-        "standby servers and off-site backups",
+        "audit and outbox rows; SQLite runs with synchronous=FULL; `cmc-workflow backup` "
+        "(or the daemon's --backup-dir) writes consistent copies with a manifest into a "
+        "folder the administrator keeps off-site, `backup verify` restores one into a "
+        "scratch database and checks its audit chains and counts, `restore` restores it",
     ),
     Guarantee(
         "RPT-1",

@@ -333,9 +333,10 @@ CARRIED: tuple[Carried, ...] = (
     ),
     _e(
         "SEC-4",
-        "every accepted transition commits in one transaction; SQLite synchronous=FULL",
-        missing="off-site backup: the product does not yet take, restore and verify "
-        "backups; no test is marked to prove the durability",
+        "every accepted transition commits in one transaction (SQLite synchronous=FULL); "
+        "cmc-workflow backup takes consistent copies of a live database, verifies and "
+        "restores them (cmc_workflow/backup); the folder's other site is the host's "
+        "(docs/how-to-backup.md)",
         should_missing="primary/standby operation (PostgreSQL streaming replication is "
         "the operator's)",
     ),

@@ -36,6 +36,18 @@ class LoadedSet:
     problems: list[Problem] = field(default_factory=list)
     located: dict[str, Located] = field(default_factory=dict)
     """The located document of each workflow, by id (to place cross-file problems)."""
+    warnings: list[Problem] = field(default_factory=list)
+    """What looks wrong but does not stop a file (``W-`` codes)."""
+    files: list[str] = field(default_factory=list)
+    """Every file read, in order."""
+    kinds: dict[str, str] = field(default_factory=dict)
+    """The kind of each file read as YAML (``workflow``, ``policy``, ``calendar`` ...)."""
+    ids_in: dict[str, list[str]] = field(default_factory=dict)
+    """The workflow id each workflow file declares, by file."""
+    disabled: dict[str, str] = field(default_factory=dict)
+    """Workflows set aside because their file (or one they need) is broken: id -> file."""
+    set_aside: list[Problem] = field(default_factory=list)
+    """The problems of the files set aside (their workflows are in ``disabled``)."""
 
     def raise_for_problems(self) -> None:
         """Raise :class:`DefinitionError` when any file had a problem."""

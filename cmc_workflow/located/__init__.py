@@ -48,7 +48,9 @@ from cmc_workflow.located.limits import (
     compose_c,
     compose_pure,
 )
+from cmc_workflow.located.slips import find_slips, quote_errors
 from cmc_workflow.located.source import MAX_FILE_BYTES, read_source, text_too_big
+from cmc_workflow.located.syntax import syntax_problem
 from cmc_workflow.located.values import MAX_EXPANDED, Builder, mark_of
 
 __all__ = [
@@ -87,19 +89,31 @@ def load_located(text: str, file: str, *, pure: bool = False) -> tuple[Located, 
     Returns the located document and the problems found; a syntax error yields one
     ``E-YAML-SYNTAX`` problem and ``data`` None. An empty file yields ``data`` None. A text
     over the limits yields ``E-FILE-SIZE``, ``E-YAML-NODES``, ``E-YAML-DEPTH`` or
-    ``E-YAML-ANCHORS`` and ``data`` None. ``pure`` composes with the pure-Python loader
+    ``E-YAML-ANCHORS`` and ``data`` None. A full-width slip where YAML needs punctuation
+    (:mod:`.slips`: ``E-FULLWIDTH-COLON``, ...) is reported instead of what it made the
+    parser say, and ``data`` is None; a full-width quote that may be meant is only a
+    warning, kept in ``located.warnings``. ``pure`` composes with the pure-Python loader
     even where libyaml is installed (the two give the same values, marks and problems).
     """
     builder = Builder(file)
     too_big = text_too_big(text, file)
     if too_big is not None:
         return builder.located, [too_big]
+    slips = find_slips(text, file)
+    errors = [p for p in slips if p.is_error]
+    builder.located.warnings = [p for p in slips if not p.is_error]
     try:
         documents = _compose(text, file, pure=pure)
     except LimitExceeded as exc:
         return builder.located, [exc.located]
     except yaml.YAMLError as exc:
-        return builder.located, [_syntax_problem(exc, text, file)]
+        problem = syntax_problem(exc, text, file)
+        # a slip at or before the parser's stop explains it better than the parser can
+        explaining = [p for p in errors if p.line <= problem.line]
+        explaining += quote_errors(builder.located.warnings, problem.line)
+        return builder.located, sorted(explaining, key=_order) or [problem]
+    if errors:
+        return builder.located, errors
     if len(documents) > 1:
         at = mark_of(documents[1])
         return builder.located, [
@@ -117,39 +131,5 @@ def load_located(text: str, file: str, *, pure: bool = False) -> tuple[Located, 
     return builder.located, builder.problems
 
 
-def _syntax_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        what = exc.problem or "invalid YAML"
-        context = f" {exc.context}" if exc.context else ""
-        started = exc.context_mark
-        if started is not None and mark is not None and started.line != mark.line:
-            context += f" (started at line {started.line + 1}, column {started.column + 1})"
-        hint = "check indentation, colons and quotes"
-        if "'\\t'" in what:
-            hint = "indent with spaces: YAML does not allow tabs in indentation"
-        elif what.startswith("mapping values are not allowed"):
-            hint = (
-                "a key on an earlier line may lack its colon, "
-                "or a value containing ': ' needs quotes"
-            )
-        return Problem(file, line, column, "E-YAML-SYNTAX", f"{what}{context}", hint)
-    if isinstance(exc, yaml.reader.ReaderError):
-        line, column = _place(text, exc.position)
-        char = ord(exc.character) if isinstance(exc.character, str) else exc.character
-        return Problem(
-            file,
-            line,
-            column,
-            "E-YAML-SYNTAX",
-            f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
-            "remove the control character",
-        )
-    return Problem(file, 1, 1, "E-YAML-SYNTAX", str(exc))
-
-
-def _place(text: str, position: int) -> tuple[int, int]:
-    """1-based line and column of the character at ``position`` in ``text``."""
-    before = text[:position]
-    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+def _order(problem: Problem) -> tuple[int, int]:
+    return problem.line, problem.column

@@ -41,6 +41,9 @@ class Located:
     """The same for mapping keys (``on:``), by the path they lead to."""
     aliases: set[Path] = field(default_factory=set)
     """The paths whose value repeats an anchored one (``*name``)."""
+    warnings: list[Problem] = field(default_factory=list)
+    """What looks like a slip but is used as written (``W-`` codes, e.g. a value that
+    starts with a full-width quote); never a reason to refuse the file."""
 
     def column_in(self, path: Path, offset: int) -> Mark:
         """The place of character ``offset`` of the string at ``path`` (else its start)."""

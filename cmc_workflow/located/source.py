@@ -108,22 +108,60 @@ def read_source(path: str | Path) -> tuple[str | None, list[Problem]]:
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
-        bad = f"0x{data[exc.start]:02X}"
-        before_bad = data[: exc.start]
-        line = before_bad.count(b"\n") + 1
-        column = len(before_bad) - (before_bad.rfind(b"\n") + 1) + 1
-        return None, [
-            Problem(  # placed at 1:1 like every E-READ; the message says where
-                file,
-                1,
-                1,
-                "E-READ",
-                f"the file is not UTF-8 text (byte {bad} at line {line}, column {column})",
-                "save the file as UTF-8 text",
-                message_zh=f"文件不是 UTF-8 文本（第 {line} 行第 {column} 列的字节 {bad}）",
-                hint_zh="请以 UTF-8 编码保存文件",
-            )
-        ]
+        return None, [_encoding_problem(file, data, exc)]
+
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """The encoding ``data`` (not UTF-8) was most likely saved in: ``UTF-16``/``UTF-32``
+    (a byte-order mark, or the zero bytes of ASCII text in UTF-16), ``GBK`` (or
+    ``GB18030``: what Chinese Windows calls ANSI), ``Big5``; None when none reads it."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    sample = data[:4096]
+    if len(sample) >= 4 and sample.count(b"\x00") * 4 >= len(sample):
+        return "UTF-16"  # ASCII text in UTF-16 has a zero byte in every other place
+    for codec, name in (("gbk", "GBK"), ("gb18030", "GB18030"), ("big5", "Big5")):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+            return name
+    return None
+
+
+def _encoding_problem(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    bad = f"0x{data[exc.start]:02X}"
+    before_bad = data[: exc.start]
+    line = before_bad.count(b"\n") + 1
+    column = len(before_bad) - (before_bad.rfind(b"\n") + 1) + 1
+    guess = guess_encoding(data)
+    seems = f"; it looks like {guess} text" if guess else ""
+    seems_zh = f"，看起来是 {guess} 编码" if guess else ""
+    saved = f" (it is now {guess})" if guess else ""
+    saved_zh = f"（现在是 {guess}）" if guess else ""
+    return Problem(  # placed at 1:1 like every E-READ; the message says where
+        file,
+        1,
+        1,
+        "E-READ",
+        f"the file is not UTF-8 text (byte {bad} at line {line}, column {column}){seems}",
+        f"save the file as UTF-8 text{saved}: in Notepad choose File > Save As > "
+        "Encoding: UTF-8; in VS Code click the encoding in the status bar > Save with "
+        "Encoding > UTF-8",
+        message_zh=f"文件不是 UTF-8 文本（第 {line} 行第 {column} 列的字节 {bad}）{seems_zh}",
+        hint_zh=f"请以 UTF-8 编码保存文件{saved_zh}：记事本中选“文件 > 另存为 > 编码: UTF-8”；"
+        "VS Code 中点击状态栏的编码 > “通过编码保存” > UTF-8",
+    )
 
 
 def text_too_big(text: str, file: str) -> Problem | None:

@@ -43,6 +43,7 @@ from typing import Any
 import structlog
 
 from cmc_workflow import _signals
+from cmc_workflow.backup.schedule import ScheduledBackup
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
 from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.clocks.extension import Clocks
@@ -60,7 +61,7 @@ from cmc_workflow.exits import Exit
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import iter_yaml_files, load_paths
 from cmc_workflow.runner.assemble import load_definitions, open_engine
-from cmc_workflow.runner.wakeups import Wakeups
+from cmc_workflow.runner.wakeups import BackupTrigger, Wakeups
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Schedule
@@ -100,6 +101,8 @@ class DaemonConfig:
     batch: int = 500
     runner: str | None = None
     migrate: bool | None = None
+    backup: ScheduledBackup | None = None
+    """``--backup-dir``/``--backup-every``/``--backup-keep``: backups taken on a schedule."""
 
     @property
     def definition_paths(self) -> list[Path]:
@@ -256,6 +259,8 @@ class Daemon:
         log.info("daemon_once", runner=self.runner, db=_safe_url(self.config.db))
         try:
             total = self.run_until_idle()
+            if self.config.backup is not None and self.config.backup.is_due(self.clock()):
+                self.config.backup.take()
         finally:
             self._finish()
         log.info(
@@ -279,6 +284,9 @@ class Daemon:
             timezone=self.config.settings.timezone,
         )
         wakeups.set_schedules(self.schedules.schedules, lambda: self.clocks.calendar)
+        if (backup := self.config.backup) is not None:
+            first = backup.next_due(self.clock())
+            wakeups.set_backup(BackupTrigger(first, backup.every.next_after))
         wakeups.start()
         wakeups.wake_at(self.clock())
         log.info(
@@ -314,6 +322,9 @@ class Daemon:
         if self._stop.is_set():
             return
         self._bind(wake=reason)  # contextvars do not flow into the pool's thread
+        if reason == "backup" and self.config.backup is not None:
+            self.config.backup.take()  # on its own worker; a failure is logged
+            return
         if reason == "reload":
             try:
                 self.reload_if_changed()

@@ -16,7 +16,9 @@ Jobs:
 - ``reload`` every ``reload_interval`` seconds: the daemon's hot reload check;
 - ``schedule:<id>`` per periodic schedule, at its occurrences, computed by the schedule's
   own rules (:class:`ScheduleTrigger`): cron, every N months from an anchor, the last
-  working day of the month. Decision 8's cron pitfalls are refused where schedules load.
+  working day of the month. Decision 8's cron pitfalls are refused where schedules load;
+- ``backup`` (``run --backup-dir``): the scheduled backup (:class:`BackupTrigger`), on a
+  worker of its own, so that a long copy never delays a pass.
 
 Structured-logging context does not flow into APScheduler's pool thread (decision 12):
 the daemon binds it inside each job.
@@ -46,6 +48,7 @@ log = structlog.get_logger("cmc_workflow.scheduler")
 POLL_JOB = "poll"
 WAKE_JOB = "wake"
 RELOAD_JOB = "reload"
+BACKUP_JOB = "backup"
 SCHEDULE_PREFIX = "schedule:"
 
 Job = Callable[[str], None]
@@ -69,6 +72,27 @@ class ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships n
 
     def __str__(self) -> str:
         return self.schedule.describe()
+
+
+class BackupTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type hints
+    """Fires at ``first``, then at ``next_after(previous)`` (the backup schedule's rule)."""
+
+    def __init__(
+        self, first: dt.datetime, next_after: Callable[[dt.datetime], dt.datetime | None]
+    ) -> None:
+        self.first = first
+        self.next_after = next_after
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime | None:
+        """``first``, then the schedule's next time after the previous one."""
+        if previous_fire_time is None:
+            return self.first
+        return self.next_after(previous_fire_time)
+
+    def __str__(self) -> str:
+        return f"backup from {self.first.isoformat()}"
 
 
 class _ToStructlog(logging.Handler):
@@ -96,7 +120,10 @@ class Wakeups:
         self._job = job
         self._scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                BACKUP_JOB: ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=timezone,
         )
@@ -137,6 +164,10 @@ class Wakeups:
                 self._scheduler.remove_job(WAKE_JOB)
             return
         self._add(WAKE_JOB, DateTrigger(run_date=when))
+
+    def set_backup(self, trigger: BackupTrigger) -> None:
+        """The scheduled backup, on its own worker (passes go on while it copies)."""
+        self._add(BACKUP_JOB, trigger, executor=BACKUP_JOB)
 
     def set_schedules(
         self, schedules: Iterable[Schedule], calendar: Callable[[], WorkingCalendar]

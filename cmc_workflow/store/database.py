@@ -33,6 +33,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 
+from cmc_workflow.errors import StoreError
+
+SUPPORTED_BACKENDS = frozenset({"sqlite", "postgresql"})
+"""The databases the store runs on (``E-DB-UNSUPPORTED`` for any other URL)."""
+
 READ_ONLY = {"cmc_read": True}
 """Execution options for a read-only transaction (a deferred BEGIN on SQLite)."""
 
@@ -67,11 +72,25 @@ def open_database(url: str, *, read_only: bool | None = None, **options: Any) ->
     (or its folder); True always does. PostgreSQL ignores it (its roles say who writes).
     """
     url = normalize_url(url)
-    if make_url(url).get_backend_name() == "sqlite":
+    backend = make_url(url).get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise StoreError(
+            f"E-DB-UNSUPPORTED {backend}:// databases are not supported: use "
+            "sqlite:///FILE or postgresql://USER@HOST/DB | 不支持 "
+            f"{backend}:// 数据库：请使用 sqlite:///文件 或 postgresql://用户@主机/库"
+        )
+    if backend == "sqlite":
         return _sqlite_engine(url, read_only=read_only, **options)
     ping_after = options.pop("ping_after_idle", PING_AFTER_IDLE)
     options.setdefault("pool_recycle", POOL_RECYCLE)
-    engine = create_engine(url, **options)
+    try:
+        engine = create_engine(url, **options)
+    except ImportError as exc:  # the driver is an extra: psycopg
+        raise StoreError(
+            f"E-DB-DRIVER the PostgreSQL driver is not installed ({exc}): install it with "
+            "pip install 'cmc-workflow[postgres]' | 未安装 PostgreSQL 驱动：请执行 "
+            "pip install 'cmc-workflow[postgres]'"
+        ) from exc
     _ping_after_idle(engine, ping_after)
     return engine
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from cmc_workflow.store.fast import Runs
 from cmc_workflow.store.port import (
@@ -114,7 +114,11 @@ def _run(row: Row[Any]) -> RunRow:
 
 def _insert(on_sqlite: bool, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    return sqlite.insert(table) if on_sqlite else postgresql.insert(table)
+    if on_sqlite:
+        return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql  # only on PostgreSQL: it costs a SQLite start
+
+    return postgresql.insert(table)
 
 
 _DUE_EXTRA = [

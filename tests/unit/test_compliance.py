@@ -594,9 +594,9 @@ def test_the_bundled_matrix_names_every_open_gap() -> None:
     )
     gaps = {r.requirement.id: r.status for r in matrix.must_gaps}
     # The honest answer of issue 13: the ids the requirements gained in 2026-12 have no
-    # element yet; others are only recorded, or miss a part of their clause; SEC-4 has no
-    # proof. Named here so that none is added or hidden silently: change this table in the
-    # commit that carries one out (and prove it with an enforces marker).
+    # element yet; others are only recorded, or miss a part of their clause. Named here so
+    # that none is added or hidden silently: change this table in the commit that carries
+    # one out (and prove it with an enforces marker).
     none = ("EMG-5", "TRN-7", "STF-1", "STF-2", "STF-3", "STF-4", "STF-5", "SUP-1", "SUP-2")
     none += ("SUP-3", "MON-1", "MON-2", "APP-1", "PRM-1")
     recorded = ("PUB-4", "CMT-1", "CMT-5", "CMT-6", "FLT-1", "EMG-1", "TRN-1", "TRN-2", "ACC-1")
@@ -606,13 +606,12 @@ def test_the_bundled_matrix_names_every_open_gap() -> None:
         **dict.fromkeys(none, "none"),
         **dict.fromkeys(recorded, "recorded"),
         **dict.fromkeys(partial, "partial"),
-        "SEC-4": "unproven",
         "SEC-6": "cited",
     }
     assert [str(i) for i in matrix.issues] == []
     assert dict(sorted(gaps.items())) == dict(sorted(expected.items())), render_table(matrix)
-    # every id declared enforced (but SEC-4) is claimed by a marked test
-    enforced = [r for r in matrix.rows if r.kind == "enforced" and r.requirement.id != "SEC-4"]
+    # every id declared enforced is claimed by a marked test
+    enforced = [r for r in matrix.rows if r.kind == "enforced"]
     assert [r.requirement.id for r in enforced if not r.proofs] == []
     # the shoulds are carried out at their level, but the two with no element yet
     should_gaps = [r.requirement.id for r in matrix.gaps if r.requirement.level != "must"]

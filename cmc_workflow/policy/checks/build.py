@@ -37,6 +37,7 @@ def _inputs(loaded: LoadedSet) -> tuple[Any, ...]:
     return (
         tuple(sorted(loaded.workflows.items())),
         tuple(model for _doc, model in loaded.others.get("policy", ())),
+        tuple(sorted(loaded.disabled.items())),
     )
 
 
@@ -52,18 +53,19 @@ def build_policy_set(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     key = _inputs(loaded)
     with _last_lock:
         last = _last
-    if last is not None and len(last[0]) == len(key) and _same(last[0], key):
+    if last is not None and _same(last[0], key):
         return last[1], list(last[2])
     policy, problems = _build(loaded)
-    with _last_lock:
-        _last = (key, policy, problems)
+    with _last_lock:  # keyed as it stands now: building may set workflows aside
+        _last = (_inputs(loaded), policy, problems)
     return policy, list(problems)
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    (wa, pa), (wb, pb) = a, b
+    (wa, pa, da), (wb, pb, db) = a, b
     return (
-        len(wa) == len(wb)
+        da == db
+        and len(wa) == len(wb)
         and len(pa) == len(pb)
         and all(x[0] == y[0] and x[1] is y[1] for x, y in zip(wa, wb, strict=True))
         and all(x is y for x, y in zip(pa, pb, strict=True))
@@ -79,7 +81,9 @@ def _build(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     rule_places: dict[str, str] = {}
     for doc, policy in builder.files:
         for wf_id, section in policy.workflows.items():
+            builder.guarding = [wf_id]
             builder.section(doc, wf_id, section, roles, rule_places)
+            builder.guarding = []
     for doc, policy in builder.files:
         for i, rule in enumerate(policy.scoping):
             builder.claim_id(doc, ("scoping", i, "id"), rule.id, rule_places)
@@ -92,7 +96,10 @@ def _build(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
     for doc, policy in builder.files:
         for i, needs in enumerate(policy.requires_record):
             builder.claim_id(doc, ("requires_record", i, "id"), needs.id, rule_places)
-            for wf_id, made in builder.post_record_rules(doc, needs, i, roles):
+            builder.guarding = list(needs.workflows or builder.acting_in(needs))
+            made_rules = builder.post_record_rules(doc, needs, i, roles)
+            builder.guarding = []
+            for wf_id, made in made_rules:
                 builder.rules.setdefault(wf_id, []).append(with_level(made, needs))
     workflows = {
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))

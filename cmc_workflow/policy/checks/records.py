@@ -176,6 +176,17 @@ class RecordChecks(References):
             rule.reason,
         )
 
+    def acting_in(self, rule: GlobalRequiresRecord) -> list[str]:
+        """The loaded workflows in which one of ``rule``'s posts acts, except the records'
+        own workflow: those a top-level rule without ``workflows:`` guards."""
+        return [
+            wf_id
+            for wf_id in sorted(self.loaded.workflows)
+            if wf_id != rule.workflow
+            and (wf := self.workflow(wf_id)) is not None
+            and acting_roles(wf) & set(rule.roles)
+        ]
+
     def post_record_rules(
         self, doc: Located, rule: GlobalRequiresRecord, i: int, roles: Roles
     ) -> list[tuple[str, Rule]]:
@@ -195,13 +206,7 @@ class RecordChecks(References):
             targets = self.loaded_workflows(doc, (*path, "workflows"), rule.workflows)
             ok = ok and len(self.problems) == before
         else:
-            targets = [
-                wf_id
-                for wf_id in sorted(self.loaded.workflows)
-                if wf_id != rule.workflow
-                and (wf := self.workflow(wf_id)) is not None
-                and acting_roles(wf) & set(rule.roles)
-            ]
+            targets = self.acting_in(rule)
         if not ok:
             return []
         posts = {

@@ -29,6 +29,8 @@ class References:
         self.compiled: dict[str, CompiledWorkflow] = {}
         self.rules: dict[str, list[Rule]] = {}
         self.broken: set[str] = set()  # workflows whose policy references are wrong
+        self.guarding: list[str] = []
+        """The workflows the rules being checked guard (a ``workflows:`` section's id)."""
         self._workflow_docs: dict[str, Located] = {}
 
     def workflow(self, wf_id: str) -> CompiledWorkflow | None:
@@ -120,9 +122,27 @@ class References:
         return ok
 
     def unknown_workflow(
-        self, doc: Located, path: Path, wf_id: str, why: str = "", *, key: bool = False
+        self,
+        doc: Located,
+        path: Path,
+        wf_id: str,
+        why: str = "",
+        *,
+        key: bool = False,
+        disabled_ok: bool = False,
     ) -> None:
-        """``wf_id``, named at ``path``, is not loaded (``why`` it was wanted, for the message)."""
+        """``wf_id``, named at ``path``, is not loaded (``why`` it was wanted, for the message).
+
+        With ``disabled_ok``, a workflow set aside with its broken file
+        (``LoadedSet.disabled``) is no problem: the rules *for* it are left out while it
+        cannot run. A rule that *needs* it (its records) stays a problem: fail closed."""
+        cause = self.loaded.disabled.get(wf_id)
+        if cause is not None and disabled_ok:
+            return
+        if cause is not None and self.guarding:
+            for guarded in self.guarding:  # its rule cannot be judged: it may not run either
+                self.loaded.disabled.setdefault(guarded, cause)
+            return
         self.add(
             doc,
             path,
@@ -138,7 +158,7 @@ class References:
         found = []
         for j, wf_id in enumerate(ids):
             if self.workflow(wf_id) is None:
-                self.unknown_workflow(doc, (*path, j), wf_id)
+                self.unknown_workflow(doc, (*path, j), wf_id, disabled_ok=True)
             else:
                 found.append(wf_id)
         return found
