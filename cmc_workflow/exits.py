@@ -37,8 +37,9 @@ EXIT_CODES: Mapping[Exit, str] = {
     "E-DB-DRIVER, E-DB-UNSUPPORTED), or a backup's program is missing or failed "
     "(E-BACKUP-TOOL-MISSING: no pg_dump)",
     Exit.CRASH: "`run`: an unexpected error stopped the daemon (logged with its traceback)",
-    Exit.UNCOVERED: "`compliance`: a must requirement is uncovered or a citation is broken "
-    "(the matrix is still printed or written)",
+    Exit.UNCOVERED: "`compliance`: a must requirement is not met (only recorded, partial, "
+    "unproven, cited or nothing) or something is broken (the matrix is still printed or "
+    "written)",
     Exit.FORCED: "`run`: a second SIGTERM/SIGINT stopped it at once; the open transaction "
     "rolled back",
 }

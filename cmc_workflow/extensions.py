@@ -47,6 +47,9 @@ class Command:
     now: dt.datetime
     probe: bool = False
     scratch: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    warnings: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
+    """Should-level rules the command does not meet (each ``rule``, ``implements``,
+    ``reason``, ``reason_zh``): it is accepted, and they go into its audit record."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """Commands about the requirements: ``compliance`` (the matrix) and ``docs`` (workflow pages).
 
-Exit codes: 0 done (``compliance``: every ``must`` requirement is carried out and tested,
-and every citation names a known id); 1 a definition file has problems (listed as
-``file:line:col: CODE message``); 2 a usage error (a bad option, a requirements file with
-no ids); 5 ``compliance`` found a ``must`` requirement uncovered or a broken citation
-(the matrix is still printed or written).
+Exit codes: 0 done (``compliance``: every ``must`` requirement is carried out at its level —
+enforced and proven, host and documented, or reported — and nothing is broken); 1 a
+definition file has problems (listed as ``file:line:col: CODE message``); 2 a usage error
+(a bad option, a requirements file with no ids); 5 ``compliance`` found a ``must`` that is
+a gap (only recorded, partial, unproven, cited or nothing) or something broken (the
+matrix is still printed or written).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import click
 from cmc_workflow.cli.exits import Exit, problems_found
 from cmc_workflow.cli.options import need, policies_option, workflows_option
 from cmc_workflow.compliance.citations import relative
-from cmc_workflow.compliance.matrix import compliance_matrix
+from cmc_workflow.compliance.knockout import TIMEOUT, Result, knockout
+from cmc_workflow.compliance.matrix import compliance_matrix, proofs_under
 from cmc_workflow.compliance.pages import DOCS_COMMAND, GENERATED_MARK, workflow_pages
 from cmc_workflow.compliance.render import (
     MARKDOWN_COMMAND,
@@ -108,6 +110,28 @@ def _write(text: str, output: str | None) -> None:
     default=None,
     help="Write to this file instead of stdout.",
 )
+@click.option(
+    "--knockout",
+    "run_knockout",
+    is_flag=True,
+    help="Run every test marked enforces(ID, element=...) on the intact definitions (it "
+    "must pass) and on a copy without its element (it must fail); needs the repository "
+    "(tests/, workflows/, policies/) as the current folder.",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="With --knockout: only the proofs of these requirement ids; repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=TIMEOUT,
+    show_default=True,
+    help="With --knockout: seconds one test run may take before it is killed.",
+)
 def compliance(
     workflows: list[str],
     policies: list[str],
@@ -115,16 +139,21 @@ def compliance(
     requirements_file: str | None,
     fmt: str,
     output: str | None,
+    run_knockout: bool,
+    only: tuple[str, ...],
+    timeout: float,
 ) -> None:
-    """The compliance matrix: each requirement id against the workflow elements, policies,
-    schedules and engine guarantees that carry it out and the tests that exercise it.
+    """The compliance matrix: per requirement id, its level, its enforcement kind
+    (enforced, recorded, reported, host), the elements citing it and the tests that prove
+    it (pytest.mark.enforces("ID", element="file#yaml.path")).
 
-    A requirement is covered when at least one element and one test (a
-    pytest.mark.req("ID") marker) cite it. Every id is a must unless its title is
-    marked "(should)" or "(may)" (or its text says "Level: should" or "Level: may").
-    Exits 0 when every must requirement is covered and every citation names a known id; 5
-    otherwise (gaps and problems are listed); 1 when a definition file has problems.
-    Regenerate the docs page with:
+    Kinds are declared in cmc_workflow/compliance/kinds.py and checked: an id is enforced
+    only when a marked test proves it, host only when its docs anchor exists. A must is
+    met when enforced, host or reported; a should or may when anything but unproven,
+    cited or nothing. Exits 0 when every must is met and nothing is broken; 5 otherwise
+    (gaps and problems are listed); 1 when a definition file has problems. With
+    --knockout, every marked test runs without its element (a few seconds each). Regenerate
+    the docs page with:
     cmc-workflow compliance --format markdown --output docs/compliance.md
     """
     base = Path.cwd()
@@ -132,12 +161,24 @@ def compliance(
     loaded = _definitions(workflows, policies)
     if tests_dir is None and Path("tests").is_dir():
         tests_dir = "tests"
+    results: list[Result] | None = None
+    if run_knockout:
+        if not tests_dir:
+            raise click.BadParameter("--knockout needs the tests (--tests)", param_hint="--tests")
+        proofs = [
+            p for p in proofs_under(Path(tests_dir), base) if not only or p.requirement in only
+        ]
+        click.echo(
+            f"knockout: {len(proofs)} proof(s), one test run each (and once intact)", err=True
+        )
+        results = knockout(proofs, base, timeout=timeout, progress=_progress)
     matrix = compliance_matrix(
         requirements,
         loaded,
         Path(tests_dir) if tests_dir else None,
         requirements_file=name,
         base=base,
+        results=results,
     )
     if fmt == "markdown":
         _write(render_markdown(matrix, MARKDOWN_COMMAND), output)
@@ -147,8 +188,8 @@ def compliance(
         _write(render_table(matrix), output)
     if output not in (None, "-") and not matrix.ok:
         click.echo(
-            f"{len(matrix.must_gaps)} must requirement(s) uncovered, "
-            f"{len(matrix.issues)} problem(s) with citations (see {output})",
+            f"{len(matrix.must_gaps)} must requirement(s) not met, "
+            f"{len(matrix.issues)} problem(s) (see {output})",
             err=True,
         )
     sys.exit(Exit.OK if matrix.ok else Exit.UNCOVERED)
@@ -190,6 +231,15 @@ def docs(
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             click.echo(f"wrote {relative(path, base)}")
+
+
+def _progress(result: Result) -> None:
+    proof = result.proof
+    click.echo(
+        f"  {result.outcome:<17} {proof.requirement:<7} {proof.element} "
+        f"({proof.node_id}, {result.seconds:.1f} s)",
+        err=True,
+    )
 
 
 def _generated(path: Path) -> bool:

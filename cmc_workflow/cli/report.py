@@ -54,6 +54,7 @@ TITLES: Mapping[str, str] = {
     "overdue": "逾期工作 Overdue work per person",
     "publications": "发布量 Publications per channel and month",
     "certification": "持证比例 Certified staff (TRN-5)",
+    "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
 }
 """The heading of each section in the table output."""
 
@@ -94,6 +95,9 @@ HEADERS: Mapping[str, str] = {
     "floor": "下限",
     "meets_floor": "达标",
     "basis": "人员口径",
+    "requirement": "条款",
+    "rule": "规则",
+    "warnings": "提醒次数",
 }
 """The Chinese column heading of each field in the table output (CSV uses the names)."""
 
@@ -222,7 +226,8 @@ def report(
 ) -> None:
     """Operational figures from the history (RPT-1): items per state, SLA met and
     breached per workflow and month, time to first reply (CMT-7), overdue work per
-    person, publications per channel and month, and the certified staff ratio (TRN-5).
+    person, publications per channel and month, the certified staff ratio (TRN-5), and
+    the should-level (宜) warnings per requirement and month.
 
     The period (--since, --until: local dates, both included) selects items by their
     start, clocks by their stop or due time and publications by their time; overdue

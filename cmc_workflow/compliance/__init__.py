@@ -8,15 +8,21 @@ Stages, each testable alone:
   workflows, policies and schedules; :mod:`~cmc_workflow.compliance.guarantees` names what
   the engine carries out in code; :mod:`~cmc_workflow.compliance.markers` reads the tests'
   ``pytest.mark.req`` markers statically;
+- :mod:`~cmc_workflow.compliance.kinds` declares how each id is carried out (enforced,
+  recorded, reported, host); tests marked ``pytest.mark.enforces("ID", element=...)``
+  prove the enforced ones, and :mod:`~cmc_workflow.compliance.knockout` runs each without
+  its element (:mod:`~cmc_workflow.compliance.elements`: ``file#yaml.path``);
 - :mod:`~cmc_workflow.compliance.matrix` puts them together;
   :mod:`~cmc_workflow.compliance.render` prints the matrix (table, Markdown, JSON) and
   :mod:`~cmc_workflow.compliance.pages` writes a documentation page per workflow.
 
-No I/O beyond reading the files named; the CLI (``cmc-workflow compliance``, ``cmc-workflow
-docs``) writes the output.
+No I/O beyond reading the files named, but for the knockout check, which copies the
+definitions to a temporary folder and runs pytest in subprocesses; the CLI
+(``cmc-workflow compliance``, ``cmc-workflow docs``) writes the output.
 """
 
 from cmc_workflow.compliance.guarantees import ENGINE_GUARANTEES, Guarantee
+from cmc_workflow.compliance.kinds import CARRIED, Carried
 from cmc_workflow.compliance.matrix import Matrix, Row, build_matrix, compliance_matrix
 from cmc_workflow.compliance.model import Citation, Issue
 from cmc_workflow.compliance.render import render_json, render_markdown, render_table
@@ -27,7 +33,9 @@ from cmc_workflow.compliance.requirements import (
 )
 
 __all__ = [
+    "CARRIED",
     "ENGINE_GUARANTEES",
+    "Carried",
     "Citation",
     "Guarantee",
     "Issue",

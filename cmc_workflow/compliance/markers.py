@@ -11,6 +11,12 @@ dependencies. A marker counts where pytest applies it:
 
 Ids must be literal strings. A marker with anything else, or one on a function or class
 pytest does not collect as a test, is reported as an :class:`Issue`.
+
+``@pytest.mark.enforces("PUB-5", element="policies/publishing.yaml#workflows.publishing
+.required_stages[0]")`` says more: the test fails without that element (a node of a
+workflow or policy file). It counts as a ``req`` marker of its id too, and becomes a
+:class:`Proof`, which the knockout check (:mod:`cmc_workflow.compliance.knockout`) puts
+to the test. Only function and method decorators carry it (one element per marker).
 """
 
 from __future__ import annotations
@@ -25,15 +31,32 @@ from cmc_workflow.compliance.model import Citation, Issue
 MARKER = "req"
 """The marker's name: ``pytest.mark.req``."""
 
+ENFORCES = "enforces"
+"""The marker of a test that fails without an element: ``pytest.mark.enforces``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """A test that says it fails without ``element`` (``file#yaml.path``), which carries
+    out ``requirement``."""
+
+    requirement: str
+    element: str
+    node_id: str
+    file: str
+    line: int
+
 
 @dataclass(frozen=True, slots=True)
 class MarkedTest:
-    """A test and the requirement ids its markers name."""
+    """A test, the requirement ids its markers name, and the proofs it claims."""
 
     node_id: str
     file: str
     line: int
     ids: tuple[str, ...]
+    proofs: tuple[tuple[str, str], ...] = ()
+    """(requirement id, element) of each ``enforces`` marker."""
 
 
 def find_test_modules(folder: Path) -> list[Path]:
@@ -49,12 +72,12 @@ def find_test_modules(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _is_req(node: ast.AST) -> bool:
-    """``pytest.mark.req(...)`` or ``mark.req(...)``."""
+def _is_req(node: ast.AST, name: str = MARKER) -> bool:
+    """``pytest.mark.req(...)`` or ``mark.req(...)`` (or another marker ``name``)."""
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
         return False
     func = node.func
-    if func.attr != MARKER:
+    if func.attr != name:
         return False
     owner = func.value
     if isinstance(owner, ast.Attribute):
@@ -89,6 +112,33 @@ class _Scanner:
                     )
         return ids
 
+    def proofs_in(self, node: ast.AST) -> list[tuple[str, str]]:
+        """The (id, element) of every ``enforces`` marker within ``node``."""
+        found: list[tuple[str, str]] = []
+        for sub in ast.walk(node):
+            if not _is_req(sub, ENFORCES):
+                continue
+            assert isinstance(sub, ast.Call)
+            ident = sub.args[0] if len(sub.args) == 1 else None
+            element = next((k.value for k in sub.keywords if k.arg == "element"), None)
+            if not (isinstance(ident, ast.Constant) and isinstance(ident.value, str)):
+                self.issue(
+                    sub,
+                    "pytest.mark.enforces takes one requirement id as a literal string: "
+                    'enforces("PUB-5", element="file#yaml.path")',
+                )
+                continue
+            text = _literal_text(element)
+            if text is None:
+                self.issue(
+                    sub,
+                    f"pytest.mark.enforces({ident.value!r}) names no element as a literal "
+                    'string: element="policies/x.yaml#workflows.x.forbid_data[0]"',
+                )
+                continue
+            found.append((ident.value, text))
+        return found
+
     def issue(self, node: ast.AST, message: str) -> None:
         self.issues.append(Issue(message, self.file, getattr(node, "lineno", None)))
 
@@ -121,11 +171,21 @@ class _Scanner:
         for stmt in body:
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 own = self.decorator_ids(stmt)
+                proofs: list[tuple[str, str]] = []
+                for decorator in stmt.decorator_list:
+                    proofs += self.proofs_in(decorator)
+                own += [i for i, _ in proofs if i not in own]
                 if stmt.name.startswith("test"):
                     ids = inherited + [i for i in own if i not in inherited]
                     if ids:
                         self.tests.append(
-                            MarkedTest(f"{prefix}::{stmt.name}", self.file, stmt.lineno, tuple(ids))
+                            MarkedTest(
+                                f"{prefix}::{stmt.name}",
+                                self.file,
+                                stmt.lineno,
+                                tuple(ids),
+                                tuple(proofs),
+                            )
                         )
                 elif own:
                     self.issue(
@@ -144,6 +204,16 @@ class _Scanner:
                         f"pytest.mark.req on class {stmt.name}, which pytest does not collect "
                         "(test classes start with 'Test')",
                     )
+
+
+def _literal_text(node: ast.expr | None) -> str | None:
+    """A literal string, also written as adjacent literals or joined with ``+``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _literal_text(node.left), _literal_text(node.right)
+        return None if left is None or right is None else left + right
+    return None
 
 
 def scan_source(source: str, file: str) -> tuple[list[MarkedTest], list[Issue]]:
@@ -177,3 +247,8 @@ def scan_tests(folder: Path, base: Path | None = None) -> tuple[list[MarkedTest]
 def marker_citations(tests: list[MarkedTest]) -> list[Citation]:
     """One citation per test and id."""
     return [Citation(i, "test", t.node_id, t.file, t.line) for t in tests for i in t.ids]
+
+
+def marked_proofs(tests: list[MarkedTest]) -> list[Proof]:
+    """Every proof the marked tests claim, in file and source order."""
+    return [Proof(i, e, t.node_id, t.file, t.line) for t in tests for i, e in t.proofs]

@@ -132,10 +132,10 @@ def fire_in(
     edge, clean = checks.choose(wf, row, trigger, actor, form)
     data_after = {**row.data, **clean}
     command = Command("fire", actor, wf, row, trigger, edge, clean, data_after, edge.target, now)
-    transition.judge(core, command, tx)
+    warnings = transition.judge(core, command, tx)
     if expected_version is None:
         checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
-    outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean)
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean, warnings)
     return new_row, version, outbox
 
 
@@ -271,6 +271,6 @@ def system_step(
     edge = wf.take(row.state, trigger, steps_.scope(row.data, {}, SYSTEM))
     claim_until = core.claim_until(now, 0) if inline else None
     ctx = CommandContext(tx, SYSTEM, "timer", now, claim_until, reason=reason)
-    transition.check_system(core, ctx, wf, row, edge)
-    outbox, new_row = transition.apply(core, ctx, wf, row, edge, {})
+    warnings = transition.check_system(core, ctx, wf, row, edge)
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, {}, warnings)
     return new_row, version, outbox

@@ -161,7 +161,7 @@ def handler_outcome(
     now = core.now()
     ctx = CommandContext(tx, SYSTEM, "handler", now, core.claim_until(now, depth))
     try:
-        transition.check_system(core, ctx, wf, item, edge)
+        warnings = transition.check_system(core, ctx, wf, item, edge)
     except PolicyDenied as exc:
         # nothing is written yet: the item stays in the serviceTask, the refusal is
         # audited with the handler's delivery (re-running the handler would not help)
@@ -186,5 +186,5 @@ def handler_outcome(
             rule=exc.rule,
         )
         return [], {}
-    outbox, new_row = transition.apply(core, ctx, wf, item, edge, {})
+    outbox, new_row = transition.apply(core, ctx, wf, item, edge, {}, warnings)
     return outbox, {item.id: (new_row, version)}

@@ -32,21 +32,28 @@ def utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
 
 
-def judge(core: Core, command: Command, tx: StoreTx) -> None:
-    """Let every extension refuse ``command`` (the first refusal is raised)."""
+def judge(core: Core, command: Command, tx: StoreTx) -> list[dict[str, Any]]:
+    """Let every extension refuse ``command`` (the first refusal is raised); returns the
+    warnings of the should-level rules it does not meet (for its audit record)."""
     for extension in core.judges(command.workflow.id):
         extension.check(command, tx)
+    return command.warnings
+
+
+def _warned(warnings: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The audit detail of an accepted command with should-level warnings (None: none)."""
+    return {"warnings": warnings} if warnings else None
 
 
 def check_system(
     core: Core, ctx: CommandContext, wf: CompiledWorkflow, row: ItemRow, edge: Edge
-) -> None:
+) -> list[dict[str, Any]]:
     """Judge a step the engine takes itself (``ctx.kind``: timer, handler) by the same
-    extensions as a person's command, with ``system`` as the actor."""
+    extensions as a person's command, with ``system`` as the actor; returns its warnings."""
     command = Command(
         ctx.kind, SYSTEM, wf, row, edge.trigger, edge, {}, dict(row.data), edge.target, ctx.now
     )
-    judge(core, command, ctx.tx)
+    return judge(core, command, ctx.tx)
 
 
 def start_in(
@@ -78,7 +85,9 @@ def start_in(
         form=clean,
         notify=(),
     )
-    judge(core, Command("start", actor, wf, None, None, None, clean, clean, start.state, now), tx)
+    warnings = judge(
+        core, Command("start", actor, wf, None, None, None, clean, clean, start.state, now), tx
+    )
     steps, state, visit = steps_.walk(wf, first, clean)
     gathered = links.gathering(tx, steps, clean)
     row_values = {
@@ -101,7 +110,9 @@ def start_in(
     row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
     outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
     after_change(core, ctx, wf, item_id, "start", None, steps, clean)
-    audit.record(tx, actor, "start", workflow, item_id, None, "accepted", now)
+    audit.record(
+        tx, actor, "start", workflow, item_id, None, "accepted", now, detail=_warned(warnings)
+    )
     outbox += carry_out_links(core, ctx, wf, row, steps, gathered)
     return row, version, outbox
 
@@ -113,9 +124,11 @@ def apply(
     row: ItemRow,
     edge: Edge,
     form: dict[str, Any],
+    warnings: list[dict[str, Any]] | None = None,
 ) -> tuple[Outbox, ItemRow]:
     """Write the transition ``edge`` of ``row`` (and the gateway hops after it) as a step
-    of ``ctx.kind``, with its audit record (accepted); returns the queued outbox rows and
+    of ``ctx.kind``, with its audit record (accepted, with the command's should-level
+    ``warnings``); returns the queued outbox rows and
     the item as written."""
     tx, actor, now = ctx.tx, ctx.actor, ctx.now
     data = {**row.data, **form}
@@ -149,7 +162,16 @@ def apply(
     # both chains (no statement of their own), and the extensions' facts
     outbox = persist_steps(core, ctx, wf, row.id, row.seq, steps, data)
     audit.record(
-        tx, actor, ctx.kind, wf.id, row.id, edge.trigger, "accepted", now, reason=ctx.reason
+        tx,
+        actor,
+        ctx.kind,
+        wf.id,
+        row.id,
+        edge.trigger,
+        "accepted",
+        now,
+        reason=ctx.reason,
+        detail=_warned(warnings),
     )
     facts = item_facts(core, tx, wf, row, steps)
     tx.update_item(row.id, row.version, values if facts is None else {**values, "facts": facts})
@@ -256,12 +278,12 @@ def carry_out_links(
         for other in rows:
             step = links.gather(core, ctx, spec, other, row)
             try:
-                judge(core, step.command, ctx.tx)
+                warnings = judge(core, step.command, ctx.tx)
             except EngineError as exc:
                 exc.item_id = str(other.id)
                 raise
             queued, _row = apply(
-                core, ctx.deeper("collect"), step.workflow, other, step.edge, step.form
+                core, ctx.deeper("collect"), step.workflow, other, step.edge, step.form, warnings
             )
             outbox += queued
     return outbox

@@ -236,6 +236,18 @@ class RuleExtension(Extension):
         denial = self.runtime.judge(self.rule, command, tx)
         if denial is None:
             return
+        if not self.rule.refuses:  # a should: accepted, the warning goes into its audit
+            if not command.probe:
+                command.warnings.append(
+                    {
+                        "rule": denial.rule,
+                        "level": self.rule.level,
+                        "implements": list(self.rule.implements),
+                        "reason": denial.reason_en,
+                        "reason_zh": denial.reason_zh,
+                    }
+                )
+            return
         item = command.item
         raise PolicyDenied(
             denial.rule,

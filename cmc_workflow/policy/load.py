@@ -29,6 +29,7 @@ from cmc_workflow.policy.models import (
     rules_of,
 )
 from cmc_workflow.problems import problems_from_validation
+from cmc_workflow.requirements import bundled_should_parts, rule_level
 
 
 def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
@@ -49,6 +50,7 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
             )
         else:
             seen[rule.id] = (*path, "id")
+        out.extend(_level_problems(rule, path, doc))
 
     if (
         not policy.roles
@@ -120,6 +122,41 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                         "name two or more steps, or a pair [step, step] for repetitions",
                     )
                 )
+    return out
+
+
+def _level_problems(
+    rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located
+) -> list[Problem]:
+    """A must is never lowered: ``level: should`` on a rule implementing a *must* id that
+    states no *should* part (INS-5's screenshots, 宜, are one), and ``enforce: warn`` on a
+    rule that is a *must*, are errors."""
+    mixed = bundled_should_parts()
+    musts = [i for i in rule.implements if rule_level([i]) == "must" and i not in mixed]
+    out: list[Problem] = []
+    if rule.level == "should" and musts:
+        out.append(
+            doc.problem(
+                (*path, "level"),
+                "E-POLICY-LEVEL",
+                f"rule {rule.id!r} implements must requirement(s) {', '.join(musts)} and so "
+                f"cannot be level: should / 规则“{rule.id}”实现了必须（应）条款 "
+                f"{'、'.join(musts)}，不能降为“宜”",
+                "remove level:, or cite only should (宜) ids, or ids with a should part",
+            )
+        )
+    level = rule.level or rule_level(rule.implements)
+    if rule.enforce == "warn" and level == "must":
+        out.append(
+            doc.problem(
+                (*path, "enforce"),
+                "E-POLICY-LEVEL",
+                f"rule {rule.id!r} is a must and always refuses: enforce: warn is only for "
+                f"should rules / 规则“{rule.id}”为必须（应）条款，总是拒绝：enforce: warn "
+                "只适用于“宜”的规则",
+                "remove enforce:, or make the rule implement only should (宜) ids",
+            )
+        )
     return out
 
 

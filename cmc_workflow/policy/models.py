@@ -65,6 +65,17 @@ class _Rule(Model):
         default=None, description="the refusal's explanation (generated when omitted)"
     )
     implements: list[RequirementId] = Field(default_factory=list)
+    level: Literal["must", "should"] | None = Field(
+        default=None,
+        description="must: an unmet rule refuses; should: it lets the command through and "
+        "records a warning in its audit record (default: should when every id it implements "
+        "is a should or a may, else must)",
+    )
+    enforce: Literal["refuse", "warn"] | None = Field(
+        default=None,
+        description="the administrator's override of a should rule: refuse raises it to a "
+        "refusal; warn keeps the default (a must rule always refuses)",
+    )
 
 
 class DistinctActors(_Rule):

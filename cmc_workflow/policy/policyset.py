@@ -129,7 +129,11 @@ class PolicySet:
             base, tightened, may = self.permitted_roles(wf, state, trigger)
             entered = frozenset().union(*(_reachable_now(wf, e) for e in edges))
             rules = tuple(
-                (rule.id, rule.kind, *rule.describe())
+                (
+                    rule.id,
+                    rule.kind if rule.refuses else f"{rule.kind}, should: warns",
+                    *rule.describe(),
+                )
                 for rule in self.rules_for(wf.id)
                 if not isinstance(rule, PermissionRule)
                 and rule.concerns(state, trigger, entered, may)

@@ -80,6 +80,10 @@ def build_report(
             built["certification"] = compute.certification_section(
                 records, as_of, opts, _registered_staff(tx, as_of)
             )
+        if "should_warnings" in wanted:
+            built["should_warnings"] = compute.should_warnings_section(
+                tx.audit_records(), months, since, until
+            )
     return Report(
         generated_at=now,
         since=since,

@@ -1,6 +1,6 @@
 """The report model: its sections, options, row types and :class:`Report` itself.
 
-Six sections, each a tuple of frozen dataclasses:
+Seven sections, each a tuple of frozen dataclasses:
 
 =================  =========================================================================
 ``items``          items per workflow and state, open and closed (:class:`StateCount`)
@@ -13,6 +13,8 @@ Six sections, each a tuple of frozen dataclasses:
 ``publications``   publications per channel and month (:class:`ChannelMonth`)
 ``certification``  the share of staff holding a valid certificate, against the 50% floor
                    (TRN-5, :class:`CertifiedStaff`)
+``should_warnings``  should-level (宜) rules a command did not meet and that let it through,
+                   per requirement id, month, rule and workflow (:class:`ShouldWarnings`)
 =================  =========================================================================
 """
 
@@ -29,6 +31,7 @@ SECTIONS: tuple[str, ...] = (
     "overdue",
     "publications",
     "certification",
+    "should_warnings",
 )
 """The section names, in the order a report shows them."""
 
@@ -161,6 +164,19 @@ class CertifiedStaff:
 
 
 @dataclass(frozen=True, slots=True)
+class ShouldWarnings:
+    """How many accepted commands in ``month`` (``YYYY-MM``) did not meet the should-level
+    ``rule`` of ``workflow`` implementing ``requirement``: each was let through, with the
+    warning in its audit record."""
+
+    requirement: str
+    month: str
+    rule: str
+    workflow: str
+    warnings: int
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The figures of one report; sections not asked for are empty."""
 
@@ -175,6 +191,7 @@ class Report:
     overdue: tuple[OverdueWork, ...] = ()
     publications: tuple[ChannelMonth, ...] = ()
     certification: tuple[CertifiedStaff, ...] = ()
+    should_warnings: tuple[ShouldWarnings, ...] = ()
 
     def rows(self, section: str) -> list[dict[str, Any]]:
         """The rows of ``section`` as flat mappings (field name -> value), computed
@@ -197,6 +214,7 @@ ROW_TYPES: dict[str, type] = {
     "overdue": OverdueWork,
     "publications": ChannelMonth,
     "certification": CertifiedStaff,
+    "should_warnings": ShouldWarnings,
 }
 """The row type of each section."""
 

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from cmc_workflow.reports.model import (
     OverdueWork,
     ReplyTimes,
     ReportOptions,
+    ShouldWarnings,
     SlaMonth,
     StateCount,
 )
@@ -274,4 +275,35 @@ def certification_section(
             meets_floor=ratio >= opts.certified_floor,
             basis="records" if register is None else "register",
         ),
+    )
+
+
+def should_warnings_section(
+    records: Iterable[Mapping[str, Any]],
+    months: Months,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> tuple[ShouldWarnings, ...]:
+    """The should-level warnings of the accepted commands audited in ``since <= at <
+    until``, counted per requirement id, month, rule and workflow (a rule implementing
+    two ids counts for each; one with none under ``(none)``)."""
+    counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for record in records:
+        detail = record.get("detail") or {}
+        warnings = detail.get("warnings") if isinstance(detail, Mapping) else None
+        if record.get("outcome") != "accepted" or not isinstance(warnings, list):
+            continue
+        at = record["at"]
+        if (since is not None and at < since) or (until is not None and at >= until):
+            continue
+        month = months.month(at)
+        for warning in warnings:
+            if not isinstance(warning, Mapping):
+                continue
+            ids = warning.get("implements") or [UNCATEGORIZED]
+            for requirement in dict.fromkeys(str(i) for i in ids):
+                key = (requirement, month, str(warning.get("rule")), str(record["workflow_id"]))
+                counts[key] += 1
+    return tuple(
+        ShouldWarnings(r, m, rule, wf, n) for (r, m, rule, wf), n in sorted(counts.items())
     )

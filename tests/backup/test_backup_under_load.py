@@ -130,6 +130,7 @@ def _needs_pg_dump(db_url: str) -> None:
 
 
 @pytest.mark.req("SEC-4")
+@pytest.mark.enforces("SEC-4", element="cmc_workflow/backup/take.py")
 def test_a_backup_under_load_restores_every_command_accepted_before_it(
     db_url: str,
     clock: FakeClock,

@@ -126,6 +126,7 @@ def test_an_edited_history_row_fails_naming_the_item(
 
 
 @pytest.mark.req("SEC-4", "SEC-2")
+@pytest.mark.enforces("SEC-4", element="cmc_workflow/backup/check.py")
 def test_an_edited_audit_record_fails_naming_the_item(
     taken: Taken, live: tuple[str, dict[str, int]]
 ) -> None:

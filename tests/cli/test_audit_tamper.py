@@ -237,6 +237,7 @@ def test_every_edit_deletion_and_insertion_of_a_history_row_is_named(
 
 
 @pytest.mark.req("SEC-2")
+@pytest.mark.enforces("SEC-2", element="cmc_workflow/store/verification.py")
 def test_every_edit_deletion_and_insertion_of_an_audit_record_is_named(
     conn: Connection, built: tuple[str, dict[str, int]]
 ) -> None:

@@ -559,6 +559,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
         "items.csv",
         "overdue.csv",
         "publications.csv",
+        "should_warnings.csv",
         "sla.csv",
     ]
     replies = list(csv.reader(io.StringIO((folder / "first_reply.csv").read_text("utf-8"))))

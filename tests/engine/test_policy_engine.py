@@ -182,6 +182,9 @@ def test_a_denial_is_audited_with_actor_rule_and_time(
 
 
 @pytest.mark.req("PUB-12", "SEC-1")
+@pytest.mark.enforces(
+    "PUB-12", element="policies/publishing.yaml#workflows.publishing.forbid_data[4]"
+)
 def test_a_publication_declaring_monetization_is_refused(engine: Engine, clock: FakeClock) -> None:
     with pytest.raises(PolicyDenied) as raised:
         engine.start("publishing", actor=EDITOR, data={**TOPIC, "monetization": True})
@@ -199,6 +202,9 @@ def test_a_publication_declaring_monetization_is_refused(engine: Engine, clock: 
 
 
 @pytest.mark.req("PUB-8")
+@pytest.mark.enforces(
+    "PUB-8", element="policies/publishing.yaml#workflows.publishing.forbid_data[1]"
+)
 def test_a_repost_names_its_source_and_original_author(engine: Engine) -> None:
     item = engine.start("publishing", actor=EDITOR, data={**TOPIC, "repost": True})
     item = walk(engine, item, "drafting")
@@ -387,6 +393,9 @@ def test_an_edit_after_the_approval_requires_a_new_review(
 
 
 @pytest.mark.req("TRN-3")
+@pytest.mark.enforces(
+    "TRN-3", element="policies/publishing.yaml#workflows.publishing.requires_record[0]"
+)
 def test_nobody_is_assigned_without_the_post_basics_training(db_url: str, clock: FakeClock) -> None:
     with open_engine(db_url, clock) as engine:
         item = engine.fire(
@@ -420,6 +429,9 @@ def test_nobody_is_assigned_without_the_post_basics_training(db_url: str, clock:
 
 
 @pytest.mark.req("PUB-3")
+@pytest.mark.enforces(
+    "PUB-3", element="policies/publishing.yaml#workflows.publishing.forbid_data[0]"
+)
 def test_only_an_assigned_editor_takes_up_the_task(db_url: str, clock: FakeClock) -> None:
     with open_engine(db_url, clock) as engine:
         train_editors(engine)
@@ -439,6 +451,9 @@ def test_only_an_assigned_editor_takes_up_the_task(db_url: str, clock: FakeClock
 
 
 @pytest.mark.req("ACC-2")
+@pytest.mark.enforces(
+    "ACC-2", element="policies/publishing.yaml#workflows.publishing.requires_record[2]"
+)
 def test_publishing_to_an_account_whose_qualification_expired_is_refused(
     db_url: str, clock: FakeClock
 ) -> None:

@@ -74,6 +74,7 @@ def refused(exc: pytest.ExceptionInfo[PolicyDenied], rule: str, *words: str) -> 
 
 # -- TRN-3: every post, not only editors -------------------------------------------------------
 @pytest.mark.req("TRN-3", "PUB-5", "PUB-6")
+@pytest.mark.enforces("TRN-3", element="policies/training.yaml#requires_record[0]")
 def test_trn_3_untrained_reviewers_and_an_untrained_sign_off_are_refused(engine: Engine) -> None:
     train_editors(engine)
     item = engine.start("publishing", actor=EDITOR, data=dict(TOPIC))
@@ -228,6 +229,9 @@ def test_trn_3_a_posts_rule_is_checked_when_it_loads_every_problem_at_its_place(
 
 # -- EMG-2: separation of duties on emergency plans --------------------------------------------
 @pytest.mark.req("EMG-2")
+@pytest.mark.enforces(
+    "EMG-2", element="policies/emergency.yaml#workflows.emergency_plans.distinct_actors[0]"
+)
 def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: Engine) -> None:
     both = Actor("zhu", {"operator", "authority"})  # an operator who also holds authority
     train_staff(engine, both, OPERATOR)
@@ -264,6 +268,9 @@ def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: E
 
 
 @pytest.mark.req("EMG-3")
+@pytest.mark.enforces(
+    "EMG-3", element="policies/emergency.yaml#workflows.hot_event_notice.distinct_actors[0]"
+)
 def test_emg_3_whoever_notified_a_hot_event_does_not_acknowledge_it(engine: Engine) -> None:
     both = Actor("zhu", {"integrator", "authority"}, {"application": "app-7"})
     train_staff(engine, both, INTEGRATOR)
@@ -297,6 +304,9 @@ def test_emg_3_whoever_notified_a_hot_event_does_not_acknowledge_it(engine: Engi
 
 
 @pytest.mark.req("INS-9", "EMG-4")
+@pytest.mark.enforces(
+    "INS-9", element="policies/emergency.yaml#workflows.emergency_drill.distinct_actors[0]"
+)
 def test_ins_9_whoever_recorded_a_drill_does_not_accept_it(engine: Engine) -> None:
     both = Actor("zhu", {"operator", "authority"})
     train_staff(engine, both)

@@ -141,6 +141,9 @@ def refused(rule: str, excinfo: pytest.ExceptionInfo[PolicyDenied]) -> PolicyDen
 
 # -- ACC-2: self-media channels go out only through operating accounts of that channel ----------
 @pytest.mark.req("ACC-2", "PUB-7")
+@pytest.mark.enforces(
+    "ACC-2", element="policies/publishing.yaml#workflows.publishing.covered_by_records[0]"
+)
 def test_acc_2_self_media_channels_without_an_operating_account_of_their_own_are_refused(
     engine: Engine, channels: Channels
 ) -> None:
@@ -211,6 +214,9 @@ def test_acc_2_self_media_channels_without_an_operating_account_of_their_own_are
 
 # -- PUB-3: the due date given at the assignment is when drafting is due -------------------------
 @pytest.mark.req("PUB-3")
+@pytest.mark.enforces(
+    "PUB-3", element="policies/publishing.yaml#workflows.publishing.forbid_data[2]"
+)
 def test_pub_3_drafting_is_due_by_the_due_date_given_at_the_assignment(
     engine: Engine, clocks: Clocks
 ) -> None:
@@ -254,6 +260,12 @@ def test_pub_3_drafting_is_due_by_the_due_date_given_at_the_assignment(
 
 # -- PUB-11: a correction is content: reviewed and signed off, out to the same channels ---------
 @pytest.mark.req("PUB-11", "PUB-5", "PUB-6")
+@pytest.mark.enforces(
+    "PUB-11", element="policies/publishing.yaml#workflows.publishing.forbid_data[3]"
+)
+@pytest.mark.enforces(
+    "PUB-11", element="policies/publishing.yaml#workflows.publishing.distinct_actors[2]"
+)
 def test_pub_11_a_correction_passes_both_reviews_and_the_sign_off_and_reaches_the_same_channels(
     engine: Engine, channels: Channels
 ) -> None:
@@ -341,6 +353,7 @@ def test_pub_11_a_correction_republished_without_its_reviews_is_a_load_time_bypa
 
 # -- PUB-12: the account record holds its revenue permissions -----------------------------------
 @pytest.mark.req("PUB-12", "ACC-2")
+@pytest.mark.enforces("PUB-12", element="policies/accounts.yaml#workflows.accounts.forbid_data[0]")
 def test_pub_12_revenue_permissions_are_refused_and_an_account_found_with_one_stops(
     engine: Engine, channels: Channels
 ) -> None:
@@ -400,6 +413,9 @@ def test_pub_12_revenue_permissions_are_refused_and_an_account_found_with_one_st
 
 # -- PUB-10: silence computed from the publications the engine recorded -------------------------
 @pytest.mark.req("PUB-10", "INS-11")
+@pytest.mark.enforces(
+    "PUB-10", element="policies/cadence.yaml#workflows.publishing_cadence_check.silence[0]"
+)
 def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silent(
     engine: Engine, clock: FakeClock
 ) -> None:

@@ -22,8 +22,13 @@ from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "workflows"
-POLICIES = ROOT / "policies"
+DEFINITIONS_ENV = "CMC_TEST_DEFINITIONS"
+"""A folder holding ``workflows/`` and ``policies/`` that the tests load instead of the
+bundled ones: ``cmc-workflow compliance --knockout`` points it at a copy with one element
+removed, to prove a test marked ``enforces`` fails without that element."""
+DEFINITIONS = Path(os.environ.get(DEFINITIONS_ENV) or ROOT)
+WORKFLOWS = DEFINITIONS / "workflows"
+POLICIES = DEFINITIONS / "policies"
 PUBLISHING = WORKFLOWS / "publishing.yaml"
 PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
 """The bundled policies that judge publishing; the other files name other workflows, which

@@ -187,6 +187,7 @@ def test_acc_3_a_custodian_change_shows_in_the_history_with_who_and_when(
 
 # -- ACC-4 invalid or retired QR codes replaced promptly ----------------------------------------
 @pytest.mark.req("ACC-4")
+@pytest.mark.enforces("ACC-4", element="workflows/accounts.yaml#states.qr_replacement.deadline")
 def test_acc_4_an_invalid_qr_code_is_replaced_within_two_working_days(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:
@@ -221,6 +222,9 @@ def test_acc_4_an_invalid_qr_code_is_replaced_within_two_working_days(
 
 # -- INS-8 the periodic qualification re-check ----------------------------------------------------
 @pytest.mark.req("INS-8", "ACC-2")
+@pytest.mark.enforces(
+    "INS-8", element="workflows/schedules.yaml#schedules.ins_08_qualification_recheck"
+)
 def test_ins_8_the_quarterly_recheck_sends_every_operating_account_to_its_recheck(
     tmp_path: Path, clock: FakeClock, clocks: Clocks
 ) -> None:

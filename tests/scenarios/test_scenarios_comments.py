@@ -23,14 +23,15 @@ from cmc_workflow import Actor, Engine, HistoryEntry, Item, PolicyDenied
 from cmc_workflow.clocks import Clocks, ClockView
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger, NotPermitted
 from cmc_workflow.testing import FakeClock
+from tests.helpers import POLICIES as BUNDLED_POLICIES
+from tests.helpers import WORKFLOWS
 
 SH = ZoneInfo("Asia/Shanghai")
-ROOT = Path(__file__).resolve().parents[2]
-COMMENTS = ROOT / "workflows" / "comments.yaml"
-ILLEGAL = ROOT / "workflows" / "illegal_content_report.yaml"
-COLLATION = ROOT / "workflows" / "inspections" / "ins_10_suggestion_collation.yaml"
-SCHEDULES = ROOT / "workflows" / "schedules.yaml"
-POLICIES = [ROOT / "policies" / "roles.yaml", ROOT / "policies" / "comments.yaml"]
+COMMENTS = WORKFLOWS / "comments.yaml"
+ILLEGAL = WORKFLOWS / "illegal_content_report.yaml"
+COLLATION = WORKFLOWS / "inspections" / "ins_10_suggestion_collation.yaml"
+SCHEDULES = WORKFLOWS / "schedules.yaml"
+POLICIES = [BUNDLED_POLICIES / "roles.yaml", BUNDLED_POLICIES / "comments.yaml"]
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 OTHER_ASSISTANT = Actor("he", {"ops_assistant"})
@@ -130,6 +131,7 @@ def test_cmt_1_every_message_is_classified_then_routed_by_its_category(
 
 # -- CMT-2 consultations -----------------------------------------------------------------------
 @pytest.mark.req("CMT-2")
+@pytest.mark.enforces("CMT-2", element="workflows/comments.yaml#states.classify.deadline")
 def test_cmt_2_consultation_received_friday_is_due_end_of_monday_warned_before_then_breached(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:
@@ -241,6 +243,9 @@ def test_cmt_2_waiting_for_the_reader_pauses_the_clock_and_moves_the_due_time(
 
 # -- CMT-3 complaints ---------------------------------------------------------------------------
 @pytest.mark.req("CMT-3")
+@pytest.mark.enforces(
+    "CMT-3", element="workflows/comments.yaml#states.complaint_resolving.deadline"
+)
 def test_cmt_3_complaint_is_acknowledged_investigated_resolved_replied_and_closed_on_deadlines(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:
@@ -328,6 +333,14 @@ def test_cmt_4_a_suggestion_is_registered_and_waits_for_the_collation(
 
 
 @pytest.mark.req("INS-10", "CMT-4")
+@pytest.mark.enforces(
+    "INS-10", element="workflows/schedules.yaml#schedules.ins_10_suggestion_collation"
+)
+@pytest.mark.enforces(
+    "CMT-4",
+    element="workflows/inspections/ins_10_suggestion_collation.yaml"
+    "#states.gather.transitions[0].collects",
+)
 def test_ins_10_the_weekly_batch_gathers_only_the_registered_suggestions(
     tmp_path: Path, clock: FakeClock, clocks: Clocks
 ) -> None:

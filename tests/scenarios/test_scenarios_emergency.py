@@ -122,6 +122,9 @@ def test_emg_1_the_operator_drafts_a_plan_with_every_part(engine: Engine) -> Non
 
 
 @pytest.mark.req("EMG-2")
+@pytest.mark.enforces(
+    "EMG-2", element="policies/emergency.yaml#workflows.emergency_plans.permissions"
+)
 def test_emg_2_only_the_authority_puts_a_plan_in_force(engine: Engine) -> None:
     item = submitted(engine)
     assert item.state == "review"
@@ -203,6 +206,9 @@ def test_emg_2_a_revised_plan_is_approved_again_and_a_plan_can_be_retired(
 
 
 @pytest.mark.req("EMG-3", "SEC-5")
+@pytest.mark.enforces(
+    "EMG-3", element="policies/emergency.yaml#workflows.hot_event_notice.forbid_data[0]"
+)
 def test_emg_3_an_integrator_notifies_a_hot_event_in_advance_with_prepared_answers(
     engine: Engine, clock: FakeClock
 ) -> None:
@@ -254,6 +260,7 @@ def test_emg_3_an_integrator_notifies_a_hot_event_in_advance_with_prepared_answe
 
 
 @pytest.mark.req("EMG-4", "INS-9")
+@pytest.mark.enforces("EMG-4", element="workflows/emergency_plans.yaml#states.in_force.deadline")
 def test_emg_4_a_plan_in_force_opens_a_drill_after_six_months(
     engine: Engine, clock: FakeClock
 ) -> None:

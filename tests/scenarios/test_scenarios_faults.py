@@ -168,6 +168,7 @@ def test_flt_2_a_suspended_service_reopens_only_after_a_verified_fix(engine: Eng
 
 
 @pytest.mark.req("FLT-2")
+@pytest.mark.enforces("FLT-2", element="policies/faults.yaml#workflows.faults.distinct_actors[0]")
 def test_flt_2_whoever_fixed_the_platform_does_not_verify_the_fix(engine: Engine) -> None:
     item = acknowledged(engine, responsible="operator", suspend_now=True)
     assert item.state == "suspended"  # suspended when reported, from acknowledgement on
@@ -187,6 +188,10 @@ def test_flt_2_whoever_fixed_the_platform_does_not_verify_the_fix(engine: Engine
 
 
 @pytest.mark.req("FLT-3")
+@pytest.mark.enforces(
+    "FLT-3",
+    element="workflows/faults.yaml#states.analysis.transitions[0].form.management_causes",
+)
 def test_flt_3_the_responsible_party_fixes_and_analyses_technical_and_management_causes(
     engine: Engine,
 ) -> None:
@@ -221,6 +226,9 @@ def test_flt_3_the_responsible_party_fixes_and_analyses_technical_and_management
 
 
 @pytest.mark.req("FLT-4")
+@pytest.mark.enforces(
+    "FLT-4", element="workflows/faults.yaml#states.feedback.transitions[0].notify"
+)
 def test_flt_4_a_fault_closes_only_after_the_analysis_and_the_feedback(engine: Engine) -> None:
     item = acknowledged(engine)
     with pytest.raises(InvalidTrigger):
@@ -251,6 +259,8 @@ def test_flt_4_a_fault_closes_only_after_the_analysis_and_the_feedback(engine: E
 
 
 @pytest.mark.req("FLT-3", "FLT-4")
+@pytest.mark.enforces("FLT-3", element="policies/faults.yaml#workflows.faults.required_stages[0]")
+@pytest.mark.enforces("FLT-4", element="policies/faults.yaml#workflows.faults.required_stages[0]")
 def test_flt_4_a_shortcut_to_closing_is_refused_when_the_definitions_load(
     tmp_path: Path,
 ) -> None:
@@ -276,6 +286,9 @@ def test_flt_4_a_shortcut_to_closing_is_refused_when_the_definitions_load(
 
 
 @pytest.mark.req("FLT-5", "FLT-1", "INS-1")
+@pytest.mark.enforces(
+    "FLT-5", element="workflows/inspections/ins_01_patrol.yaml#states.due.transitions[1].starts"
+)
 def test_flt_5_an_anomaly_found_on_the_patrol_opens_a_fault_item(engine: Engine) -> None:
     patrol = engine.start(
         "system_patrol",

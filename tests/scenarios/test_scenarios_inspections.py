@@ -138,6 +138,7 @@ def check_started(items: list[Item], workflow: str, *instants: dt.datetime) -> N
 
 # -- the schedules: each starts its workflow at the expected instant -------------------------
 @pytest.mark.req("INS-1")
+@pytest.mark.enforces("INS-1", element="workflows/schedules.yaml#schedules.ins_01_daily_patrol")
 def test_ins_1_the_daily_patrol_starts_at_nine_every_day_weekends_included(bundle: Bundle) -> None:
     patrol = bundle.drive("ins_01_daily_patrol", local(2025, 9, 26, 8, 0))
     assert patrol.at(local(2025, 9, 26, 8, 59, 59)) == []
@@ -148,6 +149,9 @@ def test_ins_1_the_daily_patrol_starts_at_nine_every_day_weekends_included(bundl
 
 
 @pytest.mark.req("INS-2")
+@pytest.mark.enforces(
+    "INS-2", element="workflows/schedules.yaml#schedules.ins_02_device_inspection"
+)
 def test_ins_2_the_device_inspection_comes_every_six_months_from_its_anchor(bundle: Bundle) -> None:
     inspection = bundle.drive("ins_02_device_inspection", local(2025, 9, 26, 15, 0))
     assert inspection.at(local(2026, 3, 3, 9, 29)) == []
@@ -198,6 +202,7 @@ def test_ins_2_faulty_devices_are_tracked_until_repaired(engine: Engine) -> None
 
 
 @pytest.mark.req("INS-3")
+@pytest.mark.enforces("INS-3", element="workflows/schedules.yaml#schedules.ins_03_device_activity")
 def test_ins_3_device_activity_weekly_on_monday_due_after_the_national_day_holiday(
     bundle: Bundle,
 ) -> None:
@@ -231,6 +236,7 @@ def test_ins_3_device_activity_weekly_on_monday_due_after_the_national_day_holid
 
 
 @pytest.mark.req("INS-4")
+@pytest.mark.enforces("INS-4", element="workflows/schedules.yaml#schedules.ins_04_monthly_metrics")
 def test_ins_4_the_monthly_review_starts_on_the_first_working_day_after_the_holiday(
     bundle: Bundle,
 ) -> None:
@@ -336,6 +342,9 @@ def test_ins_4_each_finding_becomes_a_rectification_item_and_the_review_waits_fo
 
 
 @pytest.mark.req("INS-5")
+@pytest.mark.enforces(
+    "INS-5", element="workflows/schedules.yaml#schedules.ins_05_self_media_statistics"
+)
 def test_ins_5_statistics_on_the_last_working_day_of_each_month(bundle: Bundle) -> None:
     stats = bundle.drive("ins_05_self_media_statistics", local(2025, 9, 26, 16, 0))
     check_started(
@@ -360,26 +369,26 @@ def test_ins_5_statistics_on_the_last_working_day_of_each_month(bundle: Bundle) 
 
 
 @pytest.mark.req("INS-5")
+@pytest.mark.enforces(
+    "INS-5",
+    element="workflows/inspections/ins_05_self_media_statistics.yaml"
+    "#states.collecting.transitions[0].guard",
+)
 def test_ins_5_each_platform_has_its_followers_and_their_screenshot(engine: Engine) -> None:
+    # the followers are a must (应, a guard); the screenshot a should (宜): without it the
+    # submission is accepted with a warning (tests/compliance/test_should_levels.py)
     item = engine.start("self_media_statistics", actor=ASSISTANT)
     month: dict[str, Any] = {
         "platforms": ["wechat", "weibo"],
         "followers_wechat": 52310,
         "screenshot_wechat": "stats/2025-09/wechat-followers.png",
         "followers_weibo": 18020,
+        "screenshot_weibo": "stats/2025-09/weibo-followers.png",
         "publications": 46,
         "reads": 120400,
     }
-    with pytest.raises(GuardRejected):  # weibo is listed without its screenshot
-        engine.fire(item.id, "submit", actor=ASSISTANT, data=month)
-    with pytest.raises(GuardRejected):  # ... or without its followers
-        engine.fire(
-            item.id,
-            "submit",
-            actor=ASSISTANT,
-            data={**month, "followers_weibo": None, "screenshot_weibo": "weibo.png"},
-        )
-    month["screenshot_weibo"] = "stats/2025-09/weibo-followers.png"
+    with pytest.raises(GuardRejected):  # weibo is listed without its followers
+        engine.fire(item.id, "submit", actor=ASSISTANT, data={**month, "followers_weibo": None})
     with pytest.raises(FormInvalid, match="reads"):
         engine.fire(
             item.id,
@@ -400,6 +409,9 @@ def test_ins_5_each_platform_has_its_followers_and_their_screenshot(engine: Engi
 
 
 @pytest.mark.req("INS-6")
+@pytest.mark.enforces(
+    "INS-6", element="workflows/schedules.yaml#schedules.ins_06_annual_evaluation"
+)
 def test_ins_6_the_annual_evaluation_starts_once_a_year(bundle: Bundle) -> None:
     evaluation = bundle.drive("ins_06_annual_evaluation", local(2025, 9, 26, 15, 0))
     check_started(
@@ -425,8 +437,9 @@ def test_rpt_3_satisfaction_and_complaint_figures_feed_the_evaluation(engine: En
     evaluation = engine.start("annual_evaluation", actor=AUTHORITY)
     with pytest.raises(FormInvalid) as missing:
         engine.fire(evaluation.id, "submit", actor=OPERATOR, data={"report": "自评"})
-    for field in ("survey_responses", "satisfaction_rate", "complaints_received"):
+    for field in ("complaints_received", "complaints_resolved"):
         assert field in str(missing.value)
+    # the survey is a should (SM 6.2 宜): tests/compliance/test_should_levels.py
     with pytest.raises(FormInvalid, match="satisfaction_rate"):
         engine.fire(
             evaluation.id,
@@ -456,6 +469,11 @@ def test_rpt_3_satisfaction_and_complaint_figures_feed_the_evaluation(engine: En
 
 
 @pytest.mark.req("RPT-2", "INS-6")
+@pytest.mark.enforces(
+    "RPT-2",
+    element="workflows/inspections/ins_06_annual_evaluation.yaml"
+    "#states.rectification.transitions[1].children_closed",
+)
 def test_rpt_2_the_evaluation_closes_only_when_its_rectification_items_are_closed(
     engine: Engine,
 ) -> None:
@@ -516,6 +534,7 @@ def test_rpt_2_the_evaluation_closes_only_when_its_rectification_items_are_close
 
 
 @pytest.mark.req("INS-7")
+@pytest.mark.enforces("INS-7", element="workflows/schedules.yaml#schedules.ins_07_annual_targets")
 def test_ins_7_annual_targets_for_publications_reads_and_followers(
     bundle: Bundle,
 ) -> None:
@@ -555,6 +574,9 @@ def test_ins_7_annual_targets_for_publications_reads_and_followers(
 
 
 @pytest.mark.req("INS-11", "PUB-10")
+@pytest.mark.enforces(
+    "INS-11", element="workflows/schedules.yaml#schedules.ins_11_publishing_cadence"
+)
 def test_ins_11_the_cadence_check_runs_every_morning_with_its_interval(bundle: Bundle) -> None:
     cadence = bundle.drive("ins_11_publishing_cadence", local(2025, 9, 26, 15, 0))
     assert cadence.at(local(2025, 9, 27, 8, 30, 1)) == []  # Saturday: a day off, skipped

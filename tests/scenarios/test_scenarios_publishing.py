@@ -251,6 +251,15 @@ def test_pub_4_resubmission_after_rejection_keeps_the_history(engine: Engine) ->
 
 # -- PUB-5 review stages --------------------------------------------------------------------------
 @pytest.mark.req("PUB-5")
+@pytest.mark.enforces(
+    "PUB-5", element="policies/publishing.yaml#workflows.publishing.attestations[0]"
+)
+@pytest.mark.enforces(
+    "PUB-5", element="policies/publishing.yaml#workflows.publishing.distinct_actors[1]"
+)
+@pytest.mark.enforces(
+    "PUB-6", element="policies/publishing.yaml#workflows.publishing.required_stages[0]"
+)
 def test_pub_5_a_first_and_a_second_review_with_the_checklist_come_before_sign_off(
     engine: Engine,
 ) -> None:

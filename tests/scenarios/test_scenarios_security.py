@@ -101,6 +101,7 @@ def engine(center: Center) -> Engine:
 
 # -- SEC-1 a unified log of every command ---------------------------------------------------------
 @pytest.mark.req("SEC-1")
+@pytest.mark.enforces("SEC-1", element="cmc_workflow/engine/audit.py")
 def test_sec_1_every_command_allowed_or_refused_is_audited_with_who_what_when_item_outcome(
     engine: Engine, center: Center
 ) -> None:
@@ -205,6 +206,7 @@ def test_sec_2_the_trail_is_exportable_and_audit_verify_names_an_edited_row(
 
 # -- SEC-3 personal information masked ------------------------------------------------------------
 @pytest.mark.req("SEC-3")
+@pytest.mark.enforces("SEC-3", element="cmc_workflow/policy/masking.py")
 def test_sec_3_personal_fields_are_masked_in_logs_and_exports(
     engine: Engine, center: Center
 ) -> None:
@@ -308,6 +310,7 @@ def test_sec_4_a_committed_transition_survives_the_process_being_killed(tmp_path
 
 # -- SEC-5 role separation -------------------------------------------------------------------------
 @pytest.mark.req("SEC-5")
+@pytest.mark.enforces("SEC-5", element="policies/roles.yaml#scoping[0]")
 def test_sec_5_an_integrator_acts_only_on_its_own_application(engine: Engine) -> None:
     review = engine.start("monthly_metrics_review", actor=AUTHORITY)
     engine.fire(

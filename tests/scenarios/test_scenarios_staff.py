@@ -48,6 +48,7 @@ def person(name: str, pid: str, education: str | None, years: float | None) -> P
 
 # -- STF-2 post qualifications -------------------------------------------------------------------
 @pytest.mark.req("STF-2")
+@pytest.mark.enforces("STF-2", element="cmc_workflow/staff/register.py")
 def test_stf_2_a_managers_post_asks_for_a_bachelors_degree_and_three_years(
     register: Register,
 ) -> None:
@@ -136,6 +137,7 @@ def open_gaps(engine: Engine) -> list[tuple[str, str]]:
 
 
 @pytest.mark.req("STF-3")
+@pytest.mark.enforces("STF-3", element="cmc_workflow/staff/staffing.py")
 def test_stf_3_an_account_without_its_assistant_raises_one_alert_per_gap_until_filled(
     accounts: Engine, register: Register, clock: FakeClock
 ) -> None:

@@ -187,6 +187,10 @@ def test_trn_3_an_editor_is_assigned_only_with_a_passed_unexpired_post_basics_re
 
 # -- TRN-4 re-training on a cycle and on a change -----------------------------------------------
 @pytest.mark.req("TRN-4")
+@pytest.mark.enforces("TRN-4", element="workflows/training.yaml#states.passed.deadline")
+@pytest.mark.enforces(
+    "TRN-4", element="workflows/training.yaml#states.passed.transitions[1].starts"
+)
 def test_trn_4_retraining_starts_on_the_cycle_and_when_skills_or_business_change(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:

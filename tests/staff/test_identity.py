@@ -56,6 +56,7 @@ def refusals(engine: Engine) -> list[dict[str, object]]:
 
 
 @pytest.mark.req("SEC-6")
+@pytest.mark.enforces("SEC-6", element="cmc_workflow/staff/identity.py")
 def test_a_claimed_role_the_register_does_not_give_is_refused_in_both_languages_and_audited(
     register: Register, engine_factory: EngineFactory
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.errors import Problem
-from cmc_workflow.policy.checks.sections import SectionChecks
+from cmc_workflow.policy.checks.sections import SectionChecks, with_level
 from cmc_workflow.policy.coverage import coverage_problems
 from cmc_workflow.policy.policyset import PolicySet
 from cmc_workflow.policy.rules import WorkflowRules
@@ -92,7 +92,7 @@ def _build(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
                 assert wf is not None
                 made = builder.scoping_rule(doc, wf, rule, ("scoping", i), roles)
                 if made is not None:
-                    builder.rules.setdefault(wf_id, []).append(made)
+                    builder.rules.setdefault(wf_id, []).append(with_level(made, rule))
     for doc, policy in builder.files:
         for i, needs in enumerate(policy.requires_record):
             builder.claim_id(doc, ("requires_record", i, "id"), needs.id, rule_places)
@@ -100,7 +100,7 @@ def _build(loaded: LoadedSet) -> tuple[PolicySet, list[Problem]]:
             made_rules = builder.post_record_rules(doc, needs, i, roles)
             builder.guarding = []
             for wf_id, made in made_rules:
-                builder.rules.setdefault(wf_id, []).append(made)
+                builder.rules.setdefault(wf_id, []).append(with_level(made, needs))
     workflows = {
         wf_id: WorkflowRules(wf_id, rules=sorted(rules, key=lambda r: _ORDER[r.kind]))
         for wf_id, rules in builder.rules.items()

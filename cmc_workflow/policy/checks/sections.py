@@ -17,6 +17,7 @@ from cmc_workflow.policy.models import (
     CoveredByRecords,
     DistinctActors,
     ForbidData,
+    GlobalRequiresRecord,
     GlobalScoping,
     RequiredStages,
     RequiresRecord,
@@ -40,6 +41,7 @@ from cmc_workflow.policy.rules import (
     StepKey,
     UniqueStartRule,
 )
+from cmc_workflow.requirements import rule_level
 
 
 class SectionChecks(ProofChecks):
@@ -91,7 +93,7 @@ class SectionChecks(ProofChecks):
                 )
             made = self._rule(doc, wf, rule, path, steps, rounds, roles)
             if made is not None:
-                compiled.append(made)
+                compiled.append(with_level(made, rule))
         if len(self.problems) > before:
             self.broken.add(wf_id)
         elif not compiled:
@@ -315,3 +317,10 @@ class SectionChecks(ProofChecks):
             and acting_roles(wf) & set(rule.roles)
             and rule.field in wf.definition.data
         ]
+
+
+def with_level(made: Rule, rule: AnyRule | GlobalScoping | GlobalRequiresRecord) -> Rule:
+    """The compiled rule with its level (``level:``, else from the ids it implements), the
+    administrator's ``enforce:`` and the ids it implements."""
+    level = rule.level or rule_level(rule.implements)
+    return made.leveled(level, rule.enforce, rule.implements)

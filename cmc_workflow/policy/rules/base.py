@@ -159,9 +159,34 @@ class Rule:
 
     kind = "rule"
 
+    level: str = "must"
+    """``must`` or ``should`` (:func:`~cmc_workflow.requirements.rule_level` of the ids it
+    implements, unless the policy says ``level:``)."""
+    enforce: str | None = None
+    """The administrator's choice: ``refuse`` (a should-rule raised to a refusal) or
+    ``warn``; None: by the level."""
+    implements: tuple[str, ...] = ()
+
     def __init__(self, rule_id: str, reason: Label | None = None) -> None:
         self.id = rule_id
         self.reason = reason
+
+    def leveled(
+        self, level: str, enforce: str | None = None, implements: Sequence[str] = ()
+    ) -> Rule:
+        """This rule with its level, the administrator's ``enforce:`` and its ids set."""
+        self.level = level
+        self.enforce = enforce
+        self.implements = tuple(implements)
+        return self
+
+    @property
+    def refuses(self) -> bool:
+        """Whether an unmet rule refuses the command (a *must*, or a *should* raised with
+        ``enforce: refuse``) or lets it through with a warning recorded."""
+        if self.enforce is not None:
+            return self.enforce == "refuse"
+        return self.level == "must"
 
     def applies(self, request: Request) -> bool:
         """Whether the rule has anything to say about ``request``."""

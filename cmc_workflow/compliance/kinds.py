@@ -1,0 +1,396 @@
+"""How each requirement id is carried out: the project's own declaration, checked.
+
+The requirements file asks the matrix to say, per id, one *enforcement kind*:
+
+- ``enforced`` — a state, transition, guard, policy rule, clock or schedule refuses the
+  violation or forces the step. Declared here, proven by the tests marked
+  ``@pytest.mark.enforces("ID", element="file#yaml.path")`` (the knockout check runs each
+  without its element: it must fail); an id declared enforced without such a test is
+  *unproven*. The engine's own code (the audit log, its chain, masking) is named as
+  ``cmc_workflow/....py``: a module a copy of the definitions cannot take out, shown as
+  such.
+- ``recorded`` — a form field or record holds it; nothing refuses a violation
+  (``elements`` cite it, each checked to exist).
+- ``reported`` — a figure computed from the store (``sections`` of ``cmc-workflow report``).
+- ``host`` — the embedding system must do it: ``duty`` says what, ``docs`` the page and
+  anchor that tells the host (checked to exist).
+
+``missing`` names what a clause asks for and nothing carries out yet: a *must* with a
+missing part is a gap whatever its kind. ``should_missing`` names a *should* part
+(宜) not carried out: shown, not a gap. An id not declared here is shown as *cited* (some
+element or test names it) or *none*.
+
+Keep it honest: an id is declared ``enforced`` only when a marked test fails without its
+element; the matrix re-checks every claim it can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["enforced", "recorded", "reported", "host"]
+
+KINDS: tuple[Kind, ...] = ("enforced", "recorded", "reported", "host")
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """How one requirement id is carried out, as the project declares it."""
+
+    requirement: str
+    kind: Kind
+    how: str
+    elements: tuple[str, ...] = ()
+    """``recorded``: the ``file#yaml.path`` of the fields or records that hold it."""
+    sections: tuple[str, ...] = ()
+    """``reported``: the sections of ``cmc-workflow report`` that compute it."""
+    duty: str = ""
+    """``host``: what the embedding system must do."""
+    docs: str = ""
+    """``host``: ``docs/page.md#anchor`` telling the host how."""
+    missing: str = ""
+    should_missing: str = ""
+
+
+def _e(requirement: str, how: str, missing: str = "", should_missing: str = "") -> Carried:
+    return Carried(requirement, "enforced", how, missing=missing, should_missing=should_missing)
+
+
+def _r(requirement: str, how: str, *elements: str, missing: str = "") -> Carried:
+    return Carried(requirement, "recorded", how, elements=elements, missing=missing)
+
+
+def _p(requirement: str, how: str, *sections: str, missing: str = "") -> Carried:
+    return Carried(requirement, "reported", how, sections=sections, missing=missing)
+
+
+PUB = "workflows/publishing.yaml#"
+CMT = "workflows/comments.yaml#"
+
+CARRIED: tuple[Carried, ...] = (
+    _r(
+        "PUB-1",
+        "an editor files a topic with its title, outline, materials and channels",
+        PUB + "data",
+        PUB + "states.proposed",
+        missing="reporting each day, and routing the report to the lead of the channel "
+        "concerned (any channel lead sees every proposal)",
+    ),
+    _r(
+        "PUB-2",
+        "the channel lead edits, approves, returns or deletes a proposal",
+        PUB + "states.proposed.transitions",
+        missing="a lead acting only on the channels they lead (leads are not scoped by channel)",
+    ),
+    _e(
+        "PUB-3",
+        "only the assigned editors take up the work, and not after the due date "
+        "(policies/publishing.yaml: only_assignees_take_up_the_work, due_date_not_passed)",
+    ),
+    _r(
+        "PUB-4",
+        "the item's history keeps every draft submitted and every rejection; a rejection "
+        "returns the draft to drafting",
+        PUB + "states.drafting",
+    ),
+    _e(
+        "PUB-5",
+        "a first and a second review by two people other than the author, each with the "
+        "SM 5.3.2 checklist, before the sign-off (review_checklist, distinct_reviewers, "
+        "author_does_not_review, reviewed_and_signed_off)",
+        missing="review authority (审核权限): pushing a draft to the reviewers who may "
+        "review its channel or content type at that stage",
+    ),
+    _e(
+        "PUB-6",
+        "publishing needs the operations manager's sign-off after both reviews "
+        "(required_stages reviewed_and_signed_off)",
+    ),
+    Carried(
+        "PUB-7",
+        "host",
+        "the signed-off piece goes through the publishing serviceTask to every channel "
+        "listed; the embedding system's handler posts it",
+        duty="provide the publish_to_channels handler that posts the piece to each channel "
+        "of data.channels (PC, WAP, APP, WeChat, WeChat Channels, Weibo, Douyin), passing "
+        "the idempotency key",
+        docs="docs/host.md#channel-publishing-pub-7",
+        should_missing="per-channel variants (差异化内容: a title, text or cover per "
+        "channel) reviewed as part of the piece",
+    ),
+    _e(
+        "PUB-8",
+        "a repost names its source and original author (repost_names_its_source) and its "
+        "authorization is attested at review (review_checklist)",
+    ),
+    _r(
+        "PUB-9",
+        "a published item is classified (category) and archived",
+        PUB + "states.published.transitions[0]",
+    ),
+    _e(
+        "PUB-10",
+        "the daily cadence check cannot close as regular while an account has had no "
+        "publication recorded by the engine for longer than its interval (silence)",
+    ),
+    _e(
+        "PUB-11",
+        "a correction passes both reviews and the sign-off by other people and reaches the "
+        "channels of the original (correction_keeps_the_channels, "
+        "corrector_does_not_review, reviewed_and_signed_off)",
+    ),
+    _e(
+        "PUB-12",
+        "revenue permissions are refused at registration, an account found with one stops "
+        "publishing, and a piece declaring paid content is refused (no_revenue_permissions, "
+        "no_monetization, account_qualified)",
+    ),
+    _r(
+        "CMT-1",
+        "every message is classified before it is routed by its category",
+        CMT + "states.classify",
+        CMT + "states.route",
+    ),
+    _e(
+        "CMT-2",
+        "a consultation's clock runs 2 working days on the official calendar, warns before "
+        "and records the breach",
+    ),
+    _e(
+        "CMT-3",
+        "complaints are acknowledged, investigated, resolved, replied to and closed, each "
+        "on a deadline set in the YAML",
+    ),
+    _e(
+        "CMT-4",
+        "a suggestion is registered; the weekly collation (INS-10) gathers the open ones "
+        "into a batch for review",
+    ),
+    _r(
+        "CMT-5",
+        "other messages have no deadline and end only when closed",
+        CMT + "states.other_open",
+    ),
+    _r(
+        "CMT-6",
+        "abuse is deleted or its author blocked; illegal content opens a tracked report",
+        CMT + "states.abuse_review",
+        "workflows/illegal_content_report.yaml#states",
+    ),
+    _p(
+        "CMT-7",
+        "the history records who replied and when; the report gives the time from receipt "
+        "to the first reply",
+        "first_reply",
+    ),
+    _r(
+        "FLT-1",
+        "an operator reports the anomaly; the integrator and the authority are notified",
+        "workflows/faults.yaml#data",
+        "workflows/faults.yaml#states.acknowledging",
+    ),
+    _e(
+        "FLT-2",
+        "a suspended service reopens after a fix verified by someone other than the fixer "
+        "(fixer_does_not_verify)",
+    ),
+    _e(
+        "FLT-3",
+        "the analysis records technical and management causes and corrective actions "
+        "(required fields); a path to closing around it is refused at load "
+        "(analysed_and_fed_back)",
+    ),
+    _e(
+        "FLT-4",
+        "the only way to close feeds the outcome back to the integrator and the authority "
+        "(notify); a path around the analysis and the feedback is refused at load "
+        "(analysed_and_fed_back)",
+    ),
+    _e(
+        "FLT-5",
+        "an anomaly reported on the daily patrol opens a fault item (starts: faults)",
+    ),
+    _r(
+        "EMG-1",
+        "the plan's form holds organization, resources, risk identification, assessment, "
+        "prevention and response",
+        "workflows/emergency_plans.yaml#data",
+    ),
+    _e(
+        "EMG-2",
+        "only the authority approves, never the plan's author (permissions, "
+        "emergency_plan_author_does_not_approve, plan_approved_before_in_force)",
+    ),
+    _e(
+        "EMG-3",
+        "a hot event is notified before it starts, with prepared answers, and acknowledged "
+        "by someone else (hot_event_notified_in_advance, "
+        "hot_event_notifier_does_not_acknowledge)",
+    ),
+    _e(
+        "EMG-4",
+        "a plan in force opens a drill after six months (its deadline), each drill "
+        "recorded and reviewed",
+    ),
+    _r(
+        "TRN-1",
+        "a post's plan names its three trainings; approving it starts them",
+        "workflows/training_plan.yaml#data",
+    ),
+    _r(
+        "TRN-2",
+        "training and assessment records are items of the training workflow",
+        "workflows/training.yaml#states",
+    ),
+    _e(
+        "TRN-3",
+        "nobody acts in a post without a passed, unexpired post-basics record "
+        "(posts_trained, assignees_trained, acceptor_trained)",
+    ),
+    _e(
+        "TRN-4",
+        "a passed record expires on its cycle (a deadline) and on a change of skills, each "
+        "starting re-training",
+    ),
+    _p(
+        "TRN-5",
+        "the report gives the share of staff holding a valid certificate against 50%",
+        "certification",
+    ),
+    _r(
+        "TRN-6",
+        "assessment results are recorded (no self-assessment)",
+        "workflows/training.yaml#states.assessment",
+        missing="the staff appraisal (STF-4) they feed does not exist",
+    ),
+    _r(
+        "ACC-1",
+        "an account is registered with its registrant's identity and certified",
+        "workflows/accounts.yaml#data",
+        "workflows/accounts.yaml#states.certifying",
+    ),
+    _e(
+        "ACC-2",
+        "publishing to an account whose qualification expired, or to a self-media channel "
+        "without an operating account, is refused (account_qualified, "
+        "self_media_through_qualified_accounts)",
+    ),
+    _r(
+        "ACC-3",
+        "the custodian is a field of the account; a change is a step in its history",
+        "workflows/accounts.yaml#states.operating.transitions[1]",
+    ),
+    _e(
+        "ACC-4",
+        "an invalid QR code is replaced within 2 working days (deadline, escalation)",
+    ),
+    _e("INS-1", "the daily patrol is scheduled every day (workflows/schedules.yaml)"),
+    _e("INS-2", "the device inspection is scheduled every 6 months"),
+    _e("INS-3", "the device activity statistics are scheduled weekly"),
+    _e(
+        "INS-4",
+        "the monthly metrics review is scheduled on the first working day",
+        missing="each integrator's own monthly analysis, judged against the metric set the "
+        "authority defined (MON-2)",
+    ),
+    _e(
+        "INS-5",
+        "the monthly statistics are scheduled on the last working day; a platform listed "
+        "without its followers is refused; its screenshot is a should (a warning)",
+    ),
+    _e("INS-6", "the annual evaluation is scheduled once a year"),
+    _e(
+        "INS-7",
+        "the annual targets are scheduled once a year",
+        missing="publications counted from the engine's own records (typed in today)",
+    ),
+    _e("INS-8", "the qualification re-check is scheduled quarterly"),
+    _e(
+        "INS-9",
+        "each drill is recorded and accepted by someone else than its recorder "
+        "(drill_recorder_does_not_accept)",
+    ),
+    _e("INS-10", "the suggestion collation is scheduled weekly"),
+    _e("INS-11", "the publishing-cadence check is scheduled daily"),
+    _e(
+        "SEC-1",
+        "every command, allowed or refused, writes an audit record in its transaction "
+        "(cmc_workflow/engine/audit.py)",
+        missing="sign-ins of the host's own users are the host's "
+        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6); the register's changes and the "
+        "HTTP API's failed sign-ins are audited",
+    ),
+    _e(
+        "SEC-6",
+        "with the staff register (or a host's identity source) configured, an actor's roles "
+        "come from it and a claimed role the person does not hold is refused and audited "
+        "(cmc_workflow/staff/identity.py); without one, the host carries identity",
+    ),
+    _r(
+        "STF-1",
+        "the staff register holds people, their posts with role, scope, start and end, "
+        "qualifications and contacts; every change is audited (cmc_workflow/staff)",
+        missing="growth tracking (appraisal, STF-4) is not yet kept with the person",
+    ),
+    _e(
+        "STF-2",
+        "a post's qualification (staff/posts.yaml levels) is checked when someone is put on "
+        "it; a person below it is refused (cmc_workflow/staff/register.py)",
+    ),
+    _e(
+        "STF-3",
+        "a daily check opens one staffing_gap alert item per account without a holder of a "
+        "required post and closes it once filled (cmc_workflow/staff/staffing.py)",
+    ),
+    _e(
+        "SEC-2",
+        "the audit log and histories are hash-chained; verify names every change "
+        "(cmc_workflow/store/verification.py)",
+    ),
+    _e(
+        "SEC-3",
+        "personal fields are masked in logs and exports (cmc_workflow/policy/masking.py)",
+    ),
+    _e(
+        "SEC-4",
+        "every accepted transition commits in one transaction (SQLite synchronous=FULL); "
+        "cmc-workflow backup takes consistent copies of a live database, verifies and "
+        "restores them (cmc_workflow/backup); the folder's other site is the host's "
+        "(docs/how-to-backup.md)",
+        should_missing="primary/standby operation (PostgreSQL streaming replication is "
+        "the operator's)",
+    ),
+    _e(
+        "SEC-5",
+        "integrators reach only their own applications' items (scoping "
+        "integrators_own_applications)",
+    ),
+    _p(
+        "RPT-1",
+        "the report exports items per state, SLA per month, overdue work, publications",
+        "items",
+        "sla",
+        "overdue",
+        "publications",
+    ),
+    _e(
+        "RPT-2",
+        "the evaluation closes only when every rectification item it raised is closed "
+        "(children_closed)",
+    ),
+    _r(
+        "RPT-3",
+        "the self-assessment holds the complaint statistics (required) and the survey "
+        "(a should: a warning when missing)",
+        "workflows/inspections/ins_06_annual_evaluation.yaml#states.self_assessment",
+        missing="complaint statistics computed from the complaint items in the store "
+        "(typed in today)",
+    ),
+)
+"""The declared kind of each id that has one, in requirement order."""
+
+
+def carried_by_id() -> dict[str, Carried]:
+    """:data:`CARRIED` by requirement id."""
+    return {c.requirement: c for c in CARRIED}
