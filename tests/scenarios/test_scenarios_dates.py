@@ -324,3 +324,38 @@ def test_requires_record_when_is_checked_with_its_place(
     found = [(p.code, p.line, p.column) for p in bad.value.problems]
     assert found == [(code, 16, column)]
     assert bad.value.problems[0].file.endswith("reposts.yaml")
+
+
+ACCEPT_POLICY = WHEN_POLICY.replace(
+    "repost_assign: {state: selected, trigger: assign",
+    "repost_accept: {state: assigned, trigger: accept",
+).replace(
+    "steps: [repost_assign]\n        subject: data.assignees",
+    "steps: [repost_accept]\n        subject: actor",
+)
+
+
+@pytest.mark.req("TRN-3")
+def test_requires_record_when_over_the_items_data_is_judged_ahead_by_allowed(
+    tmp_path: Path, db_url: str, clock: FakeClock
+) -> None:
+    """when: reads only the item's data, so allowed() judges the rule before the form."""
+    assign = {"assignees": [EDITOR.id], "due_date": "2025-10-10"}
+    with when_engine(tmp_path, db_url, clock, ACCEPT_POLICY) as engine:
+        train(engine, EDITOR.id)
+        items = []
+        for data in (dict(TOPIC), {**TOPIC, "repost": True, "source": "人民网"}):
+            item = engine.start("publishing", actor=EDITOR, data=data)
+            item = engine.fire(item.id, "approve", actor=LEAD)
+            items.append(engine.fire(item.id, "assign", actor=LEAD, data=assign))
+        plain, repost = items
+
+        def accept(item_id: int) -> tuple[bool, tuple[str, ...]]:
+            (found,) = [a for a in engine.allowed(item_id, EDITOR) if a.trigger == "accept"]
+            return found.allowed, found.rules
+
+        assert accept(plain.id) == (True, ())
+        assert accept(repost.id) == (False, ("reposts_need_skills",))
+        train(engine, EDITOR.id, course="operational_skills")
+        assert accept(repost.id) == (True, ())
+        assert engine.fire(repost.id, "accept", actor=EDITOR).state == "drafting"
