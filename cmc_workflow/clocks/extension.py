@@ -21,7 +21,7 @@ from cmc_workflow.clocks.deadlines import (
     span,
     step_time,
 )
-from cmc_workflow.clocks.firing import audit_values, fire_due, utc
+from cmc_workflow.clocks.firing import audit_values, fire_due, judged_at, utc
 from cmc_workflow.clocks.provisional import recompute
 from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
@@ -99,24 +99,27 @@ class Clocks(Extension):
         # a clock runs or pauses only while its item is in one of the related states: an
         # item that was elsewhere has none to read (entering a deadline from a plain state)
         active = tx.active_clocks(change.item_id) if left in related.states else []
+        # when a `fire` step moved the item, the act happened at the step's own due time
+        # (the daemon's poll comes later): the clocks it stops or pauses are judged then
+        judged = judged_at(change)
         kept: set[str] = set()
         stopped: list[int] = []
         for row in active:
             spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
             if spec is None:
-                stopped.append(self._stop(tx, row, change.now))
+                stopped.append(self._stop(tx, row, change.now, judged))
             elif change.left is not None and change.left.state == final.state == row.state:
                 # left the state and came back through gateways in this one command: a new
                 # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
-                stopped.append(self._stop(tx, row, change.now))
+                stopped.append(self._stop(tx, row, change.now, judged))
             elif final.state == row.state or final.state in spec.runs_in:
                 self._continue(tx, row, spec, final, change.now)
                 kept.add(row.state)
             elif final.state in spec.pause_in:
-                self._pause(tx, row, final, change.now)
+                self._pause(tx, row, final, change.now, judged)
                 kept.add(row.state)
             else:
-                stopped.append(self._stop(tx, row, change.now))
+                stopped.append(self._stop(tx, row, change.now, judged))
         # the timers of every clock stopped here, pending or paused, in one statement
         tx.cancel_clock_timers(stopped, change.now)
         spec = wf.state(final.state).deadline
@@ -136,18 +139,20 @@ class Clocks(Extension):
     def _deadline(
         self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
     ) -> Deadline | None:
-        """When a clock starting at ``start`` is due: ``within`` counted from the start, or
-        the ``until`` date of the item's data (None: the item names no such date)."""
-        if spec.within is not None:
-            return compute_deadline(self.calendar, start, spec.within)
-        assert spec.until is not None  # the checks require one of within/until
+        """When a clock starting at ``start`` is due: ``within`` counted from the start, the
+        ``until`` date of the item's data, or the earlier of the two when both are given
+        (None: an ``until``-only deadline whose item names no such date)."""
+        counted = compute_deadline(self.calendar, start, spec.within) if spec.within else None
+        if spec.until is None:
+            return counted
         due = date_due(data.get(spec.until), self.calendar.settings.tz)
-        if due is None:
-            return None
+        if due is None or (counted is not None and counted.due <= due):
+            return counted
         return Deadline(
             start=start,
             due=due,
-            rule=f"until data.{spec.until} ({due.isoformat()})",
+            rule=f"until data.{spec.until} ({due.isoformat()})"
+            + (f", before {counted.due.isoformat()} ({spec.within})" if counted else ""),
             calendar_version=self.calendar.version,
         )
 
@@ -183,7 +188,7 @@ class Clocks(Extension):
                 "at_state": at.state,
                 "visit": at.visit,
                 "status": port.RUNNING,
-                "within": str(spec.within) if spec.within is not None else spec.span,
+                "within": str(spec.within) if spec.until is None else spec.span,
                 "started_at": now,
                 "due_at": due,
                 "warn_at": min(warns) if warns else None,
@@ -284,20 +289,28 @@ class Clocks(Extension):
         tx.set_clock_timers(row.id, port.PENDING, {"state": at.state, "visit": at.visit})
         tx.update_clock(row.id, {"at_state": at.state, "visit": at.visit})
 
-    def _pause(self, tx: StoreTx, row: ClockRow, at: Visit, now: dt.datetime) -> None:
+    def _pause(
+        self, tx: StoreTx, row: ClockRow, at: Visit, now: dt.datetime, judged: dt.datetime | None
+    ) -> None:
         values: dict[str, Any] = {"at_state": at.state, "visit": at.visit}
         if row.status == port.RUNNING:
             tx.set_clock_timers(row.id, port.PENDING, {"status": port.PAUSED, "state": at.state})
             values.update(status=port.PAUSED, paused_at=now)
-            if now > row.due_at and row.breached_at is None:
+            if (judged or now) > row.due_at and row.breached_at is None:
                 values["breached_at"] = now  # it was overdue before the pause began
                 self._audit_breach(tx, row, now, "overdue when paused")
         tx.update_clock(row.id, values)
 
-    def _stop(self, tx: StoreTx, row: ClockRow, now: dt.datetime) -> int:
+    def _stop(
+        self, tx: StoreTx, row: ClockRow, now: dt.datetime, judged: dt.datetime | None
+    ) -> int:
         """Stop the clock (met or breached); its timers are the caller's to cancel (one
-        statement for every clock a change stops). Returns the clock's id."""
-        late = row.breached_at is not None or (row.status == port.RUNNING and now > row.due_at)
+        statement for every clock a change stops). Returns the clock's id.
+
+        Lateness is judged at ``judged`` when a ``fire`` step made the change (its own due
+        time), else at ``now``; an act at the due instant is in time."""
+        at = judged or now
+        late = row.breached_at is not None or (row.status == port.RUNNING and at > row.due_at)
         values: dict[str, Any] = {
             "status": port.STOPPED,
             "stopped_at": now,

@@ -5,12 +5,16 @@ the engine takes through the runtime."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
-from cmc_workflow.extensions import Runtime
+from cmc_workflow.extensions import Change, Runtime
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.store import port
 from cmc_workflow.store.port import StoreTx
@@ -22,6 +26,41 @@ Fired = tuple[port.TimerRow, str, str | None]
 """A timer a group handled, with its final status and error."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Firing:
+    """The ``fire`` step being taken in this context: its item, fence and due time."""
+
+    item_id: int
+    state: str
+    visit: int
+    due_at: dt.datetime
+
+
+_FIRING: ContextVar[_Firing | None] = ContextVar("cmc_clocks_firing", default=None)
+
+
+@contextmanager
+def _firing(timer: port.TimerRow) -> Iterator[None]:
+    token = _FIRING.set(_Firing(timer.item_id, timer.state, timer.visit, timer.due_at))
+    try:
+        yield
+    finally:
+        _FIRING.reset(token)
+
+
+def judged_at(change: Change) -> dt.datetime | None:
+    """When the act behind ``change`` counts as taken, for the clocks it stops or pauses:
+    the due time of the ``fire`` step that made it (the poll that fired the step may come
+    later; the step happened, by its own ladder, at its time), or None (a person's act, or
+    an item the step moved along a link: judged at the change's ``now``)."""
+    firing = _FIRING.get()
+    if firing is None or change.item_id != firing.item_id or change.left is None:
+        return None
+    if (change.left.state, change.left.visit) != (firing.state, firing.visit):
+        return None
+    return min(firing.due_at, change.now)
+
+
 def fire_due(runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int) -> list[Fired]:
     """Claim up to ``limit`` timers due at ``now`` in ``tx``, apply each one's effect there
     and mark them all (one statement); returns them with their status, in firing order.
@@ -31,11 +70,16 @@ def fire_due(runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int) -> lis
     of the group still to come: once a step fired, each later timer is read again before
     it fires, and skipped when it is no longer pending and due (it stays as the step left
     it). Until then the claim's reading is current, since the other effects only append
-    (audit, outbox) and mark clocks.
+    (audit, outbox) and mark clocks. A breach timer claimed at its very due instant is
+    left pending: the deadline is missed only once that instant has passed.
     """
     done: list[Fired] = []
     moved = False
     for due in tx.claim_due_timers(now, limit):
+        if due.timer.action == "breach" and now <= due.timer.due_at:
+            # an act at the due instant is in time (`Deadline.is_late` is `at > due`): a
+            # breach is recorded only once now is past it; the timer stays pending
+            continue
         if moved:
             again = tx.due_timer(due.timer.id, now)
             if again is None:
@@ -83,14 +127,15 @@ def fire_timer(
     if timer.action == "fire":
         assert timer.trigger is not None  # the checks require a trigger on fire steps
         try:
-            runtime.fire_system(
-                tx,
-                timer.item_id,
-                timer.trigger,
-                state=timer.state,
-                visit=timer.visit,
-                reason=reason,
-            )
+            with _firing(timer):
+                runtime.fire_system(
+                    tx,
+                    timer.item_id,
+                    timer.trigger,
+                    state=timer.state,
+                    visit=timer.visit,
+                    reason=reason,
+                )
         except PolicyDenied as exc:
             # a policy refuses the engine's step like a person's: the runtime rolled
             # it back, the item stays where it is, the refusal names the rule

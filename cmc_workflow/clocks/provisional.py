@@ -20,8 +20,8 @@ log = structlog.get_logger("cmc_workflow.clocks")
 def recompute(calendar: WorkingCalendar, tx: StoreTx, row: ClockRow, now: dt.datetime) -> int:
     """Recompute one provisional running clock and its pending timers on ``calendar``;
     returns 1 when it changed (0: an ``until`` clock, which counts no calendar)."""
-    if row.within.startswith("until "):
-        return 0  # a date of the item's data: no calendar arithmetic to redo
+    if "until " in row.within:
+        return 0  # bound by a date of the item's data: recomputing could pass it
     within = parse_duration(row.within)
     steps = [DeadlineStep.model_validate(s) for s in row.detail.get("steps", [])]
     spec = DeadlineSpec(within=within, steps=steps)

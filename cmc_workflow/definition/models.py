@@ -158,7 +158,7 @@ class Deadline(Model):
     until: Ident | None = Field(
         default=None,
         description="a date or datetime data field the item is due by (a date: the end of "
-        "that day), instead of within:",
+        "that day); with within: too, the clock is due at the earlier of the two",
     )
     steps: list[DeadlineStep] = Field(default_factory=list)
     pause_in: list[Ident] = Field(
@@ -179,8 +179,12 @@ class Deadline(Model):
 
     @property
     def span(self) -> str:
-        """The deadline in words: ``within 2 working days`` or ``until data.due_date``."""
-        return f"within {self.within}" if self.within is not None else f"until data.{self.until}"
+        """The deadline in words: ``within 2 working days``, ``until data.due_date`` or
+        ``within 12 months, until data.valid_until`` (the earlier of the two)."""
+        words = [f"within {self.within}"] if self.within is not None else []
+        if self.until is not None:
+            words.append(f"until data.{self.until}")
+        return ", ".join(words)
 
 
 class StartsItem(Model):

@@ -206,17 +206,19 @@ def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located)
 
 
 def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located) -> list[Problem]:
-    key = "when" if isinstance(rule, ForbidData) else "where"
-    source = getattr(rule, key, None)
-    if source is None:
-        return []
-    where: Path = (*path, key)
-    try:
-        compile_guard(source)
-    except GuardSyntaxError as exc:
-        hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
-        return [doc.expression_problem(where, "condition", source, exc, hint)]
-    return []
+    keys = ("when",) if isinstance(rule, ForbidData) else ("where", "when")
+    out: list[Problem] = []
+    for key in keys:
+        source = getattr(rule, key, None)
+        if source is None:
+            continue
+        where: Path = (*path, key)
+        try:
+            compile_guard(source)
+        except GuardSyntaxError as exc:
+            hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
+            out.append(doc.expression_problem(where, "condition", source, exc, hint))
+    return out
 
 
 def load_policy_doc(doc: Located) -> tuple[PolicyFile | None, list[Problem]]:

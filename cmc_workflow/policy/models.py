@@ -127,6 +127,11 @@ class RequiresRecord(_PersonRecord):
         default="actor",
         description="whose record: 'actor', or 'data.<field>' (a person id or a list of them)",
     )
+    when: str | None = Field(
+        default=None,
+        description="a condition over the judged item (data/form/actor, the guard language): "
+        "the rule asks for the record only when it holds, e.g. data.platform == 'wechat'",
+    )
 
 
 class ForbidData(_Rule):

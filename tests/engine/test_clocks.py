@@ -441,7 +441,9 @@ def test_a_fire_step_moves_the_item_and_a_before_step_notifies_first(
         "fire": "fired",
         "breach": "cancelled",  # the item moved on in the same transaction
     }
-    assert clocks.clocks(item.id)[0].status == "breached"
+    # the fire step at 100% acted at its own due time, in time, though polled 30 minutes
+    # later (issue 13): the clock is met, not breached
+    assert clocks.clocks(item.id)[0].status == "met"
 
 
 def test_a_fire_step_refused_by_its_guard_is_recorded_as_failed(

@@ -202,9 +202,10 @@ def test_trn_4_retraining_starts_on_the_cycle_and_when_skills_or_business_change
     assert gone.state == "superseded"
     (new,) = engine.children(changed.id)
     assert (new.data["course"], new.data["reason"]) == ("operational_skills", "skills_change")
-    # the cycle: 12 months on, the record expires (on the cycle's last day, not after it)
+    # the cycle: 12 months on (Mon 2026-09-28 17:30, the 26th being a Saturday), the record
+    # expires; its fire step is judged at its own due time, so the clock is met
     cycled = train(engine, EDITOR.id, valid_until="2026-12-31")
-    clock.now = dt.datetime(2026, 9, 27, 18, 0, tzinfo=SHANGHAI)
+    clock.now = dt.datetime(2026, 9, 28, 18, 0, tzinfo=SHANGHAI)
     engine.run_due()
     expired = engine.get(cycled.id)
     assert (expired.state, expired.is_open) == ("expired", False)

@@ -83,16 +83,17 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
 
 
 def _span_problems(wf: Workflow, name: str, doc: Located) -> list[Problem]:
-    """A deadline says how long (within:) or until when (until: a date of the data)."""
+    """A deadline says how long (within:), until when (until: a date of the data), or both
+    (due at the earlier of the two)."""
     deadline = wf.states[name].deadline
     assert deadline is not None
     base: Path = ("states", name, "deadline")
-    if (deadline.within is None) == (deadline.until is None):
+    if deadline.within is None and deadline.until is None:
         return [
             doc.problem(
                 base,
                 "E-DEADLINE-CLOCK",
-                "a deadline needs exactly one of within: and until:",
+                "a deadline needs within:, until: or both",
                 "e.g. within: 2 working days, or until: due_date (a date field of data:)",
                 key=True,
             )

@@ -69,6 +69,10 @@ class RecordChecks(References):
     ) -> Rule | None:
         if rule.subject.startswith("data.") and rule.subject[5:] not in fields:
             self.unknown_field(doc, (*path, "subject"), rule.subject[5:], wf)
+        # when: reads the judged item (its data and the step's form), not the records
+        when = compile_guard(rule.when) if rule.when is not None else None
+        if when is not None and (unknown := sorted(when.fields - fields)):
+            self.unknown_field(doc, (*path, "when"), ", ".join(unknown), wf)
         found = self._records(doc, rule, path, ("field", "valid_until"))
         if found is None:
             return None
@@ -79,6 +83,7 @@ class RecordChecks(References):
             rule.subject,
             _source(rule, other, where),
             rule.reason,
+            when=when,
         )
 
     def _covered_rule(

@@ -63,19 +63,27 @@ class RequiresRecordRule(StepRule):
         subject: str,
         records: Records,
         reason: Label | None,
+        *,
+        when: Guard | None = None,
     ) -> None:
         super().__init__(rule_id, reason)
         self.steps = tuple(steps)
         self.subject = subject
         self.records = records
+        self.when = when
 
     def applies(self, request: Request) -> bool:
         if not self.at_step(request):
             return False
-        if request.probe and self.subject.startswith("data."):
-            # the people may come with the form, which allowed() does not have yet
-            return self.subject[5:] not in request.form_spec
-        return True
+        if request.probe:
+            # the people, or what when: reads, may come with the form, which allowed()
+            # does not have yet: the rule is judged with the form
+            read = set(self.when.fields) if self.when is not None else set()
+            if self.subject.startswith("data."):
+                read.add(self.subject[5:])
+            if read & set(request.form_spec):
+                return False
+        return self.when is None or bool(self.when.evaluate(request.scope()))
 
     def _subjects(self, request: Request) -> list[str]:
         if self.subject == "actor":
@@ -101,9 +109,11 @@ class RequiresRecordRule(StepRule):
         cond, states, label = self.records.condition(), self.records.held(), self.records.label
         who_en = "the actor" if self.subject == "actor" else f"everyone in {self.subject}"
         who_zh = "操作人" if self.subject == "actor" else f"{self.subject} 中每人"
+        if_en = f" when {self.when.source}" if self.when is not None else ""
+        if_zh = f"{self.when.source} 时，" if self.when is not None else ""
         return (
-            f"{who_en} needs a {label.en} item in {states}{cond}",
-            f"{who_zh}须有处于 {states} 的{label.zh}记录{cond}",
+            f"{who_en} needs a {label.en} item in {states}{cond}{if_en}",
+            f"{if_zh}{who_zh}须有处于 {states} 的{label.zh}记录{cond}",
         )
 
 
