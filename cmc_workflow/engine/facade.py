@@ -24,7 +24,7 @@ from typing import Any, Self
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.engine import batch, commands, delivery, queries
+from cmc_workflow.engine import batch, commands, delivery, queries, tasks
 from cmc_workflow.engine.assembly import runtime_extensions
 from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.engine.context import Clock, Core
@@ -330,6 +330,50 @@ class Engine:
         """
         return queries.inbox(self._core, actor)
 
+    def my_tasks(self, actor: Actor) -> tuple[list[Item], list[Item]]:
+        """The inbox split in two: (mine: claimed by, delegated or assigned to ``actor``;
+        queue: waiting on one of their roles, for anyone of it to claim)."""
+        return tasks.split_inbox(self._core, actor)
+
+    # -- task operations (issue 14, part 3; docs/how-to-tasks.md) ------------------------
+    def claim(self, item_id: int, *, actor: Actor) -> Item:
+        """Take a user task from the queue of a role ``actor`` holds (it is theirs until
+        they unclaim, delegate or the item moves on). Refused (:class:`TaskRefused`, rule
+        named, audited) when the task is someone else's or no role of theirs acts there."""
+        return tasks.claim(self._core, item_id, actor)
+
+    def unclaim(self, item_id: int, *, actor: Actor) -> Item:
+        """Put a task ``actor`` holds back in its role's queue."""
+        return tasks.unclaim(self._core, item_id, actor)
+
+    def delegate(self, item_id: int, to: str, *, actor: Actor) -> Item:
+        """Hand a task ``actor`` holds to ``to``, who must hold a role of the state in the
+        staff register (and not be on leave); ``to`` may :meth:`hand_back` it."""
+        return tasks.delegate(self._core, item_id, actor, to)
+
+    def hand_back(self, item_id: int, *, actor: Actor) -> Item:
+        """Return a task delegated to ``actor`` to the person who delegated it."""
+        return tasks.hand_back(self._core, item_id, actor)
+
+    def reassign(self, item_id: int, to: str, *, actor: Actor) -> Item:
+        """A lead (``channel_lead`` or ``ops_manager``) gives the task to ``to``, a holder
+        of a role of the state."""
+        return tasks.reassign(self._core, item_id, actor, to)
+
+    def record_leave(
+        self,
+        person: str,
+        starts_on: dt.date,
+        ends_on: dt.date,
+        *,
+        actor: Actor,
+        substitute: str | None = None,
+    ) -> int:
+        """Record a leave of a register person (STF-5); returns its id. Once it starts,
+        :meth:`run_due` moves their open tasks to ``substitute`` (when they hold a role of
+        the state), else to the holder with the least open work."""
+        return tasks.record_leave(self._core, actor, person, starts_on, ends_on, substitute)
+
     def outbox(self, item_id: int) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's
         delivery marks that wait for its next write are written first)."""
@@ -345,7 +389,8 @@ class Engine:
         """Do the work that is due now (what the daemon calls): the extensions' due work
         (timers), then pending side effects."""
         now = self._core.now()
-        done = sum(extension.run_due(now) for extension in self._core.extensions)
+        done = tasks.cover_due(self._core)  # STF-5: leave and ended posts, before the clocks
+        done += sum(extension.run_due(now) for extension in self._core.extensions)
         report = delivery.deliver_due(self._core, limit)
         return RunReport(report.delivered, report.failed, done)
 
