@@ -336,6 +336,9 @@ def cover_due(core: Core) -> int:
     now = core.now()
     day = business_day(now)
     moved = 0
+    with core.store.read() as tx:  # most passes have nothing to move: no write for them
+        if not tx.leaves_due(day) and not any(tx.assigned_to(who) for who in gone(tx, day)):
+            return 0
     with core.write() as tx:
         leaves = tx.leaves_due(day)
         substitutes: dict[str, str | None] = {lv.person_id: lv.substitute for lv in leaves}
@@ -384,6 +387,28 @@ def cover_one(
     reason = f"cover for {person}" + (f" (substitute {chosen})" if chosen == substitute else "")
     write(core, tx, wf, row, "cover", SYSTEM, held, chosen, None, now, reason)
     return 1
+
+
+def escalate(
+    core: Core, tx: StoreTx, item_id: int, role: str, state: str, visit: int, reason: str
+) -> str | None:
+    """A deadline step's reassign (``action: reassign, to: <role>``): the task goes to the
+    holder of ``role`` with the least open work, as the engine (a ``task`` history row,
+    op ``escalate``, and an audit record). None when the item left the state visit or
+    nobody holds the role today (the item stays as it is)."""
+    now = core.now()
+    row = tx.item(item_id, lock=True)
+    if row is None or row.closed_at is not None or (row.state, row.visit) != (state, visit):
+        return None
+    day = business_day(now)
+    before = current(tx, row)
+    exclude = before.assignee if before is not None and before.assignee is not None else ""
+    chosen = least_loaded(tx, frozenset({role}), day, exclude=exclude)
+    if chosen is None:
+        return None
+    wf = core.definitions.version(tx, row.definition_id).workflow
+    write(core, tx, wf, row, "escalate", SYSTEM, before, chosen, None, now, reason)
+    return chosen
 
 
 def least_loaded(tx: StoreTx, roles: frozenset[str], day: dt.date, exclude: str) -> str | None:
