@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.errors import DefinitionError
 from cmc_workflow.extensions import Extension
 from cmc_workflow.policy.extension import policy_extensions
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.staff.staffing import ACCOUNTS, ALERT_WORKFLOW, StaffingCheck
 from cmc_workflow.tasks.guard import TaskGuard
+from cmc_workflow.tasks.leads import leads_of
 
 
 def runtime_extensions(
@@ -43,6 +45,9 @@ def runtime_extensions(
     staffing: list[Extension] = []
     if StaffingCheck not in given and {ACCOUNTS, ALERT_WORKFLOW} <= set(loaded.workflows):
         staffing.append(StaffingCheck())  # STF-3: accounts without their posts raise alerts
+    leads, problems = leads_of(loaded)  # who may reassign: a policy setting per workflow
+    if problems:
+        raise DefinitionError(problems)
     # the policies judge first; the clocks follow what was accepted
     # a claimed task is its holder's (issue 14, part 3): judged before the clocks follow
-    return [*policy_extensions(loaded), TaskGuard(), *time, *staffing, *extensions]
+    return [*policy_extensions(loaded), TaskGuard(leads), *time, *staffing, *extensions]

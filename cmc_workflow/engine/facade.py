@@ -356,8 +356,9 @@ class Engine:
         return tasks.hand_back(self._core, item_id, actor)
 
     def reassign(self, item_id: int, to: str, *, actor: Actor) -> Item:
-        """A lead (``channel_lead`` or ``ops_manager``) gives the task to ``to``, a holder
-        of a role of the state."""
+        """A lead gives the task to ``to``, a holder of a role of the state. The lead roles
+        are a policy setting per workflow (``leads:``), by default ``channel_lead`` and
+        ``ops_manager``."""
         return tasks.reassign(self._core, item_id, actor, to)
 
     def record_leave(

@@ -37,12 +37,20 @@ from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.store import ItemRow, StoreTx
 from cmc_workflow.store.port import AssignmentRow, NewLeave
+from cmc_workflow.tasks.guard import TaskGuard
+from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
 log = structlog.get_logger("cmc_workflow.engine")
 
-DEFAULT_LEADS = frozenset({"channel_lead", "ops_manager"})
-"""The roles that may reassign any user task (requirements.md's role table: the channel
-lead 渠道负责人 and the operations manager 运营经理)."""
+
+def leads(core: Core, workflow: str) -> frozenset[str]:
+    """The roles whose holders may reassign ``workflow``'s tasks (a policy setting,
+    :mod:`cmc_workflow.tasks.leads`)."""
+    for extension in core.extensions:
+        if isinstance(extension, TaskGuard):
+            return extension.leads.of(workflow)
+    return DEFAULT_LEADS
+
 
 OPS = ("claim", "unclaim", "delegate", "hand_back", "reassign")
 
@@ -129,12 +137,15 @@ def run(
                     row,
                 )
             roles = state_roles(wf, row.state)
+            lead_roles = leads(core, wf.id)
             if lead:
-                if not actor.roles & DEFAULT_LEADS:
+                if not actor.roles & lead_roles:
                     raise refused(
                         "task_not_lead",
-                        f"{actor.id} holds no lead role ({', '.join(sorted(DEFAULT_LEADS))})",
-                        f"{actor.id} 不担任负责人角色（{'、'.join(sorted(DEFAULT_LEADS))}）",
+                        f"{actor.id} holds no lead role of {wf.id} "
+                        f"({', '.join(sorted(lead_roles))})",
+                        f"{actor.id} 不担任 {wf.id} 的负责人角色"
+                        f"（{'、'.join(sorted(lead_roles))}）",
                         row,
                     )
             elif not actor.roles & roles:
@@ -185,7 +196,7 @@ def write(
                 "to_state": row.state,
                 "visit": row.visit,
                 "actor": actor.id,
-                "roles": sorted(actor.roles & (roles | DEFAULT_LEADS)),
+                "roles": sorted(actor.roles & (roles | leads(core, wf.id))),
                 "form": form,
             }
         ]

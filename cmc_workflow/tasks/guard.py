@@ -11,12 +11,17 @@ from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Command, Extension
 from cmc_workflow.model import is_engine_actor
 from cmc_workflow.store import StoreTx
+from cmc_workflow.tasks.leads import Leads
 
 RULE = "task_claimed"
 
 
 class TaskGuard(Extension):
-    """Refuses a person's fire on a task assigned to another person in this state visit."""
+    """Refuses a person's fire on a task assigned to another person in this state visit;
+    holds the lead roles of each workflow (:class:`~cmc_workflow.tasks.leads.Leads`)."""
+
+    def __init__(self, leads: Leads | None = None) -> None:
+        self.leads = leads if leads is not None else Leads()
 
     def check(self, command: Command, tx: StoreTx) -> None:
         row = command.item

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.engine.tasks import TaskRefused
-from cmc_workflow.errors import ConflictError, IdentityRefused, PolicyDenied
+from cmc_workflow.errors import ConflictError, DefinitionError, IdentityRefused, PolicyDenied
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock
@@ -262,3 +263,49 @@ def test_a_stale_form_sees_the_claim(engine: Engine) -> None:
     engine.claim(item_id, actor=LI)
     with pytest.raises(ConflictError):
         engine.fire(item_id, "approve", actor=LI, expected_version=seen)
+
+
+LEADS_POLICY = """\
+kind: policy
+id: team_leads
+label: {zh: 团队负责人, en: Team leads}
+workflows:
+  publishing:
+    leads: [channel_lead, {role}]
+"""
+
+
+def test_the_lead_roles_are_a_policy_setting(
+    register: Register, engine_factory: EngineFactory, tmp_path: Path
+) -> None:
+    policy = tmp_path / "leads.yaml"
+    policy.write_text(LEADS_POLICY.replace(", {role}", ""), encoding="utf-8")
+    engine = engine_factory(
+        workflows=[UNGUARDED_PUBLISHING], policies=[POLICIES / "roles.yaml", policy]
+    )
+    item_id = proposed(engine)
+    engine.claim(item_id, actor=LI)
+    # the operations manager leads by default, not where the policy names the leads
+    exc = refusal(
+        engine,
+        lambda: engine.reassign(item_id, "zhao", actor=SUN),
+        "task_not_lead",
+        item_id,
+        "task.reassign",
+    )
+    assert "channel_lead" in str(exc)
+    engine.reassign(item_id, "zhao", actor=LI)  # li is a channel lead
+    assert [i.id for i in engine.my_tasks(ZHAO)[0]] == [item_id]
+
+
+def test_a_lead_role_nobody_declares_is_a_located_problem(
+    engine_factory: EngineFactory, tmp_path: Path
+) -> None:
+    policy = tmp_path / "leads.yaml"
+    policy.write_text(LEADS_POLICY.replace("{role}", "team_boss"), encoding="utf-8")
+    with pytest.raises(DefinitionError) as caught:
+        engine_factory(workflows=[UNGUARDED_PUBLISHING], policies=[POLICIES / "roles.yaml", policy])
+    (problem,) = caught.value.problems
+    assert problem.code == "E-TASK-LEADS"
+    assert (Path(problem.file).name, problem.line, problem.column) == ("leads.yaml", 6, 27)
+    assert "team_boss" in problem.message
