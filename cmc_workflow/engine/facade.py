@@ -361,20 +361,6 @@ class Engine:
         ``ops_manager``."""
         return tasks.reassign(self._core, item_id, actor, to)
 
-    def record_leave(
-        self,
-        person: str,
-        starts_on: dt.date,
-        ends_on: dt.date,
-        *,
-        actor: Actor,
-        substitute: str | None = None,
-    ) -> int:
-        """Record a leave of a register person (STF-5); returns its id. Once it starts,
-        :meth:`run_due` moves their open tasks to ``substitute`` (when they hold a role of
-        the state), else to the holder with the least open work."""
-        return tasks.record_leave(self._core, actor, person, starts_on, ends_on, substitute)
-
     def outbox(self, item_id: int) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's
         delivery marks that wait for its next write are written first)."""

@@ -36,7 +36,7 @@ from cmc_workflow.errors import EngineError, NotPermitted
 from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.store import ItemRow, StoreTx
-from cmc_workflow.store.port import AssignmentRow, NewLeave
+from cmc_workflow.store.port import AssignmentRow
 from cmc_workflow.tasks.guard import TaskGuard
 from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
@@ -452,65 +452,6 @@ def open_work(tx: StoreTx, person: str) -> int:
         ):
             count += 1
     return count
-
-
-def record_leave(
-    core: Core,
-    actor: Actor,
-    person: str,
-    starts_on: dt.date,
-    ends_on: dt.date,
-    substitute: str | None = None,
-) -> int:
-    """Record a leave of a register person (STF-5); audited as ``staff.leave``. Its open
-    work moves on the runner's pass once the leave has started (:func:`cover_due`)."""
-    now = core.now()
-    caller: object = actor
-    try:
-        with core.write() as tx:
-            actor = caller = core.resolved(actor, tx)
-            who = normal_id(person)
-            sub = normal_id(substitute) if substitute is not None else None
-            if tx.person(who) is None:
-                raise refused(
-                    "leave_person_unknown",
-                    f"{person} is not in the staff register",
-                    f"人员名册中没有 {person}",
-                )
-            if sub is not None and (sub == who or tx.person(sub) is None):
-                raise refused(
-                    "leave_substitute_invalid",
-                    f"substitute {substitute} is not another person of the staff register",
-                    f"代班人 {substitute} 不是名册中的另一人",
-                )
-            if ends_on < starts_on:
-                raise refused(
-                    "leave_dates",
-                    f"the leave ends ({ends_on}) before it starts ({starts_on})",
-                    f"休假结束日（{ends_on}）早于开始日（{starts_on}）",
-                )
-            leave_id = tx.insert_leave(NewLeave(who, starts_on, ends_on, sub, now))
-            audit.record(
-                tx,
-                actor,
-                "staff.leave",
-                None,
-                None,
-                None,
-                "accepted",
-                now,
-                detail={
-                    "person": who,
-                    "from": starts_on.isoformat(),
-                    "to": ends_on.isoformat(),
-                    "substitute": sub,
-                    "leave_id": leave_id,
-                },
-            )
-    except EngineError as exc:
-        audit.refusal(core, caller, "staff.leave", None, None, None, exc, now)
-        raise
-    return leave_id
 
 
 def split_inbox(core: Core, actor: Actor) -> tuple[list[Item], list[Item]]:

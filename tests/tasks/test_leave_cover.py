@@ -12,7 +12,7 @@ import pytest
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.engine.tasks import TaskRefused
-from cmc_workflow.errors import PolicyDenied
+from cmc_workflow.errors import PolicyDenied, RegisterRefused
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock
@@ -59,13 +59,13 @@ def holder(engine: Engine, item_id: int) -> str | None:
 
 @pytest.mark.req("STF-5")
 def test_leave_with_a_substitute_moves_the_open_work_when_it_starts(
-    engine: Engine, clock: FakeClock
+    engine: Engine, register: Register, clock: FakeClock
 ) -> None:
     first, second = claimed_by(engine, LI), claimed_by(engine, LI)
     claimed_by(engine, QIAN)  # qian is busier than zhao: the substitute is chosen anyway
     claimed_by(engine, QIAN)
     start = TODAY + dt.timedelta(days=3)
-    engine.record_leave("li", start, start + dt.timedelta(days=4), substitute="qian", actor=SUN)
+    register.leave(HR, "li", start, start + dt.timedelta(days=4), substitute="qian")
     engine.run_due()
     assert holder(engine, first) == "li"  # not yet: the leave starts in three days
     clock.advance(days=3)
@@ -88,28 +88,30 @@ def test_leave_with_a_substitute_moves_the_open_work_when_it_starts(
 
 @pytest.mark.req("STF-5")
 def test_without_a_substitute_the_holder_with_the_least_open_work_takes_over(
-    engine: Engine,
+    engine: Engine, register: Register
 ) -> None:
     item_id = claimed_by(engine, LI)
     claimed_by(engine, ZHAO)
-    engine.record_leave("li", TODAY, TODAY, actor=SUN)
+    register.leave(HR, "li", TODAY, TODAY)
     engine.run_due()
     assert holder(engine, item_id) == "qian"  # zhao holds one, qian none
 
 
 @pytest.mark.req("STF-5")
-def test_a_substitute_who_does_not_hold_the_post_is_passed_over(engine: Engine) -> None:
+def test_a_substitute_who_does_not_hold_the_post_is_passed_over(
+    engine: Engine, register: Register
+) -> None:
     item_id = claimed_by(engine, LI)
     claimed_by(engine, QIAN)
-    engine.record_leave("li", TODAY, TODAY, substitute="wang", actor=SUN)  # an editor
+    register.leave(HR, "li", TODAY, TODAY, substitute="wang")  # an editor
     engine.run_due()
     assert holder(engine, item_id) == "zhao"
 
 
 @pytest.mark.req("STF-5")
-def test_nobody_can_delegate_to_a_person_on_leave(engine: Engine) -> None:
+def test_nobody_can_delegate_to_a_person_on_leave(engine: Engine, register: Register) -> None:
     item_id = claimed_by(engine, LI)
-    engine.record_leave("zhao", TODAY, TODAY + dt.timedelta(days=2), actor=SUN)
+    register.leave(HR, "zhao", TODAY, TODAY + dt.timedelta(days=2))
     with pytest.raises(TaskRefused) as caught:
         engine.delegate(item_id, "zhao", actor=LI)
     assert caught.value.rule == "task_target_not_holder"
@@ -130,19 +132,22 @@ def test_the_work_of_a_person_whose_post_ended_moves_on_the_next_pass(
 
 
 @pytest.mark.req("STF-5")
-def test_bad_leave_is_refused_and_audited(engine: Engine) -> None:
-    cases = [
-        (("nobody", TODAY, TODAY), {}, "leave_person_unknown"),
-        (("li", TODAY, TODAY - dt.timedelta(days=1)), {}, "leave_dates"),
-        (("li", TODAY, TODAY), {"substitute": "li"}, "leave_substitute_invalid"),
-        (("li", TODAY, TODAY), {"substitute": "ghost"}, "leave_substitute_invalid"),
+def test_bad_leave_is_refused_in_both_languages_and_audited(register: Register) -> None:
+    cases: list[tuple[str, dt.date, str | None, str]] = [
+        ("nobody", TODAY, None, "E-STAFF-UNKNOWN"),
+        ("li", TODAY - dt.timedelta(days=1), None, "E-STAFF-DATES"),
+        ("li", TODAY, "Li", "E-STAFF-SUBSTITUTE"),  # li is Li
+        ("li", TODAY, "ghost", "E-STAFF-SUBSTITUTE"),
     ]
-    for args, extra, rule in cases:
-        with pytest.raises(TaskRefused) as caught:
-            engine.record_leave(*args, actor=SUN, **extra)  # type: ignore[arg-type]
+    for person, last, substitute, rule in cases:
+        with pytest.raises(RegisterRefused) as caught:
+            register.leave(HR, person, TODAY, last, substitute)
         assert caught.value.rule == rule
         assert caught.value.reason_zh
-    with engine.store.read() as tx:
+    assert register.leaves() == []
+    with register.store.read() as tx:
         refused = [r["rule"] for r in tx.audit_records() if r["command"] == "staff.leave"]
-        assert tx.leaves() == []
-    assert refused == [rule for _, _, rule in cases]
+    assert refused == [rule for *_, rule in cases]
+    written = register.leave(HR, "LI", TODAY, TODAY, "Qian")
+    assert (written.person_id, written.substitute) == ("li", "qian")
+    assert register.leaves("li") == [written]
