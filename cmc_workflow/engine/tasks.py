@@ -18,7 +18,8 @@ Rules (the ``rule`` of the refusal, the same in both languages):
 - ``task_not_delegated``: hand back of a task nobody delegated to the actor;
 - ``task_target_not_holder``: delegate or reassign to a person the register does not
   give a role of the state (or who is on leave that day);
-- ``task_not_lead``: reassign by someone who holds no lead role.
+- ``task_target_self``: delegate to oneself;
+- ``task_not_lead``: reassign by someone who holds no lead role of the workflow.
 """
 
 from __future__ import annotations
@@ -265,6 +266,13 @@ def delegate(core: Core, item_id: int, actor: Actor, to: str) -> Item:
         before: AssignmentRow | None, who: Actor, roles: frozenset[str], tx: StoreTx, row: ItemRow
     ) -> tuple[str | None, str | None]:
         mine(before, who, row)
+        if target == who.id:
+            raise refused(
+                "task_target_self",
+                f"{who.id} already holds item {row.id}: delegate it to someone else",
+                f"事项 {row.id} 已由 {who.id} 承办，请委派给他人",
+                row,
+            )
         eligible(tx, target, roles, row, business_day(core.now()))
         return target, who.id
 
@@ -348,7 +356,7 @@ def cover_due(core: Core) -> int:
     day = business_day(now)
     moved = 0
     with core.store.read() as tx:  # most passes have nothing to move: no write for them
-        if not tx.leaves_due(day) and not any(tx.assigned_to(who) for who in gone(tx, day)):
+        if not tx.leaves_due(day) and not any(open_work(tx, who) for who in gone(tx, day)):
             return 0
     with core.write() as tx:
         leaves = tx.leaves_due(day)

@@ -6,6 +6,7 @@ Run on SQLite and PostgreSQL (skipped cleanly without ``CMC_TEST_POSTGRES_URL``)
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,13 @@ def test_delegate_refusals(engine: Engine) -> None:
     )
     refusal(
         engine,
+        lambda: engine.delegate(item_id, "LI", actor=LI),
+        "task_target_self",
+        item_id,
+        "task.delegate",
+    )
+    refusal(
+        engine,
         lambda: engine.delegate(item_id, "li", actor=ZHAO),
         "task_claimed",
         item_id,
@@ -309,3 +317,30 @@ def test_a_lead_role_nobody_declares_is_a_located_problem(
     assert problem.code == "E-TASK-LEADS"
     assert (Path(problem.file).name, problem.line, problem.column) == ("leads.yaml", 6, 27)
     assert "team_boss" in problem.message
+
+
+def test_two_people_claiming_at_once_one_wins(engine: Engine) -> None:
+    """The item row is locked by each claim: of two racing claims one is accepted, the
+    other refused as claimed (or a retryable conflict), never both."""
+    item_id = proposed(engine)
+    barrier = threading.Barrier(2, timeout=60)
+    outcomes: dict[str, str] = {}
+
+    def claim(actor: Actor) -> None:
+        barrier.wait()
+        try:
+            engine.claim(item_id, actor=actor)
+            outcomes[actor.id] = "claimed"
+        except TaskRefused as exc:
+            outcomes[actor.id] = exc.rule
+        except ConflictError:
+            outcomes[actor.id] = "conflict"
+
+    threads = [threading.Thread(target=claim, args=(a,)) for a in (LI, ZHAO)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes.values()) in (["claimed", "task_claimed"], ["claimed", "conflict"])
+    winner = next(who for who, done in outcomes.items() if done == "claimed")
+    assert task_events(engine, item_id) == [{"op": "claim", "assignee": winner, "previous": None}]
