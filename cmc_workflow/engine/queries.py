@@ -92,10 +92,11 @@ def inbox(core: Core, actor: Actor) -> list[Item]:
             }
         )
         rows = tx.open_items(pairs)
+        held = tx.assignments([row.id for row in rows])  # claims and delegations: one read
         found = []
         for row in rows:
             version = core.definitions.version(tx, row.definition_id)
-            if waits_on(version.workflow, row, actor, tx.assignment(row.id)) and all(
+            if waits_on(version.workflow, row, actor, held.get(row.id)) and all(
                 ext.visible(actor, row, version.workflow) for ext in core.extensions
             ):
                 found.append(core.item(row, version))

@@ -465,24 +465,32 @@ def open_work(tx: StoreTx, person: str) -> int:
 def split_inbox(core: Core, actor: Actor) -> tuple[list[Item], list[Item]]:
     """The actor's inbox as (mine: assigned to them, queue: waiting on their roles)."""
     found = queries.inbox(core, actor)
+    person = normal_id(actor.id)
     mine_: list[Item] = []
     queue: list[Item] = []
     with core.store.read() as tx:
+        held = tx.assignments([item.id for item in found])
         for item in found:
-            held = tx.assignment(item.id)
-            live = held is not None and (held.state, held.visit) == (item.state, item.visit)
-            assigned = held.assignee if live and held is not None else None
-            row = tx.item(item.id)
-            named = row is not None and named_assignee(core, tx, row, actor.id)
-            (mine_ if assigned == normal_id(actor.id) or named else queue).append(item)
+            assigned = held.get(item.id)
+            live = assigned is not None and (assigned.state, assigned.visit) == (
+                item.state,
+                item.visit,
+            )
+            by_claim = live and assigned is not None and assigned.assignee == person
+            named = not live and named_assignee(core, item, person)
+            (mine_ if by_claim or named else queue).append(item)
     return mine_, queue
 
 
-def named_assignee(core: Core, tx: StoreTx, row: ItemRow, person: str) -> bool:
-    """Whether the state's ``assignee`` data field names ``person``."""
-    state = core.definitions.version(tx, row.definition_id).workflow.state(row.state)
+def named_assignee(core: Core, item: Item, person: str) -> bool:
+    """Whether the item's state's ``assignee`` data field names ``person``."""
+    found = core.definitions.current(item.workflow)
+    wf = found.workflow if found is not None else None
+    if wf is None or item.state not in wf.definition.states:
+        return False
+    state = wf.state(item.state)
     if state.assignee is None:
         return False
-    value = row.data.get(state.assignee)
+    value = item.data.get(state.assignee)
     people = value if isinstance(value, list) else [value] if value else []
     return any(isinstance(p, str) and normal_id(p) == normal_id(person) for p in people)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmc_workflow.store.memory_tables import Table, row_as
@@ -29,6 +29,10 @@ class MemoryTaskQueries:
     def assignment(self, item_id: int) -> AssignmentRow | None:
         row = self._t["task_assignments"].rows.get(item_id)
         return row_as(AssignmentRow, row) if row is not None else None
+
+    def assignments(self, item_ids: Sequence[int]) -> dict[int, AssignmentRow]:
+        rows = self._t["task_assignments"].rows
+        return {i: row_as(AssignmentRow, rows[i]) for i in item_ids if i in rows}
 
     def set_assignment(self, row: AssignmentRow) -> None:
         self._require("items", row.item_id, "item")

@@ -1003,6 +1003,10 @@ class StoreTx(Protocol):
         """The item's assignment row as last written (check its state and visit), or None."""
         ...
 
+    def assignments(self, item_ids: Sequence[int]) -> dict[int, AssignmentRow]:
+        """The assignment rows of ``item_ids`` that exist, by item id (one statement)."""
+        ...
+
     def set_assignment(self, row: AssignmentRow) -> None:
         """Write the item's assignment (replacing the one before)."""
         ...

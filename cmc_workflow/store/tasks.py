@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -26,6 +27,16 @@ class TaskQueries:
             select(*_ASSIGNMENT).where(task_assignments.c.item_id == item_id)
         ).first()
         return AssignmentRow(**row._mapping) if row is not None else None
+
+    def assignments(self, item_ids: Sequence[int]) -> dict[int, AssignmentRow]:
+        found: dict[int, AssignmentRow] = {}
+        ids = list(item_ids)
+        for start in range(0, len(ids), 500):  # within every driver's parameter limit
+            rows = self._conn.execute(
+                select(*_ASSIGNMENT).where(task_assignments.c.item_id.in_(ids[start : start + 500]))
+            )
+            found.update({r.item_id: AssignmentRow(**r._mapping) for r in rows})
+        return found
 
     def set_assignment(self, row: AssignmentRow) -> None:
         # the item row is locked by the command: delete-then-insert cannot race
