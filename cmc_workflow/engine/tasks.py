@@ -33,7 +33,7 @@ import structlog
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit, checks, queries
 from cmc_workflow.engine.context import Core
-from cmc_workflow.errors import EngineError, NotPermitted
+from cmc_workflow.errors import EngineError, TaskRefused
 from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.store import ItemRow, StoreTx
@@ -54,10 +54,6 @@ def leads(core: Core, workflow: str) -> frozenset[str]:
 
 
 OPS = ("claim", "unclaim", "delegate", "hand_back", "reassign")
-
-
-class TaskRefused(NotPermitted):
-    """A task operation was refused; ``rule`` names the rule (module docstring)."""
 
 
 def refused(rule: str, en: str, zh: str, row: ItemRow | None = None) -> TaskRefused:

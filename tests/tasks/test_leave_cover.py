@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from cmc_workflow import Actor, Engine
-from cmc_workflow.engine.tasks import TaskRefused
-from cmc_workflow.errors import PolicyDenied, RegisterRefused
+from cmc_workflow.errors import PolicyDenied, RegisterRefused, TaskRefused
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock

@@ -14,8 +14,13 @@ from typing import Any
 import pytest
 
 from cmc_workflow import Actor, Engine
-from cmc_workflow.engine.tasks import TaskRefused
-from cmc_workflow.errors import ConflictError, DefinitionError, IdentityRefused, PolicyDenied
+from cmc_workflow.errors import (
+    ConflictError,
+    DefinitionError,
+    IdentityRefused,
+    PolicyDenied,
+    TaskRefused,
+)
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock
