@@ -18,6 +18,7 @@ meets them and chained with ``raise ... from exc``.
     │   │   └── InputInvalid       a command's own input (ids, data) cannot be taken at all
     │   ├── IdentityRefused        the actor's id or roles cannot name a caller
     │   ├── NotPermitted           the actor holds none of the roles the transition allows
+    │   │   └── TaskRefused        a task operation (claim, delegate, ...) broke a rule
     │   ├── PolicyDenied           a policy rule refused the command (names the rule)
     │   ├── ConflictError          another command moved the item first (retryable)
     │   └── HandlerFailed          a serviceTask handler raised (the transition stands)
@@ -214,6 +215,12 @@ class IdentityRefused(EngineError):
 
 class NotPermitted(EngineError):
     """The actor holds none of the roles allowed to fire this transition."""
+
+
+class TaskRefused(NotPermitted):
+    """A task operation (claim, unclaim, delegate, hand back, reassign) broke a rule:
+    ``rule`` names it (``task_claimed``, ``task_role_not_held``, ... in
+    :mod:`cmc_workflow.engine.tasks`); ``reason_zh`` says it in Chinese."""
 
 
 class PolicyDenied(EngineError):

@@ -151,6 +151,14 @@ class Runtime(Protocol):
         other error rolls back only what the step wrote, and is raised."""
         ...
 
+    def reassign_system(
+        self, tx: StoreTx, item_id: int, role: str, *, state: str, visit: int, reason: str
+    ) -> str | None:
+        """Give the item's user task to a holder of ``role`` as the engine (a deadline's
+        ``reassign`` step) inside ``tx``, fenced by the state visit; returns the new
+        assignee (None: the fence failed or nobody holds the role today)."""
+        ...
+
     def start_system(
         self,
         workflow: str,

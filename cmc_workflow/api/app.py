@@ -51,6 +51,7 @@ from cmc_workflow.engine import Engine
 from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.engine.batch import FireEntry, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
+from cmc_workflow.model import Item
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiProblem", "Caller", "create_app", "etag"]
 
@@ -612,6 +613,42 @@ def create_app(
     def inbox(who: Who) -> list[m.ItemOut]:
         """Open items waiting on the caller (assigned to them, or on one of their roles)."""
         return [item_out(i) for i in engine.inbox(who.actor)]
+
+    @app.get("/v1/tasks", operation_id="my_tasks", tags=["tasks"])
+    def my_tasks(who: Who) -> m.TasksOut:
+        """The caller's tasks (claimed by, delegated or assigned to them) and their roles'
+        queue (waiting for anyone of the role to claim)."""
+        mine, queue = engine.my_tasks(who.actor)
+        return m.TasksOut(mine=[item_out(i) for i in mine], queue=[item_out(i) for i in queue])
+
+    def _task(item: Item, response: Response) -> m.ItemOut:
+        response.headers["ETag"] = etag(item.version)
+        return item_out(item)
+
+    @app.post("/v1/items/{item_id}/claim", operation_id="claim", tags=["tasks"])
+    def claim(item_id: int, who: Who, response: Response) -> m.ItemOut:
+        """Take the item's user task from the queue of a role the caller holds."""
+        return _task(engine.claim(item_id, actor=who.actor), response)
+
+    @app.post("/v1/items/{item_id}/unclaim", operation_id="unclaim", tags=["tasks"])
+    def unclaim(item_id: int, who: Who, response: Response) -> m.ItemOut:
+        """Put a task the caller holds back in its role's queue."""
+        return _task(engine.unclaim(item_id, actor=who.actor), response)
+
+    @app.post("/v1/items/{item_id}/delegate", operation_id="delegate", tags=["tasks"])
+    def delegate(item_id: int, body: m.TaskTargetBody, who: Who, response: Response) -> m.ItemOut:
+        """Hand a task the caller holds to another holder of the role."""
+        return _task(engine.delegate(item_id, body.to, actor=who.actor), response)
+
+    @app.post("/v1/items/{item_id}/hand-back", operation_id="hand_back", tags=["tasks"])
+    def hand_back(item_id: int, who: Who, response: Response) -> m.ItemOut:
+        """Return a task delegated to the caller to the person who delegated it."""
+        return _task(engine.hand_back(item_id, actor=who.actor), response)
+
+    @app.post("/v1/items/{item_id}/reassign", operation_id="reassign", tags=["tasks"])
+    def reassign(item_id: int, body: m.TaskTargetBody, who: Who, response: Response) -> m.ItemOut:
+        """A lead gives the task to a holder of a role of the state."""
+        return _task(engine.reassign(item_id, body.to, actor=who.actor), response)
 
     @app.get("/v1/report", operation_id="report", tags=["reports"])
     def report(

@@ -46,6 +46,19 @@ class FireBody(_Request):
     expected_version: StrictInt | None = None
 
 
+class TaskTargetBody(_Request):
+    """The person a task operation hands the task to (``delegate``, ``reassign``)."""
+
+    to: str = Field(min_length=1, max_length=128)
+
+
+class TasksOut(BaseModel):
+    """The caller's inbox split in two: their own tasks, and their roles' queue."""
+
+    mine: list[ItemOut]
+    queue: list[ItemOut]
+
+
 class StartManyEntry(_Request):
     data: dict[str, Any] = Field(default_factory=dict)
     parent_id: StrictInt | None = None

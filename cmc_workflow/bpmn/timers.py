@@ -47,6 +47,7 @@ ACTION_WORDS: dict[str, dict[Lang, str]] = {
     "escalate": {"zh": "上报", "en": "escalate"},
     "breach": {"zh": "记为超时", "en": "record the breach"},
     "fire": {"zh": "自动触发", "en": "fire"},
+    "reassign": {"zh": "改派", "en": "reassign"},
 }
 
 

@@ -61,6 +61,7 @@ COMMANDS: dict[str, str] = {
     "staff": "staff",
     "serve": "serve",
     "token": "token",
+    "task": "task",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

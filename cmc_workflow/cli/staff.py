@@ -7,6 +7,7 @@ out, and the staffing check (STF-3).
 - ``staff post ID POST [--scope ..] [--from D] [--until D]``: put them on a post (STF-2
   checked); ``staff end-post POST_ID [--on D]``;
 - ``staff import FILE`` (CSV or XLSX, all or nothing) / ``staff export [FILE]``;
+- ``staff leave ID --from D --to D [--substitute P]``: a leave and its cover (STF-5);
 - ``staff check``: raise (and close) the STF-3 alerts of accounts without their posts.
 
 Every change names who made it (``--actor``, ``CMC_ACTOR``) and is audited. A refused
@@ -328,6 +329,42 @@ def staff_end_post(
         emit_json({"id": ended.id, "ends_on": ended.ends_on})
     else:
         click.echo(f"post #{ended.id} of {ended.person_id} ends on {ended.ends_on} / 已离岗")
+
+
+@staff_group.command("leave")
+@click.argument("person_id")
+@click.option(
+    "--from", "starts_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day."
+)
+@click.option("--to", "ends_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day.")
+@click.option("--substitute", default=None, help="Who covers (代班人), a register person.")
+@_ACTOR
+@_DB
+@json_option
+def staff_leave(
+    person_id: str,
+    starts_on: dt.datetime,
+    ends_on: dt.datetime,
+    substitute: str | None,
+    actor_id: str,
+    db: str,
+    as_json: bool,
+) -> None:
+    """Record a leave (STF-5): once it starts, the runner's pass moves the person's open
+    tasks to --substitute (when they hold the post), else to the holder with the least
+    open work."""
+    with _register(db, as_json) as register:
+        leave = register.leave(
+            Actor(actor_id), person_id, starts_on.date(), ends_on.date(), substitute
+        )
+    if as_json:
+        emit_json(leave)
+    else:
+        cover = leave.substitute or "the least busy holder / 工作量最少的同岗人员"
+        click.echo(
+            f"leave #{leave.id}: {leave.person_id} from {leave.starts_on} to {leave.ends_on},"
+            f" covered by {cover} / 已登记休假"
+        )
 
 
 @staff_group.command("import")

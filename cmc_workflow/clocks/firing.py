@@ -174,6 +174,12 @@ def fire_timer(
             )
             return port.FAILED, str(exc)[:4000]
         return port.FIRED, None
+    if timer.action == "reassign" and timer.role is not None:
+        # issue 14: an escalation that moves the task to a holder of the role, not
+        # only tells them (None: nobody holds it today; the task goes to its queue)
+        detail["assignee"] = runtime.reassign_system(
+            tx, timer.item_id, timer.role, state=timer.state, visit=timer.visit, reason=reason
+        )
     column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
     if timer.clock_id is not None and timer.action in column:
         tx.mark_clock_once(timer.clock_id, column[timer.action], now)

@@ -63,6 +63,14 @@ ENGINE_GUARANTEES: tuple[Guarantee, ...] = (
         "associate degree and 1 year) and refuses, in both languages, when it is not met",
     ),
     Guarantee(
+        "STF-5",
+        ("cmc_workflow.engine.tasks", "cmc_workflow.staff.register", "cmc_workflow.cli.task"),
+        "a leave is recorded with its dates and substitute (`cmc-workflow staff leave`); once "
+        "it starts, and after a post's last day, the runner's pass moves the person's open "
+        "tasks to the substitute when they hold the post, else to the holder with the least "
+        "open work, each move a task event in the item's history and an audit record",
+    ),
+    Guarantee(
         "SEC-1",
         ("cmc_workflow.steps", "cmc_workflow.store.audit", "cmc_workflow.engine"),
         "every start and fire, allowed or refused, writes an audit record in the command's "

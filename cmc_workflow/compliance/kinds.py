@@ -339,6 +339,12 @@ CARRIED: tuple[Carried, ...] = (
         "it; a person below it is refused (cmc_workflow/staff/register.py)",
     ),
     _e(
+        "STF-5",
+        "the open work of a person on leave or whose post ended moves, at the runner's next "
+        "pass, to the named substitute or the holder of the post with the least open work; "
+        "each move is a tracked event (cmc_workflow/engine/tasks.py)",
+    ),
+    _e(
         "STF-3",
         "a daily check opens one staffing_gap alert item per account without a holder of a "
         "required post and closes it once filled (cmc_workflow/staff/staffing.py)",

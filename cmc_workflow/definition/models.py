@@ -133,7 +133,7 @@ class FieldSpec(Model):
     )
 
 
-DeadlineAction = Literal["warn", "escalate", "breach", "fire", "notify"]
+DeadlineAction = Literal["warn", "escalate", "breach", "fire", "notify", "reassign"]
 
 
 class DeadlineStep(Model):
@@ -145,7 +145,11 @@ class DeadlineStep(Model):
     after: DurationField | None = Field(default=None, description="offset from the clock's start")
     before: DurationField | None = Field(default=None, description="offset before the due time")
     action: DeadlineAction
-    to: Ident | None = Field(default=None, description="role to escalate or notify to")
+    to: Ident | None = Field(
+        default=None,
+        description="role to escalate or notify to, or whose holder a reassign step gives "
+        "the task to",
+    )
     trigger: Ident | None = Field(default=None, description="trigger fired by a 'fire' step")
 
 

@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.errors import DefinitionError
 from cmc_workflow.extensions import Extension
 from cmc_workflow.policy.extension import policy_extensions
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.staff.staffing import ACCOUNTS, ALERT_WORKFLOW, StaffingCheck
+from cmc_workflow.tasks.guard import TaskGuard
+from cmc_workflow.tasks.leads import leads_of
 
 
 def runtime_extensions(
@@ -29,7 +32,8 @@ def runtime_extensions(
     """Every extension an engine over ``loaded`` runs, in judging order: the policies
     first, then the SLA clocks and the schedules (unless ``extensions`` holds a
     :class:`Clocks` or :class:`Schedules` of its own), the staffing check (STF-3) when
-    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``. Raises
+    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``; the task
+    guard (:class:`~cmc_workflow.tasks.guard.TaskGuard`) follows the policies. Raises
     :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
     calendar = calendar if calendar is not None else WorkingCalendar()
     given = {type(extension) for extension in extensions}
@@ -41,5 +45,9 @@ def runtime_extensions(
     staffing: list[Extension] = []
     if StaffingCheck not in given and {ACCOUNTS, ALERT_WORKFLOW} <= set(loaded.workflows):
         staffing.append(StaffingCheck())  # STF-3: accounts without their posts raise alerts
+    leads, problems = leads_of(loaded)  # who may reassign: a policy setting per workflow
+    if problems:
+        raise DefinitionError(problems)
     # the policies judge first; the clocks follow what was accepted
-    return [*policy_extensions(loaded), *time, *staffing, *extensions]
+    # a claimed task is its holder's (issue 14, part 3): judged before the clocks follow
+    return [*policy_extensions(loaded), TaskGuard(leads), *time, *staffing, *extensions]

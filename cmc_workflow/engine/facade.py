@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.engine import batch, commands, delivery, queries
+from cmc_workflow.engine import batch, commands, delivery, queries, tasks
 from cmc_workflow.engine.assembly import runtime_extensions
 from cmc_workflow.engine.batch import FireEntry, Outcome, StartEntry
 from cmc_workflow.engine.context import Clock, Core
@@ -461,6 +461,37 @@ class Engine:
             cursor=cursor,
         )
 
+    def my_tasks(self, actor: Actor) -> tuple[list[Item], list[Item]]:
+        """The inbox split in two: (mine: claimed by, delegated or assigned to ``actor``;
+        queue: waiting on one of their roles, for anyone of it to claim)."""
+        return tasks.split_inbox(self._core, actor)
+
+    # -- task operations (issue 14, part 3; docs/how-to-tasks.md) ------------------------
+    def claim(self, item_id: int, *, actor: Actor) -> Item:
+        """Take a user task from the queue of a role ``actor`` holds (it is theirs until
+        they unclaim, delegate or the item moves on). Refused (:class:`TaskRefused`, rule
+        named, audited) when the task is someone else's or no role of theirs acts there."""
+        return tasks.claim(self._core, item_id, actor)
+
+    def unclaim(self, item_id: int, *, actor: Actor) -> Item:
+        """Put a task ``actor`` holds back in its role's queue."""
+        return tasks.unclaim(self._core, item_id, actor)
+
+    def delegate(self, item_id: int, to: str, *, actor: Actor) -> Item:
+        """Hand a task ``actor`` holds to ``to``, who must hold a role of the state in the
+        staff register (and not be on leave); ``to`` may :meth:`hand_back` it."""
+        return tasks.delegate(self._core, item_id, actor, to)
+
+    def hand_back(self, item_id: int, *, actor: Actor) -> Item:
+        """Return a task delegated to ``actor`` to the person who delegated it."""
+        return tasks.hand_back(self._core, item_id, actor)
+
+    def reassign(self, item_id: int, to: str, *, actor: Actor) -> Item:
+        """A lead gives the task to ``to``, a holder of a role of the state. The lead roles
+        are a policy setting per workflow (``leads:``), by default ``channel_lead`` and
+        ``ops_manager``."""
+        return tasks.reassign(self._core, item_id, actor, to)
+
     def outbox(self, item_id: int, *, actor: Actor | None = None) -> list[OutboxRow]:
         """The side effects recorded for an item and their delivery state (this engine's
         delivery marks that wait for its next write are written first)."""
@@ -476,7 +507,8 @@ class Engine:
         """Do the work that is due now (what the daemon calls): the extensions' due work
         (timers), then pending side effects."""
         now = self._core.now()
-        done = sum(extension.run_due(now) for extension in self._core.extensions)
+        done = tasks.cover_due(self._core)  # STF-5: leave and ended posts, before the clocks
+        done += sum(extension.run_due(now) for extension in self._core.extensions)
         report = delivery.deliver_due(self._core, limit)
         return RunReport(report.delivered, report.failed, done)
 

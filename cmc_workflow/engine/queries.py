@@ -19,7 +19,7 @@ from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import EngineError, FieldError, InputInvalid, ItemNotFound
 from cmc_workflow.model import Actor, HistoryEntry, Item, normal_id
 from cmc_workflow.store import ItemRow, OutboxRow
-from cmc_workflow.store.port import SLA_STATUSES, SORTS, ItemFilter
+from cmc_workflow.store.port import SLA_STATUSES, SORTS, AssignmentRow, ItemFilter
 
 
 def reader(core: Core, actor: Actor | None, command: str, item_id: object) -> Actor | None:
@@ -96,9 +96,18 @@ def history(core: Core, item_id: int, actor: Actor | None = None) -> list[Histor
     ]
 
 
-def waits_on(wf: CompiledWorkflow, row: ItemRow, actor: Actor) -> bool:
-    """Whether the open item waits on ``actor``: named in its state's assignee field,
-    or (none named yet) holding a role that may act there."""
+def waits_on(
+    wf: CompiledWorkflow, row: ItemRow, actor: Actor, assignment: AssignmentRow | None = None
+) -> bool:
+    """Whether the open item waits on ``actor``: the person its task is claimed by or
+    delegated to (``assignment``, made in this state visit), else named in its state's
+    assignee field, or (none named yet) holding a role that may act there."""
+    if (
+        assignment is not None
+        and assignment.assignee is not None
+        and (assignment.state, assignment.visit) == (row.state, row.visit)
+    ):
+        return assignment.assignee == actor.id
     state = wf.state(row.state)
     if state.assignee is not None:
         assigned = row.data.get(state.assignee)
@@ -127,10 +136,11 @@ def inbox(core: Core, actor: Actor) -> list[Item]:
             }
         )
         rows = tx.open_items(pairs)
+        held = tx.assignments([row.id for row in rows])  # claims and delegations: one read
         found = []
         for row in rows:
             version = core.definitions.version(tx, row.definition_id)
-            if waits_on(version.workflow, row, actor) and all(
+            if waits_on(version.workflow, row, actor, held.get(row.id)) and all(
                 ext.visible(actor, row, version.workflow) for ext in core.extensions
             ):
                 found.append(core.item(row, version))

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from cmc_workflow.compiler import CompiledWorkflow
-from cmc_workflow.engine import commands
+from cmc_workflow.engine import commands, tasks
 from cmc_workflow.engine.context import Core
 from cmc_workflow.extensions import StartClaim, Transaction
 from cmc_workflow.model import Actor, Item, is_engine_actor
@@ -76,6 +76,13 @@ class EngineRuntime:
                 self._core, tx, item_id, trigger, state, visit, reason, inline=False
             )
         return done is not None
+
+    def reassign_system(
+        self, tx: StoreTx, item_id: int, role: str, *, state: str, visit: int, reason: str
+    ) -> str | None:
+        """A deadline's reassign step inside ``tx`` (:func:`tasks.escalate`)."""
+        with tx.savepoint():
+            return tasks.escalate(self._core, tx, item_id, role, state, visit, reason)
 
     def start_system(
         self,

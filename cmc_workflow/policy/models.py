@@ -289,6 +289,11 @@ class WorkflowPolicy(Model):
     covered_by_records: list[CoveredByRecords] = Field(default_factory=list)
     silence: list[Silence] = Field(default_factory=list)
     unique_start: list[UniqueStart] = Field(default_factory=list)
+    leads: list[Ident] | None = Field(
+        default=None,
+        description="roles whose holders may reassign this workflow's user tasks "
+        "(cmc-workflow task reassign); default: channel_lead and ops_manager",
+    )
 
 
 class PolicyFile(Model):

@@ -28,7 +28,16 @@ from cmc_workflow.model import Actor, id_problem, normal_id
 from cmc_workflow.staff import contacts
 from cmc_workflow.staff.catalogue import EDUCATION, EDUCATION_ZH, Catalogue, Post, bundled
 from cmc_workflow.staff.identity import BUSINESS_TZ
-from cmc_workflow.store.port import AuditRecord, NewPost, PersonRow, PostRow, StorePort, StoreTx
+from cmc_workflow.store.port import (
+    AuditRecord,
+    LeaveRow,
+    NewLeave,
+    NewPost,
+    PersonRow,
+    PostRow,
+    StorePort,
+    StoreTx,
+)
 
 SCOPE_KEYS = ("channels", "applications", "branch")
 """What a post's scope may name: channels (or accounts), applications, a branch library."""
@@ -426,6 +435,52 @@ class Register:
             detail["person_id"] = post.person_id
             detail["ends_on"] = day.isoformat()
         return replace(post, ends_on=day)
+
+    def leave(
+        self,
+        actor: Actor,
+        person_id: str,
+        starts_on: dt.date,
+        ends_on: dt.date,
+        substitute: str | None = None,
+    ) -> LeaveRow:
+        """Record a leave (STF-5), first and last day included, with the person who covers
+        (代班人; None: the holder of the post with the least open work). Once it starts,
+        the runner's pass moves the person's open tasks (docs/how-to-tasks.md)."""
+        now = self.clock()
+        with self._change(actor, "staff.leave", now) as (tx, detail):
+            pid = normal_id(person_id)
+            sub = normal_id(substitute) if substitute is not None else None
+            detail.update(
+                person_id=pid,
+                starts_on=starts_on.isoformat(),
+                ends_on=ends_on.isoformat(),
+                substitute=sub,
+            )
+            self._require(tx, pid)
+            if ends_on < starts_on:
+                raise refused(
+                    "E-STAFF-DATES",
+                    f"the leave ends on {ends_on}, before it starts on {starts_on}",
+                    f"休假结束日 {ends_on} 早于开始日 {starts_on}",
+                )
+            if sub is not None and (sub == pid or tx.person(sub) is None):
+                raise refused(
+                    "E-STAFF-SUBSTITUTE",
+                    f"the substitute {substitute} must be another person of the register",
+                    f"代班人 {substitute} 须为名册中的另一人",
+                )
+            new = NewLeave(pid, starts_on, ends_on, sub, now)
+            leave_id = tx.insert_leave(new)
+            detail["leave_id"] = leave_id
+        return LeaveRow(
+            id=leave_id, covered_at=None, **{k: getattr(new, k) for k in NewLeave.__slots__}
+        )
+
+    def leaves(self, person_id: str | None = None) -> list[LeaveRow]:
+        """The leaves recorded (of one person), oldest first."""
+        with self.store.read() as tx:
+            return tx.leaves(normal_id(person_id) if person_id is not None else None)
 
     def import_people(
         self,

@@ -33,6 +33,8 @@ from cmc_workflow.store.memory_finding import MemoryFinding
 from cmc_workflow.store.memory_staff import TABLES as STAFF_TABLES
 from cmc_workflow.store.memory_staff import MemoryStaffQueries
 from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
+from cmc_workflow.store.memory_tasks import TABLES as TASK_TABLES
+from cmc_workflow.store.memory_tasks import MemoryTaskQueries
 from cmc_workflow.store.memory_time import MemoryTimeQueries
 from cmc_workflow.store.port import (
     AuditRecord,
@@ -73,6 +75,7 @@ class MemoryStore:
             "runners",
             *STAFF_TABLES,
             "api_tokens",
+            *TASK_TABLES,
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -130,7 +133,7 @@ def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
 
-class MemoryTx(MemoryTimeQueries, MemoryStaffQueries, MemoryFinding):
+class MemoryTx(MemoryTimeQueries, MemoryStaffQueries, MemoryFinding, MemoryTaskQueries):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 

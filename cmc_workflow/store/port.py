@@ -535,6 +535,45 @@ class PostRow:
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
 
 
+# -- task operations and leave cover (STF-5, issue 14 part 3) ------------------------------
+@dataclass(frozen=True, slots=True)
+class AssignmentRow:
+    """Who holds an item's user task: valid while the item is in ``state`` at ``visit``
+    (an item that moved on is back in its next state's queue); ``assignee`` None: the
+    role's queue; ``delegated_by``: the person it goes back to on hand-back."""
+
+    item_id: int
+    state: str
+    visit: int
+    assignee: str | None
+    delegated_by: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewLeave:
+    """A person's leave, ``starts_on`` to ``ends_on`` inclusive, and the named cover."""
+
+    person_id: str
+    starts_on: dt.date
+    ends_on: dt.date
+    substitute: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRow:
+    """A leave as stored; ``covered_at``: when its open work was moved (None: not yet)."""
+
+    id: int
+    person_id: str
+    starts_on: dt.date
+    ends_on: dt.date
+    substitute: str | None
+    created_at: dt.datetime
+    covered_at: dt.datetime | None
+
+
 # -- conversions ------------------------------------------------------------------------
 _Row = TypeVar("_Row")
 
@@ -1076,6 +1115,39 @@ class StoreTx(Protocol):
         ...
 
     # nesting
+    # task operations and leave cover (STF-5)
+    def assignment(self, item_id: int) -> AssignmentRow | None:
+        """The item's assignment row as last written (check its state and visit), or None."""
+        ...
+
+    def assignments(self, item_ids: Sequence[int]) -> dict[int, AssignmentRow]:
+        """The assignment rows of ``item_ids`` that exist, by item id (one statement)."""
+        ...
+
+    def set_assignment(self, row: AssignmentRow) -> None:
+        """Write the item's assignment (replacing the one before)."""
+        ...
+
+    def assigned_to(self, person_id: str) -> list[AssignmentRow]:
+        """The assignment rows naming ``person_id`` (stale ones included), by item id."""
+        ...
+
+    def insert_leave(self, row: NewLeave) -> int:
+        """Record a leave; returns its id."""
+        ...
+
+    def leaves(self, person_id: str | None = None) -> list[LeaveRow]:
+        """The leaves recorded (of one person), oldest first."""
+        ...
+
+    def leaves_due(self, on: dt.date) -> list[LeaveRow]:
+        """The leaves running on ``on`` whose open work has not been moved yet."""
+        ...
+
+    def mark_leave_covered(self, leave_id: int, at: dt.datetime) -> bool:
+        """Mark a leave's work as moved; False when another runner marked it first."""
+        ...
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an error inside rolls back only what it wrote."""
         ...

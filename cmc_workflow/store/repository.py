@@ -42,6 +42,7 @@ from cmc_workflow.store.port import (
 from cmc_workflow.store.reports import ReportQueries
 from cmc_workflow.store.staff import StaffQueries
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
+from cmc_workflow.store.tasks import TaskQueries
 from cmc_workflow.store.timers import TimeQueries
 from cmc_workflow.store.verification import Verification
 
@@ -189,7 +190,7 @@ _RETRY_OUTBOX = (
 )
 
 
-class SqlTx(TimeQueries, ReportQueries, StaffQueries, SqlFinding):
+class SqlTx(TimeQueries, ReportQueries, StaffQueries, SqlFinding, TaskQueries):
     """The statements of one command, inside one transaction: every operation of
     :class:`~cmc_workflow.store.port.StoreTx`, as documented there (the time and report
     queries are inherited from :mod:`~cmc_workflow.store.timers` and

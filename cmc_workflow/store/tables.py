@@ -384,3 +384,32 @@ api_tokens = Table(
     Index("ix_api_tokens_system", "system"),
     comment="API tokens of host systems (issue 15): the secret is never stored",
 )
+
+# -- task operations and leave cover (STF-5, issue 14 part 3; migration 0010) ------------
+
+task_assignments = Table(
+    "task_assignments",
+    metadata,
+    Column("item_id", BigId, ForeignKey("items.id"), primary_key=True),
+    Column("state", String(64), nullable=False, comment="the userTask state claimed in"),
+    Column("visit", Integer, nullable=False, comment="the state visit (fences a stale claim)"),
+    Column("assignee", String(128), nullable=True, comment="the person; None: in the queue"),
+    Column("delegated_by", String(128), nullable=True, comment="who may take it back"),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_task_assignments_assignee", "assignee"),
+    comment="who holds each item's user task now (claim, delegate, reassign, leave cover)",
+)
+
+staff_leaves = Table(
+    "staff_leaves",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("person_id", String(128), ForeignKey("staff_people.person_id"), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False, comment="last day of leave (inclusive)"),
+    Column("substitute", String(128), nullable=True, comment="named cover (代班人)"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("covered_at", UTCDateTime, nullable=True, comment="when the open work was moved"),
+    Index("ix_staff_leaves_starts", "starts_on"),
+    comment="leave of the register's people with dates and cover (STF-5)",
+)

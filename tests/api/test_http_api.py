@@ -269,3 +269,33 @@ def test_inbox_definitions_reports_and_calendar(server: Server) -> None:
         day = editor.get("/v1/calendar/days/2025-09-28").json()
         assert (day["working"], day["source"]) == (True, "official")
         assert editor.get("/v1/calendar/days/2025-10-01").json()["working"] is False
+
+
+@pytest.mark.req("STF-5")
+def test_task_operations_over_http_claim_and_fence_the_task(server: Server) -> None:
+    item = started(server)
+    with (
+        server.client() as editor,
+        server.client("zhao", "reviewer") as zhao,
+        server.client("qian", "reviewer") as qian,
+    ):
+        moved = editor.post(f"/v1/items/{item['id']}/fire", json={"trigger": "submit"})
+        assert moved.status_code == 200, moved.text
+        queue = qian.get("/v1/tasks").json()
+        assert item["id"] in [i["id"] for i in queue["queue"]]  # the server is shared
+        claimed = zhao.post(f"/v1/items/{item['id']}/claim")
+        assert claimed.status_code == 200, claimed.text
+        assert claimed.headers["ETag"] == f'"v{claimed.json()["version"]}"'
+        assert item["id"] in [i["id"] for i in zhao.get("/v1/tasks").json()["mine"]]
+        assert item["id"] not in [i["id"] for i in qian.get("/v1/tasks").json()["queue"]]
+        taken = qian.post(f"/v1/items/{item['id']}/claim")
+        assert taken.status_code == 403, taken.text
+        assert taken.json()["code"] == "task_claimed"
+        assert taken.json()["message"]["zh"]
+        fenced = qian.post(f"/v1/items/{item['id']}/fire", json={"trigger": "approve"})
+        assert (fenced.status_code, fenced.json()["code"]) == (403, "task_claimed")
+        assert zhao.post(f"/v1/items/{item['id']}/unclaim").status_code == 200
+        done = qian.post(f"/v1/items/{item['id']}/fire", json={"trigger": "approve"})
+        assert done.status_code == 200, done.text
+        audit = editor.get(f"/v1/items/{item['id']}/audit").json()
+        assert ("task.claim", "refused") in [(a["command"], a["outcome"]) for a in audit]

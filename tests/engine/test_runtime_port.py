@@ -90,7 +90,17 @@ def opened(tmp_path: Path, folder: Path) -> Iterator[tuple[Engine, Keeper]]:
 
 
 # -- what an extension is given -------------------------------------------------------------
-PORT = {"runner", "now", "read", "write", "write_series", "workflow", "fire_system", "start_system"}
+PORT = {
+    "runner",
+    "now",
+    "read",
+    "write",
+    "write_series",
+    "workflow",
+    "fire_system",
+    "reassign_system",  # a deadline step that reassigns (issue 14, part 3)
+    "start_system",
+}
 
 
 def test_an_extension_is_bound_to_the_runtime_port_not_the_engine(
@@ -287,7 +297,7 @@ def test_assemble_takes_a_loaded_set_and_leaves_a_given_store_open(
         assert engine.workflows == ["ticket"]
         assert engine.store is store
         names = [type(e).__name__ for e in engine.extensions]
-        assert names == ["Clocks", "Schedules"]
+        assert names == ["TaskGuard", "Clocks", "Schedules"]  # a claimed task is its holder's
         assert engine.start("ticket", actor=CLERK).state == "open"
     finally:
         store.close()

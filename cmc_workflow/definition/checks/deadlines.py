@@ -48,9 +48,20 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                         "e.g. at: '50%', or before: 4 working hours",
                     )
                 )
-            if step.action in ("escalate", "notify") and step.to is None:
+            if step.action in ("escalate", "notify", "reassign") and step.to is None:
                 out.append(
                     doc.problem(spath, "E-DEADLINE-STEP", f"a {step.action} step needs to: <role>")
+                )
+            acting = {r for t in state.transitions for r in t.roles or ()}
+            if step.action == "reassign" and step.to is not None and step.to not in acting:
+                out.append(
+                    doc.problem(
+                        (*spath, "to"),
+                        "E-DEADLINE-STEP",
+                        f"a reassign step gives the task to a holder of {step.to!r}, who "
+                        f"cannot act in {name!r}",
+                        f"name a role that acts here: {sorted(acting)}; or escalate to it",
+                    )
                 )
             if step.action == "fire" and step.trigger not in triggers:
                 out.append(

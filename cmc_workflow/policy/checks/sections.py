@@ -96,7 +96,7 @@ class SectionChecks(ProofChecks):
                 compiled.append(with_level(made, rule))
         if len(self.problems) > before:
             self.broken.add(wf_id)
-        elif not compiled:
+        elif not compiled and not section.leads:  # naming the leads is a setting of its own
             self.add(
                 doc,
                 base,
