@@ -41,5 +41,13 @@ def runtime_extensions(
     staffing: list[Extension] = []
     if StaffingCheck not in given and {ACCOUNTS, ALERT_WORKFLOW} <= set(loaded.workflows):
         staffing.append(StaffingCheck())  # STF-3: accounts without their posts raise alerts
+    notify: list[Extension] = []
+    if loaded.others.get("notifications") and not any(
+        type(e).__name__ == "Notifications" for e in extensions
+    ):
+        from cmc_workflow.notify.extension import Notifications  # only where configured
+
+        doc, config = loaded.others["notifications"][0]
+        notify.append(Notifications.from_file(config, doc))  # secrets from the environment
     # the policies judge first; the clocks follow what was accepted
-    return [*policy_extensions(loaded), *time, *staffing, *extensions]
+    return [*policy_extensions(loaded), *time, *staffing, *extensions, *notify]

@@ -29,6 +29,8 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
+from cmc_workflow.store.memory_notices import TABLES as NOTICE_TABLES
+from cmc_workflow.store.memory_notices import MemoryNoticeQueries
 from cmc_workflow.store.memory_staff import TABLES as STAFF_TABLES
 from cmc_workflow.store.memory_staff import MemoryStaffQueries
 from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
@@ -71,6 +73,7 @@ class MemoryStore:
             "schedule_cursors",
             "runners",
             *STAFF_TABLES,
+            *NOTICE_TABLES,
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -128,7 +131,7 @@ def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
 
-class MemoryTx(MemoryTimeQueries, MemoryStaffQueries):
+class MemoryTx(MemoryTimeQueries, MemoryStaffQueries, MemoryNoticeQueries):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 
