@@ -9,6 +9,7 @@ error (``E-NOTIFY-SECRET``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -69,7 +70,8 @@ class DingTalk(Model):
     timeout: float = Field(10, gt=0)
 
 
-Transport = Annotated[Smtp | Webhook | WeCom | DingTalk, Field(discriminator="type")]
+Transport = Smtp | Webhook | WeCom | DingTalk
+"""A transport, chosen by its ``type`` (a plain union: draft-07 has no discriminator)."""
 
 
 class PersonSettings(Model):
@@ -125,6 +127,11 @@ class NotificationsFile(Model):
         return dt.datetime.combine(day, end, tzinfo=local.tzinfo).astimezone(dt.UTC)
 
 
+def in_chinese(problem: Problem, message_zh: str, hint_zh: str = "") -> Problem:
+    """``problem`` with its Chinese text (the code is the same in both languages)."""
+    return dataclasses.replace(problem, message_zh=message_zh, hint_zh=hint_zh)
+
+
 def parsed_email(text: str) -> str | None:
     """The address of ``text`` when it is one mailbox (``a@b.cn`` or ``Name <a@b.cn>``)."""
     from email.headerregistry import HeaderRegistry
@@ -154,9 +161,9 @@ def load_notifications_doc(doc: Located) -> tuple[NotificationsFile | None, list
 
     def unknown(path: tuple[str | int, ...], name: str) -> None:
         if name not in known:
-            problems.append(
-                doc.problem(path, "E-NOTIFY-TRANSPORT", f"unknown transport {name!r}", hint)
-            )
+            problem = doc.problem(path, "E-NOTIFY-TRANSPORT", f"unknown transport {name!r}", hint)
+            zh = f"已有的发送方式：{'、'.join(sorted(known)) or '无'}"
+            problems.append(in_chinese(problem, f"未知的发送方式 {name!r}", zh))
 
     for i, name in enumerate(model.default_transports):
         unknown(("default_transports", i), name)
@@ -164,22 +171,32 @@ def load_notifications_doc(doc: Located) -> tuple[NotificationsFile | None, list
         for i, name in enumerate(settings.transports):
             unknown(("people", person, "transports", i), name)
         if settings.email is not None and parsed_email(settings.email) is None:
+            problem = doc.problem(
+                ("people", person, "email"),
+                "E-NOTIFY-ADDRESS",
+                f"{settings.email!r} is not an e-mail address",
+                "write one mailbox, e.g. wang@lib.example.cn",
+            )
             problems.append(
-                doc.problem(
-                    ("people", person, "email"),
-                    "E-NOTIFY-ADDRESS",
-                    f"{settings.email!r} is not an e-mail address",
-                    "write one mailbox, e.g. wang@lib.example.cn",
+                in_chinese(
+                    problem,
+                    f"{settings.email!r} 不是电子邮件地址",
+                    "只写一个邮箱，例如 wang@lib.example.cn",
                 )
             )
     for name, transport in model.transports.items():
         if isinstance(transport, Smtp) and parsed_email(transport.sender) is None:
+            problem = doc.problem(
+                ("transports", name, "sender"),
+                "E-NOTIFY-ADDRESS",
+                f"{transport.sender!r} is not an e-mail address",
+                "e.g. sender: 'CMC 工作流 <cmc@lib.example.cn>'",
+            )
             problems.append(
-                doc.problem(
-                    ("transports", name, "sender"),
-                    "E-NOTIFY-ADDRESS",
-                    f"{transport.sender!r} is not an e-mail address",
-                    "e.g. sender: 'CMC 工作流 <cmc@lib.example.cn>'",
+                in_chinese(
+                    problem,
+                    f"{transport.sender!r} 不是电子邮件地址",
+                    "例如 sender: 'CMC 工作流 <cmc@lib.example.cn>'",
                 )
             )
     if model.quiet_hours is not None:

@@ -25,7 +25,14 @@ from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.extensions import Change, Extension, Runtime
 from cmc_workflow.handlers import HandlerContext, describe
 from cmc_workflow.located import Located
-from cmc_workflow.notify.config import DingTalk, NotificationsFile, Smtp, Webhook, WeCom
+from cmc_workflow.notify.config import (
+    DingTalk,
+    NotificationsFile,
+    Smtp,
+    Webhook,
+    WeCom,
+    in_chinese,
+)
 from cmc_workflow.notify.templates import render, render_digest
 from cmc_workflow.notify.transports import (
     DingTalkSender,
@@ -61,11 +68,16 @@ def bind_secrets(
             message = f"transport {name!r}: environment variable {variable} is not set"
             hint = f"export {variable}=... where the daemon runs (secrets never in the YAML)"
             if doc is not None:
-                problems.append(
-                    doc.problem(("transports", name, field), "E-NOTIFY-SECRET", message, hint)
-                )
+                problem = doc.problem(("transports", name, field), "E-NOTIFY-SECRET", message, hint)
             else:
-                problems.append(Problem("<notifications>", 1, 1, "E-NOTIFY-SECRET", message))
+                problem = Problem("<notifications>", 1, 1, "E-NOTIFY-SECRET", message, hint)
+            problems.append(
+                in_chinese(
+                    problem,
+                    f"发送方式 {name!r}：环境变量 {variable} 未设置",
+                    f"在运行守护进程的环境中设置 {variable}（密钥不写进 YAML 文件）",
+                )
+            )
         return value
 
     senders: dict[str, Sender] = {}
