@@ -29,10 +29,14 @@ class NoticeQueries:
         if not rows:
             return 0
         dialect = sqlite if self.sqlite else postgresql
-        statement = dialect.insert(notices).on_conflict_do_nothing(index_elements=["key"])
+        statement = (
+            dialect.insert(notices)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(notices.c.id)
+        )
         added = 0
-        for row in rows:  # rowcount of one row each: how many were new
-            added += self._conn.execute(statement, values_of(row)).rowcount
+        for row in rows:  # a row skipped as a duplicate returns no id
+            added += len(self._conn.execute(statement, values_of(row)).all())
         return added
 
     def claim_notices(
