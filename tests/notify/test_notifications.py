@@ -228,3 +228,57 @@ def test_quiet_hours_hold_a_task_but_not_a_breach(
         clock.advance(hours=8, minutes=31)
         engine.run_due()
         assert [m["To"] for m in box.mails] == ["wang@lib.example.cn"]
+
+
+QUALIFIED: dict[str, Any] = {"education": "bachelor", "experience_years": 3}
+DRAFT = """\
+id: draft
+label: {zh: 稿件, en: Draft}
+roles:
+  editor: {zh: 编辑, en: Editor}
+start: {state: writing, roles: [editor]}
+states:
+  writing:
+    type: userTask
+    label: {zh: 撰写中, en: Writing}
+    transitions:
+      - {trigger: finish, target: done, roles: [editor]}
+  done:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+
+def test_without_an_assignee_the_registers_holders_of_the_role_in_post_are_told(
+    db_url: str, home: Path, clock: FakeClock, box: Mailbox, hook: Hook
+) -> None:
+    from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
+
+    (home / "workflows" / "draft.yaml").write_text(DRAFT, encoding="utf-8")
+    engine, _ = open_engine(db_url, home, clock, box, hook)
+    with engine:
+        register = Register(engine.store, clock=clock)
+        hr = Actor("hr1")
+        day = clock().date() - dt.timedelta(days=30)
+        register.add(
+            hr,
+            PersonEntry("王芳", "wang", email="wang.reg@lib.example.cn", **QUALIFIED),
+            [PostEntry("editor", {}, day)],
+        )
+        register.add(
+            hr,
+            PersonEntry("李雷", "li", email="li.reg@lib.example.cn", **QUALIFIED),
+            [PostEntry("editor", {}, day, day + dt.timedelta(days=1))],
+        )  # left
+        register.add(
+            hr,
+            PersonEntry("赵敏", "zhao", email="zhao.reg@lib.example.cn", **QUALIFIED),
+            [PostEntry("reviewer", {}, day)],
+        )
+        item = engine.start("draft", actor=Actor("wang", {"editor"})).id
+        engine.run_due()
+        with engine.store.read() as tx:
+            notices = tx.notices(item)
+    # the register's address wins over the file's; li's post ended; zhao is no editor
+    assert sorted(m["To"] for m in box.mails) == ["wang.reg@lib.example.cn"]
+    assert {(n.person_id, n.transport) for n in notices} == {("wang", "mail"), ("wang", "hook")}
