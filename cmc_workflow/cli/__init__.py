@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
     "staff": "staff",
+    "notify": "notify",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

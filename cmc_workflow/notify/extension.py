@@ -195,8 +195,8 @@ class Notifications(Extension):
             available = max(available, now + dt.timedelta(minutes=self.config.digest_minutes))
         rows: list[NewNotice] = []
         for person in recipients:
-            for transport in self._transports(person):
-                address = self._address(tx, person, transport)
+            for transport in self.transports_of(person):
+                address = self.address(tx, person, transport)
                 if address is None:
                     log.warning("no_address", person=person, transport=transport)
                     continue
@@ -224,13 +224,15 @@ class Notifications(Extension):
             return sorted({p.person_id for role in roles for p in tx.holders(role, day)})
         return sorted({p for role in roles for p in self.config.roles.get(role, [])})
 
-    def _transports(self, person: str) -> list[str]:
+    def transports_of(self, person: str) -> list[str]:
+        """The transports ``person`` is told by: their preference, else the defaults."""
         settings = self.config.people.get(person)
         if settings is not None and settings.transports:
             return list(settings.transports)
         return list(self.config.default_transports)
 
-    def _address(self, tx: StoreTx, person: str, transport: str) -> str | None:
+    def address(self, tx: StoreTx, person: str, transport: str) -> str | None:
+        """Where ``transport`` reaches ``person`` (the register's e-mail first), or None."""
         spec = self.config.transports[transport]
         if isinstance(spec, Smtp):
             row = tx.person(person) if tx.has_people() else None
