@@ -54,7 +54,6 @@ def mails_to(box: Mailbox, address: str, words: str) -> list[str]:
     return [m["Subject"] for m in list(box.mails) if m["To"] == address and words in m["Subject"]]
 
 
-@pytest.mark.req("FLT-1")
 def test_the_daemon_mails_and_posts_the_assignee_a_task_then_the_warning_before_the_breach(
     tmp_path: Path, box: Mailbox, hook: Hook, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -282,3 +282,45 @@ def test_without_an_assignee_the_registers_holders_of_the_role_in_post_are_told(
     # the register's address wins over the file's; li's post ended; zhao is no editor
     assert sorted(m["To"] for m in box.mails) == ["wang.reg@lib.example.cn"]
     assert {(n.person_id, n.transport) for n in notices} == {("wang", "mail"), ("wang", "hook")}
+
+
+@pytest.mark.req("FLT-1")
+def test_flt_1_a_fault_reaches_the_integrator_and_the_authority_at_once_even_in_quiet_hours(
+    db_url: str, tmp_path: Path, box: Mailbox, hook: Hook
+) -> None:
+    from tests.helpers import ROOT
+
+    clock = FakeClock(dt.datetime(2025, 9, 26, 15, 0, tzinfo=dt.UTC))  # 23:00 in Shanghai
+    people = {
+        "sun": {"email": "sun@integrator.example.cn", "transports": ["mail", "hook"]},
+        "gao": {"email": "gao@authority.example.cn"},
+    }
+    values = notifications(box.port, hook.url, quiet_hours={"start": "22:00", "end": "07:30"})
+    values.update(people=people, roles={"integrator": ["sun"], "authority": ["gao"]})
+    config = NotificationsFile.model_validate(values)
+    notify = Notifications(config, bind_secrets(config, None, SECRETS))
+    with Engine.open(
+        db_url,
+        workflows=ROOT / "workflows" / "faults.yaml",
+        clock=clock,
+        extensions=[Clocks(WorkingCalendar()), notify],
+    ) as engine:
+        symptom = "读者王芳（13800138000）反映小程序无法登录"
+        item = engine.start(
+            "faults",
+            actor=Actor("op", {"operator"}),
+            data={"application": "app-7", "system_name": "借阅小程序", "symptom": symptom},
+        )
+        engine.run_due()  # no time passes: "at once", quiet hours or not
+        with engine.store.read() as tx:
+            events = {(n.event, n.person_id, n.status) for n in tx.notices(item.id)}
+    assert sorted(m["To"] for m in box.mails if "故障报告" in m["Subject"]) == [
+        "gao@authority.example.cn",
+        "sun@integrator.example.cn",
+        "sun@integrator.example.cn",  # the report's notify: and the new task to acknowledge
+    ]
+    assert ("fault", "gao", "sent") in events
+    assert [json.loads(r["body"])["event"] for r in hook.requests] == ["fault", "fault"]
+    # SEC-3: nothing of the item's data (a reader's name and phone) in any body
+    bodies = [m.as_string() for m in box.mails] + [r["body"].decode() for r in hook.requests]
+    assert all("13800138000" not in b and "王芳" not in b for b in bodies)
