@@ -146,7 +146,7 @@ class Notifications(Extension):
 
     def notified(self, role: str, context: HandlerContext) -> None:
         """A ``notify:`` of the outbox (a transition's, or a deadline step's): write its
-        notices (once, whatever the outbox's retries), then send what is due."""
+        notices (once, whatever the outbox's retries); the next pass sends them."""
         runtime = self._require()
         deadline = context.payload.get("deadline") or {}
         action = deadline.get("action") if isinstance(deadline, Mapping) else None
@@ -169,7 +169,8 @@ class Notifications(Extension):
                 people = self._assigned(wf.state(context.state).assignee, context.data)
         with runtime.write() as tx:
             self._write(tx, context.idempotency_key, facts, [role], people, runtime.now())
-        self.run_due(runtime.now())
+        # sent by the next pass (run_due), never here: a slow mail server must not hold up
+        # the command whose notification the engine delivers inline
 
     def _assigned(self, field: str | None, data: Mapping[str, Any]) -> list[str]:
         if field is None:
