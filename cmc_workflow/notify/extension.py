@@ -42,6 +42,7 @@ from cmc_workflow.notify.transports import (
     WebhookSender,
     WeComSender,
 )
+from cmc_workflow.staff.register import covers
 from cmc_workflow.store.port import NewNotice, NoticeRow, StoreTx
 
 log = structlog.get_logger("cmc_workflow.notify")
@@ -96,6 +97,20 @@ def bind_secrets(
     return senders
 
 
+def scope_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The register scope an item's data names: its ``application`` and its channels
+    (``channel``/``channels``), so that a role's holders are those whose post covers it."""
+    scope: dict[str, list[str]] = {}
+    application = data.get("application")
+    if isinstance(application, str) and application:
+        scope["applications"] = [application]
+    channels = data.get("channels", data.get("channel"))
+    named = [channels] if isinstance(channels, str) else channels
+    if isinstance(named, list) and (found := [c for c in named if isinstance(c, str) and c]):
+        scope["channels"] = found
+    return scope
+
+
 class Notifications(Extension):
     """The notifications of one ``kind: notifications`` file, as an engine extension."""
 
@@ -142,7 +157,7 @@ class Notifications(Extension):
             }
             key = f"task:{change.item_id}:{visit.state}:{visit.visit}"
             people = self._assigned(state.assignee, change.data)
-            self._write(tx, key, facts, roles, people, change.now)
+            self._write(tx, key, facts, roles, people, change.now, scope_of(change.data))
 
     def notified(self, role: str, context: HandlerContext) -> None:
         """A ``notify:`` of the outbox (a transition's, or a deadline step's): write its
@@ -168,7 +183,9 @@ class Notifications(Extension):
             if context.state in wf.definition.states:
                 people = self._assigned(wf.state(context.state).assignee, context.data)
         with runtime.write() as tx:
-            self._write(tx, context.idempotency_key, facts, [role], people, runtime.now())
+            now = runtime.now()
+            scope = scope_of(context.data)
+            self._write(tx, context.idempotency_key, facts, [role], people, now, scope)
         # sent by the next pass (run_due), never here: a slow mail server must not hold up
         # the command whose notification the engine delivers inline
 
@@ -187,8 +204,9 @@ class Notifications(Extension):
         roles: Sequence[str],
         people: Sequence[str],
         now: dt.datetime,
+        scope: Mapping[str, list[str]] | None = None,
     ) -> None:
-        recipients = list(people) or self._holders(tx, roles, now)
+        recipients = list(people) or self._holders(tx, roles, now, scope or {})
         event = str(facts["event"])
         available = self.config.quiet_until(now, event)
         digest = event == "warn" and self.config.digest_minutes > 0
@@ -219,10 +237,23 @@ class Notifications(Extension):
             log.warning("no_recipient", roles=list(roles), key=key)
         tx.insert_notices(rows)
 
-    def _holders(self, tx: StoreTx, roles: Sequence[str], now: dt.datetime) -> list[str]:
+    def _holders(
+        self,
+        tx: StoreTx,
+        roles: Sequence[str],
+        now: dt.datetime,
+        scope: Mapping[str, list[str]],
+    ) -> list[str]:
         if tx.has_people():
             day = now.astimezone(BUSINESS_TZ).date()
-            return sorted({p.person_id for role in roles for p in tx.holders(role, day)})
+            return sorted(
+                {
+                    p.person_id
+                    for role in roles
+                    for p in tx.holders(role, day)
+                    if all(covers(p.scope, key, *values) for key, values in scope.items())
+                }
+            )
         return sorted({p for role in roles for p in self.config.roles.get(role, [])})
 
     def transports_of(self, person: str) -> list[str]:

@@ -236,6 +236,8 @@ id: draft
 label: {zh: 稿件, en: Draft}
 roles:
   editor: {zh: 编辑, en: Editor}
+data:
+  channels: {type: list, required: false, label: {zh: 渠道, en: Channels}}
 start: {state: writing, roles: [editor]}
 states:
   writing:
@@ -263,7 +265,7 @@ def test_without_an_assignee_the_registers_holders_of_the_role_in_post_are_told(
         register.add(
             hr,
             PersonEntry("王芳", "wang", email="wang.reg@lib.example.cn", **QUALIFIED),
-            [PostEntry("editor", {}, day)],
+            [PostEntry("editor", {"channels": ["wechat", "web"]}, day)],
         )
         register.add(
             hr,
@@ -275,11 +277,18 @@ def test_without_an_assignee_the_registers_holders_of_the_role_in_post_are_told(
             PersonEntry("赵敏", "zhao", email="zhao.reg@lib.example.cn", **QUALIFIED),
             [PostEntry("reviewer", {}, day)],
         )
-        item = engine.start("draft", actor=Actor("wang", {"editor"})).id
+        register.add(
+            hr,
+            PersonEntry("周杰", "zhou", email="zhou.reg@lib.example.cn", **QUALIFIED),
+            [PostEntry("editor", {"channels": ["weibo"]}, day)],  # not this item's channel
+        )
+        data = {"channels": ["wechat"]}
+        item = engine.start("draft", actor=Actor("wang", {"editor"}), data=data).id
         engine.run_due()
         with engine.store.read() as tx:
             notices = tx.notices(item)
-    # the register's address wins over the file's; li's post ended; zhao is no editor
+    # the register's address wins over the file's; li's post ended; zhao is no editor;
+    # zhou's post covers weibo only
     assert sorted(m["To"] for m in box.mails) == ["wang.reg@lib.example.cn"]
     assert {(n.person_id, n.transport) for n in notices} == {("wang", "mail"), ("wang", "hook")}
 
