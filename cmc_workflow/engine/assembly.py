@@ -29,7 +29,8 @@ def runtime_extensions(
     """Every extension an engine over ``loaded`` runs, in judging order: the policies
     first, then the SLA clocks and the schedules (unless ``extensions`` holds a
     :class:`Clocks` or :class:`Schedules` of its own), the staffing check (STF-3) when
-    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``. Raises
+    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``, then the
+    notifications to people when a ``kind: notifications`` file is loaded. Raises
     :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
     calendar = calendar if calendar is not None else WorkingCalendar()
     given = {type(extension) for extension in extensions}
@@ -42,12 +43,13 @@ def runtime_extensions(
     if StaffingCheck not in given and {ACCOUNTS, ALERT_WORKFLOW} <= set(loaded.workflows):
         staffing.append(StaffingCheck())  # STF-3: accounts without their posts raise alerts
     notify: list[Extension] = []
-    if loaded.others.get("notifications") and not any(
-        type(e).__name__ == "Notifications" for e in extensions
-    ):
+    if loaded.others.get("notifications"):
         from cmc_workflow.notify.extension import Notifications  # only where configured
 
-        doc, config = loaded.others["notifications"][0]
-        notify.append(Notifications.from_file(config, doc))  # secrets from the environment
+        if not any(isinstance(e, Notifications) for e in extensions):
+            # the secrets come from the environment here; a host that keeps them elsewhere
+            # passes its own Notifications(config, senders) in ``extensions``
+            doc, config = loaded.others["notifications"][0]
+            notify.append(Notifications.from_file(config, doc))
     # the policies judge first; the clocks follow what was accepted
     return [*policy_extensions(loaded), *time, *staffing, *extensions, *notify]
