@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
+from cmc_workflow.handlers import HandlerContext
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.steps import Step
 from cmc_workflow.store.port import ItemRow, StoreTx
@@ -210,6 +211,10 @@ class Extension:
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
         """Write what follows from an accepted change in the same transaction."""
+
+    def notified(self, role: str, context: HandlerContext) -> None:
+        """A ``notify:`` of the outbox is being delivered (after the notifier); raising
+        leaves the outbox row to be retried."""
 
     def run_due(self, now: dt.datetime) -> int:
         """Do the extension's due work (called by ``Engine.run_due``); returns units done."""

@@ -62,6 +62,7 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
     "token": "token",
     "task": "task",
+    "notify": "notify",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

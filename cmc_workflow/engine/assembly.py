@@ -32,7 +32,8 @@ def runtime_extensions(
     """Every extension an engine over ``loaded`` runs, in judging order: the policies
     first, then the SLA clocks and the schedules (unless ``extensions`` holds a
     :class:`Clocks` or :class:`Schedules` of its own), the staffing check (STF-3) when
-    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``; the task
+    both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``, then the
+    notifications to people when a ``kind: notifications`` file is loaded; the task
     guard (:class:`~cmc_workflow.tasks.guard.TaskGuard`) follows the policies. Raises
     :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
     calendar = calendar if calendar is not None else WorkingCalendar()
@@ -48,6 +49,22 @@ def runtime_extensions(
     leads, problems = leads_of(loaded)  # who may reassign: a policy setting per workflow
     if problems:
         raise DefinitionError(problems)
+    notify: list[Extension] = []
+    if loaded.others.get("notifications"):
+        from cmc_workflow.notify.extension import Notifications  # only where configured
+
+        if not any(isinstance(e, Notifications) for e in extensions):
+            # the secrets come from the environment here; a host that keeps them elsewhere
+            # passes its own Notifications(config, senders) in ``extensions``
+            doc, config = loaded.others["notifications"][0]
+            notify.append(Notifications.from_file(config, doc))
     # the policies judge first; the clocks follow what was accepted
     # a claimed task is its holder's (issue 14, part 3): judged before the clocks follow
-    return [*policy_extensions(loaded), TaskGuard(leads), *time, *staffing, *extensions]
+    return [
+        *policy_extensions(loaded),
+        TaskGuard(leads),
+        *time,
+        *staffing,
+        *extensions,
+        *notify,
+    ]

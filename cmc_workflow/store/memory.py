@@ -30,6 +30,8 @@ from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
 from cmc_workflow.store.memory_finding import MemoryFinding
+from cmc_workflow.store.memory_notices import TABLES as NOTICE_TABLES
+from cmc_workflow.store.memory_notices import MemoryNoticeQueries
 from cmc_workflow.store.memory_staff import TABLES as STAFF_TABLES
 from cmc_workflow.store.memory_staff import MemoryStaffQueries
 from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
@@ -76,6 +78,7 @@ class MemoryStore:
             *STAFF_TABLES,
             "api_tokens",
             *TASK_TABLES,
+            *NOTICE_TABLES,
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -133,7 +136,13 @@ def _race(what: str) -> ConflictError:
     return ConflictError(f"a concurrent command won the race: duplicate {what}")
 
 
-class MemoryTx(MemoryTimeQueries, MemoryStaffQueries, MemoryFinding, MemoryTaskQueries):
+class MemoryTx(
+    MemoryTimeQueries,
+    MemoryStaffQueries,
+    MemoryFinding,
+    MemoryTaskQueries,
+    MemoryNoticeQueries,
+):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""
 

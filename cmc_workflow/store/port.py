@@ -484,6 +484,61 @@ class RecordRow:
     data: dict[str, Any]
 
 
+# -- notifications to people (issue 14, part 4) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NewNotice:
+    """One delivery of a notification to one recipient by one transport; ``key`` is unique
+    (the source's idempotency key + recipient + transport), so writing it twice writes once."""
+
+    key: str
+    item_id: int | None
+    event: str
+    role: str | None
+    person_id: str | None
+    transport: str
+    address: str
+    payload: dict[str, Any]
+    available_at: dt.datetime
+    created_at: dt.datetime
+    status: str = "pending"
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """A notice as stored (``status``: ``pending``, ``sent`` or ``dead``)."""
+
+    id: int
+    key: str
+    item_id: int | None
+    event: str
+    role: str | None
+    person_id: str | None
+    transport: str
+    address: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    available_at: dt.datetime
+    claimed_by: str | None
+    claim_until: dt.datetime | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeAttemptRow:
+    """One attempt to send a notice: when, by which transport, the result and the error."""
+
+    id: int
+    notice_id: int
+    at: dt.datetime
+    transport: str
+    result: str
+    error: str | None
+
+
 # -- the staff register (STF-1, issue 14) -------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PersonRow:
@@ -1114,7 +1169,39 @@ class StoreTx(Protocol):
         """Note that a token was used at ``now``."""
         ...
 
-    # nesting
+    # notifications to people (issue 14, part 4)
+    def insert_notices(self, rows: Sequence[NewNotice]) -> int:
+        """Add notices; one whose ``key`` is stored already is skipped (a notification
+        delivered again by the outbox). Returns how many were added."""
+        ...
+
+    def claim_notices(
+        self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
+    ) -> list[NoticeRow]:
+        """Claim for ``runner`` until ``now + lease`` the pending notices available at
+        ``now`` that nobody holds a live claim on (skipping rows another runner locks)."""
+        ...
+
+    def record_notice_attempt(
+        self,
+        notice_id: int,
+        at: dt.datetime,
+        result: str,
+        error: str | None,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Record one attempt (``sent``, ``failed`` or ``dead``) and release the claim:
+        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``."""
+        ...
+
+    def notices(self, item_id: int | None = None) -> list[NoticeRow]:
+        """Every notice (of ``item_id`` when given), oldest first."""
+        ...
+
+    def notice_attempts(self, notice_id: int) -> list[NoticeAttemptRow]:
+        """The attempts to send a notice, oldest first."""
+        ...
+
     # task operations and leave cover (STF-5)
     def assignment(self, item_id: int) -> AssignmentRow | None:
         """The item's assignment row as last written (check its state and visit), or None."""
@@ -1148,6 +1235,7 @@ class StoreTx(Protocol):
         """Mark a leave's work as moved; False when another runner marked it first."""
         ...
 
+    # nesting
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: an error inside rolls back only what it wrote."""
         ...

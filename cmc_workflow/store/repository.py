@@ -25,6 +25,7 @@ from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
 from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.finding_sql import SqlFinding
+from cmc_workflow.store.notices import NoticeQueries
 from cmc_workflow.store.port import (
     AuditRecord,
     DefinitionRow,
@@ -190,7 +191,7 @@ _RETRY_OUTBOX = (
 )
 
 
-class SqlTx(TimeQueries, ReportQueries, StaffQueries, SqlFinding, TaskQueries):
+class SqlTx(TimeQueries, ReportQueries, StaffQueries, SqlFinding, TaskQueries, NoticeQueries):
     """The statements of one command, inside one transaction: every operation of
     :class:`~cmc_workflow.store.port.StoreTx`, as documented there (the time and report
     queries are inherited from :mod:`~cmc_workflow.store.timers` and

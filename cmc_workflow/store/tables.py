@@ -413,3 +413,44 @@ staff_leaves = Table(
     Index("ix_staff_leaves_starts", "starts_on"),
     comment="leave of the register's people with dates and cover (STF-5)",
 )
+
+# -- notifications to people (issue 14, part 4; migration 0011) ----------------------------
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False, comment="source key + recipient + transport"),
+    Column("item_id", BigId, nullable=True, comment="the item it is about (none for a test)"),
+    Column("event", String(32), nullable=False, comment="task, warn, breach, fault, notify"),
+    Column("role", String(64), nullable=True, comment="the role it was addressed to"),
+    Column("person_id", String(128), nullable=True, comment="the register person, if any"),
+    Column("transport", String(64), nullable=False, comment="a transport of the config"),
+    Column("address", String(400), nullable=False, comment="where the transport sends it"),
+    Column("payload", JSONType, nullable=False, comment="what the templates render"),
+    Column("status", String(16), nullable=False, comment="pending, sent, dead"),
+    Column("attempts", Integer, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False, comment="not sent before"),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claim_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("key", name="uq_notices_key"),
+    Index("ix_notices_due", "status", "available_at"),
+    Index("ix_notices_item", "item_id"),
+    comment="one delivery per recipient per transport of a notification (at least once)",
+)
+
+notice_attempts = Table(
+    "notice_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notice_id", BigId, ForeignKey("notices.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("transport", String(64), nullable=False),
+    Column("result", String(16), nullable=False, comment="sent, failed, dead"),
+    Column("error", Text, nullable=True),
+    Index("ix_notice_attempts_notice", "notice_id"),
+    comment="each attempt to deliver a notice: time, transport, result, error",
+)

@@ -1,0 +1,117 @@
+"""The SQL of notifications to people (issue 14, part 4): notices, one per recipient and
+transport, and their attempts, as methods of the SQL transaction
+(:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each does what
+:class:`~cmc_workflow.store.port.StoreTx` documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from cmc_workflow.store.port import NewNotice, NoticeAttemptRow, NoticeRow, values_of
+from cmc_workflow.store.tables import notice_attempts, notices
+
+_NOTICE_COLUMNS = tuple(notices.c[name] for name in NoticeRow.__slots__)
+_ATTEMPT_COLUMNS = tuple(notice_attempts.c[name] for name in NoticeAttemptRow.__slots__)
+
+
+class NoticeQueries:
+    """The notices' statements on the transaction's connection."""
+
+    _conn: Connection
+    sqlite: bool
+
+    def insert_notices(self, rows: Sequence[NewNotice]) -> int:
+        if not rows:
+            return 0
+        dialect = sqlite if self.sqlite else postgresql
+        statement = (
+            dialect.insert(notices)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(notices.c.id)
+        )
+        added = 0
+        for row in rows:  # a row skipped as a duplicate returns no id
+            added += len(self._conn.execute(statement, values_of(row)).all())
+        return added
+
+    def claim_notices(
+        self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
+    ) -> list[NoticeRow]:
+        due = (
+            select(*_NOTICE_COLUMNS)
+            .where(
+                and_(
+                    notices.c.status == "pending",
+                    notices.c.available_at <= now,
+                    or_(notices.c.claim_until.is_(None), notices.c.claim_until < now),
+                )
+            )
+            .order_by(notices.c.available_at, notices.c.id)
+            .limit(limit)
+        )
+        if not self.sqlite:  # SQLite's writers are serialized by BEGIN IMMEDIATE
+            due = due.with_for_update(skip_locked=True)
+        rows = [NoticeRow(**r._mapping) for r in self._conn.execute(due)]
+        if rows:
+            self._conn.execute(
+                update(notices)
+                .where(notices.c.id.in_([r.id for r in rows]))
+                .values(claimed_by=runner, claim_until=now + lease)
+            )
+        return rows
+
+    def record_notice_attempt(
+        self,
+        notice_id: int,
+        at: dt.datetime,
+        result: str,
+        error: str | None,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        row = self._conn.execute(
+            select(notices.c.transport, notices.c.attempts).where(notices.c.id == notice_id)
+        ).first()
+        if row is None:
+            return
+        values: dict[str, object] = {
+            "attempts": row.attempts + 1,
+            "claimed_by": None,
+            "claim_until": None,
+            "last_error": error[:4000] if error else None,
+        }
+        if result == "sent":
+            values.update(status="sent", sent_at=at)
+        elif result == "dead":
+            values.update(status="dead")
+        else:
+            values.update(available_at=retry_at or at)
+        self._conn.execute(update(notices).where(notices.c.id == notice_id).values(**values))
+        self._conn.execute(
+            insert(notice_attempts),
+            {
+                "notice_id": notice_id,
+                "at": at,
+                "transport": row.transport,
+                "result": result,
+                "error": error[:4000] if error else None,
+            },
+        )
+
+    def notices(self, item_id: int | None = None) -> list[NoticeRow]:
+        query = select(*_NOTICE_COLUMNS).order_by(notices.c.id)
+        if item_id is not None:
+            query = query.where(notices.c.item_id == item_id)
+        return [NoticeRow(**r._mapping) for r in self._conn.execute(query)]
+
+    def notice_attempts(self, notice_id: int) -> list[NoticeAttemptRow]:
+        query = (
+            select(*_ATTEMPT_COLUMNS)
+            .where(notice_attempts.c.notice_id == notice_id)
+            .order_by(notice_attempts.c.id)
+        )
+        return [NoticeAttemptRow(**r._mapping) for r in self._conn.execute(query)]
