@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 USER, PASSWORD = "cmc", "s3cret-pw"
@@ -21,6 +24,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost and its key, made by the system's
+    ``openssl`` (the tests that need one skip without it)."""
+    cert, key = folder / "smtp.crt", folder / "smtp.key"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    names = ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    subprocess.run(
+        [*request, "-keyout", str(key), "-out", str(cert), *names],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return cert, key
 
 
 @dataclass
@@ -33,9 +51,10 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """aiosmtpd on 127.0.0.1 requiring AUTH (LOGIN/PLAIN) with USER/PASSWORD; without a
-    certificate package installed it speaks plain SMTP (``auth_require_tls=False``)."""
+def smtp_server(tls: ssl.SSLContext | None = None) -> Iterator[Mailbox]:
+    """aiosmtpd on 127.0.0.1 requiring AUTH (LOGIN/PLAIN) with USER/PASSWORD; in plain
+    SMTP (``auth_require_tls=False``), or with ``tls`` offering STARTTLS and requiring it
+    before anything else (AUTH included)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import SMTP as Server
     from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -68,7 +87,9 @@ def smtp_server() -> Iterator[Mailbox]:
         port=box.port,
         authenticator=authenticator,
         auth_required=False,  # True without TLS warns; the test checks the login
-        auth_require_tls=False,
+        auth_require_tls=tls is not None,
+        tls_context=tls,
+        require_starttls=tls is not None,
     )
     controller.start()
     try:

@@ -8,8 +8,11 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import ssl
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +27,16 @@ from cmc_workflow.notify.transports import (
     WeComSender,
     dingtalk_sign,
 )
-from tests.notify.servers import PASSWORD, USER, Hook, Mailbox, free_port, http_server, smtp_server
+from tests.notify.servers import (
+    PASSWORD,
+    USER,
+    Hook,
+    Mailbox,
+    free_port,
+    http_server,
+    self_signed,
+    smtp_server,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
 
@@ -85,6 +97,27 @@ def test_starttls_is_required_when_configured_never_silently_dropped(box: Mailbo
     with pytest.raises(SendFailed, match="STARTTLS"):
         SmtpSender(smtp(box.port, starttls=True), PASSWORD).send("w@lib.example.cn", message())
     assert box.mails == []
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl to make a certificate")
+def test_starttls_then_auth_against_a_server_that_requires_it(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    with smtp_server(tls=server_tls) as box:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        SmtpSender(smtp(box.port, starttls=True), PASSWORD, tls=trusting).send(
+            "wang@lib.example.cn", message()
+        )
+        assert box.logins == [USER]
+        assert [m["To"] for m in box.mails] == ["wang@lib.example.cn"]
+        # a certificate the sender does not trust is refused: nothing goes out in clear
+        with pytest.raises(SendFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            SmtpSender(smtp(box.port, starttls=True), PASSWORD).send("x@lib.example.cn", message())
+        # and the server refuses a sender that would skip STARTTLS
+        with pytest.raises(SendFailed):
+            SmtpSender(smtp(box.port), PASSWORD).send("y@lib.example.cn", message())
+        assert len(box.mails) == 1
 
 
 def test_smtp_down_is_a_send_failure() -> None:
