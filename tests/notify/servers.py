@@ -79,7 +79,9 @@ def smtp_server(tls: ssl.SSLContext | None = None) -> Iterator[Mailbox]:
         )
         if ok:
             box.logins.append(USER)
-        return AuthResult(success=ok)
+        # handled=False: the server answers a refusal with 535 (aiosmtpd's default,
+        # handled=True, sends nothing and leaves the client waiting for its timeout)
+        return AuthResult(success=ok, handled=False)
 
     controller = Controller(
         Handler(),
