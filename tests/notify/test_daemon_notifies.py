@@ -21,6 +21,7 @@ import yaml
 from cmc_workflow import Actor, Engine
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
+from cmc_workflow.store.port import NoticeAttemptRow, NoticeRow
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.testing import FakeClock
 from tests.helpers.processes import start, wait_until
@@ -100,14 +101,22 @@ def test_the_daemon_mails_and_posts_the_assignee_a_task_then_the_warning_before_
     assert json.loads(task_hook["body"])["person"] == "wang"
 
     store = SqlStore.open(url)
-    try:
+    wanted = {("task", "mail"), ("task", "hook"), ("warn", "mail"), ("breach", "mail")}
+
+    def recorded() -> tuple[list[NoticeRow], dict[int, list[NoticeAttemptRow]]]:
         with store.read() as tx:
             notices = [n for n in tx.notices(item.id) if n.person_id == "wang"]
-            attempts = {n.id: tx.notice_attempts(n.id) for n in notices}
+            return notices, {n.id: tx.notice_attempts(n.id) for n in notices}
+
+    def all_sent() -> bool:  # the mail arrives before the daemon's commit marks it sent
+        notices, _ = recorded()
+        return wanted <= {(n.event, n.transport) for n in notices if n.status == "sent"}
+
+    try:
+        wait_until(all_sent, "every notice recorded as sent")
+        notices, attempts = recorded()
     finally:
         store.close()
-    sent = {(n.event, n.transport) for n in notices if n.status == "sent"}
-    assert {("task", "mail"), ("task", "hook"), ("warn", "mail"), ("breach", "mail")} <= sent
     for notice in notices:
         if notice.status == "sent":
             assert [a.result for a in attempts[notice.id]][-1] == "sent"
