@@ -4,8 +4,8 @@ A domain module (standard library only): the policy language reads the levels of
 its rules implement (a rule implementing only *should* ids warns instead of refusing), and
 the compliance matrix (:mod:`cmc_workflow.compliance`) reads the whole list.
 
-The requirements file (``../shared/spec/REQUIREMENTS.md``; a copy ships with the package as
-``cmc_workflow/compliance/requirements.md``) states each requirement in one of two shapes:
+The requirements file (shipped with the package as
+``cmc_workflow/compliance/requirements.md``; the standards it cites in ``cmc_workflow/seeds/``) states each requirement in one of two shapes:
 
 - a bullet ``- **PUB-3 Assignment (任务).** The lead assigns ...`` (or ``- **FLT-1** An
   operator ...`` with no title: its first sentence serves as the title);
@@ -45,7 +45,7 @@ BUNDLED_NAME = "requirements.md"
 """The file name of the copy shipped inside this package."""
 
 BUNDLED_DISPLAY = "cmc_workflow/compliance/requirements.md"
-"""How reports name the shipped copy (a copy of ``../shared/spec/REQUIREMENTS.md``)."""
+"""How reports name the shipped copy."""
 
 
 @dataclass(frozen=True, slots=True)

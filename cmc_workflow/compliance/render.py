@@ -304,7 +304,8 @@ def render_markdown(matrix: Matrix, command: str = MARKDOWN_COMMAND) -> str:
                 sections = ", ".join(f"`{s}`" for s in carried.sections)
                 out += [f"Computed by `cmc-workflow report`: {sections}.", ""]
             if carried.duty:
-                out += [f"Host duty: {carried.duty} ([docs]({carried.docs})).", ""]
+                page = carried.docs.removeprefix("docs/")  # the page is written into docs/
+                out += [f"Host duty: {carried.duty} ([{carried.docs}]({page})).", ""]
             if carried.missing:
                 out += [f"**Missing:** {carried.missing}.", ""]
             if carried.should_missing:
