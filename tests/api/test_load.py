@@ -5,6 +5,7 @@ figures of docs/performance.md, "HTTP API under load")."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -21,7 +22,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.req("SEC-4")]
 
 CLIENTS = 16
 ITEMS = 8
-SECONDS = 12.0
+SECONDS = float(os.environ.get("CMC_LOAD_SECONDS", "4"))
+"""How long the clients fire: 4 s in the suite (thousands of commands, enough to race);
+docs/performance.md's figures were taken at ``CMC_LOAD_SECONDS=12``."""
 
 
 def test_concurrent_clients_lose_and_double_nothing(db_url: str, tmp_path: Path) -> None:
