@@ -10,10 +10,20 @@ the test; ``engine`` opens one with the module's ``engine_options`` (override th
 in a test file to choose its workflows, policies, handlers and extensions).
 
 Import shared names from ``tests.helpers`` and ``cmc_workflow.testing``, never from here.
+
+Temporary folders (``tmp_path``: the SQLite files, the daemons' folders) are made in
+``/dev/shm`` when it is a writable RAM file system with room to spare: the engine still
+asks SQLite for ``synchronous=FULL``, but an fsync to RAM costs nothing, and the suite's
+time on a busy machine was mostly tests waiting for the disk (a third of the wall time of
+``tests/scenarios``). No test depends on the disk: the crash tests kill processes, which
+leaves the page cache as it is on a disk. ``CMC_TEST_TMP=disk`` keeps them on disk (the
+system's temporary folder); pytest keeps the folders of failed tests only.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +38,27 @@ from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers import EngineFactory
 from tests.helpers.databases import PG_ENV, PostgresPool, migrated_template, postgres_admin_url
 from tests.helpers.processes import CHILDREN
+
+RAM = Path("/dev/shm")
+
+
+def _ram_temproot() -> Path | None:
+    """``/dev/shm`` when it can hold the run's folders, else None (the system's default)."""
+    if os.environ.get("CMC_TEST_TMP", "ram") == "disk":
+        return None
+    if not RAM.is_dir() or not os.access(RAM, os.W_OK | os.X_OK):
+        return None
+    return RAM if shutil.disk_usage(RAM).free > 4 << 30 else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # read by pytest when it first makes the run's base folder (after every configure hook);
+    # xdist's workers take theirs inside the controller's
+    if config.option.basetemp is None and "PYTEST_DEBUG_TEMPROOT" not in os.environ:
+        root = _ram_temproot()
+        if root is not None:
+            os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
 
 
 @pytest.fixture(autouse=True)

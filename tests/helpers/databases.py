@@ -9,7 +9,8 @@ file the same way (:func:`cmc_workflow.testing.fresh_sqlite_url`).
 
 Copying a database costs the server a few hundred milliseconds of writing, so
 :class:`PostgresPool` copies the next ones in a background thread while a test runs, and
-drops used ones in another.
+drops used ones in another. Test databases commit asynchronously (``synchronous_commit``
+off): the tests end clients and runners, never the server.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _create(admin_url: URL, name: str, template: str | None = None) -> None:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+            # a test's commits need not wait for the server's disk: what the tests kill is
+            # clients and runners, never the server, and an asynchronous commit is seen by
+            # every session at once and kept by the server all the same
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit TO off'))
     finally:
         admin.dispose()
 
