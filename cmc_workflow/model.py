@@ -43,8 +43,17 @@ class Actor:
     ) -> None:
         if not id:
             raise ValueError("an actor needs a non-empty id")
+        if isinstance(roles, str | bytes):
+            # frozenset("editor") would be the roles d, e, i, o, r, t
+            raise TypeError(
+                f"roles is a collection of role names, not one text: write "
+                f"Actor({id!r}, {{{roles!r}}})"
+            )
+        held = frozenset(roles)
+        if not all(isinstance(role, str) for role in held):
+            raise TypeError(f"every role is a name (text): {sorted(map(repr, held))}")
         object.__setattr__(self, "id", id)
-        object.__setattr__(self, "roles", frozenset(roles))
+        object.__setattr__(self, "roles", held)
         object.__setattr__(self, "attributes", MappingProxyType(dict(attributes or {})))
         object.__setattr__(self, "_engine", False)
 

@@ -11,11 +11,12 @@ import inspect
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import cmc_workflow
-from cmc_workflow import errors
+from cmc_workflow import Actor, errors
 from tests.helpers import PUBLISHING, ROOT
 
 PUBLIC = [
@@ -130,3 +131,15 @@ def test_the_type_stub_names_what_the_package_exports() -> None:
             for alias in node.names:
                 module = importlib.import_module(node.module or "")
                 assert getattr(module, alias.name) is getattr(cmc_workflow, alias.asname or "")
+
+
+@pytest.mark.parametrize("roles", ["editor", b"editor"])
+def test_roles_given_as_one_text_are_refused_not_split_into_letters(roles: Any) -> None:
+    with pytest.raises(TypeError, match="not one text"):
+        Actor("wang", roles=roles)
+
+
+def test_a_role_that_is_not_a_name_is_refused() -> None:
+    with pytest.raises(TypeError, match="every role is a name"):
+        Actor("wang", roles=["editor", 7])  # type: ignore[list-item]
+    assert Actor("wang", ("editor",)).roles == {"editor"}
