@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
+from cmc_workflow.log import get_logger
 
-log = structlog.get_logger("cmc_workflow.handlers")
+log = get_logger("cmc_workflow.handlers")
 
 
 @dataclass(frozen=True, slots=True)

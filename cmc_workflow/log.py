@@ -1,7 +1,11 @@
-"""structlog configuration for the command line and the daemon.
+"""structlog configuration for the command line and the daemon, and the library's loggers.
 
-The library itself only calls :func:`structlog.get_logger`; an embedding system keeps
-structlog's zero-config defaults or configures it as it likes. The command line calls
+The library logs through :func:`get_logger`: through structlog once the process has
+configured it (the command line, the daemon, a host that uses structlog), else through the
+standard :mod:`logging` module under the same names (``cmc_workflow.engine``, ...), where
+an unconfigured host hears only warnings and errors, on stderr, as Python's own convention
+for libraries has it. structlog's zero-config defaults would print every event, info
+included, on stdout: 21 lines on every ``Engine.open`` of the bundle. The command line calls
 :func:`configure_logging` once, at its entry point (ARCHITECTURE decision 12), with a
 :class:`Threshold` that the commands' ``--log-level`` options may still move once their
 own options are parsed: the configuration is made once, the level is read per event.
@@ -83,3 +87,39 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+class LibraryLogger:
+    """A logger of the library: structlog's when structlog is configured, else the standard
+    library's (:func:`get_logger`). Decided per event, so that configuring either later
+    takes effect at once."""
+
+    __slots__ = ("_name", "_stdlib", "_structlog")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._structlog: Any = structlog.get_logger(name)
+        self._stdlib: Any = None
+
+    def _target(self) -> Any:
+        if structlog.is_configured():
+            return self._structlog
+        if self._stdlib is None:
+            self._stdlib = structlog.wrap_logger(
+                logging.getLogger(self._name),
+                processors=[
+                    structlog.stdlib.filter_by_level,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+                ],
+                wrapper_class=structlog.stdlib.BoundLogger,
+            )
+        return self._stdlib
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._target(), method)
+
+
+def get_logger(name: str) -> Any:
+    """The library's logger called ``name`` (see the module's docstring)."""
+    return LibraryLogger(name)

@@ -13,8 +13,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import structlog
-
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedWorkflow, load_workflow_text
 from cmc_workflow.errors import (
@@ -26,11 +24,12 @@ from cmc_workflow.errors import (
 )
 from cmc_workflow.handlers import HandlerRegistry
 from cmc_workflow.located import load_located
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import VersionInfo
 from cmc_workflow.policy.coverage import effects_of, handler_effects
 from cmc_workflow.store import DefinitionRow, StorePort, StoreTx
 
-log = structlog.get_logger("cmc_workflow.registry")
+log = get_logger("cmc_workflow.registry")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ its rules implement (a rule implementing only *should* ids warns instead of refu
 the compliance matrix (:mod:`cmc_workflow.compliance`) reads the whole list.
 
 The requirements file (shipped with the package as
-``cmc_workflow/compliance/requirements.md``; the standards it cites in ``cmc_workflow/seeds/``) states each requirement in one of two shapes:
+``cmc_workflow/compliance/requirements.md``; the standards it cites in
+``cmc_workflow/seeds/``) states each requirement in one of two shapes:
 
 - a bullet ``- **PUB-3 Assignment (任务).** The lead assigns ...`` (or ``- **FLT-1** An
   operator ...`` with no title: its first sentence serves as the title);

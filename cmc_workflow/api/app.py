@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import structlog
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -51,11 +50,12 @@ from cmc_workflow.engine import Engine
 from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.engine.batch import FireEntry, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import Item
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiProblem", "Caller", "create_app", "etag"]
 
-log = structlog.get_logger("cmc_workflow.api")
+log = get_logger("cmc_workflow.api")
 
 DEFAULT_MAX_BODY = 1_048_576
 """The largest request body taken, in bytes (``--max-body``)."""

@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from cmc_workflow.backup.files import backups_in
 from cmc_workflow.backup.take import Taken, take_backup
 from cmc_workflow.cron import Cron, CronSyntaxError, parse
 from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.log import get_logger
 
-log = structlog.get_logger("cmc_workflow.backup")
+log = get_logger("cmc_workflow.backup")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

@@ -20,7 +20,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,10 +36,11 @@ from cmc_workflow.backup.files import (
     write_manifest,
 )
 from cmc_workflow.errors import BackupError
+from cmc_workflow.log import get_logger
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import open_database
 
-log = structlog.get_logger("cmc_workflow.backup")
+log = get_logger("cmc_workflow.backup")
 
 
 @dataclass(frozen=True, slots=True)

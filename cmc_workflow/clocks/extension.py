@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from cmc_workflow.calendar import Deadline, WorkingCalendar
 from cmc_workflow.clocks.deadlines import (
     BREACH_STEP,
@@ -27,10 +25,11 @@ from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.extensions import Change, Extension, Runtime, Visit
+from cmc_workflow.log import get_logger
 from cmc_workflow.store import port
 from cmc_workflow.store.port import ClockRow, StoreTx, TimerRow
 
-log = structlog.get_logger("cmc_workflow.clocks")
+log = get_logger("cmc_workflow.clocks")
 
 SYSTEM_ROLE = "system"
 """The role of the engine itself (timers, schedules): never reminded."""

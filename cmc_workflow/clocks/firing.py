@@ -11,15 +11,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.extensions import Change, Runtime
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.store import port
 from cmc_workflow.store.port import StoreTx
 
-log = structlog.get_logger("cmc_workflow.clocks")
+log = get_logger("cmc_workflow.clocks")
 
 
 Fired = tuple[port.TimerRow, str, str | None]

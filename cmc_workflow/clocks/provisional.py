@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import structlog
-
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.deadlines import BREACH_STEP, compute_deadline, step_time
 from cmc_workflow.clocks.firing import utc
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.definition.models import DeadlineStep, parse_duration
+from cmc_workflow.log import get_logger
 from cmc_workflow.store import port
 from cmc_workflow.store.port import ClockRow, StoreTx
 
-log = structlog.get_logger("cmc_workflow.clocks")
+log = get_logger("cmc_workflow.clocks")
 
 
 def recompute(calendar: WorkingCalendar, tx: StoreTx, row: ClockRow, now: dt.datetime) -> int:

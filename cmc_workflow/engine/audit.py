@@ -7,16 +7,15 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import structlog
-
 from cmc_workflow import inputs
 from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import CmcWorkflowError, EngineError, FormInvalid, PolicyDenied
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import MAX_ID_LENGTH, SYSTEM
 from cmc_workflow.policy import Masker
 from cmc_workflow.store import StoreTx
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 
 def record(

@@ -36,19 +36,18 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-import structlog
-
 from cmc_workflow import inputs
 from cmc_workflow.engine import audit, checks, commands, delivery, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import EngineError, FieldError, FormInvalid, InputInvalid
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, StoreTx
 from cmc_workflow.store.port import ItemUpdate, NewItem
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 _E = TypeVar("_E")
 

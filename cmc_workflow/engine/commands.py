@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
 from cmc_workflow import inputs
 from cmc_workflow import steps as steps_
 from cmc_workflow.compiler import CompiledWorkflow, Edge
@@ -18,11 +16,12 @@ from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, PolicyDenied
 from cmc_workflow.extensions import Command, StartClaim
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM, Actor, Allowed, Item
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, StoreTx
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 
 def start(

@@ -9,18 +9,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from cmc_workflow import steps as steps_
 from cmc_workflow.engine import audit, transition
 from cmc_workflow.engine.context import OUTBOX_LEASE, OUTBOX_MAX_BACKOFF, CommandContext, Core
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
 from cmc_workflow.handlers import HandlerContext, describe
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, OutboxRow, StoreTx
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 
 @dataclass(frozen=True, slots=True)

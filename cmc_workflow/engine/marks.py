@@ -15,12 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import structlog
-
 from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.log import get_logger
 from cmc_workflow.store import StorePort, StoreTx
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 IDLE_FLUSH = 30.0
 """Seconds a mark waits for another write before it is written on its own (the claim's

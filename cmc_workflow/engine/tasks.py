@@ -28,12 +28,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-import structlog
-
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit, checks, queries
 from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import EngineError, TaskRefused
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.store import ItemRow, StoreTx
@@ -41,7 +40,7 @@ from cmc_workflow.store.port import AssignmentRow
 from cmc_workflow.tasks.guard import TaskGuard
 from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
-log = structlog.get_logger("cmc_workflow.engine")
+log = get_logger("cmc_workflow.engine")
 
 
 def leads(core: Core, workflow: str) -> frozenset[str]:

@@ -19,12 +19,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import structlog
-
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.extensions import Change, Extension, Runtime
 from cmc_workflow.handlers import HandlerContext, describe
 from cmc_workflow.located import Located
+from cmc_workflow.log import get_logger
 from cmc_workflow.notify.config import (
     DingTalk,
     NotificationsFile,
@@ -45,7 +44,7 @@ from cmc_workflow.notify.transports import (
 from cmc_workflow.staff.register import covers
 from cmc_workflow.store.port import NewNotice, NoticeRow, StoreTx
 
-log = structlog.get_logger("cmc_workflow.notify")
+log = get_logger("cmc_workflow.notify")
 
 FAULT_WORKFLOWS = frozenset({"faults"})
 """Workflows whose new tasks are faults (FLT-1: told at once, quiet hours or not)."""

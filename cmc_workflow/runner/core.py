@@ -49,11 +49,12 @@ from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, DatabaseReadOnly
 from cmc_workflow.extensions import Extension
+from cmc_workflow.log import get_logger
 from cmc_workflow.runner.wakeups import Wakeups
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.store import StorePort
 
-log = structlog.get_logger("cmc_workflow.runner")
+log = get_logger("cmc_workflow.runner")
 
 DAEMON = "daemon"
 IN_PROCESS = "in-process"

@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import structlog
-
 from cmc_workflow import _signals
 from cmc_workflow.backup.schedule import ScheduledBackup
 from cmc_workflow.calendar import CalendarSettings, WorkingCalendar
@@ -58,6 +56,7 @@ from cmc_workflow.exits import EXIT_CODES as _EXIT_CODES
 from cmc_workflow.exits import Exit
 from cmc_workflow.handlers import Handler, HandlerRegistry
 from cmc_workflow.language import iter_yaml_files, load_paths
+from cmc_workflow.log import get_logger
 from cmc_workflow.runner.assemble import load_definitions, open_engine
 from cmc_workflow.runner.core import DAEMON, PassReport, PeriodicJob, Runner
 from cmc_workflow.runner.wakeups import BACKUP_JOB, RELOAD_JOB, BackupTrigger
@@ -65,7 +64,7 @@ from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Schedule
 
-log = structlog.get_logger("cmc_workflow.daemon")
+log = get_logger("cmc_workflow.daemon")
 
 EXIT_OK = Exit.OK
 EXIT_DEFINITION = Exit.PROBLEMS

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor as Worker
 from typing import Any
 
-import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -50,9 +49,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
+from cmc_workflow.log import get_logger
 from cmc_workflow.schedules.recurrence import Schedule
 
-log = structlog.get_logger("cmc_workflow.scheduler")
+log = get_logger("cmc_workflow.scheduler")
 
 POLL_JOB = "poll"
 WAKE_JOB = "wake"

@@ -8,19 +8,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.errors import ConflictError, DefinitionError, EngineError
 from cmc_workflow.extensions import Change, Extension, Runtime
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import engine_actor
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Occurrence, Schedule
 from cmc_workflow.store import port
 from cmc_workflow.store.port import StoreTx
 
-log = structlog.get_logger("cmc_workflow.schedules")
+log = get_logger("cmc_workflow.schedules")
 
 CLAIM_LEASE = dt.timedelta(minutes=5)
 """How long a runner may take between claiming an occurrence and starting its item before

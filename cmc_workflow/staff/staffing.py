@@ -24,17 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from cmc_workflow.errors import ConflictError, EngineError, StoreError
 from cmc_workflow.extensions import Change, Extension, Runtime
+from cmc_workflow.log import get_logger
 from cmc_workflow.model import RESERVED_ROLE, engine_actor
 from cmc_workflow.staff.catalogue import Catalogue, Post, bundled
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.staff.register import covers
 from cmc_workflow.store.port import StoreTx
 
-log = structlog.get_logger("cmc_workflow.staff")
+log = get_logger("cmc_workflow.staff")
 
 ALERT_WORKFLOW = "staffing_gap"
 ACCOUNTS = "accounts"
