@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from cmc_workflow.calendar.answers import DaySource
+from cmc_workflow.calendar.working import WorkingCalendar, next_year_warning
 from cmc_workflow.cli.exits import Exit, fail
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -32,7 +34,7 @@ from cmc_workflow.errors import CmcWorkflowError
 from cmc_workflow.language import load_paths
 from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.schedules.language import schedules_from
-from cmc_workflow.schedules.recurrence import Schedule
+from cmc_workflow.schedules.recurrence import Occurrence, Schedule
 from cmc_workflow.store import timers as sql
 
 
@@ -158,6 +160,7 @@ def status(
                 "last_status": latest[s.id].status if s.id in latest else None,
                 "last_item": latest[s.id].item_id if s.id in latest else None,
                 "next_due": found.due if (found := next_runs.get(s.id)) else None,
+                "next_provisional": found is not None and _guessed(found, tz, calendar),
             }
             for s in schedules
         ],
@@ -234,14 +237,27 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
                     when(s["last_due"], tz),
                     s["last_status"] or "—",
                     str(s["last_item"] or "—"),
-                    when(s["next_due"], tz),
+                    when(s["next_due"], tz) + (" (provisional / 暂定)" * s["next_provisional"]),
                 ]
                 for s in report["schedules"]
             ],
         )
     )
+    guessed = sorted(
+        {s["next_due"].astimezone(tz).year for s in report["schedules"] if s["next_provisional"]}
+    )
+    for year in guessed:
+        english, chinese = next_year_warning(year)
+        click.echo(f"provisional: {english}\n暂定：{chinese}")
     for problem in report["definition_problems"]:
         click.echo(f"problem: {problem}", err=True)
+
+
+def _guessed(found: Occurrence, tz: zoneinfo.ZoneInfo, calendar: WorkingCalendar) -> bool:
+    """True when a schedule's next run falls in a year the calendar has no data for, or
+    was placed by guessing such a year's working days."""
+    year = found.due.astimezone(tz).year
+    return found.provisional or calendar.year_status(year).source is DaySource.PROVISIONAL
 
 
 def _last_work(last: Mapping[str, Any], tz: zoneinfo.ZoneInfo) -> str:
