@@ -261,11 +261,11 @@ def report(
     if to_folder:
         assert output is not None
         for section in result.sections:
-            _write(output / f"{section}.csv", section_csv(result, section))
+            _write(output / f"{section}.csv", section_csv(result, section), bom=True)
         return
     text = report_csv(result) if output_format == "csv" else report_text(result)
     if output is not None:
-        _write(output, text)
+        _write(output, text, bom=output_format == "csv")
     else:
         click.echo(text, nl=False)
 
@@ -274,9 +274,11 @@ def _json(result: Report) -> str:
     return json.dumps(plain(report_document(result)), ensure_ascii=False, indent=2) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, *, bom: bool = False) -> None:
+    """Write ``text`` in UTF-8; a CSV file starts with the byte-order mark, without which
+    Excel on Chinese Windows reads it as GBK and garbles every Chinese heading."""
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8-sig" if bom else "utf-8")
     except OSError as exc:
         raise click.BadParameter(f"cannot write {path}: {exc}", param_hint="--output") from None
 

@@ -562,8 +562,16 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
         "should_warnings.csv",
         "sla.csv",
     ]
-    replies = list(csv.reader(io.StringIO((folder / "first_reply.csv").read_text("utf-8"))))
+    # UTF-8 with the byte-order mark, without which Excel on Chinese Windows reads GBK
+    assert all(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in folder.iterdir())
+    replies = list(csv.reader(io.StringIO((folder / "first_reply.csv").read_text("utf-8-sig"))))
     assert replies == [columns("first_reply")]  # nothing started since 09-27: header only
-    assert (folder / "publications.csv").read_text("utf-8") == (
+    assert (folder / "publications.csv").read_text("utf-8-sig") == (
         "month,channel,publications\n2025-10,app,1\n2025-10,wechat,1\n"  # p1 was on 09-26
     )
+
+    single = tmp_path / "report.csv"
+    done = report_cli(*common, "--format", "csv", "--output", str(single), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert single.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert single.read_text("utf-8-sig").startswith("section,")
