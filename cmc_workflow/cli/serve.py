@@ -9,6 +9,7 @@ document and exits (no database is opened). Needs the ``api`` extra
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -138,8 +139,17 @@ def serve(
             return
         need(workflows, "--workflows", "workflows")
         calendar = cal.load()
+        from cmc_workflow.webhooks.extension import Webhooks
+
+        webhook_key = os.environ.get("CMC_WEBHOOK_KEY") or None  # a secret: never an option
         engine = open_engine(
-            db, loaded, calendar=calendar, handlers=None, deliver_inline=False, migrate=migrate
+            db,
+            loaded,
+            calendar=calendar,
+            handlers=None,
+            deliver_inline=False,
+            migrate=migrate,
+            extensions=[Webhooks(webhook_key)],
         )
     import uvicorn
 
@@ -151,6 +161,7 @@ def serve(
             max_body=max_body,
             failures=FailureLimiter(auth_failures, auth_window),
             compliance=_compliance(loaded),
+            webhook_key=webhook_key,
         )
         config = uvicorn.Config(
             app,
