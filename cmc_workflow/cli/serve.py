@@ -2,8 +2,9 @@
 
 ``cmc-workflow serve --db URL --workflows DIR --policies DIR --host 127.0.0.1 --port N``
 serves the API until SIGTERM/SIGINT; ``cmc-workflow serve --openapi`` prints the OpenAPI
-document and exits (no database is opened). Needs the ``api`` extra
-(``pip install 'cmc-workflow[api]'``).
+document and exits (no database is opened); ``--openapi-markdown`` prints the reference
+page generated from it (:mod:`cmc_workflow.api.reference`, ``docs/api-reference.md``).
+Needs the ``api`` extra (``pip install 'cmc-workflow[api]'``).
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def _compliance(loaded: Any) -> Any:
     help="Upgrade the database schema at start (default: only a fresh SQLite file).",
 )
 @click.option("--openapi", is_flag=True, help="Print the OpenAPI document and exit.")
+@click.option(
+    "--openapi-markdown",
+    is_flag=True,
+    help="Print the API reference in Markdown (docs/api-reference.md) and exit.",
+)
 @log_level_option("info")
 def serve(
     db: str,
@@ -113,6 +119,7 @@ def serve(
     auth_window: float,
     migrate: bool | None,
     openapi: bool,
+    openapi_markdown: bool,
 ) -> None:
     """Serve the HTTP API: commands, queries, reports and calendar arithmetic over HTTP
     for host systems (Java, PHP, .NET), with API tokens (`cmc-workflow token create`).
@@ -128,14 +135,18 @@ def serve(
 
     with handled(False):
         loaded = load_definitions([*workflows, *policies])
-        if openapi:
+        if openapi or openapi_markdown:
+            from cmc_workflow.api.reference import markdown
             from cmc_workflow.engine import assemble
             from cmc_workflow.store.memory import MemoryStore
 
             engine = assemble(MemoryStore(), loaded, calendar=cal.load())
             document = create_app(engine, loaded=loaded).openapi()
             engine.close()
-            click.echo(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
+            if openapi_markdown:
+                click.echo(markdown(document), nl=False)
+            else:
+                click.echo(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
             return
         need(workflows, "--workflows", "workflows")
         calendar = cal.load()
