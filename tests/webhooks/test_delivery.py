@@ -298,3 +298,21 @@ def test_the_default_engine_writes_webhook_deliveries(tmp_path: Path, clock: Fak
         engine.start("memo", actor=EDITOR)
         with engine.store.read() as tx:
             assert [r.event for r in tx.hook_deliveries(added.row.id)] == ["item.created"]
+
+
+def test_the_in_process_runner_sends_webhooks_by_itself(
+    sqlite_url: str, tmp_path: Path, hook: Endpoint
+) -> None:
+    """An embedding host's :class:`Runner` (its own clock thread) delivers, as the daemon
+    does; real time here, so the runner's passes see the rows the commands wrote."""
+    from cmc_workflow.runner.core import Runner
+    from tests.helpers.processes import wait_until
+
+    with Engine.open(sqlite_url, workflows=workflows(tmp_path)) as engine:
+        added = subscribe(engine, hook.url)
+        with Runner(engine, poll_interval=0.1):
+            item = engine.start("memo", actor=EDITOR)
+            wait_until(hook.delivered, "the runner to send the webhook")
+        (got,) = hook.delivered()
+        assert got.signed_by(added.secret)
+        assert got.json["item_id"] == item.id
