@@ -1,5 +1,6 @@
 """The workflows the webhook tests run: an article with a reviewed state under a
-deadline, and a memo (for the workflow filter)."""
+deadline (a warning without ``to:``: one timer per waiting role, one event), and a memo
+(for the workflow filter)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ states:
   review:
     type: userTask
     label: {zh: 审核, en: Review}
-    deadline: {within: 2 working days}
+    deadline:
+      within: 2 working days
+      steps:
+        - {at: 50%, action: warn}
     transitions:
       - {trigger: approve, target: done, roles: [reviewer]}
-      - {trigger: reject, target: draft, roles: [reviewer]}
+      - {trigger: reject, target: draft, roles: [reviewer, editor]}
   done:
     type: endEvent
     label: {zh: 完成, en: Done}

@@ -220,7 +220,7 @@ def test_a_dead_endpoint_does_not_hold_up_the_others(
         assert len(hook.received) == 3
 
 
-def test_an_sla_breach_is_one_event_when_its_timer_fires(
+def test_an_sla_warning_and_breach_are_one_event_each_when_their_timers_fire(
     db_url: str, tmp_path: Path, clock: FakeClock, hook: Endpoint
 ) -> None:
     with open_engine(db_url, tmp_path, clock) as engine:
@@ -229,15 +229,19 @@ def test_an_sla_breach_is_one_event_when_its_timer_fires(
         engine.fire(item.id, "submit", actor=EDITOR)
         engine.run_due()
         assert hook.received == []
+        with engine.store.read() as tx:  # the warning reminds both roles that may act
+            warn_timers = [t for t in tx.timers_of(item.id) if t.action == "warn"]
+        assert len(warn_timers) == 2
         clock.advance(days=10)
         engine.run_due()
-        (breach,) = hook.events()
+        warning, breach = hook.events()
+        assert warning["type"] == "sla.warning"
         assert breach["type"] == "sla.breach"
         assert breach["item_id"] == item.id
         assert breach["state"] == "review"
         assert breach["due_at"]
         engine.run_due()
-        assert len(hook.received) == 1
+        assert len(hook.received) == 2
 
 
 def test_removing_a_subscription_cancels_what_it_had_pending(
