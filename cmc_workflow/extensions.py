@@ -95,6 +95,25 @@ class Appended:
     steps: tuple[Step, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to an item besides a change of its state, seen inside the
+    transaction that recorded it (:meth:`Extension.on_event`): an SLA warning
+    (``sla.warning``) or breach (``sla.breach``) of a deadline timer.
+
+    ``key`` is the same however often the event is recorded (e.g. one warning timer per
+    waiting role: one ``sla:<clock>:warn`` event)."""
+
+    kind: str
+    key: str
+    workflow: str
+    item_id: int
+    state: str
+    visit: int
+    at: dt.datetime
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
 StartClaim = Callable[[StoreTx, Change], None]
 """Called inside the transaction that starts an item, with the start's :class:`Change`,
 after the extensions' ``after_change``: it records what the start settles (e.g. a
@@ -160,6 +179,11 @@ class Runtime(Protocol):
         assignee (None: the fence failed or nobody holds the role today)."""
         ...
 
+    def emit(self, tx: StoreTx, event: Event) -> None:
+        """Tell every extension about ``event`` (:meth:`Extension.on_event`) inside
+        ``tx``: what they write commits or rolls back with it."""
+        ...
+
     def start_system(
         self,
         workflow: str,
@@ -211,6 +235,10 @@ class Extension:
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
         """Write what follows from an accepted change in the same transaction."""
+
+    def on_event(self, tx: StoreTx, event: Event) -> None:
+        """An :class:`Event` was recorded in ``tx`` (an SLA warning or breach): write what
+        follows from it in the same transaction."""
 
     def notified(self, role: str, context: HandlerContext) -> None:
         """A ``notify:`` of the outbox is being delivered (after the notifier); raising

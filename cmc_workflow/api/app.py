@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cmc_workflow.api import models as m
-from cmc_workflow.api import shapes
+from cmc_workflow.api import shapes, subscriptions
 from cmc_workflow.api.guards import BodyLimit, FailureLimiter, Scope
 from cmc_workflow.api.identity import SYSTEM_HEADER, AssertedIdentity, IdentityResolver
 from cmc_workflow.api.problems import MEDIA_TYPE, Problem, language, problem_of
@@ -72,6 +72,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     failures: FailureLimiter | None = None,
     compliance: Callable[[], dict[str, Any]] | None = None,
+    webhook_key: str | None = None,
 ) -> FastAPI:
     """The API over ``engine`` (which the caller opens and closes).
 
@@ -79,7 +80,9 @@ def create_app(
     the calendar questions (default: the engine's SLA calendar); ``identity`` turns a token
     and a request into the actor (default :class:`AssertedIdentity`: the staff register
     plugs in here); ``max_body`` bounds request bodies; ``failures`` limits failed
-    sign-ins per address; ``compliance`` builds the compliance matrix document.
+    sign-ins per address; ``compliance`` builds the compliance matrix document;
+    ``webhook_key`` is the master key webhook secrets are derived from
+    (:mod:`cmc_workflow.api.subscriptions`).
     """
     resolver = identity or AssertedIdentity()
     limiter = failures or FailureLimiter()
@@ -328,6 +331,7 @@ def create_app(
             log.warning("token_use_not_noted", key=key, error=str(exc))
 
     Who = Annotated[Caller, Depends(caller)]
+    subscriptions.add_routes(app, engine, Who, webhook_key)
 
     # -- routes --------------------------------------------------------------------------
     @app.get("/v1/health", operation_id="health", tags=["service"])

@@ -63,6 +63,7 @@ COMMANDS: dict[str, str] = {
     "token": "token",
     "task": "task",
     "notify": "notify",
+    "webhook": "webhook",
 }
 """Each top-level command, and the module of ``cmc_workflow.cli`` whose ``COMMANDS``
 list holds it."""

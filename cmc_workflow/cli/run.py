@@ -10,6 +10,7 @@ Its exit statuses are rows of :data:`cmc_workflow.exits.EXIT_CODES`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -203,6 +204,8 @@ def run(
         runner=runner,
         migrate=migrate,
         backup=_backup(db, backup_dir, backup_every, backup_keep, pg_dump, cal),
+        # a secret: from the environment only, never a command-line option
+        webhook_key=os.environ.get("CMC_WEBHOOK_KEY") or None,
     )
     code = daemon.run(config, once=once)
     if code == Exit.PROBLEMS:

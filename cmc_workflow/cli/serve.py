@@ -2,13 +2,15 @@
 
 ``cmc-workflow serve --db URL --workflows DIR --policies DIR --host 127.0.0.1 --port N``
 serves the API until SIGTERM/SIGINT; ``cmc-workflow serve --openapi`` prints the OpenAPI
-document and exits (no database is opened). Needs the ``api`` extra
-(``pip install 'cmc-workflow[api]'``).
+document and exits (no database is opened); ``--openapi-markdown`` prints the reference
+page generated from it (:mod:`cmc_workflow.api.reference`, ``docs/api-reference.md``).
+Needs the ``api`` extra (``pip install 'cmc-workflow[api]'``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -99,6 +101,11 @@ def _compliance(loaded: Any) -> Any:
     help="Upgrade the database schema at start (default: only a fresh SQLite file).",
 )
 @click.option("--openapi", is_flag=True, help="Print the OpenAPI document and exit.")
+@click.option(
+    "--openapi-markdown",
+    is_flag=True,
+    help="Print the API reference in Markdown (docs/api-reference.md) and exit.",
+)
 @log_level_option("info")
 def serve(
     db: str,
@@ -112,6 +119,7 @@ def serve(
     auth_window: float,
     migrate: bool | None,
     openapi: bool,
+    openapi_markdown: bool,
 ) -> None:
     """Serve the HTTP API: commands, queries, reports and calendar arithmetic over HTTP
     for host systems (Java, PHP, .NET), with API tokens (`cmc-workflow token create`).
@@ -127,19 +135,32 @@ def serve(
 
     with handled(False):
         loaded = load_definitions([*workflows, *policies])
-        if openapi:
+        if openapi or openapi_markdown:
+            from cmc_workflow.api.reference import markdown
             from cmc_workflow.engine import assemble
             from cmc_workflow.store.memory import MemoryStore
 
             engine = assemble(MemoryStore(), loaded, calendar=cal.load())
             document = create_app(engine, loaded=loaded).openapi()
             engine.close()
-            click.echo(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
+            if openapi_markdown:
+                click.echo(markdown(document), nl=False)
+            else:
+                click.echo(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
             return
         need(workflows, "--workflows", "workflows")
         calendar = cal.load()
+        from cmc_workflow.webhooks.extension import Webhooks
+
+        webhook_key = os.environ.get("CMC_WEBHOOK_KEY") or None  # a secret: never an option
         engine = open_engine(
-            db, loaded, calendar=calendar, handlers=None, deliver_inline=False, migrate=migrate
+            db,
+            loaded,
+            calendar=calendar,
+            handlers=None,
+            deliver_inline=False,
+            migrate=migrate,
+            extensions=[Webhooks(webhook_key)],
         )
     import uvicorn
 
@@ -151,6 +172,7 @@ def serve(
             max_body=max_body,
             failures=FailureLimiter(auth_failures, auth_window),
             compliance=_compliance(loaded),
+            webhook_key=webhook_key,
         )
         config = uvicorn.Config(
             app,

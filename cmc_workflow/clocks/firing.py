@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cmc_workflow.errors import CmcWorkflowError, PolicyDenied
-from cmc_workflow.extensions import Change, Runtime
+from cmc_workflow.extensions import Change, Event, Runtime
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.store import port
 from cmc_workflow.store.port import StoreTx
+
+SLA_EVENTS = {"warn": "sla.warning", "breach": "sla.breach"}
+"""The deadline steps that are events for host systems, with the events' names."""
 
 log = get_logger("cmc_workflow.clocks")
 
@@ -182,6 +185,24 @@ def fire_timer(
     column = {"warn": "warned_at", "breach": "breached_at", "escalate": "escalated_at"}
     if timer.clock_id is not None and timer.action in column:
         tx.mark_clock_once(timer.clock_id, column[timer.action], now)
+        if timer.action in SLA_EVENTS:  # issue 15: host systems' webhooks hear of it
+            runtime.emit(
+                tx,
+                Event(
+                    kind=SLA_EVENTS[timer.action],
+                    key=f"sla:{timer.clock_id}:{timer.action}",
+                    workflow=due.workflow_id,
+                    item_id=timer.item_id,
+                    state=clock_state,
+                    visit=timer.visit,
+                    at=now,
+                    facts={
+                        "clock_id": timer.clock_id,
+                        "due_at": utc(due.clock_due_at) if due.clock_due_at else None,
+                        "within": due.clock_within,
+                    },
+                ),
+            )
     if timer.role is not None:
         tx.insert_outbox(
             [

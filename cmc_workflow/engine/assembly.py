@@ -21,6 +21,7 @@ from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.staff.staffing import ACCOUNTS, ALERT_WORKFLOW, StaffingCheck
 from cmc_workflow.tasks.guard import TaskGuard
 from cmc_workflow.tasks.leads import leads_of
+from cmc_workflow.webhooks.extension import Webhooks
 
 
 def runtime_extensions(
@@ -33,7 +34,8 @@ def runtime_extensions(
     first, then the SLA clocks and the schedules (unless ``extensions`` holds a
     :class:`Clocks` or :class:`Schedules` of its own), the staffing check (STF-3) when
     both ``accounts`` and ``staffing_gap`` are loaded, then ``extensions``, then the
-    notifications to people when a ``kind: notifications`` file is loaded; the task
+    notifications to people when a ``kind: notifications`` file is loaded, then the
+    host systems' webhooks (:class:`~cmc_workflow.webhooks.extension.Webhooks`); the task
     guard (:class:`~cmc_workflow.tasks.guard.TaskGuard`) follows the policies. Raises
     :class:`DefinitionError` when the policies or schedules do not fit the workflows."""
     calendar = calendar if calendar is not None else WorkingCalendar()
@@ -58,6 +60,8 @@ def runtime_extensions(
             # passes its own Notifications(config, senders) in ``extensions``
             doc, config = loaded.others["notifications"][0]
             notify.append(Notifications.from_file(config, doc))
+    # host systems' webhooks (issue 15): a host passes Webhooks(master_key) to sign with
+    hooks: list[Extension] = [] if Webhooks in given else [Webhooks()]
     # the policies judge first; the clocks follow what was accepted
     # a claimed task is its holder's (issue 14, part 3): judged before the clocks follow
     return [
@@ -67,4 +71,5 @@ def runtime_extensions(
         *staffing,
         *extensions,
         *notify,
+        *hooks,
     ]

@@ -11,7 +11,7 @@ from typing import Any
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import commands, tasks
 from cmc_workflow.engine.context import Core
-from cmc_workflow.extensions import StartClaim, Transaction
+from cmc_workflow.extensions import Event, StartClaim, Transaction
 from cmc_workflow.model import Actor, Item, is_engine_actor
 from cmc_workflow.store import StoreTx
 
@@ -83,6 +83,11 @@ class EngineRuntime:
         """A deadline's reassign step inside ``tx`` (:func:`tasks.escalate`)."""
         with tx.savepoint():
             return tasks.escalate(self._core, tx, item_id, role, state, visit, reason)
+
+    def emit(self, tx: StoreTx, event: Event) -> None:
+        """Tell every extension about ``event`` inside ``tx``."""
+        for extension in self._core.extensions:
+            extension.on_event(tx, event)
 
     def start_system(
         self,

@@ -63,6 +63,7 @@ from cmc_workflow.runner.wakeups import BACKUP_JOB, RELOAD_JOB, BackupTrigger
 from cmc_workflow.schedules.extension import Schedules
 from cmc_workflow.schedules.language import schedules_from
 from cmc_workflow.schedules.recurrence import Schedule
+from cmc_workflow.webhooks.extension import Webhooks
 
 log = get_logger("cmc_workflow.daemon")
 
@@ -101,6 +102,8 @@ class DaemonConfig:
     migrate: bool | None = None
     backup: ScheduledBackup | None = None
     """``--backup-dir``/``--backup-every``/``--backup-keep``: backups taken on a schedule."""
+    webhook_key: str | None = None
+    """``CMC_WEBHOOK_KEY``: the master key webhook secrets are derived from (if any)."""
 
     @property
     def definition_paths(self) -> list[Path]:
@@ -133,7 +136,7 @@ def build_engine(
         handlers=config.handlers,
         migrate=config.migrate,
         runner=config.runner or f"{socket.gethostname()}:{os.getpid()}",
-        extensions=[clocks, schedules],
+        extensions=[clocks, schedules, Webhooks(config.webhook_key)],
     )
     return engine, clocks, schedules
 

@@ -38,6 +38,8 @@ from cmc_workflow.store.memory_tables import Table, loaded, row_as, stored
 from cmc_workflow.store.memory_tasks import TABLES as TASK_TABLES
 from cmc_workflow.store.memory_tasks import MemoryTaskQueries
 from cmc_workflow.store.memory_time import MemoryTimeQueries
+from cmc_workflow.store.memory_webhooks import TABLES as WEBHOOK_TABLES
+from cmc_workflow.store.memory_webhooks import MemoryWebhookQueries
 from cmc_workflow.store.port import (
     AuditRecord,
     DefinitionRow,
@@ -79,6 +81,7 @@ class MemoryStore:
             "api_tokens",
             *TASK_TABLES,
             *NOTICE_TABLES,
+            *WEBHOOK_TABLES,
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -142,6 +145,7 @@ class MemoryTx(
     MemoryFinding,
     MemoryTaskQueries,
     MemoryNoticeQueries,
+    MemoryWebhookQueries,
 ):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""

@@ -539,6 +539,86 @@ class NoticeAttemptRow:
     error: str | None
 
 
+# -- outbound webhooks for host systems (issue 15, part 4) ---------------------------------
+@dataclass(frozen=True, slots=True)
+class NewSubscription:
+    """A host system's webhook subscription to store. ``events`` and ``workflows`` filter
+    what it receives (empty: everything); ``secret`` is the signing secret as stored
+    (see :mod:`cmc_workflow.webhooks.secrets`)."""
+
+    url: str
+    events: list[str]
+    workflows: list[str]
+    secret: str
+    label: str
+    created_at: dt.datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRow:
+    """A webhook subscription as stored; ``removed_at`` set: it receives nothing more."""
+
+    id: int
+    url: str
+    events: list[str]
+    workflows: list[str]
+    secret: str
+    label: str
+    created_at: dt.datetime
+    created_by: str
+    removed_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewHookDelivery:
+    """One event to deliver to one subscription; ``event_id`` is the same for every
+    subscription and every attempt (the host's de-duplication key)."""
+
+    subscription_id: int
+    event_id: str
+    event: str
+    item_id: int | None
+    payload: dict[str, Any]
+    available_at: dt.datetime
+    created_at: dt.datetime
+    status: str = "pending"
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HookDeliveryRow:
+    """A webhook delivery as stored (``status``: ``pending``, ``sent``, ``dead`` or
+    ``cancelled`` when its subscription was removed)."""
+
+    id: int
+    subscription_id: int
+    event_id: str
+    event: str
+    item_id: int | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    available_at: dt.datetime
+    claimed_by: str | None
+    claim_until: dt.datetime | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HookAttemptRow:
+    """One attempt to deliver a webhook: when, the result, the HTTP status, the error."""
+
+    id: int
+    delivery_id: int
+    at: dt.datetime
+    result: str
+    status_code: int | None
+    error: str | None
+
+
 # -- the staff register (STF-1, issue 14) -------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PersonRow:
@@ -1200,6 +1280,65 @@ class StoreTx(Protocol):
 
     def notice_attempts(self, notice_id: int) -> list[NoticeAttemptRow]:
         """The attempts to send a notice, oldest first."""
+        ...
+
+    # outbound webhooks for host systems (issue 15, part 4)
+    def insert_subscription(self, values: NewSubscription) -> int:
+        """Store a webhook subscription; returns its id."""
+        ...
+
+    def subscriptions(self, *, removed: bool = False) -> list[SubscriptionRow]:
+        """The live webhook subscriptions (and the removed ones with ``removed``), oldest
+        first."""
+        ...
+
+    def subscription(self, subscription_id: int) -> SubscriptionRow | None:
+        """One webhook subscription, removed or not."""
+        ...
+
+    def remove_subscription(self, subscription_id: int, now: dt.datetime) -> bool:
+        """Remove a live subscription and cancel its pending deliveries; False when there
+        is no live one."""
+        ...
+
+    def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
+        """Add webhook deliveries; one whose ``(subscription_id, event_id)`` is stored
+        already is skipped. Returns how many were added."""
+        ...
+
+    def claim_hook_deliveries(
+        self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
+    ) -> list[HookDeliveryRow]:
+        """Claim for ``runner`` until ``now + lease`` the pending deliveries available at
+        ``now`` that nobody holds a live claim on and that have no older pending delivery
+        of the same subscription and item (per item, in order), oldest first."""
+        ...
+
+    def record_hook_attempt(
+        self,
+        delivery_id: int,
+        at: dt.datetime,
+        result: str,
+        status_code: int | None,
+        error: str | None,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Record one attempt (``sent``, ``failed`` or ``dead``) and release the claim:
+        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``."""
+        ...
+
+    def release_hook_deliveries(self, delivery_ids: Sequence[int], runner: str) -> None:
+        """Give back claims of ``runner`` without an attempt (not tried in this pass)."""
+        ...
+
+    def hook_deliveries(
+        self, subscription_id: int | None = None, item_id: int | None = None
+    ) -> list[HookDeliveryRow]:
+        """Webhook deliveries (of a subscription, of an item), oldest first."""
+        ...
+
+    def hook_attempts(self, delivery_id: int) -> list[HookAttemptRow]:
+        """The attempts to deliver one webhook, oldest first."""
         ...
 
     # task operations and leave cover (STF-5)

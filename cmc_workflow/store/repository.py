@@ -46,6 +46,7 @@ from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, 
 from cmc_workflow.store.tasks import TaskQueries
 from cmc_workflow.store.timers import TimeQueries
 from cmc_workflow.store.verification import Verification
+from cmc_workflow.store.webhooks import WebhookQueries
 
 
 def _unique_violation(exc: IntegrityError) -> bool:
@@ -191,7 +192,15 @@ _RETRY_OUTBOX = (
 )
 
 
-class SqlTx(TimeQueries, ReportQueries, StaffQueries, SqlFinding, TaskQueries, NoticeQueries):
+class SqlTx(
+    TimeQueries,
+    ReportQueries,
+    StaffQueries,
+    SqlFinding,
+    TaskQueries,
+    NoticeQueries,
+    WebhookQueries,
+):
     """The statements of one command, inside one transaction: every operation of
     :class:`~cmc_workflow.store.port.StoreTx`, as documented there (the time and report
     queries are inherited from :mod:`~cmc_workflow.store.timers` and

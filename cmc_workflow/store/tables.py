@@ -454,3 +454,56 @@ notice_attempts = Table(
     Index("ix_notice_attempts_notice", "notice_id"),
     comment="each attempt to deliver a notice: time, transport, result, error",
 )
+
+# -- outbound webhooks for host systems (issue 15, part 4; migration 0012) -----------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False, comment="where events are POSTed"),
+    Column("events", JSONType, nullable=False, comment="event types received; []: all"),
+    Column("workflows", JSONType, nullable=False, comment="workflows received; []: all"),
+    Column("secret", String(200), nullable=False, comment="the signing secret's stored form"),
+    Column("label", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=True),
+    comment="host systems' webhook subscriptions (issue 15)",
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("subscription_id", BigId, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_id", String(64), nullable=False, comment="the host's de-duplication key"),
+    Column("event", String(32), nullable=False, comment="item.created, item.transitioned, ..."),
+    Column("item_id", BigId, nullable=True),
+    Column("payload", JSONType, nullable=False, comment="the JSON body sent"),
+    Column("status", String(16), nullable=False, comment="pending, sent, dead, cancelled"),
+    Column("attempts", Integer, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False, comment="not sent before"),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claim_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "available_at"),
+    Index("ix_webhook_deliveries_order", "subscription_id", "item_id", "status"),
+    comment="one event to one subscription, written in the command's transaction",
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigId, ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("result", String(16), nullable=False, comment="sent, failed, dead"),
+    Column("status_code", Integer, nullable=True, comment="the host's HTTP status"),
+    Column("error", Text, nullable=True),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
+    comment="each attempt to deliver a webhook: time, result, HTTP status, error",
+)

@@ -100,6 +100,7 @@ PORT = {
     "fire_system",
     "reassign_system",  # a deadline step that reassigns (issue 14, part 3)
     "start_system",
+    "emit",  # an SLA warning or breach, told to every extension (issue 15, webhooks)
 }
 
 
@@ -297,7 +298,8 @@ def test_assemble_takes_a_loaded_set_and_leaves_a_given_store_open(
         assert engine.workflows == ["ticket"]
         assert engine.store is store
         names = [type(e).__name__ for e in engine.extensions]
-        assert names == ["TaskGuard", "Clocks", "Schedules"]  # a claimed task is its holder's
+        # a claimed task is its holder's; the host systems' webhooks hear of what stands
+        assert names == ["TaskGuard", "Clocks", "Schedules", "Webhooks"]
         assert engine.start("ticket", actor=CLERK).state == "open"
     finally:
         store.close()

@@ -1,0 +1,210 @@
+"""``cmc-workflow webhook``: host systems' webhook subscriptions
+(:mod:`cmc_workflow.webhooks.subscriptions`), as the HTTP API's ``/v1/subscriptions``.
+
+- ``webhook add --db URL --url URL [--event TYPE]... [--workflow ID]... [--label TEXT]``
+  stores a subscription and prints its signing secret once;
+- ``webhook list --db URL [--removed]`` lists them (never secrets);
+- ``webhook remove --db URL ID`` removes one (its pending deliveries are cancelled);
+- ``webhook deliveries --db URL ID`` shows its deliveries and attempts.
+
+With ``CMC_WEBHOOK_KEY`` set, the database keeps only a nonce the secret is derived from
+(see ``docs/how-to-webhooks.md``); it must then be set where ``run`` and ``serve`` run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+
+import click
+
+from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.options import db_option, json_option
+from cmc_workflow.cli.output import emit_json, table
+from cmc_workflow.webhooks.subscriptions import EVENTS
+
+
+@click.group("webhook")
+def webhook_group() -> None:
+    """Webhooks to host systems: add, list, remove subscriptions (Webhook 订阅)."""
+
+
+@webhook_group.command("add")
+@db_option
+@click.option("--url", required=True, help="Where to POST the events (https://...).")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(EVENTS),
+    help="An event type to receive (repeat; none: all).",
+)
+@click.option(
+    "--workflow", "workflows", multiple=True, help="A workflow to receive (repeat; none: all)."
+)
+@click.option("--label", default="", help="What the subscription is for (shown by list).")
+@json_option
+def add(
+    db: str,
+    url: str,
+    events: tuple[str, ...],
+    workflows: tuple[str, ...],
+    label: str,
+    as_json: bool,
+) -> None:
+    """Subscribe URL to events and print its signing secret once: store it in the host
+    system's secrets; it cannot be shown again."""
+    from cmc_workflow.store import Store
+    from cmc_workflow.webhooks.subscriptions import add_subscription
+
+    key = os.environ.get("CMC_WEBHOOK_KEY") or None
+    with handled(as_json):
+        store = Store.open(db)
+        try:
+            added = add_subscription(
+                store,
+                url,
+                events=events,
+                workflows=workflows,
+                label=label,
+                created_by=getpass.getuser(),
+                now=dt.datetime.now(dt.UTC),
+                master_key=key,
+            )
+        finally:
+            store.close()
+    row = added.row
+    if as_json:
+        emit_json({"id": row.id, "url": row.url, "secret": added.secret})
+        return
+    click.echo(added.secret)
+    click.echo(
+        f"subscription {row.id} to {row.url}: the secret is shown once, store it now | "
+        f"订阅 {row.id}（{row.url}）的签名密钥仅显示这一次，请立即妥善保存",
+        err=True,
+    )
+    if key is None:
+        click.echo(
+            "CMC_WEBHOOK_KEY is not set: the secret is stored as is in the database | "
+            "未设置 CMC_WEBHOOK_KEY：密钥原样保存在数据库中",
+            err=True,
+        )
+
+
+@webhook_group.command("list")
+@db_option
+@click.option("--removed", is_flag=True, help="Also the removed subscriptions.")
+@json_option
+def list_(db: str, removed: bool, as_json: bool) -> None:
+    """The subscriptions (never their secrets), oldest first."""
+    from cmc_workflow.runner.assemble import existing_store
+    from cmc_workflow.webhooks.subscriptions import list_subscriptions
+
+    with handled(as_json), existing_store(db) as store:
+        rows = list_subscriptions(store, removed=removed)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": r.id,
+                    "url": r.url,
+                    "events": r.events,
+                    "workflows": r.workflows,
+                    "label": r.label,
+                    "created_at": r.created_at,
+                    "created_by": r.created_by,
+                    "removed_at": r.removed_at,
+                }
+                for r in rows
+            ]
+        )
+        return
+    text = table(
+        ["id", "url", "events / 事件", "workflows / 流程", "label", "removed / 已删除"],
+        [
+            [
+                str(r.id),
+                r.url,
+                ",".join(r.events) or "*",
+                ",".join(r.workflows) or "*",
+                r.label,
+                f"{r.removed_at:%Y-%m-%d %H:%M}" if r.removed_at else "",
+            ]
+            for r in rows
+        ],
+    )
+    click.echo(text, nl=False)
+
+
+@webhook_group.command("remove")
+@db_option
+@click.argument("subscription_id", type=int)
+def remove(db: str, subscription_id: int) -> None:
+    """Remove subscription SUBSCRIPTION_ID; its pending deliveries are cancelled."""
+    from cmc_workflow.runner.assemble import existing_store
+    from cmc_workflow.webhooks.subscriptions import remove_subscription
+
+    with handled(False), existing_store(db) as store:
+        done = remove_subscription(store, subscription_id, dt.datetime.now(dt.UTC))
+    if not done:
+        fail(
+            Exit.USAGE,
+            f"no live subscription {subscription_id} | 没有编号为 {subscription_id} 的有效订阅",
+            False,
+        )
+    click.echo(f"removed subscription {subscription_id} | 已删除订阅 {subscription_id}")
+
+
+@webhook_group.command("deliveries")
+@db_option
+@click.argument("subscription_id", type=int)
+@json_option
+def deliveries(db: str, subscription_id: int, as_json: bool) -> None:
+    """The deliveries of SUBSCRIPTION_ID with their attempts, oldest first."""
+    from cmc_workflow.runner.assemble import existing_store
+
+    with handled(as_json), existing_store(db) as store, store.read() as tx:
+        rows = tx.hook_deliveries(subscription_id)
+        attempts = {r.id: tx.hook_attempts(r.id) for r in rows}
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": r.id,
+                    "event_id": r.event_id,
+                    "event": r.event,
+                    "item_id": r.item_id,
+                    "status": r.status,
+                    "attempts": [
+                        {
+                            "at": a.at,
+                            "result": a.result,
+                            "status_code": a.status_code,
+                            "error": a.error,
+                        }
+                        for a in attempts[r.id]
+                    ],
+                }
+                for r in rows
+            ]
+        )
+        return
+    text = table(
+        ["id", "event / 事件", "item", "status / 状态", "attempts / 次数", "last error"],
+        [
+            [
+                str(r.id),
+                r.event,
+                str(r.item_id or ""),
+                r.status,
+                str(r.attempts),
+                r.last_error or "",
+            ]
+            for r in rows
+        ],
+    )
+    click.echo(text, nl=False)
+
+
+COMMANDS: list[click.Command] = [webhook_group]

@@ -1,0 +1,195 @@
+"""The SQL of outbound webhooks for host systems (issue 15, part 4): subscriptions, one
+delivery per event and subscription, and their attempts, as methods of the SQL transaction
+(:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each does what
+:class:`~cmc_workflow.store.port.StoreTx` documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from cmc_workflow.store.port import (
+    HookAttemptRow,
+    HookDeliveryRow,
+    NewHookDelivery,
+    NewSubscription,
+    SubscriptionRow,
+    values_of,
+)
+from cmc_workflow.store.tables import webhook_attempts, webhook_deliveries, webhook_subscriptions
+
+_SUB_COLUMNS = tuple(webhook_subscriptions.c[n] for n in SubscriptionRow.__slots__)
+_DELIVERY_COLUMNS = tuple(webhook_deliveries.c[n] for n in HookDeliveryRow.__slots__)
+_ATTEMPT_COLUMNS = tuple(webhook_attempts.c[n] for n in HookAttemptRow.__slots__)
+
+
+class WebhookQueries:
+    """The webhooks' statements on the transaction's connection."""
+
+    _conn: Connection
+    sqlite: bool
+
+    def insert_subscription(self, values: NewSubscription) -> int:
+        result = self._conn.execute(
+            insert(webhook_subscriptions).returning(webhook_subscriptions.c.id),
+            {**values_of(values), "removed_at": None},
+        )
+        return int(result.scalar_one())
+
+    def subscriptions(self, *, removed: bool = False) -> list[SubscriptionRow]:
+        query = select(*_SUB_COLUMNS).order_by(webhook_subscriptions.c.id)
+        if not removed:
+            query = query.where(webhook_subscriptions.c.removed_at.is_(None))
+        return [SubscriptionRow(**r._mapping) for r in self._conn.execute(query)]
+
+    def subscription(self, subscription_id: int) -> SubscriptionRow | None:
+        row = self._conn.execute(
+            select(*_SUB_COLUMNS).where(webhook_subscriptions.c.id == subscription_id)
+        ).first()
+        return None if row is None else SubscriptionRow(**row._mapping)
+
+    def remove_subscription(self, subscription_id: int, now: dt.datetime) -> bool:
+        done = self._conn.execute(
+            update(webhook_subscriptions)
+            .where(
+                and_(
+                    webhook_subscriptions.c.id == subscription_id,
+                    webhook_subscriptions.c.removed_at.is_(None),
+                )
+            )
+            .values(removed_at=now)
+        )
+        if not done.rowcount:
+            return False
+        self._conn.execute(
+            update(webhook_deliveries)
+            .where(
+                and_(
+                    webhook_deliveries.c.subscription_id == subscription_id,
+                    webhook_deliveries.c.status == "pending",
+                )
+            )
+            .values(status="cancelled", claimed_by=None, claim_until=None)
+        )
+        return True
+
+    def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
+        if not rows:
+            return 0
+        dialect = sqlite if self.sqlite else postgresql
+        statement = (
+            dialect.insert(webhook_deliveries)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+            .returning(webhook_deliveries.c.id)
+        )
+        added = 0
+        for row in rows:
+            added += len(self._conn.execute(statement, values_of(row)).all())
+        return added
+
+    def claim_hook_deliveries(
+        self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
+    ) -> list[HookDeliveryRow]:
+        d = webhook_deliveries
+        earlier = aliased(webhook_deliveries)
+        due = (
+            select(*_DELIVERY_COLUMNS)
+            .where(
+                and_(
+                    d.c.status == "pending",
+                    d.c.available_at <= now,
+                    or_(d.c.claim_until.is_(None), d.c.claim_until < now),
+                    ~exists().where(
+                        and_(
+                            earlier.c.subscription_id == d.c.subscription_id,
+                            earlier.c.item_id == d.c.item_id,
+                            earlier.c.status == "pending",
+                            earlier.c.id < d.c.id,
+                        )
+                    ),
+                )
+            )
+            .order_by(d.c.id)
+            .limit(limit)
+        )
+        if not self.sqlite:  # SQLite's writers are serialized by BEGIN IMMEDIATE
+            due = due.with_for_update(of=d, skip_locked=True)
+        rows = [HookDeliveryRow(**r._mapping) for r in self._conn.execute(due)]
+        if rows:
+            self._conn.execute(
+                update(d)
+                .where(d.c.id.in_([r.id for r in rows]))
+                .values(claimed_by=runner, claim_until=now + lease)
+            )
+        return rows
+
+    def record_hook_attempt(
+        self,
+        delivery_id: int,
+        at: dt.datetime,
+        result: str,
+        status_code: int | None,
+        error: str | None,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        d = webhook_deliveries
+        row = self._conn.execute(select(d.c.attempts).where(d.c.id == delivery_id)).first()
+        if row is None:
+            return
+        values: dict[str, object] = {
+            "attempts": row.attempts + 1,
+            "claimed_by": None,
+            "claim_until": None,
+            "last_error": error[:4000] if error else None,
+        }
+        if result == "sent":
+            values.update(status="sent", sent_at=at)
+        elif result == "dead":
+            values.update(status="dead")
+        else:
+            values.update(available_at=retry_at or at)
+        self._conn.execute(update(d).where(d.c.id == delivery_id).values(**values))
+        self._conn.execute(
+            insert(webhook_attempts),
+            {
+                "delivery_id": delivery_id,
+                "at": at,
+                "result": result,
+                "status_code": status_code,
+                "error": error[:4000] if error else None,
+            },
+        )
+
+    def release_hook_deliveries(self, delivery_ids: Sequence[int], runner: str) -> None:
+        if not delivery_ids:
+            return
+        d = webhook_deliveries
+        self._conn.execute(
+            update(d)
+            .where(and_(d.c.id.in_(list(delivery_ids)), d.c.claimed_by == runner))
+            .values(claimed_by=None, claim_until=None)
+        )
+
+    def hook_deliveries(
+        self, subscription_id: int | None = None, item_id: int | None = None
+    ) -> list[HookDeliveryRow]:
+        d = webhook_deliveries
+        query = select(*_DELIVERY_COLUMNS).order_by(d.c.id)
+        if subscription_id is not None:
+            query = query.where(d.c.subscription_id == subscription_id)
+        if item_id is not None:
+            query = query.where(d.c.item_id == item_id)
+        return [HookDeliveryRow(**r._mapping) for r in self._conn.execute(query)]
+
+    def hook_attempts(self, delivery_id: int) -> list[HookAttemptRow]:
+        query = (
+            select(*_ATTEMPT_COLUMNS)
+            .where(webhook_attempts.c.delivery_id == delivery_id)
+            .order_by(webhook_attempts.c.id)
+        )
+        return [HookAttemptRow(**r._mapping) for r in self._conn.execute(query)]
