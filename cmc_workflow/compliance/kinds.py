@@ -302,8 +302,11 @@ CARRIED: tuple[Carried, ...] = (
     _e("INS-6", "the annual evaluation is scheduled once a year"),
     _e(
         "INS-7",
-        "the annual targets are scheduled once a year",
-        missing="publications counted from the engine's own records (typed in today)",
+        "the annual targets are scheduled once a year; the proposal records last year's "
+        "results computed from the engine's own records (publications per account and "
+        "channel, the reads and followers of the monthly statistics, last year's targets "
+        "met) and is refused until the manager confirms them, or when a typed figure "
+        "differs (policies/targets.yaml: year_results_from_the_store)",
     ),
     _e("INS-8", "the qualification re-check is scheduled quarterly"),
     _e(
@@ -385,13 +388,13 @@ CARRIED: tuple[Carried, ...] = (
         "the evaluation closes only when every rectification item it raised is closed "
         "(children_closed)",
     ),
-    _r(
+    _e(
         "RPT-3",
-        "the self-assessment holds the complaint statistics (required) and the survey "
-        "(a should: a warning when missing)",
-        "workflows/inspections/ins_06_annual_evaluation.yaml#states.self_assessment",
-        missing="complaint statistics computed from the complaint items in the store "
-        "(typed in today)",
+        "the self-assessment records the complaint statistics the engine computed from the "
+        "complaint items (received, closed in time or late, hours to close, per month, "
+        "channel and outcome) and is refused until the operator confirms them, or when a "
+        "typed count differs (policies/evaluation.yaml: "
+        "complaint_statistics_from_the_store); the survey is a should (a warning)",
     ),
 )
 """The declared kind of each id that has one, in requirement order."""
