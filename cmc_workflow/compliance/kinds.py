@@ -12,6 +12,10 @@ The requirements file asks the matrix to say, per id, one *enforcement kind*:
 - ``recorded`` — a form field or record holds it; nothing refuses a violation
   (``elements`` cite it, each checked to exist).
 - ``reported`` — a figure computed from the store (``sections`` of ``cmc-workflow report``).
+  Reporting carries out a *must* only when the clause itself asks for a report:
+  ``asks_report`` quotes the clause's own words saying so (checked to be in its text,
+  e.g. CMT-7 "time-to-first-reply is reported"); a must only reported without them is a
+  gap, like one only recorded.
 - ``host`` — the embedding system must do it: ``duty`` says what, ``docs`` the page and
   anchor that tells the host (checked to exist).
 
@@ -49,6 +53,9 @@ class Carried:
     """``host``: what the embedding system must do."""
     docs: str = ""
     """``host``: ``docs/page.md#anchor`` telling the host how."""
+    asks_report: str = ""
+    """``reported``: the clause's own words asking for the figure (quoted from its text),
+    when the clause asks only for a report; then reporting is how it is carried out."""
     missing: str = ""
     should_missing: str = ""
 
@@ -61,8 +68,10 @@ def _r(requirement: str, how: str, *elements: str, missing: str = "") -> Carried
     return Carried(requirement, "recorded", how, elements=elements, missing=missing)
 
 
-def _p(requirement: str, how: str, *sections: str, missing: str = "") -> Carried:
-    return Carried(requirement, "reported", how, sections=sections, missing=missing)
+def _p(requirement: str, how: str, *sections: str, asks: str = "", missing: str = "") -> Carried:
+    return Carried(
+        requirement, "reported", how, sections=sections, asks_report=asks, missing=missing
+    )
 
 
 PUB = "workflows/publishing.yaml#"
@@ -183,6 +192,7 @@ CARRIED: tuple[Carried, ...] = (
         "the history records who replied and when; the report gives the time from receipt "
         "to the first reply",
         "first_reply",
+        asks="time-to-first-reply is reported",
     ),
     _r(
         "FLT-1",
@@ -257,6 +267,7 @@ CARRIED: tuple[Carried, ...] = (
         "TRN-5",
         "the report gives the share of staff holding a valid certificate against 50%",
         "certification",
+        asks="the engine reports the ratio over **all staff in the register** (STF-1)",
     ),
     _r(
         "TRN-6",
@@ -382,6 +393,7 @@ CARRIED: tuple[Carried, ...] = (
         "sla",
         "overdue",
         "publications",
+        asks="Export operational data for analysis",
     ),
     _e(
         "RPT-2",
