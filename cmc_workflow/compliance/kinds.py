@@ -141,7 +141,9 @@ CARRIED: tuple[Carried, ...] = (
     _e(
         "PUB-10",
         "the daily cadence check cannot close as regular while an account has had no "
-        "publication recorded by the engine for longer than its interval (silence)",
+        "publication recorded by the engine for longer than its interval, and its alert "
+        "must name exactly the silent accounts and the longest silence those records show "
+        "(policies/cadence.yaml: no_silent_account)",
     ),
     _e(
         "PUB-11",

@@ -216,14 +216,28 @@ class SilencePublications(Model):
     field: Ident = Field(description="the data field listing the subjects it reached")
 
 
+class SilenceAlert(Model):
+    """The step raising the alert, whose figures must be the computed ones."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the alert steps")
+    subjects: Ident = Field(description="the step's list form field naming the silent subjects")
+    days: Ident = Field(description="the step's integer form field: the longest silence")
+
+
 class Silence(_Rule):
     """Refuse steps (e.g. "every account is regular") while a subject has been silent,
-    by the engine's own history, for longer than an interval in days."""
+    by the engine's own history, for longer than an interval in days; and refuse an
+    alert whose silent subjects or days are not the ones the history shows."""
 
     steps: list[Ident] = Field(min_length=1, description="names of the steps it guards")
     subjects: SilenceSubjects
     publications: SilencePublications
     interval: Ident = Field(description="the judged item's integer field: days allowed")
+    alert: SilenceAlert | None = Field(
+        default=None,
+        description="the alert step: it must name exactly the silent subjects and the "
+        "longest silence, as computed from the history (not typed at will)",
+    )
 
 
 class ConfirmFigures(_Rule):

@@ -31,7 +31,7 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.schedules import Schedule, Schedules
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, WORKFLOWS
-from tests.helpers.records import train_staff
+from tests.helpers.records import qualify_account, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -590,12 +590,15 @@ def test_ins_11_the_cadence_check_runs_every_morning_with_its_interval(bundle: B
             actor=ASSISTANT,
             data={"accounts": ["fslib-dy"], "days_silent": 7},
         )
-    alert = engine.fire(
-        items[1].id,
-        "raise_alert",
-        actor=ASSISTANT,
-        data={"accounts": ["fslib-dy", "fslib-wb"], "days_silent": 9},
-    )
+    silent = {"accounts": ["fslib-dy", "fslib-wb"], "days_silent": 9}
+    # the alert carries the silence the engine's records show (PUB-10): none yet
+    with pytest.raises(PolicyDenied) as refused:
+        engine.fire(items[1].id, "raise_alert", actor=ASSISTANT, data=silent)
+    assert refused.value.rule == "no_silent_account"
+    qualify_account(engine, "fslib-dy", platform="douyin", custodian=MANAGER)
+    qualify_account(engine, "fslib-wb", platform="weibo", custodian=MANAGER)
+    bundle.clock.now = local(2025, 10, 8, 9, 0)  # nine days without a publication
+    alert = engine.fire(items[1].id, "raise_alert", actor=ASSISTANT, data=silent)
     assert alert.state == "alerted"
     assert ("notify", "ops_manager") in {(o.kind, o.name) for o in engine.outbox(alert.id)}
     handled = engine.fire(alert.id, "acknowledge", actor=MANAGER, data={"plan": "本周补发两篇"})
