@@ -51,6 +51,10 @@ class Command:
     warnings: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
     """Should-level rules the command does not meet (each ``rule``, ``implements``,
     ``reason``, ``reason_zh``): it is accepted, and they go into its audit record."""
+    computed: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Figures an extension computed from the store for this step (a ``confirm_figures``
+    rule): recorded with the accepted step, in its form and the item's data, so that the
+    engine, not the person, writes them."""
 
 
 @dataclass(frozen=True, slots=True)

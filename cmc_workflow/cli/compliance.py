@@ -1,10 +1,12 @@
 """Commands about the requirements: ``compliance`` (the matrix) and ``docs`` (workflow pages).
 
 Exit codes: 0 done (``compliance``: every ``must`` requirement is carried out at its level —
-enforced and proven, host and documented, or reported — and nothing is broken); 1 a
+enforced and proven, host and documented, or reported where the clause itself asks only
+for a report — and nothing is broken); 1 a
 definition file has problems (listed as ``file:line:col: CODE message``); 2 a usage error
 (a bad option, a requirements file with no ids); 5 ``compliance`` found a ``must`` that is
-a gap (only recorded, partial, unproven, cited or nothing) or something broken (the
+a gap (only recorded, only reported where the clause asks for more, partial, unproven,
+cited or nothing) or something broken (the
 matrix is still printed or written).
 """
 
@@ -149,7 +151,8 @@ def compliance(
 
     Kinds are declared in cmc_workflow/compliance/kinds.py and checked: an id is enforced
     only when a marked test proves it, host only when its docs anchor exists. A must is
-    met when enforced, host or reported; a should or may when anything but unproven,
+    met when enforced or host, or reported when its clause asks only for a report (the
+    declaration quotes the clause's words); a should or may when anything but unproven,
     cited or nothing. Exits 0 when every must is met and nothing is broken; 5 otherwise
     (gaps and problems are listed); 1 when a definition file has problems. With
     --knockout, every marked test runs without its element (a few seconds each). Regenerate

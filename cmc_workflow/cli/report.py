@@ -55,6 +55,8 @@ TITLES: Mapping[str, str] = {
     "publications": "发布量 Publications per channel and month",
     "certification": "持证比例 Certified staff (TRN-5)",
     "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
+    "complaints": "投诉统计 Complaint statistics from the complaint items (RPT-3)",
+    "self_media_year": "自媒体年度完成情况 Self-media results of the year (INS-7)",
 }
 """The heading of each section in the table output."""
 
@@ -98,6 +100,10 @@ HEADERS: Mapping[str, str] = {
     "requirement": "条款",
     "rule": "规则",
     "warnings": "提醒次数",
+    "period": "统计期",
+    "dimension": "维度",
+    "key": "项目",
+    "value": "数值",
 }
 """The Chinese column heading of each field in the table output (CSV uses the names)."""
 

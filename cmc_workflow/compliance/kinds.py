@@ -12,6 +12,10 @@ The requirements file asks the matrix to say, per id, one *enforcement kind*:
 - ``recorded`` — a form field or record holds it; nothing refuses a violation
   (``elements`` cite it, each checked to exist).
 - ``reported`` — a figure computed from the store (``sections`` of ``cmc-workflow report``).
+  Reporting carries out a *must* only when the clause itself asks for a report:
+  ``asks_report`` quotes the clause's own words saying so (checked to be in its text,
+  e.g. CMT-7 "time-to-first-reply is reported"); a must only reported without them is a
+  gap, like one only recorded.
 - ``host`` — the embedding system must do it: ``duty`` says what, ``docs`` the page and
   anchor that tells the host (checked to exist).
 
@@ -49,6 +53,9 @@ class Carried:
     """``host``: what the embedding system must do."""
     docs: str = ""
     """``host``: ``docs/page.md#anchor`` telling the host how."""
+    asks_report: str = ""
+    """``reported``: the clause's own words asking for the figure (quoted from its text),
+    when the clause asks only for a report; then reporting is how it is carried out."""
     missing: str = ""
     should_missing: str = ""
 
@@ -61,8 +68,10 @@ def _r(requirement: str, how: str, *elements: str, missing: str = "") -> Carried
     return Carried(requirement, "recorded", how, elements=elements, missing=missing)
 
 
-def _p(requirement: str, how: str, *sections: str, missing: str = "") -> Carried:
-    return Carried(requirement, "reported", how, sections=sections, missing=missing)
+def _p(requirement: str, how: str, *sections: str, asks: str = "", missing: str = "") -> Carried:
+    return Carried(
+        requirement, "reported", how, sections=sections, asks_report=asks, missing=missing
+    )
 
 
 PUB = "workflows/publishing.yaml#"
@@ -132,7 +141,9 @@ CARRIED: tuple[Carried, ...] = (
     _e(
         "PUB-10",
         "the daily cadence check cannot close as regular while an account has had no "
-        "publication recorded by the engine for longer than its interval (silence)",
+        "publication recorded by the engine for longer than its interval, and its alert "
+        "must name exactly the silent accounts and the longest silence those records show "
+        "(policies/cadence.yaml: no_silent_account)",
     ),
     _e(
         "PUB-11",
@@ -183,6 +194,7 @@ CARRIED: tuple[Carried, ...] = (
         "the history records who replied and when; the report gives the time from receipt "
         "to the first reply",
         "first_reply",
+        asks="time-to-first-reply is reported",
     ),
     _r(
         "FLT-1",
@@ -257,6 +269,7 @@ CARRIED: tuple[Carried, ...] = (
         "TRN-5",
         "the report gives the share of staff holding a valid certificate against 50%",
         "certification",
+        asks="the engine reports the ratio over **all staff in the register** (STF-1)",
     ),
     _r(
         "TRN-6",
@@ -302,8 +315,11 @@ CARRIED: tuple[Carried, ...] = (
     _e("INS-6", "the annual evaluation is scheduled once a year"),
     _e(
         "INS-7",
-        "the annual targets are scheduled once a year",
-        missing="publications counted from the engine's own records (typed in today)",
+        "the annual targets are scheduled once a year; the proposal records last year's "
+        "results computed from the engine's own records (publications per account and "
+        "channel, the reads and followers of the monthly statistics, last year's targets "
+        "met) and is refused until the manager confirms them, or when a typed figure "
+        "differs (policies/targets.yaml: year_results_from_the_store)",
     ),
     _e("INS-8", "the qualification re-check is scheduled quarterly"),
     _e(
@@ -379,19 +395,20 @@ CARRIED: tuple[Carried, ...] = (
         "sla",
         "overdue",
         "publications",
+        asks="Export operational data for analysis",
     ),
     _e(
         "RPT-2",
         "the evaluation closes only when every rectification item it raised is closed "
         "(children_closed)",
     ),
-    _r(
+    _e(
         "RPT-3",
-        "the self-assessment holds the complaint statistics (required) and the survey "
-        "(a should: a warning when missing)",
-        "workflows/inspections/ins_06_annual_evaluation.yaml#states.self_assessment",
-        missing="complaint statistics computed from the complaint items in the store "
-        "(typed in today)",
+        "the self-assessment records the complaint statistics the engine computed from the "
+        "complaint items (received, closed in time or late, hours to close, per month, "
+        "channel and outcome) and is refused until the operator confirms them, or when a "
+        "typed count differs (policies/evaluation.yaml: "
+        "complaint_statistics_from_the_store); the survey is a should (a warning)",
     ),
 )
 """The declared kind of each id that has one, in requirement order."""

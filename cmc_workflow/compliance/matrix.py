@@ -13,9 +13,11 @@ found), ``reported``, ``recorded``; ``partial`` when a part of a must is missing
 ``unproven`` (declared enforced with no proof, or host with no docs); ``cited`` (not
 declared, but elements or tests cite it); ``none``.
 
-A *must* is met when its status is ``enforced`` or ``host``, or ``reported`` (a clause that
-asks for a figure, e.g. CMT-7, RPT-1: computing it from the store is carrying it out); a
-*should* or *may* is met by any status but ``unproven``, ``cited`` and ``none``. The matrix
+A *must* is met when its status is ``enforced`` or ``host``; ``reported`` meets it only when
+the clause itself asks for the figure and the declaration quotes those words
+(:attr:`~cmc_workflow.compliance.kinds.Carried.asks_report`, checked against the clause's
+text: CMT-7 "time-to-first-reply is reported", TRN-5, RPT-1); no blanket pass. A *should*
+or *may* is met by any status but ``unproven``, ``cited`` and ``none``. The matrix
 is :attr:`Matrix.ok` when every must is met and no citation, element or proof is broken.
 """
 
@@ -40,7 +42,9 @@ from cmc_workflow.reports.model import SECTIONS
 
 Status = Literal["enforced", "host", "reported", "recorded", "partial", "unproven", "cited", "none"]
 
-MET_MUST: frozenset[str] = frozenset({"enforced", "host", "reported"})
+MET_MUST: frozenset[str] = frozenset({"enforced", "host"})
+"""The statuses that meet a must whatever the clause says (``reported`` meets one only
+when the clause asks for the report: :attr:`Row.reported_as_asked`)."""
 UNMET: frozenset[str] = frozenset({"unproven", "cited", "none"})
 
 
@@ -102,10 +106,16 @@ class Row:
         return carried.kind
 
     @property
+    def reported_as_asked(self) -> bool:
+        """Whether the id is reported and its clause asks for exactly that (the
+        declaration quotes the clause's words)."""
+        return self.status == "reported" and bool(self.carried and self.carried.asks_report)
+
+    @property
     def met(self) -> bool:
         """Whether the id is carried out at its level (see the module's docstring)."""
         if self.requirement.level == "must":
-            return self.status in MET_MUST
+            return self.status in MET_MUST or self.reported_as_asked
         return self.status not in UNMET
 
 
@@ -216,6 +226,7 @@ def check_declarations(
     declarations and proofs: an unknown id, an element, section or docs anchor that does
     not exist, an element that cannot be read."""
     known = {r.id for r in requirements}
+    texts = {r.id: " ".join(r.text.split()) for r in requirements}
     documented: list[str] = []
     issues: list[Issue] = []
     where = "cmc_workflow/compliance/kinds.py"
@@ -229,6 +240,20 @@ def check_declarations(
             problem = _element_problem(text, root)
             if problem:
                 issues.append(Issue(f"{entry.requirement}: {problem}", where))
+        if entry.asks_report and entry.kind != "reported":
+            issues.append(
+                Issue(f"{entry.requirement}: asks_report on a {entry.kind} declaration", where)
+            )
+        elif entry.asks_report and " ".join(entry.asks_report.split()) not in texts.get(
+            entry.requirement, ""
+        ):
+            issues.append(
+                Issue(
+                    f"{entry.requirement}: the clause does not say {entry.asks_report!r}; "
+                    "asks_report quotes the clause's own words asking for the report",
+                    where,
+                )
+            )
         for section in entry.sections:
             if section not in SECTIONS:
                 issues.append(

@@ -83,8 +83,9 @@ COLUMNS_NOTE = "\n".join(
         "|---|---|",
         *(f"| {name} | {meaning} |" for name, meaning in _COLUMN_MEANINGS),
         "",
-        "A **must** is met when its status is enforced, host, or reported (a clause that "
-        "asks for a figure: computing it from the store is carrying it out). A **should** "
+        "A **must** is met when its status is enforced or host; reported meets a must only "
+        "when the clause itself asks for the figure (the declaration quotes the clause's "
+        'words, shown as *asks*, e.g. CMT-7 "time-to-first-reply is reported"). A **should** '
         "or **may** is met by any status but unproven, cited and none. Anything else is a "
         "gap; the command exits non-zero while a must is a gap or something is broken.",
     ]
@@ -116,6 +117,8 @@ def _missing(row: Row) -> str:
         return f"missing: {row.carried.missing}"
     if status == "recorded":
         return "only recorded: a form or record holds it, nothing refuses a violation"
+    if status == "reported":
+        return "only reported: the clause asks for more than a figure, nothing refuses"
     return status
 
 
@@ -303,6 +306,8 @@ def render_markdown(matrix: Matrix, command: str = MARKDOWN_COMMAND) -> str:
             if carried.sections:
                 sections = ", ".join(f"`{s}`" for s in carried.sections)
                 out += [f"Computed by `cmc-workflow report`: {sections}.", ""]
+            if carried.asks_report:
+                out += [f"The clause asks for the report: *{carried.asks_report}*.", ""]
             if carried.duty:
                 page = carried.docs.removeprefix("docs/")  # the page is written into docs/
                 out += [f"Host duty: {carried.duty} ([{carried.docs}]({page})).", ""]
@@ -358,6 +363,9 @@ def matrix_json(matrix: Matrix) -> dict[str, Any]:
                 "how": carried.how if carried is not None else None,
                 "held_by": list(carried.elements) if carried is not None else [],
                 "report_sections": list(carried.sections) if carried is not None else [],
+                "clause_asks_report": (
+                    carried.asks_report or None if carried is not None else None
+                ),
                 "host_duty": carried.duty or None if carried is not None else None,
                 "host_docs": carried.docs or None if carried is not None else None,
                 "missing": carried.missing or None if carried is not None else None,

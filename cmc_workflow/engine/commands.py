@@ -134,7 +134,8 @@ def fire_in(
     warnings = transition.judge(core, command, tx)
     if expected_version is None:
         checks.refuse_repeated(tx, wf, row, trigger, actor, clean)
-    outbox, new_row = transition.apply(core, ctx, wf, row, edge, clean, warnings)
+    recorded = {**clean, **command.computed} if command.computed else clean
+    outbox, new_row = transition.apply(core, ctx, wf, row, edge, recorded, warnings)
     return new_row, version, outbox
 
 

@@ -32,6 +32,8 @@ from cmc_workflow.policy.policyset import PolicySet
 from cmc_workflow.policy.rules import (
     Denial,
     Entry,
+    FiguresRule,
+    First,
     HistoryRule,
     Request,
     Rule,
@@ -96,6 +98,21 @@ class TxFacts:
         outside them, or from ``source``), read from the history the engine recorded."""
         rows = self.tx.last_entries(workflow, states, source=source, resting_in=resting_in)
         return [Entry(data, at) for data, at in rows]
+
+    def firsts(self, workflow: str, state: str) -> Sequence[First]:
+        """Each ``workflow`` item's first entry into ``state``, from the recorded history."""
+        rows = self.tx.first_entries(workflow, state)
+        return [First(r.item_id, r.data, r.published_at) for r in rows]
+
+    def late(self, item_ids: Sequence[int]) -> frozenset[int]:
+        """The items among ``item_ids`` with a clock that breached or stopped late."""
+        return frozenset(
+            i
+            for i in item_ids
+            if any(
+                c.outcome == "breached" or c.breached_at is not None for c in self.tx.clocks_of(i)
+            )
+        )
 
 
 def summary_before(
@@ -233,7 +250,10 @@ class RuleExtension(Extension):
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow:
             return
-        denial = self.runtime.judge(self.rule, command, tx)
+        if isinstance(self.rule, FiguresRule):
+            denial = self._figures(self.rule, command, tx)
+        else:
+            denial = self.runtime.judge(self.rule, command, tx)
         if denial is None:
             return
         if not self.rule.refuses:  # a should: accepted, the warning goes into its audit
@@ -257,6 +277,16 @@ class RuleExtension(Extension):
             trigger=command.trigger or "start",
             state=item.state if item is not None else None,
         )
+
+    def _figures(self, rule: FiguresRule, command: Command, tx: StoreTx) -> Denial | None:
+        """A ``confirm_figures`` verdict; the figures of an accepted step are recorded."""
+        request = self.runtime.request(command)
+        if not rule.applies(request):
+            return None
+        denial, figures = rule.verdict(request, self.runtime.facts(command, tx))
+        if denial is None and not command.probe:
+            command.computed[rule.record] = figures.values
+        return denial
 
     def visible(self, actor: Actor, item: ItemRow, workflow: CompiledWorkflow) -> bool:
         """Scoping: an actor limited to their own items does not see the others."""

@@ -2,9 +2,9 @@
 
 A policy file says who may do what in the workflows, beyond the role lists the workflows
 declare themselves: roles with Chinese labels and inheritance, tightened permissions, and
-rules of nine kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
+rules of ten kinds (``distinct_actors``, ``required_stages``, ``requires_record``,
 ``forbid_data``, ``attestations``, ``scoping``, ``covered_by_records``, ``silence``,
-``unique_start``).
+``unique_start``, ``confirm_figures``).
 Loading follows the workflow language: located YAML -> these models -> the checks one
 file can make alone (:mod:`cmc_workflow.policy.load`: step references, expressions,
 duplicate ids). What needs every file at once (the workflows named, roles declared
@@ -216,14 +216,57 @@ class SilencePublications(Model):
     field: Ident = Field(description="the data field listing the subjects it reached")
 
 
+class SilenceAlert(Model):
+    """The step raising the alert, whose figures must be the computed ones."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the alert steps")
+    subjects: Ident = Field(description="the step's list form field naming the silent subjects")
+    days: Ident = Field(description="the step's integer form field: the longest silence")
+
+
 class Silence(_Rule):
     """Refuse steps (e.g. "every account is regular") while a subject has been silent,
-    by the engine's own history, for longer than an interval in days."""
+    by the engine's own history, for longer than an interval in days; and refuse an
+    alert whose silent subjects or days are not the ones the history shows."""
 
     steps: list[Ident] = Field(min_length=1, description="names of the steps it guards")
     subjects: SilenceSubjects
     publications: SilencePublications
     interval: Ident = Field(description="the judged item's integer field: days allowed")
+    alert: SilenceAlert | None = Field(
+        default=None,
+        description="the alert step: it must name exactly the silent subjects and the "
+        "longest silence, as computed from the history (not typed at will)",
+    )
+
+
+class ConfirmFigures(_Rule):
+    """Steps that record figures computed from the store (RPT-3's complaint statistics,
+    INS-7's yearly results) and are refused unless the person confirms them; a figure the
+    person typed that differs from the computed one is refused
+    (:mod:`cmc_workflow.policy.rules.figures`)."""
+
+    steps: list[Ident] = Field(min_length=1, description="names of the steps it guards")
+    figures: Literal["complaint_statistics", "self_media_year"] = Field(
+        description="what to compute from the store"
+    )
+    period: Literal["year_before", "calendar_year_before"] = Field(
+        description="the twelve months, or the calendar year, before the item's "
+        "scheduled_for (else the command's time)"
+    )
+    record: Ident = Field(
+        description="the data field the engine records the figures in (not a form field)"
+    )
+    confirm: Ident = Field(description="the step's boolean form field confirming the figures")
+    matches: dict[Ident, Ident] = Field(
+        default_factory=dict,
+        description="form field -> figure: a value typed there must equal the computed figure",
+    )
+    confirm_when_empty: bool = Field(
+        default=True,
+        description="false: with nothing recorded to count (e.g. the first year), the step "
+        "needs no confirmation",
+    )
 
 
 class Scoping(_Rule):
@@ -289,6 +332,7 @@ class WorkflowPolicy(Model):
     covered_by_records: list[CoveredByRecords] = Field(default_factory=list)
     silence: list[Silence] = Field(default_factory=list)
     unique_start: list[UniqueStart] = Field(default_factory=list)
+    confirm_figures: list[ConfirmFigures] = Field(default_factory=list)
     leads: list[Ident] | None = Field(
         default=None,
         description="roles whose holders may reassign this workflow's user tasks "
@@ -328,6 +372,7 @@ RULE_KINDS: tuple[str, ...] = (
     "covered_by_records",
     "silence",
     "unique_start",
+    "confirm_figures",
 )
 """The rule lists of a :class:`WorkflowPolicy`, in the order rules are judged."""
 
@@ -341,6 +386,7 @@ AnyRule = (
     | CoveredByRecords
     | Silence
     | UniqueStart
+    | ConfirmFigures
 )
 
 

@@ -2,7 +2,7 @@
 prints.
 
 :func:`build_report` reads the store once (one read transaction, the queries of
-:mod:`cmc_workflow.store.reports`) and computes the six sections of
+:mod:`cmc_workflow.store.reports`) and computes the sections of
 :mod:`cmc_workflow.reports.model`, each a tuple of frozen dataclasses;
 :mod:`cmc_workflow.reports.sections` computes each section, and
 :mod:`cmc_workflow.reports.render` writes a report as CSV or as a JSON-ready document.

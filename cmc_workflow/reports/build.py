@@ -9,6 +9,13 @@ from typing import Any
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.engine import Engine
+from cmc_workflow.policy.extension import TxFacts
+from cmc_workflow.policy.rules.figures import (
+    Period,
+    complaint_statistics,
+    period_of,
+    self_media_year,
+)
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports import sections as compute
 from cmc_workflow.reports.model import SECTIONS, Report, ReportOptions
@@ -84,6 +91,14 @@ def build_report(
             built["should_warnings"] = compute.should_warnings_section(
                 tx.audit_records(), months, since, until
             )
+        if "complaints" in wanted:
+            period = _period(since, until, now, "year_before", calendar)
+            figures = complaint_statistics(TxFacts(tx, None), period)
+            built["complaints"] = compute.figure_rows(period, figures)
+        if "self_media_year" in wanted:
+            period = _period(since, until, now, "calendar_year_before", calendar)
+            figures = self_media_year(TxFacts(tx, None), period)
+            built["self_media_year"] = compute.figure_rows(period, figures)
     return Report(
         generated_at=now,
         since=since,
@@ -92,6 +107,26 @@ def build_report(
         sections=wanted,
         **built,
     )
+
+
+def _period(
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    default: str,
+    calendar: WorkingCalendar,
+) -> Period:
+    """The report's period for the computed figures: ``since``/``until`` when both are
+    given (a calendar year is named by its number), else ``default`` before ``now``."""
+    zone = calendar.settings.timezone
+    if since is None or until is None:
+        return period_of(default, until or now, zone)
+    year = period_of("calendar_year_before", until, zone)
+    if (year.since, year.until) == (since, until):
+        return year
+    tz = calendar.settings.tz
+    label = f"{since.astimezone(tz):%Y-%m-%d}..{until.astimezone(tz):%Y-%m-%d}"
+    return Period(since, until, label)
 
 
 def _registered_staff(tx: StoreTx, day: dt.date) -> frozenset[str] | None:

@@ -1,6 +1,6 @@
 """The report model: its sections, options, row types and :class:`Report` itself.
 
-Seven sections, each a tuple of frozen dataclasses:
+Nine sections, each a tuple of frozen dataclasses:
 
 =================  =========================================================================
 ``items``          items per workflow and state, open and closed (:class:`StateCount`)
@@ -15,6 +15,12 @@ Seven sections, each a tuple of frozen dataclasses:
                    (TRN-5, :class:`CertifiedStaff`)
 ``should_warnings``  should-level (宜) rules a command did not meet and that let it through,
                    per requirement id, month, rule and workflow (:class:`ShouldWarnings`)
+``complaints``     RPT-3: the complaints received in the period, closed in time or late,
+                   hours to close, per month, channel, outcome; messages per category
+                   (:class:`FigureRow`)
+``self_media_year``  INS-7: the publications the engine recorded per account and channel,
+                   the reads and followers of the monthly statistics, last year's targets
+                   met (:class:`FigureRow`)
 =================  =========================================================================
 """
 
@@ -32,6 +38,8 @@ SECTIONS: tuple[str, ...] = (
     "publications",
     "certification",
     "should_warnings",
+    "complaints",
+    "self_media_year",
 )
 """The section names, in the order a report shows them."""
 
@@ -177,6 +185,20 @@ class ShouldWarnings:
 
 
 @dataclass(frozen=True, slots=True)
+class FigureRow:
+    """One figure computed from the store for ``period`` (the same figures a
+    ``confirm_figures`` rule puts in front of the person who confirms them): ``dimension``
+    ``total`` for a single figure named ``key``, else the breakdown (``month``,
+    ``channel``, ``account``, ``platform``, ``satisfaction``, ``category``) and its
+    ``key``."""
+
+    period: str
+    dimension: str
+    key: str
+    value: int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The figures of one report; sections not asked for are empty."""
 
@@ -192,6 +214,8 @@ class Report:
     publications: tuple[ChannelMonth, ...] = ()
     certification: tuple[CertifiedStaff, ...] = ()
     should_warnings: tuple[ShouldWarnings, ...] = ()
+    complaints: tuple[FigureRow, ...] = ()
+    self_media_year: tuple[FigureRow, ...] = ()
 
     def rows(self, section: str) -> list[dict[str, Any]]:
         """The rows of ``section`` as flat mappings (field name -> value), computed
@@ -215,6 +239,8 @@ ROW_TYPES: dict[str, type] = {
     "publications": ChannelMonth,
     "certification": CertifiedStaff,
     "should_warnings": ShouldWarnings,
+    "complaints": FigureRow,
+    "self_media_year": FigureRow,
 }
 """The row type of each section."""
 

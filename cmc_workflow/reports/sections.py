@@ -15,6 +15,7 @@ from cmc_workflow.clocks.deadlines import working_time_between
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.model import normal_id
+from cmc_workflow.policy.rules.figures import Figures, Period
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports.model import (
     ALL,
@@ -22,6 +23,7 @@ from cmc_workflow.reports.model import (
     UNCATEGORIZED,
     CertifiedStaff,
     ChannelMonth,
+    FigureRow,
     OverdueWork,
     ReplyTimes,
     ReportOptions,
@@ -307,3 +309,37 @@ def should_warnings_section(
     return tuple(
         ShouldWarnings(r, m, rule, wf, n) for (r, m, rule, wf), n in sorted(counts.items())
     )
+
+
+DIMENSIONS: dict[str, str] = {
+    "by_month": "month",
+    "by_channel": "channel",
+    "by_satisfaction": "satisfaction",
+    "messages_by_category": "category",
+    "publications_by_account": "account",
+    "publications_by_channel": "channel",
+    "followers_by_platform": "platform",
+    "months_reported": "month",
+}
+"""The breakdowns of the computed figures, by the dimension their rows name."""
+
+
+def figure_rows(period: Period, figures: Figures) -> tuple[FigureRow, ...]:
+    """The figures of a ``confirm_figures`` computation as flat rows: single figures as
+    ``total``, each breakdown under its dimension (a month reported counts 1); none when
+    there was nothing to count."""
+    if figures.empty:
+        return ()
+    out = []
+    for name, value in figures.values.items():
+        if name == "period":
+            continue
+        if isinstance(value, dict):
+            dimension = DIMENSIONS.get(name, name)
+            out += [FigureRow(period.label, dimension, str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            dimension = DIMENSIONS.get(name, name)
+            out += [FigureRow(period.label, dimension, str(k), 1) for k in value]
+        else:
+            out.append(FigureRow(period.label, "total", name, value))
+    return tuple(out)

@@ -142,7 +142,7 @@ def test_rpt_3_an_evaluation_without_a_survey_goes_ahead_with_a_warning(
 ) -> None:
     engine = _engine(engine_factory)
     evaluation = engine.start("annual_evaluation", actor=AUTHORITY)
-    figures = {"report": "2025 年度运营自评", "complaints_received": 14, "complaints_resolved": 14}
+    figures = {"report": "2025 年度运营自评", "statistics_confirmed": True}
     item = engine.fire(evaluation.id, "submit", actor=OPERATOR, data=figures)
     assert item.state == "evaluation"  # the survey is a should (SM 6.2 宜), not a refusal
     (warning,) = _submit_audit(engine, item.id)["detail"]["warnings"]

@@ -469,6 +469,41 @@ def test_pub_10_the_cadence_check_cannot_close_regular_while_an_account_is_silen
     assert engine.fire(check.id, "all_regular", actor=ASSISTANT).state == "regular"
 
 
+@pytest.mark.req("PUB-10", "INS-11")
+@pytest.mark.enforces(
+    "PUB-10", element="policies/cadence.yaml#workflows.publishing_cadence_check.silence[0].alert"
+)
+def test_pub_10_an_alert_carries_the_computed_silence_not_typed_figures(
+    engine: Engine, clock: FakeClock
+) -> None:
+    clock.now = local(2025, 8, 1, 10, 0)
+    qualify_account(engine, "fslib-wechat")
+    qualify_account(engine, "fslib-weibo", platform="weibo")
+    clock.now = local(2025, 8, 20, 10, 0)
+    published(engine, channels=["weibo"], accounts=["fslib-weibo"])
+    clock.now = local(2025, 8, 31, 10, 0)  # wechat silent 30 days, weibo 11
+    check = engine.start("publishing_cadence_check", actor=SYSTEM, data={"interval_days": 7})
+    # the walk-arounds: an alert naming an account that is not the silent one (hiding
+    # the one that is), leaving one out, or typing another number of days
+    for typed in (
+        {"accounts": ["fslib-douyin"], "days_silent": 30},
+        {"accounts": ["fslib-wechat"], "days_silent": 30},
+        {"accounts": ["fslib-wechat", "fslib-weibo"], "days_silent": 12},
+    ):
+        with pytest.raises(PolicyDenied) as excinfo:
+            engine.fire(check.id, "raise_alert", actor=ASSISTANT, data=typed)
+        denied = refused("no_silent_account", excinfo)
+        assert "show fslib-wechat 30, fslib-weibo 11 (longest 30 days)" in denied.reason_en
+        assert "断更账号为 fslib-wechat 30, fslib-weibo 11" in denied.reason_zh
+    alert = engine.fire(
+        check.id,
+        "raise_alert",
+        actor=ASSISTANT,
+        data={"accounts": ["FSLIB-Weibo ", "fslib-wechat"], "days_silent": 30},
+    )
+    assert alert.state == "alerted"  # the ids as a person types them (case, spaces)
+
+
 # -- the two new rule kinds alone, over listed facts ---------------------------------------------
 def bundled_rule(workflow: str, rule_id: str) -> Rule:
     loaded = load_paths([PUBLISHING, *RECORD_WORKFLOWS, CADENCE, *POLICY_FILES])

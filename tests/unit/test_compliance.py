@@ -300,7 +300,13 @@ def test_markers_that_cannot_count_are_reported_with_their_place() -> None:
 LOAN_KINDS = (
     Carried("AAA-1", "recorded", "the request form", elements=("workflows/loan.yaml#start",)),
     Carried("AAA-2", "enforced", "no weekend loans"),
-    Carried("AAA-4", "reported", "the daily check", sections=("items",)),
+    Carried(
+        "AAA-4",
+        "reported",
+        "the daily check",
+        sections=("items",),
+        asks_report="loan check: every device back",
+    ),
 )
 
 
@@ -364,6 +370,40 @@ def test_each_source_counts_and_each_id_has_a_level_a_kind_and_a_status(tmp_path
     }
 
 
+def test_reported_meets_a_must_only_when_the_clause_asks_for_the_report(tmp_path: Path) -> None:
+    project = tree(tmp_path)
+    # a must only reported, with no clause words asking for a report: a gap, not a pass
+    blanket = (*LOAN_KINDS[:2], Carried("AAA-4", "reported", "x", sections=("items",)))
+    matrix = loan_matrix(project, blanket)
+    row = matrix.row("AAA-4")
+    assert (row.status, row.met, row.reported_as_asked) == ("reported", False, False)
+    assert "AAA-4" in [r.requirement.id for r in matrix.must_gaps]
+    assert "only reported: the clause asks for more" in render_table(matrix)
+    # quoting the clause's own words carries it out; words the clause does not say are a
+    # problem, and so is the flag on another kind
+    row = loan_matrix(project).row("AAA-4")
+    assert (row.met, row.reported_as_asked) == (True, True)
+    invented = (
+        *LOAN_KINDS[:2],
+        Carried("AAA-4", "reported", "x", sections=("items",), asks_report="is reported"),
+        Carried("AAA-1", "enforced", "x", asks_report="Staff request a device"),
+    )
+    assert [i.message for i in loan_matrix(project, invented).issues] == [
+        "AAA-4: the clause does not say 'is reported'; asks_report quotes the clause's own "
+        "words asking for the report",
+        "AAA-1: asks_report on a enforced declaration",
+    ]
+
+
+def test_the_bundled_reported_ids_quote_their_clause() -> None:
+    reported = {c.requirement: c.asks_report for c in kinds.CARRIED if c.kind == "reported"}
+    assert reported == {
+        "CMT-7": "time-to-first-reply is reported",
+        "TRN-5": "the engine reports the ratio over **all staff in the register** (STF-1)",
+        "RPT-1": "Export operational data for analysis",
+    }
+
+
 def test_an_enforced_claim_needs_a_proof_that_fails_without_its_element(tmp_path: Path) -> None:
     project = tree(tmp_path, tests=TESTS.replace("@pytest.mark.enforces", "@pytest.mark.skip"))
     assert loan_matrix(project).row("AAA-2").status == "unproven"  # no marker
@@ -402,7 +442,8 @@ def test_missing_parts_elements_sections_and_host_docs_are_checked(tmp_path: Pat
         "AAA-4: the report has no section 'no_such_section'",
         "AAA-3: host duty documented at 'docs/host.md#nowhere', which does not exist",
     ]
-    assert [r.requirement.id for r in matrix.must_gaps] == ["AAA-1", "AAA-2"]
+    # AAA-4 is reported without the clause's words asking for a report: a gap too
+    assert [r.requirement.id for r in matrix.must_gaps] == ["AAA-1", "AAA-2", "AAA-4"]
     table = render_table(matrix)
     assert "AAA-2 (must) Approval: missing: weekends of the holidays" in table
 
@@ -506,6 +547,7 @@ def test_the_command_writes_json_and_markdown_files(
         ("AAA-4", "must", "reported", "reported"),
         ("BBB-1", "must", None, "none"),
     ]
+    assert document["requirements"][3]["clause_asks_report"] == "loan check: every device back"
     aaa2 = document["requirements"][1]
     assert aaa2["counts"] == {
         "elements": 2, "policies": 2, "schedules": 0, "engine": 0, "tests": 1
@@ -601,7 +643,7 @@ def test_the_bundled_matrix_names_every_open_gap() -> None:
     none += ("SUP-3", "MON-1", "MON-2", "APP-1", "PRM-1")
     recorded = ("PUB-4", "CMT-1", "CMT-5", "CMT-6", "FLT-1", "EMG-1", "TRN-1", "TRN-2", "ACC-1")
     recorded += ("ACC-3",)
-    partial = ("PUB-1", "PUB-2", "PUB-5", "STF-1", "TRN-6", "INS-4", "INS-7", "SEC-1", "RPT-3")
+    partial = ("PUB-1", "PUB-2", "PUB-5", "STF-1", "TRN-6", "INS-4", "SEC-1")
     expected = {
         **dict.fromkeys(none, "none"),
         **dict.fromkeys(recorded, "recorded"),
@@ -637,3 +679,11 @@ def test_the_json_lists_level_and_kind_for_every_id_and_exits_non_zero(
         if r["level"] == "must" and r["status"] in ("recorded", "cited")
     ]
     assert only_recorded  # while any must is only recorded or cited, the command fails
+    # a must met by a report is one whose clause asks for it, in the clause's own words
+    met_by_report = [
+        (r["id"], r["clause_asks_report"])
+        for r in document["requirements"]
+        if r["level"] == "must" and r["status"] == "reported" and r["met"]
+    ]
+    assert met_by_report
+    assert all(words for _, words in met_by_report)

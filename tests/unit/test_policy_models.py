@@ -40,6 +40,12 @@ workflows:
 """
 
 
+FIGURES = (
+    "    confirm_figures:\n      - {id: x, steps: [first], figures: self_media_year,"
+    " period: calendar_year_before, "
+)
+
+
 def problems_of(tmp_path: Path, *texts: str) -> list[Problem]:
     folder = tmp_path / "policies"
     folder.mkdir(exist_ok=True)
@@ -214,6 +220,24 @@ CASES = [
         "E-POLICY-FIELD",
         "desk, workflows",
         id="listed-workflow-lacks-scoping-field",
+    ),
+    pytest.param(
+        HEAD + STEPS + FIGURES + "record: year_results, confirm: comment}\n",
+        "E-POLICY-FIELD",
+        "comment}",
+        id="confirm-figures-not-a-boolean",
+    ),
+    pytest.param(
+        HEAD + STEPS + FIGURES + "record: title, confirm: truthful}\n",
+        "E-POLICY-FIELD",
+        "title, confirm",
+        id="confirm-figures-record-is-a-field",
+    ),
+    pytest.param(
+        HEAD + STEPS + FIGURES + "record: r, confirm: truthful, matches: {truthful: likes}}\n",
+        "E-POLICY-FIELD",
+        "likes",
+        id="confirm-figures-unknown-figure",
     ),
     pytest.param(
         "kind: policy\nid: case\n",

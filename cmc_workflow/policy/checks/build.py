@@ -23,6 +23,7 @@ _ORDER = {
     "covered_by_records": 7,
     "silence": 8,
     "unique_start": 9,
+    "confirm_figures": 10,
 }
 
 

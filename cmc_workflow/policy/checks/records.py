@@ -164,6 +164,27 @@ class RecordChecks(References):
             own = rule.subjects.interval if key == "subjects" else None
             if own is not None and own not in all_fields(other):
                 self.unknown_field(doc, (*path, key, "interval"), own, other)
+        alert = rule.alert
+        if alert is not None:
+            for name in alert.steps:
+                step = steps.get(name)
+                if step is None or step.state is None:
+                    continue
+                for edge in wf.edges(step.state):
+                    if edge.trigger != step.trigger:
+                        continue
+                    for key, wanted in (("subjects", "list"), ("days", "integer")):
+                        field = getattr(alert, key)
+                        spec = edge.form.get(field)
+                        if spec is None or spec.type != wanted:
+                            self.add(
+                                doc,
+                                (*path, "alert", key),
+                                "E-POLICY-FIELD",
+                                f"step {step.name!r} ({step.describe()}) has no {wanted} "
+                                f"form field {field!r}",
+                                f"its form fields: {', '.join(edge.form) or 'none'}",
+                            )
         if not ok:
             return None
         pubs = rule.publications
@@ -179,6 +200,15 @@ class RecordChecks(References):
             (pubs.workflow, pubs.entered, pubs.source, pubs.field),
             rule.interval,
             rule.reason,
+            alert=(
+                (
+                    [steps[n] for n in rule.alert.steps if n in steps],
+                    rule.alert.subjects,
+                    rule.alert.days,
+                )
+                if rule.alert is not None
+                else None
+            ),
         )
 
     def acting_in(self, rule: GlobalRequiresRecord) -> list[str]:

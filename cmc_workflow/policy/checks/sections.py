@@ -14,6 +14,7 @@ from cmc_workflow.policy.checks.references import all_fields, human_state, step_
 from cmc_workflow.policy.models import (
     AnyRule,
     Attestation,
+    ConfirmFigures,
     CoveredByRecords,
     DistinctActors,
     ForbidData,
@@ -32,6 +33,7 @@ from cmc_workflow.policy.rules import (
     PERMISSIONS_RULE,
     AttestationRule,
     DistinctActorsRule,
+    FiguresRule,
     ForbidDataRule,
     PermissionRule,
     RequiredStagesRule,
@@ -41,6 +43,7 @@ from cmc_workflow.policy.rules import (
     StepKey,
     UniqueStartRule,
 )
+from cmc_workflow.policy.rules.figures import FIGURE_NAMES
 from cmc_workflow.requirements import rule_level
 
 
@@ -238,6 +241,8 @@ class SectionChecks(ProofChecks):
             return self._covered_rule(doc, wf, rule, path, fields)
         if isinstance(rule, Silence):
             return self._silence_rule(doc, wf, rule, path, steps, fields)
+        if isinstance(rule, ConfirmFigures):
+            return self._figures_rule(doc, wf, rule, path, steps, fields)
         if isinstance(rule, UniqueStart):
             if rule.field not in wf.definition.data:
                 self.unknown_field(doc, (*path, "field"), rule.field, wf)
@@ -248,6 +253,75 @@ class SectionChecks(ProofChecks):
                 rule.id, rule.field, rule.states, wf.definition.label, rule.reason
             )
         return self.scoping_rule(doc, wf, rule, path, roles)
+
+    def _figures_rule(
+        self,
+        doc: Located,
+        wf: CompiledWorkflow,
+        rule: ConfirmFigures,
+        path: Path,
+        steps: Mapping[str, StepKey],
+        fields: frozenset[str],
+    ) -> Rule | None:
+        """A ``confirm_figures`` rule: each step is a person's step whose form has the
+        boolean ``confirm`` field and every ``matches`` field; ``record`` is no field of
+        the workflow (the engine writes it); each matched figure is one the computation
+        gives."""
+        keys = []
+        for j, name in enumerate(rule.steps):
+            step = steps.get(name)
+            if step is None:
+                continue
+            keys.append(step)
+            if step.state is None or not human_state(wf, step):
+                self.engine_step(doc, (*path, "steps", j), step, wf)
+                continue
+            for edge in wf.edges(step.state):
+                if edge.trigger != step.trigger:
+                    continue
+                spec = edge.form.get(rule.confirm)
+                if spec is None or spec.type != "boolean":
+                    self.add(
+                        doc,
+                        (*path, "confirm"),
+                        "E-POLICY-FIELD",
+                        f"step {step.name!r} ({step.describe()}) has no boolean form field "
+                        f"{rule.confirm!r} to confirm the figures",
+                        f"its form fields: {', '.join(edge.form) or 'none'}",
+                    )
+                for typed in rule.matches:
+                    if typed not in edge.form:
+                        self.unknown_field(doc, (*path, "matches", typed), typed, wf)
+        if rule.record in fields:
+            self.add(
+                doc,
+                (*path, "record"),
+                "E-POLICY-FIELD",
+                f"{rule.record!r} is a field of workflow {wf.id!r}: the engine records the "
+                "computed figures there, so no person may type it",
+                "name a field the workflow does not declare",
+            )
+        known = FIGURE_NAMES[rule.figures]
+        for typed, figure in rule.matches.items():
+            if figure not in known:
+                self.add(
+                    doc,
+                    (*path, "matches", typed),
+                    "E-POLICY-FIELD",
+                    f"{rule.figures} has no figure {figure!r} to match {typed!r} with",
+                    f"its figures: {', '.join(sorted(known))}",
+                )
+        return FiguresRule(
+            rule.id,
+            keys,
+            rule.figures,
+            rule.period,
+            rule.record,
+            rule.confirm,
+            rule.matches,
+            rule.reason,
+            confirm_when_empty=rule.confirm_when_empty,
+        )
 
     def _attested(
         self,

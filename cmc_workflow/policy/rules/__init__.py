@@ -13,7 +13,8 @@ names the rule and explains itself in English and Chinese.
 One module per family: :mod:`.base` (request, denial, the rule base classes),
 :mod:`.access` (permissions, scoping), :mod:`.steps` (attestations, separation of duties,
 required stages), :mod:`.records` (records of other workflows), :mod:`.data` (data
-conditions, expiry, silence), :mod:`.facts` (the facts a rule may ask for, and facts from lists)
+conditions, expiry, silence), :mod:`.facts` (the facts a rule may ask for, and facts from lists),
+:mod:`.figures` (figures computed from the store and confirmed by people)
 and :mod:`.history` (rules that judge by the item's history, as folds of its steps).
 """
 
@@ -28,7 +29,8 @@ from cmc_workflow.policy.rules.base import (
     WorkflowRules,
 )
 from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
-from cmc_workflow.policy.rules.facts import Entry, Facts, ListFacts, Move, Step
+from cmc_workflow.policy.rules.facts import Entry, Facts, First, ListFacts, Move, Step
+from cmc_workflow.policy.rules.figures import FiguresRule
 from cmc_workflow.policy.rules.history import Folded, HistoryRule, fold_steps
 from cmc_workflow.policy.rules.records import (
     CoveredByRecordsRule,
@@ -51,6 +53,8 @@ __all__ = [
     "DistinctActorsRule",
     "Entry",
     "Facts",
+    "FiguresRule",
+    "First",
     "Folded",
     "ForbidDataRule",
     "HistoryRule",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import Label
+from cmc_workflow.model import normal_id
 from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list, past
 from cmc_workflow.policy.rules.facts import Facts
 
@@ -95,9 +96,15 @@ class SilenceRule(StepRule):
         publications: tuple[str, str, Sequence[str] | None, str],
         interval: str,
         reason: Label | None,
+        *,
+        alert: tuple[Sequence[StepKey], str, str] | None = None,
     ) -> None:
         super().__init__(rule_id, reason)
-        self.steps = tuple(steps)
+        self.closing = tuple(steps)
+        self.alert_steps = tuple(alert[0]) if alert is not None else ()
+        self.alert_subjects = alert[1] if alert is not None else ""
+        self.alert_days = alert[2] if alert is not None else ""
+        self.steps = self.closing + self.alert_steps
         self.subject_workflow, states, self.subject_field, self.own_interval = subjects
         self.subject_states = tuple(states)
         self.pub_workflow, self.pub_state, source, self.pub_field = publications
@@ -105,7 +112,14 @@ class SilenceRule(StepRule):
         self.interval = interval
 
     def applies(self, request: Request) -> bool:
-        return self.at_step(request) and not (request.probe and self.interval in request.form_spec)
+        if not self.at_step(request):
+            return False
+        if request.probe:  # asked ahead of the form: the alert's figures are not there yet
+            return not (self.interval in request.form_spec or self._alerting(request))
+        return True
+
+    def _alerting(self, request: Request) -> bool:
+        return any(s.matches(request) for s in self.alert_steps)
 
     def silent(self, request: Request, facts: Facts, days: int) -> list[Silent]:
         """The subjects silent for longer than their interval at the request's time (their
@@ -141,6 +155,8 @@ class SilenceRule(StepRule):
                 f"间隔 {self.interval}（{days!r}）不是天数，无法判断是否断更",
             )
         silent = self.silent(request, facts, days)
+        if self._alerting(request):
+            return self._judge_alert(request, silent)
         if not silent:
             return None
         en = "; ".join(
@@ -155,6 +171,25 @@ class SilenceRule(StepRule):
             f"{en}: silent longer than allowed, by the publications the engine recorded; "
             "raise the alert instead",
             f"{zh}：断更超过允许天数（按系统记录的发布计算），应发出断更告警",
+        )
+
+    def _judge_alert(self, request: Request, silent: Sequence[Silent]) -> Denial | None:
+        """An alert names exactly the silent subjects and the longest silence."""
+        named = as_list(request.form.get(self.alert_subjects))
+        found = [x.subject for x in silent]
+        longest = max((x.days for x in silent), default=0)
+        typed = request.form.get(self.alert_days)
+        if sorted(normal_id(n) for n in named) == sorted(normal_id(n) for n in found) and (
+            typed == longest
+        ):
+            return None
+        shown = ", ".join(f"{x.subject} {x.days}" for x in silent) or "none"
+        return self.deny(
+            f"the alert names {', '.join(named) or 'nobody'} silent {typed} days; the "
+            f"publications the engine recorded show {shown} (longest {longest} days): an "
+            "alert carries the computed silence, not typed figures",
+            f"告警填写 {'、'.join(named) or '无'} 断更 {typed} 天；按系统记录的发布，"
+            f"断更账号为 {shown}（最长 {longest} 天）：告警应以系统计算的断更情况为准",
         )
 
     def describe(self) -> tuple[str, str]:

@@ -26,6 +26,15 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class First:
+    """An item's id, data and the first time it entered a state (:meth:`Facts.firsts`)."""
+
+    item: int
+    data: Mapping[str, Any]
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """An item's data and the last time it entered some states (from :meth:`Facts.entered`)."""
 
@@ -61,6 +70,15 @@ class Facts(Protocol):
         its data and the last time it did so, as the engine recorded it."""
         ...
 
+    def firsts(self, workflow: str, state: str) -> Sequence[First]:
+        """Every item of ``workflow`` that ever entered ``state``: its id, its data now and
+        the first time it entered, as the engine recorded it (oldest first)."""
+        ...
+
+    def late(self, item_ids: Sequence[int]) -> frozenset[int]:
+        """Those of ``item_ids`` with an SLA clock that breached or stopped late."""
+        ...
+
 
 class ListFacts:
     """:class:`Facts` from plain lists, for tools that hold the data already and for tests
@@ -71,7 +89,9 @@ class ListFacts:
         history: Sequence[Step] = (),
         records: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         moves: Mapping[str, Sequence[Move]] | None = None,
+        late: Sequence[int] = (),
     ) -> None:
+        self._late = frozenset(late)
         self._history = list(history)
         self._records = {k: list(v) for k, v in (records or {}).items()}
         self._moves = {k: list(v) for k, v in (moves or {}).items()}
@@ -111,6 +131,18 @@ class ListFacts:
             if move.item not in last or last[move.item].at <= move.at:
                 last[move.item] = move
         return [Entry(m.data, m.at) for m in last.values()]
+
+    def firsts(self, workflow: str, state: str) -> Sequence[First]:
+        """The first move of each given item of ``workflow`` into ``state``."""
+        first: dict[int, Move] = {}
+        for move in self._moves.get(workflow, []):
+            if move.target == state and (move.item not in first or move.at < first[move.item].at):
+                first[move.item] = move
+        return sorted((First(m.item, m.data, m.at) for m in first.values()), key=lambda f: f.at)
+
+    def late(self, item_ids: Sequence[int]) -> frozenset[int]:
+        """The given late items among ``item_ids``."""
+        return self._late & frozenset(item_ids)
 
 
 @dataclass(frozen=True, slots=True)
