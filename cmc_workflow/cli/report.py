@@ -55,6 +55,7 @@ TITLES: Mapping[str, str] = {
     "publications": "发布量 Publications per channel and month",
     "certification": "持证比例 Certified staff (TRN-5)",
     "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
+    "appraisal": "绩效考核依据 Appraisal figures per person (STF-4, TRN-6)",
 }
 """The heading of each section in the table output."""
 
@@ -98,10 +99,20 @@ HEADERS: Mapping[str, str] = {
     "requirement": "条款",
     "rule": "规则",
     "warnings": "提醒次数",
+    "person": "人员",
+    "steps": "办理步骤",
+    "clocks_met": "按时办结",
+    "clocks_breached": "超时办结",
+    "sla_kept": "时限达标率",
+    "assessments": "培训考核",
+    "passed": "通过",
+    "failed": "未通过",
+    "mean_score": "平均成绩",
+    "latest_score": "最近成绩",
 }
 """The Chinese column heading of each field in the table output (CSV uses the names)."""
 
-_PERCENT = {"compliance", "ratio", "floor"}
+_PERCENT = {"compliance", "ratio", "floor", "sla_kept"}
 _KINDS = {"person": "人员", "role": "角色", "none": "无"}
 
 

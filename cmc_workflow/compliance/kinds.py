@@ -269,10 +269,9 @@ CARRIED: tuple[Carried, ...] = (
     _e(
         "TRN-6",
         "an appraisal (STF-4) is scored only when the appraisee's training assessment is "
-        "on record (policies/appraisal.yaml: appraisee_assessed); every assessment notifies "
-        "human resources",
-        missing="the appraisal's training score is typed by the scorer from the record, "
-        "not computed from it",
+        "on record (policies/appraisal.yaml: appraisee_assessed); the report's appraisal "
+        "section computes each person's assessments, passes, failures and scores from the "
+        "training records, and the scorer enters them (not checked against it)",
     ),
     _e(
         "TRN-7",
@@ -362,9 +361,10 @@ CARRIED: tuple[Carried, ...] = (
         "an appraisal cycle starts every 6 months (schedules: stf_04_staff_appraisal); "
         "opening it needs the incentive plan and starts one appraisal per person, scored "
         "on work done, SLA kept and training results, never by or approved by the person, "
-        "and the cycle closes only when every appraisal is approved (children_closed)",
-        missing="work done and SLA kept per person are typed by the scorer, not computed "
-        "from the store",
+        "and the cycle closes only when every appraisal is approved (children_closed); "
+        "those figures are computed from the store by the report's appraisal section "
+        "(steps taken, SLA clocks stopped in time or late, assessments) and entered by the "
+        "scorer (not checked against it)",
     ),
     _e(
         "STF-5",

@@ -84,6 +84,10 @@ def build_report(
             built["should_warnings"] = compute.should_warnings_section(
                 tx.audit_records(), months, since, until
             )
+        if "appraisal" in wanted:
+            built["appraisal"] = compute.appraisal_section(
+                tx.steps_taken(since, until), tx.workflow_records(opts.training_workflow), opts
+            )
     return Report(
         generated_at=now,
         since=since,

@@ -1,6 +1,6 @@
 """The report model: its sections, options, row types and :class:`Report` itself.
 
-Seven sections, each a tuple of frozen dataclasses:
+Eight sections, each a tuple of frozen dataclasses:
 
 =================  =========================================================================
 ``items``          items per workflow and state, open and closed (:class:`StateCount`)
@@ -15,6 +15,8 @@ Seven sections, each a tuple of frozen dataclasses:
                    (TRN-5, :class:`CertifiedStaff`)
 ``should_warnings``  should-level (宜) rules a command did not meet and that let it through,
                    per requirement id, month, rule and workflow (:class:`ShouldWarnings`)
+``appraisal``      per person: steps taken, SLA clocks their steps stopped in time or late,
+                   and their training assessments (STF-4, TRN-6, :class:`Appraisal`)
 =================  =========================================================================
 """
 
@@ -32,6 +34,7 @@ SECTIONS: tuple[str, ...] = (
     "publications",
     "certification",
     "should_warnings",
+    "appraisal",
 )
 """The section names, in the order a report shows them."""
 
@@ -63,6 +66,8 @@ class ReportOptions:
     trainee_field: str = "trainee"
     certificate_field: str = "certificate"
     valid_until_field: str = "valid_until"
+    result_field: str = "result"
+    score_field: str = "score"
     left_states: tuple[str, ...] = ("left_post",)
     """States of a record saying its trainee left: a person whose latest record rests in
     one is no longer staff."""
@@ -177,6 +182,28 @@ class ShouldWarnings:
 
 
 @dataclass(frozen=True, slots=True)
+class Appraisal:
+    """The figures an appraisal (STF-4) scores one ``person`` on, computed from the store:
+    the ``steps`` they took in the period (starts and fires, on ``items`` distinct items),
+    of which ``clocks_met`` and ``clocks_breached`` stopped an SLA clock in time or late
+    (``sla_kept``: met over both, None without any); and their training assessments to
+    date (TRN-6): how many records were assessed, ``passed`` and ``failed``, the mean and
+    the latest score."""
+
+    person: str
+    steps: int
+    items: int
+    clocks_met: int
+    clocks_breached: int
+    sla_kept: float | None
+    assessments: int
+    passed: int
+    failed: int
+    mean_score: float | None
+    latest_score: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The figures of one report; sections not asked for are empty."""
 
@@ -192,6 +219,7 @@ class Report:
     publications: tuple[ChannelMonth, ...] = ()
     certification: tuple[CertifiedStaff, ...] = ()
     should_warnings: tuple[ShouldWarnings, ...] = ()
+    appraisal: tuple[Appraisal, ...] = ()
 
     def rows(self, section: str) -> list[dict[str, Any]]:
         """The rows of ``section`` as flat mappings (field name -> value), computed
@@ -215,6 +243,7 @@ ROW_TYPES: dict[str, type] = {
     "publications": ChannelMonth,
     "certification": CertifiedStaff,
     "should_warnings": ShouldWarnings,
+    "appraisal": Appraisal,
 }
 """The row type of each section."""
 

@@ -23,6 +23,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition import load_paths
 from cmc_workflow.errors import FormInvalid, GuardRejected, InvalidTrigger
+from cmc_workflow.reports import build_report
 from cmc_workflow.schedules import Schedules
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, WORKFLOWS
@@ -361,3 +362,50 @@ def test_trn_6_an_appraisal_is_scored_on_the_persons_assessment_never_by_themsel
     assert approved.data["grade"] == "excellent"
     page = engine.query(workflow="staff_appraisal", data={"appraisee": MANAGER.id})
     assert [i.id for i in page.items] == [own.id]
+
+
+@pytest.mark.req("STF-4", "TRN-6")
+def test_stf_4_the_figures_of_the_appraisal_are_computed_from_the_store(bundle: Bundle) -> None:
+    engine, feng = bundle.engine, Actor("feng", {"ops_manager"})
+    train(engine, feng.id, post="ops_manager", score=86)
+    failed = engine.start(
+        "training",
+        actor=TRAINER,
+        data={
+            "trainee": "Feng",
+            "post": "ops_assistant",
+            "course": "post_basics",
+            "reason": "cycle",
+        },
+    )
+    engine.fire(failed.id, "begin", actor=TRAINER)
+    engine.fire(failed.id, "finish", actor=TRAINER)
+    engine.fire(failed.id, "assess", actor=TRAINER, data={"result": "fail", "score": 55})
+    outreach = engine.start(
+        "public_health_outreach",
+        actor=OPERATOR,
+        data={"event": "诺如病毒通报", "declared_on": "2025-09-26"},
+    )
+    first, second, _ = engine.children(outreach.id)
+    done = {"summary": "完成", "reached": 120}
+    engine.fire(first.id, "complete", actor=feng, data=done)  # within its working day
+    bundle.clock.now = local(2025, 9, 30, 10, 0)
+    engine.fire(second.id, "complete", actor=feng, data=done)  # two working days late
+    since = local(2025, 9, 26, 0, 0)
+    report = build_report(engine, since=since, sections=["appraisal"])
+    [row] = [r for r in report.rows("appraisal") if r["person"] == "feng"]
+    assert row == {
+        "person": "feng",
+        "steps": 2,
+        "items": 2,
+        "clocks_met": 1,
+        "clocks_breached": 1,
+        "sla_kept": 0.5,
+        "assessments": 2,
+        "passed": 1,
+        "failed": 1,
+        "mean_score": 70.5,
+        "latest_score": 55.0,
+    }
+    # the engine's own steps (the schedules, the timers) are nobody's work
+    assert "system" not in {r["person"] for r in report.rows("appraisal")}
