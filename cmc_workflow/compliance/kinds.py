@@ -240,10 +240,12 @@ CARRIED: tuple[Carried, ...] = (
         "a plan in force opens a drill after six months (its deadline), each drill "
         "recorded and reviewed",
     ),
-    _r(
+    _e(
         "TRN-1",
-        "a post's plan names its three trainings; approving it starts them",
-        "workflows/training_plan.yaml#data",
+        "a post's plan names its three trainings (required fields) and approving it starts "
+        "them; a quarterly check names every operating post and closes only while each "
+        "has a plan in force (schedules: trn_01_training_plan_check; every_post_has_a_plan), "
+        "else it reports the gap and escalates",
     ),
     _e(
         "TRN-2",
@@ -333,9 +335,11 @@ CARRIED: tuple[Carried, ...] = (
         "SEC-1",
         "every command, allowed or refused, writes an audit record in its transaction "
         "(cmc_workflow/engine/audit.py)",
-        missing="sign-ins of the host's own users are the host's "
-        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6); the register's changes and the "
-        "HTTP API's failed sign-ins are audited",
+        missing="the web console's own sign-ins (built on another branch) are not yet on the "
+        "log; sign-ins of the host's own users are the host's "
+        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6). On the log already: the "
+        "register's changes, the HTTP API's refused and good sign-ins, and each token "
+        "issued or revoked (cmc_workflow/api/tokens.py)",
     ),
     _e(
         "SEC-6",

@@ -409,3 +409,55 @@ def test_stf_4_the_figures_of_the_appraisal_are_computed_from_the_store(bundle: 
     }
     # the engine's own steps (the schedules, the timers) are nobody's work
     assert "system" not in {r["person"] for r in report.rows("appraisal")}
+
+
+# -- TRN-1 every post has a training plan ------------------------------------------------------
+POSTS = ["editor", "reviewer", "channel_lead", "ops_assistant", "ops_manager", "operator"]
+
+
+def training_plan(engine: Engine, post: str, *, approve: bool = True) -> Item:
+    plan = engine.start(
+        "training_plan",
+        actor=TRAINER,
+        data={
+            "post": post,
+            "post_basics": "岗位职责与流程",
+            "operational_skills": "系统操作",
+            "operations_maintenance": "平台运维",
+        },
+    )
+    plan = engine.fire(plan.id, "submit", actor=TRAINER)
+    return engine.fire(plan.id, "approve", actor=HR) if approve else plan
+
+
+@pytest.mark.req("TRN-1")
+@pytest.mark.enforces(
+    "TRN-1", element="workflows/schedules.yaml#schedules.trn_01_training_plan_check"
+)
+@pytest.mark.enforces(
+    "TRN-1",
+    element="policies/training_plans.yaml#workflows.training_plan_check.covered_by_records[0]",
+)
+def test_trn_1_the_quarterly_check_stays_open_until_every_post_has_a_plan_in_force(
+    bundle: Bundle,
+) -> None:
+    engine = bundle.drive("trn_01_training_plan_check").engine
+    for post in POSTS:
+        training_plan(engine, post)
+    pending = training_plan(engine, "integrator", approve=False)
+    [check] = bundle.at(local(2025, 10, 7, 10, 0, 5))
+    assert check.data["posts"] == [*POSTS, "integrator"]
+    with pytest.raises(PolicyDenied) as missing:
+        engine.fire(check.id, "confirm", actor=HR)
+    assert missing.value.rule == "every_post_has_a_plan"
+    assert "integrator" in str(missing.value)
+    check = engine.fire(check.id, "report_missing", actor=HR, data={"note": "接入方计划待批"})
+    assert "ops_manager" in bundle.notified(check.id)
+    with pytest.raises(PolicyDenied):
+        engine.fire(check.id, "resolve", actor=HR)
+    engine.fire(pending.id, "approve", actor=HR)
+    assert engine.fire(check.id, "resolve", actor=HR).state == "done"
+    # a check that leaves a post out is refused
+    with pytest.raises(PolicyDenied) as fewer:
+        engine.start("training_plan_check", actor=HR, data={"posts": POSTS})
+    assert fewer.value.rule == "every_operating_post_checked"
