@@ -136,6 +136,17 @@ def test_trn_2_no_training_passes_or_fails_without_its_scored_assessment(bundle:
     assert engine.get(item.id).state == "assessment"
     done = engine.fire(item.id, "assess", actor=TRAINER, data={"result": "fail", "score": 52})
     assert (done.state, done.data["score"], done.data["result"]) == ("failed", 52, "fail")
+    # a trainer's own record typed as a look-alike id is still their own (no self-assessment)
+    own = engine.start(
+        "training",
+        actor=TRAINER,
+        data={"trainee": "ＨＵ ", "post": "trainer", "course": "post_basics", "reason": "cycle"},
+    )
+    engine.fire(own.id, "begin", actor=TRAINER)
+    engine.fire(own.id, "finish", actor=TRAINER)
+    with pytest.raises(PolicyDenied) as self_assessed:
+        engine.fire(own.id, "assess", actor=TRAINER, data={"result": "fail", "score": 10})
+    assert self_assessed.value.rule == "no_self_assessment"
 
 
 # -- TRN-7 periodic training of the operations staff -----------------------------------------
@@ -356,6 +367,11 @@ def test_trn_6_an_appraisal_is_scored_on_the_persons_assessment_never_by_themsel
     with pytest.raises(PolicyDenied) as self_scored:
         engine.fire(own.id, "score", actor=MANAGER, data=SCORE)
     assert self_scored.value.rule == "no_self_appraisal"
+    for look_alike in ("SUN", " sun", "ｓｕｎ"):  # the person as people read ids
+        typed = engine.start("staff_appraisal", actor=HR, data={"appraisee": look_alike, **period})
+        with pytest.raises(PolicyDenied) as same:
+            engine.fire(typed.id, "score", actor=MANAGER, data=SCORE)
+        assert same.value.rule == "no_self_appraisal"
     engine.fire(own.id, "score", actor=OTHER_MANAGER, data=SCORE)
     approved = engine.fire(own.id, "approve", actor=HR)
     # growth on file (STF-1): the person's assessments and appraisals, item by item
