@@ -51,7 +51,8 @@ from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.engine.batch import FireEntry, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
 from cmc_workflow.log import get_logger
-from cmc_workflow.model import Item
+from cmc_workflow.model import Actor, Item
+from cmc_workflow.store.port import TokenRow
 
 __all__ = ["DEFAULT_MAX_BODY", "ApiProblem", "Caller", "create_app", "etag"]
 
@@ -92,7 +93,7 @@ def create_app(
         from cmc_workflow.policy import build_policy_set
 
         policy, _ = build_policy_set(loaded)
-    used: dict[str, float] = {}
+    used: dict[tuple[str, str], float] = {}
     used_lock = threading.Lock()
     matrix_cache: list[dict[str, Any]] = []
 
@@ -296,7 +297,6 @@ def create_app(
         claimed = request.headers.get(SYSTEM_HEADER)
         if claimed is not None and claimed.strip() != row.system:
             raise refuse_sign_in(request, "token_system_mismatch", row.key, 403)
-        note_use(row.key, now)
         try:
             actor = resolver(row, request.headers)
         except UnicodeDecodeError:
@@ -315,18 +315,34 @@ def create_app(
                 request, f"{row.system}:?", exc.rule, exc.reason_en, exc.reason_zh, row.key
             )
             raise
+        note_use(row, actor, request, now)
         return Caller(row, actor)
 
-    def note_use(key: str, now: dt.datetime) -> None:
+    def note_use(row: TokenRow, actor: Actor, request: Request, now: dt.datetime) -> None:
+        """Note the token's use and audit the sign-in (SEC-1: the system, the person it
+        asserts, the client), at most once a minute per token and person."""
         moment = time.monotonic()
+        key = row.key
         with used_lock:
-            last = used.get(key)
+            last = used.get((key, actor.id))
             if last is not None and moment - last < _USE_NOTE_EVERY:
                 return
-            used[key] = moment
+            used[(key, actor.id)] = moment
+        address = request.client.host if request.client else "unknown"
         try:
             with engine.store.write() as tx:
                 tx.token_used(key, now)
+                audit_log.record(
+                    tx,
+                    actor,
+                    "sign_in",
+                    None,
+                    None,
+                    None,
+                    "accepted",
+                    now,
+                    detail={"key": key, "system": row.system, "client": address},
+                )
         except CmcWorkflowError as exc:  # a busy database must not refuse the call
             log.warning("token_use_not_noted", key=key, error=str(exc))
 

@@ -7,6 +7,10 @@ store keeps ``sha256(secret)`` only, so a copy of the database does not let anyo
 the presented secret's hash is compared with :func:`hmac.compare_digest`. Every token is
 bound to one named host system (``--system``), which asserts the people on its calls
 (:mod:`cmc_workflow.api.identity`).
+
+Issuing and revoking a token change who may sign in: each writes its audit record (SEC-1:
+who, when, which key and system; never the secret) in the transaction that changes the
+token, as a refused sign-in does (:mod:`cmc_workflow.api.app`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.store import StorePort
 from cmc_workflow.store.port import NewToken, TokenRow
 
@@ -85,6 +90,17 @@ def issue_token(
     encoded = base64.urlsafe_b64encode(secret).decode().rstrip("=")
     with store.write() as tx:
         tx.insert_token(NewToken(key, secret_hash(secret), system, label, now, created_by))
+        audit_log.record(
+            tx,
+            created_by,
+            "token_issue",
+            None,
+            None,
+            None,
+            "accepted",
+            now,
+            detail={"key": key, "system": system, "label": label},
+        )
     return IssuedToken(key, system, f"{PREFIX}_{key}_{encoded}")
 
 
@@ -118,11 +134,26 @@ def list_tokens(store: StorePort, system: str | None = None) -> list[TokenRow]:
         return tx.tokens(system)
 
 
-def revoke_token(store: StorePort, key: str, now: dt.datetime) -> bool:
+def revoke_token(
+    store: StorePort, key: str, now: dt.datetime, *, revoked_by: str = "cmc-workflow"
+) -> bool:
     """Revoke the token ``key`` (its key, or its whole text); False when there is no live
-    one."""
+    one. A revocation is audited under ``revoked_by``."""
     found = _FORMAT.fullmatch(key)
     if found is not None:
         key = found.group(1)
     with store.write() as tx:
-        return tx.revoke_token(key, now)
+        done = tx.revoke_token(key, now)
+        if done:
+            audit_log.record(
+                tx,
+                revoked_by,
+                "token_revoke",
+                None,
+                None,
+                None,
+                "accepted",
+                now,
+                detail={"key": key},
+            )
+        return done

@@ -57,6 +57,7 @@ TITLES: Mapping[str, str] = {
     "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
     "complaints": "投诉统计 Complaint statistics from the complaint items (RPT-3)",
     "self_media_year": "自媒体年度完成情况 Self-media results of the year (INS-7)",
+    "appraisal": "绩效考核依据 Appraisal figures per person (STF-4, TRN-6)",
 }
 """The heading of each section in the table output."""
 
@@ -104,10 +105,20 @@ HEADERS: Mapping[str, str] = {
     "dimension": "维度",
     "key": "项目",
     "value": "数值",
+    "person": "人员",
+    "steps": "办理步骤",
+    "clocks_met": "按时办结",
+    "clocks_breached": "超时办结",
+    "sla_kept": "时限达标率",
+    "assessments": "培训考核",
+    "passed": "通过",
+    "failed": "未通过",
+    "mean_score": "平均成绩",
+    "latest_score": "最近成绩",
 }
 """The Chinese column heading of each field in the table output (CSV uses the names)."""
 
-_PERCENT = {"compliance", "ratio", "floor"}
+_PERCENT = {"compliance", "ratio", "floor", "sla_kept"}
 _KINDS = {"person": "人员", "role": "角色", "none": "无"}
 
 

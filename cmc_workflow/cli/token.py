@@ -124,7 +124,7 @@ def revoke(db: str, system: str | None, key: str) -> None:
             mine = {r.key for r in list_tokens(store, system)}
             if key.split("_")[1 if key.startswith("cmcw_") else 0] not in mine:
                 fail(Exit.USAGE, f"no token {key!r} of system {system!r} | 该系统没有此令牌", False)
-        done = revoke_token(store, key, dt.datetime.now(dt.UTC))
+        done = revoke_token(store, key, dt.datetime.now(dt.UTC), revoked_by=getpass.getuser())
     if not done:
         fail(Exit.USAGE, f"no live token {key!r} | 没有可吊销的令牌 {key!r}", False)
     click.echo(f"revoked {key} | 已吊销")

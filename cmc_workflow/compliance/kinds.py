@@ -196,11 +196,11 @@ CARRIED: tuple[Carried, ...] = (
         "first_reply",
         asks="time-to-first-reply is reported",
     ),
-    _r(
+    _e(
         "FLT-1",
-        "an operator reports the anomaly; the integrator and the authority are notified",
-        "workflows/faults.yaml#data",
-        "workflows/faults.yaml#states.acknowledging",
+        "the report's only route notifies the integrator and the authority in the report's "
+        "own transaction (faults.yaml: reported's route, notify); the acknowledgement is "
+        "due in 2 working hours and escalates",
     ),
     _e(
         "FLT-2",
@@ -223,11 +223,11 @@ CARRIED: tuple[Carried, ...] = (
         "FLT-5",
         "an anomaly reported on the daily patrol opens a fault item (starts: faults)",
     ),
-    _r(
+    _e(
         "EMG-1",
-        "the plan's form holds organization, resources, risk identification, assessment, "
-        "prevention and response",
-        "workflows/emergency_plans.yaml#data",
+        "a plan missing any of organization, resources, risk identification, assessment, "
+        "prevention or response is refused when drafted, and an edit cannot blank one "
+        "(required data fields), so only a complete plan reaches the authority",
     ),
     _e(
         "EMG-2",
@@ -241,19 +241,29 @@ CARRIED: tuple[Carried, ...] = (
         "hot_event_notifier_does_not_acknowledge)",
     ),
     _e(
+        "EMG-5",
+        "a quarterly check closes only while a public-health plan is in force "
+        "(public_health_plan_in_force), else it reports the gap and escalates; a declared "
+        "emergency opens tracked notice, phone and self-media tasks and closes only when "
+        "they are done (public_health_outreach, children_closed)",
+    ),
+    _e(
         "EMG-4",
         "a plan in force opens a drill after six months (its deadline), each drill "
         "recorded and reviewed",
     ),
-    _r(
+    _e(
         "TRN-1",
-        "a post's plan names its three trainings; approving it starts them",
-        "workflows/training_plan.yaml#data",
+        "a post's plan names its three trainings (required fields) and approving it starts "
+        "them; a quarterly check names every operating post and closes only while each "
+        "has a plan in force (schedules: trn_01_training_plan_check; every_post_has_a_plan), "
+        "else it reports the gap and escalates",
     ),
-    _r(
+    _e(
         "TRN-2",
-        "training and assessment records are items of the training workflow",
-        "workflows/training.yaml#states",
+        "training and assessment records are items of the training workflow; a training "
+        "reaches its result only through the assessment, refused without its score and "
+        "result (required form fields)",
     ),
     _e(
         "TRN-3",
@@ -271,11 +281,19 @@ CARRIED: tuple[Carried, ...] = (
         "certification",
         asks="the engine reports the ratio over **all staff in the register** (STF-1)",
     ),
-    _r(
+    _e(
         "TRN-6",
-        "assessment results are recorded (no self-assessment)",
-        "workflows/training.yaml#states.assessment",
-        missing="the staff appraisal (STF-4) they feed does not exist",
+        "an appraisal (STF-4) is scored only when the appraisee's training assessment is "
+        "on record (policies/appraisal.yaml: appraisee_assessed); the report's appraisal "
+        "section computes each person's assessments, passes, failures and scores from the "
+        "training records, and the scorer enters them (not checked against it)",
+    ),
+    _e(
+        "TRN-7",
+        "a session on government service, quality, security and confidentiality starts "
+        "every 3 months (schedules: trn_07_periodic_training); it is held only with all "
+        "four subjects and its attendance, never dropped, and each absent person gets a "
+        "catch-up session held with them (workflows/periodic_training.yaml)",
     ),
     _r(
         "ACC-1",
@@ -333,9 +351,11 @@ CARRIED: tuple[Carried, ...] = (
         "SEC-1",
         "every command, allowed or refused, writes an audit record in its transaction "
         "(cmc_workflow/engine/audit.py)",
-        missing="sign-ins of the host's own users are the host's "
-        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6); the register's changes and the "
-        "HTTP API's failed sign-ins are audited",
+        missing="the web console's own sign-ins (built on another branch) are not yet on the "
+        "log; sign-ins of the host's own users are the host's "
+        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6). On the log already: the "
+        "register's changes, the HTTP API's refused and good sign-ins, and each token "
+        "issued or revoked (cmc_workflow/api/tokens.py)",
     ),
     _e(
         "SEC-6",
@@ -346,13 +366,25 @@ CARRIED: tuple[Carried, ...] = (
     _r(
         "STF-1",
         "the staff register holds people, their posts with role, scope, start and end, "
-        "qualifications and contacts; every change is audited (cmc_workflow/staff)",
-        missing="growth tracking (appraisal, STF-4) is not yet kept with the person",
+        "qualifications and contacts; every change is audited (cmc_workflow/staff); "
+        "growth is kept per person as training records and approved appraisals "
+        "(workflows/staff_appraisal.yaml)",
+        "workflows/staff_appraisal.yaml#states.approved",
     ),
     _e(
         "STF-2",
         "a post's qualification (staff/posts.yaml levels) is checked when someone is put on "
         "it; a person below it is refused (cmc_workflow/staff/register.py)",
+    ),
+    _e(
+        "STF-4",
+        "an appraisal cycle starts every 6 months (schedules: stf_04_staff_appraisal); "
+        "opening it needs the incentive plan and starts one appraisal per person, scored "
+        "on work done, SLA kept and training results, never by or approved by the person, "
+        "and the cycle closes only when every appraisal is approved (children_closed); "
+        "those figures are computed from the store by the report's appraisal section "
+        "(steps taken, SLA clocks stopped in time or late, assessments) and entered by the "
+        "scorer (not checked against it)",
     ),
     _e(
         "STF-5",

@@ -11,7 +11,9 @@ over a whitelist of node kinds; nothing is ever passed to ``eval``. What a guard
 Names: ``data`` (the item's data with the submitted form merged over it), ``form`` (only
 the submitted form), ``actor`` (``actor.id``, ``actor.roles``), and the constants
 ``true``, ``false``, ``null`` (Python's ``True``/``False``/``None`` work too). Functions:
-``len``, ``lower``, ``upper``. A missing field reads as ``null``. Comparisons between
+``len``, ``lower``, ``upper``, ``person`` (an id as people read it,
+:func:`~cmc_workflow.model.normal_id`, also each id of a list, so that ``ＳＵＮ`` and
+`` sun`` are ``sun``). A missing field reads as ``null``. Comparisons between
 values that cannot be ordered (``null < 3``) are false rather than an error.
 """
 
@@ -24,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cmc_workflow.model import normal_id
+
 Scope = Mapping[str, Any]
 Evaluator = Callable[[Scope], Any]
 
@@ -35,6 +39,13 @@ _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "len": lambda v: len(v) if v is not None else 0,
     "lower": lambda v: v.lower() if isinstance(v, str) else v,
     "upper": lambda v: v.upper() if isinstance(v, str) else v,
+    "person": lambda v: (
+        normal_id(v)
+        if isinstance(v, str)
+        else [normal_id(x) if isinstance(x, str) else x for x in v]
+        if isinstance(v, list)
+        else v
+    ),
 }
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,

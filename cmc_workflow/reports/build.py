@@ -99,6 +99,10 @@ def build_report(
             period = _period(since, until, now, "calendar_year_before", calendar)
             figures = self_media_year(TxFacts(tx, None), period)
             built["self_media_year"] = compute.figure_rows(period, figures)
+        if "appraisal" in wanted:
+            built["appraisal"] = compute.appraisal_section(
+                tx.steps_taken(since, until), tx.workflow_records(opts.training_workflow), opts
+            )
     return Report(
         generated_at=now,
         since=since,

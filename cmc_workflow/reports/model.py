@@ -1,6 +1,6 @@
 """The report model: its sections, options, row types and :class:`Report` itself.
 
-Nine sections, each a tuple of frozen dataclasses:
+Ten sections, each a tuple of frozen dataclasses:
 
 =================  =========================================================================
 ``items``          items per workflow and state, open and closed (:class:`StateCount`)
@@ -21,6 +21,8 @@ Nine sections, each a tuple of frozen dataclasses:
 ``self_media_year``  INS-7: the publications the engine recorded per account and channel,
                    the reads and followers of the monthly statistics, last year's targets
                    met (:class:`FigureRow`)
+``appraisal``      per person: steps taken, SLA clocks their steps stopped in time or late,
+                   and their training assessments (STF-4, TRN-6, :class:`Appraisal`)
 =================  =========================================================================
 """
 
@@ -40,6 +42,7 @@ SECTIONS: tuple[str, ...] = (
     "should_warnings",
     "complaints",
     "self_media_year",
+    "appraisal",
 )
 """The section names, in the order a report shows them."""
 
@@ -71,6 +74,8 @@ class ReportOptions:
     trainee_field: str = "trainee"
     certificate_field: str = "certificate"
     valid_until_field: str = "valid_until"
+    result_field: str = "result"
+    score_field: str = "score"
     left_states: tuple[str, ...] = ("left_post",)
     """States of a record saying its trainee left: a person whose latest record rests in
     one is no longer staff."""
@@ -199,6 +204,28 @@ class FigureRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Appraisal:
+    """The figures an appraisal (STF-4) scores one ``person`` on, computed from the store:
+    the ``steps`` they took in the period (starts and fires, on ``items`` distinct items),
+    of which ``clocks_met`` and ``clocks_breached`` stopped an SLA clock in time or late
+    (``sla_kept``: met over both, None without any); and their training assessments to
+    date (TRN-6): how many records were assessed, ``passed`` and ``failed``, the mean and
+    the latest score."""
+
+    person: str
+    steps: int
+    items: int
+    clocks_met: int
+    clocks_breached: int
+    sla_kept: float | None
+    assessments: int
+    passed: int
+    failed: int
+    mean_score: float | None
+    latest_score: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The figures of one report; sections not asked for are empty."""
 
@@ -216,6 +243,7 @@ class Report:
     should_warnings: tuple[ShouldWarnings, ...] = ()
     complaints: tuple[FigureRow, ...] = ()
     self_media_year: tuple[FigureRow, ...] = ()
+    appraisal: tuple[Appraisal, ...] = ()
 
     def rows(self, section: str) -> list[dict[str, Any]]:
         """The rows of ``section`` as flat mappings (field name -> value), computed
@@ -241,6 +269,7 @@ ROW_TYPES: dict[str, type] = {
     "should_warnings": ShouldWarnings,
     "complaints": FigureRow,
     "self_media_year": FigureRow,
+    "appraisal": Appraisal,
 }
 """The row type of each section."""
 

@@ -14,13 +14,14 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.deadlines import working_time_between
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import read_moment
-from cmc_workflow.model import normal_id
+from cmc_workflow.model import RESERVED_ROLE, normal_id
 from cmc_workflow.policy.rules.figures import Figures, Period
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports.model import (
     ALL,
     NOBODY,
     UNCATEGORIZED,
+    Appraisal,
     CertifiedStaff,
     ChannelMonth,
     FigureRow,
@@ -342,4 +343,53 @@ def figure_rows(period: Period, figures: Figures) -> tuple[FigureRow, ...]:
             out += [FigureRow(period.label, dimension, str(k), 1) for k in value]
         else:
             out.append(FigureRow(period.label, "total", name, value))
+    return tuple(out)
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def appraisal_section(
+    steps: Sequence[sql.StepRow], records: Sequence[sql.RecordRow], options: ReportOptions
+) -> tuple[Appraisal, ...]:
+    """STF-4 and TRN-6: per person (as people read ids), the steps they took and the SLA
+    clocks those steps stopped, and their assessed training records; the engine's own
+    steps (the reserved role) are nobody's work."""
+    taken: dict[str, list[sql.StepRow]] = defaultdict(list)
+    for step in steps:
+        if RESERVED_ROLE not in step.roles:
+            taken[normal_id(step.actor)].append(step)
+    results: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+    for record in records:  # oldest first
+        result = record.data.get(options.result_field)
+        trainee = record.data.get(options.trainee_field)
+        if isinstance(trainee, str) and result in ("pass", "fail"):
+            results[normal_id(trainee)].append(
+                (str(result), _score(record.data.get(options.score_field)))
+            )
+    out = []
+    for person in sorted(set(taken) | set(results)):
+        mine = taken.get(person, [])
+        met = sum(1 for s in mine if s.clock_outcome == "met")
+        late = sum(1 for s in mine if s.clock_outcome == "breached")
+        assessed = results.get(person, [])
+        scores = [s for _, s in assessed if s is not None]
+        out.append(
+            Appraisal(
+                person=person,
+                steps=len(mine),
+                items=len({s.item_id for s in mine}),
+                clocks_met=met,
+                clocks_breached=late,
+                sla_kept=round(met / (met + late), 4) if met + late else None,
+                assessments=len(assessed),
+                passed=sum(1 for r, _ in assessed if r == "pass"),
+                failed=sum(1 for r, _ in assessed if r == "fail"),
+                mean_score=round(statistics.fmean(scores), 2) if scores else None,
+                latest_score=scores[-1] if scores else None,
+            )
+        )
     return tuple(out)

@@ -34,6 +34,7 @@ from cmc_workflow.store.port import (
     RunRow,
     SlaClockRow,
     StateCountRow,
+    StepRow,
     TimerRow,
     checked_columns,
     typed,
@@ -462,3 +463,30 @@ class MemoryTimeQueries:
             for r in self._t["items"].values()
             if r["workflow_id"] == workflow_id
         ]
+
+    def steps_taken(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[StepRow]:
+        items = self._t["items"].rows
+        outcomes = {
+            (c["item_id"], c["state"], c["stopped_at"]): c["outcome"]
+            for c in self._t["clocks"].values()
+            if c["stopped_at"] is not None
+        }
+        found = [
+            (
+                h["at"],
+                h["id"],
+                StepRow(
+                    h["actor"],
+                    tuple(loaded(h["roles"])),
+                    items[h["item_id"]]["workflow_id"],
+                    h["item_id"],
+                    h["at"],
+                    outcomes.get((h["item_id"], h["from_state"], h["at"])),
+                ),
+            )
+            for h in self._t["history"].rows.values()
+            if h["kind"] in ("start", "fire") and _within(h["at"], since, until)
+        ]
+        return [row for _, _, row in sorted(found, key=lambda f: (f[0], f[1]))]

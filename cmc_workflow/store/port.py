@@ -476,6 +476,20 @@ class PublicationRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StepRow:
+    """One step a person took (a start or a fire, from the history) and, when the step
+    left a state whose SLA clock it stopped, that clock's outcome (``met`` or
+    ``breached``; None when it stopped none). The appraisal (STF-4) counts them."""
+
+    actor: str
+    roles: tuple[str, ...]
+    workflow_id: str
+    item_id: int
+    at: dt.datetime
+    clock_outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordRow:
     """An item's state and data (training records)."""
 
@@ -1166,6 +1180,14 @@ class StoreTx(Protocol):
 
     def workflow_records(self, workflow_id: str) -> list[RecordRow]:
         """Every item of ``workflow_id`` with its state and data, oldest first."""
+        ...
+
+    def steps_taken(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[StepRow]:
+        """Every start and fire recorded in the period, with the outcome of the SLA clock
+        each stopped (the clock of the state it left, stopped at the step's instant),
+        oldest first."""
         ...
 
     # the staff register (STF-1)

@@ -29,6 +29,7 @@ from cmc_workflow.store.port import (
     RecordRow,
     SlaClockRow,
     StateCountRow,
+    StepRow,
 )
 from cmc_workflow.store.tables import clocks, history, items
 
@@ -42,6 +43,7 @@ __all__ = [
     "ReportQueries",
     "SlaClockRow",
     "StateCountRow",
+    "StepRow",
 ]
 
 
@@ -205,3 +207,34 @@ class ReportQueries:
             .order_by(items.c.id)
         )
         return [RecordRow(r.id, r.state, dict(r.data)) for r in self._conn.execute(query).all()]
+
+    def steps_taken(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[StepRow]:
+        stopped = clocks.alias("stopped")
+        query = (
+            select(
+                history.c.actor,
+                history.c.roles,
+                items.c.workflow_id,
+                history.c.item_id,
+                history.c.at,
+                stopped.c.outcome,
+            )
+            .select_from(
+                history.join(items, items.c.id == history.c.item_id).outerjoin(
+                    stopped,
+                    and_(
+                        stopped.c.item_id == history.c.item_id,
+                        stopped.c.state == history.c.from_state,
+                        stopped.c.stopped_at == history.c.at,
+                    ),
+                )
+            )
+            .where(history.c.kind.in_(("start", "fire")), *_within(history.c.at, since, until))
+            .order_by(history.c.at, history.c.id)
+        )
+        return [
+            StepRow(r.actor, tuple(r.roles), r.workflow_id, r.item_id, _aware(r.at), r.outcome)
+            for r in self._conn.execute(query).all()
+        ]

@@ -284,3 +284,38 @@ def test_failed_sign_ins_are_rate_limited_per_address(module_db_url: str, tmp_pa
             assert raw.get("/v1/health").status_code == 200
     rules = [r["rule"] for r in audit_rows(server) if r["command"] == "authenticate"]
     assert rules.count("rate_limited") >= 2
+
+
+@pytest.mark.enforces("SEC-1", element="cmc_workflow/api/tokens.py")
+def test_a_tokens_issue_sign_ins_and_revocation_are_audited_without_its_secret(
+    small: Server,
+) -> None:
+    store = Store.open(small.db)
+    try:
+        issued = issue_token(
+            store, "ils", label="馆藏系统", created_by="admin-li", now=FakeClock()()
+        )
+    finally:
+        store.close()
+    headers = {"Authorization": f"Bearer {issued.text}", "X-Cmc-Actor": "zhou"}
+    with httpx.Client(base_url=small.url, timeout=60.0) as raw:
+        for _ in range(3):  # one sign-in a minute per token and person is enough
+            assert raw.get("/v1/workflows", headers=headers).status_code == 200
+        other = {**headers, "X-Cmc-Actor": "Qian"}
+        assert raw.get("/v1/workflows", headers=other).status_code == 200
+    store = Store.open(small.db)
+    try:
+        assert revoke_token(store, issued.key, dt.datetime.now(dt.UTC), revoked_by="admin-wu")
+    finally:
+        store.close()
+    mine = [r for r in audit_rows(small) if r["detail"].get("key") == issued.key]
+    assert [(r["command"], r["actor"], r["outcome"]) for r in mine] == [
+        ("token_issue", "admin-li", "accepted"),
+        ("sign_in", "zhou", "accepted"),
+        ("sign_in", "Qian", "accepted"),
+        ("token_revoke", "admin-wu", "accepted"),
+    ]
+    assert mine[0]["detail"]["system"] == mine[1]["detail"]["system"] == "ils"
+    assert mine[1]["detail"]["client"] == "127.0.0.1"
+    secret = issued.text.split("_", 2)[2]
+    assert all(secret not in repr(r) for r in audit_rows(small))

@@ -554,6 +554,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in folder.iterdir()) == [
+        "appraisal.csv",
         "certification.csv",
         "complaints.csv",
         "first_reply.csv",

@@ -709,6 +709,29 @@ def test_report_queries_count_and_select_as_documented(store: StorePort) -> None
     assert [(p.item_id, p.published_at) for p in firsts] == [(open_id, at(3))]
 
 
+def test_steps_taken_carry_the_outcome_of_the_clock_each_stopped(store: StorePort) -> None:
+    with store.write() as tx:
+        d = definition(tx)
+        one = tx.insert_item(new_item(d))
+        two = tx.insert_item(new_item(d))
+        tx.insert_history([entry(one, 1, kind="start", from_state=None, to_state="review")])
+        tx.insert_history([entry(one, 2, from_state="review", to_state="done", actor="li")])
+        tx.insert_history([entry(two, 1, kind="timer", actor="system", roles=["system"])])
+        tx.insert_history([entry(two, 2, from_state="review", at=at(7))])
+        tx.insert_clock(clock(one, status=STOPPED, stopped_at=at(2), outcome="breached"))
+        tx.insert_clock(clock(two, status=STOPPED, stopped_at=at(3), outcome="met"))
+    with store.read() as tx:
+        every = tx.steps_taken()
+        later = tx.steps_taken(at(2), None)
+    assert [(s.actor, s.item_id, s.at, s.clock_outcome) for s in every] == [
+        ("wang", one, at(1), None),  # a start stops no clock
+        ("li", one, at(2), "breached"),  # left review at the instant its clock stopped
+        ("wang", two, at(7), None),  # a timer is not a step; this one stopped no clock
+    ]
+    assert (every[1].roles, every[1].workflow_id) == (("editor",), "wf")
+    assert [s.at for s in later] == [at(2), at(7)]
+
+
 # -- transactions --------------------------------------------------------------------------
 def test_an_exception_rolls_the_whole_write_back(store: StorePort) -> None:
     _, kept = seeded(store)

@@ -93,6 +93,8 @@ def in_force(engine: Engine) -> Item:
 
 
 @pytest.mark.req("EMG-1")
+@pytest.mark.enforces("EMG-1", element="workflows/emergency_plans.yaml#data.risk_assessment")
+@pytest.mark.enforces("EMG-1", element="workflows/emergency_plans.yaml#data.response")
 def test_emg_1_the_operator_drafts_a_plan_with_every_part(engine: Engine) -> None:
     with pytest.raises(FormInvalid) as incomplete:
         engine.start("emergency_plans", actor=OPERATOR, data={"title": PLAN["title"]})

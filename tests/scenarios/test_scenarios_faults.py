@@ -75,6 +75,9 @@ def acknowledged(engine: Engine, responsible: str = "integrator", **data: Any) -
 
 
 @pytest.mark.req("FLT-1", "SEC-5")
+@pytest.mark.enforces(
+    "FLT-1", element="workflows/faults.yaml#states.reported.transitions[0].notify"
+)
 def test_flt_1_an_anomaly_is_reported_to_the_integrator_and_the_authority_at_once(
     engine: Engine, clock: FakeClock
 ) -> None:

@@ -72,10 +72,13 @@ def ev(source: str, scope: dict[str, Any] | None = None) -> bool:
         ("data.score - 2 == 70", True),
         ("data.ratio * 4 == 2", True),
         ("-data.score == -72", True),
-        # the three functions
+        # the functions
         ("len(data.channels) >= 2", True),
         ("lower(data.name) == 'wang'", True),
         ("upper(data.name) == 'WANG'", True),
+        ("person('ＷＡＮＧ ') == person(data.name)", True),
+        ("person(' Wang  Fei') == 'wang fei'", True),
+        ("'wang' in person(['ＷＡＮＧ', 'li'])", True),
         # blanks around the guard are fine
         ("  data.score > 1  ", True),
     ],
@@ -94,6 +97,7 @@ def test_allowed_constructs(source: str, expected: bool) -> None:
         "data.empty == null",
         "len(data.missing) == 0",
         "lower(data.missing) == null",
+        "person(data.missing) == null",
         "data['no such key'] == null",
     ],
 )
