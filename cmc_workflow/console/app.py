@@ -122,6 +122,7 @@ def create_console(
         **values: Any,
     ) -> HTMLResponse:
         lang = lang_of(request)
+        values.setdefault("here", request.url.path)
         html = templates.get_template(name).render(
             t=lambda key: text(key, lang),
             lang=lang,
@@ -132,6 +133,7 @@ def create_console(
             role_names=role_names,
             when=lambda moment: _when(moment, lang),
             status_text=lambda status: status_text(status, lang),
+            show=lambda value: _show(value, lang),
             **values,
         )
         return HTMLResponse(html, status_code=status)
@@ -410,6 +412,7 @@ def create_console(
             blocked=blocked,
             error=error,
             done=done,
+            here=f"{base(request)}/items/{item.id}",
         )
 
     @console.get("/items/{item_id}", include_in_schema=False)
@@ -585,6 +588,17 @@ def _form_data(form: Mapping[str, list[str]], specs: Mapping[str, FieldSpec]) ->
         else:
             data[name] = raw
     return data
+
+
+def _show(value: Any, lang: Lang) -> str:
+    """A value of an item's data or a form as a person reads it."""
+    if value is True or value is False:
+        return text("yes" if value else "no", lang)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ("、" if lang == "zh" else ", ").join(_show(v, lang) for v in value)
+    return str(value)
 
 
 def _problem_text(exc: CmcWorkflowError, lang: Lang) -> str:

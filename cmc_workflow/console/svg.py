@@ -32,10 +32,12 @@ def workflow_svg(wf: Workflow, current: str | None, lang: str = "zh") -> str:
     placed = layout(process)
     marked = state_node_id(current) if current else None
     pool = placed.pool
-    width, height = pool.right + 20, pool.bottom + 20
+    left, top = pool.x - 10, pool.y - 10
+    width, height = pool.w + 20, pool.h + 20
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" role="img" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}">',
+        f'viewBox="{left:.0f} {top:.0f} {width:.0f} {height:.0f}" '
+        f'width="{width:.0f}" height="{height:.0f}">',
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' markerWidth='7' "
         "markerHeight='7' orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' "
         "fill='#555'/></marker></defs>",

@@ -9,7 +9,8 @@ test starts reads the same file with its own real clock): an editor trained for 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,18 @@ def make_desk(directory: Path) -> Desk:
     return Desk(url, path, item.id, other.id)
 
 
+@pytest.fixture(scope="session")
+def desk_template(tmp_path_factory: pytest.TempPathFactory) -> Desk:
+    """The desk made once (a few seconds: records, a walk, scrypt hashes)."""
+    return make_desk(tmp_path_factory.mktemp("console-desk"))
+
+
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    return make_desk(tmp_path)
+def desk(desk_template: Desk, tmp_path: Path) -> Desk:
+    """A copy of the desk's database file of this test's own."""
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{desk_template.path}{suffix}")
+        if source.exists():
+            shutil.copy(source, tmp_path / source.name)
+    path = tmp_path / desk_template.path.name
+    return replace(desk_template, url=f"sqlite:///{path}", path=path)
