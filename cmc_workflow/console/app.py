@@ -660,7 +660,7 @@ def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dic
     sla = [r for r in sections.get("sla", []) if r["met"] or r["breached"] or r["running"]]
     sla_chart = bar_chart(
         tr("sla_by_month"),
-        [f"{r['month']} {wf_label(r['workflow'])}" for r in sla],
+        [f"{r['month']}\n{wf_label(r['workflow'])}" for r in sla],
         [(tr("met"), [r["met"] for r in sla]), (tr("breached"), [r["breached"] for r in sla])],
         empty=tr("no_data"),
     )
@@ -668,7 +668,7 @@ def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dic
     open_chart = bar_chart(
         tr("open_by_state"),
         [
-            f"{wf_label(r['workflow'])}·{r['label'] if lang == 'zh' else r['state']}"
+            f"{wf_label(r['workflow'])}\n{r['label'] if lang == 'zh' else r['state']}"
             for r in open_rows
         ],
         [(tr("open_by_state"), [r["open"] for r in open_rows])],

@@ -130,7 +130,7 @@ def bar_chart(
     empty: str = "—",
 ) -> str:
     """A grouped bar chart: one group per category, one bar per series (name, values),
-    a legend; an accessible ``<title>``."""
+    a legend; an accessible ``<title>``. A category's label may hold one line break."""
     count = len(categories)
     if count == 0 or not series:
         return (
@@ -140,8 +140,8 @@ def bar_chart(
         )
     top = max((max(values, default=0) for _, values in series), default=0) or 1
     bar, gap = 18, 14
-    group = bar * len(series) + gap
-    left, bottom, plot_h = 40, 40, 180
+    group = max(bar * len(series) + gap, 120)
+    left, bottom, plot_h = 40, 56, 180
     width = max(400, left + group * count + 20)
     height = plot_h + bottom + 40 + 18 * ((len(series) + 3) // 4)
     out = [
@@ -154,7 +154,7 @@ def bar_chart(
         f'<text x="{left - 6}" y="{plot_h + 10}" text-anchor="end" class="axis">0</text>',
     ]
     for c, category in enumerate(categories):
-        x0 = left + c * group + gap / 2
+        x0 = left + c * group + (group - bar * len(series)) / 2
         for s, (name, values) in enumerate(series):
             value = values[c] if c < len(values) else 0
             h = plot_h * value / top
@@ -167,13 +167,15 @@ def bar_chart(
             )
             if value:
                 out.append(
-                    f'<text x="{x + (bar - 2) / 2:.0f}" y="{plot_h + 6 - h:.0f}" '
+                    f'<text x="{x + (bar - 2) / 2:.0f}" y="{max(9.0, plot_h + 6 - h):.0f}" '
                     f'text-anchor="middle" class="value">{_fmt(value)}</text>'
                 )
-        out.append(
-            f'<text x="{x0 + (group - gap) / 2:.0f}" y="{plot_h + 26}" text-anchor="middle" '
-            f'class="axis">{_t(category[:14])}</text>'
-        )
+        middle = left + c * group + group / 2
+        for i, line in enumerate(category.split("\n")[:2]):
+            out.append(
+                f'<text x="{middle:.0f}" y="{plot_h + 26 + i * 14}" text-anchor="middle" '
+                f'class="axis">{_t(line[:20])}</text>'
+            )
     for s, (name, _) in enumerate(series):
         lx = left + (s % 4) * 150
         ly = plot_h + bottom + 10 + (s // 4) * 18

@@ -18,7 +18,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sign_out": ("退出", "Sign out"),
     "person": ("人员编号", "Person id"),
     "password": ("密码", "Password"),
-    "signed_in_as": ("当前用户", "Signed in as"),
+    "signed_in_as": ("当前用户：", "Signed in as "),
     "roles": ("岗位角色", "Roles"),
     "tasks": ("我的任务", "My tasks"),
     "mine": ("我经办的任务", "Tasks of mine"),

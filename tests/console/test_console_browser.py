@@ -138,8 +138,9 @@ class Shots:
 
     def __call__(self, name: str) -> None:
         path = self.folder / f"console-{len(self.taken) + 1}-{name}.png"
-        body = self.driver.find_element(By.TAG_NAME, "body")
-        height = min(max(body.size["height"] + 40, 700), 2400)
+        self.driver.set_window_size(1280, 700)  # measure the page, not the last window
+        full = self.driver.execute_script("return document.body.scrollHeight")
+        height = min(int(full) + 200, 2600)  # the window's frame takes some 150 px
         self.driver.set_window_size(1280, height)
         assert self.driver.save_screenshot(str(path)), path
         self.taken.append(path)
