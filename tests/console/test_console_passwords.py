@@ -69,9 +69,7 @@ def test_the_command_sets_a_password_for_a_registered_person_and_ends_their_sess
     assert session.ended_at is not None
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest) -> Iterator[StorePort]:
     """The memory store, and the SQL store on SQLite and PostgreSQL."""
     if request.param == "memory":
