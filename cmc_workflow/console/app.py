@@ -193,15 +193,18 @@ def create_console(
             return value
         return f"{base(request)}/tasks"
 
-    def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+    def set_cookie(
+        request: Request, response: Response, name: str, value: str, max_age: int | None
+    ) -> None:
         response.set_cookie(
             name,
             value,
             max_age=max_age,
-            path="/console",
+            path=base(request) or "/",
             httponly=True,
             samesite="strict",
-            secure=secure_cookies,
+            # behind a TLS proxy uvicorn takes the scheme from X-Forwarded-Proto
+            secure=secure_cookies or request.url.scheme == "https",
         )
 
     # -- routes: sign-in and out, language -------------------------------------------------
@@ -212,7 +215,7 @@ def create_console(
     @console.get("/lang/{to}", include_in_schema=False)
     def switch_language(request: Request, to: str, next: str | None = None) -> Response:
         response = RedirectResponse(safe_next(request, next), status_code=303)
-        set_cookie(response, LANG_COOKIE, "en" if to == "en" else "zh", 365 * 24 * 3600)
+        set_cookie(request, response, LANG_COOKIE, "en" if to == "en" else "zh", 365 * 24 * 3600)
         return response
 
     def sign_in_page(
@@ -222,7 +225,7 @@ def create_console(
         response = page(
             request, "sign_in.html", status, csrf=token, next=safe_next(request, next), error=error
         )
-        set_cookie(response, PRE_CSRF, token, 3600)
+        set_cookie(request, response, PRE_CSRF, token, 3600)
         return response
 
     @console.get("/sign-in", include_in_schema=False)
@@ -246,8 +249,10 @@ def create_console(
             error = outcome.reason_zh if lang == "zh" else outcome.reason_en
             return sign_in_page(request, next_page, f"{error} ({outcome.rule})", 401)
         response = RedirectResponse(safe_next(request, next_page), status_code=303)
-        set_cookie(response, sessions.COOKIE, outcome.secret, sessions.SESSION_HOURS * 3600)
-        response.delete_cookie(PRE_CSRF, path="/console")
+        set_cookie(
+            request, response, sessions.COOKIE, outcome.secret, sessions.SESSION_HOURS * 3600
+        )
+        response.delete_cookie(PRE_CSRF, path=base(request) or "/")
         return response
 
     @console.post("/sign-out", include_in_schema=False)
@@ -256,7 +261,7 @@ def create_console(
         check_csrf(form, session.csrf)
         sessions.sign_out(engine, session)
         response = RedirectResponse(f"{base(request)}/sign-in", status_code=303)
-        response.delete_cookie(sessions.COOKIE, path="/console")
+        response.delete_cookie(sessions.COOKIE, path=base(request) or "/")
         return response
 
     # -- routes: work ----------------------------------------------------------------------

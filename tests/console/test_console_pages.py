@@ -255,3 +255,15 @@ def test_an_item_hidden_or_missing_is_not_found(engine: Engine) -> None:
     c = client(engine)
     sign_in(c)
     assert c.get("/console/items/999999").status_code == 404
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(engine: Engine) -> None:
+    c = client(engine, max_body=4096)
+    page = c.get("/console/sign-in")
+    answer = c.post(
+        "/console/sign-in",
+        data={"csrf": csrf_of(page.text), "person": "zhao", "password": "x" * 10_000},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 413
+    assert sign_ins(engine) == []  # nothing was judged, nothing recorded
