@@ -383,6 +383,14 @@ def create_console(
                         ],
                     }
                 )
+        mine, queue = engine.my_tasks(actor)
+        task = (
+            "queue"
+            if any(i.id == item.id for i in queue)
+            else "mine"
+            if any(i.id == item.id for i in mine)
+            else None
+        )
         history = [
             {
                 "seq": h.seq,
@@ -417,6 +425,7 @@ def create_console(
             blocked=blocked,
             error=error,
             done=done,
+            task=task,
             here=f"{base(request)}/items/{item.id}",
         )
 
@@ -455,6 +464,34 @@ def create_console(
             return item_page(request, session, actor, item_id, status=problem.status, error=error)
         return RedirectResponse(
             f"{base(request)}/items/{item_id}?done={quote(trigger)}", status_code=303
+        )
+
+    @console.post("/items/{item_id}/task", include_in_schema=False)
+    def task_operation(request: Request, item_id: int, form: Form, who: Who) -> Response:
+        """Claim the item's task from the queue, or put it back (Engine.claim/unclaim)."""
+        session, actor = who
+        check_csrf(form, session.csrf)
+        lang = lang_of(request)
+        operation = _one(form, "op")
+        try:
+            if operation == "claim":
+                engine.claim(item_id, actor=actor)
+            elif operation == "unclaim":
+                engine.unclaim(item_id, actor=actor)
+            else:
+                raise StarletteHTTPException(404)
+        except ItemNotFound:
+            raise StarletteHTTPException(404) from None
+        except CmcWorkflowError as exc:
+            problem = problem_of(exc)
+            error = {
+                "title": problem.title_zh if lang == "zh" else problem.title_en,
+                "rule": str(problem.extra.get("rule") or problem.code),
+                "reason": _problem_text(exc, lang),
+            }
+            return item_page(request, session, actor, item_id, status=problem.status, error=error)
+        return RedirectResponse(
+            f"{base(request)}/items/{item_id}?done={operation}", status_code=303
         )
 
     # -- routes: dashboard and compliance --------------------------------------------------

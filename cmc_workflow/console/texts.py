@@ -46,6 +46,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "actions": ("现在可以办理", "What you may do now"),
     "not_now": ("现在不能办理", "Not open to you now"),
     "submit": ("提交", "Submit"),
+    "claim": ("认领", "Claim"),
+    "unclaim": ("放回队列", "Put back in the queue"),
+    "in_queue": (
+        "此任务在本岗位队列中，认领后由你办理",
+        "In your role's queue: claim it to make it yours",
+    ),
+    "held_by_you": ("此任务由你办理", "This task is yours"),
     "try_anyway": ("仍要提交（由规则判定）", "Send it anyway (the rules decide)"),
     "done": ("已办理", "Done"),
     "refused": ("未获准", "Refused"),

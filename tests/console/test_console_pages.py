@@ -16,6 +16,7 @@ from cmc_workflow import Engine
 from cmc_workflow.api.app import create_app
 from cmc_workflow.api.guards import FailureLimiter
 from cmc_workflow.cli.serve import _compliance
+from cmc_workflow.console.sessions import actor_of
 from cmc_workflow.console.texts import TEXTS
 from cmc_workflow.runner.assemble import load_definitions
 from tests.console.conftest import PASSWORD, TITLE, WORKFLOWS, Desk
@@ -267,3 +268,33 @@ def test_an_oversized_form_is_refused_before_it_is_read(engine: Engine) -> None:
     )
     assert answer.status_code == 413
     assert sign_ins(engine) == []  # nothing was judged, nothing recorded
+
+
+def test_a_task_is_claimed_from_the_queue_and_put_back(engine: Engine, desk: Desk) -> None:
+    c = client(engine)
+    sign_in(c)
+    page = c.get(f"/console/items/{desk.item_id}")
+    assert 'id="claim"' in page.text
+    claimed = c.post(
+        f"/console/items/{desk.item_id}/task",
+        data={"csrf": csrf_of(page.text), "op": "claim"},
+        follow_redirects=False,
+    )
+    assert claimed.status_code == 303
+    mine, _ = engine.my_tasks(actor_of(engine, "zhao"))
+    assert [i.id for i in mine] == [desk.item_id]
+    page = c.get(f"/console/items/{desk.item_id}")
+    assert 'id="unclaim"' in page.text
+    qian = client(engine)
+    sign_in(qian, "qian")
+    other = qian.get(f"/console/items/{desk.item_id}")
+    taken = qian.post(
+        f"/console/items/{desk.item_id}/task", data={"csrf": csrf_of(other.text), "op": "claim"}
+    )
+    assert taken.status_code in (403, 409)  # zhao holds it: the engine refuses, by its rule
+    assert 'id="refusal-rule"' in taken.text
+    back = c.post(
+        f"/console/items/{desk.item_id}/task", data={"csrf": csrf_of(page.text), "op": "unclaim"}
+    )
+    assert back.status_code == 200
+    assert engine.my_tasks(actor_of(engine, "zhao"))[0] == []
