@@ -760,6 +760,12 @@ def create_app(
             provisional=answer.provisional,
         )
 
+    # the web console's pages (docs/console.md), outside the OpenAPI document
+    from cmc_workflow.console.app import create_console
+
+    app.mount(
+        "/console", create_console(engine, calendar=cal, compliance=compliance, failures=limiter)
+    )
     return app
 
 

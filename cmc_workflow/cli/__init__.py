@@ -61,6 +61,7 @@ COMMANDS: dict[str, str] = {
     "staff": "staff",
     "serve": "serve",
     "token": "token",
+    "console": "console",
     "task": "task",
     "notify": "notify",
     "webhook": "webhook",

@@ -29,6 +29,8 @@ from typing import Any
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
+from cmc_workflow.store.memory_console import TABLES as CONSOLE_TABLES
+from cmc_workflow.store.memory_console import MemoryConsoleQueries
 from cmc_workflow.store.memory_finding import MemoryFinding
 from cmc_workflow.store.memory_notices import TABLES as NOTICE_TABLES
 from cmc_workflow.store.memory_notices import MemoryNoticeQueries
@@ -82,6 +84,7 @@ class MemoryStore:
             *TASK_TABLES,
             *NOTICE_TABLES,
             *WEBHOOK_TABLES,
+            *CONSOLE_TABLES,
         )
         self.tables = {name: Table(name, self._undo_log) for name in names}
         self._depth = 0
@@ -146,6 +149,7 @@ class MemoryTx(
     MemoryTaskQueries,
     MemoryNoticeQueries,
     MemoryWebhookQueries,
+    MemoryConsoleQueries,
 ):
     """The operations of one transaction of a :class:`MemoryStore`, as
     :class:`~cmc_workflow.store.port.StoreTx` documents them."""

@@ -236,6 +236,30 @@ class ItemFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsolePasswordRow:
+    """A person's console password as stored: an scrypt hash in the form
+    ``scrypt$n$r$p$salt$hash`` (:mod:`cmc_workflow.console.passwords`), never the password."""
+
+    person_id: str
+    password_hash: str
+    set_at: dt.datetime
+    set_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSessionRow:
+    """A signed-in console session: ``key`` is the SHA-256 of the cookie's secret (the
+    cookie itself is never stored); ``csrf`` the token every form of the session carries."""
+
+    key: str
+    person_id: str
+    csrf: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewToken:
     """An API token to store: its public key and the SHA-256 of its secret, never the
     secret itself."""
@@ -1269,6 +1293,30 @@ class StoreTx(Protocol):
 
     def token_used(self, key: str, now: dt.datetime) -> None:
         """Note that a token was used at ``now``."""
+        ...
+
+    # the web console's passwords and sessions (issue 15, part 5)
+    def set_console_password(self, row: ConsolePasswordRow) -> None:
+        """Store (or replace) a person's console password hash; the person must be filed
+        in the staff register."""
+        ...
+
+    def console_password(self, person_id: str) -> ConsolePasswordRow | None:
+        """The console password hash of ``person_id``, or None."""
+        ...
+
+    def insert_console_session(self, row: ConsoleSessionRow) -> None:
+        """Store a new console session (a key stored already is a conflict)."""
+        ...
+
+    def console_session(self, key: str) -> ConsoleSessionRow | None:
+        """The console session whose secret hashes to ``key``, ended or not."""
+        ...
+
+    def end_console_sessions(
+        self, now: dt.datetime, *, key: str | None = None, person_id: str | None = None
+    ) -> int:
+        """End the live session ``key``, or every live session of ``person_id``; how many."""
         ...
 
     # notifications to people (issue 14, part 4)

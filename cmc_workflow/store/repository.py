@@ -22,6 +22,7 @@ from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
 from cmc_workflow.store.chain import GENESIS
+from cmc_workflow.store.console import ConsoleQueries
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
 from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.finding_sql import SqlFinding
@@ -200,6 +201,7 @@ class SqlTx(
     TaskQueries,
     NoticeQueries,
     WebhookQueries,
+    ConsoleQueries,
 ):
     """The statements of one command, inside one transaction: every operation of
     :class:`~cmc_workflow.store.port.StoreTx`, as documented there (the time and report

@@ -507,3 +507,34 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_delivery", "delivery_id"),
     comment="each attempt to deliver a webhook: time, result, HTTP status, error",
 )
+
+# -- the web console's passwords and sessions (issue 15 part 5; migration 0014) ----------
+
+console_passwords = Table(
+    "console_passwords",
+    metadata,
+    Column(
+        "person_id",
+        String(128),
+        ForeignKey("staff_people.person_id"),
+        primary_key=True,
+        comment="a person of the staff register",
+    ),
+    Column("password_hash", String(300), nullable=False, comment="scrypt$n$r$p$salt$hash"),
+    Column("set_at", UTCDateTime, nullable=False),
+    Column("set_by", String(128), nullable=False),
+    comment="console passwords (issue 15): an scrypt hash, never the password",
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True, comment="SHA-256 of the cookie's secret"),
+    Column("person_id", String(128), nullable=False),
+    Column("csrf", String(64), nullable=False, comment="the token every form carries"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index("ix_console_sessions_person", "person_id"),
+    comment="signed-in console sessions (issue 15): the cookie is never stored",
+)

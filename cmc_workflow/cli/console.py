@@ -1,0 +1,61 @@
+"""``cmc-workflow console``: the web console's sign-in credentials
+(:mod:`cmc_workflow.console.passwords`).
+
+- ``console password --db URL PERSON`` asks twice for a new password (or reads one line
+  from standard input with ``--stdin``), stores its scrypt hash and ends the person's open
+  console sessions. The person must be filed in the staff register.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import sys
+
+import click
+
+from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.options import db_option
+
+
+@click.group("console")
+def console_group() -> None:
+    """The web console's sign-in: console passwords (控制台登录密码)."""
+
+
+@console_group.command("password")
+@db_option
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (scripts).",
+)
+@click.argument("person")
+def password(db: str, from_stdin: bool, person: str) -> None:
+    """Set PERSON's console password (a person of the staff register); their open
+    console sessions end. The database keeps an scrypt hash, never the password."""
+    from cmc_workflow.console.passwords import password_problem, set_password
+    from cmc_workflow.runner.assemble import existing_store
+
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("password | 密码", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(secret)
+    if problem is not None:
+        fail(Exit.USAGE, f"{problem[0]} | {problem[1]}", False)
+    with handled(False), existing_store(db) as store:
+        try:
+            row = set_password(
+                store, person, secret, by=getpass.getuser(), now=dt.datetime.now(dt.UTC)
+            )
+        except ValueError as exc:
+            fail(Exit.USAGE, str(exc), False)
+    click.echo(
+        f"console password of {row.person_id} set; their sessions ended | "
+        f"已为 {row.person_id} 设置控制台密码，其已登录的会话均已退出"
+    )
+
+
+COMMANDS: list[click.Command] = [console_group]
