@@ -231,7 +231,7 @@ def admitted(actor: object) -> Actor:
 # -- escaping for the audit record -------------------------------------------------------
 def escaped(text: str) -> str:
     """``text`` with control characters and lone surrogates backslash-escaped."""
-    if all(ch.isprintable() or ch == " " for ch in text) and not _unstorable(text):
+    if text.isprintable():  # one C-level pass; NUL and lone surrogates are not printable
         return text
     out = []
     for ch in text:

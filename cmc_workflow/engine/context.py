@@ -36,6 +36,7 @@ class Core:
     command; ``handlers`` may be replaced as a whole)."""
 
     __slots__ = (
+        "_hooked",
         "_judges",
         "clock",
         "definitions",
@@ -73,6 +74,7 @@ class Core:
         self.extensions = tuple(extensions)
         self.marks = DeliveryMarks(store, runner)
         self._judges: dict[str, tuple[Extension, ...]] = {}
+        self._hooked: dict[str, tuple[Extension, ...]] = {}
 
     def judges(self, workflow: str) -> tuple[Extension, ...]:
         """The extensions that judge commands of ``workflow``, in the composition's order
@@ -81,6 +83,18 @@ class Core:
         if found is None:
             found = tuple(e for e in self.extensions if e.judges is None or workflow in e.judges)
             self._judges[workflow] = found
+        return found
+
+    def hooked(self, hook: str) -> tuple[Extension, ...]:
+        """The extensions whose class overrides ``hook`` (a method of
+        :class:`~cmc_workflow.extensions.Extension`), in the composition's order: the
+        others' hooks do nothing, and a command asks a few, not the 60 or so the bundled
+        policies compose (one per rule)."""
+        found = self._hooked.get(hook)
+        if found is None:
+            base = getattr(Extension, hook)
+            found = tuple(e for e in self.extensions if getattr(type(e), hook, base) is not base)
+            self._hooked[hook] = found
         return found
 
     @contextmanager
@@ -110,7 +124,7 @@ class Core:
             # SEC-6: who the caller is comes from the source, not from the claim
             admitted = resolved_actor(admitted, self.identity, self.now(), self._inherited, tx=tx)
         resolved = admitted
-        for extension in self.extensions:
+        for extension in self.hooked("resolve"):
             resolved = extension.resolve(resolved)
         if resolved is not admitted and not is_engine_actor(admitted):
             inputs.admitted(Actor(resolved.id, resolved.roles, resolved.attributes))
@@ -118,7 +132,7 @@ class Core:
 
     def _inherited(self, actor: Actor) -> Actor:
         """``actor`` with the roles the extensions add (role inheritance)."""
-        for extension in self.extensions:
+        for extension in self.hooked("resolve"):
             actor = extension.resolve(actor)
         return actor
 

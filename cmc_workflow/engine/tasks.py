@@ -4,9 +4,11 @@ runner's pass carries out.
 
 Assignment has one home: the ``task_assignments`` row of the item, fenced by the state
 visit it was made in (an item that moves on is in its next state's queue again without
-a write). Each operation is one command in one transaction: the item is locked, the
-assignment written, a ``task`` row appended to the item's history (``form`` says what
-moved: ``op``, ``assignee``, ``previous``) and the audit record written (command
+a write); the item's facts carry a copy of the assignee for the guard on every fire
+(:mod:`cmc_workflow.tasks.guard`), written in the same UPDATE as the item. Each
+operation is one command in one transaction: the item is locked, the assignment
+written, a ``task`` row appended to the item's history (``form`` says what moved:
+``op``, ``assignee``, ``previous``) and the audit record written (command
 ``task.<op>``). A refused operation writes only its audit record, naming the rule.
 
 Rules (the ``rule`` of the refusal, the same in both languages):
@@ -37,7 +39,7 @@ from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
 from cmc_workflow.store import ItemRow, StoreTx
 from cmc_workflow.store.port import AssignmentRow
-from cmc_workflow.tasks.guard import TaskGuard
+from cmc_workflow.tasks.guard import TaskGuard, task_facts
 from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
 log = get_logger("cmc_workflow.engine")
@@ -176,7 +178,8 @@ def write(
     reason: str | None = None,
 ) -> ItemRow:
     """Write one task event on the locked ``row``: assignment, history row, audit record,
-    and the item's version (so that a stale form sees someone acted)."""
+    and the item's version (so that a stale form sees someone acted) with the assignment in
+    its facts (:data:`~cmc_workflow.tasks.guard.FACTS_KEY`)."""
     previous = before.assignee if before is not None else None
     form = {"op": op, "assignee": assignee, "previous": previous}
     roles = state_roles(wf, row.state)
@@ -217,6 +220,9 @@ def write(
         "seq": row.seq + 1,
         "updated_at": now,
         "closed_at": None,
+        # the guard's copy of the assignment rides on the item row (TaskGuard reads it
+        # with the item: no read of task_assignments per fire)
+        "facts": {**(tx.item_facts(row.id) or {}), **task_facts(row.state, row.visit, assignee)},
     }
     tx.update_item(row.id, row.version, values)
     return replace(row, version=row.version + 1, seq=row.seq + 1, updated_at=now)

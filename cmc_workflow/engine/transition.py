@@ -190,7 +190,7 @@ def item_facts(
     no extension keeps any, the stored facts stay as they are)."""
     kept: dict[str, Any] | None = None
     appended = Appended(wf, row, tuple(steps))
-    for extension in core.extensions:
+    for extension in core.hooked("item_facts"):
         found = extension.item_facts(tx, appended)
         if found is not None:
             kept = {**(kept or {}), **found}
@@ -236,7 +236,8 @@ def after_change(
 ) -> None:
     """Tell every extension what the step did to the item (inside the transaction), then
     the context's start claim (set only for the item a command itself starts)."""
-    if not core.extensions and ctx.claim is None:
+    followers = core.hooked("after_change")
+    if not followers and ctx.claim is None:
         return
     entered = tuple(Visit(s.target, s.visit) for s in steps if s.source != s.target)
     change = Change(
@@ -250,7 +251,7 @@ def after_change(
         data=data,
         now=ctx.now,
     )
-    for extension in core.extensions:
+    for extension in followers:
         extension.after_change(ctx.tx, change)
     if ctx.claim is not None:
         ctx.claim(ctx.tx, change)

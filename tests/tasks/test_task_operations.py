@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, select
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.errors import (
@@ -22,7 +23,8 @@ from cmc_workflow.errors import (
     TaskRefused,
 )
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
-from cmc_workflow.store import Store
+from cmc_workflow.store import Store, schema
+from cmc_workflow.store.tables import items
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, TOPIC, UNGUARDED_PUBLISHING, EngineFactory
 
@@ -349,3 +351,47 @@ def test_two_people_claiming_at_once_one_wins(engine: Engine) -> None:
     assert sorted(outcomes.values()) in (["claimed", "task_claimed"], ["claimed", "conflict"])
     winner = next(who for who, done in outcomes.items() if done == "claimed")
     assert task_events(engine, item_id) == [{"op": "claim", "assignee": winner, "previous": None}]
+
+
+def _task_facts(engine: Engine, item_id: int) -> Any:
+    with engine.store.engine.connect() as conn:
+        facts = conn.execute(select(items.c.facts).where(items.c.id == item_id)).scalar_one()
+    return (facts or {}).get("task")
+
+
+def test_a_fire_on_a_user_task_reads_no_assignment(engine: Engine) -> None:
+    """The guard judges by the assignment's copy in the item's facts, written with the
+    item by the claim: a fire reads ``task_assignments`` no more (issue 12)."""
+    item_id = proposed(engine)
+    engine.claim(item_id, actor=LI)
+    assert _task_facts(engine, item_id) == {"state": "proposed", "visit": 1, "assignee": "li"}
+    seen: list[str] = []
+
+    def on_execute(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine.store.engine, "before_cursor_execute", on_execute)
+    try:
+        with pytest.raises(PolicyDenied) as caught:
+            engine.fire(item_id, "approve", actor=ZHAO)
+        engine.fire(item_id, "approve", actor=LI)
+    finally:
+        event.remove(engine.store.engine, "before_cursor_execute", on_execute)
+    assert caught.value.rule == "task_claimed"
+    assert seen
+    assert not [s for s in seen if "task_assignments" in s]
+
+
+def test_migration_0013_copies_earlier_assignments_into_the_facts(engine: Engine) -> None:
+    """Assignments made before the guard read the facts are copied into them by the
+    migration (and taken out again going down): the guard still refuses after it."""
+    item_id = proposed(engine)
+    engine.claim(item_id, actor=LI)
+    database = engine.store.engine
+    schema.downgrade(database, "0011")
+    assert _task_facts(engine, item_id) is None
+    schema.upgrade(database)
+    assert _task_facts(engine, item_id) == {"state": "proposed", "visit": 1, "assignee": "li"}
+    with pytest.raises(PolicyDenied) as caught:
+        engine.fire(item_id, "approve", actor=ZHAO)
+    assert caught.value.rule == "task_claimed"
