@@ -146,11 +146,10 @@ CARRIED: tuple[Carried, ...] = (
         "publishing, and a piece declaring paid content is refused (no_revenue_permissions, "
         "no_monetization, account_qualified)",
     ),
-    _r(
+    _e(
         "CMT-1",
-        "every message is classified before it is routed by its category",
-        CMT + "states.classify",
-        CMT + "states.route",
+        "a message is routed only once classified: the classification names one of the five "
+        "categories (a required choice of classify's form), or the command is refused",
     ),
     _e(
         "CMT-2",
@@ -167,16 +166,16 @@ CARRIED: tuple[Carried, ...] = (
         "a suggestion is registered; the weekly collation (INS-10) gathers the open ones "
         "into a batch for review",
     ),
-    _r(
+    _e(
         "CMT-5",
-        "other messages have no deadline and end only when closed",
-        CMT + "states.other_open",
+        "an other message has no deadline; its one way out is an explicit close, recorded "
+        "with who closed it (a definition without it is refused at load: a trap state)",
     ),
-    _r(
+    _e(
         "CMT-6",
-        "abuse is deleted or its author blocked; illegal content opens a tracked report",
-        CMT + "states.abuse_review",
-        "workflows/illegal_content_report.yaml#states",
+        "abuse is deleted or its author blocked, each with its kind; reporting illegal "
+        "content opens a tracked illegal_content_report item, and the message cannot be "
+        "closed while that report is open (children_closed)",
     ),
     _p(
         "CMT-7",
@@ -264,11 +263,11 @@ CARRIED: tuple[Carried, ...] = (
         "workflows/training.yaml#states.assessment",
         missing="the staff appraisal (STF-4) they feed does not exist",
     ),
-    _r(
+    _e(
         "ACC-1",
-        "an account is registered with its registrant's identity and certified",
-        "workflows/accounts.yaml#data",
-        "workflows/accounts.yaml#states.certifying",
+        "an account is registered with its registrant's identity (required) and nothing is "
+        "released to it before its official certification (account_qualified: only "
+        "operating accounts count)",
     ),
     _e(
         "ACC-2",
@@ -276,10 +275,11 @@ CARRIED: tuple[Carried, ...] = (
         "without an operating account, is refused (account_qualified, "
         "self_media_through_qualified_accounts)",
     ),
-    _r(
+    _e(
         "ACC-3",
-        "the custodian is a field of the account; a change is a step in its history",
-        "workflows/accounts.yaml#states.operating.transitions[1]",
+        "one custodian is named on the account; a change is taken by the incoming custodian "
+        "themselves (the guard form.custodian == actor.id), who must hold ops_manager - from "
+        "the staff register when one is configured (SEC-6) - and stays in the history",
     ),
     _e(
         "ACC-4",

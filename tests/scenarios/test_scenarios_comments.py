@@ -93,6 +93,9 @@ def replies(engine: Engine, item_id: int) -> list[HistoryEntry]:
 
 # -- CMT-1 classification ----------------------------------------------------------------------
 @pytest.mark.req("CMT-1", "SEC-3")
+@pytest.mark.enforces(
+    "CMT-1", element="workflows/comments.yaml#states.classify.transitions[0].form.category"
+)
 @pytest.mark.parametrize(
     ("category", "state"),
     [
@@ -428,10 +431,36 @@ def test_cmt_5_other_message_has_no_deadline_and_ends_only_when_closed(
     assert item.closed_at == local(2026, 3, 1, 10, 0)
 
 
+@pytest.mark.req("CMT-5")
+@pytest.mark.enforces("CMT-5", element="workflows/comments.yaml#states.other_open.transitions[1]")
+def test_cmt_5_the_only_way_an_other_message_ends_is_an_explicit_close(
+    db_url: str, clock: FakeClock, clocks: Clocks
+) -> None:
+    # opened here, not by the fixture: without its close, the definition of an "other"
+    # message is refused when it loads (a state nothing leaves), which this test counts
+    with open_engine(db_url, clock, clocks) as engine:
+        item = receive(engine, "other", text="随便说说")
+        spec = engine.workflow("comments").definition.states["other_open"]
+        assert spec.deadline is None  # no clock can move or end it
+        leaving = [t.trigger for t in spec.transitions if t.target != "other_open"]
+        assert leaving == ["close"]
+        clock.now = local(2027, 1, 4, 10, 0)
+        engine.run_due()
+        assert engine.get(item.id).is_open
+        closed = engine.fire(item.id, "close", actor=OTHER_ASSISTANT, data={"note": "无需答复"})
+        assert (closed.state, closed.is_open) == ("closed", False)
+        assert engine.history(item.id)[-1].actor == OTHER_ASSISTANT.id
+
+
 # -- CMT-6 abuse --------------------------------------------------------------------------------
 @pytest.mark.req("CMT-6")
+@pytest.mark.enforces(
+    "CMT-6", element="workflows/comments.yaml#states.abuse_review.transitions[0].form.kind"
+)
 def test_cmt_6_spam_is_deleted_and_blocking_a_user_is_for_the_manager(engine: Engine) -> None:
     spam = receive(engine, "abuse", text="加微信领免费资料")
+    with pytest.raises(FormInvalid, match="kind"):  # deleted as spam, ads or trolling
+        engine.fire(spam.id, "delete_comment", actor=ASSISTANT, data={})
     spam = engine.fire(spam.id, "delete_comment", actor=ASSISTANT, data={"kind": "advertising"})
     assert (spam.state, spam.is_open) == ("abuse_handled", False)
 
@@ -444,6 +473,13 @@ def test_cmt_6_spam_is_deleted_and_blocking_a_user_is_for_the_manager(engine: En
 
 
 @pytest.mark.req("CMT-6")
+@pytest.mark.enforces(
+    "CMT-6", element="workflows/comments.yaml#states.abuse_review.transitions[2].starts"
+)
+@pytest.mark.enforces(
+    "CMT-6",
+    element="workflows/comments.yaml#states.illegal_reported.transitions[0].children_closed",
+)
 def test_cmt_6_illegal_content_is_reported_upward_as_a_tracked_child_item(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:
