@@ -290,9 +290,10 @@ CARRIED: tuple[Carried, ...] = (
     _e("INS-3", "the device activity statistics are scheduled weekly"),
     _e(
         "INS-4",
-        "the monthly metrics review is scheduled on the first working day",
-        missing="each integrator's own monthly analysis, judged against the metric set the "
-        "authority defined (MON-2)",
+        "the monthly metrics review is scheduled on the first working day and opens one "
+        "analysis per running application of the register (collects), which its integrator "
+        "submits against the metric set in force (judged_against_the_metric_set_in_force); "
+        "the authority accepts it or raises rectification items and waits for them",
     ),
     _e(
         "INS-5",
@@ -313,6 +314,19 @@ CARRIED: tuple[Carried, ...] = (
     ),
     _e("INS-10", "the suggestion collation is scheduled weekly"),
     _e("INS-11", "the publishing-cadence check is scheduled daily"),
+    _e(
+        "MON-2",
+        "the authority's metric set is a versioned record, one version in force at a time "
+        "(one_metric_set_in_force); an analysis leaving out one of its metrics, or with none "
+        "in force, is refused (requires_record with covers)",
+    ),
+    _e(
+        "APP-1",
+        "the application register (workflows/applications.yaml: onboarding, running, "
+        "offline) holds one live entry per application; faults, the monthly findings and the "
+        "integrators' analyses naming an unknown or offline application are refused "
+        "(policies/applications.yaml), and each month every running one is analysed",
+    ),
     _e(
         "SEC-1",
         "every command, allowed or refused, writes an audit record in its transaction "

@@ -31,7 +31,7 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.schedules import Schedule, Schedules
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, WORKFLOWS
-from tests.helpers.records import train_staff
+from tests.helpers.records import register_application, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -264,6 +264,7 @@ def rectify(engine: Engine, item: Item, actor: Actor) -> Item:
 def test_ins_4_each_finding_becomes_a_rectification_item_and_the_review_waits_for_them(
     engine: Engine,
 ) -> None:
+    register_application(engine, "app-7")
     review = engine.start("monthly_metrics_review", actor=AUTHORITY)
     review = engine.fire(
         review.id,
