@@ -315,6 +315,37 @@ CARRIED: tuple[Carried, ...] = (
     _e("INS-10", "the suggestion collation is scheduled weekly"),
     _e("INS-11", "the publishing-cadence check is scheduled daily"),
     _e(
+        "SUP-1",
+        "a message from any channel - the sites and accounts, or the published supervision "
+        "channels phone, email, web_form, mini_client - enters the comment workflow with its "
+        "channel (required, one of those); the quarterly disclosure review is refused until "
+        "the complaint channels are confirmed published (disclosure_complete)",
+    ),
+    _e(
+        "SUP-2",
+        "return and telephone visits are scheduled monthly, management and mystery visits "
+        "quarterly, an online survey twice a year (workflows/schedules.yaml); each is "
+        "recorded within 10 working days, and its findings open rectification items it "
+        "waits for (children_closed)",
+    ),
+    _e(
+        "SUP-3",
+        "the disclosure review is scheduled quarterly and is confirmed only when the "
+        "organisation, services, staff basics and complaint channels are each confirmed "
+        "published and current (disclosure_complete)",
+    ),
+    _e(
+        "SUP-4",
+        "the quarterly disclosure review warns, and the report counts, when the dispute "
+        "rules are not confirmed published (dispute_rules_published, a should)",
+    ),
+    _e(
+        "MON-1",
+        "the public-opinion watch is scheduled daily (1 working day, escalated); its "
+        "findings open comment items, handled there as abuse (CMT-6), and a crisis also "
+        "opens an opinion_incident answered under the emergency plan within 4 working hours",
+    ),
+    _e(
         "MON-2",
         "the authority's metric set is a versioned record, one version in force at a time "
         "(one_metric_set_in_force); an analysis leaving out one of its metrics, or with none "

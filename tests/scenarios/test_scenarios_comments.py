@@ -132,6 +132,40 @@ def test_cmt_1_every_message_is_classified_then_routed_by_its_category(
     assert {name for name, f in fields.items() if f.personal} == {"reader", "text"}
 
 
+# -- SUP-1 complaint intake by every published channel -----------------------------------------
+@pytest.mark.req("SUP-1", "CMT-1")
+@pytest.mark.enforces("SUP-1", element="workflows/comments.yaml#data.channel")
+def test_sup_1_a_message_from_any_published_channel_enters_with_its_channel(
+    db_url: str, clock: FakeClock, clocks: Clocks
+) -> None:
+    # opened here, not by the fixture: a definition without the channel is refused at load
+    with open_engine(db_url, clock, clocks) as engine:
+        for channel in ("phone", "email", "web_form", "mini_client", "weibo"):
+            item = engine.start(
+                "comments", actor=ASSISTANT, data={**MESSAGE, "channel": channel, "account": None}
+            )
+            assert (item.state, item.data["channel"]) == ("classify", channel)
+        anonymous = {k: v for k, v in MESSAGE.items() if k != "channel"}
+        with pytest.raises(FormInvalid, match="channel"):  # where it came from is required
+            engine.start("comments", actor=ASSISTANT, data=anonymous)
+        with pytest.raises(FormInvalid, match="channel"):  # one of the published channels
+            engine.start("comments", actor=ASSISTANT, data={**MESSAGE, "channel": "fax"})
+        # a complaint by telephone follows the complaint procedure like any other
+        call = engine.start(
+            "comments",
+            actor=ASSISTANT,
+            data={**MESSAGE, "channel": "phone", "text": "借书证办理等待太久"},
+        )
+        call = engine.fire(call.id, "classify", actor=ASSISTANT, data={"category": "complaint"})
+        assert call.state == "complaint_received"
+        # an illegal message sent by e-mail is reported upward with its channel
+        mail = engine.start("comments", actor=ASSISTANT, data={**MESSAGE, "channel": "email"})
+        mail = engine.fire(mail.id, "classify", actor=ASSISTANT, data={"category": "abuse"})
+        engine.fire(mail.id, "report_illegal", actor=ASSISTANT, data={"summary": "涉嫌违法"})
+        (report,) = engine.children(mail.id)
+        assert report.data["channel"] == "email"
+
+
 # -- CMT-2 consultations -----------------------------------------------------------------------
 @pytest.mark.req("CMT-2")
 @pytest.mark.enforces("CMT-2", element="workflows/comments.yaml#states.classify.deadline")

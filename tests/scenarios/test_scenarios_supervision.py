@@ -103,7 +103,7 @@ def test_app_1_a_fault_names_an_application_of_the_register_and_not_one_offline(
     element="workflows/inspections/ins_04_monthly_metrics.yaml#states.gathering.transitions[0].collects",
 )
 @pytest.mark.enforces(
-    "APP-1", element="workflows/inspections/ins_04_monthly_metrics.yaml#states.gathering"
+    "APP-1", element="policies/applications.yaml#workflows.metrics_analysis.requires_record[0]"
 )
 def test_ins_4_the_monthly_review_opens_one_analysis_per_running_application(
     engine: Engine,
