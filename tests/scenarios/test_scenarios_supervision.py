@@ -162,6 +162,10 @@ def test_mon_2_an_analysis_is_judged_against_every_metric_of_the_set_in_force(
     assert short.value.rule == "judged_against_the_metric_set_in_force"
     assert "availability" in short.value.reason_en
     assert "availability" in short.value.reason_zh
+    other = Actor("app8-team", {"integrator"}, attributes={"application": "app-8"})
+    with pytest.raises(PolicyDenied) as not_theirs:  # SEC-5: its own application's only
+        engine.fire(item.id, "submit", actor=other, data=analysis(METRICS))
+    assert not_theirs.value.rule == "integrators_own_applications"
     item = engine.fire(item.id, "submit", actor=APP7, data=analysis(METRICS))
     assert item.state == "reviewing"
 
