@@ -157,11 +157,10 @@ CARRIED: tuple[Carried, ...] = (
         "publishing, and a piece declaring paid content is refused (no_revenue_permissions, "
         "no_monetization, account_qualified)",
     ),
-    _r(
+    _e(
         "CMT-1",
-        "every message is classified before it is routed by its category",
-        CMT + "states.classify",
-        CMT + "states.route",
+        "a message is routed only once classified: the classification names one of the five "
+        "categories (a required choice of classify's form), or the command is refused",
     ),
     _e(
         "CMT-2",
@@ -178,16 +177,16 @@ CARRIED: tuple[Carried, ...] = (
         "a suggestion is registered; the weekly collation (INS-10) gathers the open ones "
         "into a batch for review",
     ),
-    _r(
+    _e(
         "CMT-5",
-        "other messages have no deadline and end only when closed",
-        CMT + "states.other_open",
+        "an other message has no deadline; its one way out is an explicit close, recorded "
+        "with who closed it (a definition without it is refused at load: a trap state)",
     ),
-    _r(
+    _e(
         "CMT-6",
-        "abuse is deleted or its author blocked; illegal content opens a tracked report",
-        CMT + "states.abuse_review",
-        "workflows/illegal_content_report.yaml#states",
+        "abuse is deleted or its author blocked, each with its kind; reporting illegal "
+        "content opens a tracked illegal_content_report item, and the message cannot be "
+        "closed while that report is open (children_closed)",
     ),
     _p(
         "CMT-7",
@@ -295,11 +294,11 @@ CARRIED: tuple[Carried, ...] = (
         "four subjects and its attendance, never dropped, and each absent person gets a "
         "catch-up session held with them (workflows/periodic_training.yaml)",
     ),
-    _r(
+    _e(
         "ACC-1",
-        "an account is registered with its registrant's identity and certified",
-        "workflows/accounts.yaml#data",
-        "workflows/accounts.yaml#states.certifying",
+        "an account is registered with its registrant's identity (required) and nothing is "
+        "released to it before its official certification (account_qualified: only "
+        "operating accounts count)",
     ),
     _e(
         "ACC-2",
@@ -307,10 +306,11 @@ CARRIED: tuple[Carried, ...] = (
         "without an operating account, is refused (account_qualified, "
         "self_media_through_qualified_accounts)",
     ),
-    _r(
+    _e(
         "ACC-3",
-        "the custodian is a field of the account; a change is a step in its history",
-        "workflows/accounts.yaml#states.operating.transitions[1]",
+        "one custodian is named on the account; a change is taken by the incoming custodian "
+        "themselves (the guard form.custodian == actor.id), who must hold ops_manager - from "
+        "the staff register when one is configured (SEC-6) - and stays in the history",
     ),
     _e(
         "ACC-4",
@@ -321,9 +321,10 @@ CARRIED: tuple[Carried, ...] = (
     _e("INS-3", "the device activity statistics are scheduled weekly"),
     _e(
         "INS-4",
-        "the monthly metrics review is scheduled on the first working day",
-        missing="each integrator's own monthly analysis, judged against the metric set the "
-        "authority defined (MON-2)",
+        "the monthly metrics review is scheduled on the first working day and opens one "
+        "analysis per running application of the register (collects), which its integrator "
+        "submits against the metric set in force (judged_against_the_metric_set_in_force); "
+        "the authority accepts it or raises rectification items and waits for them",
     ),
     _e(
         "INS-5",
@@ -347,6 +348,50 @@ CARRIED: tuple[Carried, ...] = (
     ),
     _e("INS-10", "the suggestion collation is scheduled weekly"),
     _e("INS-11", "the publishing-cadence check is scheduled daily"),
+    _e(
+        "SUP-1",
+        "a message from any channel - the sites and accounts, or the published supervision "
+        "channels phone, email, web_form, mini_client - enters the comment workflow with its "
+        "channel (required, one of those); the quarterly disclosure review is refused until "
+        "the complaint channels are confirmed published (disclosure_complete)",
+    ),
+    _e(
+        "SUP-2",
+        "return and telephone visits are scheduled monthly, management and mystery visits "
+        "quarterly, an online survey twice a year (workflows/schedules.yaml); each is "
+        "recorded within 10 working days, and its findings open rectification items it "
+        "waits for (children_closed)",
+    ),
+    _e(
+        "SUP-3",
+        "the disclosure review is scheduled quarterly and is confirmed only when the "
+        "organisation, services, staff basics and complaint channels are each confirmed "
+        "published and current (disclosure_complete)",
+    ),
+    _e(
+        "SUP-4",
+        "the quarterly disclosure review warns, and the report counts, when the dispute "
+        "rules are not confirmed published (dispute_rules_published, a should)",
+    ),
+    _e(
+        "MON-1",
+        "the public-opinion watch is scheduled daily (1 working day, escalated); its "
+        "findings open comment items, handled there as abuse (CMT-6), and a crisis also "
+        "opens an opinion_incident answered under the emergency plan within 4 working hours",
+    ),
+    _e(
+        "MON-2",
+        "the authority's metric set is a versioned record, one version in force at a time "
+        "(one_metric_set_in_force); an analysis leaving out one of its metrics, or with none "
+        "in force, is refused (requires_record with covers)",
+    ),
+    _e(
+        "APP-1",
+        "the application register (workflows/applications.yaml: onboarding, running, "
+        "offline) holds one live entry per application; faults, the monthly findings and the "
+        "integrators' analyses naming an unknown or offline application are refused "
+        "(policies/applications.yaml), and each month every running one is analysed",
+    ),
     _e(
         "SEC-1",
         "every command, allowed or refused, writes an audit record in its transaction "

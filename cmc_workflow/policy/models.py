@@ -119,6 +119,16 @@ class _PersonRecord(_Rule):
     )
 
 
+class Covers(Model):
+    """Every entry of a list held by the record must be among a list of the judged item
+    (e.g. each metric of the set in force among the metrics an analysis covers)."""
+
+    record: Ident = Field(description="the record's list field whose every entry is asked for")
+    item: Subject = Field(
+        description="'data.<field>': the judged item's list that must hold each of them"
+    )
+
+
 class RequiresRecord(_PersonRecord):
     """The actor (or a person named in the item) needs a completed item of another workflow."""
 
@@ -131,6 +141,11 @@ class RequiresRecord(_PersonRecord):
         default=None,
         description="a condition over the judged item (data/form/actor, the guard language): "
         "the rule asks for the record only when it holds, e.g. data.platform == 'wechat'",
+    )
+    covers: Covers | None = Field(
+        default=None,
+        description="a record counts only when every entry of its list field `record` is "
+        "in the judged item's list `item` (the refusal names the entries missing)",
     )
 
 

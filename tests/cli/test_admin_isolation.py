@@ -18,7 +18,7 @@ from cmc_workflow import Actor, Engine
 from cmc_workflow.exits import Exit
 from cmc_workflow.language import load_isolated
 from tests.helpers.cli import Result, run_cli
-from tests.helpers.records import train_staff
+from tests.helpers.records import register_application, train_staff
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = Actor("ma", {"operator"})
@@ -52,6 +52,7 @@ def site(tmp_path: Path) -> Site:
     db = f"sqlite:///{tmp_path / 'cmc.db'}"
     with Engine.open(db, workflows=tmp_path / "workflows", policies=tmp_path / "policies") as e:
         train_staff(e, OPERATOR, valid_until="2099-12-31")
+        register_application(e, "app-7")
         fault = e.start("faults", actor=OPERATOR, data=dict(FAULT))
         piece = e.start("publishing", actor=Actor("wang", {"editor"}), data=dict(PROPOSAL))
     faults = tmp_path / "workflows" / "faults.yaml"

@@ -32,7 +32,7 @@ from tests.helpers import (
     ok_handler,
     walk,
 )
-from tests.helpers.records import TRAINING, train, train_editors, train_staff
+from tests.helpers.records import TRAINING, register_application, train, train_editors, train_staff
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 UNTRAINED_ASSISTANT = Actor("he", {"ops_assistant"})
@@ -136,6 +136,7 @@ def test_trn_3_an_untrained_ops_assistant_does_not_answer_a_reader(engine: Engin
 
 @pytest.mark.req("TRN-3", "FLT-1", "EMG-1")
 def test_trn_3_untrained_operators_and_integrators_do_not_act(engine: Engine) -> None:
+    register_application(engine, "app-7")
     with pytest.raises(PolicyDenied) as fault:
         engine.start("faults", actor=OPERATOR, data=dict(FAULT))
     refused(fault, "posts_trained", "ma", "Platform operator", "运营方")
@@ -274,6 +275,7 @@ def test_emg_2_whoever_drafted_or_submitted_a_plan_does_not_approve_it(engine: E
 def test_emg_3_whoever_notified_a_hot_event_does_not_acknowledge_it(engine: Engine) -> None:
     both = Actor("zhu", {"integrator", "authority"}, {"application": "app-7"})
     train_staff(engine, both, INTEGRATOR)
+    register_application(engine, "app-7")
     notice = {
         "application": "app-7",
         "event": "国庆文化惠民政策发布",
@@ -378,6 +380,7 @@ def test_trn_3_an_actor_of_two_posts_needs_the_training_of_one_they_act_through(
     """fix is open to integrators and operators: whoever holds both acts through either,
     so one of the two records is enough; an integrator alone needs the integrator's."""
     train_staff(engine, OPERATOR, INTEGRATOR)
+    register_application(engine, "app-7")
     item = engine.start("faults", actor=OPERATOR, data=dict(FAULT))
     item = engine.fire(
         item.id,

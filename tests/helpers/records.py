@@ -119,3 +119,24 @@ def qualify_account(
     )
     assert operating.state == "operating", operating.state
     return operating
+
+
+REGISTRAR = Actor("reg-op", {"operator"})
+"""The operator who keeps the application register in tests (APP-1)."""
+
+
+def register_application(engine: Engine, application: str, *, live: bool = True) -> Item:
+    """An entry of the application register (``workflows/applications.yaml``), put into
+    operation unless ``live`` is false: policies/applications.yaml refuses faults, monthly
+    findings and analyses naming an application the register does not hold (APP-1). The
+    registrar gets the operator's training first when the training workflow is loaded."""
+    if "training" in engine.workflows:
+        train_staff(engine, REGISTRAR, valid_until="2099-12-31")
+    item = engine.start(
+        "applications",
+        actor=REGISTRAR,
+        data={"application": application, "name": f"应用 {application}", "integrator": "接入方"},
+    )
+    if live:
+        item = engine.fire(item.id, "go_live", actor=REGISTRAR)
+    return item

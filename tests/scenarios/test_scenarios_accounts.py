@@ -106,6 +106,39 @@ def test_acc_1_an_account_is_registered_with_a_fixed_persons_identity_and_certif
     assert engine.get(account.id).data["registrant_name"] == "李四"
 
 
+@pytest.mark.req("ACC-1")
+@pytest.mark.enforces(
+    "ACC-1", element="policies/publishing.yaml#workflows.publishing.requires_record[2]"
+)
+@pytest.mark.enforces("ACC-1", element="workflows/accounts.yaml#data.registrant_id_number")
+def test_acc_1_an_account_not_yet_certified_cannot_be_published_to(engine: Engine) -> None:
+    train_editors(engine)
+    without = {k: v for k, v in REGISTRATION.items() if k != "registrant_id_number"}
+    with pytest.raises(FormInvalid, match="registrant_id_number"):  # a fixed person's identity
+        engine.start("accounts", actor=OPS, data=without)
+    account = engine.start("accounts", actor=OPS, data=dict(REGISTRATION))
+    assert account.state == "certifying"
+    # a piece for the library's own site that also names the account: released to it only
+    # once the account is officially certified
+    item = engine.start(
+        "publishing", actor=EDITOR, data={**TOPIC, "channels": ["pc"], "accounts": ["fslib-wechat"]}
+    )
+    item = engine.fire(walk(engine, item, "signoff").id, "sign", actor=OPS)
+    assert item.state == "release"
+    with pytest.raises(PolicyDenied) as refused:
+        engine.fire(item.id, "release", actor=OPS)
+    assert refused.value.rule == "account_qualified"
+    with pytest.raises(FormInvalid, match="certification"):  # certified means a certificate
+        engine.fire(account.id, "certify", actor=OPS, data={"qualified_until": "2026-09-30"})
+    engine.fire(
+        account.id,
+        "certify",
+        actor=OPS,
+        data={"certification": "WX-2025-001", "qualified_until": "2026-09-30"},
+    )
+    assert engine.fire(item.id, "release", actor=OPS).state == "published"
+
+
 # -- ACC-2 qualification re-checked; an expired account stops operating ------------------------
 @pytest.mark.req("ACC-2")
 def test_acc_2_publishing_to_an_account_whose_qualification_expired_is_refused(
@@ -155,6 +188,9 @@ def test_acc_2_publishing_to_an_account_whose_qualification_expired_is_refused(
 
 # -- ACC-3 one named password custodian -----------------------------------------------------------
 @pytest.mark.req("ACC-3")
+@pytest.mark.enforces(
+    "ACC-3", element="workflows/accounts.yaml#states.operating.transitions[2].guard"
+)
 def test_acc_3_a_custodian_change_shows_in_the_history_with_who_and_when(
     engine: Engine, clock: FakeClock
 ) -> None:
@@ -165,6 +201,13 @@ def test_acc_3_a_custodian_change_shows_in_the_history_with_who_and_when(
         engine.fire(account.id, "change_custodian", actor=ASSISTANT, data=dict(handover))
     with pytest.raises(GuardRejected):  # the incoming custodian takes over themselves
         engine.fire(account.id, "change_custodian", actor=OPS, data=dict(handover))
+    with pytest.raises(GuardRejected):  # nor names someone else (not a manager, unknown)
+        engine.fire(
+            account.id,
+            "change_custodian",
+            actor=NEW_MANAGER,
+            data={"custodian": ASSISTANT.id, "reason": "代管"},
+        )
     clock.advance(days=4, hours=2)
     account = engine.fire(account.id, "change_custodian", actor=NEW_MANAGER, data=dict(handover))
     assert (account.state, account.data["custodian"]) == ("operating", NEW_MANAGER.id)

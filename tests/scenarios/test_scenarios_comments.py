@@ -93,6 +93,9 @@ def replies(engine: Engine, item_id: int) -> list[HistoryEntry]:
 
 # -- CMT-1 classification ----------------------------------------------------------------------
 @pytest.mark.req("CMT-1", "SEC-3")
+@pytest.mark.enforces(
+    "CMT-1", element="workflows/comments.yaml#states.classify.transitions[0].form.category"
+)
 @pytest.mark.parametrize(
     ("category", "state"),
     [
@@ -127,6 +130,40 @@ def test_cmt_1_every_message_is_classified_then_routed_by_its_category(
     # the reader's handle and text are personal information (SEC-3)
     fields = engine.workflow("comments").definition.data
     assert {name for name, f in fields.items() if f.personal} == {"reader", "text"}
+
+
+# -- SUP-1 complaint intake by every published channel -----------------------------------------
+@pytest.mark.req("SUP-1", "CMT-1")
+@pytest.mark.enforces("SUP-1", element="workflows/comments.yaml#data.channel")
+def test_sup_1_a_message_from_any_published_channel_enters_with_its_channel(
+    db_url: str, clock: FakeClock, clocks: Clocks
+) -> None:
+    # opened here, not by the fixture: a definition without the channel is refused at load
+    with open_engine(db_url, clock, clocks) as engine:
+        for channel in ("phone", "email", "web_form", "mini_client", "weibo"):
+            item = engine.start(
+                "comments", actor=ASSISTANT, data={**MESSAGE, "channel": channel, "account": None}
+            )
+            assert (item.state, item.data["channel"]) == ("classify", channel)
+        anonymous = {k: v for k, v in MESSAGE.items() if k != "channel"}
+        with pytest.raises(FormInvalid, match="channel"):  # where it came from is required
+            engine.start("comments", actor=ASSISTANT, data=anonymous)
+        with pytest.raises(FormInvalid, match="channel"):  # one of the published channels
+            engine.start("comments", actor=ASSISTANT, data={**MESSAGE, "channel": "fax"})
+        # a complaint by telephone follows the complaint procedure like any other
+        call = engine.start(
+            "comments",
+            actor=ASSISTANT,
+            data={**MESSAGE, "channel": "phone", "text": "借书证办理等待太久"},
+        )
+        call = engine.fire(call.id, "classify", actor=ASSISTANT, data={"category": "complaint"})
+        assert call.state == "complaint_received"
+        # an illegal message sent by e-mail is reported upward with its channel
+        mail = engine.start("comments", actor=ASSISTANT, data={**MESSAGE, "channel": "email"})
+        mail = engine.fire(mail.id, "classify", actor=ASSISTANT, data={"category": "abuse"})
+        engine.fire(mail.id, "report_illegal", actor=ASSISTANT, data={"summary": "涉嫌违法"})
+        (report,) = engine.children(mail.id)
+        assert report.data["channel"] == "email"
 
 
 # -- CMT-2 consultations -----------------------------------------------------------------------
@@ -428,10 +465,36 @@ def test_cmt_5_other_message_has_no_deadline_and_ends_only_when_closed(
     assert item.closed_at == local(2026, 3, 1, 10, 0)
 
 
+@pytest.mark.req("CMT-5")
+@pytest.mark.enforces("CMT-5", element="workflows/comments.yaml#states.other_open.transitions[1]")
+def test_cmt_5_the_only_way_an_other_message_ends_is_an_explicit_close(
+    db_url: str, clock: FakeClock, clocks: Clocks
+) -> None:
+    # opened here, not by the fixture: without its close, the definition of an "other"
+    # message is refused when it loads (a state nothing leaves), which this test counts
+    with open_engine(db_url, clock, clocks) as engine:
+        item = receive(engine, "other", text="随便说说")
+        spec = engine.workflow("comments").definition.states["other_open"]
+        assert spec.deadline is None  # no clock can move or end it
+        leaving = [t.trigger for t in spec.transitions if t.target != "other_open"]
+        assert leaving == ["close"]
+        clock.now = local(2027, 1, 4, 10, 0)
+        engine.run_due()
+        assert engine.get(item.id).is_open
+        closed = engine.fire(item.id, "close", actor=OTHER_ASSISTANT, data={"note": "无需答复"})
+        assert (closed.state, closed.is_open) == ("closed", False)
+        assert engine.history(item.id)[-1].actor == OTHER_ASSISTANT.id
+
+
 # -- CMT-6 abuse --------------------------------------------------------------------------------
 @pytest.mark.req("CMT-6")
+@pytest.mark.enforces(
+    "CMT-6", element="workflows/comments.yaml#states.abuse_review.transitions[0].form.kind"
+)
 def test_cmt_6_spam_is_deleted_and_blocking_a_user_is_for_the_manager(engine: Engine) -> None:
     spam = receive(engine, "abuse", text="加微信领免费资料")
+    with pytest.raises(FormInvalid, match="kind"):  # deleted as spam, ads or trolling
+        engine.fire(spam.id, "delete_comment", actor=ASSISTANT, data={})
     spam = engine.fire(spam.id, "delete_comment", actor=ASSISTANT, data={"kind": "advertising"})
     assert (spam.state, spam.is_open) == ("abuse_handled", False)
 
@@ -444,6 +507,13 @@ def test_cmt_6_spam_is_deleted_and_blocking_a_user_is_for_the_manager(engine: En
 
 
 @pytest.mark.req("CMT-6")
+@pytest.mark.enforces(
+    "CMT-6", element="workflows/comments.yaml#states.abuse_review.transitions[2].starts"
+)
+@pytest.mark.enforces(
+    "CMT-6",
+    element="workflows/comments.yaml#states.illegal_reported.transitions[0].children_closed",
+)
 def test_cmt_6_illegal_content_is_reported_upward_as_a_tracked_child_item(
     engine: Engine, clock: FakeClock, clocks: Clocks
 ) -> None:

@@ -31,7 +31,7 @@ from cmc_workflow.errors import FormInvalid, GuardRejected, NotPermitted
 from cmc_workflow.schedules import Schedule, Schedules
 from cmc_workflow.testing import FakeClock
 from tests.helpers import POLICIES, WORKFLOWS
-from tests.helpers.records import qualify_account, train_staff
+from tests.helpers.records import qualify_account, register_application, train_staff
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -264,6 +264,7 @@ def rectify(engine: Engine, item: Item, actor: Actor) -> Item:
 def test_ins_4_each_finding_becomes_a_rectification_item_and_the_review_waits_for_them(
     engine: Engine,
 ) -> None:
+    register_application(engine, "app-7")
     review = engine.start("monthly_metrics_review", actor=AUTHORITY)
     review = engine.fire(
         review.id,
@@ -645,3 +646,149 @@ def test_a_daemon_down_over_the_national_day_holiday_loses_no_occurrence(
         assert by_id["ins_04_monthly_metrics"] == 1  # Thu 10-09
         assert by_id["ins_05_self_media_statistics"] == 1  # Tue 09-30
         assert handled == sum(by_id.values())
+
+
+# -- SUP-2, SUP-3, SUP-4, MON-1: supervision, disclosure and the public-opinion watch ---------
+def started_by_schedule(items: list[Item], workflow: str, *instants: dt.datetime) -> None:
+    assert [(i.workflow, scheduled_for(i)) for i in items] == [(workflow, t) for t in instants]
+    assert all(i.created_by.startswith("schedule:") for i in items)
+
+
+@pytest.mark.req("SUP-2")
+@pytest.mark.enforces("SUP-2", element="workflows/schedules.yaml#schedules.sup_2_return_visits")
+@pytest.mark.enforces(
+    "SUP-2", element="workflows/supervision_visit.yaml#states.planned.transitions[1].starts"
+)
+def test_sup_2_return_visits_come_round_monthly_and_findings_raise_rectification(
+    bundle: Bundle,
+) -> None:
+    visits = bundle.drive("sup_2_return_visits", local(2026, 3, 10, 9, 0))
+    (visit,) = visits.at(local(2026, 4, 1, 14, 0, 1))
+    started_by_schedule([visit], "supervision_visit", local(2026, 4, 1, 14, 0))
+    assert (visit.state, visit.data["kind"]) == ("planned", "return_visit")
+    engine = bundle.engine
+    visit = engine.fire(
+        visit.id,
+        "record_findings",
+        actor=OPERATOR,
+        data={
+            "reached": 30,
+            "report": "回访 30 位读者",
+            "findings": ["预约短信未送达", "自助机故障无人处理"],
+            "due_date": "2026-04-30",
+        },
+    )
+    assert visit.state == "rectifying"
+    items = engine.children(visit.id)
+    assert [(c.workflow, c.data["source"], c.data["responsible"]) for c in items] == [
+        ("rectification", "supervision_visit", "operator")
+    ] * 2
+    with pytest.raises(GuardRejected):  # tracked to closure
+        engine.fire(visit.id, "close", actor=OPERATOR)
+    for item in items:
+        item = engine.fire(
+            item.id, "start_work", actor=OPERATOR, data={"cause": "原因", "measures": "措施"}
+        )
+        item = engine.fire(item.id, "report_done", actor=OPERATOR, data={"actions_taken": "已处理"})
+        engine.fire(item.id, "verify", actor=AUTHORITY)
+    assert engine.fire(visit.id, "close", actor=OPERATOR).state == "done"
+
+
+DISCLOSED: dict[str, Any] = {
+    "organisation": True,
+    "services": True,
+    "staff_basics": True,
+    "complaint_channels": True,
+    "where_published": "官网“信息公开”栏目、微信公众号菜单",
+}
+
+
+@pytest.mark.req("SUP-3", "SUP-1")
+@pytest.mark.enforces("SUP-3", element="workflows/schedules.yaml#schedules.sup_3_disclosure_review")
+@pytest.mark.enforces(
+    "SUP-3", element="policies/supervision.yaml#workflows.disclosure_review.attestations[0]"
+)
+def test_sup_3_the_disclosure_is_reviewed_each_quarter_and_confirmed_part_by_part(
+    bundle: Bundle,
+) -> None:
+    reviews = bundle.drive("sup_3_disclosure_review", local(2026, 5, 11, 9, 0))
+    (review,) = reviews.at(local(2026, 7, 6, 10, 0, 1))
+    started_by_schedule([review], "disclosure_review", local(2026, 7, 6, 10, 0))
+    engine = bundle.engine
+    with pytest.raises(PolicyDenied) as refused:  # the complaint channels not confirmed
+        engine.fire(
+            review.id,
+            "confirm",
+            actor=OPERATOR,
+            data={**DISCLOSED, "complaint_channels": False, "dispute_rules": True},
+        )
+    assert refused.value.rule == "disclosure_complete"
+    done = engine.fire(
+        review.id, "confirm", actor=OPERATOR, data={**DISCLOSED, "dispute_rules": True}
+    )
+    assert done.state == "done"
+
+
+@pytest.mark.req("SUP-4")
+@pytest.mark.enforces(
+    "SUP-4", element="policies/supervision.yaml#workflows.disclosure_review.forbid_data[0]"
+)
+def test_sup_4_a_disclosure_without_the_dispute_rules_is_accepted_with_a_warning(
+    engine: Engine,
+) -> None:
+    review = engine.start("disclosure_review", actor=OPERATOR)
+    done = engine.fire(review.id, "confirm", actor=OPERATOR, data=dict(DISCLOSED))
+    assert done.state == "done"  # a should never refuses by default
+    (record,) = [r for r in engine.audit_trail(review.id) if r["trigger"] == "confirm"]
+    (warning,) = record["detail"]["warnings"]
+    assert (warning["rule"], warning["level"]) == ("dispute_rules_published", "should")
+    assert "SUP-4" in warning["reason"]
+    assert "SUP-4" in warning["reason_zh"]
+
+
+@pytest.mark.req("MON-1", "CMT-6")
+@pytest.mark.enforces("MON-1", element="workflows/schedules.yaml#schedules.mon_1_opinion_watch")
+@pytest.mark.enforces(
+    "MON-1", element="workflows/opinion_watch.yaml#states.watching.transitions[1].starts"
+)
+@pytest.mark.enforces(
+    "MON-1", element="workflows/opinion_watch.yaml#states.watching.transitions[2].starts[1]"
+)
+def test_mon_1_the_daily_watch_opens_comment_items_and_an_incident_for_a_crisis(
+    bundle: Bundle,
+) -> None:
+    watch = bundle.drive("mon_1_opinion_watch", local(2026, 3, 2, 8, 0))
+    (monday,) = watch.at(local(2026, 3, 2, 9, 30, 1))
+    monday, tuesday = watch.at(local(2026, 3, 3, 9, 30, 1))
+    started_by_schedule(
+        [monday, tuesday], "opinion_watch", local(2026, 3, 2, 9, 30), local(2026, 3, 3, 9, 30)
+    )
+    engine = bundle.engine
+    found = {
+        "sources": ["微博话题", "抖音评论"],
+        "channel": "weibo",
+        "seen_at": "2026-03-02T10:15+08:00",
+        "findings": ["有人冒充本馆发布虚假招聘信息"],
+    }
+    engine.fire(monday.id, "report_findings", actor=ASSISTANT, data=dict(found))
+    (comment,) = engine.children(monday.id)
+    assert (comment.workflow, comment.state, comment.data["channel"]) == (
+        "comments",
+        "classify",
+        "weibo",
+    )
+    # it is classified and handled there: abuse, reported upward (CMT-6)
+    comment = engine.fire(comment.id, "classify", actor=ASSISTANT, data={"category": "abuse"})
+    assert comment.state == "abuse_review"
+    crisis = {**found, "findings": ["闭馆谣言大量转发"], "summary": "闭馆谣言发酵"}
+    engine.fire(tuesday.id, "report_crisis", actor=ASSISTANT, data=crisis)
+    kinds = sorted(c.workflow for c in engine.children(tuesday.id))
+    assert kinds == ["comments", "opinion_incident"]
+    (incident,) = [c for c in engine.children(tuesday.id) if c.workflow == "opinion_incident"]
+    incident = engine.fire(
+        incident.id,
+        "respond",
+        actor=MANAGER,
+        data={"plan": "舆情应急预案", "response": "发布辟谣声明"},
+    )
+    assert ("notify", "authority") in [(o.kind, o.name) for o in engine.outbox(incident.id)]

@@ -43,7 +43,12 @@ from tests.helpers import (
     check_invariants,
 )
 from tests.helpers.processes import run
-from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_staff
+from tests.helpers.records import (
+    RECORD_WORKFLOWS,
+    qualify_account,
+    register_application,
+    train_staff,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 START = dt.datetime(2025, 9, 26, 15, 0, tzinfo=SH)
@@ -312,6 +317,7 @@ def test_sec_4_a_committed_transition_survives_the_process_being_killed(tmp_path
 @pytest.mark.req("SEC-5")
 @pytest.mark.enforces("SEC-5", element="policies/roles.yaml#scoping[0]")
 def test_sec_5_an_integrator_acts_only_on_its_own_application(engine: Engine) -> None:
+    register_application(engine, "app-7")
     review = engine.start("monthly_metrics_review", actor=AUTHORITY)
     engine.fire(
         review.id,

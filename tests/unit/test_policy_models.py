@@ -197,6 +197,20 @@ CASES = [
         id="record-workflow-missing",
     ),
     pytest.param(
+        HEAD + STEPS + "    requires_record:\n      - {id: x, steps: [first], workflow: publishing,"
+        " states: [published], field: title, covers: {record: nope, item: data.channels}}\n",
+        "E-POLICY-FIELD",
+        "nope",
+        id="covers-unknown-record-field",
+    ),
+    pytest.param(
+        HEAD + STEPS + "    requires_record:\n      - {id: x, steps: [first], workflow: publishing,"
+        " states: [published], field: title, covers: {record: channels, item: actor}}\n",
+        "E-POLICY-FIELD",
+        "actor}",
+        id="covers-item-not-a-data-field",
+    ),
+    pytest.param(
         HEAD + STEPS + "    required_stages:\n      - {id: x, enter: publishd, stages: [first]}\n",
         "E-UNKNOWN-STATE",
         "publishd",

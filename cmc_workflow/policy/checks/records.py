@@ -77,6 +77,21 @@ class RecordChecks(References):
         if found is None:
             return None
         other, where = found
+        covers = None
+        if rule.covers is not None:
+            covers = (rule.covers.record, rule.covers.item[5:])
+            if rule.covers.record not in all_fields(other):
+                self.unknown_field(doc, (*path, "covers", "record"), rule.covers.record, other)
+            if not rule.covers.item.startswith("data."):
+                self.add(
+                    doc,
+                    (*path, "covers", "item"),
+                    "E-POLICY-FIELD",
+                    "covers.item: must name a list field of the item (data.<field>), "
+                    f"not {rule.covers.item!r}",
+                )
+            elif covers[1] not in fields:
+                self.unknown_field(doc, (*path, "covers", "item"), covers[1], wf)
         return RequiresRecordRule(
             rule.id,
             [steps[n] for n in rule.steps if n in steps],
@@ -84,6 +99,7 @@ class RecordChecks(References):
             _source(rule, other, where),
             rule.reason,
             when=when,
+            covers=covers,
         )
 
     def _covered_rule(

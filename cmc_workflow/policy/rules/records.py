@@ -65,12 +65,16 @@ class RequiresRecordRule(StepRule):
         reason: Label | None,
         *,
         when: Guard | None = None,
+        covers: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(rule_id, reason)
         self.steps = tuple(steps)
         self.subject = subject
         self.records = records
         self.when = when
+        self.covers = covers
+        """(the record's list field, the judged item's list field): a record counts only
+        when each entry of the first is in the second."""
 
     def applies(self, request: Request) -> bool:
         if not self.at_step(request):
@@ -81,6 +85,8 @@ class RequiresRecordRule(StepRule):
             read = set(self.when.fields) if self.when is not None else set()
             if self.subject.startswith("data."):
                 read.add(self.subject[5:])
+            if self.covers is not None:
+                read.add(self.covers[1])
             if read & set(request.form_spec):
                 return False
         return self.when is None or bool(self.when.evaluate(request.scope()))
@@ -98,12 +104,37 @@ class RequiresRecordRule(StepRule):
                 f"nobody is named in {self.subject} to check for a {label.en} record",
                 f"{self.subject} 未指定人员，无法核对{label.zh}记录",
             )
-        missing = [p for p in people if not self.records.of(facts, p, request)]
+        missing: list[str] = []
+        uncovered: list[str] = []
+        for person in people:
+            found = self.records.of(facts, person, request)
+            if found and self.covers is not None:
+                left = [self._uncovered(r, request) for r in found]
+                if all(left):
+                    uncovered.extend(e for e in left[0] if e not in uncovered)
+                    found = []
+            if not found and not uncovered:
+                missing.append(person)
+        en_what, zh_what = self.describe()
+        if uncovered:
+            assert self.covers is not None
+            entries = ", ".join(uncovered)
+            return self.deny(
+                f"data.{self.covers[1]} leaves out {entries}, asked for by the record's "
+                f"{self.covers[0]}; {en_what}",
+                f"data.{self.covers[1]} 缺少记录的 {self.covers[0]} 所列：{'、'.join(uncovered)}；"
+                f"{zh_what}",
+            )
         if not missing:
             return None
-        en_what, zh_what = self.describe()
         who = ", ".join(missing)
         return self.deny(f"{who}: no record found; {en_what}", f"{who}：无相应记录；{zh_what}")
+
+    def _uncovered(self, record: Mapping[str, Any], request: Request) -> list[str]:
+        """The entries of the record's list (``covers``) the judged item's list lacks."""
+        assert self.covers is not None
+        have = set(as_list(request.data.get(self.covers[1])))
+        return [e for e in dict.fromkeys(as_list(record.get(self.covers[0]))) if e not in have]
 
     def describe(self) -> tuple[str, str]:
         cond, states, label = self.records.condition(), self.records.held(), self.records.label
@@ -111,9 +142,13 @@ class RequiresRecordRule(StepRule):
         who_zh = "操作人" if self.subject == "actor" else f"{self.subject} 中每人"
         if_en = f" when {self.when.source}" if self.when is not None else ""
         if_zh = f"{self.when.source} 时，" if self.when is not None else ""
+        cover_en = cover_zh = ""
+        if self.covers is not None:
+            cover_en = f", each of its {self.covers[0]} in data.{self.covers[1]}"
+            cover_zh = f"，且其 {self.covers[0]} 每项均在 data.{self.covers[1]} 中"
         return (
-            f"{who_en} needs a {label.en} item in {states}{cond}{if_en}",
-            f"{if_zh}{who_zh}须有处于 {states} 的{label.zh}记录{cond}",
+            f"{who_en} needs a {label.en} item in {states}{cond}{cover_en}{if_en}",
+            f"{if_zh}{who_zh}须有处于 {states} 的{label.zh}记录{cond}{cover_zh}",
         )
 
 
