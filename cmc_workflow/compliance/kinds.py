@@ -395,12 +395,11 @@ CARRIED: tuple[Carried, ...] = (
     _e(
         "SEC-1",
         "every command, allowed or refused, writes an audit record in its transaction "
-        "(cmc_workflow/engine/audit.py)",
-        missing="the web console's own sign-ins (built on another branch) are not yet on the "
-        "log; sign-ins of the host's own users are the host's "
-        "(docs/host.md#sign-ins-and-identities-sec-1-sec-6). On the log already: the "
-        "register's changes, the HTTP API's refused and good sign-ins, and each token "
-        "issued or revoked (cmc_workflow/api/tokens.py)",
+        "(cmc_workflow/engine/audit.py); so do the register's changes, the HTTP API's "
+        "refused and good sign-ins and each token issued or revoked "
+        "(cmc_workflow/api/tokens.py), and the web console's sign-ins, failures and "
+        "rate-limit refusals (cmc_workflow/console/sessions.py); sign-ins of a host's own "
+        "users are the host's (docs/host.md#sign-ins-and-identities-sec-1-sec-6)",
     ),
     _e(
         "SEC-6",

@@ -79,6 +79,7 @@ def sign_ins(engine: Engine) -> list[tuple[str, str, str | None]]:
         ]
 
 
+@pytest.mark.enforces("SEC-1", element="cmc_workflow/console/sessions.py")
 def test_a_stranger_is_sent_to_sign_in_and_a_wrong_password_is_refused_and_audited(
     engine: Engine,
 ) -> None:
