@@ -53,6 +53,7 @@ TITLES: Mapping[str, str] = {
     "first_reply": "首次答复用时 Time to first reply (CMT-7)",
     "overdue": "逾期工作 Overdue work per person",
     "publications": "发布量 Publications per channel and month",
+    "content_types": "内容类型与专题 Content types and series per account and month (PRM-1)",
     "certification": "持证比例 Certified staff (TRN-5)",
     "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
 }
@@ -88,6 +89,9 @@ HEADERS: Mapping[str, str] = {
     "workflows": "流程",
     "channel": "渠道",
     "publications": "发布数",
+    "account": "账号/渠道",
+    "content_type": "内容类型",
+    "series": "专题系列",
     "as_of": "截至",
     "staff": "人员",
     "certified": "持证",

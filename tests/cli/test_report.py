@@ -555,6 +555,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in folder.iterdir()) == [
         "certification.csv",
+        "content_types.csv",
         "first_reply.csv",
         "items.csv",
         "overdue.csv",
