@@ -99,9 +99,9 @@ CARRIED: tuple[Carried, ...] = (
         "SM 5.3.2 checklist, before the sign-off (review_checklist, distinct_reviewers, "
         "author_does_not_review, reviewed_and_signed_off); at both reviews a draft reaches "
         "the inbox of, and is judged by, only the reviewers whose review authority covers "
-        "one of its channels (scoping review_authority)",
-        missing="review authority by content type, and an authority that differs between "
-        "the first and the second review (one channel authority covers both today)",
+        "one of its channels, its content type and the stage (scoping review_authority, "
+        "review_authority_by_content_type, review_authority_by_stage; the register's post "
+        "scope 渠道, 内容类型, 审核环节)",
     ),
     _e(
         "PUB-6",

@@ -231,9 +231,15 @@ class Scoping(_Rule):
 
     roles: list[Ident] = Field(min_length=1, description="the scoped roles")
     attribute: Ident = Field(description="the actor attribute, e.g. application")
-    field: Ident = Field(
+    field: Ident | None = Field(
+        default=None,
         description="the item data field that must equal the attribute (a list field: "
-        "must hold one of the actor's values)"
+        "must hold one of the actor's values); required unless match_state",
+    )
+    match_state: bool = Field(
+        default=False,
+        description="match the attribute against the state the item rests in instead of a "
+        "data field (review authority per stage: review_stage first_review)",
     )
     states: list[Ident] | None = Field(
         default=None,

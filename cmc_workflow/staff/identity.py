@@ -31,7 +31,13 @@ from cmc_workflow.store.port import PostRow, StorePort, StoreTx
 
 BUSINESS_TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
 """Posts start and end on local days of the business time zone."""
-SCOPE_ATTRIBUTES = {"channels": "channel", "applications": "application", "branch": "branch"}
+SCOPE_ATTRIBUTES = {
+    "channels": "channel",
+    "applications": "application",
+    "branch": "branch",
+    "content_types": "content_type",
+    "review_stages": "review_stage",
+}
 """A post's scope key -> the actor attribute policies scope on."""
 
 

@@ -27,6 +27,7 @@ from cmc_workflow.errors import IdentityRefused, NotPermitted
 from cmc_workflow.reports import build_report
 from cmc_workflow.schedules import Schedules
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
+from cmc_workflow.staff.roster import parse_scope
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock
 from tests.helpers import (
@@ -248,6 +249,7 @@ def test_a_lead_cannot_drop_or_widen_the_channels_the_register_gives_them(
             ("王芳", "wang", "editor", {}),
             ("马丽", "ma", "channel_lead", {"channels": ["weibo", "douyin"]}),
             ("总编", "chief", "channel_lead", {}),
+            ("严审", "yan", "reviewer", {"review_stages": ["second_review"]}),
         ]:
             entry = PersonEntry(name, person, education="bachelor", experience_years=5)
             register.add(Actor("hr1"), entry, [PostEntry(post, scope, day)])
@@ -275,6 +277,19 @@ def test_a_lead_cannot_drop_or_widen_the_channels_the_register_gives_them(
     assert engine.fire(web.id, "approve", actor=Actor("chief", {"channel_lead"})).state == (
         "selected"
     )
+    # review authority per stage from the post's scope (审核环节): a second reviewer may
+    # not claim the first review
+    with pytest.raises(IdentityRefused) as refused:
+        engine.allowed(
+            weibo.id, Actor("yan", {"reviewer"}, {"review_stage": "first_review,second_review"})
+        )
+    assert refused.value.rule == "attribute_not_held"
+    scope, problem = parse_scope("审核环节:first_review,second_review;内容类型:activity_preview")
+    assert problem is None
+    assert scope == {
+        "review_stages": ["first_review", "second_review"],
+        "content_types": ["activity_preview"],
+    }
 
 
 # -- PUB-1: topics reported each day ------------------------------------------------------------
@@ -371,3 +386,31 @@ def test_prm_1_the_report_counts_content_types_and_series_per_account_and_month(
         "series",
         "publications",
     }
+
+
+@pytest.mark.req("PUB-5")
+@pytest.mark.enforces("PUB-5", element="policies/publishing.yaml#workflows.publishing.scoping[2]")
+@pytest.mark.enforces("PUB-5", element="policies/publishing.yaml#workflows.publishing.scoping[3]")
+def test_pub_5_review_authority_by_content_type_and_by_stage(engine: Engine) -> None:
+    previews_only = Actor("yan", {"reviewer"}, {"content_type": "activity_preview"})
+    first_only = Actor("lu", {"reviewer"}, {"review_stage": "first_review"})
+    item = drafting(engine, web_topic(engine))
+    form = {"content": "正文", "content_type": "collection_reveal", "series": "古籍"}
+    item = engine.fire(item.id, "submit", actor=EDITOR, data=form)
+    # a reviewer of activity previews neither gets nor reviews a collection reveal
+    assert item.id not in [i.id for i in engine.inbox(previews_only)]
+    with pytest.raises(PolicyDenied) as denied:
+        engine.fire(item.id, "approve", actor=previews_only, data=CHECKLIST)
+    assert denied.value.rule == "review_authority_by_content_type"
+    # a first reviewer reviews at the first stage ...
+    assert item.id in [i.id for i in engine.inbox(first_only)]
+    item = engine.fire(item.id, "approve", actor=first_only, data=CHECKLIST)
+    # ... and not at the second, whatever else they may do
+    assert item.id not in [i.id for i in engine.inbox(first_only)]
+    other_first = Actor("tan", {"reviewer"}, {"review_stage": "first_review"})
+    with pytest.raises(PolicyDenied) as denied:
+        engine.fire(item.id, "approve", actor=other_first, data=CHECKLIST)
+    assert denied.value.rule == "review_authority_by_stage"
+    assert "审核环节" in denied.value.reason_zh
+    second = Actor("bai", {"reviewer"}, {"review_stage": "first_review,second_review"})
+    assert engine.fire(item.id, "approve", actor=second, data=CHECKLIST).state == "signoff"

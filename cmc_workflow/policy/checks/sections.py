@@ -284,7 +284,17 @@ class SectionChecks(ProofChecks):
         self, doc: Located, wf: CompiledWorkflow, rule: Scoping, path: Path, roles: Roles
     ) -> Rule | None:
         ok = self.known_roles(doc, (*path, "roles"), rule.roles, roles)
-        if rule.field not in wf.definition.data:
+        if rule.match_state == (rule.field is not None):
+            self.add(
+                doc,
+                (*path, "field") if rule.field is not None else path,
+                "E-POLICY-RULE",
+                "a scoping rule names a data field or matches the state (match_state: true), "
+                "not both or neither",
+                "give field: <data field>, or match_state: true without field",
+            )
+            ok = False
+        elif rule.field is not None and rule.field not in wf.definition.data:
             self.add(
                 doc,
                 (*path, "field"),
@@ -310,9 +320,10 @@ class SectionChecks(ProofChecks):
             rule.id,
             frozenset(rule.roles),
             rule.attribute,
-            rule.field,
+            rule.field or "",
             frozenset(wf.definition.roles),
             rule.reason,
+            match_state=rule.match_state,
             states=frozenset(rule.states) if rule.states is not None else None,
             unset_reaches_all=rule.without_attribute == "everything",
         )

@@ -67,6 +67,7 @@ class ScopingRule(Rule):
         reason: Label | None,
         states: frozenset[str] | None = None,
         unset_reaches_all: bool = False,
+        match_state: bool = False,
     ) -> None:
         super().__init__(rule_id, reason)
         self.roles = roles
@@ -75,6 +76,7 @@ class ScopingRule(Rule):
         self.lanes = lanes
         self.states = states
         self.unset_reaches_all = unset_reaches_all
+        self.match_state = match_state
 
     def scoped(self, roles: frozenset[str], acting: frozenset[str]) -> bool:
         """True when every role ``roles`` act through (of ``acting``) is a scoped role."""
@@ -85,12 +87,15 @@ class ScopingRule(Rule):
         """Whether the rule scopes what happens in ``state`` (None: starting an item)."""
         return self.states is None or state in self.states
 
-    def matches(self, attributes: Mapping[str, str], data: Mapping[str, Any]) -> bool:
-        """True when the item's field holds one of the actor's attribute values."""
+    def matches(
+        self, attributes: Mapping[str, str], data: Mapping[str, Any], state: str | None = None
+    ) -> bool:
+        """True when the item's field (or, with ``match_state``, its ``state``) holds one
+        of the actor's attribute values."""
         mine = attribute_values(attributes.get(self.attribute))
         if not mine and self.unset_reaches_all:
             return True
-        theirs = data.get(self.field)
+        theirs = state if self.match_state else data.get(self.field)
         if not mine or theirs is None:
             return False
         if isinstance(theirs, list | tuple):
@@ -101,7 +106,7 @@ class ScopingRule(Rule):
         return self.in_states(request.state) and self.scoped(request.roles, request.edge_roles)
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
-        if self.matches(request.attributes, request.data):
+        if self.matches(request.attributes, request.data, request.state):
             return None
         mine = request.attributes.get(self.attribute)
         roles = ", ".join(sorted(self.roles & request.roles))
@@ -111,11 +116,12 @@ class ScopingRule(Rule):
                 "to be scoped by",
                 f"{request.actor} 以 {roles} 身份操作，但未登记 {self.attribute}，无法确定其范围",
             )
+        what = "state" if self.match_state else self.field
         return self.deny(
             f"{request.actor} acts as {roles} for {self.attribute} {mine!r} only; this item's "
-            f"{self.field} is another",
+            f"{what} is another",
             f"{request.actor} 以 {roles} 身份仅能处理本方的 {self.attribute}（{mine}），"
-            f"本事项的 {self.field} 不属于其范围",
+            f"本事项的 {what} 不属于其范围",
         )
 
     def visible(
@@ -129,7 +135,7 @@ class ScopingRule(Rule):
         ``state``) at all."""
         if state is not None and not self.in_states(state):
             return True
-        return not self.scoped(roles, self.lanes) or self.matches(attributes, data)
+        return not self.scoped(roles, self.lanes) or self.matches(attributes, data, state)
 
     def concerns(
         self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
@@ -140,7 +146,8 @@ class ScopingRule(Rule):
         roles = ", ".join(sorted(self.roles))
         where_en = f" in {', '.join(sorted(self.states))}" if self.states is not None else ""
         where_zh = f"（{'、'.join(sorted(self.states))}）" if self.states is not None else ""
+        what = "the state" if self.match_state else f"data.{self.field}"
         return (
-            f"{roles} act{where_en} only where data.{self.field} holds their {self.attribute}",
-            f"{roles}{where_zh}仅能处理 data.{self.field} 含本人 {self.attribute} 的事项",
+            f"{roles} act{where_en} only where {what} holds their {self.attribute}",
+            f"{roles}{where_zh}仅能处理 {what} 含本人 {self.attribute} 的事项",
         )
