@@ -403,7 +403,11 @@ CARRIED: tuple[Carried, ...] = (
     ),
     _r(
         "PRM-2",
-        "a piece names the promotion campaign it belongs to",
+        "a campaign item holds its kind and dates (launched only when they are in order), "
+        "is supported by the operator, links its pieces (whose campaign field names it) and "
+        "closes with a summary; integrators reach only their own application's campaigns",
+        "workflows/campaign.yaml#data",
+        "workflows/campaign.yaml#states.running",
         PUB + "data.campaign",
     ),
 )

@@ -23,7 +23,7 @@ from cmc_workflow import Actor, Engine, Item, PolicyDenied
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.definition import load_paths
-from cmc_workflow.errors import IdentityRefused, NotPermitted
+from cmc_workflow.errors import GuardRejected, IdentityRefused, NotPermitted
 from cmc_workflow.reports import build_report
 from cmc_workflow.schedules import Schedules
 from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
@@ -48,6 +48,7 @@ from tests.helpers.records import RECORD_WORKFLOWS, train_editors
 
 SH = ZoneInfo("Asia/Shanghai")
 DAILY = WORKFLOWS / "daily_topic_report.yaml"
+CAMPAIGN = WORKFLOWS / "campaign.yaml"
 START = dt.datetime(2025, 9, 26, 15, 0, tzinfo=SH)
 
 WEB_LEAD = Actor("li", {"channel_lead"}, {"channel": "pc"})
@@ -62,7 +63,7 @@ WEIBO_REVIEWER = Actor("feng", {"reviewer"}, {"channel": "weibo"})
 def module_engine(module_db_url: str) -> Iterator[Engine]:
     with Engine.open(
         module_db_url,
-        workflows=[PUBLISHING, *RECORD_WORKFLOWS],
+        workflows=[PUBLISHING, CAMPAIGN, *RECORD_WORKFLOWS],
         policies=PUBLISHING_POLICIES,
         clock=FakeClock(START),
         handlers={"publish_to_channels": ok_handler},
@@ -414,3 +415,46 @@ def test_pub_5_review_authority_by_content_type_and_by_stage(engine: Engine) -> 
     assert "审核环节" in denied.value.reason_zh
     second = Actor("bai", {"reviewer"}, {"review_stage": "first_review,second_review"})
     assert engine.fire(item.id, "approve", actor=second, data=CHECKLIST).state == "signoff"
+
+
+# -- PRM-2 (should/may): a campaign with its dates and its pieces ---------------------------------
+@pytest.mark.req("PRM-2")
+def test_prm_2_a_campaign_item_holds_its_dates_and_links_its_pieces(engine: Engine) -> None:
+    integrator = Actor("app7", {"integrator"}, {"application": "app-7"})
+    operator = Actor("yun", {"operator"})
+    campaign = engine.start(
+        "campaign",
+        actor=integrator,
+        data={
+            "title": "中秋猜灯谜",
+            "kind": "festival",
+            "application": "app-7",
+            "starts_on": "2025-10-01",
+            "ends_on": "2025-09-30",  # ends before it starts
+        },
+    )
+    with pytest.raises(GuardRejected):
+        engine.fire(campaign.id, "launch", actor=operator)
+    other = Actor("app9", {"integrator"}, {"application": "app-9"})
+    with pytest.raises(PolicyDenied) as denied:  # another integrator's campaign (SEC-5)
+        engine.fire(campaign.id, "cancel", actor=other, data={"reason": "x"})
+    assert denied.value.rule == "integrators_own_applications"
+    campaign = engine.start(
+        "campaign",
+        actor=integrator,
+        data={
+            "title": "中秋猜灯谜",
+            "kind": "festival",
+            "application": "app-7",
+            "starts_on": "2025-10-01",
+            "ends_on": "2025-10-08",
+        },
+    )
+    campaign = engine.fire(campaign.id, "launch", actor=operator)
+    piece = web_topic(engine, campaign=str(campaign.id), content_type="activity_preview")
+    campaign = engine.fire(
+        campaign.id, "link_pieces", actor=operator, data={"pieces": [str(piece.id)]}
+    )
+    assert (campaign.state, campaign.data["pieces"]) == ("running", [str(piece.id)])
+    closed = engine.fire(campaign.id, "close", actor=operator, data={"summary": "参与 1200 人"})
+    assert closed.state == "closed"
