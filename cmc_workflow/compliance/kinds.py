@@ -392,14 +392,12 @@ CARRIED: tuple[Carried, ...] = (
         missing="complaint statistics computed from the complaint items in the store "
         "(typed in today)",
     ),
-    _p(
+    _e(
         "PRM-1",
-        "a piece carries its content type (活动预告 activity_preview, 馆藏揭示 "
-        "collection_reveal, ...) and its themed series (workflows/publishing.yaml data); the "
-        "report counts the publications per account, month, content type and series",
-        "content_types",
-        missing="a piece without a content type is still accepted (the field is optional, so "
-        "that clients of publishing version 1 keep working)",
+        "a topic is proposed with its content type (活动预告 activity_preview, 馆藏揭示 "
+        "collection_reveal, ...), else refused (piece_carries_its_content_type), and may "
+        "name its themed series; the report's content_types section counts the publications "
+        "per account, month, content type and series",
     ),
     _r(
         "PRM-2",

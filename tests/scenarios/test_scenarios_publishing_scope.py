@@ -230,7 +230,15 @@ def test_pub_7_per_channel_variants_are_part_of_the_reviewed_piece(engine: Engin
 
 # -- PRM-1: content type and series ---------------------------------------------------------------
 @pytest.mark.req("PRM-1")
+@pytest.mark.enforces(
+    "PRM-1", element="policies/publishing.yaml#workflows.publishing.forbid_data[6]"
+)
 def test_prm_1_a_piece_carries_its_content_type_and_series(engine: Engine) -> None:
+    untyped = {k: v for k, v in TOPIC.items() if k != "content_type"}
+    with pytest.raises(PolicyDenied) as denied:
+        engine.start("publishing", actor=EDITOR, data=untyped)
+    assert denied.value.rule == "piece_carries_its_content_type"
+    assert "内容类型" in denied.value.reason_zh
     item = drafting(engine, web_topic(engine))
     form = {"content": "正文", "content_type": "collection_reveal", "series": "古籍里的佛山"}
     item = engine.fire(item.id, "submit", actor=EDITOR, data=form)
