@@ -83,6 +83,8 @@ def test_who_can_names_roles_and_rules(cli: Cli) -> None:
     assert entries["approve"]["may_fire"] == ["reviewer"]
     assert [r["rule"] for r in entries["approve"]["rules"]] == [
         "review_authority",
+        "review_authority_by_content_type",
+        "review_authority_by_stage",
         "no_monetization",
         "review_checklist",
         "author_does_not_review",
@@ -91,6 +93,8 @@ def test_who_can_names_roles_and_rules(cli: Cli) -> None:
     ]
     assert [r["rule"] for r in entries["reject"]["rules"]] == [
         "review_authority",
+        "review_authority_by_content_type",
+        "review_authority_by_stage",
         "no_monetization",
     ]
     text = cli("who-can", "publishing", "signoff", *DEFS)

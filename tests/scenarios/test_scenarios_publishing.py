@@ -149,7 +149,8 @@ def test_pub_1_an_editor_files_a_topic_with_its_angle_materials_and_channels(
         engine.start("publishing", actor=REVIEWER, data=dict(TOPIC))
     item = propose(engine, materials=["https://example.org/photos/night.zip", "采访提纲.docx"])
     assert (item.state, item.created_by) == ("proposed", EDITOR.id)
-    assert {k: item.data[k] for k in ("title", "outline", "channels", "materials")} == {
+    fields = ("title", "outline", "channels", "content_type", "materials")
+    assert {k: item.data[k] for k in fields} == {
         **TOPIC,
         "materials": ["https://example.org/photos/night.zip", "采访提纲.docx"],
     }
