@@ -110,6 +110,8 @@ TOPIC: dict[str, Any] = {  # a new piece, as the editor proposes it
     "outline": "夜间开放活动的专题报道",
     # the sites, not self-media accounts: those would add the release step (ACC-2)
     "channels": ["pc", "app"],
+    # PRM-1: a topic is proposed with its content type (policies/publishing.yaml)
+    "content_type": "news",
 }
 CHECKLIST: dict[str, Any] = {
     "truthful": True,

@@ -160,13 +160,17 @@ def pad_through_store(engine: Engine, item_id: int, pairs: int) -> None:
 def pad_through_commands(engine: Engine, item_id: int, pairs: int) -> None:
     """``pairs`` rounds of submit and reject, each a real command."""
     for n in range(pairs):
-        engine.fire(item_id, "submit", actor=EDITOR, data={"content": f"第 {n} 稿"})
+        # each resubmission names a higher draft version (PUB-4)
+        form = {"content": f"第 {n} 稿", "draft_version": n + 1}
+        engine.fire(item_id, "submit", actor=EDITOR, data=form)
         engine.fire(item_id, "reject", actor=REVIEWER, data={"reason": "请修改"})
 
 
 def submit(engine: Engine, item_id: int) -> None:
     """The untimed submit after the padding: it folds the item's summary again."""
-    item = engine.fire(item_id, "submit", actor=EDITOR, data={"content": "终稿"})
+    last = max((h.form.get("draft_version") or 1 for h in engine.history(item_id)), default=1)
+    form = {"content": "终稿", "draft_version": last + 1}
+    item = engine.fire(item_id, "submit", actor=EDITOR, data=form)
     assert item.state == "first_review"
 
 

@@ -58,6 +58,18 @@ class Actor:
         object.__setattr__(self, "_engine", False)
 
 
+ATTRIBUTE_SEPARATOR = ","
+"""Several values of one actor attribute travel comma-separated: a lead of two channels
+has ``{"channel": "wechat,weibo"}``; a scoping policy matches an item holding any."""
+
+
+def attribute_values(value: str | None) -> frozenset[str]:
+    """The values an actor attribute holds: one, or several separated by commas."""
+    if value is None:
+        return frozenset()
+    return frozenset(v.strip() for v in str(value).split(ATTRIBUTE_SEPARATOR) if v.strip())
+
+
 def engine_actor(id: str, roles: Iterable[str] = ()) -> Actor:
     """An actor the engine (or its runtime extensions, e.g. the scheduler) acts as: it may
     use the reserved id and role ``system``. Not for people: their commands come with an

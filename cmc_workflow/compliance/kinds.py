@@ -78,38 +78,39 @@ PUB = "workflows/publishing.yaml#"
 CMT = "workflows/comments.yaml#"
 
 CARRIED: tuple[Carried, ...] = (
-    _r(
+    _e(
         "PUB-1",
-        "an editor files a topic with its title, outline, materials and channels",
-        PUB + "data",
-        PUB + "states.proposed",
-        missing="reporting each day, and routing the report to the lead of the channel "
-        "concerned (any channel lead sees every proposal)",
+        "each working day opens a topic report (schedule pub_01_daily_topic_report), "
+        "escalated to the channel leads when not filed in 3 working hours; it and each topic "
+        "filed (title, outline, materials, channels) reach the inbox of the leads of their "
+        "channels only, and a lead of another channel is refused (scoping "
+        "daily_report_to_channel_leads, leads_own_channels)",
     ),
-    _r(
+    _e(
         "PUB-2",
-        "the channel lead edits, approves, returns or deletes a proposal",
-        PUB + "states.proposed.transitions",
-        missing="a lead acting only on the channels they lead (leads are not scoped by channel)",
+        "the lead of the topic's channel edits, approves, returns, deletes and assigns it; a "
+        "lead of another channel is refused (scoping leads_own_channels)",
     ),
     _e(
         "PUB-3",
         "only the assigned editors take up the work, and not after the due date "
         "(policies/publishing.yaml: only_assignees_take_up_the_work, due_date_not_passed)",
     ),
-    _r(
+    _e(
         "PUB-4",
-        "the item's history keeps every draft submitted and every rejection; a rejection "
-        "returns the draft to drafting",
-        PUB + "states.drafting",
+        "the item's history keeps every draft submitted and every rejection; a draft "
+        "submitted again after a rejection names a draft version above the last, else it is "
+        "refused (resubmission_is_a_new_version)",
     ),
     _e(
         "PUB-5",
         "a first and a second review by two people other than the author, each with the "
         "SM 5.3.2 checklist, before the sign-off (review_checklist, distinct_reviewers, "
-        "author_does_not_review, reviewed_and_signed_off)",
-        missing="review authority (审核权限): pushing a draft to the reviewers who may "
-        "review its channel or content type at that stage",
+        "author_does_not_review, reviewed_and_signed_off); at both reviews a draft reaches "
+        "the inbox of, and is judged by, only the reviewers whose review authority covers "
+        "one of its channels, its content type and the stage (scoping review_authority, "
+        "review_authority_by_content_type, review_authority_by_stage; the register's post "
+        "scope 渠道, 内容类型, 审核环节)",
     ),
     _e(
         "PUB-6",
@@ -125,8 +126,6 @@ CARRIED: tuple[Carried, ...] = (
         "of data.channels (PC, WAP, APP, WeChat, WeChat Channels, Weibo, Douyin), passing "
         "the idempotency key",
         docs="docs/host.md#channel-publishing-pub-7",
-        should_missing="per-channel variants (差异化内容: a title, text or cover per "
-        "channel) reviewed as part of the piece",
     ),
     _e(
         "PUB-8",
@@ -485,6 +484,22 @@ CARRIED: tuple[Carried, ...] = (
         "channel and outcome) and is refused until the operator confirms them, or when a "
         "typed count differs (policies/evaluation.yaml: "
         "complaint_statistics_from_the_store); the survey is a should (a warning)",
+    ),
+    _e(
+        "PRM-1",
+        "a topic is proposed with its content type (活动预告 activity_preview, 馆藏揭示 "
+        "collection_reveal, ...), else refused (piece_carries_its_content_type), and may "
+        "name its themed series; the report's content_types section counts the publications "
+        "per account, month, content type and series",
+    ),
+    _r(
+        "PRM-2",
+        "a campaign item holds its kind and dates (launched only when they are in order), "
+        "is supported by the operator, links its pieces (whose campaign field names it) and "
+        "closes with a summary; integrators reach only their own application's campaigns",
+        "workflows/campaign.yaml#data",
+        "workflows/campaign.yaml#states.running",
+        PUB + "data.campaign",
     ),
 )
 """The declared kind of each id that has one, in requirement order."""

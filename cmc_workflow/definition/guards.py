@@ -34,6 +34,10 @@ Evaluator = Callable[[Scope], Any]
 ROOT_NAMES = frozenset({"data", "form", "actor"})
 VALUE_ROOT_NAMES = ROOT_NAMES | {"item", "each"}
 """Names a value expression (``starts: data:``) may also read: the item and the element."""
+CONDITION_ROOT_NAMES = ROOT_NAMES | {"before"}
+"""Names a policy condition (``forbid_data: when:``) may also read: ``before``, the item's
+data as it was before the command (a resubmission compared with the last draft, PUB-4)."""
+_ALL_ROOT_NAMES = VALUE_ROOT_NAMES | CONDITION_ROOT_NAMES
 _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "len": lambda v: len(v) if v is not None else 0,
@@ -93,6 +97,12 @@ class Guard:
 def compile_guard(source: str) -> Guard:
     """Compile ``source`` or raise :class:`GuardSyntaxError` with the offending offset."""
     return _compile_source(source, ROOT_NAMES)
+
+
+def compile_condition(source: str) -> Guard:
+    """Compile a policy condition: the guard language plus ``before`` (the item's data
+    before the command: ``form.draft_version > before.draft_version``)."""
+    return _compile_source(source, CONDITION_ROOT_NAMES)
 
 
 def compile_expression(source: str) -> Guard:
@@ -193,7 +203,7 @@ def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
 def _check_names(tree: ast.Expression, roots: frozenset[str]) -> None:
     """Refuse the value-only names (``item``, ``each``) where only a guard may stand."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in VALUE_ROOT_NAMES - roots:
+        if isinstance(node, ast.Name) and node.id in _ALL_ROOT_NAMES - roots:
             raise GuardSyntaxError(
                 f"{node.id!r} may only be read in the data of `starts:`; "
                 "a guard reads data.<field>, form.<field>, actor.<attr>",
@@ -207,7 +217,7 @@ def _name(node: ast.Name) -> Evaluator:
     if name in _CONSTANTS:
         const = _CONSTANTS[name]
         return lambda _s: const
-    if name in VALUE_ROOT_NAMES:
+    if name in _ALL_ROOT_NAMES:
         return lambda s: s.get(name)
     raise GuardSyntaxError(
         f"unknown name {name!r}: use data.<field>, form.<field>, actor.<attr>, true, false, null",
@@ -217,7 +227,7 @@ def _name(node: ast.Name) -> Evaluator:
 
 
 def _note_field(node: ast.Attribute, fields: set[str]) -> None:
-    if isinstance(node.value, ast.Name) and node.value.id in ("data", "form"):
+    if isinstance(node.value, ast.Name) and node.value.id in ("data", "form", "before"):
         fields.add(node.attr)
 
 

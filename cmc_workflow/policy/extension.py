@@ -211,6 +211,7 @@ class PolicyRuntime:
             today=command.now.astimezone(self.zone).date(),
             probe=command.probe,
             kind=command.kind,
+            before=command.item.data if command.item is not None else None,
         )
 
     def judge(self, rule: Rule, command: Command, tx: StoreTx) -> Denial | None:
@@ -293,7 +294,7 @@ class RuleExtension(Extension):
         if workflow.id != self.workflow or not isinstance(self.rule, ScopingRule):
             return True
         resolved = self.runtime.resolve(actor)
-        return self.rule.visible(resolved.roles, resolved.attributes, item.data)
+        return self.rule.visible(resolved.roles, resolved.attributes, item.data, item.state)
 
 
 class FactsExtension(Extension):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
+from cmc_workflow.definition.guards import GuardSyntaxError, compile_condition, compile_guard
 from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.errors import Problem
 from cmc_workflow.located import Located, Path
@@ -214,7 +214,7 @@ def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located)
             continue
         where: Path = (*path, key)
         try:
-            compile_guard(source)
+            compile_condition(source) if isinstance(rule, ForbidData) else compile_guard(source)
         except GuardSyntaxError as exc:
             hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
             out.append(doc.expression_problem(where, "condition", source, exc, hint))

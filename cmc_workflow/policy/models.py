@@ -289,7 +289,27 @@ class Scoping(_Rule):
 
     roles: list[Ident] = Field(min_length=1, description="the scoped roles")
     attribute: Ident = Field(description="the actor attribute, e.g. application")
-    field: Ident = Field(description="the item data field that must equal the attribute")
+    field: Ident | None = Field(
+        default=None,
+        description="the item data field that must equal the attribute (a list field: "
+        "must hold one of the actor's values); required unless match_state",
+    )
+    match_state: bool = Field(
+        default=False,
+        description="match the attribute against the state the item rests in instead of a "
+        "data field (review authority per stage: review_stage first_review)",
+    )
+    states: list[Ident] | None = Field(
+        default=None,
+        description="the states whose commands and inbox it scopes (default: every state, "
+        "starting an item included)",
+    )
+    without_attribute: Literal["nothing", "everything"] = Field(
+        default="nothing",
+        description="what an actor without the attribute reaches: nothing (default), or "
+        "everything (the register's reading of a post whose scope names none: a lead of "
+        "every channel)",
+    )
 
 
 class GlobalScoping(Scoping):

@@ -81,6 +81,9 @@ def build_report(
         if "publications" in wanted:
             rows_ = tx.first_entries(opts.publishing_workflow, opts.published_state, since, until)
             built["publications"] = compute.publications_section(rows_, opts.channels_field, months)
+        if "content_types" in wanted:
+            rows_ = tx.first_entries(opts.publishing_workflow, opts.published_state, since, until)
+            built["content_types"] = compute.content_types_section(rows_, opts, months)
         if "certification" in wanted:
             records = tx.workflow_records(opts.training_workflow)
             as_of = months.date(now)

@@ -11,6 +11,8 @@ Ten sections, each a tuple of frozen dataclasses:
 ``overdue``        open items past due, per assigned person or else per role
                    (:class:`OverdueWork`)
 ``publications``   publications per channel and month (:class:`ChannelMonth`)
+``content_types``  publications per account (or channel), month, content type and series
+                   (PRM-1, :class:`ContentTypeMonth`)
 ``certification``  the share of staff holding a valid certificate, against the 50% floor
                    (TRN-5, :class:`CertifiedStaff`)
 ``should_warnings``  should-level (宜) rules a command did not meet and that let it through,
@@ -38,6 +40,7 @@ SECTIONS: tuple[str, ...] = (
     "first_reply",
     "overdue",
     "publications",
+    "content_types",
     "certification",
     "should_warnings",
     "complaints",
@@ -69,6 +72,9 @@ class ReportOptions:
     publishing_workflow: str = "publishing"
     published_state: str = "published"
     channels_field: str = "channels"
+    accounts_field: str = "accounts"
+    content_type_field: str = "content_type"
+    series_field: str = "series"
     training_workflow: str = "training"
     passed_state: str = "passed"
     trainee_field: str = "trainee"
@@ -159,6 +165,19 @@ class ChannelMonth:
 
 
 @dataclass(frozen=True, slots=True)
+class ContentTypeMonth:
+    """PRM-1: how many pieces of ``content_type`` in ``series`` went out through
+    ``account`` in ``month`` (``YYYY-MM``). A piece named no account counts under each of
+    its channels (``channel:pc``); a piece without a type or series counts under ``""``."""
+
+    month: str
+    account: str
+    content_type: str
+    series: str
+    publications: int
+
+
+@dataclass(frozen=True, slots=True)
 class CertifiedStaff:
     """TRN-5: of the ``staff``, how many hold a valid certificate (a passed record of
     ``workflow``) on ``as_of``, and whether that share reaches ``floor``. ``basis`` says
@@ -239,6 +258,7 @@ class Report:
     first_reply: tuple[ReplyTimes, ...] = ()
     overdue: tuple[OverdueWork, ...] = ()
     publications: tuple[ChannelMonth, ...] = ()
+    content_types: tuple[ContentTypeMonth, ...] = ()
     certification: tuple[CertifiedStaff, ...] = ()
     should_warnings: tuple[ShouldWarnings, ...] = ()
     complaints: tuple[FigureRow, ...] = ()
@@ -265,6 +285,7 @@ ROW_TYPES: dict[str, type] = {
     "first_reply": ReplyTimes,
     "overdue": OverdueWork,
     "publications": ChannelMonth,
+    "content_types": ContentTypeMonth,
     "certification": CertifiedStaff,
     "should_warnings": ShouldWarnings,
     "complaints": FigureRow,

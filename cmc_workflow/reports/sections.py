@@ -24,6 +24,7 @@ from cmc_workflow.reports.model import (
     Appraisal,
     CertifiedStaff,
     ChannelMonth,
+    ContentTypeMonth,
     FigureRow,
     OverdueWork,
     ReplyTimes,
@@ -208,6 +209,26 @@ def publications_section(
         for channel in dict.fromkeys(str(c) for c in names) or [UNCATEGORIZED]:
             counts[(months.month(row.published_at), channel)] += 1
     return tuple(ChannelMonth(m, c, n) for (m, c), n in sorted(counts.items()))
+
+
+def content_types_section(
+    rows: Sequence[sql.PublicationRow], options: ReportOptions, months: Months
+) -> tuple[ContentTypeMonth, ...]:
+    """PRM-1: publications per account, month, content type and series (a piece naming no
+    account counts under each of its channels)."""
+    counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for row in rows:
+        accounts = row.data.get(options.accounts_field)
+        named = [str(a) for a in accounts] if isinstance(accounts, list) else []
+        if not named:
+            channels = row.data.get(options.channels_field)
+            listed = channels if isinstance(channels, list) else [channels] if channels else []
+            named = [f"channel:{c}" for c in listed] or [UNCATEGORIZED]
+        kind = str(row.data.get(options.content_type_field) or "")
+        series = str(row.data.get(options.series_field) or "")
+        for account in dict.fromkeys(named):
+            counts[(months.month(row.published_at), account, kind, series)] += 1
+    return tuple(ContentTypeMonth(*key, n) for key, n in sorted(counts.items()))
 
 
 def _filled(value: Any) -> bool:

@@ -26,12 +26,18 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from cmc_workflow.errors import IdentityRefused
-from cmc_workflow.model import Actor
+from cmc_workflow.model import Actor, attribute_values
 from cmc_workflow.store.port import PostRow, StorePort, StoreTx
 
 BUSINESS_TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
 """Posts start and end on local days of the business time zone."""
-SCOPE_ATTRIBUTES = {"channels": "channel", "applications": "application", "branch": "branch"}
+SCOPE_ATTRIBUTES = {
+    "channels": "channel",
+    "applications": "application",
+    "branch": "branch",
+    "content_types": "content_type",
+    "review_stages": "review_stage",
+}
 """A post's scope key -> the actor attribute policies scope on."""
 
 
@@ -146,10 +152,12 @@ def resolved_actor(
     for attribute, values in identity.scope.items():
         claimed = attributes.get(attribute)
         if claimed is None:
-            if len(values) == 1:
-                attributes[attribute] = next(iter(values))
+            # several values (a lead of two channels) travel comma-separated: a scoping
+            # rule matches an item holding any of them (policy/rules/access.py)
+            if values:
+                attributes[attribute] = ",".join(sorted(values))
             continue
-        if claimed not in values:
+        if not attribute_values(claimed) <= values:
             shown = ", ".join(sorted(values))
             raise IdentityRefused(
                 "attribute_not_held",

@@ -39,8 +39,10 @@ from cmc_workflow.store.port import (
     StoreTx,
 )
 
-SCOPE_KEYS = ("channels", "applications", "branch")
-"""What a post's scope may name: channels (or accounts), applications, a branch library."""
+SCOPE_KEYS = ("channels", "applications", "branch", "content_types", "review_stages")
+"""What a post's scope may name: channels (or accounts), applications, a branch library,
+and for a reviewer's review authority (审核权限, PUB-5) the content types and the review
+stages (first_review, second_review) they may review."""
 
 
 def utc_now() -> dt.datetime:
@@ -252,7 +254,8 @@ def checked_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
             raise refused(
                 "E-STAFF-SCOPE",
                 f"a post's scope names {', '.join(SCOPE_KEYS)}, not {key!r}",
-                f"岗位范围只能是渠道、应用或分馆（{', '.join(SCOPE_KEYS)}），不能是 {key!r}",
+                f"岗位范围只能是渠道、应用、分馆、内容类型或审核环节（{', '.join(SCOPE_KEYS)}），"
+                f"不能是 {key!r}",
             )
         if key == "branch":
             text = str(value).strip() if value is not None else ""

@@ -79,6 +79,12 @@ _SCOPE_KEYS = {
     "application": "applications",
     "分馆": "branch",
     "branch": "branch",
+    "内容类型": "content_types",
+    "content_types": "content_types",
+    "content_type": "content_types",
+    "审核环节": "review_stages",
+    "review_stages": "review_stages",
+    "review_stage": "review_stages",
 }
 _SPLIT = re.compile(r"[、,，;；/]")
 
@@ -348,8 +354,9 @@ def parse_scope(text: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         name = _SCOPE_KEYS.get(key.strip().casefold()) if sep else "channels"
         if name is None:
             return scope, (
-                f"{key.strip()!r} is not a scope (渠道/channels, 应用/applications, 分馆/branch)",
-                f"{key.strip()!r} 不是范围（渠道、应用或分馆）",
+                f"{key.strip()!r} is not a scope (渠道/channels, 应用/applications, 分馆/branch, "
+                "内容类型/content_types, 审核环节/review_stages)",
+                f"{key.strip()!r} 不是范围（渠道、应用、分馆、内容类型或审核环节）",
             )
         listed = [v.strip() for v in re.split(r"[、,，/]", values if sep else part) if v.strip()]
         if name == "branch":
@@ -407,7 +414,13 @@ def write_csv(people: Sequence[Person], *, reveal: bool = False) -> str:
 def format_scope(scope: Mapping[str, Any]) -> str:
     """A scope as a 范围 cell."""
     parts = []
-    names = {"channels": "渠道", "applications": "应用", "branch": "分馆"}
+    names = {
+        "channels": "渠道",
+        "applications": "应用",
+        "branch": "分馆",
+        "content_types": "内容类型",
+        "review_stages": "审核环节",
+    }
     for key, label in names.items():
         value = scope.get(key)
         if value:

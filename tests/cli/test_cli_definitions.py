@@ -229,7 +229,7 @@ def test_explain_publishing_is_a_table_of_who_may_do_what(publishing: Workflow) 
     assert result.exit_code == 0
     text = result.output
     assert text == explain_table(publishing)
-    assert text.startswith("publishing v1: 内容选题与发布 / Editorial publishing\n")
+    assert text.startswith("publishing v2: 内容选题与发布 / Editorial publishing\n")
     header = next(line for line in text.splitlines() if line.startswith("state "))
     for column in ("type", "label zh / en", "requirements", "trigger -> target", "roles"):
         assert column in header

@@ -82,13 +82,21 @@ def test_who_can_names_roles_and_rules(cli: Cli) -> None:
     entries = {e["trigger"]: e for e in json.loads(done.stdout)["triggers"]}
     assert entries["approve"]["may_fire"] == ["reviewer"]
     assert [r["rule"] for r in entries["approve"]["rules"]] == [
+        "review_authority",
+        "review_authority_by_content_type",
+        "review_authority_by_stage",
         "no_monetization",
         "review_checklist",
         "author_does_not_review",
         "distinct_reviewers",
         "corrector_does_not_review",
     ]
-    assert [r["rule"] for r in entries["reject"]["rules"]] == ["no_monetization"]
+    assert [r["rule"] for r in entries["reject"]["rules"]] == [
+        "review_authority",
+        "review_authority_by_content_type",
+        "review_authority_by_stage",
+        "no_monetization",
+    ]
     text = cli("who-can", "publishing", "signoff", *DEFS)
     assert "ops_manager 运营管理岗" in text.stdout
     assert "reviewed_and_signed_off" in text.stdout

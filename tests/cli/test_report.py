@@ -557,6 +557,7 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
         "appraisal.csv",
         "certification.csv",
         "complaints.csv",
+        "content_types.csv",
         "first_reply.csv",
         "items.csv",
         "overdue.csv",

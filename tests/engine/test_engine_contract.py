@@ -565,10 +565,17 @@ def test_a_policy_refusal_is_audited_with_its_rule(db_url: str, clock: FakeClock
 # -- versions ----------------------------------------------------------------------------
 
 
+def _bundled_version() -> int:
+    """The bundled publishing workflow's version label."""
+    version = yaml.safe_load(PUBLISHING.read_text(encoding="utf-8"))["version"]
+    assert isinstance(version, int)
+    return version
+
+
 def _publishing_v2(folder: Path) -> None:
     """Version 2 drops the `returned` state (and the `return` trigger that led there)."""
     doc = yaml.safe_load(PUBLISHING.read_text(encoding="utf-8"))
-    doc["version"] = 2
+    doc["version"] = _bundled_version() + 1
     del doc["states"]["returned"]
     proposed = doc["states"]["proposed"]
     proposed["transitions"] = [t for t in proposed["transitions"] if t["trigger"] != "return"]
@@ -609,8 +616,8 @@ def test_items_stay_on_the_version_they_started_with(
 
         versions = engine.versions("publishing")
         assert [(v.revision, v.version_label, v.open_items, v.current) for v in versions] == [
-            (1, 1, 1, False),
-            (2, 2, 1, True),
+            (1, _bundled_version(), 1, False),
+            (2, _bundled_version() + 1, 1, True),
         ]
         assert versions[1].loaded_at == clock.now
         assert versions[0].content_hash != versions[1].content_hash

@@ -136,7 +136,9 @@ def test_reviewers_may_swap_in_a_new_round_but_the_author_never_reviews(
     item = engine.fire(item.id, "approve", actor=REVIEWER, data=CHECKLIST)
     item = engine.fire(item.id, "reject", actor=SECOND_REVIEWER, data={"reason": "来源不清"})
     assert item.state == "drafting"
-    item = engine.fire(item.id, "submit", actor=OTHER_EDITOR, data={"content": "第二稿"})
+    item = engine.fire(
+        item.id, "submit", actor=OTHER_EDITOR, data={"content": "第二稿", "draft_version": 2}
+    )
     # a new round: last round's second reviewer may do the first review now...
     item = engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=CHECKLIST)
     # ...and last round's first reviewer the second one

@@ -126,7 +126,7 @@ def test_every_command_writes_the_summary_a_fold_of_the_history_gives(
         [
             ("approve", REVIEWER, CHECKLIST),
             ("reject", SECOND_REVIEWER, {"reason": "数据有误"}),  # rework: a new round
-            ("submit", EDITOR, {"content": "修改稿"}),
+            ("submit", EDITOR, {"content": "修改稿", "draft_version": 2}),
             ("approve", SECOND_REVIEWER, CHECKLIST),  # the other reviewer goes first now
             ("approve", REVIEWER, CHECKLIST),
             ("sign", OPS, {}),  # the handler moves it on to published

@@ -197,6 +197,7 @@ def test_acc_2_self_media_channels_without_an_operating_account_of_their_own_are
         actor=EDITOR,
         data={
             "content": "正文",
+            "draft_version": 2,  # a resubmission is a new version (PUB-4)
             "channels": ["weibo", "douyin"],
             "accounts": ["fslib-weibo", "fslib-douyin"],
         },

@@ -79,6 +79,8 @@ TOPIC: dict[str, Any] = {
     # the library's own web and app channels: a piece for a self-media channel goes out
     # only through an operating account of it that the piece names (ACC-2)
     "channels": ["pc", "app"],
+    # PRM-1: a topic is proposed with its content type (policies/publishing.yaml)
+    "content_type": "news",
 }
 CHECKLIST: dict[str, Any] = {
     "truthful": True,

@@ -149,7 +149,8 @@ def test_pub_1_an_editor_files_a_topic_with_its_angle_materials_and_channels(
         engine.start("publishing", actor=REVIEWER, data=dict(TOPIC))
     item = propose(engine, materials=["https://example.org/photos/night.zip", "采访提纲.docx"])
     assert (item.state, item.created_by) == ("proposed", EDITOR.id)
-    assert {k: item.data[k] for k in ("title", "outline", "channels", "materials")} == {
+    fields = ("title", "outline", "channels", "content_type", "materials")
+    assert {k: item.data[k] for k in fields} == {
         **TOPIC,
         "materials": ["https://example.org/photos/night.zip", "采访提纲.docx"],
     }
@@ -234,7 +235,10 @@ def test_pub_4_resubmission_after_rejection_keeps_the_history(engine: Engine) ->
     item = engine.fire(item.id, "reject", actor=REVIEWER, data={"reason": "数据需核实"})
     assert item.state == "drafting"
     item = engine.fire(
-        item.id, "submit", actor=EDITOR, data={"content": "第二稿", "version_note": "v2 核实数据"}
+        item.id,
+        "submit",
+        actor=EDITOR,
+        data={"content": "第二稿", "version_note": "v2 核实数据", "draft_version": 2},
     )
     assert (item.state, item.data["content"]) == ("first_review", "第二稿")
     history = engine.history(item.id)
@@ -283,7 +287,7 @@ def test_pub_5_a_first_and_a_second_review_with_the_checklist_come_before_sign_o
     assert denied.value.rule == "distinct_reviewers"
     item = engine.fire(item.id, "reject", actor=SECOND_REVIEWER, data={"reason": "标题有歧义"})
     assert item.state == "drafting"  # a rejection returns the draft to drafting ...
-    item = engine.fire(item.id, "submit", actor=wu, data={"content": "修改稿"})
+    item = engine.fire(item.id, "submit", actor=wu, data={"content": "修改稿", "draft_version": 2})
     item = engine.fire(item.id, "approve", actor=SECOND_REVIEWER, data=CHECKLIST)
     item = engine.fire(item.id, "approve", actor=REVIEWER, data=CHECKLIST)  # ... both again
     assert item.state == "signoff"

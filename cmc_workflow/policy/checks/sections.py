@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cmc_workflow.compiler import CompiledWorkflow
-from cmc_workflow.definition.guards import compile_guard
+from cmc_workflow.definition.guards import compile_condition
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.proofs import ProofChecks
@@ -230,7 +230,7 @@ class SectionChecks(ProofChecks):
         if isinstance(rule, RequiresRecord):
             return self._record_rule(doc, wf, rule, path, steps, fields)
         if isinstance(rule, ForbidData):
-            when = compile_guard(rule.when) if rule.when is not None else None
+            when = compile_condition(rule.when) if rule.when is not None else None
             if when is not None and (unknown := sorted(when.fields - fields)):
                 self.unknown_field(doc, (*path, "when"), ", ".join(unknown), wf)
             if rule.expired is not None and rule.expired not in fields:
@@ -358,7 +358,17 @@ class SectionChecks(ProofChecks):
         self, doc: Located, wf: CompiledWorkflow, rule: Scoping, path: Path, roles: Roles
     ) -> Rule | None:
         ok = self.known_roles(doc, (*path, "roles"), rule.roles, roles)
-        if rule.field not in wf.definition.data:
+        if rule.match_state == (rule.field is not None):
+            self.add(
+                doc,
+                (*path, "field") if rule.field is not None else path,
+                "E-POLICY-RULE",
+                "a scoping rule names a data field or matches the state (match_state: true), "
+                "not both or neither",
+                "give field: <data field>, or match_state: true without field",
+            )
+            ok = False
+        elif rule.field is not None and rule.field not in wf.definition.data:
             self.add(
                 doc,
                 (*path, "field"),
@@ -368,15 +378,28 @@ class SectionChecks(ProofChecks):
                 f"its data fields: {', '.join(wf.definition.data) or 'none'}",
             )
             ok = False
+        for j, state in enumerate(rule.states or ()):
+            if state not in wf.definition.states:
+                self.add(
+                    doc,
+                    (*path, "states", j),
+                    "E-UNKNOWN-STATE",
+                    f"workflow {wf.id!r} has no state {state!r} to scope",
+                    f"its states: {', '.join(wf.definition.states)}",
+                )
+                ok = False
         if not ok:
             return None
         return ScopingRule(
             rule.id,
             frozenset(rule.roles),
             rule.attribute,
-            rule.field,
+            rule.field or "",
             frozenset(wf.definition.roles),
             rule.reason,
+            match_state=rule.match_state,
+            states=frozenset(rule.states) if rule.states is not None else None,
+            unset_reaches_all=rule.without_attribute == "everything",
         )
 
     def scoped_workflows(self, doc: Located, rule: GlobalScoping, i: int) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmc_workflow.definition.models import Label
+from cmc_workflow.model import attribute_values
 from cmc_workflow.policy.rules.base import PERMISSIONS_RULE, Denial, Request, Rule
 from cmc_workflow.policy.rules.facts import Facts
 
@@ -45,7 +46,14 @@ class PermissionRule(Rule):
 
 
 class ScopingRule(Rule):
-    """Actors who act only through scoped roles reach only items matching their attribute."""
+    """Actors who act only through scoped roles reach only items matching their attribute.
+
+    The actor's attribute may hold several values (comma-separated); the item's field may
+    be one value or a list (a piece's ``channels``): they match when they share a value.
+    ``states`` (None: every state, a start included) limits the rule to the commands
+    fired in those states and to the inbox of items resting there (review authority at
+    a stage, PUB-5). ``unset_reaches_all``: an actor without the attribute reaches every
+    item (a lead whose post names no channel leads them all) instead of none."""
 
     kind = "scoping"
 
@@ -57,29 +65,48 @@ class ScopingRule(Rule):
         data_field: str,
         lanes: frozenset[str],
         reason: Label | None,
+        states: frozenset[str] | None = None,
+        unset_reaches_all: bool = False,
+        match_state: bool = False,
     ) -> None:
         super().__init__(rule_id, reason)
         self.roles = roles
         self.attribute = attribute
         self.field = data_field
         self.lanes = lanes
+        self.states = states
+        self.unset_reaches_all = unset_reaches_all
+        self.match_state = match_state
 
     def scoped(self, roles: frozenset[str], acting: frozenset[str]) -> bool:
         """True when every role ``roles`` act through (of ``acting``) is a scoped role."""
         through = roles & acting
         return bool(through) and through <= self.roles
 
-    def matches(self, attributes: Mapping[str, str], data: Mapping[str, Any]) -> bool:
-        """True when the item's field equals the actor's attribute (both present)."""
-        mine = attributes.get(self.attribute)
-        theirs = data.get(self.field)
-        return mine is not None and theirs is not None and str(theirs) == str(mine)
+    def in_states(self, state: str | None) -> bool:
+        """Whether the rule scopes what happens in ``state`` (None: starting an item)."""
+        return self.states is None or state in self.states
+
+    def matches(
+        self, attributes: Mapping[str, str], data: Mapping[str, Any], state: str | None = None
+    ) -> bool:
+        """True when the item's field (or, with ``match_state``, its ``state``) holds one
+        of the actor's attribute values."""
+        mine = attribute_values(attributes.get(self.attribute))
+        if not mine and self.unset_reaches_all:
+            return True
+        theirs = state if self.match_state else data.get(self.field)
+        if not mine or theirs is None:
+            return False
+        if isinstance(theirs, list | tuple):
+            return any(str(v) in mine for v in theirs)
+        return str(theirs) in mine
 
     def applies(self, request: Request) -> bool:
-        return self.scoped(request.roles, request.edge_roles)
+        return self.in_states(request.state) and self.scoped(request.roles, request.edge_roles)
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
-        if self.matches(request.attributes, request.data):
+        if self.matches(request.attributes, request.data, request.state):
             return None
         mine = request.attributes.get(self.attribute)
         roles = ", ".join(sorted(self.roles & request.roles))
@@ -89,25 +116,38 @@ class ScopingRule(Rule):
                 "to be scoped by",
                 f"{request.actor} 以 {roles} 身份操作，但未登记 {self.attribute}，无法确定其范围",
             )
+        what = "state" if self.match_state else self.field
         return self.deny(
             f"{request.actor} acts as {roles} for {self.attribute} {mine!r} only; this item's "
-            f"{self.field} is another",
+            f"{what} is another",
             f"{request.actor} 以 {roles} 身份仅能处理本方的 {self.attribute}（{mine}），"
-            f"本事项的 {self.field} 不属于其范围",
+            f"本事项的 {what} 不属于其范围",
         )
 
-    def visible(self, roles: frozenset[str], attributes: Mapping[str, str], data: Any) -> bool:
-        """Whether an actor with ``roles`` may see an item with ``data`` at all."""
-        return not self.scoped(roles, self.lanes) or self.matches(attributes, data)
+    def visible(
+        self,
+        roles: frozenset[str],
+        attributes: Mapping[str, str],
+        data: Any,
+        state: str | None = None,
+    ) -> bool:
+        """Whether an actor with ``roles`` may see an item with ``data`` (resting in
+        ``state``) at all."""
+        if state is not None and not self.in_states(state):
+            return True
+        return not self.scoped(roles, self.lanes) or self.matches(attributes, data, state)
 
     def concerns(
         self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
     ) -> bool:
-        return bool(self.roles & roles)
+        return self.in_states(state) and bool(self.roles & roles)
 
     def describe(self) -> tuple[str, str]:
         roles = ", ".join(sorted(self.roles))
+        where_en = f" in {', '.join(sorted(self.states))}" if self.states is not None else ""
+        where_zh = f"（{'、'.join(sorted(self.states))}）" if self.states is not None else ""
+        what = "the state" if self.match_state else f"data.{self.field}"
         return (
-            f"{roles} act only where data.{self.field} equals their {self.attribute}",
-            f"{roles} 仅能处理 data.{self.field} 与本人 {self.attribute} 相同的事项",
+            f"{roles} act{where_en} only where {what} holds their {self.attribute}",
+            f"{roles}{where_zh}仅能处理 {what} 含本人 {self.attribute} 的事项",
         )

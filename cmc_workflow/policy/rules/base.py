@@ -58,6 +58,8 @@ class Request:
     today: dt.date
     probe: bool = False
     kind: str = "fire"
+    before: Mapping[str, Any] | None = None
+    """The item's data before the command (None when starting): ``before`` in conditions."""
 
     @property
     def is_start(self) -> bool:
@@ -70,6 +72,7 @@ class Request:
             "data": dict(self.data),
             "form": dict(self.form),
             "actor": {"id": self.actor, "roles": sorted(self.roles), **self.attributes},
+            "before": dict(self.before or {}),
         }
 
 
