@@ -26,7 +26,13 @@ from typing import Any
 
 import click
 
-from cmc_workflow.cli.options import log_level_option, refuse_undecodable, threshold
+from cmc_workflow.cli.options import (
+    add_lang_option,
+    lang_option,
+    log_level_option,
+    refuse_undecodable,
+    threshold,
+)
 from cmc_workflow.log import configure_logging
 
 COMMANDS: dict[str, str] = {
@@ -89,7 +95,7 @@ class _Main(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.add_command(load_command(cmd_name))
+            self.add_command(add_lang_option(load_command(cmd_name)))
         return self.commands.get(cmd_name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -112,6 +118,7 @@ class _Main(click.Group):
 )
 @click.version_option(package_name="cmc-workflow")
 @log_level_option()
+@lang_option()
 @click.option(
     "--log-format",
     type=click.Choice(["json", "text"]),
