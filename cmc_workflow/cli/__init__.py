@@ -33,6 +33,7 @@ from cmc_workflow.cli.options import (
     refuse_undecodable,
     threshold,
 )
+from cmc_workflow.i18n import set_language
 from cmc_workflow.log import configure_logging
 
 COMMANDS: dict[str, str] = {
@@ -87,6 +88,7 @@ class _Main(click.Group):
     imports a command's module only when the command is asked for (:data:`COMMANDS`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        set_language(None)  # the locale's, until a --lang of this run says otherwise
         refuse_undecodable(args)
         return super().parse_args(ctx, args)
 
