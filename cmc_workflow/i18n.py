@@ -83,6 +83,21 @@ def joined(items: Iterable[object], en_sep: str = ", ") -> Text:
 _LIST_SEP = "\u3001"  # the enumeration comma of Chinese lists
 
 
+def heading(msgid: str, both: Lang = "zh") -> str:
+    """A heading or table label (``N_``-marked ``msgid``) in one language: English with
+    ``--lang en``, Chinese with ``--lang zh``, and ``both``'s choice when the locale names
+    no language (a table has room for one)."""
+    return pick(msgid, zh(msgid), both)
+
+
+def pick(en: str, zh_text: str, both: Lang = "zh") -> str:
+    """``en`` or ``zh_text`` (a label written in both, e.g. a workflow's ``label``), as
+    :func:`heading` chooses."""
+    lang = language()
+    chosen = both if lang == "both" else lang
+    return zh_text if chosen == "zh" and zh_text else en
+
+
 def shown(en: str, zh_text: str, lang: Lang | None = None, sep: str = " | ") -> str:
     """What a person reads of a message given as ``en`` and ``zh_text`` (which may be
     empty where none was written): the one of ``lang``, or both joined by ``sep``."""

@@ -125,3 +125,10 @@ def test_fire_refusals_read_in_chinese(tmp_path: Path, monkeypatch: pytest.Monke
     )  # fmt: skip
     assert english.stderr.startswith("refused (NotPermitted): li may not fire 'approve'")
     assert not CJK.search(english.stderr)
+    shown_en = run_cli("show", item, "--lang", "en", *common, cwd=tmp_path)
+    assert "Row version" in shown_en.stdout
+    assert "Equipment loan (equipment_loan)" in shown_en.stdout
+    assert not CJK.search(shown_en.stdout.replace("设备", ""))  # the data is the user's
+    shown_zh = run_cli("show", item, *common, cwd=tmp_path)
+    assert "行版本" in shown_zh.stdout
+    assert "设备借用 (equipment_loan)" in shown_zh.stdout
