@@ -73,7 +73,6 @@ PENDING = {
     "cmc_workflow/cli/serve.py": 2,
     "cmc_workflow/cli/staff.py": 20,
     "cmc_workflow/cli/task.py": 7,
-    "cmc_workflow/cli/time.py": 1,
     "cmc_workflow/cli/token.py": 6,
     "cmc_workflow/cli/versions.py": 4,
     "cmc_workflow/compliance/kinds.py": 2,
