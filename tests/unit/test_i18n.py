@@ -77,7 +77,6 @@ PENDING = {
     "cmc_workflow/cli/versions.py": 4,
     "cmc_workflow/compliance/kinds.py": 2,
     "cmc_workflow/compliance/render.py": 1,
-    "cmc_workflow/diagram.py": 1,
     "cmc_workflow/engine/batch.py": 2,
     "cmc_workflow/engine/queries.py": 9,
     "cmc_workflow/engine/tasks.py": 9,
