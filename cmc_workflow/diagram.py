@@ -20,11 +20,11 @@ from cmc_workflow.definition.models import (
     Transition,
     Workflow,
 )
+from cmc_workflow.i18n import N_, heading, pick, tr, zh
 
 Lang = Literal["zh", "en"]
 
 _MERMAID_RESERVED = frozenset({"state", "note", "end", "direction", "class", "classdef", "style"})
-_DEFAULT_ROUTE = {"zh": "默认", "en": "default"}
 _MERMAID_ESCAPES = str.maketrans({'"': "#quot;", ";": "#59;", ":": "#58;"})
 
 
@@ -40,7 +40,7 @@ def edge_label(state: State, transition: Transition, lang: Lang = "zh") -> str:
         if transition.label is not None:
             return _text(transition.label, lang, "")
         if transition.default:
-            return _DEFAULT_ROUTE[lang]
+            return zh("default") if lang == "zh" else N_("default")
         return transition.guard or ""
     text = _text(transition.label, lang, transition.trigger or "")
     if transition.guard:
@@ -143,16 +143,17 @@ def to_dot(wf: Workflow, lang: Lang = "zh") -> str:
 # --- explain: a plain-text table ---------------------------------------------------------
 
 _HEADERS = (
-    "state",
-    "type",
-    "label zh / en",
-    "requirements",
-    "trigger -> target",
-    "roles",
-    "guard",
-    "form fields",
-    "deadline",
+    N_("state"),
+    N_("type"),
+    N_("label zh / en"),
+    N_("requirements"),
+    N_("trigger -> target"),
+    N_("roles"),
+    N_("guard"),
+    N_("form fields"),
+    N_("deadline"),
 )
+"""The columns of ``explain`` (msgids: in Chinese with ``--lang zh``, else English)."""
 
 
 def width(text: str) -> int:
@@ -259,7 +260,8 @@ def _rows(wf: Workflow) -> list[list[list[str]]]:
 def explain_table(wf: Workflow) -> str:
     """A readable plain-text table of ``wf``: who may do what in each state, and deadlines."""
     rows = _rows(wf)
-    sizes = [width(h) for h in _HEADERS]
+    headers = [heading(h, both="en") for h in _HEADERS]
+    sizes = [width(h) for h in headers]
     for row in rows:
         for col, cell in enumerate(row):
             for text in cell:
@@ -267,9 +269,15 @@ def explain_table(wf: Workflow) -> str:
     version = f" v{wf.version}" if wf.version is not None else ""
     out = [f"{wf.id}{version}: {wf.label.zh} / {wf.label.en}"]
     if wf.implements:
-        out.append("implements: " + ", ".join(wf.implements))
-    out.append("roles: " + "; ".join(f"{r} {lab.zh} / {lab.en}" for r, lab in wf.roles.items()))
-    out.append(f"start: {wf.start.state}, started by {', '.join(wf.start.roles)}")
+        out.append(pick(*tr("implements: {ids}", ids=", ".join(wf.implements)), both="en"))
+    roles = "; ".join(f"{r} {lab.zh} / {lab.en}" for r, lab in wf.roles.items())
+    out.append(pick(*tr("roles: {roles}", roles=roles), both="en"))
+    started = tr(
+        "start: {state}, started by {roles}",
+        state=wf.start.state,
+        roles=", ".join(wf.start.roles),
+    )
+    out.append(pick(*started, both="en"))
     for name, handler in wf.handlers.items():
         out.append(f"handler {name}: {handler.description.strip()}")
     out.append("")
@@ -278,7 +286,7 @@ def explain_table(wf: Workflow) -> str:
         return "  ".join(_pad(c, sizes[i]) for i, c in enumerate(cells)).rstrip()
 
     rule = "  ".join("-" * s for s in sizes)
-    out += [join(_HEADERS), rule]
+    out += [join(headers), rule]
     for index, row in enumerate(rows):
         if index and row[0]:
             out.append("")

@@ -37,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cmc_workflow.i18n import Lang, Text, language, shown, tr, zh
+
 
 class CmcWorkflowError(Exception):
     """Root of every exception raised by cmc-workflow."""
@@ -70,14 +72,43 @@ class Problem:
         return self.severity != "warning"
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
-        if self.hint:
-            text += f" (hint: {self.hint})"
-        if self.message_zh:
-            text += f" | {self.message_zh}"
-            if self.hint_zh:
-                text += f"（提示：{self.hint_zh}）"
-        return text
+        return self.text()
+
+    def text(self, lang: Lang | None = None) -> str:
+        """``file:line:column: CODE message (hint: ...)`` in ``lang`` (default: the
+        language people are shown, :func:`cmc_workflow.i18n.language`); a problem with
+        no Chinese reads in English."""
+        lang = lang or language()
+        head = f"{self.file}:{self.line}:{self.column}: {self.code} "
+        english = self.message + (f" (hint: {self.hint})" if self.hint else "")
+        if not self.message_zh or lang == "en":
+            return head + english
+        chinese = self.message_zh
+        if self.hint_zh:
+            chinese += zh("(hint: {hint})").format(hint=self.hint_zh)
+        return head + (chinese if lang == "zh" else f"{english} | {chinese}")
+
+    @classmethod
+    def of(
+        cls,
+        file: str,
+        line: int,
+        column: int,
+        code: str,
+        message: Text | str,
+        hint: Text | str = "",
+        *,
+        severity: str = "error",
+    ) -> Problem:
+        """A problem whose message and hint are :func:`~cmc_workflow.i18n.tr` texts (both
+        languages) or plain English."""
+        en, chinese = _pair(message)
+        hint_en, hint_zh = _pair(hint)
+        return cls(file, line, column, code, en, hint_en, chinese, hint_zh, severity)
+
+
+def _pair(text: Text | str) -> tuple[str, str]:
+    return (text.en, text.zh) if isinstance(text, Text) else (text, "")
 
 
 class DefinitionError(CmcWorkflowError):
@@ -110,7 +141,7 @@ class EngineError(CmcWorkflowError):
 
     def __init__(
         self,
-        message: str,
+        message: Text | str,
         *,
         item_id: str | None = None,
         trigger: str | None = None,
@@ -118,7 +149,9 @@ class EngineError(CmcWorkflowError):
         rule: str | None = None,
         reason_zh: str = "",
     ) -> None:
-        super().__init__(message)
+        if isinstance(message, Text):  # tr(...): both languages at once
+            reason_zh = reason_zh or message.zh
+        super().__init__(message.en if isinstance(message, Text) else message)
         self.item_id = item_id
         self.trigger = trigger
         self.state = state
@@ -129,6 +162,15 @@ class EngineError(CmcWorkflowError):
     def code(self) -> str:
         """The refusing rule, the same in every language (the class name by default)."""
         return self.rule
+
+    def refusal(self, lang: Lang | None = None) -> str:
+        """``refused (rule): ...`` as a person reads it in ``lang`` (default: the
+        language people are shown): the Chinese reason where there is one."""
+        english = tr("refused ({rule}): {reason}", rule=self.code, reason=str(self)).en
+        if not self.reason_zh:
+            return english
+        chinese = tr("refused ({rule}): {reason}", rule=self.code, reason=self.reason_zh).zh
+        return shown(english, chinese, lang, sep="\n")
 
 
 class ItemNotFound(EngineError):
@@ -195,11 +237,19 @@ class InputInvalid(FormInvalid):
         state: str | None = None,
     ) -> None:
         super().__init__(errors, item_id=item_id, trigger=trigger, state=state)
-        self.args = ("the command's input is invalid: " + "; ".join(str(e) for e in errors),)
-        self.rule = "input_invalid"
-        self.reason_zh = "命令的输入无效：" + "；".join(
-            f"{e.field}：{e.message_zh or e.message}" for e in errors
+        reason = tr(
+            "the command's input is invalid: {errors}",
+            errors=Text(
+                "; ".join(str(e) for e in errors),
+                "\uff1b".join(
+                    tr("{field}: {message}", field=e.field, message=e.message_zh or e.message).zh
+                    for e in errors
+                ),
+            ),
         )
+        self.args = (reason.en,)
+        self.rule = "input_invalid"
+        self.reason_zh = reason.zh
 
 
 class IdentityRefused(EngineError):
@@ -233,13 +283,16 @@ class PolicyDenied(EngineError):
     def __init__(
         self,
         rule: str,
-        reason_en: str,
+        reason_en: Text | str,
         reason_zh: str = "",
         *,
         item_id: str | None = None,
         trigger: str | None = None,
         state: str | None = None,
     ) -> None:
+        if isinstance(reason_en, Text):  # tr(...): both languages at once
+            reason_zh = reason_zh or reason_en.zh
+        reason_en = reason_en.en if isinstance(reason_en, Text) else reason_en
         super().__init__(
             f"refused by rule {rule!r}: {reason_en}",
             item_id=item_id,
@@ -282,8 +335,10 @@ class RosterInvalid(RegisterRefused):
         self.problems = tuple(problems)
         super().__init__(
             "E-STAFF-ROSTER",
-            f"the roster has {len(self.problems)} problem(s); nothing was imported",
-            f"花名册有 {len(self.problems)} 处问题，未导入任何内容",
+            *tr(
+                "the roster has {count} problem(s); nothing was imported",
+                count=len(self.problems),
+            ),
         )
         self.args = ("\n".join(str(p) for p in self.problems),)
 
@@ -309,14 +364,12 @@ class SchemaTooNew(StoreError):
     def __init__(self, revision: str, head: str) -> None:
         self.revision = revision
         self.head = head
-        self.reason_en = (
-            f"the database is at schema revision {revision!r}, which this release of "
-            f"cmc-workflow does not know (its newest is {head!r}): a newer release migrated "
-            "it. Use that release (or newer), or restore a backup made before the upgrade"
-        )
-        self.reason_zh = (
-            f"数据库的结构版本 {revision!r} 不为本版本 cmc-workflow 所知（本版本最新为 "
-            f"{head!r}）：它已被更新的版本迁移。请使用该版本或更新版本，或恢复升级前的备份"
+        self.reason_en, self.reason_zh = tr(
+            "the database is at schema revision {revision}, which this release of "
+            "cmc-workflow does not know (its newest is {head}): a newer release migrated "
+            "it. Use that release (or newer), or restore a backup made before the upgrade",
+            revision=repr(revision),
+            head=repr(head),
         )
         super().__init__(f"{self.code} {self.reason_en} | {self.reason_zh}")
 
@@ -329,13 +382,9 @@ class DatabaseReadOnly(StoreError):
     code = "E-DB-READ-ONLY"
 
     def __init__(self, detail: str = "") -> None:
-        self.reason_en = (
+        self.reason_en, self.reason_zh = tr(
             "the database is open read-only (this process may not write the file or its "
             "folder): only reading commands such as show, history and audit verify work"
-        )
-        self.reason_zh = (
-            "数据库以只读方式打开（本进程无权写入该文件或其所在目录）：只能执行 show、history、"
-            "audit verify 等只读命令"
         )
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{self.code} {self.reason_en}{extra} | {self.reason_zh}")

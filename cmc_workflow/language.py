@@ -38,6 +38,7 @@ from cmc_workflow.definition.loader import (
 )
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.i18n import joined, tr
 from cmc_workflow.located import MAX_FILE_BYTES, Located, load_located, read_source
 from cmc_workflow.migration.plan import load_plan_doc
 from cmc_workflow.notify.config import load_notifications_doc
@@ -145,29 +146,22 @@ def no_files_problem(paths: Sequence[str | Path]) -> Problem:
     misses = near_misses(paths)
     named = ", ".join(str(m) for m in misses[:10])
     if misses and all(m.name.lower().endswith(".example") for m in misses):
-        hint = "an example is not read: copy it to a name ending in .yaml and edit the copy"
-        hint_zh = "示例文件不会被读取：把它复制为以 .yaml 结尾的文件，再修改副本"
+        hint = tr("an example is not read: copy it to a name ending in .yaml and edit the copy")
     else:
-        hint = (
+        hint = tr(
             "definition files end in .yaml or .yml, in lower case: rename x.YAML to x.yaml "
             "and x.yaml.txt to x.yaml (Windows may hide the .txt ending)"
         )
-        hint_zh = (
-            "定义文件名须以小写的 .yaml 或 .yml 结尾：把 x.YAML 改名为 x.yaml，把 x.yaml.txt "
-            "改名为 x.yaml（Windows 可能隐藏了 .txt 扩展名）"
+    message = (
+        tr(
+            "no definition file (*.yaml or *.yml) found in {where}; not read: {names}",
+            where=where,
+            names=named,
         )
-    return Problem(
-        where,
-        1,
-        1,
-        "E-NO-FILES",
-        f"no definition file (*.yaml or *.yml) found in {where}"
-        + (f"; not read: {named}" if misses else ""),
-        hint,
-        message_zh=f"在 {where} 中没有找到定义文件（*.yaml 或 *.yml）"
-        + (f"；未读取：{named}" if misses else ""),
-        hint_zh=hint_zh,
+        if misses
+        else tr("no definition file (*.yaml or *.yml) found in {where}", where=where)
     )
+    return Problem.of(where, 1, 1, "E-NO-FILES", message, hint)
 
 
 def near_miss_warnings(paths: Sequence[str | Path]) -> list[Problem]:
@@ -179,15 +173,13 @@ def near_miss_warnings(paths: Sequence[str | Path]) -> list[Problem]:
             continue
         stem = miss.name.split(".")[0]
         out.append(
-            Problem(
+            Problem.of(
                 str(miss),
                 1,
                 1,
                 "W-FILE-NAME",
-                "this file is not read: definition files end in .yaml or .yml, in lower case",
-                f"rename it to {stem}.yaml if it is a definition",
-                message_zh="此文件未被读取：定义文件名须以小写的 .yaml 或 .yml 结尾",
-                hint_zh=f"如果它是定义文件，请改名为 {stem}.yaml",
+                tr("this file is not read: definition files end in .yaml or .yml, in lower case"),
+                tr("rename it to {stem}.yaml if it is a definition", stem=stem),
                 severity="warning",
             )
         )
@@ -268,22 +260,22 @@ def load_isolated(paths: Sequence[str | Path]) -> LoadedSet:
 def _disabled_warning(file: str, problems: Sequence[Problem], ids: Sequence[str]) -> Problem:
     first = min(problems, key=lambda p: (p.line, p.column))
     what = (
-        f"the workflows it holds or that need it ({', '.join(ids)}) are"
+        tr("the workflows it holds or that need it ({ids}) are", ids=joined(ids))
         if ids
-        else "what it defines is"
+        else tr("what it defines is")
     )
-    what_zh = f"其中的流程及依赖它的流程（{'、'.join(ids)}）" if ids else "其中定义的内容"
-    return Problem(
+    return Problem.of(
         file,
         first.line,
         first.column,
         "W-DISABLED",
-        f"this file has {len(problems)} problem(s), so {what} disabled until it is fixed; "
-        "the other workflows work as usual",
-        f"fix it (cmc-workflow validate {file} lists the problems)",
-        message_zh=f"此文件有 {len(problems)} 个问题，{what_zh}已停用，修正后恢复；"
-        "其他流程照常运行",
-        hint_zh=f"请修正（cmc-workflow validate {file} 列出全部问题）",
+        tr(
+            "this file has {count} problem(s), so {what} disabled until it is fixed; "
+            "the other workflows work as usual",
+            count=len(problems),
+            what=what,
+        ),
+        tr("fix it (cmc-workflow validate {file} lists the problems)", file=file),
         severity="warning",
     )
 

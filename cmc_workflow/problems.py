@@ -20,47 +20,39 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import N_, Text, joined, tr, zh
 from cmc_workflow.located import Located
 
 _TYPE_ERRORS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "dataclass_type": "a mapping",
+    "string_type": N_("text"),
+    "int_type": N_("a whole number"),
+    "float_type": N_("a number"),
+    "bool_type": N_("true or false"),
+    "list_type": N_("a list"),
+    "dict_type": N_("a mapping"),
+    "model_type": N_("a mapping"),
+    "dataclass_type": N_("a mapping"),
 }
+"""What a field of each pydantic type error expects, in English (msgids: the catalogue has
+the Chinese)."""
 
 
-_TYPE_ERRORS_ZH = {
-    "string_type": "文字",
-    "int_type": "整数",
-    "float_type": "数字",
-    "bool_type": "true 或 false",
-    "list_type": "列表",
-    "dict_type": "一组“键: 值”",
-    "model_type": "一组“键: 值”",
-    "dataclass_type": "一组“键: 值”",
-}
-
-
-def _kind_zh(value: Any) -> str:
+def _kind(value: Any) -> Text:
+    """What ``value`` is, in both languages."""
     if isinstance(value, bool):
-        return "布尔值"
+        return tr("a boolean")
     if isinstance(value, int | float):
-        return "数字"
+        return tr("a number")
     if isinstance(value, str):
-        return "文字"
+        return tr("text")
     if isinstance(value, list):
-        return "列表"
-    return "一组“键: 值”" if isinstance(value, dict) else type(value).__name__
+        return tr("a list")
+    if isinstance(value, dict):
+        return tr("a mapping")
+    return Text(type(value).__name__, type(value).__name__)
 
 
-def _type_hint(
-    root: type[BaseModel], loc: tuple[Any, ...], kind: str, value: Any
-) -> tuple[str, str]:
+def _type_hint(root: type[BaseModel], loc: tuple[Any, ...], kind: str, value: Any) -> Text:
     """A hint that would fix a value of the wrong type, in English and Chinese.
 
     A text where a group of keys belongs (``label: 制作中``, ``deadline: 2 working days``)
@@ -75,35 +67,28 @@ def _type_hint(
             first, *others = required or names[:1]
             rest = "".join(f", {o}: ..." for o in others)
             example = f"{key}: {{{first}: {value}{rest}}}"
-            return (
-                f"{key} is a group of keys ({', '.join(names[:6])}), not one text: write {example}",
-                f"{key} 下面是一组键（{'、'.join(names[:6])}），不是一段文字：请写成 {example}",
+            return tr(
+                "{key} is a group of keys ({names}), not one text: write {example}",
+                key=key,
+                names=joined(names[:6]),
+                example=example,
             )
     if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         pattern = _pattern_at(root, loc)
         if pattern is not None and "%" in pattern:
-            return (
-                f"write a percentage in quotes: {key}: '{value}%'",
-                f"请写成带引号的百分比：{key}: '{value}%'",
-            )
-        return (
-            f"quote it if you mean text: {key}: '{value}'",
-            f"如果这是文字，请加引号：{key}: '{value}'",
-        )
+            return tr("write a percentage in quotes: {key}: '{value}%'", key=key, value=value)
+        return tr("quote it if you mean text: {key}: '{value}'", key=key, value=value)
     if kind == "string_type" and isinstance(value, bool):
-        return (
-            f"YAML read this as true/false: quote it if you mean the word ({key}: '...')",
-            f"YAML 把它读成了 true/false：如果是文字，请加引号（{key}: '...'）",
+        return tr(
+            "YAML read this as true/false: quote it if you mean the word ({key}: '...')", key=key
         )
     if kind == "list_type" and not isinstance(value, list | dict):
-        return (
-            f"write a list: {key}: [{value}] (entries separated by half-width commas)",
-            f"请写成列表：{key}: [{value}]（各项之间用半角逗号分隔）",
+        return tr(
+            "write a list: {key}: [{value}] (entries separated by half-width commas)",
+            key=key,
+            value=value,
         )
-    return (
-        "quote text that YAML would read as a number or boolean",
-        "YAML 会把某些文字读成数字或布尔值，这类文字请加引号",
-    )
+    return tr("quote text that YAML would read as a number or boolean")
 
 
 def _pattern_at(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
@@ -177,8 +162,8 @@ def _problem(
         return doc.problem(
             loc,
             "E-YAML-BOOL",
-            f"key {key!r} would be read as a boolean by YAML 1.1 tools",
-            f"quote it ('{key}') or use the right key",
+            tr("key {key} would be read as a boolean by YAML 1.1 tools", key=repr(key)),
+            tr("quote it ('{key}') or use the right key", key=key),
             key=True,
         )
     if kind != "missing" and loc in doc.ambiguous:
@@ -189,25 +174,33 @@ def _problem(
     if kind == "extra_forbidden":
         return _unknown_key(root, loc, doc, codes)
     if kind == "missing":
-        message = f"required key {loc[-1]!r} is missing"
-        hint = f"add '{loc[-1]}:' to {_where(loc[:-1])}"
+        message = tr("required key {key} is missing", key=repr(loc[-1]))
+        hint = tr("add '{key}:' to {where}", key=loc[-1], where=_where(loc[:-1]))
         return doc.problem(loc[:-1], codes.missing_key, message, hint, key=True)
     named = codes.fields.get(str(loc[-1])) if loc else None
     if named is not None:
         where = ".".join(str(p) for p in loc)
-        return doc.problem(loc, named[0], f"{where}: {_message(err)}", named[1])
+        return doc.problem(loc, named[0], f"{where}: {_message(err)}", tr(named[1]))
     if kind == "bad_duration":
         return doc.problem(loc, "E-BAD-DURATION", err["msg"])
     ctx = err.get("ctx", {})
     if kind == "string_pattern_mismatch":
-        code, hint = codes.patterns.get(str(ctx.get("pattern", "")), (codes.value, ""))
-        message = f"{_short(err['input'])} does not match {ctx.get('pattern')}"
-        return doc.problem(loc, code, message, hint)
+        code, text = codes.patterns.get(str(ctx.get("pattern", "")), (codes.value, ""))
+        message = tr(
+            "{value} does not match {pattern}",
+            value=_short(err["input"]),
+            pattern=ctx.get("pattern"),
+        )
+        return doc.problem(loc, code, message, tr(text) if text else "")
     if kind in ("literal_error", "enum"):
-        message = f"{_short(err['input'])} is not allowed here; expected {ctx.get('expected', '')}"
+        message = tr(
+            "{value} is not allowed here; expected {expected}",
+            value=_short(err["input"]),
+            expected=ctx.get("expected", ""),
+        )
         return doc.problem(loc, codes.value, message)
     if kind == "too_short" and isinstance(err["input"], list | tuple | dict):
-        hint = "give at least one entry"
+        hint = tr("give at least one entry")
         return doc.problem(loc, codes.empty, f"{_where(loc)}: {_message(err)}", hint)
     if kind in ("string_too_long", "string_too_short", "greater_than_equal"):
         return doc.problem(loc, codes.value, f"{_short(err['input'])}: {err['msg']}")
@@ -217,11 +210,15 @@ def _problem(
             codes.type,
             f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
             f"{_short(err['input'])}",
+            _type_hint(root, loc, kind, err["input"]),
         )
-        hint, hint_zh = _type_hint(root, loc, kind, err["input"])
-        got = f"{_kind_zh(err['input'])} {_short(err['input'])}"
-        message_zh = f"此处应为{_TYPE_ERRORS_ZH[kind]}，实际是{got}"
-        return replace(problem, hint=hint, message_zh=message_zh, hint_zh=hint_zh)
+        message_zh = tr(
+            "expected {expected}, got {kind} {value}",
+            expected=Text(_TYPE_ERRORS[kind], zh(_TYPE_ERRORS[kind])),
+            kind=_kind(err["input"]),
+            value=_short(err["input"]),
+        ).zh
+        return replace(problem, message_zh=message_zh)
     return doc.problem(loc, codes.invalid, _message(err))
 
 
@@ -236,16 +233,22 @@ def _message(err: Any) -> str:
 def _trap(doc: Located, loc: tuple[Any, ...], code: str, text: str) -> Problem:
     """The problem of an ambiguous plain scalar (kept as text) that the model refused."""
     if code == "E-YAML-BOOL":
-        message = f"{text!r} is a boolean in YAML 1.1 but text in YAML 1.2 (read here as text)"
-        hint = f"write true/false, or quote it ('{text}') if you mean the word"
-    elif code == "E-YAML-OCTAL":
-        message = (
-            f"{text!r} is an octal number in YAML 1.1 but decimal in YAML 1.2 (read here as text)"
+        message = tr(
+            "{value} is a boolean in YAML 1.1 but text in YAML 1.2 (read here as text)",
+            value=repr(text),
         )
-        hint = f"drop the leading zero, or quote it ('{text}') if you mean a code"
+        hint = tr("write true/false, or quote it ('{text}') if you mean the word", text=text)
+    elif code == "E-YAML-OCTAL":
+        message = tr(
+            "{value} is an octal number in YAML 1.1 but decimal in YAML 1.2 (read here as text)",
+            value=repr(text),
+        )
+        hint = tr("drop the leading zero, or quote it ('{text}') if you mean a code", text=text)
     else:
-        message = f"{text!r} is a base-60 number in YAML 1.1 (read here as text)"
-        hint = f"quote it ('{text}') if you mean a time of day, or write a duration"
+        message = tr(
+            "{value} is a base-60 number in YAML 1.1 (read here as text)", value=repr(text)
+        )
+        hint = tr("quote it ('{text}') if you mean a time of day, or write a duration", text=text)
     return doc.problem(loc, code, message, hint)
 
 
@@ -258,11 +261,12 @@ def _short(value: Any, limit: int = 60) -> str:
 def _bad_key(path: tuple[Any, ...], err: Any, doc: Located, codes: Codes) -> Problem:
     if err["type"] == "string_pattern_mismatch":
         pattern = str(err.get("ctx", {}).get("pattern", ""))
-        code, hint = codes.patterns.get(pattern, (codes.value, ""))
-        message = f"{_short(err['input'])} is not a valid name here"
+        code, hint_text = codes.patterns.get(pattern, (codes.value, ""))
+        hint: Text | str = tr(hint_text) if hint_text else ""
+        message: Text | str = tr("{value} is not a valid name here", value=_short(err["input"]))
     elif err["type"] == "string_too_long":
-        code, hint = codes.bad_key, "ids are at most 64 characters"
-        message = f"{_short(err['input'])} is too long for a name"
+        code, hint = codes.bad_key, tr("ids are at most 64 characters")
+        message = tr("{value} is too long for a name", value=_short(err["input"]))
     else:
         code, hint, message = codes.bad_key, "", f"{_short(err['input'])}: {err['msg']}"
     return doc.problem(path, code, message, hint, key=True)
@@ -281,13 +285,19 @@ def _unknown_key(
     root: type[BaseModel], loc: tuple[Any, ...], doc: Located, codes: Codes
 ) -> Problem:
     key = str(loc[-1])
-    hint = ""
+    hint: Text | str = ""
     model = _model_at(root, loc[:-1])
     if model is not None:
         close = _suggestion(root, loc)
         known = ", ".join(model.model_fields)
-        hint = f"did you mean {close!r}?" if close else f"known keys: {known}"
-    return doc.problem(loc, codes.unknown_key, f"unknown key {key!r}", hint, key=True)
+        hint = (
+            tr("did you mean {key}?", key=repr(close))
+            if close
+            else tr("known keys: {keys}", keys=known)
+        )
+    return doc.problem(
+        loc, codes.unknown_key, tr("unknown key {key}", key=repr(key)), hint, key=True
+    )
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

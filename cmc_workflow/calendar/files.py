@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.i18n import N_
 from cmc_workflow.located import Path, load_located, read_source
 from cmc_workflow.problems import Codes, problems_from_validation
 
@@ -115,7 +116,7 @@ CALENDAR_CODES = Codes(
     invalid="E-CALENDAR-TYPE",
     bad_key="E-CALENDAR-TYPE",
     empty="E-CALENDAR-EMPTY",
-    fields={"date": ("E-CALENDAR-DATE", "write dates as YYYY-MM-DD, e.g. 2027-01-01")},
+    fields={"date": ("E-CALENDAR-DATE", N_("write dates as YYYY-MM-DD, e.g. 2027-01-01"))},
     merge_misspelt=False,
 )
 """The codes of what the calendar models refuse (see ``docs/time.md``)."""

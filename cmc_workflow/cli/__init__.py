@@ -26,7 +26,14 @@ from typing import Any
 
 import click
 
-from cmc_workflow.cli.options import log_level_option, refuse_undecodable, threshold
+from cmc_workflow.cli.options import (
+    add_lang_option,
+    lang_option,
+    log_level_option,
+    refuse_undecodable,
+    threshold,
+)
+from cmc_workflow.i18n import set_language
 from cmc_workflow.log import configure_logging
 
 COMMANDS: dict[str, str] = {
@@ -83,6 +90,7 @@ class _Main(click.Group):
     imports a command's module only when the command is asked for (:data:`COMMANDS`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        set_language(None)  # the locale's, until a --lang of this run says otherwise
         refuse_undecodable(args)
         return super().parse_args(ctx, args)
 
@@ -91,7 +99,7 @@ class _Main(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.add_command(load_command(cmd_name))
+            self.add_command(add_lang_option(load_command(cmd_name)))
         return self.commands.get(cmd_name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -114,6 +122,7 @@ class _Main(click.Group):
 )
 @click.version_option(package_name="cmc-workflow")
 @log_level_option()
+@lang_option()
 @click.option(
     "--log-format",
     type=click.Choice(["json", "text"]),

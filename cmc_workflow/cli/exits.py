@@ -19,7 +19,6 @@ from cmc_workflow.errors import (
     DefinitionError,
     EngineError,
     FormInvalid,
-    PolicyDenied,
     Problem,
     StoreError,
 )
@@ -74,12 +73,9 @@ def handled(as_json: bool) -> Iterator[None]:
         }
         if isinstance(exc, FormInvalid):
             detail["fields"] = {e.field: e.message for e in exc.errors}
-        message = f"refused ({rule}): {exc}"
         if exc.reason_zh:
             detail["reason_zh"] = exc.reason_zh
-            if not isinstance(exc, PolicyDenied):  # a policy's own reason reads alone
-                message += f"\n已拒绝（{rule}）：{exc.reason_zh}"
-        fail(Exit.USAGE, message, as_json, **detail)
+        fail(Exit.USAGE, exc.refusal(), as_json, **detail)
     except StoreError as exc:
         fail(Exit.DATABASE, f"database error: {exc}", as_json, type=type(exc).__name__)
     except CmcWorkflowError as exc:

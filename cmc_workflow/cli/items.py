@@ -32,50 +32,65 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import cell, emit_json, table, when
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import WorkflowNotFound
+from cmc_workflow.i18n import N_, pick, tr
+from cmc_workflow.i18n import heading as H
 from cmc_workflow.model import Actor, Allowed, HistoryEntry, Item, VersionInfo
 
 _T = TypeVar("_T")
 
 
 def _labels(engine: Engine, workflow: str) -> tuple[str, dict[str, str]]:
-    """The workflow's Chinese label and its data fields' labels (current version)."""
+    """The workflow's label and its data fields' labels (current version), in the
+    language of :func:`~cmc_workflow.i18n.pick`."""
     try:
         definition = engine.workflow(workflow).definition
     except WorkflowNotFound:
         return workflow, {}
-    fields_ = {k: s.label.zh for k, s in definition.data.items() if s.label is not None}
-    return definition.label.zh, fields_
+    fields_ = {
+        k: pick(s.label.en, s.label.zh) for k, s in definition.data.items() if s.label is not None
+    }
+    return pick(definition.label.en, definition.label.zh), fields_
+
+
+def _state_label(engine: Engine, item: Item) -> str:
+    """The label of the item's state in the language shown (``state_label`` is Chinese)."""
+    try:
+        state = engine.workflow(item.workflow).definition.states.get(item.state)
+    except WorkflowNotFound:
+        return item.state_label
+    label = state.label if state is not None else None
+    return pick(label.en, label.zh) if label is not None else item.state_label
 
 
 def item_table(engine: Engine, item: Item) -> str:
     """The readable card of one item."""
     label, field_labels = _labels(engine, item.workflow)
     rows = [
-        ["编号", str(item.id)],
-        ["流程", f"{label} ({item.workflow}) 修订 {item.revision}"],
-        ["状态", f"{item.state_label} ({item.state})"],
-        ["已结束", cell(not item.is_open)],
-        ["行版本", str(item.version)],
-        ["访问序号", str(item.visit)],
-        ["创建人", item.created_by],
-        ["创建于", when(item.created_at)],
-        ["更新于", when(item.updated_at)],
-        ["结束于", when(item.closed_at)],
-        ["上级事项", cell(item.parent_id)],
+        [H(N_("Id")), str(item.id)],
+        [H(N_("Workflow")), f"{label} ({item.workflow}) {H(N_('revision'))} {item.revision}"],
+        [H(N_("State")), f"{_state_label(engine, item)} ({item.state})"],
+        [H(N_("Closed")), cell(not item.is_open)],
+        [H(N_("Row version")), str(item.version)],
+        [H(N_("Visit")), str(item.visit)],
+        [H(N_("Created by")), item.created_by],
+        [H(N_("Created at")), when(item.created_at)],
+        [H(N_("Updated at")), when(item.updated_at)],
+        [H(N_("Closed at")), when(item.closed_at)],
+        [H(N_("Parent item")), cell(item.parent_id)],
     ]
     for key, value in item.data.items():
         name = f"{field_labels[key]} ({key})" if key in field_labels else key
-        rows.append([f"数据·{name}", cell(value)])
-    return table(["项目", "内容"], rows)
+        rows.append([f"{H(N_('Data'))}·{name}", cell(value)])
+    return table([H(N_("Field")), H(N_("Value"))], rows)
 
 
 _KINDS = {
-    "start": "创建",
-    "fire": "操作",
-    "route": "路由",
-    "handler": "自动处理",
-    "timer": "定时",
-    "migrate": "迁移",
+    "start": N_("Start"),
+    "fire": N_("Fire"),
+    "route": N_("Route"),
+    "handler": N_("Handler"),
+    "timer": N_("Timer"),
+    "migrate": N_("Migrate"),
 }
 
 
@@ -85,7 +100,7 @@ def history_table(entries: Sequence[HistoryEntry]) -> str:
         [
             str(e.seq),
             when(e.at),
-            _KINDS.get(e.kind, e.kind),
+            H(_KINDS[e.kind]) if e.kind in _KINDS else e.kind,
             e.trigger or "—",
             e.from_state or "—",
             e.to_state,
@@ -95,7 +110,18 @@ def history_table(entries: Sequence[HistoryEntry]) -> str:
         ]
         for e in entries
     ]
-    return table(["序号", "时间", "类型", "触发", "从", "到", "操作人", "角色", "表单"], rows)
+    heads = [
+        N_("Step"),
+        N_("Time"),
+        N_("Kind"),
+        N_("Trigger"),
+        N_("From"),
+        N_("To"),
+        N_("Actor"),
+        N_("Roles"),
+        N_("Form"),
+    ]
+    return table([H(h) for h in heads], rows)
 
 
 def inbox_table(items: Sequence[Item]) -> str:
@@ -111,7 +137,15 @@ def inbox_table(items: Sequence[Item]) -> str:
         ]
         for i in items
     ]
-    return table(["编号", "流程", "状态", "标题", "更新于", "行版本"], rows)
+    heads = [
+        N_("Id"),
+        N_("Workflow"),
+        N_("State"),
+        N_("Title"),
+        N_("Updated at"),
+        N_("Row version"),
+    ]
+    return table([H(h) for h in heads], rows)
 
 
 def allowed_table(allowed: Sequence[Allowed]) -> str:
@@ -127,7 +161,15 @@ def allowed_table(allowed: Sequence[Allowed]) -> str:
         ]
         for a in allowed
     ]
-    return table(["触发", "名称", "目标", "可执行", "表单字段", "原因"], rows)
+    heads = [
+        N_("Trigger"),
+        N_("Name"),
+        N_("Target"),
+        N_("Allowed"),
+        N_("Form fields"),
+        N_("Reasons"),
+    ]
+    return table([H(h) for h in heads], rows)
 
 
 def versions_table(versions: Sequence[VersionInfo]) -> str:
@@ -144,7 +186,16 @@ def versions_table(versions: Sequence[VersionInfo]) -> str:
         ]
         for v in versions
     ]
-    return table(["修订", "版本号", "内容哈希", "载入时间", "未结事项", "当前", "文件"], rows)
+    heads = [
+        N_("Revision"),
+        N_("Version"),
+        N_("Content hash"),
+        N_("Loaded at"),
+        N_("Open items"),
+        N_("Current"),
+        N_("File"),
+    ]
+    return table([H(h) for h in heads], rows)
 
 
 def _print(settings: Settings, value: _T, render: Callable[[_T], str]) -> None:
@@ -170,7 +221,11 @@ def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, An
     """
     with settings.open_engine(need_workflows=True) as engine:
         item = engine.start(workflow, actor=actor, data=data)
-        _print(settings, item, lambda i: f"已创建事项 {i.id}\n" + item_table(engine, i))
+        _print(
+            settings,
+            item,
+            lambda i: pick(*tr("Started item {id}", id=i.id)) + "\n" + item_table(engine, i),
+        )
 
 
 @click.command()
@@ -204,7 +259,11 @@ def fire(
         item = engine.fire(
             item_id, trigger, actor=actor, data=data, expected_version=expected_version
         )
-        _print(settings, item, lambda i: f"已执行 {trigger}\n" + item_table(engine, i))
+        _print(
+            settings,
+            item,
+            lambda i: pick(*tr("Fired {trigger}", trigger=trigger)) + "\n" + item_table(engine, i),
+        )
 
 
 @click.command()

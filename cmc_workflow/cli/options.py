@@ -34,6 +34,7 @@ from cmc_workflow.calendar import BusinessHours, CalendarSettings, WorkingCalend
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.cli.exits import Exit, handled
 from cmc_workflow.errors import DefinitionError
+from cmc_workflow.i18n import set_language
 from cmc_workflow.log import LEVELS, Threshold
 from cmc_workflow.model import Actor
 
@@ -135,6 +136,39 @@ def log_level_option(default: str = "warning") -> Callable[[Any], Any]:
         type=click.Choice(LEVELS, case_sensitive=False),
         help="Level of the JSON log lines written to stderr.",
     )
+
+
+def _chooses_language(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        set_language(value)
+
+
+def lang_option() -> Callable[[Any], Any]:
+    """``--lang zh|en`` (``CMC_LANG``): the language of what the command prints for people;
+    without it, the locale's (``LANG=zh_CN.UTF-8`` gives Chinese; a locale that names no
+    language, such as ``C``, gives both). JSON and SARIF carry both languages whatever
+    it is."""
+    return click.option(
+        "--lang",
+        type=click.Choice(["zh", "en"], case_sensitive=False),
+        default=None,
+        envvar="CMC_LANG",
+        expose_value=False,
+        is_eager=True,
+        callback=_chooses_language,
+        help="Language of messages (zh or en); default: the locale (LANG).",
+    )
+
+
+def add_lang_option(command: click.Command) -> click.Command:
+    """``command`` (and, for a group, each of its commands) with :func:`lang_option`,
+    unless it has a ``--lang`` of its own (``graph``: the labels' language)."""
+    if not any(p.name == "lang" for p in command.params):
+        lang_option()(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_lang_option(sub)
+    return command
 
 
 # -- calendar ------------------------------------------------------------------------------

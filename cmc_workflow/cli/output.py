@@ -16,6 +16,7 @@ import click
 
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.diagram import width
+from cmc_workflow.i18n import N_, heading
 from cmc_workflow.model import Item
 
 DISPLAY_TZ = zoneinfo.ZoneInfo(BUSINESS_TIMEZONE)
@@ -57,7 +58,7 @@ def cell(value: Any, limit: int | None = None) -> str:
     elif isinstance(value, str):
         text = value
     elif isinstance(value, bool):
-        text = "是" if value else "否"
+        text = heading(N_("yes") if value else N_("no"))
     else:
         text = json.dumps(plain(value), ensure_ascii=False)
     text = " ".join(text.split("\n"))
@@ -71,7 +72,7 @@ def cell(value: Any, limit: int | None = None) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain-text table; CJK characters count as two columns."""
     if not rows:
-        return "（无）\n"
+        return heading(N_("(none)")) + "\n"
     sizes = [width(h) for h in headers]
     for row in rows:
         for i, text in enumerate(row):

@@ -31,6 +31,7 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import emit_json, table, when
 from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.i18n import N_, heading, pick, shown, tr
 from cmc_workflow.language import load_paths
 from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.schedules.language import schedules_from
@@ -172,15 +173,29 @@ def status(
     else:
         _print_status(report, tz)
         if behind:
-            click.echo(f"BEHIND: the oldest due timer waits {_span(lag)} (> {max_lag:g} s)")
+            late = tr(
+                "BEHIND: the oldest due timer waits {lag} (> {limit} s)",
+                lag=_span(lag),
+                limit=format(max_lag, "g"),
+            )
+            click.echo(pick(*late, both="en"))
     sys.exit(Exit.PROBLEMS if behind else Exit.OK)
 
 
 def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
-    click.echo("Runners (daemons and in-process) / 运行器（守护进程与应用内）")
+    click.echo(shown(*tr("Runners (daemons and in-process)"), sep=" / "))
+    heads = [
+        N_("runner"),
+        N_("kind"),
+        N_("host:pid"),
+        N_("last heartbeat"),
+        N_("ago"),
+        N_("stopped"),
+        N_("last work"),
+    ]
     click.echo(
         table(
-            ["runner", "kind", "host:pid", "last heartbeat", "ago", "stopped", "last work"],
+            [heading(h, both="en") for h in heads],
             [
                 [
                     r["runner"],
@@ -196,13 +211,18 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
         )
     )
     timers = report["timers"]
-    click.echo(
-        f"Timers: {timers['pending']} pending, {timers['due_now']} due now, "
-        f"lag {_span(timers['lag_seconds'])}; outbox: {report['outbox_pending']} to deliver"
+    counts = tr(
+        "Timers: {pending} pending, {due} due now, lag {lag}; outbox: {outbox} to deliver",
+        pending=timers["pending"],
+        due=timers["due_now"],
+        lag=_span(timers["lag_seconds"]),
+        outbox=report["outbox_pending"],
     )
+    click.echo(pick(*counts, both="en"))
+    heads = [N_("due"), N_("item"), N_("workflow"), N_("state"), N_("action"), N_("to")]
     click.echo(
         table(
-            ["due", "item", "workflow", "state", "action", "to"],
+            [heading(h, both="en") for h in heads],
             [
                 [
                     when(t["due_at"], tz),
@@ -217,19 +237,23 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
         )
     )
     clocks = report["clocks"]
-    click.echo(
-        f"Clocks: {len(clocks['overdue'])} overdue, {len(clocks['provisional'])} provisional"
+    counted = tr(
+        "Clocks: {overdue} overdue, {provisional} provisional",
+        overdue=len(clocks["overdue"]),
+        provisional=len(clocks["provisional"]),
     )
+    click.echo(pick(*counted, both="en"))
     for kind in ("overdue", "provisional"):
         for c in clocks[kind]:
             click.echo(
                 f"  {kind}: item {c['item_id']} {c['workflow']}/{c['state']} "
                 f"due {when(c['due_at'], tz)}"
             )
-    click.echo("Schedules")
+    click.echo(heading(N_("Schedules"), both="en"))
+    heads = [N_("schedule"), N_("rule"), N_("last"), N_("status"), N_("item"), N_("next")]
     click.echo(
         table(
-            ["schedule", "rule", "last", "status", "item", "next"],
+            [heading(h, both="en") for h in heads],
             [
                 [
                     s["schedule"],

@@ -25,6 +25,7 @@ from cmc_workflow.clocks.status import ClockView, view
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.models import Deadline as DeadlineSpec
 from cmc_workflow.extensions import Change, Extension, Runtime, Visit
+from cmc_workflow.i18n import joined, tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.store import port
 from cmc_workflow.store.port import ClockRow, StoreTx, TimerRow
@@ -67,6 +68,9 @@ class Clocks(Extension):
         self.group = group
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
+        self.disabled: dict[str, str] = {}
+        """The workflows whose file is broken (``LoadedSet.disabled``: id to file): their
+        timers are left pending, with a warning at each pass, until the file is fixed."""
 
     # -- wiring ----------------------------------------------------------------------------
     def bind(self, runtime: Runtime) -> None:
@@ -339,7 +343,7 @@ class Clocks(Extension):
     def next_due(self) -> dt.datetime | None:
         """When the earliest pending timer is due (for the scheduler's wake-up)."""
         with self.runtime.read() as tx:
-            return tx.next_due_at()
+            return tx.next_due_at(sorted(self.disabled))
 
     def run_due(self, now: dt.datetime) -> int:
         """Fire the timers due at ``now``, up to :attr:`batch`, a group of at most
@@ -352,8 +356,11 @@ class Clocks(Extension):
         crash mid-group rolls the whole group back: every timer of it is pending again and
         the next pass, of this runner or another, claims it."""
         runtime = self.runtime
+        skip = sorted(self.disabled)
         with runtime.read() as tx:
-            first = tx.next_due_at()
+            first = tx.next_due_at(skip)
+            if skip:
+                self._warn_disabled(tx.next_due_at(), first, now)
         if first is None or first > now:
             return 0  # the common case: one index probe, no write lock
         done = 0
@@ -361,13 +368,34 @@ class Clocks(Extension):
             while done < self.batch:
                 limit = min(self.group, self.batch - done)
                 with transaction() as tx:
-                    fired = fire_due(runtime, tx, now, limit)
+                    fired = fire_due(runtime, tx, now, limit, skip)
                 done += len(fired)
                 for timer, status, error in fired:
                     self._log(timer, status, error)
                 if len(fired) < limit:
                     break  # nothing more was due (or a step moved some on): the next pass
         return done
+
+    def _warn_disabled(
+        self, earliest: dt.datetime | None, first: dt.datetime | None, now: dt.datetime
+    ) -> None:
+        """Warn, at every pass, while a due timer waits on a disabled workflow."""
+        if earliest is None or earliest > now or (first is not None and first <= earliest):
+            return
+        files = sorted(set(self.disabled.values()))
+        message = tr(
+            "timers of the disabled workflows {ids} are due but wait until their file is "
+            "fixed ({files}); the other workflows run as usual",
+            ids=joined(sorted(self.disabled)),
+            files=joined(files),
+        )
+        log.warning(
+            "timers_waiting_on_disabled_workflows",
+            workflows=sorted(self.disabled),
+            files=files,
+            message=message.en,
+            message_zh=message.zh,
+        )
 
     @staticmethod
     def _log(timer: TimerRow, status: str, error: str | None) -> None:

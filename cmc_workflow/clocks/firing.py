@@ -5,7 +5,7 @@ the engine takes through the runtime."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -63,7 +63,9 @@ def judged_at(change: Change) -> dt.datetime | None:
     return min(firing.due_at, change.now)
 
 
-def fire_due(runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int) -> list[Fired]:
+def fire_due(
+    runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int, skip: Sequence[str] = ()
+) -> list[Fired]:
     """Claim up to ``limit`` timers due at ``now`` in ``tx``, apply each one's effect there
     and mark them all (one statement); returns them with their status, in firing order.
 
@@ -72,12 +74,14 @@ def fire_due(runtime: Runtime, tx: StoreTx, now: dt.datetime, limit: int) -> lis
     of the group still to come: once a step fired, each later timer is read again before
     it fires, and skipped when it is no longer pending and due (it stays as the step left
     it). Until then the claim's reading is current, since the other effects only append
-    (audit, outbox) and mark clocks. A breach timer claimed at its very due instant is
-    left pending: the deadline is missed only once that instant has passed.
+    (audit, outbox) and mark clocks. Timers of the workflows in ``skip`` (disabled: their
+    file is broken) are not claimed: they stay pending until the file is fixed. A breach
+    timer claimed at its very due instant is left pending: the deadline is missed only
+    once that instant has passed.
     """
     done: list[Fired] = []
     moved = False
-    for due in tx.claim_due_timers(now, limit):
+    for due in tx.claim_due_timers(now, limit, skip):
         if due.timer.action == "breach" and now <= due.timer.due_at:
             # an act at the due instant is in time (`Deadline.is_late` is `at > due`): a
             # breach is recorded only once now is past it; the timer stays pending

@@ -16,6 +16,7 @@ from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
 from cmc_workflow.definition.loaded import LoadedWorkflow
 from cmc_workflow.definition.models import Transition, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, Path, load_located
 
 _HINT = "write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\""
@@ -48,8 +49,11 @@ def check_links(wf: Workflow, doc: Located) -> list[Problem]:
                         doc.problem(
                             where,
                             "E-STARTS-EACH",
-                            f"expression {source!r} reads 'each', but this entry has no for_each:",
-                            "add for_each: <a list expression>, or read data./form. instead",
+                            tr(
+                                "expression {source} reads 'each', but this entry has no for_each:",
+                                source=repr(source),
+                            ),
+                            tr("add for_each: <a list expression>, or read data./form. instead"),
                         )
                     )
         spec = t.collects
@@ -60,8 +64,14 @@ def check_links(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, "collects", "count"),
                         "E-COLLECTS-COUNT",
-                        f"count: {spec.count!r} must be an integer field declared under data:",
-                        f"declare {spec.count}: {{type: integer, required: false}} under data:",
+                        tr(
+                            "count: {count} must be an integer field declared under data:",
+                            count=repr(spec.count),
+                        ),
+                        tr(
+                            "declare {count}: {{type: integer, required: false}} under data:",
+                            count=spec.count,
+                        ),
                     )
                 )
     return out
@@ -107,8 +117,8 @@ def _child_problems(
             doc.problem(
                 (*base, "workflow"),
                 "E-LINK-WORKFLOW",
-                f"workflow {target!r} is not loaded",
-                f"loaded workflows: {', '.join(sorted(workflows))}",
+                tr("workflow {target} is not loaded", target=repr(target)),
+                tr("loaded workflows: {names}", names=", ".join(sorted(workflows))),
             )
         ]
     spec = other.definition.data
@@ -116,8 +126,11 @@ def _child_problems(
         doc.problem(
             (*base, "data", name),
             "E-STARTS-FIELD",
-            f"{target} has no data field {name!r}",
-            f"its data fields: {', '.join(sorted(spec)) or 'none'}",
+            tr("{target} has no data field {name}", target=target, name=repr(name)),
+            tr(
+                "its data fields: {fields}",
+                fields=", ".join(sorted(spec)) or "none",
+            ),
             key=True,
         )
         for name in data
@@ -129,9 +142,12 @@ def _child_problems(
             doc.problem(
                 (*base, "data") if data else base,
                 "E-STARTS-FIELD",
-                f"{target} requires the data field(s) {', '.join(missing)}, which this "
-                "entry does not give",
-                "map each required field to an expression, e.g. title: form.title",
+                tr(
+                    "{target} requires the data field(s) {names}, which this entry does not give",
+                    target=target,
+                    names=", ".join(missing),
+                ),
+                tr("map each required field to an expression, e.g. title: form.title"),
                 key=True,
             )
         )
@@ -149,8 +165,8 @@ def _collect_problems(
             doc.problem(
                 (*base, "workflow"),
                 "E-LINK-WORKFLOW",
-                f"workflow {spec.workflow!r} is not loaded",
-                f"loaded workflows: {', '.join(sorted(workflows))}",
+                tr("workflow {workflow} is not loaded", workflow=repr(spec.workflow)),
+                tr("loaded workflows: {names}", names=", ".join(sorted(workflows))),
             )
         ]
     states = other.definition.states
@@ -162,8 +178,8 @@ def _collect_problems(
                 doc.problem(
                     (*base, "states", i),
                     "E-UNKNOWN-STATE",
-                    f"{spec.workflow} has no state {name!r}",
-                    f"its states: {', '.join(sorted(states))}",
+                    tr("{workflow} has no state {name}", workflow=spec.workflow, name=repr(name)),
+                    tr("its states: {names}", names=", ".join(sorted(states))),
                 )
             )
             continue
@@ -173,8 +189,13 @@ def _collect_problems(
                 doc.problem(
                     (*base, "trigger"),
                     "E-COLLECTS-TRIGGER",
-                    f"{spec.workflow} cannot fire {spec.trigger!r} in state {name!r}",
-                    "name a trigger of every state gathered from",
+                    tr(
+                        "{workflow} cannot fire {trigger} in state {name}",
+                        workflow=spec.workflow,
+                        trigger=repr(spec.trigger),
+                        name=repr(name),
+                    ),
+                    tr("name a trigger of every state gathered from"),
                 )
             )
             continue
@@ -184,9 +205,18 @@ def _collect_problems(
                     doc.problem(
                         (*base, "link"),
                         "E-COLLECTS-LINK",
-                        f"{spec.workflow}'s {spec.trigger!r} in {name!r} has no form field "
-                        f"{spec.link!r} to receive this item's id",
-                        f"declare {spec.link}: {{type: integer}} in that transition's form",
+                        tr(
+                            "{workflow}'s {trigger} in {name} has no form field {link} to receive "
+                            "this item's id",
+                            workflow=spec.workflow,
+                            trigger=repr(spec.trigger),
+                            name=repr(name),
+                            link=repr(spec.link),
+                        ),
+                        tr(
+                            "declare {link}: {{type: integer}} in that transition's form",
+                            link=spec.link,
+                        ),
                     )
                 )
             others = sorted(f for f, s in way.form.items() if s.required and f != spec.link)
@@ -195,9 +225,15 @@ def _collect_problems(
                     doc.problem(
                         (*base, "trigger"),
                         "E-COLLECTS-TRIGGER",
-                        f"{spec.workflow}'s {spec.trigger!r} in {name!r} requires the form "
-                        f"field(s) {', '.join(others)}, which a gathering cannot fill",
-                        "make them optional, or gather with a trigger without a form",
+                        tr(
+                            "{workflow}'s {trigger} in {name} requires the form field(s) {names}, "
+                            "which a gathering cannot fill",
+                            workflow=spec.workflow,
+                            trigger=repr(spec.trigger),
+                            name=repr(name),
+                            names=", ".join(others),
+                        ),
+                        tr("make them optional, or gather with a trigger without a form"),
                     )
                 )
     return out

@@ -23,6 +23,7 @@ from cmc_workflow.definition.models import (
     Workflow,
 )
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.i18n import N_, tr
 from cmc_workflow.located import Located, load_located
 from cmc_workflow.problems import Codes, problems_from_validation
 
@@ -30,12 +31,12 @@ DEFINITION_CODES = Codes(
     patterns={
         IDENT_PATTERN: (
             "E-BAD-ID",
-            "ids are lower_snake_case: a lowercase letter, then a-z, 0-9 or _",
+            N_("ids are lower_snake_case: a lowercase letter, then a-z, 0-9 or _"),
         ),
-        REQUIREMENT_PATTERN: ("E-BAD-VALUE", "requirement ids look like PUB-5"),
+        REQUIREMENT_PATTERN: ("E-BAD-VALUE", N_("requirement ids look like PUB-5")),
         PERCENT_PATTERN: (
             "E-BAD-VALUE",
-            "a share of the deadline, from '0%' to '100%', quoted or not",
+            N_("a share of the deadline, from '0%' to '100%', quoted or not"),
         ),
     }
 )
@@ -60,7 +61,9 @@ def load_workflow_doc(doc: Located) -> tuple[Workflow | None, list[Problem]]:
     if not isinstance(doc.data, dict):
         return None, [
             doc.problem(
-                (), "E-TYPE", "a workflow file is a mapping with id, label, roles, start, states"
+                (),
+                "E-TYPE",
+                tr("a workflow file is a mapping with id, label, roles, start, states"),
             )
         ]
     try:

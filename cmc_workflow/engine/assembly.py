@@ -43,6 +43,9 @@ def runtime_extensions(
     time: list[Extension] = []
     if Clocks not in given:
         time.append(Clocks(calendar))
+    for clocks in (*time, *extensions):
+        if isinstance(clocks, Clocks):
+            clocks.disabled = dict(loaded.disabled)  # their timers wait for the fixed file
     if Schedules not in given:
         time.append(Schedules.from_loaded(loaded, calendar))
     staffing: list[Extension] = []

@@ -21,6 +21,7 @@ from cmc_workflow.errors import (
     InvalidTrigger,
     NotPermitted,
 )
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import Actor, id_problem, normal_id
 from cmc_workflow.store import ItemRow, StoreTx
 
@@ -121,18 +122,24 @@ def refuse_repeated(
     ):
         return
     repeated = ConflictError(
-        f"{actor.id} fired {trigger!r} on item {row.id} already (it moved from "
-        f"{last['from_state']!r} to {last['to_state']!r}, step {last['seq']}); the same "
-        f"command again is taken as a stale repeat. Reload the item and, to fire "
-        f"{trigger!r} again in {row.state!r}, pass the version you saw (now {row.version})",
+        tr(
+            "{actor} fired {trigger} on item {item} already (it moved from {source} to "
+            "{target}, step {step}); the same command again is taken as a stale repeat. "
+            "Reload the item and, to fire {trigger} again in {state}, pass the version you "
+            "saw (now {version})",
+            actor=actor.id,
+            trigger=repr(trigger),
+            item=row.id,
+            source=repr(last["from_state"]),
+            target=repr(last["to_state"]),
+            step=last["seq"],
+            state=repr(row.state),
+            version=row.version,
+        ),
         item_id=str(row.id),
         trigger=trigger,
         state=row.state,
         rule="repeated_command",
-        reason_zh=f"{actor.id} 已对事项 {row.id} 执行过 {trigger}（第 {last['seq']} 步，"
-        f"由 {last['from_state']} 转至 {last['to_state']}），重复的同一操作视为过时的重复点击。"
-        f"请刷新事项；如确需在 {row.state} 再次执行 {trigger}，请传入所见版本号"
-        f"（当前为 {row.version}）",
     )
     repeated.retryable = False  # the same call again is the same repeat: reload first
     raise repeated
@@ -162,8 +169,12 @@ def permitted_edge(
     candidates = [e for e in wf.edges(row.state) if e.trigger == trigger]
     if not candidates or trigger == ROUTE_TRIGGER:
         raise InvalidTrigger(
-            f"{trigger!r} cannot be fired in state {row.state!r}; possible here: "
-            f"{', '.join(wf.triggers(row.state)) or 'nothing'}",
+            tr(
+                "{trigger} cannot be fired in state {state}; possible here: {possible}",
+                trigger=repr(trigger),
+                state=repr(row.state),
+                possible=", ".join(wf.triggers(row.state)) or "nothing",
+            ),
             item_id=str(row.id),
             trigger=trigger,
             state=row.state,
@@ -171,8 +182,15 @@ def permitted_edge(
     allowed_roles = set().union(*(e.roles for e in candidates))
     if not actor.roles & allowed_roles:
         raise NotPermitted(
-            f"{actor.id} may not fire {trigger!r} in {row.state!r}: it needs one of the "
-            f"roles {sorted(allowed_roles)}, they hold {sorted(actor.roles) or 'none'}",
+            tr(
+                "{id} may not fire {trigger} in {state}: it needs one of the roles "
+                "{allowed_roles}, they hold {held}",
+                id=actor.id,
+                trigger=repr(trigger),
+                state=repr(row.state),
+                allowed_roles=sorted(allowed_roles),
+                held=sorted(actor.roles) or "none",
+            ),
             item_id=str(row.id),
             trigger=trigger,
             state=row.state,
@@ -184,8 +202,12 @@ def permitted_edge(
         raise
     if not actor.roles & edge.roles:
         raise NotPermitted(
-            f"{actor.id} may not fire {trigger!r} here now: this case needs one of "
-            f"{sorted(edge.roles)}",
+            tr(
+                "{id} may not fire {trigger} here now: this case needs one of {roles}",
+                id=actor.id,
+                trigger=repr(trigger),
+                roles=sorted(edge.roles),
+            ),
             item_id=str(row.id),
             trigger=trigger,
             state=row.state,
@@ -203,7 +225,11 @@ def choose(
     """The transition a fire takes and its validated form (refused on a closed item)."""
     if row.closed_at is not None:
         raise InvalidTrigger(
-            f"item {row.id} is closed (in {row.state!r}); nothing can be fired",
+            tr(
+                "item {id} is closed (in {state}); nothing can be fired",
+                id=row.id,
+                state=repr(row.state),
+            ),
             item_id=str(row.id),
             trigger=trigger,
             state=row.state,

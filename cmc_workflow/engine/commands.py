@@ -16,6 +16,7 @@ from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import ConflictError, EngineError, GuardRejected, PolicyDenied
 from cmc_workflow.extensions import Command, StartClaim
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM, Actor, Allowed, Item
 from cmc_workflow.registry import Version
@@ -103,13 +104,16 @@ def locked(
     row = core.load(tx, item_id, lock=True)
     if expected_version is not None and row.version != expected_version:
         raise ConflictError(
-            f"item {item_id} is at version {row.version}, not {expected_version}: "
-            "someone acted on it first; reload it",
+            tr(
+                "item {item} is at version {version}, not {expected}: someone acted on it "
+                "first; reload it",
+                item=item_id,
+                version=row.version,
+                expected=expected_version,
+            ),
             item_id=str(item_id),
             trigger=trigger,
             state=row.state,
-            reason_zh=f"事项 {item_id} 已是第 {row.version} 版，而非 "
-            f"{expected_version}：已有人先行操作，请刷新后重试",
         )
     return row
 
@@ -181,7 +185,7 @@ def judge_trigger(
     actor, tx = ctx.actor, ctx.tx
     edge = next(e for e in wf.edges(row.state) if e.trigger == trigger)
     if row.closed_at is not None:
-        return edge, ["the item is closed"], ["closed"], ["事项已办结"]
+        return edge, [tr("the item is closed").en], ["closed"], [tr("the item is closed").zh]
     try:
         edge = checks.permitted_edge(wf, row, trigger, actor, {})
     except GuardRejected as exc:
@@ -201,12 +205,10 @@ def judge_trigger(
         found = core.definitions.current(child.workflow)
         refusal = checks.start_refusal(actor, found.workflow) if found else None
         if refusal is not None:
-            return (
-                edge,
-                [f"{trigger!r} opens an item that {refusal}"],
-                ["NotPermitted"],
-                [f"{trigger!r} 会新建一个事项，但操作人无权新建：{refusal}"],
+            english, chinese = tr(
+                "{trigger} opens an item that {refusal}", trigger=repr(trigger), refusal=refusal
             )
+            return edge, [english], ["NotPermitted"], [chinese]
     command = Command(  # a probe: the form comes with fire()
         "fire", actor, wf, row, trigger, edge, {}, dict(row.data), edge.target, ctx.now, probe=True
     )

@@ -13,6 +13,7 @@ from cmc_workflow.engine.marks import DeliveryMarks
 from cmc_workflow.errors import ItemNotFound
 from cmc_workflow.extensions import Extension, StartClaim
 from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import Actor, Item, is_engine_actor
 from cmc_workflow.registry import Registry, Version
 from cmc_workflow.staff.identity import IdentitySource, resolved_actor
@@ -141,7 +142,7 @@ class Core:
         """The item's row, or :class:`ItemNotFound`."""
         row = tx.item(item_id, lock=lock)
         if row is None:
-            raise ItemNotFound(f"no item {item_id}", item_id=str(item_id))
+            raise ItemNotFound(tr("no item {item_id}", item_id=item_id), item_id=str(item_id))
         return row
 
     def claim_until(self, now: dt.datetime, depth: int) -> dt.datetime | None:

@@ -15,6 +15,7 @@ from cmc_workflow.definition.models import Collects
 from cmc_workflow.engine.context import MAX_LINK_DEPTH, CommandContext, Core
 from cmc_workflow.errors import EngineError, FormInvalid, GuardRejected
 from cmc_workflow.extensions import Command
+from cmc_workflow.i18n import tr
 from cmc_workflow.steps import Step
 from cmc_workflow.store import ItemRow, StoreTx
 
@@ -28,8 +29,12 @@ def refuse_open_children(tx: StoreTx, row: ItemRow, edge: Edge) -> None:
         names = ", ".join(f"{c.workflow_id} {c.id} ({c.state})" for c in waiting[:10])
         more = f" and {len(waiting) - 10} more" if len(waiting) > 10 else ""
         raise GuardRejected(
-            f"{edge.trigger!r} is not possible while items this one started are open: "
-            f"{names}{more}",
+            tr(
+                "{trigger} is not possible while items this one started are open: {names}{more}",
+                trigger=repr(edge.trigger),
+                names=names,
+                more=more,
+            ),
             item_id=str(row.id),
             trigger=edge.trigger,
             state=row.state,
@@ -61,8 +66,11 @@ def refuse_too_deep(ctx: CommandContext, row: ItemRow) -> None:
     definitions that start each other end in a clear error."""
     if ctx.depth >= MAX_LINK_DEPTH:
         raise EngineError(
-            f"items started or gathered more than {MAX_LINK_DEPTH} levels deep in one "
-            "command: the definitions start each other in a loop",
+            tr(
+                "items started or gathered more than {depth} levels deep in one command: the "
+                "definitions start each other in a loop",
+                depth=MAX_LINK_DEPTH,
+            ),
             item_id=str(row.id),
             state=row.state,
         )

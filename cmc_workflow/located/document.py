@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text
 
 Path = tuple[str | int, ...]
 """Where a value sits in a document: mapping keys and list indexes."""
@@ -66,11 +67,18 @@ class Located:
             probe = probe[:-1]
 
     def problem(
-        self, path: Path, code: str, message: str, hint: str = "", *, key: bool = False
+        self,
+        path: Path,
+        code: str,
+        message: Text | str,
+        hint: Text | str = "",
+        *,
+        key: bool = False,
     ) -> Problem:
-        """A :class:`Problem` placed at ``path``."""
+        """A :class:`Problem` placed at ``path``; ``message`` and ``hint`` are
+        :func:`~cmc_workflow.i18n.tr` texts (both languages) or plain English."""
         at = self.mark(path, key=key)
-        return Problem(self.file, at.line, at.column, code, message, hint)
+        return Problem.of(self.file, at.line, at.column, code, message, hint)
 
     def expression_problem(
         self, path: Path, what: str, source: str, exc: ExpressionError, hint: str

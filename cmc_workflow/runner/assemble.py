@@ -27,6 +27,7 @@ from cmc_workflow.engine import Engine, assemble, system_clock
 from cmc_workflow.errors import PolicyDenied, StoreError
 from cmc_workflow.extensions import Command, Extension
 from cmc_workflow.handlers import Handler, HandlerRegistry
+from cmc_workflow.i18n import tr
 from cmc_workflow.language import load_isolated, load_paths
 from cmc_workflow.model import Actor
 from cmc_workflow.store import Store
@@ -65,10 +66,12 @@ class DisabledWorkflows(Extension):
         item = command.item
         raise PolicyDenied(
             "workflow_disabled",
-            f"the workflow {command.workflow.id!r} is disabled: its file {file} has problems "
-            f"(run `cmc-workflow validate {file}`)",
-            f"流程“{command.workflow.id}”已停用：其文件 {file} 有问题"
-            f"（请运行 cmc-workflow validate {file}）",
+            tr(
+                "the workflow {workflow} is disabled: its file {file} has problems "
+                "(run `cmc-workflow validate {file}`)",
+                workflow=repr(command.workflow.id),
+                file=file,
+            ),
             item_id=str(item.id) if item is not None else None,
             trigger=command.trigger or "start",
             state=item.state if item is not None else None,

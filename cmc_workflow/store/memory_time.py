@@ -90,22 +90,31 @@ class MemoryTimeQueries:
             self._require("clocks", values["clock_id"], "clock")
             self._insert("timers", values)
 
-    def _pending(self) -> list[dict[str, Any]]:
-        found = self._where("timers", lambda r: r["status"] == PENDING)
+    def _pending(self, skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+        items = self._t["items"].rows
+        found = self._where(
+            "timers",
+            lambda r: (
+                r["status"] == PENDING
+                and (not skip or items[r["item_id"]]["workflow_id"] not in skip)
+            ),
+        )
         return sorted(found, key=lambda r: (r["due_at"], r["id"]))
 
-    def next_due_at(self) -> dt.datetime | None:
-        pending = self._pending()
+    def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
+        pending = self._pending(skip)
         return pending[0]["due_at"] if pending else None
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
         found = self.claim_due_timers(now, 1)
         return found[0] if found else None
 
-    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+    def claim_due_timers(
+        self, now: dt.datetime, limit: int, skip: Sequence[str] = ()
+    ) -> list[DueTimer]:
         """Transactions run one at a time: nobody else can take them."""
         found: list[DueTimer] = []
-        for timer in self._pending():
+        for timer in self._pending(skip):
             if timer["due_at"] > now or len(found) >= limit:
                 break
             found.append(self._due(timer))

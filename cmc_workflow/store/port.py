@@ -976,8 +976,9 @@ class StoreTx(Protocol):
         """Arm timers (in the transaction of the change that causes them)."""
         ...
 
-    def next_due_at(self) -> dt.datetime | None:
-        """When the earliest pending timer is due."""
+    def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
+        """When the earliest pending timer is due, leaving out the timers of items of the
+        workflows in ``skip`` (disabled: their file is broken)."""
         ...
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
@@ -985,10 +986,13 @@ class StoreTx(Protocol):
         (no other runner gets it), with its item's state visit and its clock."""
         ...
 
-    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+    def claim_due_timers(
+        self, now: dt.datetime, limit: int, skip: Sequence[str] = ()
+    ) -> list[DueTimer]:
         """Up to ``limit`` pending timers due at ``now``, earliest first, claimed for this
         transaction (no other runner gets any of them until it ends), each with its item's
-        state visit and its clock as they were when claimed."""
+        state visit and its clock as they were when claimed. Timers of items of the
+        workflows in ``skip`` (disabled) are left pending, unclaimed."""
         ...
 
     def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:

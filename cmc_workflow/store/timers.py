@@ -152,6 +152,18 @@ _CLAIM_DUE = (
     .limit(bindparam("b_limit", type_=Integer))
 )
 _CLAIM_DUE_LOCKED = _CLAIM_DUE.with_for_update(of=[timers, items], skip_locked=True)
+_NOT_SKIPPED = items.c.workflow_id.not_in(bindparam("b_skip", expanding=True))
+_NEXT_DUE_SKIPPING = (
+    select(timers.c.due_at)
+    .select_from(timers.join(items, items.c.id == timers.c.item_id))
+    .where(timers.c.status == PENDING, _NOT_SKIPPED)
+    .order_by(timers.c.due_at)
+    .limit(1)
+)
+_CLAIM_DUE_SKIPPING = _CLAIM_DUE.where(_NOT_SKIPPED)
+_CLAIM_DUE_SKIPPING_LOCKED = _CLAIM_DUE_SKIPPING.with_for_update(
+    of=[timers, items], skip_locked=True
+)
 _DUE_AGAIN = _DUE.where(
     timers.c.id == bindparam("b_id"),
     timers.c.status == PENDING,
@@ -231,9 +243,14 @@ class TimeQueries(Runs):
         if rows:
             self._insert(_INSERT_TIMERS, [values_of(typed(NewTimer, r)) for r in rows])
 
-    def next_due_at(self) -> dt.datetime | None:
-        """One probe of the index ``ix_timers_due``."""
-        value: dt.datetime | None = self._conn.execute(_NEXT_DUE).scalar_one_or_none()
+    def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
+        """One probe of the index ``ix_timers_due`` (joined with the items when some
+        workflows are skipped)."""
+        if skip:
+            query = self._conn.execute(_NEXT_DUE_SKIPPING, {"b_skip": list(skip)})
+        else:
+            query = self._conn.execute(_NEXT_DUE)
+        value: dt.datetime | None = query.scalar_one_or_none()
         return value
 
     def claim_due_timer(self, now: dt.datetime) -> DueTimer | None:
@@ -241,7 +258,9 @@ class TimeQueries(Runs):
         found = self.claim_due_timers(now, 1)
         return found[0] if found else None
 
-    def claim_due_timers(self, now: dt.datetime, limit: int) -> list[DueTimer]:
+    def claim_due_timers(
+        self, now: dt.datetime, limit: int, skip: Sequence[str] = ()
+    ) -> list[DueTimer]:
         """PostgreSQL locks the timers *and their items* and skips rows other transactions
         hold (``FOR UPDATE OF timers, items SKIP LOCKED``), so concurrent runners claim
         disjoint sets and none waits for another; SQLite's write lock serializes runners.
@@ -254,8 +273,13 @@ class TimeQueries(Runs):
         runners deadlocked on PostgreSQL: runner B claimed timer T2 of item X while runner
         A, holding X for timer T1, fired a transition that cancels X's pending timers, T2
         among them (A waits for B's T2, B's own firing waits for A's X)."""
-        query = _CLAIM_DUE if self.sqlite else _CLAIM_DUE_LOCKED
-        rows = self._conn.execute(query, {"b_now": now, "b_limit": limit}).all()
+        if skip:
+            query = _CLAIM_DUE_SKIPPING if self.sqlite else _CLAIM_DUE_SKIPPING_LOCKED
+            params: dict[str, Any] = {"b_now": now, "b_limit": limit, "b_skip": list(skip)}
+        else:
+            query = _CLAIM_DUE if self.sqlite else _CLAIM_DUE_LOCKED
+            params = {"b_now": now, "b_limit": limit}
+        rows = self._conn.execute(query, params).all()
         return [_due(r) for r in rows]
 
     def due_timer(self, timer_id: int, now: dt.datetime) -> DueTimer | None:

@@ -176,7 +176,10 @@ def test_unknown_item_exits_2(cli: Any, db_url: str) -> None:
     fired = cli("fire", "987654", "approve", *LEAD, "--json", db=db_url)
     assert fired.code == 2
     assert fired.json()["error"]["type"] == "ItemNotFound"
-    assert fired.err.strip() == "refused (ItemNotFound): no item 987654"
+    # the test's locale (C) names no language: both, English first (docs/translations.md)
+    assert fired.err.strip() == (
+        "refused (ItemNotFound): no item 987654\n已拒绝（ItemNotFound）：没有事项 987654"
+    )
 
 
 def test_bad_data_is_a_clear_error(cli: Any, tmp_path: Path) -> None:

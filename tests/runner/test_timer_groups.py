@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
+from structlog.testing import capture_logs
 
 from cmc_workflow import Actor, Engine
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Change, Command, Extension
+from cmc_workflow.runner.assemble import load_definitions, open_engine
 from cmc_workflow.store import StoreTx
 from cmc_workflow.store.database import READ_ONLY, open_database
 from cmc_workflow.store.tables import audit, timers
@@ -362,3 +364,38 @@ def test_concurrent_groups_are_disjoint_and_never_wait(postgres_url: str, folder
     assert len(one) == 3
     assert len(two) == 2
     assert {d.timer.id for d in one}.isdisjoint({d.timer.id for d in two})
+
+
+def test_timers_of_a_disabled_workflow_wait_for_its_fixed_file(db_url: str, folder: Path) -> None:
+    """Issue 17, item 4: a broken file disables its workflows; their due timers are left
+    pending (not fired, not failed) with a warning at every pass, the other workflows'
+    timers fire, and once the file is fixed the waiting timers fire too."""
+    clock = FakeClock(T0)
+    operator = Actor("li", {"operator"})
+    with Engine.open(db_url, workflows=folder, clock=clock) as engine:
+        waiting = engine.start("waiting", actor=operator).id
+        expiring = engine.start("expiring", actor=EDITOR).id
+    good = (folder / "expiring.yaml").read_text(encoding="utf-8")
+    (folder / "expiring.yaml").write_text(good.replace("type: endEvent", "type: endEvnt", 1))
+    loaded = load_definitions([folder], isolated=True)
+    assert set(loaded.disabled) == {"expiring"}
+
+    clock.now = LATER
+    clocks = Clocks(WorkingCalendar(), group=50)
+    with open_engine(db_url, loaded, clock=clock, extensions=[clocks]), capture_logs() as logs:
+        assert clocks.run_due(LATER) == len(statuses(clocks, waiting))  # 'waiting' only
+        assert set(statuses(clocks, waiting).values()) == {"fired"}
+        assert set(statuses(clocks, expiring).values()) == {"pending"}
+        assert clocks.next_due() is None  # no wake-up for the waiting timers
+        assert clocks.run_due(LATER) == 0
+        warned = [e for e in logs if e["event"] == "timers_waiting_on_disabled_workflows"]
+        assert len(warned) == 2  # repeated at every pass while they wait
+        assert warned[0]["workflows"] == ["expiring"]
+        assert warned[0]["files"] == [str(folder / "expiring.yaml")]
+        assert "expiring" in warned[0]["message_zh"]
+
+    (folder / "expiring.yaml").write_text(good, encoding="utf-8")
+    fixed = Clocks(WorkingCalendar(), group=50)
+    with Engine.open(db_url, workflows=folder, clock=clock, extensions=[fixed]):
+        assert fixed.run_due(LATER) >= 1
+        assert "pending" not in statuses(fixed, expiring).values()

@@ -39,6 +39,7 @@ DOMAIN = (
     "cmc_workflow.policy",  # but for its runtime extension, RUNTIME_PARTS below
     "cmc_workflow.model",
     "cmc_workflow.errors",
+    "cmc_workflow.i18n",
     "cmc_workflow.cron",
     "cmc_workflow.located",
     "cmc_workflow.language",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, Path
 
 
@@ -18,8 +19,12 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     base,
                     "E-DEADLINE-ON-END",
-                    f"{state.type} {name!r} cannot have a deadline: items do not wait there",
-                    "move the deadline to the state where the work waits",
+                    tr(
+                        "{type} {name} cannot have a deadline: items do not wait there",
+                        type=state.type,
+                        name=repr(name),
+                    ),
+                    tr("move the deadline to the state where the work waits"),
                     key=True,
                 )
             )
@@ -31,8 +36,14 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     (*base, "counts_from"),
                     "E-DEADLINE-CLOCK",
-                    f"counts_from: {since!r} must be a datetime field declared under data:",
-                    f"declare {since}: {{type: datetime, required: false}} under data:",
+                    tr(
+                        "counts_from: {since} must be a datetime field declared under data:",
+                        since=repr(since),
+                    ),
+                    tr(
+                        "declare {since}: {{type: datetime, required: false}} under data:",
+                        since=since,
+                    ),
                 )
             )
         triggers = {t.trigger for t in state.transitions}
@@ -44,13 +55,17 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         spath,
                         "E-DEADLINE-STEP",
-                        "a deadline step needs exactly one of at:, after:, before:",
-                        "e.g. at: '50%', or before: 4 working hours",
+                        tr("a deadline step needs exactly one of at:, after:, before:"),
+                        tr("e.g. at: '50%', or before: 4 working hours"),
                     )
                 )
             if step.action in ("escalate", "notify", "reassign") and step.to is None:
                 out.append(
-                    doc.problem(spath, "E-DEADLINE-STEP", f"a {step.action} step needs to: <role>")
+                    doc.problem(
+                        spath,
+                        "E-DEADLINE-STEP",
+                        tr("a {action} step needs to: <role>", action=step.action),
+                    )
                 )
             acting = {r for t in state.transitions for r in t.roles or ()}
             if step.action == "reassign" and step.to is not None and step.to not in acting:
@@ -58,9 +73,16 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*spath, "to"),
                         "E-DEADLINE-STEP",
-                        f"a reassign step gives the task to a holder of {step.to!r}, who "
-                        f"cannot act in {name!r}",
-                        f"name a role that acts here: {sorted(acting)}; or escalate to it",
+                        tr(
+                            "a reassign step gives the task to a holder of {to}, who cannot act "
+                            "in {name}",
+                            to=repr(step.to),
+                            name=repr(name),
+                        ),
+                        tr(
+                            "name a role that acts here: {acting}; or escalate to it",
+                            acting=sorted(acting),
+                        ),
                     )
                 )
             if step.action == "fire" and step.trigger not in triggers:
@@ -68,8 +90,14 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         spath,
                         "E-DEADLINE-STEP",
-                        f"a fire step needs trigger: naming a transition of {name!r}",
-                        f"triggers here: {sorted(t for t in triggers if t)}",
+                        tr(
+                            "a fire step needs trigger: naming a transition of {name}",
+                            name=repr(name),
+                        ),
+                        tr(
+                            "triggers here: {triggers}",
+                            triggers=sorted(t for t in triggers if t),
+                        ),
                     )
                 )
             elif step.action == "fire":
@@ -85,9 +113,13 @@ def deadline_problems(wf: Workflow, doc: Located) -> list[Problem]:
                         doc.problem(
                             spath,
                             "E-DEADLINE-STEP",
-                            f"the clock also runs in {', '.join(map(repr, lacking))}, which "
-                            f"has no transition {step.trigger!r} to fire",
-                            "give every state in runs_in that trigger, or use escalate",
+                            tr(
+                                "the clock also runs in {names}, which has no transition "
+                                "{trigger} to fire",
+                                names=", ".join(map(repr, lacking)),
+                                trigger=repr(step.trigger),
+                            ),
+                            tr("give every state in runs_in that trigger, or use escalate"),
                         )
                     )
     return out
@@ -104,8 +136,8 @@ def _span_problems(wf: Workflow, name: str, doc: Located) -> list[Problem]:
             doc.problem(
                 base,
                 "E-DEADLINE-CLOCK",
-                "a deadline needs within:, until: or both",
-                "e.g. within: 2 working days, or until: due_date (a date field of data:)",
+                tr("a deadline needs within:, until: or both"),
+                tr("e.g. within: 2 working days, or until: due_date (a date field of data:)"),
                 key=True,
             )
         ]
@@ -118,8 +150,11 @@ def _span_problems(wf: Workflow, name: str, doc: Located) -> list[Problem]:
             doc.problem(
                 (*base, "until"),
                 "E-DEADLINE-CLOCK",
-                f"until: {deadline.until!r} must be a date or datetime field declared under data:",
-                f"declare {deadline.until}: {{type: date}} under data:",
+                tr(
+                    "until: {until} must be a date or datetime field declared under data:",
+                    until=repr(deadline.until),
+                ),
+                tr("declare {until}: {{type: date}} under data:", until=deadline.until),
             )
         )
     for key in ("pause_in", "counts_from"):
@@ -128,8 +163,11 @@ def _span_problems(wf: Workflow, name: str, doc: Located) -> list[Problem]:
                 doc.problem(
                     (*base, key),
                     "E-DEADLINE-CLOCK",
-                    f"{key}: does not apply to a deadline until a date: the date does not move",
-                    f"remove {key}:, or count the time with within:",
+                    tr(
+                        "{key}: does not apply to a deadline until a date: the date does not move",
+                        key=key,
+                    ),
+                    tr("remove {key}:, or count the time with within:", key=key),
                     key=True,
                 )
             )
@@ -151,8 +189,12 @@ def _clock_states(wf: Workflow, name: str, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-DEADLINE-CLOCK",
-                        f"the clock of {name!r} runs there already: {key} lists its own state",
-                        f"remove {other!r} from {key}",
+                        tr(
+                            "the clock of {name} runs there already: {key} lists its own state",
+                            name=repr(name),
+                            key=key,
+                        ),
+                        tr("remove {other} from {key}", other=repr(other), key=key),
                     )
                 )
             elif other in seen:
@@ -160,9 +202,16 @@ def _clock_states(wf: Workflow, name: str, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-DEADLINE-CLOCK",
-                        f"state {other!r} is listed in {seen[other]} and again in {key}",
-                        "a clock either pauses in a state (pause_in) or keeps running there "
-                        "(runs_in), once",
+                        tr(
+                            "state {other} is listed in {seen} and again in {key}",
+                            other=repr(other),
+                            seen=seen[other],
+                            key=key,
+                        ),
+                        tr(
+                            "a clock either pauses in a state (pause_in) or keeps running there "
+                            "(runs_in), once"
+                        ),
                     )
                 )
             elif other in wf.states and wf.states[other].type in ("endEvent", "exclusiveGateway"):
@@ -170,9 +219,13 @@ def _clock_states(wf: Workflow, name: str, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-DEADLINE-CLOCK",
-                        f"{wf.states[other].type} {other!r} is no place to wait: the clock "
-                        "stops when the item closes and passes through gateways",
-                        f"remove {other!r} from {key}",
+                        tr(
+                            "{type} {other} is no place to wait: the clock stops when the item "
+                            "closes and passes through gateways",
+                            type=wf.states[other].type,
+                            other=repr(other),
+                        ),
+                        tr("remove {other} from {key}", other=repr(other), key=key),
                     )
                 )
             else:

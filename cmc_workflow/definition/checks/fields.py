@@ -5,6 +5,7 @@ from __future__ import annotations
 from cmc_workflow.definition.checks.structure import transition_paths
 from cmc_workflow.definition.models import FieldSpec, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, Path
 
 
@@ -14,8 +15,8 @@ def _field_problems(spec: FieldSpec, path: Path, doc: Located) -> list[Problem]:
             doc.problem(
                 path,
                 "E-FIELD-CHOICES",
-                "a choice field needs choices:",
-                "list the allowed values",
+                tr("a choice field needs choices:"),
+                tr("list the allowed values"),
                 key=True,
             )
         ]
@@ -24,8 +25,8 @@ def _field_problems(spec: FieldSpec, path: Path, doc: Located) -> list[Problem]:
             doc.problem(
                 (*path, "choices"),
                 "E-FIELD-CHOICES",
-                f"choices: applies to choice and list fields, not {spec.type}",
-                "remove choices:, or make the field a choice or a list",
+                tr("choices: applies to choice and list fields, not {type}", type=spec.type),
+                tr("remove choices:, or make the field a choice or a list"),
                 key=True,
             )
         ]
@@ -55,11 +56,19 @@ def form_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, "form", field),
                         "E-FORM-DATA-CLASH",
-                        f"form field {field!r} is also a data field, of another type or "
-                        f"choices ({spec.type} here, {kept.type} under data:): a submitted "
-                        "value is merged into the data and would never be valid for both",
-                        f"rename the form field (e.g. {field}_note), or give it the data "
-                        "field's type and choices",
+                        tr(
+                            "form field {field} is also a data field, of another type or choices "
+                            "({type} here, {type2} under data:): a submitted value is merged into "
+                            "the data and would never be valid for both",
+                            field=repr(field),
+                            type=spec.type,
+                            type2=kept.type,
+                        ),
+                        tr(
+                            "rename the form field (e.g. {field}_note), or give it the data "
+                            "field's type and choices",
+                            field=field,
+                        ),
                         key=True,
                     )
                 )

@@ -6,6 +6,7 @@ from collections import defaultdict, deque
 
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located
 
 
@@ -21,7 +22,7 @@ def graph_problems(wf: Workflow, doc: Located) -> list[Problem]:
             doc.problem(
                 ("start", "state"),
                 "E-START-IS-END",
-                "the start state is an endEvent: items would be closed at birth",
+                tr("the start state is an endEvent: items would be closed at birth"),
             )
         )
     if not ends:
@@ -29,8 +30,8 @@ def graph_problems(wf: Workflow, doc: Located) -> list[Problem]:
             doc.problem(
                 ("states",),
                 "E-NO-END-STATE",
-                "the workflow has no endEvent, so no item can ever close",
-                "add a state of type endEvent",
+                tr("the workflow has no endEvent, so no item can ever close"),
+                tr("add a state of type endEvent"),
                 key=True,
             )
         )
@@ -54,8 +55,12 @@ def graph_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     ("states", name),
                     "E-UNREACHABLE-STATE",
-                    f"state {name!r} cannot be reached from the start state {wf.start.state!r}",
-                    "add a transition into it, or remove it",
+                    tr(
+                        "state {name} cannot be reached from the start state {state}",
+                        name=repr(name),
+                        state=repr(wf.start.state),
+                    ),
+                    tr("add a transition into it, or remove it"),
                     key=True,
                 )
             )
@@ -64,8 +69,11 @@ def graph_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     ("states", name),
                     "E-TRAP-STATE",
-                    f"from state {name!r} no end state can be reached: items would be stuck",
-                    "add a transition that leads towards an endEvent",
+                    tr(
+                        "from state {name} no end state can be reached: items would be stuck",
+                        name=repr(name),
+                    ),
+                    tr("add a transition that leads towards an endEvent"),
                     key=True,
                 )
             )

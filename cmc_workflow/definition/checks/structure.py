@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_guard
 from cmc_workflow.definition.models import State, Workflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, Path
 
 
@@ -28,8 +29,8 @@ def reference_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     path,
                     "E-UNKNOWN-ROLE",
-                    f"role {role!r} is not declared in this workflow's roles",
-                    f"declare it under roles:, or use one of {sorted(roles)}",
+                    tr("role {role} is not declared in this workflow's roles", role=repr(role)),
+                    tr("declare it under roles:, or use one of {roles}", roles=sorted(roles)),
                 )
             )
 
@@ -39,8 +40,8 @@ def reference_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     path,
                     "E-UNKNOWN-STATE",
-                    f"state {target!r} does not exist",
-                    f"known states: {', '.join(sorted(states))}",
+                    tr("state {target} does not exist", target=repr(target)),
+                    tr("known states: {names}", names=", ".join(sorted(states))),
                 )
             )
 
@@ -60,8 +61,11 @@ def reference_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     ("states", name, "handler"),
                     "E-UNKNOWN-HANDLER",
-                    f"handler {state.handler!r} is not declared under handlers:",
-                    "declare every handler the workflow needs, with a description",
+                    tr(
+                        "handler {handler} is not declared under handlers:",
+                        handler=repr(state.handler),
+                    ),
+                    tr("declare every handler the workflow needs, with a description"),
                 )
             )
         if state.deadline is not None:
@@ -84,8 +88,8 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     base,
                     "E-MISSING-HANDLER",
-                    f"serviceTask {name!r} names no handler",
-                    "add handler: <name> and declare it under handlers:",
+                    tr("serviceTask {name} names no handler", name=repr(name)),
+                    tr("add handler: <name> and declare it under handlers:"),
                     key=True,
                 )
             )
@@ -94,8 +98,12 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     (*base, "handler"),
                     "E-MISPLACED-KEY",
-                    f"only a serviceTask has a handler; {name!r} is a {state.type}",
-                    "remove handler:, or make the state a serviceTask",
+                    tr(
+                        "only a serviceTask has a handler; {name} is a {type}",
+                        name=repr(name),
+                        type=state.type,
+                    ),
+                    tr("remove handler:, or make the state a serviceTask"),
                     key=True,
                 )
             )
@@ -105,8 +113,11 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*base, "transitions"),
                         "E-END-HAS-TRANSITIONS",
-                        f"end state {name!r} has outgoing transitions",
-                        "an endEvent closes the item: make it a userTask, or drop the transitions",
+                        tr("end state {name} has outgoing transitions", name=repr(name)),
+                        tr(
+                            "an endEvent closes the item: make it a userTask, or drop the "
+                            "transitions"
+                        ),
                         key=True,
                     )
                 )
@@ -122,7 +133,11 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-MISSING-TRIGGER",
-                        f"a transition of {state.type} {name!r} needs a trigger name",
+                        tr(
+                            "a transition of {type} {name} needs a trigger name",
+                            type=state.type,
+                            name=repr(name),
+                        ),
                     )
                 )
             else:
@@ -132,8 +147,12 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-NO-ROLE-CAN-FIRE",
-                        f"no role may fire {t.trigger!r} from {name!r}",
-                        "list the roles allowed to fire it under roles:",
+                        tr(
+                            "no role may fire {trigger} from {name}",
+                            trigger=repr(t.trigger),
+                            name=repr(name),
+                        ),
+                        tr("list the roles allowed to fire it under roles:"),
                     )
                 )
             if state.type == "serviceTask" and t.roles:
@@ -141,8 +160,8 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, "roles"),
                         "E-MISPLACED-KEY",
-                        "serviceTask transitions are taken by the engine, not by people",
-                        "remove roles:",
+                        tr("serviceTask transitions are taken by the engine, not by people"),
+                        tr("remove roles:"),
                         key=True,
                     )
                 )
@@ -151,8 +170,8 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, "default"),
                         "E-MISPLACED-KEY",
-                        "default: applies to gateway routes and serviceTask outcomes only",
-                        "remove default:; people choose a userTask's transition by its trigger",
+                        tr("default: applies to gateway routes and serviceTask outcomes only"),
+                        tr("remove default:; people choose a userTask's transition by its trigger"),
                         key=True,
                     )
                 )
@@ -163,9 +182,14 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*base, "transitions", indexes[1]),
                         "E-AMBIGUOUS-TRIGGER",
-                        f"trigger {trigger!r} is defined {len(indexes)} times from {name!r} "
-                        "without guards that tell them apart",
-                        "give each a different guard, or rename one trigger",
+                        tr(
+                            "trigger {trigger} is defined {count} times from {name} without "
+                            "guards that tell them apart",
+                            trigger=repr(trigger),
+                            count=len(indexes),
+                            name=repr(name),
+                        ),
+                        tr("give each a different guard, or rename one trigger"),
                     )
                 )
         if state.type == "serviceTask" and len(state.transitions) > 1:
@@ -175,9 +199,13 @@ def state_shape_problems(wf: Workflow, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*base, "transitions"),
                         "E-SERVICE-NO-DEFAULT",
-                        f"serviceTask {name!r} has several outcomes and "
-                        f"{len(defaults)} marked default: true",
-                        "mark one outcome default: true (taken when the handler names none)",
+                        tr(
+                            "serviceTask {name} has several outcomes and {count} marked default: "
+                            "true",
+                            name=repr(name),
+                            count=len(defaults),
+                        ),
+                        tr("mark one outcome default: true (taken when the handler names none)"),
                         key=True,
                     )
                 )
@@ -193,8 +221,8 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
             doc.problem(
                 base,
                 "E-GATEWAY-NO-DEFAULT",
-                f"gateway {name!r} has no default route",
-                "add a route with default: true, taken when no guard holds",
+                tr("gateway {name} has no default route", name=repr(name)),
+                tr("add a route with default: true, taken when no guard holds"),
                 key=True,
             )
         )
@@ -203,8 +231,12 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
             doc.problem(
                 (*base, "transitions", defaults[1]),
                 "E-GATEWAY-MANY-DEFAULTS",
-                f"gateway {name!r} has {len(defaults)} default routes",
-                "keep one default: true route",
+                tr(
+                    "gateway {name} has {count} default routes",
+                    name=repr(name),
+                    count=len(defaults),
+                ),
+                tr("keep one default: true route"),
             )
         )
     for i, t in enumerate(state.transitions):
@@ -214,8 +246,12 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
                 doc.problem(
                     path,
                     "E-GATEWAY-ROUTE-GUARD",
-                    f"route {i + 1} of gateway {name!r} has no guard and is not the default",
-                    "add guard: <condition>, or mark it default: true",
+                    tr(
+                        "route {number} of gateway {name} has no guard and is not the default",
+                        number=i + 1,
+                        name=repr(name),
+                    ),
+                    tr("add guard: <condition>, or mark it default: true"),
                 )
             )
         for key in ("trigger", "roles", "form"):
@@ -224,8 +260,10 @@ def _gateway(name: str, state: State, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, key),
                         "E-MISPLACED-KEY",
-                        f"gateway routes are taken by the engine: {key}: does not apply",
-                        f"remove {key}:",
+                        tr(
+                            "gateway routes are taken by the engine: {key}: does not apply", key=key
+                        ),
+                        tr("remove {key}:", key=key),
                         key=True,
                     )
                 )
@@ -255,9 +293,11 @@ def guard_problems(wf: Workflow, doc: Located) -> list[Problem]:
                 doc.problem(
                     gpath,
                     "E-GUARD-FIELD",
-                    f"guard reads {', '.join(unknown)}, declared neither under data: "
-                    "nor in any form",
-                    "declare the field, or fix its spelling",
+                    tr(
+                        "guard reads {names}, declared neither under data: nor in any form",
+                        names=", ".join(unknown),
+                    ),
+                    tr("declare the field, or fix its spelling"),
                 )
             )
     return out
