@@ -690,7 +690,7 @@ _STATUS = {
 def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dict[str, str]]:
     t = TEXTS
 
-    def tr(key: str) -> str:
+    def say(key: str) -> str:
         return t[key][0] if lang == "zh" else t[key][1]
 
     def wf_label(workflow_id: str) -> str:
@@ -701,43 +701,43 @@ def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dic
 
     sla = [r for r in sections.get("sla", []) if r["met"] or r["breached"] or r["running"]]
     sla_chart = bar_chart(
-        tr("sla_by_month"),
+        say("sla_by_month"),
         [f"{r['month']}\n{wf_label(r['workflow'])}" for r in sla],
-        [(tr("met"), [r["met"] for r in sla]), (tr("breached"), [r["breached"] for r in sla])],
-        empty=tr("no_data"),
+        [(say("met"), [r["met"] for r in sla]), (say("breached"), [r["breached"] for r in sla])],
+        empty=say("no_data"),
     )
     open_rows = [r for r in sections.get("items", []) if r["open"]]
     open_chart = bar_chart(
-        tr("open_by_state"),
+        say("open_by_state"),
         [
             f"{wf_label(r['workflow'])}\n{r['label'] if lang == 'zh' else r['state']}"
             for r in open_rows
         ],
-        [(tr("open_by_state"), [r["open"] for r in open_rows])],
-        empty=tr("no_data"),
+        [(say("open_by_state"), [r["open"] for r in open_rows])],
+        empty=say("no_data"),
     )
     overdue = list(sections.get("overdue", []))
     overdue_chart = bar_chart(
-        tr("overdue_by_person"),
+        say("overdue_by_person"),
         [str(r["owner"]) for r in overdue],
-        [(tr("overdue_by_person"), [r["items"] for r in overdue])],
-        empty=tr("no_data"),
+        [(say("overdue_by_person"), [r["items"] for r in overdue])],
+        empty=say("no_data"),
     )
     publications = list(sections.get("publications", []))
     channels = sorted({r["channel"] for r in publications})
     months = sorted({r["month"] for r in publications})
     counts = {(r["month"], r["channel"]): r["publications"] for r in publications}
     publication_chart = bar_chart(
-        tr("publications"),
+        say("publications"),
         channels,
         [(m, [counts.get((m, c), 0) for c in channels]) for m in months],
-        empty=tr("no_data"),
+        empty=say("no_data"),
     )
     return [
-        {"id": "sla", "title": tr("sla_by_month"), "svg": sla_chart},
-        {"id": "open", "title": tr("open_by_state"), "svg": open_chart},
-        {"id": "overdue", "title": tr("overdue_by_person"), "svg": overdue_chart},
-        {"id": "publications", "title": tr("publications"), "svg": publication_chart},
+        {"id": "sla", "title": say("sla_by_month"), "svg": sla_chart},
+        {"id": "open", "title": say("open_by_state"), "svg": open_chart},
+        {"id": "overdue", "title": say("overdue_by_person"), "svg": overdue_chart},
+        {"id": "publications", "title": say("publications"), "svg": publication_chart},
     ]
 
 
