@@ -406,13 +406,15 @@ CARRIED: tuple[Carried, ...] = (
         "come from it and a claimed role the person does not hold is refused and audited "
         "(cmc_workflow/staff/identity.py); without one, the host carries identity",
     ),
-    _r(
+    _e(
         "STF-1",
         "the staff register holds people, their posts with role, scope, start and end, "
-        "qualifications and contacts; every change is audited (cmc_workflow/staff); "
+        "qualifications and contacts; every change is audited (cmc_workflow/staff); with "
+        "the register as the identity source, a person not filed in it cannot act at all "
+        "and a post that ended gives its role no more (cmc_workflow/staff/identity.py); "
         "growth is kept per person as training records and approved appraisals "
-        "(workflows/staff_appraisal.yaml)",
-        "workflows/staff_appraisal.yaml#states.approved",
+        "(workflows/staff_appraisal.yaml); a host that keeps identity itself files its "
+        "staff there (docs/host.md#sign-ins-and-identities-sec-1-sec-6)",
     ),
     _e(
         "STF-2",

@@ -96,6 +96,7 @@ def test_a_fire_with_a_role_not_held_is_refused_on_the_items_audit_trail(
     assert engine.fire(item.id, "approve", actor=Actor("li")).state == "selected"
 
 
+@pytest.mark.enforces("STF-1", element="cmc_workflow/staff/identity.py")
 def test_a_person_not_in_the_register_cannot_act_at_all(
     register: Register, engine_factory: EngineFactory
 ) -> None:
@@ -107,6 +108,7 @@ def test_a_person_not_in_the_register_cannot_act_at_all(
     assert [r["rule"] for r in refusals(engine)] == ["identity_unknown"]
 
 
+@pytest.mark.enforces("STF-1", element="cmc_workflow/staff/identity.py")
 def test_a_post_that_ended_gives_its_role_no_more(
     register: Register, engine_factory: EngineFactory, clock: FakeClock
 ) -> None:
