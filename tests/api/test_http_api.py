@@ -109,7 +109,7 @@ def test_a_role_the_transition_does_not_allow_is_403_not_permitted(server: Serve
         refused = reviewer.post(f"/v1/items/{item['id']}/fire", json={"trigger": "submit"})
     assert refused.status_code == 403
     assert refused.json()["code"] == "NotPermitted"
-    assert refused.json()["message"]["zh"].startswith("操作人不具备")
+    assert refused.json()["message"]["zh"].startswith("zhao 无权在 'draft' 执行 'submit'")
 
 
 def test_a_stale_if_match_is_412_and_a_stale_expected_version_409(server: Server) -> None:

@@ -27,7 +27,12 @@ FAULT: dict[str, Any] = {
     "system_name": "预约系统",
     "symptom": "预约提交后一直转圈，数据未写入",
 }
-PROPOSAL = {"title": "秋季读书节", "outline": "三场讲座与一次书展", "channels": ["pc", "wechat"]}
+PROPOSAL = {
+    "title": "秋季读书节",
+    "outline": "三场讲座与一次书展",
+    "channels": ["pc", "wechat"],
+    "content_type": "activity_preview",
+}
 EDITOR = ["--actor", "wang", "--role", "editor"]
 
 

@@ -60,7 +60,12 @@ def make_desk(directory: Path) -> Desk:
         item = engine.start(
             "publishing",
             actor=EDITOR,
-            data={"title": TITLE, "outline": "修复师讲述古籍修复", "channels": ["pc", "app"]},
+            data={
+                "title": TITLE,
+                "outline": "修复师讲述古籍修复",
+                "channels": ["pc", "app"],
+                "content_type": "collection_reveal",
+            },
         )
         engine.fire(item.id, "approve", actor=LEAD)
         engine.fire(item.id, "assign", actor=LEAD, data={"assignees": ["wang"], "due_date": due})
@@ -69,7 +74,12 @@ def make_desk(directory: Path) -> Desk:
         other = engine.start(
             "publishing",
             actor=EDITOR,
-            data={"title": "读者之夜", "outline": "夜间开放", "channels": ["pc"]},
+            data={
+                "title": "读者之夜",
+                "outline": "夜间开放",
+                "channels": ["pc"],
+                "content_type": "activity_preview",
+            },
         )
         register = Register(engine.store)
         day = now.date() - dt.timedelta(days=30)

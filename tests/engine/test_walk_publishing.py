@@ -255,6 +255,15 @@ class Walk:
         )
 
 
+def versioned(item: Item, trigger: str, form: dict[str, Any]) -> dict[str, Any]:
+    """``form``, and a draft's submission naming the next draft version (PUB-4: a draft
+    submitted again after a rejection names a higher version), so that rework rounds go on
+    whatever version the item holds; the version rule has its own scenario tests."""
+    if (item.state, trigger) == ("drafting", "submit"):
+        return {**form, "draft_version": int(item.data.get("draft_version") or 1) + 1}
+    return dict(form)
+
+
 def _start(engine: Engine) -> Item:
     return engine.start("publishing", actor=WANG, data=dict(TOPIC))
 
@@ -324,9 +333,10 @@ def run_walk(engine: Engine) -> Walk:
                 item = copy(key, path)
             walk.attempts += 1
             said = verdicts.get((trigger, actor.id))
+            filled = versioned(item, trigger, form)
             try:
                 moved = engine.fire(
-                    item.id, trigger, actor=actor, data=dict(form), expected_version=item.version
+                    item.id, trigger, actor=actor, data=filled, expected_version=item.version
                 )
             except EngineError as exc:
                 walk.outcomes[type(exc).__name__] += 1
@@ -335,7 +345,7 @@ def run_walk(engine: Engine) -> Walk:
                 continue
             walk.accepted += 1
             walk.outcomes["accepted"] += 1
-            step: Step = (trigger, actor, dict(form))
+            step: Step = (trigger, actor, filled)
             where = f"{[(t, a.id) for t, a, _f in [*path, step]]}"
             if actor.id in UNREADABLE:
                 walk.problems.append(f"{actor.id!r} was accepted: {where}")
