@@ -35,6 +35,9 @@ their YAML core meaning.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import yaml
 
 from cmc_workflow.errors import Problem
@@ -66,7 +69,9 @@ __all__ = [
     "Located",
     "Mark",
     "Path",
+    "forget_parsed",
     "load_located",
+    "parse_located",
     "read_source",
     "text_too_big",
 ]
@@ -83,7 +88,44 @@ def _compose(text: str, file: str, *, pure: bool) -> list[yaml.Node]:
     return compose_pure(text, file)
 
 
+_CACHE_SIZE = 512
+"""How many parsed documents :func:`load_located` keeps (a bundle has about sixty files)."""
+_cache: OrderedDict[tuple[str, bool, str], tuple[Located, tuple[Problem, ...]]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def load_located(text: str, file: str, *, pure: bool = False) -> tuple[Located, list[Problem]]:
+    """Parse one YAML document into plain values and marks (see :func:`parse_located`).
+
+    The answer is a function of ``text``, ``file`` and the loader alone, so the last
+    :data:`_CACHE_SIZE` answers are kept: a process that loads the same files again
+    (every ``Engine.open`` of a test suite, a daemon's reload of unchanged files, the
+    checks that read a workflow's marks again) parses each text once. The located
+    document is shared and must be treated as read-only, as every reader does; the list
+    of problems is the caller's own.
+    """
+    key = (file, pure or not C_LOADER, text)  # the loader that would compose it
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is None:
+        located, problems = parse_located(text, file, pure=pure)
+        hit = (located, tuple(problems))
+        with _cache_lock:
+            _cache[key] = hit
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return hit[0], list(hit[1])
+
+
+def forget_parsed() -> None:
+    """Drop the documents :func:`load_located` keeps (a test that counts parses)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def parse_located(text: str, file: str, *, pure: bool = False) -> tuple[Located, list[Problem]]:
     """Parse one YAML document into plain values and marks.
 
     Returns the located document and the problems found; a syntax error yields one
