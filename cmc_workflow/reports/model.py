@@ -10,7 +10,8 @@ Ten sections, each a tuple of frozen dataclasses:
                    per ``category`` (:class:`ReplyTimes`)
 ``overdue``        open items past due, per assigned person or else per role
                    (:class:`OverdueWork`)
-``publications``   publications per channel and month (:class:`ChannelMonth`)
+``publications``   publications per channel and month, of every workflow that publishes
+                   (:class:`ChannelMonth`)
 ``content_types``  publications per account (or channel), month, content type and series
                    (PRM-1, :class:`ContentTypeMonth`)
 ``certification``  the share of staff holding a valid certificate, against the 50% floor
@@ -69,8 +70,14 @@ class ReportOptions:
     it is earlier than the item's start (a message registered late), as the CMT-2 clock's
     ``counts_from`` does."""
     category_field: str = "category"
-    publishing_workflow: str = "publishing"
-    published_state: str = "published"
+    publishing_workflow: str | None = None
+    """The one workflow whose publications are counted; None (the default): every
+    workflow a stored definition version marks with the ``publication`` effect (issue
+    17: a copy of the publishing workflow under another id counts too)."""
+    published_state: str | None = None
+    """The state whose first entry is a publication; None: the state the item enters once
+    the ``publication`` effect was carried out (``published`` in the bundled workflow;
+    ``published`` too for a named workflow that declares no effect)."""
     channels_field: str = "channels"
     accounts_field: str = "accounts"
     content_type_field: str = "content_type"

@@ -199,6 +199,38 @@ def overdue_section(
     return tuple(sorted(out, key=lambda o: (-o.items, o.oldest_due_at, o.kind, o.owner)))
 
 
+def first_publications(
+    tx: StoreTx,
+    sources: Sequence[tuple[str, str]],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> list[sql.PublicationRow]:
+    """Each item's first entry into a publication state of its workflow (``sources``:
+    (workflow, state) pairs), when it is in the period, oldest first. One query per pair;
+    a workflow with two such states (renamed in a later version) is read whole and its
+    items counted once, at their first entry into either."""
+    per_workflow: dict[str, list[str]] = defaultdict(list)
+    for workflow, state in sources:
+        per_workflow[workflow].append(state)
+    found: list[sql.PublicationRow] = []
+    for workflow, states in per_workflow.items():
+        if len(states) == 1:
+            found += tx.first_entries(workflow, states[0], since, until)
+            continue
+        first: dict[int, sql.PublicationRow] = {}
+        for state in states:
+            for row in tx.first_entries(workflow, state):
+                if row.item_id not in first or row.published_at < first[row.item_id].published_at:
+                    first[row.item_id] = row
+        found += [
+            row
+            for row in first.values()
+            if (since is None or row.published_at >= since)
+            and (until is None or row.published_at < until)
+        ]
+    return sorted(found, key=lambda r: (r.published_at, r.item_id))
+
+
 def publications_section(
     rows: Sequence[sql.PublicationRow], channels_field: str, months: Months
 ) -> tuple[ChannelMonth, ...]:
