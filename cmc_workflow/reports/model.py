@@ -32,7 +32,7 @@ Ten sections, each a tuple of frozen dataclasses:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SECTIONS: tuple[str, ...] = (
@@ -95,16 +95,27 @@ class ReportOptions:
     certified_floor: float = 0.5
 
 
+NOT_A_COLUMN = {"column": False}
+"""The metadata of a row field that :meth:`Report.rows` and :func:`columns` leave out."""
+
+
+def _columns(row_type: Any) -> list[str]:
+    return [f.name for f in fields(row_type) if f.metadata.get("column", True)]
+
+
 # -- the sections ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class StateCount:
-    """How many items of ``workflow`` rest in ``state``."""
+    """How many items of ``workflow`` rest in ``state``; ``label`` is the state's Chinese
+    label, ``label_en`` its English one (for the table in English; no column of the CSV
+    or JSON, see :data:`NOT_A_COLUMN`)."""
 
     workflow: str
     state: str
     label: str
     open: int
     closed: int
+    label_en: str = field(default="", compare=False, metadata=NOT_A_COLUMN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +290,7 @@ class Report:
             raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
         out = []
         for row in getattr(self, section):
-            values = {f.name: getattr(row, f.name) for f in fields(row)}
+            values = {name: getattr(row, name) for name in _columns(row)}
             if isinstance(row, SlaMonth):
                 values["compliance"] = row.compliance
             out.append(values)
@@ -306,5 +317,5 @@ def columns(section: str) -> list[str]:
     """The column names of ``section``'s rows, as :meth:`Report.rows` gives them."""
     if section not in ROW_TYPES:
         raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
-    names = [f.name for f in fields(ROW_TYPES[section])]
+    names = _columns(ROW_TYPES[section])
     return [*names, "compliance"] if section == "sla" else names

@@ -57,8 +57,8 @@ def items_section(
     out = []
     for row in tx.state_counts(since, until):
         state = registry.version(tx, row.definition_id).workflow.definition.states.get(row.state)
-        label = state.label.zh if state is not None else row.state
-        out.append(StateCount(row.workflow_id, row.state, label, row.open, row.closed))
+        zh, en = (state.label.zh, state.label.en) if state is not None else (row.state, row.state)
+        out.append(StateCount(row.workflow_id, row.state, zh, row.open, row.closed, en))
     return tuple(out)
 
 

@@ -28,13 +28,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from cmc_workflow import Actor, Engine
+from cmc_workflow.cli.report import report_text
+from cmc_workflow.i18n import set_language
 from cmc_workflow.reports import (
     ALL,
     UNCATEGORIZED,
@@ -48,6 +52,8 @@ from cmc_workflow.reports import (
     StateCount,
     build_report,
     columns,
+    report_csv,
+    report_document,
 )
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
@@ -58,6 +64,7 @@ from tests.helpers.databases import PostgresPool
 from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_editors
 
 SH = ZoneInfo("Asia/Shanghai")
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 MANAGER = Actor("chen", {"ops_manager"})
@@ -537,6 +544,41 @@ def test_workflows_absent_from_the_database_give_empty_sections(
 
 
 # -- the command line ----------------------------------------------------------------------------
+@pytest.mark.req("RPT-1")
+def test_rpt_1_tables_follow_the_chosen_language_csv_and_json_do_not(
+    history: tuple[Report, dict[str, int]],
+) -> None:
+    report, _ = history
+    shown: dict[str, str] = {}
+    files: dict[str, tuple[str, dict[str, Any]]] = {}
+    try:
+        for lang in ("en", "zh", "both"):
+            set_language(lang)
+            shown[lang] = report_text(report)
+            files[lang] = (report_csv(report), report_document(report))
+    finally:
+        set_language(None)
+    english, chinese, both = shown["en"], shown["zh"], shown["both"]
+    assert not CJK.search(english), english
+    assert "\nPublications per channel and month\nMonth    Channel  Publications\n" in english
+    assert re.search(r"\npublishing +published +Published +2 +0\n", english)  # its label
+    assert re.search(r"\nperson +wang +2 ", english)
+    assert re.search(r"\ntraining .* yes +training records\n", english.split("(TRN-5)")[1])
+    assert "\n发布量（按渠道、月份）\n月份     渠道    发布数\n" in chinese
+    assert re.search(r"\npublishing +published +已发布 +2 +0\n", chinese)
+    assert re.search(r"\n人员 +wang +2 ", chinese)
+    assert re.search(r"\ncomments +（全部） +6 ", chinese)
+    assert re.search(r"\ntraining .* 是 +培训记录\n", chinese.split("（TRN-5）")[1])
+    assert not re.search("[A-Z][a-z]+ per ", chinese)  # no English title left
+    # a locale naming no language: titles in both, the table's words in Chinese
+    assert both.startswith("Report  generated 2025-10-09 12:00 (Asia/Shanghai)")
+    assert " | 报表  生成于 2025-10-09 12:00（Asia/Shanghai）" in both
+    assert "\nPublications per channel and month | 发布量（按渠道、月份）\n月份 " in both
+    # what programs read keeps its names and values, whatever a person is shown
+    assert files["en"] == files["zh"] == files["both"]
+    assert files["zh"][0].startswith("section,workflow,state,label,open,closed,month,")
+
+
 def report_cli(*args: str, cwd: Path) -> Result:
     return run_cli("report", *args, cwd=cwd)
 
