@@ -161,6 +161,8 @@ def publication_sources(tx: StoreTx, options: ReportOptions) -> tuple[tuple[str,
     every workflow counted."""
     loaded = []
     for workflow_id, file, text in tx.definition_sources():
+        if "publication" not in text and "handler" not in text:
+            continue  # neither declares the effect nor runs a handler that has it
         try:
             loaded.append(load_workflow_text(text, file))
         except DefinitionError:
