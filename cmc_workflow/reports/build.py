@@ -13,12 +13,12 @@ from cmc_workflow.engine import Engine
 from cmc_workflow.errors import DefinitionError
 from cmc_workflow.log import get_logger
 from cmc_workflow.policy.extension import TxFacts
-from cmc_workflow.policy.rules import figures
 from cmc_workflow.policy.rules.figures import (
     Period,
     Sources,
     complaint_statistics,
     period_of,
+    publication_sources,
     self_media_year,
 )
 from cmc_workflow.registry import Registry
@@ -86,7 +86,7 @@ def build_report(
         if "overdue" in wanted:
             built["overdue"] = compute.overdue_section(tx, registry, tx.overdue_items(now))
         counted = {"publications", "content_types", "self_media_year"} & asked
-        sources = publication_sources(tx, opts) if counted else ()
+        sources = publishing_sources(tx, opts) if counted else ()
         published = (
             compute.first_publications(tx, sources, since, until)
             if {"publications", "content_types"} & asked
@@ -150,7 +150,7 @@ def _period(
     return Period(since, until, label)
 
 
-def publication_sources(tx: StoreTx, options: ReportOptions) -> tuple[tuple[str, str], ...]:
+def publishing_sources(tx: StoreTx, options: ReportOptions) -> tuple[tuple[str, str], ...]:
     """The (workflow, state) pairs whose first entry the report counts as a publication.
 
     By default, those of every workflow a stored definition version marks with the
@@ -168,7 +168,7 @@ def publication_sources(tx: StoreTx, options: ReportOptions) -> tuple[tuple[str,
         except DefinitionError:
             log.warning("stored_version_does_not_load", workflow=workflow_id, file=file)
     found: dict[str, list[str]] = {}
-    for workflow_id, state in figures.publication_sources(loaded):
+    for workflow_id, state in publication_sources(loaded):
         found.setdefault(workflow_id, []).append(state)
     if options.publishing_workflow is not None:
         named = options.publishing_workflow
