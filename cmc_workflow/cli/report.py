@@ -136,6 +136,9 @@ _VALUES: Mapping[tuple[str, str], str] = {
     ("owner", NOBODY): N_("(nobody)"),
     ("category", ALL): N_("(all)"),
     ("category", UNCATEGORIZED): N_("(none)"),
+    ("channel", UNCATEGORIZED): N_("(none)"),
+    ("account", UNCATEGORIZED): N_("(none)"),
+    ("requirement", UNCATEGORIZED): N_("(none)"),
     ("basis", "register"): N_("staff register"),
     ("basis", "records"): N_("training records"),
 }
