@@ -611,6 +611,13 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == EXPECTED_CSV  # sections in report order, whatever the option order
+    try:
+        for lang, title in [("en", "Publications per channel and month\nMonth "), ("zh", "发布量")]:
+            done = report_cli(*common, "--section", "publications", "--lang", lang, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert f"\n{title}" in done.stdout  # the table in the language asked for
+    finally:
+        set_language(None)  # in-process: the next tests read the locale's language
 
     folder = tmp_path / "out"
     folder.mkdir()
