@@ -36,8 +36,12 @@ from cmc_workflow.cli.options import (
     workflows_option,
 )
 from cmc_workflow.cli.output import emit_json, plain, table
+from cmc_workflow.i18n import N_, heading, pick, tr
 from cmc_workflow.reports import (
+    ALL,
+    NOBODY,
     SECTIONS,
+    UNCATEGORIZED,
     Report,
     ReportOptions,
     build_report,
@@ -48,82 +52,98 @@ from cmc_workflow.reports import (
 )
 
 TITLES: Mapping[str, str] = {
-    "items": "事项状态 Items per workflow and state",
-    "sla": "时限达标 SLA per workflow and month",
-    "first_reply": "首次答复用时 Time to first reply (CMT-7)",
-    "overdue": "逾期工作 Overdue work per person",
-    "publications": "发布量 Publications per channel and month",
-    "content_types": "内容类型与专题 Content types and series per account and month (PRM-1)",
-    "certification": "持证比例 Certified staff (TRN-5)",
-    "should_warnings": "宜条款提醒 Should-level warnings per requirement and month",
-    "complaints": "投诉统计 Complaint statistics from the complaint items (RPT-3)",
-    "self_media_year": "自媒体年度完成情况 Self-media results of the year (INS-7)",
-    "appraisal": "绩效考核依据 Appraisal figures per person (STF-4, TRN-6)",
+    "items": N_("Items per workflow and state"),
+    "sla": N_("SLA per workflow and month"),
+    "first_reply": N_("Time to first reply (CMT-7)"),
+    "overdue": N_("Overdue work per person"),
+    "publications": N_("Publications per channel and month"),
+    "content_types": N_("Content types and series per account and month (PRM-1)"),
+    "certification": N_("Certified staff (TRN-5)"),
+    "should_warnings": N_("Should-level warnings per requirement and month"),
+    "complaints": N_("Complaint statistics from the complaint items (RPT-3)"),
+    "self_media_year": N_("Self-media results of the year (INS-7)"),
+    "appraisal": N_("Appraisal figures per person (STF-4, TRN-6)"),
 }
-"""The heading of each section in the table output."""
+"""The heading of each section in the table output (msgids: shown in the chosen
+language, or both)."""
 
 HEADERS: Mapping[str, str] = {
-    "workflow": "流程",
-    "state": "状态",
-    "label": "名称",
-    "open": "未结",
-    "closed": "已结",
-    "month": "月份",
-    "met": "按时",
-    "breached": "超时",
-    "running": "计时中",
-    "overdue": "已逾期",
-    "compliance": "按时率",
-    "category": "分类",
-    "items": "事项",
-    "answered": "已答复",
-    "unanswered": "未答复",
-    "waiting": "待答复",
-    "median_hours": "中位(小时)",
-    "p90_hours": "P90(小时)",
-    "max_hours": "最长(小时)",
-    "median_working_hours": "中位(工时)",
-    "p90_working_hours": "P90(工时)",
-    "max_working_hours": "最长(工时)",
-    "kind": "类型",
-    "owner": "责任人/角色",
-    "oldest_due_at": "最早到期",
-    "oldest_item_id": "最早事项",
-    "workflows": "流程",
-    "channel": "渠道",
-    "publications": "发布数",
-    "account": "账号/渠道",
-    "content_type": "内容类型",
-    "series": "专题系列",
-    "as_of": "截至",
-    "staff": "人员",
-    "certified": "持证",
-    "ratio": "持证比例",
-    "floor": "下限",
-    "meets_floor": "达标",
-    "basis": "人员口径",
-    "requirement": "条款",
-    "rule": "规则",
-    "warnings": "提醒次数",
-    "period": "统计期",
-    "dimension": "维度",
-    "key": "项目",
-    "value": "数值",
-    "person": "人员",
-    "steps": "办理步骤",
-    "clocks_met": "按时办结",
-    "clocks_breached": "超时办结",
-    "sla_kept": "时限达标率",
-    "assessments": "培训考核",
-    "passed": "通过",
-    "failed": "未通过",
-    "mean_score": "平均成绩",
-    "latest_score": "最近成绩",
+    "workflow": N_("Workflow"),
+    "state": N_("State"),
+    "label": N_("Label"),
+    "open": N_("Open items"),
+    "closed": N_("Closed items"),
+    "month": N_("Month"),
+    "met": N_("Met"),
+    "breached": N_("Breached"),
+    "running": N_("Running"),
+    "overdue": N_("Overdue"),
+    "compliance": N_("Compliance"),
+    "category": N_("Category"),
+    "items": N_("Items"),
+    "answered": N_("Answered"),
+    "unanswered": N_("Unanswered"),
+    "waiting": N_("Waiting"),
+    "median_hours": N_("Median (h)"),
+    "p90_hours": N_("P90 (h)"),
+    "max_hours": N_("Max (h)"),
+    "median_working_hours": N_("Median (working h)"),
+    "p90_working_hours": N_("P90 (working h)"),
+    "max_working_hours": N_("Max (working h)"),
+    "kind": N_("Kind"),
+    "owner": N_("Person or role"),
+    "oldest_due_at": N_("Oldest due"),
+    "oldest_item_id": N_("Oldest item"),
+    "workflows": N_("Workflows"),
+    "channel": N_("Channel"),
+    "publications": N_("Publications"),
+    "account": N_("Account or channel"),
+    "content_type": N_("Content type"),
+    "series": N_("Series"),
+    "as_of": N_("As of"),
+    "staff": N_("Staff"),
+    "certified": N_("Certified"),
+    "ratio": N_("Certified ratio"),
+    "floor": N_("Floor"),
+    "meets_floor": N_("Meets floor"),
+    "basis": N_("Staff basis"),
+    "requirement": N_("Requirement"),
+    "rule": N_("Rule"),
+    "warnings": N_("Warnings"),
+    "period": N_("Period"),
+    "dimension": N_("Dimension"),
+    "key": N_("Key"),
+    "value": N_("Figure"),
+    "person": N_("Person"),
+    "steps": N_("Steps"),
+    "clocks_met": N_("Clocks met"),
+    "clocks_breached": N_("Clocks breached"),
+    "sla_kept": N_("SLA kept"),
+    "assessments": N_("Assessments"),
+    "passed": N_("Passed"),
+    "failed": N_("Failed"),
+    "mean_score": N_("Mean score"),
+    "latest_score": N_("Latest score"),
 }
-"""The Chinese column heading of each field in the table output (CSV uses the names)."""
+"""The column heading of each field in the table output (msgids), in one language: a
+table has room for one, Chinese when the locale names none (CSV and JSON use the names)."""
 
 _PERCENT = {"compliance", "ratio", "floor", "sla_kept"}
-_KINDS = {"person": "人员", "role": "角色", "none": "无"}
+_VALUES: Mapping[tuple[str, str], str] = {
+    ("kind", "person"): N_("person"),
+    ("kind", "role"): N_("role"),
+    ("kind", "none"): N_("nobody"),
+    ("owner", NOBODY): N_("(nobody)"),
+    ("category", ALL): N_("(all)"),
+    ("category", UNCATEGORIZED): N_("(none)"),
+    ("channel", UNCATEGORIZED): N_("(none)"),
+    ("account", UNCATEGORIZED): N_("(none)"),
+    ("requirement", UNCATEGORIZED): N_("(none)"),
+    ("basis", "register"): N_("staff register"),
+    ("basis", "records"): N_("training records"),
+}
+"""The values of the report's own vocabulary, as the table shows them (CSV and JSON keep
+the values)."""
 
 
 def _date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -132,7 +152,8 @@ def _date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-10-01") from None
+        message = tr("{value} is not a date like 2025-10-01", value=repr(value))
+        raise click.BadParameter(str(message)) from None
 
 
 def _period(
@@ -140,7 +161,8 @@ def _period(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """``--since`` from the start of its day, ``--until`` to the end of its day (local)."""
     if since is not None and until is not None and until < since:
-        raise click.BadParameter(f"{until} is before --since {since}", param_hint="--until")
+        message = tr("{until} is before --since {since}", until=until, since=since)
+        raise click.BadParameter(str(message), param_hint="--until")
     start = dt.datetime.combine(since, dt.time(), tzinfo=tz) if since else None
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=tz) if until else None
     return start, end
@@ -151,15 +173,15 @@ def _table_value(name: str, value: Any, tz: zoneinfo.ZoneInfo) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return heading(N_("yes") if value else N_("no"))
     if name in _PERCENT:
         return f"{value * 100:.1f}%"
     if isinstance(value, float):
         return f"{value:.2f}"
     if isinstance(value, dt.datetime):
         return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    if name == "kind":
-        return _KINDS.get(value, str(value))
+    if isinstance(value, str) and (name, value) in _VALUES:
+        return heading(_VALUES[name, value])
     return csv_value(value, tz)
 
 
@@ -174,15 +196,24 @@ def report_text(report: Report) -> str:
             else "…",
         ]
     )
-    out = [
-        f"报表 Report  生成于 {report.generated_at.astimezone(tz):%Y-%m-%d %H:%M} "
-        f"({report.timezone})  期间 {period}\n"
-    ]
+    generated = f"{report.generated_at.astimezone(tz):%Y-%m-%d %H:%M}"
+    title = tr(
+        "Report  generated {generated} ({timezone})  period {period}",
+        generated=generated,
+        timezone=report.timezone,
+        period=period,
+    )
+    out = [f"{title}\n"]
     for section in report.sections:
         rows = report.rows(section)
         names = list(rows[0]) if rows else []
         body = [[_table_value(n, row[n], tz) for n in names] for row in rows]
-        out.append(f"\n{TITLES[section]}\n" + table([HEADERS.get(n, n) for n in names], body))
+        if section == "items":  # the state's label in the language shown
+            at = names.index("label")
+            for line, counted in zip(body, report.items, strict=True):
+                line[at] = pick(counted.label_en or counted.label, counted.label)
+        headers = [heading(HEADERS[n]) if n in HEADERS else n for n in names]
+        out.append(f"\n{tr(TITLES[section])}\n" + table(headers, body))
     return "".join(out)
 
 
@@ -256,9 +287,8 @@ def report(
     """
     to_folder = output is not None and output.is_dir()
     if to_folder and output_format != "csv":
-        raise click.BadParameter(
-            "a folder takes --format csv (one file per section)", param_hint="--output"
-        )
+        message = tr("a folder takes --format csv (one file per section)")
+        raise click.BadParameter(str(message), param_hint="--output")
     start, end = _period(since, until, cal.settings().tz)
     calendar = cal.load()
     # stored versions are read from the database; no policies: a report only reads
@@ -301,7 +331,8 @@ def _write(path: Path, text: str, *, bom: bool = False) -> None:
     try:
         path.write_text(text, encoding="utf-8-sig" if bom else "utf-8")
     except OSError as exc:
-        raise click.BadParameter(f"cannot write {path}: {exc}", param_hint="--output") from None
+        message = tr("cannot write {path}: {error}", path=str(path), error=str(exc))
+        raise click.BadParameter(str(message), param_hint="--output") from None
 
 
 COMMANDS: list[click.Command] = [report]

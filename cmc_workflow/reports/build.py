@@ -8,18 +8,25 @@ from typing import Any
 
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks.extension import Clocks
+from cmc_workflow.definition.loader import load_workflow_text
 from cmc_workflow.engine import Engine
+from cmc_workflow.errors import DefinitionError
+from cmc_workflow.log import get_logger
 from cmc_workflow.policy.extension import TxFacts
 from cmc_workflow.policy.rules.figures import (
     Period,
+    Sources,
     complaint_statistics,
     period_of,
+    publication_sources,
     self_media_year,
 )
 from cmc_workflow.registry import Registry
 from cmc_workflow.reports import sections as compute
 from cmc_workflow.reports.model import SECTIONS, Report, ReportOptions
 from cmc_workflow.store import Store, StoreTx
+
+log = get_logger("cmc_workflow.reports")
 
 
 def build_report(
@@ -78,12 +85,19 @@ def build_report(
             built["first_reply"] = compute.first_reply_section(opts.reply_workflow, rows, calendar)
         if "overdue" in wanted:
             built["overdue"] = compute.overdue_section(tx, registry, tx.overdue_items(now))
+        counted = {"publications", "content_types", "self_media_year"} & asked
+        sources = publishing_sources(tx, opts) if counted else ()
+        published = (
+            compute.first_publications(tx, sources, since, until)
+            if {"publications", "content_types"} & asked
+            else []
+        )
         if "publications" in wanted:
-            rows_ = tx.first_entries(opts.publishing_workflow, opts.published_state, since, until)
-            built["publications"] = compute.publications_section(rows_, opts.channels_field, months)
+            built["publications"] = compute.publications_section(
+                published, opts.channels_field, months
+            )
         if "content_types" in wanted:
-            rows_ = tx.first_entries(opts.publishing_workflow, opts.published_state, since, until)
-            built["content_types"] = compute.content_types_section(rows_, opts, months)
+            built["content_types"] = compute.content_types_section(published, opts, months)
         if "certification" in wanted:
             records = tx.workflow_records(opts.training_workflow)
             as_of = months.date(now)
@@ -100,7 +114,7 @@ def build_report(
             built["complaints"] = compute.figure_rows(period, figures)
         if "self_media_year" in wanted:
             period = _period(since, until, now, "calendar_year_before", calendar)
-            figures = self_media_year(TxFacts(tx, None), period)
+            figures = self_media_year(TxFacts(tx, None), period, Sources(publications=sources))
             built["self_media_year"] = compute.figure_rows(period, figures)
         if "appraisal" in wanted:
             built["appraisal"] = compute.appraisal_section(
@@ -134,6 +148,34 @@ def _period(
     tz = calendar.settings.tz
     label = f"{since.astimezone(tz):%Y-%m-%d}..{until.astimezone(tz):%Y-%m-%d}"
     return Period(since, until, label)
+
+
+def publishing_sources(tx: StoreTx, options: ReportOptions) -> tuple[tuple[str, str], ...]:
+    """The (workflow, state) pairs whose first entry the report counts as a publication.
+
+    By default, those of every workflow a stored definition version marks with the
+    ``publication`` effect, in any of its versions (the state following the effect, see
+    :func:`~cmc_workflow.policy.rules.figures.published_states`). ``publishing_workflow``
+    keeps that one workflow only (a workflow without the effect is counted at
+    ``published_state``, else at ``published``); ``published_state`` names the state for
+    every workflow counted."""
+    loaded = []
+    for workflow_id, file, text in tx.definition_sources():
+        if "publication" not in text and "handler" not in text:
+            continue  # neither declares the effect nor runs a handler that has it
+        try:
+            loaded.append(load_workflow_text(text, file))
+        except DefinitionError:
+            log.warning("stored_version_does_not_load", workflow=workflow_id, file=file)
+    found: dict[str, list[str]] = {}
+    for workflow_id, state in publication_sources(loaded):
+        found.setdefault(workflow_id, []).append(state)
+    if options.publishing_workflow is not None:
+        named = options.publishing_workflow
+        found = {named: found.get(named) or [options.published_state or "published"]}
+    if options.published_state is not None:
+        found = {workflow_id: [options.published_state] for workflow_id in found}
+    return tuple((w, s) for w, states in sorted(found.items()) for s in states)
 
 
 def _registered_staff(tx: StoreTx, day: dt.date) -> frozenset[str] | None:

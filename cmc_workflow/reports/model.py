@@ -10,7 +10,8 @@ Ten sections, each a tuple of frozen dataclasses:
                    per ``category`` (:class:`ReplyTimes`)
 ``overdue``        open items past due, per assigned person or else per role
                    (:class:`OverdueWork`)
-``publications``   publications per channel and month (:class:`ChannelMonth`)
+``publications``   publications per channel and month, of every workflow that publishes
+                   (:class:`ChannelMonth`)
 ``content_types``  publications per account (or channel), month, content type and series
                    (PRM-1, :class:`ContentTypeMonth`)
 ``certification``  the share of staff holding a valid certificate, against the 50% floor
@@ -31,7 +32,7 @@ Ten sections, each a tuple of frozen dataclasses:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SECTIONS: tuple[str, ...] = (
@@ -69,8 +70,14 @@ class ReportOptions:
     it is earlier than the item's start (a message registered late), as the CMT-2 clock's
     ``counts_from`` does."""
     category_field: str = "category"
-    publishing_workflow: str = "publishing"
-    published_state: str = "published"
+    publishing_workflow: str | None = None
+    """The one workflow whose publications are counted; None (the default): every
+    workflow a stored definition version marks with the ``publication`` effect (issue
+    17: a copy of the publishing workflow under another id counts too)."""
+    published_state: str | None = None
+    """The state whose first entry is a publication; None: the state the item enters once
+    the ``publication`` effect was carried out (``published`` in the bundled workflow;
+    ``published`` too for a named workflow that declares no effect)."""
     channels_field: str = "channels"
     accounts_field: str = "accounts"
     content_type_field: str = "content_type"
@@ -88,16 +95,27 @@ class ReportOptions:
     certified_floor: float = 0.5
 
 
+NOT_A_COLUMN = {"column": False}
+"""The metadata of a row field that :meth:`Report.rows` and :func:`columns` leave out."""
+
+
+def _columns(row_type: Any) -> list[str]:
+    return [f.name for f in fields(row_type) if f.metadata.get("column", True)]
+
+
 # -- the sections ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class StateCount:
-    """How many items of ``workflow`` rest in ``state``."""
+    """How many items of ``workflow`` rest in ``state``; ``label`` is the state's Chinese
+    label, ``label_en`` its English one (for the table in English; no column of the CSV
+    or JSON, see :data:`NOT_A_COLUMN`)."""
 
     workflow: str
     state: str
     label: str
     open: int
     closed: int
+    label_en: str = field(default="", compare=False, metadata=NOT_A_COLUMN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +290,7 @@ class Report:
             raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
         out = []
         for row in getattr(self, section):
-            values = {f.name: getattr(row, f.name) for f in fields(row)}
+            values = {name: getattr(row, name) for name in _columns(row)}
             if isinstance(row, SlaMonth):
                 values["compliance"] = row.compliance
             out.append(values)
@@ -299,5 +317,5 @@ def columns(section: str) -> list[str]:
     """The column names of ``section``'s rows, as :meth:`Report.rows` gives them."""
     if section not in ROW_TYPES:
         raise ValueError(f"no section {section!r}; sections: {', '.join(SECTIONS)}")
-    names = [f.name for f in fields(ROW_TYPES[section])]
+    names = _columns(ROW_TYPES[section])
     return [*names, "compliance"] if section == "sla" else names

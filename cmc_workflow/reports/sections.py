@@ -57,8 +57,8 @@ def items_section(
     out = []
     for row in tx.state_counts(since, until):
         state = registry.version(tx, row.definition_id).workflow.definition.states.get(row.state)
-        label = state.label.zh if state is not None else row.state
-        out.append(StateCount(row.workflow_id, row.state, label, row.open, row.closed))
+        zh, en = (state.label.zh, state.label.en) if state is not None else (row.state, row.state)
+        out.append(StateCount(row.workflow_id, row.state, zh, row.open, row.closed, en))
     return tuple(out)
 
 
@@ -197,6 +197,38 @@ def overdue_section(
         for (kind, owner), entry in found.items()
     ]
     return tuple(sorted(out, key=lambda o: (-o.items, o.oldest_due_at, o.kind, o.owner)))
+
+
+def first_publications(
+    tx: StoreTx,
+    sources: Sequence[tuple[str, str]],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> list[sql.PublicationRow]:
+    """Each item's first entry into a publication state of its workflow (``sources``:
+    (workflow, state) pairs), when it is in the period, oldest first. One query per pair;
+    a workflow with two such states (renamed in a later version) is read whole and its
+    items counted once, at their first entry into either."""
+    per_workflow: dict[str, list[str]] = defaultdict(list)
+    for workflow, state in sources:
+        per_workflow[workflow].append(state)
+    found: list[sql.PublicationRow] = []
+    for workflow, states in per_workflow.items():
+        if len(states) == 1:
+            found += tx.first_entries(workflow, states[0], since, until)
+            continue
+        first: dict[int, sql.PublicationRow] = {}
+        for state in states:
+            for row in tx.first_entries(workflow, state):
+                if row.item_id not in first or row.published_at < first[row.item_id].published_at:
+                    first[row.item_id] = row
+        found += [
+            row
+            for row in first.values()
+            if (since is None or row.published_at >= since)
+            and (until is None or row.published_at < until)
+        ]
+    return sorted(found, key=lambda r: (r.published_at, r.item_id))
 
 
 def publications_section(

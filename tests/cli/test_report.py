@@ -28,13 +28,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from cmc_workflow import Actor, Engine
+from cmc_workflow.cli.report import report_text
+from cmc_workflow.i18n import set_language
 from cmc_workflow.reports import (
     ALL,
     UNCATEGORIZED,
@@ -48,13 +52,19 @@ from cmc_workflow.reports import (
     StateCount,
     build_report,
     columns,
+    report_csv,
+    report_document,
 )
 from cmc_workflow.store import Store
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
+from tests import helpers as bundled
+from tests.helpers import EngineFactory
 from tests.helpers.cli import Result, run_cli
 from tests.helpers.databases import PostgresPool
+from tests.helpers.records import RECORD_WORKFLOWS, qualify_account, train_editors
 
 SH = ZoneInfo("Asia/Shanghai")
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
 
 ASSISTANT = Actor("li", {"ops_assistant"})
 MANAGER = Actor("chen", {"ops_manager"})
@@ -125,6 +135,7 @@ states:
   published:
     type: userTask
     label: {zh: 已发布, en: Published}
+    effects: [publication]
     transitions:
       - {trigger: correct, target: drafting, roles: [ops_manager]}
       - {trigger: archive, target: archived, roles: [editor]}
@@ -132,6 +143,20 @@ states:
     type: endEvent
     label: {zh: 已归档, en: Archived}
 """
+
+PUBLISHING_POLICY = """\
+kind: policy
+id: publishing
+label: {zh: 发布前须经签发, en: Signed off before publication}
+workflows:
+  publishing:
+    steps:
+      signoff: {state: drafting, trigger: publish, label: {zh: 签发人, en: signing manager}}
+    required_stages:
+      - {id: signed_off, enter: published, stages: [signoff], implements: [PUB-7]}
+"""
+"""Entering ``published`` is a publication (``effects: [publication]``), which no workflow
+may carry out unguarded: the report counts the first entries of such states."""
 
 TRAINING = """\
 id: training
@@ -177,7 +202,12 @@ NOW = local(2025, 10, 9, 12, 0)
 
 def write_workflows(folder: Path) -> Path:
     folder.mkdir()
-    for name, text in [("comments", COMMENTS), ("publishing", PUBLISHING), ("training", TRAINING)]:
+    for name, text in [
+        ("comments", COMMENTS),
+        ("publishing", PUBLISHING),
+        ("publishing_policy", PUBLISHING_POLICY),
+        ("training", TRAINING),
+    ]:
         (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
     return folder
 
@@ -514,6 +544,41 @@ def test_workflows_absent_from_the_database_give_empty_sections(
 
 
 # -- the command line ----------------------------------------------------------------------------
+@pytest.mark.req("RPT-1")
+def test_rpt_1_tables_follow_the_chosen_language_csv_and_json_do_not(
+    history: tuple[Report, dict[str, int]],
+) -> None:
+    report, _ = history
+    shown: dict[str, str] = {}
+    files: dict[str, tuple[str, dict[str, Any]]] = {}
+    try:
+        for lang in ("en", "zh", "both"):
+            set_language(lang)
+            shown[lang] = report_text(report)
+            files[lang] = (report_csv(report), report_document(report))
+    finally:
+        set_language(None)
+    english, chinese, both = shown["en"], shown["zh"], shown["both"]
+    assert not CJK.search(english), english
+    assert "\nPublications per channel and month\nMonth    Channel  Publications\n" in english
+    assert re.search(r"\npublishing +published +Published +2 +0\n", english)  # its label
+    assert re.search(r"\nperson +wang +2 ", english)
+    assert re.search(r"\ntraining .* yes +training records\n", english.split("(TRN-5)")[1])
+    assert "\n发布量（按渠道、月份）\n月份     渠道    发布数\n" in chinese
+    assert re.search(r"\npublishing +published +已发布 +2 +0\n", chinese)
+    assert re.search(r"\n人员 +wang +2 ", chinese)
+    assert re.search(r"\ncomments +（全部） +6 ", chinese)
+    assert re.search(r"\ntraining .* 是 +培训记录\n", chinese.split("（TRN-5）")[1])
+    assert not re.search("[A-Z][a-z]+ per ", chinese)  # no English title left
+    # a locale naming no language: titles in both, the table's words in Chinese
+    assert both.startswith("Report  generated 2025-10-09 12:00 (Asia/Shanghai)")
+    assert " | 报表  生成于 2025-10-09 12:00（Asia/Shanghai）" in both
+    assert "\nPublications per channel and month | 发布量（按渠道、月份）\n月份 " in both
+    # what programs read keeps its names and values, whatever a person is shown
+    assert files["en"] == files["zh"] == files["both"]
+    assert files["zh"][0].startswith("section,workflow,state,label,open,closed,month,")
+
+
 def report_cli(*args: str, cwd: Path) -> Result:
     return run_cli("report", *args, cwd=cwd)
 
@@ -546,6 +611,13 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == EXPECTED_CSV  # sections in report order, whatever the option order
+    try:
+        for lang, title in [("en", "Publications per channel and month\nMonth "), ("zh", "发布量")]:
+            done = report_cli(*common, "--section", "publications", "--lang", lang, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert f"\n{title}" in done.stdout  # the table in the language asked for
+    finally:
+        set_language(None)  # in-process: the next tests read the locale's language
 
     folder = tmp_path / "out"
     folder.mkdir()
@@ -579,3 +651,90 @@ def test_rpt_1_cli_exports_one_csv_with_a_section_column(
     assert done.returncode == 0, done.stderr
     assert single.read_bytes().startswith(b"\xef\xbb\xbf")
     assert single.read_text("utf-8-sig").startswith("section,")
+
+
+# -- issue 17: every workflow that publishes -----------------------------------------------------
+@pytest.mark.req("RPT-1", "PUB-7", "PRM-1", "INS-7")
+def test_publications_of_a_copy_of_the_publishing_workflow_count_in_every_section(
+    engine_factory: EngineFactory, tmp_path: Path
+) -> None:
+    """A center that copies workflows/publishing.yaml as ``short_video`` (with its policy)
+    sees its publications in the report beside the bundled workflow's: the report counts
+    every workflow whose definition carries out the ``publication`` effect."""
+    copy, guard = bundled.publishing_copy(tmp_path, "short_video")
+    engine = engine_factory(
+        workflows=[bundled.PUBLISHING, copy, *RECORD_WORKFLOWS],
+        policies=[*bundled.PUBLISHING_POLICIES, guard],
+        handlers={"publish_to_channels": bundled.ok_handler},
+        identity=None,
+    )
+    train_editors(engine)
+    qualify_account(engine, "fslib-dy", platform="douyin")
+    article = engine.start("publishing", actor=bundled.EDITOR, data=bundled.TOPIC)
+    assert bundled.walk(engine, article, "published").state == "published"
+    video = engine.start(
+        "short_video",
+        actor=bundled.EDITOR,
+        data={
+            **bundled.TOPIC,
+            "channels": ["douyin"],
+            "accounts": ["fslib-dy"],
+            "content_type": "activity_preview",
+        },
+    )
+    video = bundled.walk(engine, video, "signoff")
+    assert engine.fire(video.id, "sign", actor=bundled.OPS).state == "release"
+    assert engine.fire(video.id, "release", actor=bundled.OPS).state == "published"
+
+    year = build_report(
+        engine,
+        since=local(2025, 1, 1),
+        until=local(2026, 1, 1),
+        sections=["publications", "content_types", "self_media_year"],
+    )
+    assert year.publications == (
+        ChannelMonth("2025-09", "app", 1),
+        ChannelMonth("2025-09", "douyin", 1),  # the short video
+        ChannelMonth("2025-09", "pc", 1),
+    )
+    assert [(r.account, r.content_type, r.publications) for r in year.content_types] == [
+        ("channel:app", "news", 1),
+        ("channel:pc", "news", 1),
+        ("fslib-dy", "activity_preview", 1),
+    ]
+    figures = {(r.dimension, r.key): r.value for r in year.self_media_year}
+    assert figures[("total", "publications")] == 2
+    assert figures[("account", "fslib-dy")] == 1
+    assert figures[("channel", "douyin")] == 1
+
+    # a host that names one workflow counts that one only
+    named = ReportOptions(publishing_workflow="short_video")
+    only = build_report(engine, sections=["publications"], options=named)
+    assert only.publications == (ChannelMonth("2025-09", "douyin", 1),)
+
+
+@pytest.mark.req("RPT-1", "PUB-7")
+def test_a_publication_state_renamed_in_a_later_version_still_counts(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Version 1 publishes into ``published``, version 2 into ``online``: the items of both
+    versions count, each once, at its first entry (the stored versions say where)."""
+    folder = write_workflows(tmp_path / "workflows")
+    url = f"sqlite:///{tmp_path / 'renamed.db'}"
+    with Engine.open(url, workflows=folder, clock=clock) as engine:
+        old = engine.start("publishing", actor=EDITOR, data={"title": "a", "channels": ["pc"]})
+        engine.fire(old.id, "publish", actor=MANAGER)
+    for name in ("publishing", "publishing_policy"):
+        path = folder / f"{name}.yaml"
+        path.write_text(path.read_text("utf-8").replace("published", "online"), "utf-8")
+    clock.now = local(2025, 10, 9, 10, 0).astimezone(dt.UTC)
+    with Engine.open(url, workflows=folder, clock=clock) as engine:
+        new = engine.start("publishing", actor=EDITOR, data={"title": "b", "channels": ["app"]})
+        assert engine.fire(new.id, "publish", actor=MANAGER).state == "online"
+        whole = build_report(engine, sections=["publications"])
+        october = build_report(engine, sections=["publications"], since=local(2025, 10, 1))
+    assert whole.publications == (
+        ChannelMonth("2025-09", "pc", 1),  # version 1, in `published`
+        ChannelMonth("2025-10", "app", 1),  # version 2, in `online`
+    )
+    assert october.publications == (ChannelMonth("2025-10", "app", 1),)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -114,6 +115,27 @@ def walk(engine: Engine, item: Item, until: str) -> Item:
         item = engine.fire(item.id, trigger, actor=actor, data=dict(form))
     assert item.state == until, f"the happy path ends in {item.state!r}, not {until!r}"
     return item
+
+
+def publishing_copy(folder: Path, new_id: str) -> tuple[Path, Path]:
+    """The bundled publishing workflow and its policy (policies/publishing.yaml) copied
+    into ``folder`` under the workflow id ``new_id``, as a center adds a second publishing
+    workflow (e.g. ``short_video``): the policy's id, its section and its rule ids renamed
+    (rule ids are unique across the loaded policies). Load it with
+    :data:`PUBLISHING_POLICIES`, beside the bundled files."""
+    paths = []
+    for source, suffix in ((PUBLISHING, ""), (POLICIES / "publishing.yaml", "_policy")):
+        text = source.read_text(encoding="utf-8")
+        assert text.count("\nid: publishing\n") == 1, source
+        text = text.replace("\nid: publishing\n", f"\nid: {new_id}\n")
+        if suffix:
+            assert text.count("\n  publishing:\n") == 1, source
+            text = text.replace("\n  publishing:\n", f"\n  {new_id}:\n")
+            text = re.sub(r"(\n\s+- id: )(\w+)", rf"\g<1>{new_id}_\g<2>", text)
+        target = folder / f"{new_id}{suffix}.yaml"
+        target.write_text(text, encoding="utf-8")
+        paths.append(target)
+    return paths[0], paths[1]
 
 
 def ok_handler(_ctx: Any) -> None:

@@ -12,6 +12,7 @@ published to accounts, monthly statistics confirmed.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -314,3 +315,52 @@ def test_ins_7_the_years_results_are_computed_from_the_records_and_confirmed(
     rows = {(r["dimension"], r["key"]): r["value"] for r in report.rows("self_media_year")}
     assert rows[("account", "fslib-wechat")] == 2
     assert rows[("total", "reads")] == 51_000
+
+
+@pytest.mark.req("INS-7")
+def test_ins_7_a_second_publishing_workflow_counts_in_the_years_results(
+    engine_factory: EngineFactory, clocks: Clocks, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A center that copies the publishing workflow as ``short_video`` confirms, and the
+    report shows, the publications of both (every loaded workflow that publishes)."""
+    from tests.helpers import EDITOR, PUBLISHING, TOPIC, publishing_copy, walk
+
+    video, guard = publishing_copy(tmp_path, "short_video")
+    engine = engine_factory(
+        workflows=[
+            PUBLISHING,
+            video,
+            *RECORD_WORKFLOWS,
+            INSPECTIONS / "ins_05_self_media_statistics.yaml",
+            INSPECTIONS / "ins_07_annual_targets.yaml",
+        ],
+        policies=[
+            POLICIES / n
+            for n in ("roles.yaml", "publishing.yaml", "accounts.yaml", "statistics.yaml")
+        ]
+        + [POLICIES / "targets.yaml", guard],
+        handlers={"publish_to_channels": Channels()},
+        extensions=[clocks],
+    )
+    train_editors(engine)
+    clock.now = local(2025, 9, 1, 10, 0)
+    published(engine, channels=["pc"])
+    clip = engine.start("short_video", actor=EDITOR, data={**TOPIC, "channels": ["app"]})
+    assert walk(engine, clip, "published").workflow == "short_video"
+
+    clock.now = local(2026, 1, 5, 9, 0)
+    item = engine.start(
+        "annual_targets", actor=MANAGER, data={"scheduled_for": "2026-01-05T09:00+08:00"}
+    )
+    with pytest.raises(PolicyDenied) as excinfo:
+        engine.fire(item.id, "propose", actor=MANAGER, data=TARGETS)
+    shown = refused("year_results_from_the_store", excinfo).reason_en
+    assert "publications: 2; " in shown
+    assert "publications_by_channel: app 1, pc 1" in shown
+    proposed = engine.fire(
+        item.id, "propose", actor=MANAGER, data={**TARGETS, "results_confirmed": True}
+    )
+    assert proposed.data["year_results"]["publications"] == 2
+    report = build_report(engine, sections=["self_media_year"], now=clock.now)
+    rows = {(r.dimension, r.key): r.value for r in report.self_media_year}
+    assert rows[("total", "publications")] == 2

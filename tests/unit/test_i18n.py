@@ -80,7 +80,6 @@ PENDING = {
     "cmc_workflow/cli/notify.py": 11,
     "cmc_workflow/cli/options.py": 3,
     "cmc_workflow/cli/policy.py": 4,
-    "cmc_workflow/cli/report.py": 70,
     "cmc_workflow/cli/run.py": 1,
     "cmc_workflow/cli/serve.py": 2,
     "cmc_workflow/cli/staff.py": 20,

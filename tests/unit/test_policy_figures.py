@@ -7,13 +7,18 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cmc_workflow.definition.loader import LoadedWorkflow, load_workflow_text
 from cmc_workflow.definition.models import Label
 from cmc_workflow.policy import ListFacts, Request
 from cmc_workflow.policy.rules import FiguresRule, Move, StepKey
 from cmc_workflow.policy.rules.figures import (
     Period,
+    Sources,
     complaint_statistics,
+    first_publications,
     period_of,
+    publication_sources,
+    published_states,
     self_media_year,
 )
 
@@ -140,3 +145,84 @@ def test_the_rule_refuses_unconfirmed_and_mistyped_figures_and_passes_confirmed_
     assert rule.judge(request(results_confirmed=True, last_reads=7), facts) is None
     # nothing recorded and confirm_when_empty false: the first year passes unconfirmed
     assert rule.judge(request(), ListFacts()) is None
+
+
+# -- where publications are (issue 17) -----------------------------------------------------------
+def _workflow(wf_id: str, states: str, handlers: str = "") -> LoadedWorkflow:
+    head = (
+        f"id: {wf_id}\nlabel: {{zh: 发布, en: Publishing}}\n"
+        "roles:\n  editor: {zh: 编辑, en: Editor}\n"
+    )
+    start = "start: {state: draft, roles: [editor]}\n"
+    return load_workflow_text(head + handlers + start + "states:\n" + states)
+
+
+DRAFT = """\
+  draft:
+    type: userTask
+    label: {zh: 撰稿, en: Draft}
+    transitions:
+      - {trigger: send, target: sending, roles: [editor]}
+"""
+SENDING = """\
+  sending:
+    type: serviceTask
+    label: {zh: 发布中, en: Sending}
+    handler: send_out
+    transitions:
+      - {trigger: failed, target: draft}
+      - {trigger: done, target: online, default: true}
+  online:
+    type: endEvent
+    label: {zh: 已上线, en: Online}
+"""
+
+
+def test_a_publication_is_the_state_after_the_handler_or_the_effect_state_itself() -> None:
+    declared = "handlers:\n  send_out: {description: x, effects: [publication]}\n"
+    # a serviceTask publishes on entry; the piece is out once it took its default outcome
+    video = _workflow("short_video", DRAFT + SENDING, declared)
+    assert published_states(video) == ("online",)
+    # a workflow running the same handler without repeating its effects publishes too
+    # (the handler's effects are united over the workflows, as loading does)
+    quiet = _workflow("clips", DRAFT + SENDING, "handlers:\n  send_out: {description: x}\n")
+    assert published_states(quiet) == ()
+    assert publication_sources([video, quiet]) == (
+        ("clips", "online"),
+        ("short_video", "online"),
+    )
+    # on a state that is no serviceTask, entering the state is the publication
+    by_hand = DRAFT.replace("target: sending", "target: posted") + (
+        "  posted:\n    type: endEvent\n    label: {zh: 已发布, en: Posted}\n"
+        "    effects: [publication]\n"
+    )
+    assert published_states(_workflow("notices", by_hand)) == ("posted",)
+    # other guarded effects are not publications
+    release = by_hand.replace("effects: [publication]", "effects: [account_release]")
+    assert publication_sources([_workflow("release_only", release)]) == ()
+
+
+def test_a_piece_counts_once_at_its_first_entry_into_any_publication_state() -> None:
+    moves = {
+        "publishing": [
+            Move(1, "publishing", "published", local(2025, 3, 1, 9), "x", {"accounts": ["a"]}),
+            Move(1, "publishing", "published", local(2025, 4, 1, 9), "x", {"accounts": ["a"]}),
+        ],
+        "short_video": [
+            Move(2, "sending", "online", local(2025, 5, 1, 9), "x", {"accounts": ["b"]}),
+            Move(2, "sending", "posted", local(2025, 2, 1, 9), "x", {"accounts": ["b"]}),
+        ],
+    }
+    facts = ListFacts(moves=moves)
+    sources = (("publishing", "published"), ("short_video", "online"), ("short_video", "posted"))
+    firsts = first_publications(facts, sources)
+    assert [(f.item, f.at) for f in firsts] == [
+        (2, local(2025, 2, 1, 9)),
+        (1, local(2025, 3, 1, 9)),
+    ]
+    period = Period(local(2025, 1, 1), local(2026, 1, 1), "2025")
+    values = self_media_year(facts, period, Sources(publications=sources)).values
+    assert values["publications"] == 2
+    assert values["publications_by_account"] == {"a": 1, "b": 1}
+    # by default the bundled workflow's pair alone
+    assert self_media_year(facts, period).values["publications"] == 1

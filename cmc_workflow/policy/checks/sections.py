@@ -43,8 +43,12 @@ from cmc_workflow.policy.rules import (
     StepKey,
     UniqueStartRule,
 )
-from cmc_workflow.policy.rules.figures import FIGURE_NAMES
+from cmc_workflow.policy.rules.figures import FIGURE_NAMES, Sources, publication_sources
 from cmc_workflow.requirements import rule_level
+
+_BUNDLED = Sources().publications
+"""Where figures count publications when no loaded workflow publishes (the bundled one's
+items may still be in the store)."""
 
 
 class SectionChecks(ProofChecks):
@@ -320,6 +324,8 @@ class SectionChecks(ProofChecks):
             rule.confirm,
             rule.matches,
             rule.reason,
+            # the publications of every loaded workflow that publishes, as the report counts
+            Sources(publications=publication_sources(self.loaded.workflows.values()) or _BUNDLED),
             confirm_when_empty=rule.confirm_when_empty,
         )
 

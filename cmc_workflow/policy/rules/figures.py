@@ -23,14 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.definition.forms import read_moment
-from cmc_workflow.definition.models import Label
+from cmc_workflow.definition.loaded import LoadedWorkflow
+from cmc_workflow.definition.models import GuardedEffect, Label
+from cmc_workflow.policy.coverage import effects_of, handler_effects
 from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list
 from cmc_workflow.policy.rules.facts import Facts, First
 
@@ -83,8 +85,10 @@ class Sources:
     complaint_received: str = "complaint_received"
     complaint_closed: str = "complaint_closed"
     received_field: str = "received_at"
-    publishing: str = "publishing"
-    published: str = "published"
+    publications: tuple[tuple[str, str], ...] = (("publishing", "published"),)
+    """The (workflow, state) pairs whose first entry is a publication: the bundled
+    publishing workflow's by default; :func:`publication_sources` finds them in any set of
+    workflows by their ``publication`` effect."""
     statistics: str = "self_media_statistics"
     statistics_done: str = "done"
     targets: str = "annual_targets"
@@ -166,6 +170,50 @@ def complaint_statistics(facts: Facts, period: Period, sources: Sources = Source
     return Figures(values, empty=not (received or messages))
 
 
+def published_states(
+    loaded: LoadedWorkflow, handlers: Mapping[str, set[GuardedEffect]] | None = None
+) -> tuple[str, ...]:
+    """The states of ``loaded`` whose entry means a piece was published: for each state
+    carrying out the ``publication`` effect (its own ``effects:`` or its handler's, as
+    :func:`~cmc_workflow.policy.coverage.effects_of` finds them), the state itself, or,
+    for a serviceTask, the target of its default (or only) outcome: the handler publishes
+    on entry and the item moves on once it succeeded, so a piece whose handler failed is
+    not counted (``publishing`` -> ``published`` in the bundled workflow)."""
+    wf = loaded.definition
+    found: dict[str, None] = {}
+    for name, effect, _path in effects_of(loaded, handlers):
+        if effect != "publication":
+            continue
+        state = wf.states[name]
+        target = name
+        if state.type == "serviceTask" and state.transitions:
+            chosen = [t for t in state.transitions if t.default] or state.transitions[:1]
+            target = chosen[0].target
+        found[target] = None
+    return tuple(found)
+
+
+def publication_sources(workflows: Iterable[LoadedWorkflow]) -> tuple[tuple[str, str], ...]:
+    """Every (workflow, state) of ``workflows`` whose first entry is a publication
+    (:func:`published_states`), the handlers' effects united over all of them as loading
+    does; a workflow id given in several versions gets the states of each, sorted."""
+    listed = list(workflows)
+    shared = handler_effects(listed)
+    pairs = {(w.definition.id, s) for w in listed for s in published_states(w, shared)}
+    return tuple(sorted(pairs))
+
+
+def first_publications(facts: Facts, sources: Sequence[tuple[str, str]]) -> list[First]:
+    """Each item's first entry into any of its workflow's publication states in
+    ``sources``, oldest first (an item entering two of them counts once, at the first)."""
+    first: dict[int, First] = {}
+    for workflow, state in sources:
+        for entry in facts.firsts(workflow, state):
+            if entry.item not in first or entry.at < first[entry.item].at:
+                first[entry.item] = entry
+    return sorted(first.values(), key=lambda f: (f.at, f.item))
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -177,7 +225,7 @@ def self_media_year(facts: Facts, period: Period, sources: Sources = Sources()) 
     latest month; the months covered; and, when the year had adopted targets, each
     target and whether it was met."""
     zone = ZoneInfo(sources.timezone)
-    pubs = [f for f in facts.firsts(sources.publishing, sources.published) if period.holds(f.at)]
+    pubs = [f for f in first_publications(facts, sources.publications) if period.holds(f.at)]
     monthly: dict[str, First] = {}
     for f in facts.firsts(sources.statistics, sources.statistics_done):
         moment = read_moment(f.data.get("scheduled_for"))
