@@ -17,7 +17,7 @@ from cmc_workflow.api.app import create_app
 from cmc_workflow.api.guards import FailureLimiter
 from cmc_workflow.cli.serve import _compliance
 from cmc_workflow.console.sessions import actor_of
-from cmc_workflow.console.texts import TEXTS
+from cmc_workflow.console.texts import text
 from cmc_workflow.runner.assemble import load_definitions
 from tests.console.conftest import PASSWORD, TITLE, WORKFLOWS, Desk
 from tests.helpers import PUBLISHING_POLICIES
@@ -213,7 +213,7 @@ def test_every_page_answers_in_both_languages(engine: Engine, desk: Desk) -> Non
             answer = c.get(path)
             assert answer.status_code == 200, (path, answer.text[:300])
             assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in answer.text
-            product = TEXTS["product"][0 if lang == "zh" else 1]
+            product = text("product", lang)
             assert product in answer.text, path
             assert "default-src 'self'" in answer.headers["content-security-policy"]
             assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", answer.text)
