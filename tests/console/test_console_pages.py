@@ -222,6 +222,39 @@ def test_every_page_answers_in_both_languages(engine: Engine, desk: Desk) -> Non
     assert c.get("/console/static/console.css").status_code == 200
 
 
+def test_the_browsers_language_is_the_default_until_the_person_chooses(
+    engine: Engine,
+) -> None:
+    c = client(engine)
+    english = {"Accept-Language": "en-US,en;q=0.9,zh-CN;q=0.5"}
+    page = c.get("/console/sign-in", headers=english)
+    assert 'lang="en"' in page.text
+    assert ">Sign in<" in page.text
+    assert 'id="lang-switch"' in page.text
+    assert ">中文</a>" in page.text
+    assert "accept-language" in page.headers["vary"].lower()
+    for accept in ("zh-Hans", "zh-TW, en;q=0.8", "*", "fr", None):
+        chinese = c.get("/console/sign-in", headers={"Accept-Language": accept} if accept else {})
+        assert 'lang="zh-CN"' in chinese.text, accept
+        assert ">登录<" in chinese.text, accept
+        assert ">English</a>" in chinese.text, accept
+    form = c.get("/console/sign-in", headers=english).text
+    refused = c.post(
+        "/console/sign-in",
+        data={"csrf": csrf_of(form), "person": "zhao", "password": "not the password"},
+        headers=english,
+    )
+    assert refused.status_code == 401
+    assert "the person or the password is wrong (password_wrong)" in refused.text
+    assert sign_in(c).status_code == 303
+    # the person's choice (the switch's cookie) wins over the browser's
+    assert 'lang="en"' in c.get("/console/tasks", headers=english).text
+    c.get("/console/lang/zh?next=/console/tasks", follow_redirects=False)
+    chosen = c.get("/console/tasks", headers=english)
+    assert 'lang="zh-CN"' in chosen.text
+    assert ">我的任务<" in chosen.text
+
+
 def test_the_dashboard_draws_its_charts_and_the_matrix_lists_every_requirement(
     engine: Engine,
 ) -> None:
