@@ -207,7 +207,7 @@ def deliveries(db: str, subscription_id: int, as_json: bool) -> None:
                 N_("Id"),
                 N_("Event"),
                 N_("Item"),
-                N_("Status"),
+                N_("Delivery status"),
                 N_("Attempts"),
                 N_("Last error"),
             )
