@@ -35,7 +35,6 @@ from cmc_workflow.api.problems import (
     Problem,
     language,
     problem_of,
-    text_of,
 )
 from cmc_workflow.api.shapes import (
     QUERY_PARAMETERS,
@@ -154,7 +153,7 @@ def create_app(
             problem = Problem(
                 400,
                 "json_invalid",
-                text_of(N_("Malformed JSON")),
+                tr("Malformed JSON"),
                 tr(
                     "the request body is not valid JSON: {errors}",
                     errors=Text("; ".join(messages), "\uff1b".join(messages)),
@@ -165,7 +164,7 @@ def create_app(
             problem = Problem(
                 422,
                 "request_invalid",
-                text_of(N_("Request invalid")),
+                tr("Request invalid"),
                 tr(
                     "the request does not fit the API: {errors}",
                     # the Chinese names the fields only, the English with pydantic's words
@@ -194,7 +193,7 @@ def create_app(
         problem = Problem(
             500,
             "internal_error",
-            text_of(N_("Internal error")),
+            tr("Internal error"),
             tr("the service failed; it is logged. Try again later"),
         )
         return problem_response(problem, request, request_language(request))
@@ -204,7 +203,7 @@ def create_app(
         problem = Problem(
             413,
             "body_too_large",
-            text_of(N_("Request body too large")),
+            tr("Request body too large"),
             tr(
                 "the request body exceeds the limit of {limit} bytes; nothing was done", limit=limit
             ),
@@ -256,7 +255,7 @@ def create_app(
     def refuse_sign_in(request: Request, rule: str, key: str | None, status: int) -> ApiProblem:
         address = request.client.host if request.client else "unknown"
         limiter.failed(address)
-        said = text_of(_SIGN_IN_REFUSALS[rule])
+        said = tr(_SIGN_IN_REFUSALS[rule])
         audit_refusal(request, f"api:{address}", rule, said.en, said.zh, key)
         headers = {"WWW-Authenticate": 'Bearer realm="cmc-workflow"'} if status == 401 else {}
         return ApiProblem(Problem(status, rule, said, said, extra={"rule": rule}, headers=headers))
@@ -297,7 +296,7 @@ def create_app(
                 Problem(
                     422,
                     "actor_id_invalid",
-                    text_of(N_("Identity refused")),
+                    tr("Identity refused"),
                     tr("the actor and roles headers must be percent-encoded UTF-8"),
                 )
             ) from None
@@ -393,7 +392,7 @@ def create_app(
                 Problem(
                     404,
                     "state_not_found",
-                    text_of(N_("State not found")),
+                    tr("State not found"),
                     tr(
                         "{workflow} has no state {state} (states: {states})",
                         workflow=Text(repr(workflow_id), workflow_id),
@@ -447,7 +446,7 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    text_of(N_("Input invalid")),
+                    tr("Input invalid"),
                     tr("If-Match and expected_version name different versions"),
                     errors=[{"field": "expected_version", "message": "differs from If-Match"}],
                 )
@@ -466,7 +465,7 @@ def create_app(
                         Problem(
                             412,
                             "precondition_failed",
-                            text_of(N_("Precondition failed")),
+                            tr("Precondition failed"),
                             problem.detail,
                             extra={**problem.extra, "current_version": current.version},
                             headers={"ETag": etag(current.version)},
@@ -525,7 +524,7 @@ def create_app(
                 Problem(
                     422,
                     "request_invalid",
-                    text_of(N_("Request invalid")),
+                    tr("Request invalid"),
                     tr("unknown query parameters: {names} (order is asc or desc)", names=names),
                     errors=[{"field": n, "message": "unknown parameter"} for n in unknown],
                 )
@@ -680,7 +679,7 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    text_of(N_("Input invalid")),
+                    tr("Input invalid"),
                     # the English is the report's own words; the Chinese says what they are
                     Text(
                         str(exc), tr("the report's parameters are invalid: {error}", error=exc).zh
@@ -699,7 +698,7 @@ def create_app(
                 Problem(
                     404,
                     "compliance_unavailable",
-                    text_of(N_("Compliance matrix not configured")),
+                    tr("Compliance matrix not configured"),
                     tr("this service was started without its definitions: no matrix"),
                 )
             )
@@ -716,7 +715,7 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    text_of(N_("Input invalid")),
+                    tr("Input invalid"),
                     tr("days is 1..3660"),
                     errors=[{"field": "days", "message": "1..3660"}],
                 )

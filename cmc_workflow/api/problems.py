@@ -34,7 +34,7 @@ from cmc_workflow.errors import (
     StoreError,
     WorkflowNotFound,
 )
-from cmc_workflow.i18n import N_, Text, tr, zh
+from cmc_workflow.i18n import N_, Text, tr
 
 __all__ = [
     "CONTENT_LANGUAGE",
@@ -88,11 +88,6 @@ _EXPLAINED: Mapping[type[CmcWorkflowError], str] = {
     StoreError: N_("the database cannot answer now; try again later"),
     CalendarError: N_("the working-day calendar cannot answer this question"),
 }
-
-
-def text_of(msgid: str) -> Text:
-    """The catalogue's ``msgid`` (marked with ``N_``) in both languages."""
-    return Text(msgid, zh(msgid))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +199,7 @@ def problem_of(exc: CmcWorkflowError) -> Problem:
         for kind, explained in _EXPLAINED.items():
             if isinstance(exc, kind):
                 detail_zh = tr(
-                    "{explanation} ({detail})", explanation=text_of(explained), detail=detail_en
+                    "{explanation} ({detail})", explanation=tr(explained), detail=detail_en
                 ).zh
                 break
-    return Problem(status, code, text_of(title), Text(detail_en, detail_zh), errors, extra)
+    return Problem(status, code, tr(title), Text(detail_en, detail_zh), errors, extra)

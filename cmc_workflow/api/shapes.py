@@ -20,7 +20,6 @@ from cmc_workflow.api.problems import (
     ApiLang,
     Problem,
     language,
-    text_of,
 )
 from cmc_workflow.engine.batch import Outcome
 from cmc_workflow.i18n import N_, tr
@@ -139,7 +138,7 @@ def if_match(value: str | None) -> int | None:
             Problem(
                 400,
                 "if_match_invalid",
-                text_of(N_("If-Match invalid")),
+                tr("If-Match invalid"),
                 tr(
                     'If-Match takes the ETag the item was read with (e.g. "v3"), not {value}',
                     value=repr(value),
@@ -160,7 +159,7 @@ def data_filters(values: Sequence[str]) -> dict[str, Any]:
                 Problem(
                     422,
                     "input_invalid",
-                    text_of(N_("Input invalid")),
+                    tr("Input invalid"),
                     tr(
                         "a data filter reads field:value (e.g. data=author:Wang), not {entry}",
                         entry=repr(entry),
@@ -210,10 +209,13 @@ _REASONS = {
     "closed": N_("the item is closed"),
 }
 
+_REFUSED = N_("the step is refused")
+"""The reason of any other rule."""
+
 
 def zh_reason(rule: str, en: str) -> str:
     """A Chinese reason where the engine wrote none (the English one follows it)."""
-    explained = text_of(_REASONS.get(rule, N_("the step is refused")))
+    explained = tr(_REASONS.get(rule, _REFUSED))
     return tr("{explanation} ({detail})", explanation=explained, detail=en).zh
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cmc_workflow.api.problems import Problem, text_of
+from cmc_workflow.api.problems import Problem
 from cmc_workflow.api.shapes import ApiProblem, Caller
 from cmc_workflow.engine import Engine
-from cmc_workflow.i18n import N_, Text, tr
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.store.port import SubscriptionRow
 from cmc_workflow.webhooks.subscriptions import (
     EVENTS,
@@ -107,7 +107,7 @@ def _not_found(subscription_id: int) -> ApiProblem:
         Problem(
             404,
             "subscription_not_found",
-            text_of(N_("Subscription not found")),
+            tr("Subscription not found"),
             tr("no live subscription {id}", id=subscription_id),
         )
     )
@@ -123,7 +123,7 @@ def add_routes(app: FastAPI, engine: Engine, who: Any, master_key: str | None) -
                 Problem(
                     403,
                     "admin_token_required",
-                    text_of(N_("Admin token required")),
+                    tr("Admin token required"),
                     tr(
                         "managing webhook subscriptions needs a token of the system {system} "
                         "(cmc-workflow token create --system {name})",
