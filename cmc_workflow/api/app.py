@@ -29,7 +29,13 @@ from cmc_workflow.api import models as m
 from cmc_workflow.api import shapes, subscriptions
 from cmc_workflow.api.guards import BodyLimit, FailureLimiter, Scope
 from cmc_workflow.api.identity import SYSTEM_HEADER, AssertedIdentity, IdentityResolver
-from cmc_workflow.api.problems import MEDIA_TYPE, Problem, language, problem_of
+from cmc_workflow.api.problems import (
+    CONTENT_LANGUAGE,
+    MEDIA_TYPE,
+    Problem,
+    language,
+    problem_of,
+)
 from cmc_workflow.api.shapes import (
     QUERY_PARAMETERS,
     ApiProblem,
@@ -50,6 +56,7 @@ from cmc_workflow.engine import Engine
 from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.engine.batch import FireEntry, StartEntry
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, IdentityRefused
+from cmc_workflow.i18n import N_, Text, joined, tr, zh
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.store.port import TokenRow
@@ -97,19 +104,21 @@ def create_app(
     used_lock = threading.Lock()
     matrix_cache: list[dict[str, Any]] = []
 
+    summary = tr("The HTTP API of the cmc-workflow engine")
     app = FastAPI(
         title="cmc-workflow",
         # no Swagger UI or ReDoc pages: they load their scripts from a CDN at run time
         docs_url=None,
         redoc_url=None,
-        summary="工作流引擎 HTTP 接口 · The HTTP API of the cmc-workflow engine",
+        summary=f"{summary.zh} · {summary.en}",
         version="1",
         description=(
             "Start and move items, ask what a person may do, find items, read their "
             "history and audit trail. Authenticate with `Authorization: Bearer <token>` "
             "(`cmc-workflow token create`) and name the person acting with `X-Cmc-Actor` "
-            "and `X-Cmc-Roles`. Errors are RFC 9457 problem documents in Chinese "
-            "(default) or English (`Accept-Language: en`)."
+            "and `X-Cmc-Roles`. Errors are RFC 9457 problem documents in the language "
+            "`Accept-Language` asks for: Chinese (`zh`, `zh-CN`, `zh-Hans`; the default) or "
+            "English (`en`), with `Content-Language` and `Vary: Accept-Language`."
         ),
         responses={
             "default": {"model": m.ProblemOut, "content": {MEDIA_TYPE: {}}},
@@ -140,25 +149,30 @@ def create_app(
             for e in exc.errors()
         ]
         if any(e["type"] == "json_invalid" for e in errors):
+            messages = [e["message"] for e in errors]
             problem = Problem(
                 400,
                 "json_invalid",
-                "请求体不是有效的 JSON",
-                "Malformed JSON",
-                "请求体不是有效的 JSON：" + "；".join(e["message"] for e in errors),
-                "the request body is not valid JSON: " + "; ".join(e["message"] for e in errors),
+                tr("Malformed JSON"),
+                tr(
+                    "the request body is not valid JSON: {errors}",
+                    errors=Text("; ".join(messages), "\uff1b".join(messages)),
+                ),
                 errors,
             )
         else:
-            fields = "、".join(e["field"] for e in errors)
             problem = Problem(
                 422,
                 "request_invalid",
-                "请求不符合接口定义",
-                "Request invalid",
-                f"请求不符合接口定义（字段：{fields}）；未知字段不被接受",
-                "the request does not fit the API: "
-                + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                tr("Request invalid"),
+                tr(
+                    "the request does not fit the API: {errors}",
+                    # the Chinese names the fields only, the English with pydantic's words
+                    errors=Text(
+                        "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                        joined(e["field"] for e in errors).zh,
+                    ),
+                ),
                 errors,
             )
         return problem_response(problem, request, request_language(request))
@@ -167,16 +181,10 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        zh = {404: "没有这个地址", 405: "该地址不接受此方法"}.get(exc.status_code, "请求有误")
-        problem = Problem(
-            exc.status_code,
-            code,
-            zh,
-            str(exc.detail),
-            zh,
-            str(exc.detail),
-            headers=dict(exc.headers or {}),
-        )
+        said = _HTTP_ERRORS.get(exc.status_code, N_("Bad request"))
+        # the English is Starlette's (Not Found, Method Not Allowed, ...)
+        text = Text(str(exc.detail), zh(said))
+        problem = Problem(exc.status_code, code, text, text, headers=dict(exc.headers or {}))
         return problem_response(problem, request, request_language(request))
 
     @app.exception_handler(Exception)
@@ -185,10 +193,8 @@ def create_app(
         problem = Problem(
             500,
             "internal_error",
-            "内部错误",
-            "Internal error",
-            "服务内部出错，已记录日志；请稍后重试",
-            "the service failed; it is logged. Try again later",
+            tr("Internal error"),
+            tr("the service failed; it is logged. Try again later"),
         )
         return problem_response(problem, request, request_language(request))
 
@@ -197,17 +203,21 @@ def create_app(
         problem = Problem(
             413,
             "body_too_large",
-            "请求体过大",
-            "Request body too large",
-            f"请求体超过 {limit} 字节的上限，未作任何处理",
-            f"the request body exceeds the limit of {limit} bytes; nothing was done",
+            tr("Request body too large"),
+            tr(
+                "the request body exceeds the limit of {limit} bytes; nothing was done", limit=limit
+            ),
         )
         lang = language(headers.get("accept-language"))
         return JSONResponse(
             problem.document(lang, scope.get("path")),
             status_code=413,
             media_type=MEDIA_TYPE,
-            headers={"Content-Language": "zh-CN" if lang == "zh" else "en", "Connection": "close"},
+            headers={
+                "Content-Language": CONTENT_LANGUAGE[lang],
+                "Vary": "Accept-Language",
+                "Connection": "close",
+            },
         )
 
     app.add_middleware(BodyLimit, limit=max_body, too_large=too_large)
@@ -245,26 +255,10 @@ def create_app(
     def refuse_sign_in(request: Request, rule: str, key: str | None, status: int) -> ApiProblem:
         address = request.client.host if request.client else "unknown"
         limiter.failed(address)
-        texts = {
-            "token_missing": ("未提供访问令牌", "no token given (Authorization: Bearer ...)"),
-            "token_malformed": (
-                "访问令牌格式不对",
-                "the token is not in the form cmcw_<key>_<secret>",
-            ),
-            "token_unknown": ("访问令牌无效", "the token is not known"),
-            "token_revoked": ("访问令牌已被吊销", "the token was revoked"),
-            "token_system_mismatch": (
-                "访问令牌属于另一个系统",
-                "the token belongs to another system than the one named in X-Cmc-System",
-            ),
-            "rate_limited": ("登录失败次数过多，请稍后再试", "too many failed sign-ins; try later"),
-        }
-        zh, en = texts[rule]
-        audit_refusal(request, f"api:{address}", rule, en, zh, key)
+        said = tr(_SIGN_IN_REFUSALS[rule])
+        audit_refusal(request, f"api:{address}", rule, said.en, said.zh, key)
         headers = {"WWW-Authenticate": 'Bearer realm="cmc-workflow"'} if status == 401 else {}
-        return ApiProblem(
-            Problem(status, rule, zh, en, zh, en, extra={"rule": rule}, headers=headers)
-        )
+        return ApiProblem(Problem(status, rule, said, said, extra={"rule": rule}, headers=headers))
 
     def caller(
         request: Request,
@@ -278,10 +272,8 @@ def create_app(
                 Problem(
                     429,
                     problem.code,
-                    problem.title_zh,
-                    problem.title_en,
-                    problem.detail_zh,
-                    problem.detail_en,
+                    problem.title,
+                    problem.detail,
                     extra={"rule": "rate_limited"},
                     headers={"Retry-After": str(max(1, int(wait + 0.999)))},
                 )
@@ -304,10 +296,8 @@ def create_app(
                 Problem(
                     422,
                     "actor_id_invalid",
-                    "操作人身份不被接受",
-                    "Identity refused",
-                    "操作人与角色请求头须为百分号编码的 UTF-8",
-                    "the actor and roles headers must be percent-encoded UTF-8",
+                    tr("Identity refused"),
+                    tr("the actor and roles headers must be percent-encoded UTF-8"),
                 )
             ) from None
         except IdentityRefused as exc:
@@ -402,11 +392,13 @@ def create_app(
                 Problem(
                     404,
                     "state_not_found",
-                    "找不到该状态",
-                    "State not found",
-                    f"流程 {workflow_id} 没有状态 {state}",
-                    f"{workflow_id!r} has no state {state!r} "
-                    f"(states: {', '.join(definition.states)})",
+                    tr("State not found"),
+                    tr(
+                        "{workflow} has no state {state} (states: {states})",
+                        workflow=Text(repr(workflow_id), workflow_id),
+                        state=Text(repr(state), state),
+                        states=joined(definition.states),
+                    ),
                 )
             )
         entries = policy.who_can(wf, state) if policy is not None else []
@@ -454,10 +446,8 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    "输入无效",
-                    "Input invalid",
-                    "If-Match 与 expected_version 不一致",
-                    "If-Match and expected_version name different versions",
+                    tr("Input invalid"),
+                    tr("If-Match and expected_version name different versions"),
                     errors=[{"field": "expected_version", "message": "differs from If-Match"}],
                 )
             )
@@ -475,10 +465,8 @@ def create_app(
                         Problem(
                             412,
                             "precondition_failed",
-                            "事项已不是该版本",
-                            "Precondition failed",
-                            problem.detail_zh,
-                            problem.detail_en,
+                            tr("Precondition failed"),
+                            problem.detail,
                             extra={**problem.extra, "current_version": current.version},
                             headers={"ETag": etag(current.version)},
                         )
@@ -536,10 +524,8 @@ def create_app(
                 Problem(
                     422,
                     "request_invalid",
-                    "请求不符合接口定义",
-                    "Request invalid",
-                    f"未知的查询参数：{names}（order 须为 asc 或 desc）",
-                    f"unknown query parameters: {names} (order is asc or desc)",
+                    tr("Request invalid"),
+                    tr("unknown query parameters: {names} (order is asc or desc)", names=names),
                     errors=[{"field": n, "message": "unknown parameter"} for n in unknown],
                 )
             )
@@ -693,10 +679,11 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    "输入无效",
-                    "Input invalid",
-                    f"报表参数无效：{exc}",
-                    str(exc),
+                    tr("Input invalid"),
+                    # the English is the report's own words; the Chinese says what they are
+                    Text(
+                        str(exc), tr("the report's parameters are invalid: {error}", error=exc).zh
+                    ),
                     errors=[{"field": "section", "message": str(exc)}],
                 )
             ) from None
@@ -711,10 +698,8 @@ def create_app(
                 Problem(
                     404,
                     "compliance_unavailable",
-                    "未配置合规矩阵",
-                    "Compliance matrix not configured",
-                    "本服务未加载定义文件，无法给出合规矩阵",
-                    "this service was started without its definitions: no matrix",
+                    tr("Compliance matrix not configured"),
+                    tr("this service was started without its definitions: no matrix"),
                 )
             )
         if not matrix_cache:
@@ -730,10 +715,8 @@ def create_app(
                 Problem(
                     422,
                     "input_invalid",
-                    "输入无效",
-                    "Input invalid",
-                    "工作日数须在 1 到 3660 之间",
-                    "days is 1..3660",
+                    tr("Input invalid"),
+                    tr("days is 1..3660"),
                     errors=[{"field": "days", "message": "1..3660"}],
                 )
             )
@@ -767,6 +750,25 @@ def create_app(
         "/console", create_console(engine, calendar=cal, compliance=compliance, failures=limiter)
     )
     return app
+
+
+_HTTP_ERRORS = {
+    404: N_("No such address"),
+    405: N_("This address does not take this method"),
+}
+"""The Chinese of Starlette's own errors, by status (else ``Bad request``)."""
+
+_SIGN_IN_REFUSALS = {
+    "token_missing": N_("no token given (Authorization: Bearer ...)"),
+    "token_malformed": N_("the token is not in the form cmcw_<key>_<secret>"),
+    "token_unknown": N_("the token is not known"),
+    "token_revoked": N_("the token was revoked"),
+    "token_system_mismatch": N_(
+        "the token belongs to another system than the one named in X-Cmc-System"
+    ),
+    "rate_limited": N_("too many failed sign-ins; try later"),
+}
+"""Why a sign-in was refused, by rule."""
 
 
 def _engine_calendar(engine: Engine) -> WorkingCalendar | None:

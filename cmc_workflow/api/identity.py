@@ -23,6 +23,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from cmc_workflow.errors import IdentityRefused
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import Actor
 from cmc_workflow.store.port import TokenRow
 
@@ -49,8 +50,10 @@ class AssertedIdentity:
         if not person.strip():
             raise IdentityRefused(
                 "actor_missing",
-                f"the host system must name the person acting (header {ACTOR_HEADER})",
-                f"宿主系统须指明操作人（请求头 {ACTOR_HEADER}）",
+                *tr(
+                    "the host system must name the person acting (header {header})",
+                    header=ACTOR_HEADER,
+                ),
             )
         listed = unquote(headers.get(ROLES_HEADER, ""), errors="strict").split(",")
         roles = [r.strip() for r in listed if r.strip()]

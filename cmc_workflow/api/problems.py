@@ -2,18 +2,19 @@
 English.
 
 Every document carries ``type`` (``urn:cmc-workflow:problem:<code>``), ``title``,
-``status``, ``detail`` in the language the caller asked for (``Accept-Language``: Chinese
-by default, English when ``en`` comes first), and always both languages in ``message``
-(``{"zh": ..., "en": ...}``). ``code`` is the engine's code (the refusing rule: a policy
-rule's id, ``input_invalid``, ``NotPermitted``, ...) and the same in both languages;
-``errors`` lists bad fields; ``item_id``, ``trigger`` and ``state`` say what was refused.
+``status``, ``detail`` in the language the caller asked for (``Accept-Language``, read by
+:func:`language`: Chinese when it names no language this service speaks), and always
+both languages in ``message`` (``{"zh": ..., "en": ...}``). ``code`` is the engine's code
+(the refusing rule: a policy rule's id, ``input_invalid``, ``NotPermitted``, ...) and the
+same in both languages; ``errors`` lists bad fields; ``item_id``, ``trigger`` and
+``state`` say what was refused. The words are the catalogue's (:mod:`cmc_workflow.i18n`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cmc_workflow.errors import (
     CalendarError,
@@ -33,68 +34,85 @@ from cmc_workflow.errors import (
     StoreError,
     WorkflowNotFound,
 )
+from cmc_workflow.i18n import N_, Text, tr
 
-__all__ = ["MEDIA_TYPE", "Problem", "language", "problem_of"]
+__all__ = [
+    "CONTENT_LANGUAGE",
+    "DEFAULT_LANGUAGE",
+    "MEDIA_TYPE",
+    "ApiLang",
+    "Problem",
+    "language",
+    "problem_of",
+]
 
 MEDIA_TYPE = "application/problem+json"
 
-# the HTTP status and the Chinese title of each engine error, most specific first
-_KINDS: tuple[tuple[type[CmcWorkflowError], int, str, str], ...] = (
-    (ItemNotFound, 404, "找不到事项", "Item not found"),
-    (WorkflowNotFound, 404, "找不到流程", "Workflow not found"),
-    (InputInvalid, 422, "输入无效", "Input invalid"),
-    (FormInvalid, 422, "表单有误", "Form invalid"),
-    (IdentityRefused, 403, "操作人身份不被接受", "Identity refused"),
-    (NotPermitted, 403, "无权执行该操作", "Not permitted"),
-    (PolicyDenied, 403, "规则拒绝了该操作", "Refused by a rule"),
-    (ConflictError, 409, "事项已被他人先行修改", "Conflict"),
-    (InvalidTrigger, 409, "当前状态下不能执行该操作", "Trigger not possible in this state"),
-    (GuardRejected, 409, "该操作的条件当前不满足", "Condition does not hold"),
-    (HandlerFailed, 502, "服务任务处理失败", "Handler failed"),
-    (DatabaseReadOnly, 503, "数据库为只读", "Database read-only"),
-    (StoreError, 503, "数据库暂不可用", "Database unavailable"),
-    (CalendarError, 422, "日历无法回答该问题", "Calendar question cannot be answered"),
-    (EngineError, 400, "命令未能执行", "Command not carried out"),
+ApiLang = Literal["zh", "en"]
+"""A language the HTTP API and the console answer in."""
+DEFAULT_LANGUAGE: ApiLang = "zh"
+"""The language of an answer to a request that names none this service speaks."""
+CONTENT_LANGUAGE: Mapping[str, str] = {"zh": "zh-CN", "en": "en"}
+"""The ``Content-Language`` of an answer in each language."""
+
+# the HTTP status and the title of each engine error, most specific first
+_KINDS: tuple[tuple[type[CmcWorkflowError], int, str], ...] = (
+    (ItemNotFound, 404, N_("Item not found")),
+    (WorkflowNotFound, 404, N_("Workflow not found")),
+    (InputInvalid, 422, N_("Input invalid")),
+    (FormInvalid, 422, N_("Form invalid")),
+    (IdentityRefused, 403, N_("Identity refused")),
+    (NotPermitted, 403, N_("Not permitted")),
+    (PolicyDenied, 403, N_("Refused by a rule")),
+    (ConflictError, 409, N_("Conflict")),
+    (InvalidTrigger, 409, N_("Trigger not possible in this state")),
+    (GuardRejected, 409, N_("Condition does not hold")),
+    (HandlerFailed, 502, N_("Handler failed")),
+    (DatabaseReadOnly, 503, N_("Database read-only")),
+    (StoreError, 503, N_("Database unavailable")),
+    (CalendarError, 422, N_("Calendar question cannot be answered")),
+    (EngineError, 400, N_("Command not carried out")),
 )
 
-# a Chinese explanation where the engine wrote none
-_ZH_DETAIL: Mapping[type[CmcWorkflowError], str] = {
-    ItemNotFound: "找不到该事项：请检查事项编号",
-    WorkflowNotFound: "找不到该流程：请检查流程标识",
-    NotPermitted: "操作人不具备执行该操作所需的角色",
-    ConflictError: "事项已被他人先行修改：请刷新后重试",
-    InvalidTrigger: "该操作在事项的当前状态下不可执行",
-    GuardRejected: "该操作的条件当前不满足",
-    HandlerFailed: "服务任务处理失败，转换已生效，将稍后重试",
-    StoreError: "数据库暂时无法完成请求，请稍后重试",
-    CalendarError: "工作日日历无法回答该问题",
+# an explanation in Chinese where the engine wrote none (its English detail follows it)
+_EXPLAINED: Mapping[type[CmcWorkflowError], str] = {
+    ItemNotFound: N_("the item is not found: check the item id"),
+    WorkflowNotFound: N_("the workflow is not found: check the workflow id"),
+    NotPermitted: N_("the person acting holds none of the roles the step needs"),
+    ConflictError: N_("someone changed the item first: read it again and retry"),
+    InvalidTrigger: N_("the step cannot be taken in the item's present state"),
+    GuardRejected: N_("the step's condition does not hold now"),
+    HandlerFailed: N_(
+        "the service task's handler failed; the transition stands and is retried later"
+    ),
+    StoreError: N_("the database cannot answer now; try again later"),
+    CalendarError: N_("the working-day calendar cannot answer this question"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One problem document before it is written in a language."""
+    """One problem document before it is written in a language: its ``title`` and
+    ``detail`` in both (:func:`~cmc_workflow.i18n.tr`)."""
 
     status: int
     code: str
-    title_zh: str
-    title_en: str
-    detail_zh: str
-    detail_en: str
+    title: Text
+    detail: Text
     errors: Sequence[Mapping[str, Any]] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def document(self, lang: str, instance: str | None = None) -> dict[str, Any]:
         """The JSON document in ``lang`` (``zh`` or ``en``)."""
-        zh = lang == "zh"
+        chinese = lang == "zh"
         body: dict[str, Any] = {
             "type": f"urn:cmc-workflow:problem:{self.code}",
-            "title": self.title_zh if zh else self.title_en,
+            "title": self.title.zh if chinese else self.title.en,
             "status": self.status,
-            "detail": (self.detail_zh or self.detail_en) if zh else self.detail_en,
+            "detail": (self.detail.zh or self.detail.en) if chinese else self.detail.en,
             "code": self.code,
-            "message": {"zh": self.detail_zh or self.detail_en, "en": self.detail_en},
+            "message": {"zh": self.detail.zh or self.detail.en, "en": self.detail.en},
         }
         if instance is not None:
             body["instance"] = instance
@@ -104,35 +122,45 @@ class Problem:
         return body
 
 
-def language(accept: str | None) -> str:
-    """``en`` when the caller prefers English (``Accept-Language`` weights honoured),
-    else ``zh``."""
-    best, weight = "zh", -1.0
+def language(accept: str | None, default: ApiLang = DEFAULT_LANGUAGE) -> ApiLang:
+    """The language an ``Accept-Language`` header asks for (RFC 9110, 12.5.4): ``zh``
+    (``zh``, ``zh-CN``, ``zh-Hans``, ...) or ``en`` (``en``, ``en-GB``, ...), whichever
+    has the higher weight (``q``, 1 when not given; ``*`` gives its weight to a language
+    not named; on a tie the one named first, then ``default``). ``default`` also when
+    the header is absent or names neither, or refuses both (``q=0``); the other language
+    when it refuses only ``default``."""
+    named: dict[ApiLang, float] = {}
+    wildcard = 0.0
     for part in (accept or "").split(","):
         tag, _, params = part.strip().partition(";")
-        tag = tag.strip().lower()
-        if not tag:
-            continue
+        primary = tag.strip().lower().split("-")[0]
         q = 1.0
         for param in params.split(";"):
             name, _, value = param.strip().partition("=")
-            if name == "q":
+            if name.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-        lang = "en" if tag.startswith("en") else "zh" if tag.startswith("zh") else None
-        if lang is not None and q > weight:
-            best, weight = lang, q
-    return best
+        if primary == "*":
+            wildcard = max(wildcard, q)
+        elif primary in ("zh", "en"):
+            lang: ApiLang = "zh" if primary == "zh" else "en"
+            named[lang] = max(named.get(lang, 0.0), q)
+    other: ApiLang = "en" if default == "zh" else "zh"
+    order = [*named, *(lang for lang in (default, other) if lang not in named)]
+    best = max(order, key=lambda lang: named.get(lang, wildcard))
+    if named.get(best, wildcard) > 0.0:
+        return best
+    return other if named.get(default) == 0.0 and other not in named else default
 
 
 def problem_of(exc: CmcWorkflowError) -> Problem:
     """The problem document of an engine error."""
-    status, title_zh, title_en = 500, "内部错误", "Internal error"
-    for kind, code_status, zh, en in _KINDS:
+    status, title = 500, N_("Internal error")
+    for kind, code_status, msgid in _KINDS:
         if isinstance(exc, kind):
-            status, title_zh, title_en = code_status, zh, en
+            status, title = code_status, msgid
             break
     detail_en = str(exc)
     detail_zh = ""
@@ -155,14 +183,23 @@ def problem_of(exc: CmcWorkflowError) -> Problem:
                 for e in exc.errors
             ]
             if not detail_zh:
-                detail_zh = "表单有误：" + "；".join(
-                    f"{e.field}：{e.message_zh or e.message}" for e in exc.errors
-                )
+                listed = [
+                    tr("{field}: {message}", field=e.field, message=e.message_zh or e.message)
+                    for e in exc.errors
+                ]
+                detail_zh = tr(
+                    "the form is not filled in as required: {errors}",
+                    errors=Text(
+                        "; ".join(t.en for t in listed), "\uff1b".join(t.zh for t in listed)
+                    ),
+                ).zh
     elif isinstance(exc, DatabaseReadOnly):
         code, detail_en, detail_zh = exc.code, exc.reason_en, exc.reason_zh
     if not detail_zh:
-        for kind, text in _ZH_DETAIL.items():
+        for kind, explained in _EXPLAINED.items():
             if isinstance(exc, kind):
-                detail_zh = f"{text}（{detail_en}）"
+                detail_zh = tr(
+                    "{explanation} ({detail})", explanation=tr(explained), detail=detail_en
+                ).zh
                 break
-    return Problem(status, code, title_zh, title_en, detail_zh, detail_en, errors, extra)
+    return Problem(status, code, tr(title), Text(detail_en, detail_zh), errors, extra)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cmc_workflow.i18n import tr
+
 __all__ = ["markdown"]
 
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -20,8 +22,9 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 def markdown(document: Mapping[str, Any]) -> str:
     """The reference page of ``document`` (an OpenAPI 3.1 document as FastAPI makes it)."""
     info = document.get("info", {})
+    title = tr("HTTP API reference")
     lines = [
-        "# HTTP API reference (HTTP 接口参考)",
+        f"# {title.en} ({title.zh})",
         "",
         "*Reference, generated.* Do not edit: this page is made from the OpenAPI document by "
         "`cmc-workflow serve --openapi-markdown > docs/api-reference.md`, and a test "

@@ -14,8 +14,15 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from cmc_workflow.api import models as m
-from cmc_workflow.api.problems import MEDIA_TYPE, Problem, language
+from cmc_workflow.api.problems import (
+    CONTENT_LANGUAGE,
+    MEDIA_TYPE,
+    ApiLang,
+    Problem,
+    language,
+)
 from cmc_workflow.engine.batch import Outcome
+from cmc_workflow.i18n import N_, tr
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.store.port import TokenRow
 
@@ -39,7 +46,7 @@ class ApiProblem(Exception):
     """A problem the HTTP layer itself answers (authentication, If-Match, bad query)."""
 
     def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.detail_en)
+        super().__init__(problem.detail.en)
         self.problem = problem
 
 
@@ -51,9 +58,15 @@ class Caller:
     actor: Actor
 
 
-def problem_response(problem: Problem, request: Request | None, lang: str) -> JSONResponse:
+def problem_response(problem: Problem, request: Request | None, lang: ApiLang) -> JSONResponse:
+    """``problem`` in ``lang``, saying so (``Content-Language``) and that the words
+    depend on the request's ``Accept-Language`` (``Vary``)."""
     instance = request.url.path if request is not None else None
-    headers = {"Content-Language": "zh-CN" if lang == "zh" else "en", **problem.headers}
+    headers = {
+        "Content-Language": CONTENT_LANGUAGE[lang],
+        "Vary": "Accept-Language",
+        **problem.headers,
+    }
     return JSONResponse(
         problem.document(lang, instance),
         status_code=problem.status,
@@ -62,7 +75,8 @@ def problem_response(problem: Problem, request: Request | None, lang: str) -> JS
     )
 
 
-def request_language(request: Request) -> str:
+def request_language(request: Request) -> ApiLang:
+    """The language ``request`` asks for (:func:`~cmc_workflow.api.problems.language`)."""
     return language(request.headers.get("accept-language"))
 
 
@@ -124,10 +138,11 @@ def if_match(value: str | None) -> int | None:
             Problem(
                 400,
                 "if_match_invalid",
-                "If-Match 无效",
-                "If-Match invalid",
-                f'If-Match 应为读取事项时得到的 ETag（如 "v3"），而不是 {value!r}',
-                f'If-Match takes the ETag the item was read with (e.g. "v3"), not {value!r}',
+                tr("If-Match invalid"),
+                tr(
+                    'If-Match takes the ETag the item was read with (e.g. "v3"), not {value}',
+                    value=repr(value),
+                ),
             )
         )
     return int(text)
@@ -144,10 +159,11 @@ def data_filters(values: Sequence[str]) -> dict[str, Any]:
                 Problem(
                     422,
                     "input_invalid",
-                    "输入无效",
-                    "Input invalid",
-                    f"数据条件应写作 字段:值（如 data=author:Wang），而不是 {entry!r}",
-                    f"a data filter reads field:value (e.g. data=author:Wang), not {entry!r}",
+                    tr("Input invalid"),
+                    tr(
+                        "a data filter reads field:value (e.g. data=author:Wang), not {entry}",
+                        entry=repr(entry),
+                    ),
                     errors=[{"field": "data", "message": "field:value expected"}],
                 )
             )
@@ -186,15 +202,21 @@ QUERY_PARAMETERS = frozenset(
 )
 
 
+_REASONS = {
+    "NotPermitted": N_("the person acting holds none of the roles the step needs"),
+    "GuardRejected": N_("the step's condition does not hold now"),
+    "InvalidTrigger": N_("the step cannot be taken in the item's present state"),
+    "closed": N_("the item is closed"),
+}
+
+_REFUSED = N_("the step is refused")
+"""The reason of any other rule."""
+
+
 def zh_reason(rule: str, en: str) -> str:
     """A Chinese reason where the engine wrote none (the English one follows it)."""
-    known = {
-        "NotPermitted": "操作人不具备执行该操作所需的角色",
-        "GuardRejected": "该操作的条件当前不满足",
-        "InvalidTrigger": "该操作在当前状态下不可执行",
-        "closed": "事项已办结",
-    }
-    return f"{known.get(rule, '该操作被拒绝')}（{en}）"
+    explained = tr(_REASONS.get(rule, _REFUSED))
+    return tr("{explanation} ({detail})", explanation=explained, detail=en).zh
 
 
 def plain(value: Any) -> Any:

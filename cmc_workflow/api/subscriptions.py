@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cmc_workflow.api.problems import Problem
 from cmc_workflow.api.shapes import ApiProblem, Caller
 from cmc_workflow.engine import Engine
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.store.port import SubscriptionRow
 from cmc_workflow.webhooks.subscriptions import (
     EVENTS,
@@ -106,10 +107,8 @@ def _not_found(subscription_id: int) -> ApiProblem:
         Problem(
             404,
             "subscription_not_found",
-            "找不到该订阅",
-            "Subscription not found",
-            f"没有编号为 {subscription_id} 的有效订阅",
-            f"no live subscription {subscription_id}",
+            tr("Subscription not found"),
+            tr("no live subscription {id}", id=subscription_id),
         )
     )
 
@@ -124,12 +123,13 @@ def add_routes(app: FastAPI, engine: Engine, who: Any, master_key: str | None) -
                 Problem(
                     403,
                     "admin_token_required",
-                    "需要管理员令牌",
-                    "Admin token required",
-                    f"管理 Webhook 订阅需要系统 {ADMIN_SYSTEM} 的令牌"
-                    f"（cmc-workflow token create --system {ADMIN_SYSTEM}）",
-                    f"managing webhook subscriptions needs a token of the system "
-                    f"{ADMIN_SYSTEM!r} (cmc-workflow token create --system {ADMIN_SYSTEM})",
+                    tr("Admin token required"),
+                    tr(
+                        "managing webhook subscriptions needs a token of the system {system} "
+                        "(cmc-workflow token create --system {name})",
+                        system=Text(repr(ADMIN_SYSTEM), ADMIN_SYSTEM),
+                        name=ADMIN_SYSTEM,
+                    ),
                     extra={"rule": "admin_token_required"},
                 )
             )

@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass
 
 from cmc_workflow.engine import audit as audit_log
+from cmc_workflow.i18n import tr
 from cmc_workflow.store import StorePort
 from cmc_workflow.store.port import NewToken, TokenRow
 
@@ -82,8 +83,13 @@ def issue_token(
     of the secret."""
     if not valid_system(system):
         raise ValueError(
-            f"{system!r} is not a system name: lowercase letters, digits, '.', '_', '-' "
-            "(at most 64) | 系统名只能由小写字母、数字和 . _ - 组成（最多 64 个字符）"
+            str(
+                tr(
+                    "{system} is not a system name: lowercase letters, digits, '.', '_', '-' "
+                    "(at most 64)",
+                    system=repr(system),
+                )
+            )
         )
     key = secrets.token_hex(8)
     secret = secrets.token_bytes(32)

@@ -16,6 +16,7 @@ import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
 from cmc_workflow.cli.options import db_option
+from cmc_workflow.i18n import tr
 
 
 @click.group("console")
@@ -41,10 +42,10 @@ def password(db: str, from_stdin: bool, person: str) -> None:
     if from_stdin:
         secret = sys.stdin.readline().rstrip("\r\n")
     else:
-        secret = click.prompt("password | 密码", hide_input=True, confirmation_prompt=True)
+        secret = click.prompt(str(tr("password")), hide_input=True, confirmation_prompt=True)
     problem = password_problem(secret)
     if problem is not None:
-        fail(Exit.USAGE, f"{problem[0]} | {problem[1]}", False)
+        fail(Exit.USAGE, str(problem), False)
     with handled(False), existing_store(db) as store:
         try:
             row = set_password(
@@ -52,10 +53,7 @@ def password(db: str, from_stdin: bool, person: str) -> None:
             )
         except ValueError as exc:
             fail(Exit.USAGE, str(exc), False)
-    click.echo(
-        f"console password of {row.person_id} set; their sessions ended | "
-        f"已为 {row.person_id} 设置控制台密码，其已登录的会话均已退出"
-    )
+    click.echo(tr("console password of {person} set; their sessions ended", person=row.person_id))
 
 
 COMMANDS: list[click.Command] = [console_group]

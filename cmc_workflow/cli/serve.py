@@ -26,6 +26,7 @@ from cmc_workflow.cli.options import (
     policies_option,
     workflows_option,
 )
+from cmc_workflow.i18n import tr
 
 
 def _api() -> Any:
@@ -33,12 +34,11 @@ def _api() -> Any:
         import fastapi  # noqa: F401  # only to tell a missing extra apart
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        fail(
-            Exit.USAGE,
-            f"the HTTP API needs the 'api' extra: pip install 'cmc-workflow[api]' ({exc}) | "
-            "HTTP 接口需要安装 api 扩展：pip install 'cmc-workflow[api]'",
-            False,
+        said = tr(
+            "the HTTP API needs the 'api' extra: pip install 'cmc-workflow[api]' ({error})",
+            error=exc,
         )
+        fail(Exit.USAGE, str(said), False)
     from cmc_workflow import api
 
     return api
@@ -185,8 +185,11 @@ def serve(
         )
         server = uvicorn.Server(config)
         click.echo(
-            f"cmc-workflow API on http://{host}:{port} (OpenAPI: /openapi.json) | "
-            f"接口已在 http://{host}:{port} 上提供服务",
+            tr(
+                "cmc-workflow API on http://{host}:{port} (OpenAPI: /openapi.json)",
+                host=host,
+                port=port,
+            ),
             err=True,
         )
         server.run()

@@ -18,13 +18,20 @@ from cmc_workflow.api.tokens import issue_token, list_tokens, revoke_token, vali
 from cmc_workflow.cli.exits import Exit, fail, handled
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json, table
+from cmc_workflow.i18n import N_, tr
+from cmc_workflow.i18n import heading as H
 
 
 def _system(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not valid_system(value):
         raise click.BadParameter(
-            f"{value!r}: lowercase letters, digits, '.', '_', '-' (at most 64) | "
-            "系统名只能由小写字母、数字和 . _ - 组成",
+            str(
+                tr(
+                    "{system} is not a system name: lowercase letters, digits, '.', '_', '-' "
+                    "(at most 64)",
+                    system=repr(value),
+                )
+            ),
             param_hint="--system",
         )
     return value
@@ -62,8 +69,11 @@ def create(db: str, system: str, label: str, as_json: bool) -> None:
         return
     click.echo(issued.text)
     click.echo(
-        f"token {issued.key} for {issued.system}: shown once, store it now | "
-        f"系统 {issued.system} 的令牌 {issued.key} 仅显示这一次，请立即妥善保存",
+        tr(
+            "token {key} for {system}: shown once, store it now",
+            key=issued.key,
+            system=issued.system,
+        ),
         err=True,
     )
 
@@ -95,7 +105,17 @@ def list_(db: str, system: str | None, as_json: bool) -> None:
         )
         return
     text = table(
-        ["key", "system", "label", "created", "revoked / 已吊销", "last used"],
+        [
+            H(h)
+            for h in (
+                N_("Token key"),
+                N_("System"),
+                N_("Label"),
+                N_("Created"),
+                N_("Revoked"),
+                N_("Last used"),
+            )
+        ],
         [
             [
                 r.key,
@@ -123,11 +143,12 @@ def revoke(db: str, system: str | None, key: str) -> None:
         if system is not None:
             mine = {r.key for r in list_tokens(store, system)}
             if key.split("_")[1 if key.startswith("cmcw_") else 0] not in mine:
-                fail(Exit.USAGE, f"no token {key!r} of system {system!r} | 该系统没有此令牌", False)
+                said = tr("no token {key} of system {system}", key=repr(key), system=repr(system))
+                fail(Exit.USAGE, str(said), False)
         done = revoke_token(store, key, dt.datetime.now(dt.UTC), revoked_by=getpass.getuser())
     if not done:
-        fail(Exit.USAGE, f"no live token {key!r} | 没有可吊销的令牌 {key!r}", False)
-    click.echo(f"revoked {key} | 已吊销")
+        fail(Exit.USAGE, str(tr("no live token {key}", key=repr(key))), False)
+    click.echo(tr("revoked {key}", key=key))
 
 
 COMMANDS: list[click.Command] = [token_group]

@@ -22,6 +22,8 @@ import click
 from cmc_workflow.cli.exits import Exit, fail, handled
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json, table
+from cmc_workflow.i18n import N_, tr
+from cmc_workflow.i18n import heading as H
 from cmc_workflow.webhooks.subscriptions import EVENTS
 
 
@@ -80,14 +82,16 @@ def add(
         return
     click.echo(added.secret)
     click.echo(
-        f"subscription {row.id} to {row.url}: the secret is shown once, store it now | "
-        f"订阅 {row.id}（{row.url}）的签名密钥仅显示这一次，请立即妥善保存",
+        tr(
+            "subscription {id} to {url}: the secret is shown once, store it now",
+            id=row.id,
+            url=row.url,
+        ),
         err=True,
     )
     if key is None:
         click.echo(
-            "CMC_WEBHOOK_KEY is not set: the secret is stored as is in the database | "
-            "未设置 CMC_WEBHOOK_KEY：密钥原样保存在数据库中",
+            tr("CMC_WEBHOOK_KEY is not set: the secret is stored as is in the database"),
             err=True,
         )
 
@@ -121,7 +125,17 @@ def list_(db: str, removed: bool, as_json: bool) -> None:
         )
         return
     text = table(
-        ["id", "url", "events / 事件", "workflows / 流程", "label", "removed / 已删除"],
+        [
+            H(h)
+            for h in (
+                N_("Id"),
+                N_("URL"),
+                N_("Events"),
+                N_("Workflows"),
+                N_("Label"),
+                N_("Removed"),
+            )
+        ],
         [
             [
                 str(r.id),
@@ -148,12 +162,8 @@ def remove(db: str, subscription_id: int) -> None:
     with handled(False), existing_store(db) as store:
         done = remove_subscription(store, subscription_id, dt.datetime.now(dt.UTC))
     if not done:
-        fail(
-            Exit.USAGE,
-            f"no live subscription {subscription_id} | 没有编号为 {subscription_id} 的有效订阅",
-            False,
-        )
-    click.echo(f"removed subscription {subscription_id} | 已删除订阅 {subscription_id}")
+        fail(Exit.USAGE, str(tr("no live subscription {id}", id=subscription_id)), False)
+    click.echo(tr("removed subscription {id}", id=subscription_id))
 
 
 @webhook_group.command("deliveries")
@@ -191,7 +201,17 @@ def deliveries(db: str, subscription_id: int, as_json: bool) -> None:
         )
         return
     text = table(
-        ["id", "event / 事件", "item", "status / 状态", "attempts / 次数", "last error"],
+        [
+            H(h)
+            for h in (
+                N_("Id"),
+                N_("Event"),
+                N_("Item"),
+                N_("Delivery status"),
+                N_("Attempts"),
+                N_("Last error"),
+            )
+        ],
         [
             [
                 str(r.id),

@@ -1,6 +1,7 @@
 """The web console's pages: a Starlette application mounted by the HTTP API at
-``/console`` (:func:`create_console`), server-rendered with Jinja2, in Chinese by default
-and English on request (a cookie set by the language switch).
+``/console`` (:func:`create_console`), server-rendered with Jinja2, in the language the
+person chose with the language switch (a cookie), else the one their browser asks for
+(``Accept-Language``), else Chinese.
 
 Every page but sign-in needs a session (:mod:`.sessions`); every form POST carries the
 session's CSRF token (sign-in: a double-submit cookie) and, when the browser sends one,
@@ -26,15 +27,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from cmc_workflow.api.guards import FailureLimiter
+from cmc_workflow.api.problems import language as accepted_language
 from cmc_workflow.api.problems import problem_of
 from cmc_workflow.api.shapes import zh_reason
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.console import sessions
 from cmc_workflow.console.svg import bar_chart, workflow_svg
-from cmc_workflow.console.texts import TEXTS, Lang, text
+from cmc_workflow.console.texts import LANGS, Lang, text, text_of
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import CmcWorkflowError, ItemNotFound
+from cmc_workflow.i18n import N_, joined
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.store.port import ConsoleSessionRow
@@ -103,11 +106,19 @@ def create_console(
         response: Response = await call_next(request)
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # a page is in the browser's language until the person chooses one
+        response.headers.setdefault("Vary", "Accept-Language, Cookie")
         return response
 
     # -- language, pages, errors -----------------------------------------------------------
     def lang_of(request: Request) -> Lang:
-        return "en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"
+        """The language the person chose (the switch's cookie), else the one their
+        browser asks for first (``Accept-Language``), else Chinese."""
+        chosen = request.cookies.get(LANG_COOKIE)
+        for lang in LANGS:
+            if chosen == lang:
+                return lang
+        return accepted_language(request.headers.get("accept-language"))
 
     def base(request: Request) -> str:
         return str(request.scope.get("root_path", "")).rstrip("/")
@@ -139,7 +150,8 @@ def create_console(
         return HTMLResponse(html, status_code=status)
 
     def role_names(roles: frozenset[str] | tuple[str, ...], lang: Lang) -> str:
-        return ("、" if lang == "zh" else ", ").join(sorted(roles)) or text("none", lang)
+        listed = joined(sorted(roles))
+        return (listed.zh if lang == "zh" else listed.en) or text("none", lang)
 
     @console.exception_handler(_Redirect)
     async def redirect(request: Request, exc: Exception) -> Response:
@@ -457,7 +469,7 @@ def create_console(
             rule = str(problem.extra.get("rule") or problem.code)
             log.info("console_refused", item_id=item_id, trigger=trigger, rule=rule)
             error = {
-                "title": problem.title_zh if lang == "zh" else problem.title_en,
+                "title": problem.title.zh if lang == "zh" else problem.title.en,
                 "rule": rule,
                 "reason": _problem_text(exc, lang),
             }
@@ -485,7 +497,7 @@ def create_console(
         except CmcWorkflowError as exc:
             problem = problem_of(exc)
             error = {
-                "title": problem.title_zh if lang == "zh" else problem.title_en,
+                "title": problem.title.zh if lang == "zh" else problem.title.en,
                 "rule": str(problem.extra.get("rule") or problem.code),
                 "reason": _problem_text(exc, lang),
             }
@@ -639,13 +651,14 @@ def _show(value: Any, lang: Lang) -> str:
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return ("、" if lang == "zh" else ", ").join(_show(v, lang) for v in value)
+        listed = joined(_show(v, lang) for v in value)
+        return listed.zh if lang == "zh" else listed.en
     return str(value)
 
 
 def _problem_text(exc: CmcWorkflowError, lang: Lang) -> str:
     problem = problem_of(exc)
-    return (problem.detail_zh or problem.detail_en) if lang == "zh" else problem.detail_en
+    return (problem.detail.zh or problem.detail.en) if lang == "zh" else problem.detail.en
 
 
 def _row(engine: Engine, item: Item, lang: Lang) -> dict[str, Any]:
@@ -679,19 +692,18 @@ def _clocks(engine: Engine, item_id: int, definition: Any, lang: Lang) -> list[d
 
 
 _STATUS = {
-    "running": ("进行中", "running"),
-    "warning": ("已预警", "warning"),
-    "paused": ("已暂停", "paused"),
-    "breached": ("已超期", "breached"),
-    "met": ("按时完成", "met"),
+    "running": N_("running"),
+    "warning": N_("warning"),
+    "paused": N_("paused"),
+    "breached": N_("breached"),
+    "met": N_("met"),
 }
+"""A clock's status as a person reads it (its English is the status itself)."""
 
 
 def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dict[str, str]]:
-    t = TEXTS
-
     def say(key: str) -> str:
-        return t[key][0] if lang == "zh" else t[key][1]
+        return text(key, lang)
 
     def wf_label(workflow_id: str) -> str:
         try:
@@ -743,5 +755,4 @@ def _charts(engine: Engine, sections: Mapping[str, Any], lang: Lang) -> list[dic
 
 def status_text(status: str, lang: Lang) -> str:
     """A clock's status in ``lang``."""
-    zh, en = _STATUS.get(status, (status, status))
-    return zh if lang == "zh" else en
+    return text_of(_STATUS[status], lang) if status in _STATUS else status

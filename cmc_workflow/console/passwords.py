@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import StorePort
 from cmc_workflow.store.port import ConsolePasswordRow
@@ -75,20 +76,15 @@ def verify_password(password: str, stored: str | None) -> bool:
     return good and same
 
 
-def password_problem(password: str) -> tuple[str, str] | None:
-    """Why ``password`` is refused (English, Chinese), or None."""
+def password_problem(password: str) -> Text | None:
+    """Why ``password`` is refused (in both languages: it unpacks as English, Chinese),
+    or None."""
     if len(password) < MIN_LENGTH:
-        return (
-            f"a console password has at least {MIN_LENGTH} characters",
-            f"控制台密码至少 {MIN_LENGTH} 个字符",
-        )
+        return tr("a console password has at least {count} characters", count=MIN_LENGTH)
     if len(password) > 200:
-        return ("a console password has at most 200 characters", "控制台密码最多 200 个字符")
+        return tr("a console password has at most {count} characters", count=200)
     if password.strip() != password:
-        return (
-            "a console password does not begin or end with a space",
-            "控制台密码不能以空格开头或结尾",
-        )
+        return tr("a console password does not begin or end with a space")
     return None
 
 
@@ -100,14 +96,18 @@ def set_password(
     for a password :func:`password_problem` refuses or a person not filed."""
     problem = password_problem(password)
     if problem is not None:
-        raise ValueError(f"{problem[0]} | {problem[1]}")
+        raise ValueError(str(problem))
     person = normal_id(person_id)
     row = ConsolePasswordRow(person, hash_password(password), now, by)
     with store.write() as tx:
         if tx.person(person) is None:
             raise ValueError(
-                f"{person_id!r} is not in the staff register (cmc-workflow staff add) | "
-                f"{person_id!r} 不在人员名册中（先用 cmc-workflow staff add 登记）"
+                str(
+                    tr(
+                        "{person} is not in the staff register (cmc-workflow staff add)",
+                        person=repr(person_id),
+                    )
+                )
             )
         tx.set_console_password(row)
         tx.end_console_sessions(now, person_id=person)

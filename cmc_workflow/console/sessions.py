@@ -23,6 +23,7 @@ from cmc_workflow.console.passwords import verify_password
 from cmc_workflow.engine import Engine
 from cmc_workflow.engine import audit as audit_log
 from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ, identity_of
@@ -107,8 +108,7 @@ def sign_in(engine: Engine, person: str, password: str, address: str) -> SignIn:
         row = tx.console_password(person_id) if person_id else None
     good = verify_password(password, row.password_hash if row is not None else None)
     if not good:
-        en = "the person or the password is wrong"
-        zh = "人员编号或密码不正确"
+        en, zh = tr("the person or the password is wrong")
         _audit(
             engine,
             f"console:{person_id or '?'}",
@@ -138,15 +138,8 @@ def sign_in(engine: Engine, person: str, password: str, address: str) -> SignIn:
 
 def refuse_limited(engine: Engine, address: str) -> None:
     """Audit a sign-in refused because its address failed too often (SEC-1)."""
-    _audit(
-        engine,
-        f"console:{address}",
-        "refused",
-        address,
-        rule="rate_limited",
-        en="too many failed sign-ins from this address; try later",
-        zh="该地址登录失败次数过多，请稍后再试",
-    )
+    en, zh = tr("too many failed sign-ins from this address; try later")
+    _audit(engine, f"console:{address}", "refused", address, rule="rate_limited", en=en, zh=zh)
     log.warning("console_sign_in_limited", client=address)
 
 

@@ -1,108 +1,101 @@
-"""What the console says, in Chinese (the default) and English: one table, looked up by
-key (the templates call ``t("key")``). A missing key is a test failure
+"""What the console says, in Chinese (the default) and English: one table of English
+texts, looked up by key (the templates call ``t("key")``), whose Chinese is in the message
+catalogue (:mod:`cmc_workflow.i18n`). A missing key is a test failure
 (``tests/console/test_console_pages.py`` renders every page in both languages)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["LANGS", "TEXTS", "Lang", "text"]
+from cmc_workflow.i18n import N_, zh
+
+__all__ = ["LANGS", "TEXTS", "Lang", "text", "text_of"]
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
-TEXTS: dict[str, tuple[str, str]] = {
-    "product": ("工作流控制台", "Workflow console"),
-    "switch_lang": ("English", "中文"),
-    "sign_in": ("登录", "Sign in"),
-    "sign_out": ("退出", "Sign out"),
-    "person": ("人员编号", "Person id"),
-    "password": ("密码", "Password"),
-    "signed_in_as": ("当前用户：", "Signed in as "),
-    "roles": ("岗位角色", "Roles"),
-    "tasks": ("我的任务", "My tasks"),
-    "mine": ("我经办的任务", "Tasks of mine"),
-    "queue": ("本岗位待认领", "My roles' queue"),
-    "search": ("查找", "Search"),
-    "dashboard": ("看板", "Dashboard"),
-    "compliance": ("合规矩阵", "Compliance matrix"),
-    "none": ("暂无", "None"),
-    "id": ("编号", "Id"),
-    "title": ("标题", "Title"),
-    "workflow": ("流程", "Workflow"),
-    "state": ("状态", "State"),
-    "updated": ("更新时间", "Updated"),
-    "created": ("创建时间", "Created"),
-    "any": ("全部", "Any"),
-    "overdue_only": ("只看已超期", "Overdue only"),
-    "open_only": ("只看未办结", "Open only"),
-    "results": ("查找结果", "Results"),
-    "next_page": ("下一页", "Next page"),
-    "item": ("事项", "Item"),
-    "data": ("事项内容", "Data"),
-    "timeline": ("办理经过", "Timeline"),
-    "diagram": ("流程图（当前状态已标出）", "Diagram (the current state is marked)"),
-    "clocks": ("时限", "SLA clocks"),
-    "actions": ("现在可以办理", "What you may do now"),
-    "not_now": ("现在不能办理", "Not open to you now"),
-    "submit": ("提交", "Submit"),
-    "claim": ("认领", "Claim"),
-    "unclaim": ("放回队列", "Put back in the queue"),
-    "in_queue": (
-        "此任务在本岗位队列中，认领后由你办理",
-        "In your role's queue: claim it to make it yours",
-    ),
-    "held_by_you": ("此任务由你办理", "This task is yours"),
-    "try_anyway": ("仍要提交（由规则判定）", "Send it anyway (the rules decide)"),
-    "done": ("已办理", "Done"),
-    "refused": ("未获准", "Refused"),
-    "rule": ("规则", "Rule"),
-    "at": ("时间", "At"),
-    "actor": ("经办人", "By"),
-    "step": ("操作", "Step"),
-    "form": ("填写内容", "Form"),
-    "due": ("到期", "Due"),
-    "status": ("状况", "Status"),
-    "started": ("起算", "Started"),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
-    "checklist_note": (
-        "审核清单：逐项确认后勾选（PUB-5）",
-        "Review checklist: tick each item once checked (PUB-5)",
-    ),
-    "list_hint": ("多项用逗号分隔", "separate several with commas"),
-    "sla_by_month": ("每月时限达成与超期（按流程）", "SLA met and breached per month and workflow"),
-    "open_by_state": ("未办结事项（按状态）", "Open items per state"),
-    "overdue_by_person": ("超期工作（按人员）", "Overdue work per person"),
-    "publications": ("各渠道发布量", "Publications per channel"),
-    "met": ("按时", "met"),
-    "breached": ("超期", "breached"),
-    "no_data": ("暂无数据", "No data yet"),
-    "requirement": ("要求", "Requirement"),
-    "level": ("级别", "Level"),
-    "carried_out": ("落实方式", "How carried out"),
-    "tests": ("验证测试", "Tests"),
-    "gaps": ("尚未落实", "Gaps"),
-    "not_found": ("找不到该事项", "Item not found"),
-    "session_expired": ("登录已失效，请重新登录", "Your session ended: sign in again"),
-    "csrf_failed": (
-        "表单已失效（CSRF 校验未通过），请刷新页面后重试",
-        "The form expired (CSRF check failed): reload the page and try again",
-    ),
-    "too_many": ("登录失败次数过多，请稍后再试", "Too many failed sign-ins: try again later"),
-    "conflict": (
-        "该事项刚被他人改动，请查看最新状态后再办理",
-        "Someone changed this item just now: look at it again before you act",
-    ),
-    "input_invalid": ("填写内容不符合要求", "The form is not filled in as required"),
-    "footer": (
-        "所有办理均经同一引擎与规则判定，并记入审计。",
-        "Every action goes through the same engine and policies, and is audited.",
-    ),
+TEXTS: dict[str, str] = {
+    "product": N_("Workflow console"),
+    "sign_in": N_("Sign in"),
+    "sign_out": N_("Sign out"),
+    "person": N_("Person id"),
+    "password": N_("Password"),
+    "signed_in_as": N_("Signed in as "),
+    "tasks": N_("My tasks"),
+    "mine": N_("Tasks of mine"),
+    "queue": N_("My roles' queue"),
+    "search": N_("Search"),
+    "dashboard": N_("Dashboard"),
+    "compliance": N_("Compliance matrix"),
+    "none": N_("None"),
+    "id": N_("Id"),
+    "title": N_("Title"),
+    "workflow": N_("Workflow"),
+    "state": N_("State"),
+    "updated": N_("Updated"),
+    "created": N_("Created"),
+    "any": N_("Any"),
+    "overdue_only": N_("Overdue only"),
+    "open_only": N_("Open only"),
+    "results": N_("Results"),
+    "next_page": N_("Next page"),
+    "item": N_("Item"),
+    "data": N_("Data"),
+    "timeline": N_("Timeline"),
+    "diagram": N_("Diagram (the current state is marked)"),
+    "clocks": N_("SLA clocks"),
+    "actions": N_("What you may do now"),
+    "not_now": N_("Not open to you now"),
+    "submit": N_("Submit"),
+    "claim": N_("Claim"),
+    "unclaim": N_("Put back in the queue"),
+    "in_queue": N_("In your role's queue: claim it to make it yours"),
+    "held_by_you": N_("This task is yours"),
+    "try_anyway": N_("Send it anyway (the rules decide)"),
+    "done": N_("Done"),
+    "refused": N_("Refused"),
+    "rule": N_("Rule"),
+    "at": N_("At"),
+    "actor": N_("By"),
+    "due": N_("Due"),
+    "status": N_("Status"),
+    "started": N_("Started"),
+    "yes": N_("yes"),
+    "no": N_("no"),
+    "checklist_note": N_("Review checklist: tick each item once checked (PUB-5)"),
+    "list_hint": N_("separate several with commas"),
+    "sla_by_month": N_("SLA met and breached per month and workflow"),
+    "open_by_state": N_("Open items per state"),
+    "overdue_by_person": N_("Overdue work per person"),
+    "publications": N_("Publications per channel"),
+    "met": N_("on time"),
+    "breached": N_("late"),
+    "no_data": N_("No data yet"),
+    "requirement": N_("Requirement"),
+    "level": N_("Level"),
+    "carried_out": N_("How carried out"),
+    "tests": N_("Tests"),
+    "gaps": N_("Gaps"),
+    "not_found": N_("Item not found"),
+    "csrf_failed": N_("The form expired (CSRF check failed): reload the page and try again"),
+    "too_many": N_("Too many failed sign-ins: try again later"),
+    "footer": N_("Every action goes through the same engine and policies, and is audited."),
 }
+"""Each key's English (a msgid of the catalogue)."""
+
+_OWN_NAME: dict[Lang, str] = {"zh": N_("Chinese"), "en": N_("English")}
+"""Each language's name, shown in that language by the language switch."""
 
 
 def text(key: str, lang: Lang) -> str:
-    """The text of ``key`` in ``lang``."""
-    zh, en = TEXTS[key]
-    return zh if lang == "zh" else en
+    """The text of ``key`` in ``lang``; ``switch_lang`` names the other language in its
+    own words (``English`` on a Chinese page, ``中文`` on an English one)."""
+    if key == "switch_lang":
+        other: Lang = "en" if lang == "zh" else "zh"
+        return text_of(_OWN_NAME[other], other)
+    return text_of(TEXTS[key], lang)
+
+
+def text_of(msgid: str, lang: Lang) -> str:
+    """The catalogue's ``msgid`` in ``lang``."""
+    return zh(msgid) if lang == "zh" else msgid

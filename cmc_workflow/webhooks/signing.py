@@ -21,6 +21,8 @@ import hashlib
 import hmac
 import secrets
 
+from cmc_workflow.i18n import tr
+
 SIGNATURE_HEADER = "X-Cmc-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Cmc-Webhook-Timestamp"
 EVENT_ID_HEADER = "X-Cmc-Event-Id"
@@ -62,9 +64,12 @@ def secret_of(stored: str, master_key: str | None) -> str:
         return stored[len(_PLAIN) :]
     if stored.startswith(_DERIVED):
         if not master_key:
+            # both languages: the text is kept as the delivery's last error
             raise SecretUnavailable(
-                "the subscription's secret is derived from CMC_WEBHOOK_KEY, which is not set "
-                "here | 订阅密钥由 CMC_WEBHOOK_KEY 派生，但此处未设置该变量"
+                tr(
+                    "the subscription's secret is derived from CMC_WEBHOOK_KEY, which is not "
+                    "set here"
+                ).shown("both")
             )
         return _derive(master_key, stored[len(_DERIVED) :])
     raise SecretUnavailable(f"unknown stored secret form {stored[:6]!r}")

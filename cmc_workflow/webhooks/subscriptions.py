@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.errors import FieldError, InputInvalid
+from cmc_workflow.i18n import joined, tr
 from cmc_workflow.store import StorePort
 from cmc_workflow.store.port import NewSubscription, SubscriptionRow
 from cmc_workflow.webhooks.signing import new_secret
@@ -45,28 +46,27 @@ def check_subscription(
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         errors.append(
             FieldError(
-                "url",
-                "an absolute http(s) URL is needed, e.g. https://host.example/cmc-hook",
-                "需要完整的 http(s) 地址，例如 https://host.example/cmc-hook",
+                "url", *tr("an absolute http(s) URL is needed, e.g. https://host.example/cmc-hook")
             )
         )
     elif parsed.scheme == "http" and not _local(parsed.hostname):
         errors.append(
             FieldError(
-                "url",
-                "plain http is taken only for loopback or private addresses; use https",
-                "明文 http 只接受本机或内网地址，请使用 https",
+                "url", *tr("plain http is taken only for loopback or private addresses; use https")
             )
         )
     elif len(url) > 2000:
-        errors.append(FieldError("url", "at most 2000 characters", "最多 2000 个字符"))
+        errors.append(FieldError("url", *tr("at most {count} characters", count=2000)))
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
         errors.append(
             FieldError(
                 "events",
-                f"unknown event type(s) {unknown}; known: {', '.join(EVENTS)}",
-                f"未知的事件类型 {unknown}；可选：{'、'.join(EVENTS)}",
+                *tr(
+                    "unknown event type(s) {unknown}; known: {known}",
+                    unknown=str(unknown),
+                    known=joined(EVENTS),
+                ),
             )
         )
     if known_workflows is not None:
@@ -75,12 +75,15 @@ def check_subscription(
             errors.append(
                 FieldError(
                     "workflows",
-                    f"no loaded workflow {missing}; loaded: {', '.join(sorted(known_workflows))}",
-                    f"没有已加载的流程 {missing}；已加载：{'、'.join(sorted(known_workflows))}",
+                    *tr(
+                        "no loaded workflow {missing}; loaded: {loaded}",
+                        missing=str(missing),
+                        loaded=joined(sorted(known_workflows)),
+                    ),
                 )
             )
     if len(label) > 200:
-        errors.append(FieldError("label", "at most 200 characters", "最多 200 个字符"))
+        errors.append(FieldError("label", *tr("at most {count} characters", count=200)))
     if errors:
         raise InputInvalid(errors)
 

@@ -118,6 +118,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'profile'}",
     ):
         options.add_argument(argument)
+    # the console follows the browser's Accept-Language until the switch is used: Chinese
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(service=service, options=options)
     try:

@@ -17,7 +17,7 @@ from cmc_workflow.api.app import create_app
 from cmc_workflow.api.guards import FailureLimiter
 from cmc_workflow.cli.serve import _compliance
 from cmc_workflow.console.sessions import actor_of
-from cmc_workflow.console.texts import TEXTS
+from cmc_workflow.console.texts import text
 from cmc_workflow.runner.assemble import load_definitions
 from tests.console.conftest import PASSWORD, TITLE, WORKFLOWS, Desk
 from tests.helpers import PUBLISHING_POLICIES
@@ -213,13 +213,46 @@ def test_every_page_answers_in_both_languages(engine: Engine, desk: Desk) -> Non
             answer = c.get(path)
             assert answer.status_code == 200, (path, answer.text[:300])
             assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in answer.text
-            product = TEXTS["product"][0 if lang == "zh" else 1]
+            product = text("product", lang)
             assert product in answer.text, path
             assert "default-src 'self'" in answer.headers["content-security-policy"]
             assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", answer.text)
     assert TITLE in c.get("/console/search?q=古籍").text
     assert c.get("/console/search?q=不存在的标题").text.count("item-link") == 0
     assert c.get("/console/static/console.css").status_code == 200
+
+
+def test_the_browsers_language_is_the_default_until_the_person_chooses(
+    engine: Engine,
+) -> None:
+    c = client(engine)
+    english = {"Accept-Language": "en-US,en;q=0.9,zh-CN;q=0.5"}
+    page = c.get("/console/sign-in", headers=english)
+    assert 'lang="en"' in page.text
+    assert ">Sign in<" in page.text
+    assert 'id="lang-switch"' in page.text
+    assert ">中文</a>" in page.text
+    assert "accept-language" in page.headers["vary"].lower()
+    for accept in ("zh-Hans", "zh-TW, en;q=0.8", "*", "fr", None):
+        chinese = c.get("/console/sign-in", headers={"Accept-Language": accept} if accept else {})
+        assert 'lang="zh-CN"' in chinese.text, accept
+        assert ">登录<" in chinese.text, accept
+        assert ">English</a>" in chinese.text, accept
+    form = c.get("/console/sign-in", headers=english).text
+    refused = c.post(
+        "/console/sign-in",
+        data={"csrf": csrf_of(form), "person": "zhao", "password": "not the password"},
+        headers=english,
+    )
+    assert refused.status_code == 401
+    assert "the person or the password is wrong (password_wrong)" in refused.text
+    assert sign_in(c).status_code == 303
+    # the person's choice (the switch's cookie) wins over the browser's
+    assert 'lang="en"' in c.get("/console/tasks", headers=english).text
+    c.get("/console/lang/zh?next=/console/tasks", follow_redirects=False)
+    chosen = c.get("/console/tasks", headers=english)
+    assert 'lang="zh-CN"' in chosen.text
+    assert ">我的任务<" in chosen.text
 
 
 def test_the_dashboard_draws_its_charts_and_the_matrix_lists_every_requirement(
