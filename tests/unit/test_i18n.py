@@ -92,8 +92,6 @@ PENDING = {
     "cmc_workflow/engine/batch.py": 2,
     "cmc_workflow/engine/queries.py": 9,
     "cmc_workflow/engine/tasks.py": 9,
-    "cmc_workflow/migration/diff.py": 10,
-    "cmc_workflow/migration/judge.py": 13,
     "cmc_workflow/notify/config.py": 8,
     "cmc_workflow/notify/extension.py": 2,
     "cmc_workflow/notify/templates.py": 10,
