@@ -64,8 +64,6 @@ PENDING = {
     "cmc_workflow/backup/schedule.py": 1,
     "cmc_workflow/backup/sqlite.py": 2,
     "cmc_workflow/backup/take.py": 4,
-    "cmc_workflow/bpmn/mapping.py": 21,
-    "cmc_workflow/bpmn/timers.py": 19,
     "cmc_workflow/calendar/answers.py": 1,
     "cmc_workflow/calendar/files.py": 1,
     "cmc_workflow/calendar/working.py": 1,
