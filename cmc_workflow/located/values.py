@@ -136,7 +136,12 @@ class Builder:
                 )
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, "E-YAML-KEY", tr("a mapping key must be a plain name"))
+                self.problem(
+                    key_node,
+                    "E-YAML-KEY",
+                    tr("a mapping key must be a plain name"),
+                    tr("write the key as a name (text), not as a list or a mapping"),
+                )
                 continue
             key = str(key_node.value)
             if key in seen:
