@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmc_workflow.errors import FieldError, IdentityRefused
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import (
     RESERVED_ROLE,
     Actor,
@@ -59,22 +60,26 @@ def text_problem(field: str, value: object, width: int = ID_WIDTH) -> FieldError
     """Why ``value`` cannot be the id ``field`` (a workflow id, a trigger), or None."""
     if not isinstance(value, str):
         kind = type(value).__name__
-        return FieldError(field, f"expected text, got {kind}", f"须为文本，而不是 {kind}")
+        return FieldError(field, *tr("expected text, got {kind}", kind=kind))
     if not value.strip():
-        return FieldError(field, "must not be blank", "不能为空")
+        return FieldError(field, *tr("must not be blank"))
     bad = unreadable(value)
     if bad:
-        shown = ", ".join(dict.fromkeys(bad))
         return FieldError(
             field,
-            f"holds control or invisible characters ({shown})",
-            f"含控制字符或不可见字符（{shown}）",
+            *tr(
+                "holds control or invisible characters ({characters})",
+                characters=", ".join(dict.fromkeys(bad)),
+            ),
         )
     if len(value) > width:
         return FieldError(
             field,
-            f"has {len(value)} characters, at most {width} are possible",
-            f"有 {len(value)} 个字符，最多 {width} 个",
+            *tr(
+                "has {count} characters, at most {limit} are possible",
+                count=len(value),
+                limit=width,
+            ),
         )
     return None
 
@@ -87,13 +92,11 @@ def int_problem(
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         kind = type(value).__name__
-        return FieldError(field, f"expected a whole number, got {kind}", f"须为整数，而不是 {kind}")
+        return FieldError(field, *tr("expected a whole number, got {kind}", kind=kind))
     low, high = bounds
     if not low <= value <= high:
         return FieldError(
-            field,
-            f"{value} is outside {low}..{high}",
-            f"{value} 超出范围 {low}..{high}",
+            field, *tr("{value} is outside {low}..{high}", value=value, low=low, high=high)
         )
     return None
 
@@ -109,9 +112,7 @@ def data_problems(field: str, value: object) -> list[FieldError]:
         kind = type(value).__name__
         return [
             FieldError(
-                field,
-                f"expected a mapping of field names to values, got {kind}",
-                f"须为字段名到值的映射，而不是 {kind}",
+                field, *tr("expected a mapping of field names to values, got {kind}", kind=kind)
             )
         ]
     found: list[FieldError] = []
@@ -121,30 +122,23 @@ def data_problems(field: str, value: object) -> list[FieldError]:
 
 def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None:
     if depth > MAX_DEPTH:
-        found.append(
-            FieldError(path, f"nests deeper than {MAX_DEPTH} levels", f"嵌套超过 {MAX_DEPTH} 层")
-        )
+        found.append(FieldError(path, *tr("nests deeper than {limit} levels", limit=MAX_DEPTH)))
         return
     if isinstance(value, str):
         bad = _unstorable(value)
         if bad:
-            shown = ", ".join(dict.fromkeys(bad))
             found.append(
                 FieldError(
                     path,
-                    f"holds characters no text may hold ({shown}: NUL or a lone surrogate)",
-                    f"含文本不允许的字符（{shown}：NUL 或孤立代理项）",
+                    *tr(
+                        "holds characters no text may hold ({characters}: NUL or a lone surrogate)",
+                        characters=", ".join(dict.fromkeys(bad)),
+                    ),
                 )
             )
     elif isinstance(value, float):
         if not math.isfinite(value):
-            found.append(
-                FieldError(
-                    path,
-                    f"{value!r} is not a finite number",
-                    f"{value!r} 不是有限数值",
-                )
-            )
+            found.append(FieldError(path, *tr("{value} is not a finite number", value=repr(value))))
     elif isinstance(value, Mapping):
         for key, inner in value.items():
             if not isinstance(key, str):
@@ -152,8 +146,7 @@ def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None
                 found.append(
                     FieldError(
                         f"{path}.{storable_text(repr(key), 40)[0]}",
-                        f"a field name is text, not {kind}",
-                        f"字段名须为文本，而不是 {kind}",
+                        *tr("a field name is text, not {kind}", kind=kind),
                     )
                 )
                 continue
@@ -162,8 +155,7 @@ def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None
                 found.append(
                     FieldError(
                         f"{path}.{name}",
-                        "the field name holds NUL or a lone surrogate",
-                        "字段名含 NUL 或孤立代理项",
+                        *tr("the field name holds NUL or a lone surrogate"),
                     )
                 )
                 continue
@@ -176,9 +168,11 @@ def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None
         found.append(
             FieldError(
                 path,
-                f"a {kind} cannot be stored: give text, numbers, true/false, dates, lists "
-                "or mappings",
-                f"{kind} 类型的值无法保存：请使用文本、数值、布尔值、日期、列表或映射",
+                *tr(
+                    "a {kind} cannot be stored: give text, numbers, true/false, dates, lists "
+                    "or mappings",
+                    kind=kind,
+                ),
             )
         )
 
@@ -190,9 +184,7 @@ def admitted(actor: object) -> Actor:
     if not isinstance(actor, Actor):
         kind = type(actor).__name__
         raise IdentityRefused(
-            "actor_invalid",
-            f"a command's actor is an Actor, not {kind}",
-            f"命令的操作人须为 Actor，而不是 {kind}",
+            "actor_invalid", *tr("a command's actor is an Actor, not {kind}", kind=kind)
         )
     engine = is_engine_actor(actor)
     problem = None if engine else id_problem(actor.id)
@@ -202,25 +194,27 @@ def admitted(actor: object) -> Actor:
         if not isinstance(role, str) or unreadable(role) or not role.strip():
             shown = storable_text(repr(role), 40)[0]
             raise IdentityRefused(
-                "role_invalid",
-                f"the role {shown} is not a readable role name",
-                f"角色 {shown} 不是可读的角色名",
+                "role_invalid", *tr("the role {role} is not a readable role name", role=shown)
             )
     for key, val in actor.attributes.items():
         if not (isinstance(key, str) and isinstance(val, str)) or _unstorable(f"{key}{val}"):
             shown = storable_text(repr(key), 40)[0]
             raise IdentityRefused(
                 "attribute_invalid",
-                f"the actor attribute {shown} is not text without NUL or lone surrogates",
-                f"操作人属性 {shown} 须为不含 NUL 或孤立代理项的文本",
+                *tr(
+                    "the actor attribute {name} is not text without NUL or lone surrogates",
+                    name=shown,
+                ),
             )
     if engine:
         return actor
     if RESERVED_ROLE in actor.roles:
         raise IdentityRefused(
             "role_reserved",
-            f"the role {RESERVED_ROLE!r} is the engine's own; no caller holds it",
-            f"角色 {RESERVED_ROLE!r} 为系统保留，调用方不得持有",
+            *tr(
+                "the role {role} is the engine's own; no caller holds it",
+                role=repr(RESERVED_ROLE),
+            ),
         )
     normal = normal_id(actor.id)
     if normal == actor.id:

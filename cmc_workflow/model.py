@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from cmc_workflow.i18n import tr
+
 RESERVED_ID = "system"
 """The id of the engine's own actor; no caller may use it."""
 RESERVED_ROLE = "system"
@@ -104,33 +106,35 @@ def id_problem(value: object) -> tuple[str, str, str] | None:
     """Why ``value`` cannot be an actor id: ``(rule, English, Chinese)``, or None."""
     if not isinstance(value, str):
         kind = type(value).__name__
-        return (
-            "actor_id_invalid",
-            f"an actor id is text, not {kind}",
-            f"操作人标识须为文本，不能是 {kind}",
-        )
+        return ("actor_id_invalid", *tr("an actor id is text, not {kind}", kind=kind))
     bad = unreadable(value)
     if bad:
-        shown = ", ".join(dict.fromkeys(bad))
         return (
             "actor_id_invalid",
-            f"an actor id may not hold control or invisible characters ({shown})",
-            f"操作人标识不得含控制字符或不可见字符（{shown}）",
+            *tr(
+                "an actor id may not hold control or invisible characters ({characters})",
+                characters=", ".join(dict.fromkeys(bad)),
+            ),
         )
     normal = normal_id(value)
     if not normal:
-        return ("actor_id_invalid", "an actor id may not be blank", "操作人标识不能为空")
+        return ("actor_id_invalid", *tr("an actor id may not be blank"))
     if len(normal) > MAX_ID_LENGTH:
         return (
             "actor_id_invalid",
-            f"an actor id has at most {MAX_ID_LENGTH} characters, this one {len(normal)}",
-            f"操作人标识最多 {MAX_ID_LENGTH} 个字符，此标识有 {len(normal)} 个",
+            *tr(
+                "an actor id has at most {limit} characters, this one {count}",
+                limit=MAX_ID_LENGTH,
+                count=len(normal),
+            ),
         )
     if normal == RESERVED_ID:
         return (
             "actor_id_reserved",
-            f"the actor id {RESERVED_ID!r} is the engine's own; people act under their own id",
-            f"操作人标识 {RESERVED_ID!r} 为系统保留，须以本人标识操作",
+            *tr(
+                "the actor id {id} is the engine's own; people act under their own id",
+                id=repr(RESERVED_ID),
+            ),
         )
     return None
 

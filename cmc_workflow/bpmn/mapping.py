@@ -42,15 +42,19 @@ from cmc_workflow.bpmn.timers import (
     working_time_note,
 )
 from cmc_workflow.definition.models import FieldSpec, Label, State, Transition, Workflow
+from cmc_workflow.i18n import N_, tr
 
 NodeKind = Literal["startEvent", "userTask", "serviceTask", "exclusiveGateway", "endEvent"]
 
 ENGINE_LANE = "lane-engine"
 """The lane of what the engine does by itself: service tasks (roles cannot be named
 ``engine`` with a hyphen, so it never collides with ``lane-<role>``)."""
-_ENGINE_LABEL = Label(zh="系统", en="System")
-_CHOICE: dict[Lang, str] = {"zh": "办理结果", "en": "Outcome"}
+_ENGINE_LABEL = N_("System")
+"""The name of the engine's lane."""
+_CHOICE = N_("Outcome")
 """The name of a task's own gateway, which picks the way out by the command given."""
+_START = N_("Started")
+"""The name of the start event (BPMN names an event by what has happened)."""
 
 
 START_ID = "start-event"
@@ -147,7 +151,7 @@ def _text(label: Label | None, lang: Lang, fallback: str = "") -> str:
 def _implements(ids: list[str], lang: Lang) -> list[str]:
     if not ids:
         return []
-    return [("实现要求：" if lang == "zh" else "Implements: ") + ", ".join(ids)]
+    return [tr("Implements: {ids}", ids=", ".join(ids)).shown(lang)]
 
 
 def _form_lines(form: dict[str, FieldSpec], lang: Lang) -> list[str]:
@@ -155,13 +159,10 @@ def _form_lines(form: dict[str, FieldSpec], lang: Lang) -> list[str]:
         return []
     parts = []
     for name, spec in form.items():
-        if lang == "zh":
-            need = "必填" if spec.required else "选填"
-        else:
-            need = "required" if spec.required else "optional"
+        need = tr("required").shown(lang) if spec.required else tr("optional").shown(lang)
         label = f" {_text(spec.label, lang)}" if spec.label is not None else ""
         parts.append(f"{name}{label} ({spec.type}, {need})")
-    return [("表单：" if lang == "zh" else "Form: ") + "; ".join(parts)]
+    return [tr("Form: {fields}", fields="; ".join(parts)).shown(lang)]
 
 
 def _guard(text: str) -> str:
@@ -175,18 +176,18 @@ def _roles_text(roles: list[str], wf: Workflow, lang: Lang) -> str:
 def _transition_doc(t: Transition, wf: Workflow, lang: Lang) -> str:
     lines: list[str] = []
     if t.trigger:
-        lines.append(("触发：" if lang == "zh" else "Trigger: ") + t.trigger)
+        lines.append(tr("Trigger: {trigger}", trigger=t.trigger).shown(lang))
     if t.roles:
-        lines.append(("角色：" if lang == "zh" else "Roles: ") + _roles_text(t.roles, wf, lang))
+        lines.append(tr("Roles: {roles}", roles=_roles_text(t.roles, wf, lang)).shown(lang))
     if t.guard:
-        lines.append(("条件：" if lang == "zh" else "Guard: ") + _guard(t.guard))
+        lines.append(tr("Guard: {guard}", guard=_guard(t.guard)).shown(lang))
     lines += _form_lines(t.form, lang)
     if t.notify:
-        lines.append(("通知：" if lang == "zh" else "Notifies: ") + ", ".join(t.notify))
+        lines.append(tr("Notifies: {names}", names=", ".join(t.notify)).shown(lang))
     for s in t.starts:
-        lines.append(("发起：" if lang == "zh" else "Starts: ") + s.workflow)
+        lines.append(tr("Starts: {workflow}", workflow=s.workflow).shown(lang))
     if t.collects is not None:
-        lines.append(("收集：" if lang == "zh" else "Collects: ") + t.collects.workflow)
+        lines.append(tr("Collects: {workflow}", workflow=t.collects.workflow).shown(lang))
     if t.description:
         lines.append(" ".join(t.description.split()))
     lines += _implements(t.implements, lang)
@@ -198,24 +199,20 @@ def _state_doc(state: State, lang: Lang) -> str:
     if state.description:
         lines.append(" ".join(state.description.split()))
     if state.handler:
-        lines.append(("处理程序：" if lang == "zh" else "Handler: ") + state.handler)
+        lines.append(tr("Handler: {handler}", handler=state.handler).shown(lang))
     if state.assignee:
-        lines.append(("承办人字段：" if lang == "zh" else "Assignee field: ") + state.assignee)
+        lines.append(tr("Assignee field: {field}", field=state.assignee).shown(lang))
     if state.effects:
-        lines.append(
-            ("受控操作：" if lang == "zh" else "Guarded effects: ") + ", ".join(state.effects)
-        )
+        lines.append(tr("Guarded effects: {effects}", effects=", ".join(state.effects)).shown(lang))
     if state.deadline is not None:
         d = state.deadline
         lines.append(deadline_words(d, lang))
         if d.pause_in:
-            lines.append(("暂停于：" if lang == "zh" else "Paused in: ") + ", ".join(d.pause_in))
+            lines.append(tr("Paused in: {states}", states=", ".join(d.pause_in)).shown(lang))
         if d.runs_in:
-            lines.append(
-                ("延续于：" if lang == "zh" else "Keeps running in: ") + ", ".join(d.runs_in)
-            )
+            lines.append(tr("Keeps running in: {states}", states=", ".join(d.runs_in)).shown(lang))
         if d.counts_from:
-            lines.append(("起算字段：" if lang == "zh" else "Counts from: ") + d.counts_from)
+            lines.append(tr("Counts from: {field}", field=d.counts_from).shown(lang))
         lines += _implements(d.implements, lang)
     lines += _implements(state.implements, lang)
     return "\n".join(lines)
@@ -226,10 +223,12 @@ def _workflow_doc(wf: Workflow, lang: Lang) -> str:
     if wf.description:
         lines.append(" ".join(wf.description.split()))
     lines += _implements(wf.implements, lang)
-    lines += [
-        ("发起角色：" if lang == "zh" else "Started by: ") + _roles_text(wf.start.roles, wf, lang)
-    ]
+    lines.append(_started_by(wf, lang))
     return "\n".join(lines)
+
+
+def _started_by(wf: Workflow, lang: Lang) -> str:
+    return tr("Started by: {roles}", roles=_roles_text(wf.start.roles, wf, lang)).shown(lang)
 
 
 def _task_lane(state: State) -> tuple[str, tuple[str, ...]]:
@@ -268,7 +267,7 @@ def _flow_name(state: State, t: Transition, lang: Lang) -> str:
     if state.type == "exclusiveGateway":
         if t.label is not None:
             return _text(t.label, lang)
-        return ("默认" if lang == "zh" else "default") if t.default else _guard(t.guard or "")
+        return tr("default").shown(lang) if t.default else _guard(t.guard or "")
     return _text(t.label, lang, t.trigger or "")
 
 
@@ -282,12 +281,11 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
         Node(
             START_ID,
             "startEvent",
-            "发起" if lang == "zh" else "Start",
+            tr(_START).shown(lang),
             start_lane,
             documentation="\n".join(
                 [
-                    ("发起角色：" if lang == "zh" else "Started by: ")
-                    + _roles_text(wf.start.roles, wf, lang),
+                    _started_by(wf, lang),
                     *_implements(wf.start.implements, lang),
                 ]
             ),
@@ -310,7 +308,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
         process.nodes.append(node)
         source = sid
         if _needs_choice(state):
-            choice = Node(choice_node_id(name), "exclusiveGateway", _CHOICE[lang], lane)
+            choice = Node(choice_node_id(name), "exclusiveGateway", tr(_CHOICE).shown(lang), lane)
             process.nodes.append(choice)
             process.flows.append(Flow(f"flow-{name}-choice", sid, choice.id))
             source = choice.id
@@ -343,7 +341,7 @@ def build_process(wf: Workflow, lang: Lang = "zh") -> Process:
     if ENGINE_LANE in used:
         ordered.append(ENGINE_LANE)
     names = {lane_id(r): _text(label, lang, r) for r, label in wf.roles.items()}
-    names[ENGINE_LANE] = _text(_ENGINE_LABEL, lang)
+    names[ENGINE_LANE] = tr(_ENGINE_LABEL).shown(lang)
     process.lanes = {lane: names.get(lane, lane.removeprefix("lane-")) for lane in ordered}
     return process
 
@@ -402,7 +400,7 @@ def _timer_choice(
 ) -> str:
     """The gateway that picks among a fired trigger's guarded transitions (the task's own
     gateway would then both join and fork, which BPMN linters refuse); its id."""
-    choice = Node(f"{timer_id}-choice", "exclusiveGateway", _CHOICE[lang], lane)
+    choice = Node(f"{timer_id}-choice", "exclusiveGateway", tr(_CHOICE).shown(lang), lane)
     process.nodes.append(choice)
     for j, t in enumerate(fired):
         flow_id = f"flow-{timer_id}-{j}"

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Literal
 
 from cmc_workflow.definition.models import Deadline, DeadlineStep, Duration
+from cmc_workflow.i18n import N_, Text, tr
 
 Lang = Literal["zh", "en"]
 
@@ -31,31 +32,37 @@ _MONTH_DAYS = 30
 """Days per month where a month must be added to or split against other units (an
 approximation, flagged as such)."""
 
-_ZH_UNITS = {
-    "working_days": "个工作日",
-    "working_hours": "个工作小时",
-    "days": "天",
-    "hours": "小时",
-    "minutes": "分钟",
-    "weeks": "周",
-    "months": "个月",
+_UNITS = {
+    "working_days": N_("{amount} working days"),
+    "working_hours": N_("{amount} working hours"),
+    "days": N_("{amount} days"),
+    "hours": N_("{amount} hours"),
+    "minutes": N_("{amount} minutes"),
+    "weeks": N_("{amount} weeks"),
+    "months": N_("{amount} months"),
 }
+"""A duration in each unit, for its Chinese; the English is the duration as written
+(``str(duration)``, which says ``1 working day``)."""
 
-ACTION_WORDS: dict[str, dict[Lang, str]] = {
-    "warn": {"zh": "提醒", "en": "warn"},
-    "notify": {"zh": "通知", "en": "notify"},
-    "escalate": {"zh": "上报", "en": "escalate"},
-    "breach": {"zh": "记为超时", "en": "record the breach"},
-    "fire": {"zh": "自动触发", "en": "fire"},
-    "reassign": {"zh": "改派", "en": "reassign"},
+ACTION_WORDS = {
+    "warn": N_("warn"),
+    "notify": N_("notify"),
+    "escalate": N_("escalate"),
+    "breach": N_("record the breach"),
+    "fire": N_("fire"),
+    "reassign": N_("reassign"),
 }
+"""What each deadline action does, in words (msgids of the catalogue)."""
+
+
+def duration_text(duration: Duration) -> Text:
+    """``3 working days`` / ``3个工作日``."""
+    return Text(str(duration), tr(_UNITS[duration.unit], amount=duration.amount).zh)
 
 
 def duration_words(duration: Duration, lang: Lang) -> str:
     """``3个工作日`` / ``3 working days``."""
-    if lang == "en":
-        return str(duration)
-    return f"{duration.amount}{_ZH_UNITS[duration.unit]}"
+    return str(duration) if lang == "en" else duration_text(duration).zh
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,55 +146,46 @@ def step_timing(deadline: Deadline, step: DeadlineStep) -> Timing:
 def deadline_words(deadline: Deadline, lang: Lang) -> str:
     """The deadline itself: ``时限：3个工作日`` / ``due within 3 working days``."""
     if deadline.within is not None:
-        span = duration_words(deadline.within, lang)
-        return f"时限：{span}" if lang == "zh" else f"due within {span}"
-    return (
-        f"时限：至 data.{deadline.until}"
-        if lang == "zh"
-        else f"due by the date in data.{deadline.until}"
-    )
+        return tr("due within {span}", span=duration_text(deadline.within)).shown(lang)
+    return tr("due by the date in data.{field}", field=deadline.until).shown(lang)
+
+
+def _when(step: DeadlineStep) -> Text:
+    if step.at is not None:
+        return tr("when due") if step.at == "100%" else tr("at {share}", share=step.at)
+    if step.after is not None:
+        return tr("after {span}", span=duration_text(step.after))
+    assert step.before is not None
+    return tr("{span} before due", span=duration_text(step.before))
+
+
+def _what(step: DeadlineStep, role: str | None) -> Text:
+    what = tr(ACTION_WORDS[step.action])
+    target = role if role is not None else step.trigger
+    return tr("{action} → {target}", action=what, target=target) if target else what
 
 
 def step_when(step: DeadlineStep, lang: Lang) -> str:
     """When a step happens, the name of its timer: ``时限50%``, ``到期``, ``6个月后``,
     ``到期前5个工作日`` / ``at 50%``, ``when due``, ``after 6 months``, ``5 working days
     before due``."""
-    if step.at is not None:
-        if lang == "zh":
-            return "到期" if step.at == "100%" else f"时限{step.at}"
-        return "when due" if step.at == "100%" else f"at {step.at}"
-    if step.after is not None:
-        span = duration_words(step.after, lang)
-        return f"{span}后" if lang == "zh" else f"after {span}"
-    assert step.before is not None
-    span = duration_words(step.before, lang)
-    return f"到期前{span}" if lang == "zh" else f"{span} before due"
+    return _when(step).shown(lang)
 
 
 def step_what(step: DeadlineStep, role: str | None, lang: Lang) -> str:
     """What a step does: ``上报 频道负责人`` / ``escalate → Channel lead``."""
-    what = ACTION_WORDS[step.action][lang]
-    target = role if role is not None else step.trigger
-    if target:
-        what += f" {target}" if lang == "zh" else f" → {target}"
-    return what
+    return _what(step, role).shown(lang)
 
 
 def step_words(step: DeadlineStep, role: str | None, lang: Lang) -> str:
     """A step in words: ``到期：上报 频道负责人`` / ``when due: escalate → Channel lead``."""
-    sep = "：" if lang == "zh" else ": "
-    return step_when(step, lang) + sep + step_what(step, role, lang)
+    return tr("{when}: {what}", when=_when(step), what=_what(step, role)).shown(lang)
 
 
 def working_time_note(lang: Lang) -> str:
     """Why a working-time timer is only an approximation."""
-    if lang == "zh":
-        return (
-            "工作日/工作小时按中国法定工作日历计算（含调休与法定节假日），"
-            "ISO 8601 无法表达；此处计时器按相同数量的自然日/小时近似。"
-        )
-    return (
+    return tr(
         "Working days and hours follow the mainland working-day calendar (make-up working "
         "days, statutory holidays), which ISO 8601 cannot express; this timer approximates "
         "them with the same number of calendar days or hours."
-    )
+    ).shown(lang)

@@ -59,7 +59,7 @@ TEXTS: dict[str, str] = {
     "actor": N_("By"),
     "due": N_("Due"),
     "status": N_("Status"),
-    "started": N_("Started"),
+    "started": N_("Counted from"),
     "yes": N_("yes"),
     "no": N_("no"),
     "checklist_note": N_("Review checklist: tick each item once checked (PUB-5)"),

@@ -41,6 +41,7 @@ from collections import OrderedDict
 import yaml
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located.document import ExpressionError, Located, Mark, Path
 from cmc_workflow.located.limits import (
     MAX_ANCHORS,
@@ -159,13 +160,13 @@ def parse_located(text: str, file: str, *, pure: bool = False) -> tuple[Located,
     if len(documents) > 1:
         at = mark_of(documents[1])
         return builder.located, [
-            Problem(
+            Problem.of(
                 file,
                 at.line,
                 at.column,
                 "E-YAML-MULTIDOC",
-                "a definition file holds exactly one YAML document",
-                "split the documents into separate files",
+                tr("a definition file holds exactly one YAML document"),
+                tr("split the documents into separate files"),
             )
         ]
     if documents:

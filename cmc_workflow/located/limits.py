@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 
 MAX_NODES = 20_000
 """The most values (scalars, mappings, lists, aliases) one document may hold; the biggest
@@ -28,36 +29,30 @@ MAX_ANCHORS = 1_000
 def _limit_problem(file: str, mark: yaml.Mark, code: str) -> Problem:
     line, column = mark.line + 1, mark.column + 1
     if code == "E-YAML-DEPTH":
-        return Problem(
+        return Problem.of(
             file,
             line,
             column,
             code,
-            f"mappings and lists nest more than {MAX_DEPTH} levels deep here",
-            "flatten the structure: definitions never need this depth",
-            message_zh=f"映射和列表在此处嵌套超过 {MAX_DEPTH} 层",
-            hint_zh="请减少嵌套层级：定义文件不需要这么深的结构",
+            tr("mappings and lists nest more than {limit} levels deep here", limit=MAX_DEPTH),
+            tr("flatten the structure: definitions never need this depth"),
         )
     if code == "E-YAML-NODES":
-        return Problem(
+        return Problem.of(
             file,
             line,
             column,
             code,
-            f"the document holds more than {MAX_NODES:,} values",
-            "split it into several files: no definition needs this many values",
-            message_zh=f"文档中的取值超过 {MAX_NODES:,} 个",
-            hint_zh="请拆分为多个文件：任何定义都不需要这么多取值",
+            tr("the document holds more than {limit:,} values", limit=MAX_NODES),
+            tr("split it into several files: no definition needs this many values"),
         )
-    return Problem(
+    return Problem.of(
         file,
         line,
         column,
         code,
-        f"the document holds more than {MAX_ANCHORS} anchors and aliases",
-        "write the values out, or split the file",
-        message_zh=f"文档中的锚点和别名超过 {MAX_ANCHORS} 个",
-        hint_zh="请直接写出取值，或拆分文件",
+        tr("the document holds more than {limit} anchors and aliases", limit=MAX_ANCHORS),
+        tr("write the values out, or split the file"),
     )
 
 

@@ -29,20 +29,30 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 
+# The characters looked for are data, written as escapes: the full-width colon and comma,
+# the ideographic space, the opening double and single quotation marks.
+FULLWIDTH_COLON = "\uff1a"
+FULLWIDTH_COMMA = "\uff0c"
 IDEOGRAPHIC_SPACE = "\u3000"
+OPENING_QUOTES = "\u201c\u2018"
+_PAIRS = {"\u201c": "\u201c\u2026\u201d", "\u2018": "\u2018\u2026\u2019"}
+"""Each opening quotation mark with its closing one, around an ellipsis."""
 
-_KEY_AT_START = re.compile(r"^[ \u3000]*(?:-[ \u3000]+)?([A-Za-z_][\w.-]*)[ \u3000]*：")
-_KEY_IN_FLOW = re.compile(r"[{,][ \u3000]*([A-Za-z_][\w.-]*)[ \u3000]*：")
-_NEXT_KEY = re.compile(r"[A-Za-z_][\w.-]*[ \u3000]*[:：]")
+_KEY_AT_START = re.compile(r"^[ \u3000]*(?:-[ \u3000]+)?([A-Za-z_][\w.-]*)[ \u3000]*\uff1a")
+_KEY_IN_FLOW = re.compile(r"[{,][ \u3000]*([A-Za-z_][\w.-]*)[ \u3000]*\uff1a")
+_NEXT_KEY = re.compile(r"[A-Za-z_][\w.-]*[ \u3000]*[:\uff1a]")
 _BLOCK_SCALAR = re.compile(r"(?:^|[:\-]\s)[ ]*[|>][+-]?[0-9]?[+-]?\s*$")
-_QUOTE_VALUE = re.compile(r"(?:^[ ]*-[ ]+|:[ ]+|[\[{,][ ]*)([“‘])")
+_QUOTE_VALUE = re.compile(r"(?:^[ ]*-[ ]+|:[ ]+|[\[{,][ ]*)([\u201c\u2018])")
 
 
 def find_slips(text: str, file: str) -> list[Problem]:
     """Every full-width slip of ``text`` at a place where YAML needs punctuation, in file
     order; ``E-`` codes are errors, ``W-FULLWIDTH-QUOTE`` is a warning."""
-    if not any(ch in text for ch in "：，\u3000“‘"):
+    if not any(
+        ch in text for ch in FULLWIDTH_COLON + FULLWIDTH_COMMA + IDEOGRAPHIC_SPACE + OPENING_QUOTES
+    ):
         return []  # the common case costs one scan
     found: list[Problem] = []
     for number, line, code in _code_lines(text):
@@ -123,7 +133,7 @@ def _commas(file: str, number: int, code: str) -> list[Problem]:
         elif ch in "]}":
             if open_:
                 open_.pop()
-        elif ch == "，" and open_:
+        elif ch == FULLWIDTH_COMMA and open_:
             before = code[:i].rstrip(" \u3000")
             after = code[i + 1 :].lstrip(" \u3000")
             next_key = _NEXT_KEY.match(after) is not None and open_[-1] == "{"
@@ -133,17 +143,22 @@ def _commas(file: str, number: int, code: str) -> list[Problem]:
 
 
 def _colon(file: str, line: int, column: int, key: str) -> Problem:
-    return Problem(
+    return Problem.of(
         file,
         line,
         column,
         "E-FULLWIDTH-COLON",
-        f"the key {key!r} is followed by a full-width colon '：'; YAML only knows the "
-        "half-width colon ':', so it reads the key and its value as one piece of text",
-        "replace the full-width colon '：' with a half-width colon ':' followed by a space "
-        "(switch the input method to half-width/English punctuation first)",
-        message_zh=f"键“{key}”后面是全角冒号“：”；YAML 只认半角冒号“:”，会把键和值当成一段文字",
-        hint_zh="把全角冒号“：”改成半角冒号“:”，冒号后再空一格（先把输入法切换到半角/英文标点）",
+        tr(
+            "the key '{key}' is followed by a full-width colon '{colon}'; YAML only knows "
+            "the half-width colon ':', so it reads the key and its value as one piece of text",
+            key=key,
+            colon=FULLWIDTH_COLON,
+        ),
+        tr(
+            "replace the full-width colon '{colon}' with a half-width colon ':' followed by "
+            "a space (switch the input method to half-width/English punctuation first)",
+            colon=FULLWIDTH_COLON,
+        ),
     )
 
 
@@ -151,47 +166,55 @@ def _comma(file: str, line: int, column: int, *, in_list: bool) -> Problem:
     """In ``[...]`` an error (entries are ids); in ``{...}`` a warning, since YAML may read
     the value as text with a comma in it (``en: Editor，Reviewer``); where the parser
     fails on that line it becomes the error (:func:`quote_errors`)."""
-    return Problem(
+    return Problem.of(
         file,
         line,
         column,
         "E-FULLWIDTH-COMMA" if in_list else "W-FULLWIDTH-COMMA",
-        "a full-width comma '，' separates two entries; YAML only separates entries with "
-        "the half-width comma ',', so it reads both as one entry",
-        "replace the full-width comma '，' with a half-width comma ','",
-        message_zh="两个条目之间用了全角逗号“，”；YAML 只认半角逗号“,”，会把两项读成一项",
-        hint_zh="把全角逗号“，”改成半角逗号“,”",
+        tr(
+            "a full-width comma '{comma}' separates two entries; YAML only separates entries "
+            "with the half-width comma ',', so it reads both as one entry",
+            comma=FULLWIDTH_COMMA,
+        ),
+        tr(
+            "replace the full-width comma '{comma}' with a half-width comma ','",
+            comma=FULLWIDTH_COMMA,
+        ),
         severity="error" if in_list else "warning",
     )
 
 
 def _space(file: str, line: int, column: int) -> Problem:
-    return Problem(
+    return Problem.of(
         file,
         line,
         column,
         "E-FULLWIDTH-SPACE",
-        "a full-width space (U+3000) where YAML needs an ordinary space; YAML indents "
-        "and separates with half-width spaces only",
-        "delete the full-width space and type ordinary spaces in half-width mode (one "
-        "full-width space looks as wide as two ordinary ones)",
-        message_zh="此处有全角空格（U+3000）；YAML 的缩进和分隔只能用半角空格",
-        hint_zh="删去全角空格，在半角状态下用空格键重新输入（一个全角空格看上去约等于两个半角空格）",
+        tr(
+            "a full-width space (U+3000) where YAML needs an ordinary space; YAML indents "
+            "and separates with half-width spaces only"
+        ),
+        tr(
+            "delete the full-width space and type ordinary spaces in half-width mode (one "
+            "full-width space looks as wide as two ordinary ones)"
+        ),
     )
 
 
 def _quote(file: str, line: int, column: int, mark: str) -> Problem:
-    pair = "“…”" if mark == "“" else "‘…’"
-    return Problem(
+    return Problem.of(
         file,
         line,
         column,
         "W-FULLWIDTH-QUOTE",
-        f"the value starts with a full-width quote {pair}, which YAML does not take as "
-        "quotes: the marks stay part of the text",
-        "if you meant to quote the text, use half-width quotes '…' or \"…\"; if the marks "
-        "belong to the text, leave them",
-        message_zh=f"值以全角引号 {pair} 开头，YAML 不把它当作引号：引号会成为文字的一部分",
-        hint_zh="如需给文字加引号，请改用半角引号 '…' 或 \"…\"；如果引号本就是文字内容，可保留",
+        tr(
+            "the value starts with a full-width quote {pair}, which YAML does not take as "
+            "quotes: the marks stay part of the text",
+            pair=_PAIRS[mark],
+        ),
+        tr(
+            "if you meant to quote the text, use half-width quotes '…' or \"…\"; if the "
+            "marks belong to the text, leave them"
+        ),
         severity="warning",
     )

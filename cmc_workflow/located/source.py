@@ -8,61 +8,62 @@ import stat
 from pathlib import Path
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text, tr
 
 MAX_FILE_BYTES = 256 << 10
 """The largest YAML file read (256 KiB; the biggest bundled file holds 16 KiB)."""
 
 
-def _kind(mode: int) -> tuple[str, str]:
+def _kind(mode: int) -> Text:
     if stat.S_ISDIR(mode):
-        return "a directory", "目录"
+        return tr("a directory")
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)", "命名管道 (FIFO)"
+        return tr("a named pipe (FIFO)")
     if stat.S_ISSOCK(mode):
-        return "a socket", "套接字"
+        return tr("a socket")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device", "设备文件"
-    return "not a regular file", "非普通文件"
+        return tr("a device")
+    return tr("not a regular file")
 
 
 def _kind_problem(file: str, mode: int) -> Problem:
-    en, zh = _kind(mode)
-    return Problem(
+    return Problem.of(
         file,
         1,
         1,
         "E-FILE-KIND",
-        f"{en} is named like a YAML file; only regular files are read",
-        "move it out of the folder or rename it (a symlink must point to a regular file)",
-        message_zh=f"{zh}的名字像 YAML 文件；只读取普通文件",
-        hint_zh="把它移出该目录或改名（符号链接须指向普通文件）",
+        tr("{kind} is named like a YAML file; only regular files are read", kind=_kind(mode)),
+        tr("move it out of the folder or rename it (a symlink must point to a regular file)"),
     )
 
 
 def _size_problem(file: str, size: int | None) -> Problem:
-    got = f"{size:,} bytes" if size is not None else f"more than {MAX_FILE_BYTES:,} bytes"
-    return Problem(
+    if size is None:
+        got = tr("more than {size:,} bytes", size=MAX_FILE_BYTES)
+    else:
+        got = tr("{size:,} bytes", size=size)
+    return Problem.of(
         file,
         1,
         1,
         "E-FILE-SIZE",
-        f"the file holds {got}; a YAML source may hold at most {MAX_FILE_BYTES:,}",
-        "split it into several files, or remove what does not belong in a definition",
-        message_zh=f"文件过大（{got}）；YAML 文件最多 {MAX_FILE_BYTES:,} 字节",
-        hint_zh="拆分为多个文件，或删去不属于定义的内容",
+        tr(
+            "the file holds {got}; a YAML source may hold at most {limit:,}",
+            got=got,
+            limit=MAX_FILE_BYTES,
+        ),
+        tr("split it into several files, or remove what does not belong in a definition"),
     )
 
 
 def _read_problem(file: str, exc: OSError) -> Problem:
-    return Problem(
+    return Problem.of(
         file,
         1,
         1,
         "E-READ",
-        f"cannot read the file: {exc.strerror or exc}",
-        "check that the file exists and is readable",
-        message_zh=f"无法读取文件：{exc.strerror or exc}",
-        hint_zh="检查文件是否存在且可读",
+        tr("cannot read the file: {error}", error=exc.strerror or exc),
+        tr("check that the file exists and is readable"),
     )
 
 
@@ -134,7 +135,7 @@ def guess_encoding(data: bytes) -> str | None:
             text = data.decode(codec)
         except UnicodeDecodeError:
             continue
-        if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        if any(0x4E00 <= ord(ch) <= 0x9FFF for ch in text):  # a CJK ideograph
             return name
     return None
 
@@ -145,22 +146,27 @@ def _encoding_problem(file: str, data: bytes, exc: UnicodeDecodeError) -> Proble
     line = before_bad.count(b"\n") + 1
     column = len(before_bad) - (before_bad.rfind(b"\n") + 1) + 1
     guess = guess_encoding(data)
-    seems = f"; it looks like {guess} text" if guess else ""
-    seems_zh = f"，看起来是 {guess} 编码" if guess else ""
-    saved = f" (it is now {guess})" if guess else ""
-    saved_zh = f"（现在是 {guess}）" if guess else ""
-    return Problem(  # placed at 1:1 like every E-READ; the message says where
+    nothing = Text("", "")
+    seems = tr("; it looks like {encoding} text", encoding=guess) if guess else nothing
+    saved = tr(" (it is now {encoding})", encoding=guess) if guess else nothing
+    return Problem.of(  # placed at 1:1 like every E-READ; the message says where
         file,
         1,
         1,
         "E-READ",
-        f"the file is not UTF-8 text (byte {bad} at line {line}, column {column}){seems}",
-        f"save the file as UTF-8 text{saved}: in Notepad choose File > Save As > "
-        "Encoding: UTF-8; in VS Code click the encoding in the status bar > Save with "
-        "Encoding > UTF-8",
-        message_zh=f"文件不是 UTF-8 文本（第 {line} 行第 {column} 列的字节 {bad}）{seems_zh}",
-        hint_zh=f"请以 UTF-8 编码保存文件{saved_zh}：记事本中选“文件 > 另存为 > 编码: UTF-8”；"
-        "VS Code 中点击状态栏的编码 > “通过编码保存” > UTF-8",
+        tr(
+            "the file is not UTF-8 text (byte {byte} at line {line}, column {column}){seems}",
+            byte=bad,
+            line=line,
+            column=column,
+            seems=seems,
+        ),
+        tr(
+            "save the file as UTF-8 text{saved}: in Notepad choose File > Save As > "
+            "Encoding: UTF-8; in VS Code click the encoding in the status bar > Save with "
+            "Encoding > UTF-8",
+            saved=saved,
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.located.document import Located, Mark, Path
 from cmc_workflow.located.limits import MAX_DEPTH
 
@@ -45,9 +46,9 @@ class Builder:
         self._depth = 0  # collections being built; aliases can nest deeper than the text
         self._too_deep = False
 
-    def problem(self, node: yaml.Node, code: str, message: str, hint: str = "") -> None:
+    def problem(self, node: yaml.Node, code: str, message: Text, hint: Text | str = "") -> None:
         at = mark_of(node)
-        self.problems.append(Problem(self.file, at.line, at.column, code, message, hint))
+        self.problems.append(Problem.of(self.file, at.line, at.column, code, message, hint))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self._count += 1
@@ -57,8 +58,11 @@ class Builder:
                 self.problem(
                     node,
                     "E-YAML-ALIAS",
-                    f"the document expands to more than {MAX_EXPANDED} values through aliases",
-                    "write the values out instead of nesting aliases",
+                    tr(
+                        "the document expands to more than {limit} values through aliases",
+                        limit=MAX_EXPANDED,
+                    ),
+                    tr("write the values out instead of nesting aliases"),
                 )
             return None
         self.located.values[path] = mark_of(node)
@@ -71,8 +75,8 @@ class Builder:
             self.problem(
                 node,
                 "E-YAML-TAG",
-                f"tag {node.tag!r} is not allowed",
-                "definitions use plain YAML: remove the tag",
+                tr("tag {tag} is not allowed", tag=repr(node.tag)),
+                tr("definitions use plain YAML: remove the tag"),
             )
             return None
         if isinstance(node, yaml.ScalarNode):
@@ -84,8 +88,8 @@ class Builder:
             self.problem(
                 node,
                 "E-YAML-ALIAS",
-                "an alias refers to a mapping or list that contains it (a recursive structure)",
-                "an alias may only repeat a value defined before and outside it",
+                tr("an alias refers to a mapping or list that contains it (a recursive structure)"),
+                tr("an alias may only repeat a value defined before and outside it"),
             )
             return None
         if self._depth >= MAX_DEPTH:
@@ -95,16 +99,17 @@ class Builder:
                 self._too_deep = True
                 at = mark_of(node)
                 self.problems.append(
-                    Problem(
+                    Problem.of(
                         self.file,
                         at.line,
                         at.column,
                         "E-YAML-DEPTH",
-                        f"through aliases, mappings and lists nest more than {MAX_DEPTH} "
-                        "levels deep here",
-                        "write the values out instead of nesting aliases",
-                        message_zh=f"经别名展开后，映射和列表在此处嵌套超过 {MAX_DEPTH} 层",
-                        hint_zh="请直接写出取值，不要嵌套使用别名",
+                        tr(
+                            "through aliases, mappings and lists nest more than {limit} "
+                            "levels deep here",
+                            limit=MAX_DEPTH,
+                        ),
+                        tr("write the values out instead of nesting aliases"),
                     )
                 )
             return None
@@ -126,12 +131,17 @@ class Builder:
                 self.problem(
                     key_node,
                     "E-YAML-MERGE",
-                    "merge keys (<<) are not allowed",
-                    "write the keys out; definitions must read the same to every tool",
+                    tr("merge keys (<<) are not allowed"),
+                    tr("write the keys out; definitions must read the same to every tool"),
                 )
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, "E-YAML-KEY", "a mapping key must be a plain name")
+                self.problem(
+                    key_node,
+                    "E-YAML-KEY",
+                    tr("a mapping key must be a plain name"),
+                    tr("write the key as a name (text), not as a list or a mapping"),
+                )
                 continue
             key = str(key_node.value)
             if key in seen:
@@ -139,8 +149,12 @@ class Builder:
                 self.problem(
                     key_node,
                     "E-DUPLICATE-KEY",
-                    f"key {key!r} appears twice in one mapping (first at line {first.line})",
-                    "YAML keeps only the last one silently; remove or rename one of them",
+                    tr(
+                        "key {key} appears twice in one mapping (first at line {line})",
+                        key=repr(key),
+                        line=first.line,
+                    ),
+                    tr("YAML keeps only the last one silently; remove or rename one of them"),
                 )
                 continue
             here = mark_of(key_node)

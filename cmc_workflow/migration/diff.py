@@ -13,7 +13,7 @@ Each difference is a :class:`Change`: what it concerns (``state``, ``transition`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,50 @@ from typing import Any
 from cmc_workflow.definition.loader import LoadedWorkflow, load_workflow_text
 from cmc_workflow.definition.models import FieldSpec, State, Transition, Workflow
 from cmc_workflow.errors import WorkflowNotFound
+from cmc_workflow.i18n import N_, joined, tr, zh
 from cmc_workflow.store.port import DefinitionRow, StorePort
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 BROKEN, UNCHECKED = "broken", "unchecked"
-HOW_ZH = {ADDED: "新增", REMOVED: "删除", CHANGED: "修改", BROKEN: "违反", UNCHECKED: "未比较"}
-WHAT_ZH = {
-    "state": "状态",
-    "transition": "流转",
-    "field": "字段",
-    "deadline": "时限",
-    "policy": "策略",
+HOW_WORDS = {
+    ADDED: N_("added"),
+    REMOVED: N_("removed"),
+    CHANGED: N_("changed"),
+    BROKEN: N_("broken"),
+    UNCHECKED: N_("unchecked"),
 }
+"""How a change changed: each word is its own msgid (its Chinese is in the catalogue)."""
+WHAT_WORDS = {
+    "state": N_("state"),
+    "transition": N_("transition"),
+    "field": N_("field"),
+    "deadline": N_("deadline"),
+    "policy": N_("policy"),
+}
+"""What a change concerns, likewise."""
+
+
+class _Chinese(Mapping[str, str]):
+    """The Chinese of a table of msgids, looked up in the catalogue when asked (so that
+    importing this module does not read the catalogue)."""
+
+    def __init__(self, msgids: Mapping[str, str]) -> None:
+        self._msgids = msgids
+
+    def __getitem__(self, key: str) -> str:
+        return zh(self._msgids[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._msgids)
+
+    def __len__(self) -> int:
+        return len(self._msgids)
+
+
+HOW_ZH: Mapping[str, str] = _Chinese(HOW_WORDS)
+""":data:`HOW_WORDS` in Chinese (``added`` -> 新增)."""
+WHAT_ZH: Mapping[str, str] = _Chinese(WHAT_WORDS)
+""":data:`WHAT_WORDS` in Chinese (``state`` -> 状态)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +113,15 @@ def _fields(
         key = f"{prefix}.{name}"
         if name not in old:
             spec = new[name]
-            need = "required" if spec.required else "optional"
-            need_zh = "必填" if spec.required else "选填"
-            out.append(
-                Change("field", ADDED, key, f"{spec.type}, {need}", f"{spec.type}，{need_zh}")
-            )
+            if spec.required:
+                detail = tr("{type}, required", type=spec.type)
+            else:
+                detail = tr("{type}, optional", type=spec.type)
+            out.append(Change("field", ADDED, key, *detail))
         elif name not in new:
             out.append(Change("field", REMOVED, key))
         elif changed := _differing(old[name], new[name]):
-            out.append(Change("field", CHANGED, key, ", ".join(changed), "、".join(changed)))
+            out.append(Change("field", CHANGED, key, *joined(changed)))
     return out
 
 
@@ -115,7 +147,7 @@ def _transitions(name: str, old: State, new: State) -> list[Change]:
                 detail = ", ".join(changed)
                 if "target" in changed:
                     detail += f" ({a[trig].target} -> {b[trig].target})"
-                out.append(Change("transition", CHANGED, key, detail, "、".join(changed)))
+                out.append(Change("transition", CHANGED, key, detail, joined(changed).zh))
             out += _fields(f"{key}.form", a[trig].form, b[trig].form)
     return out
 
@@ -154,7 +186,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
             } != {_edge_key(t) for t in b.transitions}:
                 changed.append("transitions")
             if changed:
-                out.append(Change("state", CHANGED, name, ", ".join(changed), "、".join(changed)))
+                out.append(Change("state", CHANGED, name, *joined(changed)))
     for name in sorted({*old.states, *new.states}):
         a, b = old.states.get(name), new.states.get(name)
         if a is not None and b is not None:
@@ -172,7 +204,7 @@ def diff_workflows(old: Workflow, new: Workflow) -> list[Change]:
         out += _deadline(name, old.states.get(name), new.states.get(name))
     if old.start != new.start:
         changed = _differing(old.start, new.start)
-        out.append(Change("state", CHANGED, "start", ", ".join(changed), "、".join(changed)))
+        out.append(Change("state", CHANGED, "start", *joined(changed)))
     return out
 
 
@@ -182,10 +214,14 @@ def stored_version(rows: list[DefinitionRow], workflow: str, revision: int) -> D
     for row in rows:
         if row.revision == revision:
             return row
-    known = ", ".join(str(r.revision) for r in rows) or "none"
+    known = ", ".join(str(r.revision) for r in rows) or tr("none")
     raise WorkflowNotFound(
-        f"{workflow!r} has no stored revision {revision} (stored: {known}) / "
-        f"流程“{workflow}”没有第 {revision} 版（已存：{known}）"
+        tr(
+            "{workflow} has no stored revision {revision} (stored: {stored})",
+            workflow=repr(workflow),
+            revision=revision,
+            stored=known,
+        )
     )
 
 
@@ -223,7 +259,7 @@ def diff_versions(
     with store.read() as tx:
         rows = [row for row, _live in tx.definitions_of(workflow)]
     if not rows:
-        raise WorkflowNotFound(f"no version of {workflow!r} is stored / 流程“{workflow}”无已存版本")
+        raise WorkflowNotFound(tr("no version of {workflow} is stored", workflow=repr(workflow)))
     old_row = stored_version(rows, workflow, old)
     old_loaded = loaded_of(old_row)
     if isinstance(new, LoadedWorkflow):
@@ -267,9 +303,11 @@ class PolicyView:
                     "policy",
                     UNCHECKED,
                     old.file,
-                    f"the policy files do not fit the old version ({len(unfit)} problem(s), "
-                    "e.g. a renamed state): its rules are not compared",
-                    f"策略文件与旧版本不符（{len(unfit)} 个问题，如状态已改名），未比较其规则",
+                    *tr(
+                        "the policy files do not fit the old version ({count} problem(s), "
+                        "e.g. a renamed state): its rules are not compared",
+                        count=len(unfit),
+                    ),
                 )
             )
             a = b

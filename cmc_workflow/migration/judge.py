@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.located import Located
 from cmc_workflow.migration.checks import Definitions, proof_problems
 from cmc_workflow.migration.diff import loaded_of
@@ -61,18 +62,18 @@ def run_id_of(plan: MigrationPlan) -> str:
     return "m-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _way_forward(wf: CompiledWorkflow, state: str, sources: set[str]) -> str | None:
+def _way_forward(wf: CompiledWorkflow, state: str, sources: set[str]) -> Text | None:
     """Why an item resting in ``state`` could not move on (None: it can, or it is done);
     ``sources`` are the types of the states items come from."""
     spec = wf.definition.states[state]
     if spec.type == "endEvent":
         return None
     if spec.type == "exclusiveGateway":
-        return "it is a gateway, which routes an item on entry and never holds one"
+        return tr("it is a gateway, which routes an item on entry and never holds one")
     if spec.type == "serviceTask" and sources != {"serviceTask"}:
         # an item waiting in a serviceTask keeps the handler run it queued; any other
         # item would wait for a handler that never runs
-        return "it is a serviceTask, whose handler runs on entry and would not run"
+        return tr("it is a serviceTask, whose handler runs on entry and would not run")
     seen, todo = {state}, [state]
     while todo:
         here = todo.pop()
@@ -82,7 +83,7 @@ def _way_forward(wf: CompiledWorkflow, state: str, sources: set[str]) -> str | N
             if edge.target not in seen:
                 seen.add(edge.target)
                 todo.append(edge.target)
-    return "no end state can be reached from it"
+    return tr("no end state can be reached from it")
 
 
 def prepare(
@@ -106,9 +107,11 @@ def prepare(
                     doc.problem(
                         ("workflow",),
                         "E-MIGRATION-WORKFLOW",
-                        f"no version of workflow {plan.workflow!r} is stored in this database "
-                        f"/ 数据库中没有流程“{plan.workflow}”的任何版本",
-                        "check the id and --db; `cmc-workflow versions WORKFLOW` lists them",
+                        tr(
+                            "no version of workflow {workflow} is stored in this database",
+                            workflow=repr(plan.workflow),
+                        ),
+                        tr("check the id and --db; `cmc-workflow versions WORKFLOW` lists them"),
                     )
                 ]
             )
@@ -122,9 +125,13 @@ def prepare(
                         if "from" in doc.data and isinstance(doc.data["from"], list)
                         else ("from",),
                         "E-MIGRATION-REVISION",
-                        f"{plan.workflow!r} has no stored revision {revision} (stored: "
-                        f"{stored}) / 没有第 {revision} 版（已存：{stored}）",
-                        "`cmc-workflow versions WORKFLOW` lists the stored revisions",
+                        tr(
+                            "{workflow} has no stored revision {revision} (stored: {stored})",
+                            workflow=repr(plan.workflow),
+                            revision=revision,
+                            stored=stored,
+                        ),
+                        tr("`cmc-workflow versions WORKFLOW` lists the stored revisions"),
                     )
                 )
         if plan.to not in by_revision:
@@ -132,10 +139,16 @@ def prepare(
                 doc.problem(
                     ("to",),
                     "E-MIGRATION-REVISION",
-                    f"{plan.workflow!r} has no stored revision {plan.to} (stored: {stored}) "
-                    f"/ 没有第 {plan.to} 版（已存：{stored}）",
-                    "open the engine once with the new file (it stores it as the next "
-                    "revision), then name that revision",
+                    tr(
+                        "{workflow} has no stored revision {revision} (stored: {stored})",
+                        workflow=repr(plan.workflow),
+                        revision=plan.to,
+                        stored=stored,
+                    ),
+                    tr(
+                        "open the engine once with the new file (it stores it as the next "
+                        "revision), then name that revision"
+                    ),
                 )
             )
         if problems:
@@ -169,8 +182,7 @@ def prepare(
                     row.id,
                     revision,
                     row.state,
-                    f"on revision {revision}, not one the plan moves from",
-                    f"位于第 {revision} 版，不在计划的来源版本中",
+                    *tr("on revision {revision}, not one the plan moves from", revision=revision),
                 )
             )
         elif plan.target_of(row.state, new_states) is None:
@@ -179,8 +191,7 @@ def prepare(
                     row.id,
                     revision,
                     row.state,
-                    f"state {row.state!r} is not mapped",
-                    f"状态“{row.state}”未映射",
+                    *tr("state {state} is not mapped", state=repr(row.state)),
                 )
             )
         else:
@@ -193,11 +204,17 @@ def prepare(
                 doc.problem(
                     ("to",),
                     "E-MIGRATION-POLICY",
-                    f"revision {plan.to} of {plan.workflow!r} breaks the policies' checks or "
-                    f"proof ({len(found)} problem(s), listed with their places) / 目标版本"
-                    "违反策略检查或证明",
-                    "fix the workflow or the policy files so that `cmc-workflow validate` "
-                    "passes on them, then migrate",
+                    tr(
+                        "revision {revision} of {workflow} breaks the policies' checks or "
+                        "proof ({count} problem(s), listed with their places)",
+                        revision=plan.to,
+                        workflow=repr(plan.workflow),
+                        count=len(found),
+                    ),
+                    tr(
+                        "fix the workflow or the policy files so that `cmc-workflow validate` "
+                        "passes on them, then migrate"
+                    ),
                 )
             )
             problems += found
@@ -231,9 +248,15 @@ def _mapping_problems(
                 doc.problem(
                     ("states", old),
                     "E-MIGRATION-STATE",
-                    f"state {old!r} is not a state of revision(s) {plan.from_} / 来源版本中"
-                    f"没有状态“{old}”",
-                    f"states of the source revision(s): {', '.join(sorted(old_states))}",
+                    tr(
+                        "state {state} is not a state of revision(s) {revisions}",
+                        state=repr(old),
+                        revisions=plan.from_,
+                    ),
+                    tr(
+                        "states of the source revision(s): {names}",
+                        names=joined(sorted(old_states)),
+                    ),
                     key=True,
                 )
             )
@@ -242,9 +265,18 @@ def _mapping_problems(
                 doc.problem(
                     ("states", old),
                     "E-MIGRATION-STATE",
-                    f"{old!r} maps to {new!r}, which revision {plan.to} does not have: the "
-                    f"items would rest in an unknown state / 目标版本中没有状态“{new}”",
-                    f"states of revision {plan.to}: {', '.join(sorted(new_states))}",
+                    tr(
+                        "{old} maps to {new}, which revision {revision} does not have: the "
+                        "items would rest in an unknown state",
+                        old=repr(old),
+                        new=repr(new),
+                        revision=plan.to,
+                    ),
+                    tr(
+                        "states of revision {revision}: {names}",
+                        revision=plan.to,
+                        names=joined(sorted(new_states)),
+                    ),
                 )
             )
     # where items can rest: a gateway routes on entry and never holds one
@@ -264,9 +296,12 @@ def _mapping_problems(
             doc.problem(
                 path,
                 "E-MIGRATION-NO-WAY-FORWARD",
-                f"items moved to {new!r} would have no way forward: {why} / 迁入“{new}”的"
-                "事项将无路可走",
-                "map the state to a user task from which the workflow can end, or to an end",
+                tr(
+                    "items moved to {state} would have no way forward: {why}",
+                    state=repr(new),
+                    why=why,
+                ),
+                tr("map the state to a user task from which the workflow can end, or to an end"),
             )
         )
     return out
@@ -302,11 +337,17 @@ def _effect_problems(
             doc.problem(
                 path,
                 "E-MIGRATION-POLICY",
-                f"items in {old!r} would enter {new!r} and so carry out {', '.join(gained)} "
-                f"without the policies judging it / 迁入“{new}”将绕过策略执行受控操作"
-                f"（{'、'.join(gained)}）",
-                "map the state to one without that effect, and let the item take the "
-                "guarded step as a command",
+                tr(
+                    "items in {old} would enter {new} and so carry out {effects} without the "
+                    "policies judging it",
+                    old=repr(old),
+                    new=repr(new),
+                    effects=joined(gained),
+                ),
+                tr(
+                    "map the state to one without that effect, and let the item take the "
+                    "guarded step as a command"
+                ),
             )
         )
     return out
@@ -332,8 +373,12 @@ def _data_problems(
                 doc.problem(
                     ("defaults", name),
                     "E-MIGRATION-DEFAULT",
-                    f"{name!r} is not a data field of revision {plan.to} / 目标版本无此数据字段",
-                    f"data fields: {', '.join(sorted(spec)) or 'none'}",
+                    tr(
+                        "{name} is not a data field of revision {revision}",
+                        name=repr(name),
+                        revision=plan.to,
+                    ),
+                    tr("data fields: {names}", names=joined(sorted(spec)) if spec else tr("none")),
                     key=True,
                 )
             )
@@ -347,8 +392,12 @@ def _data_problems(
             doc.problem(
                 ("defaults", err.field),
                 "E-MIGRATION-DEFAULT",
-                f"default of {err.field!r} {err.message} / 默认值无效",
-                "give a value of the field's type (see the workflow's data:)",
+                tr(
+                    "default of {name} {error}",
+                    name=repr(err.field),
+                    error=Text(err.message, err.message_zh or err.message),
+                ),
+                tr("give a value of the field's type (see the workflow's data:)"),
             )
         )
     lacking: dict[str, list[int]] = {}
@@ -361,9 +410,15 @@ def _data_problems(
             doc.problem(
                 ("defaults",) if "defaults" in doc.data else ("to",),
                 "E-MIGRATION-DEFAULT",
-                f"revision {plan.to} requires data field {name!r}, which {len(ids)} item(s) "
-                f"lack (items {shown}) / 目标版本要求数据字段“{name}”，{len(ids)} 个事项缺少",
-                f"add defaults: {{{name}: <value>}} to the plan",
+                tr(
+                    "revision {revision} requires data field {name}, which {count} item(s) "
+                    "lack (items {items})",
+                    revision=plan.to,
+                    name=repr(name),
+                    count=len(ids),
+                    items=shown,
+                ),
+                tr("add defaults: {{{name}: <value>}} to the plan", name=name),
             )
         )
     return out

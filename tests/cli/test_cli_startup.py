@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -56,9 +57,10 @@ try:
     from cmc_workflow.cli import main
     main(prog_name="cmc-workflow")
 finally:
-    from cmc_workflow import located
+    from cmc_workflow import i18n, located
     with open(out, "w", encoding="utf-8") as file:
         probe = {"modules": sorted(sys.modules), "libyaml": located.C_LOADER}
+        probe["catalogue"] = i18n._catalogue is not None  # read on the first message
         json.dump({**probe, "frozen": gc.get_freeze_count()}, file)
 """
 
@@ -67,7 +69,9 @@ def _loaded(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
     return [n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)]
 
 
-def _cli(tmp_path: Path, *args: str, libyaml: bool = True) -> tuple[Any, dict[str, Any]]:
+def _cli(
+    tmp_path: Path, *args: str, libyaml: bool = True, env: dict[str, str] | None = None
+) -> tuple[Any, dict[str, Any]]:
     """``cmc-workflow ARGS`` in a fresh interpreter: the finished process, and what it
     had imported when the command ended."""
     out = tmp_path / "probe.json"
@@ -76,6 +80,7 @@ def _cli(tmp_path: Path, *args: str, libyaml: bool = True) -> tuple[Any, dict[st
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=env,
     )
     return done, json.loads(out.read_text(encoding="utf-8"))
 
@@ -118,6 +123,21 @@ def test_validate_loads_no_database_engine_nor_scheduler(tmp_path: Path) -> None
     assert _loaded(probe["modules"], NOT_FOR_VALIDATE) == []
     assert "cmc_workflow.cli.definitions" in probe["modules"]
     assert "cmc_workflow.cli.items" not in probe["modules"]  # only the command's module
+
+
+def test_a_clean_validate_reads_no_catalogue_and_a_problem_reads_it(tmp_path: Path) -> None:
+    """The message catalogue is read on the first message (a few ms): a bundle without
+    problems never pays for it, in a Chinese locale too."""
+    chinese = {**os.environ, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}
+    done, probe = _cli(tmp_path, "validate", *BUNDLE, env=chinese)
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    assert probe["catalogue"] is False
+    broken = tmp_path / "wf.yaml"
+    broken.write_text("id\uff1a x\n", encoding="utf-8")
+    done, probe = _cli(tmp_path, "validate", str(broken), env=chinese)
+    assert done.returncode == 1
+    assert "E-FULLWIDTH-COLON 键“id”" in done.stdout  # the Chinese, from the catalogue
+    assert probe["catalogue"] is True
 
 
 def test_the_console_script_hides_its_objects_from_the_collector_at_exit(

@@ -313,3 +313,56 @@ def test_the_old_readers_are_deprecated_names_of_the_one_reader(
     assert value is getattr(located, target)
     with pytest.raises(AttributeError):
         getattr(old, "_Builder")  # noqa: B009  # a private name is not re-exported
+
+
+_NESTED = "a: &a " + "[" * 30 + "1" + "]" * 30 + "\nb: &b " + "[" * 30 + "*a" + "]" * 30
+REFUSALS = {
+    "E-YAML-TAG": "v: !!binary aGk=\n",
+    "E-YAML-MERGE": "a: &x {b: 1}\nc: {<<: *x}\n",
+    "E-YAML-KEY": "? [a]\n: 1\n",
+    "E-DUPLICATE-KEY": "a: 1\na: 2\n",
+    "E-YAML-ALIAS": "a: &x [*x]\n",
+    "E-YAML-MULTIDOC": "a: 1\n---\nb: 2\n",
+    "E-YAML-DEPTH": "a: " + "[" * 70 + "]" * 70 + "\n",
+    "E-YAML-DEPTH through aliases": _NESTED + "\nc: " + "[" * 30 + "*b" + "]" * 30 + "\n",
+    "E-YAML-NODES": "a: [" + "0, " * 20_001 + "]\n",
+    "E-YAML-ANCHORS": "".join(f"a{i}: &a{i} 1\n" for i in range(1_001)),
+    "E-FILE-SIZE": "a: " + "x" * located.MAX_FILE_BYTES + "\n",
+    "E-FULLWIDTH-COLON": "id\uff1a x\n",
+    "E-FULLWIDTH-COMMA": "roles: [a\uff0c b]\n",
+    "E-FULLWIDTH-SPACE": "a:\u30001\n",
+    "W-FULLWIDTH-QUOTE": "label: \u201cquoted\u201d\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_every_refusal_of_the_reader_says_it_in_chinese_too(case: str) -> None:
+    """Each problem the reader gives, message and hint, in Chinese from the catalogue
+    (an administrator in a Chinese locale reads only that)."""
+    doc, problems = load_located(REFUSALS[case], "t.yaml")
+    found = [*problems, *doc.warnings]
+    assert [p.code for p in found] == [case.split()[0]]
+    (problem,) = found
+    for chinese in (problem.message_zh, problem.hint_zh):
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese), problem
+    assert "bytes" not in problem.text("zh")
+
+
+def test_a_file_refused_before_it_is_parsed_says_why_in_chinese_too(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes("label: 编辑\n".encode("gbk"))
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * located.MAX_FILE_BYTES, encoding="utf-8")
+    expected = {
+        folder: ("E-FILE-KIND", "目录的名字像 YAML 文件"),
+        gbk: ("E-READ", "看起来是 GBK 编码"),
+        big: ("E-FILE-SIZE", f"文件过大（{big.stat().st_size:,} 字节）"),
+        tmp_path / "missing.yaml": ("E-READ", "无法读取文件"),
+    }
+    for path, (code, chinese) in expected.items():
+        text, problems = read_source(path)
+        assert text is None
+        assert [(p.code, chinese in p.message_zh) for p in problems] == [(code, True)], problems
+        assert problems[0].hint_zh
