@@ -79,9 +79,20 @@ def _compliance(loaded: Any) -> Any:
 @workflows_option
 @policies_option
 @calendar_options
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="CMC_HOST")
 @click.option(
-    "--port", default=8080, show_default=True, envvar="CMC_PORT", type=click.IntRange(0, 65535)
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CMC_HOST",
+    help=N_("The address to listen on."),
+)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    envvar="CMC_PORT",
+    type=click.IntRange(0, 65535),
+    help=N_("The TCP port to listen on."),
 )
 @click.option(
     "--max-body",

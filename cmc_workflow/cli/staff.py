@@ -154,8 +154,8 @@ def staff_group() -> None:
     help=N_("The id the person acts under (default: --employee-no)."),
 )
 @click.option("--employee-no", default=None, help=N_("The employee number."))
-@click.option("--email", default=None)
-@click.option("--mobile", default=None)
+@click.option("--email", default=None, help=N_("E-mail address (masked when shown, SEC-3)."))
+@click.option("--mobile", default=None, help=N_("Mobile number (masked when shown, SEC-3)."))
 @click.option("--wecom", default=None, help=N_("WeCom user id."))
 @click.option("--dingtalk", default=None, help=N_("DingTalk user id."))
 @click.option(
