@@ -20,6 +20,7 @@ with each line twice is unreadable, so there help stays English (docs/cli.md).
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -96,12 +97,14 @@ def _pattern(msgid: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.S)
 
 
-_PATTERNS = sorted(
-    ((msgid, _pattern(msgid)) for msgid in CLICK_TEXTS),
-    key=lambda entry: -len(re.sub(r"\{[^}]*\}", "", entry[0])),
-)
-"""Click's texts as patterns, the most literal first (``is not one of`` before ``is
-not``)."""
+@functools.cache
+def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Click's texts as patterns, the most literal first (``is not one of`` before ``is
+    not``); made on the first use, not at import (6 ms every command would pay)."""
+    return sorted(
+        ((msgid, _pattern(msgid)) for msgid in CLICK_TEXTS),
+        key=lambda entry: -len(re.sub(r"\{[^}]*\}", "", entry[0])),
+    )
 
 
 def chinese() -> bool:
@@ -116,7 +119,7 @@ def click_text(text: str) -> str:
     any other text as it is."""
     if not chinese():
         return text
-    for msgid, pattern in _PATTERNS:
+    for msgid, pattern in _patterns():
         found = pattern.fullmatch(text)
         if found is not None:
             values = {k: click_text(v) if k in _NESTED else v for k, v in found.groupdict().items()}
@@ -128,9 +131,10 @@ def click_text(text: str) -> str:
 _WIDE = r"\u2e80-\u9fff\u3000-\u303f\uff00-\uffef"  # re reads the escapes
 _OPENING = "（《「『“"
 _CLOSING = "，。；：、！？）》」』”…"
-_TOKEN = re.compile(rf"[{_OPENING}]*(?:[{_WIDE}]|[^\s{_WIDE}]+)[{_CLOSING}]*|\s+")
+_TOKEN = rf"[{_OPENING}]*(?:[{_WIDE}]|[^\s{_WIDE}]+)[{_CLOSING}]*|\s+"
 """A unit that is never broken: one Chinese character or one Latin word, with the
-punctuation that may not begin a line (closing) or end one (opening)."""
+punctuation that may not begin a line (closing) or end one (opening); compiled by
+:mod:`re` on first use (its cache keeps it)."""
 
 
 def columns(text: str) -> int:
@@ -145,7 +149,7 @@ def wrap(text: str, width: int, indent: str = "", subsequent: str | None = None)
     rest = indent if subsequent is None else subsequent
     lines: list[str] = []
     line, used, space, fresh = indent, columns(indent), False, True
-    for token in _TOKEN.findall(text):
+    for token in re.findall(_TOKEN, text):
         if token.isspace():
             space = True
             continue
