@@ -109,6 +109,7 @@ def test_top_help_in_chinese_with_lang() -> None:
     [
         (("staff", "add", "--help", "--lang", "zh"), {}),  # --lang after --help
         (("--lang", "zh", "staff", "add", "--help"), {}),
+        (("staff", "--lang=zh", "add", "--help"), {}),
         (("staff", "add", "--help"), {"CMC_LANG": "zh"}),
         (("staff", "add", "--help"), {"LANG": "zh_CN.UTF-8"}),
         (("staff", "add", "--help"), {"LANG": "en_US.UTF-8", "CMC_LANG": "zh"}),
