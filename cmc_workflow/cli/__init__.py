@@ -22,10 +22,12 @@ from cmc_workflow import _signals as _signals
 
 import gc
 import importlib
+import os
 from typing import Any
 
 import click
 
+from cmc_workflow.cli.help import Group, asked_language, translated_errors
 from cmc_workflow.cli.options import (
     add_lang_option,
     lang_option,
@@ -33,7 +35,7 @@ from cmc_workflow.cli.options import (
     refuse_undecodable,
     threshold,
 )
-from cmc_workflow.i18n import set_language
+from cmc_workflow.i18n import N_, set_language
 from cmc_workflow.log import configure_logging
 
 COMMANDS: dict[str, str] = {
@@ -85,14 +87,31 @@ def load_command(name: str) -> click.Command:
     return command
 
 
-class _Main(click.Group):
-    """The top group: refuses arguments that are not UTF-8 before any command runs, and
-    imports a command's module only when the command is asked for (:data:`COMMANDS`)."""
+class _Main(Group):
+    """The top group: refuses arguments that are not UTF-8 before any command runs,
+    imports a command's module only when the command is asked for (:data:`COMMANDS`),
+    and knows the language of the run before click parses (``--lang`` anywhere, else
+    ``CMC_LANG``, else the locale), so that ``--help`` and click's errors are shown in it
+    (:mod:`.help`)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        set_language(asked_language(args, os.environ))  # None: the locale's
+        with translated_errors():
+            return super().make_context(info_name, args, parent, **extra)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        set_language(None)  # the locale's, until a --lang of this run says otherwise
         refuse_undecodable(args)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with translated_errors():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS})
@@ -119,6 +138,7 @@ class _Main(click.Group):
 @click.group(
     cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"},
+    help=N_("Run and administer cmc-workflow: YAML workflows for cultural-media centers."),
 )
 @click.version_option(package_name="cmc-workflow")
 @log_level_option()
@@ -129,10 +149,9 @@ class _Main(click.Group):
     default="json",
     show_default=True,
     envvar="CMC_LOG_FORMAT",
-    help="Log lines on stderr as JSON, or as readable text.",
+    help=N_("Log lines on stderr as JSON, or as readable text."),
 )
 @click.pass_context
 def main(ctx: click.Context, log_format: str) -> None:
-    """Run and administer cmc-workflow: YAML workflows for cultural-media centers."""
     # the one logging configuration; a command's --log-level moves its threshold
     configure_logging(json=log_format == "json", threshold=threshold(ctx))

@@ -15,29 +15,36 @@ from typing import IO, Any
 import click
 
 from cmc_workflow.cli.exits import Exit, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option, json_option, workflows_option
 from cmc_workflow.cli.output import emit_json, plain
 from cmc_workflow.definition.loader import load_workflow_text
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError
+from cmc_workflow.i18n import N_, shown, tr
 from cmc_workflow.language import load_paths
 from cmc_workflow.policy import Masker
 from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.store import StoreTx
 
 
-@click.group("audit")
+@click.group("audit", cls=Group, help=N_("Verify and export the hash-chained audit log."))
 def audit_group() -> None:
-    """Verify and export the hash-chained audit log."""
+    pass
 
 
-@audit_group.command("verify")
+@audit_group.command(
+    "verify",
+    help=N_(
+        "Walk every hash chain of the audit log and of the items' history at --db, and "
+        "compare each chain's end with its anchor; name every edited, deleted or "
+        "inserted row (in Chinese and English). Reads only. Exit 0 when intact, 1 when "
+        "anything was found."
+    ),
+)
 @db_option
 @json_option
 def verify(db: str, as_json: bool) -> None:
-    """Walk every hash chain of the audit log and of the items' history at --db, and
-    compare each chain's end with its anchor; name every edited, deleted or inserted row
-    (in Chinese and English). Reads only. Exit 0 when intact, 1 when anything was found."""
     # one snapshot, so that runners committing while the chains are walked cannot look
     # like tampering (an anchor read before a command, its chain after it)
     with handled(as_json), existing_store(db) as store, store.snapshot() as tx:
@@ -71,14 +78,19 @@ def verify(db: str, as_json: bool) -> None:
         for finding in result.findings:
             click.echo(f"{finding} [{finding.table}]")
             click.echo(f"    {finding.zh}")
-        verdict = "intact" if result.ok else f"{len(result.findings)} finding(s)"
-        verdict_zh = "完好" if result.ok else f"发现 {len(result.findings)} 处问题"
-        click.echo(f"{result.history_rows} history rows of {result.items} items")
-        click.echo(f"{result.records} records in {result.chains} chains: {verdict}")
-        click.echo(
-            f"{result.chains} 条审计链共 {result.records} 条记录，{result.items} 个事项共 "
-            f"{result.history_rows} 条历史记录：{verdict_zh}"
+        verdict = (
+            tr("intact") if result.ok else tr("{count} finding(s)", count=len(result.findings))
         )
+        summary = tr(
+            "{history} history rows of {items} items\n{records} records in {chains} chains: "
+            "{verdict}",
+            history=result.history_rows,
+            items=result.items,
+            records=result.records,
+            chains=result.chains,
+            verdict=verdict,
+        )
+        click.echo(shown(*summary, sep="\n"))
     if not result.ok:
         raise SystemExit(Exit.PROBLEMS)
 
@@ -128,7 +140,15 @@ def export_lines(tx: StoreTx, out: IO[str], masker: Masker) -> int:
     return count
 
 
-@audit_group.command("export")
+@audit_group.command(
+    "export",
+    help=N_(
+        "Write the audit log at --db as JSON lines, one record per line, with the "
+        "personal fields declared in the workflows (``personal: true``) masked (SEC-2, "
+        "SEC-3). The hashes are those of the stored records; ``audit verify`` checks "
+        "them."
+    ),
+)
 @db_option
 @workflows_option
 @click.option(
@@ -137,12 +157,9 @@ def export_lines(tx: StoreTx, out: IO[str], masker: Masker) -> int:
     default="-",
     show_default=True,
     type=click.Path(dir_okay=False, writable=True, allow_dash=True),
-    help="The JSON-lines file to write ('-': standard output).",
+    help=N_("The JSON-lines file to write ('-': standard output)."),
 )
 def export(db: str, workflows: list[str], out_path: str) -> None:
-    """Write the audit log at --db as JSON lines, one record per line, with the personal
-    fields declared in the workflows (``personal: true``) masked (SEC-2, SEC-3). The
-    hashes are those of the stored records; ``audit verify`` checks them."""
     extra: list[Workflow] = []
     if workflows:  # also the personal fields these declare (stored versions always)
         loaded = load_paths(workflows)

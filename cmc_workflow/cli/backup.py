@@ -24,10 +24,13 @@ from cmc_workflow.backup import (
     take_backup,
     verify_backup,
 )
+from cmc_workflow.backup.census import Census
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Command, Group
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json
 from cmc_workflow.errors import BackupError
+from cmc_workflow.i18n import N_, Text, shown, tr
 
 EXITS: dict[str, Exit] = {
     "E-BACKUP-TOOL-MISSING": Exit.DATABASE,
@@ -63,18 +66,29 @@ pg_dump_option = click.option(
     "--pg-dump",
     default=None,
     envvar="CMC_PG_DUMP",
-    help="The pg_dump program (pg_restore is looked for beside it)  [default: on PATH]",
+    help=N_("The pg_dump program (pg_restore is looked for beside it)  [default: on PATH]"),
 )
 scratch_option = click.option(
     "--scratch-url",
     default=None,
     envvar="CMC_SCRATCH_URL",
-    help="PostgreSQL server (URL of a user that may create databases) to restore a dump "
-    "into for the check; a database is made there and dropped after.",
+    help=N_(
+        "PostgreSQL server (URL of a user that may create databases) to restore a dump "
+        "into for the check; a database is made there and dropped after."
+    ),
 )
 
 
-@click.group("backup", invoke_without_command=True)
+@click.group(
+    "backup",
+    invoke_without_command=True,
+    cls=Group,
+    help=N_(
+        "Back the database at --db up into --to DIR, consistently while daemons and "
+        "commands write: a copy and its manifest (time, versions, counts, audit chain "
+        "anchors, SHA-256). `backup verify` proves a backup restores."
+    ),
+)
 @db_option
 @click.option(
     "--to",
@@ -82,14 +96,16 @@ scratch_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     envvar="CMC_BACKUP_DIR",
-    help="The folder the backup goes into (created if missing): point it at off-site storage.",
+    help=N_("The folder the backup goes into (created if missing): point it at off-site storage."),
 )
 @click.option(
     "--keep",
     type=click.IntRange(min=1),
     default=None,
-    help="Then remove the oldest backups of the folder beyond the newest N (only those "
-    "this tool wrote).",
+    help=N_(
+        "Then remove the oldest backups of the folder beyond the newest N (only those "
+        "this tool wrote)."
+    ),
 )
 @pg_dump_option
 @json_option
@@ -102,15 +118,11 @@ def backup_group(
     pg_dump: str | None,
     as_json: bool,
 ) -> None:
-    """Back the database at --db up into --to DIR, consistently while daemons and
-    commands write: a copy and its manifest (time, versions, counts, audit chain
-    anchors, SHA-256). `backup verify` proves a backup restores."""
     if ctx.invoked_subcommand is not None:
         return
     if folder is None:
         raise click.UsageError(
-            "give the folder to write into: --to DIR (or CMC_BACKUP_DIR) | "
-            "请用 --to DIR（或 CMC_BACKUP_DIR）指定备份目录"
+            str(tr("give the folder to write into: --to DIR (or CMC_BACKUP_DIR)"))
         )
     with _handled(as_json):
         taken = take_backup(db, folder, keep=keep, pg_dump=pg_dump)
@@ -131,17 +143,31 @@ def backup_group(
             }
         )
         return
-    click.echo(f"backup written: {taken.file} ({taken.size} bytes, {taken.seconds:.2f} s)")
-    click.echo(f"备份已写入：{taken.file}（{taken.size} 字节，{taken.seconds:.2f} 秒）")
-    click.echo(f"manifest 清单: {taken.manifest}  sha256 {taken.sha256}")
-    click.echo(
-        f"{census.item_count} items, {census.history_rows} history rows, "
-        f"{census.audit_records} audit records in {len(census.audit_heads)} chains | "
-        f"{census.item_count} 个事项，{census.history_rows} 条历史，"
-        f"{len(census.audit_heads)} 条审计链共 {census.audit_records} 条记录"
+    seconds = f"{taken.seconds:.2f}"
+    written = tr(
+        "backup written: {file} ({size} bytes, {seconds} s)",
+        file=taken.file,
+        size=taken.size,
+        seconds=seconds,
     )
+    click.echo(shown(*written, sep="\n"))
+    click.echo(
+        tr("manifest: {manifest}  sha256 {sha256}", manifest=taken.manifest, sha256=taken.sha256)
+    )
+    click.echo(_census(census))
     for path in taken.removed:
-        click.echo(f"removed (--keep {keep}) 已按保留数删除: {path}")
+        click.echo(tr("removed (--keep {keep}): {path}", keep=keep, path=path))
+
+
+def _census(census: Census) -> Text:
+    """What a backup holds: items, history rows, audit records and chains."""
+    return tr(
+        "{items} items, {history} history rows, {records} audit records in {chains} chains",
+        items=census.item_count,
+        history=census.history_rows,
+        records=census.audit_records,
+        chains=len(census.audit_heads),
+    )
 
 
 def _report(verified: Verified) -> None:
@@ -152,25 +178,36 @@ def _report(verified: Verified) -> None:
     census = verified.census
     if census is not None:
         click.echo(
-            f"restored into a scratch database: {census.item_count} items, "
-            f"{census.history_rows} history rows, {census.audit_records} audit records | "
-            f"已恢复到临时数据库：{census.item_count} 个事项，{census.history_rows} 条历史，"
-            f"{census.audit_records} 条审计记录"
+            tr(
+                "restored into a scratch database: {items} items, {history} history rows, "
+                "{records} audit records",
+                items=census.item_count,
+                history=census.history_rows,
+                records=census.audit_records,
+            )
         )
+    name = verified.backup.file.name
     if verified.ok:
-        click.echo(f"{verified.backup.file.name}: intact, restores | 完好，可恢复")
+        click.echo(tr("{name}: intact, restores", name=name))
     else:
-        n = len(verified.issues)
-        click.echo(f"{verified.backup.file.name}: {n} finding(s) | 发现 {n} 处问题")
+        click.echo(tr("{name}: {count} finding(s)", name=name, count=len(verified.issues)))
 
 
-@backup_group.command("verify")
+@backup_group.command(
+    "verify",
+    help=N_(
+        "Prove the backup PATH (its file, its .json manifest, or a folder: its newest, "
+        "or each with --all) restores: checksum, restore into a scratch database, audit "
+        "verification, item counts and chain anchors against the manifest. Exit 0 "
+        "intact, 1 with findings (each naming the item and its workflow)."
+    ),
+)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--all",
     "every",
     is_flag=True,
-    help="With a folder: verify each of its backups, not only the newest.",
+    help=N_("With a folder: verify each of its backups, not only the newest."),
 )
 @scratch_option
 @click.option(
@@ -178,7 +215,7 @@ def _report(verified: Verified) -> None:
     "db",
     default=None,
     envvar="CMC_DB",
-    help="Without --scratch-url: the scratch database for a dump is made on this server.",
+    help=N_("Without --scratch-url: the scratch database for a dump is made on this server."),
 )
 @pg_dump_option
 @json_option
@@ -190,10 +227,6 @@ def verify(
     pg_dump: str | None,
     as_json: bool,
 ) -> None:
-    """Prove the backup PATH (its file, its .json manifest, or a folder: its newest, or
-    each with --all) restores: checksum, restore into a scratch database, audit
-    verification, item counts and chain anchors against the manifest. Exit 0 intact, 1
-    with findings (each naming the item and its workflow)."""
     scratch = scratch_url or (db if db and db.startswith("postgres") else None)
     with _handled(as_json):
         paths = [b.manifest_path for b in backups_in(path)] if every and path.is_dir() else []
@@ -210,13 +243,21 @@ def verify(
         raise SystemExit(Exit.PROBLEMS)
 
 
-@click.command("restore")
+@click.command(
+    "restore",
+    cls=Command,
+    help=N_(
+        "Restore the backup PATH into --db: verified first (as `backup verify`); a "
+        "target that holds tables is refused unless --force. Exit 0 restored, 1 the "
+        "backup failed its checks (nothing written), 2 refused."
+    ),
+)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @db_option
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace the contents of a target that is not empty (stop its daemons first).",
+    help=N_("Replace the contents of a target that is not empty (stop its daemons first)."),
 )
 @scratch_option
 @pg_dump_option
@@ -229,9 +270,6 @@ def restore(
     pg_dump: str | None,
     as_json: bool,
 ) -> None:
-    """Restore the backup PATH into --db: verified first (as `backup verify`); a target
-    that holds tables is refused unless --force. Exit 0 restored, 1 the backup failed
-    its checks (nothing written), 2 refused."""
     with _handled(as_json):
         restored = restore_backup(path, db, force=force, scratch_url=scratch_url, pg_dump=pg_dump)
     _restored(restored, as_json)
@@ -258,11 +296,14 @@ def _restored(restored: Restored, as_json: bool) -> None:
         click.echo(str(issue))
         click.echo(f"    {issue.zh}")
     if census is None:
-        click.echo("nothing restored: the backup failed its checks | 未恢复：备份未通过校验")
+        click.echo(tr("nothing restored: the backup failed its checks"))
     else:
         click.echo(
-            f"restored into {restored.target}: {census.item_count} items | "
-            f"已恢复到 {restored.target}：{census.item_count} 个事项"
+            tr(
+                "restored into {target}: {items} items",
+                target=restored.target,
+                items=census.item_count,
+            )
         )
 
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     Settings,
     actor_options,
@@ -33,6 +34,7 @@ from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.engine import Engine
 from cmc_workflow.engine.batch import MAX_BATCH, FireEntry, Outcome
 from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import N_, heading, shown, tr
 from cmc_workflow.model import Actor
 
 
@@ -60,11 +62,14 @@ def _fire_entry(number: int, line: dict[str, Any], actor: Actor) -> FireEntry:
         or not (expected is None or (isinstance(expected, int) and not isinstance(expected, bool)))
     ):
         raise click.BadParameter(
-            'each line is {"item": ID, "trigger": NAME, "data": {...}, "expected_version": N}'
-            " (data and expected_version optional)\n"
-            '每行格式为 {"item": 编号, "trigger": 触发, "data": {...}, "expected_version": 版本}'
-            "（data 与 expected_version 可省略）",
-            param_hint=f"--file line {number}",
+            shown(
+                *tr(
+                    'each line is {{"item": ID, "trigger": NAME, "data": {{...}}, '
+                    '"expected_version": N}} (data and expected_version optional)'
+                ),
+                sep="\n",
+            ),
+            param_hint=str(tr("--file line {number}", number=number)),
         )
     return FireEntry(item, trigger, actor, data, expected)
 
@@ -86,12 +91,17 @@ def _run(
             try:
                 done = run(engine, chunk)
             except StoreError as exc:
+                committed = tr(
+                    "database error: {error}\n{first} of {count} lines were committed before "
+                    "it (lines from {line} on were not)",
+                    error=exc,
+                    first=first,
+                    count=len(lines),
+                    line=numbers[first],
+                )
                 fail(
                     Exit.DATABASE,
-                    f"database error: {exc}\n{first} of {len(lines)} lines were committed "
-                    f"before it (lines from {numbers[first]} on were not)\n"
-                    f"数据库错误：此前已提交 {len(lines)} 行中的 {first} 行"
-                    f"（自第 {numbers[first]} 行起未提交）",
+                    shown(*committed, sep="\n"),
                     settings.as_json,
                     type=type(exc).__name__,
                     committed=first,
@@ -110,16 +120,11 @@ def _run(
         )
     else:
         click.echo(outcome_table(numbers, outcomes), nl=False)
-        click.echo(
-            f"已接受 {len(outcomes) - refused} 行，已拒绝 {refused} 行 / "
-            f"{len(outcomes) - refused} accepted, {refused} refused"
-        )
+        accepted = len(outcomes) - refused
+        click.echo(tr("{accepted} accepted, {refused} refused", accepted=accepted, refused=refused))
     if refused:
-        click.echo(
-            f"{refused} line(s) refused; the others are committed\n"
-            f"{refused} 行被拒绝；其余各行已提交",
-            err=True,
-        )
+        told = tr("{refused} line(s) refused; the others are committed", refused=refused)
+        click.echo(shown(*told, sep="\n"), err=True)
         raise SystemExit(Exit.USAGE)
 
 
@@ -137,7 +142,7 @@ def outcome_table(numbers: Sequence[int], outcomes: Sequence[Outcome]) -> str:
             rows.append(
                 [
                     str(numbers[o.index]),
-                    "接受",
+                    heading(N_("accepted")),
                     str(o.item.id),
                     f"{o.item.state_label} ({o.item.state})",
                     "—",
@@ -146,40 +151,44 @@ def outcome_table(numbers: Sequence[int], outcomes: Sequence[Outcome]) -> str:
             )
         elif o.refusal is not None:
             r = o.refusal
-            reason = f"{r.message_zh} / {r.message}" if r.message_zh else r.message
+            reason = shown(r.message, r.message_zh)
             rows.append(
                 [
                     str(numbers[o.index]),
-                    "拒绝",
+                    heading(N_("refused")),
                     cell(r.item_id),
                     cell(r.state),
                     r.rule,
                     cell(reason, 80),
                 ]
             )
-    return table(["行", "结果", "事项", "状态", "规则", "原因"], rows)
+    headers = [N_("Line"), N_("Outcome"), N_("Item"), N_("State"), N_("Rule"), N_("Reason")]
+    return table([heading(h) for h in headers], rows)
 
 
-@click.command("start-many")
+@click.command(
+    "start-many",
+    cls=Command,
+    help=N_(
+        "Start one item of WORKFLOW per line of --file (each line the item data as a "
+        "JSON object), as --actor, in batches of one transaction each: the intake of "
+        "reader messages (``start-many comments``).\n\n"
+        "Prints each line's item or refusal. Exit 2 when a line is malformed (nothing "
+        "written) or refused (the other lines are committed)."
+    ),
+)
 @click.argument("workflow")
 @click.option(
     "--file",
     "source",
     required=True,
     type=click.File("r", encoding="utf-8"),
-    help="JSON lines, one item's data per line ('-' reads stdin).",
+    help=N_("JSON lines, one item's data per line ('-' reads stdin)."),
 )
 @engine_options
 @clock_options
 @actor_options
 def start_many(settings: Settings, *, workflow: str, source: IO[str], actor: Actor) -> None:
-    """Start one item of WORKFLOW per line of --file (each line the item data as a JSON
-    object), as --actor, in batches of one transaction each: the intake of reader
-    messages (``start-many comments``).
-
-    Prints each line's item or refusal. Exit 2 when a line is malformed (nothing written)
-    or refused (the other lines are committed).
-    """
     lines = read_lines(source)
 
     def run(engine: Engine, chunk: list[Any]) -> list[Outcome]:
@@ -188,25 +197,30 @@ def start_many(settings: Settings, *, workflow: str, source: IO[str], actor: Act
     _run(settings, lines, run, need_workflows=True)
 
 
-@click.command("fire-many")
+@click.command(
+    "fire-many",
+    cls=Command,
+    help=N_(
+        "Fire the trigger of each line of --file on its item as --actor, in batches of "
+        "one transaction each, in file order.\n\n"
+        "Prints each line's item or refusal. Exit 2 when a line is malformed (nothing "
+        "written) or refused (the other lines are committed)."
+    ),
+)
 @click.option(
     "--file",
     "source",
     required=True,
     type=click.File("r", encoding="utf-8"),
-    help='JSON lines, one command per line: {"item": ID, "trigger": NAME, "data": {...}, '
-    "\"expected_version\": N} ('-' reads stdin).",
+    help=N_(
+        'JSON lines, one command per line: {"item": ID, "trigger": NAME, "data": {...}, '
+        "\"expected_version\": N} ('-' reads stdin)."
+    ),
 )
 @engine_options
 @clock_options
 @actor_options
 def fire_many(settings: Settings, *, source: IO[str], actor: Actor) -> None:
-    """Fire the trigger of each line of --file on its item as --actor, in batches of one
-    transaction each, in file order.
-
-    Prints each line's item or refusal. Exit 2 when a line is malformed (nothing written)
-    or refused (the other lines are committed).
-    """
     lines = [(n, _fire_entry(n, line, actor)) for n, line in read_lines(source)]
 
     def run(engine: Engine, chunk: list[Any]) -> list[Outcome]:

@@ -21,6 +21,7 @@ from cmc_workflow.calendar.answers import (
 )
 from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import (
     CalendarChoice,
     calendar_options,
@@ -29,24 +30,40 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import emit_json, table
 from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import N_, Text, shown, tr
 from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.store import timers as sql
 
 
 # -- the commands ----------------------------------------------------------------------------
-@click.group("calendar")
+@click.group(
+    "calendar",
+    cls=Group,
+    help=N_("The working-day calendar: where each year's data comes from, deadline arithmetic."),
+)
 def calendar_group() -> None:
-    """The working-day calendar: where each year's data comes from, deadline arithmetic."""
+    pass
 
 
-@calendar_group.command("status")
+@calendar_group.command(
+    "status",
+    help=N_(
+        "Per year (default: last, this and next year): official, admin-file or "
+        "provisional.\n\n"
+        "A provisional year has no official data and no calendars/ file: deadlines that "
+        "reach it count its statutory holidays (computed from the national regulation) "
+        "as days off and the other days by the weekday rule, and are marked "
+        "provisional. From November on, a next year without data is warned about. Exits "
+        "0."
+    ),
+)
 @click.argument("years", nargs=-1, type=int)
 @calendar_options
 @click.option(
     "--db",
     default=None,
     envvar="CMC_DB",
-    help="Also list running clocks whose deadline rests on a guessed (provisional) year.",
+    help=N_("Also list running clocks whose deadline rests on a guessed (provisional) year."),
 )
 @json_option
 def calendar_status(
@@ -55,13 +72,6 @@ def calendar_status(
     db: str | None,
     as_json: bool,
 ) -> None:
-    """Per year (default: last, this and next year): official, admin-file or provisional.
-
-    A provisional year has no official data and no calendars/ file: deadlines that reach
-    it count its statutory holidays (computed from the national regulation) as days off
-    and the other days by the weekday rule, and are marked provisional. From November on,
-    a next year without data is warned about. Exits 0.
-    """
     settings = cal.settings()
     calendar = cal.load()
     this_year = system_clock().astimezone(settings.tz).year
@@ -134,9 +144,8 @@ def calendar_status(
             "publishes its arrangement (see calendars/README.md)"
         )
     if missing is not None:
-        english, chinese = next_year_warning(missing)
-        click.echo(f"warning: {english}")
-        click.echo(f"警告：{chinese}")
+        warning = tr("warning: {warning}", warning=Text(*next_year_warning(missing)))
+        click.echo(shown(*warning, sep="\n"))
     if db is not None:
         click.echo(f"{len(clocks)} running clock(s) with a provisional deadline")
         for c in clocks:
@@ -154,7 +163,15 @@ def _received(value: str, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
 
 
-@calendar_group.command("add-days")
+@calendar_group.command(
+    "add-days",
+    help=N_(
+        "The end of N working days after a receipt at DATE, with the rule applied.\n\n"
+        "DATE is a date (counted from 00:00) or a local time such as 2025-09-26T15:00. "
+        "E.g. `cmc-workflow calendar add-days 2025-09-26T15:00 2` is due Mon 2025-09-29 "
+        "17:30, because Sun 2025-09-28 is an adjusted working day."
+    ),
+)
 @click.argument("date")
 @click.argument("n", type=click.IntRange(min=1))
 @calendar_options
@@ -165,12 +182,6 @@ def calendar_add_days(
     cal: CalendarChoice,
     as_json: bool,
 ) -> None:
-    """The end of N working days after a receipt at DATE, with the rule applied.
-
-    DATE is a date (counted from 00:00) or a local time such as 2025-09-26T15:00. E.g.
-    `cmc-workflow calendar add-days 2025-09-26T15:00 2` is due Mon 2025-09-29 17:30,
-    because Sun 2025-09-28 is an adjusted working day.
-    """
     settings = cal.settings()
     calendar = cal.load()
     deadline: Deadline = calendar.add_working_days(_received(date, settings.tz), n)
@@ -184,14 +195,13 @@ def calendar_add_days(
     click.echo(f"calendar     {deadline.calendar_version}")
     if deadline.provisional:
         years = ", ".join(str(y) for y in sorted(deadline.guessed_years))
-        click.echo(
-            f"provisional  yes: no data for {years}: {PROVISIONAL_ASSUMPTION} "
-            "(add a calendars/ file for that year)"
+        provisional = tr(
+            "provisional  yes: no data for {years}: {assumption} (add a calendars/ file for "
+            "that year)",
+            years=years,
+            assumption=Text(PROVISIONAL_ASSUMPTION, PROVISIONAL_ASSUMPTION_ZH),
         )
-        click.echo(
-            f"             暂定：{years} 年尚无官方数据，{PROVISIONAL_ASSUMPTION_ZH}"
-            "（公布后请在 calendars/ 中添加该年的文件）"
-        )
+        click.echo(shown(*provisional, sep="\n" + " " * 13))
     else:
         click.echo("provisional  no")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from cmc_workflow.cli.exits import Exit, problems_found
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import need, policies_option, workflows_option
 from cmc_workflow.compliance.citations import relative
 from cmc_workflow.compliance.knockout import TIMEOUT, Result, knockout
@@ -37,6 +38,7 @@ from cmc_workflow.compliance.requirements import (
     parse_requirements,
 )
 from cmc_workflow.definition.loader import LoadedSet
+from cmc_workflow.i18n import N_
 from cmc_workflow.language import load_paths
 
 EXIT_DEFINITION = Exit.PROBLEMS
@@ -48,7 +50,9 @@ _requirements_option = click.option(
     "requirements_file",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="The requirements file (REQUIREMENTS.md)  [default: the copy shipped with cmc-workflow]",
+    help=N_(
+        "The requirements file (REQUIREMENTS.md)  [default: the copy shipped with cmc-workflow]"
+    ),
 )
 
 
@@ -87,7 +91,23 @@ def _write(text: str, output: str | None) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "The compliance matrix: per requirement id, its level, its enforcement kind "
+        "(enforced, recorded, reported, host), the elements citing it and the tests "
+        'that prove it (pytest.mark.enforces("ID", element="file#yaml.path")).\n\n'
+        "Kinds are declared in cmc_workflow/compliance/kinds.py and checked: an id is "
+        "enforced only when a marked test proves it, host only when its docs anchor "
+        "exists. A must is met when enforced or host, or reported when its clause asks "
+        "only for a report (the declaration quotes the clause's words); a should or may "
+        "when anything but unproven, cited or nothing. Exits 0 when every must is met "
+        "and nothing is broken; 5 otherwise (gaps and problems are listed); 1 when a "
+        "definition file has problems. With --knockout, every marked test runs without "
+        "its element (a few seconds each). Regenerate the docs page with: cmc-workflow "
+        "compliance --format markdown --output docs/compliance.md"
+    ),
+)
 @workflows_option
 @policies_option
 @click.option(
@@ -95,7 +115,7 @@ def _write(text: str, output: str | None) -> None:
     "tests_dir",
     default=None,
     type=click.Path(exists=True),
-    help="Test modules whose pytest.mark.req markers count  [default: tests/ when it exists]",
+    help=N_("Test modules whose pytest.mark.req markers count  [default: tests/ when it exists]"),
 )
 @_requirements_option
 @click.option(
@@ -104,35 +124,37 @@ def _write(text: str, output: str | None) -> None:
     type=click.Choice(["table", "markdown", "json"]),
     default="table",
     show_default=True,
-    help="A table for the terminal, the Markdown of docs/compliance.md, or JSON.",
+    help=N_("A table for the terminal, the Markdown of docs/compliance.md, or JSON."),
 )
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
     default=None,
-    help="Write to this file instead of stdout.",
+    help=N_("Write to this file instead of stdout."),
 )
 @click.option(
     "--knockout",
     "run_knockout",
     is_flag=True,
-    help="Run every test marked enforces(ID, element=...) on the intact definitions (it "
-    "must pass) and on a copy without its element (it must fail); needs the repository "
-    "(tests/, workflows/, policies/) as the current folder.",
+    help=N_(
+        "Run every test marked enforces(ID, element=...) on the intact definitions (it "
+        "must pass) and on a copy without its element (it must fail); needs the repository "
+        "(tests/, workflows/, policies/) as the current folder."
+    ),
 )
 @click.option(
     "--only",
     "only",
     multiple=True,
     metavar="ID",
-    help="With --knockout: only the proofs of these requirement ids; repeatable.",
+    help=N_("With --knockout: only the proofs of these requirement ids; repeatable."),
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=TIMEOUT,
     show_default=True,
-    help="With --knockout: seconds one test run may take before it is killed.",
+    help=N_("With --knockout: seconds one test run may take before it is killed."),
 )
 def compliance(
     workflows: list[str],
@@ -145,20 +167,6 @@ def compliance(
     only: tuple[str, ...],
     timeout: float,
 ) -> None:
-    """The compliance matrix: per requirement id, its level, its enforcement kind
-    (enforced, recorded, reported, host), the elements citing it and the tests that prove
-    it (pytest.mark.enforces("ID", element="file#yaml.path")).
-
-    Kinds are declared in cmc_workflow/compliance/kinds.py and checked: an id is enforced
-    only when a marked test proves it, host only when its docs anchor exists. A must is
-    met when enforced or host, or reported when its clause asks only for a report (the
-    declaration quotes the clause's words); a should or may when anything but unproven,
-    cited or nothing. Exits 0 when every must is met and nothing is broken; 5 otherwise
-    (gaps and problems are listed); 1 when a definition file has problems. With
-    --knockout, every marked test runs without its element (a few seconds each). Regenerate
-    the docs page with:
-    cmc-workflow compliance --format markdown --output docs/compliance.md
-    """
     base = Path.cwd()
     requirements, name = _requirements(requirements_file, base)
     loaded = _definitions(workflows, policies)
@@ -198,7 +206,16 @@ def compliance(
     sys.exit(Exit.OK if matrix.ok else Exit.UNCOVERED)
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Write a Markdown page per workflow (diagram, states, transitions, policies and "
+        "the clauses it carries out) and an index README.md into --output.\n\n"
+        "Pages of workflows that no longer exist are removed (only files that this "
+        "command generated). Exits 0, or 1 when a definition file has problems. The "
+        "bundled pages are regenerated with: cmc-workflow docs --output docs/workflows"
+    ),
+)
 @workflows_option
 @policies_option
 @_requirements_option
@@ -207,18 +224,11 @@ def compliance(
     default="docs/workflows",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="The folder of the pages.",
+    help=N_("The folder of the pages."),
 )
 def docs(
     workflows: list[str], policies: list[str], requirements_file: str | None, output: str
 ) -> None:
-    """Write a Markdown page per workflow (diagram, states, transitions, policies and the
-    clauses it carries out) and an index README.md into --output.
-
-    Pages of workflows that no longer exist are removed (only files that this command
-    generated). Exits 0, or 1 when a definition file has problems. The bundled pages are
-    regenerated with: cmc-workflow docs --output docs/workflows
-    """
     base = Path.cwd()
     requirements, _ = _requirements(requirements_file, base)
     loaded = _definitions(workflows, policies)

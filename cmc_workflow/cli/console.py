@@ -15,27 +15,32 @@ import sys
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option
-from cmc_workflow.i18n import tr
+from cmc_workflow.i18n import N_, tr
 
 
-@click.group("console")
+@click.group("console", cls=Group, help=N_("The web console's sign-in: console passwords."))
 def console_group() -> None:
-    """The web console's sign-in: console passwords (控制台登录密码)."""
+    pass
 
 
-@console_group.command("password")
+@console_group.command(
+    "password",
+    help=N_(
+        "Set PERSON's console password (a person of the staff register); their open "
+        "console sessions end. The database keeps an scrypt hash, never the password."
+    ),
+)
 @db_option
 @click.option(
     "--stdin",
     "from_stdin",
     is_flag=True,
-    help="Read the password from the first line of standard input (scripts).",
+    help=N_("Read the password from the first line of standard input (scripts)."),
 )
 @click.argument("person")
 def password(db: str, from_stdin: bool, person: str) -> None:
-    """Set PERSON's console password (a person of the staff register); their open
-    console sessions end. The database keeps an scrypt hash, never the password."""
     from cmc_workflow.console.passwords import password_problem, set_password
     from cmc_workflow.runner.assemble import existing_store
 

@@ -18,9 +18,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cmc_workflow.cli.exits import handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json
 from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import N_, tr
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import open_database
 
@@ -48,16 +50,15 @@ def _database(url: str, *, create: bool) -> Iterator[Engine]:
         engine.dispose()
 
 
-@click.group("db")
+@click.group("db", cls=Group, help=N_("Create and migrate the database schema."))
 def db_group() -> None:
-    """Create and migrate the database schema."""
+    pass
 
 
-@db_group.command()
+@db_group.command(help=N_("Migrate the database at --db to the newest schema; prints FROM -> TO."))
 @db_option
 @json_option
 def upgrade(db: str, as_json: bool) -> None:
-    """Migrate the database at --db to the newest schema; prints FROM -> TO."""
     with handled(as_json), _database(db, create=True) as engine:
         before = schema.current_revision(engine)
         schema.upgrade(engine)
@@ -65,16 +66,17 @@ def upgrade(db: str, as_json: bool) -> None:
     if as_json:
         emit_json({"from": before, "to": after, "changed": before != after})
     elif before == after:
-        click.echo(f"已是最新 (already at head): {after}")
+        click.echo(tr("already at head: {revision}", revision=after))
     else:
         click.echo(f"{before or '(empty)'} -> {after}")
 
 
-@db_group.command()
+@db_group.command(
+    help=N_("Print the schema revision of the database at --db and whether it is at head.")
+)
 @db_option
 @json_option
 def current(db: str, as_json: bool) -> None:
-    """Print the schema revision of the database at --db and whether it is at head."""
     with handled(as_json), _database(db, create=False) as engine:
         revision = schema.current_revision(engine)
     head = schema.head_revision()

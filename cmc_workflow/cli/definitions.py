@@ -10,25 +10,30 @@ import click
 
 from cmc_workflow.cli.exits import Exit, problems_found
 from cmc_workflow.cli.findings import chosen, format_option, report
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import workflows_option
 from cmc_workflow.definition.models import Workflow
 from cmc_workflow.diagram import explain_table, to_dot, to_mermaid
+from cmc_workflow.i18n import N_
 from cmc_workflow.language import iter_yaml_files, load_paths, near_miss_warnings, no_files_problem
 from cmc_workflow.located import load_located, read_source
 from cmc_workflow.schemas import SCHEMAS, render
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Check definition files (workflows, schedules, policies, calendars) and "
+        "folders; print problems as file:line:col: CODE message.\n\n"
+        "--format json prints one JSON document and --format sarif a SARIF 2.1.0 log on "
+        "stdout, problems or not. Exits 0 when no file has an error (warnings, W- "
+        "codes, pass unless --strict), 1 otherwise, also when no definition file was "
+        "found."
+    ),
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @format_option
 def validate(paths: tuple[str, ...], fmt: str | None, strict: bool) -> None:
-    """Check definition files (workflows, schedules, policies, calendars) and folders;
-    print problems as file:line:col: CODE message.
-
-    --format json prints one JSON document and --format sarif a SARIF 2.1.0 log on
-    stdout, problems or not. Exits 0 when no file has an error (warnings, W- codes, pass
-    unless --strict), 1 otherwise, also when no definition file was found.
-    """
     loaded = load_paths(paths)
     problems = [*loaded.problems, *loaded.warnings]
     # nothing read: one error naming the near misses; else a warning for each
@@ -43,22 +48,26 @@ def validate(paths: tuple[str, ...], fmt: str | None, strict: bool) -> None:
     sys.exit(Exit(code))
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Print the JSON Schema (draft-07) of one kind of definition file.\n\n"
+        "Regenerate the checked-in copies with: cmc-workflow schema --kind KIND > "
+        "schema/KIND.schema.json (for KIND in workflow, policy, schedules, calendar, "
+        "definition)."
+    ),
+)
 @click.option(
     "--kind",
     type=click.Choice(sorted(SCHEMAS)),
     default="workflow",
     show_default=True,
-    help="The file kind: workflow, policy, schedules, calendar, or definition (any of the "
-    "first three, chosen by the file's kind:).",
+    help=N_(
+        "The file kind: workflow, policy, schedules, calendar, or definition (any of the "
+        "first three, chosen by the file's kind:)."
+    ),
 )
 def schema(kind: str) -> None:
-    """Print the JSON Schema (draft-07) of one kind of definition file.
-
-    Regenerate the checked-in copies with: cmc-workflow schema --kind KIND >
-    schema/KIND.schema.json (for KIND in workflow, policy, schedules, calendar,
-    definition).
-    """
     click.echo(render(kind), nl=False)
 
 
@@ -67,7 +76,7 @@ _LANG_OPTION = click.option(
     type=click.Choice(["zh", "en"]),
     default="zh",
     show_default=True,
-    help="Language of the labels.",
+    help=N_("Language of the labels."),
 )
 
 
@@ -112,7 +121,13 @@ def _load_one(workflow: str, workflows: Sequence[str]) -> Workflow:
     return next(iter(loaded.workflows.values())).definition
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Print the state diagram of WORKFLOW (an id in --workflows, or a YAML file).\n\n"
+        "Exits 1, printing the problems, when the definition is broken."
+    ),
+)
 @click.argument("workflow")
 @click.option(
     "--format",
@@ -120,29 +135,28 @@ def _load_one(workflow: str, workflows: Sequence[str]) -> Workflow:
     type=click.Choice(["mermaid", "dot"]),
     default="mermaid",
     show_default=True,
-    help="Mermaid stateDiagram-v2, or Graphviz DOT.",
+    help=N_("Mermaid stateDiagram-v2, or Graphviz DOT."),
 )
 @workflows_option
 @_LANG_OPTION
 def graph(workflow: str, fmt: str, workflows: list[str], lang: str) -> None:
-    """Print the state diagram of WORKFLOW (an id in --workflows, or a YAML file).
-
-    Exits 1, printing the problems, when the definition is broken.
-    """
     wf = _load_one(workflow, workflows)
     render = to_mermaid if fmt == "mermaid" else to_dot
     click.echo(render(wf, "en" if lang == "en" else "zh"), nl=False)
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Print a table of WORKFLOW: states, who may fire what, guards, forms, "
+        "deadlines.\n\n"
+        "WORKFLOW is an id found in --workflows, or a YAML file. Exits 1, printing the "
+        "problems, when the definition is broken."
+    ),
+)
 @click.argument("workflow")
 @workflows_option
 def explain(workflow: str, workflows: list[str]) -> None:
-    """Print a table of WORKFLOW: states, who may fire what, guards, forms, deadlines.
-
-    WORKFLOW is an id found in --workflows, or a YAML file. Exits 1, printing the
-    problems, when the definition is broken.
-    """
     click.echo(explain_table(_load_one(workflow, workflows)), nl=False)
 
 

@@ -26,6 +26,7 @@ import click
 
 from cmc_workflow.errors import Problem
 from cmc_workflow.exits import Exit
+from cmc_workflow.i18n import N_, zh
 
 FORMATS = ("text", "json", "sarif")
 
@@ -38,15 +39,17 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--strict",
         is_flag=True,
-        help="Exit 1 on warnings too (W- codes), not only on errors.",
+        help=N_("Exit 1 on warnings too (W- codes), not only on errors."),
     )(command)
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
         default=None,
-        help="text (default), json (one document on stdout, problems or not) or sarif "
-        "(SARIF 2.1.0, for code-hosting platforms).",
+        help=N_(
+            "text (default), json (one document on stdout, problems or not) or sarif "
+            "(SARIF 2.1.0, for code-hosting platforms)."
+        ),
     )(command)
 
 
@@ -152,7 +155,7 @@ def sarif_log(problems: Sequence[Problem]) -> dict[str, Any]:
         if problem.message_zh:
             text += f" | {problem.message_zh}"
             if problem.hint_zh:
-                text += f"（提示：{problem.hint_zh}）"
+                text += zh("(hint: {hint})").format(hint=problem.hint_zh)
         results.append(
             {
                 "ruleId": problem.code,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     Settings,
     actor_options,
@@ -208,17 +209,20 @@ def _print(settings: Settings, value: _T, render: Callable[[_T], str]) -> None:
 
 
 # -- the commands ----------------------------------------------------------------------
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Start an item of WORKFLOW (its id) as --actor with the item data of --data.\n\n"
+        "Prints the new item. Exit 2 when the actor may not start it or the data is "
+        "invalid."
+    ),
+)
 @click.argument("workflow")
 @engine_options
 @clock_options
 @actor_options
 @data_options
 def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, Any]) -> None:
-    """Start an item of WORKFLOW (its id) as --actor with the item data of --data.
-
-    Prints the new item. Exit 2 when the actor may not start it or the data is invalid.
-    """
     with settings.open_engine(need_workflows=True) as engine:
         item = engine.start(workflow, actor=actor, data=data)
         _print(
@@ -228,7 +232,14 @@ def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, An
         )
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Fire TRIGGER on ITEM as --actor, with the transition's form in --data.\n\n"
+        "Prints the item after the command. Exit 2 when it is refused (the message "
+        "names the rule) or when the item moved on since --expected-version."
+    ),
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @click.argument("trigger")
 @engine_options
@@ -239,7 +250,7 @@ def start(settings: Settings, *, workflow: str, actor: Actor, data: dict[str, An
     "--expected-version",
     type=int,
     default=None,
-    help="Refuse (exit 2) unless the item is still at this row version.",
+    help=N_("Refuse (exit 2) unless the item is still at this row version."),
 )
 def fire(
     settings: Settings,
@@ -250,11 +261,6 @@ def fire(
     data: dict[str, Any],
     expected_version: int | None,
 ) -> None:
-    """Fire TRIGGER on ITEM as --actor, with the transition's form in --data.
-
-    Prints the item after the command. Exit 2 when it is refused (the message names the
-    rule) or when the item moved on since --expected-version.
-    """
     with settings.open_engine() as engine:
         item = engine.fire(
             item_id, trigger, actor=actor, data=data, expected_version=expected_version
@@ -266,42 +272,45 @@ def fire(
         )
 
 
-@click.command()
+@click.command(cls=Command, help=N_("Show ITEM as it stands now."))
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 def show(settings: Settings, *, item_id: int) -> None:
-    """Show ITEM as it stands now."""
     with settings.open_engine() as engine:
         _print(settings, engine.get(item_id), lambda item: item_table(engine, item))
 
 
-@click.command()
+@click.command(cls=Command, help=N_("List every accepted step of ITEM, oldest first."))
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 def history(settings: Settings, *, item_id: int) -> None:
-    """List every accepted step of ITEM, oldest first."""
     with settings.open_engine() as engine:
         _print(settings, engine.history(item_id), history_table)
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_("List the open items waiting on --actor (by person or by one of the roles)."),
+)
 @engine_options
 @actor_options
 def inbox(settings: Settings, *, actor: Actor) -> None:
-    """List the open items waiting on --actor (by person or by one of the roles)."""
     with settings.open_engine() as engine:
         _print(settings, engine.inbox(actor), inbox_table)
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "List the triggers of ITEM's state and whether --actor may fire each now, and "
+        "why not.\n\n"
+        "Guards that read the form are judged with an empty form; ``fire`` decides."
+    ),
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 @actor_options
 def allowed(settings: Settings, *, item_id: int, actor: Actor) -> None:
-    """List the triggers of ITEM's state and whether --actor may fire each now, and why not.
-
-    Guards that read the form are judged with an empty form; ``fire`` decides.
-    """
     with settings.open_engine() as engine:
         _print(settings, engine.allowed(item_id, actor), allowed_table)
 

@@ -14,16 +14,22 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option, json_option, need, workflows_option
 from cmc_workflow.cli.output import cell, emit_json, table
+from cmc_workflow.i18n import N_, heading, tr
 from cmc_workflow.language import load_paths
 from cmc_workflow.staff.contacts import masked
 from cmc_workflow.store import Store
 
 
-@click.group("notify")
+@click.group(
+    "notify",
+    cls=Group,
+    help=N_("Notifications to people: delivery records, a test message."),
+)
 def notify_group() -> None:
-    """Notifications to people (通知): delivery records, a test message."""
+    pass
 
 
 def _shown(address: str) -> str:
@@ -33,12 +39,11 @@ def _shown(address: str) -> str:
     return masked("email", address) or ""
 
 
-@notify_group.command("log")
+@notify_group.command("log", help=N_("Each notice with every attempt to send it."))
 @db_option
-@click.option("--item", "item_id", type=int, default=None, help="Only the notices of ITEM.")
+@click.option("--item", "item_id", type=int, default=None, help=N_("Only the notices of ITEM."))
 @json_option
 def log_command(db: str, item_id: int | None, as_json: bool) -> None:
-    """Each notice with every attempt to send it (发送记录)."""
     with handled(as_json):
         store = Store.open(db)
         try:
@@ -81,25 +86,26 @@ def log_command(db: str, item_id: int | None, as_json: bool) -> None:
         for v in views
     ]
     headers = [
-        "#",
-        "事项 item",
-        "事件 event",
-        "人员 person",
-        "方式 transport",
-        "地址",
-        "状态",
-        "尝试 attempts",
+        N_("Item"),
+        N_("Event"),
+        N_("Person"),
+        N_("Transport"),
+        N_("Address"),
+        N_("Status"),
+        N_("Attempts"),
     ]
-    click.echo(table(headers, rows), nl=False)
+    click.echo(table(["#", *(heading(h) for h in headers)], rows), nl=False)
 
 
-@notify_group.command("test")
-@click.option("--to", "person", required=True, help="The person's id (register or file).")
+@notify_group.command(
+    "test",
+    help=N_("Send a test message to PERSON through each of their transports now."),
+)
+@click.option("--to", "person", required=True, help=N_("The person's id (register or file)."))
 @workflows_option
-@click.option("--db", default=None, envvar="CMC_DB", help="Read addresses from the register.")
+@click.option("--db", default=None, envvar="CMC_DB", help=N_("Read addresses from the register."))
 @json_option
 def test_command(person: str, workflows: tuple[str, ...], db: str | None, as_json: bool) -> None:
-    """Send a test message (测试消息) to PERSON through each of their transports now."""
     from cmc_workflow.notify.extension import Notifications
     from cmc_workflow.notify.templates import render
     from cmc_workflow.notify.transports import SendFailed
@@ -113,7 +119,7 @@ def test_command(person: str, workflows: tuple[str, ...], db: str | None, as_jso
         if not files:
             fail(
                 Exit.USAGE,
-                "no kind: notifications file in --workflows (--workflows 中没有通知配置文件)",
+                str(tr("no kind: notifications file in --workflows")),
                 as_json,
             )
         doc, config = files[0]
@@ -132,7 +138,8 @@ def test_command(person: str, workflows: tuple[str, ...], db: str | None, as_jso
     for transport, address in targets:
         result: dict[str, Any] = {"transport": transport, "address": _shown(address or "")}
         if address is None:
-            result["error"] = "no address for this transport (没有此方式的地址)"
+            none = tr("no address for this transport")
+            result["error"] = f"{none.en} ({none.zh})"  # JSON carries both languages
         else:
             facts = {"event": "test", "workflow": "-", "item_id": 0, "state": "-"}
             key = f"test:{person}:{transport}:{now.isoformat()}"
@@ -146,10 +153,10 @@ def test_command(person: str, workflows: tuple[str, ...], db: str | None, as_jso
         emit_json(results)
     else:
         for r in results:
-            state = "sent 已发送" if r.get("sent") else f"FAILED 失败: {r.get('error')}"
+            state = tr("sent") if r.get("sent") else tr("FAILED: {error}", error=r.get("error"))
             click.echo(f"{r['transport']:<12} {r['address']:<40} {state}")
     if not targets:
-        fail(Exit.USAGE, f"{person}: no transport configured (未配置发送方式)", as_json)
+        fail(Exit.USAGE, str(tr("{person}: no transport configured", person=person)), as_json)
     if any(not r.get("sent") for r in results):
         raise SystemExit(Exit.PROBLEMS)
 

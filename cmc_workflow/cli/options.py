@@ -34,7 +34,7 @@ from cmc_workflow.calendar import BusinessHours, CalendarSettings, WorkingCalend
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.cli.exits import Exit, handled
 from cmc_workflow.errors import DefinitionError
-from cmc_workflow.i18n import set_language
+from cmc_workflow.i18n import N_, Text, set_language, shown, tr
 from cmc_workflow.log import LEVELS, Threshold
 from cmc_workflow.model import Actor
 
@@ -72,16 +72,20 @@ def _definition_paths(folder: str) -> dict[str, Any]:
 workflows_option = click.option(
     "--workflows",
     envvar="CMC_WORKFLOWS",
-    help="Workflow and schedule definitions: a folder or a YAML file; repeatable  "
-    "[default: workflows/ when it exists]",
+    help=N_(
+        "Workflow and schedule definitions: a folder or a YAML file; repeatable  "
+        "[default: workflows/ when it exists]"
+    ),
     **_definition_paths("workflows"),
 )
 """``--workflows``: a list of existing paths (the default folder only when it exists)."""
 policies_option = click.option(
     "--policies",
     envvar="CMC_POLICIES",
-    help="Policy definitions: a folder or a YAML file; repeatable  "
-    "[default: policies/ when it exists]",
+    help=N_(
+        "Policy definitions: a folder or a YAML file; repeatable  "
+        "[default: policies/ when it exists]"
+    ),
     **_definition_paths("policies"),
 )
 """``--policies``: a list of existing paths (the default folder only when it exists)."""
@@ -102,10 +106,10 @@ db_option = click.option(
     default=DEFAULT_DB,
     show_default=True,
     envvar="CMC_DB",
-    help="Database URL: sqlite:///FILE or postgresql://user@host/db.",
+    help=N_("Database URL: sqlite:///FILE or postgresql://user@host/db."),
 )
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."
+    "--json", "as_json", is_flag=True, help=N_("Print one JSON document instead of a table.")
 )
 
 
@@ -134,7 +138,7 @@ def log_level_option(default: str = "warning") -> Callable[[Any], Any]:
         expose_value=False,
         callback=_moves_threshold,
         type=click.Choice(LEVELS, case_sensitive=False),
-        help="Level of the JSON log lines written to stderr.",
+        help=N_("Level of the JSON log lines written to stderr."),
     )
 
 
@@ -156,7 +160,7 @@ def lang_option() -> Callable[[Any], Any]:
         expose_value=False,
         is_eager=True,
         callback=_chooses_language,
-        help="Language of messages (zh or en); default: the locale (LANG).",
+        help=N_("Language of messages (zh or en); default: the locale (LANG)."),
     )
 
 
@@ -230,14 +234,14 @@ def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             envvar="CMC_CALENDARS",
             type=click.Path(file_okay=False),
-            help="Folder of admin calendar files (default: ./calendars if it exists).",
+            help=N_("Folder of admin calendar files (default: ./calendars if it exists)."),
         ),
         click.option(
             "--timezone",
             default=BUSINESS_TIMEZONE,
             show_default=True,
             envvar="CMC_TIMEZONE",
-            help="IANA timezone in which working days and deadlines are reckoned.",
+            help=N_("IANA timezone in which working days and deadlines are reckoned."),
         ),
         click.option(
             "--business-hours",
@@ -245,14 +249,18 @@ def calendar_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             envvar="CMC_BUSINESS_HOURS",
             callback=_business_hours,
-            help="Opening hours of working days, HH:MM-HH:MM, or 'none' (periods end at 24:00).",
+            help=N_(
+                "Opening hours of working days, HH:MM-HH:MM, or 'none' (periods end at 24:00)."
+            ),
         ),
         click.option(
             "--after-hours-next-day/--no-after-hours-next-day",
             default=False,
             show_default=True,
             envvar="CMC_AFTER_HOURS_NEXT_DAY",
-            help="Count a receipt after hours or on a rest day as received the next working day.",
+            help=N_(
+                "Count a receipt after hours or on a rest day as received the next working day."
+            ),
         ),
     ]
     decorated: Callable[..., Any] = wrapper
@@ -329,11 +337,12 @@ class Settings:
             click.echo(str(problem), err=True)  # on every command, until the file is fixed
         started = _argument("workflow") if need_workflows else None
         if started in loaded.disabled:
-            click.echo(
-                f"the workflow {started!r} is disabled: {loaded.disabled[started]} has "
-                f"problems | 流程“{started}”已停用：{loaded.disabled[started]} 有问题",
-                err=True,
+            disabled = tr(
+                "the workflow {workflow!r} is disabled: {file} has problems",
+                workflow=started,
+                file=loaded.disabled[started],
             )
+            click.echo(disabled, err=True)
             raise SystemExit(Exit.PROBLEMS)
         return open_engine(
             self.db, loaded, calendar=self.calendar, handlers=None, deliver_inline=False
@@ -422,7 +431,7 @@ actor_id_option = click.option(
     required=True,
     envvar="CMC_ACTOR",
     callback=_actor_id,
-    help="Who acts (a person's id).",
+    help=N_("Who acts (a person's id)."),
 )
 """``--actor ID`` alone (``actor_id=``): the item commands take it with ``--role`` and
 ``--attr`` (:func:`actor_options`); the staff register's changes name who made them."""
@@ -451,7 +460,7 @@ def actor_options(command: Callable[..., None]) -> Callable[..., None]:
             multiple=True,
             envvar="CMC_ROLES",
             callback=_roles,
-            help="A role the actor holds now; repeat it or separate roles with commas.",
+            help=N_("A role the actor holds now; repeat it or separate roles with commas."),
         ),
         click.option(
             "--attr",
@@ -459,7 +468,7 @@ def actor_options(command: Callable[..., None]) -> Callable[..., None]:
             multiple=True,
             metavar="KEY=VALUE",
             callback=_attrs,
-            help="An attribute of the actor that policies may scope on; repeatable.",
+            help=N_("An attribute of the actor that policies may scope on; repeatable."),
         ),
     ]
     for option in reversed(options):
@@ -507,10 +516,10 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
         "--data-file",
         "data_file",
         type=click.File("r", encoding="utf-8"),
-        help="Read the form data from a JSON file ('-' reads stdin).",
+        help=N_("Read the form data from a JSON file ('-' reads stdin)."),
     )(wrapper)
     wrapper = click.option(
-        "--data", "data_text", metavar="JSON", help="Form data as a JSON object."
+        "--data", "data_text", metavar="JSON", help=N_("Form data as a JSON object.")
     )(wrapper)
     return wrapper
 
@@ -530,9 +539,7 @@ def refuse_undecodable(args: Sequence[str]) -> None:
     """A usage error (exit 2) naming every argument that is not UTF-8 text."""
     bad = undecodable(args)
     if bad:
-        where = ", ".join(f"argument {n} ({text})" for n, text in bad)
-        where_zh = "、".join(f"第 {n} 个参数（{text}）" for n, text in bad)
-        raise click.UsageError(
-            f"{where} is not UTF-8 text; give every argument in UTF-8\n"
-            f"{where_zh}不是 UTF-8 文本，所有参数须使用 UTF-8 编码"
-        )
+        arguments = [tr("argument {n} ({text})", n=n, text=text) for n, text in bad]
+        where = Text(", ".join(a.en for a in arguments), "、".join(a.zh for a in arguments))
+        refused = tr("{where} is not UTF-8 text; give every argument in UTF-8", where=where)
+        raise click.UsageError(shown(*refused, sep="\n"))

@@ -17,6 +17,8 @@ import click
 
 from cmc_workflow.cli.exits import Exit
 from cmc_workflow.cli.findings import chosen, format_option, problem_json, report
+from cmc_workflow.cli.help import Command as HelpCommand
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import (
     Settings,
     actor_options,
@@ -33,6 +35,7 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.engine import Engine
 from cmc_workflow.errors import GuardRejected
 from cmc_workflow.extensions import Command
+from cmc_workflow.i18n import N_, heading, joined, shown, tr
 from cmc_workflow.language import load_paths
 from cmc_workflow.model import Actor, Allowed
 from cmc_workflow.policy import PolicySet, build_policy_set
@@ -59,12 +62,26 @@ def _load(
 
 
 # -- policy check / schema --------------------------------------------------------------------
-@click.group("policy")
+@click.group(
+    "policy",
+    cls=Group,
+    help=N_("Check policy files against the workflows; print their JSON Schema."),
+)
 def policy_group() -> None:
-    """Check policy files against the workflows; print their JSON Schema."""
+    pass
 
 
-@policy_group.command("check")
+@policy_group.command(
+    "check",
+    help=N_(
+        "Load workflows and policies, check every reference and prove the rules on the "
+        "workflow graphs; print problems as file:line:col: CODE message (exit 1), else "
+        "a summary of what was proven (exit 0).\n\n"
+        "--json (or --format json) prints one JSON document on stdout, problems or not; "
+        "--format sarif a SARIF 2.1.0 log of the problems. Warnings (W- codes) fail the "
+        "check only with --strict."
+    ),
+)
 @workflows_option
 @policies_option
 @json_option
@@ -72,13 +89,6 @@ def policy_group() -> None:
 def check(
     workflows: list[str], policies: list[str], as_json: bool, fmt: str | None, strict: bool
 ) -> None:
-    """Load workflows and policies, check every reference and prove the rules on the
-    workflow graphs; print problems as file:line:col: CODE message (exit 1), else a
-    summary of what was proven (exit 0).
-
-    --json (or --format json) prints one JSON document on stdout, problems or not;
-    --format sarif a SARIF 2.1.0 log of the problems. Warnings (W- codes) fail the
-    check only with --strict."""
     fmt = chosen(fmt, as_json)
     loaded, policy = _load(workflows, policies, "policy check", fmt, strict)
     compiled = {wf_id: CompiledWorkflow(lw) for wf_id, lw in loaded.workflows.items()}
@@ -116,13 +126,15 @@ def check(
     sys.exit(Exit(code))
 
 
-@policy_group.command("schema")
+@policy_group.command(
+    "schema",
+    help=N_(
+        "Print the JSON Schema (draft-07) of policy files.\n\n"
+        "Regenerate the checked-in copy with: cmc-workflow policy schema > "
+        "schema/policy.schema.json"
+    ),
+)
 def schema() -> None:
-    """Print the JSON Schema (draft-07) of policy files.
-
-    Regenerate the checked-in copy with:
-    cmc-workflow policy schema > schema/policy.schema.json
-    """
     click.echo(render_policy_schema(), nl=False)
 
 
@@ -131,7 +143,7 @@ def _role_names(policy: PolicySet, roles: frozenset[str] | None, wf: Workflow) -
     if roles is None:
         return "—"
     if not roles:
-        return "（无 nobody）"
+        return heading(N_("(nobody)"))
     out = []
     for role in sorted(roles):
         info = policy.roles.declared.get(role)
@@ -142,7 +154,17 @@ def _role_names(policy: PolicySet, roles: frozenset[str] | None, wf: Workflow) -
     return ", ".join(out)
 
 
-@click.command("who-can")
+@click.command(
+    "who-can",
+    cls=HelpCommand,
+    help=N_(
+        "Which roles may fire each trigger of STATE in WORKFLOW once policies apply, "
+        "and under which rules.\n\n"
+        "--json (or --format json) prints one JSON document on stdout, also when a file "
+        "has problems (then exit 1); --format sarif prints the files' problems as SARIF "
+        "2.1.0."
+    ),
+)
 @click.argument("workflow")
 @click.argument("state")
 @workflows_option
@@ -158,11 +180,6 @@ def who_can(
     fmt: str | None,
     strict: bool,
 ) -> None:
-    """Which roles may fire each trigger of STATE in WORKFLOW once policies apply, and
-    under which rules.
-
-    --json (or --format json) prints one JSON document on stdout, also when a file has
-    problems (then exit 1); --format sarif prints the files' problems as SARIF 2.1.0."""
     fmt = chosen(fmt, as_json)
     as_json = fmt == "json"
     loaded, policy = _load(workflows, policies, "who-can", fmt, strict)
@@ -273,15 +290,20 @@ def _probe(engine: Engine, item_id: int, trigger: str, actor: Actor) -> list[tup
         return denials(engine.extensions, command, tx)
 
 
-@click.command("explain-denial")
+@click.command(
+    "explain-denial",
+    cls=HelpCommand,
+    help=N_(
+        "Explain whether --actor may fire TRIGGER on ITEM now, and if not, which rules "
+        "refuse it and why (in Chinese and English); also the last refusal the audit "
+        "log recorded for them. Exit 0 when allowed, 2 when refused."
+    ),
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @click.argument("trigger")
 @engine_options
 @actor_options
 def explain_denial(settings: Settings, *, item_id: int, trigger: str, actor: Actor) -> None:
-    """Explain whether --actor may fire TRIGGER on ITEM now, and if not, which rules
-    refuse it and why (in Chinese and English); also the last refusal the audit log
-    recorded for them. Exit 0 when allowed, 2 when refused."""
     with settings.open_engine() as engine:
         item = engine.get(item_id)
         entries = engine.allowed(item_id, actor)
@@ -324,16 +346,16 @@ def _explanation(
         "roles": sorted(actor.roles),
     }
     if entry is None:
-        possible = ", ".join(a.trigger for a in entries) or "nothing"
+        possible = joined(a.trigger for a in entries) if entries else tr("nothing")
+        refusal = tr(
+            "{trigger!r} cannot be fired in state {state!r}; possible: {possible}",
+            trigger=trigger,
+            state=state,
+            possible=possible,
+        )
         result.update(
             allowed=False,
-            refusals=[
-                {
-                    "rule": "InvalidTrigger",
-                    "en": f"{trigger!r} cannot be fired in state {state!r}; possible: {possible}",
-                    "zh": f"状态 {state} 下不能执行 {trigger}；可执行：{possible}",
-                }
-            ],
+            refusals=[{"rule": "InvalidTrigger", "en": refusal.en, "zh": refusal.zh}],
         )
         return result
     zh = {rule: (en, zh_text) for rule, en, zh_text in policy_reasons}
@@ -353,19 +375,19 @@ def _print_explanation(result: dict[str, Any], item_id: int) -> None:
         f"{result['trigger']} · actor {result['actor']} [{', '.join(result['roles'])}]"
     )
     if result["allowed"]:
-        click.echo(f"允许 / allowed: {result['trigger']} -> {result['target']}")
+        click.echo(
+            tr("allowed: {trigger} -> {target}", trigger=result["trigger"], target=result["target"])
+        )
         if result.get("form"):
             click.echo(
                 f"  the form ({', '.join(result['form'])}) is judged when it is fired "
                 "(e.g. review checklists)"
             )
     else:
-        click.echo("不允许 / refused:")
+        click.echo(tr("refused:"))
         for r in result["refusals"]:
             click.echo(f"  - {r['rule']}")
-            if r["zh"]:
-                click.echo(f"      {r['zh']}")
-            click.echo(f"      {r['en']}")
+            click.echo("      " + shown(r["en"], r["zh"], sep="\n      "))
     last = result.get("last_refusal")
     if last is not None:
         click.echo(

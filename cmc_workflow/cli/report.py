@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import handled
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     CalendarChoice,
     Settings,
@@ -218,20 +219,33 @@ def report_text(report: Report) -> str:
 
 
 # -- the command -------------------------------------------------------------------------------
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Operational figures from the history (RPT-1): items per state, SLA met and "
+        "breached per workflow and month, time to first reply (CMT-7), overdue work per "
+        "person, publications per channel and month, the certified staff ratio (TRN-5), "
+        "and the should-level warnings per requirement and month.\n\n"
+        "The period (--since, --until: local dates, both included) selects items by "
+        "their start, clocks by their stop or due time and publications by their time; "
+        "overdue work and certification are as of now. See docs/reports.md."
+    ),
+)
 @db_option
 @workflows_option
 @calendar_options
 @click.option(
-    "--since", callback=_date, metavar="DATE", help="First day of the period (local date)."
+    "--since", callback=_date, metavar="DATE", help=N_("First day of the period (local date).")
 )
-@click.option("--until", callback=_date, metavar="DATE", help="Last day of the period, included.")
+@click.option(
+    "--until", callback=_date, metavar="DATE", help=N_("Last day of the period, included.")
+)
 @click.option(
     "--section",
     "sections",
     multiple=True,
     type=click.Choice(SECTIONS),
-    help="A section to report; repeatable (default: every section).",
+    help=N_("A section to report; repeatable (default: every section)."),
 )
 @click.option(
     "--format",
@@ -239,20 +253,22 @@ def report_text(report: Report) -> str:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="Readable tables, CSV (one file with a section column), or one JSON document.",
+    help=N_("Readable tables, CSV (one file with a section column), or one JSON document."),
 )
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write to this file instead of stdout; with --format csv, an existing folder "
-    "gets one SECTION.csv per section.",
+    help=N_(
+        "Write to this file instead of stdout; with --format csv, an existing folder "
+        "gets one SECTION.csv per section."
+    ),
 )
 @click.option(
     "--reply-workflow",
     default="comments",
     show_default=True,
-    help="The workflow whose time to first reply is reported (CMT-7).",
+    help=N_("The workflow whose time to first reply is reported (CMT-7)."),
 )
 @click.option(
     "--reply-trigger",
@@ -260,7 +276,7 @@ def report_text(report: Report) -> str:
     multiple=True,
     default=("reply",),
     show_default=True,
-    help="A trigger that answers the reader; repeatable.",
+    help=N_("A trigger that answers the reader; repeatable."),
 )
 @log_level_option()
 def report(
@@ -276,15 +292,6 @@ def report(
     reply_workflow: str,
     reply_triggers: tuple[str, ...],
 ) -> None:
-    """Operational figures from the history (RPT-1): items per state, SLA met and
-    breached per workflow and month, time to first reply (CMT-7), overdue work per
-    person, publications per channel and month, the certified staff ratio (TRN-5), and
-    the should-level (宜) warnings per requirement and month.
-
-    The period (--since, --until: local dates, both included) selects items by their
-    start, clocks by their stop or due time and publications by their time; overdue
-    work and certification are as of now. See docs/reports.md.
-    """
     to_folder = output is not None and output.is_dir()
     if to_folder and output_format != "csv":
         message = tr("a folder takes --format csv (one file per section)")

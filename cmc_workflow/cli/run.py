@@ -20,6 +20,7 @@ import click
 
 from cmc_workflow.backup.schedule import ScheduledBackup, parse_every
 from cmc_workflow.cli.exits import Exit
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     CalendarChoice,
     calendar_options,
@@ -30,6 +31,7 @@ from cmc_workflow.cli.options import (
     workflows_option,
 )
 from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.i18n import N_, tr
 
 
 def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
@@ -62,7 +64,7 @@ def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
 
 
 def _seconds_option(
-    name: str, dest: str, default: float, envvar: str, between: str
+    name: str, dest: str, default: float, envvar: str, help_text: str
 ) -> Callable[[Any], Any]:
     """An interval of the daemon's loop, in seconds (at least 0.05)."""
     return click.option(
@@ -72,7 +74,7 @@ def _seconds_option(
         show_default=True,
         envvar=envvar,
         type=click.FloatRange(min=0.05),
-        help=f"Seconds between {between}",
+        help=help_text,
     )
 
 
@@ -87,9 +89,7 @@ def _backup(
     """The scheduled backup of ``--backup-dir``/``--backup-every``/``--backup-keep``."""
     if folder is None:
         if keep is not None:
-            raise click.BadParameter(
-                "needs --backup-dir | 需同时指定 --backup-dir", param_hint="--backup-keep"
-            )
+            raise click.BadParameter(str(tr("needs --backup-dir")), param_hint="--backup-keep")
         return None
     try:
         schedule = parse_every(every, cal.settings().timezone)
@@ -99,28 +99,41 @@ def _backup(
 
 
 # -- the command ---------------------------------------------------------------------------------
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Run the daemon: fire due timers, start scheduled items, deliver the outbox.\n\n"
+        "Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully. Exit codes: "
+        "0 stopped (or --once done), 1 definition problems at start, 2 bad command "
+        "line, 3 database unavailable or out of date, 4 crashed, 130 forced by a second "
+        "signal."
+    ),
+)
 @db_option
 @workflows_option
 @policies_option
 @calendar_options
-@click.option("--once", is_flag=True, help="Do what is due now, then exit (for cron).")
+@click.option("--once", is_flag=True, help=N_("Do what is due now, then exit (for cron)."))
 @click.option(
     "--handlers",
     "handlers_spec",
     default=None,
     envvar="CMC_HANDLERS",
-    help="module:attribute of the HandlerRegistry (or mapping) of serviceTask handlers.",
+    help=N_("module:attribute of the HandlerRegistry (or mapping) of serviceTask handlers."),
 )
 @_seconds_option(
-    "--poll", "poll_interval", 5.0, "CMC_POLL", "polls for work armed by other processes."
+    "--poll",
+    "poll_interval",
+    5.0,
+    "CMC_POLL",
+    N_("Seconds between polls for work armed by other processes."),
 )
 @_seconds_option(
     "--reload-interval",
     "reload_interval",
     2.0,
     "CMC_RELOAD_INTERVAL",
-    "checks of the definition files for changes.",
+    N_("Seconds between checks of the definition files for changes."),
 )
 @click.option(
     "--batch",
@@ -128,42 +141,44 @@ def _backup(
     show_default=True,
     envvar="CMC_BATCH",
     type=click.IntRange(min=1),
-    help="Timers fired (and outbox rows delivered) per pass.",
+    help=N_("Timers fired (and outbox rows delivered) per pass."),
 )
-@click.option("--runner", default=None, envvar="CMC_RUNNER", help="This daemon's name.")
+@click.option("--runner", default=None, envvar="CMC_RUNNER", help=N_("This daemon's name."))
 @click.option(
     "--migrate/--no-migrate",
     default=None,
     envvar="CMC_MIGRATE",
-    help="Upgrade the database schema at start (default: only a fresh SQLite file).",
+    help=N_("Upgrade the database schema at start (default: only a fresh SQLite file)."),
 )
 @click.option(
     "--backup-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     envvar="CMC_BACKUP_DIR",
-    help="Take backups into this folder on a schedule (point it at off-site storage).",
+    help=N_("Take backups into this folder on a schedule (point it at off-site storage)."),
 )
 @click.option(
     "--backup-every",
     default="1d",
     show_default=True,
     envvar="CMC_BACKUP_EVERY",
-    help="With --backup-dir: a duration (30m, 6h, 1d, 1w) or five crontab fields "
-    "in --timezone ('0 2 * * *').",
+    help=N_(
+        "With --backup-dir: a duration (30m, 6h, 1d, 1w) or five crontab fields "
+        "in --timezone ('0 2 * * *')."
+    ),
 )
 @click.option(
     "--backup-keep",
     type=click.IntRange(min=1),
     default=None,
     envvar="CMC_BACKUP_KEEP",
-    help="With --backup-dir: keep the newest N backups, remove older ones [default: all].",
+    help=N_("With --backup-dir: keep the newest N backups, remove older ones [default: all]."),
 )
 @click.option(
     "--pg-dump",
     default=None,
     envvar="CMC_PG_DUMP",
-    help="The pg_dump program for PostgreSQL backups [default: found on PATH].",
+    help=N_("The pg_dump program for PostgreSQL backups [default: found on PATH]."),
 )
 @log_level_option("info")
 def run(
@@ -183,12 +198,6 @@ def run(
     backup_keep: int | None,
     pg_dump: str | None,
 ) -> None:
-    """Run the daemon: fire due timers, start scheduled items, deliver the outbox.
-
-    Logs are JSON lines on stderr. SIGTERM/SIGINT stop it gracefully. Exit codes: 0
-    stopped (or --once done), 1 definition problems at start, 2 bad command line,
-    3 database unavailable or out of date, 4 crashed, 130 forced by a second signal.
-    """
     from cmc_workflow.runner import daemon
 
     config = daemon.DaemonConfig(

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     CalendarChoice,
     calendar_options,
@@ -26,7 +27,7 @@ from cmc_workflow.cli.options import (
     policies_option,
     workflows_option,
 )
-from cmc_workflow.i18n import tr
+from cmc_workflow.i18n import N_, tr
 
 
 def _api() -> Any:
@@ -61,14 +62,36 @@ def _compliance(loaded: Any) -> Any:
     return build
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Serve the HTTP API: commands, queries, reports and calendar arithmetic over "
+        "HTTP for host systems (Java, PHP, .NET), with API tokens (`cmc-workflow token "
+        "create`).\n\n"
+        "Errors are RFC 9457 problem documents in Chinese (default) or English. "
+        "SIGTERM/SIGINT stop it gracefully. Exit codes: 0 stopped, 1 definition "
+        "problems, 2 bad command line or the api extra missing, 3 database unavailable "
+        "or out of date."
+    ),
+)
 @db_option
 @workflows_option
 @policies_option
 @calendar_options
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="CMC_HOST")
 @click.option(
-    "--port", default=8080, show_default=True, envvar="CMC_PORT", type=click.IntRange(0, 65535)
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CMC_HOST",
+    help=N_("The address to listen on."),
+)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    envvar="CMC_PORT",
+    type=click.IntRange(0, 65535),
+    help=N_("The TCP port to listen on."),
 )
 @click.option(
     "--max-body",
@@ -76,7 +99,7 @@ def _compliance(loaded: Any) -> Any:
     show_default=True,
     envvar="CMC_MAX_BODY",
     type=click.IntRange(min=1024),
-    help="The largest request body taken, in bytes (larger: 413).",
+    help=N_("The largest request body taken, in bytes (larger: 413)."),
 )
 @click.option(
     "--auth-failures",
@@ -84,7 +107,7 @@ def _compliance(loaded: Any) -> Any:
     show_default=True,
     envvar="CMC_AUTH_FAILURES",
     type=click.IntRange(min=1),
-    help="Failed sign-ins per client address within --auth-window before 429.",
+    help=N_("Failed sign-ins per client address within --auth-window before 429."),
 )
 @click.option(
     "--auth-window",
@@ -92,19 +115,19 @@ def _compliance(loaded: Any) -> Any:
     show_default=True,
     envvar="CMC_AUTH_WINDOW",
     type=click.FloatRange(min=1.0),
-    help="Seconds over which failed sign-ins are counted.",
+    help=N_("Seconds over which failed sign-ins are counted."),
 )
 @click.option(
     "--migrate/--no-migrate",
     default=None,
     envvar="CMC_MIGRATE",
-    help="Upgrade the database schema at start (default: only a fresh SQLite file).",
+    help=N_("Upgrade the database schema at start (default: only a fresh SQLite file)."),
 )
-@click.option("--openapi", is_flag=True, help="Print the OpenAPI document and exit.")
+@click.option("--openapi", is_flag=True, help=N_("Print the OpenAPI document and exit."))
 @click.option(
     "--openapi-markdown",
     is_flag=True,
-    help="Print the API reference in Markdown (docs/api-reference.md) and exit.",
+    help=N_("Print the API reference in Markdown (docs/api-reference.md) and exit."),
 )
 @log_level_option("info")
 def serve(
@@ -121,13 +144,6 @@ def serve(
     openapi: bool,
     openapi_markdown: bool,
 ) -> None:
-    """Serve the HTTP API: commands, queries, reports and calendar arithmetic over HTTP
-    for host systems (Java, PHP, .NET), with API tokens (`cmc-workflow token create`).
-
-    Errors are RFC 9457 problem documents in Chinese (default) or English. SIGTERM/SIGINT
-    stop it gracefully. Exit codes: 0 stopped, 1 definition problems, 2 bad command line
-    or the api extra missing, 3 database unavailable or out of date.
-    """
     api = _api()
     from cmc_workflow.api.app import create_app
     from cmc_workflow.api.guards import FailureLimiter

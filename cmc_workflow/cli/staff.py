@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import (
     Settings,
     actor_id_option,
@@ -35,17 +36,28 @@ from cmc_workflow.cli.options import (
 )
 from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.errors import RegisterRefused, RosterInvalid
+from cmc_workflow.i18n import N_, Text, heading, shown, tr
 from cmc_workflow.model import Actor
 from cmc_workflow.staff import roster
 from cmc_workflow.staff.register import Person, PersonEntry, PostEntry, Register
 from cmc_workflow.store import Store
 
 _DB = db_option
+_PEOPLE_HEADINGS = (
+    N_("Person"),
+    N_("Person name"),
+    N_("Posts"),
+    N_("Email"),
+    N_("Mobile"),
+    N_("Education"),
+    N_("Years"),
+)
+_POST_HEADINGS = (N_("Post"), N_("Role"), N_("Scope"), N_("On from"), N_("Off after"))
 _ACTOR = actor_id_option
 _REVEAL = click.option(
     "--reveal",
     is_flag=True,
-    help="Show contact addresses in clear (default: masked, SEC-3).",
+    help=N_("Show contact addresses in clear (default: masked, SEC-3)."),
 )
 
 
@@ -76,7 +88,14 @@ def _refusals(as_json: bool) -> Iterator[None]:
     except RegisterRefused as exc:
         fail(
             Exit.USAGE,
-            f"refused ({exc.rule}): {exc.reason_en}\n已拒绝（{exc.rule}）：{exc.reason_zh}",
+            shown(
+                *tr(
+                    "refused ({rule}): {reason}",
+                    rule=exc.rule,
+                    reason=Text(exc.reason_en, exc.reason_zh),
+                ),
+                sep="\n",
+            ),
             as_json,
             type=type(exc).__name__,
             rule=exc.rule,
@@ -109,40 +128,60 @@ def _print_people(people: list[Person], reveal: bool, as_json: bool) -> None:
         for v in views
     ]
     click.echo(
-        table(["人员 id", "姓名 name", "岗位 posts", "邮箱", "手机", "学历", "年限"], rows),
+        table([heading(h) for h in _PEOPLE_HEADINGS], rows),
         nl=False,
     )
 
 
-@click.group("staff")
+@click.group(
+    "staff",
+    cls=Group,
+    help=N_("The staff register (STF-1): people, posts, rosters, staffing checks."),
+)
 def staff_group() -> None:
-    """The staff register (人员名册, STF-1): people, posts, rosters, staffing checks."""
+    pass
 
 
-@staff_group.command("add")
+@staff_group.command(
+    "add",
+    help=N_("File a person (and put them on --post posts, STF-2 checked). Exits 2 if refused."),
+)
 @click.argument("name")
 @click.option(
-    "--id", "person_id", default="", help="The id the person acts under (default: --employee-no)."
+    "--id",
+    "person_id",
+    default="",
+    help=N_("The id the person acts under (default: --employee-no)."),
 )
-@click.option("--employee-no", default=None, help="工号.")
-@click.option("--email", default=None)
-@click.option("--mobile", default=None)
-@click.option("--wecom", default=None, help="WeCom (企业微信) user id.")
-@click.option("--dingtalk", default=None, help="DingTalk (钉钉) user id.")
-@click.option("--education", default=None, help="大专/本科/硕士/博士 or associate/bachelor/...")
+@click.option("--employee-no", default=None, help=N_("The employee number."))
+@click.option("--email", default=None, help=N_("E-mail address (masked when shown, SEC-3)."))
+@click.option("--mobile", default=None, help=N_("Mobile number (masked when shown, SEC-3)."))
+@click.option("--wecom", default=None, help=N_("WeCom user id."))
+@click.option("--dingtalk", default=None, help=N_("DingTalk user id."))
 @click.option(
-    "--years", "experience_years", type=float, default=None, help="Years of relevant experience."
+    "--education",
+    default=None,
+    help=N_("Education: associate, bachelor, master or doctor (in English or Chinese)."),
 )
-@click.option("--post", "posts", multiple=True, help="A post to put them on (repeatable).")
 @click.option(
-    "--scope", default=None, help="The posts' scope: wechat,weibo or 渠道:..;应用:..;分馆:.."
+    "--years",
+    "experience_years",
+    type=float,
+    default=None,
+    help=N_("Years of relevant experience."),
+)
+@click.option("--post", "posts", multiple=True, help=N_("A post to put them on (repeatable)."))
+@click.option(
+    "--scope",
+    default=None,
+    help=N_("The posts' scope: wechat,weibo or channels:..;applications:..;branch:.."),
 )
 @click.option(
     "--from",
     "starts_on",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="First day of the posts (default today).",
+    help=N_("First day of the posts (default today)."),
 )
 @_ACTOR
 @_DB
@@ -164,7 +203,6 @@ def staff_add(
     db: str,
     as_json: bool,
 ) -> None:
-    """File a person (and put them on --post posts, STF-2 checked). Exits 2 if refused."""
     from cmc_workflow.staff.catalogue import education_level
 
     level = education_level(education) if education else None
@@ -189,23 +227,27 @@ def staff_add(
     if as_json:
         emit_json(person.view())
     else:
-        click.echo(
-            f"filed {person.person_id} ({person.row.name}) with {len(person.posts)} post(s)"
-            " / 已登记"
+        filed = tr(
+            "filed {person} ({name}) with {count} post(s)",
+            person=person.person_id,
+            name=person.row.name,
+            count=len(person.posts),
         )
+        click.echo(filed)
 
 
-@staff_group.command("show")
+@staff_group.command(
+    "show", help=N_("One person with their posts. Exits 2 when they are not in the register.")
+)
 @click.argument("person_id")
 @_REVEAL
 @_DB
 @json_option
 def staff_show(person_id: str, reveal: bool, db: str, as_json: bool) -> None:
-    """One person with their posts. Exits 2 when they are not in the register."""
     with _register(db, as_json) as register:
         person = register.person(person_id)
     if person is None:
-        fail(Exit.USAGE, f"{person_id} is not in the register / 不在人员名册中", as_json)
+        fail(Exit.USAGE, str(tr("{person} is not in the register", person=person_id)), as_json)
     view = person.view(reveal=reveal)
     if as_json:
         emit_json(view)
@@ -236,19 +278,20 @@ def staff_show(person_id: str, reveal: bool, db: str, as_json: bool) -> None:
         for p in view["posts"]
     ]
     click.echo(
-        table(["#", "岗位 post", "角色 role", "范围 scope", "上岗 from", "离岗 until"], rows),
+        table(["#", *(heading(h) for h in _POST_HEADINGS)], rows),
         nl=False,
     )
 
 
-@staff_group.command("list")
-@click.option("--active", is_flag=True, help="Only people holding a post today.")
-@click.option("--role", default=None, help="Only the holders of this role today.")
+@staff_group.command(
+    "list", help=N_("Everybody in the register (or the active ones, or a role's holders).")
+)
+@click.option("--active", is_flag=True, help=N_("Only people holding a post today."))
+@click.option("--role", default=None, help=N_("Only the holders of this role today."))
 @_REVEAL
 @_DB
 @json_option
 def staff_list(active: bool, role: str | None, reveal: bool, db: str, as_json: bool) -> None:
-    """Everybody in the register (or the active ones, or a role's holders)."""
     with _register(db, as_json) as register:
         if role is not None:
             people = register.holders(role)
@@ -257,23 +300,33 @@ def staff_list(active: bool, role: str | None, reveal: bool, db: str, as_json: b
     _print_people(people, reveal, as_json)
 
 
-@staff_group.command("post")
+@staff_group.command(
+    "post",
+    help=N_(
+        "Put a person on a post (STF-2: a manager's post asks for a bachelor's degree "
+        "and 3 years, a staff post an associate degree and 1 year). Exits 2 if refused."
+    ),
+)
 @click.argument("person_id")
 @click.argument("post")
-@click.option("--scope", default=None, help="wechat,weibo or 渠道:..;应用:..;分馆:..")
+@click.option(
+    "--scope",
+    default=None,
+    help=N_("The post's scope: wechat,weibo or channels:..;applications:..;branch:.."),
+)
 @click.option(
     "--from",
     "starts_on",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="First day (default today).",
+    help=N_("First day (default today)."),
 )
 @click.option(
     "--until",
     "ends_on",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Last day, if known.",
+    help=N_("Last day, if known."),
 )
 @_ACTOR
 @_DB
@@ -288,8 +341,6 @@ def staff_post(
     db: str,
     as_json: bool,
 ) -> None:
-    """Put a person on a post (STF-2: a manager's post asks for a bachelor's degree and 3
-    years, a staff post an associate degree and 1 year). Exits 2 if refused."""
     entry = PostEntry(
         post,
         _scope(scope),
@@ -302,19 +353,26 @@ def staff_post(
         emit_json({"id": written.id, "post": written.post, "role": written.role})
     else:
         click.echo(
-            f"post #{written.id}: {written.person_id} is {written.post} "
-            f"from {written.starts_on} / 已上岗"
+            tr(
+                "post #{id}: {person} is {post} from {day}",
+                id=written.id,
+                person=written.person_id,
+                post=written.post,
+                day=written.starts_on,
+            )
         )
 
 
-@staff_group.command("end-post")
+@staff_group.command(
+    "end-post", help=N_("End a post: its role is no longer held from the next day.")
+)
 @click.argument("post_id", type=int)
 @click.option(
     "--on",
     "ends_on",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Last day (default today).",
+    help=N_("Last day (default today)."),
 )
 @_ACTOR
 @_DB
@@ -322,22 +380,36 @@ def staff_post(
 def staff_end_post(
     post_id: int, ends_on: dt.datetime | None, actor_id: str, db: str, as_json: bool
 ) -> None:
-    """End a post: its role is no longer held from the next day."""
     with _register(db, as_json) as register:
         ended = register.end_post(Actor(actor_id), post_id, ends_on.date() if ends_on else None)
     if as_json:
         emit_json({"id": ended.id, "ends_on": ended.ends_on})
     else:
-        click.echo(f"post #{ended.id} of {ended.person_id} ends on {ended.ends_on} / 已离岗")
+        ends = tr(
+            "post #{id} of {person} ends on {day}",
+            id=ended.id,
+            person=ended.person_id,
+            day=ended.ends_on,
+        )
+        click.echo(ends)
 
 
-@staff_group.command("leave")
+@staff_group.command(
+    "leave",
+    help=N_(
+        "Record a leave (STF-5): once it starts, the runner's pass moves the person's "
+        "open tasks to --substitute (when they hold the post), else to the holder with "
+        "the least open work."
+    ),
+)
 @click.argument("person_id")
 @click.option(
-    "--from", "starts_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day."
+    "--from", "starts_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("First day.")
 )
-@click.option("--to", "ends_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day.")
-@click.option("--substitute", default=None, help="Who covers (代班人), a register person.")
+@click.option(
+    "--to", "ends_on", type=click.DateTime(["%Y-%m-%d"]), required=True, help=N_("Last day.")
+)
+@click.option("--substitute", default=None, help=N_("Who covers, a register person."))
 @_ACTOR
 @_DB
 @json_option
@@ -350,9 +422,6 @@ def staff_leave(
     db: str,
     as_json: bool,
 ) -> None:
-    """Record a leave (STF-5): once it starts, the runner's pass moves the person's open
-    tasks to --substitute (when they hold the post), else to the holder with the least
-    open work."""
     with _register(db, as_json) as register:
         leave = register.leave(
             Actor(actor_id), person_id, starts_on.date(), ends_on.date(), substitute
@@ -360,40 +429,50 @@ def staff_leave(
     if as_json:
         emit_json(leave)
     else:
-        cover = leave.substitute or "the least busy holder / 工作量最少的同岗人员"
-        click.echo(
-            f"leave #{leave.id}: {leave.person_id} from {leave.starts_on} to {leave.ends_on},"
-            f" covered by {cover} / 已登记休假"
+        cover = leave.substitute or tr("the least busy holder")
+        on_leave = tr(
+            "leave #{id}: {person} from {first} to {last}, covered by {cover}",
+            id=leave.id,
+            person=leave.person_id,
+            first=leave.starts_on,
+            last=leave.ends_on,
+            cover=cover,
         )
+        click.echo(on_leave)
 
 
-@staff_group.command("import")
+@staff_group.command(
+    "import",
+    help=N_(
+        "Import a roster (CSV in UTF-8, or XLSX; headings in Chinese or English): all "
+        "rows or none. Problems are printed as FILE:ROW:COLUMN: CODE message, exit 1."
+    ),
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_ACTOR
 @_DB
 @json_option
 def staff_import(file: Path, actor_id: str, db: str, as_json: bool) -> None:
-    """Import a roster (CSV in UTF-8, or XLSX; headings 姓名/工号/岗位/... or English): all
-    rows or none. Problems are printed as FILE:ROW:COLUMN: CODE message, exit 1."""
     with _register(db, as_json) as register:
         people = roster.import_file(register, Actor(actor_id), file)
     if as_json:
         emit_json({"imported": len(people), "people": [p.person_id for p in people]})
     else:
         posts = sum(len(p.posts) for p in people)
-        click.echo(
-            f"imported {len(people)} people, {posts} posts"
-            f" / 已导入 {len(people)} 人，{posts} 个岗位"
-        )
+        click.echo(tr("imported {people} people, {posts} posts", people=len(people), posts=posts))
 
 
-@staff_group.command("export")
+@staff_group.command(
+    "export",
+    help=N_(
+        "The register as a roster CSV (UTF-8 with BOM, Chinese headings), to FILE or "
+        "stdout; contact addresses masked unless --reveal."
+    ),
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @_REVEAL
 @_DB
 def staff_export(file: Path | None, reveal: bool, db: str) -> None:
-    """The register as a roster CSV (UTF-8 with BOM, Chinese headings), to FILE or stdout;
-    contact addresses masked unless --reveal."""
     with _register(db, False) as register:
         text = roster.write_csv(register.people(), reveal=reveal)
     if file is None:
@@ -402,12 +481,17 @@ def staff_export(file: Path | None, reveal: bool, db: str) -> None:
         file.write_text(text, encoding="utf-8")
 
 
-@staff_group.command("check")
+@staff_group.command(
+    "check",
+    help=N_(
+        "STF-3 now: raise a staffing_gap alert per account without a holder of a "
+        "required post (posts.yaml `staffing`), close the alerts of gaps filled. The "
+        "daemon runs the same check once a day. Needs the accounts and staffing_gap "
+        "workflows loaded."
+    ),
+)
 @engine_options
 def staff_check(settings: Settings) -> None:
-    """STF-3 now: raise a staffing_gap alert per account without a holder of a required
-    post (posts.yaml `staffing`), close the alerts of gaps filled. The daemon runs the
-    same check once a day. Needs the accounts and staffing_gap workflows loaded."""
     from cmc_workflow.staff.staffing import StaffingCheck
 
     with settings.open_engine(need_workflows=True) as engine:
@@ -415,8 +499,7 @@ def staff_check(settings: Settings) -> None:
         if not found:
             fail(
                 Exit.USAGE,
-                "the staffing check needs the accounts and staffing_gap workflows loaded"
-                " / 员额检查需要加载 accounts 与 staffing_gap 工作流",
+                str(tr("the staffing check needs the accounts and staffing_gap workflows loaded")),
                 settings.as_json,
             )
         done = found[0].check_staffing()
@@ -425,11 +508,15 @@ def staff_check(settings: Settings) -> None:
         emit_json({"gaps": gaps, "raised": list(done.raised), "closed": list(done.closed)})
         return
     for gap in done.gaps:
-        click.echo(f"gap: {gap.account_id} has no {gap.post.id} ({gap.post.zh}) / 缺员")
-    click.echo(
-        f"{len(done.gaps)} gap(s); raised {len(done.raised)} alert(s), closed {len(done.closed)}"
-        f" / 缺员 {len(done.gaps)} 处，新告警 {len(done.raised)} 条，关闭 {len(done.closed)} 条"
+        post = Text(gap.post.id, gap.post.zh)
+        click.echo(tr("gap: {account} has no {post}", account=gap.account_id, post=post))
+    summary = tr(
+        "{gaps} gap(s); raised {raised} alert(s), closed {closed}",
+        gaps=len(done.gaps),
+        raised=len(done.raised),
+        closed=len(done.closed),
     )
+    click.echo(summary)
 
 
 COMMANDS = [staff_group]

@@ -19,97 +19,106 @@ from typing import Any
 
 import click
 
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.items import inbox_table, item_table
 from cmc_workflow.cli.options import Settings, actor_options, engine_options
 from cmc_workflow.cli.output import emit_json
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.model import Actor, Item
 
-_TO = click.option("--to", "to", required=True, metavar="PERSON", help="The person's id.")
+_TO = click.option("--to", "to", required=True, metavar="PERSON", help=N_("The person's id."))
 
 
-def _done(settings: Settings, engine: Any, item: Item, what: str) -> None:
+def _done(settings: Settings, engine: Any, item: Item, what: Text) -> None:
     if settings.as_json:
         emit_json(item)
     else:
-        click.echo(what + "\n" + item_table(engine, item), nl=False)
+        click.echo(f"{what}\n{item_table(engine, item)}", nl=False)
 
 
-@click.group("task")
+@click.group("task", cls=Group, help=N_("Claim, delegate and reassign user tasks."))
 def task_group() -> None:
-    """Claim, delegate and reassign user tasks (认领、委派、改派)."""
+    pass
 
 
-@task_group.command("claim")
+@task_group.command("claim", help=N_("Claim ITEM from the queue of a role --actor holds."))
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 @actor_options
 def claim(settings: Settings, *, item_id: int, actor: Actor) -> None:
-    """Claim ITEM from the queue of a role --actor holds."""
     with settings.open_engine() as engine:
         item = engine.claim(item_id, actor=actor)
-        _done(settings, engine, item, f"{actor.id} claimed item {item_id} / 已认领")
+        _done(
+            settings, engine, item, tr("{actor} claimed item {item}", actor=actor.id, item=item_id)
+        )
 
 
-@task_group.command("unclaim")
+@task_group.command("unclaim", help=N_("Put ITEM, claimed by --actor, back in its role's queue."))
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 @actor_options
 def unclaim(settings: Settings, *, item_id: int, actor: Actor) -> None:
-    """Put ITEM, claimed by --actor, back in its role's queue."""
     with settings.open_engine() as engine:
         item = engine.unclaim(item_id, actor=actor)
-        _done(settings, engine, item, f"item {item_id} is back in the queue / 已退回队列")
+        _done(settings, engine, item, tr("item {item} is back in the queue", item=item_id))
 
 
-@task_group.command("delegate")
+@task_group.command(
+    "delegate", help=N_("Hand ITEM, held by --actor, to --to (a holder of a role of the state).")
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @_TO
 @engine_options
 @actor_options
 def delegate(settings: Settings, *, item_id: int, to: str, actor: Actor) -> None:
-    """Hand ITEM, held by --actor, to --to (a holder of a role of the state)."""
     with settings.open_engine() as engine:
         item = engine.delegate(item_id, to, actor=actor)
-        _done(settings, engine, item, f"item {item_id} delegated to {to} / 已委派")
+        _done(settings, engine, item, tr("item {item} delegated to {to}", item=item_id, to=to))
 
 
-@task_group.command("hand-back")
+@task_group.command(
+    "hand-back", help=N_("Return ITEM, delegated to --actor, to the person who delegated it.")
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @engine_options
 @actor_options
 def hand_back(settings: Settings, *, item_id: int, actor: Actor) -> None:
-    """Return ITEM, delegated to --actor, to the person who delegated it."""
     with settings.open_engine() as engine:
         item = engine.hand_back(item_id, actor=actor)
-        _done(settings, engine, item, f"item {item_id} handed back / 已交回")
+        _done(settings, engine, item, tr("item {item} handed back", item=item_id))
 
 
-@task_group.command("reassign")
+@task_group.command(
+    "reassign", help=N_("As a lead, give ITEM to --to (a holder of a role of the state).")
+)
 @click.argument("item_id", metavar="ITEM", type=int)
 @_TO
 @engine_options
 @actor_options
 def reassign(settings: Settings, *, item_id: int, to: str, actor: Actor) -> None:
-    """As a lead, give ITEM to --to (a holder of a role of the state)."""
     with settings.open_engine() as engine:
         item = engine.reassign(item_id, to, actor=actor)
-        _done(settings, engine, item, f"item {item_id} reassigned to {to} / 已改派")
+        _done(settings, engine, item, tr("item {item} reassigned to {to}", item=item_id, to=to))
 
 
-@task_group.command("inbox")
+@task_group.command(
+    "inbox",
+    help=N_(
+        '--actor\'s tasks: "mine" (claimed by, delegated or assigned to them) and '
+        '"queue" (waiting on one of their roles, for anyone of it to claim).'
+    ),
+)
 @engine_options
 @actor_options
 def inbox(settings: Settings, *, actor: Actor) -> None:
-    """--actor's tasks: "mine" (claimed by, delegated or assigned to them) and "queue"
-    (waiting on one of their roles, for anyone of it to claim)."""
     with settings.open_engine() as engine:
         mine, queue = engine.my_tasks(actor)
     if settings.as_json:
         emit_json({"mine": mine, "queue": queue})
         return
-    click.echo(f"mine / 我的任务 ({len(mine)})")
+    click.echo(tr("mine ({count})", count=len(mine)))
     click.echo(inbox_table(mine), nl=False)
-    click.echo(f"my roles' queue / 待认领 ({len(queue)})")
+    click.echo(tr("my roles' queue ({count})", count=len(queue)))
     click.echo(inbox_table(queue), nl=False)
 
 

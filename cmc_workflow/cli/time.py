@@ -21,6 +21,7 @@ import click
 from cmc_workflow.calendar.answers import DaySource
 from cmc_workflow.calendar.working import WorkingCalendar, next_year_warning
 from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     CalendarChoice,
     calendar_options,
@@ -31,7 +32,7 @@ from cmc_workflow.cli.options import (
 from cmc_workflow.cli.output import emit_json, table, when
 from cmc_workflow.engine import system_clock
 from cmc_workflow.errors import CmcWorkflowError
-from cmc_workflow.i18n import N_, heading, pick, shown, tr
+from cmc_workflow.i18n import N_, Text, heading, pick, shown, tr
 from cmc_workflow.language import load_paths
 from cmc_workflow.runner.assemble import existing_store
 from cmc_workflow.schedules.language import schedules_from
@@ -55,16 +56,24 @@ def _schedules(paths: Sequence[str]) -> tuple[list[Schedule], list[str]]:
     return schedules, [str(p) for p in [*loaded.problems, *problems]]
 
 
-@click.command()
+@click.command(
+    cls=Command,
+    help=N_(
+        "Health of the runners (daemons and in-process): heartbeats, next due timers, "
+        "lag, outbox, clocks, schedules.\n\n"
+        "Exits 0, or 1 with --max-lag when timers wait too long, 3 when the database "
+        "fails."
+    ),
+)
 @db_option
 @workflows_option
 @calendar_options
-@click.option("--limit", default=10, show_default=True, help="How many next timers to list.")
+@click.option("--limit", default=10, show_default=True, help=N_("How many next timers to list."))
 @click.option(
     "--max-lag",
     default=None,
     type=float,
-    help="Exit 1 when the oldest due timer waits longer than this many seconds.",
+    help=N_("Exit 1 when the oldest due timer waits longer than this many seconds."),
 )
 @json_option
 def status(
@@ -75,11 +84,6 @@ def status(
     max_lag: float | None,
     as_json: bool,
 ) -> None:
-    """Health of the runners (daemons and in-process): heartbeats, next due timers, lag,
-    outbox, clocks, schedules.
-
-    Exits 0, or 1 with --max-lag when timers wait too long, 3 when the database fails.
-    """
     tz = cal.settings().tz
     now = system_clock()
     schedules, problems = _schedules(workflows)
@@ -251,6 +255,7 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
             )
     click.echo(heading(N_("Schedules"), both="en"))
     heads = [N_("schedule"), N_("rule"), N_("last"), N_("status"), N_("item"), N_("next")]
+    provisional = " ({})".format(shown(*tr("provisional"), sep=" / "))
     click.echo(
         table(
             [heading(h, both="en") for h in heads],
@@ -261,7 +266,7 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
                     when(s["last_due"], tz),
                     s["last_status"] or "—",
                     str(s["last_item"] or "—"),
-                    when(s["next_due"], tz) + (" (provisional / 暂定)" * s["next_provisional"]),
+                    when(s["next_due"], tz) + (provisional * s["next_provisional"]),
                 ]
                 for s in report["schedules"]
             ],
@@ -271,8 +276,8 @@ def _print_status(report: dict[str, Any], tz: zoneinfo.ZoneInfo) -> None:
         {s["next_due"].astimezone(tz).year for s in report["schedules"] if s["next_provisional"]}
     )
     for year in guessed:
-        english, chinese = next_year_warning(year)
-        click.echo(f"provisional: {english}\n暂定：{chinese}")
+        warning = tr("provisional: {warning}", warning=Text(*next_year_warning(year)))
+        click.echo(shown(*warning, sep="\n"))
     for problem in report["definition_problems"]:
         click.echo(f"problem: {problem}", err=True)
 

@@ -16,6 +16,7 @@ import click
 
 from cmc_workflow.api.tokens import issue_token, list_tokens, revoke_token, valid_system
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json, table
 from cmc_workflow.i18n import N_, tr
@@ -37,19 +38,23 @@ def _system(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     return value
 
 
-@click.group("token")
+@click.group("token", cls=Group, help=N_("API tokens of host systems: create, list, revoke."))
 def token_group() -> None:
-    """API tokens of host systems: create, list, revoke (访问令牌)."""
+    pass
 
 
-@token_group.command("create")
+@token_group.command(
+    "create",
+    help=N_(
+        "Create a token for SYSTEM and print it once: store it in the host system's "
+        "secrets; it cannot be shown again."
+    ),
+)
 @db_option
-@click.option("--system", required=True, callback=_system, help="The host system it is for.")
-@click.option("--label", default="", help="What the token is for (shown by list).")
+@click.option("--system", required=True, callback=_system, help=N_("The host system it is for."))
+@click.option("--label", default="", help=N_("What the token is for (shown by list)."))
 @json_option
 def create(db: str, system: str, label: str, as_json: bool) -> None:
-    """Create a token for SYSTEM and print it once: store it in the host system's secrets;
-    it cannot be shown again."""
     from cmc_workflow.store import Store
 
     with handled(as_json):
@@ -78,12 +83,11 @@ def create(db: str, system: str, label: str, as_json: bool) -> None:
     )
 
 
-@token_group.command("list")
+@token_group.command("list", help=N_("The tokens (keys, never secrets), oldest first."))
 @db_option
-@click.option("--system", default=None, callback=_system, help="Only this system's tokens.")
+@click.option("--system", default=None, callback=_system, help=N_("Only this system's tokens."))
 @json_option
 def list_(db: str, system: str | None, as_json: bool) -> None:
-    """The tokens (keys, never secrets), oldest first."""
     from cmc_workflow.runner.assemble import existing_store
 
     with handled(as_json), existing_store(db) as store:
@@ -131,12 +135,16 @@ def list_(db: str, system: str | None, as_json: bool) -> None:
     click.echo(text, nl=False)
 
 
-@token_group.command("revoke")
+@token_group.command(
+    "revoke",
+    help=N_("Revoke the token KEY (its key as list shows it); calls with it are refused at once."),
+)
 @db_option
-@click.option("--system", default=None, callback=_system, help="Refuse a key of another system.")
+@click.option(
+    "--system", default=None, callback=_system, help=N_("Refuse a key of another system.")
+)
 @click.argument("key")
 def revoke(db: str, system: str | None, key: str) -> None:
-    """Revoke the token KEY (its key as list shows it); calls with it are refused at once."""
     from cmc_workflow.runner.assemble import existing_store
 
     with handled(False), existing_store(db) as store:

@@ -14,14 +14,16 @@ from typing import Any
 
 import click
 
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.items import versions_table
 from cmc_workflow.cli.options import Settings, engine_options
 from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.errors import WorkflowNotFound
+from cmc_workflow.i18n import N_, heading, shown, tr
 from cmc_workflow.migration.diff import HOW_ZH, WHAT_ZH, PolicyView, VersionDiff, diff_versions
 
 
-class _Versions(click.Group):
+class _Versions(Group):
     """``versions WORKFLOW`` reads as ``versions list WORKFLOW`` (the command before
     ``diff`` existed)."""
 
@@ -31,18 +33,27 @@ class _Versions(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_Versions)
+@click.group(
+    cls=_Versions,
+    help=N_(
+        "The stored versions of a workflow: `versions WORKFLOW` lists them, `versions "
+        "diff WORKFLOW OLD NEW` shows what changed."
+    ),
+)
 def versions() -> None:
-    """The stored versions of a workflow: `versions WORKFLOW` lists them, `versions diff
-    WORKFLOW OLD NEW` shows what changed (版本列表与版本差异)."""
+    pass
 
 
-@versions.command("list")
+@versions.command(
+    "list",
+    help=N_(
+        "List the stored versions of WORKFLOW: revision, label, hash prefix, loaded at, "
+        "open items, and which one new items start on (current)."
+    ),
+)
 @click.argument("workflow")
 @engine_options
 def list_versions(settings: Settings, *, workflow: str) -> None:
-    """List the stored versions of WORKFLOW: revision, label, hash prefix, loaded at,
-    open items, and which one new items start on (current)."""
     with settings.open_engine() as engine:
         found = engine.versions(workflow)
         if settings.as_json:
@@ -59,26 +70,35 @@ def diff_text(diff: VersionDiff) -> str:
             f"{HOW_ZH.get(c.how, c.how)} {c.how}",
             c.key,
             "—" if c.live is None else str(c.live),
-            cell(
-                c.detail
-                if c.detail == c.detail_zh or not c.detail_zh
-                else f"{c.detail} / {c.detail_zh}",
-                80,
-            ),
+            cell(shown(c.detail, c.detail_zh, sep=" / "), 80),
         ]
         for c in diff.changes
     ]
-    new_zh = f"第 {diff.new} 版" if isinstance(diff.new, int) else f"文件 {diff.new}"
-    new_en = f"revision {diff.new}" if isinstance(diff.new, int) else f"file {diff.new}"
-    head = (
-        f"流程 {diff.workflow}：第 {diff.old} 版 → {new_zh}，{len(diff.changes)} 处差异\n"
-        f"workflow {diff.workflow}: revision {diff.old} -> {new_en}, "
-        f"{len(diff.changes)} difference(s)\n"
+    new = (
+        tr("revision {n}", n=diff.new)
+        if isinstance(diff.new, int)
+        else tr("file {path}", path=diff.new)
     )
-    return head + table(["对象 what", "变化 how", "键 key", "在办事项 live", "说明 detail"], rows)
+    head = tr(
+        "workflow {workflow}: revision {old} -> {new}, {count} difference(s)",
+        workflow=diff.workflow,
+        old=diff.old,
+        new=new,
+        count=len(diff.changes),
+    )
+    headers = [N_("What"), N_("Change"), N_("Identifier"), N_("Live items"), N_("Detail")]
+    return shown(*head, sep="\n") + "\n" + table([heading(h) for h in headers], rows)
 
 
-@versions.command("diff")
+@versions.command(
+    "diff",
+    help=N_(
+        "What changed from revision OLD of WORKFLOW to revision NEW (or to its file "
+        "under --new-from): states, transitions, form and data fields, deadlines, and, "
+        "with --policies, the policy rules that apply; each removed or changed state "
+        "with its number of live items on OLD. Reads the database only."
+    ),
+)
 @click.argument("workflow")
 @click.argument("old", type=int)
 @click.argument("new", type=int, required=False)
@@ -87,29 +107,27 @@ def diff_text(diff: VersionDiff) -> str:
     "new_from",
     type=click.Path(exists=True),
     default=None,
-    help="Compare with WORKFLOW's file found under this path (a file or a folder) instead "
-    "of a stored revision NEW.",
+    help=N_(
+        "Compare with WORKFLOW's file found under this path (a file or a folder) instead "
+        "of a stored revision NEW."
+    ),
 )
 @engine_options
 def diff(
     settings: Settings, *, workflow: str, old: int, new: int | None, new_from: str | None
 ) -> None:
-    """What changed from revision OLD of WORKFLOW to revision NEW (or to its file under
-    --new-from): states, transitions, form and data fields, deadlines, and, with
-    --policies, the policy rules that apply; each removed or changed state with its number
-    of live items on OLD. Reads the database only."""
     from cmc_workflow.language import load_paths
     from cmc_workflow.store import Store
 
     if (new is None) == (new_from is None):
-        raise click.UsageError("give NEW (a stored revision) or --new-from PATH, not both")
+        raise click.UsageError(str(tr("give NEW (a stored revision) or --new-from PATH, not both")))
     target: Any = new
     if new_from is not None:
         loaded = load_paths([new_from], across=False)
         loaded.raise_for_problems()
         if workflow not in loaded.workflows:
             raise WorkflowNotFound(
-                f"no workflow {workflow!r} under {new_from} / {new_from} 下没有流程“{workflow}”"
+                tr("no workflow {workflow!r} under {path}", workflow=workflow, path=new_from)
             )
         target = loaded.workflows[workflow]
     policies = PolicyView([*settings.workflows, *settings.policies]) if settings.policies else None

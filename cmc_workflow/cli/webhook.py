@@ -20,6 +20,7 @@ import os
 import click
 
 from cmc_workflow.cli.exits import Exit, fail, handled
+from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import db_option, json_option
 from cmc_workflow.cli.output import emit_json, table
 from cmc_workflow.i18n import N_, tr
@@ -27,25 +28,35 @@ from cmc_workflow.i18n import heading as H
 from cmc_workflow.webhooks.subscriptions import EVENTS
 
 
-@click.group("webhook")
+@click.group(
+    "webhook",
+    cls=Group,
+    help=N_("Webhooks to host systems: add, list, remove subscriptions."),
+)
 def webhook_group() -> None:
-    """Webhooks to host systems: add, list, remove subscriptions (Webhook 订阅)."""
+    pass
 
 
-@webhook_group.command("add")
+@webhook_group.command(
+    "add",
+    help=N_(
+        "Subscribe URL to events and print its signing secret once: store it in the "
+        "host system's secrets; it cannot be shown again."
+    ),
+)
 @db_option
-@click.option("--url", required=True, help="Where to POST the events (https://...).")
+@click.option("--url", required=True, help=N_("Where to POST the events (https://...)."))
 @click.option(
     "--event",
     "events",
     multiple=True,
     type=click.Choice(EVENTS),
-    help="An event type to receive (repeat; none: all).",
+    help=N_("An event type to receive (repeat; none: all)."),
 )
 @click.option(
-    "--workflow", "workflows", multiple=True, help="A workflow to receive (repeat; none: all)."
+    "--workflow", "workflows", multiple=True, help=N_("A workflow to receive (repeat; none: all).")
 )
-@click.option("--label", default="", help="What the subscription is for (shown by list).")
+@click.option("--label", default="", help=N_("What the subscription is for (shown by list)."))
 @json_option
 def add(
     db: str,
@@ -55,8 +66,6 @@ def add(
     label: str,
     as_json: bool,
 ) -> None:
-    """Subscribe URL to events and print its signing secret once: store it in the host
-    system's secrets; it cannot be shown again."""
     from cmc_workflow.store import Store
     from cmc_workflow.webhooks.subscriptions import add_subscription
 
@@ -96,12 +105,11 @@ def add(
         )
 
 
-@webhook_group.command("list")
+@webhook_group.command("list", help=N_("The subscriptions (never their secrets), oldest first."))
 @db_option
-@click.option("--removed", is_flag=True, help="Also the removed subscriptions.")
+@click.option("--removed", is_flag=True, help=N_("Also the removed subscriptions."))
 @json_option
 def list_(db: str, removed: bool, as_json: bool) -> None:
-    """The subscriptions (never their secrets), oldest first."""
     from cmc_workflow.runner.assemble import existing_store
     from cmc_workflow.webhooks.subscriptions import list_subscriptions
 
@@ -151,11 +159,12 @@ def list_(db: str, removed: bool, as_json: bool) -> None:
     click.echo(text, nl=False)
 
 
-@webhook_group.command("remove")
+@webhook_group.command(
+    "remove", help=N_("Remove subscription SUBSCRIPTION_ID; its pending deliveries are cancelled.")
+)
 @db_option
 @click.argument("subscription_id", type=int)
 def remove(db: str, subscription_id: int) -> None:
-    """Remove subscription SUBSCRIPTION_ID; its pending deliveries are cancelled."""
     from cmc_workflow.runner.assemble import existing_store
     from cmc_workflow.webhooks.subscriptions import remove_subscription
 
@@ -166,12 +175,13 @@ def remove(db: str, subscription_id: int) -> None:
     click.echo(tr("removed subscription {id}", id=subscription_id))
 
 
-@webhook_group.command("deliveries")
+@webhook_group.command(
+    "deliveries", help=N_("The deliveries of SUBSCRIPTION_ID with their attempts, oldest first.")
+)
 @db_option
 @click.argument("subscription_id", type=int)
 @json_option
 def deliveries(db: str, subscription_id: int, as_json: bool) -> None:
-    """The deliveries of SUBSCRIPTION_ID with their attempts, oldest first."""
     from cmc_workflow.runner.assemble import existing_store
 
     with handled(as_json), existing_store(db) as store, store.read() as tx:

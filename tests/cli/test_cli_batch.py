@@ -76,7 +76,7 @@ def test_start_many_registers_every_line_and_reports_each(cli: Cli, tmp_path: Pa
     table = cli("start-many", "comments", "--file", str(intake), *ASSISTANT)
     assert table.exit_code == 0
     assert "留言分类 (classify)" in table.stdout
-    assert "已接受 3 行，已拒绝 0 行 / 3 accepted, 0 refused" in table.stdout
+    assert "3 accepted, 0 refused | 已接受 3 行，已拒绝 0 行" in table.stdout
 
 
 @pytest.mark.req("CMT-1", "SEC-1")

@@ -45,10 +45,10 @@ def test_output_writes_the_file_and_says_so_twice_differently(tmp_path: Path) ->
     out = tmp_path / "deep" / "publishing.bpmn"
     first = run_cli("bpmn", "publishing", "-o", str(out), cwd=ROOT)
     assert first.exit_code == 0, first.stderr
-    assert first.stdout == f"wrote {out} (已写出)\n"
+    assert first.stdout == f"wrote {out} | 已写出：{out}\n"  # the locale names no language
     assert out.read_text(encoding="utf-8") == to_bpmn(_definition("publishing"))
     again = run_cli("bpmn", "publishing", "-o", str(out), cwd=ROOT)
-    assert again.stdout == f"unchanged {out} (未变)\n"
+    assert again.stdout == f"unchanged {out} | 未变：{out}\n"
 
 
 def test_all_exports_every_workflow_into_a_folder(tmp_path: Path) -> None:

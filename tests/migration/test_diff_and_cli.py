@@ -137,13 +137,13 @@ def test_migrate_on_the_command_line(
     assert said["dry_run"] is True
     assert [m["to_state"] for m in said["moves"]] == ["qr_renewal", "operating", "operating"]
     text = run_cli("migrate", "--plan", str(plan), "--dry-run", *common)
-    assert "将迁移 would move: 3" in text.stdout
+    assert "would move: 3; left: 0\n将迁移：3；未涉及：0" in text.stdout
     done = run_cli("migrate", "--plan", str(plan), "--batch", "2", *common, "--json")
     assert done.exit_code == 0, done.stderr
     did = done.json()
     assert did["moves"] == said["moves"]
     assert (did["dry_run"], did["batches"], did["run_id"]) == (False, 2, said["run_id"])
-    assert "第 2 批 batch 2: 1 moved" in done.stderr
+    assert "batch 2: 1 moved | 第 2 批：已迁移 1 个" in done.stderr
     again = run_cli("migrate", "--plan", str(plan), *common, "--json").json()
     assert again["moves"] == []
     verified = run_cli("audit", "verify", "--db", db_url)

@@ -77,7 +77,8 @@ def test_notify_test_with_a_transport_down_exits_1_and_says_why(tmp_path: Path, 
     done = cli(home, "notify", "test", "--to", "wang")
     assert done.returncode == Exit.PROBLEMS
     assert "mail" in done.stdout
-    assert "FAILED 失败" in done.stdout
+    assert "FAILED: " in done.stdout
+    assert "失败：" in done.stdout
     assert "hook" in done.stdout
 
 
