@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import structlog
 
-from cmc_workflow import Engine
+from cmc_workflow import Engine, i18n
 from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.clocks import Clocks
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
@@ -74,6 +74,15 @@ def _logging_left_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(structlog, "configure", uncached)
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _language_left_as_found() -> Iterator[None]:
+    """A command run in-process with ``--lang`` chooses the language for the process, as
+    it should for a command; between tests it goes back to the locale's choice, so that no
+    test reads in the language an earlier one chose."""
+    yield
+    i18n.set_language(None)
 
 
 @pytest.fixture(scope="session")
