@@ -240,11 +240,15 @@ def qualification_problem(person: PersonRow, post: Post) -> Text | None:
         needed = Text(level.education, EDUCATION_ZH[level.education])
         lacks.append(tr("education {level} or above (has: {shown})", level=needed, shown=shown))
     if years is None or years < level.years:
-        shown_y = not_recorded if years is None else tr("{years} years", years=f"{years:g}")
+        if years is None:
+            shown_y = not_recorded
+        else:  # the English says "years" once, after the need: "(has: 1)"
+            has_years = format(years, "g")
+            shown_y = Text(has_years, tr("{years} years", years=has_years).zh)
         lacks.append(
             tr(
                 "at least {years} years of relevant experience (has: {shown})",
-                years=f"{level.years:g}",
+                years=format(level.years, "g"),
                 shown=shown_y,
             )
         )
