@@ -35,6 +35,7 @@ from cmc_workflow.backup.census import Census, anchor_key, take_census
 from cmc_workflow.backup.files import Backup, locate, sha256_of
 from cmc_workflow.backup.take import database_kind
 from cmc_workflow.errors import BackupError, StoreError
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import open_database
 from cmc_workflow.store.tables import audit, history
@@ -66,13 +67,17 @@ class Issue:
         }
 
     def __str__(self) -> str:
-        item = f"item {self.item_id} ({self.workflow or '?'}): " if self.item_id else ""
-        return f"{self.code} {item}{self.message}"
+        return f"{self.code} {self._item().en}{self.message}"
 
     @property
     def zh(self) -> str:
-        item = f"事项 {self.item_id}（{self.workflow or '?'}）：" if self.item_id else ""
-        return f"{self.code} {item}{self.message_zh}"
+        """The issue in Chinese, its code first."""
+        return f"{self.code} {self._item().zh}{self.message_zh}"
+
+    def _item(self) -> Text:
+        if not self.item_id:
+            return Text("", "")
+        return tr("item {item} ({workflow}): ", item=self.item_id, workflow=self.workflow or "?")
 
 
 @dataclass(slots=True)
@@ -119,8 +124,7 @@ def verify_backup(
         raise BackupError(
             "E-BACKUP-NONE",
             str(backup.file),
-            "the manifest names a backup file that is not there: copy both files",
-            "清单所指的备份文件不存在：请将两个文件一并复制",
+            *tr("the manifest names a backup file that is not there: copy both files"),
         )
     result = Verified(backup)
     expected = str(backup.manifest["sha256"])
@@ -130,10 +134,13 @@ def verify_backup(
         result.issues.append(
             Issue(
                 "E-BACKUP-CHECKSUM",
-                f"{backup.file.name}: its SHA-256 is {actual}, the manifest says {expected}: "
-                "the file was changed or damaged after it was written",
-                f"{backup.file.name}：其 SHA-256 为 {actual}，清单记为 {expected}：文件在写入后"
-                "被改动或损坏",
+                *tr(
+                    "{file}: its SHA-256 is {actual}, the manifest says {expected}: the file "
+                    "was changed or damaged after it was written",
+                    file=backup.file.name,
+                    actual=actual,
+                    expected=expected,
+                ),
             )
         )
     schema.refuse_unknown(backup.manifest.get("schema"))  # a newer release's backup
@@ -164,10 +171,11 @@ def _scratch(
                 raise BackupError(
                     "E-BACKUP-SCRATCH",
                     folder,
-                    f"the backup cannot be restored into the temporary folder: {exc} (set "
-                    "TMPDIR to a folder with room for a copy)",
-                    f"无法将备份恢复到临时目录：{exc}"
-                    "（请将 TMPDIR 设为空间足够容纳一份副本的目录）",
+                    *tr(
+                        "the backup cannot be restored into the temporary folder: {error} (set "
+                        "TMPDIR to a folder with room for a copy)",
+                        error=exc,
+                    ),
                 ) from exc
             yield f"sqlite:///{target}"
         return
@@ -175,10 +183,10 @@ def _scratch(
         raise BackupError(
             "E-BACKUP-SCRATCH",
             str(backup.file),
-            "a PostgreSQL dump is verified in a scratch database: pass --scratch-url "
-            "postgresql://USER@HOST/DB (a user that may create databases), or --db",
-            "PostgreSQL 转储需在临时数据库中校验：请用 --scratch-url postgresql://USER@HOST/DB"
-            "（有建库权限的用户）或 --db 指定服务器",
+            *tr(
+                "a PostgreSQL dump is verified in a scratch database: pass --scratch-url "
+                "postgresql://USER@HOST/DB (a user that may create databases), or --db"
+            ),
         )
     with postgres.scratch_database(scratch_url) as url:
         try:
@@ -195,8 +203,7 @@ def _scratch(
 def _unreadable(backup: Backup, exc: Exception) -> Issue:
     return Issue(
         "E-BACKUP-UNREADABLE",
-        f"{backup.file.name} does not restore: {exc}",
-        f"{backup.file.name} 无法恢复：{exc}",
+        *tr("{file} does not restore: {error}", file=backup.file.name, error=exc),
     )
 
 
@@ -274,28 +281,48 @@ def compare(manifest: Census, restored: Census) -> list[Issue]:
                 issues.append(
                     Issue(
                         "E-BACKUP-COUNTS",
-                        f"workflow {workflow}, state {state}: the manifest counts {want} "
-                        f"item(s), the restored copy holds {got}",
-                        f"流程 {workflow} 状态 {state}：清单记为 {want} 个事项，"
-                        f"恢复的副本中有 {got} 个",
+                        *tr(
+                            "workflow {workflow}, state {state}: the manifest counts {want} "
+                            "item(s), the restored copy holds {got}",
+                            workflow=workflow,
+                            state=state,
+                            want=want,
+                            got=got,
+                        ),
                         workflow=workflow,
                     )
                 )
-    for what, what_zh, want, got in (
-        ("history rows", "历史记录", manifest.history_rows, restored.history_rows),
-        ("audit records", "审计记录", manifest.audit_records, restored.audit_records),
+    for counts, want, got in (
+        (
+            N_("the manifest counts {want} history rows, the restored copy holds {got}"),
+            manifest.history_rows,
+            restored.history_rows,
+        ),
+        (
+            N_("the manifest counts {want} audit records, the restored copy holds {got}"),
+            manifest.audit_records,
+            restored.audit_records,
+        ),
     ):
         if want != got:
-            issues.append(
-                Issue(
-                    "E-BACKUP-COUNTS",
-                    f"the manifest counts {want} {what}, the restored copy holds {got}",
-                    f"清单记为 {want} 条{what_zh}，恢复的副本中有 {got} 条",
-                )
-            )
-    for kind, kind_zh, want_heads, got_heads in (
-        ("audit chain", "审计链", manifest.audit_heads, restored.audit_heads),
-        ("history", "历史链", manifest.history_heads, restored.history_heads),
+            issues.append(Issue("E-BACKUP-COUNTS", *tr(counts, want=want, got=got)))
+    for moved, want_heads, got_heads in (
+        (
+            N_(
+                "the audit chain of {chain} ends at {want} in the manifest, at {got} in the "
+                "restored copy: rewritten after the backup was taken"
+            ),
+            manifest.audit_heads,
+            restored.audit_heads,
+        ),
+        (
+            N_(
+                "the history of {chain} ends at {want} in the manifest, at {got} in the "
+                "restored copy: rewritten after the backup was taken"
+            ),
+            manifest.history_heads,
+            restored.history_heads,
+        ),
     ):
         for chain in sorted({*want_heads, *got_heads}):
             want_head, got_head = want_heads.get(chain), got_heads.get(chain)
@@ -306,20 +333,19 @@ def compare(manifest: Census, restored: Census) -> list[Issue]:
             issues.append(
                 Issue(
                     "E-BACKUP-ANCHOR",
-                    f"the {kind} of {chain} ends at {_head(want_head)} in the manifest, "
-                    f"at {_head(got_head)} in the restored copy: rewritten after the "
-                    "backup was taken",
-                    f"{chain} 的{kind_zh}在清单中止于 {_head(want_head)}，在恢复的副本中止于 "
-                    f"{_head(got_head)}：备份后被改写",
-                    item_id,
-                    named,
+                    *tr(moved, chain=chain, want=_head(want_head), got=_head(got_head)),
+                    item_id=item_id,
+                    workflow=named,
                 )
             )
     return issues
 
 
-def _head(head: tuple[int, str] | None) -> str:
-    return "nothing" if head is None else f"#{head[0]} {head[1][:16]}"
+def _head(head: tuple[int, str] | None) -> Text:
+    if head is None:
+        return tr("nothing")
+    shown = f"#{head[0]} {head[1][:16]}"
+    return Text(shown, shown)
 
 
 # -- restore --------------------------------------------------------------------------------------
@@ -355,20 +381,22 @@ def restore_backup(
         raise BackupError(
             "E-RESTORE-KIND",
             url,
-            f"a {backup.kind} backup cannot be restored into a {kind} database",
-            f"{backup.kind} 备份不能恢复到 {kind} 数据库",
+            *tr(
+                "a {backup} backup cannot be restored into a {kind} database",
+                backup=backup.kind,
+                kind=kind,
+            ),
         )
     tables = _tables(url)
     if tables and not force:
         raise BackupError(
             "E-RESTORE-TARGET-NOT-EMPTY",
             url,
-            f"the target database is not empty (it holds {', '.join(tables[:5])}"
-            f"{', ...' if len(tables) > 5 else ''}): stop every daemon on it and pass "
-            "--force to replace its contents, or restore into a new database",
-            f"目标数据库不为空（含有 {', '.join(tables[:5])}"
-            f"{'等' if len(tables) > 5 else ''}）：请先停止其上的所有守护进程并加 --force 以"
-            "覆盖，或恢复到新的数据库",
+            *tr(
+                "the target database is not empty (it holds {tables}): stop every daemon on "
+                "it and pass --force to replace its contents, or restore into a new database",
+                tables=_listed(tables),
+            ),
         )
     scratch = scratch_url or (url if kind == "postgresql" else None)
     verified = verify_backup(path, scratch_url=scratch, pg_dump=pg_dump)
@@ -384,8 +412,7 @@ def restore_backup(
         raise BackupError(
             "E-RESTORE-FAILED",
             restored.target,
-            f"the backup could not be written there: {exc}",
-            f"备份无法写入该处：{exc}",
+            *tr("the backup could not be written there: {error}", error=exc),
         ) from exc
     engine = open_database(url)
     try:
@@ -397,6 +424,14 @@ def restore_backup(
         engine.dispose()
     restored.issues = compare(Census.from_json(backup.manifest["census"]), restored.census)
     return restored
+
+
+def _listed(tables: list[str]) -> Text:
+    """The first five of ``tables``, and a sign that there are more."""
+    shown = ", ".join(tables[:5])
+    if len(tables) <= 5:
+        return Text(shown, shown)
+    return tr("{names}, ...", names=shown)
 
 
 def _tables(url: str) -> list[str]:

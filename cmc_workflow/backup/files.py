@@ -26,6 +26,7 @@ from typing import Any
 
 from cmc_workflow.backup.census import Census
 from cmc_workflow.errors import BackupError
+from cmc_workflow.i18n import tr
 
 FORMAT = "cmc-workflow-backup/1"
 """The manifest's ``format``: what marks a backup as written by this tool."""
@@ -76,16 +77,16 @@ def prepare_folder(folder: Path) -> Path:
         raise BackupError(
             "E-BACKUP-FOLDER",
             str(folder),
-            f"the backup folder cannot be created: {exc.strerror or exc}",
-            f"无法创建备份目录：{exc.strerror or exc}",
+            *tr("the backup folder cannot be created: {error}", error=exc.strerror or exc),
         ) from exc
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise BackupError(
             "E-BACKUP-FOLDER",
             str(folder),
-            "the backup folder is not a folder this process may write (check the mount "
-            "and its permissions)",
-            "备份目录不是本进程可写的目录（请检查挂载及权限）",
+            *tr(
+                "the backup folder is not a folder this process may write (check the mount "
+                "and its permissions)"
+            ),
         )
     return folder
 
@@ -145,31 +146,32 @@ def read_manifest(path: Path) -> Backup:
         raise BackupError(
             "E-BACKUP-MANIFEST",
             str(path),
-            "the backup's manifest is missing: a backup is its file and the .json "
-            "manifest beside it; copy both",
-            "缺少备份的清单文件：一份备份由备份文件和同名的 .json 清单组成，请两者一并复制",
+            *tr(
+                "the backup's manifest is missing: a backup is its file and the .json "
+                "manifest beside it; copy both"
+            ),
         ) from exc
     except (OSError, ValueError) as exc:
         raise BackupError(
             "E-BACKUP-MANIFEST",
             str(path),
-            f"the backup's manifest cannot be read as JSON: {exc}",
-            f"备份清单无法作为 JSON 读取：{exc}",
+            *tr("the backup's manifest cannot be read as JSON: {error}", error=exc),
         ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(
             "E-BACKUP-MANIFEST",
             str(path),
-            f"not a manifest of cmc-workflow (its format is not {FORMAT!r})",
-            f"不是 cmc-workflow 的备份清单（format 不是 {FORMAT!r}）",
+            *tr(
+                "not a manifest of cmc-workflow (its format is not {format})",
+                format=repr(FORMAT),
+            ),
         )
     for key in ("file", "sha256", "database", "census", "created_at", "schema"):
         if key not in manifest:
             raise BackupError(
                 "E-BACKUP-MANIFEST",
                 str(path),
-                f"the manifest has no {key!r}: it was edited or cut short",
-                f"清单中没有 {key!r}：它被改动或不完整",
+                *tr("the manifest has no {key}: it was edited or cut short", key=repr(key)),
             )
     try:
         Census.from_json(manifest["census"])
@@ -178,15 +180,16 @@ def read_manifest(path: Path) -> Backup:
         raise BackupError(
             "E-BACKUP-MANIFEST",
             str(path),
-            f"the manifest's census or database kind cannot be read ({exc!r}): it was edited",
-            f"清单中的统计或数据库类型无法读取（{exc!r}）：清单被改动",
+            *tr(
+                "the manifest's census or database kind cannot be read ({error}): it was edited",
+                error=repr(exc),
+            ),
         ) from exc
     if kind not in SUFFIXES:
         raise BackupError(
             "E-BACKUP-MANIFEST",
             str(path),
-            f"the manifest names an unknown database kind {kind!r}",
-            f"清单中的数据库类型 {kind!r} 未知",
+            *tr("the manifest names an unknown database kind {kind}", kind=repr(kind)),
         )
     return Backup(path, manifest)
 
@@ -227,8 +230,7 @@ def locate(path: Path) -> Backup:
             raise BackupError(
                 "E-BACKUP-NONE",
                 str(path),
-                "the folder holds no backup of cmc-workflow (cmc-backup-*.json with its file)",
-                "该目录中没有 cmc-workflow 的备份（cmc-backup-*.json 及其备份文件）",
+                *tr("the folder holds no backup of cmc-workflow (cmc-backup-*.json with its file)"),
             )
         return found[-1]
     if path.suffix == ".json":
@@ -237,8 +239,7 @@ def locate(path: Path) -> Backup:
         raise BackupError(
             "E-BACKUP-NONE",
             str(path),
-            "no such backup file",
-            "备份文件不存在",
+            *tr("no such backup file"),
         )
     return read_manifest(path.with_suffix(".json"))
 

@@ -28,18 +28,17 @@ from sqlalchemy.engine import URL, Connection, make_url
 
 from cmc_workflow.backup.census import Census, take_census
 from cmc_workflow.errors import BackupError
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.store.database import normalize_url, open_database
 
 
-def hint(major: int | str = "N") -> tuple[str, str]:
-    """What to do when the client programs are missing or too old, in English and Chinese."""
-    return (
+def hint(major: int | str = "N") -> Text:
+    """What to do when the client programs are missing or too old (both languages)."""
+    return tr(
         "install the PostgreSQL client programs of the server's major version or newer "
-        f"(Debian/Ubuntu: apt install postgresql-client-{major}; RHEL: dnf install "
-        f"postgresql{major}), or pass --pg-dump /path/to/pg_dump",
-        "请安装与服务器主版本相同或更新的 PostgreSQL 客户端程序（Debian/Ubuntu：apt install "
-        f"postgresql-client-{major}；RHEL：dnf install postgresql{major}），或用 "
-        "--pg-dump /path/to/pg_dump 指定",
+        "(Debian/Ubuntu: apt install postgresql-client-{major}; RHEL: dnf install "
+        "postgresql{major}), or pass --pg-dump /path/to/pg_dump",
+        major=major,
     )
 
 
@@ -57,13 +56,12 @@ def find_tool(name: str, given: str | None = None, server: int | None = None) ->
     for candidate in candidates:
         if Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
-    hint_en, hint_zh = hint(server or "N")
+    fix = hint(server or "N")
     if given and name == "pg_dump":
         raise BackupError(
             "E-BACKUP-TOOL-MISSING",
             given,
-            f"--pg-dump names no executable program; {hint_en}",
-            f"--pg-dump 指定的不是可执行程序；{hint_zh}",
+            *tr("--pg-dump names no executable program; {hint}", hint=fix),
         )
     found = shutil.which(name)
     if found is None:
@@ -71,9 +69,13 @@ def find_tool(name: str, given: str | None = None, server: int | None = None) ->
         raise BackupError(
             "E-BACKUP-TOOL-MISSING",
             name,
-            f"{name} is needed for PostgreSQL backups and was not found on PATH ({path}); "
-            f"{hint_en}",
-            f"PostgreSQL 备份需要 {name}，但在 PATH（{path}）中未找到；{hint_zh}",
+            *tr(
+                "{name} is needed for PostgreSQL backups and was not found on PATH ({path}); "
+                "{hint}",
+                name=name,
+                path=path,
+                hint=fix,
+            ),
         )
     return Path(found)
 
@@ -86,8 +88,7 @@ def tool_major(tool: Path) -> int:
         raise BackupError(
             "E-BACKUP-TOOL-FAILED",
             str(tool),
-            f"does not say its version like pg_dump does: {done.strip()!r}",
-            f"未能像 pg_dump 那样给出版本号：{done.strip()!r}",
+            *tr("does not say its version like pg_dump does: {said}", said=repr(done.strip())),
         )
     return int(found.group(1))
 
@@ -112,16 +113,14 @@ def _run(args: Sequence[str], tool: Path, env: dict[str, str] | None) -> str:
         raise BackupError(
             "E-BACKUP-TOOL-FAILED",
             str(tool),
-            f"could not be started: {exc}",
-            f"无法启动：{exc}",
+            *tr("could not be started: {error}", error=exc),
         ) from exc
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip()
         raise BackupError(
             "E-BACKUP-TOOL-FAILED",
             str(tool),
-            f"exited with {done.returncode}: {said}",
-            f"以状态 {done.returncode} 退出：{said}",
+            *tr("exited with {status}: {said}", status=done.returncode, said=said),
         )
     return done.stdout
 
@@ -137,12 +136,15 @@ def dump(url: str, target: Path, pg_dump: str | None = None) -> tuple[Census, st
             tool = find_tool("pg_dump", pg_dump, server)
             major = tool_major(tool)
             if major < server:
-                hint_en, hint_zh = hint(server)
                 raise BackupError(
                     "E-BACKUP-TOOL-VERSION",
                     str(tool),
-                    f"pg_dump {major} cannot dump a PostgreSQL {server} server; {hint_en}",
-                    f"pg_dump {major} 无法转储 PostgreSQL {server} 服务器；{hint_zh}",
+                    *tr(
+                        "pg_dump {major} cannot dump a PostgreSQL {server} server; {hint}",
+                        major=major,
+                        server=server,
+                        hint=hint(server),
+                    ),
                 )
             conn.commit()
             snapshot_conn = conn.execution_options(
@@ -196,9 +198,11 @@ def scratch_database(server_url: str) -> Iterator[str]:
         raise BackupError(
             "E-BACKUP-SCRATCH",
             base.render_as_string(hide_password=True),
-            f"cannot create a scratch database there to restore into: {exc}; pass "
-            "--scratch-url with a user that may create databases",
-            f"无法在此创建用于恢复校验的临时数据库：{exc}；请用 --scratch-url 指定有建库权限的用户",
+            *tr(
+                "cannot create a scratch database there to restore into: {error}; pass "
+                "--scratch-url with a user that may create databases",
+                error=exc,
+            ),
         ) from exc
     try:
         yield base.set(database=name).render_as_string(hide_password=False)

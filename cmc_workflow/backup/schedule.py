@@ -20,6 +20,7 @@ from cmc_workflow.backup.files import backups_in
 from cmc_workflow.backup.take import Taken, take_backup
 from cmc_workflow.cron import Cron, CronSyntaxError, parse
 from cmc_workflow.errors import CmcWorkflowError
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 
 log = get_logger("cmc_workflow.backup")
@@ -58,11 +59,11 @@ def parse_every(text: str, timezone: str) -> Every:
             return Every(text, cron=parse(text, timezone))
         except CronSyntaxError as exc:
             raise ValueError(f"{text!r}: {exc}") from None
-    raise ValueError(
-        f"{text!r}: write a duration (30m, 6h, 1d, 1w) or five crontab fields "
-        "('0 2 * * *': every day at 02:00) | 请写时长（30m、6h、1d、1w）或五段 crontab"
-        "（'0 2 * * *'：每天 02:00）"
+    what = tr(
+        "write a duration (30m, 6h, 1d, 1w) or five crontab fields ('0 2 * * *': every day "
+        "at 02:00)"
     )
+    raise ValueError(f"{text!r}: {what}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import make_url
 
 from cmc_workflow.errors import BackupError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.database import SQLITE_BUSY_TIMEOUT_MS, open_database
 
 PAGES = 1024
@@ -39,8 +40,7 @@ def sqlite_path(url: str) -> Path:
         raise BackupError(
             "E-BACKUP-SOURCE",
             url,
-            "a SQLite backup needs a database file",
-            "SQLite 备份需要数据库文件",
+            *tr("a SQLite backup needs a database file"),
         )
     return Path(database)
 
@@ -55,8 +55,7 @@ def copy_database(
         raise BackupError(
             "E-BACKUP-SOURCE",
             str(source_path),
-            "no database file to back up",
-            "要备份的数据库文件不存在",
+            *tr("no database file to back up"),
         )
     engine = open_database(url)
     try:

@@ -36,6 +36,7 @@ from cmc_workflow.backup.files import (
     write_manifest,
 )
 from cmc_workflow.errors import BackupError
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.store import schema
 from cmc_workflow.store.database import open_database
@@ -63,14 +64,16 @@ def database_kind(url: str) -> str:
         backend = make_url(url).get_backend_name()
     except Exception as exc:  # sqlalchemy's ArgumentError, or a ValueError
         raise BackupError(
-            "E-BACKUP-SOURCE", url, f"not a database URL: {exc}", f"不是数据库 URL：{exc}"
+            "E-BACKUP-SOURCE", url, *tr("not a database URL: {error}", error=exc)
         ) from exc
     if backend not in SUFFIXES:
         raise BackupError(
             "E-BACKUP-SOURCE",
             url,
-            f"cannot back up a {backend} database: SQLite and PostgreSQL only",
-            f"无法备份 {backend} 数据库：仅支持 SQLite 和 PostgreSQL",
+            *tr(
+                "cannot back up a {backend} database: SQLite and PostgreSQL only",
+                backend=backend,
+            ),
         )
     return backend
 
@@ -107,15 +110,13 @@ def take_backup(
         raise BackupError(
             "E-BACKUP-FAILED",
             make_url(url).render_as_string(hide_password=True),
-            f"the database cannot be read for the backup: {said}",
-            f"无法读取数据库以进行备份：{said}",
+            *tr("the database cannot be read for the backup: {said}", said=said),
         ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise BackupError(
             "E-BACKUP-FAILED",
             str(folder),
-            f"the backup failed: {exc}",
-            f"备份失败：{exc}",
+            *tr("the backup failed: {error}", error=exc),
         ) from exc
 
 

@@ -18,38 +18,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmc_workflow.errors import DefinitionError, Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import load_located, read_source
 from cmc_workflow.problems import problems_from_validation
+from cmc_workflow.staff.words import EDUCATION_WORDS
 
 BUNDLED = Path(__file__).with_name("posts.yaml")
 
 EDUCATION = ("secondary", "associate", "bachelor", "master", "doctorate")
-"""Education levels, lowest first."""
-EDUCATION_ZH = {
-    "secondary": "高中/中专",
-    "associate": "大专",
-    "bachelor": "本科",
-    "master": "硕士",
-    "doctorate": "博士",
-}
-_EDUCATION_WORDS = {
-    **{v: k for k, v in EDUCATION_ZH.items()},
-    "高中": "secondary",
-    "中专": "secondary",
-    "中职": "secondary",
-    "专科": "associate",
-    "大学本科": "bachelor",
-    "学士": "bachelor",
-    "研究生": "master",
-    "硕士研究生": "master",
-    "博士研究生": "doctorate",
-    "college": "associate",
-    "associate's": "associate",
-    "bachelor's": "bachelor",
-    "master's": "master",
-    "phd": "doctorate",
-    "doctor": "doctorate",
-}
+"""Education levels, lowest first (their Chinese names: :data:`cmc_workflow.staff.words.
+EDUCATION_ZH`)."""
 Education = Literal["secondary", "associate", "bachelor", "master", "doctorate"]
 
 
@@ -58,7 +36,7 @@ def education_level(text: str) -> str | None:
     word = text.strip().casefold()
     if word in EDUCATION:
         return word
-    return _EDUCATION_WORDS.get(word) or _EDUCATION_WORDS.get(text.strip())
+    return EDUCATION_WORDS.get(word) or EDUCATION_WORDS.get(text.strip())
 
 
 class _Label(BaseModel):
@@ -155,14 +133,17 @@ class Catalogue:
             if level is None:
                 mark = doc.values.get(("posts", key, "level"))
                 bad.append(
-                    Problem(
+                    Problem.of(
                         str(path),
                         mark.line if mark else 1,
                         mark.column if mark else 1,
                         "E-STAFF-LEVEL",
-                        f"post {key!r} names the level {post.level!r}, which `levels` lacks",
-                        f"one of: {', '.join(sorted(levels))}",
-                        f"岗位 {key!r} 的资格级别 {post.level!r} 不在 levels 中",
+                        tr(
+                            "post {post} names the level {level}, which `levels` lacks",
+                            post=repr(key),
+                            level=repr(post.level),
+                        ),
+                        tr("one of: {names}", names=", ".join(sorted(levels))),
                     )
                 )
                 continue
@@ -171,14 +152,13 @@ class Catalogue:
             if name not in posts:
                 mark = doc.values.get(("staffing", "account_posts", index))
                 bad.append(
-                    Problem(
+                    Problem.of(
                         str(path),
                         mark.line if mark else 1,
                         mark.column if mark else 1,
                         "E-STAFF-POST",
-                        f"staffing names the post {name!r}, which `posts` lacks",
-                        f"one of: {', '.join(sorted(posts))}",
-                        f"staffing 中的岗位 {name!r} 不在 posts 中",
+                        tr("staffing names the post {post}, which `posts` lacks", post=repr(name)),
+                        tr("one of: {names}", names=", ".join(sorted(posts))),
                     )
                 )
         if bad:

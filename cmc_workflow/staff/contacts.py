@@ -16,33 +16,36 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.policy.masking import mask_value
 
 FIELDS = ("email", "mobile", "wecom", "dingtalk")
 """The contact fields of a person, in the order a notifier tries them."""
 LABELS = {
-    "email": ("邮箱", "e-mail"),
-    "mobile": ("手机", "mobile"),
-    "wecom": ("企业微信", "WeCom user id"),
-    "dingtalk": ("钉钉", "DingTalk user id"),
+    "email": N_("e-mail"),
+    "mobile": N_("mobile"),
+    "wecom": N_("WeCom user id"),
+    "dingtalk": N_("DingTalk user id"),
 }
+"""What each contact field is called in a message (catalogue msgids)."""
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
-def checked(field: str, value: str) -> tuple[str | None, tuple[str, str] | None]:
+def checked(field: str, value: str) -> tuple[str | None, Text | None]:
     """``value`` of contact ``field`` as stored (trimmed, normalised), or why it cannot
-    be: ``(None, (English, Chinese))`` with the fix."""
+    be: ``(None, Text)`` with the fix (in English and Chinese)."""
     text = value.strip()
-    zh, en = LABELS[field]
+    label = tr(LABELS[field])
     if field == "email":
         if len(text) <= 254 and _EMAIL.match(text) and ".." not in text:
             return text, None
-        return None, (
-            f"{en} {text!r} is not an address like name@example.org",
-            f"{zh} {text!r} 不是形如 name@example.org 的地址",
+        return None, tr(
+            "{field} {value} is not an address like name@example.org",
+            field=label,
+            value=repr(text),
         )
     if field == "mobile":
         digits = re.sub(r"[\s-]", "", text)
@@ -52,15 +55,17 @@ def checked(field: str, value: str) -> tuple[str | None, tuple[str, str] | None]
             digits = digits[2:]
         if _MOBILE.match(digits):
             return digits, None
-        return None, (
-            f"{en} {text!r} is not a mainland mobile number (11 digits starting 13-19)",
-            f"{zh} {text!r} 不是有效的手机号（以 13-19 开头的 11 位数字）",
+        return None, tr(
+            "{field} {value} is not a mainland mobile number (11 digits starting 13-19)",
+            field=label,
+            value=repr(text),
         )
     if _USER_ID.match(text):
         return text, None
-    return None, (
-        f"{en} {text!r} is not a user id (1-64 letters, digits, _ - . @)",
-        f"{zh} {text!r} 不是有效的用户 ID（1-64 个字母、数字或 _ - . @）",
+    return None, tr(
+        "{field} {value} is not a user id (1-64 letters, digits, _ - . @)",
+        field=label,
+        value=repr(text),
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from cmc_workflow.errors import IdentityRefused
+from cmc_workflow.i18n import joined, tr
 from cmc_workflow.model import Actor, attribute_values
 from cmc_workflow.store.port import PostRow, StorePort, StoreTx
 
@@ -130,23 +131,28 @@ def resolved_actor(
     if identity is None:
         raise IdentityRefused(
             "identity_unknown",
-            f"{actor.id!r} is not in the staff register (or the configured identity "
-            "source): only registered people may act",
-            f"{actor.id!r} 不在人员名册（或所配置的身份来源）中：只有登记在册的人员可以操作",
+            *tr(
+                "{id} is not in the staff register (or the configured identity source): "
+                "only registered people may act",
+                id=repr(actor.id),
+            ),
         )
     held_roles = identity.roles
     if expand is not None and actor.roles - held_roles:
         held_roles = expand(Actor(actor.id, identity.roles)).roles
     missing = sorted(actor.roles - held_roles)
     if missing:
-        held = ", ".join(sorted(identity.roles)) or "none"
-        held_zh = "、".join(sorted(identity.roles)) or "无"
+        held = joined(sorted(identity.roles)) if identity.roles else tr("none")
         raise IdentityRefused(
             "role_not_held",
-            f"{actor.id!r} claims the role(s) {', '.join(missing)}, which the staff register "
-            f"does not give them on {day} (held: {held}) (SEC-6)",
-            f"{actor.id!r} 声称担任 {'、'.join(missing)}，但人员名册显示其在 {day} 并未担任"
-            f"（现任：{held_zh}）（SEC-6）",
+            *tr(
+                "{id} claims the role(s) {roles}, which the staff register does not give "
+                "them on {day} (held: {held}) (SEC-6)",
+                id=repr(actor.id),
+                roles=joined(missing),
+                day=day,
+                held=held,
+            ),
         )
     attributes = dict(actor.attributes)
     for attribute, values in identity.scope.items():
@@ -161,10 +167,14 @@ def resolved_actor(
             shown = ", ".join(sorted(values))
             raise IdentityRefused(
                 "attribute_not_held",
-                f"{actor.id!r} claims {attribute}={claimed!r}, outside the scope the staff "
-                f"register gives them ({shown}) (SEC-6)",
-                f"{actor.id!r} 声称 {attribute}={claimed!r}，"
-                f"超出人员名册所给的范围（{shown}）（SEC-6）",
+                *tr(
+                    "{id} claims {attribute}={claimed}, outside the scope the staff "
+                    "register gives them ({shown}) (SEC-6)",
+                    id=repr(actor.id),
+                    attribute=attribute,
+                    claimed=repr(claimed),
+                    shown=shown,
+                ),
             )
     roles = actor.roles or identity.roles
     return Actor(actor.id, roles, attributes)

@@ -24,10 +24,12 @@ from typing import Any
 
 from cmc_workflow import inputs
 from cmc_workflow.errors import ConflictError, RegisterRefused, StoreError
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.model import Actor, id_problem, normal_id
 from cmc_workflow.staff import contacts
-from cmc_workflow.staff.catalogue import EDUCATION, EDUCATION_ZH, Catalogue, Post, bundled
+from cmc_workflow.staff.catalogue import EDUCATION, Catalogue, Post, bundled
 from cmc_workflow.staff.identity import BUSINESS_TZ
+from cmc_workflow.staff.words import EDUCATION_ZH, HEADINGS
 from cmc_workflow.store.port import (
     AuditRecord,
     LeaveRow,
@@ -126,9 +128,9 @@ def post_view(post: PostRow) -> dict[str, Any]:
     }
 
 
-def refused(rule: str, en: str, zh: str) -> RegisterRefused:
-    """A register refusal (helper for the checks)."""
-    return RegisterRefused(rule, en, zh)
+def refused(rule: str, reason: Text) -> RegisterRefused:
+    """A register refusal (helper for the checks): ``reason`` from :func:`tr`."""
+    return RegisterRefused(rule, *reason)
 
 
 # -- checks (pure) ------------------------------------------------------------------------------
@@ -137,20 +139,23 @@ def checked_person(entry: PersonEntry, now: dt.datetime) -> PersonRow:
     reader reports every problem of a row by its column, with :func:`person_problems`)."""
     row, problems = person_problems(entry, now)
     if problems:
-        _field, rule, en, zh = problems[0]
-        raise refused(rule, en, zh)
+        _field, rule, reason = problems[0]
+        raise refused(rule, reason)
     assert row is not None
     return row
 
 
 def person_problems(
     entry: PersonEntry, now: dt.datetime
-) -> tuple[PersonRow | None, list[tuple[str, str, str, str]]]:
-    """The row of ``entry`` and every problem as ``(field, rule, English, Chinese)``."""
-    problems: list[tuple[str, str, str, str]] = []
+) -> tuple[PersonRow | None, list[tuple[str, str, Text]]]:
+    """The row of ``entry`` and every problem as ``(field, rule, reason)``."""
+    problems: list[tuple[str, str, Text]] = []
     name = (entry.name or "").strip()
     if not name:
-        problems.append(("name", "E-STAFF-NAME", "a person needs a name (姓名)", "人员须填写姓名"))
+        heading = HEADINGS["name"][0]
+        problems.append(
+            ("name", "E-STAFF-NAME", tr("a person needs a name ({heading})", heading=heading))
+        )
     raw_id = (entry.person_id or entry.employee_no or "").strip()
     person_id = ""
     if not raw_id:
@@ -158,14 +163,16 @@ def person_problems(
             (
                 "person_id",
                 "E-STAFF-ID",
-                "a person needs an id: the employee number (工号) or an actor id",
-                "人员须有标识：工号或操作人标识",
+                tr(
+                    "a person needs an id: the employee number ({heading}) or an actor id",
+                    heading=HEADINGS["employee_no"][0],
+                ),
             )
         )
     else:
         why = id_problem(raw_id)
         if why is not None:
-            problems.append(("person_id", "E-STAFF-ID", why[1], why[2]))
+            problems.append(("person_id", "E-STAFF-ID", Text(why[1], why[2])))
         else:
             person_id = normal_id(raw_id)
     found: dict[str, str | None] = {}
@@ -176,7 +183,7 @@ def person_problems(
             continue
         good, why2 = contacts.checked(name_, str(value))
         if why2 is not None:
-            problems.append((name_, "E-STAFF-ADDRESS", *why2))
+            problems.append((name_, "E-STAFF-ADDRESS", why2))
         found[name_] = good
     education = entry.education
     if education is not None and education not in EDUCATION:
@@ -184,8 +191,11 @@ def person_problems(
             (
                 "education",
                 "E-STAFF-EDUCATION",
-                f"education {education!r} is not one of {', '.join(EDUCATION)}",
-                f"学历 {education!r} 不是 {'、'.join(EDUCATION_ZH.values())} 之一",
+                tr(
+                    "education {value} is not one of {levels}",
+                    value=repr(education),
+                    levels=Text(", ".join(EDUCATION), "、".join(EDUCATION_ZH.values())),
+                ),
             )
         )
     years = entry.experience_years
@@ -194,8 +204,7 @@ def person_problems(
             (
                 "experience_years",
                 "E-STAFF-YEARS",
-                f"years of experience {years} is not between 0 and 80",
-                f"工作年限 {years} 不在 0 到 80 之间",
+                tr("years of experience {years} is not between 0 and 80", years=years),
             )
         )
     if problems:
@@ -217,31 +226,43 @@ def person_problems(
     return row, []
 
 
-def qualification_problem(person: PersonRow, post: Post) -> tuple[str, str] | None:
-    """Why ``person`` may not be put on ``post`` (STF-2): ``(English, Chinese)``, or None."""
+def qualification_problem(person: PersonRow, post: Post) -> Text | None:
+    """Why ``person`` may not be put on ``post`` (STF-2), or None."""
     level = post.level
     need_edu = EDUCATION.index(level.education)
     has_edu = EDUCATION.index(person.education) if person.education in EDUCATION else -1
     years = person.experience_years
-    lacks = []
-    lacks_zh = []
+    not_recorded = tr("not recorded")
+    lacks: list[Text] = []
     if has_edu < need_edu:
-        shown = person.education or "not recorded"
-        shown_zh = EDUCATION_ZH.get(person.education or "", "未登记")
-        lacks.append(f"education {level.education} or above (has: {shown})")
-        lacks_zh.append(f"{EDUCATION_ZH[level.education]}及以上学历（现为：{shown_zh}）")
+        has = person.education
+        shown = Text(has, EDUCATION_ZH.get(has, has)) if has else not_recorded
+        needed = Text(level.education, EDUCATION_ZH[level.education])
+        lacks.append(tr("education {level} or above (has: {shown})", level=needed, shown=shown))
     if years is None or years < level.years:
-        shown_y = "not recorded" if years is None else f"{years:g}"
-        shown_yz = "未登记" if years is None else f"{years:g} 年"
-        lacks.append(f"at least {level.years:g} years of relevant experience (has: {shown_y})")
-        lacks_zh.append(f"{level.years:g} 年及以上相关工作经验（现为：{shown_yz}）")
+        if years is None:
+            shown_y = not_recorded
+        else:  # the English says "years" once, after the need: "(has: 1)"
+            has_years = format(years, "g")
+            shown_y = Text(has_years, tr("{years} years", years=has_years).zh)
+        lacks.append(
+            tr(
+                "at least {years} years of relevant experience (has: {shown})",
+                years=format(level.years, "g"),
+                shown=shown_y,
+            )
+        )
     if not lacks:
         return None
-    return (
-        f"{person.person_id} cannot be put on the post {post.id} ({post.en}): a "
-        f"{level.en.lower()}'s post asks for {' and '.join(lacks)} ({level.source}, STF-2)",
-        f"{person.person_id} 不能担任{post.zh}：{level.zh}须具备{'，'.join(lacks_zh)}"
-        f"（{level.source}，STF-2）",
+    return tr(
+        "{person} cannot be put on the post {post_id} ({post}): a {level}'s post asks for "
+        "{needs} ({source}, STF-2)",
+        person=person.person_id,
+        post_id=post.id,
+        post=Text(post.en, post.zh),
+        level=Text(level.en.lower(), level.zh),
+        needs=Text(" and ".join(t.en for t in lacks), "，".join(t.zh for t in lacks)),
+        source=level.source,
     )
 
 
@@ -253,9 +274,11 @@ def checked_scope(scope: Mapping[str, Any]) -> dict[str, Any]:
         if key not in SCOPE_KEYS:
             raise refused(
                 "E-STAFF-SCOPE",
-                f"a post's scope names {', '.join(SCOPE_KEYS)}, not {key!r}",
-                f"岗位范围只能是渠道、应用、分馆、内容类型或审核环节（{', '.join(SCOPE_KEYS)}），"
-                f"不能是 {key!r}",
+                tr(
+                    "a post's scope names {keys}, not {key}",
+                    keys=", ".join(SCOPE_KEYS),
+                    key=repr(key),
+                ),
             )
         if key == "branch":
             text = str(value).strip() if value is not None else ""
@@ -378,8 +401,7 @@ class Register:
             if unknown:
                 raise refused(
                     "E-STAFF-FIELD",
-                    f"a person has no changeable field {sorted(unknown)}",
-                    f"人员没有可修改的字段 {sorted(unknown)}",
+                    tr("a person has no changeable field {fields}", fields=sorted(unknown)),
                 )
             entry = PersonEntry(
                 **{
@@ -424,15 +446,17 @@ class Register:
             detail["post_id"] = post_id
             found = [p for p in tx.posts() if p.id == post_id]
             if not found:
-                raise refused(
-                    "E-STAFF-NO-POST", f"there is no post {post_id}", f"没有编号为 {post_id} 的岗位"
-                )
+                raise refused("E-STAFF-NO-POST", tr("there is no post {id}", id=post_id))
             post = found[0]
             if day < post.starts_on:
                 raise refused(
                     "E-STAFF-DATES",
-                    f"post {post_id} starts on {post.starts_on}: it cannot end on {day}",
-                    f"岗位 {post_id} 于 {post.starts_on} 开始，不能在 {day} 结束",
+                    tr(
+                        "post {id} starts on {starts}: it cannot end on {day}",
+                        id=post_id,
+                        starts=post.starts_on,
+                        day=day,
+                    ),
                 )
             tx.end_post(post_id, day)
             detail["person_id"] = post.person_id
@@ -464,14 +488,19 @@ class Register:
             if ends_on < starts_on:
                 raise refused(
                     "E-STAFF-DATES",
-                    f"the leave ends on {ends_on}, before it starts on {starts_on}",
-                    f"休假结束日 {ends_on} 早于开始日 {starts_on}",
+                    tr(
+                        "the leave ends on {ends}, before it starts on {starts}",
+                        ends=ends_on,
+                        starts=starts_on,
+                    ),
                 )
             if sub is not None and (sub == pid or tx.person(sub) is None):
                 raise refused(
                     "E-STAFF-SUBSTITUTE",
-                    f"the substitute {substitute} must be another person of the register",
-                    f"代班人 {substitute} 须为名册中的另一人",
+                    tr(
+                        "the substitute {substitute} must be another person of the register",
+                        substitute=substitute,
+                    ),
                 )
             new = NewLeave(pid, starts_on, ends_on, sub, now)
             leave_id = tx.insert_leave(new)
@@ -514,9 +543,11 @@ class Register:
         if tx.person(row.person_id) is not None:
             raise refused(
                 "E-STAFF-DUPLICATE",
-                f"{row.person_id} is already in the register: change them with "
-                "`staff post`/the API's update, or give the new person another id",
-                f"{row.person_id} 已在人员名册中：请修改该人员，或为新人员使用其他标识",
+                tr(
+                    "{id} is already in the register: change them with `staff post`/the "
+                    "API's update, or give the new person another id",
+                    id=row.person_id,
+                ),
             )
         tx.insert_person(row)
 
@@ -525,8 +556,7 @@ class Register:
         if row is None:
             raise refused(
                 "E-STAFF-UNKNOWN",
-                f"{person_id} is not in the register (add them first: `staff add`)",
-                f"{person_id} 不在人员名册中（请先用 `staff add` 登记）",
+                tr("{id} is not in the register (add them first: `staff add`)", id=person_id),
             )
         return row
 
@@ -537,8 +567,7 @@ class Register:
             known = ", ".join(f"{p.id} ({p.zh})" for p in self.catalogue.posts.values())
             raise refused(
                 "E-STAFF-POST",
-                f"there is no post {text!r}; posts: {known}",
-                f"没有名为 {text!r} 的岗位；可选岗位：{known}",
+                tr("there is no post {name}; posts: {known}", name=repr(text), known=known),
             )
         return post
 
@@ -549,18 +578,25 @@ class Register:
         if entry.role is not None and entry.role.strip() and entry.role.strip() != post.role:
             raise refused(
                 "E-STAFF-ROLE",
-                f"the post {post.id} holds the role {post.role}, not {entry.role!r}",
-                f"{post.zh}对应的角色是 {post.role}，不是 {entry.role!r}",
+                tr(
+                    "the post {post} holds the role {role}, not {given}",
+                    post=Text(post.id, post.zh),
+                    role=post.role,
+                    given=repr(entry.role),
+                ),
             )
         why = qualification_problem(person, post)
         if why is not None:
-            raise refused("E-STAFF-QUALIFICATION", *why)
+            raise refused("E-STAFF-QUALIFICATION", why)
         starts = entry.starts_on or now.astimezone(BUSINESS_TZ).date()
         if entry.ends_on is not None and entry.ends_on < starts:
             raise refused(
                 "E-STAFF-DATES",
-                f"a post cannot end ({entry.ends_on}) before it starts ({starts})",
-                f"岗位的离岗日期（{entry.ends_on}）不能早于上岗日期（{starts}）",
+                tr(
+                    "a post cannot end ({ends}) before it starts ({starts})",
+                    ends=entry.ends_on,
+                    starts=starts,
+                ),
             )
         new = NewPost(
             person_id=person.person_id,
@@ -598,8 +634,10 @@ class Register:
         except ConflictError as exc:  # a person filed by someone else meanwhile
             raise refused(
                 "E-STAFF-DUPLICATE",
-                f"the register changed meanwhile ({exc}); nothing was written, try again",
-                "名册已被他人同时修改，未写入任何内容，请重试",
+                tr(
+                    "the register changed meanwhile ({error}); nothing was written, try again",
+                    error=exc,
+                ),
             ) from exc
         except StoreError:
             raise

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from cmc_workflow.errors import Problem, RosterInvalid
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import Actor, normal_id
 from cmc_workflow.staff import contacts
 from cmc_workflow.staff.catalogue import Catalogue, education_level
@@ -49,43 +50,20 @@ from cmc_workflow.staff.register import (
     person_problems,
     qualification_problem,
 )
+from cmc_workflow.staff.words import (
+    DATE,
+    EDUCATION_ZH,
+    HEADINGS,
+    SCOPE_KEYS,
+    SCOPE_LABELS,
+    YEARS_SIGN,
+)
 
-HEADINGS: Mapping[str, tuple[str, ...]] = {
-    "name": ("姓名", "name"),
-    "employee_no": ("工号", "employee_no", "employee no", "employee number"),
-    "person_id": ("人员编号", "person_id", "person id", "actor", "账号"),
-    "post": ("岗位", "post", "posts"),
-    "role": ("角色", "role"),
-    "scope": ("范围", "scope"),
-    "education": ("学历", "education"),
-    "experience_years": ("工作年限", "experience_years", "years", "experience"),
-    "email": ("邮箱", "email", "e-mail"),
-    "mobile": ("手机", "mobile", "手机号", "phone"),
-    "wecom": ("企业微信", "wecom"),
-    "dingtalk": ("钉钉", "dingtalk"),
-    "joined_on": ("入职日期", "joined_on", "start", "starts_on"),
-    "ends_on": ("离岗日期", "ends_on", "end", "left_on"),
-}
-"""Each field and the headings that name it (first: the Chinese one the export writes)."""
 _BY_HEADING = {h.casefold(): key for key, names in HEADINGS.items() for h in names}
-_SCOPE_KEYS = {
-    "渠道": "channels",
-    "频道": "channels",
-    "账号": "channels",
-    "channels": "channels",
-    "channel": "channels",
-    "应用": "applications",
-    "applications": "applications",
-    "application": "applications",
-    "分馆": "branch",
-    "branch": "branch",
-    "内容类型": "content_types",
-    "content_types": "content_types",
-    "content_type": "content_types",
-    "审核环节": "review_stages",
-    "review_stages": "review_stages",
-    "review_stage": "review_stages",
-}
+_NAME = HEADINGS["name"][0]
+_FIRST = joined(HEADINGS[k][0] for k in ("name", "employee_no", "post"))
+_LEVELS = joined(EDUCATION_ZH[k] for k in ("associate", "bachelor", "master"))
+
 _SPLIT = re.compile(r"[、,，;；/]")
 
 Row = tuple[PersonEntry, list[PostEntry]]
@@ -97,7 +75,9 @@ def read_rows(path: str | Path) -> list[list[Any]]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        problem = _problem(str(path), 1, 1, "E-STAFF-READ", str(exc), "读取失败")
+        problem = _problem(
+            str(path), 1, 1, "E-STAFF-READ", tr("cannot read the file: {error}", error=exc)
+        )
         raise RosterInvalid([problem]) from exc
     if raw[:4] == b"PK\x03\x04":
         return _xlsx_rows(file)
@@ -107,27 +87,11 @@ def read_rows(path: str | Path) -> list[list[Any]]:
         try:
             raw.decode("gb18030")
         except UnicodeDecodeError:
-            en, zh = (
-                "the file is neither UTF-8 text nor an XLSX workbook",
-                "文件既不是 UTF-8 文本也不是 XLSX 工作簿",
-            )
+            why = tr("the file is neither UTF-8 text nor an XLSX workbook")
         else:
-            en = "the file is encoded in GBK (Excel's plain 'CSV' on Chinese Windows)"
-            zh = "文件是 GBK 编码（中文 Windows 上 Excel 的普通 CSV）"
-        raise RosterInvalid(
-            [
-                _problem(
-                    str(path),
-                    1,
-                    1,
-                    "E-STAFF-ENCODING",
-                    en,
-                    zh,
-                    "save it as UTF-8: in Excel, Save As > 'CSV UTF-8 (Comma delimited)'",
-                    "请另存为 UTF-8：在 Excel 中选择“另存为 > CSV UTF-8（逗号分隔）”",
-                )
-            ]
-        ) from None
+            why = tr("the file is encoded in GBK (Excel's plain 'CSV' on Chinese Windows)")
+        fix = tr("save it as UTF-8: in Excel, Save As > 'CSV UTF-8 (Comma delimited)'")
+        raise RosterInvalid([_problem(str(path), 1, 1, "E-STAFF-ENCODING", why, fix)]) from None
     return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
@@ -144,8 +108,7 @@ def _xlsx_rows(file: Path) -> list[list[Any]]:
                     1,
                     1,
                     "E-STAFF-READ",
-                    f"not a readable XLSX: {exc}",
-                    "不是可读的 XLSX 文件",
+                    tr("not a readable XLSX: {error}", error=exc),
                 )
             ]
         ) from exc
@@ -168,9 +131,7 @@ def parse(
     while cells and not any(_text(c) for c in cells[0]):
         cells = cells[1:]
     if not cells:
-        raise RosterInvalid(
-            [_problem(file, 1, 1, "E-STAFF-EMPTY", "the roster is empty", "花名册为空")]
-        )
+        raise RosterInvalid([_problem(file, 1, 1, "E-STAFF-EMPTY", tr("the roster is empty"))])
     columns: dict[str, int] = {}
     for index, heading in enumerate(cells[0]):
         key = _BY_HEADING.get(_text(heading).casefold())
@@ -184,10 +145,8 @@ def parse(
                     1,
                     1,
                     "E-STAFF-HEADING",
-                    "the heading row has no 姓名 (name) column",
-                    "标题行没有“姓名”列",
-                    "put the headings (姓名, 工号, 岗位, ...) in the first row",
-                    "请在第一行写列标题（姓名、工号、岗位……）",
+                    tr("the heading row has no {heading} (name) column", heading=_NAME),
+                    tr("put the headings ({headings}, ...) in the first row", headings=_FIRST),
                 )
             ]
         )
@@ -204,12 +163,11 @@ def parse(
             index = columns.get(key)
             return values[index] if index is not None and index < len(values) else None
 
-        def bad(key: str, en: str, zh: str, code: str, number: int = number) -> None:
+        def bad(key: str, why: Text, code: str, number: int = number) -> None:
             column = columns.get(key, columns["name"]) + 1
             heading = headings.get(key, key)
-            problems.append(
-                _problem(file, number, column, code, f"{heading}: {en}", f"{heading}：{zh}")
-            )
+            said = tr("{column}: {problem}", column=heading, problem=why)
+            problems.append(_problem(file, number, column, code, said))
 
         before = len(problems)
         education = None
@@ -218,16 +176,21 @@ def parse(
             if education is None:
                 bad(
                     "education",
-                    f"{_text(cell('education'))!r} is not an education level (大专, 本科, 硕士...)",
-                    f"{_text(cell('education'))!r} 不是学历（大专、本科、硕士……）",
+                    tr(
+                        "{value} is not an education level ({levels}...)",
+                        value=repr(_text(cell("education"))),
+                        levels=_LEVELS,
+                    ),
                     "E-STAFF-EDUCATION",
                 )
         years = _number(cell("experience_years"))
         if isinstance(years, bool):
             bad(
                 "experience_years",
-                f"{_text(cell('experience_years'))!r} is not a number of years",
-                f"{_text(cell('experience_years'))!r} 不是年数",
+                tr(
+                    "{value} is not a number of years",
+                    value=repr(_text(cell("experience_years"))),
+                ),
                 "E-STAFF-YEARS",
             )
         unreadable = len(problems) > before  # the education or the years
@@ -237,8 +200,7 @@ def parse(
             if isinstance(day, bool):
                 bad(
                     key,
-                    f"{_text(cell(key))!r} is not a date like 2025-03-01",
-                    f"{_text(cell(key))!r} 不是形如 2025-03-01 的日期",
+                    tr("{value} is not a date like 2025-03-01", value=repr(_text(cell(key)))),
                     "E-STAFF-DATE",
                 )
                 day = None
@@ -256,13 +218,12 @@ def parse(
             joined_on=dates["joined_on"],
         )
         row, found = person_problems(entry, now)
-        for key, code, en, zh in found:
+        for key, code, why in found:
             if key == "education" and education is None and _text(cell("education")):
                 continue  # said above
             bad(
                 "employee_no" if key == "person_id" and "person_id" not in columns else key,
-                en,
-                zh,
+                why,
                 code,
             )
         raw_id = _text(cell("person_id")) or _text(cell("employee_no"))
@@ -271,24 +232,26 @@ def parse(
             if pid in seen:
                 bad(
                     "employee_no" if "person_id" not in columns else "person_id",
-                    f"{pid} is on row {seen[pid]} already (one row per person; "
-                    "list several posts in one 岗位 cell, split by 、)",
-                    f"{pid} 已在第 {seen[pid]} 行"
-                    "（每人一行；多个岗位写在同一“岗位”格内，用“、”分隔）",
+                    tr(
+                        "{id} is on row {row} already (one row per person; list several "
+                        "posts in one {heading} cell, split by 、)",
+                        id=pid,
+                        row=seen[pid],
+                        heading=HEADINGS["post"][0],
+                    ),
                     "E-STAFF-DUPLICATE",
                 )
             elif pid in known_ids:
                 bad(
                     "employee_no" if "person_id" not in columns else "person_id",
-                    f"{pid} is already in the register",
-                    f"{pid} 已在人员名册中",
+                    tr("{id} is already in the register", id=pid),
                     "E-STAFF-DUPLICATE",
                 )
             else:
                 seen[pid] = number
         scope, scope_problem = parse_scope(_text(cell("scope")))
         if scope_problem is not None:
-            bad("scope", *scope_problem, "E-STAFF-SCOPE")
+            bad("scope", scope_problem, "E-STAFF-SCOPE")
         posts: list[PostEntry] = []
         for name in (p.strip() for p in _SPLIT.split(_text(cell("post"))) if p.strip()):
             post = catalogue.find(name)
@@ -296,8 +259,11 @@ def parse(
                 known_posts = "、".join(p.zh for p in catalogue.posts.values())
                 bad(
                     "post",
-                    f"there is no post {name!r} (posts: {known_posts})",
-                    f"没有岗位 {name!r}（可选：{known_posts}）",
+                    tr(
+                        "there is no post {name} (posts: {known})",
+                        name=repr(name),
+                        known=known_posts,
+                    ),
                     "E-STAFF-POST",
                 )
                 continue
@@ -306,21 +272,24 @@ def parse(
             if roles and post.role not in roles:
                 bad(
                     "role",
-                    f"the post {post.zh} holds the role {post.role}, not {role!r}",
-                    f"{post.zh}的角色是 {post.role}，不是 {role!r}",
+                    tr(
+                        "the post {post} holds the role {role}, not {given}",
+                        post=Text(post.zh, post.zh),
+                        role=post.role,
+                        given=repr(role),
+                    ),
                     "E-STAFF-ROLE",
                 )
             if row is not None and not unreadable:  # a qualification needs readable facts
-                why = qualification_problem(row, post)
-                if why is not None:
-                    bad("post", *why, "E-STAFF-QUALIFICATION")
+                lacking = qualification_problem(row, post)
+                if lacking is not None:
+                    bad("post", lacking, "E-STAFF-QUALIFICATION")
             starts = dates["joined_on"] or today
             ends = dates["ends_on"]
             if ends is not None and ends < starts:
                 bad(
                     "ends_on",
-                    f"{ends} is before the start {starts}",
-                    f"{ends} 早于上岗日期 {starts}",
+                    tr("{ends} is before the start {starts}", ends=ends, starts=starts),
                     "E-STAFF-DATES",
                 )
             posts.append(PostEntry(post.id, scope, starts, ends))
@@ -341,7 +310,7 @@ def import_file(register: Register, actor: Actor, path: str | Path) -> list[Pers
     return register.import_people(actor, rows, source=Path(path).name)
 
 
-def parse_scope(text: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
+def parse_scope(text: str) -> tuple[dict[str, Any], Text | None]:
     """A 范围 cell: ``wechat,weibo`` (channels), or ``key:values`` parts split by ``;``
     (渠道/channels, 应用/applications, 分馆/branch)."""
     scope: dict[str, Any] = {}
@@ -351,13 +320,10 @@ def parse_scope(text: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         if not part.strip():
             continue
         key, sep, values = _key_values(part)
-        name = _SCOPE_KEYS.get(key.strip().casefold()) if sep else "channels"
+        name = SCOPE_KEYS.get(key.strip().casefold()) if sep else "channels"
         if name is None:
-            return scope, (
-                f"{key.strip()!r} is not a scope (渠道/channels, 应用/applications, 分馆/branch, "
-                "内容类型/content_types, 审核环节/review_stages)",
-                f"{key.strip()!r} 不是范围（渠道、应用、分馆、内容类型或审核环节）",
-            )
+            keys = ", ".join(f"{label}/{k}" for k, label in SCOPE_LABELS.items())
+            return scope, tr("{value} is not a scope ({keys})", value=repr(key.strip()), keys=keys)
         listed = [v.strip() for v in re.split(r"[、,，/]", values if sep else part) if v.strip()]
         if name == "branch":
             scope["branch"] = "、".join(listed)
@@ -414,14 +380,7 @@ def write_csv(people: Sequence[Person], *, reveal: bool = False) -> str:
 def format_scope(scope: Mapping[str, Any]) -> str:
     """A scope as a 范围 cell."""
     parts = []
-    names = {
-        "channels": "渠道",
-        "applications": "应用",
-        "branch": "分馆",
-        "content_types": "内容类型",
-        "review_stages": "审核环节",
-    }
-    for key, label in names.items():
+    for key, label in SCOPE_LABELS.items():
         value = scope.get(key)
         if value:
             shown = value if isinstance(value, str) else ",".join(value)
@@ -453,7 +412,7 @@ def _number(value: Any) -> float | bool | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip().removesuffix("年").strip()
+    text = str(value).strip().removesuffix(YEARS_SIGN).strip()
     try:
         return float(text)
     except ValueError:
@@ -469,7 +428,7 @@ def _date(value: Any) -> dt.date | bool | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    match = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", str(value).strip())
+    match = DATE.fullmatch(str(value).strip())
     if match is None:
         return False
     try:
@@ -479,6 +438,6 @@ def _date(value: Any) -> dt.date | bool | None:
 
 
 def _problem(
-    file: str, row: int, column: int, code: str, en: str, zh: str, hint: str = "", hint_zh: str = ""
+    file: str, row: int, column: int, code: str, why: Text, fix: Text | str = ""
 ) -> Problem:
-    return Problem(file, row, column, code, en, hint, zh, hint_zh)
+    return Problem.of(file, row, column, code, why, fix)

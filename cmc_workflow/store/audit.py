@@ -52,6 +52,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.chain import (
     AUDITED_KINDS,
     GENESIS,
@@ -63,14 +64,14 @@ from cmc_workflow.store.chain import (
     record_hash,
 )
 from cmc_workflow.store.tables import audit, audit_heads, definitions, history, items
-from cmc_workflow.store.verification import KINDS_ZH, Finding, Verification, streamed, verify
+from cmc_workflow.store.verification import KINDS, Finding, Verification, streamed, verify
 
 __all__ = [
     "AUDITED_KINDS",
     "GENESIS",
     "HASHED_FIELDS",
     "HISTORY_HASHED_FIELDS",
-    "KINDS_ZH",
+    "KINDS",
     "Finding",
     "Verification",
     "append",
@@ -172,12 +173,15 @@ def append(
         if not occupied(exc, "uq_audit_chain_seq", "audit.chain"):
             raise
         n = record["chain_seq"]
-        raise StoreError(
-            f"the audit chain {chain} already holds a record at #{n}, past its head (#{n - 1}): "
-            "a record was inserted behind the engine's back; run `cmc-workflow audit verify` / "
-            f"审计链 {chain} 在链头（#{n - 1}）之后的 #{n} 已有记录：有记录在引擎之外被插入，"
-            "请运行 `cmc-workflow audit verify`"
-        ) from exc
+        why = tr(
+            "the audit chain {chain} already holds a record at #{seq}, past its head "
+            "(#{head}): a record was inserted behind the engine's back; run "
+            "`cmc-workflow audit verify`",
+            chain=chain,
+            seq=n,
+            head=n - 1,
+        )
+        raise StoreError(str(why)) from exc
     if anchored_here:
         moved = {"b_chain": chain, "b_seq": record["chain_seq"], "b_hash": record["hash"]}
         if had_head_row:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 
 from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import tr
 
 SUPPORTED_BACKENDS = frozenset({"sqlite", "postgresql"})
 """The databases the store runs on (``E-DB-UNSUPPORTED`` for any other URL)."""
@@ -74,11 +75,12 @@ def open_database(url: str, *, read_only: bool | None = None, **options: Any) ->
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
-        raise StoreError(
-            f"E-DB-UNSUPPORTED {backend}:// databases are not supported: use "
-            "sqlite:///FILE or postgresql://USER@HOST/DB | 不支持 "
-            f"{backend}:// 数据库：请使用 sqlite:///文件 或 postgresql://用户@主机/库"
+        why = tr(
+            "{backend}:// databases are not supported: use sqlite:///FILE or "
+            "postgresql://USER@HOST/DB",
+            backend=backend,
         )
+        raise StoreError(f"E-DB-UNSUPPORTED {why}")
     if backend == "sqlite":
         return _sqlite_engine(url, read_only=read_only, **options)
     ping_after = options.pop("ping_after_idle", PING_AFTER_IDLE)
@@ -86,11 +88,12 @@ def open_database(url: str, *, read_only: bool | None = None, **options: Any) ->
     try:
         engine = create_engine(url, **options)
     except ImportError as exc:  # the driver is an extra: psycopg
-        raise StoreError(
-            f"E-DB-DRIVER the PostgreSQL driver is not installed ({exc}): install it with "
-            "pip install 'cmc-workflow[postgres]' | 未安装 PostgreSQL 驱动：请执行 "
-            "pip install 'cmc-workflow[postgres]'"
-        ) from exc
+        why = tr(
+            "the PostgreSQL driver is not installed ({error}): install it with "
+            "pip install 'cmc-workflow[postgres]'",
+            error=exc,
+        )
+        raise StoreError(f"E-DB-DRIVER {why}") from exc
     _ping_after_idle(engine, ping_after)
     return engine
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate, StoreError
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
 from cmc_workflow.store import schema
@@ -504,7 +505,7 @@ class SqlTx(
             query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
             row = self._first(query, {"b_id": item_id})
             if row is None:
-                raise StoreError(f"no item {item_id} to chain to / 没有可链接的事项 {item_id}")
+                raise StoreError(str(tr("no item {item} to chain to", item=item_id)))
             anchors = self._anchors[item_id] = _Anchors(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=True
             )

@@ -3,8 +3,9 @@ against its anchor, and the log against the history. Reads only; what it finds n
 the table and the row, in Chinese and English. See :mod:`cmc_workflow.store.audit` for
 how the chains and their anchors are written.
 
-Over 400 lines because most of it is the findings' text: one English and one Chinese
-message for each way a chain can break."""
+Over 400 lines because most of it is the findings' text: one message for each way a
+chain can break, written in English with its Chinese in the catalogue
+(:mod:`cmc_workflow.i18n`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Connection
 
+from cmc_workflow.i18n import N_, Text, tr, zh
 from cmc_workflow.store.chain import (
     AUDITED_KINDS,
     GENESIS,
@@ -26,13 +28,14 @@ from cmc_workflow.store.chain import (
 )
 from cmc_workflow.store.tables import audit, audit_heads, history, items
 
-KINDS_ZH = {
-    "edited": "被改动",
-    "deleted": "被删除",
-    "inserted": "被插入",
-    "unchained": "不在链中",
+KINDS = {
+    "edited": N_("a row was changed"),
+    "deleted": N_("a row was deleted"),
+    "inserted": N_("a row was inserted"),
+    "unchained": N_("a row in no chain"),
 }
-"""The finding kinds in Chinese; the kind itself is the code, the same in both languages."""
+"""What each finding kind means (catalogue msgids); the kind itself is the code, the same
+in both languages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +66,14 @@ class Finding:
     @property
     def zh(self) -> str:
         """The finding in Chinese, its code first."""
-        return f"{self.kind}（{KINDS_ZH.get(self.kind, self.kind)}）：{self.message_zh}"
+        meaning = zh(KINDS[self.kind]) if self.kind in KINDS else self.kind
+        return f"{self.kind}（{meaning}）：{self.message_zh}"
 
 
 def _finding(
     kind: str,
     table: str,
-    en: str,
-    zh: str,
+    text: Text,
     *,
     row_id: int | None = None,
     chain: str | None = None,
@@ -79,14 +82,14 @@ def _finding(
 ) -> Finding:
     return Finding(
         kind,
-        en,
+        text.en,
         row_id if table == "audit" else None,
         chain,
         chain_seq,
         table,
         row_id,
         missing,
-        zh,
+        text.zh,
     )
 
 
@@ -133,8 +136,7 @@ class _Chain:
         self,
         kind: str,
         row: Row[Any],
-        en: str,
-        zh: str,
+        text: Text,
         *,
         missing: tuple[int, int] | None = None,
         table: str | None = None,
@@ -147,8 +149,7 @@ class _Chain:
             _finding(
                 kind,
                 table or self.table,
-                en,
-                zh,
+                text,
                 row_id=None if unnamed else row.id if row_id is None else row_id,
                 chain=self.name,
                 chain_seq=self.seq(row),
@@ -242,10 +243,12 @@ def verify(conn: Connection, *, batch: int = 2000) -> Verification:
                 _finding(
                     "deleted",
                     "audit",
-                    f"every record of {chain} (#1..#{seq}) was deleted: its head row in "
-                    f"audit_heads says it ends at #{seq}",
-                    f"{chain} 的全部记录（#1..#{seq}）被删除：audit_heads 中的链头记录表明"
-                    f"它止于 #{seq}",
+                    tr(
+                        "every record of {chain} (#1..#{seq}) was deleted: its head row in "
+                        "audit_heads says it ends at #{seq}",
+                        chain=chain,
+                        seq=seq,
+                    ),
                     chain=chain,
                     missing=(1, seq),
                 )
@@ -284,10 +287,14 @@ def _unchained_record(row: Row[Any]) -> Finding | None:
     return _finding(
         "unchained",
         "audit",
-        f"record id {row.id} ({row.command} by {row.actor} at {row.at}) belongs to "
-        "no chain: inserted outside the engine, or written before chaining",
-        f"审计记录 id {row.id}（{row.actor} 于 {row.at} 的 {row.command}）不属于任何"
-        "链：在引擎之外插入，或写于启用哈希链之前",
+        tr(
+            "record id {id} ({command} by {actor} at {at}) belongs to no chain: inserted "
+            "outside the engine, or written before chaining",
+            id=row.id,
+            command=row.command,
+            actor=row.actor,
+            at=row.at,
+        ),
         row_id=row.id,
     )
 
@@ -309,10 +316,13 @@ def _close(
             chain.add(
                 "deleted",
                 last,
-                f"{name} has no anchor on its item row (items.audit_seq/audit_head; it ends "
-                f"at record id {last.id}, #{last.chain_seq}): the anchor was erased",
-                f"{name} 的事项行上没有链头（items.audit_seq/audit_head；链止于审计记录 id "
-                f"{last.id}，#{last.chain_seq}）：链头被抹去",
+                tr(
+                    "{chain} has no anchor on its item row (items.audit_seq/audit_head; it "
+                    "ends at record id {id}, #{seq}): the anchor was erased",
+                    chain=name,
+                    id=last.id,
+                    seq=last.chain_seq,
+                ),
                 table="items",
                 unnamed=True,
             )
@@ -320,10 +330,13 @@ def _close(
         chain.add(
             "deleted",
             last,
-            f"{name} has no head row in audit_heads (it ends at record id {last.id}, "
-            f"#{last.chain_seq}): the row was deleted",
-            f"{name} 在 audit_heads 中没有链头记录（链止于审计记录 id {last.id}，"
-            f"#{last.chain_seq}）：该行被删除",
+            tr(
+                "{chain} has no head row in audit_heads (it ends at record id {id}, #{seq}): "
+                "the row was deleted",
+                chain=name,
+                id=last.id,
+                seq=last.chain_seq,
+            ),
             table="audit_heads",
             unnamed=True,
         )
@@ -335,122 +348,151 @@ def _close(
         chain.add(
             "deleted",
             last,
-            f"{seq - last.chain_seq} record(s) deleted from the end of {name}: it ends "
-            f"at record id {last.id} (#{last.chain_seq}) but its anchor says #{seq}",
-            f"{name} 末尾的 {seq - last.chain_seq} 条记录被删除：链止于审计记录 id "
-            f"{last.id}（#{last.chain_seq}），链头记录却是 #{seq}",
+            tr(
+                "{count} record(s) deleted from the end of {chain}: it ends at record id "
+                "{id} (#{last}) but its anchor says #{seq}",
+                count=seq - last.chain_seq,
+                chain=name,
+                id=last.id,
+                last=last.chain_seq,
+                seq=seq,
+            ),
             missing=(last.chain_seq + 1, seq),
         )
     elif seq < last.chain_seq:
         chain.add(
             "inserted",
             last,
-            f"record id {last.id} (#{last.chain_seq} of {name}) was inserted: the "
-            f"chain's anchor says it ends at #{seq}",
-            f"审计记录 id {last.id}（{name} 的 #{last.chain_seq}）是插入的：链头记录"
-            f"表明该链止于 #{seq}",
+            tr(
+                "record id {id} (#{last} of {chain}) was inserted: the chain's anchor says "
+                "it ends at #{seq}",
+                id=last.id,
+                last=last.chain_seq,
+                chain=name,
+                seq=seq,
+            ),
         )
     else:
         chain.add(
             "edited",
             last,
-            f"record id {last.id} (#{last.chain_seq}, the last of {name}) does not match "
-            "the chain's anchor: the record was changed and re-hashed, or the anchor "
-            "was changed",
-            f"审计记录 id {last.id}（{name} 的最后一条，#{last.chain_seq}）与链头记录"
-            "不符：记录被改动并重算了哈希，或链头记录被改动",
+            tr(
+                "record id {id} (#{last}, the last of {chain}) does not match the chain's "
+                "anchor: the record was changed and re-hashed, or the anchor was changed",
+                id=last.id,
+                last=last.chain_seq,
+                chain=name,
+            ),
         )
 
 
 def _check(chain: _Chain, row: Row[Any]) -> None:
     """Check ``row`` against its own hash and against the record before it in ``chain``."""
     name = row.chain
-    where = f"record id {row.id} (#{row.chain_seq} of {name})"
-    where_zh = f"审计记录 id {row.id}（{name} 的 #{row.chain_seq}）"
+    where = tr("record id {id} (#{seq} of {chain})", id=row.id, seq=row.chain_seq, chain=name)
     content_ok = record_hash(row.prev_hash or "", dict(row._mapping)) == row.hash
     if not content_ok:
         chain.add(
             "edited",
             row,
-            f"{where}: its content no longer matches its hash (changed after it was written)",
-            f"{where_zh}：内容与其哈希不符（写入后被改动）",
+            tr(
+                "{where}: its content no longer matches its hash (changed after it was written)",
+                where=where,
+            ),
         )
     prev, before = chain.last, chain.before_last
     link = chain.link(row)
     if link == "skips" and prev is not None:
-        after = "the start of the chain" if before is None else f"id {before.id}"
-        after_zh = "链的起点" if before is None else f"id {before.id}"
+        start = tr("the start of the chain")
+        after = start if before is None else Text(f"id {before.id}", f"id {before.id}")
         chain.add(
             "inserted",
             prev,
-            f"record id {prev.id} (#{prev.chain_seq} of {name}) was inserted: "
-            f"record id {row.id} is chained to {after}, the record before it",
-            f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）是插入的："
-            f"审计记录 id {row.id} 链接到它之前的 {after_zh}",
+            tr(
+                "record id {id} (#{seq} of {chain}) was inserted: record id {next} is "
+                "chained to {after}, the record before it",
+                id=prev.id,
+                seq=prev.chain_seq,
+                chain=name,
+                next=row.id,
+                after=after,
+            ),
         )
     elif link != "linked":
-        _broken_record(chain, row, where, where_zh)
+        _broken_record(chain, row, where)
     elif prev is not None and row.chain_seq != prev.chain_seq + 1:
         chain.add(
             "edited",
             row,
-            f"{where}: numbered #{row.chain_seq} after #{prev.chain_seq} although chained "
-            "to it (its number was changed)",
-            f"{where_zh}：链接在 #{prev.chain_seq} 之后却编号为 #{row.chain_seq}（编号被改动）",
+            tr(
+                "{where}: numbered #{seq} after #{prev} although chained to it (its number "
+                "was changed)",
+                where=where,
+                seq=row.chain_seq,
+                prev=prev.chain_seq,
+            ),
         )
     elif prev is None and row.chain_seq != 1:
         chain.add(
             "edited",
             row,
-            f"{where}: the first of its chain is numbered #{row.chain_seq} (its number "
-            "was changed)",
-            f"{where_zh}：链中第一条的编号为 #{row.chain_seq}（编号被改动）",
+            tr(
+                "{where}: the first of its chain is numbered #{seq} (its number was changed)",
+                where=where,
+                seq=row.chain_seq,
+            ),
         )
     elif prev is not None and row.id < prev.id and content_ok:
         chain.add(
             "inserted",
             prev,
-            f"record id {prev.id} (#{prev.chain_seq} of {name}) was written after "
-            f"its successor, record id {row.id}",
-            f"审计记录 id {prev.id}（{name} 的 #{prev.chain_seq}）写于其后继记录 id {row.id} 之后",
+            tr(
+                "record id {id} (#{seq} of {chain}) was written after its successor, "
+                "record id {next}",
+                id=prev.id,
+                seq=prev.chain_seq,
+                chain=name,
+                next=row.id,
+            ),
         )
 
 
-def _broken_record(chain: _Chain, row: Row[Any], where: str, where_zh: str) -> None:
+def _broken_record(chain: _Chain, row: Row[Any], where: Text) -> None:
     """A record not chained to the one before it, nor to the one before that."""
     name, prev, gap = chain.name, chain.last, chain.gap(row)
     missing: tuple[int, int] | None = None
     if prev is None:
-        en = (
-            f"{where} is the first of its chain but is chained to another record: "
-            "the records before it were deleted, or it was inserted"
+        text = tr(
+            "{where} is the first of its chain but is chained to another record: the "
+            "records before it were deleted, or it was inserted",
+            where=where,
         )
-        zh = f"{where_zh} 是链中第一条，却链接到另一条记录：它之前的记录被删除，或它是插入的"
         missing = (1, row.chain_seq - 1) if row.chain_seq > 1 else None
     elif gap > 0:
-        en = (
-            f"{gap} record(s) of {name} deleted between record id {prev.id} "
-            f"(#{prev.chain_seq}) and record id {row.id} (#{row.chain_seq})"
-        )
-        zh = (
-            f"{name} 在审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
-            f"（#{row.chain_seq}）之间有 {gap} 条记录被删除"
+        text = tr(
+            "{count} record(s) of {chain} deleted between record id {id} (#{seq}) and "
+            "record id {next} (#{next_seq})",
+            count=gap,
+            chain=name,
+            id=prev.id,
+            seq=prev.chain_seq,
+            next=row.id,
+            next_seq=row.chain_seq,
         )
         missing = (prev.chain_seq + 1, row.chain_seq - 1)
     else:
-        en = (
-            f"the link between record id {prev.id} (#{prev.chain_seq}) and record id "
-            f"{row.id} (#{row.chain_seq}) of {name} is broken: one of them was "
-            "inserted (or changed and re-hashed), or records between them were deleted "
-            "and the rest renumbered"
-        )
-        zh = (
-            f"{name} 中审计记录 id {prev.id}（#{prev.chain_seq}）与 id {row.id}"
-            f"（#{row.chain_seq}）之间的链接断开：其中一条是插入的（或被改动并重算"
-            "哈希），或其间的记录被删除后重新编号"
+        text = tr(
+            "the link between record id {id} (#{seq}) and record id {next} (#{next_seq}) "
+            "of {chain} is broken: one of them was inserted (or changed and re-hashed), or "
+            "records between them were deleted and the rest renumbered",
+            id=prev.id,
+            seq=prev.chain_seq,
+            next=row.id,
+            next_seq=row.chain_seq,
+            chain=name,
         )
     kind = "deleted" if prev is None or gap > 0 else "inserted"
-    chain.add(kind, row, en, zh, missing=missing)
+    chain.add(kind, row, text, missing=missing)
 
 
 def _unaudited(conn: Connection) -> list[Finding]:
@@ -486,8 +528,13 @@ def _unaudited(conn: Connection) -> list[Finding]:
             _finding(
                 "deleted",
                 "audit",
-                f"item {item_id}: {n} accepted step(s) ({what} at {at}) have no audit record",
-                f"事项 {item_id}：{n} 个已接受的步骤（{at} 的 {what}）没有审计记录",
+                tr(
+                    "item {item}: {count} accepted step(s) ({what} at {at}) have no audit record",
+                    item=item_id,
+                    count=n,
+                    what=what,
+                    at=at,
+                ),
                 chain=f"item:{item_id}",
             )
         )
@@ -531,8 +578,11 @@ def _verify_history(conn: Connection, result: Verification, batch: int) -> None:
                 _finding(
                     "deleted",
                     "history",
-                    f"item {item_id} has no history: its {anchor.seq} row(s) were deleted",
-                    f"事项 {item_id} 没有历史记录：其 {anchor.seq} 条历史记录被删除",
+                    tr(
+                        "item {item} has no history: its {count} row(s) were deleted",
+                        item=item_id,
+                        count=anchor.seq,
+                    ),
                     chain=f"item:{item_id}",
                     missing=(1, anchor.seq),
                 )
@@ -545,10 +595,15 @@ def _unchained_step(row: Row[Any]) -> Finding | None:
     return _finding(
         "unchained",
         "history",
-        f"history row id {row.id} (item {row.item_id} #{row.seq}, {row.kind} by "
-        f"{row.actor}) belongs to no chain: inserted outside the engine",
-        f"历史记录 id {row.id}（事项 {row.item_id} #{row.seq}，{row.actor} 的 "
-        f"{row.kind}）不属于任何链：在引擎之外插入",
+        tr(
+            "history row id {id} (item {item} #{seq}, {kind} by {actor}) belongs to no "
+            "chain: inserted outside the engine",
+            id=row.id,
+            item=row.item_id,
+            seq=row.seq,
+            kind=row.kind,
+            actor=row.actor,
+        ),
         row_id=row.id,
         chain=f"item:{row.item_id}",
         chain_seq=row.seq,
@@ -557,45 +612,59 @@ def _unchained_step(row: Row[Any]) -> Finding | None:
 
 def _check_history(chain: _Chain, row: Row[Any]) -> None:
     """Check a history row against its own hash and against the row before it."""
-    where = f"history row id {row.id} (item {row.item_id} #{row.seq})"
-    where_zh = f"历史记录 id {row.id}（事项 {row.item_id} #{row.seq}）"
+    where = tr("history row id {id} (item {item} #{seq})", id=row.id, item=row.item_id, seq=row.seq)
     if history_hash(row.prev_hash, dict(row._mapping)) != row.hash:
         chain.add(
             "edited",
             row,
-            f"{where}: its content no longer matches its hash (changed after it was written)",
-            f"{where_zh}：内容与其哈希不符（写入后被改动）",
+            tr(
+                "{where}: its content no longer matches its hash (changed after it was written)",
+                where=where,
+            ),
         )
     prev, link, gap = chain.last, chain.link(row), chain.gap(row)
     if link == "skips" and prev is not None:
         chain.add(
             "inserted",
             prev,
-            f"history row id {prev.id} (item {row.item_id} #{prev.seq}) was inserted: "
-            f"row id {row.id} is chained to the row before it",
-            f"历史记录 id {prev.id}（事项 {row.item_id} #{prev.seq}）是插入的："
-            f"历史记录 id {row.id} 链接到它之前的记录",
+            tr(
+                "history row id {id} (item {item} #{seq}) was inserted: row id {next} is "
+                "chained to the row before it",
+                id=prev.id,
+                item=row.item_id,
+                seq=prev.seq,
+                next=row.id,
+            ),
         )
     elif link == "broken" and gap > 0:
-        after = f"row id {prev.id} (#{prev.seq})" if prev is not None else "the start"
-        after_zh = f"历史记录 id {prev.id}（#{prev.seq}）" if prev is not None else "起点"
+        after = (
+            tr("row id {id} (#{seq})", id=prev.id, seq=prev.seq)
+            if prev is not None
+            else tr("the start")
+        )
         chain.add(
             "deleted",
             row,
-            f"{gap} history row(s) of item {row.item_id} deleted between {after} and "
-            f"row id {row.id} (#{row.seq})",
-            f"事项 {row.item_id} 在{after_zh}与历史记录 id {row.id}（#{row.seq}）之间"
-            f"有 {gap} 条历史记录被删除",
+            tr(
+                "{count} history row(s) of item {item} deleted between {after} and row id "
+                "{id} (#{seq})",
+                count=gap,
+                item=row.item_id,
+                after=after,
+                id=row.id,
+                seq=row.seq,
+            ),
             missing=(row.seq - gap, row.seq - 1),
         )
     elif link == "broken":
         chain.add(
             "inserted",
             row,
-            f"{where} is not chained to the row before it: it was inserted (or changed "
-            "and re-hashed), or rows were deleted and the rest renumbered",
-            f"{where_zh} 未链接到它之前的记录：它是插入的（或被改动并重算哈希），"
-            "或有记录被删除后重新编号",
+            tr(
+                "{where} is not chained to the row before it: it was inserted (or changed "
+                "and re-hashed), or rows were deleted and the rest renumbered",
+                where=where,
+            ),
         )
 
 
@@ -610,9 +679,12 @@ def _close_history(chain: _Chain, anchors: Mapping[int, _Anchor]) -> None:
         chain.add(
             "inserted",
             last,
-            f"history row id {last.id} (#{last.seq}) belongs to item {item_id}, which does "
-            "not exist",
-            f"历史记录 id {last.id}（#{last.seq}）属于不存在的事项 {item_id}",
+            tr(
+                "history row id {id} (#{seq}) belongs to item {item}, which does not exist",
+                id=last.id,
+                seq=last.seq,
+                item=item_id,
+            ),
         )
         return
     if anchor.head == last.hash:
@@ -620,12 +692,18 @@ def _close_history(chain: _Chain, anchors: Mapping[int, _Anchor]) -> None:
             chain.add(
                 "edited",
                 last,
-                f"item {item_id} rests in {anchor.state!r} (visit {anchor.visit}, "
-                f"{anchor.seq} history rows) but its history ends in {last.to_state!r} "
-                f"(visit {last.visit}, #{last.seq}): the item row was changed",
-                f"事项 {item_id} 处于 {anchor.state!r}（第 {anchor.visit} 次进入，"
-                f"{anchor.seq} 条历史），其历史却止于 {last.to_state!r}（第 {last.visit} "
-                f"次，#{last.seq}）：事项行被改动",
+                tr(
+                    "item {item} rests in {state} (visit {visit}, {count} history rows) but "
+                    "its history ends in {last_state} (visit {last_visit}, #{seq}): the item "
+                    "row was changed",
+                    item=item_id,
+                    state=repr(anchor.state),
+                    visit=anchor.visit,
+                    count=anchor.seq,
+                    last_state=repr(last.to_state),
+                    last_visit=last.visit,
+                    seq=last.seq,
+                ),
                 table="items",
                 row_id=item_id,
             )
@@ -633,29 +711,40 @@ def _close_history(chain: _Chain, anchors: Mapping[int, _Anchor]) -> None:
         chain.add(
             "deleted",
             last,
-            f"{anchor.seq - last.seq} history row(s) deleted from the end of item "
-            f"{item_id}: it ends at row id {last.id} (#{last.seq}) but the item counts "
-            f"{anchor.seq}",
-            f"事项 {item_id} 末尾的 {anchor.seq - last.seq} 条历史记录被删除：历史止于 "
-            f"id {last.id}（#{last.seq}），事项却记为 {anchor.seq} 条",
+            tr(
+                "{count} history row(s) deleted from the end of item {item}: it ends at row "
+                "id {id} (#{seq}) but the item counts {counted}",
+                count=anchor.seq - last.seq,
+                item=item_id,
+                id=last.id,
+                seq=last.seq,
+                counted=anchor.seq,
+            ),
             missing=(last.seq + 1, anchor.seq),
         )
     elif anchor.seq < last.seq:
         chain.add(
             "inserted",
             last,
-            f"history row id {last.id} (item {item_id} #{last.seq}) was inserted: the "
-            f"item counts {anchor.seq} row(s)",
-            f"历史记录 id {last.id}（事项 {item_id} #{last.seq}）是插入的：事项只记有 "
-            f"{anchor.seq} 条",
+            tr(
+                "history row id {id} (item {item} #{seq}) was inserted: the item counts "
+                "{counted} row(s)",
+                id=last.id,
+                item=item_id,
+                seq=last.seq,
+                counted=anchor.seq,
+            ),
         )
     else:
         chain.add(
             "edited",
             last,
-            f"history row id {last.id} (item {item_id} #{last.seq}, its last) does not "
-            "match the item's history head: the row was changed and re-hashed, or the "
-            "item row was changed",
-            f"历史记录 id {last.id}（事项 {item_id} 的最后一条，#{last.seq}）与事项的"
-            "历史链头不符：该记录被改动并重算了哈希，或事项行被改动",
+            tr(
+                "history row id {id} (item {item} #{seq}, its last) does not match the "
+                "item's history head: the row was changed and re-hashed, or the item row "
+                "was changed",
+                id=last.id,
+                item=item_id,
+                seq=last.seq,
+            ),
         )

@@ -22,6 +22,8 @@ import pytest
 
 from cmc_workflow import Engine
 from cmc_workflow.backup import Taken, take_backup
+from cmc_workflow.backup.census import Census
+from cmc_workflow.backup.check import compare
 from cmc_workflow.backup.files import sha256_of
 from cmc_workflow.backup.postgres import find_tool
 from cmc_workflow.errors import BackupError
@@ -353,3 +355,32 @@ def test_a_postgresql_backup_verifies_and_restores(postgres_url: str, tmp_path: 
         assert check_invariants(target) == []
         with Engine.open(target, workflows=UNGUARDED_PUBLISHING, clock=FakeClock()) as engine:
             assert engine.get(item.id).state == "signoff"
+
+
+def test_what_the_restored_copy_lacks_reads_in_each_language() -> None:
+    # a pure comparison of two censuses: each issue in English and Chinese (JSON carries
+    # both), the item named in its own language, a missing anchor said in words
+    head = (3, "a" * 16)
+    manifest = Census(
+        {"publishing": {"drafting": 2}},
+        5,
+        7,
+        {"item:4": head},
+        {"item:4": head},
+        {"item:4": "publishing"},
+    )
+    restored = Census({"publishing": {"drafting": 1}}, 4, 7, {"item:4": head})
+    counts, rows, anchor = compare(manifest, restored)
+    assert (
+        counts.message_zh == "流程 publishing 状态 drafting：清单记为 2 个事项，恢复的副本中有 1 个"
+    )
+    assert rows.message == "the manifest counts 5 history rows, the restored copy holds 4"
+    assert rows.message_zh == "清单记为 5 条历史记录，恢复的副本中有 4 条"
+    assert str(anchor) == (
+        "E-BACKUP-ANCHOR item 4 (publishing): the history of item:4 ends at #3 aaaaaaaaaaaaaaaa "
+        "in the manifest, at nothing in the restored copy: rewritten after the backup was taken"
+    )
+    assert anchor.zh == (
+        "E-BACKUP-ANCHOR 事项 4（publishing）：item:4 的历史链在清单中止于 #3 aaaaaaaaaaaaaaaa，"
+        "在恢复的副本中止于 无：备份后被改写"
+    )

@@ -629,3 +629,25 @@ def test_a_row_forged_past_a_chains_end_stops_the_item_and_is_named(
     # nothing accepted; the conflict is audited as a refusal (the audit chain could not be)
     assert after == (before[0], before[1] + (table == "history"))
     assert any(f.table == table and f.kind == "inserted" for f in result.findings)
+
+
+@pytest.mark.req("SEC-2")
+def test_a_finding_reads_in_each_language_with_its_kind(
+    conn: Connection, built: tuple[str, dict[str, int]]
+) -> None:
+    # the kind is the code in both languages; the Chinese says what it means, and the
+    # row named is put in each language's own words
+    item_id = built[1]["halfway"]
+    first = conn.execute(
+        select(history.c.id).where(history.c.item_id == item_id, history.c.seq == 1)
+    ).scalar_one()
+    result = tampered(conn, update(history).where(history.c.id == first).values(actor="mallory"))
+    (finding,) = result.findings
+    assert str(finding) == (
+        f"edited: history row id {first} (item {item_id} #1): its content no longer matches "
+        "its hash (changed after it was written)"
+    )
+    assert finding.zh == (
+        f"edited（被改动）：历史记录 id {first}（事项 {item_id} #1）："
+        "内容与其哈希不符（写入后被改动）"
+    )

@@ -164,3 +164,26 @@ def test_addresses_are_checked_and_masked() -> None:
     assert masked("mobile", "13800138000") == "13*******00"
     assert masked("email", "wang.fang@example.org") == "wa*****ng@example.org"
     assert masked("wecom", None) is None
+
+
+def test_a_qualification_refusal_reads_whole_in_each_language(register: Register) -> None:
+    # the message is put together from parts (the post, the level, what is lacking), each
+    # translated: each language reads as one sentence, with its own separators
+    li = PersonEntry("李雷", "li", education="associate", experience_years=1.5)
+    with pytest.raises(RegisterRefused) as refused:
+        register.add(HR, li, [PostEntry("ops_manager")])
+    assert refused.value.rule == "E-STAFF-QUALIFICATION"
+    assert refused.value.reason_en == (
+        "li cannot be put on the post ops_manager (Operations manager): a manager's post asks "
+        "for education bachelor or above (has: associate) and at least 3 years of relevant "
+        "experience (has: 1.5) (CMC 8.1.2, STF-2)"
+    )
+    assert refused.value.reason_zh == (
+        "li 不能担任运营管理岗：管理人员须具备本科及以上学历（现为：大专），3 年及以上相关工作经验"
+        "（现为：1.5 年）（CMC 8.1.2，STF-2）"
+    )
+    unknown = PersonEntry("韩梅梅", "han")
+    with pytest.raises(RegisterRefused) as refused:
+        register.add(HR, unknown, [PostEntry("ops_manager")])
+    assert "(has: not recorded)" in refused.value.reason_en
+    assert "（现为：未登记）" in refused.value.reason_zh

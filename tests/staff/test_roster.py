@@ -151,3 +151,30 @@ def test_the_export_masks_addresses_and_reads_back(tmp_path: Path) -> None:
     assert [p.view(reveal=True) | {"posts": None} for p in again.people()] == [
         p.view(reveal=True) | {"posts": None} for p in register.people()
     ]
+
+
+def test_each_bad_cell_reads_in_the_chosen_language_under_its_own_heading(
+    tmp_path: Path,
+) -> None:
+    # the heading is the roster's own (Chinese here), in both languages; the rest follows
+    # the language: a text shown with --lang en/zh, both in JSON (message, message_zh)
+    file = tmp_path / "roster.csv"
+    file.write_text(
+        "姓名,工号,学历,工作年限,范围\n王芳,E001,幼儿园,三年,foo:bar\n", encoding="utf-8"
+    )
+    with pytest.raises(RosterInvalid) as invalid:
+        parsed(file)
+    education, years, scope = invalid.value.problems
+    assert education.text("zh") == (
+        f"{file}:2:3: E-STAFF-EDUCATION 学历：'幼儿园' 不是学历（大专、本科、硕士……）"
+    )
+    assert education.text("en") == (
+        f"{file}:2:3: E-STAFF-EDUCATION 学历: '幼儿园' is not an education level "
+        "(大专, 本科, 硕士...)"
+    )
+    assert years.text("zh") == f"{file}:2:4: E-STAFF-YEARS 工作年限：'三年' 不是年数"
+    assert scope.message_zh == "范围：'foo' 不是范围（渠道、应用、分馆、内容类型或审核环节）"
+    assert scope.message == (
+        "范围: 'foo' is not a scope (渠道/channels, 应用/applications, 分馆/branch, "
+        "内容类型/content_types, 审核环节/review_stages)"
+    )
