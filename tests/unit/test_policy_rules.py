@@ -8,6 +8,7 @@ stages, invalidating edits, pairs, scoping, dates) are pinned independently of t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.policy import ListFacts, PolicySet, Request, Step, build_policy_set
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
 from cmc_workflow.policy.rules import Rule
+from tests.helpers import POLICIES, WORKFLOWS
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+
+CJK = re.compile("[\u4e00-\u9fff]")
 
 NOW = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
 CHECKLIST = {
@@ -280,6 +284,22 @@ def test_describe_gives_both_languages(policy: PolicySet) -> None:
         en, zh = r.describe()
         assert en, r.id
         assert zh, r.id
+
+
+def test_every_bundled_rule_is_described_in_chinese_from_the_catalogue() -> None:
+    # an untranslated msgid would come back in English as its "Chinese"
+    bundled, problems = build_policy_set(load_paths([WORKFLOWS, POLICIES]))
+    assert not problems
+    described = 0
+    for wf_id in sorted(bundled.workflows):
+        for r in bundled.rules_for(wf_id):
+            en, zh = r.describe()
+            assert en, (wf_id, r.id)
+            assert zh != en, (wf_id, r.id, en)
+            assert CJK.search(zh), (wf_id, r.id, zh)
+            assert not re.search(r"\b(needs|refused|where|when|entering|item)\b", zh), zh
+            described += 1
+    assert described > 40  # every kind of rule the bundled policies use
 
 
 @pytest.mark.req("SEC-3")
