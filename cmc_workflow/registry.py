@@ -23,6 +23,7 @@ from cmc_workflow.errors import (
     WorkflowNotFound,
 )
 from cmc_workflow.handlers import HandlerRegistry
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.located import load_located
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import VersionInfo
@@ -195,12 +196,20 @@ def check_handlers(workflows: Iterable[LoadedWorkflow], handlers: HandlerRegistr
             doc.problem(
                 ("states", name, "handler"),
                 "E-HANDLER-EFFECT-UNDECLARED",
-                f"state {name!r} runs handler {handler!r}, whose code carries out "
-                f"{', '.join(effects)} (the embedding system registered it so), but the "
-                f"workflow does not declare it / 状态“{name}”运行的处理程序“{handler}”执行受控"
-                f"操作（{'、'.join(effects)}），但流程未声明",
-                f"add effects: [{', '.join(effects)}] to handler {handler!r} under handlers:, "
-                "and load the policy that guards it",
+                tr(
+                    "state {state} runs handler {handler}, whose code carries out {effects} "
+                    "(the embedding system registered it so), but the workflow does not "
+                    "declare it",
+                    state=Text(repr(name), name),
+                    handler=Text(repr(handler), handler),
+                    effects=joined(effects),
+                ),
+                tr(
+                    "add effects: [{effects}] to handler {handler} under handlers:, and load "
+                    "the policy that guards it",
+                    effects=", ".join(effects),
+                    handler=repr(handler),
+                ),
             )
             for name, handler, effects in undeclared
         ]

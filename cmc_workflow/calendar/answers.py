@@ -17,16 +17,22 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from cmc_workflow.errors import CalendarError
+from cmc_workflow.i18n import N_, zh
 
 T = TypeVar("T")
 
 
-PROVISIONAL_ASSUMPTION = (
+PROVISIONAL_ASSUMPTION = N_(
     "statutory holidays known (national regulation), adjusted working weekends unknown"
 )
-"""What a provisional answer assumed, in English (:data:`PROVISIONAL_ASSUMPTION_ZH`)."""
-PROVISIONAL_ASSUMPTION_ZH = "法定节假日按《全国年节及纪念日放假办法》推算，调休安排未知"
-"""What a provisional answer assumed, in Chinese."""
+"""What a provisional answer assumed, in English; ``PROVISIONAL_ASSUMPTION_ZH`` is its
+Chinese, from the message catalogue (read when first asked for)."""
+
+
+def __getattr__(name: str) -> str:
+    if name == "PROVISIONAL_ASSUMPTION_ZH":  # read the catalogue only when asked
+        return zh(PROVISIONAL_ASSUMPTION)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DaySource(StrEnum):
@@ -126,7 +132,7 @@ class Deadline:
             "provisional": self.provisional,
             "guessed_years": sorted(self.guessed_years),
             **(
-                {"assumed": PROVISIONAL_ASSUMPTION, "assumed_zh": PROVISIONAL_ASSUMPTION_ZH}
+                {"assumed": PROVISIONAL_ASSUMPTION, "assumed_zh": zh(PROVISIONAL_ASSUMPTION)}
                 if self.provisional
                 else {}
             ),

@@ -42,7 +42,7 @@ from pydantic import (
 )
 
 from cmc_workflow.errors import DefinitionError, Problem
-from cmc_workflow.i18n import N_
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.located import Path, load_located, read_source
 from cmc_workflow.problems import Codes, problems_from_validation
 
@@ -149,10 +149,11 @@ class CalendarFile:
             path = path[:-1]
         return self.places.get(path, (1, 1))
 
-    def problem(self, path: Path, code: str, message: str, hint: str = "") -> Problem:
-        """A :class:`Problem` placed at ``path`` in this file."""
+    def problem(self, path: Path, code: str, message: Text | str, hint: Text | str = "") -> Problem:
+        """A :class:`Problem` placed at ``path`` in this file (``message`` and ``hint``:
+        :func:`~cmc_workflow.i18n.tr` texts, or plain English)."""
         line, column = self.place(path)
-        return Problem(self.file, line, column, code, message, hint)
+        return Problem.of(self.file, line, column, code, message, hint)
 
     def entries(self) -> Iterable[tuple[Path, str, DayEntry]]:
         """Every dated entry with its path and kind (``holiday``, ``working_day``,
@@ -333,8 +334,12 @@ def _check_dates(cal: CalendarFile) -> list[Problem]:
                     cal.problem(
                         path,
                         "E-CALENDAR-NOT-WEEKEND",
-                        f"{entry.date} ({entry.date:%A}) is already a working day",
-                        "adjusted working days (调休) are Saturdays or Sundays; check the date",
+                        tr(
+                            "{date} ({weekday}) is already a working day",
+                            date=entry.date,
+                            weekday=f"{entry.date:%A}",
+                        ),
+                        tr("adjusted working days are Saturdays or Sundays; check the date"),
                     )
                 )
         first = seen.setdefault((block, entry.date), (kind, path))

@@ -31,20 +31,21 @@ from cmc_workflow.calendar.official import OfficialTable
 from cmc_workflow.calendar.settings import CalendarSettings
 from cmc_workflow.calendar.statutory import STATUTORY_RULE, statutory_holidays
 from cmc_workflow.errors import DefinitionError
+from cmc_workflow.i18n import Text, tr
 
 WARN_FROM_MONTH = 11
 """From this month on, a next year without data is warned about (`calendar status`, the
 daemon's log)."""
 
 
-def next_year_warning(year: int) -> tuple[str, str]:
-    """What to tell an administrator when ``year`` has no data yet: (English, Chinese)."""
-    return (
-        f"{year} has neither official data nor a calendars/ file: deadlines in {year} are "
+def next_year_warning(year: int) -> Text:
+    """What to tell an administrator when ``year`` has no data yet (unpacks as English,
+    Chinese)."""
+    return tr(
+        "{year} has neither official data nor a calendars/ file: deadlines in {year} are "
         "provisional (statutory holidays known, adjusted working weekends unknown); add "
-        f"calendars/cn-{year}.yaml once the State Council publishes its arrangement",
-        f"{year} 年既无官方数据也无 calendars/ 文件：该年的期限为暂定（法定节假日已知，"
-        f"调休未知）；国务院公布安排后请添加 calendars/cn-{year}.yaml",
+        "calendars/cn-{year}.yaml once the State Council publishes its arrangement",
+        year=year,
     )
 
 

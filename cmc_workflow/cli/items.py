@@ -66,9 +66,10 @@ def _state_label(engine: Engine, item: Item) -> str:
 def item_table(engine: Engine, item: Item) -> str:
     """The readable card of one item."""
     label, field_labels = _labels(engine, item.workflow)
+    revision, data = H(N_("revision")), H(N_("Data"))  # outside f-strings: Babel reads them
     rows = [
         [H(N_("Id")), str(item.id)],
-        [H(N_("Workflow")), f"{label} ({item.workflow}) {H(N_('revision'))} {item.revision}"],
+        [H(N_("Workflow")), f"{label} ({item.workflow}) {revision} {item.revision}"],
         [H(N_("State")), f"{_state_label(engine, item)} ({item.state})"],
         [H(N_("Closed")), cell(not item.is_open)],
         [H(N_("Row version")), str(item.version)],
@@ -81,7 +82,7 @@ def item_table(engine: Engine, item: Item) -> str:
     ]
     for key, value in item.data.items():
         name = f"{field_labels[key]} ({key})" if key in field_labels else key
-        rows.append([f"{H(N_('Data'))}·{name}", cell(value)])
+        rows.append([f"{data}·{name}", cell(value)])
     return table([H(N_("Field")), H(N_("Value"))], rows)
 
 

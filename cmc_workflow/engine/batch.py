@@ -41,6 +41,7 @@ from cmc_workflow.engine import audit, checks, commands, delivery, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
 from cmc_workflow.errors import EngineError, FieldError, FormInvalid, InputInvalid
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.registry import Version
@@ -99,9 +100,11 @@ class Refusal:
         """The refusal ``exc`` reports."""
         message_zh = exc.reason_zh
         if not message_zh and isinstance(exc, FormInvalid):
-            message_zh = "表单无效：" + "；".join(
-                f"{e.field}：{e.message_zh or e.message}" for e in exc.errors
+            each = (
+                tr("{field}: {message}", field=e.field, message=e.message_zh or e.message).zh
+                for e in exc.errors
             )
+            message_zh = tr("the form is invalid: {errors}", errors="\uff1b".join(each)).zh
         return cls(
             error=type(exc).__name__,
             rule=exc.code,
@@ -162,8 +165,11 @@ def refuse_oversized(core: Core, name: str, actor: object, size: int) -> None:
         [
             FieldError(
                 "commands",
-                f"a batch holds at most {MAX_BATCH} commands, this one {size}: split it",
-                f"一批最多 {MAX_BATCH} 条命令，本批 {size} 条：请分批提交",
+                *tr(
+                    "a batch holds at most {most} commands, this one {size}: split it",
+                    most=MAX_BATCH,
+                    size=size,
+                ),
             )
         ]
     )

@@ -17,6 +17,7 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit
 from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import EngineError, FieldError, InputInvalid, ItemNotFound
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import Actor, HistoryEntry, Item, normal_id
 from cmc_workflow.store import ItemRow, OutboxRow
 from cmc_workflow.store.port import SLA_STATUSES, SORTS, AssignmentRow, ItemFilter
@@ -37,10 +38,9 @@ def reader(core: Core, actor: Actor | None, command: str, item_id: object) -> Ac
                 wf = core.definitions.version(tx, row.definition_id).workflow
             if not all(ext.visible(admitted, row, wf) for ext in core.extensions):
                 raise ItemNotFound(
-                    f"no item {item_id}",
+                    tr("no item {item_id}", item_id=item_id),
                     item_id=str(item_id),
                     rule="not_visible",
-                    reason_zh=f"找不到事项 {item_id}",
                 )
     except EngineError as exc:
         audit.refusal(core, actor, command, None, item_id, None, exc, now)
@@ -175,8 +175,8 @@ class ItemPage:
     next_cursor: str | None
 
 
-def _bad(field: str, en: str, zh: str) -> InputInvalid:
-    return InputInvalid([FieldError(field, en, zh)])
+def _bad(field: str, reason: Text) -> InputInvalid:
+    return InputInvalid([FieldError(field, reason.en, reason.zh)])
 
 
 def encode_cursor(sort: str, descending: bool, row: ItemRow) -> str:
@@ -201,14 +201,12 @@ def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, int]:
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise _bad(
             "cursor",
-            "not a cursor this service gave out: pass next_cursor of the previous page as is",
-            "不是本服务给出的游标：请原样传入上一页的 next_cursor",
+            tr("not a cursor this service gave out: pass next_cursor of the previous page as is"),
         ) from exc
     if sort_of != sort or desc_of != descending:
         raise _bad(
             "cursor",
-            "the cursor belongs to another sort order: keep sort and order across pages",
-            "游标属于另一种排序：翻页时请保持相同的排序字段和顺序",
+            tr("the cursor belongs to another sort order: keep sort and order across pages"),
         )
     return value, last
 
@@ -218,15 +216,12 @@ def _checked_data(data: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]
     for name, value in (data or {}).items():
         if not isinstance(name, str) or not _FIELD.fullmatch(name):
             raise _bad(
-                f"data.{name}",
-                "a data field is a name of letters, digits and _ (at most 64)",
-                "数据字段名只能由字母、数字和下划线组成（最多 64 个字符）",
+                f"data.{name}", tr("a data field is a name of letters, digits and _ (at most 64)")
             )
         if value is not None and not isinstance(value, str | int | float | bool):
             raise _bad(
                 f"data.{name}",
-                "data fields are compared with text, a number, true/false or null",
-                "数据字段只能与文本、数字、true/false 或 null 比较",
+                tr("data fields are compared with text, a number, true/false or null"),
             )
         found.append((name, value))
     return tuple(found)
@@ -265,13 +260,11 @@ def query(
             audit.refusal(core, actor, "query", workflow, None, None, exc, now)
             raise
     if sort not in SORTS:
-        raise _bad("sort", f"sort by one of {', '.join(SORTS)}", f"排序字段须为 {'、'.join(SORTS)}")
+        raise _bad("sort", tr("sort by one of {names}", names=joined(SORTS)))
     if sla is not None and sla not in SLA_STATUSES:
-        raise _bad(
-            "sla", f"sla is one of {', '.join(SLA_STATUSES)}", f"sla 须为 {'、'.join(SLA_STATUSES)}"
-        )
+        raise _bad("sla", tr("sla is one of {names}", names=joined(SLA_STATUSES)))
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise _bad("limit", f"limit is 1..{MAX_PAGE}", f"每页条数须在 1 到 {MAX_PAGE} 之间")
+        raise _bad("limit", tr("limit is 1..{most}", most=MAX_PAGE))
     for name, when in (
         ("due_before", due_before),
         ("created_from", created_from),
@@ -280,9 +273,7 @@ def query(
         ("updated_until", updated_until),
     ):
         if when is not None and when.tzinfo is None:
-            raise _bad(
-                name, "give a time with its offset (+08:00 or Z)", "时间须带时区（如 +08:00 或 Z）"
-            )
+            raise _bad(name, tr("give a time with its offset (+08:00 or Z)"))
     if overdue:
         due_before = now if due_before is None else min(due_before, now)
     after = decode_cursor(cursor, sort, descending) if cursor else None

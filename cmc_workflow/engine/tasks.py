@@ -34,6 +34,7 @@ from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.engine import audit, checks, queries
 from cmc_workflow.engine.context import Core
 from cmc_workflow.errors import EngineError, TaskRefused
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import SYSTEM, Actor, Item, normal_id
 from cmc_workflow.staff.identity import BUSINESS_TZ
@@ -57,12 +58,12 @@ def leads(core: Core, workflow: str) -> frozenset[str]:
 OPS = ("claim", "unclaim", "delegate", "hand_back", "reassign")
 
 
-def refused(rule: str, en: str, zh: str, row: ItemRow | None = None) -> TaskRefused:
-    """A refusal naming ``rule``, in English (the message) and Chinese (``reason_zh``)."""
+def refused(rule: str, reason: Text, row: ItemRow | None = None) -> TaskRefused:
+    """A refusal naming ``rule``: ``reason`` (a :func:`~cmc_workflow.i18n.tr` text) in
+    English (the message) and Chinese (``reason_zh``)."""
     return TaskRefused(
-        f"{en} ({rule})",
+        tr("{reason} ({rule})", reason=reason, rule=rule),
         rule=rule,
-        reason_zh=f"{zh}（{rule}）",
         item_id=None if row is None else str(row.id),
         state=None if row is None else row.state,
     )
@@ -130,8 +131,7 @@ def run(
             if row.closed_at is not None or wf.state(row.state).type != "userTask":
                 raise refused(
                     "task_not_user_task",
-                    f"item {item_id} is not waiting in a user task",
-                    f"事项 {item_id} 当前不在人工任务环节",
+                    tr("item {item_id} is not waiting in a user task", item_id=item_id),
                     row,
                 )
             roles = state_roles(wf, row.state)
@@ -140,18 +140,23 @@ def run(
                 if not actor.roles & lead_roles:
                     raise refused(
                         "task_not_lead",
-                        f"{actor.id} holds no lead role of {wf.id} "
-                        f"({', '.join(sorted(lead_roles))})",
-                        f"{actor.id} 不担任 {wf.id} 的负责人角色"
-                        f"（{'、'.join(sorted(lead_roles))}）",
+                        tr(
+                            "{actor} holds no lead role of {workflow} ({roles})",
+                            actor=actor.id,
+                            workflow=wf.id,
+                            roles=joined(sorted(lead_roles)),
+                        ),
                         row,
                     )
             elif not actor.roles & roles:
                 raise refused(
                     "task_role_not_held",
-                    f"{actor.id} holds none of the roles of state {row.state!r} "
-                    f"({', '.join(sorted(roles))})",
-                    f"{actor.id} 不担任环节 {row.state} 的角色（{'、'.join(sorted(roles))}）",
+                    tr(
+                        "{actor} holds none of the roles of state {state} ({roles})",
+                        actor=actor.id,
+                        state=Text(repr(row.state), row.state),
+                        roles=joined(sorted(roles)),
+                    ),
                     row,
                 )
             before = current(tx, row)
@@ -238,8 +243,11 @@ def claim(core: Core, item_id: int, actor: Actor) -> Item:
         if before is not None and before.assignee not in (None, who.id):
             raise refused(
                 "task_claimed",
-                f"item {row.id} is already claimed by {before.assignee}",
-                f"事项 {row.id} 已由 {before.assignee} 认领",
+                tr(
+                    "item {item_id} is already claimed by {assignee}",
+                    item_id=row.id,
+                    assignee=before.assignee,
+                ),
                 row,
             )
         return who.id, None
@@ -270,8 +278,11 @@ def delegate(core: Core, item_id: int, actor: Actor, to: str) -> Item:
         if target == who.id:
             raise refused(
                 "task_target_self",
-                f"{who.id} already holds item {row.id}: delegate it to someone else",
-                f"事项 {row.id} 已由 {who.id} 承办，请委派给他人",
+                tr(
+                    "{actor} already holds item {item_id}: delegate it to someone else",
+                    actor=who.id,
+                    item_id=row.id,
+                ),
                 row,
             )
         eligible(tx, target, roles, row, business_day(core.now()))
@@ -290,8 +301,7 @@ def hand_back(core: Core, item_id: int, actor: Actor) -> Item:
         if held.delegated_by is None:
             raise refused(
                 "task_not_delegated",
-                f"nobody delegated item {row.id} to {who.id}",
-                f"事项 {row.id} 并非他人委派给 {who.id}",
+                tr("nobody delegated item {item_id} to {actor}", item_id=row.id, actor=who.id),
                 row,
             )
         return held.delegated_by, None
@@ -317,15 +327,22 @@ def mine(before: AssignmentRow | None, who: Actor, row: ItemRow) -> AssignmentRo
     if before is None or before.assignee is None:
         raise refused(
             "task_not_assigned",
-            f"item {row.id} is in the queue, not assigned to {who.id}",
-            f"事项 {row.id} 在队列中，未分派给 {who.id}",
+            tr(
+                "item {item_id} is in the queue, not assigned to {actor}",
+                item_id=row.id,
+                actor=who.id,
+            ),
             row,
         )
     if before.assignee != who.id:
         raise refused(
             "task_claimed",
-            f"item {row.id} is assigned to {before.assignee}, not {who.id}",
-            f"事项 {row.id} 由 {before.assignee} 承办，而非 {who.id}",
+            tr(
+                "item {item_id} is assigned to {assignee}, not {actor}",
+                item_id=row.id,
+                assignee=before.assignee,
+                actor=who.id,
+            ),
             row,
         )
     return before
@@ -338,10 +355,13 @@ def eligible(
     if not isinstance(target, str) or not holds_state_role(tx, target, roles, day):
         raise refused(
             "task_target_not_holder",
-            f"{target} does not hold a role of state {row.state!r} "
-            f"({', '.join(sorted(roles))}) in the staff register today, or is on leave",
-            f"人员名册中 {target} 今日不担任环节 {row.state} 的角色"
-            f"（{'、'.join(sorted(roles))}），或正在休假",
+            tr(
+                "{person} does not hold a role of state {state} ({roles}) in the staff "
+                "register today, or is on leave",
+                person=target,
+                state=Text(repr(row.state), row.state),
+                roles=joined(sorted(roles)),
+            ),
             row,
         )
 

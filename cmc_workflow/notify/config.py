@@ -9,7 +9,6 @@ error (``E-NOTIFY-SECRET``).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -20,6 +19,7 @@ from pydantic import Field, ValidationError
 from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.definition.models import Ident, Model
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import joined, tr
 from cmc_workflow.located import Located
 from cmc_workflow.problems import problems_from_validation
 
@@ -38,7 +38,10 @@ class Smtp(Model):
     starttls: bool = True
     user: str | None = None
     password_env: str | None = Field(None, description="the variable holding the password")
-    sender: str = Field(description="From: address, e.g. 'CMC 工作流 <cmc@lib.example.cn>'")
+    sender: str = Field(
+        description="From: address, e.g. 'CMC Workflow <cmc@lib.example.cn>' (the name may "
+        "be in Chinese)"
+    )
     timeout: float = Field(20, gt=0)
 
 
@@ -127,11 +130,6 @@ class NotificationsFile(Model):
         return dt.datetime.combine(day, end, tzinfo=local.tzinfo).astimezone(dt.UTC)
 
 
-def in_chinese(problem: Problem, message_zh: str, hint_zh: str = "") -> Problem:
-    """``problem`` with its Chinese text (the code is the same in both languages)."""
-    return dataclasses.replace(problem, message_zh=message_zh, hint_zh=hint_zh)
-
-
 def parsed_email(text: str) -> str | None:
     """The address of ``text`` when it is one mailbox (``a@b.cn`` or ``Name <a@b.cn>``)."""
     from email.headerregistry import HeaderRegistry
@@ -157,13 +155,12 @@ def load_notifications_doc(doc: Located) -> tuple[NotificationsFile | None, list
         return None, problems_from_validation(exc, doc, NotificationsFile, DEFINITION_CODES)
     problems: list[Problem] = []
     known = set(model.transports)
-    hint = f"known transports: {', '.join(sorted(known)) or 'none'}"
+    hint = tr("known transports: {names}", names=joined(sorted(known)) if known else tr("none"))
 
     def unknown(path: tuple[str | int, ...], name: str) -> None:
         if name not in known:
-            problem = doc.problem(path, "E-NOTIFY-TRANSPORT", f"unknown transport {name!r}", hint)
-            zh = f"已有的发送方式：{'、'.join(sorted(known)) or '无'}"
-            problems.append(in_chinese(problem, f"未知的发送方式 {name!r}", zh))
+            message = tr("unknown transport {name}", name=repr(name))
+            problems.append(doc.problem(path, "E-NOTIFY-TRANSPORT", message, hint))
 
     for i, name in enumerate(model.default_transports):
         unknown(("default_transports", i), name)
@@ -171,32 +168,22 @@ def load_notifications_doc(doc: Located) -> tuple[NotificationsFile | None, list
         for i, name in enumerate(settings.transports):
             unknown(("people", person, "transports", i), name)
         if settings.email is not None and parsed_email(settings.email) is None:
-            problem = doc.problem(
-                ("people", person, "email"),
-                "E-NOTIFY-ADDRESS",
-                f"{settings.email!r} is not an e-mail address",
-                "write one mailbox, e.g. wang@lib.example.cn",
-            )
             problems.append(
-                in_chinese(
-                    problem,
-                    f"{settings.email!r} 不是电子邮件地址",
-                    "只写一个邮箱，例如 wang@lib.example.cn",
+                doc.problem(
+                    ("people", person, "email"),
+                    "E-NOTIFY-ADDRESS",
+                    tr("{address} is not an e-mail address", address=repr(settings.email)),
+                    tr("write one mailbox, e.g. wang@lib.example.cn"),
                 )
             )
     for name, transport in model.transports.items():
         if isinstance(transport, Smtp) and parsed_email(transport.sender) is None:
-            problem = doc.problem(
-                ("transports", name, "sender"),
-                "E-NOTIFY-ADDRESS",
-                f"{transport.sender!r} is not an e-mail address",
-                "e.g. sender: 'CMC 工作流 <cmc@lib.example.cn>'",
-            )
             problems.append(
-                in_chinese(
-                    problem,
-                    f"{transport.sender!r} 不是电子邮件地址",
-                    "例如 sender: 'CMC 工作流 <cmc@lib.example.cn>'",
+                doc.problem(
+                    ("transports", name, "sender"),
+                    "E-NOTIFY-ADDRESS",
+                    tr("{address} is not an e-mail address", address=repr(transport.sender)),
+                    tr("e.g. sender: 'CMC Workflow <cmc@lib.example.cn>'"),
                 )
             )
     if model.quiet_hours is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.extensions import Change, Extension, Runtime
 from cmc_workflow.handlers import HandlerContext, describe
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located
 from cmc_workflow.log import get_logger
 from cmc_workflow.notify.config import (
@@ -30,7 +31,6 @@ from cmc_workflow.notify.config import (
     Smtp,
     Webhook,
     WeCom,
-    in_chinese,
 )
 from cmc_workflow.notify.templates import render, render_digest
 from cmc_workflow.notify.transports import (
@@ -65,19 +65,20 @@ def bind_secrets(
             return None
         value = environ.get(variable)
         if not value:
-            message = f"transport {name!r}: environment variable {variable} is not set"
-            hint = f"export {variable}=... where the daemon runs (secrets never in the YAML)"
+            message = tr(
+                "transport {name}: environment variable {variable} is not set",
+                name=repr(name),
+                variable=variable,
+            )
+            hint = tr(
+                "export {variable}=... where the daemon runs (secrets never in the YAML)",
+                variable=variable,
+            )
             if doc is not None:
                 problem = doc.problem(("transports", name, field), "E-NOTIFY-SECRET", message, hint)
             else:
-                problem = Problem("<notifications>", 1, 1, "E-NOTIFY-SECRET", message, hint)
-            problems.append(
-                in_chinese(
-                    problem,
-                    f"发送方式 {name!r}：环境变量 {variable} 未设置",
-                    f"在运行守护进程的环境中设置 {variable}（密钥不写进 YAML 文件）",
-                )
-            )
+                problem = Problem.of("<notifications>", 1, 1, "E-NOTIFY-SECRET", message, hint)
+            problems.append(problem)
         return value
 
     senders: dict[str, Sender] = {}

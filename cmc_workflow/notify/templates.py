@@ -1,35 +1,41 @@
 """The messages people read, in Chinese (default) and English. A body carries the item,
 the workflow, the state, the deadline and the reason — never a person's contact values or
-the item's data (SEC-3: nothing personal in a body that does not need it)."""
+the item's data (SEC-3: nothing personal in a body that does not need it). The words are
+written in English here and translated in the message catalogue (:mod:`cmc_workflow.i18n`),
+like every other message."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.notify.transports import Message
 
-EVENTS: Mapping[str, tuple[str, str]] = {
-    "task": ("新待办", "New task"),
-    "warn": ("时限预警", "Deadline warning"),
-    "breach": ("已超时", "Deadline breached"),
-    "escalate": ("超时升级", "Escalated"),
-    "fault": ("故障报告（立即处理）", "Fault reported (act at once)"),
-    "notify": ("通知", "Notice"),
-    "test": ("测试消息", "Test message"),
+EVENTS: Mapping[str, str] = {
+    "task": N_("New task"),
+    "warn": N_("Deadline warning"),
+    "breach": N_("Deadline breached"),
+    "escalate": N_("Escalated"),
+    "fault": N_("Fault reported (act at once)"),
+    "notify": N_("Notice"),
+    "test": N_("Test message"),
 }
+"""The heading of each event's message (a msgid: its Chinese is in the catalogue)."""
+
+
+def _in(text: Text, lang: str) -> str:
+    return text.en if lang == "en" else text.zh
 
 
 def _line(facts: Mapping[str, Any], lang: str) -> str:
-    zh, en = EVENTS.get(str(facts.get("event")), EVENTS["notify"])
+    event = tr(EVENTS.get(str(facts.get("event")), EVENTS["notify"]))
     item = facts.get("item_id")
     where = f"{facts.get('workflow', '')} #{item} · {facts.get('state', '')}"
     due = facts.get("due_at")
-    if lang == "en":
-        text = f"{en}: {where}"
-        return text + (f" — due {due}" if due else "")
-    text = f"{zh}：{where}"
-    return text + (f"，期限 {due}" if due else "")
+    if due:
+        return _in(tr("{event}: {where} — due {due}", event=event, where=where, due=due), lang)
+    return _in(tr("{event}: {where}", event=event, where=where), lang)
 
 
 def render(facts: Mapping[str, Any], lang: str, key: str) -> Message:
@@ -50,8 +56,8 @@ def render(facts: Mapping[str, Any], lang: str, key: str) -> Message:
 def render_digest(facts: Sequence[Mapping[str, Any]], lang: str, key: str) -> Message:
     """One message for several SLA warnings of one person (the digest)."""
     count = len(facts)
-    subject = f"{count} 项时限预警" if lang == "zh" else f"{count} deadline warnings"
-    other = f"{count} deadline warnings" if lang == "zh" else f"{count} 项时限预警"
+    heading = tr("{count} deadline warnings", count=count)
+    subject, other = _in(heading, lang), _in(heading, "en" if lang == "zh" else "zh")
     lines = [_line(f, lang) for f in facts]
     return Message(
         subject=subject,

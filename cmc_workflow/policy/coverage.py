@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
-from cmc_workflow.definition.models import GuardedEffect, Label
+from cmc_workflow.definition.models import GuardedEffect
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import N_, Text, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.models import PolicyFile, RequiredStages, WorkflowPolicy, rules_of
 
@@ -43,11 +44,12 @@ class Need:
     pinned: bool = False
 
 
-EFFECT_LABELS: Mapping[str, Label] = {
-    "publication": Label(zh="对外发布", en="publication"),
-    "account_release": Label(zh="推送自媒体账号", en="release to the self-media accounts"),
-    "plan_in_force": Label(zh="应急预案生效", en="putting an emergency plan in force"),
+EFFECT_LABELS: Mapping[str, str] = {
+    "publication": N_("publication"),
+    "account_release": N_("release to the self-media accounts"),
+    "plan_in_force": N_("putting an emergency plan in force"),
 }
+"""What each guarded effect does, in words (msgids: ``tr()`` gives both languages)."""
 
 EFFECT_NEEDS: Mapping[GuardedEffect, tuple[Need, ...]] = {
     # PUB-5 review stages with the checklist and four eyes; PUB-6 the sign-off (SM 5.3.3.1)
@@ -122,7 +124,7 @@ def coverage_problems(
         doc = doc_of(wf_loaded)
         declared = wf_loaded.definition.implements
         for state, effect, path in found:
-            label = EFFECT_LABELS[effect]
+            label = tr(EFFECT_LABELS[effect])
             guards = [
                 (section, rule)
                 for section in sections
@@ -134,12 +136,21 @@ def coverage_problems(
                     doc.problem(
                         path,
                         "E-POLICY-UNGUARDED-EFFECT",
-                        f"state {state!r} of {wf_id!r} carries out the guarded effect "
-                        f"{effect!r} ({label.en}), but no policy guards it: no required_stages "
-                        f"rule enters {state!r} / 状态“{state}”执行受控操作（{label.zh}），"
-                        f"但没有任何策略规定进入前须完成的环节",
-                        f"load the policy that guards {wf_id!r} (e.g. policies/), with a "
-                        f"required_stages rule whose enter: is {state!r}",
+                        tr(
+                            "state {state} of {workflow} carries out the guarded effect "
+                            "{effect} ({label}), but no policy guards it: no required_stages "
+                            "rule enters {state}",
+                            state=Text(repr(state), state),
+                            workflow=repr(wf_id),
+                            effect=repr(effect),
+                            label=label,
+                        ),
+                        tr(
+                            "load the policy that guards {workflow} (e.g. policies/), with a "
+                            "required_stages rule whose enter: is {state}",
+                            workflow=repr(wf_id),
+                            state=repr(state),
+                        ),
                     )
                 )
                 continue  # the requirements below all wait on that guard
@@ -154,12 +165,24 @@ def coverage_problems(
                     doc.problem(
                         ("implements", j),
                         "E-POLICY-REQUIREMENT-UNENFORCED",
-                        f"{wf_id!r} implements {need.requirement}, which its {effect!r} in "
-                        f"state {state!r} carries out only under a policy, but no policy "
-                        f"has {what[0]} that implements {need.requirement} / "
-                        f"{need.requirement} 须由策略保障（{label.zh}），但没有策略{what[1]}",
-                        f"add {what[0]} with implements: [{need.requirement}] to the policy "
-                        f"of {wf_id!r}, or stop declaring {need.requirement}",
+                        tr(
+                            "{workflow} implements {requirement}, which its {effect} "
+                            "({label}) in state {state} carries out only under a policy, but "
+                            "no policy has {needed} that implements {requirement}",
+                            workflow=repr(wf_id),
+                            requirement=need.requirement,
+                            effect=repr(effect),
+                            label=label,
+                            state=repr(state),
+                            needed=what,
+                        ),
+                        tr(
+                            "add {needed} with implements: [{requirement}] to the policy of "
+                            "{workflow}, or stop declaring {requirement}",
+                            needed=what,
+                            requirement=need.requirement,
+                            workflow=repr(wf_id),
+                        ),
                     )
                 )
     return problems
@@ -193,13 +216,14 @@ def _met(
     )
 
 
-def _needed(need: Need, state: str) -> tuple[str, str]:
+def _needed(need: Need, state: str) -> Text:
     """What ``need`` asks for, in English and Chinese."""
     if need.kind == "required_stages":
-        en = f"a required_stages rule entering {state!r}"
-        zh = f"规定进入“{state}”前须完成的环节（required_stages）"
-        if need.pinned:
-            en += " whose last stage is pinned by permissions:"
-            zh += "并以 permissions 限定最后一环节的角色"
-        return en, zh
-    return f"a rule under {need.kind}:", f"以 {need.kind} 规则落实该要求"
+        return tr(
+            "a required_stages rule entering {state}{pinned}",
+            state=Text(repr(state), state),
+            pinned=tr(" whose last stage is pinned by permissions:")
+            if need.pinned
+            else Text("", ""),
+        )
+    return tr("a rule under {kind}:", kind=need.kind)

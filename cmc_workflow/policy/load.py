@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from cmc_workflow.definition.guards import GuardSyntaxError, compile_condition, compile_guard
 from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.models import (
     START_TRIGGER,
@@ -62,11 +63,12 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
             doc.problem(
                 ("id",),
                 "E-POLICY-EMPTY",
-                f"policy {policy.id!r} declares no role, no scoping, no record rule and no "
-                "workflow rules "
-                f"(a truncated or emptied file?) / 策略“{policy.id}”没有任何角色或规则"
-                "（文件可能被截断或清空）",
-                "a policy file guards something: restore its rules, or remove the file",
+                tr(
+                    "policy {id} declares no role, no scoping, no record rule and no workflow "
+                    "rules (a truncated or emptied file?)",
+                    id=Text(repr(policy.id), policy.id),
+                ),
+                tr("a policy file guards something: restore its rules, or remove the file"),
                 key=True,
             )
         )
@@ -139,10 +141,12 @@ def _level_problems(
             doc.problem(
                 (*path, "level"),
                 "E-POLICY-LEVEL",
-                f"rule {rule.id!r} implements must requirement(s) {', '.join(musts)} and so "
-                f"cannot be level: should / 规则“{rule.id}”实现了必须（应）条款 "
-                f"{'、'.join(musts)}，不能降为“宜”",
-                "remove level:, or cite only should (宜) ids, or ids with a should part",
+                tr(
+                    "rule {id} implements must requirement(s) {ids} and so cannot be level: should",
+                    id=Text(repr(rule.id), rule.id),
+                    ids=joined(musts),
+                ),
+                tr("remove level:, or cite only should ids, or ids with a should part"),
             )
         )
     level = rule.level or rule_level(rule.implements)
@@ -151,10 +155,12 @@ def _level_problems(
             doc.problem(
                 (*path, "enforce"),
                 "E-POLICY-LEVEL",
-                f"rule {rule.id!r} is a must and always refuses: enforce: warn is only for "
-                f"should rules / 规则“{rule.id}”为必须（应）条款，总是拒绝：enforce: warn "
-                "只适用于“宜”的规则",
-                "remove enforce:, or make the rule implement only should (宜) ids",
+                tr(
+                    "rule {id} is a must and always refuses: enforce: warn is only for should "
+                    "rules",
+                    id=Text(repr(rule.id), rule.id),
+                ),
+                tr("remove enforce:, or make the rule implement only should ids"),
             )
         )
     return out

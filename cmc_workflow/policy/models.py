@@ -53,7 +53,9 @@ class StepRef(Model):
         default=None, description="the state the trigger is fired in; omit for trigger: start"
     )
     trigger: Ident = Field(description="the trigger; 'start' without a state: starting an item")
-    label: Label = Field(description="who does this step, e.g. 初审人/first reviewer")
+    label: Label = Field(
+        description="who does this step, in Chinese and English, e.g. en: first reviewer"
+    )
 
 
 class _Rule(Model):

@@ -138,12 +138,13 @@ def missing_database(path: str) -> StoreError:
     """``E-DB-MISSING``: a command that only reads was given a SQLite file that does not
     exist; connecting would create an empty database there (a mistyped ``--db``)."""
     where = str(Path(path).absolute()) if path else "(no file name)"
-    return StoreError(
-        f"E-DB-MISSING no database file {path!r} ({where}); nothing was created. Check "
-        "--db or CMC_DB (a new database is made by `cmc-workflow db upgrade` or the first "
-        f"`start`) | 数据库文件 {path!r} 不存在（{where}），未创建任何文件。请检查 --db 或 "
-        "CMC_DB（新数据库由 cmc-workflow db upgrade 或第一次 start 创建）"
+    reason = tr(
+        "no database file {path} ({where}); nothing was created. Check --db or CMC_DB (a new "
+        "database is made by `cmc-workflow db upgrade` or the first `start`)",
+        path=repr(path),
+        where=where,
     )
+    return StoreError(f"E-DB-MISSING {reason.en} | {reason.zh}")
 
 
 def require_existing(db: str) -> None:

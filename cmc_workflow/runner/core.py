@@ -49,6 +49,7 @@ from cmc_workflow.calendar.working import next_year_warning
 from cmc_workflow.clocks.extension import Clocks
 from cmc_workflow.errors import CmcWorkflowError, ConflictError, DatabaseReadOnly
 from cmc_workflow.extensions import Extension
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.runner.wakeups import Wakeups
 from cmc_workflow.schedules.extension import Schedules
@@ -388,13 +389,12 @@ class Runner:
         self._wakeups = None
         self._busy = threading.Lock()  # a copy of a lock the parent's pass may have held
         self._pass_lock = threading.Lock()
+        message = tr(
+            "a runner does not survive fork(): open the engine and start its runner in each "
+            "worker after the fork (docs/how-to-embed.md)"
+        )
         log.warning(
-            "runner_lost_in_fork",
-            runner=self.runner,
-            message="a runner does not survive fork(): open the engine and start its runner "
-            "in each worker after the fork (docs/how-to-embed.md)",
-            message_zh="运行器不会随 fork() 进入子进程：请在每个工作进程 fork 之后再打开引擎并启动"
-            "运行器（见 docs/how-to-embed.md）",
+            "runner_lost_in_fork", runner=self.runner, message=message.en, message_zh=message.zh
         )
 
     def _record_stop(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cmc_workflow.errors import PolicyDenied
 from cmc_workflow.extensions import Command, Extension
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import is_engine_actor
 from cmc_workflow.store import StoreTx
 from cmc_workflow.tasks.leads import Leads
@@ -65,9 +66,12 @@ class TaskGuard(Extension):
             return
         raise PolicyDenied(
             RULE,
-            f"item {row.id} is assigned to {assignee}: only they act on it now "
-            "(a lead may reassign it)",
-            f"事项 {row.id} 已分派给 {assignee}，现仅由其办理（负责人可改派）",
+            tr(
+                "item {item_id} is assigned to {assignee}: only they act on it now (a lead may "
+                "reassign it)",
+                item_id=row.id,
+                assignee=assignee,
+            ),
             item_id=str(row.id),
             trigger=command.trigger,
             state=row.state,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from cmc_workflow.definition.loaded import LoadedSet
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.policy.models import PolicyFile
 
 DEFAULT_LEADS = frozenset({"channel_lead", "ops_manager"})
@@ -54,10 +55,13 @@ def leads_of(loaded: LoadedSet) -> tuple[Leads, list[Problem]]:
                         doc.problem(
                             ("workflows", wf_id, "leads", j),
                             "E-TASK-LEADS",
-                            f"lead role {role!r} is not a role of workflow {wf_id!r} or of "
-                            f"the policy files / 负责人角色“{role}”不是流程“{wf_id}”"
-                            "或策略文件中的角色",
-                            f"name one of: {sorted(declared)}",
+                            tr(
+                                "lead role {role} is not a role of workflow {workflow} or of "
+                                "the policy files",
+                                role=Text(repr(role), role),
+                                workflow=Text(repr(wf_id), wf_id),
+                            ),
+                            tr("name one of: {roles}", roles=str(sorted(declared))),
                         )
                     )
             named[wf_id] = frozenset(section.leads)

@@ -173,4 +173,4 @@ def test_a_must_is_never_lowered(tmp_path: Path, old: str, new: str, key: str) -
     assert problem.file.endswith("statistics.yaml")
     assert lines[problem.line - 1].lstrip().startswith(f"{key}:"), problem
     assert "must" in problem.message
-    assert "必须" in problem.message
+    assert "必须" in problem.message_zh

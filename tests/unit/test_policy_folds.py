@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import load_paths
+from cmc_workflow.i18n import Text
 from cmc_workflow.policy import ListFacts, PolicySet, Request, Step, build_policy_set
 from cmc_workflow.policy.rules import (
     Denial,
@@ -44,15 +45,19 @@ def distinct_actors_oracle(
         if any(other.matches_step(s) and same_person(s.actor, request.actor) for s in window):
             if this == other:
                 return rule.deny(
-                    f"{request.actor} already acted as the {other.label.en} of this item; "
-                    f"another {this.label.en} must be someone else",
-                    f"{request.actor} 已担任本事项的{other.label.zh}，"
-                    f"再次{this.label.zh}须由他人担任",
+                    Text(
+                        f"{request.actor} already acted as the {other.label.en} of this item; "
+                        f"another {this.label.en} must be someone else",
+                        f"{request.actor} 已担任本事项的{other.label.zh}，"
+                        f"再次{this.label.zh}须由他人担任",
+                    )
                 )
             return rule.deny(
-                f"{request.actor} already acted as the {other.label.en} of this item; "
-                f"the {this.label.en} must be someone else",
-                f"{request.actor} 已担任本事项的{other.label.zh}，{this.label.zh}须由他人担任",
+                Text(
+                    f"{request.actor} already acted as the {other.label.en} of this item; "
+                    f"the {this.label.en} must be someone else",
+                    f"{request.actor} 已担任本事项的{other.label.zh}，{this.label.zh}须由他人担任",
+                )
             )
     return None
 
@@ -91,7 +96,7 @@ def required_stages_oracle(
             f"（第 {edit.seq} 步 {edit.actor} 的修改（{edit.trigger}）"
             "使此前的审核失效，须重新审核）"
         )
-    return rule.deny(en, zh)
+    return rule.deny(Text(en, zh))
 
 
 def oracle(rule: HistoryRule, request: Request, history: Sequence[Step]) -> Denial | None:

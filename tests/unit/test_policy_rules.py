@@ -8,6 +8,7 @@ stages, invalidating edits, pairs, scoping, dates) are pinned independently of t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from cmc_workflow.definition.loader import load_paths
 from cmc_workflow.policy import ListFacts, PolicySet, Request, Step, build_policy_set
 from cmc_workflow.policy.masking import Masker, mask_value, personal_fields
 from cmc_workflow.policy.rules import Rule
+from tests.helpers import POLICIES, WORKFLOWS
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+
+CJK = re.compile("[\u4e00-\u9fff]")
 
 NOW = dt.datetime(2025, 9, 26, 7, 0, tzinfo=dt.UTC)
 CHECKLIST = {
@@ -275,11 +279,59 @@ def test_requires_record_with_condition(policy: PolicySet) -> None:
         assert person in denial.reason_en
 
 
+def test_refusals_made_of_parts_read_whole_in_each_language(policy: PolicySet) -> None:
+    # the parts (a where: condition, an invalidating edit, a quoted state) come from the
+    # catalogue in the language of the sentence around them
+    facts = ListFacts([], {"publishing": [{"_state": "archived", "title": "zhou"}]})
+    trained = rule(policy, "trained").judge(request(None, "start", "zhou"), facts)
+    assert trained is not None
+    assert trained.reason_en == (
+        "zhou: no record found; the actor needs a Editorial publishing item in archived "
+        "where data.outline == 'passed'"
+    )
+    assert trained.reason_zh == (
+        "zhou：无相应记录；操作人须有处于 archived 的内容选题与发布事项，"
+        "且 data.outline == 'passed'"
+    )
+    edited = [
+        *TO_DRAFTING,
+        FIRST,
+        step(7, "second_review", "touch_up", "second_review", "sun", title="t2"),
+    ]
+    sign = request("signoff", "sign", "sun", entered=("publishing",))
+    denial = rule(policy, "stages").judge(sign, ListFacts(edited))
+    assert denial is not None
+    assert denial.reason_zh == (
+        "进入“publishing”前须依次完成初审人、复审人、签发人，尚缺：初审人、复审人、签发人"
+        "（第 7 步 sun 的修改（touch_up）使此前的审核失效，须重新审核）"
+    )
+    assert denial.reason_en.startswith("entering 'publishing' needs, in order since")
+    assert denial.reason_en.endswith(
+        "(the edit 'touch_up' by sun at step 7 invalidated earlier approvals: review again)"
+    )
+
+
 def test_describe_gives_both_languages(policy: PolicySet) -> None:
     for r in policy.rules_for("publishing"):
         en, zh = r.describe()
         assert en, r.id
         assert zh, r.id
+
+
+def test_every_bundled_rule_is_described_in_chinese_from_the_catalogue() -> None:
+    # an untranslated msgid would come back in English as its "Chinese"
+    bundled, problems = build_policy_set(load_paths([WORKFLOWS, POLICIES]))
+    assert not problems
+    described = 0
+    for wf_id in sorted(bundled.workflows):
+        for r in bundled.rules_for(wf_id):
+            en, zh = r.describe()
+            assert en, (wf_id, r.id)
+            assert zh != en, (wf_id, r.id, en)
+            assert CJK.search(zh), (wf_id, r.id, zh)
+            assert not re.search(r"\b(needs|refused|where|when|entering|item)\b", zh), zh
+            described += 1
+    assert described > 40  # every kind of rule the bundled policies use
 
 
 @pytest.mark.req("SEC-3")

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.records import RecordChecks
 from cmc_workflow.policy.checks.references import human_state, step_pairs
@@ -64,12 +65,16 @@ class ProofChecks(RecordChecks):
                     self.workflow_doc(owner).problem(
                         firer.path,
                         "E-POLICY-SYSTEM-PINNED",
-                        f"the {firer.what} fires {state}.{trigger}, which the policy "
-                        f"({doc.file}) leaves to {', '.join(sorted(pinned))} only: the engine "
-                        f"holds no such role, so every such step would be refused / 引擎自动"
-                        f"触发的“{state}.{trigger}”已由策略限定为 {', '.join(sorted(pinned))}，"
-                        "引擎每次触发都会被拒绝",
-                        "warn or escalate to that role instead, or fire another trigger",
+                        tr(
+                            "the {firer} fires {step}, which the policy ({file}) leaves to "
+                            "{roles} only: the engine holds no such role, so every such step "
+                            "would be refused",
+                            firer=firer.what,
+                            step=f"{state}.{trigger}",
+                            file=doc.file,
+                            roles=", ".join(sorted(pinned)),
+                        ),
+                        tr("warn or escalate to that role instead, or fire another trigger"),
                     )
                 )
         placed: dict[tuple[str, int, int], int] = {}  # one problem per shortcut

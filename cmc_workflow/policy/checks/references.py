@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text
 from cmc_workflow.located import Located, Path, load_located
 from cmc_workflow.policy.models import DistinctActors, PolicyFile
 from cmc_workflow.policy.policyset import RoleInfo, Roles
@@ -50,8 +51,8 @@ class References:
         doc: Located,
         path: Path,
         code: str,
-        message: str,
-        hint: str = "",
+        message: Text | str,
+        hint: Text | str = "",
         *,
         key: bool = False,
     ) -> None:

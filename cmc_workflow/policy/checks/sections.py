@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.guards import compile_condition
 from cmc_workflow.definition.models import FieldSpec
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.proofs import ProofChecks
 from cmc_workflow.policy.checks.references import all_fields, human_state, step_pairs
@@ -108,9 +109,12 @@ class SectionChecks(ProofChecks):
                 doc,
                 base,
                 "E-POLICY-EMPTY",
-                f"the policy for {wf_id!r} has no start:, no permissions: and no rule "
-                f"(a truncated file?) / 策略对“{wf_id}”没有任何权限或规则（文件可能被截断）",
-                "restore its rules, or remove the section",
+                tr(
+                    "the policy for {workflow} has no start:, no permissions: and no rule "
+                    "(a truncated file?)",
+                    workflow=Text(repr(wf_id), wf_id),
+                ),
+                tr("restore its rules, or remove the section"),
                 key=True,
             )
         self.rules.setdefault(wf_id, []).extend(compiled)

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmc_workflow.definition.models import Label
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import attribute_values
-from cmc_workflow.policy.rules.base import PERMISSIONS_RULE, Denial, Request, Rule
+from cmc_workflow.policy.rules.base import NO_TEXT, PERMISSIONS_RULE, Denial, Request, Rule
 from cmc_workflow.policy.rules.facts import Facts
 
 
@@ -28,12 +29,21 @@ class PermissionRule(Rule):
         allowed = self.table[(request.state, request.trigger)]
         if request.roles & allowed:
             return None
-        where = "start an item" if request.is_start else f"fire {request.trigger!r} in "
-        where += "" if request.is_start else repr(request.state)
-        roles = ", ".join(sorted(allowed)) or "nobody"
+        if request.is_start:
+            command = tr("start an item")
+        else:
+            command = tr(
+                "fire {trigger} in {state}",
+                trigger=repr(request.trigger),
+                state=repr(request.state),
+            )
         return self.deny(
-            f"{request.actor} may not {where}: the policy allows only {roles}",
-            f"{request.actor} 无权执行此操作：策略仅允许 {roles}",
+            tr(
+                "{actor} may not {command}: the policy allows only {roles}",
+                actor=request.actor,
+                command=command,
+                roles=", ".join(sorted(allowed)) or tr("nobody"),
+            )
         )
 
     def concerns(
@@ -41,8 +51,8 @@ class PermissionRule(Rule):
     ) -> bool:
         return (state, trigger) in self.table
 
-    def describe(self) -> tuple[str, str]:
-        return "roles tightened by policy", "策略收紧的角色"
+    def describe(self) -> Text:
+        return tr("roles tightened by policy")
 
 
 class ScopingRule(Rule):
@@ -112,16 +122,23 @@ class ScopingRule(Rule):
         roles = ", ".join(sorted(self.roles & request.roles))
         if mine is None:
             return self.deny(
-                f"{request.actor} acts as {roles} and has no {self.attribute!r} attribute "
-                "to be scoped by",
-                f"{request.actor} 以 {roles} 身份操作，但未登记 {self.attribute}，无法确定其范围",
+                tr(
+                    "{actor} acts as {roles} and has no {attribute} attribute to be scoped by",
+                    actor=request.actor,
+                    roles=roles,
+                    attribute=Text(repr(self.attribute), self.attribute),
+                )
             )
-        what = "state" if self.match_state else self.field
         return self.deny(
-            f"{request.actor} acts as {roles} for {self.attribute} {mine!r} only; this item's "
-            f"{what} is another",
-            f"{request.actor} 以 {roles} 身份仅能处理本方的 {self.attribute}（{mine}），"
-            f"本事项的 {what} 不属于其范围",
+            tr(
+                "{actor} acts as {roles} for {attribute} {value} only; this item's {field} is "
+                "another",
+                actor=request.actor,
+                roles=roles,
+                attribute=self.attribute,
+                value=Text(repr(mine), mine),
+                field="state" if self.match_state else self.field,
+            )
         )
 
     def visible(
@@ -142,12 +159,14 @@ class ScopingRule(Rule):
     ) -> bool:
         return self.in_states(state) and bool(self.roles & roles)
 
-    def describe(self) -> tuple[str, str]:
-        roles = ", ".join(sorted(self.roles))
-        where_en = f" in {', '.join(sorted(self.states))}" if self.states is not None else ""
-        where_zh = f"（{'、'.join(sorted(self.states))}）" if self.states is not None else ""
-        what = "the state" if self.match_state else f"data.{self.field}"
-        return (
-            f"{roles} act{where_en} only where {what} holds their {self.attribute}",
-            f"{roles}{where_zh}仅能处理 {what} 含本人 {self.attribute} 的事项",
+    def describe(self) -> Text:
+        where = NO_TEXT
+        if self.states is not None:
+            where = tr(" in {states}", states=joined(sorted(self.states)))
+        return tr(
+            "{roles} act{where} only where {what} holds their {attribute}",
+            roles=", ".join(sorted(self.roles)),
+            where=where,
+            what=tr("the state") if self.match_state else f"data.{self.field}",
+            attribute=self.attribute,
         )

@@ -21,6 +21,7 @@ from typing import Any
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import FieldSpec, Label
+from cmc_workflow.i18n import Text
 from cmc_workflow.model import normal_id
 from cmc_workflow.policy.models import START_TRIGGER
 from cmc_workflow.policy.rules.facts import Facts, Step
@@ -157,6 +158,27 @@ def names(labels: Iterable[Label], lang: str) -> str:
     return ("、" if lang == "zh" else ", ").join(parts)
 
 
+NO_TEXT = Text("", "")
+"""An optional part of a message that is not there (a ``{placeholder}`` left empty)."""
+
+
+def text_of(label: Label) -> Text:
+    """A label (written in both languages) as a message parameter."""
+    return Text(label.en, label.zh)
+
+
+def listed(labels: Iterable[Label]) -> Text:
+    """Labels listed in both languages: ``a, b`` and ``a、b``."""
+    found = list(labels)
+    return Text(names(found, "en"), names(found, "zh"))
+
+
+def in_turn(texts: Iterable[Text]) -> Text:
+    """Messages one after another: ``a; b`` in English, ``a\uff1bb`` in Chinese."""
+    found = list(texts)
+    return Text("; ".join(t.en for t in found), "\uff1b".join(t.zh for t in found))
+
+
 class Rule:
     """A compiled rule of one workflow. Subclasses implement :meth:`applies`/:meth:`judge`."""
 
@@ -199,7 +221,7 @@ class Rule:
         """None when ``request`` passes, else the refusal (only called when it applies)."""
         raise NotImplementedError
 
-    def describe(self) -> tuple[str, str]:
+    def describe(self) -> Text:
         """What the rule demands, in English and Chinese (for ``who-can``)."""
         raise NotImplementedError
 
@@ -210,11 +232,12 @@ class Rule:
         ``entered`` are the states the transition may enter, ``roles`` who may fire it."""
         raise NotImplementedError
 
-    def deny(self, en: str, zh: str) -> Denial:
-        """A refusal by this rule; the policy's own ``reason:`` wins over the generated one."""
+    def deny(self, reason: Text) -> Denial:
+        """A refusal by this rule (``reason``: a :func:`~cmc_workflow.i18n.tr` text, made
+        only when the rule refuses); the policy's own ``reason:`` wins over it."""
         if self.reason is not None:
             return Denial(self.id, self.reason.en, self.reason.zh)
-        return Denial(self.id, en, zh)
+        return Denial(self.id, reason.en, reason.zh)
 
 
 class StepRule(Rule):

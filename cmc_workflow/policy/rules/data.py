@@ -9,8 +9,17 @@ from dataclasses import dataclass
 
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import Label
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import normal_id
-from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list, past
+from cmc_workflow.policy.rules.base import (
+    Denial,
+    Request,
+    StepKey,
+    StepRule,
+    as_list,
+    in_turn,
+    past,
+)
 from cmc_workflow.policy.rules.facts import Facts
 
 
@@ -43,16 +52,12 @@ class ForbidDataRule(StepRule):
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         if self.when is not None and self.when.evaluate(request.scope()):
-            return self.deny(
-                f"refused because {self.when.source}",
-                f"因 {self.when.source} 不予办理",
-            )
+            return self.deny(tr("refused because {condition}", condition=self.when.source))
         if self.expired is not None:
             value = request.data.get(self.expired)
             if value is not None and past(value, request):
                 return self.deny(
-                    f"{self.expired} ({value}) has passed",
-                    f"{self.expired}（{value}）已过期",
+                    tr("{field} ({value}) has passed", field=self.expired, value=value)
                 )
         return None
 
@@ -61,15 +66,13 @@ class ForbidDataRule(StepRule):
     ) -> bool:
         return not self.steps or super().concerns(state, trigger, entered, roles)
 
-    def describe(self) -> tuple[str, str]:
-        parts_en, parts_zh = [], []
+    def describe(self) -> Text:
+        parts = []
         if self.when is not None:
-            parts_en.append(f"refused when {self.when.source}")
-            parts_zh.append(f"{self.when.source} 时拒绝")
+            parts.append(tr("refused when {condition}", condition=self.when.source))
         if self.expired is not None:
-            parts_en.append(f"refused once {self.expired} has passed")
-            parts_zh.append(f"{self.expired} 过期后拒绝")
-        return "; ".join(parts_en), "；".join(parts_zh)
+            parts.append(tr("refused once {field} has passed", field=self.expired))
+        return in_turn(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,27 +153,34 @@ class SilenceRule(StepRule):
         days = request.data.get(self.interval)
         if not isinstance(days, int) or isinstance(days, bool) or days < 0:
             return self.deny(
-                f"the interval {self.interval} ({days!r}) is not a number of days: "
-                "the silence cannot be judged",
-                f"间隔 {self.interval}（{days!r}）不是天数，无法判断是否断更",
+                tr(
+                    "the interval {field} ({value}) is not a number of days: the silence "
+                    "cannot be judged",
+                    field=self.interval,
+                    value=repr(days),
+                )
             )
         silent = self.silent(request, facts, days)
         if self._alerting(request):
             return self._judge_alert(request, silent)
         if not silent:
             return None
-        en = "; ".join(
-            f"{x.subject} silent {x.days} days (since {x.since:%Y-%m-%d}, {x.allowed} allowed)"
-            for x in silent
-        )
-        zh = "；".join(
-            f"{x.subject} 已 {x.days} 天未发布（自 {x.since:%Y-%m-%d} 起，允许 {x.allowed} 天）"
+        each = (
+            tr(
+                "{subject} silent {days} days (since {since}, {allowed} allowed)",
+                subject=x.subject,
+                days=x.days,
+                since=f"{x.since:%Y-%m-%d}",
+                allowed=x.allowed,
+            )
             for x in silent
         )
         return self.deny(
-            f"{en}: silent longer than allowed, by the publications the engine recorded; "
-            "raise the alert instead",
-            f"{zh}：断更超过允许天数（按系统记录的发布计算），应发出断更告警",
+            tr(
+                "{silent}: silent longer than allowed, by the publications the engine "
+                "recorded; raise the alert instead",
+                silent=in_turn(each),
+            )
         )
 
     def _judge_alert(self, request: Request, silent: Sequence[Silent]) -> Denial | None:
@@ -183,24 +193,29 @@ class SilenceRule(StepRule):
             typed == longest
         ):
             return None
-        shown = ", ".join(f"{x.subject} {x.days}" for x in silent) or "none"
+        shown = ", ".join(f"{x.subject} {x.days}" for x in silent)
         return self.deny(
-            f"the alert names {', '.join(named) or 'nobody'} silent {typed} days; the "
-            f"publications the engine recorded show {shown} (longest {longest} days): an "
-            "alert carries the computed silence, not typed figures",
-            f"告警填写 {'、'.join(named) or '无'} 断更 {typed} 天；按系统记录的发布，"
-            f"断更账号为 {shown}（最长 {longest} 天）：告警应以系统计算的断更情况为准",
+            tr(
+                "the alert names {named} silent {typed} days; the publications the engine "
+                "recorded show {found} (longest {longest} days): an alert carries the "
+                "computed silence, not typed figures",
+                named=joined(named) if named else tr("nobody"),
+                typed=typed,
+                found=shown or tr("none"),
+                longest=longest,
+            )
         )
 
-    def describe(self) -> tuple[str, str]:
-        return (
-            f"refused while an item of {self.subject_workflow} in "
-            f"{'/'.join(self.subject_states)} has no item of {self.pub_workflow} entering "
-            f"{self.pub_state} naming it (data."
-            f"{self.pub_field}) for longer than its own {self.own_interval or 'interval'} "
-            f"or data.{self.interval} days",
-            f"若有处于 {'/'.join(self.subject_states)} 的 {self.subject_workflow} 事项超过"
-            f"其自身的 {self.own_interval or '间隔'} 或 data.{self.interval} 天"
-            f"没有列明它（data.{self.pub_field}）的 {self.pub_workflow} "
-            f"事项进入 {self.pub_state}，则拒绝",
+    def describe(self) -> Text:
+        return tr(
+            "refused while an item of {subjects} in {states} has no item of {publications} "
+            "entering {published} naming it (data.{field}) for longer than its own {own} or "
+            "data.{interval} days",
+            subjects=self.subject_workflow,
+            states="/".join(self.subject_states),
+            publications=self.pub_workflow,
+            published=self.pub_state,
+            field=self.pub_field,
+            own=self.own_interval or tr("interval"),
+            interval=self.interval,
         )

@@ -32,8 +32,17 @@ from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.loaded import LoadedWorkflow
 from cmc_workflow.definition.models import GuardedEffect, Label
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.policy.coverage import effects_of, handler_effects
-from cmc_workflow.policy.rules.base import Denial, Request, StepKey, StepRule, as_list
+from cmc_workflow.policy.rules.base import (
+    NO_TEXT,
+    Denial,
+    Request,
+    StepKey,
+    StepRule,
+    as_list,
+    in_turn,
+)
 from cmc_workflow.policy.rules.facts import Facts, First
 
 PERIODS: tuple[str, ...] = ("year_before", "calendar_year_before")
@@ -344,13 +353,18 @@ class FiguresRule(StepRule):
             if request.form.get(field) is not None and request.form.get(field) != values[name]
         ]
         if wrong:
-            en = "; ".join(f"{f} {typed} typed, {found} in the store" for f, typed, found in wrong)
-            zh = "；".join(f"{f} 填写为 {typed}，系统记录为 {found}" for f, typed, found in wrong)
+            each = (
+                tr("{field} {typed} typed, {found} in the store", field=f, typed=t, found=v)
+                for f, t, v in wrong
+            )
             return (
                 self.deny(
-                    f"{en}: the figures are computed from the engine's own records, not typed "
-                    f"in ({_show(values)})",
-                    f"{zh}：数据按系统记录计算，不得自行填写（{_show(values)}）",
+                    tr(
+                        "{wrong}: the figures are computed from the engine's own records, not "
+                        "typed in ({figures})",
+                        wrong=in_turn(each),
+                        figures=_show(values),
+                    )
                 ),
                 figures,
             )
@@ -358,9 +372,12 @@ class FiguresRule(StepRule):
         if request.form.get(self.confirm) is not True and needed:
             return (
                 self.deny(
-                    f"confirm the figures computed from the engine's records ({self.confirm}: "
-                    f"true): {_show(values)}",
-                    f"请核对并确认按系统记录计算的数据（{self.confirm}: true）：{_show(values)}",
+                    tr(
+                        "confirm the figures computed from the engine's records ({field}: "
+                        "true): {figures}",
+                        field=self.confirm,
+                        figures=_show(values),
+                    )
                 ),
                 figures,
             )
@@ -369,12 +386,16 @@ class FiguresRule(StepRule):
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         return self.verdict(request, facts)[0]
 
-    def describe(self) -> tuple[str, str]:
-        return (
-            f"records {self.computation} computed from the store over the {self.period} "
-            f"as data.{self.record}; refused unless form.{self.confirm} confirms them"
-            + (f" or when {', '.join(self.matches)} differ from them" if self.matches else ""),
-            f"按系统记录计算 {self.computation}（{self.period}）并记入 data.{self.record}；"
-            f"未经 form.{self.confirm} 确认则拒绝"
-            + (f"，{'、'.join(self.matches)} 与计算结果不符亦拒绝" if self.matches else ""),
+    def describe(self) -> Text:
+        matches = NO_TEXT
+        if self.matches:
+            matches = tr(" or when {fields} differ from them", fields=joined(self.matches))
+        return tr(
+            "records {computation} computed from the store over the {period} as "
+            "data.{record}; refused unless form.{confirm} confirms them{matches}",
+            computation=self.computation,
+            period=self.period,
+            record=self.record,
+            confirm=self.confirm,
+            matches=matches,
         )

@@ -10,7 +10,9 @@ from typing import Any
 
 from cmc_workflow.definition.guards import Guard
 from cmc_workflow.definition.models import Label
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.policy.rules.base import (
+    NO_TEXT,
     Denial,
     Request,
     Rule,
@@ -18,6 +20,7 @@ from cmc_workflow.policy.rules.base import (
     StepRule,
     as_list,
     record_counts,
+    text_of,
 )
 from cmc_workflow.policy.rules.facts import Facts
 
@@ -44,11 +47,11 @@ class Records:
         """``/``-joined states, for messages."""
         return "/".join(self.states)
 
-    def condition(self, zh: bool = False) -> str:
+    def condition(self) -> Text:
         """The ``where:`` condition, for messages (empty when there is none)."""
         if self.where is None:
-            return ""
-        return f"，且 {self.where.source}" if zh else f" where {self.where.source}"
+            return NO_TEXT
+        return tr(" where {condition}", condition=self.where.source)
 
 
 class RequiresRecordRule(StepRule):
@@ -101,8 +104,11 @@ class RequiresRecordRule(StepRule):
         label = self.records.label
         if not people:
             return self.deny(
-                f"nobody is named in {self.subject} to check for a {label.en} record",
-                f"{self.subject} 未指定人员，无法核对{label.zh}记录",
+                tr(
+                    "nobody is named in {subject} to check for a {label} record",
+                    subject=self.subject,
+                    label=text_of(label),
+                )
             )
         missing: list[str] = []
         uncovered: list[str] = []
@@ -115,20 +121,26 @@ class RequiresRecordRule(StepRule):
                     found = []
             if not found and not uncovered:
                 missing.append(person)
-        en_what, zh_what = self.describe()
         if uncovered:
             assert self.covers is not None
-            entries = ", ".join(uncovered)
             return self.deny(
-                f"data.{self.covers[1]} leaves out {entries}, asked for by the record's "
-                f"{self.covers[0]}; {en_what}",
-                f"data.{self.covers[1]} 缺少记录的 {self.covers[0]} 所列：{'、'.join(uncovered)}；"
-                f"{zh_what}",
+                tr(
+                    "data.{field} leaves out {entries}, asked for by the record's {list}; {demand}",
+                    field=self.covers[1],
+                    entries=joined(uncovered),
+                    list=self.covers[0],
+                    demand=self.describe(),
+                )
             )
         if not missing:
             return None
-        who = ", ".join(missing)
-        return self.deny(f"{who}: no record found; {en_what}", f"{who}：无相应记录；{zh_what}")
+        return self.deny(
+            tr(
+                "{people}: no record found; {demand}",
+                people=", ".join(missing),
+                demand=self.describe(),
+            )
+        )
 
     def _uncovered(self, record: Mapping[str, Any], request: Request) -> list[str]:
         """The entries of the record's list (``covers``) the judged item's list lacks."""
@@ -136,19 +148,26 @@ class RequiresRecordRule(StepRule):
         have = set(as_list(request.data.get(self.covers[1])))
         return [e for e in dict.fromkeys(as_list(record.get(self.covers[0]))) if e not in have]
 
-    def describe(self) -> tuple[str, str]:
-        cond, states, label = self.records.condition(), self.records.held(), self.records.label
-        who_en = "the actor" if self.subject == "actor" else f"everyone in {self.subject}"
-        who_zh = "操作人" if self.subject == "actor" else f"{self.subject} 中每人"
-        if_en = f" when {self.when.source}" if self.when is not None else ""
-        if_zh = f"{self.when.source} 时，" if self.when is not None else ""
-        cover_en = cover_zh = ""
+    def describe(self) -> Text:
+        if self.subject == "actor":
+            who = tr("the actor")
+        else:
+            who = tr("everyone in {subject}", subject=self.subject)
+        cover = NO_TEXT
         if self.covers is not None:
-            cover_en = f", each of its {self.covers[0]} in data.{self.covers[1]}"
-            cover_zh = f"，且其 {self.covers[0]} 每项均在 data.{self.covers[1]} 中"
-        return (
-            f"{who_en} needs a {label.en} item in {states}{cond}{cover_en}{if_en}",
-            f"{if_zh}{who_zh}须有处于 {states} 的{label.zh}记录{cond}{cover_zh}",
+            cover = tr(
+                ", each of its {list} in data.{field}", list=self.covers[0], field=self.covers[1]
+            )
+        return tr(
+            "{who} needs a {label} item in {states}{condition}{cover}{when}",
+            who=who,
+            label=text_of(self.records.label),
+            states=self.records.held(),
+            condition=self.records.condition(),
+            cover=cover,
+            when=NO_TEXT
+            if self.when is None
+            else tr(" when {condition}", condition=self.when.source),
         )
 
 
@@ -197,15 +216,22 @@ class PostRecordRule(RequiresRecordRule):
         for record in self.records.of(facts, request.actor, request):
             if str(record.get(self.post_field)) in covering:
                 return None
-        en_posts = " or ".join(sorted(self.posts[p].en for p in acting))
-        zh_posts = "或".join(sorted(self.posts[p].zh for p in acting))
-        states, label = self.records.held(), self.records.label
+        either = tr(" or ")
+        posts = Text(
+            either.en.join(sorted(self.posts[p].en for p in acting)),
+            either.zh.join(sorted(self.posts[p].zh for p in acting)),
+        )
         return self.deny(
-            f"{request.actor} acts as {en_posts} without a record for that post: no valid "
-            f"{label.en} item in {states} naming the post{self.records.condition()} (nobody "
-            "takes up a post without it)",
-            f"{request.actor} 以{zh_posts}身份办理，但无该岗位有效的{label.zh}"
-            f"（处于 {states}{self.records.condition(zh=True)}）；未取得该记录者不得上岗",
+            tr(
+                "{actor} acts as {posts} without a record for that post: no valid {label} "
+                "item in {states} naming the post{condition} (nobody takes up a post "
+                "without it)",
+                actor=request.actor,
+                posts=posts,
+                label=text_of(self.records.label),
+                states=self.records.held(),
+                condition=self.records.condition(),
+            )
         )
 
     def concerns(
@@ -213,14 +239,15 @@ class PostRecordRule(RequiresRecordRule):
     ) -> bool:
         return bool(roles & set(self.posts))
 
-    def describe(self) -> tuple[str, str]:
-        cond, states, label = self.records.condition(), self.records.held(), self.records.label
-        posts = ", ".join(sorted(self.posts))
-        return (
-            f"an actor acting as {posts} needs a {label.en} item in {states} "
-            f"for that post ({self.post_field}){cond}",
-            f"以 {posts} 身份办理者须有该岗位（{self.post_field}）处于 {states} 的"
-            f"{label.zh}记录{cond}",
+    def describe(self) -> Text:
+        return tr(
+            "an actor acting as {posts} needs a {label} item in {states} for that post "
+            "({field}){condition}",
+            posts=", ".join(sorted(self.posts)),
+            label=text_of(self.records.label),
+            states=self.records.held(),
+            field=self.post_field,
+            condition=self.records.condition(),
         )
 
 
@@ -272,16 +299,15 @@ class CoveredByRecordsRule(Rule):
         missing = [v for v in wanted if v not in carried]
         if not missing:
             return None
-        en_list, zh_list = ", ".join(missing), "、".join(missing)
-        en_named = ", ".join(named) or "none"
-        zh_named = "、".join(named) or "无"
-        en_what, zh_what = self.describe()
-        label = self.records.label
         return self.deny(
-            f"{en_list}: no {label.en} record named in data.{self.named_in} "
-            f"({en_named}) carries it; {en_what}",
-            f"{zh_list}：data.{self.named_in}（{zh_named}）中没有可承载它的"
-            f"{label.zh}记录；{zh_what}",
+            tr(
+                "{values}: no {label} record named in data.{field} ({named}) carries it; {demand}",
+                values=joined(missing),
+                label=text_of(self.records.label),
+                field=self.named_in,
+                named=joined(named) if named else tr("none"),
+                demand=self.describe(),
+            )
         )
 
     def concerns(
@@ -289,19 +315,20 @@ class CoveredByRecordsRule(Rule):
     ) -> bool:
         return bool(self.enter & entered) and state not in self.enter
 
-    def describe(self) -> tuple[str, str]:
-        cond, states, label = self.records.condition(), self.records.held(), self.records.label
+    def describe(self) -> Text:
         valid_until = self.records.valid_until
-        until = f", {valid_until} not passed" if valid_until else ""
-        until_zh = f"，{valid_until} 未过期" if valid_until else ""
-        values = ", ".join(sorted(self.only)) if self.only is not None else "every value"
-        return (
-            f"entering {', '.join(sorted(self.enter))}: each of data.{self.values} "
-            f"({values}) needs a {label.en} item named in data.{self.named_in} "
-            f"whose {self.match} is that value, in {states}{until}{cond}",
-            f"进入 {'、'.join(sorted(self.enter))} 时，data.{self.values} 中每一项须有 "
-            f"data.{self.named_in} 所列、{self.match} 与之相同、处于 {states} 的"
-            f"{label.zh}记录{until_zh}{cond}",
+        return tr(
+            "entering {states}: each of data.{field} ({values}) needs a {label} item named "
+            "in data.{named} whose {match} is that value, in {held}{until}{condition}",
+            states=joined(sorted(self.enter)),
+            field=self.values,
+            values=tr("every value") if self.only is None else joined(sorted(self.only)),
+            label=text_of(self.records.label),
+            named=self.named_in,
+            match=self.match,
+            held=self.records.held(),
+            until=tr(", {field} not passed", field=valid_until) if valid_until else NO_TEXT,
+            condition=self.records.condition(),
         )
 
 
@@ -334,10 +361,14 @@ class UniqueStartRule(Rule):
         if not facts.records(request.workflow, self.states, self.field, str(value)):
             return None
         return self.deny(
-            f"{self.field} {value!r} is already held by a {self.workflow_label.en} item "
-            f"in {'/'.join(self.states)}; each may be registered once",
-            f"{self.field}“{value}”已由处于 {'/'.join(self.states)} 的"
-            f"{self.workflow_label.zh}事项使用，不得重复登记",
+            tr(
+                "{field} {value} is already held by a {label} item in {states}; each may be "
+                "registered once",
+                field=self.field,
+                value=Text(repr(value), str(value)),
+                label=text_of(self.workflow_label),
+                states="/".join(self.states),
+            )
         )
 
     def concerns(
@@ -345,9 +376,9 @@ class UniqueStartRule(Rule):
     ) -> bool:
         return state is None
 
-    def describe(self) -> tuple[str, str]:
-        states = "/".join(self.states)
-        return (
-            f"no other item in {states} may hold the same {self.field}",
-            f"不得与处于 {states} 的其他事项的 {self.field} 相同",
+    def describe(self) -> Text:
+        return tr(
+            "no other item in {states} may hold the same {field}",
+            states="/".join(self.states),
+            field=self.field,
         )

@@ -7,14 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from cmc_workflow.definition.models import Label
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.policy.rules.base import (
+    NO_TEXT,
     Denial,
     Request,
     Rounds,
     StepKey,
     StepRule,
-    names,
+    in_turn,
+    listed,
+    text_of,
 )
 from cmc_workflow.policy.rules.facts import Facts, Step
 from cmc_workflow.policy.rules.history import HistoryRule
@@ -44,18 +48,15 @@ class AttestationRule(StepRule):
             for name in missing
             if (spec := request.form_spec.get(name)) is not None and spec.label is not None
         ]
-        en_list = ", ".join(missing) if len(labels) != len(missing) else names(labels, "en")
-        zh_list = "、".join(missing) if len(labels) != len(missing) else names(labels, "zh")
         return self.deny(
-            f"every item of the review checklist must be confirmed; not confirmed: {en_list}",
-            f"审核清单须逐项确认，未确认：{zh_list}",
+            tr(
+                "every item of the review checklist must be confirmed; not confirmed: {fields}",
+                fields=joined(missing) if len(labels) != len(missing) else listed(labels),
+            )
         )
 
-    def describe(self) -> tuple[str, str]:
-        return (
-            f"attest {', '.join(self.fields)} all true",
-            f"须确认 {'、'.join(self.fields)} 均为真",
-        )
+    def describe(self) -> Text:
+        return tr("attest {fields} all true", fields=joined(self.fields))
 
 
 class DistinctActorsRule(StepRule, HistoryRule):
@@ -106,15 +107,22 @@ class DistinctActorsRule(StepRule, HistoryRule):
             if request.actor in state.get(other.name, ()):
                 if this == other:
                     return self.deny(
-                        f"{request.actor} already acted as the {other.label.en} of this item; "
-                        f"another {this.label.en} must be someone else",
-                        f"{request.actor} 已担任本事项的{other.label.zh}，"
-                        f"再次{this.label.zh}须由他人担任",
+                        tr(
+                            "{actor} already acted as the {other} of this item; another {this} "
+                            "must be someone else",
+                            actor=request.actor,
+                            other=text_of(other.label),
+                            this=text_of(this.label),
+                        )
                     )
                 return self.deny(
-                    f"{request.actor} already acted as the {other.label.en} of this item; "
-                    f"the {this.label.en} must be someone else",
-                    f"{request.actor} 已担任本事项的{other.label.zh}，{this.label.zh}须由他人担任",
+                    tr(
+                        "{actor} already acted as the {other} of this item; the {this} must be "
+                        "someone else",
+                        actor=request.actor,
+                        other=text_of(other.label),
+                        this=text_of(this.label),
+                    )
                 )
         return None
 
@@ -132,10 +140,12 @@ class DistinctActorsRule(StepRule, HistoryRule):
                 found.append((b, a))
         return found
 
-    def describe(self) -> tuple[str, str]:
-        en = "; ".join(f"{a.label.en} != {b.label.en}" for a, b in self.pairs)
-        zh = "；".join(f"{a.label.zh}≠{b.label.zh}" for a, b in self.pairs)
-        return f"different people: {en}", f"须由不同的人担任：{zh}"
+    def describe(self) -> Text:
+        pairs = in_turn(
+            Text(f"{a.label.en} != {b.label.en}", f"{a.label.zh}\u2260{b.label.zh}")
+            for a, b in self.pairs
+        )
+        return tr("different people: {pairs}", pairs=pairs)
 
 
 class RequiredStagesRule(HistoryRule):
@@ -209,24 +219,26 @@ class RequiredStagesRule(HistoryRule):
         done, edit = state["done"], state["edit"]
         if done == len(self.stages):
             return None
-        missing = self.stages[done:]
-        en = (
-            f"entering {self.enter!r} needs, in order since the last rework: "
-            f"{names((s.label for s in self.stages), 'en')}; missing: "
-            f"{names((s.label for s in missing), 'en')}"
-        )
-        zh = (
-            f"进入“{self.enter}”前须依次完成{names((s.label for s in self.stages), 'zh')}，"
-            f"尚缺：{names((s.label for s in missing), 'zh')}"
-        )
+        again = NO_TEXT
         if edit is not None:
             seq, actor, trigger = edit
-            en += (
-                f" (the edit {trigger!r} by {actor} at step {seq} invalidated "
-                "earlier approvals: review again)"
+            again = tr(
+                " (the edit {trigger} by {actor} at step {seq} invalidated earlier approvals: "
+                "review again)",
+                trigger=Text(repr(trigger), str(trigger)),
+                actor=actor,
+                seq=seq,
             )
-            zh += f"（第 {seq} 步 {actor} 的修改（{trigger}）使此前的审核失效，须重新审核）"
-        return self.deny(en, zh)
+        return self.deny(
+            tr(
+                "entering {state} needs, in order since the last rework: {stages}; missing: "
+                "{missing}{again}",
+                state=Text(repr(self.enter), self.enter),
+                stages=listed(s.label for s in self.stages),
+                missing=listed(s.label for s in self.stages[done:]),
+                again=again,
+            )
+        )
 
     def signature(self) -> object:
         stages = [[k.state, k.trigger] for k in self.stages]
@@ -238,8 +250,9 @@ class RequiredStagesRule(HistoryRule):
     ) -> bool:
         return self.enter in entered and state != self.enter
 
-    def describe(self) -> tuple[str, str]:
-        return (
-            f"entering {self.enter} needs {names((s.label for s in self.stages), 'en')}, in order",
-            f"进入 {self.enter} 须依次经过{names((s.label for s in self.stages), 'zh')}",
+    def describe(self) -> Text:
+        return tr(
+            "entering {state} needs {stages}, in order",
+            state=self.enter,
+            stages=listed(s.label for s in self.stages),
         )
