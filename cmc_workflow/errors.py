@@ -213,9 +213,15 @@ class FormInvalid(EngineError):
         state: str | None = None,
     ) -> None:
         self.errors = tuple(errors)
-        detail = "; ".join(str(e) for e in self.errors)
+        detail = Text(
+            "; ".join(str(e) for e in self.errors),
+            "\uff1b".join(
+                tr("{field}: {message}", field=e.field, message=e.message_zh or e.message).zh
+                for e in self.errors
+            ),
+        )
         super().__init__(
-            f"form of {trigger!r} is invalid: {detail}",
+            tr("form of {trigger} is invalid: {errors}", trigger=repr(trigger), errors=detail),
             item_id=item_id,
             trigger=trigger,
             state=state,

@@ -12,6 +12,15 @@ from typing import Any
 
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.errors import FieldError
+from cmc_workflow.i18n import Text, tr
+
+
+class _Bad(ValueError):
+    """A value the field cannot take, with what to tell the person in both languages."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
 
 
 def validate_values(
@@ -26,20 +35,23 @@ def validate_values(
     errors: list[FieldError] = []
     for name in values:
         if name not in spec:
-            known = ", ".join(spec) or "none"
-            errors.append(FieldError(name, f"not a field of this form (fields: {known})"))
+            known = tr("none") if not spec else Text(", ".join(spec), "、".join(spec))
+            errors.append(
+                FieldError(name, *tr("not a field of this form (fields: {known})", known=known))
+            )
     for name, field in spec.items():
         value = values.get(name)
         if value is None or value == "" or value == []:
             if field.required and not partial:
-                errors.append(FieldError(name, "is required"))
+                errors.append(FieldError(name, *tr("is required")))
             elif name in values:
                 clean[name] = value
             continue
         try:
             clean[name] = _coerce(field, value)
         except ValueError as exc:
-            errors.append(FieldError(name, str(exc)))
+            text = exc.text if isinstance(exc, _Bad) else Text(str(exc), str(exc))
+            errors.append(FieldError(name, *text))
     return clean, errors
 
 
@@ -47,51 +59,57 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
     kind = field.type
     if kind in ("string", "text", "choice"):
         if not isinstance(value, str):
-            raise ValueError(f"expected text, got {type(value).__name__}")
+            raise _Bad(tr("expected text, got {kind}", kind=type(value).__name__))
         if kind == "choice" and field.choices and value not in field.choices:
-            raise ValueError(f"{value!r} is not one of {field.choices}")
+            raise _Bad(
+                tr("{value} is not one of {choices}", value=repr(value), choices=field.choices)
+            )
         _bounds(field, len(value), "characters")
         return value
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
+            raise _Bad(tr("expected a whole number, got {value}", value=repr(value)))
         _bounds(field, value, "")
         return value
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise _Bad(tr("expected a number, got {value}", value=repr(value)))
         if not math.isfinite(value):  # NaN compares false with every bound: refuse it first
-            raise ValueError(f"expected a finite number, got {value!r}")
+            raise _Bad(tr("expected a finite number, got {value}", value=repr(value)))
         _bounds(field, value, "")
         return value
     if kind == "boolean":
         if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
+            raise _Bad(tr("expected true or false, got {value}", value=repr(value)))
         return value
     if kind == "date":
         if isinstance(value, dt.datetime):
-            raise ValueError("expected a date without a time")
+            raise _Bad(tr("expected a date without a time"))
         if isinstance(value, dt.date):
             return value.isoformat()
         try:
             return dt.date.fromisoformat(str(value)).isoformat()
         except ValueError:
-            raise ValueError(f"expected a date like 2025-09-26, got {value!r}") from None
+            raise _Bad(
+                tr("expected a date like 2025-09-26, got {value}", value=repr(value))
+            ) from None
     if kind == "datetime":
         parsed = value if isinstance(value, dt.datetime) else _parse_datetime(value)
         if parsed.tzinfo is None:
-            raise ValueError("a datetime needs a time zone offset, e.g. 2025-09-26T15:00+08:00")
+            raise _Bad(tr("a datetime needs a time zone offset, e.g. 2025-09-26T15:00+08:00"))
         return parsed.isoformat()
     if kind == "list":
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ValueError("expected a list of text values")
+            raise _Bad(tr("expected a list of text values"))
         if field.choices:
             bad = [v for v in value if v not in field.choices]
             if bad:
-                raise ValueError(f"{bad} not among {field.choices}")
+                raise _Bad(tr("{values} not among {choices}", values=bad, choices=field.choices))
         _bounds(field, len(value), "entries")
         return list(value)
-    raise ValueError(f"unsupported field type {kind!r}")  # pragma: no cover - models forbid it
+    raise _Bad(
+        tr("unsupported field type {kind}", kind=repr(kind))
+    )  # pragma: no cover - models forbid it
 
 
 def read_moment(value: Any) -> dt.date | dt.datetime | None:
@@ -115,12 +133,29 @@ def _parse_datetime(value: Any) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"expected a datetime like 2025-09-26T15:00+08:00: {value!r}") from None
+        raise _Bad(
+            tr("expected a datetime like 2025-09-26T15:00+08:00: {value}", value=repr(value))
+        ) from None
 
 
 def _bounds(field: FieldSpec, size: float, unit: str) -> None:
-    suffix = f" {unit}" if unit else ""
+    """``unit`` is "characters", "entries" or "" (a number's own value)."""
     if field.min is not None and size < field.min:
-        raise ValueError(f"must be at least {field.min:g}{suffix}")
+        raise _Bad(_bound("at least", field.min, unit))
     if field.max is not None and size > field.max:
-        raise ValueError(f"must be at most {field.max:g}{suffix}")
+        raise _Bad(_bound("at most", field.max, unit))
+
+
+def _bound(side: str, limit: float, unit: str) -> Text:
+    n = f"{limit:g}"
+    if side == "at least":
+        if unit == "characters":
+            return tr("must be at least {n} characters", n=n)
+        if unit == "entries":
+            return tr("must be at least {n} entries", n=n)
+        return tr("must be at least {n}", n=n)
+    if unit == "characters":
+        return tr("must be at most {n} characters", n=n)
+    if unit == "entries":
+        return tr("must be at most {n} entries", n=n)
+    return tr("must be at most {n}", n=n)

@@ -171,3 +171,40 @@ def publishing_review_form() -> dict[str, FieldSpec]:
     path = Path(__file__).resolve().parents[2] / "workflows" / "publishing.yaml"
     wf = load_workflow_text(path.read_text(encoding="utf-8"), str(path)).definition
     return dict(wf.states["first_review"].transitions[0].form)
+
+
+def test_every_field_error_reads_in_chinese_and_the_refusal_too() -> None:
+    """The people who fill the forms read Chinese first: each kind of field error has its
+    Chinese, and a refused form's reason names every bad field in Chinese."""
+    from cmc_workflow.errors import FormInvalid
+
+    fields = spec(
+        title={"type": "string", "required": True},
+        words={"type": "text", "max": 3},
+        count={"type": "integer", "min": 1},
+        due={"type": "date"},
+        at={"type": "datetime"},
+        ok={"type": "boolean"},
+        kind={"type": "choice", "choices": ["活动", "通知"]},
+        tags={"type": "list", "choices": ["a"], "min": 1},
+    )
+    bad = {
+        "words": "一二三四",
+        "count": 0,
+        "due": "明天",
+        "at": "2025-09-26T15:00",
+        "ok": "是",
+        "kind": "其他",
+        "tags": ["b"],
+        "extra": 1,
+    }
+    _, errors = validate_values(fields, bad)
+    assert {e.field for e in errors} == {"title", *bad}
+    lacking = [e for e in errors if not e.message_zh or e.message_zh == e.message]
+    assert not lacking, lacking
+    assert {e.field: e.message_zh for e in errors}["title"] == "必填"
+    refusal = FormInvalid(errors, trigger="submit")
+    assert refusal.reason_zh.startswith("'submit' 的表单填写有误：")
+    assert "title：必填" in refusal.reason_zh
+    assert "; " not in refusal.reason_zh
+    assert "is required" not in refusal.reason_zh
