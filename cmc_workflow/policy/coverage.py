@@ -124,7 +124,6 @@ def coverage_problems(
         doc = doc_of(wf_loaded)
         declared = wf_loaded.definition.implements
         for state, effect, path in found:
-            label = tr(EFFECT_LABELS[effect])
             guards = [
                 (section, rule)
                 for section in sections
@@ -143,7 +142,7 @@ def coverage_problems(
                             state=Text(repr(state), state),
                             workflow=repr(wf_id),
                             effect=repr(effect),
-                            label=label,
+                            label=tr(EFFECT_LABELS[effect]),
                         ),
                         tr(
                             "load the policy that guards {workflow} (e.g. policies/), with a "
@@ -172,7 +171,7 @@ def coverage_problems(
                             workflow=repr(wf_id),
                             requirement=need.requirement,
                             effect=repr(effect),
-                            label=label,
+                            label=tr(EFFECT_LABELS[effect]),
                             state=repr(state),
                             needed=what,
                         ),
