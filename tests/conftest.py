@@ -18,12 +18,20 @@ time on a busy machine was mostly tests waiting for the disk (a third of the wal
 ``tests/scenarios``). No test depends on the disk: the crash tests kill processes, which
 leaves the page cache as it is on a disk. ``CMC_TEST_TMP=disk`` keeps them on disk (the
 system's temporary folder); pytest keeps the folders of failed tests only.
+
+Where ``PYTHONDONTWRITEBYTECODE`` is set (to keep ``.pyc`` files out of the tree), every
+child process the tests start (the command line, daemons, runners: a few hundred) compiled
+the whole package from source again, a fifth of the CPU of the tests that start them; the
+run writes the compiled files under ``PYTHONPYCACHEPREFIX`` in the temporary root instead,
+outside the tree, and keeps them for the next run.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +67,21 @@ def pytest_configure(config: pytest.Config) -> None:
         root = _ram_temproot()
         if root is not None:
             os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
+    _bytecode_outside_the_tree()
+
+
+def _bytecode_outside_the_tree() -> None:
+    """Compiled files in the temporary root, for this process and every child (xdist's
+    workers included, which start after the configure hooks), when the environment asks
+    for none in the tree and names no place of its own."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    root = os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir()
+    prefix = Path(root) / f"cmc-pycache-{os.getuid()}"
+    os.environ["PYTHONPYCACHEPREFIX"] = str(prefix)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    sys.pycache_prefix = str(prefix)
+    sys.dont_write_bytecode = False
 
 
 @pytest.fixture(autouse=True)

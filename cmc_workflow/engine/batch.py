@@ -40,7 +40,7 @@ from cmc_workflow import inputs
 from cmc_workflow.engine import audit, checks, commands, delivery, transition
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.engine.transition import Outbox
-from cmc_workflow.errors import EngineError, FieldError, FormInvalid, InputInvalid
+from cmc_workflow.errors import EngineError, FieldError, InputInvalid
 from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
@@ -98,13 +98,7 @@ class Refusal:
     @classmethod
     def of(cls, exc: EngineError) -> Refusal:
         """The refusal ``exc`` reports."""
-        message_zh = exc.reason_zh
-        if not message_zh and isinstance(exc, FormInvalid):
-            each = (
-                tr("{field}: {message}", field=e.field, message=e.message_zh or e.message).zh
-                for e in exc.errors
-            )
-            message_zh = tr("the form is invalid: {errors}", errors="\uff1b".join(each)).zh
+        message_zh = exc.reason_zh  # a form's refusal names each field in Chinese too
         return cls(
             error=type(exc).__name__,
             rule=exc.code,

@@ -56,7 +56,10 @@ class Masker:
     def __init__(self, fields: Iterable[str]) -> None:
         self.fields = frozenset(fields)
         names = "|".join(re.escape(f) for f in sorted(self.fields, key=len, reverse=True))
-        self._quoted = re.compile(rf"\b({names})(\s*[:=]\s*)([^;\n]*)") if names else None
+        self._quoted = (
+            # the Chinese of a form error quotes with a full-width colon and semicolon
+            re.compile(rf"\b({names})(\s*[:=\uff1a]\s*)([^;\uff1b\n]*)") if names else None
+        )
 
     @classmethod
     def for_workflows(cls, workflows: Iterable[Workflow]) -> Masker:

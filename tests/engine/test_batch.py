@@ -127,7 +127,7 @@ def test_a_refused_start_is_audited_and_does_not_undo_the_others(
     assert form is not None
     assert form.error == "FormInvalid"
     assert "channel" in form.message
-    assert form.message_zh.startswith("表单无效：channel")  # Chinese first, per field
+    assert form.message_zh.startswith("'start' 的表单填写有误：channel：")  # Chinese, per field
     assert policy is not None
     assert (policy.error, policy.rule) == ("PolicyDenied", "posts_trained")
     assert policy.message_zh  # the Chinese reason travels with the refusal

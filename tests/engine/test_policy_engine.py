@@ -621,5 +621,6 @@ def test_the_audit_export_masks_personal_data(
     assert "1380-013" not in text
     assert "张三丰" not in text
     assert "phone: ***" in lines[0]["reason"]
+    assert "phone\uff1a***" in lines[0]["detail"]["reason_zh"]  # the Chinese quotes it too
     assert lines[0]["detail"]["fields"]["phone"] == "***"
     assert {"id", "at", "actor", "rule", "outcome", "hash", "prev_hash", "chain"} <= set(lines[0])
