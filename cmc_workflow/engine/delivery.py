@@ -121,7 +121,7 @@ def deliver(core: Core, row: OutboxRow, depth: int) -> Delivery:
     try:
         if row.kind == "notify":
             handlers.notifier(row.name, ctx)
-            for extension in core.extensions:  # e.g. notifications to people
+            for extension in core.hooked("notified"):  # e.g. notifications to people
                 extension.notified(row.name, ctx)
             core.marks.add(row.id, core.now())
         else:

@@ -60,10 +60,14 @@ class MemoryWebhookQueries:
     def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
         table = self._t["webhook_deliveries"]
         keys = {(r["subscription_id"], r["event_id"]) for r in table.rows.values()}
+        subscriptions = self._t["webhook_subscriptions"].rows
         added = 0
         for row in rows:
             if (row.subscription_id, row.event_id) in keys:
                 continue
+            live = subscriptions.get(row.subscription_id)
+            if live is None or live["removed_at"] is not None:
+                continue  # written only while its subscription is live
             keys.add((row.subscription_id, row.event_id))
             values = values_of(row)
             values.update(claimed_by=None, claim_until=None, sent_at=None, last_error=None)
@@ -106,6 +110,9 @@ class MemoryWebhookQueries:
         table = self._t["webhook_deliveries"]
         row = table.rows.get(delivery_id)
         if row is None:
+            return
+        if result == "cancelled":  # not tried: no attempt to record
+            table.update(delivery_id, status="cancelled", claimed_by=None, claim_until=None)
             return
         values: dict[str, Any] = {
             "attempts": row["attempts"] + 1,

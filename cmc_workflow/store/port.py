@@ -1345,7 +1345,9 @@ class StoreTx(Protocol):
         retry_at: dt.datetime | None = None,
     ) -> None:
         """Record one attempt (``sent``, ``failed`` or ``dead``) and release the claim:
-        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``."""
+        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``. ``cancelled``
+        (final) records no attempt: the delivery was not tried, its subscription was
+        removed (by another process while this one still wrote to it)."""
         ...
 
     def notices(self, item_id: int | None = None) -> list[NoticeRow]:
@@ -1377,7 +1379,8 @@ class StoreTx(Protocol):
 
     def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
         """Add webhook deliveries; one whose ``(subscription_id, event_id)`` is stored
-        already is skipped. Returns how many were added."""
+        already, or whose subscription is not live (removed), is skipped. Returns how
+        many were added."""
         ...
 
     def claim_hook_deliveries(
@@ -1398,7 +1401,9 @@ class StoreTx(Protocol):
         retry_at: dt.datetime | None = None,
     ) -> None:
         """Record one attempt (``sent``, ``failed`` or ``dead``) and release the claim:
-        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``."""
+        ``sent`` and ``dead`` are final; ``failed`` waits until ``retry_at``. ``cancelled``
+        (final) records no attempt: the delivery was not tried, its subscription was
+        removed (by another process while this one still wrote to it)."""
         ...
 
     def release_hook_deliveries(self, delivery_ids: Sequence[int], runner: str) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, cast, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
@@ -26,6 +27,31 @@ from cmc_workflow.store.tables import webhook_attempts, webhook_deliveries, webh
 _SUB_COLUMNS = tuple(webhook_subscriptions.c[n] for n in SubscriptionRow.__slots__)
 _DELIVERY_COLUMNS = tuple(webhook_deliveries.c[n] for n in HookDeliveryRow.__slots__)
 _ATTEMPT_COLUMNS = tuple(webhook_attempts.c[n] for n in HookAttemptRow.__slots__)
+
+
+def _insert_live(postgres: bool) -> Any:
+    """INSERT a delivery SELECTed from its values where its subscription is live (the
+    values cast to their columns' types on PostgreSQL, which infers none for them)."""
+    d, s = webhook_deliveries, webhook_subscriptions
+    names = [n for n in NewHookDelivery.__slots__ if n in d.c]
+    values = [
+        cast(bindparam(n, type_=d.c[n].type), d.c[n].type)
+        if postgres
+        else bindparam(n, type_=d.c[n].type)
+        for n in names
+    ]
+    live = exists().where(s.c.id == bindparam("b_subscription"), s.c.removed_at.is_(None))
+    dialect = postgresql if postgres else sqlite
+    return (
+        dialect.insert(d)
+        .from_select(names, select(*values).where(live))
+        .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+        .returning(d.c.id)
+    )
+
+
+_INSERT_LIVE_SQLITE = _insert_live(postgres=False)
+_INSERT_LIVE_POSTGRES = _insert_live(postgres=True)
 
 
 class WebhookQueries:
@@ -79,17 +105,17 @@ class WebhookQueries:
         return True
 
     def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
+        """A delivery is written only while its subscription is live, in the same
+        statement: a command whose webhooks extension still lists a subscription that
+        another process removed writes nothing to it."""
         if not rows:
             return 0
-        dialect = sqlite if self.sqlite else postgresql
-        statement = (
-            dialect.insert(webhook_deliveries)
-            .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
-            .returning(webhook_deliveries.c.id)
-        )
+        statement = _INSERT_LIVE_SQLITE if self.sqlite else _INSERT_LIVE_POSTGRES
         added = 0
         for row in rows:
-            added += len(self._conn.execute(statement, values_of(row)).all())
+            values = values_of(row)
+            values["b_subscription"] = values["subscription_id"]
+            added += len(self._conn.execute(statement, values).all())
         return added
 
     def claim_hook_deliveries(
@@ -138,6 +164,13 @@ class WebhookQueries:
         retry_at: dt.datetime | None = None,
     ) -> None:
         d = webhook_deliveries
+        if result == "cancelled":  # not tried: no attempt to record
+            self._conn.execute(
+                update(d)
+                .where(d.c.id == delivery_id)
+                .values(status="cancelled", claimed_by=None, claim_until=None)
+            )
+            return
         row = self._conn.execute(select(d.c.attempts).where(d.c.id == delivery_id)).first()
         if row is None:
             return

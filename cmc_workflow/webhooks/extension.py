@@ -9,6 +9,22 @@ or not at all). Each event has one id, the same for every subscription and attem
 host's de-duplication key); an SLA event's id is derived from its clock, so a warning that
 several timers give (one per waiting role) is one event.
 
+Which subscriptions an event goes to: the extension keeps the live subscriptions it last
+read (one small read, not one per command) and reads them again
+
+- at the first command after a subscription was added or removed in this process
+  (:func:`~cmc_workflow.webhooks.subscriptions.add_subscription` and
+  :func:`~cmc_workflow.webhooks.subscriptions.remove_subscription`, which the HTTP API
+  and the CLI call): every command that begins after the call returned uses the change;
+- at each runner pass (:meth:`Webhooks.run_due` reads them anyway);
+- when the list is ``subscriptions_max_age`` seconds old (default 1 s; 0: at every
+  command). So a subscription added by another process (``cmc-workflow webhook add``
+  beside a running daemon) receives the events of every command that begins at least
+  ``subscriptions_max_age`` seconds after it committed, or after this runner's next pass.
+
+A delivery written in that window for a subscription another process had just removed
+is cancelled by the pass that claims it, untried (as the removal cancels the pending ones).
+
 Sending (:meth:`Webhooks.run_due`, called by ``Engine.run_due``: the daemon's and the
 in-process runner's passes): claim due rows under a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), POST each signed (:mod:`.signing`), record
@@ -31,7 +47,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +65,7 @@ from cmc_workflow.webhooks.signing import (
     secret_of,
     signature,
 )
-from cmc_workflow.webhooks.subscriptions import wants
+from cmc_workflow.webhooks.subscriptions import changes, wants
 
 log = get_logger("cmc_workflow.webhooks")
 
@@ -70,6 +86,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """The live subscriptions as read at ``read_at`` (monotonic seconds), when this
+    process had committed ``changes`` subscription changes."""
+
+    rows: list[SubscriptionRow]
+    read_at: float
+    changes: int
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect())
@@ -106,7 +132,11 @@ class Webhooks(Extension):
         timeout: float = 10.0,
         batch: int = 100,
         workers: int = 4,
+        subscriptions_max_age: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        if subscriptions_max_age < 0:
+            raise ValueError(f"subscriptions_max_age must be >= 0, not {subscriptions_max_age!r}")
         self.master_key = master_key
         self.retry_seconds = retry_seconds
         self.max_backoff = max_backoff
@@ -114,6 +144,11 @@ class Webhooks(Extension):
         self.timeout = timeout
         self.batch = batch
         self.workers = workers
+        self.subscriptions_max_age = subscriptions_max_age
+        """How old the kept list of live subscriptions may grow before a command reads it
+        again (see the module's documentation)."""
+        self._monotonic = monotonic
+        self._live: _Live | None = None
         self._runtime: Runtime | None = None
 
     def bind(self, runtime: Runtime) -> None:
@@ -122,7 +157,7 @@ class Webhooks(Extension):
     # -- writing deliveries (inside the command's or timer's transaction) ----------------------
     def after_change(self, tx: StoreTx, change: Change) -> None:
         """An accepted command: ``item.created`` (a start) or ``item.transitioned``."""
-        subscriptions = tx.subscriptions()
+        subscriptions = self._subscriptions(tx)
         if not subscriptions:
             return
         kind = "item.created" if change.kind == "start" else "item.transitioned"
@@ -142,7 +177,7 @@ class Webhooks(Extension):
         """An SLA warning or breach of a deadline timer."""
         if not event.kind.startswith("sla."):
             return
-        subscriptions = tx.subscriptions()
+        subscriptions = self._subscriptions(tx)
         if not subscriptions:
             return
         facts = {"state": event.state, **event.facts}
@@ -150,6 +185,26 @@ class Webhooks(Extension):
         self._write(
             tx, subscriptions, event.kind, event_id, event.workflow, event.item_id, event.at, facts
         )
+
+    def _subscriptions(self, tx: StoreTx) -> list[SubscriptionRow]:
+        """The live subscriptions: the list kept, or read again in ``tx`` when this
+        process changed one since or the list is older than ``subscriptions_max_age``."""
+        live = self._live
+        if (
+            live is not None
+            and live.changes == changes()
+            and self._monotonic() - live.read_at < self.subscriptions_max_age
+        ):
+            return live.rows
+        return self._read(tx)
+
+    def _read(self, tx: StoreTx) -> list[SubscriptionRow]:
+        """Read the live subscriptions in ``tx`` and keep them (stamped before the read:
+        a change that commits meanwhile makes the next command read again)."""
+        seen, at = changes(), self._monotonic()
+        rows = tx.subscriptions()
+        self._live = _Live(rows, at, seen)
+        return rows
 
     def _write(
         self,
@@ -193,7 +248,7 @@ class Webhooks(Extension):
         :attr:`batch` attempts; returns how many attempts were made."""
         runtime = self._require()
         with runtime.read() as tx:
-            if not tx.subscriptions():
+            if not self._read(tx):  # also what the next commands write to
                 return 0  # the common case: one small read, no write lock
         done = 0
         failing: set[int] = set()  # subscriptions that failed in this pass: not tried again
@@ -201,10 +256,20 @@ class Webhooks(Extension):
             with runtime.write() as tx:
                 claimed = tx.claim_hook_deliveries(now, runtime.runner, LEASE, self.batch - done)
                 subscriptions = {s.id: s for s in tx.subscriptions(removed=True)}
-                skipped = [r.id for r in claimed if r.subscription_id in failing]
+                # written by a command that did not know yet that another process had
+                # removed the subscription: cancelled untried, as the removal cancelled the
+                # pending ones
+                gone = {r.id for r in claimed if subscriptions[r.subscription_id].removed_at}
+                for delivery_id in sorted(gone):
+                    tx.record_hook_attempt(delivery_id, now, "cancelled", None, None)
+                skipped = [
+                    r.id for r in claimed if r.subscription_id in failing and r.id not in gone
+                ]
                 tx.release_hook_deliveries(skipped, runtime.runner)
-            claimed = [r for r in claimed if r.subscription_id not in failing]
+            claimed = [r for r in claimed if r.subscription_id not in failing and r.id not in gone]
             if not claimed:
+                if gone:
+                    continue  # the claim's limit may have left due rows behind
                 break
             tried = self._send_round(runtime, claimed, subscriptions, failing)
             done += tried

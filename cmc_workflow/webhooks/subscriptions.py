@@ -25,6 +25,24 @@ EVENTS = ("item.created", "item.transitioned", "sla.warning", "sla.breach")
 """The event types a host may subscribe to."""
 
 
+class _Changes:
+    """How many subscriptions this process added or removed, counted after each commit:
+    the :class:`~cmc_workflow.webhooks.extension.Webhooks` of every engine in the process
+    read the live subscriptions again when it moved (a few reads too many when engines on
+    other databases share the process; never one too few)."""
+
+    count = 0
+
+
+def changes() -> int:
+    """The number of subscription changes this process committed so far."""
+    return _Changes.count
+
+
+def _changed() -> None:
+    _Changes.count += 1
+
+
 @dataclass(frozen=True, slots=True)
 class NewlyAdded:
     """A subscription just stored, with its signing secret: the only time it is shown."""
@@ -125,6 +143,7 @@ def add_subscription(
     with store.write() as tx:
         new_id = tx.insert_subscription(values)
         row = tx.subscription(new_id)
+    _changed()  # committed: this process's engines use it from their next command
     assert row is not None
     return NewlyAdded(row, shown)
 
@@ -138,7 +157,9 @@ def list_subscriptions(store: StorePort, *, removed: bool = False) -> list[Subsc
 def remove_subscription(store: StorePort, subscription_id: int, now: dt.datetime) -> bool:
     """Remove a subscription and cancel its pending deliveries; False if none is live."""
     with store.write() as tx:
-        return tx.remove_subscription(subscription_id, now)
+        removed = tx.remove_subscription(subscription_id, now)
+    _changed()  # committed: this process's engines leave it out from their next command
+    return removed
 
 
 def wants(row: SubscriptionRow, event: str, workflow: str) -> bool:
