@@ -237,3 +237,50 @@ class Runs:
             assert found is not None
             return int(found["id"])
         return int(self._conn.execute(statement, row).scalar_one())
+
+
+class Appends(Runs):
+    """Appends written together (a batch, :mod:`cmc_workflow.engine.batch`): while
+    :meth:`defer_appends` is on, the rows of the pure appends of a command — history rows,
+    audit records of an item's chain, timers — are kept, hashes and anchors computed, and
+    written with one executemany per table and statement by :meth:`flush_appends`, which
+    the batch calls before any operation that reads or changes those tables, at its
+    commands' savepoint boundaries and before commit. Rows keep the order they were
+    appended in, so ids and chains come out as they would one command at a time."""
+
+    _appending: dict[str, list[tuple[Any, Mapping[str, Any]]]] | None = None
+
+    def defer_appends(self) -> None:
+        """Keep the appends from now on until :meth:`flush_appends` writes them."""
+        if self._appending is None:
+            self._appending = {}
+
+    def flush_appends(self, tables: Sequence[str] | None = None) -> None:
+        """Write the kept appends (of ``tables`` only, when given), in their order."""
+        kept = self._appending
+        if not kept:
+            return
+        for table in list(kept) if tables is None else [t for t in tables if t in kept]:
+            rows = kept.pop(table)
+            start = 0
+            for end in range(1, len(rows) + 1):
+                if (
+                    end == len(rows)
+                    or rows[end][0] is not rows[start][0]
+                    or rows[end][1].keys() != rows[start][1].keys()
+                ):
+                    self._insert(rows[start][0], [row for _s, row in rows[start:end]])
+                    start = end
+
+    def drop_appends(self) -> None:
+        """Forget the kept appends (their command's savepoint rolled back)."""
+        if self._appending is not None:
+            self._appending.clear()
+
+    def _append(self, statement: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the INSERT of pure appends to ``table`` now, or keep them for the batch's
+        next :meth:`flush_appends`."""
+        if self._appending is None:
+            self._insert(statement, rows)
+        else:
+            self._appending.setdefault(table, []).extend((statement, row) for row in rows)
