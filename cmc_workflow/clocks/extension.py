@@ -36,6 +36,10 @@ SYSTEM_ROLE = "system"
 """The role of the engine itself (timers, schedules): never reminded."""
 
 
+_RECENT = 256
+"""How many answers of the deadline arithmetic :class:`Clocks` keeps (see ``_recent``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Related:
     """The states of a workflow version that any clock cares about."""
@@ -68,6 +72,11 @@ class Clocks(Extension):
         self.group = group
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
+        # the last answers of the deadline arithmetic, by (calendar, spec, instants): the
+        # messages of a batch start at the batch's one `now`, so they share their due time
+        # and their steps' times. Pure functions of the key; the calendar and the spec are
+        # kept with the answer, so that their ids stay theirs while it is kept.
+        self._recent: dict[tuple[object, ...], tuple[object, object, Any]] = {}
         self.disabled: dict[str, str] = {}
         """The workflows whose file is broken (``LoadedSet.disabled``: id to file): their
         timers are left pending, with a warning at each pass, until the file is fixed."""
@@ -145,7 +154,7 @@ class Clocks(Extension):
         """When a clock starting at ``start`` is due: ``within`` counted from the start, the
         ``until`` date of the item's data, or the earlier of the two when both are given
         (None: an ``until``-only deadline whose item names no such date)."""
-        counted = compute_deadline(self.calendar, start, spec.within) if spec.within else None
+        counted = self._counted(spec, start) if spec.within else None
         if spec.until is None:
             return counted
         due = date_due(data.get(spec.until), self.calendar.settings.tz)
@@ -158,6 +167,38 @@ class Clocks(Extension):
             + (f", before {counted.due.isoformat()} ({spec.within})" if counted else ""),
             calendar_version=self.calendar.version,
         )
+
+    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> Deadline:
+        """``compute_deadline`` of the spec's ``within`` from ``start`` (kept, see
+        ``_recent``)."""
+        assert spec.within is not None
+        key = ("within", id(self.calendar), id(spec), start)
+        found = self._recent.get(key)
+        if found is None:
+            found = self._kept(key, spec, compute_deadline(self.calendar, start, spec.within))
+        answer: Deadline = found[2]
+        return answer
+
+    def _step_times(
+        self, spec: DeadlineSpec, now: dt.datetime, due: dt.datetime
+    ) -> list[dt.datetime]:
+        """When each step of the spec's ladder happens for a clock from ``now`` to ``due``
+        (kept, see ``_recent``)."""
+        key = ("steps", id(self.calendar), id(spec), now, due)
+        found = self._recent.get(key)
+        if found is None:
+            unit = span(spec)
+            times = [step_time(self.calendar, s, unit, now, due) for s in spec.steps]
+            found = self._kept(key, spec, times)
+        return list(found[2])
+
+    def _kept(
+        self, key: tuple[object, ...], spec: DeadlineSpec, answer: Any
+    ) -> tuple[object, object, Any]:
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        found = self._recent[key] = (self.calendar, spec, answer)
+        return found
 
     def _states_of(self, wf: CompiledWorkflow) -> _Related:
         found = self._related.get(wf.content_hash)
@@ -180,8 +221,7 @@ class Clocks(Extension):
         deadline: Deadline,
     ) -> None:
         due = deadline.due
-        unit = span(spec)
-        times = [step_time(self.calendar, s, unit, now, due) for s in spec.steps]
+        times = self._step_times(spec, now, due)
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
         clock_id = tx.insert_clock(
             {
