@@ -18,6 +18,7 @@ tests) still see every statement.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -68,7 +69,9 @@ class Prepared:
             bind = binds[name]
             if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
                 raise ValueError(f"an IN list, expanded per call: {bind.key}")
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and _of_datetimes(bind.type):
+                processor = _last_kept(processor)
             if bind.required:
                 self._binds.append((name, bind.key, processor, None))
             else:  # a value written into the statement (a literal, or None)
@@ -170,6 +173,36 @@ class Prepared:
             dbapi.Error,
             dialect=self._dialect,
         )
+
+
+def _of_datetimes(type_: Any) -> bool:
+    """Whether a bind of ``type_`` takes datetimes (whose conversion :func:`_last_kept`
+    may keep)."""
+    try:
+        return issubclass(type_.python_type, dt.datetime)
+    except NotImplementedError:
+        return False
+
+
+def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor``, answering again without converting when given the very datetime
+    object it converted last: a command (and every command of a batch) binds its one
+    ``now`` a dozen times, to the item, its history, audit record, clock and timers.
+    Datetimes are immutable, so the same object converts the same; only that object is
+    kept (one reference per statement), replaced in one assignment (threads share it)."""
+    last: tuple[Any, Any] = (None, None)
+
+    def process(value: Any) -> Any:
+        nonlocal last
+        seen, converted = last
+        if value is seen and value is not None:
+            return converted
+        converted = processor(value)
+        if type(value) is dt.datetime:
+            last = (value, converted)
+        return converted
+
+    return process
 
 
 class Statements:

@@ -323,10 +323,9 @@ class TimeQueries(Appends):
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         checked_columns(values, TIMER_COLUMNS, "a timer")
-        result = self._conn.execute(
+        return self._changed(
             _SET_CLOCK_TIMERS, {"b_clock": clock_id, "b_from": from_status, **values}
         )
-        return int(result.rowcount)
 
     def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
         """One UPDATE for every pending or paused timer of the clocks (index
