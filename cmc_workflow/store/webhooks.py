@@ -9,10 +9,9 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import and_, exists, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
+from cmc_workflow.store.database import insert_of
 from cmc_workflow.store.port import (
     HookAttemptRow,
     HookDeliveryRow,
@@ -81,9 +80,8 @@ class WebhookQueries:
     def insert_hook_deliveries(self, rows: Sequence[NewHookDelivery]) -> int:
         if not rows:
             return 0
-        dialect = sqlite if self.sqlite else postgresql
         statement = (
-            dialect.insert(webhook_deliveries)
+            insert_of(self.sqlite, webhook_deliveries)
             .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
             .returning(webhook_deliveries.c.id)
         )
@@ -96,7 +94,7 @@ class WebhookQueries:
         self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
     ) -> list[HookDeliveryRow]:
         d = webhook_deliveries
-        earlier = aliased(webhook_deliveries)
+        earlier = webhook_deliveries.alias()  # Core's alias: no ORM to import
         due = (
             select(*_DELIVERY_COLUMNS)
             .where(
