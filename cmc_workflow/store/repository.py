@@ -99,6 +99,10 @@ _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
+_FIND_DEFINITION = select(definitions).where(
+    definitions.c.workflow_id == bindparam("b_workflow"),
+    definitions.c.content_hash == bindparam("b_hash"),
+)
 _INSERT_HISTORY = insert(history)
 _LAST_COMMAND = (
     select(history.c.kind, history.c.trigger, history.c.from_state, history.c.to_state)
@@ -269,13 +273,8 @@ class SqlTx(
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
-        row = self._conn.execute(
-            select(definitions).where(
-                definitions.c.workflow_id == workflow_id,
-                definitions.c.content_hash == content_hash,
-            )
-        ).first()
-        return _definition(row) if row is not None else None
+        row = self._first(_FIND_DEFINITION, {"b_workflow": workflow_id, "b_hash": content_hash})
+        return DefinitionRow(**row) if row is not None else None
 
     def insert_definition(
         self,
