@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
@@ -177,11 +178,8 @@ class Prepared:
 
 def _of_datetimes(type_: Any) -> bool:
     """Whether a bind of ``type_`` takes datetimes (whose conversion :func:`_last_kept`
-    may keep)."""
-    try:
-        return issubclass(type_.python_type, dt.datetime)
-    except NotImplementedError:
-        return False
+    may keep): a DateTime column, or a decorator of one (``UTCDateTime``)."""
+    return isinstance(getattr(type_, "impl_instance", type_), sqltypes.DateTime)
 
 
 def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
