@@ -30,9 +30,11 @@ NOT_FOR_OPEN = (
     "sqlalchemy.dialects.postgresql",
     "urllib.request",
     "http.client",
+    "structlog",
 )
 """What opening a database at head must not load (on SQLite: neither PostgreSQL's
-dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent)."""
+dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent; nor
+structlog in a host that configured no logging, whose library events are all dropped)."""
 
 _PROBE = """\
 import json, sys
