@@ -17,9 +17,10 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 LEVELS = ("debug", "info", "warning", "error")
 """The level names the options accept."""
@@ -54,6 +55,8 @@ class Threshold:
     ) -> MutableMapping[str, Any]:
         """A structlog processor that drops events below the threshold."""
         if _RANK.get(method, logging.INFO) < _RANK[self.level]:
+            import structlog  # configured by now: imported already
+
             raise structlog.DropEvent
         return event
 
@@ -66,6 +69,8 @@ def configure_logging(
     With ``threshold`` the level is read from it at each event, so that it can still be
     moved after this call; else ``level`` is fixed now.
     """
+    import structlog
+
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
@@ -98,11 +103,15 @@ class LibraryLogger:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._structlog: Any = structlog.get_logger(name)
+        self._structlog: Any = None
         self._stdlib: Any = None
 
     def _target(self) -> Any:
+        import structlog
+
         if structlog.is_configured():
+            if self._structlog is None:
+                self._structlog = structlog.get_logger(self._name)
             return self._structlog
         if self._stdlib is None:
             self._stdlib = structlog.wrap_logger(
@@ -117,7 +126,18 @@ class LibraryLogger:
         return self._stdlib
 
     def __getattr__(self, method: str) -> Any:
+        if "structlog" not in sys.modules:
+            # nobody imported structlog, so nobody configured it: the standard library's
+            # logger decides, and an event it would drop is dropped without importing
+            # structlog (a cold Engine.open logs only such events in a quiet host)
+            level = _RANK.get(method)
+            if level is not None and not logging.getLogger(self._name).isEnabledFor(level):
+                return _dropped
         return getattr(self._target(), method)
+
+
+def _dropped(*_args: Any, **_kwargs: Any) -> None:
+    """An event below the standard library logger's level."""
 
 
 def get_logger(name: str) -> Any:

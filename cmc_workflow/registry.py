@@ -101,6 +101,19 @@ class Registry:
             raise StoreError(f"could not register workflow {wf.id!r}")
         return self._make_current(row, loaded)
 
+    def register_all(self, loaded: Iterable[LoadedWorkflow]) -> None:
+        """:meth:`register` each of ``loaded``; the texts stored already (every one, when
+        an engine opens its database again) are found in one read transaction, not one
+        write transaction each."""
+        waiting = list(loaded)
+        with self.store.read() as tx:
+            stored = [tx.find_definition(w.definition.id, w.content_hash) for w in waiting]
+        for found, workflow in zip(stored, waiting, strict=True):
+            if found is not None:
+                self._make_current(found, workflow)
+            else:
+                self.register(workflow)
+
     def _make_current(self, row: DefinitionRow, loaded: LoadedWorkflow) -> Version:
         wf = loaded.definition
         version = self._by_id.get(row.id) or Version(row, CompiledWorkflow(loaded))

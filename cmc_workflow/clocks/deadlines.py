@@ -114,7 +114,6 @@ def step_time(
     deadlines; ``after:`` counts like ``within`` from the start; ``before:`` counts back
     from the due time. A time before the start is moved to the start.
     """
-    tz = calendar.settings.tz
     if step.at is not None:
         share = int(step.at.rstrip("%"))
         if share >= 100:
@@ -128,6 +127,13 @@ def step_time(
         return start + (due - start) * share / 100
     if step.after is not None:
         return compute_deadline(calendar, start, step.after).due
+    return max(before_due(calendar, step, due), start)
+
+
+def before_due(calendar: WorkingCalendar, step: DeadlineStep, due: dt.datetime) -> dt.datetime:
+    """When a ``before:`` step happens for a clock due at ``due``, before it is moved to the
+    clock's start (:func:`step_time`): a function of the due time alone."""
+    tz = calendar.settings.tz
     assert step.before is not None  # the checks require exactly one of at/after/before
     before = step.before
     n = before.amount
@@ -146,7 +152,7 @@ def step_time(
     else:
         unit = {"days": 1440, "weeks": 10080, "hours": 60, "minutes": 1}[before.unit]
         found = due - dt.timedelta(minutes=n * unit)
-    return max(found, start)
+    return found
 
 
 def shift(

@@ -4,6 +4,7 @@ reads clocks back (see the package's documentation)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from cmc_workflow.calendar import Deadline, WorkingCalendar
 from cmc_workflow.clocks.deadlines import (
     BREACH_STEP,
+    before_due,
     compute_deadline,
     counted_from,
     date_due,
@@ -34,6 +36,13 @@ log = get_logger("cmc_workflow.clocks")
 
 SYSTEM_ROLE = "system"
 """The role of the engine itself (timers, schedules): never reminded."""
+
+
+_RECENT = 256
+"""How many answers of the deadline arithmetic :class:`Clocks` keeps (see ``_recent``)."""
+
+_BY_RECEIPT_DAY = frozenset({"working_days", "days", "weeks", "months"})
+"""The units of a ``within`` whose period ends by the day of receipt, not its time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,12 @@ class Clocks(Extension):
         self.group = group
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
+        # the last answers of the deadline arithmetic, by (calendar, spec or step, what the
+        # answer depends on): the messages of a batch start at the batch's one `now`, or
+        # count from their receipt the same day, so they share their due time and their
+        # steps' times. Pure functions of the key; the calendar and the spec are kept with
+        # the answer, so that their ids stay theirs while it is kept.
+        self._recent: dict[tuple[object, ...], tuple[object, object, Any]] = {}
         self.disabled: dict[str, str] = {}
         """The workflows whose file is broken (``LoadedSet.disabled``: id to file): their
         timers are left pending, with a warning at each pass, until the file is fixed."""
@@ -145,7 +160,7 @@ class Clocks(Extension):
         """When a clock starting at ``start`` is due: ``within`` counted from the start, the
         ``until`` date of the item's data, or the earlier of the two when both are given
         (None: an ``until``-only deadline whose item names no such date)."""
-        counted = compute_deadline(self.calendar, start, spec.within) if spec.within else None
+        counted = self._counted(spec, start) if spec.within else None
         if spec.until is None:
             return counted
         due = date_due(data.get(spec.until), self.calendar.settings.tz)
@@ -158,6 +173,63 @@ class Clocks(Extension):
             + (f", before {counted.due.isoformat()} ({spec.within})" if counted else ""),
             calendar_version=self.calendar.version,
         )
+
+    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> Deadline:
+        """``compute_deadline`` of the spec's ``within`` from ``start`` (kept, see
+        ``_recent``). A period of days, weeks or months ends by the day of receipt alone
+        (the receipt day is not counted; with ``after_hours_counts_next_day`` a receipt
+        after close of business counts from the next working day): messages received the
+        same day share their due time, only the recorded start is theirs."""
+        within = spec.within
+        assert within is not None
+        local = start.astimezone(self.calendar.settings.tz)
+        if within.unit in _BY_RECEIPT_DAY:
+            hours = self.calendar.settings.business_hours
+            after_close = hours is not None and local.time() >= hours.closes
+            key: tuple[object, ...] = (
+                "day",
+                id(self.calendar),
+                id(spec),
+                local.date(),
+                after_close,
+            )
+        else:
+            key = ("within", id(self.calendar), id(spec), start)
+        found = self._recent.get(key)
+        if found is None:
+            found = self._kept(key, spec, compute_deadline(self.calendar, start, within))
+        answer: Deadline = found[2]
+        return answer if answer.start == local else dataclasses.replace(answer, start=local)
+
+    def _step_times(
+        self, spec: DeadlineSpec, now: dt.datetime, due: dt.datetime
+    ) -> list[dt.datetime]:
+        """When each step of the spec's ladder happens for a clock from ``now`` to ``due``
+        (kept, see ``_recent``): a ``before:`` step by the due time alone."""
+        unit = span(spec)
+        times = []
+        for step in spec.steps:
+            if step.before is not None:
+                key: tuple[object, ...] = ("before", id(self.calendar), id(step), due)
+                found = self._recent.get(key)
+                if found is None:
+                    found = self._kept(key, step, before_due(self.calendar, step, due))
+                times.append(max(found[2], now))
+                continue
+            key = ("step", id(self.calendar), id(step), id(spec), now, due)
+            found = self._recent.get(key)
+            if found is None:
+                found = self._kept(key, step, step_time(self.calendar, step, unit, now, due))
+            times.append(found[2])
+        return times
+
+    def _kept(
+        self, key: tuple[object, ...], spec: object, answer: Any
+    ) -> tuple[object, object, Any]:
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        found = self._recent[key] = (self.calendar, spec, answer)
+        return found
 
     def _states_of(self, wf: CompiledWorkflow) -> _Related:
         found = self._related.get(wf.content_hash)
@@ -180,8 +252,7 @@ class Clocks(Extension):
         deadline: Deadline,
     ) -> None:
         due = deadline.due
-        unit = span(spec)
-        times = [step_time(self.calendar, s, unit, now, due) for s in spec.steps]
+        times = self._step_times(spec, now, due)
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
         clock_id = tx.insert_clock(
             {

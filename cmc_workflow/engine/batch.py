@@ -31,6 +31,7 @@ registers a burst at the cost of one commit.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item
 from cmc_workflow.registry import Version
 from cmc_workflow.store import ItemRow, StoreTx
-from cmc_workflow.store.port import ItemUpdate, NewItem
+from cmc_workflow.store.port import ItemUpdate, NewItem, SubscriptionRow
 
 log = get_logger("cmc_workflow.engine")
 
@@ -286,8 +287,49 @@ _READS = frozenset(
         "runner_rows",
     }
 )
-"""Operations of :class:`StoreTx` that only read (besides ``item``, ``records`` and
-``savepoint``, which :class:`BatchTx` handles itself); any other counts as a write."""
+"""Operations of :class:`StoreTx` that only read (besides ``item``, ``records``,
+``subscriptions`` and ``savepoint``, which :class:`BatchTx` handles itself); any other
+counts as a write."""
+
+_SUBSCRIBING = frozenset({"insert_subscription", "remove_subscription"})
+"""The writes after which :class:`BatchTx` reads the webhook subscriptions again."""
+
+_APPEND_FREE = frozenset(
+    {
+        "insert_history",
+        "insert_audit",
+        "insert_timers",
+        "item_facts",
+        "insert_clock",
+        "update_clock",
+        "mark_clock_once",
+        "active_clocks",
+        "clock",
+        "clocks_of",
+        "insert_outbox",
+        "insert_hook_deliveries",
+        "identity_posts",
+        "find_definition",
+        "definition",
+        "assignment",
+        "set_assignment",
+    }
+)
+"""Operations of :class:`StoreTx` that neither read nor change the tables of the appends
+a batch keeps (history, audit, timers): the kept rows need not be written before them.
+Any other operation writes them first (all of them, or those of :data:`_APPEND_TABLES`)."""
+
+_APPEND_TABLES: dict[str, tuple[str, ...]] = {
+    "last_command": ("history",),
+    "history": ("history",),
+    "set_clock_timers": ("timers",),
+    "clock_timers": ("timers",),
+    "resume_timer": ("timers",),
+    "set_timer_due": ("timers",),
+    "timers_of": ("timers",),
+}
+"""Operations that read or change one table of the kept appends: only its rows are
+written before them."""
 
 
 class BatchTx:
@@ -304,6 +346,17 @@ class BatchTx:
       everything after a command's writes were rolled back. On PostgreSQL the batch thus
       judges by the records as they stood when it first asked (a record another
       transaction commits meanwhile counts from the next batch on).
+    - The pure appends of its commands (history rows, audit records on an item's chain,
+      timers) are kept by a SQL store's transaction and written with one executemany per
+      table (``flush_appends``): before any operation that reads or changes their
+      tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`), at every savepoint's
+      boundaries (a rolled-back command's rows go with it) and before commit. Their
+      hashes and anchors are computed when appended, in the commands' order.
+    - The webhook subscriptions in force are read once for the batch (the webhooks'
+      extension asks on every accepted command); adding or removing one in the batch's
+      transaction forgets the answer. A subscription another transaction adds meanwhile
+      gets its events from the next batch on, as it would from a command that began
+      before it was added.
     """
 
     def __init__(self, tx: StoreTx) -> None:
@@ -311,17 +364,44 @@ class BatchTx:
         self.writes = 0
         self._records: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self._workflows: dict[int, str] = {}
+        self._subscriptions: list[SubscriptionRow] | None = None
+        # the SQL store's (store/fast.py, Appends); other stores write appends at once
+        self._flush: Callable[[Sequence[str] | None], None] | None = getattr(
+            tx, "flush_appends", None
+        )
+        if self._flush is not None:
+            tx.defer_appends()  # type: ignore[attr-defined]  # with flush_appends
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._tx, name)
+        if self._flush is not None and name not in _APPEND_FREE:
+            self._flush(_APPEND_TABLES.get(name))
         if name not in _READS:
             self.writes += 1
+            if name in _SUBSCRIBING:
+                self._subscriptions = None
         return found
 
     def forget(self) -> None:
         """Drop every kept answer (a command's writes were rolled back)."""
         self._records.clear()
         self._workflows.clear()
+        self._subscriptions = None
+
+    def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
+        if not clock_ids:  # no clock stopped (every start): nothing to write first
+            return 0
+        if self._flush is not None:
+            self._flush(("timers",))
+        self.writes += 1
+        return self._tx.cancel_clock_timers(clock_ids, now)
+
+    def subscriptions(self, *, removed: bool = False) -> list[SubscriptionRow]:
+        if removed:
+            return self._tx.subscriptions(removed=True)
+        if self._subscriptions is None:
+            self._subscriptions = self._tx.subscriptions()
+        return list(self._subscriptions)
 
     def _changed(self, workflow: str | None) -> None:
         if workflow is None:

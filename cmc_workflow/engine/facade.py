@@ -89,8 +89,7 @@ class Engine:
         self._runner: Runner | None = None
         if core.strict_handlers:
             check_handlers(workflows.values(), registry)
-        for loaded in workflows.values():
-            core.definitions.register(loaded)
+        core.definitions.register_all(workflows.values())
         runtime = EngineRuntime(core)
         for extension in core.extensions:
             extension.bind(runtime)

@@ -50,11 +50,22 @@ def chain_of(record: Mapping[str, Any]) -> str:
     return name
 
 
+_last_time: tuple[dt.datetime | None, str] = (None, "")
+"""The datetime :func:`_canonical` wrote last, and its text: a command hashes its one
+``now`` into each of its rows (a batch, into all of its commands' rows)."""
+
+
 def _canonical(value: Any) -> Any:
+    global _last_time
     if isinstance(value, dt.datetime):
+        seen, text = _last_time
+        if value is seen:  # the very object: datetimes are immutable
+            return text
         if value.tzinfo is None:
             raise ValueError("audit times are aware datetimes")
-        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        _last_time = (value, text)
+        return text
     if isinstance(value, Mapping | list | tuple) and not _plain(value):
         # what the JSON column gives back: string keys, lists for tuples
         return json.loads(json.dumps(value, ensure_ascii=False))

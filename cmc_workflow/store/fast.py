@@ -18,11 +18,13 @@ tests) still see every statement.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
@@ -68,7 +70,9 @@ class Prepared:
             bind = binds[name]
             if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
                 raise ValueError(f"an IN list, expanded per call: {bind.key}")
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and _of_datetimes(bind.type):
+                processor = _last_kept(processor)
             if bind.required:
                 self._binds.append((name, bind.key, processor, None))
             else:  # a value written into the statement (a literal, or None)
@@ -172,6 +176,33 @@ class Prepared:
         )
 
 
+def _of_datetimes(type_: Any) -> bool:
+    """Whether a bind of ``type_`` takes datetimes (whose conversion :func:`_last_kept`
+    may keep): a DateTime column, or a decorator of one (``UTCDateTime``)."""
+    return isinstance(getattr(type_, "impl_instance", type_), sqltypes.DateTime)
+
+
+def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor``, answering again without converting when given the very datetime
+    object it converted last: a command (and every command of a batch) binds its one
+    ``now`` a dozen times, to the item, its history, audit record, clock and timers.
+    Datetimes are immutable, so the same object converts the same; only that object is
+    kept (one reference per statement), replaced in one assignment (threads share it)."""
+    last: tuple[Any, Any] = (None, None)
+
+    def process(value: Any) -> Any:
+        nonlocal last
+        seen, converted = last
+        if value is seen and value is not None:
+            return converted
+        converted = processor(value)
+        if type(value) is dt.datetime:
+            last = (value, converted)
+        return converted
+
+    return process
+
+
 class Statements:
     """The prepared statements of one dialect, built on first use and kept (one set per
     store: a statement's SQL depends on the dialect and on the keys it sets)."""
@@ -237,3 +268,50 @@ class Runs:
             assert found is not None
             return int(found["id"])
         return int(self._conn.execute(statement, row).scalar_one())
+
+
+class Appends(Runs):
+    """Appends written together (a batch, :mod:`cmc_workflow.engine.batch`): while
+    :meth:`defer_appends` is on, the rows of the pure appends of a command — history rows,
+    audit records of an item's chain, timers — are kept, hashes and anchors computed, and
+    written with one executemany per table and statement by :meth:`flush_appends`, which
+    the batch calls before any operation that reads or changes those tables, at its
+    commands' savepoint boundaries and before commit. Rows keep the order they were
+    appended in, so ids and chains come out as they would one command at a time."""
+
+    _appending: dict[str, list[tuple[Any, Mapping[str, Any]]]] | None = None
+
+    def defer_appends(self) -> None:
+        """Keep the appends from now on until :meth:`flush_appends` writes them."""
+        if self._appending is None:
+            self._appending = {}
+
+    def flush_appends(self, tables: Sequence[str] | None = None) -> None:
+        """Write the kept appends (of ``tables`` only, when given), in their order."""
+        kept = self._appending
+        if not kept:
+            return
+        for table in list(kept) if tables is None else [t for t in tables if t in kept]:
+            rows = kept.pop(table)
+            start = 0
+            for end in range(1, len(rows) + 1):
+                if (
+                    end == len(rows)
+                    or rows[end][0] is not rows[start][0]
+                    or rows[end][1].keys() != rows[start][1].keys()
+                ):
+                    self._insert(rows[start][0], [row for _s, row in rows[start:end]])
+                    start = end
+
+    def drop_appends(self) -> None:
+        """Forget the kept appends (their command's savepoint rolled back)."""
+        if self._appending is not None:
+            self._appending.clear()
+
+    def _append(self, statement: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the INSERT of pure appends to ``table`` now, or keep them for the batch's
+        next :meth:`flush_appends`."""
+        if self._appending is None:
+            self._insert(statement, rows)
+        else:
+            self._appending.setdefault(table, []).extend((statement, row) for row in rows)

@@ -9,9 +9,9 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from cmc_workflow.store.database import insert_of
 from cmc_workflow.store.port import NewNotice, NoticeAttemptRow, NoticeRow, values_of
 from cmc_workflow.store.tables import notice_attempts, notices
 
@@ -28,9 +28,8 @@ class NoticeQueries:
     def insert_notices(self, rows: Sequence[NewNotice]) -> int:
         if not rows:
             return 0
-        dialect = sqlite if self.sqlite else postgresql
         statement = (
-            dialect.insert(notices)
+            insert_of(self.sqlite, notices)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(notices.c.id)
         )

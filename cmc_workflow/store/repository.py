@@ -100,6 +100,10 @@ _INSERT_ITEM = insert(items).returning(items.c.id)
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
+_FIND_DEFINITION = select(definitions).where(
+    definitions.c.workflow_id == bindparam("b_workflow"),
+    definitions.c.content_hash == bindparam("b_hash"),
+)
 _INSERT_HISTORY = insert(history)
 _LAST_COMMAND = (
     select(history.c.kind, history.c.trigger, history.c.from_state, history.c.to_state)
@@ -231,19 +235,24 @@ class SqlTx(
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an error inside rolls back only what it wrote (and what
         this transaction keeps of it: the anchors it moved, the facts it wrote)."""
+        self.flush_appends()  # what was appended before belongs to the transaction
         kept = {item_id: replace(a) for item_id, a in self._anchors.items()}
         facts = dict(self._facts)
         try:
             with self._conn.begin_nested():
                 yield
+                self.flush_appends()
         except BaseException:
+            self.drop_appends()  # the appends kept since it began roll back with it
             self._anchors, self._facts = kept, facts
             raise
 
     def flush(self) -> None:
         """Write the chain anchors moved since the item's row was last written (one
         executemany for every such item; nothing when the command's own item UPDATE
-        carried them). The store calls it before commit."""
+        carried them), after the appends a batch kept (:meth:`flush_appends`). The store
+        calls it before commit."""
+        self.flush_appends()
         moved = [
             {
                 "b_id": item_id,
@@ -265,13 +274,8 @@ class SqlTx(
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
-        row = self._conn.execute(
-            select(definitions).where(
-                definitions.c.workflow_id == workflow_id,
-                definitions.c.content_hash == content_hash,
-            )
-        ).first()
-        return _definition(row) if row is not None else None
+        row = self._first(_FIND_DEFINITION, {"b_workflow": workflow_id, "b_hash": content_hash})
+        return DefinitionRow(**row) if row is not None else None
 
     def insert_definition(
         self,
@@ -496,7 +500,7 @@ class SqlTx(
             anchors.history = row["hash"]
             anchors.moved = True
             chained.append(row)
-        self._insert(_INSERT_HISTORY, chained)
+        self._append(_INSERT_HISTORY, "history", chained)
 
     def _anchors_of(self, item_id: int) -> _Anchors:
         """The item's anchors under its row lock (read and locked here if not held yet)."""
@@ -517,6 +521,7 @@ class SqlTx(
             return audit_log.GENESIS
         head = anchors.history
         if head is None:  # no anchor (a damaged item row): continue from its last row
+            self.flush_appends(["history"])
             head = self._conn.execute(_LAST_HISTORY_HASH, {"b_id": item_id}).scalar()
         return head if head is not None else audit_log.GENESIS
 
@@ -603,17 +608,22 @@ class SqlTx(
         item_id = record.get("item_id")
         anchors = self._item_anchors(item_id) if item_id is not None else None
         if anchors is None:
+            self.flush_appends(["audit"])  # the log's ids keep the order of the records
             audit_log.append(self._conn, self.sqlite, record)
             return
         if anchors.audit_seq is None or anchors.audit_head is None:
             # no anchor (a damaged item row): continue from the chain's last record
+            self.flush_appends(["audit"])
             head = audit_log.tail(self._conn, audit_log.chain_of(record))
         else:
             head = (anchors.audit_seq, anchors.audit_head)
-        written = audit_log.append(self._conn, self.sqlite, record, head, insert=self._insert)
+        written = audit_log.append(self._conn, self.sqlite, record, head, insert=self._append_audit)
         anchors.audit_seq = written["chain_seq"]
         anchors.audit_head = written["hash"]
         anchors.moved = True
+
+    def _append_audit(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._append(statement, "audit", rows)
 
     def _item_anchors(self, item_id: int) -> _Anchors | None:
         """The anchors of an item that exists, else None (its chain is anchored apart)."""

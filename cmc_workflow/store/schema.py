@@ -18,7 +18,7 @@ from sqlalchemy import Engine, inspect, text
 
 from cmc_workflow.errors import DatabaseReadOnly, SchemaTooNew
 from cmc_workflow.store.database import is_read_only
-from cmc_workflow.store.tables import metadata
+from cmc_workflow.store.tables import metadata, postgres_indexes
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -142,6 +142,7 @@ def drift(engine: Engine) -> list[Any]:
         only = getattr(obj, "_ddl_if", None)
         return only is None or only.dialect in (None, engine.dialect.name)
 
+    postgres_indexes()  # the models in full, PostgreSQL's own indexes included
     with engine.connect() as conn:
         opts = {"compare_type": True, "include_object": on_this_dialect}
         context = MigrationContext.configure(conn, opts=opts)

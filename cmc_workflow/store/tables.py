@@ -144,14 +144,26 @@ items = Table(
     Index("ix_items_workflow_created", "workflow_id", "created_at", "id"),
     Index("ix_items_open_created", "closed_at", "created_at", "id"),
 )
-# JSON equality of data fields (``data @> {...}``) on PostgreSQL only: SQLite has no index
-# over a whole JSON document (migration 0009)
-Index(
-    "ix_items_data",
-    items.c.data,
-    postgresql_using="gin",
-    postgresql_ops={"data": "jsonb_path_ops"},
-).ddl_if(dialect="postgresql")
+_POSTGRES_INDEXES: list[Index] = []
+
+
+def postgres_indexes() -> list[Index]:
+    """The indexes of PostgreSQL alone, added to the table models on the first call: JSON
+    equality of data fields (``data @> {...}``), migration 0009; SQLite has no index over
+    a whole JSON document. Their ``postgresql_*`` options make SQLAlchemy import the
+    PostgreSQL dialect, which a start on SQLite should not pay (about 20 ms), and only
+    the comparison of the models with a database (``schema.drift``) needs them."""
+    if not _POSTGRES_INDEXES:
+        _POSTGRES_INDEXES.append(
+            Index(
+                "ix_items_data",
+                items.c.data,
+                postgresql_using="gin",
+                postgresql_ops={"data": "jsonb_path_ops"},
+            ).ddl_if(dialect="postgresql")
+        )
+    return list(_POSTGRES_INDEXES)
+
 
 history = Table(
     "history",

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Integer, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import sqlite
 
-from cmc_workflow.store.fast import Runs
+from cmc_workflow.store.fast import Appends
 from cmc_workflow.store.port import (
     CANCELLED,
     CLAIMED,
@@ -232,7 +232,7 @@ def _due(row: Row[Any]) -> DueTimer:
     )
 
 
-class TimeQueries(Runs):
+class TimeQueries(Appends):
     """The SQL of clocks, timers, schedule occurrences and runners, as methods of the
     SQL transaction (:class:`~cmc_workflow.store.repository.SqlTx` inherits them); each
     does what :class:`~cmc_workflow.store.port.StoreTx` documents."""
@@ -241,7 +241,7 @@ class TimeQueries(Runs):
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._insert(_INSERT_TIMERS, [values_of(typed(NewTimer, r)) for r in rows])
+            self._append(_INSERT_TIMERS, "timers", [values_of(typed(NewTimer, r)) for r in rows])
 
     def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due`` (joined with the items when some
@@ -323,10 +323,9 @@ class TimeQueries(Runs):
 
     def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
         checked_columns(values, TIMER_COLUMNS, "a timer")
-        result = self._conn.execute(
+        return self._changed(
             _SET_CLOCK_TIMERS, {"b_clock": clock_id, "b_from": from_status, **values}
         )
-        return int(result.rowcount)
 
     def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
         """One UPDATE for every pending or paused timer of the clocks (index

@@ -6,14 +6,14 @@ delivery per event and subscription, and their attempts, as methods of the SQL t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, cast, exists, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
+from cmc_workflow.store.database import insert_of
 from cmc_workflow.store.port import (
     HookAttemptRow,
     HookDeliveryRow,
@@ -29,6 +29,7 @@ _DELIVERY_COLUMNS = tuple(webhook_deliveries.c[n] for n in HookDeliveryRow.__slo
 _ATTEMPT_COLUMNS = tuple(webhook_attempts.c[n] for n in HookAttemptRow.__slots__)
 
 
+@functools.cache
 def _insert_live(postgres: bool) -> Any:
     """INSERT a delivery SELECTed from its values where its subscription is live (the
     values cast to their columns' types on PostgreSQL, which infers none for them)."""
@@ -41,17 +42,12 @@ def _insert_live(postgres: bool) -> Any:
         for n in names
     ]
     live = exists().where(s.c.id == bindparam("b_subscription"), s.c.removed_at.is_(None))
-    dialect = postgresql if postgres else sqlite
     return (
-        dialect.insert(d)
+        insert_of(not postgres, d)
         .from_select(names, select(*values).where(live))
         .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
         .returning(d.c.id)
     )
-
-
-_INSERT_LIVE_SQLITE = _insert_live(postgres=False)
-_INSERT_LIVE_POSTGRES = _insert_live(postgres=True)
 
 
 class WebhookQueries:
@@ -110,7 +106,7 @@ class WebhookQueries:
         another process removed writes nothing to it."""
         if not rows:
             return 0
-        statement = _INSERT_LIVE_SQLITE if self.sqlite else _INSERT_LIVE_POSTGRES
+        statement = _insert_live(postgres=not self.sqlite)
         added = 0
         for row in rows:
             values = values_of(row)
@@ -122,7 +118,7 @@ class WebhookQueries:
         self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
     ) -> list[HookDeliveryRow]:
         d = webhook_deliveries
-        earlier = aliased(webhook_deliveries)
+        earlier = webhook_deliveries.alias()  # Core's alias: no ORM to import
         due = (
             select(*_DELIVERY_COLUMNS)
             .where(

@@ -44,13 +44,10 @@ import datetime as dt
 import json
 import time
 import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmc_workflow.extensions import Change, Event, Extension, Runtime
 from cmc_workflow.log import get_logger
@@ -67,6 +64,9 @@ from cmc_workflow.webhooks.signing import (
 )
 from cmc_workflow.webhooks.subscriptions import changes, wants
 
+if TYPE_CHECKING:
+    import urllib.request
+
 log = get_logger("cmc_workflow.webhooks")
 
 LEASE = dt.timedelta(minutes=5)
@@ -81,11 +81,7 @@ class Outcome:
     error: str | None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer that is not 2xx: never re-POST the body elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+_OPENER: list[urllib.request.OpenerDirector] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +94,33 @@ class _Live:
     changes: int
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
+def _opener() -> urllib.request.OpenerDirector:
+    """The opener that follows no redirect: a redirect is an answer that is not 2xx, never
+    a reason to re-POST the body elsewhere. Built on the first delivery: an engine that
+    sends nothing does not import ``urllib.request`` (``http.client``, ``email``) at all."""
+    if not _OPENER:
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
+        _OPENER.append(urllib.request.build_opener(NoRedirect()))
+    return _OPENER[0]
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Outcome:
     """POST ``body`` to ``url``; any 2xx answer is a delivery."""
+    import urllib.request  # imported by _opener already; a name lookup here
+
+    opener = _opener()
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("Content-Type", "application/json; charset=utf-8")
     request.add_header("User-Agent", "cmc-workflow-webhooks/1")
     for name, value in headers.items():
         request.add_header(name, value)
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
             return Outcome(200 <= response.status < 300, int(response.status), None)
     except urllib.error.HTTPError as exc:
@@ -303,6 +314,8 @@ class Webhooks(Extension):
         if workers == 1:
             outcomes = [lane(rows) for rows in lanes.values()]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # only when sending in parallel
+
             with ThreadPoolExecutor(workers, thread_name_prefix="cmc-webhook") as pool:
                 outcomes = list(pool.map(lane, lanes.values()))
         for sent, left in outcomes:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import event
 
 from cmc_workflow import Engine
 from tests.helpers import ROOT, TOPIC
@@ -22,8 +26,15 @@ NOT_FOR_OPEN = (
     "cmc_workflow.cli",
     "cmc_workflow.runner",
     "cmc_workflow.store.memory",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.postgresql",
+    "urllib.request",
+    "http.client",
+    "structlog",
 )
-"""What opening a database at head must not load."""
+"""What opening a database at head must not load (on SQLite: neither PostgreSQL's
+dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent; nor
+structlog in a host that configured no logging, whose library events are all dropped)."""
 
 _PROBE = """\
 import json, sys
@@ -81,3 +92,27 @@ def test_the_state_machine_is_built_when_a_transition_fires(tmp_path: Path) -> N
     assert "transitions" not in opened
     assert "transitions" in after
     assert probe["state"] == "selected"
+
+
+def test_opening_a_database_again_writes_nothing(tmp_path: Path) -> None:
+    """The workflows stored already are found in one read transaction: an engine opening
+    its database again takes no write lock (was one write transaction per workflow)."""
+    url = f"sqlite:///{tmp_path / 'cmc.db'}"
+    Engine.open(url, workflows=ROOT / "workflows", policies=ROOT / "policies").close()
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()[:2]).upper())
+
+    event.listen(SAEngine, "before_cursor_execute", on_execute)  # every engine's
+    try:
+        Engine.open(url, workflows=ROOT / "workflows", policies=ROOT / "policies").close()
+    finally:
+        event.remove(SAEngine, "before_cursor_execute", on_execute)
+
+    verbs = [s.split()[0] for s in seen]
+    assert verbs.count("SELECT") >= 30  # one per workflow file of the bundle, at least
+    # SQLite's write transactions: the two of opening (is the file empty, its schema's
+    # revision), none for the workflows (was one per workflow)
+    assert seen.count("BEGIN IMMEDIATE") == 2, seen
+    assert not {"INSERT", "UPDATE", "DELETE"} & set(verbs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from cmc_workflow.store.tables import metadata
+from cmc_workflow.store.tables import metadata, postgres_indexes
+
+postgres_indexes()  # the models in full for autogenerate: PostgreSQL's own indexes too
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - we always pass one

@@ -1,0 +1,249 @@
+"""Appends written together: in ``start_many``/``fire_many`` the history rows, the audit
+records of an item's chain and the timers are written with one executemany per table and
+batch (``flush_appends``), not one INSERT per command.
+
+What must not change: every row a batch commits, its id, its place in its chain and its
+hash are those the same commands write one at a time (a refused command in the middle
+included, before and after it wrote); a rolled-back command's appends go with its
+savepoint; whatever reads those tables inside the batch sees the rows appended before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from cmc_workflow import Engine, EngineError
+from cmc_workflow.engine import FireEntry, StartEntry
+from cmc_workflow.extensions import Change, Extension
+from cmc_workflow.store import StoreTx
+from cmc_workflow.store.database import open_database
+from cmc_workflow.store.tables import audit, history, timers
+from cmc_workflow.testing import FakeClock, fresh_sqlite_url
+from tests.engine.test_batch import (
+    ASSISTANT,
+    UNTRAINED,
+    RefuseOnWrite,
+    message,
+    open_engine,
+    verified,
+)
+from tests.helpers.records import train_staff
+
+CLASSIFY = {"category": "consultation"}
+
+
+def entries() -> list[StartEntry | dict[str, Any]]:
+    """Five messages: the second refused by its form (before it writes), the third by its
+    policy, the fourth after it wrote (``RefuseOnWrite("reader_4")``)."""
+    return [
+        message(1),
+        message(2, channel="fax"),
+        StartEntry(message(3), actor=UNTRAINED),
+        message(4),
+        message(5),
+    ]
+
+
+def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every history row, audit record and timer, in id order, with its chain and hash."""
+    db = open_database(url)
+    try:
+        with db.connect() as conn:
+            return {
+                "history": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            history.c.id,
+                            history.c.item_id,
+                            history.c.seq,
+                            history.c.prev_hash,
+                            history.c.hash,
+                        ).order_by(history.c.id)
+                    )
+                ],
+                "audit": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            audit.c.id,
+                            audit.c.chain,
+                            audit.c.chain_seq,
+                            audit.c.outcome,
+                            audit.c.prev_hash,
+                            audit.c.hash,
+                        ).order_by(audit.c.id)
+                    )
+                ],
+                "timers": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            timers.c.id,
+                            timers.c.item_id,
+                            timers.c.clock_id,
+                            timers.c.step,
+                            timers.c.role,
+                            timers.c.status,
+                            timers.c.due_at,
+                        ).order_by(timers.c.id)
+                    )
+                ],
+            }
+    finally:
+        db.dispose()
+
+
+@pytest.mark.req("SEC-1", "SEC-2")
+def test_a_batch_commits_the_rows_and_chains_single_commands_commit(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    batch_url = fresh_sqlite_url(tmp_path / "batch")
+    single_url = fresh_sqlite_url(tmp_path / "single")
+    with open_engine(batch_url, clock, RefuseOnWrite("reader_4")) as engine:
+        train_staff(engine, ASSISTANT)
+        started = engine.start_many("comments", entries(), actor=ASSISTANT)
+        ids = [o.item.id for o in started if o.item is not None]
+        fired = engine.fire_many(
+            [
+                FireEntry(ids[0], "classify", ASSISTANT, CLASSIFY),
+                FireEntry(ids[1], "reply", ASSISTANT, {"reply": "好的"}),  # not offered yet
+                FireEntry(ids[1], "classify", ASSISTANT, CLASSIFY),
+            ]
+        )
+    with open_engine(single_url, clock, RefuseOnWrite("reader_4")) as engine:
+        train_staff(engine, ASSISTANT)
+        single_ids = []
+        for entry in entries():
+            data = entry.data if isinstance(entry, StartEntry) else entry
+            actor = entry.actor if isinstance(entry, StartEntry) else None
+            try:
+                item = engine.start("comments", actor=actor or ASSISTANT, data=data)
+            except EngineError:
+                continue
+            single_ids.append(item.id)
+        for item_id, trigger, data in (
+            (single_ids[0], "classify", CLASSIFY),
+            (single_ids[1], "reply", {"reply": "好的"}),
+            (single_ids[1], "classify", CLASSIFY),
+        ):
+            try:
+                engine.fire(item_id, trigger, actor=ASSISTANT, data=data)
+            except EngineError:
+                continue
+
+    assert [o.accepted for o in started] == [True, False, False, False, True]
+    assert [o.accepted for o in fired] == [True, False, True]
+    assert single_ids == ids
+    batch, single = rows(batch_url), rows(single_url)
+    assert batch["audit"] == single["audit"]
+    assert batch["history"] == single["history"]
+    assert batch["timers"] == single["timers"]
+    # the refusals are in the log, the late one's rows are not
+    outcomes = [r[3] for r in batch["audit"][-8:]]
+    started_outcomes = ["accepted", "refused", "refused", "refused", "accepted"]
+    assert outcomes == [*started_outcomes, "accepted", "refused", "accepted"]
+    assert batch["timers"]  # the messages' SLA clocks armed their timers
+    assert verified(batch_url).ok
+
+
+@pytest.mark.req("SEC-1")
+def test_a_refusal_after_writing_mid_batch_keeps_the_others_chains(
+    db_url: str, clock: FakeClock
+) -> None:
+    with open_engine(db_url, clock, RefuseOnWrite("reader_4")) as engine:
+        train_staff(engine, ASSISTANT)
+        before = rows(db_url)
+
+        outcomes = engine.start_many("comments", entries(), actor=ASSISTANT)
+
+        accepted = [o.item.id for o in outcomes if o.item is not None]
+        assert len(accepted) == 2
+        after = rows(db_url)
+        new_history = after["history"][len(before["history"]) :]
+        assert [(r[1], r[2]) for r in new_history] == [(i, 1) for i in accepted]
+        new_audit = after["audit"][len(before["audit"]) :]
+        refused = ["refused"] * 3
+        assert [r[3] for r in new_audit] == ["accepted", *refused, "accepted"]
+        assert {r[1] for r in after["timers"][len(before["timers"]) :]} == set(accepted)
+        assert verified(db_url).ok
+
+
+class Statements:
+    """The SQL the database saw while the ``with`` block ran."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.db = engine.store.engine  # type: ignore[attr-defined]
+        self.seen: list[str] = []
+
+    def __enter__(self) -> Statements:
+        event.listen(self.db, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.db, "before_cursor_execute", self._on)
+
+    def _on(self, _conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        self.seen.append(" ".join(sql.split()))
+
+    def inserts(self, table: str) -> int:
+        return sum(1 for s in self.seen if s.startswith(f"INSERT INTO {table} "))
+
+
+@pytest.fixture
+def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
+    with open_engine(db_url, clock) as opened:
+        train_staff(opened, ASSISTANT)
+        yield opened
+
+
+def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
+    engine.start_many("comments", [message(0)], actor=ASSISTANT)  # what waits for a write
+    with Statements(engine) as small:
+        engine.start_many("comments", [message(n) for n in range(5)], actor=ASSISTANT)
+    with Statements(engine) as large:
+        started = engine.start_many("comments", [message(n) for n in range(15)], actor=ASSISTANT)
+
+    for table in ("history", "audit", "timers"):
+        assert large.inserts(table) == small.inserts(table) == 1, table
+    # per message only what returns an id: the item and its clock
+    assert len(large.seen) - len(small.seen) == 2 * 10
+    assert large.inserts("items") == large.inserts("clocks") == 15
+
+    ids = [o.item.id for o in started if o.item is not None]
+    with Statements(engine) as fired:
+        outcomes = engine.fire_many([FireEntry(i, "classify", ASSISTANT, CLASSIFY) for i in ids])
+    assert all(o.accepted for o in outcomes)
+    assert fired.inserts("history") == fired.inserts("audit") == 1
+
+
+class ReadsHistory(Extension):
+    """Reads the item's history and its timers after each change, in the command's
+    transaction: what a batch appended before must be there."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def after_change(self, tx: StoreTx, change: Change) -> None:
+        self.seen.append((len(tx.history(change.item_id)), len(tx.timers_of(change.item_id))))
+
+
+def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: FakeClock) -> None:
+    reader = ReadsHistory()
+    with open_engine(db_url, clock, reader) as engine:
+        train_staff(engine, ASSISTANT)
+        reader.seen.clear()
+        started = engine.start_many("comments", [message(n) for n in range(3)], actor=ASSISTANT)
+        ids = [o.item.id for o in started if o.item is not None]
+        engine.fire_many([FireEntry(ids[0], "classify", ASSISTANT, CLASSIFY)])
+
+    # each start: its own history row; the clocks (installed first) armed the timers
+    armed = reader.seen[0][1]
+    assert armed > 0
+    assert reader.seen[:3] == [(1, armed)] * 3
+    assert reader.seen[3][0] == 3  # start, classify, the gateway's route

@@ -1,0 +1,154 @@
+"""The SLA clocks keep the answers of their deadline arithmetic for the same calendar,
+deadline and instants: the messages of a batch all start at the batch's one ``now``, so
+the working-day arithmetic of their due time and of their ladder's steps is done once
+per batch, not once per message (docs/performance.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cmc_workflow.calendar import WorkingCalendar
+from cmc_workflow.calendar.settings import CalendarSettings
+from cmc_workflow.clocks import Clocks
+from cmc_workflow.clocks import extension as clocks_extension
+from cmc_workflow.clocks.deadlines import compute_deadline, span, step_time
+from cmc_workflow.testing import FakeClock
+from tests.engine.test_clocks import ASSISTANT, CONSULT, local, open_engine
+
+
+@pytest.fixture
+def workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "consult.yaml").write_text(CONSULT, encoding="utf-8")
+    return folder
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the calls of the clocks' arithmetic function ``name`` (still the real one)."""
+    real: Callable[..., Any] = getattr(clocks_extension, name)
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(clocks_extension, name, counted)
+    return calls
+
+
+def test_a_batch_counts_its_deadline_once(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, workflows: Path, clock: FakeClock
+) -> None:
+    clocks = Clocks(WorkingCalendar())
+    deadlines = counting(monkeypatch, "compute_deadline")
+    steps = counting(monkeypatch, "step_time")
+    with open_engine(db_url, workflows, clock, clocks) as engine:
+        outcomes = engine.start_many("consult", [{}] * 10, actor=ASSISTANT)
+        items = [o.item for o in outcomes if o.item is not None]
+        views = [clocks.clocks(item.id)[0] for item in items]
+        ladders = [sorted((t.action, t.due_at) for t in clocks.timers(i.id)) for i in items]
+
+    assert len(items) == 10
+    assert len(deadlines) == 1
+    assert len(steps) == 2  # the two steps of the ladder
+    assert {v.due_at for v in views} == {local(2025, 9, 29, 17, 30)}
+    assert all(ladder == ladders[0] for ladder in ladders)
+
+
+def test_another_time_or_calendar_is_counted_again(
+    db_url: str, workflows: Path, clock: FakeClock
+) -> None:
+    clocks = Clocks(WorkingCalendar())
+    with open_engine(db_url, workflows, clock, clocks) as engine:
+        first = engine.start("consult", actor=ASSISTANT)
+        clock.advance(hours=1)  # Friday 16:00
+        later = engine.start("consult", actor=ASSISTANT)
+        clocks.set_calendar(WorkingCalendar(CalendarSettings(business_hours=None)))
+        whole_days = engine.start("consult", actor=ASSISTANT)
+        due = {item.id: clocks.clocks(item.id)[0].due_at for item in (first, later, whole_days)}
+        warned = {
+            item.id: next(t.due_at for t in clocks.timers(item.id) if t.action == "warn")
+            for item in (first, later)
+        }
+
+    assert due[first.id] == due[later.id] == local(2025, 9, 29, 17, 30)
+    assert warned[first.id] != warned[later.id]  # half of a shorter span
+    assert due[whole_days.id] == local(2025, 9, 30, 0, 0)  # end of Monday, no hours
+
+
+RECEIPT = """\
+id: receipt
+label: {zh: 留言, en: Message}
+roles:
+  ops_assistant: {zh: 运营助理, en: Operations assistant}
+data:
+  received_at: {type: datetime, label: {zh: 收到时间, en: Received at}}
+start: {state: open, roles: [ops_assistant]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待答复, en: Open}
+    deadline:
+      within: 2 working days
+      counts_from: received_at
+      steps:
+        - {before: 4 working hours, action: warn}
+        - {at: 50%, action: notify, to: ops_assistant}
+    transitions:
+      - {trigger: reply, target: answered, roles: [ops_assistant]}
+  answered:
+    type: endEvent
+    label: {zh: 已答复, en: Answered}
+"""
+
+
+@pytest.mark.parametrize("after_hours", [False, True])
+def test_messages_received_the_same_day_share_the_arithmetic_of_their_day(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock, after_hours: bool
+) -> None:
+    """Due times of day-counted periods are kept by the day of receipt (and whether it
+    came after close of business); each clock keeps its own start, and every due time
+    and step equals the arithmetic done afresh."""
+    folder = tmp_path / "receipt"
+    folder.mkdir()
+    (folder / "receipt.yaml").write_text(RECEIPT, encoding="utf-8")
+    calendar = WorkingCalendar(CalendarSettings(after_hours_counts_next_day=after_hours))
+    clocks = Clocks(calendar)
+    clock.now = local(2025, 9, 29, 20, 0)  # Monday evening
+    received = [
+        local(2025, 9, 29, 8, 0),  # before opening
+        local(2025, 9, 29, 9, 30),
+        local(2025, 9, 29, 16, 0),
+        local(2025, 9, 29, 17, 45),  # after close of business
+        local(2025, 9, 28, 11, 0),  # Sunday 28: a working day (调休)
+        local(2025, 9, 27, 11, 0),  # Saturday: a rest day
+    ]
+    entries = [{"received_at": at.isoformat()} for at in received]
+    with open_engine(sqlite_url, folder, clock, clocks) as engine:
+        outcomes = engine.start_many("receipt", entries, actor=ASSISTANT)
+        items = [o.item for o in outcomes if o.item is not None]
+        views = [clocks.clocks(item.id)[0] for item in items]
+        ladders = [sorted((t.action, t.due_at) for t in clocks.timers(item.id)) for item in items]
+        spec = engine.workflow("receipt").state("open").deadline
+
+    assert spec is not None
+    assert spec.within is not None
+    fresh = WorkingCalendar(CalendarSettings(after_hours_counts_next_day=after_hours))
+    for at, view, ladder in zip(received, views, ladders, strict=True):
+        expected = compute_deadline(fresh, at, spec.within)
+        assert view.started_at == at
+        assert view.due_at == expected.due
+        assert view.rule == expected.rule
+        steps = [step_time(fresh, s, span(spec), at, expected.due) for s in spec.steps]
+        assert ladder == sorted(
+            [("warn", steps[0]), ("notify", steps[1]), ("breach", expected.due)]
+        )
+    # the day decides: the early and late receipts of Monday are due alike (unless the
+    # late one counts from the next working day)
+    assert views[0].due_at == views[1].due_at == views[2].due_at
+    assert (views[3].due_at != views[2].due_at) is after_hours
