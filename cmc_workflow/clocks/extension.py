@@ -121,15 +121,14 @@ class Clocks(Extension):
         # (the daemon's poll comes later): the clocks it stops or pauses are judged then
         judged = judged_at(change)
         kept: set[str] = set()
-        stopped: list[int] = []
         for row in active:
             spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
             if spec is None:
-                stopped.append(self._stop(tx, row, change.now, judged))
+                self._stop(tx, row, change.now, judged)
             elif change.left is not None and change.left.state == final.state == row.state:
                 # left the state and came back through gateways in this one command: a new
                 # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
-                stopped.append(self._stop(tx, row, change.now, judged))
+                self._stop(tx, row, change.now, judged)
             elif final.state == row.state or final.state in spec.runs_in:
                 self._continue(tx, row, spec, final, change.now)
                 kept.add(row.state)
@@ -137,9 +136,7 @@ class Clocks(Extension):
                 self._pause(tx, row, final, change.now, judged)
                 kept.add(row.state)
             else:
-                stopped.append(self._stop(tx, row, change.now, judged))
-        # the timers of every clock stopped here, pending or paused, in one statement
-        tx.cancel_clock_timers(stopped, change.now)
+                self._stop(tx, row, change.now, judged)
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)
@@ -377,25 +374,18 @@ class Clocks(Extension):
 
     def _stop(
         self, tx: StoreTx, row: ClockRow, now: dt.datetime, judged: dt.datetime | None
-    ) -> int:
-        """Stop the clock (met or breached); its timers are the caller's to cancel (one
-        statement for every clock a change stops). Returns the clock's id.
+    ) -> None:
+        """Stop the clock (met or breached) and cancel its pending or paused timers: one
+        store operation, one round trip on PostgreSQL.
 
         Lateness is judged at ``judged`` when a ``fire`` step made the change (its own due
         time), else at ``now``; an act at the due instant is in time."""
         at = judged or now
         late = row.breached_at is not None or (row.status == port.RUNNING and at > row.due_at)
-        values: dict[str, Any] = {
-            "status": port.STOPPED,
-            "stopped_at": now,
-            "paused_at": None,
-            "outcome": "breached" if late else "met",
-        }
-        if late and row.breached_at is None:
-            values["breached_at"] = now  # no timer recorded it in time: record it now
+        recorded = late and row.breached_at is None  # no timer recorded it in time: now
+        if recorded:
             self._audit_breach(tx, row, now, "overdue when the item moved on")
-        tx.update_clock(row.id, values)
-        return row.id
+        tx.stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
 
     def _audit_breach(self, tx: StoreTx, row: ClockRow, now: dt.datetime, why: str) -> None:
         tx.insert_audit(

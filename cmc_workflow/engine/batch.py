@@ -323,6 +323,7 @@ _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "last_command": ("history",),
     "history": ("history",),
     "set_clock_timers": ("timers",),
+    "stop_clock": ("timers",),
     "clock_timers": ("timers",),
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),

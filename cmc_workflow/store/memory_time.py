@@ -169,6 +169,22 @@ class MemoryTimeQueries:
             self._t["timers"].update(r["id"], status=CANCELLED, done_at=now)
         return len(found)
 
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        row = self._t["clocks"].rows.get(clock_id)
+        if row is not None:
+            values: dict[str, Any] = {
+                "status": STOPPED,
+                "stopped_at": now,
+                "paused_at": None,
+                "outcome": outcome,
+            }
+            if breached and row["breached_at"] is None:
+                values["breached_at"] = now
+            self._t["clocks"].update(clock_id, **values)
+        return self.cancel_clock_timers([clock_id], now)
+
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)
         return [row_as(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]

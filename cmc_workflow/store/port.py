@@ -1030,6 +1030,15 @@ class StoreTx(Protocol):
         statement; returns how many."""
         ...
 
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        """Stop a clock at ``now`` with ``outcome`` (met or breached), recording
+        ``breached_at`` as ``now`` when ``breached`` and not set already, and cancel its
+        pending or paused timers (one round trip where the database allows); returns how
+        many timers were cancelled."""
+        ...
+
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         """Re-arm a paused timer at its moved due time, fenced by the new visit."""
         ...

@@ -194,6 +194,30 @@ _CANCEL_ONE_CLOCK_TIMERS = (
     )
     .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
 )
+# stopping a clock: met or breached, ``breached_at`` kept when a timer recorded it first
+_STOP_CLOCK = (
+    update(clocks)
+    .where(clocks.c.id == bindparam("b_clock"))
+    .values(
+        status=STOPPED,
+        stopped_at=bindparam("b_now", type_=UTCDateTime),
+        paused_at=None,
+        outcome=bindparam("b_outcome"),
+        breached_at=func.coalesce(clocks.c.breached_at, bindparam("b_breached", type_=UTCDateTime)),
+    )
+)
+# PostgreSQL: the clock's UPDATE as a data-modifying CTE of its timers' cancelling UPDATE,
+# one round trip instead of two (SQLite has no such CTE: two statements there)
+_STOPPED = _STOP_CLOCK.returning(clocks.c.id).cte("stopped")
+_STOP_CLOCK_CANCELLING = (
+    update(timers)
+    .where(
+        timers.c.clock_id == select(_STOPPED.c.id).scalar_subquery(),
+        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    )
+    .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
+    .add_cte(_STOPPED)
+)
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
@@ -338,6 +362,22 @@ class TimeQueries(Appends):
             _CANCEL_CLOCK_TIMERS, {"b_clocks": list(clock_ids), "b_now": now}
         )
         return int(result.rowcount)
+
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        """One statement on PostgreSQL (the clock's UPDATE in a CTE of the timers'), two on
+        SQLite."""
+        values = {
+            "b_clock": clock_id,
+            "b_now": now,
+            "b_outcome": outcome,
+            "b_breached": now if breached else None,
+        }
+        if self.sqlite:
+            self._changed(_STOP_CLOCK, values)
+            return self._changed(_CANCEL_ONE_CLOCK_TIMERS, values)
+        return self._changed(_STOP_CLOCK_CANCELLING, values)
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         self._conn.execute(

@@ -572,6 +572,47 @@ def test_a_stopped_clocks_timers_are_cancelled_in_one_call(store: StorePort) -> 
     assert rows[at(5)].status == PENDING  # another clock's timer is untouched
 
 
+def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
+    store: StorePort,
+) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        met = tx.insert_clock(clock(item_id))
+        late = tx.insert_clock(clock(item_id, state="late"))
+        marked = tx.insert_clock(clock(item_id, state="marked"))
+        kept = tx.insert_clock(clock(item_id, state="kept"))
+        tx.insert_timers(
+            [
+                timer(item_id, met, at(1)),
+                timer(item_id, met, at(2), status=PAUSED),
+                timer(item_id, met, at(3), status=FIRED),
+                timer(item_id, late, at(4)),
+                timer(item_id, kept, at(5)),
+            ]
+        )
+        tx.update_clock(met, {"status": PAUSED, "paused_at": at(6)})
+        tx.mark_clock_once(marked, "breached_at", at(7))  # a breach timer recorded it
+        assert tx.stop_clock(met, "met", at(9)) == 2
+        assert tx.stop_clock(late, "breached", at(9), breached=True) == 1
+        assert tx.stop_clock(marked, "breached", at(9), breached=True) == 0
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        rows = {t.due_at: t for t in tx.timers_of(item_id)}
+        assert [c.id for c in tx.active_clocks(item_id)] == [kept]
+    stopped = [(c.status, c.stopped_at, c.paused_at) for c in map(clocks.get, (met, late))]
+    assert stopped == [(STOPPED, at(9), None)] * 2
+    assert [(clocks[c].outcome, clocks[c].breached_at) for c in (met, late, marked)] == [
+        ("met", None),
+        ("breached", at(9)),
+        ("breached", at(7)),  # the breach recorded first stays
+    ]
+    assert [(rows[at(n)].status, rows[at(n)].done_at) for n in (1, 2, 4)] == [
+        (CANCELLED, at(9))
+    ] * 3
+    assert rows[at(3)].status == FIRED  # a timer already done keeps its outcome
+    assert rows[at(5)].status == PENDING  # another clock's timer is untouched
+
+
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:
     _, item_id = seeded(store)
     with store.write() as tx:
