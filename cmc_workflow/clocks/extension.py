@@ -251,43 +251,39 @@ class Clocks(Extension):
         due = deadline.due
         times = self._step_times(spec, now, due)
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
-        clock_id = tx.insert_clock(
-            {
-                "item_id": item_id,
-                "workflow_id": wf.id,
-                "state": at.state,
-                "at_state": at.state,
-                "visit": at.visit,
-                "status": port.RUNNING,
-                "within": str(spec.within) if spec.until is None else spec.span,
-                "started_at": now,
-                "due_at": due,
-                "warn_at": min(warns) if warns else None,
-                "rule": deadline.rule,
-                "calendar_version": deadline.calendar_version,
-                "provisional": deadline.provisional,
-                "detail": {
-                    "deadline": deadline.as_record(),
-                    "steps": [s.model_dump(mode="json", exclude_none=True) for s in spec.steps],
-                    "implements": list(spec.implements),
-                    "pauses": [],
-                },
+        clock: dict[str, Any] = {
+            "item_id": item_id,
+            "workflow_id": wf.id,
+            "state": at.state,
+            "at_state": at.state,
+            "visit": at.visit,
+            "status": port.RUNNING,
+            "within": str(spec.within) if spec.until is None else spec.span,
+            "started_at": now,
+            "due_at": due,
+            "warn_at": min(warns) if warns else None,
+            "rule": deadline.rule,
+            "calendar_version": deadline.calendar_version,
+            "provisional": deadline.provisional,
+            "detail": {
+                "deadline": deadline.as_record(),
+                "steps": [s.model_dump(mode="json", exclude_none=True) for s in spec.steps],
+                "implements": list(spec.implements),
+                "pauses": [],
             },
-        )
+        }
         # a warning without `to:` reminds whoever the task waits on: each role that may
         # act in the state gets one timer (one notification)
         roles: set[str] = set().union(*(e.roles for e in wf.edges(at.state)))
         waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
         rows = [
-            self._timer(item_id, clock_id, at, j, step.action, role, step.trigger, when, now)
+            self._timer(item_id, at, j, step.action, role, step.trigger, when, now)
             for j, (step, when) in enumerate(zip(spec.steps, times, strict=True))
             for role in (waiting if step.action == "warn" and step.to is None else [step.to])
         ]
         if not any(step.action == "breach" for step in spec.steps):
-            rows.append(
-                self._timer(item_id, clock_id, at, BREACH_STEP, "breach", None, None, due, now)
-            )
-        tx.insert_timers(rows)
+            rows.append(self._timer(item_id, at, BREACH_STEP, "breach", None, None, due, now))
+        tx.start_clock(clock, rows)  # one round trip on PostgreSQL
         if deadline.provisional:
             log.warning(
                 "provisional_deadline",
@@ -302,7 +298,6 @@ class Clocks(Extension):
     @staticmethod
     def _timer(
         item_id: int,
-        clock_id: int,
         at: Visit,
         step: int,
         action: str,
@@ -313,7 +308,6 @@ class Clocks(Extension):
     ) -> dict[str, Any]:
         return {
             "item_id": item_id,
-            "clock_id": clock_id,
             "state": at.state,
             "visit": at.visit,
             "step": step,

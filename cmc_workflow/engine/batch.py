@@ -301,6 +301,7 @@ _APPEND_FREE = frozenset(
         "insert_timers",
         "item_facts",
         "insert_clock",
+        "start_clock",
         "update_clock",
         "mark_clock_once",
         "active_clocks",

@@ -238,6 +238,13 @@ class MemoryTimeQueries:
         self._require("items", row["item_id"], "item")
         return self._insert("clocks", row)
 
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        clock_id = self.insert_clock(values)
+        self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+        return clock_id
+
     def _clocks(self, keep: Callable[[dict[str, Any]], bool]) -> list[ClockRow]:
         return [row_as(ClockRow, r) for r in self._where("clocks", keep)]
 

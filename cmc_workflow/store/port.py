@@ -1064,6 +1064,14 @@ class StoreTx(Protocol):
         """Start a clock; returns its id."""
         ...
 
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Start a clock and arm its timers (``timers``: the fields of :class:`NewTimer`
+        but ``clock_id``, which is the new clock's), in one round trip where the database
+        allows; returns the clock's id."""
+        ...
+
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         """The item's clocks that run or are paused."""
         ...

@@ -219,6 +219,37 @@ _STOP_CLOCK_CANCELLING = (
     .add_cte(_STOPPED)
 )
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
+
+_ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
+
+
+def _armed(clock_keys: tuple[str, ...], timer_keys: tuple[str, ...], count: int) -> Any:
+    """PostgreSQL: a clock's INSERT as a data-modifying CTE of the INSERT of its
+    ``count`` timers, which take its id (one round trip instead of two), built once per
+    shape and kept; returns the clock's id (once per timer)."""
+    key = (clock_keys, timer_keys, count)
+    found = _ARMED.get(key)
+    if found is None:
+        armed = (
+            insert(clocks)
+            .values({k: bindparam(f"c_{k}", type_=clocks.c[k].type) for k in clock_keys})
+            .returning(clocks.c.id)
+            .cte("armed")
+        )
+        clock_id = select(armed.c.id).scalar_subquery()
+        rows = [
+            {
+                **{k: bindparam(f"t{i}_{k}", type_=timers.c[k].type) for k in timer_keys},
+                "clock_id": clock_id,
+            }
+            for i in range(count)
+        ]
+        found = _ARMED[key] = (
+            insert(timers).values(rows).add_cte(armed).returning(timers.c.clock_id)
+        )
+    return found
+
+
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
 _INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
@@ -419,6 +450,27 @@ class TimeQueries(Appends):
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
         return self._insert_returning_id(_INSERT_CLOCK, values_of(typed(NewClock, values)))
+
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
+        on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
+        clock = values_of(typed(NewClock, values))
+        if self.sqlite or self._appending is not None or not timers:
+            clock_id = self.insert_clock(clock)
+            self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+            return clock_id
+        rows = [values_of(typed(NewTimer, {**row, "clock_id": None})) for row in timers]
+        for row in rows:
+            del row["clock_id"]
+        statement = _armed(tuple(clock), tuple(rows[0]), len(rows))
+        parameters = {f"c_{key}": value for key, value in clock.items()}
+        for i, row in enumerate(rows):
+            parameters.update({f"t{i}_{key}": value for key, value in row.items()})
+        found = self._first(statement, parameters)
+        assert found is not None
+        return int(found["clock_id"])
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]

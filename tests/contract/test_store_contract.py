@@ -30,6 +30,7 @@ from cmc_workflow.store.port import (
     OutboxMessage,
     StorePort,
     StoreTx,
+    values_of,
 )
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -570,6 +571,40 @@ def test_a_stopped_clocks_timers_are_cancelled_in_one_call(store: StorePort) -> 
     ] * 3
     assert rows[at(3)].status == FIRED  # a timer already done keeps its outcome
     assert rows[at(5)].status == PENDING  # another clock's timer is untouched
+
+
+def test_starting_a_clock_arms_its_timers_with_its_id(store: StorePort) -> None:
+    _, item_id = seeded(store)
+
+    def armed(*dues: dt.datetime, **changes: Any) -> list[dict[str, Any]]:
+        rows = [
+            values_of(timer(item_id, None, due, step=n, **changes)) for n, due in enumerate(dues)
+        ]
+        return [{k: v for k, v in row.items() if k != "clock_id"} for row in rows]
+
+    with store.write() as tx:
+        before = tx.insert_clock(clock(item_id, state="before"))
+        first = tx.start_clock(clock(item_id), armed(at(1), at(2), at(3), role=None))
+        second = tx.start_clock(
+            values_of(clock(item_id, state="later", due_at=at(90))), armed(at(90))
+        )
+        alone = tx.start_clock(clock(item_id, state="alone"), [])
+    assert len({before, first, second, alone}) == 4
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        rows = tx.timers_of(item_id)
+    assert (clocks[first].state, clocks[first].status, clocks[first].due_at) == (
+        "review",
+        RUNNING,
+        at(60),
+    )
+    assert (clocks[second].state, clocks[second].due_at) == ("later", at(90))
+    assert [(t.clock_id, t.step, t.due_at, t.role, t.status) for t in rows] == [
+        (first, 0, at(1), None, PENDING),
+        (first, 1, at(2), None, PENDING),
+        (first, 2, at(3), None, PENDING),
+        (second, 0, at(90), "lead", PENDING),
+    ]
 
 
 def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(

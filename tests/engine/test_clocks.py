@@ -247,20 +247,19 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
     db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
 ) -> None:
     """The clock's share of a command (issue 12): entering a deadline from nowhere reads
-    nothing; leaving it reads the item's clocks once, stops each, and cancels its
-    pending or paused timers: one UPDATE each on SQLite, one statement for both on
-    PostgreSQL (the clock's UPDATE in a CTE of the timers')."""
+    nothing and writes the clock and its timers; leaving it reads the item's clocks
+    once, stops each, and cancels its pending or paused timers. One statement each on
+    SQLite, one for both on PostgreSQL (the clock's statement in a CTE of the timers')."""
     with open_engine(db_url, workflows, clock, clocks) as engine:
         seen: list[str] = []
-        stop = (
-            ["UPDATE clocks", "UPDATE timers"]
-            if db_url.startswith("sqlite")
-            else ["UPDATE clocks, UPDATE timers"]
-        )
+        sqlite = db_url.startswith("sqlite")
+        arm = ["INSERT clocks", "INSERT timers"] if sqlite else ["INSERT clocks, INSERT timers"]
+        stop = ["UPDATE clocks", "UPDATE timers"] if sqlite else ["UPDATE clocks, UPDATE timers"]
 
         def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
             if statement.lstrip().startswith("WITH"):  # one statement, several changes
-                seen.append(", ".join(re.findall(r"\b(UPDATE (?:clocks|timers))\b", statement)))
+                changes = r"\b((?:INSERT INTO|UPDATE) (?:clocks|timers))\b"
+                seen.append(", ".join(re.findall(changes, statement)).replace(" INTO", ""))
                 return
             found = re.match(r'\s*(\w+)\s+(?:.*?\b(?:FROM|INTO)\s+)?"?(\w+)', statement, re.S)
             if found is not None and found.group(2) in ("clocks", "timers"):
@@ -269,7 +268,7 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
         event.listen(engine.store.engine, "before_cursor_execute", record)
         try:
             item = engine.start("consult", actor=ASSISTANT)
-            assert seen == ["INSERT clocks", "INSERT timers"]
+            assert seen == arm
             seen.clear()
             clock.now = local(2025, 9, 29, 9, 0)
             engine.fire(item.id, "park", actor=ASSISTANT)
@@ -277,7 +276,7 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
             assert set(timer_states(clocks, item.id).values()) == {"cancelled"}
             seen.clear()
             engine.fire(item.id, "reopen", actor=ASSISTANT)  # from a state no clock knows
-            assert seen == ["INSERT clocks", "INSERT timers"]
+            assert seen == arm
         finally:
             event.remove(engine.store.engine, "before_cursor_execute", record)
         assert [c.status for c in clocks.clocks(item.id)] == ["met", "running"]
