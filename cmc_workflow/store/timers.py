@@ -219,14 +219,35 @@ _STOP_CLOCK_CANCELLING = (
     .add_cte(_STOPPED)
 )
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
+_SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
+_INSERT_TIMERS = insert(timers)
+_INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
+_ACTIVE_CLOCKS = (
+    select(*_CLOCK_COLUMNS)
+    .where(
+        clocks.c.item_id == bindparam("b_item"),
+        # not IN: a literal IN list is expanded per call (no prebuilt SQL on the fast path)
+        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+    )
+    .order_by(clocks.c.id)
+)
+_CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
+_UPDATE_CLOCK = update(clocks).where(clocks.c.id == bindparam("b_id"))
+_MARK_CLOCK = {
+    column: update(clocks)
+    .where(clocks.c.id == bindparam("b_id"), clocks.c[column].is_(None))
+    .values({column: bindparam("b_now", type_=UTCDateTime)})
+    for column in ("warned_at", "escalated_at", "breached_at")
+}
 
 _ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
 
 
 def _armed(clock_keys: tuple[str, ...], timer_keys: tuple[str, ...], count: int) -> Any:
     """PostgreSQL: a clock's INSERT as a data-modifying CTE of the INSERT of its
-    ``count`` timers, which take its id (one round trip instead of two), built once per
-    shape and kept; returns the clock's id (once per timer)."""
+    ``count`` timers, which take its id (one round trip instead of two); returns the
+    clock's id (once per timer). Built once per shape (a handful: the ladders' lengths)
+    and kept."""
     key = (clock_keys, timer_keys, count)
     found = _ARMED.get(key)
     if found is None:
@@ -248,28 +269,6 @@ def _armed(clock_keys: tuple[str, ...], timer_keys: tuple[str, ...], count: int)
             insert(timers).values(rows).add_cte(armed).returning(timers.c.clock_id)
         )
     return found
-
-
-_SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
-_INSERT_TIMERS = insert(timers)
-_INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
-_ACTIVE_CLOCKS = (
-    select(*_CLOCK_COLUMNS)
-    .where(
-        clocks.c.item_id == bindparam("b_item"),
-        # not IN: a literal IN list is expanded per call (no prebuilt SQL on the fast path)
-        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
-    )
-    .order_by(clocks.c.id)
-)
-_CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
-_UPDATE_CLOCK = update(clocks).where(clocks.c.id == bindparam("b_id"))
-_MARK_CLOCK = {
-    column: update(clocks)
-    .where(clocks.c.id == bindparam("b_id"), clocks.c[column].is_(None))
-    .values({column: bindparam("b_now", type_=UTCDateTime)})
-    for column in ("warned_at", "escalated_at", "breached_at")
-}
 
 
 def _due(row: Row[Any]) -> DueTimer:
