@@ -325,6 +325,7 @@ _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "history": ("history",),
     "set_clock_timers": ("timers",),
     "stop_clock": ("timers",),
+    "stop_clocks_leaving": ("timers",),
     "clock_timers": ("timers",),
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),

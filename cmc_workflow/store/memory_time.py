@@ -37,6 +37,7 @@ from cmc_workflow.store.port import (
     StepRow,
     TimerRow,
     checked_columns,
+    stop_leaving,
     typed,
     values_of,
 )
@@ -184,6 +185,11 @@ class MemoryTimeQueries:
                 values["breached_at"] = now
             self._t["clocks"].update(clock_id, **values)
         return self.cancel_clock_timers([clock_id], now)
+
+    def stop_clocks_leaving(
+        self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    ) -> list[ClockRow]:
+        return stop_leaving(self, self.active_clocks(item_id), keep, now, at)  # type: ignore[arg-type]
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)

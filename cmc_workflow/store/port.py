@@ -774,6 +774,24 @@ def values_of(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in row.__slots__}
 
 
+def clock_late(row: ClockRow, at: dt.datetime) -> bool:
+    """Whether a clock stopped at ``at`` is breached: a breach was recorded already, or it
+    runs and was due before ``at`` (an act at the due instant is in time)."""
+    return row.breached_at is not None or (row.status == RUNNING and at > row.due_at)
+
+
+def stop_leaving(
+    tx: StoreTx, rows: list[ClockRow], keep: Sequence[str], now: dt.datetime, at: dt.datetime
+) -> list[ClockRow]:
+    """:meth:`StoreTx.stop_clocks_leaving` with the clocks read: one stop per clock."""
+    for row in rows:
+        if row.state not in keep:
+            late = clock_late(row, at)
+            recorded = late and row.breached_at is None
+            tx.stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
+    return rows
+
+
 def checked_columns(values: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
     """Refuse a change to a column that is not one of ``allowed``."""
     unknown = set(values) - allowed
@@ -1037,6 +1055,14 @@ class StoreTx(Protocol):
         ``breached_at`` as ``now`` when ``breached`` and not set already, and cancel its
         pending or paused timers (one round trip where the database allows); returns how
         many timers were cancelled."""
+        ...
+
+    def stop_clocks_leaving(
+        self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    ) -> list[ClockRow]:
+        """The item's running or paused clocks as they were, oldest first; those whose
+        state is not in ``keep`` are stopped at ``now`` as :meth:`stop_clock` does, late
+        (:func:`clock_late`) judged at ``at``. One round trip where the database allows."""
         ...
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:

@@ -648,6 +648,57 @@ def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
     assert rows[at(5)].status == PENDING  # another clock's timer is untouched
 
 
+def test_leaving_stops_the_clocks_not_kept_judged_at_the_act_and_returns_them_as_they_were(
+    store: StorePort,
+) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        met = tx.insert_clock(clock(item_id, state="met", due_at=at(30)))
+        late = tx.insert_clock(clock(item_id, state="late", due_at=at(10)))
+        marked = tx.insert_clock(clock(item_id, state="marked", due_at=at(50)))
+        paused = tx.insert_clock(clock(item_id, state="paused", due_at=at(10)))
+        kept = tx.insert_clock(clock(item_id, state="kept", due_at=at(10)))
+        done = tx.insert_clock(clock(item_id, state="done", status=STOPPED))
+        tx.insert_timers(
+            [
+                timer(item_id, met, at(25)),
+                timer(item_id, late, at(5), status=FIRED),
+                timer(item_id, late, at(10)),
+                timer(item_id, paused, at(8), status=PAUSED),
+                timer(item_id, kept, at(9)),
+            ]
+        )
+        tx.mark_clock_once(marked, "breached_at", at(40))  # recorded first, by a timer
+        tx.update_clock(paused, {"status": PAUSED, "paused_at": at(5)})
+        # the act happened at minute 20 (a fire step's due time), seen at minute 60
+        seen = tx.stop_clocks_leaving(item_id, ["kept", "elsewhere"], at(60), at(20))
+        assert tx.stop_clocks_leaving(item_id, [], at(61), at(61)) != []  # `kept` only
+    # every active clock, oldest first, as it was before the call
+    assert [(c.id, c.status, c.breached_at) for c in seen] == [
+        (met, RUNNING, None),
+        (late, RUNNING, None),
+        (marked, RUNNING, at(40)),
+        (paused, PAUSED, None),
+        (kept, RUNNING, None),
+    ]
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        timers = {t.due_at: t for t in tx.timers_of(item_id)}
+    stopped = {c: (clocks[c].outcome, clocks[c].breached_at, clocks[c].stopped_at) for c in clocks}
+    assert stopped[met] == ("met", None, at(60))  # due at 30, act at 20: in time
+    assert stopped[late] == ("breached", at(60), at(60))  # recorded by the stop
+    assert stopped[marked] == ("breached", at(40), at(60))  # the first record stays
+    assert stopped[paused] == ("met", None, at(60))  # overdue while paused: not counted
+    assert stopped[kept] == ("breached", at(61), at(61))  # stopped by the second call
+    assert clocks[done].stopped_at is None  # not active: untouched
+    assert all(clocks[c].status == STOPPED and clocks[c].paused_at is None for c in stopped)
+    assert [(timers[at(n)].status, timers[at(n)].done_at) for n in (25, 10, 8)] == [
+        (CANCELLED, at(60))
+    ] * 3
+    assert timers[at(5)].status == FIRED
+    assert (timers[at(9)].status, timers[at(9)].done_at) == (CANCELLED, at(61))
+
+
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:
     _, item_id = seeded(store)
     with store.write() as tx:
