@@ -189,7 +189,7 @@ class MemoryTimeQueries:
     def stop_clocks_leaving(
         self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
     ) -> list[ClockRow]:
-        return stop_leaving(self, self.active_clocks(item_id), keep, now, at)  # type: ignore[arg-type]
+        return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
 
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)

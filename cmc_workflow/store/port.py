@@ -781,14 +781,19 @@ def clock_late(row: ClockRow, at: dt.datetime) -> bool:
 
 
 def stop_leaving(
-    tx: StoreTx, rows: list[ClockRow], keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    stop_clock: Callable[..., int],
+    rows: list[ClockRow],
+    keep: Sequence[str],
+    now: dt.datetime,
+    at: dt.datetime,
 ) -> list[ClockRow]:
-    """:meth:`StoreTx.stop_clocks_leaving` with the clocks read: one stop per clock."""
+    """:meth:`StoreTx.stop_clocks_leaving` with the clocks ``rows`` read: one
+    ``stop_clock`` (a store's :meth:`StoreTx.stop_clock`) per clock not kept."""
     for row in rows:
         if row.state not in keep:
             late = clock_late(row, at)
             recorded = late and row.breached_at is None
-            tx.stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
+            stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
     return rows
 
 

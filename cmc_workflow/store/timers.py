@@ -478,7 +478,7 @@ class TimeQueries(Appends):
         """One statement on PostgreSQL (``_LEAVE``); on SQLite, whose ``RETURNING`` shows
         no old values, the read and a :meth:`stop_clock` per clock stopped."""
         if self.sqlite:
-            return stop_leaving(self, self.active_clocks(item_id), keep, now, at)  # type: ignore[arg-type]
+            return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
         values = {"b_item": item_id, "b_keep": list(keep), "b_now": now, "b_at": at}
         return [ClockRow(**r) for r in self._rows(_LEAVE, values)]
 
