@@ -504,7 +504,7 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
         settings: Settings, *, data_text: str | None, data_file: IO[str] | None, **kwargs: Any
     ) -> None:
         if data_text is not None and data_file is not None:
-            raise click.UsageError("give --data or --data-file, not both")
+            raise click.UsageError(str(tr("give --data or --data-file, not both")))
         data: dict[str, Any] = {}
         if data_text is not None:
             data = parse_json_object(data_text, "--data")

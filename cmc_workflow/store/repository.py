@@ -383,8 +383,12 @@ class SqlTx(
             anchors.moved = False
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         if "facts" in changes:
@@ -398,8 +402,12 @@ class SqlTx(
         ).rowcount
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
 
@@ -774,13 +782,15 @@ class SqlStore:
             yield
         except IntegrityError as exc:
             if _unique_violation(exc):
-                raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
+                raise ConflictError(
+                    tr("a concurrent command won the race: {orig}", orig=exc.orig)
+                ) from exc
             raise StoreError(f"the database refused the write: {exc.orig}") from exc
         except OperationalError as exc:
             if self.read_only and "readonly" in str(exc.orig):
                 raise DatabaseReadOnly(str(exc.orig)) from exc
             if _retryable(exc):  # the loser of a race or of a deadlock: try again
-                raise ConflictError(f"the database is busy: {exc.orig}") from exc
+                raise ConflictError(tr("the database is busy: {orig}", orig=exc.orig)) from exc
             raise StoreError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
