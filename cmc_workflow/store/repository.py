@@ -513,7 +513,7 @@ class SqlTx(
             query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
             row = self._first(query, {"b_id": item_id})
             if row is None:
-                raise StoreError(str(tr("no item {item} to chain to", item=item_id)))
+                raise StoreError(tr("no item {item} to chain to", item=item_id))
             anchors = self._anchors[item_id] = _Anchors(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=True
             )
@@ -698,7 +698,9 @@ class SqlStore:
         try:
             store = cls(open_database(url, read_only=read_only))
         except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+            raise StoreError(
+                tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+            ) from exc
         try:
             if store.read_only and migrate:
                 raise DatabaseReadOnly("it cannot be migrated")
@@ -716,7 +718,9 @@ class SqlStore:
         except BaseException as exc:
             store.close()  # a refused open must not leave pooled connections behind
             if isinstance(exc, SQLAlchemyError | ValueError):
-                raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+                raise StoreError(
+                    tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+                ) from exc
             raise
         return store
 
@@ -785,15 +789,15 @@ class SqlStore:
                 raise ConflictError(
                     tr("a concurrent command won the race: {orig}", orig=exc.orig)
                 ) from exc
-            raise StoreError(f"the database refused the write: {exc.orig}") from exc
+            raise StoreError(tr("the database refused the write: {orig}", orig=exc.orig)) from exc
         except OperationalError as exc:
             if self.read_only and "readonly" in str(exc.orig):
                 raise DatabaseReadOnly(str(exc.orig)) from exc
             if _retryable(exc):  # the loser of a race or of a deadlock: try again
                 raise ConflictError(tr("the database is busy: {orig}", orig=exc.orig)) from exc
-            raise StoreError(f"database error: {exc.orig}") from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
         except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
 
 
 Store = SqlStore
