@@ -183,7 +183,12 @@ class References:
         return found
 
     def claim_id(
-        self, doc: Located, path: Path, rule_id: str, places: dict[str, str], hint: str = ""
+        self,
+        doc: Located,
+        path: Path,
+        rule_id: str,
+        places: dict[str, str],
+        hint: Text | str = "",
     ) -> None:
         """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already."""
         if rule_id in places and places[rule_id] != doc.file:

@@ -100,7 +100,7 @@ class SectionChecks(ProofChecks):
                     (*path, "id"),
                     rule.id,
                     rule_places,
-                    "rule ids name refusals in the audit log: give each rule its own",
+                    tr("rule ids name refusals in the audit log: give each rule its own"),
                 )
             made = self._rule(doc, wf, rule, path, steps, rounds, roles)
             if made is not None:
