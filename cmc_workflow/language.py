@@ -360,7 +360,7 @@ def _load_file(path: Path, result: LoadedSet) -> None:
                 tr(
                     "known kinds: {kinds} (calendar files have no kind: only arrangement: and "
                     "local:)",
-                    kinds=", ".join(sorted(KINDS)),
+                    kinds=joined(sorted(KINDS)),
                 ),
             )
         )

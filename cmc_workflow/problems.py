@@ -229,12 +229,6 @@ def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-_DURATION_EXAMPLES = (
-    "'2 working days', '4 working hours', '3 days', '12 hours', '30 minutes', '2 weeks' "
-    "or '6 months'"
-)
-
-
 def pydantic_text(err: Any) -> Text:
     """What pydantic's error ``err`` says, in English and Chinese: by its ``type`` and
     ``ctx`` (pydantic's own words are English only, and are kept as the English); a type
@@ -245,7 +239,10 @@ def pydantic_text(err: Any) -> Text:
         return tr(
             "{value} is not a duration like {examples} (a positive whole number and a unit)",
             value=ctx.get("value", _short(err["input"])),
-            examples=_DURATION_EXAMPLES,
+            examples=tr(
+                "'2 working days', '4 working hours', '3 days', '12 hours', '30 minutes', "
+                "'2 weeks' or '6 months'"
+            ),
         )
     if kind == "date_and_time":
         return tr("expected a date (YYYY-MM-DD), not a date and time")

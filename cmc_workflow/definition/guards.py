@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cmc_workflow.i18n import Text, tr
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import normal_id
 
 Scope = Mapping[str, Any]
@@ -284,7 +284,7 @@ def _comparison(node: ast.Compare, fields: set[str]) -> Evaluator:
 
 def _call(node: ast.Call, fields: set[str]) -> Evaluator:
     if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-        only = tr("only the functions {names} may be called", names=", ".join(sorted(_FUNCTIONS)))
+        only = tr("only the functions {names} may be called", names=joined(sorted(_FUNCTIONS)))
         raise GuardSyntaxError(only, node.col_offset, "E-GUARD-NAME")
     if len(node.args) != 1 or node.keywords:
         one = tr("{function}() takes exactly one argument", function=node.func.id)
