@@ -712,8 +712,12 @@ class SqlStore:
                 schema.refuse_unknown(current)  # a newer release's database: not "upgrade"
                 if current != schema.head_revision():
                     raise SchemaOutOfDate(
-                        f"the database is at schema {current or 'none'}, this version needs "
-                        f"{schema.head_revision()}: run `cmc-workflow db upgrade --db URL`"
+                        tr(
+                            "the database is at schema {current}, this version needs {head}: "
+                            "run `cmc-workflow db upgrade --db URL`",
+                            current=current or "none",
+                            head=schema.head_revision(),
+                        )
                     )
         except BaseException as exc:
             store.close()  # a refused open must not leave pooled connections behind
