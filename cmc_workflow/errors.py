@@ -350,7 +350,17 @@ class RosterInvalid(RegisterRefused):
 
 
 class StoreError(CmcWorkflowError):
-    """The database failed, or holds something the engine cannot use."""
+    """The database failed, or holds something the engine cannot use.
+
+    Made with a :func:`~cmc_workflow.i18n.tr` text, the message is its English and
+    ``reason_zh`` its Chinese (empty for a plain English message)."""
+
+    reason_zh: str = ""
+
+    def __init__(self, message: Text | str = "") -> None:
+        if isinstance(message, Text):
+            self.reason_zh = message.zh
+        super().__init__(message.en if isinstance(message, Text) else message)
 
 
 class SchemaOutOfDate(StoreError):
@@ -414,4 +424,14 @@ class BackupError(CmcWorkflowError):
 
 
 class CalendarError(CmcWorkflowError):
-    """A calendar file is invalid or a calendar question cannot be answered."""
+    """A calendar file is invalid or a calendar question cannot be answered.
+
+    Made with a :func:`~cmc_workflow.i18n.tr` text, the message is its English and
+    ``reason_zh`` its Chinese (empty for a plain English message)."""
+
+    reason_zh: str = ""
+
+    def __init__(self, message: Text | str = "") -> None:
+        if isinstance(message, Text):
+            self.reason_zh = message.zh
+        super().__init__(message.en if isinstance(message, Text) else message)

@@ -70,8 +70,8 @@ def _one_notifications(loaded: LoadedSet) -> list[Problem]:
         doc.problem(
             ("kind",),
             "E-NOTIFY-DUPLICATE",
-            "a second notifications file",
-            f"keep one: the first is {files[0][0].file}",
+            tr("a second notifications file"),
+            tr("keep one: the first is {file}", file=files[0][0].file),
         )
         for doc, _ in files[1:]
     ]
@@ -338,7 +338,7 @@ def _load_file(path: Path, result: LoadedSet) -> None:
         result.problems += problems
         return
     if doc.data is None:
-        result.problems.append(Problem(file, 1, 1, "E-EMPTY", "the file is empty"))
+        result.problems.append(Problem.of(file, 1, 1, "E-EMPTY", tr("the file is empty")))
         return
     if _is_calendar(doc.data):
         result.kinds[file] = "calendar"
@@ -356,9 +356,12 @@ def _load_file(path: Path, result: LoadedSet) -> None:
             doc.problem(
                 ("kind",),
                 "E-BAD-VALUE",
-                f"unknown kind {name!r}",
-                f"known kinds: {', '.join(sorted(KINDS))} (calendar files have no kind: "
-                "only arrangement: and local:)",
+                tr("unknown kind {name}", name=repr(name)),
+                tr(
+                    "known kinds: {kinds} (calendar files have no kind: only arrangement: and "
+                    "local:)",
+                    kinds=joined(sorted(KINDS)),
+                ),
             )
         )
         return
@@ -377,7 +380,11 @@ def _load_file(path: Path, result: LoadedSet) -> None:
                 doc.problem(
                     ("id",),
                     "E-DUPLICATE-WORKFLOW",
-                    f"workflow id {model.id!r} is already defined in {first}",
+                    tr(
+                        "workflow id {id} is already defined in {first}",
+                        id=repr(model.id),
+                        first=first,
+                    ),
                 )
             )
             result.ids_in[file] = []  # the id stays the first file's

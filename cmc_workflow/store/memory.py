@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
 from cmc_workflow.store.memory_console import TABLES as CONSOLE_TABLES
@@ -139,7 +140,7 @@ class MemoryStore:
 
 
 def _race(what: str) -> ConflictError:
-    return ConflictError(f"a concurrent command won the race: duplicate {what}")
+    return ConflictError(tr("a concurrent command won the race: duplicate {what}", what=what))
 
 
 class MemoryTx(
@@ -245,8 +246,12 @@ class MemoryTx(
         row = self._t["items"].rows.get(item_id)
         if row is None or row["version"] != expected_version:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         changes = values_of(typed(ItemUpdate, values))
@@ -258,8 +263,12 @@ class MemoryTx(
         row = self._t["items"].rows.get(item_id)
         if row is None or row["version"] != expected_version:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         self._t["items"].update(item_id, definition_id=definition_id)

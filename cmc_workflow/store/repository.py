@@ -387,8 +387,12 @@ class SqlTx(
             anchors.moved = False
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         if "facts" in changes:
@@ -402,8 +406,12 @@ class SqlTx(
         ).rowcount
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
 
@@ -509,7 +517,7 @@ class SqlTx(
             query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
             row = self._first(query, {"b_id": item_id})
             if row is None:
-                raise StoreError(str(tr("no item {item} to chain to", item=item_id)))
+                raise StoreError(tr("no item {item} to chain to", item=item_id))
             anchors = self._anchors[item_id] = _Anchors(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=True
             )
@@ -700,7 +708,9 @@ class SqlStore:
         try:
             store = cls(open_database(url, read_only=read_only))
         except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+            raise StoreError(
+                tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+            ) from exc
         try:
             if store.read_only and migrate:
                 raise DatabaseReadOnly("it cannot be migrated")
@@ -712,13 +722,19 @@ class SqlStore:
                 schema.refuse_unknown(current)  # a newer release's database: not "upgrade"
                 if current != schema.head_revision():
                     raise SchemaOutOfDate(
-                        f"the database is at schema {current or 'none'}, this version needs "
-                        f"{schema.head_revision()}: run `cmc-workflow db upgrade --db URL`"
+                        tr(
+                            "the database is at schema {current}, this version needs {head}: "
+                            "run `cmc-workflow db upgrade --db URL`",
+                            current=current or "none",
+                            head=schema.head_revision(),
+                        )
                     )
         except BaseException as exc:
             store.close()  # a refused open must not leave pooled connections behind
             if isinstance(exc, SQLAlchemyError | ValueError):
-                raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+                raise StoreError(
+                    tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+                ) from exc
             raise
         return store
 
@@ -784,16 +800,18 @@ class SqlStore:
             yield
         except IntegrityError as exc:
             if _unique_violation(exc):
-                raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
-            raise StoreError(f"the database refused the write: {exc.orig}") from exc
+                raise ConflictError(
+                    tr("a concurrent command won the race: {orig}", orig=exc.orig)
+                ) from exc
+            raise StoreError(tr("the database refused the write: {orig}", orig=exc.orig)) from exc
         except OperationalError as exc:
             if self.read_only and "readonly" in str(exc.orig):
                 raise DatabaseReadOnly(str(exc.orig)) from exc
             if _retryable(exc):  # the loser of a race or of a deadlock: try again
-                raise ConflictError(f"the database is busy: {exc.orig}") from exc
-            raise StoreError(f"database error: {exc.orig}") from exc
+                raise ConflictError(tr("the database is busy: {orig}", orig=exc.orig)) from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
         except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
 
 
 Store = SqlStore

@@ -110,3 +110,19 @@ def test_every_code_is_documented() -> None:
     docs = DOCS.read_text(encoding="utf-8")
     undocumented = sorted(c for c in _codes_in_source() if f"### {c}" not in docs)
     assert not undocumented, f"document {undocumented} in docs/workflow-language.md"
+
+
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def test_every_problem_of_the_corpus_reads_in_chinese() -> None:
+    """Administrators read Chinese first: every problem the corpus raises (the corpus
+    covers every code the language emits) has a Chinese message, and a Chinese hint where
+    it has a hint."""
+    lacking = [
+        f"{case.name}: {p.code} {p.message!r} / {p.message_zh!r} / hint {p.hint_zh!r}"
+        for case in CASES
+        for p in load_paths([case]).problems
+        if not CJK.search(p.message_zh or "") or (p.hint and not CJK.search(p.hint_zh or ""))
+    ]
+    assert not lacking, "\n".join(lacking)
