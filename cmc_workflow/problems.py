@@ -221,8 +221,9 @@ def _problem(
     return doc.problem(loc, codes.invalid, pydantic_text(err))
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "the file"
+def _where(loc: tuple[Any, ...]) -> str | Text:
+    """The dotted path of ``loc``, or "the file" in each language for the top level."""
+    return ".".join(str(p) for p in loc) or tr("the file")
 
 
 def _message(err: Any) -> str:

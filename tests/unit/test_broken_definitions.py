@@ -126,3 +126,12 @@ def test_every_problem_of_the_corpus_reads_in_chinese() -> None:
         if not CJK.search(p.message_zh or "") or (p.hint and not CJK.search(p.hint_zh or ""))
     ]
     assert not lacking, "\n".join(lacking)
+
+
+def test_a_missing_top_level_key_is_asked_for_in_chinese_without_english_words() -> None:
+    """The hint of a key missing at the top of a file names the place in Chinese too
+    (it read "请在 the file 中加上“version:”")."""
+    (problem,) = load_paths([BROKEN / "missing_key_top.yaml"]).problems
+    assert problem.code == "E-MISSING-KEY"
+    assert problem.hint_zh == "请在 文件顶层 中加上“version:”"
+    assert problem.hint == "add 'version:' to the file"
