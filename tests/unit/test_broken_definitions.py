@@ -130,8 +130,8 @@ def test_every_problem_of_the_corpus_reads_in_chinese() -> None:
 
 def test_a_missing_top_level_key_is_asked_for_in_chinese_without_english_words() -> None:
     """The hint of a key missing at the top of a file names the place in Chinese too
-    (it read "请在 the file 中加上“version:”")."""
+    (it read "请在 the file 中加上“start:”")."""
     (problem,) = load_paths([BROKEN / "missing_key_top.yaml"]).problems
     assert problem.code == "E-MISSING-KEY"
-    assert problem.hint_zh == "请在 文件顶层 中加上“version:”"
-    assert problem.hint == "add 'version:' to the file"
+    assert problem.hint_zh == "请在 文件顶层 中加上“start:”"
+    assert problem.hint == "add 'start:' to the file"
