@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
-from cmc_workflow.i18n import Text, joined, tr
+from cmc_workflow.i18n import N_, Text, joined, tr
 from cmc_workflow.policy.rules import Rounds, StepKey
 
 
@@ -38,12 +38,18 @@ class Firer:
     ``action: fire`` (a timer) or another workflow's ``collects:``.
 
     ``workflow`` and ``path`` place it in its file; ``what`` names it for messages, in
-    both languages.
+    both languages, from the msgid and its parameters (looked up only when a message
+    needs it: a clean load never reads the catalogue).
     """
 
     workflow: str
     path: tuple[str | int, ...]
-    what: Text
+    msgid: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def what(self) -> Text:
+        return tr(self.msgid, **dict(self.params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,8 @@ def timer_firers(wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
             firer = Firer(
                 wf.id,
                 ("states", name, "deadline", "steps", i),
-                tr("timer (deadline step {number} of {state})", number=i + 1, state=repr(name)),
+                N_("timer (deadline step {number} of {state})"),
+                (("number", i + 1), ("state", repr(name))),
             )
             for where in dict.fromkeys([name, *deadline.runs_in]):
                 if any(e.trigger == step.trigger for e in wf.edges(where)):

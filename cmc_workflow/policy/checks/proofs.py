@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import Problem
-from cmc_workflow.i18n import joined, tr
+from cmc_workflow.i18n import N_, joined, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.records import RecordChecks
 from cmc_workflow.policy.checks.references import human_state, step_pairs
@@ -198,7 +198,8 @@ class ProofChecks(RecordChecks):
                     firer = Firer(
                         other_id,
                         ("states", name, "transitions", j, "collects"),
-                        tr("collects: of {state}", state=f"{other_id}.{name}"),
+                        N_("collects: of {state}"),
+                        (("state", f"{other_id}.{name}"),),
                     )
                     for gathered in spec.states:
                         if any(e.trigger == spec.trigger for e in wf.edges(gathered)):

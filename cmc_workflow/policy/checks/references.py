@@ -188,9 +188,11 @@ class References:
         path: Path,
         rule_id: str,
         places: dict[str, str],
-        hint: Text | str = "",
+        hint: str = "",
     ) -> None:
-        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already."""
+        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already.
+        ``hint`` is a msgid (``N_``), looked up only when there is a problem: a clean load
+        never reads the catalogue."""
         if rule_id in places and places[rule_id] != doc.file:
             self.add(
                 doc,
@@ -201,7 +203,7 @@ class References:
                     rule_id=repr(rule_id),
                     places=places[rule_id],
                 ),
-                hint,
+                tr(hint) if hint else "",
             )
         places.setdefault(rule_id, doc.file)
 

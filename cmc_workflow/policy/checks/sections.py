@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.guards import compile_condition
 from cmc_workflow.definition.models import FieldSpec
-from cmc_workflow.i18n import Text, joined, joined_or_none, tr
+from cmc_workflow.i18n import N_, Text, joined, joined_or_none, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.proofs import ProofChecks
 from cmc_workflow.policy.checks.references import all_fields, human_state, step_pairs
@@ -100,7 +100,7 @@ class SectionChecks(ProofChecks):
                     (*path, "id"),
                     rule.id,
                     rule_places,
-                    tr("rule ids name refusals in the audit log: give each rule its own"),
+                    N_("rule ids name refusals in the audit log: give each rule its own"),
                 )
             made = self._rule(doc, wf, rule, path, steps, rounds, roles)
             if made is not None:
