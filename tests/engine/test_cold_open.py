@@ -31,10 +31,15 @@ NOT_FOR_OPEN = (
     "urllib.request",
     "http.client",
     "structlog",
+    "cmc_workflow.notify.config",
+    "cmc_workflow.migration.plan",
+    "cmc_workflow.schemas",
 )
 """What opening a database at head must not load (on SQLite: neither PostgreSQL's
 dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent; nor
-structlog in a host that configured no logging, whose library events are all dropped)."""
+structlog in a host that configured no logging, whose library events are all dropped;
+nor the models of the kinds of file the bundle does not hold: notifications, migration
+plans)."""
 
 _PROBE = """\
 import json, sys
