@@ -34,12 +34,15 @@ NOT_FOR_OPEN = (
     "cmc_workflow.notify.config",
     "cmc_workflow.migration.plan",
     "cmc_workflow.schemas",
+    "cmc_workflow.staff.catalogue",
+    "cmc_workflow.staff.register",
 )
 """What opening a database at head must not load (on SQLite: neither PostgreSQL's
 dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent; nor
 structlog in a host that configured no logging, whose library events are all dropped;
 nor the models of the kinds of file the bundle does not hold: notifications, migration
-plans)."""
+plans; nor the staff register and its catalogue of posts, read by the first staffing
+check, or when the register holds somebody)."""
 
 _PROBE = """\
 import json, sys
