@@ -40,8 +40,6 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.i18n import joined, tr
 from cmc_workflow.located import MAX_FILE_BYTES, Located, load_located, read_source
-from cmc_workflow.migration.plan import load_plan_doc
-from cmc_workflow.notify.config import load_notifications_doc
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.schedules.language import check_set as _schedule_problems
@@ -63,6 +61,22 @@ def _policy_problems(loaded: LoadedSet) -> list[Problem]:
     return build_policy_set(loaded)[1]
 
 
+def _migration_plan(doc: Located) -> tuple[Any, list[Problem]]:
+    """:func:`cmc_workflow.migration.plan.load_plan_doc`, imported with the first plan read
+    (its models are built on import: an engine opening without one need not build them)."""
+    from cmc_workflow.migration.plan import load_plan_doc
+
+    return load_plan_doc(doc)
+
+
+def _notifications(doc: Located) -> tuple[Any, list[Problem]]:
+    """:func:`cmc_workflow.notify.config.load_notifications_doc`, imported with the first
+    notifications file read (as :func:`_migration_plan`)."""
+    from cmc_workflow.notify.config import load_notifications_doc
+
+    return load_notifications_doc(doc)
+
+
 def _one_notifications(loaded: LoadedSet) -> list[Problem]:
     """At most one notifications file in a set (who gets what must not depend on order)."""
     files = loaded.others.get("notifications", [])
@@ -82,8 +96,8 @@ KINDS: Mapping[str, FileKind] = MappingProxyType(
         "workflow": FileKind("workflow", load_workflow_doc),
         "schedules": FileKind("schedules", load_schedules_doc, _schedule_problems),
         "policy": FileKind("policy", load_policy_doc, _policy_problems),
-        "migration": FileKind("migration", load_plan_doc),
-        "notifications": FileKind("notifications", load_notifications_doc, _one_notifications),
+        "migration": FileKind("migration", _migration_plan),
+        "notifications": FileKind("notifications", _notifications, _one_notifications),
     }
 )
 """Every kind of definition file, by the name its ``kind:`` gives (checks run in this order)."""
