@@ -301,11 +301,6 @@ _APPEND_FREE = frozenset(
         "insert_timers",
         "item_facts",
         "insert_clock",
-        "update_clock",
-        "mark_clock_once",
-        "active_clocks",
-        "clock",
-        "clocks_of",
         "insert_outbox",
         "insert_hook_deliveries",
         "identity_posts",
@@ -316,8 +311,9 @@ _APPEND_FREE = frozenset(
     }
 )
 """Operations of :class:`StoreTx` that neither read nor change the tables of the appends
-a batch keeps (history, audit, timers): the kept rows need not be written before them.
-Any other operation writes them first (all of them, or those of :data:`_APPEND_TABLES`)."""
+a batch keeps (history, audit, timers, clocks on SQLite): the kept rows need not be
+written before them. Any other operation writes them first (all of them, or those of
+:data:`_APPEND_TABLES`)."""
 
 _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "last_command": ("history",),
@@ -327,9 +323,15 @@ _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),
     "timers_of": ("timers",),
+    "update_clock": ("clocks",),
+    "mark_clock_once": ("clocks",),
+    "active_clocks": ("clocks",),
+    "clock": ("clocks",),
+    "clocks_of": ("clocks",),
 }
 """Operations that read or change one table of the kept appends: only its rows are
-written before them."""
+written before them (a timer's clock with it: ``Appends.flush_appends``). The clocks are
+kept on SQLite only, under ids reserved ahead (``insert_clock``)."""
 
 
 class BatchTx:
@@ -347,8 +349,9 @@ class BatchTx:
       judges by the records as they stood when it first asked (a record another
       transaction commits meanwhile counts from the next batch on).
     - The pure appends of its commands (history rows, audit records on an item's chain,
-      timers) are kept by a SQL store's transaction and written with one executemany per
-      table (``flush_appends``): before any operation that reads or changes their
+      timers, and on SQLite the SLA clocks under ids reserved ahead) are kept by a SQL
+      store's transaction and written with one executemany per table
+      (``flush_appends``): before any operation that reads or changes their
       tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`), at every savepoint's
       boundaries (a rolled-back command's rows go with it) and before commit. Their
       hashes and anchors are computed when appended, in the commands' order.
@@ -392,7 +395,7 @@ class BatchTx:
         if not clock_ids:  # no clock stopped (every start): nothing to write first
             return 0
         if self._flush is not None:
-            self._flush(("timers",))
+            self._flush(("timers",))  # and the kept clocks they name
         self.writes += 1
         return self._tx.cancel_clock_timers(clock_ids, now)
 

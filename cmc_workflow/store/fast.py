@@ -273,25 +273,37 @@ class Runs:
 class Appends(Runs):
     """Appends written together (a batch, :mod:`cmc_workflow.engine.batch`): while
     :meth:`defer_appends` is on, the rows of the pure appends of a command — history rows,
-    audit records of an item's chain, timers — are kept, hashes and anchors computed, and
+    audit records of an item's chain, timers, and on SQLite the SLA clocks (their ids
+    reserved ahead, :meth:`_reserved_id`) — are kept, hashes and anchors computed, and
     written with one executemany per table and statement by :meth:`flush_appends`, which
     the batch calls before any operation that reads or changes those tables, at its
     commands' savepoint boundaries and before commit. Rows keep the order they were
     appended in, so ids and chains come out as they would one command at a time."""
 
     _appending: dict[str, list[tuple[Any, Mapping[str, Any]]]] | None = None
+    # table -> the id its next kept row takes (see _reserved_id); emptied when the kept
+    # rows are dropped
+    _next_ids: dict[str, int] | None = None
 
     def defer_appends(self) -> None:
         """Keep the appends from now on until :meth:`flush_appends` writes them."""
         if self._appending is None:
             self._appending = {}
+            self._next_ids = {}
 
     def flush_appends(self, tables: Sequence[str] | None = None) -> None:
-        """Write the kept appends (of ``tables`` only, when given), in their order."""
+        """Write the kept appends (of ``tables`` only, when given), in their order; the
+        rows other kept rows refer to (:data:`_REFERRED`) first."""
         kept = self._appending
         if not kept:
             return
-        for table in list(kept) if tables is None else [t for t in tables if t in kept]:
+        chosen = list(kept) if tables is None else [t for t in tables if t in kept]
+        for table in list(chosen):
+            for referred in _REFERRED.get(table, ()):
+                if referred in kept and referred not in chosen:
+                    chosen.append(referred)
+        chosen.sort(key=lambda t: t not in _FIRST)  # stable: the others keep their order
+        for table in chosen:
             rows = kept.pop(table)
             start = 0
             for end in range(1, len(rows) + 1):
@@ -304,9 +316,30 @@ class Appends(Runs):
                     start = end
 
     def drop_appends(self) -> None:
-        """Forget the kept appends (their command's savepoint rolled back)."""
+        """Forget the kept appends (their command's savepoint rolled back), and the ids
+        reserved for them (the rows before them were written when the savepoint began)."""
         if self._appending is not None:
             self._appending.clear()
+            self._next_ids = {}
+
+    def _reserved_id(self, table: str, largest: Any) -> int | None:
+        """The id the next row of ``table`` takes, when appends are kept and the store
+        can tell it ahead (None: insert now and read it back).
+
+        SQLite (rowid tables without AUTOINCREMENT, under the write lock of ``BEGIN
+        IMMEDIATE``) gives a new row the largest id plus one: read once (``largest``, a
+        prepared ``SELECT max(id)``) when the table's first row is kept, then counted
+        here, the ids are those the rows would have taken one INSERT at a time.
+        PostgreSQL takes its ids from a sequence, shared with other transactions: not
+        reserved here (its rows are inserted at once)."""
+        if self._next_ids is None or not getattr(self, "sqlite", False) or self._fast is None:
+            return None
+        next_id = self._next_ids.get(table)
+        if next_id is None:
+            found = self._fast(largest).first(self._conn, {})
+            next_id = int((found or {}).get("largest") or 0) + 1
+        self._next_ids[table] = next_id + 1
+        return next_id
 
     def _append(self, statement: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the INSERT of pure appends to ``table`` now, or keep them for the batch's
@@ -315,3 +348,11 @@ class Appends(Runs):
             self._insert(statement, rows)
         else:
             self._appending.setdefault(table, []).extend((statement, row) for row in rows)
+
+
+_FIRST = frozenset({"clocks"})
+"""Kept tables written before the others: their rows are referred to (timers name their
+clock, and SQLite checks foreign keys at once)."""
+
+_REFERRED: dict[str, tuple[str, ...]] = {"timers": ("clocks",)}
+"""The kept tables whose rows a kept table's rows refer to: written with it."""

@@ -22,7 +22,7 @@ from cmc_workflow.engine import FireEntry, StartEntry
 from cmc_workflow.extensions import Change, Extension
 from cmc_workflow.store import StoreTx
 from cmc_workflow.store.database import open_database
-from cmc_workflow.store.tables import audit, history, timers
+from cmc_workflow.store.tables import audit, clocks, history, timers
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.engine.test_batch import (
     ASSISTANT,
@@ -78,6 +78,18 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
                             audit.c.prev_hash,
                             audit.c.hash,
                         ).order_by(audit.c.id)
+                    )
+                ],
+                "clocks": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            clocks.c.id,
+                            clocks.c.item_id,
+                            clocks.c.state,
+                            clocks.c.status,
+                            clocks.c.due_at,
+                        ).order_by(clocks.c.id)
                     )
                 ],
                 "timers": [
@@ -144,6 +156,7 @@ def test_a_batch_commits_the_rows_and_chains_single_commands_commit(
     assert batch["audit"] == single["audit"]
     assert batch["history"] == single["history"]
     assert batch["timers"] == single["timers"]
+    assert batch["clocks"] == single["clocks"]  # ids reserved ahead: those SQLite gives
     # the refusals are in the log, the late one's rows are not
     outcomes = [r[3] for r in batch["audit"][-8:]]
     started_outcomes = ["accepted", "refused", "refused", "refused", "accepted"]
@@ -211,9 +224,16 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
 
     for table in ("history", "audit", "timers"):
         assert large.inserts(table) == small.inserts(table) == 1, table
-    # per message only what returns an id: the item and its clock
-    assert len(large.seen) - len(small.seen) == 2 * 10
-    assert large.inserts("items") == large.inserts("clocks") == 15
+    if engine.store.sqlite:  # type: ignore[attr-defined]
+        # the clocks too, their ids reserved ahead (one read of the largest id per batch):
+        # per message only the item's INSERT, which returns its id
+        assert large.inserts("clocks") == small.inserts("clocks") == 1
+        assert sum("max(clocks.id)" in s for s in large.seen) == 1
+        assert len(large.seen) - len(small.seen) == 1 * 10
+    else:  # PostgreSQL's ids come from a sequence: each clock is inserted at once
+        assert len(large.seen) - len(small.seen) == 2 * 10
+        assert large.inserts("clocks") == 15
+    assert large.inserts("items") == 15
 
     ids = [o.item.id for o in started if o.item is not None]
     with Statements(engine) as fired:
@@ -230,7 +250,10 @@ class ReadsHistory(Extension):
         self.seen: list[tuple[int, int]] = []
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
-        self.seen.append((len(tx.history(change.item_id)), len(tx.timers_of(change.item_id))))
+        item_id = change.item_id
+        self.seen.append(
+            (len(tx.history(item_id)), len(tx.timers_of(item_id)), len(tx.clocks_of(item_id)))
+        )
 
 
 def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: FakeClock) -> None:
@@ -245,5 +268,5 @@ def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: F
     # each start: its own history row; the clocks (installed first) armed the timers
     armed = reader.seen[0][1]
     assert armed > 0
-    assert reader.seen[:3] == [(1, armed)] * 3
+    assert reader.seen[:3] == [(1, armed, 1)] * 3  # the clock kept with the timers, too
     assert reader.seen[3][0] == 3  # start, classify, the gateway's route
