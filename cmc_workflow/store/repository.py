@@ -39,8 +39,7 @@ from cmc_workflow.store.port import (
     OutboxRow,
     StorePort,
     StoreTx,
-    typed,
-    values_of,
+    row_values,
 )
 from cmc_workflow.store.reports import ReportQueries
 from cmc_workflow.store.staff import StaffQueries
@@ -334,7 +333,7 @@ class SqlTx(
 
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        row = values_of(typed(NewItem, values))
+        row = row_values(NewItem, values)
         if row["facts"] is None:
             del row["facts"]  # SQL NULL, not a JSON null
         new_id = self._insert_returning_id(_INSERT_ITEM, row)
@@ -368,7 +367,7 @@ class SqlTx(
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        changes = values_of(typed(ItemUpdate, values))
+        changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
             del changes["facts"]  # kept as stored
         params = {
@@ -501,7 +500,7 @@ class SqlTx(
             return
         chained: list[dict[str, Any]] = []
         for entry in rows:
-            values = values_of(typed(HistoryEntry, entry))
+            values = row_values(HistoryEntry, entry)
             anchors = self._anchors_of(values["item_id"])
             prev = self._history_head(values["item_id"], values["seq"], anchors)
             (row,) = audit_log.chain_history(prev, [values])
@@ -545,7 +544,7 @@ class SqlTx(
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         if not rows:
             return []
-        values = [values_of(typed(OutboxMessage, r)) for r in rows]
+        values = [row_values(OutboxMessage, r) for r in rows]
         if self._fast is not None:  # one row at a time: a driver's executemany returns nothing
             return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
         return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
@@ -612,7 +611,7 @@ class SqlTx(
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
         """An item's chain is anchored on its row (ordered by its row lock); a chain that
         names no item, in ``audit_heads``."""
-        record = values_of(typed(AuditRecord, values))
+        record = row_values(AuditRecord, values)
         item_id = record.get("item_id")
         anchors = self._item_anchors(item_id) if item_id is not None else None
         if anchors is None:

@@ -52,8 +52,7 @@ from cmc_workflow.store.port import (
     RunRow,
     TimerRow,
     checked_columns,
-    typed,
-    values_of,
+    row_values,
 )
 from cmc_workflow.store.tables import (
     UTCDateTime,
@@ -243,7 +242,7 @@ class TimeQueries(Appends):
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._append(_INSERT_TIMERS, "timers", [values_of(typed(NewTimer, r)) for r in rows])
+            self._append(_INSERT_TIMERS, "timers", [row_values(NewTimer, r) for r in rows])
 
     def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due`` (joined with the items when some
@@ -384,7 +383,7 @@ class TimeQueries(Appends):
         an id reserved ahead (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`): its
         timers need the id, not the row. Every read or change of the clocks table here
         writes the kept clocks first (:meth:`_clocks_written`)."""
-        row = values_of(typed(NewClock, values))
+        row = row_values(NewClock, values)
         clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
         if clock_id is None:
             return self._insert_returning_id(_INSERT_CLOCK, row)
