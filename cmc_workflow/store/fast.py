@@ -183,24 +183,31 @@ def _of_datetimes(type_: Any) -> bool:
 
 
 def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``processor``, answering again without converting when given the very datetime
-    object it converted last: a command (and every command of a batch) binds its one
-    ``now`` a dozen times, to the item, its history, audit record, clock and timers.
-    Datetimes are immutable, so the same object converts the same; only that object is
-    kept (one reference per statement), replaced in one assignment (threads share it)."""
-    last: tuple[Any, Any] = (None, None)
+    """``processor``, answering again without converting when given one of the last
+    datetime objects it converted: a command (and every command of a batch) binds its one
+    ``now`` a dozen times, to the item, its history, audit record, clock and timers, and
+    the commands of a batch share their clocks' due and step times (kept answers of the
+    deadline arithmetic: the very objects). Datetimes are immutable, so the same object
+    converts the same; each kept object is held with its answer (its id stays its own),
+    at most :data:`_KEPT_TIMES` of them, forgotten all at once (threads share them)."""
+    kept: dict[int, tuple[Any, Any]] = {}
 
     def process(value: Any) -> Any:
-        nonlocal last
-        seen, converted = last
-        if value is seen and value is not None:
-            return converted
+        found = kept.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
         converted = processor(value)
         if type(value) is dt.datetime:
-            last = (value, converted)
+            if len(kept) >= _KEPT_TIMES:
+                kept.clear()
+            kept[id(value)] = (value, converted)
         return converted
 
     return process
+
+
+_KEPT_TIMES = 32
+"""How many converted datetimes a statement's bind keeps (see :func:`_last_kept`)."""
 
 
 class Statements:

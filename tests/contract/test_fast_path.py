@@ -15,6 +15,7 @@ from cmc_workflow.errors import ConflictError
 from cmc_workflow.store.fast import Prepared
 from cmc_workflow.store.port import HistoryEntry
 from cmc_workflow.store.repository import SqlStore
+from cmc_workflow.store.tables import history
 from tests.contract.test_store_contract import T0, seeded
 
 
@@ -87,3 +88,24 @@ def test_times_and_json_read_back_as_sqlalchemy_gives_them(sql: SqlStore) -> Non
     assert fast["at"] == T0  # aware UTC, as written
     assert fast["at"].utcoffset() == dt.timedelta(0)
     assert fast["form"] == {"note": "好"}
+
+
+def test_a_kept_datetime_converts_as_afresh(sql: SqlStore) -> None:
+    """A bind keeps the datetimes it converted last (a batch binds the same few objects
+    thousands of times): the same object answers the same, an equal or another object is
+    converted afresh, and whatever it keeps, every answer is the processor's own."""
+    dialect = sql.engine.dialect
+    prepared = Prepared(insert(history), dialect, list(HistoryEntry.__slots__))
+    (process,) = [p for _name, key, p, _c in prepared._binds if key == "at"]
+    plain = history.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert plain is not None
+    times = [T0 + dt.timedelta(seconds=n) for n in range(100)]
+    for _round in range(3):
+        for at in [*times[:10], *times]:  # the first ten again and again, past what it keeps
+            assert process(at) == plain(at)
+    east = dt.timezone(dt.timedelta(hours=8))
+    other = dt.datetime(2026, 12, 2, 20, 0, tzinfo=east)
+    same_instant = other.astimezone(dt.UTC)  # equal, not the same object
+    assert process(other) == plain(other) == process(same_instant) == plain(same_instant)
+    assert process(None) is plain(None) is None
