@@ -219,6 +219,9 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
     now = core.now()
     actors = _Actors(core)
 
+    def ahead(tx: BatchTx) -> None:
+        tx.items_ahead([e.item_id for e in entries if _storable_id(e.item_id)])
+
     def one(tx: StoreTx, entry: FireEntry) -> _Done:
         resolved = actors.resolved(entry.actor, tx)
         checks.check_inputs(
@@ -240,7 +243,7 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
         workflow = row.workflow_id if row is not None else None
         audit.refusal(core, entry.actor, "fire", workflow, item_id, trigger, exc, now, tx=tx)
 
-    return _delivered(core, _committed(core, entries, one, refuse), "fire_many", None)
+    return _delivered(core, _committed(core, entries, one, refuse, ahead), "fire_many", None)
 
 
 def _storable_id(item_id: object) -> bool:
@@ -413,6 +416,13 @@ class BatchTx:
         for key in [k for k in self._records if k[0] == workflow]:
             del self._records[key]
 
+    def items_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the batch's items in one statement where the store can (SQLite): each
+        command's :meth:`item` then takes its row from there."""
+        read = getattr(self._tx, "items_ahead", None)
+        if read is not None:
+            read(item_ids)
+
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         row = self._tx.item(item_id, lock=lock)
         if row is not None:
@@ -456,6 +466,7 @@ def _committed(
     entries: Sequence[_E],
     one: Callable[[StoreTx, _E], _Done],
     refuse: Callable[[StoreTx, _E, EngineError], None],
+    ahead: Callable[[BatchTx], None] | None = None,
 ) -> list[_Done | Refusal]:
     """Run ``one`` for each entry in one write transaction; a refusal (``refuse`` audits
     it in the same transaction) undoes only the refused command's writes.
@@ -464,11 +475,12 @@ def _committed(
     savepoint costs more than many a command's statements. So the batch first runs
     without savepoints; should a command be refused after it wrote, the transaction is
     rolled back and the whole batch runs again with a savepoint per command (same
-    ``now``, same order: the outcomes are those of the run that commits)."""
+    ``now``, same order: the outcomes are those of the run that commits). ``ahead``
+    reads what the commands will read, in the batch's transaction before they run."""
     try:
-        return _attempt(core, entries, one, refuse, savepoints=False)
+        return _attempt(core, entries, one, refuse, ahead, savepoints=False)
     except _Again:
-        return _attempt(core, entries, one, refuse, savepoints=True)
+        return _attempt(core, entries, one, refuse, ahead, savepoints=True)
 
 
 def _attempt(
@@ -476,6 +488,7 @@ def _attempt(
     entries: Sequence[_E],
     one: Callable[[StoreTx, _E], _Done],
     refuse: Callable[[StoreTx, _E, EngineError], None],
+    ahead: Callable[[BatchTx], None] | None,
     *,
     savepoints: bool,
 ) -> list[_Done | Refusal]:
@@ -483,6 +496,8 @@ def _attempt(
     with core.write() as real:
         view = BatchTx(real)
         tx = cast("StoreTx", view)  # the port's operations, by delegation
+        if ahead is not None:
+            ahead(view)
         for entry in entries:
             writes = view.writes
             try:

@@ -92,6 +92,11 @@ _SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
     items.c.id == bindparam("b_id")
 )
 _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
+_SELECT_ITEMS_AHEAD = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
+    items.c.id.in_(bindparam("b_ids", expanding=True))
+)
+_AHEAD_CHUNK = 500
+"""Items read ahead per SELECT: within SQLite's oldest limit of bound values (999)."""
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
@@ -222,6 +227,8 @@ class SqlTx(
         self._anchors: dict[int, _Anchors] = {}
         # item id -> its facts, as read or written in this transaction
         self._facts: dict[int, dict[str, Any] | None] = {}
+        # item id -> its row read ahead (items_ahead), taken by the next item() of it
+        self._ahead: dict[int, dict[str, Any]] = {}
 
     @property
     def conn(self) -> Connection:
@@ -345,8 +352,10 @@ class SqlTx(
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
         under BEGIN IMMEDIATE)."""
-        query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
-        row = self._first(query, {"b_id": item_id})
+        row = self._ahead.pop(item_id, None) if self._ahead else None
+        if row is None:
+            query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
+            row = self._first(query, {"b_id": item_id})
         if row is None:
             return None
         known = self._anchors.get(item_id)
@@ -364,9 +373,26 @@ class SqlTx(
             self._facts[item_id] = None if found is None else found["facts"]
         return self._facts[item_id]
 
+    def items_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the items a batch is about to act on (``fire_many``) in one SELECT, each
+        then taken once by :meth:`item` instead of a SELECT of its own; a write to an item
+        here drops its row read ahead (:meth:`update_item`, :meth:`set_item_definition`).
+        SQLite only, where ``BEGIN IMMEDIATE`` holds every row already; on PostgreSQL
+        each item is locked when its command reads it (``FOR UPDATE``), in the batch's
+        order, as single commands lock them."""
+        if not self.sqlite or not item_ids:
+            return
+        ids = sorted(set(item_ids))
+        for first in range(0, len(ids), _AHEAD_CHUNK):
+            chunk = ids[first : first + _AHEAD_CHUNK]
+            for found in self._conn.execute(_SELECT_ITEMS_AHEAD, {"b_ids": chunk}):
+                row = dict(found._mapping)
+                self._ahead[row["id"]] = row
+
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
+        self._ahead.pop(item_id, None)
         changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
             del changes["facts"]  # kept as stored
@@ -398,6 +424,7 @@ class SqlTx(
             self._facts[item_id] = changes["facts"]
 
     def set_item_definition(self, item_id: int, expected_version: int, definition_id: int) -> None:
+        self._ahead.pop(item_id, None)
         changed = self._conn.execute(
             update(items)
             .where(items.c.id == item_id, items.c.version == expected_version)

@@ -240,6 +240,38 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
         outcomes = engine.fire_many([FireEntry(i, "classify", ASSISTANT, CLASSIFY) for i in ids])
     assert all(o.accepted for o in outcomes)
     assert fired.inserts("history") == fired.inserts("audit") == 1
+    by_id = [s for s in fired.seen if s.startswith("SELECT items.id,") and "FROM items" in s]
+    if engine.store.sqlite:  # type: ignore[attr-defined]
+        # the batch's items read ahead in one statement, none on its own
+        assert [s for s in by_id if "IN (" in s] == by_id
+        assert len(by_id) == 1
+    else:  # PostgreSQL: each locked when its command reads it
+        assert len(by_id) == 15
+
+
+def test_a_second_command_on_an_item_sees_the_first(engine: Engine, db_url: str) -> None:
+    """An item read ahead for the batch is read afresh once a command of the batch wrote
+    it: the second command acts on what the first left."""
+    (started,) = engine.start_many("comments", [message(1)], actor=ASSISTANT)
+    assert started.item is not None
+    item_id = started.item.id
+    outcomes = engine.fire_many(
+        [
+            FireEntry(item_id, "classify", ASSISTANT, CLASSIFY),
+            FireEntry(item_id, "reply", ASSISTANT, {"reply": "开放，时间照常。"}),
+            FireEntry(item_id, "classify", ASSISTANT, CLASSIFY),  # no longer offered
+        ]
+    )
+    assert [o.accepted for o in outcomes] == [True, True, False]
+    first, second = outcomes[0].item, outcomes[1].item
+    assert first is not None
+    assert second is not None
+    assert first.state == "consultation"
+    assert second.state != first.state  # the reply acted on the classified item
+    assert second.version == first.version + 1
+    now = engine.get(item_id)
+    assert (now.state, now.version) == (second.state, second.version)
+    assert verified(db_url).ok
 
 
 class ReadsHistory(Extension):
