@@ -302,20 +302,17 @@ _APPEND_FREE = frozenset(
         "insert_history",
         "insert_audit",
         "insert_timers",
-        "item_facts",
         "insert_clock",
-        "insert_outbox",
         "insert_hook_deliveries",
         "identity_posts",
         "find_definition",
         "definition",
         "assignment",
-        "set_assignment",
     }
 )
 """Operations of :class:`StoreTx` that neither read nor change the tables of the appends
-a batch keeps (history, audit, timers, clocks on SQLite): the kept rows need not be
-written before them. Any other operation writes them first (all of them, or those of
+a batch keeps (history, audit, timers; new items and clocks on SQLite): the kept rows
+need not be written before them. Any other operation writes them first (all of them, or those of
 :data:`_APPEND_TABLES`)."""
 
 _APPEND_TABLES: dict[str, tuple[str, ...]] = {
@@ -331,10 +328,13 @@ _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "active_clocks": ("clocks",),
     "clock": ("clocks",),
     "clocks_of": ("clocks",),
+    "item_facts": ("items",),
+    "set_assignment": ("items",),
 }
 """Operations that read or change one table of the kept appends: only its rows are
-written before them (a timer's clock with it: ``Appends.flush_appends``). The clocks are
-kept on SQLite only, under ids reserved ahead (``insert_clock``)."""
+written before them (the rows they refer to with them: ``Appends.flush_appends``). New
+items and clocks are kept on SQLite only, under ids reserved ahead (``insert_item``,
+``insert_clock``)."""
 
 
 class BatchTx:
@@ -352,8 +352,8 @@ class BatchTx:
       judges by the records as they stood when it first asked (a record another
       transaction commits meanwhile counts from the next batch on).
     - The pure appends of its commands (history rows, audit records on an item's chain,
-      timers, and on SQLite the SLA clocks under ids reserved ahead) are kept by a SQL
-      store's transaction and written with one executemany per table
+      timers, and on SQLite the new items and SLA clocks under ids reserved ahead) are
+      kept by a SQL store's transaction and written with one executemany per table
       (``flush_appends``): before any operation that reads or changes their
       tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`), at every savepoint's
       boundaries (a rolled-back command's rows go with it) and before commit. Their
@@ -402,6 +402,14 @@ class BatchTx:
         self.writes += 1
         return self._tx.cancel_clock_timers(clock_ids, now)
 
+    def insert_outbox(self, rows: Sequence[Any]) -> list[int]:
+        if not rows:  # most commands queue nothing: nothing to write first
+            return []
+        if self._flush is not None:
+            self._flush(("items",))  # the rows name their item
+        self.writes += 1
+        return self._tx.insert_outbox(rows)
+
     def subscriptions(self, *, removed: bool = False) -> list[SubscriptionRow]:
         if removed:
             return self._tx.subscriptions(removed=True)
@@ -423,7 +431,13 @@ class BatchTx:
         if read is not None:
             read(item_ids)
 
+    def _items_written(self) -> None:
+        """Write the new items the batch keeps (SQLite), before a read or change of them."""
+        if self._flush is not None:
+            self._flush(("items",))
+
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        self._items_written()
         row = self._tx.item(item_id, lock=lock)
         if row is not None:
             self._workflows[item_id] = row.workflow_id
@@ -442,6 +456,7 @@ class BatchTx:
     ) -> None:
         self.writes += 1
         self._changed(self._workflows.get(item_id))
+        self._items_written()
         self._tx.update_item(item_id, expected_version, values)
 
     def records(
@@ -450,6 +465,7 @@ class BatchTx:
         key = (workflow_id, tuple(states), field, value)
         found = self._records.get(key)
         if found is None:
+            self._items_written()
             found = self._records[key] = self._tx.records(workflow_id, states, field, value)
         return [dict(data) for data in found]  # fresh, as the store gives them
 

@@ -280,8 +280,8 @@ class Runs:
 class Appends(Runs):
     """Appends written together (a batch, :mod:`cmc_workflow.engine.batch`): while
     :meth:`defer_appends` is on, the rows of the pure appends of a command — history rows,
-    audit records of an item's chain, timers, and on SQLite the SLA clocks (their ids
-    reserved ahead, :meth:`_reserved_id`) — are kept, hashes and anchors computed, and
+    audit records of an item's chain, timers, and on SQLite the new items and SLA clocks
+    (their ids reserved ahead, :meth:`_reserved_id`) — are kept, hashes and anchors computed, and
     written with one executemany per table and statement by :meth:`flush_appends`, which
     the batch calls before any operation that reads or changes those tables, at its
     commands' savepoint boundaries and before commit. Rows keep the order they were
@@ -309,7 +309,8 @@ class Appends(Runs):
             for referred in _REFERRED.get(table, ()):
                 if referred in kept and referred not in chosen:
                     chosen.append(referred)
-        chosen.sort(key=lambda t: t not in _FIRST)  # stable: the others keep their order
+        # stable: the tables other rows refer to first, the others in their order
+        chosen.sort(key=lambda t: _FIRST.index(t) if t in _FIRST else len(_FIRST))
         for table in chosen:
             rows = kept.pop(table)
             start = 0
@@ -357,9 +358,14 @@ class Appends(Runs):
             self._appending.setdefault(table, []).extend((statement, row) for row in rows)
 
 
-_FIRST = frozenset({"clocks"})
-"""Kept tables written before the others: their rows are referred to (timers name their
-clock, and SQLite checks foreign keys at once)."""
+_FIRST = ("items", "clocks")
+"""Kept tables written before the others, in this order: their rows are referred to (the
+history, clocks and timers name their item, timers their clock; SQLite checks foreign
+keys at once)."""
 
-_REFERRED: dict[str, tuple[str, ...]] = {"timers": ("clocks",)}
+_REFERRED: dict[str, tuple[str, ...]] = {
+    "timers": ("items", "clocks"),
+    "clocks": ("items",),
+    "history": ("items",),
+}
 """The kept tables whose rows a kept table's rows refer to: written with it."""

@@ -101,6 +101,8 @@ _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
+_INSERT_ITEMS = insert(items)  # with their ids, reserved ahead (a batch's kept appends)
+_LARGEST_ITEM_ID = select(func.max(items.c.id).label("largest"))
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
@@ -343,7 +345,11 @@ class SqlTx(
         row = row_values(NewItem, values)
         if row["facts"] is None:
             del row["facts"]  # SQL NULL, not a JSON null
-        new_id = self._insert_returning_id(_INSERT_ITEM, row)
+        new_id = self._reserved_id("items", _LARGEST_ITEM_ID)
+        if new_id is None:
+            new_id = self._insert_returning_id(_INSERT_ITEM, row)
+        else:  # a batch's new item, kept with its appends (SQLite): written before them
+            self._append(_INSERT_ITEMS, "items", [{"id": new_id, **row}])
         # a new item: both chains are empty, and nobody else sees the row before commit
         self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
         self._facts[new_id] = row.get("facts")

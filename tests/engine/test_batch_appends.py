@@ -22,7 +22,7 @@ from cmc_workflow.engine import FireEntry, StartEntry
 from cmc_workflow.extensions import Change, Extension
 from cmc_workflow.store import StoreTx
 from cmc_workflow.store.database import open_database
-from cmc_workflow.store.tables import audit, clocks, history, timers
+from cmc_workflow.store.tables import audit, clocks, history, items, timers
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.engine.test_batch import (
     ASSISTANT,
@@ -78,6 +78,21 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
                             audit.c.prev_hash,
                             audit.c.hash,
                         ).order_by(audit.c.id)
+                    )
+                ],
+                "items": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            items.c.id,
+                            items.c.workflow_id,
+                            items.c.state,
+                            items.c.version,
+                            items.c.history_head,
+                            items.c.audit_seq,
+                            items.c.audit_head,
+                            items.c.facts,
+                        ).order_by(items.c.id)
                     )
                 ],
                 "clocks": [
@@ -157,6 +172,7 @@ def test_a_batch_commits_the_rows_and_chains_single_commands_commit(
     assert batch["history"] == single["history"]
     assert batch["timers"] == single["timers"]
     assert batch["clocks"] == single["clocks"]  # ids reserved ahead: those SQLite gives
+    assert batch["items"] == single["items"]
     # the refusals are in the log, the late one's rows are not
     outcomes = [r[3] for r in batch["audit"][-8:]]
     started_outcomes = ["accepted", "refused", "refused", "refused", "accepted"]
@@ -225,15 +241,15 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
     for table in ("history", "audit", "timers"):
         assert large.inserts(table) == small.inserts(table) == 1, table
     if engine.store.sqlite:  # type: ignore[attr-defined]
-        # the clocks too, their ids reserved ahead (one read of the largest id per batch):
-        # per message only the item's INSERT, which returns its id
-        assert large.inserts("clocks") == small.inserts("clocks") == 1
-        assert sum("max(clocks.id)" in s for s in large.seen) == 1
-        assert len(large.seen) - len(small.seen) == 1 * 10
-    else:  # PostgreSQL's ids come from a sequence: each clock is inserted at once
+        # the new items and clocks too, their ids reserved ahead (one read of the largest
+        # id per table and batch): no statement per message
+        for table in ("items", "clocks"):
+            assert large.inserts(table) == small.inserts(table) == 1, table
+            assert sum(f"max({table}.id)" in s for s in large.seen) == 1, table
+        assert len(large.seen) == len(small.seen)
+    else:  # PostgreSQL's ids come from a sequence: each item and clock inserted at once
         assert len(large.seen) - len(small.seen) == 2 * 10
-        assert large.inserts("clocks") == 15
-    assert large.inserts("items") == 15
+        assert large.inserts("items") == large.inserts("clocks") == 15
 
     ids = [o.item.id for o in started if o.item is not None]
     with Statements(engine) as fired:
@@ -283,8 +299,14 @@ class ReadsHistory(Extension):
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
         item_id = change.item_id
+        row = tx.item(item_id)
         self.seen.append(
-            (len(tx.history(item_id)), len(tx.timers_of(item_id)), len(tx.clocks_of(item_id)))
+            (
+                len(tx.history(item_id)),
+                len(tx.timers_of(item_id)),
+                len(tx.clocks_of(item_id)),
+                row.state if row is not None else None,
+            )
         )
 
 
@@ -300,5 +322,6 @@ def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: F
     # each start: its own history row; the clocks (installed first) armed the timers
     armed = reader.seen[0][1]
     assert armed > 0
-    assert reader.seen[:3] == [(1, armed, 1)] * 3  # the clock kept with the timers, too
+    # the clock kept with the timers, too; the new item (kept on SQLite) reads back
+    assert reader.seen[:3] == [(1, armed, 1, "classify")] * 3
     assert reader.seen[3][0] == 3  # start, classify, the gateway's route
