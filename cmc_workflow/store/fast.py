@@ -312,7 +312,7 @@ class Appends(Runs):
         # stable: the tables other rows refer to first, the others in their order
         chosen.sort(key=lambda t: _FIRST.index(t) if t in _FIRST else len(_FIRST))
         for table in chosen:
-            rows = kept.pop(table)
+            rows = self._completed(table, kept.pop(table))
             start = 0
             for end in range(1, len(rows) + 1):
                 if (
@@ -322,6 +322,13 @@ class Appends(Runs):
                 ):
                     self._insert(rows[start][0], [row for _s, row in rows[start:end]])
                     start = end
+
+    def _completed(
+        self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, Mapping[str, Any]]]:
+        """The kept rows of ``table`` as written now (the SQL transaction adds what it
+        learnt since they were kept: a new item's chain anchors)."""
+        return rows
 
     def drop_appends(self) -> None:
         """Forget the kept appends (their command's savepoint rolled back), and the ids

@@ -280,6 +280,28 @@ class SqlTx(
         for anchors in self._anchors.values():
             anchors.moved = False
 
+    def _completed(
+        self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, Mapping[str, Any]]]:
+        """A batch's new items are written with their chain anchors as moved since they
+        were kept (their history rows and audit records), so that no UPDATE of the
+        anchors follows for them (:meth:`flush`)."""
+        if table != "items":
+            return rows
+        completed = []
+        for statement, row in rows:
+            anchors = self._anchors.get(row["id"])
+            if anchors is not None and anchors.moved:
+                row = {
+                    **row,
+                    "history_head": anchors.history,
+                    "audit_seq": anchors.audit_seq,
+                    "audit_head": anchors.audit_head,
+                }
+                anchors.moved = False
+            completed.append((statement, row))
+        return completed
+
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
         row = self._first(_FIND_DEFINITION, {"b_workflow": workflow_id, "b_hash": content_hash})
