@@ -54,8 +54,7 @@ from cmc_workflow.store.port import (
     OutboxRow,
     StorePort,
     StoreTx,
-    typed,
-    values_of,
+    row_values,
 )
 
 __all__ = ["MemoryStore", "MemoryTx"]
@@ -230,7 +229,7 @@ class MemoryTx(
 
     # -- items ---------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        row = values_of(typed(NewItem, values))
+        row = row_values(NewItem, values)
         self._require("definitions", row["definition_id"], "definition")
         self._require("items", row["parent_id"], "parent item")
         return self._insert("items", {**row, "history_head": None})
@@ -254,7 +253,7 @@ class MemoryTx(
                 ),
                 item_id=str(item_id),
             )
-        changes = values_of(typed(ItemUpdate, values))
+        changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
             del changes["facts"]  # kept as stored
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
@@ -341,7 +340,7 @@ class MemoryTx(
         taken = {(h["item_id"], h["seq"]) for h in table.rows.values()}
         heads: dict[int, str] = {}
         for entry in rows:
-            values = {k: stored(v) for k, v in values_of(typed(HistoryEntry, entry)).items()}
+            values = {k: stored(v) for k, v in row_values(HistoryEntry, entry).items()}
             item_id = values["item_id"]
             self._require("items", item_id, "item")
             if (item_id, values["seq"]) in taken:
@@ -383,7 +382,7 @@ class MemoryTx(
         keys = {r["idempotency_key"] for r in self._t["outbox"].rows.values()}
         ids = []
         for message in rows:
-            values = values_of(typed(OutboxMessage, message))
+            values = row_values(OutboxMessage, message)
             self._require("items", values["item_id"], "item")
             if values["idempotency_key"] in keys:
                 raise _race(f"outbox idempotency key {values['idempotency_key']!r}")
@@ -455,7 +454,7 @@ class MemoryTx(
 
     # -- audit ---------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        record = {k: stored(v) for k, v in values_of(typed(AuditRecord, values)).items()}
+        record = {k: stored(v) for k, v in row_values(AuditRecord, values).items()}
         chain = chain_of(record)
         heads = self._t["audit_heads"]
         head = heads.rows.get(chain)

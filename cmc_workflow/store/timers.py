@@ -52,8 +52,7 @@ from cmc_workflow.store.port import (
     RunRow,
     TimerRow,
     checked_columns,
-    typed,
-    values_of,
+    row_values,
 )
 from cmc_workflow.store.tables import (
     UTCDateTime,
@@ -198,6 +197,8 @@ _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
 _INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
+_INSERT_CLOCKS = insert(clocks)  # with their ids, reserved ahead (a batch's kept appends)
+_LARGEST_CLOCK_ID = select(func.max(clocks.c.id).label("largest"))
 _ACTIVE_CLOCKS = (
     select(*_CLOCK_COLUMNS)
     .where(
@@ -241,7 +242,7 @@ class TimeQueries(Appends):
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._append(_INSERT_TIMERS, "timers", [values_of(typed(NewTimer, r)) for r in rows])
+            self._append(_INSERT_TIMERS, "timers", [row_values(NewTimer, r) for r in rows])
 
     def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due`` (joined with the items when some
@@ -378,7 +379,16 @@ class TimeQueries(Appends):
         return int(self._conn.execute(query).scalar_one())
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        return self._insert_returning_id(_INSERT_CLOCK, values_of(typed(NewClock, values)))
+        """In a batch that keeps its appends (SQLite), the clock is kept with them under
+        an id reserved ahead (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`): its
+        timers need the id, not the row. Every read or change of the clocks table here
+        writes the kept clocks first (:meth:`_clocks_written`)."""
+        row = row_values(NewClock, values)
+        clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
+        if clock_id is None:
+            return self._insert_returning_id(_INSERT_CLOCK, row)
+        self._append(_INSERT_CLOCKS, "clocks", [{"id": clock_id, **row}])
+        return clock_id
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]
