@@ -104,13 +104,6 @@ class CompiledWorkflow:
         for name, state in self.definition.states.items():
             edges[name] = tuple(_edge(name, i, t, state) for i, t in enumerate(state.transitions))
         self._edges = MappingProxyType(edges)
-        # (state, trigger) -> its edges in the order the machine tries them: as added to
-        # it (file order), the default route last
-        candidates: dict[tuple[str, str], list[Edge]] = {}
-        for name, state_edges in edges.items():
-            for edge in sorted(state_edges, key=lambda e: e.default):
-                candidates.setdefault((name, edge.trigger), []).append(edge)
-        self._candidates = {key: tuple(found) for key, found in candidates.items()}
         self._lock = threading.Lock()
         self._token = _Token()
         self._machine: Machine | None = None
@@ -169,59 +162,40 @@ class CompiledWorkflow:
         return list(dict.fromkeys(names))
 
     def take(self, state: str, trigger: str, scope: Mapping[str, Any]) -> Edge:
-        """Which transition does ``trigger`` take from ``state``? The one the machine
-        takes (:meth:`take_by_machine`): of the trigger's edges from ``state``, the
-        defaults last, the first whose guard holds. Read from the compiled graph (no
-        lock, no event objects: a sixth of a batch's fire went to the machine's
-        bookkeeping); ``tests/unit/test_take.py`` checks it against the machine for every
-        trigger of every state of the bundled workflows.
+        """Run the machine: which transition does ``trigger`` take from ``state``?
 
         Raises :class:`InvalidTrigger` when ``state`` has no such trigger and
         :class:`GuardRejected` when every guard of that trigger is false.
         """
-        candidates = self._candidates.get((state, trigger))
-        if candidates is None:
-            raise self._invalid(state, trigger)
-        for edge in candidates:
-            if edge.guard is None or edge.guard.evaluate(scope):
-                return edge
-        raise self._rejected(state, trigger)
-
-    def take_by_machine(self, state: str, trigger: str, scope: Mapping[str, Any]) -> Edge:
-        """:meth:`take` as the state machine answers it (the reference for :meth:`take`)."""
         if not any(e.trigger == trigger for e in self.edges(state)):
-            raise self._invalid(state, trigger)
+            raise InvalidTrigger(
+                tr(
+                    "{trigger} cannot be fired in state {state}; possible here: {triggers}",
+                    trigger=repr(trigger),
+                    state=repr(state),
+                    triggers=joined(possible)
+                    if (possible := self.triggers(state))
+                    else tr("nothing"),
+                ),
+                trigger=trigger,
+                state=state,
+            )
         taken: list[Edge] = []
         with self._lock:
             self._built().set_state(state, model=self._token)
             self._token.trigger(trigger, scope=scope, taken=taken)  # type: ignore[attr-defined]  # bound by transitions
         if not taken:
-            raise self._rejected(state, trigger)
+            guards = [e.spec.guard for e in self.edges(state) if e.trigger == trigger]
+            raise GuardRejected(
+                tr(
+                    "{trigger} is not possible now: its condition does not hold ({guards})",
+                    trigger=repr(trigger),
+                    guards=" / ".join(g for g in guards if g),
+                ),
+                trigger=trigger,
+                state=state,
+            )
         return taken[0]
-
-    def _invalid(self, state: str, trigger: str) -> InvalidTrigger:
-        return InvalidTrigger(
-            tr(
-                "{trigger} cannot be fired in state {state}; possible here: {triggers}",
-                trigger=repr(trigger),
-                state=repr(state),
-                triggers=joined(possible) if (possible := self.triggers(state)) else tr("nothing"),
-            ),
-            trigger=trigger,
-            state=state,
-        )
-
-    def _rejected(self, state: str, trigger: str) -> GuardRejected:
-        guards = [e.spec.guard for e in self.edges(state) if e.trigger == trigger]
-        return GuardRejected(
-            tr(
-                "{trigger} is not possible now: its condition does not hold ({guards})",
-                trigger=repr(trigger),
-                guards=" / ".join(g for g in guards if g),
-            ),
-            trigger=trigger,
-            state=state,
-        )
 
     def route(self, state: str, scope: Mapping[str, Any]) -> Edge:
         """The route a gateway takes for this scope (the default when no guard holds)."""
