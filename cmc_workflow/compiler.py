@@ -23,6 +23,7 @@ from cmc_workflow.definition.guards import Guard, compile_expression, compile_gu
 from cmc_workflow.definition.loader import LoadedWorkflow
 from cmc_workflow.definition.models import FieldSpec, StartsItem, State, Transition, Workflow
 from cmc_workflow.errors import GuardRejected, InvalidTrigger
+from cmc_workflow.i18n import joined, tr
 
 if TYPE_CHECKING:
     from transitions import Machine
@@ -168,8 +169,14 @@ class CompiledWorkflow:
         """
         if not any(e.trigger == trigger for e in self.edges(state)):
             raise InvalidTrigger(
-                f"{trigger!r} cannot be fired in state {state!r}; "
-                f"possible here: {', '.join(self.triggers(state)) or 'nothing'}",
+                tr(
+                    "{trigger} cannot be fired in state {state}; possible here: {triggers}",
+                    trigger=repr(trigger),
+                    state=repr(state),
+                    triggers=joined(possible)
+                    if (possible := self.triggers(state))
+                    else tr("nothing"),
+                ),
                 trigger=trigger,
                 state=state,
             )
@@ -180,8 +187,11 @@ class CompiledWorkflow:
         if not taken:
             guards = [e.spec.guard for e in self.edges(state) if e.trigger == trigger]
             raise GuardRejected(
-                f"{trigger!r} is not possible now: its condition does not hold "
-                f"({' / '.join(g for g in guards if g)})",
+                tr(
+                    "{trigger} is not possible now: its condition does not hold ({guards})",
+                    trigger=repr(trigger),
+                    guards=" / ".join(g for g in guards if g),
+                ),
                 trigger=trigger,
                 state=state,
             )

@@ -33,6 +33,8 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cmc_workflow.i18n import N_, Text, tr, zh
+
 __all__ = ["Cron", "CronSyntaxError", "parse"]
 
 FIELDS = ("minute", "hour", "day", "month", "weekday")
@@ -62,14 +64,30 @@ _NAMES_RE = re.compile(r"([a-z]+)(?:-([a-z]+))?", re.IGNORECASE)
 
 
 class CronSyntaxError(ValueError):
-    """A crontab expression that cannot be used; ``field`` names the field at fault."""
+    """A crontab expression that cannot be used; ``field`` names the field at fault, and
+    ``text`` says why in English and Chinese (the message is the English)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: Text, field: str | None = None) -> None:
+        super().__init__(message.en)
+        self.text = message
         self.field = field
 
 
-_Refuse = Callable[[str], CronSyntaxError]
+_FIELD_WORDS = {
+    "minute": N_("minute"),
+    "hour": N_("hour"),
+    "day": N_("day"),
+    "month": N_("month"),
+    "weekday": N_("weekday"),
+}
+"""The name of each field as a person reads it (msgids)."""
+
+
+def _field_word(name: str) -> Text:
+    return Text(_FIELD_WORDS[name], zh(_FIELD_WORDS[name]))
+
+
+_Refuse = Callable[[Text], CronSyntaxError]
 """Makes the error for a term, given why it is refused."""
 
 
@@ -255,8 +273,12 @@ def parse(expr: str, timezone: str | dt.tzinfo) -> Cron:
     values = expr.split()
     if len(values) != len(FIELDS):
         raise CronSyntaxError(
-            f"{len(values)} field{'' if len(values) == 1 else 's'} where 5 are needed "
-            "(minute hour day month weekday)"
+            tr("1 field where 5 are needed (minute hour day month weekday)")
+            if len(values) == 1
+            else tr(
+                "{count} fields where 5 are needed (minute hour day month weekday)",
+                count=len(values),
+            )
         )
     minute, hour, day, month, weekday = (
         _field(name, text) for name, text in zip(FIELDS, values, strict=True)
@@ -269,9 +291,20 @@ def _field(name: str, text: str) -> tuple[_Term, ...]:
 
 
 def _term(name: str, text: str, part: str) -> _Term:
-    def refuse(why: str) -> CronSyntaxError:
-        where = f"{part!r}" if part == text else f"{part!r} in {text!r}"
-        return CronSyntaxError(f"the {name} field {where}: {why}", name)
+    def refuse(why: Text) -> CronSyntaxError:
+        field = _field_word(name)
+        if part == text:
+            return CronSyntaxError(
+                tr("the {field} field {part}: {why}", field=field, part=repr(part), why=why), name
+            )
+        message = tr(
+            "the {field} field {part} in {text}: {why}",
+            field=field,
+            part=repr(part),
+            text=repr(text),
+            why=why,
+        )
+        return CronSyntaxError(message, name)
 
     low, high = _LOW[name], _HIGH[name]
     if match := _ANY_RE.fullmatch(part):
@@ -283,13 +316,33 @@ def _term(name: str, text: str, part: str) -> _Term:
         if last is None and step is None:
             last = first
         if last is not None and first > last:
-            raise refuse(f"the range runs backwards ({first} is after {last})")
+            raise refuse(
+                tr("the range runs backwards ({first} is after {last})", first=first, last=last)
+            )
         _check_step(step, low, high, refuse)
         if first < low:
-            raise refuse(f"{first} is below the lowest {name}, {low}")
+            field = _field_word(name)
+            raise refuse(
+                tr("{value} is below the lowest {field}, {low}", value=first, field=field, low=low)
+            )
         if last is not None and last > high:
-            monday = " (0 is Monday, 6 Sunday)" if name == "weekday" else ""
-            raise refuse(f"{last} is above the highest {name}, {high}{monday}")
+            if name == "weekday":
+                raise refuse(
+                    tr(
+                        "{value} is above the highest weekday, {high} (0 is Monday, 6 Sunday)",
+                        value=last,
+                        high=high,
+                    )
+                )
+            field = _field_word(name)
+            raise refuse(
+                tr(
+                    "{value} is above the highest {field}, {high}",
+                    value=last,
+                    field=field,
+                    high=high,
+                )
+            )
         # as APScheduler: a range ending at 0 ('0-0/5') is checked as if open-ended
         _check_step(step, first, last or high, refuse)
         return _Term(first, last, step)
@@ -299,29 +352,43 @@ def _term(name: str, text: str, part: str) -> _Term:
         if match[2] is not None:
             last = _name(names, match[2], name, refuse)
             if first > last:
-                raise refuse(f"the range runs backwards ({match[1]} is after {match[2]})")
+                backwards = tr(
+                    "the range runs backwards ({first} is after {last})",
+                    first=match[1],
+                    last=match[2],
+                )
+                raise refuse(backwards)
         if match.end() < len(part):  # APScheduler reads the names and drops the rest
             if part[match.end()] == "/":
-                raise refuse(f"a step after names is not supported (read as {match[0]!r})")
-            raise refuse(f"a range of names must end in a name (read as {match[0]!r})")
+                step_after = tr(
+                    "a step after names is not supported (read as {read})", read=repr(match[0])
+                )
+                raise refuse(step_after)
+            raise refuse(
+                tr("a range of names must end in a name (read as {read})", read=repr(match[0]))
+            )
         return _Term(first, first if last is None else last)
     if name == "day" and part.lower() == "last":
         return _Term(last_day=True)
     raise refuse(_why_not(name, part))
 
 
-def _why_not(name: str, part: str) -> str:
+def _why_not(name: str, part: str) -> Text:
     """Why a term is refused."""
     if any(ch.isdecimal() and not ch.isascii() for ch in part):
-        return "only the digits 0-9 are numbers here"
+        return tr("only the digits 0-9 are numbers here")
     if name == "day" and part.lower().startswith("last"):
-        return "the last day of the month is written 'last', alone"
-    forms = "'*', '*/step', 'n', 'a-b', 'a-b/step' or 'n/step'"
+        return tr("the last day of the month is written 'last', alone")
+    forms = tr("'*', '*/step', 'n', 'a-b', 'a-b/step' or 'n/step'")
     if name in _NAMES:
-        forms += f", or names ({', '.join(_NAMES[name])}) alone or as a range"
-    elif name == "day":
-        forms += ", or 'last'"
-    return f"not a value of this field: write {forms}"
+        return tr(
+            "not a value of this field: write {forms}, or names ({names}) alone or as a range",
+            forms=forms,
+            names=", ".join(_NAMES[name]),
+        )
+    if name == "day":
+        return tr("not a value of this field: write {forms}, or 'last'", forms=forms)
+    return tr("not a value of this field: write {forms}", forms=forms)
 
 
 def _number(text: str | None) -> int | None:
@@ -332,14 +399,27 @@ def _check_step(step: int | None, low: int, high: int, refuse: _Refuse) -> None:
     if step is None:
         return
     if step == 0:
-        raise refuse("a step must be 1 or more")
+        raise refuse(tr("a step must be 1 or more"))
     if step > high - low:
-        raise refuse(f"the step {step} is larger than the range {low}-{high} it steps through")
+        raise refuse(
+            tr(
+                "the step {step} is larger than the range {low}-{high} it steps through",
+                step=step,
+                low=low,
+                high=high,
+            )
+        )
 
 
 def _name(names: tuple[str, ...], text: str, field: str, refuse: _Refuse) -> int:
     try:
         index = names.index(text.lower())
     except ValueError:
-        raise refuse(f"{text!r} is not a {field} name ({', '.join(names)})") from None
+        why = tr(
+            "{text} is not a {field} name ({names})",
+            text=repr(text),
+            field=_field_word(field),
+            names=", ".join(names),
+        )
+        raise refuse(why) from None
     return index + (1 if field == "month" else 0)

@@ -41,7 +41,18 @@ from cmc_workflow.i18n import Lang, Text, language, shown, tr, zh
 
 
 class CmcWorkflowError(Exception):
-    """Root of every exception raised by cmc-workflow."""
+    """Root of every exception raised by cmc-workflow.
+
+    Made with one :func:`~cmc_workflow.i18n.tr` text, the message is its English and
+    ``reason_zh`` its Chinese (empty for a plain English message)."""
+
+    reason_zh: str = ""
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], Text):
+            self.reason_zh = args[0].zh
+            args = (args[0].en,)
+        super().__init__(*args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +361,8 @@ class RosterInvalid(RegisterRefused):
 
 
 class StoreError(CmcWorkflowError):
-    """The database failed, or holds something the engine cannot use."""
+    """The database failed, or holds something the engine cannot use (worded in both
+    languages when made with a :func:`~cmc_workflow.i18n.tr` text)."""
 
 
 class SchemaOutOfDate(StoreError):
@@ -414,4 +426,5 @@ class BackupError(CmcWorkflowError):
 
 
 class CalendarError(CmcWorkflowError):
-    """A calendar file is invalid or a calendar question cannot be answered."""
+    """A calendar file is invalid or a calendar question cannot be answered (worded in both
+    languages when made with a :func:`~cmc_workflow.i18n.tr` text)."""

@@ -83,6 +83,13 @@ def joined(items: Iterable[object], en_sep: str = ", ") -> Text:
 _LIST_SEP = "\u3001"  # the enumeration comma of Chinese lists
 
 
+def joined_or_none(items: Iterable[object]) -> Text:
+    """``items`` as :func:`joined` lists them, or "none" in each language when there are
+    none (``known roles: none``)."""
+    texts = [str(i) for i in items]
+    return joined(texts) if texts else tr("none")
+
+
 def heading(msgid: str, both: Lang = "zh") -> str:
     """A heading or table label (``N_``-marked ``msgid``) in one language: English with
     ``--lang en``, Chinese with ``--lang zh``, and ``both``'s choice when the locale names

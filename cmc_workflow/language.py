@@ -40,8 +40,6 @@ from cmc_workflow.definition.models import Workflow
 from cmc_workflow.errors import DefinitionError, Problem
 from cmc_workflow.i18n import joined, tr
 from cmc_workflow.located import MAX_FILE_BYTES, Located, load_located, read_source
-from cmc_workflow.migration.plan import load_plan_doc
-from cmc_workflow.notify.config import load_notifications_doc
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.load import load_policy_doc
 from cmc_workflow.schedules.language import check_set as _schedule_problems
@@ -63,6 +61,22 @@ def _policy_problems(loaded: LoadedSet) -> list[Problem]:
     return build_policy_set(loaded)[1]
 
 
+def _migration_plan(doc: Located) -> tuple[Any, list[Problem]]:
+    """:func:`cmc_workflow.migration.plan.load_plan_doc`, imported with the first plan read
+    (its models are built on import: an engine opening without one need not build them)."""
+    from cmc_workflow.migration.plan import load_plan_doc
+
+    return load_plan_doc(doc)
+
+
+def _notifications(doc: Located) -> tuple[Any, list[Problem]]:
+    """:func:`cmc_workflow.notify.config.load_notifications_doc`, imported with the first
+    notifications file read (as :func:`_migration_plan`)."""
+    from cmc_workflow.notify.config import load_notifications_doc
+
+    return load_notifications_doc(doc)
+
+
 def _one_notifications(loaded: LoadedSet) -> list[Problem]:
     """At most one notifications file in a set (who gets what must not depend on order)."""
     files = loaded.others.get("notifications", [])
@@ -70,8 +84,8 @@ def _one_notifications(loaded: LoadedSet) -> list[Problem]:
         doc.problem(
             ("kind",),
             "E-NOTIFY-DUPLICATE",
-            "a second notifications file",
-            f"keep one: the first is {files[0][0].file}",
+            tr("a second notifications file"),
+            tr("keep one: the first is {file}", file=files[0][0].file),
         )
         for doc, _ in files[1:]
     ]
@@ -82,8 +96,8 @@ KINDS: Mapping[str, FileKind] = MappingProxyType(
         "workflow": FileKind("workflow", load_workflow_doc),
         "schedules": FileKind("schedules", load_schedules_doc, _schedule_problems),
         "policy": FileKind("policy", load_policy_doc, _policy_problems),
-        "migration": FileKind("migration", load_plan_doc),
-        "notifications": FileKind("notifications", load_notifications_doc, _one_notifications),
+        "migration": FileKind("migration", _migration_plan),
+        "notifications": FileKind("notifications", _notifications, _one_notifications),
     }
 )
 """Every kind of definition file, by the name its ``kind:`` gives (checks run in this order)."""
@@ -338,7 +352,7 @@ def _load_file(path: Path, result: LoadedSet) -> None:
         result.problems += problems
         return
     if doc.data is None:
-        result.problems.append(Problem(file, 1, 1, "E-EMPTY", "the file is empty"))
+        result.problems.append(Problem.of(file, 1, 1, "E-EMPTY", tr("the file is empty")))
         return
     if _is_calendar(doc.data):
         result.kinds[file] = "calendar"
@@ -356,9 +370,12 @@ def _load_file(path: Path, result: LoadedSet) -> None:
             doc.problem(
                 ("kind",),
                 "E-BAD-VALUE",
-                f"unknown kind {name!r}",
-                f"known kinds: {', '.join(sorted(KINDS))} (calendar files have no kind: "
-                "only arrangement: and local:)",
+                tr("unknown kind {name}", name=repr(name)),
+                tr(
+                    "known kinds: {kinds} (calendar files have no kind: only arrangement: and "
+                    "local:)",
+                    kinds=joined(sorted(KINDS)),
+                ),
             )
         )
         return
@@ -377,7 +394,11 @@ def _load_file(path: Path, result: LoadedSet) -> None:
                 doc.problem(
                     ("id",),
                     "E-DUPLICATE-WORKFLOW",
-                    f"workflow id {model.id!r} is already defined in {first}",
+                    tr(
+                        "workflow id {id} is already defined in {first}",
+                        id=repr(model.id),
+                        first=first,
+                    ),
                 )
             )
             result.ids_in[file] = []  # the id stays the first file's

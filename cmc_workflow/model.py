@@ -160,6 +160,8 @@ class Item:
     updated_at: dt.datetime
     closed_at: dt.datetime | None
     parent_id: int | None = None
+    state_label_en: str = ""
+    """The state's label in English (``state_label`` is the Chinese one)."""
 
     @property
     def is_open(self) -> bool:
@@ -195,6 +197,7 @@ class Allowed:
     form: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()  # the rules or checks that refuse it
     reasons_zh: tuple[str, ...] = ()  # each reason in Chinese ("" where none is written)
+    label_en: str = ""  # the transition's label in English (``label`` is the Chinese one)
 
 
 @dataclass(frozen=True, slots=True)

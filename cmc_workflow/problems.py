@@ -14,7 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -180,9 +180,10 @@ def _problem(
     named = codes.fields.get(str(loc[-1])) if loc else None
     if named is not None:
         where = ".".join(str(p) for p in loc)
-        return doc.problem(loc, named[0], f"{where}: {_message(err)}", tr(named[1]))
+        message = tr("{where}: {why}", where=where, why=pydantic_text(err))
+        return doc.problem(loc, named[0], message, tr(named[1]))
     if kind == "bad_duration":
-        return doc.problem(loc, "E-BAD-DURATION", err["msg"])
+        return doc.problem(loc, "E-BAD-DURATION", pydantic_text(err))
     ctx = err.get("ctx", {})
     if kind == "string_pattern_mismatch":
         code, text = codes.patterns.get(str(ctx.get("pattern", "")), (codes.value, ""))
@@ -201,33 +202,104 @@ def _problem(
         return doc.problem(loc, codes.value, message)
     if kind == "too_short" and isinstance(err["input"], list | tuple | dict):
         hint = tr("give at least one entry")
-        return doc.problem(loc, codes.empty, f"{_where(loc)}: {_message(err)}", hint)
+        message = tr("{where}: {why}", where=_where(loc), why=pydantic_text(err))
+        return doc.problem(loc, codes.empty, message, hint)
     if kind in ("string_too_long", "string_too_short", "greater_than_equal"):
-        return doc.problem(loc, codes.value, f"{_short(err['input'])}: {err['msg']}")
+        message = tr("{value}: {why}", value=_short(err["input"]), why=pydantic_text(err))
+        return doc.problem(loc, codes.value, message)
     if kind in _TYPE_ERRORS:
-        problem = doc.problem(
-            loc,
-            codes.type,
-            f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} "
-            f"{_short(err['input'])}",
-            _type_hint(root, loc, kind, err["input"]),
-        )
-        message_zh = tr(
+        value = _short(err["input"])
+        english = f"expected {_TYPE_ERRORS[kind]}, got {type(err['input']).__name__} {value}"
+        chinese = tr(
             "expected {expected}, got {kind} {value}",
             expected=Text(_TYPE_ERRORS[kind], zh(_TYPE_ERRORS[kind])),
             kind=_kind(err["input"]),
-            value=_short(err["input"]),
+            value=value,
         ).zh
-        return replace(problem, message_zh=message_zh)
-    return doc.problem(loc, codes.invalid, _message(err))
+        hint = _type_hint(root, loc, kind, err["input"])
+        return doc.problem(loc, codes.type, Text(english, chinese), hint)
+    return doc.problem(loc, codes.invalid, pydantic_text(err))
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "the file"
+def _where(loc: tuple[Any, ...]) -> str | Text:
+    """The dotted path of ``loc``, or "the file" in each language for the top level."""
+    return ".".join(str(p) for p in loc) or tr("the file")
 
 
 def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def pydantic_text(err: Any) -> Text:
+    """What pydantic's error ``err`` says, in English and Chinese: by its ``type`` and
+    ``ctx`` (pydantic's own words are English only, and are kept as the English); a type
+    not listed keeps pydantic's English, introduced in Chinese."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "bad_duration":
+        return tr(
+            "{value} is not a duration like {examples} (a positive whole number and a unit)",
+            value=ctx.get("value", _short(err["input"])),
+            examples=tr(
+                "'2 working days', '4 working hours', '3 days', '12 hours', '30 minutes', "
+                "'2 weeks' or '6 months'"
+            ),
+        )
+    if kind == "date_and_time":
+        return tr("expected a date (YYYY-MM-DD), not a date and time")
+    if kind == "not_a_real_date":
+        return tr("{value} is not a real date", value=ctx.get("value", ""))
+    if kind == "date_format":
+        return tr("expected a date written YYYY-MM-DD, got {value}", value=ctx.get("value", ""))
+    own = _pydantic_own(kind, ctx, err)
+    return Text(_message(err), own.zh)  # pydantic's English as it wrote it
+
+
+def _pydantic_own(kind: str, ctx: Mapping[str, Any], err: Any) -> Text:
+    """Pydantic's own error types, said again in both languages (the Chinese is used)."""
+    if kind == "greater_than_equal":
+        return tr("Input should be greater than or equal to {ge}", ge=ctx.get("ge"))
+    if kind == "greater_than":
+        return tr("Input should be greater than {gt}", gt=ctx.get("gt"))
+    if kind == "less_than_equal":
+        return tr("Input should be less than or equal to {le}", le=ctx.get("le"))
+    if kind == "less_than":
+        return tr("Input should be less than {lt}", lt=ctx.get("lt"))
+    if kind == "string_too_short":
+        return tr(
+            "String should have at least {min_length} characters",
+            min_length=ctx.get("min_length"),
+        )
+    if kind == "string_too_long":
+        return tr(
+            "String should have at most {max_length} characters",
+            max_length=ctx.get("max_length"),
+        )
+    if kind == "too_short":
+        return tr(
+            "should have at least {min_length} entries, not {actual}",
+            min_length=ctx.get("min_length"),
+            actual=ctx.get("actual_length"),
+        )
+    if kind == "too_long":
+        return tr(
+            "should have at most {max_length} entries, not {actual}",
+            max_length=ctx.get("max_length"),
+            actual=ctx.get("actual_length"),
+        )
+    if kind in ("int_parsing", "int_from_float"):
+        return tr("Input should be a whole number")
+    if kind == "bool_parsing":
+        return tr("Input should be true or false")
+    if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
+        return tr("Input should be a date written YYYY-MM-DD")
+    if kind in ("datetime_parsing", "datetime_type", "datetime_from_date_parsing"):
+        return tr("Input should be a date and time, e.g. 2025-03-01T09:00:00+08:00")
+    if kind == "time_parsing":
+        return tr("Input should be a time of day, e.g. 09:30")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return tr("this entry has no known kind: {message}", message=_message(err))
+    return tr("the value is refused: {message}", message=_message(err))
 
 
 def _trap(doc: Located, loc: tuple[Any, ...], code: str, text: str) -> Problem:
@@ -268,7 +340,12 @@ def _bad_key(path: tuple[Any, ...], err: Any, doc: Located, codes: Codes) -> Pro
         code, hint = codes.bad_key, tr("ids are at most 64 characters")
         message = tr("{value} is too long for a name", value=_short(err["input"]))
     else:
-        code, hint, message = codes.bad_key, "", f"{_short(err['input'])}: {err['msg']}"
+        why = pydantic_text(err)
+        code, hint, message = (
+            codes.bad_key,
+            "",
+            tr("{value}: {why}", value=_short(err["input"]), why=why),
+        )
     return doc.problem(path, code, message, hint, key=True)
 
 

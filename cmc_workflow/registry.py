@@ -23,7 +23,7 @@ from cmc_workflow.errors import (
     WorkflowNotFound,
 )
 from cmc_workflow.handlers import HandlerRegistry
-from cmc_workflow.i18n import Text, joined, tr
+from cmc_workflow.i18n import Text, joined, joined_or_none, tr
 from cmc_workflow.located import load_located
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import VersionInfo
@@ -64,7 +64,11 @@ class Registry:
         version = self._current.get(workflow_id)
         if version is None:
             raise WorkflowNotFound(
-                f"no workflow {workflow_id!r}; loaded: {', '.join(self.ids) or 'none'}"
+                tr(
+                    "no workflow {workflow_id}; loaded: {workflows}",
+                    workflow_id=repr(workflow_id),
+                    workflows=joined_or_none(self.ids),
+                )
             )
         return version
 
@@ -155,7 +159,9 @@ class Registry:
         with self.store.read() as tx:
             rows = tx.definitions_of(workflow_id)
         if not rows:
-            raise WorkflowNotFound(f"no version of {workflow_id!r} is stored")
+            raise WorkflowNotFound(
+                tr("no version of {workflow_id} is stored", workflow_id=repr(workflow_id))
+            )
         current = self._current.get(workflow_id)
         return [
             VersionInfo(
@@ -199,9 +205,13 @@ def check_handlers(workflows: Iterable[LoadedWorkflow], handlers: HandlerRegistr
             doc.problem(
                 ("states", name, "handler"),
                 "E-HANDLER-NOT-REGISTERED",
-                f"state {name!r} needs handler {handler!r}, which the embedding system "
-                "did not register",
-                f"pass handlers={{{handler!r}: fn}} to Engine.open",
+                tr(
+                    "state {name} needs handler {handler}, which the embedding system did not "
+                    "register",
+                    name=repr(name),
+                    handler=repr(handler),
+                ),
+                tr("pass handlers={{{handler}: fn}} to Engine.open", handler=repr(handler)),
             )
             for name, handler in missing
         ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import EngineError
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import SYSTEM, Actor
 
 MAX_AUTOMATIC_STEPS = 32
@@ -59,8 +60,11 @@ def walk(wf: CompiledWorkflow, first: Step, data: Mapping[str, Any]) -> tuple[li
         state = edge.target
     else:
         raise EngineError(
-            f"gateways routed more than {MAX_AUTOMATIC_STEPS} times in one command: "
-            "the definition loops between gateways",
+            tr(
+                "gateways routed more than {count} times in one command: the definition loops "
+                "between gateways",
+                count=MAX_AUTOMATIC_STEPS,
+            ),
             state=state,
         )
     return steps, state, visit

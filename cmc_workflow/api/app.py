@@ -574,6 +574,7 @@ def create_app(
                     allowed=a.allowed,
                     target=a.target,
                     label=a.label,
+                    label_en=a.label_en,
                     form=list(a.form),
                     reasons=[
                         m.ReasonOut(rule=rule, en=en, zh=z or zh_reason(rule, en))

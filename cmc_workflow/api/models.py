@@ -90,6 +90,7 @@ class ItemOut(BaseModel):
     revision: int
     state: str
     state_label: str
+    state_label_en: str
     data: dict[str, Any]
     visit: int
     version: int
@@ -130,6 +131,7 @@ class AllowedOut(BaseModel):
     allowed: bool
     target: str
     label: str
+    label_en: str
     form: list[str]
     reasons: list[ReasonOut]
 

@@ -195,6 +195,8 @@ def problem_of(exc: CmcWorkflowError) -> Problem:
                 ).zh
     elif isinstance(exc, DatabaseReadOnly):
         code, detail_en, detail_zh = exc.code, exc.reason_en, exc.reason_zh
+    elif isinstance(exc, StoreError | CalendarError):
+        detail_zh = exc.reason_zh
     if not detail_zh:
         for kind, explained in _EXPLAINED.items():
             if isinstance(exc, kind):

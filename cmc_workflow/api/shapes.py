@@ -87,6 +87,7 @@ def item_out(item: Item) -> m.ItemOut:
         revision=item.revision,
         state=item.state,
         state_label=item.state_label,
+        state_label_en=item.state_label_en,
         data=dict(item.data),
         visit=item.visit,
         version=item.version,

@@ -419,7 +419,7 @@ def restore_backup(
         with engine.connect() as conn, conn.begin():
             restored.census = take_census(conn)
     except SQLAlchemyError as exc:
-        raise StoreError(f"the restored database cannot be read: {exc}") from exc
+        raise StoreError(tr("the restored database cannot be read: {exc}", exc=exc)) from exc
     finally:
         engine.dispose()
     restored.issues = compare(Census.from_json(backup.manifest["census"]), restored.census)
@@ -444,6 +444,8 @@ def _tables(url: str) -> list[str]:
         with engine.connect() as conn:
             return sorted(inspect(conn).get_table_names())
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the target database {url!r}: {exc}") from exc
+        raise StoreError(
+            tr("cannot open the target database {url}: {exc}", url=repr(url), exc=exc)
+        ) from exc
     finally:
         engine.dispose()

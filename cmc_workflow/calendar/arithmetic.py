@@ -20,6 +20,7 @@ from typing import Protocol
 from cmc_workflow.calendar.answers import Answer, DayAnswer, Deadline
 from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE, CalendarSettings
 from cmc_workflow.errors import CalendarError
+from cmc_workflow.i18n import N_, Text, tr, zh
 
 _SEARCH_LIMIT = 3660
 """Days searched for a working day before giving up (ten years: only a broken set of
@@ -78,7 +79,9 @@ class _Walk:
             day += direction * _ONE_DAY
             if self.working(day):
                 return day
-        raise CalendarError(f"no working day within {_SEARCH_LIMIT} days of {day}")
+        raise CalendarError(
+            tr("no working day within {count} days of {day}", count=_SEARCH_LIMIT, day=day)
+        )
 
     def answer(self, value: dt.date) -> Answer[dt.date]:
         return Answer(value, frozenset(self.guessed))
@@ -135,7 +138,9 @@ def add_months(anchor: dt.date, n: int) -> dt.date:
     year, month = divmod(index, 12)
     month += 1
     if not 1 <= year <= 9999:
-        raise CalendarError(f"{anchor} moved by {n} months leaves the supported years")
+        raise CalendarError(
+            tr("{anchor} moved by {n} months leaves the supported years", anchor=anchor, n=n)
+        )
     last = _stdlib_calendar.monthrange(year, month)[1]
     return dt.date(year, month, min(anchor.day, last))
 
@@ -166,14 +171,17 @@ def _plural(n: int | float, unit: str) -> str:
 
 
 def _positive(n: int, what: str) -> None:
+    """Refuse ``n`` unless a whole number of at least 1; ``what`` is an ``N_`` msgid."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise CalendarError(f"{what} must be a whole number of at least 1, got {n!r}")
+        counted = Text(what, zh(what))
+        why = tr("{what} must be a whole number of at least 1, got {n}", what=counted, n=repr(n))
+        raise CalendarError(why)
 
 
 def add_working_days(oracle: DayOracle, start: dt.datetime, n: int) -> Deadline:
     """The end of ``n`` working days after a receipt at ``start`` (receipt day not counted)."""
     require_aware(start, "start")
-    _positive(n, "the number of working days")
+    _positive(n, N_("the number of working days"))
     settings = oracle.settings
     local = start.astimezone(settings.tz)
     walk = _Walk(oracle)
@@ -189,7 +197,7 @@ def add_calendar_days(oracle: DayOracle, start: dt.datetime, n: int) -> Deadline
     the receipt day is not counted, and a last day that is not a working day is replaced by
     the next working day."""
     require_aware(start, "start")
-    _positive(n, "the number of days")
+    _positive(n, N_("the number of days"))
     settings = oracle.settings
     local = start.astimezone(settings.tz)
     walk = _Walk(oracle)
@@ -210,7 +218,9 @@ def add_working_hours(
     require_aware(start, "start")
     delta = hours if isinstance(hours, dt.timedelta) else dt.timedelta(hours=hours)
     if delta < dt.timedelta(0):
-        raise CalendarError(f"working hours must not be negative, got {hours!r}")
+        raise CalendarError(
+            tr("working hours must not be negative, got {hours}", hours=repr(hours))
+        )
     settings = oracle.settings
     tz, business = settings.tz, settings.business_hours
     cursor = start.astimezone(dt.UTC)
@@ -240,14 +250,20 @@ def add_working_hours(
                     return Deadline(local, due, rule, oracle.version, frozenset(walk.guessed))
                 remaining -= available
         day += _ONE_DAY
-    raise CalendarError(f"no working time found for {delta} after {start.isoformat()}")
+    raise CalendarError(
+        tr(
+            "no working time found for {delta} after {start}",
+            delta=delta,
+            start=start.isoformat(),
+        )
+    )
 
 
 def add_calendar_time(oracle: DayOracle, start: dt.datetime, delta: dt.timedelta) -> Deadline:
     """``start`` plus an elapsed ``delta``, working days ignored (never provisional)."""
     require_aware(start, "start")
     if delta < dt.timedelta(0):
-        raise CalendarError(f"a duration must not be negative, got {delta}")
+        raise CalendarError(tr("a duration must not be negative, got {delta}", delta=delta))
     tz = oracle.settings.tz
     due = (start.astimezone(dt.UTC) + delta).astimezone(tz)
     rule = f"{_hours_text(delta)} elapsed time, working days ignored"

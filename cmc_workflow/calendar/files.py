@@ -40,9 +40,10 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from cmc_workflow.errors import DefinitionError, Problem
-from cmc_workflow.i18n import N_, Text, tr
+from cmc_workflow.i18n import N_, Text, tr, zh
 from cmc_workflow.located import Path, load_located, read_source
 from cmc_workflow.problems import Codes, problems_from_validation
 
@@ -50,16 +51,24 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_date(value: object) -> object:
+    """``value`` as a date; refused with an error type that
+    :func:`~cmc_workflow.problems.pydantic_text` says in both languages."""
     if isinstance(value, dt.datetime):
-        raise ValueError("expected a date (YYYY-MM-DD), not a date and time")
+        raise PydanticCustomError(
+            "date_and_time", "expected a date (YYYY-MM-DD), not a date and time"
+        )
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a real date") from None
-    raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+            raise PydanticCustomError(
+                "not_a_real_date", "{value} is not a real date", {"value": repr(value)}
+            ) from None
+    raise PydanticCustomError(
+        "date_format", "expected a date written YYYY-MM-DD, got {value}", {"value": repr(value)}
+    )
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
@@ -220,8 +229,12 @@ def check_across_files(files: Sequence[CalendarFile]) -> list[Problem]:
                     cal.problem(
                         ("arrangement", "year"),
                         "E-CALENDAR-YEAR-TWICE",
-                        f"the arrangement of {arrangement.year} is also given in {first.file}",
-                        "keep one file per year",
+                        tr(
+                            "the arrangement of {year} is also given in {file}",
+                            year=arrangement.year,
+                            file=first.file,
+                        ),
+                        tr("keep one file per year"),
                     )
                 )
         for path, kind, entry in cal.entries():
@@ -234,15 +247,30 @@ def check_across_files(files: Sequence[CalendarFile]) -> list[Problem]:
                     cal.problem(
                         path,
                         code,
-                        f"{entry.date} is also a local {_words(seen[1])} in {seen[0].file}",
-                        "give each local day once, in one file",
+                        tr(
+                            "{date} is also a local {kind} in {file}",
+                            date=entry.date,
+                            kind=_words(seen[1]),
+                            file=seen[0].file,
+                        ),
+                        tr("give each local day once, in one file"),
                     )
                 )
     return problems
 
 
-def _words(kind: str) -> str:
-    return kind.replace("_", " ")
+_KIND_WORDS = {
+    "holiday": N_("holiday"),
+    "working_day": N_("working day"),
+    "closure": N_("closure"),
+    "extra_working_day": N_("extra working day"),
+}
+"""What each kind of entry is called in a message (msgids)."""
+
+
+def _words(kind: str) -> Text:
+    msgid = _KIND_WORDS.get(kind, kind.replace("_", " "))
+    return Text(msgid, zh(msgid))
 
 
 def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
@@ -255,21 +283,21 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
             doc.problem(
                 path,
                 "E-CALENDAR-TAG",
-                "anchors and aliases are not supported",
-                "write the value out in full",
+                tr("anchors and aliases are not supported"),
+                tr("write the value out in full"),
             )
             for path in sorted(doc.aliases, key=doc.values.__getitem__)
             if path[:-1] not in doc.aliases  # the values inside an alias repeat it
         ]
     if doc.data is None or doc.data == {}:
         return None, [
-            Problem(
+            Problem.of(
                 file,
                 1,
                 1,
                 "E-CALENDAR-EMPTY",
-                "the calendar file is empty",
-                "give an 'arrangement' and/or 'local' section",
+                tr("the calendar file is empty"),
+                tr("give an 'arrangement' and/or 'local' section"),
             )
         ]
     if not isinstance(doc.data, dict):
@@ -277,8 +305,8 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
             doc.problem(
                 (),
                 "E-CALENDAR-TYPE",
-                "a calendar file is a mapping",
-                "give an 'arrangement' and/or 'local' section",
+                tr("a calendar file is a mapping"),
+                tr("give an 'arrangement' and/or 'local' section"),
             )
         ]
     try:
@@ -287,13 +315,13 @@ def _parse(text: str, file: str) -> tuple[CalendarFile | None, list[Problem]]:
         return None, problems_from_validation(exc, doc, CalendarData, CALENDAR_CODES)
     if data.arrangement is None and data.local is None:
         return None, [
-            Problem(
+            Problem.of(
                 file,
                 1,
                 1,
                 "E-CALENDAR-EMPTY",
-                "the calendar file says nothing",
-                "give an 'arrangement' and/or 'local' section",
+                tr("the calendar file says nothing"),
+                tr("give an 'arrangement' and/or 'local' section"),
             )
         ]
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -324,9 +352,15 @@ def _check_dates(cal: CalendarFile) -> list[Problem]:
                     cal.problem(
                         path,
                         "E-CALENDAR-OUTSIDE-YEAR",
-                        f"{entry.date} is not in the arranged year {arrangement.year}",
-                        "an arrangement lists only days of its own year; use another file "
-                        "for the next year",
+                        tr(
+                            "{date} is not in the arranged year {year}",
+                            date=entry.date,
+                            year=arrangement.year,
+                        ),
+                        tr(
+                            "an arrangement lists only days of its own year; use another file for "
+                            "the next year"
+                        ),
                     )
                 )
             if kind == "working_day" and entry.date.weekday() < 5:
@@ -351,8 +385,8 @@ def _check_dates(cal: CalendarFile) -> list[Problem]:
                 cal.problem(
                     path,
                     "E-CALENDAR-DUPLICATE-DATE",
-                    f"{entry.date} is listed twice",
-                    f"already listed at line {line}; keep one",
+                    tr("{date} is listed twice", date=entry.date),
+                    tr("already listed at line {line}; keep one", line=line),
                 )
             )
         else:
@@ -360,8 +394,16 @@ def _check_dates(cal: CalendarFile) -> list[Problem]:
                 cal.problem(
                     path,
                     "E-CALENDAR-CONFLICT",
-                    f"{entry.date} is listed both as {_words(first[0])} and as {_words(kind)}",
-                    f"the other entry is at line {line}; a day is either off or working",
+                    tr(
+                        "{date} is listed both as {first} and as {second}",
+                        date=entry.date,
+                        first=_words(first[0]),
+                        second=_words(kind),
+                    ),
+                    tr(
+                        "the other entry is at line {line}; a day is either off or working",
+                        line=line,
+                    ),
                 )
             )
     return problems

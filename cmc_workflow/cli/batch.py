@@ -34,7 +34,7 @@ from cmc_workflow.cli.output import cell, emit_json, table
 from cmc_workflow.engine import Engine
 from cmc_workflow.engine.batch import MAX_BATCH, FireEntry, Outcome
 from cmc_workflow.errors import StoreError
-from cmc_workflow.i18n import N_, heading, shown, tr
+from cmc_workflow.i18n import N_, heading, pick, shown, tr
 from cmc_workflow.model import Actor
 
 
@@ -144,7 +144,7 @@ def outcome_table(numbers: Sequence[int], outcomes: Sequence[Outcome]) -> str:
                     str(numbers[o.index]),
                     heading(N_("accepted")),
                     str(o.item.id),
-                    f"{o.item.state_label} ({o.item.state})",
+                    f"{pick(o.item.state_label_en, o.item.state_label)} ({o.item.state})",
                     "—",
                     "—",
                 ]

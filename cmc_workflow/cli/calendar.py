@@ -20,7 +20,7 @@ from cmc_workflow.calendar.answers import (
     Deadline,
 )
 from cmc_workflow.calendar.working import next_year_warning
-from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.exits import Exit, database_error, fail
 from cmc_workflow.cli.help import Group
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -85,7 +85,7 @@ def calendar_status(
             with existing_store(db) as store, store.read() as tx:
                 clocks = tx.provisional_clocks(1000)
         except StoreError as exc:
-            fail(Exit.DATABASE, f"database error: {exc}")
+            fail(Exit.DATABASE, database_error(exc))
     if as_json:
         emit_json(
             {

@@ -38,7 +38,7 @@ from cmc_workflow.compliance.requirements import (
     parse_requirements,
 )
 from cmc_workflow.definition.loader import LoadedSet
-from cmc_workflow.i18n import N_
+from cmc_workflow.i18n import N_, tr
 from cmc_workflow.language import load_paths
 
 EXIT_DEFINITION = Exit.PROBLEMS
@@ -66,8 +66,13 @@ def _requirements(requirements_file: str | None, base: Path) -> tuple[list[Requi
     requirements = parse_requirements(text)
     if not requirements:
         raise click.BadParameter(
-            f"{name} states no requirement id (bullets '- **PUB-1 Title.** text' or table "
-            "rows '| INS-1 | duty | ... |')",
+            str(
+                tr(
+                    "{name} states no requirement id (bullets '- **PUB-1 Title.** text' or table "
+                    "rows '| INS-1 | duty | ... |')",
+                    name=name,
+                )
+            ),
             param_hint="--requirements",
         )
     for ident in duplicate_ids(text):
@@ -175,7 +180,9 @@ def compliance(
     results: list[Result] | None = None
     if run_knockout:
         if not tests_dir:
-            raise click.BadParameter("--knockout needs the tests (--tests)", param_hint="--tests")
+            raise click.BadParameter(
+                str(tr("--knockout needs the tests (--tests)")), param_hint="--tests"
+            )
         proofs = [
             p for p in proofs_under(Path(tests_dir), base) if not only or p.requirement in only
         ]

@@ -38,14 +38,16 @@ def _database(url: str, *, create: bool) -> Iterator[Engine]:
         parsed = make_url(url)
         sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
         if not create and sqlite_file and not Path(sqlite_file).exists():
-            raise StoreError(f"no database file {parsed.database!r}")
+            raise StoreError(tr("no database file {database}", database=repr(parsed.database)))
         engine = open_database(url)
     except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+        raise StoreError(
+            tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+        ) from exc
     try:
         yield engine
     except SQLAlchemyError as exc:
-        raise StoreError(f"database error on {url!r}: {exc}") from exc
+        raise StoreError(tr("database error on {url}: {exc}", url=repr(url), exc=exc)) from exc
     finally:
         engine.dispose()
 

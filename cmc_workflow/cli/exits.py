@@ -23,6 +23,7 @@ from cmc_workflow.errors import (
     StoreError,
 )
 from cmc_workflow.exits import EXIT_CODES, Exit
+from cmc_workflow.i18n import Text, tr
 
 __all__ = ["EXIT_CODES", "Exit", "fail", "handled", "problems_found"]
 
@@ -77,6 +78,17 @@ def handled(as_json: bool) -> Iterator[None]:
             detail["reason_zh"] = exc.reason_zh
         fail(Exit.USAGE, exc.refusal(), as_json, **detail)
     except StoreError as exc:
-        fail(Exit.DATABASE, f"database error: {exc}", as_json, type=type(exc).__name__)
+        fail(Exit.DATABASE, database_error(exc), as_json, type=type(exc).__name__)
     except CmcWorkflowError as exc:
-        fail(Exit.USAGE, f"error: {exc}", as_json, type=type(exc).__name__)
+        reason = Text(str(exc), getattr(exc, "reason_zh", ""))  # a CalendarError's Chinese
+        shown = tr("error: {reason}", reason=reason).shown() if reason.zh else f"error: {exc}"
+        fail(Exit.USAGE, shown, as_json, type=type(exc).__name__)
+
+
+def database_error(exc: CmcWorkflowError) -> str:
+    """``database error: ...`` as a person reads it: in Chinese too where the error has
+    its Chinese (``reason_zh``)."""
+    chinese = getattr(exc, "reason_zh", "")
+    if not chinese or chinese in str(exc):  # SchemaTooNew says both languages itself
+        return f"database error: {exc}"
+    return tr("database error: {reason}", reason=Text(str(exc), chinese)).shown()

@@ -26,7 +26,7 @@ import click
 
 from cmc_workflow.errors import Problem
 from cmc_workflow.exits import Exit
-from cmc_workflow.i18n import N_, zh
+from cmc_workflow.i18n import N_, tr, zh
 
 FORMATS = ("text", "json", "sarif")
 
@@ -56,7 +56,7 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def chosen(fmt: str | None, as_json: bool) -> str:
     """The format asked for: ``--format``, else ``json`` for ``--json``, else ``text``."""
     if fmt is not None and as_json and fmt != "json":
-        raise click.UsageError("give --format or --json, not both")
+        raise click.UsageError(str(tr("give --format or --json, not both")))
     return fmt or ("json" if as_json else "text")
 
 

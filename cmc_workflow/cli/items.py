@@ -53,14 +53,9 @@ def _labels(engine: Engine, workflow: str) -> tuple[str, dict[str, str]]:
     return pick(definition.label.en, definition.label.zh), fields_
 
 
-def _state_label(engine: Engine, item: Item) -> str:
-    """The label of the item's state in the language shown (``state_label`` is Chinese)."""
-    try:
-        state = engine.workflow(item.workflow).definition.states.get(item.state)
-    except WorkflowNotFound:
-        return item.state_label
-    label = state.label if state is not None else None
-    return pick(label.en, label.zh) if label is not None else item.state_label
+def _state_label(item: Item) -> str:
+    """The label of the item's state in the language shown, as its own version names it."""
+    return pick(item.state_label_en or item.state_label, item.state_label)
 
 
 def item_table(engine: Engine, item: Item) -> str:
@@ -70,7 +65,7 @@ def item_table(engine: Engine, item: Item) -> str:
     rows = [
         [H(N_("Id")), str(item.id)],
         [H(N_("Workflow")), f"{label} ({item.workflow}) {revision} {item.revision}"],
-        [H(N_("State")), f"{_state_label(engine, item)} ({item.state})"],
+        [H(N_("State")), f"{_state_label(item)} ({item.state})"],
         [H(N_("Closed")), cell(not item.is_open)],
         [H(N_("Row version")), str(item.version)],
         [H(N_("Visit")), str(item.visit)],
@@ -132,7 +127,7 @@ def inbox_table(items: Sequence[Item]) -> str:
         [
             str(i.id),
             i.workflow,
-            f"{i.state_label} ({i.state})",
+            f"{_state_label(i)} ({i.state})",
             cell(i.data.get("title"), 30),
             when(i.updated_at),
             str(i.version),

@@ -48,7 +48,14 @@ def _default_folder(name: str) -> Callable[[click.Context, click.Parameter, Any]
             for path in value:
                 if not Path(path).exists():
                     raise click.BadParameter(
-                        f"{path!r} does not exist; pass {param.opts[0]} PATH or set {param.envvar}",
+                        str(
+                            tr(
+                                "{path} does not exist; pass {option} PATH or set {envvar}",
+                                path=repr(path),
+                                option=param.opts[0],
+                                envvar=param.envvar,
+                            )
+                        ),
                         ctx=ctx,
                         param=param,
                     )
@@ -95,7 +102,14 @@ def need(paths: Sequence[str], option: str, default: str) -> list[str]:
     """``paths``, or a usage error when there are none (the default folder is missing)."""
     if not paths:
         raise click.BadParameter(
-            f"{default!r} does not exist; pass {option} PATH or set CMC_{option[2:].upper()}",
+            str(
+                tr(
+                    "{path} does not exist; pass {option} PATH or set {envvar}",
+                    path=repr(default),
+                    option=option,
+                    envvar=f"CMC_{option[2:].upper()}",
+                )
+            ),
             param_hint=option,
         )
     return list(paths)
@@ -183,7 +197,9 @@ def _business_hours(_ctx: click.Context, _param: click.Parameter, value: str) ->
         opens, closes = (dt.time.fromisoformat(part.strip()) for part in value.split("-"))
         return BusinessHours(opens=opens, closes=closes)
     except ValueError as exc:
-        raise click.BadParameter(f"{value!r}: give HH:MM-HH:MM or 'none' ({exc})") from None
+        raise click.BadParameter(
+            str(tr("{value}: give HH:MM-HH:MM or 'none' ({exc})", value=repr(value), exc=exc))
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +304,9 @@ def calendars_path(value: str | None) -> Path | None:
     if value is not None:
         path = Path(value)
         if not path.is_dir():
-            raise click.BadParameter(f"{value!r} is not a folder", param_hint="--calendars")
+            raise click.BadParameter(
+                str(tr("{value} is not a folder", value=repr(value))), param_hint="--calendars"
+            )
         return path
     default = Path("calendars")
     return default if default.is_dir() else None
@@ -414,14 +432,14 @@ def _attrs(_ctx: click.Context, _param: click.Parameter, value: Sequence[str]) -
     for pair in value:
         key, sep, val = pair.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE")
+            raise click.BadParameter(str(tr("{pair} is not KEY=VALUE", pair=repr(pair))))
         result[key.strip()] = val
     return result
 
 
 def _actor_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not value.strip():
-        raise click.BadParameter("the actor id must not be empty")
+        raise click.BadParameter(str(tr("the actor id must not be empty")))
     return value.strip()
 
 
@@ -486,10 +504,17 @@ def parse_json_object(text: str, source: str) -> dict[str, Any]:
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=source) from None
+        raise click.BadParameter(
+            str(tr("not valid JSON: {exc}", exc=exc)), param_hint=source
+        ) from None
     if not isinstance(value, dict):
         raise click.BadParameter(
-            f'must be a JSON object like \'{{"title": "..."}}\', not {type(value).__name__}',
+            str(
+                tr(
+                    'must be a JSON object like \'{{"title": "..."}}\', not {name}',
+                    name=type(value).__name__,
+                )
+            ),
             param_hint=source,
         )
     return value
@@ -504,7 +529,7 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
         settings: Settings, *, data_text: str | None, data_file: IO[str] | None, **kwargs: Any
     ) -> None:
         if data_text is not None and data_file is not None:
-            raise click.UsageError("give --data or --data-file, not both")
+            raise click.UsageError(str(tr("give --data or --data-file, not both")))
         data: dict[str, Any] = {}
         if data_text is not None:
             data = parse_json_object(data_text, "--data")

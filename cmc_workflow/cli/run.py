@@ -41,7 +41,9 @@ def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
         return None
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise click.BadParameter(f"{spec!r}: write module:attribute", param_hint="--handlers")
+        raise click.BadParameter(
+            str(tr("{spec}: write module:attribute", spec=repr(spec))), param_hint="--handlers"
+        )
     try:
         value: Any = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -51,14 +53,28 @@ def _resolve_handlers(spec: str | None) -> HandlerRegistry | None:
             value = value()
         except Exception as exc:  # the embedding system's factory: report, do not crash
             raise click.BadParameter(
-                f"{spec!r}() failed: {type(exc).__name__}: {exc}", param_hint="--handlers"
+                str(
+                    tr(
+                        "{spec}() failed: {name}: {exc}",
+                        spec=repr(spec),
+                        name=type(exc).__name__,
+                        exc=exc,
+                    )
+                ),
+                param_hint="--handlers",
             ) from None
     if isinstance(value, HandlerRegistry):
         return value
     if isinstance(value, Mapping):
         return HandlerRegistry(dict(value))
     raise click.BadParameter(
-        f"{spec!r} is a {type(value).__name__}, not a HandlerRegistry or a mapping",
+        str(
+            tr(
+                "{spec} is a {name}, not a HandlerRegistry or a mapping",
+                spec=repr(spec),
+                name=type(value).__name__,
+            )
+        ),
         param_hint="--handlers",
     )
 

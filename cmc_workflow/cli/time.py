@@ -20,7 +20,7 @@ import click
 
 from cmc_workflow.calendar.answers import DaySource
 from cmc_workflow.calendar.working import WorkingCalendar, next_year_warning
-from cmc_workflow.cli.exits import Exit, fail
+from cmc_workflow.cli.exits import Exit, database_error, fail
 from cmc_workflow.cli.help import Command
 from cmc_workflow.cli.options import (
     CalendarChoice,
@@ -100,7 +100,7 @@ def status(
             provisional = tx.provisional_clocks(limit)
             latest = tx.latest_runs()
     except CmcWorkflowError as exc:  # StoreError, or a URL the store refuses
-        fail(Exit.DATABASE, f"database error: {exc}")
+        fail(Exit.DATABASE, database_error(exc))
     lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
     next_runs = {s.id: s.next_after(now, calendar) for s in schedules if s.spec.enabled}
     report: dict[str, Any] = {

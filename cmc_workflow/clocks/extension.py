@@ -248,6 +248,17 @@ class Clocks(Extension):
             times.append(found[2])
         return times
 
+    def _steps_record(self, spec: DeadlineSpec) -> list[dict[str, Any]]:
+        """The spec's steps as a clock's detail records them (kept, see ``_recent``: the
+        spec is frozen; the list is only ever read, as JSON)."""
+        key = ("steps", id(spec))
+        found = self._recent.get(key)
+        if found is None:
+            dumped = [s.model_dump(mode="json", exclude_none=True) for s in spec.steps]
+            found = self._kept(key, spec, dumped)
+        answer: list[dict[str, Any]] = found[2]
+        return answer
+
     def _kept(
         self, key: tuple[object, ...], spec: object, answer: Any
     ) -> tuple[object, object, Any]:
@@ -314,7 +325,7 @@ class Clocks(Extension):
             "provisional": deadline.provisional,
             "detail": {
                 "deadline": deadline.as_record(),
-                "steps": [s.model_dump(mode="json", exclude_none=True) for s in spec.steps],
+                "steps": self._steps_record(spec),
                 "implements": list(spec.implements),
                 "pauses": [],
             },

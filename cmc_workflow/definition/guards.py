@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.model import normal_id
 
 Scope = Mapping[str, Any]
@@ -69,10 +70,12 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 
 
 class GuardSyntaxError(ValueError):
-    """A guard cannot be compiled; ``offset`` is the 0-based column inside the expression."""
+    """A guard cannot be compiled; ``offset`` is the 0-based column inside the expression,
+    ``text`` says why in English and Chinese (the message is the English)."""
 
-    def __init__(self, message: str, offset: int, code: str = "E-GUARD-SYNTAX") -> None:
-        super().__init__(message)
+    def __init__(self, message: Text, offset: int, code: str = "E-GUARD-SYNTAX") -> None:
+        super().__init__(message.en)
+        self.text = message
         self.offset = offset
         self.code = code
 
@@ -116,23 +119,23 @@ def compile_expression(source: str) -> Guard:
 def _compile_source(source: str, roots: frozenset[str]) -> Guard:
     text = source.strip()
     if not text:
-        raise GuardSyntaxError("the guard is empty", 0)
+        raise GuardSyntaxError(tr("the guard is empty"), 0)
     lead = len(source) - len(source.lstrip())  # offsets count from the source as written
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         # Python reports offset 0 (or none) when the text ends too early: point past the end
         offset = exc.offset - 1 if exc.offset and exc.lineno == 1 else len(text)
-        raise GuardSyntaxError(f"not a valid expression: {exc.msg}", lead + offset) from None
+        raise GuardSyntaxError(_not_valid(exc.msg), lead + offset) from None
     except (RecursionError, MemoryError):  # CPython's parser gives up on deep nesting
-        raise GuardSyntaxError(_TOO_DEEP, lead) from None
+        raise GuardSyntaxError(_too_deep(), lead) from None
     _check_depth(tree, lead)
     fields: set[str] = set()
     try:
         _check_names(tree, roots)
         fn = _compile(tree.body, fields)
     except GuardSyntaxError as exc:
-        raise GuardSyntaxError(str(exc), lead + exc.offset, exc.code) from None
+        raise GuardSyntaxError(exc.text, lead + exc.offset, exc.code) from None
     return Guard(source, frozenset(fields), fn)
 
 
@@ -140,7 +143,26 @@ MAX_DEPTH = 32
 """How deeply an expression may nest (``not not ...``, ``-(-(...))``, ``a + b + ...``): the
 compiler and the evaluator recurse once per level, and 3,000 levels exhausted the stack."""
 
-_TOO_DEEP = f"the expression nests more than {MAX_DEPTH} levels deep"
+
+def _too_deep() -> Text:
+    return tr("the expression nests more than {depth} levels deep", depth=MAX_DEPTH)
+
+
+def _not_valid(python_says: str) -> Text:
+    """Python's complaint about an expression it cannot parse, in plain words: its
+    usual "invalid syntax" says nothing to a person who does not program."""
+    if python_says == "invalid syntax":
+        return tr(
+            "not a valid expression: something is missing or out of place here "
+            "(a value after an operator, a closing bracket or quote)"
+        )
+    if python_says.startswith(("'(' was never closed", "'[' was never closed")):
+        return tr("not a valid expression: a bracket is opened but never closed")
+    if python_says.startswith("unterminated string literal"):
+        return tr("not a valid expression: a quote is opened but never closed")
+    if python_says.startswith("unmatched"):
+        return tr("not a valid expression: a closing bracket has no opening one")
+    return tr("not a valid expression: {python_says}", python_says=python_says)
 
 
 def _check_depth(tree: ast.Expression, lead: int) -> None:
@@ -149,14 +171,15 @@ def _check_depth(tree: ast.Expression, lead: int) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise GuardSyntaxError(_TOO_DEEP, lead + getattr(node, "col_offset", 0))
+            raise GuardSyntaxError(_too_deep(), lead + getattr(node, "col_offset", 0))
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, str | int | float | bool | type(None)):
-            raise GuardSyntaxError("only strings, numbers, true, false and null", node.col_offset)
+            only = tr("only strings, numbers, true, false and null")
+            raise GuardSyntaxError(only, node.col_offset)
         value = node.value
         return lambda _s: value
     if isinstance(node, ast.Name):
@@ -181,13 +204,13 @@ def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
             return lambda s: not operand(s)
         if isinstance(node.op, ast.USub):
             return lambda s: _safe(operator.neg, operand(s))
-        raise GuardSyntaxError("unsupported unary operator", node.col_offset)
+        raise GuardSyntaxError(tr("only not and - may stand before a value"), node.col_offset)
     if isinstance(node, ast.Compare):
         return _comparison(node, fields)
     if isinstance(node, ast.BinOp):
         op = _ARITH.get(type(node.op))
         if op is None:
-            raise GuardSyntaxError("only +, - and * are allowed", node.col_offset)
+            raise GuardSyntaxError(tr("only +, - and * are allowed"), node.col_offset)
         left, right = _compile(node.left, fields), _compile(node.right, fields)
         return lambda s: _safe(op, left(s), right(s))
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
@@ -195,21 +218,24 @@ def _compile(node: ast.expr, fields: set[str]) -> Evaluator:
         return lambda s: [i(s) for i in items]
     if isinstance(node, ast.Call):
         return _call(node, fields)
-    raise GuardSyntaxError(
-        f"{type(node).__name__} expressions are not allowed in guards", node.col_offset
+    not_allowed = tr(
+        "{kind} expressions are not allowed in guards (only comparisons, and, or, not, "
+        "+, -, *, lists and the functions)",
+        kind=type(node).__name__,
     )
+    raise GuardSyntaxError(not_allowed, node.col_offset)
 
 
 def _check_names(tree: ast.Expression, roots: frozenset[str]) -> None:
     """Refuse the value-only names (``item``, ``each``) where only a guard may stand."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in _ALL_ROOT_NAMES - roots:
-            raise GuardSyntaxError(
-                f"{node.id!r} may only be read in the data of `starts:`; "
+            only_starts = tr(
+                "{name} may only be read in the data of `starts:`; "
                 "a guard reads data.<field>, form.<field>, actor.<attr>",
-                node.col_offset,
-                "E-GUARD-NAME",
+                name=repr(node.id),
             )
+            raise GuardSyntaxError(only_starts, node.col_offset, "E-GUARD-NAME")
 
 
 def _name(node: ast.Name) -> Evaluator:
@@ -219,11 +245,11 @@ def _name(node: ast.Name) -> Evaluator:
         return lambda _s: const
     if name in _ALL_ROOT_NAMES:
         return lambda s: s.get(name)
-    raise GuardSyntaxError(
-        f"unknown name {name!r}: use data.<field>, form.<field>, actor.<attr>, true, false, null",
-        node.col_offset,
-        "E-GUARD-NAME",
+    unknown = tr(
+        "unknown name {name}: use data.<field>, form.<field>, actor.<attr>, true, false, null",
+        name=repr(name),
     )
+    raise GuardSyntaxError(unknown, node.col_offset, "E-GUARD-NAME")
 
 
 def _note_field(node: ast.Attribute, fields: set[str]) -> None:
@@ -237,7 +263,7 @@ def _comparison(node: ast.Compare, fields: set[str]) -> Evaluator:
     for op in node.ops:
         fn = _COMPARE.get(type(op))
         if fn is None:
-            raise GuardSyntaxError("use ==, !=, <, <=, >, >=, in, not in", node.col_offset)
+            raise GuardSyntaxError(tr("use ==, !=, <, <=, >, >=, in, not in"), node.col_offset)
         ops.append(fn)
     rights = [_compile(c, fields) for c in node.comparators]
 
@@ -258,13 +284,11 @@ def _comparison(node: ast.Compare, fields: set[str]) -> Evaluator:
 
 def _call(node: ast.Call, fields: set[str]) -> Evaluator:
     if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-        raise GuardSyntaxError(
-            f"only the functions {', '.join(sorted(_FUNCTIONS))} may be called",
-            node.col_offset,
-            "E-GUARD-NAME",
-        )
+        only = tr("only the functions {names} may be called", names=joined(sorted(_FUNCTIONS)))
+        raise GuardSyntaxError(only, node.col_offset, "E-GUARD-NAME")
     if len(node.args) != 1 or node.keywords:
-        raise GuardSyntaxError(f"{node.func.id}() takes exactly one argument", node.col_offset)
+        one = tr("{function}() takes exactly one argument", function=node.func.id)
+        raise GuardSyntaxError(one, node.col_offset)
     fn = _FUNCTIONS[node.func.id]
     arg = _compile(node.args[0], fields)
     return lambda s: _safe(fn, arg(s))

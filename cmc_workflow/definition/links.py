@@ -16,10 +16,10 @@ from cmc_workflow.definition.guards import GuardSyntaxError, compile_expression
 from cmc_workflow.definition.loaded import LoadedWorkflow
 from cmc_workflow.definition.models import Transition, Workflow
 from cmc_workflow.errors import Problem
-from cmc_workflow.i18n import tr
+from cmc_workflow.i18n import N_, tr
 from cmc_workflow.located import Located, Path, load_located
 
-_HINT = "write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\""
+_HINT = N_("write form.<field>, data.<field>, item.id, each.<key>, or a quoted literal: \"'x'\"")
 
 
 def _linking(wf: Workflow) -> Iterator[tuple[Transition, Path]]:
@@ -42,7 +42,8 @@ def check_links(wf: Workflow, doc: Located) -> list[Problem]:
                 try:
                     compiled = compile_expression(source)
                 except GuardSyntaxError as exc:
-                    out.append(doc.expression_problem(where, "expression", source, exc, _HINT))
+                    what = tr("expression")
+                    out.append(doc.expression_problem(where, what, source, exc, tr(_HINT)))
                     continue
                 if child.for_each is None and _reads_each(compiled.source):
                     out.append(

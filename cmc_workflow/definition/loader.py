@@ -57,7 +57,7 @@ def content_hash(text: str) -> str:
 def load_workflow_doc(doc: Located) -> tuple[Workflow | None, list[Problem]]:
     """Validate and check one located workflow document."""
     if doc.data is None:
-        return None, [Problem(doc.file, 1, 1, "E-EMPTY", "the file is empty")]
+        return None, [Problem.of(doc.file, 1, 1, "E-EMPTY", tr("the file is empty"))]
     if not isinstance(doc.data, dict):
         return None, [
             doc.problem(

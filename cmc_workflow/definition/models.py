@@ -98,6 +98,13 @@ DurationField = Annotated[
 ]
 
 
+def empty_list() -> list[Any]:
+    """A new empty list: the default of the models' list fields. Not ``list`` itself:
+    pydantic asks every default factory for its signature, and a builtin's is parsed from
+    its text by the tokenizer (about 0.2 ms a field: 8 ms of a cold ``Engine.open``)."""
+    return []
+
+
 class Model(BaseModel):
     """Base of every definition model: frozen, strict, no unknown keys."""
 
@@ -164,13 +171,13 @@ class Deadline(Model):
         description="a date or datetime data field the item is due by (a date: the end of "
         "that day); with within: too, the clock is due at the earlier of the two",
     )
-    steps: list[DeadlineStep] = Field(default_factory=list)
+    steps: list[DeadlineStep] = Field(default_factory=empty_list)
     pause_in: list[Ident] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="states in which the clock pauses (e.g. waiting for the reader)",
     )
     runs_in: list[Ident] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="further states in which the clock keeps running (one clock over several "
         "steps, e.g. from receipt to reply); it stops in any other state",
     )
@@ -179,7 +186,7 @@ class Deadline(Model):
         description="a datetime data field the clock counts from when it starts (e.g. when "
         "a message was received, if it is registered later); empty or in the future: now",
     )
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
 
     @property
     def span(self) -> str:
@@ -203,7 +210,7 @@ class StartsItem(Model):
     for_each: str | None = Field(
         default=None, description="expression giving a list: one item per element ('each')"
     )
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
 
 
 class Collects(Model):
@@ -218,7 +225,7 @@ class Collects(Model):
     count: Ident | None = Field(
         default=None, description="data field of this item set to the number gathered"
     )
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
 
 
 class Transition(Model):
@@ -242,10 +249,11 @@ class Transition(Model):
         default_factory=dict, description="fields the actor must supply when firing"
     )
     notify: list[Ident] = Field(
-        default_factory=list, description="roles notified (through the outbox) when it is taken"
+        default_factory=empty_list,
+        description="roles notified (through the outbox) when it is taken",
     )
     starts: list[StartsItem] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="items of other workflows opened in the same transaction (their parent "
         "is this item)",
     )
@@ -256,7 +264,7 @@ class Transition(Model):
         default=False,
         description="refused while any item this item started is still open",
     )
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     description: str | None = None
 
 
@@ -275,7 +283,7 @@ class State(Model):
     type: StateType
     label: Label
     description: str | None = None
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     handler: Ident | None = Field(default=None, description="serviceTask: the handler to run")
     assignee: Ident | None = Field(
         default=None,
@@ -283,11 +291,11 @@ class State(Model):
     )
     deadline: Deadline | None = None
     effects: list[GuardedEffect] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="guarded effects an item carries out by entering this state; loading "
         "fails unless a policy guards its entry",
     )
-    transitions: list[Transition] = Field(default_factory=list)
+    transitions: list[Transition] = Field(default_factory=empty_list)
 
 
 class Handler(Model):
@@ -295,7 +303,7 @@ class Handler(Model):
 
     description: str
     effects: list[GuardedEffect] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="guarded effects the handler carries out (e.g. publication): every "
         "serviceTask running it has them",
     )
@@ -306,7 +314,7 @@ class Start(Model):
 
     state: Ident
     roles: list[Ident] = Field(description="roles that may start an item")
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
 
 
 class Workflow(Model):
@@ -317,7 +325,7 @@ class Workflow(Model):
     version: int | None = Field(default=None, ge=1, description="human version number")
     label: Label
     description: str | None = None
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     roles: dict[Ident, Label] = Field(description="the lanes: roles that act in this workflow")
     handlers: dict[Ident, Handler] = Field(default_factory=dict)
     data: dict[Ident, FieldSpec] = Field(

@@ -219,6 +219,9 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
     now = core.now()
     actors = _Actors(core)
 
+    def ahead(tx: BatchTx) -> None:
+        tx.items_ahead([e.item_id for e in entries if _storable_id(e.item_id)])
+
     def one(tx: StoreTx, entry: FireEntry) -> _Done:
         resolved = actors.resolved(entry.actor, tx)
         checks.check_inputs(
@@ -240,7 +243,7 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
         workflow = row.workflow_id if row is not None else None
         audit.refusal(core, entry.actor, "fire", workflow, item_id, trigger, exc, now, tx=tx)
 
-    return _delivered(core, _committed(core, entries, one, refuse), "fire_many", None)
+    return _delivered(core, _committed(core, entries, one, refuse, ahead), "fire_many", None)
 
 
 def _storable_id(item_id: object) -> bool:
@@ -299,40 +302,42 @@ _APPEND_FREE = frozenset(
         "insert_history",
         "insert_audit",
         "insert_timers",
-        "item_facts",
         "insert_clock",
         "start_clock",
-        "update_clock",
-        "mark_clock_once",
-        "active_clocks",
-        "clock",
-        "clocks_of",
-        "insert_outbox",
         "insert_hook_deliveries",
         "identity_posts",
         "find_definition",
         "definition",
         "assignment",
-        "set_assignment",
     }
 )
 """Operations of :class:`StoreTx` that neither read nor change the tables of the appends
-a batch keeps (history, audit, timers): the kept rows need not be written before them.
-Any other operation writes them first (all of them, or those of :data:`_APPEND_TABLES`)."""
+a batch keeps (history, audit, timers; new items and clocks on SQLite): the kept rows
+need not be written before them. Any other operation writes them first (all of them, or those of
+:data:`_APPEND_TABLES`)."""
 
 _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "last_command": ("history",),
     "history": ("history",),
     "set_clock_timers": ("timers",),
-    "stop_clock": ("timers",),
-    "stop_clocks_leaving": ("timers",),
+    "stop_clock": ("clocks", "timers"),
+    "stop_clocks_leaving": ("clocks", "timers"),
     "clock_timers": ("timers",),
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),
     "timers_of": ("timers",),
+    "update_clock": ("clocks",),
+    "mark_clock_once": ("clocks",),
+    "active_clocks": ("clocks",),
+    "clock": ("clocks",),
+    "clocks_of": ("clocks",),
+    "item_facts": ("items",),
+    "set_assignment": ("items",),
 }
 """Operations that read or change one table of the kept appends: only its rows are
-written before them."""
+written before them (the rows they refer to with them: ``Appends.flush_appends``). New
+items and clocks are kept on SQLite only, under ids reserved ahead (``insert_item``,
+``insert_clock``)."""
 
 
 class BatchTx:
@@ -350,8 +355,9 @@ class BatchTx:
       judges by the records as they stood when it first asked (a record another
       transaction commits meanwhile counts from the next batch on).
     - The pure appends of its commands (history rows, audit records on an item's chain,
-      timers) are kept by a SQL store's transaction and written with one executemany per
-      table (``flush_appends``): before any operation that reads or changes their
+      timers, and on SQLite the new items and SLA clocks under ids reserved ahead) are
+      kept by a SQL store's transaction and written with one executemany per table
+      (``flush_appends``): before any operation that reads or changes their
       tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`), at every savepoint's
       boundaries (a rolled-back command's rows go with it) and before commit. Their
       hashes and anchors are computed when appended, in the commands' order.
@@ -395,9 +401,17 @@ class BatchTx:
         if not clock_ids:  # no clock stopped (every start): nothing to write first
             return 0
         if self._flush is not None:
-            self._flush(("timers",))
+            self._flush(("timers",))  # and the kept clocks they name
         self.writes += 1
         return self._tx.cancel_clock_timers(clock_ids, now)
+
+    def insert_outbox(self, rows: Sequence[Any]) -> list[int]:
+        if not rows:  # most commands queue nothing: nothing to write first
+            return []
+        if self._flush is not None:
+            self._flush(("items",))  # the rows name their item
+        self.writes += 1
+        return self._tx.insert_outbox(rows)
 
     def subscriptions(self, *, removed: bool = False) -> list[SubscriptionRow]:
         if removed:
@@ -413,7 +427,20 @@ class BatchTx:
         for key in [k for k in self._records if k[0] == workflow]:
             del self._records[key]
 
+    def items_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the batch's items in one statement where the store can (SQLite): each
+        command's :meth:`item` then takes its row from there."""
+        read = getattr(self._tx, "items_ahead", None)
+        if read is not None:
+            read(item_ids)
+
+    def _items_written(self) -> None:
+        """Write the new items the batch keeps (SQLite), before a read or change of them."""
+        if self._flush is not None:
+            self._flush(("items",))
+
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
+        self._items_written()
         row = self._tx.item(item_id, lock=lock)
         if row is not None:
             self._workflows[item_id] = row.workflow_id
@@ -432,6 +459,7 @@ class BatchTx:
     ) -> None:
         self.writes += 1
         self._changed(self._workflows.get(item_id))
+        self._items_written()
         self._tx.update_item(item_id, expected_version, values)
 
     def records(
@@ -440,6 +468,7 @@ class BatchTx:
         key = (workflow_id, tuple(states), field, value)
         found = self._records.get(key)
         if found is None:
+            self._items_written()
             found = self._records[key] = self._tx.records(workflow_id, states, field, value)
         return [dict(data) for data in found]  # fresh, as the store gives them
 
@@ -456,6 +485,7 @@ def _committed(
     entries: Sequence[_E],
     one: Callable[[StoreTx, _E], _Done],
     refuse: Callable[[StoreTx, _E, EngineError], None],
+    ahead: Callable[[BatchTx], None] | None = None,
 ) -> list[_Done | Refusal]:
     """Run ``one`` for each entry in one write transaction; a refusal (``refuse`` audits
     it in the same transaction) undoes only the refused command's writes.
@@ -464,11 +494,12 @@ def _committed(
     savepoint costs more than many a command's statements. So the batch first runs
     without savepoints; should a command be refused after it wrote, the transaction is
     rolled back and the whole batch runs again with a savepoint per command (same
-    ``now``, same order: the outcomes are those of the run that commits)."""
+    ``now``, same order: the outcomes are those of the run that commits). ``ahead``
+    reads what the commands will read, in the batch's transaction before they run."""
     try:
-        return _attempt(core, entries, one, refuse, savepoints=False)
+        return _attempt(core, entries, one, refuse, ahead, savepoints=False)
     except _Again:
-        return _attempt(core, entries, one, refuse, savepoints=True)
+        return _attempt(core, entries, one, refuse, ahead, savepoints=True)
 
 
 def _attempt(
@@ -476,6 +507,7 @@ def _attempt(
     entries: Sequence[_E],
     one: Callable[[StoreTx, _E], _Done],
     refuse: Callable[[StoreTx, _E, EngineError], None],
+    ahead: Callable[[BatchTx], None] | None,
     *,
     savepoints: bool,
 ) -> list[_Done | Refusal]:
@@ -483,6 +515,8 @@ def _attempt(
     with core.write() as real:
         view = BatchTx(real)
         tx = cast("StoreTx", view)  # the port's operations, by delegation
+        if ahead is not None:
+            ahead(view)
         for entry in entries:
             writes = view.writes
             try:

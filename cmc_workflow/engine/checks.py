@@ -21,19 +21,23 @@ from cmc_workflow.errors import (
     InvalidTrigger,
     NotPermitted,
 )
-from cmc_workflow.i18n import tr
+from cmc_workflow.i18n import Text, tr
 from cmc_workflow.model import Actor, id_problem, normal_id
 from cmc_workflow.store import ItemRow, StoreTx
 
 
-def start_refusal(actor: Actor, wf: CompiledWorkflow) -> str | None:
-    """Why ``actor`` may not start an item of ``wf`` (None: they hold a start role)."""
+def start_refusal(actor: Actor, wf: CompiledWorkflow) -> Text | None:
+    """Why ``actor`` may not start an item of ``wf``, in English and Chinese (None: they
+    hold a start role)."""
     roles = wf.definition.start.roles
     if actor.roles & set(roles):
         return None
-    return (
-        f"{actor.id} may not start {wf.id!r}: it needs one of the roles {sorted(roles)}, "
-        f"they hold {sorted(actor.roles) or 'none'}"
+    return tr(
+        "{actor} may not start {workflow}: it needs one of the roles {roles}, they hold {held}",
+        actor=actor.id,
+        workflow=repr(wf.id),
+        roles=sorted(roles),
+        held=sorted(actor.roles) if actor.roles else tr("none"),
     )
 
 

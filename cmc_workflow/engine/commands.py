@@ -161,17 +161,18 @@ def allowed(core: Core, item_id: int, actor: Actor) -> list[Allowed]:
         probe = CommandContext(tx, actor, "fire", now)
         for trigger in wf.triggers(row.state):
             edge, reasons, rules, reasons_zh = judge_trigger(core, probe, wf, row, trigger)
-            label = edge.spec.label.zh if edge.spec.label else trigger
+            label = edge.spec.label
             result.append(
                 Allowed(
                     trigger=trigger,
                     allowed=not reasons,
                     target=edge.target,
-                    label=label,
+                    label=label.zh if label else trigger,
                     reasons=tuple(reasons),
                     form=tuple(edge.form),
                     rules=tuple(rules),
                     reasons_zh=tuple(reasons_zh),
+                    label_en=label.en if label else trigger,
                 )
             )
     return result

@@ -155,12 +155,13 @@ class Core:
     @staticmethod
     def item(row: ItemRow, version: Version) -> Item:
         """The public view of a stored item."""
+        label = version.workflow.state(row.state).label
         return Item(
             id=row.id,
             workflow=row.workflow_id,
             revision=version.row.revision,
             state=row.state,
-            state_label=version.workflow.state(row.state).label.zh,
+            state_label=label.zh,
             data=row.data,
             visit=row.visit,
             version=row.version,
@@ -169,6 +170,7 @@ class Core:
             updated_at=row.updated_at,
             closed_at=row.closed_at,
             parent_id=row.parent_id,
+            state_label_en=label.en,
         )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from cmc_workflow.errors import Problem
-from cmc_workflow.i18n import Text
+from cmc_workflow.i18n import Text, tr
 
 Path = tuple[str | int, ...]
 """Where a value sits in a document: mapping keys and list indexes."""
@@ -81,13 +81,19 @@ class Located:
         return Problem.of(self.file, at.line, at.column, code, message, hint)
 
     def expression_problem(
-        self, path: Path, what: str, source: str, exc: ExpressionError, hint: str
+        self, path: Path, what: Text, source: str, exc: ExpressionError, hint: Text
     ) -> Problem:
-        """The problem of an expression (a guard, a condition) at ``path`` that does not
-        compile, placed at the offending character."""
+        """The problem of an expression (``what``: a guard, a condition) at ``path`` that
+        does not compile, placed at the offending character."""
         at = self.column_in(path, exc.offset)
-        message = f"{what} {source!r}: {exc} (at character {exc.offset + 1})"
-        return Problem(self.file, at.line, at.column, exc.code, message, hint)
+        message = tr(
+            "{what} {source}: {why} (at character {position})",
+            what=what,
+            source=repr(source),
+            why=exc.text,
+            position=exc.offset + 1,
+        )
+        return Problem.of(self.file, at.line, at.column, exc.code, message, hint)
 
 
 class ExpressionError(Protocol):
@@ -99,3 +105,6 @@ class ExpressionError(Protocol):
 
     @property
     def code(self) -> str: ...
+
+    @property
+    def text(self) -> Text: ...

@@ -71,17 +71,28 @@ def quote_errors(slips: list[Problem], line: int) -> list[Problem]:
     ]
 
 
+_WORTH_READING = re.compile(r"[|>\uff1a\uff0c\u3000\u201c\u2018]")
+"""A character a slip needs (or one that opens a block scalar): a line without any has
+nothing to report and starts no block, so it is not blanked out character by character
+(most lines of a file, even one with Chinese text in it)."""
+
+
 def _code_lines(text: str) -> Iterator[tuple[int, str, str]]:
-    """Each line outside block scalars: its number, its text, and its text with comments
-    and ASCII-quoted parts blanked out (same length, so columns stay)."""
+    """Each line outside block scalars that may hold a slip: its number, its text, and its
+    text with comments and ASCII-quoted parts blanked out (same length, so columns stay)."""
     block_indent: int | None = None
+    worth_reading = _WORTH_READING.search
     for number, line in enumerate(text.split("\n"), start=1):
+        if block_indent is None and worth_reading(line) is None:
+            continue
         stripped = line.lstrip(" ")
         indent = len(line) - len(stripped)
         if block_indent is not None:
             if not stripped.strip() or indent > block_indent:
                 continue
             block_indent = None
+            if worth_reading(line) is None:
+                continue
         code = _blank_quotes_and_comment(line)
         if _BLOCK_SCALAR.search(code.rstrip()):
             block_indent = indent

@@ -24,6 +24,8 @@ _TAG = "tag:yaml.org,2002:"
 _CORE_TAGS = {
     f"{_TAG}{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
 }
+_STR, _INT, _FLOAT, _BOOL = f"{_TAG}str", f"{_TAG}int", f"{_TAG}float", f"{_TAG}bool"
+_NULL, _TIMESTAMP, _MERGE = f"{_TAG}null", f"{_TAG}timestamp", f"{_TAG}merge"
 
 
 _new_mark = tuple.__new__  # Mark(...) without the generated __new__: one call per node
@@ -126,8 +128,9 @@ class Builder:
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
         seen: dict[str, Mark] = {}
+        keys = self.located.keys
         for key_node, value_node in node.value:
-            if key_node.tag == f"{_TAG}merge":
+            if key_node.tag == _MERGE:
                 self.problem(
                     key_node,
                     "E-YAML-MERGE",
@@ -159,29 +162,30 @@ class Builder:
                 continue
             here = mark_of(key_node)
             seen[key] = here
-            self.located.keys[(*path, key)] = here
-            plain_bool = not key_node.style and key_node.tag == f"{_TAG}bool"
+            at = (*path, key)
+            keys[at] = here
+            plain_bool = not key_node.style and key_node.tag == _BOOL
             if plain_bool and key.lower() not in ("true", "false"):
-                self.located.ambiguous_keys[(*path, key)] = "E-YAML-BOOL"
-            result[key] = self.build(value_node, (*path, key))
+                self.located.ambiguous_keys[at] = "E-YAML-BOOL"
+            result[key] = self.build(value_node, at)
         return result
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         value: str = node.value
         tag = node.tag
-        if node.style or tag == f"{_TAG}str":  # quoted or block (libyaml: plain is ""): text
+        if node.style or tag == _STR:  # quoted or block (libyaml: plain is ""): text
             return value
-        if tag == f"{_TAG}null":
+        if tag == _NULL:
             return None
-        if tag == f"{_TAG}bool":
+        if tag == _BOOL:
             if value.lower() in ("true", "false"):
                 return value.lower() == "true"
             self.located.ambiguous[path] = "E-YAML-BOOL"  # yes/no/on/off, any case
             return value
-        if tag in (f"{_TAG}int", f"{_TAG}float") and _SEXAGESIMAL.match(value):
+        if tag in (_INT, _FLOAT) and _SEXAGESIMAL.match(value):
             self.located.ambiguous[path] = "E-YAML-SEXAGESIMAL"
             return value
-        if tag == f"{_TAG}int":
+        if tag == _INT:
             if _OCTAL_11.match(value):
                 self.located.ambiguous[path] = "E-YAML-OCTAL"
                 return value
@@ -189,12 +193,12 @@ class Builder:
                 return int(value.replace("_", ""), 0)
             except ValueError:
                 return value
-        if tag == f"{_TAG}float":
+        if tag == _FLOAT:
             try:
                 return float(value.replace("_", ""))
             except ValueError:
                 return value
-        if tag == f"{_TAG}timestamp":
+        if tag == _TIMESTAMP:
             return _timestamp(value)
         return value
 

@@ -31,6 +31,7 @@ from cmc_workflow.definition.loader import DEFINITION_CODES
 from cmc_workflow.definition.models import Ident, Label, Model
 from cmc_workflow.definition.schema import draft07_schema
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located, load_located, read_source
 from cmc_workflow.problems import problems_from_validation
 
@@ -105,8 +106,8 @@ def load_plan_doc(doc: Located) -> tuple[MigrationPlan | None, list[Problem]]:
             doc.problem(
                 (),
                 "E-TYPE",
-                "a migration plan is a mapping with kind, workflow, from, to, states",
-                "start from docs/how-to-migrate.md",
+                tr("a migration plan is a mapping with kind, workflow, from, to, states"),
+                tr("start from docs/how-to-migrate.md"),
             )
         ]
     try:
@@ -119,8 +120,8 @@ def load_plan_doc(doc: Located) -> tuple[MigrationPlan | None, list[Problem]]:
             doc.problem(
                 ("to",),
                 "E-MIGRATION-REVISION",
-                f"revision {plan.to} is both a source (from:) and the target (to:)",
-                "items already on the target revision need no migration: drop it from from:",
+                tr("revision {to} is both a source (from:) and the target (to:)", to=plan.to),
+                tr("items already on the target revision need no migration: drop it from from:"),
             )
         )
     if not plan.states and not plan.map_equal:
@@ -128,8 +129,8 @@ def load_plan_doc(doc: Located) -> tuple[MigrationPlan | None, list[Problem]]:
             doc.problem(
                 ("kind",),
                 "E-MIGRATION-EMPTY",
-                "the plan maps no state, so it would move no item",
-                "add states: {old_state: new_state} or map_equal: true",
+                tr("the plan maps no state, so it would move no item"),
+                tr("add states: {{old_state: new_state}} or map_equal: true"),
                 key=True,
             )
         )
@@ -146,7 +147,7 @@ def load_plan(path: str | Path) -> tuple[MigrationPlan | None, Located | None, l
     if problems:
         return None, None, problems
     if doc.data is None:
-        return None, doc, [Problem(file, 1, 1, "E-EMPTY", "the file is empty")]
+        return None, doc, [Problem.of(file, 1, 1, "E-EMPTY", tr("the file is empty"))]
     plan, problems = load_plan_doc(doc)
     return plan, doc, problems
 

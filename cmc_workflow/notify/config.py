@@ -196,7 +196,7 @@ def load_notifications_doc(doc: Located) -> tuple[NotificationsFile | None, list
                 doc.problem(
                     ("quiet_hours", "timezone"),
                     "E-BAD-VALUE",
-                    f"unknown timezone {model.quiet_hours.timezone!r}",
+                    tr("unknown timezone {timezone}", timezone=repr(model.quiet_hours.timezone)),
                 )
             )
     return (None if problems else model), problems

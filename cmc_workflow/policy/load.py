@@ -45,8 +45,12 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                 doc.problem(
                     (*path, "id"),
                     "E-POLICY-DUPLICATE",
-                    f"rule id {rule.id!r} is used twice (first at line {first.line})",
-                    "rule ids name refusals in the audit log: give each rule its own",
+                    tr(
+                        "rule id {id} is used twice (first at line {line})",
+                        id=repr(rule.id),
+                        line=first.line,
+                    ),
+                    tr("rule ids name refusals in the audit log: give each rule its own"),
                 )
             )
         else:
@@ -84,8 +88,8 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                 doc.problem(
                     ("roles", name, "inherits", j),
                     "E-POLICY-ROLE-CYCLE",
-                    f"role {name!r} inherits itself",
-                    "remove it from its own inherits:",
+                    tr("role {name} inherits itself", name=repr(name)),
+                    tr("remove it from its own inherits:"),
                 )
             )
     for wf_id, section in policy.workflows.items():
@@ -96,8 +100,8 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*base, "steps", name),
                         "E-POLICY-STEP",
-                        f"step {name!r} names no state",
-                        "give state: <state>, or use trigger: start for starting an item",
+                        tr("step {name} names no state", name=repr(name)),
+                        tr("give state: <state>, or use trigger: start for starting an item"),
                         key=True,
                     )
                 )
@@ -111,8 +115,10 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                     doc.problem(
                         path,
                         "E-POLICY-RULE",
-                        f"forbid_data rule {rule.id!r} has neither when: nor expired:",
-                        "say what refuses: when: <condition>, or expired: <date field>",
+                        tr(
+                            "forbid_data rule {id} has neither when: nor expired:", id=repr(rule.id)
+                        ),
+                        tr("say what refuses: when: <condition>, or expired: <date field>"),
                     )
                 )
             if isinstance(rule, DistinctActors) and rule.pairs is None and len(rule.steps) < 2:
@@ -120,8 +126,11 @@ def check_policy(policy: PolicyFile, doc: Located) -> list[Problem]:
                     doc.problem(
                         (*path, "steps"),
                         "E-POLICY-RULE",
-                        f"distinct_actors rule {rule.id!r} names one step and no pairs",
-                        "name two or more steps, or a pair [step, step] for repetitions",
+                        tr(
+                            "distinct_actors rule {id} names one step and no pairs",
+                            id=repr(rule.id),
+                        ),
+                        tr("name two or more steps, or a pair [step, step] for repetitions"),
                     )
                 )
     return out
@@ -190,8 +199,8 @@ def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located)
                 doc.problem(
                     (*path, *sub),
                     "E-POLICY-UNKNOWN-STEP",
-                    f"step {name!r} is not declared under this workflow's steps:",
-                    f"declared steps: {', '.join(known) or 'none'}",
+                    tr("step {name} is not declared under this workflow's steps:", name=repr(name)),
+                    tr("declared steps: {steps}", steps=joined(known) if known else tr("none")),
                 )
             )
         elif (
@@ -204,8 +213,11 @@ def _step_refs(rule: AnyRule, section: WorkflowPolicy, path: Path, doc: Located)
                 doc.problem(
                     (*path, *sub),
                     "E-POLICY-UNKNOWN-STEP",
-                    f"pair names step {name!r}, which is not among the rule's steps",
-                    f"the rule's steps: {', '.join(rule.steps)}",
+                    tr(
+                        "pair names step {name}, which is not among the rule's steps",
+                        name=repr(name),
+                    ),
+                    tr("the rule's steps: {steps}", steps=joined(rule.steps)),
                 )
             )
     return out
@@ -222,15 +234,17 @@ def _expressions(rule: AnyRule | GlobalRequiresRecord, path: Path, doc: Located)
         try:
             compile_condition(source) if isinstance(rule, ForbidData) else compile_guard(source)
         except GuardSyntaxError as exc:
-            hint = "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
-            out.append(doc.expression_problem(where, "condition", source, exc, hint))
+            hint = tr(
+                "conditions use the guard language: data.<field>, ==, !=, <, in, and, or, not"
+            )
+            out.append(doc.expression_problem(where, tr("condition"), source, exc, hint))
     return out
 
 
 def load_policy_doc(doc: Located) -> tuple[PolicyFile | None, list[Problem]]:
     """Validate one located policy document and run the checks it allows alone."""
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), "E-TYPE", "a policy file is a mapping with kind: policy")]
+        return None, [doc.problem((), "E-TYPE", tr("a policy file is a mapping with kind: policy"))]
     try:
         policy = PolicyFile.model_validate(doc.data)
     except ValidationError as exc:

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from cmc_workflow.definition.models import Ident, Label, Model, RequirementId
+from cmc_workflow.definition.models import Ident, Label, Model, RequirementId, empty_list
 
 START_TRIGGER = "start"
 """The trigger name of a step that stands for starting an item (a step without a state)."""
@@ -35,7 +35,7 @@ class RoleSpec(Model):
     label: Label
     description: str | None = None
     inherits: list[Ident] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="roles whose permissions a holder of this role also has",
     )
     max_holders: int | None = Field(
@@ -66,7 +66,7 @@ class _Rule(Model):
     reason: Label | None = Field(
         default=None, description="the refusal's explanation (generated when omitted)"
     )
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     level: Literal["must", "should"] | None = Field(
         default=None,
         description="must: an unmet rule refuses; should: it lets the command through and "
@@ -155,7 +155,7 @@ class ForbidData(_Rule):
     """Refuse commands on items whose data matches a condition."""
 
     steps: list[Ident] = Field(
-        default_factory=list, description="names of steps it guards (default: every command)"
+        default_factory=empty_list, description="names of steps it guards (default: every command)"
     )
     when: str | None = Field(
         default=None, description="condition over data/form/actor, e.g. data.monetization == true"
@@ -343,7 +343,7 @@ class WorkflowPolicy(Model):
     """What a policy file says about one workflow."""
 
     rework: list[Ident] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="states whose entry starts a new round (e.g. drafting after a rejection)",
     )
     steps: dict[Ident, StepRef] = Field(
@@ -357,19 +357,19 @@ class WorkflowPolicy(Model):
         description="state -> trigger -> roles allowed (tightens the workflow's roles)",
     )
     invalidate_approvals_on_edit: list[Ident] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="data fields whose edit invalidates earlier approvals (re-review)",
     )
-    attestations: list[Attestation] = Field(default_factory=list)
-    distinct_actors: list[DistinctActors] = Field(default_factory=list)
-    required_stages: list[RequiredStages] = Field(default_factory=list)
-    requires_record: list[RequiresRecord] = Field(default_factory=list)
-    forbid_data: list[ForbidData] = Field(default_factory=list)
-    scoping: list[Scoping] = Field(default_factory=list)
-    covered_by_records: list[CoveredByRecords] = Field(default_factory=list)
-    silence: list[Silence] = Field(default_factory=list)
-    unique_start: list[UniqueStart] = Field(default_factory=list)
-    confirm_figures: list[ConfirmFigures] = Field(default_factory=list)
+    attestations: list[Attestation] = Field(default_factory=empty_list)
+    distinct_actors: list[DistinctActors] = Field(default_factory=empty_list)
+    required_stages: list[RequiredStages] = Field(default_factory=empty_list)
+    requires_record: list[RequiresRecord] = Field(default_factory=empty_list)
+    forbid_data: list[ForbidData] = Field(default_factory=empty_list)
+    scoping: list[Scoping] = Field(default_factory=empty_list)
+    covered_by_records: list[CoveredByRecords] = Field(default_factory=empty_list)
+    silence: list[Silence] = Field(default_factory=empty_list)
+    unique_start: list[UniqueStart] = Field(default_factory=empty_list)
+    confirm_figures: list[ConfirmFigures] = Field(default_factory=empty_list)
     leads: list[Ident] | None = Field(
         default=None,
         description="roles whose holders may reassign this workflow's user tasks "
@@ -384,15 +384,15 @@ class PolicyFile(Model):
     id: Ident
     label: Label
     description: str | None = None
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     roles: dict[Ident, RoleSpec] = Field(
         default_factory=dict, description="roles with labels and inheritance"
     )
     scoping: list[GlobalScoping] = Field(
-        default_factory=list, description="scoping rules over several workflows"
+        default_factory=empty_list, description="scoping rules over several workflows"
     )
     requires_record: list[GlobalRequiresRecord] = Field(
-        default_factory=list, description="records a post's holders need wherever it acts"
+        default_factory=empty_list, description="records a post's holders need wherever it acts"
     )
     workflows: dict[Ident, WorkflowPolicy] = Field(
         default_factory=dict, description="rules per workflow id"

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cmc_workflow.compiler import ROUTE_TRIGGER, CompiledWorkflow, Edge
+from cmc_workflow.i18n import N_, Text, joined, tr
 from cmc_workflow.policy.rules import Rounds, StepKey
 
 
@@ -36,12 +37,19 @@ class Firer:
     """Where the engine itself fires a userTask's trigger: a deadline step's
     ``action: fire`` (a timer) or another workflow's ``collects:``.
 
-    ``workflow`` and ``path`` place it in its file; ``what`` names it for messages.
+    ``workflow`` and ``path`` place it in its file; ``what`` names it for messages, in
+    both languages, from the msgid and its parameters (looked up only when a message
+    needs it: a clean load never reads the catalogue).
     """
 
     workflow: str
     path: tuple[str | int, ...]
-    what: str
+    msgid: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def what(self) -> Text:
+        return tr(self.msgid, **dict(self.params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +64,16 @@ class Hop:
     by: Firer | None = None
 
     def __str__(self) -> str:
+        return self.text().en
+
+    def text(self) -> Text:
+        """The hop as ``-approve-> selected``, in English and Chinese."""
         if self.edge is None:
-            return f"(start) -> {self.target}"
-        name = "(route)" if self.trigger == ROUTE_TRIGGER else self.trigger
+            return tr("(start) -> {target}", target=self.target)
+        name = tr("(route)") if self.trigger == ROUTE_TRIGGER else Text(self.trigger, self.trigger)
         if self.by is not None:
-            name += f" by {self.by.what}"
-        return f"-{name}-> {self.target}"
+            name = tr("{trigger} by {firer}", trigger=name, firer=self.by.what)
+        return Text(f"-{name.en}-> {self.target}", f"-{name.zh}-> {self.target}")
 
 
 EngineFired = Mapping[tuple[str, str], Sequence[Firer]]
@@ -82,7 +94,8 @@ def timer_firers(wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
             firer = Firer(
                 wf.id,
                 ("states", name, "deadline", "steps", i),
-                f"timer (deadline step {i + 1} of {name!r})",
+                N_("timer (deadline step {number} of {state})"),
+                (("number", i + 1), ("state", repr(name))),
             )
             for where in dict.fromkeys([name, *deadline.runs_in]):
                 if any(e.trigger == step.trigger for e in wf.edges(where)):
@@ -102,13 +115,14 @@ class Bypass:
     done: int
     culprit: Hop
 
-    def spelled(self) -> str:
-        """The path as ``proposed -approve-> selected -...-> publishing``."""
-        first = self.path[0]
-        text = first.target
-        for hop in self.path[1:]:
-            text += f" {hop}"
-        return text
+    def spelled(self) -> Text:
+        """The path as ``proposed -approve-> selected -...-> publishing``, in English and
+        Chinese (the hops the engine takes itself say so in each)."""
+        hops = [hop.text() for hop in self.path[1:]]
+        first = self.path[0].target
+        return Text(
+            " ".join([first, *(h.en for h in hops)]), " ".join([first, *(h.zh for h in hops)])
+        )
 
 
 def _is_edit(edge: Edge, rounds: Rounds) -> bool:
@@ -254,20 +268,20 @@ def capacity(roles: frozenset[str], max_holders: Mapping[str, int | None]) -> fl
 
 def pair_satisfiable(
     a: Takers, b: Takers, same_step: bool, max_holders: Mapping[str, int | None]
-) -> str | None:
+) -> Text | None:
     """None when two different people (or the engine and a person) can take ``a`` and
     ``b``; else why not."""
     if a.nobody or b.nobody:
-        return "nobody may take one of the steps"
+        return tr("nobody may take one of the steps")
     if same_step:
         if a.system and not a.roles:
-            return "the engine takes the step every time"
+            return tr("the engine takes the step every time")
         if capacity(a.roles, max_holders) < 2:
-            return f"only one person may hold {', '.join(sorted(a.roles))}"
+            return tr("only one person may hold {roles}", roles=joined(sorted(a.roles)))
         return None
     if a.system and b.system and not a.roles and not b.roles:
-        return "the engine takes both steps"
+        return tr("the engine takes both steps")
     people = capacity(a.roles | b.roles, max_holders) + (1 if a.system or b.system else 0)
     if people < 2:
-        return f"only one person may hold {', '.join(sorted(a.roles | b.roles))}"
+        return tr("only one person may hold {roles}", roles=joined(sorted(a.roles | b.roles)))
     return None

@@ -124,7 +124,7 @@ def existing_store(db: str) -> Iterator[Store]:
     try:
         parsed = make_url(db)
     except ValueError as exc:
-        raise StoreError(f"not a database URL: {db!r}") from exc
+        raise StoreError(tr("not a database URL: {db}", db=repr(db))) from exc
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         raise missing_database(parsed.database or "")
     store = Store.open(db, migrate=False)
@@ -153,6 +153,6 @@ def require_existing(db: str) -> None:
     try:
         parsed = make_url(db)
     except (ValueError, ArgumentError) as exc:
-        raise StoreError(f"not a database URL: {db!r}") from exc
+        raise StoreError(tr("not a database URL: {db}", db=repr(db))) from exc
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         raise missing_database(parsed.database or "")

@@ -12,6 +12,7 @@ from cmc_workflow.calendar import WorkingCalendar
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.errors import ConflictError, DefinitionError, EngineError
 from cmc_workflow.extensions import Change, Extension, Runtime
+from cmc_workflow.i18n import tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import engine_actor
 from cmc_workflow.schedules.language import schedules_from
@@ -269,7 +270,10 @@ class _Claim:
         ):
             self.lost = True
             raise ConflictError(
-                f"occurrence {self.run_id} was taken over by another runner; not starting it twice"
+                tr(
+                    "occurrence {run_id} was taken over by another runner; not starting it twice",
+                    run_id=self.run_id,
+                )
             )
 
 

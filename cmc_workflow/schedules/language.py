@@ -10,9 +10,11 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from cmc_workflow.cron import CronSyntaxError
 from cmc_workflow.definition.forms import validate_values
 from cmc_workflow.definition.loader import DEFINITION_CODES, LoadedSet, LoadedWorkflow
 from cmc_workflow.errors import Problem
+from cmc_workflow.i18n import Text, joined, tr
 from cmc_workflow.located import Located
 from cmc_workflow.problems import problems_from_validation
 from cmc_workflow.schedules.models import (
@@ -42,45 +44,67 @@ def _cron_problems(expr: str, path: tuple[str | int, ...], doc: Located) -> list
     fields = expr.split()
     try:
         cron_next(expr, DEFAULT_TIMEZONE, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-    except ValueError as exc:
+    except CronSyntaxError as exc:
         return [
             doc.problem(
                 path,
                 "E-CRON-SYNTAX",
-                f"cron {expr!r}: {exc}",
-                "five fields: minute hour day-of-month month weekday, e.g. '0 9 * * mon-fri'",
+                tr("cron {expr}: {why}", expr=repr(expr), why=exc.text),
+                tr("five fields: minute hour day-of-month month weekday, e.g. '0 9 * * mon-fri'"),
             )
         ]
     _minute, _hour, day, month, weekday = fields
     out: list[Problem] = []
 
-    def pitfall(message: str, hint: str) -> None:
-        out.append(doc.problem(path, "E-CRON-PITFALL", f"cron {expr!r}: {message}", hint))
+    def pitfall(message: Text, hint: Text) -> None:
+        out.append(
+            doc.problem(
+                path,
+                "E-CRON-PITFALL",
+                tr("cron {expr}: {message}", expr=repr(expr), message=message),
+                hint,
+            )
+        )
 
     if "/" in month:
         pitfall(
-            f"the month step {month!r} counts from January, not from today "
-            "('*/6' is January and July)",
-            "write every: 6 months with from: <first date>",
+            tr(
+                "the month step {step} counts from January, not from today "
+                "('*/6' is January and July)",
+                step=repr(month),
+            ),
+            tr("write every: 6 months with from: <first date>"),
         )
     if any(ch.isdigit() for ch in weekday):
         pitfall(
-            f"weekday numbers {weekday!r} are ambiguous: APScheduler 3 counts 0 as Monday, "
-            "crontab as Sunday",
-            "write weekday names: mon, tue, wed, thu, fri, sat, sun (e.g. mon-fri)",
+            tr(
+                "weekday numbers {weekday} are ambiguous: APScheduler 3 counts 0 as Monday, "
+                "crontab as Sunday",
+                weekday=repr(weekday),
+            ),
+            tr("write weekday names: mon, tue, wed, thu, fri, sat, sun (e.g. mon-fri)"),
         )
     if day not in ("*", "?") and weekday not in ("*", "?"):
         pitfall(
-            f"day {day!r} and weekday {weekday!r} must both match here (crontab would take "
-            "either), so months can be skipped",
-            "restrict the day or the weekday, not both; for 'last working day' use "
-            "monthly: last_working_day",
+            tr(
+                "day {day} and weekday {weekday} must both match here (crontab would take "
+                "either), so months can be skipped",
+                day=repr(day),
+                weekday=repr(weekday),
+            ),
+            tr(
+                "restrict the day or the weekday, not both; for 'last working day' use "
+                "monthly: last_working_day"
+            ),
         )
     numbers = [int(n) for n in day.replace("-", ",").replace("/", ",").split(",") if n.isdigit()]
     if any(n >= 29 for n in numbers):
         pitfall(
-            f"day {day!r} does not exist in every month, so those months are skipped",
-            "use monthly: last_working_day, or every: 1 month from: a date (kept at month end)",
+            tr(
+                "day {day} does not exist in every month, so those months are skipped",
+                day=repr(day),
+            ),
+            tr("use monthly: last_working_day, or every: 1 month from: a date (kept at month end)"),
         )
     return out
 
@@ -94,7 +118,11 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
     problems: list[Problem] = []
     if not _known_timezone(model.timezone):
         problems.append(
-            doc.problem(("timezone",), "E-BAD-VALUE", f"unknown timezone {model.timezone!r}")
+            doc.problem(
+                ("timezone",),
+                "E-BAD-VALUE",
+                tr("unknown timezone {timezone}", timezone=repr(model.timezone)),
+            )
         )
     for name, spec in model.schedules.items():
         base: tuple[str | int, ...] = ("schedules", name)
@@ -104,10 +132,16 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                 doc.problem(
                     base,
                     "E-SCHEDULE-TRIGGER",
-                    f"schedule {name!r} needs exactly one of cron:, every:, monthly: "
-                    f"(has {', '.join(kinds) or 'none'})",
-                    "e.g. cron: '0 9 * * *', or every: 6 months with from: 2025-03-01, "
-                    "or monthly: last_working_day",
+                    tr(
+                        "schedule {name} needs exactly one of cron:, every:, monthly: (has "
+                        "{kinds})",
+                        name=repr(name),
+                        kinds=joined(kinds) if kinds else tr("none"),
+                    ),
+                    tr(
+                        "e.g. cron: '0 9 * * *', or every: 6 months with from: 2025-03-01, or "
+                        "monthly: last_working_day"
+                    ),
                     key=True,
                 )
             )
@@ -116,9 +150,11 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                 doc.problem(
                     (*base, "on_day_off"),
                     "E-MISPLACED-KEY",
-                    "on_day_off: applies to cron: schedules",
-                    "monthly: first_working_day / last_working_day already falls on working "
-                    "days; remove on_day_off:",
+                    tr("on_day_off: applies to cron: schedules"),
+                    tr(
+                        "monthly: first_working_day / last_working_day already falls on working "
+                        "days; remove on_day_off:"
+                    ),
                     key=True,
                 )
             )
@@ -129,8 +165,8 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                     doc.problem(
                         (*base, "at"),
                         "E-MISPLACED-KEY",
-                        "a cron expression carries its own time of day",
-                        "remove at:, or put the time in the cron's minute and hour",
+                        tr("a cron expression carries its own time of day"),
+                        tr("remove at:, or put the time in the cron's minute and hour"),
                         key=True,
                     )
                 )
@@ -140,9 +176,11 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                     doc.problem(
                         (*base, "every"),
                         "E-SCHEDULE-EVERY",
-                        f"every: {spec.every} is not a calendar interval",
-                        "use days, weeks or months; for working days use monthly: or a "
-                        "cron with weekday names",
+                        tr("every: {every} is not a calendar interval", every=spec.every),
+                        tr(
+                            "use days, weeks or months; for working days use monthly: or a cron "
+                            "with weekday names"
+                        ),
                     )
                 )
             if spec.from_ is None:
@@ -150,8 +188,11 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                     doc.problem(
                         base,
                         "E-SCHEDULE-EVERY",
-                        f"every: {spec.every} needs from: <date>, the anchor it counts from",
-                        "e.g. from: 2025-03-01 (counted from the anchor, so days never drift)",
+                        tr(
+                            "every: {every} needs from: <date>, the anchor it counts from",
+                            every=spec.every,
+                        ),
+                        tr("e.g. from: 2025-03-01 (counted from the anchor, so days never drift)"),
                         key=True,
                     )
                 )
@@ -160,15 +201,17 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                 doc.problem(
                     (*base, "from"),
                     "E-MISPLACED-KEY",
-                    "from: is the anchor of every:",
-                    "remove from:, or add every: <interval>",
+                    tr("from: is the anchor of every:"),
+                    tr("remove from:, or add every: <interval>"),
                     key=True,
                 )
             )
         if spec.timezone is not None and not _known_timezone(spec.timezone):
             problems.append(
                 doc.problem(
-                    (*base, "timezone"), "E-BAD-VALUE", f"unknown timezone {spec.timezone!r}"
+                    (*base, "timezone"),
+                    "E-BAD-VALUE",
+                    tr("unknown timezone {timezone}", timezone=repr(spec.timezone)),
                 )
             )
         if spec.grace.is_working_time:
@@ -176,8 +219,8 @@ def load_schedules_doc(doc: Located) -> tuple[ScheduleFile | None, list[Problem]
                 doc.problem(
                     (*base, "grace"),
                     "E-BAD-VALUE",
-                    f"grace: {spec.grace} must be elapsed time",
-                    "e.g. 30 minutes, 2 hours or 1 day",
+                    tr("grace: {grace} must be elapsed time", grace=spec.grace),
+                    tr("e.g. 30 minutes, 2 hours or 1 day"),
                 )
             )
     return model, problems
@@ -201,7 +244,11 @@ def schedules_from(
                     doc.problem(
                         base,
                         "E-DUPLICATE-SCHEDULE",
-                        f"schedule {name!r} is already defined in {seen[name]}",
+                        tr(
+                            "schedule {name} is already defined in {file}",
+                            name=repr(name),
+                            file=seen[name],
+                        ),
                         key=True,
                     )
                 )
@@ -232,8 +279,15 @@ def _check_target(
             doc.problem(
                 (*base, "workflow"),
                 "E-UNKNOWN-WORKFLOW",
-                f"schedule {name!r} starts workflow {spec.workflow!r}, which is not loaded",
-                f"loaded workflows: {', '.join(sorted(known)) or 'none'}",
+                tr(
+                    "schedule {name} starts workflow {workflow}, which is not loaded",
+                    name=repr(name),
+                    workflow=repr(spec.workflow),
+                ),
+                tr(
+                    "loaded workflows: {workflows}",
+                    workflows=joined(sorted(known)) if known else tr("none"),
+                ),
             )
         ]
     wf = target.definition
@@ -243,9 +297,16 @@ def _check_target(
             doc.problem(
                 (*base, "role") if "role" in spec.model_fields_set else base,
                 "E-SCHEDULE-ROLE",
-                f"workflow {wf.id!r} may not be started by role {spec.role!r}",
-                f"add {spec.role!r} to its start: roles (and roles:), or set role: to one of "
-                f"{sorted(wf.start.roles)}",
+                tr(
+                    "workflow {id} may not be started by role {role}",
+                    id=repr(wf.id),
+                    role=repr(spec.role),
+                ),
+                tr(
+                    "add {role} to its start: roles (and roles:), or set role: to one of {roles}",
+                    role=repr(spec.role),
+                    roles=sorted(wf.start.roles),
+                ),
                 key="role" not in spec.model_fields_set,
             )
         )
@@ -257,8 +318,12 @@ def _check_target(
                 doc.problem(
                     (*base, "occurrence_field"),
                     "E-SCHEDULE-DATA",
-                    f"{wf.id!r} has no datetime data field {spec.occurrence_field!r}",
-                    "declare it under the workflow's data: with type: datetime",
+                    tr(
+                        "{id} has no datetime data field {occurrence_field}",
+                        id=repr(wf.id),
+                        occurrence_field=repr(spec.occurrence_field),
+                    ),
+                    tr("declare it under the workflow's data: with type: datetime"),
                 )
             )
         values[spec.occurrence_field] = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -268,7 +333,7 @@ def _check_target(
             doc.problem(
                 (*base, "data"),
                 "E-SCHEDULE-DATA",
-                f"workflow {wf.id!r} declares no data, so data: cannot be given",
+                tr("workflow {id} declares no data, so data: cannot be given", id=repr(wf.id)),
             )
         )
     for error in errors:
@@ -278,7 +343,11 @@ def _check_target(
             doc.problem(
                 (*base, "data", error.field) if error.field in spec.data else (*base, "data"),
                 "E-SCHEDULE-DATA",
-                f"data for {wf.id!r}: {error}",
+                tr(
+                    "data for {id}: {error}",
+                    id=repr(wf.id),
+                    error=Text(str(error), f"{error.field}: {error.message_zh or error.message}"),
+                ),
             )
         )
     return out

@@ -16,6 +16,7 @@ from cmc_workflow.definition.models import (
     Label,
     Model,
     RequirementId,
+    empty_list,
     parse_duration,
 )
 
@@ -29,7 +30,7 @@ class ScheduleSpec(Model):
     workflow: Ident = Field(description="the workflow an occurrence starts an item of")
     label: Label | None = None
     description: str | None = None
-    implements: list[RequirementId] = Field(default_factory=list)
+    implements: list[RequirementId] = Field(default_factory=empty_list)
     cron: str | None = Field(
         default=None, description="'minute hour day month weekday', weekdays by name"
     )

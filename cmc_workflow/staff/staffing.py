@@ -22,16 +22,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cmc_workflow.errors import ConflictError, EngineError, StoreError
 from cmc_workflow.extensions import Change, Extension, Runtime
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import RESERVED_ROLE, engine_actor
-from cmc_workflow.staff.catalogue import Catalogue, Post, bundled
 from cmc_workflow.staff.identity import BUSINESS_TZ
-from cmc_workflow.staff.register import covers
 from cmc_workflow.store.port import StoreTx
+
+if TYPE_CHECKING:  # the catalogue and the register are imported by the first check
+    from cmc_workflow.staff.catalogue import Catalogue, Post
 
 log = get_logger("cmc_workflow.staff")
 
@@ -66,6 +67,8 @@ def find_gaps(
     tx: StoreTx, accounts: Sequence[Mapping[str, Any]], posts: list[Post], day: dt.date
 ) -> list[Gap]:
     """The gaps of ``accounts`` (their data) in the posts held on ``day``."""
+    from cmc_workflow.staff.register import covers
+
     found: list[Gap] = []
     holders = {
         post.id: [p for p in tx.holders(post.role, day) if p.post == post.id] for post in posts
@@ -90,10 +93,20 @@ class StaffingCheck(Extension):
     def __init__(
         self, catalogue: Catalogue | None = None, *, every: dt.timedelta = dt.timedelta(days=1)
     ) -> None:
-        self.catalogue = catalogue or bundled()
+        self._catalogue = catalogue
         self.every = every
         self._runtime: Runtime | None = None
         self._last: dt.datetime | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The posts checked: the catalogue given, else the bundled one, read by the first
+        check (an engine that opens and never checks need not read it)."""
+        if self._catalogue is None:
+            from cmc_workflow.staff.catalogue import bundled
+
+            self._catalogue = bundled()
+        return self._catalogue
 
     def bind(self, runtime: Runtime) -> None:
         self._runtime = runtime

@@ -57,6 +57,8 @@ _last_time: tuple[dt.datetime | None, str] = (None, "")
 
 def _canonical(value: Any) -> Any:
     global _last_time
+    if type(value) in _SCALAR_TYPES:  # most fields: as they are (no ABC check)
+        return value
     if isinstance(value, dt.datetime):
         seen, text = _last_time
         if value is seen:  # the very object: datetimes are immutable
@@ -73,6 +75,7 @@ def _canonical(value: Any) -> Any:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def _plain(value: Any) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cmc_workflow.errors import ConflictError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.port import ConsolePasswordRow, ConsoleSessionRow, values_of
 from cmc_workflow.store.tables import console_passwords, console_sessions
 
@@ -41,7 +42,7 @@ class ConsoleQueries:
             with self._conn.begin_nested():
                 self._conn.execute(insert(console_sessions), values_of(row))
         except IntegrityError as exc:
-            raise ConflictError("a console session with this key exists") from exc
+            raise ConflictError(tr("a console session with this key exists")) from exc
 
     def console_session(self, key: str) -> ConsoleSessionRow | None:
         row = self._conn.execute(select(*_SESSION).where(console_sessions.c.key == key)).first()

@@ -183,24 +183,31 @@ def _of_datetimes(type_: Any) -> bool:
 
 
 def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``processor``, answering again without converting when given the very datetime
-    object it converted last: a command (and every command of a batch) binds its one
-    ``now`` a dozen times, to the item, its history, audit record, clock and timers.
-    Datetimes are immutable, so the same object converts the same; only that object is
-    kept (one reference per statement), replaced in one assignment (threads share it)."""
-    last: tuple[Any, Any] = (None, None)
+    """``processor``, answering again without converting when given one of the last
+    datetime objects it converted: a command (and every command of a batch) binds its one
+    ``now`` a dozen times, to the item, its history, audit record, clock and timers, and
+    the commands of a batch share their clocks' due and step times (kept answers of the
+    deadline arithmetic: the very objects). Datetimes are immutable, so the same object
+    converts the same; each kept object is held with its answer (its id stays its own),
+    at most :data:`_KEPT_TIMES` of them, forgotten all at once (threads share them)."""
+    kept: dict[int, tuple[Any, Any]] = {}
 
     def process(value: Any) -> Any:
-        nonlocal last
-        seen, converted = last
-        if value is seen and value is not None:
-            return converted
+        found = kept.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
         converted = processor(value)
         if type(value) is dt.datetime:
-            last = (value, converted)
+            if len(kept) >= _KEPT_TIMES:
+                kept.clear()
+            kept[id(value)] = (value, converted)
         return converted
 
     return process
+
+
+_KEPT_TIMES = 32
+"""How many converted datetimes a statement's bind keeps (see :func:`_last_kept`)."""
 
 
 class Statements:
@@ -273,26 +280,39 @@ class Runs:
 class Appends(Runs):
     """Appends written together (a batch, :mod:`cmc_workflow.engine.batch`): while
     :meth:`defer_appends` is on, the rows of the pure appends of a command — history rows,
-    audit records of an item's chain, timers — are kept, hashes and anchors computed, and
+    audit records of an item's chain, timers, and on SQLite the new items and SLA clocks
+    (their ids reserved ahead, :meth:`_reserved_id`) — are kept, hashes and anchors computed, and
     written with one executemany per table and statement by :meth:`flush_appends`, which
     the batch calls before any operation that reads or changes those tables, at its
     commands' savepoint boundaries and before commit. Rows keep the order they were
     appended in, so ids and chains come out as they would one command at a time."""
 
     _appending: dict[str, list[tuple[Any, Mapping[str, Any]]]] | None = None
+    # table -> the id its next kept row takes (see _reserved_id); emptied when the kept
+    # rows are dropped
+    _next_ids: dict[str, int] | None = None
 
     def defer_appends(self) -> None:
         """Keep the appends from now on until :meth:`flush_appends` writes them."""
         if self._appending is None:
             self._appending = {}
+            self._next_ids = {}
 
     def flush_appends(self, tables: Sequence[str] | None = None) -> None:
-        """Write the kept appends (of ``tables`` only, when given), in their order."""
+        """Write the kept appends (of ``tables`` only, when given), in their order; the
+        rows other kept rows refer to (:data:`_REFERRED`) first."""
         kept = self._appending
         if not kept:
             return
-        for table in list(kept) if tables is None else [t for t in tables if t in kept]:
-            rows = kept.pop(table)
+        chosen = list(kept) if tables is None else [t for t in tables if t in kept]
+        for table in list(chosen):
+            for referred in _REFERRED.get(table, ()):
+                if referred in kept and referred not in chosen:
+                    chosen.append(referred)
+        # stable: the tables other rows refer to first, the others in their order
+        chosen.sort(key=lambda t: _FIRST.index(t) if t in _FIRST else len(_FIRST))
+        for table in chosen:
+            rows = self._completed(table, kept.pop(table))
             start = 0
             for end in range(1, len(rows) + 1):
                 if (
@@ -303,10 +323,38 @@ class Appends(Runs):
                     self._insert(rows[start][0], [row for _s, row in rows[start:end]])
                     start = end
 
+    def _completed(
+        self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, Mapping[str, Any]]]:
+        """The kept rows of ``table`` as written now (the SQL transaction adds what it
+        learnt since they were kept: a new item's chain anchors)."""
+        return rows
+
     def drop_appends(self) -> None:
-        """Forget the kept appends (their command's savepoint rolled back)."""
+        """Forget the kept appends (their command's savepoint rolled back), and the ids
+        reserved for them (the rows before them were written when the savepoint began)."""
         if self._appending is not None:
             self._appending.clear()
+            self._next_ids = {}
+
+    def _reserved_id(self, table: str, largest: Any) -> int | None:
+        """The id the next row of ``table`` takes, when appends are kept and the store
+        can tell it ahead (None: insert now and read it back).
+
+        SQLite (rowid tables without AUTOINCREMENT, under the write lock of ``BEGIN
+        IMMEDIATE``) gives a new row the largest id plus one: read once (``largest``, a
+        prepared ``SELECT max(id)``) when the table's first row is kept, then counted
+        here, the ids are those the rows would have taken one INSERT at a time.
+        PostgreSQL takes its ids from a sequence, shared with other transactions: not
+        reserved here (its rows are inserted at once)."""
+        if self._next_ids is None or not getattr(self, "sqlite", False) or self._fast is None:
+            return None
+        next_id = self._next_ids.get(table)
+        if next_id is None:
+            found = self._fast(largest).first(self._conn, {})
+            next_id = int((found or {}).get("largest") or 0) + 1
+        self._next_ids[table] = next_id + 1
+        return next_id
 
     def _append(self, statement: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the INSERT of pure appends to ``table`` now, or keep them for the batch's
@@ -315,3 +363,16 @@ class Appends(Runs):
             self._insert(statement, rows)
         else:
             self._appending.setdefault(table, []).extend((statement, row) for row in rows)
+
+
+_FIRST = ("items", "clocks")
+"""Kept tables written before the others, in this order: their rows are referred to (the
+history, clocks and timers name their item, timers their clock; SQLite checks foreign
+keys at once)."""
+
+_REFERRED: dict[str, tuple[str, ...]] = {
+    "timers": ("items", "clocks"),
+    "clocks": ("items",),
+    "history": ("items",),
+}
+"""The kept tables whose rows a kept table's rows refer to: written with it."""

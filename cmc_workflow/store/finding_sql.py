@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cmc_workflow.errors import ConflictError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.port import ItemFilter, ItemRow, NewToken, TokenRow
 from cmc_workflow.store.tables import api_tokens, clocks, items
 
@@ -187,7 +188,9 @@ class SqlFinding:
                     )
                 )
         except IntegrityError as exc:
-            raise ConflictError(f"an API token with key {values.key!r} exists") from exc
+            raise ConflictError(
+                tr("an API token with key {key} exists", key=repr(values.key))
+            ) from exc
 
     def token(self, key: str) -> TokenRow | None:
         row = self._conn.execute(

@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from cmc_workflow.errors import ConflictError, DatabaseReadOnly, StoreError
+from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store.chain import GENESIS, chain_history, chain_of, record_hash
 from cmc_workflow.store.memory_console import TABLES as CONSOLE_TABLES
@@ -53,8 +54,7 @@ from cmc_workflow.store.port import (
     OutboxRow,
     StorePort,
     StoreTx,
-    typed,
-    values_of,
+    row_values,
 )
 
 __all__ = ["MemoryStore", "MemoryTx"]
@@ -139,7 +139,7 @@ class MemoryStore:
 
 
 def _race(what: str) -> ConflictError:
-    return ConflictError(f"a concurrent command won the race: duplicate {what}")
+    return ConflictError(tr("a concurrent command won the race: duplicate {what}", what=what))
 
 
 class MemoryTx(
@@ -229,7 +229,7 @@ class MemoryTx(
 
     # -- items ---------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        row = values_of(typed(NewItem, values))
+        row = row_values(NewItem, values)
         self._require("definitions", row["definition_id"], "definition")
         self._require("items", row["parent_id"], "parent item")
         return self._insert("items", {**row, "history_head": None})
@@ -245,11 +245,15 @@ class MemoryTx(
         row = self._t["items"].rows.get(item_id)
         if row is None or row["version"] != expected_version:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
-        changes = values_of(typed(ItemUpdate, values))
+        changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
             del changes["facts"]  # kept as stored
         self._t["items"].update(item_id, **changes, version=expected_version + 1)
@@ -258,8 +262,12 @@ class MemoryTx(
         row = self._t["items"].rows.get(item_id)
         if row is None or row["version"] != expected_version:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         self._t["items"].update(item_id, definition_id=definition_id)
@@ -332,7 +340,7 @@ class MemoryTx(
         taken = {(h["item_id"], h["seq"]) for h in table.rows.values()}
         heads: dict[int, str] = {}
         for entry in rows:
-            values = {k: stored(v) for k, v in values_of(typed(HistoryEntry, entry)).items()}
+            values = {k: stored(v) for k, v in row_values(HistoryEntry, entry).items()}
             item_id = values["item_id"]
             self._require("items", item_id, "item")
             if (item_id, values["seq"]) in taken:
@@ -374,7 +382,7 @@ class MemoryTx(
         keys = {r["idempotency_key"] for r in self._t["outbox"].rows.values()}
         ids = []
         for message in rows:
-            values = values_of(typed(OutboxMessage, message))
+            values = row_values(OutboxMessage, message)
             self._require("items", values["item_id"], "item")
             if values["idempotency_key"] in keys:
                 raise _race(f"outbox idempotency key {values['idempotency_key']!r}")
@@ -446,7 +454,7 @@ class MemoryTx(
 
     # -- audit ---------------------------------------------------------------------------
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
-        record = {k: stored(v) for k, v in values_of(typed(AuditRecord, values)).items()}
+        record = {k: stored(v) for k, v in row_values(AuditRecord, values).items()}
         chain = chain_of(record)
         heads = self._t["audit_heads"]
         head = heads.rows.get(chain)

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from cmc_workflow.errors import ConflictError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.memory_tables import Table, row_as
 from cmc_workflow.store.port import ConsolePasswordRow, ConsoleSessionRow, values_of
 
@@ -37,7 +38,7 @@ class MemoryConsoleQueries:
     def insert_console_session(self, row: ConsoleSessionRow) -> None:
         table = self._t["console_sessions"]
         if row.key in table.rows:
-            raise ConflictError("a console session with this key exists")
+            raise ConflictError(tr("a console session with this key exists"))
         table.insert(row.key, values_of(row))
 
     def console_session(self, key: str) -> ConsoleSessionRow | None:

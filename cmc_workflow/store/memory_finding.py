@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmc_workflow.errors import ConflictError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.memory_tables import Table, row_as
 from cmc_workflow.store.port import ItemFilter, ItemRow, NewToken, TokenRow
 
@@ -99,7 +100,7 @@ class MemoryFinding:
     def insert_token(self, values: NewToken) -> None:
         table = self._t["api_tokens"]
         if values.key in table.rows:
-            raise ConflictError(f"an API token with key {values.key!r} exists")
+            raise ConflictError(tr("an API token with key {key} exists", key=repr(values.key)))
         table.insert(
             values.key,
             {

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cmc_workflow.errors import ConflictError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.memory_tables import Table, row_as
 from cmc_workflow.store.port import (
     PERSON_COLUMNS,
@@ -37,7 +38,9 @@ class MemoryStaffQueries:
     def insert_person(self, row: PersonRow) -> None:
         people = self._t["staff_people"]
         if row.person_id in people.rows:
-            raise ConflictError(f"a concurrent command won the race: person {row.person_id}")
+            raise ConflictError(
+                tr("a concurrent command won the race: person {person_id}", person_id=row.person_id)
+            )
         people.insert(row.person_id, values_of(row))
 
     def update_person(self, person_id: str, values: Mapping[str, Any]) -> None:
@@ -88,7 +91,9 @@ class MemoryStaffQueries:
     def insert_staffing_alert(self, gap: str, item_id: int, at: dt.datetime) -> None:
         alerts = self._t["staffing_alerts"]
         if gap in alerts.rows:
-            raise ConflictError(f"a concurrent command won the race: staffing alert {gap}")
+            raise ConflictError(
+                tr("a concurrent command won the race: staffing alert {gap}", gap=gap)
+            )
         self._require("items", item_id, "item")
         alerts.insert(gap, {"gap": gap, "item_id": item_id, "opened_at": at})
 

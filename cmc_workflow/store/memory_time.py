@@ -37,9 +37,8 @@ from cmc_workflow.store.port import (
     StepRow,
     TimerRow,
     checked_columns,
+    row_values,
     stop_leaving,
-    typed,
-    values_of,
 )
 from cmc_workflow.store.writes import (
     checked_mark,
@@ -86,7 +85,7 @@ class MemoryTimeQueries:
     # -- timers --------------------------------------------------------------------------
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         for timer in rows:
-            values = values_of(typed(NewTimer, timer))
+            values = row_values(NewTimer, timer)
             self._require("items", values["item_id"], "item")
             self._require("clocks", values["clock_id"], "clock")
             self._insert("timers", values)
@@ -240,7 +239,7 @@ class MemoryTimeQueries:
 
     # -- clocks --------------------------------------------------------------------------
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        row = values_of(typed(NewClock, values))
+        row = row_values(NewClock, values)
         self._require("items", row["item_id"], "item")
         return self._insert("clocks", row)
 

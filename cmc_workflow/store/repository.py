@@ -39,8 +39,7 @@ from cmc_workflow.store.port import (
     OutboxRow,
     StorePort,
     StoreTx,
-    typed,
-    values_of,
+    row_values,
 )
 from cmc_workflow.store.reports import ReportQueries
 from cmc_workflow.store.staff import StaffQueries
@@ -93,10 +92,17 @@ _SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
     items.c.id == bindparam("b_id")
 )
 _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
+_SELECT_ITEMS_AHEAD = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
+    items.c.id.in_(bindparam("b_ids", expanding=True))
+)
+_AHEAD_CHUNK = 500
+"""Items read ahead per SELECT: within SQLite's oldest limit of bound values (999)."""
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
+_INSERT_ITEMS = insert(items)  # with their ids, reserved ahead (a batch's kept appends)
+_LARGEST_ITEM_ID = select(func.max(items.c.id).label("largest"))
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
@@ -223,6 +229,8 @@ class SqlTx(
         self._anchors: dict[int, _Anchors] = {}
         # item id -> its facts, as read or written in this transaction
         self._facts: dict[int, dict[str, Any] | None] = {}
+        # item id -> its row read ahead (items_ahead), taken by the next item() of it
+        self._ahead: dict[int, dict[str, Any]] = {}
 
     @property
     def conn(self) -> Connection:
@@ -271,6 +279,28 @@ class SqlTx(
             self._conn.execute(_SET_ANCHORS, moved)
         for anchors in self._anchors.values():
             anchors.moved = False
+
+    def _completed(
+        self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, Mapping[str, Any]]]:
+        """A batch's new items are written with their chain anchors as moved since they
+        were kept (their history rows and audit records), so that no UPDATE of the
+        anchors follows for them (:meth:`flush`)."""
+        if table != "items":
+            return rows
+        completed = []
+        for statement, row in rows:
+            anchors = self._anchors.get(row["id"])
+            if anchors is not None and anchors.moved:
+                row = {
+                    **row,
+                    "history_head": anchors.history,
+                    "audit_seq": anchors.audit_seq,
+                    "audit_head": anchors.audit_head,
+                }
+                anchors.moved = False
+            completed.append((statement, row))
+        return completed
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -334,10 +364,14 @@ class SqlTx(
 
     # -- items -------------------------------------------------------------------------
     def insert_item(self, values: NewItem | Mapping[str, Any]) -> int:
-        row = values_of(typed(NewItem, values))
+        row = row_values(NewItem, values)
         if row["facts"] is None:
             del row["facts"]  # SQL NULL, not a JSON null
-        new_id = self._insert_returning_id(_INSERT_ITEM, row)
+        new_id = self._reserved_id("items", _LARGEST_ITEM_ID)
+        if new_id is None:
+            new_id = self._insert_returning_id(_INSERT_ITEM, row)
+        else:  # a batch's new item, kept with its appends (SQLite): written before them
+            self._append(_INSERT_ITEMS, "items", [{"id": new_id, **row}])
         # a new item: both chains are empty, and nobody else sees the row before commit
         self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
         self._facts[new_id] = row.get("facts")
@@ -346,8 +380,10 @@ class SqlTx(
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
         under BEGIN IMMEDIATE)."""
-        query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
-        row = self._first(query, {"b_id": item_id})
+        row = self._ahead.pop(item_id, None) if self._ahead else None
+        if row is None:
+            query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
+            row = self._first(query, {"b_id": item_id})
         if row is None:
             return None
         known = self._anchors.get(item_id)
@@ -365,10 +401,27 @@ class SqlTx(
             self._facts[item_id] = None if found is None else found["facts"]
         return self._facts[item_id]
 
+    def items_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the items a batch is about to act on (``fire_many``) in one SELECT, each
+        then taken once by :meth:`item` instead of a SELECT of its own; a write to an item
+        here drops its row read ahead (:meth:`update_item`, :meth:`set_item_definition`).
+        SQLite only, where ``BEGIN IMMEDIATE`` holds every row already; on PostgreSQL
+        each item is locked when its command reads it (``FOR UPDATE``), in the batch's
+        order, as single commands lock them."""
+        if not self.sqlite or not item_ids:
+            return
+        ids = sorted(set(item_ids))
+        for first in range(0, len(ids), _AHEAD_CHUNK):
+            chunk = ids[first : first + _AHEAD_CHUNK]
+            for found in self._conn.execute(_SELECT_ITEMS_AHEAD, {"b_ids": chunk}):
+                row = dict(found._mapping)
+                self._ahead[row["id"]] = row
+
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
-        changes = values_of(typed(ItemUpdate, values))
+        self._ahead.pop(item_id, None)
+        changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
             del changes["facts"]  # kept as stored
         params = {
@@ -387,14 +440,19 @@ class SqlTx(
             anchors.moved = False
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
         if "facts" in changes:
             self._facts[item_id] = changes["facts"]
 
     def set_item_definition(self, item_id: int, expected_version: int, definition_id: int) -> None:
+        self._ahead.pop(item_id, None)
         changed = self._conn.execute(
             update(items)
             .where(items.c.id == item_id, items.c.version == expected_version)
@@ -402,8 +460,12 @@ class SqlTx(
         ).rowcount
         if changed != 1:
             raise ConflictError(
-                f"item {item_id} was changed by another command (expected version "
-                f"{expected_version}); reload it and try again",
+                tr(
+                    "item {item_id} was changed by another command (expected version "
+                    "{expected_version}); reload it and try again",
+                    item_id=item_id,
+                    expected_version=expected_version,
+                ),
                 item_id=str(item_id),
             )
 
@@ -493,7 +555,7 @@ class SqlTx(
             return
         chained: list[dict[str, Any]] = []
         for entry in rows:
-            values = values_of(typed(HistoryEntry, entry))
+            values = row_values(HistoryEntry, entry)
             anchors = self._anchors_of(values["item_id"])
             prev = self._history_head(values["item_id"], values["seq"], anchors)
             (row,) = audit_log.chain_history(prev, [values])
@@ -509,7 +571,7 @@ class SqlTx(
             query = _SELECT_ANCHORS if self.sqlite else _SELECT_ANCHORS_LOCKED
             row = self._first(query, {"b_id": item_id})
             if row is None:
-                raise StoreError(str(tr("no item {item} to chain to", item=item_id)))
+                raise StoreError(tr("no item {item} to chain to", item=item_id))
             anchors = self._anchors[item_id] = _Anchors(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=True
             )
@@ -537,7 +599,7 @@ class SqlTx(
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         if not rows:
             return []
-        values = [values_of(typed(OutboxMessage, r)) for r in rows]
+        values = [row_values(OutboxMessage, r) for r in rows]
         if self._fast is not None:  # one row at a time: a driver's executemany returns nothing
             return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
         return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
@@ -604,7 +666,7 @@ class SqlTx(
     def insert_audit(self, values: AuditRecord | Mapping[str, Any]) -> None:
         """An item's chain is anchored on its row (ordered by its row lock); a chain that
         names no item, in ``audit_heads``."""
-        record = values_of(typed(AuditRecord, values))
+        record = row_values(AuditRecord, values)
         item_id = record.get("item_id")
         anchors = self._item_anchors(item_id) if item_id is not None else None
         if anchors is None:
@@ -700,7 +762,9 @@ class SqlStore:
         try:
             store = cls(open_database(url, read_only=read_only))
         except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+            raise StoreError(
+                tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+            ) from exc
         try:
             if store.read_only and migrate:
                 raise DatabaseReadOnly("it cannot be migrated")
@@ -712,13 +776,19 @@ class SqlStore:
                 schema.refuse_unknown(current)  # a newer release's database: not "upgrade"
                 if current != schema.head_revision():
                     raise SchemaOutOfDate(
-                        f"the database is at schema {current or 'none'}, this version needs "
-                        f"{schema.head_revision()}: run `cmc-workflow db upgrade --db URL`"
+                        tr(
+                            "the database is at schema {current}, this version needs {head}: "
+                            "run `cmc-workflow db upgrade --db URL`",
+                            current=current or "none",
+                            head=schema.head_revision(),
+                        )
                     )
         except BaseException as exc:
             store.close()  # a refused open must not leave pooled connections behind
             if isinstance(exc, SQLAlchemyError | ValueError):
-                raise StoreError(f"cannot open the database {url!r}: {exc}") from exc
+                raise StoreError(
+                    tr("cannot open the database {url}: {exc}", url=repr(url), exc=exc)
+                ) from exc
             raise
         return store
 
@@ -784,16 +854,18 @@ class SqlStore:
             yield
         except IntegrityError as exc:
             if _unique_violation(exc):
-                raise ConflictError(f"a concurrent command won the race: {exc.orig}") from exc
-            raise StoreError(f"the database refused the write: {exc.orig}") from exc
+                raise ConflictError(
+                    tr("a concurrent command won the race: {orig}", orig=exc.orig)
+                ) from exc
+            raise StoreError(tr("the database refused the write: {orig}", orig=exc.orig)) from exc
         except OperationalError as exc:
             if self.read_only and "readonly" in str(exc.orig):
                 raise DatabaseReadOnly(str(exc.orig)) from exc
             if _retryable(exc):  # the loser of a race or of a deadlock: try again
-                raise ConflictError(f"the database is busy: {exc.orig}") from exc
-            raise StoreError(f"database error: {exc.orig}") from exc
+                raise ConflictError(tr("the database is busy: {orig}", orig=exc.orig)) from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
         except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
 
 
 Store = SqlStore

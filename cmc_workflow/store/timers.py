@@ -67,9 +67,8 @@ from cmc_workflow.store.port import (
     RunRow,
     TimerRow,
     checked_columns,
+    row_values,
     stop_leaving,
-    typed,
-    values_of,
 )
 from cmc_workflow.store.tables import (
     UTCDateTime,
@@ -285,6 +284,8 @@ _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
 _INSERT_CLOCK = insert(clocks).returning(clocks.c.id)
+_INSERT_CLOCKS = insert(clocks)  # with their ids, reserved ahead (a batch's kept appends)
+_LARGEST_CLOCK_ID = select(func.max(clocks.c.id).label("largest"))
 _ACTIVE_CLOCKS = (
     select(*_CLOCK_COLUMNS)
     .where(
@@ -358,7 +359,7 @@ class TimeQueries(Appends):
 
     def insert_timers(self, rows: Sequence[NewTimer | Mapping[str, Any]]) -> None:
         if rows:
-            self._append(_INSERT_TIMERS, "timers", [values_of(typed(NewTimer, r)) for r in rows])
+            self._append(_INSERT_TIMERS, "timers", [row_values(NewTimer, r) for r in rows])
 
     def next_due_at(self, skip: Sequence[str] = ()) -> dt.datetime | None:
         """One probe of the index ``ix_timers_due`` (joined with the items when some
@@ -521,19 +522,28 @@ class TimeQueries(Appends):
         return int(self._conn.execute(query).scalar_one())
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        return self._insert_returning_id(_INSERT_CLOCK, values_of(typed(NewClock, values)))
+        """In a batch that keeps its appends (SQLite), the clock is kept with them under
+        an id reserved ahead (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`): its
+        timers need the id, not the row. Every read or change of the clocks table here
+        writes the kept clocks first (:meth:`_clocks_written`)."""
+        row = row_values(NewClock, values)
+        clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
+        if clock_id is None:
+            return self._insert_returning_id(_INSERT_CLOCK, row)
+        self._append(_INSERT_CLOCKS, "clocks", [{"id": clock_id, **row}])
+        return clock_id
 
     def start_clock(
         self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
     ) -> int:
         """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
         on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
-        clock = values_of(typed(NewClock, values))
+        clock = row_values(NewClock, values)
         if self.sqlite or self._appending is not None or not timers:
             clock_id = self.insert_clock(clock)
             self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
             return clock_id
-        rows = [values_of(typed(NewTimer, {**row, "clock_id": None})) for row in timers]
+        rows = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
         for row in rows:
             del row["clock_id"]
         statement = _armed(tuple(clock), tuple(rows[0]), len(rows))

@@ -38,6 +38,8 @@ def test_an_item_moves_through_its_workflow_with_etags(server: Server) -> None:
         )
         assert moved.status_code == 200, moved.text
         assert (moved.json()["state"], moved.headers["ETag"]) == ("review", '"v2"')
+        # the state's label in both languages, whatever the request asks
+        assert (moved.json()["state_label"], moved.json()["state_label_en"]) == ("审核", "Review")
         done = reviewer.post(
             f"/v1/items/{item['id']}/fire",
             json={"trigger": "approve"},

@@ -91,6 +91,7 @@ def test_walk_start_approve_assign(cli: Any, db_url: str, tmp_path: Path) -> Non
     assert assigned.code == 0, assigned.err
     after = assigned.json()
     assert (after["state"], after["state_label"], after["version"]) == ("assigned", "已派发", 3)
+    assert after["state_label_en"] == "Assigned"
     assert after["data"]["assignees"] == ["wang"]
 
     shown = cli(*_item_args("show", item_id), db=db_url)

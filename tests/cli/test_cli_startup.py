@@ -42,8 +42,13 @@ NOT_FOR_VALIDATE = (
     "cmc_workflow.engine",
     "cmc_workflow.store",
     "cmc_workflow.runner",
+    "cmc_workflow.schemas",
+    "cmc_workflow.notify.config",
+    "cmc_workflow.migration.plan",
 )
-"""What ``validate`` must not load: it opens no database and fires no transition."""
+"""What ``validate`` must not load: it opens no database and fires no transition; nor
+the JSON Schemas, nor the models of a kind of file it is not given (the bundle has no
+notifications file nor migration plan)."""
 
 NOT_FOR_IMPORT = ("sqlalchemy", "alembic", "apscheduler", "psycopg", "cmc_workflow.engine")
 """What importing the command line's entry module must not load."""
@@ -103,6 +108,14 @@ def test_the_table_names_every_command_of_every_command_module() -> None:
         assert command.name == command_name
         assert command.callback is not None
         assert command.callback.__module__.startswith(f"cmc_workflow.cli.{module}")
+
+
+def test_the_schema_command_offers_every_schema() -> None:
+    from cmc_workflow.cli.definitions import SCHEMA_KINDS
+    from cmc_workflow.schemas import SCHEMAS
+
+    assert list(SCHEMA_KINDS) == sorted(SCHEMAS)
+    assert run_cli("schema", "--kind", "notifications").exit_code == 0
 
 
 def test_help_lists_every_command_and_an_unknown_one_is_refused() -> None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
 from cmc_workflow.store.fast import Prepared
-from cmc_workflow.store.port import HistoryEntry
+from cmc_workflow.store.port import HistoryEntry, ItemUpdate
 from cmc_workflow.store.repository import SqlStore
-from tests.contract.test_store_contract import T0, seeded
+from cmc_workflow.store.tables import history
+from tests.contract.test_store_contract import T0, at, new_item, seeded
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -87,3 +89,56 @@ def test_times_and_json_read_back_as_sqlalchemy_gives_them(sql: SqlStore) -> Non
     assert fast["at"] == T0  # aware UTC, as written
     assert fast["at"].utcoffset() == dt.timedelta(0)
     assert fast["form"] == {"note": "好"}
+
+
+def test_a_kept_datetime_converts_as_afresh(sql: SqlStore) -> None:
+    """A bind keeps the datetimes it converted last (a batch binds the same few objects
+    thousands of times): the same object answers the same, an equal or another object is
+    converted afresh, and whatever it keeps, every answer is the processor's own."""
+    dialect = sql.engine.dialect
+    prepared = Prepared(insert(history), dialect, list(HistoryEntry.__slots__))
+    (process,) = [p for _name, key, p, _c in prepared._binds if key == "at"]
+    plain = history.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    assert plain is not None
+    times = [T0 + dt.timedelta(seconds=n) for n in range(100)]
+    for _round in range(3):
+        for when in [*times[:10], *times]:  # the first ten again and again, past what it keeps
+            assert process(when) == plain(when)
+    east = dt.timezone(dt.timedelta(hours=8))
+    other = dt.datetime(2026, 12, 2, 20, 0, tzinfo=east)
+    same_instant = other.astimezone(dt.UTC)  # equal, not the same object
+    assert process(other) == plain(other) == process(same_instant) == plain(same_instant)
+    assert process(None) is plain(None) is None
+
+
+def test_items_read_ahead_are_taken_once_and_dropped_by_a_write(sql: SqlStore) -> None:
+    """``items_ahead`` (a ``fire_many`` batch, SQLite): each item read ahead is what a
+    read of its own gives, taken once; an item written before its read is read afresh."""
+    definition_id, first = seeded(sql)
+    with sql.write() as tx:
+        second = tx.insert_item(new_item(definition_id))
+    with sql.read() as tx:
+        alone = {i: tx.item(i) for i in (first, second)}
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(sql.engine, "before_cursor_execute", on_execute)
+    with sql.write() as tx:
+        tx.items_ahead([first, second, first, 10**9])  # a missing id reads as missing
+        assert tx.item(first) == alone[first]
+        update = ItemUpdate(state="done", data={"t": 1}, visit=2, seq=2, updated_at=at(5))
+        tx.update_item(second, 1, update)  # before its own read: the row ahead is stale
+        again = tx.item(second)
+        assert again is not None
+        assert (again.state, again.version) == ("done", 2)
+        assert tx.item(10**9) is None
+    event.remove(sql.engine, "before_cursor_execute", on_execute)
+    selects = [s for s in seen if s.startswith("SELECT")]
+    if sql.sqlite:
+        assert len([s for s in selects if " IN (" in s]) == 1
+        assert len(selects) == 3  # ahead, then the written item and the missing one afresh
+    else:  # PostgreSQL reads (and locks) each item when asked
+        assert not [s for s in selects if " IN (" in s]

@@ -22,7 +22,7 @@ from cmc_workflow.engine import FireEntry, StartEntry
 from cmc_workflow.extensions import Change, Extension
 from cmc_workflow.store import StoreTx
 from cmc_workflow.store.database import open_database
-from cmc_workflow.store.tables import audit, history, timers
+from cmc_workflow.store.tables import audit, clocks, history, items, timers
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.engine.test_batch import (
     ASSISTANT,
@@ -78,6 +78,33 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
                             audit.c.prev_hash,
                             audit.c.hash,
                         ).order_by(audit.c.id)
+                    )
+                ],
+                "items": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            items.c.id,
+                            items.c.workflow_id,
+                            items.c.state,
+                            items.c.version,
+                            items.c.history_head,
+                            items.c.audit_seq,
+                            items.c.audit_head,
+                            items.c.facts,
+                        ).order_by(items.c.id)
+                    )
+                ],
+                "clocks": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(
+                            clocks.c.id,
+                            clocks.c.item_id,
+                            clocks.c.state,
+                            clocks.c.status,
+                            clocks.c.due_at,
+                        ).order_by(clocks.c.id)
                     )
                 ],
                 "timers": [
@@ -144,6 +171,8 @@ def test_a_batch_commits_the_rows_and_chains_single_commands_commit(
     assert batch["audit"] == single["audit"]
     assert batch["history"] == single["history"]
     assert batch["timers"] == single["timers"]
+    assert batch["clocks"] == single["clocks"]  # ids reserved ahead: those SQLite gives
+    assert batch["items"] == single["items"]
     # the refusals are in the log, the late one's rows are not
     outcomes = [r[3] for r in batch["audit"][-8:]]
     started_outcomes = ["accepted", "refused", "refused", "refused", "accepted"]
@@ -211,15 +240,56 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
 
     for table in ("history", "audit", "timers"):
         assert large.inserts(table) == small.inserts(table) == 1, table
-    # per message only what returns an id: the item and its clock
-    assert len(large.seen) - len(small.seen) == 2 * 10
-    assert large.inserts("items") == large.inserts("clocks") == 15
+    if engine.store.sqlite:  # type: ignore[attr-defined]
+        # the new items and clocks too, their ids reserved ahead (one read of the largest
+        # id per table and batch): no statement per message
+        for table in ("items", "clocks"):
+            assert large.inserts(table) == small.inserts(table) == 1, table
+            assert sum(f"max({table}.id)" in s for s in large.seen) == 1, table
+        assert len(large.seen) == len(small.seen)
+        # written with their chain anchors: no UPDATE of the anchors after them
+        assert not [s for s in large.seen if s.startswith("UPDATE items")]
+    else:  # PostgreSQL's ids come from a sequence: each item and clock inserted at once
+        assert len(large.seen) - len(small.seen) == 2 * 10
+        assert large.inserts("items") == large.inserts("clocks") == 15
 
     ids = [o.item.id for o in started if o.item is not None]
     with Statements(engine) as fired:
         outcomes = engine.fire_many([FireEntry(i, "classify", ASSISTANT, CLASSIFY) for i in ids])
     assert all(o.accepted for o in outcomes)
     assert fired.inserts("history") == fired.inserts("audit") == 1
+    by_id = [s for s in fired.seen if s.startswith("SELECT items.id,") and "FROM items" in s]
+    if engine.store.sqlite:  # type: ignore[attr-defined]
+        # the batch's items read ahead in one statement, none on its own
+        assert [s for s in by_id if "IN (" in s] == by_id
+        assert len(by_id) == 1
+    else:  # PostgreSQL: each locked when its command reads it
+        assert len(by_id) == 15
+
+
+def test_a_second_command_on_an_item_sees_the_first(engine: Engine, db_url: str) -> None:
+    """An item read ahead for the batch is read afresh once a command of the batch wrote
+    it: the second command acts on what the first left."""
+    (started,) = engine.start_many("comments", [message(1)], actor=ASSISTANT)
+    assert started.item is not None
+    item_id = started.item.id
+    outcomes = engine.fire_many(
+        [
+            FireEntry(item_id, "classify", ASSISTANT, CLASSIFY),
+            FireEntry(item_id, "reply", ASSISTANT, {"reply": "开放，时间照常。"}),
+            FireEntry(item_id, "classify", ASSISTANT, CLASSIFY),  # no longer offered
+        ]
+    )
+    assert [o.accepted for o in outcomes] == [True, True, False]
+    first, second = outcomes[0].item, outcomes[1].item
+    assert first is not None
+    assert second is not None
+    assert first.state == "consultation"
+    assert second.state != first.state  # the reply acted on the classified item
+    assert second.version == first.version + 1
+    now = engine.get(item_id)
+    assert (now.state, now.version) == (second.state, second.version)
+    assert verified(db_url).ok
 
 
 class ReadsHistory(Extension):
@@ -230,7 +300,16 @@ class ReadsHistory(Extension):
         self.seen: list[tuple[int, int]] = []
 
     def after_change(self, tx: StoreTx, change: Change) -> None:
-        self.seen.append((len(tx.history(change.item_id)), len(tx.timers_of(change.item_id))))
+        item_id = change.item_id
+        row = tx.item(item_id)
+        self.seen.append(
+            (
+                len(tx.history(item_id)),
+                len(tx.timers_of(item_id)),
+                len(tx.clocks_of(item_id)),
+                row.state if row is not None else None,
+            )
+        )
 
 
 def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: FakeClock) -> None:
@@ -245,5 +324,6 @@ def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: F
     # each start: its own history row; the clocks (installed first) armed the timers
     armed = reader.seen[0][1]
     assert armed > 0
-    assert reader.seen[:3] == [(1, armed)] * 3
+    # the clock kept with the timers, too; the new item (kept on SQLite) reads back
+    assert reader.seen[:3] == [(1, armed, 1, "classify")] * 3
     assert reader.seen[3][0] == 3  # start, classify, the gateway's route

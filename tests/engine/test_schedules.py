@@ -27,6 +27,7 @@ from cmc_workflow.store import Tx
 from cmc_workflow.store import timers as sql
 from cmc_workflow.testing import FakeClock
 from tests.helpers import ROOT, WORKFLOWS
+from tests.helpers.chinese import assert_reads_in_chinese
 from tests.helpers.processes import wait_until
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -163,6 +164,7 @@ def problems(text: str) -> list[tuple[int, int, str]]:
     doc, found = load_located(text, "schedules.yaml")
     assert not found
     _model, found = load_schedules_doc(doc)
+    assert_reads_in_chinese(found)
     return [(p.line, p.column, p.code) for p in found]
 
 

@@ -37,6 +37,7 @@ from cmc_workflow.errors import DefinitionError, EngineError, IdentityRefused
 from cmc_workflow.testing import FakeClock
 from tests.engine.test_system_paths import _with_timer
 from tests.helpers import CHECKLIST, POLICIES, PUBLISHING, TOPIC, WORKFLOWS, ok_handler
+from tests.helpers.chinese import CJK
 from tests.helpers.records import TRAINED_POSTS, qualify_account, train
 
 # -- the cast -------------------------------------------------------------------------------
@@ -342,6 +343,8 @@ def run_walk(engine: Engine) -> Walk:
                 walk.outcomes[type(exc).__name__] += 1
                 if actor.id in UNREADABLE and not isinstance(exc, IdentityRefused):
                     walk.problems.append(f"{actor.id!r} refused as {exc!r}, not as an identity")
+                if not CJK.search(exc.reason_zh):  # a person reads the refusal (issue 17)
+                    walk.problems.append(f"refused without a Chinese reason: {exc!r} ({exc.rule})")
                 continue
             walk.accepted += 1
             walk.outcomes["accepted"] += 1

@@ -25,6 +25,7 @@ from cmc_workflow.migration.plan import (
 from cmc_workflow.migration.run import plan_for
 from cmc_workflow.store.database import open_database
 from cmc_workflow.testing import FakeClock
+from tests.helpers.chinese import assert_reads_in_chinese
 from tests.migration.live import accounts, changed, definitions, open_engine, plan_in_force
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ def problems_of(tmp_path: Path, body: str) -> list[Problem]:
     path.write_text(body, encoding="utf-8")
     plan, _doc, problems = load_plan(path)
     assert (plan is None) == bool(problems)
+    assert_reads_in_chinese(problems)
     return problems
 
 

@@ -14,6 +14,7 @@ from cmc_workflow.errors import DefinitionError
 from cmc_workflow.language import load_paths
 from cmc_workflow.notify.config import NotificationsFile, parsed_email
 from cmc_workflow.notify.extension import Notifications
+from tests.helpers.chinese import assert_reads_in_chinese
 from tests.notify.flows import SECRETS, notifications
 
 GOOD = notifications(2525, "http://127.0.0.1:9/hook")
@@ -51,6 +52,7 @@ people:
     assert ("E-NOTIFY-TRANSPORT", 6, 23) in found
     assert ("E-NOTIFY-ADDRESS", 6, 39) in found
     assert all(p.file == str(path) for p in problems)
+    assert_reads_in_chinese(problems)
     transport = next(p for p in problems if p.code == "E-NOTIFY-TRANSPORT")
     assert "sms" in transport.message
     assert "known transports: mail" in transport.hint
@@ -72,6 +74,7 @@ transports:
     assert {p.line for p in problems} <= {3, 4}
     assert any(p.line == 3 for p in problems)  # password: is no key: secrets come from env
     assert any(p.line == 4 for p in problems)
+    assert_reads_in_chinese(problems)
 
 
 def test_a_missing_environment_secret_is_a_located_error(tmp_path: Path) -> None:
@@ -87,6 +90,7 @@ def test_a_missing_environment_secret_is_a_located_error(tmp_path: Path) -> None
     assert "secret_env: CMC_TEST_HOOK_SECRET" in lines[problem.line - 1]
     assert "CMC_TEST_HOOK_SECRET" in problem.message
     assert "未设置" in problem.message_zh
+    assert_reads_in_chinese([problem])
     assert "x" not in problem.message.split()  # no secret value in the message
     Notifications.from_file(config, doc, SECRETS)  # with both set it binds
 
@@ -97,6 +101,7 @@ def test_a_second_notifications_file_is_refused(tmp_path: Path) -> None:
     problems = load_paths([tmp_path]).problems
     assert [p.code for p in problems] == ["E-NOTIFY-DUPLICATE"]
     assert problems[0].file.endswith("b.yaml")
+    assert_reads_in_chinese(problems)
 
 
 @pytest.mark.parametrize(

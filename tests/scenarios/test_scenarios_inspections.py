@@ -117,6 +117,10 @@ def bundle(module_db_url: str, calendar: WorkingCalendar) -> Iterator[Bundle]:
     schedules, clocks = Schedules([], calendar), Clocks(calendar)
     clock = FakeClock(local(2025, 9, 26, 15, 0))
     with open_bundled(module_db_url, clock, calendar, schedules, clocks) as engine:
+        # in the register before any test: a test may run alone, or on another worker
+        # than the one that would have registered it (APP-1 refuses findings naming an
+        # application the register does not hold)
+        register_application(engine, "app-7")
         yield Bundle(engine, schedules, clocks, clock, bundled)
 
 
@@ -264,7 +268,6 @@ def rectify(engine: Engine, item: Item, actor: Actor) -> Item:
 def test_ins_4_each_finding_becomes_a_rectification_item_and_the_review_waits_for_them(
     engine: Engine,
 ) -> None:
-    register_application(engine, "app-7")
     review = engine.start("monthly_metrics_review", actor=AUTHORITY)
     review = engine.fire(
         review.id,

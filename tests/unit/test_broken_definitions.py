@@ -110,3 +110,28 @@ def test_every_code_is_documented() -> None:
     docs = DOCS.read_text(encoding="utf-8")
     undocumented = sorted(c for c in _codes_in_source() if f"### {c}" not in docs)
     assert not undocumented, f"document {undocumented} in docs/workflow-language.md"
+
+
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def test_every_problem_of_the_corpus_reads_in_chinese() -> None:
+    """Administrators read Chinese first: every problem the corpus raises (the corpus
+    covers every code the language emits) has a Chinese message, and a Chinese hint where
+    it has a hint."""
+    lacking = [
+        f"{case.name}: {p.code} {p.message!r} / {p.message_zh!r} / hint {p.hint_zh!r}"
+        for case in CASES
+        for p in load_paths([case]).problems
+        if not CJK.search(p.message_zh or "") or (p.hint and not CJK.search(p.hint_zh or ""))
+    ]
+    assert not lacking, "\n".join(lacking)
+
+
+def test_a_missing_top_level_key_is_asked_for_in_chinese_without_english_words() -> None:
+    """The hint of a key missing at the top of a file names the place in Chinese too
+    (it read "请在 the file 中加上“start:”")."""
+    (problem,) = load_paths([BROKEN / "missing_key_top.yaml"]).problems
+    assert problem.code == "E-MISSING-KEY"
+    assert problem.hint_zh == "请在 文件顶层 中加上“start:”"
+    assert problem.hint == "add 'start:' to the file"

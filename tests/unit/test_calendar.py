@@ -26,6 +26,7 @@ from cmc_workflow.calendar import (
 )
 from cmc_workflow.calendar.official import OfficialDay
 from cmc_workflow.errors import CalendarError, DefinitionError
+from tests.helpers.chinese import assert_reads_in_chinese
 
 SH = ZoneInfo("Asia/Shanghai")
 REPO = Path(__file__).resolve().parents[2]
@@ -322,6 +323,7 @@ def problems_of(text: str, file: str = "calendars/bad.yaml") -> list[tuple[int, 
     for problem in info.value.problems:
         assert problem.file == file
         assert problem.hint
+    assert_reads_in_chinese(info.value.problems)
     return [(p.line, p.column, p.code) for p in info.value.problems]
 
 

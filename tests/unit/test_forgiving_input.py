@@ -143,6 +143,22 @@ def test_chinese_punctuation_inside_text_is_left_alone() -> None:
     assert doc.warnings == []
 
 
+def test_a_slip_right_after_a_block_of_text_is_named() -> None:
+    """Lines without a full-width mark nor ``|``/``>`` are passed over unread; a block of
+    text still hides its slips, and the line that ends it is read."""
+    text = (
+        "id: mini\n"
+        "notes: |\n"
+        "  key： 块文字里\n"
+        "  [a， b]\n"
+        "owner： wang\n"
+        "plain: ascii\n"
+        "roles: [a， b]\n"
+    )
+    found = [(p.code, p.line, p.column) for p in find_slips(text, "t.yaml")]
+    assert found == [("E-FULLWIDTH-COLON", 5, 6), ("E-FULLWIDTH-COMMA", 7, 10)]
+
+
 def test_no_bundled_file_has_a_slip() -> None:
     files = iter_yaml_files([ROOT / d for d in ("workflows", "policies", "calendars")])
     found = [str(p) for f in files for p in find_slips(f.read_text(encoding="utf-8"), str(f))]

@@ -20,6 +20,7 @@ from cmc_workflow.policy import build_policy_set
 from cmc_workflow.policy.schema import policy_schema, render_policy_schema
 from tests.helpers import ROOT
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
+from tests.helpers.chinese import assert_reads_in_chinese
 
 POLICIES = ROOT / "policies"
 SCHEMA = ROOT / "schema" / "policy.schema.json"
@@ -267,6 +268,7 @@ def test_broken_policy_is_refused_at_the_place(
     tmp_path: Path, text: str, code: str | None, marker: str | None
 ) -> None:
     found = problems_of(tmp_path, text)
+    assert_reads_in_chinese(found)
     if code is None:
         assert found == []
         return

@@ -284,8 +284,8 @@ def guard_problems(wf: Workflow, doc: Located) -> list[Problem]:
         try:
             guard = compile_guard(t.guard)
         except GuardSyntaxError as exc:
-            hint = "guards use data.<field>, form.<field>, ==, !=, <, in, and, or, not"
-            out.append(doc.expression_problem(gpath, "guard", t.guard, exc, hint))
+            hint = tr("guards use data.<field>, form.<field>, ==, !=, <, in, and, or, not")
+            out.append(doc.expression_problem(gpath, tr("guard"), t.guard, exc, hint))
             continue
         unknown = sorted(guard.fields - declared) if declared else []
         if unknown:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.errors import Problem
-from cmc_workflow.i18n import tr
+from cmc_workflow.i18n import N_, joined, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.records import RecordChecks
 from cmc_workflow.policy.checks.references import human_state, step_pairs
@@ -43,10 +43,17 @@ class ProofChecks(RecordChecks):
                     doc,
                     where,
                     "E-POLICY-NO-ROLE-CAN-FIRE",
-                    f"no role may {'start an item of' if state is None else 'fire'} "
-                    f"{wf.id if state is None else repr(trigger) + ' in ' + repr(state)} "
-                    "once this policy applies",
-                    "list at least one role, or remove the transition from the workflow",
+                    tr(
+                        "no role may start an item of {workflow} once this policy applies",
+                        workflow=wf.id,
+                    )
+                    if state is None
+                    else tr(
+                        "no role may fire {trigger} in {state} once this policy applies",
+                        trigger=repr(trigger),
+                        state=repr(state),
+                    ),
+                    tr("list at least one role, or remove the transition from the workflow"),
                 )
 
         def usable(edge: Edge) -> bool:
@@ -90,13 +97,18 @@ class ProofChecks(RecordChecks):
                 (h.source, h.trigger) for h in bypass.path if h.edge is not None and h.by is None
             }
             skipped = [s.name for s in stages if (s.state, s.trigger) not in taken]
-            what = ", ".join(skipped) if skipped else "its stages in order"
-            message = (
-                f"state {staged.enter!r} can be entered without {what} (rule {staged.id!r}, "
-                f"{doc.file}:{at.line}, requires {', '.join(s.name for s in stages)} in order "
-                f"since the last rework): {bypass.spelled()}"
+            what = joined(skipped) if skipped else tr("its stages in order")
+            message = tr(
+                "state {state} can be entered without {what} (rule {rule}, {place}, requires "
+                "{stages} in order since the last rework): {path}",
+                state=repr(staged.enter),
+                what=what,
+                rule=repr(staged.id),
+                place=f"{doc.file}:{at.line}",
+                stages=joined(s.name for s in stages),
+                path=bypass.spelled(),
             )
-            hint = "route the transition through the required stages, or remove it"
+            hint = tr("route the transition through the required stages, or remove it")
             found: list[Problem] = []
             if culprit.by is not None and culprit.by.workflow in self.loaded.workflows:
                 owner = self.loaded.workflows[culprit.by.workflow]
@@ -105,9 +117,13 @@ class ProofChecks(RecordChecks):
                         culprit.by.path,
                         "E-POLICY-BYPASS",
                         message,
-                        f"the engine fires {culprit.source}.{culprit.trigger} itself (the "
-                        f"{culprit.by.what}), which is never a person's approval: fire a "
-                        "trigger that leads back to the stages, warn or escalate instead",
+                        tr(
+                            "the engine fires {transition} itself (the {firer}), which is never "
+                            "a person's approval: fire a trigger that leads back to the stages, "
+                            "warn or escalate instead",
+                            transition=f"{culprit.source}.{culprit.trigger}",
+                            firer=culprit.by.what,
+                        ),
                     )
                 )
             elif culprit.edge is None:
@@ -122,8 +138,11 @@ class ProofChecks(RecordChecks):
                         ("states", culprit.edge.source, "transitions", culprit.edge.index),
                         "E-POLICY-BYPASS",
                         message,
-                        f"the shortcut is {culprit.edge.source} -{culprit.trigger}-> "
-                        f"{culprit.target}; {hint}",
+                        tr(
+                            "the shortcut is {shortcut}; {hint}",
+                            shortcut=f"{culprit.edge.source} -{culprit.trigger}-> {culprit.target}",
+                            hint=hint,
+                        ),
                     )
                 )
             for problem in found:
@@ -131,8 +150,11 @@ class ProofChecks(RecordChecks):
                 if where in placed:  # the same shortcut around another rule: say so once
                     j = placed[where]
                     first = self.problems[j]
+                    also = tr("it also bypasses rule {rule}", rule=repr(staged.id))
                     self.problems[j] = replace(
-                        first, message=f"{first.message}; it also bypasses rule {staged.id!r}"
+                        first,
+                        message=f"{first.message}; {also.en}",
+                        message_zh=f"{first.message_zh}{also.zh}",
                     )
                     continue
                 placed[where] = len(self.problems)
@@ -151,9 +173,15 @@ class ProofChecks(RecordChecks):
                         doc,
                         (*base, "distinct_actors", i),
                         "E-POLICY-UNSATISFIABLE",
-                        f"rule {rule.id!r} asks different people for {a.name} and {b.name}, "
-                        f"which no assignment of roles allows: {why}",
-                        "widen who may take one of the steps, or drop the pair",
+                        tr(
+                            "rule {rule} asks different people for {first} and {second}, which "
+                            "no assignment of roles allows: {why}",
+                            rule=repr(rule.id),
+                            first=a.name,
+                            second=b.name,
+                            why=why,
+                        ),
+                        tr("widen who may take one of the steps, or drop the pair"),
                     )
 
     def _engine_fired(self, wf: CompiledWorkflow) -> dict[tuple[str, str], list[Firer]]:
@@ -170,7 +198,8 @@ class ProofChecks(RecordChecks):
                     firer = Firer(
                         other_id,
                         ("states", name, "transitions", j, "collects"),
-                        f"collects: of {other_id}.{name}",
+                        N_("collects: of {state}"),
+                        (("state", f"{other_id}.{name}"),),
                     )
                     for gathered in spec.states:
                         if any(e.trigger == spec.trigger for e in wf.edges(gathered)):

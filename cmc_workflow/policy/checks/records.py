@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.guards import Guard, compile_guard
 from cmc_workflow.definition.models import Label
+from cmc_workflow.i18n import joined_or_none, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.references import References, all_fields
 from cmc_workflow.policy.models import (
@@ -43,7 +44,7 @@ class RecordChecks(References):
         ``keys`` are the rule's settings that name a field of the records."""
         other = self.workflow(rule.workflow)
         if other is None:
-            self.unknown_workflow(doc, (*path, "workflow"), rule.workflow, " to keep the records")
+            self.unknown_workflow(doc, (*path, "workflow"), rule.workflow, records=True)
             return None
         for j, state in enumerate(rule.states):
             if state not in other.definition.states:
@@ -87,8 +88,11 @@ class RecordChecks(References):
                     doc,
                     (*path, "covers", "item"),
                     "E-POLICY-FIELD",
-                    "covers.item: must name a list field of the item (data.<field>), "
-                    f"not {rule.covers.item!r}",
+                    tr(
+                        "covers.item: must name a list field of the item (data.<field>), not "
+                        "{item}",
+                        item=repr(rule.covers.item),
+                    ),
                 )
             elif covers[1] not in fields:
                 self.unknown_field(doc, (*path, "covers", "item"), covers[1], wf)
@@ -120,7 +124,11 @@ class RecordChecks(References):
                     doc,
                     (*path, key),
                     "E-POLICY-FIELD",
-                    f"{key}: must name a list field of the item (data.<field>), not {name!r}",
+                    tr(
+                        "{key}: must name a list field of the item (data.<field>), not {name}",
+                        key=key,
+                        name=repr(name),
+                    ),
                 )
             elif name[5:] not in fields:
                 self.unknown_field(doc, (*path, key), name[5:], wf)
@@ -154,9 +162,13 @@ class RecordChecks(References):
                 doc,
                 (*path, "interval"),
                 "E-POLICY-FIELD",
-                f"workflow {wf.id!r} declares no integer data field {rule.interval!r} "
-                "holding the days allowed",
-                f"its data fields: {', '.join(wf.definition.data) or 'none'}",
+                tr(
+                    "workflow {id} declares no integer data field {interval} holding the days "
+                    "allowed",
+                    id=repr(wf.id),
+                    interval=repr(rule.interval),
+                ),
+                tr("its data fields: {fields}", fields=joined_or_none(wf.definition.data)),
             )
         ok = True
         for key, part in (("subjects", rule.subjects), ("publications", rule.publications)):
@@ -197,9 +209,14 @@ class RecordChecks(References):
                                 doc,
                                 (*path, "alert", key),
                                 "E-POLICY-FIELD",
-                                f"step {step.name!r} ({step.describe()}) has no {wanted} "
-                                f"form field {field!r}",
-                                f"its form fields: {', '.join(edge.form) or 'none'}",
+                                tr(
+                                    "step {name} ({step}) has no {wanted} form field {field}",
+                                    name=repr(step.name),
+                                    step=step.describe(),
+                                    wanted=wanted,
+                                    field=repr(field),
+                                ),
+                                tr("its form fields: {fields}", fields=joined_or_none(edge.form)),
                             )
         if not ok:
             return None

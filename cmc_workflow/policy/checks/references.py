@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet, LoadedWorkflow
 from cmc_workflow.errors import Problem
-from cmc_workflow.i18n import Text
+from cmc_workflow.i18n import Text, joined, joined_or_none, tr
 from cmc_workflow.located import Located, Path, load_located
 from cmc_workflow.policy.models import DistinctActors, PolicyFile
 from cmc_workflow.policy.policyset import RoleInfo, Roles
@@ -68,8 +68,12 @@ class References:
                         doc,
                         ("roles", name),
                         "E-POLICY-DUPLICATE",
-                        f"role {name!r} is already declared in {declared[name].file}",
-                        "declare each role once; other files may use it",
+                        tr(
+                            "role {name} is already declared in {file}",
+                            name=repr(name),
+                            file=declared[name].file,
+                        ),
+                        tr("declare each role once; other files may use it"),
                         key=True,
                     )
                     continue
@@ -88,8 +92,12 @@ class References:
                         doc,
                         (*path, "inherits", j),
                         "E-UNKNOWN-ROLE",
-                        f"role {name!r} inherits {parent!r}, which no policy or workflow declares",
-                        f"known roles: {', '.join(sorted(roles.known))}",
+                        tr(
+                            "role {name} inherits {parent}, which no policy or workflow declares",
+                            name=repr(name),
+                            parent=repr(parent),
+                        ),
+                        tr("known roles: {roles}", roles=joined(sorted(roles.known))),
                     )
             cycle = [p for p in info.inherits if p != name and name in roles.closure(p)]
             if cycle and name not in in_cycles:
@@ -98,8 +106,12 @@ class References:
                     doc,
                     path,
                     "E-POLICY-ROLE-CYCLE",
-                    f"role {name!r} inherits itself through {cycle[0]!r}",
-                    "role inheritance must not go round in a circle",
+                    tr(
+                        "role {name} inherits itself through {cycle}",
+                        name=repr(name),
+                        cycle=repr(cycle[0]),
+                    ),
+                    tr("role inheritance must not go round in a circle"),
                     key=True,
                 )
         return roles
@@ -116,8 +128,8 @@ class References:
                     doc,
                     (*path, j),
                     "E-UNKNOWN-ROLE",
-                    f"role {role!r} is declared by no policy or workflow",
-                    f"known roles: {', '.join(sorted(roles.known))}",
+                    tr("role {role} is declared by no policy or workflow", role=repr(role)),
+                    tr("known roles: {roles}", roles=joined(sorted(roles.known))),
                 )
                 ok = False
         return ok
@@ -127,12 +139,13 @@ class References:
         doc: Located,
         path: Path,
         wf_id: str,
-        why: str = "",
         *,
+        records: bool = False,
         key: bool = False,
         disabled_ok: bool = False,
     ) -> None:
-        """``wf_id``, named at ``path``, is not loaded (``why`` it was wanted, for the message).
+        """``wf_id``, named at ``path``, is not loaded (``records``: it was wanted to keep
+        a rule's records, as the message says).
 
         With ``disabled_ok``, a workflow set aside with its broken file
         (``LoadedSet.disabled``) is no problem: the rules *for* it are left out while it
@@ -148,8 +161,13 @@ class References:
             doc,
             path,
             "E-POLICY-UNKNOWN-WORKFLOW",
-            f"no workflow {wf_id!r} is loaded{why}",
-            f"loaded workflows: {', '.join(sorted(self.loaded.workflows)) or 'none'}",
+            tr("no workflow {workflow} is loaded to keep the records", workflow=repr(wf_id))
+            if records
+            else tr("no workflow {workflow} is loaded", workflow=repr(wf_id)),
+            tr(
+                "loaded workflows: {workflows}",
+                workflows=joined_or_none(sorted(self.loaded.workflows)),
+            ),
             key=key,
         )
 
@@ -165,16 +183,27 @@ class References:
         return found
 
     def claim_id(
-        self, doc: Located, path: Path, rule_id: str, places: dict[str, str], hint: str = ""
+        self,
+        doc: Located,
+        path: Path,
+        rule_id: str,
+        places: dict[str, str],
+        hint: str = "",
     ) -> None:
-        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already."""
+        """Note that ``doc`` uses ``rule_id``: a problem when another file uses it already.
+        ``hint`` is a msgid (``N_``), looked up only when there is a problem: a clean load
+        never reads the catalogue."""
         if rule_id in places and places[rule_id] != doc.file:
             self.add(
                 doc,
                 path,
                 "E-POLICY-DUPLICATE",
-                f"rule id {rule_id!r} is already used in {places[rule_id]}",
-                hint,
+                tr(
+                    "rule id {rule_id} is already used in {places}",
+                    rule_id=repr(rule_id),
+                    places=places[rule_id],
+                ),
+                tr(hint) if hint else "",
             )
         places.setdefault(rule_id, doc.file)
 
@@ -185,8 +214,8 @@ class References:
             doc.problem(
                 path,
                 "E-UNKNOWN-STATE",
-                f"workflow {wf.id!r} has no state {state!r}",
-                f"its states: {', '.join(wf.definition.states)}",
+                tr("workflow {id} has no state {state}", id=repr(wf.id), state=repr(state)),
+                tr("its states: {states}", states=joined(wf.definition.states)),
                 key=key,
             )
         )
@@ -196,8 +225,12 @@ class References:
             doc,
             path,
             "E-POLICY-FIELD",
-            f"workflow {wf.id!r} declares no field {name} (neither under data: nor in a form)",
-            "declare the field in the workflow, or fix its spelling",
+            tr(
+                "workflow {id} declares no field {name} (neither under data: nor in a form)",
+                id=repr(wf.id),
+                name=name,
+            ),
+            tr("declare the field in the workflow, or fix its spelling"),
         )
 
     def engine_step(self, doc: Located, path: Path, step: StepKey, wf: CompiledWorkflow) -> None:
@@ -206,9 +239,14 @@ class References:
             doc,
             path,
             "E-POLICY-STEP",
-            f"step {step.name!r} is taken by the engine in {kind} {step.state!r}, "
-            "so no person approves or attests it",
-            "name a userTask transition",
+            tr(
+                "step {name} is taken by the engine in {kind} {state}, so no person approves or "
+                "attests it",
+                name=repr(step.name),
+                kind=kind,
+                state=repr(step.state),
+            ),
+            tr("name a userTask transition"),
         )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.guards import compile_condition
 from cmc_workflow.definition.models import FieldSpec
-from cmc_workflow.i18n import Text, tr
+from cmc_workflow.i18n import N_, Text, joined, joined_or_none, tr
 from cmc_workflow.located import Located, Path
 from cmc_workflow.policy.checks.proofs import ProofChecks
 from cmc_workflow.policy.checks.references import all_fields, human_state, step_pairs
@@ -88,7 +88,10 @@ class SectionChecks(ProofChecks):
                     doc,
                     (*path, "id"),
                     "E-POLICY-DUPLICATE",
-                    f"rule id {PERMISSIONS_RULE!r} is reserved for permissions: refusals",
+                    tr(
+                        "rule id {rule} is reserved for permissions: refusals",
+                        rule=repr(PERMISSIONS_RULE),
+                    ),
                 )
                 rule_places.setdefault(rule.id, doc.file)
             else:
@@ -97,7 +100,7 @@ class SectionChecks(ProofChecks):
                     (*path, "id"),
                     rule.id,
                     rule_places,
-                    "rule ids name refusals in the audit log: give each rule its own",
+                    N_("rule ids name refusals in the audit log: give each rule its own"),
                 )
             made = self._rule(doc, wf, rule, path, steps, rounds, roles)
             if made is not None:
@@ -138,8 +141,16 @@ class SectionChecks(ProofChecks):
                     doc,
                     (*path, "trigger"),
                     "E-POLICY-UNKNOWN-TRIGGER",
-                    f"state {ref.state!r} of {wf.id!r} has no trigger {ref.trigger!r}",
-                    f"triggers there: {', '.join(wf.triggers(ref.state)) or 'none'}",
+                    tr(
+                        "state {state} of {id} has no trigger {trigger}",
+                        state=repr(ref.state),
+                        id=repr(wf.id),
+                        trigger=repr(ref.trigger),
+                    ),
+                    tr(
+                        "triggers there: {triggers}",
+                        triggers=joined_or_none(wf.triggers(ref.state)),
+                    ),
                 )
                 continue
             steps[name] = StepKey(name, ref.state, ref.trigger, ref.label)
@@ -170,8 +181,16 @@ class SectionChecks(ProofChecks):
                         doc,
                         tpath,
                         "E-POLICY-UNKNOWN-TRIGGER",
-                        f"state {state!r} of {wf.id!r} has no trigger {trigger!r}",
-                        f"triggers there: {', '.join(wf.triggers(state)) or 'none'}",
+                        tr(
+                            "state {state} of {id} has no trigger {trigger}",
+                            state=repr(state),
+                            id=repr(wf.id),
+                            trigger=repr(trigger),
+                        ),
+                        tr(
+                            "triggers there: {triggers}",
+                            triggers=joined_or_none(wf.triggers(state)),
+                        ),
                     )
                     continue
                 allowed = frozenset().union(
@@ -199,9 +218,13 @@ class SectionChecks(ProofChecks):
                     doc,
                     (*path, j),
                     "E-POLICY-WIDENS",
-                    f"role {role!r} may not {what} under the workflow itself; "
-                    "policies may only tighten the workflow's role lists",
-                    f"the workflow allows: {', '.join(sorted(allowed))}",
+                    tr(
+                        "role {role} may not {what} under the workflow itself; policies may only "
+                        "tighten the workflow's role lists",
+                        role=repr(role),
+                        what=what,
+                    ),
+                    tr("the workflow allows: {roles}", roles=joined(sorted(allowed))),
                 )
                 ok = False
         return ok
@@ -293,9 +316,14 @@ class SectionChecks(ProofChecks):
                         doc,
                         (*path, "confirm"),
                         "E-POLICY-FIELD",
-                        f"step {step.name!r} ({step.describe()}) has no boolean form field "
-                        f"{rule.confirm!r} to confirm the figures",
-                        f"its form fields: {', '.join(edge.form) or 'none'}",
+                        tr(
+                            "step {name} ({step}) has no boolean form field {confirm} to confirm "
+                            "the figures",
+                            name=repr(step.name),
+                            step=step.describe(),
+                            confirm=repr(rule.confirm),
+                        ),
+                        tr("its form fields: {fields}", fields=joined_or_none(edge.form)),
                     )
                 for typed in rule.matches:
                     if typed not in edge.form:
@@ -305,9 +333,13 @@ class SectionChecks(ProofChecks):
                 doc,
                 (*path, "record"),
                 "E-POLICY-FIELD",
-                f"{rule.record!r} is a field of workflow {wf.id!r}: the engine records the "
-                "computed figures there, so no person may type it",
-                "name a field the workflow does not declare",
+                tr(
+                    "{record} is a field of workflow {id}: the engine records the computed "
+                    "figures there, so no person may type it",
+                    record=repr(rule.record),
+                    id=repr(wf.id),
+                ),
+                tr("name a field the workflow does not declare"),
             )
         known = FIGURE_NAMES[rule.figures]
         for typed, figure in rule.matches.items():
@@ -316,8 +348,13 @@ class SectionChecks(ProofChecks):
                     doc,
                     (*path, "matches", typed),
                     "E-POLICY-FIELD",
-                    f"{rule.figures} has no figure {figure!r} to match {typed!r} with",
-                    f"its figures: {', '.join(sorted(known))}",
+                    tr(
+                        "{figures} has no figure {figure} to match {typed} with",
+                        figures=rule.figures,
+                        figure=repr(figure),
+                        typed=repr(typed),
+                    ),
+                    tr("its figures: {figures}", figures=joined(sorted(known))),
                 )
         return FiguresRule(
             rule.id,
@@ -358,9 +395,13 @@ class SectionChecks(ProofChecks):
                         doc,
                         (*path, "require_true", j),
                         "E-POLICY-FIELD",
-                        f"step {step.name!r} ({step.describe()}) has no boolean form field "
-                        f"{name!r} to attest",
-                        f"its form fields: {', '.join(spec) or 'none'}",
+                        tr(
+                            "step {name} ({step}) has no boolean form field {name2} to attest",
+                            name=repr(step.name),
+                            step=step.describe(),
+                            name2=repr(name),
+                        ),
+                        tr("its form fields: {fields}", fields=joined_or_none(spec)),
                     )
                     break
 
@@ -373,9 +414,11 @@ class SectionChecks(ProofChecks):
                 doc,
                 (*path, "field") if rule.field is not None else path,
                 "E-POLICY-RULE",
-                "a scoping rule names a data field or matches the state (match_state: true), "
-                "not both or neither",
-                "give field: <data field>, or match_state: true without field",
+                tr(
+                    "a scoping rule names a data field or matches the state (match_state: true), "
+                    "not both or neither"
+                ),
+                tr("give field: <data field>, or match_state: true without field"),
             )
             ok = False
         elif rule.field is not None and rule.field not in wf.definition.data:
@@ -383,9 +426,13 @@ class SectionChecks(ProofChecks):
                 doc,
                 (*path, "field"),
                 "E-POLICY-FIELD",
-                f"workflow {wf.id!r} has no data field {rule.field!r} to scope "
-                f"{', '.join(rule.roles)} by",
-                f"its data fields: {', '.join(wf.definition.data) or 'none'}",
+                tr(
+                    "workflow {id} has no data field {field} to scope {roles} by",
+                    id=repr(wf.id),
+                    field=repr(rule.field),
+                    roles=joined(rule.roles),
+                ),
+                tr("its data fields: {fields}", fields=joined_or_none(wf.definition.data)),
             )
             ok = False
         for j, state in enumerate(rule.states or ()):
@@ -394,8 +441,12 @@ class SectionChecks(ProofChecks):
                     doc,
                     (*path, "states", j),
                     "E-UNKNOWN-STATE",
-                    f"workflow {wf.id!r} has no state {state!r} to scope",
-                    f"its states: {', '.join(wf.definition.states)}",
+                    tr(
+                        "workflow {id} has no state {state} to scope",
+                        id=repr(wf.id),
+                        state=repr(state),
+                    ),
+                    tr("its states: {states}", states=joined(wf.definition.states)),
                 )
                 ok = False
         if not ok:
