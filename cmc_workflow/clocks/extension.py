@@ -77,6 +77,7 @@ class Clocks(Extension):
         self.group = group
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
+        self._keeps: dict[tuple[str, str], tuple[str, ...]] = {}
         # the last answers of the deadline arithmetic, by (calendar, spec or step, what the
         # answer depends on): the messages of a batch start at the batch's one `now`, or
         # count from their receipt the same day, so they share their due time and their
@@ -114,32 +115,14 @@ class Clocks(Extension):
         final = change.final
         if left not in related.states and final.state not in related.states:
             return
-        # a clock runs or pauses only while its item is in one of the related states: an
-        # item that was elsewhere has none to read (entering a deadline from a plain state)
-        active = tx.active_clocks(change.item_id) if left in related.states else []
         # when a `fire` step moved the item, the act happened at the step's own due time
         # (the daemon's poll comes later): the clocks it stops or pauses are judged then
         judged = judged_at(change)
         kept: set[str] = set()
-        stopped: list[int] = []
-        for row in active:
-            spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
-            if spec is None:
-                stopped.append(self._stop(tx, row, change.now, judged))
-            elif change.left is not None and change.left.state == final.state == row.state:
-                # left the state and came back through gateways in this one command: a new
-                # visit, so a new clock (e.g. a plan in force that opens its drill, EMG-4)
-                stopped.append(self._stop(tx, row, change.now, judged))
-            elif final.state == row.state or final.state in spec.runs_in:
-                self._continue(tx, row, spec, final, change.now)
-                kept.add(row.state)
-            elif final.state in spec.pause_in:
-                self._pause(tx, row, final, change.now, judged)
-                kept.add(row.state)
-            else:
-                stopped.append(self._stop(tx, row, change.now, judged))
-        # the timers of every clock stopped here, pending or paused, in one statement
-        tx.cancel_clock_timers(stopped, change.now)
+        # a clock runs or pauses only while its item is in one of the related states: an
+        # item that was elsewhere has none (entering a deadline from a plain state)
+        if left is not None and left in related.states:
+            kept = self._leave(tx, change, left, judged)
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)
@@ -153,6 +136,48 @@ class Clocks(Extension):
                     state=final.state,
                     field=spec.until,
                 )
+
+    def _leave(
+        self, tx: StoreTx, change: Change, left: str, judged: dt.datetime | None
+    ) -> set[str]:
+        """Stop, pause or go on with the clocks of an item that left ``left`` (a related
+        state); returns the states whose clocks go on (running or paused)."""
+        wf, final = change.workflow, change.final
+        kept: set[str] = set()
+        if left != final.state:
+            # the clocks of the states that neither run nor pause in the new one stop, in
+            # the same store operation that reads them (one round trip on PostgreSQL)
+            keep = self._keeping(wf, final.state)
+            at = judged or change.now
+            for row in tx.stop_clocks_leaving(change.item_id, keep, change.now, at):
+                if row.state not in keep:
+                    if port.clock_late(row, at) and row.breached_at is None:
+                        self._audit_breach(tx, row, change.now, "overdue when the item moved on")
+                    continue
+                spec = wf.state(row.state).deadline
+                assert spec is not None  # a kept state has a deadline
+                if final.state == row.state or final.state in spec.runs_in:
+                    self._continue(tx, row, spec, final, change.now)
+                else:
+                    self._pause(tx, row, final, change.now, judged)
+                kept.add(row.state)
+            return kept
+        for row in tx.active_clocks(change.item_id):
+            spec = wf.state(row.state).deadline if row.state in wf.definition.states else None
+            if spec is None or final.state == row.state:
+                # left the state and came back through gateways in this one command: a
+                # new visit, so a new clock (e.g. a plan in force that opens its drill,
+                # EMG-4)
+                self._stop(tx, row, change.now, judged)
+            elif final.state in spec.runs_in:
+                self._continue(tx, row, spec, final, change.now)
+                kept.add(row.state)
+            elif final.state in spec.pause_in:
+                self._pause(tx, row, final, change.now, judged)
+                kept.add(row.state)
+            else:
+                self._stop(tx, row, change.now, judged)
+        return kept
 
     def _deadline(
         self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
@@ -242,6 +267,25 @@ class Clocks(Extension):
         found = self._recent[key] = (self.calendar, spec, answer)
         return found
 
+    def _keeping(self, wf: CompiledWorkflow, state: str) -> tuple[str, ...]:
+        """The states whose clock runs on or pauses when the item enters ``state`` (its
+        own, and those that list it in ``runs_in`` or ``pause_in``): any other clock
+        stops there."""
+        key = (wf.content_hash, state)
+        found = self._keeps.get(key)
+        if found is None:
+            found = self._keeps[key] = tuple(
+                sorted(
+                    name
+                    for name, s in wf.definition.states.items()
+                    if s.deadline is not None
+                    and (
+                        name == state or state in s.deadline.runs_in or state in s.deadline.pause_in
+                    )
+                )
+            )
+        return found
+
     def _states_of(self, wf: CompiledWorkflow) -> _Related:
         found = self._related.get(wf.content_hash)
         if found is None:
@@ -265,43 +309,39 @@ class Clocks(Extension):
         due = deadline.due
         times = self._step_times(spec, now, due)
         warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
-        clock_id = tx.insert_clock(
-            {
-                "item_id": item_id,
-                "workflow_id": wf.id,
-                "state": at.state,
-                "at_state": at.state,
-                "visit": at.visit,
-                "status": port.RUNNING,
-                "within": str(spec.within) if spec.until is None else spec.span,
-                "started_at": now,
-                "due_at": due,
-                "warn_at": min(warns) if warns else None,
-                "rule": deadline.rule,
-                "calendar_version": deadline.calendar_version,
-                "provisional": deadline.provisional,
-                "detail": {
-                    "deadline": deadline.as_record(),
-                    "steps": self._steps_record(spec),
-                    "implements": list(spec.implements),
-                    "pauses": [],
-                },
+        clock: dict[str, Any] = {
+            "item_id": item_id,
+            "workflow_id": wf.id,
+            "state": at.state,
+            "at_state": at.state,
+            "visit": at.visit,
+            "status": port.RUNNING,
+            "within": str(spec.within) if spec.until is None else spec.span,
+            "started_at": now,
+            "due_at": due,
+            "warn_at": min(warns) if warns else None,
+            "rule": deadline.rule,
+            "calendar_version": deadline.calendar_version,
+            "provisional": deadline.provisional,
+            "detail": {
+                "deadline": deadline.as_record(),
+                "steps": self._steps_record(spec),
+                "implements": list(spec.implements),
+                "pauses": [],
             },
-        )
+        }
         # a warning without `to:` reminds whoever the task waits on: each role that may
         # act in the state gets one timer (one notification)
         roles: set[str] = set().union(*(e.roles for e in wf.edges(at.state)))
         waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
         rows = [
-            self._timer(item_id, clock_id, at, j, step.action, role, step.trigger, when, now)
+            self._timer(item_id, at, j, step.action, role, step.trigger, when, now)
             for j, (step, when) in enumerate(zip(spec.steps, times, strict=True))
             for role in (waiting if step.action == "warn" and step.to is None else [step.to])
         ]
         if not any(step.action == "breach" for step in spec.steps):
-            rows.append(
-                self._timer(item_id, clock_id, at, BREACH_STEP, "breach", None, None, due, now)
-            )
-        tx.insert_timers(rows)
+            rows.append(self._timer(item_id, at, BREACH_STEP, "breach", None, None, due, now))
+        tx.start_clock(clock, rows)  # one round trip on PostgreSQL
         if deadline.provisional:
             log.warning(
                 "provisional_deadline",
@@ -316,7 +356,6 @@ class Clocks(Extension):
     @staticmethod
     def _timer(
         item_id: int,
-        clock_id: int,
         at: Visit,
         step: int,
         action: str,
@@ -327,7 +366,6 @@ class Clocks(Extension):
     ) -> dict[str, Any]:
         return {
             "item_id": item_id,
-            "clock_id": clock_id,
             "state": at.state,
             "visit": at.visit,
             "step": step,
@@ -388,25 +426,17 @@ class Clocks(Extension):
 
     def _stop(
         self, tx: StoreTx, row: ClockRow, now: dt.datetime, judged: dt.datetime | None
-    ) -> int:
-        """Stop the clock (met or breached); its timers are the caller's to cancel (one
-        statement for every clock a change stops). Returns the clock's id.
+    ) -> None:
+        """Stop the clock (met or breached) and cancel its pending or paused timers: one
+        store operation, one round trip on PostgreSQL.
 
         Lateness is judged at ``judged`` when a ``fire`` step made the change (its own due
         time), else at ``now``; an act at the due instant is in time."""
-        at = judged or now
-        late = row.breached_at is not None or (row.status == port.RUNNING and at > row.due_at)
-        values: dict[str, Any] = {
-            "status": port.STOPPED,
-            "stopped_at": now,
-            "paused_at": None,
-            "outcome": "breached" if late else "met",
-        }
-        if late and row.breached_at is None:
-            values["breached_at"] = now  # no timer recorded it in time: record it now
+        late = port.clock_late(row, judged or now)
+        recorded = late and row.breached_at is None  # no timer recorded it in time: now
+        if recorded:
             self._audit_breach(tx, row, now, "overdue when the item moved on")
-        tx.update_clock(row.id, values)
-        return row.id
+        tx.stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
 
     def _audit_breach(self, tx: StoreTx, row: ClockRow, now: dt.datetime, why: str) -> None:
         tx.insert_audit(

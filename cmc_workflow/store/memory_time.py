@@ -38,6 +38,7 @@ from cmc_workflow.store.port import (
     TimerRow,
     checked_columns,
     row_values,
+    stop_leaving,
 )
 from cmc_workflow.store.writes import (
     checked_mark,
@@ -168,6 +169,27 @@ class MemoryTimeQueries:
             self._t["timers"].update(r["id"], status=CANCELLED, done_at=now)
         return len(found)
 
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        row = self._t["clocks"].rows.get(clock_id)
+        if row is not None:
+            values: dict[str, Any] = {
+                "status": STOPPED,
+                "stopped_at": now,
+                "paused_at": None,
+                "outcome": outcome,
+            }
+            if breached and row["breached_at"] is None:
+                values["breached_at"] = now
+            self._t["clocks"].update(clock_id, **values)
+        return self.cancel_clock_timers([clock_id], now)
+
+    def stop_clocks_leaving(
+        self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    ) -> list[ClockRow]:
+        return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
+
     def clock_timers(self, clock_id: int, status: str) -> list[TimerRow]:
         found = self._where("timers", lambda r: r["clock_id"] == clock_id and r["status"] == status)
         return [row_as(TimerRow, r) for r in sorted(found, key=lambda r: (r["due_at"], r["id"]))]
@@ -220,6 +242,13 @@ class MemoryTimeQueries:
         row = row_values(NewClock, values)
         self._require("items", row["item_id"], "item")
         return self._insert("clocks", row)
+
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        clock_id = self.insert_clock(values)
+        self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+        return clock_id
 
     def _clocks(self, keep: Callable[[dict[str, Any]], bool]) -> list[ClockRow]:
         return [row_as(ClockRow, r) for r in self._where("clocks", keep)]

@@ -774,6 +774,29 @@ def values_of(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in row.__slots__}
 
 
+def clock_late(row: ClockRow, at: dt.datetime) -> bool:
+    """Whether a clock stopped at ``at`` is breached: a breach was recorded already, or it
+    runs and was due before ``at`` (an act at the due instant is in time)."""
+    return row.breached_at is not None or (row.status == RUNNING and at > row.due_at)
+
+
+def stop_leaving(
+    stop_clock: Callable[..., int],
+    rows: list[ClockRow],
+    keep: Sequence[str],
+    now: dt.datetime,
+    at: dt.datetime,
+) -> list[ClockRow]:
+    """:meth:`StoreTx.stop_clocks_leaving` with the clocks ``rows`` read: one
+    ``stop_clock`` (a store's :meth:`StoreTx.stop_clock`) per clock not kept."""
+    for row in rows:
+        if row.state not in keep:
+            late = clock_late(row, at)
+            recorded = late and row.breached_at is None
+            stop_clock(row.id, "breached" if late else "met", now, breached=recorded)
+    return rows
+
+
 def row_values(kind: type[Any], value: Any) -> dict[str, Any]:
     """``values_of(typed(kind, value))``, without building the row from a mapping: the
     same dict (fields in the row's order, defaults filled in), the same TypeError for an
@@ -1071,6 +1094,23 @@ class StoreTx(Protocol):
         statement; returns how many."""
         ...
 
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        """Stop a clock at ``now`` with ``outcome`` (met or breached), recording
+        ``breached_at`` as ``now`` when ``breached`` and not set already, and cancel its
+        pending or paused timers (one round trip where the database allows); returns how
+        many timers were cancelled."""
+        ...
+
+    def stop_clocks_leaving(
+        self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    ) -> list[ClockRow]:
+        """The item's running or paused clocks as they were, oldest first; those whose
+        state is not in ``keep`` are stopped at ``now`` as :meth:`stop_clock` does, late
+        (:func:`clock_late`) judged at ``at``. One round trip where the database allows."""
+        ...
+
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         """Re-arm a paused timer at its moved due time, fenced by the new visit."""
         ...
@@ -1094,6 +1134,14 @@ class StoreTx(Protocol):
     # clocks
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
         """Start a clock; returns its id."""
+        ...
+
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Start a clock and arm its timers (``timers``: the fields of :class:`NewTimer`
+        but ``clock_id``, which is the new clock's), in one round trip where the database
+        allows; returns the clock's id."""
         ...
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:

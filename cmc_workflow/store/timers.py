@@ -25,8 +25,23 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cmc_workflow.store.fast import Appends
 from cmc_workflow.store.port import (
@@ -53,6 +68,7 @@ from cmc_workflow.store.port import (
     TimerRow,
     checked_columns,
     row_values,
+    stop_leaving,
 )
 from cmc_workflow.store.tables import (
     UTCDateTime,
@@ -193,6 +209,77 @@ _CANCEL_ONE_CLOCK_TIMERS = (
     )
     .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
 )
+# stopping a clock: met or breached, ``breached_at`` kept when a timer recorded it first
+_STOP_CLOCK = (
+    update(clocks)
+    .where(clocks.c.id == bindparam("b_clock"))
+    .values(
+        status=STOPPED,
+        stopped_at=bindparam("b_now", type_=UTCDateTime),
+        paused_at=None,
+        outcome=bindparam("b_outcome"),
+        breached_at=func.coalesce(clocks.c.breached_at, bindparam("b_breached", type_=UTCDateTime)),
+    )
+)
+# PostgreSQL: the clock's UPDATE as a data-modifying CTE of its timers' cancelling UPDATE,
+# one round trip instead of two (SQLite has no such CTE: two statements there)
+_STOPPED = _STOP_CLOCK.returning(clocks.c.id).cte("stopped")
+_STOP_CLOCK_CANCELLING = (
+    update(timers)
+    .where(
+        timers.c.clock_id == select(_STOPPED.c.id).scalar_subquery(),
+        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    )
+    .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
+    .add_cte(_STOPPED)
+)
+# PostgreSQL: leaving a state, in one statement: lock the item's running or paused clocks
+# (`old`), stop those whose state is not kept (lateness as `clock_late`, in SQL), cancel
+# their timers, and return every one of them as it was
+_OLD = (
+    select(*_CLOCK_COLUMNS)
+    .where(
+        clocks.c.item_id == bindparam("b_item"),
+        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+    )
+    .with_for_update()
+    .cte("old")
+)
+_AT = bindparam("b_at", type_=UTCDateTime)
+_NOW = bindparam("b_now", type_=UTCDateTime)
+_OVERDUE = and_(_OLD.c.status == RUNNING, _OLD.c.due_at < _AT)
+_LEFT = (
+    update(clocks)
+    .where(
+        clocks.c.id == _OLD.c.id,
+        not_(_OLD.c.state == any_(bindparam("b_keep", type_=postgresql.ARRAY(String)))),
+    )
+    .values(
+        status=STOPPED,
+        stopped_at=_NOW,
+        paused_at=None,
+        outcome=case((or_(_OLD.c.breached_at.is_not(None), _OVERDUE), "breached"), else_="met"),
+        breached_at=case(
+            (and_(_OLD.c.breached_at.is_(None), _OVERDUE), _NOW), else_=_OLD.c.breached_at
+        ),
+    )
+    .returning(clocks.c.id)
+    .cte("left_clocks")
+)
+_LEFT_TIMERS = (
+    update(timers)
+    .where(
+        timers.c.clock_id.in_(select(_LEFT.c.id)),
+        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    )
+    .values(status=CANCELLED, done_at=_NOW)
+    .cte("left_timers")
+)
+_LEAVE = (
+    select(*(_OLD.c[name] for name in ClockRow.__slots__))
+    .add_cte(_LEFT, _LEFT_TIMERS)
+    .order_by(_OLD.c.id)
+)
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
@@ -216,6 +303,36 @@ _MARK_CLOCK = {
     .values({column: bindparam("b_now", type_=UTCDateTime)})
     for column in ("warned_at", "escalated_at", "breached_at")
 }
+
+_ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
+
+
+def _armed(clock_keys: tuple[str, ...], timer_keys: tuple[str, ...], count: int) -> Any:
+    """PostgreSQL: a clock's INSERT as a data-modifying CTE of the INSERT of its
+    ``count`` timers, which take its id (one round trip instead of two); returns the
+    clock's id (once per timer). Built once per shape (a handful: the ladders' lengths)
+    and kept."""
+    key = (clock_keys, timer_keys, count)
+    found = _ARMED.get(key)
+    if found is None:
+        armed = (
+            insert(clocks)
+            .values({k: bindparam(f"c_{k}", type_=clocks.c[k].type) for k in clock_keys})
+            .returning(clocks.c.id)
+            .cte("armed")
+        )
+        clock_id = select(armed.c.id).scalar_subquery()
+        rows = [
+            {
+                **{k: bindparam(f"t{i}_{k}", type_=timers.c[k].type) for k in timer_keys},
+                "clock_id": clock_id,
+            }
+            for i in range(count)
+        ]
+        found = _ARMED[key] = (
+            insert(timers).values(rows).add_cte(armed).returning(timers.c.clock_id)
+        )
+    return found
 
 
 def _due(row: Row[Any]) -> DueTimer:
@@ -340,6 +457,32 @@ class TimeQueries(Appends):
         )
         return int(result.rowcount)
 
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        """One statement on PostgreSQL (the clock's UPDATE in a CTE of the timers'), two on
+        SQLite."""
+        values = {
+            "b_clock": clock_id,
+            "b_now": now,
+            "b_outcome": outcome,
+            "b_breached": now if breached else None,
+        }
+        if self.sqlite:
+            self._changed(_STOP_CLOCK, values)
+            return self._changed(_CANCEL_ONE_CLOCK_TIMERS, values)
+        return self._changed(_STOP_CLOCK_CANCELLING, values)
+
+    def stop_clocks_leaving(
+        self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
+    ) -> list[ClockRow]:
+        """One statement on PostgreSQL (``_LEAVE``); on SQLite, whose ``RETURNING`` shows
+        no old values, the read and a :meth:`stop_clock` per clock stopped."""
+        if self.sqlite:
+            return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
+        values = {"b_item": item_id, "b_keep": list(keep), "b_now": now, "b_at": at}
+        return [ClockRow(**r) for r in self._rows(_LEAVE, values)]
+
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         self._conn.execute(
             _RESUME_TIMER,
@@ -389,6 +532,27 @@ class TimeQueries(Appends):
             return self._insert_returning_id(_INSERT_CLOCK, row)
         self._append(_INSERT_CLOCKS, "clocks", [{"id": clock_id, **row}])
         return clock_id
+
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
+        on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
+        clock = row_values(NewClock, values)
+        if self.sqlite or self._appending is not None or not timers:
+            clock_id = self.insert_clock(clock)
+            self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+            return clock_id
+        rows = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
+        for row in rows:
+            del row["clock_id"]
+        statement = _armed(tuple(clock), tuple(rows[0]), len(rows))
+        parameters = {f"c_{key}": value for key, value in clock.items()}
+        for i, row in enumerate(rows):
+            parameters.update({f"t{i}_{key}": value for key, value in row.items()})
+        found = self._first(statement, parameters)
+        assert found is not None
+        return int(found["clock_id"])
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]

@@ -30,6 +30,7 @@ from cmc_workflow.store.port import (
     OutboxMessage,
     StorePort,
     StoreTx,
+    values_of,
 )
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -570,6 +571,132 @@ def test_a_stopped_clocks_timers_are_cancelled_in_one_call(store: StorePort) -> 
     ] * 3
     assert rows[at(3)].status == FIRED  # a timer already done keeps its outcome
     assert rows[at(5)].status == PENDING  # another clock's timer is untouched
+
+
+def test_starting_a_clock_arms_its_timers_with_its_id(store: StorePort) -> None:
+    _, item_id = seeded(store)
+
+    def armed(*dues: dt.datetime, **changes: Any) -> list[dict[str, Any]]:
+        rows = [
+            values_of(timer(item_id, None, due, step=n, **changes)) for n, due in enumerate(dues)
+        ]
+        return [{k: v for k, v in row.items() if k != "clock_id"} for row in rows]
+
+    with store.write() as tx:
+        before = tx.insert_clock(clock(item_id, state="before"))
+        first = tx.start_clock(clock(item_id), armed(at(1), at(2), at(3), role=None))
+        second = tx.start_clock(
+            values_of(clock(item_id, state="later", due_at=at(90))), armed(at(90))
+        )
+        alone = tx.start_clock(clock(item_id, state="alone"), [])
+    assert len({before, first, second, alone}) == 4
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        rows = tx.timers_of(item_id)
+    assert (clocks[first].state, clocks[first].status, clocks[first].due_at) == (
+        "review",
+        RUNNING,
+        at(60),
+    )
+    assert (clocks[second].state, clocks[second].due_at) == ("later", at(90))
+    assert [(t.clock_id, t.step, t.due_at, t.role, t.status) for t in rows] == [
+        (first, 0, at(1), None, PENDING),
+        (first, 1, at(2), None, PENDING),
+        (first, 2, at(3), None, PENDING),
+        (second, 0, at(90), "lead", PENDING),
+    ]
+
+
+def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
+    store: StorePort,
+) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        met = tx.insert_clock(clock(item_id))
+        late = tx.insert_clock(clock(item_id, state="late"))
+        marked = tx.insert_clock(clock(item_id, state="marked"))
+        kept = tx.insert_clock(clock(item_id, state="kept"))
+        tx.insert_timers(
+            [
+                timer(item_id, met, at(1)),
+                timer(item_id, met, at(2), status=PAUSED),
+                timer(item_id, met, at(3), status=FIRED),
+                timer(item_id, late, at(4)),
+                timer(item_id, kept, at(5)),
+            ]
+        )
+        tx.update_clock(met, {"status": PAUSED, "paused_at": at(6)})
+        tx.mark_clock_once(marked, "breached_at", at(7))  # a breach timer recorded it
+        assert tx.stop_clock(met, "met", at(9)) == 2
+        assert tx.stop_clock(late, "breached", at(9), breached=True) == 1
+        assert tx.stop_clock(marked, "breached", at(9), breached=True) == 0
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        rows = {t.due_at: t for t in tx.timers_of(item_id)}
+        assert [c.id for c in tx.active_clocks(item_id)] == [kept]
+    stopped = [(c.status, c.stopped_at, c.paused_at) for c in map(clocks.get, (met, late))]
+    assert stopped == [(STOPPED, at(9), None)] * 2
+    assert [(clocks[c].outcome, clocks[c].breached_at) for c in (met, late, marked)] == [
+        ("met", None),
+        ("breached", at(9)),
+        ("breached", at(7)),  # the breach recorded first stays
+    ]
+    assert [(rows[at(n)].status, rows[at(n)].done_at) for n in (1, 2, 4)] == [
+        (CANCELLED, at(9))
+    ] * 3
+    assert rows[at(3)].status == FIRED  # a timer already done keeps its outcome
+    assert rows[at(5)].status == PENDING  # another clock's timer is untouched
+
+
+def test_leaving_stops_the_clocks_not_kept_judged_at_the_act_and_returns_them_as_they_were(
+    store: StorePort,
+) -> None:
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        met = tx.insert_clock(clock(item_id, state="met", due_at=at(30)))
+        late = tx.insert_clock(clock(item_id, state="late", due_at=at(10)))
+        marked = tx.insert_clock(clock(item_id, state="marked", due_at=at(50)))
+        paused = tx.insert_clock(clock(item_id, state="paused", due_at=at(10)))
+        kept = tx.insert_clock(clock(item_id, state="kept", due_at=at(10)))
+        done = tx.insert_clock(clock(item_id, state="done", status=STOPPED))
+        tx.insert_timers(
+            [
+                timer(item_id, met, at(25)),
+                timer(item_id, late, at(5), status=FIRED),
+                timer(item_id, late, at(10)),
+                timer(item_id, paused, at(8), status=PAUSED),
+                timer(item_id, kept, at(9)),
+            ]
+        )
+        tx.mark_clock_once(marked, "breached_at", at(40))  # recorded first, by a timer
+        tx.update_clock(paused, {"status": PAUSED, "paused_at": at(5)})
+        # the act happened at minute 20 (a fire step's due time), seen at minute 60
+        seen = tx.stop_clocks_leaving(item_id, ["kept", "elsewhere"], at(60), at(20))
+        assert tx.stop_clocks_leaving(item_id, [], at(61), at(61)) != []  # `kept` only
+    # every active clock, oldest first, as it was before the call
+    assert [(c.id, c.status, c.breached_at) for c in seen] == [
+        (met, RUNNING, None),
+        (late, RUNNING, None),
+        (marked, RUNNING, at(40)),
+        (paused, PAUSED, None),
+        (kept, RUNNING, None),
+    ]
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        timers = {t.due_at: t for t in tx.timers_of(item_id)}
+    stopped = {c: (clocks[c].outcome, clocks[c].breached_at, clocks[c].stopped_at) for c in clocks}
+    assert stopped[met] == ("met", None, at(60))  # due at 30, act at 20: in time
+    assert stopped[late] == ("breached", at(60), at(60))  # recorded by the stop
+    assert stopped[marked] == ("breached", at(40), at(60))  # the first record stays
+    assert stopped[paused] == ("met", None, at(60))  # overdue while paused: not counted
+    assert stopped[kept] == ("breached", at(61), at(61))  # stopped by the second call
+    assert clocks[done].stopped_at is None  # not active: untouched
+    assert all(clocks[c].status == STOPPED and clocks[c].paused_at is None for c in stopped)
+    assert [(timers[at(n)].status, timers[at(n)].done_at) for n in (25, 10, 8)] == [
+        (CANCELLED, at(60))
+    ] * 3
+    assert timers[at(5)].status == FIRED
+    assert (timers[at(9)].status, timers[at(9)].done_at) == (CANCELLED, at(61))
 
 
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:

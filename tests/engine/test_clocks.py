@@ -145,9 +145,9 @@ def clocks(calendar: WorkingCalendar) -> Clocks:
     return Clocks(calendar)
 
 
-@pytest.fixture
-def engine(sqlite_url: str, workflows: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
-    with open_engine(sqlite_url, workflows, clock, clocks) as opened:
+@pytest.fixture  # on SQLite and PostgreSQL: each runs its own clock statements
+def engine(db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks) -> Iterator[Engine]:
+    with open_engine(db_url, workflows, clock, clocks) as opened:
         yield opened
 
 
@@ -247,12 +247,25 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
     db_url: str, workflows: Path, clock: FakeClock, clocks: Clocks
 ) -> None:
     """The clock's share of a command (issue 12): entering a deadline from nowhere reads
-    nothing; leaving it reads the item's clocks once, stops each, and cancels every
-    pending or paused timer of them in one UPDATE."""
+    nothing and writes the clock and its timers; leaving it reads the item's clocks
+    once, stops each, and cancels its pending or paused timers. One statement each on
+    SQLite; on PostgreSQL one for arming (the clock's INSERT in a CTE of the timers') and
+    one for leaving (the read and both UPDATEs as CTEs)."""
     with open_engine(db_url, workflows, clock, clocks) as engine:
         seen: list[str] = []
+        sqlite = db_url.startswith("sqlite")
+        arm = ["INSERT clocks", "INSERT timers"] if sqlite else ["INSERT clocks, INSERT timers"]
+        leave = ["SELECT clocks", "UPDATE clocks", "UPDATE timers"]
+        if not sqlite:
+            leave = [", ".join(leave)]
 
         def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            if statement.lstrip().startswith("WITH"):  # one statement, several changes
+                parts = re.findall(
+                    r"\b((?:INSERT INTO|UPDATE|FROM) (?:clocks|timers))\b", statement
+                )
+                seen.append(", ".join(parts).replace(" INTO", "").replace("FROM", "SELECT"))
+                return
             found = re.match(r'\s*(\w+)\s+(?:.*?\b(?:FROM|INTO)\s+)?"?(\w+)', statement, re.S)
             if found is not None and found.group(2) in ("clocks", "timers"):
                 seen.append(f"{found.group(1)} {found.group(2)}")
@@ -260,15 +273,15 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
         event.listen(engine.store.engine, "before_cursor_execute", record)
         try:
             item = engine.start("consult", actor=ASSISTANT)
-            assert seen == ["INSERT clocks", "INSERT timers"]
+            assert seen == arm
             seen.clear()
             clock.now = local(2025, 9, 29, 9, 0)
             engine.fire(item.id, "park", actor=ASSISTANT)
-            assert seen == ["SELECT clocks", "UPDATE clocks", "UPDATE timers"]
+            assert seen == leave
             assert set(timer_states(clocks, item.id).values()) == {"cancelled"}
             seen.clear()
             engine.fire(item.id, "reopen", actor=ASSISTANT)  # from a state no clock knows
-            assert seen == ["INSERT clocks", "INSERT timers"]
+            assert seen == arm
         finally:
             event.remove(engine.store.engine, "before_cursor_execute", record)
         assert [c.status for c in clocks.clocks(item.id)] == ["met", "running"]
