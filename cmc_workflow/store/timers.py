@@ -22,6 +22,7 @@ is one index probe whatever the number of pending timers.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from cmc_workflow.store.fast import Appends
 from cmc_workflow.store.port import (
@@ -233,53 +234,64 @@ _STOP_CLOCK_CANCELLING = (
     .values(status=CANCELLED, done_at=bindparam("b_now", type_=UTCDateTime))
     .add_cte(_STOPPED)
 )
+
+
 # PostgreSQL: leaving a state, in one statement: lock the item's running or paused clocks
 # (`old`), stop those whose state is not kept (lateness as `clock_late`, in SQL), cancel
 # their timers, and return every one of them as it was
-_OLD = (
-    select(*_CLOCK_COLUMNS)
-    .where(
-        clocks.c.item_id == bindparam("b_item"),
-        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+@functools.cache
+def _leave() -> Any:
+    """The statement, built on first use: a SQLite start does not import the PostgreSQL
+    dialect (its array type names the states kept)."""
+    from sqlalchemy.dialects import postgresql
+
+    old = (
+        select(*_CLOCK_COLUMNS)
+        .where(
+            clocks.c.item_id == bindparam("b_item"),
+            or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+        )
+        .with_for_update()
+        .cte("old")
     )
-    .with_for_update()
-    .cte("old")
-)
-_AT = bindparam("b_at", type_=UTCDateTime)
-_NOW = bindparam("b_now", type_=UTCDateTime)
-_OVERDUE = and_(_OLD.c.status == RUNNING, _OLD.c.due_at < _AT)
-_LEFT = (
-    update(clocks)
-    .where(
-        clocks.c.id == _OLD.c.id,
-        not_(_OLD.c.state == any_(bindparam("b_keep", type_=postgresql.ARRAY(String)))),
+    at = bindparam("b_at", type_=UTCDateTime)
+    now = bindparam("b_now", type_=UTCDateTime)
+    overdue = and_(old.c.status == RUNNING, old.c.due_at < at)
+    left = (
+        update(clocks)
+        .where(
+            clocks.c.id == old.c.id,
+            not_(old.c.state == any_(bindparam("b_keep", type_=postgresql.ARRAY(String)))),
+        )
+        .values(
+            status=STOPPED,
+            stopped_at=now,
+            paused_at=None,
+            outcome=case((or_(old.c.breached_at.is_not(None), overdue), "breached"), else_="met"),
+            breached_at=case(
+                (and_(old.c.breached_at.is_(None), overdue), now), else_=old.c.breached_at
+            ),
+        )
+        .returning(clocks.c.id)
+        .cte("left_clocks")
     )
-    .values(
-        status=STOPPED,
-        stopped_at=_NOW,
-        paused_at=None,
-        outcome=case((or_(_OLD.c.breached_at.is_not(None), _OVERDUE), "breached"), else_="met"),
-        breached_at=case(
-            (and_(_OLD.c.breached_at.is_(None), _OVERDUE), _NOW), else_=_OLD.c.breached_at
-        ),
+    left_timers = (
+        update(timers)
+        .where(
+            timers.c.clock_id.in_(select(left.c.id)),
+            or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+        )
+        .values(status=CANCELLED, done_at=now)
+        .cte("left_timers")
     )
-    .returning(clocks.c.id)
-    .cte("left_clocks")
-)
-_LEFT_TIMERS = (
-    update(timers)
-    .where(
-        timers.c.clock_id.in_(select(_LEFT.c.id)),
-        or_(timers.c.status == PENDING, timers.c.status == PAUSED),
+    leave = (
+        select(*(old.c[name] for name in ClockRow.__slots__))
+        .add_cte(left, left_timers)
+        .order_by(old.c.id)
     )
-    .values(status=CANCELLED, done_at=_NOW)
-    .cte("left_timers")
-)
-_LEAVE = (
-    select(*(_OLD.c[name] for name in ClockRow.__slots__))
-    .add_cte(_LEFT, _LEFT_TIMERS)
-    .order_by(_OLD.c.id)
-)
+    return leave
+
+
 _RESUME_TIMER = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PAUSED)
 _SET_TIMER_DUE = update(timers).where(timers.c.id == bindparam("b_id"), timers.c.status == PENDING)
 _INSERT_TIMERS = insert(timers)
@@ -476,12 +488,12 @@ class TimeQueries(Appends):
     def stop_clocks_leaving(
         self, item_id: int, keep: Sequence[str], now: dt.datetime, at: dt.datetime
     ) -> list[ClockRow]:
-        """One statement on PostgreSQL (``_LEAVE``); on SQLite, whose ``RETURNING`` shows
+        """One statement on PostgreSQL (``_leave()``); on SQLite, whose ``RETURNING`` shows
         no old values, the read and a :meth:`stop_clock` per clock stopped."""
         if self.sqlite:
             return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
         values = {"b_item": item_id, "b_keep": list(keep), "b_now": now, "b_at": at}
-        return [ClockRow(**r) for r in self._rows(_LEAVE, values)]
+        return [ClockRow(**r) for r in self._rows(_leave(), values)]
 
     def resume_timer(self, timer_id: int, due_at: dt.datetime, state: str, visit: int) -> None:
         self._conn.execute(
