@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, select
 
 from cmc_workflow import Engine, EngineError
 from cmc_workflow.engine import FireEntry, StartEntry
@@ -49,78 +49,42 @@ def entries() -> list[StartEntry | dict[str, Any]]:
     ]
 
 
+COMPARED: dict[str, tuple[Table, tuple[str, ...]]] = {
+    "history": (history, ("id", "item_id", "seq", "prev_hash", "hash")),
+    "audit": (audit, ("id", "chain", "chain_seq", "outcome", "prev_hash", "hash")),
+    "items": (
+        items,
+        (
+            "id",
+            "workflow_id",
+            "state",
+            "version",
+            "history_head",
+            "audit_seq",
+            "audit_head",
+            "facts",
+        ),
+    ),
+    "clocks": (clocks, ("id", "item_id", "state", "status", "due_at")),
+    "timers": (timers, ("id", "item_id", "clock_id", "step", "role", "status", "due_at")),
+}
+"""The columns compared of each table: ids, chains and hashes, anchors, due times."""
+
+
 def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every history row, audit record and timer, in id order, with its chain and hash."""
+    """Every history row, audit record, item, clock and timer, in id order, with its
+    chain and hash (:data:`COMPARED`)."""
     db = open_database(url)
     try:
         with db.connect() as conn:
             return {
-                "history": [
+                name: [
                     tuple(r)
                     for r in conn.execute(
-                        select(
-                            history.c.id,
-                            history.c.item_id,
-                            history.c.seq,
-                            history.c.prev_hash,
-                            history.c.hash,
-                        ).order_by(history.c.id)
+                        select(*(table.c[c] for c in columns)).order_by(table.c.id)
                     )
-                ],
-                "audit": [
-                    tuple(r)
-                    for r in conn.execute(
-                        select(
-                            audit.c.id,
-                            audit.c.chain,
-                            audit.c.chain_seq,
-                            audit.c.outcome,
-                            audit.c.prev_hash,
-                            audit.c.hash,
-                        ).order_by(audit.c.id)
-                    )
-                ],
-                "items": [
-                    tuple(r)
-                    for r in conn.execute(
-                        select(
-                            items.c.id,
-                            items.c.workflow_id,
-                            items.c.state,
-                            items.c.version,
-                            items.c.history_head,
-                            items.c.audit_seq,
-                            items.c.audit_head,
-                            items.c.facts,
-                        ).order_by(items.c.id)
-                    )
-                ],
-                "clocks": [
-                    tuple(r)
-                    for r in conn.execute(
-                        select(
-                            clocks.c.id,
-                            clocks.c.item_id,
-                            clocks.c.state,
-                            clocks.c.status,
-                            clocks.c.due_at,
-                        ).order_by(clocks.c.id)
-                    )
-                ],
-                "timers": [
-                    tuple(r)
-                    for r in conn.execute(
-                        select(
-                            timers.c.id,
-                            timers.c.item_id,
-                            timers.c.clock_id,
-                            timers.c.step,
-                            timers.c.role,
-                            timers.c.status,
-                            timers.c.due_at,
-                        ).order_by(timers.c.id)
-                    )
-                ],
+                ]
+                for name, (table, columns) in COMPARED.items()
             }
     finally:
         db.dispose()
