@@ -39,6 +39,7 @@ from cmc_workflow.policy.rules import (
     Rule,
     ScopingRule,
     Step,
+    asked_rules,
     fold_steps,
 )
 from cmc_workflow.policy.summary import Summarizer, Summary, step_of
@@ -135,16 +136,29 @@ def summary_before(
     return summarizer.fold(summarizer.initial(), steps)
 
 
+_MAX_MEMO = 4096
+"""How many role sets :meth:`PolicyRuntime.resolve` keeps expanded (then it starts over)."""
+
+
 class PolicyRuntime:
     """What the rule extensions of one engine share: the policy set and the clock's zone.
-    One command's request and history are built once, and kept in the command's own
-    ``scratch`` (so they live exactly as long as the command, whatever thread runs it)."""
+    One command's request, history and asked rules are built once, and kept in the
+    command's own ``scratch`` (so they live exactly as long as the command, whatever
+    thread runs it).
+
+    Which rules a command asks is decided once per (workflow, state, trigger, states
+    entered) (:meth:`asked`): a rule whose ``applies`` cannot be true there
+    (:meth:`~cmc_workflow.policy.rules.Rule.may_apply`) is not asked, the others are
+    asked as before, in their order."""
 
     def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
         self.policy = policy
         self.zone = ZoneInfo(timezone)
         self._request_key = (self, "request")
         self._facts_key = (self, "facts")
+        self._asked_key = (self, "asked")
+        self._asked: dict[tuple[str, str | None, str, tuple[str, ...]], frozenset[Rule]] = {}
+        self._expanded: dict[frozenset[str], frozenset[str]] = {}
         self.summarizers = {
             workflow: summarizer
             for workflow, rules in policy.workflows.items()
@@ -154,7 +168,11 @@ class PolicyRuntime:
 
     def resolve(self, actor: Actor) -> Actor:
         """``actor`` with the roles they hold through inheritance added."""
-        roles = self.policy.roles.expand(actor.roles)
+        roles = self._expanded.get(actor.roles)
+        if roles is None:
+            if len(self._expanded) >= _MAX_MEMO:
+                self._expanded.clear()
+            roles = self._expanded[actor.roles] = self.policy.roles.expand(actor.roles)
         if roles == actor.roles:
             return actor
         return Actor(actor.id, roles, actor.attributes)
@@ -167,6 +185,22 @@ class PolicyRuntime:
         request = self._build(command)
         command.scratch[self._request_key] = request
         return request
+
+    def asked(self, command: Command) -> frozenset[Rule]:
+        """The rules of ``command``'s workflow that may apply to it (once per command;
+        decided once per workflow, state, trigger and states entered)."""
+        cached = command.scratch.get(self._asked_key)
+        if isinstance(cached, frozenset):
+            return cached
+        request = self.request(command)
+        key = (request.workflow, request.state, request.trigger, request.entered)
+        found = self._asked.get(key)
+        if found is None:
+            rules = self.policy.workflows[request.workflow].rules
+            found = frozenset(asked_rules(rules, request.state, request.trigger, request.entered))
+            self._asked[key] = found
+        command.scratch[self._asked_key] = found
+        return found
 
     def facts(self, command: Command, tx: StoreTx) -> TxFacts:
         """The store's answers for ``command``'s item (history read once per command)."""
@@ -249,8 +283,8 @@ class RuleExtension(Extension):
 
     def check(self, command: Command, tx: StoreTx) -> None:
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
-        if command.workflow.id != self.workflow:
-            return
+        if command.workflow.id != self.workflow or self.rule not in self.runtime.asked(command):
+            return  # another workflow's command, or one the rule cannot apply to
         if isinstance(self.rule, FiguresRule):
             denial = self._figures(self.rule, command, tx)
         else:

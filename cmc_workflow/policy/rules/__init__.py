@@ -27,6 +27,7 @@ from cmc_workflow.policy.rules.base import (
     Rule,
     StepKey,
     WorkflowRules,
+    asked_rules,
 )
 from cmc_workflow.policy.rules.data import ForbidDataRule, SilenceRule, Silent
 from cmc_workflow.policy.rules.facts import Entry, Facts, First, ListFacts, Move, Step
@@ -75,5 +76,6 @@ __all__ = [
     "StepKey",
     "UniqueStartRule",
     "WorkflowRules",
+    "asked_rules",
     "fold_steps",
 ]

@@ -25,6 +25,9 @@ class PermissionRule(Rule):
     def applies(self, request: Request) -> bool:
         return (request.state, request.trigger) in self.table
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return (state, trigger) in self.table
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         allowed = self.table[(request.state, request.trigger)]
         if request.roles & allowed:
@@ -114,6 +117,9 @@ class ScopingRule(Rule):
 
     def applies(self, request: Request) -> bool:
         return self.in_states(request.state) and self.scoped(request.roles, request.edge_roles)
+
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.in_states(state)
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         if self.matches(request.attributes, request.data, request.state):

@@ -217,6 +217,14 @@ class Rule:
         """Whether the rule has anything to say about ``request``."""
         raise NotImplementedError
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        """Whether :meth:`applies` can be true for a request firing ``trigger`` in
+        ``state`` (None: starting) that enters ``entered``, whatever else it carries: a
+        command is asked only of the rules that may apply (:func:`asked_rules`). False
+        only when :meth:`applies` is false for every such request; a class that overrides
+        :meth:`applies` without overriding this is asked every time."""
+        return True
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         """None when ``request`` passes, else the refusal (only called when it applies)."""
         raise NotImplementedError
@@ -249,13 +257,20 @@ class StepRule(Rule):
         """True when ``request`` is one of the rule's steps."""
         return any(s.matches(request) for s in self.steps)
 
+    def at(self, state: str | None, trigger: str) -> bool:
+        """True when firing ``trigger`` in ``state`` (None: starting) is one of the steps."""
+        return any(is_step(s, state, trigger) for s in self.steps)
+
     def applies(self, request: Request) -> bool:
         return self.at_step(request)
+
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.at(state, trigger)
 
     def concerns(
         self, state: str | None, trigger: str, entered: frozenset[str], roles: frozenset[str]
     ) -> bool:
-        return any(is_step(s, state, trigger) for s in self.steps)
+        return self.at(state, trigger)
 
 
 def same_person(stored: str, actor: str) -> bool:
@@ -283,6 +298,26 @@ def record_counts(
     if where is not None and not where.evaluate(scope):
         return False
     return valid_until is None or not past(record.get(valid_until), request)
+
+
+def asked_rules(
+    rules: Sequence[Rule], state: str | None, trigger: str, entered: tuple[str, ...]
+) -> tuple[Rule, ...]:
+    """The ``rules`` that may apply to firing ``trigger`` in ``state`` into ``entered``, in
+    their order: the others' :meth:`~Rule.applies` is false for every such request. A
+    rule whose class overrides ``applies`` below the class that says ``may_apply`` is
+    kept (its ``may_apply`` does not speak for that ``applies``)."""
+    return tuple(
+        rule
+        for rule in rules
+        if _owner(type(rule), "may_apply") is not _owner(type(rule), "applies")
+        or rule.may_apply(state, trigger, entered)
+    )
+
+
+def _owner(cls: type, name: str) -> type | None:
+    """The class of ``cls``'s method resolution order that defines ``name``."""
+    return next((k for k in cls.__mro__ if name in k.__dict__), None)
 
 
 @dataclass(slots=True)

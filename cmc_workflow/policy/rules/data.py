@@ -50,6 +50,9 @@ class ForbidDataRule(StepRule):
             return not read & set(request.form_spec)
         return True
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return not self.steps or self.at(state, trigger)
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         if self.when is not None and self.when.evaluate(request.scope()):
             return self.deny(tr("refused because {condition}", condition=self.when.source))
@@ -120,6 +123,9 @@ class SilenceRule(StepRule):
         if request.probe:  # asked ahead of the form: the alert's figures are not there yet
             return not (self.interval in request.form_spec or self._alerting(request))
         return True
+
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.at(state, trigger)
 
     def _alerting(self, request: Request) -> bool:
         return any(s.matches(request) for s in self.alert_steps)

@@ -338,6 +338,9 @@ class FiguresRule(StepRule):
         # asked ahead of the form (Engine.allowed), the confirmation is not there yet
         return self.at_step(request) and not (request.probe and self.confirm in request.form_spec)
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.at(state, trigger)
+
     def compute(self, request: Request, facts: Facts) -> Figures:
         """The figures at ``request``'s step, over its period."""
         period = period_of(self.period, anchor_of(request), self.sources.timezone)

@@ -60,8 +60,10 @@ class HistoryRule(Rule):
 
     def state(self, facts: Facts) -> tuple[Any, int]:
         """The state after the item's steps in ``facts``, and how many steps that is."""
-        if isinstance(facts, Folded):
-            return facts.folded(self)
+        folded = getattr(facts, "folded", None)
+        if folded is not None:  # Folded facts (isinstance of a protocol costs more than this)
+            state, seen = folded(self)
+            return state, int(seen)
         history = facts.history()
         return fold_steps(self, self.initial(), history), len(history)
 

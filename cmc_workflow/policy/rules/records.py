@@ -94,6 +94,9 @@ class RequiresRecordRule(StepRule):
                 return False
         return self.when is None or bool(self.when.evaluate(request.scope()))
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.at(state, trigger)
+
     def _subjects(self, request: Request) -> list[str]:
         if self.subject == "actor":
             return [request.actor]
@@ -206,6 +209,9 @@ class PostRecordRule(RequiresRecordRule):
     def applies(self, request: Request) -> bool:
         return bool(self.acting_posts(request))
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return True  # it applies by the roles the actor acts through
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         acting = self.acting_posts(request)
         covering = {
@@ -284,6 +290,9 @@ class CoveredByRecordsRule(Rule):
             return not {self.values, self.named_in} & set(request.form_spec)
         return True
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return bool(self.enter & set(entered))
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         wanted = [
             v
@@ -353,6 +362,9 @@ class UniqueStartRule(Rule):
 
     def applies(self, request: Request) -> bool:
         return request.is_start and not request.probe
+
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return state is None
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         value = request.data.get(self.field)

@@ -39,6 +39,9 @@ class AttestationRule(StepRule):
     def applies(self, request: Request) -> bool:
         return not request.probe and self.at_step(request)
 
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.at(state, trigger)
+
     def judge(self, request: Request, facts: Facts) -> Denial | None:
         missing = [f for f in self.fields if request.form.get(f) is not True]
         if not missing:
@@ -172,6 +175,9 @@ class RequiredStagesRule(HistoryRule):
 
     def applies(self, request: Request) -> bool:
         return self.enter in request.entered
+
+    def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
+        return self.enter in entered
 
     def initial(self) -> dict[str, Any]:
         return {"done": 0, "edit": None}
