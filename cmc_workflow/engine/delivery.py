@@ -64,16 +64,20 @@ def after_commit(core: Core, outbox: list[dict[str, Any]], depth: int = 0) -> Mo
     (no separate claiming transaction, and no other runner races for them); if this
     process dies before delivering, the claim expires after ``OUTBOX_LEASE`` and any
     runner delivers them (at least once)."""
-    mine = [o for o in outbox if o.get("claimed_by") == core.runner]
+    if not outbox:  # most commands queue nothing
+        return {}
+    runner = core.runner
     moved: Moved = {}
     try:
-        for values in mine:
+        for values in outbox:
+            if values.get("claimed_by") != runner:
+                continue
             row = OutboxRow(
                 id=values["id"],
                 item_id=values["item_id"],
                 kind=values["kind"],
                 name=values["name"],
-                payload=copy.deepcopy(values["payload"]),  # as a fresh read would give
+                payload=fresh(values["payload"]),  # as a fresh read would give
                 idempotency_key=values["idempotency_key"],
                 attempts=values["attempts"],
                 available_at=values["available_at"],
@@ -87,6 +91,25 @@ def after_commit(core: Core, outbox: list[dict[str, Any]], depth: int = 0) -> Mo
         # rows are delivered by a later pass
         log.error("inline_delivery_failed", error=describe(exc))
     return moved
+
+
+def fresh(value: Any) -> Any:
+    """A copy of a queued row's ``payload`` that shares nothing mutable with the command
+    (whose item data the caller gets back), as a fresh read would give: what JSON holds
+    (dicts, lists, strings, numbers, booleans, None) copied without
+    :func:`copy.deepcopy`'s memo and dispatch (a third of its time), anything else by
+    it."""
+    kind = type(value)
+    if kind is dict:
+        return {key: fresh(item) for key, item in value.items()}
+    if kind is list:
+        return [fresh(item) for item in value]
+    if kind in _IMMUTABLE or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +137,6 @@ def deliver(core: Core, row: OutboxRow, depth: int) -> Delivery:
         attempt=row.attempts + 1,
         payload=payload,
     )
-    bound = log.bind(item_id=row.item_id, outbox_id=row.id, kind=row.kind, name=row.name)
     handlers = core.handlers
     follow_up: list[dict[str, Any]] = []
     moved: Moved = {}
@@ -135,11 +157,17 @@ def deliver(core: Core, row: OutboxRow, depth: int) -> Delivery:
         wait = min(dt.timedelta(seconds=10 * 2**row.attempts), OUTBOX_MAX_BACKOFF)
         with core.write() as tx:
             tx.retry_outbox(row.id, core.runner, describe(exc), core.now() + wait)
-        bound.warning("delivery_failed", attempt=ctx.attempt, error=describe(exc))
+        log.warning("delivery_failed", attempt=ctx.attempt, error=describe(exc), **_about(row))
         return Delivery(False, {})
-    bound.info("delivered", attempt=ctx.attempt)
-    moved.update(after_commit(core, follow_up, depth + 1))
+    log.info("delivered", attempt=ctx.attempt, **_about(row))  # a no-op below info
+    if follow_up:
+        moved.update(after_commit(core, follow_up, depth + 1))
     return Delivery(True, moved)
+
+
+def _about(row: OutboxRow) -> dict[str, Any]:
+    """What a delivery's log events say about its row (no logger bound per delivery)."""
+    return {"item_id": row.item_id, "outbox_id": row.id, "kind": row.kind, "name": row.name}
 
 
 def handler_outcome(

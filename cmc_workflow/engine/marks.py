@@ -53,7 +53,11 @@ class DeliveryMarks:
 
     def write_in(self, tx: StoreTx) -> None:
         """Write every pending mark in ``tx`` (one statement); they are taken off the list
-        now, so a transaction that does not commit loses them (delivered again later)."""
+        now, so a transaction that does not commit loses them (delivered again later).
+        Every write of the engine asks; most find none, and that needs no lock (a mark
+        added meanwhile waits for the next write, as it would after the lock)."""
+        if not self._pending:
+            return
         with self._lock:
             taken, self._pending = self._pending, []
         if taken:
