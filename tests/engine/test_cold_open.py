@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import event
 
-from cmc_workflow import Engine
+from cmc_workflow import Engine, requirements
 from tests.helpers import ROOT, TOPIC
 from tests.helpers.processes import run
 
@@ -171,3 +171,28 @@ def test_the_verification_names_loaded_on_first_use_are_its_own() -> None:
         assert getattr(audit, name) is getattr(verification, name)
     with pytest.raises(AttributeError):
         _ = audit.no_such_name  # type: ignore[attr-defined]  # still an AttributeError
+
+
+def test_the_bundled_requirements_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both answers about the bundled requirements file (the levels, the *must* ids with a
+    *should* part; an engine's open asks both) come from one read and one parse."""
+    parse = requirements.parse_requirements
+    parsed: list[str] = []
+
+    def counting(text: str) -> list[requirements.Requirement]:
+        parsed.append(text)
+        return parse(text)
+
+    caches = (requirements._bundled, requirements.bundled_levels, requirements.bundled_should_parts)
+    monkeypatch.setattr(requirements, "parse_requirements", counting)
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        levels = requirements.bundled_levels()
+        mixed = requirements.bundled_should_parts()
+    finally:  # kept answers of the counting parse: the next caller reads the file again
+        for cache in caches:
+            cache.cache_clear()
+    assert len(parsed) == 1
+    assert mixed <= set(levels)
+    assert levels == {r.id: r.level for r in parse(requirements.bundled_requirements_text())}
