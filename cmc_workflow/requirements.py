@@ -202,17 +202,22 @@ def bundled_requirements_text() -> str:
 
 
 @functools.cache
+def _bundled() -> tuple[Requirement, ...]:
+    """The bundled requirements file, read and parsed once for both answers below (an
+    engine's open asks both: each read and parsed the file)."""
+    return tuple(parse_requirements(bundled_requirements_text()))
+
+
+@functools.cache
 def bundled_levels() -> dict[str, Level]:
     """The level of every id of the bundled requirements file (read once)."""
-    return {r.id: r.level for r in parse_requirements(bundled_requirements_text())}
+    return {r.id: r.level for r in _bundled()}
 
 
 @functools.cache
 def bundled_should_parts() -> frozenset[str]:
     """The *must* ids of the bundled file that also state a *should* part (read once)."""
-    return frozenset(
-        r.id for r in parse_requirements(bundled_requirements_text()) if r.has_should_part
-    )
+    return frozenset(r.id for r in _bundled() if r.has_should_part)
 
 
 def rule_level(implements: Iterable[str], levels: Mapping[str, Level] | None = None) -> Level:

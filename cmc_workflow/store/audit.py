@@ -45,12 +45,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from cmc_workflow._exports import lazy
 from cmc_workflow.errors import StoreError
 from cmc_workflow.i18n import tr
 from cmc_workflow.store.chain import (
@@ -64,7 +65,20 @@ from cmc_workflow.store.chain import (
     record_hash,
 )
 from cmc_workflow.store.tables import audit, audit_heads, definitions, history, items
-from cmc_workflow.store.verification import KINDS, Finding, Verification, streamed, verify
+
+if TYPE_CHECKING:  # verification, for type checkers; loaded on first use below
+    from cmc_workflow.store.verification import KINDS as KINDS
+    from cmc_workflow.store.verification import Finding as Finding
+    from cmc_workflow.store.verification import Verification as Verification
+    from cmc_workflow.store.verification import verify as verify
+
+_VERIFYING = dict.fromkeys(
+    ("KINDS", "Finding", "Verification", "verify"), "cmc_workflow.store.verification"
+)
+"""Verifying the chains is a command of its own (``audit verify``, the backup check): an
+engine that only appends to them loads it on first use."""
+
+__getattr__ = lazy(globals(), _VERIFYING)
 
 __all__ = [
     "AUDITED_KINDS",
@@ -206,6 +220,8 @@ def tail(conn: Connection, chain: str) -> Head:
 
 def records(conn: Connection, *, batch: int = 2000) -> Iterator[dict[str, Any]]:
     """Every audit record, in id order, as a plain mapping."""
+    from cmc_workflow.store.verification import streamed
+
     rows = conn.execute(select(audit).order_by(audit.c.id), execution_options=streamed(batch))
     for row in rows:
         yield dict(row._mapping)

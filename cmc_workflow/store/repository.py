@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -46,8 +46,10 @@ from cmc_workflow.store.staff import StaffQueries
 from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
 from cmc_workflow.store.tasks import TaskQueries
 from cmc_workflow.store.timers import TimeQueries
-from cmc_workflow.store.verification import Verification
 from cmc_workflow.store.webhooks import WebhookQueries
+
+if TYPE_CHECKING:  # verification is loaded by its first use (store.audit)
+    from cmc_workflow.store.verification import Verification
 
 
 def _unique_violation(exc: IntegrityError) -> bool:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import event
 
-from cmc_workflow import Engine
+from cmc_workflow import Engine, requirements
 from tests.helpers import ROOT, TOPIC
 from tests.helpers.processes import run
 
@@ -39,20 +41,23 @@ NOT_FOR_OPEN = (
     "cmc_workflow.schemas",
     "cmc_workflow.staff.catalogue",
     "cmc_workflow.staff.register",
+    "cmc_workflow.store.verification",
 )
 """What opening a database at head must not load (on SQLite: neither PostgreSQL's
 dialect nor the ORM; nor the webhooks' HTTP client before a delivery is sent; nor
 structlog in a host that configured no logging, whose library events are all dropped;
 nor the models of the kinds of file the bundle does not hold: notifications, migration
 plans; nor the staff register and its catalogue of posts, read by the first staffing
-check, or when the register holds somebody)."""
+check, or when the register holds somebody; nor the audit chains' verification before
+the first verify)."""
 
 _PROBE = """\
 import json, sys
-from cmc_workflow import Engine
+from cmc_workflow import Engine, i18n
 url, workflows, policies, fire = sys.argv[1:5]
 with Engine.open(url, workflows=workflows, policies=policies) as engine:
     opened = sorted(sys.modules)
+    catalogue = i18n._catalogue is not None  # read on the first message
     if fire == "fire":
         from cmc_workflow import Actor
         item = engine.start("publishing", actor=Actor("wang", roles={"editor"}),
@@ -61,7 +66,8 @@ with Engine.open(url, workflows=workflows, policies=policies) as engine:
         state = engine.get(item.id).state
     else:
         state = None
-print(json.dumps({"opened": opened, "after": sorted(sys.modules), "state": state}))
+print(json.dumps({"opened": opened, "after": sorted(sys.modules), "state": state,
+                  "catalogue": catalogue}))
 """
 
 
@@ -69,13 +75,14 @@ def _loaded(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
     return [n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)]
 
 
-def _open_cold(url: str, *, fire: bool) -> dict[str, object]:
+def _open_cold(url: str, *, fire: bool, env: dict[str, str] | None = None) -> dict[str, object]:
     args = [url, str(ROOT / "workflows"), str(ROOT / "policies"), "fire" if fire else "-"]
     done = run(
         [sys.executable, "-c", _PROBE, *args, json.dumps(TOPIC)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     found: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -143,3 +150,49 @@ def test_no_definition_model_defaults_through_the_builtin_list() -> None:
                 assert field.default_factory is not list, f"{model.__name__}.{field_name}"
                 checked += field.default_factory is not None
     assert checked > 30
+
+
+def test_a_clean_open_reads_no_catalogue(tmp_path: Path) -> None:
+    """The message catalogue is read with the first message: opening an engine on the
+    bundle says nothing, in a Chinese locale too, so it never pays for it."""
+    url = f"sqlite:///{tmp_path / 'cmc.db'}"
+    Engine.open(url, workflows=ROOT / "workflows", policies=ROOT / "policies").close()
+    chinese = {**os.environ, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}
+    probe = _open_cold(url, fire=False, env=chinese)
+    assert probe["catalogue"] is False
+
+
+def test_the_verification_names_loaded_on_first_use_are_its_own() -> None:
+    """``store.audit`` exports the verification's names without importing its module up
+    front: each resolves, on first use, to the very object of that module."""
+    from cmc_workflow.store import audit, verification
+
+    for name in ("KINDS", "Finding", "Verification", "verify"):
+        assert getattr(audit, name) is getattr(verification, name)
+    with pytest.raises(AttributeError):
+        _ = audit.no_such_name  # type: ignore[attr-defined]  # still an AttributeError
+
+
+def test_the_bundled_requirements_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both answers about the bundled requirements file (the levels, the *must* ids with a
+    *should* part; an engine's open asks both) come from one read and one parse."""
+    parse = requirements.parse_requirements
+    parsed: list[str] = []
+
+    def counting(text: str) -> list[requirements.Requirement]:
+        parsed.append(text)
+        return parse(text)
+
+    caches = (requirements._bundled, requirements.bundled_levels, requirements.bundled_should_parts)
+    monkeypatch.setattr(requirements, "parse_requirements", counting)
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        levels = requirements.bundled_levels()
+        mixed = requirements.bundled_should_parts()
+    finally:  # kept answers of the counting parse: the next caller reads the file again
+        for cache in caches:
+            cache.cache_clear()
+    assert len(parsed) == 1
+    assert mixed <= set(levels)
+    assert levels == {r.id: r.level for r in parse(requirements.bundled_requirements_text())}
