@@ -98,18 +98,18 @@ def records(
                 "form": step.form,
             }
         )
+        if not step.notify:
+            continue
         reason = f"{step.trigger or step.kind}: {step.source} -> {step.target}"
         for role in step.notify:
-            payload = {"workflow": wf.id, "state": step.target, "visit": step.visit}
+            payload = {
+                "workflow": wf.id,
+                "state": step.target,
+                "visit": step.visit,
+                "reason": reason,
+            }
             outbox.append(
-                outbox_row(
-                    item_id,
-                    "notify",
-                    role,
-                    f"{item_id}:{n}:notify:{role}",
-                    {**payload, "reason": reason},
-                    now,
-                )
+                outbox_row(item_id, "notify", role, f"{item_id}:{n}:notify:{role}", payload, now)
             )
     last = steps[-1]
     final = wf.state(last.target)

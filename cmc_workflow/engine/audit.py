@@ -48,6 +48,8 @@ def record(
     def column(name: str, value: object, width: int | None) -> str | None:
         if value is None:
             return None
+        if type(value) is str and (width is None or len(value) <= width) and value.isprintable():
+            return value  # what storable_text gives it, as it is (most columns)
         text, was_escaped, was_cut = inputs.storable_text(value, width)
         if was_escaped:
             changed.append(name)
@@ -55,7 +57,7 @@ def record(
             cut.append(name)
         return text
 
-    extra = dict(detail or {})
+    extra: Mapping[str, Any] = detail or {}  # storable_json below makes the record's own
     stored_item: int | None = None
     if (
         isinstance(item_id, int)
@@ -64,7 +66,7 @@ def record(
     ):
         stored_item = item_id
     elif item_id is not None:
-        extra["item_id"] = column("item_id", item_id, 200)
+        extra = {**extra, "item_id": column("item_id", item_id, 200)}
     roles = [column("roles", r, 128) or "" for r in _iterable(raw_roles)]
     record = {
         "at": now,

@@ -59,12 +59,13 @@ from cmc_workflow.store.chain import (
     GENESIS,
     HASHED_FIELDS,
     HISTORY_HASHED_FIELDS,
+    canonical_json,
     chain_history,
     chain_of,
     history_hash,
     record_hash,
 )
-from cmc_workflow.store.tables import audit, audit_heads, definitions, history, items
+from cmc_workflow.store.tables import JSONText, audit, audit_heads, definitions, history, items
 
 if TYPE_CHECKING:  # verification, for type checkers; loaded on first use below
     from cmc_workflow.store.verification import KINDS as KINDS
@@ -90,6 +91,7 @@ __all__ = [
     "Verification",
     "append",
     "chain_history",
+    "chain_history_row",
     "chain_of",
     "definition_sources",
     "history_hash",
@@ -137,15 +139,44 @@ def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
     return constraint in text or f"UNIQUE constraint failed: {columns}" in text
 
 
+_HISTORY_JSON = ("roles", "form")
+_AUDIT_JSON = ("roles", "detail")
+"""The JSON columns of a history row and of an audit record: hashed and stored as one
+text (:func:`_shared`)."""
+
+
+def _shared(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """The canonical JSON of ``values``' JSON columns ``names``, for the row's hash; the
+    values become that text (:class:`~cmc_workflow.store.tables.JSONText`), so that the
+    columns store it instead of encoding the values again. It reads back as the values
+    did (the JSON of the same data, its keys sorted, without spaces)."""
+    texts = {name: canonical_json(values[name]) for name in names}
+    for name, text in texts.items():
+        values[name] = JSONText(text)
+    return texts
+
+
+def chain_history_row(prev_hash: str, values: dict[str, Any]) -> str:
+    """Put one history row on its item's chain after ``prev_hash``, in place (``values``
+    is the store's own copy of the row, written next): ``prev_hash`` and ``hash`` set,
+    the JSON columns encoded once for the hash and the INSERT. Returns the row's hash."""
+    texts = _shared(values, _HISTORY_JSON)
+    values["prev_hash"] = prev_hash
+    values["hash"] = digest = history_hash(prev_hash, values, texts)
+    return digest
+
+
 def append(
     conn: Connection,
     sqlite: bool,
-    values: Mapping[str, Any],
+    values: dict[str, Any],
     head: Head | None = None,
     *,
     insert: Callable[[Any, Sequence[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
-    """Append one record to its chain; returns the values written (hash included).
+    """Append one record to its chain; returns the values written (hash included):
+    ``values`` itself, the caller's own copy, with its chain fields set and its JSON
+    columns encoded once for the hash and the INSERT (:func:`_shared`).
 
     ``head`` is the chain's anchor as the caller holds it under the item's row lock
     (``items.audit_seq``/``audit_head``, read with the item; ``(0, GENESIS)`` for a chain
@@ -173,11 +204,11 @@ def append(
     if head is None:
         # no anchor: a new chain (or one whose anchor is gone: continue from its last record)
         head = tail(conn, chain)
-    record = dict(values)
+    record = values
     record["chain"] = chain
     record["chain_seq"] = head[0] + 1
     record["prev_hash"] = head[1]
-    record["hash"] = record_hash(record["prev_hash"], record)
+    record["hash"] = record_hash(head[1], record, _shared(record, _AUDIT_JSON))
     try:
         if insert is not None:
             insert(_INSERT, [record])

@@ -91,11 +91,67 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def record_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of ``prev_hash`` and the record's hashed fields in canonical JSON."""
-    body = {name: _canonical(record.get(name)) for name in HASHED_FIELDS}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+"""The canonical encoding: ``json.dumps(value, sort_keys=True, ensure_ascii=False,
+separators=(",", ":"))``, its encoder built once instead of per call."""
+_string = json.encoder.encode_basestring
+
+
+def canonical_json(value: Any) -> str:
+    """One field's value in the canonical JSON a chain hashes: the text
+    ``json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False,
+    separators=(",", ":"))``, which is also the text a JSON column may store for the value
+    (it reads back as what the column gave back before: the hash covers the same)."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is list:
+        if not value:
+            return "[]"
+        if all(type(v) is str for v in value):  # roles: a list of names
+            return "[" + ",".join([_string(v) for v in value]) + "]"
+    elif kind is dict and not value:
+        return "{}"
+    elif isinstance(value, dt.datetime):
+        iso: str = _canonical(value)
+        return '"' + iso + '"'  # ISO digits and separators: nothing to escape
+    return _ENCODER.encode(_canonical(value))
+
+
+def _layout(names: Sequence[str]) -> str:
+    """The text hashed for a row as a %-format of the previous hash and the fields'
+    canonical JSON in ``sorted(names)``: what ``json.dumps(body, sort_keys=True,
+    ensure_ascii=False, separators=(",", ":"))`` writes for a body of those fields (plain
+    ASCII names: nothing to escape), after ``prev_hash`` and a newline."""
+    return "%s\n{" + ",".join(f'"{name}":%s' for name in sorted(names)) + "}"
+
+
+def _digest(
+    layout: str,
+    names: tuple[str, ...],
+    prev_hash: str,
+    row: Mapping[str, Any],
+    texts: Mapping[str, str] | None,
+) -> str:
+    get = row.get
+    if texts is None:
+        fields = [canonical_json(get(name)) for name in names]
+    else:
+        fields = [texts[n] if n in texts else canonical_json(get(n)) for n in names]
+    return hashlib.sha256((layout % (prev_hash, *fields)).encode()).hexdigest()
+
+
+def record_hash(
+    prev_hash: str, record: Mapping[str, Any], texts: Mapping[str, str] | None = None
+) -> str:
+    """SHA-256 (hex) of ``prev_hash`` and the record's hashed fields in canonical JSON.
+    ``texts`` holds fields' :func:`canonical_json` computed already (to share with the
+    columns they are stored in); the others are encoded here."""
+    return _digest(_RECORD_LAYOUT, _RECORD_NAMES, prev_hash, record, texts)
 
 
 HISTORY_HASHED_FIELDS = (
@@ -115,11 +171,18 @@ HISTORY_HASHED_FIELDS = (
 is covered: it is what ``items.seq`` counts, and the rows of an item are dense from 1."""
 
 
-def history_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of ``prev_hash`` and the history row's hashed fields in canonical JSON."""
-    body = {name: _canonical(row.get(name)) for name in HISTORY_HASHED_FIELDS}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
+_RECORD_NAMES = tuple(sorted(HASHED_FIELDS))
+_RECORD_LAYOUT = _layout(HASHED_FIELDS)
+_HISTORY_NAMES = tuple(sorted(HISTORY_HASHED_FIELDS))
+_HISTORY_LAYOUT = _layout(HISTORY_HASHED_FIELDS)
+
+
+def history_hash(
+    prev_hash: str, row: Mapping[str, Any], texts: Mapping[str, str] | None = None
+) -> str:
+    """SHA-256 (hex) of ``prev_hash`` and the history row's hashed fields in canonical JSON
+    (``texts``: as for :func:`record_hash`)."""
+    return _digest(_HISTORY_LAYOUT, _HISTORY_NAMES, prev_hash, row, texts)
 
 
 def chain_history(prev_hash: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

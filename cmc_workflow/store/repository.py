@@ -560,10 +560,9 @@ class SqlTx(
             values = row_values(HistoryEntry, entry)
             anchors = self._anchors_of(values["item_id"])
             prev = self._history_head(values["item_id"], values["seq"], anchors)
-            (row,) = audit_log.chain_history(prev, [values])
-            anchors.history = row["hash"]
+            anchors.history = audit_log.chain_history_row(prev, values)
             anchors.moved = True
-            chained.append(row)
+            chained.append(values)
         self._append(_INSERT_HISTORY, "history", chained)
 
     def _anchors_of(self, item_id: int) -> _Anchors:

@@ -7,6 +7,8 @@ as aware UTC datetimes through :class:`UTCDateTime`.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +55,47 @@ class JSONDocument(TypeDecorator[Any]):
 
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The JSON type's own processor, which also takes a :class:`JSONText`: written as
+        the text it holds (SQLite), or handed to psycopg as that text (PostgreSQL
+        parses it into ``JSONB``), instead of encoding the value again."""
+        encode = super().bind_processor(dialect)
+        if encode is None:  # pragma: no cover - the JSON types always have one
+            return None
+        jsonb = getattr(dialect, "_psycopg_Jsonb", None) if dialect.name == "postgresql" else None
+        if dialect.name == "sqlite":
+
+            def process(value: Any) -> Any:
+                return value.text if type(value) is JSONText else encode(value)
+
+        elif jsonb is not None:
+
+            def process(value: Any) -> Any:
+                # psycopg's wrapper, dumped by ``str`` (the text as it is) instead of json.dumps
+                return jsonb(value.text, str) if type(value) is JSONText else encode(value)
+
+        else:  # another driver: the value read back from the text, encoded its way
+
+            def process(value: Any) -> Any:
+                return encode(json.loads(value.text) if type(value) is JSONText else value)
+
+        return process
+
+
+class JSONText:
+    """A JSON column's value already encoded: the canonical JSON a chain hashed for it
+    (:func:`cmc_workflow.store.chain.canonical_json`), written as it is so that a row's
+    JSON is made once (issue 12). It reads back as the value it encodes. Any other column
+    type refuses it, as ``json.dumps`` refuses an object it does not know."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"JSONText({self.text!r})"
 
 
 JSONType = JSONDocument()
