@@ -487,20 +487,29 @@ class SqlTx(
             self._clocks_changed(self._clock_items.get(clock_id))
 
     def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
-        if self._clocks_ahead:
-            self._clocks_changed(
-                values["item_id"] if isinstance(values, Mapping) else values.item_id
-            )
-        return super().insert_clock(values)
+        item_id = self._clock_started(values)
+        clock_id = super().insert_clock(values)
+        if item_id is not None:
+            self._clock_items[clock_id] = item_id
+        return clock_id
 
     def start_clock(
         self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
     ) -> int:
-        if self._clocks_ahead:
-            self._clocks_changed(
-                values["item_id"] if isinstance(values, Mapping) else values.item_id
-            )
-        return super().start_clock(values, timers)
+        item_id = self._clock_started(values)
+        clock_id = super().start_clock(values, timers)
+        if item_id is not None:
+            self._clock_items[clock_id] = item_id
+        return clock_id
+
+    def _clock_started(self, values: NewClock | Mapping[str, Any]) -> int | None:
+        """Forget the clocks read ahead of the item a clock starts for; its item (None:
+        nothing is read ahead), so that the new clock's later changes name it."""
+        if not self._clocks_ahead:
+            return None
+        item_id = int(values["item_id"] if isinstance(values, Mapping) else values.item_id)
+        self._clocks_changed(item_id)
+        return item_id
 
     def stop_clock(
         self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False

@@ -11,6 +11,7 @@ savepoint; whatever reads those tables inside the batch sees the rows appended b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -329,8 +330,12 @@ def test_clocks_read_ahead_give_way_to_their_changes(engine: Engine) -> None:
         for name in (*copied.split(), "rule", "calendar_version", "provisional", "detail")
     }
     with store.write() as tx:
-        tx.clocks_ahead([c])
-        tx.start_clock(new_clock, [])
+        tx.clocks_ahead([c, d])
+        started_id = tx.start_clock(new_clock, [])
+        tx.update_clock(started_id, {"warn_at": now})  # a clock of c's: d's stay kept
+        with Statements(engine) as reads:
+            assert tx.active_clocks(d) == [replace(fresh[d][0], warned_at=now)]
+        assert not reads.seen
         assert len(tx.active_clocks(c)) == 2  # the new clock, read afresh
 
     def undone(tx: StoreTx, clock_id: int) -> None:
