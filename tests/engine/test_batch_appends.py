@@ -335,7 +335,8 @@ def test_clocks_read_ahead_give_way_to_their_changes(engine: Engine) -> None:
         tx.update_clock(started_id, {"warn_at": now})  # a clock of c's: d's stay kept
         with Statements(engine) as reads:
             assert tx.active_clocks(d) == [replace(fresh[d][0], warned_at=now)]
-        assert not reads.seen
+        if store.sqlite:  # PostgreSQL reads nothing ahead: its clocks are read at once
+            assert not reads.seen
         assert len(tx.active_clocks(c)) == 2  # the new clock, read afresh
 
     def undone(tx: StoreTx, clock_id: int) -> None:
