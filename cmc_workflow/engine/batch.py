@@ -220,7 +220,9 @@ def fire_many(core: Core, given: Iterable[FireEntry | Mapping[str, Any]]) -> lis
     actors = _Actors(core)
 
     def ahead(tx: BatchTx) -> None:
-        tx.items_ahead([e.item_id for e in entries if _storable_id(e.item_id)])
+        item_ids = [e.item_id for e in entries if _storable_id(e.item_id)]
+        tx.items_ahead(item_ids)
+        tx.clocks_ahead(item_ids)
 
     def one(tx: StoreTx, entry: FireEntry) -> _Done:
         resolved = actors.resolved(entry.actor, tx)
@@ -431,6 +433,14 @@ class BatchTx:
         """Read the batch's items in one statement where the store can (SQLite): each
         command's :meth:`item` then takes its row from there."""
         read = getattr(self._tx, "items_ahead", None)
+        if read is not None:
+            read(item_ids)
+
+    def clocks_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the running clocks of the batch's items in one statement where the store
+        can (SQLite): a command leaving a state with a deadline then takes its item's from
+        there, unless a clock of the item changed since."""
+        read = getattr(self._tx, "clocks_ahead", None)
         if read is not None:
             read(item_ids)
 

@@ -29,11 +29,15 @@ from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.finding_sql import SqlFinding
 from cmc_workflow.store.notices import NoticeQueries
 from cmc_workflow.store.port import (
+    PAUSED,
+    RUNNING,
     AuditRecord,
+    ClockRow,
     DefinitionRow,
     HistoryEntry,
     ItemRow,
     ItemUpdate,
+    NewClock,
     NewItem,
     OutboxMessage,
     OutboxRow,
@@ -43,7 +47,15 @@ from cmc_workflow.store.port import (
 )
 from cmc_workflow.store.reports import ReportQueries
 from cmc_workflow.store.staff import StaffQueries
-from cmc_workflow.store.tables import UTCDateTime, audit, definitions, history, items, outbox
+from cmc_workflow.store.tables import (
+    UTCDateTime,
+    audit,
+    clocks,
+    definitions,
+    history,
+    items,
+    outbox,
+)
 from cmc_workflow.store.tasks import TaskQueries
 from cmc_workflow.store.timers import TimeQueries
 from cmc_workflow.store.webhooks import WebhookQueries
@@ -97,6 +109,16 @@ _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
 _SELECT_ITEMS_AHEAD = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
     items.c.id.in_(bindparam("b_ids", expanding=True))
 )
+_ACTIVE_CLOCKS_AHEAD = (
+    select(*(clocks.c[name] for name in ClockRow.__slots__))
+    .where(
+        clocks.c.item_id.in_(bindparam("b_ids", expanding=True)),
+        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+    )
+    .order_by(clocks.c.item_id, clocks.c.id)
+)
+"""The running and paused clocks of many items, each item's in id order (as
+``TimeQueries.active_clocks`` reads one item's)."""
 _AHEAD_CHUNK = 500
 """Items read ahead per SELECT: within SQLite's oldest limit of bound values (999)."""
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
@@ -233,6 +255,10 @@ class SqlTx(
         self._facts: dict[int, dict[str, Any] | None] = {}
         # item id -> its row read ahead (items_ahead), taken by the next item() of it
         self._ahead: dict[int, dict[str, Any]] = {}
+        # item id -> its active clocks read ahead (clocks_ahead), taken by the next
+        # active_clocks() of it; clock id -> its item, for the changes that name a clock
+        self._clocks_ahead: dict[int, list[ClockRow]] = {}
+        self._clock_items: dict[int, int] = {}
 
     @property
     def conn(self) -> Connection:
@@ -254,6 +280,7 @@ class SqlTx(
                 self.flush_appends()
         except BaseException:
             self.drop_appends()  # the appends kept since it began roll back with it
+            self._clocks_changed(None)  # what was read ahead may have been changed inside
             self._anchors, self._facts = kept, facts
             raise
 
@@ -418,6 +445,87 @@ class SqlTx(
             for found in self._conn.execute(_SELECT_ITEMS_AHEAD, {"b_ids": chunk}):
                 row = dict(found._mapping)
                 self._ahead[row["id"]] = row
+
+    def clocks_ahead(self, item_ids: Sequence[int]) -> None:
+        """Read the running and paused clocks of the items a batch is about to act on
+        (``fire_many``) in one SELECT per :data:`_AHEAD_CHUNK` items: each item's are then
+        taken once by :meth:`active_clocks` (as a command leaving a state with a deadline
+        reads them) instead of a SELECT of its own. A change of an item's clocks here
+        drops what was read ahead for it (:meth:`_clocks_changed`); a rolled-back
+        savepoint drops all of it. SQLite only, where ``BEGIN IMMEDIATE`` holds every row
+        already; on PostgreSQL a command reads and stops the clocks it leaves in one
+        statement, under its item's row lock."""
+        if not self.sqlite or not item_ids:
+            return
+        ids = sorted(set(item_ids))
+        self.flush_appends(["clocks"])
+        ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in ids}
+        for first in range(0, len(ids), _AHEAD_CHUNK):
+            chunk = ids[first : first + _AHEAD_CHUNK]
+            for row in self._conn.execute(_ACTIVE_CLOCKS_AHEAD, {"b_ids": chunk}):
+                clock = ClockRow(**row._mapping)
+                ahead[clock.item_id].append(clock)
+                self._clock_items[clock.id] = clock.item_id
+        self._clocks_ahead.update(ahead)
+
+    def active_clocks(self, item_id: int) -> list[ClockRow]:
+        kept = self._clocks_ahead.pop(item_id, None) if self._clocks_ahead else None
+        if kept is not None:
+            return list(kept)
+        return super().active_clocks(item_id)
+
+    def _clocks_changed(self, item_id: int | None) -> None:
+        """Forget the clocks read ahead of ``item_id`` (None: of every item)."""
+        if item_id is None:
+            self._clocks_ahead.clear()
+            self._clock_items.clear()
+        else:
+            self._clocks_ahead.pop(item_id, None)
+
+    def _clock_changed(self, clock_id: int) -> None:
+        """Forget the clocks read ahead of the item of ``clock_id`` (of every item when
+        the clock is none of theirs: it may be one of theirs started since)."""
+        if self._clocks_ahead:
+            self._clocks_changed(self._clock_items.get(clock_id))
+
+    def insert_clock(self, values: NewClock | Mapping[str, Any]) -> int:
+        item_id = self._clock_started(values)
+        clock_id = super().insert_clock(values)
+        if item_id is not None:
+            self._clock_items[clock_id] = item_id
+        return clock_id
+
+    def start_clock(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        item_id = self._clock_started(values)
+        clock_id = super().start_clock(values, timers)
+        if item_id is not None:
+            self._clock_items[clock_id] = item_id
+        return clock_id
+
+    def _clock_started(self, values: NewClock | Mapping[str, Any]) -> int | None:
+        """Forget the clocks read ahead of the item a clock starts for; its item (None:
+        nothing is read ahead), so that the new clock's later changes name it."""
+        if not self._clocks_ahead:
+            return None
+        item_id = int(values["item_id"] if isinstance(values, Mapping) else values.item_id)
+        self._clocks_changed(item_id)
+        return item_id
+
+    def stop_clock(
+        self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
+    ) -> int:
+        self._clock_changed(clock_id)
+        return super().stop_clock(clock_id, outcome, now, breached)
+
+    def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
+        self._clock_changed(clock_id)
+        super().update_clock(clock_id, values)
+
+    def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
+        self._clock_changed(clock_id)
+        super().mark_clock_once(clock_id, column, now)
 
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]

@@ -11,6 +11,7 @@ savepoint; whatever reads those tables inside the batch sees the rows appended b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,10 @@ COMPARED: dict[str, tuple[Table, tuple[str, ...]]] = {
             "facts",
         ),
     ),
-    "clocks": (clocks, ("id", "item_id", "state", "status", "due_at")),
+    "clocks": (
+        clocks,
+        ("id", "item_id", "state", "status", "due_at", "stopped_at", "outcome", "detail"),
+    ),
     "timers": (timers, ("id", "item_id", "clock_id", "step", "role", "status", "due_at")),
 }
 """The columns compared of each table: ids, chains and hashes, anchors, due times."""
@@ -223,12 +227,17 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
     assert all(o.accepted for o in outcomes)
     assert fired.inserts("history") == fired.inserts("audit") == 1
     by_id = [s for s in fired.seen if s.startswith("SELECT items.id,") and "FROM items" in s]
+    clock_reads = [s for s in fired.seen if s.startswith("SELECT") and "FROM clocks" in s]
     if engine.store.sqlite:  # type: ignore[attr-defined]
         # the batch's items read ahead in one statement, none on its own
         assert [s for s in by_id if "IN (" in s] == by_id
         assert len(by_id) == 1
-    else:  # PostgreSQL: each locked when its command reads it
+        # and the clocks the commands leave: one read of them all, none per message
+        assert len(clock_reads) == 1
+        assert "clocks.item_id IN (" in clock_reads[0]
+    else:  # PostgreSQL: each locked when its command reads it, its clocks left with it
         assert len(by_id) == 15
+        assert not clock_reads
 
 
 def test_a_second_command_on_an_item_sees_the_first(engine: Engine, db_url: str) -> None:
@@ -291,3 +300,53 @@ def test_reads_inside_a_batch_see_the_rows_appended_before(db_url: str, clock: F
     # the clock kept with the timers, too; the new item (kept on SQLite) reads back
     assert reader.seen[:3] == [(1, armed, 1, "classify")] * 3
     assert reader.seen[3][0] == 3  # start, classify, the gateway's route
+
+
+def test_clocks_read_ahead_give_way_to_their_changes(engine: Engine) -> None:
+    """What ``clocks_ahead`` read of an item is what ``active_clocks`` reads of it, until
+    one of its clocks changes (started, stopped, updated, marked) or a savepoint it was
+    read in rolls back: from then on its clocks are read afresh."""
+    started = engine.start_many("comments", [message(n) for n in range(4)], actor=ASSISTANT)
+    a, b, c, d = (o.item.id for o in started if o.item is not None)
+    store = engine.store  # type: ignore[attr-defined]
+    with store.write() as tx:
+        fresh = {i: tx.active_clocks(i) for i in (a, b, c, d)}
+    assert all(len(rows) == 1 for rows in fresh.values())
+    now = engine.clock.now
+
+    with store.write() as tx:
+        tx.clocks_ahead([a, b, c, d])
+        tx.update_clock(fresh[a][0].id, {"warn_at": now})
+        tx.stop_clock(fresh[b][0].id, "met", now)
+        tx.mark_clock_once(fresh[d][0].id, "warned_at", now)
+        assert tx.active_clocks(a)[0].warn_at == now
+        assert tx.active_clocks(b) == []
+        assert tx.active_clocks(c) == fresh[c]  # taken from what was read ahead
+        assert tx.active_clocks(d)[0].warned_at == now
+
+    copied = "item_id workflow_id state at_state visit status within started_at due_at warn_at"
+    new_clock = {
+        name: getattr(fresh[c][0], name)
+        for name in (*copied.split(), "rule", "calendar_version", "provisional", "detail")
+    }
+    with store.write() as tx:
+        tx.clocks_ahead([c, d])
+        started_id = tx.start_clock(new_clock, [])
+        tx.update_clock(started_id, {"warn_at": now})  # a clock of c's: d's stay kept
+        with Statements(engine) as reads:
+            assert tx.active_clocks(d) == [replace(fresh[d][0], warned_at=now)]
+        if store.sqlite:  # PostgreSQL reads nothing ahead: its clocks are read at once
+            assert not reads.seen
+        assert len(tx.active_clocks(c)) == 2  # the new clock, read afresh
+
+    def undone(tx: StoreTx, clock_id: int) -> None:
+        with tx.savepoint():
+            tx.update_clock(clock_id, {"warn_at": None})
+            tx.clocks_ahead([a])  # type: ignore[attr-defined]  # reads what is undone
+            raise LookupError
+
+    with store.write() as tx:
+        before = tx.active_clocks(a)
+        with pytest.raises(LookupError):
+            undone(tx, before[0].id)
+        assert tx.active_clocks(a) == before
