@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.fast import Prepared
+from cmc_workflow.store.fast import Conversions, Prepared
 from cmc_workflow.store.port import HistoryEntry, ItemUpdate
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
@@ -92,12 +92,11 @@ def test_times_and_json_read_back_as_sqlalchemy_gives_them(sql: SqlStore) -> Non
 
 
 def test_a_kept_datetime_converts_as_afresh(sql: SqlStore) -> None:
-    """A bind keeps the datetimes it converted last (a batch binds the same few objects
-    thousands of times): the same object answers the same, an equal or another object is
-    converted afresh, and whatever it keeps, every answer is the processor's own."""
+    """A time's processor keeps the datetimes it converted last (a batch binds the same
+    few objects thousands of times): the same object answers the same, an equal or another
+    object is converted afresh, and whatever it keeps, every answer is SQLAlchemy's own."""
     dialect = sql.engine.dialect
-    prepared = Prepared(insert(history), dialect, list(HistoryEntry.__slots__))
-    (process,) = [p for _name, key, p, _c in prepared._binds if key == "at"]
+    process = Conversions(dialect).bind(history.c.at.type)
     plain = history.c.at.type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert plain is not None
