@@ -6,6 +6,7 @@ that would need SQLAlchemy to fill in a default is refused when it is built."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,3 +142,34 @@ def test_items_read_ahead_are_taken_once_and_dropped_by_a_write(sql: SqlStore) -
         assert len(selects) == 3  # ahead, then the written item and the missing one afresh
     else:  # PostgreSQL reads (and locks) each item when asked
         assert not [s for s in selects if " IN (" in s]
+
+
+def test_begin_runs_on_the_driver_and_a_busy_database_is_a_conflict(
+    sqlite_url: str,
+) -> None:
+    """SQLite's ``BEGIN IMMEDIATE`` runs on the driver's cursor: listeners see it, and
+    when another connection holds the write lock the driver's "database is locked" comes
+    as SQLAlchemy's OperationalError, which the store translates to a conflict."""
+    store = SqlStore.open(sqlite_url)
+    try:
+        seen: list[str] = []
+        event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        with store.write():
+            pass
+        with store.read():
+            pass
+        assert seen[:2] == ["BEGIN IMMEDIATE", "BEGIN"]
+        with store.engine.connect() as conn:  # the pool's one connection gives up at once
+            conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        other = sqlite3.connect(store.engine.url.database or "", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(ConflictError, match="locked"), store.write():
+                pass
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        with store.write():  # the lock released, the pooled connection writes again
+            pass
+    finally:
+        store.close()
