@@ -35,6 +35,7 @@ from sqlalchemy.exc import DisconnectionError
 
 from cmc_workflow.errors import StoreError
 from cmc_workflow.i18n import tr
+from cmc_workflow.store.fast import execute_plain
 
 SUPPORTED_BACKENDS = frozenset({"sqlite", "postgresql"})
 """The databases the store runs on (``E-DB-UNSUPPORTED`` for any other URL)."""
@@ -193,10 +194,12 @@ def _sqlite_engine(url: str, *, read_only: bool | None = None, **options: Any) -
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
+        # on the driver's cursor: through ``exec_driver_sql`` SQLAlchemy's execution cost
+        # a command more than SQLite's BEGIN itself (store/fast.py)
         if readonly or conn.get_execution_options().get("cmc_read"):
-            conn.exec_driver_sql("BEGIN")
+            execute_plain(conn, "BEGIN")
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            execute_plain(conn, "BEGIN IMMEDIATE")
 
     if readonly:
         return engine.execution_options(**{READ_ONLY_OPTION: True})

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
+from sqlalchemy import DateTime
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql import sqltypes
+from sqlalchemy.engine.processors import str_to_datetime
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
+
+from cmc_workflow.store.tables import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
 
@@ -36,13 +40,36 @@ class Prepared:
 
     ``keys`` are the column keys an INSERT or UPDATE sets (as SQLAlchemy would take them
     from the first parameter set); a statement that would need SQLAlchemy to fill in a
-    default is refused here, when it is built, not when it runs."""
+    default is refused here, when it is built, not when it runs.
 
-    __slots__ = ("_binds", "_dialect", "_names", "_positional", "_results", "sql")
+    What a run does per value is decided here, once: the values are taken in the
+    statement's order by one ``itemgetter``, and only the binds whose type converts
+    (times, JSON) pass through a processor; a row is decoded the same way, only its
+    converting columns through theirs (:class:`Conversions`)."""
+
+    __slots__ = (
+        "_constant_values",
+        "_constants",
+        "_convert",
+        "_dialect",
+        "_errors",
+        "_get",
+        "_names",
+        "_positional",
+        "_result_names",
+        "_results",
+        "_slots",
+        "sql",
+    )
 
     def __init__(
-        self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None = None
+        self,
+        statement: Executable,
+        dialect: Dialect,
+        keys: Sequence[str] | None = None,
+        conversions: Conversions | None = None,
     ) -> None:
+        conversions = conversions if conversions is not None else Conversions(dialect)
         compiled = cast(
             "SQLCompiler",
             statement.compile(  # type: ignore[attr-defined]
@@ -58,48 +85,71 @@ class Prepared:
             raise ValueError(f"the statement needs defaults filled in by SQLAlchemy: {names}")
         self.sql = compiled.string
         self._dialect = dialect
+        self._errors: type[Exception] = dialect.loaded_dbapi.Error
         self._positional = bool(compiled.positional)
-        binds = compiled.binds
-        if self._positional:
-            self._names: list[str] = list(compiled.positiontup or [])
-        else:
-            self._names = list(binds)
-        # (parameter name, key in the values or None for a constant, processor, constant)
-        self._binds: list[tuple[str, str | None, Processor, Any]] = []
-        for name in self._names:
+        # each bind under the name it is rendered with (``binds`` holds anonymous binds
+        # under their unrendered names too): SQLAlchemy sends these, and only these
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        order = list(compiled.positiontup or []) if self._positional else list(binds)
+        # the parameters a run binds: first the values taken (in ``_names``' order), then
+        # the constants (values written into the statement: a literal, or None); positions
+        # in ``_slots`` put them in the statement's order when it is positional
+        taken: list[tuple[int, str, str]] = []  # (position, parameter name, key in values)
+        constants: list[tuple[int, str, Any]] = []  # (position, parameter name, value)
+        self._convert: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, name in enumerate(order):  # (a name bound twice comes twice)
             bind = binds[name]
             if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
                 raise ValueError(f"an IN list, expanded per call: {bind.key}")
-            processor: Processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None and _of_datetimes(bind.type):
-                processor = _last_kept(processor)
+            processor = conversions.bind(bind.type)
             if bind.required:
-                self._binds.append((name, bind.key, processor, None))
-            else:  # a value written into the statement (a literal, or None)
+                if processor is not None:
+                    self._convert.append((len(taken), processor))
+                taken.append((position, name, bind.key))
+            else:
                 value = bind.effective_value
                 constant = value if processor is None else processor(value)
-                self._binds.append((name, None, None, constant))
-        self._results: list[tuple[str, Processor]] = [
-            (name, type_.dialect_impl(dialect).result_processor(dialect, None))
-            for name, _objects, type_ in (
-                (column[0], column[2], column[3])
-                for column in getattr(compiled, "_result_columns", [])
-            )
+                constants.append((position, name, constant))
+        self._names = [name for _position, name, _key in taken]
+        self._get = _getter([key for _position, _name, key in taken])
+        self._constants = [(name, value) for _position, name, value in constants]
+        self._constant_values = tuple(value for _position, _name, value in constants)
+        # a positional statement with constants: the values taken, then the constants,
+        # picked in the statement's order
+        self._slots: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+        if self._positional and constants:
+            placed = [position for position, *_rest in taken] + [
+                position for position, *_rest in constants
+            ]
+            self._slots = _getter(sorted(range(len(placed)), key=placed.__getitem__))
+        columns = [(column[0], column[3]) for column in getattr(compiled, "_result_columns", [])]
+        self._result_names = [name for name, _type in columns]
+        # a name selected twice keeps its last column, as a mapping of the row does
+        last = {name: conversions.result(type_) for name, type_ in columns}
+        self._results: list[tuple[str, Callable[[Any], Any]]] = [
+            (name, processor) for name, processor in last.items() if processor is not None
         ]
 
     def _parameters(self, values: Mapping[str, Any]) -> Any:
-        processed = [
-            constant
-            if key is None
-            else (values[key] if processor is None else processor(values[key]))
-            for _name, key, processor, constant in self._binds
-        ]
+        taken = self._get(values)
+        convert = self._convert
+        if convert:
+            taken = list(taken)
+            for i, processor in convert:
+                taken[i] = processor(taken[i])
         if self._positional:
-            return processed
-        return {name: value for (name, *_rest), value in zip(self._binds, processed, strict=True)}
+            if self._slots is None:
+                return taken
+            return self._slots((*taken, *self._constant_values))
+        named = dict(zip(self._names, taken, strict=True))
+        if self._constants:
+            named.update(self._constants)
+        return named
 
     def _cursor(self, conn: Connection, parameters: Any, many: bool) -> Any:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # the driver's own connection (what ``driver_connection`` answers for the sync
+        # drivers the store runs on: sqlite3, psycopg), without its two lookups
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         # the flags SQLAlchemy's own execution checks before it looks at any listener
         if conn._has_events or conn.engine._has_events:
             for hook in conn.dispatch.before_cursor_execute:
@@ -113,7 +163,7 @@ class Prepared:
         cursor = self._cursor(conn, parameters, False)
         try:
             cursor.execute(self.sql, parameters)
-        except self._dialect.loaded_dbapi.Error as error:
+        except self._errors as error:
             cursor.close()
             raise self._translated(error, parameters) from error
         return cursor
@@ -126,7 +176,7 @@ class Prepared:
         try:
             cursor.executemany(self.sql, parameters)
             return int(cursor.rowcount)
-        except self._dialect.loaded_dbapi.Error as error:
+        except self._errors as error:
             raise self._translated(error, parameters) from error
         finally:
             cursor.close()
@@ -158,10 +208,10 @@ class Prepared:
             cursor.close()
 
     def _row(self, row: Sequence[Any]) -> dict[str, Any]:
-        return {
-            name: value if processor is None else processor(value)
-            for (name, processor), value in zip(self._results, row, strict=True)
-        }
+        decoded = dict(zip(self._result_names, row, strict=True))
+        for name, processor in self._results:
+            decoded[name] = processor(decoded[name])
+        return decoded
 
     def _translated(self, error: Exception, parameters: Any) -> Exception:
         """The driver's error as SQLAlchemy raises it (``IntegrityError``,
@@ -176,10 +226,172 @@ class Prepared:
         )
 
 
+def execute_plain(conn: Connection, sql: str) -> None:
+    """Run ``sql``, a statement without parameters or rows (``BEGIN IMMEDIATE``), on the
+    driver's cursor of ``conn`` as :class:`Prepared` runs its statements: listeners of
+    ``before_cursor_execute`` see it, a driver error comes as SQLAlchemy's class."""
+    dialect = conn.dialect
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if conn._has_events or conn.engine._has_events:
+            for hook in conn.dispatch.before_cursor_execute:
+                hook(conn, cursor, sql, (), None, False)
+        cursor.execute(sql)
+    except dialect.loaded_dbapi.Error as error:
+        raise sa_exc.DBAPIError.instance(
+            sql, (), error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
+def _getter(keys: Sequence[Any]) -> Callable[[Any], Sequence[Any]]:
+    """The items of ``keys`` (of a mapping, or indexes of a sequence), as a tuple, by one
+    ``itemgetter`` call."""
+    if not keys:
+        return lambda _values: ()
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda values: (values[key],)
+    return itemgetter(*keys)
+
+
+class Conversions:
+    """The bind and result processors of one dialect's types, decided once per type and
+    shared by every statement of a store (:class:`Statements`).
+
+    A type that converts nothing has no processor (its values pass as they are). Times
+    (:class:`~cmc_workflow.store.tables.UTCDateTime`), the most bound values of a
+    command, convert in one step: an aware UTC datetime straight to what SQLAlchemy's
+    decorator and the dialect's ``DATETIME`` make of it together (on SQLite the text
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, on PostgreSQL the naive datetime), a stored time
+    straight back to the aware UTC datetime; any other value (another zone, a naive
+    datetime, which is refused) goes through SQLAlchemy's own processors. A converted
+    time is kept with its answer (:func:`_last_kept`), shared by every statement: a
+    command binds its one ``now`` a dozen times, to the item, its history, audit record,
+    clock and timers. Every other type takes SQLAlchemy's processors as they are."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._binds: dict[Any, Processor] = {}
+        self._results: dict[Any, Processor] = {}
+
+    def bind(self, type_: Any) -> Processor:
+        """What a value bound to ``type_`` passes through (None: nothing)."""
+        key = _shared(type_)
+        if key not in self._binds:
+            self._binds[key] = self._bind(type_)
+        return self._binds[key]
+
+    def result(self, type_: Any) -> Processor:
+        """What a value read from a column of ``type_`` passes through (None: nothing)."""
+        key = _shared(type_)
+        if key not in self._results:
+            self._results[key] = self._result(type_)
+        return self._results[key]
+
+    def _bind(self, type_: Any) -> Processor:
+        dialect = self._dialect
+        decorated: Any = type_.dialect_impl(dialect)
+        general: Processor = decorated.bind_processor(dialect)
+        if general is None or not _of_datetimes(type_):
+            return general
+        if type(type_) is UTCDateTime:
+            impl = decorated.impl
+            if impl.bind_processor(dialect) is None:  # the driver takes datetimes (psycopg)
+                general = _utc_naive(general)
+            elif _sqlite_text(impl):
+                general = _utc_text(general)
+        return _last_kept(general)
+
+    def _result(self, type_: Any) -> Processor:
+        dialect = self._dialect
+        decorated: Any = type_.dialect_impl(dialect)
+        general: Processor = decorated.result_processor(dialect, None)
+        if general is None or type(type_) is not UTCDateTime:
+            return general
+        impl = decorated.impl
+        impl_processor = impl.result_processor(dialect, None)
+        if impl_processor is None:  # the driver gives datetimes (psycopg)
+            return _aware_utc
+        if impl_processor is str_to_datetime and _sqlite_text(impl):
+            return _parsed_utc
+        return general
+
+
+def _shared(type_: Any) -> Any:
+    """What a type's processors are kept under: the class for the times (every
+    ``UTCDateTime`` column converts alike, and so its statements share what they keep),
+    else the type object itself."""
+    return UTCDateTime if type(type_) is UTCDateTime else type_
+
+
 def _of_datetimes(type_: Any) -> bool:
     """Whether a bind of ``type_`` takes datetimes (whose conversion :func:`_last_kept`
     may keep): a DateTime column, or a decorator of one (``UTCDateTime``)."""
-    return isinstance(getattr(type_, "impl_instance", type_), sqltypes.DateTime)
+    return isinstance(getattr(type_, "impl_instance", type_), DateTime)
+
+
+def _sqlite_text(impl: Any) -> bool:
+    """Whether ``impl`` is SQLite's ``DATETIME`` storing SQLAlchemy's default text."""
+    if impl.__class__.__name__ != "DATETIME" or impl.__class__.__module__ != (
+        "sqlalchemy.dialects.sqlite.base"
+    ):
+        return False
+    return bool(
+        impl._storage_format == type(impl)._storage_format and not getattr(impl, "_reg", None)
+    )
+
+
+def _utc_text(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite: an aware UTC datetime as SQLAlchemy stores it (``DATETIME``'s default
+    format of the naive UTC time); anything else through ``general``."""
+
+    def process(value: Any) -> Any:
+        if value is not None and value.tzinfo is _UTC:
+            return _TEXT % (
+                value.year,
+                value.month,
+                value.day,
+                value.hour,
+                value.minute,
+                value.second,
+                value.microsecond,
+            )
+        return general(value)
+
+    return process
+
+
+_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""SQLite ``DATETIME``'s default storage format, positionally."""
+_UTC = dt.UTC
+
+
+def _utc_naive(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """PostgreSQL: an aware UTC datetime as the naive UTC time; anything else through
+    ``general``."""
+
+    def process(value: Any) -> Any:
+        if value is not None and value.tzinfo is _UTC:
+            return value.replace(tzinfo=None)
+        return general(value)
+
+    return process
+
+
+def _parsed_utc(value: Any) -> Any:
+    """SQLite: stored text back to the aware UTC datetime."""
+    if value is None:
+        return None
+    return str_to_datetime(value).replace(tzinfo=_UTC)
+
+
+def _aware_utc(value: Any) -> Any:
+    """PostgreSQL: the driver's naive UTC datetime as the aware one."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=_UTC)
 
 
 def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -207,7 +419,7 @@ def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 _KEPT_TIMES = 32
-"""How many converted datetimes a statement's bind keeps (see :func:`_last_kept`)."""
+"""How many converted datetimes a time's processor keeps (see :func:`_last_kept`)."""
 
 
 class Statements:
@@ -216,6 +428,7 @@ class Statements:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
+        self._conversions = Conversions(dialect)
         self._prepared: dict[tuple[int, tuple[str, ...] | None], Prepared] = {}
         self._keep: list[Executable] = []  # the statements keyed by id() stay alive
 
@@ -224,7 +437,9 @@ class Statements:
         key = (id(statement), tuple(keys) if keys is not None else None)
         prepared = self._prepared.get(key)
         if prepared is None:
-            prepared = self._prepared[key] = Prepared(statement, self._dialect, keys)
+            prepared = self._prepared[key] = Prepared(
+                statement, self._dialect, keys, self._conversions
+            )
             self._keep.append(statement)
         return prepared
 

@@ -6,6 +6,7 @@ that would need SQLAlchemy to fill in a default is refused when it is built."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.fast import Prepared
+from cmc_workflow.store.fast import Conversions, Prepared
 from cmc_workflow.store.port import HistoryEntry, ItemUpdate
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
@@ -92,12 +93,11 @@ def test_times_and_json_read_back_as_sqlalchemy_gives_them(sql: SqlStore) -> Non
 
 
 def test_a_kept_datetime_converts_as_afresh(sql: SqlStore) -> None:
-    """A bind keeps the datetimes it converted last (a batch binds the same few objects
-    thousands of times): the same object answers the same, an equal or another object is
-    converted afresh, and whatever it keeps, every answer is the processor's own."""
+    """A time's processor keeps the datetimes it converted last (a batch binds the same
+    few objects thousands of times): the same object answers the same, an equal or another
+    object is converted afresh, and whatever it keeps, every answer is SQLAlchemy's own."""
     dialect = sql.engine.dialect
-    prepared = Prepared(insert(history), dialect, list(HistoryEntry.__slots__))
-    (process,) = [p for _name, key, p, _c in prepared._binds if key == "at"]
+    process = Conversions(dialect).bind(history.c.at.type)
     plain = history.c.at.type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     assert plain is not None
@@ -142,3 +142,34 @@ def test_items_read_ahead_are_taken_once_and_dropped_by_a_write(sql: SqlStore) -
         assert len(selects) == 3  # ahead, then the written item and the missing one afresh
     else:  # PostgreSQL reads (and locks) each item when asked
         assert not [s for s in selects if " IN (" in s]
+
+
+def test_begin_runs_on_the_driver_and_a_busy_database_is_a_conflict(
+    sqlite_url: str,
+) -> None:
+    """SQLite's ``BEGIN IMMEDIATE`` runs on the driver's cursor: listeners see it, and
+    when another connection holds the write lock the driver's "database is locked" comes
+    as SQLAlchemy's OperationalError, which the store translates to a conflict."""
+    store = SqlStore.open(sqlite_url)
+    try:
+        seen: list[str] = []
+        event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        with store.write():
+            pass
+        with store.read():
+            pass
+        assert seen[:2] == ["BEGIN IMMEDIATE", "BEGIN"]
+        with store.engine.connect() as conn:  # the pool's one connection gives up at once
+            conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        other = sqlite3.connect(store.engine.url.database or "", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(ConflictError, match="locked"), store.write():
+                pass
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        with store.write():  # the lock released, the pooled connection writes again
+            pass
+    finally:
+        store.close()
