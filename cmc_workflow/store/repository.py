@@ -738,10 +738,8 @@ class SqlTx(
         return self._conn.execute(_DUE_OUTBOX, params).first() is not None
 
     def finish_outbox(self, outbox_id: int, runner: str, now: dt.datetime) -> bool:
-        result = self._conn.execute(
-            _FINISH_OUTBOX, {"b_id": outbox_id, "b_runner": runner, "b_now": now}
-        )
-        return result.rowcount == 1
+        marks = {"b_id": outbox_id, "b_runner": runner, "b_now": now}
+        return self._changed(_FINISH_OUTBOX, marks) == 1
 
     def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
         """One executemany of the prebuilt statement."""
