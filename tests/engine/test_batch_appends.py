@@ -10,6 +10,7 @@ savepoint; whatever reads those tables inside the batch sees the rows appended b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -199,6 +200,13 @@ def engine(db_url: str, clock: FakeClock) -> Iterator[Engine]:
         yield opened
 
 
+def commands(statements: Statements) -> list[str]:
+    """The statements seen but the webhooks' re-read of their subscriptions, which comes
+    with wall time (``subscriptions_max_age``): a batch slowed by a busy machine reads them
+    once more."""
+    return [s for s in statements.seen if not re.match(r"SELECT .* FROM webhook_subscriptions", s)]
+
+
 def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
     engine.start_many("comments", [message(0)], actor=ASSISTANT)  # what waits for a write
     with Statements(engine) as small:
@@ -214,11 +222,11 @@ def test_a_batch_inserts_its_appends_once_per_table(engine: Engine) -> None:
         for table in ("items", "clocks"):
             assert large.inserts(table) == small.inserts(table) == 1, table
             assert sum(f"max({table}.id)" in s for s in large.seen) == 1, table
-        assert len(large.seen) == len(small.seen)
+        assert len(commands(large)) == len(commands(small))
         # written with their chain anchors: no UPDATE of the anchors after them
         assert not [s for s in large.seen if s.startswith("UPDATE items")]
     else:  # PostgreSQL's ids come from a sequence: each item and clock inserted at once
-        assert len(large.seen) - len(small.seen) == 2 * 10
+        assert len(commands(large)) - len(commands(small)) == 2 * 10
         assert large.inserts("items") == large.inserts("clocks") == 15
 
     ids = [o.item.id for o in started if o.item is not None]
