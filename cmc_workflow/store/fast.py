@@ -14,11 +14,20 @@ PostgreSQL, and ``tests/contract`` runs every operation of the port on both path
 errors are raised as SQLAlchemy's exception classes, so the store translates them as
 before; listeners of ``before_cursor_execute`` (statement counts in the benchmarks and
 tests) still see every statement.
+
+On PostgreSQL (psycopg 3) a statement's SQL is also rewritten once, when it is prepared,
+to PostgreSQL's own ``$1, $2, ...`` placeholders and encoded, and it runs on a raw
+cursor kept with the pooled connection (:func:`_kept_cursor`): psycopg then parses no
+query per call (it parses one longer than 4,096 characters afresh every time: the clocks'
+statements are) and finds its dumpers and loaders in the cursor's caches instead of
+building a cursor and looking them up per statement. The values, their types and the
+server-side prepared statements (psycopg's ``prepare_threshold``) are the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
@@ -56,9 +65,11 @@ class Prepared:
         "_get",
         "_names",
         "_positional",
+        "_raw",
         "_result_names",
         "_results",
         "_slots",
+        "order",
         "sql",
     )
 
@@ -85,22 +96,36 @@ class Prepared:
             raise ValueError(f"the statement needs defaults filled in by SQLAlchemy: {names}")
         self.sql = compiled.string
         self._dialect = dialect
-        self._errors: type[Exception] = dialect.loaded_dbapi.Error
+        # the driver's error class (a dialect without its driver only prepares)
+        self._errors: type[Exception] = dialect.dbapi.Error if dialect.dbapi else Exception
         self._positional = bool(compiled.positional)
         # each bind under the name it is rendered with (``binds`` holds anonymous binds
         # under their unrendered names too): SQLAlchemy sends these, and only these
         binds = {name: bind for bind, name in compiled.bind_names.items()}
-        order = list(compiled.positiontup or []) if self._positional else list(binds)
+        for bind in compiled.binds.values():  # (numbered SQL no longer names them)
+            if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
+                raise ValueError(f"an IN list, expanded per call: {bind.key}")
+        # the SQL as psycopg's raw cursor takes it (PostgreSQL), else None
+        self._raw: bytes | None = None
+        if self._positional:
+            order = list(compiled.positiontup or [])
+        elif dialect.driver == "psycopg" and compiled.string.isascii():
+            # ASCII reads the same in every client encoding: numbered and encoded once
+            self.sql, order = _numbered(compiled)
+            self._raw = self.sql.encode("ascii")
+            self._positional = True
+        else:
+            order = list(binds)
         # the parameters a run binds: first the values taken (in ``_names``' order), then
         # the constants (values written into the statement: a literal, or None); positions
         # in ``_slots`` put them in the statement's order when it is positional
         taken: list[tuple[int, str, str]] = []  # (position, parameter name, key in values)
         constants: list[tuple[int, str, Any]] = []  # (position, parameter name, value)
         self._convert: list[tuple[int, Callable[[Any], Any]]] = []
+        self.order = order
+        """The parameters' names in the order a positional statement sends them."""
         for position, name in enumerate(order):  # (a name bound twice comes twice)
             bind = binds[name]
-            if bind.expanding:  # rendered per call: write ``or_(c == a, c == b)`` instead
-                raise ValueError(f"an IN list, expanded per call: {bind.key}")
             processor = conversions.bind(bind.type)
             if bind.required:
                 if processor is not None:
@@ -149,24 +174,38 @@ class Prepared:
     def _cursor(self, conn: Connection, parameters: Any, many: bool) -> Any:
         # the driver's own connection (what ``driver_connection`` answers for the sync
         # drivers the store runs on: sqlite3, psycopg), without its two lookups
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.dbapi_connection
+        if self._raw is None:
+            cursor = driver.cursor()  # type: ignore[union-attr]
+        else:
+            cursor = _kept_cursor(conn, driver, self._dialect.loaded_dbapi.RawCursor)
         # the flags SQLAlchemy's own execution checks before it looks at any listener
         if conn._has_events or conn.engine._has_events:
             for hook in conn.dispatch.before_cursor_execute:
                 hook(conn, cursor, self.sql, parameters, None, many)
         return cursor
 
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
-        """Execute once in ``conn``'s transaction; returns the driver's cursor (read the
-        rows with :meth:`rows`/:meth:`first`, the count with ``rowcount``)."""
+    def _done(self, cursor: Any) -> None:
+        """Let go of the cursor of a statement whose answer was read: closed, unless it
+        is the connection's kept raw cursor (PostgreSQL), whose next execute clears it."""
+        if self._raw is None:
+            cursor.close()
+
+    def _run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
+        """Execute once in ``conn``'s transaction; the driver's cursor holding the answer
+        (let go of it with :meth:`_done`)."""
         parameters = self._parameters(values)
         cursor = self._cursor(conn, parameters, False)
         try:
-            cursor.execute(self.sql, parameters)
+            cursor.execute(self._raw or self.sql, parameters)
         except self._errors as error:
             cursor.close()
             raise self._translated(error, parameters) from error
         return cursor
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        """Execute once in ``conn``'s transaction, for its effect."""
+        self._done(self._run(conn, values))
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute for every parameter set in one ``executemany``; returns the rows
@@ -174,38 +213,39 @@ class Prepared:
         parameters = [self._parameters(values) for values in rows]
         cursor = self._cursor(conn, parameters, True)
         try:
-            cursor.executemany(self.sql, parameters)
-            return int(cursor.rowcount)
+            cursor.executemany(self._raw or self.sql, parameters)
+            count = int(cursor.rowcount)
         except self._errors as error:
-            raise self._translated(error, parameters) from error
-        finally:
             cursor.close()
+            raise self._translated(error, parameters) from error
+        self._done(cursor)
+        return count
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row of the result as a mapping of the selected columns, or None."""
-        cursor = self.run(conn, values)
+        cursor = self._run(conn, values)
         try:
             row = cursor.fetchone()
         finally:
-            cursor.close()
+            self._done(cursor)
         return None if row is None else self._row(row)
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row of the result as mappings of the selected columns."""
-        cursor = self.run(conn, values)
+        cursor = self._run(conn, values)
         try:
             found = cursor.fetchall()
         finally:
-            cursor.close()
+            self._done(cursor)
         return [self._row(row) for row in found]
 
     def count(self, conn: Connection, values: Mapping[str, Any]) -> int:
         """Execute and return how many rows it changed."""
-        cursor = self.run(conn, values)
+        cursor = self._run(conn, values)
         try:
             return int(cursor.rowcount)
         finally:
-            cursor.close()
+            self._done(cursor)
 
     def _row(self, row: Sequence[Any]) -> dict[str, Any]:
         decoded = dict(zip(self._result_names, row, strict=True))
@@ -422,6 +462,47 @@ _KEPT_TIMES = 32
 """How many converted datetimes a time's processor keeps (see :func:`_last_kept`)."""
 
 
+_PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
+"""A pyformat placeholder ``%(name)s``, or an escaped ``%`` (``%%``)."""
+
+
+def _numbered(compiled: SQLCompiler) -> tuple[str, list[str]]:
+    """``compiled``'s pyformat SQL with PostgreSQL's ``$1, $2, ...`` in its placeholders'
+    stead (a name used twice takes one number) and ``%%`` read as ``%``, as psycopg
+    would send it; and the bind names in the numbers' order."""
+    original = {escaped: name for name, escaped in (compiled.escaped_bind_names or {}).items()}
+    numbers: dict[str, int] = {}
+
+    def number(found: re.Match[str]) -> str:
+        escaped = found.group(1)
+        if escaped is None:
+            return "%"
+        name = original.get(escaped, escaped)
+        if name not in numbers:
+            numbers[name] = len(numbers) + 1
+        return f"${numbers[name]}"
+
+    sql = _PLACEHOLDER.sub(number, compiled.string)
+    return sql, list(numbers)
+
+
+_KEPT_CURSOR = "cmc_raw_cursor"
+"""The key of a pooled connection's kept raw cursor in its ``info`` (PostgreSQL)."""
+
+
+def _kept_cursor(conn: Connection, driver: Any, make: Callable[[Any], Any]) -> Any:
+    """The raw psycopg cursor kept with ``conn``'s pooled connection (in the pool
+    record's ``info``, which lives as long as the driver's connection), made on first
+    use. One statement runs at a time on a connection and reads its answer before the
+    next one, so they can share it; a cursor closed after an error, or of a connection
+    the pool replaced, is made anew. ``make`` is ``psycopg.RawCursor``."""
+    info = conn.connection.info
+    cursor = info.get(_KEPT_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not driver:
+        cursor = info[_KEPT_CURSOR] = make(driver)  # psycopg.RawCursor
+    return cursor
+
+
 class Statements:
     """The prepared statements of one dialect, built on first use and kept (one set per
     store: a statement's SQL depends on the dialect and on the keys it sets)."""
@@ -477,7 +558,7 @@ class Runs:
         if self._fast is not None:
             prepared = self._fast(statement, list(rows[0]))
             if len(rows) == 1:
-                prepared.run(self._conn, rows[0]).close()
+                prepared.run(self._conn, rows[0])
             else:
                 prepared.run_many(self._conn, rows)
             return

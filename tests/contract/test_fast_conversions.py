@@ -229,7 +229,10 @@ def test_a_statement_sends_the_parameters_sqlalchemy_sends(sql: SqlStore) -> Non
             results.append(prepared.first(conn, values))
             conn.rollback()
 
-    assert sent(sql.engine, on_the_cursor) == sent(sql.engine, through_sqlalchemy)
+    expected = sent(sql.engine, through_sqlalchemy)
+    if prepared._raw is not None:  # psycopg's numbered SQL: the same values, by number
+        expected = [[named[n] for n in prepared.order] for named in expected]
+    assert sent(sql.engine, on_the_cursor) == expected
     assert results[0] == results[1]
     assert results[0]["updated_at"] == values["updated_at"]
 

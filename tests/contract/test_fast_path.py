@@ -173,3 +173,56 @@ def test_begin_runs_on_the_driver_and_a_busy_database_is_a_conflict(
             pass
     finally:
         store.close()
+
+
+def test_a_pyformat_statement_is_numbered_as_psycopg_would_send_it() -> None:
+    """PostgreSQL: the SQL runs on psycopg's raw cursor with ``$n`` placeholders, numbered
+    once when prepared: a name used twice takes one number, ``%%`` reads as ``%``, an
+    escaped bind name is given its own name back, and the values follow the numbers."""
+    from sqlalchemy import bindparam, literal_column, or_
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    dialect = psycopg.dialect()
+    statement = select(history.c.seq).where(
+        history.c.actor.like(literal_column("'w%'")),
+        or_(history.c.item_id == bindparam("b id"), history.c.seq == bindparam("b id")),
+        history.c.kind == bindparam("b_kind"),
+    )
+    prepared = Prepared(statement, dialect)
+    assert prepared._raw is not None
+    assert prepared.sql == prepared._raw.decode()
+    assert "LIKE 'w%'" in prepared.sql
+    assert "%(" not in prepared.sql
+    assert prepared.sql.count("$1") == 2
+    assert "$2" in prepared.sql
+    assert "$3" not in prepared.sql
+    assert list(prepared._parameters({"b id": 7, "b_kind": "fire"})) == [7, "fire"]
+
+
+def test_postgres_statements_share_the_connections_raw_cursor(postgres_url: str) -> None:
+    """PostgreSQL: a transaction's statements run on one raw cursor, kept with the pooled
+    connection across transactions; one closed after an error is made anew."""
+    import psycopg
+
+    sql = SqlStore.open(postgres_url)
+    try:
+        _, item_id = seeded(sql)
+        cursors: list[Any] = []
+        event.listen(sql.engine, "before_cursor_execute", lambda *a: cursors.append(a[1]))
+        with sql.write() as tx:
+            tx.insert_history([entry(item_id, 1)])
+            assert tx.item(item_id) is not None
+        with sql.read() as tx:
+            assert [h["seq"] for h in tx.history(item_id)] == [1]
+        assert len(cursors) >= 3
+        assert type(cursors[0]) is psycopg.RawCursor
+        assert all(c is cursors[0] for c in cursors)
+        cursors[0].close()  # as after a failed statement
+        with pytest.raises(ConflictError), sql.write() as tx:
+            tx.insert_history([entry(item_id, 1)])
+        with sql.read() as tx:
+            assert [h["seq"] for h in tx.history(item_id)] == [1]
+        assert cursors[-1] is not cursors[0]
+        assert not cursors[-1].closed
+    finally:
+        sql.close()
