@@ -607,6 +607,46 @@ def test_starting_a_clock_arms_its_timers_with_its_id(store: StorePort) -> None:
     ]
 
 
+def test_a_started_clock_and_its_timers_read_back_whole_empty_columns_or_not(
+    store: StorePort,
+) -> None:
+    """Whatever a start is given reads back the same, the columns a new clock or timer
+    usually leaves empty (stop, pause, marks, a timer's outcome) whether empty or set,
+    and in one start's timers set in some rows and empty in others."""
+    _, item_id = seeded(store)
+    plain = clock(item_id, state="plain", warn_at=at(30))
+    marked = clock(
+        item_id,
+        state="marked",
+        status=PAUSED,
+        paused_at=at(5),
+        warned_at=at(6),
+        escalated_at=at(7),
+        breached_at=at(8),
+        outcome="breached",
+        detail={"pauses": [{"from": "a", "to": "b"}], "名": "值"},
+    )
+    done = {"status": FIRED, "done_at": at(4), "runner": "r1", "error": "boom"}
+    rows = [
+        values_of(timer(item_id, None, due, step=n, **extra))
+        for n, (due, extra) in enumerate([(at(1), {}), (at(2), done), (at(3), {"role": None})])
+    ]
+    for row in rows:
+        del row["clock_id"]
+    with store.write() as tx:
+        first = tx.start_clock(plain, rows[:1])
+        second = tx.start_clock(marked, rows)
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        timers = tx.timers_of(item_id)
+    for clock_id, given in ((first, plain), (second, marked)):
+        assert {**values_of(clocks[clock_id]), "id": None} == {**values_of(given), "id": None}
+    assert [{**values_of(t), "id": None} for t in timers] == [
+        {**row, "clock_id": clock_id, "id": None}
+        for clock_id, row in [(first, rows[0]), (second, rows[0]), (second, rows[1]), (second, rows[2])]
+    ]
+
+
 def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
     store: StorePort,
 ) -> None:
