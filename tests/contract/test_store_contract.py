@@ -739,6 +739,33 @@ def test_leaving_stops_the_clocks_not_kept_judged_at_the_act_and_returns_them_as
     assert (timers[at(9)].status, timers[at(9)].done_at) == (CANCELLED, at(61))
 
 
+def test_leaving_tells_a_breach_recorded_at_the_same_instant_from_one_the_stop_records(
+    store: StorePort,
+) -> None:
+    """The clocks come back whole, as they were: a breach a timer recorded earlier in the
+    transaction at the stop's very ``now`` shows (no second breach to audit), one the
+    stop records does not; a kept clock is left as it is."""
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        marked = tx.insert_clock(clock(item_id, state="marked", due_at=at(10)))
+        late = tx.insert_clock(clock(item_id, state="late", due_at=at(10)))
+        paused = tx.insert_clock(clock(item_id, state="paused", due_at=at(10), warn_at=at(5)))
+        kept = tx.insert_clock(clock(item_id, state="kept", due_at=at(10), detail={"名": 1}))
+        tx.mark_clock_once(marked, "breached_at", at(60))  # a breach timer fired at `now`
+        tx.update_clock(paused, {"status": PAUSED, "paused_at": at(5), "warned_at": at(6)})
+        before = tx.active_clocks(item_id)
+        seen = tx.stop_clocks_leaving(item_id, ["kept"], at(60), at(60))
+        after = {c.id: c for c in tx.clocks_of(item_id)}
+    assert seen == before
+    assert [(c.id, c.breached_at) for c in seen][:2] == [(marked, at(60)), (late, None)]
+    assert (seen[2].status, seen[2].paused_at) == (PAUSED, at(5))
+    assert after[kept] == before[3]
+    assert [(after[c].status, after[c].outcome, after[c].breached_at) for c in (marked, late)] == [
+        (STOPPED, "breached", at(60))
+    ] * 2
+    assert (after[paused].outcome, after[paused].paused_at) == ("met", None)
+
+
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:
     _, item_id = seeded(store)
     with store.write() as tx:
