@@ -643,7 +643,7 @@ def test_a_started_clock_and_its_timers_read_back_whole_empty_columns_or_not(
         assert {**values_of(clocks[clock_id]), "id": None} == {**values_of(given), "id": None}
     assert [{**values_of(t), "id": None} for t in timers] == [
         {**row, "clock_id": clock_id, "id": None}
-        for clock_id, row in [(first, rows[0]), (second, rows[0]), (second, rows[1]), (second, rows[2])]
+        for clock_id, row in [(first, rows[0]), *((second, row) for row in rows)]
     ]
 
 
