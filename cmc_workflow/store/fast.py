@@ -207,6 +207,15 @@ class Prepared:
         """Execute once in ``conn``'s transaction, for its effect."""
         self._done(self._run(conn, values))
 
+    def inserted_id(self, conn: Connection, values: Mapping[str, Any]) -> int:
+        """Execute an INSERT of one row; the id the driver gives the row (``lastrowid``:
+        SQLite, no ``RETURNING`` row to fetch and decode)."""
+        cursor = self._run(conn, values)
+        try:
+            return int(cursor.lastrowid)
+        finally:
+            self._done(cursor)
+
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute for every parameter set in one ``executemany``; returns the rows
         changed (as the driver counts them)."""

@@ -316,6 +316,22 @@ _MARK_CLOCK = {
     for column in ("warned_at", "escalated_at", "breached_at")
 }
 
+_EMPTY_AT_START = frozenset(
+    {
+        "paused_at",
+        "stopped_at",
+        "warned_at",
+        "escalated_at",
+        "breached_at",
+        "outcome",
+        "done_at",
+        "runner",
+        "error",
+    }
+)
+"""The columns of a new clock or timer that stay empty until it pauses, stops, warns or
+is done: not bound when empty (SQLite's start, :meth:`TimeQueries._start_clock_sqlite`)."""
+
 _ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
 
 
@@ -551,6 +567,8 @@ class TimeQueries(Appends):
         """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
         on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
         clock = row_values(NewClock, values)
+        if self.sqlite and self._appending is None and self._fast is not None:
+            return self._start_clock_sqlite(clock, timers)
         if self.sqlite or self._appending is not None or not timers:
             clock_id = self.insert_clock(clock)
             self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
@@ -565,6 +583,27 @@ class TimeQueries(Appends):
         found = self._first(statement, parameters)
         assert found is not None
         return int(found["clock_id"])
+
+    def _start_clock_sqlite(
+        self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """SQLite, one command on the driver's cursor: the clock's plain INSERT, whose id
+        the cursor tells (``lastrowid``, no ``RETURNING`` row to fetch and decode), then
+        its timers' INSERT. The columns a new row leaves empty (:data:`_EMPTY_AT_START`,
+        when empty) are not bound: NULL either way, without a conversion each."""
+        assert self._fast is not None
+        row = {k: v for k, v in clock.items() if v is not None or k not in _EMPTY_AT_START}
+        clock_id = self._fast(_INSERT_CLOCKS, list(row)).inserted_id(self._conn, row)
+        if timers:
+            rows = [row_values(NewTimer, {**timer, "clock_id": clock_id}) for timer in timers]
+            # one executemany binds the same keys for every row: leave out only the
+            # columns empty in all of them
+            empty = [k for k in _EMPTY_AT_START if all(r.get(k, 0) is None for r in rows)]
+            for values in rows:
+                for key in empty:
+                    del values[key]
+            self._append(_INSERT_TIMERS, "timers", rows)
+        return clock_id
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         return [ClockRow(**r) for r in self._rows(_ACTIVE_CLOCKS, {"b_item": item_id})]

@@ -15,10 +15,10 @@ from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
 from cmc_workflow.store.fast import Conversions, Prepared
-from cmc_workflow.store.port import HistoryEntry, ItemUpdate
+from cmc_workflow.store.port import HistoryEntry, ItemUpdate, values_of
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
-from tests.contract.test_store_contract import T0, at, new_item, seeded
+from tests.contract.test_store_contract import T0, at, clock, new_item, seeded, timer
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -45,6 +45,13 @@ def entry(item_id: int, seq: int) -> HistoryEntry:
         roles=["editor"],
         form={"note": "好"},
     )
+
+
+def armed(item_id: int, due: dt.datetime) -> dict[str, Any]:
+    """A timer to arm with a clock (its ``clock_id`` is the new clock's)."""
+    values = values_of(timer(item_id, None, due))
+    del values["clock_id"]
+    return values
 
 
 def test_listeners_see_the_statements_of_the_fast_path(sql: SqlStore) -> None:
@@ -226,3 +233,31 @@ def test_postgres_statements_share_the_connections_raw_cursor(postgres_url: str)
         assert not cursors[-1].closed
     finally:
         sql.close()
+
+
+def test_a_clock_starts_on_sqlite_with_its_id_from_the_cursor_and_no_empty_columns(
+    sql: SqlStore,
+) -> None:
+    """SQLite's fast path starts a clock with a plain INSERT (the cursor's ``lastrowid``,
+    no ``RETURNING`` row to read back) and binds neither the clock's nor its timers'
+    columns that a start leaves empty; PostgreSQL writes both in one statement."""
+    _, item_id = seeded(sql)
+    seen: list[str] = []
+    listener = lambda *a: seen.append(" ".join(a[2].split()))  # noqa: E731
+    event.listen(sql.engine, "before_cursor_execute", listener)
+    try:
+        with sql.write() as tx:
+            clock_id = tx.start_clock(clock(item_id), [armed(item_id, at(1))])
+    finally:
+        event.remove(sql.engine, "before_cursor_execute", listener)
+    written = [s for s in seen if s.startswith(("INSERT", "WITH"))]
+    if sql.engine.dialect.name == "sqlite":
+        assert [s.split()[2] for s in written] == ["clocks", "timers"]
+        assert not any("RETURNING" in s for s in written)
+        for column in ("paused_at", "breached_at", "outcome", "done_at", "runner", "error"):
+            assert not any(column in s for s in written), column
+    else:
+        assert len(written) == 1
+    with sql.read() as tx:
+        assert [t.clock_id for t in tx.timers_of(item_id)] == [clock_id]
+        assert [c.id for c in tx.clocks_of(item_id)] == [clock_id]

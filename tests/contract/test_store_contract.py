@@ -607,6 +607,46 @@ def test_starting_a_clock_arms_its_timers_with_its_id(store: StorePort) -> None:
     ]
 
 
+def test_a_started_clock_and_its_timers_read_back_whole_empty_columns_or_not(
+    store: StorePort,
+) -> None:
+    """Whatever a start is given reads back the same, the columns a new clock or timer
+    usually leaves empty (stop, pause, marks, a timer's outcome) whether empty or set,
+    and in one start's timers set in some rows and empty in others."""
+    _, item_id = seeded(store)
+    plain = clock(item_id, state="plain", warn_at=at(30))
+    marked = clock(
+        item_id,
+        state="marked",
+        status=PAUSED,
+        paused_at=at(5),
+        warned_at=at(6),
+        escalated_at=at(7),
+        breached_at=at(8),
+        outcome="breached",
+        detail={"pauses": [{"from": "a", "to": "b"}], "名": "值"},
+    )
+    done = {"status": FIRED, "done_at": at(4), "runner": "r1", "error": "boom"}
+    rows = [
+        values_of(timer(item_id, None, due, step=n, **extra))
+        for n, (due, extra) in enumerate([(at(1), {}), (at(2), done), (at(3), {"role": None})])
+    ]
+    for row in rows:
+        del row["clock_id"]
+    with store.write() as tx:
+        first = tx.start_clock(plain, rows[:1])
+        second = tx.start_clock(marked, rows)
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        timers = tx.timers_of(item_id)
+    for clock_id, given in ((first, plain), (second, marked)):
+        assert {**values_of(clocks[clock_id]), "id": None} == {**values_of(given), "id": None}
+    assert [{**values_of(t), "id": None} for t in timers] == [
+        {**row, "clock_id": clock_id, "id": None}
+        for clock_id, row in [(first, rows[0]), *((second, row) for row in rows)]
+    ]
+
+
 def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
     store: StorePort,
 ) -> None:
@@ -697,6 +737,33 @@ def test_leaving_stops_the_clocks_not_kept_judged_at_the_act_and_returns_them_as
     ] * 3
     assert timers[at(5)].status == FIRED
     assert (timers[at(9)].status, timers[at(9)].done_at) == (CANCELLED, at(61))
+
+
+def test_leaving_tells_a_breach_recorded_at_the_same_instant_from_one_the_stop_records(
+    store: StorePort,
+) -> None:
+    """The clocks come back whole, as they were: a breach a timer recorded earlier in the
+    transaction at the stop's very ``now`` shows (no second breach to audit), one the
+    stop records does not; a kept clock is left as it is."""
+    _, item_id = seeded(store)
+    with store.write() as tx:
+        marked = tx.insert_clock(clock(item_id, state="marked", due_at=at(10)))
+        late = tx.insert_clock(clock(item_id, state="late", due_at=at(10)))
+        paused = tx.insert_clock(clock(item_id, state="paused", due_at=at(10), warn_at=at(5)))
+        kept = tx.insert_clock(clock(item_id, state="kept", due_at=at(10), detail={"名": 1}))
+        tx.mark_clock_once(marked, "breached_at", at(60))  # a breach timer fired at `now`
+        tx.update_clock(paused, {"status": PAUSED, "paused_at": at(5), "warned_at": at(6)})
+        before = tx.active_clocks(item_id)
+        seen = tx.stop_clocks_leaving(item_id, ["kept"], at(60), at(60))
+        after = {c.id: c for c in tx.clocks_of(item_id)}
+    assert seen == before
+    assert [(c.id, c.breached_at) for c in seen][:2] == [(marked, at(60)), (late, None)]
+    assert (seen[2].status, seen[2].paused_at) == (PAUSED, at(5))
+    assert after[kept] == before[3]
+    assert [(after[c].status, after[c].outcome, after[c].breached_at) for c in (marked, late)] == [
+        (STOPPED, "breached", at(60))
+    ] * 2
+    assert (after[paused].outcome, after[paused].paused_at) == ("met", None)
 
 
 def test_clock_timers_pause_resume_move_and_count(store: StorePort) -> None:
