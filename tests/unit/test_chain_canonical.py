@@ -7,21 +7,11 @@ import json
 from typing import Any
 
 from hypothesis import given
-from hypothesis import strategies as st
 
 from cmc_workflow.store import chain
+from tests.helpers.json_values import json_values
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-        | st.dictionaries(st.integers(), inner, max_size=2)
-    ),
-    max_leaves=12,
-)
+values = json_values()
 
 
 def text(value: Any) -> str:

@@ -16,25 +16,10 @@ from hypothesis import strategies as st
 from cmc_workflow.store import chain
 from tests.helpers.chain_before import canonical as _old_canonical
 from tests.helpers.chain_before import digest as _old_hash
+from tests.helpers.json_values import json_values
 
 # -- values a record may hold -------------------------------------------------------------
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False)
-    | st.text()  # unicode, escapes, quotes
-)
-nested = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-        | st.dictionaries(st.integers(), inner, max_size=2)
-    ),
-    max_leaves=12,
-)
+nested = json_values(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 zones = st.sampled_from(
     [dt.UTC, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-5, minutes=-30))]
 )
