@@ -9,12 +9,20 @@ included, on stdout: 21 lines on every ``Engine.open`` of the bundle. The comman
 :func:`configure_logging` once, at its entry point (ARCHITECTURE decision 12), with a
 :class:`Threshold` that the commands' ``--log-level`` options may still move once their
 own options are parsed: the configuration is made once, the level is read per event.
+
+structlog costs a fresh process 50-60 ms to import (``structlog.stdlib`` brings
+``asyncio``, ``ssl`` and ``socket``), more than a tenth of a cold ``cmc-workflow
+validate``, which logs nothing. So in a process that has not imported structlog yet,
+:func:`configure_logging` keeps the configuration and makes it with the first event that
+passes its threshold; an event below it is dropped without importing structlog. A process
+that has structlog already (a host, the tests) is configured at once, as before.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,31 +75,75 @@ def configure_logging(
     """Send structured logs to stderr, as JSON lines (or readable text).
 
     With ``threshold`` the level is read from it at each event, so that it can still be
-    moved after this call; else ``level`` is fixed now.
+    moved after this call; else ``level`` is fixed now. Made at once when structlog is
+    imported already, else with the first event that passes (see the module's docstring).
     """
-    import structlog
+    global _pending
+    chosen = _Pending(json, logging.getLevelNamesMapping()[level.upper()], threshold)
+    with _pending_lock:
+        _pending = None
+        if "structlog" not in sys.modules:
+            _pending = chosen
+            return
+    chosen.configure()
 
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    fixed = logging.getLevelNamesMapping()[level.upper()]
-    structlog.configure(
-        processors=[
-            *([threshold] if threshold is not None else []),
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.DEBUG if threshold is not None else fixed
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A configuration :func:`configure_logging` has not made yet."""
+
+    json: bool
+    fixed: int
+    threshold: Threshold | None
+
+    def drops(self, level: int) -> bool:
+        """Whether an event of ``level`` is below the threshold (dropped once configured)."""
+        return level < (_RANK[self.threshold.level] if self.threshold is not None else self.fixed)
+
+    def configure(self) -> None:
+        import structlog
+
+        renderer: structlog.typing.Processor = (
+            structlog.processors.JSONRenderer(ensure_ascii=False)
+            if self.json
+            else structlog.dev.ConsoleRenderer(colors=False)
+        )
+        threshold = self.threshold
+        structlog.configure(
+            processors=[
+                *([threshold] if threshold is not None else []),
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(
+                logging.DEBUG if threshold is not None else self.fixed
+            ),
+            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+            cache_logger_on_first_use=True,
+        )
+
+
+_pending: _Pending | None = None
+"""The configuration waiting for the first event that passes it (None: none waits)."""
+_pending_lock = threading.Lock()
+
+
+def _configure_pending() -> None:
+    """Make the waiting configuration, if any (once, whichever thread logs first); one
+    that structlog was given since, by whoever imported it, is the later and stays."""
+    global _pending
+    if _pending is None:
+        return
+    with _pending_lock:
+        chosen, _pending = _pending, None
+        if chosen is not None:
+            import structlog
+
+            if not structlog.is_configured():
+                chosen.configure()
 
 
 class LibraryLogger:
@@ -107,6 +159,7 @@ class LibraryLogger:
         self._stdlib: Any = None
 
     def _target(self) -> Any:
+        _configure_pending()
         import structlog
 
         if structlog.is_configured():
@@ -127,11 +180,17 @@ class LibraryLogger:
 
     def __getattr__(self, method: str) -> Any:
         if "structlog" not in sys.modules:
-            # nobody imported structlog, so nobody configured it: the standard library's
-            # logger decides, and an event it would drop is dropped without importing
-            # structlog (a cold Engine.open logs only such events in a quiet host)
             level = _RANK.get(method)
-            if level is not None and not logging.getLogger(self._name).isEnabledFor(level):
+            pending = _pending
+            if pending is not None:
+                # configured by the command line, not made yet: an event below its
+                # threshold is dropped as structlog would (a cold validate logs none other)
+                if level is not None and pending.drops(level):
+                    return _dropped
+            # else nobody imported structlog, so nobody configured it: the standard
+            # library's logger decides, and an event it would drop is dropped without
+            # importing structlog (a cold Engine.open logs only such events in a quiet host)
+            elif level is not None and not logging.getLogger(self._name).isEnabledFor(level):
                 return _dropped
         return getattr(self._target(), method)
 

@@ -45,10 +45,13 @@ NOT_FOR_VALIDATE = (
     "cmc_workflow.schemas",
     "cmc_workflow.notify.config",
     "cmc_workflow.migration.plan",
+    "structlog",
+    "asyncio",
 )
 """What ``validate`` must not load: it opens no database and fires no transition; nor
 the JSON Schemas, nor the models of a kind of file it is not given (the bundle has no
-notifications file nor migration plan)."""
+notifications file nor migration plan); nor structlog (and its ``asyncio``), since it
+logs nothing: the command line's logging is configured by the first event that passes."""
 
 NOT_FOR_IMPORT = ("sqlalchemy", "alembic", "apscheduler", "psycopg", "cmc_workflow.engine")
 """What importing the command line's entry module must not load."""
