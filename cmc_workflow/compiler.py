@@ -104,6 +104,15 @@ class CompiledWorkflow:
         for name, state in self.definition.states.items():
             edges[name] = tuple(_edge(name, i, t, state) for i, t in enumerate(state.transitions))
         self._edges = MappingProxyType(edges)
+        offering: dict[str, set[str]] = {}
+        for name, state_edges in edges.items():
+            for edge in state_edges:
+                offering.setdefault(edge.trigger, set()).add(name)
+        self._offering = MappingProxyType({t: frozenset(s) for t, s in offering.items()})
+        self.assignee_fields = frozenset(
+            s.assignee for s in self.definition.states.values() if s.assignee
+        )
+        """The data fields that name the people a state is assigned to (``assignee:``)."""
         self._lock = threading.Lock()
         self._token = _Token()
         self._machine: Machine | None = None
@@ -156,6 +165,10 @@ class CompiledWorkflow:
         """The transitions out of ``state``, in file order."""
         return self._edges.get(state, ())
 
+    def offering(self, trigger: str) -> frozenset[str]:
+        """The states with a transition of ``trigger`` (gateways: :data:`ROUTE_TRIGGER`)."""
+        return self._offering.get(trigger, frozenset())
+
     def triggers(self, state: str) -> list[str]:
         """The distinct user trigger names available from ``state``, in file order."""
         names = (e.trigger for e in self.edges(state) if e.trigger != ROUTE_TRIGGER)
@@ -167,7 +180,7 @@ class CompiledWorkflow:
         Raises :class:`InvalidTrigger` when ``state`` has no such trigger and
         :class:`GuardRejected` when every guard of that trigger is false.
         """
-        if not any(e.trigger == trigger for e in self.edges(state)):
+        if state not in self.offering(trigger):
             raise InvalidTrigger(
                 tr(
                     "{trigger} cannot be fired in state {state}; possible here: {triggers}",

@@ -115,9 +115,34 @@ def data_problems(field: str, value: object) -> list[FieldError]:
                 field, *tr("expected a mapping of field names to values, got {kind}", kind=kind)
             )
         ]
+    if _clean(value, 0):
+        return []  # the common case, without building the paths a problem would name
     found: list[FieldError] = []
     _walk(field, value, 0, found)
     return found
+
+
+def _clean(value: object, depth: int) -> bool:
+    """True when :func:`_walk` finds nothing in ``value`` for certain: JSON's own types
+    (exactly), text without NUL or lone surrogates, finite numbers, text keys, within
+    :data:`MAX_DEPTH`. False leaves the answer to :func:`_walk` (dates, tuples, subclasses
+    are fine there, and every problem is named there)."""
+    if type(value) is str:
+        return value.isprintable() or not _unstorable(value)
+    if type(value) is int or type(value) is bool or value is None:
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if depth >= MAX_DEPTH:
+        return False
+    if type(value) is dict:
+        for key, inner in value.items():
+            if type(key) is not str or not _clean(key, depth) or not _clean(inner, depth + 1):
+                return False
+        return True
+    if type(value) is list:
+        return all(_clean(inner, depth + 1) for inner in value)
+    return False
 
 
 def _walk(path: str, value: object, depth: int, found: list[FieldError]) -> None:
@@ -181,6 +206,9 @@ def admitted(actor: object) -> Actor:
     """``actor`` as the engine takes it: its id normalised (:func:`normal_id`), or
     :class:`IdentityRefused` naming the rule. Only actors the engine made
     (:func:`~cmc_workflow.model.engine_actor`) may hold the id or role ``system``."""
+    last = _last_admitted[0]
+    if actor is last and last is not None:
+        return last  # admitted already (a command admits its actor twice): immutable
     if not isinstance(actor, Actor):
         kind = type(actor).__name__
         raise IdentityRefused(
@@ -217,9 +245,17 @@ def admitted(actor: object) -> Actor:
             ),
         )
     normal = normal_id(actor.id)
-    if normal == actor.id:
-        return actor
-    return Actor(normal, actor.roles, actor.attributes)
+    if normal != actor.id:
+        actor = Actor(normal, actor.roles, actor.attributes)
+    _last_admitted[0] = actor
+    return actor
+
+
+_last_admitted: list[Actor | None] = [None]
+"""The actor :func:`admitted` gave back last: a command admits its actor at the boundary
+and again when it resolves them in its transaction, the same object. An :class:`Actor` is
+frozen (its attributes a read-only copy), so the one it gave back is admitted as it is.
+"""
 
 
 # -- escaping for the audit record -------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -89,7 +90,20 @@ def is_engine_actor(actor: Actor) -> bool:
 def normal_id(value: str) -> str:
     """An id as a person reads it: Unicode NFKC (full-width letters become ASCII),
     case-folded, trimmed, inner runs of whitespace as one space. Two ids name one person
-    exactly when their normal forms are equal."""
+    exactly when their normal forms are equal.
+
+    The last :data:`_NORMAL_IDS` ids asked are remembered: a command normalises the
+    same few ids (its actor's, twice at the boundary, the rows its rules compare) about
+    seven times, each two NFKC passes, a case fold and a regular expression."""
+    return _normal_id(value)
+
+
+_NORMAL_IDS = 1024
+"""How many ids :func:`normal_id` remembers (the people acting at a time, and more)."""
+
+
+@functools.lru_cache(maxsize=_NORMAL_IDS)
+def _normal_id(value: str) -> str:
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
     return _SPACES.sub(" ", text).strip()
 

@@ -80,7 +80,10 @@ def record(
         "rule": column("rule", rule, 128),
         "reason": column("reason", reason, None),
     }
-    stored_detail, detail_changed = inputs.storable_json(extra)
+    if extra:
+        stored_detail, detail_changed = inputs.storable_json(extra)
+    else:  # most records: what storable_json gives an empty mapping
+        stored_detail, detail_changed = {}, False
     if detail_changed:
         changed.append("detail")
     if changed:
@@ -199,6 +202,8 @@ def loggable(
 
 
 def _iterable(value: object) -> list[object]:
+    if isinstance(value, frozenset | set | list | tuple):  # an actor's roles: no ABC check
+        return list(value)
     if isinstance(value, str) or not isinstance(value, Iterable):
         return [value]
     return list(value)

@@ -75,8 +75,10 @@ def people_normalised(wf: CompiledWorkflow, values: dict[str, Any]) -> list[Fiel
     a state's ``assignee:`` names), so that they compare with actor ids as a person
     reads them; returns the ids that cannot name a person."""
     errors: list[FieldError] = []
-    for name in {s.assignee for s in wf.definition.states.values() if s.assignee}:
-        value = values.get(name)
+    for name in wf.assignee_fields:
+        if name not in values:
+            continue
+        value = values[name]
         people = value if isinstance(value, list) else [value]
         if not any(isinstance(p, str) for p in people):
             continue
@@ -93,12 +95,8 @@ def people_normalised(wf: CompiledWorkflow, values: dict[str, Any]) -> list[Fiel
 
 def reused_elsewhere(wf: CompiledWorkflow, state: str, trigger: str) -> bool:
     """Whether a state other than ``state`` offers ``trigger`` too."""
-    return any(
-        edge.trigger == trigger
-        for name in wf.definition.states
-        if name != state
-        for edge in wf.edges(name)
-    )
+    offering = wf.offering(trigger)
+    return len(offering) > (state in offering)
 
 
 def refuse_repeated(

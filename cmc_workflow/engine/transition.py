@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from cmc_workflow import steps as steps_
@@ -150,11 +149,12 @@ def apply(
         if step.edge is not None and step.edge.spec.children_closed:
             links.refuse_open_children(tx, row, step.edge)
     gathered = links.gathering(tx, steps, data)
+    seq = row.seq + len(steps)
     values = {
         "state": state,
         "data": data,
         "visit": visit,
-        "seq": row.seq + len(steps),
+        "seq": seq,
         "updated_at": now,
         "closed_at": now if wf.is_end(state) else None,
     }
@@ -175,8 +175,24 @@ def apply(
     )
     facts = item_facts(core, tx, wf, row, steps)
     tx.update_item(row.id, row.version, values if facts is None else {**values, "facts": facts})
-    # the row as written (the UPDATE checked the version): no re-select needed
-    new_row = replace(row, version=row.version + 1, **{**values, **utc_times(values)})
+    # the row as written (the UPDATE checked the version), times in UTC as the store
+    # gives them back: no re-select needed
+    at = now.astimezone(dt.UTC)
+    new_row = ItemRow(
+        id=row.id,
+        workflow_id=row.workflow_id,
+        definition_id=row.definition_id,
+        state=state,
+        data=data,
+        visit=visit,
+        seq=seq,
+        version=row.version + 1,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=at,
+        closed_at=at if values["closed_at"] is not None else None,
+        parent_id=row.parent_id,
+    )
     left = Visit(row.state, row.visit) if moved else None
     after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
     outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)

@@ -63,9 +63,13 @@ def _canonical(value: Any) -> Any:
         seen, text = _last_time
         if value is seen:  # the very object: datetimes are immutable
             return text
-        if value.tzinfo is None:
+        if value.tzinfo is dt.UTC:  # the engine's clock: its text without "+00:00"
+            text = value.isoformat(timespec="microseconds")[:-6]
+        elif value.tzinfo is None:
             raise ValueError("audit times are aware datetimes")
-        text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        else:
+            utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+            text = utc.isoformat(timespec="microseconds")
         _last_time = (value, text)
         return text
     if isinstance(value, Mapping | list | tuple) and not _plain(value):

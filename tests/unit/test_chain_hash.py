@@ -120,3 +120,18 @@ def test_a_hash_known_from_before_the_change() -> None:
     known = "79bd1efb9e2fe270ae8716834813a1afab89f759533d81b060b2306ecc4e968f"  # main, e6ebdf1
     assert _old_hash(chain.GENESIS, row, chain.HISTORY_HASHED_FIELDS) == known
     assert chain.history_hash(chain.GENESIS, row) == known
+
+
+class _NoConversion(dt.datetime):
+    """A time the hash must write without converting it (already in UTC)."""
+
+    def astimezone(self, tz: dt.tzinfo | None = None) -> dt.datetime:
+        raise AssertionError("converted")
+
+
+@given(st.datetimes())
+def test_a_time_in_utc_is_written_without_a_conversion(naive: dt.datetime) -> None:
+    at = _NoConversion.combine(naive.date(), naive.time(), tzinfo=dt.UTC)
+    same = dt.datetime.combine(naive.date(), naive.time(), tzinfo=dt.UTC)
+    expected = same.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    assert chain.canonical_json(at) == f'"{expected}"'
