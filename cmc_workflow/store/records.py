@@ -12,44 +12,40 @@ can tell them without folding anything:
   normal form, so it matches exactly when it equals the wanted normal form; any other
   text (capitals, spaces, full-width or other non-ASCII letters) is read and compared in
   Python as before;
-- an integer matches when its digits equal it (SQLite reads one beyond 64 bits as a
-  float: such a text is read too), ``true`` and ``false`` when they equal it (their
-  normal forms), and no other JSON value can match (the store compares only texts and
-  integers).
+- an integer matches when its digits equal it; a number SQLite reads as a float (one
+  beyond 64 bits too) is read; ``true`` and ``false`` are sent when they equal it on
+  PostgreSQL, and on SQLite (whose JSON gives them as ``1`` and ``0``) a wanted
+  ``true`` or ``false`` reads every record; no other JSON value can match (the store
+  compares only texts and integers).
 
 ``wanted`` holding NUL is read the old way (every record): SQLite's JSON functions cut
-a text at NUL, and only then could such a text match. Rows whose JSON SQLite cannot
-parse are read too (the old way decoded them in Python).
+a text at NUL, and only then could such a text match. So is every record when a row's
+JSON is one SQLite cannot parse (``NaN``: the store's caller sees what it saw before).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, bindparam, cast, func, not_, or_, select
+from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select
 
 from cmc_workflow.store.tables import items
 
 ODD_TEXT = "*[^!-@[-~]*"
 """SQLite ``GLOB``: a text holding a character outside printable ASCII, a space or a
 capital (its normal form may differ from it)."""
-ODD_INTEGER = "*[^0-9-]*"
-"""SQLite ``GLOB``: an integer SQLite read as a float (beyond 64 bits: ``1.0e+20``)."""
 ODD_TEXT_POSTGRES = "[^!-@[-~]"
 """PostgreSQL ``~``: the same as :data:`ODD_TEXT`."""
 
 
 def _where_sqlite() -> Any:
-    data = items.c.data
-    path = bindparam("b_path", type_=Text)
-    kind = func.json_type(data, path)
-    value = cast(func.json_extract(data, path), Text)
-    wanted = bindparam("b_wanted", type_=Text)
+    # one JSON value per row: SQLite parses the row's JSON once for the three uses
+    value = func.json_extract(items.c.data, bindparam("b_path", type_=Text))
+    text = cast(value, Text)
     return or_(
-        not_(func.json_valid(data)),
-        and_(kind == "text", or_(value == wanted, value.op("GLOB")(ODD_TEXT))),
-        and_(kind == "integer", or_(value == wanted, value.op("GLOB")(ODD_INTEGER))),
-        and_(or_(kind == "true", kind == "false"), kind == wanted),
+        text == bindparam("b_wanted", type_=Text),
+        text.op("GLOB")(ODD_TEXT),
+        func.typeof(value) == "real",
     )
 
 
@@ -78,6 +74,8 @@ def _statement(where: Any, many: bool) -> Select[Any]:
     )
 
 
+_BOOLEANS = frozenset({"true", "false"})
+"""Normal forms SQLite cannot tell from ``1`` and ``0`` (its JSON gives both as integers)."""
 _SQLITE = (_statement(_where_sqlite(), False), _statement(_where_sqlite(), True))
 _POSTGRES = (_statement(_where_postgres(), False), _statement(_where_postgres(), True))
 
@@ -89,7 +87,7 @@ def candidates(
     ``field`` may name ``wanted`` (a normal form), with its parameters; None when the
     database cannot narrow them (``wanted`` holds NUL, or a field name SQLite's JSON path
     cannot quote)."""
-    if "\x00" in wanted:
+    if "\x00" in wanted or (sqlite and wanted in _BOOLEANS):
         return None
     many = len(states) != 1
     params: dict[str, Any] = {"b_workflow": workflow_id, "b_wanted": wanted}

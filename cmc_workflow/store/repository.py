@@ -612,20 +612,27 @@ class SqlTx(
         wanted = normal_id(value)
         if not states:
             return []
-        query = records_sql.candidates(self.sqlite, workflow_id, list(states), field, wanted)
-        if query is None:  # nothing to narrow by: every record in the states
-            rows: Iterable[Any] = self._conn.execute(
-                _RECORDS, {"b_workflow": workflow_id, "b_states": list(states)}
-            ).scalars()
-        elif len(states) == 1:  # the usual case (records rest in one state): on the cursor
-            rows = (r["data"] for r in self._rows(*query))
-        else:
-            rows = self._conn.execute(*query).scalars()
         return [
             dict(data)
-            for data in rows
+            for data in self._record_data(workflow_id, list(states), field, wanted)
             if isinstance(data.get(field), str | int) and normal_id(str(data[field])) == wanted
         ]
+
+    def _record_data(
+        self, workflow_id: str, states: list[str], field: str, wanted: str
+    ) -> Iterable[Any]:
+        """The data of the records in ``states`` whose ``field`` may name ``wanted``."""
+        query = records_sql.candidates(self.sqlite, workflow_id, states, field, wanted)
+        if query is not None:
+            try:
+                if len(states) == 1:  # the usual case (records rest in one state): on the cursor
+                    return [r["data"] for r in self._rows(*query)]
+                return list(self._conn.execute(*query).scalars())
+            except OperationalError:  # SQLite: a row's JSON it cannot parse (NaN)
+                if not self.sqlite:
+                    raise
+        params = {"b_workflow": workflow_id, "b_states": states}
+        return list(self._conn.execute(_RECORDS, params).scalars())
 
     def last_entries(
         self,
