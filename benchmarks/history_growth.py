@@ -24,7 +24,14 @@ which is what a rule reading the history costs at the database.
 Usage::
 
     python benchmarks/history_growth.py [--items 20] [--sizes 10,100,1000,10000]
-        [--only sqlite|postgres] [--pad store|commands]
+        [--only sqlite|postgres] [--pad store|commands] [--records 10,1000]
+
+``--records 10,1000`` measures instead what the same three commands cost as the center's
+passed training records grow (TRN-3, ``posts_trained`` in ``policies/training.yaml``
+judges the reviewers and the signing manager by them): one database per count, the
+records of other people written through the store port, items at 10 history entries,
+the counts taking turns item by item; besides the command, the CPU time of its judging
+(every policy rule it asks).
 
 ``--pad commands`` writes the past through the engine instead (each pair two real
 commands, with their audit records, SLA clocks and timers): slower to prepare, and a
@@ -46,7 +53,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from common import (
@@ -74,7 +81,7 @@ from sqlalchemy import (
     select,
 )
 
-from cmc_workflow.engine import Engine
+from cmc_workflow.engine import Engine, transition
 from cmc_workflow.handlers import HandlerContext
 from cmc_workflow.log import configure_logging
 from cmc_workflow.store.database import open_database
@@ -306,6 +313,131 @@ def measure(backend: str, url: str, sizes: list[int], n_items: int, pad: str) ->
     return results
 
 
+TRAINED = [
+    (EDITOR.id, "editor"),
+    (REVIEWER.id, "reviewer"),
+    (SECOND_REVIEWER.id, "reviewer"),
+    (OPS.id, "ops_manager"),
+]
+
+
+def pad_records(engine: Engine, count: int) -> None:
+    """Passed training records of other people, written through the store port, up to
+    ``count`` records in all (those of the people acting included)."""
+    with engine.store.read() as tx:
+        records = tx.workflow_records("training")
+        item = tx.item(records[0].item_id)
+        assert item is not None
+        definition = item.definition_id
+    have = len(records)
+    valid_until = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    at = now()
+    with engine.store.write() as tx:
+        for n in range(count - have):
+            data = {
+                "trainee": f"staff{n:04d}",
+                "post": ("editor", "reviewer", "operator")[n % 3],
+                "course": "post_basics",
+                "reason": "onboarding",
+                "result": "pass",
+                "score": 90,
+                "valid_until": valid_until,
+            }
+            values = {
+                "workflow_id": "training",
+                "definition_id": definition,
+                "state": "passed",
+                "data": data,
+                "visit": 4,
+                "seq": 4,
+                "version": 4,
+                "created_at": at,
+                "created_by": "hr_li",
+                "updated_at": at,
+            }
+            tx.insert_item(values)
+
+
+class JudgeTimer:
+    """The CPU time of the engine's judging (``transition.judge``), summed while on."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._judge = transition.judge
+
+    def __enter__(self) -> JudgeTimer:
+        def timed(*args: Any) -> Any:
+            start = time.process_time()
+            try:
+                return self._judge(*args)
+            finally:
+                self.spent += time.process_time() - start
+
+        transition.judge = timed  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        transition.judge = self._judge  # type: ignore[assignment]
+
+
+def measure_records(backend: str, counts: list[int], n_items: int, pg_base: str | None) -> None:
+    """Command and judging CPU per count of passed training records (one database each)."""
+    policies = [*POLICIES, ROOT / "policies" / "training.yaml"]
+    spent: dict[int, dict[str, list[float]]] = {
+        c: {f"{name}{part}": [] for name in COMMANDS for part in ("", " judging")} for c in counts
+    }
+    with ExitStack() as stack:
+        engines: dict[int, Engine] = {}
+        for count in counts:
+            url = stack.enter_context(
+                sqlite_url() if backend == "sqlite" else postgres_url(pg_base or "")
+            )
+            engine = stack.enter_context(
+                Engine.open(
+                    url,
+                    workflows=WORKFLOWS,
+                    policies=policies,
+                    handlers={"publish_to_channels": publish},
+                    deliver_inline=False,
+                    migrate=True,
+                )
+            )
+            seed_training(engine, TRAINED)
+            pad_records(engine, count)
+            engines[count] = engine
+        items = {c: [to_drafting(e) for _ in range(n_items + 1)] for c, e in engines.items()}
+        for count, engine in engines.items():
+            for item_id in items[count]:
+                submit(engine, item_id)
+            timed_commands(engine, items[count].pop())  # warm up
+        gc.collect()
+        timer = stack.enter_context(JudgeTimer())
+        for n in range(n_items):
+            for count, engine in engines.items():
+                item_id = items[count][n]
+                for trigger, actor, form, name in (
+                    ("approve", REVIEWER, CHECKLIST, COMMANDS[0]),
+                    ("approve", SECOND_REVIEWER, CHECKLIST, COMMANDS[1]),
+                    ("sign", OPS, {}, COMMANDS[2]),
+                ):
+                    timer.spent = 0.0
+                    start = time.process_time()
+                    engine.fire(item_id, trigger, actor=actor, data=form)
+                    spent[count][name].append(time.process_time() - start)
+                    spent[count][f"{name} judging"].append(timer.spent)
+    base = counts[0]
+    names = list(spent[base])
+    print(f"{backend}: median CPU µs per command and its judging, by passed training records")
+    print(f"{'records':>8}" + "".join(f"  {name:>22}" for name in names))
+    for count in counts:
+
+        def median(name: str, count: int = count) -> float:
+            return statistics.median(spent[count][name]) * 1e6
+
+        cells = [f"{median(n):>10,.0f} ({median(n) / median(n, base):4.2f}x)" for n in names]
+        print(f"{count:>8,}" + "".join(f"  {c:>22}" for c in cells))
+
+
 def report(backend: str, results: Results) -> None:
     sizes = sorted(results)
     base = sizes[0]
@@ -331,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,100,1000,10000", help="history entries")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one database")
     parser.add_argument("--pad", choices=["store", "commands"], default="store")
+    parser.add_argument("--records", help="passed training records, e.g. 10,1000 (see above)")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     # errors only: the bundle's deadlines past the calendar data warn once per state
@@ -349,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.items} items per size, padding through {args.pad}; "
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpus"
     )
+    if args.records:
+        counts = sorted(int(c) for c in args.records.split(","))
+        for backend, _database in backends:
+            measure_records(backend, counts, args.items, pg_base)
+        return 0
     for backend, database in backends:
         with database() as url:
             report(backend, measure(backend, url, sizes, args.items, args.pad))

@@ -21,6 +21,7 @@ from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate
 from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
+from cmc_workflow.store import records as records_sql
 from cmc_workflow.store import schema
 from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.console import ConsoleQueries
@@ -149,11 +150,6 @@ _RECORDS = (
         items.c.workflow_id == bindparam("b_workflow"),
         items.c.state.in_(bindparam("b_states", expanding=True)),
     )
-    .order_by(items.c.id)
-)
-_RECORDS_IN_STATE = (
-    select(items.c.data)
-    .where(items.c.workflow_id == bindparam("b_workflow"), items.c.state == bindparam("b_state"))
     .order_by(items.c.id)
 )
 _LAST_HISTORY_HASH = (
@@ -612,19 +608,31 @@ class SqlTx(
         self, workflow_id: str, states: Sequence[str], field: str, value: str
     ) -> list[dict[str, Any]]:
         """The comparison is made here, not in SQL (no database folds Unicode the same way),
-        over the records in ``states``."""
+        over the records in ``states`` the database cannot rule out (:mod:`.records`)."""
         wanted = normal_id(value)
-        if len(states) == 1:  # the usual case (records rest in one state): prebuilt SQL
-            found = self._rows(_RECORDS_IN_STATE, {"b_workflow": workflow_id, "b_state": states[0]})
-            rows: Iterable[Any] = (r["data"] for r in found)
-        else:
-            params = {"b_workflow": workflow_id, "b_states": list(states)}
-            rows = self._conn.execute(_RECORDS, params).scalars()
+        if not states:
+            return []
         return [
             dict(data)
-            for data in rows
+            for data in self._record_data(workflow_id, list(states), field, wanted)
             if isinstance(data.get(field), str | int) and normal_id(str(data[field])) == wanted
         ]
+
+    def _record_data(
+        self, workflow_id: str, states: list[str], field: str, wanted: str
+    ) -> Iterable[Any]:
+        """The data of the records in ``states`` whose ``field`` may name ``wanted``."""
+        query = records_sql.candidates(self.sqlite, workflow_id, states, field, wanted)
+        if query is not None:
+            try:
+                if len(states) == 1:  # the usual case (records rest in one state): on the cursor
+                    return [r["data"] for r in self._rows(*query)]
+                return list(self._conn.execute(*query).scalars())
+            except OperationalError:  # SQLite: a row's JSON it cannot parse (NaN)
+                if not self.sqlite:
+                    raise
+        params = {"b_workflow": workflow_id, "b_states": states}
+        return list(self._conn.execute(_RECORDS, params).scalars())
 
     def last_entries(
         self,

@@ -1,0 +1,101 @@
+"""The records a policy asks for: items of a workflow resting in some states whose data
+field names a person or an account (:meth:`~cmc_workflow.store.port.StoreTx.records`).
+
+A field names ``value`` when both read the same as a person reads an id
+(:func:`~cmc_workflow.model.normal_id`: Unicode NFKC, case-folded, spaces trimmed), which
+no database computes the same way; the comparison itself stays in Python. The database
+only leaves out the rows that cannot match (issue 12: before, every record in the states
+was read and decoded, so a command cost more the more records a center kept), and it
+can tell them without folding anything:
+
+- a text of plain characters (printable ASCII but for ``A``-``Z`` and spaces) is its own
+  normal form, so it matches exactly when it equals the wanted normal form; any other
+  text (capitals, spaces, full-width or other non-ASCII letters) is read and compared in
+  Python as before;
+- an integer matches when its digits equal it; a number SQLite reads as a float (one
+  beyond 64 bits too) is read; ``true`` and ``false`` are sent when they equal it on
+  PostgreSQL, and on SQLite (whose JSON gives them as ``1`` and ``0``) a wanted
+  ``true`` or ``false`` reads every record; no other JSON value can match (the store
+  compares only texts and integers).
+
+``wanted`` holding NUL is read the old way (every record): SQLite's JSON functions cut
+a text at NUL, and only then could such a text match. So is every record when a row's
+JSON is one SQLite cannot parse (``NaN``: the store's caller sees what it saw before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select
+
+from cmc_workflow.store.tables import items
+
+ODD_TEXT = "*[^!-@[-~]*"
+"""SQLite ``GLOB``: a text holding a character outside printable ASCII, a space or a
+capital (its normal form may differ from it)."""
+ODD_TEXT_POSTGRES = "[^!-@[-~]"
+"""PostgreSQL ``~``: the same as :data:`ODD_TEXT`."""
+
+
+def _where_sqlite() -> Any:
+    # one JSON value per row: SQLite parses the row's JSON once for the three uses
+    value = func.json_extract(items.c.data, bindparam("b_path", type_=Text))
+    text = cast(value, Text)
+    return or_(
+        text == bindparam("b_wanted", type_=Text),
+        text.op("GLOB")(ODD_TEXT),
+        func.typeof(value) == "real",
+    )
+
+
+def _where_postgres() -> Any:
+    data = items.c.data
+    field = bindparam("b_field", type_=Text)
+    kind = func.jsonb_typeof(data.op("->")(field))
+    value = data.op("->>", return_type=Text)(field)
+    wanted = bindparam("b_wanted", type_=Text)
+    return or_(
+        and_(or_(kind == "number", kind == "boolean"), value == wanted),
+        and_(kind == "string", or_(value == wanted, value.op("~")(ODD_TEXT_POSTGRES))),
+    )
+
+
+def _statement(where: Any, many: bool) -> Select[Any]:
+    state = (
+        items.c.state.in_(bindparam("b_states", expanding=True))
+        if many
+        else items.c.state == bindparam("b_state")
+    )
+    return (
+        select(items.c.data)
+        .where(items.c.workflow_id == bindparam("b_workflow"), state, where)
+        .order_by(items.c.id)
+    )
+
+
+_BOOLEANS = frozenset({"true", "false"})
+"""Normal forms SQLite cannot tell from ``1`` and ``0`` (its JSON gives both as integers)."""
+_SQLITE = (_statement(_where_sqlite(), False), _statement(_where_sqlite(), True))
+_POSTGRES = (_statement(_where_postgres(), False), _statement(_where_postgres(), True))
+
+
+def candidates(
+    sqlite: bool, workflow_id: str, states: list[str], field: str, wanted: str
+) -> tuple[Select[Any], dict[str, Any]] | None:
+    """The prebuilt SELECT of the data of ``workflow_id``'s items in ``states`` whose
+    ``field`` may name ``wanted`` (a normal form), with its parameters; None when the
+    database cannot narrow them (``wanted`` holds NUL, or a field name SQLite's JSON path
+    cannot quote)."""
+    if "\x00" in wanted or (sqlite and wanted in _BOOLEANS):
+        return None
+    many = len(states) != 1
+    params: dict[str, Any] = {"b_workflow": workflow_id, "b_wanted": wanted}
+    params.update({"b_states": states} if many else {"b_state": states[0]})
+    if not sqlite:
+        params["b_field"] = field
+        return _POSTGRES[many], params
+    if '"' in field or "\\" in field:
+        return None
+    params["b_path"] = f'$."{field}"'
+    return _SQLITE[many], params
