@@ -567,8 +567,10 @@ class TimeQueries(Appends):
         """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
         on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
         clock = row_values(NewClock, values)
-        if self.sqlite and self._appending is None and self._fast is not None:
-            return self._start_clock_sqlite(clock, timers)
+        if self.sqlite and self._fast is not None:
+            if self._appending is None:
+                return self._start_clock_sqlite(clock, timers)
+            return self._start_clock_kept(clock, timers)
         if self.sqlite or self._appending is not None or not timers:
             clock_id = self.insert_clock(clock)
             self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
@@ -583,6 +585,33 @@ class TimeQueries(Appends):
         found = self._first(statement, parameters)
         assert found is not None
         return int(found["clock_id"])
+
+    def _start_clock_kept(self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]) -> int:
+        """SQLite, in a batch that keeps its appends: the clock kept under the id reserved
+        for it (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`), its timers kept
+        naming it, as :meth:`_start_clock_sqlite` leaves out the columns a new row leaves
+        empty (NULL either way, without a conversion each at the flush)."""
+        clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
+        assert clock_id is not None  # SQLite on the driver's cursor, appends kept
+        row: dict[str, Any] = {"id": clock_id}
+        for key, value in clock.items():
+            if value is not None or key not in _EMPTY_AT_START:
+                row[key] = value
+        self._append(_INSERT_CLOCKS, "clocks", [row])
+        self._kept_timers(clock_id, timers)
+        return clock_id
+
+    def _kept_timers(self, clock_id: int, timers: Sequence[Mapping[str, Any]]) -> None:
+        """Keep a new clock's timers, naming it; the columns empty in all of them are not
+        bound (one executemany binds the same keys for every row)."""
+        if not timers:
+            return
+        rows = [row_values(NewTimer, {**timer, "clock_id": clock_id}) for timer in timers]
+        empty = [k for k in _EMPTY_AT_START if all(r.get(k, 0) is None for r in rows)]
+        for values in rows:
+            for key in empty:
+                del values[key]
+        self._append(_INSERT_TIMERS, "timers", rows)
 
     def _start_clock_sqlite(
         self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]
