@@ -331,6 +331,8 @@ _EMPTY_AT_START = frozenset(
 )
 """The columns of a new clock or timer that stay empty until it pauses, stops, warns or
 is done: not bound when empty (SQLite's start, :meth:`TimeQueries._start_clock_sqlite`)."""
+_TIMER_EMPTY_AT_START = ("done_at", "runner", "error")
+"""The columns of :data:`_EMPTY_AT_START` a timer has."""
 
 _ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
 
@@ -602,15 +604,18 @@ class TimeQueries(Appends):
         return clock_id
 
     def _kept_timers(self, clock_id: int, timers: Sequence[Mapping[str, Any]]) -> None:
-        """Keep a new clock's timers, naming it; the columns empty in all of them are not
-        bound (one executemany binds the same keys for every row)."""
+        """Keep a new clock's timers, naming it, without the columns a new timer leaves
+        empty (:data:`_TIMER_EMPTY_AT_START`; a row that sets one keeps it, and the flush
+        writes rows of other columns by an executemany of their own)."""
         if not timers:
             return
-        rows = [row_values(NewTimer, {**timer, "clock_id": clock_id}) for timer in timers]
-        empty = [k for k in _EMPTY_AT_START if all(r.get(k, 0) is None for r in rows)]
-        for values in rows:
-            for key in empty:
-                del values[key]
+        rows = []
+        for timer in timers:
+            values = row_values(NewTimer, {**timer, "clock_id": clock_id})
+            for key in _TIMER_EMPTY_AT_START:
+                if values[key] is None:
+                    del values[key]
+            rows.append(values)
         self._append(_INSERT_TIMERS, "timers", rows)
 
     def _start_clock_sqlite(
