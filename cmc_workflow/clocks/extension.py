@@ -46,6 +46,23 @@ _BY_RECEIPT_DAY = frozenset({"working_days", "days", "weeks", "months"})
 
 
 @dataclass(frozen=True, slots=True)
+class _Ladder:
+    """What the timers of a clock started in one state of one workflow version are, but
+    their times (a function of the version and the state, kept by :meth:`Clocks._ladder`):
+    its ``within`` as recorded, each timer's step, action, role and trigger in the order
+    they are armed, the steps that warn, whether a breach timer is added at the due time,
+    and each step's time when it needs no arithmetic (``at:`` 100 % or more: the due time;
+    0 % or less: the start; :func:`~cmc_workflow.clocks.deadlines.step_time`)."""
+
+    spec: DeadlineSpec  # kept, so that its id stays its own while the ladder is kept
+    within: str
+    rungs: tuple[tuple[int, str, str | None, str | None], ...]
+    warns: tuple[int, ...]
+    breach: bool
+    fixed: tuple[str | None, ...]  # per step: "due", "start" or None (counted)
+
+
+@dataclass(frozen=True, slots=True)
 class _Related:
     """The states of a workflow version that any clock cares about."""
 
@@ -78,6 +95,7 @@ class Clocks(Extension):
         self._runtime: Runtime | None = None
         self._related: dict[str, _Related] = {}
         self._keeps: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._ladders: dict[tuple[str, str, int], _Ladder] = {}
         # the last answers of the deadline arithmetic, by (calendar, spec or step, what the
         # answer depends on): the messages of a batch start at the batch's one `now`, or
         # count from their receipt the same day, so they share their due time and their
@@ -227,13 +245,22 @@ class Clocks(Extension):
         return answer if answer.start == local else dataclasses.replace(answer, start=local)
 
     def _step_times(
-        self, spec: DeadlineSpec, now: dt.datetime, due: dt.datetime
+        self,
+        spec: DeadlineSpec,
+        now: dt.datetime,
+        due: dt.datetime,
+        fixed: tuple[str | None, ...] | None = None,
     ) -> list[dt.datetime]:
         """When each step of the spec's ladder happens for a clock from ``now`` to ``due``
-        (kept, see ``_recent``): a ``before:`` step by the due time alone."""
+        (kept, see ``_recent``): a ``before:`` step by the due time alone; a step whose
+        time needs no arithmetic (``fixed``, :class:`_Ladder`) is not kept (its key
+        would name every clock's own start)."""
         unit = span(spec)
         times = []
-        for step in spec.steps:
+        for i, step in enumerate(spec.steps):
+            if fixed is not None and fixed[i] is not None:
+                times.append(due if fixed[i] == "due" else now)
+                continue
             if step.before is not None:
                 key: tuple[object, ...] = ("before", id(self.calendar), id(step), due)
                 found = self._recent.get(key)
@@ -247,6 +274,44 @@ class Clocks(Extension):
                 found = self._kept(key, step, step_time(self.calendar, step, unit, now, due))
             times.append(found[2])
         return times
+
+    def _ladder(self, wf: CompiledWorkflow, state: str, spec: DeadlineSpec) -> _Ladder:
+        """The timers a clock of ``spec`` started in ``state`` arms, but their times (kept
+        per workflow version, state and spec: every clock started there shares it)."""
+        key = (wf.content_hash, state, id(spec))
+        found = self._ladders.get(key)
+        if found is not None and found.spec is spec:
+            return found
+        # a warning without `to:` reminds whoever the task waits on: each role that may
+        # act in the state gets one timer (one notification)
+        roles: set[str] = set().union(*(e.roles for e in wf.edges(state)))
+        waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
+        rungs = tuple(
+            (j, step.action, role, step.trigger)
+            for j, step in enumerate(spec.steps)
+            for role in (waiting if step.action == "warn" and step.to is None else [step.to])
+        )
+        fixed: list[str | None] = []
+        for step in spec.steps:
+            share = int(step.at.rstrip("%")) if step.at is not None else None
+            fixed.append(
+                None
+                if share is None
+                else "due"
+                if share >= 100
+                else "start"
+                if share <= 0
+                else None
+            )
+        found = self._ladders[key] = _Ladder(
+            spec=spec,
+            within=str(spec.within) if spec.until is None else spec.span,
+            rungs=rungs,
+            warns=tuple(j for j, step in enumerate(spec.steps) if step.action == "warn"),
+            breach=not any(step.action == "breach" for step in spec.steps),
+            fixed=tuple(fixed),
+        )
+        return found
 
     def _steps_record(self, spec: DeadlineSpec) -> list[dict[str, Any]]:
         """The spec's steps as a clock's detail records them (kept, see ``_recent``: the
@@ -307,8 +372,9 @@ class Clocks(Extension):
         deadline: Deadline,
     ) -> None:
         due = deadline.due
-        times = self._step_times(spec, now, due)
-        warns = [t for s, t in zip(spec.steps, times, strict=True) if s.action == "warn"]
+        ladder = self._ladder(wf, at.state, spec)
+        times = self._step_times(spec, now, due, ladder.fixed)
+        warns = [times[j] for j in ladder.warns]
         clock: dict[str, Any] = {
             "item_id": item_id,
             "workflow_id": wf.id,
@@ -316,7 +382,7 @@ class Clocks(Extension):
             "at_state": at.state,
             "visit": at.visit,
             "status": port.RUNNING,
-            "within": str(spec.within) if spec.until is None else spec.span,
+            "within": ladder.within,
             "started_at": now,
             "due_at": due,
             "warn_at": min(warns) if warns else None,
@@ -330,17 +396,13 @@ class Clocks(Extension):
                 "pauses": [],
             },
         }
-        # a warning without `to:` reminds whoever the task waits on: each role that may
-        # act in the state gets one timer (one notification)
-        roles: set[str] = set().union(*(e.roles for e in wf.edges(at.state)))
-        waiting: list[str | None] = [*sorted(roles - {SYSTEM_ROLE})] or [None]
+        timer = self._timer
         rows = [
-            self._timer(item_id, at, j, step.action, role, step.trigger, when, now)
-            for j, (step, when) in enumerate(zip(spec.steps, times, strict=True))
-            for role in (waiting if step.action == "warn" and step.to is None else [step.to])
+            timer(item_id, at, j, action, role, trigger, times[j], now)
+            for j, action, role, trigger in ladder.rungs
         ]
-        if not any(step.action == "breach" for step in spec.steps):
-            rows.append(self._timer(item_id, at, BREACH_STEP, "breach", None, None, due, now))
+        if ladder.breach:
+            rows.append(timer(item_id, at, BREACH_STEP, "breach", None, None, due, now))
         tx.start_clock(clock, rows)  # one round trip on PostgreSQL
         if deadline.provisional:
             log.warning(

@@ -610,6 +610,8 @@ class Appends(Runs):
         if not kept:
             return
         chosen = list(kept) if tables is None else [t for t in tables if t in kept]
+        if not chosen:  # none kept of those asked for (what they refer to waits with them)
+            return
         for table in list(chosen):
             for referred in _REFERRED.get(table, ()):
                 if referred in kept and referred not in chosen:

@@ -331,6 +331,8 @@ _EMPTY_AT_START = frozenset(
 )
 """The columns of a new clock or timer that stay empty until it pauses, stops, warns or
 is done: not bound when empty (SQLite's start, :meth:`TimeQueries._start_clock_sqlite`)."""
+_TIMER_EMPTY_AT_START = ("done_at", "runner", "error")
+"""The columns of :data:`_EMPTY_AT_START` a timer has."""
 
 _ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
 
@@ -567,8 +569,10 @@ class TimeQueries(Appends):
         """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
         on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
         clock = row_values(NewClock, values)
-        if self.sqlite and self._appending is None and self._fast is not None:
-            return self._start_clock_sqlite(clock, timers)
+        if self.sqlite and self._fast is not None:
+            if self._appending is None:
+                return self._start_clock_sqlite(clock, timers)
+            return self._start_clock_kept(clock, timers)
         if self.sqlite or self._appending is not None or not timers:
             clock_id = self.insert_clock(clock)
             self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
@@ -583,6 +587,36 @@ class TimeQueries(Appends):
         found = self._first(statement, parameters)
         assert found is not None
         return int(found["clock_id"])
+
+    def _start_clock_kept(self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]) -> int:
+        """SQLite, in a batch that keeps its appends: the clock kept under the id reserved
+        for it (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`), its timers kept
+        naming it, as :meth:`_start_clock_sqlite` leaves out the columns a new row leaves
+        empty (NULL either way, without a conversion each at the flush)."""
+        clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
+        assert clock_id is not None  # SQLite on the driver's cursor, appends kept
+        row: dict[str, Any] = {"id": clock_id}
+        for key, value in clock.items():
+            if value is not None or key not in _EMPTY_AT_START:
+                row[key] = value
+        self._append(_INSERT_CLOCKS, "clocks", [row])
+        self._kept_timers(clock_id, timers)
+        return clock_id
+
+    def _kept_timers(self, clock_id: int, timers: Sequence[Mapping[str, Any]]) -> None:
+        """Keep a new clock's timers, naming it, without the columns a new timer leaves
+        empty (:data:`_TIMER_EMPTY_AT_START`; a row that sets one keeps it, and the flush
+        writes rows of other columns by an executemany of their own)."""
+        if not timers:
+            return
+        rows = []
+        for timer in timers:
+            values = row_values(NewTimer, {**timer, "clock_id": clock_id})
+            for key in _TIMER_EMPTY_AT_START:
+                if values[key] is None:
+                    del values[key]
+            rows.append(values)
+        self._append(_INSERT_TIMERS, "timers", rows)
 
     def _start_clock_sqlite(
         self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]
