@@ -98,6 +98,7 @@ __all__ = [
     "item_data",
     "item_forms",
     "occupied",
+    "overtaken",
     "record_hash",
     "records",
     "tail",
@@ -217,16 +218,7 @@ def append(
     except IntegrityError as exc:
         if not occupied(exc, "uq_audit_chain_seq", "audit.chain"):
             raise
-        n = record["chain_seq"]
-        why = tr(
-            "the audit chain {chain} already holds a record at #{seq}, past its head "
-            "(#{head}): a record was inserted behind the engine's back; run "
-            "`cmc-workflow audit verify`",
-            chain=chain,
-            seq=n,
-            head=n - 1,
-        )
-        raise StoreError(str(why)) from exc
+        raise overtaken(chain, record["chain_seq"]) from exc
     if anchored_here:
         moved = {"b_chain": chain, "b_seq": record["chain_seq"], "b_hash": record["hash"]}
         if had_head_row:
@@ -237,6 +229,19 @@ def append(
                 {"chain": chain, "chain_seq": record["chain_seq"], "hash": record["hash"]},
             )
     return record
+
+
+def overtaken(chain: str, n: int) -> StoreError:
+    """The error for a record of ``chain`` at position ``n`` that another record holds."""
+    why = tr(
+        "the audit chain {chain} already holds a record at #{seq}, past its head "
+        "(#{head}): a record was inserted behind the engine's back; run "
+        "`cmc-workflow audit verify`",
+        chain=chain,
+        seq=n,
+        head=n - 1,
+    )
+    return StoreError(str(why))
 
 
 def tail(conn: Connection, chain: str) -> Head:

@@ -13,7 +13,19 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Integer, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -21,8 +33,8 @@ from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate
 from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
+from cmc_workflow.store import carried, schema
 from cmc_workflow.store import records as records_sql
-from cmc_workflow.store import schema
 from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.console import ConsoleQueries
 from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
@@ -240,8 +252,15 @@ class SqlTx(
     :mod:`~cmc_workflow.store.reports`)."""
 
     def __init__(self, conn: Connection, sqlite: bool, fast: Statements | None = None) -> None:
-        self._conn = conn
+        self._db = conn
         self.sqlite = sqlite
+        # PostgreSQL: the history rows and item-chain audit records appended and not
+        # written yet, (INSERT, table, row) in their order: the item's next UPDATE (or
+        # :meth:`flush`) carries them (store/carried.py); any other statement writes them
+        # first (:attr:`_conn`), but for the operations that read neither table (``_passing``)
+        self._held: list[tuple[Any, str, Mapping[str, Any]]] = []
+        self._holds = not sqlite
+        self._passing = False
         # the command's statements on the driver's cursor (store/fast.py), or None to run
         # everything through SQLAlchemy's execution
         self._fast = fast
@@ -260,8 +279,59 @@ class SqlTx(
     def conn(self) -> Connection:
         """The raw connection: for the store package's own audit verification and for
         tests that stage damaged rows. Not part of the port; code outside the store
-        uses the methods."""
+        uses the methods. (The held appends are written first.)"""
         return self._conn
+
+    @property
+    def _conn(self) -> Connection:
+        """The transaction's connection, for a statement about to run: the held appends
+        are written first, so that no statement finds them missing (unless the running
+        operation reads neither history nor audit: ``_passing``)."""
+        if self._held and not self._passing:
+            self._write_held()
+        return self._db
+
+    @_conn.setter
+    def _conn(self, conn: Connection) -> None:
+        self._db = conn
+
+    def _append(self, statement: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """PostgreSQL, a single command: history rows and audit records are held for the
+        item's next UPDATE to carry (:mod:`~cmc_workflow.store.carried`)."""
+        if self._holds and self._appending is None and table in _CARRIED:
+            self._held.extend((statement, table, row) for row in rows)
+            return
+        super()._append(statement, table, rows)
+
+    def _write_held(self) -> None:
+        """Insert the held rows on their own (one INSERT per run of rows alike)."""
+        held, self._held = self._held, []
+        with _overtaken(held):
+            start = 0
+            for end in range(1, len(held) + 1):
+                if (
+                    end == len(held)
+                    or held[end][0] is not held[start][0]
+                    or held[end][2].keys() != held[start][2].keys()
+                ):
+                    self._insert(held[start][0], [row for _s, _t, row in held[start:end]])
+                    start = end
+
+    def _carried(self, update: Any, keys: Sequence[str] | None, values: dict[str, Any]) -> int:
+        """Run ``update`` of one item row (setting ``keys`` from ``u_<key>`` values, or
+        its own) with the held rows as CTEs of the same statement, inserted only if the
+        UPDATE changed the row; the rows it changed. Rows not inserted stay held."""
+        held, self._held = self._held, []
+        statement = carried.carrying(
+            update, keys, [(_CARRIED[table], list(row)) for _s, table, row in held]
+        )
+        values.update(carried.parameters([row for _s, _t, row in held]))
+        with _overtaken(held):
+            found = self._first(statement, values)
+        changed = 0 if found is None else int(found["n"])
+        if changed == 0:
+            self._held = held
+        return changed
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -274,8 +344,11 @@ class SqlTx(
             with self._conn.begin_nested():
                 yield
                 self.flush_appends()
+                if self._held:
+                    self._write_held()
         except BaseException:
             self.drop_appends()  # the appends kept since it began roll back with it
+            self._held = []  # and those held since (all before were written when it began)
             self._clocks_changed(None)  # what was read ahead may have been changed inside
             self._anchors, self._facts = kept, facts
             raise
@@ -283,7 +356,8 @@ class SqlTx(
     def flush(self) -> None:
         """Write the chain anchors moved since the item's row was last written (one
         executemany for every such item; nothing when the command's own item UPDATE
-        carried them), after the appends a batch kept (:meth:`flush_appends`). The store
+        carried them), after the appends a batch kept (:meth:`flush_appends`). On
+        PostgreSQL the held appends ride on that UPDATE when it is one item's. The store
         calls it before commit."""
         self.flush_appends()
         moved = [
@@ -296,12 +370,19 @@ class SqlTx(
             for item_id, anchors in self._anchors.items()
             if anchors.moved
         ]
+        held = self._held
+        if held and len(moved) == 1 and len(held) <= carried.MAX_ROWS:
+            if self._carried(_SET_ANCHORS, None, moved[0]) == 0:
+                self._write_held()  # (the item's row is gone: the rows fail as they would)
+        elif moved:  # (the held rows first: _conn)
+            if self._fast is not None:
+                self._fast(_SET_ANCHORS).run_many(self._conn, moved)
+            else:
+                self._conn.execute(_SET_ANCHORS, moved)
+        elif held:
+            self._write_held()
         if not moved:
             return
-        if self._fast is not None:
-            self._fast(_SET_ANCHORS).run_many(self._conn, moved)
-        else:
-            self._conn.execute(_SET_ANCHORS, moved)
         for anchors in self._anchors.values():
             anchors.moved = False
 
@@ -494,8 +575,13 @@ class SqlTx(
     def start_clock(
         self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
     ) -> int:
+        """(Reads neither history nor audit: the held appends wait.)"""
         item_id = self._clock_started(values)
-        clock_id = super().start_clock(values, timers)
+        self._passing = True
+        try:
+            clock_id = super().start_clock(values, timers)
+        finally:
+            self._passing = False
         if item_id is not None:
             self._clock_items[clock_id] = item_id
         return clock_id
@@ -541,7 +627,13 @@ class SqlTx(
             params["history_head"] = anchors.history
             params["audit_seq"] = anchors.audit_seq
             params["audit_head"] = anchors.audit_head
-        changed = self._changed(_UPDATE_ITEM, params)
+        if self._held and len(self._held) <= carried.MAX_ROWS:  # and the held appends
+            keys = [key for key in params if not key.startswith("b_")]
+            values = {f"u_{key}": params[key] for key in keys}
+            values["b_id"], values["b_version"] = item_id, expected_version
+            changed = self._carried(_UPDATE_ITEM, keys, values)
+        else:
+            changed = self._changed(_UPDATE_ITEM, params)
         if anchors is not None and changed == 1:
             anchors.moved = False
         if changed != 1:
@@ -717,9 +809,13 @@ class SqlTx(
         if not rows:
             return []
         values = [row_values(OutboxMessage, r) for r in rows]
-        if self._fast is not None:  # one row at a time: a driver's executemany returns nothing
-            return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
-        return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
+        self._passing = True  # reads neither history nor audit: the held rows wait
+        try:
+            if self._fast is not None:  # one row at a time: executemany returns nothing
+                return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
+            return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
+        finally:
+            self._passing = False
 
     def claim_outbox(
         self,
@@ -794,7 +890,8 @@ class SqlTx(
             head = audit_log.tail(self._conn, audit_log.chain_of(record))
         else:
             head = (anchors.audit_seq, anchors.audit_head)
-        written = audit_log.append(self._conn, self.sqlite, record, head, insert=self._append_audit)
+        # (with its head given, append runs no statement but the INSERT: held on PostgreSQL)
+        written = audit_log.append(self._db, self.sqlite, record, head, insert=self._append_audit)
         anchors.audit_seq = written["chain_seq"]
         anchors.audit_head = written["hash"]
         anchors.moved = True
@@ -831,6 +928,23 @@ class SqlTx(
     def verify_audit(self) -> Verification:
         """Walk every hash chain of the audit log and of the items' history (read only)."""
         return audit_log.verify(self._conn)
+
+
+_CARRIED: dict[str, Table] = {"history": history, "audit": audit}
+"""The appends a single command's item UPDATE carries on PostgreSQL (store/carried.py)."""
+
+
+@contextmanager
+def _overtaken(held: Sequence[tuple[Any, str, Mapping[str, Any]]]) -> Iterator[None]:
+    """Held audit records inserted later than their append: a record already at one's
+    position raises what :func:`audit_log.append` raises for it."""
+    try:
+        yield
+    except IntegrityError as exc:
+        records = [row for _s, table, row in held if table == "audit"]
+        if not records or not audit_log.occupied(exc, "uq_audit_chain_seq", "audit.chain"):
+            raise
+        raise audit_log.overtaken(records[0]["chain"], records[0]["chain_seq"]) from exc
 
 
 Tx = SqlTx

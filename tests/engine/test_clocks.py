@@ -264,7 +264,8 @@ def test_arming_and_stopping_a_clock_take_few_statements_on_its_tables(
                 parts = re.findall(
                     r"\b((?:INSERT INTO|UPDATE|FROM) (?:clocks|timers))\b", statement
                 )
-                seen.append(", ".join(parts).replace(" INTO", "").replace("FROM", "SELECT"))
+                if parts:  # (not a command's appends carried by its item's UPDATE)
+                    seen.append(", ".join(parts).replace(" INTO", "").replace("FROM", "SELECT"))
                 return
             found = re.match(r'\s*(\w+)\s+(?:.*?\b(?:FROM|INTO)\s+)?"?(\w+)', statement, re.S)
             if found is not None and found.group(2) in ("clocks", "timers"):
