@@ -27,6 +27,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -130,6 +131,7 @@ def _ping_after_idle(engine: Engine, seconds: float) -> None:
     """Ping a pooled connection at checkout only after it rested ``seconds``; a dead one
     raises ``DisconnectionError``, on which the pool opens a new connection instead."""
     dialect = engine.dialect
+    _PING_AFTER[engine] = seconds
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -231,8 +233,11 @@ def _use_wal(cursor: Any) -> None:
 KEEP_FOR = 5.0
 """Seconds a connection kept by a store between its transactions (:class:`KeptConnections`)
 stays out of the pool at most, counted from its checkout: then it goes back, so the pool's
-reset, recycling and ping after rest still run on it at least this often. Below
-:data:`PING_AFTER_IDLE`, so a kept connection never skips a ping the pool would have made."""
+reset, recycling and ping after rest still run on it at least this often. A kept connection
+that rested as long as the engine's ``ping_after_idle`` goes back too: it skips no ping the
+pool would have made."""
+_PING_AFTER: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+"""A server engine's ``ping_after_idle`` (SQLite engines ping never)."""
 KEPT_MAX = 2
 """Connections a :class:`KeptConnections` keeps at most (the rest go back to the pool)."""
 LAST_USED = "cmc_last_used"
@@ -257,7 +262,7 @@ class KeptConnections:
     error; a forked child never uses its parent's. Only a :class:`QueuePool` with room for
     three times what is kept keeps any (the default pool holds 15)."""
 
-    __slots__ = ("_closed", "_engine", "_kept", "_lock", "_max", "_options", "_pid")
+    __slots__ = ("_closed", "_engine", "_kept", "_lock", "_max", "_options", "_pid", "_rest")
 
     def __init__(self, engine: Engine, options: Mapping[str, Any] | None = None) -> None:
         self._engine = engine
@@ -266,6 +271,7 @@ class KeptConnections:
         self._kept: list[tuple[Connection, float, float]] = []
         self._lock = threading.Lock()
         self._max = KEPT_MAX if _room(engine) >= 3 * KEPT_MAX else 0
+        self._rest = _PING_AFTER.get(engine, PING_AFTER_IDLE)  # a longer rest: to the pool
         self._pid = os.getpid()
         self._closed = False
 
@@ -284,7 +290,7 @@ class KeptConnections:
                     self._kept, self._pid = [], os.getpid()
                 while self._kept:
                     conn, since, used = self._kept.pop()
-                    if now - since < KEEP_FOR:
+                    if now - since < KEEP_FOR and now - used < self._rest:
                         break
                     stale.append((conn, since, used))
                 else:
