@@ -4,9 +4,10 @@ context (:class:`CommandContext`), passed instead of long parameter lists."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cmc_workflow import inputs
 from cmc_workflow.engine.marks import DeliveryMarks
@@ -98,13 +99,10 @@ class Core:
             self._hooked[hook] = found
         return found
 
-    @contextmanager
-    def write(self) -> Iterator[StoreTx]:
+    def write(self) -> AbstractContextManager[StoreTx]:
         """One write transaction of the store that also writes this runner's pending
         delivery marks (:mod:`~cmc_workflow.engine.marks`) before it commits."""
-        with self.store.write() as tx:
-            yield tx
-            self.marks.write_in(tx)
+        return _MarkedWrite(self.store.write(), self.marks)
 
     def now(self) -> dt.datetime:
         """The clock's now; refuses a naive datetime."""
@@ -172,6 +170,35 @@ class Core:
             parent_id=row.parent_id,
             state_label_en=label.en,
         )
+
+
+class _MarkedWrite:
+    """:meth:`Core.write` as one object instead of a generator around the store's
+    transaction (a frame and a generator less per command): the marks are written on a
+    clean exit, before the store's transaction flushes and commits; an error writing
+    them ends the transaction as any error inside it does."""
+
+    __slots__ = ("_marks", "_transaction", "_tx")
+
+    def __init__(self, transaction: AbstractContextManager[StoreTx], marks: DeliveryMarks) -> None:
+        self._transaction = transaction
+        self._marks = marks
+
+    def __enter__(self) -> StoreTx:
+        self._tx = self._transaction.__enter__()
+        return self._tx
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool | None:
+        if exc is None:
+            try:
+                self._marks.write_in(self._tx)
+            except BaseException as error:
+                if not self._transaction.__exit__(type(error), error, error.__traceback__):
+                    raise
+                return None
+        return self._transaction.__exit__(kind, exc, tb)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from cmc_workflow.errors import ConflictError, DatabaseReadOnly, SchemaOutOfDate, StoreError
+from cmc_workflow.errors import (
+    CmcWorkflowError,
+    ConflictError,
+    DatabaseReadOnly,
+    SchemaOutOfDate,
+    StoreError,
+)
 from cmc_workflow.i18n import tr
 from cmc_workflow.model import normal_id
 from cmc_workflow.store import audit as audit_log
@@ -37,7 +43,13 @@ from cmc_workflow.store import carried, schema
 from cmc_workflow.store import records as records_sql
 from cmc_workflow.store.chain import GENESIS
 from cmc_workflow.store.console import ConsoleQueries
-from cmc_workflow.store.database import READ_ONLY, is_read_only, is_sqlite, open_database
+from cmc_workflow.store.database import (
+    READ_ONLY,
+    KeptConnections,
+    is_read_only,
+    is_sqlite,
+    open_database,
+)
 from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.finding_sql import SqlFinding
 from cmc_workflow.store.notices import NoticeQueries
@@ -974,6 +986,10 @@ class SqlStore:
         self.read_only = is_read_only(engine)
         """True for a SQLite file this process may not write: reads work, writes raise
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
+        # the connections kept between transactions, the writers' and the readers' (whose
+        # BEGIN is deferred on SQLite): store/database.py
+        self._writers = KeptConnections(engine)
+        self._readers = KeptConnections(engine, READ_ONLY)
 
     @classmethod
     def open(
@@ -1022,26 +1038,18 @@ class SqlStore:
         return store
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection, the kept ones first."""
+        self._writers.close()
+        self._readers.close()
         self.engine.dispose()
 
-    @contextmanager
-    def write(self) -> Iterator[SqlTx]:
+    def write(self) -> AbstractContextManager[SqlTx]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self._translated(), self.engine.begin() as conn:
-            tx = SqlTx(conn, self.sqlite, self.fast)
-            yield tx
-            tx.flush()
+        return _Transaction(self, self._writers, flush=True)
 
-    @contextmanager
-    def read(self) -> Iterator[SqlTx]:
+    def read(self) -> AbstractContextManager[SqlTx]:
         """One read-only transaction."""
-        with (
-            self._translated(),
-            self.engine.connect().execution_options(**READ_ONLY) as conn,
-            conn.begin(),
-        ):
-            yield SqlTx(conn, self.sqlite, self.fast)
+        return _Transaction(self, self._readers, flush=False)
 
     @contextmanager
     def snapshot(self) -> Iterator[SqlTx]:
@@ -1081,20 +1089,79 @@ class SqlStore:
     def _translated(self) -> Iterator[None]:
         try:
             yield
-        except IntegrityError as exc:
-            if _unique_violation(exc):
-                raise ConflictError(
-                    tr("a concurrent command won the race: {orig}", orig=exc.orig)
-                ) from exc
-            raise StoreError(tr("the database refused the write: {orig}", orig=exc.orig)) from exc
-        except OperationalError as exc:
-            if self.read_only and "readonly" in str(exc.orig):
-                raise DatabaseReadOnly(str(exc.orig)) from exc
-            if _retryable(exc):  # the loser of a race or of a deadlock: try again
-                raise ConflictError(tr("the database is busy: {orig}", orig=exc.orig)) from exc
-            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
         except DBAPIError as exc:
-            raise StoreError(tr("database error: {orig}", orig=exc.orig)) from exc
+            raise self.translated(exc) from exc
+
+    def translated(self, exc: DBAPIError) -> CmcWorkflowError:
+        """The store's error for a driver's error (raise it ``from exc``)."""
+        if isinstance(exc, IntegrityError):
+            if _unique_violation(exc):
+                return ConflictError(tr("a concurrent command won the race: {orig}", orig=exc.orig))
+            return StoreError(tr("the database refused the write: {orig}", orig=exc.orig))
+        if isinstance(exc, OperationalError):
+            if self.read_only and "readonly" in str(exc.orig):
+                return DatabaseReadOnly(str(exc.orig))
+            if _retryable(exc):  # the loser of a race or of a deadlock: try again
+                return ConflictError(tr("the database is busy: {orig}", orig=exc.orig))
+        return StoreError(tr("database error: {orig}", orig=exc.orig))
+
+
+class _Transaction:
+    """One transaction of a :class:`SqlStore` on a connection it keeps between
+    transactions (:class:`~cmc_workflow.store.database.KeptConnections`), as one
+    ``try``: ``with`` yields its :class:`SqlTx`; a clean exit flushes (a write) and
+    commits, and keeps the connection; any exception, or a failed commit, rolls back and
+    gives the connection back to the pool. Driver errors come out translated
+    (:meth:`SqlStore.translated`), from taking the connection to the commit."""
+
+    __slots__ = ("_conn", "_flush", "_kept", "_since", "_store", "_trans", "_tx")
+
+    def __init__(self, store: SqlStore, kept: KeptConnections, *, flush: bool) -> None:
+        self._store = store
+        self._kept = kept
+        self._flush = flush
+
+    def __enter__(self) -> SqlTx:
+        store = self._store
+        try:
+            conn, self._since = self._kept.take()
+            try:
+                self._trans = conn.begin()  # BEGIN IMMEDIATE (SQLite) by the engine's listener
+            except BaseException:
+                conn.close()
+                raise
+        except DBAPIError as exc:
+            raise store.translated(exc) from exc
+        self._conn = conn
+        self._tx = tx = SqlTx(conn, store.sqlite, store.fast)
+        return tx
+
+    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> None:
+        if exc is None:
+            try:
+                if self._flush:
+                    self._tx.flush()
+                self._trans.commit()
+            except BaseException as error:
+                self._abandon(error)
+                raise  # (_abandon raised a driver's error translated)
+            self._kept.keep(self._conn, self._since)
+            return
+        self._abandon(exc)  # the exception goes on, translated when the driver's
+
+    def _abandon(self, exc: BaseException) -> None:
+        """Roll back and give the connection back to the pool; a driver's error is raised
+        as the store's."""
+        try:
+            try:
+                self._trans.rollback()
+            finally:
+                self._conn.close()
+        except DBAPIError as failed:  # the rollback itself failed: the connection is gone
+            if not isinstance(exc, DBAPIError):
+                raise self._store.translated(failed) from exc
+        if isinstance(exc, DBAPIError):
+            raise self._store.translated(exc) from exc
 
 
 Store = SqlStore

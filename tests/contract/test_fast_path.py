@@ -208,7 +208,8 @@ def test_a_pyformat_statement_is_numbered_as_psycopg_would_send_it() -> None:
 
 def test_postgres_statements_share_the_connections_raw_cursor(postgres_url: str) -> None:
     """PostgreSQL: a transaction's statements run on one raw cursor, kept with the pooled
-    connection across transactions; one closed after an error is made anew."""
+    connection across transactions; one closed after an error is made anew. (Two writes:
+    the store keeps its writers' and its readers' connections apart.)"""
     import psycopg
 
     sql = SqlStore.open(postgres_url)
@@ -219,7 +220,7 @@ def test_postgres_statements_share_the_connections_raw_cursor(postgres_url: str)
         with sql.write() as tx:
             tx.insert_history([entry(item_id, 1)])
             assert tx.item(item_id) is not None
-        with sql.read() as tx:
+        with sql.write() as tx:
             assert [h["seq"] for h in tx.history(item_id)] == [1]
         assert len(cursors) >= 3
         assert type(cursors[0]) is psycopg.RawCursor
