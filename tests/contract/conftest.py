@@ -10,6 +10,9 @@
   so that the driver-level statements of ``cmc_workflow.store.fast`` are proven to do
   what SQLAlchemy does, operation by operation.
 
+The ``sql`` fixture is the fast-path store alone, on SQLite and PostgreSQL, for the tests
+of the SQL store's own mechanics (its fast path, conversions, kept connections).
+
 The databases come from the suite's shared fixtures (``tests/conftest.py``).
 """
 
@@ -47,3 +50,14 @@ def store(request: pytest.FixtureRequest) -> Iterator[StorePort]:
         yield sql
     finally:
         sql.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    """A SQL store with its fast path on, of each database."""
+    store = SqlStore.open(request.getfixturevalue(f"{request.param}_url"))
+    assert store.fast is not None
+    try:
+        yield store
+    finally:
+        store.close()

@@ -6,7 +6,6 @@ execution sends, in the statement's order, constants included; on SQLite and Pos
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -66,15 +65,6 @@ JSONS: list[Any] = [
     True,
     False,
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    store = SqlStore.open(request.getfixturevalue(f"{request.param}_url"))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def sqlalchemy_bind(type_: Any, engine: Engine) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,6 @@ from cmc_workflow.store.port import HistoryEntry, ItemUpdate, values_of
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
 from tests.contract.test_store_contract import T0, at, clock, new_item, seeded, timer
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    store = SqlStore.open(request.getfixturevalue(f"{request.param}_url"))
-    assert store.fast is not None
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def entry(item_id: int, seq: int) -> HistoryEntry:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,6 @@ from cmc_workflow.store.repository import SqlStore
 from tests.contract.test_store_contract import entry, seeded
 from tests.helpers import EDITOR, TOPIC
 from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sql(request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    store = SqlStore.open(request.getfixturevalue(f"{request.param}_url"))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def checkouts(store: SqlStore) -> list[Any]:
