@@ -30,9 +30,11 @@ of the rounds' ratios shows how steady the machine was.
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import datetime as dt
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -88,7 +90,9 @@ def _without_policies(source: Path) -> Path:
         for line in source.read_text(encoding="utf-8").splitlines(keepends=True)
         if not line.lstrip().startswith("effects:")
     )
-    target = Path(tempfile.mkdtemp(prefix="cmc-bench-")) / source.name
+    folder = tempfile.mkdtemp(prefix="cmc-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # made at import: gone at exit
+    target = Path(folder) / source.name
     target.write_text(kept, encoding="utf-8")
     return target
 

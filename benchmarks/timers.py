@@ -31,8 +31,10 @@ throw-away database created next to the one named and dropped at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -258,6 +260,7 @@ def raw_engine(url: str) -> tuple[SAEngine, bool]:
 # -- one store ------------------------------------------------------------------------------------
 def bench_store(name: str, url: str, pending: int, due: int, group: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="cmc-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / "waiting.yaml").write_text(WAITING, encoding="utf-8")
     clocks_ext = Clocks(WorkingCalendar(), batch=CHUNK, group=group)
     out: dict[str, Any] = {"store": name, "poll": [], "group": group}
