@@ -155,7 +155,11 @@ def test_begin_runs_on_the_driver_and_a_busy_database_is_a_conflict(
         with store.read():
             pass
         assert seen[:2] == ["BEGIN IMMEDIATE", "BEGIN"]
-        with store.engine.connect() as conn:  # the pool's one connection gives up at once
+        # every connection a write may take gives up at once: the one the store keeps
+        # between its writes (store.database.KeptConnections) and the pool's
+        with store.write() as tx:
+            tx.conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        with store.engine.connect() as conn:
             conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
         other = sqlite3.connect(store.engine.url.database or "", isolation_level=None)
         try:
