@@ -337,6 +337,7 @@ _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "clocks_of": ("clocks",),
     "item_facts": ("items",),
     "set_assignment": ("items",),
+    "queue_outbox": ("items",),  # the rows name their item (as BatchTx.insert_outbox)
 }
 """Operations that read or change one table of the kept appends: only its rows are
 written before them (the rows they refer to with them: ``Appends.flush_appends``). New

@@ -174,31 +174,38 @@ class Core:
 
 class _MarkedWrite:
     """:meth:`Core.write` as one object instead of a generator around the store's
-    transaction (a frame and a generator less per command): the marks are written on a
-    clean exit, before the store's transaction flushes and commits; an error writing
-    them ends the transaction as any error inside it does."""
+    transaction (a frame and a generator less per command): the pending marks are given
+    to the transaction when it begins (the store writes them with a statement the command
+    makes anyway, or by the commit), and given back to the marks when it does not commit
+    (:meth:`~cmc_workflow.engine.marks.DeliveryMarks.give_back`); an error writing them
+    ends the transaction as any error inside it does."""
 
-    __slots__ = ("_marks", "_transaction", "_tx")
+    __slots__ = ("_marks", "_taken", "_transaction", "_tx")
 
     def __init__(self, transaction: AbstractContextManager[StoreTx], marks: DeliveryMarks) -> None:
         self._transaction = transaction
         self._marks = marks
 
     def __enter__(self) -> StoreTx:
-        self._tx = self._transaction.__enter__()
-        return self._tx
+        self._tx = tx = self._transaction.__enter__()
+        try:
+            self._taken = self._marks.write_in(tx)  # (given back by it when it raises)
+        except BaseException as error:
+            self._transaction.__exit__(type(error), error, error.__traceback__)
+            raise
+        return tx
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> bool | None:
-        if exc is None:
-            try:
-                self._marks.write_in(self._tx)
-            except BaseException as error:
-                if not self._transaction.__exit__(type(error), error, error.__traceback__):
-                    raise
-                return None
-        return self._transaction.__exit__(kind, exc, tb)
+        try:
+            kept = self._transaction.__exit__(kind, exc, tb)
+        except BaseException:
+            self._marks.give_back(self._taken)  # not committed: the next write takes them
+            raise
+        if exc is not None and not kept:
+            self._marks.give_back(self._taken)
+        return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,17 @@ fsync on SQLite, a round trip and a commit on PostgreSQL) per notification. The 
 wait here instead and ride along with the next write transaction this engine opens (a
 command, a refusal's audit record, a handler's outcome, a delivery pass); when none comes
 a timer writes them, all in one transaction, after :data:`IDLE_FLUSH`, well inside the
-claim's lease, so no other runner delivers the rows again meanwhile. A mark lost to a
-crash or to a transaction that did not commit means only that the row is delivered once
-more after its lease: at least once, as before.
+claim's lease, so no other runner delivers the rows again meanwhile.
+
+The transaction is given them when it begins (:meth:`DeliveryMarks.write_in`), so that
+the store may send them with a statement the command makes anyway (on PostgreSQL the
+item's UPDATE carries them, ``store/carried.py``; elsewhere, or when no statement
+carries them, they are written as one statement, by the commit at the latest). A
+transaction that does not commit gives them back (:meth:`DeliveryMarks.give_back`): the
+next write takes them again. Each mark changes its row only while it is still claimed by
+this runner and not marked yet, so a mark written twice (a commit that failed after it
+reached the database) changes nothing the second time. A mark lost to a crash means only
+that the row is delivered once more after its lease: at least once, as before.
 """
 
 from __future__ import annotations
@@ -51,24 +59,47 @@ class DeliveryMarks:
                 self._timer.daemon = True
                 self._timer.start()
 
-    def write_in(self, tx: StoreTx) -> None:
-        """Write every pending mark in ``tx`` (one statement); they are taken off the list
-        now, so a transaction that does not commit loses them (delivered again later).
-        Every write of the engine asks; most find none, and that needs no lock (a mark
-        added meanwhile waits for the next write, as it would after the lock)."""
+    def write_in(self, tx: StoreTx) -> list[tuple[int, dt.datetime]]:
+        """Give every pending mark to ``tx`` (written by its commit at the latest); they
+        are taken off the list now and returned, for :meth:`give_back` when ``tx`` does
+        not commit. Every write of the engine asks; most find none, and that needs no
+        lock (a mark added meanwhile waits for the next write, as it would after the
+        lock)."""
         if not self._pending:
-            return
+            return []
         with self._lock:
             taken, self._pending = self._pending, []
         if taken:
-            tx.finish_outbox_many(taken, self._runner)
+            try:
+                tx.finish_outbox_many(taken, self._runner)
+            except BaseException:
+                self.give_back(taken)
+                raise
+        return taken
+
+    def give_back(self, taken: list[tuple[int, dt.datetime]]) -> None:
+        """Marks a transaction took (:meth:`write_in`) and did not commit: they wait for
+        the next write again, ahead of those added since."""
+        if not taken:
+            return
+        with self._lock:
+            self._pending[:0] = taken
+            if self._timer is None and not self._closed:
+                self._timer = threading.Timer(self._idle_flush, self._on_idle)
+                self._timer.daemon = True
+                self._timer.start()
 
     def flush(self) -> None:
         """Write the pending marks in a transaction of their own, if there are any."""
         if not len(self):
             return
-        with self._store.write() as tx:
-            self.write_in(tx)
+        taken: list[tuple[int, dt.datetime]] = []
+        try:
+            with self._store.write() as tx:
+                taken = self.write_in(tx)
+        except BaseException:
+            self.give_back(taken)  # (none when write_in raised: it gave them back)
+            raise
 
     def close(self) -> None:
         """Stop the timer and write what is pending (the engine is closing)."""

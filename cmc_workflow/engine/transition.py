@@ -235,8 +235,8 @@ def persist_steps(
         values["claimed_by"] = core.runner if mine else None
         values["claimed_until"] = claim_until if mine else None
     ctx.tx.insert_history(history)
-    for values, outbox_id in zip(outbox, ctx.tx.insert_outbox(outbox), strict=True):
-        values["id"] = outbox_id
+    if outbox:  # each row's id is set by the commit (after_commit delivers by id)
+        ctx.tx.queue_outbox(outbox)
     return outbox
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -389,6 +389,10 @@ class MemoryTx(
             keys.add(values["idempotency_key"])
             ids.append(self._insert("outbox", {**values, "delivered_at": None, "last_error": None}))
         return ids
+
+    def queue_outbox(self, rows: Sequence[MutableMapping[str, Any]]) -> None:
+        for row, new_id in zip(rows, self.insert_outbox(rows), strict=True):
+            row["id"] = new_id
 
     def _due_outbox(self, now: dt.datetime, handler_names: Sequence[str]) -> list[dict[str, Any]]:
         due = [

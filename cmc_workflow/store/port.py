@@ -18,7 +18,7 @@ may import it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Protocol, TypeVar
@@ -967,6 +967,16 @@ class StoreTx(Protocol):
     # outbox
     def insert_outbox(self, rows: Sequence[OutboxMessage | Mapping[str, Any]]) -> list[int]:
         """Queue side effects for delivery after commit; returns their ids, in order."""
+        ...
+
+    def queue_outbox(self, rows: Sequence[MutableMapping[str, Any]]) -> None:
+        """Queue side effects as :meth:`insert_outbox` does (fields of
+        :class:`OutboxMessage`), for a caller that needs their ids only after commit:
+        each row's ``id`` is set in it once the row is written, at the latest when the
+        transaction commits (a store may send the rows with a later statement of the
+        transaction: the item's UPDATE on PostgreSQL). The rows commit with the
+        transaction or not at all, and take their ids in order after any queued before;
+        a duplicate idempotency key (a lost race) raises by the commit at the latest."""
         ...
 
     def claim_outbox(

@@ -8,7 +8,7 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -117,6 +117,10 @@ class _Anchors:
     locked: bool
     moved: bool = False
 
+
+_Held = tuple[Any, str, Mapping[str, Any], MutableMapping[str, Any] | None]
+"""A row a PostgreSQL transaction holds (:attr:`SqlTx._held`): its INSERT, its table, its
+values, and the caller's row its new id is set in (None: nobody asks for it)."""
 
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
@@ -266,11 +270,17 @@ class SqlTx(
     def __init__(self, conn: Connection, sqlite: bool, fast: Statements | None = None) -> None:
         self._db = conn
         self.sqlite = sqlite
-        # PostgreSQL: the history rows and item-chain audit records appended and not
-        # written yet, (INSERT, table, row) in their order: the item's next UPDATE (or
-        # :meth:`flush`) carries them (store/carried.py); any other statement writes them
-        # first (:attr:`_conn`), but for the operations that read neither table (``_passing``)
-        self._held: list[tuple[Any, str, Mapping[str, Any]]] = []
+        # PostgreSQL: the history rows, item-chain audit records and queued outbox rows
+        # not written yet, (INSERT, table, row, the caller's row that takes the new id or
+        # None) in their order: the item's next UPDATE (or :meth:`flush`) carries them
+        # (store/carried.py); any other statement writes them first (:attr:`_conn`), but
+        # for the operations that read none of those tables (``_passing``)
+        self._held: list[_Held] = []
+        # PostgreSQL: the marks of delivered outbox rows (id, delivered at, runner) not
+        # written yet: the next carrying statement or :meth:`flush` writes them (the
+        # statements before them in the transaction find the rows as they would before a
+        # mark written at its end)
+        self._marks: list[tuple[int, dt.datetime, str]] = []
         self._holds = not sqlite
         self._passing = False
         # the command's statements on the driver's cursor (store/fast.py), or None to run
@@ -291,7 +301,8 @@ class SqlTx(
     def conn(self) -> Connection:
         """The raw connection: for the store package's own audit verification and for
         tests that stage damaged rows. Not part of the port; code outside the store
-        uses the methods. (The held appends are written first.)"""
+        uses the methods. (The held appends and marks are written first.)"""
+        self._write_marks()
         return self._conn
 
     @property
@@ -311,12 +322,13 @@ class SqlTx(
         """PostgreSQL, a single command: history rows and audit records are held for the
         item's next UPDATE to carry (:mod:`~cmc_workflow.store.carried`)."""
         if self._holds and self._appending is None and table in _CARRIED:
-            self._held.extend((statement, table, row) for row in rows)
+            self._held.extend((statement, table, row, None) for row in rows)
             return
         super()._append(statement, table, rows)
 
     def _write_held(self) -> None:
-        """Insert the held rows on their own (one INSERT per run of rows alike)."""
+        """Insert the held rows on their own (one INSERT per run of rows alike; an outbox
+        row alone, its new id set in the caller's row)."""
         held, self._held = self._held, []
         with _overtaken(held):
             start = 0
@@ -325,31 +337,52 @@ class SqlTx(
                     end == len(held)
                     or held[end][0] is not held[start][0]
                     or held[end][2].keys() != held[start][2].keys()
+                    or held[start][3] is not None
                 ):
-                    self._insert(held[start][0], [row for _s, _t, row in held[start:end]])
+                    statement, _t, row, target = held[start]
+                    if target is not None:
+                        target["id"] = self._insert_returning_id(statement, row)
+                    else:
+                        self._insert(statement, [row for _s, _t, row, _x in held[start:end]])
                     start = end
+
+    def _write_marks(self) -> None:
+        """Write the held marks on their own (one executemany)."""
+        if self._marks:
+            marks, self._marks = self._marks, []
+            self._finish_many([{"b_id": i, "b_runner": r, "b_now": at} for i, at, r in marks])
 
     def _carried(self, update: Any, keys: Sequence[str] | None, values: dict[str, Any]) -> int:
         """Run ``update`` of one item row (setting ``keys`` from ``u_<key>`` values, or
         its own) with the held rows as CTEs of the same statement, inserted only if the
-        UPDATE changed the row; the rows it changed. Rows not inserted stay held."""
+        UPDATE changed the row (an outbox row's new id set in the caller's row), and the
+        held marks (up to :data:`carried.MAX_MARKS`), written whatever it changed; the
+        rows it changed. Rows not inserted stay held."""
         held, self._held = self._held, []
+        marks = self._marks[: carried.MAX_MARKS]
+        del self._marks[: carried.MAX_MARKS]
         statement = carried.carrying(
-            update, keys, [(_CARRIED[table], list(row)) for _s, table, row in held]
+            update, keys, [(_CARRIED[table], list(row)) for _s, table, row, _x in held], len(marks)
         )
-        values.update(carried.parameters([row for _s, _t, row in held]))
+        values.update(carried.parameters([row for _s, _t, row, _x in held]))
+        if marks:
+            values.update(carried.marks(marks))
         with _overtaken(held):
             found = self._first(statement, values)
-        changed = 0 if found is None else int(found["n"])
-        if changed == 0:
+        if found is None or not found["n"]:
             self._held = held
-        return changed
+            return 0
+        for n, (_s, _t, _row, target) in enumerate(held):
+            if target is not None:
+                target["id"] = int(found[f"r{n}_id"])
+        return int(found["n"])
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an error inside rolls back only what it wrote (and what
         this transaction keeps of it: the anchors it moved, the facts it wrote)."""
         self.flush_appends()  # what was appended before belongs to the transaction
+        self._write_marks()  # (and the marks held before)
         kept = {item_id: replace(a) for item_id, a in self._anchors.items()}
         facts = dict(self._facts)
         try:
@@ -358,9 +391,11 @@ class SqlTx(
                 self.flush_appends()
                 if self._held:
                     self._write_held()
+                self._write_marks()
         except BaseException:
             self.drop_appends()  # the appends kept since it began roll back with it
             self._held = []  # and those held since (all before were written when it began)
+            self._marks = []
             self._clocks_changed(None)  # what was read ahead may have been changed inside
             self._anchors, self._facts = kept, facts
             raise
@@ -383,7 +418,7 @@ class SqlTx(
             if anchors.moved
         ]
         held = self._held
-        if held and len(moved) == 1 and len(held) <= carried.MAX_ROWS:
+        if (held or self._marks) and len(moved) == 1 and len(held) <= carried.MAX_ROWS:
             if self._carried(_SET_ANCHORS, None, moved[0]) == 0:
                 self._write_held()  # (the item's row is gone: the rows fail as they would)
         elif moved:  # (the held rows first: _conn)
@@ -393,6 +428,7 @@ class SqlTx(
                 self._conn.execute(_SET_ANCHORS, moved)
         elif held:
             self._write_held()
+        self._write_marks()  # those no statement carried
         if not moved:
             return
         for anchors in self._anchors.values():
@@ -639,7 +675,7 @@ class SqlTx(
             params["history_head"] = anchors.history
             params["audit_seq"] = anchors.audit_seq
             params["audit_head"] = anchors.audit_head
-        if self._held and len(self._held) <= carried.MAX_ROWS:  # and the held appends
+        if (self._held or self._marks) and len(self._held) <= carried.MAX_ROWS:  # and the held
             keys = [key for key in params if not key.startswith("b_")]
             values = {f"u_{key}": params[key] for key in keys}
             values["b_id"], values["b_version"] = item_id, expected_version
@@ -821,13 +857,29 @@ class SqlTx(
         if not rows:
             return []
         values = [row_values(OutboxMessage, r) for r in rows]
-        self._passing = True  # reads neither history nor audit: the held rows wait
+        # reads neither history nor audit: the held rows wait (but outbox rows queued
+        # before, which take their ids first)
+        self._passing = not any(table == "outbox" for _s, table, _r, _x in self._held)
         try:
             if self._fast is not None:  # one row at a time: executemany returns nothing
                 return [self._insert_returning_id(_INSERT_ONE_OUTBOX, row) for row in values]
             return list(self._conn.execute(_INSERT_OUTBOX, values).scalars())
         finally:
             self._passing = False
+
+    def queue_outbox(self, rows: Sequence[MutableMapping[str, Any]]) -> None:
+        """PostgreSQL, a single command: the rows are held for the item's next UPDATE to
+        carry (:mod:`~cmc_workflow.store.carried`), which sets their ids; elsewhere
+        inserted at once, as :meth:`insert_outbox` does."""
+        if not rows:
+            return
+        if self._holds and self._appending is None:
+            self._held.extend(
+                (_INSERT_ONE_OUTBOX, "outbox", row_values(OutboxMessage, row), row) for row in rows
+            )
+            return
+        for row, new_id in zip(rows, self.insert_outbox(rows), strict=True):
+            row["id"] = new_id
 
     def claim_outbox(
         self,
@@ -858,13 +910,21 @@ class SqlTx(
         return self._changed(_FINISH_OUTBOX, marks) == 1
 
     def finish_outbox_many(self, delivered: Sequence[tuple[int, dt.datetime]], runner: str) -> None:
-        """One executemany of the prebuilt statement."""
-        if delivered:
-            marks = [{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered]
-            if self._fast is not None:
-                self._fast(_FINISH_OUTBOX).run_many(self._conn, marks)
-            else:
-                self._conn.execute(_FINISH_OUTBOX, marks)
+        """One executemany of the prebuilt statement; on PostgreSQL the marks are held
+        for the transaction's next carrying statement (:meth:`_carried`) or its
+        :meth:`flush`, whichever comes first."""
+        if not delivered:
+            return
+        if self._holds:
+            self._marks.extend((i, at, runner) for i, at in delivered)
+            return
+        self._finish_many([{"b_id": i, "b_runner": runner, "b_now": at} for i, at in delivered])
+
+    def _finish_many(self, marks: list[dict[str, Any]]) -> None:
+        if self._fast is not None:
+            self._fast(_FINISH_OUTBOX).run_many(self._conn, marks)
+        else:
+            self._conn.execute(_FINISH_OUTBOX, marks)
 
     def retry_outbox(
         self, outbox_id: int, runner: str, error: str, available_at: dt.datetime
@@ -942,18 +1002,18 @@ class SqlTx(
         return audit_log.verify(self._conn)
 
 
-_CARRIED: dict[str, Table] = {"history": history, "audit": audit}
+_CARRIED: dict[str, Table] = {"history": history, "audit": audit, "outbox": outbox}
 """The appends a single command's item UPDATE carries on PostgreSQL (store/carried.py)."""
 
 
 @contextmanager
-def _overtaken(held: Sequence[tuple[Any, str, Mapping[str, Any]]]) -> Iterator[None]:
+def _overtaken(held: Sequence[_Held]) -> Iterator[None]:
     """Held audit records inserted later than their append: a record already at one's
     position raises what :func:`audit_log.append` raises for it."""
     try:
         yield
     except IntegrityError as exc:
-        records = [row for _s, table, row in held if table == "audit"]
+        records = [row for _s, table, row, _x in held if table == "audit"]
         if not records or not audit_log.occupied(exc, "uq_audit_chain_seq", "audit.chain"):
             raise
         raise audit_log.overtaken(records[0]["chain"], records[0]["chain_seq"]) from exc
