@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
@@ -577,14 +577,15 @@ def test_ladder_steps_at_fractions_offsets_and_before_the_due_time(
         ]
     ),
 )
+@settings(deadline=None)  # a calendar is built per example: no timing on a busy machine
 def test_a_share_of_working_time_is_that_share_of_the_working_hours_from_the_start(
-    naive: dt.datetime, length: dt.timedelta, share: int, settings: CalendarSettings
+    naive: dt.datetime, length: dt.timedelta, share: int, chosen: CalendarSettings
 ) -> None:
     # `at: P%` of a working-time clock walks the days from its start to its due time
     # once: the same instant as counting the working time between them and then adding
     # that share of it to the start
-    calendar = WorkingCalendar(settings)
-    start = naive.replace(tzinfo=settings.tz)
+    calendar = WorkingCalendar(chosen)
+    start = naive.replace(tzinfo=chosen.tz)
     due = start + length
     step = DeadlineStep(action="warn", at=f"{share}%")
     within = parse_duration("2 working days")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -540,6 +540,7 @@ def test_add_working_hours_without_business_hours() -> None:
     st.timedeltas(dt.timedelta(0), dt.timedelta(days=12)),
     st.sampled_from([BusinessHours(), None, BusinessHours(opens="08:15", closes="12:00")]),
 )
+@settings(deadline=None)  # a calendar is built per example: no timing on a busy machine
 def test_working_hours_due_is_the_due_time_of_add_working_hours(
     start: dt.datetime, amount: dt.timedelta, hours: BusinessHours | None
 ) -> None:
