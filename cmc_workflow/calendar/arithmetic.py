@@ -215,6 +215,32 @@ def add_working_hours(
     oracle: DayOracle, start: dt.datetime, hours: float | dt.timedelta
 ) -> Deadline:
     """``start`` plus ``hours`` counted only inside business hours of working days."""
+    due, delta, guessed = _working_hours(oracle, start, hours)
+    settings = oracle.settings
+    business = settings.business_hours
+    span = "whole working days" if business is None else f"{business}"
+    rule = (
+        f"{_hours_text(delta)} working time, counted within {span} "
+        f"on working days ({settings.timezone})"
+    )
+    local = start.astimezone(settings.tz)
+    return Deadline(local, due, rule, oracle.version, guessed)
+
+
+def working_hours_due(
+    oracle: DayOracle, start: dt.datetime, hours: float | dt.timedelta
+) -> dt.datetime:
+    """``add_working_hours(oracle, start, hours).due``, without the rule's text and the
+    guessed years: for the arithmetic that needs only the instant (a clock's ladder
+    steps and pauses, computed at every start and resume)."""
+    return _working_hours(oracle, start, hours)[0]
+
+
+def _working_hours(
+    oracle: DayOracle, start: dt.datetime, hours: float | dt.timedelta
+) -> tuple[dt.datetime, dt.timedelta, frozenset[int]]:
+    """The instant ``hours`` of working time after ``start`` (in the calendar's
+    timezone), the working time as a timedelta, and the years whose days were guessed."""
     require_aware(start, "start")
     delta = hours if isinstance(hours, dt.timedelta) else dt.timedelta(hours=hours)
     if delta < dt.timedelta(0):
@@ -240,14 +266,7 @@ def add_working_hours(
             available = closes.astimezone(dt.UTC) - begin
             if available > dt.timedelta(0):
                 if remaining <= available:
-                    due = (begin + remaining).astimezone(tz)
-                    span = "whole working days" if business is None else f"{business}"
-                    rule = (
-                        f"{_hours_text(delta)} working time, counted within {span} "
-                        f"on working days ({settings.timezone})"
-                    )
-                    local = start.astimezone(tz)
-                    return Deadline(local, due, rule, oracle.version, frozenset(walk.guessed))
+                    return (begin + remaining).astimezone(tz), delta, frozenset(walk.guessed)
                 remaining -= available
         day += _ONE_DAY
     raise CalendarError(

@@ -221,6 +221,11 @@ class WorkingCalendar:
         (whole working days when the settings have no business hours)."""
         return arithmetic.add_working_hours(self, start, hours)
 
+    def working_hours_due(self, start: dt.datetime, hours: float | dt.timedelta) -> dt.datetime:
+        """``add_working_hours(start, hours).due``, without the rule's text: for the
+        arithmetic that needs only the instant."""
+        return arithmetic.working_hours_due(self, start, hours)
+
     def add_calendar_days(self, start: dt.datetime, n: int) -> Deadline:
         """The end of a period of ``n`` calendar days (Civil Code arts. 201–203): receipt
         day not counted; a last day that is not a working day moves to the next one."""

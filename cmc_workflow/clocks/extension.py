@@ -4,7 +4,6 @@ reads clocks back (see the package's documentation)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -242,7 +241,12 @@ class Clocks(Extension):
         if found is None:
             found = self._kept(key, spec, compute_deadline(self.calendar, start, within))
         answer: Deadline = found[2]
-        return answer if answer.start == local else dataclasses.replace(answer, start=local)
+        if answer.start == local:
+            return answer
+        # the answer with this clock's start (what dataclasses.replace makes, built directly)
+        return Deadline(
+            local, answer.due, answer.rule, answer.calendar_version, answer.guessed_years
+        )
 
     def _step_times(
         self,

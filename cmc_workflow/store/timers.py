@@ -333,6 +333,13 @@ _EMPTY_AT_START = frozenset(
 is done: not bound when empty (SQLite's start, :meth:`TimeQueries._start_clock_sqlite`)."""
 _TIMER_EMPTY_AT_START = ("done_at", "runner", "error")
 """The columns of :data:`_EMPTY_AT_START` a timer has."""
+_ARMED_TIMER = frozenset(NewTimer.__slots__) - {"clock_id", *_TIMER_EMPTY_AT_START}
+"""The fields of a timer as a clock's start arms it (the engine's clocks give exactly
+these): every field of :class:`NewTimer` but the clock's id, which the start adds, and
+those empty until the timer is done, which default to NULL."""
+_STARTED_CLOCK = frozenset(NewClock.__slots__) - _EMPTY_AT_START
+"""The fields of a clock as the engine starts it: every field of :class:`NewClock` but
+those empty until it pauses, stops or warns, which default to NULL."""
 
 _ARMED: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
 
@@ -568,11 +575,11 @@ class TimeQueries(Appends):
     ) -> int:
         """One statement on PostgreSQL (the clock's INSERT in a CTE of its timers'), two
         on SQLite and while a batch keeps its appends (the timers go with the batch's)."""
-        clock = row_values(NewClock, values)
         if self.sqlite and self._fast is not None:
             if self._appending is None:
-                return self._start_clock_sqlite(clock, timers)
-            return self._start_clock_kept(clock, timers)
+                return self._start_clock_sqlite(values, timers)
+            return self._start_clock_kept(row_values(NewClock, values), timers)
+        clock = row_values(NewClock, values)
         if self.sqlite or self._appending is not None or not timers:
             clock_id = self.insert_clock(clock)
             self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
@@ -619,24 +626,38 @@ class TimeQueries(Appends):
         self._append(_INSERT_TIMERS, "timers", rows)
 
     def _start_clock_sqlite(
-        self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
     ) -> int:
         """SQLite, one command on the driver's cursor: the clock's plain INSERT, whose id
         the cursor tells (``lastrowid``, no ``RETURNING`` row to fetch and decode), then
         its timers' INSERT. The columns a new row leaves empty (:data:`_EMPTY_AT_START`,
-        when empty) are not bound: NULL either way, without a conversion each."""
+        when empty) are not bound: NULL either way, without a conversion each.
+
+        A clock and timers given as the engine's clocks give them (a mapping of exactly
+        :data:`_STARTED_CLOCK`, timers of exactly :data:`_ARMED_TIMER`) are bound as
+        they are: they hold every field without a default and none of the empty ones,
+        so there are no defaults to fill in and nothing to leave out. Any other shape
+        is completed and checked field by field (:func:`row_values`)."""
         assert self._fast is not None
-        row = {k: v for k, v in clock.items() if v is not None or k not in _EMPTY_AT_START}
+        if isinstance(values, Mapping) and values.keys() == _STARTED_CLOCK:
+            row: Mapping[str, Any] = values
+        else:
+            clock = row_values(NewClock, values)
+            row = {k: v for k, v in clock.items() if v is not None or k not in _EMPTY_AT_START}
         clock_id = self._fast(_INSERT_CLOCKS, list(row)).inserted_id(self._conn, row)
-        if timers:
-            rows = [row_values(NewTimer, {**timer, "clock_id": clock_id}) for timer in timers]
-            # one executemany binds the same keys for every row: leave out only the
-            # columns empty in all of them
-            empty = [k for k in _EMPTY_AT_START if all(r.get(k, 0) is None for r in rows)]
-            for values in rows:
-                for key in empty:
-                    del values[key]
-            self._append(_INSERT_TIMERS, "timers", rows)
+        if not timers:
+            return clock_id
+        if all(timer.keys() == _ARMED_TIMER for timer in timers):
+            self._append(_INSERT_TIMERS, "timers", [{**t, "clock_id": clock_id} for t in timers])
+            return clock_id
+        rows = [row_values(NewTimer, {**timer, "clock_id": clock_id}) for timer in timers]
+        # one executemany binds the same keys for every row: leave out only the columns
+        # empty in all of them
+        empty = [k for k in _EMPTY_AT_START if all(r.get(k, 0) is None for r in rows)]
+        for found in rows:
+            for key in empty:
+                del found[key]
+        self._append(_INSERT_TIMERS, "timers", rows)
         return clock_id
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:

@@ -647,6 +647,47 @@ def test_a_started_clock_and_its_timers_read_back_whole_empty_columns_or_not(
     ]
 
 
+def test_a_clock_started_as_the_engine_starts_it_reads_back_as_one_given_whole(
+    store: StorePort,
+) -> None:
+    """The engine's clocks give a start the fields without a default and none of the
+    empty ones (SQLite binds such a clock and timers as they are): they read back as
+    the same start given every field does; a start whose timers come in both shapes, or
+    with a field a timer does not have, is completed or refused field by field."""
+    _, item_id = seeded(store)
+    whole = values_of(clock(item_id, warn_at=at(30)))
+    started = {k: v for k, v in whole.items() if v is not None or k == "warn_at"}
+    full = [values_of(timer(item_id, None, at(n), step=n)) for n in (1, 2)]
+    for row in full:
+        del row["clock_id"]
+    armed = [{k: v for k, v in full[0].items() if v is not None or k in ("role", "trigger")}]
+    armed.append({**armed[0], "step": 2, "due_at": at(2), "trigger": "go"})
+    assert armed[0].keys() < full[0].keys()
+    with store.write() as tx:
+        given_whole = tx.start_clock(whole, full)
+        as_engine = tx.start_clock(started, armed)
+        mixed = tx.start_clock(started, [armed[0], {**full[1], "error": "late"}])
+        with pytest.raises(TypeError):
+            tx.start_clock(started, [{**armed[0], "colour": "red"}])
+    with store.read() as tx:
+        clocks = {c.id: c for c in tx.clocks_of(item_id)}
+        timers = tx.timers_of(item_id)
+    assert {**values_of(clocks[as_engine]), "id": 0} == {**values_of(clocks[given_whole]), "id": 0}
+    assert {**values_of(clocks[mixed]), "id": 0} == {**values_of(clocks[given_whole]), "id": 0}
+    read = [{**values_of(t), "id": 0} for t in timers]
+    assert read == [
+        {**row, "clock_id": clock_id, "id": 0}
+        for clock_id, row in [
+            (given_whole, full[0]),
+            (given_whole, full[1]),
+            (as_engine, full[0]),
+            (as_engine, {**full[1], "trigger": "go"}),
+            (mixed, full[0]),
+            (mixed, {**full[1], "error": "late"}),
+        ]
+    ]
+
+
 def test_stopping_a_clock_cancels_its_timers_and_keeps_a_breach_recorded_first(
     store: StorePort,
 ) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from cmc_workflow import Actor, Engine
@@ -558,6 +560,39 @@ def test_ladder_steps_at_fractions_offsets_and_before_the_due_time(
     assert at(before="1 working day") == local(2025, 9, 28, 17, 30)
     assert at(before="12 hours") == local(2025, 9, 29, 5, 30)
     assert at(before="1 week") == start  # before the clock began: at once
+
+
+@given(
+    st.datetimes(dt.datetime(2024, 12, 20), dt.datetime(2027, 1, 10)),
+    st.timedeltas(-dt.timedelta(days=1), dt.timedelta(days=15)),
+    st.integers(1, 99),
+    st.sampled_from(
+        [
+            CalendarSettings(),
+            CalendarSettings(business_hours=None),
+            CalendarSettings(business_hours={"opens": "08:15", "closes": "12:00"}),
+            # a timezone that moves its clocks: the walks measure elapsed time
+            CalendarSettings(timezone="Europe/Berlin", business_hours=None),
+            CalendarSettings(timezone="Europe/Berlin"),
+        ]
+    ),
+)
+@settings(deadline=None)  # a calendar is built per example: no timing on a busy machine
+def test_a_share_of_working_time_is_that_share_of_the_working_hours_from_the_start(
+    naive: dt.datetime, length: dt.timedelta, share: int, chosen: CalendarSettings
+) -> None:
+    # `at: P%` of a working-time clock walks the days from its start to its due time
+    # once: the same instant as counting the working time between them and then adding
+    # that share of it to the start
+    calendar = WorkingCalendar(chosen)
+    start = naive.replace(tzinfo=chosen.tz)
+    due = start + length
+    step = DeadlineStep(action="warn", at=f"{share}%")
+    within = parse_duration("2 working days")
+    amount = working_time_between(calendar, start, due) * share / 100
+    expected = min(calendar.add_working_hours(start, amount).due, due)
+    found = step_time(calendar, step, within, start, due)
+    assert (found, found.utcoffset()) == (expected, expected.utcoffset())
 
 
 def test_working_time_is_counted_only_in_business_hours_of_working_days(

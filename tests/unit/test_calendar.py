@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -533,6 +533,24 @@ def test_add_working_hours_without_business_hours() -> None:
     cal = WorkingCalendar(CalendarSettings(business_hours=None))
     # Fri 15:00–24:00 gives 9 h; Sat off; Sun from 00:00: 15 h more.
     assert cal.add_working_hours(at(2025, 9, 26, 15), 24).due == at(2025, 9, 28, 15)
+
+
+@given(
+    st.datetimes(dt.datetime(2024, 12, 20), dt.datetime(2027, 1, 10), timezones=st.just(SH)),
+    st.timedeltas(dt.timedelta(0), dt.timedelta(days=12)),
+    st.sampled_from([BusinessHours(), None, BusinessHours(opens="08:15", closes="12:00")]),
+)
+@settings(deadline=None)  # a calendar is built per example: no timing on a busy machine
+def test_working_hours_due_is_the_due_time_of_add_working_hours(
+    start: dt.datetime, amount: dt.timedelta, hours: BusinessHours | None
+) -> None:
+    # the instant alone (a clock's ladder steps and pauses), without the rule's text:
+    # the same instant, in the same timezone, across holidays, adjusted working days,
+    # years without data and with or without business hours
+    cal = WorkingCalendar(CalendarSettings(business_hours=hours))
+    expected = cal.add_working_hours(start, amount).due
+    found = cal.working_hours_due(start, amount)
+    assert (found, found.tzinfo) == (expected, expected.tzinfo)
 
 
 def test_add_calendar_time(cal: WorkingCalendar) -> None:
