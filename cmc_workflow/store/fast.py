@@ -179,10 +179,8 @@ class Prepared:
             cursor = driver.cursor()  # type: ignore[union-attr]
         else:
             cursor = _kept_cursor(conn, driver, self._dialect.loaded_dbapi.RawCursor)
-        # the flags SQLAlchemy's own execution checks before it looks at any listener
-        if conn._has_events or conn.engine._has_events:
-            for hook in conn.dispatch.before_cursor_execute:
-                hook(conn, cursor, self.sql, parameters, None, many)
+        for hook in _listeners(conn):
+            hook(conn, cursor, self.sql, parameters, None, many)
         return cursor
 
     def _done(self, cursor: Any) -> None:
@@ -282,9 +280,8 @@ def execute_plain(conn: Connection, sql: str) -> None:
     dialect = conn.dialect
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        if conn._has_events or conn.engine._has_events:
-            for hook in conn.dispatch.before_cursor_execute:
-                hook(conn, cursor, sql, (), None, False)
+        for hook in _listeners(conn):
+            hook(conn, cursor, sql, (), None, False)
         cursor.execute(sql)
     except dialect.loaded_dbapi.Error as error:
         raise sa_exc.DBAPIError.instance(
@@ -292,6 +289,20 @@ def execute_plain(conn: Connection, sql: str) -> None:
         ) from error
     finally:
         cursor.close()
+
+
+def _listeners(conn: Connection) -> Any:
+    """The ``before_cursor_execute`` listeners a statement of ``conn`` calls, as
+    SQLAlchemy's own execution calls them: none unless the connection or its engine has
+    events (the flags SQLAlchemy checks first); the engine's own (its class's included)
+    when the connection has none of its own, without joining the two dispatchers (the
+    joined one costs about 0.3 µs a statement to make; the store's engine always has
+    events: its ``begin`` listener)."""
+    if conn._has_events:
+        return conn.dispatch.before_cursor_execute
+    if conn.engine._has_events:
+        return conn.engine.dispatch.before_cursor_execute
+    return ()
 
 
 def _getter(keys: Sequence[Any]) -> Callable[[Any], Sequence[Any]]:

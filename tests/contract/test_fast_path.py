@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
 from cmc_workflow.store.fast import Conversions, Prepared
@@ -50,6 +50,49 @@ def test_listeners_see_the_statements_of_the_fast_path(sql: SqlStore) -> None:
     with sql.read() as tx:
         assert tx.item(item_id) is not None
     assert any(s.lstrip().upper().startswith("SELECT") and "items" in s for s in seen)
+
+
+def test_listeners_of_the_connection_and_of_every_engine_see_them_too(sql: SqlStore) -> None:
+    """Where a listener is registered decides nothing: on the connection of the
+    transaction, on the store's engine, on the Engine class (every engine), each sees the
+    fast path's statements (and BEGIN IMMEDIATE on SQLite) as SQLAlchemy's execution
+    would show them, in the same order; removed, none does."""
+    _, item_id = seeded(sql)
+    seen: list[tuple[str, str]] = []
+
+    def listener(where: str) -> Any:
+        return lambda *a: seen.append((where, " ".join(a[2].split())[:6]))
+
+    on_engine, on_class = listener("engine"), listener("class")
+    event.listen(sql.engine, "before_cursor_execute", on_engine)
+    event.listen(Engine, "before_cursor_execute", on_class)
+    try:
+        with sql.write() as tx:
+            on_connection = listener("connection")
+            event.listen(tx.conn, "before_cursor_execute", on_connection)
+            try:
+                assert tx.item(item_id) is not None
+            finally:
+                event.remove(tx.conn, "before_cursor_execute", on_connection)
+            assert tx.item(item_id) is not None
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_class)
+        event.remove(sql.engine, "before_cursor_execute", on_engine)
+    statements = [text for _where, text in seen]
+    first_read = statements.index("SELECT")
+    # the first read: every listener; the second: the engine's and the class's only
+    assert sorted(where for where, text in seen[first_read : first_read + 3]) == [
+        "class",
+        "connection",
+        "engine",
+    ]
+    assert sorted(where for where, _text in seen[first_read + 3 :]) == ["class", "engine"]
+    if sql.sqlite:  # BEGIN IMMEDIATE on the driver's cursor: the engine's and the class's
+        assert sorted(where for where, _text in seen[:first_read]) == ["class", "engine"]
+    seen.clear()
+    with sql.read() as tx:
+        assert tx.item(item_id) is not None
+    assert seen == []
 
 
 def test_a_driver_error_is_translated_as_before(sql: SqlStore) -> None:
