@@ -532,6 +532,8 @@ class Statements:
         self._conversions = Conversions(dialect)
         self._prepared: dict[tuple[int, tuple[str, ...] | None], Prepared] = {}
         self._keep: list[Executable] = []  # the statements keyed by id() stay alive
+        # (id of an UPDATE, the keys of its values as given) -> its prepared form
+        self._setting: dict[tuple[int, tuple[str, ...]], Prepared] = {}
 
     def __call__(self, statement: Executable, keys: Sequence[str] | None = None) -> Prepared:
         """The prepared form of ``statement`` (setting ``keys``, for INSERT/UPDATE)."""
@@ -543,6 +545,24 @@ class Statements:
             )
             self._keep.append(statement)
         return prepared
+
+    def setting(self, statement: Executable, values: Mapping[str, Any]) -> Prepared:
+        """The prepared form of the UPDATE ``statement`` that sets ``values``' plain keys
+        (those not named ``b_...``: its WHERE clause binds them), found by the keys of
+        ``values`` as given, without picking the plain ones out per call."""
+        key = (id(statement), tuple(values))
+        prepared = self._setting.get(key)
+        if prepared is None:
+            prepared = self(statement, [k for k in values if not k.startswith("b_")])
+            if len(self._setting) >= _SETTINGS_KEPT:
+                self._setting.clear()
+            self._setting[key] = prepared
+        return prepared
+
+
+_SETTINGS_KEPT = 256
+"""How many (UPDATE, keys given) pairs :meth:`Statements.setting` keeps (a store's code
+sets a handful of key sets; past this, the kept ones are forgotten all at once)."""
 
 
 class Runs:
@@ -569,8 +589,7 @@ class Runs:
     def _changed(self, statement: Any, values: Mapping[str, Any]) -> int:
         """Run a prepared UPDATE that sets ``values``' plain keys; rows changed."""
         if self._fast is not None:
-            keys = [k for k in values if not k.startswith("b_")]
-            return self._fast(statement, keys).count(self._conn, values)
+            return self._fast.setting(statement, values).count(self._conn, values)
         return int(self._conn.execute(statement, values).rowcount)
 
     def _insert(self, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:

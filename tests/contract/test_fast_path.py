@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.fast import Conversions, Prepared
+from cmc_workflow.store import repository
+from cmc_workflow.store.fast import Conversions, Prepared, Statements
 from cmc_workflow.store.port import HistoryEntry, ItemUpdate, values_of
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
@@ -93,6 +94,27 @@ def test_listeners_of_the_connection_and_of_every_engine_see_them_too(sql: SqlSt
     with sql.read() as tx:
         assert tx.item(item_id) is not None
     assert seen == []
+
+
+def test_an_update_is_prepared_for_the_keys_it_sets(sql: SqlStore) -> None:
+    """``Statements.setting``: an UPDATE prepared for the plain keys of the values given
+    (``b_...`` bind its WHERE clause), once per key set and order; other keys, another
+    statement; past what it keeps, prepared again alike."""
+    statements = Statements(sql.engine.dialect)
+    update_item = repository._UPDATE_ITEM
+    values = {"b_id": 1, "b_version": 1, "state": "done", "version": 2}
+    prepared = statements.setting(update_item, values)
+    assert prepared is statements(update_item, ["state", "version"])
+    assert statements.setting(update_item, dict(values)) is prepared
+    other = statements.setting(update_item, {**values, "visit": 2})
+    assert other is statements(update_item, ["state", "version", "visit"])
+    assert "visit" in other.sql
+    assert "visit" not in prepared.sql
+    reordered = statements.setting(update_item, {"version": 2, "state": "x", "b_id": 1})
+    assert reordered is statements(update_item, ["version", "state"])
+    for n in range(300):  # more key sets than it keeps
+        statements.setting(update_item, {"b_id": 1, "b_version": 1, f"k{n}": n})
+    assert statements.setting(update_item, values) is prepared  # (the prepared stay kept)
 
 
 def test_a_driver_error_is_translated_as_before(sql: SqlStore) -> None:
