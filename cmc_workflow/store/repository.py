@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -123,6 +124,8 @@ _Held = tuple[Any, str, Mapping[str, Any], MutableMapping[str, Any] | None]
 values, and the caller's row its new id is set in (None: nobody asks for it)."""
 
 _ITEM_COLUMNS = [items.c[name] for name in ItemRow.__slots__]
+_ITEM_FIELDS = itemgetter(*ItemRow.__slots__)
+"""An item row's fields in ``ItemRow``'s order, from a row read with its anchors and facts."""
 _OUTBOX_COLUMNS = [outbox.c[name] for name in OutboxRow.__slots__]
 
 # The statements of every command, built once: values travel as parameters, so
@@ -547,7 +550,7 @@ class SqlTx(
                 row["history_head"], row["audit_seq"], row["audit_head"], locked=locked
             )
         self._facts[item_id] = row["facts"]
-        return ItemRow(**{name: row[name] for name in ItemRow.__slots__})
+        return ItemRow(*_ITEM_FIELDS(row))
 
     def item_facts(self, item_id: int) -> dict[str, Any] | None:
         if item_id not in self._facts:

@@ -10,10 +10,11 @@ import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, select
 
 from cmc_workflow.errors import ConflictError
-from cmc_workflow.store.fast import Conversions, Prepared
+from cmc_workflow.store import repository
+from cmc_workflow.store.fast import Conversions, Prepared, Statements
 from cmc_workflow.store.port import HistoryEntry, ItemUpdate, values_of
 from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.store.tables import history
@@ -50,6 +51,70 @@ def test_listeners_see_the_statements_of_the_fast_path(sql: SqlStore) -> None:
     with sql.read() as tx:
         assert tx.item(item_id) is not None
     assert any(s.lstrip().upper().startswith("SELECT") and "items" in s for s in seen)
+
+
+def test_listeners_of_the_connection_and_of_every_engine_see_them_too(sql: SqlStore) -> None:
+    """Where a listener is registered decides nothing: on the connection of the
+    transaction, on the store's engine, on the Engine class (every engine), each sees the
+    fast path's statements (and BEGIN IMMEDIATE on SQLite) as SQLAlchemy's execution
+    would show them, in the same order; removed, none does."""
+    _, item_id = seeded(sql)
+    seen: list[tuple[str, str]] = []
+
+    def listener(where: str) -> Any:
+        return lambda *a: seen.append((where, " ".join(a[2].split())[:6]))
+
+    on_engine, on_class = listener("engine"), listener("class")
+    event.listen(sql.engine, "before_cursor_execute", on_engine)
+    event.listen(Engine, "before_cursor_execute", on_class)
+    try:
+        with sql.write() as tx:
+            on_connection = listener("connection")
+            event.listen(tx.conn, "before_cursor_execute", on_connection)
+            try:
+                assert tx.item(item_id) is not None
+            finally:
+                event.remove(tx.conn, "before_cursor_execute", on_connection)
+            assert tx.item(item_id) is not None
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_class)
+        event.remove(sql.engine, "before_cursor_execute", on_engine)
+    statements = [text for _where, text in seen]
+    first_read = statements.index("SELECT")
+    # the first read: every listener; the second: the engine's and the class's only
+    assert sorted(where for where, text in seen[first_read : first_read + 3]) == [
+        "class",
+        "connection",
+        "engine",
+    ]
+    assert sorted(where for where, _text in seen[first_read + 3 :]) == ["class", "engine"]
+    if sql.sqlite:  # BEGIN IMMEDIATE on the driver's cursor: the engine's and the class's
+        assert sorted(where for where, _text in seen[:first_read]) == ["class", "engine"]
+    seen.clear()
+    with sql.read() as tx:
+        assert tx.item(item_id) is not None
+    assert seen == []
+
+
+def test_an_update_is_prepared_for_the_keys_it_sets(sql: SqlStore) -> None:
+    """``Statements.setting``: an UPDATE prepared for the plain keys of the values given
+    (``b_...`` bind its WHERE clause), once per key set and order; other keys, another
+    statement; past what it keeps, prepared again alike."""
+    statements = Statements(sql.engine.dialect)
+    update_item = repository._UPDATE_ITEM
+    values = {"b_id": 1, "b_version": 1, "state": "done", "version": 2}
+    prepared = statements.setting(update_item, values)
+    assert prepared is statements(update_item, ["state", "version"])
+    assert statements.setting(update_item, dict(values)) is prepared
+    other = statements.setting(update_item, {**values, "visit": 2})
+    assert other is statements(update_item, ["state", "version", "visit"])
+    assert "visit" in other.sql
+    assert "visit" not in prepared.sql
+    reordered = statements.setting(update_item, {"version": 2, "state": "x", "b_id": 1})
+    assert reordered is statements(update_item, ["version", "state"])
+    for n in range(300):  # more key sets than it keeps
+        statements.setting(update_item, {"b_id": 1, "b_version": 1, f"k{n}": n})
+    assert statements.setting(update_item, values) is prepared  # (the prepared stay kept)
 
 
 def test_a_driver_error_is_translated_as_before(sql: SqlStore) -> None:
