@@ -15,9 +15,13 @@ Each row gives the wall clock (median, min, max) and the child's CPU time (user 
 system, median), which a busy machine inflates less than the wall clock; with
 ``--compare``, this tree's figures over the other tree's (median, min and CPU: on a busy
 machine the min and the CPU time are the steadier estimates). The child of
-``Engine.open`` also reports its own split: the imports, the call, their CPU time, and
-the rest (the interpreter starting and shutting down, which the embedding program
-pays whatever it imported).
+``Engine.open`` also reports its own split: the imports, the call, their CPU time,
+``close()``, and the rest (``close()``, the interpreter starting and shutting down, which
+the embedding program pays whatever it imported), the rest split again by the wall clock
+(``time.time()``, read by this process around the child and by the child on its first and
+last lines) into the start, up to the child's first line, and the exit, after its last:
+the exit is Python's finalization, whose cyclic collections visit and free every object
+the imports made (see docs/performance.md, "Round 5: perf-open5").
 
 Python reads each module from its cached bytecode, as in any installed copy (pip
 compiles it at install; a checkout writes ``__pycache__`` on first use): the children
@@ -62,14 +66,16 @@ NEUTRAL = tempfile.gettempdir()
 
 _OPEN = """\
 import json, sys, time
-started = time.perf_counter()
+began, started = time.time(), time.perf_counter()
 from cmc_workflow import Engine
 Engine.open  # the name resolves lazily: this imports the engine
 imported = time.perf_counter()
 engine = Engine.open(sys.argv[1], workflows=sys.argv[2], policies=sys.argv[3])
 opened, cpu = time.perf_counter(), time.process_time()
 engine.close()
-split = {"imports": imported - started, "open": opened - imported, "cpu": cpu}
+closed = time.perf_counter()
+split = {"imports": imported - started, "open": opened - imported, "cpu": cpu,
+         "close": closed - opened, "began": began, "ended": time.time()}
 print(json.dumps(split), file=sys.stderr)
 """
 
@@ -93,6 +99,11 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+SPAN = [0.0, 0.0]
+"""When the last child :func:`_run` ran was started and had exited (``time.time()``):
+with the times the child of ``Engine.open`` reads on its first and last lines, they split
+its "rest" into the interpreter's start and its exit."""
+
 BYTECODE: dict[str, str] = {}
 """The children's bytecode settings: ``PYTHONPYCACHEPREFIX`` (set by :func:`main`), or
 ``PYTHONDONTWRITEBYTECODE``."""
@@ -101,16 +112,17 @@ BYTECODE: dict[str, str] = {}
 def _run(argv: list[str], tree: str | None) -> tuple[float, float, str]:
     """Seconds from start to exit of one child (run with ``tree`` first on the module
     path when given, in a folder with no package in it: ``python -c`` puts its working
-    directory first), the CPU seconds it used, and its stderr."""
+    directory first), the CPU seconds it used, and its stderr. The wall-clock times
+    (``time.time()``) the child was started and had exited are left in :data:`SPAN`."""
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
         env.pop(name, None)
     env.update(BYTECODE)
     if tree is not None:
         env["PYTHONPATH"] = tree
-    cpu, started = _cpu(), time.perf_counter()
+    cpu, started, SPAN[0] = _cpu(), time.perf_counter(), time.time()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=NEUTRAL, env=env)
-    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    seconds, cpu, SPAN[1] = time.perf_counter() - started, _cpu() - cpu, time.time()
     if done.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds, cpu, done.stderr
@@ -172,7 +184,8 @@ def main() -> None:
                     cpu[side, name].append(cpu_seconds)
                     if name == OPEN:
                         split = json.loads(stderr.strip().splitlines()[-1])
-                        splits[side].append({**split, "wall": seconds})
+                        start, end = split["began"] - SPAN[0], SPAN[1] - split["ended"]
+                        splits[side].append({**split, "wall": seconds, "start": start, "exit": end})
 
         load = os.getloadavg()[0]
         bytecode = "compiled from source" if args.no_bytecode_cache else "cached bytecode"
@@ -206,7 +219,10 @@ def main() -> None:
             "the call": lambda s: s["open"],
             "imports + the call": lambda s: s["imports"] + s["open"],
             "imports + the call, CPU": lambda s: s["cpu"],
+            "close()": lambda s: s["close"],
             "start and exit of the interpreter": lambda s: s["wall"] - s["imports"] - s["open"],
+            "  start (to the first line)": lambda s: s["start"],
+            "  exit (after the last line)": lambda s: s["exit"],
         }
         for label, part in rows.items():
             line = f"  {label:<36}"
