@@ -155,15 +155,19 @@ class Notifications(Extension):
         if not tasks and not change.notify:
             return
         registered = tx.has_people()  # asked once for the command's notices
-        self._tasks(tx, change, tasks, registered)
+        rows = self._tasks(tx, change, tasks, registered)
         for notification in change.notify:
             payload = notification.payload
             key = notification.idempotency_key
             role = notification.role
-            self._notify(tx, role, change.item_id, payload, key, change.now, registered)
+            rows += self._notify(tx, role, change.item_id, payload, key, change.now, registered)
+        tx.insert_notices(rows)  # one statement for the command's notices
 
-    def _tasks(self, tx: StoreTx, change: Change, tasks: Sequence[Visit], registered: bool) -> None:
+    def _tasks(
+        self, tx: StoreTx, change: Change, tasks: Sequence[Visit], registered: bool
+    ) -> list[NewNotice]:
         wf = change.workflow
+        rows: list[NewNotice] = []
         for visit in tasks:
             state = wf.state(visit.state)
             roles = sorted({r for e in wf.edges(visit.state) for r in e.roles})
@@ -177,7 +181,8 @@ class Notifications(Extension):
             key = f"task:{change.item_id}:{visit.state}:{visit.visit}"
             people = self._assigned(state.assignee, change.data)
             scope = scope_of(change.data)
-            self._write(tx, key, facts, roles, people, change.now, scope, registered)
+            rows += self._rows(tx, key, facts, roles, people, change.now, scope, registered)
+        return rows
 
     def notified(self, role: str, context: HandlerContext) -> None:
         """A ``notify:`` of the outbox (a deadline step's, or one queued without this
@@ -188,7 +193,8 @@ class Notifications(Extension):
         runtime = self._require()
         with runtime.write() as tx:
             payload = context.payload
-            self._notify(tx, role, context.item_id, payload, context.idempotency_key, runtime.now())
+            key = context.idempotency_key
+            tx.insert_notices(self._notify(tx, role, context.item_id, payload, key, runtime.now()))
         # sent by the next pass (run_due), never here: a slow mail server must not hold up
         # the command whose notification the engine delivers inline
 
@@ -201,9 +207,9 @@ class Notifications(Extension):
         key: str,
         now: dt.datetime,
         registered: bool | None = None,
-    ) -> None:
-        """Write the notices of one ``notify:`` of ``role`` (its outbox row's ``payload``
-        and idempotency ``key``), in the command's transaction or its delivery's."""
+    ) -> list[NewNotice]:
+        """The notices of one ``notify:`` of ``role`` (its outbox row's ``payload`` and
+        idempotency ``key``), for the command's transaction or its delivery's."""
         workflow = payload.get("workflow", "")
         state = payload.get("state", "")
         data = payload.get("data", {})
@@ -226,7 +232,7 @@ class Notifications(Extension):
             wf = self._require().workflow(workflow)
             if state in wf.definition.states:
                 people = self._assigned(wf.state(state).assignee, data)
-        self._write(tx, key, facts, [role], people, now, scope_of(data), registered)
+        return self._rows(tx, key, facts, [role], people, now, scope_of(data), registered)
 
     def _assigned(self, field: str | None, data: Mapping[str, Any]) -> list[str]:
         if field is None:
@@ -235,7 +241,7 @@ class Notifications(Extension):
         named = value if isinstance(value, list) else [value] if value else []
         return [str(p).strip().lower() for p in named if isinstance(p, str) and p.strip()]
 
-    def _write(
+    def _rows(
         self,
         tx: StoreTx,
         key: str,
@@ -245,7 +251,9 @@ class Notifications(Extension):
         now: dt.datetime,
         scope: Mapping[str, list[str]] | None = None,
         registered: bool | None = None,
-    ) -> None:
+    ) -> list[NewNotice]:
+        """The notices of one notification under ``key``: a row per recipient and
+        transport (none without an address), written by the caller."""
         if registered is None:
             registered = tx.has_people()
         recipients = list(people) or self._holders(tx, roles, now, scope or {}, registered)
@@ -277,7 +285,7 @@ class Notifications(Extension):
                 )
         if not recipients:
             log.warning("no_recipient", roles=list(roles), key=key)
-        tx.insert_notices(rows)
+        return rows
 
     def _holders(
         self,

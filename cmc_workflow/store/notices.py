@@ -33,10 +33,10 @@ class NoticeQueries:
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(notices.c.id)
         )
-        added = 0
-        for row in rows:  # a row skipped as a duplicate returns no id
-            added += len(self._conn.execute(statement, values_of(row)).all())
-        return added
+        # one statement for all of them (SQLAlchemy's "insertmanyvalues": a multi-row
+        # INSERT); a row skipped as a duplicate returns no id
+        values = [values_of(row) for row in rows]
+        return len(self._conn.execute(statement, values if len(values) > 1 else values[0]).all())
 
     def claim_notices(
         self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int
