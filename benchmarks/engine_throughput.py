@@ -14,9 +14,15 @@ with statements built per call the everyday way (``update(t).where(...).values(.
 The table also shows each side's CPU time per transition and the transactions,
 statements and round trips one lifecycle takes on each side.
 
+``--notifications`` runs the engine with a notifications file (the shape of the one
+``tests/notify`` uses: mail and a webhook, the people and roles of the publishing
+lifecycle without a staff register), so that every new task and ``notify:`` writes its
+notices to people; nothing is sent (sending is the daemon's pass, not a command's).
+
 Usage::
 
     python benchmarks/engine_throughput.py [--items 200] [--rounds 3] [--only sqlite]
+        [--notifications]
     CMC_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python benchmarks/engine_throughput.py
 
@@ -122,6 +128,52 @@ POSTS.append((OPS.id, "ops_manager"))
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+NOTIFICATIONS: dict[str, Any] = {
+    "kind": "notifications",
+    "transports": {
+        "mail": {
+            "type": "smtp",
+            "host": "127.0.0.1",
+            "port": 2525,
+            "starttls": False,
+            "user": "cmc",
+            "password_env": "CMC_BENCH_SMTP_PASSWORD",
+            "sender": "CMC 工作流 <cmc@lib.example.cn>",
+        },
+        "hook": {
+            "type": "webhook",
+            "url": "http://127.0.0.1:8099/hook",
+            "secret_env": "CMC_BENCH_HOOK_SECRET",
+        },
+    },
+    "default_transports": ["mail"],
+    "people": {
+        EDITOR.id: {"transports": ["mail", "hook"], "email": "wang@lib.example.cn"},
+        LEAD.id: {"email": "li@lib.example.cn", "language": "en"},
+        REVIEWER.id: {"email": "zhao@lib.example.cn"},
+        SECOND_REVIEWER.id: {"email": "qian@lib.example.cn"},
+        OPS.id: {"email": "sun@lib.example.cn"},
+    },
+    "roles": {
+        "editor": [EDITOR.id],
+        "channel_lead": [LEAD.id],
+        "reviewer": [REVIEWER.id, SECOND_REVIEWER.id],
+        "ops_manager": [OPS.id],
+    },
+}
+"""The notifications file of ``--notifications`` (as data)."""
+
+
+def notifications_extension() -> Any:
+    """The notifications extension of :data:`NOTIFICATIONS`, its secrets given here."""
+    from cmc_workflow.notify.config import NotificationsFile
+    from cmc_workflow.notify.extension import Notifications, bind_secrets
+
+    config = NotificationsFile.model_validate(NOTIFICATIONS)
+    secrets = {"CMC_BENCH_SMTP_PASSWORD": "pw", "CMC_BENCH_HOOK_SECRET": "secret"}
+    return Notifications(config, bind_secrets(config, None, secrets))
 
 
 def engine_lifecycle(engine: Engine) -> None:
@@ -304,22 +356,34 @@ def count_statements(db: SAEngine, run: Callable[[], None]) -> tuple[int, int, i
 
 
 def measure(
-    backend: str, url: str, n_items: int, rounds: int, profile: Path | None, policies: bool
+    backend: str,
+    url: str,
+    n_items: int,
+    rounds: int,
+    profile: Path | None,
+    policies: bool,
+    notify: bool = False,
 ) -> Result:
     """Warm every side up, then time ``rounds`` rounds of ``n_items`` lifecycles each,
     the sides taking turns lifecycle by lifecycle so that load from other processes
     falls on all of them alike."""
+    extensions = [notifications_extension()] if notify else []
     if policies:
         opened = Engine.open(
             url,
             workflows=ROOT / "workflows",
             policies=ROOT / "policies",
             handlers={"publish_to_channels": publish},
+            extensions=extensions,
             migrate=True,
         )
     else:
         opened = Engine.open(
-            url, workflows=PUBLISHING, handlers={"publish_to_channels": publish}, migrate=True
+            url,
+            workflows=PUBLISHING,
+            handlers={"publish_to_channels": publish},
+            extensions=extensions,
+            migrate=True,
         )
     with opened as engine:
         if policies:
@@ -334,11 +398,14 @@ def measure(
             ]
             for run in runs * 3:
                 run()
+            before = count_notices(engine) if notify else 0
             statements = [
                 count_statements(engine.store.engine, runs[0]),
                 count_statements(raw, runs[1]),
                 count_statements(raw, runs[2]),
             ]
+            if notify:
+                print(f"  {backend}: {count_notices(engine) - before} notices a lifecycle")
             result = Result(backend, n_items, [], statements, [])
             clock, cpu = time.perf_counter, time.process_time
             for _ in range(rounds):
@@ -390,6 +457,12 @@ def check(raw: SAEngine) -> None:
     assert per_item == {TRANSITIONS_PER_ITEM}, per_item
 
 
+def count_notices(engine: Engine) -> int:
+    """The notices to people the engine has written so far (``--notifications``)."""
+    with engine.store.read() as tx:
+        return len(tx.notices())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=200, help="lifecycles per round")
@@ -402,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-policies",
         action="store_true",
         help="publishing alone, without the bundled policies (the engine's mechanics)",
+    )
+    parser.add_argument(
+        "--notifications",
+        action="store_true",
+        help="with a notifications file: notices to people written for each task and notify:",
     )
     args = parser.parse_args(argv)
     configure_logging(level="warning")  # as deployed: JSON to stderr, info filtered out
@@ -421,12 +499,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} rounds; python {sys.version.split()[0]}, "
         f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
         + ("publishing alone" if args.no_policies else "bundled workflows and policies")
+        + (", notifications file" if args.notifications else "")
     )
     results = []
     for backend, url_of in backends:
         with url_of() as url:
             results.append(
-                measure(backend, url, args.items, args.rounds, args.profile, not args.no_policies)
+                measure(
+                    backend,
+                    url,
+                    args.items,
+                    args.rounds,
+                    args.profile,
+                    not args.no_policies,
+                    args.notifications,
+                )
             )
     print(
         f"{'database':<9} {'side':<27} {'tr/s':>6} {'engine/side':>12} {'rounds':>10}"

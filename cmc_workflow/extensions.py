@@ -66,12 +66,31 @@ class Visit:
 
 
 @dataclass(frozen=True, slots=True)
+class Notification:
+    """A ``notify:`` an accepted command queued: the role told, and its outbox row's
+    idempotency key and payload as written (what a delivery's
+    :class:`~cmc_workflow.handlers.HandlerContext` holds)."""
+
+    role: str
+    idempotency_key: str
+    payload: Mapping[str, Any]
+
+
+NOTICED = "noticed"
+"""The key a ``notify:`` outbox row's payload holds (true) when the extensions that take
+notifications with the command (:attr:`Extension.notices_with_command`) were given it in
+:attr:`Change.notify`, in the transaction that queued it: their :meth:`Extension.notified`
+then has nothing left to write when the row is delivered."""
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What an accepted command did to one item, seen inside its transaction.
 
     ``left`` is the visit the item ended (None at start or for a self-loop);
     ``entered`` lists the visits it began, in order (gateways included); ``final`` is
-    where it rests now.
+    where it rests now; ``notify`` the notifications its steps queued (``notify:``), in
+    order.
     """
 
     workflow: CompiledWorkflow
@@ -83,6 +102,7 @@ class Change:
     final: Visit
     data: Mapping[str, Any]
     now: dt.datetime
+    notify: tuple[Notification, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +232,14 @@ class Extension:
     The engine asks an extension to judge only the commands of these workflows (a policy
     rule of one workflow is not asked about the others': 57 rules, a handful per
     command)."""
+
+    notices_with_command: bool = False
+    """True when :meth:`after_change` writes what a ``notify:`` of :attr:`Change.notify`
+    means to the extension (the notifications to people) in the command's own
+    transaction: the engine then marks the notification's outbox row (:data:`NOTICED`),
+    so that :meth:`notified` knows at its delivery, in whichever runner, that it has
+    nothing left to write. A row without the mark (queued by an engine without such an
+    extension, or by a deadline step) is for :meth:`notified` to handle, as before."""
 
     def bind(self, runtime: Runtime) -> None:
         """Called once when the engine is built, with the :class:`Runtime` port (not the

@@ -8,7 +8,7 @@ handler's step) ends here, so the order of writes is the same for all of them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmc_workflow import steps as steps_
@@ -16,7 +16,7 @@ from cmc_workflow.compiler import CompiledWorkflow, Edge
 from cmc_workflow.engine import audit, checks, links
 from cmc_workflow.engine.context import CommandContext, Core
 from cmc_workflow.errors import EngineError, NotPermitted
-from cmc_workflow.extensions import Appended, Change, Command, Visit
+from cmc_workflow.extensions import NOTICED, Appended, Change, Command, Notification, Visit
 from cmc_workflow.model import SYSTEM
 from cmc_workflow.registry import Version
 from cmc_workflow.steps import Step
@@ -108,7 +108,7 @@ def start_in(
     # what was written, as it reads back (times in UTC): no re-select needed
     row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
     outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
-    after_change(core, ctx, wf, item_id, "start", None, steps, clean)
+    after_change(core, ctx, wf, item_id, "start", None, steps, clean, outbox)
     audit.record(
         tx, actor, "start", workflow, item_id, None, "accepted", now, detail=_warned(warnings)
     )
@@ -194,7 +194,7 @@ def apply(
         parent_id=row.parent_id,
     )
     left = Visit(row.state, row.visit) if moved else None
-    after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data)
+    after_change(core, ctx, wf, row.id, ctx.kind, left, steps, data, outbox)
     outbox += carry_out_links(core, ctx, wf, new_row, steps, gathered)
     return outbox, new_row
 
@@ -228,7 +228,10 @@ def persist_steps(
     ``ctx.claim_until`` the ones this engine can deliver are claimed by it (inline)."""
     history, outbox = steps_.records(wf, item_id, seq, steps, data, ctx.now)
     claim_until = ctx.claim_until
+    noticed = noticing(core) if outbox else False
     for values in outbox:
+        if noticed and values["kind"] == "notify":
+            values["payload"][NOTICED] = True  # after_change writes its notices
         mine = claim_until is not None and (
             values["kind"] == "notify" or values["name"] in core.handlers
         )
@@ -240,6 +243,12 @@ def persist_steps(
     return outbox
 
 
+def noticing(core: Core) -> bool:
+    """Whether an extension writes a ``notify:``'s notices in the command's transaction
+    (:attr:`~cmc_workflow.extensions.Extension.notices_with_command`)."""
+    return any(e.notices_with_command for e in core.hooked("after_change"))
+
+
 def after_change(
     core: Core,
     ctx: CommandContext,
@@ -249,12 +258,19 @@ def after_change(
     left: Visit | None,
     steps: list[Step],
     data: dict[str, Any],
+    outbox: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Tell every extension what the step did to the item (inside the transaction), then
-    the context's start claim (set only for the item a command itself starts)."""
+    """Tell every extension what the step did to the item (inside the transaction), with
+    the notifications of ``outbox`` (its queued rows), then the context's start claim
+    (set only for the item a command itself starts)."""
     followers = core.hooked("after_change")
     if not followers and ctx.claim is None:
         return
+    notify = tuple(
+        Notification(v["name"], v["idempotency_key"], v["payload"])
+        for v in outbox
+        if v["kind"] == "notify"
+    )
     entered = tuple(Visit(s.target, s.visit) for s in steps if s.source != s.target)
     change = Change(
         workflow=wf,
@@ -266,6 +282,7 @@ def after_change(
         final=Visit(steps[-1].target, steps[-1].visit),
         data=data,
         now=ctx.now,
+        notify=notify,
     )
     for extension in followers:
         extension.after_change(ctx.tx, change)

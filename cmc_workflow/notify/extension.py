@@ -4,12 +4,16 @@ notices — one per recipient per transport — and sends them with retries.
 
 Recipients: the person(s) named in the state's ``assignee`` field first; otherwise the
 holders of the role in the staff register; without a register, the role's people of the
-notifications file. Notices of a new task are written in the command's own transaction
-(:meth:`Notifications.after_change`); those of a ``notify:`` when the outbox delivers the
-notification (:meth:`Notifications.notified`), under a key derived from the outbox row's
-idempotency key, so the outbox's at-least-once delivery writes each notice once. Each
-attempt is recorded; a failure waits ``retry_seconds * 2**attempts``; after
-``max_attempts`` the notice is dead (the dead letter).
+notifications file. Notices of a new task and of a transition's ``notify:`` are written in
+the command's own transaction (:meth:`Notifications.after_change`), so that they exist
+exactly when the command committed and cost it no transaction of its own; the outbox row
+of such a ``notify:`` carries the mark :data:`~cmc_workflow.extensions.NOTICED`, and its
+delivery writes nothing more. A ``notify:`` row without the mark (a deadline step's, or
+one queued by an engine without this extension) has its notices written when the outbox
+delivers it (:meth:`Notifications.notified`). Either way a notice's key is derived from
+the outbox row's idempotency key, so the outbox's at-least-once delivery writes each
+notice once. Each attempt is recorded; a failure waits ``retry_seconds * 2**attempts``;
+after ``max_attempts`` the notice is dead (the dead letter).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cmc_workflow.errors import DefinitionError, Problem
-from cmc_workflow.extensions import Change, Extension, Runtime
+from cmc_workflow.extensions import NOTICED, Change, Extension, Runtime, Visit
 from cmc_workflow.handlers import HandlerContext, describe
 from cmc_workflow.i18n import tr
 from cmc_workflow.located import Located
@@ -114,6 +118,8 @@ def scope_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
 class Notifications(Extension):
     """The notifications of one ``kind: notifications`` file, as an engine extension."""
 
+    notices_with_command = True  # a notify:'s notices are written by after_change
+
     def __init__(
         self,
         config: NotificationsFile,
@@ -141,12 +147,29 @@ class Notifications(Extension):
 
     # -- writing notices -------------------------------------------------------------------
     def after_change(self, tx: StoreTx, change: Change) -> None:
-        """A new task: entering a userTask notifies its assignees, else its roles' holders."""
+        """A new task: entering a userTask notifies its assignees, else its roles' holders;
+        then the notices of each ``notify:`` the command queued (:attr:`Change.notify`),
+        as its delivery would have written them."""
         wf = change.workflow
-        for visit in change.entered:
+        tasks = [v for v in change.entered if wf.state(v.state).type == "userTask"]
+        if not tasks and not change.notify:
+            return
+        registered = tx.has_people()  # asked once for the command's notices
+        rows = self._tasks(tx, change, tasks, registered)
+        for notification in change.notify:
+            payload = notification.payload
+            key = notification.idempotency_key
+            role = notification.role
+            rows += self._notify(tx, role, change.item_id, payload, key, change.now, registered)
+        tx.insert_notices(rows)  # one statement for the command's notices
+
+    def _tasks(
+        self, tx: StoreTx, change: Change, tasks: Sequence[Visit], registered: bool
+    ) -> list[NewNotice]:
+        wf = change.workflow
+        rows: list[NewNotice] = []
+        for visit in tasks:
             state = wf.state(visit.state)
-            if state.type != "userTask":
-                continue
             roles = sorted({r for e in wf.edges(visit.state) for r in e.roles})
             event = "fault" if wf.id in FAULT_WORKFLOWS else "task"
             facts = {
@@ -157,37 +180,59 @@ class Notifications(Extension):
             }
             key = f"task:{change.item_id}:{visit.state}:{visit.visit}"
             people = self._assigned(state.assignee, change.data)
-            self._write(tx, key, facts, roles, people, change.now, scope_of(change.data))
+            scope = scope_of(change.data)
+            rows += self._rows(tx, key, facts, roles, people, change.now, scope, registered)
+        return rows
 
     def notified(self, role: str, context: HandlerContext) -> None:
-        """A ``notify:`` of the outbox (a transition's, or a deadline step's): write its
-        notices (once, whatever the outbox's retries); the next pass sends them."""
+        """A ``notify:`` of the outbox (a deadline step's, or one queued without this
+        extension): write its notices (once, whatever the outbox's retries); the next
+        pass sends them. A row marked :data:`NOTICED` had them written with its command."""
+        if context.payload.get(NOTICED):
+            return
         runtime = self._require()
-        deadline = context.payload.get("deadline") or {}
+        with runtime.write() as tx:
+            payload = context.payload
+            key = context.idempotency_key
+            tx.insert_notices(self._notify(tx, role, context.item_id, payload, key, runtime.now()))
+        # sent by the next pass (run_due), never here: a slow mail server must not hold up
+        # the command whose notification the engine delivers inline
+
+    def _notify(
+        self,
+        tx: StoreTx,
+        role: str,
+        item_id: int,
+        payload: Mapping[str, Any],
+        key: str,
+        now: dt.datetime,
+        registered: bool | None = None,
+    ) -> list[NewNotice]:
+        """The notices of one ``notify:`` of ``role`` (its outbox row's ``payload`` and
+        idempotency ``key``), for the command's transaction or its delivery's."""
+        workflow = payload.get("workflow", "")
+        state = payload.get("state", "")
+        data = payload.get("data", {})
+        deadline = payload.get("deadline") or {}
         action = deadline.get("action") if isinstance(deadline, Mapping) else None
         event = str(action) if action in ("warn", "breach", "escalate") else "notify"
-        if context.workflow in FAULT_WORKFLOWS:
+        if workflow in FAULT_WORKFLOWS:
             event = "fault"
         facts: dict[str, Any] = {
             "event": event,
-            "workflow": context.workflow,
-            "item_id": context.item_id,
-            "state": context.state,
+            "workflow": workflow,
+            "item_id": item_id,
+            "state": state,
             "role": role,
             "due_at": deadline.get("due_at") if isinstance(deadline, Mapping) else None,
-            "reason": context.payload.get("reason"),
+            "reason": payload.get("reason"),
         }
         people: list[str] = []
-        if context.workflow and context.state:
-            wf = runtime.workflow(context.workflow)
-            if context.state in wf.definition.states:
-                people = self._assigned(wf.state(context.state).assignee, context.data)
-        with runtime.write() as tx:
-            now = runtime.now()
-            scope = scope_of(context.data)
-            self._write(tx, context.idempotency_key, facts, [role], people, now, scope)
-        # sent by the next pass (run_due), never here: a slow mail server must not hold up
-        # the command whose notification the engine delivers inline
+        if workflow and state:
+            wf = self._require().workflow(workflow)
+            if state in wf.definition.states:
+                people = self._assigned(wf.state(state).assignee, data)
+        return self._rows(tx, key, facts, [role], people, now, scope_of(data), registered)
 
     def _assigned(self, field: str | None, data: Mapping[str, Any]) -> list[str]:
         if field is None:
@@ -196,7 +241,7 @@ class Notifications(Extension):
         named = value if isinstance(value, list) else [value] if value else []
         return [str(p).strip().lower() for p in named if isinstance(p, str) and p.strip()]
 
-    def _write(
+    def _rows(
         self,
         tx: StoreTx,
         key: str,
@@ -205,8 +250,13 @@ class Notifications(Extension):
         people: Sequence[str],
         now: dt.datetime,
         scope: Mapping[str, list[str]] | None = None,
-    ) -> None:
-        recipients = list(people) or self._holders(tx, roles, now, scope or {})
+        registered: bool | None = None,
+    ) -> list[NewNotice]:
+        """The notices of one notification under ``key``: a row per recipient and
+        transport (none without an address), written by the caller."""
+        if registered is None:
+            registered = tx.has_people()
+        recipients = list(people) or self._holders(tx, roles, now, scope or {}, registered)
         event = str(facts["event"])
         available = self.config.quiet_until(now, event)
         digest = event == "warn" and self.config.digest_minutes > 0
@@ -215,7 +265,7 @@ class Notifications(Extension):
         rows: list[NewNotice] = []
         for person in recipients:
             for transport in self.transports_of(person):
-                address = self.address(tx, person, transport)
+                address = self.address(tx, person, transport, registered=registered)
                 if address is None:
                     log.warning("no_address", person=person, transport=transport)
                     continue
@@ -235,7 +285,7 @@ class Notifications(Extension):
                 )
         if not recipients:
             log.warning("no_recipient", roles=list(roles), key=key)
-        tx.insert_notices(rows)
+        return rows
 
     def _holders(
         self,
@@ -243,8 +293,9 @@ class Notifications(Extension):
         roles: Sequence[str],
         now: dt.datetime,
         scope: Mapping[str, list[str]],
+        registered: bool,
     ) -> list[str]:
-        if tx.has_people():
+        if registered:
             day = now.astimezone(BUSINESS_TZ).date()
             return sorted(
                 {
@@ -263,11 +314,16 @@ class Notifications(Extension):
             return list(settings.transports)
         return list(self.config.default_transports)
 
-    def address(self, tx: StoreTx, person: str, transport: str) -> str | None:
-        """Where ``transport`` reaches ``person`` (the register's e-mail first), or None."""
+    def address(
+        self, tx: StoreTx, person: str, transport: str, *, registered: bool | None = None
+    ) -> str | None:
+        """Where ``transport`` reaches ``person`` (the register's e-mail first), or None;
+        ``registered``: whether the staff register holds anybody, when known."""
         spec = self.config.transports[transport]
         if isinstance(spec, Smtp):
-            row = tx.person(person) if tx.has_people() else None
+            if registered is None:
+                registered = tx.has_people()
+            row = tx.person(person) if registered else None
             if row is not None and row.email:
                 return row.email
             settings = self.config.people.get(person)

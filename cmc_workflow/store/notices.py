@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from cmc_workflow.store.database import insert_of
+from cmc_workflow.store.fast import Statements
 from cmc_workflow.store.port import NewNotice, NoticeAttemptRow, NoticeRow, values_of
 from cmc_workflow.store.tables import notice_attempts, notices
 
@@ -19,24 +21,44 @@ _NOTICE_COLUMNS = tuple(notices.c[name] for name in NoticeRow.__slots__)
 _ATTEMPT_COLUMNS = tuple(notice_attempts.c[name] for name in NoticeAttemptRow.__slots__)
 
 
+_INSERT_NOTICE: dict[bool, Any] = {}
+"""The prebuilt INSERT of a notice that skips a key already there, per dialect (SQLite:
+True), made on first use (the PostgreSQL dialect is imported only on PostgreSQL)."""
+
+
 class NoticeQueries:
     """The notices' statements on the transaction's connection."""
 
     _conn: Connection
+    _fast: Statements | None
     sqlite: bool
 
     def insert_notices(self, rows: Sequence[NewNotice]) -> int:
         if not rows:
             return 0
+        if self._fast is not None:
+            # the driver's executemany of the prebuilt statement; its count leaves out
+            # the rows skipped as duplicates
+            statement = _INSERT_NOTICE.get(self.sqlite)
+            if statement is None:
+                statement = insert_of(self.sqlite, notices).on_conflict_do_nothing(
+                    index_elements=["key"]
+                )
+                _INSERT_NOTICE[self.sqlite] = statement
+            values = [values_of(row) for row in rows]
+            prepared = self._fast(statement, list(values[0]))
+            if len(values) == 1:
+                return prepared.count(self._conn, values[0])
+            return prepared.run_many(self._conn, values)
         statement = (
             insert_of(self.sqlite, notices)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(notices.c.id)
         )
-        added = 0
-        for row in rows:  # a row skipped as a duplicate returns no id
-            added += len(self._conn.execute(statement, values_of(row)).all())
-        return added
+        # one statement for all of them (SQLAlchemy's "insertmanyvalues": a multi-row
+        # INSERT); a row skipped as a duplicate returns no id
+        values = [values_of(row) for row in rows]
+        return len(self._conn.execute(statement, values if len(values) > 1 else values[0]).all())
 
     def claim_notices(
         self, now: dt.datetime, runner: str, lease: dt.timedelta, limit: int

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from cmc_workflow.store.fast import Statements
@@ -37,6 +37,9 @@ _IDENTITY = (
     .where(staff_people.c.person_id == bindparam("b_person"))
     .order_by(staff_posts.c.id)
 )
+
+_ANYBODY = select(staff_people.c.person_id).limit(1)
+"""Whether the register holds anybody: built once (the notifications ask each command)."""
 
 
 class StaffQueries:
@@ -68,7 +71,9 @@ class StaffQueries:
         return [PersonRow(**r._mapping) for r in rows]
 
     def has_people(self) -> bool:
-        return bool(self._conn.execute(select(exists().select_from(staff_people))).scalar())
+        if self._fast is not None:
+            return self._fast(_ANYBODY).first(self._conn, {}) is not None
+        return self._conn.execute(_ANYBODY).first() is not None
 
     def insert_post(self, row: NewPost) -> int:
         result = self._conn.execute(insert(staff_posts).returning(staff_posts.c.id), values_of(row))

@@ -38,6 +38,21 @@ def test_a_key_is_written_once(store: StorePort) -> None:
     with store.read() as tx:
         rows = tx.notices()
     assert [r.key for r in rows] == ["a", "b", "c"]
+
+
+def test_notices_written_together_keep_their_order_and_skip_a_repeated_key(
+    store: StorePort,
+) -> None:
+    # a command's notices go in one statement: the ones already there are skipped, a key
+    # repeated among them is written once, and the ids follow the order given
+    with store.write() as tx:
+        assert tx.insert_notices([notice("b")]) == 1
+    with store.write() as tx:
+        assert tx.insert_notices([notice("d"), notice("b"), notice("a"), notice("d")]) == 2
+    with store.read() as tx:
+        rows = tx.notices()
+    assert [r.key for r in rows] == ["b", "d", "a"]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
     assert rows[0].payload == {"event": "task", "state": "草稿"}
     assert rows[0].status == "pending"
     assert rows[0].attempts == 0
