@@ -122,9 +122,20 @@ def _keyed_statement(many: bool) -> Select[Any]:
         select(items.c.data)
         .select_from(record_keys.join(items, items.c.id == keys.item_id))
         .where(
-            keys.workflow_id == bindparam("b_workflow"),
-            keys.field == bindparam("b_field"),
-            or_(keys.key == bindparam("b_wanted"), keys.key.is_(None)),
+            # written out in full on each side of OR, so that SQLite looks both keys up in
+            # the index (MULTI-INDEX OR) instead of reading every key of the field
+            or_(
+                and_(
+                    keys.workflow_id == bindparam("b_workflow"),
+                    keys.field == bindparam("b_field"),
+                    keys.key == bindparam("b_wanted"),
+                ),
+                and_(
+                    keys.workflow_id == bindparam("b_workflow"),
+                    keys.field == bindparam("b_field"),
+                    keys.key.is_(None),
+                ),
+            ),
             state,
         )
         .order_by(items.c.id)
