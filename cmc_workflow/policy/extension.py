@@ -137,6 +137,18 @@ def summary_before(
     return summarizer.fold(summarizer.initial(), steps)
 
 
+class _Key:
+    """A key of a command's scratch belonging to one :class:`PolicyRuntime`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"_Key({self.name!r})"
+
+
 _MAX_MEMO = 4096
 """How many role sets :meth:`PolicyRuntime.resolve` keeps expanded (then it starts over)."""
 
@@ -155,9 +167,11 @@ class PolicyRuntime:
     def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
         self.policy = policy
         self.zone = ZoneInfo(timezone)
-        self._request_key = (self, "request")
-        self._facts_key = (self, "facts")
-        self._asked_key = (self, "asked")
+        # the command's scratch keys: objects of their own (hashed by identity), not
+        # tuples hashed again on each of the 24 lookups a command makes
+        self._request_key = _Key("request")
+        self._facts_key = _Key("facts")
+        self._asked_key = _Key("asked")
         self._asked: dict[tuple[str, str | None, str, tuple[str, ...]], frozenset[Rule]] = {}
         self._expanded: dict[frozenset[str], frozenset[str]] = {}
         self.summarizers = {
@@ -278,6 +292,7 @@ class RuleExtension(Extension):
         self.workflow = workflow
         self.rule = rule
         self.judges = frozenset({workflow})
+        self._figures_rule = rule if isinstance(rule, FiguresRule) else None
 
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
@@ -286,8 +301,8 @@ class RuleExtension(Extension):
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow or self.rule not in self.runtime.asked(command):
             return  # another workflow's command, or one the rule cannot apply to
-        if isinstance(self.rule, FiguresRule):
-            denial = self._figures(self.rule, command, tx)
+        if self._figures_rule is not None:
+            denial = self._figures(self._figures_rule, command, tx)
         else:
             denial = self.runtime.judge(self.rule, command, tx)
         if denial is None:
