@@ -331,3 +331,23 @@ class _Runtime:
     def write(self) -> Any:
         self.writes += 1
         return self.store.write()
+
+
+def test_an_engine_on_a_read_only_file_registers_nothing_and_reads_as_before(
+    sqlite_url: str,
+) -> None:
+    writer = SqlStore.open(sqlite_url)
+    with writer.write() as tx:
+        definition = tx.insert_definition("training", "a" * 64, 1, "t.yaml", "id: t", T0).id
+        _insert(tx, definition, "training", "passed", {"trainee": "wang", "post": "editor"})
+    writer.close()
+    store = SqlStore.open(sqlite_url, read_only=True)
+    try:
+        RecordKeysExtension([("training", "trainee")]).bind(_Runtime(store))
+        with store.read() as tx:
+            assert tx.unkeyed_records([("training", "trainee")]) == [("training", "trainee")]
+            assert tx.records("training", ["passed"], "trainee", "Wang") == [
+                {"trainee": "wang", "post": "editor"}
+            ]
+    finally:
+        store.close()
