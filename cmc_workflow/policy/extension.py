@@ -273,6 +273,8 @@ class PolicyRuntime:
 
 def _entered(wf: CompiledWorkflow, target: str, data: Mapping[str, Any]) -> tuple[str, ...]:
     """``target`` and the states its gateways route to with ``data`` (as the engine will)."""
+    if wf.state(target).type != "exclusiveGateway":
+        return (target,)  # most commands: no guard scope (a copy of the data) to build
     states = [target]
     scope = {"data": dict(data), "form": {}, "actor": {"id": SYSTEM.id, "roles": ["system"]}}
     state = target
