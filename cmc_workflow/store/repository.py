@@ -276,6 +276,9 @@ class SqlTx(
         # as this process has seen them registered (a pair is never unregistered)
         self._keyed = set() if keyed is None else keyed
         self._unkeyed: set[tuple[str, str]] = set()
+        # the pairs this transaction registered: keyed here, told to the store only when
+        # a later transaction reads them back (this one may still roll back)
+        self._keyed_here: set[tuple[str, str]] = set()
         # PostgreSQL: the history rows and item-chain audit records appended and not
         # written yet, (INSERT, table, row) in their order: the item's next UPDATE (or
         # :meth:`flush`) carries them (store/carried.py); any other statement writes them
@@ -734,24 +737,29 @@ class SqlTx(
 
     def key_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         new = records_sql.key_pairs(self._conn, pairs)
-        self._keyed.update(new)
+        self._keyed_here.update(new)
+        self._unkeyed.difference_update(new)
         return new
 
     def unkeyed_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        known = records_sql.registered(self._conn)
-        self._keyed.update(known)
+        known = self._registered()
         return [p for p in dict.fromkeys(pairs) if p not in known and records_sql.keyable(p[1])]
+
+    def _registered(self) -> set[tuple[str, str]]:
+        """The registered pairs; those another transaction committed become the store's."""
+        known = records_sql.registered(self._conn)
+        self._keyed.update(known - self._keyed_here)
+        return known
 
     def _is_keyed(self, workflow_id: str, field: str) -> bool:
         """Whether ``field``'s records of ``workflow_id`` are found by key (asked of the
         database once per transaction until it says yes, then known to the store)."""
         pair = (workflow_id, field)
-        if pair in self._keyed:
+        if pair in self._keyed or pair in self._keyed_here:
             return True
         if pair in self._unkeyed:
             return False
-        if pair in records_sql.registered(self._conn):
-            self._keyed.add(pair)
+        if pair in self._registered():
             return True
         self._unkeyed.add(pair)
         return False

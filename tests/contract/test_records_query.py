@@ -351,3 +351,38 @@ def test_an_engine_on_a_read_only_file_registers_nothing_and_reads_as_before(
             ]
     finally:
         store.close()
+
+
+def test_a_registration_rolled_back_leaves_the_records_read_as_before(
+    sql_store: SqlStore,
+) -> None:
+    """The store learns a pair is keyed only from a committed registration: one rolled
+    back (nothing keyed) must not make it read an empty index."""
+    pair = ("training", "trainee")
+    with sql_store.write() as tx:
+        definition = tx.insert_definition("training", "a" * 64, 1, "t.yaml", "id: t", T0).id
+        _insert(tx, definition, "training", "passed", {"trainee": "wang", "post": "editor"})
+
+    def register_then_fail() -> None:
+        with sql_store.write() as tx:
+            assert tx.key_records([pair]) == [pair]
+            assert tx.records("training", ["passed"], "trainee", "WANG") == [
+                {"trainee": "wang", "post": "editor"}
+            ]
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        register_then_fail()
+    assert _keys(sql_store) == []
+    with sql_store.read() as tx:
+        assert tx.unkeyed_records([pair]) == [pair]
+        assert tx.records("training", ["passed"], "trainee", "Wang") == [
+            {"trainee": "wang", "post": "editor"}
+        ]
+    with sql_store.write() as tx:
+        assert tx.key_records([pair]) == [pair]
+    with sql_store.read() as tx:
+        assert tx.records("training", ["passed"], "trainee", "Wang") == [
+            {"trainee": "wang", "post": "editor"}
+        ]
+    assert pair in sql_store.keyed
