@@ -24,8 +24,8 @@ from cmc_workflow.calendar.settings import BUSINESS_TIMEZONE
 from cmc_workflow.compiler import CompiledWorkflow
 from cmc_workflow.definition.loader import LoadedSet
 from cmc_workflow.definition.models import FieldSpec
-from cmc_workflow.errors import DefinitionError, PolicyDenied
-from cmc_workflow.extensions import Appended, Command, Extension
+from cmc_workflow.errors import DatabaseReadOnly, DefinitionError, PolicyDenied
+from cmc_workflow.extensions import Appended, Command, Extension, Runtime
 from cmc_workflow.model import SYSTEM, Actor
 from cmc_workflow.policy.checks import build_policy_set
 from cmc_workflow.policy.policyset import PolicySet
@@ -42,6 +42,7 @@ from cmc_workflow.policy.rules import (
     asked_rules,
     fold_steps,
 )
+from cmc_workflow.policy.rules.records import Records, UniqueStartRule
 from cmc_workflow.policy.summary import Summarizer, Summary, step_of
 from cmc_workflow.store.port import ItemRow, StoreTx
 
@@ -136,6 +137,18 @@ def summary_before(
     return summarizer.fold(summarizer.initial(), steps)
 
 
+class _Key:
+    """A key of a command's scratch belonging to one :class:`PolicyRuntime`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"_Key({self.name!r})"
+
+
 _MAX_MEMO = 4096
 """How many role sets :meth:`PolicyRuntime.resolve` keeps expanded (then it starts over)."""
 
@@ -154,9 +167,11 @@ class PolicyRuntime:
     def __init__(self, policy: PolicySet, timezone: str = BUSINESS_TIMEZONE) -> None:
         self.policy = policy
         self.zone = ZoneInfo(timezone)
-        self._request_key = (self, "request")
-        self._facts_key = (self, "facts")
-        self._asked_key = (self, "asked")
+        # the command's scratch keys: objects of their own (hashed by identity), not
+        # tuples hashed again on each of the 24 lookups a command makes
+        self._request_key = _Key("request")
+        self._facts_key = _Key("facts")
+        self._asked_key = _Key("asked")
         self._asked: dict[tuple[str, str | None, str, tuple[str, ...]], frozenset[Rule]] = {}
         self._expanded: dict[frozenset[str], frozenset[str]] = {}
         self.summarizers = {
@@ -258,6 +273,8 @@ class PolicyRuntime:
 
 def _entered(wf: CompiledWorkflow, target: str, data: Mapping[str, Any]) -> tuple[str, ...]:
     """``target`` and the states its gateways route to with ``data`` (as the engine will)."""
+    if wf.state(target).type != "exclusiveGateway":
+        return (target,)  # most commands: no guard scope (a copy of the data) to build
     states = [target]
     scope = {"data": dict(data), "form": {}, "actor": {"id": SYSTEM.id, "roles": ["system"]}}
     state = target
@@ -277,6 +294,7 @@ class RuleExtension(Extension):
         self.workflow = workflow
         self.rule = rule
         self.judges = frozenset({workflow})
+        self._figures_rule = rule if isinstance(rule, FiguresRule) else None
 
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
@@ -285,8 +303,8 @@ class RuleExtension(Extension):
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow or self.rule not in self.runtime.asked(command):
             return  # another workflow's command, or one the rule cannot apply to
-        if isinstance(self.rule, FiguresRule):
-            denial = self._figures(self.rule, command, tx)
+        if self._figures_rule is not None:
+            denial = self._figures(self._figures_rule, command, tx)
         else:
             denial = self.runtime.judge(self.rule, command, tx)
         if denial is None:
@@ -351,6 +369,46 @@ class FactsExtension(Extension):
         return summarizer.facts(summarizer.fold(before, steps))
 
 
+def record_fields(policy: PolicySet) -> list[tuple[str, str]]:
+    """The (workflow, data field) pairs whose records the rules of ``policy`` ask for
+    (a person's training or post records, a unique start's field), in rule order."""
+    pairs: dict[tuple[str, str], None] = {}
+    for workflow, rules in sorted(policy.workflows.items()):
+        for rule in rules.rules:
+            records = getattr(rule, "records", None)
+            if isinstance(records, Records):
+                pairs[records.workflow, records.field] = None
+            elif isinstance(rule, UniqueStartRule):
+                pairs[workflow, rule.field] = None
+    return list(pairs)
+
+
+class RecordKeysExtension(Extension):
+    """Has the store find the records the rules ask for by key (TRN-3's training
+    records: :meth:`~cmc_workflow.store.port.StoreTx.key_records`), so that a judged
+    command costs the same whatever the number of records; judges nothing itself.
+
+    When the engine is built, a read transaction asks which of the pairs the store does
+    not key yet; only then does a write transaction register them (once per database).
+    A store opened read-only is left as it is: its records are read as before."""
+
+    judges: frozenset[str] | None = frozenset()
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.pairs = list(pairs)
+
+    def bind(self, runtime: Runtime) -> None:
+        with runtime.read() as tx:
+            missing = tx.unkeyed_records(self.pairs)
+        if not missing:
+            return
+        try:
+            with runtime.write() as tx:
+                tx.key_records(missing)
+        except DatabaseReadOnly:
+            return  # read as before, by the SELECT that leaves out the others' records
+
+
 class RolesExtension(Extension):
     """Role inheritance for workflows without rules of their own."""
 
@@ -381,6 +439,8 @@ def extensions_for(policy: PolicySet, *, timezone: str = BUSINESS_TIMEZONE) -> l
     out: list[Extension] = [RolesExtension(runtime)]
     if runtime.summarizers:
         out.append(FactsExtension(runtime))
+    if pairs := record_fields(policy):
+        out.append(RecordKeysExtension(pairs))
     for workflow, rules in sorted(policy.workflows.items()):
         out += [RuleExtension(runtime, workflow, rule) for rule in rules.rules]
     return out

@@ -309,6 +309,12 @@ class MemoryTx(
                 found.append(loaded(data))
         return found
 
+    def key_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        return []  # records compares every row in Python: no keys to keep
+
+    def unkeyed_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        return []
+
     def last_entries(
         self,
         workflow_id: str,

@@ -935,6 +935,20 @@ class StoreTx(Protocol):
         actor ``wang``), oldest first (policy prerequisites: "has a passed training record")."""
         ...
 
+    def key_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Find the records of ``pairs`` (workflow, data field) by key from now on
+        (:meth:`records` reads through an index, whatever the number of other people's
+        records; migration 0015): registers those not registered yet and keys the items
+        written so far; returns them. A write transaction (on PostgreSQL it locks
+        ``items`` against other writers until it commits). A field holding ``"`` or ``\\``
+        is not keyed; the memory store keeps no keys and does nothing."""
+        ...
+
+    def unkeyed_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The pairs of ``pairs`` that :meth:`key_records` would register (none on the
+        memory store)."""
+        ...
+
     def last_entries(
         self,
         workflow_id: str,

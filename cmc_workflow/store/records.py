@@ -21,15 +21,25 @@ can tell them without folding anything:
 ``wanted`` holding NUL is read the old way (every record): SQLite's JSON functions cut
 a text at NUL, and only then could such a text match. So is every record when a row's
 JSON is one SQLite cannot parse (``NaN``: the store's caller sees what it saw before).
+
+**By key** (migration 0015): for a (workflow, field) pair registered in ``record_fields``
+(:func:`key_pairs`, once, when an engine with policies asking for it opens), triggers on
+``items`` keep a ``record_keys`` row per item whose field may name someone, keyed as
+above (a plain text, an integer's digits, ``true``/``false``; NULL for a row to compare
+in Python). :func:`keyed` reads the rows keyed ``wanted`` or NULL through an index: a
+person's records cost the same whatever the others' number (the SELECT above still
+parses every record of the states on SQLite).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select
+from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select, text
+from sqlalchemy.engine import Connection
 
-from cmc_workflow.store.tables import items
+from cmc_workflow.store.tables import items, record_fields, record_keys
 
 ODD_TEXT = "*[^!-@[-~]*"
 """SQLite ``GLOB``: a text holding a character outside printable ASCII, a space or a
@@ -99,3 +109,85 @@ def candidates(
         return None
     params["b_path"] = f'$."{field}"'
     return _SQLITE[many], params
+
+
+def _keyed_statement(many: bool) -> Select[Any]:
+    keys = record_keys.c
+    state = (
+        items.c.state.in_(bindparam("b_states", expanding=True))
+        if many
+        else items.c.state == bindparam("b_state")
+    )
+    return (
+        select(items.c.data)
+        .select_from(record_keys.join(items, items.c.id == keys.item_id))
+        .where(
+            # written out in full on each side of OR, so that SQLite looks both keys up in
+            # the index (MULTI-INDEX OR) instead of reading every key of the field
+            or_(
+                and_(
+                    keys.workflow_id == bindparam("b_workflow"),
+                    keys.field == bindparam("b_field"),
+                    keys.key == bindparam("b_wanted"),
+                ),
+                and_(
+                    keys.workflow_id == bindparam("b_workflow"),
+                    keys.field == bindparam("b_field"),
+                    keys.key.is_(None),
+                ),
+            ),
+            state,
+        )
+        .order_by(items.c.id)
+    )
+
+
+_KEYED = (_keyed_statement(False), _keyed_statement(True))
+_REGISTERED = select(record_fields.c.workflow_id, record_fields.c.field)
+
+
+def keyed(
+    workflow_id: str, states: list[str], field: str, wanted: str
+) -> tuple[Select[Any], dict[str, Any]] | None:
+    """The prebuilt SELECT of the data of ``workflow_id``'s items in ``states`` keyed
+    ``wanted`` (a normal form) or NULL for ``field``, for a registered pair (see
+    :func:`key_pairs`); None when ``wanted`` holds NUL (read the old way)."""
+    if "\x00" in wanted:
+        return None
+    many = len(states) != 1
+    params: dict[str, Any] = {"b_workflow": workflow_id, "b_field": field, "b_wanted": wanted}
+    params.update({"b_states": states} if many else {"b_state": states[0]})
+    return _KEYED[many], params
+
+
+def keyable(field: str) -> bool:
+    """Whether the triggers can key ``field`` (SQLite's JSON path quotes it as it is)."""
+    return '"' not in field and "\\" not in field
+
+
+def registered(conn: Connection) -> set[tuple[str, str]]:
+    """The (workflow, field) pairs whose records are found by key."""
+    return {(w, f) for w, f in conn.execute(_REGISTERED).all()}
+
+
+def key_pairs(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Register those of ``pairs`` not registered yet and key the items written so far;
+    returns them. In a write transaction: on SQLite, ``BEGIN IMMEDIATE`` holds every
+    writer off; on PostgreSQL the lock of ``items`` taken first waits for the writers in
+    flight and holds off the others until the commit, after which their statements' own
+    trigger sees the new pairs (no item is written between the fill and the triggers).
+    The fill is an ``UPDATE`` of each item's data to itself, so that the triggers, the one
+    definition of a key, compute the keys."""
+    wanted = [p for p in dict.fromkeys(pairs) if keyable(p[1])]
+    if not wanted:
+        return []
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE items IN SHARE ROW EXCLUSIVE MODE"))
+    known = registered(conn)
+    new = [p for p in wanted if p not in known]
+    if not new:
+        return []
+    conn.execute(record_fields.insert(), [{"workflow_id": w, "field": f} for w, f in new])
+    workflows = sorted({w for w, _f in new})
+    conn.execute(items.update().where(items.c.workflow_id.in_(workflows)).values(data=items.c.data))
+    return new

@@ -270,9 +270,22 @@ class SqlTx(
     queries are inherited from :mod:`~cmc_workflow.store.timers` and
     :mod:`~cmc_workflow.store.reports`)."""
 
-    def __init__(self, conn: Connection, sqlite: bool, fast: Statements | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        sqlite: bool,
+        fast: Statements | None = None,
+        keyed: set[tuple[str, str]] | None = None,
+    ) -> None:
         self._db = conn
         self.sqlite = sqlite
+        # the store's (workflow, field) pairs whose records are found by key (records.py),
+        # as this process has seen them registered (a pair is never unregistered)
+        self._keyed = set() if keyed is None else keyed
+        self._unkeyed: set[tuple[str, str]] = set()
+        # the pairs this transaction registered: keyed here, told to the store only when
+        # a later transaction reads them back (this one may still roll back)
+        self._keyed_here: set[tuple[str, str]] = set()
         # PostgreSQL: the history rows, item-chain audit records and queued outbox rows
         # not written yet, (INSERT, table, row, the caller's row that takes the new id or
         # None) in their order: the item's next UPDATE (or :meth:`flush`) carries them
@@ -761,10 +774,48 @@ class SqlTx(
             if isinstance(data.get(field), str | int) and normal_id(str(data[field])) == wanted
         ]
 
+    def key_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        new = records_sql.key_pairs(self._conn, pairs)
+        self._keyed_here.update(new)
+        self._unkeyed.difference_update(new)
+        return new
+
+    def unkeyed_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        known = self._registered()
+        return [p for p in dict.fromkeys(pairs) if p not in known and records_sql.keyable(p[1])]
+
+    def _registered(self) -> set[tuple[str, str]]:
+        """The registered pairs; those another transaction committed become the store's."""
+        known = records_sql.registered(self._conn)
+        self._keyed.update(known - self._keyed_here)
+        return known
+
+    def _is_keyed(self, workflow_id: str, field: str) -> bool:
+        """Whether ``field``'s records of ``workflow_id`` are found by key (asked of the
+        database once per transaction until it says yes, then known to the store)."""
+        pair = (workflow_id, field)
+        if pair in self._keyed or pair in self._keyed_here:
+            return True
+        if pair in self._unkeyed:
+            return False
+        if pair in self._registered():
+            return True
+        self._unkeyed.add(pair)
+        return False
+
     def _record_data(
         self, workflow_id: str, states: list[str], field: str, wanted: str
     ) -> Iterable[Any]:
         """The data of the records in ``states`` whose ``field`` may name ``wanted``."""
+        query = (
+            records_sql.keyed(workflow_id, states, field, wanted)
+            if self._is_keyed(workflow_id, field)
+            else None
+        )
+        if query is not None:
+            if len(states) == 1:
+                return [r["data"] for r in self._rows(*query)]
+            return list(self._conn.execute(*query).scalars())
         query = records_sql.candidates(self.sqlite, workflow_id, states, field, wanted)
         if query is not None:
             try:
@@ -1046,6 +1097,9 @@ class SqlStore:
         self.fast = Statements(engine.dialect) if fast else None
         """The command's statements on the driver's cursor (store/fast.py); None runs
         every statement through SQLAlchemy's execution (the contract tests run both)."""
+        self.keyed: set[tuple[str, str]] = set()
+        """The (workflow, field) pairs whose records are found by key (store/records.py),
+        as this store has seen them registered; its transactions add to it."""
         self.read_only = is_read_only(engine)
         """True for a SQLite file this process may not write: reads work, writes raise
         :class:`~cmc_workflow.errors.DatabaseReadOnly`."""
@@ -1130,7 +1184,7 @@ class SqlStore:
             self.engine.connect().execution_options(**options, **READ_ONLY) as conn,
             conn.begin(),
         ):
-            yield SqlTx(conn, self.sqlite, self.fast)
+            yield SqlTx(conn, self.sqlite, self.fast, self.keyed)
 
     @contextmanager
     def write_series(self) -> Iterator[Callable[[], AbstractContextManager[SqlTx]]]:
@@ -1142,7 +1196,7 @@ class SqlStore:
             @contextmanager
             def transaction() -> Iterator[SqlTx]:
                 with conn.begin():
-                    tx = SqlTx(conn, self.sqlite, self.fast)
+                    tx = SqlTx(conn, self.sqlite, self.fast, self.keyed)
                     yield tx
                     tx.flush()
 
@@ -1196,7 +1250,7 @@ class _Transaction:
         except DBAPIError as exc:
             raise store.translated(exc) from exc
         self._conn = conn
-        self._tx = tx = SqlTx(conn, store.sqlite, store.fast)
+        self._tx = tx = SqlTx(conn, store.sqlite, store.fast, store.keyed)
         return tx
 
     def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> None:

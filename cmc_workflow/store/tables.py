@@ -187,6 +187,33 @@ items = Table(
     Index("ix_items_workflow_created", "workflow_id", "created_at", "id"),
     Index("ix_items_open_created", "closed_at", "created_at", "id"),
 )
+
+# TRN-3's training records and the other records the policies ask for, found by a key
+# (migration 0015, issue 12): for each (workflow, data field) in ``record_fields``, a
+# trigger on ``items`` keeps one ``record_keys`` row per item whose field may name a
+# person (store/records.py says which key; NULL: compare in Python).
+record_fields = Table(
+    "record_fields",
+    metadata,
+    Column("workflow_id", String(64), primary_key=True),
+    Column("field", String(128), primary_key=True),
+    comment="the (workflow, data field) pairs whose records are found by key (record_keys)",
+)
+record_keys = Table(
+    "record_keys",
+    metadata,
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("field", String(128), primary_key=True),
+    Column("workflow_id", String(64), nullable=False),
+    Column(
+        "key",
+        String(200),
+        nullable=True,
+        comment="the field's value when it is its own normal form; NULL: compared in Python",
+    ),
+    Index("ix_record_keys_key", "workflow_id", "field", "key"),
+    comment="kept by triggers on items for the pairs of record_fields (migration 0015)",
+)
 _POSTGRES_INDEXES: list[Index] = []
 
 

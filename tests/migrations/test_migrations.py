@@ -276,3 +276,63 @@ def test_migrations_go_down_to_base_and_up_again(empty_url: str) -> None:
         assert schema.drift(database) == []
     finally:
         database.dispose()
+
+
+def test_records_written_before_0015_are_keyed_when_their_pair_is_registered(
+    empty_url: str,
+) -> None:
+    """0015 adds the record keys (empty) and their triggers; registering a pair keys the
+    records written before it, and a downgrade to 0014 leaves items writable."""
+    at = dt.datetime(2025, 9, 1, 8, 0)
+    database = open_database(empty_url)
+    try:
+        schema.upgrade(database, "0014")
+        with database.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO definitions (workflow_id, revision, version_label, "
+                    "content_hash, source_file, source_text, loaded_at) "
+                    "VALUES ('training', 1, 1, 'h', 't.yaml', 'id: training', :at)"
+                ),
+                {"at": at},
+            )
+            for trainee in ("wang", "Li", "zhao"):
+                conn.execute(
+                    text(
+                        "INSERT INTO items (workflow_id, definition_id, state, data, visit, "
+                        "seq, version, created_at, created_by, updated_at) VALUES "
+                        "('training', 1, 'passed', :data, 1, 1, 1, :at, 'hr', :at)"
+                    ),
+                    {"data": f'{{"trainee": "{trainee}", "post": "editor"}}', "at": at},
+                )
+        schema.upgrade(database)
+        with database.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM record_keys")).scalar() == 0
+    finally:
+        database.dispose()
+    store = Store.open(empty_url)
+    try:
+        with store.write() as tx:
+            assert tx.key_records([("training", "trainee")]) == [("training", "trainee")]
+        with store.read() as tx:
+            assert [r["trainee"] for r in tx.records("training", ["passed"], "trainee", "LI")] == [
+                "Li"
+            ]
+            assert tx.records("training", ["passed"], "trainee", "wang") == [
+                {"trainee": "wang", "post": "editor"}
+            ]
+        with store.engine.connect() as conn:
+            keys = conn.execute(text("SELECT item_id, key FROM record_keys ORDER BY 1")).all()
+            assert [tuple(k) for k in keys] == [(1, "wang"), (2, None), (3, "zhao")]
+    finally:
+        store.close()
+    database = open_database(empty_url)
+    try:
+        schema.downgrade(database, "0014")
+        assert not {"record_keys", "record_fields"} & set(inspect(database).get_table_names())
+        with database.begin() as conn:  # no trigger left behind
+            conn.execute(text("UPDATE items SET data = data, version = 2 WHERE id = 1"))
+        schema.upgrade(database)
+        assert schema.drift(database) == []
+    finally:
+        database.dispose()
