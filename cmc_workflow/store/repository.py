@@ -50,7 +50,7 @@ from cmc_workflow.store.database import (
     is_sqlite,
     open_database,
 )
-from cmc_workflow.store.fast import Statements
+from cmc_workflow.store.fast import KeptUpdate, Statements
 from cmc_workflow.store.finding_sql import SqlFinding
 from cmc_workflow.store.notices import NoticeQueries
 from cmc_workflow.store.port import (
@@ -155,6 +155,8 @@ _LARGEST_ITEM_ID = select(func.max(items.c.id).label("largest"))
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
+_KEPT_UPDATE_ITEM = KeptUpdate(_UPDATE_ITEM, "items", checked=True)
+"""A fire's item UPDATE kept with a batch's appends (SQLite), its version check counted."""
 _FIND_DEFINITION = select(definitions).where(
     definitions.c.workflow_id == bindparam("b_workflow"),
     definitions.c.content_hash == bindparam("b_hash"),
@@ -401,14 +403,14 @@ class SqlTx(
     def _completed(
         self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
     ) -> list[tuple[Any, Mapping[str, Any]]]:
-        """A batch's new items are written with their chain anchors as moved since they
-        were kept (their history rows and audit records), so that no UPDATE of the
-        anchors follows for them (:meth:`flush`)."""
+        """A batch's new items, and the items its kept UPDATEs change, are written with
+        their chain anchors as moved since (their history rows and audit records), so
+        that no UPDATE of the anchors follows for them (:meth:`flush`)."""
         if table != "items":
             return rows
         completed = []
         for statement, row in rows:
-            anchors = self._anchors.get(row["id"])
+            anchors = self._anchors.get(row["b_id" if statement is _KEPT_UPDATE_ITEM else "id"])
             if anchors is not None and anchors.moved:
                 row = {
                     **row,
@@ -419,6 +421,25 @@ class SqlTx(
                 anchors.moved = False
             completed.append((statement, row))
         return completed
+
+    def _missed(self, kept: KeptUpdate, rows: Sequence[Mapping[str, Any]]) -> Exception:
+        """The item of a kept UPDATE whose version check missed, by the versions its
+        items have now (each at the version its last kept UPDATE set, had none missed)."""
+        if kept is not _KEPT_UPDATE_ITEM:
+            return super()._missed(kept, rows)
+        wanted = {row["b_id"]: row for row in rows}  # (the last of each item)
+        for item_id, row in wanted.items():
+            query = select(items.c.version).where(items.c.id == item_id)
+            if self._conn.execute(query).scalar() != row["version"]:
+                break
+        return StoreError(
+            tr(
+                "item {item_id} was changed by another command (expected version "
+                "{expected_version}); reload it and try again",
+                item_id=item_id,
+                expected_version=row["b_version"],
+            )
+        )
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -500,6 +521,7 @@ class SqlTx(
         under BEGIN IMMEDIATE)."""
         row = self._ahead.pop(item_id, None) if self._ahead else None
         if row is None:
+            self.flush_appends(("items",))  # a batch's kept items and item UPDATEs
             query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
             row = self._first(query, {"b_id": item_id})
         if row is None:
@@ -515,6 +537,7 @@ class SqlTx(
 
     def item_facts(self, item_id: int) -> dict[str, Any] | None:
         if item_id not in self._facts:
+            self.flush_appends(("items",))
             found = self._first(_ITEM_FACTS, {"b_id": item_id})
             self._facts[item_id] = None if found is None else found["facts"]
         return self._facts[item_id]
@@ -561,6 +584,7 @@ class SqlTx(
         kept = self._clocks_ahead.pop(item_id, None) if self._clocks_ahead else None
         if kept is not None:
             return list(kept)
+        self.flush_appends(("clocks",))  # a batch's kept clocks and clock UPDATEs
         return super().active_clocks(item_id)
 
     def _clocks_changed(self, item_id: int | None) -> None:
@@ -611,6 +635,7 @@ class SqlTx(
         self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
     ) -> int:
         self._clock_changed(clock_id)
+        self.flush_appends(("clocks", "timers"))  # kept before: written in their order
         return super().stop_clock(clock_id, outcome, now, breached)
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
@@ -624,6 +649,15 @@ class SqlTx(
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
+        """In a batch that keeps its appends (SQLite), the UPDATE is kept with them
+        (:meth:`~cmc_workflow.store.fast.Appends._keep_update`): written by one
+        executemany with the batch's other item UPDATEs, each with the chain anchors its
+        item has then (:meth:`_completed`), before any read of the items here
+        (:meth:`item`, :meth:`item_facts`, a SELECT of a batch's records) and at
+        commit. Its version check counts there; one that misses (nobody else writes
+        under ``BEGIN IMMEDIATE``: the batch's own state is broken) fails the whole
+        batch with a :class:`~cmc_workflow.errors.StoreError`, not the command of the
+        moment."""
         self._ahead.pop(item_id, None)
         changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
@@ -634,6 +668,12 @@ class SqlTx(
             **changes,
             "version": expected_version + 1,
         }
+        if self._keeps_updates():
+            self._keep_update(_KEPT_UPDATE_ITEM, params)
+            if "facts" in changes:
+                self._facts[item_id] = changes["facts"]
+            return
+        self.flush_appends(("items",))  # (kept items and UPDATEs first, in their order)
         anchors = self._anchors.get(item_id)
         if anchors is not None and anchors.moved:  # the anchors ride along: no own UPDATE
             params["history_head"] = anchors.history

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
-from cmc_workflow.store.fast import Appends
+from cmc_workflow.store.fast import Appends, KeptUpdate
 from cmc_workflow.store.port import (
     CANCELLED,
     CLAIMED,
@@ -309,6 +309,8 @@ _ACTIVE_CLOCKS = (
 )
 _CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
 _UPDATE_CLOCK = update(clocks).where(clocks.c.id == bindparam("b_id"))
+_KEPT_UPDATE_CLOCK = KeptUpdate(_UPDATE_CLOCK, "clocks")
+"""A clock's UPDATE kept with a batch's appends (SQLite)."""
 _MARK_CLOCK = {
     column: update(clocks)
     .where(clocks.c.id == bindparam("b_id"), clocks.c[column].is_(None))
@@ -510,6 +512,7 @@ class TimeQueries(Appends):
         no old values, the read and a :meth:`stop_clock` per clock stopped."""
         if self.sqlite:
             return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
+        self.flush_appends(("clocks", "timers"))  # a batch's kept appends first
         values = {"b_item": item_id, "b_keep": list(keep), "b_now": now, "b_at": at}
         return [ClockRow(**r) for r in self._rows(_leave(), values)]
 
@@ -647,9 +650,17 @@ class TimeQueries(Appends):
         return _clock(row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
+        """In a batch that keeps its appends (SQLite), kept with them and written by one
+        executemany with the batch's other clock UPDATEs before any read of the clocks
+        (:meth:`~cmc_workflow.store.fast.Appends._keep_update`)."""
         checked_columns(values, CLOCK_COLUMNS, "a clock")
-        if values:
-            self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
+        if not values:
+            return
+        if self._keeps_updates():
+            self._keep_update(_KEPT_UPDATE_CLOCK, {"b_id": clock_id, **values})
+            return
+        self.flush_appends(("clocks",))  # (kept clocks first)
+        self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
         checked_mark(column)
