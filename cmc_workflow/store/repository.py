@@ -8,6 +8,7 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
@@ -131,21 +132,53 @@ _SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
     items.c.id == bindparam("b_id")
 )
 _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
-_SELECT_ITEMS_AHEAD = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
-    items.c.id.in_(bindparam("b_ids", expanding=True))
-)
-_ACTIVE_CLOCKS_AHEAD = (
-    select(*(clocks.c[name] for name in ClockRow.__slots__))
-    .where(
-        clocks.c.item_id.in_(bindparam("b_ids", expanding=True)),
-        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+
+
+def _items_among(ids: Any) -> Any:
+    """The items whose id is among ``ids`` (an IN list's binds), with their anchors."""
+    return select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(items.c.id.in_(ids))
+
+
+def _active_clocks_among(ids: Any) -> Any:
+    """The running and paused clocks of the items among ``ids``, each item's in id order
+    (as ``TimeQueries.active_clocks`` reads one item's)."""
+    return (
+        select(*(clocks.c[name] for name in ClockRow.__slots__))
+        .where(
+            clocks.c.item_id.in_(ids),
+            or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+        )
+        .order_by(clocks.c.item_id, clocks.c.id)
     )
-    .order_by(clocks.c.item_id, clocks.c.id)
-)
-"""The running and paused clocks of many items, each item's in id order (as
-``TimeQueries.active_clocks`` reads one item's)."""
+
+
+_SELECT_ITEMS_AHEAD = _items_among(bindparam("b_ids", expanding=True))
+_ACTIVE_CLOCKS_AHEAD = _active_clocks_among(bindparam("b_ids", expanding=True))
 _AHEAD_CHUNK = 500
 """Items read ahead per SELECT: within SQLite's oldest limit of bound values (999)."""
+_AHEAD_SIZES = (1, 10, 100, _AHEAD_CHUNK)
+"""The lengths of the IN lists a read ahead binds on the driver's cursor (a chunk is
+padded to the next with its last id): a prepared statement has a fixed number of binds."""
+
+
+@functools.cache
+def _ahead(among: Callable[[Any], Any], size: int) -> Any:
+    """``among`` (:func:`_items_among`, :func:`_active_clocks_among`) with an IN list of
+    ``size`` binds ``b_id0``, ``b_id1``, ... instead of an expanding one (rendered per
+    call), so that it runs prepared on the driver's cursor (store/fast.py)."""
+    return among([bindparam(f"b_id{n}", type_=Integer) for n in range(size)])
+
+
+def _padded(chunk: Sequence[int]) -> tuple[int, dict[str, int]]:
+    """The IN list's length for ``chunk`` (:data:`_AHEAD_SIZES`) and its binds' values,
+    the last id repeated to fill it (an id twice in an IN list is found once)."""
+    size = next(n for n in _AHEAD_SIZES if n >= len(chunk))
+    values = {f"b_id{n}": item_id for n, item_id in enumerate(chunk)}
+    for n in range(len(chunk), size):
+        values[f"b_id{n}"] = chunk[-1]
+    return size, values
+
+
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
@@ -551,12 +584,8 @@ class SqlTx(
         order, as single commands lock them."""
         if not self.sqlite or not item_ids:
             return
-        ids = sorted(set(item_ids))
-        for first in range(0, len(ids), _AHEAD_CHUNK):
-            chunk = ids[first : first + _AHEAD_CHUNK]
-            for found in self._conn.execute(_SELECT_ITEMS_AHEAD, {"b_ids": chunk}):
-                row = dict(found._mapping)
-                self._ahead[row["id"]] = row
+        for row in self._read_ahead(_items_among, _SELECT_ITEMS_AHEAD, item_ids):
+            self._ahead[row["id"]] = row
 
     def clocks_ahead(self, item_ids: Sequence[int]) -> None:
         """Read the running and paused clocks of the items a batch is about to act on
@@ -569,16 +598,29 @@ class SqlTx(
         statement, under its item's row lock."""
         if not self.sqlite or not item_ids:
             return
-        ids = sorted(set(item_ids))
         self.flush_appends(["clocks"])
-        ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in ids}
+        ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in item_ids}
+        for row in self._read_ahead(_active_clocks_among, _ACTIVE_CLOCKS_AHEAD, item_ids):
+            clock = ClockRow(**row)
+            ahead[clock.item_id].append(clock)
+            self._clock_items[clock.id] = clock.item_id
+        self._clocks_ahead.update(ahead)
+
+    def _read_ahead(
+        self, among: Callable[[Any], Any], expanding: Any, item_ids: Sequence[int]
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of ``among`` the items ``item_ids``, one SELECT per
+        :data:`_AHEAD_CHUNK` of them: prepared on the driver's cursor (:func:`_ahead`),
+        else ``expanding`` through SQLAlchemy."""
+        ids = sorted(set(item_ids))
         for first in range(0, len(ids), _AHEAD_CHUNK):
             chunk = ids[first : first + _AHEAD_CHUNK]
-            for row in self._conn.execute(_ACTIVE_CLOCKS_AHEAD, {"b_ids": chunk}):
-                clock = ClockRow(**row._mapping)
-                ahead[clock.item_id].append(clock)
-                self._clock_items[clock.id] = clock.item_id
-        self._clocks_ahead.update(ahead)
+            if self._fast is not None:
+                size, values = _padded(chunk)
+                yield from self._fast(_ahead(among, size)).rows(self._conn, values)
+            else:
+                for found in self._conn.execute(expanding, {"b_ids": chunk}):
+                    yield dict(found._mapping)
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         kept = self._clocks_ahead.pop(item_id, None) if self._clocks_ahead else None
