@@ -327,13 +327,14 @@ _SELF_FLUSHING = frozenset(
         "update_item",
         "active_clocks",
         "update_clock",
+        "set_clock_timers",
         "stop_clock",
         "stop_clocks_leaving",
     }
 )
 """Operations of the SQL store that write the kept rows they read or change themselves,
 and only when they touch the database: an item or its clocks read ahead are taken
-without a flush, and a fire's item and clock UPDATEs are kept with the appends
+without a flush, and a fire's item, clock and timers' UPDATEs are kept with the appends
 (SQLite: ``Appends._keep_update``), so that a batch writes them by one executemany
 each instead of one statement a command."""
 
@@ -342,7 +343,6 @@ _UNFLUSHED = _APPEND_FREE | _SELF_FLUSHING
 _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "last_command": ("history",),
     "history": ("history",),
-    "set_clock_timers": ("timers",),
     "clock_timers": ("timers",),
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),
@@ -380,8 +380,8 @@ class BatchTx:
       writes of items and clocks write them first themselves, :data:`_SELF_FLUSHING`),
       at every savepoint's boundaries (a rolled-back command's rows go with it) and
       before commit. Their hashes and anchors are computed when appended, in the
-      commands' order. On SQLite a fire's item and clock UPDATEs are kept with them too,
-      in their place.
+      commands' order. On SQLite a fire's item, clock and timers' UPDATEs are kept
+      with them too, in their place.
     - The webhook subscriptions in force are read once for the batch (the webhooks'
       extension asks on every accepted command); adding or removing one in the batch's
       transaction forgets the answer. A subscription another transaction adds meanwhile

@@ -194,6 +194,8 @@ _CLOCK_TIMERS = (
 _SET_CLOCK_TIMERS = update(timers).where(
     timers.c.clock_id == bindparam("b_clock"), timers.c.status == bindparam("b_from")
 )
+_KEPT_SET_CLOCK_TIMERS = KeptUpdate(_SET_CLOCK_TIMERS, "timers")
+"""A clock's timers' UPDATE kept with a batch's appends (SQLite)."""
 _CANCEL_CLOCK_TIMERS = (
     update(timers)
     .where(
@@ -471,11 +473,19 @@ class TimeQueries(Appends):
         rows = self._conn.execute(_CLOCK_TIMERS, {"b_clock": clock_id, "b_status": status})
         return [_timer(r) for r in rows]
 
-    def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
+    def set_clock_timers(
+        self, clock_id: int, from_status: str, values: Mapping[str, Any]
+    ) -> int | None:
+        """In a batch that keeps its appends (SQLite), kept with them (None: how many it
+        changes is known at the flush) and written by one executemany with the batch's
+        other such UPDATEs, after the timers kept before it."""
         checked_columns(values, TIMER_COLUMNS, "a timer")
-        return self._changed(
-            _SET_CLOCK_TIMERS, {"b_clock": clock_id, "b_from": from_status, **values}
-        )
+        params = {"b_clock": clock_id, "b_from": from_status, **values}
+        if self._keeps_updates():
+            self._keep_update(_KEPT_SET_CLOCK_TIMERS, params)
+            return None
+        self.flush_appends(("timers",))  # (kept timers first)
+        return self._changed(_SET_CLOCK_TIMERS, params)
 
     def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
         """One UPDATE for every pending or paused timer of the clocks (index
