@@ -114,6 +114,8 @@ class CompiledWorkflow:
         )
         """The data fields that name the people a state is assigned to (``assignee:``)."""
         self._lock = threading.Lock()
+        # gateway -> the scope of its last route (a copy) and the edge the machine took
+        self._routes: dict[str, tuple[dict[str, Any], Edge]] = {}
         self._token = _Token()
         self._machine: Machine | None = None
 
@@ -211,8 +213,24 @@ class CompiledWorkflow:
         return taken[0]
 
     def route(self, state: str, scope: Mapping[str, Any]) -> Edge:
-        """The route a gateway takes for this scope (the default when no guard holds)."""
-        return self.take(state, ROUTE_TRIGGER, scope)
+        """The route a gateway takes for this scope (the default when no guard holds).
+
+        A command asks each gateway it passes twice with equal scopes: its policies ask
+        which states it will enter, then the engine walks them. The machine's answer
+        depends on the scope alone (guards are pure expressions of it), so each gateway
+        keeps its last answer with a copy of the scope it was given for, and answers an
+        equal scope with it instead of running the machine again; any other scope (the
+        next command's) runs the machine. Scopes are built anew for each question and
+        not changed after (the copy is shallow below ``data``, ``form`` and ``actor``)."""
+        with self._lock:
+            last = self._routes.get(state)
+            if last is not None and last[0] == scope:
+                return last[1]
+        edge = self.take(state, ROUTE_TRIGGER, scope)
+        kept = {key: dict(value) if type(value) is dict else value for key, value in scope.items()}
+        with self._lock:
+            self._routes[state] = (kept, edge)
+        return edge
 
 
 def _edge(source: str, index: int, t: Transition, state: State) -> Edge:

@@ -320,22 +320,36 @@ a batch keeps (history, audit, timers; new items and clocks on SQLite): the kept
 need not be written before them. Any other operation writes them first (all of them, or those of
 :data:`_APPEND_TABLES`)."""
 
+_SELF_FLUSHING = frozenset(
+    {
+        "item",
+        "item_facts",
+        "update_item",
+        "active_clocks",
+        "update_clock",
+        "set_clock_timers",
+        "stop_clock",
+        "stop_clocks_leaving",
+    }
+)
+"""Operations of the SQL store that write the kept rows they read or change themselves,
+and only when they touch the database: an item or its clocks read ahead are taken
+without a flush, and a fire's item, clock and timers' UPDATEs are kept with the appends
+(SQLite: ``Appends._keep_update``), so that a batch writes them by one executemany
+each instead of one statement a command."""
+
+_UNFLUSHED = _APPEND_FREE | _SELF_FLUSHING
+
 _APPEND_TABLES: dict[str, tuple[str, ...]] = {
     "last_command": ("history",),
     "history": ("history",),
-    "set_clock_timers": ("timers",),
-    "stop_clock": ("clocks", "timers"),
-    "stop_clocks_leaving": ("clocks", "timers"),
     "clock_timers": ("timers",),
     "resume_timer": ("timers",),
     "set_timer_due": ("timers",),
     "timers_of": ("timers",),
-    "update_clock": ("clocks",),
     "mark_clock_once": ("clocks",),
-    "active_clocks": ("clocks",),
     "clock": ("clocks",),
     "clocks_of": ("clocks",),
-    "item_facts": ("items",),
     "set_assignment": ("items",),
     "queue_outbox": ("items",),  # the rows name their item (as BatchTx.insert_outbox)
 }
@@ -363,9 +377,12 @@ class BatchTx:
       timers, and on SQLite the new items and SLA clocks under ids reserved ahead) are
       kept by a SQL store's transaction and written with one executemany per table
       (``flush_appends``): before any operation that reads or changes their
-      tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`), at every savepoint's
-      boundaries (a rolled-back command's rows go with it) and before commit. Their
-      hashes and anchors are computed when appended, in the commands' order.
+      tables (:data:`_APPEND_FREE`, :data:`_APPEND_TABLES`; the store's own reads and
+      writes of items and clocks write them first themselves, :data:`_SELF_FLUSHING`),
+      at every savepoint's boundaries (a rolled-back command's rows go with it) and
+      before commit. Their hashes and anchors are computed when appended, in the
+      commands' order. On SQLite a fire's item, clock and timers' UPDATEs are kept
+      with them too, in their place.
     - The webhook subscriptions in force are read once for the batch (the webhooks'
       extension asks on every accepted command); adding or removing one in the batch's
       transaction forgets the answer. A subscription another transaction adds meanwhile
@@ -388,7 +405,7 @@ class BatchTx:
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._tx, name)
-        if self._flush is not None and name not in _APPEND_FREE:
+        if self._flush is not None and name not in _UNFLUSHED:
             self._flush(_APPEND_TABLES.get(name))
         if name not in _READS:
             self.writes += 1
@@ -453,8 +470,7 @@ class BatchTx:
             self._flush(("items",))
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
-        self._items_written()
-        row = self._tx.item(item_id, lock=lock)
+        row = self._tx.item(item_id, lock=lock)  # (the kept items first: _SELF_FLUSHING)
         if row is not None:
             self._workflows[item_id] = row.workflow_id
         return row
@@ -472,8 +488,7 @@ class BatchTx:
     ) -> None:
         self.writes += 1
         self._changed(self._workflows.get(item_id))
-        self._items_written()
-        self._tx.update_item(item_id, expected_version, values)
+        self._tx.update_item(item_id, expected_version, values)  # (kept, or after them)
 
     def records(
         self, workflow_id: str, states: Sequence[str], field: str, value: str

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
@@ -39,6 +40,8 @@ from sqlalchemy.engine.processors import str_to_datetime
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
+from cmc_workflow.errors import StoreError
+from cmc_workflow.i18n import tr
 from cmc_workflow.store.tables import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
@@ -657,8 +660,31 @@ class Appends(Runs):
                     or rows[end][0] is not rows[start][0]
                     or rows[end][1].keys() != rows[start][1].keys()
                 ):
-                    self._insert(rows[start][0], [row for _s, row in rows[start:end]])
+                    statement, run = rows[start][0], [row for _s, row in rows[start:end]]
+                    if isinstance(statement, KeptUpdate):
+                        self._update_kept(statement, run)
+                    else:
+                        self._insert(statement, run)
                     start = end
+
+    def _update_kept(self, kept: KeptUpdate, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a kept UPDATE for every row (one executemany, in their order); when it is
+        ``checked``, each row must have changed one row (:meth:`_missed` says which did
+        not)."""
+        assert self._fast is not None  # (kept only on the driver's cursor)
+        keys = [key for key in rows[0] if not key.startswith("b_")]
+        prepared = self._fast(kept.statement, keys)
+        if len(rows) == 1:
+            changed = prepared.count(self._conn, rows[0])
+        else:
+            changed = prepared.run_many(self._conn, rows)
+        if kept.checked and changed != len(rows):
+            raise self._missed(kept, rows)
+
+    def _missed(self, kept: KeptUpdate, rows: Sequence[Mapping[str, Any]]) -> Exception:
+        """The error for checked kept UPDATEs of which some changed no row (the SQL
+        transaction names the item)."""
+        return StoreError(tr("database error: {orig}", orig=f"{kept.table}: a kept UPDATE missed"))
 
     def _completed(
         self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
@@ -700,6 +726,34 @@ class Appends(Runs):
             self._insert(statement, rows)
         else:
             self._appending.setdefault(table, []).extend((statement, row) for row in rows)
+
+    def _keeps_updates(self) -> bool:
+        """Whether the UPDATEs of :class:`KeptUpdate` statements are kept with the
+        appends (SQLite on the driver's cursor, while a batch keeps its appends: under
+        ``BEGIN IMMEDIATE`` nobody else changes a row, so an UPDATE can wait for the
+        batch's next flush, written in its place among the kept rows of its table)."""
+        return (
+            self._next_ids is not None and self._fast is not None and getattr(self, "sqlite", False)
+        )
+
+    def _keep_update(self, kept: KeptUpdate, values: Mapping[str, Any]) -> None:
+        """Keep one UPDATE (:meth:`_keeps_updates`) for the next :meth:`flush_appends`
+        of its table; ``values`` as :meth:`Runs._changed` takes them."""
+        assert self._appending is not None
+        self._appending.setdefault(kept.table, []).append((kept, values))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KeptUpdate:
+    """An UPDATE of one row by its key that a batch may keep with its appends
+    (:meth:`Appends._keep_update`) and run for many rows in one executemany: the
+    statement, the table it changes, and whether every row must change one row (a
+    version check: ``checked``, else the count is not looked at, as when it runs at
+    once)."""
+
+    statement: Any
+    table: str
+    checked: bool = False
 
 
 _FIRST = ("items", "clocks")

@@ -1109,8 +1109,12 @@ class StoreTx(Protocol):
         """The timers of a clock in ``status``, earliest first."""
         ...
 
-    def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
-        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence)."""
+    def set_clock_timers(
+        self, clock_id: int, from_status: str, values: Mapping[str, Any]
+    ) -> int | None:
+        """Update every timer of a clock in ``from_status`` (cancel, pause, re-fence);
+        returns how many, or None when the UPDATE waits with a batch's kept writes (the
+        SQL store on SQLite: written by the batch's next flush, in its place)."""
         ...
 
     def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:

@@ -8,6 +8,7 @@ inside one of them. Driver errors are translated here into :mod:`cmc_workflow.er
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
@@ -51,7 +52,7 @@ from cmc_workflow.store.database import (
     is_sqlite,
     open_database,
 )
-from cmc_workflow.store.fast import Statements
+from cmc_workflow.store.fast import KeptUpdate, Statements
 from cmc_workflow.store.finding_sql import SqlFinding
 from cmc_workflow.store.notices import NoticeQueries
 from cmc_workflow.store.port import (
@@ -138,21 +139,53 @@ _SELECT_ITEM = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
     items.c.id == bindparam("b_id")
 )
 _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
-_SELECT_ITEMS_AHEAD = select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(
-    items.c.id.in_(bindparam("b_ids", expanding=True))
-)
-_ACTIVE_CLOCKS_AHEAD = (
-    select(*(clocks.c[name] for name in ClockRow.__slots__))
-    .where(
-        clocks.c.item_id.in_(bindparam("b_ids", expanding=True)),
-        or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+
+
+def _items_among(ids: Any) -> Any:
+    """The items whose id is among ``ids`` (an IN list's binds), with their anchors."""
+    return select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(items.c.id.in_(ids))
+
+
+def _active_clocks_among(ids: Any) -> Any:
+    """The running and paused clocks of the items among ``ids``, each item's in id order
+    (as ``TimeQueries.active_clocks`` reads one item's)."""
+    return (
+        select(*(clocks.c[name] for name in ClockRow.__slots__))
+        .where(
+            clocks.c.item_id.in_(ids),
+            or_(clocks.c.status == RUNNING, clocks.c.status == PAUSED),
+        )
+        .order_by(clocks.c.item_id, clocks.c.id)
     )
-    .order_by(clocks.c.item_id, clocks.c.id)
-)
-"""The running and paused clocks of many items, each item's in id order (as
-``TimeQueries.active_clocks`` reads one item's)."""
+
+
+_SELECT_ITEMS_AHEAD = _items_among(bindparam("b_ids", expanding=True))
+_ACTIVE_CLOCKS_AHEAD = _active_clocks_among(bindparam("b_ids", expanding=True))
 _AHEAD_CHUNK = 500
 """Items read ahead per SELECT: within SQLite's oldest limit of bound values (999)."""
+_AHEAD_SIZES = (1, 10, 100, _AHEAD_CHUNK)
+"""The lengths of the IN lists a read ahead binds on the driver's cursor (a chunk is
+padded to the next with its last id): a prepared statement has a fixed number of binds."""
+
+
+@functools.cache
+def _ahead(among: Callable[[Any], Any], size: int) -> Any:
+    """``among`` (:func:`_items_among`, :func:`_active_clocks_among`) with an IN list of
+    ``size`` binds ``b_id0``, ``b_id1``, ... instead of an expanding one (rendered per
+    call), so that it runs prepared on the driver's cursor (store/fast.py)."""
+    return among([bindparam(f"b_id{n}", type_=Integer) for n in range(size)])
+
+
+def _padded(chunk: Sequence[int]) -> tuple[int, dict[str, int]]:
+    """The IN list's length for ``chunk`` (:data:`_AHEAD_SIZES`) and its binds' values,
+    the last id repeated to fill it (an id twice in an IN list is found once)."""
+    size = next(n for n in _AHEAD_SIZES if n >= len(chunk))
+    values = {f"b_id{n}": item_id for n, item_id in enumerate(chunk)}
+    for n in range(len(chunk), size):
+        values[f"b_id{n}"] = chunk[-1]
+    return size, values
+
+
 _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
@@ -162,6 +195,8 @@ _LARGEST_ITEM_ID = select(func.max(items.c.id).label("largest"))
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
+_KEPT_UPDATE_ITEM = KeptUpdate(_UPDATE_ITEM, "items", checked=True)
+"""A fire's item UPDATE kept with a batch's appends (SQLite), its version check counted."""
 _FIND_DEFINITION = select(definitions).where(
     definitions.c.workflow_id == bindparam("b_workflow"),
     definitions.c.content_hash == bindparam("b_hash"),
@@ -453,14 +488,14 @@ class SqlTx(
     def _completed(
         self, table: str, rows: list[tuple[Any, Mapping[str, Any]]]
     ) -> list[tuple[Any, Mapping[str, Any]]]:
-        """A batch's new items are written with their chain anchors as moved since they
-        were kept (their history rows and audit records), so that no UPDATE of the
-        anchors follows for them (:meth:`flush`)."""
+        """A batch's new items, and the items its kept UPDATEs change, are written with
+        their chain anchors as moved since (their history rows and audit records), so
+        that no UPDATE of the anchors follows for them (:meth:`flush`)."""
         if table != "items":
             return rows
         completed = []
         for statement, row in rows:
-            anchors = self._anchors.get(row["id"])
+            anchors = self._anchors.get(row["b_id" if statement is _KEPT_UPDATE_ITEM else "id"])
             if anchors is not None and anchors.moved:
                 row = {
                     **row,
@@ -471,6 +506,25 @@ class SqlTx(
                 anchors.moved = False
             completed.append((statement, row))
         return completed
+
+    def _missed(self, kept: KeptUpdate, rows: Sequence[Mapping[str, Any]]) -> Exception:
+        """The item of a kept UPDATE whose version check missed, by the versions its
+        items have now (each at the version its last kept UPDATE set, had none missed)."""
+        if kept is not _KEPT_UPDATE_ITEM:
+            return super()._missed(kept, rows)
+        wanted = {row["b_id"]: row for row in rows}  # (the last of each item)
+        for item_id, row in wanted.items():
+            query = select(items.c.version).where(items.c.id == item_id)
+            if self._conn.execute(query).scalar() != row["version"]:
+                break
+        return StoreError(
+            tr(
+                "item {item_id} was changed by another command (expected version "
+                "{expected_version}); reload it and try again",
+                item_id=item_id,
+                expected_version=row["b_version"],
+            )
+        )
 
     # -- definitions -------------------------------------------------------------------
     def find_definition(self, workflow_id: str, content_hash: str) -> DefinitionRow | None:
@@ -552,6 +606,7 @@ class SqlTx(
         under BEGIN IMMEDIATE)."""
         row = self._ahead.pop(item_id, None) if self._ahead else None
         if row is None:
+            self.flush_appends(("items",))  # a batch's kept items and item UPDATEs
             query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
             row = self._first(query, {"b_id": item_id})
         if row is None:
@@ -567,6 +622,7 @@ class SqlTx(
 
     def item_facts(self, item_id: int) -> dict[str, Any] | None:
         if item_id not in self._facts:
+            self.flush_appends(("items",))
             found = self._first(_ITEM_FACTS, {"b_id": item_id})
             self._facts[item_id] = None if found is None else found["facts"]
         return self._facts[item_id]
@@ -580,12 +636,8 @@ class SqlTx(
         order, as single commands lock them."""
         if not self.sqlite or not item_ids:
             return
-        ids = sorted(set(item_ids))
-        for first in range(0, len(ids), _AHEAD_CHUNK):
-            chunk = ids[first : first + _AHEAD_CHUNK]
-            for found in self._conn.execute(_SELECT_ITEMS_AHEAD, {"b_ids": chunk}):
-                row = dict(found._mapping)
-                self._ahead[row["id"]] = row
+        for row in self._read_ahead(_items_among, _SELECT_ITEMS_AHEAD, item_ids):
+            self._ahead[row["id"]] = row
 
     def clocks_ahead(self, item_ids: Sequence[int]) -> None:
         """Read the running and paused clocks of the items a batch is about to act on
@@ -598,21 +650,35 @@ class SqlTx(
         statement, under its item's row lock."""
         if not self.sqlite or not item_ids:
             return
-        ids = sorted(set(item_ids))
         self.flush_appends(["clocks"])
-        ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in ids}
+        ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in item_ids}
+        for row in self._read_ahead(_active_clocks_among, _ACTIVE_CLOCKS_AHEAD, item_ids):
+            clock = ClockRow(**row)
+            ahead[clock.item_id].append(clock)
+            self._clock_items[clock.id] = clock.item_id
+        self._clocks_ahead.update(ahead)
+
+    def _read_ahead(
+        self, among: Callable[[Any], Any], expanding: Any, item_ids: Sequence[int]
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of ``among`` the items ``item_ids``, one SELECT per
+        :data:`_AHEAD_CHUNK` of them: prepared on the driver's cursor (:func:`_ahead`),
+        else ``expanding`` through SQLAlchemy."""
+        ids = sorted(set(item_ids))
         for first in range(0, len(ids), _AHEAD_CHUNK):
             chunk = ids[first : first + _AHEAD_CHUNK]
-            for row in self._conn.execute(_ACTIVE_CLOCKS_AHEAD, {"b_ids": chunk}):
-                clock = ClockRow(**row._mapping)
-                ahead[clock.item_id].append(clock)
-                self._clock_items[clock.id] = clock.item_id
-        self._clocks_ahead.update(ahead)
+            if self._fast is not None:
+                size, values = _padded(chunk)
+                yield from self._fast(_ahead(among, size)).rows(self._conn, values)
+            else:
+                for found in self._conn.execute(expanding, {"b_ids": chunk}):
+                    yield dict(found._mapping)
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         kept = self._clocks_ahead.pop(item_id, None) if self._clocks_ahead else None
         if kept is not None:
             return list(kept)
+        self.flush_appends(("clocks",))  # a batch's kept clocks and clock UPDATEs
         return super().active_clocks(item_id)
 
     def _clocks_changed(self, item_id: int | None) -> None:
@@ -663,6 +729,7 @@ class SqlTx(
         self, clock_id: int, outcome: str, now: dt.datetime, breached: bool = False
     ) -> int:
         self._clock_changed(clock_id)
+        self.flush_appends(("clocks", "timers"))  # kept before: written in their order
         return super().stop_clock(clock_id, outcome, now, breached)
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
@@ -676,6 +743,15 @@ class SqlTx(
     def update_item(
         self, item_id: int, expected_version: int, values: ItemUpdate | Mapping[str, Any]
     ) -> None:
+        """In a batch that keeps its appends (SQLite), the UPDATE is kept with them
+        (:meth:`~cmc_workflow.store.fast.Appends._keep_update`): written by one
+        executemany with the batch's other item UPDATEs, each with the chain anchors its
+        item has then (:meth:`_completed`), before any read of the items here
+        (:meth:`item`, :meth:`item_facts`, a SELECT of a batch's records) and at
+        commit. Its version check counts there; one that misses (nobody else writes
+        under ``BEGIN IMMEDIATE``: the batch's own state is broken) fails the whole
+        batch with a :class:`~cmc_workflow.errors.StoreError`, not the command of the
+        moment."""
         self._ahead.pop(item_id, None)
         changes = row_values(ItemUpdate, values)
         if changes["facts"] is None:
@@ -686,6 +762,12 @@ class SqlTx(
             **changes,
             "version": expected_version + 1,
         }
+        if self._keeps_updates():
+            self._keep_update(_KEPT_UPDATE_ITEM, params)
+            if "facts" in changes:
+                self._facts[item_id] = changes["facts"]
+            return
+        self.flush_appends(("items",))  # (kept items and UPDATEs first, in their order)
         anchors = self._anchors.get(item_id)
         if anchors is not None and anchors.moved:  # the anchors ride along: no own UPDATE
             params["history_head"] = anchors.history

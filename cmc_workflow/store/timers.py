@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
-from cmc_workflow.store.fast import Appends
+from cmc_workflow.store.fast import Appends, KeptUpdate
 from cmc_workflow.store.port import (
     CANCELLED,
     CLAIMED,
@@ -194,6 +194,8 @@ _CLOCK_TIMERS = (
 _SET_CLOCK_TIMERS = update(timers).where(
     timers.c.clock_id == bindparam("b_clock"), timers.c.status == bindparam("b_from")
 )
+_KEPT_SET_CLOCK_TIMERS = KeptUpdate(_SET_CLOCK_TIMERS, "timers")
+"""A clock's timers' UPDATE kept with a batch's appends (SQLite)."""
 _CANCEL_CLOCK_TIMERS = (
     update(timers)
     .where(
@@ -309,6 +311,8 @@ _ACTIVE_CLOCKS = (
 )
 _CLOCK = select(*_CLOCK_COLUMNS).where(clocks.c.id == bindparam("b_id"))
 _UPDATE_CLOCK = update(clocks).where(clocks.c.id == bindparam("b_id"))
+_KEPT_UPDATE_CLOCK = KeptUpdate(_UPDATE_CLOCK, "clocks")
+"""A clock's UPDATE kept with a batch's appends (SQLite)."""
 _MARK_CLOCK = {
     column: update(clocks)
     .where(clocks.c.id == bindparam("b_id"), clocks.c[column].is_(None))
@@ -476,11 +480,19 @@ class TimeQueries(Appends):
         rows = self._conn.execute(_CLOCK_TIMERS, {"b_clock": clock_id, "b_status": status})
         return [_timer(r) for r in rows]
 
-    def set_clock_timers(self, clock_id: int, from_status: str, values: Mapping[str, Any]) -> int:
+    def set_clock_timers(
+        self, clock_id: int, from_status: str, values: Mapping[str, Any]
+    ) -> int | None:
+        """In a batch that keeps its appends (SQLite), kept with them (None: how many it
+        changes is known at the flush) and written by one executemany with the batch's
+        other such UPDATEs, after the timers kept before it."""
         checked_columns(values, TIMER_COLUMNS, "a timer")
-        return self._changed(
-            _SET_CLOCK_TIMERS, {"b_clock": clock_id, "b_from": from_status, **values}
-        )
+        params = {"b_clock": clock_id, "b_from": from_status, **values}
+        if self._keeps_updates():
+            self._keep_update(_KEPT_SET_CLOCK_TIMERS, params)
+            return None
+        self.flush_appends(("timers",))  # (kept timers first)
+        return self._changed(_SET_CLOCK_TIMERS, params)
 
     def cancel_clock_timers(self, clock_ids: Sequence[int], now: dt.datetime) -> int:
         """One UPDATE for every pending or paused timer of the clocks (index
@@ -517,6 +529,7 @@ class TimeQueries(Appends):
         no old values, the read and a :meth:`stop_clock` per clock stopped."""
         if self.sqlite:
             return stop_leaving(self.stop_clock, self.active_clocks(item_id), keep, now, at)
+        self.flush_appends(("clocks", "timers"))  # a batch's kept appends first
         values = {"b_item": item_id, "b_keep": list(keep), "b_now": now, "b_at": at}
         return [ClockRow(**r) for r in self._rows(_leave(), values)]
 
@@ -668,9 +681,17 @@ class TimeQueries(Appends):
         return _clock(row) if row is not None else None
 
     def update_clock(self, clock_id: int, values: Mapping[str, Any]) -> None:
+        """In a batch that keeps its appends (SQLite), kept with them and written by one
+        executemany with the batch's other clock UPDATEs before any read of the clocks
+        (:meth:`~cmc_workflow.store.fast.Appends._keep_update`)."""
         checked_columns(values, CLOCK_COLUMNS, "a clock")
-        if values:
-            self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
+        if not values:
+            return
+        if self._keeps_updates():
+            self._keep_update(_KEPT_UPDATE_CLOCK, {"b_id": clock_id, **values})
+            return
+        self.flush_appends(("clocks",))  # (kept clocks first)
+        self._changed(_UPDATE_CLOCK, {"b_id": clock_id, **values})
 
     def mark_clock_once(self, clock_id: int, column: str, now: dt.datetime) -> None:
         checked_mark(column)

@@ -205,6 +205,34 @@ def test_items_read_ahead_are_taken_once_and_dropped_by_a_write(sql: SqlStore) -
         assert not [s for s in selects if " IN (" in s]
 
 
+@pytest.mark.parametrize("count", [1, 9, 11, 501])
+def test_rows_read_ahead_are_those_read_one_by_one(sql: SqlStore, count: int) -> None:
+    """The IN lists of a read ahead run prepared on the driver's cursor, padded to a few
+    fixed lengths (1, 10, 100, 500; 501 items take two chunks): each item, and each
+    item's running and paused clocks, read back as SQLAlchemy's execution reads them one
+    by one."""
+    definition_id, first = seeded(sql)
+    with sql.write() as tx:
+        ids = [first, *(tx.insert_item(new_item(definition_id)) for _ in range(count - 1))]
+        for n, item_id in enumerate(ids):
+            if n % 3 != 2:  # some items have no clock
+                tx.insert_clock(clock(item_id, due_at=at(n), detail={"n": n}))
+            if n % 3 == 0:  # and some two, one of them paused
+                tx.insert_clock(clock(item_id, status="paused", paused_at=at(n)))
+    slow = SqlStore(sql.engine, fast=False)
+    with slow.read() as tx:
+        alone = {i: (tx.item(i), tx.active_clocks(i)) for i in ids}
+    with sql.write() as tx:
+        tx.items_ahead(ids)
+        tx.clocks_ahead(ids)
+        ahead = {i: (tx.item(i), tx.active_clocks(i)) for i in ids}
+    assert ahead == alone
+    assert (
+        sum(len(clocks) for _item, clocks in alone.values())
+        == count - count // 3 + (count + 2) // 3
+    )
+
+
 def test_begin_runs_on_the_driver_and_a_busy_database_is_a_conflict(
     sqlite_url: str,
 ) -> None:

@@ -60,7 +60,12 @@ COMPARED: dict[str, tuple[Table, tuple[str, ...]]] = {
             "id",
             "workflow_id",
             "state",
+            "data",
+            "visit",
+            "seq",
             "version",
+            "updated_at",
+            "closed_at",
             "history_head",
             "audit_seq",
             "audit_head",
@@ -69,11 +74,27 @@ COMPARED: dict[str, tuple[Table, tuple[str, ...]]] = {
     ),
     "clocks": (
         clocks,
-        ("id", "item_id", "state", "status", "due_at", "stopped_at", "outcome", "detail"),
+        (
+            "id",
+            "item_id",
+            "state",
+            "at_state",
+            "visit",
+            "status",
+            "due_at",
+            "stopped_at",
+            "outcome",
+            "detail",
+        ),
     ),
-    "timers": (timers, ("id", "item_id", "clock_id", "step", "role", "status", "due_at")),
+    "timers": (
+        timers,
+        ("id", "item_id", "clock_id", "state", "visit", "step", "role", "status", "due_at"),
+    ),
 }
-"""The columns compared of each table: ids, chains and hashes, anchors, due times."""
+"""The columns compared of each table: ids, chains and hashes, anchors, due times, and
+what a fire's kept UPDATEs write (an item's state and data, a clock's and its timers'
+fence)."""
 
 
 def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -157,6 +157,34 @@ def test_the_gateway_default_is_tried_last_wherever_it_is_written() -> None:
     assert wf.triggers("route") == []
 
 
+def test_a_gateway_asked_again_with_an_equal_scope_answers_without_the_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command asks each gateway twice (its policies, then its walk): the second,
+    equal question takes the machine's first answer; any other scope runs the machine,
+    and a scope changed after it was asked is not mistaken for the one it was."""
+    wf = compile_states(GATEWAY)
+    ran: list[dict[str, Any]] = []
+    take = wf.take
+
+    def counted(state: str, trigger: str, asked: dict[str, Any]) -> Any:
+        ran.append(asked)
+        return take(state, trigger, asked)
+
+    monkeypatch.setattr(wf, "take", counted)
+    assert wf.route("route", scope(urgent=True)).target == "fast"
+    assert wf.route("route", scope(urgent=True)).target == "fast"  # equal: no machine
+    assert len(ran) == 1
+    assert wf.route("route", scope(urgent=False, score=90)).target == "slow"
+    asked = scope(urgent=False, score=10)
+    assert wf.route("route", asked).target == "done"
+    asked["data"]["urgent"] = True  # changed after: the same object, not the same scope
+    assert wf.route("route", asked).target == "fast"
+    assert len(ran) == 4
+    assert wf.route("route", scope(urgent=True)).target == "fast"  # only the last is kept
+    assert len(ran) == 5
+
+
 GUARDED = """\
   draft:
     type: userTask
