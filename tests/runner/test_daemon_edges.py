@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -74,6 +75,10 @@ class Daemon:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
+        return self.stop_wait()
+
+    def stop_wait(self) -> int:
+        """The exit code once the process has ended (signalled already) and its log read."""
         code = self.process.wait(timeout=CAP)
         self._reader.join(CAP)
         return code
@@ -106,12 +111,21 @@ def sigterm_is_caught(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 def test_sigterm_during_start_up_stops_it_cleanly_with_0(home: Path, daemons: list[Daemon]) -> None:
-    daemon = Daemon(home, "--calendars", str(home / "calendars"))
-    daemons.append(daemon)
-    # as soon as a handler is there: while the package is still importing, long before
-    # the definitions load and the scheduler starts
-    wait_for(lambda: sigterm_is_caught(daemon.process.pid), "the early SIGTERM handler")
-    code = daemon.stop()
+    # The test holds the database while the daemon starts: its start-up cannot get past
+    # opening it, so the signal lands in start-up however long the test waits to send it
+    # (on a busy machine the whole start-up once fitted between two polls of the handler).
+    hold = sqlite3.connect(home / "cmc.db", isolation_level=None)
+    try:
+        hold.execute("BEGIN EXCLUSIVE")
+        daemon = Daemon(home, "--calendars", str(home / "calendars"))
+        daemons.append(daemon)
+        # as soon as a handler is there: while the package is still importing, long
+        # before the definitions load and the scheduler starts
+        wait_for(lambda: sigterm_is_caught(daemon.process.pid), "the early SIGTERM handler")
+        daemon.process.send_signal(signal.SIGTERM)
+    finally:
+        hold.close()  # the daemon's open goes on (if it got that far), then it stops
+    code = daemon.stop_wait()
     assert code == EXIT_OK, daemon.log
     assert daemon.events_named("daemon_started") == []  # it never served
     assert [e.get("before") for e in daemon.events_named("daemon_stopped")] == ["start-up"]
