@@ -36,17 +36,18 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-# SQLite: the key of NEW.data's field f.field (its path P), as store/records.py computes it
-_P = "('$.\"' || f.field || '\"')"  # in parentheses: ``->`` binds as ``||`` does
+# SQLite: the key of NEW.data's field f.field (its path P), as store/records.py computes it;
+# json_extract and CAST only, no ``->`` (SQLite 3.38): an integer beyond 64 bits, which
+# json_extract gives as a float, gets a NULL key and is compared in Python
+_P = "('$.\"' || f.field || '\"')"
 _SQLITE_KEY = f"""CASE WHEN json_valid(NEW.data) THEN CASE json_type(NEW.data, {_P})
       WHEN 'text' THEN CASE
         WHEN length(json_extract(NEW.data, {_P})) > 200
           OR json_extract(NEW.data, {_P}) GLOB '*[^!-@[-~]*' THEN NULL
         ELSE json_extract(NEW.data, {_P}) END
       WHEN 'integer' THEN CASE
-        WHEN (NEW.data -> {_P} GLOB '[1-9]*' OR NEW.data -> {_P} GLOB '-[1-9]*'
-              OR NEW.data -> {_P} = '0')
-          AND NOT substr(NEW.data -> {_P}, 2) GLOB '*[^0-9]*' THEN NEW.data -> {_P}
+        WHEN typeof(json_extract(NEW.data, {_P})) = 'integer'
+          THEN CAST(json_extract(NEW.data, {_P}) AS TEXT)
         ELSE NULL END
       WHEN 'true' THEN 'true'
       WHEN 'false' THEN 'false'
