@@ -118,12 +118,41 @@ def canonical_json(value: Any) -> str:
             return "[]"
         if all(type(v) is str for v in value):  # roles: a list of names
             return "[" + ",".join([_string(v) for v in value]) + "]"
-    elif kind is dict and not value:
-        return "{}"
+    elif kind is dict:
+        if not value:
+            return "{}"
+        flat = _flat(value)
+        if flat is not None:
+            return flat
     elif isinstance(value, dt.datetime):
         iso: str = _canonical(value)
         return '"' + iso + '"'  # ISO digits and separators: nothing to escape
     return _ENCODER.encode(_canonical(value))
+
+
+def _flat(value: dict[Any, Any]) -> str | None:
+    """The canonical JSON of a flat mapping of names to strings, integers, booleans and
+    nulls (a form, a detail), written here without the walk of :func:`_canonical` and
+    without the encoder's set-up per call; None for any other mapping. The same text:
+    keys sorted, ``"key":value`` joined by commas, each string as ``json`` escapes it."""
+    if not all(type(k) is str for k in value):
+        return None
+    parts = []
+    for key in sorted(value):
+        item = value[key]
+        kind = type(item)
+        if kind is str:
+            text = _string(item)
+        elif kind is int:
+            text = int.__repr__(item)
+        elif item is None:
+            text = "null"
+        elif kind is bool:
+            text = "true" if item else "false"
+        else:  # a float, a nested value: the encoder's own way
+            return None
+        parts.append(_string(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
 
 
 def _layout(names: Sequence[str]) -> str:

@@ -809,6 +809,8 @@ def row_values(kind: type[Any], value: Any) -> dict[str, Any]:
     if shape is None:
         shape = _SHAPES[kind] = _shape_of(kind)
     names, required, defaults = shape
+    if len(value) == len(names) and value.keys() <= names:  # every field given
+        return {name: value[name] for name in kind.__slots__}
     if not (value.keys() <= names and required <= value.keys()):
         kind(**value)  # raises the TypeError that names the field
     return {

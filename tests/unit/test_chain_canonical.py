@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from cmc_workflow.store import chain
 from tests.helpers.json_values import json_values
@@ -28,3 +29,27 @@ def test_values_that_need_the_round_trip_still_get_it() -> None:
     assert chain._canonical({1: "a"}) == {"1": "a"}  # keys as a JSON column gives them
     assert chain._canonical({"a": (1, 2)}) == {"a": (1, 2)}  # plain: encodes as a list
     assert not chain._plain({"a": {2: 3}})
+
+
+flat_values = st.dictionaries(
+    st.text(),
+    st.one_of(st.text(), st.integers(), st.booleans(), st.none(), st.floats()),
+    max_size=8,
+)
+
+
+@given(flat_values)
+def test_a_flat_mapping_is_written_as_the_encoder_writes_it(value: dict[str, Any]) -> None:
+    """A form or a detail of names and scalars is written without the encoder (issue 12,
+    round 6): the same text, floats and nested values left to the encoder."""
+    assert chain.canonical_json(value) == text(chain._canonical(value))
+
+
+def test_a_mapping_with_other_keys_is_left_to_the_encoder() -> None:
+    assert chain._flat({1: "a"}) is None
+    assert chain._flat({"a": 1.5}) is None
+    assert chain._flat({"a": [1]}) is None
+    assert (
+        chain._flat({"b": True, "a": None, "c": 'q"\u2028'})
+        == '{"a":null,"b":true,"c":"q\\"\u2028"}'
+    )
