@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,9 @@ from cmc_workflow import Actor, Engine
 from cmc_workflow.exits import Exit
 from tests.helpers.processes import run
 from tests.notify.flows import SECRETS, TASK, notifications
-from tests.notify.servers import Hook, Mailbox, free_port, http_server, smtp_server
+from tests.notify.servers import Hook, Mailbox, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
-
-
-@pytest.fixture
-def box() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    with http_server() as hook:
-        yield hook
 
 
 def home_with(tmp_path: Path, smtp_port: int, hook_url: str) -> Path:

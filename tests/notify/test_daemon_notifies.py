@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from cmc_workflow.store.repository import SqlStore
 from cmc_workflow.testing import FakeClock
 from tests.helpers.processes import start, wait_until
 from tests.notify.flows import SECRETS, TASK, notifications
-from tests.notify.servers import Hook, Mailbox, http_server, smtp_server
+from tests.notify.servers import Hook, Mailbox
 
 # aiosmtpd 1.4 warns about its own legacy attribute on every successful AUTH (in its thread)
 pytestmark = [
@@ -37,18 +36,6 @@ pytestmark = [
 LEAD = Actor("zhao", {"lead"})
 # a deadline of minutes, so that a real daemon reaches the warning and then the breach
 SHORT = TASK.replace("within: 2 working days", "within: 2 minutes")
-
-
-@pytest.fixture
-def box() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    with http_server() as hook:
-        yield hook
 
 
 def mails_to(box: Mailbox, address: str, words: str) -> list[str]:

@@ -6,7 +6,6 @@ notifications) still has its notices written when it is delivered, the same ones
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from cmc_workflow.notify.extension import Notifications, bind_secrets
 from cmc_workflow.store.port import NoticeRow
 from cmc_workflow.testing import FakeClock
 from tests.notify.flows import SECRETS, notifications
-from tests.notify.servers import Hook, Mailbox, http_server, smtp_server
+from tests.notify.servers import Hook, Mailbox
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
 
@@ -48,18 +47,6 @@ states:
 """
 
 LEAD = Actor("zhao", {"lead"})
-
-
-@pytest.fixture
-def box() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    with http_server() as hook:
-        yield hook
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,13 @@ from cmc_workflow.notify.config import NotificationsFile
 from cmc_workflow.notify.extension import Notifications, bind_secrets
 from cmc_workflow.testing import FakeClock
 from tests.notify.flows import SECRETS, TASK, notifications
-from tests.notify.servers import Hook, Mailbox, http_server, smtp_server
+from tests.notify.servers import Hook, Mailbox
 
 # aiosmtpd 1.4 warns about its own legacy attribute on every successful AUTH (in its thread)
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
 
 LEAD = Actor("zhao", {"lead"})
 WANG = Actor("wang", {"editor"})
-
-
-@pytest.fixture
-def box() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    with http_server() as hook:
-        yield hook
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import shutil
 import ssl
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,18 +44,6 @@ FACTS = {"event": "warn", "workflow": "consult", "item_id": 7, "state": "open", 
 
 def message() -> Message:
     return render(FACTS, "zh", "timer:3:warn:ops_assistant:wang:hook")
-
-
-@pytest.fixture
-def box() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    with http_server() as hook:
-        yield hook
 
 
 def smtp(port: int, **changes: object) -> Smtp:
