@@ -71,15 +71,17 @@ def _where_postgres() -> Any:
     )
 
 
+def _in_states(many: bool) -> Any:
+    """The items' state among ``b_states`` (an expanding list) or equal to ``b_state``."""
+    if many:
+        return items.c.state.in_(bindparam("b_states", expanding=True))
+    return items.c.state == bindparam("b_state")
+
+
 def _statement(where: Any, many: bool) -> Select[Any]:
-    state = (
-        items.c.state.in_(bindparam("b_states", expanding=True))
-        if many
-        else items.c.state == bindparam("b_state")
-    )
     return (
         select(items.c.data)
-        .where(items.c.workflow_id == bindparam("b_workflow"), state, where)
+        .where(items.c.workflow_id == bindparam("b_workflow"), _in_states(many), where)
         .order_by(items.c.id)
     )
 
@@ -113,11 +115,7 @@ def candidates(
 
 def _keyed_statement(many: bool) -> Select[Any]:
     keys = record_keys.c
-    state = (
-        items.c.state.in_(bindparam("b_states", expanding=True))
-        if many
-        else items.c.state == bindparam("b_state")
-    )
+    state = _in_states(many)
     return (
         select(items.c.data)
         .select_from(record_keys.join(items, items.c.id == keys.item_id))
