@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from cmc_workflow.cli.help import Group, asked_language, translated_errors
+from cmc_workflow.cli.help import Group, asked_language, translated_errors, version_option
 from cmc_workflow.cli.options import (
     add_lang_option,
     lang_option,
@@ -140,7 +140,7 @@ class _Main(Group):
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CMC"},
     help=N_("Run and administer cmc-workflow: YAML workflows for cultural-media centers."),
 )
-@click.version_option(package_name="cmc-workflow")
+@version_option()
 @log_level_option()
 @lang_option()
 @click.option(

@@ -24,7 +24,7 @@ import functools
 import re
 import string
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -39,6 +39,8 @@ CLICK_TEXTS = (
     N_("Positional arguments"),
     N_("Show this message and exit."),
     N_("Show the version and exit."),
+    N_("{prog}, version {version}"),
+    N_("Aborted!"),
     N_("default: {default}"),
     N_("env var: {var}"),
     N_("required"),
@@ -371,7 +373,9 @@ class TranslatedUsageError(TranslatedError):
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Click errors raised inside, as :class:`TranslatedError` when :func:`chinese` (the
-    top group parses and invokes inside it)."""
+    top group parses and invokes inside it). A prompt given up (Ctrl-C, end of input,
+    :class:`click.Abort`) ends as click ends it, status 1 after ``Aborted!``, but with
+    the words in Chinese."""
     try:
         yield
     except click.ClickException as exc:
@@ -379,6 +383,36 @@ def translated_errors() -> Iterator[None]:
             raise
         usage = isinstance(exc, click.UsageError)
         raise (TranslatedUsageError if usage else TranslatedError)(exc) from exc
+    except (click.Abort, EOFError, KeyboardInterrupt):
+        if not chinese():
+            raise
+        click.echo(zh("Aborted!"), err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+def version_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--version``, as click's own (eager, exits), its line in Chinese when
+    :func:`chinese`: ``cmc-workflow，版本 0.1.0``."""
+
+    def show(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if not value or ctx.resilient_parsing:
+            return
+        from importlib import metadata  # only here: every other run would pay its import
+
+        msgid = "{prog}, version {version}"
+        line = zh(msgid) if chinese() else msgid
+        prog = ctx.find_root().info_name or "cmc-workflow"
+        click.echo(line.format(prog=prog, version=metadata.version("cmc-workflow")))
+        ctx.exit()
+
+    return click.option(
+        "--version",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=show,
+        help=N_("Show the version and exit."),
+    )
 
 
 def asked_language(args: list[str], environ: dict[str, str] | Any) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -188,3 +189,27 @@ def test_click_errors_stay_english_in_english() -> None:
     code, out = _run("report", "--format", "xml", LANG="C.UTF-8")
     assert code == 2
     assert "Error: Invalid value for '--format': 'xml' is not one of" in out
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [("zh", "cmc-workflow，版本 "), ("en", "cmc-workflow, version ")],
+)
+def test_the_version_line_is_in_the_language_of_the_run(lang: str, line: str) -> None:
+    code, out = _run("--lang", lang, "--version")
+    assert code == 0
+    assert out.startswith(line)
+    assert re.fullmatch(r"\S+[，,] ?\S+ \d+\.\d+\S*\n", out)
+
+
+@pytest.mark.parametrize(("lang", "word"), [("zh", "已中止！\n"), ("en", "Aborted!\n")])
+def test_a_prompt_given_up_ends_with_status_1_in_the_language_of_the_run(
+    tmp_path: Path, lang: str, word: str
+) -> None:
+    """No input where the console's password is asked for (end of input): click gives
+    up the prompt; the run ends with 1 and says so in the reader's language."""
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    code, out = _run("--lang", lang, "console", "password", "--db", url, "wang")
+    assert code == 1
+    assert out.endswith(word)
+    assert ("Aborted!" in out) == (lang == "en")
