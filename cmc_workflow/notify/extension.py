@@ -160,7 +160,9 @@ class Notifications(Extension):
             payload = notification.payload
             key = notification.idempotency_key
             role = notification.role
-            rows += self._notify(tx, role, change.item_id, payload, key, change.now, registered)
+            rows += self._notify(
+                tx, role, change.item_id, payload, key, change.now, registered, change.data
+            )
         tx.insert_notices(rows)  # one statement for the command's notices
 
     def _tasks(
@@ -207,12 +209,20 @@ class Notifications(Extension):
         key: str,
         now: dt.datetime,
         registered: bool | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> list[NewNotice]:
         """The notices of one ``notify:`` of ``role`` (its outbox row's ``payload`` and
-        idempotency ``key``), for the command's transaction or its delivery's."""
+        idempotency ``key``), for the command's transaction or its delivery's. The item's
+        ``data`` names its assignees and its scope: the command's own, else the payload's
+        (a deadline step's carries it), else the item's as stored now (a transition's row
+        queued by an engine without the notifications carries none)."""
         workflow = payload.get("workflow", "")
         state = payload.get("state", "")
-        data = payload.get("data", {})
+        if data is None:
+            data = payload.get("data")
+        if data is None:
+            row = tx.item(item_id)
+            data = row.data if row is not None else {}
         deadline = payload.get("deadline") or {}
         action = deadline.get("action") if isinstance(deadline, Mapping) else None
         event = str(action) if action in ("warn", "breach", "escalate") else "notify"

@@ -193,3 +193,87 @@ def test_a_row_queued_without_the_notifications_gets_the_same_notices_at_deliver
         with_command = notices_of(engine, new)
     assert len(at_delivery) == 3
     assert told_as(with_command) == told_as(at_delivery)
+
+
+RELAY = """\
+id: relay
+label: {zh: 转交, en: Relay}
+roles:
+  lead: {zh: 组长, en: Lead}
+  editor: {zh: 编辑, en: Editor}
+data:
+  assignees: {type: list, required: false, label: {zh: 承办人, en: Assignees}}
+  channels: {type: list, required: false, label: {zh: 渠道, en: Channels}}
+start: {state: new, roles: [lead]}
+states:
+  new:
+    type: userTask
+    label: {zh: 待派发, en: New}
+    transitions:
+      - trigger: assign
+        target: assigned
+        roles: [lead]
+        notify: [editor]
+        form:
+          assignees: {type: list, min: 1}
+      - {trigger: flag, target: flagged, roles: [lead], notify: [editor]}
+  assigned:
+    type: userTask
+    label: {zh: 已派发, en: Assigned}
+    assignee: assignees
+    transitions:
+      - {trigger: done, target: finished, roles: [editor]}
+  flagged:
+    type: userTask
+    label: {zh: 待处理, en: Flagged}
+    transitions:
+      - {trigger: done, target: finished, roles: [editor]}
+  finished:
+    type: endEvent
+    label: {zh: 完成, en: Done}
+"""
+
+
+def notified(notices: list[NoticeRow]) -> set[str]:
+    """Who a ``notify:``'s notices tell (the new task's notices left out)."""
+    return {n.person_id for n in notices if n.event == "notify"}
+
+
+@pytest.mark.parametrize("with_command", [True, False], ids=["with-command", "at-delivery"])
+def test_a_transitions_notify_tells_the_assignees_it_names_not_every_holder(
+    db_url: str, home: Path, clock: FakeClock, box: Mailbox, hook: Hook, with_command: bool
+) -> None:
+    """``assign`` names wang in ``assignees`` and notifies the editors: the state's
+    assignee is told first (docs/how-to-notify.md), not li, the file's other editor — the
+    same whether the notices are written with the command or when the row is delivered."""
+    (home / "workflows" / "relay.yaml").write_text(RELAY, encoding="utf-8")
+    # at delivery: an engine without the notifications queues the row and leaves it
+    first = [told(box, hook)] if with_command else []
+    with open_engine(db_url, home, clock, *first, inline=with_command) as engine:
+        item = engine.start("relay", actor=LEAD).id
+        engine.fire(item, "assign", actor=LEAD, data={"assignees": ["wang"]})
+    with open_engine(db_url, home, clock, told(box, hook), inline=False) as engine:
+        engine.run_due()
+        assert notified(notices_of(engine, item)) == {"wang"}
+
+
+def test_a_transitions_notify_tells_the_holders_whose_post_covers_the_item(
+    db_url: str, home: Path, clock: FakeClock, box: Mailbox, hook: Hook
+) -> None:
+    """Without an assignee, the register's holders of the role whose post covers the
+    item's channel: not zhou, whose post is weibo's."""
+    import datetime as dt
+
+    from cmc_workflow.staff.register import PersonEntry, PostEntry, Register
+
+    (home / "workflows" / "relay.yaml").write_text(RELAY, encoding="utf-8")
+    qualified: dict[str, Any] = {"education": "bachelor", "experience_years": 3}
+    with open_engine(db_url, home, clock, told(box, hook)) as engine:
+        register = Register(engine.store, clock=clock)
+        day = clock().date() - dt.timedelta(days=30)
+        for name, person, channels in [("王芳", "wang", ["wechat"]), ("周杰", "zhou", ["weibo"])]:
+            entry = PersonEntry(name, person, email=f"{person}@lib.example.cn", **qualified)
+            register.add(Actor("hr1"), entry, [PostEntry("editor", {"channels": channels}, day)])
+        item = engine.start("relay", actor=LEAD, data={"channels": ["wechat"]}).id
+        engine.fire(item, "flag", actor=LEAD)
+        assert notified(notices_of(engine, item)) == {"wang"}
