@@ -23,12 +23,24 @@ a text at NUL, and only then could such a text match. So is every record when a 
 JSON is one SQLite cannot parse (``NaN``: the store's caller sees what it saw before).
 
 **By key** (migration 0015): for a (workflow, field) pair registered in ``record_fields``
-(:func:`key_pairs`, once, when an engine with policies asking for it opens), triggers on
-``items`` keep a ``record_keys`` row per item whose field may name someone, keyed as
-above (a plain text, an integer's digits, ``true``/``false``; NULL for a row to compare
-in Python). :func:`keyed` reads the rows keyed ``wanted`` or NULL through an index: a
+(:func:`key_pairs`, once, when an engine with policies asking for it opens), a
+``record_keys`` row is kept per item whose field may name someone, keyed as above (a
+plain text, an integer's digits, ``true``/``false``; NULL for a row to compare in
+Python). :func:`keyed` reads the rows keyed ``wanted`` or NULL through an index: a
 person's records cost the same whatever the others' number (the SELECT above still
 parses every record of the states on SQLite).
+
+Who writes the keys: on PostgreSQL a trigger on ``items`` (migration 0015; its writes
+ride in one statement with their rows, store/carried.py). On SQLite the store, since
+migration 0016 dropped the triggers there (the mere presence of an AFTER trigger on
+``items`` cost every item write of every workflow 6–10 µs): after it writes an item of a
+workflow with a registered pair it rewrites that item's keys (:data:`UNKEY_ITEM`, then
+:data:`KEY_ITEM`, the triggers' SQL over the row as written). Whether the workflow has
+a pair rides on a statement the write makes anyway (:data:`HAS_PAIR` on the item's read,
+:data:`HAS_PAIR_RETURNED` on its INSERT), read under ``BEGIN IMMEDIATE``, so that a pair
+registered by another process is seen by the next write; a batch's new items ask once
+per transaction (:data:`PAIRED_WORKFLOWS`). A write to ``items`` that bypasses the store
+(hand-written SQL) is not keyed on SQLite.
 """
 
 from __future__ import annotations
@@ -36,7 +48,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select, text
+from sqlalchemy import (
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from cmc_workflow.store.tables import items, record_fields, record_keys
@@ -159,7 +183,7 @@ def keyed(
 
 
 def keyable(field: str) -> bool:
-    """Whether the triggers can key ``field`` (SQLite's JSON path quotes it as it is)."""
+    """Whether ``field`` can be keyed (SQLite's JSON path quotes it as it is)."""
     return '"' not in field and "\\" not in field
 
 
@@ -174,8 +198,9 @@ def key_pairs(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[tuple[
     writer off; on PostgreSQL the lock of ``items`` taken first waits for the writers in
     flight and holds off the others until the commit, after which their statements' own
     trigger sees the new pairs (no item is written between the fill and the triggers).
-    The fill is an ``UPDATE`` of each item's data to itself, so that the triggers, the one
-    definition of a key, compute the keys."""
+    On PostgreSQL the fill is an ``UPDATE`` of each item's data to itself, so that the
+    trigger, the one definition of a key there, computes the keys; on SQLite
+    :data:`KEY_PAIR` writes the new pairs' keys with the SQL the store keys items by."""
     wanted = [p for p in dict.fromkeys(pairs) if keyable(p[1])]
     if not wanted:
         return []
@@ -186,6 +211,51 @@ def key_pairs(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[tuple[
     if not new:
         return []
     conn.execute(record_fields.insert(), [{"workflow_id": w, "field": f} for w, f in new])
+    if conn.dialect.name == "sqlite":  # the store keys (no trigger): the pairs' own keys
+        conn.execute(KEY_PAIR, [{"b_workflow": w, "b_field": f} for w, f in new])
+        return new
     workflows = sorted({w for w, _f in new})
     conn.execute(items.update().where(items.c.workflow_id.in_(workflows)).values(data=items.c.data))
     return new
+
+
+# SQLite, the keys kept by the store (migration 0016 dropped the triggers of 0015): the
+# same SQL as 0015's trigger, over the item's row as written (``i``) instead of ``NEW``
+_PATH = "('$.\"' || f.field || '\"')"
+_KEY = f"""CASE WHEN json_valid(i.data) THEN CASE json_type(i.data, {_PATH})
+      WHEN 'text' THEN CASE
+        WHEN length(json_extract(i.data, {_PATH})) > 200
+          OR json_extract(i.data, {_PATH}) GLOB '*[^!-@[-~]*' THEN NULL
+        ELSE json_extract(i.data, {_PATH}) END
+      WHEN 'integer' THEN CASE
+        WHEN typeof(json_extract(i.data, {_PATH})) = 'integer'
+          THEN CAST(json_extract(i.data, {_PATH}) AS TEXT)
+        ELSE NULL END
+      WHEN 'true' THEN 'true'
+      WHEN 'false' THEN 'false'
+      ELSE NULL END END"""
+_NAMES_SOMEONE = f"""CASE WHEN json_valid(i.data)
+        THEN json_type(i.data, {_PATH}) IN ('text', 'integer', 'real', 'true', 'false')
+        ELSE 1 END"""
+_KEY_ROWS = f"""INSERT INTO record_keys (item_id, field, workflow_id, key)
+    SELECT i.id, f.field, i.workflow_id, {_KEY}
+    FROM items i JOIN record_fields f ON f.workflow_id = i.workflow_id"""
+
+KEY_ITEM = text(f"{_KEY_ROWS} WHERE i.id = :b_id AND {_NAMES_SOMEONE}")
+"""SQLite: the keys of item ``b_id`` for its workflow's registered pairs (none when it has
+none), after :data:`UNKEY_ITEM` when the item had keys."""
+UNKEY_ITEM = text("DELETE FROM record_keys WHERE item_id = :b_id")
+"""SQLite: forget item ``b_id``'s keys (its data was rewritten)."""
+KEY_PAIR = text(
+    f"{_KEY_ROWS} WHERE f.workflow_id = :b_workflow AND f.field = :b_field AND {_NAMES_SOMEONE}"
+)
+"""SQLite: the keys of every item of ``b_workflow`` for the pair just registered."""
+HAS_PAIR = exists().where(record_fields.c.workflow_id == items.c.workflow_id).label("keyed")
+"""A column of a SELECT of items: whether the item's workflow has a registered pair."""
+HAS_PAIR_RETURNED: Any = literal_column(
+    "EXISTS (SELECT 1 FROM record_fields WHERE record_fields.workflow_id = items.workflow_id)"
+).label("keyed")
+"""The same in the RETURNING of an INSERT of an item (SQLAlchemy would render the
+subquery's correlation away there)."""
+PAIRED_WORKFLOWS = select(record_fields.c.workflow_id).distinct()
+"""The workflows with a registered pair."""

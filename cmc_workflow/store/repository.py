@@ -142,8 +142,11 @@ _ITEM_FACTS = select(items.c.facts).where(items.c.id == bindparam("b_id"))
 
 
 def _items_among(ids: Any) -> Any:
-    """The items whose id is among ``ids`` (an IN list's binds), with their anchors."""
-    return select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts).where(items.c.id.in_(ids))
+    """The items whose id is among ``ids`` (an IN list's binds), with their anchors and
+    whether their workflow has a registered record pair (SQLite only: ``items_ahead``)."""
+    return select(*_ITEM_COLUMNS, *_ANCHORS, items.c.facts, records_sql.HAS_PAIR).where(
+        items.c.id.in_(ids)
+    )
 
 
 def _active_clocks_among(ids: Any) -> Any:
@@ -190,8 +193,13 @@ _SELECT_ITEM_LOCKED = _SELECT_ITEM.with_for_update()
 _SELECT_ANCHORS = select(*_ANCHORS).where(items.c.id == bindparam("b_id"))
 _SELECT_ANCHORS_LOCKED = _SELECT_ANCHORS.with_for_update()
 _INSERT_ITEM = insert(items).returning(items.c.id)
+# SQLite: whether the item's workflow has a registered record pair rides on its read and
+# its INSERT (the store keeps its record keys, store/records.py): no statement of its own
+_SELECT_ITEM_SQLITE = _SELECT_ITEM.add_columns(records_sql.HAS_PAIR)
+_INSERT_ITEM_SQLITE = insert(items).returning(items.c.id, records_sql.HAS_PAIR_RETURNED)
 _INSERT_ITEMS = insert(items)  # with their ids, reserved ahead (a batch's kept appends)
 _LARGEST_ITEM_ID = select(func.max(items.c.id).label("largest"))
+_PAIRED_WORKFLOWS = records_sql.PAIRED_WORKFLOWS
 _UPDATE_ITEM = update(items).where(
     items.c.id == bindparam("b_id"), items.c.version == bindparam("b_version")
 )
@@ -321,6 +329,15 @@ class SqlTx(
         # the pairs this transaction registered: keyed here, told to the store only when
         # a later transaction reads them back (this one may still roll back)
         self._keyed_here: set[tuple[str, str]] = set()
+        # SQLite, the record keys the store keeps (store/records.py): item id -> whether
+        # its workflow has a registered pair, as read in this transaction (under BEGIN
+        # IMMEDIATE nobody registers one before the commit; True is never wrong, the
+        # keying SQL finds the pairs itself); the workflows with a pair, when read (a
+        # batch's new items); the kept items whose keys wait for their row to be written
+        # (item id -> whether it may have keys to forget first)
+        self._paired_items: dict[int, bool] = {}
+        self._paired: frozenset[str] | None = None
+        self._rekeyed: dict[int, bool] = {}
         # PostgreSQL: the history rows, item-chain audit records and queued outbox rows
         # not written yet, (INSERT, table, row, the caller's row that takes the new id or
         # None) in their order: the item's next UPDATE (or :meth:`flush`) carries them
@@ -592,14 +609,72 @@ class SqlTx(
         if row["facts"] is None:
             del row["facts"]  # SQL NULL, not a JSON null
         new_id = self._reserved_id("items", _LARGEST_ITEM_ID)
-        if new_id is None:
+        if new_id is None and self.sqlite:
+            new_id = self._insert_keyed(row)
+        elif new_id is None:
             new_id = self._insert_returning_id(_INSERT_ITEM, row)
         else:  # a batch's new item, kept with its appends (SQLite): written before them
             self._append(_INSERT_ITEMS, "items", [{"id": new_id, **row}])
+            paired = self._paired_items[new_id] = row["workflow_id"] in self._paired_workflows()
+            if paired:
+                self._rekeyed[new_id] = False  # keyed once its row is written
         # a new item: both chains are empty, and nobody else sees the row before commit
         self._anchors[new_id] = _Anchors(None, 0, GENESIS, locked=True)
         self._facts[new_id] = row.get("facts")
         return new_id
+
+    def _insert_keyed(self, row: Mapping[str, Any]) -> int:
+        """SQLite: INSERT one item, then key it when its workflow has a registered pair
+        (the INSERT's RETURNING says); its new id."""
+        if self._fast is not None:
+            found = self._fast(_INSERT_ITEM_SQLITE, list(row)).first(self._conn, row)
+            assert found is not None
+        else:
+            found = dict(self._conn.execute(_INSERT_ITEM_SQLITE, row).one()._mapping)
+        new_id = int(found["id"])
+        if found["keyed"]:
+            self._key_items([new_id], forget=False)
+        self._paired_items[new_id] = bool(found["keyed"])
+        return new_id
+
+    def _paired_workflows(self) -> frozenset[str]:
+        """SQLite: the workflows with a registered record pair, read once per transaction
+        (for a batch's new items, which no statement of their own reads)."""
+        if self._paired is None:
+            self._paired = frozenset(r["workflow_id"] for r in self._rows(_PAIRED_WORKFLOWS, {}))
+        return self._paired
+
+    def _key_items(self, item_ids: Sequence[int], *, forget: bool) -> None:
+        """SQLite: write the record keys of ``item_ids`` as their rows are now, after
+        forgetting those they had (``forget``)."""
+        rows = [{"b_id": item_id} for item_id in item_ids]
+        for statement in (records_sql.UNKEY_ITEM, records_sql.KEY_ITEM)[0 if forget else 1 :]:
+            if self._fast is not None:
+                prepared = self._fast(statement)
+                if len(rows) == 1:
+                    prepared.run(self._conn, rows[0])
+                else:
+                    prepared.run_many(self._conn, rows)
+            else:
+                self._conn.execute(statement, rows)
+
+    def flush_appends(self, tables: Sequence[str] | None = None) -> None:
+        """The kept appends (:meth:`Appends.flush_appends`), then, once a batch's kept
+        items are written, their record keys (SQLite)."""
+        super().flush_appends(tables)
+        if self._rekeyed and "items" not in (self._appending or ()):
+            rekeyed, self._rekeyed = self._rekeyed, {}
+            forget = [item_id for item_id, had in rekeyed.items() if had]
+            if forget:
+                self._key_items(forget, forget=True)
+            new = [item_id for item_id, had in rekeyed.items() if not had]
+            if new:
+                self._key_items(new, forget=False)
+
+    def drop_appends(self) -> None:
+        """(The keys of the kept items are dropped with them.)"""
+        super().drop_appends()
+        self._rekeyed.clear()
 
     def item(self, item_id: int, *, lock: bool = False) -> ItemRow | None:
         """``lock`` takes a row lock on PostgreSQL (SQLite holds a database lock already
@@ -607,10 +682,15 @@ class SqlTx(
         row = self._ahead.pop(item_id, None) if self._ahead else None
         if row is None:
             self.flush_appends(("items",))  # a batch's kept items and item UPDATEs
-            query = _SELECT_ITEM_LOCKED if lock and not self.sqlite else _SELECT_ITEM
+            if self.sqlite:
+                query = _SELECT_ITEM_SQLITE
+            else:
+                query = _SELECT_ITEM_LOCKED if lock else _SELECT_ITEM
             row = self._first(query, {"b_id": item_id})
         if row is None:
             return None
+        if self.sqlite:
+            self._paired_items[item_id] = bool(row["keyed"])
         known = self._anchors.get(item_id)
         if known is None or not known.locked:  # anchors moved here stay as moved
             locked = lock or self.sqlite  # SQLite: BEGIN IMMEDIATE holds every row
@@ -762,8 +842,13 @@ class SqlTx(
             **changes,
             "version": expected_version + 1,
         }
+        # SQLite: its record keys follow its data when its workflow has a pair (not read
+        # here: rewritten by the SQL that finds the pairs itself)
+        rekey = self.sqlite and "data" in changes and self._paired_items.get(item_id, True)
         if self._keeps_updates():
             self._keep_update(_KEPT_UPDATE_ITEM, params)
+            if rekey:
+                self._rekeyed[item_id] = True
             if "facts" in changes:
                 self._facts[item_id] = changes["facts"]
             return
@@ -792,6 +877,8 @@ class SqlTx(
                 ),
                 item_id=str(item_id),
             )
+        if rekey:
+            self._key_items([item_id], forget=True)
         if "facts" in changes:
             self._facts[item_id] = changes["facts"]
 
@@ -857,7 +944,11 @@ class SqlTx(
         ]
 
     def key_records(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        self.flush_appends()  # (a batch's kept items are keyed by the fill)
         new = records_sql.key_pairs(self._conn, pairs)
+        if new:  # what this transaction read of the pairs is stale
+            self._paired_items.clear()
+            self._paired = None
         self._keyed_here.update(new)
         self._unkeyed.difference_update(new)
         return new

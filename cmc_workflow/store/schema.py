@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-HEAD = "0015"
+HEAD = "0016"
 """The newest migration this version of cmc-workflow ships: a new migration moves it
 (a test compares it with the scripts in ``migrations/versions``)."""
 

@@ -189,9 +189,10 @@ items = Table(
 )
 
 # TRN-3's training records and the other records the policies ask for, found by a key
-# (migration 0015, issue 12): for each (workflow, data field) in ``record_fields``, a
-# trigger on ``items`` keeps one ``record_keys`` row per item whose field may name a
-# person (store/records.py says which key; NULL: compare in Python).
+# (migration 0015, issue 12): for each (workflow, data field) in ``record_fields``, one
+# ``record_keys`` row per item whose field may name a person (store/records.py says which
+# key; NULL: compare in Python), kept by a trigger on ``items`` on PostgreSQL and by the
+# store on SQLite (migration 0016).
 record_fields = Table(
     "record_fields",
     metadata,

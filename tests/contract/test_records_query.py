@@ -127,8 +127,8 @@ def test_records_are_those_the_memory_store_finds_for_every_typed_id(
     sql_store: SqlStore, keys: str
 ) -> None:
     """Read by the SELECT that leaves rows out, or by key (migration 0015) with the keys
-    written by the triggers (pairs registered ``before`` the records) or filled when the
-    pairs are registered ``after`` them."""
+    written with the records (pairs registered ``before`` them: by the store on SQLite,
+    the trigger on PostgreSQL) or filled when the pairs are registered ``after`` them."""
     memory = MemoryStore()
     _fill(memory, sql_store.sqlite)
     if keys == "before":
@@ -214,7 +214,7 @@ def _keys(store: SqlStore) -> list[tuple[Any, ...]]:
 
 
 def test_keys_follow_every_write_of_a_record(sql_store: SqlStore) -> None:
-    """The triggers key an item when it is written, again when its data changes (its
+    """An item is keyed when it is written, again when its data changes (its
     field renamed, typed otherwise, removed), and not an item of another workflow."""
     with sql_store.write() as tx:
         assert tx.unkeyed_records([("training", "trainee")]) == [("training", "trainee")]

@@ -17,6 +17,7 @@ from cmc_workflow import Engine
 from cmc_workflow.errors import SchemaOutOfDate, StoreError
 from cmc_workflow.store import Store, schema
 from cmc_workflow.store.database import open_database
+from cmc_workflow.store.port import ItemUpdate, NewItem
 from cmc_workflow.store.tables import metadata
 from cmc_workflow.testing import FakeClock
 from tests.helpers import EDITOR, LEAD, TOPIC, check_invariants
@@ -334,5 +335,85 @@ def test_records_written_before_0015_are_keyed_when_their_pair_is_registered(
             conn.execute(text("UPDATE items SET data = data, version = 2 WHERE id = 1"))
         schema.upgrade(database)
         assert schema.drift(database) == []
+    finally:
+        database.dispose()
+
+
+def _item_triggers(database: Any) -> list[str]:
+    """The triggers on ``items`` (SQLite's catalogue, PostgreSQL's)."""
+    if database.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'items'"
+    else:
+        query = (
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal"
+        )
+    with database.connect() as conn:
+        return sorted(conn.execute(text(query)).scalars())
+
+
+def test_0016_leaves_the_keys_to_the_store_on_sqlite_and_keeps_them(empty_url: str) -> None:
+    """A database at 0015 with keyed records: 0016 drops the SQLite triggers (PostgreSQL
+    keeps its own), the keys written stay, the store keys what it writes next; down to
+    0015 the triggers key again."""
+    at = dt.datetime(2025, 9, 1, 8, 0)
+    database = open_database(empty_url)
+    sqlite = database.dialect.name == "sqlite"
+    try:
+        schema.upgrade(database, "0015")
+        with database.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO definitions (workflow_id, revision, version_label, "
+                    "content_hash, source_file, source_text, loaded_at) "
+                    "VALUES ('training', 1, 1, 'h', 't.yaml', 'id: training', :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(text("INSERT INTO record_fields VALUES ('training', 'trainee')"))
+            conn.execute(
+                text(
+                    "INSERT INTO items (workflow_id, definition_id, state, data, visit, "
+                    "seq, version, created_at, created_by, updated_at) VALUES "
+                    "('training', 1, 'passed', :data, 1, 1, 1, :at, 'hr', :at)"
+                ),
+                {"data": '{"trainee": "wang"}', "at": at},
+            )
+        triggers = _item_triggers(database)
+        assert triggers == (
+            ["record_keys_insert", "record_keys_update"] if sqlite else ["record_keys_kept"]
+        )
+        schema.upgrade(database)
+        assert _item_triggers(database) == ([] if sqlite else triggers)
+        assert schema.drift(database) == []
+    finally:
+        database.dispose()
+    now = at.replace(tzinfo=dt.UTC)
+    store = Store.open(empty_url)
+    try:
+        with store.write() as tx:
+            assert tx.unkeyed_records([("training", "trainee")]) == []
+            item = tx.item(1)
+            assert item is not None
+            tx.update_item(1, 1, ItemUpdate("passed", {"trainee": "li"}, 1, 2, now))
+            tx.insert_item(
+                NewItem("training", 1, "passed", {"trainee": "zhao"}, 1, 1, 1, now, "hr", now)
+            )
+        with store.read() as tx:
+            assert tx.records("training", ["passed"], "trainee", "LI") == [{"trainee": "li"}]
+        with store.engine.connect() as conn:
+            keys = conn.execute(text("SELECT item_id, key FROM record_keys ORDER BY 1")).all()
+            assert [tuple(k) for k in keys] == [(1, "li"), (2, "zhao")]
+    finally:
+        store.close()
+    database = open_database(empty_url)
+    try:
+        schema.downgrade(database, "0015")
+        assert _item_triggers(database) == triggers
+        with database.begin() as conn:
+            conn.execute(
+                text('UPDATE items SET data = \'{"trainee": "zhou"}\', version = 3 WHERE id = 1')
+            )
+            keys = conn.execute(text("SELECT item_id, key FROM record_keys ORDER BY 1")).all()
+            assert [tuple(k) for k in keys] == [(1, "zhou"), (2, "zhao")]
     finally:
         database.dispose()
