@@ -45,6 +45,7 @@ from cmc_workflow.clocks import Clocks
 from cmc_workflow.testing import FakeClock, fresh_sqlite_url
 from tests.helpers import EngineFactory
 from tests.helpers.databases import PG_ENV, PostgresPool, migrated_template, postgres_admin_url
+from tests.helpers.order import slow_modules_first
 from tests.helpers.processes import CHILDREN
 
 RAM = Path("/dev/shm")
@@ -82,6 +83,14 @@ def _bytecode_outside_the_tree() -> None:
     del os.environ["PYTHONDONTWRITEBYTECODE"]
     sys.pycache_prefix = str(prefix)
     sys.dont_write_bytecode = False
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a ``slow`` test first, so that a long test never starts last on one
+    xdist worker while the other is idle (``tests.helpers.order``); after pytest's own
+    ordering and the deselection, which it leaves as they were within each module."""
+    items[:] = slow_modules_first(items)
 
 
 @pytest.fixture(autouse=True)

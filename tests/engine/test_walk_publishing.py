@@ -404,6 +404,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 
 
 # -- 1. the walk ---------------------------------------------------------------------------
+@pytest.mark.slow  # its module's set-up: the walk itself (tests/conftest.py runs it early)
 @pytest.mark.req("PUB-5", "PUB-6", "SEC-6")
 def test_no_path_to_publication_without_two_reviewers_and_a_sign_off(desk: Desk) -> None:
     """Breadth first from a proposal, to ``MAX_DEPTH`` (8 in CI), situations deduplicated

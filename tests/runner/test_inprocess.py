@@ -27,7 +27,7 @@ from cmc_workflow.errors import DatabaseReadOnly
 from cmc_workflow.runner.assemble import load_definitions
 from cmc_workflow.store import Store
 from cmc_workflow.store.database import READ_ONLY, open_database
-from cmc_workflow.store.tables import audit, timers
+from cmc_workflow.store.tables import audit, runners, timers
 from tests.helpers.processes import run, start, wait_exit, wait_until
 
 CLERK = Actor("zhao", {"clerk"})
@@ -80,6 +80,10 @@ engine.close()
 """A plain program embedding the engine: the runner starts with it and stops with it."""
 
 WARN_RULE = "deadline:open:warn"
+SLOWLY = 0.25
+"""How often (seconds) the long waits look (for firings due seconds to a minute ahead): a
+look opens the database (an engine, for the inspection: 10 ms of CPU), which polled every
+50 ms took a sixth of a core from the tests running beside this one, for nothing."""
 ON_TIME = 4.0
 """How late (seconds) a firing may be and still count as on time: less than the runner's
 default poll interval (5 s), so only the wake-up planned at the due time meets it."""
@@ -128,12 +132,16 @@ def status(url: str) -> dict[str, Any]:
 
 
 def running_hosts(url: str, pids: set[int]) -> list[dict[str, Any]]:
-    """The heartbeats of the hosts with ``pids`` once each of them wrote one."""
-    try:
-        found = [r for r in status(url)["runners"] if r["pid"] in pids]
-    except (AssertionError, json.JSONDecodeError):  # the database is still being made
-        return []
-    return found if {r["pid"] for r in found} == pids else []
+    """The heartbeats of the hosts with ``pids``, as ``status`` shows them, once each of
+    them wrote one: awaited in the table (``status`` is a process of a second's CPU each
+    time, and polled it took the CPU the hosts were starting with), then asked once."""
+    wait_until(
+        lambda: {r.pid for r in rows(url, select(runners.c.pid))} >= pids,
+        f"the first heartbeat of each host {sorted(pids)}",
+    )
+    found = [r for r in status(url)["runners"] if r["pid"] in pids]
+    assert {r["pid"] for r in found} == pids, found
+    return found
 
 
 def start_tickets(url: str, workflows: Path, due_in: list[float]) -> list[int]:
@@ -165,15 +173,17 @@ def test_a_host_process_fires_the_sla_warning_and_the_inspection_on_time(
     url = f"sqlite:///{tmp_path / 'app.db'}"
     Engine.open(url, workflows=workflows).close()  # the database exists before the host
     app = host(url, workflows, tmp_path / "host.log")
-    [beat] = wait_until(lambda: running_hosts(url, {app.pid}), "the host's first heartbeat")
+    [beat] = running_hosts(url, {app.pid})
     assert beat["kind"] == "in-process"
     assert beat["stopped_at"] is None
     (ticket,) = start_tickets(url, workflows, [15.0])  # armed by another process
 
-    [warned] = wait_until(lambda: warnings(url), "the SLA warning")
+    [warned] = wait_until(lambda: warnings(url), "the SLA warning", every=SLOWLY)
     assert warned["action"] == "warn"
     assert 0 <= warned["late_seconds"] < ON_TIME, warned
-    inspection = wait_until(lambda: inspections(url, workflows), "the scheduled inspection")
+    inspection = wait_until(
+        lambda: inspections(url, workflows), "the scheduled inspection", every=SLOWLY
+    )
     due_at, item = inspection
     assert item.created_by == "schedule:inspection"
     assert dt.timedelta(0) <= item.created_at - due_at < dt.timedelta(seconds=ON_TIME)
@@ -202,14 +212,14 @@ def test_two_host_processes_on_one_postgresql_database_fire_each_timer_once(
 ) -> None:
     apps = [host(postgres_url, workflows, tmp_path / f"host{n}.log") for n in (1, 2)]
     pids = {app.pid for app in apps}
-    beats = wait_until(lambda: running_hosts(postgres_url, pids), "both hosts' heartbeats")
+    beats = running_hosts(postgres_url, pids)
     assert {b["kind"] for b in beats} == {"in-process"}
     assert len({b["runner"] for b in beats}) == 2
     count = 40
     # due over 8 s from 12 s on: both runners wake for each and race for the claims
     tickets = start_tickets(postgres_url, workflows, [12.0 + i * 0.2 for i in range(count)])
 
-    wait_until(lambda: len(warnings(postgres_url)) >= count, "every warning")
+    wait_until(lambda: len(warnings(postgres_url)) >= count, "every warning", every=SLOWLY)
     for app in apps:  # stop both: nothing may fire after
         app.send_signal(signal.SIGTERM)
     for n, app in enumerate(apps, 1):
