@@ -140,21 +140,23 @@ def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
     return constraint in text or f"UNIQUE constraint failed: {columns}" in text
 
 
-_HISTORY_JSON = ("roles", "form")
-_AUDIT_JSON = ("roles", "detail")
+_HISTORY_JSON: tuple[str, str] = ("roles", "form")
+_AUDIT_JSON: tuple[str, str] = ("roles", "detail")
 """The JSON columns of a history row and of an audit record: hashed and stored as one
 text (:func:`_shared`)."""
 
 
-def _shared(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+def _shared(values: dict[str, Any], names: tuple[str, str]) -> dict[str, str]:
     """The canonical JSON of ``values``' JSON columns ``names``, for the row's hash; the
     values become that text (:class:`~cmc_workflow.store.tables.JSONText`), so that the
     columns store it instead of encoding the values again. It reads back as the values
     did (the JSON of the same data, its keys sorted, without spaces)."""
-    texts = {name: canonical_json(values[name]) for name in names}
-    for name, text in texts.items():
-        values[name] = JSONText(text)
-    return texts
+    first, second = names  # (two columns each: written out, without a loop)
+    first_text = canonical_json(values[first])
+    second_text = canonical_json(values[second])
+    values[first] = JSONText(first_text)
+    values[second] = JSONText(second_text)
+    return {first: first_text, second: second_text}
 
 
 def chain_history_row(prev_hash: str, values: dict[str, Any]) -> str:

@@ -174,6 +174,24 @@ class Prepared:
             named.update(self._constants)
         return named
 
+    def _parameters_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """``[self._parameters(values) for values in rows]``, a batch's executemany
+        (thousands of rows): a positional statement without constants, the usual one,
+        in one loop here instead of a call a row."""
+        if not self._positional or self._slots is not None:
+            return [self._parameters(values) for values in rows]
+        get = self._get
+        convert = self._convert
+        if not convert:
+            return [get(values) for values in rows]
+        parameters = []
+        for values in rows:
+            taken = list(get(values))
+            for i, processor in convert:
+                taken[i] = processor(taken[i])
+            parameters.append(taken)
+        return parameters
+
     def _cursor(self, conn: Connection, parameters: Any, many: bool) -> Any:
         # the driver's own connection (what ``driver_connection`` answers for the sync
         # drivers the store runs on: sqlite3, psycopg), without its two lookups
@@ -220,7 +238,7 @@ class Prepared:
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute for every parameter set in one ``executemany``; returns the rows
         changed (as the driver counts them)."""
-        parameters = [self._parameters(values) for values in rows]
+        parameters = self._parameters_many(rows)
         cursor = self._cursor(conn, parameters, True)
         try:
             cursor.executemany(self._raw or self.sql, parameters)
@@ -652,20 +670,11 @@ class Appends(Runs):
         # stable: the tables other rows refer to first, the others in their order
         chosen.sort(key=lambda t: _FIRST.index(t) if t in _FIRST else len(_FIRST))
         for table in chosen:
-            rows = self._completed(table, kept.pop(table))
-            start = 0
-            for end in range(1, len(rows) + 1):
-                if (
-                    end == len(rows)
-                    or rows[end][0] is not rows[start][0]
-                    or rows[end][1].keys() != rows[start][1].keys()
-                ):
-                    statement, run = rows[start][0], [row for _s, row in rows[start:end]]
-                    if isinstance(statement, KeptUpdate):
-                        self._update_kept(statement, run)
-                    else:
-                        self._insert(statement, run)
-                    start = end
+            for statement, run in _runs(self._completed(table, kept.pop(table))):
+                if isinstance(statement, KeptUpdate):
+                    self._update_kept(statement, run)
+                else:
+                    self._insert(statement, run)
 
     def _update_kept(self, kept: KeptUpdate, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run a kept UPDATE for every row (one executemany, in their order); when it is
@@ -725,7 +734,7 @@ class Appends(Runs):
         if self._appending is None:
             self._insert(statement, rows)
         else:
-            self._appending.setdefault(table, []).extend((statement, row) for row in rows)
+            self._appending.setdefault(table, []).extend([(statement, row) for row in rows])
 
     def _keeps_updates(self) -> bool:
         """Whether the UPDATEs of :class:`KeptUpdate` statements are kept with the
@@ -741,6 +750,25 @@ class Appends(Runs):
         of its table; ``values`` as :meth:`Runs._changed` takes them."""
         assert self._appending is not None
         self._appending.setdefault(kept.table, []).append((kept, values))
+
+
+def _runs(rows: list[tuple[Any, Mapping[str, Any]]]) -> list[tuple[Any, list[Mapping[str, Any]]]]:
+    """``rows`` (statement, values) cut into runs, in their order, of one statement and
+    one set of keys: each run is one executemany. The keys are compared as the tuple of
+    the run's first row (one C call a row; rows of one statement come from one place,
+    their keys in one order), and only when that differs as sets."""
+    runs: list[tuple[Any, list[Mapping[str, Any]]]] = []
+    statement: Any = None
+    first: Mapping[str, Any] = {}
+    shape: tuple[str, ...] = ()
+    run: list[Mapping[str, Any]] = []
+    for kept, row in rows:
+        if kept is statement and (tuple(row) == shape or row.keys() == first.keys()):
+            run.append(row)
+        else:
+            statement, first, shape, run = kept, row, tuple(row), [row]
+            runs.append((kept, run))
+    return runs
 
 
 @dataclass(frozen=True, slots=True, eq=False)

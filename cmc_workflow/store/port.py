@@ -802,15 +802,20 @@ def row_values(kind: type[Any], value: Any) -> dict[str, Any]:
     same dict (fields in the row's order, defaults filled in), the same TypeError for an
     unknown or a missing field. A store writes a few rows per command, and a frozen
     dataclass costs a few microseconds to build (issue 12)."""
-    if isinstance(value, kind):
-        return values_of(value)
-    assert isinstance(value, Mapping)
+    if type(value) is not dict:  # (a plain dict, the usual row, is never a ``kind``)
+        if isinstance(value, kind):
+            return values_of(value)
+        assert isinstance(value, Mapping)
     shape = _SHAPES.get(kind)
     if shape is None:
         shape = _SHAPES[kind] = _shape_of(kind)
     names, required, defaults = shape
-    if len(value) == len(names) and value.keys() <= names:  # every field given
-        return {name: value[name] for name in kind.__slots__}
+    if len(value) == len(names):
+        # as many keys as fields, each field found: every field given, nothing else
+        try:
+            return {name: value[name] for name in kind.__slots__}
+        except KeyError:  # one missing, so one unknown: the checks below name it
+            pass
     if not (value.keys() <= names and required <= value.keys()):
         kind(**value)  # raises the TypeError that names the field
     return {

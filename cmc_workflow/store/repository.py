@@ -1039,10 +1039,18 @@ class SqlTx(
         if not rows:
             return
         chained: list[dict[str, Any]] = []
+        held = self._anchors
         for entry in rows:
             values = row_values(HistoryEntry, entry)
-            anchors = self._anchors_of(values["item_id"])
-            prev = self._history_head(values["item_id"], values["seq"], anchors)
+            item_id = values["item_id"]
+            anchors = held.get(item_id)
+            if anchors is None or not anchors.locked:
+                anchors = self._anchors_of(item_id)
+            seq = values["seq"]
+            if seq == 1:
+                prev = audit_log.GENESIS
+            else:  # (the head held, the usual case, without the call)
+                prev = anchors.history or self._history_head(item_id, seq, anchors)
             anchors.history = audit_log.chain_history_row(prev, values)
             anchors.moved = True
             chained.append(values)
@@ -1177,8 +1185,12 @@ class SqlTx(
         """An item's chain is anchored on its row (ordered by its row lock); a chain that
         names no item, in ``audit_heads``."""
         record = row_values(AuditRecord, values)
-        item_id = record.get("item_id")
-        anchors = self._item_anchors(item_id) if item_id is not None else None
+        item_id = record["item_id"]
+        anchors = None
+        if item_id is not None:
+            anchors = self._anchors.get(item_id)
+            if anchors is None or not anchors.locked:  # not held yet (None: no such item)
+                anchors = self._item_anchors(item_id)
         if anchors is None:
             self.flush_appends(["audit"])  # the log's ids keep the order of the records
             audit_log.append(self._conn, self.sqlite, record)

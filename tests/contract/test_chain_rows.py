@@ -176,3 +176,30 @@ def _record(item_id: int, detail: dict[Any, Any], roles: Any) -> AuditRecord:
         at=AT, actor="wang", roles=roles, command="start", workflow_id="wf", item_id=item_id,
         trigger=None, outcome="accepted", rule=None, reason=None, detail=detail,
     )  # fmt: skip
+
+
+def test_a_row_after_a_lost_history_anchor_chains_to_the_items_last_row(sql: SqlStore) -> None:
+    """An item row whose ``history_head`` is gone (NULL): the next row is chained to the
+    item's last history row, read back then, in a single command and in a batch's kept
+    rows alike (insert_history takes a held anchor without the lookup, round 7)."""
+    _, item_id = seeded(sql)
+    rows = [
+        HistoryEntry(item_id, seq, AT, "fire", f"t{seq}", "a", "b", seq, "wang", [], {})
+        for seq in range(1, 4)
+    ]
+    with sql.write() as tx:
+        tx.insert_history(rows[:1])
+    for row in rows[1:]:
+        with sql.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE items SET history_head = NULL WHERE id = :id"), {"id": item_id}
+            )
+        with sql.write() as tx:
+            if row.seq == 3:
+                tx.defer_appends()  # (the batch's way)
+            tx.insert_history([row])
+    with sql.read() as tx:
+        written = tx.history(item_id)
+    assert [r["prev_hash"] for r in written] == [GENESIS, written[0]["hash"], written[1]["hash"]]
+    for r in written:
+        assert r["hash"] == chain_before.history_hash(r["prev_hash"], r)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     bindparam,
     event,
+    insert,
     select,
     update,
 )
@@ -225,6 +226,49 @@ def test_a_statement_sends_the_parameters_sqlalchemy_sends(sql: SqlStore) -> Non
     assert sent(sql.engine, on_the_cursor) == expected
     assert results[0] == results[1]
     assert results[0]["updated_at"] == values["updated_at"]
+
+
+@pytest.mark.parametrize("kind", ["history insert", "update with constants"])
+def test_an_executemany_binds_each_row_as_a_single_run_binds_it(sql: SqlStore, kind: str) -> None:
+    """``run_many`` binds its rows in one loop (issue 12, round 7): each row's parameters
+    are those :meth:`Prepared._parameters` gives it alone (times converted, JSON encoded,
+    constants in their places)."""
+    rows: list[dict[str, Any]]
+    if kind == "history insert":
+        keys = [c.name for c in history.columns if c.name != "id"]
+        statement: Any = insert(history)
+        rows = [
+            {
+                **dict.fromkeys(keys),
+                "item_id": n,
+                "at": T0 + dt.timedelta(seconds=n),
+                "form": {"n": n, "好": [n]},
+                "roles": ["r"],
+            }
+            for n in range(3)
+        ]
+    else:
+        keys = ["state", "data", "updated_at"]
+        statement = (
+            update(items)
+            .where(items.c.id == bindparam("b_id"))
+            .where(items.c.state == "draft")
+            .values(
+                state=bindparam("state"),
+                data=bindparam("data"),
+                closed_at=None,
+                updated_at=bindparam("updated_at"),
+            )
+        )
+        rows = [
+            {"b_id": n, "state": "s", "data": {"n": n}, "updated_at": T0.astimezone(EAST)}
+            for n in range(3)
+        ]
+    prepared = Prepared(statement, sql.engine.dialect, keys)
+    many = prepared._parameters_many(rows)
+    alone = [prepared._parameters(row) for row in rows]
+    assert normalized(many) == normalized(alone)
+    assert [type(p) for p in many] == [type(p) for p in alone]
 
 
 def test_a_statement_without_values_sends_none_and_reads_its_row(sql: SqlStore) -> None:

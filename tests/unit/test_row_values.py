@@ -70,3 +70,14 @@ def test_a_default_factory_gives_each_row_its_own() -> None:
     one, two = row_values(Row, {"name": "a"}), row_values(Row, {"name": "b"})
     assert one == {"name": "a", "tags": [], "at": NOW}
     assert one["tags"] is not two["tags"]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.__name__)
+def test_an_unknown_field_in_a_missing_ones_stead_is_the_rows_type_error(kind: type[Any]) -> None:
+    # as many keys as the row has fields: the count alone does not tell them all given
+    given = sample(kind, defaults=True)
+    first = next(iter(given))
+    swapped = {"colour" if k == first else k: v for k, v in given.items()}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'|" + first):
+        row_values(kind, swapped)
+    assert row_values(kind, given) == values_of(typed(kind, given))
