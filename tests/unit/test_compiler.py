@@ -316,6 +316,7 @@ def test_the_quiet_trigger_takes_what_the_librarys_own_trigger_takes(path: Path)
     roles = sorted(wf.definition.roles)
     pick = random.Random(path.stem)
     library = logging.getLogger("transitions.core")
+    level = library.level
     for state in wf.definition.states:
         triggers = [*wf.triggers(state), ROUTE_TRIGGER, "no_such_trigger"]
         for trigger in triggers:
@@ -331,7 +332,7 @@ def test_the_quiet_trigger_takes_what_the_librarys_own_trigger_takes(path: Path)
                 try:
                     loud = _answer(wf, state, trigger, asked)
                 finally:
-                    library.setLevel(logging.NOTSET)
+                    library.setLevel(level)
                 assert quiet == loud, (state, trigger, asked)
 
 
