@@ -108,7 +108,7 @@ def data_problems(field: str, value: object) -> list[FieldError]:
     an empty mapping."""
     if value is None:
         return []
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # (a dict: no ABC check)
         kind = type(value).__name__
         return [
             FieldError(

@@ -295,6 +295,8 @@ def _call(node: ast.Call, fields: set[str]) -> Evaluator:
 
 
 def _get(base: Any, key: Any) -> Any:
+    if type(base) is dict:  # a scope's own (as isinstance says, without the ABC's check)
+        return base.get(key)
     if isinstance(base, Mapping):
         return base.get(key)
     if isinstance(base, list | tuple) and isinstance(key, int):

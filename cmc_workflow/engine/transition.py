@@ -26,11 +26,6 @@ Outbox = list[dict[str, Any]]
 """The outbox rows a command queued (with their ids and claims), for inline delivery."""
 
 
-def utc_times(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The datetimes of ``values`` in UTC, as the store gives them back."""
-    return {k: v.astimezone(dt.UTC) for k, v in values.items() if isinstance(v, dt.datetime)}
-
-
 def judge(core: Core, command: Command, tx: StoreTx) -> list[dict[str, Any]]:
     """Let every extension refuse ``command`` (the first refusal is raised); returns the
     warnings of the should-level rules it does not meet (for its audit record)."""
@@ -106,7 +101,22 @@ def start_in(
     facts = item_facts(core, tx, wf, None, steps)
     item_id = tx.insert_item(row_values if facts is None else {**row_values, "facts": facts})
     # what was written, as it reads back (times in UTC): no re-select needed
-    row = ItemRow(id=item_id, **{**row_values, **utc_times(row_values)})
+    at = now.astimezone(dt.UTC)
+    row = ItemRow(
+        id=item_id,
+        workflow_id=workflow,
+        definition_id=version.row.id,
+        state=state,
+        data=clean,
+        visit=visit,
+        seq=len(steps),
+        version=1,
+        created_at=at,
+        created_by=actor.id,
+        updated_at=at,
+        closed_at=at if row_values["closed_at"] is not None else None,
+        parent_id=parent_id,
+    )
     outbox = persist_steps(core, ctx, wf, item_id, 0, steps, clean)
     after_change(core, ctx, wf, item_id, "start", None, steps, clean, outbox)
     audit.record(

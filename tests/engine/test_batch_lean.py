@@ -1,5 +1,6 @@
 """What a batch spares itself per command (issue 12): the collector's runs while its
-commands run, and the empty columns of the SLA clocks and timers it keeps.
+commands run, the empty columns of the SLA clocks and timers it keeps, and the delegation
+of the operations every command asks for.
 
 What the rows come to is compared with single commands in ``test_batch_appends.py``;
 these tests pin how a batch gets there.
@@ -8,6 +9,7 @@ these tests pin how a batch gets there.
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 
 from cmc_workflow import Engine
 from cmc_workflow.engine import transition
-from cmc_workflow.engine.batch import FireEntry
+from cmc_workflow.engine.batch import BatchTx, FireEntry
 from cmc_workflow.testing import FakeClock
 from tests.engine.test_batch import ASSISTANT, message, open_engine
 from tests.engine.test_batch_appends import Statements
@@ -119,3 +121,53 @@ def test_a_kept_clock_binds_no_empty_column(engine: Engine) -> None:
     assert "due_at" in columns
     assert not [c for c in EMPTY_AT_START if c in columns]
     assert "done_at" not in timer[: timer.index(")")]
+
+
+class _Recording:
+    """A store transaction that notes each call and each write of the kept rows."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.flushes: list[Any] = []
+
+    def defer_appends(self) -> None:
+        pass
+
+    def flush_appends(self, tables: Any = None) -> None:
+        self.flushes.append(tables)
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any) -> str:
+            self.calls.append((name, args))
+            return f"{name} done"
+
+        return call
+
+
+OWN_METHODS = (
+    "insert_history",
+    "insert_audit",
+    "start_clock",
+    "update_clock",
+    "set_clock_timers",
+    "stop_clocks_leaving",
+    "item_facts",
+)
+
+
+@pytest.mark.parametrize("name", OWN_METHODS)
+def test_a_batchs_own_methods_do_what_its_delegation_does(name: str) -> None:
+    """The operations every accepted command asks for are methods of ``BatchTx`` (no
+    ``__getattr__`` a call): each counts as a write or not, writes the kept rows first
+    or not, and reaches the store with the same arguments, as the delegation would."""
+    assert name in vars(BatchTx)
+    seen = []
+    for way in ("method", "delegation"):
+        store = _Recording()
+        view = BatchTx(store)  # type: ignore[arg-type]  # duck-typed, as the store is
+        args = tuple(range(len(inspect.signature(getattr(view, name)).parameters)))
+        operation = getattr(view, name) if way == "method" else view.__getattr__(name)
+        operation(*args)
+        assert store.calls == [(name, args)]
+        seen.append((view.writes, store.flushes))
+    assert seen[0] == seen[1]

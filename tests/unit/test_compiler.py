@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import logging
+import random
 import threading
 from pathlib import Path
 from typing import Any
@@ -133,7 +136,11 @@ GATEWAY = """\
     type: userTask
     label: {zh: 草稿, en: Draft}
     transitions:
-      - {trigger: submit, target: route, roles: [editor]}
+      - trigger: submit
+        target: route
+        roles: [editor]
+        form: {steps: {type: list}, i: {type: number}}
+      - {trigger: finish, target: done, roles: [editor]}
   route:
     type: exclusiveGateway
     label: {zh: 分流, en: Route}
@@ -157,32 +164,36 @@ def test_the_gateway_default_is_tried_last_wherever_it_is_written() -> None:
     assert wf.triggers("route") == []
 
 
-def test_a_gateway_asked_again_with_an_equal_scope_answers_without_the_machine(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A command asks each gateway twice (its policies, then its walk): the second,
-    equal question takes the machine's first answer; any other scope runs the machine,
-    and a scope changed after it was asked is not mistaken for the one it was."""
-    wf = compile_states(GATEWAY)
-    ran: list[dict[str, Any]] = []
-    take = wf.take
+STEPS = """\
+  draft:
+    type: userTask
+    label: {zh: 草稿, en: Draft}
+    transitions:
+      - trigger: submit
+        target: route
+        roles: [editor]
+        form: {steps: {type: list}, i: {type: number}}
+      - {trigger: finish, target: done, roles: [editor]}
+  route:
+    type: exclusiveGateway
+    label: {zh: 分流, en: Route}
+    transitions:
+      - {guard: "data.steps[data.i] == 'fast'", target: fast}
+      - {default: true, target: slow}
+"""
 
-    def counted(state: str, trigger: str, asked: dict[str, Any]) -> Any:
-        ran.append(asked)
-        return take(state, trigger, asked)
 
-    monkeypatch.setattr(wf, "take", counted)
-    assert wf.route("route", scope(urgent=True)).target == "fast"
-    assert wf.route("route", scope(urgent=True)).target == "fast"  # equal: no machine
-    assert len(ran) == 1
-    assert wf.route("route", scope(urgent=False, score=90)).target == "slow"
-    asked = scope(urgent=False, score=10)
-    assert wf.route("route", asked).target == "done"
-    asked["data"]["urgent"] = True  # changed after: the same object, not the same scope
-    assert wf.route("route", asked).target == "fast"
-    assert len(ran) == 4
-    assert wf.route("route", scope(urgent=True)).target == "fast"  # only the last is kept
-    assert len(ran) == 5
+def test_a_gateway_asked_again_tells_equal_numbers_of_other_types_apart() -> None:
+    """``1 == 1.0 == True``, but a guard may read them apart (a list takes an integer
+    index, ``True`` counts as 1, ``1.0`` reads as null): each question is the machine's
+    answer for that scope, never one kept for an equal-looking scope."""
+    wf = compile_states(STEPS)
+    steps = ["slow", "fast"]
+    assert wf.route("route", scope(steps=steps, i=1)).target == "fast"
+    assert wf.route("route", scope(steps=steps, i=1.0)).target == "slow"
+    assert wf.route("route", scope(steps=steps, i=True)).target == "fast"
+    assert wf.route("route", scope(steps=steps, i=0)).target == "slow"
+    assert wf.route("route", scope(steps=steps, i=False)).target == "slow"
 
 
 GUARDED = """\
@@ -260,3 +271,80 @@ def test_concurrent_commands_on_one_machine_each_get_their_own_answer() -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+BUNDLED = [
+    p
+    for p in sorted((Path(__file__).resolve().parents[2] / "workflows").rglob("*.yaml"))
+    if p.name != "schedules.yaml"  # the cadences, not a workflow
+]
+ODD_VALUES: list[Any] = [None, True, False, 0, 1, 1.0, 2, -1, 59, 60, 100, "", "x", [], ["a"]]
+
+
+def _guard_constants(wf: CompiledWorkflow) -> list[Any]:
+    """Every constant the workflow's guards compare with (so that some guards hold)."""
+    found: list[Any] = []
+    for edges in (wf.edges(state) for state in wf.definition.states):
+        for edge in edges:
+            if edge.guard is not None:
+                tree = ast.parse(edge.guard.source.strip(), mode="eval")
+                found += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+    return found
+
+
+def _answer(wf: CompiledWorkflow, state: str, trigger: str, asked: dict[str, Any]) -> Any:
+    """What ``take`` gives (the edge, or the refusal's class and message) and where it
+    leaves the machine's token."""
+    try:
+        got: Any = wf.take(state, trigger, asked)
+    except (GuardRejected, InvalidTrigger) as exc:
+        got = (type(exc).__name__, str(exc))
+    return got, dict(vars(wf.machine.model))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_the_quiet_trigger_takes_what_the_librarys_own_trigger_takes(path: Path) -> None:
+    """The machine runs without ``transitions``' logging calls unless its logger shows
+    them (:func:`cmc_workflow.compiler._trigger_quietly`); both ways give the same edge,
+    the same refusal and leave the token in the same state, for every trigger of every
+    state of the bundled workflows, over scopes made of the values their guards test."""
+    wf = CompiledWorkflow(load_workflow_text(path.read_text(encoding="utf-8"), str(path)))
+    values = _guard_constants(wf) + ODD_VALUES
+    fields = sorted(
+        {f for s in wf.definition.states for e in wf.edges(s) if e.guard for f in e.guard.fields}
+    )
+    roles = sorted(wf.definition.roles)
+    pick = random.Random(path.stem)
+    library = logging.getLogger("transitions.core")
+    level = library.level
+    for state in wf.definition.states:
+        triggers = [*wf.triggers(state), ROUTE_TRIGGER, "no_such_trigger"]
+        for trigger in triggers:
+            for _ in range(12):
+                data = {f: pick.choice(values) for f in fields if pick.random() < 0.8}
+                asked = {
+                    "data": data,
+                    "form": dict(data),
+                    "actor": {"id": "wang", "roles": pick.sample(roles, k=min(2, len(roles)))},
+                }
+                quiet = _answer(wf, state, trigger, asked)
+                library.setLevel(logging.INFO)
+                try:
+                    loud = _answer(wf, state, trigger, asked)
+                finally:
+                    library.setLevel(level)
+                assert quiet == loud, (state, trigger, asked)
+
+
+def test_a_host_listening_to_transitions_gets_its_log_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A host that shows ``transitions``' debug records gets them from every trigger, as
+    before the quiet way (which only runs while its logger shows nothing)."""
+    wf = compile_states(GATEWAY)
+    wf.take("route", ROUTE_TRIGGER, scope(urgent=True))
+    assert not [r for r in caplog.records if r.name == "transitions.core"]
+    with caplog.at_level(logging.DEBUG, logger="transitions.core"):
+        assert wf.take("route", ROUTE_TRIGGER, scope(urgent=True)).target == "fast"
+    seen = [r.getMessage() for r in caplog.records if r.name == "transitions.core"]
+    assert any("Initiating transition from state route to state fast" in m for m in seen)
