@@ -155,9 +155,9 @@ class Clocks(Extension):
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)
-            deadline = self._deadline(spec, change.data, start)
-            if deadline is not None:
-                self._start(tx, wf, change.item_id, final, spec, start, deadline)
+            found = self._deadline(spec, change.data, start)
+            if found is not None:
+                self._start(tx, wf, change.item_id, final, spec, start, *found)
             else:
                 log.info(
                     "deadline_without_date",
@@ -210,30 +210,37 @@ class Clocks(Extension):
 
     def _deadline(
         self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
-    ) -> Deadline | None:
+    ) -> tuple[Deadline, dt.datetime] | None:
         """When a clock starting at ``start`` is due: ``within`` counted from the start, the
         ``until`` date of the item's data, or the earlier of the two when both are given
-        (None: an ``until``-only deadline whose item names no such date)."""
+        (None: an ``until``-only deadline whose item names no such date); with the start
+        the clock's deadline records (a counted deadline is kept and shared by the clocks
+        due alike, ``_counted``: its own ``start`` may be another clock's, and is not
+        read)."""
         counted = self._counted(spec, start) if spec.within else None
         if spec.until is None:
             return counted
         due = date_due(data.get(spec.until), self.calendar.settings.tz)
-        if due is None or (counted is not None and counted.due <= due):
+        if due is None or (counted is not None and counted[0].due <= due):
             return counted
-        return Deadline(
+        before = f", before {counted[0].due.isoformat()} ({spec.within})" if counted else ""
+        deadline = Deadline(
             start=start,
             due=due,
-            rule=f"until data.{spec.until} ({due.isoformat()})"
-            + (f", before {counted.due.isoformat()} ({spec.within})" if counted else ""),
+            rule=f"until data.{spec.until} ({due.isoformat()})" + before,
             calendar_version=self.calendar.version,
         )
+        return deadline, start
 
-    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> Deadline:
+    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> tuple[Deadline, dt.datetime]:
         """``compute_deadline`` of the spec's ``within`` from ``start`` (kept, see
-        ``_recent``). A period of days, weeks or months ends by the day of receipt alone
-        (the receipt day is not counted; with ``after_hours_counts_next_day`` a receipt
-        after close of business counts from the next working day): messages received the
-        same day share their due time, only the recorded start is theirs."""
+        ``_recent``), and the start it records for this clock (``start`` in the calendar's
+        zone, as ``compute_deadline`` gives it). A period of days, weeks or months ends by
+        the day of receipt alone (the receipt day is not counted; with
+        ``after_hours_counts_next_day`` a receipt after close of business counts from the
+        next working day): messages received the same day share their due time, only the
+        recorded start is theirs. The answer kept is returned as it is, whoever's start it
+        holds (a new ``Deadline`` per clock cost more than the rest of this method)."""
         within = spec.within
         assert within is not None
         local = start.astimezone(self.calendar.settings.tz)
@@ -248,17 +255,14 @@ class Clocks(Extension):
                 after_close,
             )
         else:
-            key = ("within", id(self.calendar), id(spec), start)
+            # the zone and fold too: equal times of one zone compare equal whatever
+            # their fold (the two 02:30s of a night whose clocks go back)
+            key = ("within", id(self.calendar), id(spec), start, start.tzinfo, start.fold)
         found = self._recent.get(key)
         if found is None:
             found = self._kept(key, spec, compute_deadline(self.calendar, start, within))
         answer: Deadline = found[2]
-        if answer.start == local:
-            return answer
-        # the answer with this clock's start (what dataclasses.replace makes, built directly)
-        return Deadline(
-            local, answer.due, answer.rule, answer.calendar_version, answer.guessed_years
-        )
+        return answer, local
 
     def _step_times(
         self,
@@ -416,7 +420,11 @@ class Clocks(Extension):
         spec: DeadlineSpec,
         now: dt.datetime,
         deadline: Deadline,
+        recorded: dt.datetime,
     ) -> None:
+        """Start a clock of ``spec`` for the item at ``at``, counted from ``now``, due by
+        ``deadline`` (whose fields but its start are this clock's; ``recorded`` is the
+        start its record names, :meth:`_deadline`), and arm its timers."""
         due = deadline.due
         ladder = self._ladder(wf, at.state, spec)
         shared = self._shared(spec, deadline)
@@ -437,7 +445,7 @@ class Clocks(Extension):
             "calendar_version": deadline.calendar_version,
             "provisional": deadline.provisional,
             "detail": {
-                "deadline": {"start": deadline.start.isoformat(), **shared.record},
+                "deadline": {"start": recorded.isoformat(), **shared.record},
                 "steps": self._steps_record(spec),
                 "implements": list(spec.implements),
                 "pauses": [],

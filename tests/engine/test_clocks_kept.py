@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -243,3 +244,26 @@ def test_two_clocks_due_at_the_same_wall_time_an_hour_apart_keep_their_own_times
         due = compute_deadline(fresh, row.started_at, spec.within).due  # in Berlin's zone
         expected += [step_time(fresh, step, span(spec), row.started_at, due) for step in spec.steps]
     assert warned == expected
+
+
+def test_clocks_started_at_the_two_equal_wall_times_of_a_night_are_due_an_hour_apart(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:
+    """An engine clock in Europe/Berlin gives 02:30 twice on 2026-10-25 (``fold`` 0, then
+    1): equal as datetimes of one zone, an hour apart. A deadline counted in elapsed time
+    is kept per start instant, not per equal datetime: each clock is due 24 hours after
+    its own start."""
+    folder = tmp_path / "berlin"
+    folder.mkdir()
+    (folder / "berlin.yaml").write_text(BERLIN, encoding="utf-8")
+    berlin = ZoneInfo("Europe/Berlin")
+    clocks = Clocks(WorkingCalendar(CalendarSettings(timezone="Europe/Berlin")))
+    starts = [dt.datetime(2026, 10, 25, 2, 30, fold=fold, tzinfo=berlin) for fold in (0, 1)]
+    assert starts[0] == starts[1]
+    with open_engine(sqlite_url, folder, clock, clocks) as engine:
+        items = []
+        for at in starts:
+            clock.now = at
+            items.append(engine.start("berlin", actor=ASSISTANT))
+        due = [clocks.clocks(item.id)[0].due_at for item in items]
+    assert due == [at.astimezone(dt.UTC) + dt.timedelta(hours=24) for at in starts]
