@@ -592,14 +592,28 @@ class TimeQueries(Appends):
             if self._appending is None:
                 return self._start_clock_sqlite(values, timers)
             return self._start_clock_kept(values, timers)
-        clock = row_values(NewClock, values)
-        if self.sqlite or self._appending is not None or not timers:
-            clock_id = self.insert_clock(clock)
-            self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
-            return clock_id
-        rows = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
-        for row in rows:
-            del row["clock_id"]
+        if (
+            not self.sqlite
+            and self._appending is None
+            and timers
+            and isinstance(values, Mapping)
+            and values.keys() == _STARTED_CLOCK
+            and all(timer.keys() == _ARMED_TIMER for timer in timers)
+        ):
+            # PostgreSQL, the engine's shape (see _start_clock_sqlite): bound as given,
+            # the empty columns left to their default, NULL (no row_values: 4 rows a start)
+            clock: Mapping[str, Any] = values
+            rows: Sequence[Mapping[str, Any]] = timers
+        else:
+            clock = row_values(NewClock, values)
+            if self.sqlite or self._appending is not None or not timers:
+                clock_id = self.insert_clock(clock)
+                self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+                return clock_id
+            full = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
+            for armed in full:
+                del armed["clock_id"]
+            rows = full
         statement = _armed(tuple(clock), tuple(rows[0]), len(rows))
         parameters = {f"c_{key}": value for key, value in clock.items()}
         for i, row in enumerate(rows):

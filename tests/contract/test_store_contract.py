@@ -653,7 +653,8 @@ def test_a_clock_started_as_the_engine_starts_it_reads_back_as_one_given_whole(
 ) -> None:
     """The engine's clocks give a start the fields without a default and none of the
     empty ones (SQLite binds such a clock and timers as they are, alone or kept by a
-    batch for its flush): they read back as the same start given every field does; a
+    batch for its flush, and so does PostgreSQL's one statement): they read back as the
+    same start given every field does; a
     start whose timers come in both shapes, or with a field a timer does not have, is
     completed or refused field by field."""
     _, item_id = seeded(store)
