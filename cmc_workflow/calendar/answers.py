@@ -124,8 +124,13 @@ class Deadline:
 
     def as_record(self) -> dict[str, object]:
         """A JSON-ready description, for storing on a clock or in an audit row."""
+        return {"start": self.start.isoformat(), **self.record_but_start()}
+
+    def record_but_start(self) -> dict[str, object]:
+        """:meth:`as_record` but its first entry, the start: a function of the other
+        fields alone, which the clocks of a batch due at the same time share (a clock
+        keeps it per due time, rule and calendar, :class:`~cmc_workflow.clocks.Clocks`)."""
         return {
-            "start": self.start.isoformat(),
             "due": self.due.isoformat(),
             "rule": self.rule,
             "calendar_version": self.calendar_version,

@@ -62,6 +62,18 @@ class _Ladder:
 
 
 @dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every clock of one spec due at one instant shares, whatever its start (kept by
+    :meth:`Clocks._shared`): each ``before:`` step's time before it is moved to the
+    clock's start (None for the other steps; :func:`~cmc_workflow.clocks.deadlines.before_due`)
+    and the deadline's record but its start (``Deadline.record_but_start``). Read only:
+    the record is a clock's detail, only ever written as JSON."""
+
+    before: tuple[dt.datetime | None, ...]
+    record: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class _Related:
     """The states of a workflow version that any clock cares about."""
 
@@ -143,9 +155,9 @@ class Clocks(Extension):
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)
-            deadline = self._deadline(spec, change.data, start)
-            if deadline is not None:
-                self._start(tx, wf, change.item_id, final, spec, start, deadline)
+            found = self._deadline(spec, change.data, start)
+            if found is not None:
+                self._start(tx, wf, change.item_id, final, spec, start, *found)
             else:
                 log.info(
                     "deadline_without_date",
@@ -198,30 +210,37 @@ class Clocks(Extension):
 
     def _deadline(
         self, spec: DeadlineSpec, data: Mapping[str, Any], start: dt.datetime
-    ) -> Deadline | None:
+    ) -> tuple[Deadline, dt.datetime] | None:
         """When a clock starting at ``start`` is due: ``within`` counted from the start, the
         ``until`` date of the item's data, or the earlier of the two when both are given
-        (None: an ``until``-only deadline whose item names no such date)."""
+        (None: an ``until``-only deadline whose item names no such date); with the start
+        the clock's deadline records (a counted deadline is kept and shared by the clocks
+        due alike, ``_counted``: its own ``start`` may be another clock's, and is not
+        read)."""
         counted = self._counted(spec, start) if spec.within else None
         if spec.until is None:
             return counted
         due = date_due(data.get(spec.until), self.calendar.settings.tz)
-        if due is None or (counted is not None and counted.due <= due):
+        if due is None or (counted is not None and counted[0].due <= due):
             return counted
-        return Deadline(
+        before = f", before {counted[0].due.isoformat()} ({spec.within})" if counted else ""
+        deadline = Deadline(
             start=start,
             due=due,
-            rule=f"until data.{spec.until} ({due.isoformat()})"
-            + (f", before {counted.due.isoformat()} ({spec.within})" if counted else ""),
+            rule=f"until data.{spec.until} ({due.isoformat()})" + before,
             calendar_version=self.calendar.version,
         )
+        return deadline, start
 
-    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> Deadline:
+    def _counted(self, spec: DeadlineSpec, start: dt.datetime) -> tuple[Deadline, dt.datetime]:
         """``compute_deadline`` of the spec's ``within`` from ``start`` (kept, see
-        ``_recent``). A period of days, weeks or months ends by the day of receipt alone
-        (the receipt day is not counted; with ``after_hours_counts_next_day`` a receipt
-        after close of business counts from the next working day): messages received the
-        same day share their due time, only the recorded start is theirs."""
+        ``_recent``), and the start it records for this clock (``start`` in the calendar's
+        zone, as ``compute_deadline`` gives it). A period of days, weeks or months ends by
+        the day of receipt alone (the receipt day is not counted; with
+        ``after_hours_counts_next_day`` a receipt after close of business counts from the
+        next working day): messages received the same day share their due time, only the
+        recorded start is theirs. The answer kept is returned as it is, whoever's start it
+        holds (a new ``Deadline`` per clock cost more than the rest of this method)."""
         within = spec.within
         assert within is not None
         local = start.astimezone(self.calendar.settings.tz)
@@ -236,41 +255,38 @@ class Clocks(Extension):
                 after_close,
             )
         else:
-            key = ("within", id(self.calendar), id(spec), start)
+            # the zone and fold too: equal times of one zone compare equal whatever
+            # their fold (the two 02:30s of a night whose clocks go back)
+            key = ("within", id(self.calendar), id(spec), start, start.tzinfo, start.fold)
         found = self._recent.get(key)
         if found is None:
             found = self._kept(key, spec, compute_deadline(self.calendar, start, within))
         answer: Deadline = found[2]
-        if answer.start == local:
-            return answer
-        # the answer with this clock's start (what dataclasses.replace makes, built directly)
-        return Deadline(
-            local, answer.due, answer.rule, answer.calendar_version, answer.guessed_years
-        )
+        return answer, local
 
     def _step_times(
         self,
         spec: DeadlineSpec,
         now: dt.datetime,
         due: dt.datetime,
-        fixed: tuple[str | None, ...] | None = None,
+        fixed: tuple[str | None, ...],
+        before: tuple[dt.datetime | None, ...],
     ) -> list[dt.datetime]:
-        """When each step of the spec's ladder happens for a clock from ``now`` to ``due``
-        (kept, see ``_recent``): a ``before:`` step by the due time alone; a step whose
-        time needs no arithmetic (``fixed``, :class:`_Ladder`) is not kept (its key
-        would name every clock's own start)."""
+        """When each step of the spec's ladder happens for a clock from ``now`` to ``due``:
+        a step whose time needs no arithmetic by ``fixed`` (:class:`_Ladder`), a
+        ``before:`` step by its time for the due time (``before``, :class:`_Shared`),
+        moved to the start; an ``at:`` or ``after:`` step counted from the start (kept,
+        see ``_recent``: the messages of a batch start at its one ``now``)."""
         unit = span(spec)
         times = []
         for i, step in enumerate(spec.steps):
-            if fixed is not None and fixed[i] is not None:
-                times.append(due if fixed[i] == "due" else now)
+            kind = fixed[i]
+            if kind is not None:
+                times.append(due if kind == "due" else now)
                 continue
-            if step.before is not None:
-                key: tuple[object, ...] = ("before", id(self.calendar), id(step), due)
-                found = self._recent.get(key)
-                if found is None:
-                    found = self._kept(key, step, before_due(self.calendar, step, due))
-                times.append(max(found[2], now))
+            found_before = before[i]
+            if found_before is not None:
+                times.append(max(found_before, now))
                 continue
             key = ("step", id(self.calendar), id(step), id(spec), now, due)
             found = self._recent.get(key)
@@ -278,6 +294,36 @@ class Clocks(Extension):
                 found = self._kept(key, step, step_time(self.calendar, step, unit, now, due))
             times.append(found[2])
         return times
+
+    def _shared(self, spec: DeadlineSpec, deadline: Deadline) -> _Shared:
+        """What the clocks of ``spec`` due at ``deadline.due`` share (kept, see
+        ``_recent``): a function of the calendar, the spec and every field of the
+        deadline but its start. The due time's zone and fold are part of the key: an
+        equal instant in another zone is written otherwise in the record."""
+        due = deadline.due
+        key = (
+            "shared",
+            id(self.calendar),
+            id(spec),
+            due,
+            due.tzinfo,
+            due.fold,
+            deadline.rule,
+            deadline.calendar_version,
+            deadline.guessed_years,
+        )
+        found = self._recent.get(key)
+        if found is None:
+            shared = _Shared(
+                before=tuple(
+                    None if step.before is None else before_due(self.calendar, step, due)
+                    for step in spec.steps
+                ),
+                record=deadline.record_but_start(),
+            )
+            found = self._kept(key, spec, shared)
+        answer: _Shared = found[2]
+        return answer
 
     def _ladder(self, wf: CompiledWorkflow, state: str, spec: DeadlineSpec) -> _Ladder:
         """The timers a clock of ``spec`` started in ``state`` arms, but their times (kept
@@ -374,10 +420,15 @@ class Clocks(Extension):
         spec: DeadlineSpec,
         now: dt.datetime,
         deadline: Deadline,
+        recorded: dt.datetime,
     ) -> None:
+        """Start a clock of ``spec`` for the item at ``at``, counted from ``now``, due by
+        ``deadline`` (whose fields but its start are this clock's; ``recorded`` is the
+        start its record names, :meth:`_deadline`), and arm its timers."""
         due = deadline.due
         ladder = self._ladder(wf, at.state, spec)
-        times = self._step_times(spec, now, due, ladder.fixed)
+        shared = self._shared(spec, deadline)
+        times = self._step_times(spec, now, due, ladder.fixed, shared.before)
         warns = [times[j] for j in ladder.warns]
         clock: dict[str, Any] = {
             "item_id": item_id,
@@ -394,19 +445,45 @@ class Clocks(Extension):
             "calendar_version": deadline.calendar_version,
             "provisional": deadline.provisional,
             "detail": {
-                "deadline": deadline.as_record(),
+                "deadline": {"start": recorded.isoformat(), **shared.record},
                 "steps": self._steps_record(spec),
                 "implements": list(spec.implements),
                 "pauses": [],
             },
         }
-        timer = self._timer
+        state, visit = at.state, at.visit
+        # the timers as the store takes them (NewTimer's fields but the clock's id and
+        # those empty until the timer is done), built here: one dict each, no call
         rows = [
-            timer(item_id, at, j, action, role, trigger, times[j], now)
+            {
+                "item_id": item_id,
+                "state": state,
+                "visit": visit,
+                "step": j,
+                "action": action,
+                "role": role,
+                "trigger": trigger,
+                "due_at": times[j],
+                "status": port.PENDING,
+                "created_at": now,
+            }
             for j, action, role, trigger in ladder.rungs
         ]
         if ladder.breach:
-            rows.append(timer(item_id, at, BREACH_STEP, "breach", None, None, due, now))
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "state": state,
+                    "visit": visit,
+                    "step": BREACH_STEP,
+                    "action": "breach",
+                    "role": None,
+                    "trigger": None,
+                    "due_at": due,
+                    "status": port.PENDING,
+                    "created_at": now,
+                }
+            )
         tx.start_clock(clock, rows)  # one round trip on PostgreSQL
         if deadline.provisional:
             log.warning(
@@ -418,30 +495,6 @@ class Clocks(Extension):
                 guessed_years=sorted(deadline.guessed_years),
                 rule=deadline.rule,
             )
-
-    @staticmethod
-    def _timer(
-        item_id: int,
-        at: Visit,
-        step: int,
-        action: str,
-        role: str | None,
-        trigger: str | None,
-        when: dt.datetime,
-        now: dt.datetime,
-    ) -> dict[str, Any]:
-        return {
-            "item_id": item_id,
-            "state": at.state,
-            "visit": at.visit,
-            "step": step,
-            "action": action,
-            "role": role,
-            "trigger": trigger,
-            "due_at": when,
-            "status": port.PENDING,
-            "created_at": now,
-        }
 
     def _continue(
         self, tx: StoreTx, row: ClockRow, spec: DeadlineSpec, at: Visit, now: dt.datetime

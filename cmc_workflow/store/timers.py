@@ -591,15 +591,29 @@ class TimeQueries(Appends):
         if self.sqlite and self._fast is not None:
             if self._appending is None:
                 return self._start_clock_sqlite(values, timers)
-            return self._start_clock_kept(row_values(NewClock, values), timers)
-        clock = row_values(NewClock, values)
-        if self.sqlite or self._appending is not None or not timers:
-            clock_id = self.insert_clock(clock)
-            self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
-            return clock_id
-        rows = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
-        for row in rows:
-            del row["clock_id"]
+            return self._start_clock_kept(values, timers)
+        if (
+            not self.sqlite
+            and self._appending is None
+            and timers
+            and isinstance(values, Mapping)
+            and values.keys() == _STARTED_CLOCK
+            and all(timer.keys() == _ARMED_TIMER for timer in timers)
+        ):
+            # PostgreSQL, the engine's shape (see _start_clock_sqlite): bound as given,
+            # the empty columns left to their default, NULL (no row_values: 4 rows a start)
+            clock: Mapping[str, Any] = values
+            rows: Sequence[Mapping[str, Any]] = timers
+        else:
+            clock = row_values(NewClock, values)
+            if self.sqlite or self._appending is not None or not timers:
+                clock_id = self.insert_clock(clock)
+                self.insert_timers([{**row, "clock_id": clock_id} for row in timers])
+                return clock_id
+            full = [row_values(NewTimer, {**row, "clock_id": None}) for row in timers]
+            for armed in full:
+                del armed["clock_id"]
+            rows = full
         statement = _armed(tuple(clock), tuple(rows[0]), len(rows))
         parameters = {f"c_{key}": value for key, value in clock.items()}
         for i, row in enumerate(rows):
@@ -608,17 +622,25 @@ class TimeQueries(Appends):
         assert found is not None
         return int(found["clock_id"])
 
-    def _start_clock_kept(self, clock: dict[str, Any], timers: Sequence[Mapping[str, Any]]) -> int:
+    def _start_clock_kept(
+        self, values: NewClock | Mapping[str, Any], timers: Sequence[Mapping[str, Any]]
+    ) -> int:
         """SQLite, in a batch that keeps its appends: the clock kept under the id reserved
         for it (:meth:`~cmc_workflow.store.fast.Appends._reserved_id`), its timers kept
         naming it, as :meth:`_start_clock_sqlite` leaves out the columns a new row leaves
-        empty (NULL either way, without a conversion each at the flush)."""
+        empty (NULL either way, without a conversion each at the flush). A clock and
+        timers in the engine's shape (:data:`_STARTED_CLOCK`, :data:`_ARMED_TIMER`) are
+        kept as they are, as :meth:`_start_clock_sqlite` binds them: the same rows,
+        without :func:`row_values` (about 7 µs a row on the round-7 machine)."""
         clock_id = self._reserved_id("clocks", _LARGEST_CLOCK_ID)
         assert clock_id is not None  # SQLite on the driver's cursor, appends kept
-        row: dict[str, Any] = {"id": clock_id}
-        for key, value in clock.items():
-            if value is not None or key not in _EMPTY_AT_START:
-                row[key] = value
+        if isinstance(values, Mapping) and values.keys() == _STARTED_CLOCK:
+            row: dict[str, Any] = {"id": clock_id, **values}
+        else:
+            row = {"id": clock_id}
+            for key, value in row_values(NewClock, values).items():
+                if value is not None or key not in _EMPTY_AT_START:
+                    row[key] = value
         self._append(_INSERT_CLOCKS, "clocks", [row])
         self._kept_timers(clock_id, timers)
         return clock_id
@@ -628,6 +650,9 @@ class TimeQueries(Appends):
         empty (:data:`_TIMER_EMPTY_AT_START`; a row that sets one keeps it, and the flush
         writes rows of other columns by an executemany of their own)."""
         if not timers:
+            return
+        if all(timer.keys() == _ARMED_TIMER for timer in timers):
+            self._append(_INSERT_TIMERS, "timers", [{**t, "clock_id": clock_id} for t in timers])
             return
         rows = []
         for timer in timers:

@@ -5,9 +5,11 @@ per batch, not once per message (docs/performance.md)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -154,3 +156,114 @@ def test_messages_received_the_same_day_share_the_arithmetic_of_their_day(
     # late one counts from the next working day)
     assert views[0].due_at == views[1].due_at == views[2].due_at
     assert (views[3].due_at != views[2].due_at) is after_hours
+
+
+def test_every_clock_records_its_deadline_as_the_arithmetic_done_afresh_would(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:
+    """The record of a clock's deadline but its start, and its ``before:`` steps' times,
+    are kept per due time: each clock's detail still equals ``Deadline.as_record`` of
+    its own deadline, key for key and in order (the JSON written)."""
+    folder = tmp_path / "receipt"
+    folder.mkdir()
+    (folder / "receipt.yaml").write_text(RECEIPT, encoding="utf-8")
+    calendar = WorkingCalendar()
+    clocks = Clocks(calendar)
+    clock.now = local(2025, 9, 29, 20, 0)
+    received = [local(2025, 9, 29, 8, 0), local(2025, 9, 29, 9, 30), local(2025, 9, 26, 15, 0)]
+    entries = [{"received_at": at.isoformat()} for at in received]
+    with open_engine(sqlite_url, folder, clock, clocks) as engine:
+        outcomes = engine.start_many("receipt", entries, actor=ASSISTANT)
+        spec = engine.workflow("receipt").state("open").deadline
+        with engine.store.read() as tx:
+            rows = [tx.clocks_of(o.item.id)[0] for o in outcomes if o.item is not None]
+    assert spec is not None
+    assert spec.within is not None
+    for at, row in zip(received, rows, strict=True):
+        record = compute_deadline(WorkingCalendar(), at, spec.within).as_record()
+        assert list(row.detail["deadline"].items()) == list(record.items())
+
+
+BERLIN = """\
+id: berlin
+label: {zh: 留言, en: Message}
+roles:
+  ops_assistant: {zh: 运营助理, en: Operations assistant}
+start: {state: open, roles: [ops_assistant]}
+states:
+  open:
+    type: userTask
+    label: {zh: 待答复, en: Open}
+    deadline:
+      within: 24 hours
+      steps:
+        - {before: 90 minutes, action: warn}
+    transitions:
+      - {trigger: reply, target: answered, roles: [ops_assistant]}
+  answered:
+    type: endEvent
+    label: {zh: 已答复, en: Answered}
+"""
+
+
+def test_two_clocks_due_at_the_same_wall_time_an_hour_apart_keep_their_own_times(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:
+    """Europe/Berlin turns its clocks back at 03:00 on 2026-10-25: 02:30 comes twice. Two
+    clocks due at the two 02:30s compare equal as datetimes of one zone (Python ignores
+    ``fold`` then), but are an hour apart: what is kept per due time tells them apart,
+    so each one's record is its own, and its warning what the arithmetic done afresh
+    gives."""
+    folder = tmp_path / "berlin"
+    folder.mkdir()
+    (folder / "berlin.yaml").write_text(BERLIN, encoding="utf-8")
+    clocks = Clocks(WorkingCalendar(CalendarSettings(timezone="Europe/Berlin")))
+    utc = dt.UTC
+    with open_engine(sqlite_url, folder, clock, clocks) as engine:
+        clock.now = dt.datetime(2026, 10, 24, 0, 30, tzinfo=utc)
+        first = engine.start("berlin", actor=ASSISTANT)
+        clock.now = dt.datetime(2026, 10, 24, 1, 30, tzinfo=utc)
+        second = engine.start("berlin", actor=ASSISTANT)
+        with engine.store.read() as tx:
+            rows = [tx.clocks_of(item.id)[0] for item in (first, second)]
+        warned = [clocks.timers(item.id)[0].due_at for item in (first, second)]
+        spec = engine.workflow("berlin").state("open").deadline
+    assert spec is not None
+    assert [r.due_at for r in rows] == [
+        dt.datetime(2026, 10, 25, 0, 30, tzinfo=utc),
+        dt.datetime(2026, 10, 25, 1, 30, tzinfo=utc),
+    ]
+    assert [r.detail["deadline"]["due"] for r in rows] == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:30:00+01:00",
+    ]
+    fresh = WorkingCalendar(CalendarSettings(timezone="Europe/Berlin"))
+    assert spec.within is not None
+    expected = []
+    for row in rows:
+        due = compute_deadline(fresh, row.started_at, spec.within).due  # in Berlin's zone
+        expected += [step_time(fresh, step, span(spec), row.started_at, due) for step in spec.steps]
+    assert warned == expected
+
+
+def test_clocks_started_at_the_two_equal_wall_times_of_a_night_are_due_an_hour_apart(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:
+    """An engine clock in Europe/Berlin gives 02:30 twice on 2026-10-25 (``fold`` 0, then
+    1): equal as datetimes of one zone, an hour apart. A deadline counted in elapsed time
+    is kept per start instant, not per equal datetime: each clock is due 24 hours after
+    its own start."""
+    folder = tmp_path / "berlin"
+    folder.mkdir()
+    (folder / "berlin.yaml").write_text(BERLIN, encoding="utf-8")
+    berlin = ZoneInfo("Europe/Berlin")
+    clocks = Clocks(WorkingCalendar(CalendarSettings(timezone="Europe/Berlin")))
+    starts = [dt.datetime(2026, 10, 25, 2, 30, fold=fold, tzinfo=berlin) for fold in (0, 1)]
+    assert starts[0] == starts[1]
+    with open_engine(sqlite_url, folder, clock, clocks) as engine:
+        items = []
+        for at in starts:
+            clock.now = at
+            items.append(engine.start("berlin", actor=ASSISTANT))
+        due = [clocks.clocks(item.id)[0].due_at for item in items]
+    assert due == [at.astimezone(dt.UTC) + dt.timedelta(hours=24) for at in starts]
