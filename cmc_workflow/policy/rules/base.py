@@ -294,8 +294,10 @@ def record_counts(
     record: Mapping[str, Any], where: Guard | None, valid_until: str | None, request: Request
 ) -> bool:
     """Whether a record meets the rule's condition and has not expired on the request's day."""
-    scope = {"data": dict(record), "form": {}, "actor": {"id": request.actor}}
-    if where is not None and not where.evaluate(scope):
+    # the record as it is, not a copy: guards only read their scope
+    if where is not None and not where.evaluate(
+        {"data": record, "form": {}, "actor": {"id": request.actor}}
+    ):
         return False
     return valid_until is None or not past(record.get(valid_until), request)
 
