@@ -171,7 +171,7 @@ class PolicyRuntime:
         self.zone = ZoneInfo(timezone)
         # the command's scratch keys: objects of their own (hashed by identity), not
         # tuples hashed again on each of the 24 lookups a command makes
-        self._request_key = _Key("request")
+        self.request_key = _Key("request")
         self._facts_key = _Key("facts")
         self.asked_key = _Key("asked")
         self._asked: dict[tuple[str, str | None, str, tuple[str, ...]], frozenset[Rule]] = {}
@@ -198,11 +198,11 @@ class PolicyRuntime:
 
     def request(self, command: Command) -> Request:
         """The rules' view of ``command`` (built once per command)."""
-        cached = command.scratch.get(self._request_key)
+        cached = command.scratch.get(self.request_key)
         if isinstance(cached, Request):
             return cached
         request = self._build(command)
-        command.scratch[self._request_key] = request
+        command.scratch[self.request_key] = request
         return request
 
     def asked(self, command: Command) -> frozenset[Rule]:
@@ -318,6 +318,7 @@ class RuleExtension(Extension):
         self.judges = frozenset({workflow})
         self._figures_rule = rule if isinstance(rule, FiguresRule) else None
         self._asked_key = runtime.asked_key
+        self._request_key = runtime.request_key
 
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
@@ -326,15 +327,22 @@ class RuleExtension(Extension):
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
         if command.workflow.id != self.workflow:
             return  # another workflow's command
-        asked = command.scratch.get(self._asked_key)  # runtime.asked's, without its call
-        if not isinstance(asked, frozenset):
+        # the runtime's answers kept in the command's scratch, read without its calls
+        scratch = command.scratch
+        asked = scratch.get(self._asked_key)
+        if asked is None:
             asked = self.runtime.asked(command)
         if self.rule not in asked:
             return  # a command the rule cannot apply to
+        request = scratch.get(self._request_key)
+        if request is None:
+            request = self.runtime.request(command)
+        if not self.rule.applies(request):
+            return
         if self._figures_rule is not None:
-            denial = self._figures(self._figures_rule, command, tx)
+            denial = self._figures(self._figures_rule, request, command, tx)
         else:
-            denial = self.runtime.judge(self.rule, command, tx)
+            denial = self.rule.judge(request, self.runtime.facts(command, tx))
         if denial is None:
             return
         if not self.rule.refuses:  # a should: accepted, the warning goes into its audit
@@ -359,11 +367,11 @@ class RuleExtension(Extension):
             state=item.state if item is not None else None,
         )
 
-    def _figures(self, rule: FiguresRule, command: Command, tx: StoreTx) -> Denial | None:
-        """A ``confirm_figures`` verdict; the figures of an accepted step are recorded."""
-        request = self.runtime.request(command)
-        if not rule.applies(request):
-            return None
+    def _figures(
+        self, rule: FiguresRule, request: Request, command: Command, tx: StoreTx
+    ) -> Denial | None:
+        """A ``confirm_figures`` verdict (``rule`` applies to ``request``); the figures of
+        an accepted step are recorded."""
         denial, figures = rule.verdict(request, self.runtime.facts(command, tx))
         if denial is None and not command.probe:
             command.computed[rule.record] = figures.values

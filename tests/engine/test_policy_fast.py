@@ -19,11 +19,12 @@ import pytest
 
 from cmc_workflow import Engine
 from cmc_workflow.extensions import Command
-from cmc_workflow.policy import ListFacts
+from cmc_workflow.policy import ListFacts, Step
 from cmc_workflow.policy.extension import PolicyRuntime
 from cmc_workflow.policy.rules import Request
 from cmc_workflow.policy.rules.base import new_request
 from cmc_workflow.policy.rules.records import PostRecordRule
+from cmc_workflow.policy.rules.steps import DistinctActorsRule
 from cmc_workflow.testing import FakeClock
 from tests.engine.test_policy_asked import commands, runtime_of
 
@@ -160,3 +161,28 @@ def test_a_request_built_lean_is_a_frozen_request_equal_to_one_built_as_usual() 
     with pytest.raises(FrozenInstanceError):
         lean.state = "signoff"  # type: ignore[misc]  # the point: it is frozen
     assert lean != replace(usual, before=None)
+
+
+def test_separation_of_duties_finds_the_steps_a_step_matches_as_asking_each(
+    bundled: Engine,
+) -> None:
+    runtime = runtime_of(bundled)
+    compared = matched = 0
+    for workflow, rules in sorted(runtime.policy.workflows.items()):
+        wf = bundled.workflow(workflow)
+        places: set[tuple[str | None, str | None]] = {(None, None), ("nowhere", "approve")}
+        places |= {(s, e.trigger) for s in wf.definition.states for e in wf.edges(s)}
+        places |= {(k.state, k.trigger) for r in rules.rules for k in getattr(r, "steps", ())}
+        for rule in rules.rules:
+            if not isinstance(rule, DistinctActorsRule):
+                continue
+            for kind, (source, trigger) in itertools.product(
+                ["start", "fire", "route", "timer", "handler", "collect"], sorted(places, key=str)
+            ):
+                step = Step(3, kind, trigger, source, "somewhere", "wang", {})
+                expected = tuple(k for k in rule.steps if k.matches_step(step))
+                assert rule.matching(step) == expected, (rule.id, step)
+                compared += 1
+                matched += bool(expected)
+    assert compared > 800
+    assert matched > 20
