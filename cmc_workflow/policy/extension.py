@@ -16,6 +16,7 @@ command's cost does not grow with the item's history.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ from cmc_workflow.policy.rules import (
     asked_rules,
     fold_steps,
 )
+from cmc_workflow.policy.rules.base import new_request
 from cmc_workflow.policy.rules.records import Records, UniqueStartRule
 from cmc_workflow.policy.summary import Summarizer, Summary, step_of
 from cmc_workflow.store.port import ItemRow, StoreTx
@@ -169,11 +171,13 @@ class PolicyRuntime:
         self.zone = ZoneInfo(timezone)
         # the command's scratch keys: objects of their own (hashed by identity), not
         # tuples hashed again on each of the 24 lookups a command makes
-        self._request_key = _Key("request")
+        self.request_key = _Key("request")
         self._facts_key = _Key("facts")
-        self._asked_key = _Key("asked")
+        self.asked_key = _Key("asked")
         self._asked: dict[tuple[str, str | None, str, tuple[str, ...]], frozenset[Rule]] = {}
         self._expanded: dict[frozenset[str], frozenset[str]] = {}
+        self._starters: dict[CompiledWorkflow, frozenset[str]] = {}
+        self._today: tuple[dt.datetime, dt.date] | None = None
         self.summarizers = {
             workflow: summarizer
             for workflow, rules in policy.workflows.items()
@@ -194,17 +198,17 @@ class PolicyRuntime:
 
     def request(self, command: Command) -> Request:
         """The rules' view of ``command`` (built once per command)."""
-        cached = command.scratch.get(self._request_key)
+        cached = command.scratch.get(self.request_key)
         if isinstance(cached, Request):
             return cached
         request = self._build(command)
-        command.scratch[self._request_key] = request
+        command.scratch[self.request_key] = request
         return request
 
     def asked(self, command: Command) -> frozenset[Rule]:
         """The rules of ``command``'s workflow that may apply to it (once per command;
         decided once per workflow, state, trigger and states entered)."""
-        cached = command.scratch.get(self._asked_key)
+        cached = command.scratch.get(self.asked_key)
         if isinstance(cached, frozenset):
             return cached
         request = self.request(command)
@@ -214,7 +218,7 @@ class PolicyRuntime:
             rules = self.policy.workflows[request.workflow].rules
             found = frozenset(asked_rules(rules, request.state, request.trigger, request.entered))
             self._asked[key] = found
-        command.scratch[self._asked_key] = found
+        command.scratch[self.asked_key] = found
         return found
 
     def facts(self, command: Command, tx: StoreTx) -> TxFacts:
@@ -226,41 +230,59 @@ class PolicyRuntime:
         command.scratch[self._facts_key] = facts
         return facts
 
+    def _start_roles(self, wf: CompiledWorkflow) -> frozenset[str]:
+        """The roles that may start ``wf``'s items (kept per compiled version)."""
+        roles = self._starters.get(wf)
+        if roles is None:
+            if len(self._starters) >= _MAX_MEMO:
+                self._starters.clear()
+            roles = self._starters[wf] = frozenset(wf.definition.start.roles)
+        return roles
+
+    def today(self, now: dt.datetime) -> dt.date:
+        """``now``'s day in the clock's zone (the last answer kept: a batch's commands
+        share their ``now``)."""
+        last = self._today
+        if last is not None and last[0] == now:
+            return last[1]
+        today = now.astimezone(self.zone).date()
+        self._today = (now, today)
+        return today
+
     def _build(self, command: Command) -> Request:
         wf = command.workflow
         actor = self.resolve(command.actor)
-        if command.item is None or command.edge is None:
+        item = command.item
+        edge = command.edge
+        if item is None or edge is None:
             state: str | None = None
-            form_spec: Mapping[str, FieldSpec]
             trigger = "start"
             entered = _entered(wf, command.target, command.data)
-            edge_roles = frozenset(wf.definition.start.roles)
-            form_spec = wf.definition.data
+            edge_roles = self._start_roles(wf)
+            form_spec: Mapping[str, FieldSpec] = wf.definition.data
         else:
-            state = command.item.state
-            trigger = command.trigger or command.edge.trigger
-            entered = (
-                () if command.edge.target == state else _entered(wf, command.target, command.data)
-            )
-            edge_roles = command.edge.roles
-            form_spec = command.edge.form
-        return Request(
-            workflow=wf.id,
-            state=state,
-            trigger=trigger,
-            entered=entered,
-            actor=actor.id,
-            roles=actor.roles,
-            attributes=actor.attributes,
-            data=command.data,
-            form=command.form,
-            form_spec=form_spec,
-            edge_roles=edge_roles,
-            now=command.now,
-            today=command.now.astimezone(self.zone).date(),
-            probe=command.probe,
-            kind=command.kind,
-            before=command.item.data if command.item is not None else None,
+            state = item.state
+            trigger = command.trigger or edge.trigger
+            entered = () if edge.target == state else _entered(wf, command.target, command.data)
+            edge_roles = edge.roles
+            form_spec = edge.form
+        return new_request(
+            wf.id,
+            state,
+            trigger,
+            entered,
+            actor.id,
+            actor.roles,
+            actor.attributes,
+            command.data,
+            command.form,
+            form_spec,
+            edge_roles,
+            command.now,
+            self.today(command.now),
+            command.probe,
+            command.kind,
+            item.data if item is not None else None,
         )
 
     def judge(self, rule: Rule, command: Command, tx: StoreTx) -> Denial | None:
@@ -295,18 +317,32 @@ class RuleExtension(Extension):
         self.rule = rule
         self.judges = frozenset({workflow})
         self._figures_rule = rule if isinstance(rule, FiguresRule) else None
+        self._asked_key = runtime.asked_key
+        self._request_key = runtime.request_key
 
     def __repr__(self) -> str:
         return f"RuleExtension({self.workflow!r}, {self.rule.id!r})"
 
     def check(self, command: Command, tx: StoreTx) -> None:
         """Raise :class:`PolicyDenied` when the rule refuses ``command``."""
-        if command.workflow.id != self.workflow or self.rule not in self.runtime.asked(command):
-            return  # another workflow's command, or one the rule cannot apply to
+        if command.workflow.id != self.workflow:
+            return  # another workflow's command
+        # the runtime's answers kept in the command's scratch, read without its calls
+        scratch = command.scratch
+        asked = scratch.get(self._asked_key)
+        if asked is None:
+            asked = self.runtime.asked(command)
+        if self.rule not in asked:
+            return  # a command the rule cannot apply to
+        request = scratch.get(self._request_key)
+        if request is None:
+            request = self.runtime.request(command)
+        if not self.rule.applies(request):
+            return
         if self._figures_rule is not None:
-            denial = self._figures(self._figures_rule, command, tx)
+            denial = self._figures(self._figures_rule, request, command, tx)
         else:
-            denial = self.runtime.judge(self.rule, command, tx)
+            denial = self.rule.judge(request, self.runtime.facts(command, tx))
         if denial is None:
             return
         if not self.rule.refuses:  # a should: accepted, the warning goes into its audit
@@ -331,11 +367,11 @@ class RuleExtension(Extension):
             state=item.state if item is not None else None,
         )
 
-    def _figures(self, rule: FiguresRule, command: Command, tx: StoreTx) -> Denial | None:
-        """A ``confirm_figures`` verdict; the figures of an accepted step are recorded."""
-        request = self.runtime.request(command)
-        if not rule.applies(request):
-            return None
+    def _figures(
+        self, rule: FiguresRule, request: Request, command: Command, tx: StoreTx
+    ) -> Denial | None:
+        """A ``confirm_figures`` verdict (``rule`` applies to ``request``); the figures of
+        an accepted step are recorded."""
         denial, figures = rule.verdict(request, self.runtime.facts(command, tx))
         if denial is None and not command.probe:
             command.computed[rule.record] = figures.values
@@ -352,6 +388,8 @@ class RuleExtension(Extension):
 class FactsExtension(Extension):
     """Keeps each item's policy summary on its row, folding in the steps every command
     appends (for the workflows whose rules judge by the history)."""
+
+    judges: frozenset[str] | None = frozenset()  # refuses nothing: not asked to
 
     def __init__(self, runtime: PolicyRuntime) -> None:
         self.runtime = runtime
@@ -411,6 +449,8 @@ class RecordKeysExtension(Extension):
 
 class RolesExtension(Extension):
     """Role inheritance for workflows without rules of their own."""
+
+    judges: frozenset[str] | None = frozenset()  # refuses nothing: not asked to
 
     def __init__(self, runtime: PolicyRuntime) -> None:
         self.runtime = runtime

@@ -174,6 +174,13 @@ class RequiresRecordRule(StepRule):
         )
 
 
+_Acting = tuple[frozenset[str], frozenset[str]]
+"""The posts an actor acts through, and the posts of theirs whose record covers them."""
+
+_MAX_ACTING = 4096
+"""How many (roles, edge roles) pairs a :class:`PostRecordRule` keeps (then it starts over)."""
+
+
 class PostRecordRule(RequiresRecordRule):
     """TRN-3 for every post: whoever acts only through posts of ``posts`` needs a record of
     one of the posts they act through (top-level ``requires_record`` with ``roles:``).
@@ -198,27 +205,42 @@ class PostRecordRule(RequiresRecordRule):
         self.posts = dict(posts)
         self.closure = dict(closure)
         self.post_field = post_field
+        self._tracked = frozenset(self.posts)
+        # (roles, edge roles) -> (acting posts, posts covering them): what a command's
+        # actor acts through depends on these two sets alone, asked by every command
+        self._acting: dict[tuple[frozenset[str], frozenset[str]], _Acting] = {}
 
     def acting_posts(self, request: Request) -> frozenset[str]:
         """The tracked posts ``request``'s actor acts through (empty: the rule has no say)."""
-        acting = request.roles & request.edge_roles
-        if not acting or not acting <= set(self.posts):
-            return frozenset()
-        return acting
+        return self._acting_of(request.roles, request.edge_roles)[0]
+
+    def _acting_of(self, roles: frozenset[str], edge_roles: frozenset[str]) -> _Acting:
+        """The posts an actor holding ``roles`` acts through when ``edge_roles`` may act,
+        and the posts of theirs whose record covers them (kept per pair of sets)."""
+        key = (roles, edge_roles)
+        found = self._acting.get(key)
+        if found is None:
+            acting = roles & edge_roles
+            if not acting or not acting <= self._tracked:
+                acting = frozenset()
+            covering = frozenset(
+                held
+                for held in roles
+                if held in acting or self.closure.get(held, frozenset({held})) & acting
+            )
+            if len(self._acting) >= _MAX_ACTING:
+                self._acting.clear()
+            found = self._acting[key] = (acting, covering)
+        return found
 
     def applies(self, request: Request) -> bool:
-        return bool(self.acting_posts(request))
+        return bool(self._acting_of(request.roles, request.edge_roles)[0])
 
     def may_apply(self, state: str | None, trigger: str, entered: tuple[str, ...]) -> bool:
         return True  # it applies by the roles the actor acts through
 
     def judge(self, request: Request, facts: Facts) -> Denial | None:
-        acting = self.acting_posts(request)
-        covering = {
-            held
-            for held in request.roles
-            if held in acting or self.closure.get(held, frozenset({held})) & acting
-        }
+        acting, covering = self._acting_of(request.roles, request.edge_roles)
         for record in self.records.of(facts, request.actor, request):
             if str(record.get(self.post_field)) in covering:
                 return None

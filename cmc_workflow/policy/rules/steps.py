@@ -87,17 +87,32 @@ class DistinctActorsRule(StepRule, HistoryRule):
         self.within = within
         self.rounds = rounds
         self.steps = tuple(dict.fromkeys(s for pair in self.pairs for s in pair))
+        # the steps a history step may match, found by its kind, state and trigger
+        # instead of asking each (StepKey.matches_step), in the same order
+        self._starting = tuple(k for k in self.steps if k.state is None)
+        firing: dict[tuple[str, str], list[StepKey]] = {}
+        for key in self.steps:
+            if key.state is not None:
+                firing.setdefault((key.state, key.trigger), []).append(key)
+        self._firing = {at: tuple(keys) for at, keys in firing.items()}
 
     def initial(self) -> dict[str, list[str]]:
         return {}
+
+    def matching(self, step: Step) -> tuple[StepKey, ...]:
+        """The steps of the rule that ``step`` is an accepted firing of, in their order
+        (those whose :meth:`~StepKey.matches_step` is true)."""
+        if step.kind == "start":
+            return self._starting
+        if step.kind != "fire" or step.source is None or step.trigger is None:
+            return ()
+        return self._firing.get((step.source, step.trigger), ())
 
     def fold(self, state: dict[str, list[str]], step: Step) -> dict[str, list[str]]:
         if self.within != "item" and self.rounds.enters_rework(step):
             return {}  # the round begins after the step that entered rework
         changed: dict[str, list[str]] | None = None
-        for key in self.steps:
-            if not key.matches_step(step):
-                continue
+        for key in self.matching(step):
             seen = state.get(key.name, [])
             new = [a for a in dict.fromkeys((step.actor, normal_id(step.actor))) if a not in seen]
             if new:
