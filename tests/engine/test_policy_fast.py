@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator
-from dataclasses import FrozenInstanceError, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from cmc_workflow.extensions import Command
 from cmc_workflow.policy import ListFacts, Step
 from cmc_workflow.policy.extension import PolicyRuntime
 from cmc_workflow.policy.rules import Request
-from cmc_workflow.policy.rules.base import new_request
 from cmc_workflow.policy.rules.records import PostRecordRule
 from cmc_workflow.policy.rules.steps import DistinctActorsRule
 from cmc_workflow.testing import FakeClock
@@ -143,24 +141,6 @@ def test_posts_trained_decides_as_a_fresh_rule_for_every_pair_of_role_sets(
             refused += verdict is not None
     assert decided > 100
     assert 0 < refused < decided
-
-
-def test_a_request_built_lean_is_a_frozen_request_equal_to_one_built_as_usual() -> None:
-    now = dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC)
-    parts: tuple[Any, ...] = (
-        "publishing", "drafting", "submit", ("first_review",), "wang", frozenset({"editor"}),
-        {"desk": "news"}, {"title": "t"}, {"content": "c"}, {}, frozenset({"editor"}), now,
-        now.date(), True, "fire", {"title": "s"},
-    )  # fmt: skip
-    lean = new_request(*parts)
-    usual = Request(*parts)
-    assert type(lean) is Request
-    assert lean == usual
-    assert repr(lean) == repr(usual)
-    assert [getattr(lean, f.name) for f in fields(Request)] == list(parts)
-    with pytest.raises(FrozenInstanceError):
-        lean.state = "signoff"  # type: ignore[misc]  # the point: it is frozen
-    assert lean != replace(usual, before=None)
 
 
 def test_separation_of_duties_finds_the_steps_a_step_matches_as_asking_each(

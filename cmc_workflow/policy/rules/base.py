@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, make_dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any
 
 from cmc_workflow.definition.forms import read_moment
 from cmc_workflow.definition.guards import Guard
@@ -75,49 +75,6 @@ class Request:
             "actor": {"id": self.actor, "roles": sorted(self.roles), **self.attributes},
             "before": dict(self.before or {}),
         }
-
-
-def _unfrozen(cls: type) -> type:
-    """A plain slotted dataclass with the fields of the frozen slotted dataclass ``cls``,
-    in the same order: the same slots, so an instance may take ``cls`` as its class."""
-    spec = [
-        (f.name, f.type) if f.default is MISSING else (f.name, f.type, field(default=f.default))
-        for f in fields(cls)
-    ]
-    return make_dataclass(f"_Unfrozen{cls.__name__}", spec, slots=True, eq=False, repr=False)
-
-
-_UnfrozenRequest = _unfrozen(Request)
-
-
-def new_request(
-    workflow: str,
-    state: str | None,
-    trigger: str,
-    entered: tuple[str, ...],
-    actor: str,
-    roles: frozenset[str],
-    attributes: Mapping[str, str],
-    data: Mapping[str, Any],
-    form: Mapping[str, Any],
-    form_spec: Mapping[str, FieldSpec],
-    edge_roles: frozenset[str],
-    now: dt.datetime,
-    today: dt.date,
-    probe: bool,
-    kind: str,
-    before: Mapping[str, Any] | None,
-) -> Request:
-    """``Request(workflow, state, ...)``, equal to it in every way, at a plain
-    dataclass's cost: a frozen one sets each of its 16 fields through
-    ``object.__setattr__`` (3 µs a command, every command); this fills the unfrozen twin
-    and gives it :class:`Request` as its class (frozen from then on)."""
-    made = _UnfrozenRequest(
-        workflow, state, trigger, entered, actor, roles, attributes, data, form, form_spec,
-        edge_roles, now, today, probe, kind, before,
-    )  # fmt: skip
-    object.__setattr__(made, "__class__", Request)
-    return cast(Request, made)
 
 
 @dataclass(frozen=True, slots=True)
