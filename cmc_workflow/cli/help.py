@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import click
 
+from cmc_workflow.exits import Exit
 from cmc_workflow.i18n import N_, language, zh
 
 CLICK_TEXTS = (
@@ -387,7 +388,7 @@ def translated_errors() -> Iterator[None]:
         if not chinese():
             raise
         click.echo(zh("Aborted!"), err=True)
-        raise click.exceptions.Exit(1) from None
+        raise click.exceptions.Exit(Exit.PROBLEMS) from None  # 1, as click's own
 
 
 def version_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -403,7 +404,7 @@ def version_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         line = zh(msgid) if chinese() else msgid
         prog = ctx.find_root().info_name or "cmc-workflow"
         click.echo(line.format(prog=prog, version=metadata.version("cmc-workflow")))
-        ctx.exit()
+        ctx.exit(Exit.OK)
 
     return click.option(
         "--version",
