@@ -63,6 +63,7 @@ class Prepared:
         "_constant_values",
         "_constants",
         "_convert",
+        "_decoding",
         "_dialect",
         "_errors",
         "_get",
@@ -157,6 +158,13 @@ class Prepared:
         self._results: list[tuple[str, Callable[[Any], Any]]] = [
             (name, processor) for name, processor in last.items() if processor is not None
         ]
+        # every converting column by its place (:meth:`_decoded`), and whether its
+        # values are kept per read (the times: see :data:`_KEPT_PER_READ`)
+        self._decoding: list[tuple[int, Callable[[Any], Any], bool]] = []
+        for place, (_name, type_) in enumerate(columns):
+            processor = conversions.result(type_)
+            if processor is not None:
+                self._decoding.append((place, processor, processor in _KEPT_PER_READ))
 
     def _parameters(self, values: Mapping[str, Any]) -> Any:
         taken = self._get(values)
@@ -260,12 +268,49 @@ class Prepared:
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row of the result as mappings of the selected columns."""
+        found = self._all(conn, values)
+        if len(found) < 2:
+            return [self._row(row) for row in found]
+        names = self._result_names
+        return [dict(zip(names, row, strict=True)) for row in self._decoded(found)]
+
+    def ordered(self, conn: Connection, values: Mapping[str, Any]) -> list[list[Any]]:
+        """Every row of the result as the list of its selected columns' values, in the
+        statement's order (a row type built positionally: ``ClockRow(*row)``)."""
+        return self._decoded(self._all(conn, values))
+
+    def _all(self, conn: Connection, values: Mapping[str, Any]) -> list[Any]:
         cursor = self._run(conn, values)
         try:
-            found = cursor.fetchall()
+            return cast("list[Any]", cursor.fetchall())
         finally:
             self._done(cursor)
-        return [self._row(row) for row in found]
+
+    def _decoded(self, found: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """``found``'s rows as lists of decoded values, the same as :meth:`_row` decodes
+        them: the rows of a read share most of their times (a batch's clocks their due
+        and warn times, its items their creation), so each stored time is converted
+        once per read and its (immutable) datetime given to every row that has it."""
+        decoding = self._decoding
+        kept: dict[Any, dict[Any, Any]] = {}
+        for _place, processor, keep in decoding:
+            if keep:
+                kept.setdefault(processor, {})
+        decoded = []
+        for row in found:
+            values = list(row)
+            for place, processor, keep in decoding:
+                value = values[place]
+                if not keep:
+                    values[place] = processor(value)
+                elif value is not None:  # (a time's processor gives None for None)
+                    memo = kept[processor]
+                    converted = memo.get(value)
+                    if converted is None:
+                        converted = memo[value] = processor(value)
+                    values[place] = converted
+            decoded.append(values)
+        return decoded
 
     def count(self, conn: Connection, values: Mapping[str, Any]) -> int:
         """Execute and return how many rows it changed."""
@@ -473,6 +518,13 @@ def _aware_utc(value: Any) -> Any:
     if value is None:
         return None
     return value.replace(tzinfo=_UTC)
+
+
+_KEPT_PER_READ = frozenset({_parsed_utc})
+"""The result processors whose answers :meth:`Prepared._decoded` keeps for the rest of
+a read: SQLite's times' (equal stored texts give equal, immutable datetimes; None gives
+None). PostgreSQL's driver gives datetimes, which one ``replace`` makes aware: keeping
+them would save little, and equal naive datetimes may differ in ``fold``."""
 
 
 def _last_kept(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:

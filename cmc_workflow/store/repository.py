@@ -732,27 +732,41 @@ class SqlTx(
             return
         self.flush_appends(["clocks"])
         ahead: dict[int, list[ClockRow]] = {item_id: [] for item_id in item_ids}
-        for row in self._read_ahead(_active_clocks_among, _ACTIVE_CLOCKS_AHEAD, item_ids):
-            clock = ClockRow(**row)
+        clock_items = self._clock_items
+        # the rows come in ClockRow's fields' order (_active_clocks_among): built positionally
+        for row in self._read_ahead(
+            _active_clocks_among, _ACTIVE_CLOCKS_AHEAD, item_ids, ordered=True
+        ):
+            clock = ClockRow(*row)
             ahead[clock.item_id].append(clock)
-            self._clock_items[clock.id] = clock.item_id
+            clock_items[clock.id] = clock.item_id
         self._clocks_ahead.update(ahead)
 
     def _read_ahead(
-        self, among: Callable[[Any], Any], expanding: Any, item_ids: Sequence[int]
-    ) -> Iterator[dict[str, Any]]:
+        self,
+        among: Callable[[Any], Any],
+        expanding: Any,
+        item_ids: Sequence[int],
+        *,
+        ordered: bool = False,
+    ) -> Iterator[Any]:
         """The rows of ``among`` the items ``item_ids``, one SELECT per
         :data:`_AHEAD_CHUNK` of them: prepared on the driver's cursor (:func:`_ahead`),
-        else ``expanding`` through SQLAlchemy."""
+        else ``expanding`` through SQLAlchemy; as mappings, or (``ordered``) as the
+        sequences of their selected columns' values in the statement's order."""
         ids = sorted(set(item_ids))
         for first in range(0, len(ids), _AHEAD_CHUNK):
             chunk = ids[first : first + _AHEAD_CHUNK]
             if self._fast is not None:
                 size, values = _padded(chunk)
-                yield from self._fast(_ahead(among, size)).rows(self._conn, values)
+                prepared = self._fast(_ahead(among, size))
+                if ordered:
+                    yield from prepared.ordered(self._conn, values)
+                else:
+                    yield from prepared.rows(self._conn, values)
             else:
                 for found in self._conn.execute(expanding, {"b_ids": chunk}):
-                    yield dict(found._mapping)
+                    yield tuple(found) if ordered else dict(found._mapping)
 
     def active_clocks(self, item_id: int) -> list[ClockRow]:
         kept = self._clocks_ahead.pop(item_id, None) if self._clocks_ahead else None

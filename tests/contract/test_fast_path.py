@@ -15,9 +15,9 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, insert, 
 from cmc_workflow.errors import ConflictError
 from cmc_workflow.store import repository
 from cmc_workflow.store.fast import Conversions, Prepared, Statements
-from cmc_workflow.store.port import HistoryEntry, ItemUpdate, values_of
+from cmc_workflow.store.port import ClockRow, HistoryEntry, ItemUpdate, values_of
 from cmc_workflow.store.repository import SqlStore
-from cmc_workflow.store.tables import history
+from cmc_workflow.store.tables import clocks, history
 from tests.contract.test_store_contract import T0, at, clock, new_item, seeded, timer
 
 
@@ -348,3 +348,52 @@ def test_a_clock_starts_on_sqlite_with_its_id_from_the_cursor_and_no_empty_colum
     with sql.read() as tx:
         assert [t.clock_id for t in tx.timers_of(item_id)] == [clock_id]
         assert [c.id for c in tx.clocks_of(item_id)] == [clock_id]
+
+
+def test_a_read_of_many_rows_decodes_each_as_a_read_of_one(sql: SqlStore) -> None:
+    """A read of many rows keeps each stored time it converted for the rest of the read
+    (a batch's clocks share their due and warn times): its rows are those of
+    SQLAlchemy's execution and of :meth:`Prepared._row` alone, by name and in the
+    statement's order (``ordered``, how a read ahead builds its ``ClockRow``); and no
+    two rows share a dict or list, equal stored JSON texts included."""
+    _, item_id = seeded(sql)
+    with sql.write() as tx:
+        for n in range(6):
+            tx.insert_clock(
+                clock(
+                    item_id,
+                    due_at=at(n % 2),  # two due times, each thrice
+                    warn_at=None if n % 3 else at(-1),
+                    paused_at=at(7) if n == 4 else None,
+                    detail={"steps": [{"at": "100%"}], "pauses": []},  # all alike
+                )
+            )
+    statement = select(clocks).order_by(clocks.c.id)
+    prepared = Prepared(statement, sql.engine.dialect)
+    with sql.engine.connect() as conn:
+        slow = [dict(row._mapping) for row in conn.execute(statement)]
+        slow_ordered = [list(row) for row in conn.execute(statement)]
+        raw = prepared._all(conn, {})
+        rows = prepared.rows(conn, {})
+        ordered = prepared.ordered(conn, {})
+    assert len(rows) == 6
+    assert rows == slow == [prepared._row(row) for row in raw]
+    assert ordered == slow_ordered
+    assert [clock_row(row) for row in ordered] == [clock_row(row) for row in slow_ordered]
+    for read in (rows, [dict(enumerate(row)) for row in ordered]):
+        shared = [
+            id(value) for row in read for value in row.values() if isinstance(value, dict | list)
+        ]
+        assert len(shared) == len(set(shared)) == 6  # each row's own detail
+    if sql.sqlite:  # a stored time's text converted once a read: the same datetime
+        assert rows[0]["warn_at"] is rows[3]["warn_at"]
+        assert (
+            ordered[1][clocks.c.keys().index("due_at")]
+            is ordered[5][clocks.c.keys().index("due_at")]
+        )
+
+
+def clock_row(row: list[Any]) -> ClockRow:
+    """A ``ClockRow`` of a row of every column of ``clocks`` (in the table's order)."""
+    by_name = dict(zip(clocks.c.keys(), row, strict=True))
+    return ClockRow(**{name: by_name[name] for name in ClockRow.__slots__})
