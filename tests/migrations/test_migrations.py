@@ -289,23 +289,9 @@ def test_records_written_before_0015_are_keyed_when_their_pair_is_registered(
     try:
         schema.upgrade(database, "0014")
         with database.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO definitions (workflow_id, revision, version_label, "
-                    "content_hash, source_file, source_text, loaded_at) "
-                    "VALUES ('training', 1, 1, 'h', 't.yaml', 'id: training', :at)"
-                ),
-                {"at": at},
-            )
+            _training_definition(conn, at)
             for trainee in ("wang", "Li", "zhao"):
-                conn.execute(
-                    text(
-                        "INSERT INTO items (workflow_id, definition_id, state, data, visit, "
-                        "seq, version, created_at, created_by, updated_at) VALUES "
-                        "('training', 1, 'passed', :data, 1, 1, 1, :at, 'hr', :at)"
-                    ),
-                    {"data": f'{{"trainee": "{trainee}", "post": "editor"}}', "at": at},
-                )
+                _passed_record(conn, f'{{"trainee": "{trainee}", "post": "editor"}}', at)
         schema.upgrade(database)
         with database.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM record_keys")).scalar() == 0
@@ -339,6 +325,30 @@ def test_records_written_before_0015_are_keyed_when_their_pair_is_registered(
         database.dispose()
 
 
+def _training_definition(conn: Any, at: dt.datetime) -> None:
+    """Revision 1 of a ``training`` workflow, written with plain SQL."""
+    conn.execute(
+        text(
+            "INSERT INTO definitions (workflow_id, revision, version_label, "
+            "content_hash, source_file, source_text, loaded_at) "
+            "VALUES ('training', 1, 1, 'h', 't.yaml', 'id: training', :at)"
+        ),
+        {"at": at},
+    )
+
+
+def _passed_record(conn: Any, data: str, at: dt.datetime) -> None:
+    """A passed training record of revision 1 holding ``data`` (JSON text)."""
+    conn.execute(
+        text(
+            "INSERT INTO items (workflow_id, definition_id, state, data, visit, "
+            "seq, version, created_at, created_by, updated_at) VALUES "
+            "('training', 1, 'passed', :data, 1, 1, 1, :at, 'hr', :at)"
+        ),
+        {"data": data, "at": at},
+    )
+
+
 def _item_triggers(database: Any) -> list[str]:
     """The triggers on ``items`` (SQLite's catalogue, PostgreSQL's)."""
     if database.dialect.name == "sqlite":
@@ -361,23 +371,9 @@ def test_0016_leaves_the_keys_to_the_store_on_sqlite_and_keeps_them(empty_url: s
     try:
         schema.upgrade(database, "0015")
         with database.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO definitions (workflow_id, revision, version_label, "
-                    "content_hash, source_file, source_text, loaded_at) "
-                    "VALUES ('training', 1, 1, 'h', 't.yaml', 'id: training', :at)"
-                ),
-                {"at": at},
-            )
+            _training_definition(conn, at)
             conn.execute(text("INSERT INTO record_fields VALUES ('training', 'trainee')"))
-            conn.execute(
-                text(
-                    "INSERT INTO items (workflow_id, definition_id, state, data, visit, "
-                    "seq, version, created_at, created_by, updated_at) VALUES "
-                    "('training', 1, 'passed', :data, 1, 1, 1, :at, 'hr', :at)"
-                ),
-                {"data": '{"trainee": "wang"}', "at": at},
-            )
+            _passed_record(conn, '{"trainee": "wang"}', at)
         triggers = _item_triggers(database)
         assert triggers == (
             ["record_keys_insert", "record_keys_update"] if sqlite else ["record_keys_kept"]
