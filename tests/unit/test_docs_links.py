@@ -15,7 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "cmc_workflow").rglob("*.md")]
+    [
+        ROOT / "README.md",
+        *(ROOT / "docs").rglob("*.md"),
+        *(ROOT / "cmc_workflow").rglob("*.md"),
+        *(ROOT / "benchmarks").rglob("*.md"),
+        *(ROOT / "calendars").rglob("*.md"),
+    ]
 )
 LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
@@ -36,6 +42,42 @@ def test_every_relative_link_of_a_page_resolves_inside_the_project(page: Path) -
         if not path.exists() or ROOT not in path.parents:
             broken.append(target)
     assert broken == [], f"{page.relative_to(ROOT)} points to what the project lacks: {broken}"
+
+
+def _anchors(text: str) -> set[str]:
+    """The fragments a page answers to, as GitHub names its headings: lower case, every
+    character but letters, digits, ``_``, ``-`` and spaces dropped (CJK kept), spaces as
+    ``-``, a repeated heading numbered ``-1``, ``-2``; and explicit ``<a id>`` anchors."""
+    found: set[str] = set(re.findall(r'<a (?:id|name)="([^"]+)"', text))
+    seen: dict[str, int] = {}
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        heading = None if fenced else re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if heading is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_to_a_heading_finds_it(page: Path) -> None:
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or "#" not in target:
+            continue
+        name, fragment = target.split("#", 1)
+        linked = (page.parent / name).resolve() if name else page
+        if not (linked.suffix == ".md" and linked.is_file()):
+            continue  # a missing file is the test above's to report
+        if fragment not in _anchors(linked.read_text(encoding="utf-8")):
+            broken.append(target)
+    assert broken == [], f"{page.relative_to(ROOT)} links to headings that are not there: {broken}"
 
 
 def _project_files() -> list[Path]:
