@@ -33,9 +33,9 @@ what a session with ``PYTHONDONTWRITEBYTECODE=1`` pays on each start.
 ``--compare PATH`` runs every measure a second time, in the same rounds, with another
 source tree of cmc-workflow first on ``PYTHONPATH`` (e.g. ``git archive main | tar -x -C
 /tmp/main``): before and after, on the same machine at the same moment, and the ratio.
-With ``--imports N``, each command runs once more under ``python -X importtime`` and the
-N top-level packages that cost it most (their modules' own import time, summed) are
-printed: where to look when a figure grows.
+With ``--imports N``, each command runs once more under ``python -X importtime``, the cyclic
+collector paused, and the N top-level packages that cost it most (their modules' own
+import time, summed) are printed: where to look when a figure grows.
 
 Usage::
 
@@ -135,11 +135,20 @@ def _migrated(folder: Path, tree: str | None) -> str:
     return url
 
 
+_PAUSED = "import gc; gc.disable()\n"
+"""Put before each ``-X importtime`` child's code: a pass of the cyclic collector (10-20 ms
+once the heap is big) is otherwise counted as the own time of whichever module happened to
+be importing, so a package's tally moved by that much from one run to the next."""
+
+
 def _importtime(argv: list[str], tree: str | None, top: int) -> list[tuple[str, float]]:
-    """The ``top`` packages by their modules' own import time (ms) in one run of ``argv``."""
+    """The ``top`` packages by their modules' own import time (ms) in one run of ``argv``,
+    the collector paused (:data:`_PAUSED`): what each module's own code costs."""
     if argv[0] == SCRIPT:
         argv = [PYTHON, "-c", "from cmc_workflow.cli import main; main()", *argv[1:]]
-    _seconds, _cpu_seconds, stderr = _run([PYTHON, "-X", "importtime", *argv[1:]], tree)
+    assert argv[1] == "-c", argv  # every measure is python -c CODE ARGS...
+    code = _PAUSED + argv[2]
+    _seconds, _cpu_seconds, stderr = _run([PYTHON, "-X", "importtime", "-c", code, *argv[3:]], tree)
     spent: collections.Counter[str] = collections.Counter()
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -237,7 +246,7 @@ def main() -> None:
                     if name == INTERPRETER:
                         continue
                     top = _importtime(argv, tree, args.imports)
-                    print(f"\nimports of {name} ({side}; ms, own time by package):")
+                    print(f"\nimports of {name} ({side}; ms, own time by package, no GC):")
                     print("  " + ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in top))
 
 
