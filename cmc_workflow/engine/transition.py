@@ -75,7 +75,7 @@ def start_in(
         target=start.state,
         visit=1,
         actor=actor,
-        roles=tuple(sorted(actor.roles & set(start.roles))),
+        roles=tuple(sorted(actor.roles & wf.start_roles)),
         form=clean,
         notify=(),
     )
