@@ -96,6 +96,20 @@ class _Token:
     """The light model the machine moves; it never leaves this module."""
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What one state offers under one trigger: its transitions of that trigger in file
+    order, the roles that may fire any of them, and whether any has a guard (a guard
+    reads the command's scope; without one the machine takes the edge whatever it is)."""
+
+    edges: tuple[Edge, ...]
+    roles: frozenset[str]
+    guarded: bool
+
+
+_NO_OFFER = Offer((), frozenset(), False)
+
+
 class CompiledWorkflow:
     """A workflow version ready to run: its definition, edges and machine."""
 
@@ -114,6 +128,22 @@ class CompiledWorkflow:
             for edge in state_edges:
                 offering.setdefault(edge.trigger, set()).add(name)
         self._offering = MappingProxyType({t: frozenset(s) for t, s in offering.items()})
+        offers: dict[tuple[str, str], list[Edge]] = {}
+        for name, state_edges in edges.items():
+            for edge in state_edges:
+                offers.setdefault((name, edge.trigger), []).append(edge)
+        self._offers = MappingProxyType(
+            {
+                key: Offer(
+                    tuple(found),
+                    frozenset().union(*(e.roles for e in found)),
+                    any(e.guard is not None for e in found),
+                )
+                for key, found in offers.items()
+            }
+        )
+        self.start_roles = frozenset(self.definition.start.roles)
+        """The roles that may start an item."""
         self.assignee_fields = frozenset(
             s.assignee for s in self.definition.states.values() if s.assignee
         )
@@ -176,6 +206,10 @@ class CompiledWorkflow:
     def offering(self, trigger: str) -> frozenset[str]:
         """The states with a transition of ``trigger`` (gateways: :data:`ROUTE_TRIGGER`)."""
         return self._offering.get(trigger, frozenset())
+
+    def offer(self, state: str, trigger: str) -> Offer:
+        """The transitions of ``trigger`` out of ``state`` (none: an empty offer)."""
+        return self._offers.get((state, trigger), _NO_OFFER)
 
     def triggers(self, state: str) -> list[str]:
         """The distinct user trigger names available from ``state``, in file order."""

@@ -136,8 +136,15 @@ def _clean(value: object, depth: int) -> bool:
     if depth >= MAX_DEPTH:
         return False
     if type(value) is dict:
+        # text keys and text values (most of a command's data) checked here, not by a
+        # call each: a call costs more than the check
         for key, inner in value.items():
-            if type(key) is not str or not _clean(key, depth) or not _clean(inner, depth + 1):
+            if type(key) is not str or not (key.isprintable() or not _unstorable(key)):
+                return False
+            if type(inner) is str:
+                if not (inner.isprintable() or not _unstorable(inner)):
+                    return False
+            elif not _clean(inner, depth + 1):
                 return False
         return True
     if type(value) is list:

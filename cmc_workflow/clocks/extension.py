@@ -144,14 +144,14 @@ class Clocks(Extension):
         final = change.final
         if left not in related.states and final.state not in related.states:
             return
-        # when a `fire` step moved the item, the act happened at the step's own due time
-        # (the daemon's poll comes later): the clocks it stops or pauses are judged then
-        judged = judged_at(change)
         kept: set[str] = set()
         # a clock runs or pauses only while its item is in one of the related states: an
         # item that was elsewhere has none (entering a deadline from a plain state)
         if left is not None and left in related.states:
-            kept = self._leave(tx, change, left, judged)
+            # when a `fire` step moved the item, the act happened at the step's own due
+            # time (the daemon's poll comes later): the clocks it stops or pauses are
+            # judged then
+            kept = self._leave(tx, change, left, judged_at(change))
         spec = wf.state(final.state).deadline
         if spec is not None and final.state not in kept and not wf.is_end(final.state):
             start = counted_from(spec, change.data, change.now)

@@ -35,7 +35,7 @@ import contextlib
 import datetime as dt
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -630,7 +630,10 @@ def _attempt(
         for entry in entries:
             writes = view.writes
             try:
-                with real.savepoint() if savepoints else nullcontext():
+                if savepoints:
+                    with real.savepoint():
+                        done.append(one(tx, entry))
+                else:  # (no context manager to enter and leave a command)
                     done.append(one(tx, entry))
             except EngineError as exc:
                 if view.writes != writes:

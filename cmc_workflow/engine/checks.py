@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cmc_workflow import inputs
@@ -29,9 +30,9 @@ from cmc_workflow.store import ItemRow, StoreTx
 def start_refusal(actor: Actor, wf: CompiledWorkflow) -> Text | None:
     """Why ``actor`` may not start an item of ``wf``, in English and Chinese (None: they
     hold a start role)."""
-    roles = wf.definition.start.roles
-    if actor.roles & set(roles):
+    if actor.roles & wf.start_roles:
         return None
+    roles = wf.definition.start.roles
     return tr(
         "{actor} may not start {workflow}: it needs one of the roles {roles}, they hold {held}",
         actor=actor.id,
@@ -159,6 +160,10 @@ def validated_data(wf: CompiledWorkflow, values: dict[str, Any]) -> dict[str, An
     return clean
 
 
+_UNREAD: Mapping[str, Any] = MappingProxyType({})
+"""The scope handed to the machine for a trigger none of whose transitions has a guard."""
+
+
 def permitted_edge(
     wf: CompiledWorkflow,
     row: ItemRow,
@@ -168,8 +173,8 @@ def permitted_edge(
 ) -> Edge:
     """The transition ``trigger`` takes for ``actor`` from the item's state with ``form``
     (or :class:`InvalidTrigger`, :class:`NotPermitted`, :class:`GuardRejected`)."""
-    candidates = [e for e in wf.edges(row.state) if e.trigger == trigger]
-    if not candidates or trigger == ROUTE_TRIGGER:
+    offer = wf.offer(row.state, trigger)
+    if not offer.edges or trigger == ROUTE_TRIGGER:
         raise InvalidTrigger(
             tr(
                 "{trigger} cannot be fired in state {state}; possible here: {possible}",
@@ -181,7 +186,7 @@ def permitted_edge(
             trigger=trigger,
             state=row.state,
         )
-    allowed_roles = set().union(*(e.roles for e in candidates))
+    allowed_roles = offer.roles
     if not actor.roles & allowed_roles:
         raise NotPermitted(
             tr(
@@ -198,7 +203,9 @@ def permitted_edge(
             state=row.state,
         )
     try:
-        edge = wf.take(row.state, trigger, steps_.scope(row.data, form, actor))
+        # no guard among them: nothing reads the scope, the machine takes the edge as is
+        scope = steps_.scope(row.data, form, actor) if offer.guarded else _UNREAD
+        edge = wf.take(row.state, trigger, scope)
     except GuardRejected as exc:
         exc.item_id = str(row.id)
         raise

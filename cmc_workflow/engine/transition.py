@@ -75,7 +75,7 @@ def start_in(
         target=start.state,
         visit=1,
         actor=actor,
-        roles=tuple(sorted(actor.roles & set(start.roles))),
+        roles=tuple(sorted(actor.roles & wf.start_roles)),
         form=clean,
         notify=(),
     )
@@ -276,10 +276,14 @@ def after_change(
     followers = core.hooked("after_change")
     if not followers and ctx.claim is None:
         return
-    notify = tuple(
-        Notification(v["name"], v["idempotency_key"], v["payload"])
-        for v in outbox
-        if v["kind"] == "notify"
+    notify = (
+        tuple(
+            Notification(v["name"], v["idempotency_key"], v["payload"])
+            for v in outbox
+            if v["kind"] == "notify"
+        )
+        if outbox
+        else ()
     )
     entered = tuple(Visit(s.target, s.visit) for s in steps if s.source != s.target)
     change = Change(

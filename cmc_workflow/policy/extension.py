@@ -298,7 +298,8 @@ def _entered(wf: CompiledWorkflow, target: str, data: Mapping[str, Any]) -> tupl
     if wf.state(target).type != "exclusiveGateway":
         return (target,)  # most commands: no guard scope (a copy of the data) to build
     states = [target]
-    scope = {"data": dict(data), "form": {}, "actor": {"id": SYSTEM.id, "roles": ["system"]}}
+    # the data as it is, not a copy: guards only read their scope
+    scope = {"data": data, "form": {}, "actor": {"id": SYSTEM.id, "roles": ["system"]}}
     state = target
     for _hop in range(_MAX_ROUTES):
         if wf.state(state).type != "exclusiveGateway":

@@ -348,3 +348,40 @@ def test_a_host_listening_to_transitions_gets_its_log_records(
         assert wf.take("route", ROUTE_TRIGGER, scope(urgent=True)).target == "fast"
     seen = [r.getMessage() for r in caplog.records if r.name == "transitions.core"]
     assert any("Initiating transition from state route to state fast" in m for m in seen)
+
+
+def test_each_offer_is_the_states_edges_of_its_trigger_for_every_bundled_workflow() -> None:
+    """``offer`` is computed once per version: for every state of every bundled workflow
+    and every trigger (offered there or not) it holds exactly the transitions
+    ``edges`` filters, in file order, their roles' union, and whether any has a guard."""
+    folder = PUBLISHING.parent
+    compiled = 0
+    for path in sorted(folder.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "\nstates:" not in text:
+            continue  # the folder's other files (schedules, notifications, ...)
+        wf = CompiledWorkflow(load_workflow_text(text, str(path)))
+        compiled += 1
+        triggers = {e.trigger for state in wf.definition.states for e in wf.edges(state)}
+        for state in wf.definition.states:
+            for trigger in [*sorted(triggers), "no_such_trigger"]:
+                found = [e for e in wf.edges(state) if e.trigger == trigger]
+                offer = wf.offer(state, trigger)
+                assert offer.edges == tuple(found), (path.name, state, trigger)
+                assert offer.roles == frozenset().union(*(e.roles for e in found))
+                assert offer.guarded == any(e.guard is not None for e in found)
+        assert wf.start_roles == frozenset(wf.definition.start.roles)
+    assert compiled >= 20
+
+
+def test_a_trigger_without_guards_is_taken_whatever_the_scope(
+    publishing: CompiledWorkflow,
+) -> None:
+    """``checks.permitted_edge`` hands the machine no scope for a trigger none of whose
+    transitions has a guard (nothing would read it): the edge taken is the same."""
+    offer = publishing.offer("proposed", "approve")
+    assert offer.edges
+    assert not offer.guarded
+    assert publishing.take("proposed", "approve", {}) == publishing.take(
+        "proposed", "approve", scope(score=1)
+    )
