@@ -56,26 +56,32 @@ _last_time: tuple[dt.datetime | None, str] = (None, "")
 
 
 def _canonical(value: Any) -> Any:
-    global _last_time
     if type(value) in _SCALAR_TYPES:  # most fields: as they are (no ABC check)
         return value
     if isinstance(value, dt.datetime):
-        seen, text = _last_time
-        if value is seen:  # the very object: datetimes are immutable
-            return text
-        if value.tzinfo is dt.UTC:  # the engine's clock: its text without "+00:00"
-            text = value.isoformat(timespec="microseconds")[:-6]
-        elif value.tzinfo is None:
-            raise ValueError("audit times are aware datetimes")
-        else:
-            utc = value.astimezone(dt.UTC).replace(tzinfo=None)
-            text = utc.isoformat(timespec="microseconds")
-        _last_time = (value, text)
-        return text
+        return _time(value)
     if isinstance(value, Mapping | list | tuple) and not _plain(value):
         # what the JSON column gives back: string keys, lists for tuples
         return json.loads(json.dumps(value, ensure_ascii=False))
     return value
+
+
+def _time(value: dt.datetime) -> str:
+    """A time's canonical text: its UTC time in ISO format, to the microsecond, without
+    a zone."""
+    global _last_time
+    seen, text = _last_time
+    if value is seen:  # the very object: datetimes are immutable
+        return text
+    if value.tzinfo is dt.UTC:  # the engine's clock: its text without "+00:00"
+        text = value.isoformat(timespec="microseconds")[:-6]
+    elif value.tzinfo is None:
+        raise ValueError("audit times are aware datetimes")
+    else:
+        utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+        text = utc.isoformat(timespec="microseconds")
+    _last_time = (value, text)
+    return text
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -127,8 +133,7 @@ def canonical_json(value: Any) -> str:
         if flat is not None:
             return flat
     elif isinstance(value, dt.datetime):
-        iso: str = _canonical(value)
-        return '"' + iso + '"'  # ISO digits and separators: nothing to escape
+        return '"' + _time(value) + '"'  # ISO digits and separators: nothing to escape
     return _ENCODER.encode(_canonical(value))
 
 
@@ -167,8 +172,8 @@ def _layout(names: Sequence[str]) -> str:
 
 def canonical_fields(names: Sequence[str], row: Mapping[str, Any]) -> list[str]:
     """:func:`canonical_json` of each of ``row``'s fields ``names`` (a missing one:
-    null), in that order: the most common values (strings, None, integers) written here
-    without the call. A row's hash takes them as they are (:func:`sealed`), and its JSON
+    null), in that order: the most common values (strings, None, integers, times) written
+    here without the call. A row's hash takes them as they are (:func:`sealed`), and its JSON
     columns may store theirs (the same text)."""
     texts: list[str] = []
     append = texts.append
@@ -182,6 +187,8 @@ def canonical_fields(names: Sequence[str], row: Mapping[str, Any]) -> list[str]:
             append("null")
         elif kind is int:
             append(int.__repr__(value))
+        elif kind is dt.datetime:  # ISO digits and separators: nothing to escape
+            append('"' + _time(value) + '"')
         else:
             append(canonical_json(value))
     return texts

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -72,9 +73,12 @@ def test_a_list_is_written_as_the_encoder_writes_it(value: list[Any]) -> None:
     assert chain.canonical_json(value) == text(chain._canonical(value))
 
 
-@given(st.dictionaries(st.sampled_from(chain.HISTORY_NAMES), values))
+times = st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8))]))
+
+
+@given(st.dictionaries(st.sampled_from(chain.HISTORY_NAMES), st.one_of(values, times)))
 def test_a_rows_fields_are_each_their_canonical_text(row: dict[str, Any]) -> None:
-    """:func:`chain.canonical_fields` writes strings, None and integers itself (round 9):
+    """:func:`chain.canonical_fields` writes strings, None, integers and times itself (round 9):
     each field as :func:`chain.canonical_json` writes it, a missing one as null."""
     expected = [chain.canonical_json(row.get(name)) for name in chain.HISTORY_NAMES]
     assert chain.canonical_fields(chain.HISTORY_NAMES, row) == expected
