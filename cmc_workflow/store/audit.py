@@ -59,11 +59,16 @@ from cmc_workflow.store.chain import (
     GENESIS,
     HASHED_FIELDS,
     HISTORY_HASHED_FIELDS,
-    canonical_json,
+    HISTORY_LAYOUT,
+    HISTORY_NAMES,
+    RECORD_LAYOUT,
+    RECORD_NAMES,
+    canonical_fields,
     chain_history,
     chain_of,
     history_hash,
     record_hash,
+    sealed,
 )
 from cmc_workflow.store.tables import JSONText, audit, audit_heads, definitions, history, items
 
@@ -140,33 +145,40 @@ def occupied(exc: IntegrityError, constraint: str, columns: str) -> bool:
     return constraint in text or f"UNIQUE constraint failed: {columns}" in text
 
 
-_HISTORY_JSON: tuple[str, str] = ("roles", "form")
-_AUDIT_JSON: tuple[str, str] = ("roles", "detail")
-"""The JSON columns of a history row and of an audit record: hashed and stored as one
-text (:func:`_shared`)."""
+_HISTORY_JSON = (HISTORY_NAMES.index("roles"), HISTORY_NAMES.index("form"))
+_AUDIT_JSON = (RECORD_NAMES.index("roles"), RECORD_NAMES.index("detail"))
+"""Where the JSON columns of a history row and of an audit record are among their hashed
+fields (:data:`~cmc_workflow.store.chain.HISTORY_NAMES`, ``RECORD_NAMES``): hashed and
+stored as one text (:func:`_sealed`)."""
 
 
-def _shared(values: dict[str, Any], names: tuple[str, str]) -> dict[str, str]:
-    """The canonical JSON of ``values``' JSON columns ``names``, for the row's hash; the
-    values become that text (:class:`~cmc_workflow.store.tables.JSONText`), so that the
-    columns store it instead of encoding the values again. It reads back as the values
-    did (the JSON of the same data, its keys sorted, without spaces)."""
-    first, second = names  # (two columns each: written out, without a loop)
-    first_text = canonical_json(values[first])
-    second_text = canonical_json(values[second])
-    values[first] = JSONText(first_text)
-    values[second] = JSONText(second_text)
-    return {first: first_text, second: second_text}
+def _sealed(
+    values: dict[str, Any],
+    prev_hash: str,
+    names: tuple[str, ...],
+    layout: str,
+    json: tuple[int, int],
+) -> str:
+    """Set ``values``' ``prev_hash`` and ``hash`` (after ``prev_hash``, over its fields
+    ``names``, laid out by ``layout``), in place, and return the hash. Its two JSON
+    columns (at ``json`` among ``names``) become the canonical JSON their hash covered
+    (:class:`~cmc_workflow.store.tables.JSONText`), so that the columns store that text
+    instead of encoding the values again: it reads back as the values did (the JSON of
+    the same data, its keys sorted, without spaces)."""
+    texts = canonical_fields(names, values)
+    first, second = json  # (two columns each: written out, without a loop)
+    values[names[first]] = JSONText(texts[first])
+    values[names[second]] = JSONText(texts[second])
+    values["prev_hash"] = prev_hash
+    values["hash"] = digest = sealed(layout, prev_hash, texts)
+    return digest
 
 
 def chain_history_row(prev_hash: str, values: dict[str, Any]) -> str:
     """Put one history row on its item's chain after ``prev_hash``, in place (``values``
     is the store's own copy of the row, written next): ``prev_hash`` and ``hash`` set,
     the JSON columns encoded once for the hash and the INSERT. Returns the row's hash."""
-    texts = _shared(values, _HISTORY_JSON)
-    values["prev_hash"] = prev_hash
-    values["hash"] = digest = history_hash(prev_hash, values, texts)
-    return digest
+    return _sealed(values, prev_hash, HISTORY_NAMES, HISTORY_LAYOUT, _HISTORY_JSON)
 
 
 def append(
@@ -179,7 +191,7 @@ def append(
 ) -> dict[str, Any]:
     """Append one record to its chain; returns the values written (hash included):
     ``values`` itself, the caller's own copy, with its chain fields set and its JSON
-    columns encoded once for the hash and the INSERT (:func:`_shared`).
+    columns encoded once for the hash and the INSERT (:func:`_sealed`).
 
     ``head`` is the chain's anchor as the caller holds it under the item's row lock
     (``items.audit_seq``/``audit_head``, read with the item; ``(0, GENESIS)`` for a chain
@@ -210,8 +222,7 @@ def append(
     record = values
     record["chain"] = chain
     record["chain_seq"] = head[0] + 1
-    record["prev_hash"] = head[1]
-    record["hash"] = record_hash(head[1], record, _shared(record, _AUDIT_JSON))
+    _sealed(record, head[1], RECORD_NAMES, RECORD_LAYOUT, _AUDIT_JSON)
     try:
         if insert is not None:
             insert(_INSERT, [record])

@@ -56,26 +56,32 @@ _last_time: tuple[dt.datetime | None, str] = (None, "")
 
 
 def _canonical(value: Any) -> Any:
-    global _last_time
     if type(value) in _SCALAR_TYPES:  # most fields: as they are (no ABC check)
         return value
     if isinstance(value, dt.datetime):
-        seen, text = _last_time
-        if value is seen:  # the very object: datetimes are immutable
-            return text
-        if value.tzinfo is dt.UTC:  # the engine's clock: its text without "+00:00"
-            text = value.isoformat(timespec="microseconds")[:-6]
-        elif value.tzinfo is None:
-            raise ValueError("audit times are aware datetimes")
-        else:
-            utc = value.astimezone(dt.UTC).replace(tzinfo=None)
-            text = utc.isoformat(timespec="microseconds")
-        _last_time = (value, text)
-        return text
+        return _time(value)
     if isinstance(value, Mapping | list | tuple) and not _plain(value):
         # what the JSON column gives back: string keys, lists for tuples
         return json.loads(json.dumps(value, ensure_ascii=False))
     return value
+
+
+def _time(value: dt.datetime) -> str:
+    """A time's canonical text: its UTC time in ISO format, to the microsecond, without
+    a zone."""
+    global _last_time
+    seen, text = _last_time
+    if value is seen:  # the very object: datetimes are immutable
+        return text
+    if value.tzinfo is dt.UTC:  # the engine's clock: its text without "+00:00"
+        text = value.isoformat(timespec="microseconds")[:-6]
+    elif value.tzinfo is None:
+        raise ValueError("audit times are aware datetimes")
+    else:
+        utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+        text = utc.isoformat(timespec="microseconds")
+    _last_time = (value, text)
+    return text
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -116,8 +122,10 @@ def canonical_json(value: Any) -> str:
     if kind is list:
         if not value:
             return "[]"
-        if all(type(v) is str for v in value):  # roles: a list of names
-            return "[" + ",".join([_string(v) for v in value]) + "]"
+        try:  # roles: a list of names (a str subclass encodes as its text, as in json)
+            return "[" + ",".join(map(_string, value)) + "]"
+        except TypeError:  # an item not a string: the encoder's way
+            pass
     elif kind is dict:
         if not value:
             return "{}"
@@ -125,8 +133,7 @@ def canonical_json(value: Any) -> str:
         if flat is not None:
             return flat
     elif isinstance(value, dt.datetime):
-        iso: str = _canonical(value)
-        return '"' + iso + '"'  # ISO digits and separators: nothing to escape
+        return '"' + _time(value) + '"'  # ISO digits and separators: nothing to escape
     return _ENCODER.encode(_canonical(value))
 
 
@@ -163,6 +170,37 @@ def _layout(names: Sequence[str]) -> str:
     return "%s\n{" + ",".join(f'"{name}":%s' for name in sorted(names)) + "}"
 
 
+def canonical_fields(names: Sequence[str], row: Mapping[str, Any]) -> list[str]:
+    """:func:`canonical_json` of each of ``row``'s fields ``names`` (a missing one:
+    null), in that order: the most common values (strings, None, integers, times) written
+    here without the call. A row's hash takes them as they are (:func:`sealed`), and its JSON
+    columns may store theirs (the same text)."""
+    texts: list[str] = []
+    append = texts.append
+    get = row.get
+    for name in names:
+        value: Any = get(name)
+        kind = type(value)
+        if kind is str:
+            append(_string(value))
+        elif value is None:
+            append("null")
+        elif kind is int:
+            append(int.__repr__(value))
+        elif kind is dt.datetime:  # ISO digits and separators: nothing to escape
+            append('"' + _time(value) + '"')
+        else:
+            append(canonical_json(value))
+    return texts
+
+
+def sealed(layout: str, prev_hash: str, texts: Sequence[str]) -> str:
+    """SHA-256 (hex) of ``prev_hash`` and a row's hashed fields' canonical JSON
+    (:func:`canonical_fields` of :data:`RECORD_NAMES` or :data:`HISTORY_NAMES`), laid out
+    by :data:`RECORD_LAYOUT` or :data:`HISTORY_LAYOUT`."""
+    return hashlib.sha256((layout % (prev_hash, *texts)).encode()).hexdigest()
+
+
 def _digest(
     layout: str,
     names: tuple[str, ...],
@@ -170,12 +208,12 @@ def _digest(
     row: Mapping[str, Any],
     texts: Mapping[str, str] | None,
 ) -> str:
-    get = row.get
     if texts is None:
-        fields = [canonical_json(get(name)) for name in names]
+        fields = canonical_fields(names, row)
     else:
+        get = row.get
         fields = [texts[n] if n in texts else canonical_json(get(n)) for n in names]
-    return hashlib.sha256((layout % (prev_hash, *fields)).encode()).hexdigest()
+    return sealed(layout, prev_hash, fields)
 
 
 def record_hash(
@@ -184,7 +222,7 @@ def record_hash(
     """SHA-256 (hex) of ``prev_hash`` and the record's hashed fields in canonical JSON.
     ``texts`` holds fields' :func:`canonical_json` computed already (to share with the
     columns they are stored in); the others are encoded here."""
-    return _digest(_RECORD_LAYOUT, _RECORD_NAMES, prev_hash, record, texts)
+    return _digest(RECORD_LAYOUT, RECORD_NAMES, prev_hash, record, texts)
 
 
 HISTORY_HASHED_FIELDS = (
@@ -204,10 +242,14 @@ HISTORY_HASHED_FIELDS = (
 is covered: it is what ``items.seq`` counts, and the rows of an item are dense from 1."""
 
 
-_RECORD_NAMES = tuple(sorted(HASHED_FIELDS))
-_RECORD_LAYOUT = _layout(HASHED_FIELDS)
-_HISTORY_NAMES = tuple(sorted(HISTORY_HASHED_FIELDS))
-_HISTORY_LAYOUT = _layout(HISTORY_HASHED_FIELDS)
+RECORD_NAMES = tuple(sorted(HASHED_FIELDS))
+"""An audit record's hashed fields in the order its hash takes them (sorted)."""
+RECORD_LAYOUT = _layout(HASHED_FIELDS)
+"""The text an audit record's hash covers, as a %-format (:func:`sealed`)."""
+HISTORY_NAMES = tuple(sorted(HISTORY_HASHED_FIELDS))
+"""A history row's hashed fields in the order its hash takes them (sorted)."""
+HISTORY_LAYOUT = _layout(HISTORY_HASHED_FIELDS)
+"""The text a history row's hash covers, as a %-format (:func:`sealed`)."""
 
 
 def history_hash(
@@ -215,7 +257,7 @@ def history_hash(
 ) -> str:
     """SHA-256 (hex) of ``prev_hash`` and the history row's hashed fields in canonical JSON
     (``texts``: as for :func:`record_hash`)."""
-    return _digest(_HISTORY_LAYOUT, _HISTORY_NAMES, prev_hash, row, texts)
+    return _digest(HISTORY_LAYOUT, HISTORY_NAMES, prev_hash, row, texts)
 
 
 def chain_history(prev_hash: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

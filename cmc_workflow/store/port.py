@@ -811,6 +811,8 @@ def row_values(kind: type[Any], value: Any) -> dict[str, Any]:
         shape = _SHAPES[kind] = _shape_of(kind)
     names, required, defaults = shape
     if len(value) == len(names):
+        if tuple(value) == kind.__slots__:  # every field, in the row's order: a copy
+            return dict(value)
         # as many keys as fields, each field found: every field given, nothing else
         try:
             return {name: value[name] for name in kind.__slots__}

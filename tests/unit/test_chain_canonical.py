@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -53,3 +54,31 @@ def test_a_mapping_with_other_keys_is_left_to_the_encoder() -> None:
         chain._flat({"b": True, "a": None, "c": 'q"\u2028'})
         == '{"a":null,"b":true,"c":"q\\"\u2028"}'
     )
+
+
+class _Name(str):
+    """A role name of a ``str`` subclass: JSON writes its text."""
+
+
+list_values = st.lists(
+    st.one_of(st.text(), st.text().map(_Name), st.integers(), st.none(), st.floats()),
+    max_size=6,
+)
+
+
+@given(list_values)
+def test_a_list_is_written_as_the_encoder_writes_it(value: list[Any]) -> None:
+    """Roles (a list of names) are joined without the encoder (issue 12, round 9); a
+    list with anything but strings in it still goes to the encoder: the same text."""
+    assert chain.canonical_json(value) == text(chain._canonical(value))
+
+
+times = st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8))]))
+
+
+@given(st.dictionaries(st.sampled_from(chain.HISTORY_NAMES), st.one_of(values, times)))
+def test_a_rows_fields_are_each_their_canonical_text(row: dict[str, Any]) -> None:
+    """:func:`chain.canonical_fields` writes strings, None, integers and times itself (round 9):
+    each field as :func:`chain.canonical_json` writes it, a missing one as null."""
+    expected = [chain.canonical_json(row.get(name)) for name in chain.HISTORY_NAMES]
+    assert chain.canonical_fields(chain.HISTORY_NAMES, row) == expected

@@ -81,3 +81,14 @@ def test_an_unknown_field_in_a_missing_ones_stead_is_the_rows_type_error(kind: t
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'|" + first):
         row_values(kind, swapped)
     assert row_values(kind, given) == values_of(typed(kind, given))
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.__name__)
+def test_every_field_in_the_rows_order_is_copied(kind: type[Any]) -> None:
+    """A mapping of every field in the row's order (what the engine writes) is copied as
+    it is (round 9): a new dict, equal to the row's, that the store may change."""
+    given = sample(kind, defaults=True)
+    found = row_values(kind, given)
+    assert found == values_of(typed(kind, given))
+    assert list(found) == list(given)
+    assert found is not given
