@@ -7,9 +7,11 @@ the engine believes.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -36,22 +38,45 @@ PUBLISHING_POLICIES = [POLICIES / "roles.yaml", POLICIES / "publishing.yaml"]
 a test loading the publishing workflow alone does not load."""
 
 
-def _unguarded(source: Path) -> Path:
-    """A copy of ``source`` without its ``effects:`` declarations, kept next to the
-    tests' temporary files (rewritten whenever the bundled file changes)."""
+UNGUARDED_ENV = "CMC_TEST_UNGUARDED"
+"""The folder of this test run's unguarded copies (:func:`unguarded`): made by the first
+process of the run that imports this module, and inherited by everything it starts
+(xdist's workers, the command line, daemons), which so write and read the same files."""
+
+
+def _run_folder() -> Path:
+    """This run's folder for the unguarded copies: the inherited one, or a new one that this
+    process removes when it exits (only the process that made it: the run's first)."""
+    inherited = os.environ.get(UNGUARDED_ENV)
+    if inherited:
+        return Path(inherited)
+    folder = Path(tempfile.mkdtemp(prefix="cmc-unguarded-run-"))
+    os.environ[UNGUARDED_ENV] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _unguarded_text(source: Path) -> str:
     text = source.read_text(encoding="utf-8")
-    kept = "".join(
+    return "".join(
         line
         for line in text.splitlines(keepends=True)
         if not line.lstrip().startswith("effects:")
         and "fail closed: loading refuses this workflow" not in line
     )
+
+
+def unguarded(source: Path, folder: Path) -> Path:
+    """A copy of ``source`` without its ``effects:`` declarations, in ``folder`` under a
+    name of its content (a knockout's altered copy is a file of its own), written when it
+    is missing: at import, and again before each test should anything have cleaned the
+    temporary folder since (``tests/conftest.py``)."""
+    kept = _unguarded_text(source)
     digest = hashlib.sha256(kept.encode("utf-8")).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"cmc-unguarded-{digest}"
-    target = folder / source.name
+    target = folder / digest / source.name
     if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{source.name}.{os.getpid()}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.parent / f".{source.name}.{os.getpid()}"
         partial.write_text(kept, encoding="utf-8")
         partial.replace(target)  # atomic: parallel test processes never read half a file
     return target
@@ -61,11 +86,20 @@ EngineFactory = Callable[..., Engine]
 """The ``engine_factory`` fixture: ``Engine.open``'s keyword arguments, the test's database
 and clock by default."""
 
-UNGUARDED_PUBLISHING = _unguarded(PUBLISHING)
+UNGUARDED_PUBLISHING = unguarded(PUBLISHING, _run_folder())
 """The bundled publishing graph without its guarded effects (``effects:``), which would
 need the bundled policies to load (fail closed): what tests of the engine's mechanics
 (store, outbox, audit chain, concurrency, the item CLI) load without policies. Tests of
-the rules load :data:`PUBLISHING` with ``policies/``."""
+the rules load :data:`PUBLISHING` with ``policies/``. A file of this test run's own
+(:data:`UNGUARDED_ENV`), remade before a test when it is missing (:func:`keep_unguarded`)."""
+
+
+def keep_unguarded() -> None:
+    """Write :data:`UNGUARDED_PUBLISHING` again if it is gone (a clean of the temporary
+    folder during the run): a ``stat`` when it is there."""
+    if not UNGUARDED_PUBLISHING.exists():
+        unguarded(PUBLISHING, UNGUARDED_PUBLISHING.parents[1])
+
 
 EDITOR = Actor("wang", {"editor"})
 OTHER_EDITOR = Actor("zhou", {"editor"})
