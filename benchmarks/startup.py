@@ -166,7 +166,9 @@ def main() -> None:
     parser.add_argument("--imports", type=int, default=0, metavar="N")
     parser.add_argument("--no-bytecode-cache", action="store_true")
     args = parser.parse_args()
-    trees: dict[str, str | None] = {"this tree": None}
+    # this tree's package first on the path too: an installed or editable copy elsewhere
+    # must not stand in for the tree the script lives in
+    trees: dict[str, str | None] = {"this tree": str(ROOT)}
     if args.compare:
         trees[args.compare] = str(Path(args.compare).resolve())
 
