@@ -21,7 +21,7 @@ the embedding program pays whatever it imported), the rest split again by the wa
 (``time.time()``, read by this process around the child and by the child on its first and
 last lines) into the start, up to the child's first line, and the exit, after its last:
 the exit is Python's finalization, whose cyclic collections visit and free every object
-the imports made (see docs/performance.md, "Round 5: perf-open5").
+the imports made (see docs/performance-history.md, "Round 5: perf-open5").
 
 Python reads each module from its cached bytecode, as in any installed copy (pip
 compiles it at install; a checkout writes ``__pycache__`` on first use): the children

@@ -148,7 +148,7 @@ _DUE_EXTRA = [
     clocks.c.due_at.label("x_clock_due_at"),
 ]
 
-# The statements of the hot path, built once (see docs/performance.md, "What changed"):
+# The statements of the hot path, built once (see docs/performance-history.md, "What changed"):
 # arming and stopping a clock runs in every command that enters or leaves a state with a
 # deadline, and the daemon claims and finishes timers by the thousand. Values travel as
 # bind parameters; an UPDATE without ``.values()`` sets the columns its parameters name.
