@@ -6,8 +6,11 @@ person chose with the language switch (a cookie), else the one their browser ask
 Every page but sign-in needs a session (:mod:`.sessions`); every form POST carries the
 session's CSRF token (sign-in: a double-submit cookie) and, when the browser sends one,
 an ``Origin`` of this host. Actions go through :meth:`Engine.fire` as the signed-in person
-with the roles the staff register gives them; a refusal is shown with its rule and reason
-in the person's language. The console decides nothing itself.
+with the roles the staff register gives them, and so do the task operations (claim,
+unclaim, delegate, hand back, reassign: :meth:`Engine.claim` and the others); a refusal is
+shown with its rule and reason in the person's language. The console decides nothing
+itself: it offers a form only to whom the engine could accept it from, and the engine
+judges what is posted again.
 
 (No ``from __future__ import annotations``: FastAPI reads the routes' annotations.)
 """
@@ -36,11 +39,14 @@ from cmc_workflow.console.svg import bar_chart, workflow_svg
 from cmc_workflow.console.texts import LANGS, Lang, text, text_of
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.engine import Engine
+from cmc_workflow.engine.tasks import business_day, on_leave
 from cmc_workflow.errors import CmcWorkflowError, ItemNotFound
-from cmc_workflow.i18n import N_, joined
+from cmc_workflow.i18n import N_, Text, joined, tr
 from cmc_workflow.log import get_logger
-from cmc_workflow.model import Actor, Item
+from cmc_workflow.model import Actor, Item, normal_id
 from cmc_workflow.store.port import ConsoleSessionRow
+from cmc_workflow.tasks.guard import TaskGuard
+from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
 __all__ = ["LANG_COOKIE", "create_console"]
 
@@ -63,6 +69,8 @@ _SECURITY_HEADERS = {
 _NOT_YOURS = frozenset({"NotPermitted", "InvalidTrigger", "closed"})
 """Refusals for which the console offers no form: the step is not the person's at all."""
 _LIST_SPLIT = re.compile(r"[,，、;\n]+")
+_TASK_OPS = ("claim", "unclaim", "delegate", "hand_back", "reassign")
+"""The task operations the item page posts (``op``); each is also the key of its text."""
 
 
 class _Redirect(Exception):
@@ -90,6 +98,9 @@ def create_console(
     failures when the API passes its own); ``secure_cookies`` marks the cookies
     ``Secure`` (behind HTTPS)."""
     limiter = failures or FailureLimiter()
+    # the search's days are local days of the calendar's zone (Asia/Shanghai by default),
+    # as the API's report reads its dates
+    zone = (calendar or WorkingCalendar()).settings.tz
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -303,14 +314,18 @@ def create_console(
         state: str = "",
         overdue: str = "",
         open: str = "",
+        created_from: str = "",
+        created_until: str = "",
         cursor: str | None = None,
     ) -> Response:
         session, actor = who
         lang = lang_of(request)
         error = None
+        status = 200
         found: list[dict[str, Any]] = []
         next_cursor = None
         try:
+            since, until = _day_range(created_from, created_until, zone)
             result = engine.query(
                 actor=actor,
                 workflow=workflow or None,
@@ -318,6 +333,8 @@ def create_console(
                 overdue=bool(overdue),
                 open=True if open else None,
                 title=q.strip() or None,
+                created_from=since,
+                created_until=until,
                 sort="updated_at",
                 descending=True,
                 limit=25,
@@ -325,11 +342,14 @@ def create_console(
             )
             found = listed(result.items, lang)
             next_cursor = result.next_cursor
+        except _BadDate as bad:  # the form comes back with the message; nothing is asked
+            status, error = 422, bad.text.zh if lang == "zh" else bad.text.en
         except CmcWorkflowError as exc:
             error = _problem_text(exc, lang)
         return page(
             request,
             "search.html",
+            status,
             session=session,
             actor=actor,
             q=q,
@@ -337,6 +357,8 @@ def create_console(
             state=state,
             overdue=overdue,
             open=open,
+            created_from=created_from,
+            created_until=created_until,
             workflows=[
                 (w, _label(engine.workflow(w).definition.label, lang, w)) for w in engine.workflows
             ],
@@ -403,6 +425,7 @@ def create_console(
             if any(i.id == item.id for i in mine)
             else None
         )
+        offered = _task_offers(engine, item, actor)
         history = [
             {
                 "seq": h.seq,
@@ -436,8 +459,9 @@ def create_console(
             actions=actions,
             blocked=blocked,
             error=error,
-            done=done,
+            done=text(done, lang) if done in _TASK_OPS else done,
             task=task,
+            offered=offered,
             here=f"{base(request)}/items/{item.id}",
         )
 
@@ -480,16 +504,25 @@ def create_console(
 
     @console.post("/items/{item_id}/task", include_in_schema=False)
     def task_operation(request: Request, item_id: int, form: Form, who: Who) -> Response:
-        """Claim the item's task from the queue, or put it back (Engine.claim/unclaim)."""
+        """A task operation on the item (``op``): claim it from the queue or put it back,
+        delegate it (``to``) or hand a delegated one back, or, as a lead, reassign it
+        (``to``): :meth:`Engine.claim` and the others, which judge and audit it."""
         session, actor = who
         check_csrf(form, session.csrf)
         lang = lang_of(request)
         operation = _one(form, "op")
+        to = (_one(form, "to") or "").strip()
         try:
             if operation == "claim":
                 engine.claim(item_id, actor=actor)
             elif operation == "unclaim":
                 engine.unclaim(item_id, actor=actor)
+            elif operation == "delegate":
+                engine.delegate(item_id, to, actor=actor)
+            elif operation == "hand_back":
+                engine.hand_back(item_id, actor=actor)
+            elif operation == "reassign":
+                engine.reassign(item_id, to, actor=actor)
             else:
                 raise StarletteHTTPException(404)
         except ItemNotFound:
@@ -501,6 +534,7 @@ def create_console(
                 "rule": str(problem.extra.get("rule") or problem.code),
                 "reason": _problem_text(exc, lang),
             }
+            log.info("console_refused", item_id=item_id, op=operation, rule=error["rule"])
             return item_page(request, session, actor, item_id, status=problem.status, error=error)
         return RedirectResponse(
             f"{base(request)}/items/{item_id}?done={operation}", status_code=303
@@ -549,6 +583,96 @@ def create_console(
 def _one(form: Mapping[str, list[str]], name: str) -> str | None:
     values = form.get(name)
     return values[-1] if values else None
+
+
+_DAY = dt.timedelta(days=1)
+
+
+class _BadDate(Exception):
+    """A date of the search form that is not one (its message in both languages)."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+
+
+def _day_range(
+    first: str, last: str, zone: dt.tzinfo
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The search's ``created from``/``until`` days (``YYYY-MM-DD``, both included, local
+    days of ``zone``) as the engine's half-open range: midnight of the first day, midnight
+    after the last."""
+    days: list[dt.date | None] = []
+    for key, value in (("created_from", first.strip()), ("created_until", last.strip())):
+        try:
+            days.append(dt.date.fromisoformat(value) if value else None)
+        except ValueError:
+            field = Text(text(key, "en"), text(key, "zh"))
+            raise _BadDate(
+                tr(
+                    "{field}: {value} is not a date; write it as YYYY-MM-DD",
+                    field=field,
+                    value=repr(value),
+                )
+            ) from None
+    since, until = days
+    if since is not None and until is not None and until < since:
+        raise _BadDate(
+            tr(
+                "the last day ({until}) is before the first ({since})",
+                until=until.isoformat(),
+                since=since.isoformat(),
+            )
+        )
+    start = None if since is None else dt.datetime.combine(since, dt.time(), zone)
+    end = None if until is None else dt.datetime.combine(until + _DAY, dt.time(), zone)
+    return start, end
+
+
+def _leads(engine: Engine, workflow: str) -> frozenset[str]:
+    """The lead roles of ``workflow`` (whose holders may reassign its tasks), as the task
+    guard holds them (:mod:`cmc_workflow.tasks.leads`; the defaults without one)."""
+    for extension in engine.extensions:
+        if isinstance(extension, TaskGuard):
+            return extension.leads.of(workflow)
+    return DEFAULT_LEADS
+
+
+def _task_offers(engine: Engine, item: Item, actor: Actor) -> dict[str, Any]:
+    """The task operations beyond claim and unclaim the page offers ``actor`` on ``item``:
+    ``delegate`` and ``reassign``, the people the form may name (those the staff register
+    gives a role of the state today, not on leave: whom the engine would accept), empty
+    when the form is not the person's to use; ``hand_back``, who delegated the task to
+    them (None: nobody did); ``assignee``, who holds it now."""
+    offers: dict[str, Any] = {"delegate": [], "reassign": [], "hand_back": None, "assignee": None}
+    if not item.is_open:
+        return offers
+    wf = engine.workflow(item.workflow)
+    if item.state not in wf.definition.states or wf.state(item.state).type != "userTask":
+        return offers
+    roles = frozenset(role for edge in wf.edges(item.state) for role in edge.roles)
+    lead = bool(actor.roles & _leads(engine, item.workflow))
+    person = normal_id(actor.id)
+    day = business_day(engine.clock())
+    with engine.store.read() as tx:
+        held = tx.assignment(item.id)
+        if held is not None and (held.state, held.visit) != (item.state, item.visit):
+            held = None  # made in an earlier visit of the state: void
+        holds = held is not None and held.assignee == person and bool(actor.roles & roles)
+        if not (holds or lead):
+            return offers
+        people: list[tuple[str, str]] = []
+        for who in sorted({p.person_id for role in roles for p in tx.holders(role, day)}):
+            row = tx.person(who)
+            if not on_leave(tx, who, day):
+                people.append((who, row.name if row is not None else who))
+    assignee = held.assignee if held is not None else None
+    offers["assignee"] = assignee
+    if holds and held is not None:
+        offers["delegate"] = [p for p in people if p[0] != person]
+        offers["hand_back"] = held.delegated_by
+    if lead:
+        offers["reassign"] = [p for p in people if p[0] != assignee]
+    return offers
 
 
 def _label(label: Any, lang: Lang, fallback: str) -> str:

@@ -191,7 +191,8 @@ def test_a_reviewer_signs_in_finds_reviews_and_is_refused_the_second_review(
         wait.until(lambda d: d.find_elements(By.ID, "search-form"))
         browser.find_element(By.ID, "q").send_keys("古籍")
         browser.find_element(By.ID, "search").click()
-        wait.until(lambda d: d.find_elements(By.ID, "results"))
+        # the page before lists items too: wait for the answer to the query itself
+        wait.until(lambda d: "q=" in d.current_url and d.find_elements(By.ID, "results"))
         links = browser.find_elements(By.CSS_SELECTOR, "#results a.item-link")
         assert [a.text for a in links] == [TITLE]
         shots("search")

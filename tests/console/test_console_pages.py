@@ -332,3 +332,175 @@ def test_a_task_is_claimed_from_the_queue_and_put_back(engine: Engine, desk: Des
     )
     assert back.status_code == 200
     assert engine.my_tasks(actor_of(engine, "zhao"))[0] == []
+
+
+def task_post(c: Any, item_id: int, page: Any, op: str, **fields: str) -> Any:
+    """A task operation posted from ``page``'s form (its CSRF token)."""
+    data = {"csrf": csrf_of(page.text), "op": op, **fields}
+    return c.post(f"/console/items/{item_id}/task", data=data, follow_redirects=False)
+
+
+def test_a_task_is_delegated_to_a_colleague_and_handed_back(engine: Engine, desk: Desk) -> None:
+    zhao = client(engine)
+    sign_in(zhao)
+    page = zhao.get(f"/console/items/{desk.item_id}")
+    assert 'id="delegate-form"' not in page.text  # in the queue: nothing to delegate yet
+    assert task_post(zhao, desk.item_id, page, "claim").status_code == 303
+    page = zhao.get(f"/console/items/{desk.item_id}")
+    assert 'id="delegate-form"' in page.text
+    assert '<option value="qian">钱进 (qian)</option>' in page.text  # eligible colleagues
+    assert 'value="zhao"' not in page.text.split('id="delegate-form"')[1].split("</form>")[0]
+    assert 'id="hand-back-form"' not in page.text  # nobody delegated it to zhao
+    # the engine judges the person named: an editor holds no role of first review
+    refused = task_post(zhao, desk.item_id, page, "delegate", to="wang")
+    assert refused.status_code == 403
+    assert 'id="refusal-rule">task_target_not_holder<' in refused.text
+    assert "人员名册中 wang 今日不担任环节" in refused.text  # the engine's reason, in Chinese
+    done = task_post(zhao, desk.item_id, page, "delegate", to="qian")
+    assert done.status_code == 303
+    assert done.headers["location"].endswith(f"/items/{desk.item_id}?done=delegate")
+    assert "已办理：委派" in zhao.get(done.headers["location"]).text
+    assert [i.id for i in engine.my_tasks(actor_of(engine, "qian"))[0]] == [desk.item_id]
+    qian = client(engine)
+    sign_in(qian, "qian")
+    qian.cookies.set("cmc_lang", "en", path="/console")
+    held = qian.get(f"/console/items/{desk.item_id}")
+    assert 'id="hand-back-form"' in held.text
+    assert "Delegated to you by：zhao" in held.text
+    back = task_post(qian, desk.item_id, held, "hand_back")
+    assert back.status_code == 303
+    assert "Done：Hand back" in qian.get(back.headers["location"]).text
+    assert [i.id for i in engine.my_tasks(actor_of(engine, "zhao"))[0]] == [desk.item_id]
+    assert engine.my_tasks(actor_of(engine, "qian"))[0] == []
+    # handed back, the task is zhao's again and no longer delegated: no hand-back to offer
+    again = task_post(qian, desk.item_id, held, "hand_back")
+    assert again.status_code == 403
+    assert 'id="refusal-rule">task_claimed<' in again.text
+    ops = [h.form["op"] for h in engine.history(desk.item_id) if h.kind == "task"]
+    assert ops == ["claim", "delegate", "hand_back"]
+
+
+def test_a_lead_reassigns_a_task(engine: Engine, desk: Desk) -> None:
+    li = client(engine)
+    sign_in(li, "li")
+    page = li.get(f"/console/items/{desk.item_id}")
+    assert 'id="reassign-form"' in page.text
+    assert "当前处理人：无人：在队列中待领取" in page.text
+    assert '<option value="zhao">赵敏 (zhao)</option>' in page.text
+    assert 'id="delegate-form"' not in page.text  # li holds no task to delegate
+    done = task_post(li, desk.item_id, page, "reassign", to="qian")
+    assert done.status_code == 303
+    assert done.headers["location"].endswith("?done=reassign")
+    assert [i.id for i in engine.my_tasks(actor_of(engine, "qian"))[0]] == [desk.item_id]
+    li.cookies.set("cmc_lang", "en", path="/console")
+    after = li.get(f"/console/items/{desk.item_id}")
+    assert "Held now by：qian" in after.text
+    assert "Done" not in after.text
+    form = after.text.split('id="reassign-form"')[1].split("</form>")[0]
+    assert 'value="qian"' not in form  # she holds it already
+    assert 'value="zhao"' in form
+
+
+def test_reassign_is_not_offered_to_a_person_without_a_lead_role_and_is_refused_if_forged(
+    engine: Engine, desk: Desk
+) -> None:
+    zhao = client(engine)
+    sign_in(zhao)
+    page = zhao.get(f"/console/items/{desk.item_id}")
+    assert 'id="claim"' in page.text  # a reviewer of the state: claim, but no reassign
+    assert 'id="reassign-form"' not in page.text
+    forged = task_post(zhao, desk.item_id, page, "reassign", to="qian")
+    assert forged.status_code == 403
+    assert 'id="refusal-rule">task_not_lead<' in forged.text
+    assert "负责人" in forged.text.split('id="refusal-reason">')[1].split("</span>")[0]
+    zhao.cookies.set("cmc_lang", "en", path="/console")
+    english = task_post(zhao, desk.item_id, page, "reassign", to="qian")
+    assert "holds no lead role of publishing" in english.text
+    assert engine.my_tasks(actor_of(engine, "qian"))[0] == []
+    unknown = task_post(zhao, desk.item_id, page, "steal", to="zhao")
+    assert unknown.status_code == 404
+    with engine.store.read() as tx:
+        refusals = [r["rule"] for r in tx.audit_records() if r["command"] == "task.reassign"]
+    assert refusals == ["task_not_lead", "task_not_lead"]
+
+
+def _created_day(engine: Engine, item_id: int) -> Any:
+    """The item's creation day in the console's calendar zone (Asia/Shanghai)."""
+    import zoneinfo
+
+    return engine.get(item_id).created_at.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).date()
+
+
+def test_the_search_filters_by_creation_day_in_both_languages(engine: Engine, desk: Desk) -> None:
+    import datetime as dt
+
+    day = _created_day(engine, desk.item_id)
+    before, after = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+    c = client(engine)
+    sign_in(c)
+
+    def found(**dates: Any) -> bool:
+        query = "&".join(f"{k}={v.isoformat()}" for k, v in dates.items())
+        answer = c.get(f"/console/search?q=古籍&{query}")
+        assert answer.status_code == 200, answer.text[:300]
+        return TITLE in answer.text
+
+    assert found(created_from=day, created_until=day)  # the last day is included
+    assert found(created_until=day)
+    assert found(created_from=before)
+    assert not found(created_until=before)
+    assert not found(created_from=after)
+    assert not found(created_from=after, created_until=after + dt.timedelta(days=3))
+    for lang, label in (("zh", "创建日期自"), ("en", "Created from")):
+        c.cookies.set("cmc_lang", lang, path="/console")
+        page = c.get(f"/console/search?created_from={day}&created_until={day}")
+        assert label in page.text
+        assert f'id="created-from" value="{day}"' in page.text  # kept in the form
+        assert f'id="created-until" value="{day}"' in page.text
+        assert TITLE in page.text
+
+
+def test_the_next_page_of_a_search_keeps_its_days(engine: Engine, desk: Desk) -> None:
+    from tests.helpers import EDITOR
+
+    for n in range(25):
+        engine.start(
+            "publishing",
+            actor=EDITOR,
+            data={
+                "title": f"分页 {n}",
+                "outline": "o",
+                "channels": ["pc"],
+                "content_type": "other",
+            },
+        )
+    day = _created_day(engine, desk.item_id)
+    c = client(engine)
+    sign_in(c)
+    first = c.get(f"/console/search?created_from={day}&created_until={day}")
+    assert first.text.count("item-link") == 25
+    link = re.search(r'href="(/console/search\?[^"]+cursor=[^"]+)"', first.text)
+    assert link is not None
+    href = link.group(1).replace("&amp;", "&")
+    assert f"created_from={day}&created_until={day}" in href
+    second = c.get(href).text
+    assert TITLE in second  # the earliest updated, past the first 25
+    assert f'id="created-from" value="{day}"' in second
+
+
+def test_a_bad_date_in_the_search_is_answered_in_the_pages_language(engine: Engine) -> None:
+    c = client(engine)
+    sign_in(c)
+    bad = c.get("/console/search?created_from=2026-13-40")
+    assert bad.status_code == 422
+    assert "创建日期自：&#39;2026-13-40&#39; 不是日期，请按 YYYY-MM-DD 填写" in bad.text
+    assert 'value="2026-13-40"' in bad.text  # the form comes back as typed
+    assert "item-link" not in bad.text
+    c.cookies.set("cmc_lang", "en", path="/console")
+    english = c.get("/console/search?created_until=yesterday")
+    assert english.status_code == 422
+    expected = "Created until: &#39;yesterday&#39; is not a date; write it as YYYY-MM-DD"
+    assert expected in english.text
+    backwards = c.get("/console/search?created_from=2026-05-02&created_until=2026-05-01")
+    assert backwards.status_code == 422
+    assert "the last day (2026-05-01) is before the first (2026-05-02)" in backwards.text
