@@ -39,14 +39,12 @@ from cmc_workflow.console.svg import bar_chart, workflow_svg
 from cmc_workflow.console.texts import LANGS, Lang, text, text_of
 from cmc_workflow.definition.models import FieldSpec
 from cmc_workflow.engine import Engine
-from cmc_workflow.engine.tasks import business_day, on_leave
+from cmc_workflow.engine.tasks import OPS, business_day, lead_roles, on_leave
 from cmc_workflow.errors import CmcWorkflowError, ItemNotFound
 from cmc_workflow.i18n import N_, Text, joined, tr
 from cmc_workflow.log import get_logger
 from cmc_workflow.model import Actor, Item, normal_id
 from cmc_workflow.store.port import ConsoleSessionRow
-from cmc_workflow.tasks.guard import TaskGuard
-from cmc_workflow.tasks.leads import DEFAULT_LEADS
 
 __all__ = ["LANG_COOKIE", "create_console"]
 
@@ -69,8 +67,6 @@ _SECURITY_HEADERS = {
 _NOT_YOURS = frozenset({"NotPermitted", "InvalidTrigger", "closed"})
 """Refusals for which the console offers no form: the step is not the person's at all."""
 _LIST_SPLIT = re.compile(r"[,，、;\n]+")
-_TASK_OPS = ("claim", "unclaim", "delegate", "hand_back", "reassign")
-"""The task operations the item page posts (``op``); each is also the key of its text."""
 
 
 class _Redirect(Exception):
@@ -459,7 +455,7 @@ def create_console(
             actions=actions,
             blocked=blocked,
             error=error,
-            done=text(done, lang) if done in _TASK_OPS else done,
+            done=text(done, lang) if done in OPS else done,  # a task operation's own text
             task=task,
             offered=offered,
             here=f"{base(request)}/items/{item.id}",
@@ -628,15 +624,6 @@ def _day_range(
     return start, end
 
 
-def _leads(engine: Engine, workflow: str) -> frozenset[str]:
-    """The lead roles of ``workflow`` (whose holders may reassign its tasks), as the task
-    guard holds them (:mod:`cmc_workflow.tasks.leads`; the defaults without one)."""
-    for extension in engine.extensions:
-        if isinstance(extension, TaskGuard):
-            return extension.leads.of(workflow)
-    return DEFAULT_LEADS
-
-
 def _task_offers(engine: Engine, item: Item, actor: Actor) -> dict[str, Any]:
     """The task operations beyond claim and unclaim the page offers ``actor`` on ``item``:
     ``delegate`` and ``reassign``, the people the form may name (those the staff register
@@ -650,7 +637,7 @@ def _task_offers(engine: Engine, item: Item, actor: Actor) -> dict[str, Any]:
     if item.state not in wf.definition.states or wf.state(item.state).type != "userTask":
         return offers
     roles = frozenset(role for edge in wf.edges(item.state) for role in edge.roles)
-    lead = bool(actor.roles & _leads(engine, item.workflow))
+    lead = bool(actor.roles & lead_roles(engine.extensions, item.workflow))
     person = normal_id(actor.id)
     day = business_day(engine.clock())
     with engine.store.read() as tx:

@@ -49,7 +49,13 @@ log = get_logger("cmc_workflow.engine")
 def leads(core: Core, workflow: str) -> frozenset[str]:
     """The roles whose holders may reassign ``workflow``'s tasks (a policy setting,
     :mod:`cmc_workflow.tasks.leads`)."""
-    for extension in core.extensions:
+    return lead_roles(core.extensions, workflow)
+
+
+def lead_roles(extensions: Iterable[object], workflow: str) -> frozenset[str]:
+    """:func:`leads` from an engine's extensions (``Engine.extensions``): the task guard's
+    setting, or the defaults without one."""
+    for extension in extensions:
         if isinstance(extension, TaskGuard):
             return extension.leads.of(workflow)
     return DEFAULT_LEADS
