@@ -84,6 +84,7 @@ TEXTS: dict[str, str] = {
     "breached": N_("late"),
     "no_data": N_("No data yet"),
     "requirement": N_("Requirement"),
+    "requirements_met": N_("Requirements met"),
     "level": N_("Level"),
     "carried_out": N_("How carried out"),
     "tests": N_("Tests"),

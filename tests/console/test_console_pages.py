@@ -268,6 +268,11 @@ def test_the_dashboard_draws_its_charts_and_the_matrix_lists_every_requirement(
     matrix = c.get("/console/compliance").text
     assert "<code>PUB-5</code>" in matrix
     assert "<code>SEC-1</code>" in matrix
+    summary = matrix.split('<p class="meta">')[1].split("</p>")[0]
+    assert "已满足" in summary  # the page's language, Chinese first
+    assert " met " not in summary
+    c.cookies.set("cmc_lang", "en", path="/console")
+    assert "Requirements met" in c.get("/console/compliance").text
 
 
 def test_sign_out_and_a_new_password_end_the_session(engine: Engine) -> None:
