@@ -131,7 +131,7 @@ def test_the_route_trigger_is_not_a_user_trigger(publishing: CompiledWorkflow) -
         publishing.take("proposed", ROUTE_TRIGGER, scope())
 
 
-GATEWAY = """\
+DRAFT_TO_ROUTE = """\
   draft:
     type: userTask
     label: {zh: 草稿, en: Draft}
@@ -145,10 +145,17 @@ GATEWAY = """\
     type: exclusiveGateway
     label: {zh: 分流, en: Route}
     transitions:
+"""
+"""A draft that submits to the gateway ``route``, whose transitions follow."""
+
+GATEWAY = (
+    DRAFT_TO_ROUTE
+    + """\
       - {default: true, target: done}
       - {guard: data.urgent, target: fast}
       - {guard: data.score >= 60, target: slow}
 """
+)
 
 
 def test_a_gateway_takes_the_first_route_whose_guard_holds() -> None:
@@ -164,23 +171,13 @@ def test_the_gateway_default_is_tried_last_wherever_it_is_written() -> None:
     assert wf.triggers("route") == []
 
 
-STEPS = """\
-  draft:
-    type: userTask
-    label: {zh: 草稿, en: Draft}
-    transitions:
-      - trigger: submit
-        target: route
-        roles: [editor]
-        form: {steps: {type: list}, i: {type: number}}
-      - {trigger: finish, target: done, roles: [editor]}
-  route:
-    type: exclusiveGateway
-    label: {zh: 分流, en: Route}
-    transitions:
+STEPS = (
+    DRAFT_TO_ROUTE
+    + """\
       - {guard: "data.steps[data.i] == 'fast'", target: fast}
       - {default: true, target: slow}
 """
+)
 
 
 def test_a_gateway_asked_again_tells_equal_numbers_of_other_types_apart() -> None:
