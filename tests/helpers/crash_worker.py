@@ -21,7 +21,12 @@ from tests.helpers import UNGUARDED_PUBLISHING as PUBLISHING
 
 
 def report(item: Item) -> None:
-    print(item.id, item.version, item.state, flush=True)
+    # one write of the whole line: print() writes each argument and separator apart, and
+    # with PYTHONUNBUFFERED set (as on CI's machine) each of them is a write of its own,
+    # so a kill between two left the test half a line; one write of a short line to a
+    # pipe is atomic
+    sys.stdout.write(f"{item.id} {item.version} {item.state}\n")
+    sys.stdout.flush()
 
 
 def main(url: str) -> None:
